@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# mlxconv build entry point.
+#   ./build.sh          build bin/mlxconv (CGO_ENABLED=0) and run the bundled demo
+#   ./build.sh test     vet, cross-compile for macOS, go test -race ./..., oracle suites
+#   ./build.sh bench    benchmarks against the real peers (not part of CI)
+set -euo pipefail
+cd "$(dirname "$0")"
+root=$(pwd)
+export CGO_ENABLED=0
+
+build() {
+  mkdir -p bin
+  go build -trimpath -o bin/mlxconv ./cmd/mlxconv
+}
+
+demo() {
+  build
+  echo "== bin/mlxconv version"
+  bin/mlxconv version
+  echo "== bin/mlxconv selfcheck"
+  bin/mlxconv selfcheck
+}
+
+crosscheck() {
+  echo "== cross-compile (CGO_ENABLED=0): darwin/arm64 darwin/amd64 linux/arm64"
+  for t in darwin/arm64 darwin/amd64 linux/arm64; do
+    GOOS=${t%/*} GOARCH=${t#*/} go build ./...
+  done
+  GOOS=darwin GOARCH=arm64 go vet ./...
+}
+
+run_tests() {
+  echo "== gofmt + go vet"
+  bad=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.cache/*'))
+  if [ -n "$bad" ]; then echo "gofmt needed:"; echo "$bad"; exit 1; fi
+  go vet ./...
+  crosscheck
+
+  echo "== oracle peers (pinned, cached in .cache/oracle)"
+  py=$(scripts/oracle/setup.sh)
+  export MLXCONV_ORACLE_PYTHON="$py"
+  work=$(mktemp -d "${TMPDIR:-/tmp}/mlxconv-oracle.XXXXXX")
+  trap 'rm -rf "$work"' EXIT
+  export MLXCONV_ORACLE_DIR="$work/kernels"
+  "$py" scripts/oracle/kernels.py gen "$MLXCONV_ORACLE_DIR"
+
+  echo "== go test -race ./..."
+  CGO_ENABLED=1 go test -race -count=1 ./...
+
+  echo "== oracle: our safetensors files loaded by mx.load"
+  "$py" scripts/oracle/kernels.py verify "$MLXCONV_ORACLE_DIR"
+}
+
+case "${1:-}" in
+  "") demo ;;
+  build) build ;;
+  test) run_tests ;;
+  bench) shift; exec scripts/bench/run.sh "$@" ;;
+  *) echo "usage: ./build.sh [test|bench|build]" >&2; exit 2 ;;
+esac
