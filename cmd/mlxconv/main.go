@@ -1,0 +1,123 @@
+// Command mlxconv converts Hugging Face models to MLX (cast, quantize,
+// dequantize) and exports MLX or HF models to GGUF. It is a thin layer of
+// flags over the library packages; run "mlxconv help" for the commands.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"syscall"
+
+	"github.com/spf13/pflag"
+)
+
+// command is one subcommand. run gets the arguments after the command name
+// and returns the process exit code's error (nil for success).
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, env *environment, args []string) error
+}
+
+// environment is what commands may touch: streams and the environment
+// variables, injectable for tests.
+type environment struct {
+	stdout, stderr io.Writer
+	stdin          io.Reader
+	getenv         func(string) string
+	isTTY          bool
+}
+
+var commands = map[string]command{}
+
+// register adds a command; each command's file calls it from init.
+func register(c command) { commands[c.name] = c }
+
+// errUsage marks a usage error (exit code 2).
+var errUsage = errors.New("usage error")
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	env := &environment{stdout: os.Stdout, stderr: os.Stderr, stdin: os.Stdin, getenv: os.Getenv, isTTY: isTerminal(os.Stderr)}
+	code := runMain(ctx, env, os.Args[1:])
+	stop()
+	os.Exit(code)
+}
+
+func runMain(ctx context.Context, env *environment, args []string) int {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		usage(env.stdout)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	c, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprintf(env.stderr, "mlxconv: unknown command %q\n\n", args[0])
+		usage(env.stderr)
+		return 2
+	}
+	err := c.run(ctx, env, args[1:])
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, pflag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		fmt.Fprintf(env.stderr, "mlxconv %s: %v\n", c.name, err)
+		return 2
+	case errors.Is(err, context.Canceled):
+		fmt.Fprintf(env.stderr, "mlxconv %s: interrupted\n", c.name)
+		return 130
+	default:
+		fmt.Fprintf(env.stderr, "mlxconv %s: %v\n", c.name, err)
+		return 1
+	}
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "mlxconv converts Hugging Face models to MLX and exports MLX or HF models to GGUF.")
+	fmt.Fprintln(w, "\nUsage: mlxconv <command> [flags]\n\nCommands:")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprintln(w, "\nRun 'mlxconv <command> --help' for a command's flags.")
+}
+
+// newFlags returns a pflag set that reports errors instead of exiting.
+func newFlags(env *environment, name, synopsis string) *pflag.FlagSet {
+	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
+	fs.SetOutput(env.stderr)
+	fs.SortFlags = false
+	fs.Usage = func() {
+		fmt.Fprintf(env.stderr, "Usage: mlxconv %s\n\nFlags:\n%s", synopsis, fs.FlagUsages())
+	}
+	return fs
+}
+
+// parseFlags parses args, mapping flag errors to errUsage.
+func parseFlags(fs *pflag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	return nil
+}
+
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
