@@ -295,7 +295,8 @@ type Writer struct {
 	closed     bool
 }
 
-// writerBufferSize is the bufio buffer of a Writer.
+// writerBufferSize is the largest bufio buffer of a Writer; small files get
+// a buffer of their own size (at least 4 KiB).
 const writerBufferSize = 1 << 20
 
 // NewWriter lays out the plan (see Layout: the order of tensors is the order
@@ -316,7 +317,8 @@ func NewWriter(w io.Writer, tensors []TensorInfo, meta map[string]string, style 
 		return nil, planErr("", "file size overflows int64")
 	}
 	cw := &countWriter{w: w}
-	wr := &Writer{cw: cw, bw: bufio.NewWriterSize(cw, writerBufferSize), plan: plan,
+	bufSize := int(min(max(8+hl+dataLen, 4096), writerBufferSize))
+	wr := &Writer{cw: cw, bw: bufio.NewWriterSize(cw, bufSize), plan: plan,
 		headerLen: hl, dataOffset: 8 + hl, size: 8 + hl + dataLen}
 	var lb [8]byte
 	binary.LittleEndian.PutUint64(lb[:], uint64(hl))
