@@ -1,0 +1,62 @@
+// Package gguf reads and writes GGUF files, the model format of llama.cpp and
+// ggml, and converts float data to the ggml tensor types gguf-py can produce.
+//
+// # Contract
+//
+// Reading. NewReader parses the header of a GGUF file given as an io.ReaderAt
+// and its size (Open does the same for a path). It never reads tensor data
+// eagerly: Section returns a bounded reader per tensor. Every count, length
+// and offset in the file is treated as hostile: nothing is allocated from a
+// field before the field is checked against the bytes left in the file and
+// against llama.cpp's limits, and all arithmetic is overflow-checked. The
+// reader accepts what llama.cpp's gguf.cpp (ggml d99724f2) accepts and
+// rejects what it rejects:
+//   - magic "GGUF"; version 2 or 3 (little-endian only; a byte-swapped
+//     big-endian file is reported as such; v1 is rejected);
+//   - non-empty, unique keys; strings of at most MaxStringLen bytes; arrays
+//     of at most MaxArrayLen elements; no nested arrays; value types 0-12;
+//     a BOOL byte other than 0 reads as true;
+//   - general.alignment, if present, of type UINT32 and a non-zero power of
+//     two (gguf.cpp's rule; the specification's "multiple of 8" is not
+//     required when reading);
+//   - tensor names of at most MaxNameLen (63) bytes, unique; at most MaxDims
+//     dimensions, each below 2^63 (zero is allowed, as in llama.cpp); an
+//     element count and byte size that fit int64; a valid, non-removed type;
+//     ne[0] a multiple of the type's block size;
+//   - tensor offsets dense and in info order (each equals the sum of the
+//     aligned sizes of the tensors before it), and every tensor's data inside
+//     the file. The data section starts at the aligned end of the tensor
+//     infos when there are tensors. Padding after the last tensor is not
+//     required (llama.cpp's mmap loader does not need it either).
+//
+// All reader errors wrap ErrFormat and name the KV (index and key) or tensor
+// (index and name) at fault.
+//
+// Writing. Writing is planned first and streamed second. NewPlan validates
+// the metadata and tensor infos against the same rules (stricter where the
+// writer can be: non-empty tensor names, alignment at least 8) and lays out
+// the file: KVs and tensors in the caller's order, dense offsets aligned with
+// the same helper the reader uses, the padding after the tensor infos and
+// after every tensor including the last. A file without tensors ends right
+// after its metadata, as convert_hf_to_gguf.py --vocab-only writes it. The
+// caller chooses each value's exact type through the typed constructors
+// (Uint32, Int32, Float32, Strings, ...), because llama.cpp's loader checks
+// types exactly. Then either Writer streams the data sequentially to an
+// io.Writer, or WriteParallel writes tensors concurrently through an
+// io.WriterAt at their planned offsets. Output bytes depend only on the plan
+// and the tensor data. PlanSplit splits a tensor list into shards named and
+// keyed as llama.cpp's split loader expects. Writer input errors wrap
+// ErrInvalid.
+//
+// Quantization. AppendQuantize converts float32 values to F32, F16, BF16,
+// Q8_0, Q4_0, Q4_1, Q5_0 and Q5_1 bit-identically to gguf-py 0.19.0's numpy
+// reference quantizers (gguf.quants), and AppendDequantize inverts them as
+// gguf-py does. See quants.go for the rounding and NaN rules.
+//
+// # Non-goals
+//
+// Big-endian files, GGUF v1, K-quant and IQ quantizers, tensor data
+// validation (the bytes of a tensor are opaque here), and model semantics
+// (architectures, tokenizers: other files of this package and other
+// packages).
+package gguf

@@ -1,0 +1,239 @@
+package gguf_test
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/mlxconv/mlxconv/gguf"
+)
+
+// writeFile plans kvs and tensors and writes them sequentially with data from
+// fill (nil: deterministic pseudo-random bytes per tensor).
+func writeFile(t testing.TB, kvs []gguf.KV, tensors []gguf.TensorInfo) ([]byte, *gguf.Plan) {
+	t.Helper()
+	p, err := gguf.NewPlan(kvs, tensors)
+	require.NoError(t, err)
+	var buf bytes.Buffer
+	w, err := gguf.NewWriter(&buf, p)
+	require.NoError(t, err)
+	for i, ti := range p.Tensors {
+		require.NoError(t, w.WriteTensor(ti.Name, tensorBytes(i, ti)))
+	}
+	require.NoError(t, w.Close())
+	require.EqualValues(t, p.FileSize, buf.Len())
+	return buf.Bytes(), p
+}
+
+// tensorBytes returns deterministic data for tensor i: valid values for the
+// float types (so gguf-py can view them), random bytes otherwise.
+func tensorBytes(i int, ti gguf.TensorInfo) []byte {
+	r := rand.New(rand.NewPCG(uint64(i), 0x9e3779b97f4a7c15))
+	b := make([]byte, ti.Size)
+	for j := range b {
+		b[j] = byte(r.Uint32())
+	}
+	return b
+}
+
+// sampleKVs has one KV of every value type, scalars and arrays, including
+// edge values (empty arrays and strings, NaN and -0 floats, extreme ints).
+func sampleKVs() []gguf.KV {
+	nan32 := math.Float32frombits(0x7fc00001)
+	return []gguf.KV{
+		{Key: "general.architecture", Value: gguf.String("llama")},
+		{Key: "t.u8", Value: gguf.Uint8(255)},
+		{Key: "t.i8", Value: gguf.Int8(-128)},
+		{Key: "t.u16", Value: gguf.Uint16(65535)},
+		{Key: "t.i16", Value: gguf.Int16(-32768)},
+		{Key: "t.u32", Value: gguf.Uint32(4294967295)},
+		{Key: "t.i32", Value: gguf.Int32(-2147483648)},
+		{Key: "t.f32", Value: gguf.Float32(1e-5)},
+		{Key: "t.f32nan", Value: gguf.Float32(nan32)},
+		{Key: "t.f32negzero", Value: gguf.Float32(float32(math.Copysign(0, -1)))},
+		{Key: "t.bool", Value: gguf.Bool(true)},
+		{Key: "t.boolf", Value: gguf.Bool(false)},
+		{Key: "t.str", Value: gguf.String("héllo ▁world\n")},
+		{Key: "t.strempty", Value: gguf.String("")},
+		{Key: "t.u64", Value: gguf.Uint64(math.MaxUint64)},
+		{Key: "t.i64", Value: gguf.Int64(math.MinInt64)},
+		{Key: "t.f64", Value: gguf.Float64(math.Pi)},
+		{Key: "a.u8", Value: gguf.Uint8s([]uint8{0, 1, 255})},
+		{Key: "a.i8", Value: gguf.Int8s([]int8{-1, 0, 127})},
+		{Key: "a.u16", Value: gguf.Uint16s([]uint16{1, 65535})},
+		{Key: "a.i16", Value: gguf.Int16s([]int16{-2, 2})},
+		{Key: "a.u32", Value: gguf.Uint32s([]uint32{7, 8, 9})},
+		{Key: "a.i32", Value: gguf.Int32s([]int32{1, -1, 3, 6})},
+		{Key: "a.f32", Value: gguf.Float32s([]float32{0.5, -1, float32(math.Inf(1))})},
+		{Key: "a.bool", Value: gguf.Bools([]bool{true, false, true})},
+		{Key: "a.str", Value: gguf.Strings([]string{"a b", "", "<0x0A>", "日本"})},
+		{Key: "a.u64", Value: gguf.Uint64s([]uint64{1 << 40})},
+		{Key: "a.i64", Value: gguf.Int64s([]int64{-1 << 40})},
+		{Key: "a.f64", Value: gguf.Float64s([]float64{1.5, -2.25})},
+		{Key: "a.empty", Value: gguf.Int32s(nil)},
+		{Key: "a.emptystr", Value: gguf.Strings([]string{})},
+	}
+}
+
+// sampleTensors covers plain and block types, 0-4 dimensions and sizes that
+// are and are not multiples of the alignment.
+func sampleTensors() []gguf.TensorInfo {
+	return []gguf.TensorInfo{
+		{Name: "token_embd.weight", Type: gguf.F16, Shape: []uint64{64, 10}},
+		{Name: "blk.0.attn_norm.weight", Type: gguf.F32, Shape: []uint64{7}},
+		{Name: "blk.0.attn_q.weight", Type: gguf.Q8_0, Shape: []uint64{64, 3}},
+		{Name: "blk.0.attn_k.weight", Type: gguf.Q4_0, Shape: []uint64{32, 1, 2}},
+		{Name: "blk.0.attn_v.weight", Type: gguf.Q4_1, Shape: []uint64{32, 3}},
+		{Name: "blk.0.ffn_up.weight", Type: gguf.Q5_0, Shape: []uint64{96, 1}},
+		{Name: "blk.0.ffn_gate.weight", Type: gguf.Q5_1, Shape: []uint64{32, 2, 1, 2}},
+		{Name: "blk.0.ffn_down.weight", Type: gguf.BF16, Shape: []uint64{3, 5}},
+		{Name: "blk.0.exps.weight", Type: gguf.MXFP4, Shape: []uint64{64, 2, 3}},
+		{Name: "blk.0.q4k.weight", Type: gguf.Q4_K, Shape: []uint64{256, 1}},
+		{Name: "scalar", Type: gguf.F32, Shape: []uint64{}},
+		{Name: "ints", Type: gguf.I32, Shape: []uint64{5}},
+		{Name: "output.weight", Type: gguf.Q6_K, Shape: []uint64{512}},
+	}
+}
+
+// dumpJSON renders f in scripts/oracle/gguf_check.py's dump format, reading
+// tensor data through Section.
+func dumpJSON(t testing.TB, f *gguf.File) []byte {
+	t.Helper()
+	type kvOut struct {
+		Key   string `json:"key"`
+		Type  string `json:"type"`
+		Elem  string `json:"elem,omitempty"`
+		Value any    `json:"value"`
+	}
+	type tOut struct {
+		Name   string   `json:"name"`
+		Type   string   `json:"type"`
+		Shape  []uint64 `json:"shape"`
+		Offset int64    `json:"offset"`
+		NBytes uint64   `json:"nbytes"`
+		SHA256 string   `json:"sha256"`
+	}
+	out := struct {
+		Version    uint32  `json:"version"`
+		Alignment  uint64  `json:"alignment"`
+		DataOffset int64   `json:"data_offset"`
+		KVs        []kvOut `json:"kvs"`
+		Tensors    []tOut  `json:"tensors"`
+	}{Version: f.Version, Alignment: f.Alignment, DataOffset: f.DataOffset, KVs: []kvOut{}, Tensors: []tOut{}}
+	// gguf-py reports the aligned data offset even without tensors.
+	if len(f.Tensors) == 0 {
+		out.DataOffset = f.HeaderSize + int64((f.Alignment-uint64(f.HeaderSize)%f.Alignment)%f.Alignment)
+	}
+	for _, kv := range f.KVs() {
+		o := kvOut{Key: kv.Key, Type: kv.Value.Type().String()}
+		if kv.Value.IsArray() {
+			o.Elem = kv.Value.ElemType().String()
+			vals := make([]any, kv.Value.Len())
+			for i := range vals {
+				vals[i] = encScalar(kv.Value.Index(i))
+			}
+			o.Value = vals
+		} else {
+			o.Value = encScalar(kv.Value)
+		}
+		out.KVs = append(out.KVs, o)
+	}
+	for _, ti := range f.Tensors {
+		sec, err := f.Section(ti.Name)
+		require.NoError(t, err)
+		data := make([]byte, ti.Size)
+		_, err = sec.ReadAt(data, 0)
+		if ti.Size > 0 {
+			require.NoError(t, err)
+		}
+		shape := ti.Shape
+		if shape == nil {
+			shape = []uint64{}
+		}
+		out.Tensors = append(out.Tensors, tOut{
+			Name: ti.Name, Type: ti.Type.String(), Shape: shape,
+			Offset: f.DataOffset + int64(ti.Offset), NBytes: ti.Size, SHA256: sha256hex(data),
+		})
+	}
+	b, err := json.Marshal(out)
+	require.NoError(t, err)
+	return b
+}
+
+func encScalar(v gguf.Value) any {
+	switch x := v.Any().(type) {
+	case string:
+		if utf8.ValidString(x) {
+			return x
+		}
+		return map[string]string{"hex": hex.EncodeToString([]byte(x))}
+	case float32:
+		return math.Float32bits(x)
+	case float64:
+		return math.Float64bits(x)
+	default:
+		return x
+	}
+}
+
+// decodeJSON decodes with exact numbers for comparison.
+func decodeJSON(t testing.TB, b []byte) any {
+	t.Helper()
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	var v any
+	require.NoError(t, d.Decode(&v))
+	return v
+}
+
+// moduleRoot returns the module root (the parent of the package directory).
+func moduleRoot(t testing.TB) string {
+	t.Helper()
+	wd, err := os.Getwd()
+	require.NoError(t, err)
+	return filepath.Dir(wd)
+}
+
+// vocabFixtures returns the golden llama.cpp vocab GGUFs beside the repo
+// (../shared/fixtures/llama-vocab relative to the module root).
+func vocabFixtures(t testing.TB) []string {
+	t.Helper()
+	dir := filepath.Join(moduleRoot(t), "..", "shared", "fixtures", "llama-vocab")
+	files, err := filepath.Glob(filepath.Join(dir, "ggml-vocab-*.gguf"))
+	require.NoError(t, err)
+	if len(files) == 0 {
+		t.Fatalf("no ggml-vocab-*.gguf in %s: the shared fixtures must be checked out beside the repository (../shared)", dir)
+	}
+	return files
+}
+
+func mustOpen(t testing.TB, path string) *gguf.File {
+	t.Helper()
+	f, err := gguf.Open(path)
+	require.NoError(t, err, path)
+	t.Cleanup(func() { _ = f.Close() })
+	return f
+}
+
+func readAll(t testing.TB, f *gguf.File, name string) []byte {
+	t.Helper()
+	sec, err := f.Section(name)
+	require.NoError(t, err)
+	b := make([]byte, sec.Size())
+	if len(b) > 0 {
+		_, err = sec.ReadAt(b, 0)
+		require.NoError(t, err)
+	}
+	return b
+}
+
+var _ = fmt.Sprintf

@@ -1,0 +1,371 @@
+package gguf
+
+import (
+	"fmt"
+	"math"
+)
+
+// Float conversions and block quantizers, bit-identical to gguf-py 0.19.0
+// (gguf/quants.py, which runs on numpy). All arithmetic is float32 with every
+// operation rounded separately, as numpy evaluates it: products that are then
+// added are wrapped in float32() so the Go compiler cannot fuse them into an
+// FMA (it may on arm64).
+
+// The float conversions below are gguf's own rather than package mlx's
+// (mlx/float.go) because they differ for NaN: gguf-py runs numpy's rules,
+// MLX canonicalises NaNs. For every non-NaN input they are equal to
+// mlx.F32ToF16, mlx.F16ToF32, mlx.F32ToBF16 and mlx.BF16ToF32.
+
+// F32ToF16 converts f to IEEE binary16 bits as gguf-py does (numpy
+// astype(float16)): round to nearest even including subnormals, overflow to
+// ±Inf from 65520. A NaN keeps its sign and the top 10 payload bits,
+// 0x7C00|(mantissa>>13), with the lowest bit set when those are all zero
+// (numpy's npy_floatbits_to_halfbits). MLX writes sign|0x7D00 for a NaN and
+// ggml's C code sign|0x7E00.
+func F32ToF16(f float32) uint16 {
+	b := math.Float32bits(f)
+	sign := uint16(b>>16) & 0x8000
+	a := b & 0x7fffffff
+	switch {
+	case a > 0x7f800000: // NaN
+		h := uint16(0x7c00 | (a&0x7fffff)>>13)
+		if h == 0x7c00 {
+			h++
+		}
+		return sign | h
+	case a >= 0x477ff000: // |f| >= 65520 (max half + half an ulp) and Inf
+		return sign | 0x7c00
+	case a >= 0x38800000: // |f| >= 2^-14: a normal half
+		// Rebias the exponent (127 -> 15) and round the 23-bit mantissa to
+		// 10 bits, ties to even; a carry moves into the exponent.
+		a += 0xfff + (a>>13)&1
+		return sign | uint16(a>>13-112<<10)
+	case a < 0x33000000: // |f| <= 2^-25 rounds to zero (2^-25 is a tie to even 0)
+		return sign
+	default: // a subnormal half: round the 24-bit significand to a multiple of 2^-24
+		e := a >> 23               // 102..112
+		m := a&0x7fffff | 0x800000 // value = m * 2^(e-150)
+		shift := 126 - e           // value / 2^-24 = m >> shift, shift 14..24
+		q := m >> shift
+		rem := m & (1<<shift - 1)
+		half := uint32(1) << (shift - 1)
+		if rem > half || rem == half && q&1 == 1 {
+			q++
+		}
+		return sign | uint16(q)
+	}
+}
+
+// F16ToF32 converts binary16 bits to float32 exactly as numpy does: a NaN
+// keeps its sign and payload (shifted left by 13) and is not quieted (MLX
+// quiets it).
+func F16ToF32(h uint16) float32 {
+	sign := uint32(h&0x8000) << 16
+	e := uint32(h>>10) & 0x1f
+	m := uint32(h & 0x3ff)
+	switch e {
+	case 0x1f:
+		return math.Float32frombits(sign | 0x7f800000 | m<<13)
+	case 0: // zero or subnormal: m * 2^-24 is exact in float32
+		return math.Float32frombits(sign | math.Float32bits(float32(m)*(1.0/(1<<24))))
+	}
+	return math.Float32frombits(sign | (e+112)<<23 | m<<13)
+}
+
+// F32ToBF16 converts f to bfloat16 bits as gguf-py's BF16 quantizer and
+// ggml's ggml_compute_fp32_to_bf16 do: round to nearest even, no flush to
+// zero, overflow to ±Inf; a NaN keeps its sign and top payload bits and gets
+// the quiet bit, (bits>>16)|0x40 (MLX writes 0x7FC0 for every NaN).
+func F32ToBF16(f float32) uint16 {
+	b := math.Float32bits(f)
+	if b&0x7fffffff > 0x7f800000 {
+		return uint16(b>>16) | 0x40
+	}
+	return uint16((b + 0x7fff + (b>>16)&1) >> 16)
+}
+
+// BF16ToF32 converts bfloat16 bits to float32 exactly (bits << 16).
+func BF16ToF32(h uint16) float32 { return math.Float32frombits(uint32(h) << 16) }
+
+// CanQuantize reports whether AppendQuantize and AppendDequantize support t:
+// F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0 and Q5_1.
+func CanQuantize(t Type) bool {
+	switch t {
+	case F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1:
+		return true
+	}
+	return false
+}
+
+// AppendQuantize appends src encoded as type t to dst and returns the extended
+// slice. len(src) must be a multiple of t's block size; for block types src
+// is a sequence of whole rows or blocks (blocks never span rows because rows
+// are multiples of the block size). The output is bit-identical to gguf-py's
+// gguf.quants.quantize (F32 and F16 via numpy astype). Block types reject NaN
+// and ±Inf inputs, and blocks whose range overflows float32, with
+// ErrNonFinite: there gguf-py's result depends on the platform's float to
+// integer conversion.
+func AppendQuantize(dst []byte, t Type, src []float32) ([]byte, error) {
+	if !CanQuantize(t) {
+		return dst, fmt.Errorf("%w: quantizing to %s is not supported", ErrInvalid, t)
+	}
+	bs := int(t.BlockSize())
+	if len(src)%bs != 0 {
+		return dst, fmt.Errorf("%w: %d values are not a multiple of the %s block size %d", ErrInvalid, len(src), t, bs)
+	}
+	nb := len(src) / bs
+	start := len(dst)
+	dst = grow(dst, nb*int(t.TypeSize()))
+	out := dst[start:]
+	switch t {
+	case F32:
+		for i, x := range src {
+			le.PutUint32(out[4*i:], math.Float32bits(x))
+		}
+		return dst, nil
+	case F16:
+		for i, x := range src {
+			le.PutUint16(out[2*i:], F32ToF16(x))
+		}
+		return dst, nil
+	case BF16:
+		for i, x := range src {
+			le.PutUint16(out[2*i:], F32ToBF16(x))
+		}
+		return dst, nil
+	}
+	quant := map[Type]func([]byte, []float32) error{
+		Q8_0: quantizeQ8_0, Q4_0: quantizeQ4_0, Q4_1: quantizeQ4_1, Q5_0: quantizeQ5_0, Q5_1: quantizeQ5_1,
+	}[t]
+	ts := int(t.TypeSize())
+	for b := 0; b < nb; b++ {
+		if err := quant(out[b*ts:(b+1)*ts], src[b*bs:(b+1)*bs]); err != nil {
+			return dst[:start], fmt.Errorf("%s block %d: %w", t, b, err)
+		}
+	}
+	return dst, nil
+}
+
+// AppendDequantize appends the values encoded in src as type t to dst and
+// returns the extended slice. len(src) must be a multiple of t's block byte
+// size. The output is bit-identical to gguf-py's gguf.quants.dequantize.
+func AppendDequantize(dst []float32, t Type, src []byte) ([]float32, error) {
+	if !CanQuantize(t) {
+		return dst, fmt.Errorf("%w: dequantizing %s is not supported", ErrInvalid, t)
+	}
+	ts := int(t.TypeSize())
+	if len(src)%ts != 0 {
+		return dst, fmt.Errorf("%w: %d bytes are not a multiple of the %s block size %d bytes", ErrInvalid, len(src), t, ts)
+	}
+	nb := len(src) / ts
+	bs := int(t.BlockSize())
+	start := len(dst)
+	dst = growF32(dst, nb*bs)
+	out := dst[start:]
+	for b := 0; b < nb; b++ {
+		blk, y := src[b*ts:(b+1)*ts], out[b*bs:(b+1)*bs]
+		switch t {
+		case F32:
+			y[0] = math.Float32frombits(le.Uint32(blk))
+		case F16:
+			y[0] = F16ToF32(le.Uint16(blk))
+		case BF16:
+			y[0] = BF16ToF32(le.Uint16(blk))
+		case Q8_0:
+			d := F16ToF32(le.Uint16(blk))
+			for j := range 32 {
+				y[j] = float32(int8(blk[2+j])) * d
+			}
+		case Q4_0, Q5_0:
+			d := F16ToF32(le.Uint16(blk))
+			q := unpack32(t, blk[2:])
+			off := int32(8)
+			if t == Q5_0 {
+				off = 16
+			}
+			for j := range 32 {
+				y[j] = d * float32(int32(q[j])-off)
+			}
+		case Q4_1, Q5_1:
+			d := F16ToF32(le.Uint16(blk))
+			m := F16ToF32(le.Uint16(blk[2:]))
+			q := unpack32(t, blk[4:])
+			for j := range 32 {
+				y[j] = float32(d*float32(q[j])) + m
+			}
+		}
+	}
+	return dst, nil
+}
+
+// unpack32 returns the 32 unsigned quants of a Q4_x block body (qs[16]) or a
+// Q5_x block body (qh[4] then qs[16]). Element j is in the low nibble of
+// qs[j%16] for j < 16 and the high nibble for j >= 16; bit 4 of element j is
+// bit j of qh read as a little-endian uint32.
+func unpack32(t Type, body []byte) (q [32]uint8) {
+	var qh uint32
+	if t == Q5_0 || t == Q5_1 {
+		qh = le.Uint32(body)
+		body = body[4:]
+	}
+	for j := range 16 {
+		q[j] = body[j] & 0x0f
+		q[j+16] = body[j] >> 4
+	}
+	for j := range 32 {
+		q[j] |= uint8(qh>>j&1) << 4
+	}
+	return q
+}
+
+// pack32 writes 32 quants (each < 32) as a Q4_x or Q5_x block body.
+func pack32(t Type, body []byte, q *[32]uint8) {
+	if t == Q5_0 || t == Q5_1 {
+		var qh uint32
+		for j := range 32 {
+			qh |= uint32(q[j]>>4) << j
+		}
+		le.PutUint32(body, qh)
+		body = body[4:]
+	}
+	for j := range 16 {
+		body[j] = q[j]&0x0f | q[j+16]<<4
+	}
+}
+
+func grow(b []byte, n int) []byte {
+	if cap(b)-len(b) < n {
+		nb := make([]byte, len(b), len(b)+n)
+		copy(nb, b)
+		b = nb
+	}
+	return b[:len(b)+n]
+}
+
+func growF32(b []float32, n int) []float32 {
+	if cap(b)-len(b) < n {
+		nb := make([]float32, len(b), len(b)+n)
+		copy(nb, b)
+		b = nb
+	}
+	return b[:len(b)+n]
+}
+
+func finite(x float32) bool { return !math.IsNaN(float64(x)) && !math.IsInf(float64(x), 0) }
+
+func checkFinite(x []float32) error {
+	for j, v := range x {
+		if !finite(v) {
+			return fmt.Errorf("%w: element %d is %v", ErrNonFinite, j, v)
+		}
+	}
+	return nil
+}
+
+// x86Byte converts f to an integer byte the way numpy's astype(uint8) and
+// astype(int8) do on x86-64: truncate toward zero to int32 and keep the low
+// byte, with NaN, ±Inf and |f| >= 2^31 giving 0 (cvttss2si's 0x80000000).
+// gguf-py's quantizers meet out-of-range values only in blocks whose scale
+// is a float32 subnormal (|values| below about 1e-37), where 1/d loses
+// precision or overflows; this reproduces gguf-py there as it runs on x86-64.
+// Go's own float-to-integer conversion is implementation-defined for such
+// values.
+func x86Byte(f float32) byte {
+	if f != f || f >= 1<<31 || f < -(1<<31) {
+		return 0
+	}
+	return byte(int32(f))
+}
+
+// inverse returns 1/d, or 0 when d is 0 (numpy: np.where(d == 0, 0, 1 / d)).
+func inverse(d float32) float32 {
+	if d == 0 {
+		return 0
+	}
+	return 1 / d
+}
+
+// quantizeQ8_0 follows gguf-py Q8_0.quantize_blocks (= ggml
+// quantize_row_q8_0_ref): d = amax/127, q = round half away from zero of x/d.
+func quantizeQ8_0(dst []byte, x []float32) error {
+	if err := checkFinite(x); err != nil {
+		return err
+	}
+	var amax float32
+	for _, v := range x {
+		amax = max(amax, float32(math.Abs(float64(v))))
+	}
+	d := amax / 127
+	id := inverse(d)
+	le.PutUint16(dst, F32ToF16(d))
+	for j, v := range x {
+		// np_roundf: |v| rounded half away from zero, with v's sign. The
+		// product is a float32, so rounding its float64 widening is exact.
+		dst[2+j] = x86Byte(float32(math.Round(float64(v * id))))
+	}
+	return nil
+}
+
+// quantizeSymmetric is Q4_0 (levels 16) and Q5_0 (levels 32), following
+// gguf-py: max is the first element of largest magnitude, d = max/-(levels/2),
+// q = min(levels-1, trunc(x/d + levels/2 + 0.5)).
+func quantizeSymmetric(t Type, dst []byte, x []float32, levels int) error {
+	if err := checkFinite(x); err != nil {
+		return err
+	}
+	// numpy argmax: the first index of the largest |x| (so an all-zero block
+	// takes x[0], keeping its sign).
+	amax, vmax := float32(math.Abs(float64(x[0]))), x[0]
+	for _, v := range x[1:] {
+		if a := float32(math.Abs(float64(v))); a > amax {
+			amax, vmax = a, v
+		}
+	}
+	half := float32(levels / 2)
+	d := vmax / -half
+	id := inverse(d)
+	var q [32]uint8
+	for j, v := range x {
+		f := float32(v*id) + (half + 0.5)
+		q[j] = min(uint8(levels-1), x86Byte(f))
+	}
+	le.PutUint16(dst, F32ToF16(d))
+	pack32(t, dst[2:], &q)
+	return nil
+}
+
+// quantizeAffine is Q4_1 (levels 16) and Q5_1 (levels 32), following gguf-py:
+// d = (max-min)/(levels-1), q = min(levels-1, trunc((x-min)/d + 0.5)), with
+// d and min stored as fp16 (q uses the unrounded float32 d and min).
+func quantizeAffine(t Type, dst []byte, x []float32, levels int) error {
+	if err := checkFinite(x); err != nil {
+		return err
+	}
+	// When the smallest (largest) value is a zero present with both signs,
+	// numpy's SIMD reduction picks either sign depending on the CPU; Go's
+	// min/max order -0 below +0. Only the sign bit of the fp16 d or m can
+	// differ then, never a dequantized value.
+	vmin, vmax := x[0], x[0]
+	for _, v := range x[1:] {
+		vmin, vmax = min(vmin, v), max(vmax, v)
+	}
+	d := (vmax - vmin) / float32(levels-1)
+	if !finite(d) {
+		return fmt.Errorf("%w: block range %v..%v overflows float32", ErrNonFinite, vmin, vmax)
+	}
+	id := inverse(d)
+	var q [32]uint8
+	for j, v := range x {
+		f := float32((v-vmin)*id) + 0.5
+		q[j] = min(uint8(levels-1), x86Byte(f))
+	}
+	le.PutUint16(dst, F32ToF16(d))
+	le.PutUint16(dst[2:], F32ToF16(vmin))
+	pack32(t, dst[4:], &q)
+	return nil
+}
+
+func quantizeQ4_0(dst []byte, x []float32) error { return quantizeSymmetric(Q4_0, dst, x, 16) }
+func quantizeQ5_0(dst []byte, x []float32) error { return quantizeSymmetric(Q5_0, dst, x, 32) }
+func quantizeQ4_1(dst []byte, x []float32) error { return quantizeAffine(Q4_1, dst, x, 16) }
+func quantizeQ5_1(dst []byte, x []float32) error { return quantizeAffine(Q5_1, dst, x, 32) }

@@ -1,0 +1,113 @@
+#!/usr/bin/env python3
+"""gguf-py oracle for mlxconv's gguf package tests (needs `gguf`, see requirements.txt).
+
+Subcommands:
+  dump FILE                 print a JSON dump of FILE as gguf-py's GGUFReader parses it:
+                            version, alignment, data offset, KVs in file order (type, element
+                            type, value) and tensor infos with the sha256 of each tensor's bytes.
+  quantize TYPE IN OUT      read IN as raw little-endian float32, encode it with
+                            gguf.quants.quantize(TYPE) and write the raw bytes to OUT.
+  dequantize TYPE IN OUT    read IN as raw bytes of TYPE, decode them with
+                            gguf.quants.dequantize and write raw float32 to OUT.
+
+Value encoding in the dump (chosen to be exact): integers as JSON integers, BOOL as
+true/false, floats as the integer of their IEEE bit pattern, strings as JSON strings when
+they are valid UTF-8 and as {"hex": "..."} otherwise.
+"""
+import hashlib
+import json
+import sys
+
+import numpy as np
+import gguf
+from gguf import GGUFValueType as VT
+
+
+def enc_scalar(vtype, part):
+    if vtype == VT.STRING:
+        b = bytes(part)
+        try:
+            return b.decode("utf-8")
+        except UnicodeDecodeError:
+            return {"hex": b.hex()}
+    x = part[0]
+    if vtype == VT.BOOL:
+        return bool(x)
+    if vtype == VT.FLOAT32:
+        return int(np.array([x], dtype=np.float32).view(np.uint32)[0])
+    if vtype == VT.FLOAT64:
+        return int(np.array([x], dtype=np.float64).view(np.uint64)[0])
+    return int(x)
+
+
+def dump(path):
+    r = gguf.GGUFReader(path)
+    out = {
+        "version": int(r.fields["GGUF.version"].parts[0][0]),
+        "alignment": int(r.alignment),
+        "data_offset": int(r.data_offset),
+        "kvs": [],
+        "tensors": [],
+    }
+    for key, f in r.fields.items():
+        if key.startswith("GGUF."):
+            continue
+        t = f.types[0]
+        kv = {"key": key, "type": t.name}
+        if t == VT.ARRAY:
+            et = f.types[1] if len(f.types) > 1 else None
+            if et is None:
+                # an empty array: gguf-py keeps the element type in the parts
+                et = VT(int(f.parts[3][0]))
+            kv["elem"] = et.name
+            kv["value"] = [enc_scalar(et, f.parts[i]) for i in f.data]
+        else:
+            kv["value"] = enc_scalar(t, f.parts[f.data[0]])
+        out["kvs"].append(kv)
+    for t in r.tensors:
+        raw = bytes(r.data[t.data_offset:t.data_offset + int(t.n_bytes)])
+        out["tensors"].append({
+            "name": t.name,
+            "type": t.tensor_type.name,
+            "shape": [int(d) for d in t.shape],
+            "offset": int(t.data_offset),
+            "nbytes": int(t.n_bytes),
+            "sha256": hashlib.sha256(raw).hexdigest(),
+        })
+    json.dump(out, sys.stdout, ensure_ascii=True, sort_keys=True)
+    sys.stdout.write("\n")
+
+
+def qtype(name):
+    return gguf.GGMLQuantizationType[name.upper()]
+
+
+def quantize(name, src, dst):
+    x = np.fromfile(src, dtype="<f4")
+    y = gguf.quants.quantize(x.reshape(1, -1), qtype(name))
+    with open(dst, "wb") as f:
+        f.write(np.ascontiguousarray(y).tobytes())
+
+
+def dequantize(name, src, dst):
+    b = np.fromfile(src, dtype=np.uint8)
+    y = gguf.quants.dequantize(b.reshape(1, -1), qtype(name)).astype("<f4", copy=False)
+    with open(dst, "wb") as f:
+        f.write(np.ascontiguousarray(y).tobytes())
+
+
+def main(argv):
+    if len(argv) == 2 and argv[0] == "dump":
+        dump(argv[1])
+    elif len(argv) == 4 and argv[0] == "quantize":
+        quantize(*argv[1:])
+    elif len(argv) == 4 and argv[0] == "dequantize":
+        dequantize(*argv[1:])
+    else:
+        sys.stderr.write(__doc__)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
