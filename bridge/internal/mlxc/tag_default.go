@@ -1,0 +1,5 @@
+//go:build !nomlx
+
+package mlxc
+
+const disabledByTag = false
