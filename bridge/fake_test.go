@@ -41,8 +41,8 @@ func openFake(t *testing.T, v fakelib.Variant, opts Options) *Lib {
 // hooks are the fake's test-only functions.
 type hooks struct {
 	live, callsBeforeHandler, foreignCalls, contiguousCalls, clearCacheCalls, cacheLimit func() int64
-	setNextNoncontiguous                                                                func()
-	lastCall                                                                            func() string
+	setNextNoncontiguous                                                                 func()
+	lastCall                                                                             func() string
 }
 
 func fakeHooks(t *testing.T, l *Lib) hooks {
