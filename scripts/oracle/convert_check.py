@@ -1,0 +1,562 @@
+#!/usr/bin/env python3
+"""Conformance of `mlxconv convert` against the real `mlx_lm.convert`.
+
+  convert_check.py --mlxconv BIN --npm DIR [--work DIR] [--arch A,B] [--case SUBSTR]
+                   [--quick] [--keep] [-v]
+
+For every architecture of convert_models.py it generates a tiny random HF
+checkpoint, then for every case of the option matrix runs mlx_lm.convert
+in-process (mlx_lm's own argparse parser turns the case's flags into
+convert() arguments, so both tools get literally the same command line) and
+`BIN convert --hf-path SRC --mlx-path OUT FLAGS...` as a subprocess, and
+compares the two output directories. Checks per successful case (each one
+pass/fail):
+
+  config.json      byte-identical
+  index.json       model.safetensors.index.json byte-identical
+  headers          per shard, the safetensors header text equal once every
+                   "data_offsets":[a,b] is blanked (same names, dtypes, shapes,
+                   key order, metadata, padding)
+  tensors          every tensor: same name set, dtype, shape and data bytes
+  files            same output files, ignoring the tokenizer files (mlx-lm
+                   re-serialises them through transformers, mlxconv copies them
+                   verbatim by design); mlxconv's tokenizer files,
+                   chat_template.* and generation_config.json byte-identical to
+                   the source's
+  README.md        byte-identical model card
+
+Expected-error cases (both tools must refuse, mlxconv must leave no output
+path) count one check each. Greedy-generation cases load both outputs with
+mlx_lm (CPU) and compare 16 greedy tokens for a fixed prompt (one check each).
+
+Matrix: every architecture gets {no flags, --dtype float16|bfloat16|float32,
+-q, -q --dtype float16, mxfp4, nvfp4, mxfp8, mixed_2_6, mixed_3_4, mixed_3_6,
+mixed_4_6, -d of an affine and of an mxfp4 model, -d --dtype float32, re-save
+of a quantized model} plus a subset of the affine bits x group grid that
+covers every bits and every group value: (2,32) (3,64) (4,128) (5,32) (6,64)
+(8,128). FULL_GRID architectures (mistral: hidden 96, not a multiple of 64;
+mixtral: MoE) get the whole 6x3 grid and a recipe with --q-group-size 32.
+--quick keeps 6 cases per architecture.
+
+The mlx-lm tokenizer load/save is replaced by a stub for the matrix (tokenizer
+files are not compared and loading a 262k-token tokenizer hundreds of times
+would dominate the run); the generation checks load real tokenizers.
+
+Prints one line per failure (every check with -v), a per-architecture table,
+and closes with `convert-conformance: N passed, M failed`; exit status 1 if
+anything failed.
+"""
+import argparse
+import concurrent.futures
+import contextlib
+import difflib
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import convert_models  # noqa: E402
+
+FULL_GRID = ("mistral", "mixtral")
+AFFINE_BITS = (2, 3, 4, 5, 6, 8)
+AFFINE_GROUPS = (32, 64, 128)
+SUBSET_GRID = ((2, 32), (3, 64), (4, 128), (5, 32), (6, 64), (8, 128))
+RECIPES = ("mixed_2_6", "mixed_3_4", "mixed_3_6", "mixed_4_6")
+GEN_CASES = ("none", "q")  # greedy generation compared on these outputs
+GEN_PROMPT = "Hello world, this is a test."
+GEN_TOKENS = 16
+TOKENIZER_FILES = {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model",
+                   "added_tokens.json", "vocab.json", "merges.txt", "chat_template.jinja", "chat_template.json"}
+VERBATIM_FILES = TOKENIZER_FILES | {"generation_config.json"}
+CHECKS = ("config.json", "index.json", "headers", "tensors", "files", "README.md")
+
+
+class Case:
+    def __init__(self, name, flags, source=None, error=None):
+        self.name = name
+        self.flags = flags
+        self.source = source  # None: the HF model; else the name of a case whose mlx_lm output is the input
+        self.error = error  # expected-error case: a short description
+
+
+def matrix(arch, quick=False):
+    c = [
+        Case("none", []),
+        Case("dtype-float16", ["--dtype", "float16"]),
+        Case("dtype-bfloat16", ["--dtype", "bfloat16"]),
+        Case("dtype-float32", ["--dtype", "float32"]),
+        Case("q", ["-q"]),
+        Case("q-dtype-float16", ["-q", "--dtype", "float16"]),
+        Case("q-mxfp4", ["-q", "--q-mode", "mxfp4"]),
+        Case("q-nvfp4", ["-q", "--q-mode", "nvfp4"]),
+        Case("q-mxfp8", ["-q", "--q-mode", "mxfp8"]),
+    ]
+    c += [Case(r, ["-q", "--quant-predicate", r]) for r in RECIPES]
+    grid = [(b, g) for b in AFFINE_BITS for g in AFFINE_GROUPS] if arch in FULL_GRID else SUBSET_GRID
+    c += [Case("q-b%d-g%d" % (b, g), ["-q", "--q-bits", str(b), "--q-group-size", str(g)]) for b, g in grid]
+    if arch in FULL_GRID:
+        c.append(Case("mixed_3_6-g32", ["-q", "--quant-predicate", "mixed_3_6", "--q-group-size", "32"]))
+    c += [
+        Case("d-of-q", ["-d"], source="q"),
+        Case("d-of-mxfp4", ["-d"], source="q-mxfp4"),
+        Case("d-float32-of-q", ["-d", "--dtype", "float32"], source="q"),
+        Case("resave-q", [], source="q"),
+    ]
+    if quick:
+        keep = {"none", "dtype-float32", "q", "q-mxfp4", "mixed_3_6", "d-of-q"}
+        c = [x for x in c if x.name in keep]
+    return c
+
+
+def error_cases():
+    return [
+        Case("err-recipe-mxfp4", ["-q", "--q-mode", "mxfp4", "--quant-predicate", "mixed_3_4"], error="recipe with a non-affine mode"),
+        Case("err-q-and-d", ["-q", "-d"], error="-q together with -d"),
+        Case("err-affine-g16", ["-q", "--q-group-size", "16"], error="affine group size 16"),
+        Case("err-mxfp4-g64", ["-q", "--q-mode", "mxfp4", "--q-group-size", "64"], error="mxfp4 with group size 64"),
+        Case("err-bits-7", ["-q", "--q-bits", "7"], error="affine 7 bits"),
+        Case("err-exists", [], error="output path exists"),
+    ]
+
+
+# ---------------------------------------------------------------- mlx_lm side
+
+
+class _StubTokenizer:
+    def save_pretrained(self, path):
+        pass
+
+
+def reference(src, out, flags, stub_tokenizer=True):
+    """Runs mlx_lm.convert in-process exactly as its CLI would. Returns None or the error text."""
+    import mlx.core as mx
+    import importlib
+
+    import mlx_lm.utils as mu
+
+    mc = importlib.import_module("mlx_lm.convert")
+
+    args = vars(mc.configure_parser().parse_args(["--hf-path", src, "--mlx-path", out] + flags))
+    saved = mu.load_tokenizer
+    if stub_tokenizer:
+        mu.load_tokenizer = lambda *a, **k: _StubTokenizer()
+    buf = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(buf):
+            mc.convert(**args)
+        return None
+    except Exception as e:  # noqa: BLE001 - any failure is a result here
+        return "%s: %s" % (type(e).__name__, e)
+    finally:
+        mu.load_tokenizer = saved
+        mx.clear_cache()
+
+
+def ours(binary, src, out, flags, timeout=300):
+    cmd = [binary, "convert", "--hf-path", src, "--mlx-path", out] + flags
+    try:
+        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return 124, "timeout after %ds" % timeout
+    except OSError as e:
+        return 127, str(e)
+    err = p.stderr.decode("utf-8", "replace").strip().splitlines()
+    return p.returncode, (err[-1] if err else "")
+
+
+# ---------------------------------------------------------------- comparisons
+
+
+def read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def first_diff(a, b, label):
+    """A short description of the first difference between two texts/bytes."""
+    ta = a.decode("utf-8", "replace") if isinstance(a, bytes) else a
+    tb = b.decode("utf-8", "replace") if isinstance(b, bytes) else b
+    la, lb = ta.splitlines(), tb.splitlines()
+    for i, (x, y) in enumerate(zip(la, lb)):
+        if x != y:
+            return "%s line %d: mlx_lm %r, mlxconv %r" % (label, i + 1, x.strip()[:120], y.strip()[:120])
+    if len(la) != len(lb):
+        extra = la[len(lb)] if len(la) > len(lb) else lb[len(la)]
+        who = "mlx_lm" if len(la) > len(lb) else "mlxconv"
+        return "%s: %d vs %d lines; first extra (%s): %r" % (label, len(la), len(lb), who, extra.strip()[:120])
+    if ta.endswith("\n") != tb.endswith("\n"):
+        return "%s: trailing newline differs (mlx_lm %s, mlxconv %s)" % (label, ta.endswith("\n"), tb.endswith("\n"))
+    for i, (x, y) in enumerate(zip(a, b)):
+        if x != y:
+            return "%s: first differing byte at %d" % (label, i)
+    return "%s: lengths %d vs %d" % (label, len(a), len(b))
+
+
+def parse_safetensors(path):
+    """Returns (header text, header dict, data start, file bytes). Raises ValueError when malformed."""
+    data = read(path)
+    if len(data) < 8:
+        raise ValueError("file shorter than 8 bytes")
+    n = int.from_bytes(data[:8], "little")
+    if n > len(data) - 8:
+        raise ValueError("header length %d beyond file size %d" % (n, len(data)))
+    text = data[8:8 + n].decode("utf-8")
+    hdr = json.loads(text)
+    return text, hdr, 8 + n, data
+
+
+OFFSETS = re.compile(r'"data_offsets"\s*:\s*\[\s*\d+\s*,\s*\d+\s*\]')
+
+
+def compare_dirs(ref, out, src):
+    """Returns {check: None (pass) | reason}."""
+    res = {}
+    for fn, key in (("config.json", "config.json"), ("model.safetensors.index.json", "index.json"), ("README.md", "README.md")):
+        a, b = os.path.join(ref, fn), os.path.join(out, fn)
+        if not os.path.exists(b):
+            res[key] = "mlxconv wrote no %s" % fn
+        elif not os.path.exists(a):
+            res[key] = "mlx_lm wrote no %s (harness problem)" % fn
+        else:
+            da, db = read(a), read(b)
+            res[key] = None if da == db else first_diff(da, db, fn)
+
+    ref_files = sorted(os.listdir(ref))
+    out_files = sorted(os.listdir(out))
+    shards_ref = [f for f in ref_files if f.endswith(".safetensors")]
+    shards_out = [f for f in out_files if f.endswith(".safetensors")]
+
+    # files
+    why = []
+    a = {f for f in ref_files if f not in TOKENIZER_FILES}
+    b = {f for f in out_files if f not in TOKENIZER_FILES}
+    if a - b:
+        why.append("missing %s" % sorted(a - b))
+    if b - a:
+        why.append("extra %s" % sorted(b - a))
+    for f in sorted(os.listdir(src)):
+        if f in VERBATIM_FILES and os.path.isfile(os.path.join(src, f)):
+            p = os.path.join(out, f)
+            if not os.path.exists(p):
+                why.append("%s not copied" % f)
+            elif read(p) != read(os.path.join(src, f)):
+                why.append("%s not byte-identical to the source" % f)
+    for f in out_files:
+        if f in TOKENIZER_FILES and not os.path.exists(os.path.join(src, f)):
+            why.append("%s not in the source" % f)
+    res["files"] = "; ".join(why) or None
+
+    # headers and tensors
+    hwhy, twhy = [], []
+    tensors_ref, tensors_out = {}, {}
+    if shards_ref != shards_out:
+        hwhy.append("shard files differ: mlx_lm %s, mlxconv %s" % (shards_ref, shards_out))
+    for f in shards_ref:
+        try:
+            text, hdr, start, data = parse_safetensors(os.path.join(ref, f))
+        except (OSError, ValueError) as e:
+            hwhy.append("mlx_lm %s unreadable: %s (harness problem)" % (f, e))
+            continue
+        for k, v in hdr.items():
+            if k != "__metadata__":
+                tensors_ref[k] = (f, v, data[start + v["data_offsets"][0]:start + v["data_offsets"][1]])
+        p = os.path.join(out, f)
+        if not os.path.exists(p):
+            continue
+        try:
+            text2, hdr2, start2, data2 = parse_safetensors(p)
+        except (OSError, ValueError, UnicodeDecodeError) as e:
+            hwhy.append("%s: %s" % (f, e))
+            continue
+        ta, tb = OFFSETS.sub('"data_offsets":[]', text), OFFSETS.sub('"data_offsets":[]', text2)
+        if ta != tb:
+            semantic = {k: {x: y for x, y in v.items() if x != "data_offsets"} if isinstance(v, dict) and k != "__metadata__" else v for k, v in hdr.items()}
+            semantic2 = {k: {x: y for x, y in v.items() if x != "data_offsets"} if isinstance(v, dict) and k != "__metadata__" else v for k, v in hdr2.items()}
+            if semantic == semantic2:
+                hwhy.append("%s: same entries, different header text (order/format/padding): %s" % (f, first_diff(ta.replace(",", ",\n"), tb.replace(",", ",\n"), "header")))
+            else:
+                hwhy.append("%s: %s" % (f, header_diff(semantic, semantic2)))
+        end = 0
+        for k, v in hdr2.items():
+            if k == "__metadata__":
+                continue
+            o = v.get("data_offsets", [0, 0])
+            if not (0 <= o[0] <= o[1] <= len(data2) - start2):
+                twhy.append("%s: %s data_offsets %s outside the file" % (f, k, o))
+                continue
+            end = max(end, o[1])
+            tensors_out[k] = (f, v, data2[start2 + o[0]:start2 + o[1]])
+        if end != len(data2) - start2:
+            twhy.append("%s: data section is %d bytes, tensors end at %d" % (f, len(data2) - start2, end))
+    res["headers"] = "; ".join(hwhy[:3]) or None
+
+    missing = sorted(set(tensors_ref) - set(tensors_out))
+    extra = sorted(set(tensors_out) - set(tensors_ref))
+    if missing:
+        twhy.append("%d missing (e.g. %s)" % (len(missing), ", ".join(missing[:3])))
+    if extra:
+        twhy.append("%d extra (e.g. %s)" % (len(extra), ", ".join(extra[:3])))
+    bad = []
+    for k in sorted(set(tensors_ref) & set(tensors_out)):
+        fa, va, ba = tensors_ref[k]
+        fb, vb, bb = tensors_out[k]
+        if fa != fb:
+            bad.append("%s in %s, not %s" % (k, fb, fa))
+        elif va["dtype"] != vb["dtype"] or va["shape"] != vb["shape"]:
+            bad.append("%s %s%s vs %s%s" % (k, va["dtype"], va["shape"], vb["dtype"], vb["shape"]))
+        elif ba != bb:
+            nd = sum(1 for x, y in zip(ba, bb) if x != y) if len(ba) == len(bb) else -1
+            bad.append("%s %s%s bytes differ (%d of %d bytes)" % (k, va["dtype"], va["shape"], nd, len(ba)))
+    if bad:
+        twhy.append("%d of %d tensors differ: %s" % (len(bad), len(set(tensors_ref) & set(tensors_out)), "; ".join(bad[:3])))
+    res["tensors"] = "; ".join(twhy) or None
+    return res
+
+
+def header_diff(a, b):
+    ka, kb = set(a), set(b)
+    if ka - kb:
+        return "missing entries %s" % sorted(ka - kb)[:3]
+    if kb - ka:
+        return "extra entries %s" % sorted(kb - ka)[:3]
+    for k in sorted(ka):
+        if a[k] != b[k]:
+            return "entry %s: mlx_lm %s, mlxconv %s" % (k, json.dumps(a[k]), json.dumps(b[k]))
+    return "?"
+
+
+# ---------------------------------------------------------------- generation
+
+
+def greedy(model_dir, tokenizer_dir=None):
+    import mlx.core as mx
+    from mlx_lm import stream_generate
+    from mlx_lm.utils import load, load_model, load_tokenizer
+    from pathlib import Path
+
+    if tokenizer_dir is None:
+        model, tok = load(model_dir)
+    else:
+        model, config = load_model(Path(model_dir))
+        tok = load_tokenizer(Path(tokenizer_dir), eos_token_ids=config.get("eos_token_id"))
+    toks = [r.token for r in stream_generate(model, tok, GEN_PROMPT, max_tokens=GEN_TOKENS)]
+    del model
+    mx.clear_cache()
+    return toks
+
+
+# ---------------------------------------------------------------- driver
+
+
+class Tally:
+    def __init__(self, verbose):
+        self.verbose = verbose
+        self.per_arch = {}
+        self.reasons = []
+
+    def add(self, arch, case, check, reason):
+        p, f = self.per_arch.get(arch, (0, 0))
+        if reason is None:
+            self.per_arch[arch] = (p + 1, f)
+            if self.verbose:
+                print("  ok   %-12s %-20s %s" % (arch, case, check), flush=True)
+        else:
+            self.per_arch[arch] = (p, f + 1)
+            self.reasons.append((arch, case, check, reason))
+            print("  FAIL %-12s %-20s %-11s %s" % (arch, case, check, reason[:400]), flush=True)
+
+    def totals(self):
+        return sum(p for p, _ in self.per_arch.values()), sum(f for _, f in self.per_arch.values())
+
+
+def run_arch(arch, a, tally, pool):
+    work = os.path.join(a.work, arch)
+    src = os.path.join(work, "hf")
+    shutil.rmtree(work, ignore_errors=True)
+    convert_models.generate(arch, a.npm, src)
+    refdir, outdir = os.path.join(work, "ref"), os.path.join(work, "ours")
+    os.makedirs(refdir)
+    os.makedirs(outdir)
+    cases = matrix(arch, a.quick)
+    if a.case:
+        wanted = set()
+        for x in cases:
+            if any(s in x.name for s in a.case):
+                wanted.add(x.name)
+                if x.source:
+                    wanted.add(x.source)
+        cases = [x for x in cases if x.name in wanted]
+    needed_as_source = {x.source for x in cases if x.source}
+    gen_cases = set(GEN_CASES) if not a.no_generate else set()
+    done_ref = {}
+    t0 = time.time()
+    for case in cases:
+        csrc = src
+        if case.source:
+            if done_ref.get(case.source) is not None or case.source not in done_ref:
+                for check in CHECKS:
+                    tally.add(arch, case.name, check, "source case %s failed in mlx_lm" % case.source)
+                continue
+            # The quantized mlx_lm output (with the HF tokenizer files added) is the input.
+            csrc = os.path.join(work, "src-" + case.source)
+            if not os.path.exists(csrc):
+                shutil.copytree(os.path.join(refdir, case.source), csrc)
+                for f in os.listdir(src):
+                    if f in TOKENIZER_FILES:
+                        shutil.copy(os.path.join(src, f), csrc)
+        r, o = os.path.join(refdir, case.name), os.path.join(outdir, case.name)
+        fut = pool.submit(ours, a.mlxconv, csrc, o, case.flags)
+        rerr = reference(csrc, r, case.flags)
+        done_ref[case.name] = rerr
+        rc, oerr = fut.result()
+        if rerr is not None:
+            # mlx_lm refused a case the matrix expects to work: a harness problem; report it.
+            for check in CHECKS:
+                tally.add(arch, case.name, check, "mlx_lm.convert failed: %s" % rerr[:300])
+        elif rc != 0:
+            for check in CHECKS:
+                tally.add(arch, case.name, check, "mlxconv exit %d: %s" % (rc, oerr[:300]))
+        elif not os.path.isdir(o):
+            for check in CHECKS:
+                tally.add(arch, case.name, check, "mlxconv exit 0 but wrote no %s" % o)
+        else:
+            res = compare_dirs(r, o, csrc)
+            for check in CHECKS:
+                tally.add(arch, case.name, check, res[check])
+        if case.name in gen_cases:
+            gen_check(arch, case.name, src, r, o, rerr, rc, tally)
+        if not a.keep:
+            if case.name not in needed_as_source:
+                shutil.rmtree(r, ignore_errors=True)
+            shutil.rmtree(o, ignore_errors=True)
+    if arch == a.error_arch and not a.case:
+        for case in error_cases():
+            error_check(arch, case, src, work, a, tally)
+    if not a.keep:
+        shutil.rmtree(work, ignore_errors=True)
+    return time.time() - t0, len(cases)
+
+
+def gen_check(arch, name, src, r, o, rerr, rc, tally):
+    check = "generate"
+    if rerr is not None or rc != 0 or not os.path.isdir(o):
+        tally.add(arch, name, check, "no output to load (conversion failed)")
+        return
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            want = greedy(r, tokenizer_dir=src)  # mlx_lm's tensors with the source tokenizer
+    except Exception as e:  # noqa: BLE001
+        tally.add(arch, name, check, "mlx_lm cannot generate from its own output: %s" % e)
+        return
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            got = greedy(o)  # everything (model, config, tokenizer) from mlxconv's output
+    except Exception as e:  # noqa: BLE001
+        tally.add(arch, name, check, "mlx_lm.load/generate of mlxconv output failed: %s: %s" % (type(e).__name__, str(e)[:300]))
+        return
+    if want == got and len(want) > 0:
+        tally.add(arch, name, check, None)
+    else:
+        tally.add(arch, name, check, "greedy tokens differ: mlx_lm %s, mlxconv %s" % (want, got))
+
+
+def error_check(arch, case, src, work, a, tally):
+    r = os.path.join(work, "ref", case.name)
+    o = os.path.join(work, "ours", case.name)
+    sentinel = None
+    if case.name == "err-exists":
+        for d in (r, o):
+            os.makedirs(d)
+            with open(os.path.join(d, "keep.txt"), "w") as f:
+                f.write("existing\n")
+        sentinel = os.path.join(o, "keep.txt")
+    rerr = reference(src, r, case.flags)
+    rc, oerr = ours(a.mlxconv, src, o, case.flags)
+    if rerr is None:
+        reason = "mlx_lm.convert accepted %s (harness expectation wrong)" % case.error
+    elif rc == 0:
+        reason = "mlxconv accepted %s (mlx_lm: %s)" % (case.error, rerr[:160])
+    elif sentinel is not None:
+        left = sorted(os.listdir(o)) if os.path.isdir(o) else None
+        reason = None if left == ["keep.txt"] and read(sentinel) == b"existing\n" else "existing output changed: %s" % left
+    elif os.path.exists(o):
+        reason = "mlxconv failed but left %s" % o
+    else:
+        reason = None
+    tally.add(arch, case.name, "error", reason)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--mlxconv", required=True, help="path to the mlxconv binary")
+    ap.add_argument("--npm", required=True, help="tokenizer directory printed by scripts/oracle/tokenizers.sh")
+    ap.add_argument("--work", help="scratch directory (default: a new temporary one, removed at the end)")
+    ap.add_argument("--arch", help="comma-separated architectures (default: all)")
+    ap.add_argument("--case", action="append", help="only cases whose name contains this (repeatable)")
+    ap.add_argument("--quick", action="store_true", help="6 cases per architecture")
+    ap.add_argument("--no-generate", action="store_true", help="skip the greedy generation checks")
+    ap.add_argument("--keep", action="store_true", help="keep the outputs")
+    ap.add_argument("-v", "--verbose", action="store_true")
+    a = ap.parse_args()
+    a.mlxconv = os.path.abspath(a.mlxconv)
+    a.npm = os.path.abspath(a.npm)
+    archs = a.arch.split(",") if a.arch else list(convert_models.ARCHS)
+    for x in archs:
+        if x not in convert_models.ARCHS:
+            ap.error("unknown architecture %r" % x)
+    a.error_arch = archs[0]
+    tmp = None
+    if a.work is None:
+        tmp = a.work = tempfile.mkdtemp(prefix="mlxconv-convert-")
+    os.makedirs(a.work, exist_ok=True)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import mlx.core as mx
+
+    mx.set_default_device(mx.cpu)
+    tally = Tally(a.verbose)
+    t0 = time.time()
+    try:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+            for arch in archs:
+                try:
+                    dt, n = run_arch(arch, a, tally, pool)
+                except Exception:  # noqa: BLE001 - a crash in one architecture must not hide the others
+                    tally.add(arch, "-", "harness", "harness error: " + traceback.format_exc().strip().splitlines()[-1])
+                    continue
+                p, f = tally.per_arch.get(arch, (0, 0))
+                print("%-12s %3d cases %5.1fs  %4d passed %4d failed" % (arch, n, dt, p, f), flush=True)
+    finally:
+        if tmp and not a.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+    print()
+    print("%-12s %8s %8s" % ("arch", "passed", "failed"))
+    for arch in archs:
+        p, f = tally.per_arch.get(arch, (0, 0))
+        print("%-12s %8d %8d" % (arch, p, f))
+    if tally.reasons:
+        print()
+        print("distinct failure reasons (first occurrence):")
+        seen = set()
+        for arch, case, check, reason in tally.reasons:
+            key = re.sub(r"\d+", "N", reason)[:80]
+            if key in seen:
+                continue
+            seen.add(key)
+            print("  [%s %s %s] %s" % (arch, case, check, reason[:300]))
+            if len(seen) >= 15:
+                break
+    passed, failed = tally.totals()
+    print("total time %.1fs" % (time.time() - t0))
+    print("convert-conformance: %d passed, %d failed" % (passed, failed))
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()

