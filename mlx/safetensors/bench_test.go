@@ -92,7 +92,7 @@ func BenchmarkRead(b *testing.B) {
 	dataLen := int64(len(plan)) * int64(len(body))
 	buf := make([]byte, len(body))
 
-	b.Run("mmap-ReadTensor", func(b *testing.B) {
+	b.Run("Open-ReadTensor", func(b *testing.B) {
 		b.SetBytes(dataLen)
 		for b.Loop() {
 			sf, err := safetensors.Open(path)
@@ -109,7 +109,7 @@ func BenchmarkRead(b *testing.B) {
 			}
 		}
 	})
-	b.Run("pread-ReadTensor", func(b *testing.B) {
+	b.Run("NewReader-ReadTensor", func(b *testing.B) {
 		b.SetBytes(dataLen)
 		for b.Loop() {
 			osf, err := os.Open(path)
@@ -130,6 +130,25 @@ func BenchmarkRead(b *testing.B) {
 				}
 			}
 			if err := osf.Close(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("Open-Bytes-copy", func(b *testing.B) {
+		b.SetBytes(dataLen)
+		for b.Loop() {
+			sf, err := safetensors.Open(path)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, t := range sf.Tensors() {
+				m, err := sf.Bytes(t.Name)
+				if err != nil {
+					b.Fatal(err)
+				}
+				buf = append(buf[:0], m...)
+			}
+			if err := sf.Close(); err != nil {
 				b.Fatal(err)
 			}
 		}

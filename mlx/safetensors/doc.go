@@ -4,12 +4,12 @@
 //
 // # Reading
 //
-// NewReader (any io.ReaderAt plus its size) and Open (a path; memory-mapped
-// on Linux and macOS, plain reads elsewhere) read and validate the header and
-// nothing else. Tensor bodies are read lazily: Section hands out an
-// independent io.SectionReader, ReadTensor fills a caller buffer, Bytes
-// returns a zero-copy slice of the mapping for a mapped File (valid until
-// Close) and a copy otherwise. A file is never read whole.
+// NewReader (any io.ReaderAt plus its size) and Open (a path) read and
+// validate the header and nothing else. Tensor bodies are read lazily:
+// Section hands out an independent io.SectionReader, ReadTensor fills a
+// caller buffer (one pread per tensor for a File), Bytes returns a zero-copy
+// slice of the memory mapping Open makes on Linux and macOS (read-only,
+// valid until Close) and a copy otherwise. A file is never read whole.
 //
 // Every length and offset in a file is treated as hostile. A file is
 // accepted only if all of the following hold; otherwise the error is a

@@ -7,19 +7,21 @@ import (
 	"sync/atomic"
 )
 
-// File is a safetensors file opened by Open. Its Reader methods read the
-// memory mapping where the platform allows it (Linux, macOS) and the
-// os.File otherwise.
+// File is a safetensors file opened by Open. Section and ReadTensor read
+// through the descriptor (pread); where the platform allows it (Linux,
+// macOS) the file is also memory-mapped, and Bytes returns zero-copy slices
+// of the mapping.
 type File struct {
 	*Reader
-	f      *os.File // nil when memory-mapped (the descriptor is closed after mapping)
-	mm     *mmapReader
+	f      *os.File
+	guard  *guardReaderAt
+	mem    []byte // the mapping, nil if not mapped
 	closed bool
 }
 
 // Open opens and validates the safetensors file at path, memory-mapping it
-// where supported (falling back to plain reads when mapping fails). Errors
-// name the path. Call Close to release the mapping or the descriptor.
+// where supported (falling back to copies when mapping fails). Errors name
+// the path. Call Close to release the descriptor and the mapping.
 func Open(path string) (*File, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -27,28 +29,21 @@ func Open(path string) (*File, error) {
 	}
 	st, err := f.Stat()
 	if err != nil {
-		f.Close()
+		_ = f.Close()
 		return nil, fmt.Errorf("safetensors: %w", err)
 	}
 	size := st.Size()
-	file := &File{}
-	var r io.ReaderAt = f
-	if st.Mode().IsRegular() {
-		if data, err := mmapFile(f, size); err == nil && data != nil {
-			file.mm = &mmapReader{data: data}
-			r = file.mm
-			f.Close()
-			f = nil
-		}
-	}
-	file.f = f
-	rd, err := NewReader(r, size, WithName(path))
+	file := &File{f: f, guard: &guardReaderAt{r: f}}
+	rd, err := NewReader(file.guard, size, WithName(path))
 	if err != nil {
-		file.release()
+		_ = file.release()
 		return nil, err
 	}
-	if file.mm != nil {
-		rd.mem = file.mm.data
+	if st.Mode().IsRegular() {
+		if mem, err := mmapFile(f, size); err == nil && mem != nil {
+			file.mem = mem
+			rd.mem = mem
+		}
 	}
 	file.Reader = rd
 	return file, nil
@@ -56,11 +51,12 @@ func Open(path string) (*File, error) {
 
 // Mapped reports whether the file is memory-mapped, that is whether Bytes
 // returns zero-copy slices.
-func (f *File) Mapped() bool { return f.mm != nil }
+func (f *File) Mapped() bool { return f.mem != nil }
 
-// Close unmaps or closes the file. Slices returned by Bytes become invalid
-// (touching them faults); Section readers and later calls return ErrClosed.
-// Close must not run concurrently with other methods of f.
+// Close releases the mapping and the descriptor. Slices returned by Bytes
+// become invalid (touching them faults); Section readers and later calls
+// return ErrClosed. Close must not run concurrently with other methods of f
+// or with reads of its Section readers.
 func (f *File) Close() error {
 	if f.closed {
 		return nil
@@ -73,17 +69,14 @@ func (f *File) Close() error {
 }
 
 func (f *File) release() error {
+	f.guard.closed.Store(true)
 	var err error
-	if f.mm != nil {
-		f.mm.closed.Store(true)
-		err = munmap(f.mm.data)
-		f.mm.data = nil
+	if f.mem != nil {
+		err = munmap(f.mem)
+		f.mem = nil
 	}
-	if f.f != nil {
-		if cerr := f.f.Close(); err == nil {
-			err = cerr
-		}
-		f.f = nil
+	if cerr := f.f.Close(); err == nil {
+		err = cerr
 	}
 	if err != nil {
 		return fmt.Errorf("safetensors: close: %w", err)
@@ -91,26 +84,15 @@ func (f *File) release() error {
 	return nil
 }
 
-// mmapReader is an io.ReaderAt over a mapping that refuses reads once the
-// mapping is gone, instead of faulting.
-type mmapReader struct {
-	data   []byte
+// guardReaderAt returns ErrClosed once its File is closed.
+type guardReaderAt struct {
+	r      io.ReaderAt
 	closed atomic.Bool
 }
 
-func (m *mmapReader) ReadAt(p []byte, off int64) (int, error) {
-	if m.closed.Load() {
+func (g *guardReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	if g.closed.Load() {
 		return 0, ErrClosed
 	}
-	if off < 0 {
-		return 0, fmt.Errorf("safetensors: negative offset %d", off)
-	}
-	if off >= int64(len(m.data)) {
-		return 0, io.EOF
-	}
-	n := copy(p, m.data[off:])
-	if n < len(p) {
-		return n, io.EOF
-	}
-	return n, nil
+	return g.r.ReadAt(p, off)
 }

@@ -51,8 +51,8 @@ func WithName(name string) Option { return func(r *Reader) { r.name = name } }
 // and validates the header at construction and nothing else; tensor bodies
 // are read on demand through the io.ReaderAt.
 //
-// A Reader is safe for concurrent use if its io.ReaderAt is (os.File and
-// the mmap-backed reader of Open are).
+// A Reader is safe for concurrent use if its io.ReaderAt is (an os.File,
+// and so a File from Open, is).
 type Reader struct {
 	r          io.ReaderAt
 	size       int64
