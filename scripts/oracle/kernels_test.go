@@ -200,4 +200,3 @@ func params(t *testing.T, meta map[string]string) mlx.QuantParams {
 	require.NoError(t, err)
 	return mlx.QuantParams{Mode: mode, Bits: bits, GroupSize: gs, Rounding: mlx.RoundingCPU}
 }
-
