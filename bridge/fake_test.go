@@ -19,18 +19,18 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/mlxconv/mlxconv/bridge/internal/fakelib"
+	"github.com/mlxconv/mlxconv/bridge/bridgetest"
 	"github.com/mlxconv/mlxconv/bridge/internal/mlxc"
 )
 
-func fakePath(t *testing.T, v fakelib.Variant) string {
+func fakePath(t *testing.T, v bridgetest.Variant) string {
 	t.Helper()
-	p, err := fakelib.Path(v)
+	p, err := bridgetest.Path(v)
 	require.NoError(t, err)
 	return p
 }
 
-func openFake(t *testing.T, v fakelib.Variant, opts Options) *Lib {
+func openFake(t *testing.T, v bridgetest.Variant, opts Options) *Lib {
 	t.Helper()
 	l, err := Open(fakePath(t, v), opts)
 	require.NoError(t, err)
@@ -82,12 +82,12 @@ func ramp(n int) []float32 {
 
 func TestFakeABISelection(t *testing.T) {
 	tests := []struct {
-		v   fakelib.Variant
+		v   bridgetest.Variant
 		abi ABI
 	}{
-		{fakelib.ABI4, ABI04},
-		{fakelib.ABI5, ABI05},
-		{fakelib.ABI6, ABI06},
+		{bridgetest.ABI4, ABI04},
+		{bridgetest.ABI5, ABI05},
+		{bridgetest.ABI6, ABI06},
 	}
 	for _, tt := range tests {
 		t.Run(tt.v.Name, func(t *testing.T) {
@@ -149,19 +149,19 @@ func TestFakeOpenErrors(t *testing.T) {
 		assert.Contains(t, err.Error(), p)
 	})
 	t.Run("missing symbol", func(t *testing.T) {
-		_, err := Open(fakePath(t, fakelib.NoAstype), Options{})
+		_, err := Open(fakePath(t, bridgetest.NoAstype), Options{})
 		require.ErrorIs(t, err, ErrSymbol)
 		assert.Contains(t, err.Error(), "mlx_astype")
 		assert.NotContains(t, err.Error(), "mlx_view", "only the missing symbols are named")
 	})
 	t.Run("older than 0.4", func(t *testing.T) {
-		_, err := Open(fakePath(t, fakelib.ABI3), Options{})
+		_, err := Open(fakePath(t, bridgetest.ABI3), Options{})
 		require.ErrorIs(t, err, ErrABI)
 		assert.Contains(t, err.Error(), "mlx_to_fp8")
 	})
 	t.Run("smoke test fails", func(t *testing.T) {
 		for range 3 { // failed opens reuse their error-handler callback
-			_, err := Open(fakePath(t, fakelib.VersionFail), Options{})
+			_, err := Open(fakePath(t, bridgetest.VersionFail), Options{})
 			require.ErrorIs(t, err, ErrSmoke)
 			var e *Error
 			require.ErrorAs(t, err, &e)
@@ -175,17 +175,17 @@ func TestFakeOpenErrors(t *testing.T) {
 		assert.Equal(t, 1, free)
 	})
 	t.Run("no GPU", func(t *testing.T) {
-		_, err := Open(fakePath(t, fakelib.ABI6), Options{Device: DeviceGPU})
+		_, err := Open(fakePath(t, bridgetest.ABI6), Options{Device: DeviceGPU})
 		require.ErrorIs(t, err, ErrDevice)
 	})
 	t.Run("bad device", func(t *testing.T) {
-		_, err := Open(fakePath(t, fakelib.ABI6), Options{Device: 9})
+		_, err := Open(fakePath(t, bridgetest.ABI6), Options{Device: 9})
 		require.ErrorIs(t, err, ErrArgument)
 	})
 }
 
 func TestFakeErrorHandlerPath(t *testing.T) {
-	l := openFake(t, fakelib.ABI6, Options{})
+	l := openFake(t, bridgetest.ABI6, Options{})
 	h := fakeHooks(t, l)
 	w, err := l.FromBytes(f32Bytes(ramp(96)...), []int{2, 48}, Float32)
 	require.NoError(t, err)
@@ -215,7 +215,7 @@ func TestFakeErrorHandlerPath(t *testing.T) {
 }
 
 func TestFakeArraysRoundTrip(t *testing.T) {
-	l := openFake(t, fakelib.ABI6, Options{})
+	l := openFake(t, bridgetest.ABI6, Options{})
 	h := fakeHooks(t, l)
 	base := h.live()
 
@@ -273,8 +273,8 @@ func TestFakeArraysRoundTrip(t *testing.T) {
 }
 
 func TestFakeArgumentChecks(t *testing.T) {
-	l := openFake(t, fakelib.ABI6, Options{})
-	other := openFake(t, fakelib.ABI5, Options{})
+	l := openFake(t, bridgetest.ABI6, Options{})
+	other := openFake(t, bridgetest.ABI5, Options{})
 	_, err := l.FromBytes(make([]byte, 7), []int{2, 2}, Float16)
 	require.ErrorIs(t, err, ErrArgument)
 	_, err = l.FromBytes(nil, []int{-1}, Float32)
@@ -301,7 +301,7 @@ func TestFakeArgumentChecks(t *testing.T) {
 }
 
 func TestFakeNoncontiguousResult(t *testing.T) {
-	l := openFake(t, fakelib.ABI6, Options{})
+	l := openFake(t, bridgetest.ABI6, Options{})
 	h := fakeHooks(t, l)
 	w, err := l.FromBytes(f32Bytes(1, 2, 3, 4), []int{2, 2}, Float32)
 	require.NoError(t, err)
@@ -316,7 +316,7 @@ func TestFakeNoncontiguousResult(t *testing.T) {
 }
 
 func TestFakeLockedThread(t *testing.T) {
-	l := openFake(t, fakelib.ABI6, Options{})
+	l := openFake(t, bridgetest.ABI6, Options{})
 	h := fakeHooks(t, l)
 	before := h.foreignCalls()
 
@@ -362,24 +362,24 @@ func TestFakeLockedThread(t *testing.T) {
 
 func TestFakeOutParamsAndCache(t *testing.T) {
 	t.Run("default limit", func(t *testing.T) {
-		l := openFake(t, fakelib.ABI6, Options{})
+		l := openFake(t, bridgetest.ABI6, Options{})
 		assert.Equal(t, int64(DefaultCacheLimit), fakeHooks(t, l).cacheLimit())
 	})
 	t.Run("explicit limit", func(t *testing.T) {
-		l := openFake(t, fakelib.ABI6, Options{CacheLimit: 12345})
+		l := openFake(t, bridgetest.ABI6, Options{CacheLimit: 12345})
 		assert.Equal(t, int64(12345), fakeHooks(t, l).cacheLimit())
 	})
 	t.Run("keep MLX's limit", func(t *testing.T) {
-		l := openFake(t, fakelib.ABI6, Options{CacheLimit: 777})
-		m := openFake(t, fakelib.ABI6, Options{CacheLimit: -1})
+		l := openFake(t, bridgetest.ABI6, Options{CacheLimit: 777})
+		m := openFake(t, bridgetest.ABI6, Options{CacheLimit: -1})
 		assert.Equal(t, int64(777), fakeHooks(t, m).cacheLimit())
 		_ = l
 	})
 	t.Run("metal", func(t *testing.T) {
-		l := openFake(t, fakelib.Metal, Options{Device: DeviceGPU})
+		l := openFake(t, bridgetest.Metal, Options{Device: DeviceGPU})
 		assert.Equal(t, DeviceGPU, l.Device())
 		assert.Equal(t, "metal", l.GPU())
-		a := openFake(t, fakelib.Metal, Options{})
+		a := openFake(t, bridgetest.Metal, Options{})
 		if runtime.GOOS == "darwin" {
 			assert.Equal(t, DeviceGPU, a.Device(), "auto picks Metal on macOS")
 		} else {
@@ -390,7 +390,7 @@ func TestFakeOutParamsAndCache(t *testing.T) {
 }
 
 func TestFakeCloseFreesEverything(t *testing.T) {
-	p := fakePath(t, fakelib.ABI5)
+	p := fakePath(t, bridgetest.ABI5)
 	l, err := Open(p, Options{})
 	require.NoError(t, err)
 	h := fakeHooks(t, l)
@@ -436,7 +436,7 @@ func TestFakeCloseFreesEverything(t *testing.T) {
 }
 
 func TestFakePreloadsCoreLibrary(t *testing.T) {
-	p := fakePath(t, fakelib.Core)
+	p := fakePath(t, bridgetest.Core)
 	if runtime.GOOS == "linux" {
 		// Control, before anything loaded libmlx.so into this process: a
 		// copy without libmlx.so beside it cannot satisfy NEEDED.

@@ -4,11 +4,11 @@ import (
 	"os"
 	"testing"
 
-	"github.com/mlxconv/mlxconv/bridge/internal/fakelib"
+	"github.com/mlxconv/mlxconv/bridge/bridgetest"
 )
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	fakelib.Cleanup()
+	bridgetest.Cleanup()
 	os.Exit(code)
 }

@@ -8,7 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/mlxconv/mlxconv/bridge/internal/fakelib"
+	"github.com/mlxconv/mlxconv/bridge/bridgetest"
 )
 
 // In builds that cannot load libraries, Open fails cleanly with the reason,
@@ -16,7 +16,7 @@ import (
 func TestUnsupportedBuild(t *testing.T) {
 	err := Available()
 	require.ErrorIs(t, err, ErrUnsupported)
-	p, berr := fakelib.Path(fakelib.ABI6)
+	p, berr := bridgetest.Path(bridgetest.ABI6)
 	require.NoError(t, berr)
 	_, err = Open(p, Options{})
 	require.ErrorIs(t, err, ErrUnsupported)

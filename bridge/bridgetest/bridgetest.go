@@ -1,11 +1,11 @@
-// Package fakelib compiles the fake libmlxc of bridge/testdata with the
+// Package bridgetest compiles the fake libmlxc of bridge/testdata with the
 // system C compiler, for tests of package bridge and of the packages above
 // it. It is test support only; nothing in a normal build imports it.
 //
 // The compiler is $CC, else `go env CC`, else cc. Each variant is built once
 // per process into a temporary folder (see Cleanup) as
 // <dir>/<variant>/libmlxc.so (libmlxc.dylib on darwin).
-package fakelib
+package bridgetest
 
 import (
 	"bytes"
@@ -75,7 +75,7 @@ func Path(v Variant) (string, error) {
 	}
 	p, err := build(dir, v)
 	if err != nil {
-		return "", fmt.Errorf("fakelib: build %s: %w", v.Name, err)
+		return "", fmt.Errorf("bridgetest: build %s: %w", v.Name, err)
 	}
 	built[v.Name] = p
 	return p, nil
@@ -98,9 +98,9 @@ func Cleanup() {
 func SourceDir() (string, error) {
 	_, file, _, ok := runtime.Caller(0)
 	if !ok {
-		return "", errors.New("fakelib: cannot locate source")
+		return "", errors.New("bridgetest: cannot locate source")
 	}
-	return filepath.Join(filepath.Dir(file), "..", "..", "testdata"), nil
+	return filepath.Join(filepath.Dir(file), "..", "testdata"), nil
 }
 
 func compiler() ([]string, error) {
@@ -116,7 +116,7 @@ func compiler() ([]string, error) {
 	if _, err := exec.LookPath("cc"); err == nil {
 		return []string{"cc"}, nil
 	}
-	return nil, errors.New("fakelib: no C compiler (set CC)")
+	return nil, errors.New("bridgetest: no C compiler (set CC)")
 }
 
 func sharedFlags(out string) []string {
