@@ -54,7 +54,8 @@ func ShardPath(prefix string, no, count int) string {
 //     split.tensors.count (INT32), appended after the other KVs, as gguf-py
 //     and gguf-split write them. Unlike gguf-py, a non-default
 //     general.alignment KV is repeated in every shard, since each shard's
-//     data is laid out with it.
+//     data is laid out with it. A shard without tensors (NoTensorsInFirst)
+//     ends with zero padding to the alignment, as gguf-py writes it.
 //
 // kvs must not contain split.* keys. gguf-split (the C++ tool) differs only
 // in counting padded sizes against MaxBytes.
@@ -142,6 +143,12 @@ func PlanSplit(path string, kvs []KV, tensors []TensorInfo, opts SplitOptions) (
 		p, err := NewPlan(skv, g)
 		if err != nil {
 			return nil, fmt.Errorf("shard %d: %w", i, err)
+		}
+		if len(g) == 0 {
+			// gguf-py pads a tensorless shard's header to the alignment
+			// (NoTensorsInFirst); the reader ignores those bytes.
+			p.DataOffset = p.HeaderSize + int64(padding(uint64(p.HeaderSize), p.Alignment))
+			p.FileSize = p.DataOffset
 		}
 		shards[i] = Shard{Path: ShardPath(prefix, i, len(groups)), Plan: p}
 	}

@@ -9,6 +9,11 @@ Subcommands:
                             gguf.quants.quantize(TYPE) and write the raw bytes to OUT.
   dequantize TYPE IN OUT    read IN as raw bytes of TYPE, decode them with
                             gguf.quants.dequantize and write raw float32 to OUT.
+  rewrite IN OUT MAX_TENSORS MAX_BYTES [small-first-shard]
+                            read IN and write its KVs (in file order; general.architecture must
+                            be the first) and tensors again with gguf-py's GGUFWriter, split as
+                            convert_hf_to_gguf.py --split-max-tensors/--split-max-size (0: no
+                            limit) would, to OUT or its -NNNNN-of-NNNNN.gguf shards.
 
 Value encoding in the dump (chosen to be exact): integers as JSON integers, BOOL as
 true/false, floats as the integer of their IEEE bit pattern, strings as JSON strings when
@@ -96,6 +101,49 @@ def dequantize(name, src, dst):
         f.write(np.ascontiguousarray(y).tobytes())
 
 
+PLAIN_DTYPES = {
+    gguf.GGMLQuantizationType.F32: "<f4", gguf.GGMLQuantizationType.F16: "<f2",
+    gguf.GGMLQuantizationType.F64: "<f8", gguf.GGMLQuantizationType.I8: "i1",
+    gguf.GGMLQuantizationType.I16: "<i2", gguf.GGMLQuantizationType.I32: "<i4",
+    gguf.GGMLQuantizationType.I64: "<i8",
+}
+
+
+def rewrite(src, dst, max_tensors, max_bytes, small_first_shard=False):
+    r = gguf.GGUFReader(src)
+    fields = [(k, f) for k, f in r.fields.items() if not k.startswith("GGUF.")]
+    if not fields or fields[0][0] != "general.architecture":
+        raise SystemExit("rewrite: general.architecture must be the first KV")
+    arch = bytes(fields[0][1].parts[fields[0][1].data[0]]).decode("utf-8")
+    w = gguf.GGUFWriter(dst, arch, split_max_tensors=int(max_tensors),
+                        split_max_size=int(max_bytes), small_first_shard=small_first_shard)
+    for key, f in fields[1:]:
+        t = f.types[0]
+        if t == VT.ARRAY:
+            et = VT(int(f.parts[3][0]))
+            vals = [bytes(f.parts[i]) if et == VT.STRING else f.parts[i][0].item() for i in f.data]
+            w.add_key_value(key, vals, VT.ARRAY, sub_type=et)
+        elif t == VT.STRING:
+            w.add_key_value(key, bytes(f.parts[f.data[0]]), t)
+        else:
+            w.add_key_value(key, f.parts[f.data[0]][0].item(), t)
+    for t in r.tensors:
+        raw = np.array(r.data[t.data_offset:t.data_offset + int(t.n_bytes)], dtype=np.uint8)
+        shape = list(reversed([int(d) for d in t.shape]))
+        plain = PLAIN_DTYPES.get(t.tensor_type)
+        if plain is not None:
+            # typed view: also covers 0-dim (scalar) tensors
+            w.add_tensor(t.name, raw.view(plain).reshape(shape))
+        else:
+            bs, ts = gguf.GGML_QUANT_SIZES[t.tensor_type]
+            shape[-1] = shape[-1] // bs * ts
+            w.add_tensor(t.name, raw.reshape(shape), raw_dtype=t.tensor_type)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
 def main(argv):
     if len(argv) == 2 and argv[0] == "dump":
         dump(argv[1])
@@ -103,6 +151,8 @@ def main(argv):
         quantize(*argv[1:])
     elif len(argv) == 4 and argv[0] == "dequantize":
         dequantize(*argv[1:])
+    elif len(argv) in (5, 6) and argv[0] == "rewrite":
+        rewrite(*argv[1:5], small_first_shard=len(argv) == 6 and argv[5] == "small-first-shard")
     else:
         sys.stderr.write(__doc__)
         return 2
