@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"slices"
 	"unicode/utf8"
 
@@ -210,6 +211,10 @@ func (rd *Reader) ReadTensor(name string, dst []byte) ([]byte, error) {
 		return nil, err
 	}
 	n := t.Size() // validated: <= file size
+	if n > math.MaxInt {
+		return nil, fmt.Errorf("safetensors: %s: tensor %s: %d bytes do not fit in memory on this platform",
+			rd.name, quoteName(name), n)
+	}
 	if dst != nil && int64(cap(dst)) >= n {
 		dst = dst[:n]
 	} else {

@@ -74,9 +74,9 @@ func TestReaderRejects(t *testing.T) {
 		{"shape not array", file(`{`+ent("w", "F32", `2`, "[0,8]")+`}`, 8), "w", "want an array for shape"},
 		{"dim overflows uint64", file(`{`+ent("w", "F32", "[18446744073709551616]", "[0,8]")+`}`, 8), "w", "overflows 64 bits"},
 		{"dim over MaxInt", file(`{`+ent("w", "F32", "[9223372036854775808]", "[0,8]")+`}`, 8), "w", "too large"},
-		{"product overflow", file(`{`+ent("w", "F32", "[4294967296,4294967296]", "[0,8]")+`}`, 8), "w", "overflows int64"},
-		{"product overflow with zero", file(`{`+ent("w", "U8", "[4294967296,0,4294967296]", "[0,0]")+`}`, 0), "w", "overflows int64"},
-		{"itemsize overflow", file(`{`+ent("w", "F64", "[2305843009213693952]", "[0,8]")+`}`, 8), "w", "overflows int64"},
+		{"product overflow", file(`{`+ent("w", "F32", "[2147483647,2147483647,4]", "[0,8]")+`}`, 8), "w", "overflows int64"},
+		{"product overflow with zero", file(`{`+ent("w", "U8", "[2147483647,0,2147483647,2147483647]", "[0,0]")+`}`, 0), "w", "overflows int64"},
+		{"itemsize overflow", file(`{`+ent("w", "F64", "[1073741824,1073741824,2]", "[0,8]")+`}`, 8), "w", "overflows int64"},
 		{"three offsets", file(`{`+ent("w", "F32", "[2]", "[0,8,8]")+`}`, 8), "w", "has 3 values"},
 		{"one offset", file(`{`+ent("w", "F32", "[2]", "[8]")+`}`, 8), "w", "has 1 values"},
 		{"negative offset", file(`{`+ent("w", "F32", "[2]", "[-1,8]")+`}`, 8), "w", "negative value in data_offsets"},
@@ -143,7 +143,7 @@ func TestReaderAccepts(t *testing.T) {
 			[]string{"c", "z"}, nil, true},
 		{"reverse header order", file(`{"__metadata__":{"k":"v"},"y":{"shape":[1],"data_offsets":[2,4],"dtype":"BF16"},"x":{"data_offsets":[0,2],"dtype":"F16","shape":[]}}`, 4),
 			[]string{"x", "y"}, map[string]string{"k": "v"}, false},
-		{"huge zero dim", file(`{"e":{"dtype":"U8","shape":[0,9223372036854775807],"data_offsets":[0,0]}}`, 0),
+		{"huge zero dim", file(`{"e":{"dtype":"U8","shape":[0,2147483647,2147483647,2],"data_offsets":[0,0]}}`, 0),
 			[]string{"e"}, nil, true},
 	}
 	for _, tc := range cases {

@@ -153,10 +153,10 @@ func TestPlanErrors(t *testing.T) {
 		{"invalid dtype", []safetensors.TensorInfo{{Name: "x"}}, nil, safetensors.MLX, `tensor "x": invalid dtype`},
 		{"out of range dtype", []safetensors.TensorInfo{{Name: "x", DType: 200}}, nil, safetensors.MLX, "invalid dtype"},
 		{"negative dim", []safetensors.TensorInfo{{Name: "x", DType: mlx.U8, Shape: []int{2, -1}}}, nil, safetensors.MLX, "dimension 1 is negative"},
-		{"overflow", []safetensors.TensorInfo{{Name: "x", DType: mlx.F32, Shape: []int{math.MaxInt64 / 2}}}, nil, safetensors.MLX, "overflows int64"},
+		{"overflow", []safetensors.TensorInfo{{Name: "x", DType: mlx.F32, Shape: []int{math.MaxInt / 2, math.MaxInt / 2, 16}}}, nil, safetensors.MLX, "overflows int64"},
 		{"total overflow", []safetensors.TensorInfo{
-			{Name: "x", DType: mlx.U8, Shape: []int{math.MaxInt64 - 2}},
-			{Name: "y", DType: mlx.U8, Shape: []int{8}}}, nil, safetensors.MLX, `tensor "y": data section overflows`},
+			{Name: "x", DType: mlx.U8, Shape: []int{math.MaxInt32, math.MaxInt32, 2}},
+			{Name: "y", DType: mlx.U8, Shape: []int{1 << 30, 8}}}, nil, safetensors.MLX, `tensor "y": data section overflows`},
 		{"bad utf8 meta", []safetensors.TensorInfo{ok}, map[string]string{"k": "\xc3"}, safetensors.HF, "__metadata__"},
 		{"no style", []safetensors.TensorInfo{ok}, nil, 0, "unknown header style"},
 		{"huge header", []safetensors.TensorInfo{{Name: strings.Repeat("n", safetensors.MaxHeaderSize), DType: mlx.U8}}, nil, safetensors.MLX, "exceeds the limit"},
