@@ -26,6 +26,8 @@ const (
 	// sorts among the tensor names), entries as
 	// {"data_offsets":[b,e],"dtype":"BF16","shape":[...]}, "__metadata__"
 	// always present (null when the metadata is empty), and no padding.
+	// The style does not restrict dtypes; note that mx.load rejects F64 and
+	// F8_E5M2 and loads F8_E4M3 as uint8.
 	MLX Style = iota + 1
 	// HF writes the header as Hugging Face's safetensors library does
 	// (serde_json): compact, "__metadata__" first when the metadata map is
