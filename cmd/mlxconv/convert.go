@@ -1,0 +1,207 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/mlxconv/mlxconv/convert"
+	"github.com/mlxconv/mlxconv/mlx"
+)
+
+func init() {
+	register(command{
+		name:    "convert",
+		summary: "convert a Hugging Face model to MLX (cast, quantize, dequantize), like mlx_lm.convert",
+		run:     runConvert,
+	})
+}
+
+const convertSynopsis = `convert --hf-path DIR --mlx-path OUT [-q] [flags]
+
+Converts a Hugging Face model directory to an MLX model directory with the
+same output as mlx_lm.convert (tensors, config.json, index), streaming in
+bounded memory. Every mlx_lm.convert flag works with the same meaning and
+defaults; the flags after --trust-remote-code are mlxconv additions.`
+
+type convertFlags struct {
+	hfPath, mlxPath            string
+	quantize, dequantize       bool
+	qBits, qGroupSize          int
+	qMode, quantPredicate      string
+	dtype, uploadRepo          string
+	trustRemoteCode            bool
+	rules                      []string
+	rulesFile, revision        string
+	maxShardSize               string
+	force, dryRun, json, quiet bool
+	workers                    int
+	backend                    string
+}
+
+func runConvert(ctx context.Context, env *environment, args []string) error {
+	var f convertFlags
+	fs := newFlags(env, "convert", convertSynopsis)
+	fs.StringVar(&f.hfPath, "hf-path", "", "path to the model: a local directory or a Hugging Face Hub repo id")
+	fs.StringVar(&f.hfPath, "model", "", "alias of --hf-path")
+	fs.StringVar(&f.mlxPath, "mlx-path", "mlx_model", "path to save the MLX model (must not exist, see --force)")
+	fs.BoolVarP(&f.quantize, "quantize", "q", false, "generate a quantized model")
+	fs.IntVar(&f.qGroupSize, "q-group-size", 0, "group size for quantization (default: the mode's, 64 for affine)")
+	fs.IntVar(&f.qBits, "q-bits", 0, "bits per weight for quantization (default: the mode's, 4 for affine)")
+	fs.StringVar(&f.qMode, "q-mode", "affine", "quantization mode: affine, mxfp4, nvfp4 or mxfp8")
+	fs.StringVar(&f.quantPredicate, "quant-predicate", "", "mixed-bit quantization recipe: "+strings.Join(convert.Recipes, ", "))
+	fs.StringVar(&f.dtype, "dtype", "", "type of the non-quantized parameters: float16, bfloat16 or float32 (default: config.json's torch_dtype)")
+	fs.StringVar(&f.uploadRepo, "upload-repo", "", "the Hugging Face repo to upload the model to")
+	fs.BoolVarP(&f.dequantize, "dequantize", "d", false, "dequantize a quantized model")
+	fs.BoolVar(&f.trustRemoteCode, "trust-remote-code", false, "accepted for compatibility; no effect (mlxconv runs no Python code)")
+	fs.StringArrayVar(&f.rules, "quant-rule", nil, "per-module rule PATTERN=SPEC (repeatable, first match wins); PATTERN is a regexp searched in the module path, SPEC is skip, float16, bfloat16, float32, BITS, BITS/GROUP or BITS/GROUP/MODE")
+	fs.StringVar(&f.rulesFile, "quant-rules", "", "file of quant rules, one PATTERN=SPEC per line (# comments), applied after --quant-rule")
+	fs.StringVar(&f.revision, "revision", "", "Hub revision (branch, tag or commit) of --hf-path")
+	fs.StringVar(&f.maxShardSize, "max-shard-size", "5GiB", "largest output shard (e.g. 5GiB, 2GB, 500MB)")
+	fs.BoolVar(&f.force, "force", false, "replace an existing --mlx-path after a successful conversion")
+	fs.BoolVar(&f.dryRun, "dry-run", false, "print the plan (every tensor, action, dtype, shard, totals) and write nothing")
+	fs.BoolVar(&f.json, "json", false, "print a JSON summary on stdout")
+	fs.BoolVar(&f.quiet, "quiet", false, "no progress or summary on stderr")
+	fs.IntVar(&f.workers, "workers", 0, "parallel jobs (default: the number of CPUs)")
+	fs.StringVar(&f.backend, "backend", "auto", "compute backend: auto, mlx or native")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	opts, err := f.options()
+	if err != nil {
+		return err
+	}
+	var info mlx.BackendInfo
+	if !f.dryRun {
+		// One goroutine per backend call: the conversion runs --workers
+		// calls in parallel.
+		b, bi, err := mlx.OpenBackend(f.backend, 1)
+		if err != nil {
+			return err
+		}
+		defer b.Close()
+		opts.Backend, info = b, bi
+	}
+	var bar *progressBar
+	if !f.quiet && !f.dryRun {
+		bar = newProgressBar(env.stderr, env.isTTY)
+		opts.Progress = bar.update
+	}
+	sum, err := convert.Run(ctx, opts)
+	if bar != nil {
+		bar.finish(err == nil)
+	}
+	if err != nil {
+		return err
+	}
+	if f.dryRun && !f.json {
+		return sum.Plan.WriteText(env.stdout)
+	}
+	if f.json {
+		return writeSummaryJSON(env, sum)
+	}
+	if !f.quiet {
+		fmt.Fprintf(env.stderr, "mlxconv: wrote %s: %d tensors in %d shard(s), %s, %.3f bits per weight, %.1fs (backend %s)\n",
+			sum.Output, sum.Tensors, sum.Shards, humanBytes(sum.TotalSize), sum.BitsPerWeight, sum.Seconds, info)
+	}
+	return nil
+}
+
+// options maps the flags onto convert.Options.
+func (f *convertFlags) options() (convert.Options, error) {
+	o := convert.Options{
+		HFPath: f.hfPath, MLXPath: f.mlxPath,
+		Quantize: f.quantize, QBits: f.qBits, QGroupSize: f.qGroupSize, QMode: f.qMode,
+		QuantPredicate: f.quantPredicate, DType: f.dtype, Dequantize: f.dequantize,
+		UploadRepo: f.uploadRepo, Revision: f.revision, TrustRemoteCode: f.trustRemoteCode,
+		Force: f.force, DryRun: f.dryRun, Workers: f.workers,
+	}
+	if f.hfPath == "" {
+		return o, fmt.Errorf("%w: --hf-path (or --model) is required", errUsage)
+	}
+	if f.qBits < 0 || f.qGroupSize < 0 || f.workers < 0 {
+		return o, fmt.Errorf("%w: --q-bits, --q-group-size and --workers must not be negative", errUsage)
+	}
+	if !oneOf(f.qMode, "affine", "mxfp4", "nvfp4", "mxfp8") {
+		return o, fmt.Errorf("%w: --q-mode %q (want affine, mxfp4, nvfp4 or mxfp8)", errUsage, f.qMode)
+	}
+	if f.quantPredicate != "" && !oneOf(f.quantPredicate, convert.Recipes...) {
+		return o, fmt.Errorf("%w: --quant-predicate %q (want one of %s)", errUsage, f.quantPredicate, strings.Join(convert.Recipes, ", "))
+	}
+	if f.dtype != "" && !oneOf(f.dtype, "float16", "bfloat16", "float32") {
+		return o, fmt.Errorf("%w: --dtype %q (want float16, bfloat16 or float32)", errUsage, f.dtype)
+	}
+	if !oneOf(f.backend, mlx.BackendAuto, mlx.BackendMLX, mlx.BackendNative) {
+		return o, fmt.Errorf("%w: --backend %q (want auto, mlx or native)", errUsage, f.backend)
+	}
+	size, err := convert.ParseSize(f.maxShardSize)
+	if err != nil {
+		return o, fmt.Errorf("%w: --max-shard-size: %v", errUsage, err)
+	}
+	o.MaxShardSize = size
+	for _, r := range f.rules {
+		rule, err := convert.ParseRule(r)
+		if err != nil {
+			return o, fmt.Errorf("%w: --quant-rule: %v", errUsage, err)
+		}
+		o.Rules = append(o.Rules, rule)
+	}
+	if f.rulesFile != "" {
+		fh, err := os.Open(f.rulesFile)
+		if err != nil {
+			return o, fmt.Errorf("%w: --quant-rules: %v", errUsage, err)
+		}
+		rules, err := convert.ParseRules(fh, f.rulesFile)
+		fh.Close()
+		if err != nil {
+			return o, fmt.Errorf("%w: --quant-rules: %v", errUsage, err)
+		}
+		o.Rules = append(o.Rules, rules...)
+	}
+	return o, nil
+}
+
+func oneOf(s string, set ...string) bool {
+	for _, x := range set {
+		if s == x {
+			return true
+		}
+	}
+	return false
+}
+
+// jsonTensor is one tensor of the --json --dry-run listing.
+type jsonTensor struct {
+	Name   string `json:"name"`
+	DType  string `json:"dtype"`
+	Shape  []int  `json:"shape"`
+	Shard  string `json:"shard"`
+	Action string `json:"action"`
+}
+
+func writeSummaryJSON(env *environment, sum convert.Summary) error {
+	out := struct {
+		convert.Summary
+		Shards  []string     `json:"shard_files,omitempty"`
+		Tensors []jsonTensor `json:"tensor_plan,omitempty"`
+	}{Summary: sum}
+	if p := sum.Plan; p != nil {
+		for _, s := range p.Shards {
+			out.Shards = append(out.Shards, s.Name)
+		}
+		if sum.DryRun {
+			for i, t := range p.Tensors {
+				out.Tensors = append(out.Tensors, jsonTensor{Name: t.Name, DType: t.DType.SafetensorsName(),
+					Shape: t.Shape, Shard: p.Shards[t.Shard].Name, Action: p.Describe(i)})
+			}
+		}
+	}
+	enc := json.NewEncoder(env.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}

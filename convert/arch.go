@@ -1,0 +1,1025 @@
+package convert
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/mlxconv/mlxconv/convert/pyjson"
+)
+
+// modKind is what kind of MLX leaf module holds a parameter. Only Linear,
+// Embedding and SwitchLinear have to_quantized, so only they are
+// quantizable.
+type modKind uint8
+
+const (
+	kindOther        modKind = iota // norms, activations, anything not quantizable
+	kindLinear                      // nn.Linear: weight [out, in], bias [out]
+	kindEmbedding                   // nn.Embedding: weight [n, dims]
+	kindSwitchLinear                // SwitchLinear: weight [E, out, in], bias [E, out]
+)
+
+var modKindNames = [...]string{kindOther: "other", kindLinear: "Linear", kindEmbedding: "Embedding", kindSwitchLinear: "SwitchLinear"}
+
+func (k modKind) String() string { return modKindNames[k] }
+
+func (k modKind) quantizable() bool { return k != kindOther }
+
+type paramSpec struct {
+	name  string // "weight", "bias"
+	shape []int
+}
+
+// moduleSpec is one leaf module of the MLX model: its path, kind and
+// parameters in attribute order.
+type moduleSpec struct {
+	path   string
+	kind   modKind
+	params []paramSpec
+}
+
+func (m *moduleSpec) param(name string) (paramSpec, bool) {
+	for _, p := range m.params {
+		if p.name == name {
+			return p, true
+		}
+	}
+	return paramSpec{}, false
+}
+
+func joinName(path, name string) string {
+	if path == "" {
+		return name
+	}
+	return path + "." + name
+}
+
+// modelSpec is the parameter tree of the MLX model mlx-lm would build from
+// the config: leaf modules in module (construction) order, which is the
+// order of tree_flatten(model.parameters()) and so of shard assignment and
+// of per-layer quantization entries.
+type modelSpec struct {
+	modules   []moduleSpec
+	numLayers int  // len(model.layers), for the mixed-precision recipes
+	generic   bool // built from the checkpoint's names and shapes, not the config
+}
+
+// removeModule drops the module at path (gemma3's sanitize pops lm_head).
+func (m *modelSpec) removeModule(path string) {
+	m.modules = slices.DeleteFunc(m.modules, func(s moduleSpec) bool { return s.path == path })
+}
+
+type specBuilder struct{ mods []moduleSpec }
+
+func (b *specBuilder) linear(path string, in, out int, bias bool) {
+	ps := []paramSpec{{"weight", []int{out, in}}}
+	if bias {
+		ps = append(ps, paramSpec{"bias", []int{out}})
+	}
+	b.mods = append(b.mods, moduleSpec{path, kindLinear, ps})
+}
+
+func (b *specBuilder) switchLinear(path string, in, out, experts int, bias bool) {
+	ps := []paramSpec{{"weight", []int{experts, out, in}}}
+	if bias {
+		ps = append(ps, paramSpec{"bias", []int{experts, out}})
+	}
+	b.mods = append(b.mods, moduleSpec{path, kindSwitchLinear, ps})
+}
+
+func (b *specBuilder) embedding(path string, n, dims int) {
+	b.mods = append(b.mods, moduleSpec{path, kindEmbedding, []paramSpec{{"weight", []int{n, dims}}}})
+}
+
+func (b *specBuilder) norm(path string, dims int) {
+	b.mods = append(b.mods, moduleSpec{path, kindOther, []paramSpec{{"weight", []int{dims}}}})
+}
+
+// switchGLU adds mlx-lm's SwitchGLU (gate_proj, up_proj, down_proj).
+func (b *specBuilder) switchGLU(path string, dims, hidden, experts int) {
+	b.switchLinear(path+".gate_proj", dims, hidden, experts, false)
+	b.switchLinear(path+".up_proj", dims, hidden, experts, false)
+	b.switchLinear(path+".down_proj", hidden, dims, experts, false)
+}
+
+// mlp adds the usual gate/down/up MLP (in that attribute order).
+func (b *specBuilder) mlp(path string, dims, hidden int, bias bool) {
+	b.linear(path+".gate_proj", dims, hidden, bias)
+	b.linear(path+".down_proj", hidden, dims, bias)
+	b.linear(path+".up_proj", dims, hidden, bias)
+}
+
+// attention adds q/k/v/o projections.
+func (b *specBuilder) attention(path string, dims, heads, kvHeads, headDim int, qkvBias, oBias bool) {
+	b.linear(path+".q_proj", dims, heads*headDim, qkvBias)
+	b.linear(path+".k_proj", dims, kvHeads*headDim, qkvBias)
+	b.linear(path+".v_proj", dims, kvHeads*headDim, qkvBias)
+	b.linear(path+".o_proj", heads*headDim, dims, oBias)
+}
+
+// quantPred is a model's own quant_predicate result for a module: nil means
+// "True" (quantize with the global parameters).
+type quantPred func(path string) *pyjson.Object
+
+// archDef is one mlx-lm model module: how to build its parameter tree from
+// the config, how its sanitize rewrites checkpoint names, and its
+// per-model quantization predicate.
+type archDef struct {
+	name     string
+	build    func(c config, ts *tensorSet) (*modelSpec, error)
+	sanitize func(m *modelSpec, c config, ts *tensorSet) error // nil: identity
+	pred     quantPred                                         // nil: none
+}
+
+// modelRemap is mlx-lm's MODEL_REMAPPING restricted to supported targets.
+var modelRemap = map[string]string{
+	"mistral":     "llama",
+	"iquestcoder": "llama",
+	"xverse":      "llama",
+}
+
+var archs = map[string]*archDef{}
+
+func registerArch(a *archDef) { archs[a.name] = a }
+
+// genericTypes are mlx-lm model types without a sanitize method, whose
+// checkpoint names are the MLX names: converted by the generic
+// architecture, which takes names and shapes from the checkpoint.
+var genericTypes = []string{
+	"cohere", "cohere2", "ernie4_5", "exaone", "exaone4", "glm4", "gpt_bigcode", "helium",
+	"iquestloopcoder", "llama4_text", "minicpm3", "nanochat", "nemotron", "olmo", "olmo3",
+	"openelm", "phi", "plamo", "qwen", "stablelm", "starcoder2", "telechat3",
+}
+
+// SupportedModelTypes returns every config.json model_type Run converts,
+// sorted.
+func SupportedModelTypes() []string {
+	var out []string
+	for n := range archs {
+		out = append(out, n)
+	}
+	for n, to := range modelRemap {
+		if archs[to] != nil {
+			out = append(out, n)
+		}
+	}
+	out = append(out, genericTypes...)
+	sort.Strings(out)
+	return slices.Compact(out)
+}
+
+// lookupArch returns the architecture of a config, or ErrUnsupported.
+func lookupArch(cfg *pyjson.Object) (*archDef, error) {
+	c := newConfig(cfg, "config.json")
+	raw, ok := cfg.Get("model_type")
+	mt, isStr := raw.(string)
+	if !ok || !isStr {
+		return nil, fmt.Errorf("%w: config.json has no model_type string", ErrConfig)
+	}
+	if mf, ok := c.value("model_file"); ok {
+		return nil, fmt.Errorf("%w: config.json names a custom model file %s, which needs Python to run", ErrUnsupported, describe(mf))
+	}
+	name := mt
+	if to, ok := modelRemap[mt]; ok {
+		name = to
+	}
+	if a, ok := archs[name]; ok {
+		return a, nil
+	}
+	if slices.Contains(genericTypes, mt) {
+		return genericArch, nil
+	}
+	return nil, fmt.Errorf("%w: model type %q is not supported; supported types: %s",
+		ErrUnsupported, mt, strings.Join(SupportedModelTypes(), ", "))
+}
+
+// require checks that keys are present (mlx-lm's dataclass fields without
+// a default; a missing one is a TypeError there).
+func require(c config, keys ...string) error {
+	for _, k := range keys {
+		if _, ok := c.obj.Get(k); !ok {
+			return c.errf(k, "is missing (required by the model)")
+		}
+	}
+	return nil
+}
+
+// layerCount returns num_hidden_layers, checked against a sane bound.
+func layerCount(c config) (int, error) {
+	n, err := c.reqInt("num_hidden_layers")
+	if err == nil && n > 1<<16 {
+		err = c.errf("num_hidden_layers", "is %d, too many", n)
+	}
+	return n, err
+}
+
+// dims reads the sizes every decoder config has.
+type dims struct {
+	hidden, inter, heads, vocab int
+}
+
+func readDims(c config) (d dims, err error) {
+	if d.hidden, err = c.posInt("hidden_size"); err != nil {
+		return
+	}
+	if d.inter, err = c.posInt("intermediate_size"); err != nil {
+		return
+	}
+	if d.heads, err = c.posInt("num_attention_heads"); err != nil {
+		return
+	}
+	d.vocab, err = c.posInt("vocab_size")
+	return
+}
+
+// dropContaining removes names containing s.
+func dropContaining(ts *tensorSet, s string) {
+	ts.filter(func(n string) bool { return !strings.Contains(n, s) })
+}
+
+// ---- llama (and mistral, iquestcoder, xverse through the remap)
+
+func init() {
+	registerArch(&archDef{name: "llama", build: buildLlama, sanitize: func(m *modelSpec, c config, ts *tensorSet) error {
+		dropContaining(ts, "self_attn.rotary_emb.inv_freq")
+		if tie, _ := c.boolOr("tie_word_embeddings", true); tie {
+			ts.pop("lm_head.weight")
+		}
+		return nil
+	}})
+}
+
+func buildLlama(c config, _ *tensorSet) (*modelSpec, error) {
+	if err := require(c, "hidden_size", "num_hidden_layers", "intermediate_size", "num_attention_heads", "rms_norm_eps", "vocab_size"); err != nil {
+		return nil, err
+	}
+	d, err := readDims(c)
+	if err != nil {
+		return nil, err
+	}
+	layers, err := layerCount(c)
+	if err != nil {
+		return nil, err
+	}
+	if n, ok, err := c.listLen("layer_types"); err != nil {
+		return nil, err
+	} else if ok {
+		layers = n // LlamaModel builds one block per layer type
+	}
+	headDim, err := c.intOr("head_dim", d.hidden/d.heads)
+	if err != nil {
+		return nil, err
+	}
+	if headDim == 0 {
+		headDim = d.hidden / d.heads // head_dim=0 is falsy in Python
+	}
+	kv, err := c.intOr("num_key_value_heads", d.heads)
+	if err != nil {
+		return nil, err
+	}
+	attnBias, err := c.boolOr("attention_bias", false)
+	if err != nil {
+		return nil, err
+	}
+	mlpBias, err := c.boolOr("mlp_bias", false)
+	if err != nil {
+		return nil, err
+	}
+	tie, err := c.boolOr("tie_word_embeddings", true)
+	if err != nil {
+		return nil, err
+	}
+	var b specBuilder
+	b.embedding("model.embed_tokens", d.vocab, d.hidden)
+	for l := 0; l < layers; l++ {
+		p := "model.layers." + strconv.Itoa(l)
+		b.attention(p+".self_attn", d.hidden, d.heads, kv, headDim, attnBias, attnBias)
+		b.mlp(p+".mlp", d.hidden, d.inter, mlpBias)
+		b.norm(p+".input_layernorm", d.hidden)
+		b.norm(p+".post_attention_layernorm", d.hidden)
+	}
+	b.norm("model.norm", d.hidden)
+	if !tie {
+		b.linear("lm_head", d.hidden, d.vocab, false)
+	}
+	return &modelSpec{modules: b.mods, numLayers: layers}, nil
+}
+
+// ---- qwen2
+
+func init() {
+	registerArch(&archDef{name: "qwen2", build: buildQwen2, sanitize: func(m *modelSpec, c config, ts *tensorSet) error {
+		if tie, _ := c.boolOr("tie_word_embeddings", true); tie {
+			ts.pop("lm_head.weight")
+		}
+		dropContaining(ts, "self_attn.rotary_emb.inv_freq")
+		return nil
+	}})
+}
+
+func buildQwen2(c config, _ *tensorSet) (*modelSpec, error) {
+	if err := require(c, "hidden_size", "num_hidden_layers", "intermediate_size", "num_attention_heads", "rms_norm_eps", "vocab_size", "num_key_value_heads"); err != nil {
+		return nil, err
+	}
+	d, err := readDims(c)
+	if err != nil {
+		return nil, err
+	}
+	layers, err := layerCount(c)
+	if err != nil {
+		return nil, err
+	}
+	kv, err := c.posInt("num_key_value_heads")
+	if err != nil {
+		return nil, err
+	}
+	tie, err := c.boolOr("tie_word_embeddings", true)
+	if err != nil {
+		return nil, err
+	}
+	headDim := d.hidden / d.heads
+	var b specBuilder
+	b.embedding("model.embed_tokens", d.vocab, d.hidden)
+	for l := 0; l < layers; l++ {
+		p := "model.layers." + strconv.Itoa(l)
+		b.attention(p+".self_attn", d.hidden, d.heads, kv, headDim, true, false)
+		b.mlp(p+".mlp", d.hidden, d.inter, false)
+		b.norm(p+".input_layernorm", d.hidden)
+		b.norm(p+".post_attention_layernorm", d.hidden)
+	}
+	b.norm("model.norm", d.hidden)
+	if !tie {
+		b.linear("lm_head", d.hidden, d.vocab, false)
+	}
+	return &modelSpec{modules: b.mods, numLayers: layers}, nil
+}
+
+// ---- qwen3
+
+func init() {
+	registerArch(&archDef{name: "qwen3", build: buildQwen3, sanitize: func(m *modelSpec, c config, ts *tensorSet) error {
+		if tie, _ := c.boolOr("tie_word_embeddings", false); tie {
+			ts.pop("lm_head.weight")
+		}
+		return nil
+	}})
+}
+
+func buildQwen3(c config, _ *tensorSet) (*modelSpec, error) {
+	if err := require(c, "hidden_size", "num_hidden_layers", "intermediate_size", "num_attention_heads", "rms_norm_eps",
+		"vocab_size", "num_key_value_heads", "max_position_embeddings", "head_dim", "tie_word_embeddings"); err != nil {
+		return nil, err
+	}
+	d, err := readDims(c)
+	if err != nil {
+		return nil, err
+	}
+	layers, err := layerCount(c)
+	if err != nil {
+		return nil, err
+	}
+	kv, err := c.posInt("num_key_value_heads")
+	if err != nil {
+		return nil, err
+	}
+	headDim, err := c.posInt("head_dim")
+	if err != nil {
+		return nil, err
+	}
+	tie, err := c.boolOr("tie_word_embeddings", false)
+	if err != nil {
+		return nil, err
+	}
+	var b specBuilder
+	b.embedding("model.embed_tokens", d.vocab, d.hidden)
+	for l := 0; l < layers; l++ {
+		p := "model.layers." + strconv.Itoa(l)
+		b.attention(p+".self_attn", d.hidden, d.heads, kv, headDim, false, false)
+		b.norm(p+".self_attn.q_norm", headDim)
+		b.norm(p+".self_attn.k_norm", headDim)
+		b.mlp(p+".mlp", d.hidden, d.inter, false)
+		b.norm(p+".input_layernorm", d.hidden)
+		b.norm(p+".post_attention_layernorm", d.hidden)
+	}
+	b.norm("model.norm", d.hidden)
+	if !tie {
+		b.linear("lm_head", d.hidden, d.vocab, false)
+	}
+	return &modelSpec{modules: b.mods, numLayers: layers}, nil
+}
+
+// ---- gemma, gemma2 (no sanitize, no lm_head: the embedding is tied)
+
+func init() {
+	registerArch(&archDef{name: "gemma", build: func(c config, _ *tensorSet) (*modelSpec, error) {
+		return buildGemma(c, "input_layernorm", "post_attention_layernorm")
+	}})
+	registerArch(&archDef{name: "gemma2", build: func(c config, _ *tensorSet) (*modelSpec, error) {
+		return buildGemma(c, "input_layernorm", "pre_feedforward_layernorm", "post_feedforward_layernorm", "post_attention_layernorm")
+	}})
+}
+
+func buildGemma(c config, norms ...string) (*modelSpec, error) {
+	if err := require(c, "hidden_size", "num_hidden_layers", "intermediate_size", "num_attention_heads", "head_dim",
+		"rms_norm_eps", "vocab_size", "num_key_value_heads"); err != nil {
+		return nil, err
+	}
+	d, err := readDims(c)
+	if err != nil {
+		return nil, err
+	}
+	layers, err := layerCount(c)
+	if err != nil {
+		return nil, err
+	}
+	kv, err := c.posInt("num_key_value_heads")
+	if err != nil {
+		return nil, err
+	}
+	headDim, err := c.posInt("head_dim")
+	if err != nil {
+		return nil, err
+	}
+	var b specBuilder
+	b.embedding("model.embed_tokens", d.vocab, d.hidden)
+	for l := 0; l < layers; l++ {
+		p := "model.layers." + strconv.Itoa(l)
+		b.attention(p+".self_attn", d.hidden, d.heads, kv, headDim, false, false)
+		b.mlp(p+".mlp", d.hidden, d.inter, false)
+		for _, n := range norms {
+			b.norm(p+"."+n, d.hidden)
+		}
+	}
+	b.norm("model.norm", d.hidden)
+	return &modelSpec{modules: b.mods, numLayers: layers}, nil
+}
+
+// ---- gemma3_text, and gemma3 (the VLM wrapper: vision tower dropped,
+// language model under "language_model.")
+
+func init() {
+	registerArch(&archDef{name: "gemma3_text", build: func(c config, _ *tensorSet) (*modelSpec, error) {
+		return buildGemma3Text(c, "")
+	}, sanitize: func(m *modelSpec, c config, ts *tensorSet) error {
+		if !ts.has("lm_head.weight") {
+			m.removeModule("lm_head") // tied: the embedding is the output head
+		}
+		return nil
+	}})
+	registerArch(&archDef{name: "gemma3", build: buildGemma3, sanitize: sanitizeGemma3})
+}
+
+func buildGemma3Text(c config, prefix string) (*modelSpec, error) {
+	if err := require(c, "model_type"); err != nil {
+		return nil, err
+	}
+	var d dims
+	var err error
+	ints := []struct {
+		key string
+		dst *int
+		def int
+	}{
+		{"hidden_size", &d.hidden, 1152}, {"intermediate_size", &d.inter, 6912},
+		{"num_attention_heads", &d.heads, 4}, {"vocab_size", &d.vocab, 262144},
+	}
+	for _, f := range ints {
+		if *f.dst, err = c.intOr(f.key, f.def); err != nil {
+			return nil, err
+		}
+	}
+	layers, err := c.intOr("num_hidden_layers", 26)
+	if err != nil {
+		return nil, err
+	}
+	headDim, err := c.intOr("head_dim", 256)
+	if err != nil {
+		return nil, err
+	}
+	kv, err := c.intOr("num_key_value_heads", 1)
+	if err != nil {
+		return nil, err
+	}
+	var b specBuilder
+	b.embedding(prefix+"model.embed_tokens", d.vocab, d.hidden)
+	for l := 0; l < layers; l++ {
+		p := prefix + "model.layers." + strconv.Itoa(l)
+		b.attention(p+".self_attn", d.hidden, d.heads, kv, headDim, false, false)
+		b.norm(p+".self_attn.q_norm", headDim)
+		b.norm(p+".self_attn.k_norm", headDim)
+		b.mlp(p+".mlp", d.hidden, d.inter, false)
+		b.norm(p+".input_layernorm", d.hidden)
+		b.norm(p+".post_attention_layernorm", d.hidden)
+		b.norm(p+".pre_feedforward_layernorm", d.hidden)
+		b.norm(p+".post_feedforward_layernorm", d.hidden)
+	}
+	b.norm(prefix+"model.norm", d.hidden)
+	b.linear(prefix+"lm_head", d.hidden, d.vocab, false)
+	return &modelSpec{modules: b.mods, numLayers: layers}, nil
+}
+
+// gemma3TextConfig returns the text_config as gemma3's ModelArgs rewrites
+// it: vocab_size from the top level (default 262208), head counts
+// defaulted to 8 and 4.
+func gemma3TextConfig(c config) (config, error) {
+	if err := require(c, "text_config"); err != nil {
+		return config{}, err
+	}
+	tc := c.object("text_config")
+	if tc == nil {
+		return config{}, c.errf("text_config", "is not an object")
+	}
+	tc = cloneValue(tc).(*pyjson.Object)
+	vocab, err := c.intOr("vocab_size", 262208)
+	if err != nil {
+		return config{}, err
+	}
+	tc.Set("vocab_size", pyjson.Int(int64(vocab)))
+	if _, ok := tc.Get("num_attention_heads"); !ok {
+		tc.Set("num_attention_heads", pyjson.Int(8))
+	}
+	if _, ok := tc.Get("num_key_value_heads"); !ok {
+		tc.Set("num_key_value_heads", pyjson.Int(4))
+	}
+	return newConfig(tc, "config.json text_config"), nil
+}
+
+func buildGemma3(c config, _ *tensorSet) (*modelSpec, error) {
+	tc, err := gemma3TextConfig(c)
+	if err != nil {
+		return nil, err
+	}
+	return buildGemma3Text(tc, "language_model.")
+}
+
+func sanitizeGemma3(m *modelSpec, c config, ts *tensorSet) error {
+	ts.filter(func(n string) bool {
+		top, _, _ := strings.Cut(n, ".")
+		return top != "vision_tower" && top != "multi_modal_projector"
+	})
+	if len(ts.withPrefix("language_model.")) == 0 {
+		return fmt.Errorf("%w: gemma3 checkpoint has no language_model.* tensors (mlx-lm reads the language_model.model.* layout)", ErrWeights)
+	}
+	if !ts.has("language_model.lm_head.weight") {
+		m.removeModule("language_model.lm_head")
+	}
+	return nil
+}
+
+// ---- phi3 (no sanitize; fused qkv_proj and gate_up_proj)
+
+func init() {
+	registerArch(&archDef{name: "phi3", build: buildPhi3})
+}
+
+func buildPhi3(c config, _ *tensorSet) (*modelSpec, error) {
+	if err := require(c, "hidden_size", "num_hidden_layers", "intermediate_size", "num_attention_heads", "rms_norm_eps", "vocab_size"); err != nil {
+		return nil, err
+	}
+	d, err := readDims(c)
+	if err != nil {
+		return nil, err
+	}
+	layers, err := layerCount(c)
+	if err != nil {
+		return nil, err
+	}
+	kv, err := c.intOr("num_key_value_heads", d.heads)
+	if err != nil {
+		return nil, err
+	}
+	tie, err := c.boolOr("tie_word_embeddings", false)
+	if err != nil {
+		return nil, err
+	}
+	headDim := d.hidden / d.heads
+	var b specBuilder
+	b.embedding("model.embed_tokens", d.vocab, d.hidden)
+	for l := 0; l < layers; l++ {
+		p := "model.layers." + strconv.Itoa(l)
+		b.linear(p+".self_attn.qkv_proj", d.hidden, d.heads*headDim+2*kv*headDim, false)
+		b.linear(p+".self_attn.o_proj", d.heads*headDim, d.hidden, false)
+		b.linear(p+".mlp.gate_up_proj", d.hidden, 2*d.inter, false)
+		b.linear(p+".mlp.down_proj", d.inter, d.hidden, false)
+		b.norm(p+".input_layernorm", d.hidden)
+		b.norm(p+".post_attention_layernorm", d.hidden)
+	}
+	b.norm("model.norm", d.hidden)
+	if !tie {
+		b.linear("lm_head", d.hidden, d.vocab, false)
+	}
+	return &modelSpec{modules: b.mods, numLayers: layers}, nil
+}
+
+// ---- mixtral
+
+func init() {
+	registerArch(&archDef{name: "mixtral", build: buildMixtral, sanitize: sanitizeMixtral})
+}
+
+func buildMixtral(c config, _ *tensorSet) (*modelSpec, error) {
+	var d dims
+	var err error
+	ints := []struct {
+		key string
+		dst *int
+		def int
+	}{
+		{"vocab_size", &d.vocab, 32000}, {"hidden_size", &d.hidden, 4096},
+		{"intermediate_size", &d.inter, 14336}, {"num_attention_heads", &d.heads, 32},
+	}
+	for _, f := range ints {
+		if *f.dst, err = c.intOr(f.key, f.def); err != nil {
+			return nil, err
+		}
+	}
+	if d.heads == 0 {
+		return nil, c.errf("num_attention_heads", "is 0")
+	}
+	layers, err := c.intOr("num_hidden_layers", 32)
+	if err != nil {
+		return nil, err
+	}
+	kv := 8
+	if _, present := c.obj.Get("num_key_value_heads"); present {
+		if kv, err = c.intOr("num_key_value_heads", d.heads); err != nil { // null: the head count
+			return nil, err
+		}
+	}
+	experts, err := c.intOr("num_local_experts", 8)
+	if err != nil {
+		return nil, err
+	}
+	tie, err := c.boolOr("tie_word_embeddings", false)
+	if err != nil {
+		return nil, err
+	}
+	headDim := d.hidden / d.heads
+	var b specBuilder
+	b.embedding("model.embed_tokens", d.vocab, d.hidden)
+	for l := 0; l < layers; l++ {
+		p := "model.layers." + strconv.Itoa(l)
+		b.attention(p+".self_attn", d.hidden, d.heads, kv, headDim, false, false)
+		b.linear(p+".block_sparse_moe.gate", d.hidden, experts, false)
+		b.switchGLU(p+".block_sparse_moe.switch_mlp", d.hidden, d.inter, experts)
+		b.norm(p+".input_layernorm", d.hidden)
+		b.norm(p+".post_attention_layernorm", d.hidden)
+	}
+	b.norm("model.norm", d.hidden)
+	if !tie {
+		b.linear("lm_head", d.hidden, d.vocab, false)
+	}
+	return &modelSpec{modules: b.mods, numLayers: layers}, nil
+}
+
+var quantParts = []string{"weight", "scales", "biases"}
+
+func sanitizeMixtral(m *modelSpec, c config, ts *tensorSet) error {
+	if tie, _ := c.boolOr("tie_word_embeddings", false); tie {
+		ts.pop("lm_head.weight")
+	}
+	if !ts.has("model.layers.0.block_sparse_moe.experts.0.w1.weight") {
+		return nil
+	}
+	layers, _ := c.intOr("num_hidden_layers", 32)
+	experts, _ := c.intOr("num_local_experts", 8)
+	for l := 0; l < layers; l++ {
+		p := "model.layers." + strconv.Itoa(l) + ".block_sparse_moe"
+		for _, nm := range [][2]string{{"w1", "gate_proj"}, {"w2", "down_proj"}, {"w3", "up_proj"}} {
+			for _, k := range quantParts {
+				if !ts.has(p + ".experts.0." + nm[0] + "." + k) {
+					continue
+				}
+				srcs := make([]string, experts)
+				for e := range srcs {
+					srcs[e] = p + ".experts." + strconv.Itoa(e) + "." + nm[0] + "." + k
+				}
+				if err := ts.stack(p+".switch_mlp."+nm[1]+"."+k, srcs); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// ---- qwen2_moe
+
+func init() {
+	registerArch(&archDef{name: "qwen2_moe", build: buildQwen2MoE, sanitize: sanitizeQwen2MoE})
+}
+
+func buildQwen2MoE(c config, _ *tensorSet) (*modelSpec, error) {
+	if err := require(c, "hidden_size", "num_hidden_layers", "intermediate_size", "num_attention_heads", "num_experts_per_tok",
+		"num_experts", "moe_intermediate_size", "shared_expert_intermediate_size", "rms_norm_eps", "vocab_size"); err != nil {
+		return nil, err
+	}
+	d, err := readDims(c)
+	if err != nil {
+		return nil, err
+	}
+	layers, err := layerCount(c)
+	if err != nil {
+		return nil, err
+	}
+	kv, err := c.intOr("num_key_value_heads", d.heads)
+	if err != nil {
+		return nil, err
+	}
+	experts, err := c.posInt("num_experts")
+	if err != nil {
+		return nil, err
+	}
+	moeInter, err := c.posInt("moe_intermediate_size")
+	if err != nil {
+		return nil, err
+	}
+	sharedInter, err := c.posInt("shared_expert_intermediate_size")
+	if err != nil {
+		return nil, err
+	}
+	headDim := d.hidden / d.heads
+	var b specBuilder
+	b.embedding("model.embed_tokens", d.vocab, d.hidden)
+	for l := 0; l < layers; l++ {
+		p := "model.layers." + strconv.Itoa(l)
+		b.attention(p+".self_attn", d.hidden, d.heads, kv, headDim, true, false)
+		b.linear(p+".mlp.gate", d.hidden, experts, false)
+		b.switchGLU(p+".mlp.switch_mlp", d.hidden, moeInter, experts)
+		b.mlp(p+".mlp.shared_expert", d.hidden, sharedInter, false)
+		b.linear(p+".mlp.shared_expert_gate", d.hidden, 1, false)
+		b.norm(p+".input_layernorm", d.hidden)
+		b.norm(p+".post_attention_layernorm", d.hidden)
+	}
+	b.norm("model.norm", d.hidden)
+	b.linear("lm_head", d.hidden, d.vocab, false) // qwen2_moe always has one
+	return &modelSpec{modules: b.mods, numLayers: layers}, nil
+}
+
+func sanitizeQwen2MoE(m *modelSpec, c config, ts *tensorSet) error {
+	if !ts.has("model.layers.0.mlp.experts.0.up_proj.weight") {
+		return nil
+	}
+	layers, _ := c.intOr("num_hidden_layers", 0)
+	experts, _ := c.intOr("num_experts", 0)
+	for l := 0; l < layers; l++ {
+		p := "model.layers." + strconv.Itoa(l) + ".mlp"
+		for _, n := range []string{"up_proj", "down_proj", "gate_proj"} {
+			for _, k := range quantParts {
+				if !ts.has(p + ".experts.0." + n + "." + k) {
+					continue
+				}
+				srcs := make([]string, experts)
+				for e := range srcs {
+					srcs[e] = p + ".experts." + strconv.Itoa(e) + "." + n + "." + k
+				}
+				if err := ts.stack(p+".switch_mlp."+n+"."+k, srcs); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// ---- qwen3_moe
+
+func init() {
+	registerArch(&archDef{name: "qwen3_moe", build: buildQwen3MoE, sanitize: sanitizeQwen3MoE, pred: routerPred("mlp.gate")})
+}
+
+// routerPred is the 8-bit router override several MoE models define:
+// {"group_size": 64, "bits": 8} (no mode, so affine) for paths ending in
+// suffix.
+func routerPred(suffix string) quantPred {
+	return func(path string) *pyjson.Object {
+		if !strings.HasSuffix(path, suffix) {
+			return nil
+		}
+		o := pyjson.NewObject()
+		o.Set("group_size", pyjson.Int(64))
+		o.Set("bits", pyjson.Int(8))
+		return o
+	}
+}
+
+func buildQwen3MoE(c config, _ *tensorSet) (*modelSpec, error) {
+	if err := require(c, "hidden_size", "num_hidden_layers", "intermediate_size", "num_attention_heads", "num_experts",
+		"num_experts_per_tok", "decoder_sparse_step", "mlp_only_layers", "moe_intermediate_size", "rms_norm_eps",
+		"vocab_size", "num_key_value_heads", "head_dim", "rope_theta", "tie_word_embeddings",
+		"max_position_embeddings", "norm_topk_prob"); err != nil {
+		return nil, err
+	}
+	d, err := readDims(c)
+	if err != nil {
+		return nil, err
+	}
+	layers, err := layerCount(c)
+	if err != nil {
+		return nil, err
+	}
+	kv, err := c.posInt("num_key_value_heads")
+	if err != nil {
+		return nil, err
+	}
+	headDim, err := c.posInt("head_dim")
+	if err != nil {
+		return nil, err
+	}
+	experts, err := c.reqInt("num_experts")
+	if err != nil {
+		return nil, err
+	}
+	step, err := c.reqInt("decoder_sparse_step")
+	if err != nil {
+		return nil, err
+	}
+	mlpOnly, err := c.intList("mlp_only_layers")
+	if err != nil {
+		return nil, err
+	}
+	moeInter, err := c.posInt("moe_intermediate_size")
+	if err != nil {
+		return nil, err
+	}
+	tie, err := c.boolOr("tie_word_embeddings", false)
+	if err != nil {
+		return nil, err
+	}
+	if experts > 0 && step == 0 {
+		return nil, c.errf("decoder_sparse_step", "is 0")
+	}
+	var b specBuilder
+	b.embedding("model.embed_tokens", d.vocab, d.hidden)
+	for l := 0; l < layers; l++ {
+		p := "model.layers." + strconv.Itoa(l)
+		b.attention(p+".self_attn", d.hidden, d.heads, kv, headDim, false, false)
+		b.norm(p+".self_attn.q_norm", headDim)
+		b.norm(p+".self_attn.k_norm", headDim)
+		b.norm(p+".input_layernorm", d.hidden)
+		b.norm(p+".post_attention_layernorm", d.hidden)
+		if !slices.Contains(mlpOnly, l) && experts > 0 && (l+1)%step == 0 {
+			b.linear(p+".mlp.gate", d.hidden, experts, false)
+			b.switchGLU(p+".mlp.switch_mlp", d.hidden, moeInter, experts)
+		} else {
+			b.mlp(p+".mlp", d.hidden, d.inter, false)
+		}
+	}
+	b.norm("model.norm", d.hidden)
+	if !tie {
+		b.linear("lm_head", d.hidden, d.vocab, false)
+	}
+	return &modelSpec{modules: b.mods, numLayers: layers}, nil
+}
+
+func sanitizeQwen3MoE(m *modelSpec, c config, ts *tensorSet) error {
+	if tie, _ := c.boolOr("tie_word_embeddings", false); tie {
+		ts.pop("lm_head.weight")
+	}
+	var moeLayers []int
+	for _, n := range ts.names() {
+		if !strings.HasPrefix(n, "model.layers.") || !strings.HasSuffix(n, ".mlp.experts.0.up_proj.weight") {
+			continue
+		}
+		l, err := strconv.Atoi(strings.Split(n, ".")[2])
+		if err != nil {
+			return fmt.Errorf("%w: tensor %q: layer index is not a number", ErrWeights, n)
+		}
+		moeLayers = append(moeLayers, l)
+	}
+	slices.Sort(moeLayers)
+	experts, _ := c.intOr("num_experts", 0)
+	for _, l := range moeLayers {
+		p := "model.layers." + strconv.Itoa(l) + ".mlp"
+		for _, n := range []string{"up_proj", "down_proj", "gate_proj"} {
+			srcs := make([]string, experts)
+			for e := range srcs {
+				srcs[e] = p + ".experts." + strconv.Itoa(e) + "." + n + ".weight"
+			}
+			if err := ts.stack(p+".switch_mlp."+n+".weight", srcs); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// ---- generic: model types whose mlx-lm sanitize is the identity. The
+// parameter tree is read off the checkpoint: modules are the names minus
+// their last component, in natural order (numbers numerically); a module
+// whose "weight" is 2-D and whose other parameters are at most a 1-D
+// "bias" counts as a Linear/Embedding and is quantizable.
+
+var genericArch = &archDef{name: "generic", build: buildGeneric}
+
+func buildGeneric(c config, ts *tensorSet) (*modelSpec, error) {
+	type mod struct {
+		path   string
+		params map[string][]int
+		names  []string
+	}
+	mods := map[string]*mod{}
+	var order []string
+	for _, n := range ts.names() {
+		in, _ := ts.get(n)
+		path, param := n, n
+		if i := strings.LastIndexByte(n, '.'); i >= 0 {
+			path, param = n[:i], n[i+1:]
+		} else {
+			path = ""
+		}
+		m := mods[path]
+		if m == nil {
+			m = &mod{path: path, params: map[string][]int{}}
+			mods[path] = m
+			order = append(order, path)
+		}
+		m.params[param] = in.Shape
+		m.names = append(m.names, param)
+	}
+	sort.Slice(order, func(i, j int) bool { return naturalLess(order[i], order[j]) })
+	spec := &modelSpec{generic: true}
+	maxLayer := -1
+	for _, p := range order {
+		m := mods[p]
+		kind := kindOther
+		if w, ok := m.params["weight"]; ok && len(w) == 2 {
+			kind = kindLinear
+			for _, n := range m.names {
+				if n != "weight" && !(n == "bias" && len(m.params[n]) == 1) {
+					kind = kindOther
+				}
+			}
+		}
+		// Parameters of a quantized checkpoint module: weight, scales,
+		// biases, bias.
+		if _, ok := m.params["scales"]; ok {
+			kind = kindLinear
+		}
+		names := slices.Clone(m.names)
+		rank := map[string]int{"weight": 0, "scales": 1, "biases": 2, "bias": 3}
+		sort.SliceStable(names, func(i, j int) bool {
+			ri, oki := rank[names[i]]
+			rj, okj := rank[names[j]]
+			switch {
+			case oki && okj:
+				return ri < rj
+			case oki != okj:
+				return oki
+			}
+			return names[i] < names[j]
+		})
+		ms := moduleSpec{path: p, kind: kind}
+		for _, n := range names {
+			ms.params = append(ms.params, paramSpec{n, m.params[n]})
+		}
+		spec.modules = append(spec.modules, ms)
+		for _, comp := range strings.Split(p, ".") {
+			if v, err := strconv.Atoi(comp); err == nil && isDigits(comp) {
+				maxLayer = max(maxLayer, v)
+				break
+			}
+		}
+	}
+	spec.numLayers = maxLayer + 1
+	return spec, nil
+}
+
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// naturalLess orders dotted names component by component, numeric
+// components numerically and before non-numeric ones.
+func naturalLess(a, b string) bool {
+	as, bs := strings.Split(a, "."), strings.Split(b, ".")
+	for i := 0; i < len(as) && i < len(bs); i++ {
+		x, y := as[i], bs[i]
+		if x == y {
+			continue
+		}
+		xd, yd := isDigits(x), isDigits(y)
+		switch {
+		case xd && yd:
+			if len(x) != len(y) {
+				return len(x) < len(y)
+			}
+			return x < y
+		case xd != yd:
+			return xd
+		}
+		return x < y
+	}
+	return len(as) < len(bs)
+}

@@ -1,0 +1,283 @@
+package convert
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/mlxconv/mlxconv/convert/pyjson"
+	"github.com/mlxconv/mlxconv/mlx"
+	"github.com/mlxconv/mlxconv/mlx/safetensors"
+)
+
+// Inventory is everything the planner needs to know about an input model,
+// read without touching tensor data: config.json, the optional
+// generation_config.json and hf_quant_config.json, the headers of the
+// safetensors shards, and the auxiliary files copied to the output.
+//
+// Tests build Inventories directly; LoadInventory reads one from a
+// directory.
+type Inventory struct {
+	// Dir is the model directory ("" for an in-memory inventory).
+	Dir string
+	// Config is config.json, keys in document order.
+	Config *pyjson.Object
+	// GenerationConfig is generation_config.json (nil when absent or not
+	// valid JSON, as mlx-lm ignores it then).
+	GenerationConfig pyjson.Value
+	// HFQuantConfig is hf_quant_config.json (nil when absent).
+	HFQuantConfig *pyjson.Object
+	// Files are the safetensors shards, relative to Dir, in load order.
+	Files []string
+	// Tensors lists every tensor of every shard (File indexes Files).
+	Tensors []SourceTensor
+	// Aux are the files copied verbatim to the output (tokenizer files,
+	// chat templates, generation_config.json, top-level *.py), relative to
+	// Dir, sorted.
+	Aux []string
+
+	readers []*safetensors.Reader // parallel to Files; nil in memory
+	closers []*os.File
+}
+
+// SourceTensor is one tensor of an input shard, as its header describes it.
+type SourceTensor struct {
+	File  int // index into Inventory.Files
+	Name  string
+	DType mlx.DType
+	Shape []int
+}
+
+// Close closes the shard files LoadInventory opened.
+func (inv *Inventory) Close() error {
+	var errs []error
+	for _, f := range inv.closers {
+		if err := f.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	inv.closers = nil
+	inv.readers = nil
+	return errors.Join(errs...)
+}
+
+// maxConfigSize bounds the JSON files read whole (config.json and friends).
+const maxConfigSize = 64 << 20
+
+func readSmallFile(p string) ([]byte, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file", p)
+	}
+	if st.Size() > maxConfigSize {
+		return nil, fmt.Errorf("%s: %d bytes, larger than the %d-byte limit", p, st.Size(), maxConfigSize)
+	}
+	b := make([]byte, st.Size())
+	if _, err := f.ReadAt(b, 0); err != nil && st.Size() > 0 {
+		return nil, err
+	}
+	return b, nil
+}
+
+// readConfig reads and parses dir/config.json.
+func readConfig(dir string) (*pyjson.Object, error) {
+	p := filepath.Join(dir, "config.json")
+	b, err := readSmallFile(p)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	v, err := pyjson.Parse(b)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrConfig, p, err)
+	}
+	o, ok := v.(*pyjson.Object)
+	if !ok {
+		return nil, fmt.Errorf("%w: %s: not a JSON object", ErrConfig, p)
+	}
+	return o, nil
+}
+
+// LoadInventory reads the model directory dir: config.json first (an
+// unsupported model_type fails here, before any shard is opened), then the
+// headers of the shards named by model.safetensors.index.json, or of every
+// model*.safetensors when there is no index. The shards stay open for
+// reading until Close.
+func LoadInventory(dir string) (*Inventory, error) {
+	cfg, err := readConfig(dir)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := lookupArch(cfg); err != nil {
+		return nil, err
+	}
+	inv := &Inventory{Dir: dir, Config: cfg}
+	if b, err := readSmallFile(filepath.Join(dir, "generation_config.json")); err == nil {
+		if v, err := pyjson.Parse(b); err == nil {
+			inv.GenerationConfig = v
+		}
+	}
+	if b, err := readSmallFile(filepath.Join(dir, "hf_quant_config.json")); err == nil {
+		v, err := pyjson.Parse(b)
+		if err != nil {
+			return nil, fmt.Errorf("%w: hf_quant_config.json: %v", ErrConfig, err)
+		}
+		if o, ok := v.(*pyjson.Object); ok {
+			inv.HFQuantConfig = o
+		}
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("convert: %w", err)
+	}
+	inv.Files, err = shardFiles(dir, entries)
+	if err != nil {
+		return nil, err
+	}
+	inv.Aux = auxFiles(dir, entries)
+	ok := false
+	defer func() {
+		if !ok {
+			inv.Close()
+		}
+	}()
+	seen := map[string]string{}
+	for i, name := range inv.Files {
+		p := filepath.Join(dir, name)
+		f, err := os.Open(p)
+		if err != nil {
+			return nil, fmt.Errorf("convert: %w", err)
+		}
+		inv.closers = append(inv.closers, f)
+		st, err := f.Stat()
+		if err != nil {
+			return nil, fmt.Errorf("convert: %w", err)
+		}
+		// Plain positioned reads rather than a memory mapping: the pages
+		// then live in the page cache, not in our resident set.
+		rd, err := safetensors.NewReader(f, st.Size(), safetensors.WithName(p))
+		if err != nil {
+			return nil, err
+		}
+		inv.readers = append(inv.readers, rd)
+		for _, t := range rd.Tensors() {
+			if other, dup := seen[t.Name]; dup {
+				return nil, fmt.Errorf("%w: tensor %q is in both %s and %s", ErrWeights, t.Name, other, name)
+			}
+			seen[t.Name] = name
+			inv.Tensors = append(inv.Tensors, SourceTensor{File: i, Name: t.Name, DType: t.DType, Shape: t.Shape})
+		}
+	}
+	ok = true
+	return inv, nil
+}
+
+// shardFiles returns the shards to read: the files the index names, else
+// model*.safetensors (mlx-lm's glob), sorted.
+func shardFiles(dir string, entries []fs.DirEntry) ([]string, error) {
+	idxPath := filepath.Join(dir, "model.safetensors.index.json")
+	if b, err := readSmallFile(idxPath); err == nil {
+		v, err := pyjson.Parse(b)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: %v", ErrWeights, idxPath, err)
+		}
+		o, _ := v.(*pyjson.Object)
+		var wm *pyjson.Object
+		if o != nil {
+			wm = newConfig(o, "").object("weight_map")
+		}
+		if wm == nil {
+			return nil, fmt.Errorf("%w: %s: no weight_map object", ErrWeights, idxPath)
+		}
+		set := map[string]bool{}
+		for _, k := range wm.Keys() {
+			fv, _ := wm.Get(k)
+			name, ok := fv.(string)
+			if !ok || name == "" || name != path.Base(name) || strings.ContainsAny(name, `/\`) || name == "." || name == ".." {
+				return nil, fmt.Errorf("%w: %s: tensor %q maps to %s, want a file name in the model directory",
+					ErrWeights, idxPath, k, describe(fv))
+			}
+			set[name] = true
+		}
+		files := make([]string, 0, len(set))
+		for n := range set {
+			if _, err := os.Stat(filepath.Join(dir, n)); err != nil {
+				return nil, fmt.Errorf("%w: %s names %s: %v", ErrWeights, idxPath, n, err)
+			}
+			files = append(files, n)
+		}
+		slices.Sort(files)
+		if len(files) > 0 {
+			return files, nil
+		}
+	}
+	var files []string
+	for _, e := range entries {
+		n := e.Name()
+		if strings.HasPrefix(n, "model") && strings.HasSuffix(n, ".safetensors") && !e.IsDir() {
+			files = append(files, n)
+		}
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("%w: no safetensors found in %s (want model*.safetensors)", ErrWeights, dir)
+	}
+	slices.Sort(files)
+	return files, nil
+}
+
+// auxNames are the files copied verbatim besides *.py, *.jinja and
+// *.tiktoken.
+var auxNames = map[string]bool{
+	"generation_config.json":  true,
+	"tokenizer.json":          true,
+	"tokenizer_config.json":   true,
+	"special_tokens_map.json": true,
+	"added_tokens.json":       true,
+	"tokenizer.model":         true,
+	"tiktoken.model":          true,
+	"vocab.json":              true,
+	"vocab.txt":               true,
+	"merges.txt":              true,
+	"spiece.model":            true,
+	"chat_template.json":      true,
+}
+
+func isAux(name string) bool {
+	if auxNames[name] {
+		return true
+	}
+	for _, ext := range []string{".py", ".jinja", ".tiktoken"} {
+		if strings.HasSuffix(name, ext) {
+			return true
+		}
+	}
+	return false
+}
+
+func auxFiles(dir string, entries []fs.DirEntry) []string {
+	var out []string
+	for _, e := range entries {
+		if !isAux(e.Name()) {
+			continue
+		}
+		st, err := os.Stat(filepath.Join(dir, e.Name())) // follows HF cache symlinks
+		if err != nil || !st.Mode().IsRegular() {
+			continue
+		}
+		out = append(out, e.Name())
+	}
+	slices.Sort(out)
+	return out
+}

@@ -1,0 +1,885 @@
+package convert
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+
+	"github.com/mlxconv/mlxconv/convert/pyjson"
+	"github.com/mlxconv/mlxconv/mlx"
+)
+
+// Action is what a job does to its input tensors.
+type Action uint8
+
+const (
+	// ActCopy writes the input bytes unchanged.
+	ActCopy Action = iota
+	// ActCast casts a float input to Job.DType.
+	ActCast
+	// ActQuantize casts the weight to Job.DType (if set and different) and
+	// quantizes it: outputs weight, scales and (affine) biases.
+	ActQuantize
+	// ActDequantize casts float scales/biases to Job.DType (if set) and
+	// dequantizes: one output, the float weight.
+	ActDequantize
+)
+
+var actionNames = [...]string{ActCopy: "copy", ActCast: "cast", ActQuantize: "quantize", ActDequantize: "dequantize"}
+
+func (a Action) String() string {
+	if int(a) < len(actionNames) {
+		return actionNames[a]
+	}
+	return fmt.Sprintf("Action(%d)", uint8(a))
+}
+
+// Job is one unit of planned work: read the inputs, transform, write the
+// outputs. Jobs touch disjoint output ranges and can run in any order.
+type Job struct {
+	Module string // the module path, for messages
+	Action Action
+	// Inputs: one for copy, cast and quantize (the weight); weight, scales
+	// and, for affine, biases for dequantize.
+	Inputs []*Input
+	// DType is the cast target: the output dtype of a cast, the dtype the
+	// weight is cast to before quantizing, the dtype float scales/biases
+	// are cast to before dequantizing. Invalid means no cast.
+	DType mlx.DType
+	// Quant holds the quantization parameters of quantize and dequantize
+	// (Rounding is the backend's, set at execution).
+	Quant mlx.QuantParams
+	// Outputs index Plan.Tensors, in the order the action produces them
+	// (weight, scales, biases for quantize).
+	Outputs []int
+	// Note says why a module is (not) quantized the way it is.
+	Note string
+}
+
+// Tensor is one output tensor.
+type Tensor struct {
+	Name   string
+	DType  mlx.DType
+	Shape  []int
+	Shard  int   // index into Plan.Shards
+	Offset int64 // offset of the body in the shard's data section
+	Job    int   // index into Plan.Jobs
+}
+
+// Size returns the body's byte size.
+func (t *Tensor) Size() int64 { return numElements(t.Shape) * int64(t.DType.Size()) }
+
+// Shard is one output safetensors file.
+type Shard struct {
+	Name     string
+	Tensors  []int // indexes into Plan.Tensors, in data order
+	DataSize int64
+}
+
+// Plan is a complete, I/O-free description of a conversion.
+type Plan struct {
+	ModelType string
+	Arch      string    // the architecture entry ("generic" for the fallback)
+	DType     mlx.DType // the cast dtype (Invalid: floats keep their dtype)
+	// Quant is the global quantization of this run (nil without -q).
+	Quant *mlx.QuantParams
+	// Recipe is the mixed-precision recipe, "" for none.
+	Recipe string
+	// Dequantize is set for -d.
+	Dequantize bool
+
+	Tensors []Tensor // output tensors in module order
+	Jobs    []Job
+	Shards  []Shard
+
+	// Config and Index are the bytes of config.json and
+	// model.safetensors.index.json.
+	Config []byte
+	Index  []byte
+	// Aux are the files copied verbatim from the input directory.
+	Aux []string
+
+	TotalSize       int64 // Σ bytes of the output tensors
+	TotalParameters int64 // as mlx-lm counts it
+}
+
+// BitsPerWeight returns TotalSize·8 / TotalParameters, the number mlx-lm
+// prints after quantizing.
+func (p *Plan) BitsPerWeight() float64 {
+	if p.TotalParameters == 0 {
+		return 0
+	}
+	return float64(p.TotalSize) * 8 / float64(p.TotalParameters)
+}
+
+// DefaultMaxShardSize is mlx-lm's shard limit, 5 GiB.
+const DefaultMaxShardSize int64 = 5 << 30
+
+// MakePlan decides every output tensor of a conversion from the inventory
+// and the options, reading nothing. It follows mlx_lm.convert's pipeline:
+// the architecture's sanitize, pre-quantized layers, the dtype cast, then
+// quantization (recipes, per-model overrides, then rules) or
+// dequantization, and mlx-lm's sharding and config edits.
+func MakePlan(inv *Inventory, opts Options) (*Plan, error) {
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
+	arch, err := lookupArch(inv.Config)
+	if err != nil {
+		return nil, err
+	}
+	pl := &planner{inv: inv, opts: opts, arch: arch, cfgObj: cloneValue(inv.Config).(*pyjson.Object)}
+	return pl.run()
+}
+
+type planner struct {
+	inv    *Inventory
+	opts   Options
+	arch   *archDef
+	cfgObj *pyjson.Object
+	cfg    config
+	spec   *modelSpec
+	ts     *tensorSet
+	plan   *Plan
+	// loaded quantization (pre-quantized checkpoint): the config's
+	// "quantization" object after the load-time import.
+	loadQuant *pyjson.Object
+	awqDType  mlx.DType
+}
+
+// modState is one module after matching the checkpoint against the spec.
+type modState struct {
+	spec   moduleSpec
+	params map[string]*Input // float module: spec param name → input
+	q      *mlx.QuantParams  // pre-quantized: its parameters
+	qw     *Input            // pre-quantized weight, scales, biases, bias
+	qs     *Input
+	qb     *Input
+	bias   *Input
+}
+
+func (pl *planner) run() (*Plan, error) {
+	pl.cfg = newConfig(pl.cfgObj, "config.json")
+	mt, _ := pl.cfg.str("model_type")
+	pl.plan = &Plan{ModelType: mt, Arch: pl.arch.name, Recipe: pl.opts.QuantPredicate, Dequantize: pl.opts.Dequantize,
+		Aux: slices.Clone(pl.inv.Aux)}
+	pl.loadConfigEdits()
+
+	pl.ts = newTensorSet(pl.inv.Tensors)
+	spec, err := pl.arch.build(pl.cfg, pl.ts)
+	if err != nil {
+		return nil, err
+	}
+	pl.spec = spec
+	if pl.arch.sanitize != nil {
+		if err := pl.arch.sanitize(spec, pl.cfg, pl.ts); err != nil {
+			return nil, err
+		}
+	}
+	if err := pl.importQuantization(); err != nil {
+		return nil, err
+	}
+	mods, err := pl.match()
+	if err != nil {
+		return nil, err
+	}
+
+	// Recipe checks come before the dtype and the -q/-d check, as in
+	// mlx_lm.convert (and apply even without -q).
+	var rec *recipe
+	if pl.opts.QuantPredicate != "" {
+		if rec, err = buildRecipe(pl.opts.QuantPredicate, pl.opts.QGroupSize, spec); err != nil {
+			return nil, err
+		}
+	}
+	pl.plan.DType = pl.castDType()
+
+	if pl.opts.Quantize {
+		if err := pl.planQuantized(mods, rec); err != nil {
+			return nil, err
+		}
+	} else {
+		for i := range mods {
+			if err := pl.planModule(&mods[i], nil, ""); err != nil {
+				return nil, err
+			}
+		}
+		if pl.opts.Dequantize {
+			pl.cfgObj.Delete("quantization")
+			pl.cfgObj.Delete("quantization_config")
+		}
+	}
+	if err := pl.shard(); err != nil {
+		return nil, err
+	}
+	if err := pl.finishConfig(); err != nil {
+		return nil, err
+	}
+	return pl.plan, nil
+}
+
+// loadConfigEdits applies what mlx-lm's loader changes in the config:
+// eos_token_id from generation_config.json, a quantization_config hoisted
+// from text_config, hf_quant_config.json.
+func (pl *planner) loadConfigEdits() {
+	if gc, ok := pl.inv.GenerationConfig.(*pyjson.Object); ok {
+		if eos, ok := gc.Get("eos_token_id"); ok && truthy(eos) {
+			pl.cfgObj.Set("eos_token_id", cloneValue(eos))
+		}
+	}
+	if _, ok := pl.cfgObj.Get("quantization_config"); !ok {
+		if tc := pl.cfg.object("text_config"); tc != nil {
+			if qc, ok := tc.Get("quantization_config"); ok {
+				pl.cfgObj.Set("quantization_config", cloneValue(qc))
+			}
+		}
+	}
+	if _, ok := pl.cfgObj.Get("quantization_config"); !ok && pl.inv.HFQuantConfig != nil {
+		pl.cfgObj.Set("quantization_config", cloneValue(pl.inv.HFQuantConfig))
+	}
+}
+
+// importQuantization handles a checkpoint that is already quantized: an
+// MLX "quantization" entry, or a quantization_config whose method mlx-lm
+// loads (AWQ/GPTQ are repacked here).
+func (pl *planner) importQuantization() error {
+	if q := pl.cfg.object("quantization"); q != nil {
+		pl.loadQuant = q
+		return nil
+	}
+	qc := pl.cfg.object("quantization_config")
+	if qc == nil {
+		if v, ok := pl.cfg.value("quantization"); ok {
+			return fmt.Errorf("%w: config.json \"quantization\" is %s, want an object", ErrConfig, describe(v))
+		}
+		return nil
+	}
+	qcc := newConfig(qc, "config.json quantization_config")
+	method, _ := qcc.str("quant_method")
+	mk := func(group, bits int, mode string) *pyjson.Object {
+		o := pyjson.NewObject()
+		o.Set("group_size", pyjson.Int(int64(group)))
+		o.Set("bits", pyjson.Int(int64(bits)))
+		if mode != "" {
+			o.Set("mode", mode)
+		}
+		return o
+	}
+	var q *pyjson.Object
+	switch method {
+	case "bitnet":
+		return fmt.Errorf("%w: bitnet checkpoints (quant_method \"bitnet\") are not supported", ErrUnsupported)
+	case "mxfp4":
+		q = mk(32, 4, "mxfp4")
+	case "mxfp8":
+		q = mk(32, 8, "mxfp8")
+	case "fp8":
+		fmtName, _ := qcc.str("scale_fmt")
+		bs, _ := qcc.intList("weight_block_size")
+		if fmtName == "ue8m0" && slices.Equal(bs, []int{32, 32}) {
+			q = mk(32, 8, "mxfp8")
+		}
+	case "compressed-tensors":
+		switch f, _ := qcc.str("format"); f {
+		case "nvfp4-pack-quantized":
+			q = mk(16, 4, "nvfp4")
+		case "mxfp4-pack-quantized":
+			q = mk(32, 4, "mxfp4")
+		case "pack-quantized":
+			q = mk(32, 4, "affine")
+		default:
+			return fmt.Errorf("%w: unsupported compressed-tensors format %q; dequantize to bf16 before converting", ErrUnsupported, f)
+		}
+	case "modelopt":
+		settings := qcc
+		if s := qcc.object("quantization"); s != nil {
+			settings = newConfig(s, "quantization_config.quantization")
+		}
+		if algo, _ := settings.str("quant_algo"); algo != "NVFP4" {
+			return fmt.Errorf("%w: unsupported modelopt quant_algo %q", ErrUnsupported, algo)
+		}
+		g, err := settings.intOr("group_size", 16)
+		if err != nil {
+			return err
+		}
+		q = mk(g, 4, "nvfp4")
+	case "awq", "gptq":
+		bits, err := qcc.intOr("bits", 4)
+		if err != nil {
+			return err
+		}
+		if bits != 4 {
+			return fmt.Errorf("%w: only bits=4 is supported for AutoAWQ/GPTQ models (got %d)", ErrUnsupported, bits)
+		}
+		group, err := qcc.intOr("group_size", 128)
+		if err != nil {
+			return err
+		}
+		if group <= 0 {
+			return fmt.Errorf("%w: AWQ/GPTQ group_size %d", ErrConfig, group)
+		}
+		if err := pl.importAWQ(); err != nil {
+			return err
+		}
+		q = mk(group, 4, "")
+	default:
+		return nil // left as is (mlx-lm keeps e.g. an fp8 quantization_config)
+	}
+	if q == nil {
+		return nil
+	}
+	pl.cfgObj.Set("quantization", q)
+	pl.cfgObj.Set("quantization_config", q)
+	pl.loadQuant = q
+	return nil
+}
+
+// importAWQ rewrites AutoAWQ/GPTQ tensors (X.qweight, X.qzeros, X.scales)
+// into MLX affine 4-bit X.weight/X.scales/X.biases, and casts every other
+// float tensor to the scales' dtype, as mlx-lm's _transform_awq_weights.
+func (pl *planner) importAWQ() error {
+	ts := pl.ts
+	out := &tensorSet{m: map[string]*Input{}}
+	var modelDType mlx.DType
+	for _, n := range ts.names() {
+		in, _ := ts.get(n)
+		if strings.HasSuffix(n, ".g_idx") {
+			return fmt.Errorf("%w: found %s in weights: models with non-contiguous group indices (g_idx) are not supported", ErrUnsupported, n)
+		}
+		if strings.HasSuffix(n, ".qweight") {
+			prefix := strings.TrimSuffix(n, ".qweight")
+			scales, ok := ts.get(prefix + ".scales")
+			if !ok {
+				return fmt.Errorf("%w: %s has no %s.scales", ErrWeights, n, prefix)
+			}
+			if len(in.Shape) != 2 || (in.DType != mlx.I32 && in.DType != mlx.U32) {
+				return fmt.Errorf("%w: tensor %q: AWQ qweight must be a 2-D int32, got %s%v", ErrWeights, n, in.DType, in.Shape)
+			}
+			inF, packedOut := in.Shape[0], in.Shape[1]
+			outF := packedOut * 8
+			if inF%8 != 0 {
+				return fmt.Errorf("%w: tensor %q: in_features %d is not a multiple of 8", ErrWeights, n, inF)
+			}
+			if len(scales.Shape) != 2 || scales.Shape[1] != outF || !scales.DType.IsFloat() {
+				return fmt.Errorf("%w: tensor %q: AWQ scales %s%v do not match qweight %v", ErrWeights, prefix+".scales", scales.DType, scales.Shape, in.Shape)
+			}
+			groups := scales.Shape[0]
+			out.set(prefix+".weight", &Input{DType: mlx.U32, Shape: []int{outF, inF / 8}, Op: OpAWQWeight, Sources: slices.Clone(in.Sources)})
+			out.set(prefix+".scales", &Input{DType: scales.DType, Shape: []int{outF, groups}, Op: OpAWQScales, Sources: slices.Clone(scales.Sources)})
+			srcs := slices.Clone(scales.Sources)
+			if z, ok := ts.get(prefix + ".qzeros"); ok {
+				if len(z.Shape) != 2 || z.Shape[0] != groups || z.Shape[1]*8 != outF || (z.DType != mlx.I32 && z.DType != mlx.U32) {
+					return fmt.Errorf("%w: tensor %q: AWQ qzeros %s%v do not match scales %v", ErrWeights, prefix+".qzeros", z.DType, z.Shape, scales.Shape)
+				}
+				srcs = append(srcs, z.Sources...)
+			}
+			out.set(prefix+".biases", &Input{DType: scales.DType, Shape: []int{outF, groups}, Op: OpAWQBiases, Sources: srcs})
+			modelDType = scales.DType
+			continue
+		}
+		if strings.HasSuffix(n, ".qzeros") || strings.HasSuffix(n, ".scales") {
+			continue
+		}
+		out.set(n, in)
+	}
+	if modelDType == mlx.Invalid {
+		return fmt.Errorf("%w: AWQ/GPTQ checkpoint without any qweight tensor", ErrWeights)
+	}
+	for _, n := range out.order {
+		in := out.m[n]
+		if in.DType.IsFloat() && in.DType != modelDType {
+			cp := *in
+			cp.DType = modelDType
+			out.m[n] = &cp
+		}
+	}
+	pl.ts = out
+	pl.awqDType = modelDType
+	return nil
+}
+
+func (pl *planner) where(in *Input) string {
+	if len(in.Sources) == 0 || pl.inv == nil || in.Sources[0].File >= len(pl.inv.Files) {
+		return ""
+	}
+	return " (" + pl.inv.Files[in.Sources[0].File] + ")"
+}
+
+// inferQuant recovers a pre-quantized module's parameters from shapes and
+// the scales dtype (mlx-lm's infer_quant_config).
+func inferQuant(path string, inDims int, w, s *Input) (mlx.QuantParams, error) {
+	if len(s.Shape) == 0 || s.Shape[len(s.Shape)-1] == 0 || len(w.Shape) == 0 || inDims == 0 {
+		return mlx.QuantParams{}, fmt.Errorf("%w: module %s: cannot infer its quantization from weight %v and scales %v", ErrWeights, path, w.Shape, s.Shape)
+	}
+	group := inDims / s.Shape[len(s.Shape)-1]
+	bits := w.Shape[len(w.Shape)-1] * 32 / inDims
+	if s.DType != mlx.U8 {
+		return mlx.QuantParams{Mode: mlx.Affine, Bits: bits, GroupSize: group}, nil
+	}
+	switch {
+	case bits == 4 && group == 16:
+		return mlx.QuantParams{Mode: mlx.NVFP4, Bits: 4, GroupSize: 16}, nil
+	case bits == 4 && group == 32:
+		return mlx.QuantParams{Mode: mlx.MXFP4, Bits: 4, GroupSize: 32}, nil
+	case bits == 8 && group == 32:
+		return mlx.QuantParams{Mode: mlx.MXFP8, Bits: 8, GroupSize: 32}, nil
+	}
+	return mlx.QuantParams{}, fmt.Errorf("%w: cannot infer the quantization mode of %s: %d bits with group size %d", ErrWeights, path, bits, group)
+}
+
+// quantShapes returns the packed weight and the scales shapes of a float
+// weight shape quantized with p.
+func quantShapes(path string, wshape []int, p mlx.QuantParams) (packed, scales []int, err error) {
+	if len(wshape) == 0 {
+		return nil, nil, fmt.Errorf("%w: module %s: scalar weight cannot be quantized", ErrWeights, path)
+	}
+	in := wshape[len(wshape)-1]
+	if p.GroupSize <= 0 || p.Bits <= 0 || in%p.GroupSize != 0 || (in*p.Bits)%32 != 0 {
+		return nil, nil, fmt.Errorf("%w: module %s: last dimension %d does not fit %d-bit groups of %d", ErrWeights, path, in, p.Bits, p.GroupSize)
+	}
+	lead := wshape[:len(wshape)-1]
+	packed = append(slices.Clone(lead), in*p.Bits/32)
+	scales = append(slices.Clone(lead), in/p.GroupSize)
+	return packed, scales, nil
+}
+
+// match pairs every spec parameter with a sanitized checkpoint tensor,
+// exactly as MLX's load_weights(strict=True) would (names and shapes), and
+// recognises pre-quantized modules.
+func (pl *planner) match() ([]modState, error) {
+	ts := pl.ts
+	var missing []string
+	var shapeErrs []string
+	take := func(name string, shape []int) *Input {
+		in, ok := ts.pop(name)
+		if !ok {
+			missing = append(missing, name)
+			return nil
+		}
+		if shape != nil && !slices.Equal(in.Shape, shape) {
+			shapeErrs = append(shapeErrs, fmt.Sprintf("tensor %q%s has shape %v, the model expects %v", name, pl.where(in), in.Shape, shape))
+		}
+		return in
+	}
+	var topBits int
+	if pl.loadQuant != nil {
+		topBits, _ = newConfig(pl.loadQuant, "config.json quantization").intOr("bits", 4)
+	}
+	mods := make([]modState, 0, len(pl.spec.modules))
+	for _, m := range pl.spec.modules {
+		st := modState{spec: m}
+		if pl.loadQuant != nil {
+			var qp *mlx.QuantParams
+			if e := newConfig(pl.loadQuant, "").object(m.path); e != nil {
+				p, err := paramsFromEntry(e, "config.json quantization."+m.path)
+				if err != nil {
+					return nil, err
+				}
+				qp = &p
+			} else if m.kind.quantizable() && ts.has(m.path+".scales") {
+				w, okw := ts.get(m.path + ".weight")
+				s, _ := ts.get(m.path + ".scales")
+				if !okw {
+					missing = append(missing, m.path+".weight")
+					continue
+				}
+				ws, _ := m.param("weight")
+				inDims := 0
+				if len(ws.shape) > 0 {
+					inDims = ws.shape[len(ws.shape)-1]
+				}
+				if pl.spec.generic && topBits > 0 {
+					inDims = inDims * 32 / topBits // generic specs hold the packed shape
+				}
+				p, err := inferQuant(m.path, inDims, w, s)
+				if err != nil {
+					return nil, err
+				}
+				qp = &p
+			}
+			if qp != nil {
+				if err := qp.Validate(); err != nil {
+					return nil, fmt.Errorf("module %s: %w", m.path, err)
+				}
+				if !m.kind.quantizable() {
+					return nil, fmt.Errorf("%w: module %s is quantized in the checkpoint but is not a Linear/Embedding layer", ErrWeights, m.path)
+				}
+				ws, _ := m.param("weight")
+				fshape := slices.Clone(ws.shape)
+				if pl.spec.generic && len(fshape) > 0 {
+					fshape[len(fshape)-1] = fshape[len(fshape)-1] * 32 / qp.Bits
+				}
+				packed, sshape, err := quantShapes(m.path, fshape, *qp)
+				if err != nil {
+					return nil, err
+				}
+				st.q = qp
+				st.spec.params = nil
+				for _, p := range m.params {
+					switch p.name {
+					case "weight":
+						st.spec.params = append(st.spec.params, paramSpec{"weight", fshape})
+					case "scales", "biases": // generic specs list the packed parameters
+					default:
+						st.spec.params = append(st.spec.params, p)
+					}
+				}
+				st.qw = take(m.path+".weight", packed)
+				st.qs = take(m.path+".scales", sshape)
+				if qp.Mode.HasBias() {
+					st.qb = take(m.path+".biases", sshape)
+				}
+				if bs, ok := m.param("bias"); ok {
+					st.bias = take(m.path+".bias", bs.shape)
+				}
+				if st.qw != nil && st.qw.DType != mlx.U32 {
+					return nil, fmt.Errorf("%w: tensor %q%s is %s, a quantized weight must be uint32", ErrWeights, m.path+".weight", pl.where(st.qw), st.qw.DType)
+				}
+				if st.qs != nil && qp.Mode != mlx.Affine && st.qs.DType != mlx.U8 {
+					return nil, fmt.Errorf("%w: tensor %q%s is %s, %s scales must be uint8", ErrWeights, m.path+".scales", pl.where(st.qs), st.qs.DType, qp.Mode)
+				}
+				if st.qs != nil && qp.Mode == mlx.Affine && !st.qs.DType.IsFloat() {
+					return nil, fmt.Errorf("%w: tensor %q%s is %s, affine scales must be float", ErrWeights, m.path+".scales", pl.where(st.qs), st.qs.DType)
+				}
+				if ts.has(m.path + ".global_scale") {
+					return nil, fmt.Errorf("%w: module %s has an nvfp4 global_scale, which is not supported", ErrUnsupported, m.path)
+				}
+				mods = append(mods, st)
+				continue
+			}
+		}
+		st.params = map[string]*Input{}
+		for _, p := range m.params {
+			shape := p.shape
+			if pl.spec.generic {
+				shape = nil
+			}
+			if in := take(joinName(m.path, p.name), shape); in != nil {
+				st.params[p.name] = in
+			}
+		}
+		mods = append(mods, st)
+	}
+	var msgs []string
+	if n := ts.len(); n > 0 {
+		msgs = append(msgs, fmt.Sprintf("%d parameters not in the %s model: %s", n, pl.arch.name, listNames(ts.names())))
+	}
+	if len(missing) > 0 {
+		msgs = append(msgs, fmt.Sprintf("missing %d parameters: %s", len(missing), listNames(missing)))
+	}
+	msgs = append(msgs, shapeErrs...)
+	if len(msgs) > 0 {
+		return nil, fmt.Errorf("%w: %s", ErrWeights, strings.Join(msgs, "; "))
+	}
+	return mods, nil
+}
+
+func listNames(names []string) string {
+	const max = 10
+	if len(names) <= max {
+		return strings.Join(names, ", ")
+	}
+	return strings.Join(names[:max], ", ") + fmt.Sprintf(", ... (%d more)", len(names)-max)
+}
+
+// castDType returns the dtype floats are cast to: --dtype, else
+// config torch_dtype, else text_config.dtype, if one of float16,
+// bfloat16, float32; otherwise Invalid (no cast).
+func (pl *planner) castDType() mlx.DType {
+	name := pl.opts.DType
+	if name == "" {
+		if v, ok := pl.cfgObj.Get("torch_dtype"); ok && v != nil {
+			name, _ = v.(string)
+		} else if tc := pl.cfg.object("text_config"); tc != nil {
+			if v, ok := tc.Get("dtype"); ok {
+				name, _ = v.(string)
+			}
+		}
+	}
+	switch name {
+	case "float16", "bfloat16", "float32":
+		d, _ := mlx.ParseDType(name)
+		return d
+	}
+	return mlx.Invalid
+}
+
+// castFor returns the dtype a tensor is stored in given the cast dtype.
+func castFor(dt, to mlx.DType) mlx.DType {
+	if to != mlx.Invalid && dt.IsFloat() {
+		return to
+	}
+	return dt
+}
+
+// addTensor appends an output tensor and returns its index.
+func (pl *planner) addTensor(name string, dt mlx.DType, shape []int) int {
+	pl.plan.Tensors = append(pl.plan.Tensors, Tensor{Name: name, DType: dt, Shape: slices.Clone(shape), Job: len(pl.plan.Jobs)})
+	return len(pl.plan.Tensors) - 1
+}
+
+// addPassthrough plans a copy or a cast of one input to dtype to (Invalid:
+// keep).
+func (pl *planner) addPassthrough(module, name string, in *Input, to mlx.DType, note string) {
+	out := castFor(in.DType, to)
+	j := Job{Module: module, Action: ActCopy, Inputs: []*Input{in}, Note: note}
+	if out != in.DType {
+		j.Action, j.DType = ActCast, out
+	}
+	j.Outputs = []int{pl.addTensor(name, out, in.Shape)}
+	pl.plan.Jobs = append(pl.plan.Jobs, j)
+}
+
+// planModule plans one module: pre-quantized (kept or dequantized) or
+// float (quantized with q, or cast). floatDType overrides the global cast
+// dtype for a float module (a dtype rule).
+func (pl *planner) planModule(st *modState, q *mlx.QuantParams, note string, floatDType ...mlx.DType) error {
+	cast := pl.plan.DType
+	if len(floatDType) > 0 && floatDType[0] != mlx.Invalid {
+		cast = floatDType[0]
+	}
+	path := st.spec.path
+	// get_total_parameters counts a quantized weight at its float size and
+	// skips scales/biases, so the count is the float model's.
+	for _, p := range st.spec.params {
+		pl.plan.TotalParameters += numElements(p.shape)
+	}
+	if st.q != nil {
+		if pl.opts.Dequantize {
+			inputs := []*Input{st.qw, st.qs}
+			if st.qb != nil {
+				inputs = append(inputs, st.qb)
+			}
+			out := mlx.BF16 // mx.dequantize's default for the fp modes
+			j := Job{Module: path, Action: ActDequantize, Inputs: inputs, Quant: *st.q, Note: note}
+			if st.q.Mode == mlx.Affine {
+				out = castFor(st.qs.DType, cast)
+				if out != st.qs.DType {
+					j.DType = out
+				}
+			}
+			ws, _ := st.spec.param("weight")
+			j.Outputs = []int{pl.addTensor(joinName(path, "weight"), out, ws.shape)}
+			pl.plan.Jobs = append(pl.plan.Jobs, j)
+		} else {
+			pl.addPassthrough(path, joinName(path, "weight"), st.qw, mlx.Invalid, note)
+			pl.addPassthrough(path, joinName(path, "scales"), st.qs, cast, note)
+			if st.qb != nil {
+				pl.addPassthrough(path, joinName(path, "biases"), st.qb, cast, note)
+			}
+		}
+		if st.bias != nil {
+			pl.addPassthrough(path, joinName(path, "bias"), st.bias, cast, note)
+		}
+		return nil
+	}
+	for _, p := range st.spec.params {
+		in := st.params[p.name]
+		name := joinName(path, p.name)
+		if p.name == "weight" && q != nil {
+			if !in.DType.IsFloat() {
+				return fmt.Errorf("%w: tensor %q%s is %s and cannot be quantized", ErrWeights, name, pl.where(in), in.DType)
+			}
+			wdt := castFor(in.DType, pl.plan.DType)
+			packed, sshape, err := quantShapes(path, in.Shape, *q)
+			if err != nil {
+				return err
+			}
+			j := Job{Module: path, Action: ActQuantize, Inputs: []*Input{in}, Quant: *q, Note: note}
+			if wdt != in.DType {
+				j.DType = wdt
+			}
+			sdt := q.Mode.ScaleDType(wdt)
+			j.Outputs = []int{pl.addTensor(name, mlx.U32, packed), pl.addTensor(joinName(path, "scales"), sdt, sshape)}
+			if q.Mode.HasBias() {
+				j.Outputs = append(j.Outputs, pl.addTensor(joinName(path, "biases"), sdt, sshape))
+			}
+			pl.plan.Jobs = append(pl.plan.Jobs, j)
+			continue
+		}
+		pl.addPassthrough(path, name, in, cast, note)
+	}
+	return nil
+}
+
+// planQuantized plans a -q run: for every float module, mlx-lm's
+// quantize_model decision (divisibility by the global group size, recipe
+// or the model's predicate), overridden by the first matching rule.
+func (pl *planner) planQuantized(mods []modState, rec *recipe) error {
+	mode, _ := mlx.ParseQuantMode(pl.opts.qMode())
+	global := mlx.QuantParams{Mode: mode, Bits: pl.opts.QBits, GroupSize: pl.opts.QGroupSize}
+	if global.Bits == 0 {
+		global.Bits = mode.DefaultBits()
+	}
+	if global.GroupSize == 0 {
+		global.GroupSize = mode.DefaultGroupSize()
+	}
+	if err := global.Validate(); err != nil {
+		return fmt.Errorf("%w: %v", ErrOptions, err)
+	}
+	pl.plan.Quant = &global
+
+	var qobj *pyjson.Object
+	fineGrained := false
+	if existing := pl.cfg.object("quantization"); existing != nil {
+		qobj, fineGrained = existing, true
+	} else {
+		qobj = quantEntry(global)
+	}
+	pred := pl.arch.pred
+	for i := range mods {
+		st := &mods[i]
+		path := st.spec.path
+		if st.q != nil {
+			if err := pl.planModule(st, nil, "already quantized"); err != nil {
+				return err
+			}
+			continue
+		}
+		w := st.params["weight"]
+		quantizable := st.spec.kind.quantizable() && w != nil && len(w.Shape) > 0
+		lastDim := 0
+		if w != nil && len(w.Shape) > 0 {
+			lastDim = w.Shape[len(w.Shape)-1]
+		}
+		rule := pl.matchRule(path)
+		if rule != nil {
+			switch {
+			case rule.DType != mlx.Invalid:
+				if err := pl.planModule(st, nil, "rule "+rule.Text, rule.DType); err != nil {
+					return err
+				}
+				continue
+			case rule.Skip || !quantizable:
+				if err := pl.planModule(st, nil, ruleNote(rule, quantizable)); err != nil {
+					return err
+				}
+				continue
+			}
+			p := global
+			p.Bits = rule.Bits
+			if rule.Mode != "" {
+				p.Mode, _ = mlx.ParseQuantMode(rule.Mode)
+				if rule.Group == 0 {
+					p.GroupSize = p.Mode.DefaultGroupSize()
+				}
+			}
+			if rule.Group != 0 {
+				p.GroupSize = rule.Group
+			}
+			if err := p.Validate(); err != nil {
+				return fmt.Errorf("%w: rule %q on %s: %v", ErrOptions, rule.Text, path, err)
+			}
+			if lastDim%p.GroupSize != 0 {
+				if err := pl.planModule(st, nil, fmt.Sprintf("rule %s: last dimension %d is not a multiple of %d", rule.Text, lastDim, p.GroupSize)); err != nil {
+					return err
+				}
+				continue
+			}
+			if fineGrained || rec != nil || p != global {
+				qobj.Set(path, quantEntry(p))
+			}
+			if err := pl.planModule(st, &p, "rule "+rule.Text); err != nil {
+				return err
+			}
+			continue
+		}
+		if !quantizable {
+			if err := pl.planModule(st, nil, ""); err != nil {
+				return err
+			}
+			continue
+		}
+		if lastDim%global.GroupSize != 0 {
+			if err := pl.planModule(st, nil, fmt.Sprintf("last dimension %d is not a multiple of %d", lastDim, global.GroupSize)); err != nil {
+				return err
+			}
+			continue
+		}
+		p, note := global, ""
+		var entry *pyjson.Object
+		switch {
+		case rec != nil:
+			entry = rec.entry(path)
+			note = "recipe " + rec.name
+		case pred != nil:
+			entry = pred(path)
+			if entry != nil {
+				note = "model override"
+			}
+		}
+		if entry != nil {
+			var err error
+			if p, err = paramsFromEntry(entry, "quantization."+path); err != nil {
+				return err
+			}
+			if err := p.Validate(); err != nil {
+				return fmt.Errorf("module %s: %w", path, err)
+			}
+			qobj.Set(path, entry)
+		} else if fineGrained {
+			qobj.Set(path, quantEntry(global))
+		}
+		if err := pl.planModule(st, &p, note); err != nil {
+			return err
+		}
+	}
+	pl.cfgObj.Set("quantization", qobj)
+	pl.cfgObj.Set("quantization_config", qobj)
+	return nil
+}
+
+func ruleNote(r *Rule, quantizable bool) string {
+	if !quantizable && !r.Skip {
+		return "rule " + r.Text + " (not quantizable)"
+	}
+	return "rule " + r.Text
+}
+
+func (pl *planner) matchRule(path string) *Rule {
+	for i := range pl.opts.Rules {
+		if pl.opts.Rules[i].Pattern.MatchString(path) {
+			return &pl.opts.Rules[i]
+		}
+	}
+	return nil
+}
+
+// shard assigns tensors to shards greedily in module order (mlx-lm's
+// make_shards) and lays out each shard's data section in that order.
+func (pl *planner) shard() error {
+	limit := pl.opts.MaxShardSize
+	if limit <= 0 {
+		limit = DefaultMaxShardSize
+	}
+	p := pl.plan
+	var cur int64
+	for i := range p.Tensors {
+		t := &p.Tensors[i]
+		sz := t.Size()
+		if len(p.Shards) == 0 || (cur+sz > limit && len(p.Shards[len(p.Shards)-1].Tensors) > 0) {
+			p.Shards = append(p.Shards, Shard{})
+			cur = 0
+		}
+		s := &p.Shards[len(p.Shards)-1]
+		t.Shard = len(p.Shards) - 1
+		t.Offset = s.DataSize
+		s.Tensors = append(s.Tensors, i)
+		s.DataSize += sz
+		cur += sz
+		if p.TotalSize > math.MaxInt64-sz {
+			return fmt.Errorf("%w: output size overflows", ErrWeights)
+		}
+		p.TotalSize += sz
+	}
+	n := len(p.Shards)
+	for i := range p.Shards {
+		if n == 1 {
+			p.Shards[i].Name = "model.safetensors"
+		} else {
+			p.Shards[i].Name = fmt.Sprintf("model-%05d-of-%05d.safetensors", i+1, n)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,365 @@
+package convert
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/mlxconv/mlxconv/mlx"
+)
+
+// Options configure Run. The zero value of each field means what
+// mlx_lm.convert does by default.
+type Options struct {
+	// HFPath is the input: a local model directory or a Hub repo id
+	// (resolved by ResolveHub).
+	HFPath string
+	// MLXPath is the output directory ("mlx_model" when empty). It must not
+	// exist unless Force is set.
+	MLXPath string
+
+	// Quantize (-q) quantizes every quantizable layer.
+	Quantize bool
+	// QBits and QGroupSize default (0) to the mode's defaults.
+	QBits, QGroupSize int
+	// QMode is affine (default), mxfp4, nvfp4 or mxfp8.
+	QMode string
+	// QuantPredicate is a mixed-precision recipe: mixed_2_6, mixed_3_4,
+	// mixed_3_6 or mixed_4_6 (affine only).
+	QuantPredicate string
+	// Rules are per-module overrides, first match wins (see Rule); they
+	// take precedence over recipes and per-model overrides. They need
+	// Quantize.
+	Rules []Rule
+	// DType (float16, bfloat16, float32) is the dtype floats are stored in;
+	// empty means config.json's torch_dtype (or text_config.dtype).
+	DType string
+	// Dequantize (-d) dequantizes a quantized model.
+	Dequantize bool
+
+	// Revision is the Hub revision for ResolveHub.
+	Revision string
+	// UploadRepo uploads the result to this Hub repo (needs Upload).
+	UploadRepo string
+	// TrustRemoteCode is accepted for mlx_lm.convert compatibility. It has
+	// no effect: mlxconv runs no Python, and models that need custom code
+	// are unsupported.
+	TrustRemoteCode bool
+
+	// MaxShardSize is the output shard limit in bytes (0: 5 GiB).
+	MaxShardSize int64
+	// Force replaces an existing MLXPath (only after a successful
+	// conversion).
+	Force bool
+	// DryRun plans without writing anything; Summary.Plan holds the plan.
+	DryRun bool
+	// Workers is the number of jobs run in parallel (0: GOMAXPROCS).
+	Workers int
+	// Backend does casts and (de)quantization (nil: the native backend
+	// with MLX's CPU rounding).
+	Backend mlx.Backend
+	// Progress, if set, is called as the conversion advances, from one
+	// goroutine at a time. It must return quickly.
+	Progress func(Progress)
+
+	// ResolveHub maps a Hub repo id and revision to a local snapshot
+	// directory (downloading as needed). nil: a non-local HFPath is an
+	// error.
+	ResolveHub func(ctx context.Context, repo, revision string) (dir string, err error)
+	// Upload uploads the finished output directory to repo. nil: an
+	// UploadRepo is an error (raised before any work).
+	Upload func(ctx context.Context, dir, repo string) error
+
+	createFile createFunc // test hook: creates output files
+	unitBytes  int64      // test hook: work-unit size
+}
+
+// Stage is the phase a Progress event belongs to.
+type Stage uint8
+
+const (
+	// StagePlan: the plan is ready (TensorsTotal and BytesTotal known).
+	StagePlan Stage = iota
+	// StageWrite: tensors are being written.
+	StageWrite
+	// StageDone: everything is written and renamed into place.
+	StageDone
+)
+
+// Progress reports how far a conversion is.
+type Progress struct {
+	Stage        Stage
+	TensorsDone  int
+	TensorsTotal int
+	BytesDone    int64 // output bytes written
+	BytesTotal   int64
+	Tensor       string // the last tensor completed
+}
+
+// Summary describes a finished (or planned) conversion.
+type Summary struct {
+	Input           string  `json:"input"`
+	Output          string  `json:"output"`
+	ModelType       string  `json:"model_type"`
+	Arch            string  `json:"architecture"`
+	DType           string  `json:"dtype,omitempty"`
+	Quantization    string  `json:"quantization,omitempty"`
+	Dequantized     bool    `json:"dequantized,omitempty"`
+	Tensors         int     `json:"tensors"`
+	Shards          int     `json:"shards"`
+	TotalSize       int64   `json:"total_size"`
+	TotalParameters int64   `json:"total_parameters"`
+	BitsPerWeight   float64 `json:"bits_per_weight"`
+	Backend         string  `json:"backend,omitempty"`
+	DryRun          bool    `json:"dry_run,omitempty"`
+	Seconds         float64 `json:"seconds"`
+	// Plan is the plan that was (or, for a dry run, would be) executed.
+	Plan *Plan `json:"-"`
+}
+
+func (o *Options) qMode() string {
+	if o.QMode == "" {
+		return "affine"
+	}
+	return o.QMode
+}
+
+func (o *Options) mlxPath() string {
+	if o.MLXPath == "" {
+		return "mlx_model"
+	}
+	return o.MLXPath
+}
+
+// validate checks the options that need no input.
+func (o *Options) validate() error {
+	if _, err := mlx.ParseQuantMode(o.qMode()); err != nil {
+		return fmt.Errorf("%w: --q-mode: %v", ErrOptions, err)
+	}
+	switch o.DType {
+	case "", "float16", "bfloat16", "float32":
+	default:
+		return fmt.Errorf("%w: --dtype %q (want float16, bfloat16 or float32)", ErrOptions, o.DType)
+	}
+	if o.QuantPredicate != "" {
+		if !slices.Contains(Recipes, o.QuantPredicate) {
+			return fmt.Errorf("%w: --quant-predicate %q (want one of %s)", ErrOptions, o.QuantPredicate, strings.Join(Recipes, ", "))
+		}
+		if o.qMode() != "affine" {
+			return fmt.Errorf("%w: quant predicates only support 'affine' quantization", ErrOptions)
+		}
+	}
+	if o.Quantize && o.Dequantize {
+		return fmt.Errorf("%w: choose either quantize or dequantize, not both", ErrOptions)
+	}
+	if o.QBits < 0 || o.QGroupSize < 0 || o.MaxShardSize < 0 || o.Workers < 0 {
+		return fmt.Errorf("%w: negative bits, group size, shard size or worker count", ErrOptions)
+	}
+	if len(o.Rules) > 0 && !o.Quantize {
+		return fmt.Errorf("%w: quantization rules need -q/--quantize", ErrOptions)
+	}
+	for _, r := range o.Rules {
+		if r.Pattern == nil {
+			return fmt.Errorf("%w: rule %q has no pattern (use ParseRule)", ErrOptions, r.Text)
+		}
+	}
+	return nil
+}
+
+// Run converts the model at opts.HFPath into an MLX model at opts.MLXPath,
+// as mlx_lm.convert does: it plans from the config and the safetensors
+// headers (an unsupported model fails before any weight is read), then
+// streams every tensor through the backend into the output shards. Output
+// goes to a temporary sibling directory, renamed into place at the end; on
+// any error or when ctx is cancelled the temporary directory is removed and
+// nothing is left at MLXPath.
+func Run(ctx context.Context, opts Options) (Summary, error) {
+	start := time.Now()
+	var sum Summary
+	if err := opts.validate(); err != nil {
+		return sum, err
+	}
+	out := opts.mlxPath()
+	sum.Output, sum.Input, sum.DryRun = out, opts.HFPath, opts.DryRun
+	if opts.HFPath == "" {
+		return sum, fmt.Errorf("%w: no input model (--hf-path)", ErrOptions)
+	}
+	if !opts.DryRun && !opts.Force {
+		if _, err := os.Lstat(out); err == nil {
+			return sum, fmt.Errorf("%w: cannot save to the path %s as it already exists; delete it, choose another path or use --force", ErrExists, out)
+		}
+	}
+	if opts.UploadRepo != "" && opts.Upload == nil && !opts.DryRun {
+		return sum, fmt.Errorf("%w: --upload-repo needs the Hub upload, which is not available in this build", ErrHub)
+	}
+	dir, hubRepo, err := resolveInput(ctx, &opts)
+	if err != nil {
+		return sum, err
+	}
+	if opts.Force && !opts.DryRun {
+		if err := checkNotInside(out, dir); err != nil {
+			return sum, err
+		}
+	}
+	inv, err := LoadInventory(dir)
+	if err != nil {
+		return sum, err
+	}
+	defer inv.Close()
+	plan, err := MakePlan(inv, opts)
+	if err != nil {
+		return sum, err
+	}
+	fillSummary(&sum, plan)
+	if opts.Progress != nil {
+		opts.Progress(Progress{Stage: StagePlan, TensorsTotal: len(plan.Tensors), BytesTotal: plan.TotalSize})
+	}
+	if opts.DryRun {
+		sum.Seconds = time.Since(start).Seconds()
+		return sum, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return sum, err
+	}
+
+	backend := opts.Backend
+	if backend == nil {
+		backend = mlx.NewNative(1, mlx.RoundingCPU)
+		defer backend.Close()
+	}
+	sum.Backend = backend.Name()
+	workers := opts.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	if err := write(ctx, &opts, inv, plan, backend, workers, out, hubRepo); err != nil {
+		return sum, err
+	}
+	if opts.UploadRepo != "" {
+		if err := opts.Upload(ctx, out, opts.UploadRepo); err != nil {
+			return sum, fmt.Errorf("convert: upload to %s: %w", opts.UploadRepo, err)
+		}
+	}
+	sum.Seconds = time.Since(start).Seconds()
+	return sum, nil
+}
+
+func fillSummary(sum *Summary, plan *Plan) {
+	sum.Plan = plan
+	sum.ModelType, sum.Arch = plan.ModelType, plan.Arch
+	if plan.DType != mlx.Invalid {
+		sum.DType = plan.DType.String()
+	}
+	if q := plan.Quant; q != nil {
+		sum.Quantization = fmt.Sprintf("%s %d-bit, group %d", q.Mode, q.Bits, q.GroupSize)
+		if plan.Recipe != "" {
+			sum.Quantization += ", recipe " + plan.Recipe
+		}
+	}
+	sum.Dequantized = plan.Dequantize
+	sum.Tensors, sum.Shards = len(plan.Tensors), len(plan.Shards)
+	sum.TotalSize, sum.TotalParameters = plan.TotalSize, plan.TotalParameters
+	sum.BitsPerWeight = plan.BitsPerWeight()
+}
+
+// resolveInput returns the local model directory, and the Hub repo id when
+// the input came from the Hub.
+func resolveInput(ctx context.Context, opts *Options) (dir, repo string, err error) {
+	if st, err := os.Stat(opts.HFPath); err == nil {
+		if !st.IsDir() {
+			return "", "", fmt.Errorf("%w: %s is not a directory", ErrOptions, opts.HFPath)
+		}
+		return opts.HFPath, "", nil
+	}
+	if opts.ResolveHub == nil {
+		return "", "", fmt.Errorf("%w: %s is not a local directory, and downloading from the Hugging Face Hub needs the hub package, which is not available in this build", ErrHub, opts.HFPath)
+	}
+	dir, err = opts.ResolveHub(ctx, opts.HFPath, opts.Revision)
+	if err != nil {
+		return "", "", fmt.Errorf("convert: %s: %w", opts.HFPath, err)
+	}
+	return dir, opts.HFPath, nil
+}
+
+// checkNotInside refuses to --force an output that is, or contains, the
+// input directory.
+func checkNotInside(out, in string) error {
+	ao, err1 := filepath.Abs(out)
+	ai, err2 := filepath.Abs(in)
+	if err1 != nil || err2 != nil {
+		return nil
+	}
+	if ri, err := filepath.EvalSymlinks(ai); err == nil {
+		ai = ri
+	}
+	if ro, err := filepath.EvalSymlinks(ao); err == nil {
+		ao = ro
+	}
+	rel, err := filepath.Rel(ao, ai)
+	if err == nil && (rel == "." || !strings.HasPrefix(rel, "..")) {
+		return fmt.Errorf("%w: --force would replace %s, which holds the input %s", ErrOptions, out, in)
+	}
+	return nil
+}
+
+// write executes the plan into a temporary directory and renames it to out.
+func write(ctx context.Context, opts *Options, inv *Inventory, plan *Plan, backend mlx.Backend, workers int, out, hubRepo string) (err error) {
+	sink, err := newSink(out, opts.createFile)
+	if err != nil {
+		return err
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			sink.abort()
+		}
+	}()
+	if err := sink.openShards(plan); err != nil {
+		return err
+	}
+	ex := &executor{plan: plan, inv: inv, backend: backend, shards: sink.shards, workers: workers,
+		progress: opts.Progress, unitLimit: opts.unitBytes}
+	if err := ex.run(ctx); err != nil {
+		return err
+	}
+	if err := sink.closeShards(); err != nil {
+		return err
+	}
+	files := []struct {
+		name string
+		data []byte
+	}{
+		{"config.json", plan.Config},
+		{"model.safetensors.index.json", plan.Index},
+	}
+	for _, f := range files {
+		if err := sink.writeFile(f.name, f.data); err != nil {
+			return err
+		}
+	}
+	for _, a := range plan.Aux {
+		if err := sink.copyFile(filepath.Join(inv.Dir, a), a); err != nil {
+			return err
+		}
+	}
+	if err := sink.writeFile("README.md", modelCard(hubRepo)); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := sink.commit(); err != nil {
+		return err
+	}
+	committed = true
+	if opts.Progress != nil {
+		ex.prog.Stage = StageDone
+		opts.Progress(ex.prog)
+	}
+	return nil
+}
