@@ -23,9 +23,10 @@ const CoreLibraryName = "libmlx.so"
 
 // Load opens the libmlxc at path and binds its symbols.
 //
-// On Linux, when path's folder also holds libmlx.so, that file is opened
-// first with RTLD_GLOBAL, so that libmlxc's dependency on it (a bare
-// NEEDED entry without RPATH) resolves without LD_LIBRARY_PATH.
+// On Linux, when path's folder also holds libmlx.so (a file or a symlink),
+// that library is opened first with RTLD_GLOBAL, so that libmlxc's
+// dependency on it (a bare NEEDED entry without RPATH) resolves without
+// LD_LIBRARY_PATH.
 //
 // Every required symbol is resolved before Load returns; a library that
 // lacks some returns an error wrapping ErrSymbol that names all of them. The
@@ -37,6 +38,11 @@ func Load(path string) (*Library, error) {
 	if runtime.GOOS == "linux" && strings.ContainsRune(path, '/') {
 		core := filepath.Join(filepath.Dir(path), CoreLibraryName)
 		if fi, err := os.Stat(core); err == nil && !fi.IsDir() {
+			// Load a symlinked libmlx.so from its real place, so that its
+			// own $ORIGIN-relative RPATH (the MLX wheels have one) works.
+			if real, err := filepath.EvalSymlinks(core); err == nil {
+				core = real
+			}
 			// Kept open for the life of the process: libmlxc needs it.
 			if _, err := purego.Dlopen(core, purego.RTLD_NOW|purego.RTLD_GLOBAL); err != nil {
 				preloadErr = fmt.Errorf("preload %s: %w", core, err)
