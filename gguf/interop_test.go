@@ -137,3 +137,15 @@ func TestSplitGGUFPy(t *testing.T) {
 		})
 	}
 }
+
+// TestGGUFPyFixtureFresh checks that testdata/gguf-py.gguf is what gguf-py
+// writes today (gguf_check.py fixture).
+func TestGGUFPyFixtureFresh(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "fixture.gguf")
+	oracle.Run(t, checkScript(t), "fixture", out)
+	want, err := os.ReadFile(out)
+	require.NoError(t, err)
+	got, err := os.ReadFile(filepath.Join("testdata", "gguf-py.gguf"))
+	require.NoError(t, err)
+	assert.True(t, bytes.Equal(want, got), "testdata/gguf-py.gguf is stale: regenerate it with gguf_check.py fixture")
+}

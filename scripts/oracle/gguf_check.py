@@ -14,6 +14,9 @@ Subcommands:
                             be the first) and tensors again with gguf-py's GGUFWriter, split as
                             convert_hf_to_gguf.py --split-max-tensors/--split-max-size (0: no
                             limit) would, to OUT or its -NNNNN-of-NNNNN.gguf shards.
+  fixture OUT               write the small deterministic model-like file committed as
+                            gguf/testdata/gguf-py.gguf (KVs of several types, F32/F16/BF16/Q8_0/
+                            Q4_0/Q4_1/Q5_0/Q5_1 tensors quantized by gguf.quants).
 
 Value encoding in the dump (chosen to be exact): integers as JSON integers, BOOL as
 true/false, floats as the integer of their IEEE bit pattern, strings as JSON strings when
@@ -144,6 +147,35 @@ def rewrite(src, dst, max_tensors, max_bytes, small_first_shard=False):
     w.close()
 
 
+def fixture(dst):
+    Q = gguf.GGMLQuantizationType
+    w = gguf.GGUFWriter(dst, "llama")
+    w.add_name("tiny")
+    w.add_context_length(128)
+    w.add_embedding_length(64)
+    w.add_block_count(1)
+    w.add_rope_freq_base(10000.0)
+    w.add_layer_norm_rms_eps(1e-5)
+    w.add_file_type(gguf.LlamaFileType.MOSTLY_Q8_0)
+    w.add_tokenizer_model("llama")
+    w.add_token_list(["<unk>", "<s>", "</s>", "\u2581a"])
+    w.add_token_scores([0.0, 0.0, 0.0, -1.5])
+    w.add_token_types([2, 3, 3, 1])
+    w.add_bos_token_id(1)
+    w.add_add_bos_token(True)
+    w.add_quantization_version(gguf.GGML_QUANT_VERSION)
+    x = (np.arange(64 * 4, dtype=np.float32).reshape(4, 64) - 100.0) / 37.0
+    w.add_tensor("token_embd.weight", x.astype(np.float16))
+    w.add_tensor("output_norm.weight", np.linspace(-1, 1, 64, dtype=np.float32))
+    for name, qt in [("bf16", Q.BF16), ("q8_0", Q.Q8_0), ("q4_0", Q.Q4_0), ("q4_1", Q.Q4_1),
+                     ("q5_0", Q.Q5_0), ("q5_1", Q.Q5_1)]:
+        w.add_tensor("blk.0." + name + ".weight", gguf.quants.quantize(x, qt), raw_dtype=qt)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
 def main(argv):
     if len(argv) == 2 and argv[0] == "dump":
         dump(argv[1])
@@ -151,6 +183,8 @@ def main(argv):
         quantize(*argv[1:])
     elif len(argv) == 4 and argv[0] == "dequantize":
         dequantize(*argv[1:])
+    elif len(argv) == 2 and argv[0] == "fixture":
+        fixture(argv[1])
     elif len(argv) in (5, 6) and argv[0] == "rewrite":
         rewrite(*argv[1:5], small_first_shard=len(argv) == 6 and argv[5] == "small-first-shard")
     else:
