@@ -1,0 +1,878 @@
+package hub
+
+import (
+	"context"
+	"crypto/sha1"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// DownloadOptions selects what Download fetches and where it puts it.
+type DownloadOptions struct {
+	// Files are exact repo paths; a missing one is ErrEntryNotFound. When
+	// set, the patterns are ignored.
+	Files []string
+	// AllowPatterns keeps files matching any pattern (fnmatch rules, see
+	// MatchPattern). Nil means DefaultAllowPatterns(); an empty non-nil
+	// slice means every file.
+	AllowPatterns []string
+	// IgnorePatterns drops files matching any pattern.
+	IgnorePatterns []string
+	// LocalDir, if set, receives real files instead of the cache (like
+	// huggingface_hub's local_dir: metadata under LocalDir/.cache/huggingface).
+	LocalDir string
+	// Preflight, if set, is called with the destination directory once the
+	// small files (config.json, the safetensors index, tokenizer files, …)
+	// are in place and before any weight file is downloaded. An error stops
+	// the download and is returned (wrapped).
+	Preflight func(dir string) error
+}
+
+// job is one file to materialize.
+type job struct {
+	name   string
+	etag   string // blob name (sha256 for LFS, git oid otherwise)
+	size   int64  // -1 unknown
+	sha256 string // expected content sha256 ("" unknown)
+	gitOID string // expected git blob id of a regular file ("" unknown)
+	head   bool   // metadata must come from a HEAD request first
+}
+
+// Download fetches the selected files of repo at revision ("" = main) and
+// returns the directory holding them: the cache snapshot
+// <cache>/models--org--name/snapshots/<commit>, or opts.LocalDir.
+//
+// Files already cached are not fetched again. New files are downloaded in
+// parallel into blobs/<etag>.incomplete, resumed with HTTP Range after a
+// dropped connection or a stall, verified (sha256 for LFS files, the git
+// blob id or at least the size for others), and only then renamed into
+// blobs/ and linked from snapshots/. refs/<revision> records the commit.
+// Offline (HF_HUB_OFFLINE) the cache alone answers; online, a Hub that
+// cannot be reached falls back to the cache too.
+func (c *Client) Download(ctx context.Context, repo, revision string, opts DownloadOptions) (string, error) {
+	if err := ValidateRepoID(repo); err != nil {
+		return "", err
+	}
+	if revision == "" {
+		revision = "main"
+	}
+	if err := ValidateRevision(revision); err != nil {
+		return "", err
+	}
+	for _, f := range opts.Files {
+		if err := ValidateFilename(f); err != nil {
+			return "", err
+		}
+	}
+	if c.offline {
+		return c.fromCache(repo, revision, opts)
+	}
+	info, err := c.ModelInfo(ctx, repo, revision)
+	if err != nil {
+		if canFallBack(ctx, err) {
+			if dir, cerr := c.fromCache(repo, revision, opts); cerr == nil {
+				c.emit(Event{Kind: EventRetry, Err: fmt.Errorf("using the cached snapshot: %w", err)})
+				return dir, nil
+			}
+		}
+		return "", err
+	}
+	return c.downloadInfo(ctx, repo, revision, info, opts)
+}
+
+// canFallBack tells whether an online failure may be answered from the
+// cache (as huggingface_hub does): not for a missing revision or file, nor
+// for bad arguments or cancellation.
+func canFallBack(ctx context.Context, err error) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	for _, e := range []error{ErrRevisionNotFound, ErrEntryNotFound, ErrInvalid, ErrUnsafePath, context.Canceled} {
+		if errors.Is(err, e) {
+			return false
+		}
+	}
+	return true
+}
+
+func (c *Client) downloadInfo(ctx context.Context, repo, revision string, info *ModelInfo, opts DownloadOptions) (string, error) {
+	commit := info.SHA
+	rc := c.repoCache(repo)
+	byName := make(map[string]*Sibling, len(info.Siblings))
+	names := make([]string, 0, len(info.Siblings))
+	for i := range info.Siblings {
+		byName[info.Siblings[i].Name] = &info.Siblings[i]
+		names = append(names, info.Siblings[i].Name)
+	}
+	var selected []string
+	if opts.Files != nil {
+		for _, f := range opts.Files {
+			if byName[f] == nil {
+				if opts.LocalDir == "" {
+					rc.markNoExist(commit, f)
+				}
+				return "", fmt.Errorf("%s@%s: %q: %w", repo, revision, f, ErrEntryNotFound)
+			}
+		}
+		selected = opts.Files
+	} else {
+		allow := opts.AllowPatterns
+		if allow == nil {
+			allow = DefaultAllowPatterns()
+		} else if len(allow) == 0 {
+			allow = nil
+		}
+		selected = filterNames(names, allow, opts.IgnorePatterns)
+	}
+	jobs := make([]job, 0, len(selected))
+	for _, name := range selected {
+		if err := ValidateFilename(name); err != nil {
+			return "", fmt.Errorf("%s@%s: refusing the listing: %w", repo, revision, err)
+		}
+		s := byName[name]
+		j := job{name: name, size: s.Size}
+		switch {
+		case s.LFS != nil:
+			j.etag, j.sha256, j.size = s.LFS.SHA256, s.LFS.SHA256, s.LFS.Size
+		case s.BlobID != "":
+			j.etag, j.gitOID = s.BlobID, s.BlobID
+		default:
+			j.head = true
+		}
+		jobs = append(jobs, j)
+	}
+
+	dest := rc.snapshotDir(commit)
+	if opts.LocalDir != "" {
+		dest = opts.LocalDir
+		if abs, err := filepath.Abs(dest); err == nil {
+			dest = abs
+		}
+	}
+	if err := os.MkdirAll(dest, 0o755); err != nil {
+		return "", err
+	}
+	if tree, ok := treeFromInfo(info); ok {
+		treeRoot := rc
+		if opts.LocalDir != "" {
+			treeRoot = repoCache{root: filepath.Join(dest, ".cache", "huggingface")}
+		}
+		_ = treeRoot.writeTree(commit, tree) // an optimisation for huggingface_hub; never fatal
+	}
+	if opts.LocalDir == "" {
+		tagCacheDir(c.cacheDir)
+		if err := rc.writeRef(revision, commit); err != nil {
+			return "", fmt.Errorf("cache ref %s: %w", revision, err)
+		}
+	}
+
+	t := &transfer{c: c, repo: repo, commit: commit, rc: rc, localDir: "", meter: &meter{c: c, phase: PhaseDownload}}
+	if opts.LocalDir != "" {
+		t.localDir = dest
+	}
+	if opts.Preflight == nil {
+		if err := t.run(ctx, jobs); err != nil {
+			return "", err
+		}
+		return dest, nil
+	}
+	var small, big []job
+	for _, j := range jobs {
+		if isWeightFile(j.name, j.size) {
+			big = append(big, j)
+		} else {
+			small = append(small, j)
+		}
+	}
+	if err := t.run(ctx, small); err != nil {
+		return "", err
+	}
+	c.emit(Event{Kind: EventPreflight, Phase: PhaseDownload})
+	if err := opts.Preflight(dest); err != nil {
+		return "", fmt.Errorf("pre-flight check of %s@%s (no weights downloaded): %w", repo, revision, err)
+	}
+	if err := t.run(ctx, big); err != nil {
+		return "", err
+	}
+	return dest, nil
+}
+
+// weightExts are the extensions of tensor files; with a pre-flight check
+// they (and any file over 256 MiB) are fetched after it.
+var weightExts = []string{".safetensors", ".bin", ".pt", ".pth", ".gguf", ".ckpt", ".h5", ".msgpack", ".npz", ".onnx", ".pkl"}
+
+func isWeightFile(name string, size int64) bool {
+	if size > 256<<20 {
+		return true
+	}
+	lower := strings.ToLower(name)
+	for _, e := range weightExts {
+		if strings.HasSuffix(lower, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// transfer runs the jobs of one Download.
+type transfer struct {
+	c        *Client
+	repo     string
+	commit   string
+	rc       repoCache
+	localDir string
+	meter    *meter
+}
+
+// run downloads jobs with at most c.workers in flight; the first error
+// cancels the rest. Jobs sharing a blob run once.
+func (t *transfer) run(ctx context.Context, jobs []job) error {
+	if len(jobs) == 0 {
+		return nil
+	}
+	// Group by blob so identical contents are fetched once (cache mode).
+	groups := map[string][]job{}
+	var order []string
+	for _, j := range jobs {
+		key := j.name
+		if t.localDir == "" && !j.head {
+			key = "blob:" + j.etag
+		}
+		if _, ok := groups[key]; !ok {
+			order = append(order, key)
+		}
+		groups[key] = append(groups[key], j)
+	}
+	sort.Strings(order)
+	for _, k := range order {
+		t.meter.addTotal(groups[k][0].size)
+	}
+	return parallel(ctx, t.c.workers, len(order), func(ctx context.Context, i int) error {
+		g := groups[order[i]]
+		return t.materialize(ctx, g)
+	})
+}
+
+// parallel runs fn(0..n-1) on up to workers goroutines and returns the
+// first error (which cancels the context passed to the others).
+func parallel(ctx context.Context, workers, n int, fn func(context.Context, int) error) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	idx := make(chan int)
+	var once sync.Once
+	var first error
+	for w := 0; w < min(workers, n); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range idx {
+				if err := fn(ctx, i); err != nil {
+					once.Do(func() { first = err; cancel(err) })
+				}
+			}
+		}()
+	}
+feed:
+	for i := 0; i < n; i++ {
+		select {
+		case idx <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(idx)
+	wg.Wait()
+	if first != nil {
+		return first
+	}
+	return ctx.Err()
+}
+
+// materialize makes the files of one group (same content) present.
+func (t *transfer) materialize(ctx context.Context, group []job) error {
+	j := group[0]
+	if j.head {
+		m, err := t.c.headFile(ctx, t.repo, t.commit, j.name)
+		if err != nil {
+			return fmt.Errorf("%s: %w", j.name, err)
+		}
+		j.etag, j.size = m.etag, m.size
+		if reSHA256.MatchString(m.etag) {
+			j.sha256 = m.etag
+		}
+		t.meter.addTotal(j.size)
+	}
+	url := t.c.resolveURL(t.repo, t.commit, j.name)
+	if t.localDir != "" {
+		return t.toLocalDir(ctx, j, url)
+	}
+	blob := t.rc.blobPath(j.etag)
+	if err := t.fetchBlob(ctx, j, url, blob, blob+".incomplete", t.rc.lockPath(j.etag)); err != nil {
+		return err
+	}
+	for _, g := range group {
+		if err := linkPointer(blob, t.rc.pointerPath(t.commit, g.name)); err != nil {
+			return fmt.Errorf("%s: snapshot link: %w", g.name, err)
+		}
+	}
+	return nil
+}
+
+// toLocalDir downloads into LocalDir/<name>, keeping huggingface_hub's
+// metadata (commit, etag, time) in .cache/huggingface/download/<name>.metadata.
+func (t *transfer) toLocalDir(ctx context.Context, j job, url string) error {
+	final := filepath.Join(t.localDir, filepath.FromSlash(j.name))
+	meta := filepath.Join(t.localDir, ".cache", "huggingface", "download", filepath.FromSlash(j.name)+".metadata")
+	if b, err := readSmall(meta, 4096); err == nil {
+		lines := strings.Split(string(b), "\n")
+		if len(lines) >= 2 && strings.TrimSpace(lines[1]) == j.etag {
+			if fi, err := os.Stat(final); err == nil && (j.size < 0 || fi.Size() == j.size) {
+				t.meter.cached(j.name, fi.Size())
+				return nil
+			}
+		}
+	}
+	lock := strings.TrimSuffix(meta, ".metadata") + ".lock"
+	if err := t.fetchBlob(ctx, j, url, final, strings.TrimSuffix(meta, ".metadata")+"."+j.etag+".incomplete", lock); err != nil {
+		return err
+	}
+	gi := filepath.Join(t.localDir, ".cache", "huggingface", ".gitignore")
+	if _, err := os.Stat(gi); err != nil {
+		_ = writeFileAtomic(gi, []byte("*"))
+	}
+	ts := strconv.FormatFloat(float64(time.Now().UnixNano())/1e9, 'f', 6, 64)
+	return writeFileAtomic(meta, []byte(t.commit+"\n"+j.etag+"\n"+ts+"\n"))
+}
+
+// errStall is the cause set when a download receives nothing for too long.
+var errStall = errors.New("stalled")
+
+// fetchBlob makes final hold the verified content of j, downloading into
+// incomplete (resuming what is there) under the file lock.
+func (t *transfer) fetchBlob(ctx context.Context, j job, url, final, incomplete, lockPath string) (err error) {
+	c := t.c
+	if fi, err := os.Stat(final); err == nil && fi.Mode().IsRegular() && (j.size < 0 || fi.Size() == j.size) {
+		t.meter.cached(j.name, fi.Size())
+		return nil
+	}
+	lk, err := lockFile(ctx, lockPath)
+	if err != nil {
+		return fmt.Errorf("%s: lock: %w", j.name, err)
+	}
+	defer lk.unlock()
+	// Another process may have finished it while we waited.
+	if fi, err := os.Stat(final); err == nil && fi.Mode().IsRegular() && (j.size < 0 || fi.Size() == j.size) {
+		t.meter.cached(j.name, fi.Size())
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(incomplete), 0o755); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(incomplete, os.O_RDWR|os.O_CREATE, 0o666)
+	if err != nil {
+		return fmt.Errorf("%s: %w", j.name, err)
+	}
+	ok := false
+	defer func() {
+		if f != nil {
+			f.Close()
+		}
+		if !ok && errors.Is(err, ErrIntegrity) {
+			os.Remove(incomplete)
+		}
+	}()
+	v := newVerifier(j)
+	offset, err := v.resume(f, j.size)
+	if err != nil {
+		return fmt.Errorf("%s: reading partial download: %w", j.name, err)
+	}
+	t.meter.start(j.name, offset, j.size)
+
+	failures, restarts := 0, 0
+	for j.size < 0 || offset < j.size || offset == 0 && j.size == 0 {
+		var n int64
+		var done bool
+		n, done, err = t.attempt(ctx, j, url, f, v, offset)
+		offset += n
+		if err == nil {
+			if done {
+				break
+			}
+			continue
+		}
+		if errors.Is(err, errRestart) {
+			if restarts++; restarts > 3 {
+				return fmt.Errorf("%s: %w: the server keeps answering with the wrong range", j.name, ErrFormat)
+			}
+			if offset, err = v.reset(f); err != nil {
+				return fmt.Errorf("%s: %w", j.name, err)
+			}
+			t.meter.rewind(j.name, j.size)
+			err = nil
+			continue
+		}
+		if ctx.Err() != nil || errors.Is(err, ErrIntegrity) {
+			return fmt.Errorf("%s: %w", j.name, err)
+		}
+		if n > 0 {
+			failures = 0
+		}
+		wait, retry := c.shouldRetry(call{idempotent: true}, err, failures)
+		if !retry {
+			return fmt.Errorf("%s: %w", j.name, err)
+		}
+		failures++
+		c.emit(Event{Kind: EventRetry, Phase: PhaseDownload, File: j.name, FileDone: offset, FileSize: j.size, Err: err})
+		if serr := sleepCtx(ctx, wait); serr != nil {
+			return fmt.Errorf("%s: %w", j.name, err)
+		}
+	}
+	if err = v.check(offset); err != nil {
+		return fmt.Errorf("%s: %w", j.name, err)
+	}
+	if err = f.Sync(); err != nil {
+		return fmt.Errorf("%s: %w", j.name, err)
+	}
+	if err = f.Close(); err != nil {
+		f = nil
+		return fmt.Errorf("%s: %w", j.name, err)
+	}
+	f = nil
+	if err = os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
+		return err
+	}
+	if err = os.Rename(incomplete, final); err != nil {
+		return fmt.Errorf("%s: %w", j.name, err)
+	}
+	ok = true
+	t.meter.finish(j.name, offset)
+	return nil
+}
+
+// errRestart asks fetchBlob to drop the partial file and start over (the
+// server ignored or refused the Range).
+var errRestart = errors.New("restart download")
+
+// attempt makes one GET from offset and appends what arrives. It returns
+// the bytes appended, whether the file is complete, and an error (the
+// bytes appended stay valid even with an error).
+func (t *transfer) attempt(ctx context.Context, j job, url string, f *os.File, v *verifier, offset int64) (int64, bool, error) {
+	c := t.c
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	dog := time.AfterFunc(c.timeout, func() { cancel(errStall) })
+	defer dog.Stop()
+
+	h := http.Header{"Accept-Encoding": {"identity"}}
+	if offset > 0 {
+		h.Set("Range", "bytes="+strconv.FormatInt(offset, 10)+"-")
+	}
+	resp, err := c.once(ctx, call{method: http.MethodGet, url: url, header: h, auth: true, noTimeout: true, idempotent: true})
+	if err != nil {
+		if context.Cause(ctx) == errStall {
+			return 0, false, fmt.Errorf("%w: no response within %s", ErrTimeout, c.timeout)
+		}
+		var he *HTTPError
+		if errors.As(err, &he) && he.Status == http.StatusRequestedRangeNotSatisfiable && offset > 0 {
+			return 0, false, errRestart
+		}
+		return 0, false, err
+	}
+	defer resp.Close()
+	// For an LFS file the Hub's redirect names the content hash: a
+	// different one fails before any byte is downloaded.
+	if got := normalizeEtag(resp.first.Get("X-Linked-Etag")); j.sha256 != "" && reSHA256.MatchString(got) && got != j.sha256 {
+		return 0, false, fmt.Errorf("%w: the Hub serves sha256 %s, the listing said %s", ErrIntegrity, got, j.sha256)
+	}
+	switch resp.StatusCode {
+	case http.StatusPartialContent:
+		start, total, ok := parseContentRange(resp.Header.Get("Content-Range"))
+		if !ok || start != offset || (j.size >= 0 && total >= 0 && total != j.size) {
+			return 0, false, errRestart
+		}
+	case http.StatusOK:
+		if offset > 0 {
+			return 0, false, errRestart // Range ignored: start over
+		}
+		if j.size >= 0 && resp.ContentLength >= 0 && resp.ContentLength != j.size {
+			return 0, false, fmt.Errorf("%w: server announces %d bytes, expected %d", ErrIntegrity, resp.ContentLength, j.size)
+		}
+	default:
+		return 0, false, fmt.Errorf("%w: unexpected status %d", ErrFormat, resp.StatusCode)
+	}
+	dog.Reset(c.idleTimeout)
+	limit := maxFileSize - offset
+	if j.size >= 0 {
+		limit = j.size - offset
+	}
+	buf := make([]byte, 256<<10)
+	var n int64
+	for {
+		k, rerr := resp.Body.Read(buf)
+		if k > 0 {
+			if int64(k) > limit-n {
+				return n, false, fmt.Errorf("%w: server sent more than the expected %d bytes", ErrIntegrity, j.size)
+			}
+			if _, werr := f.Write(buf[:k]); werr != nil {
+				return n, false, werr
+			}
+			v.write(buf[:k])
+			n += int64(k)
+			dog.Reset(c.idleTimeout)
+			t.meter.progress(j.name, offset+n, j.size, int64(k))
+		}
+		if rerr == io.EOF {
+			if j.size >= 0 && offset+n < j.size {
+				return n, false, fmt.Errorf("connection closed after %d of %d bytes: %w", offset+n, j.size, io.ErrUnexpectedEOF)
+			}
+			return n, true, nil
+		}
+		if rerr != nil {
+			if context.Cause(ctx) == errStall {
+				return n, false, fmt.Errorf("%w: no data for %s", ErrTimeout, c.idleTimeout)
+			}
+			return n, false, rerr
+		}
+	}
+}
+
+// parseContentRange reads "bytes start-end/total" (total -1 for "*").
+func parseContentRange(v string) (start, total int64, ok bool) {
+	rest, found := strings.CutPrefix(v, "bytes ")
+	if !found {
+		return 0, 0, false
+	}
+	rng, tot, found := strings.Cut(rest, "/")
+	if !found {
+		return 0, 0, false
+	}
+	s, _, found := strings.Cut(rng, "-")
+	if !found {
+		return 0, 0, false
+	}
+	start, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || start < 0 {
+		return 0, 0, false
+	}
+	total = -1
+	if tot != "*" {
+		if total, err = strconv.ParseInt(tot, 10, 64); err != nil || total < 0 {
+			return 0, 0, false
+		}
+	}
+	return start, total, true
+}
+
+// verifier hashes a download as it is written, including a resumed prefix.
+type verifier struct {
+	j   job
+	sha hash.Hash // content sha256 (LFS)
+	git hash.Hash // git blob sha1 (regular files with a known blob id and size)
+}
+
+func newVerifier(j job) *verifier {
+	v := &verifier{j: j}
+	v.init()
+	return v
+}
+
+func (v *verifier) init() {
+	v.sha, v.git = nil, nil
+	if v.j.sha256 != "" {
+		v.sha = sha256.New()
+	}
+	if v.j.gitOID != "" && v.j.size >= 0 {
+		v.git = sha1.New()
+		fmt.Fprintf(v.git, "blob %d\x00", v.j.size)
+	}
+}
+
+func (v *verifier) write(p []byte) {
+	if v.sha != nil {
+		v.sha.Write(p)
+	}
+	if v.git != nil {
+		v.git.Write(p)
+	}
+}
+
+// resume hashes the partial file already on disk and positions f at its
+// end; a partial file longer than the expected size is discarded.
+func (v *verifier) resume(f *os.File, size int64) (int64, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	n := fi.Size()
+	if size >= 0 && n > size {
+		return v.reset(f)
+	}
+	if n > 0 {
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return 0, err
+		}
+		w := io.MultiWriter(hashWriters(v)...)
+		if _, err := io.CopyN(w, f, n); err != nil {
+			return 0, err
+		}
+	}
+	return f.Seek(n, io.SeekStart)
+}
+
+func hashWriters(v *verifier) []io.Writer {
+	ws := []io.Writer{io.Discard}
+	if v.sha != nil {
+		ws = append(ws, v.sha)
+	}
+	if v.git != nil {
+		ws = append(ws, v.git)
+	}
+	return ws
+}
+
+// reset empties the partial file.
+func (v *verifier) reset(f *os.File) (int64, error) {
+	if err := f.Truncate(0); err != nil {
+		return 0, err
+	}
+	v.init()
+	return f.Seek(0, io.SeekStart)
+}
+
+// check verifies the complete download.
+func (v *verifier) check(n int64) error {
+	if v.j.size >= 0 && n != v.j.size {
+		return fmt.Errorf("%w: got %d bytes, expected %d", ErrIntegrity, n, v.j.size)
+	}
+	if v.sha != nil {
+		if got := hex.EncodeToString(v.sha.Sum(nil)); got != v.j.sha256 {
+			return fmt.Errorf("%w: sha256 %s, expected %s", ErrIntegrity, got, v.j.sha256)
+		}
+	}
+	if v.git != nil {
+		if got := hex.EncodeToString(v.git.Sum(nil)); got != v.j.gitOID {
+			return fmt.Errorf("%w: git blob id %s, expected %s", ErrIntegrity, got, v.j.gitOID)
+		}
+	}
+	return nil
+}
+
+// meter aggregates byte counts for progress events.
+type meter struct {
+	c     *Client
+	phase Phase
+	mu    sync.Mutex
+	done  int64
+	total int64
+}
+
+func (m *meter) addTotal(size int64) {
+	if size > 0 {
+		m.mu.Lock()
+		m.total += size
+		m.mu.Unlock()
+	}
+}
+
+func (m *meter) send(kind EventKind, file string, fileDone, size, delta int64) {
+	m.mu.Lock()
+	m.done += delta
+	e := Event{Kind: kind, Phase: m.phase, File: file, FileDone: fileDone, FileSize: size, Done: m.done, Total: m.total}
+	m.mu.Unlock()
+	m.c.emit(e)
+}
+
+func (m *meter) start(file string, offset, size int64) { m.send(EventStart, file, offset, size, offset) }
+func (m *meter) progress(file string, fileDone, size, delta int64) {
+	m.send(EventBytes, file, fileDone, size, delta)
+}
+func (m *meter) rewind(file string, size int64) { m.send(EventBytes, file, 0, size, 0) }
+func (m *meter) finish(file string, size int64) { m.send(EventDone, file, size, size, 0) }
+func (m *meter) cached(file string, size int64) { m.send(EventCached, file, size, size, size) }
+
+// fromCache answers a Download from the cache alone.
+func (c *Client) fromCache(repo, revision string, opts DownloadOptions) (string, error) {
+	rc := c.repoCache(repo)
+	commit := rc.readRef(revision)
+	if commit == "" {
+		return "", fmt.Errorf("%w: %s@%s: no cached revision", ErrOffline, repo, revision)
+	}
+	dir := rc.snapshotDir(commit)
+	tree := rc.readTree(commit)
+	if opts.LocalDir != "" {
+		dir = opts.LocalDir
+		tree = repoCache{root: filepath.Join(dir, ".cache", "huggingface")}.readTree(commit)
+	}
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		return "", fmt.Errorf("%w: %s@%s: no cached snapshot %s", ErrOffline, repo, revision, commit)
+	}
+	var want []string
+	switch {
+	case opts.Files != nil:
+		want = opts.Files
+	case tree != nil:
+		names := make([]string, 0, len(tree))
+		for n := range tree {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		allow := opts.AllowPatterns
+		if allow == nil {
+			allow = DefaultAllowPatterns()
+		} else if len(allow) == 0 {
+			allow = nil
+		}
+		want = filterNames(names, allow, opts.IgnorePatterns)
+	}
+	var missing []string
+	for _, name := range want {
+		if err := ValidateFilename(name); err != nil {
+			return "", err
+		}
+		fi, err := os.Stat(filepath.Join(dir, filepath.FromSlash(name)))
+		if err != nil {
+			if opts.Files != nil && rc.isNoExist(commit, name) {
+				return "", fmt.Errorf("%s@%s: %q: %w (cached)", repo, revision, name, ErrEntryNotFound)
+			}
+			missing = append(missing, name)
+			continue
+		}
+		if e, ok := tree[name]; ok && e.Size >= 0 && fi.Size() != e.Size {
+			return "", fmt.Errorf("%w: cached %s is %d bytes, the listing says %d", ErrIntegrity, name, fi.Size(), e.Size)
+		}
+	}
+	if len(missing) > 0 {
+		sample := strings.Join(missing[:min(3, len(missing))], ", ")
+		return "", fmt.Errorf("%w: %s@%s (commit %s) lacks %d file(s): %s", ErrIncomplete, repo, revision, commit, len(missing), sample)
+	}
+	if opts.Preflight != nil {
+		if err := opts.Preflight(dir); err != nil {
+			return "", fmt.Errorf("pre-flight check of %s@%s: %w", repo, revision, err)
+		}
+	}
+	return dir, nil
+}
+
+// Fetch returns the local path of one file of repo at revision ("" =
+// main), downloading it into the cache if needed (huggingface_hub's
+// hf_hub_download): a HEAD request gives the commit, blob id and size,
+// then the file is downloaded, verified and linked like Download does. A
+// file the Hub reports missing is ErrEntryNotFound (and remembered under
+// .no_exist, so offline lookups answer the same).
+func (c *Client) Fetch(ctx context.Context, repo, revision, file string) (string, error) {
+	if err := ValidateRepoID(repo); err != nil {
+		return "", err
+	}
+	if revision == "" {
+		revision = "main"
+	}
+	if err := ValidateRevision(revision); err != nil {
+		return "", err
+	}
+	if err := ValidateFilename(file); err != nil {
+		return "", err
+	}
+	rc := c.repoCache(repo)
+	if IsCommitHash(revision) {
+		if p := rc.pointerPath(revision, file); fileExists(p) {
+			return p, nil
+		}
+	}
+	if c.offline {
+		return c.fetchCached(repo, revision, file)
+	}
+	m, err := c.headFile(ctx, repo, revision, file)
+	if err != nil {
+		var he *HTTPError
+		if errors.As(err, &he) && errors.Is(err, ErrEntryNotFound) && he.RepoCommit != "" {
+			rc.markNoExist(he.RepoCommit, file)
+			_ = rc.writeRef(revision, he.RepoCommit)
+		}
+		if canFallBack(ctx, err) {
+			if p, cerr := c.fetchCached(repo, revision, file); cerr == nil {
+				return p, nil
+			}
+		}
+		return "", fmt.Errorf("%s@%s: %s: %w", repo, revision, file, err)
+	}
+	tagCacheDir(c.cacheDir)
+	if err := rc.writeRef(revision, m.commit); err != nil {
+		return "", fmt.Errorf("cache ref %s: %w", revision, err)
+	}
+	pointer := rc.pointerPath(m.commit, file)
+	if fileExists(pointer) {
+		return pointer, nil
+	}
+	j := job{name: file, etag: m.etag, size: m.size}
+	if reSHA256.MatchString(m.etag) {
+		j.sha256 = m.etag
+	}
+	t := &transfer{c: c, repo: repo, commit: m.commit, rc: rc, meter: &meter{c: c, phase: PhaseDownload}}
+	t.meter.addTotal(j.size)
+	blob := rc.blobPath(j.etag)
+	if err := t.fetchBlob(ctx, j, c.resolveURL(repo, m.commit, file), blob, blob+".incomplete", rc.lockPath(j.etag)); err != nil {
+		return "", fmt.Errorf("%s@%s: %w", repo, revision, err)
+	}
+	if err := linkPointer(blob, pointer); err != nil {
+		return "", fmt.Errorf("%s: snapshot link: %w", file, err)
+	}
+	return pointer, nil
+}
+
+func (c *Client) fetchCached(repo, revision, file string) (string, error) {
+	rc := c.repoCache(repo)
+	commit := rc.readRef(revision)
+	if commit == "" {
+		return "", fmt.Errorf("%w: %s@%s: no cached revision", ErrOffline, repo, revision)
+	}
+	if p := rc.pointerPath(commit, file); fileExists(p) {
+		return p, nil
+	}
+	if rc.isNoExist(commit, file) {
+		return "", fmt.Errorf("%s@%s: %q: %w (cached)", repo, revision, file, ErrEntryNotFound)
+	}
+	return "", fmt.Errorf("%w: %s@%s: %s is not cached", ErrOffline, repo, revision, file)
+}
+
+func fileExists(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.Mode().IsRegular()
+}
+
+// Resolve turns a --hf-path argument into a local directory: an existing
+// local directory is used as is (like mlx-lm); anything else must be a
+// repo id, downloaded with DefaultAllowPatterns plus README.md (the
+// source's model card, for the output's card). preflight, if not nil,
+// runs on the directory once config.json, the index and the tokenizer
+// files are there and before any weight is downloaded.
+func (c *Client) Resolve(ctx context.Context, repoOrPath, revision string, preflight func(dir string) error) (string, error) {
+	if fi, err := os.Stat(repoOrPath); err == nil {
+		if !fi.IsDir() {
+			return "", fmt.Errorf("%w: %s is a file, not a model directory", ErrInvalid, repoOrPath)
+		}
+		if preflight != nil {
+			if err := preflight(repoOrPath); err != nil {
+				return "", err
+			}
+		}
+		return repoOrPath, nil
+	}
+	if err := ValidateRepoID(repoOrPath); err != nil {
+		return "", fmt.Errorf("%q is neither a local directory nor a Hub repo id: %w", repoOrPath, err)
+	}
+	allow := append(DefaultAllowPatterns(), "README.md")
+	return c.Download(ctx, repoOrPath, revision, DownloadOptions{AllowPatterns: allow, Preflight: preflight})
+}
