@@ -695,7 +695,9 @@ func (m *meter) send(kind EventKind, file string, fileDone, size, delta int64) {
 	m.c.emit(e)
 }
 
-func (m *meter) start(file string, offset, size int64) { m.send(EventStart, file, offset, size, offset) }
+func (m *meter) start(file string, offset, size int64) {
+	m.send(EventStart, file, offset, size, offset)
+}
 func (m *meter) progress(file string, fileDone, size, delta int64) {
 	m.send(EventBytes, file, fileDone, size, delta)
 }

@@ -164,11 +164,11 @@ func (h *Hub) Close() {
 // and HF_HOME (a sibling "home" folder, so no real token file is read).
 func (h *Hub) Env(cache string) map[string]string {
 	env := map[string]string{
-		"HF_ENDPOINT":                 h.URL,
-		"HF_HUB_CACHE":                cache,
-		"HF_HOME":                     cache + "-home",
-		"HF_HUB_DISABLE_TELEMETRY":    "1",
-		"HF_HUB_DISABLE_XET":          "1",
+		"HF_ENDPOINT":                  h.URL,
+		"HF_HUB_CACHE":                 cache,
+		"HF_HOME":                      cache + "-home",
+		"HF_HUB_DISABLE_TELEMETRY":     "1",
+		"HF_HUB_DISABLE_XET":           "1",
 		"HF_HUB_DISABLE_PROGRESS_BARS": "1",
 	}
 	if h.Token != "" {
