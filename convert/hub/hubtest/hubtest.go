@@ -254,7 +254,7 @@ func (h *Hub) Files(id, revision string) (map[string][]byte, bool) {
 	}
 	out := make(map[string][]byte, len(tree))
 	for p, e := range tree {
-		out[p] = append([]byte(nil), e.data...)
+		out[p] = append([]byte{}, e.data...)
 	}
 	return out, true
 }
