@@ -1,10 +1,5 @@
-//go:build interop
-
-// Interop with the real tools. Not built by default: run with
-//
-//	MLXCONV_PYTHON=/path/to/python go test -tags interop -run Interop ./mlx/safetensors/
-//
-// where that Python has mlx, numpy and safetensors installed.
+// Interop with the real tools (MLX and Hugging Face safetensors), through the
+// pinned oracle venv that ./build.sh test exports as MLXCONV_ORACLE_PYTHON.
 
 package safetensors_test
 
@@ -22,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mlxconv/mlxconv/internal/oracle"
 	"github.com/mlxconv/mlxconv/mlx"
 	"github.com/mlxconv/mlxconv/mlx/safetensors"
 )
@@ -84,12 +80,9 @@ type interopSet struct {
 }
 
 func TestInterop(t *testing.T) {
-	py := os.Getenv("MLXCONV_PYTHON")
-	if py == "" {
-		py = "python3"
-	}
+	py := oracle.Python(t)
 	dir := t.TempDir()
-	rng := rand.New(rand.NewPCG(7, 11))
+	rng := rand.New(rand.NewPCG(uint64(os.Getpid()), 11))
 	mlxOK := []mlx.DType{mlx.Bool, mlx.U8, mlx.U16, mlx.U32, mlx.U64, mlx.I8, mlx.I16, mlx.I32, mlx.I64,
 		mlx.F16, mlx.BF16, mlx.F32, mlx.C64}
 	runes := []rune("abcXYZ_.09-é€\"\\\n😀")
