@@ -176,6 +176,13 @@ func (l *Lib) FromBytes(data []byte, shape []int, dt DType) (*Array, error) {
 	var ptr unsafe.Pointer
 	if len(data) > 0 {
 		ptr = unsafe.Pointer(&data[0])
+		if uintptr(ptr)%uintptr(dt.Size()) != 0 {
+			// MLX reads the elements through a typed pointer: hand it an
+			// aligned copy of a misaligned slice.
+			aligned := make([]uint64, (len(data)+7)/8)
+			ptr = unsafe.Pointer(&aligned[0])
+			copy(unsafe.Slice((*byte)(ptr), len(data)), data)
+		}
 	}
 	var sp *int32
 	if len(shape32) > 0 {

@@ -25,6 +25,9 @@
 //   - The public API shows no purego types; the binding itself lives in
 //     bridge/internal/mlxc, the only purego user in the module.
 //
+// Tests build a fake libmlxc from bridge/testdata with the system C
+// compiler (package bridgetest) and load it through this package.
+//
 // A Lib uses the CPU stream by default, and the GPU stream on macOS when
 // Metal is available (Options.Device overrides). MLX's CPU and Metal
 // kernels round differently; callers that need bit-exact results choose

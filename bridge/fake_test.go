@@ -462,3 +462,14 @@ func TestFakeAvailable(t *testing.T) {
 	var e *Error
 	assert.False(t, errors.As(ErrSmoke, &e))
 }
+
+func TestFakeMisalignedInput(t *testing.T) {
+	l := openFake(t, bridgetest.ABI6, Options{})
+	buf := make([]byte, 1+4*3)
+	copy(buf[1:], f32Bytes(1.5, -2, 3.25))
+	a, err := l.FromBytes(buf[1:], []int{3}, Float32)
+	require.NoError(t, err)
+	got, err := a.Bytes()
+	require.NoError(t, err)
+	assert.Equal(t, buf[1:], got)
+}
