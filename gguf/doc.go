@@ -51,7 +51,10 @@
 // Quantization. AppendQuantize converts float32 values to F32, F16, BF16,
 // Q8_0, Q4_0, Q4_1, Q5_0 and Q5_1 bit-identically to gguf-py 0.19.0's numpy
 // reference quantizers (gguf.quants), and AppendDequantize inverts them as
-// gguf-py does. See quants.go for the rounding and NaN rules.
+// gguf-py does. Block quantizers refuse NaN and ±Inf with ErrNonFinite. The
+// float conversions (F32ToF16, F32ToBF16 and back) round to nearest even and
+// equal package mlx's for every non-NaN value; NaNs follow numpy, not MLX.
+// See AppendQuantize and quants.go for the remaining corner cases.
 //
 // # Non-goals
 //

@@ -101,10 +101,17 @@ func CanQuantize(t Type) bool {
 // slice. len(src) must be a multiple of t's block size; for block types src
 // is a sequence of whole rows or blocks (blocks never span rows because rows
 // are multiples of the block size). The output is bit-identical to gguf-py's
-// gguf.quants.quantize (F32 and F16 via numpy astype). Block types reject NaN
-// and ±Inf inputs, and blocks whose range overflows float32, with
-// ErrNonFinite: there gguf-py's result depends on the platform's float to
-// integer conversion.
+// gguf.quants.quantize (F32 and F16 via numpy astype) as it runs on x86-64,
+// with two documented exceptions:
+//   - block types reject NaN and ±Inf inputs, and Q4_1/Q5_1 blocks whose
+//     range overflows float32, with ErrNonFinite (gguf-py's output there
+//     carries NaN payloads that depend on numpy's reduction order);
+//   - for a Q4_1/Q5_1 block whose minimum or maximum is a zero present with
+//     both signs, the sign bit of the stored d or m may differ (numpy's
+//     choice depends on the CPU's SIMD width).
+//
+// Blocks with float32-subnormal scales, where gguf-py converts NaN or
+// out-of-range floats to integers, follow numpy on x86-64 (see x86Byte).
 func AppendQuantize(dst []byte, t Type, src []float32) ([]byte, error) {
 	if !CanQuantize(t) {
 		return dst, fmt.Errorf("%w: quantizing to %s is not supported", ErrInvalid, t)
@@ -342,9 +349,10 @@ func quantizeAffine(t Type, dst []byte, x []float32, levels int) error {
 		return err
 	}
 	// When the smallest (largest) value is a zero present with both signs,
-	// numpy's SIMD reduction picks either sign depending on the CPU; Go's
-	// min/max order -0 below +0. Only the sign bit of the fp16 d or m can
-	// differ then, never a dequantized value.
+	// numpy's SIMD reduction returns either sign depending on the CPU and
+	// the zeros' positions; Go's min/max order -0 below +0. Only the sign
+	// bit of the stored fp16 d or m can differ then, and dequantized values
+	// only in the sign of a zero.
 	vmin, vmax := x[0], x[0]
 	for _, v := range x[1:] {
 		vmin, vmax = min(vmin, v), max(vmax, v)

@@ -292,3 +292,35 @@ func TestVocabLlamaSPM(t *testing.T) {
 	assert.EqualValues(t, 2, types[0])  // unknown
 	assert.EqualValues(t, 6, types[13]) // byte
 }
+
+type failAfter struct{ n int }
+
+func (f *failAfter) Write(b []byte) (int, error) {
+	if len(b) > f.n {
+		n := f.n
+		f.n = 0
+		return n, errors.New("disk full")
+	}
+	f.n -= len(b)
+	return len(b), nil
+}
+
+func TestWriterPropagatesWriteErrors(t *testing.T) {
+	_, p := writeFile(t, sampleKVs(), sampleTensors())
+	for _, limit := range []int{0, 10, int(p.HeaderSize), int(p.FileSize) - 1} {
+		w, err := gguf.NewWriter(&failAfter{n: limit}, p)
+		if err != nil {
+			assert.ErrorContains(t, err, "disk full")
+			continue
+		}
+		for i, ti := range p.Tensors {
+			if err = w.WriteTensor(ti.Name, tensorBytes(i, ti)); err != nil {
+				break
+			}
+		}
+		if err == nil {
+			err = w.Close()
+		}
+		assert.ErrorContains(t, err, "disk full", "limit %d", limit)
+	}
+}

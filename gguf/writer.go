@@ -172,6 +172,7 @@ func writeZeros(w io.Writer, n int64) error {
 // Close does not close the underlying writer.
 type Writer struct {
 	p    *Plan
+	cw   *countWriter
 	bw   *bufio.Writer
 	next int // index of the next tensor to create
 	cur  *tensorSink
@@ -180,7 +181,8 @@ type Writer struct {
 
 // NewWriter writes p's header to w and returns a Writer for the tensor data.
 func NewWriter(w io.Writer, p *Plan) (*Writer, error) {
-	wr := &Writer{p: p, bw: bufio.NewWriterSize(w, 1<<20)}
+	cw := &countWriter{w: w}
+	wr := &Writer{p: p, cw: cw, bw: bufio.NewWriterSize(cw, 1<<20)}
 	if _, err := wr.bw.Write(p.AppendHeader(nil)); err != nil {
 		return nil, fmt.Errorf("gguf: write header: %w", err)
 	}
@@ -264,8 +266,24 @@ func (w *Writer) Close() error {
 		w.err = fmt.Errorf("gguf: flush: %w", err)
 		return w.err
 	}
+	if w.cw.n != w.p.FileSize {
+		w.err = fmt.Errorf("gguf: internal error: wrote %d bytes, planned %d", w.cw.n, w.p.FileSize)
+		return w.err
+	}
 	w.err = errors.New("gguf: writer closed")
 	return nil
+}
+
+// countWriter counts the bytes that reach the underlying writer.
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(b []byte) (int, error) {
+	n, err := c.w.Write(b)
+	c.n += int64(n)
+	return n, err
 }
 
 // tensorSink accepts exactly left bytes for one tensor.
