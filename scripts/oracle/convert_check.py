@@ -20,7 +20,8 @@ pass/fail):
   tensors          every tensor: same name set, dtype, shape and data bytes
   files            same output files, ignoring the tokenizer files (mlx-lm
                    re-serialises them through transformers, mlxconv copies them
-                   verbatim by design); mlxconv's tokenizer files,
+                   verbatim by design), the others (generation_config.json,
+                   *.py) byte-identical; mlxconv's tokenizer files,
                    chat_template.* and generation_config.json byte-identical to
                    the source's
   README.md        byte-identical model card
@@ -249,6 +250,11 @@ def compare_dirs(ref, out, src):
         why.append("missing %s" % sorted(a - b))
     if b - a:
         why.append("extra %s" % sorted(b - a))
+    for f in sorted(a & b):
+        if f.endswith(".safetensors") or f in ("config.json", "model.safetensors.index.json", "README.md"):
+            continue  # compared by their own checks
+        if read(os.path.join(ref, f)) != read(os.path.join(out, f)):
+            why.append("%s differs from mlx_lm's" % f)
     for f in sorted(os.listdir(src)):
         if f in VERBATIM_FILES and os.path.isfile(os.path.join(src, f)):
             p = os.path.join(out, f)

