@@ -22,7 +22,7 @@ func init() {
 			if err := parseFlags(fs, args); err != nil {
 				return err
 			}
-			b, info, err := openBackend(*kind, 0)
+			b, info, err := mlx.OpenBackend(*kind, 0)
 			if err != nil {
 				return err
 			}
