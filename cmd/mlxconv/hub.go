@@ -1,0 +1,192 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mlxconv/mlxconv/convert"
+	"github.com/mlxconv/mlxconv/convert/hub"
+)
+
+// newHubClient builds the Hub client from the command's environment
+// (HF_ENDPOINT, HF_TOKEN, HF_HUB_CACHE, HF_HUB_OFFLINE, …); progress goes
+// to stderr unless quiet.
+func newHubClient(env *environment, quiet bool) (*hub.Client, *hubProgress, error) {
+	var hp *hubProgress
+	opts := hub.Options{Getenv: env.getenv, UserAgent: "mlxconv/" + versionString()}
+	if !quiet {
+		hp = &hubProgress{w: env.stderr, tty: env.isTTY, now: time.Now}
+		opts.Progress = hp.update
+	}
+	c, err := hub.New(opts)
+	return c, hp, err
+}
+
+// hubHooks returns convert.Options' ResolveHub and Upload for the client:
+// ResolveHub downloads config.json, the index and the tokenizer files,
+// runs preflight on them, and only then downloads the weights; Upload
+// creates the repo, completes the model card and uploads the folder.
+func hubHooks(c *hub.Client, hp *hubProgress, preflight func(dir string) error) (
+	resolve func(ctx context.Context, repo, revision string) (string, error),
+	upload func(ctx context.Context, dir, repo string) error,
+) {
+	resolve = func(ctx context.Context, repo, revision string) (string, error) {
+		dir, err := c.Resolve(ctx, repo, revision, preflight)
+		hp.finish()
+		return dir, err
+	}
+	upload = func(ctx context.Context, dir, repo string) error {
+		_, err := uploadFolder(ctx, c, hp, dir, repo, false, "", "")
+		return err
+	}
+	return resolve, upload
+}
+
+// preflightConfig is the check run before any weight is downloaded: the
+// config.json model_type must be one convert supports (and not a custom
+// Python model file).
+func preflightConfig(dir string) error {
+	b, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	if err != nil {
+		return fmt.Errorf("%w: %v", convert.ErrConfig, err)
+	}
+	var cfg struct {
+		ModelType *string         `json:"model_type"`
+		ModelFile json.RawMessage `json:"model_file"`
+	}
+	if err := json.Unmarshal(b, &cfg); err != nil {
+		return fmt.Errorf("%w: config.json: %v", convert.ErrConfig, err)
+	}
+	if cfg.ModelType == nil {
+		return fmt.Errorf("%w: config.json has no model_type string", convert.ErrConfig)
+	}
+	if len(cfg.ModelFile) > 0 && string(cfg.ModelFile) != "null" {
+		return fmt.Errorf("%w: config.json names a custom model file, which needs Python to run", convert.ErrUnsupported)
+	}
+	if !slices.Contains(convert.SupportedModelTypes(), *cfg.ModelType) {
+		return fmt.Errorf("%w: model type %q is not supported (checked before downloading the weights); supported types: %s",
+			convert.ErrUnsupported, *cfg.ModelType, strings.Join(convert.SupportedModelTypes(), ", "))
+	}
+	return nil
+}
+
+// uploadFolder creates repo (if needed), readies the model card like
+// mlx_lm.upload and uploads dir in one commit.
+func uploadFolder(ctx context.Context, c *hub.Client, hp *hubProgress, dir, repo string, private bool, message, revision string) (*hub.CommitInfo, error) {
+	if _, err := c.CreateRepo(ctx, repo, private); err != nil {
+		return nil, err
+	}
+	if _, err := hub.PrepareUploadCard(dir, repo, versionString()); err != nil {
+		return nil, fmt.Errorf("model card: %w", err)
+	}
+	if message == "" {
+		message = "Upload MLX model converted with mlxconv"
+	}
+	info, err := c.UploadFolder(ctx, dir, repo, hub.UploadOptions{Message: message, Revision: revision})
+	hp.finish()
+	return info, err
+}
+
+// hubProgress renders hub events on stderr: on a terminal one redrawn
+// line (files done, bytes, current file); otherwise a line per finished
+// file, retry and phase change.
+type hubProgress struct {
+	w     io.Writer
+	tty   bool
+	now   func() time.Time
+	mu    sync.Mutex
+	last  time.Time
+	drawn bool
+	phase hub.Phase
+	files int
+}
+
+func (p *hubProgress) update(e hub.Event) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	verb := map[hub.Phase]string{hub.PhaseDownload: "downloading", hub.PhaseHash: "hashing", hub.PhaseUpload: "uploading"}[e.Phase]
+	switch e.Kind {
+	case hub.EventPreflight:
+		p.clear()
+		fmt.Fprintln(p.w, "mlxconv: config.json and tokenizer files are here; checking the model before downloading the weights")
+		return
+	case hub.EventCommit:
+		p.clear()
+		fmt.Fprintln(p.w, "mlxconv: creating the commit")
+		return
+	case hub.EventRetry:
+		p.clear()
+		what := "request"
+		if e.File != "" {
+			what = e.File
+		}
+		fmt.Fprintf(p.w, "mlxconv: %s: %v (retrying)\n", what, e.Err)
+		return
+	case hub.EventDone, hub.EventCached:
+		p.files++
+		if !p.tty && e.Phase != hub.PhaseHash {
+			state := map[hub.Phase]string{hub.PhaseDownload: "downloaded", hub.PhaseUpload: "uploaded"}[e.Phase]
+			if e.Kind == hub.EventCached {
+				state = "cached"
+				if e.Phase == hub.PhaseUpload {
+					state = "already on the Hub"
+				}
+			}
+			fmt.Fprintf(p.w, "mlxconv: %s %s (%s)\n", state, e.File, humanBytes(e.FileSize))
+			return
+		}
+	}
+	if !p.tty {
+		return
+	}
+	now := p.now()
+	if e.Kind == hub.EventBytes && now.Sub(p.last) < 100*time.Millisecond {
+		return
+	}
+	p.last = now
+	pct := 100
+	if e.Total > 0 {
+		pct = int(e.Done * 100 / e.Total)
+	}
+	fmt.Fprintf(p.w, "\r\033[K%s %3d%%  %s/%s  %d files  %s", verb, pct, humanBytes(e.Done), humanBytes(e.Total), p.files, shortName(e.File))
+	p.drawn = true
+}
+
+func (p *hubProgress) clear() {
+	if p.tty && p.drawn {
+		fmt.Fprint(p.w, "\r\033[K")
+		p.drawn = false
+	}
+}
+
+// finish ends the redrawn line.
+func (p *hubProgress) finish() {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.tty && p.drawn {
+		fmt.Fprintln(p.w)
+		p.drawn = false
+	}
+	p.files = 0
+}
+
+func shortName(s string) string {
+	if len(s) > 40 {
+		return "…" + s[len(s)-39:]
+	}
+	return s
+}
