@@ -196,9 +196,9 @@ func lookupArch(cfg *pyjson.Object) (*archDef, error) {
 		ErrUnsupported, mt, strings.Join(SupportedModelTypes(), ", "))
 }
 
-// require checks that keys are present (mlx-lm's dataclass fields without
+// needKeys checks that keys are present (mlx-lm's dataclass fields without
 // a default; a missing one is a TypeError there).
-func require(c config, keys ...string) error {
+func needKeys(c config, keys ...string) error {
 	for _, k := range keys {
 		if _, ok := c.obj.Get(k); !ok {
 			return c.errf(k, "is missing (required by the model)")
@@ -253,7 +253,7 @@ func init() {
 }
 
 func buildLlama(c config, _ *tensorSet) (*modelSpec, error) {
-	if err := require(c, "hidden_size", "num_hidden_layers", "intermediate_size", "num_attention_heads", "rms_norm_eps", "vocab_size"); err != nil {
+	if err := needKeys(c, "hidden_size", "num_hidden_layers", "intermediate_size", "num_attention_heads", "rms_norm_eps", "vocab_size"); err != nil {
 		return nil, err
 	}
 	d, err := readDims(c)
@@ -321,7 +321,7 @@ func init() {
 }
 
 func buildQwen2(c config, _ *tensorSet) (*modelSpec, error) {
-	if err := require(c, "hidden_size", "num_hidden_layers", "intermediate_size", "num_attention_heads", "rms_norm_eps", "vocab_size", "num_key_value_heads"); err != nil {
+	if err := needKeys(c, "hidden_size", "num_hidden_layers", "intermediate_size", "num_attention_heads", "rms_norm_eps", "vocab_size", "num_key_value_heads"); err != nil {
 		return nil, err
 	}
 	d, err := readDims(c)
@@ -369,7 +369,7 @@ func init() {
 }
 
 func buildQwen3(c config, _ *tensorSet) (*modelSpec, error) {
-	if err := require(c, "hidden_size", "num_hidden_layers", "intermediate_size", "num_attention_heads", "rms_norm_eps",
+	if err := needKeys(c, "hidden_size", "num_hidden_layers", "intermediate_size", "num_attention_heads", "rms_norm_eps",
 		"vocab_size", "num_key_value_heads", "max_position_embeddings", "head_dim", "tie_word_embeddings"); err != nil {
 		return nil, err
 	}
@@ -392,6 +392,12 @@ func buildQwen3(c config, _ *tensorSet) (*modelSpec, error) {
 	tie, err := c.boolOr("tie_word_embeddings", false)
 	if err != nil {
 		return nil, err
+	}
+	if _, ok := c.value("rope_theta"); !ok {
+		rp := c.object("rope_parameters")
+		if rp == nil || !newConfig(rp, "").has("rope_theta") {
+			return nil, c.errf("rope_theta", "is missing from the model config")
+		}
 	}
 	var b specBuilder
 	b.embedding("model.embed_tokens", d.vocab, d.hidden)
@@ -423,7 +429,7 @@ func init() {
 }
 
 func buildGemma(c config, norms ...string) (*modelSpec, error) {
-	if err := require(c, "hidden_size", "num_hidden_layers", "intermediate_size", "num_attention_heads", "head_dim",
+	if err := needKeys(c, "hidden_size", "num_hidden_layers", "intermediate_size", "num_attention_heads", "head_dim",
 		"rms_norm_eps", "vocab_size", "num_key_value_heads"); err != nil {
 		return nil, err
 	}
@@ -473,7 +479,7 @@ func init() {
 }
 
 func buildGemma3Text(c config, prefix string) (*modelSpec, error) {
-	if err := require(c, "model_type"); err != nil {
+	if err := needKeys(c, "model_type"); err != nil {
 		return nil, err
 	}
 	var d dims
@@ -523,16 +529,16 @@ func buildGemma3Text(c config, prefix string) (*modelSpec, error) {
 
 // gemma3TextConfig returns the text_config as gemma3's ModelArgs rewrites
 // it: vocab_size from the top level (default 262208), head counts
-// defaulted to 8 and 4.
+// defaulted to 8 and 4. The rewrite happens in place, as in mlx-lm, whose
+// ModelArgs shares the dict with the config it saves.
 func gemma3TextConfig(c config) (config, error) {
-	if err := require(c, "text_config"); err != nil {
+	if err := needKeys(c, "text_config"); err != nil {
 		return config{}, err
 	}
 	tc := c.object("text_config")
 	if tc == nil {
 		return config{}, c.errf("text_config", "is not an object")
 	}
-	tc = cloneValue(tc).(*pyjson.Object)
 	vocab, err := c.intOr("vocab_size", 262208)
 	if err != nil {
 		return config{}, err
@@ -576,7 +582,7 @@ func init() {
 }
 
 func buildPhi3(c config, _ *tensorSet) (*modelSpec, error) {
-	if err := require(c, "hidden_size", "num_hidden_layers", "intermediate_size", "num_attention_heads", "rms_norm_eps", "vocab_size"); err != nil {
+	if err := needKeys(c, "hidden_size", "num_hidden_layers", "intermediate_size", "num_attention_heads", "rms_norm_eps", "vocab_size"); err != nil {
 		return nil, err
 	}
 	d, err := readDims(c)
@@ -713,7 +719,7 @@ func init() {
 }
 
 func buildQwen2MoE(c config, _ *tensorSet) (*modelSpec, error) {
-	if err := require(c, "hidden_size", "num_hidden_layers", "intermediate_size", "num_attention_heads", "num_experts_per_tok",
+	if err := needKeys(c, "hidden_size", "num_hidden_layers", "intermediate_size", "num_attention_heads", "num_experts_per_tok",
 		"num_experts", "moe_intermediate_size", "shared_expert_intermediate_size", "rms_norm_eps", "vocab_size"); err != nil {
 		return nil, err
 	}
@@ -807,7 +813,7 @@ func routerPred(suffix string) quantPred {
 }
 
 func buildQwen3MoE(c config, _ *tensorSet) (*modelSpec, error) {
-	if err := require(c, "hidden_size", "num_hidden_layers", "intermediate_size", "num_attention_heads", "num_experts",
+	if err := needKeys(c, "hidden_size", "num_hidden_layers", "intermediate_size", "num_attention_heads", "num_experts",
 		"num_experts_per_tok", "decoder_sparse_step", "mlp_only_layers", "moe_intermediate_size", "rms_norm_eps",
 		"vocab_size", "num_key_value_heads", "head_dim", "rope_theta", "tie_word_embeddings",
 		"max_position_embeddings", "norm_topk_prob"); err != nil {

@@ -36,6 +36,9 @@ func (c config) value(key string) (pyjson.Value, bool) {
 	return v, true
 }
 
+// has reports whether key is present and not null.
+func (c config) has(key string) bool { _, ok := c.value(key); return ok }
+
 // maxDim bounds every size read from a config so that products of a few of
 // them cannot overflow (2^31 elements per dimension is far beyond any model).
 const maxDim = 1 << 31
@@ -234,4 +237,17 @@ func truthy(v pyjson.Value) bool {
 		return x.Len() > 0
 	}
 	return true
+}
+
+// parseObject parses JSON that must be an object.
+func parseObject(b []byte) (*pyjson.Object, error) {
+	v, err := pyjson.Parse(b)
+	if err != nil {
+		return nil, err
+	}
+	o, ok := v.(*pyjson.Object)
+	if !ok {
+		return nil, fmt.Errorf("%w: not a JSON object", pyjson.ErrSyntax)
+	}
+	return o, nil
 }
