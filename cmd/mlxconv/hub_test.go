@@ -131,3 +131,42 @@ func TestHubHooksPreflight(t *testing.T) {
 	assert.Zero(t, h.Count(hubtest.EndpointCDN, ""), "no weight requested")
 	assert.Zero(t, h.Count(hubtest.EndpointResolve, "model.safetensors"))
 }
+
+// The hooks wired into convert.Options: download (with pre-flight),
+// convert, upload; the Hub then holds exactly the output folder.
+func TestConvertThroughHubHooks(t *testing.T) {
+	h, env, _, _ := hubTestEnv(t)
+	src := filepath.Join("..", "..", "testdata", "tiny-llama")
+	entries, err := os.ReadDir(src)
+	require.NoError(t, err)
+	files := map[string][]byte{"README.md": []byte("---\nlicense: mit\n---\n# tiny\n")}
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(src, e.Name()))
+		require.NoError(t, err)
+		files[e.Name()] = b
+	}
+	h.AddRepo("org/tiny", files)
+	c, hp, err := newHubClient(env, true)
+	require.NoError(t, err)
+	resolve, upload := hubHooks(c, hp, preflightConfig)
+	out := filepath.Join(t.TempDir(), "out")
+	_, err = convert.Run(context.Background(), convert.Options{
+		HFPath: "org/tiny", MLXPath: out, Quantize: true, UploadRepo: "org/tiny-4bit",
+		ResolveHub: resolve, Upload: upload,
+	})
+	require.NoError(t, err)
+	stored, ok := h.Files("org/tiny-4bit", "main")
+	require.True(t, ok)
+	delete(stored, ".gitattributes")
+	local, err := os.ReadDir(out)
+	require.NoError(t, err)
+	require.Len(t, stored, len(local))
+	for _, e := range local {
+		b, err := os.ReadFile(filepath.Join(out, e.Name()))
+		require.NoError(t, err)
+		assert.True(t, bytes.Equal(b, stored[e.Name()]), e.Name())
+	}
+	assert.True(t, h.IsStoredAsLFS("org/tiny-4bit", "main", "model.safetensors"))
+	assert.Contains(t, string(stored["README.md"]), "base_model: org/tiny")
+	assert.Contains(t, string(stored["README.md"]), "# org/tiny-4bit")
+}
