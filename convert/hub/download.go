@@ -364,8 +364,15 @@ var errStall = errors.New("stalled")
 // incomplete (resuming what is there) under the file lock.
 func (t *transfer) fetchBlob(ctx context.Context, j job, url, final, incomplete, lockPath string) (err error) {
 	c := t.c
-	if fi, err := os.Stat(final); err == nil && fi.Mode().IsRegular() && (j.size < 0 || fi.Size() == j.size) {
-		t.meter.cached(j.name, fi.Size())
+	// A blob is named by its content hash, so an existing one is the
+	// content (huggingface_hub trusts it too). A local-dir file is not:
+	// toLocalDir only gets here when its metadata does not match.
+	haveBlob := func() bool {
+		fi, err := os.Stat(final)
+		return t.localDir == "" && err == nil && fi.Mode().IsRegular() && (j.size < 0 || fi.Size() == j.size)
+	}
+	if haveBlob() {
+		t.meter.cached(j.name, j.size)
 		return nil
 	}
 	lk, err := lockFile(ctx, lockPath)
@@ -373,9 +380,8 @@ func (t *transfer) fetchBlob(ctx context.Context, j job, url, final, incomplete,
 		return fmt.Errorf("%s: lock: %w", j.name, err)
 	}
 	defer lk.unlock()
-	// Another process may have finished it while we waited.
-	if fi, err := os.Stat(final); err == nil && fi.Mode().IsRegular() && (j.size < 0 || fi.Size() == j.size) {
-		t.meter.cached(j.name, fi.Size())
+	if haveBlob() { // another process finished it while we waited
+		t.meter.cached(j.name, j.size)
 		return nil
 	}
 	if err := os.MkdirAll(filepath.Dir(incomplete), 0o755); err != nil {

@@ -540,3 +540,22 @@ func TestRedirectToPlainHTTPRefused(t *testing.T) {
 	_, err := c.Download(context.Background(), "org/tiny", "", DownloadOptions{Files: []string{"config.json"}})
 	require.ErrorIs(t, err, ErrInsecureEndpoint)
 }
+
+func TestLocalDirUpdatesChangedFiles(t *testing.T) {
+	e := newEnv(t)
+	files := tinyRepo()
+	e.hub.AddRepo("org/tiny", files)
+	c := e.client(t)
+	local := filepath.Join(t.TempDir(), "out")
+	_, err := c.Download(context.Background(), "org/tiny", "", DownloadOptions{LocalDir: local, Files: []string{"config.json"}})
+	require.NoError(t, err)
+	// Same size, different content in a new commit: the local file is replaced.
+	changed := []byte(strings.Replace(string(files["config.json"]), "llama", "LLAMA", 1))
+	require.Len(t, changed, len(files["config.json"]))
+	e.hub.CommitFiles("org/tiny", "main", "upper", map[string][]byte{"config.json": changed})
+	_, err = c.Download(context.Background(), "org/tiny", "", DownloadOptions{LocalDir: local, Files: []string{"config.json"}})
+	require.NoError(t, err)
+	got, err := os.ReadFile(filepath.Join(local, "config.json"))
+	require.NoError(t, err)
+	assert.Equal(t, changed, got)
+}

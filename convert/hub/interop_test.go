@@ -78,9 +78,10 @@ func TestInteropPythonReadsOurCache(t *testing.T) {
 		Errors  []string          `json:"errors"`
 		Refs    []string          `json:"refs"`
 		NFiles  int               `json:"nfiles"`
+		Tree    int               `json:"tree"`
 	}
 	pyHub(t, env, pyListing+`
-from huggingface_hub import snapshot_download, hf_hub_download, try_to_load_from_cache, scan_cache_dir
+from huggingface_hub import snapshot_download, hf_hub_download, try_to_load_from_cache, scan_cache_dir, get_cached_repo_tree
 from huggingface_hub.file_download import _CACHED_NO_EXIST
 cache = os.environ["HF_HUB_CACHE"]
 p = snapshot_download("org/tiny", allow_patterns=`+pyPatterns+`, local_files_only=True, cache_dir=cache)
@@ -92,7 +93,8 @@ repo = list(info.repos)[0]
 refs = sorted(r for rev in repo.revisions for r in rev.refs)
 print(json.dumps({"path": p, "files": listing(p), "config": cfg, "missing": missing, "dev": open(dev).read(),
     "repos": [r.repo_id for r in info.repos], "errors": [str(w) for w in info.warnings], "refs": refs,
-    "nfiles": sum(rev.nb_files for rev in repo.revisions)}))
+    "nfiles": sum(rev.nb_files for rev in repo.revisions),
+    "tree": len(get_cached_repo_tree("org/tiny", cache_dir=cache))}))
 `, &got)
 	assert.Equal(t, dir, got.Path)
 	want := map[string]string{}
@@ -108,6 +110,7 @@ print(json.dumps({"path": p, "files": listing(p), "config": cfg, "missing": miss
 	assert.Empty(t, got.Errors, "scan_cache_dir finds no corruption")
 	assert.Equal(t, []string{"dev", "main"}, got.Refs)
 	assert.Equal(t, len(convNames)+1, got.NFiles)
+	assert.Equal(t, len(files), got.Tree, "our trees/<commit>.json lists every repo file")
 	_ = commit
 }
 
@@ -179,4 +182,27 @@ p = snapshot_download("org/tiny", local_files_only=True, cache_dir=os.environ["H
 print(json.dumps({"files": listing(p)}))
 `, &again)
 	assert.Len(t, again.Files, len(files))
+}
+
+func TestInteropPythonParsesModelCard(t *testing.T) {
+	oracle.Python(t)
+	dir := t.TempDir()
+	src := "---\nlicense: apache-2.0\ntags:\n- text\n- \"2024\"\ndatasets: [a, b]\n---\n# src\n"
+	require.NoError(t, WriteModelCard(dir, CardInfo{BaseModel: "org/tiny", Source: []byte(src), Repo: "me/tiny-4bit", Version: "0.1.0"}))
+	var got map[string]any
+	pyHub(t, nil, `
+import json, sys
+from huggingface_hub import ModelCard
+card = ModelCard.load("`+filepath.Join(dir, "README.md")+`")
+d = card.data.to_dict()
+d["_text_has_usage"] = "## Use with mlx" in card.text
+print(json.dumps(d))
+`, &got)
+	assert.Equal(t, "mlx", got["library_name"])
+	assert.Equal(t, "text-generation", got["pipeline_tag"])
+	assert.Equal(t, "org/tiny", got["base_model"])
+	assert.Equal(t, "apache-2.0", got["license"])
+	assert.Equal(t, []any{"text", "2024", "mlx"}, got["tags"])
+	assert.Equal(t, []any{"a", "b"}, got["datasets"])
+	assert.Equal(t, true, got["_text_has_usage"])
 }
