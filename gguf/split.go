@@ -123,10 +123,7 @@ func PlanSplit(path string, kvs []KV, tensors []TensorInfo, opts SplitOptions) (
 	if stem == "" {
 		stem = base
 	}
-	prefix := filepath.Join(dir, stem)
-	if dir == "" {
-		prefix = stem
-	}
+	prefix := dir + stem // like Python's Path.with_name: the directory part is kept as given
 	shards := make([]Shard, len(groups))
 	for i, g := range groups {
 		var skv []KV
