@@ -33,6 +33,9 @@ type goldenCase struct {
 	Model string   `json:"model"`
 	From  string   `json:"from"`
 	Args  []string `json:"args"`
+	// MaxShard is a shard limit in bytes (mkgolden.py patches mlx-lm's
+	// make_shards to use it).
+	MaxShard int64 `json:"max_shard"`
 }
 
 // optionsFromArgs maps the mlx_lm.convert flags the cases use.
@@ -157,6 +160,7 @@ func TestGolden(t *testing.T) {
 			o := optionsFromArgs(t, c.Args)
 			o.HFPath, o.MLXPath = in, filepath.Join(work, "out", c.Name)
 			o.Workers = 2
+			o.MaxShardSize = c.MaxShard
 			o.unitBytes = 4096 // many work units per tensor
 			_, err := Run(context.Background(), o)
 			require.NoError(t, err)

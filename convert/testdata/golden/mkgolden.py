@@ -39,6 +39,29 @@ def manifest(d):
     return {"files": files, "tensors": tensors}
 
 
+# Runs mlx_lm.convert with make_shards limited to argv[3] bytes (mlx-lm's
+# limit is a whole number of GiB), to check shard membership on tiny models.
+SHARDED = """
+import sys
+import mlx_lm.utils as u
+import importlib
+c = importlib.import_module("mlx_lm.convert")
+limit = int(sys.argv[3])
+def make_shards(weights, max_file_size_gb=None):
+    shards, size = [], 0
+    for k, v in weights.items():
+        if not shards or size + v.nbytes > limit:
+            shards.append({})
+            size = 0
+        shards[-1][k] = v
+        size += v.nbytes
+    return shards
+u.make_shards = make_shards
+sys.argv = ["convert", "--hf-path", sys.argv[1], "--mlx-path", sys.argv[2]] + sys.argv[4:]
+c.main()
+"""
+
+
 def main():
     inputs = sys.argv[1]
     cases = json.load(open(os.path.join(here, "cases.json")))
@@ -48,8 +71,11 @@ def main():
         for c in cases:
             src = outs[c["from"]] if c.get("from") else os.path.join(inputs, c["model"])
             out = os.path.join(work, c["name"])
-            subprocess.run([sys.executable, "-m", "mlx_lm", "convert", "--hf-path", src, "--mlx-path", out] + c["args"],
-                           check=True, stdout=subprocess.DEVNULL)
+            if c.get("max_shard"):
+                cmd = [sys.executable, "-c", SHARDED, src, out, str(c["max_shard"])] + c["args"]
+            else:
+                cmd = [sys.executable, "-m", "mlx_lm", "convert", "--hf-path", src, "--mlx-path", out] + c["args"]
+            subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
             outs[c["name"]] = out
             golden[c["name"]] = manifest(out)
             print(c["name"], len(golden[c["name"]]["tensors"]), "tensors")
