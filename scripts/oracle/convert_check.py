@@ -208,6 +208,47 @@ def first_diff(a, b, label):
     return "%s: lengths %d vs %d" % (label, len(a), len(b))
 
 
+def json_diff(a, b, path=""):
+    """The first structural difference between two parsed JSON values, or None."""
+    if type(a) is not type(b):
+        return "%s: mlx_lm %s, mlxconv %s" % (path or "top level", json.dumps(a)[:80], json.dumps(b)[:80])
+    if isinstance(a, dict):
+        ka, kb = list(a), list(b)
+        for k in ka:
+            if k not in b:
+                return "%s: key %r only in mlx_lm's (value %s)" % (path or "top level", k, json.dumps(a[k])[:80])
+        for k in kb:
+            if k not in a:
+                return "%s: key %r only in mlxconv's (value %s)" % (path or "top level", k, json.dumps(b[k])[:80])
+        for k in ka:
+            d = json_diff(a[k], b[k], path + "." + k if path else k)
+            if d:
+                return d
+        if ka != kb:
+            return "%s: key order differs (mlx_lm %s..., mlxconv %s...)" % (path or "top level", ka[:6], kb[:6])
+        return None
+    if isinstance(a, list):
+        if len(a) != len(b):
+            return "%s: list length %d vs %d" % (path, len(a), len(b))
+        for i, (x, y) in enumerate(zip(a, b)):
+            d = json_diff(x, y, "%s[%d]" % (path, i))
+            if d:
+                return d
+        return None
+    if a != b or repr(a) != repr(b):
+        return "%s: mlx_lm %s, mlxconv %s" % (path, json.dumps(a), json.dumps(b))
+    return None
+
+
+def describe_json_diff(da, db, label):
+    text = first_diff(da, db, label)
+    try:
+        d = json_diff(json.loads(da), json.loads(db))
+    except ValueError as e:
+        return text + " (mlxconv's is not valid JSON: %s)" % e
+    return text + ("; " + d if d else "; same JSON values, formatting differs")
+
+
 def parse_safetensors(path):
     """Returns (header text, header dict, data start, file bytes). Raises ValueError when malformed."""
     data = read(path)
@@ -235,7 +276,12 @@ def compare_dirs(ref, out, src):
             res[key] = "mlx_lm wrote no %s (harness problem)" % fn
         else:
             da, db = read(a), read(b)
-            res[key] = None if da == db else first_diff(da, db, fn)
+            if da == db:
+                res[key] = None
+            elif fn.endswith(".json"):
+                res[key] = describe_json_diff(da, db, fn)
+            else:
+                res[key] = first_diff(da, db, fn)
 
     ref_files = sorted(os.listdir(ref))
     out_files = sorted(os.listdir(out))
@@ -391,6 +437,9 @@ class Tally:
 
 
 def run_arch(arch, a, tally, pool):
+    """Runs one architecture's matrix. mlxconv runs in pool (one worker, ahead
+    of the in-process mlx_lm runs, which go in order in this thread); a case
+    whose input is another case's mlx_lm output is queued once that exists."""
     work = os.path.join(a.work, arch)
     src = os.path.join(work, "hf")
     shutil.rmtree(work, ignore_errors=True)
@@ -409,27 +458,41 @@ def run_arch(arch, a, tally, pool):
         cases = [x for x in cases if x.name in wanted]
     needed_as_source = {x.source for x in cases if x.source}
     gen = set(gen_cases(arch)) if not a.no_generate else set()
-    done_ref = {}
+    times = {"mlx_lm": 0.0, "mlxconv": 0.0, "compare": 0.0}
     t0 = time.time()
+
+    def source_of(case):
+        return src if case.source is None else os.path.join(work, "src-" + case.source)
+
+    def submit(case):
+        return pool.submit(timed_ours, a.mlxconv, source_of(case), os.path.join(outdir, case.name), case.flags)
+
+    futures = {c.name: submit(c) for c in cases if c.source is None}
+    done_ref = {}
     for case in cases:
-        csrc = src
-        if case.source:
-            if done_ref.get(case.source) is not None or case.source not in done_ref:
-                for check in CHECKS:
-                    tally.add(arch, case.name, check, "source case %s failed in mlx_lm" % case.source)
-                continue
-            # The quantized mlx_lm output (with the HF tokenizer files added) is the input.
-            csrc = os.path.join(work, "src-" + case.source)
-            if not os.path.exists(csrc):
-                shutil.copytree(os.path.join(refdir, case.source), csrc)
-                for f in os.listdir(src):
-                    if f in TOKENIZER_FILES:
-                        shutil.copy(os.path.join(src, f), csrc)
+        csrc = source_of(case)
         r, o = os.path.join(refdir, case.name), os.path.join(outdir, case.name)
-        fut = pool.submit(ours, a.mlxconv, csrc, o, case.flags)
+        if case.source is not None and done_ref.get(case.source, "not run") is not None:
+            for check in CHECKS:
+                tally.add(arch, case.name, check, "source case %s failed in mlx_lm" % case.source)
+            continue
+        t = time.time()
         rerr = reference(csrc, r, case.flags)
+        times["mlx_lm"] += time.time() - t
         done_ref[case.name] = rerr
-        rc, oerr = fut.result()
+        if rerr is None and case.name in needed_as_source:
+            # This quantized mlx_lm output (plus the HF tokenizer files) is the input of later cases.
+            dst = os.path.join(work, "src-" + case.name)
+            shutil.copytree(r, dst)
+            for f in os.listdir(src):
+                if f in TOKENIZER_FILES:
+                    shutil.copy(os.path.join(src, f), dst)
+            for c in cases:
+                if c.source == case.name:
+                    futures[c.name] = submit(c)
+        rc, oerr, dt = futures.pop(case.name).result()
+        times["mlxconv"] += dt
+        t = time.time()
         if rerr is not None:
             # mlx_lm refused a case the matrix expects to work: a harness problem; report it.
             for check in CHECKS:
@@ -444,18 +507,26 @@ def run_arch(arch, a, tally, pool):
             res = compare_dirs(r, o, csrc)
             for check in CHECKS:
                 tally.add(arch, case.name, check, res[check])
+        times["compare"] += time.time() - t
         if case.name in gen:
             gen_check(arch, case.name, src, r, o, rerr, rc, tally)
         if not a.keep:
-            if case.name not in needed_as_source:
-                shutil.rmtree(r, ignore_errors=True)
+            shutil.rmtree(r, ignore_errors=True)
             shutil.rmtree(o, ignore_errors=True)
+    for f in futures.values():  # cases skipped above
+        f.result()
     if arch == a.error_arch and not a.case:
         for case in error_cases():
             error_check(arch, case, src, work, a, tally)
     if not a.keep:
         shutil.rmtree(work, ignore_errors=True)
-    return time.time() - t0, len(cases)
+    return time.time() - t0, len(cases), times
+
+
+def timed_ours(*args):
+    t = time.time()
+    rc, err = ours(*args)
+    return rc, err, time.time() - t
 
 
 def gen_check(arch, name, src, r, o, rerr, rc, tally):
@@ -540,12 +611,13 @@ def main():
         with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
             for arch in archs:
                 try:
-                    dt, n = run_arch(arch, a, tally, pool)
+                    dt, n, times = run_arch(arch, a, tally, pool)
                 except Exception:  # noqa: BLE001 - a crash in one architecture must not hide the others
                     tally.add(arch, "-", "harness", "harness error: " + traceback.format_exc().strip().splitlines()[-1])
                     continue
                 p, f = tally.per_arch.get(arch, (0, 0))
-                print("%-12s %3d cases %5.1fs  %4d passed %4d failed" % (arch, n, dt, p, f), flush=True)
+                print("%-12s %3d cases %5.1fs (mlx_lm %.1fs, mlxconv %.1fs, compare %.1fs)  %4d passed %4d failed"
+                      % (arch, n, dt, times["mlx_lm"], times["mlxconv"], times["compare"], p, f), flush=True)
     finally:
         if tmp and not a.keep:
             shutil.rmtree(tmp, ignore_errors=True)

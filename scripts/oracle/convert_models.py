@@ -456,7 +456,8 @@ def arch_gemma3_text(npm, out):
 
 def arch_gemma3(npm, out):
     tc = gemma3_text_config(262208, for_wrapper=True)
-    tc["num_hidden_layers"] = 4
+    # mlx_lm's gemma3 indexes its cache at sliding_window_pattern - 1: at
+    # least 6 layers or generation fails (conversion works either way).
     vc = {"hidden_size": 32, "image_size": 28, "intermediate_size": 64, "model_type": "siglip_vision_model",
           "num_attention_heads": 2, "num_hidden_layers": 1, "patch_size": 14, "vision_use_head": False}
     c = {
