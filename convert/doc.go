@@ -1,0 +1,55 @@
+// Package convert converts Hugging Face checkpoints into MLX models the way
+// mlx_lm.convert does — dtype cast, quantization (affine, mxfp4, nvfp4,
+// mxfp8, mixed-precision recipes, per-module rules), dequantization,
+// re-saving of MLX-quantized and AutoAWQ/GPTQ checkpoints — streaming in
+// bounded memory.
+//
+// # Pipeline
+//
+// Run is source → inventory → plan → execute → sink:
+//
+//   - LoadInventory reads config.json (an unsupported model_type fails
+//     here, before any shard is opened), generation_config.json and the
+//     safetensors headers of the shards the index names (or
+//     model*.safetensors). No tensor data is read.
+//   - MakePlan is pure: it builds the parameter tree mlx-lm would build for
+//     the model_type (architecture entries: llama and its remaps mistral,
+//     iquestcoder, xverse; qwen2, qwen3, gemma, gemma2, gemma3_text, gemma3,
+//     phi3, mixtral, qwen2_moe, qwen3_moe; and a generic entry for the
+//     model types whose mlx-lm sanitize is the identity), runs the
+//     architecture's sanitize as renames, drops and expert stacks, checks
+//     every name and shape as MLX's strict load_weights does, and decides
+//     each output tensor's dtype, quantization, shard and offset with
+//     mlx-lm's rules. The Plan is plain data (Plan.WriteText prints it for
+//     --dry-run).
+//   - The executor runs the plan's jobs on a bounded pool of workers. Each
+//     job is split into row ranges of a few MiB; a unit reads only its rows
+//     from the input shards (positioned reads, no memory map, so input
+//     pages stay in the page cache rather than in our resident set),
+//     transforms them with the mlx.Backend, and writes the result at its
+//     precomputed offset with io.WriterAt. Peak memory is about workers ×
+//     unit size, independent of the model size.
+//   - The MLX sink writes into a temporary sibling of the output directory
+//     and renames it into place at the end; on any error or cancellation the
+//     temporary directory is removed.
+//
+// # Parity with mlx_lm.convert
+//
+// For the same input and options, the output has the same tensor names,
+// dtypes, shapes and bytes (with the native backend's CPU rounding, as
+// mlx_lm.convert on a machine without a GPU), the same shard membership
+// (module order, greedy up to MaxShardSize), the same safetensors header
+// modulo data_offsets (MLX's writer lays tensors out in hash order; we lay
+// them out in module order), and byte-identical config.json,
+// model.safetensors.index.json and README.md (for a local source).
+//
+// Differences by design: tokenizer files, chat_template.jinja/.json,
+// generation_config.json and top-level *.py are copied verbatim (mlx-lm
+// re-serialises the tokenizer through transformers and drops the chat
+// template files); an existing output is replaced with Force; models that
+// need custom Python code are refused; ModelArgs validations that only
+// matter at inference time (e.g. rope_scaling contents) are not repeated.
+//
+// Non-goals: GGUF (package gguf), Hub download and upload (hooks in
+// Options), running models.
+package convert
