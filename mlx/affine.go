@@ -1,0 +1,285 @@
+package mlx
+
+import (
+	"encoding/binary"
+	"math"
+)
+
+// Affine quantization kernels (mlxc.md §4.3 and §4.5). All arithmetic is
+// float32 on exactly widened inputs, as in MLX's CPU kernel; scales and
+// biases are rounded to the weight dtype only when stored.
+
+// affineEps is MLX's lower bound on |scale| (float eps = 1e-7).
+const affineEps = float32(1e-7)
+
+// maxFinite returns float32(Limits<T>::max) for T = dt: the start value of
+// w_min in MLX's Metal affine kernel.
+func maxFinite(dt DType) float32 {
+	switch dt {
+	case BF16:
+		return BF16ToF32(0x7f7f)
+	case F16:
+		return 65504
+	}
+	return math.MaxFloat32
+}
+
+// affineScaleBias computes one group's float32 scale and bias. CPU rules:
+// the max starts at -Inf and the min at +Inf, q0 rounds half to even. Metal
+// rules: the max starts at 0 and the min at the dtype's largest finite
+// value, q0 rounds half away from zero. It handles every input (NaN
+// elements are skipped, as std::max/std::min with the accumulator first
+// skip them); affineFinite is the faster equivalent for finite groups.
+func affineScaleBias(x []float32, nbins float32, metal bool, minStart float32) (scale, bias float32) {
+	wmax, wmin := float32(math.Inf(-1)), float32(math.Inf(1))
+	if metal {
+		wmax, wmin = 0, minStart
+	}
+	for _, v := range x {
+		if wmax < v {
+			wmax = v
+		}
+		if v < wmin {
+			wmin = v
+		}
+	}
+	return affineFromRange(wmin, wmax, nbins, metal)
+}
+
+// affineFromRange finishes affineScaleBias from the group's range.
+func affineFromRange(wmin, wmax, nbins float32, metal bool) (scale, bias float32) {
+	mask := abs32(wmin) > abs32(wmax)
+	scale = (wmax - wmin) / nbins
+	if scale < affineEps { // std::max(scale, eps)
+		scale = affineEps
+	}
+	edge := wmax
+	if mask {
+		edge = wmin
+	} else {
+		scale = -scale
+	}
+	var q0 float32
+	if metal {
+		q0 = float32(math.Round(float64(edge / scale)))
+	} else {
+		q0 = float32(math.RoundToEven(float64(edge / scale)))
+	}
+	if q0 != 0 { // true for NaN as well
+		scale = edge / q0
+		bias = edge
+	}
+	return scale, bias
+}
+
+func abs32(v float32) float32 { return math.Float32frombits(math.Float32bits(v) &^ (1 << 31)) }
+
+// finite32 reports whether v is neither infinite nor NaN.
+func finite32(v float32) bool { return math.Float32bits(v)&0x7f800000 != 0x7f800000 }
+
+// minMax returns the smallest and largest element; a NaN element makes both
+// NaN (Go's min and max propagate NaNs, branch-free).
+// Four independent accumulator pairs break the loop-carried dependency;
+// len(x) must be a multiple of 4.
+func minMax(x []float32) (lo, hi float32) {
+	l0, l1, l2, l3 := x[0], x[1], x[2], x[3]
+	h0, h1, h2, h3 := l0, l1, l2, l3
+	for j := 4; j+4 <= len(x); j += 4 {
+		v := x[j : j+4 : j+4]
+		l0, h0 = min(l0, v[0]), max(h0, v[0])
+		l1, h1 = min(l1, v[1]), max(h1, v[1])
+		l2, h2 = min(l2, v[2]), max(h2, v[2])
+		l3, h3 = min(l3, v[3]), max(h3, v[3])
+	}
+	return min(l0, l1, l2, l3), max(h0, h1, h2, h3)
+}
+
+// affineFinite is affineScaleBias for a group without NaN or Inf, given
+// its minimum and maximum. (Signed zeros may differ from std::max's choice,
+// which changes neither scale nor bias.)
+func affineFinite(lo, hi, nbins float32, metal bool) (scale, bias float32) {
+	if metal {
+		// Metal's max starts at 0; its min's start value (the dtype's
+		// largest finite value) cannot be below a finite element.
+		hi = max(hi, 0)
+	}
+	return affineFromRange(lo, hi, nbins, metal)
+}
+
+// rintMagic is 1.5*2^23: for |v| < 2^22, v + rintMagic has an ulp of 1, so
+// the addition rounds v to an integer, ties to even, and the float's low
+// bits hold that integer offset by rintMagicBits.
+const (
+	rintMagic     = 0x1.8p23
+	rintMagicBits = 0x4b400000
+)
+
+// affineQuantFast computes the q values of a finite group. Every quotient
+// is within [-1, nbins+1] there (see affineFinite), so the integer clamp
+// after rounding equals MLX's clamp before the conversion.
+func affineQuantFast(q []uint8, x []float32, scale, bias float32, nbins int32, metal bool) {
+	q = q[:len(x)]
+	for j, v := range x {
+		v = (v - bias) / scale
+		r := int32(math.Float32bits(v+rintMagic) - rintMagicBits)
+		if metal && v-float32(r) == 0.5 {
+			r++ // Metal's round() takes halves away from zero
+		}
+		q[j] = uint8(min(max(r, 0), nbins))
+	}
+}
+
+// affineQuantCPU computes q = clamp(rint((x-bias)/scale), 0, nbins) as MLX's
+// CPU kernel does, for any input. A NaN quotient gives 0, as MLX's float →
+// uint64 conversion leaves no bits in the packed range.
+func affineQuantCPU(q []uint8, x []float32, scale, bias, nbins float32) {
+	q = q[:len(x)]
+	for j, v := range x {
+		v = (v - bias) / scale
+		var r uint8
+		if v >= nbins {
+			r = uint8(nbins)
+		} else if v > 0 {
+			r = uint8(math.Float32bits(v+rintMagic) - rintMagicBits)
+		}
+		q[j] = r
+	}
+}
+
+// affineQuantMetal computes q = min(round((x-bias)/scale), nbins) with
+// round half away from zero, as MLX's Metal kernel does (negative and NaN
+// quotients, which that kernel leaves to the GPU's float → uint8 conversion,
+// give 0).
+func affineQuantMetal(q []uint8, x []float32, scale, bias, nbins float32) {
+	q = q[:len(x)]
+	for j, v := range x {
+		v = (v - bias) / scale
+		var r uint8
+		if v >= nbins {
+			r = uint8(nbins)
+		} else if v > 0 {
+			t := int32(v)
+			if v-float32(t) >= 0.5 { // exact: v < 2^8
+				t++
+			}
+			r = uint8(t)
+		}
+		q[j] = r
+	}
+}
+
+type affineQuantKernel struct {
+	dt         DType
+	p          QuantParams
+	groupBytes int
+	w          []byte
+	wq         []byte
+	scales     []byte
+	biases     []byte
+	f16        *[1 << 16]float32
+}
+
+func (k *affineQuantKernel) prepare() {
+	if k.dt == F16 {
+		k.f16 = f16Table()
+	}
+}
+
+// run quantizes groups [lo, hi).
+func (k affineQuantKernel) run(lo, hi int) {
+	gs, es, bitsN := k.p.GroupSize, k.dt.Size(), k.p.Bits
+	nb := int32(1)<<bitsN - 1
+	nbins := float32(nb)
+	metal := k.p.Rounding == RoundingMetal
+	minStart := maxFinite(k.dt)
+	var xb [maxGroup]float32
+	var qb [maxGroup]uint8
+	x, q := xb[:gs], qb[:gs]
+	for g := lo; g < hi; g++ {
+		loadGroup(x, k.w[g*gs*es:(g+1)*gs*es], k.dt, k.f16)
+		var scale, bias float32
+		if wlo, whi := minMax(x); finite32(wlo) && finite32(whi) {
+			scale, bias = affineFinite(wlo, whi, nbins, metal)
+			affineQuantFast(q, x, scale, bias, nb, metal)
+		} else {
+			scale, bias = affineScaleBias(x, nbins, metal, minStart)
+			if metal {
+				affineQuantMetal(q, x, scale, bias, nbins)
+			} else {
+				affineQuantCPU(q, x, scale, bias, nbins)
+			}
+		}
+		packGroup(k.wq[g*k.groupBytes:(g+1)*k.groupBytes], q, bitsN)
+		storeFloat(k.scales, k.dt, g, scale)
+		storeFloat(k.biases, k.dt, g, bias)
+	}
+}
+
+type affineDequantKernel struct {
+	p          QuantParams
+	sd, od     DType // scale (and bias) dtype, output dtype
+	groupBytes int
+	wq         []byte
+	scales     []byte
+	biases     []byte
+	dst        []byte
+}
+
+// run dequantizes groups [lo, hi): out = T(T(q*scale) + bias) in the scale
+// dtype T (two separately rounded ops, as MLX's composed multiply and add),
+// then cast to the output dtype.
+func (k affineDequantKernel) run(lo, hi int) {
+	gs, bitsN := k.p.GroupSize, k.p.Bits
+	levels := 1 << bitsN
+	var qb [maxGroup]uint8
+	q := qb[:gs]
+	// lut[v] holds the output bits for q == v, rebuilt per group when the
+	// group has at least as many elements as there are levels.
+	var lut [256]uint32
+	useLUT := levels <= gs
+	ob := k.od.Size()
+	for g := lo; g < hi; g++ {
+		unpackGroup(q, k.wq[g*k.groupBytes:(g+1)*k.groupBytes], bitsN)
+		s := loadFloat(k.scales, k.sd, g)
+		b := loadFloat(k.biases, k.sd, g)
+		out := k.dst[g*gs*ob : (g+1)*gs*ob]
+		if useLUT {
+			for v := range levels {
+				lut[v] = k.outBits(affineValue(k.sd, float32(v), s, b))
+			}
+			switch ob {
+			case 2:
+				out = out[:2*len(q)]
+				for j, v := range q {
+					binary.LittleEndian.PutUint16(out[2*j:], uint16(lut[v]))
+				}
+			default:
+				out = out[:4*len(q)]
+				for j, v := range q {
+					binary.LittleEndian.PutUint32(out[4*j:], lut[v])
+				}
+			}
+			continue
+		}
+		for j, v := range q {
+			storeFloat(out, k.od, j, affineValue(k.sd, float32(v), s, b))
+		}
+	}
+}
+
+// affineValue returns T(T(q*s) + b) for T = sd, widened to float32. The
+// explicit roundings keep Go from fusing the multiply and the add.
+func affineValue(sd DType, q, s, b float32) float32 {
+	return roundTo(sd, roundTo(sd, float32(q*s))+b)
+}
+
+// outBits converts v to the output dtype's bit pattern.
+func (k affineDequantKernel) outBits(v float32) uint32 {
+	switch k.od {
+	case BF16:
+		return uint32(F32ToBF16(v))
+	case F16:
+		return uint32(F32ToF16(v))
+	}
+	return math.Float32bits(v)
+}
