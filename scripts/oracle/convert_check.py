@@ -37,7 +37,9 @@ of a quantized model} plus a subset of the affine bits x group grid that
 covers every bits and every group value: (2,32) (3,64) (4,128) (5,32) (6,64)
 (8,128). FULL_GRID architectures (mistral: hidden 96, not a multiple of 64;
 mixtral: MoE) get the whole 6x3 grid and a recipe with --q-group-size 32.
---quick keeps 6 cases per architecture.
+The pre-quantized checkpoints (llama_awq: AutoAWQ with zeros; qwen3_gptq: no
+qzeros) get {no flags, --dtype bfloat16|float32, -q, -d, -d --dtype float32}.
+--quick keeps 6 cases per architecture (3 for the pre-quantized ones).
 
 The mlx-lm tokenizer load/save is replaced by a stub for the matrix (tokenizer
 files are not compared and loading a 262k-token tokenizer hundreds of times
@@ -95,7 +97,20 @@ class Case:
         self.error = error  # expected-error case: a short description
 
 
+PREQUANT = ("llama_awq", "qwen3_gptq")  # HF checkpoints that arrive quantized
+
+
 def matrix(arch, quick=False):
+    if arch in PREQUANT:
+        c = [
+            Case("none", []),
+            Case("dtype-bfloat16", ["--dtype", "bfloat16"]),
+            Case("dtype-float32", ["--dtype", "float32"]),
+            Case("q", ["-q"]),
+            Case("d", ["-d"]),
+            Case("d-dtype-float32", ["-d", "--dtype", "float32"]),
+        ]
+        return c[:3] if quick else c
     c = [
         Case("none", []),
         Case("dtype-float16", ["--dtype", "float16"]),

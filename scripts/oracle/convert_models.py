@@ -42,6 +42,8 @@ Architecture notes (what each model exercises):
   mixtral      block_sparse_moe experts w1/w2/w3 (stacked by sanitize)
   qwen2_moe    experts + shared_expert + shared_expert_gate ([1, hidden])
   qwen3_moe    experts, mlp_only_layers (one dense layer), 8-bit router override
+  llama_awq    AutoAWQ GEMM 4-bit checkpoint (qweight/qzeros/scales, group 32)
+  qwen3_gptq   GPTQ-labelled 4-bit checkpoint without qzeros (symmetric path)
 
 Gemma 1/2 have no tokenizer package on npm; they get a small tokenizer derived
 from the Gemma 3 tokenizer.json by small_tokenizer (4096 tokens).
@@ -51,6 +53,7 @@ import copy
 import hashlib
 import json
 import os
+import re
 import sys
 
 import numpy as np
@@ -77,6 +80,8 @@ def encode(a, dtype):
         return np.ascontiguousarray(a, dtype=np.float16), "float16"
     if dtype == "float32":
         return np.ascontiguousarray(a, dtype=np.float32), "float32"
+    if dtype == "int32":
+        return np.ascontiguousarray(a, dtype=np.int32), "int32"
     raise ValueError(dtype)
 
 
@@ -634,6 +639,48 @@ def arch_qwen3_moe(npm, out):
     return c, g, "qwen3", gen_cfg, 1
 
 
+def to_awq(g, group, zeros):
+    """Replaces the decoder layers' Linear weights by AutoAWQ GEMM tensors:
+    qweight int32 [in, out/8], qzeros int32 [in/group, out/8] (if zeros),
+    scales float16 [in/group, out]. Any 32-bit pattern is a valid set of eight
+    4-bit codes, so the packed words are random."""
+    for name in [k for k in g.tensors if re.search(r"layers\.\d+\..*_proj\.weight$", k)]:
+        w, _ = g.tensors.pop(name)
+        out_dim, in_dim = w.shape
+        p = name[: -len(".weight")]
+        g.tensors[p + ".qweight"] = (g.rng.integers(-2**31, 2**31, (in_dim, out_dim // 8), dtype=np.int64), "int32")
+        if zeros:
+            g.tensors[p + ".qzeros"] = (g.rng.integers(-2**31, 2**31, (in_dim // group, out_dim // 8), dtype=np.int64), "int32")
+        sc = np.abs(g.rng.standard_normal((in_dim // group, out_dim), dtype=np.float32)) * np.float32(0.02) + np.float32(1e-3)
+        g.tensors[p + ".scales"] = (sc, "float16")
+
+
+def arch_llama_awq(npm, out):
+    """AutoAWQ (GEMM, zero point) 4-bit llama, group 32: mlx_lm repacks it."""
+    c, g, tok, gen_cfg, shards = arch_mistral(npm, out)
+    c = dict(c, architectures=["LlamaForCausalLM"], model_type="llama", hidden_size=64,
+             intermediate_size=128, num_hidden_layers=3, torch_dtype="float16",
+             quantization_config={"bits": 4, "group_size": 32, "modules_to_not_convert": None,
+                                  "quant_method": "awq", "version": "gemm", "zero_point": True})
+    g = Gen("llama_awq", "float16")
+    llama_like(g, c)
+    to_awq(g, 32, zeros=True)
+    return c, g, tok, gen_cfg, 1
+
+
+def arch_qwen3_gptq(npm, out):
+    """GPTQ-labelled 4-bit qwen3 without qzeros (mlx_lm's symmetric path), group 64."""
+    c, _, tok, gen_cfg, shards = arch_qwen3(npm, out)
+    c = dict(c, torch_dtype="float16", num_hidden_layers=2,
+             quantization_config={"bits": 4, "damp_percent": 0.01, "desc_act": False, "group_size": 64,
+                                  "quant_method": "gptq", "static_groups": False, "sym": True,
+                                  "true_sequential": True})
+    g = Gen("qwen3_gptq", "float16")
+    llama_like(g, c, qk_norm=True, lm_head=False)
+    to_awq(g, 64, zeros=False)
+    return c, g, tok, gen_cfg, 1
+
+
 ARCHS = {
     "llama": arch_llama,
     "mistral": arch_mistral,
@@ -647,6 +694,9 @@ ARCHS = {
     "mixtral": arch_mixtral,
     "qwen2_moe": arch_qwen2_moe,
     "qwen3_moe": arch_qwen3_moe,
+    # Pre-quantized HF checkpoints that mlx_lm imports (not architectures of their own).
+    "llama_awq": arch_llama_awq,
+    "qwen3_gptq": arch_qwen3_gptq,
 }
 
 
