@@ -760,16 +760,13 @@ func (pl *planner) planQuantized(mods []modState, rec *recipe) error {
 			p := global
 			p.Bits = rule.Bits
 			if rule.Mode != "" {
-				p.Mode, _ = mlx.ParseQuantMode(rule.Mode)
-				if rule.Group == 0 {
-					p.GroupSize = p.Mode.DefaultGroupSize()
-				}
+				p.Mode, _ = mlx.ParseQuantMode(rule.Mode) // the syntax gives a group with a mode
 			}
 			if rule.Group != 0 {
 				p.GroupSize = rule.Group
 			}
 			if err := p.Validate(); err != nil {
-				return fmt.Errorf("%w: rule %q on %s: %v", ErrOptions, rule.Text, path, err)
+				return fmt.Errorf("%w: rule %q on %s: %w", ErrOptions, rule.Text, path, err)
 			}
 			if lastDim%p.GroupSize != 0 {
 				if err := pl.planModule(st, nil, fmt.Sprintf("rule %s: last dimension %d is not a multiple of %d", rule.Text, lastDim, p.GroupSize)); err != nil {

@@ -1,8 +1,6 @@
 package convert
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -66,9 +64,6 @@ var denseNames = []string{"embed", "q", "k", "v", "o", "gate", "up", "down",
 	"norm:model.layers.0.input_layernorm.weight", "norm:model.layers.0.post_attention_layernorm.weight", "norm:model.norm.weight"}
 
 func TestPlanArchitectures(t *testing.T) {
-	gemma2Norms := append(denseNames[:len(denseNames):len(denseNames)],
-		genTensor{}.name) // placeholder replaced below
-	_ = gemma2Norms
 	cases := []struct {
 		name  string
 		model genModel
@@ -222,11 +217,6 @@ func mustRules(t testing.TB, specs ...string) []Rule {
 	}
 	return out
 }
-
-var _ = bytes.NewBuffer
-var _ = errors.Is
-var _ = strconv.Itoa
-var _ = mlx.F32
 
 type dumpCase struct {
 	name string
