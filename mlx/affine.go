@@ -232,54 +232,145 @@ func (k affineDequantKernel) run(lo, hi int) {
 	gs, bitsN := k.p.GroupSize, k.p.Bits
 	levels := 1 << bitsN
 	var qb [maxGroup]uint8
-	q := qb[:gs]
-	// lut[v] holds the output bits for q == v, rebuilt per group when the
-	// group has at least as many elements as there are levels.
-	var lut [256]uint32
+	var vb [maxGroup]float32
+	q, vals := qb[:gs], vb[:gs]
+	// With at least as many elements as levels, compute each level once
+	// per group and look the outputs up.
 	useLUT := levels <= gs
+	var lvals [256]float32
+	var lut16 [256]uint16
+	var lut32 [256]uint32
 	ob := k.od.Size()
 	for g := lo; g < hi; g++ {
-		unpackGroup(q, k.wq[g*k.groupBytes:(g+1)*k.groupBytes], bitsN)
+		src := k.wq[g*k.groupBytes : (g+1)*k.groupBytes]
 		s := loadFloat(k.scales, k.sd, g)
 		b := loadFloat(k.biases, k.sd, g)
 		out := k.dst[g*gs*ob : (g+1)*gs*ob]
-		if useLUT {
-			for v := range levels {
-				lut[v] = k.outBits(affineValue(k.sd, float32(v), s, b))
+		if !useLUT {
+			if bitsN == 8 {
+				affineValues(vals, src, s, b, k.sd)
+			} else {
+				unpackGroup(q, src, bitsN)
+				affineValues(vals, q, s, b, k.sd)
 			}
-			switch ob {
-			case 2:
-				out = out[:2*len(q)]
-				for j, v := range q {
-					binary.LittleEndian.PutUint16(out[2*j:], uint16(lut[v]))
+			storeFloats(out, k.od, vals)
+			continue
+		}
+		affineValues(lvals[:levels], levelIndex[:levels], s, b, k.sd)
+		if ob == 2 {
+			floatsToBits16(lut16[:levels], lvals[:levels], k.od)
+			if o := viewU16(out); o != nil && bitsN == 4 {
+				o = o[:2*len(src)]
+				for m, c := range src {
+					o[2*m] = lut16[c&15]
+					o[2*m+1] = lut16[c>>4]
 				}
-			default:
-				out = out[:4*len(q)]
+				continue
+			}
+			unpackGroup(q, src, bitsN)
+			if o := viewU16(out); o != nil {
+				o = o[:len(q)]
 				for j, v := range q {
-					binary.LittleEndian.PutUint32(out[4*j:], lut[v])
+					o[j] = lut16[v]
 				}
+				continue
+			}
+			for j, v := range q {
+				binary.LittleEndian.PutUint16(out[2*j:], lut16[v])
+			}
+			continue
+		}
+		for v := range levels {
+			lut32[v] = math.Float32bits(lvals[v])
+		}
+		unpackGroup(q, src, bitsN)
+		if o := viewU32(out); o != nil {
+			o = o[:len(q)]
+			for j, v := range q {
+				o[j] = lut32[v]
 			}
 			continue
 		}
 		for j, v := range q {
-			storeFloat(out, k.od, j, affineValue(k.sd, float32(v), s, b))
+			binary.LittleEndian.PutUint32(out[4*j:], lut32[v])
 		}
 	}
 }
 
-// affineValue returns T(T(q*s) + b) for T = sd, widened to float32. The
-// explicit roundings keep Go from fusing the multiply and the add.
-func affineValue(sd DType, q, s, b float32) float32 {
-	return roundTo(sd, roundTo(sd, float32(q*s))+b)
+// levelIndex holds 0..255: the quantized levels.
+var levelIndex = func() (l [256]uint8) {
+	for i := range l {
+		l[i] = uint8(i)
+	}
+	return l
+}()
+
+// floatsToBits16 rounds vals to dtype dt (F16 or BF16) bits.
+func floatsToBits16(dst []uint16, vals []float32, dt DType) {
+	dst = dst[:len(vals)]
+	if dt == BF16 {
+		for j, v := range vals {
+			dst[j] = F32ToBF16(v)
+		}
+		return
+	}
+	for j, v := range vals {
+		dst[j] = F32ToF16(v)
+	}
 }
 
-// outBits converts v to the output dtype's bit pattern.
-func (k affineDequantKernel) outBits(v float32) uint32 {
-	switch k.od {
+// affineValues sets vals[j] = T(T(q[j]*s) + b) for T = sd (F32, F16 or
+// BF16), widened to float32. The explicit roundings keep Go from fusing the
+// multiply and the add.
+func affineValues(vals []float32, q []uint8, s, b float32, sd DType) {
+	vals = vals[:len(q)]
+	switch sd {
 	case BF16:
-		return uint32(F32ToBF16(v))
+		for j, v := range q {
+			p := BF16ToF32(F32ToBF16(float32(v) * s))
+			vals[j] = BF16ToF32(F32ToBF16(p + b))
+		}
 	case F16:
-		return uint32(F32ToF16(v))
+		for j, v := range q {
+			p := F16ToF32(F32ToF16(float32(v) * s))
+			vals[j] = F16ToF32(F32ToF16(p + b))
+		}
+	default:
+		for j, v := range q {
+			vals[j] = float32(float32(v)*s) + b
+		}
 	}
-	return math.Float32bits(v)
+}
+
+// storeFloats writes vals rounded to dtype dt (F32, F16 or BF16) to dst.
+func storeFloats(dst []byte, dt DType, vals []float32) {
+	switch dt {
+	case BF16:
+		if o := viewU16(dst); o != nil {
+			o = o[:len(vals)]
+			for j, v := range vals {
+				o[j] = F32ToBF16(v)
+			}
+			return
+		}
+	case F16:
+		if o := viewU16(dst); o != nil {
+			o = o[:len(vals)]
+			for j, v := range vals {
+				o[j] = F32ToF16(v)
+			}
+			return
+		}
+	default:
+		if o := viewU32(dst); o != nil {
+			o = o[:len(vals)]
+			for j, v := range vals {
+				o[j] = math.Float32bits(v)
+			}
+			return
+		}
+	}
+	for j, v := range vals {
+		storeFloat(dst, dt, j, v)
+	}
 }

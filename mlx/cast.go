@@ -124,22 +124,6 @@ func (k castKernel) load(x []float32, i int) {
 // store writes len(x) float32 values, rounded to the target dtype, at
 // element i.
 func (k castKernel) store(x []float32, i int) {
-	n := len(x)
-	switch k.to {
-	case BF16:
-		d := k.dst[2*i : 2*(i+n)]
-		for j, v := range x {
-			binary.LittleEndian.PutUint16(d[2*j:], F32ToBF16(v))
-		}
-	case F16:
-		d := k.dst[2*i : 2*(i+n)]
-		for j, v := range x {
-			binary.LittleEndian.PutUint16(d[2*j:], F32ToF16(v))
-		}
-	case F32:
-		d := k.dst[4*i : 4*(i+n)]
-		for j, v := range x {
-			binary.LittleEndian.PutUint32(d[4*j:], math.Float32bits(v))
-		}
-	}
+	es := k.to.Size()
+	storeFloats(k.dst[es*i:es*(i+len(x))], k.to, x)
 }
