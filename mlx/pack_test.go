@@ -1,10 +1,14 @@
 package mlx
 
 import (
+	"compress/gzip"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -179,4 +183,101 @@ func TestDequantizedDType(t *testing.T) {
 	assert.Equal(t, BF16, DequantizedDType(QuantParams{Mode: MXFP4}, U8, Invalid))
 	assert.Equal(t, F16, DequantizedDType(QuantParams{Mode: MXFP8}, U8, F16))
 	assert.Equal(t, F32, DequantizedDType(QuantParams{Mode: NVFP4, GlobalScale: &g}, U8, F16))
+}
+
+// golden.json.gz holds small cases computed once by the real MLX 0.32.4 on
+// the CPU (testdata/golden.py): quantize, dequantize and casts, including
+// special groups (negative, zero, ties, subnormal, non-finite, raw bits).
+type goldenCase struct {
+	Kind        string   `json:"kind"`
+	Mode        string   `json:"mode"`
+	Bits        int      `json:"bits"`
+	GroupSize   int      `json:"group_size"`
+	DType       string   `json:"dtype"`
+	GlobalScale *float32 `json:"global_scale"`
+	Shape       []int    `json:"shape"`
+	W           []byte   `json:"w"`
+	WQ          []byte   `json:"wq"`
+	Scales      []byte   `json:"scales"`
+	Biases      []byte   `json:"biases"`
+	Deq         []byte   `json:"deq"`
+	DeqDType    string   `json:"deq_dtype"`
+	From        string   `json:"from"`
+	To          string   `json:"to"`
+	Out         []byte   `json:"out"`
+}
+
+func TestGolden(t *testing.T) {
+	f, err := os.Open("testdata/golden.json.gz")
+	require.NoError(t, err)
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	require.NoError(t, err)
+	var golden struct {
+		MLX   string       `json:"mlx"`
+		Cases []goldenCase `json:"cases"`
+	}
+	require.NoError(t, json.NewDecoder(zr).Decode(&golden))
+	require.Equal(t, "0.32.4", golden.MLX)
+	require.NotEmpty(t, golden.Cases)
+	for i, c := range golden.Cases {
+		if c.Kind == "cast" {
+			t.Run(fmt.Sprintf("%d-cast-%s-%s", i, c.From, c.To), func(t *testing.T) {
+				from, err := ParseDType(c.From)
+				require.NoError(t, err)
+				to, err := ParseDType(c.To)
+				require.NoError(t, err)
+				out, err := Cast(c.W, from, to)
+				require.NoError(t, err)
+				assert.Equal(t, c.Out, out)
+			})
+			continue
+		}
+		t.Run(fmt.Sprintf("%d-%s-b%d-g%d-%s", i, c.Mode, c.Bits, c.GroupSize, c.DType), func(t *testing.T) {
+			mode, err := ParseQuantMode(c.Mode)
+			require.NoError(t, err)
+			dt, err := ParseDType(c.DType)
+			require.NoError(t, err)
+			p := QuantParams{Mode: mode, Bits: c.Bits, GroupSize: c.GroupSize, GlobalScale: c.GlobalScale}
+			q, err := Quantize(c.W, dt, c.Shape, p)
+			require.NoError(t, err)
+			assert.Equal(t, c.WQ, q.Weight, "packed weight")
+			assert.Equal(t, c.Scales, q.Scales, "scales")
+			if mode == Affine {
+				assert.Equal(t, c.Biases, q.Biases, "biases")
+			}
+			deq, err := Dequantize(q, p, Invalid)
+			require.NoError(t, err)
+			assert.Equal(t, c.Deq, deq, "dequantized")
+			assert.Equal(t, c.DeqDType, DequantizedDType(p, q.ScaleDType, Invalid).String())
+		})
+	}
+}
+
+// TestMisaligned runs the kernels on buffers that start at odd addresses,
+// where the aligned fast views do not apply: results must not change.
+func TestMisaligned(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	shape := []int{4, 256}
+	w := randomWeight(r, 4, 256)
+	buf := make([]byte, len(w)+1)
+	copy(buf[1:], w)
+	odd := buf[1:]
+	for _, p := range allParams {
+		want, err := Quantize(w, BF16, shape, p)
+		require.NoError(t, err)
+		got, err := Quantize(odd, BF16, shape, p)
+		require.NoError(t, err)
+		require.Equal(t, want, got, "%+v", p)
+		d, err := Dequantize(want, p, F32)
+		require.NoError(t, err)
+		dst := make([]byte, len(d)+1)
+		require.NoError(t, DequantizeInto(dst[1:], want, p, F32))
+		require.Equal(t, d, dst[1:], "%+v", p)
+	}
+	f32, err := Cast(w, BF16, F32)
+	require.NoError(t, err)
+	dst := make([]byte, len(f32)+1)
+	require.NoError(t, CastInto(dst[1:], odd, BF16, F32))
+	assert.Equal(t, f32, dst[1:])
 }
