@@ -207,10 +207,13 @@ func needKeys(c config, keys ...string) error {
 	return nil
 }
 
+// maxLayers bounds layer counts read from a config.
+const maxLayers = 1 << 16
+
 // layerCount returns num_hidden_layers, checked against a sane bound.
 func layerCount(c config) (int, error) {
 	n, err := c.reqInt("num_hidden_layers")
-	if err == nil && n > 1<<16 {
+	if err == nil && n > maxLayers {
 		err = c.errf("num_hidden_layers", "is %d, too many", n)
 	}
 	return n, err
@@ -268,6 +271,9 @@ func buildLlama(c config, _ *tensorSet) (*modelSpec, error) {
 		return nil, err
 	} else if ok {
 		layers = n // LlamaModel builds one block per layer type
+		if layers > maxLayers {
+			return nil, c.errf("layer_types", "has %d entries, too many", n)
+		}
 	}
 	headDim, err := c.intOr("head_dim", d.hidden/d.heads)
 	if err != nil {
@@ -683,6 +689,15 @@ func buildMixtral(c config, _ *tensorSet) (*modelSpec, error) {
 
 var quantParts = []string{"weight", "scales", "biases"}
 
+// checkExperts bounds the expert and layer counts of a config by the
+// checkpoint: a checkpoint cannot hold more experts than tensors.
+func checkExperts(experts, layers int, ts *tensorSet) error {
+	if experts > ts.len() || layers > maxLayers {
+		return fmt.Errorf("%w: %d experts in %d layers do not fit a checkpoint of %d tensors", ErrWeights, experts, layers, ts.len())
+	}
+	return nil
+}
+
 func sanitizeMixtral(m *modelSpec, c config, ts *tensorSet) error {
 	if tie, _ := c.boolOr("tie_word_embeddings", false); tie {
 		ts.pop("lm_head.weight")
@@ -692,6 +707,9 @@ func sanitizeMixtral(m *modelSpec, c config, ts *tensorSet) error {
 	}
 	layers, _ := c.intOr("num_hidden_layers", 32)
 	experts, _ := c.intOr("num_local_experts", 8)
+	if err := checkExperts(experts, layers, ts); err != nil {
+		return err
+	}
 	for l := 0; l < layers; l++ {
 		p := "model.layers." + strconv.Itoa(l) + ".block_sparse_moe"
 		for _, nm := range [][2]string{{"w1", "gate_proj"}, {"w2", "down_proj"}, {"w3", "up_proj"}} {
@@ -771,6 +789,9 @@ func sanitizeQwen2MoE(m *modelSpec, c config, ts *tensorSet) error {
 	}
 	layers, _ := c.intOr("num_hidden_layers", 0)
 	experts, _ := c.intOr("num_experts", 0)
+	if err := checkExperts(experts, layers, ts); err != nil {
+		return err
+	}
 	for l := 0; l < layers; l++ {
 		p := "model.layers." + strconv.Itoa(l) + ".mlp"
 		for _, n := range []string{"up_proj", "down_proj", "gate_proj"} {
@@ -898,6 +919,9 @@ func sanitizeQwen3MoE(m *modelSpec, c config, ts *tensorSet) error {
 	}
 	slices.Sort(moeLayers)
 	experts, _ := c.intOr("num_experts", 0)
+	if err := checkExperts(experts, 0, ts); err != nil {
+		return err
+	}
 	for _, l := range moeLayers {
 		p := "model.layers." + strconv.Itoa(l) + ".mlp"
 		for _, n := range []string{"up_proj", "down_proj", "gate_proj"} {

@@ -95,12 +95,21 @@ const tinyTokenizerConfig = `{"tokenizer_class": "PreTrainedTokenizerFast", "unk
 // writeModel writes m into dir as an HF checkpoint.
 func writeModel(t testing.TB, dir string, m genModel) {
 	t.Helper()
-	require.NoError(t, os.MkdirAll(dir, 0o755))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "config.json"), []byte(m.config), 0o644))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "tokenizer.json"), []byte(tinyTokenizer()), 0o644))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "tokenizer_config.json"), []byte(tinyTokenizerConfig), 0o644))
+	require.NoError(t, writeModelErr(dir, m))
+}
+
+func writeModelErr(dir string, m genModel) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	files := map[string]string{"config.json": m.config, "tokenizer.json": tinyTokenizer(), "tokenizer_config.json": tinyTokenizerConfig}
 	for name, body := range m.files {
-		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644))
+		files[name] = body
+	}
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			return err
+		}
 	}
 	shards := max(m.shards, 1)
 	groups := make([][]safetensors.Tensor, shards)
@@ -115,7 +124,9 @@ func writeModel(t testing.TB, dir string, m genModel) {
 		if shards > 1 {
 			name = fmt.Sprintf("model-%05d-of-%05d.safetensors", s+1, shards)
 		}
-		require.NoError(t, safetensors.WriteFile(filepath.Join(dir, name), g, map[string]string{"format": "pt"}, safetensors.HF))
+		if err := safetensors.WriteFile(filepath.Join(dir, name), g, map[string]string{"format": "pt"}, safetensors.HF); err != nil {
+			return err
+		}
 		for j, st := range g {
 			if s > 0 || j > 0 {
 				index += ", "
@@ -124,8 +135,9 @@ func writeModel(t testing.TB, dir string, m genModel) {
 		}
 	}
 	if shards > 1 {
-		require.NoError(t, os.WriteFile(filepath.Join(dir, "model.safetensors.index.json"), []byte(index+"}}"), 0o644))
+		return os.WriteFile(filepath.Join(dir, "model.safetensors.index.json"), []byte(index+"}}"), 0o644)
 	}
+	return nil
 }
 
 // ---- model builders
