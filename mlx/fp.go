@@ -307,16 +307,25 @@ func maxBits(m int32, v uint16) int32 {
 // mxExpIrregular marks an amax for which groupBF16MX does not apply.
 const mxExpIrregular = math.MinInt8
 
+// The fast path covers scale exponents [mxFastMinExp, mxFastMaxExp], i.e.
+// amax between about 2^-49 and 2^15 times the element format's maximum,
+// which bounds its lazily built tables to 64 tables of 64 KiB per mode;
+// other groups take the general path.
+const (
+	mxFastMinExp = -48
+	mxFastMaxExp = 15
+)
+
 // mxBF16 holds the tables of the bfloat16 MX fast path for one mode.
 type mxBF16 struct {
 	mode QuantMode
 	// exp maps an amax (bfloat16 magnitude bits) to the scale exponent e
 	// MLX's CPU computes in bfloat16, or mxExpIrregular: a non-finite amax,
-	// or a divisor 2^e that is not exact (never, for finite amax).
+	// or e outside [mxFastMinExp, mxFastMaxExp].
 	exp *[1 << 15]int8
-	// tabs[e+128] maps bfloat16 bits v to the code of v/2^e (FP8 byte or
-	// FP4 code), built on first use.
-	tabs [256]atomic.Pointer[[1 << 16]uint8]
+	// tabs[e-mxFastMinExp] maps bfloat16 bits v to the code of v/2^e (FP8
+	// byte or FP4 code), built on first use.
+	tabs [mxFastMaxExp - mxFastMinExp + 1]atomic.Pointer[[1 << 16]uint8]
 }
 
 func newMXBF16(mode QuantMode) *mxBF16 {
@@ -329,7 +338,7 @@ func newMXBF16(mode QuantMode) *mxBF16 {
 		e, p, sb := mxScale(BF16ToF32(uint16(a)), BF16, maxval)
 		m.exp[a] = mxExpIrregular
 		if a < 0x7f80 && p != 0 && math.Float32bits(p)&0x7fffff == 0 &&
-			e >= -127 && e <= 126 && sb == uint8(int32(e)+127) {
+			e >= mxFastMinExp && e <= mxFastMaxExp && sb == uint8(int32(e)+127) {
 			m.exp[a] = int8(e)
 		}
 	}
@@ -339,7 +348,7 @@ func newMXBF16(mode QuantMode) *mxBF16 {
 // codes returns the table for exponent e: code[v] = FP8 byte or CPU FP4
 // code of bf16(bf16(v) / 2^e), exactly as the general CPU path computes it.
 func (m *mxBF16) codes(e int32) *[1 << 16]uint8 {
-	slot := &m.tabs[e+128]
+	slot := &m.tabs[e-mxFastMinExp]
 	if t := slot.Load(); t != nil {
 		return t
 	}
