@@ -26,6 +26,15 @@ same output as mlx_lm.convert (tensors, config.json, index), streaming in
 bounded memory. Every mlx_lm.convert flag works with the same meaning and
 defaults; the flags after --trust-remote-code are mlxconv additions.`
 
+// convertHub, when set (by the Hub commands' file), returns the Hub
+// resolver and uploader convert uses for a --hf-path that is not a local
+// directory and for --upload-repo. Without it those are errors.
+var convertHub func(env *environment, quiet bool) (
+	resolve func(ctx context.Context, repo, revision string) (string, error),
+	upload func(ctx context.Context, dir, repo string) error,
+	err error,
+)
+
 type convertFlags struct {
 	hfPath, mlxPath            string
 	quantize, dequantize       bool
@@ -75,6 +84,11 @@ func runConvert(ctx context.Context, env *environment, args []string) error {
 	opts, err := f.options()
 	if err != nil {
 		return err
+	}
+	if convertHub != nil {
+		if opts.ResolveHub, opts.Upload, err = convertHub(env, f.quiet); err != nil {
+			return err
+		}
 	}
 	var info mlx.BackendInfo
 	if !f.dryRun {
