@@ -3,7 +3,8 @@
 # ~2.2 GB bf16 TinyLlama-1.1B-shaped model, in the same run, one after the other.
 # Reports wall time and peak RSS (GNU time -v) of each and mlxconv/mlx_lm ratios
 # (issue 4 targets: <= 0.25x wall, <= 0.125x peak RSS), then checks that the two
-# outputs agree (same checks as scripts/oracle/convert_check.py).
+# outputs agree (same checks as scripts/oracle/convert_check.py). Both run with
+# the input in the page cache (BENCH_COLD=1 drops the cache before each instead).
 #
 #   scripts/bench/convert.sh [PYTHON [MLXCONV]] [-- extra convert flags]
 # PYTHON defaults to scripts/oracle/setup.sh's venv, MLXCONV to bin/mlxconv.
@@ -45,8 +46,11 @@ export TOKENIZERS_PARALLELISM=false TRANSFORMERS_VERBOSITY=error HF_HUB_OFFLINE=
 measure() { # name cmd... ; prints "wall_s rss_kb"
   local name=$1; shift
   sync
-  # Drop the input from the page cache when we can, so both tools start cold.
-  if [ -w /proc/sys/vm/drop_caches ]; then echo 1 > /proc/sys/vm/drop_caches 2>/dev/null || true; fi
+  if [ "${BENCH_COLD:-0}" = 1 ] && [ -w /proc/sys/vm/drop_caches ]; then
+    echo 1 > /proc/sys/vm/drop_caches  # both tools start cold (machine-wide: opt-in)
+  else
+    cat "$model/model.safetensors" > /dev/null  # both tools start warm
+  fi
   /usr/bin/time -v -o "$work/$name.time" "$@" > "$work/$name.log" 2>&1 || {
     echo "$name failed:" >&2; tail -5 "$work/$name.log" >&2; exit 1; }
   local wall rss
