@@ -118,21 +118,18 @@ func fp4CodeMetal(v float32) uint8 {
 	return c
 }
 
-// absMaxNaN returns max |x| with NaN propagation (MLX's max reduction).
+// absMaxNaN returns max |x| with NaN propagation (MLX's max reduction),
+// branch-free in four lanes; len(x) is a multiple of 4.
 func absMaxNaN(x []float32) float32 {
-	var m float32
-	nan := false
-	for _, v := range x {
-		a := abs32(v)
-		if a > m {
-			m = a
-		}
-		nan = nan || a != a
+	var m0, m1, m2, m3 float32
+	for j := 0; j+4 <= len(x); j += 4 {
+		v := x[j : j+4 : j+4]
+		m0 = max(m0, abs32(v[0]))
+		m1 = max(m1, abs32(v[1]))
+		m2 = max(m2, abs32(v[2]))
+		m3 = max(m3, abs32(v[3]))
 	}
-	if nan {
-		return float32(math.NaN())
-	}
-	return m
+	return max(m0, m1, m2, m3)
 }
 
 // absMaxMetal returns max |x| ignoring NaNs (Metal's simd_max).
@@ -381,6 +378,18 @@ func (k fpQuantKernel) groupCPU(x []float32, q []uint8) uint8 {
 		s := roundTo(t, amax/6)
 		sb := F32ToFP8E4M3(s * k.enc)
 		d := roundTo(t, FP8E4M3ToF32(sb))
+		if t == BF16 && k.p.GlobalScale == nil {
+			// The common case, with the bfloat16 rounding inlined.
+			for j, v := range x {
+				w := BF16ToF32(F32ToBF16(v / d))
+				c := fp4CPUTable[fp4Key(math.Float32bits(w))]
+				if c == fp4Slow {
+					c = fp4CodeArgmin(w, F32)
+				}
+				q[j] = c
+			}
+			return sb
+		}
 		for j, v := range x {
 			w := roundTo(t, v/d)
 			if k.p.GlobalScale != nil {
