@@ -21,11 +21,16 @@
 //     affine kernel (float32 math, half-to-even rounding) and, for the fp
 //     modes, the composed-op fallback computed in the weight's dtype with a
 //     rounding after every op, the FP4 argmin tie rule, and MX scale
-//     exponents rounded up (ceil(log2(amax/maxval)), MLX ≥ 0.32.4).
-//   - Quantize with RoundingMetal follows MLX's Metal kernels (affine max
-//     starting at 0, round half away from zero; fp modes in float32 with
-//     round-to-nearest-even FP4 that keeps the sign). It is derived from the
-//     kernel sources and unit-tested by hand; no Metal device checked it.
+//     exponents rounded up (ceil(log2(amax/maxval)), MLX ≥ 0.32.4). Unlike
+//     MLX's CPU, NVFP4 also accepts tensors whose element count is not a
+//     multiple of 32 (MLX's fallback fails on a reshape there).
+//   - Quantize with RoundingMetal follows MLX's Metal kernels: affine max
+//     starting at 0 and halves rounded away from zero; fp modes in float32,
+//     amax/maxval encoded as an e8m0 rounded up (ml-explore/mlx#4353) or as
+//     e4m3, elements multiplied by the decoded scale's reciprocal and
+//     rounded to nearest even, FP4 keeping the sign. It is derived from the
+//     kernel sources and unit-tested by hand; no Metal device checked it
+//     (Metal's own log2 and NaN handling may differ in corner cases).
 //   - Dequantize matches mx.dequantize on MLX's CPU (composed ops, each
 //     rounded to its dtype, without fused multiply-adds), for either
 //     rounding.
