@@ -141,11 +141,28 @@ func (e *executor) readRows(in *Input, part int, r0, r1, rowB int64) ([]byte, er
 	if err != nil {
 		return nil, err
 	}
-	buf := make([]byte, (r1-r0)*rowB)
+	buf := e.getBuf(int((r1 - r0) * rowB))
 	if _, err := sec.ReadAt(buf, r0*rowB); err != nil && !(err == io.EOF && len(buf) == 0) {
+		e.putBuf(buf)
 		return nil, fmt.Errorf("convert: %s: tensor %q: read: %w", rd.Name(), src.Name, err)
 	}
 	return buf, nil
+}
+
+// getBuf returns a buffer of n bytes from the pool (its contents are
+// garbage); putBuf returns it. Reusing read buffers spares the allocator
+// and the garbage collector most of the input volume.
+func (e *executor) getBuf(n int) []byte {
+	if p, ok := e.readerPool.Get().(*[]byte); ok && cap(*p) >= n {
+		return (*p)[:n]
+	}
+	return make([]byte, n, max(n, unitBytes))
+}
+
+func (e *executor) putBuf(b []byte) {
+	if cap(b) >= unitBytes && cap(b) <= 4*unitBytes {
+		e.readerPool.Put(&b)
+	}
 }
 
 // readWhole reads a source tensor completely.
@@ -357,11 +374,18 @@ func (e *executor) do(u unit, g *jobGeom) error {
 		}
 	} else {
 		rows = u.r1 - u.r0
+		var pooled [][]byte
+		defer func() {
+			for _, b := range pooled {
+				e.putBuf(b)
+			}
+		}()
 		for k, in := range j.Inputs {
 			b, err := e.readRows(in, u.part, u.r0, u.r1, g.inRow[k]*int64(in.Sources[u.part].DType.Size())/int64(max(in.DType.Size(), 1)))
 			if err != nil {
 				return err
 			}
+			pooled = append(pooled, b)
 			if b, err = e.toInputDType(b, in.Sources[u.part].DType, in); err != nil {
 				return err
 			}
