@@ -32,6 +32,11 @@ import (
 //     SHA-256 of the id list looked up in llama.cpp's table (tokenizer_pre.go).
 //     An unknown digest or an unsupported tokenizer component is an error
 //     wrapping ErrUnknownPre unless VocabOptions.Pre names the pre-tokenizer.
+//     One deliberate difference: a tokenizer.json with ignore_merges whose
+//     digest the converter calls smaug-bpe (the original Meta-Llama-3 file)
+//     is written as llama-bpe, whose llama.cpp pre-tokenizer is the same but
+//     ignores merges as the tokenizer does; Vocab.PreConverter keeps the
+//     converter's name.
 //   - Special token ids, add_bos/add_eos/add_sep, the chat template(s) and
 //     normalizer flags as gguf-py's SpecialVocab derives them from
 //     tokenizer.json, tokenizer_config.json, chat_template.jinja /
@@ -152,6 +157,10 @@ type Vocab struct {
 	// PreHash is the chkhsh digest computed for a BPE vocabulary (empty for
 	// SentencePiece, or when Pre was given and detection was skipped).
 	PreHash string
+	// PreConverter is the name llama.cpp's converter gives PreHash. It
+	// differs from Pre only where the converter's name would make llama.cpp
+	// tokenize differently from the tokenizer (see preIgnoreMergesFix).
+	PreConverter string
 	// Warnings are the conditions convert_hf_to_gguf.py logs as warnings
 	// (ignored out-of-range ids, replaced tokens, ...).
 	Warnings []string

@@ -61,9 +61,10 @@ func (l *vocabLoader) isLlamaHF() bool {
 
 // bpeSource is a BPE tokenizer in either file layout.
 type bpeSource struct {
-	vocab    map[string]int // model vocabulary
-	added    []hfAddedToken // added tokens (tokenizer.json order)
-	pipeline func() (*hfPipeline, error)
+	vocab        map[string]int // model vocabulary
+	added        []hfAddedToken // added tokens (tokenizer.json order)
+	ignoreMerges bool           // tokenizer.json model.ignore_merges
+	pipeline     func() (*hfPipeline, error)
 }
 
 // bpe exports a byte-level BPE vocabulary.
@@ -141,7 +142,11 @@ func (l *vocabLoader) bpe() error {
 		if !ok {
 			return fmt.Errorf("%w: chkhsh %s is not in llama.cpp's table (pass a pre-tokenizer name to override)", ErrUnknownPre, hash)
 		}
-		v.Pre = name
+		v.Pre, v.PreConverter = name, name
+		if fix, ok := preIgnoreMergesFix[name]; ok && src.ignoreMerges {
+			v.Pre = fix
+			v.warnf("pre-tokenizer: llama.cpp's converter names this tokenizer %q, which makes llama.cpp apply merges the tokenizer ignores (ignore_merges); writing %q, which has the same pre-tokenizer and ignores them", name, fix)
+		}
 	}
 	v.Tokens = make([]string, n)
 	v.Types = make([]TokenType, n)
@@ -236,7 +241,7 @@ func (l *vocabLoader) bpeFromTokenizerJSON(tj *hfTokenizerJSON) (*bpeSource, err
 			added = append(added, a)
 		}
 	}
-	src := &bpeSource{vocab: vocab, added: added}
+	src := &bpeSource{vocab: vocab, added: added, ignoreMerges: tj.Model.IgnoreMerges}
 	src.pipeline = func() (*hfPipeline, error) {
 		jm, err := l.merges()
 		if err != nil {

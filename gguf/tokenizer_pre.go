@@ -122,6 +122,15 @@ var preTokenizerNames = map[string]string{
 	"653660222fb704f61cbf2b618a8ae6502b7f8b20c980f9a5de07ed78e13319cd": "ufakzeka",
 }
 
+// preIgnoreMergesFix names, for a converter name whose llama.cpp
+// pre-tokenizer type does not set ignore_merges, the name with the same
+// pre-tokenizer that does. LoadVocab writes it for tokenizer.json files
+// with model.ignore_merges true: the original Meta-Llama-3 tokenizer.json
+// (no BOS in its post-processor) hashes to smaug-bpe, and with smaug-bpe
+// llama.cpp tokenizes words such as " Việt" differently from the tokenizer
+// (merges instead of the whole-word vocabulary entry).
+var preIgnoreMergesFix = map[string]string{"smaug-bpe": "llama-bpe"}
+
 // PreTokenizerName returns the tokenizer.ggml.pre name llama.cpp's converter
 // gives the chkhsh digest hash, if it knows it.
 func PreTokenizerName(hash string) (string, bool) {
