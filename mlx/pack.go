@@ -215,16 +215,18 @@ func deqLayout(q Quantized, p QuantParams) (qlayout, int, error) {
 	if _, err := numElements(ss); err != nil {
 		return qlayout{}, 0, err
 	}
+	// numElements caps words below 2^60, so words*4 cannot overflow; once
+	// the buffer is known to hold that many bytes, words*32 cannot either.
+	if len(q.Weight) != words*4 {
+		return qlayout{}, 0, fmt.Errorf("%w: packed weight: have %d bytes, want %d", ErrQuant, len(q.Weight), words*4)
+	}
 	kw, ks := ws[len(ws)-1], ss[len(ss)-1]
-	if kw > math.MaxInt/32 || kw*32%p.Bits != 0 || kw*32/p.Bits != ks*p.GroupSize {
+	if kw*32%p.Bits != 0 || kw*32/p.Bits%p.GroupSize != 0 || kw*32/p.Bits/p.GroupSize != ks {
 		return qlayout{}, 0, fmt.Errorf("%w: weight shape %v and scale shape %v do not match bits %d, group size %d",
 			ErrQuant, ws, ss, p.Bits, p.GroupSize)
 	}
 	n := words * 32 / p.Bits
 	l := qlayout{p: p, groups: n / p.GroupSize, groupBytes: p.GroupSize * p.Bits / 8}
-	if len(q.Weight) != words*4 {
-		return qlayout{}, 0, fmt.Errorf("%w: packed weight: have %d bytes, want %d", ErrQuant, len(q.Weight), words*4)
-	}
 	if p.Mode == Affine {
 		if !quantizable(q.ScaleDType) {
 			return qlayout{}, 0, fmt.Errorf("%w: affine scales of dtype %s (want float32, float16 or bfloat16)", ErrQuant, q.ScaleDType)

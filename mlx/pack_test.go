@@ -281,3 +281,62 @@ func TestMisaligned(t *testing.T) {
 	require.NoError(t, CastInto(dst[1:], odd, BF16, F32))
 	assert.Equal(t, f32, dst[1:])
 }
+
+// FuzzDequantize feeds arbitrary shapes, parameters and buffer sizes (as a
+// hostile file could declare them) to Dequantize: it must return an error
+// or a buffer of the declared size, never panic.
+func FuzzDequantize(f *testing.F) {
+	f.Add(uint8(0), uint8(4), uint8(64), 2, 8, 2, 1, 64, 4, 4, uint8(BF16), uint8(Invalid))
+	f.Add(uint8(1), uint8(4), uint8(32), 1, 4, 1, 1, 16, 1, 0, uint8(U8), uint8(F16))
+	f.Add(uint8(3), uint8(8), uint8(32), 3, 8, 3, 1, 96, 3, 0, uint8(U8), uint8(F32))
+	f.Add(uint8(0), uint8(3), uint8(32), 2, 3, 2, 1, 24, 4, 4, uint8(F16), uint8(BF16))
+	f.Fuzz(func(t *testing.T, mode, bits, gs uint8, r0, kw, s0, ks, wlen, slen, blen int, sd, out uint8) {
+		clamp := func(v int) int { return min(max(v, -1), 1<<12) }
+		q := Quantized{
+			Weight:      make([]byte, clamp(wlen)&0xfff),
+			WeightShape: []int{clamp(r0), clamp(kw)},
+			Scales:      make([]byte, clamp(slen)&0xfff),
+			ScaleShape:  []int{clamp(s0), clamp(ks)},
+			ScaleDType:  DType(sd),
+		}
+		if blen > 0 {
+			q.Biases = make([]byte, clamp(blen)&0xfff)
+		}
+		p := QuantParams{Mode: QuantMode(mode % 5), Bits: int(bits), GroupSize: int(gs)}
+		res, err := Dequantize(q, p, DType(out))
+		if err != nil {
+			require.ErrorIs(t, err, ErrQuant)
+			return
+		}
+		n := q.WeightShape[0] * q.WeightShape[1] * 32 / p.Bits
+		require.Len(t, res, n*DequantizedDType(p, q.ScaleDType, DType(out)).Size())
+	})
+}
+
+// FuzzQuantize feeds arbitrary weights, shapes and parameters to Quantize:
+// an error or well-formed outputs, never a panic; and the affine results
+// dequantize back without error.
+func FuzzQuantize(f *testing.F) {
+	f.Add([]byte{0x80, 0x3f, 0, 0xc0}, uint8(BF16), 1, 2, uint8(0), uint8(4), uint8(32), uint8(0))
+	f.Add(make([]byte, 128), uint8(F32), 1, 32, uint8(1), uint8(4), uint8(32), uint8(1))
+	f.Add(make([]byte, 64), uint8(F16), 2, 16, uint8(2), uint8(4), uint8(16), uint8(0))
+	f.Fuzz(func(t *testing.T, seed []byte, dt uint8, rows, k int, mode, bits, gs, rounding uint8) {
+		rows, k = min(max(rows, -1), 64), min(max(k, -1), 256)
+		d := DType(dt)
+		w := make([]byte, max(rows*k*d.Size(), 0))
+		for i := range w {
+			if len(seed) > 0 {
+				w[i] = seed[i%len(seed)] ^ byte(i*131)
+			}
+		}
+		p := QuantParams{Mode: QuantMode(mode % 5), Bits: int(bits), GroupSize: int(gs), Rounding: Rounding(rounding % 3)}
+		q, err := Quantize(w, d, []int{rows, k}, p)
+		if err != nil {
+			require.ErrorIs(t, err, ErrQuant)
+			return
+		}
+		require.Len(t, q.Weight, rows*k*p.Bits/8)
+		_, err = Dequantize(q, p, Invalid)
+		require.NoError(t, err)
+	})
+}
