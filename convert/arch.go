@@ -1030,8 +1030,30 @@ func isDigits(s string) bool {
 	return true
 }
 
-// naturalLess orders dotted names component by component, numeric
-// components numerically and before non-numeric ones.
+// genericRank orders well-known module names the way mlx-lm's model
+// files construct them (embedding, layers, final norm, head; attention
+// before MLP before the norms; q, k, v, o; gate, down, up). Other names
+// rank 4 and sort by name.
+var genericRank = map[string]int{
+	"embed_tokens": 0, "wte": 0, "tok_embeddings": 0, "word_embeddings": 0,
+	"layers": 1, "h": 1, "blocks": 1,
+	"self_attn": 0, "attn": 0, "attention": 0,
+	"q_proj": 0, "k_proj": 1, "v_proj": 2, "o_proj": 3,
+	"mlp": 1, "feed_forward": 1,
+	"gate_proj": 0, "down_proj": 1, "up_proj": 2,
+	"norm": 5, "ln_f": 5, "final_layernorm": 5,
+	"lm_head": 9,
+}
+
+func rankOf(c string) int {
+	if r, ok := genericRank[c]; ok {
+		return r
+	}
+	return 4
+}
+
+// naturalLess orders dotted module paths component by component: numeric
+// components numerically (and first), then by genericRank, then by name.
 func naturalLess(a, b string) bool {
 	as, bs := strings.Split(a, "."), strings.Split(b, ".")
 	for i := 0; i < len(as) && i < len(bs); i++ {
@@ -1048,6 +1070,9 @@ func naturalLess(a, b string) bool {
 			return x < y
 		case xd != yd:
 			return xd
+		}
+		if rx, ry := rankOf(x), rankOf(y); rx != ry {
+			return rx < ry
 		}
 		return x < y
 	}
