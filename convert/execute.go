@@ -156,11 +156,11 @@ func (e *executor) getBuf(n int) []byte {
 	if p, ok := e.readerPool.Get().(*[]byte); ok && cap(*p) >= n {
 		return (*p)[:n]
 	}
-	return make([]byte, n, max(n, unitBytes))
+	return make([]byte, n, max(n, int(e.unitLimit)))
 }
 
 func (e *executor) putBuf(b []byte) {
-	if cap(b) >= unitBytes && cap(b) <= 4*unitBytes {
+	if int64(cap(b)) >= e.unitLimit && int64(cap(b)) <= 4*e.unitLimit {
 		e.readerPool.Put(&b)
 	}
 }
@@ -244,10 +244,10 @@ func (e *executor) run(ctx context.Context) error {
 	geoms := make([]jobGeom, len(p.Jobs))
 	var units []unit
 	e.remaining = make([]int, len(p.Jobs))
-	limit := e.unitLimit
-	if limit <= 0 {
-		limit = unitBytes
+	if e.unitLimit <= 0 {
+		e.unitLimit = unitBytes
 	}
+	limit := e.unitLimit
 	for ji := range p.Jobs {
 		g, err := geometry(p, &p.Jobs[ji])
 		if err != nil {
