@@ -45,7 +45,16 @@ run_tests() {
   "$py" scripts/oracle/kernels.py gen "$MLXCONV_ORACLE_DIR"
 
   echo "== go test -race ./..."
-  CGO_ENABLED=1 go test -race -count=1 ./...
+  CGO_ENABLED=1 go test -race -count=1 $(go list ./... | grep -v /scripts/oracle)
+  echo "== bridge without cgo (purego's fakecgo path, as shipped)"
+  CGO_ENABLED=0 go test -count=1 ./bridge/...
+
+  echo "== oracle: kernels vs MLX (CPU), byte for byte"
+  if ! go test -count=1 -v -run TestKernelOracle ./scripts/oracle/ > "$work/kernels.log" 2>&1; then
+    tail -n 60 "$work/kernels.log"
+    exit 1
+  fi
+  grep -E '^kernels:' "$work/kernels.log"
 
   echo "== oracle: our safetensors files loaded by mx.load"
   "$py" scripts/oracle/kernels.py verify "$MLXCONV_ORACLE_DIR"

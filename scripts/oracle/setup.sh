@@ -17,6 +17,6 @@ echo "oracle: installing pinned peers into $venv (once)" >&2
 rm -rf "$venv"
 mkdir -p "$(dirname "$venv")"
 python3 -m venv "$venv" >&2
-"$venv/bin/pip" install --disable-pip-version-check -q -r "$req" >&2
+"$venv/bin/python" -m pip install --disable-pip-version-check -q -r "$req" >&2
 echo "$want" > "$stamp"
 echo "$venv/bin/python"
