@@ -129,6 +129,43 @@ func affineQuantFast(q []uint8, x []float32, scale, bias float32, nbins int32, m
 	}
 }
 
+// affineQuantFast4 is affineQuantFast (CPU rounding) for 4 bits, packing
+// eight values per little-endian word as it goes.
+func affineQuantFast4(out []byte, x []float32, scale, bias float32) {
+	out = out[:len(x)/2]
+	for j := 0; j+8 <= len(x); j += 8 {
+		v := x[j : j+8 : j+8]
+		w := q4(v[0], scale, bias) | q4(v[1], scale, bias)<<4 | q4(v[2], scale, bias)<<8 |
+			q4(v[3], scale, bias)<<12 | q4(v[4], scale, bias)<<16 | q4(v[5], scale, bias)<<20 |
+			q4(v[6], scale, bias)<<24 | q4(v[7], scale, bias)<<28
+		binary.LittleEndian.PutUint32(out[j/2:], w)
+	}
+}
+
+// q4 is one 4-bit value of affineQuantFast4.
+func q4(v, scale, bias float32) uint32 {
+	r := int32(math.Float32bits((v-bias)/scale+rintMagic) - rintMagicBits)
+	return uint32(min(max(r, 0), 15))
+}
+
+// loadMinMaxBF16 widens the bfloat16 group h into x and returns its
+// minimum and maximum as minMax does.
+func loadMinMaxBF16(x []float32, h []uint16) (lo, hi float32) {
+	x = x[:len(h)]
+	l0, l1, l2, l3 := BF16ToF32(h[0]), BF16ToF32(h[1]), BF16ToF32(h[2]), BF16ToF32(h[3])
+	h0, h1, h2, h3 := l0, l1, l2, l3
+	for j := 0; j+4 <= len(h); j += 4 {
+		v := h[j : j+4 : j+4]
+		a, b, c, d := BF16ToF32(v[0]), BF16ToF32(v[1]), BF16ToF32(v[2]), BF16ToF32(v[3])
+		x[j], x[j+1], x[j+2], x[j+3] = a, b, c, d
+		l0, h0 = min(l0, a), max(h0, a)
+		l1, h1 = min(l1, b), max(h1, b)
+		l2, h2 = min(l2, c), max(h2, c)
+		l3, h3 = min(l3, d), max(h3, d)
+	}
+	return min(l0, l1, l2, l3), max(h0, h1, h2, h3)
+}
+
 // affineQuantCPU computes q = clamp(rint((x-bias)/scale), 0, nbins) as MLX's
 // CPU kernel does, for any input. A NaN quotient gives 0, as MLX's float →
 // uint64 conversion leaves no bits in the packed range.
@@ -196,10 +233,23 @@ func (k affineQuantKernel) run(lo, hi int) {
 	var qb [maxGroup]uint8
 	x, q := xb[:gs], qb[:gs]
 	for g := lo; g < hi; g++ {
-		loadGroup(x, k.w[g*gs*es:(g+1)*gs*es], k.dt, k.f16)
+		src := k.w[g*gs*es : (g+1)*gs*es]
+		var wlo, whi float32
+		if h := viewU16(src); h != nil && k.dt == BF16 {
+			wlo, whi = loadMinMaxBF16(x, h)
+		} else {
+			loadGroup(x, src, k.dt, k.f16)
+			wlo, whi = minMax(x)
+		}
 		var scale, bias float32
-		if wlo, whi := minMax(x); finite32(wlo) && finite32(whi) {
+		if finite32(wlo) && finite32(whi) {
 			scale, bias = affineFinite(wlo, whi, nbins, metal)
+			if bitsN == 4 && !metal {
+				affineQuantFast4(k.wq[g*k.groupBytes:(g+1)*k.groupBytes], x, scale, bias)
+				storeFloat(k.scales, k.dt, g, scale)
+				storeFloat(k.biases, k.dt, g, bias)
+				continue
+			}
 			affineQuantFast(q, x, scale, bias, nb, metal)
 		} else {
 			scale, bias = affineScaleBias(x, nbins, metal, minStart)
