@@ -201,7 +201,7 @@ func (k fpQuantKernel) run(lo, hi int) {
 	var qb [maxGroup]uint8
 	var hb [maxGroup]uint16
 	x, q := xb[:gs], qb[:gs]
-	fastBF16 := k.dt == BF16 && k.p.Rounding == RoundingCPU && k.p.Mode != NVFP4
+	fastBF16 := k.mx != nil
 	for g := lo; g < hi; g++ {
 		src := k.w[g*gs*es : (g+1)*gs*es]
 		out := k.wq[g*k.groupBytes : (g+1)*k.groupBytes]
@@ -257,9 +257,10 @@ func mxScale(amax float32, t DType, maxval float32) (e, p float32, sb uint8) {
 }
 
 // groupBF16MX is the CPU MXFP4/MXFP8 kernel for a bfloat16 group with a
-// finite amax (ok is false otherwise, and nothing is written). The scale
-// divisor is then an exact power of two 2^e, so each element's code depends
-// only on its own bits and e: one lookup in the table for e.
+// finite amax whose scale exponent e lies in [mxFastMinExp, mxFastMaxExp]
+// (ok is false otherwise, and nothing is written). The divisor is then the
+// exact power of two 2^e, so each element's code depends only on its own
+// bits and e: one lookup in the table for e.
 func (k fpQuantKernel) groupBF16MX(h []uint16, out []byte) (sb uint8, ok bool) {
 	// Branch-free max of the magnitude bits in four independent lanes (a
 	// compiled max would branch, and mispredict on random data).
