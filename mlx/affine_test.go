@@ -110,6 +110,21 @@ func TestAffineHandComputed(t *testing.T) {
 			in: f32Bytes(group32(0.75)...),
 			wq: []uint32{0, 0, 0, 0}, scale: 0xb3d6bf95, bias: 0x3f400000,
 		},
+		{
+			// Constant -3.5 on the CPU: max == min, scale = -eps signed by
+			// the mask (false), q0 = rint(-3.5/-1e-7) = 35000000, scale =
+			// -3.5/q0 ≈ -1e-7, bias = -3.5.
+			name: "negative constant (cpu)", r: RoundingCPU, dt: F32,
+			in: f32Bytes(group32(-3.5)...),
+			wq: []uint32{0, 0, 0, 0}, scale: 0xb3d6bf95, bias: 0xc0600000,
+		},
+		{
+			// On Metal the max starts at 0: range 3.5, scale = 3.5/15,
+			// q0 = round(-15) = -15, bias = -3.5, all q = 0.
+			name: "negative constant (metal)", r: RoundingMetal, dt: F32,
+			in: f32Bytes(group32(-3.5)...),
+			wq: []uint32{0, 0, 0, 0}, scale: 0x3e6eeeef, bias: 0xc0600000,
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := QuantParams{Mode: Affine, Bits: 4, GroupSize: 32, Rounding: tc.r}

@@ -64,6 +64,30 @@ func TestFPHandComputed(t *testing.T) {
 			in: group32(2, 1, float32(math.NaN())), wq: []uint32{0, 0, 0, 0}, scale: []byte{128},
 		},
 		{
+			// Metal's max skips the NaN: amax 3, scale 0.5 (126), elements
+			// doubled: NaN → 7, 2 → 4, 4 → 6, 6 → 7.
+			name: "mxfp4 NaN metal", p: QuantParams{Mode: MXFP4, Bits: 4, GroupSize: 32, Rounding: RoundingMetal},
+			in: group32(0, float32(math.NaN()), 1, 2, 3), wq: []uint32{0x7647, 0, 0, 0}, scale: []byte{126},
+		},
+		{
+			// An Inf amax encodes as 0xFF, which decodes to Inf: every
+			// element is multiplied by 1/Inf = 0 (Inf*0 = NaN → 7).
+			name: "mxfp4 Inf metal", p: QuantParams{Mode: MXFP4, Bits: 4, GroupSize: 32, Rounding: RoundingMetal},
+			in: group32(0, float32(math.Inf(1)), 1), wq: []uint32{0x07, 0, 0, 0}, scale: []byte{0xff},
+		},
+		{
+			// Subnormal amax: ceil(log2(1e-40/6)) = -135 clamps to -127
+			// (byte 0, 2^-127); ±1e-40 * 2^127 = ±0.017 → +0 and -0.
+			name: "mxfp4 subnormal metal", p: QuantParams{Mode: MXFP4, Bits: 4, GroupSize: 32, Rounding: RoundingMetal},
+			in: group32(0, 1e-40, -1e-40), wq: []uint32{0x80, 0, 0, 0}, scale: []byte{0},
+		},
+		{
+			// On the CPU the exponent wraps instead: 1e-40/6 → e = -135,
+			// byte uint8(-8) = 248; ±1e-40 / 2^-135 = ±4.35 → codes 6, 14.
+			name: "mxfp4 subnormal cpu", p: QuantParams{Mode: MXFP4, Bits: 4, GroupSize: 32},
+			in: group32(0, 1e-40, -1e-40), wq: []uint32{0xe6, 0, 0, 0}, scale: []byte{248},
+		},
+		{
 			// Two groups of 16, amax 6: e4m3 scale 1.0 (0x38).
 			name: "nvfp4 cpu", p: QuantParams{Mode: NVFP4, Bits: 4, GroupSize: 16},
 			in: group32(0, append(append(append([]float32{}, fp4Ties...), 0, 0, 0, 0), fp4Ties...)...),
