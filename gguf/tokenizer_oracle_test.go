@@ -110,6 +110,7 @@ const (
 
 func TestTokenizerOracle(t *testing.T) {
 	npm := oracle.Env(t, "MLXCONV_ORACLE_NPM")
+	t.Parallel() // with TestPreTokenizerHashOracle: node and python overlap
 	_, err := exec.LookPath("node")
 	require.NoError(t, err, "node is needed for the llama.cpp tokenizer checks")
 	c := &tokCounter{t: t}
@@ -256,5 +257,71 @@ func TestTokenizerOracle(t *testing.T) {
 	t.Logf("tokenizer: %d passed, %d failed", c.passed, c.failed)
 	if testing.Verbose() {
 		fmt.Printf("tokenizer: %d passed, %d failed\n", c.passed, c.failed)
+	}
+}
+
+// TestPreTokenizerHashOracle checks the Go emulation of the tokenizers
+// encode path on llama.cpp's check text against transformers'
+// AutoTokenizer, for five real tokenizers of different construction
+// (Llama 3 and Qwen3 byte-level BPE with Split regexes, Gemma 3 and Mistral
+// SentencePiece-style BPE with byte fallback, GPT-2 from vocab.json and
+// merges.txt), and the Unicode normalization forms of the check text
+// against Python's unicodedata.
+func TestPreTokenizerHashOracle(t *testing.T) {
+	npm := oracle.Env(t, "MLXCONV_ORACLE_NPM")
+	oracle.Python(t)
+	t.Parallel()
+	dirs := map[string]string{
+		"llama3": filepath.Join(npm, "llama3"),
+		"qwen3":  filepath.Join(npm, "qwen3"),
+		"gemma3": filepath.Join(npm, "gemma3"),
+		"llama2": filepath.Join(npm, "llama2"), // Mistral-7B v0.1's tokenizer.json
+		"gpt2": oracleDir(t,
+			map[string]string{"vocab.json": filepath.Join(npm, "gpt2", "vocab.json"), "merges.txt": filepath.Join(npm, "gpt2", "merges.txt")},
+			map[string]string{"config.json": gpt2Config}),
+	}
+	names := []string{"llama3", "qwen3", "gemma3", "llama2", "gpt2"}
+	script, err := filepath.Abs(filepath.Join("..", "scripts", "oracle", "tokenizer_hash.py"))
+	require.NoError(t, err)
+	args := []string{script}
+	for _, n := range names {
+		args = append(args, dirs[n])
+	}
+	var ref struct {
+		ChkTxt    string            `json:"chktxt"`
+		Normalize map[string]string `json:"normalize"`
+		Dirs      map[string]struct {
+			IDs    []int  `json:"ids"`
+			ChkHsh string `json:"chkhsh"`
+		} `json:"dirs"`
+	}
+	require.NoError(t, json.Unmarshal(oracle.Run(t, args...), &ref))
+	require.Equal(t, PreTokenizerCheckText, ref.ChkTxt)
+	for form, want := range ref.Normalize {
+		got, err := unicodeNormalize(form, PreTokenizerCheckText)
+		require.NoError(t, err)
+		assert.Equal(t, want, got, form)
+	}
+	for _, n := range names {
+		t.Run(n, func(t *testing.T) {
+			l := &vocabLoader{d: modelDir{dir: dirs[n]}, v: &Vocab{}}
+			var src *bpeSource
+			var err error
+			if n == "gpt2" {
+				src, err = l.bpeFromVocabJSON()
+			} else {
+				tj, err2 := l.readTokenizerJSON()
+				require.NoError(t, err2)
+				src, err = l.bpeFromTokenizerJSON(tj)
+			}
+			require.NoError(t, err)
+			p, err := src.pipeline()
+			require.NoError(t, err)
+			hash, ids, err := p.chkHash()
+			require.NoError(t, err)
+			want := ref.Dirs[dirs[n]]
+			assert.Equal(t, want.IDs, ids)
+			assert.Equal(t, want.ChkHsh, hash)
+		})
 	}
 }

@@ -9,6 +9,8 @@
 #   llama-vocab/ggml-vocab-{llama-spm,gpt-2,llama-bpe}.gguf
 #                               llama.cpp's own converter output (models/ of the PyPI
 #                               llama-cpp-python 0.3.36 sdist, vendored llama.cpp)
+#   gguf-py/gguf/               llama.cpp's vendored gguf-py from the same sdist (its SpecialVocab
+#                               is the reference for the special-token rules)
 #   node/node_modules           node-llama-cpp 3.22.1 + @node-llama-cpp/linux-x64 3.22.1 (prebuilt
 #                               llama.cpp, no GPU, nothing built or downloaded at run time) and
 #                               @huggingface/tokenizers 0.2.0, from scripts/oracle/npm/package-lock.json
@@ -83,11 +85,13 @@ llama-spm 16c3724582d59aa8bf84711894e833f916ee46a31d80e21312759c48bf8d0e69
 gpt-2 cedc56ca6e2e89f63e781696d1fd76b4b1d49e6720dee86463e915f6e90016ac
 llama-bpe 97272e430d53bc7688f52d5e0ad8ea8f163ede9f1bbd1694feaa504797d5d96e
 "
+ggufpy_sha=353c35e8a52c2afdd113a7a8ce0ddade6cf9b5bb9cf150f965269ea41af3e5fd # gguf-py/gguf/vocab.py
 vocab_ok=1
 while read -r name sha; do
   [ -n "$name" ] || continue
   check "$dir/llama-vocab/ggml-vocab-$name.gguf" "$sha" || vocab_ok=0
 done <<< "$vocabs"
+check "$dir/gguf-py/gguf/vocab.py" $ggufpy_sha || vocab_ok=0
 if [ $vocab_ok = 0 ]; then
   if ! check "$dir/$sdist" $sdist_sha; then
     echo "llama_npm: pip download llama-cpp-python==0.3.36 (sdist, 77 MB)" >&2
@@ -106,6 +110,11 @@ if [ $vocab_ok = 0 ]; then
     need "$tmp/$m" "$sha" "ggml-vocab-$name.gguf"
     mv "$tmp/$m" "$dir/llama-vocab/"
   done <<< "$vocabs"
+  tar xzf "$dir/$sdist" -C "$tmp" llama_cpp_python-0.3.36/vendor/llama.cpp/gguf-py/gguf
+  need "$tmp/llama_cpp_python-0.3.36/vendor/llama.cpp/gguf-py/gguf/vocab.py" $ggufpy_sha gguf-py/gguf/vocab.py
+  rm -rf "$dir/gguf-py"
+  mkdir -p "$dir/gguf-py"
+  mv "$tmp/llama_cpp_python-0.3.36/vendor/llama.cpp/gguf-py/gguf" "$dir/gguf-py/"
   rm -rf "$tmp" "$dir/$sdist"
 fi
 
