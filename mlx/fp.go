@@ -13,8 +13,12 @@ import (
 // computed in the weight dtype T, every op rounding its result to its dtype.
 // RoundingMetal reproduces the Metal kernel, which works in float32.
 
-// fp4Values are the FP4 (e2m1) code points, index = code.
-var fp4Values = [16]float32{0, 0.5, 1, 1.5, 2, 3, 4, 6, -0.0, -0.5, -1, -1.5, -2, -3, -4, -6}
+// fp4Values are the FP4 (e2m1) code points, index = code. Code 8 is
+// negative zero (a Go constant -0.0 would be +0, hence negZero): MLX's
+// dequantize gives -0 for it, and Metal emits it for tiny negative values.
+var fp4Values = [16]float32{0, 0.5, 1, 1.5, 2, 3, 4, 6, negZero, -0.5, -1, -1.5, -2, -3, -4, -6}
+
+var negZero = math.Float32frombits(0x80000000)
 
 // fp4Slow marks a table entry the table cannot decide (CPU rule, |v| >= 8,
 // Inf, NaN).
