@@ -288,8 +288,9 @@ func TestPreTokenizerHashOracle(t *testing.T) {
 		args = append(args, dirs[n])
 	}
 	var ref struct {
-		ChkTxt    string            `json:"chktxt"`
-		Normalize map[string]string `json:"normalize"`
+		ChkTxt    string              `json:"chktxt"`
+		Normalize map[string]string   `json:"normalize"`
+		Unstable  map[string][]string `json:"unstable"`
 		Dirs      map[string]struct {
 			IDs    []int  `json:"ids"`
 			ChkHsh string `json:"chkhsh"`
@@ -297,6 +298,10 @@ func TestPreTokenizerHashOracle(t *testing.T) {
 	}
 	require.NoError(t, json.Unmarshal(oracle.Run(t, args...), &ref))
 	require.Equal(t, PreTokenizerCheckText, ref.ChkTxt)
+	assert.Empty(t, ref.Unstable["NFC"])
+	assert.Empty(t, ref.Unstable["NFD"])
+	assert.Equal(t, []string{"\uff5e"}, ref.Unstable["NFKC"])
+	assert.Equal(t, []string{"\uff5e"}, ref.Unstable["NFKD"])
 	for form, want := range ref.Normalize {
 		got, err := unicodeNormalize(form, PreTokenizerCheckText)
 		require.NoError(t, err)

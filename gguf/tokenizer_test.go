@@ -386,8 +386,12 @@ func TestPreTokenizerHashTiny(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(dir, "expected.json"))
 	require.NoError(t, err)
 	var want struct {
-		ChkHsh string `json:"chkhsh"`
-		IDs    []int  `json:"ids"`
+		ChkHsh  string `json:"chkhsh"`
+		IDs     []int  `json:"ids"`
+		Encodes []struct {
+			Text string
+			IDs  []int
+		}
 	}
 	require.NoError(t, json.Unmarshal(b, &want))
 	l := &vocabLoader{d: modelDir{dir: dir}, v: &Vocab{}}
@@ -401,6 +405,23 @@ func TestPreTokenizerHashTiny(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, want.IDs, ids)
 	assert.Equal(t, want.ChkHsh, hash)
+
+	// General texts and added-token edge cases (lstrip, rstrip,
+	// single_word, longest match) against tokenizers' encode.
+	// The tokenizer normalizes with NFC, which the emulation only knows for
+	// ASCII and the check text's characters: other text is refused.
+	compared := 0
+	for _, e := range want.Encodes {
+		got, err := p.encode(e.Text)
+		if strings.ContainsFunc(e.Text, func(r rune) bool { return r >= 0x80 && !chkRunes[r] }) {
+			assert.ErrorIs(t, err, ErrTokenizer, "%q", e.Text)
+			continue
+		}
+		require.NoError(t, err, "%q", e.Text)
+		assert.Equal(t, e.IDs, got, "%q", e.Text)
+		compared++
+	}
+	assert.GreaterOrEqual(t, compared, 14)
 
 	// The digest is not in llama.cpp's table.
 	_, err = LoadVocab(dir, VocabOptions{})
@@ -668,4 +689,62 @@ func FuzzLoadVocabTokenizerJSON(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestHFComponents checks each emulated normalizer and pre-tokenizer
+// against what the tokenizers library makes of the same texts
+// (testdata/tokenizer/pretokenizers.json, scripts/oracle/tokenizer_fixtures.py).
+func TestHFComponents(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("testdata", "tokenizer", "pretokenizers.json"))
+	require.NoError(t, err)
+	var ref struct {
+		PreTokenizers []struct {
+			Spec  json.RawMessage
+			Cases []struct {
+				Text   string
+				Pieces []string
+			}
+		} `json:"pre_tokenizers"`
+		Normalizers []struct {
+			Spec  json.RawMessage
+			Cases []struct {
+				Text       string
+				Normalized string
+			}
+		}
+	}
+	require.NoError(t, json.Unmarshal(b, &ref))
+	require.NotEmpty(t, ref.PreTokenizers)
+	require.NotEmpty(t, ref.Normalizers)
+	for _, pt := range ref.PreTokenizers {
+		spec, err := decodeJSONValue(pt.Spec)
+		require.NoError(t, err)
+		p := &hfPipeline{}
+		require.NoError(t, p.compilePre(spec), string(pt.Spec))
+		for _, c := range pt.Cases {
+			pieces := []string{c.Text}
+			if c.Text == "" {
+				pieces = nil
+			}
+			for _, step := range p.pre {
+				pieces, err = step(pieces)
+				require.NoError(t, err)
+			}
+			if len(c.Pieces) == 0 {
+				c.Pieces = nil
+			}
+			assert.Equal(t, c.Pieces, pieces, "%s on %q", pt.Spec, c.Text)
+		}
+	}
+	for _, nz := range ref.Normalizers {
+		spec, err := decodeJSONValue(nz.Spec)
+		require.NoError(t, err)
+		f, err := compileNormalizer(spec)
+		require.NoError(t, err, string(nz.Spec))
+		for _, c := range nz.Cases {
+			got, err := f(c.Text)
+			require.NoError(t, err)
+			assert.Equal(t, c.Normalized, got, "%s on %q", nz.Spec, c.Text)
+		}
+	}
 }
