@@ -17,8 +17,10 @@ demo() {
   build
   echo "== bin/mlxconv version"
   bin/mlxconv version
-  echo "== bin/mlxconv selfcheck"
-  bin/mlxconv selfcheck
+  echo "== bin/mlxconv convert: bundled testdata/tiny-llama (HF, bf16) -> out/tiny-llama-4bit (MLX, affine 4-bit)"
+  mkdir -p out
+  bin/mlxconv convert --hf-path testdata/tiny-llama --mlx-path out/tiny-llama-4bit -q --force
+  ls -l out/tiny-llama-4bit
 }
 
 crosscheck() {
