@@ -302,8 +302,16 @@ func (e *executor) run(ctx context.Context) error {
 			}
 		}()
 	}
+	// Read ahead: while unit i is dispatched, ask the kernel to fetch the
+	// input of the units about readAhead bytes further on.
+	ahead, aheadBytes := 0, int64(0)
+	readAhead := max(4*limit, 32<<20)
 feed:
-	for _, u := range units {
+	for i, u := range units {
+		for ; ahead < len(units) && (ahead <= i || aheadBytes < readAhead); ahead++ {
+			aheadBytes += e.advise(units[ahead], &geoms[units[ahead].job])
+		}
+		aheadBytes -= e.unitInputBytes(u, &geoms[u.job])
 		select {
 		case ch <- u:
 		case <-ctx.Done():
@@ -316,6 +324,54 @@ feed:
 		return firstErr
 	}
 	return ctx.Err()
+}
+
+// unitInputBytes returns the input bytes a unit reads.
+func (e *executor) unitInputBytes(u unit, g *jobGeom) int64 {
+	if u.whole {
+		var n int64
+		for _, in := range e.plan.Jobs[u.job].Inputs {
+			for _, s := range in.Sources {
+				n += numElements(s.Shape) * int64(s.DType.Size())
+			}
+		}
+		return n
+	}
+	var n int64
+	for _, b := range g.inRow {
+		n += b * (u.r1 - u.r0)
+	}
+	return n
+}
+
+// advise issues read-ahead hints for a unit's input ranges and returns
+// their size.
+func (e *executor) advise(u unit, g *jobGeom) int64 {
+	j := &e.plan.Jobs[u.job]
+	for k, in := range j.Inputs {
+		srcs := in.Sources
+		if !u.whole {
+			srcs = srcs[u.part : u.part+1]
+		}
+		for _, s := range srcs {
+			if s.File >= len(e.inv.closers) || s.File >= len(e.inv.readers) {
+				continue
+			}
+			rd := e.inv.readers[s.File]
+			info, ok := rd.Tensor(s.Name)
+			if !ok {
+				continue
+			}
+			off, n := rd.DataOffset()+info.Begin, info.Size()
+			if !u.whole {
+				rowB := g.inRow[k] * int64(s.DType.Size()) / int64(max(in.DType.Size(), 1))
+				off += u.r0 * rowB
+				n = (u.r1 - u.r0) * rowB
+			}
+			adviseWillNeed(e.inv.closers[s.File], off, n)
+		}
+	}
+	return e.unitInputBytes(u, g)
 }
 
 func (e *executor) report() {
