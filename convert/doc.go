@@ -27,8 +27,10 @@
 //     from the input shards (positioned reads, no memory map, so input
 //     pages stay in the page cache rather than in our resident set),
 //     transforms them with the mlx.Backend, and writes the result at its
-//     precomputed offset with io.WriterAt. Peak memory is about workers ×
-//     unit size, independent of the model size.
+//     precomputed offset with io.WriterAt. On Linux the executor asks the
+//     kernel to read ahead the input of the next units (fadvise), so I/O
+//     overlaps computation. Peak memory is about workers × unit size,
+//     independent of the model size.
 //   - The MLX sink writes into a temporary sibling of the output directory
 //     and renames it into place at the end; on any error or cancellation the
 //     temporary directory is removed.
