@@ -262,11 +262,12 @@ func TestTokenizerOracle(t *testing.T) {
 
 // TestPreTokenizerHashOracle checks the Go emulation of the tokenizers
 // encode path on llama.cpp's check text against transformers'
-// AutoTokenizer, for five real tokenizers of different construction
-// (Llama 3 and Qwen3 byte-level BPE with Split regexes, Gemma 3 and Mistral
+// AutoTokenizer, for four real tokenizers of different construction
+// (Llama 3 and Qwen3 byte-level BPE with Split regexes, Mistral's
 // SentencePiece-style BPE with byte fallback, GPT-2 from vocab.json and
-// merges.txt), and the Unicode normalization forms of the check text
-// against Python's unicodedata.
+// merges.txt; Gemma 3's 33 MB tokenizer.json also agrees but is left out to
+// keep the check fast), and the Unicode normalization claims against
+// Python's unicodedata.
 func TestPreTokenizerHashOracle(t *testing.T) {
 	npm := oracle.Env(t, "MLXCONV_ORACLE_NPM")
 	oracle.Python(t)
@@ -274,13 +275,12 @@ func TestPreTokenizerHashOracle(t *testing.T) {
 	dirs := map[string]string{
 		"llama3": filepath.Join(npm, "llama3"),
 		"qwen3":  filepath.Join(npm, "qwen3"),
-		"gemma3": filepath.Join(npm, "gemma3"),
 		"llama2": filepath.Join(npm, "llama2"), // Mistral-7B v0.1's tokenizer.json
 		"gpt2": oracleDir(t,
 			map[string]string{"vocab.json": filepath.Join(npm, "gpt2", "vocab.json"), "merges.txt": filepath.Join(npm, "gpt2", "merges.txt")},
 			map[string]string{"config.json": gpt2Config}),
 	}
-	names := []string{"llama3", "qwen3", "gemma3", "llama2", "gpt2"}
+	names := []string{"llama3", "qwen3", "llama2", "gpt2"}
 	script, err := filepath.Abs(filepath.Join("..", "scripts", "oracle", "tokenizer_hash.py"))
 	require.NoError(t, err)
 	args := []string{script}
