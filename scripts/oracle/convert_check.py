@@ -27,8 +27,11 @@ pass/fail):
   README.md        byte-identical model card
 
 Expected-error cases (both tools must refuse, mlxconv must leave no output
-path) count one check each. Greedy-generation cases load both outputs with
-mlx_lm (CPU) and compare 16 greedy tokens for a fixed prompt (one check each).
+path) count one check each; they run on the first architecture. Greedy
+generation (one check each, on the "none" and "q" outputs; "dtype-float32"
+instead of "none" for MoE models, as MLX's CPU gather_mm is float32-only):
+mlx_lm loads mlxconv's output (model, config, tokenizer) and mlx_lm.convert's
+output and compares 16 greedy tokens for a fixed prompt.
 
 Matrix: every architecture gets {no flags, --dtype float16|bfloat16|float32,
 -q, -q --dtype float16, mxfp4, nvfp4, mxfp8, mixed_2_6, mixed_3_4, mixed_3_6,
@@ -52,7 +55,6 @@ anything failed.
 import argparse
 import concurrent.futures
 import contextlib
-import difflib
 import io
 import json
 import os
