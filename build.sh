@@ -60,6 +60,10 @@ run_tests() {
 
   echo "== oracle: our safetensors files loaded by mx.load"
   "$py" scripts/oracle/kernels.py verify "$MLXCONV_ORACLE_DIR"
+
+  echo "== oracle: mlxconv convert vs mlx_lm.convert (every architecture x options)"
+  build
+  scripts/oracle/convert_check.sh "$py" bin/mlxconv
 }
 
 case "${1:-}" in

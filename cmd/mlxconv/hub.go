@@ -2,13 +2,8 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
-	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -50,32 +45,46 @@ func hubHooks(c *hub.Client, hp *hubProgress, preflight func(dir string) error) 
 	return resolve, upload
 }
 
-// preflightConfig is the check run before any weight is downloaded: the
-// config.json model_type must be one convert supports (and not a custom
-// Python model file).
-func preflightConfig(dir string) error {
-	b, err := os.ReadFile(filepath.Join(dir, "config.json"))
-	if err != nil {
-		return fmt.Errorf("%w: %v", convert.ErrConfig, err)
+// preflightConfig is the check run before any weight is downloaded:
+// convert.Preflight on the directory holding config.json and the index.
+func preflightConfig(dir string) error { return convert.Preflight(dir) }
+
+// The convert command's Hub hooks: the client is created on first use, so
+// a local conversion never depends on the Hub settings (HF_ENDPOINT, ...).
+func init() {
+	convertHub = func(env *environment, quiet bool) (
+		func(ctx context.Context, repo, revision string) (string, error),
+		func(ctx context.Context, dir, repo string) error,
+		error,
+	) {
+		var (
+			once   sync.Once
+			client *hub.Client
+			hp     *hubProgress
+			cerr   error
+		)
+		get := func() (*hub.Client, *hubProgress, error) {
+			once.Do(func() { client, hp, cerr = newHubClient(env, quiet) })
+			return client, hp, cerr
+		}
+		resolve := func(ctx context.Context, repo, revision string) (string, error) {
+			c, p, err := get()
+			if err != nil {
+				return "", err
+			}
+			r, _ := hubHooks(c, p, preflightConfig)
+			return r(ctx, repo, revision)
+		}
+		upload := func(ctx context.Context, dir, repo string) error {
+			c, p, err := get()
+			if err != nil {
+				return err
+			}
+			_, u := hubHooks(c, p, preflightConfig)
+			return u(ctx, dir, repo)
+		}
+		return resolve, upload, nil
 	}
-	var cfg struct {
-		ModelType *string         `json:"model_type"`
-		ModelFile json.RawMessage `json:"model_file"`
-	}
-	if err := json.Unmarshal(b, &cfg); err != nil {
-		return fmt.Errorf("%w: config.json: %v", convert.ErrConfig, err)
-	}
-	if cfg.ModelType == nil {
-		return fmt.Errorf("%w: config.json has no model_type string", convert.ErrConfig)
-	}
-	if len(cfg.ModelFile) > 0 && string(cfg.ModelFile) != "null" {
-		return fmt.Errorf("%w: config.json names a custom model file, which needs Python to run", convert.ErrUnsupported)
-	}
-	if !slices.Contains(convert.SupportedModelTypes(), *cfg.ModelType) {
-		return fmt.Errorf("%w: model type %q is not supported (checked before downloading the weights); supported types: %s",
-			convert.ErrUnsupported, *cfg.ModelType, strings.Join(convert.SupportedModelTypes(), ", "))
-	}
-	return nil
 }
 
 // uploadFolder creates repo (if needed), readies the model card like
