@@ -14,7 +14,9 @@ import (
 )
 
 // spmModel encodes a sentencepiece ModelProto with the given pieces and a
-// trainer_spec and normalizer_spec the parser must skip.
+// trainer_spec (unk/bos/eos ids 0/1/2, byte_fallback, which the
+// sentencepiece library requires when there are byte pieces) and a
+// normalizer_spec, which the parser must skip.
 func spmModel(pieces []spmPiece) []byte {
 	var b []byte
 	for _, p := range pieces {
@@ -31,8 +33,10 @@ func spmModel(pieces []spmPiece) []byte {
 		b = protowire.AppendBytes(b, m)
 	}
 	var spec []byte
-	spec = protowire.AppendTag(spec, 40, protowire.VarintType) // trainer_spec.unk_id
-	spec = protowire.AppendVarint(spec, 0)
+	for _, f := range [][2]uint64{{35, 1}, {40, 0}, {41, 1}, {42, 2}} { // byte_fallback, unk_id, bos_id, eos_id
+		spec = protowire.AppendTag(spec, protowire.Number(f[0]), protowire.VarintType)
+		spec = protowire.AppendVarint(spec, f[1])
+	}
 	b = protowire.AppendTag(b, 2, protowire.BytesType)
 	b = protowire.AppendBytes(b, spec)
 	b = protowire.AppendTag(b, 3, protowire.BytesType)
