@@ -61,8 +61,8 @@ func TestVocabConverterOracle(t *testing.T) {
 		// 3 specials, the 256 byte pieces sentencepiece insists on, 5 more
 		// pieces (264), padded to 268.
 		{"spm", "llama", oracleDir(t, nil, map[string]string{
-			"tokenizer.model": string(spmModel(spmPiecesWithBytes())),
-			"config.json":     hp("LlamaForCausalLM", "llama", `"bos_token_id": 1, "eos_token_id": 2, "pad_token_id": 999, "vocab_size": 268`),
+			"tokenizer.model":   string(spmModel(spmPiecesWithBytes())),
+			"config.json":       hp("LlamaForCausalLM", "llama", `"bos_token_id": 1, "eos_token_id": 2, "pad_token_id": 999, "vocab_size": 268`),
 			"added_tokens.json": `{"<extra>": 264, "<far>": 400}`,
 			"tokenizer_config.json": `{"add_bos_token": true, "add_eos_token": false, "add_prefix_space": false,
 				"bos_token": "<s>", "unk_token": {"content": "<unk>"},
