@@ -123,8 +123,10 @@ var addSpecialKeys = map[string]string{
 
 // Size limits for tokenizer input.
 const (
-	// MaxVocabSize caps vocabulary sizes and token ids.
-	MaxVocabSize = 1 << 24
+	// MaxVocabSize caps vocabulary sizes and token ids (real vocabularies
+	// stay below 2^20; the cap bounds what a hostile config.json can make
+	// LoadVocab allocate for padding).
+	MaxVocabSize = 1 << 22
 	// maxTokenizerFile caps the size of any tokenizer file read.
 	maxTokenizerFile = 1 << 30
 )
@@ -137,8 +139,9 @@ type VocabOptions struct {
 	// else BPE, with no architecture additions.
 	Arch string
 	// VocabSize is the vocabulary size to pad to (the token embedding's
-	// row count). Zero: config.json vocab_size (or text_config's), else the
-	// tokenizer's own size.
+	// row count); it takes the place of config.json's vocab_size. Zero:
+	// config.json vocab_size (or text_config's), else the tokenizer's own
+	// size.
 	VocabSize int
 	// Pre names tokenizer.ggml.pre for a BPE vocabulary instead of
 	// detecting it (mlxconv gguf --pre).
@@ -296,6 +299,9 @@ func (l *vocabLoader) run() error {
 		return fmt.Errorf("%w: no tokenizer rules for architecture %q", ErrInvalid, arch)
 	}
 	hasSPM := l.d.exists("tokenizer.model")
+	if !hasSPM && l.d.exists("tekken.json") && !l.d.exists("tokenizer.json") {
+		return fmt.Errorf("%w: Mistral tekken.json tokenizers are not supported", ErrTokenizer)
+	}
 	switch arch {
 	case "llama", "mistral", "mixtral":
 		tc, err := l.tokenizerConfig()
