@@ -170,3 +170,47 @@ func TestConvertThroughHubHooks(t *testing.T) {
 	assert.Contains(t, string(stored["README.md"]), "base_model: org/tiny")
 	assert.Contains(t, string(stored["README.md"]), "# org/tiny-4bit")
 }
+
+// The whole command line of the issue: mlxconv convert --hf-path org/tiny
+// --mlx-path out -q --upload-repo org/tiny-4bit against the fake Hub
+// downloads, converts and uploads; the Hub then holds exactly out/, and the
+// converted tensors equal a local conversion of the same files.
+func TestConvertCommandHubEndToEnd(t *testing.T) {
+	h, env, _, errb := hubTestEnv(t)
+	src := filepath.Join("..", "..", "testdata", "tiny-llama")
+	entries, err := os.ReadDir(src)
+	require.NoError(t, err)
+	files := map[string][]byte{}
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(src, e.Name()))
+		require.NoError(t, err)
+		files[e.Name()] = b
+	}
+	h.AddRepo("org/tiny", files)
+	out := filepath.Join(t.TempDir(), "out")
+	code := runMain(context.Background(), env, []string{"convert", "--hf-path", "org/tiny", "--mlx-path", out,
+		"-q", "--upload-repo", "org/tiny-4bit", "--backend", "native"})
+	require.Equal(t, 0, code, errb.String())
+	assert.NotContains(t, errb.String(), hubTestToken)
+
+	stored, ok := h.Files("org/tiny-4bit", "main")
+	require.True(t, ok)
+	delete(stored, ".gitattributes")
+	local, err := os.ReadDir(out)
+	require.NoError(t, err)
+	require.Len(t, stored, len(local))
+	for _, e := range local {
+		b, err := os.ReadFile(filepath.Join(out, e.Name()))
+		require.NoError(t, err)
+		assert.True(t, bytes.Equal(b, stored[e.Name()]), e.Name())
+	}
+
+	ref := filepath.Join(t.TempDir(), "ref")
+	code = runMain(context.Background(), env, []string{"convert", "--hf-path", src, "--mlx-path", ref, "-q", "--backend", "native", "--quiet"})
+	require.Equal(t, 0, code, errb.String())
+	for _, name := range []string{"model.safetensors", "model.safetensors.index.json", "config.json"} {
+		a, err := os.ReadFile(filepath.Join(ref, name))
+		require.NoError(t, err)
+		assert.True(t, bytes.Equal(a, stored[name]), "%s differs from a local conversion", name)
+	}
+}
