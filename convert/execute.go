@@ -37,6 +37,7 @@ type jobGeom struct {
 
 // rowWidth returns the elements per row of a job's first input: 1 for
 // copy/cast (elementwise), the last dimension for quantize/dequantize.
+// An ActTransform job's rows are the last dimension, as quantization's.
 func rowWidth(j *Job, in *Input) int64 {
 	if j.Action == ActCopy || j.Action == ActCast {
 		return 1
@@ -264,6 +265,13 @@ func (e *executor) run(ctx context.Context) error {
 			rowB += b
 		}
 		step := max(limit/max(rowB, 1), 1)
+		if j := &p.Jobs[ji]; j.Action == ActTransform {
+			grp := max(j.Transform.RowGroup(), 1)
+			if g.rowsPerPart%grp != 0 {
+				return fmt.Errorf("job %s: %d rows are not a multiple of the transform's row group %d", j.Module, g.rowsPerPart, grp)
+			}
+			step = (step + grp - 1) / grp * grp
+		}
 		for part := 0; part < g.parts; part++ {
 			for r := int64(0); r < g.rowsPerPart; r += step {
 				units = append(units, unit{job: ji, part: part, r0: r, r1: min(r+step, g.rowsPerPart)})
@@ -448,7 +456,7 @@ func (e *executor) do(u unit, g *jobGeom) error {
 			ins = append(ins, b)
 		}
 	}
-	outs, err := e.transform(j, ins, rows)
+	outs, err := e.transform(j, ins, rows, u.whole)
 	if err != nil {
 		return fmt.Errorf("convert: module %s: %s: %w", j.Module, j.Action, err)
 	}
@@ -474,9 +482,14 @@ func (e *executor) do(u unit, g *jobGeom) error {
 }
 
 // transform applies a job's action to rows of its inputs.
-func (e *executor) transform(j *Job, ins [][]byte, rows int64) ([][]byte, error) {
+func (e *executor) transform(j *Job, ins [][]byte, rows int64, whole bool) ([][]byte, error) {
 	in0 := j.Inputs[0]
 	switch j.Action {
+	case ActTransform:
+		if j.Transform == nil {
+			return nil, fmt.Errorf("transform job without a Transformer")
+		}
+		return j.Transform.Transform(ins, rows, whole)
 	case ActCopy:
 		return [][]byte{ins[0]}, nil
 	case ActCast:

@@ -24,9 +24,30 @@ const (
 	// ActDequantize casts float scales/biases to Job.DType (if set) and
 	// dequantizes: one output, the float weight.
 	ActDequantize
+	// ActTransform runs Job.Transform, an action defined outside this
+	// package (the GGUF exporter's conversions), on rows of the inputs.
+	ActTransform
 )
 
-var actionNames = [...]string{ActCopy: "copy", ActCast: "cast", ActQuantize: "quantize", ActDequantize: "dequantize"}
+var actionNames = [...]string{ActCopy: "copy", ActCast: "cast", ActQuantize: "quantize", ActDequantize: "dequantize",
+	ActTransform: "transform"}
+
+// Transformer is the action of an ActTransform job. The executor reads rows
+// of the job's inputs (each converted to its Input dtype; a row is the last
+// dimension) and calls Transform with them; the results are written to the
+// job's outputs at the rows' offsets. Output bytes per row are each output
+// tensor's size divided by the input's row count. A Transformer is called
+// from several goroutines at once.
+type Transformer interface {
+	// Transform converts rows rows of the inputs into the bytes of each
+	// output. whole is set when ins hold the complete tensors.
+	Transform(ins [][]byte, rows int64, whole bool) ([][]byte, error)
+	// RowGroup is the number of rows every work unit holds a multiple of
+	// (at least 1), for transforms that move rows within a group.
+	RowGroup() int64
+	// String describes the transform for plan listings.
+	String() string
+}
 
 func (a Action) String() string {
 	if int(a) < len(actionNames) {
@@ -55,6 +76,8 @@ type Job struct {
 	Outputs []int
 	// Note says why a module is (not) quantized the way it is.
 	Note string
+	// Transform is the action of an ActTransform job.
+	Transform Transformer
 }
 
 // Tensor is one output tensor.
@@ -160,30 +183,11 @@ type modState struct {
 }
 
 func (pl *planner) run() (*Plan, error) {
-	pl.cfg = newConfig(pl.cfgObj, "config.json")
-	mt, _ := pl.cfg.str("model_type")
-	pl.plan = &Plan{ModelType: mt, Arch: pl.arch.name, Recipe: pl.opts.QuantPredicate, Dequantize: pl.opts.Dequantize,
-		Aux: slices.Clone(pl.inv.Aux)}
-	pl.loadConfigEdits()
-
-	pl.ts = newTensorSet(pl.inv.Tensors)
-	spec, err := pl.arch.build(pl.cfg, pl.ts)
+	mods, err := pl.prepare()
 	if err != nil {
 		return nil, err
 	}
-	pl.spec = spec
-	if pl.arch.sanitize != nil {
-		if err := pl.arch.sanitize(spec, pl.cfg, pl.ts); err != nil {
-			return nil, err
-		}
-	}
-	if err := pl.importQuantization(); err != nil {
-		return nil, err
-	}
-	mods, err := pl.match()
-	if err != nil {
-		return nil, err
-	}
+	spec := pl.spec
 
 	// Recipe checks come before the dtype and the -q/-d check, as in
 	// mlx_lm.convert (and apply even without -q).
@@ -217,6 +221,33 @@ func (pl *planner) run() (*Plan, error) {
 		return nil, err
 	}
 	return pl.plan, nil
+}
+
+// prepare runs the stages every use of the checkpoint shares: the loader's
+// config edits, the architecture's parameter tree and sanitize, the import
+// of pre-quantized checkpoints, and the strict name/shape match.
+func (pl *planner) prepare() ([]modState, error) {
+	pl.cfg = newConfig(pl.cfgObj, "config.json")
+	mt, _ := pl.cfg.str("model_type")
+	pl.plan = &Plan{ModelType: mt, Arch: pl.arch.name, Recipe: pl.opts.QuantPredicate, Dequantize: pl.opts.Dequantize,
+		Aux: slices.Clone(pl.inv.Aux)}
+	pl.loadConfigEdits()
+
+	pl.ts = newTensorSet(pl.inv.Tensors)
+	spec, err := pl.arch.build(pl.cfg, pl.ts)
+	if err != nil {
+		return nil, err
+	}
+	pl.spec = spec
+	if pl.arch.sanitize != nil {
+		if err := pl.arch.sanitize(spec, pl.cfg, pl.ts); err != nil {
+			return nil, err
+		}
+	}
+	if err := pl.importQuantization(); err != nil {
+		return nil, err
+	}
+	return pl.match()
 }
 
 // loadConfigEdits applies what mlx-lm's loader changes in the config:

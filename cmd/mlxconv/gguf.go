@@ -1,0 +1,155 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/mlxconv/mlxconv/gguf"
+)
+
+func init() {
+	register(command{
+		name:    "gguf",
+		summary: "export a Hugging Face or MLX model (float or quantized) to GGUF, like convert_hf_to_gguf.py",
+		run:     runGGUF,
+	})
+}
+
+const ggufSynopsis = `gguf --model DIR [--outfile F.gguf] [--outtype TYPE] [flags]
+
+Exports a Hugging Face or MLX model directory (float, or MLX-quantized) to a
+GGUF file llama.cpp loads, with the metadata, tensor names and tokenizer
+llama.cpp's convert_hf_to_gguf.py writes. MLX-quantized weights are repacked
+without loss where a GGUF type holds them (affine 2/3/4-bit -> Q4_1, 4-bit
+symmetric -> Q4_0, 5-bit -> Q5_1, mxfp4 -> MXFP4) and dequantized otherwise;
+--dry-run lists every tensor as exact or lossy.`
+
+type ggufFlags struct {
+	model, outfile, outtype  string
+	splitMaxSize, pre        string
+	splitMaxTensors, workers int
+	dryRun, json, quiet      bool
+}
+
+func runGGUF(ctx context.Context, env *environment, args []string) error {
+	var f ggufFlags
+	fs := newFlags(env, "gguf", ggufSynopsis)
+	fs.StringVar(&f.model, "model", "", "the model directory (Hugging Face or MLX)")
+	fs.StringVar(&f.outfile, "outfile", "", "output file (default: <model>/<Name>-<Size>-<TYPE>.gguf; {ftype} is replaced by the type)")
+	fs.StringVar(&f.outtype, "outtype", "auto", "tensor type: auto, f32, f16, bf16, q8_0, q4_0, q4_1, q5_0 or q5_1")
+	fs.StringVar(&f.splitMaxSize, "split-max-size", "", "largest shard, N[K|M|G] (decimal units, as convert_hf_to_gguf.py)")
+	fs.IntVar(&f.splitMaxTensors, "split-max-tensors", 0, "most tensors per shard")
+	fs.StringVar(&f.pre, "pre", "", "name tokenizer.ggml.pre instead of detecting it (for BPE tokenizers llama.cpp does not recognise)")
+	fs.BoolVar(&f.dryRun, "dry-run", false, "print the plan (every tensor, type, exact or lossy) and write nothing")
+	fs.BoolVar(&f.json, "json", false, "print a JSON summary on stdout")
+	fs.BoolVar(&f.quiet, "quiet", false, "no progress or summary on stderr")
+	fs.IntVar(&f.workers, "workers", 0, "parallel work units (default: the number of CPUs)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() == 1 && f.model == "" {
+		f.model = fs.Arg(0) // convert_hf_to_gguf.py takes the model positionally
+	} else if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	if f.model == "" {
+		return fmt.Errorf("%w: --model is required", errUsage)
+	}
+	if f.workers < 0 || f.splitMaxTensors < 0 {
+		return fmt.Errorf("%w: --workers and --split-max-tensors must not be negative", errUsage)
+	}
+	ot := gguf.OutType(strings.ToLower(f.outtype))
+	if !validOutType(ot) {
+		return fmt.Errorf("%w: --outtype %q (want auto, f32, f16, bf16, q8_0, q4_0, q4_1, q5_0 or q5_1)", errUsage, f.outtype)
+	}
+	opts := gguf.ExportOptions{Model: f.model, OutFile: f.outfile, OutType: ot, SplitMaxTensors: f.splitMaxTensors,
+		Pre: f.pre, DryRun: f.dryRun, Workers: f.workers}
+	if f.splitMaxSize != "" {
+		n, err := parseSplitSize(f.splitMaxSize)
+		if err != nil {
+			return fmt.Errorf("%w: --split-max-size: %v", errUsage, err)
+		}
+		opts.SplitMaxSize = n
+	}
+	var bar *progressBar
+	if !f.quiet && !f.dryRun {
+		bar = newProgressBar(env.stderr, env.isTTY)
+		opts.Progress = bar.update
+	}
+	sum, err := gguf.Export(ctx, opts)
+	if bar != nil {
+		bar.finish(err == nil)
+	}
+	if err != nil {
+		return err
+	}
+	if f.json {
+		if !f.dryRun && !f.quiet {
+			printLossy(env, sum)
+		}
+		enc := json.NewEncoder(env.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(sum)
+	}
+	if f.dryRun {
+		return sum.Plan.WriteText(env.stdout)
+	}
+	if !f.quiet {
+		for _, w := range sum.Plan.Warnings {
+			fmt.Fprintf(env.stderr, "mlxconv: warning: %s\n", w)
+		}
+		printLossy(env, sum)
+		fmt.Fprintf(env.stderr, "mlxconv: wrote %s: %d tensors (%d exact, %d lossy), %s, %s, %.1fs\n",
+			strings.Join(sum.Files, ", "), sum.Tensors, sum.Exact, sum.Lossy, sum.FileType, humanBytes(sum.Bytes), sum.Seconds)
+	}
+	return nil
+}
+
+// printLossy lists the lossy tensors of a run on stderr.
+func printLossy(env *environment, sum *gguf.ExportSummary) {
+	for _, t := range sum.Detail {
+		if !t.Exact {
+			note := t.Note
+			if note == "" {
+				note = "converted from " + t.From
+			}
+			fmt.Fprintf(env.stderr, "mlxconv: lossy: %s (%s): %s\n", t.Name, t.Type, note)
+		}
+	}
+}
+
+func validOutType(t gguf.OutType) bool {
+	for _, o := range gguf.OutTypes {
+		if o == t {
+			return true
+		}
+	}
+	return false
+}
+
+// parseSplitSize is convert_hf_to_gguf.py's split_str_to_n_bytes: a number
+// of bytes, optionally followed by K, M or G (powers of 1000).
+func parseSplitSize(s string) (uint64, error) {
+	mult := uint64(1)
+	num := s
+	switch {
+	case strings.HasSuffix(s, "K"):
+		mult, num = 1000, s[:len(s)-1]
+	case strings.HasSuffix(s, "M"):
+		mult, num = 1000*1000, s[:len(s)-1]
+	case strings.HasSuffix(s, "G"):
+		mult, num = 1000*1000*1000, s[:len(s)-1]
+	}
+	n, err := strconv.ParseUint(num, 10, 64)
+	if err != nil || num == "" || strings.HasPrefix(num, "+") {
+		return 0, fmt.Errorf("invalid split size %q: want a number, optionally followed by K, M or G", s)
+	}
+	if n > math.MaxUint64/mult {
+		return 0, fmt.Errorf("split size %q is too large", s)
+	}
+	return n * mult, nil
+}

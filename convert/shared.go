@@ -1,0 +1,154 @@
+package convert
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"runtime"
+
+	"github.com/mlxconv/mlxconv/convert/pyjson"
+	"github.com/mlxconv/mlxconv/mlx"
+)
+
+// This file exposes the stages convert shares with other sinks (the GGUF
+// exporter in package gguf): the checkpoint matched against its
+// architecture, and the streaming executor.
+
+// ModuleKind is the kind of MLX leaf module that holds a parameter.
+type ModuleKind uint8
+
+// Module kinds. Only Linear, Embedding and SwitchLinear are quantizable.
+const (
+	KindOther        ModuleKind = ModuleKind(kindOther)
+	KindLinear       ModuleKind = ModuleKind(kindLinear)
+	KindEmbedding    ModuleKind = ModuleKind(kindEmbedding)
+	KindSwitchLinear ModuleKind = ModuleKind(kindSwitchLinear)
+)
+
+func (k ModuleKind) String() string { return modKind(k).String() }
+
+// Param is one float parameter of a module.
+type Param struct {
+	Name  string // "weight", "bias"
+	Input *Input
+}
+
+// Module is one leaf module of a checkpoint after the architecture's
+// sanitize, matched against the parameter tree mlx-lm builds.
+type Module struct {
+	Path string
+	Kind ModuleKind
+	// Params are the float parameters in attribute order (nil for a
+	// pre-quantized module).
+	Params []Param
+	// Quant is set for a module quantized in the checkpoint (MLX, or an
+	// AWQ/GPTQ import); Weight (packed uint32), Scales, Biases (affine
+	// only) and the optional Bias hold its tensors.
+	Quant                        *mlx.QuantParams
+	Weight, Scales, Biases, Bias *Input
+}
+
+// Model is a checkpoint read as mlx-lm would load it: the model type, the
+// architecture entry and every module in module order.
+type Model struct {
+	ModelType string
+	Arch      string
+	Modules   []Module
+}
+
+// LoadModel matches the inventory's checkpoint against its architecture:
+// the loader's config edits, the parameter tree built from config.json,
+// the architecture's sanitize (renames, drops, expert stacks), the import
+// of pre-quantized checkpoints, and MLX's strict name and shape check. It
+// reads no tensor data. Errors are those of MakePlan.
+func LoadModel(inv *Inventory) (*Model, error) {
+	arch, err := lookupArch(inv.Config)
+	if err != nil {
+		return nil, err
+	}
+	pl := &planner{inv: inv, arch: arch, cfgObj: cloneValue(inv.Config).(*pyjson.Object)}
+	mods, err := pl.prepare()
+	if err != nil {
+		return nil, err
+	}
+	m := &Model{ModelType: pl.plan.ModelType, Arch: arch.name, Modules: make([]Module, len(mods))}
+	for i, st := range mods {
+		mod := Module{Path: st.spec.path, Kind: ModuleKind(st.spec.kind)}
+		if st.q != nil {
+			q := *st.q
+			mod.Quant = &q
+			mod.Weight, mod.Scales, mod.Biases, mod.Bias = st.qw, st.qs, st.qb, st.bias
+		} else {
+			for _, p := range st.spec.params {
+				if in := st.params[p.name]; in != nil {
+					mod.Params = append(mod.Params, Param{Name: p.name, Input: in})
+				}
+			}
+		}
+		m.Modules[i] = mod
+	}
+	return m, nil
+}
+
+// Dest is where Execute writes the tensors of one plan shard: tensor t at
+// byte DataOffset + t.Offset of W.
+type Dest struct {
+	W          io.WriterAt
+	DataOffset int64
+}
+
+// ExecOptions tune Execute.
+type ExecOptions struct {
+	// Backend does casts and (de)quantization (nil: the native backend with
+	// MLX's CPU rounding).
+	Backend mlx.Backend
+	// Workers is the number of units run in parallel (0: GOMAXPROCS).
+	Workers int
+	// Progress, if set, is called as jobs complete, from one goroutine at a
+	// time.
+	Progress func(Progress)
+	// UnitBytes bounds the input bytes of one work unit (0: 8 MiB).
+	UnitBytes int64
+}
+
+// Execute runs every job of plan with the streaming executor Run uses:
+// bounded workers, positioned reads of row ranges from the inventory's
+// shards, each result written at its planned offset in dsts[t.Shard]. The
+// caller lays out and finishes the destination files. It stops at the
+// first error or when ctx is done.
+func Execute(ctx context.Context, inv *Inventory, plan *Plan, dsts []Dest, opts ExecOptions) error {
+	for _, t := range plan.Tensors {
+		if t.Shard < 0 || t.Shard >= len(dsts) {
+			return fmt.Errorf("convert: tensor %q: shard %d has no destination (%d given)", t.Name, t.Shard, len(dsts))
+		}
+	}
+	backend := opts.Backend
+	if backend == nil {
+		backend = mlx.NewNative(1, mlx.RoundingCPU)
+		defer backend.Close()
+	}
+	workers := opts.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	shards := make([]shardWriter, len(dsts))
+	for i, d := range dsts {
+		shards[i] = shardWriter{w: d.W, dataOff: d.DataOffset}
+	}
+	ex := &executor{plan: plan, inv: inv, backend: backend, shards: shards, workers: workers,
+		progress: opts.Progress, unitLimit: opts.UnitBytes}
+	return ex.run(ctx)
+}
+
+// ReadSource reads len(p) bytes of source tensor src's data at offset off
+// (as io.ReaderAt). The inventory must have been loaded from a directory.
+func (inv *Inventory) ReadSource(src SourceTensor, p []byte, off int64) (int, error) {
+	if src.File < 0 || src.File >= len(inv.readers) || inv.readers[src.File] == nil {
+		return 0, fmt.Errorf("convert: input file %d is not open", src.File)
+	}
+	sec, err := inv.readers[src.File].Section(src.Name)
+	if err != nil {
+		return 0, err
+	}
+	return sec.ReadAt(p, off)
+}

@@ -1,0 +1,346 @@
+package gguf
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"strings"
+	"sync/atomic"
+
+	"github.com/mlxconv/mlxconv/mlx"
+)
+
+// The tensor transforms of the GGUF exporter. A tensorOp turns rows of a
+// checkpoint tensor into rows of a GGUF tensor; convert's executor streams
+// the rows (convert.Transformer).
+
+// opMode is how a tensor's data is produced.
+type opMode uint8
+
+const (
+	// opFloat: a float source (f32, f16, bf16) widened to float32 exactly,
+	// transformed (norm shift), and encoded as the output type by
+	// AppendQuantize (gguf-py's quantizers).
+	opFloat opMode = iota
+	// opRepack: an MLX-quantized source whose codes and per-group
+	// parameters are copied into GGUF blocks (Q4_0, Q4_1, Q5_1, MXFP4).
+	opRepack
+	// opDequant: an MLX-quantized source dequantized as MLX does
+	// (mlx.Dequantize), then encoded as the output type.
+	opDequant
+)
+
+// tensorOp is the convert.Transformer of one exported tensor.
+type tensorOp struct {
+	mode opMode
+	out  Type
+	ne0  int  // elements per row
+	oneD bool // a 1-D tensor: the permutation moves elements of the one row
+
+	inDType   mlx.DType // opFloat: source dtype
+	normShift bool      // opFloat: add 1 (Gemma norms)
+
+	q          mlx.QuantParams // opRepack, opDequant
+	scaleDType mlx.DType
+	deqOut     mlx.DType // opDequant: dtype mlx.Dequantize produces
+
+	// permGroup > 0 permutes rows (elements for oneD) within groups of
+	// permGroup as LlamaModel.permute does: output i*2+j of a group is
+	// input j*permGroup/2+i.
+	permGroup int64
+
+	desc string
+
+	// Execution statistics (repack exactness).
+	blocks  atomic.Int64 // blocks written
+	inexact atomic.Int64 // blocks whose parameters did not survive
+}
+
+// RowGroup implements convert.Transformer.
+func (op *tensorOp) RowGroup() int64 {
+	if op.permGroup > 0 && !op.oneD {
+		return op.permGroup
+	}
+	return 1
+}
+
+// String implements convert.Transformer.
+func (op *tensorOp) String() string { return op.desc }
+
+// Transform implements convert.Transformer.
+func (op *tensorOp) Transform(ins [][]byte, rows int64, whole bool) ([][]byte, error) {
+	n := int(rows) * op.ne0
+	var out []byte
+	var err error
+	switch op.mode {
+	case opFloat:
+		x, err := decodeFloats(ins[0], op.inDType, n)
+		if err != nil {
+			return nil, err
+		}
+		if op.normShift {
+			shiftNorm(x, op.inDType)
+		}
+		if op.permGroup > 0 && op.oneD {
+			x = permuteElems(x, op.permGroup)
+		}
+		if out, err = AppendQuantize(nil, op.out, x); err != nil {
+			return nil, err
+		}
+	case opRepack:
+		if out, err = op.repack(ins, int(rows)); err != nil {
+			return nil, err
+		}
+	case opDequant:
+		if out, err = op.dequant(ins, int(rows)); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("gguf: unknown tensor op %d", op.mode)
+	}
+	if op.permGroup > 0 && !op.oneD {
+		out = permuteRows(out, int(rows), op.permGroup)
+	}
+	return [][]byte{out}, nil
+}
+
+// decodeFloats widens n elements of dtype dt to float32 (exactly).
+func decodeFloats(b []byte, dt mlx.DType, n int) ([]float32, error) {
+	if len(b) != n*dt.Size() {
+		return nil, fmt.Errorf("gguf: %d bytes of %s for %d elements", len(b), dt, n)
+	}
+	x := make([]float32, n)
+	switch dt {
+	case mlx.F32:
+		for i := range x {
+			x[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+		}
+	case mlx.F16:
+		for i := range x {
+			x[i] = F16ToF32(binary.LittleEndian.Uint16(b[2*i:]))
+		}
+	case mlx.BF16:
+		for i := range x {
+			x[i] = BF16ToF32(binary.LittleEndian.Uint16(b[2*i:]))
+		}
+	default:
+		return nil, fmt.Errorf("%w: cannot export %s data", ErrExport, dt)
+	}
+	return x, nil
+}
+
+// shiftNorm adds 1 as convert_hf_to_gguf.py does on the tensor it holds:
+// float32 for bfloat16 and float32 sources (widened before the shift), a
+// float16 result for float16 sources.
+func shiftNorm(x []float32, dt mlx.DType) {
+	if dt == mlx.F16 {
+		for i, v := range x {
+			x[i] = F16ToF32(F32ToF16(v + 1))
+		}
+		return
+	}
+	for i, v := range x {
+		x[i] = v + 1
+	}
+}
+
+func permIndex(o, g int64) int64 {
+	i, j := o/2, o%2
+	return j*(g/2) + i
+}
+
+// permuteElems applies the Q/K permutation to the elements of a 1-D tensor.
+func permuteElems(x []float32, g int64) []float32 {
+	out := make([]float32, len(x))
+	for base := int64(0); base < int64(len(x)); base += g {
+		for o := int64(0); o < g; o++ {
+			out[base+o] = x[base+permIndex(o, g)]
+		}
+	}
+	return out
+}
+
+// permuteRows applies the Q/K permutation to whole rows of b.
+func permuteRows(b []byte, rows int, g int64) []byte {
+	if rows == 0 {
+		return b
+	}
+	rb := len(b) / rows
+	out := make([]byte, len(b))
+	for base := int64(0); base < int64(rows); base += g {
+		for o := int64(0); o < g; o++ {
+			src := (base + permIndex(o, g)) * int64(rb)
+			copy(out[(base+o)*int64(rb):(base+o+1)*int64(rb)], b[src:src+int64(rb)])
+		}
+	}
+	return out
+}
+
+// unpackCodes reads len(q) codes of bits bits from MLX's LSB-first
+// bitstream (little-endian words; every row starts on a word boundary).
+func unpackCodes(q []uint8, src []byte, bits int) {
+	if bits == 4 {
+		for i := range len(q) / 2 {
+			c := src[i]
+			q[2*i], q[2*i+1] = c&15, c>>4
+		}
+		return
+	}
+	mask := uint64(1)<<bits - 1
+	var acc uint64
+	nacc, p := 0, 0
+	for i := range q {
+		for nacc < bits {
+			acc |= uint64(src[p]) << nacc
+			p++
+			nacc += 8
+		}
+		q[i] = uint8(acc & mask)
+		acc >>= bits
+		nacc -= bits
+	}
+}
+
+func loadParam(b []byte, dt mlx.DType, i int) float32 {
+	switch dt {
+	case mlx.F32:
+		return math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+	case mlx.F16:
+		return F16ToF32(binary.LittleEndian.Uint16(b[2*i:]))
+	case mlx.BF16:
+		return BF16ToF32(binary.LittleEndian.Uint16(b[2*i:]))
+	}
+	return float32(math.NaN())
+}
+
+// f16Exact reports whether v survives the conversion to float16.
+func f16Exact(v float32) (uint16, bool) {
+	h := F32ToF16(v)
+	return h, F16ToF32(h) == v
+}
+
+// repack copies MLX codes and group parameters into GGUF blocks.
+func (op *tensorOp) repack(ins [][]byte, rows int) ([]byte, error) {
+	bits, gs := op.q.Bits, op.q.GroupSize
+	rowW := op.ne0 * bits / 8
+	groups := op.ne0 / gs
+	bsz := int(typeTraits[op.out].typeSize)
+	nb := op.ne0 / 32
+	if len(ins[0]) != rows*rowW {
+		return nil, fmt.Errorf("gguf: packed weight: %d bytes for %d rows of %d", len(ins[0]), rows, rowW)
+	}
+	sdt := op.scaleDType
+	out := make([]byte, rows*nb*bsz)
+	q := make([]uint8, op.ne0)
+	var inexact int64
+	for r := 0; r < rows; r++ {
+		unpackCodes(q, ins[0][r*rowW:(r+1)*rowW], bits)
+		for b := 0; b < nb; b++ {
+			g := r*groups + b*32/gs
+			blk := out[(r*nb+b)*bsz : (r*nb+b+1)*bsz]
+			qb := q[b*32 : b*32+32]
+			if op.q.Mode == mlx.MXFP4 {
+				blk[0] = ins[1][g]
+				for j := range 16 {
+					blk[1+j] = qb[j] | qb[j+16]<<4
+				}
+				continue
+			}
+			s := loadParam(ins[1], sdt, g)
+			d, dOK := f16Exact(s)
+			// An inexact scale matters only where a code is non-zero
+			// (Q4_1/Q5_1); Q4_0's offset -8·d always uses it.
+			if !dOK && (op.out == Q4_0 || !allZero(qb)) {
+				inexact++
+			}
+			binary.LittleEndian.PutUint16(blk[0:], d)
+			switch op.out {
+			case Q4_0:
+				if dOK && loadParam(ins[2], sdt, g) != -8*s {
+					inexact++
+				}
+				for j := range 16 {
+					blk[2+j] = qb[j] | qb[j+16]<<4
+				}
+			case Q4_1:
+				m, mOK := f16Exact(loadParam(ins[2], sdt, g))
+				if !mOK {
+					inexact++
+				}
+				binary.LittleEndian.PutUint16(blk[2:], m)
+				for j := range 16 {
+					blk[4+j] = qb[j] | qb[j+16]<<4
+				}
+			case Q5_1:
+				m, mOK := f16Exact(loadParam(ins[2], sdt, g))
+				if !mOK {
+					inexact++
+				}
+				binary.LittleEndian.PutUint16(blk[2:], m)
+				var qh uint32
+				for j := range 32 {
+					qh |= uint32(qb[j]>>4&1) << j
+				}
+				binary.LittleEndian.PutUint32(blk[4:], qh)
+				for j := range 16 {
+					blk[8+j] = qb[j]&15 | (qb[j+16]&15)<<4
+				}
+			default:
+				return nil, fmt.Errorf("gguf: no repack to %s", op.out)
+			}
+		}
+	}
+	op.blocks.Add(int64(rows * nb))
+	op.inexact.Add(inexact)
+	return out, nil
+}
+
+func allZero(q []uint8) bool {
+	for _, v := range q {
+		if v != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// dequant dequantizes rows as MLX does, then encodes them.
+func (op *tensorOp) dequant(ins [][]byte, rows int) ([]byte, error) {
+	packed := op.ne0 * op.q.Bits / 32
+	qz := mlx.Quantized{
+		Weight:      ins[0],
+		WeightShape: []int{rows, packed},
+		Scales:      ins[1],
+		ScaleShape:  []int{rows, op.ne0 / op.q.GroupSize},
+		ScaleDType:  op.scaleDType,
+	}
+	if op.q.Mode.HasBias() {
+		qz.Biases = ins[2]
+	}
+	buf := make([]byte, rows*op.ne0*op.deqOut.Size())
+	if err := mlx.DequantizeInto(buf, qz, op.q, op.deqOut); err != nil {
+		return nil, err
+	}
+	if sameFloat(op.out, op.deqOut) {
+		return buf, nil
+	}
+	x, err := decodeFloats(buf, op.deqOut, rows*op.ne0)
+	if err != nil {
+		return nil, err
+	}
+	return AppendQuantize(nil, op.out, x)
+}
+
+// sameFloat reports whether GGUF type t stores dtype d's bits unchanged.
+func sameFloat(t Type, d mlx.DType) bool {
+	return t == F32 && d == mlx.F32 || t == F16 && d == mlx.F16 || t == BF16 && d == mlx.BF16
+}
+
+// describeQuant names an MLX quantization ("affine 4-bit g64, bf16 scales").
+func describeQuant(p mlx.QuantParams, sdt mlx.DType) string {
+	s := fmt.Sprintf("%s %d-bit g%d", p.Mode, p.Bits, p.GroupSize)
+	if p.Mode == mlx.Affine {
+		s += ", " + strings.ToLower(sdt.String()) + " scales"
+	}
+	return s
+}
