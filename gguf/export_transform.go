@@ -250,32 +250,26 @@ func (op *tensorOp) repack(ins [][]byte, rows int) ([]byte, error) {
 			d, dOK := f16Exact(s)
 			// An inexact scale matters only where a code is non-zero
 			// (Q4_1/Q5_1); Q4_0's offset -8·d always uses it.
-			if !dOK && (op.out == Q4_0 || !allZero(qb)) {
-				inexact++
-			}
+			bad := !dOK && (op.out == Q4_0 || !allZero(qb))
 			binary.LittleEndian.PutUint16(blk[0:], d)
 			switch op.out {
 			case Q4_0:
-				if dOK && loadParam(ins[2], sdt, g) != -8*s {
-					inexact++
+				if loadParam(ins[2], sdt, g) != -8*s {
+					bad = true
 				}
 				for j := range 16 {
 					blk[2+j] = qb[j] | qb[j+16]<<4
 				}
 			case Q4_1:
 				m, mOK := f16Exact(loadParam(ins[2], sdt, g))
-				if !mOK {
-					inexact++
-				}
+				bad = bad || !mOK
 				binary.LittleEndian.PutUint16(blk[2:], m)
 				for j := range 16 {
 					blk[4+j] = qb[j] | qb[j+16]<<4
 				}
 			case Q5_1:
 				m, mOK := f16Exact(loadParam(ins[2], sdt, g))
-				if !mOK {
-					inexact++
-				}
+				bad = bad || !mOK
 				binary.LittleEndian.PutUint16(blk[2:], m)
 				var qh uint32
 				for j := range 32 {
@@ -287,6 +281,9 @@ func (op *tensorOp) repack(ins [][]byte, rows int) ([]byte, error) {
 				}
 			default:
 				return nil, fmt.Errorf("gguf: no repack to %s", op.out)
+			}
+			if bad {
+				inexact++
 			}
 		}
 	}
