@@ -183,7 +183,16 @@ func Export(ctx context.Context, opts ExportOptions) (*ExportSummary, error) {
 	sum := &ExportSummary{Input: opts.Model, Files: plan.Files, Arch: plan.Arch, OutType: plan.OutType,
 		FileType: plan.FileType, Tensors: len(plan.Tensors), Bytes: plan.Bytes, DryRun: opts.DryRun, Plan: plan}
 	if opts.Progress != nil {
-		opts.Progress(convert.Progress{Stage: convert.StagePlan, TensorsTotal: len(plan.Tensors), BytesTotal: plan.Bytes})
+		// The generated tensors are written with the header; the progress
+		// counts what the executor streams.
+		n, bytes := 0, int64(0)
+		for _, t := range plan.Tensors {
+			if t.extra == nil {
+				n++
+				bytes += int64(t.Bytes)
+			}
+		}
+		opts.Progress(convert.Progress{Stage: convert.StagePlan, TensorsTotal: n, BytesTotal: bytes})
 	}
 	if !opts.DryRun {
 		if err := ctx.Err(); err != nil {
@@ -273,6 +282,9 @@ func PlanExport(inv *convert.Inventory, opts ExportOptions) (*ExportPlan, error)
 		vocabSize = int(n)
 	}
 	vocab, err := LoadVocab(inv.Dir, VocabOptions{Arch: arch.vocab, VocabSize: vocabSize, Pre: opts.Pre})
+	if errors.Is(err, ErrUnknownPre) {
+		return nil, fmt.Errorf("%w (name it with --pre, e.g. --pre llama-bpe)", err)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -1016,7 +1028,7 @@ func writeExport(ctx context.Context, inv *convert.Inventory, plan *ExportPlan, 
 				}
 				continue
 			}
-			if ti.Size > math.MaxInt32 && strconv.IntSize == 32 {
+			if ti.Size > math.MaxInt {
 				return fmt.Errorf("%w: tensor %q too large", ErrExport, ti.Name)
 			}
 			cp.Tensors = append(cp.Tensors, convert.Tensor{Name: ti.Name, DType: mlx.U8, Shape: []int{int(ti.Size)},
@@ -1047,8 +1059,12 @@ func writeExport(ctx context.Context, inv *convert.Inventory, plan *ExportPlan, 
 		}
 	}
 	if opts.Progress != nil {
+		var n int64
+		for _, t := range cp.Tensors {
+			n += t.Size()
+		}
 		opts.Progress(convert.Progress{Stage: convert.StageDone, TensorsDone: len(cp.Tensors), TensorsTotal: len(cp.Tensors),
-			BytesDone: plan.Bytes, BytesTotal: plan.Bytes})
+			BytesDone: n, BytesTotal: n})
 	}
 	return nil
 }

@@ -330,9 +330,15 @@ func loadModelCard(dir string) (map[string]cardValue, error) {
 	if len(b) > 16<<20 {
 		return nil, nil
 	}
-	lines := strings.Split(strings.ReplaceAll(string(b), "\r\n", "\n"), "\n")
+	return parseModelCard(string(b)), nil
+}
+
+// parseModelCard parses the front matter of a README.md's content (nil
+// when it has none).
+func parseModelCard(content string) map[string]cardValue {
+	lines := strings.Split(strings.ReplaceAll(content, "\r\n", "\n"), "\n")
 	if len(lines) == 0 || lines[0] != "---" {
-		return nil, nil
+		return nil
 	}
 	card := map[string]cardValue{}
 	var listKey string
@@ -366,6 +372,9 @@ func loadModelCard(dir string) (map[string]cardValue, error) {
 		key = strings.TrimSpace(key)
 		val = strings.TrimSpace(val)
 		listKey = ""
+		if key == "" {
+			continue
+		}
 		switch {
 		case val == "":
 			card[key] = cardValue{null: true}
@@ -383,7 +392,7 @@ func loadModelCard(dir string) (map[string]cardValue, error) {
 			card[key] = cardValue{s: yamlScalar(val)}
 		}
 	}
-	return card, nil
+	return card
 }
 
 // yamlScalar unquotes a YAML scalar.

@@ -9,10 +9,14 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -668,4 +672,175 @@ func requireSameFloats(t *testing.T, want, got []float32, what string) {
 			t.Fatalf("%s: element %d is %g, want %g (%d elements)", what, i, got[i], want[i], len(want))
 		}
 	}
+}
+
+// TestExportSplit splits an export by tensor count and by size: shards named
+// as llama.cpp expects, split.* keys, all tensors present once, each shard
+// parsed identically by gguf-py.
+func TestExportSplit(t *testing.T) {
+	dir, _ := writeFx(t, fxModels()["qwen3"])
+	ref := filepath.Join(t.TempDir(), "whole.gguf")
+	whole := exportFx(t, dir, ref, gguf.ExportOptions{OutType: gguf.OutQ8_0})
+	wf := mustOpen(t, ref)
+	for _, tc := range []struct {
+		name string
+		opts gguf.ExportOptions
+	}{
+		{"tensors", gguf.ExportOptions{OutType: gguf.OutQ8_0, SplitMaxTensors: 7}},
+		{"bytes", gguf.ExportOptions{OutType: gguf.OutQ8_0, SplitMaxSize: 20000}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "split.gguf")
+			sum := exportFx(t, dir, out, tc.opts)
+			require.Greater(t, len(sum.Files), 1)
+			seen := map[string]bool{}
+			for i, p := range sum.Files {
+				assert.Equal(t, filepath.Join(filepath.Dir(out), fmt.Sprintf("split-%05d-of-%05d.gguf", i+1, len(sum.Files))), p)
+				f := mustOpen(t, p)
+				no, err := gguf.Get[uint16](f, gguf.KeySplitNo)
+				require.NoError(t, err)
+				assert.Equal(t, uint16(i), no)
+				cnt, err := gguf.Get[int32](f, gguf.KeySplitTensorsCount)
+				require.NoError(t, err)
+				assert.Equal(t, int32(len(whole.Plan.Tensors)), cnt)
+				_, hasArch := f.Lookup("general.architecture")
+				assert.Equal(t, i == 0, hasArch)
+				for _, ti := range f.Tensors {
+					assert.False(t, seen[ti.Name])
+					seen[ti.Name] = true
+					assert.Equal(t, readTensor(t, wf, ti.Name), readTensor(t, f, ti.Name), ti.Name)
+				}
+				checkGGUFPy(t, p)
+			}
+			assert.Len(t, seen, len(whole.Plan.Tensors))
+			_, err := os.Stat(out)
+			assert.True(t, os.IsNotExist(err), "no unsplit file")
+		})
+	}
+}
+
+// TestExportNothingLeftOnError cancels an export after its first tensor and
+// makes one fail on a truncated input: no output and no temporary file
+// remain.
+func TestExportNothingLeftOnError(t *testing.T) {
+	dir, _ := writeFx(t, fxModels()["llama"])
+	outDir := t.TempDir()
+	out := filepath.Join(outDir, "out.gguf")
+	ctx, cancel := context.WithCancel(context.Background())
+	opts := gguf.ExportOptions{Model: dir, OutFile: out, Pre: fxPre, Workers: 1, Progress: func(p convert.Progress) {
+		if p.TensorsDone > 0 {
+			cancel()
+		}
+	}}
+	gguf.SetExportUnitBytes(&opts, 512)
+	_, err := gguf.Export(ctx, opts)
+	require.ErrorIs(t, err, context.Canceled)
+	entries, err := os.ReadDir(outDir)
+	require.NoError(t, err)
+	assert.Empty(t, entries)
+
+	// Truncate the checkpoint: the header still parses, a read fails.
+	st := filepath.Join(dir, "model.safetensors")
+	fi, err := os.Stat(st)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(out, []byte("old"), 0o644)) // an existing output stays as it was
+	f, err := os.OpenFile(st, os.O_RDWR, 0)
+	require.NoError(t, err)
+	require.NoError(t, f.Truncate(fi.Size()-4096))
+	require.NoError(t, f.Close())
+	_, err = gguf.Export(context.Background(), gguf.ExportOptions{Model: dir, OutFile: out, Pre: fxPre})
+	require.Error(t, err)
+	entries, err = os.ReadDir(outDir)
+	require.NoError(t, err)
+	require.Len(t, entries, 1)
+	b, err := os.ReadFile(out)
+	require.NoError(t, err)
+	assert.Equal(t, "old", string(b))
+}
+
+// TestExportErrors covers refusals before anything is written.
+func TestExportErrors(t *testing.T) {
+	models := fxModels()
+	dir, _ := writeFx(t, models["qwen3"])
+	ctx := context.Background()
+	_, err := gguf.Export(ctx, gguf.ExportOptions{Model: dir, OutType: "q6_k", Pre: fxPre})
+	assert.ErrorIs(t, err, gguf.ErrExport)
+	_, err = gguf.Export(ctx, gguf.ExportOptions{})
+	assert.ErrorIs(t, err, gguf.ErrExport)
+	_, err = gguf.Export(ctx, gguf.ExportOptions{Model: filepath.Join(dir, "config.json")})
+	assert.ErrorIs(t, err, gguf.ErrExport)
+	// An unrecognised BPE pre-tokenizer needs --pre.
+	_, err = gguf.Export(ctx, gguf.ExportOptions{Model: dir, DryRun: true})
+	assert.ErrorIs(t, err, gguf.ErrUnknownPre)
+	assert.Contains(t, err.Error(), "--pre")
+	// A model type convert knows but GGUF export does not.
+	m := models["llama"]
+	m.config = fxBase("starcoder2", nil)
+	m.arch = "starcoder2"
+	sdir, _ := writeFx(t, fxModel{arch: "starcoder2", config: m.config, tensors: []fxTensor{{"model.embed_tokens.weight", mlx.BF16, []int{fxVocab, fxHidden}}}})
+	_, err = gguf.Export(ctx, gguf.ExportOptions{Model: sdir, DryRun: true, Pre: fxPre})
+	assert.ErrorIs(t, err, gguf.ErrExport)
+	assert.Contains(t, err.Error(), "starcoder2")
+	// Dry runs write nothing.
+	out := filepath.Join(t.TempDir(), "x.gguf")
+	sum, err := gguf.Export(ctx, gguf.ExportOptions{Model: dir, OutFile: out, DryRun: true, Pre: fxPre})
+	require.NoError(t, err)
+	assert.True(t, sum.DryRun)
+	_, err = os.Stat(out)
+	assert.True(t, os.IsNotExist(err))
+}
+
+// TestExportDefaultName names the output as convert_hf_to_gguf.py does, in
+// the model directory, and fills {ftype} templates.
+func TestExportDefaultName(t *testing.T) {
+	dir, _ := writeFx(t, fxModels()["qwen3"])
+	sum, err := gguf.Export(context.Background(), gguf.ExportOptions{Model: dir, DryRun: true, Pre: fxPre, OutType: gguf.OutQ8_0})
+	require.NoError(t, err)
+	assert.Equal(t, []string{filepath.Join(dir, "Qwen3-84K-Q8_0.gguf")}, sum.Files)
+	sum, err = gguf.Export(context.Background(), gguf.ExportOptions{Model: dir, DryRun: true, Pre: fxPre, OutFile: "/x/m-{ftype}.gguf"})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"/x/m-bf16.gguf"}, sum.Files)
+}
+
+// TestExportBoundedMemory exports a checkpoint whose embedding is 64 MiB
+// and checks the heap never holds a fraction of it.
+func TestExportBoundedMemory(t *testing.T) {
+	const vocab, hidden = 8192, 2048
+	m := fxModel{arch: "big", config: fxBase("qwen3", map[string]any{"hidden_size": hidden, "vocab_size": vocab,
+		"num_hidden_layers": 0, "head_dim": 16, "tie_word_embeddings": true}),
+		tensors: []fxTensor{{"model.embed_tokens.weight", mlx.F32, []int{vocab, hidden}}, {"model.norm.weight", mlx.F32, []int{hidden}}}}
+	dir, _ := writeFx(t, m)
+	out := filepath.Join(t.TempDir(), "big.gguf")
+	runtime.GC()
+	var base runtime.MemStats
+	runtime.ReadMemStats(&base)
+	var peak atomic.Uint64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		var ms runtime.MemStats
+		for {
+			runtime.ReadMemStats(&ms)
+			if ms.HeapInuse > peak.Load() {
+				peak.Store(ms.HeapInuse)
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+		}
+	}()
+	opts := gguf.ExportOptions{Model: dir, OutFile: out, OutType: gguf.OutQ8_0, Pre: fxPre, Workers: 2}
+	gguf.SetExportUnitBytes(&opts, 1<<20)
+	sum, err := gguf.Export(context.Background(), opts)
+	close(stop)
+	wg.Wait()
+	require.NoError(t, err)
+	assert.Equal(t, int64(vocab*hidden/32*34+hidden*4), sum.Bytes)
+	grown := int64(peak.Load()) - int64(base.HeapInuse)
+	t.Logf("peak heap growth %d KiB for a %d KiB tensor", grown>>10, vocab*hidden*4>>10)
+	assert.Less(t, grown, int64(24<<20), "the heap must not hold the 64 MiB tensor")
 }
