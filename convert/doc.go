@@ -52,6 +52,11 @@
 // need custom Python code are refused; ModelArgs validations that only
 // matter at inference time (e.g. rope_scaling contents) are not repeated.
 //
-// Non-goals: GGUF (package gguf), Hub download and upload (hooks in
+// Shared stages: LoadModel (the matched checkpoint), Execute (the executor
+// with caller-laid-out destinations) and ActTransform jobs (a Transformer
+// defined elsewhere) let package gguf's exporter reuse the pipeline with its
+// own planning rules and sink.
+//
+// Non-goals: GGUF bytes (package gguf), Hub download and upload (hooks in
 // Options), running models.
 package convert
