@@ -3,20 +3,29 @@
 // never builds or downloads anything) and prints, as JSON on stdout, the input
 // tokens, the raw logits of the last prompt position and N greedy next tokens.
 //
-//   node logits.mjs FILE.gguf [--prompt TEXT | --tokens 1,2,3] [--n 8] [--no-bos]
+//   node logits.mjs FILE.gguf [--prompt TEXT] [--tokens 1,2,3] [--n 8] [--no-bos]
 //                   [--ctx 256] [--threads 2] [--logits-out FILE.f32]
+//   node logits.mjs --batch JOBS.json [--threads 2]
 //
 // The prompt is tokenized by the file's own tokenizer (special tokens parsed),
 // with the BOS token prepended when the file says add_bos (llama.cpp's rule)
-// unless --no-bos. --tokens gives the input ids directly (no BOS added), so two
-// files with different tokenizers can be fed the same ids.
+// unless --no-bos: that is prompt_tokens. The evaluated input is --tokens when
+// given (no BOS added: two files with different tokenizers can be fed the same
+// ids), else prompt_tokens.
 //
-// Output fields: file, llama_cpp (release of the bundled llama.cpp), tokens,
-// n_vocab, greedy (N token ids, temperature 0), top (the 8 largest
-// [id, logit]), logits_sha256 (of the little-endian float32 vector),
-// logits_f32_b64 (the whole vector by token id, base64 float32 little-endian;
-// omitted with --logits-out, which writes the raw float32 bytes to a file).
-// A load error exits 1 with llama.cpp's message on stderr.
+// Output fields: file, llama_cpp (release of the bundled llama.cpp),
+// prompt_tokens, tokens (evaluated), n_vocab, greedy (N token ids, temperature
+// 0, continuing the evaluated tokens), top (the 8 largest [id, logit]),
+// logits_sha256 (of the little-endian float32 vector), logits_f32_b64 (the whole
+// vector by token id, base64 float32 little-endian; omitted with --logits-out,
+// which writes the raw float32 bytes to a file). A load error exits 1 with
+// llama.cpp's message on stderr.
+//
+// --batch runs many files in one process (llama.cpp is initialised once):
+// JOBS.json is [{file, out, prompt?, tokens?, n?, bos?, ctx?}, ...]; each result
+// (or {file, error}) is written as JSON to its out path, and one line
+// {file, out, ok, seconds} per job goes to stdout. Exit 0 unless the batch
+// itself cannot run (per-job failures are in the results).
 //
 // node-llama-cpp is loaded from $MLXCONV_LLAMA_NPM/node_modules (setup.sh
 // installs it in .cache/oracle/llama/npm), else from a node_modules beside or
@@ -30,12 +39,15 @@ process.env.NODE_LLAMA_CPP_SKIP_DOWNLOAD = "true";
 
 function usage(msg) {
     if (msg) process.stderr.write(`logits.mjs: ${msg}\n`);
-    process.stderr.write("usage: node logits.mjs FILE.gguf [--prompt TEXT | --tokens 1,2,3] [--n 8] [--no-bos] [--ctx 256] [--threads 2] [--logits-out FILE]\n");
+    process.stderr.write("usage: node logits.mjs FILE.gguf [--prompt TEXT] [--tokens 1,2,3] [--n 8] [--no-bos] [--ctx 256] [--threads 2] [--logits-out FILE]\n" +
+        "       node logits.mjs --batch JOBS.json [--threads 2]\n");
     process.exit(2);
 }
 
+const DEFAULT_PROMPT = "The quick brown fox jumps over the lazy dog.";
+
 function parseArgs(argv) {
-    const a = {file: null, prompt: "The quick brown fox jumps over the lazy dog.", tokens: null, n: 8, bos: true, ctx: 256, threads: 2, logitsOut: null};
+    const a = {file: null, batch: null, prompt: DEFAULT_PROMPT, tokens: null, n: 8, bos: true, ctx: 256, threads: 2, logitsOut: null};
     for (let i = 0; i < argv.length; i++) {
         const k = argv[i];
         const val = () => {
@@ -53,15 +65,14 @@ function parseArgs(argv) {
         else if (k === "--ctx") a.ctx = int(val());
         else if (k === "--threads") a.threads = int(val());
         else if (k === "--logits-out") a.logitsOut = val();
+        else if (k === "--batch") a.batch = val();
         else if (k.startsWith("--")) usage(`unknown option ${k}`);
         else if (a.file === null) a.file = k;
         else usage(`unexpected argument ${k}`);
     }
-    if (a.file === null) usage("FILE.gguf is required");
+    if ((a.file === null) === (a.batch === null)) usage("give FILE.gguf or --batch JOBS.json");
     return a;
 }
-
-const args = parseArgs(process.argv.slice(2));
 
 async function importNodeLlamaCpp() {
     const dir = process.env.MLXCONV_LLAMA_NPM;
@@ -76,8 +87,80 @@ async function importNodeLlamaCpp() {
     return import(pathToFileURL(path.join(pkg, entry)).href);
 }
 
-const {getLlama, LlamaLogLevel} = await importNodeLlamaCpp();
+class JobError extends Error {}
 
+// Runs one job on an initialised llama; returns the result object or throws
+// JobError with llama.cpp's messages.
+async function runJob(llama, logs, job, threads) {
+    const prompt = job.prompt ?? DEFAULT_PROMPT;
+    const n = job.n ?? 8;
+    const ctx = job.ctx ?? 256;
+    const bos = job.bos ?? true;
+    logs.length = 0;
+    let model;
+    try {
+        model = await llama.loadModel({modelPath: path.resolve(job.file), gpuLayers: 0, useMmap: true});
+    } catch (err) {
+        throw new JobError(`load ${job.file}: ${err && err.message ? err.message : err}\n${logs.join("\n")}`);
+    }
+    let context;
+    try {
+        const promptTokens = Array.from(model.tokenize(prompt, true));
+        if (bos && model.tokens.shouldPrependBosToken && model.tokens.bos != null) promptTokens.unshift(model.tokens.bos);
+        const tokens = job.tokens != null ? Array.from(job.tokens) : promptTokens;
+        if (tokens.length === 0) throw new JobError("empty input");
+        if (tokens.length + n > ctx) throw new JobError(`input (${tokens.length}) + n (${n}) exceeds ctx ${ctx}`);
+
+        context = await model.createContext({contextSize: ctx, batchSize: ctx, threads: {ideal: threads, min: threads}, sequences: 1});
+        const seq = context.getSequence();
+
+        // Raw logits of the last input position.
+        const input = tokens.map((t, i) => (i === tokens.length - 1 ? [t, {generateNext: {logits: true}}] : t));
+        const res = await seq.controlledEvaluate(input);
+        const last = res[res.length - 1];
+        if (!last || !last.next || !last.next.logits) throw new JobError("no logits returned");
+        const map = last.next.logits;
+        let nVocab = 0;
+        for (const id of map.keys()) nVocab = Math.max(nVocab, id + 1);
+        const vec = new Float32Array(nVocab).fill(Number.NaN);
+        for (const [id, v] of map) vec[id] = v;
+        let missing = 0;
+        for (let i = 0; i < nVocab; i++) if (!map.has(i)) missing++;
+        const buf = Buffer.from(vec.buffer, vec.byteOffset, vec.byteLength);
+        const top = [...map.entries()].sort((x, y) => y[1] - x[1] || x[0] - y[0]).slice(0, 8);
+
+        // Greedy continuation from a clean sequence (temperature 0 is argmax).
+        await seq.clearHistory();
+        const greedy = [];
+        if (n > 0) {
+            for await (const t of seq.evaluate(tokens, {temperature: 0})) {
+                greedy.push(t);
+                if (greedy.length >= n) break;
+            }
+        }
+        return {
+            out: {
+                file: job.file,
+                llama_cpp: llama.llamaCppRelease,
+                prompt,
+                prompt_tokens: promptTokens,
+                tokens,
+                n_vocab: nVocab,
+                missing_logits: missing,
+                greedy,
+                top,
+                logits_sha256: createHash("sha256").update(buf).digest("hex"),
+            },
+            buf,
+        };
+    } finally {
+        if (context) await context.dispose();
+        await model.dispose();
+    }
+}
+
+const args = parseArgs(process.argv.slice(2));
+const {getLlama, LlamaLogLevel} = await importNodeLlamaCpp();
 const logs = [];
 const llama = await getLlama({
     gpu: false,
@@ -88,68 +171,34 @@ const llama = await getLlama({
     logger: (level, message) => logs.push(`[${level}] ${message}`),
 });
 
-let model;
-try {
-    model = await llama.loadModel({modelPath: path.resolve(args.file), gpuLayers: 0, useMmap: true});
-} catch (err) {
-    process.stderr.write(`logits.mjs: load ${args.file}: ${err && err.message ? err.message : err}\n${logs.join("\n")}\n`);
-    process.exit(1);
-}
-
-let tokens;
-if (args.tokens !== null) {
-    tokens = args.tokens;
+if (args.batch === null) {
+    const job = {file: args.file, prompt: args.prompt, tokens: args.tokens, n: args.n, bos: args.bos, ctx: args.ctx};
+    let r;
+    try {
+        r = await runJob(llama, logs, job, args.threads);
+    } catch (err) {
+        if (!(err instanceof JobError)) throw err;
+        process.stderr.write(`logits.mjs: ${err.message}\n`);
+        process.exit(1);
+    }
+    if (args.logitsOut) writeFileSync(args.logitsOut, r.buf);
+    else r.out.logits_f32_b64 = r.buf.toString("base64");
+    process.stdout.write(JSON.stringify(r.out) + "\n");
 } else {
-    tokens = Array.from(model.tokenize(args.prompt, true));
-    if (args.bos && model.tokens.shouldPrependBosToken && model.tokens.bos != null) tokens.unshift(model.tokens.bos);
-}
-if (tokens.length === 0) usage("empty prompt");
-if (tokens.length + args.n > args.ctx) usage(`prompt (${tokens.length}) + n (${args.n}) exceeds --ctx ${args.ctx}`);
-
-const context = await model.createContext({contextSize: args.ctx, batchSize: args.ctx, threads: {ideal: args.threads, min: args.threads}, sequences: 1});
-const seq = context.getSequence();
-
-// Raw logits of the last prompt position.
-const input = tokens.map((t, i) => (i === tokens.length - 1 ? [t, {generateNext: {logits: true}}] : t));
-const res = await seq.controlledEvaluate(input);
-const last = res[res.length - 1];
-if (!last || !last.next || !last.next.logits) {
-    process.stderr.write("logits.mjs: no logits returned\n");
-    process.exit(1);
-}
-const map = last.next.logits;
-let nVocab = 0;
-for (const id of map.keys()) nVocab = Math.max(nVocab, id + 1);
-const vec = new Float32Array(nVocab).fill(Number.NaN);
-for (const [id, v] of map) vec[id] = v;
-const missing = vec.reduce((c, v) => c + (Number.isNaN(v) ? 1 : 0), 0);
-const buf = Buffer.from(vec.buffer, vec.byteOffset, vec.byteLength);
-const top = [...map.entries()].sort((x, y) => y[1] - x[1] || x[0] - y[0]).slice(0, 8);
-
-// Greedy continuation from a clean sequence (temperature 0 is argmax).
-await seq.clearHistory();
-const greedy = [];
-if (args.n > 0) {
-    for await (const t of seq.evaluate(tokens, {temperature: 0})) {
-        greedy.push(t);
-        if (greedy.length >= args.n) break;
+    const jobs = JSON.parse(readFileSync(args.batch, "utf8"));
+    for (const job of jobs) {
+        const t0 = Date.now();
+        let out;
+        try {
+            const r = await runJob(llama, logs, job, args.threads);
+            out = r.out;
+            out.logits_f32_b64 = r.buf.toString("base64");
+        } catch (err) {
+            if (!(err instanceof JobError)) throw err;
+            out = {file: job.file, error: err.message};
+        }
+        writeFileSync(job.out, JSON.stringify(out) + "\n");
+        process.stdout.write(JSON.stringify({file: job.file, out: job.out, ok: !("error" in out), seconds: (Date.now() - t0) / 1000}) + "\n");
     }
 }
-
-const out = {
-    file: args.file,
-    llama_cpp: llama.llamaCppRelease,
-    tokens,
-    n_vocab: nVocab,
-    missing_logits: missing,
-    greedy,
-    top,
-    logits_sha256: createHash("sha256").update(buf).digest("hex"),
-};
-if (args.logitsOut) writeFileSync(args.logitsOut, buf);
-else out.logits_f32_b64 = buf.toString("base64");
-process.stdout.write(JSON.stringify(out) + "\n");
-
-await context.dispose();
-await model.dispose();
 await llama.dispose();
