@@ -16,7 +16,7 @@ acceptance). Run with the venv python of setup.sh (see README.md).
       Proves the harness on the reference files alone: every reference
       converts and loads with finite logits; per architecture (f32), two
       byte-patched copies must be caught, by the KV diff and by the logits:
-      rope.freq_base doubled (or, without one, the RMS norm epsilon x1000),
+      rope.freq_base doubled (or, without one, the RMS norm epsilon x10000),
       and rows 0/1 of blk.0's attention Q (Phi-3: QKV) weight swapped, as a
       missed permute would; a gguf-py GGUFWriter rewrite (KVs and tensors in
       reverse order, hence other offsets) must compare equal (KVs, tensor
@@ -78,13 +78,14 @@ PROMPT = "The quick brown fox jumps over the lazy dog. 12345 h\u00e9llo w\u00f6r
 
 
 class Checks:
-    def __init__(self, verbose=False):
-        self.verbose = verbose
+    def __init__(self, verbose=False, quiet=False):
+        self.verbose = verbose and not quiet
+        self.quiet = quiet
         self.results = []  # (arch, name, ok, detail)
 
     def add(self, arch, name, ok, detail=""):
         self.results.append((arch, name, ok, detail))
-        if not ok or self.verbose:
+        if (not ok and not self.quiet) or self.verbose:
             print("%s %s %s%s" % ("ok  " if ok else "FAIL", arch, name, (": " + detail) if detail else ""), flush=True)
 
     def summary(self):
@@ -405,11 +406,11 @@ def cmd_self(a):
         names = [x["name"] for x in d["tensors"]]
         keys = [e["key"] for e in d["kv"]]
         target = next((n for n in ("blk.0.attn_q.weight", "blk.0.attn_qkv.weight") if n in names), None)
-        # rope.freq_base doubled where the file has it, else the RMS norm epsilon x1000.
+        # rope.freq_base doubled where the file has it, else the RMS norm epsilon x10000.
         kvk = next((k for k in keys if k.endswith(".rope.freq_base")), None)
         factor = 2.0
         if kvk is None:
-            kvk, factor = next((k for k in keys if k.endswith(".attention.layer_norm_rms_epsilon")), None), 1000.0
+            kvk, factor = next((k for k in keys if k.endswith(".attention.layer_norm_rms_epsilon")), None), 10000.0
         tokens = read_json(c["logits"])["tokens"]
         v = {"arch": arch, "case": c, "target": target, "kvk": kvk, "factor": factor}
         if a.full or arch in SMALL_VOCAB:
@@ -548,7 +549,7 @@ def compare_case(c, out, lg, allow, rtol, tensor_bytes, checks):
 def cmd_compare(a):
     index = read_json(os.path.join(os.path.abspath(a.work), "index.json"))
     c = next((c for c in index["cases"] if c["arch"] == a.arch and c["outtype"] == a.outtype), None)
-    checks = Checks(a.verbose and not a.json)
+    checks = Checks(a.verbose, quiet=a.json)
     if c is None:
         checks.add(a.arch, "reference-%s" % a.outtype, False, "no such prepared case")
     elif not c["ok"]:
@@ -567,7 +568,7 @@ def cmd_compare(a):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = ap.add_subparsers(dest="cmd", required=True)
+    sub = ap.add_subparsers(dest="sub", required=True)
     p = sub.add_parser("prepare")
     p.add_argument("--npm", required=True, help="tokenizer directory printed by scripts/oracle/tokenizers.sh")
     p.add_argument("--work", required=True)
@@ -600,7 +601,7 @@ def main():
     p.add_argument("--json", action="store_true", help="print one JSON report instead of lines and a table")
     p.add_argument("-v", "--verbose", action="store_true")
     a = ap.parse_args()
-    ok = {"prepare": cmd_prepare, "self": cmd_self, "candidate": cmd_candidate, "compare": cmd_compare}[a.cmd](a)
+    ok = {"prepare": cmd_prepare, "self": cmd_self, "candidate": cmd_candidate, "compare": cmd_compare}[a.sub](a)
     sys.exit(0 if ok else 1)
 
 
