@@ -3,7 +3,7 @@
 // never builds or downloads anything) and prints, as JSON on stdout, the input
 // tokens, the raw logits of the last prompt position and N greedy next tokens.
 //
-//   node logits.mjs FILE.gguf [--prompt TEXT] [--tokens 1,2,3] [--n 8] [--no-bos]
+//   node logits.mjs FILE.gguf [PROMPT | --prompt TEXT] [--tokens 1,2,3] [--n 8] [--no-bos]
 //                   [--ctx 256] [--threads 2] [--logits-out FILE.f32]
 //   node logits.mjs --batch JOBS.json [--threads 2]
 //
@@ -39,7 +39,7 @@ process.env.NODE_LLAMA_CPP_SKIP_DOWNLOAD = "true";
 
 function usage(msg) {
     if (msg) process.stderr.write(`logits.mjs: ${msg}\n`);
-    process.stderr.write("usage: node logits.mjs FILE.gguf [--prompt TEXT] [--tokens 1,2,3] [--n 8] [--no-bos] [--ctx 256] [--threads 2] [--logits-out FILE]\n" +
+    process.stderr.write("usage: node logits.mjs FILE.gguf [PROMPT | --prompt TEXT] [--tokens 1,2,3] [--n 8] [--no-bos] [--ctx 256] [--threads 2] [--logits-out FILE]\n" +
         "       node logits.mjs --batch JOBS.json [--threads 2]\n");
     process.exit(2);
 }
@@ -48,6 +48,7 @@ const DEFAULT_PROMPT = "The quick brown fox jumps over the lazy dog.";
 
 function parseArgs(argv) {
     const a = {file: null, batch: null, prompt: DEFAULT_PROMPT, tokens: null, n: 8, bos: true, ctx: 256, threads: 2, logitsOut: null};
+    let promptGiven = false;
     for (let i = 0; i < argv.length; i++) {
         const k = argv[i];
         const val = () => {
@@ -58,7 +59,10 @@ function parseArgs(argv) {
             if (!/^\d+$/.test(s)) usage(`${k}: not a non-negative integer: ${s}`);
             return Number(s);
         };
-        if (k === "--prompt") a.prompt = val();
+        if (k === "--prompt") {
+            a.prompt = val();
+            promptGiven = true;
+        }
         else if (k === "--tokens") a.tokens = val().split(",").filter((s) => s !== "").map(int);
         else if (k === "--n") a.n = int(val());
         else if (k === "--no-bos") a.bos = false;
@@ -68,7 +72,10 @@ function parseArgs(argv) {
         else if (k === "--batch") a.batch = val();
         else if (k.startsWith("--")) usage(`unknown option ${k}`);
         else if (a.file === null) a.file = k;
-        else usage(`unexpected argument ${k}`);
+        else if (!promptGiven) {
+            a.prompt = k;
+            promptGiven = true;
+        } else usage(`unexpected argument ${k}`);
     }
     if ((a.file === null) === (a.batch === null)) usage("give FILE.gguf or --batch JOBS.json");
     return a;
