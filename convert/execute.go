@@ -477,6 +477,11 @@ func (e *executor) do(u unit, g *jobGeom) error {
 			return err
 		}
 	}
+	if r, ok := j.Transform.(Releaser); ok && j.Action == ActTransform {
+		for _, b := range outs {
+			r.Release(b)
+		}
+	}
 	e.done(u.job)
 	return nil
 }

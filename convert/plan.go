@@ -49,6 +49,12 @@ type Transformer interface {
 	String() string
 }
 
+// Releaser is implemented by Transformers that pool their output buffers:
+// the executor hands each output back once it is written.
+type Releaser interface {
+	Release(buf []byte)
+}
+
 func (a Action) String() string {
 	if int(a) < len(actionNames) {
 		return actionNames[a]

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/mlxconv/mlxconv/mlx"
@@ -67,24 +68,15 @@ func (op *tensorOp) RowGroup() int64 {
 // String implements convert.Transformer.
 func (op *tensorOp) String() string { return op.desc }
 
-// Transform implements convert.Transformer.
+// Transform implements convert.Transformer. Output buffers come from a
+// pool; the executor hands them back through Release once written.
 func (op *tensorOp) Transform(ins [][]byte, rows int64, whole bool) ([][]byte, error) {
 	n := int(rows) * op.ne0
 	var out []byte
 	var err error
 	switch op.mode {
 	case opFloat:
-		x, err := decodeFloats(ins[0], op.inDType, n)
-		if err != nil {
-			return nil, err
-		}
-		if op.normShift {
-			shiftNorm(x, op.inDType)
-		}
-		if op.permGroup > 0 && op.oneD {
-			x = permuteElems(x, op.permGroup)
-		}
-		if out, err = AppendQuantize(nil, op.out, x); err != nil {
+		if out, err = op.convertFloats(ins[0], n); err != nil {
 			return nil, err
 		}
 	case opRepack:
@@ -99,34 +91,200 @@ func (op *tensorOp) Transform(ins [][]byte, rows int64, whole bool) ([][]byte, e
 		return nil, fmt.Errorf("gguf: unknown tensor op %d", op.mode)
 	}
 	if op.permGroup > 0 && !op.oneD {
-		out = permuteRows(out, int(rows), op.permGroup)
+		p := permuteRows(out, int(rows), op.permGroup)
+		putBuf(out)
+		out = p
 	}
 	return [][]byte{out}, nil
 }
 
-// decodeFloats widens n elements of dtype dt to float32 (exactly).
-func decodeFloats(b []byte, dt mlx.DType, n int) ([]float32, error) {
-	if len(b) != n*dt.Size() {
-		return nil, fmt.Errorf("gguf: %d bytes of %s for %d elements", len(b), dt, n)
+// Release implements convert.Releaser: it returns an output buffer to the
+// pool.
+func (op *tensorOp) Release(b []byte) { putBuf(b) }
+
+// Buffer pools: work units have similar sizes, so a buffer taken from the
+// pool usually fits the next one.
+var (
+	bytePool sync.Pool // *[]byte
+	f32Pool  sync.Pool // *[]float32
+)
+
+func getBuf(n int) []byte {
+	if p, ok := bytePool.Get().(*[]byte); ok && cap(*p) >= n {
+		return (*p)[:n]
 	}
-	x := make([]float32, n)
+	return make([]byte, n)
+}
+
+func putBuf(b []byte) {
+	if cap(b) >= 1<<16 {
+		bytePool.Put(&b)
+	}
+}
+
+func getF32(n int) []float32 {
+	if p, ok := f32Pool.Get().(*[]float32); ok && cap(*p) >= n {
+		return (*p)[:n]
+	}
+	return make([]float32, n)
+}
+
+func putF32(x []float32) {
+	if cap(x) >= 1<<14 {
+		f32Pool.Put(&x)
+	}
+}
+
+// Conversion tables between the 16-bit float types, with the exact
+// semantics of the float32 round trip (F16ToF32 then F32ToBF16, ...), so the
+// direct paths give the bytes the general path gives.
+var (
+	convTabOnce                 sync.Once
+	bf16ToF16Tab, f16ToBF16Tab  *[1 << 16]uint16
+	f16RoundTrip, bf16RoundTrip *[1 << 16]uint16
+	f16ToF32Tab                 *[1 << 16]float32
+)
+
+func convTables() {
+	convTabOnce.Do(func() {
+		bf16ToF16Tab, f16ToBF16Tab = new([1 << 16]uint16), new([1 << 16]uint16)
+		f16RoundTrip, bf16RoundTrip = new([1 << 16]uint16), new([1 << 16]uint16)
+		f16ToF32Tab = new([1 << 16]float32)
+		for i := range 1 << 16 {
+			h := uint16(i)
+			bf16ToF16Tab[i] = F32ToF16(BF16ToF32(h))
+			bf16RoundTrip[i] = F32ToBF16(BF16ToF32(h))
+			f := F16ToF32(h)
+			f16ToF32Tab[i] = f
+			f16ToBF16Tab[i] = F32ToBF16(f)
+			f16RoundTrip[i] = F32ToF16(f)
+		}
+	})
+}
+
+// convertFloats encodes n elements of a float source as the output type.
+// Float outputs of untransformed data convert element by element (16-bit
+// pairs through tables); everything else goes through float32 and
+// AppendQuantize.
+func (op *tensorOp) convertFloats(src []byte, n int) ([]byte, error) {
+	if len(src) != n*op.inDType.Size() {
+		return nil, fmt.Errorf("gguf: %d bytes of %s for %d elements", len(src), op.inDType, n)
+	}
+	if !op.normShift && !(op.permGroup > 0 && op.oneD) {
+		if out, ok := convertDirect(src, op.inDType, op.out, n); ok {
+			return out, nil
+		}
+	}
+	x := getF32(n)
+	defer putF32(x)
+	if err := decodeInto(x, src, op.inDType); err != nil {
+		return nil, err
+	}
+	if op.normShift {
+		shiftNorm(x, op.inDType)
+	}
+	if op.permGroup > 0 && op.oneD {
+		x = permuteElems(x, op.permGroup)
+	}
+	return encodeFloats(x, op.out)
+}
+
+// encodeFloats encodes x as type t into a pooled buffer: Q8_0 through the
+// fast quantizer where it applies, everything else through AppendQuantize.
+func encodeFloats(x []float32, t Type) ([]byte, error) {
+	size := len(x) / int(t.BlockSize()) * int(t.TypeSize())
+	if t == Q8_0 && len(x)%32 == 0 {
+		out := getBuf(size)
+		if quantizeQ8_0Fast(out, x) {
+			return out, nil
+		}
+		putBuf(out)
+	}
+	out, err := AppendQuantize(getBuf(size)[:0], t, x)
+	if err != nil {
+		putBuf(out)
+		return nil, err
+	}
+	return out, nil
+}
+
+// convertDirect converts between float encodings without a float32
+// buffer; ok is false for the pairs it does not handle.
+func convertDirect(src []byte, from mlx.DType, to Type, n int) ([]byte, bool) {
+	var tab *[1 << 16]uint16
+	switch {
+	case from == mlx.F32 && to == F32:
+		out := getBuf(4 * n)
+		copy(out, src)
+		return out, true
+	case from == mlx.BF16 && to == F32:
+		out := getBuf(4 * n)
+		for i := range n {
+			binary.LittleEndian.PutUint32(out[4*i:], uint32(binary.LittleEndian.Uint16(src[2*i:]))<<16)
+		}
+		return out, true
+	case from == mlx.F16 && to == F32:
+		convTables()
+		out := getBuf(4 * n)
+		for i := range n {
+			binary.LittleEndian.PutUint32(out[4*i:], math.Float32bits(f16ToF32Tab[binary.LittleEndian.Uint16(src[2*i:])]))
+		}
+		return out, true
+	case from == mlx.F32 && (to == F16 || to == BF16):
+		out := getBuf(2 * n)
+		conv := F32ToF16
+		if to == BF16 {
+			conv = F32ToBF16
+		}
+		for i := range n {
+			binary.LittleEndian.PutUint16(out[2*i:], conv(math.Float32frombits(binary.LittleEndian.Uint32(src[4*i:]))))
+		}
+		return out, true
+	case from == mlx.BF16 && to == F16:
+		convTables()
+		tab = bf16ToF16Tab
+	case from == mlx.BF16 && to == BF16:
+		convTables()
+		tab = bf16RoundTrip
+	case from == mlx.F16 && to == BF16:
+		convTables()
+		tab = f16ToBF16Tab
+	case from == mlx.F16 && to == F16:
+		convTables()
+		tab = f16RoundTrip
+	default:
+		return nil, false
+	}
+	out := getBuf(2 * n)
+	for i := range n {
+		binary.LittleEndian.PutUint16(out[2*i:], tab[binary.LittleEndian.Uint16(src[2*i:])])
+	}
+	return out, true
+}
+
+// decodeInto widens len(x) elements of dtype dt to float32 (exactly).
+func decodeInto(x []float32, b []byte, dt mlx.DType) error {
+	if len(b) != len(x)*dt.Size() {
+		return fmt.Errorf("gguf: %d bytes of %s for %d elements", len(b), dt, len(x))
+	}
 	switch dt {
 	case mlx.F32:
 		for i := range x {
 			x[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
 		}
 	case mlx.F16:
+		convTables()
 		for i := range x {
-			x[i] = F16ToF32(binary.LittleEndian.Uint16(b[2*i:]))
+			x[i] = f16ToF32Tab[binary.LittleEndian.Uint16(b[2*i:])]
 		}
 	case mlx.BF16:
 		for i := range x {
-			x[i] = BF16ToF32(binary.LittleEndian.Uint16(b[2*i:]))
+			x[i] = math.Float32frombits(uint32(binary.LittleEndian.Uint16(b[2*i:])) << 16)
 		}
 	default:
-		return nil, fmt.Errorf("%w: cannot export %s data", ErrExport, dt)
+		return fmt.Errorf("%w: cannot export %s data", ErrExport, dt)
 	}
-	return x, nil
+	return nil
 }
 
 // shiftNorm adds 1 as convert_hf_to_gguf.py does on the tensor it holds:
@@ -166,7 +324,7 @@ func permuteRows(b []byte, rows int, g int64) []byte {
 		return b
 	}
 	rb := len(b) / rows
-	out := make([]byte, len(b))
+	out := getBuf(len(b))
 	for base := int64(0); base < int64(rows); base += g {
 		for o := int64(0); o < g; o++ {
 			src := (base + permIndex(o, g)) * int64(rb)
@@ -230,7 +388,7 @@ func (op *tensorOp) repack(ins [][]byte, rows int) ([]byte, error) {
 		return nil, fmt.Errorf("gguf: packed weight: %d bytes for %d rows of %d", len(ins[0]), rows, rowW)
 	}
 	sdt := op.scaleDType
-	out := make([]byte, rows*nb*bsz)
+	out := getBuf(rows * nb * bsz)
 	q := make([]uint8, op.ne0)
 	var inexact int64
 	for r := 0; r < rows; r++ {
@@ -314,18 +472,21 @@ func (op *tensorOp) dequant(ins [][]byte, rows int) ([]byte, error) {
 	if op.q.Mode.HasBias() {
 		qz.Biases = ins[2]
 	}
-	buf := make([]byte, rows*op.ne0*op.deqOut.Size())
+	buf := getBuf(rows * op.ne0 * op.deqOut.Size())
 	if err := mlx.DequantizeInto(buf, qz, op.q, op.deqOut); err != nil {
+		putBuf(buf)
 		return nil, err
 	}
 	if sameFloat(op.out, op.deqOut) {
 		return buf, nil
 	}
-	x, err := decodeFloats(buf, op.deqOut, rows*op.ne0)
-	if err != nil {
+	defer putBuf(buf)
+	x := getF32(rows * op.ne0)
+	defer putF32(x)
+	if err := decodeInto(x, buf, op.deqOut); err != nil {
 		return nil, err
 	}
-	return AppendQuantize(nil, op.out, x)
+	return encodeFloats(x, op.out)
 }
 
 // sameFloat reports whether GGUF type t stores dtype d's bits unchanged.
@@ -340,4 +501,45 @@ func describeQuant(p mlx.QuantParams, sdt mlx.DType) string {
 		s += ", " + strings.ToLower(sdt.String()) + " scales"
 	}
 	return s
+}
+
+// quantizeQ8_0Fast encodes x (whole 32-element blocks) as Q8_0 into dst
+// (len(x)/32*34 bytes) with the same bytes as AppendQuantize, using integer
+// comparisons and float64 rounding. It returns false, leaving dst
+// unspecified, when a block is non-finite or has a scale below the float32
+// normal range (AppendQuantize's error and x86 corner cases apply there).
+func quantizeQ8_0Fast(dst []byte, x []float32) bool {
+	for b := 0; b+32 <= len(x); b += 32 {
+		blk := x[b : b+32 : b+32]
+		var amaxBits uint32
+		for _, v := range blk {
+			a := math.Float32bits(v) & 0x7fffffff
+			if a >= 0x7f800000 {
+				return false // NaN or Inf
+			}
+			amaxBits = max(amaxBits, a)
+		}
+		amax := math.Float32frombits(amaxBits)
+		d := amax / 127
+		out := dst[b/32*34 : b/32*34+34]
+		if amax == 0 {
+			binary.LittleEndian.PutUint16(out, F32ToF16(d))
+			clear(out[2:])
+			continue
+		}
+		if math.Float32bits(d)&0x7f800000 == 0 {
+			return false // subnormal scale: 1/d may overflow
+		}
+		id := 1 / d
+		binary.LittleEndian.PutUint16(out, F32ToF16(d))
+		for j, v := range blk {
+			r := float64(v * id) // |r| <= 127.x: exact in float64, and so is r ± 0.5
+			if r < 0 {
+				out[2+j] = byte(int32(r - 0.5))
+			} else {
+				out[2+j] = byte(int32(r + 0.5))
+			}
+		}
+	}
+	return true
 }

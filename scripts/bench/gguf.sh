@@ -36,6 +36,22 @@ size=$(du -sb "$model/model.safetensors" | cut -f1)
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/mlxconv-bench-gguf.XXXXXX")
 trap 'rm -rf "$work"' EXIT
+
+# The model ships a SentencePiece-style tokenizer.json only (Mistral's), which
+# mlxconv does not export (llama.cpp's LlamaHfVocab); give both tools the same
+# vocabulary as a tokenizer.model (scripts/oracle/llama/models.py's
+# spm_from_tokenizer_json), which both prefer.
+bench="$work/model"
+mkdir -p "$bench"
+for f in "$model"/*; do ln -s "$f" "$bench/"; done
+"$lpy" - "$root/scripts/oracle/llama" "$model/tokenizer.json" "$bench/tokenizer.model" <<'PY'
+import sys
+sys.path.insert(0, sys.argv[1])
+import models
+with open(sys.argv[3], "wb") as f:
+    f.write(models.spm_from_tokenizer_json(sys.argv[2], add_dummy_prefix=True))
+PY
+model_in="$bench"
 export TOKENIZERS_PARALLELISM=false TRANSFORMERS_VERBOSITY=error HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 
 measure() { # name cmd... ; prints "wall_s rss_kb"
@@ -57,8 +73,8 @@ measure() { # name cmd... ; prints "wall_s rss_kb"
 echo "== input: $model ($((size / 1000000)) MB bf16), $(nproc) cores"
 printf '%-8s %-22s %10s %14s\n' type tool "wall s" "peak RSS MB"
 for t in f16 q8_0; do
-  read -r w_ref r_ref < <(measure "ref-$t" "$lpy" "$llama/llama.cpp/convert_hf_to_gguf.py" "$model" --outfile "$work/ref-$t.gguf" --outtype "$t")
-  read -r w_our r_our < <(measure "our-$t" "$bin" gguf --model "$model" --outfile "$work/our-$t.gguf" --outtype "$t" --quiet)
+  read -r w_ref r_ref < <(measure "ref-$t" "$lpy" "$llama/llama.cpp/convert_hf_to_gguf.py" "$model_in" --outfile "$work/ref-$t.gguf" --outtype "$t")
+  read -r w_our r_our < <(measure "our-$t" "$bin" gguf --model "$model_in" --outfile "$work/our-$t.gguf" --outtype "$t" --quiet)
   awk -v t="$t" -v wr="$w_ref" -v rr="$r_ref" -v wo="$w_our" -v ro="$r_our" 'BEGIN {
     printf "%-8s %-22s %10.2f %14.1f\n", t, "convert_hf_to_gguf.py", wr, rr / 1024
     printf "%-8s %-22s %10.2f %14.1f\n", t, "mlxconv gguf", wo, ro / 1024

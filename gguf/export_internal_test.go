@@ -1,0 +1,83 @@
+package gguf
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/mlxconv/mlxconv/mlx"
+)
+
+// TestQuantizeQ8_0Fast holds the export's Q8_0 fast path byte-equal to
+// AppendQuantize (gguf-py's quantizer) on random blocks, exact rounding
+// ties, zeros of both signs, tiny and huge magnitudes, and refuses the
+// blocks it does not handle.
+func TestQuantizeQ8_0Fast(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	var blocks [][]float32
+	for range 20000 {
+		b := make([]float32, 32)
+		scale := float32(math.Pow(2, float64(r.IntN(200)-100)))
+		for j := range b {
+			b[j] = (r.Float32()*2 - 1) * scale
+		}
+		switch r.IntN(6) {
+		case 0: // exact ties: x/d = k + 0.5 with d = amax/127
+			d := b[0] / 127
+			for j := 1; j < 32; j++ {
+				b[j] = d * (float32(r.IntN(254)-127) + 0.5)
+			}
+		case 1:
+			b[r.IntN(32)] = float32(math.Copysign(0, -1))
+		case 2:
+			for j := range b {
+				b[j] = 0
+			}
+		}
+		blocks = append(blocks, b)
+	}
+	handled := 0
+	for i, b := range blocks {
+		want, wantErr := AppendQuantize(nil, Q8_0, b)
+		got := make([]byte, 34)
+		if !quantizeQ8_0Fast(got, b) {
+			continue
+		}
+		handled++
+		require.NoError(t, wantErr)
+		require.Equal(t, want, got, "block %d: %v", i, b)
+	}
+	require.Greater(t, handled, 15000)
+	for _, bad := range [][]float32{{float32(math.NaN())}, {float32(math.Inf(-1))}, {1e-44}} {
+		b := make([]float32, 32)
+		copy(b, bad)
+		require.False(t, quantizeQ8_0Fast(make([]byte, 34), b), bad)
+	}
+}
+
+// TestConvertDirectMatchesGeneral holds the table-driven float conversions
+// equal to the float32 round trip for every 16-bit input.
+func TestConvertDirectMatchesGeneral(t *testing.T) {
+	src := make([]byte, 2<<16)
+	for i := range 1 << 16 {
+		src[2*i], src[2*i+1] = byte(i), byte(i>>8)
+	}
+	for _, from := range []struct {
+		dt  mlx.DType
+		get func(h uint16) float32
+	}{{mlx.BF16, BF16ToF32}, {mlx.F16, F16ToF32}} {
+		x := make([]float32, 1<<16)
+		for i := range x {
+			x[i] = from.get(uint16(i))
+		}
+		for _, to := range []Type{F32, F16, BF16} {
+			got, ok := convertDirect(src, from.dt, to, 1<<16)
+			require.True(t, ok)
+			want, err := AppendQuantize(nil, to, x)
+			require.NoError(t, err)
+			require.Equal(t, want, got, "%s -> %s", from.dt, to)
+		}
+	}
+}
