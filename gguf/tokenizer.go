@@ -51,9 +51,10 @@ import (
 // encode/decode (an identity for the tokens of real models); the HF-side
 // emulation follows tokenizer.json alone, as transformers 5 does (4.x
 // re-templated Llama/Gemma post-processors from add_bos_token).
-// Unsupported: WordPiece/Unigram tokenizer.json, SentencePiece-style BPE
-// tokenizer.json without tokenizer.model (gguf-py's LlamaHfVocab), Mistral
-// tekken; these are errors wrapping ErrTokenizer. Files are read whole with
+//   - SentencePiece-style BPE tokenizer.json without tokenizer.model
+//     (llama: gguf-py's LlamaHfVocab, model "llama"; tokenizer_llamahf.go).
+//
+// Unsupported: WordPiece/Unigram tokenizer.json, Mistral tekken; these are errors wrapping ErrTokenizer. Files are read whole with
 // size caps; counts and ids from them are validated before use.
 
 // Tokenizer errors.
@@ -322,7 +323,7 @@ func (l *vocabLoader) run() error {
 		case hasSPM:
 			err = l.spm(false)
 		case l.isLlamaHF():
-			err = fmt.Errorf("%w: SentencePiece-style tokenizer.json without tokenizer.model (llama.cpp's LlamaHfVocab) is not supported", ErrTokenizer)
+			err = l.llamaHF()
 		default:
 			err = l.bpe()
 		}

@@ -87,6 +87,15 @@ func TestVocabConverterOracle(t *testing.T) {
 				"config.json":           hp("GemmaForCausalLM", "gemma", `"bos_token_id": 1, "eos_token_id": 2, "vocab_size": 32000`),
 				"tokenizer_config.json": `{"bos_token": "<s>", "chat_template": "x", "add_bos_token": true}`,
 			})},
+		// SentencePiece-style tokenizer.json without tokenizer.model
+		// (LlamaHfVocab): the bundled demo model, Mistral-7B's, and a
+		// synthetic one with added and configured special tokens.
+		{"tiny-llama", "llama", oracleDir(t, testdataLinks(t, "tiny-llama",
+			"config.json", "tokenizer.json", "tokenizer_config.json", "generation_config.json"), nil)},
+		{"mistral-hf", "llama", oracleDir(t, link("llama2"), map[string]string{
+			"config.json": hp("MistralForCausalLM", "mistral", `"bos_token_id": 1, "eos_token_id": 2, "vocab_size": 32000`)})},
+		{"llamahf-synthetic", "llama", oracleDir(t, fixtureLinks(t, "llamahf",
+			"config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"), nil)},
 	}
 	work := t.TempDir()
 	type job struct {
@@ -179,4 +188,27 @@ func keysOf(kvs []KV) string {
 		keys = append(keys, kv.Key)
 	}
 	return strings.Join(keys, "\n")
+}
+
+// testdataLinks links files of the repository's testdata/<model>.
+func testdataLinks(t *testing.T, model string, names ...string) map[string]string {
+	t.Helper()
+	return linksIn(t, filepath.Join("..", "testdata", model), names)
+}
+
+// fixtureLinks links files of gguf/testdata/<name>.
+func fixtureLinks(t *testing.T, name string, names ...string) map[string]string {
+	t.Helper()
+	return linksIn(t, filepath.Join("testdata", name), names)
+}
+
+func linksIn(t *testing.T, rel string, names []string) map[string]string {
+	t.Helper()
+	dir, err := filepath.Abs(rel)
+	require.NoError(t, err)
+	m := map[string]string{}
+	for _, n := range names {
+		m[n] = filepath.Join(dir, n)
+	}
+	return m
 }

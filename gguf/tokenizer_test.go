@@ -647,7 +647,7 @@ func TestLoadVocabErrors(t *testing.T) {
 		{"config size", map[string]string{"tokenizer.model": spm, "config.json": `{"vocab_size": 99999999999}`}, VocabOptions{}, ErrTokenizer},
 		{"config not object", map[string]string{"tokenizer.model": spm, "config.json": `[]`}, VocabOptions{}, ErrTokenizer},
 		{"tekken", map[string]string{"tekken.json": "{}"}, VocabOptions{Arch: "llama"}, ErrTokenizer},
-		{"llama hf", map[string]string{"tokenizer.json": `{"model": {"type": "BPE", "byte_fallback": true, "vocab": {}}, "decoder": {"type": "Sequence"}}`}, VocabOptions{Arch: "llama"}, ErrTokenizer},
+		{"llama hf id gap", map[string]string{"tokenizer.json": `{"model": {"type": "BPE", "byte_fallback": true, "vocab": {"a": 1}}, "decoder": {"type": "Sequence"}}`}, VocabOptions{Arch: "llama"}, ErrTokenizer},
 		{"merge not in vocab", map[string]string{"tokenizer.json": tokenizerJSON(t, vocab, append([]string{"x y"}, merges...), nil, "")}, VocabOptions{}, ErrUnknownPre},
 		{"unsupported pre-tokenizer", map[string]string{"tokenizer.json": `{"pre_tokenizer": {"type": "BertPreTokenizer"}, "model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}}`}, VocabOptions{}, ErrUnknownPre},
 		{"unsupported normalizer", map[string]string{"tokenizer.json": `{"normalizer": {"type": "Precompiled"}, "model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}}`}, VocabOptions{}, ErrUnknownPre},
