@@ -219,7 +219,7 @@ def dir_sha256(d):
 def oracle_sha256():
     """Everything besides the model that a reference result depends on."""
     parts = [open(os.path.join(CONVERTER, ".mlxconv-sdist")).read(), PROMPT]
-    for fn in ("requirements.txt", "npm/package-lock.json", "logits.mjs", "dump.py", "ref_convert.py"):
+    for fn in ("requirements.txt", "../npm/package-lock.json", "logits.mjs", "dump.py", "ref_convert.py"):
         parts.append(file_sha256(os.path.join(HERE, fn)))
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 

@@ -6,8 +6,8 @@
 #   <dir>/venv        python with torch, transformers, ... (requirements.txt)
 #   <dir>/llama.cpp   convert_hf_to_gguf.py, conversion/, gguf-py/ from the
 #                     llama-cpp-python sdist (vendor/llama.cpp), sha256-pinned
-#   <dir>/npm         node-llama-cpp + its linux-x64 prebuilt llama.cpp
-#                     (npm/package-lock.json, integrity-checked, no install scripts)
+#   <dir>/npm         -> node-llama-cpp + its linux-x64 prebuilt llama.cpp, as
+#                     scripts/oracle/llama_npm.sh installs them (symlink)
 #
 # <dir> is $MLXCONV_LLAMA_CACHE, default .cache/oracle/llama in the repository.
 # The venv is large (torch from PyPI brings the CUDA wheels: about 4.9 GB,
@@ -58,29 +58,16 @@ if ! [ -f "$conv/convert_hf_to_gguf.py" ] || [ "$(cat "$conv/.mlxconv-sdist" 2>/
   trap - EXIT
 fi
 
-# 3. node-llama-cpp with the prebuilt CPU binaries only (no optional GPU/ARM
-#    packages, no postinstall: nothing is built or downloaded at run time).
-npm_dir="$dir/npm"
-lock="$here/npm/package-lock.json"
-want=$(cat "$here/npm/package.json" "$lock" | sha256sum | cut -d' ' -f1)
-if ! [ -d "$npm_dir/node_modules/node-llama-cpp" ] || [ "$(cat "$npm_dir/.mlxconv-lock.sha256" 2>/dev/null)" != "$want" ]; then
-  log "installing node-llama-cpp into $npm_dir"
-  rm -rf "$npm_dir"
-  mkdir -p "$npm_dir"
-  cp "$here/npm/package.json" "$lock" "$npm_dir/"
-  # npm install (not npm ci: the lock lacks the optional per-platform packages
-  # that the registry does not serve) installs the locked versions and checks
-  # their integrity hashes.
-  if ! (cd "$npm_dir" && NODE_LLAMA_CPP_SKIP_DOWNLOAD=true npm install --omit=optional --ignore-scripts \
-      --no-audit --no-fund --no-save --loglevel=error >"$npm_dir/npm.log" 2>&1); then
-    tail -20 "$npm_dir/npm.log" >&2
-    log "npm install failed (log: $npm_dir/npm.log)"
-    exit 1
-  fi
-  if ! cmp -s "$lock" "$npm_dir/package-lock.json"; then
-    log "npm changed the lock file: the pin in $lock is stale"
-    exit 1
-  fi
-  echo "$want" > "$npm_dir/.mlxconv-lock.sha256"
+# 3. node-llama-cpp (prebuilt CPU llama.cpp, no GPU/ARM packages, no install
+#    scripts): the one scripts/oracle/llama_npm.sh installs for the tokenizer
+#    checks (pinned by scripts/oracle/npm/package-lock.json), linked as <dir>/npm.
+npm_root=$("$here/../llama_npm.sh")
+if ! [ -d "$npm_root/node/node_modules/node-llama-cpp" ]; then
+  log "no node-llama-cpp in $npm_root/node after llama_npm.sh"
+  exit 1
 fi
+if [ -d "$dir/npm" ] && ! [ -L "$dir/npm" ]; then
+  rm -rf "$dir/npm"  # an own install from an earlier version of this script
+fi
+ln -sfn "$npm_root/node" "$dir/npm"
 echo "$dir"
