@@ -1037,7 +1037,13 @@ func writeExport(ctx context.Context, inv *convert.Inventory, plan *ExportPlan, 
 				Outputs: []int{len(cp.Tensors) - 1}, Transform: t.op})
 		}
 	}
-	if err := convert.Execute(ctx, inv, cp, dests, convert.ExecOptions{Workers: opts.Workers, Progress: opts.Progress, UnitBytes: opts.unitBytes}); err != nil {
+	unit := opts.unitBytes
+	if unit <= 0 {
+		// Float conversions hold a unit's input, its float32 widening and
+		// the output: 4 MiB units keep a worker near 20 MiB.
+		unit = 4 << 20
+	}
+	if err := convert.Execute(ctx, inv, cp, dests, convert.ExecOptions{Workers: opts.Workers, Progress: opts.Progress, UnitBytes: unit}); err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {

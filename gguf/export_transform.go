@@ -532,13 +532,12 @@ func quantizeQ8_0Fast(dst []byte, x []float32) bool {
 		}
 		id := 1 / d
 		binary.LittleEndian.PutUint16(out, F32ToF16(d))
+		q := out[2:34:34]
 		for j, v := range blk {
-			r := float64(v * id) // |r| <= 127.x: exact in float64, and so is r ± 0.5
-			if r < 0 {
-				out[2+j] = byte(int32(r - 0.5))
-			} else {
-				out[2+j] = byte(int32(r + 0.5))
-			}
+			// Round half away from zero: |r| <= 127.x, so r ± 0.5 is exact
+			// in float64 and truncation finishes the rounding.
+			r := float64(v * id)
+			q[j] = byte(int32(r + math.Copysign(0.5, r)))
 		}
 	}
 	return true
