@@ -75,6 +75,13 @@ run_tests() {
   echo "== oracle: mlxconv convert vs mlx_lm.convert (every architecture x options)"
   build
   scripts/oracle/convert_check.sh "$py" bin/mlxconv
+
+  echo "== oracle: mlxconv gguf vs convert_hf_to_gguf.py (metadata) and llama.cpp (logits, tokens)"
+  lpy="$MLXCONV_LLAMA_CACHE/venv/bin/python"
+  export MLXCONV_LLAMA_NPM="$MLXCONV_LLAMA_CACHE/npm"
+  "$lpy" scripts/oracle/llama/check.py prepare --npm "$(scripts/oracle/tokenizers.sh)" --work "$work/llama"
+  "$lpy" scripts/oracle/llama/check.py candidate --work "$work/llama" \
+    --cmd 'bin/mlxconv gguf --model {model} --outfile {outfile} --outtype {outtype}'
 }
 
 case "${1:-}" in
