@@ -21,6 +21,9 @@ demo() {
   mkdir -p out
   bin/mlxconv convert --hf-path testdata/tiny-llama --mlx-path out/tiny-llama-4bit -q --force
   ls -l out/tiny-llama-4bit
+  echo "== bin/mlxconv gguf: the 4-bit MLX model -> out/tiny-llama-4bit.gguf (lossless Q4_1 repack)"
+  bin/mlxconv gguf --model out/tiny-llama-4bit --outfile out/tiny-llama-4bit.gguf
+  bin/mlxconv inspect out/tiny-llama-4bit.gguf | head -n 12
 }
 
 crosscheck() {
