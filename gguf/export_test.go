@@ -520,6 +520,10 @@ func TestExportMLXQuantized(t *testing.T) {
 					}
 					want = permRows(want, len(want)/int(tt.Shape[0]), int(tt.Shape[0]), heads)
 				}
+				if n == 1 && tc.want != gguf.BF16 {
+					// gguf-py's dequantizer on the file's bytes agrees.
+					requireSameFloats(t, got, ggufPyDequant(t, tt.Type, data), tt.Name+" (gguf-py)")
+				}
 				switch {
 				case tc.exact && tc.want == gguf.BF16:
 					// MLX's own dequantization in the scales' dtype.
@@ -875,4 +879,21 @@ func TestExportAutoType(t *testing.T) {
 	for _, tt := range p.Tensors {
 		assert.True(t, tt.Exact, tt.Name)
 	}
+}
+
+// ggufPyDequant decodes data of GGUF type typ with gguf-py
+// (gguf.quants.dequantize, through gguf_check.py).
+func ggufPyDequant(t *testing.T, typ string, data []byte) []float32 {
+	t.Helper()
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "in.bin"), filepath.Join(dir, "out.f32")
+	require.NoError(t, os.WriteFile(in, data, 0o644))
+	oracle.Run(t, checkScript(t), "dequantize", typ, in, out)
+	b, err := os.ReadFile(out)
+	require.NoError(t, err)
+	v := make([]float32, len(b)/4)
+	for i := range v {
+		v[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+	}
+	return v
 }
