@@ -5,7 +5,10 @@
 # Reports wall time and peak RSS (GNU time -v) of each and the mlxconv/converter
 # ratios (issue 6 targets: <= 0.25x wall, <= 0.1x peak RSS), then compares the
 # two files of each type with scripts/oracle/llama/compare.py (tensors byte for
-# byte, metadata). Input warm in the page cache (BENCH_COLD=1: cold).
+# byte, metadata). Input warm in the page cache (BENCH_COLD=1: cold). Each tool
+# runs BENCH_REPEAT times (default 3, alternating with the other) and the
+# fastest run counts: writing gigabytes through the page cache of a VM varies
+# by seconds from run to run (peak RSS is the largest of the runs).
 #
 #   scripts/bench/gguf.sh [MLXCONV]
 # MLXCONV defaults to bin/mlxconv. Needs the llama.cpp oracle
@@ -72,9 +75,18 @@ measure() { # name cmd... ; prints "wall_s rss_kb"
 
 echo "== input: $model ($((size / 1000000)) MB bf16), $(nproc) cores"
 printf '%-8s %-22s %10s %14s\n' type tool "wall s" "peak RSS MB"
+best() { # prev_wall prev_rss wall rss -> min wall, max rss
+  awk -v a="$1" -v b="$2" -v c="$3" -v d="$4" 'BEGIN { w = (a == "" || c < a) ? c : a; r = (b == "" || d > b) ? d : b; print w, r }'
+}
 for t in f16 q8_0; do
-  read -r w_ref r_ref < <(measure "ref-$t" "$lpy" "$llama/llama.cpp/convert_hf_to_gguf.py" "$model_in" --outfile "$work/ref-$t.gguf" --outtype "$t")
-  read -r w_our r_our < <(measure "our-$t" "$bin" gguf --model "$model_in" --outfile "$work/our-$t.gguf" --outtype "$t" --quiet)
+  w_ref="" r_ref="" w_our="" r_our=""
+  for i in $(seq "${BENCH_REPEAT:-3}"); do
+    rm -f "$work/ref-$t.gguf" "$work/our-$t.gguf"
+    read -r w r < <(measure "ref-$t" "$lpy" "$llama/llama.cpp/convert_hf_to_gguf.py" "$model_in" --outfile "$work/ref-$t.gguf" --outtype "$t")
+    read -r w_ref r_ref < <(best "$w_ref" "$r_ref" "$w" "$r")
+    read -r w r < <(measure "our-$t" "$bin" gguf --model "$model_in" --outfile "$work/our-$t.gguf" --outtype "$t" --quiet)
+    read -r w_our r_our < <(best "$w_our" "$r_our" "$w" "$r")
+  done
   awk -v t="$t" -v wr="$w_ref" -v rr="$r_ref" -v wo="$w_our" -v ro="$r_our" 'BEGIN {
     printf "%-8s %-22s %10.2f %14.1f\n", t, "convert_hf_to_gguf.py", wr, rr / 1024
     printf "%-8s %-22s %10.2f %14.1f\n", t, "mlxconv gguf", wo, ro / 1024
