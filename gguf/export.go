@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -63,6 +64,11 @@ var OutTypes = []OutType{OutAuto, OutF32, OutF16, OutBF16, OutQ8_0, OutQ4_0, Out
 type ExportOptions struct {
 	// Model is the input directory (Hugging Face or MLX).
 	Model string
+	// ModelID, if set, is the Hub repo id ("org/name") Model was downloaded
+	// from: the metadata names (general.name, basename, size label) come
+	// from its last component instead of the directory name, which for a
+	// Hub cache snapshot is a commit hash.
+	ModelID string
 	// OutFile is the output path ("" : <Model>/<name>-<size>-<type>.gguf as
 	// the converter names it). "{ftype}" / "{FTYPE}" are replaced by the
 	// output type. Shards of a split are named <stem>-00001-of-0000N.gguf.
@@ -324,7 +330,11 @@ func PlanExport(inv *convert.Inventory, opts ExportOptions) (*ExportPlan, error)
 	plan.FileType = ftype.String()
 	counts := countParams(infos)
 	plan.Parameters = counts.total
-	md, err := loadMetadata(inv.Dir, inv.Config, inv.GenerationConfig, counts.total)
+	nameDir := inv.Dir
+	if opts.ModelID != "" {
+		nameDir = path.Base(opts.ModelID)
+	}
+	md, err := loadMetadata(inv.Dir, nameDir, inv.Config, inv.GenerationConfig, counts.total)
 	if err != nil {
 		return nil, err
 	}

@@ -414,8 +414,10 @@ func yamlScalar(s string) string {
 	return s
 }
 
-// loadMetadata is Metadata.load for a model directory (no override file).
-func loadMetadata(dir string, cfg *pyjson.Object, genCfg pyjson.Value, totalParams int64) (*exportMeta, error) {
+// loadMetadata is Metadata.load for a model directory (no override file);
+// nameDir is the directory whose base name fills in the model id components
+// (the model directory itself, or a Hub repo id's name).
+func loadMetadata(dir, nameDir string, cfg *pyjson.Object, genCfg pyjson.Value, totalParams int64) (*exportMeta, error) {
 	md := &exportMeta{}
 	card, err := loadModelCard(dir)
 	if err != nil {
@@ -503,7 +505,7 @@ func loadMetadata(dir string, cfg *pyjson.Object, genCfg pyjson.Value, totalPara
 			}
 		}
 	}
-	abs, err := filepath.Abs(dir)
+	abs, err := filepath.Abs(nameDir)
 	if err == nil {
 		apply(modelIDComponents(filepath.Base(abs), totalParams))
 	}

@@ -30,6 +30,7 @@ symmetric -> Q4_0, 5-bit -> Q5_1, mxfp4 -> MXFP4) and dequantized otherwise;
 
 type ggufFlags struct {
 	model, outfile, outtype  string
+	revision                 string
 	splitMaxSize, pre        string
 	splitMaxTensors, workers int
 	dryRun, json, quiet      bool
@@ -38,7 +39,8 @@ type ggufFlags struct {
 func runGGUF(ctx context.Context, env *environment, args []string) error {
 	var f ggufFlags
 	fs := newFlags(env, "gguf", ggufSynopsis)
-	fs.StringVar(&f.model, "model", "", "the model directory (Hugging Face or MLX)")
+	fs.StringVar(&f.model, "model", "", "the model: a local directory (Hugging Face or MLX) or a Hugging Face Hub repo id")
+	fs.StringVar(&f.revision, "revision", "", "Hub revision (branch, tag or commit) of --model")
 	fs.StringVar(&f.outfile, "outfile", "", "output file (default: <model>/<Name>-<Size>-<TYPE>.gguf; {ftype} is replaced by the type)")
 	fs.StringVar(&f.outtype, "outtype", "auto", "tensor type: auto, f32, f16, bf16, q8_0, q4_0, q4_1, q5_0 or q5_1")
 	fs.StringVar(&f.splitMaxSize, "split-max-size", "", "largest shard, N[K|M|G] (decimal units, as convert_hf_to_gguf.py)")
@@ -66,7 +68,11 @@ func runGGUF(ctx context.Context, env *environment, args []string) error {
 	if !validOutType(ot) {
 		return fmt.Errorf("%w: --outtype %q (want auto, f32, f16, bf16, q8_0, q4_0, q4_1, q5_0 or q5_1)", errUsage, f.outtype)
 	}
-	opts := gguf.ExportOptions{Model: f.model, OutFile: f.outfile, OutType: ot, SplitMaxTensors: f.splitMaxTensors,
+	model, outfile, repo, err := resolveGGUFModel(ctx, env, f.model, f.revision, f.outfile, f.quiet || f.json)
+	if err != nil {
+		return err
+	}
+	opts := gguf.ExportOptions{Model: model, ModelID: repo, OutFile: outfile, OutType: ot, SplitMaxTensors: f.splitMaxTensors,
 		Pre: f.pre, DryRun: f.dryRun, Workers: f.workers}
 	if f.splitMaxSize != "" {
 		n, err := parseSplitSize(f.splitMaxSize)

@@ -214,3 +214,40 @@ func TestConvertCommandHubEndToEnd(t *testing.T) {
 		assert.True(t, bytes.Equal(a, stored[name]), "%s differs from a local conversion", name)
 	}
 }
+
+// gguf --model REPO downloads through the Hub (pre-flight first) and writes
+// the default output file in the current directory, not into the cache.
+func TestGGUFCommandFromHub(t *testing.T) {
+	h, env, _, errb := hubTestEnv(t)
+	src := filepath.Join("..", "..", "testdata", "tiny-llama")
+	entries, err := os.ReadDir(src)
+	require.NoError(t, err)
+	files := map[string][]byte{}
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(src, e.Name()))
+		require.NoError(t, err)
+		files[e.Name()] = b
+	}
+	h.AddRepo("org/tiny-llama", files)
+	h.AddRepo("org/starcoder", map[string][]byte{
+		"config.json":          []byte(`{"model_type":"gpt_bigcode"}`),
+		"model-sc.safetensors": bytes.Repeat([]byte{9}, 4096),
+	})
+	out := filepath.Join(t.TempDir(), "tiny.gguf")
+	code := runMain(context.Background(), env, []string{"gguf", "--model", "org/tiny-llama", "--outfile", out, "--outtype", "f16", "--quiet"})
+	require.Equal(t, 0, code, errb.String())
+	ref := filepath.Join(t.TempDir(), "ref.gguf")
+	code = runMain(context.Background(), env, []string{"gguf", "--model", src, "--outfile", ref, "--outtype", "f16", "--quiet"})
+	require.Equal(t, 0, code, errb.String())
+	a, err := os.ReadFile(out)
+	require.NoError(t, err)
+	b, err := os.ReadFile(ref)
+	require.NoError(t, err)
+	assert.True(t, bytes.Equal(a, b), "the Hub export differs from the local one")
+
+	errb.Reset()
+	code = runMain(context.Background(), env, []string{"gguf", "--model", "org/starcoder", "--outfile", filepath.Join(t.TempDir(), "s.gguf")})
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errb.String(), "cannot be exported to GGUF")
+	assert.Zero(t, h.Count(hubtest.EndpointResolve, "model-sc.safetensors"), "no weight requested before the pre-flight refusal")
+}
