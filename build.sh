@@ -61,9 +61,10 @@ run_tests() {
   "$lpy" scripts/oracle/llama/check.py self --work "$MLXCONV_LLAMA_WORK"
 
   echo "== go test -race ./..."
-  # The tokenizer oracle tests run once, below, through tokenizer_check.sh.
+  # The tokenizer and llama.cpp export oracle tests run once, below, through
+  # tokenizer_check.sh and check.py candidate (same checks, without -race).
   CGO_ENABLED=1 go test -race -count=1 \
-    -skip '^(TestTokenizerOracle|TestPreTokenizerHashOracle|TestSpecialVocabOracle|TestVocabConverterOracle)$' \
+    -skip '^(TestTokenizerOracle|TestPreTokenizerHashOracle|TestSpecialVocabOracle|TestVocabConverterOracle|TestExportLlamaOracle)$' \
     $(go list ./... | grep -v /scripts/oracle)
   echo "== bridge without cgo (purego's fakecgo path, as shipped)"
   CGO_ENABLED=0 go test -count=1 ./bridge/...
