@@ -217,7 +217,7 @@ func (k fpQuantKernel) run(lo, hi int) {
 					h[j] = binary.LittleEndian.Uint16(src[2*j:])
 				}
 			}
-			if sb, ok := k.groupBF16MX(h, out); ok {
+			if sb, ok := k.mx.groupBF16MX(h, out); ok {
 				k.scales[g] = sb
 				continue
 			}
@@ -260,38 +260,50 @@ func mxScale(amax float32, t DType, maxval float32) (e, p float32, sb uint8) {
 	return e, p, sb
 }
 
-// groupBF16MX is the CPU MXFP4/MXFP8 kernel for a bfloat16 group with a
-// finite amax whose scale exponent e lies in [mxFastMinExp, mxFastMaxExp]
-// (ok is false otherwise, and nothing is written). The divisor is then the
-// exact power of two 2^e, so each element's code depends only on its own
-// bits and e: one lookup in the table for e.
-func (k fpQuantKernel) groupBF16MX(h []uint16, out []byte) (sb uint8, ok bool) {
-	// Branch-free max of the magnitude bits in four independent lanes (a
-	// compiled max would branch, and mispredict on random data).
-	var m0, m1, m2, m3 int32
-	for j := 0; j+4 <= len(h); j += 4 {
-		v := h[j : j+4 : j+4]
-		m0 = maxBits(m0, v[0])
-		m1 = maxBits(m1, v[1])
-		m2 = maxBits(m2, v[2])
-		m3 = maxBits(m3, v[3])
+// groupBF16MX is the CPU MXFP4/MXFP8 kernel for a 32-element bfloat16
+// group with a finite amax whose scale exponent e lies in [mxFastMinExp,
+// mxFastMaxExp] (ok is false otherwise, and nothing is written). The divisor
+// is then the exact power of two 2^e, so each element's code depends only on
+// its own bits and e: one lookup in the table for e. (A method of the tables,
+// not of the kernel, so that no kernel is copied per group.)
+func (mx *mxBF16) groupBF16MX(hs []uint16, outs []byte) (sb uint8, ok bool) {
+	if len(hs) != mxGroup {
+		return 0, false
 	}
-	e := int32(k.mx.exp[maxBits(maxBits(m0, uint16(m1)), uint16(maxBits(m2, uint16(m3))))])
+	h := (*[mxGroup]uint16)(hs)
+	// Branch-free max of the magnitude bits, four 16-bit lanes to a word
+	// (a compiled max would branch, and mispredict on random data), in two
+	// independent chains.
+	var m0, m1 uint64
+	for j := 0; j < mxGroup; j += 8 {
+		v := h[j : j+8 : j+8]
+		m0 = maxLanes(m0, (uint64(v[0])|uint64(v[1])<<16|uint64(v[2])<<32|uint64(v[3])<<48)&lanes15)
+		m1 = maxLanes(m1, (uint64(v[4])|uint64(v[5])<<16|uint64(v[6])<<32|uint64(v[7])<<48)&lanes15)
+	}
+	m := maxLanes(m0, m1)
+	m = maxLanes(m, m>>32)
+	m = maxLanes(m, m>>16)
+	e := int32(mx.exp[m&0x7fff])
 	if e == mxExpIrregular {
 		return 0, false
 	}
-	tab := k.mx.codes(e)
-	if k.p.Mode == MXFP8 {
-		out = out[:len(h)]
-		for j := 0; j+4 <= len(h); j += 4 {
-			v := h[j : j+4 : j+4]
-			binary.LittleEndian.PutUint32(out[j:], uint32(tab[v[0]])|uint32(tab[v[1]])<<8|
-				uint32(tab[v[2]])<<16|uint32(tab[v[3]])<<24)
+	// codes(e), inlined (e is in range, so the index needs no check).
+	tab := mx.tabs[uint32(e-mxFastMinExp)%uint32(len(mx.tabs))].Load()
+	if tab == nil {
+		tab = mx.build(e)
+	}
+	if mx.mode == MXFP8 {
+		out := (*[mxGroup]byte)(outs[:mxGroup])
+		for j := 0; j < mxGroup; j += 8 {
+			v := h[j : j+8 : j+8]
+			binary.LittleEndian.PutUint64(out[j:], uint64(tab[v[0]])|uint64(tab[v[1]])<<8|
+				uint64(tab[v[2]])<<16|uint64(tab[v[3]])<<24|uint64(tab[v[4]])<<32|
+				uint64(tab[v[5]])<<40|uint64(tab[v[6]])<<48|uint64(tab[v[7]])<<56)
 		}
 		return uint8(e + 127), true
 	}
-	out = out[:len(h)/2]
-	for j := 0; j+8 <= len(h); j += 8 {
+	out := (*[mxGroup / 2]byte)(outs[:mxGroup/2])
+	for j := 0; j < mxGroup; j += 8 {
 		v := h[j : j+8 : j+8]
 		w := uint32(tab[v[0]]) | uint32(tab[v[1]])<<4 | uint32(tab[v[2]])<<8 | uint32(tab[v[3]])<<12 |
 			uint32(tab[v[4]])<<16 | uint32(tab[v[5]])<<20 | uint32(tab[v[6]])<<24 | uint32(tab[v[7]])<<28
@@ -300,10 +312,20 @@ func (k fpQuantKernel) groupBF16MX(h []uint16, out []byte) (sb uint8, ok bool) {
 	return uint8(e + 127), true
 }
 
-// maxBits returns max(m, v&0x7fff) without a branch (m in [0, 0x7fff]).
-func maxBits(m int32, v uint16) int32 {
-	d := int32(v&0x7fff) - m
-	return m + d&^(d>>31)
+// mxGroup is the MX formats' group size.
+const mxGroup = 32
+
+// lanes15 masks the magnitude bits of four bfloat16 values in a word.
+const lanes15 = 0x7fff_7fff_7fff_7fff
+
+// maxLanes returns the lane-wise max of four 16-bit lanes holding values
+// below 2^15, without a branch.
+func maxLanes(m, x uint64) uint64 {
+	// Bit 15 of a lane of (m|0x8000)-x is set iff m >= x there (no borrow
+	// crosses lanes: each is at least 0x8000-0x7fff); widen it to a mask.
+	ge := ((m | ^uint64(lanes15)) - x) & ^uint64(lanes15)
+	mask := ge - ge>>15
+	return x ^ (m^x)&mask
 }
 
 // mxExpIrregular marks an amax for which groupBF16MX does not apply.
@@ -347,13 +369,11 @@ func newMXBF16(mode QuantMode) *mxBF16 {
 	return m
 }
 
-// codes returns the table for exponent e: code[v] = FP8 byte or CPU FP4
-// code of bf16(bf16(v) / 2^e), exactly as the general CPU path computes it.
-func (m *mxBF16) codes(e int32) *[1 << 16]uint8 {
+// build builds the table for exponent e, code[v] = FP8 byte or CPU FP4
+// code of bf16(bf16(v) / 2^e), exactly as the general CPU path computes it
+// (racing another caller, it returns the table stored first).
+func (m *mxBF16) build(e int32) *[1 << 16]uint8 {
 	slot := &m.tabs[e-mxFastMinExp]
-	if t := slot.Load(); t != nil {
-		return t
-	}
 	t := new([1 << 16]uint8)
 	p := float32(math.Ldexp(1, int(e)))
 	for v := range t {
