@@ -26,6 +26,23 @@ const hubTestToken = "hf_cliTESTtoken42"
 //	h.AddRepo("org/tiny", files)
 //	code := runMain(ctx, env, []string{"convert", "--hf-path", "org/tiny", ...})
 //	stored, _ := h.Files("org/tiny-4bit", "main")
+// tinyLlamaSrc is the bundled demo model, the Hub tests' source repo.
+var tinyLlamaSrc = filepath.Join("..", "..", "testdata", "tiny-llama")
+
+// tinyLlamaFiles returns the demo model's files by name, for a fake Hub repo.
+func tinyLlamaFiles(t *testing.T) map[string][]byte {
+	t.Helper()
+	entries, err := os.ReadDir(tinyLlamaSrc)
+	require.NoError(t, err)
+	files := map[string][]byte{}
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(tinyLlamaSrc, e.Name()))
+		require.NoError(t, err)
+		files[e.Name()] = b
+	}
+	return files
+}
+
 func hubTestEnv(t *testing.T) (*hubtest.Hub, *environment, *bytes.Buffer, *bytes.Buffer) {
 	t.Helper()
 	h := hubtest.New(t)
@@ -136,15 +153,8 @@ func TestHubHooksPreflight(t *testing.T) {
 // convert, upload; the Hub then holds exactly the output folder.
 func TestConvertThroughHubHooks(t *testing.T) {
 	h, env, _, _ := hubTestEnv(t)
-	src := filepath.Join("..", "..", "testdata", "tiny-llama")
-	entries, err := os.ReadDir(src)
-	require.NoError(t, err)
-	files := map[string][]byte{"README.md": []byte("---\nlicense: mit\n---\n# tiny\n")}
-	for _, e := range entries {
-		b, err := os.ReadFile(filepath.Join(src, e.Name()))
-		require.NoError(t, err)
-		files[e.Name()] = b
-	}
+	files := tinyLlamaFiles(t)
+	files["README.md"] = []byte("---\nlicense: mit\n---\n# tiny\n")
 	h.AddRepo("org/tiny", files)
 	c, hp, err := newHubClient(env, true)
 	require.NoError(t, err)
@@ -177,15 +187,7 @@ func TestConvertThroughHubHooks(t *testing.T) {
 // converted tensors equal a local conversion of the same files.
 func TestConvertCommandHubEndToEnd(t *testing.T) {
 	h, env, _, errb := hubTestEnv(t)
-	src := filepath.Join("..", "..", "testdata", "tiny-llama")
-	entries, err := os.ReadDir(src)
-	require.NoError(t, err)
-	files := map[string][]byte{}
-	for _, e := range entries {
-		b, err := os.ReadFile(filepath.Join(src, e.Name()))
-		require.NoError(t, err)
-		files[e.Name()] = b
-	}
+	files := tinyLlamaFiles(t)
 	h.AddRepo("org/tiny", files)
 	out := filepath.Join(t.TempDir(), "out")
 	code := runMain(context.Background(), env, []string{"convert", "--hf-path", "org/tiny", "--mlx-path", out,
@@ -206,7 +208,7 @@ func TestConvertCommandHubEndToEnd(t *testing.T) {
 	}
 
 	ref := filepath.Join(t.TempDir(), "ref")
-	code = runMain(context.Background(), env, []string{"convert", "--hf-path", src, "--mlx-path", ref, "-q", "--backend", "native", "--quiet"})
+	code = runMain(context.Background(), env, []string{"convert", "--hf-path", tinyLlamaSrc, "--mlx-path", ref, "-q", "--backend", "native", "--quiet"})
 	require.Equal(t, 0, code, errb.String())
 	for _, name := range []string{"model.safetensors", "model.safetensors.index.json", "config.json"} {
 		a, err := os.ReadFile(filepath.Join(ref, name))
@@ -219,15 +221,7 @@ func TestConvertCommandHubEndToEnd(t *testing.T) {
 // the default output file in the current directory, not into the cache.
 func TestGGUFCommandFromHub(t *testing.T) {
 	h, env, _, errb := hubTestEnv(t)
-	src := filepath.Join("..", "..", "testdata", "tiny-llama")
-	entries, err := os.ReadDir(src)
-	require.NoError(t, err)
-	files := map[string][]byte{}
-	for _, e := range entries {
-		b, err := os.ReadFile(filepath.Join(src, e.Name()))
-		require.NoError(t, err)
-		files[e.Name()] = b
-	}
+	files := tinyLlamaFiles(t)
 	h.AddRepo("org/tiny-llama", files)
 	h.AddRepo("org/starcoder", map[string][]byte{
 		"config.json":          []byte(`{"model_type":"gpt_bigcode"}`),
@@ -237,7 +231,7 @@ func TestGGUFCommandFromHub(t *testing.T) {
 	code := runMain(context.Background(), env, []string{"gguf", "--model", "org/tiny-llama", "--outfile", out, "--outtype", "f16", "--quiet"})
 	require.Equal(t, 0, code, errb.String())
 	ref := filepath.Join(t.TempDir(), "ref.gguf")
-	code = runMain(context.Background(), env, []string{"gguf", "--model", src, "--outfile", ref, "--outtype", "f16", "--quiet"})
+	code = runMain(context.Background(), env, []string{"gguf", "--model", tinyLlamaSrc, "--outfile", ref, "--outtype", "f16", "--quiet"})
 	require.Equal(t, 0, code, errb.String())
 	a, err := os.ReadFile(out)
 	require.NoError(t, err)
