@@ -26,6 +26,7 @@ const hubTestToken = "hf_cliTESTtoken42"
 //	h.AddRepo("org/tiny", files)
 //	code := runMain(ctx, env, []string{"convert", "--hf-path", "org/tiny", ...})
 //	stored, _ := h.Files("org/tiny-4bit", "main")
+//
 // tinyLlamaSrc is the bundled demo model, the Hub tests' source repo.
 var tinyLlamaSrc = filepath.Join("..", "..", "testdata", "tiny-llama")
 
