@@ -3,6 +3,9 @@ package mlx
 import (
 	"encoding/binary"
 	"math"
+	"unsafe"
+
+	"github.com/mlxconv/mlxconv/internal/simd"
 )
 
 // Affine quantization kernels (mlxc.md §4.3 and §4.5). All arithmetic is
@@ -224,6 +227,121 @@ func (k *affineQuantKernel) prepare() {
 
 // run quantizes groups [lo, hi).
 func (k affineQuantKernel) run(lo, hi int) {
+	if k.vectorOK() {
+		k.runVector(lo, hi)
+		return
+	}
+	k.runScalar(lo, hi)
+}
+
+// vectorOK reports whether runVector can take the kernel: CPU rounding, a
+// group size the vector kernels take and a float input simd can widen.
+func (k affineQuantKernel) vectorOK() bool {
+	return simd.Enabled && k.p.Rounding != RoundingMetal && k.p.GroupSize%32 == 0 &&
+		(k.dt == BF16 || k.dt == F16 || k.dt == F32)
+}
+
+// vectorBatch is the number of elements runVector widens at a time (16 KiB
+// of float32, a whole number of groups of any size up to maxGroup).
+const vectorBatch = 4096
+
+// runVector quantizes groups [lo, hi) with the simd kernels, batch by batch:
+// widen, per-group range, scale and bias in scalar code (affineFinite, the
+// definition), then quantize and pack. A group holding a NaN or an Inf is
+// redone by runScalar, which owns those rules.
+func (k affineQuantKernel) runVector(lo, hi int) {
+	gs, es, bitsN := k.p.GroupSize, k.dt.Size(), k.p.Bits
+	nb := int32(1)<<bitsN - 1
+	nbins := float32(nb)
+	per := vectorBatch / gs
+	var (
+		xb             [vectorBatch]float32
+		qb             [vectorBatch]uint8
+		los, his       [vectorBatch / 32]float32
+		scales, biases [vectorBatch / 32]float32
+		bad            [vectorBatch / 32]bool
+	)
+	for g0 := lo; g0 < hi; g0 += per {
+		n := min(per, hi-g0)
+		x := xb[:n*gs]
+		src := k.w[g0*gs*es : (g0+n)*gs*es]
+		widened := false
+		switch h := viewU16(src); {
+		case k.dt == BF16 && h != nil:
+			widened = simd.WidenBF16(x, h)
+		case k.dt == F16 && h != nil:
+			widened = simd.WidenF16(x, h)
+		case k.dt == F32:
+			if u := viewU32(src); u != nil {
+				x = unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(u))), len(u))
+				widened = true
+			}
+		}
+		if !widened {
+			loadGroup(x, src, k.dt, k.f16)
+		}
+		simd.GroupMinMax(x, gs, los[:n], his[:n])
+		n8 := (n + 7) &^ 7 // AffineScaleBias takes 8 groups at a time
+		clear(los[n:n8])
+		clear(his[n:n8])
+		if !simd.AffineScaleBias(los[:n8], his[:n8], scales[:n8], biases[:n8], nbins) {
+			for i := range n {
+				scales[i], biases[i] = affineFinite(los[i], his[i], nbins, false)
+			}
+		}
+		anyBad := false
+		for i := range n {
+			if bad[i] = !finite32(los[i]) || !finite32(his[i]); bad[i] {
+				scales[i], biases[i], anyBad = 1, 0, true
+			}
+		}
+		out := k.wq[g0*k.groupBytes : (g0+n)*k.groupBytes]
+		switch bitsN {
+		case 4:
+			simd.AffineQ4(out, x, gs, scales[:n], biases[:n])
+		case 8:
+			simd.AffineQ8(out, x, gs, scales[:n], biases[:n], uint8(nb))
+		default:
+			q := qb[:len(x)]
+			simd.AffineQ8(q, x, gs, scales[:n], biases[:n], uint8(nb))
+			for i := range n {
+				packGroup(out[i*k.groupBytes:(i+1)*k.groupBytes], q[i*gs:(i+1)*gs], bitsN)
+			}
+		}
+		k.storeScaleBias(g0, scales[:n8], biases[:n8], n)
+		if anyBad {
+			for i := range n {
+				if bad[i] {
+					k.runScalar(g0+i, g0+i+1)
+				}
+			}
+		}
+	}
+}
+
+// storeScaleBias stores the first n of scales and biases (padded to a
+// multiple of 8) as groups g0.. in the weight dtype.
+func (k affineQuantKernel) storeScaleBias(g0 int, scales, biases []float32, n int) {
+	if k.dt == BF16 {
+		var sb, bb [vectorBatch / 32]uint16
+		if simd.NarrowBF16(sb[:len(scales)], scales) && simd.NarrowBF16(bb[:len(biases)], biases) {
+			for i := range n {
+				binary.LittleEndian.PutUint16(k.scales[2*(g0+i):], sb[i])
+				binary.LittleEndian.PutUint16(k.biases[2*(g0+i):], bb[i])
+			}
+			return
+		}
+	}
+	for i := range n {
+		storeFloat(k.scales, k.dt, g0+i, scales[i])
+		storeFloat(k.biases, k.dt, g0+i, biases[i])
+	}
+}
+
+// runScalar quantizes groups [lo, hi) in scalar code: the definition of
+// every case, and the path for NaN and Inf groups, Metal rounding, group
+// sizes the vector kernels do not take and CPUs without them.
+func (k affineQuantKernel) runScalar(lo, hi int) {
 	gs, es, bitsN := k.p.GroupSize, k.dt.Size(), k.p.Bits
 	nb := int32(1)<<bitsN - 1
 	nbins := float32(nb)

@@ -1,0 +1,50 @@
+//go:build amd64 && !purego
+
+package simd
+
+// hasVector: AVX2 and F16C, with the OS saving the YMM registers.
+var hasVector = detect()
+
+func detect() bool {
+	maxID, _, _, _ := cpuid(0, 0)
+	if maxID < 7 {
+		return false
+	}
+	_, _, ecx1, _ := cpuid(1, 0)
+	const osxsave, avx, f16c = 1 << 27, 1 << 28, 1 << 29
+	if ecx1&(osxsave|avx|f16c) != osxsave|avx|f16c {
+		return false
+	}
+	if xcr0, _ := xgetbv(); xcr0&6 != 6 { // XMM and YMM state
+		return false
+	}
+	_, ebx7, _, _ := cpuid(7, 0)
+	return ebx7&(1<<5) != 0 // AVX2
+}
+
+func cpuid(leaf, sub uint32) (eax, ebx, ecx, edx uint32)
+func xgetbv() (eax, edx uint32)
+
+//go:noescape
+func widenBF16(dst *float32, src *uint16, n int)
+
+//go:noescape
+func widenF16(dst *float32, src *uint16, n int)
+
+//go:noescape
+func groupMinMax(x *float32, groups, gs int, lo, hi *float32)
+
+//go:noescape
+func affineQ4(x *float32, groups, gs int, scale, bias *float32, dst *byte)
+
+//go:noescape
+func affineQ8(x *float32, groups, gs int, scale, bias *float32, dst *byte, nb uint32)
+
+//go:noescape
+func bf16ToF16(dst, src *uint16, n int) uint32
+
+//go:noescape
+func affineScaleBias(lo, hi, scale, bias *float32, n int, nbins float32)
+
+//go:noescape
+func narrowBF16(dst *uint16, src *float32, n int)
