@@ -1,12 +1,14 @@
 package gguf
 
 import (
+	"encoding/binary"
 	"math"
 	"math/rand/v2"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/mlxconv/mlxconv/internal/simd"
 	"github.com/mlxconv/mlxconv/mlx"
 )
 
@@ -78,6 +80,33 @@ func TestConvertDirectMatchesGeneral(t *testing.T) {
 			want, err := AppendQuantize(nil, to, x)
 			require.NoError(t, err)
 			require.Equal(t, want, got, "%s -> %s", from.dt, to)
+		}
+	}
+}
+
+// TestConvertDirectBF16F16Vector converts every bfloat16 value to F16 with
+// the vector kernel and without (NaN-free input takes the kernel, input
+// with NaNs the table): both give gguf-py's bytes, F32ToF16(BF16ToF32(h)).
+func TestConvertDirectBF16F16Vector(t *testing.T) {
+	all := make([]byte, 0, 2<<16)
+	finite := make([]byte, 0, 2<<16)
+	for i := range 1 << 16 {
+		all = binary.LittleEndian.AppendUint16(all, uint16(i))
+		if v := BF16ToF32(uint16(i)); v == v {
+			finite = binary.LittleEndian.AppendUint16(finite, uint16(i))
+		}
+	}
+	for _, src := range [][]byte{all, finite, finite[:2*1001], finite[:2*7]} {
+		for _, on := range []bool{true, false} {
+			prev := simd.Enabled
+			simd.Enabled = prev && on
+			out, ok := convertDirect(src, mlx.BF16, F16, len(src)/2)
+			simd.Enabled = prev
+			require.True(t, ok)
+			for i := 0; i < len(src); i += 2 {
+				h := binary.LittleEndian.Uint16(src[i:])
+				require.Equal(t, F32ToF16(BF16ToF32(h)), binary.LittleEndian.Uint16(out[i:]), "bf16 %#04x vector %v", h, on)
+			}
 		}
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 
 	"github.com/mlxconv/mlxconv/mlx"
+
+	"github.com/mlxconv/mlxconv/internal/simd"
 )
 
 // The tensor transforms of the GGUF exporter. A tensorOp turns rows of a
@@ -241,6 +243,19 @@ func convertDirect(src []byte, from mlx.DType, to Type, n int) ([]byte, bool) {
 		}
 		return out, true
 	case from == mlx.BF16 && to == F16:
+		// The vector kernel, unless the data holds a NaN (gguf-py keeps
+		// NaN payloads, the table below has its rule).
+		if m := n &^ 15; m > 0 {
+			out := getBuf(2 * n)
+			if ok, nan := simd.BF16ToF16(out[:2*m], src[:2*m]); ok && !nan {
+				convTables()
+				for i := m; i < n; i++ {
+					binary.LittleEndian.PutUint16(out[2*i:], bf16ToF16Tab[binary.LittleEndian.Uint16(src[2*i:])])
+				}
+				return out, true
+			}
+			putBuf(out)
+		}
 		convTables()
 		tab = bf16ToF16Tab
 	case from == mlx.BF16 && to == BF16:

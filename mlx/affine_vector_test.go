@@ -95,3 +95,31 @@ func TestAffineVectorMatchesScalar(t *testing.T) {
 		}
 	}
 }
+
+// TestCastBF16F16Vector casts every bfloat16 value to float16, in ranges
+// with and without NaNs and of lengths that are not multiples of the vector
+// block, with the vector kernel and without, against F32ToF16.
+func TestCastBF16F16Vector(t *testing.T) {
+	all := make([]byte, 2<<16)
+	for i := range 1 << 16 {
+		binary.LittleEndian.PutUint16(all[2*i:], uint16(i))
+	}
+	finite := make([]byte, 0, len(all))
+	for i := range 1 << 16 {
+		if v := BF16ToF32(uint16(i)); v == v {
+			finite = binary.LittleEndian.AppendUint16(finite, uint16(i))
+		}
+	}
+	for _, src := range [][]byte{all, finite, finite[:2*1001], all[2*0x7f70 : 2*0x7fa3]} {
+		for _, on := range []bool{true, false} {
+			var dst []byte
+			var err error
+			withVector(on, func() { dst, err = Cast(src, BF16, F16) })
+			require.NoError(t, err)
+			for i := 0; i < len(src); i += 2 {
+				h := binary.LittleEndian.Uint16(src[i:])
+				require.Equal(t, F32ToF16(BF16ToF32(h)), binary.LittleEndian.Uint16(dst[i:]), "bf16 %#04x vector %v", h, on)
+			}
+		}
+	}
+}

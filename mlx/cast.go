@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+
+	"github.com/mlxconv/mlxconv/internal/simd"
 )
 
 // ErrCast is wrapped by every Cast and CastInto error.
@@ -87,6 +89,22 @@ type castKernel struct {
 // run converts elements [lo, hi) in blocks through a float32 buffer (float64
 // pairs convert directly).
 func (k castKernel) run(lo, hi int) {
+	if k.from == BF16 && k.to == F16 {
+		// The vector kernel takes whole blocks of 16; a NaN (MLX writes
+		// sign|0x7D00) sends that range to the scalar code below.
+		m := (hi - lo) &^ 15
+		if ok, nan := simd.BF16ToF16(k.dst[2*lo:2*(lo+m)], k.src[2*lo:2*(lo+m)]); ok {
+			if nan {
+				k.runScalar(lo, lo+m)
+			}
+			lo += m
+		}
+	}
+	k.runScalar(lo, hi)
+}
+
+// runScalar is run without vector kernels: the definition of every cast.
+func (k castKernel) runScalar(lo, hi int) {
 	var buf [castBlock]float32
 	for lo < hi {
 		n := min(hi-lo, castBlock)

@@ -93,19 +93,20 @@ func AffineQ8(dst []byte, x []float32, gs int, scale, bias []float32, nbins uint
 	return true
 }
 
-// BF16ToF16 converts bfloat16 bits to float16 bits, rounding to nearest
-// even (subnormals included, overflow to ±Inf). NaN inputs give some NaN:
-// it returns ok and whether src held a NaN, so that callers with their own
-// NaN rule can redo those elements. It needs len(dst) == len(src), a
-// multiple of 16.
-func BF16ToF16(dst, src []uint16) (ok, nan bool) {
-	if !Enabled || len(dst) != len(src) || len(src)%16 != 0 {
+// BF16ToF16 converts little-endian bfloat16 values in src to float16 in
+// dst, rounding to nearest even (subnormals included, overflow to ±Inf).
+// NaN inputs give some NaN: it returns ok and whether src held a NaN, so
+// that callers with their own NaN rule can redo those elements. It needs
+// len(dst) == len(src), a multiple of 32 bytes (16 values); the slices need
+// no alignment.
+func BF16ToF16(dst, src []byte) (ok, nan bool) {
+	if !Enabled || len(dst) != len(src) || len(src)%32 != 0 {
 		return false, false
 	}
 	if len(src) == 0 {
 		return true, false
 	}
-	return true, bf16ToF16(&dst[0], &src[0], len(src)) != 0
+	return true, bf16ToF16(&dst[0], &src[0], len(src)/2) != 0
 }
 
 // AffineScaleBias computes the scale and bias of each group from its

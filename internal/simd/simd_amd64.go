@@ -41,7 +41,7 @@ func affineQ4(x *float32, groups, gs int, scale, bias *float32, dst *byte)
 func affineQ8(x *float32, groups, gs int, scale, bias *float32, dst *byte, nb uint32)
 
 //go:noescape
-func bf16ToF16(dst, src *uint16, n int) uint32
+func bf16ToF16(dst, src *byte, n int) uint32
 
 //go:noescape
 func affineScaleBias(lo, hi, scale, bias *float32, n int, nbins float32)

@@ -1,6 +1,7 @@
 package simd_test
 
 import (
+	"encoding/binary"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -81,9 +82,17 @@ func TestBF16ToF16Exhaustive(t *testing.T) {
 	needVector(t)
 	src := all16()
 	dst := make([]uint16, len(src))
-	ok, nan := simd.BF16ToF16(dst, src)
+	// Through byte slices that are not 2-aligned.
+	sb, db := make([]byte, 2*len(src)+1)[1:], make([]byte, 2*len(src)+1)[1:]
+	for i, h := range src {
+		binary.LittleEndian.PutUint16(sb[2*i:], h)
+	}
+	ok, nan := simd.BF16ToF16(db, sb)
 	require.True(t, ok)
 	require.True(t, nan)
+	for i := range dst {
+		dst[i] = binary.LittleEndian.Uint16(db[2*i:])
+	}
 	for i, h := range src {
 		f := mlx.BF16ToF32(h)
 		if f != f {
@@ -97,21 +106,21 @@ func TestBF16ToF16Exhaustive(t *testing.T) {
 	}
 	// The NaN flag: one NaN anywhere in a block of otherwise finite values.
 	for pos := range 48 {
-		s := make([]uint16, 48)
-		for i := range s {
-			s[i] = 0x3f80 + uint16(i) // finite
+		s := make([]byte, 96)
+		for i := range 48 {
+			binary.LittleEndian.PutUint16(s[2*i:], 0x3f80+uint16(i)) // finite
 		}
-		ok, nan := simd.BF16ToF16(make([]uint16, 48), s)
+		ok, nan := simd.BF16ToF16(make([]byte, 96), s)
 		require.True(t, ok)
 		require.False(t, nan)
 		for _, n := range []uint16{0x7f81, 0xffc0, 0x7fff} {
-			s[pos] = n
-			ok, nan = simd.BF16ToF16(make([]uint16, 48), s)
+			binary.LittleEndian.PutUint16(s[2*pos:], n)
+			ok, nan = simd.BF16ToF16(make([]byte, 96), s)
 			require.True(t, ok)
 			require.True(t, nan, "NaN %#04x at %d", n, pos)
 		}
-		s[pos] = 0x7f80 // +Inf is no NaN
-		_, nan = simd.BF16ToF16(make([]uint16, 48), s)
+		binary.LittleEndian.PutUint16(s[2*pos:], 0x7f80) // +Inf is no NaN
+		_, nan = simd.BF16ToF16(make([]byte, 96), s)
 		require.False(t, nan)
 	}
 }
@@ -124,7 +133,7 @@ func TestRejectsShapes(t *testing.T) {
 	require.False(t, simd.GroupMinMax(make([]float32, 64), 64, nil, make([]float32, 1)))
 	require.False(t, simd.AffineQ4(make([]byte, 31), make([]float32, 64), 64, []float32{1}, []float32{0}))
 	require.False(t, simd.AffineQ8(make([]byte, 64), make([]float32, 96), 64, []float32{1}, []float32{0}, 15))
-	ok, _ := simd.BF16ToF16(make([]uint16, 8), make([]uint16, 8))
+	ok, _ := simd.BF16ToF16(make([]byte, 16), make([]byte, 16))
 	require.False(t, ok)
 	// Empty input is fine.
 	require.True(t, simd.GroupMinMax(nil, 64, nil, nil))
@@ -252,7 +261,7 @@ func TestDisabled(t *testing.T) {
 	defer func() { simd.Enabled = prev }()
 	require.False(t, simd.WidenBF16(make([]float32, 16), make([]uint16, 16)))
 	require.False(t, simd.AffineQ4(make([]byte, 32), make([]float32, 64), 64, []float32{1}, []float32{0}))
-	ok, _ := simd.BF16ToF16(make([]uint16, 16), make([]uint16, 16))
+	ok, _ := simd.BF16ToF16(make([]byte, 32), make([]byte, 32))
 	require.False(t, ok)
 }
 
