@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/mlxconv/mlxconv/internal/prealloc"
 )
 
 // outFile is an output file of the sink: positioned writes, then Close.
@@ -68,6 +70,13 @@ func (s *mlxSink) openShards(p *Plan) error {
 			return fmt.Errorf("convert: create %s: %w", sh.Name, err)
 		}
 		s.files = append(s.files, f)
+		if osf, ok := f.(*os.File); ok {
+			// Reserve the whole shard: a full disk fails here, before any
+			// tensor is converted, and the writes get cheaper.
+			if err := prealloc.File(osf, 8+int64(len(hdr))+sh.DataSize); err != nil {
+				return fmt.Errorf("convert: %s: %w", sh.Name, err)
+			}
+		}
 		buf := make([]byte, 8+len(hdr))
 		binary.LittleEndian.PutUint64(buf, uint64(len(hdr)))
 		copy(buf[8:], hdr)

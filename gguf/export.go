@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/mlxconv/mlxconv/convert"
+	"github.com/mlxconv/mlxconv/internal/prealloc"
 	"github.com/mlxconv/mlxconv/mlx"
 )
 
@@ -1018,7 +1019,9 @@ func writeExport(ctx context.Context, inv *convert.Inventory, plan *ExportPlan, 
 		if err := f.Chmod(0o644); err != nil {
 			return fmt.Errorf("gguf: %w", err)
 		}
-		if err := f.Truncate(sh.Plan.FileSize); err != nil {
+		// Reserve the whole file: a full disk fails here, before any tensor
+		// is converted, and the writes get cheaper.
+		if err := prealloc.File(f, sh.Plan.FileSize); err != nil {
 			return fmt.Errorf("gguf: %s: %w", sh.Path, err)
 		}
 		if _, err := f.WriteAt(sh.Plan.AppendHeader(nil), 0); err != nil {

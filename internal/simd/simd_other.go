@@ -9,7 +9,7 @@ func widenF16(dst *float32, src *uint16, n int)                                 
 func groupMinMax(x *float32, groups, gs int, lo, hi *float32)                         {}
 func affineQ4(x *float32, groups, gs int, scale, bias *float32, dst *byte)            {}
 func affineQ8(x *float32, groups, gs int, scale, bias *float32, dst *byte, nb uint32) {}
-func bf16ToF16(dst, src *byte, n int) uint32                                        { return 0 }
+func bf16ToF16(dst, src *byte, n int) uint32                                          { return 0 }
 
 func affineScaleBias(lo, hi, scale, bias *float32, n int, nbins float32) {}
 func narrowBF16(dst *uint16, src *float32, n int)                        {}
