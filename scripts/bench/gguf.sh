@@ -8,7 +8,11 @@
 # byte, metadata). Input warm in the page cache (BENCH_COLD=1: cold). Each tool
 # runs BENCH_REPEAT times (default 3, alternating with the other) and the
 # fastest run counts: writing gigabytes through the page cache of a VM varies
-# by seconds from run to run (peak RSS is the largest of the runs).
+# by seconds from run to run (peak RSS is the largest of the runs). Page-cache
+# writes are much faster into memory that was freed moments ago than into
+# memory the VM has long given back to its host, so each tool's previous
+# output is deleted right before that tool runs (deleting both at once before
+# the first tool would hand it all the warm memory).
 #
 #   scripts/bench/gguf.sh [MLXCONV]
 # MLXCONV defaults to bin/mlxconv. Needs the llama.cpp oracle
@@ -81,9 +85,12 @@ best() { # prev_wall prev_rss wall rss -> min wall, max rss
 for t in f16 q8_0; do
   w_ref="" r_ref="" w_our="" r_our=""
   for i in $(seq "${BENCH_REPEAT:-3}"); do
-    rm -f "$work/ref-$t.gguf" "$work/our-$t.gguf"
+    # Each tool's previous output is removed just before it runs, so both
+    # start with the same amount of just-freed memory (see above).
+    rm -f "$work/ref-$t.gguf"
     read -r w r < <(measure "ref-$t" "$lpy" "$llama/llama.cpp/convert_hf_to_gguf.py" "$model_in" --outfile "$work/ref-$t.gguf" --outtype "$t")
     read -r w_ref r_ref < <(best "$w_ref" "$r_ref" "$w" "$r")
+    rm -f "$work/our-$t.gguf"
     read -r w r < <(measure "our-$t" "$bin" gguf --model "$model_in" --outfile "$work/our-$t.gguf" --outtype "$t" --quiet)
     read -r w_our r_our < <(best "$w_our" "$r_our" "$w" "$r")
   done
