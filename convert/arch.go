@@ -1,6 +1,7 @@
 package convert
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"sort"
@@ -243,230 +244,243 @@ func dropContaining(ts *tensorSet, s string) {
 	ts.filter(func(n string) bool { return !strings.Contains(n, s) })
 }
 
-// ---- llama (and mistral, iquestcoder, xverse through the remap)
+// ---- dense decoders: llama (and mistral, iquestcoder, xverse through the
+// remap), qwen2, qwen3, gemma, gemma2 and phi3, one denseArch each. They
+// share one builder: embed_tokens; per layer the attention (with q/k norms
+// for qwen3), the MLP and the norms; the final norm; lm_head unless tied.
 
-func init() {
-	registerArch(&archDef{name: "llama", build: buildLlama, sanitize: func(m *modelSpec, c config, ts *tensorSet) error {
-		dropContaining(ts, "self_attn.rotary_emb.inv_freq")
-		if tie, _ := c.boolOr("tie_word_embeddings", true); tie {
-			ts.pop("lm_head.weight")
-		}
-		return nil
-	}})
+// headDimRule is how a dense decoder gets its attention head size.
+type headDimRule uint8
+
+const (
+	headDimFromHidden headDimRule = iota // hidden_size / num_attention_heads; head_dim is not read
+	headDimRequired                      // head_dim, a positive integer
+	headDimOptional                      // head_dim, hidden_size / num_attention_heads when absent, null or 0 (falsy in Python)
+)
+
+// sanitizeStep is one step of a dense decoder's sanitize.
+type sanitizeStep uint8
+
+const (
+	sanitizeInvFreq  sanitizeStep = iota // drop the self_attn.rotary_emb.inv_freq buffers
+	sanitizeTiedHead                     // drop lm_head.weight when tie_word_embeddings holds
+)
+
+// denseArch is what differs between the dense decoders. The builder reads
+// the config in field order: required keys, the sizes, the layer count,
+// num_key_value_heads and head_dim, the bias flags, tie_word_embeddings,
+// then check; the first failure is the error.
+type denseArch struct {
+	name     string
+	required []string // ModelArgs fields without a default, in field order
+
+	layerTypes   bool // a layer_types list overrides num_hidden_layers (one block per type)
+	kvRequired   bool // num_key_value_heads must be a positive integer; else it defaults to the head count
+	headDim      headDimRule
+	headDimFirst bool // head_dim is read before num_key_value_heads (and its error wins)
+
+	attnBias string // key of the q/k/v/o projections' bias flag (default false); "" for none
+	qkvBias  bool   // q/k/v projections always have a bias
+	mlpBias  string // key of the MLP's bias flag (default false); "" for none
+
+	tieDefault bool // tie_word_embeddings when absent
+	alwaysTied bool // tie_word_embeddings is not read and there is never an lm_head
+
+	fused  bool     // self_attn.qkv_proj and mlp.gate_up_proj, without biases (phi3)
+	qkNorm bool     // self_attn.q_norm and k_norm over head_dim
+	norms  []string // per-layer norms, after the MLP
+
+	check    func(c config) error // a last config check; nil for none
+	sanitize []sanitizeStep       // in order; nil: the model has no sanitize
 }
 
-func buildLlama(c config, _ *tensorSet) (*modelSpec, error) {
-	if err := needKeys(c, "hidden_size", "num_hidden_layers", "intermediate_size", "num_attention_heads", "rms_norm_eps", "vocab_size"); err != nil {
+var twoNorms = []string{"input_layernorm", "post_attention_layernorm"}
+
+var denseArchs = []*denseArch{{
+	name:       "llama",
+	required:   []string{"hidden_size", "num_hidden_layers", "intermediate_size", "num_attention_heads", "rms_norm_eps", "vocab_size"},
+	layerTypes: true, headDim: headDimOptional, headDimFirst: true,
+	attnBias: "attention_bias", mlpBias: "mlp_bias", tieDefault: true,
+	norms: twoNorms, sanitize: []sanitizeStep{sanitizeInvFreq, sanitizeTiedHead},
+}, {
+	name: "qwen2",
+	required: []string{"hidden_size", "num_hidden_layers", "intermediate_size", "num_attention_heads", "rms_norm_eps", "vocab_size",
+		"num_key_value_heads"},
+	kvRequired: true, headDim: headDimFromHidden, qkvBias: true, tieDefault: true,
+	norms: twoNorms, sanitize: []sanitizeStep{sanitizeTiedHead, sanitizeInvFreq},
+}, {
+	name: "qwen3",
+	required: []string{"hidden_size", "num_hidden_layers", "intermediate_size", "num_attention_heads", "rms_norm_eps", "vocab_size",
+		"num_key_value_heads", "max_position_embeddings", "head_dim", "tie_word_embeddings"},
+	kvRequired: true, headDim: headDimRequired, qkNorm: true,
+	norms: twoNorms, check: checkRopeTheta, sanitize: []sanitizeStep{sanitizeTiedHead},
+}, {
+	name: "gemma", // no sanitize, no lm_head: the embedding is tied
+	required: []string{"hidden_size", "num_hidden_layers", "intermediate_size", "num_attention_heads", "head_dim",
+		"rms_norm_eps", "vocab_size", "num_key_value_heads"},
+	kvRequired: true, headDim: headDimRequired, alwaysTied: true, norms: twoNorms,
+}, {
+	name: "gemma2",
+	required: []string{"hidden_size", "num_hidden_layers", "intermediate_size", "num_attention_heads", "head_dim",
+		"rms_norm_eps", "vocab_size", "num_key_value_heads"},
+	kvRequired: true, headDim: headDimRequired, alwaysTied: true,
+	norms: []string{"input_layernorm", "pre_feedforward_layernorm", "post_feedforward_layernorm", "post_attention_layernorm"},
+}, {
+	name:     "phi3", // no sanitize
+	required: []string{"hidden_size", "num_hidden_layers", "intermediate_size", "num_attention_heads", "rms_norm_eps", "vocab_size"},
+	headDim:  headDimFromHidden, fused: true, norms: twoNorms,
+}}
+
+func init() {
+	for _, a := range denseArchs {
+		def := &archDef{name: a.name, build: a.build}
+		if a.sanitize != nil {
+			def.sanitize = a.sanitizeTensors
+		}
+		registerArch(def)
+	}
+}
+
+func (a *denseArch) build(c config, _ *tensorSet) (*modelSpec, error) {
+	if err := needKeys(c, a.required...); err != nil {
 		return nil, err
 	}
 	d, err := readDims(c)
 	if err != nil {
 		return nil, err
 	}
-	layers, err := layerCount(c)
+	layers, err := a.layerCount(c)
 	if err != nil {
 		return nil, err
 	}
-	if n, ok, err := c.listLen("layer_types"); err != nil {
+	kv, kvErr := c.intOr("num_key_value_heads", d.heads)
+	if a.kvRequired {
+		kv, kvErr = c.posInt("num_key_value_heads")
+	}
+	headDim, hdErr := a.readHeadDim(c, d)
+	err = cmp.Or(kvErr, hdErr)
+	if a.headDimFirst {
+		err = cmp.Or(hdErr, kvErr)
+	}
+	if err != nil {
 		return nil, err
-	} else if ok {
-		layers = n // LlamaModel builds one block per layer type
-		if layers > maxLayers {
-			return nil, c.errf("layer_types", "has %d entries, too many", n)
+	}
+	attnBias, err := biasFlag(c, a.attnBias)
+	if err != nil {
+		return nil, err
+	}
+	mlpBias, err := biasFlag(c, a.mlpBias)
+	if err != nil {
+		return nil, err
+	}
+	tie := a.alwaysTied
+	if !a.alwaysTied {
+		if tie, err = c.boolOr("tie_word_embeddings", a.tieDefault); err != nil {
+			return nil, err
 		}
 	}
-	headDim, err := c.intOr("head_dim", d.hidden/d.heads)
-	if err != nil {
-		return nil, err
-	}
-	if headDim == 0 {
-		headDim = d.hidden / d.heads // head_dim=0 is falsy in Python
-	}
-	kv, err := c.intOr("num_key_value_heads", d.heads)
-	if err != nil {
-		return nil, err
-	}
-	attnBias, err := c.boolOr("attention_bias", false)
-	if err != nil {
-		return nil, err
-	}
-	mlpBias, err := c.boolOr("mlp_bias", false)
-	if err != nil {
-		return nil, err
-	}
-	tie, err := c.boolOr("tie_word_embeddings", true)
-	if err != nil {
-		return nil, err
-	}
-	var b specBuilder
-	b.embedding("model.embed_tokens", d.vocab, d.hidden)
-	for l := 0; l < layers; l++ {
-		p := "model.layers." + strconv.Itoa(l)
-		b.attention(p+".self_attn", d.hidden, d.heads, kv, headDim, attnBias, attnBias)
-		b.mlp(p+".mlp", d.hidden, d.inter, mlpBias)
-		b.norm(p+".input_layernorm", d.hidden)
-		b.norm(p+".post_attention_layernorm", d.hidden)
-	}
-	b.norm("model.norm", d.hidden)
-	if !tie {
-		b.linear("lm_head", d.hidden, d.vocab, false)
-	}
-	return &modelSpec{modules: b.mods, numLayers: layers}, nil
-}
-
-// ---- qwen2
-
-func init() {
-	registerArch(&archDef{name: "qwen2", build: buildQwen2, sanitize: func(m *modelSpec, c config, ts *tensorSet) error {
-		if tie, _ := c.boolOr("tie_word_embeddings", true); tie {
-			ts.pop("lm_head.weight")
-		}
-		dropContaining(ts, "self_attn.rotary_emb.inv_freq")
-		return nil
-	}})
-}
-
-func buildQwen2(c config, _ *tensorSet) (*modelSpec, error) {
-	if err := needKeys(c, "hidden_size", "num_hidden_layers", "intermediate_size", "num_attention_heads", "rms_norm_eps", "vocab_size", "num_key_value_heads"); err != nil {
-		return nil, err
-	}
-	d, err := readDims(c)
-	if err != nil {
-		return nil, err
-	}
-	layers, err := layerCount(c)
-	if err != nil {
-		return nil, err
-	}
-	kv, err := c.posInt("num_key_value_heads")
-	if err != nil {
-		return nil, err
-	}
-	tie, err := c.boolOr("tie_word_embeddings", true)
-	if err != nil {
-		return nil, err
-	}
-	headDim := d.hidden / d.heads
-	var b specBuilder
-	b.embedding("model.embed_tokens", d.vocab, d.hidden)
-	for l := 0; l < layers; l++ {
-		p := "model.layers." + strconv.Itoa(l)
-		b.attention(p+".self_attn", d.hidden, d.heads, kv, headDim, true, false)
-		b.mlp(p+".mlp", d.hidden, d.inter, false)
-		b.norm(p+".input_layernorm", d.hidden)
-		b.norm(p+".post_attention_layernorm", d.hidden)
-	}
-	b.norm("model.norm", d.hidden)
-	if !tie {
-		b.linear("lm_head", d.hidden, d.vocab, false)
-	}
-	return &modelSpec{modules: b.mods, numLayers: layers}, nil
-}
-
-// ---- qwen3
-
-func init() {
-	registerArch(&archDef{name: "qwen3", build: buildQwen3, sanitize: func(m *modelSpec, c config, ts *tensorSet) error {
-		if tie, _ := c.boolOr("tie_word_embeddings", false); tie {
-			ts.pop("lm_head.weight")
-		}
-		return nil
-	}})
-}
-
-func buildQwen3(c config, _ *tensorSet) (*modelSpec, error) {
-	if err := needKeys(c, "hidden_size", "num_hidden_layers", "intermediate_size", "num_attention_heads", "rms_norm_eps",
-		"vocab_size", "num_key_value_heads", "max_position_embeddings", "head_dim", "tie_word_embeddings"); err != nil {
-		return nil, err
-	}
-	d, err := readDims(c)
-	if err != nil {
-		return nil, err
-	}
-	layers, err := layerCount(c)
-	if err != nil {
-		return nil, err
-	}
-	kv, err := c.posInt("num_key_value_heads")
-	if err != nil {
-		return nil, err
-	}
-	headDim, err := c.posInt("head_dim")
-	if err != nil {
-		return nil, err
-	}
-	tie, err := c.boolOr("tie_word_embeddings", false)
-	if err != nil {
-		return nil, err
-	}
-	if _, ok := c.value("rope_theta"); !ok {
-		rp := c.object("rope_parameters")
-		if rp == nil || !newConfig(rp, "").has("rope_theta") {
-			return nil, c.errf("rope_theta", "is missing from the model config")
+	if a.check != nil {
+		if err := a.check(c); err != nil {
+			return nil, err
 		}
 	}
 	var b specBuilder
 	b.embedding("model.embed_tokens", d.vocab, d.hidden)
 	for l := 0; l < layers; l++ {
 		p := "model.layers." + strconv.Itoa(l)
-		b.attention(p+".self_attn", d.hidden, d.heads, kv, headDim, false, false)
-		b.norm(p+".self_attn.q_norm", headDim)
-		b.norm(p+".self_attn.k_norm", headDim)
-		b.mlp(p+".mlp", d.hidden, d.inter, false)
-		b.norm(p+".input_layernorm", d.hidden)
-		b.norm(p+".post_attention_layernorm", d.hidden)
-	}
-	b.norm("model.norm", d.hidden)
-	if !tie {
-		b.linear("lm_head", d.hidden, d.vocab, false)
-	}
-	return &modelSpec{modules: b.mods, numLayers: layers}, nil
-}
-
-// ---- gemma, gemma2 (no sanitize, no lm_head: the embedding is tied)
-
-func init() {
-	registerArch(&archDef{name: "gemma", build: func(c config, _ *tensorSet) (*modelSpec, error) {
-		return buildGemma(c, "input_layernorm", "post_attention_layernorm")
-	}})
-	registerArch(&archDef{name: "gemma2", build: func(c config, _ *tensorSet) (*modelSpec, error) {
-		return buildGemma(c, "input_layernorm", "pre_feedforward_layernorm", "post_feedforward_layernorm", "post_attention_layernorm")
-	}})
-}
-
-func buildGemma(c config, norms ...string) (*modelSpec, error) {
-	if err := needKeys(c, "hidden_size", "num_hidden_layers", "intermediate_size", "num_attention_heads", "head_dim",
-		"rms_norm_eps", "vocab_size", "num_key_value_heads"); err != nil {
-		return nil, err
-	}
-	d, err := readDims(c)
-	if err != nil {
-		return nil, err
-	}
-	layers, err := layerCount(c)
-	if err != nil {
-		return nil, err
-	}
-	kv, err := c.posInt("num_key_value_heads")
-	if err != nil {
-		return nil, err
-	}
-	headDim, err := c.posInt("head_dim")
-	if err != nil {
-		return nil, err
-	}
-	var b specBuilder
-	b.embedding("model.embed_tokens", d.vocab, d.hidden)
-	for l := 0; l < layers; l++ {
-		p := "model.layers." + strconv.Itoa(l)
-		b.attention(p+".self_attn", d.hidden, d.heads, kv, headDim, false, false)
-		b.mlp(p+".mlp", d.hidden, d.inter, false)
-		for _, n := range norms {
+		if a.fused {
+			b.linear(p+".self_attn.qkv_proj", d.hidden, d.heads*headDim+2*kv*headDim, false)
+			b.linear(p+".self_attn.o_proj", d.heads*headDim, d.hidden, false)
+			b.linear(p+".mlp.gate_up_proj", d.hidden, 2*d.inter, false)
+			b.linear(p+".mlp.down_proj", d.inter, d.hidden, false)
+		} else {
+			b.attention(p+".self_attn", d.hidden, d.heads, kv, headDim, a.qkvBias || attnBias, attnBias)
+			if a.qkNorm {
+				b.norm(p+".self_attn.q_norm", headDim)
+				b.norm(p+".self_attn.k_norm", headDim)
+			}
+			b.mlp(p+".mlp", d.hidden, d.inter, mlpBias)
+		}
+		for _, n := range a.norms {
 			b.norm(p+"."+n, d.hidden)
 		}
 	}
 	b.norm("model.norm", d.hidden)
+	if !tie {
+		b.linear("lm_head", d.hidden, d.vocab, false)
+	}
 	return &modelSpec{modules: b.mods, numLayers: layers}, nil
+}
+
+// layerCount returns num_hidden_layers, or the length of layer_types for
+// a model that builds one block per layer type.
+func (a *denseArch) layerCount(c config) (int, error) {
+	layers, err := layerCount(c)
+	if err != nil || !a.layerTypes {
+		return layers, err
+	}
+	n, ok, err := c.listLen("layer_types")
+	if err != nil || !ok {
+		return layers, err
+	}
+	if n > maxLayers {
+		return 0, c.errf("layer_types", "has %d entries, too many", n)
+	}
+	return n, nil
+}
+
+func (a *denseArch) readHeadDim(c config, d dims) (int, error) {
+	switch a.headDim {
+	case headDimRequired:
+		return c.posInt("head_dim")
+	case headDimOptional:
+		n, err := c.intOr("head_dim", d.hidden/d.heads)
+		if n == 0 {
+			n = d.hidden / d.heads // head_dim=0 is falsy in Python
+		}
+		return n, err
+	}
+	return d.hidden / d.heads, nil
+}
+
+// biasFlag reads the bias flag at key (default false); no key is false.
+func biasFlag(c config, key string) (bool, error) {
+	if key == "" {
+		return false, nil
+	}
+	return c.boolOr(key, false)
+}
+
+// checkRopeTheta is qwen3's: rope_theta must be set, at the top level or
+// in rope_parameters.
+func checkRopeTheta(c config) error {
+	if _, ok := c.value("rope_theta"); !ok {
+		rp := c.object("rope_parameters")
+		if rp == nil || !newConfig(rp, "").has("rope_theta") {
+			return c.errf("rope_theta", "is missing from the model config")
+		}
+	}
+	return nil
+}
+
+func (a *denseArch) sanitizeTensors(_ *modelSpec, c config, ts *tensorSet) error {
+	for _, s := range a.sanitize {
+		switch s {
+		case sanitizeInvFreq:
+			dropContaining(ts, "self_attn.rotary_emb.inv_freq")
+		case sanitizeTiedHead:
+			popTiedHead(c, ts, a.tieDefault)
+		}
+	}
+	return nil
+}
+
+// popTiedHead drops lm_head.weight when tie_word_embeddings (default def)
+// holds: the embedding is the output head.
+func popTiedHead(c config, ts *tensorSet, def bool) {
+	if tie, _ := c.boolOr("tie_word_embeddings", def); tie {
+		ts.pop("lm_head.weight")
+	}
 }
 
 // ---- gemma3_text, and gemma3 (the VLM wrapper: vision tower dropped,
@@ -581,51 +595,6 @@ func sanitizeGemma3(m *modelSpec, c config, ts *tensorSet) error {
 	return nil
 }
 
-// ---- phi3 (no sanitize; fused qkv_proj and gate_up_proj)
-
-func init() {
-	registerArch(&archDef{name: "phi3", build: buildPhi3})
-}
-
-func buildPhi3(c config, _ *tensorSet) (*modelSpec, error) {
-	if err := needKeys(c, "hidden_size", "num_hidden_layers", "intermediate_size", "num_attention_heads", "rms_norm_eps", "vocab_size"); err != nil {
-		return nil, err
-	}
-	d, err := readDims(c)
-	if err != nil {
-		return nil, err
-	}
-	layers, err := layerCount(c)
-	if err != nil {
-		return nil, err
-	}
-	kv, err := c.intOr("num_key_value_heads", d.heads)
-	if err != nil {
-		return nil, err
-	}
-	tie, err := c.boolOr("tie_word_embeddings", false)
-	if err != nil {
-		return nil, err
-	}
-	headDim := d.hidden / d.heads
-	var b specBuilder
-	b.embedding("model.embed_tokens", d.vocab, d.hidden)
-	for l := 0; l < layers; l++ {
-		p := "model.layers." + strconv.Itoa(l)
-		b.linear(p+".self_attn.qkv_proj", d.hidden, d.heads*headDim+2*kv*headDim, false)
-		b.linear(p+".self_attn.o_proj", d.heads*headDim, d.hidden, false)
-		b.linear(p+".mlp.gate_up_proj", d.hidden, 2*d.inter, false)
-		b.linear(p+".mlp.down_proj", d.inter, d.hidden, false)
-		b.norm(p+".input_layernorm", d.hidden)
-		b.norm(p+".post_attention_layernorm", d.hidden)
-	}
-	b.norm("model.norm", d.hidden)
-	if !tie {
-		b.linear("lm_head", d.hidden, d.vocab, false)
-	}
-	return &modelSpec{modules: b.mods, numLayers: layers}, nil
-}
-
 // ---- mixtral
 
 func init() {
@@ -699,9 +668,7 @@ func checkExperts(experts, layers int, ts *tensorSet) error {
 }
 
 func sanitizeMixtral(m *modelSpec, c config, ts *tensorSet) error {
-	if tie, _ := c.boolOr("tie_word_embeddings", false); tie {
-		ts.pop("lm_head.weight")
-	}
+	popTiedHead(c, ts, false)
 	if !ts.has("model.layers.0.block_sparse_moe.experts.0.w1.weight") {
 		return nil
 	}
@@ -903,9 +870,7 @@ func buildQwen3MoE(c config, _ *tensorSet) (*modelSpec, error) {
 }
 
 func sanitizeQwen3MoE(m *modelSpec, c config, ts *tensorSet) error {
-	if tie, _ := c.boolOr("tie_word_embeddings", false); tie {
-		ts.pop("lm_head.weight")
-	}
+	popTiedHead(c, ts, false)
 	var moeLayers []int
 	for _, n := range ts.names() {
 		if !strings.HasPrefix(n, "model.layers.") || !strings.HasSuffix(n, ".mlp.experts.0.up_proj.weight") {

@@ -1,0 +1,143 @@
+package convert
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mlxconv/mlxconv/mlx"
+)
+
+// denseBase is a config every dense decoder accepts.
+const denseBase = `"hidden_size": 64, "num_hidden_layers": 2, "intermediate_size": 96, "num_attention_heads": 4,
+	"rms_norm_eps": 1e-5, "vocab_size": 50, "num_key_value_heads": 2, "head_dim": 8, "max_position_embeddings": 128,
+	"tie_word_embeddings": false, "rope_theta": 10000`
+
+// TestDenseArchs pins the per-model quirks of the dense decoder table.
+func TestDenseArchs(t *testing.T) {
+	cases := []struct {
+		name, arch, extra string
+		err               string         // error substring; "" for success
+		layers            int            // numLayers
+		shapes            map[string]any // module path -> its params, or nil when it must be absent
+	}{
+		{name: "llama head_dim 0 is hidden/heads", arch: "llama", extra: `"head_dim": 0`, layers: 2,
+			shapes: map[string]any{"model.layers.0.self_attn.q_proj": "[{weight [64 64]}]"}},
+		{name: "llama head_dim absent", arch: "llama", extra: `"head_dim": null`, layers: 2,
+			shapes: map[string]any{"model.layers.1.self_attn.k_proj": "[{weight [32 64]}]"}},
+		{name: "llama layer_types overrides the layer count", arch: "llama", extra: `"layer_types": ["a", "b", "c"]`, layers: 3},
+		{name: "llama layer_types too long", arch: "llama",
+			extra: `"layer_types": [` + strings.Repeat("0,", maxLayers) + `0]`, err: `"layer_types" has 65537 entries, too many`},
+		{name: "llama head_dim error before kv heads", arch: "llama", extra: `"head_dim": "x", "num_key_value_heads": "x"`,
+			err: `"head_dim" is the string "x"`},
+		{name: "qwen3 kv heads error before head_dim", arch: "qwen3", extra: `"head_dim": "x", "num_key_value_heads": "x"`,
+			err: `"num_key_value_heads" is the string "x"`},
+		{name: "llama kv heads default to heads", arch: "llama", extra: `"num_key_value_heads": null`, layers: 2,
+			shapes: map[string]any{"model.layers.0.self_attn.v_proj": "[{weight [32 64]}]"}},
+		{name: "qwen2 kv heads required", arch: "qwen2", extra: `"num_key_value_heads": null`,
+			err: `"num_key_value_heads" is missing (required)`},
+		{name: "llama attention_bias on q/k/v and o, mlp_bias", arch: "llama", extra: `"attention_bias": true, "mlp_bias": 1`, layers: 2,
+			shapes: map[string]any{"model.layers.0.self_attn.o_proj": "[{weight [64 32]} {bias [64]}]",
+				"model.layers.0.mlp.up_proj": "[{weight [96 64]} {bias [96]}]"}},
+		{name: "qwen2 bias on q/k/v only, head_dim not read", arch: "qwen2", extra: `"head_dim": "x"`, layers: 2,
+			shapes: map[string]any{"model.layers.0.self_attn.k_proj": "[{weight [32 64]} {bias [32]}]",
+				"model.layers.0.self_attn.o_proj": "[{weight [64 64]}]"}},
+		{name: "llama tied by default", arch: "llama", extra: `"tie_word_embeddings": "MISSING"`, layers: 2,
+			shapes: map[string]any{"lm_head": nil}},
+		{name: "phi3 untied by default", arch: "phi3", extra: `"tie_word_embeddings": "MISSING"`, layers: 2,
+			shapes: map[string]any{"lm_head": "[{weight [50 64]}]",
+				"model.layers.0.self_attn.qkv_proj": "[{weight [128 64]}]", "model.layers.0.mlp.gate_up_proj": "[{weight [192 64]}]"}},
+		{name: "qwen3 needs tie_word_embeddings", arch: "qwen3", extra: `"tie_word_embeddings": "MISSING"`,
+			err: `"tie_word_embeddings" is missing (required by the model)`},
+		{name: "qwen3 q/k norms over head_dim", arch: "qwen3", layers: 2,
+			shapes: map[string]any{"model.layers.1.self_attn.k_norm": "[{weight [8]}]", "lm_head": "[{weight [50 64]}]"}},
+		{name: "qwen3 rope_theta missing", arch: "qwen3", extra: `"rope_theta": null, "rope_parameters": {"rope_type": "default"}`,
+			err: `"rope_theta" is missing from the model config`},
+		{name: "qwen3 rope_theta in rope_parameters", arch: "qwen3", extra: `"rope_theta": "MISSING", "rope_parameters": {"rope_theta": 5}`,
+			layers: 2},
+		{name: "gemma never has lm_head, tie not read", arch: "gemma", extra: `"tie_word_embeddings": "x"`, layers: 2,
+			shapes: map[string]any{"lm_head": nil, "model.layers.0.post_attention_layernorm": "[{weight [64]}]"}},
+		{name: "gemma2 four norms", arch: "gemma2", layers: 2,
+			shapes: map[string]any{"model.layers.1.pre_feedforward_layernorm": "[{weight [64]}]"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := denseConfig(t, tc.arch, tc.extra)
+			spec, err := archs[tc.arch].build(c, newTensorSet(nil))
+			if tc.err != "" {
+				require.ErrorIs(t, err, ErrConfig)
+				assert.Contains(t, err.Error(), tc.err)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.layers, spec.numLayers)
+			for path, want := range tc.shapes {
+				i := slices.IndexFunc(spec.modules, func(m moduleSpec) bool { return m.path == path })
+				if want == nil {
+					assert.Equal(t, -1, i, "%s must be absent", path)
+					continue
+				}
+				require.NotEqual(t, -1, i, "%s is missing", path)
+				assert.Equal(t, want, fmt.Sprint(spec.modules[i].params), path)
+			}
+		})
+	}
+}
+
+// TestDenseSanitize pins which checkpoint names each dense decoder's
+// sanitize drops.
+func TestDenseSanitize(t *testing.T) {
+	names := []string{"model.embed_tokens.weight", "model.layers.0.self_attn.rotary_emb.inv_freq", "lm_head.weight"}
+	cases := []struct {
+		arch, extra string
+		keep        []string // nil: the model has no sanitize
+	}{
+		{"llama", `"tie_word_embeddings": "MISSING"`, names[:1]},
+		{"llama", "", []string{names[0], names[2]}},
+		{"qwen2", `"tie_word_embeddings": "MISSING"`, names[:1]},
+		{"qwen3", `"tie_word_embeddings": true`, names[:2]},
+		{"qwen3", "", names},
+		{"gemma", "", nil},
+		{"phi3", "", nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.arch+" "+tc.extra, func(t *testing.T) {
+			a := archs[tc.arch]
+			if tc.keep == nil {
+				assert.Nil(t, a.sanitize)
+				return
+			}
+			var src []SourceTensor
+			for _, n := range names {
+				src = append(src, SourceTensor{Name: n, DType: mlx.F32, Shape: []int{4}})
+			}
+			ts := newTensorSet(src)
+			require.NoError(t, a.sanitize(&modelSpec{}, denseConfig(t, tc.arch, tc.extra), ts))
+			assert.Equal(t, tc.keep, ts.names())
+		})
+	}
+}
+
+// denseConfig is denseBase with extra's keys set ("MISSING" deletes one).
+func denseConfig(t *testing.T, arch, extra string) config {
+	t.Helper()
+	base, err := parseObject([]byte("{" + denseBase + ", \"model_type\": \"" + arch + "\"}"))
+	require.NoError(t, err)
+	if extra != "" {
+		ex, err := parseObject([]byte("{" + extra + "}"))
+		require.NoError(t, err)
+		for _, k := range ex.Keys() {
+			v, _ := ex.Get(k)
+			if v == "MISSING" {
+				base.Delete(k)
+			} else {
+				base.Set(k, v)
+			}
+		}
+	}
+	return newConfig(base, "config.json")
+}
