@@ -266,12 +266,12 @@ func (k affineQuantKernel) runVector(lo, hi int) {
 		x := xb[:n*gs]
 		src := k.w[g0*gs*es : (g0+n)*gs*es]
 		widened := false
-		switch h := viewU16(src); {
-		case k.dt == BF16 && h != nil:
-			widened = simd.WidenBF16(x, h)
-		case k.dt == F16 && h != nil:
-			widened = simd.WidenF16(x, h)
-		case k.dt == F32:
+		switch k.dt {
+		case BF16:
+			widened = simd.WidenBF16(x, src)
+		case F16:
+			widened = simd.WidenF16(x, src)
+		case F32:
 			if u := viewU32(src); u != nil {
 				x = unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(u))), len(u))
 				widened = true

@@ -15,27 +15,27 @@ func groupsOK(x []float32, gs int) bool {
 	return Enabled && gs > 0 && gs%blockQ == 0 && len(x)%gs == 0
 }
 
-// WidenBF16 sets dst[i] to the float32 value of the bfloat16 bits src[i].
-// It needs len(dst) == len(src), a multiple of 16.
-func WidenBF16(dst []float32, src []uint16) bool {
-	if !Enabled || len(dst) != len(src) || len(src)%16 != 0 {
+// WidenBF16 sets dst[i] to the float32 value of the little-endian bfloat16
+// at src[2i:]. It needs len(src) == 2*len(dst), len(dst) a multiple of 16;
+// src needs no alignment.
+func WidenBF16(dst []float32, src []byte) bool {
+	if !Enabled || len(src) != 2*len(dst) || len(dst)%16 != 0 {
 		return false
 	}
-	if len(src) > 0 {
-		widenBF16(&dst[0], &src[0], len(src))
+	if len(dst) > 0 {
+		widenBF16(&dst[0], &src[0], len(dst))
 	}
 	return true
 }
 
-// WidenF16 sets dst[i] to the float32 value of the float16 bits src[i]
-// (exact; a NaN comes out as some NaN, the callers' scalar code decides
-// what a NaN group gives). It needs len(dst) == len(src), a multiple of 16.
-func WidenF16(dst []float32, src []uint16) bool {
-	if !Enabled || len(dst) != len(src) || len(src)%16 != 0 {
+// WidenF16 is WidenBF16 for float16 (exact; a NaN comes out as some NaN,
+// the callers' scalar code decides what a NaN gives).
+func WidenF16(dst []float32, src []byte) bool {
+	if !Enabled || len(src) != 2*len(dst) || len(dst)%16 != 0 {
 		return false
 	}
-	if len(src) > 0 {
-		widenF16(&dst[0], &src[0], len(src))
+	if len(dst) > 0 {
+		widenF16(&dst[0], &src[0], len(dst))
 	}
 	return true
 }

@@ -26,10 +26,10 @@ func cpuid(leaf, sub uint32) (eax, ebx, ecx, edx uint32)
 func xgetbv() (eax, edx uint32)
 
 //go:noescape
-func widenBF16(dst *float32, src *uint16, n int)
+func widenBF16(dst *float32, src *byte, n int)
 
 //go:noescape
-func widenF16(dst *float32, src *uint16, n int)
+func widenF16(dst *float32, src *byte, n int)
 
 //go:noescape
 func groupMinMax(x *float32, groups, gs int, lo, hi *float32)

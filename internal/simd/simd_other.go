@@ -4,8 +4,8 @@ package simd
 
 const hasVector = false
 
-func widenBF16(dst *float32, src *uint16, n int)                                      {}
-func widenF16(dst *float32, src *uint16, n int)                                       {}
+func widenBF16(dst *float32, src *byte, n int)                                        {}
+func widenF16(dst *float32, src *byte, n int)                                         {}
 func groupMinMax(x *float32, groups, gs int, lo, hi *float32)                         {}
 func affineQ4(x *float32, groups, gs int, scale, bias *float32, dst *byte)            {}
 func affineQ8(x *float32, groups, gs int, scale, bias *float32, dst *byte, nb uint32) {}

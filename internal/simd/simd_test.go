@@ -63,11 +63,15 @@ func TestWidenExhaustive(t *testing.T) {
 	needVector(t)
 	src := all16()
 	dst := make([]float32, len(src))
-	require.True(t, simd.WidenBF16(dst, src))
+	sb := make([]byte, 2*len(src)+1)[1:] // not 2-aligned
+	for i, h := range src {
+		binary.LittleEndian.PutUint16(sb[2*i:], h)
+	}
+	require.True(t, simd.WidenBF16(dst, sb))
 	for i, h := range src {
 		require.Equal(t, math.Float32bits(mlx.BF16ToF32(h)), math.Float32bits(dst[i]), "bf16 %#04x", h)
 	}
-	require.True(t, simd.WidenF16(dst, src))
+	require.True(t, simd.WidenF16(dst, sb))
 	for i, h := range src {
 		want := mlx.F16ToF32(h)
 		if want != want {
@@ -127,8 +131,8 @@ func TestBF16ToF16Exhaustive(t *testing.T) {
 
 func TestRejectsShapes(t *testing.T) {
 	needVector(t)
-	require.False(t, simd.WidenBF16(make([]float32, 15), make([]uint16, 15)))
-	require.False(t, simd.WidenBF16(make([]float32, 32), make([]uint16, 16)))
+	require.False(t, simd.WidenBF16(make([]float32, 15), make([]byte, 30)))
+	require.False(t, simd.WidenBF16(make([]float32, 32), make([]byte, 32)))
 	require.False(t, simd.GroupMinMax(make([]float32, 64), 16, make([]float32, 4), make([]float32, 4)))
 	require.False(t, simd.GroupMinMax(make([]float32, 64), 64, nil, make([]float32, 1)))
 	require.False(t, simd.AffineQ4(make([]byte, 31), make([]float32, 64), 64, []float32{1}, []float32{0}))
@@ -259,7 +263,7 @@ func TestDisabled(t *testing.T) {
 	prev := simd.Enabled
 	simd.Enabled = false
 	defer func() { simd.Enabled = prev }()
-	require.False(t, simd.WidenBF16(make([]float32, 16), make([]uint16, 16)))
+	require.False(t, simd.WidenBF16(make([]float32, 16), make([]byte, 32)))
 	require.False(t, simd.AffineQ4(make([]byte, 32), make([]float32, 64), 64, []float32{1}, []float32{0}))
 	ok, _ := simd.BF16ToF16(make([]byte, 32), make([]byte, 32))
 	require.False(t, ok)
