@@ -40,22 +40,36 @@ func TestQuantizeQ8_0Fast(t *testing.T) {
 		}
 		blocks = append(blocks, b)
 	}
-	handled := 0
-	for i, b := range blocks {
-		want, wantErr := AppendQuantize(nil, Q8_0, b)
-		got := make([]byte, 34)
-		if !quantizeQ8_0Fast(got, b) {
-			continue
+	// With the vector kernel and without.
+	for _, vec := range []bool{true, false} {
+		prev := simd.Enabled
+		simd.Enabled = prev && vec
+		handled := 0
+		var all []float32
+		var allWant []byte
+		for i, b := range blocks {
+			want, wantErr := AppendQuantize(nil, Q8_0, b)
+			got := make([]byte, 34)
+			if !quantizeQ8_0Fast(got, b) {
+				continue
+			}
+			handled++
+			require.NoError(t, wantErr)
+			require.Equal(t, want, got, "vector %v block %d: %v", vec, i, b)
+			all, allWant = append(all, b...), append(allWant, want...)
 		}
-		handled++
-		require.NoError(t, wantErr)
-		require.Equal(t, want, got, "block %d: %v", i, b)
-	}
-	require.Greater(t, handled, 15000)
-	for _, bad := range [][]float32{{float32(math.NaN())}, {float32(math.Inf(-1))}, {1e-44}} {
-		b := make([]float32, 32)
-		copy(b, bad)
-		require.False(t, quantizeQ8_0Fast(make([]byte, 34), b), bad)
+		require.Greater(t, handled, 15000)
+		// All handled blocks in one call.
+		got := make([]byte, len(allWant))
+		require.True(t, quantizeQ8_0Fast(got, all))
+		require.Equal(t, allWant, got, "vector %v", vec)
+		for _, bad := range [][]float32{{float32(math.NaN())}, {float32(math.Inf(-1))}, {1e-44}} {
+			b := make([]float32, 64)
+			copy(b[32:], bad)
+			b[0] = 1
+			require.False(t, quantizeQ8_0Fast(make([]byte, 68), b), bad)
+		}
+		simd.Enabled = prev
 	}
 }
 

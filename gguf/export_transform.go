@@ -288,11 +288,16 @@ func decodeInto(x []float32, b []byte, dt mlx.DType) error {
 			x[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
 		}
 	case mlx.F16:
+		// (No vector kernel: gguf-py keeps float16 NaN payloads unquieted.)
 		convTables()
 		for i := range x {
 			x[i] = f16ToF32Tab[binary.LittleEndian.Uint16(b[2*i:])]
 		}
 	case mlx.BF16:
+		m := len(x) &^ 15
+		if simd.WidenBF16(x[:m], b[:2*m]) {
+			x, b = x[m:], b[2*m:]
+		}
 		for i := range x {
 			x[i] = math.Float32frombits(uint32(binary.LittleEndian.Uint16(b[2*i:])) << 16)
 		}
@@ -524,6 +529,9 @@ func describeQuant(p mlx.QuantParams, sdt mlx.DType) string {
 // unspecified, when a block is non-finite or has a scale below the float32
 // normal range (AppendQuantize's error and x86 corner cases apply there).
 func quantizeQ8_0Fast(dst []byte, x []float32) bool {
+	if simd.Q8_0(dst, x) {
+		return true
+	}
 	for b := 0; b+32 <= len(x); b += 32 {
 		blk := x[b : b+32 : b+32]
 		var amaxBits uint32

@@ -12,6 +12,8 @@ var ErrNoSpace = errors.New("not enough free disk space")
 
 // File makes f exactly size bytes long, with its blocks reserved where the
 // platform and file system allow it. f must be empty or shorter than size.
+// After an error the caller should remove f: a fallocate that ran out of
+// space may keep the blocks it did get.
 func File(f *os.File, size int64) error {
 	if size < 0 {
 		return fmt.Errorf("prealloc %s: negative size %d", f.Name(), size)

@@ -7,12 +7,15 @@ import (
 	"syscall"
 )
 
+// fallocate is syscall.Fallocate; tests replace it.
+var fallocate = syscall.Fallocate
+
 // reserve allocates [0, size) with fallocate mode 0, which also sets the
 // file size. It reports false, without error, when the file system cannot
 // (EOPNOTSUPP, ENOSYS: the caller truncates instead).
 func reserve(f *os.File, size int64) (bool, error) {
 	for {
-		err := syscall.Fallocate(int(f.Fd()), 0, 0, size)
+		err := fallocate(int(f.Fd()), 0, 0, size)
 		switch {
 		case err == nil:
 			return true, nil

@@ -36,24 +36,3 @@ func TestFileSizes(t *testing.T) {
 	require.Error(t, File(f, -1))
 }
 
-// TestNoSpace asks for more than any disk here has and expects ErrNoSpace
-// before anything is written (Linux; file systems without fallocate only
-// get a sparse size and are skipped).
-func TestNoSpace(t *testing.T) {
-	if runtime.GOOS != "linux" {
-		t.Skip("fallocate is Linux only")
-	}
-	p := filepath.Join(t.TempDir(), "huge")
-	f, err := os.Create(p)
-	require.NoError(t, err)
-	defer f.Close()
-	var st syscall.Statfs_t
-	require.NoError(t, syscall.Statfs(filepath.Dir(p), &st))
-	free := int64(st.Bavail) * int64(st.Bsize)
-	err = File(f, free+1<<40)
-	if err == nil {
-		t.Skip("the file system here accepts sparse sizes without fallocate")
-	}
-	require.ErrorIs(t, err, ErrNoSpace)
-	require.Contains(t, err.Error(), p)
-}

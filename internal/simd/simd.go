@@ -142,3 +142,20 @@ func NarrowBF16(dst []uint16, src []float32) bool {
 	}
 	return true
 }
+
+// Q8_0 quantizes x to GGUF Q8_0 blocks in dst (34 bytes per 32 values) as
+// gguf-py does: d = max|x| / 127 in float32, each value round-half-away-
+// from-zero(x * (1/d)), d stored as float16 (nearest even). A block of
+// zeros stores d = 0 and zero quants. It reports false, with dst partly
+// written, when it cannot run or when a block holds a NaN or an Inf or has
+// a subnormal d: the caller's scalar quantizer then owns the whole input.
+func Q8_0(dst []byte, x []float32) bool {
+	if !Enabled || len(x)%32 != 0 || len(dst) != len(x)/32*34 {
+		return false
+	}
+	n := len(x) / 32
+	if n == 0 {
+		return true
+	}
+	return q8_0(&dst[0], &x[0], n) == n
+}

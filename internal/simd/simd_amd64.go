@@ -48,3 +48,6 @@ func affineScaleBias(lo, hi, scale, bias *float32, n int, nbins float32)
 
 //go:noescape
 func narrowBF16(dst *uint16, src *float32, n int)
+
+//go:noescape
+func q8_0(dst *byte, x *float32, blocks int) int

@@ -373,3 +373,102 @@ nbloop:
 	JNZ          nbloop
 	VZEROUPPER
 	RET
+
+// func q8_0(dst *byte, x *float32, blocks int) int
+// blocks > 0. GGUF Q8_0 as gguf-py computes it, per block of 32:
+// d = max|x| / 127, q = round-half-away(x * (1/d)), stored as float16 d and
+// 32 int8. Returns how many blocks it wrote: it stops at a block with a NaN
+// or Inf, or whose d is subnormal (the caller's scalar code handles those).
+TEXT ·q8_0(SB), NOSPLIT, $0-32
+	MOVQ         dst+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         blocks+16(FP), CX
+	XORQ         R8, R8              // blocks done
+	VMOVDQU      packOrder<>(SB), Y15
+	MOVL         $0x7fffffff, AX
+	MOVQ         AX, X14
+	VPBROADCASTD X14, Y14            // abs mask
+	MOVL         $0x80000000, AX
+	MOVQ         AX, X13
+	VPBROADCASTD X13, Y13            // sign bit
+	MOVL         $0x3f000000, AX     // 0.5
+	MOVQ         AX, X12
+	VPBROADCASTD X12, Y12
+	MOVL         $0x3f800000, AX     // 1.0
+	MOVQ         AX, X11
+	VPBROADCASTD X11, Y11
+
+q80block:
+	VMOVUPS      (SI), Y0
+	VMOVUPS      32(SI), Y1
+	VMOVUPS      64(SI), Y2
+	VMOVUPS      96(SI), Y3
+	VPAND        Y14, Y0, Y4
+	VPAND        Y14, Y1, Y5
+	VPAND        Y14, Y2, Y6
+	VPAND        Y14, Y3, Y7
+	VPMAXSD      Y5, Y4, Y4
+	VPMAXSD      Y7, Y6, Y6
+	VPMAXSD      Y6, Y4, Y4
+	VEXTRACTI128 $1, Y4, X5
+	VPMAXSD      X5, X4, X4
+	VPSHUFD      $0x4e, X4, X5
+	VPMAXSD      X5, X4, X4
+	VPSHUFD      $0xb1, X4, X5
+	VPMAXSD      X5, X4, X4          // X4[0]: max |x| bits
+	VMOVD        X4, AX
+	CMPL         AX, $0x7f800000
+	JAE          q80stop             // NaN or Inf
+	TESTL        AX, AX
+	JZ           q80zero
+	MOVL         $0x42fe0000, BX     // 127.0
+	VMOVD        BX, X5
+	VDIVSS       X5, X4, X5          // d = amax / 127
+	VMOVD        X5, BX
+	TESTL        $0x7f800000, BX
+	JZ           q80stop             // subnormal d
+	VDIVSS       X5, X11, X6         // id = 1 / d
+	VCVTPS2PH    $0, X5, X7
+	VMOVD        X7, BX
+	MOVW         BX, (DI)
+	VBROADCASTSS X6, Y6
+
+#define Q80ROUND(R) \
+	VMULPS      Y6, R, R \
+	VROUNDPS    $11, R, Y8 \
+	VSUBPS      Y8, R, Y9 \
+	VANDPS      Y14, Y9, Y9 \
+	VCMPPS      $13, Y12, Y9, Y9 \
+	VANDPS      Y13, R, Y10 \
+	VORPS       Y11, Y10, Y10 \
+	VANDPS      Y9, Y10, Y10 \
+	VADDPS      Y10, Y8, R \
+	VCVTTPS2DQ  R, R
+
+	Q80ROUND(Y0)
+	Q80ROUND(Y1)
+	Q80ROUND(Y2)
+	Q80ROUND(Y3)
+	VPACKSSDW Y1, Y0, Y0
+	VPACKSSDW Y3, Y2, Y2
+	VPACKSSWB Y2, Y0, Y0
+	VPERMD    Y0, Y15, Y0
+	VMOVDQU   Y0, 2(DI)
+	JMP       q80next
+
+q80zero:
+	MOVW    $0, (DI)
+	VPXOR   Y0, Y0, Y0
+	VMOVDQU Y0, 2(DI)
+
+q80next:
+	ADDQ $128, SI
+	ADDQ $34, DI
+	INCQ R8
+	DECQ CX
+	JNZ  q80block
+
+q80stop:
+	MOVQ R8, ret+24(FP)
+	VZEROUPPER
+	RET
