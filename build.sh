@@ -68,6 +68,8 @@ run_tests() {
     $(go list ./... | grep -v /scripts/oracle)
   echo "== bridge without cgo (purego's fakecgo path, as shipped)"
   CGO_ENABLED=0 go test -count=1 ./bridge/...
+  echo "== scalar kernels (-tags purego: no vector code, the definitions the simd kernels are checked against)"
+  CGO_ENABLED=0 go test -count=1 -tags purego ./internal/... ./mlx/... ./gguf/ ./convert/
 
   echo "== oracle: kernels vs MLX (CPU), byte for byte"
   if ! go test -count=1 -v -run TestKernelOracle ./scripts/oracle/ > "$work/kernels.log" 2>&1; then

@@ -35,4 +35,3 @@ func TestFileSizes(t *testing.T) {
 	defer f.Close()
 	require.Error(t, File(f, -1))
 }
-

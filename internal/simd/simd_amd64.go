@@ -5,6 +5,9 @@ package simd
 // hasVector: AVX2 and F16C, with the OS saving the YMM registers.
 var hasVector = detect()
 
+// asmBuilt: this build has the vector kernels.
+const asmBuilt = true
+
 func detect() bool {
 	maxID, _, _, _ := cpuid(0, 0)
 	if maxID < 7 {

@@ -4,6 +4,9 @@ package simd
 
 const hasVector = false
 
+// asmBuilt: this build has no vector kernels.
+const asmBuilt = false
+
 func widenBF16(dst *float32, src *byte, n int)                                        {}
 func widenF16(dst *float32, src *byte, n int)                                         {}
 func groupMinMax(x *float32, groups, gs int, lo, hi *float32)                         {}
