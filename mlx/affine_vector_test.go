@@ -51,14 +51,7 @@ func vectorTestWeight(r *rand.Rand, dt DType, n, gs int) []byte {
 	}
 	out := make([]byte, n*dt.Size())
 	for i, v := range vals {
-		switch dt {
-		case BF16:
-			binary.LittleEndian.PutUint16(out[2*i:], F32ToBF16(v))
-		case F16:
-			binary.LittleEndian.PutUint16(out[2*i:], F32ToF16(v))
-		default:
-			binary.LittleEndian.PutUint32(out[4*i:], math.Float32bits(v))
-		}
+		storeFloat(out, dt, i, v)
 	}
 	return out
 }
