@@ -259,7 +259,6 @@ func (k affineQuantKernel) runVector(lo, hi int) {
 		qb             [vectorBatch]uint8
 		los, his       [vectorBatch / 32]float32
 		scales, biases [vectorBatch / 32]float32
-		bad            [vectorBatch / 32]bool
 	)
 	for g0 := lo; g0 < hi; g0 += per {
 		n := min(per, hi-g0)
@@ -280,40 +279,35 @@ func (k affineQuantKernel) runVector(lo, hi int) {
 		if !widened {
 			loadGroup(x, src, k.dt, k.f16)
 		}
-		simd.GroupMinMax(x, gs, los[:n], his[:n])
 		n8 := (n + 7) &^ 7 // AffineScaleBias takes 8 groups at a time
 		clear(los[n:n8])
 		clear(his[n:n8])
-		if !simd.AffineScaleBias(los[:n8], his[:n8], scales[:n8], biases[:n8], nbins) {
-			for i := range n {
-				scales[i], biases[i] = affineFinite(los[i], his[i], nbins, false)
-			}
-		}
-		anyBad := false
-		for i := range n {
-			if bad[i] = !finite32(los[i]) || !finite32(his[i]); bad[i] {
-				scales[i], biases[i], anyBad = 1, 0, true
-			}
-		}
 		out := k.wq[g0*k.groupBytes : (g0+n)*k.groupBytes]
-		switch bitsN {
-		case 4:
-			simd.AffineQ4(out, x, gs, scales[:n], biases[:n])
-		case 8:
-			simd.AffineQ8(out, x, gs, scales[:n], biases[:n], uint8(nb))
+		ok := simd.GroupMinMax(x, gs, los[:n], his[:n]) &&
+			simd.AffineScaleBias(los[:n8], his[:n8], scales[:n8], biases[:n8], nbins)
+		switch {
+		case !ok:
+		case bitsN == 4:
+			ok = simd.AffineQ4(out, x, gs, scales[:n], biases[:n])
+		case bitsN == 8:
+			ok = simd.AffineQ8(out, x, gs, scales[:n], biases[:n], uint8(nb))
 		default:
 			q := qb[:len(x)]
-			simd.AffineQ8(q, x, gs, scales[:n], biases[:n], uint8(nb))
-			for i := range n {
-				packGroup(out[i*k.groupBytes:(i+1)*k.groupBytes], q[i*gs:(i+1)*gs], bitsN)
+			if ok = simd.AffineQ8(q, x, gs, scales[:n], biases[:n], uint8(nb)); ok {
+				for i := range n {
+					packGroup(out[i*k.groupBytes:(i+1)*k.groupBytes], q[i*gs:(i+1)*gs], bitsN)
+				}
 			}
 		}
+		if !ok { // vectorOK admits only what the kernels take; never here
+			k.runScalar(g0, g0+n)
+			continue
+		}
 		k.storeScaleBias(g0, scales[:n8], biases[:n8], n)
-		if anyBad {
-			for i := range n {
-				if bad[i] {
-					k.runScalar(g0+i, g0+i+1)
-				}
+		// Groups holding a NaN or an Inf got meaningless values above.
+		for i := range n {
+			if !finite32(los[i]) || !finite32(his[i]) {
+				k.runScalar(g0+i, g0+i+1)
 			}
 		}
 	}
