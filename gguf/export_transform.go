@@ -214,6 +214,8 @@ func encodeFloats(x []float32, t Type) ([]byte, error) {
 // buffer; ok is false for the pairs it does not handle.
 func convertDirect(src []byte, from mlx.DType, to Type, n int) ([]byte, bool) {
 	var tab *[1 << 16]uint16
+	var out []byte // 16-bit pairs: elements before start are already in out
+	start := 0
 	switch {
 	case from == mlx.F32 && to == F32:
 		out := getBuf(4 * n)
@@ -244,17 +246,11 @@ func convertDirect(src []byte, from mlx.DType, to Type, n int) ([]byte, bool) {
 		return out, true
 	case from == mlx.BF16 && to == F16:
 		// The vector kernel, unless the data holds a NaN (gguf-py keeps
-		// NaN payloads, the table below has its rule).
-		if m := n &^ 15; m > 0 {
-			out := getBuf(2 * n)
-			if ok, nan := simd.BF16ToF16(out[:2*m], src[:2*m]); ok && !nan {
-				convTables()
-				for i := m; i < n; i++ {
-					binary.LittleEndian.PutUint16(out[2*i:], bf16ToF16Tab[binary.LittleEndian.Uint16(src[2*i:])])
-				}
-				return out, true
-			}
-			putBuf(out)
+		// NaN payloads, the table has its rule); the table does the rest.
+		m := n &^ 15
+		out = getBuf(2 * n)
+		if ok, nan := simd.BF16ToF16(out[:2*m], src[:2*m]); ok && !nan {
+			start = m
 		}
 		convTables()
 		tab = bf16ToF16Tab
@@ -270,8 +266,10 @@ func convertDirect(src []byte, from mlx.DType, to Type, n int) ([]byte, bool) {
 	default:
 		return nil, false
 	}
-	out := getBuf(2 * n)
-	for i := range n {
+	if out == nil {
+		out = getBuf(2 * n)
+	}
+	for i := start; i < n; i++ {
 		binary.LittleEndian.PutUint16(out[2*i:], tab[binary.LittleEndian.Uint16(src[2*i:])])
 	}
 	return out, true
