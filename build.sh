@@ -43,6 +43,21 @@ crosscheck() {
   GOOS=darwin GOARCH=arm64 go vet ./...
 }
 
+# reliability runs the end-to-end fault tests (scripts/reliability) and
+# prints their count.
+reliability() {
+  local log rc=0
+  log=$(mktemp "${TMPDIR:-/tmp}/mlxconv-reliability.XXXXXX")
+  go test -count=1 -v ./scripts/reliability/ > "$log" 2>&1 || rc=$?
+  local pass fail
+  pass=$(grep -c -E '^\s*--- PASS' "$log" || true)
+  fail=$(grep -c -E '^\s*--- FAIL' "$log" || true)
+  if [ "$rc" -ne 0 ]; then tail -n 80 "$log"; fi
+  echo "reliability: $pass passed, $fail failed"
+  rm -f "$log"
+  return "$rc"
+}
+
 run_tests() {
   echo "== gofmt + go vet"
   bad=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.cache/*'))
@@ -74,11 +89,14 @@ run_tests() {
   # tokenizer_check.sh and check.py candidate (same checks, without -race).
   CGO_ENABLED=1 go test -race -count=1 \
     -skip '^(TestTokenizerOracle|TestPreTokenizerHashOracle|TestSpecialVocabOracle|TestVocabConverterOracle|TestExportLlamaOracle)$' \
-    $(go list ./... | grep -v /scripts/oracle)
+    $(go list ./... | grep -v -e /scripts/oracle -e /scripts/reliability)
   echo "== bridge without cgo (purego's fakecgo path, as shipped)"
   CGO_ENABLED=0 go test -count=1 ./bridge/...
   echo "== scalar kernels (-tags purego: no vector code, the definitions the simd kernels are checked against)"
   CGO_ENABLED=0 go test -count=1 -tags purego ./internal/... ./mlx/... ./gguf/ ./convert/
+
+  echo "== reliability: bad inputs and faults against the real binary (exit code, message, nothing lost or left)"
+  reliability
 
   echo "== oracle: kernels vs MLX (CPU), byte for byte"
   if ! go test -count=1 -v -run TestKernelOracle ./scripts/oracle/ > "$work/kernels.log" 2>&1; then
@@ -106,6 +124,7 @@ case "${1:-}" in
   "") demo ;;
   build) build ;;
   test) run_tests ;;
+  reliability) reliability ;;
   bench) shift; exec scripts/bench/run.sh "$@" ;;
   *) echo "usage: ./build.sh [test|bench|build]" >&2; exit 2 ;;
 esac
