@@ -6,8 +6,14 @@
 //   - Nothing is loaded at import time. Find locates a library (the
 //     MLXC_LIBRARY override, then Homebrew /opt/homebrew/lib, MacPorts
 //     /opt/local/lib and /usr/local/lib on macOS, or the usual lib folders
-//     on Linux); Open loads it. Open resolves every required symbol (naming
-//     the missing ones), selects the ABI from optional symbols (mlx-c 0.4
+//     on Linux); Open loads it. Before the dynamic loader sees a file,
+//     Open checks it with debug/elf or debug/macho (CheckLibrary): a
+//     truncated library would crash the process inside dlopen, so segments
+//     must lie inside the file, the CPU must match, and the mlx-c symbols
+//     must be exported (ErrBadLibrary, ErrNotMLXC). Search skips searched
+//     candidates that fail the check and says why. Open resolves every
+//     required symbol (naming the missing ones), selects the ABI from
+//     optional symbols (mlx-c 0.4
 //     and 0.5, or 0.6+ whose quantize/dequantize take a global_scale),
 //     installs the error handler before any other call so that mlx-c never
 //     calls exit, and smoke-tests the library with mlx_version.

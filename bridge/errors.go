@@ -14,7 +14,15 @@ var (
 	ErrUnsupported = mlxc.ErrUnsupported
 	// ErrNotFound: no libmlxc at MLXC_LIBRARY or in the standard places.
 	ErrNotFound = errors.New("bridge: libmlxc not found")
-	// ErrLoad: the dynamic loader refused the file.
+	// ErrBadLibrary: the file cannot be a library for this process
+	// (empty, truncated, not ELF/Mach-O, another architecture, not a
+	// shared object); found before the dynamic loader sees it.
+	ErrBadLibrary = mlxc.ErrBadLibrary
+	// ErrNotMLXC: a valid shared library that is not mlx-c (libmlx itself,
+	// libz, ...).
+	ErrNotMLXC = mlxc.ErrNotMLXC
+	// ErrLoad: the dynamic loader refused the file (when the libmlx it
+	// needs is missing, the message says how to fix that).
 	ErrLoad = mlxc.ErrLoad
 	// ErrSymbol: the library lacks required symbols (all are named).
 	ErrSymbol = mlxc.ErrSymbol

@@ -8,6 +8,7 @@ package bridge
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -147,6 +148,22 @@ func TestFakeOpenErrors(t *testing.T) {
 		_, err := Open(p, Options{})
 		require.ErrorIs(t, err, ErrLoad)
 		assert.Contains(t, err.Error(), p)
+	})
+	t.Run("truncated library", func(t *testing.T) {
+		data, err := os.ReadFile(fakePath(t, bridgetest.ABI6))
+		require.NoError(t, err)
+		p := filepath.Join(t.TempDir(), bridgetest.LibName("mlxc"))
+		require.NoError(t, os.WriteFile(p, data[:len(data)/2], 0o755))
+		_, err = Open(p, Options{})
+		require.ErrorIs(t, err, ErrBadLibrary)
+		assert.Contains(t, err.Error(), fmt.Sprintf("%q: truncated", p))
+		require.ErrorIs(t, CheckLibrary(p), ErrBadLibrary)
+	})
+	t.Run("not mlx-c", func(t *testing.T) {
+		core := filepath.Join(filepath.Dir(fakePath(t, bridgetest.Core)), bridgetest.LibName("mlx"))
+		_, err := Open(core, Options{})
+		require.ErrorIs(t, err, ErrNotMLXC)
+		assert.NotContains(t, err.Error(), "older than")
 	})
 	t.Run("missing symbol", func(t *testing.T) {
 		_, err := Open(fakePath(t, bridgetest.NoAstype), Options{})
@@ -447,7 +464,7 @@ func TestFakePreloadsCoreLibrary(t *testing.T) {
 		require.NoError(t, os.WriteFile(lone, data, 0o755))
 		_, err = Open(lone, Options{})
 		require.ErrorIs(t, err, ErrLoad)
-		assert.Contains(t, err.Error(), "libmlx.so")
+		assert.Contains(t, err.Error(), "put libmlx.so next to it or set LD_LIBRARY_PATH")
 	}
 	// With libmlx.so in the same folder, Open loads it first (no
 	// LD_LIBRARY_PATH, no RPATH).

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -115,4 +117,56 @@ func ExampleSearchPaths() {
 	// /opt/homebrew/lib/libmlxc.dylib
 	// /opt/local/lib/libmlxc.dylib
 	// /usr/local/lib/libmlxc.dylib
+}
+
+// Search skips a candidate that fails the check, with its reason; with
+// none left the error wraps both ErrNotFound and the reasons, on one line.
+func TestSearchSkipsBadCandidates(t *testing.T) {
+	const (
+		local = "/usr/local/lib/libmlxc.so"
+		multi = "/usr/lib/x86_64-linux-gnu/libmlxc.so"
+	)
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "empty.so")
+	text := filepath.Join(dir, "text.so")
+	require.NoError(t, os.WriteFile(empty, nil, 0o644))
+	require.NoError(t, os.WriteFile(text, []byte("not a library\n"), 0o644))
+	// Each searched path stands for a real file checked by CheckLibrary.
+	withCheck := func(real map[string]string) bridge.Env {
+		files := fakeFS{}
+		for p := range real {
+			files[p] = false
+		}
+		e := env("linux", "amd64", nil, files)
+		e.Check = func(p string) error {
+			if r := real[p]; r != "" {
+				return bridge.CheckLibrary(r)
+			}
+			return nil
+		}
+		return e
+	}
+
+	p, skipped, err := bridge.Search(withCheck(map[string]string{local: empty, multi: ""}))
+	require.NoError(t, err)
+	assert.Equal(t, multi, p, "the bad first candidate is skipped")
+	require.Len(t, skipped, 1)
+	assert.ErrorIs(t, skipped[0], bridge.ErrBadLibrary)
+	assert.Contains(t, skipped[0].Error(), `"`+empty+`": empty file`)
+
+	_, skipped, err = bridge.Search(withCheck(map[string]string{local: empty, multi: text}))
+	require.Len(t, skipped, 2)
+	require.ErrorIs(t, err, bridge.ErrNotFound)
+	require.ErrorIs(t, err, bridge.ErrBadLibrary)
+	assert.NotContains(t, err.Error(), "\n")
+	assert.Contains(t, err.Error(), `"`+empty+`": empty file`)
+	assert.Contains(t, err.Error(), `"`+text+`": not a shared library`)
+	assert.Contains(t, err.Error(), "set MLXC_LIBRARY")
+
+	// Without a check (nil), every regular file is a candidate.
+	e := withCheck(map[string]string{local: empty})
+	e.Check = nil
+	p, err = bridge.Find(e)
+	require.NoError(t, err)
+	assert.Equal(t, local, p)
 }

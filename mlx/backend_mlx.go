@@ -20,6 +20,10 @@ type MLXOptions struct {
 	// CacheLimit bounds MLX's buffer cache in bytes (0: bridge's default,
 	// negative: MLX's own).
 	CacheLimit int64
+	// Strict makes a searched candidate that fails bridge.CheckLibrary
+	// (truncated, wrong architecture, not mlx-c, ...) an error; otherwise
+	// it is skipped and listed by MLX.Skipped.
+	Strict bool
 }
 
 // MLX is the "mlx" Backend: MLX through libmlxc (package bridge). All MLX
@@ -28,7 +32,8 @@ type MLXOptions struct {
 // RoundingMetal on the GPU, RoundingCPU on the CPU; QuantParams.Rounding is
 // ignored, as for Native.
 type MLX struct {
-	lib *bridge.Lib
+	lib     *bridge.Lib
+	skipped []string
 }
 
 var _ Backend = (*MLX)(nil)
@@ -47,6 +52,8 @@ func parseDevice(s string) (bridge.Device, error) {
 }
 
 // OpenMLX loads libmlxc and returns the MLX backend, after a smoke test:
+// a searched candidate that is no usable libmlxc is skipped (see
+// MLXOptions.Strict);
 // a small affine quantize and dequantize must round-trip. Errors wrap the
 // bridge package's sentinels (bridge.ErrNotFound, bridge.ErrSymbol, ...).
 func OpenMLX(opts MLXOptions) (*MLX, error) {
@@ -58,9 +65,13 @@ func OpenMLX(opts MLXOptions) (*MLX, error) {
 		return nil, err
 	}
 	path := opts.Library
+	var skipped []error
 	if path == "" {
-		if path, err = bridge.Find(bridge.SystemEnv()); err != nil {
+		if path, skipped, err = bridge.Search(bridge.SystemEnv()); err != nil {
 			return nil, err
+		}
+		if opts.Strict && len(skipped) > 0 {
+			return nil, skipped[0]
 		}
 	}
 	lib, err := bridge.Open(path, bridge.Options{Device: dev, CacheLimit: opts.CacheLimit})
@@ -68,6 +79,9 @@ func OpenMLX(opts MLXOptions) (*MLX, error) {
 		return nil, err
 	}
 	m := &MLX{lib: lib}
+	for _, e := range skipped {
+		m.skipped = append(m.skipped, oneLine(e.Error()))
+	}
 	if err := m.smoke(); err != nil {
 		return nil, errors.Join(fmt.Errorf("%w: %s: %w", bridge.ErrSmoke, path, err), lib.Close())
 	}
@@ -117,6 +131,10 @@ func (m *MLX) Rounding() Rounding {
 	}
 	return RoundingCPU
 }
+
+// Skipped returns, one line each, why the library search passed over
+// the candidates before the loaded one (empty when none was skipped).
+func (m *MLX) Skipped() []string { return m.skipped }
 
 // Library returns the path of the loaded libmlxc.
 func (m *MLX) Library() string { return m.lib.Path() }

@@ -16,6 +16,9 @@ type BackendInfo struct {
 	Rounding   Rounding // the rounding rules the backend reproduces
 	// Fallback is set when "auto" could not use MLX: one line saying why.
 	Fallback string
+	// Skipped lists, one line each, the libmlxc candidates the search
+	// passed over before the loaded one (mlx only), and why.
+	Skipped []string
 }
 
 // String is a one-line summary, e.g.
@@ -31,6 +34,9 @@ func (i BackendInfo) String() string {
 	if i.Fallback != "" {
 		fmt.Fprintf(&b, " (MLX unavailable: %s)", i.Fallback)
 	}
+	if len(i.Skipped) > 0 {
+		fmt.Fprintf(&b, " (skipped: %s)", strings.Join(i.Skipped, "; "))
+	}
 	return b.String()
 }
 
@@ -44,11 +50,13 @@ const (
 // OpenBackend opens the backend of the given kind:
 //   - "native": the pure-Go kernels on workers goroutines (<= 0: GOMAXPROCS)
 //     with RoundingCPU;
-//   - "mlx": MLX through libmlxc (found as bridge.Find does; the device is
-//     Metal on macOS when available, else the CPU); failing to load it or
-//     its smoke test is an error;
+//   - "mlx": MLX through libmlxc (found as bridge.Search does; the device
+//     is Metal on macOS when available, else the CPU); failing to load it
+//     or its smoke test is an error, and so is a searched candidate that
+//     is no usable libmlxc (truncated, wrong architecture, not mlx-c);
 //   - "auto" (or ""): "mlx" when it opens, else "native" with
-//     BackendInfo.Fallback saying why in one line.
+//     BackendInfo.Fallback saying why in one line; unusable candidates are
+//     skipped, listed in BackendInfo.Skipped.
 //
 // workers applies to the native backend only; MLX schedules its own
 // threads. Close the returned Backend when done.
@@ -60,7 +68,7 @@ func OpenBackend(kind string, workers int) (Backend, BackendInfo, error) {
 	default:
 		return nil, BackendInfo{}, fmt.Errorf("mlx: unknown backend %q (want auto, mlx or native)", kind)
 	}
-	m, err := OpenMLX(MLXOptions{})
+	m, err := OpenMLX(MLXOptions{Strict: kind == BackendMLX})
 	if err == nil {
 		return m, BackendInfo{
 			Backend:    m.Name(),
@@ -69,6 +77,7 @@ func OpenBackend(kind string, workers int) (Backend, BackendInfo, error) {
 			MLXVersion: m.Version(),
 			Device:     m.Device(),
 			Rounding:   m.Rounding(),
+			Skipped:    m.Skipped(),
 		}, nil
 	}
 	if kind == BackendMLX {

@@ -38,6 +38,9 @@ var (
 	VersionFail = Variant{Name: "versionfail", Defines: []string{"FAKE_ABI=6", "FAKE_VERSION_FAIL"}}
 	Metal       = Variant{Name: "metal", Defines: []string{"FAKE_ABI=6", "FAKE_METAL"}}
 	Core        = Variant{Name: "core", Defines: []string{"FAKE_ABI=6", "FAKE_NEEDS_CORE"}, NeedsCore: true}
+	// CoreGone is Core for tests that delete the fake libmlx afterwards
+	// (a libmlxc whose libmlx is missing), leaving Core intact.
+	CoreGone = Variant{Name: "coregone", Defines: []string{"FAKE_ABI=6", "FAKE_NEEDS_CORE"}, NeedsCore: true}
 )
 
 var (
