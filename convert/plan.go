@@ -508,12 +508,45 @@ func (pl *planner) match() ([]modState, error) {
 		st := modState{spec: m}
 		if pl.loadQuant != nil {
 			var qp *mlx.QuantParams
-			if e := newConfig(pl.loadQuant, "").object(m.path); e != nil {
+			// mlx-lm's class_predicate: a module named in "quantization"
+			// takes that entry (an object: its parameters; true: the
+			// top-level ones; false or null: not quantized), and load_weights
+			// then refuses a checkpoint that stores it otherwise.
+			entry, named := pl.loadQuant.Get(m.path)
+			field := fmt.Sprintf("config.json: \"quantization\".%q", m.path)
+			switch e := entry.(type) {
+			case *pyjson.Object:
 				p, err := paramsFromEntry(e, "config.json quantization."+m.path)
 				if err != nil {
 					return nil, err
 				}
 				qp = &p
+			case bool:
+				if e {
+					p, err := paramsFromEntry(pl.loadQuant, "config.json quantization")
+					if err != nil {
+						return nil, err
+					}
+					qp = &p
+				}
+			case nil:
+			default:
+				return nil, fmt.Errorf("%w: %s is %s, want an object or a bool", ErrConfig, field, describe(entry))
+			}
+			if named && qp == nil && ts.has(m.path+".scales") {
+				what := "null"
+				if entry != nil {
+					what = "false"
+				}
+				return nil, fmt.Errorf("%w: %s is %s (not quantized), but the checkpoint stores %s packed (%s.scales); mlx-lm refuses it", ErrConfig, field, what, m.path, m.path)
+			}
+			if named && qp != nil {
+				if err := pl.checkQuantEntry(m, field, *qp); err != nil {
+					return nil, err
+				}
+			}
+			if named {
+				// decided by the entry
 			} else if m.kind.quantizable() && ts.has(m.path+".scales") {
 				w, okw := ts.get(m.path + ".weight")
 				s, _ := ts.get(m.path + ".scales")
@@ -610,6 +643,34 @@ func (pl *planner) match() ([]modState, error) {
 		return nil, fmt.Errorf("%w: %s", ErrWeights, strings.Join(msgs, "; "))
 	}
 	return mods, nil
+}
+
+// checkQuantEntry fails when the checkpoint does not store module m the
+// way its config.json "quantization" entry (field) says: unquantized, or
+// packed with other parameters (mlx-lm's load_weights refuses both, as a
+// missing parameter or a shape mismatch).
+func (pl *planner) checkQuantEntry(m moduleSpec, field string, qp mlx.QuantParams) error {
+	says := fmt.Sprintf("says %d-bit %s with group size %d", qp.Bits, qp.Mode, qp.GroupSize)
+	w, okw := pl.ts.get(m.path + ".weight")
+	s, oks := pl.ts.get(m.path + ".scales")
+	if !oks {
+		return fmt.Errorf("%w: %s %s, but the checkpoint stores %s unquantized (no %s.scales); mlx-lm refuses it", ErrConfig, field, says, m.path, m.path)
+	}
+	if !okw || pl.spec.generic || !m.kind.quantizable() {
+		return nil // reported by match
+	}
+	ws, _ := m.param("weight")
+	packed, sshape, err := quantShapes(m.path, ws.shape, qp)
+	if err != nil || (slices.Equal(w.Shape, packed) && slices.Equal(s.Shape, sshape)) {
+		return nil // an impossible entry is reported by match
+	}
+	stored := fmt.Sprintf("%s.weight %v and %s.scales %v%s", m.path, w.Shape, m.path, s.Shape, pl.where(w))
+	if len(ws.shape) > 0 {
+		if p, err := inferQuant(m.path, ws.shape[len(ws.shape)-1], w, s); err == nil {
+			stored = fmt.Sprintf("%d-bit %s with group size %d (%s)", p.Bits, p.Mode, p.GroupSize, stored)
+		}
+	}
+	return fmt.Errorf("%w: %s %s, but the checkpoint stores %s packed as %s; mlx-lm refuses it", ErrConfig, field, says, m.path, stored)
 }
 
 func listNames(names []string) string {

@@ -278,7 +278,7 @@ func PlanExport(inv *convert.Inventory, opts ExportOptions) (*ExportPlan, error)
 	if err != nil {
 		return nil, err
 	}
-	blockCount, err := h.reqInt("n_layers", "num_hidden_layers", "n_layer", "num_layers")
+	blockCount, err := h.reqU32("n_layers", "num_hidden_layers", "n_layer", "num_layers")
 	if err != nil {
 		return nil, err
 	}
@@ -635,8 +635,14 @@ func (pl *exportPlanner) planTensor(c *candidate) (ExportTensor, error) {
 	// Llama Q/K permutation.
 	if pl.arch.permuteQK {
 		heads := int64(0)
-		nHead, _, _ := pl.h.findInt("n_heads", "num_attention_heads")
-		nKV, kvOK, _ := pl.h.findInt("n_kv_heads", "num_key_value_heads")
+		nHead, _, err := pl.h.findU32("n_heads", "num_attention_heads")
+		if err != nil {
+			return t, err
+		}
+		nKV, kvOK, err := pl.h.findU32("n_kv_heads", "num_key_value_heads")
+		if err != nil {
+			return t, err
+		}
 		switch {
 		case strings.HasSuffix(c.name, ".attn_q.weight") || strings.HasSuffix(c.name, ".attn_q.bias"):
 			heads = nHead

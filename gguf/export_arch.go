@@ -195,7 +195,7 @@ func (m *metaWriter) f32(suffix string, f float64) { m.set(m.archKey(suffix), Fl
 
 // optU32 writes the first present, non-null key of keys as UINT32.
 func (m *metaWriter) optU32(suffix string, keys ...string) error {
-	n, ok, err := m.h.findInt(keys...)
+	n, ok, err := m.h.findU32(keys...)
 	if err != nil || !ok {
 		return err
 	}
@@ -213,7 +213,7 @@ func (m *metaWriter) optF32(suffix string, keys ...string) error {
 
 // reqU32 writes a required integer.
 func (m *metaWriter) reqU32(suffix string, keys ...string) error {
-	n, err := m.h.reqInt(keys...)
+	n, err := m.h.reqU32(keys...)
 	if err != nil {
 		return err
 	}
@@ -240,86 +240,177 @@ type ropeParams struct {
 	m       map[string]pyjson.Value
 	sliding *float64 // sliding_attention.rope_theta
 	full    map[string]pyjson.Value
+	// field names where each key of m (and full) came from in config.json.
+	field, fullField map[string]string
 }
 
 func newRopeParams(h *hparams) (*ropeParams, error) {
-	rp := &ropeParams{m: map[string]pyjson.Value{}}
-	var src pyjson.Value
-	if v, ok := h.m["rope_parameters"]; ok {
-		src = v
-	} else {
-		src = h.m["rope_scaling"]
+	rp := &ropeParams{m: map[string]pyjson.Value{}, field: map[string]string{}}
+	srcKey := "rope_parameters"
+	src, ok := h.m[srcKey]
+	if !ok {
+		srcKey = "rope_scaling"
+		src = h.m[srcKey]
 	}
+	srcField := h.field(srcKey)
 	if o, ok := src.(*pyjson.Object); ok {
 		rp.m = objMap(o)
+		for k := range rp.m {
+			rp.field[k] = srcField + "." + k
+		}
 	} else if src != nil {
-		return nil, fmt.Errorf("%w: config.json rope_scaling is not an object", ErrExport)
+		return nil, configError(srcField, "an object", src)
 	}
-	if fa, ok := rp.m["full_attention"].(*pyjson.Object); ok {
-		rp.full = objMap(fa)
+	if fa, ok := rp.m["full_attention"]; ok && fa != nil {
+		o, isObj := fa.(*pyjson.Object)
+		if !isObj {
+			return nil, configError(rp.field["full_attention"], "an object", fa)
+		}
+		rp.full, rp.fullField = objMap(o), map[string]string{}
+		for k := range rp.full {
+			rp.fullField[k] = srcField + ".full_attention." + k
+		}
 	}
-	if sa, ok := rp.m["sliding_attention"].(*pyjson.Object); ok {
-		if f, ok := objFloat(sa, "rope_theta"); ok {
+	if sa, ok := rp.m["sliding_attention"]; ok && sa != nil {
+		o, isObj := sa.(*pyjson.Object)
+		if !isObj {
+			return nil, configError(rp.field["sliding_attention"], "an object", sa)
+		}
+		if v, ok := o.Get("rope_theta"); ok && v != nil {
+			f, isNum := pyFloat(v)
+			if !isNum {
+				return nil, configError(srcField+".sliding_attention.rope_theta", "a number", v)
+			}
 			rp.sliding = &f
 		}
 	}
 	_, hasFull := rp.m["full_attention"]
 	_, hasSliding := rp.m["sliding_attention"]
 	if !hasFull && !hasSliding {
-		if v, _, ok := h.find("local_rope_theta", "rope_local_theta", "rope_theta_local", "swa_rope_theta", "rope_local_base_freq"); ok {
-			if f, ok := pyFloat(v); ok {
-				rp.sliding = &f
+		f, ok, err := h.findFloat("local_rope_theta", "rope_local_theta", "rope_theta_local", "swa_rope_theta", "rope_local_base_freq")
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			rp.sliding = &f
+		}
+		mirror := func(key string, keys ...string) {
+			if _, ok := rp.m[key]; ok {
+				return
+			}
+			if v, k, ok := h.find(keys...); ok {
+				rp.m[key], rp.field[key] = v, h.field(k)
 			}
 		}
-		if _, ok := rp.m["rope_theta"]; !ok {
-			if v, _, ok := h.find("global_rope_theta", "rope_global_theta", "rope_theta_global", "rope_theta", "rotary_emb_base"); ok {
-				rp.m["rope_theta"] = v
-			}
-		}
+		mirror("rope_theta", "global_rope_theta", "rope_global_theta", "rope_theta_global", "rope_theta", "rotary_emb_base")
 		if _, ok := rp.m["rope_type"]; !ok {
 			if t, ok := rp.m["type"]; ok && t != nil {
-				rp.m["rope_type"] = t
+				rp.m["rope_type"], rp.field["rope_type"] = t, rp.field["type"]
 			}
 		}
-		if _, ok := rp.m["partial_rotary_factor"]; !ok {
-			if v, _, ok := h.find("partial_rotary_factor", "rope_pct", "rope_percent"); ok {
-				rp.m["partial_rotary_factor"] = v
-			}
-		}
-		if _, ok := rp.m["original_max_position_embeddings"]; !ok {
-			if v, _, ok := h.find("original_max_position_embeddings"); ok {
-				rp.m["original_max_position_embeddings"] = v
-			}
-		}
+		mirror("partial_rotary_factor", "partial_rotary_factor", "rope_pct", "rope_percent")
+		mirror("original_max_position_embeddings", "original_max_position_embeddings")
 	}
 	return rp, nil
 }
 
-// params returns rope_parameters["full_attention"] or rope_parameters.
-func (r *ropeParams) params() map[string]pyjson.Value {
+// params returns rope_parameters["full_attention"] or rope_parameters,
+// and the config field names of its keys.
+func (r *ropeParams) params() (map[string]pyjson.Value, map[string]string) {
 	if r.full != nil {
-		return r.full
+		return r.full, r.fullField
 	}
-	return r.m
+	return r.m, r.field
 }
 
-func (r *ropeParams) str(key string) (string, bool) {
-	s, ok := r.params()[key].(string)
-	return s, ok
+// get returns the value of key (ok false when absent or null) and its
+// config field name.
+func (r *ropeParams) get(key string) (pyjson.Value, string, bool) {
+	m, field := r.params()
+	v, ok := m[key]
+	return v, field[key], ok && v != nil
 }
 
-func (r *ropeParams) float(key string) (float64, bool) {
-	v, ok := r.params()[key]
-	if !ok || v == nil {
-		return 0, false
+// str reads a string; another type is an error naming the config field.
+func (r *ropeParams) str(key string) (string, bool, error) {
+	v, field, ok := r.get(key)
+	if !ok {
+		return "", false, nil
 	}
-	return pyFloat(v)
+	s, isStr := v.(string)
+	if !isStr {
+		return "", false, configError(field, "a string", v)
+	}
+	return s, true, nil
+}
+
+// float reads a number; another type is an error naming the config field.
+func (r *ropeParams) float(key string) (float64, bool, error) {
+	v, field, ok := r.get(key)
+	if !ok {
+		return 0, false, nil
+	}
+	f, isNum := pyFloat(v)
+	if !isNum {
+		return 0, false, configError(field, "a number", v)
+	}
+	return f, true, nil
+}
+
+// floatOr is float with a default for an absent key.
+func (r *ropeParams) floatOr(key string, def float64) (float64, error) {
+	f, ok, err := r.float(key)
+	if err != nil || !ok {
+		return def, err
+	}
+	return f, nil
+}
+
+// u32 reads an integer a GGUF UINT32 holds.
+func (r *ropeParams) u32(key string) (int64, bool, error) {
+	v, field, ok := r.get(key)
+	if !ok {
+		return 0, false, nil
+	}
+	n, isInt := hpInt(v)
+	if !isInt || n < 0 || n > math.MaxUint32 {
+		return 0, false, configError(field, "an integer in [0, 4294967295]", v)
+	}
+	return n, true, nil
+}
+
+// floats reads a list of numbers (nil when absent or null).
+func (r *ropeParams) floats(key string) ([]float32, error) {
+	v, field, ok := r.get(key)
+	if !ok {
+		return nil, nil
+	}
+	list, isList := v.([]pyjson.Value)
+	if !isList {
+		return nil, configError(field, "a list of numbers", v)
+	}
+	out := make([]float32, len(list))
+	for i, e := range list {
+		f, isNum := pyFloat(e)
+		if !isNum {
+			return nil, configError(fmt.Sprintf("%s[%d]", field, i), "a number", e)
+		}
+		out[i] = float32(f)
+	}
+	return out, nil
+}
+
+// top is r without the full_attention view: rope_parameters itself.
+func (r *ropeParams) top() *ropeParams {
+	c := *r
+	c.full, c.fullField = nil, nil
+	return &c
 }
 
 // ropeType returns the rope type ("" when none).
-func (r *ropeParams) ropeType() string {
-	s, _ := r.str("rope_type")
-	return s
+func (r *ropeParams) ropeType() (string, error) {
+	s, _, err := r.str("rope_type")
+	return s, err
 }
 
 // textParams is TextModel.set_gguf_parameters.
@@ -343,11 +434,20 @@ func textParams(m *metaWriter) error {
 			return err
 		}
 	}
-	if v, ok := m.h.m["is_causal"]; ok && v == false {
+	if causal, ok, err := m.h.findBool("is_causal"); err != nil {
+		return err
+	} else if ok && !causal {
 		m.set(m.archKey("attention.causal"), Bool(false))
 	}
-	if t := m.rope.ropeType(); t != "" {
-		factor, hasFactor := m.rope.float("factor")
+	t, err := m.rope.ropeType()
+	if err != nil {
+		return err
+	}
+	if t != "" {
+		factor, hasFactor, err := m.rope.float("factor")
+		if err != nil {
+			return err
+		}
 		switch {
 		case t == "linear" && hasFactor:
 			m.set(m.archKey("rope.scaling.type"), String("linear"))
@@ -355,32 +455,41 @@ func textParams(m *metaWriter) error {
 		case t == "yarn" && hasFactor:
 			m.set(m.archKey("rope.scaling.type"), String("yarn"))
 			m.f32("rope.scaling.factor", factor)
-			orig, ok := hpInt(m.rope.params()["original_max_position_embeddings"])
+			orig, ok, err := m.rope.u32("original_max_position_embeddings")
+			if err != nil {
+				return err
+			}
 			if !ok {
 				return fmt.Errorf("%w: yarn rope scaling without an integer original_max_position_embeddings", ErrExport)
 			}
 			if err := m.u32("rope.scaling.original_context_length", orig); err != nil {
 				return err
 			}
-			if f, ok := m.rope.float("extrapolation_factor"); ok {
-				m.f32("rope.scaling.yarn_ext_factor", f)
+			attnKey := "attention_factor"
+			if _, _, ok := m.rope.get(attnKey); !ok {
+				attnKey = "attn_factor"
 			}
-			if f, ok := m.rope.float("attention_factor"); ok {
-				m.f32("rope.scaling.yarn_attn_factor", f)
-			} else if f, ok := m.rope.float("attn_factor"); ok {
-				m.f32("rope.scaling.yarn_attn_factor", f)
-			}
-			if f, ok := m.rope.float("beta_fast"); ok {
-				m.f32("rope.scaling.yarn_beta_fast", f)
-			}
-			if f, ok := m.rope.float("beta_slow"); ok {
-				m.f32("rope.scaling.yarn_beta_slow", f)
+			for _, y := range []struct{ suffix, key string }{
+				{"rope.scaling.yarn_ext_factor", "extrapolation_factor"},
+				{"rope.scaling.yarn_attn_factor", attnKey},
+				{"rope.scaling.yarn_beta_fast", "beta_fast"},
+				{"rope.scaling.yarn_beta_slow", "beta_slow"},
+			} {
+				f, ok, err := m.rope.float(y.key)
+				if err != nil {
+					return err
+				}
+				if ok {
+					m.f32(y.suffix, f)
+				}
 			}
 		case t == "su" || t == "longrope":
 			m.set(m.archKey("rope.scaling.type"), String("longrope"))
 		}
 	}
-	if f, ok := m.rope.float("rope_theta"); ok {
+	if f, ok, err := m.rope.float("rope_theta"); err != nil {
+		return err
+	} else if ok {
 		m.f32("rope.freq_base", f)
 	}
 	if m.rope.sliding != nil {
@@ -404,18 +513,18 @@ func textParams(m *metaWriter) error {
 	if err := m.optU32("expert_group_used_count", "topk_group"); err != nil {
 		return err
 	}
-	if v, _, ok := m.h.find("score_function", "scoring_func", "score_func", "moe_router_activation", "moe_router_activation_func", "expert_selection_fn"); ok {
-		fn := map[any]uint32{"softmax": 1, "sigmoid": 2, "sqrtsoftplus": 4}[v]
+	if v, ok, err := m.h.findString("score_function", "scoring_func", "score_func", "moe_router_activation", "moe_router_activation_func", "expert_selection_fn"); err != nil {
+		return err
+	} else if ok {
+		fn := map[string]uint32{"softmax": 1, "sigmoid": 2, "sqrtsoftplus": 4}[v]
 		if fn == 0 {
-			return fmt.Errorf("%w: unsupported expert gating function %v", ErrExport, v)
+			return fmt.Errorf("%w: unsupported expert gating function %q", ErrExport, v)
 		}
 		m.set(m.archKey("expert_gating_func"), Uint32(fn))
 	}
-	if v, ok := m.h.get("head_dim"); ok {
-		n, isInt := hpInt(v)
-		if !isInt {
-			return fmt.Errorf("%w: config.json head_dim is %v", ErrExport, v)
-		}
+	if n, ok, err := m.h.findU32("head_dim"); err != nil {
+		return err
+	} else if ok {
 		if err := m.u32("attention.key_length", n); err != nil {
 			return err
 		}
@@ -429,18 +538,14 @@ func textParams(m *metaWriter) error {
 
 // ropeDim returns head_dim, or hidden_size / num_attention_heads.
 func ropeDim(h *hparams) (int64, error) {
-	if v, ok := h.get("head_dim"); ok {
-		n, isInt := hpInt(v)
-		if !isInt {
-			return 0, fmt.Errorf("%w: config.json head_dim is %v", ErrExport, v)
-		}
-		return n, nil
+	if n, ok, err := h.findU32("head_dim"); err != nil || ok {
+		return n, err
 	}
-	hidden, err := h.reqInt("hidden_size")
+	hidden, err := h.reqU32("hidden_size")
 	if err != nil {
 		return 0, err
 	}
-	heads, err := h.reqInt("num_attention_heads")
+	heads, err := h.reqU32("num_attention_heads")
 	if err != nil {
 		return 0, err
 	}
@@ -537,7 +642,7 @@ func gemma3Params(m *metaWriter) error {
 		return err
 	}
 	intOr := func(key string, def int64) (int64, error) {
-		n, ok, err := m.h.findInt(key)
+		n, ok, err := m.h.findU32(key)
 		if err != nil || ok {
 			return n, err
 		}
@@ -577,9 +682,9 @@ func gemma3Params(m *metaWriter) error {
 	if err := m.u32("attention.value_length", hd); err != nil {
 		return err
 	}
-	theta := 1e6
-	if f, ok := m.rope.float("rope_theta"); ok {
-		theta = f
+	theta, err := m.rope.floatOr("rope_theta", 1e6)
+	if err != nil {
+		return err
 	}
 	m.f32("rope.freq_base", theta)
 	if v, ok := m.h.get("attn_logit_softcapping"); ok {
@@ -603,25 +708,28 @@ func gemma3Params(m *metaWriter) error {
 }
 
 func phi3Params(m *metaWriter) error {
-	nEmbd, err := m.h.reqInt("hidden_size", "n_embd")
+	nEmbd, err := m.h.reqU32("hidden_size", "n_embd")
 	if err != nil {
 		return err
 	}
-	nHead, err := m.h.reqInt("num_attention_heads", "n_head")
+	nHead, err := m.h.reqU32("num_attention_heads", "n_head")
 	if err != nil {
 		return err
 	}
 	if nHead <= 0 {
 		return fmt.Errorf("%w: num_attention_heads is %d", ErrExport, nHead)
 	}
-	rp := m.rope.m
-	orig, ok := hpInt(rp["original_max_position_embeddings"])
+	rp := m.rope.top()
+	orig, ok, err := rp.u32("original_max_position_embeddings")
+	if err != nil {
+		return err
+	}
 	if !ok {
 		return fmt.Errorf("%w: phi3 needs original_max_position_embeddings", ErrExport)
 	}
-	rot := 1.0
-	if f, ok := pyFloat(rp["partial_rotary_factor"]); ok {
-		rot = f
+	rot, err := rp.floatOr("partial_rotary_factor", 1.0)
+	if err != nil {
+		return err
 	}
 	ropeDims := int64(math.Trunc(rot*float64(nEmbd))) / nHead
 	if err := m.reqU32("context_length", "n_positions", "max_position_embeddings"); err != nil {
@@ -651,14 +759,17 @@ func phi3Params(m *metaWriter) error {
 	if err := m.u32("rope.dimension_count", ropeDims); err != nil {
 		return err
 	}
-	theta, ok := m.rope.float("rope_theta")
+	theta, ok, err := m.rope.float("rope_theta")
+	if err != nil {
+		return err
+	}
 	if !ok {
 		return fmt.Errorf("%w: phi3 needs rope_theta", ErrExport)
 	}
 	m.f32("rope.freq_base", theta)
 	m.set("general.file_type", Uint32(uint32(m.ftype)))
 	sw := int64(0)
-	if n, ok, err := m.h.findInt("sliding_window"); err != nil {
+	if n, ok, err := m.h.findU32("sliding_window"); err != nil {
 		return err
 	} else if ok {
 		sw = n
@@ -679,7 +790,11 @@ type extraTensor struct {
 func (a *archInfo) extraTensors(h *hparams, rope *ropeParams) ([]extraTensor, []KV, error) {
 	switch a.gguf {
 	case "llama":
-		if strings.ToLower(rope.ropeType()) != "llama3" {
+		t, err := rope.ropeType()
+		if err != nil {
+			return nil, nil, err
+		}
+		if strings.ToLower(t) != "llama3" {
 			return nil, nil, nil
 		}
 		f, err := llama3RopeFreqs(h, rope)
@@ -697,13 +812,18 @@ func (a *archInfo) extraTensors(h *hparams, rope *ropeParams) ([]extraTensor, []
 // arithmetic (x/y on a tensor by a Python number is a float32 operation;
 // number/tensor is tensor.reciprocal() * number).
 func llama3RopeFreqs(h *hparams, rope *ropeParams) ([]float32, error) {
-	get := func(k string, def float64) float64 {
-		if f, ok := rope.float(k); ok {
-			return f
+	var vals [5]float64
+	for i, k := range []struct {
+		key string
+		def float64
+	}{{"rope_theta", 10000.0}, {"factor", 8.0}, {"low_freq_factor", 1.0}, {"high_freq_factor", 4.0}, {"original_max_position_embeddings", 8192}} {
+		f, err := rope.floatOr(k.key, k.def)
+		if err != nil {
+			return nil, err
 		}
-		return def
+		vals[i] = f
 	}
-	base := get("rope_theta", 10000.0)
+	base, factor, low, high, old := vals[0], vals[1], vals[2], vals[3], vals[4]
 	dim, err := ropeDim(h)
 	if err != nil {
 		return nil, err
@@ -711,10 +831,6 @@ func llama3RopeFreqs(h *hparams, rope *ropeParams) ([]float32, error) {
 	if dim <= 0 || dim > 1<<20 {
 		return nil, fmt.Errorf("%w: rope dimension %d", ErrExport, dim)
 	}
-	factor := get("factor", 8.0)
-	low := get("low_freq_factor", 1.0)
-	high := get("high_freq_factor", 4.0)
-	old := get("original_max_position_embeddings", 8192)
 	lowWavelen := old / low
 	highWavelen := old / high
 	twoPi := float32(2 * math.Pi)
@@ -740,34 +856,43 @@ func llama3RopeFreqs(h *hparams, rope *ropeParams) ([]float32, error) {
 
 // phi3RopeFactors is Phi3MiniModel.generate_extra_tensors.
 func phi3RopeFactors(h *hparams, rope *ropeParams) ([]extraTensor, []KV, error) {
-	rp := rope.m
-	longV, _ := rp["long_factor"].([]pyjson.Value)
-	if len(longV) == 0 {
-		return nil, nil, nil
+	rp := rope.top()
+	lf, err := rp.floats("long_factor")
+	if err != nil || len(lf) == 0 {
+		return nil, nil, err
 	}
-	nEmbd, err := h.reqInt("hidden_size", "n_embd")
+	nEmbd, err := h.reqU32("hidden_size", "n_embd")
 	if err != nil {
 		return nil, nil, err
 	}
-	nHead, err := h.reqInt("num_attention_heads", "n_head")
-	if err != nil || nHead <= 0 {
+	nHead, err := h.reqU32("num_attention_heads", "n_head")
+	if err != nil {
+		return nil, nil, err
+	}
+	if nHead <= 0 {
 		return nil, nil, fmt.Errorf("%w: phi3 needs num_attention_heads", ErrExport)
 	}
-	maxPos, err := h.reqInt("n_positions", "max_position_embeddings")
+	maxPos, err := h.reqU32("n_positions", "max_position_embeddings")
 	if err != nil {
 		return nil, nil, err
 	}
-	orig, ok := hpInt(rp["original_max_position_embeddings"])
+	orig, ok, err := rp.u32("original_max_position_embeddings")
+	if err != nil {
+		return nil, nil, err
+	}
 	if !ok || orig <= 0 {
 		return nil, nil, fmt.Errorf("%w: phi3 needs original_max_position_embeddings", ErrExport)
 	}
-	rot := 1.0
-	if f, ok := pyFloat(rp["partial_rotary_factor"]); ok {
-		rot = f
+	rot, err := rp.floatOr("partial_rotary_factor", 1.0)
+	if err != nil {
+		return nil, nil, err
 	}
 	ropeDims := int64(math.Trunc(rot*float64(nEmbd))) / nHead
 	scale := float64(maxPos) / float64(orig)
-	t, _ := rp["rope_type"].(string)
+	t, err := rp.ropeType()
+	if err != nil {
+		return nil, nil, err
+	}
 	t = strings.ToLower(t)
 	var attn float64
 	switch t {
@@ -787,31 +912,15 @@ func phi3RopeFactors(h *hparams, rope *ropeParams) ([]extraTensor, []KV, error) 
 		return nil, nil, fmt.Errorf("%w: phi3 rope scaling type %q is not supported", ErrExport, t)
 	}
 	kvs := []KV{{"phi3.rope.scaling.attn_factor", Float32(float32(attn))}}
-	shortV, _ := rp["short_factor"].([]pyjson.Value)
-	if shortV == nil {
+	sf, err := rp.floats("short_factor")
+	if err != nil {
+		return nil, nil, err
+	}
+	if sf == nil {
 		return nil, nil, fmt.Errorf("%w: phi3 rope_scaling has no short_factor", ErrExport)
 	}
-	if len(longV) != len(shortV) || float64(len(longV)) != float64(ropeDims)/2 {
-		return nil, nil, fmt.Errorf("%w: phi3 rope factors: long %d, short %d, want %g", ErrExport, len(longV), len(shortV), float64(ropeDims)/2)
-	}
-	conv := func(l []pyjson.Value) ([]float32, error) {
-		out := make([]float32, len(l))
-		for i, v := range l {
-			f, ok := pyFloat(v)
-			if !ok {
-				return nil, fmt.Errorf("%w: phi3 rope factor %v is not a number", ErrExport, v)
-			}
-			out[i] = float32(f)
-		}
-		return out, nil
-	}
-	lf, err := conv(longV)
-	if err != nil {
-		return nil, nil, err
-	}
-	sf, err := conv(shortV)
-	if err != nil {
-		return nil, nil, err
+	if len(lf) != len(sf) || float64(len(lf)) != float64(ropeDims)/2 {
+		return nil, nil, fmt.Errorf("%w: phi3 rope factors: long %d, short %d, want %g", ErrExport, len(lf), len(sf), float64(ropeDims)/2)
 	}
 	return []extraTensor{{"rope_factors_long.weight", lf}, {"rope_factors_short.weight", sf}}, kvs, nil
 }

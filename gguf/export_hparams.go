@@ -13,6 +13,9 @@ import (
 // text_config's keys over the root's ({**hparams, **text_config}).
 type hparams struct {
 	m map[string]pyjson.Value
+	// text names the keys that came from text_config, so that errors name
+	// the config field as written ("text_config.rope_theta").
+	text map[string]bool
 }
 
 // configDefaults are transformers 4.57's config class defaults for the keys
@@ -51,7 +54,11 @@ func pyValue(v any) pyjson.Value {
 func newHParams(cfg *pyjson.Object) *hparams {
 	mt, _ := stringOf(cfg, "model_type")
 	root := objMap(cfg)
+	fromText := map[string]bool{}
 	if tc, ok := root["text_config"].(*pyjson.Object); ok {
+		for _, k := range tc.Keys() {
+			fromText[k] = true
+		}
 		tt, ok := stringOf(tc, "model_type")
 		if !ok && mt == "gemma3" {
 			tt = "gemma3_text"
@@ -64,7 +71,7 @@ func newHParams(cfg *pyjson.Object) *hparams {
 	} else {
 		applyDefaults(mt, root)
 	}
-	return &hparams{m: root}
+	return &hparams{m: root, text: fromText}
 }
 
 // objMap copies the top level of o into a map.
@@ -137,9 +144,49 @@ func (h *hparams) find(keys ...string) (pyjson.Value, string, bool) {
 	return nil, "", false
 }
 
-// findInt returns the integer of the first present key; ok is false when
-// none is present or it is null. A value that is not an integer is an
-// error.
+// field names key as it is written in config.json, for errors.
+func (h *hparams) field(key string) string {
+	if h.text[key] {
+		return "text_config." + key
+	}
+	return key
+}
+
+// configError reports a config.json value of the wrong type or range for
+// what the export reads from it, naming the config field (not the GGUF key
+// it would have filled).
+func configError(field, want string, v pyjson.Value) error {
+	return fmt.Errorf("%w: config.json: %q: want %s, got %s", ErrExport, field, want, describeJSON(v))
+}
+
+// describeJSON names a JSON value and its type for errors.
+func describeJSON(v pyjson.Value) string {
+	switch x := v.(type) {
+	case nil:
+		return "null"
+	case bool:
+		return fmt.Sprintf("bool %v", x)
+	case string:
+		if len(x) > 40 {
+			x = x[:40] + "..."
+		}
+		return fmt.Sprintf("string %q", x)
+	case pyjson.Number:
+		return "number " + string(x)
+	case []pyjson.Value:
+		return "a list"
+	case *pyjson.Object:
+		return "an object"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+// The typed accessors below read the first present key of keys
+// (find_hparam: a present null stops the search); ok is false when none is
+// present or it is null. A value of the wrong type (or out of range) is an
+// error naming the config field.
+
+// findInt reads an integer.
 func (h *hparams) findInt(keys ...string) (int64, bool, error) {
 	v, k, ok := h.find(keys...)
 	if !ok {
@@ -147,12 +194,25 @@ func (h *hparams) findInt(keys ...string) (int64, bool, error) {
 	}
 	n, isInt := hpInt(v)
 	if !isInt {
-		return 0, false, fmt.Errorf("%w: config.json %q is %v, want an integer", ErrExport, k, v)
+		return 0, false, configError(h.field(k), "an integer", v)
 	}
 	return n, true, nil
 }
 
-// findFloat is findInt for numbers.
+// findU32 reads an integer a GGUF UINT32 holds.
+func (h *hparams) findU32(keys ...string) (int64, bool, error) {
+	v, k, ok := h.find(keys...)
+	if !ok {
+		return 0, false, nil
+	}
+	n, isInt := hpInt(v)
+	if !isInt || n < 0 || n > math.MaxUint32 {
+		return 0, false, configError(h.field(k), "an integer in [0, 4294967295]", v)
+	}
+	return n, true, nil
+}
+
+// findFloat reads a number.
 func (h *hparams) findFloat(keys ...string) (float64, bool, error) {
 	v, k, ok := h.find(keys...)
 	if !ok {
@@ -160,14 +220,52 @@ func (h *hparams) findFloat(keys ...string) (float64, bool, error) {
 	}
 	f, isNum := pyFloat(v)
 	if !isNum {
-		return 0, false, fmt.Errorf("%w: config.json %q is %v, want a number", ErrExport, k, v)
+		return 0, false, configError(h.field(k), "a number", v)
 	}
 	return f, true, nil
+}
+
+// findString reads a string.
+func (h *hparams) findString(keys ...string) (string, bool, error) {
+	v, k, ok := h.find(keys...)
+	if !ok {
+		return "", false, nil
+	}
+	s, isStr := v.(string)
+	if !isStr {
+		return "", false, configError(h.field(k), "a string", v)
+	}
+	return s, true, nil
+}
+
+// findBool reads a bool.
+func (h *hparams) findBool(keys ...string) (bool, bool, error) {
+	v, k, ok := h.find(keys...)
+	if !ok {
+		return false, false, nil
+	}
+	b, isBool := v.(bool)
+	if !isBool {
+		return false, false, configError(h.field(k), "a bool", v)
+	}
+	return b, true, nil
 }
 
 // reqInt is findInt for a key that must be present.
 func (h *hparams) reqInt(keys ...string) (int64, error) {
 	n, ok, err := h.findInt(keys...)
+	if err != nil {
+		return 0, err
+	}
+	if !ok {
+		return 0, fmt.Errorf("%w: config.json has none of %q", ErrExport, keys)
+	}
+	return n, nil
+}
+
+// reqU32 is findU32 for a key that must be present.
+func (h *hparams) reqU32(keys ...string) (int64, error) {
+	n, ok, err := h.findU32(keys...)
 	if err != nil {
 		return 0, err
 	}
@@ -219,18 +317,6 @@ func u32(key string, n int64) (Value, error) {
 		return Value{}, fmt.Errorf("%w: %s = %d does not fit UINT32", ErrExport, key, n)
 	}
 	return Uint32(uint32(n)), nil
-}
-
-// objFloat returns a number from a JSON object.
-func objFloat(o *pyjson.Object, key string) (float64, bool) {
-	if o == nil {
-		return 0, false
-	}
-	v, ok := o.Get(key)
-	if !ok || v == nil {
-		return 0, false
-	}
-	return pyFloat(v)
 }
 
 func objString(o *pyjson.Object, key string) (string, bool) {

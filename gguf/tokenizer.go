@@ -32,6 +32,9 @@ import (
 //     SHA-256 of the id list looked up in llama.cpp's table (tokenizer_pre.go).
 //     An unknown digest or an unsupported tokenizer component is an error
 //     wrapping ErrUnknownPre unless VocabOptions.Pre names the pre-tokenizer.
+//     The merges are checked as HF tokenizers checks them (present, pairs,
+//     tokens in the vocabulary) and must not be empty, whether or not Pre
+//     is given: those errors wrap ErrTokenizer.
 //     One deliberate difference: a tokenizer.json with ignore_merges whose
 //     digest the converter calls smaug-bpe (the original Meta-Llama-3 file)
 //     is written as llama-bpe, whose llama.cpp pre-tokenizer is the same but
@@ -145,7 +148,7 @@ type VocabOptions struct {
 	// size.
 	VocabSize int
 	// Pre names tokenizer.ggml.pre for a BPE vocabulary instead of
-	// detecting it (mlxconv gguf --pre).
+	// detecting it (mlxconv gguf --pre). It validates nothing less.
 	Pre string
 }
 

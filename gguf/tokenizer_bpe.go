@@ -84,6 +84,9 @@ func (l *vocabLoader) bpe() error {
 	if err != nil {
 		return err
 	}
+	if err := l.requireMerges(tj != nil); err != nil {
+		return err
+	}
 
 	// tokenizer.vocab: the model vocabulary with the added tokens over it
 	// (by text; an added token also takes its id).
@@ -241,22 +244,15 @@ func (l *vocabLoader) bpeFromTokenizerJSON(tj *hfTokenizerJSON) (*bpeSource, err
 			added = append(added, a)
 		}
 	}
+	// Validated whether or not the pre-tokenizer is named (--pre).
+	m, err := l.jsonBPEModel(tj, vocab)
+	if err != nil {
+		return nil, err
+	}
 	src := &bpeSource{vocab: vocab, added: added, ignoreMerges: tj.Model.IgnoreMerges}
 	src.pipeline = func() (*hfPipeline, error) {
-		jm, err := l.merges()
-		if err != nil {
-			return nil, err
-		}
-		merges := jm.pairs
-		if merges == nil && len(jm.ggufPy) > 0 {
-			return nil, fmt.Errorf("%w: a merge is not two tokens separated by one space", ErrTokenizer)
-		}
 		if tj.Model.Dropout != nil && *tj.Model.Dropout != 0 {
 			return nil, fmt.Errorf("%w: BPE dropout", ErrTokenizer)
-		}
-		m, err := newBPEModel(vocab, merges)
-		if err != nil {
-			return nil, err
 		}
 		if tj.Model.UnkToken != nil {
 			id, ok := vocab[*tj.Model.UnkToken]
@@ -276,6 +272,57 @@ func (l *vocabLoader) bpeFromTokenizerJSON(tj *hfTokenizerJSON) (*bpeSource, err
 		return newHFPipeline(&tjc, m)
 	}
 	return src, nil
+}
+
+// mergesField names tokenizer.json's merges in errors.
+const mergesField = `tokenizer.json: "model.merges"`
+
+// jsonBPEModel checks tokenizer.json's merges as HF tokenizers does when it
+// loads the file (it refuses a BPE model without a merges list, a merge that
+// is not two tokens, and a merge whose tokens or result are not in the
+// model vocabulary) and builds the BPE model from them.
+func (l *vocabLoader) jsonBPEModel(tj *hfTokenizerJSON, vocab map[string]int) (*bpeModel, error) {
+	if raw := strings.TrimSpace(string(tj.Model.Merges)); raw == "" || raw == "null" {
+		return nil, fmt.Errorf("%w: %s: the BPE model has no merges (the field is missing or null; HF tokenizers refuses to load it)", ErrTokenizer, mergesField)
+	}
+	jm, err := l.merges()
+	if err != nil {
+		return nil, err
+	}
+	if jm.pairs == nil && len(jm.ggufPy) > 0 {
+		for i, s := range jm.ggufPy {
+			if _, b, ok := strings.Cut(s, " "); !ok || strings.Contains(b, " ") {
+				return nil, fmt.Errorf("%w: %s: merge %d (%q) is not two tokens separated by one space", ErrTokenizer, mergesField, i, s)
+			}
+		}
+	}
+	return newBPEModel(vocab, jm.pairs, mergesField)
+}
+
+// requireMerges fails when the merges gguf-py's SpecialVocab would write
+// (tokenizer.json's, else merges.txt's) are empty: the converter writes
+// such a file with a warning, but llama.cpp refuses to load a gpt2
+// vocabulary without tokenizer.ggml.merges.
+func (l *vocabLoader) requireMerges(fromJSON bool) error {
+	where := "merges.txt"
+	if fromJSON {
+		jm, err := l.merges()
+		if err != nil || len(jm.ggufPy) > 0 {
+			return err
+		}
+		where = mergesField
+	}
+	b, err := l.d.read("merges.txt")
+	if err != nil {
+		return err
+	}
+	if b != nil {
+		ms, err := parseMergesTxt(string(b), nil)
+		if err != nil || len(ms) > 0 {
+			return err
+		}
+	}
+	return fmt.Errorf("%w: %s is empty: the BPE model has no merges (llama.cpp cannot load a BPE vocabulary without them)", ErrTokenizer, where)
 }
 
 // gpt2DefaultSpecial is GPT2Tokenizer's default bos/eos/unk token.
@@ -361,28 +408,29 @@ func (l *vocabLoader) bpeFromVocabJSON() (*bpeSource, error) {
 			return nil, fmt.Errorf("%w: added token %q has id %d, vocab.json says %d", ErrTokenizer, a.Content, a.ID, id)
 		}
 	}
+	// The merges are validated whether or not the pre-tokenizer is named.
+	mb, err := l.d.read("merges.txt")
+	if err != nil {
+		return nil, err
+	}
+	if mb == nil {
+		return nil, fmt.Errorf("%w: vocab.json without merges.txt: the BPE model has no merges", ErrTokenizer)
+	}
+	ms, err := parseMergesTxt(string(mb), nil)
+	if err != nil {
+		return nil, err
+	}
+	pairs := make([][2]string, len(ms))
+	for i, m := range ms {
+		a, b, _ := strings.Cut(m, " ")
+		pairs[i] = [2]string{a, b}
+	}
+	model, err := newBPEModel(vocab, pairs, "merges.txt")
+	if err != nil {
+		return nil, err
+	}
 	src := &bpeSource{vocab: vocab, added: added}
 	src.pipeline = func() (*hfPipeline, error) {
-		mb, err := l.d.read("merges.txt")
-		if err != nil {
-			return nil, err
-		}
-		if mb == nil {
-			return nil, fmt.Errorf("%w: merges.txt not found", ErrTokenizer)
-		}
-		ms, err := parseMergesTxt(string(mb), nil)
-		if err != nil {
-			return nil, err
-		}
-		pairs := make([][2]string, len(ms))
-		for i, m := range ms {
-			a, b, _ := strings.Cut(m, " ")
-			pairs[i] = [2]string{a, b}
-		}
-		model, err := newBPEModel(vocab, pairs)
-		if err != nil {
-			return nil, err
-		}
 		addPrefix := false
 		if b, ok := tc["add_prefix_space"].(bool); ok {
 			addPrefix = b

@@ -917,15 +917,22 @@ type bpeMerge struct {
 
 // newBPEModel builds the model from the vocabulary and the merges (rank =
 // index), checking as tokenizers does that every merge's parts and result
-// are in the vocabulary.
-func newBPEModel(vocab map[string]int, merges [][2]string) (*bpeModel, error) {
+// are in the vocabulary; where names the merges' file and field in errors.
+func newBPEModel(vocab map[string]int, merges [][2]string, where string) (*bpeModel, error) {
 	m := &bpeModel{vocab: vocab, merges: make(map[uint64]bpeMerge, len(merges)), unk: -1}
 	for r, mg := range merges {
 		a, okA := vocab[mg[0]]
 		b, okB := vocab[mg[1]]
 		id, okC := vocab[mg[0]+mg[1]]
 		if !okA || !okB || !okC {
-			return nil, fmt.Errorf("%w: merge %d %q %q: token not in vocabulary", ErrTokenizer, r, mg[0], mg[1])
+			tok, what := mg[0], "token"
+			switch {
+			case okA && okB:
+				tok, what = mg[0]+mg[1], "merged token"
+			case okA:
+				tok = mg[1]
+			}
+			return nil, fmt.Errorf("%w: %s: merge %d (%q %q): %s %q is not in the vocabulary", ErrTokenizer, where, r, mg[0], mg[1], what, tok)
 		}
 		// A repeated pair takes its last rank, as tokenizers' merge map
 		// (collected into a HashMap) does.

@@ -156,6 +156,10 @@ func (l *vocabLoader) llamaHF() error {
 	if err != nil {
 		return err
 	}
+	// The fast tokenizer LlamaHfVocab loads refuses merges it cannot use.
+	if _, err := l.jsonBPEModel(tj, model); err != nil {
+		return err
+	}
 	base := len(model)
 	tc, err := l.tokenizerConfig()
 	if err != nil {

@@ -221,7 +221,7 @@ func decodeJSONMerges(raw json.RawMessage) (*jsonMerges, error) {
 	var strs []string
 	if err := json.Unmarshal(raw, &strs); err == nil {
 		if len(strs) > MaxArrayLen {
-			return nil, fmt.Errorf("%w: %d merges", ErrTokenizer, len(strs))
+			return nil, fmt.Errorf("%w: %s: %d merges", ErrTokenizer, mergesField, len(strs))
 		}
 		m.ggufPy = strs
 		m.pairs = make([][2]string, len(strs))
@@ -237,16 +237,16 @@ func decodeJSONMerges(raw json.RawMessage) (*jsonMerges, error) {
 	}
 	var pairs [][]string
 	if err := json.Unmarshal(raw, &pairs); err != nil {
-		return nil, fmt.Errorf("%w: unknown tokenizer merges format", ErrTokenizer)
+		return nil, fmt.Errorf("%w: %s: unknown merges format (want a list of \"a b\" strings or of [a, b] pairs)", ErrTokenizer, mergesField)
 	}
 	if len(pairs) > MaxArrayLen {
-		return nil, fmt.Errorf("%w: %d merges", ErrTokenizer, len(pairs))
+		return nil, fmt.Errorf("%w: %s: %d merges", ErrTokenizer, mergesField, len(pairs))
 	}
 	m.pairs = make([][2]string, len(pairs))
 	m.ggufPy = make([]string, len(pairs))
 	for i, p := range pairs {
 		if len(p) != 2 {
-			return nil, fmt.Errorf("%w: merge %d is not a pair", ErrTokenizer, i)
+			return nil, fmt.Errorf("%w: %s: merge %d is not a pair of tokens", ErrTokenizer, mergesField, i)
 		}
 		m.pairs[i] = [2]string{p[0], p[1]}
 		m.ggufPy[i] = strings.ReplaceAll(p[0], " ", "\u0120") + " " + strings.ReplaceAll(p[1], " ", "\u0120")

@@ -648,15 +648,86 @@ func TestLoadVocabErrors(t *testing.T) {
 		{"config not object", map[string]string{"tokenizer.model": spm, "config.json": `[]`}, VocabOptions{}, ErrTokenizer},
 		{"tekken", map[string]string{"tekken.json": "{}"}, VocabOptions{Arch: "llama"}, ErrTokenizer},
 		{"llama hf id gap", map[string]string{"tokenizer.json": `{"model": {"type": "BPE", "byte_fallback": true, "vocab": {"a": 1}}, "decoder": {"type": "Sequence"}}`}, VocabOptions{Arch: "llama"}, ErrTokenizer},
-		{"merge not in vocab", map[string]string{"tokenizer.json": tokenizerJSON(t, vocab, append([]string{"x y"}, merges...), nil, "")}, VocabOptions{}, ErrUnknownPre},
-		{"unsupported pre-tokenizer", map[string]string{"tokenizer.json": `{"pre_tokenizer": {"type": "BertPreTokenizer"}, "model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}}`}, VocabOptions{}, ErrUnknownPre},
-		{"unsupported normalizer", map[string]string{"tokenizer.json": `{"normalizer": {"type": "Precompiled"}, "model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}}`}, VocabOptions{}, ErrUnknownPre},
+		{"merge not in vocab", map[string]string{"tokenizer.json": tokenizerJSON(t, vocab, append([]string{"x y"}, merges...), nil, "")}, VocabOptions{}, ErrTokenizer},
+		{"unsupported pre-tokenizer", map[string]string{"tokenizer.json": `{"pre_tokenizer": {"type": "BertPreTokenizer"}, "model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2}, "merges": ["a b"]}}`}, VocabOptions{}, ErrUnknownPre},
+		{"unsupported normalizer", map[string]string{"tokenizer.json": `{"normalizer": {"type": "Precompiled"}, "model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2}, "merges": ["a b"]}}`}, VocabOptions{}, ErrUnknownPre},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := LoadVocab(writeFiles(t, tc.files), tc.opts)
 			assert.ErrorIs(t, err, tc.err)
 		})
 	}
+}
+
+// TestLoadVocabMergesValidated checks that the merges are validated as HF
+// tokenizers does whether or not the pre-tokenizer is named (--pre), and
+// that each error names the file and field and says what is wrong (not
+// "unknown pre-tokenizer").
+func TestLoadVocabMergesValidated(t *testing.T) {
+	vocab, merges := tinyBPE(nil)
+	vj, err := json.Marshal(vocab)
+	require.NoError(t, err)
+	llamaHF := func(merges any) string { // a SentencePiece-style BPE (LlamaHfVocab)
+		doc := map[string]any{"model": map[string]any{"type": "BPE", "byte_fallback": true, "vocab": map[string]int{"a": 0, "b": 1, "ab": 2}}, "decoder": map[string]any{"type": "Sequence"}}
+		if merges != nil {
+			doc["model"].(map[string]any)["merges"] = merges
+		}
+		b, err := json.Marshal(doc)
+		require.NoError(t, err)
+		return string(b)
+	}
+	noMerges := strings.Replace(tokenizerJSON(t, vocab, nil, nil, ""), `"merges":null,`, "", 1)
+	require.NotContains(t, noMerges, "merges")
+	for _, tc := range []struct {
+		name      string
+		files     map[string]string
+		arch      string
+		fragments []string
+	}{
+		{"missing", map[string]string{"tokenizer.json": noMerges}, "",
+			[]string{`tokenizer.json: "model.merges"`, "has no merges"}},
+		{"null", map[string]string{"tokenizer.json": tokenizerJSON(t, vocab, nil, nil, "")}, "qwen2",
+			[]string{`tokenizer.json: "model.merges"`, "has no merges"}},
+		{"empty", map[string]string{"tokenizer.json": tokenizerJSON(t, vocab, []string{}, nil, "")}, "",
+			[]string{`tokenizer.json: "model.merges" is empty`, "has no merges"}},
+		{"unknown token", map[string]string{"tokenizer.json": tokenizerJSON(t, vocab, append(merges, "Ġ zzq"), nil, "")}, "",
+			[]string{`tokenizer.json: "model.merges"`, `merge 4 ("Ġ" "zzq")`, `token "zzq" is not in the vocabulary`}},
+		{"unknown merged token", map[string]string{"tokenizer.json": tokenizerJSON(t, vocab, append(merges, "a b"), nil, "")}, "",
+			[]string{`tokenizer.json: "model.merges"`, `merged token "ab" is not in the vocabulary`}},
+		{"not a pair", map[string]string{"tokenizer.json": tokenizerJSON(t, vocab, append(merges, "a b c"), nil, "")}, "",
+			[]string{`tokenizer.json: "model.merges"`, `merge 4 ("a b c") is not two tokens`}},
+		{"pair with unknown token", map[string]string{"tokenizer.json": tokenizerJSON(t, vocab, [][]string{{"Ġ", "t"}, {"q q", "x"}}, nil, "")}, "",
+			[]string{`tokenizer.json: "model.merges"`, `token "q q" is not in the vocabulary`}},
+		{"merges.txt missing", map[string]string{"vocab.json": string(vj)}, "",
+			[]string{"vocab.json without merges.txt", "has no merges"}},
+		{"merges.txt empty", map[string]string{"vocab.json": string(vj), "merges.txt": "#version: 0.2\n"}, "",
+			[]string{"merges.txt is empty", "has no merges"}},
+		{"merges.txt unknown token", map[string]string{"vocab.json": string(vj), "merges.txt": "Ġ t\nzzq a\n"}, "",
+			[]string{"merges.txt: merge 1", `token "zzq" is not in the vocabulary`}},
+		{"llama hf missing", map[string]string{"tokenizer.json": llamaHF(nil)}, "llama",
+			[]string{`tokenizer.json: "model.merges"`, "has no merges"}},
+		{"llama hf unknown token", map[string]string{"tokenizer.json": llamaHF([]string{"a zzq"})}, "llama",
+			[]string{`tokenizer.json: "model.merges"`, `token "zzq" is not in the vocabulary`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := writeFiles(t, tc.files)
+			for _, pre := range []string{"", "llama-bpe"} {
+				_, err := LoadVocab(dir, VocabOptions{Arch: tc.arch, Pre: pre})
+				require.Error(t, err, "pre %q", pre)
+				assert.ErrorIs(t, err, ErrTokenizer, "pre %q", pre)
+				assert.NotErrorIs(t, err, ErrUnknownPre, "pre %q", pre)
+				for _, f := range tc.fragments {
+					assert.Contains(t, err.Error(), f, "pre %q", pre)
+				}
+				assert.NotContains(t, err.Error(), "pre-tokenizer", "pre %q: the error must not point at the pre-tokenizer", pre)
+			}
+		})
+	}
+
+	// An empty list is a valid tokenizer.json for a SentencePiece-style
+	// BPE (its GGUF has no merges).
+	_, err = LoadVocab(writeFiles(t, map[string]string{"tokenizer.json": llamaHF([]string{})}), VocabOptions{Arch: "llama"})
+	require.NoError(t, err)
 }
 
 func TestLooksSpecial(t *testing.T) {
