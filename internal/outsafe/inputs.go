@@ -18,46 +18,53 @@ func CheckInputs(output string, inputs, hosts []string) error {
 	if err != nil {
 		return err
 	}
-	check := func(in string, host bool) error {
-		abs, err := filepath.Abs(in)
-		if err != nil {
-			return nil
-		}
-		real, err := filepath.EvalSymlinks(abs)
-		if err != nil {
-			return nil
-		}
-		fi, err := os.Stat(real)
-		if err != nil {
-			return nil
-		}
-		if outFI != nil && os.SameFile(outFI, fi) {
-			return refuse(ErrOverlap, fmt.Sprintf("output %q is the input %q", output, in))
-		}
-		if !host && fi.IsDir() {
-			for _, a := range ancestors {
-				if os.SameFile(a, fi) {
-					return refuse(ErrOverlap, fmt.Sprintf("output %q is inside the input directory %q", output, in))
-				}
+	type input struct {
+		name string
+		real string
+		fi   fs.FileInfo
+		host bool
+	}
+	var ins []input
+	add := func(names []string, host bool) {
+		for _, in := range names {
+			abs, err := filepath.Abs(in)
+			if err != nil {
+				continue
+			}
+			real, err := filepath.EvalSymlinks(abs)
+			if err != nil {
+				continue
+			}
+			if fi, err := os.Stat(real); err == nil {
+				ins = append(ins, input{in, real, fi, host})
 			}
 		}
-		if outFI != nil && outFI.IsDir() {
-			for _, a := range chain(filepath.Dir(real)) {
+	}
+	add(inputs, false)
+	add(hosts, true)
+	// The most precise finding first: is, then inside, then contains.
+	for _, in := range ins {
+		if outFI != nil && os.SameFile(outFI, in.fi) {
+			return refuse(ErrOverlap, fmt.Sprintf("output %q is the input %q", output, in.name))
+		}
+	}
+	for _, in := range ins {
+		if in.host || !in.fi.IsDir() {
+			continue
+		}
+		for _, a := range ancestors {
+			if os.SameFile(a, in.fi) {
+				return refuse(ErrOverlap, fmt.Sprintf("output %q is inside the input directory %q", output, in.name))
+			}
+		}
+	}
+	if outFI != nil && outFI.IsDir() {
+		for _, in := range ins {
+			for _, a := range chain(filepath.Dir(in.real)) {
 				if os.SameFile(a, outFI) {
-					return refuse(ErrOverlap, fmt.Sprintf("output %q contains the input %q", output, in))
+					return refuse(ErrOverlap, fmt.Sprintf("output %q contains the input %q", output, in.name))
 				}
 			}
-		}
-		return nil
-	}
-	for _, in := range inputs {
-		if err := check(in, false); err != nil {
-			return err
-		}
-	}
-	for _, in := range hosts {
-		if err := check(in, true); err != nil {
-			return err
 		}
 	}
 	return nil

@@ -16,6 +16,13 @@ import (
 // errUnsupported: the platform or file system lacks a rename flavour.
 var errUnsupported = errors.New("outsafe: unsupported")
 
+// The atomic rename flavours (variables so that tests can take the
+// fallbacks other platforms use).
+var (
+	renameNoReplaceFn = renameNoReplaceOS
+	renameExchangeFn  = renameExchangeOS
+)
+
 // Options configure Reserve.
 type Options struct {
 	// Dir makes the output a directory (the temporary is a directory);
@@ -288,7 +295,7 @@ func (t *Target) existing() error {
 // place renames the temporary to a final path that does not exist, never
 // replacing one that appears meanwhile (where the platform can tell).
 func (t *Target) place() error {
-	err := renameNoReplaceOS(t.tmp, t.final)
+	err := renameNoReplaceFn(t.tmp, t.final)
 	if !errors.Is(err, errUnsupported) {
 		return err
 	}
@@ -309,7 +316,7 @@ func (t *Target) place() error {
 // replace swaps the temporary with the existing (checked) final path and
 // removes the previous output.
 func (t *Target) replace() error {
-	err := renameExchangeOS(t.tmp, t.final)
+	err := renameExchangeFn(t.tmp, t.final)
 	if err == nil {
 		// t.tmp now holds the previous output.
 		if err := os.RemoveAll(t.tmp); err != nil {
