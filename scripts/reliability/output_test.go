@@ -139,11 +139,14 @@ func start(t *testing.T, cmd *exec.Cmd) <-chan error {
 	return done
 }
 
+// hasTemp reports whether a temporary sibling of base exists in dir (any
+// ".<base>.mlxconv-…" name but the lock, so that the tests also run
+// against the naming of older versions).
 func hasTemp(dir, base string) func() bool {
 	return func() bool {
 		es, _ := os.ReadDir(dir)
 		for _, e := range es {
-			if strings.HasPrefix(e.Name(), "."+base+".mlxconv-tmp-") {
+			if strings.HasPrefix(e.Name(), "."+base+".mlxconv-") {
 				return true
 			}
 		}
