@@ -28,7 +28,7 @@ demo() {
   bin/mlxconv convert --hf-path testdata/tiny-llama --mlx-path out/tiny-llama-4bit -q --force
   ls -l out/tiny-llama-4bit
   echo "== bin/mlxconv gguf: the 4-bit MLX model -> out/tiny-llama-4bit.gguf (lossless Q4_1 repack)"
-  bin/mlxconv gguf --model out/tiny-llama-4bit --outfile out/tiny-llama-4bit.gguf
+  bin/mlxconv gguf --model out/tiny-llama-4bit --outfile out/tiny-llama-4bit.gguf --force
   # (Through a file: `inspect | head` dies of SIGPIPE under pipefail.)
   bin/mlxconv inspect out/tiny-llama-4bit.gguf > out/tiny-llama-4bit.inspect.txt
   head -n 12 out/tiny-llama-4bit.inspect.txt

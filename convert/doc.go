@@ -33,7 +33,11 @@
 //     independent of the model size.
 //   - The MLX sink writes into a temporary sibling of the output directory
 //     and renames it into place at the end; on any error or cancellation the
-//     temporary directory is removed.
+//     temporary directory is removed. The output is reserved through
+//     internal/outsafe (shared with the GGUF sink): refused when it
+//     overlaps the input, locked for the run, never replacing what was not
+//     there at start without Force nor, with Force, anything but an earlier
+//     output; leftovers of killed runs are cleaned up.
 //
 // # Parity with mlx_lm.convert
 //

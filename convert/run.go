@@ -53,8 +53,10 @@ type Options struct {
 
 	// MaxShardSize is the output shard limit in bytes (0: 5 GiB).
 	MaxShardSize int64
-	// Force replaces an existing MLXPath (only after a successful
-	// conversion).
+	// Force replaces an existing MLXPath after a successful conversion,
+	// atomically, if it is an earlier output of Run (an empty directory, or
+	// one holding only files Run writes and an MLX model card); anything
+	// else is refused.
 	Force bool
 	// DryRun plans without writing anything; Summary.Plan holds the plan.
 	DryRun bool
@@ -66,6 +68,10 @@ type Options struct {
 	// Progress, if set, is called as the conversion advances, from one
 	// goroutine at a time. It must return quickly.
 	Progress func(Progress)
+
+	// Notice, if set, receives one-line notes about the output (leftovers
+	// of earlier runs that were killed, removed).
+	Notice func(msg string)
 
 	// ResolveHub maps a Hub repo id and revision to a local snapshot
 	// directory (downloading as needed). nil: a non-local HFPath is an
@@ -177,7 +183,10 @@ func (o *Options) validate() error {
 // streams every tensor through the backend into the output shards. Output
 // goes to a temporary sibling directory, renamed into place at the end; on
 // any error or when ctx is cancelled the temporary directory is removed and
-// nothing is left at MLXPath.
+// nothing is left at MLXPath. The output must not be, contain or be inside
+// the input; it is locked for the run (a second run into it fails at once),
+// and a path that appears at MLXPath meanwhile is never replaced without
+// Force (package internal/outsafe).
 func Run(ctx context.Context, opts Options) (Summary, error) {
 	start := time.Now()
 	var sum Summary
@@ -200,11 +209,6 @@ func Run(ctx context.Context, opts Options) (Summary, error) {
 	dir, hubRepo, err := resolveInput(ctx, &opts)
 	if err != nil {
 		return sum, err
-	}
-	if opts.Force && !opts.DryRun {
-		if err := checkNotInside(out, dir); err != nil {
-			return sum, err
-		}
 	}
 	inv, err := LoadInventory(dir)
 	if err != nil {
@@ -286,30 +290,9 @@ func resolveInput(ctx context.Context, opts *Options) (dir, repo string, err err
 	return dir, opts.HFPath, nil
 }
 
-// checkNotInside refuses to --force an output that is, or contains, the
-// input directory.
-func checkNotInside(out, in string) error {
-	ao, err1 := filepath.Abs(out)
-	ai, err2 := filepath.Abs(in)
-	if err1 != nil || err2 != nil {
-		return nil
-	}
-	if ri, err := filepath.EvalSymlinks(ai); err == nil {
-		ai = ri
-	}
-	if ro, err := filepath.EvalSymlinks(ao); err == nil {
-		ao = ro
-	}
-	rel, err := filepath.Rel(ao, ai)
-	if err == nil && (rel == "." || !strings.HasPrefix(rel, "..")) {
-		return fmt.Errorf("%w: --force would replace %s, which holds the input %s", ErrOptions, out, in)
-	}
-	return nil
-}
-
 // write executes the plan into a temporary directory and renames it to out.
 func write(ctx context.Context, opts *Options, inv *Inventory, plan *Plan, backend mlx.Backend, workers int, out, hubRepo string) (err error) {
-	sink, err := newSink(out, opts.createFile)
+	sink, err := newSink(out, inv.Dir, opts.Force, opts.Notice, opts.createFile)
 	if err != nil {
 		return err
 	}

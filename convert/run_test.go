@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -227,15 +228,88 @@ func TestRunRefusesExistingOutput(t *testing.T) {
 	_, err = Run(context.Background(), Options{HFPath: filepath.Join(t.TempDir(), "nope"), MLXPath: out})
 	assert.ErrorIs(t, err, ErrExists)
 
+	// --force replaces only an earlier output (or an empty directory):
+	// a directory holding anything else is refused and left alone.
 	require.NoError(t, os.WriteFile(filepath.Join(out, "stale"), []byte("x"), 0o644))
 	_, err = Run(context.Background(), Options{HFPath: in, MLXPath: out, Force: true})
-	require.NoError(t, err)
-	assert.NotContains(t, dirEntries(t, out), "stale")
+	require.ErrorIs(t, err, ErrExists)
+	assert.Contains(t, err.Error(), `it holds "stale"`)
+	assert.Equal(t, []string{"stale"}, dirEntries(t, out))
+	assert.Len(t, dirEntries(t, filepath.Dir(out)), 1, "no temporary directory left")
+
+	require.NoError(t, os.Remove(filepath.Join(out, "stale")))
+	_, err = Run(context.Background(), Options{HFPath: in, MLXPath: out, Force: true})
+	require.NoError(t, err, "an empty directory is replaced")
 	assert.Contains(t, dirEntries(t, out), "model.safetensors")
+	_, err = Run(context.Background(), Options{HFPath: in, MLXPath: out, Force: true, Quantize: true})
+	require.NoError(t, err, "an earlier output is replaced")
+	cfg, err := os.ReadFile(filepath.Join(out, "config.json"))
+	require.NoError(t, err)
+	assert.Contains(t, string(cfg), `"quantization"`)
 	assert.Len(t, dirEntries(t, filepath.Dir(out)), 1, "no temporary directory left")
 
 	_, err = Run(context.Background(), Options{HFPath: in, MLXPath: filepath.Dir(in), Force: true})
 	assert.ErrorIs(t, err, ErrOptions, "--force must not replace the input's directory")
+}
+
+// TestRunOutputAppears: a directory that appears at MLXPath while the
+// conversion runs is never replaced without Force, nor with Force when it
+// is not an earlier output; the input and the intruder are untouched and
+// nothing is left behind.
+func TestRunOutputAppears(t *testing.T) {
+	for _, force := range []bool{false, true} {
+		t.Run(fmt.Sprint("force=", force), func(t *testing.T) {
+			in := writeTiny(t, modelLlama())
+			out := filepath.Join(t.TempDir(), "out")
+			hook := func(p string) (outFile, error) {
+				if filepath.Base(p) == "README.md" { // the last file written
+					if err := os.MkdirAll(out, 0o755); err != nil {
+						return nil, err
+					}
+					if err := os.WriteFile(filepath.Join(out, "mine.txt"), []byte("precious"), 0o644); err != nil {
+						return nil, err
+					}
+				}
+				return os.Create(p)
+			}
+			_, err := Run(context.Background(), Options{HFPath: in, MLXPath: out, Force: force, createFile: hook})
+			require.ErrorIs(t, err, ErrExists)
+			assert.Contains(t, err.Error(), strconv.Quote(out))
+			assert.NotContains(t, err.Error(), "\n")
+			assert.Equal(t, []string{"mine.txt"}, dirEntries(t, out))
+			assert.Equal(t, []string{"out"}, dirEntries(t, filepath.Dir(out)), "no temporary directory left")
+		})
+	}
+}
+
+// TestRunOutputOverlapsInput: the output may not be, contain or be inside
+// the input directory (also through a symlink), with or without Force.
+func TestRunOutputOverlapsInput(t *testing.T) {
+	in := writeTiny(t, modelLlama())
+	link := filepath.Join(t.TempDir(), "link")
+	require.NoError(t, os.Symlink(in, link))
+	cases := []struct{ name, out, want string }{
+		{"the input", in, "is the input"},
+		{"the input through a symlink", link, "is the input"},
+		{"inside the input", filepath.Join(in, "mlx"), "is inside the input directory"},
+		{"inside the input through a symlink", filepath.Join(link, "a", "mlx"), "is inside the input directory"},
+		{"contains the input", filepath.Dir(in), "contains the input"},
+	}
+	for _, c := range cases {
+		for _, force := range []bool{false, true} {
+			t.Run(fmt.Sprint(c.name, " force=", force), func(t *testing.T) {
+				before := dirEntries(t, in)
+				_, err := Run(context.Background(), Options{HFPath: in, MLXPath: c.out, Force: force})
+				if !force && c.out != filepath.Join(in, "mlx") && c.out != filepath.Join(link, "a", "mlx") {
+					require.ErrorIs(t, err, ErrExists) // the early existence check
+					return
+				}
+				require.ErrorIs(t, err, ErrOptions)
+				assert.Contains(t, err.Error(), c.want)
+				assert.Equal(t, before, dirEntries(t, in))
+			})
+		}
+	}
 }
 
 func TestRunHubPath(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/mlxconv/mlxconv/internal/outsafe"
 	"github.com/mlxconv/mlxconv/internal/prealloc"
 )
 
@@ -24,37 +25,92 @@ type createFunc func(path string) (outFile, error)
 
 func osCreate(path string) (outFile, error) { return os.Create(path) }
 
-// mlxSink writes an MLX model directory atomically: everything goes into a
-// temporary sibling of the final path, renamed into place by commit;
-// abort removes it.
+// mlxSink writes an MLX model directory through an outsafe.Target: the
+// output is checked against the inputs and locked, everything goes into a
+// temporary sibling of the final path, renamed into place by commit; abort
+// removes it (and the parent directories the run created).
 type mlxSink struct {
 	final  string
 	tmp    string
+	target *outsafe.Target
 	create createFunc
 	files  []outFile
 	shards []shardWriter
 }
 
-func newSink(final string, create createFunc) (*mlxSink, error) {
+// newSink reserves final for a conversion of the model directory dir.
+func newSink(final, dir string, force bool, notice func(string), create createFunc) (*mlxSink, error) {
 	if create == nil {
 		create = osCreate
 	}
-	parent, base := filepath.Split(filepath.Clean(final))
-	if parent == "" {
-		parent = "."
+	inputs := []string{dir}
+	if entries, err := os.ReadDir(dir); err == nil {
+		for _, e := range entries {
+			inputs = append(inputs, filepath.Join(dir, e.Name()))
+		}
 	}
-	if err := os.MkdirAll(parent, 0o755); err != nil {
-		return nil, fmt.Errorf("convert: %w", err)
-	}
-	tmp, err := os.MkdirTemp(parent, "."+base+".mlxconv-")
+	t, err := outsafe.Reserve(final, outsafe.Options{Dir: true, Inputs: inputs, Force: force,
+		Replaceable: earlierOutput, Notice: notice})
 	if err != nil {
-		return nil, fmt.Errorf("convert: %w", err)
+		return nil, outputError(err)
 	}
-	if err := os.Chmod(tmp, 0o755); err != nil {
-		_ = os.RemoveAll(tmp)
-		return nil, fmt.Errorf("convert: %w", err)
+	return &mlxSink{final: final, tmp: t.Temp(), target: t, create: create}, nil
+}
+
+// outputError maps an outsafe refusal onto this package's sentinels.
+func outputError(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, outsafe.ErrOverlap), errors.Is(err, outsafe.ErrPath):
+		return fmt.Errorf("%w: %w", ErrOptions, err)
+	case errors.Is(err, outsafe.ErrExists), errors.Is(err, outsafe.ErrBusy), errors.Is(err, outsafe.ErrNotOutput):
+		return fmt.Errorf("%w: %w", ErrExists, err)
 	}
-	return &mlxSink{final: final, tmp: tmp, create: create}, nil
+	return fmt.Errorf("convert: %w", err)
+}
+
+// earlierOutput reports why the directory p is not an earlier output of
+// Run (nil when it is, so Force may replace it): it must be a directory
+// (not a symlink) that is empty, or holds only regular files Run writes
+// (config.json, model.safetensors.index.json, README.md, *.safetensors and
+// the copied tokenizer files), among them config.json and a README.md model
+// card with "library_name: mlx" (as Run and mlx-lm write it).
+func earlierOutput(p string) error {
+	st, err := os.Lstat(p)
+	if err != nil {
+		return err
+	}
+	if !st.IsDir() {
+		return errors.New("it is not a directory")
+	}
+	entries, err := os.ReadDir(p)
+	if err != nil {
+		return err
+	}
+	if len(entries) == 0 {
+		return nil
+	}
+	names := map[string]bool{}
+	for _, e := range entries {
+		n := e.Name()
+		if !e.Type().IsRegular() {
+			return fmt.Errorf("it holds %q, which is not a regular file", n)
+		}
+		if n != "config.json" && n != "model.safetensors.index.json" && n != "README.md" &&
+			!strings.HasSuffix(n, ".safetensors") && !isAux(n) {
+			return fmt.Errorf("it holds %q, which mlxconv convert does not write", n)
+		}
+		names[n] = true
+	}
+	if !names["config.json"] {
+		return errors.New("it has no config.json")
+	}
+	card, err := readSmallFile(filepath.Join(p, "README.md"))
+	if err != nil || !strings.Contains(string(card), "\nlibrary_name: mlx\n") {
+		return errors.New("it has no MLX model card (README.md with library_name: mlx)")
+	}
+	return nil
 }
 
 // openShards creates the shard files and writes their headers.
@@ -152,43 +208,16 @@ func (s *mlxSink) copyFile(src, name string) error {
 	return nil
 }
 
-// commit renames the temporary directory to the final path, replacing an
-// existing one (which Run only allows with Force).
+// commit renames the temporary directory to the final path (see
+// outsafe.Target.Commit for what it refuses to replace).
 func (s *mlxSink) commit() error {
-	if _, err := os.Lstat(s.final); err == nil {
-		parent, base := filepath.Split(filepath.Clean(s.final))
-		if parent == "" {
-			parent = "."
-		}
-		old, err := os.MkdirTemp(parent, "."+base+".mlxconv-old-")
-		if err != nil {
-			return fmt.Errorf("convert: %w", err)
-		}
-		moved := filepath.Join(old, "old")
-		if err := os.Rename(s.final, moved); err != nil {
-			_ = os.Remove(old)
-			return fmt.Errorf("convert: replace %s: %w", s.final, err)
-		}
-		if err := os.Rename(s.tmp, s.final); err != nil {
-			_ = os.Rename(moved, s.final)
-			_ = os.Remove(old)
-			return fmt.Errorf("convert: %w", err)
-		}
-		if err := os.RemoveAll(old); err != nil {
-			return fmt.Errorf("convert: remove the replaced output: %w", err)
-		}
-		return nil
-	}
-	if err := os.Rename(s.tmp, s.final); err != nil {
-		return fmt.Errorf("convert: %w", err)
-	}
-	return nil
+	return outputError(s.target.Commit())
 }
 
-// abort removes the temporary directory.
+// abort removes the temporary directory and what the reservation created.
 func (s *mlxSink) abort() {
 	_ = s.closeShards()
-	_ = os.RemoveAll(s.tmp)
+	s.target.Abort()
 }
 
 // modelCard returns README.md as mlx-lm's create_model_card writes it for

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/mlxconv/mlxconv/convert"
+	"github.com/mlxconv/mlxconv/internal/outsafe"
 	"github.com/mlxconv/mlxconv/internal/prealloc"
 	"github.com/mlxconv/mlxconv/mlx"
 )
@@ -85,6 +86,12 @@ type ExportOptions struct {
 	Pre string
 	// DryRun plans without writing; Summary.Plan holds the plan.
 	DryRun bool
+	// Force replaces existing output files, if they are GGUF files (an
+	// earlier export); without it an existing output is refused.
+	Force bool
+	// Notice, if set, receives one-line notes about the output (leftovers
+	// of earlier runs that were killed, removed).
+	Notice func(msg string)
 	// Workers is the number of work units run in parallel (0: GOMAXPROCS).
 	Workers int
 	// Progress, if set, is called as tensors complete, from one goroutine at
@@ -164,8 +171,12 @@ type ExportSummary struct {
 // shards): plan from the config, tokenizer files and safetensors headers,
 // then stream every tensor through convert's executor into a temporary
 // file next to the output, renamed into place at the end. On any error or
-// cancellation nothing is left behind. An existing output file is replaced,
-// as convert_hf_to_gguf.py does.
+// cancellation nothing is left behind. Unlike convert_hf_to_gguf.py, an
+// existing output file is refused unless Force, and Force replaces only a
+// GGUF file; an output that is one of the files the export reads (also
+// through a symlink or a hard link) or is inside one of the model's
+// subdirectories is refused, and each output is locked for the run
+// (package internal/outsafe).
 func Export(ctx context.Context, opts ExportOptions) (*ExportSummary, error) {
 	start := time.Now()
 	if opts.Model == "" {
@@ -990,18 +1001,31 @@ func (p *ExportPlan) WriteText(w io.Writer) error {
 
 // writeExport writes the planned files.
 func writeExport(ctx context.Context, inv *convert.Inventory, plan *ExportPlan, opts ExportOptions) (err error) {
-	var tmps, finals []string
-	var open []*os.File
-	defer func() {
-		for _, f := range open {
-			_ = f.Close()
-		}
-		if err != nil {
-			for _, t := range tmps {
-				_ = os.Remove(t)
+	// Every shard is reserved before anything is written: the inputs are
+	// the model directory's entries (the directory itself may hold the
+	// output, as the default --outfile does), *.gguf files aside.
+	var inputs []string
+	if entries, err := os.ReadDir(inv.Dir); err == nil {
+		for _, e := range entries {
+			if !strings.HasSuffix(e.Name(), ".gguf") {
+				inputs = append(inputs, filepath.Join(inv.Dir, e.Name()))
 			}
 		}
+	}
+	var targets []*outsafe.Target
+	defer func() {
+		for i := len(targets) - 1; i >= 0; i-- {
+			targets[i].Abort() // no-op once committed
+		}
 	}()
+	for _, sh := range plan.Shards {
+		t, err := outsafe.Reserve(sh.Path, outsafe.Options{Inputs: inputs, Hosts: []string{inv.Dir}, Force: opts.Force,
+			Replaceable: earlierGGUF, Notice: opts.Notice})
+		if err != nil {
+			return outputError(err)
+		}
+		targets = append(targets, t)
+	}
 	cp := &convert.Plan{ModelType: plan.ModelType, Arch: plan.Arch}
 	var dests []convert.Dest
 	byName := make(map[string]int, len(plan.Tensors))
@@ -1009,22 +1033,7 @@ func writeExport(ctx context.Context, inv *convert.Inventory, plan *ExportPlan, 
 		byName[t.Name] = i
 	}
 	for si, sh := range plan.Shards {
-		dir, base := filepath.Split(sh.Path)
-		if dir == "" {
-			dir = "."
-		}
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return fmt.Errorf("gguf: %w", err)
-		}
-		f, err := os.CreateTemp(dir, "."+base+".mlxconv-*")
-		if err != nil {
-			return fmt.Errorf("gguf: %w", err)
-		}
-		open = append(open, f)
-		tmps, finals = append(tmps, f.Name()), append(finals, sh.Path)
-		if err := f.Chmod(0o644); err != nil {
-			return fmt.Errorf("gguf: %w", err)
-		}
+		f := targets[si].File()
 		// Reserve the whole file: a full disk fails here, before any tensor
 		// is converted, and the writes get cheaper.
 		if err := prealloc.File(f, sh.Plan.FileSize); err != nil {
@@ -1068,19 +1077,14 @@ func writeExport(ctx context.Context, inv *convert.Inventory, plan *ExportPlan, 
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	files := open
-	open = nil
-	for i, f := range files {
-		if err := f.Close(); err != nil {
-			for _, g := range files[i+1:] {
-				_ = g.Close()
-			}
-			return fmt.Errorf("gguf: close %s: %w", finals[i], err)
+	for i, t := range targets {
+		if err := t.File().Close(); err != nil {
+			return fmt.Errorf("gguf: close %s: %w", plan.Shards[i].Path, err)
 		}
 	}
-	for i := range tmps {
-		if err := os.Rename(tmps[i], finals[i]); err != nil {
-			return fmt.Errorf("gguf: %w", err)
+	for _, t := range targets {
+		if err := t.Commit(); err != nil {
+			return outputError(err)
 		}
 	}
 	if opts.Progress != nil {
@@ -1095,3 +1099,35 @@ func writeExport(ctx context.Context, inv *convert.Inventory, plan *ExportPlan, 
 }
 
 func sortStrings(s []string) { sort.Strings(s) }
+
+// outputError maps an outsafe refusal to ErrExport.
+func outputError(err error) error {
+	var oe *outsafe.Error
+	if errors.As(err, &oe) {
+		return fmt.Errorf("%w: %w", ErrExport, err)
+	}
+	return fmt.Errorf("gguf: %w", err)
+}
+
+// earlierGGUF reports why p is not an earlier GGUF export (nil when it is,
+// so Force may replace it): it must be a regular file (not a symlink)
+// starting with the GGUF magic.
+func earlierGGUF(p string) error {
+	st, err := os.Lstat(p)
+	if err != nil {
+		return err
+	}
+	if !st.Mode().IsRegular() {
+		return errors.New("it is not a regular file")
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	var magic [4]byte
+	if _, err := io.ReadFull(f, magic[:]); err != nil || string(magic[:]) != "GGUF" {
+		return errors.New("it is not a GGUF file")
+	}
+	return nil
+}

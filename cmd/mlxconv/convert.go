@@ -69,7 +69,7 @@ func runConvert(ctx context.Context, env *environment, args []string) error {
 	fs.StringVar(&f.rulesFile, "quant-rules", "", "file of quant rules, one PATTERN=SPEC per line (# comments), applied after --quant-rule")
 	fs.StringVar(&f.revision, "revision", "", "Hub revision (branch, tag or commit) of --hf-path")
 	fs.StringVar(&f.maxShardSize, "max-shard-size", "5GiB", "largest output shard (e.g. 5GiB, 2GB, 500MB)")
-	fs.BoolVar(&f.force, "force", false, "replace an existing --mlx-path after a successful conversion")
+	fs.BoolVar(&f.force, "force", false, "replace an existing --mlx-path (an earlier MLX output, or an empty directory) after a successful conversion")
 	fs.BoolVar(&f.dryRun, "dry-run", false, "print the plan (every tensor, action, dtype, shard, totals) and write nothing")
 	fs.BoolVar(&f.json, "json", false, "print a JSON summary on stdout")
 	fs.BoolVar(&f.quiet, "quiet", false, "no progress or summary on stderr")
@@ -105,6 +105,7 @@ func runConvert(ctx context.Context, env *environment, args []string) error {
 	if !f.quiet && !f.dryRun {
 		bar = newProgressBar(env.stderr, env.isTTY)
 		opts.Progress = bar.update
+		opts.Notice = notice(env)
 	}
 	sum, err := convert.Run(ctx, opts)
 	if bar != nil {

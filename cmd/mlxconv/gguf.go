@@ -19,14 +19,15 @@ func init() {
 	})
 }
 
-const ggufSynopsis = `gguf --model DIR [--outfile F.gguf] [--outtype TYPE] [flags]
+const ggufSynopsis = `gguf --model DIR [--outfile F.gguf] [--outtype TYPE] [--force] [flags]
 
 Exports a Hugging Face or MLX model directory (float, or MLX-quantized) to a
 GGUF file llama.cpp loads, with the metadata, tensor names and tokenizer
 llama.cpp's convert_hf_to_gguf.py writes. MLX-quantized weights are repacked
 without loss where a GGUF type holds them (affine 2/3/4-bit -> Q4_1, 4-bit
 symmetric -> Q4_0, 5-bit -> Q5_1, mxfp4 -> MXFP4) and dequantized otherwise;
---dry-run lists every tensor as exact or lossy.`
+--dry-run lists every tensor as exact or lossy. An existing output file is
+refused unless --force (which replaces only earlier GGUF files).`
 
 type ggufFlags struct {
 	model, outfile, outtype  string
@@ -34,6 +35,7 @@ type ggufFlags struct {
 	splitMaxSize, pre        string
 	splitMaxTensors, workers int
 	dryRun, json, quiet      bool
+	force                    bool
 }
 
 func runGGUF(ctx context.Context, env *environment, args []string) error {
@@ -46,6 +48,7 @@ func runGGUF(ctx context.Context, env *environment, args []string) error {
 	fs.StringVar(&f.splitMaxSize, "split-max-size", "", "largest shard, N[K|M|G] (decimal units, as convert_hf_to_gguf.py)")
 	fs.IntVar(&f.splitMaxTensors, "split-max-tensors", 0, "most tensors per shard")
 	fs.StringVar(&f.pre, "pre", "", "name tokenizer.ggml.pre instead of detecting it (for BPE tokenizers llama.cpp does not recognise)")
+	fs.BoolVar(&f.force, "force", false, "replace existing output files (earlier GGUF files only) after a successful export")
 	fs.BoolVar(&f.dryRun, "dry-run", false, "print the plan (every tensor, type, exact or lossy) and write nothing")
 	fs.BoolVar(&f.json, "json", false, "print a JSON summary on stdout")
 	fs.BoolVar(&f.quiet, "quiet", false, "no progress or summary on stderr")
@@ -73,7 +76,7 @@ func runGGUF(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	opts := gguf.ExportOptions{Model: model, ModelID: repo, OutFile: outfile, OutType: ot, SplitMaxTensors: f.splitMaxTensors,
-		Pre: f.pre, DryRun: f.dryRun, Workers: f.workers}
+		Pre: f.pre, DryRun: f.dryRun, Workers: f.workers, Force: f.force}
 	if f.splitMaxSize != "" {
 		n, err := parseSplitSize(f.splitMaxSize)
 		if err != nil {
@@ -85,6 +88,7 @@ func runGGUF(ctx context.Context, env *environment, args []string) error {
 	if !f.quiet && !f.dryRun {
 		bar = newProgressBar(env.stderr, env.isTTY)
 		opts.Progress = bar.update
+		opts.Notice = notice(env)
 	}
 	sum, err := gguf.Export(ctx, opts)
 	if bar != nil {

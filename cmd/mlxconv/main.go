@@ -117,6 +117,11 @@ func parseFlags(fs *pflag.FlagSet, args []string) error {
 	return nil
 }
 
+// notice prints a library's one-line note on stderr.
+func notice(env *environment) func(string) {
+	return func(msg string) { fmt.Fprintf(env.stderr, "mlxconv: note: %s\n", msg) }
+}
+
 func isTerminal(f *os.File) bool {
 	fi, err := f.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0

@@ -1,0 +1,3 @@
+package outsafe
+
+const sysRenameat2 = 276 // SYS_RENAMEAT2
