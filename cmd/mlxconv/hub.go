@@ -9,6 +9,7 @@ import (
 
 	"github.com/mlxconv/mlxconv/convert"
 	"github.com/mlxconv/mlxconv/convert/hub"
+	"github.com/mlxconv/mlxconv/internal/safe"
 )
 
 // newHubClient builds the Hub client from the command's environment
@@ -140,7 +141,7 @@ func (p *hubProgress) update(e hub.Event) {
 		if e.File != "" {
 			what = e.File
 		}
-		fmt.Fprintf(p.w, "mlxconv: %s: %v (retrying)\n", what, e.Err)
+		fmt.Fprintf(p.w, "mlxconv: %s: %s (retrying)\n", safe.Name(what), safe.Name(e.Err.Error()))
 		return
 	case hub.EventDone, hub.EventCached:
 		p.files++
@@ -152,7 +153,7 @@ func (p *hubProgress) update(e hub.Event) {
 					state = "already on the Hub"
 				}
 			}
-			fmt.Fprintf(p.w, "mlxconv: %s %s (%s)\n", state, e.File, humanBytes(e.FileSize))
+			fmt.Fprintf(p.w, "mlxconv: %s %s (%s)\n", state, safe.Name(e.File), humanBytes(e.FileSize))
 			return
 		}
 	}
@@ -168,7 +169,7 @@ func (p *hubProgress) update(e hub.Event) {
 	if e.Total > 0 {
 		pct = int(e.Done * 100 / e.Total)
 	}
-	fmt.Fprintf(p.w, "\r\033[K%s %3d%%  %s/%s  %d files  %s", verb, pct, humanBytes(e.Done), humanBytes(e.Total), p.files, shortName(e.File))
+	fmt.Fprintf(p.w, "\r\033[K%s %3d%%  %s/%s  %d files  %s", verb, pct, humanBytes(e.Done), humanBytes(e.Total), p.files, safe.Name(shortName(e.File)))
 	p.drawn = true
 }
 
