@@ -80,20 +80,20 @@ func geometry(p *Plan, j *Job) (jobGeom, error) {
 	}
 	rows := total / width
 	if rows%int64(g.parts) != 0 {
-		return g, fmt.Errorf("job %s: %d rows do not split into %d parts", j.Module, rows, g.parts)
+		return g, fmt.Errorf("job %q: %d rows do not split into %d parts", j.Module, rows, g.parts)
 	}
 	g.rowsPerPart = rows / int64(g.parts)
 	for _, in := range j.Inputs {
 		b := in.NumElements() * int64(in.DType.Size())
 		if b%rows != 0 {
-			return g, fmt.Errorf("job %s: input %s (%d bytes) does not split into %d rows", j.Module, in.Name, b, rows)
+			return g, fmt.Errorf("job %q: input %q (%d bytes) does not split into %d rows", j.Module, in.Name, b, rows)
 		}
 		g.inRow = append(g.inRow, b/rows)
 	}
 	for _, o := range j.Outputs {
 		b := p.Tensors[o].Size()
 		if b%rows != 0 {
-			return g, fmt.Errorf("job %s: output %s (%d bytes) does not split into %d rows", j.Module, p.Tensors[o].Name, b, rows)
+			return g, fmt.Errorf("job %q: output %q (%d bytes) does not split into %d rows", j.Module, p.Tensors[o].Name, b, rows)
 		}
 		g.outRow = append(g.outRow, b/rows)
 	}
@@ -220,7 +220,7 @@ func (e *executor) materialize(in *Input) ([]byte, error) {
 			}
 		}
 	default:
-		return nil, fmt.Errorf("convert: input %s: unknown op %v", in.Name, in.Op)
+		return nil, fmt.Errorf("convert: input %q: unknown op %v", in.Name, in.Op)
 	}
 	return e.toInputDType(out, dt, in)
 }
@@ -268,7 +268,7 @@ func (e *executor) run(ctx context.Context) error {
 		if j := &p.Jobs[ji]; j.Action == ActTransform {
 			grp := max(j.Transform.RowGroup(), 1)
 			if g.rowsPerPart%grp != 0 {
-				return fmt.Errorf("job %s: %d rows are not a multiple of the transform's row group %d", j.Module, g.rowsPerPart, grp)
+				return fmt.Errorf("job %q: %d rows are not a multiple of the transform's row group %d", j.Module, g.rowsPerPart, grp)
 			}
 			step = (step + grp - 1) / grp * grp
 		}
@@ -415,7 +415,7 @@ func (e *executor) write(o int, off int64, b []byte) error {
 	}
 	sw := e.shards[t.Shard]
 	if _, err := sw.w.WriteAt(b, sw.dataOff+t.Offset+off); err != nil {
-		return fmt.Errorf("convert: write %s: tensor %q: %w", e.plan.Shards[t.Shard].Name, t.Name, err)
+		return fmt.Errorf("convert: write %q: tensor %q: %w", e.plan.Shards[t.Shard].Name, t.Name, err)
 	}
 	return nil
 }
@@ -458,20 +458,20 @@ func (e *executor) do(u unit, g *jobGeom) error {
 	}
 	outs, err := e.transform(j, ins, rows, u.whole)
 	if err != nil {
-		return fmt.Errorf("convert: module %s: %s: %w", j.Module, j.Action, err)
+		return fmt.Errorf("convert: module %q: %s: %w", j.Module, j.Action, err)
 	}
 	if len(outs) != len(j.Outputs) {
-		return fmt.Errorf("convert: module %s: %s produced %d outputs, want %d", j.Module, j.Action, len(outs), len(j.Outputs))
+		return fmt.Errorf("convert: module %q: %s produced %d outputs, want %d", j.Module, j.Action, len(outs), len(j.Outputs))
 	}
 	for k, o := range j.Outputs {
 		var off int64
 		if !u.whole {
 			off = (int64(u.part)*g.rowsPerPart + u.r0) * g.outRow[k]
 			if want := rows * g.outRow[k]; int64(len(outs[k])) != want {
-				return fmt.Errorf("convert: module %s: output %s is %d bytes, want %d", j.Module, e.plan.Tensors[o].Name, len(outs[k]), want)
+				return fmt.Errorf("convert: module %q: output %q is %d bytes, want %d", j.Module, e.plan.Tensors[o].Name, len(outs[k]), want)
 			}
 		} else if int64(len(outs[k])) != e.plan.Tensors[o].Size() {
-			return fmt.Errorf("convert: module %s: output %s is %d bytes, want %d", j.Module, e.plan.Tensors[o].Name, len(outs[k]), e.plan.Tensors[o].Size())
+			return fmt.Errorf("convert: module %q: output %q is %d bytes, want %d", j.Module, e.plan.Tensors[o].Name, len(outs[k]), e.plan.Tensors[o].Size())
 		}
 		if err := e.write(o, off, outs[k]); err != nil {
 			return err
@@ -565,11 +565,11 @@ func shardHeader(p *Plan, s *Shard) ([]byte, error) {
 	}
 	laid, _, err := safetensors.Layout(infos)
 	if err != nil {
-		return nil, fmt.Errorf("convert: shard %s: %w", s.Name, err)
+		return nil, fmt.Errorf("convert: shard %q: %w", s.Name, err)
 	}
 	for i, ti := range s.Tensors {
 		if laid[i].Begin != p.Tensors[ti].Offset {
-			return nil, fmt.Errorf("convert: shard %s: tensor %q laid out at %d, planned at %d", s.Name, laid[i].Name, laid[i].Begin, p.Tensors[ti].Offset)
+			return nil, fmt.Errorf("convert: shard %q: tensor %q laid out at %d, planned at %d", s.Name, laid[i].Name, laid[i].Begin, p.Tensors[ti].Offset)
 		}
 	}
 	return safetensors.Header(laid, map[string]string{"format": "mlx"}, safetensors.MLX)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/mlxconv/mlxconv/internal/safe"
 	"github.com/mlxconv/mlxconv/mlx"
 )
 
@@ -58,7 +59,7 @@ func (p *Plan) Describe(i int) string {
 // per output tensor (name, dtype, shape, action, shard), and the totals.
 func (p *Plan) WriteText(w io.Writer) error {
 	var hdr strings.Builder
-	fmt.Fprintf(&hdr, "model type: %s (architecture %s)\n", p.ModelType, p.Arch)
+	fmt.Fprintf(&hdr, "model type: %s (architecture %s)\n", safe.Name(p.ModelType), p.Arch)
 	if p.DType != mlx.Invalid {
 		fmt.Fprintf(&hdr, "dtype: %s\n", p.DType)
 	} else {
@@ -83,19 +84,19 @@ func (p *Plan) WriteText(w io.Writer) error {
 	fmt.Fprintln(tw, "TENSOR\tDTYPE\tSHAPE\tSHARD\tACTION")
 	for i := range p.Tensors {
 		t := &p.Tensors[i]
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", t.Name, t.DType.SafetensorsName(), shapeString(t.Shape), t.Shard+1, p.Describe(i))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", safe.Name(t.Name), t.DType.SafetensorsName(), shapeString(t.Shape), t.Shard+1, safe.Name(p.Describe(i)))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	var tail strings.Builder
 	for i, s := range p.Shards {
-		fmt.Fprintf(&tail, "shard %d: %s, %d tensors, %s\n", i+1, s.Name, len(s.Tensors), byteSize(s.DataSize))
+		fmt.Fprintf(&tail, "shard %d: %s, %d tensors, %s\n", i+1, safe.Name(s.Name), len(s.Tensors), byteSize(s.DataSize))
 	}
 	fmt.Fprintf(&tail, "total: %d tensors, %s (%d bytes), %d parameters, %.3f bits per weight\n",
 		len(p.Tensors), byteSize(p.TotalSize), p.TotalSize, p.TotalParameters, p.BitsPerWeight())
 	if len(p.Aux) > 0 {
-		fmt.Fprintf(&tail, "copied: %s\n", strings.Join(p.Aux, ", "))
+		fmt.Fprintf(&tail, "copied: %s\n", safe.Name(strings.Join(p.Aux, ", ")))
 	}
 	_, err := io.WriteString(w, tail.String())
 	return err

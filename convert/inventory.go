@@ -174,7 +174,7 @@ func LoadInventory(dir string) (*Inventory, error) {
 		inv.readers = append(inv.readers, rd)
 		for _, t := range rd.Tensors() {
 			if other, dup := seen[t.Name]; dup {
-				return nil, fmt.Errorf("%w: tensor %q is in both %s and %s", ErrWeights, t.Name, other, name)
+				return nil, fmt.Errorf("%w: tensor %q is in both %q and %q", ErrWeights, t.Name, other, name)
 			}
 			seen[t.Name] = name
 			inv.Tensors = append(inv.Tensors, SourceTensor{File: i, Name: t.Name, DType: t.DType, Shape: t.Shape})
@@ -214,7 +214,7 @@ func shardFiles(dir string, entries []fs.DirEntry) ([]string, error) {
 		files := make([]string, 0, len(set))
 		for n := range set {
 			if _, err := os.Stat(filepath.Join(dir, n)); err != nil {
-				return nil, fmt.Errorf("%w: %s names %s: %v", ErrWeights, idxPath, n, err)
+				return nil, fmt.Errorf("%w: %s names %q: %v", ErrWeights, idxPath, n, err)
 			}
 			files = append(files, n)
 		}

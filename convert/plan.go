@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/mlxconv/mlxconv/convert/pyjson"
@@ -382,13 +383,13 @@ func (pl *planner) importAWQ() error {
 	for _, n := range ts.names() {
 		in, _ := ts.get(n)
 		if strings.HasSuffix(n, ".g_idx") {
-			return fmt.Errorf("%w: found %s in weights: models with non-contiguous group indices (g_idx) are not supported", ErrUnsupported, n)
+			return fmt.Errorf("%w: found %q in weights: models with non-contiguous group indices (g_idx) are not supported", ErrUnsupported, n)
 		}
 		if strings.HasSuffix(n, ".qweight") {
 			prefix := strings.TrimSuffix(n, ".qweight")
 			scales, ok := ts.get(prefix + ".scales")
 			if !ok {
-				return fmt.Errorf("%w: %s has no %s.scales", ErrWeights, n, prefix)
+				return fmt.Errorf("%w: %q has no %s.scales", ErrWeights, n, prefix)
 			}
 			if len(in.Shape) != 2 || (in.DType != mlx.I32 && in.DType != mlx.U32) {
 				return fmt.Errorf("%w: tensor %q: AWQ qweight must be a 2-D int32, got %s%v", ErrWeights, n, in.DType, in.Shape)
@@ -447,7 +448,7 @@ func (pl *planner) where(in *Input) string {
 // the scales dtype (mlx-lm's infer_quant_config).
 func inferQuant(path string, inDims int, w, s *Input) (mlx.QuantParams, error) {
 	if len(s.Shape) == 0 || s.Shape[len(s.Shape)-1] == 0 || len(w.Shape) == 0 || inDims == 0 {
-		return mlx.QuantParams{}, fmt.Errorf("%w: module %s: cannot infer its quantization from weight %v and scales %v", ErrWeights, path, w.Shape, s.Shape)
+		return mlx.QuantParams{}, fmt.Errorf("%w: module %q: cannot infer its quantization from weight %v and scales %v", ErrWeights, path, w.Shape, s.Shape)
 	}
 	group := inDims / s.Shape[len(s.Shape)-1]
 	bits := w.Shape[len(w.Shape)-1] * 32 / inDims
@@ -462,18 +463,18 @@ func inferQuant(path string, inDims int, w, s *Input) (mlx.QuantParams, error) {
 	case bits == 8 && group == 32:
 		return mlx.QuantParams{Mode: mlx.MXFP8, Bits: 8, GroupSize: 32}, nil
 	}
-	return mlx.QuantParams{}, fmt.Errorf("%w: cannot infer the quantization mode of %s: %d bits with group size %d", ErrWeights, path, bits, group)
+	return mlx.QuantParams{}, fmt.Errorf("%w: cannot infer the quantization mode of %q: %d bits with group size %d", ErrWeights, path, bits, group)
 }
 
 // quantShapes returns the packed weight and the scales shapes of a float
 // weight shape quantized with p.
 func quantShapes(path string, wshape []int, p mlx.QuantParams) (packed, scales []int, err error) {
 	if len(wshape) == 0 {
-		return nil, nil, fmt.Errorf("%w: module %s: scalar weight cannot be quantized", ErrWeights, path)
+		return nil, nil, fmt.Errorf("%w: module %q: scalar weight cannot be quantized", ErrWeights, path)
 	}
 	in := wshape[len(wshape)-1]
 	if p.GroupSize <= 0 || p.Bits <= 0 || in%p.GroupSize != 0 || (in*p.Bits)%32 != 0 {
-		return nil, nil, fmt.Errorf("%w: module %s: last dimension %d does not fit %d-bit groups of %d", ErrWeights, path, in, p.Bits, p.GroupSize)
+		return nil, nil, fmt.Errorf("%w: module %q: last dimension %d does not fit %d-bit groups of %d", ErrWeights, path, in, p.Bits, p.GroupSize)
 	}
 	lead := wshape[:len(wshape)-1]
 	packed = append(slices.Clone(lead), in*p.Bits/32)
@@ -570,10 +571,10 @@ func (pl *planner) match() ([]modState, error) {
 			}
 			if qp != nil {
 				if err := qp.Validate(); err != nil {
-					return nil, fmt.Errorf("module %s: %w", m.path, err)
+					return nil, fmt.Errorf("module %q: %w", m.path, err)
 				}
 				if !m.kind.quantizable() {
-					return nil, fmt.Errorf("%w: module %s is quantized in the checkpoint but is not a Linear/Embedding layer", ErrWeights, m.path)
+					return nil, fmt.Errorf("%w: module %q is quantized in the checkpoint but is not a Linear/Embedding layer", ErrWeights, m.path)
 				}
 				ws, _ := m.param("weight")
 				fshape := slices.Clone(ws.shape)
@@ -613,7 +614,7 @@ func (pl *planner) match() ([]modState, error) {
 					return nil, fmt.Errorf("%w: tensor %q%s is %s, affine scales must be float", ErrWeights, m.path+".scales", pl.where(st.qs), st.qs.DType)
 				}
 				if ts.has(m.path + ".global_scale") {
-					return nil, fmt.Errorf("%w: module %s has an nvfp4 global_scale, which is not supported", ErrUnsupported, m.path)
+					return nil, fmt.Errorf("%w: module %q has an nvfp4 global_scale, which is not supported", ErrUnsupported, m.path)
 				}
 				mods = append(mods, st)
 				continue
@@ -675,10 +676,14 @@ func (pl *planner) checkQuantEntry(m moduleSpec, field string, qp mlx.QuantParam
 
 func listNames(names []string) string {
 	const max = 10
-	if len(names) <= max {
-		return strings.Join(names, ", ")
+	quoted := make([]string, 0, min(len(names), max))
+	for _, n := range names[:min(len(names), max)] {
+		quoted = append(quoted, strconv.Quote(n)) // names come from the file
 	}
-	return strings.Join(names[:max], ", ") + fmt.Sprintf(", ... (%d more)", len(names)-max)
+	if len(names) <= max {
+		return strings.Join(quoted, ", ")
+	}
+	return strings.Join(quoted, ", ") + fmt.Sprintf(", ... (%d more)", len(names)-max)
 }
 
 // castDType returns the dtype floats are cast to: --dtype, else
@@ -864,7 +869,7 @@ func (pl *planner) planQuantized(mods []modState, rec *recipe) error {
 				p.GroupSize = rule.Group
 			}
 			if err := p.Validate(); err != nil {
-				return fmt.Errorf("%w: rule %q on %s: %w", ErrOptions, rule.Text, path, err)
+				return fmt.Errorf("%w: rule %q on %q: %w", ErrOptions, rule.Text, path, err)
 			}
 			if lastDim%p.GroupSize != 0 {
 				if err := pl.planModule(st, nil, fmt.Sprintf("rule %s: last dimension %d is not a multiple of %d", rule.Text, lastDim, p.GroupSize)); err != nil {
@@ -910,7 +915,7 @@ func (pl *planner) planQuantized(mods []modState, rec *recipe) error {
 				return err
 			}
 			if err := p.Validate(); err != nil {
-				return fmt.Errorf("module %s: %w", path, err)
+				return fmt.Errorf("module %q: %w", path, err)
 			}
 			qobj.Set(path, entry)
 		} else if fineGrained {

@@ -276,16 +276,16 @@ func fillSummary(sum *Summary, plan *Plan) {
 func resolveInput(ctx context.Context, opts *Options) (dir, repo string, err error) {
 	if st, err := os.Stat(opts.HFPath); err == nil {
 		if !st.IsDir() {
-			return "", "", fmt.Errorf("%w: %s is not a directory", ErrOptions, opts.HFPath)
+			return "", "", fmt.Errorf("%w: %q is not a directory", ErrOptions, opts.HFPath)
 		}
 		return opts.HFPath, "", nil
 	}
 	if opts.ResolveHub == nil {
-		return "", "", fmt.Errorf("%w: %s is not a local directory, and downloading from the Hugging Face Hub needs the hub package, which is not available in this build", ErrHub, opts.HFPath)
+		return "", "", fmt.Errorf("%w: %q is not a local directory, and downloading from the Hugging Face Hub needs the hub package, which is not available in this build", ErrHub, opts.HFPath)
 	}
 	dir, err = opts.ResolveHub(ctx, opts.HFPath, opts.Revision)
 	if err != nil {
-		return "", "", fmt.Errorf("convert: %s: %w", opts.HFPath, err)
+		return "", "", fmt.Errorf("convert: %q: %w", opts.HFPath, err)
 	}
 	return dir, opts.HFPath, nil
 }

@@ -174,8 +174,8 @@ func TestPlanErrors(t *testing.T) {
 		{"no model_type", genModel{config: `{}`}, Options{}, ErrConfig, "no model_type"},
 		{"missing field", genModel{config: `{"model_type": "qwen2", "hidden_size": 32}`}, Options{}, ErrConfig, `"num_hidden_layers" is missing`},
 		{"bad field", genModel{config: `{"model_type": "llama", "hidden_size": "x", "num_hidden_layers": 1, "intermediate_size": 1, "num_attention_heads": 1, "rms_norm_eps": 1, "vocab_size": 1}`}, Options{}, ErrConfig, `"hidden_size" is the string "x", want an integer`},
-		{"missing tensor", drop(llama, "model.layers.2.mlp.up_proj.weight"), Options{}, ErrWeights, "missing 1 parameters: model.layers.2.mlp.up_proj.weight"},
-		{"extra tensor", extra, Options{}, ErrWeights, "1 parameters not in the llama model: model.layers.0.mlp.extra.weight"},
+		{"missing tensor", drop(llama, "model.layers.2.mlp.up_proj.weight"), Options{}, ErrWeights, `missing 1 parameters: "model.layers.2.mlp.up_proj.weight"`},
+		{"extra tensor", extra, Options{}, ErrWeights, `1 parameters not in the llama model: "model.layers.0.mlp.extra.weight"`},
 		{"wrong shape", wrongShape, Options{}, ErrWeights, `tensor "model.norm.weight" (model.safetensors) has shape [65], the model expects [64]`},
 		{"q and d", llama, Options{Quantize: true, Dequantize: true}, ErrOptions, "either quantize or dequantize"},
 		{"recipe mode", llama, Options{QuantPredicate: "mixed_2_6", QMode: "mxfp4"}, ErrOptions, "only support 'affine'"},
@@ -432,7 +432,7 @@ func TestRunBackendError(t *testing.T) {
 		Backend: failingBackend{mlx.NewNative(1, mlx.RoundingCPU)}})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "quantize: boom")
-	assert.Contains(t, err.Error(), "module model.")
+	assert.Contains(t, err.Error(), `module "model.`)
 	assert.Empty(t, dirEntries(t, parent))
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/mlxconv/mlxconv/convert"
 	"github.com/mlxconv/mlxconv/internal/outsafe"
 	"github.com/mlxconv/mlxconv/internal/prealloc"
+	"github.com/mlxconv/mlxconv/internal/safe"
 	"github.com/mlxconv/mlxconv/mlx"
 )
 
@@ -187,7 +188,7 @@ func Export(ctx context.Context, opts ExportOptions) (*ExportSummary, error) {
 		return nil, fmt.Errorf("%w: %v", ErrExport, err)
 	}
 	if !st.IsDir() {
-		return nil, fmt.Errorf("%w: %s is not a directory", ErrExport, opts.Model)
+		return nil, fmt.Errorf("%w: %q is not a directory", ErrExport, opts.Model)
 	}
 	inv, err := convert.LoadInventory(opts.Model)
 	if err != nil {
@@ -488,7 +489,7 @@ func (pl *exportPlanner) candidates(model *convert.Model) ([]candidate, error) {
 		if m.Quant != nil {
 			shape := slices.Clone(m.Weight.Shape)
 			if len(shape) < 2 {
-				return nil, fmt.Errorf("%w: quantized module %s has a %d-D weight", ErrExport, m.Path, len(shape))
+				return nil, fmt.Errorf("%w: quantized module %q has a %d-D weight", ErrExport, m.Path, len(shape))
 			}
 			shape[len(shape)-1] = shape[len(shape)-1] * 32 / m.Quant.Bits
 			add(m.Path+".weight", candidate{quant: m, shape: shape})
@@ -502,6 +503,9 @@ func (pl *exportPlanner) candidates(model *convert.Model) ([]candidate, error) {
 		}
 	}
 	if len(unmapped) > 0 {
+		for i, n := range unmapped {
+			unmapped[i] = strconv.Quote(n) // names come from the file
+		}
 		return nil, fmt.Errorf("%w: cannot map tensor(s) to GGUF names for %s: %s", ErrExport, pl.arch.gguf, strings.Join(unmapped, ", "))
 	}
 	// A head the checkpoint has although the config ties it: mlx-lm drops
@@ -628,7 +632,7 @@ func (pl *exportPlanner) planTensor(c *candidate) (ExportTensor, error) {
 			cp.Shape = slices.Clone(in.Shape)
 			cp.Shape[0] = n
 			if in.Op != convert.OpDirect {
-				return t, fmt.Errorf("%w: %s: cannot trim a derived tensor", ErrExport, c.src)
+				return t, fmt.Errorf("%w: %q: cannot trim a derived tensor", ErrExport, c.src)
 			}
 			trimmed[i] = &cp
 		}
@@ -666,7 +670,7 @@ func (pl *exportPlanner) planTensor(c *candidate) (ExportTensor, error) {
 		if heads > 0 {
 			rows := int64(shape[0])
 			if rows%heads != 0 || (rows/heads)%2 != 0 {
-				return t, fmt.Errorf("%w: %s: %d rows do not split into %d heads of an even size", ErrExport, c.src, rows, heads)
+				return t, fmt.Errorf("%w: %q: %d rows do not split into %d heads of an even size", ErrExport, c.src, rows, heads)
 			}
 			op.permGroup = rows / heads
 			transforms = append(transforms, fmt.Sprintf("permute %d heads", heads))
@@ -726,7 +730,7 @@ func (pl *exportPlanner) planTensor(c *candidate) (ExportTensor, error) {
 		t.Shape = []uint64{1}
 	}
 	if bs := op.out.BlockSize(); bs > 1 && t.Shape[0]%bs != 0 {
-		return t, fmt.Errorf("%w: %s: row of %d elements for %s", ErrExport, c.name, t.Shape[0], op.out)
+		return t, fmt.Errorf("%w: %q: row of %d elements for %s", ErrExport, c.name, t.Shape[0], op.out)
 	}
 	op.desc = t.Op + " -> " + op.out.String()
 	t.op, t.ins = op, ins
@@ -957,7 +961,7 @@ func (pl *exportPlanner) fileType(ts []ExportTensor) FileType {
 // per tensor and the totals.
 func (p *ExportPlan) WriteText(w io.Writer) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "model type: %s -> GGUF architecture %s\n", p.ModelType, p.Arch)
+	fmt.Fprintf(&b, "model type: %s -> GGUF architecture %s\n", safe.Name(p.ModelType), p.Arch)
 	fmt.Fprintf(&b, "outtype: %s (general.file_type %s)\n", p.OutType, p.FileType)
 	for i, f := range p.Files {
 		n := 0
@@ -966,7 +970,7 @@ func (p *ExportPlan) WriteText(w io.Writer) error {
 				n++
 			}
 		}
-		fmt.Fprintf(&b, "file: %s (%d tensors, %d bytes)\n", f, n, p.Shards[i].Plan.FileSize)
+		fmt.Fprintf(&b, "file: %s (%d tensors, %d bytes)\n", safe.Name(f), n, p.Shards[i].Plan.FileSize)
 	}
 	fmt.Fprintf(&b, "metadata: %d keys\n", len(p.KVs))
 	if _, err := io.WriteString(w, b.String()); err != nil {
@@ -989,7 +993,7 @@ func (p *ExportPlan) WriteText(w io.Writer) error {
 		for i, d := range t.Shape {
 			dims[i] = strconv.FormatUint(d, 10)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t[%s]\t%s\t%s\t%s\t%s\n", t.Name, t.Type, strings.Join(dims, ", "), t.From, t.Op, e, t.Source)
+		fmt.Fprintf(tw, "%s\t%s\t[%s]\t%s\t%s\t%s\t%s\n", safe.Name(t.Name), t.Type, strings.Join(dims, ", "), t.From, t.Op, safe.Name(e), safe.Name(t.Source))
 	}
 	if err := tw.Flush(); err != nil {
 		return err

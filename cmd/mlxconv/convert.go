@@ -2,12 +2,12 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
 
 	"github.com/mlxconv/mlxconv/convert"
+	"github.com/mlxconv/mlxconv/internal/safe"
 	"github.com/mlxconv/mlxconv/mlx"
 )
 
@@ -122,7 +122,7 @@ func runConvert(ctx context.Context, env *environment, args []string) error {
 	}
 	if !f.quiet {
 		fmt.Fprintf(env.stderr, "mlxconv: wrote %s: %d tensors in %d shard(s), %s, %.3f bits per weight, %.1fs (backend %s)\n",
-			sum.Output, sum.Tensors, sum.Shards, humanBytes(sum.TotalSize), sum.BitsPerWeight, sum.Seconds, info)
+			safe.Name(sum.Output), sum.Tensors, sum.Shards, humanBytes(sum.TotalSize), sum.BitsPerWeight, sum.Seconds, info)
 	}
 	return nil
 }
@@ -216,7 +216,5 @@ func writeSummaryJSON(env *environment, sum convert.Summary) error {
 			}
 		}
 	}
-	enc := json.NewEncoder(env.stdout)
-	enc.SetIndent("", "  ")
-	return enc.Encode(out)
+	return writeJSON(env.stdout, out)
 }

@@ -2,13 +2,13 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math"
 	"strconv"
 	"strings"
 
 	"github.com/mlxconv/mlxconv/gguf"
+	"github.com/mlxconv/mlxconv/internal/safe"
 )
 
 func init() {
@@ -101,20 +101,18 @@ func runGGUF(ctx context.Context, env *environment, args []string) error {
 		if !f.dryRun && !f.quiet {
 			printLossy(env, sum)
 		}
-		enc := json.NewEncoder(env.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(sum)
+		return writeJSON(env.stdout, sum)
 	}
 	if f.dryRun {
 		return sum.Plan.WriteText(env.stdout)
 	}
 	if !f.quiet {
 		for _, w := range sum.Plan.Warnings {
-			fmt.Fprintf(env.stderr, "mlxconv: warning: %s\n", w)
+			fmt.Fprintf(env.stderr, "mlxconv: warning: %s\n", safe.Name(w))
 		}
 		printLossy(env, sum)
 		fmt.Fprintf(env.stderr, "mlxconv: wrote %s: %d tensors (%d exact, %d lossy), %s, %s, %.1fs\n",
-			strings.Join(sum.Files, ", "), sum.Tensors, sum.Exact, sum.Lossy, sum.FileType, humanBytes(sum.Bytes), sum.Seconds)
+			safe.Name(strings.Join(sum.Files, ", ")), sum.Tensors, sum.Exact, sum.Lossy, sum.FileType, humanBytes(sum.Bytes), sum.Seconds)
 	}
 	return nil
 }
@@ -127,7 +125,7 @@ func printLossy(env *environment, sum *gguf.ExportSummary) {
 			if note == "" {
 				note = "converted from " + t.From
 			}
-			fmt.Fprintf(env.stderr, "mlxconv: lossy: %s (%s): %s\n", t.Name, t.Type, note)
+			fmt.Fprintf(env.stderr, "mlxconv: lossy: %q (%s): %s\n", t.Name, t.Type, safe.Name(note))
 		}
 	}
 }

@@ -36,6 +36,9 @@ func resolveGGUFModel(ctx context.Context, env *environment, model, revision, ou
 	dir, err = c.Resolve(ctx, model, revision, ggufPreflight)
 	hp.finish()
 	if err != nil {
+		if unreachable(err) {
+			return "", "", "", fmt.Errorf("%q is not a local directory and the Hub could not be reached: %w", model, err)
+		}
 		return "", "", "", err
 	}
 	if outfile == "" {

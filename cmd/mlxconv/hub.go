@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/mlxconv/mlxconv/convert"
 	"github.com/mlxconv/mlxconv/convert/hub"
+	"github.com/mlxconv/mlxconv/internal/safe"
 )
 
 // newHubClient builds the Hub client from the command's environment
@@ -36,6 +38,10 @@ func hubHooks(c *hub.Client, hp *hubProgress, preflight func(dir string) error) 
 	resolve = func(ctx context.Context, repo, revision string) (string, error) {
 		dir, err := c.Resolve(ctx, repo, revision, preflight)
 		hp.finish()
+		if err != nil && unreachable(err) {
+			// convert names the argument; a typo of a local path lands here.
+			err = fmt.Errorf("not a local directory and the Hub could not be reached: %w", err)
+		}
 		return dir, err
 	}
 	upload = func(ctx context.Context, dir, repo string) error {
@@ -43,6 +49,14 @@ func hubHooks(c *hub.Client, hp *hubProgress, preflight func(dir string) error) 
 		return err
 	}
 	return resolve, upload
+}
+
+// unreachable reports a Hub that cannot be reached at all (no such host,
+// nothing listening on a loopback endpoint, a TLS failure): for a --hf-path
+// or --model that was meant as a local path, the likelier mistake is a
+// typo in the path.
+func unreachable(err error) bool {
+	return errors.Is(err, hub.ErrUnreachable) || errors.Is(err, hub.ErrTLS)
 }
 
 // preflightConfig is the check run before any weight is downloaded:
@@ -135,12 +149,20 @@ func (p *hubProgress) update(e hub.Event) {
 		fmt.Fprintln(p.w, "mlxconv: creating the commit")
 		return
 	case hub.EventRetry:
+		if e.Retry > 1 {
+			return // the first retry of the loop announced its budget
+		}
 		p.clear()
-		what := "request"
+		what := "hub"
 		if e.File != "" {
 			what = e.File
 		}
-		fmt.Fprintf(p.w, "mlxconv: %s: %v (retrying)\n", what, e.Err)
+		if e.Retry == 1 {
+			fmt.Fprintf(p.w, "mlxconv: %s: retrying (up to %d attempts over ~%d s): %s\n",
+				safe.Name(what), e.Retries+1, int((e.Budget+time.Second-1)/time.Second), safe.Name(e.Err.Error()))
+			return
+		}
+		fmt.Fprintf(p.w, "mlxconv: %s: %s\n", safe.Name(what), safe.Name(e.Err.Error()))
 		return
 	case hub.EventDone, hub.EventCached:
 		p.files++
@@ -152,7 +174,7 @@ func (p *hubProgress) update(e hub.Event) {
 					state = "already on the Hub"
 				}
 			}
-			fmt.Fprintf(p.w, "mlxconv: %s %s (%s)\n", state, e.File, humanBytes(e.FileSize))
+			fmt.Fprintf(p.w, "mlxconv: %s %s (%s)\n", state, safe.Name(e.File), humanBytes(e.FileSize))
 			return
 		}
 	}
@@ -168,7 +190,7 @@ func (p *hubProgress) update(e hub.Event) {
 	if e.Total > 0 {
 		pct = int(e.Done * 100 / e.Total)
 	}
-	fmt.Fprintf(p.w, "\r\033[K%s %3d%%  %s/%s  %d files  %s", verb, pct, humanBytes(e.Done), humanBytes(e.Total), p.files, shortName(e.File))
+	fmt.Fprintf(p.w, "\r\033[K%s %3d%%  %s/%s  %d files  %s", verb, pct, humanBytes(e.Done), humanBytes(e.Total), p.files, safe.Name(shortName(e.File)))
 	p.drawn = true
 }
 

@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/mlxconv/mlxconv/gguf"
+	"github.com/mlxconv/mlxconv/internal/safe"
 )
 
 func init() {
@@ -58,12 +59,10 @@ func runInspect(ctx context.Context, env *environment, args []string) error {
 		reports = append(reports, r)
 	}
 	if asJSON {
-		enc := json.NewEncoder(env.stdout)
-		enc.SetIndent("", "  ")
 		if len(reports) == 1 {
-			return enc.Encode(reports[0])
+			return writeJSON(env.stdout, reports[0])
 		}
-		return enc.Encode(reports)
+		return writeJSON(env.stdout, reports)
 	}
 	for i, r := range reports {
 		if i > 0 {
@@ -97,7 +96,7 @@ func ggufPaths(arg string) ([]string, error) {
 	}
 	sort.Strings(out)
 	if len(out) == 0 {
-		return nil, fmt.Errorf("%w: no .gguf files in %s", errUsage, arg)
+		return nil, fmt.Errorf("%w: no .gguf files in %q", errUsage, arg)
 	}
 	return out, nil
 }
@@ -214,7 +213,7 @@ func jsonFloat(f float64, bits int) any {
 }
 
 func (r inspectReport) writeText(w io.Writer, full bool) error {
-	fmt.Fprintf(w, "file: %s (%d bytes)\n", r.File, r.Size)
+	fmt.Fprintf(w, "file: %s (%d bytes)\n", safe.Name(r.File), r.Size)
 	fmt.Fprintf(w, "GGUF v%d, alignment %d, data offset %d, %d metadata keys, %d tensors, %d parameters\n",
 		r.Version, r.Alignment, r.DataOffset, len(r.KVs), len(r.Tensors), r.Parameters)
 	fmt.Fprintln(w, "\nmetadata:")
@@ -232,9 +231,11 @@ func (r inspectReport) writeText(w io.Writer, full bool) error {
 			}
 		} else if kv.v.IsArray() && full {
 			b, _ := json.Marshal(kv.Value)
-			val = string(b)
+			val = string(safe.JSON(b))
+		} else {
+			val = safe.Name(val)
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\n", kv.Key, typ, val)
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", safe.Name(kv.Key), typ, val)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -247,7 +248,18 @@ func (r inspectReport) writeText(w io.Writer, full bool) error {
 		for i, d := range t.Shape {
 			dims[i] = strconv.FormatUint(d, 10)
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t[%s]\t%d\t%d\n", t.Name, t.Type, strings.Join(dims, ", "), t.Offset, t.Bytes)
+		fmt.Fprintf(tw, "  %s\t%s\t[%s]\t%d\t%d\n", safe.Name(t.Name), t.Type, strings.Join(dims, ", "), t.Offset, t.Bytes)
 	}
 	return tw.Flush()
+}
+
+// writeJSON writes v as indented JSON, with the characters a terminal could
+// act on that encoding/json leaves raw (DEL, C1, bidi overrides) escaped.
+func writeJSON(w io.Writer, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(safe.JSON(b), '\n'))
+	return err
 }

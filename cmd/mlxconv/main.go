@@ -13,6 +13,7 @@ import (
 	"sort"
 	"syscall"
 
+	"github.com/mlxconv/mlxconv/internal/safe"
 	"github.com/spf13/pflag"
 )
 
@@ -70,13 +71,16 @@ func runMain(ctx context.Context, env *environment, args []string) int {
 	case errors.Is(err, pflag.ErrHelp):
 		return 0
 	case errors.Is(err, errUsage):
-		fmt.Fprintf(env.stderr, "mlxconv %s: %v\n", c.name, err)
+		fmt.Fprintf(env.stderr, "mlxconv %s: %s\n", c.name, safe.Name(err.Error()))
 		return 2
 	case errors.Is(err, context.Canceled):
 		fmt.Fprintf(env.stderr, "mlxconv %s: interrupted\n", c.name)
 		return 130
 	default:
-		fmt.Fprintf(env.stderr, "mlxconv %s: %v\n", c.name, err)
+		// Names in errors are quoted where they are made; escaping the
+		// whole message as well keeps one a wrapper forgot from reaching
+		// the terminal raw (or splitting the one-line error).
+		fmt.Fprintf(env.stderr, "mlxconv %s: %s\n", c.name, safe.Name(err.Error()))
 		return 1
 	}
 }

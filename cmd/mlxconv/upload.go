@@ -38,7 +38,7 @@ func runUpload(ctx context.Context, env *environment, args []string) error {
 	}
 	dir, repo := fs.Arg(0), fs.Arg(1)
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-		return fmt.Errorf("%w: %s is not a directory", errUsage, dir)
+		return fmt.Errorf("%w: %q is not a directory", errUsage, dir)
 	}
 	if err := hub.ValidateRepoID(repo); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)

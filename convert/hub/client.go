@@ -3,6 +3,8 @@ package hub
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -414,7 +417,7 @@ func (c *Client) do(ctx context.Context, cl call) (*response, error) {
 		if !retry {
 			return nil, err
 		}
-		c.emit(Event{Kind: EventRetry, File: "", Err: err})
+		c.emit(Event{Kind: EventRetry, Err: err, Retry: attempt + 1, Retries: c.maxRetries, Budget: c.retryBudget()})
 		if err := sleepCtx(ctx, wait); err != nil {
 			return nil, lastErr
 		}
@@ -454,10 +457,25 @@ func (c *Client) shouldRetry(cl call, err error, attempt int) (time.Duration, bo
 		}
 		return wait, true
 	}
-	if errors.Is(err, ErrInsecureEndpoint) || errors.Is(err, ErrFormat) || errors.Is(err, ErrInvalid) {
+	if errors.Is(err, ErrInsecureEndpoint) || errors.Is(err, ErrFormat) || errors.Is(err, ErrInvalid) ||
+		errors.Is(err, ErrUnreachable) || errors.Is(err, ErrTLS) {
 		return 0, false
 	}
 	return wait, cl.idempotent
+}
+
+// retryBudget is how long a retry loop waits in all when every retry
+// backs off the full delay (no Retry-After): 1+2+4+8+16 s by default.
+func (c *Client) retryBudget() time.Duration {
+	var d time.Duration
+	for k := 0; k < c.maxRetries; k++ {
+		w := c.retryBase << k
+		if w > c.maxRetryWait || w <= 0 {
+			w = c.maxRetryWait
+		}
+		d += w
+	}
+	return d
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
@@ -600,7 +618,48 @@ func (c *Client) netError(method, rawURL string, err error) error {
 	if errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("%s %s: %w: no response within %s", method, redactURL(rawURL), ErrTimeout, c.timeout)
 	}
+	if kind := permanentNetError(rawURL, err); kind != nil {
+		return fmt.Errorf("%s %s: %w: %w", method, redactURL(rawURL), kind, err)
+	}
 	return fmt.Errorf("%s %s: %w", method, redactURL(rawURL), err)
+}
+
+// permanentNetError classifies a transport error that retrying cannot
+// fix: ErrUnreachable for a host name that does not exist and for a
+// refused connection to a loopback host (nothing listens there; a remote
+// host may be restarting), ErrTLS for certificate and handshake failures.
+// Anything else (timeouts, resets, a temporary DNS failure) is nil:
+// transient.
+func permanentNetError(rawURL string, err error) error {
+	var dns *net.DNSError
+	if errors.As(err, &dns) && dns.IsNotFound {
+		return ErrUnreachable
+	}
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		if u, perr := url.Parse(rawURL); perr == nil && isLoopback(u.Hostname()) {
+			return ErrUnreachable
+		}
+		return nil
+	}
+	var (
+		unknownCA  x509.UnknownAuthorityError
+		hostname   x509.HostnameError
+		invalid    x509.CertificateInvalidError
+		verify     *tls.CertificateVerificationError
+		header     tls.RecordHeaderError
+		alert      tls.AlertError
+		echReject  *tls.ECHRejectionError
+		constraint x509.ConstraintViolationError
+	)
+	if errors.As(err, &unknownCA) || errors.As(err, &hostname) || errors.As(err, &invalid) ||
+		errors.As(err, &verify) || errors.As(err, &header) || errors.As(err, &alert) ||
+		errors.As(err, &echReject) || errors.As(err, &constraint) ||
+		// net/http turns the tls.RecordHeaderError of an http:// server
+		// behind an https:// endpoint into this untyped error.
+		strings.Contains(err.Error(), "server gave HTTP response to HTTPS client") {
+		return ErrTLS
+	}
+	return nil
 }
 
 // getJSON GETs an API URL and decodes at most limit bytes of JSON into v.

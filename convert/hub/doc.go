@@ -39,9 +39,14 @@
 //     (server messages echoing it are scrubbed) and URLs in errors lose
 //     their query (signed URLs). Plain http is refused unless the endpoint
 //     (or redirect target) is a loopback host.
-//   - Failures: 429, 5xx and transient network errors are retried with
-//     bounded exponential backoff (Retry-After honoured, capped); a stall
-//     longer than IdleTimeout aborts and resumes the transfer. HTTP errors
+//   - Failures: 408, 429, 5xx and transient network errors (timeouts,
+//     resets, EOF mid-body) are retried with bounded exponential backoff
+//     (Retry-After honoured, capped); a stall longer than IdleTimeout
+//     aborts and resumes the transfer. What retrying cannot fix is
+//     returned after the first attempt: other 4xx, a host name that does
+//     not exist or a refused loopback endpoint (ErrUnreachable), a TLS
+//     failure (ErrTLS). Retry events carry the loop's limits (Retries,
+//     Budget) so a caller can announce them once. HTTP errors
 //     are *HTTPError wrapping sentinels (ErrUnauthorized, ErrRepoNotFound,
 //     ErrGated, ErrRateLimited, …) with an actionable hint.
 //   - Progress is reported through Options.Progress; the package never

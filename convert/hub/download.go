@@ -441,7 +441,8 @@ func (t *transfer) fetchBlob(ctx context.Context, j job, url, final, incomplete,
 			return fmt.Errorf("%s: %w", j.name, err)
 		}
 		failures++
-		c.emit(Event{Kind: EventRetry, Phase: PhaseDownload, File: j.name, FileDone: offset, FileSize: j.size, Err: err})
+		c.emit(Event{Kind: EventRetry, Phase: PhaseDownload, File: j.name, FileDone: offset, FileSize: j.size, Err: err,
+			Retry: failures, Retries: c.maxRetries, Budget: c.retryBudget()})
 		if serr := sleepCtx(ctx, wait); serr != nil {
 			return fmt.Errorf("%s: %w", j.name, err)
 		}

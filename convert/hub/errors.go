@@ -28,6 +28,13 @@ var (
 	// ErrOffline: the cache cannot satisfy a request and the network is
 	// disabled (HF_HUB_OFFLINE) or unreachable.
 	ErrOffline = errors.New("hub: not in the local cache and offline")
+	// ErrUnreachable: the endpoint cannot be reached and retrying will not
+	// help: its host name does not resolve ("no such host"), or a loopback
+	// endpoint refuses the connection. Not retried.
+	ErrUnreachable = errors.New("hub: cannot reach the Hub")
+	// ErrTLS: the TLS handshake failed (an untrusted or mismatched
+	// certificate, or a server that does not speak TLS). Not retried.
+	ErrTLS = errors.New("hub: TLS handshake failed")
 	// ErrIncomplete: a cached snapshot lacks files its listing names.
 	ErrIncomplete = errors.New("hub: cached snapshot is incomplete")
 

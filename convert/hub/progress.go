@@ -1,5 +1,7 @@
 package hub
 
+import "time"
+
 // EventKind says what an Event reports.
 type EventKind int
 
@@ -16,7 +18,9 @@ const (
 	// uploads) and was not transferred.
 	EventCached
 	// EventRetry: a request failed transiently and will be retried or
-	// resumed; Err says why.
+	// resumed; Err says why, Retry is the retry's number in its loop (1
+	// for the first) and Retries and Budget the loop's limits, so a
+	// caller can announce the budget once.
 	EventRetry
 	// EventPreflight: the small files are in place and the pre-flight
 	// check runs before any weight is downloaded.
@@ -45,6 +49,10 @@ type Event struct {
 	Done     int64
 	Total    int64
 	Err      error // EventRetry only
+	// EventRetry only: this is retry number Retry (from 1) of at most
+	// Retries, and the loop waits about Budget in all before giving up.
+	Retry, Retries int
+	Budget         time.Duration
 }
 
 // emit delivers e to the Progress callback, one call at a time.

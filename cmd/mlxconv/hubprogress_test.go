@@ -1,0 +1,34 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/mlxconv/mlxconv/convert/hub"
+)
+
+// A retry loop is announced once, with its budget; later retries of the
+// same loop print nothing, and a hostile file name is escaped.
+func TestHubProgressRetryBudgetOnce(t *testing.T) {
+	var buf bytes.Buffer
+	p := &hubProgress{w: &buf, now: time.Now}
+	reason := errors.New("GET https://hub.example/api/models/a/b: 503 Service Unavailable")
+	for i := 1; i <= 5; i++ {
+		p.update(hub.Event{Kind: hub.EventRetry, Err: reason, Retry: i, Retries: 5, Budget: 31 * time.Second})
+	}
+	for i := 1; i <= 3; i++ {
+		p.update(hub.Event{Kind: hub.EventRetry, File: "model\x1b[2J.safetensors", Err: reason, Retry: i, Retries: 5, Budget: 31 * time.Second})
+	}
+	p.update(hub.Event{Kind: hub.EventRetry, Err: errors.New("using the cached snapshot: offline")})
+	lines := strings.Split(strings.TrimRight(buf.String(), "\n"), "\n")
+	assert.Equal(t, []string{
+		"mlxconv: hub: retrying (up to 6 attempts over ~31 s): GET https://hub.example/api/models/a/b: 503 Service Unavailable",
+		`mlxconv: model\x1b[2J.safetensors: retrying (up to 6 attempts over ~31 s): GET https://hub.example/api/models/a/b: 503 Service Unavailable`,
+		"mlxconv: hub: using the cached snapshot: offline",
+	}, lines)
+}
