@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/mlxconv/mlxconv/convert/pyjson"
+	"github.com/mlxconv/mlxconv/internal/pyjson"
 )
 
 // config gives typed read access to a config.json object with the

@@ -10,7 +10,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/mlxconv/mlxconv/convert/pyjson"
+	"github.com/mlxconv/mlxconv/internal/pyjson"
 	"github.com/mlxconv/mlxconv/mlx"
 	"github.com/mlxconv/mlxconv/mlx/safetensors"
 )

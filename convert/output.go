@@ -5,7 +5,7 @@ import (
 	"math"
 	"slices"
 
-	"github.com/mlxconv/mlxconv/convert/pyjson"
+	"github.com/mlxconv/mlxconv/internal/pyjson"
 )
 
 // finishConfig applies save_config's edits (pop _name_or_path and

@@ -6,7 +6,7 @@ import (
 	"io"
 	"runtime"
 
-	"github.com/mlxconv/mlxconv/convert/pyjson"
+	"github.com/mlxconv/mlxconv/internal/pyjson"
 	"github.com/mlxconv/mlxconv/mlx"
 )
 

@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/mlxconv/mlxconv/convert/pyjson"
+	"github.com/mlxconv/mlxconv/internal/pyjson"
 )
 
 // Architecture knowledge of the GGUF exporter, as data: for every config

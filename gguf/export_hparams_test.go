@@ -8,7 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/mlxconv/mlxconv/convert/pyjson"
+	"github.com/mlxconv/mlxconv/internal/pyjson"
 )
 
 // exportMetaErr runs the metadata stages of the export (hyperparameters,

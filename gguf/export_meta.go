@@ -12,7 +12,7 @@ import (
 	"strings"
 	"unicode"
 
-	"github.com/mlxconv/mlxconv/convert/pyjson"
+	"github.com/mlxconv/mlxconv/internal/pyjson"
 )
 
 // General metadata (general.*) as gguf-py's Metadata.load derives it for

@@ -3,7 +3,8 @@ package mlx
 // Backend performs cast, quantize and dequantize on host buffers. Buffers
 // hold little-endian elements in row-major order; shapes are element counts
 // per dimension. Implementations: the pure-Go Native backend (this package)
-// and the MLX backend over libmlxc (mlx.OpenMLX, see package bridge).
+// and the MLX backend over libmlxc (mlxbackend.OpenMLX, package
+// mlx/mlxbackend).
 //
 // A Backend is safe for concurrent use unless its documentation says
 // otherwise. Close releases native resources; the Native backend's Close is a

@@ -2,7 +2,10 @@
 // kernels that reproduce MLX's arithmetic bit for bit: dtype casts,
 // quantization (affine, mxfp4, nvfp4, mxfp8) and dequantization, on host
 // byte buffers. It also defines the Backend interface, implemented here by
-// the Native backend and, over libmlxc, by package bridge.
+// the Native backend (OpenNative) and, over libmlxc, by package
+// mlx/mlxbackend, which also selects between the two (mlxbackend.Select).
+// Package mlx links no native code: it does not import package bridge or
+// purego, and builds and tests with CGO_ENABLED=0 and no libmlxc present.
 //
 // # Contract
 //

@@ -5,8 +5,8 @@ import (
 	"strings"
 )
 
-// BackendInfo describes the backend OpenBackend chose, for run summaries
-// and `mlxconv version`.
+// BackendInfo describes the backend OpenNative or mlxbackend.Select
+// opened, for run summaries and `mlxconv version`.
 type BackendInfo struct {
 	Backend    string   // "mlx" or "native"
 	Library    string   // libmlxc path (mlx only)
@@ -40,65 +40,19 @@ func (i BackendInfo) String() string {
 	return b.String()
 }
 
-// Backend kinds accepted by OpenBackend.
+// Backend kinds accepted by mlxbackend.Select.
 const (
 	BackendAuto   = "auto"
 	BackendMLX    = "mlx"
 	BackendNative = "native"
 )
 
-// OpenBackend opens the backend of the given kind:
-//   - "native": the pure-Go kernels on workers goroutines (<= 0: GOMAXPROCS)
-//     with RoundingCPU;
-//   - "mlx": MLX through libmlxc (found as bridge.Search does; the device
-//     is Metal on macOS when available, else the CPU); failing to load it
-//     or its smoke test is an error, and so is a searched candidate that
-//     is no usable libmlxc (truncated, wrong architecture, not mlx-c);
-//   - "auto" (or ""): "mlx" when it opens, else "native" with
-//     BackendInfo.Fallback saying why in one line; unusable candidates are
-//     skipped, listed in BackendInfo.Skipped.
-//
-// workers applies to the native backend only; MLX schedules its own
-// threads. Close the returned Backend when done.
-func OpenBackend(kind string, workers int) (Backend, BackendInfo, error) {
-	switch kind {
-	case BackendNative:
-		return openNative(workers, "")
-	case BackendMLX, BackendAuto, "":
-	default:
-		return nil, BackendInfo{}, fmt.Errorf("mlx: unknown backend %q (want auto, mlx or native)", kind)
-	}
-	m, err := OpenMLX(MLXOptions{Strict: kind == BackendMLX})
-	if err == nil {
-		return m, BackendInfo{
-			Backend:    m.Name(),
-			Library:    m.Library(),
-			ABI:        m.ABI(),
-			MLXVersion: m.Version(),
-			Device:     m.Device(),
-			Rounding:   m.Rounding(),
-			Skipped:    m.Skipped(),
-		}, nil
-	}
-	if kind == BackendMLX {
-		return nil, BackendInfo{}, fmt.Errorf("mlx: backend mlx: %w", err)
-	}
-	return openNative(workers, oneLine(err.Error()))
-}
-
-func openNative(workers int, fallback string) (Backend, BackendInfo, error) {
+// OpenNative opens the Native backend on workers goroutines (<= 0:
+// GOMAXPROCS) with RoundingCPU, and describes it; fallback, when not empty,
+// becomes BackendInfo.Fallback: one line saying why MLX was not used
+// (mlxbackend.Select passes it for "auto"). It needs no native library;
+// selecting between MLX and Native is mlxbackend.Select's job.
+func OpenNative(workers int, fallback string) (Backend, BackendInfo, error) {
 	n := NewNative(workers, RoundingCPU)
 	return n, BackendInfo{Backend: n.Name(), Device: n.Device(), Rounding: n.Rounding(), Fallback: fallback}, nil
-}
-
-// oneLine joins the non-empty lines of a (possibly joined) error message
-// with "; ".
-func oneLine(s string) string {
-	var parts []string
-	for _, l := range strings.Split(s, "\n") {
-		if l = strings.TrimSpace(l); l != "" {
-			parts = append(parts, l)
-		}
-	}
-	return strings.Join(parts, "; ")
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/mlxconv/mlxconv/convert"
 	"github.com/mlxconv/mlxconv/internal/safe"
 	"github.com/mlxconv/mlxconv/mlx"
+	"github.com/mlxconv/mlxconv/mlx/mlxbackend"
 )
 
 func init() {
@@ -94,7 +95,7 @@ func runConvert(ctx context.Context, env *environment, args []string) error {
 	if !f.dryRun {
 		// One goroutine per backend call: the conversion runs --workers
 		// calls in parallel.
-		b, bi, err := mlx.OpenBackend(f.backend, 1)
+		b, bi, err := mlxbackend.Select(f.backend, 1)
 		if err != nil {
 			return err
 		}

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/mlxconv/mlxconv/mlx"
+	"github.com/mlxconv/mlxconv/mlx/mlxbackend"
 )
 
 // selfcheck quantizes and dequantizes a fixed pseudo-random bf16 matrix in
@@ -22,7 +23,7 @@ func init() {
 			if err := parseFlags(fs, args); err != nil {
 				return err
 			}
-			b, info, err := mlx.OpenBackend(*kind, 0)
+			b, info, err := mlxbackend.Select(*kind, 0)
 			if err != nil {
 				return err
 			}

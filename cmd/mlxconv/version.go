@@ -6,7 +6,7 @@ import (
 	"runtime"
 	"runtime/debug"
 
-	"github.com/mlxconv/mlxconv/mlx"
+	"github.com/mlxconv/mlxconv/mlx/mlxbackend"
 )
 
 // version is set at link time (-ldflags "-X main.version=v1.2.3"); otherwise
@@ -43,7 +43,7 @@ func init() {
 				return err
 			}
 			fmt.Fprintf(env.stdout, "mlxconv %s (%s, %s/%s)\n", versionString(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
-			b, info, err := mlx.OpenBackend(*backend, 0)
+			b, info, err := mlxbackend.Select(*backend, 0)
 			if err != nil {
 				return err
 			}

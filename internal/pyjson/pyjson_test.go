@@ -12,8 +12,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/mlxconv/mlxconv/convert/pyjson"
 	"github.com/mlxconv/mlxconv/internal/oracle"
+	"github.com/mlxconv/mlxconv/internal/pyjson"
 )
 
 func TestFormatFloat(t *testing.T) {

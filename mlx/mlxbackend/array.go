@@ -1,4 +1,4 @@
-package mlx
+package mlxbackend
 
 import (
 	"encoding/binary"
@@ -7,6 +7,7 @@ import (
 	"math"
 
 	"github.com/mlxconv/mlxconv/bridge"
+	"github.com/mlxconv/mlxconv/mlx"
 )
 
 // Array is an array in MLX's memory, owned by an MLX backend (see
@@ -18,53 +19,53 @@ import (
 type Array struct {
 	b     *MLX
 	a     *bridge.Array
-	dtype DType
+	dtype mlx.DType
 }
 
 // bridgeDType maps a DType to MLX's element type. The fp8 storage types
 // have no MLX dtype.
-func bridgeDType(d DType) (bridge.DType, error) {
+func bridgeDType(d mlx.DType) (bridge.DType, error) {
 	switch d {
-	case Bool:
+	case mlx.Bool:
 		return bridge.Bool, nil
-	case U8:
+	case mlx.U8:
 		return bridge.Uint8, nil
-	case U16:
+	case mlx.U16:
 		return bridge.Uint16, nil
-	case U32:
+	case mlx.U32:
 		return bridge.Uint32, nil
-	case U64:
+	case mlx.U64:
 		return bridge.Uint64, nil
-	case I8:
+	case mlx.I8:
 		return bridge.Int8, nil
-	case I16:
+	case mlx.I16:
 		return bridge.Int16, nil
-	case I32:
+	case mlx.I32:
 		return bridge.Int32, nil
-	case I64:
+	case mlx.I64:
 		return bridge.Int64, nil
-	case F16:
+	case mlx.F16:
 		return bridge.Float16, nil
-	case BF16:
+	case mlx.BF16:
 		return bridge.BFloat16, nil
-	case F32:
+	case mlx.F32:
 		return bridge.Float32, nil
-	case F64:
+	case mlx.F64:
 		return bridge.Float64, nil
-	case C64:
+	case mlx.C64:
 		return bridge.Complex64, nil
 	}
-	return 0, fmt.Errorf("%w: %s has no MLX array type", ErrDType, d)
+	return 0, fmt.Errorf("%w: %s has no MLX array type", mlx.ErrDType, d)
 }
 
 // fromBridgeDType is the inverse of bridgeDType.
-func fromBridgeDType(d bridge.DType) (DType, error) {
-	for m := Bool; m < numDTypes; m++ {
+func fromBridgeDType(d bridge.DType) (mlx.DType, error) {
+	for m := mlx.Bool; m.Valid(); m++ {
 		if b, err := bridgeDType(m); err == nil && b == d {
 			return m, nil
 		}
 	}
-	return Invalid, fmt.Errorf("%w: MLX dtype %v", ErrDType, d)
+	return mlx.Invalid, fmt.Errorf("%w: MLX dtype %v", mlx.ErrDType, d)
 }
 
 func (b *MLX) wrap(a *bridge.Array) (*Array, error) {
@@ -77,7 +78,7 @@ func (b *MLX) wrap(a *bridge.Array) (*Array, error) {
 
 // FromBytes copies data (little-endian elements of dtype dt, row-major,
 // the given shape) into a new MLX array.
-func (b *MLX) FromBytes(data []byte, shape []int, dt DType) (*Array, error) {
+func (b *MLX) FromBytes(data []byte, shape []int, dt mlx.DType) (*Array, error) {
 	bd, err := bridgeDType(dt)
 	if err != nil {
 		return nil, err
@@ -90,14 +91,14 @@ func (b *MLX) FromBytes(data []byte, shape []int, dt DType) (*Array, error) {
 }
 
 // DType returns the element type.
-func (a *Array) DType() DType { return a.dtype }
+func (a *Array) DType() mlx.DType { return a.dtype }
 
 // Shape returns a copy of the dimensions.
 func (a *Array) Shape() []int { return a.a.Shape() }
 
 // AsType returns a converted to dt, as mx.astype does on the backend's
 // device.
-func (a *Array) AsType(dt DType) (*Array, error) {
+func (a *Array) AsType(dt mlx.DType) (*Array, error) {
 	bd, err := bridgeDType(dt)
 	if err != nil {
 		return nil, err
@@ -129,11 +130,11 @@ func (a *Array) Close() error {
 // they were made with.
 type QuantizedArray struct {
 	Weight, Scales, Biases *Array // Biases is nil unless Params.Mode is Affine
-	Params                 QuantParams
+	Params                 mlx.QuantParams
 }
 
 // globalScale makes the 0-d float32 array of p.GlobalScale, or nil.
-func (b *MLX) globalScale(p QuantParams) (*bridge.Array, error) {
+func (b *MLX) globalScale(p mlx.QuantParams) (*bridge.Array, error) {
 	if p.GlobalScale == nil {
 		return nil, nil
 	}
@@ -141,13 +142,13 @@ func (b *MLX) globalScale(p QuantParams) (*bridge.Array, error) {
 	return b.lib.FromBytes(buf, nil, bridge.Float32)
 }
 
-func quantizeParams(p QuantParams, g *bridge.Array) bridge.QuantizeParams {
+func quantizeParams(p mlx.QuantParams, g *bridge.Array) bridge.QuantizeParams {
 	return bridge.QuantizeParams{Mode: p.Mode.String(), GroupSize: p.GroupSize, Bits: p.Bits, GlobalScale: g}
 }
 
 // Quantize quantizes a as mx.quantize does on the backend's device, whose
 // rounding rules apply whatever p.Rounding says (see MLX.Rounding).
-func (a *Array) Quantize(p QuantParams) (*QuantizedArray, error) {
+func (a *Array) Quantize(p mlx.QuantParams) (*QuantizedArray, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
@@ -192,11 +193,11 @@ func (a *Array) Quantize(p QuantParams) (*QuantizedArray, error) {
 }
 
 // Dequantize reverses the quantization as mx.dequantize does, producing
-// dtype out (Invalid: MLX's default, see DequantizedDType).
-func (q *QuantizedArray) Dequantize(out DType) (*Array, error) {
+// dtype out (mlx.Invalid: MLX's default, see mlx.DequantizedDType).
+func (q *QuantizedArray) Dequantize(out mlx.DType) (*Array, error) {
 	b := q.Weight.b
 	od := bridge.DTypeUnset
-	if out != Invalid {
+	if out != mlx.Invalid {
 		var err error
 		if od, err = bridgeDType(out); err != nil {
 			return nil, err

@@ -1,4 +1,4 @@
-package mlx_test
+package mlxbackend_test
 
 // The MLX backend against the native backend on a real libmlxc. These run
 // only when MLXC_LIBRARY names a library (developers build libmlxc by hand,
@@ -23,14 +23,15 @@ import (
 
 	"github.com/mlxconv/mlxconv/bridge"
 	"github.com/mlxconv/mlxconv/mlx"
+	"github.com/mlxconv/mlxconv/mlx/mlxbackend"
 )
 
-func openRealMLX(tb testing.TB) *mlx.MLX {
+func openRealMLX(tb testing.TB) *mlxbackend.MLX {
 	tb.Helper()
 	if os.Getenv(bridge.EnvLibrary) == "" {
 		tb.Skip("MLXC_LIBRARY is not set; real-MLX tests run only against a hand-built libmlxc")
 	}
-	m, err := mlx.OpenMLX(mlx.MLXOptions{Device: "cpu"})
+	m, err := mlxbackend.OpenMLX(mlxbackend.MLXOptions{Device: "cpu"})
 	require.NoError(tb, err)
 	tb.Cleanup(func() { require.NoError(tb, m.Close()) })
 	tb.Logf("%s: MLX %s, mlx-c %s, device %s", m.Library(), m.Version(), m.ABI(), m.Device())
@@ -370,7 +371,7 @@ func BenchmarkBackends(b *testing.B) {
 	if os.Getenv(bridge.EnvLibrary) == "" {
 		b.Skip("MLXC_LIBRARY is not set")
 	}
-	m, err := mlx.OpenMLX(mlx.MLXOptions{})
+	m, err := mlxbackend.OpenMLX(mlxbackend.MLXOptions{})
 	require.NoError(b, err)
 	defer m.Close()
 	native := mlx.NewNative(0, m.Rounding())

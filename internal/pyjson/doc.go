@@ -18,4 +18,7 @@
 // Non-goals: this is not a general JSON library; it does not map onto Go
 // structs. Decode into Go types with encoding/json where order does not
 // matter.
+//
+// It is internal, shared by packages convert and gguf (issue #12: shared
+// helpers live under internal/, not inside one of the layers).
 package pyjson

@@ -1,4 +1,4 @@
-package mlx
+package mlxbackend
 
 import (
 	"errors"
@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/mlxconv/mlxconv/bridge"
+	"github.com/mlxconv/mlxconv/mlx"
 )
 
 // MLXOptions configure OpenMLX.
@@ -26,17 +27,17 @@ type MLXOptions struct {
 	Strict bool
 }
 
-// MLX is the "mlx" Backend: MLX through libmlxc (package bridge). All MLX
+// MLX is the "mlx" mlx.Backend: MLX through libmlxc (package bridge). All MLX
 // calls run on one OS thread, so the backend is safe for concurrent use but
 // does not run calls in parallel. Its rounding rules follow the device:
-// RoundingMetal on the GPU, RoundingCPU on the CPU; QuantParams.Rounding is
-// ignored, as for Native.
+// mlx.RoundingMetal on the GPU, mlx.RoundingCPU on the CPU;
+// mlx.QuantParams.Rounding is ignored, as for mlx.Native.
 type MLX struct {
 	lib     *bridge.Lib
 	skipped []string
 }
 
-var _ Backend = (*MLX)(nil)
+var _ mlx.Backend = (*MLX)(nil)
 
 // ParseDevice maps "auto" (or ""), "cpu" and "gpu" to a bridge device.
 func parseDevice(s string) (bridge.Device, error) {
@@ -97,12 +98,12 @@ func (m *MLX) smoke() error {
 	for i := range rows * k {
 		w = appendF32(w, float32(i)/16-4)
 	}
-	p := QuantParams{Mode: Affine, Bits: 8, GroupSize: 64}
-	q, err := m.Quantize(w, F32, []int{rows, k}, p)
+	p := mlx.QuantParams{Mode: mlx.Affine, Bits: 8, GroupSize: 64}
+	q, err := m.Quantize(w, mlx.F32, []int{rows, k}, p)
 	if err != nil {
 		return err
 	}
-	d, err := m.Dequantize(q, p, F32)
+	d, err := m.Dequantize(q, p, mlx.F32)
 	if err != nil {
 		return err
 	}
@@ -124,12 +125,13 @@ func (m *MLX) Device() string { return m.lib.Device().String() }
 // GPU returns "metal" or "cuda" on a GPU device, "" on the CPU.
 func (m *MLX) GPU() string { return m.lib.GPU() }
 
-// Rounding returns RoundingMetal on the GPU and RoundingCPU on the CPU.
-func (m *MLX) Rounding() Rounding {
+// Rounding returns mlx.RoundingMetal on the GPU and mlx.RoundingCPU on the
+// CPU.
+func (m *MLX) Rounding() mlx.Rounding {
 	if m.lib.Device() == bridge.DeviceGPU {
-		return RoundingMetal
+		return mlx.RoundingMetal
 	}
-	return RoundingCPU
+	return mlx.RoundingCPU
 }
 
 // Skipped returns, one line each, why the library search passed over
@@ -149,9 +151,9 @@ func (m *MLX) Version() string { return m.lib.Version() }
 func (m *MLX) Close() error { return m.lib.Close() }
 
 // Cast converts src from dtype from to dtype to with mx.astype. Like
-// Native, it accepts F16, BF16, F32 and F64; errors wrap ErrCast.
-func (m *MLX) Cast(src []byte, from, to DType) ([]byte, error) {
-	if err := checkCast(len(src), from, to); err != nil {
+// mlx.Native, it accepts F16, BF16, F32 and F64; errors wrap mlx.ErrCast.
+func (m *MLX) Cast(src []byte, from, to mlx.DType) ([]byte, error) {
+	if err := mlx.CheckCast(len(src), from, to); err != nil {
 		return nil, err
 	}
 	n := len(src) / from.Size()
@@ -173,68 +175,68 @@ func (m *MLX) Cast(src []byte, from, to DType) ([]byte, error) {
 
 // Quantize quantizes w with mx.quantize on the backend's device. The
 // validation and the output layout are those of the package-level
-// Quantize; errors wrap ErrQuant or come from MLX.
-func (m *MLX) Quantize(w []byte, dt DType, shape []int, p QuantParams) (Quantized, error) {
-	wqShape, sShape, err := QuantizedShapes(shape, p)
+// mlx.Quantize; errors wrap mlx.ErrQuant or come from MLX.
+func (m *MLX) Quantize(w []byte, dt mlx.DType, shape []int, p mlx.QuantParams) (mlx.Quantized, error) {
+	wqShape, sShape, err := mlx.QuantizedShapes(shape, p)
 	if err != nil {
-		return Quantized{}, err
+		return mlx.Quantized{}, err
 	}
-	if !quantizable(dt) {
-		return Quantized{}, fmt.Errorf("%w: cannot quantize dtype %s (want float32, float16 or bfloat16)", ErrQuant, dt)
+	if !mlx.Quantizable(dt) {
+		return mlx.Quantized{}, fmt.Errorf("%w: cannot quantize dtype %s (want float32, float16 or bfloat16)", mlx.ErrQuant, dt)
 	}
-	if n, _ := numElements(shape); len(w) != n*dt.Size() {
-		return Quantized{}, fmt.Errorf("%w: weight %v %s: have %d bytes, want %d", ErrQuant, shape, dt, len(w), n*dt.Size())
+	if n, _ := mlx.NumElements(shape); len(w) != n*dt.Size() {
+		return mlx.Quantized{}, fmt.Errorf("%w: weight %v %s: have %d bytes, want %d", mlx.ErrQuant, shape, dt, len(w), n*dt.Size())
 	}
 	a, err := m.FromBytes(w, shape, dt)
 	if err != nil {
-		return Quantized{}, err
+		return mlx.Quantized{}, err
 	}
 	defer a.Close()
 	qa, err := a.Quantize(p)
 	if err != nil {
-		return Quantized{}, err
+		return mlx.Quantized{}, err
 	}
 	defer qa.Close()
 	if err := qa.Eval(); err != nil {
-		return Quantized{}, fmt.Errorf("mlx: quantize: %w", err)
+		return mlx.Quantized{}, fmt.Errorf("mlx: quantize: %w", err)
 	}
 	sd := p.Mode.ScaleDType(dt)
 	switch {
-	case qa.Weight.DType() != U32 || !slices.Equal(qa.Weight.Shape(), wqShape):
-		return Quantized{}, fmt.Errorf("mlx: quantize: MLX returned weights %v %s, want %v uint32", qa.Weight.Shape(), qa.Weight.DType(), wqShape)
+	case qa.Weight.DType() != mlx.U32 || !slices.Equal(qa.Weight.Shape(), wqShape):
+		return mlx.Quantized{}, fmt.Errorf("mlx: quantize: MLX returned weights %v %s, want %v uint32", qa.Weight.Shape(), qa.Weight.DType(), wqShape)
 	case qa.Scales.DType() != sd || !slices.Equal(qa.Scales.Shape(), sShape):
-		return Quantized{}, fmt.Errorf("mlx: quantize: MLX returned scales %v %s, want %v %s", qa.Scales.Shape(), qa.Scales.DType(), sShape, sd)
+		return mlx.Quantized{}, fmt.Errorf("mlx: quantize: MLX returned scales %v %s, want %v %s", qa.Scales.Shape(), qa.Scales.DType(), sShape, sd)
 	}
-	q := Quantized{WeightShape: wqShape, ScaleShape: sShape, ScaleDType: sd}
+	q := mlx.Quantized{WeightShape: wqShape, ScaleShape: sShape, ScaleDType: sd}
 	if q.Weight, err = qa.Weight.Bytes(); err != nil {
-		return Quantized{}, err
+		return mlx.Quantized{}, err
 	}
 	if q.Scales, err = qa.Scales.Bytes(); err != nil {
-		return Quantized{}, err
+		return mlx.Quantized{}, err
 	}
 	if qa.Biases != nil {
 		if q.Biases, err = qa.Biases.Bytes(); err != nil {
-			return Quantized{}, err
+			return mlx.Quantized{}, err
 		}
 	}
 	return q, nil
 }
 
 // Dequantize reverses Quantize with mx.dequantize on the backend's device.
-// The result has dtype DequantizedDType(p, q.ScaleDType, out); errors wrap
-// ErrQuant or come from MLX.
-func (m *MLX) Dequantize(q Quantized, p QuantParams, out DType) ([]byte, error) {
-	if _, _, err := deqLayout(q, p); err != nil {
+// The result has dtype mlx.DequantizedDType(p, q.ScaleDType, out); errors
+// wrap mlx.ErrQuant or come from MLX.
+func (m *MLX) Dequantize(q mlx.Quantized, p mlx.QuantParams, out mlx.DType) ([]byte, error) {
+	if err := mlx.CheckQuantized(q, p); err != nil {
 		return nil, err
 	}
-	od := DequantizedDType(p, q.ScaleDType, out)
-	if !quantizable(od) {
-		return nil, fmt.Errorf("%w: cannot dequantize to dtype %s (want float32, float16 or bfloat16)", ErrQuant, od)
+	od := mlx.DequantizedDType(p, q.ScaleDType, out)
+	if !mlx.Quantizable(od) {
+		return nil, fmt.Errorf("%w: cannot dequantize to dtype %s (want float32, float16 or bfloat16)", mlx.ErrQuant, od)
 	}
 	qa := &QuantizedArray{Params: p}
 	defer qa.Close()
 	var err error
-	if qa.Weight, err = m.FromBytes(q.Weight, q.WeightShape, U32); err != nil {
+	if qa.Weight, err = m.FromBytes(q.Weight, q.WeightShape, mlx.U32); err != nil {
 		return nil, err
 	}
 	if qa.Scales, err = m.FromBytes(q.Scales, q.ScaleShape, q.ScaleDType); err != nil {

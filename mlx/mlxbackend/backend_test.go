@@ -1,6 +1,6 @@
-package mlx_test
+package mlxbackend_test
 
-// Tests of the MLX backend, OpenBackend and the Array API against the fake
+// Tests of the MLX backend, Select and the Array API against the fake
 // libmlxc of bridge/testdata (compiled here with the system C compiler).
 // In builds that cannot load libraries (nomlx tag, other platforms) the
 // same tests check the fallback instead.
@@ -18,6 +18,7 @@ import (
 	"github.com/mlxconv/mlxconv/bridge"
 	"github.com/mlxconv/mlxconv/bridge/bridgetest"
 	"github.com/mlxconv/mlxconv/mlx"
+	"github.com/mlxconv/mlxconv/mlx/mlxbackend"
 )
 
 func TestMain(m *testing.M) {
@@ -42,7 +43,7 @@ func f32s(xs ...float32) []byte {
 }
 
 func TestOpenBackendNative(t *testing.T) {
-	b, info, err := mlx.OpenBackend("native", 2)
+	b, info, err := mlxbackend.Select("native", 2)
 	require.NoError(t, err)
 	defer b.Close()
 	assert.Equal(t, "native", b.Name())
@@ -51,7 +52,7 @@ func TestOpenBackendNative(t *testing.T) {
 }
 
 func TestOpenBackendUnknownKind(t *testing.T) {
-	_, _, err := mlx.OpenBackend("cuda", 0)
+	_, _, err := mlxbackend.Select("cuda", 0)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `unknown backend "cuda"`)
 }
@@ -75,7 +76,7 @@ func TestOpenBackendFallback(t *testing.T) {
 			if bridge.Available() != nil {
 				tt.reason, tt.errType = "", bridge.ErrUnsupported
 			}
-			b, info, err := mlx.OpenBackend("auto", 1)
+			b, info, err := mlxbackend.Select("auto", 1)
 			require.NoError(t, err)
 			defer b.Close()
 			assert.Equal(t, "native", info.Backend)
@@ -84,7 +85,7 @@ func TestOpenBackendFallback(t *testing.T) {
 			assert.NotContains(t, info.Fallback, "\n", "the reason is one line")
 			assert.Contains(t, info.String(), "(MLX unavailable: ")
 
-			_, _, err = mlx.OpenBackend("mlx", 1)
+			_, _, err = mlxbackend.Select("mlx", 1)
 			require.ErrorIs(t, err, tt.errType)
 		})
 	}
@@ -93,7 +94,7 @@ func TestOpenBackendFallback(t *testing.T) {
 func TestOpenBackendAutoUsesMLX(t *testing.T) {
 	p := fakeLib(t, bridgetest.ABI6)
 	t.Setenv(bridge.EnvLibrary, p)
-	b, info, err := mlx.OpenBackend("auto", 1)
+	b, info, err := mlxbackend.Select("auto", 1)
 	require.NoError(t, err)
 	defer b.Close()
 	if err := bridge.Available(); err != nil {
@@ -150,7 +151,7 @@ func TestOpenBackendAutoUsesMLX(t *testing.T) {
 }
 
 func TestArrayAPI(t *testing.T) {
-	m, err := mlx.OpenMLX(mlx.MLXOptions{Library: fakeLib(t, bridgetest.ABI6), Device: "cpu", CacheLimit: 1 << 20})
+	m, err := mlxbackend.OpenMLX(mlxbackend.MLXOptions{Library: fakeLib(t, bridgetest.ABI6), Device: "cpu", CacheLimit: 1 << 20})
 	if err := bridge.Available(); err != nil {
 		require.ErrorIs(t, err, bridge.ErrUnsupported)
 		return
@@ -212,7 +213,7 @@ func TestArrayAPI(t *testing.T) {
 }
 
 func TestOpenMLXBadDevice(t *testing.T) {
-	_, err := mlx.OpenMLX(mlx.MLXOptions{Library: "x", Device: "tpu"})
+	_, err := mlxbackend.OpenMLX(mlxbackend.MLXOptions{Library: "x", Device: "tpu"})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `unknown device "tpu"`)
 }
