@@ -31,12 +31,15 @@ CLASSES = {
     "nan-sign": "a NaN made by arithmetic (inf-inf, 0*inf, inf/inf) is -NaN on x86 "
                 "(0xffc00000, f16 0xfd00) and +NaN on arm64 (0x7fc00000, f16 0x7d00); "
                 "bfloat16 results are canonical 0x7fc0 on both",
-    "mx-scale": "e8m0 scale byte: astype(int32) of ceil(log2(s)) is INT_MIN for inf/NaN on x86 "
-                "but saturates on arm64 (inf -> INT_MAX, NaN -> 0), and astype(uint8) of e+127 "
-                "keeps the low byte of an int32 on x86 while on arm64 it depends on the "
-                "dtype and on the element's place in the scales array (float32: 8-wide "
-                "vector body FCVTZS+narrow, last n%8 scalar FCVTZU; bfloat16: 16-wide; "
-                "float16: saturating)",
+    "mx-scale": "e8m0 scale byte: astype(int32) of ceil(log2(s)) gives INT_MIN for inf/NaN on "
+                "x86 but saturates on arm64 (inf -> INT_MAX, NaN -> 0), and astype(uint8) of "
+                "e+127 keeps the low byte of that int32 conversion on x86, while on arm64 it "
+                "depends on the dtype and on the element's place in the scales array: "
+                "float32 and bfloat16 keep the low byte of a saturating int32 conversion in "
+                "the vector loop (the first n - n%L elements, L = 8 for float32, 16 for "
+                "bfloat16) and of a saturating uint32 conversion in the scalar remainder "
+                "loop (negatives and NaN -> 0, 2^31 -> 0x00); float16 uses the saturating "
+                "uint32 conversion everywhere (see probe.py)",
     "mx-codes": "codes of a group whose amax is inf or NaN: x86 divides by 2^INT_MIN = 0 "
                 "(codes +-max), arm64 by 2^INT_MAX = inf for inf (codes +-0, NaN for the inf "
                 "element) and by 2^0 = 1 for NaN",
