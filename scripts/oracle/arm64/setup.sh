@@ -112,8 +112,12 @@ mx.eval(q)
 print(f"oracle-arm64: python {platform.python_version()} ({platform.machine()}), mlx {mx.__version__}, numpy {np.__version__}")
 ' >&2
 touch "$tmp/.complete"
-rm -rf "$dir"
-mv "$tmp" "$dir"
+if [ -f "$dir/.complete" ]; then
+  rm -rf "$tmp" # another run installed it meanwhile: keep theirs
+else
+  rm -rf "$dir"
+  mv "$tmp" "$dir"
+fi
 trap - EXIT
 sed 's/^/oracle-arm64:   /' "$dir/manifest.txt" >&2
 echo "oracle-arm64: installed in $((SECONDS - start))s" >&2
