@@ -43,6 +43,13 @@ crosscheck() {
   GOOS=darwin GOARCH=arm64 go vet ./...
 }
 
+# arm64_oracle runs the kernel oracle on linux/arm64: MLX's aarch64 CPU wheels
+# write the cases and the Go kernels built for arm64 compare them, both under
+# qemu-aarch64-static (scripts/oracle/arm64; installed once into $cache).
+arm64_oracle() {
+  scripts/oracle/arm64/run.sh "$work/kernels-arm64"
+}
+
 # reliability runs the end-to-end fault tests (scripts/reliability) and
 # prints their count.
 reliability() {
@@ -107,6 +114,9 @@ run_tests() {
 
   echo "== oracle: our safetensors files loaded by mx.load"
   "$py" scripts/oracle/kernels.py verify "$MLXCONV_ORACLE_DIR"
+
+  echo "== oracle: kernels vs MLX (CPU) on linux/arm64, under qemu, byte for byte"
+  arm64_oracle
 
   echo "== oracle: GGUF tokenizer export vs llama.cpp, HF tokenizers, gguf-py"
   scripts/oracle/tokenizer_check.sh

@@ -29,7 +29,7 @@ AFFINE_BITS = [2, 3, 4, 5, 6, 8]
 AFFINE_GROUPS = [32, 64, 128]
 FP_MODES = [("mxfp4", 4, 32, False), ("nvfp4", 4, 16, False), ("nvfp4", 4, 16, True), ("mxfp8", 8, 32, False)]
 
-SPECIALS = ["zeros", "negative", "constant", "ties", "huge", "tiny", "nonfinite", "mixed_sign_edge"]
+SPECIALS = ["zeros", "negative", "constant", "ties", "huge", "tiny", "nonfinite", "mixed_sign_edge", "nan"]
 
 
 def special_group(kind, gs, rng, dtype, bits, mode):
@@ -62,6 +62,11 @@ def special_group(kind, gs, rng, dtype, bits, mode):
     if kind == "nonfinite":
         v = rng.standard_normal(gs).astype(np.float32)
         v[int(rng.integers(0, gs))] = rng.choice([np.inf, -np.inf])
+        return v
+    if kind == "nan":
+        # A NaN input: the max reductions propagate it into the scale.
+        v = rng.standard_normal(gs).astype(np.float32)
+        v[int(rng.integers(0, gs))] = rng.choice([np.nan, -np.nan])
         return v
     if kind == "mixed_sign_edge":
         v = rng.standard_normal(gs).astype(np.float32)
