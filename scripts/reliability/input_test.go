@@ -152,7 +152,8 @@ func entries(t *testing.T, dir string) []string {
 }
 
 // slowModel writes a llama whose single embedding is 1 GiB of f32 zeros (a
-// sparse file), so that quantizing it takes seconds.
+// sparse file), so that quantizing it takes seconds, with the bundled
+// example's tokenizer (for gguf).
 func slowModel(t *testing.T) string {
 	t.Helper()
 	in := filepath.Join(t.TempDir(), "slow")
@@ -161,6 +162,11 @@ func slowModel(t *testing.T) string {
 	cfg := fmt.Sprintf(`{"model_type": "llama", "hidden_size": %d, "intermediate_size": 64, "num_hidden_layers": 0,
 "num_attention_heads": 64, "rms_norm_eps": 1e-05, "vocab_size": %d, "tie_word_embeddings": true}`, hidden, vocab)
 	require.NoError(t, os.WriteFile(filepath.Join(in, "config.json"), []byte(cfg), 0o644))
+	for _, name := range []string{"tokenizer.json", "tokenizer_config.json"} {
+		b, err := os.ReadFile(filepath.Join(repoRoot, "testdata", "tiny-llama", name))
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(in, name), b, 0o644))
+	}
 	infos := []safetensors.TensorInfo{{Name: "model.embed_tokens.weight", DType: mlx.F32, Shape: []int{vocab, hidden}},
 		{Name: "model.norm.weight", DType: mlx.F32, Shape: []int{hidden}}}
 	laid, size, err := safetensors.Layout(infos)
@@ -178,24 +184,31 @@ func slowModel(t *testing.T) string {
 }
 
 // TestSignalDuringConvert sends SIGTERM (and, as a control, SIGINT) to a
-// conversion once it writes: a clean exit with 143 (130 for SIGINT), one
-// line saying so, the input unchanged and nothing left in the output's
-// parent.
+// conversion and a GGUF export once they write: a clean exit with 143
+// (130 for SIGINT), one line saying so, the input unchanged and nothing
+// left in the output's parent.
 func TestSignalDuringConvert(t *testing.T) {
 	for _, tc := range []struct {
+		cmd  string
 		sig  syscall.Signal
 		code int
 		name string
 	}{
-		{syscall.SIGTERM, 143, "SIGTERM"},
-		{syscall.SIGINT, 130, "SIGINT"},
+		{"convert", syscall.SIGTERM, 143, "SIGTERM"},
+		{"convert", syscall.SIGINT, 130, "SIGINT"},
+		{"gguf", syscall.SIGTERM, 143, "SIGTERM"},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
+		t.Run(tc.cmd+" "+tc.name, func(t *testing.T) {
 			src := slowModel(t)
 			before := snapshot(t, src)
 			outParent := t.TempDir()
-			cmd, _, _ := command(t, runOpts{}, "convert", "--hf-path", src, "--mlx-path", filepath.Join(outParent, "out"),
-				"-q", "--backend", "native", "--workers", "1")
+			args := []string{"convert", "--hf-path", src, "--mlx-path", filepath.Join(outParent, "out"),
+				"-q", "--backend", "native", "--workers", "1"}
+			if tc.cmd == "gguf" {
+				args = []string{"gguf", "--model", src, "--outfile", filepath.Join(outParent, "out.gguf"),
+					"--outtype", "q8_0", "--workers", "1"}
+			}
+			cmd, _, _ := command(t, runOpts{}, args...)
 			cmd.Stderr = nil
 			pipe, err := cmd.StderrPipe()
 			require.NoError(t, err)
@@ -240,7 +253,7 @@ func TestSignalDuringConvert(t *testing.T) {
 				t.Fatalf("still running 30 s after %s (hang):\n%s", tc.name, log.String())
 			}
 			require.Equal(t, tc.code, cmd.ProcessState.ExitCode(), log.String())
-			require.Contains(t, log.String(), "mlxconv convert: interrupted by "+tc.name+"\n")
+			require.Contains(t, log.String(), "mlxconv "+tc.cmd+": interrupted by "+tc.name+"\n")
 			requireUnchanged(t, before, src)
 			require.Empty(t, entries(t, outParent), "no output and no temporary directory")
 		})
