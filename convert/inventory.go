@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/mlxconv/mlxconv/internal/fsx"
 	"github.com/mlxconv/mlxconv/internal/pyjson"
 	"github.com/mlxconv/mlxconv/mlx"
 	"github.com/mlxconv/mlxconv/mlx/safetensors"
@@ -69,27 +70,26 @@ func (inv *Inventory) Close() error {
 // maxConfigSize bounds the JSON files read whole (config.json and friends).
 const maxConfigSize = 64 << 20
 
+// readSmallFile reads the regular file p of at most maxConfigSize bytes; a
+// named pipe, socket, device or directory is refused without blocking
+// (the error matches fsx.ErrNotRegular).
 func readSmallFile(p string) ([]byte, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return nil, err
+	return fsx.ReadFile(p, maxConfigSize)
+}
+
+// readOptional is readSmallFile for a file that may be absent: a missing
+// file gives (nil, nil); a FIFO, socket, device or directory in its place
+// is an error naming it (matching fsx.ErrNotRegular). Other read errors
+// are returned as they are, for the caller to ignore or report.
+func readOptional(p string) ([]byte, error) {
+	b, err := readSmallFile(p)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, nil
+	case errors.Is(err, fsx.ErrNotRegular):
+		return nil, fmt.Errorf("convert: %w", err)
 	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: not a regular file", p)
-	}
-	if st.Size() > maxConfigSize {
-		return nil, fmt.Errorf("%s: %d bytes, larger than the %d-byte limit", p, st.Size(), maxConfigSize)
-	}
-	b := make([]byte, st.Size())
-	if _, err := f.ReadAt(b, 0); err != nil && st.Size() > 0 {
-		return nil, err
-	}
-	return b, nil
+	return b, err
 }
 
 // readConfig reads and parses dir/config.json.
@@ -97,7 +97,7 @@ func readConfig(dir string) (*pyjson.Object, error) {
 	p := filepath.Join(dir, "config.json")
 	b, err := readSmallFile(p)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	v, err := pyjson.Parse(b)
 	if err != nil {
@@ -124,12 +124,20 @@ func LoadInventory(dir string) (*Inventory, error) {
 		return nil, err
 	}
 	inv := &Inventory{Dir: dir, Config: cfg}
-	if b, err := readSmallFile(filepath.Join(dir, "generation_config.json")); err == nil {
+	b, err := readOptional(filepath.Join(dir, "generation_config.json"))
+	if errors.Is(err, fsx.ErrNotRegular) {
+		return nil, err
+	}
+	if err == nil && b != nil {
 		if v, err := pyjson.Parse(b); err == nil {
 			inv.GenerationConfig = v
 		}
 	}
-	if b, err := readSmallFile(filepath.Join(dir, "hf_quant_config.json")); err == nil {
+	b, err = readOptional(filepath.Join(dir, "hf_quant_config.json"))
+	if errors.Is(err, fsx.ErrNotRegular) {
+		return nil, err
+	}
+	if err == nil && b != nil {
 		v, err := pyjson.Parse(b)
 		if err != nil {
 			return nil, fmt.Errorf("%w: hf_quant_config.json: %v", ErrConfig, err)
@@ -146,7 +154,10 @@ func LoadInventory(dir string) (*Inventory, error) {
 	if err != nil {
 		return nil, err
 	}
-	inv.Aux = auxFiles(dir, entries)
+	inv.Aux, err = auxFiles(dir, entries)
+	if err != nil {
+		return nil, err
+	}
 	ok := false
 	defer func() {
 		if !ok {
@@ -156,7 +167,7 @@ func LoadInventory(dir string) (*Inventory, error) {
 	seen := map[string]string{}
 	for i, name := range inv.Files {
 		p := filepath.Join(dir, name)
-		f, err := os.Open(p)
+		f, err := fsx.OpenRegular(p) // a FIFO is refused, not waited on
 		if err != nil {
 			return nil, fmt.Errorf("convert: %w", err)
 		}
@@ -188,7 +199,11 @@ func LoadInventory(dir string) (*Inventory, error) {
 // model*.safetensors (mlx-lm's glob), sorted.
 func shardFiles(dir string, entries []fs.DirEntry) ([]string, error) {
 	idxPath := filepath.Join(dir, "model.safetensors.index.json")
-	if b, err := readSmallFile(idxPath); err == nil {
+	b, err := readSmallFile(idxPath)
+	if errors.Is(err, fsx.ErrNotRegular) {
+		return nil, fmt.Errorf("convert: %w", err)
+	}
+	if err == nil {
 		v, err := pyjson.Parse(b)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %s: %v", ErrWeights, idxPath, err)
@@ -213,8 +228,8 @@ func shardFiles(dir string, entries []fs.DirEntry) ([]string, error) {
 		}
 		files := make([]string, 0, len(set))
 		for n := range set {
-			if _, err := os.Stat(filepath.Join(dir, n)); err != nil {
-				return nil, fmt.Errorf("%w: %s names %q: %v", ErrWeights, idxPath, n, err)
+			if _, err := fsx.StatRegular(filepath.Join(dir, n)); err != nil {
+				return nil, fmt.Errorf("%w: %s names %q: %w", ErrWeights, idxPath, n, err)
 			}
 			files = append(files, n)
 		}
@@ -266,18 +281,26 @@ func isAux(name string) bool {
 	return false
 }
 
-func auxFiles(dir string, entries []fs.DirEntry) []string {
+// auxFiles returns the entries of dir to copy verbatim (see isAux), sorted.
+// Symlinks are followed (the HF cache is made of them); a dangling one or
+// a directory is skipped, while a named pipe, socket or device under an
+// aux name is an error naming it (copying it would block or read forever).
+func auxFiles(dir string, entries []fs.DirEntry) ([]string, error) {
 	var out []string
 	for _, e := range entries {
 		if !isAux(e.Name()) {
 			continue
 		}
-		st, err := os.Stat(filepath.Join(dir, e.Name())) // follows HF cache symlinks
-		if err != nil || !st.Mode().IsRegular() {
+		p := filepath.Join(dir, e.Name())
+		st, err := os.Stat(p) // follows HF cache symlinks
+		if err != nil || st.IsDir() {
 			continue
+		}
+		if !st.Mode().IsRegular() {
+			return nil, fmt.Errorf("convert: %w", &fsx.NotRegularError{Path: p, Mode: st.Mode().Type()})
 		}
 		out = append(out, e.Name())
 	}
 	slices.Sort(out)
-	return out
+	return out, nil
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/mlxconv/mlxconv/internal/fsx"
 	"github.com/mlxconv/mlxconv/internal/outsafe"
 	"github.com/mlxconv/mlxconv/internal/prealloc"
 )
@@ -174,7 +175,7 @@ func (s *mlxSink) writeFile(name string, data []byte) error {
 
 // copyFile copies src (following symlinks) into the output as name.
 func (s *mlxSink) copyFile(src, name string) error {
-	in, err := os.Open(src)
+	in, err := fsx.OpenRegular(src) // never waits on a FIFO put there since the inventory
 	if err != nil {
 		return fmt.Errorf("convert: %w", err)
 	}

@@ -5,13 +5,13 @@ import (
 	"fmt"
 	"io/fs"
 	"math"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"unicode"
 
+	"github.com/mlxconv/mlxconv/internal/fsx"
 	"github.com/mlxconv/mlxconv/internal/pyjson"
 )
 
@@ -320,15 +320,12 @@ type cardValue struct {
 // loadModelCard reads the YAML front matter of dir/README.md (see the file
 // comment for the subset understood).
 func loadModelCard(dir string) (map[string]cardValue, error) {
-	b, err := os.ReadFile(filepath.Join(dir, "README.md"))
-	if errors.Is(err, fs.ErrNotExist) {
+	b, err := fsx.ReadFile(filepath.Join(dir, "README.md"), 16<<20)
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fsx.ErrTooLarge) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("gguf: model card: %w", err)
-	}
-	if len(b) > 16<<20 {
-		return nil, nil
 	}
 	return parseModelCard(string(b)), nil
 }

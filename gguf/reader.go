@@ -6,7 +6,8 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
+
+	"github.com/mlxconv/mlxconv/internal/fsx"
 )
 
 // TensorInfo describes one tensor of a GGUF file.
@@ -128,8 +129,11 @@ func (f *File) Close() error {
 }
 
 // Open opens and parses the GGUF file at path. Close the returned File.
+// Only a regular file (or a symlink to one) is opened: a named pipe,
+// socket, device or directory is refused at once (the error matches
+// fsx's ErrNotRegular and names path), without blocking.
 func Open(path string) (*File, error) {
-	fh, err := os.Open(path)
+	fh, err := fsx.OpenRegular(path)
 	if err != nil {
 		return nil, err
 	}

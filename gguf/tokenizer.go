@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/mlxconv/mlxconv/internal/fsx"
 )
 
 // Tokenizer export.
@@ -218,32 +220,30 @@ type modelDir struct {
 
 func (d modelDir) path(name string) string { return filepath.Join(d.dir, name) }
 
+// exists reports whether something is at name (symlinks followed). A
+// named pipe, socket, device or directory counts, so that read then
+// refuses it by name instead of the file being taken as absent.
 func (d modelDir) exists(name string) bool {
-	st, err := os.Stat(d.path(name))
-	return err == nil && st.Mode().IsRegular()
+	_, err := os.Stat(d.path(name))
+	return !errors.Is(err, fs.ErrNotExist)
 }
 
-// read returns the file's bytes, or (nil, nil) if it does not exist.
+// read returns the file's bytes, or (nil, nil) if it does not exist. Only
+// a regular file is read (fsx.ReadFile: a FIFO never blocks); anything
+// else, or one over maxTokenizerFile bytes, is an ErrTokenizer naming it.
 func (d modelDir) read(name string) ([]byte, error) {
 	p := d.path(name)
-	st, err := os.Stat(p)
-	if errors.Is(err, fs.ErrNotExist) {
+	b, err := fsx.ReadFile(p, maxTokenizerFile)
+	switch {
+	case err == nil:
+		return b, nil
+	case errors.Is(err, fs.ErrNotExist):
 		return nil, nil
-	}
-	if err != nil {
+	case errors.Is(err, fsx.ErrNotRegular), errors.Is(err, fsx.ErrTooLarge):
+		return nil, fmt.Errorf("%w: %w", ErrTokenizer, err)
+	default:
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%w: %s is not a regular file", ErrTokenizer, name)
-	}
-	if st.Size() > maxTokenizerFile {
-		return nil, fmt.Errorf("%w: %s is %d bytes, over the %d limit", ErrTokenizer, name, st.Size(), int64(maxTokenizerFile))
-	}
-	b, err := os.ReadFile(p)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	return b, nil
 }
 
 // LoadVocab exports the tokenizer of the Hugging Face model directory dir

@@ -3,11 +3,12 @@ package gguf
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/mlxconv/mlxconv/internal/fsx"
 )
 
 // The port of gguf-py's SpecialVocab (gguf/vocab.py): merges, special token
@@ -566,13 +567,9 @@ func (s *specialVocab) loadChatTemplate(tc jsonObj) error {
 		if len(extra) > 0 {
 			list := []any{jsonObj{"name": "default", "template": string(b)}}
 			for _, p := range extra {
-				st, err := os.Stat(p)
-				if err != nil || !st.Mode().IsRegular() || st.Size() > maxTokenizerFile {
-					return fmt.Errorf("%w: chat template %s is not a readable file", ErrTokenizer, p)
-				}
-				t, err := os.ReadFile(p)
+				t, err := fsx.ReadFile(p, maxTokenizerFile)
 				if err != nil {
-					return fmt.Errorf("%w: %v", ErrTokenizer, err)
+					return fmt.Errorf("%w: chat template: %w", ErrTokenizer, err)
 				}
 				list = append(list, jsonObj{"name": strings.TrimSuffix(filepath.Base(p), ".jinja"), "template": string(t)})
 			}

@@ -3,10 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/mlxconv/mlxconv/convert"
+	"github.com/mlxconv/mlxconv/internal/fsx"
 	"github.com/mlxconv/mlxconv/internal/safe"
 	"github.com/mlxconv/mlxconv/mlx"
 	"github.com/mlxconv/mlxconv/mlx/mlxbackend"
@@ -168,7 +168,7 @@ func (f *convertFlags) options() (convert.Options, error) {
 		o.Rules = append(o.Rules, rule)
 	}
 	if f.rulesFile != "" {
-		fh, err := os.Open(f.rulesFile)
+		fh, err := fsx.OpenRegular(f.rulesFile) // a FIFO is refused, not waited on
 		if err != nil {
 			return o, fmt.Errorf("%w: --quant-rules: %v", errUsage, err)
 		}

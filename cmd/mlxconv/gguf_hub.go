@@ -15,6 +15,7 @@ import (
 	"github.com/mlxconv/mlxconv/convert"
 	"github.com/mlxconv/mlxconv/convert/hub"
 	"github.com/mlxconv/mlxconv/gguf"
+	"github.com/mlxconv/mlxconv/internal/fsx"
 )
 
 // resolveGGUFModel maps gguf --model to a local directory: an existing path
@@ -53,9 +54,9 @@ func ggufPreflight(dir string) error {
 	if err := convert.Preflight(dir); err != nil {
 		return err
 	}
-	b, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	b, err := fsx.ReadFile(filepath.Join(dir, "config.json"), 64<<20)
 	if err != nil {
-		return fmt.Errorf("%w: %v", convert.ErrConfig, err)
+		return fmt.Errorf("%w: %w", convert.ErrConfig, err)
 	}
 	var cfg struct {
 		ModelType string `json:"model_type"`

@@ -1,6 +1,12 @@
 // Command mlxconv converts Hugging Face models to MLX (cast, quantize,
 // dequantize) and exports MLX or HF models to GGUF. It is a thin layer of
 // flags over the library packages; run "mlxconv help" for the commands.
+//
+// Exit codes: 0 success, 1 error, 2 usage error, 130 after SIGINT and 143
+// after SIGTERM (128 + the signal number, what a shell reports for a
+// process the signal killed). The first SIGINT or SIGTERM cancels the run,
+// which removes its temporary files and exits with that code; the handler
+// is released at once, so a second signal ends the process immediately.
 package main
 
 import (
@@ -43,7 +49,7 @@ func register(c command) { commands[c.name] = c }
 var errUsage = errors.New("usage error")
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	env := &environment{stdout: os.Stdout, stderr: os.Stderr, stdin: os.Stdin, getenv: os.Getenv, isTTY: isTerminal(os.Stderr)}
 	code := runMain(ctx, env, os.Args[1:])
 	stop()
@@ -73,9 +79,16 @@ func runMain(ctx context.Context, env *environment, args []string) int {
 	case errors.Is(err, errUsage):
 		fmt.Fprintf(env.stderr, "mlxconv %s: %s\n", c.name, safe.Name(err.Error()))
 		return 2
-	case errors.Is(err, context.Canceled):
-		fmt.Fprintf(env.stderr, "mlxconv %s: interrupted\n", c.name)
-		return 130
+	case errors.Is(err, context.Canceled) || ctx.Err() != nil:
+		// After a signal, whatever error the unwinding produced is the
+		// interruption's.
+		sig := syscall.SIGINT
+		var se *signalError
+		if errors.As(context.Cause(ctx), &se) {
+			sig = se.sig
+		}
+		fmt.Fprintf(env.stderr, "mlxconv %s: interrupted by %s\n", c.name, signalName(sig))
+		return 128 + int(sig)
 	default:
 		// Names in errors are quoted where they are made; escaping the
 		// whole message as well keeps one a wrapper forgot from reaching
@@ -129,4 +142,49 @@ func notice(env *environment) func(string) {
 func isTerminal(f *os.File) bool {
 	fi, err := f.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// signalError is the cause of a context cancelled by a signal.
+type signalError struct{ sig syscall.Signal }
+
+func (e *signalError) Error() string { return "interrupted by " + signalName(e.sig) }
+
+// signalName returns "SIGINT", "SIGTERM" or the signal's description.
+func signalName(s syscall.Signal) string {
+	switch s {
+	case syscall.SIGINT:
+		return "SIGINT"
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	}
+	return s.String()
+}
+
+// signalContext returns a context cancelled by the first of sigs to
+// arrive, with a *signalError as its cause. Unlike signal.NotifyContext it
+// stops catching the signals as soon as the first arrives, so a second one
+// has its default effect (the process ends at once) even when the
+// cancelled run is slow to unwind. stop releases the handler and the
+// context; call it once the run is over.
+func signalContext(parent context.Context, sigs ...os.Signal) (ctx context.Context, stop func()) {
+	ctx, cancel := context.WithCancelCause(parent)
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, sigs...)
+	go func() {
+		select {
+		case s := <-ch:
+			signal.Stop(ch)
+			sig, _ := s.(syscall.Signal)
+			if sig == 0 {
+				sig = syscall.SIGINT
+			}
+			cancel(&signalError{sig: sig})
+		case <-ctx.Done():
+			signal.Stop(ch)
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(ch)
+		cancel(nil)
+	}
 }

@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/mlxconv/mlxconv/internal/fsx"
 )
 
 // repoCache is one repo's folder in the huggingface_hub cache:
@@ -199,9 +201,10 @@ func tagCacheDir(dir string) {
 	_ = writeFileAtomic(p, []byte(cachedirTag))
 }
 
-// readSmall reads a local file of at most limit bytes.
+// readSmall reads a local regular file of at most limit bytes (a FIFO or
+// device in its place is refused, not waited on).
 func readSmall(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
+	f, err := fsx.OpenRegular(path)
 	if err != nil {
 		return nil, err
 	}
@@ -244,7 +247,7 @@ func writeFileAtomic(path string, data []byte) error {
 // copyFileAtomic copies src (following symlinks) to dst via a temporary
 // file and a rename.
 func copyFileAtomic(src, dst string) error {
-	in, err := os.Open(src)
+	in, err := fsx.OpenRegular(src)
 	if err != nil {
 		return err
 	}

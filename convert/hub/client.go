@@ -19,6 +19,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/mlxconv/mlxconv/internal/fsx"
 )
 
 // DefaultEndpoint is the public Hub.
@@ -278,9 +280,9 @@ func cleanToken(t string) string {
 }
 
 // readTokenFile reads the token huggingface_hub's login writes. A missing
-// or unreadable file means no token.
+// or unreadable file (or one that is not a regular file) means no token.
 func readTokenFile(path string) string {
-	f, err := os.Open(path)
+	f, err := fsx.OpenRegular(path)
 	if err != nil {
 		return ""
 	}

@@ -20,6 +20,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/mlxconv/mlxconv/internal/fsx"
 )
 
 // CreateRepo creates the model repo (private if asked) and returns its
@@ -225,8 +227,12 @@ func listFolder(dir string, ignore []string) ([]*localFile, error) {
 		if err != nil {
 			return err
 		}
+		if st.IsDir() {
+			return nil // a symlink to a directory: not followed
+		}
 		if !st.Mode().IsRegular() {
-			return nil
+			// A FIFO would block the hash pass; a device would be read forever.
+			return &fsx.NotRegularError{Path: p, Mode: st.Mode().Type()}
 		}
 		if err := ValidateFilename(rel); err != nil {
 			return err
@@ -250,7 +256,7 @@ func (c *Client) hashFiles(ctx context.Context, files []*localFile) error {
 	}
 	return parallel(ctx, c.workers, len(files), func(ctx context.Context, i int) error {
 		f := files[i]
-		in, err := os.Open(f.abs)
+		in, err := fsx.OpenRegular(f.abs)
 		if err != nil {
 			return err
 		}
@@ -502,7 +508,7 @@ func (c *Client) putSection(ctx context.Context, href string, f *localFile, off,
 	resp, err := c.do(ctx, call{
 		method: http.MethodPut, url: href, idempotent: true, noTimeout: true, length: n,
 		body: func() (io.ReadCloser, error) {
-			in, err := os.Open(f.abs)
+			in, err := fsx.OpenRegular(f.abs)
 			if err != nil {
 				return nil, err
 			}
@@ -592,7 +598,7 @@ func writeCommit(w io.Writer, msg, desc string, files []*localFile) error {
 		if _, err := io.WriteString(w, `{"key":"file","value":{"content":"`); err != nil {
 			return err
 		}
-		in, err := os.Open(f.abs)
+		in, err := fsx.OpenRegular(f.abs)
 		if err != nil {
 			return err
 		}

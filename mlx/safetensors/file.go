@@ -5,6 +5,8 @@ import (
 	"io"
 	"os"
 	"sync/atomic"
+
+	"github.com/mlxconv/mlxconv/internal/fsx"
 )
 
 // File is a safetensors file opened by Open. Section and ReadTensor read
@@ -21,9 +23,11 @@ type File struct {
 
 // Open opens and validates the safetensors file at path, memory-mapping it
 // where supported (falling back to copies when mapping fails). Errors name
-// the path. Call Close to release the descriptor and the mapping.
+// the path. Only a regular file (or a symlink to one) is opened: a named
+// pipe, socket, device or directory is refused at once, without blocking.
+// Call Close to release the descriptor and the mapping.
 func Open(path string) (*File, error) {
-	f, err := os.Open(path)
+	f, err := fsx.OpenRegular(path)
 	if err != nil {
 		return nil, fmt.Errorf("safetensors: %w", err)
 	}
@@ -39,11 +43,9 @@ func Open(path string) (*File, error) {
 		_ = file.release()
 		return nil, err
 	}
-	if st.Mode().IsRegular() {
-		if mem, err := mmapFile(f, size); err == nil && mem != nil {
-			file.mem = mem
-			rd.mem = mem
-		}
+	if mem, err := mmapFile(f, size); err == nil && mem != nil {
+		file.mem = mem
+		rd.mem = mem
 	}
 	file.Reader = rd
 	return file, nil
