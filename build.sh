@@ -123,12 +123,14 @@ arm64_tests() {
   skipped=$(grep -c -E '^\s*--- SKIP' "$log/test.log" || true)
   pkgs=$(grep -c -E '^ok ' "$log/test.log" || true)
   pkgfail=$(grep -c -E '^FAIL\s' "$log/test.log" || true)
-  if [ "$rc" -ne 0 ]; then
-    grep -E '^(FAIL|---|panic|\s+\S+_test\.go:[0-9]+)' "$log/test.log" | head -n 80
-  fi
   echo "arm64 (qemu-user): $pkgs packages ok, $pkgfail failed; $pass tests passed, $fail failed, $skipped skipped"
+  if [ "$rc" -ne 0 ]; then
+    grep -E -A12 -e '^\s*--- FAIL' -e '^panic:' "$log/test.log" | head -n 120
+    grep -E '^(FAIL|ok)\s' "$log/test.log"
+    echo "(full log: $log/test.log)"
+    return "$rc"
+  fi
   rm -rf "$log"
-  return "$rc"
 }
 
 run_tests() {
