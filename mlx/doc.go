@@ -42,8 +42,9 @@
 // Three MLX implementations are in play: MLX's CPU backend on linux/amd64
 // (the oracle of ./build.sh test: scripts/oracle and testdata/golden.json.gz),
 // the same CPU backend on arm64 (linux/arm64 and macOS on Apple silicon,
-// where these kernels run whenever libmlxc is absent; its oracle, MLX's
-// aarch64 wheel under qemu, is being added in scripts/oracle/arm64), and
+// where these kernels run whenever libmlxc is absent; its oracle is MLX's
+// aarch64 wheel under qemu, scripts/oracle/arm64, whose README lists what
+// it found), and
 // MLX's Metal kernels (RoundingMetal; derived from the kernel sources, never
 // run here, unverifiable in CI). Per operation:
 //
@@ -51,8 +52,8 @@
 //     on its own, never fused, on every platform. MLX's x86 CPU build has
 //     no FMA contraction (no -mfma), its dequantize and fp-mode fallbacks are
 //     chains of separate ops, and its affine quantize kernel has no
-//     multiply-add ((max-min)/nbins, edge/scale, (w-bias)/scale), so arm64
-//     MLX is expected to agree. Go fuses x*y+z on arm64 (and on amd64 with
+//     multiply-add ((max-min)/nbins, edge/scale, (w-bias)/scale); the arm64
+//     oracle saw no fused result either. Go fuses x*y+z on arm64 (and on amd64 with
 //     GOAMD64=v3) unless the product is converted, so every product that
 //     feeds a sum is written float32(x*y)+z; ./build.sh test checks the arm64
 //     machine code for fused instructions, runs the whole suite under
@@ -71,14 +72,15 @@
 //     outputs) and FP8 bytes (±448); bfloat16 values (MLX writes 0x7FC0 for
 //     every NaN), FP4 codes and packed affine quants do not depend on it. The x86 goldens are checked on every platform with the
 //     X86 rule pinned; the ARM rule is checked against the CPU under
-//     qemu-aarch64 (fparith.TestHostMatchesCPU) and awaits the arm64 MLX
-//     oracle for end-to-end goldens.
+//     qemu-aarch64 (fparith.TestHostMatchesCPU) and agrees with the arm64
+//     MLX oracle's NaN signs (arm64 goldens are still to be committed).
 //   - Float to integer conversions of NaN, ±Inf and out-of-range values
 //     (MX scale exponents of groups whose amax is NaN, Inf or tiny; see
 //     x86F32ToI32): x86's rule (CVTTSS2SI: MinInt32, low byte kept) on every
-//     platform. C++ leaves these conversions undefined and ARM's saturate,
-//     so MLX on arm64 may write other MX scale bytes for such groups:
-//     unverified until the arm64 oracle runs; mlxconv keeps x86's bytes.
+//     platform. C++ leaves these conversions undefined and ARM's saturate:
+//     the arm64 oracle shows MLX on arm64 writing other MX scale bytes and
+//     codes for such groups (its README), a known difference not yet
+//     followed here: mlxconv keeps x86's bytes on every platform.
 //   - RoundingMetal: the kernel sources' rules (above); its created NaNs use
 //     the ARM rule on every platform (metalNaN; Apple's GPU rule is not
 //     documented).
