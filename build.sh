@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # mlxconv build entry point.
 #   ./build.sh          build bin/mlxconv (CGO_ENABLED=0) and run the bundled demo
-#   ./build.sh test     vet, cross-compile for macOS, go test -race ./..., oracle suites
+#   ./build.sh test     vet, cross-compile for macOS, go test -race ./..., the suite
+#                       again for linux/arm64 under qemu-user, oracle suites
+#   ./build.sh arm64    only the linux/arm64 run (qemu-user) and the FMA check
 #   ./build.sh bench    benchmarks against the real peers (not part of CI)
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -65,6 +67,79 @@ reliability() {
   return "$rc"
 }
 
+# fma_check fails if the arm64 machine code of our packages holds a fused
+# multiply-add (FMADD/FMSUB/FNMADD/FNMSUB). Go may fuse x*y+z on arm64 (and on
+# amd64 with GOAMD64=v3) unless the product carries an explicit float32() or
+# float64() conversion; the references (MLX's CPU build on x86-64, numpy,
+# torch, CPython) round the product first, so every such expression must be
+# written with the conversion (or as math.FMA where a reference fuses: none
+# does today, so no exception is listed). It looks at the arm64 test binaries
+# of the kernel packages and the arm64 mlxconv binary (package main, i.e.
+# cmd/mlxconv's own diagnostics, is not checked), excluding *_test.go lines.
+fma_check() {
+  local dir=$1 found
+  GOOS=linux GOARCH=arm64 go test -c -tags nomlx -o "$dir/" ./mlx/ ./gguf/ ./internal/simd/ ./internal/fparith/
+  GOOS=linux GOARCH=arm64 go build -tags nomlx -o "$dir/mlxconv" ./cmd/mlxconv
+  found=$(for b in "$dir"/*; do go tool objdump "$b"; done | awk '
+    /^TEXT/ { fn = $2 }
+    /\t(FMADD|FMSUB|FNMADD|FNMSUB)[SD][ \t]/ && fn ~ /^github\.com\/mlxconv\/mlxconv\// && $1 !~ /_test\.go:/ { print fn, $1 }' | sort -u)
+  if [ -n "$found" ]; then
+    echo "fused multiply-add in arm64 code (write float32(x*y)+z, or math.FMA where the reference fuses):"
+    echo "$found"
+    return 1
+  fi
+  echo "fma check: no fused multiply-add in the arm64 code of our packages"
+}
+
+# arm64_tests runs the whole Go test suite a second time, built for
+# linux/arm64 (the Go kernels of every Mac without libmlxc) and run under
+# qemu-user: Debian's qemu-user-static, installed with apt if missing. The
+# binaries are static (CGO_ENABLED=0 and the nomlx tag, which leaves out
+# purego's dynamic loader). No -race (it needs cgo). Not run there, and why:
+#   - scripts/... (oracle drivers, benchmarks, the reliability harness, which
+#     runs the host-built binary): they check peers and processes, not
+#     arm64 arithmetic;
+#   - bridge's fake-libmlxc and real-libmlxc tests (excluded by nomlx: they
+#     need an arm64 C compiler and libmlxc); bridge's nomlx tests do run;
+#   - the tokenizer and llama.cpp export oracle tests (as in the -race run,
+#     they run once, through tokenizer_check.sh and check.py);
+#   - cmd/mlxconv TestConvertSIGINT, which re-executes its own arm64 binary,
+#     unless binfmt_misc runs arm64 binaries through qemu (then it runs).
+# It fails on any test failure and prints one summary line.
+arm64_tests() {
+  local qemu log rc=0 skip pass fail skipped pkgs pkgfail
+  if ! qemu=$(command -v qemu-aarch64-static); then
+    echo "qemu-aarch64-static not found: installing Debian's qemu-user-static"
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo=sudo
+    $sudo apt-get update -qq
+    $sudo apt-get install -y -qq qemu-user-static > /dev/null
+    qemu=$(command -v qemu-aarch64-static)
+  fi
+  log=$(mktemp -d "${TMPDIR:-/tmp}/mlxconv-arm64.XXXXXX")
+  fma_check "$log/bin" || rc=1
+  skip='^(TestTokenizerOracle|TestPreTokenizerHashOracle|TestSpecialVocabOracle|TestVocabConverterOracle|TestExportLlamaOracle)$'
+  if [ ! -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]; then
+    skip='^(TestTokenizerOracle|TestPreTokenizerHashOracle|TestSpecialVocabOracle|TestVocabConverterOracle|TestExportLlamaOracle|TestConvertSIGINT)$'
+    echo "(no binfmt_misc entry for arm64: TestConvertSIGINT, which re-executes its arm64 binary, is not run)"
+  fi
+  GOOS=linux GOARCH=arm64 CGO_ENABLED=0 go test -tags nomlx -exec "$qemu" -count=1 -v -skip "$skip" \
+    $(go list ./... | grep -v -e /scripts/) > "$log/test.log" 2>&1 || rc=$?
+  pass=$(grep -c -E '^\s*--- PASS' "$log/test.log" || true)
+  fail=$(grep -c -E '^\s*--- FAIL' "$log/test.log" || true)
+  skipped=$(grep -c -E '^\s*--- SKIP' "$log/test.log" || true)
+  pkgs=$(grep -c -E '^ok ' "$log/test.log" || true)
+  pkgfail=$(grep -c -E '^FAIL\s' "$log/test.log" || true)
+  echo "arm64 (qemu-user): $pkgs packages ok, $pkgfail failed; $pass tests passed, $fail failed, $skipped skipped"
+  if [ "$rc" -ne 0 ]; then
+    grep -E -A12 -e '^\s*--- FAIL' -e '^panic:' "$log/test.log" | head -n 120
+    grep -E '^(FAIL|ok)\s' "$log/test.log"
+    echo "(full log: $log/test.log)"
+    return "$rc"
+  fi
+  rm -rf "$log"
+}
+
 run_tests() {
   echo "== gofmt + go vet"
   bad=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.cache/*'))
@@ -102,6 +177,9 @@ run_tests() {
   echo "== scalar kernels (-tags purego: no vector code, the definitions the simd kernels are checked against)"
   CGO_ENABLED=0 go test -count=1 -tags purego ./internal/... ./mlx/... ./gguf/ ./convert/
 
+  echo "== linux/arm64 under qemu-user: the whole Go suite again (the pure-Go kernels as Apple silicon runs them) and no unasked-for FMA"
+  arm64_tests
+
   echo "== reliability: bad inputs and faults against the real binary (exit code, message, nothing lost or left)"
   reliability
 
@@ -135,6 +213,7 @@ case "${1:-}" in
   build) build ;;
   test) run_tests ;;
   reliability) reliability ;;
+  arm64) arm64_tests ;;
   bench) shift; exec scripts/bench/run.sh "$@" ;;
-  *) echo "usage: ./build.sh [test|bench|build]" >&2; exit 2 ;;
+  *) echo "usage: ./build.sh [test|arm64|bench|build]" >&2; exit 2 ;;
 esac

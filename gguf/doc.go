@@ -56,6 +56,40 @@
 // equal package mlx's for every non-NaN value; NaNs follow numpy, not MLX.
 // See AppendQuantize and quants.go for the remaining corner cases.
 //
+// # Reference per operation and platform
+//
+// The reference of every GGUF type is gguf-py 0.19.0's numpy code
+// (gguf.quants), checked byte for byte on linux/amd64 (TestQuantOracle
+// against the live peer, TestQuantGolden against its committed outputs).
+// llama.cpp's C quantizers (quantize_row_*_ref) implement the same
+// algorithms, but a C compiler may contract their x*y+z into an FMA (GCC
+// does by default on arm64), so llama.cpp's own bytes can differ by
+// platform; mlxconv follows gguf-py. Per operation:
+//
+//   - Rounding: numpy evaluates every operation separately, on every CPU,
+//     so every product that feeds a sum is written float32(x*y)+z (Go would
+//     fuse it on arm64). ./build.sh test checks the arm64 machine code for
+//     fused instructions and runs the suite under qemu-aarch64;
+//     TestQuantNoFMA crafts Q4_0/Q5_0 blocks whose quants fusion would
+//     change. (Dequantizing multiplies an fp16 d by a quant of at most 8
+//     bits: the product is exact, so fusion could not change it.)
+//   - Float conversions (F32ToF16, F32ToBF16, ...): integer code, the same
+//     bits everywhere.
+//   - NaNs created by an invalid operation: AppendDequantize of a block
+//     whose d or m is Inf or NaN (0·Inf, Inf−Inf) gives the CPU's default
+//     NaN as numpy does, negative on x86 and positive on ARM
+//     (internal/fparith's Host rule); the golden tests pin the x86 rule and
+//     hold on every platform. The quantizers refuse non-finite input.
+//   - Float to integer conversions out of range (blocks whose scale is a
+//     float32 subnormal, see x86Byte): x86's rule on every platform. numpy
+//     on arm64 saturates there instead (C leaves it undefined); unverified.
+//   - Export arithmetic reproduced from the converter (llama3 rope_freqs in
+//     torch float32, Phi-3 attention factors and size labels in Python
+//     floats) is rounded operation by operation too.
+//
+// K-quants, when they land, follow the same rules: gguf-py's numpy code as
+// the reference, every product that feeds a sum converted explicitly.
+//
 // Export. Export (mlxconv gguf) writes a Hugging Face or MLX model
 // directory as the GGUF file llama.cpp's convert_hf_to_gguf.py writes for
 // it: same metadata keys, value types, values and order (general.* from the

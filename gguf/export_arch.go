@@ -846,7 +846,9 @@ func llama3RopeFreqs(h *hparams, rope *ropeParams) ([]float32, error) {
 		case wavelen > float32(lowWavelen):
 			out = append(out, float32(factor))
 		default:
-			smooth := ((1/wavelen)*float32(old) - float32(low)) / float32(high-low)
+			// The product is rounded before the subtraction, as torch's
+			// separate ops do (float32() keeps arm64 from fusing them).
+			smooth := (float32((1/wavelen)*float32(old)) - float32(low)) / float32(high-low)
 			d := (1-smooth)/float32(factor) + smooth
 			out = append(out, 1/d)
 		}
@@ -906,7 +908,7 @@ func phi3RopeFactors(h *hparams, rope *ropeParams) ([]extraTensor, []KV, error) 
 	case "yarn":
 		attn = 1
 		if scale > 1 {
-			attn = 0.1*math.Log(scale) + 1
+			attn = float64(0.1*math.Log(scale)) + 1 // Python rounds the product: no FMA
 		}
 	default:
 		return nil, nil, fmt.Errorf("%w: phi3 rope scaling type %q is not supported", ErrExport, t)

@@ -217,7 +217,9 @@ func modelIDComponents(id string, totalParams int64) idComponents {
 			if totalParams != 0 {
 				last := rs[len(rs)-1]
 				if f, err := strconv.ParseFloat(string(rs[:len(rs)-1]), 64); err == nil {
-					label := f * math.Pow(1000, float64(strings.IndexRune(" KMBT", last)))
+					// float64(): Python rounds the product before the
+					// subtraction below (arm64 would fuse them).
+					label := float64(f * math.Pow(1000, float64(strings.IndexRune(" KMBT", last))))
 					if (totalParams < 0 && label < float64(abs64(totalParams)/8)) ||
 						(totalParams > 0 && math.Abs(label-float64(totalParams)) > float64(7*totalParams/8)) {
 						types[i]["finetune"] = true

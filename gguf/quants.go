@@ -3,6 +3,8 @@ package gguf
 import (
 	"fmt"
 	"math"
+
+	"github.com/mlxconv/mlxconv/internal/fparith"
 )
 
 // Float conversions and block quantizers, bit-identical to gguf-py 0.19.0
@@ -155,7 +157,10 @@ func AppendQuantize(dst []byte, t Type, src []float32) ([]byte, error) {
 
 // AppendDequantize appends the values encoded in src as type t to dst and
 // returns the extended slice. len(src) must be a multiple of t's block byte
-// size. The output is bit-identical to gguf-py's gguf.quants.dequantize.
+// size. The output is bit-identical to gguf-py's gguf.quants.dequantize as
+// it runs on the same CPU family: a block whose d or m is Inf or NaN makes
+// NaNs (0·Inf, Inf−Inf) that are negative on x86 and positive on ARM, as
+// numpy's are (see the package doc).
 func AppendDequantize(dst []float32, t Type, src []byte) ([]float32, error) {
 	if !CanQuantize(t) {
 		return dst, fmt.Errorf("%w: dequantizing %s is not supported", ErrInvalid, t)
@@ -169,6 +174,7 @@ func AppendDequantize(dst []float32, t Type, src []byte) ([]float32, error) {
 	start := len(dst)
 	dst = growF32(dst, nb*bs)
 	out := dst[start:]
+	nan := fparith.Host()
 	for b := 0; b < nb; b++ {
 		blk, y := src[b*ts:(b+1)*ts], out[b*bs:(b+1)*bs]
 		switch t {
@@ -180,6 +186,12 @@ func AppendDequantize(dst []float32, t Type, src []byte) ([]float32, error) {
 			y[0] = BF16ToF32(le.Uint16(blk))
 		case Q8_0:
 			d := F16ToF32(le.Uint16(blk))
+			if !finite(d) {
+				for j := range 32 {
+					y[j] = nan.Mul(float32(int8(blk[2+j])), d)
+				}
+				continue
+			}
 			for j := range 32 {
 				y[j] = float32(int8(blk[2+j])) * d
 			}
@@ -190,13 +202,26 @@ func AppendDequantize(dst []float32, t Type, src []byte) ([]float32, error) {
 			if t == Q5_0 {
 				off = 16
 			}
+			if !finite(d) {
+				for j := range 32 {
+					y[j] = nan.Mul(d, float32(int32(q[j])-off))
+				}
+				continue
+			}
 			for j := range 32 {
 				y[j] = d * float32(int32(q[j])-off)
 			}
 		case Q4_1, Q5_1:
+			// numpy: (d * qs) + m, two rounded operations (never fused).
 			d := F16ToF32(le.Uint16(blk))
 			m := F16ToF32(le.Uint16(blk[2:]))
 			q := unpack32(t, blk[4:])
+			if !finite(d) || !finite(m) {
+				for j := range 32 {
+					y[j] = nan.Add(nan.Mul(d, float32(q[j])), m)
+				}
+				continue
+			}
 			for j := range 32 {
 				y[j] = float32(d*float32(q[j])) + m
 			}

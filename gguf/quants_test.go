@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mlxconv/mlxconv/gguf"
+	"github.com/mlxconv/mlxconv/internal/fparith"
 	"github.com/mlxconv/mlxconv/internal/oracle"
 )
 
@@ -152,7 +153,11 @@ func quantName(t gguf.Type) string { return strings.ToLower(t.String()) }
 // TestQuantGolden checks the quantizers and dequantizers against outputs of
 // gguf-py 0.19.0 committed in testdata/quant (regenerate with
 // go test -run TestQuantOracle -update ./gguf/ and the oracle python).
+// gguf-py ran on x86-64, so the test pins the x86 NaN rule; then every
+// platform must give the same bytes (under qemu-aarch64 this also catches a
+// product and sum the arm64 compiler would fuse).
 func TestQuantGolden(t *testing.T) {
+	defer fparith.SetHost(fparith.X86)()
 	in, err := os.ReadFile(filepath.Join("testdata", "quant", "input.f32"))
 	require.NoError(t, err)
 	require.Equal(t, f32Bytes(goldenInput()), in, "testdata/quant/input.f32 is stale: regenerate it")
@@ -197,7 +202,16 @@ func assertBlocksEqual(t *testing.T, typ gguf.Type, want, got []byte) {
 
 // TestQuantOracle runs gguf-py's quantizers on special and many random blocks
 // and compares bytes; with -update it rewrites the golden files.
+//
+// numpy's NaNs follow its CPU, which is not ours when this test runs under
+// qemu-aarch64 with the host's python: the NaN rule is the oracle's.
 func TestQuantOracle(t *testing.T) {
+	machine := strings.TrimSpace(string(oracle.Run(t, "-c", "import platform; print(platform.machine())")))
+	rule := fparith.X86
+	if machine == "aarch64" || machine == "arm64" {
+		rule = fparith.ARM
+	}
+	defer fparith.SetHost(rule)()
 	root := moduleRoot(t)
 	script := filepath.Join(root, "scripts", "oracle", "gguf_check.py")
 	dir := t.TempDir()

@@ -5,6 +5,7 @@ import (
 	"math"
 	"unsafe"
 
+	"github.com/mlxconv/mlxconv/internal/fparith"
 	"github.com/mlxconv/mlxconv/internal/simd"
 )
 
@@ -32,8 +33,9 @@ func maxFinite(dt DType) float32 {
 // rules: the max starts at 0 and the min at the dtype's largest finite
 // value, q0 rounds half away from zero. It handles every input (NaN
 // elements are skipped, as std::max/std::min with the accumulator first
-// skip them); affineFinite is the faster equivalent for finite groups.
-func affineScaleBias(x []float32, nbins float32, metal bool, minStart float32) (scale, bias float32) {
+// skip them); affineFinite is the faster equivalent for finite groups. A
+// NaN the arithmetic creates (Inf−Inf, Inf/Inf) follows nan.
+func affineScaleBias(x []float32, nbins float32, metal bool, minStart float32, nan fparith.Rule) (scale, bias float32) {
 	wmax, wmin := float32(math.Inf(-1)), float32(math.Inf(1))
 	if metal {
 		wmax, wmin = 0, minStart
@@ -46,13 +48,15 @@ func affineScaleBias(x []float32, nbins float32, metal bool, minStart float32) (
 			wmin = v
 		}
 	}
-	return affineFromRange(wmin, wmax, nbins, metal)
+	return affineFromRange(wmin, wmax, nbins, metal, nan)
 }
 
-// affineFromRange finishes affineScaleBias from the group's range.
-func affineFromRange(wmin, wmax, nbins float32, metal bool) (scale, bias float32) {
+// affineFromRange finishes affineScaleBias from the group's range. Only a
+// non-finite range can make a NaN here (all +Inf or all −Inf elements:
+// Inf−Inf; one infinite edge: Inf/Inf); nan decides its sign.
+func affineFromRange(wmin, wmax, nbins float32, metal bool, nan fparith.Rule) (scale, bias float32) {
 	mask := abs32(wmin) > abs32(wmax)
-	scale = (wmax - wmin) / nbins
+	scale = nan.Div(nan.Sub(wmax, wmin), nbins)
 	if scale < affineEps { // std::max(scale, eps)
 		scale = affineEps
 	}
@@ -64,12 +68,12 @@ func affineFromRange(wmin, wmax, nbins float32, metal bool) (scale, bias float32
 	}
 	var q0 float32
 	if metal {
-		q0 = float32(math.Round(float64(edge / scale)))
+		q0 = float32(math.Round(float64(nan.Div(edge, scale))))
 	} else {
-		q0 = float32(math.RoundToEven(float64(edge / scale)))
+		q0 = float32(math.RoundToEven(float64(nan.Div(edge, scale))))
 	}
 	if q0 != 0 { // true for NaN as well
-		scale = edge / q0
+		scale = nan.Div(edge, q0)
 		bias = edge
 	}
 	return scale, bias
@@ -100,13 +104,13 @@ func minMax(x []float32) (lo, hi float32) {
 // affineFinite is affineScaleBias for a group without NaN or Inf, given
 // its minimum and maximum. (Signed zeros may differ from std::max's choice,
 // which changes neither scale nor bias.)
-func affineFinite(lo, hi, nbins float32, metal bool) (scale, bias float32) {
+func affineFinite(lo, hi, nbins float32, metal bool, nan fparith.Rule) (scale, bias float32) {
 	if metal {
 		// Metal's max starts at 0; its min's start value (the dtype's
 		// largest finite value) cannot be below a finite element.
 		hi = max(hi, 0)
 	}
-	return affineFromRange(lo, hi, nbins, metal)
+	return affineFromRange(lo, hi, nbins, metal, nan)
 }
 
 // rintMagic is 1.5*2^23: for |v| < 2^22, v + rintMagic has an ulp of 1, so
@@ -217,12 +221,14 @@ type affineQuantKernel struct {
 	scales     []byte
 	biases     []byte
 	f16        *[1 << 16]float32
+	nan        fparith.Rule
 }
 
 func (k *affineQuantKernel) prepare() {
 	if k.dt == F16 {
 		k.f16 = f16Table()
 	}
+	k.nan = nanRule(k.p.Rounding)
 }
 
 // run quantizes groups [lo, hi).
@@ -355,7 +361,7 @@ func (k affineQuantKernel) runScalar(lo, hi int) {
 		}
 		var scale, bias float32
 		if finite32(wlo) && finite32(whi) {
-			scale, bias = affineFinite(wlo, whi, nbins, metal)
+			scale, bias = affineFinite(wlo, whi, nbins, metal, k.nan)
 			if bitsN == 4 && !metal {
 				affineQuantFast4(k.wq[g*k.groupBytes:(g+1)*k.groupBytes], x, scale, bias)
 				storeFloat(k.scales, k.dt, g, scale)
@@ -364,7 +370,7 @@ func (k affineQuantKernel) runScalar(lo, hi int) {
 			}
 			affineQuantFast(q, x, scale, bias, nb, metal)
 		} else {
-			scale, bias = affineScaleBias(x, nbins, metal, minStart)
+			scale, bias = affineScaleBias(x, nbins, metal, minStart, k.nan)
 			if metal {
 				affineQuantMetal(q, x, scale, bias, nbins)
 			} else {
@@ -385,6 +391,7 @@ type affineDequantKernel struct {
 	scales     []byte
 	biases     []byte
 	dst        []byte
+	nan        fparith.Rule // fparith.Host(): MLX dequantizes on the CPU
 }
 
 // run dequantizes groups [lo, hi): out = T(T(q*scale) + bias) in the scale
@@ -410,15 +417,15 @@ func (k affineDequantKernel) run(lo, hi int) {
 		out := k.dst[g*gs*ob : (g+1)*gs*ob]
 		if !useLUT {
 			if bitsN == 8 {
-				affineValues(vals, src, s, b, k.sd)
+				affineValues(vals, src, s, b, k.sd, k.nan)
 			} else {
 				unpackGroup(q, src, bitsN)
-				affineValues(vals, q, s, b, k.sd)
+				affineValues(vals, q, s, b, k.sd, k.nan)
 			}
 			storeFloats(out, k.od, vals)
 			continue
 		}
-		affineValues(lvals[:levels], levelIndex[:levels], s, b, k.sd)
+		affineValues(lvals[:levels], levelIndex[:levels], s, b, k.sd, k.nan)
 		if ob == 2 {
 			floatsToBits16(lut16[:levels], lvals[:levels], k.od)
 			if o := viewU16(out); o != nil && bitsN == 4 {
@@ -483,9 +490,17 @@ func floatsToBits16(dst []uint16, vals []float32, dt DType) {
 
 // affineValues sets vals[j] = T(T(q[j]*s) + b) for T = sd (F32, F16 or
 // BF16), widened to float32. The explicit roundings keep Go from fusing the
-// multiply and the add.
-func affineValues(vals []float32, q []uint8, s, b float32, sd DType) {
+// multiply and the add (MLX's multiply and add are separate ops). With a
+// finite scale and bias no NaN can arise; otherwise (0·Inf, Inf−Inf, two
+// NaN operands) nan decides each NaN.
+func affineValues(vals []float32, q []uint8, s, b float32, sd DType, nan fparith.Rule) {
 	vals = vals[:len(q)]
+	if !finite32(s) || !finite32(b) {
+		for j, v := range q {
+			vals[j] = roundTo(sd, nan.Add(roundTo(sd, nan.Mul(float32(v), s)), b))
+		}
+		return
+	}
 	switch sd {
 	case BF16:
 		for j, v := range q {

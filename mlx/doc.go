@@ -12,8 +12,10 @@
 // Buffers hold little-endian elements in row-major order; shapes count
 // elements per dimension. Kernels never retain or modify their inputs and
 // write only the output buffers they are given or return. Given the same
-// inputs and parameters they produce the same bytes on every platform and
-// for every worker count.
+// inputs and parameters they produce the same bytes for every worker count,
+// and on every platform except for the sign of a NaN that an invalid
+// operation creates, which follows the CPU as MLX's does (see Reference per
+// operation and platform).
 //
 // Reproduced arithmetic (MLX 0.32.4, checked against the real MLX):
 //
@@ -36,7 +38,59 @@
 //     (Metal's own log2 and NaN handling may differ in corner cases).
 //   - Dequantize matches mx.dequantize on MLX's CPU (composed ops, each
 //     rounded to its dtype, without fused multiply-adds), for either
-//     rounding.
+//     rounding, with created NaNs as the CPU makes them (see below).
+//
+// # Reference per operation and platform
+//
+// Three MLX implementations are in play: MLX's CPU backend on linux/amd64
+// (the oracle of ./build.sh test: scripts/oracle and testdata/golden.json.gz),
+// the same CPU backend on arm64 (linux/arm64 and macOS on Apple silicon,
+// where these kernels run whenever libmlxc is absent; its oracle is MLX's
+// aarch64 wheel under qemu, scripts/oracle/arm64, whose README lists what
+// it found), and
+// MLX's Metal kernels (RoundingMetal; derived from the kernel sources, never
+// run here, unverifiable in CI). Per operation:
+//
+//   - Rounding of products and sums: every operation is rounded to its dtype
+//     on its own, never fused, on every platform. MLX's x86 CPU build has
+//     no FMA contraction (no -mfma), its dequantize and fp-mode fallbacks are
+//     chains of separate ops, and its affine quantize kernel has no
+//     multiply-add ((max-min)/nbins, edge/scale, (w-bias)/scale); the arm64
+//     oracle saw no fused result either. Go fuses x*y+z on arm64 (and on amd64 with
+//     GOAMD64=v3) unless the product is converted, so every product that
+//     feeds a sum is written float32(x*y)+z; ./build.sh test checks the arm64
+//     machine code for fused instructions, runs the whole suite under
+//     qemu-aarch64 and TestDequantizeNoFMA crafts outputs that fusion would
+//     change.
+//   - Casts and scalar conversions (F32ToF16, F32ToBF16, F32ToFP8E4M3, ...):
+//     integer code, the same bits on every platform; checked against x86.
+//   - NaNs created by an invalid operation (Inf−Inf or Inf/Inf in an affine
+//     scale, 0·Inf in dequantize with an Inf scale, 0/0 and Inf·0 in fp-mode
+//     scales): on the CPU they are the hardware's default NaN, negative on
+//     x86, positive on ARM. RoundingCPU and every Dequantize follow the CPU
+//     the program runs on (internal/fparith's Host rule: X86 on amd64 and
+//     386, ARM elsewhere), as MLX does; two NaN operands follow the same
+//     rule (x86: the first; ARM: a signaling one first). The sign reaches
+//     float32 and float16 values (affine scales and biases, dequantized
+//     outputs) and FP8 bytes (±448); bfloat16 values (MLX writes 0x7FC0 for
+//     every NaN), FP4 codes and packed affine quants do not depend on it. The x86 goldens are checked on every platform with the
+//     X86 rule pinned; the ARM rule is checked against the CPU under
+//     qemu-aarch64 (fparith.TestHostMatchesCPU) and agrees with the arm64
+//     MLX oracle's NaN signs (arm64 goldens are still to be committed).
+//   - Float to integer conversions of NaN, ±Inf and out-of-range values
+//     (MX scale exponents of groups whose amax is NaN, Inf or tiny; see
+//     x86F32ToI32): x86's rule (CVTTSS2SI: MinInt32, low byte kept) on every
+//     platform. C++ leaves these conversions undefined and ARM's saturate:
+//     the arm64 oracle shows MLX on arm64 writing other MX scale bytes and
+//     codes for such groups (its README), a known difference not yet
+//     followed here: mlxconv keeps x86's bytes on every platform.
+//   - RoundingMetal: the kernel sources' rules (above); its created NaNs use
+//     the ARM rule on every platform (metalNaN; Apple's GPU rule is not
+//     documented).
+//
+// Other architectures than amd64 and arm64 use the ARM rule but are not
+// tested; one that does not propagate NaN payloads (riscv64) may change
+// NaN inputs' payloads.
 //
 // Quantized layout: the packed weight is a little-endian LSB-first bitstream
 // of uint32 words ([..., K*bits/32]); scales (and affine biases) have one

@@ -5,6 +5,8 @@ import (
 	"math"
 	"sync"
 	"sync/atomic"
+
+	"github.com/mlxconv/mlxconv/internal/fparith"
 )
 
 // Kernels of the fp modes MXFP4, NVFP4 and MXFP8 (mlxc.md §4.4 and §4.5).
@@ -178,6 +180,7 @@ type fpQuantKernel struct {
 	f16        *[1 << 16]float32
 	enc        float32 // NVFP4: 448*6/global scale, or 1
 	mx         *mxBF16 // bfloat16 MX fast path tables (CPU rounding)
+	nan        fparith.Rule
 }
 
 func (k *fpQuantKernel) prepare() {
@@ -196,6 +199,7 @@ func (k *fpQuantKernel) prepare() {
 	if k.p.GlobalScale != nil {
 		k.enc = float32(448*6) / *k.p.GlobalScale
 	}
+	k.nan = nanRule(k.p.Rounding)
 }
 
 // run quantizes groups [lo, hi).
@@ -401,7 +405,7 @@ func (k fpQuantKernel) groupCPU(x []float32, q []uint8) uint8 {
 	q = q[:len(x)]
 	if k.p.Mode == NVFP4 {
 		s := roundTo(t, amax/6)
-		sb := F32ToFP8E4M3(s * k.enc)
+		sb := F32ToFP8E4M3(k.nan.Mul(s, k.enc)) // Inf·0 (global scale Inf): the NaN's sign is kept
 		d := roundTo(t, FP8E4M3ToF32(sb))
 		if t == BF16 && k.p.GlobalScale == nil {
 			// The common case, with the bfloat16 rounding inlined.
@@ -449,8 +453,10 @@ func (k fpQuantKernel) groupCPU(x []float32, q []uint8) uint8 {
 		}
 		return sb
 	}
+	// p is 0, Inf, subnormal or huge here: 0/0 and Inf/Inf make NaNs,
+	// whose sign an FP8 byte keeps (FP4 codes do not depend on it).
 	for j, v := range x {
-		w := roundTo(t, v/p)
+		w := roundTo(t, k.nan.Div(v, p))
 		if fp8 {
 			q[j] = F32ToFP8E4M3(w)
 		} else {
@@ -471,7 +477,7 @@ func (k fpQuantKernel) groupMetal(x []float32, q []uint8) uint8 {
 	var dec float32
 	if k.p.Mode == NVFP4 {
 		if k.p.GlobalScale != nil {
-			s *= k.enc
+			s = k.nan.Mul(s, k.enc)
 		}
 		sb = F32ToFP8E4M3(s)
 		dec = FP8E4M3ToF32(sb)
@@ -481,11 +487,16 @@ func (k fpQuantKernel) groupMetal(x []float32, q []uint8) uint8 {
 	}
 	var mul float32
 	if dec != 0 {
-		mul = k.enc / dec
+		mul = k.nan.Div(k.enc, dec)
 	}
 	q = q[:len(x)]
 	for j, v := range x {
+		// A NaN (Inf·0 when the scale is Inf and mul 0) takes its sign
+		// from the rule: the FP8 byte keeps it.
 		w := v * mul
+		if w != w {
+			w = k.nan.Mul(v, mul)
+		}
 		if k.p.Mode == MXFP8 {
 			q[j] = F32ToFP8E4M3(w)
 		} else {
@@ -505,6 +516,7 @@ type fpDequantKernel struct {
 	dst        []byte
 	elems      [256]float32 // element value per code/byte, in dtype od
 	inv        float32      // NVFP4 global scale / (448*6)
+	nan        fparith.Rule // fparith.Host(): MLX dequantizes on the CPU
 }
 
 func (k *fpDequantKernel) prepare() {
@@ -518,6 +530,7 @@ func (k *fpDequantKernel) prepare() {
 	if k.p.GlobalScale != nil {
 		k.inv = *k.p.GlobalScale / float32(448*6)
 	}
+	k.nan = fparith.Host()
 }
 
 // groupScale returns the scale MLX's CPU fallback multiplies the group's
@@ -527,7 +540,7 @@ func (k *fpDequantKernel) groupScale(sb uint8) float32 {
 	if k.p.Mode == NVFP4 {
 		s := roundTo(o, FP8E4M3ToF32(sb))
 		if k.p.GlobalScale != nil {
-			return s * k.inv // float32
+			return k.nan.Mul(s, k.inv) // float32
 		}
 		return s
 	}
@@ -550,6 +563,15 @@ func (k fpDequantKernel) run(lo, hi int) {
 		}
 		s := k.groupScale(k.scales[g])
 		out := k.dst[g*gs*ob : (g+1)*gs*ob]
+		if !finite32(s) {
+			// 0·Inf and two NaN operands (a NaN FP8 element times a NaN
+			// scale) make NaNs the rule decides; with a finite scale only a
+			// NaN element gives a NaN, that element.
+			for j, c := range q {
+				storeFloat(out, k.od, j, k.nan.Mul(k.elems[c], s))
+			}
+			continue
+		}
 		switch k.od {
 		case BF16:
 			out = out[:2*len(q)]

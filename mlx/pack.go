@@ -6,6 +6,8 @@ import (
 	"math"
 	"math/bits"
 	"unsafe"
+
+	"github.com/mlxconv/mlxconv/internal/fparith"
 )
 
 // This file holds the quantization API (shapes, validation, dispatch) and
@@ -296,7 +298,8 @@ func dequantizeInto(workers int, dst []byte, q Quantized, p QuantParams, out DTy
 	}
 	g := grainFor(p.GroupSize)
 	if p.Mode == Affine {
-		k := affineDequantKernel{p: p, sd: q.ScaleDType, od: od, groupBytes: l.groupBytes, wq: q.Weight, scales: q.Scales, biases: q.Biases, dst: dst}
+		k := affineDequantKernel{p: p, sd: q.ScaleDType, od: od, groupBytes: l.groupBytes, wq: q.Weight, scales: q.Scales, biases: q.Biases, dst: dst,
+			nan: fparith.Host()}
 		if workers <= 1 || l.groups <= g {
 			k.run(0, l.groups)
 		} else {

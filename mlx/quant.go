@@ -3,6 +3,8 @@ package mlx
 import (
 	"errors"
 	"fmt"
+
+	"github.com/mlxconv/mlxconv/internal/fparith"
 )
 
 // QuantMode is an MLX quantization mode. Every property lives in one trait
@@ -80,10 +82,13 @@ type Rounding uint8
 
 const (
 	// RoundingCPU reproduces MLX's CPU backend (the default; verified against
-	// MLX in CI).
+	// MLX in CI). A NaN that an invalid operation creates (0·Inf, Inf−Inf,
+	// ...) follows the CPU the program runs on, as MLX's does: negative on
+	// x86, positive on ARM (see the package doc).
 	RoundingCPU Rounding = iota
 	// RoundingMetal reproduces MLX's Metal kernels, i.e. what mlx_lm.convert
-	// writes on a Mac with a GPU.
+	// writes on a Mac with a GPU. Its created NaNs follow the ARM rule on
+	// every platform (unverified: the GPU's own rule is not documented).
 	RoundingMetal
 )
 
@@ -139,4 +144,18 @@ func containsInt(xs []int, v int) bool {
 		}
 	}
 	return false
+}
+
+// metalNaN is the NaN rule of RoundingMetal: Apple's GPUs do not document
+// theirs; the ARM rule of the CPUs beside them is assumed.
+var metalNaN = fparith.ARM
+
+// nanRule returns the NaN rule of quantization with rounding r: the host's
+// for MLX's CPU (whose NaNs come from the CPU it runs on), metalNaN for
+// Metal.
+func nanRule(r Rounding) fparith.Rule {
+	if r == RoundingMetal {
+		return metalNaN
+	}
+	return fparith.Host()
 }

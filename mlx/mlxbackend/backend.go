@@ -96,7 +96,7 @@ func (m *MLX) smoke() error {
 	const rows, k = 2, 64
 	w := make([]byte, 0, 4*rows*k)
 	for i := range rows * k {
-		w = appendF32(w, float32(i)/16-4)
+		w = appendF32(w, float32(float32(i)/16)-4) // float32(): no FMA on arm64
 	}
 	p := mlx.QuantParams{Mode: mlx.Affine, Bits: 8, GroupSize: 64}
 	q, err := m.Quantize(w, mlx.F32, []int{rows, k}, p)
