@@ -100,7 +100,7 @@ run_tests() {
   echo "== bridge without cgo (purego's fakecgo path, as shipped)"
   CGO_ENABLED=0 go test -count=1 ./bridge/...
   echo "== scalar kernels (-tags purego: no vector code, the definitions the simd kernels are checked against)"
-  CGO_ENABLED=0 go test -count=1 -tags purego ./internal/... ./mlx/... ./gguf/ ./convert/
+  CGO_ENABLED=0 go test -count=1 -tags purego ./internal/... ./mlx/... ./gguf/ ./ggufexport/ ./convert/
 
   echo "== reliability: bad inputs and faults against the real binary (exit code, message, nothing lost or left)"
   reliability
