@@ -175,7 +175,7 @@ run_tests() {
   echo "== bridge without cgo (purego's fakecgo path, as shipped)"
   CGO_ENABLED=0 go test -count=1 ./bridge/...
   echo "== scalar kernels (-tags purego: no vector code, the definitions the simd kernels are checked against)"
-  CGO_ENABLED=0 go test -count=1 -tags purego ./internal/... ./mlx/... ./gguf/ ./convert/
+  CGO_ENABLED=0 go test -count=1 -tags purego ./internal/... ./mlx/... ./gguf/ ./ggufexport/ ./convert/
 
   echo "== linux/arm64 under qemu-user: the whole Go suite again (the pure-Go kernels as Apple silicon runs them) and no unasked-for FMA"
   arm64_tests

@@ -58,8 +58,8 @@
 //
 // Shared stages: LoadModel (the matched checkpoint), Execute (the executor
 // with caller-laid-out destinations) and ActTransform jobs (a Transformer
-// defined elsewhere) let package gguf's exporter reuse the pipeline with its
-// own planning rules and sink.
+// defined elsewhere) let the GGUF exporter (package ggufexport) reuse the
+// pipeline with its own planning rules and sink.
 //
 // Non-goals: GGUF bytes (package gguf), Hub download and upload (hooks in
 // Options), running models.

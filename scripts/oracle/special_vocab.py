@@ -1,4 +1,4 @@
-"""Reference for mlxconv's port of gguf-py's SpecialVocab (gguf/tokenizer_special.go).
+"""Reference for mlxconv's port of gguf-py's SpecialVocab (ggufexport/tokenizer_special.go).
 
     PYTHONPATH=<llama.cpp gguf-py> python special_vocab.py REQUESTS.json
 

@@ -2,7 +2,7 @@
 // Tokenizes test strings with llama.cpp (node-llama-cpp's prebuilt CPU build,
 // vocab-only loads of GGUF files written by mlxconv) and compares the ids with
 // llama.cpp's own test vectors (.out files) or with @huggingface/tokenizers
-// encoding the original tokenizer.json. Driven by gguf/tokenizer_oracle_test.go.
+// encoding the original tokenizer.json. Driven by ggufexport/tokenizer_oracle_test.go.
 //
 //   node tokenizer_check.mjs MANIFEST.json
 //

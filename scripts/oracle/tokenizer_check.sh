@@ -19,7 +19,7 @@ cd "$root"
 log=$(mktemp "${TMPDIR:-/tmp}/mlxconv-tokenizer.XXXXXX")
 trap 'rm -f "$log"' EXIT
 status=0
-go test -count=1 -v "$@" -run '^(TestTokenizerOracle|TestPreTokenizerHashOracle|TestSpecialVocabOracle|TestVocabConverterOracle)$' ./gguf/ >"$log" 2>&1 || status=$?
+go test -count=1 -v "$@" -run '^(TestTokenizerOracle|TestPreTokenizerHashOracle|TestSpecialVocabOracle|TestVocabConverterOracle)$' ./ggufexport/ >"$log" 2>&1 || status=$?
 main=$(grep -E '^tokenizer: [0-9]+ passed, [0-9]+ failed$' "$log" | tail -1 || true)
 if [ -z "$main" ]; then
   cat "$log"

@@ -1,7 +1,7 @@
-"""Regenerates the tokenizer unit-test fixtures in gguf/testdata/tokenizer/ from the
+"""Regenerates the tokenizer unit-test fixtures in ggufexport/testdata/tokenizer/ from the
 real Hugging Face tokenizers library (the oracle venv: scripts/oracle/setup.sh).
 
-    python scripts/oracle/tokenizer_fixtures.py gguf/testdata/tokenizer
+    python scripts/oracle/tokenizer_fixtures.py ggufexport/testdata/tokenizer
 
 - regex_onig.json: match offsets (in code points) that tokenizers' Oniguruma regexes
   give for pre-tokenizer patterns on a set of texts (for the Go regex engine).

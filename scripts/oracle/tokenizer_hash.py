@@ -1,4 +1,4 @@
-"""Reference values for mlxconv's pre-tokenizer naming (gguf/tokenizer_pre.go).
+"""Reference values for mlxconv's pre-tokenizer naming (ggufexport/tokenizer_pre.go).
 
     python tokenizer_hash.py DIR...
 

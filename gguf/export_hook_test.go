@@ -1,4 +1,0 @@
-package gguf
-
-// SetExportUnitBytes sets the executor's work-unit size for a test.
-func SetExportUnitBytes(o *ExportOptions, n int64) { o.unitBytes = n }

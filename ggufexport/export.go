@@ -1,0 +1,1138 @@
+package ggufexport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/mlxconv/mlxconv/convert"
+	"github.com/mlxconv/mlxconv/gguf"
+	"github.com/mlxconv/mlxconv/internal/outsafe"
+	"github.com/mlxconv/mlxconv/internal/prealloc"
+	"github.com/mlxconv/mlxconv/internal/safe"
+	"github.com/mlxconv/mlxconv/mlx"
+)
+
+// Export: Hugging Face or MLX model directory → GGUF, as llama.cpp's
+// convert_hf_to_gguf.py writes it, through convert's inventory,
+// architecture tables and streaming executor.
+
+// ErrExport reports a model, config or option the exporter cannot handle.
+// It is returned before any tensor data is written.
+var ErrExport = errors.New("gguf: cannot export")
+
+// OutType is the --outtype of an export.
+type OutType string
+
+// Output types. Auto is convert_hf_to_gguf.py's default: bf16 when the first
+// tensor with two or more dimensions is bfloat16, else f16; MLX-quantized
+// tensors are repacked losslessly where a GGUF type holds them and become
+// Q8_0 otherwise.
+const (
+	OutAuto OutType = "auto"
+	OutF32  OutType = "f32"
+	OutF16  OutType = "f16"
+	OutBF16 OutType = "bf16"
+	OutQ8_0 OutType = "q8_0"
+	OutQ4_0 OutType = "q4_0"
+	OutQ4_1 OutType = "q4_1"
+	OutQ5_0 OutType = "q5_0"
+	OutQ5_1 OutType = "q5_1"
+)
+
+var outTypes = map[OutType]struct {
+	t  gguf.Type
+	ft gguf.FileType
+}{
+	OutF32: {gguf.F32, gguf.FileTypeAllF32}, OutF16: {gguf.F16, gguf.FileTypeMostlyF16}, OutBF16: {gguf.BF16, gguf.FileTypeMostlyBF16},
+	OutQ8_0: {gguf.Q8_0, gguf.FileTypeMostlyQ8_0}, OutQ4_0: {gguf.Q4_0, gguf.FileTypeMostlyQ4_0}, OutQ4_1: {gguf.Q4_1, gguf.FileTypeMostlyQ4_1},
+	OutQ5_0: {gguf.Q5_0, gguf.FileTypeMostlyQ5_0}, OutQ5_1: {gguf.Q5_1, gguf.FileTypeMostlyQ5_1},
+}
+
+// OutTypes lists the accepted output types.
+var OutTypes = []OutType{OutAuto, OutF32, OutF16, OutBF16, OutQ8_0, OutQ4_0, OutQ4_1, OutQ5_0, OutQ5_1}
+
+// ExportOptions configure Export. The zero value of each field means
+// convert_hf_to_gguf.py's default.
+type ExportOptions struct {
+	// Model is the input directory (Hugging Face or MLX).
+	Model string
+	// ModelID, if set, is the Hub repo id ("org/name") Model was downloaded
+	// from: the metadata names (general.name, basename, size label) come
+	// from its last component instead of the directory name, which for a
+	// Hub cache snapshot is a commit hash.
+	ModelID string
+	// OutFile is the output path ("" : <Model>/<name>-<size>-<type>.gguf as
+	// the converter names it). "{ftype}" / "{FTYPE}" are replaced by the
+	// output type. Shards of a split are named <stem>-00001-of-0000N.gguf.
+	OutFile string
+	// OutType is the tensor type ("" means auto).
+	OutType OutType
+	// SplitMaxTensors and SplitMaxSize (bytes) split the output as
+	// --split-max-tensors / --split-max-size do (0: no limit).
+	SplitMaxTensors int
+	SplitMaxSize    uint64
+	// Pre names tokenizer.ggml.pre for a BPE tokenizer instead of detecting
+	// it (required when the pre-tokenizer is not recognised).
+	Pre string
+	// DryRun plans without writing; Summary.Plan holds the plan.
+	DryRun bool
+	// Force replaces existing output files, if they are GGUF files (an
+	// earlier export); without it an existing output is refused.
+	Force bool
+	// Notice, if set, receives one-line notes about the output (leftovers
+	// of earlier runs that were killed, removed).
+	Notice func(msg string)
+	// Workers is the number of work units run in parallel (0: GOMAXPROCS).
+	Workers int
+	// Progress, if set, is called as tensors complete, from one goroutine at
+	// a time.
+	Progress func(convert.Progress)
+
+	unitBytes int64 // test hook: executor work-unit size
+}
+
+// ExportTensor is one planned GGUF tensor.
+type ExportTensor struct {
+	Name  string   `json:"name"`
+	Type  string   `json:"type"`
+	Shape []uint64 `json:"shape"` // ggml order (ne[0] first)
+	// Source is the checkpoint tensor it comes from ("" for generated ones).
+	Source string `json:"source"`
+	// From describes the source data ("bf16", "affine 4-bit g64, bf16
+	// scales", "generated").
+	From string `json:"from"`
+	// Op describes the conversion ("copy", "convert", "repack",
+	// "dequantize", plus transforms).
+	Op string `json:"op"`
+	// Exact reports whether the GGUF values equal the source values
+	// (for MLX-quantized sources: MLX's parameters, or MLX's dequantized
+	// values). After a run it reflects what was measured while writing.
+	Exact bool `json:"exact"`
+	// Note explains a lossy or conditional result.
+	Note  string `json:"note,omitempty"`
+	Bytes uint64 `json:"bytes"`
+	Shard int    `json:"shard"`
+
+	op    *tensorOp
+	extra []float32
+	ins   []*convert.Input
+}
+
+// ExportPlan is a complete, I/O-free description of an export (apart from
+// the reads the planner makes of MLX scales and biases to decide repacks).
+type ExportPlan struct {
+	Input     string `json:"input"`
+	ModelType string `json:"model_type"`
+	Arch      string `json:"architecture"`
+	OutType   string `json:"outtype"`
+	FileType  string `json:"file_type"`
+	// Files are the output paths (one, or the shards of a split).
+	Files   []string       `json:"files"`
+	Tensors []ExportTensor `json:"tensors"`
+	// KVs are the metadata of the (first) file.
+	KVs        []gguf.KV    `json:"-"`
+	Parameters int64        `json:"parameters"`
+	Bytes      int64        `json:"bytes"`
+	Shards     []gguf.Shard `json:"-"`
+	// Warnings are conditions convert_hf_to_gguf.py would log (tokenizer).
+	Warnings []string `json:"warnings,omitempty"`
+
+	vocab *Vocab
+}
+
+// ExportSummary describes a finished (or planned) export.
+type ExportSummary struct {
+	Input    string         `json:"input"`
+	Files    []string       `json:"files"`
+	Arch     string         `json:"architecture"`
+	OutType  string         `json:"outtype"`
+	FileType string         `json:"file_type"`
+	Tensors  int            `json:"tensors"`
+	Bytes    int64          `json:"bytes"`
+	Exact    int            `json:"exact"`
+	Lossy    int            `json:"lossy"`
+	DryRun   bool           `json:"dry_run,omitempty"`
+	Seconds  float64        `json:"seconds"`
+	Plan     *ExportPlan    `json:"-"`
+	Detail   []ExportTensor `json:"tensor_list,omitempty"`
+}
+
+// Export converts the model at opts.Model into a GGUF file (or split
+// shards): plan from the config, tokenizer files and safetensors headers,
+// then stream every tensor through convert's executor into a temporary
+// file next to the output, renamed into place at the end. On any error or
+// cancellation nothing is left behind. Unlike convert_hf_to_gguf.py, an
+// existing output file is refused unless Force, and Force replaces only a
+// GGUF file; an output that is one of the files the export reads (also
+// through a symlink or a hard link) or is inside one of the model's
+// subdirectories is refused, and each output is locked for the run
+// (package internal/outsafe).
+func Export(ctx context.Context, opts ExportOptions) (*ExportSummary, error) {
+	start := time.Now()
+	if opts.Model == "" {
+		return nil, fmt.Errorf("%w: no input model", ErrExport)
+	}
+	st, err := os.Stat(opts.Model)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrExport, err)
+	}
+	if !st.IsDir() {
+		return nil, fmt.Errorf("%w: %q is not a directory", ErrExport, opts.Model)
+	}
+	inv, err := convert.LoadInventory(opts.Model)
+	if err != nil {
+		return nil, err
+	}
+	defer inv.Close()
+	plan, err := PlanExport(inv, opts)
+	if err != nil {
+		return nil, err
+	}
+	sum := &ExportSummary{Input: opts.Model, Files: plan.Files, Arch: plan.Arch, OutType: plan.OutType,
+		FileType: plan.FileType, Tensors: len(plan.Tensors), Bytes: plan.Bytes, DryRun: opts.DryRun, Plan: plan}
+	if opts.Progress != nil {
+		// The generated tensors are written with the header; the progress
+		// counts what the executor streams.
+		n, bytes := 0, int64(0)
+		for _, t := range plan.Tensors {
+			if t.extra == nil {
+				n++
+				bytes += int64(t.Bytes)
+			}
+		}
+		opts.Progress(convert.Progress{Stage: convert.StagePlan, TensorsTotal: n, BytesTotal: bytes})
+	}
+	if !opts.DryRun {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if err := writeExport(ctx, inv, plan, opts); err != nil {
+			return nil, err
+		}
+		plan.finishExactness()
+	}
+	for _, t := range plan.Tensors {
+		if t.Exact {
+			sum.Exact++
+		} else {
+			sum.Lossy++
+		}
+	}
+	sum.Detail = plan.Tensors
+	sum.Seconds = time.Since(start).Seconds()
+	return sum, nil
+}
+
+// finishExactness folds the repack statistics measured while writing into
+// the tensors' Exact and Note.
+func (p *ExportPlan) finishExactness() {
+	for i := range p.Tensors {
+		t := &p.Tensors[i]
+		if t.op == nil || t.op.mode != opRepack {
+			continue
+		}
+		n, bad := t.op.blocks.Load(), t.op.inexact.Load()
+		if bad == 0 {
+			t.Exact, t.Note = true, ""
+		} else {
+			t.Exact = false
+			t.Note = fmt.Sprintf("%d of %d blocks: scale/bias rounded to float16", bad, n)
+		}
+	}
+}
+
+// candidate is a checkpoint tensor on its way to the plan.
+type candidate struct {
+	src   string // MLX/HF parameter name
+	name  string // GGUF name
+	bid   int
+	float *convert.Input
+	quant *convert.Module
+	shape []int // numpy order, logical (dequantized) shape
+	pos   int64 // emission order key
+	sub   int
+}
+
+// PlanExport plans the export of an inventory (which must come from
+// convert.LoadInventory of opts.Model).
+func PlanExport(inv *convert.Inventory, opts ExportOptions) (*ExportPlan, error) {
+	outType := opts.OutType
+	if outType == "" {
+		outType = OutAuto
+	}
+	if !slices.Contains(OutTypes, outType) {
+		return nil, fmt.Errorf("%w: --outtype %q (want one of %s)", ErrExport, opts.OutType, joinOutTypes())
+	}
+	if opts.SplitMaxTensors < 0 || opts.Workers < 0 {
+		return nil, fmt.Errorf("%w: negative split or worker count", ErrExport)
+	}
+	model, err := convert.LoadModel(inv)
+	if err != nil {
+		return nil, err
+	}
+	arch, ok := exportArchs[model.ModelType]
+	if !ok {
+		return nil, fmt.Errorf("%w: model type %q has no GGUF export (supported: %s)", ErrExport, model.ModelType, strings.Join(ExportModelTypes(), ", "))
+	}
+	h := newHParams(inv.Config)
+	rope, err := newRopeParams(h)
+	if err != nil {
+		return nil, err
+	}
+	blockCount, err := h.reqU32("n_layers", "num_hidden_layers", "n_layer", "num_layers")
+	if err != nil {
+		return nil, err
+	}
+	vocabSize := 0
+	if n, ok, err := h.findInt("vocab_size"); err != nil {
+		return nil, err
+	} else if ok && n > 0 && n <= MaxVocabSize {
+		vocabSize = int(n)
+	}
+	vocab, err := LoadVocab(inv.Dir, VocabOptions{Arch: arch.vocab, VocabSize: vocabSize, Pre: opts.Pre})
+	if errors.Is(err, ErrUnknownPre) {
+		return nil, fmt.Errorf("%w (name it with --pre, e.g. --pre llama-bpe)", err)
+	}
+	if err != nil {
+		return nil, err
+	}
+
+	pl := &exportPlanner{inv: inv, arch: arch, h: h, outType: outType, vocab: vocab}
+	cands, err := pl.candidates(model)
+	if err != nil {
+		return nil, err
+	}
+	plan := &ExportPlan{Input: inv.Dir, ModelType: model.ModelType, Arch: arch.gguf, OutType: string(outType), vocab: vocab,
+		Warnings: slices.Clone(vocab.Warnings)}
+	pl.autoFloat = pl.resolveAuto(outType)
+
+	extras, extraKVs, err := arch.extraTensors(h, rope)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range extras {
+		plan.Tensors = append(plan.Tensors, ExportTensor{Name: e.name, Type: gguf.F32.String(), Shape: []uint64{uint64(len(e.values))},
+			From: "generated", Op: "config", Exact: true, extra: e.values})
+	}
+	for i := range cands {
+		t, err := pl.planTensor(&cands[i])
+		if err != nil {
+			return nil, err
+		}
+		plan.Tensors = append(plan.Tensors, t)
+	}
+
+	// Metadata.
+	infos := make([]gguf.TensorInfo, len(plan.Tensors))
+	for i, t := range plan.Tensors {
+		typ, _ := gguf.ParseType(t.Type)
+		infos[i] = gguf.TensorInfo{Name: t.Name, Type: typ, Shape: t.Shape}
+	}
+	ftype := pl.fileType(plan.Tensors)
+	plan.FileType = ftype.String()
+	counts := countParams(infos)
+	plan.Parameters = counts.total
+	nameDir := inv.Dir
+	if opts.ModelID != "" {
+		nameDir = path.Base(opts.ModelID)
+	}
+	md, err := loadMetadata(inv.Dir, nameDir, inv.Config, inv.GenerationConfig, counts.total)
+	if err != nil {
+		return nil, err
+	}
+	if md.sizeLabel == "" && counts.total > 0 {
+		md.sizeLabel = sizeLabel(counts)
+	}
+	var kvs kvList
+	kvs.set("general.architecture", gguf.String(arch.gguf))
+	for _, kv := range extraKVs {
+		kvs.set(kv.Key, kv.Value)
+	}
+	kvs.set("general.type", gguf.String("model"))
+	for _, kv := range md.kvs() {
+		kvs.set(kv.Key, kv.Value)
+	}
+	mw := &metaWriter{arch: arch.gguf, h: h, ftype: ftype, rope: rope, blockCount: blockCount}
+	if err := arch.params(mw); err != nil {
+		return nil, err
+	}
+	for _, kv := range mw.kvs.list {
+		kvs.set(kv.Key, kv.Value)
+	}
+	kvs.set("general.quantization_version", gguf.Uint32(2))
+	for _, kv := range vocab.KVs() {
+		kvs.set(kv.Key, kv.Value)
+	}
+	plan.KVs = kvs.list
+
+	// Output file(s).
+	out := opts.OutFile
+	encoding := strings.TrimPrefix(strings.TrimPrefix(ftype.String(), "ALL_"), "MOSTLY_")
+	if out == "" {
+		name := md.basename
+		if name == "" {
+			name = md.name
+		}
+		if name == "" {
+			name = "ggml-model"
+		}
+		fn := strings.ReplaceAll(strings.ReplaceAll(strings.TrimSpace(name), " ", "-"), "/", "-")
+		for _, part := range []string{md.sizeLabel, md.finetune, md.version, encoding} {
+			if part != "" {
+				fn += "-" + strings.ReplaceAll(strings.TrimSpace(part), " ", "-")
+			}
+		}
+		out = filepath.Join(inv.Dir, fn+".gguf")
+	} else {
+		dir, base := filepath.Split(out)
+		r := strings.NewReplacer("{ftype}", strings.ToLower(encoding), "{outtype}", strings.ToLower(encoding),
+			"{FTYPE}", strings.ToUpper(encoding), "{OUTTYPE}", strings.ToUpper(encoding))
+		out = dir + r.Replace(base)
+	}
+	shards, err := gguf.PlanSplit(out, plan.KVs, infos, gguf.SplitOptions{MaxTensors: opts.SplitMaxTensors, MaxBytes: opts.SplitMaxSize})
+	if err != nil {
+		return nil, err
+	}
+	plan.Shards = shards
+	index := map[string]int{}
+	for i, t := range plan.Tensors {
+		index[t.Name] = i
+	}
+	for si, sh := range shards {
+		plan.Files = append(plan.Files, sh.Path)
+		for _, ti := range sh.Plan.Tensors {
+			plan.Tensors[index[ti.Name]].Shard = si
+			plan.Tensors[index[ti.Name]].Bytes = ti.Size
+			plan.Bytes += int64(ti.Size)
+		}
+	}
+	return plan, nil
+}
+
+func joinOutTypes() string {
+	s := make([]string, len(OutTypes))
+	for i, t := range OutTypes {
+		s[i] = string(t)
+	}
+	return strings.Join(s, ", ")
+}
+
+// exportPlanner carries one PlanExport.
+type exportPlanner struct {
+	inv       *convert.Inventory
+	arch      *archInfo
+	h         *hparams
+	outType   OutType
+	autoFloat gguf.Type // OutAuto's float type
+	vocab     *Vocab
+}
+
+// sourcePositions numbers the checkpoint tensors in the order
+// convert_hf_to_gguf.py reads them: shard files sorted, names sorted
+// within a file.
+func (pl *exportPlanner) sourcePositions() map[[2]any]int64 {
+	byFile := map[int][]string{}
+	for _, t := range pl.inv.Tensors {
+		byFile[t.File] = append(byFile[t.File], t.Name)
+	}
+	pos := map[[2]any]int64{}
+	files := make([]int, 0, len(byFile))
+	for f := range byFile {
+		files = append(files, f)
+	}
+	sort.Ints(files)
+	var n int64
+	for _, f := range files {
+		names := byFile[f]
+		sort.Strings(names)
+		for _, nm := range names {
+			pos[[2]any{f, nm}] = n
+			n++
+		}
+	}
+	return pos
+}
+
+// candidates maps the model's parameters to GGUF names and orders them.
+func (pl *exportPlanner) candidates(model *convert.Model) ([]candidate, error) {
+	var out []candidate
+	var unmapped []string
+	haveHead := false
+	add := func(src string, c candidate) {
+		name, bid, ok := pl.arch.tensorName(src)
+		if !ok {
+			unmapped = append(unmapped, src)
+			return
+		}
+		if pl.arch.dropHead && strings.HasPrefix(name, "output.") {
+			return
+		}
+		if strings.HasPrefix(name, "output.") {
+			haveHead = true
+		}
+		c.src, c.name, c.bid = src, name, bid
+		out = append(out, c)
+	}
+	for i := range model.Modules {
+		m := &model.Modules[i]
+		if m.Quant != nil {
+			shape := slices.Clone(m.Weight.Shape)
+			if len(shape) < 2 {
+				return nil, fmt.Errorf("%w: quantized module %q has a %d-D weight", ErrExport, m.Path, len(shape))
+			}
+			shape[len(shape)-1] = shape[len(shape)-1] * 32 / m.Quant.Bits
+			add(m.Path+".weight", candidate{quant: m, shape: shape})
+			if m.Bias != nil {
+				add(m.Path+".bias", candidate{float: m.Bias, shape: slices.Clone(m.Bias.Shape)})
+			}
+			continue
+		}
+		for _, p := range m.Params {
+			add(m.Path+"."+p.Name, candidate{float: p.Input, shape: slices.Clone(p.Input.Shape)})
+		}
+	}
+	if len(unmapped) > 0 {
+		for i, n := range unmapped {
+			unmapped[i] = strconv.Quote(n) // names come from the file
+		}
+		return nil, fmt.Errorf("%w: cannot map tensor(s) to GGUF names for %s: %s", ErrExport, pl.arch.gguf, strings.Join(unmapped, ", "))
+	}
+	// A head the checkpoint has although the config ties it: mlx-lm drops
+	// it, convert_hf_to_gguf.py writes it.
+	if !haveHead && !pl.arch.dropHead {
+		for _, t := range pl.inv.Tensors {
+			if t.Name == "lm_head.weight" || t.Name == "language_model.lm_head.weight" {
+				in := &convert.Input{Name: t.Name, DType: t.DType, Shape: slices.Clone(t.Shape), Op: convert.OpDirect, Sources: []convert.SourceTensor{t}}
+				add(t.Name, candidate{float: in, shape: slices.Clone(t.Shape)})
+				break
+			}
+		}
+	}
+	// Emission order: the position of the last source tensor; stacked
+	// experts of a block all at the block's last expert tensor, in the
+	// converter's merge order.
+	pos := pl.sourcePositions()
+	maxPos := func(ins ...*convert.Input) int64 {
+		p := int64(-1)
+		for _, in := range ins {
+			if in == nil {
+				continue
+			}
+			for _, s := range in.Sources {
+				if v, ok := pos[[2]any{s.File, s.Name}]; ok && v > p {
+					p = v
+				}
+			}
+		}
+		return p
+	}
+	expBlock := map[int]int64{}
+	for i := range out {
+		c := &out[i]
+		if c.quant != nil {
+			c.pos = maxPos(c.quant.Weight, c.quant.Scales, c.quant.Biases)
+		} else {
+			c.pos = maxPos(c.float)
+		}
+		if strings.Contains(c.name, "_exps.") && c.bid >= 0 {
+			if p, ok := expBlock[c.bid]; !ok || c.pos > p {
+				expBlock[c.bid] = c.pos
+			}
+			parts := strings.SplitN(c.name, ".", 3) // blk, N, base.param
+			base := strings.TrimSuffix(strings.TrimSuffix(parts[len(parts)-1], ".weight"), ".bias")
+			c.sub = 1 + slices.Index(pl.arch.expertOrder, base)
+		}
+	}
+	for i := range out {
+		c := &out[i]
+		if strings.Contains(c.name, "_exps.") && c.bid >= 0 {
+			c.pos = expBlock[c.bid]
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].pos != out[j].pos {
+			return out[i].pos < out[j].pos
+		}
+		return out[i].sub < out[j].sub
+	})
+	return out, nil
+}
+
+// resolveAuto returns auto's float type as convert_hf_to_gguf.py guesses
+// it: bf16 when, in reading order, the first tensor with two or more
+// dimensions that is bfloat16 or float16 is bfloat16; f16 otherwise.
+func (pl *exportPlanner) resolveAuto(t OutType) gguf.Type {
+	if t != OutAuto {
+		return outTypes[t].t
+	}
+	pos := pl.sourcePositions()
+	best, bestPos := mlx.Invalid, int64(math.MaxInt64)
+	for _, st := range pl.inv.Tensors {
+		if len(st.Shape) < 2 {
+			continue
+		}
+		if st.DType != mlx.BF16 && st.DType != mlx.F16 {
+			continue
+		}
+		if p := pos[[2]any{st.File, st.Name}]; p < bestPos {
+			best, bestPos = st.DType, p
+		}
+	}
+	if best == mlx.BF16 {
+		return gguf.BF16
+	}
+	return gguf.F16
+}
+
+// forcedF32 is convert_hf_to_gguf.py's rule for tensors kept in float32.
+func forcedF32(name string, ndims int) bool {
+	if ndims <= 1 || strings.HasSuffix(name, "_norm.weight") || !strings.HasSuffix(name, ".weight") {
+		return true
+	}
+	if rest, ok := strings.CutPrefix(name, "blk."); ok {
+		if _, tail, ok := strings.Cut(rest, "."); ok {
+			return tail == "ffn_gate_inp.weight" || tail == "ffn_gate_inp_shexp.weight"
+		}
+	}
+	return false
+}
+
+// planTensor decides one tensor's type and transform.
+func (pl *exportPlanner) planTensor(c *candidate) (ExportTensor, error) {
+	t := ExportTensor{Name: c.name, Source: c.src}
+	shape := slices.Clone(c.shape)
+	var ins []*convert.Input
+	if c.quant != nil {
+		ins = []*convert.Input{c.quant.Weight, c.quant.Scales}
+		if c.quant.Biases != nil {
+			ins = append(ins, c.quant.Biases)
+		}
+	} else {
+		ins = []*convert.Input{c.float}
+	}
+	var notes []string
+
+	// Gemma 3: token_embd loses the rows beyond the tokenizer.
+	if pl.arch.trimEmbd && c.name == "token_embd.weight" && len(pl.vocab.Tokens) < shape[0] {
+		n := len(pl.vocab.Tokens)
+		trimmed := make([]*convert.Input, len(ins))
+		for i, in := range ins {
+			cp := *in
+			cp.Shape = slices.Clone(in.Shape)
+			cp.Shape[0] = n
+			if in.Op != convert.OpDirect {
+				return t, fmt.Errorf("%w: %q: cannot trim a derived tensor", ErrExport, c.src)
+			}
+			trimmed[i] = &cp
+		}
+		ins = trimmed
+		notes = append(notes, fmt.Sprintf("rows %d -> %d (tokenizer size)", shape[0], n))
+		shape[0] = n
+	}
+
+	op := &tensorOp{ne0: shape[len(shape)-1], oneD: len(shape) == 1}
+	if len(shape) == 0 {
+		op.ne0 = 1
+	}
+	var transforms []string
+
+	// Llama Q/K permutation.
+	if pl.arch.permuteQK {
+		heads := int64(0)
+		nHead, _, err := pl.h.findU32("n_heads", "num_attention_heads")
+		if err != nil {
+			return t, err
+		}
+		nKV, kvOK, err := pl.h.findU32("n_kv_heads", "num_key_value_heads")
+		if err != nil {
+			return t, err
+		}
+		switch {
+		case strings.HasSuffix(c.name, ".attn_q.weight") || strings.HasSuffix(c.name, ".attn_q.bias"):
+			heads = nHead
+		case strings.HasSuffix(c.name, ".attn_k.weight") || strings.HasSuffix(c.name, ".attn_k.bias"):
+			heads = nHead
+			if kvOK && nKV != nHead {
+				heads = nKV
+			}
+		}
+		if heads > 0 {
+			rows := int64(shape[0])
+			if rows%heads != 0 || (rows/heads)%2 != 0 {
+				return t, fmt.Errorf("%w: %q: %d rows do not split into %d heads of an even size", ErrExport, c.src, rows, heads)
+			}
+			op.permGroup = rows / heads
+			transforms = append(transforms, fmt.Sprintf("permute %d heads", heads))
+		}
+	}
+	ndims := len(shape)
+
+	if c.quant != nil {
+		q := *c.quant.Quant
+		op.q, op.scaleDType = q, c.quant.Scales.DType
+		t.From = describeQuant(q, op.scaleDType)
+		if err := pl.planQuant(&t, op, c, ins, ndims); err != nil {
+			return t, err
+		}
+	} else {
+		in := ins[0]
+		switch in.DType {
+		case mlx.F32, mlx.F16, mlx.BF16:
+		default:
+			return t, fmt.Errorf("%w: tensor %q is %s, not a float", ErrExport, c.src, in.DType)
+		}
+		op.mode, op.inDType = opFloat, in.DType
+		t.From = strings.ToLower(in.DType.SafetensorsName())
+		if pl.arch.normShift && strings.HasSuffix(c.src, "norm.weight") {
+			op.normShift = true
+			transforms = append(transforms, "+1")
+		}
+		typ := pl.floatType(c.name, ndims, op.ne0)
+		op.out = typ
+		t.Op = "convert"
+		switch {
+		case typ == gguf.F32, typ == gguf.F16 && in.DType == mlx.F16, typ == gguf.BF16 && in.DType == mlx.BF16:
+			t.Exact = true
+		default:
+			notes = append(notes, fmt.Sprintf("%s rounded to %s", t.From, typ))
+		}
+		if in.Op == convert.OpStack {
+			transforms = append(transforms, fmt.Sprintf("stack %d experts", len(in.Sources)))
+		}
+	}
+	t.Type = op.out.String()
+	if len(transforms) > 0 {
+		t.Op += " (" + strings.Join(transforms, ", ") + ")"
+	}
+	if len(notes) > 0 {
+		if t.Note != "" {
+			notes = append([]string{t.Note}, notes...)
+		}
+		t.Note = strings.Join(notes, "; ")
+	}
+	// ggml order and the block-size check.
+	t.Shape = make([]uint64, len(shape))
+	for i, d := range shape {
+		t.Shape[len(shape)-1-i] = uint64(d)
+	}
+	if len(t.Shape) == 0 {
+		t.Shape = []uint64{1}
+	}
+	if bs := op.out.BlockSize(); bs > 1 && t.Shape[0]%bs != 0 {
+		return t, fmt.Errorf("%w: %q: row of %d elements for %s", ErrExport, c.name, t.Shape[0], op.out)
+	}
+	op.desc = t.Op + " -> " + op.out.String()
+	t.op, t.ins = op, ins
+	return t, nil
+}
+
+// floatType is the output type of a float tensor.
+func (pl *exportPlanner) floatType(name string, ndims, ne0 int) gguf.Type {
+	if forcedF32(name, ndims) {
+		return gguf.F32
+	}
+	typ := pl.autoFloat
+	if bs := typ.BlockSize(); bs > 1 && uint64(ne0)%bs != 0 {
+		return gguf.F16 // gguf-py's QuantError fallback
+	}
+	return typ
+}
+
+// planQuant decides an MLX-quantized tensor: repack, or dequantize.
+func (pl *exportPlanner) planQuant(t *ExportTensor, op *tensorOp, c *candidate, ins []*convert.Input, ndims int) error {
+	q := op.q
+	affine := q.Mode == mlx.Affine
+	var repack gguf.Type = gguf.TypeCount
+	want := pl.outType
+	if forcedF32(c.name, ndims) {
+		want = OutF32
+	}
+	switch want {
+	case OutAuto, OutQ4_0, OutQ4_1, OutQ5_1:
+		switch {
+		case q.Mode == mlx.MXFP4 && want == OutAuto:
+			repack = gguf.MXFP4
+		case affine && q.Bits == 4 && (want == OutAuto || want == OutQ4_0):
+			sym, err := pl.symmetric(ins)
+			if err != nil {
+				return err
+			}
+			switch {
+			case sym:
+				repack = gguf.Q4_0
+			case want == OutAuto:
+				repack = gguf.Q4_1
+			}
+		case affine && q.Bits <= 4 && (want == OutAuto || want == OutQ4_1):
+			repack = gguf.Q4_1
+		case affine && q.Bits <= 5 && (want == OutAuto || want == OutQ5_1):
+			repack = gguf.Q5_1
+		}
+	}
+	if repack != gguf.TypeCount {
+		op.mode, op.out = opRepack, repack
+		t.Op = "repack"
+		exact, note, err := pl.probeExact(ins, op)
+		if err != nil {
+			return err
+		}
+		t.Exact, t.Note = exact, note
+		return nil
+	}
+	// Dequantize, then encode.
+	op.mode = opDequant
+	var typ gguf.Type
+	switch want {
+	case OutAuto:
+		typ = gguf.Q8_0
+	default:
+		typ = outTypes[want].t
+	}
+	op.out = typ
+	t.Op = "dequantize"
+	switch typ {
+	case gguf.F32:
+		op.deqOut, t.Exact = mlx.F32, true
+	case gguf.F16, gguf.BF16:
+		d := mlx.F16
+		if typ == gguf.BF16 {
+			d = mlx.BF16
+		}
+		op.deqOut = d
+		// mx.dequantize computes in the scales' dtype (bf16 for the fp
+		// modes), so that output is MLX's own.
+		t.Exact = affine && op.scaleDType == d || !affine && d == mlx.BF16
+		if !t.Exact {
+			t.Note = "MLX's dequantized values rounded to " + typ.String()
+		}
+	default:
+		op.deqOut = mlx.F32
+		t.Note = fmt.Sprintf("requantized to %s", typ)
+	}
+	return nil
+}
+
+// readInput reads a whole (small) input tensor: scales or biases.
+func (pl *exportPlanner) readInput(in *convert.Input) ([]byte, error) {
+	if in.Op != convert.OpDirect && in.Op != convert.OpStack {
+		return nil, nil // derived (AWQ import): decided while writing
+	}
+	total := in.NumElements() * int64(in.DType.Size())
+	if total > 1<<34 {
+		return nil, fmt.Errorf("%w: tensor %q too large to probe", ErrExport, in.Name)
+	}
+	out := make([]byte, 0, total)
+	for _, s := range in.Sources {
+		n := int64(1)
+		for _, d := range s.Shape {
+			n *= int64(d)
+		}
+		n *= int64(s.DType.Size())
+		if int64(len(out))+n > total {
+			n = total - int64(len(out))
+		}
+		buf := make([]byte, n)
+		if _, err := pl.inv.ReadSource(s, buf, 0); err != nil && !(errors.Is(err, io.EOF) && n == 0) {
+			return nil, fmt.Errorf("gguf: read %q: %w", s.Name, err)
+		}
+		out = append(out, buf...)
+	}
+	return out, nil
+}
+
+// symmetric reports whether every group of an affine 4-bit tensor has
+// bias == -8·scale (a lossless Q4_0).
+func (pl *exportPlanner) symmetric(ins []*convert.Input) (bool, error) {
+	if len(ins) < 3 {
+		return false, nil
+	}
+	s, err := pl.readInput(ins[1])
+	if err != nil || s == nil {
+		return false, err
+	}
+	b, err := pl.readInput(ins[2])
+	if err != nil || b == nil {
+		return false, err
+	}
+	dt := ins[1].DType
+	n := len(s) / dt.Size()
+	for i := 0; i < n; i++ {
+		sc := loadParam(s, dt, i)
+		if _, ok := f16Exact(sc); !ok || loadParam(b, dt, i) != -8*sc {
+			return false, nil
+		}
+	}
+	return n > 0, nil
+}
+
+// probeExact predicts whether a repack is exact from the scales and
+// biases alone; writing measures it (codes of zero make an inexact scale
+// harmless).
+func (pl *exportPlanner) probeExact(ins []*convert.Input, op *tensorOp) (bool, string, error) {
+	if op.q.Mode == mlx.MXFP4 {
+		return true, "", nil
+	}
+	if op.scaleDType == mlx.F16 && op.out != gguf.Q4_0 {
+		return true, "", nil
+	}
+	s, err := pl.readInput(ins[1])
+	if err != nil {
+		return false, "", err
+	}
+	var b []byte
+	if len(ins) > 2 {
+		if b, err = pl.readInput(ins[2]); err != nil {
+			return false, "", err
+		}
+	}
+	if s == nil {
+		return false, "exactness measured while writing", nil
+	}
+	dt := ins[1].DType
+	n := len(s) / dt.Size()
+	bad := 0
+	for i := 0; i < n; i++ {
+		_, sOK := f16Exact(loadParam(s, dt, i))
+		bOK := true
+		if b != nil && op.out != gguf.Q4_0 {
+			_, bOK = f16Exact(loadParam(b, dt, i))
+		}
+		if !sOK || !bOK {
+			bad++
+		}
+	}
+	if bad == 0 {
+		return true, "", nil
+	}
+	return false, fmt.Sprintf("%d of %d groups have a scale or bias float16 cannot hold (exact only where their codes are 0; measured while writing)", bad, n), nil
+}
+
+// fileType is general.file_type: the output type's, or for auto the type
+// holding most elements of the tensors with two or more dimensions.
+func (pl *exportPlanner) fileType(ts []ExportTensor) gguf.FileType {
+	if pl.outType != OutAuto {
+		return outTypes[pl.outType].ft
+	}
+	count := map[string]uint64{}
+	var order []string
+	for _, t := range ts {
+		if len(t.Shape) < 2 {
+			continue
+		}
+		n := uint64(1)
+		for _, d := range t.Shape {
+			n *= d
+		}
+		if _, ok := count[t.Type]; !ok {
+			order = append(order, t.Type)
+		}
+		count[t.Type] += n
+	}
+	best := ""
+	for _, k := range order {
+		if best == "" || count[k] > count[best] {
+			best = k
+		}
+	}
+	byType := map[string]gguf.FileType{"F32": gguf.FileTypeAllF32, "F16": gguf.FileTypeMostlyF16, "BF16": gguf.FileTypeMostlyBF16,
+		"Q8_0": gguf.FileTypeMostlyQ8_0, "Q4_0": gguf.FileTypeMostlyQ4_0, "Q4_1": gguf.FileTypeMostlyQ4_1, "Q5_0": gguf.FileTypeMostlyQ5_0,
+		"Q5_1": gguf.FileTypeMostlyQ5_1, "MXFP4": gguf.FileTypeMostlyMXFP4}
+	if ft, ok := byType[best]; ok {
+		return ft
+	}
+	if pl.autoFloat == gguf.BF16 {
+		return gguf.FileTypeMostlyBF16
+	}
+	return gguf.FileTypeMostlyF16
+}
+
+// WriteText writes the plan as the --dry-run listing: a header, one line
+// per tensor and the totals.
+func (p *ExportPlan) WriteText(w io.Writer) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "model type: %s -> GGUF architecture %s\n", safe.Name(p.ModelType), p.Arch)
+	fmt.Fprintf(&b, "outtype: %s (general.file_type %s)\n", p.OutType, p.FileType)
+	for i, f := range p.Files {
+		n := 0
+		for _, t := range p.Tensors {
+			if t.Shard == i {
+				n++
+			}
+		}
+		fmt.Fprintf(&b, "file: %s (%d tensors, %d bytes)\n", safe.Name(f), n, p.Shards[i].Plan.FileSize)
+	}
+	fmt.Fprintf(&b, "metadata: %d keys\n", len(p.KVs))
+	if _, err := io.WriteString(w, b.String()); err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 2, 2, ' ', 0)
+	fmt.Fprintln(tw, "TENSOR\tTYPE\tSHAPE\tFROM\tOP\tEXACT\tSOURCE")
+	exact := 0
+	for _, t := range p.Tensors {
+		e := "exact"
+		if t.Exact {
+			exact++
+		} else {
+			e = "lossy"
+		}
+		if t.Note != "" {
+			e += ": " + t.Note
+		}
+		dims := make([]string, len(t.Shape))
+		for i, d := range t.Shape {
+			dims[i] = strconv.FormatUint(d, 10)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t[%s]\t%s\t%s\t%s\t%s\n", safe.Name(t.Name), t.Type, strings.Join(dims, ", "), t.From, t.Op, safe.Name(e), safe.Name(t.Source))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(w, "total: %d tensors (%d exact, %d lossy), %d parameters, %d bytes of tensor data\n",
+		len(p.Tensors), exact, len(p.Tensors)-exact, p.Parameters, p.Bytes)
+	return err
+}
+
+// writeExport writes the planned files.
+func writeExport(ctx context.Context, inv *convert.Inventory, plan *ExportPlan, opts ExportOptions) (err error) {
+	// Every shard is reserved before anything is written: the inputs are
+	// the model directory's entries (the directory itself may hold the
+	// output, as the default --outfile does), *.gguf files aside.
+	var inputs []string
+	if entries, err := os.ReadDir(inv.Dir); err == nil {
+		for _, e := range entries {
+			if !strings.HasSuffix(e.Name(), ".gguf") {
+				inputs = append(inputs, filepath.Join(inv.Dir, e.Name()))
+			}
+		}
+	}
+	var targets []*outsafe.Target
+	defer func() {
+		for i := len(targets) - 1; i >= 0; i-- {
+			targets[i].Abort() // no-op once committed
+		}
+	}()
+	for _, sh := range plan.Shards {
+		t, err := outsafe.Reserve(sh.Path, outsafe.Options{Inputs: inputs, Hosts: []string{inv.Dir}, Force: opts.Force,
+			Replaceable: earlierGGUF, Notice: opts.Notice})
+		if err != nil {
+			return outputError(err)
+		}
+		targets = append(targets, t)
+	}
+	cp := &convert.Plan{ModelType: plan.ModelType, Arch: plan.Arch}
+	var dests []convert.Dest
+	byName := make(map[string]int, len(plan.Tensors))
+	for i, t := range plan.Tensors {
+		byName[t.Name] = i
+	}
+	for si, sh := range plan.Shards {
+		f := targets[si].File()
+		// Reserve the whole file: a full disk fails here, before any tensor
+		// is converted, and the writes get cheaper.
+		if err := prealloc.File(f, sh.Plan.FileSize); err != nil {
+			return fmt.Errorf("gguf: %s: %w", sh.Path, err)
+		}
+		if _, err := f.WriteAt(sh.Plan.AppendHeader(nil), 0); err != nil {
+			return fmt.Errorf("gguf: %s: write header: %w", sh.Path, err)
+		}
+		dests = append(dests, convert.Dest{W: f, DataOffset: sh.Plan.DataOffset})
+		cp.Shards = append(cp.Shards, convert.Shard{Name: sh.Path})
+		for _, ti := range sh.Plan.Tensors {
+			t := &plan.Tensors[byName[ti.Name]]
+			if t.extra != nil {
+				data, err := gguf.AppendQuantize(nil, gguf.F32, t.extra)
+				if err != nil {
+					return err
+				}
+				if _, err := f.WriteAt(data, sh.Plan.DataOffset+int64(ti.Offset)); err != nil {
+					return fmt.Errorf("gguf: %s: %w", sh.Path, err)
+				}
+				continue
+			}
+			if ti.Size > math.MaxInt {
+				return fmt.Errorf("%w: tensor %q too large", ErrExport, ti.Name)
+			}
+			cp.Tensors = append(cp.Tensors, convert.Tensor{Name: ti.Name, DType: mlx.U8, Shape: []int{int(ti.Size)},
+				Shard: si, Offset: int64(ti.Offset), Job: len(cp.Jobs)})
+			cp.Jobs = append(cp.Jobs, convert.Job{Module: t.Source, Action: convert.ActTransform, Inputs: t.ins,
+				Outputs: []int{len(cp.Tensors) - 1}, Transform: t.op})
+		}
+	}
+	unit := opts.unitBytes
+	if unit <= 0 {
+		// Float conversions hold a unit's input, its float32 widening and
+		// the output: 4 MiB units keep a worker near 20 MiB.
+		unit = 4 << 20
+	}
+	if err := convert.Execute(ctx, inv, cp, dests, convert.ExecOptions{Workers: opts.Workers, Progress: opts.Progress, UnitBytes: unit}); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	for i, t := range targets {
+		if err := t.File().Close(); err != nil {
+			return fmt.Errorf("gguf: close %s: %w", plan.Shards[i].Path, err)
+		}
+	}
+	for _, t := range targets {
+		if err := t.Commit(); err != nil {
+			return outputError(err)
+		}
+	}
+	if opts.Progress != nil {
+		var n int64
+		for _, t := range cp.Tensors {
+			n += t.Size()
+		}
+		opts.Progress(convert.Progress{Stage: convert.StageDone, TensorsDone: len(cp.Tensors), TensorsTotal: len(cp.Tensors),
+			BytesDone: n, BytesTotal: n})
+	}
+	return nil
+}
+
+func sortStrings(s []string) { sort.Strings(s) }
+
+// outputError maps an outsafe refusal to ErrExport.
+func outputError(err error) error {
+	var oe *outsafe.Error
+	if errors.As(err, &oe) {
+		return fmt.Errorf("%w: %w", ErrExport, err)
+	}
+	return fmt.Errorf("gguf: %w", err)
+}
+
+// earlierGGUF reports why p is not an earlier GGUF export (nil when it is,
+// so Force may replace it): it must be a regular file (not a symlink)
+// starting with the GGUF magic.
+func earlierGGUF(p string) error {
+	st, err := os.Lstat(p)
+	if err != nil {
+		return err
+	}
+	if !st.Mode().IsRegular() {
+		return errors.New("it is not a regular file")
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	var magic [4]byte
+	if _, err := io.ReadFull(f, magic[:]); err != nil || string(magic[:]) != "GGUF" {
+		return errors.New("it is not a GGUF file")
+	}
+	return nil
+}

@@ -1,0 +1,457 @@
+package ggufexport
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Byte-level BPE vocabulary export (_set_vocab_gpt2 / get_vocab_base) from
+// tokenizer.json or from a GPT-2 style vocab.json + merges.txt directory.
+
+// readTokenizerJSON parses tokenizer.json once; nil if absent.
+func (l *vocabLoader) readTokenizerJSON() (*hfTokenizerJSON, error) {
+	if l.tjRead {
+		return l.tj, l.tjErr
+	}
+	l.tjRead = true
+	b, err := l.d.read("tokenizer.json")
+	if err != nil || b == nil {
+		l.tjErr = err
+		return nil, err
+	}
+	var tj hfTokenizerJSON
+	if err := json.Unmarshal(b, &tj); err != nil {
+		l.tjErr = fmt.Errorf("%w: tokenizer.json: %v", ErrTokenizer, err)
+		return nil, l.tjErr
+	}
+	if len(tj.AddedTokens) > MaxVocabSize {
+		l.tjErr = fmt.Errorf("%w: tokenizer.json has %d added tokens", ErrTokenizer, len(tj.AddedTokens))
+		return nil, l.tjErr
+	}
+	for _, t := range tj.AddedTokens {
+		if err := checkID("tokenizer.json added_tokens", t.ID); err != nil {
+			l.tjErr = err
+			return nil, err
+		}
+	}
+	l.tj = &tj
+	return l.tj, nil
+}
+
+// isLlamaHF reports whether tokenizer.json is the SentencePiece-style BPE
+// gguf-py's LlamaHfVocab accepts (byte_fallback BPE with a Sequence decoder,
+// and not Llama 3's ignore_merges layout).
+func (l *vocabLoader) isLlamaHF() bool {
+	tj, err := l.readTokenizerJSON()
+	if err != nil || tj == nil {
+		return false
+	}
+	m := tj.Model
+	if m.Type == "BPE" && m.IgnoreMerges && !m.ByteFallback {
+		return false
+	}
+	var dec struct {
+		Type string `json:"type"`
+	}
+	_ = json.Unmarshal(tj.Decoder, &dec)
+	return m.Type == "BPE" && m.ByteFallback && dec.Type == "Sequence"
+}
+
+// bpeSource is a BPE tokenizer in either file layout.
+type bpeSource struct {
+	vocab        map[string]int // model vocabulary
+	added        []hfAddedToken // added tokens (tokenizer.json order)
+	ignoreMerges bool           // tokenizer.json model.ignore_merges
+	pipeline     func() (*hfPipeline, error)
+}
+
+// bpe exports a byte-level BPE vocabulary.
+func (l *vocabLoader) bpe() error {
+	tj, err := l.readTokenizerJSON()
+	if err != nil {
+		return err
+	}
+	var src *bpeSource
+	if tj != nil {
+		src, err = l.bpeFromTokenizerJSON(tj)
+	} else if l.d.exists("vocab.json") {
+		src, err = l.bpeFromVocabJSON()
+	} else {
+		return fmt.Errorf("%w: no tokenizer.model, tokenizer.json or vocab.json in %s", ErrTokenizer, l.d.dir)
+	}
+	if err != nil {
+		return err
+	}
+	if err := l.requireMerges(tj != nil); err != nil {
+		return err
+	}
+
+	// tokenizer.vocab: the model vocabulary with the added tokens over it
+	// (by text; an added token also takes its id).
+	byID := make(map[int]string, len(src.vocab)+len(src.added))
+	added := map[string]bool{}
+	special := map[int]bool{}
+	for _, a := range src.added {
+		added[a.Content] = true
+		special[int(a.ID)] = special[int(a.ID)] || a.Special
+	}
+	maxID, distinct := -1, 0
+	for t, id := range src.vocab {
+		if added[t] {
+			continue
+		}
+		if prev, dup := byID[id]; dup {
+			return fmt.Errorf("%w: tokens %q and %q share id %d", ErrTokenizer, min(prev, t), max(prev, t), id)
+		}
+		byID[id] = t
+		maxID = max(maxID, id)
+		distinct++
+	}
+	seenAdded := map[string]bool{}
+	for _, a := range src.added {
+		id := int(a.ID)
+		if !seenAdded[a.Content] {
+			seenAdded[a.Content] = true
+			distinct++
+		}
+		byID[id] = a.Content
+		maxID = max(maxID, id)
+	}
+	n, err := l.vocabSize(distinct, "vocab_size")
+	if err != nil {
+		return err
+	}
+	if maxID >= n {
+		return fmt.Errorf("%w: token id %d is outside the vocabulary size %d", ErrTokenizer, maxID, n)
+	}
+
+	v := l.v
+	v.Model = "gpt2"
+	if l.opts.Pre != "" {
+		v.Pre = l.opts.Pre
+	} else {
+		p, err := src.pipeline()
+		if err != nil {
+			return fmt.Errorf("%w (pass a pre-tokenizer name to override): %w", ErrUnknownPre, err)
+		}
+		hash, _, err := p.chkHash()
+		if err != nil {
+			return fmt.Errorf("%w (pass a pre-tokenizer name to override): %w", ErrUnknownPre, err)
+		}
+		v.PreHash = hash
+		name, ok := PreTokenizerName(hash)
+		if !ok {
+			return fmt.Errorf("%w: chkhsh %s is not in llama.cpp's table (pass a pre-tokenizer name to override)", ErrUnknownPre, hash)
+		}
+		v.Pre, v.PreConverter = name, name
+		if fix, ok := preIgnoreMergesFix[name]; ok && src.ignoreMerges {
+			v.Pre = fix
+			v.warnf("pre-tokenizer: llama.cpp's converter names this tokenizer %q, which makes llama.cpp apply merges the tokenizer ignores (ignore_merges); writing %q, which has the same pre-tokenizer and ignores them", name, fix)
+		}
+	}
+	v.Tokens = make([]string, n)
+	v.Types = make([]TokenType, n)
+	for i := 0; i < n; i++ {
+		t, ok := byID[i]
+		switch {
+		case !ok:
+			v.Tokens[i], v.Types[i] = fmt.Sprintf("[PAD%d]", i), TokenUnused
+		case added[t] && (special[i] || looksSpecial(t)):
+			v.Tokens[i], v.Types[i] = t, TokenControl
+		case added[t]:
+			v.Tokens[i], v.Types[i] = strings.ReplaceAll(t, "▁", " "), TokenUserDefined
+		default:
+			v.Tokens[i], v.Types[i] = t, TokenNormal
+		}
+	}
+	l.setArrays()
+	sv := newSpecialVocab(l, nil, -1, true)
+	if err := sv.load(); err != nil {
+		return err
+	}
+	sv.apply()
+	return nil
+}
+
+func decodeVocabMap(raw json.RawMessage, what string) (map[string]int, error) {
+	var vocab map[string]int64
+	if err := json.Unmarshal(raw, &vocab); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrTokenizer, what, err)
+	}
+	if len(vocab) > MaxVocabSize {
+		return nil, fmt.Errorf("%w: %s has %d tokens", ErrTokenizer, what, len(vocab))
+	}
+	out := make(map[string]int, len(vocab))
+	for t, id := range vocab {
+		if err := checkID(what, id); err != nil {
+			return nil, err
+		}
+		out[t] = int(id)
+	}
+	return out, nil
+}
+
+func (l *vocabLoader) bpeFromTokenizerJSON(tj *hfTokenizerJSON) (*bpeSource, error) {
+	if tj.Model.Type != "BPE" {
+		return nil, fmt.Errorf("%w: tokenizer.json model type %q (only BPE is supported)", ErrTokenizer, tj.Model.Type)
+	}
+	vocab, err := decodeVocabMap(tj.Model.Vocab, "tokenizer.json model.vocab")
+	if err != nil {
+		return nil, err
+	}
+	added := append([]hfAddedToken(nil), tj.AddedTokens...)
+	// Added tokens declared only in tokenizer_config.json.
+	tc, err := l.tokenizerConfig()
+	if err != nil {
+		return nil, err
+	}
+	if dec, ok := tc["added_tokens_decoder"].(jsonObj); ok {
+		have := map[int64]bool{}
+		for _, a := range added {
+			have[a.ID] = true
+		}
+		for _, k := range sortedIDKeys(dec) {
+			id, err := parseIDKey(k)
+			if err != nil {
+				return nil, err
+			}
+			if have[id] {
+				continue
+			}
+			raw, err := json.Marshal(dec[k])
+			if err != nil {
+				return nil, fmt.Errorf("%w: added_tokens_decoder %q: %v", ErrTokenizer, k, err)
+			}
+			var a hfAddedToken
+			if err := json.Unmarshal(raw, &a); err != nil {
+				// The entry has no id field: take it from the key.
+				var b struct {
+					Content    *string `json:"content"`
+					Special    bool    `json:"special"`
+					Normalized *bool   `json:"normalized"`
+				}
+				if json.Unmarshal(raw, &b) != nil || b.Content == nil {
+					return nil, fmt.Errorf("%w: added_tokens_decoder %q: no content", ErrTokenizer, k)
+				}
+				a = hfAddedToken{Content: *b.Content, Special: b.Special, Normalized: !b.Special}
+				if b.Normalized != nil {
+					a.Normalized = *b.Normalized
+				}
+			}
+			a.ID = id
+			added = append(added, a)
+		}
+	}
+	// Validated whether or not the pre-tokenizer is named (--pre).
+	m, err := l.jsonBPEModel(tj, vocab)
+	if err != nil {
+		return nil, err
+	}
+	src := &bpeSource{vocab: vocab, added: added, ignoreMerges: tj.Model.IgnoreMerges}
+	src.pipeline = func() (*hfPipeline, error) {
+		if tj.Model.Dropout != nil && *tj.Model.Dropout != 0 {
+			return nil, fmt.Errorf("%w: BPE dropout", ErrTokenizer)
+		}
+		if tj.Model.UnkToken != nil {
+			id, ok := vocab[*tj.Model.UnkToken]
+			if ok {
+				m.unk = id
+			}
+		}
+		m.fuseUnk, m.byteFallback, m.ignoreMerges = tj.Model.FuseUnk, tj.Model.ByteFallback, tj.Model.IgnoreMerges
+		if tj.Model.ContinuingSubwordPrefix != nil {
+			m.prefix = *tj.Model.ContinuingSubwordPrefix
+		}
+		if tj.Model.EndOfWordSuffix != nil {
+			m.suffix = *tj.Model.EndOfWordSuffix
+		}
+		tjc := *tj
+		tjc.AddedTokens = added
+		return newHFPipeline(&tjc, m)
+	}
+	return src, nil
+}
+
+// mergesField names tokenizer.json's merges in errors.
+const mergesField = `tokenizer.json: "model.merges"`
+
+// jsonBPEModel checks tokenizer.json's merges as HF tokenizers does when it
+// loads the file (it refuses a BPE model without a merges list, a merge that
+// is not two tokens, and a merge whose tokens or result are not in the
+// model vocabulary) and builds the BPE model from them.
+func (l *vocabLoader) jsonBPEModel(tj *hfTokenizerJSON, vocab map[string]int) (*bpeModel, error) {
+	if raw := strings.TrimSpace(string(tj.Model.Merges)); raw == "" || raw == "null" {
+		return nil, fmt.Errorf("%w: %s: the BPE model has no merges (the field is missing or null; HF tokenizers refuses to load it)", ErrTokenizer, mergesField)
+	}
+	jm, err := l.merges()
+	if err != nil {
+		return nil, err
+	}
+	if jm.pairs == nil && len(jm.ggufPy) > 0 {
+		for i, s := range jm.ggufPy {
+			if _, b, ok := strings.Cut(s, " "); !ok || strings.Contains(b, " ") {
+				return nil, fmt.Errorf("%w: %s: merge %d (%q) is not two tokens separated by one space", ErrTokenizer, mergesField, i, s)
+			}
+		}
+	}
+	return newBPEModel(vocab, jm.pairs, mergesField)
+}
+
+// requireMerges fails when the merges gguf-py's SpecialVocab would write
+// (tokenizer.json's, else merges.txt's) are empty: the converter writes
+// such a file with a warning, but llama.cpp refuses to load a gpt2
+// vocabulary without tokenizer.ggml.merges.
+func (l *vocabLoader) requireMerges(fromJSON bool) error {
+	where := "merges.txt"
+	if fromJSON {
+		jm, err := l.merges()
+		if err != nil || len(jm.ggufPy) > 0 {
+			return err
+		}
+		where = mergesField
+	}
+	b, err := l.d.read("merges.txt")
+	if err != nil {
+		return err
+	}
+	if b != nil {
+		ms, err := parseMergesTxt(string(b), nil)
+		if err != nil || len(ms) > 0 {
+			return err
+		}
+	}
+	return fmt.Errorf("%w: %s is empty: the BPE model has no merges (llama.cpp cannot load a BPE vocabulary without them)", ErrTokenizer, where)
+}
+
+// gpt2DefaultSpecial is GPT2Tokenizer's default bos/eos/unk token.
+const gpt2DefaultSpecial = "<|endoftext|>"
+
+// bpeFromVocabJSON reads a GPT-2 style directory: vocab.json, merges.txt,
+// optional added_tokens.json, and the special tokens of
+// tokenizer_config.json / special_tokens_map.json (GPT2Tokenizer's default
+// "<|endoftext|>" for bos, eos and unk when neither names them).
+func (l *vocabLoader) bpeFromVocabJSON() (*bpeSource, error) {
+	b, err := l.d.read("vocab.json")
+	if err != nil {
+		return nil, err
+	}
+	vocab, err := decodeVocabMap(b, "vocab.json")
+	if err != nil {
+		return nil, err
+	}
+	tc, err := l.tokenizerConfig()
+	if err != nil {
+		return nil, err
+	}
+	stm, err := l.d.readJSONObject("special_tokens_map.json")
+	if err != nil {
+		return nil, err
+	}
+	var added []hfAddedToken
+	seen := map[string]bool{}
+	addTok := func(content string, id int, special bool) {
+		if seen[content] {
+			return
+		}
+		seen[content] = true
+		added = append(added, hfAddedToken{ID: int64(id), Content: content, Special: special, Normalized: !special})
+	}
+	// added_tokens.json entries beyond the vocabulary.
+	at, err := l.d.readJSONObject("added_tokens.json")
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range sortedKeys(at) {
+		id, ok := pyInt(at[k])
+		if !ok {
+			return nil, fmt.Errorf("%w: added_tokens.json %q: id is not an integer", ErrTokenizer, k)
+		}
+		if err := checkID("added_tokens.json", id); err != nil {
+			return nil, err
+		}
+		addTok(k, int(id), false)
+	}
+	content := func(v any) (string, bool) {
+		switch x := v.(type) {
+		case string:
+			return x, true
+		case jsonObj:
+			s, ok := x["content"].(string)
+			return s, ok
+		}
+		return "", false
+	}
+	for _, kind := range []string{"bos", "eos", "unk", "sep", "pad", "cls", "mask"} {
+		key := kind + "_token"
+		var c string
+		found := false
+		for _, src := range []jsonObj{tc, stm} {
+			if v, ok := src[key]; ok {
+				c, found = content(v)
+				break
+			}
+		}
+		if !found && (kind == "bos" || kind == "eos" || kind == "unk") {
+			c, found = gpt2DefaultSpecial, true
+		}
+		if !found {
+			continue
+		}
+		if id, ok := vocab[c]; ok {
+			addTok(c, id, true)
+		}
+	}
+	for _, a := range added {
+		if id, ok := vocab[a.Content]; ok && id != int(a.ID) {
+			return nil, fmt.Errorf("%w: added token %q has id %d, vocab.json says %d", ErrTokenizer, a.Content, a.ID, id)
+		}
+	}
+	// The merges are validated whether or not the pre-tokenizer is named.
+	mb, err := l.d.read("merges.txt")
+	if err != nil {
+		return nil, err
+	}
+	if mb == nil {
+		return nil, fmt.Errorf("%w: vocab.json without merges.txt: the BPE model has no merges", ErrTokenizer)
+	}
+	ms, err := parseMergesTxt(string(mb), nil)
+	if err != nil {
+		return nil, err
+	}
+	pairs := make([][2]string, len(ms))
+	for i, m := range ms {
+		a, b, _ := strings.Cut(m, " ")
+		pairs[i] = [2]string{a, b}
+	}
+	model, err := newBPEModel(vocab, pairs, "merges.txt")
+	if err != nil {
+		return nil, err
+	}
+	src := &bpeSource{vocab: vocab, added: added}
+	src.pipeline = func() (*hfPipeline, error) {
+		addPrefix := false
+		if b, ok := tc["add_prefix_space"].(bool); ok {
+			addPrefix = b
+		}
+		p := &hfPipeline{model: model, added: added, byteLevel: true}
+		pre := jsonObj{"type": "ByteLevel", "add_prefix_space": addPrefix, "use_regex": true}
+		if err := p.compilePre(pre); err != nil {
+			return nil, err
+		}
+		if b, ok := tc["add_bos_token"].(bool); ok && b {
+			bosTok := gpt2DefaultSpecial
+			if c, ok := content(tc["bos_token"]); ok {
+				bosTok = c
+			}
+			id, ok := vocab[bosTok]
+			if !ok {
+				return nil, errors.New("add_bos_token without a BOS token in vocab.json")
+			}
+			p.post = func(ids []int) []int { return append([]int{id}, ids...) }
+		}
+		return p, nil
+	}
+	return src, nil
+}

@@ -1,0 +1,323 @@
+package ggufexport
+
+import (
+	"fmt"
+	"sort"
+)
+
+// SentencePiece-style tokenizer.json without tokenizer.model: llama.cpp's
+// _set_vocab_llama_hf over gguf-py's LlamaHfVocab, which reads the vocabulary
+// through transformers' fast tokenizer (transformers 4.x semantics, the
+// version the converter runs with). Facts it rests on:
+//
+//   - the base vocabulary is the model vocabulary of tokenizer.json; its
+//     size is the number of entries (tokenizers' BPE get_vocab_size), and
+//     token i is the content with id i in the merged vocabulary (model
+//     vocabulary with the added tokens over it);
+//   - every token is scored -1000; base tokens are BYTE when they look like
+//     <0xHH>, CONTROL when their id is one of the tokenizer's named special
+//     tokens (bos, eos, unk, sep, pad, cls, mask and
+//     additional_special_tokens: class defaults for a Llama tokenizer
+//     overridden by tokenizer_config.json; special_tokens_map.json and
+//     added_tokens.json only when tokenizer_config.json has no
+//     added_tokens_decoder),
+//     else NORMAL — the tokenizer.json "special" flag plays no part;
+//   - added tokens with ids at or past the base size follow in id order,
+//     CONTROL when they are named special tokens, else USER_DEFINED; the
+//     tokenizer adds, at load time, tokenizer_config.json
+//     added_tokens_decoder entries and named special tokens missing from the
+//     vocabulary, at the next free id;
+//   - no padding to config.json vocab_size; model "llama", pre "default";
+//     then SpecialVocab with n_vocab = the token count and no merges.
+
+// llamaTokenizerDefaults are the special tokens transformers'
+// LlamaTokenizerFast constructor defaults to.
+var llamaTokenizerDefaults = map[string]string{"unk_token": "<unk>", "bos_token": "<s>", "eos_token": "</s>"}
+
+// specialTokenAttrs are transformers' SPECIAL_TOKENS_ATTRIBUTES without
+// additional_special_tokens, in its order.
+var specialTokenAttrs = []string{"bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token"}
+
+var llamaHFAttr = map[string]bool{"bos_token": true, "eos_token": true, "unk_token": true,
+	"sep_token": true, "pad_token": true, "cls_token": true, "mask_token": true}
+
+// checkSpecialValue rejects what transformers' constructor rejects (the
+// converter then falls back to byte-level BPE, which this package does not
+// follow): a tokenizer_config.json special token that is an object without
+// "__type": "AddedToken".
+func checkSpecialValue(k string, v any) error {
+	if o, ok := v.(jsonObj); ok && o["__type"] != "AddedToken" {
+		return fmt.Errorf("%w: tokenizer_config.json %s is an object without __type AddedToken (transformers rejects it)", ErrTokenizer, k)
+	}
+	return nil
+}
+
+// addedTokenContent reads a special token value of tokenizer_config.json or
+// special_tokens_map.json: a string or an AddedToken object.
+func addedTokenContent(v any) (string, bool) {
+	switch x := v.(type) {
+	case string:
+		return x, true
+	case jsonObj:
+		s, ok := x["content"].(string)
+		return s, ok
+	}
+	return "", false
+}
+
+// llamaHFSpecials returns the tokenizer's named special tokens, in
+// all_special_tokens order (duplicates removed).
+func (l *vocabLoader) llamaHFSpecials(tc jsonObj) ([]string, error) {
+	cls, _ := tc["tokenizer_class"].(string)
+	if cls == "" {
+		if mt, _ := l.hp["model_type"].(string); mt != "" {
+			switch mt {
+			case "llama", "mistral", "mixtral":
+				cls = "LlamaTokenizerFast"
+			}
+		}
+	}
+	vals := map[string]any{}
+	var extra []any
+	switch cls {
+	case "LlamaTokenizer", "LlamaTokenizerFast":
+		for k, v := range llamaTokenizerDefaults {
+			vals[k] = v
+		}
+	case "PreTrainedTokenizerFast":
+	default:
+		l.v.warnf("tokenizer class %q: its constructor's default special tokens are not known; only the configured ones are used", cls)
+	}
+	for _, k := range specialTokenAttrs {
+		if v, ok := tc[k]; ok {
+			if err := checkSpecialValue(k, v); err != nil {
+				return nil, err
+			}
+			vals[k] = v
+		}
+	}
+	if v, ok := tc["additional_special_tokens"].([]any); ok {
+		extra = v
+	}
+	// special_tokens_map.json counts only without added_tokens_decoder
+	// (transformers' legacy branch): its entries replace the configured
+	// ones and extend additional_special_tokens.
+	if _, ok := tc["added_tokens_decoder"]; !ok {
+		stm, err := l.d.readJSONObject("special_tokens_map.json")
+		if err != nil {
+			return nil, err
+		}
+		for _, k := range sortedKeys(stm) {
+			v := stm[k]
+			if k == "additional_special_tokens" {
+				if list, ok := v.([]any); ok {
+					for _, x := range list {
+						extra = append(extra, x)
+					}
+					continue
+				}
+			}
+			if _, isAttr := llamaHFAttr[k]; isAttr {
+				vals[k] = v
+			}
+		}
+	}
+
+	var out []string
+	seen := map[string]bool{}
+	add := func(v any) {
+		s, ok := addedTokenContent(v)
+		if ok && !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	for _, k := range specialTokenAttrs {
+		if v := vals[k]; v != nil {
+			add(v)
+		}
+	}
+	for _, v := range extra {
+		add(v)
+	}
+	return out, nil
+}
+
+// llamaHF exports a SentencePiece-style BPE tokenizer.json (isLlamaHF).
+func (l *vocabLoader) llamaHF() error {
+	tj, err := l.readTokenizerJSON()
+	if err != nil {
+		return err
+	}
+	if tj == nil {
+		return fmt.Errorf("%w: tokenizer.json not found in %s", ErrTokenizer, l.d.dir)
+	}
+	model, err := decodeVocabMap(tj.Model.Vocab, "tokenizer.json model.vocab")
+	if err != nil {
+		return err
+	}
+	// The fast tokenizer LlamaHfVocab loads refuses merges it cannot use.
+	if _, err := l.jsonBPEModel(tj, model); err != nil {
+		return err
+	}
+	base := len(model)
+	tc, err := l.tokenizerConfig()
+	if err != nil {
+		return err
+	}
+	specials, err := l.llamaHFSpecials(tc)
+	if err != nil {
+		return err
+	}
+
+	// The added vocabulary as the fast tokenizer holds it after loading.
+	added := map[string]int{}
+	byID := map[int]string{}
+	lookup := func(s string) (int, bool) {
+		if id, ok := added[s]; ok {
+			return id, true
+		}
+		id, ok := model[s]
+		return id, ok
+	}
+	addToken := func(s string, id int) {
+		added[s] = id
+		byID[id] = s
+	}
+	for _, t := range tj.AddedTokens {
+		if _, dup := added[t.Content]; dup {
+			continue
+		}
+		addToken(t.Content, int(t.ID))
+	}
+	maxAdded := -1
+	for _, id := range added {
+		maxAdded = max(maxAdded, id)
+	}
+	addNew := func(s string) error {
+		if _, ok := lookup(s); ok {
+			return nil
+		}
+		id := base
+		if maxAdded >= base || base == 0 {
+			id = maxAdded + 1
+		}
+		if err := checkID("added token "+s, int64(id)); err != nil {
+			return err
+		}
+		addToken(s, id)
+		maxAdded = max(maxAdded, id)
+		return nil
+	}
+	dec, hasDec := tc["added_tokens_decoder"].(jsonObj)
+	if _, present := tc["added_tokens_decoder"]; !present {
+		// Legacy branch: added_tokens.json entries join the decoder.
+		at, err := l.d.readJSONObject("added_tokens.json")
+		if err != nil {
+			return err
+		}
+		dec, hasDec = jsonObj{}, true
+		for k, v := range at {
+			id, ok := pyInt(v)
+			if !ok {
+				return fmt.Errorf("%w: added_tokens.json %q: id is not an integer", ErrTokenizer, k)
+			}
+			if err := checkID("added_tokens.json", id); err != nil {
+				return err
+			}
+			dec[fmt.Sprint(id)] = k
+		}
+		for _, t := range tj.AddedTokens {
+			dec[fmt.Sprint(t.ID)] = t.Content
+		}
+	}
+	if hasDec {
+		for _, k := range sortedIDKeys(dec) {
+			if s, ok := addedTokenContent(dec[k]); ok {
+				if err := addNew(s); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	for _, s := range specials {
+		if err := addNew(s); err != nil {
+			return err
+		}
+	}
+
+	specialIDs := map[int]bool{}
+	specialSet := map[string]bool{}
+	for _, s := range specials {
+		id, _ := lookup(s)
+		specialIDs[id] = true
+		specialSet[s] = true
+	}
+	reverse := make(map[int]string, base)
+	for s, id := range model {
+		if id < base {
+			reverse[id] = s
+		}
+	}
+	for id, s := range byID {
+		if id < base {
+			reverse[id] = s
+		}
+	}
+	var extraIDs []int
+	for id := range byID {
+		if id >= base {
+			extraIDs = append(extraIDs, id)
+		}
+	}
+	sort.Ints(extraIDs)
+
+	n := base + len(extraIDs)
+	v := l.v
+	v.Model, v.Pre = "llama", "default"
+	v.Tokens = make([]string, 0, n)
+	v.Scores = make([]float32, 0, n)
+	v.Types = make([]TokenType, 0, n)
+	for id := 0; id < base; id++ {
+		s, ok := reverse[id]
+		if !ok {
+			return fmt.Errorf("%w: tokenizer.json has no token with id %d (its vocabulary has %d entries)", ErrTokenizer, id, base)
+		}
+		typ := TokenNormal
+		switch {
+		case isBytePiece(s):
+			typ = TokenByte
+		case specialIDs[id]:
+			typ = TokenControl
+		}
+		v.Tokens, v.Scores, v.Types = append(v.Tokens, s), append(v.Scores, -1000), append(v.Types, typ)
+	}
+	for _, id := range extraIDs {
+		s := byID[id]
+		typ := TokenUserDefined
+		if specialSet[s] {
+			typ = TokenControl
+		}
+		v.Tokens, v.Scores, v.Types = append(v.Tokens, s), append(v.Scores, -1000), append(v.Types, typ)
+	}
+	l.setArrays()
+	sv := newSpecialVocab(l, nil, n, false)
+	if err := sv.load(); err != nil {
+		return err
+	}
+	sv.apply()
+	return nil
+}
+
+// isBytePiece matches <0x[0-9A-Fa-f]{2}>.
+func isBytePiece(s string) bool {
+	if len(s) != 6 || s[:3] != "<0x" || s[5] != '>' {
+		return false
+	}
+	for _, c := range []byte(s[3:5]) {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
