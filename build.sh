@@ -78,7 +78,7 @@ reliability() {
 # cmd/mlxconv's own diagnostics, is not checked), excluding *_test.go lines.
 fma_check() {
   local dir=$1 found
-  GOOS=linux GOARCH=arm64 go test -c -tags nomlx -o "$dir/" ./mlx/ ./gguf/ ./internal/simd/ ./internal/fparith/
+  GOOS=linux GOARCH=arm64 go test -c -tags nomlx -o "$dir/" ./mlx/ ./gguf/ ./ggufexport/ ./convert/ ./internal/simd/ ./internal/fparith/
   GOOS=linux GOARCH=arm64 go build -tags nomlx -o "$dir/mlxconv" ./cmd/mlxconv
   found=$(for b in "$dir"/*; do go tool objdump "$b"; done | awk '
     /^TEXT/ { fn = $2 }
