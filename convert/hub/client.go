@@ -542,6 +542,12 @@ func (c *Client) once(ctx context.Context, cl call) (*response, error) {
 		resp, err := c.http.Do(req)
 		if err != nil {
 			cancel()
+			if cerr := ctx.Err(); cerr != nil {
+				// The caller's cancellation or deadline, not the
+				// per-request timeout: report it as such (not ErrTimeout,
+				// which would be retried).
+				return nil, fmt.Errorf("%s %s: %w", method, redactURL(target.String()), cerr)
+			}
 			return nil, c.netError(method, target.String(), err)
 		}
 		if first == nil {
