@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/mlxconv/mlxconv/internal/fparith"
 )
 
 // The code points' decision values: every tie of the FP4 grid, both signs,
@@ -200,10 +202,15 @@ func refFPGroup(x []float32, t DType, p QuantParams) (codes []uint8, sb uint8) {
 	s := roundTo(t, amax/maxval)
 	var e float32
 	if s != 0 {
-		e = roundTo(t, float32(x86F32ToI32(float32(math.Ceil(math.Log2(float64(s)))))))
+		e = roundTo(t, float32(fparith.Host().F32ToI32(float32(math.Ceil(math.Log2(float64(s)))))))
 	}
 	pw := roundTo(t, float32(math.Pow(2, float64(e))))
-	sb = x86F32ToU8(roundTo(t, e+127))
+	// A one-group tensor: on ARM, MLX converts its only scale byte in the
+	// scalar loop, through uint32.
+	sb = uint8(fparith.Host().F32ToI32(roundTo(t, e+127)))
+	if fparith.Host().SaturatingConv {
+		sb = uint8(fparith.Host().F32ToU32(roundTo(t, e+127)))
+	}
 	for j, v := range x {
 		w := roundTo(t, v/pw)
 		if p.Mode == MXFP8 {
