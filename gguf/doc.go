@@ -82,11 +82,7 @@
 //     hold on every platform. The quantizers refuse non-finite input.
 //   - Float to integer conversions out of range (blocks whose scale is a
 //     float32 subnormal, see x86Byte): x86's rule on every platform. numpy
-//     on arm64 saturates there instead (C leaves it undefined): numpy 2.4.6's
-//     aarch64 wheel under qemu gives astype(uint8) and astype(int8) the low
-//     byte of a saturating int32 conversion (NaN → 0, +Inf and 2^31 → 0xff,
-//     −Inf → 0), i.e. byte(fparith.ARM.F32ToI32(f)); not followed yet (no
-//     arm64 gguf-py oracle).
+//     on arm64 saturates there instead (C leaves it undefined); unverified.
 //   - Export arithmetic reproduced from the converter (llama3 rope_freqs in
 //     torch float32, Phi-3 attention factors and size labels in Python
 //     floats) is rounded operation by operation too.
