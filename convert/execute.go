@@ -456,7 +456,7 @@ func (e *executor) do(u unit, g *jobGeom) error {
 			ins = append(ins, b)
 		}
 	}
-	outs, err := e.transform(j, ins, rows, u.whole)
+	outs, err := e.transform(j, ins, rows, u.whole, quantChunk(j, u, g))
 	if err != nil {
 		return fmt.Errorf("convert: module %q: %s: %w", j.Module, j.Action, err)
 	}
@@ -486,8 +486,25 @@ func (e *executor) do(u unit, g *jobGeom) error {
 	return nil
 }
 
-// transform applies a job's action to rows of its inputs.
-func (e *executor) transform(j *Job, ins [][]byte, rows int64, whole bool) ([][]byte, error) {
+// quantChunk places a quantize unit's rows in the whole output tensor (the
+// stack of all parts): MLX's MX scale bytes on arm64 depend on a group's
+// index in the whole tensor (mlx.Chunk). It is zero for whole units and
+// other actions.
+func quantChunk(j *Job, u unit, g *jobGeom) mlx.Chunk {
+	in0 := j.Inputs[0]
+	if u.whole || j.Action != ActQuantize || j.Quant.GroupSize <= 0 || len(in0.Shape) == 0 {
+		return mlx.Chunk{}
+	}
+	perRow := int64(in0.Shape[len(in0.Shape)-1]) / int64(j.Quant.GroupSize)
+	return mlx.Chunk{
+		Group:  int((int64(u.part)*g.rowsPerPart + u.r0) * perRow),
+		Groups: int(int64(g.parts) * g.rowsPerPart * perRow),
+	}
+}
+
+// transform applies a job's action to rows of its inputs (chunk: where a
+// quantize unit's rows lie in the whole tensor).
+func (e *executor) transform(j *Job, ins [][]byte, rows int64, whole bool, chunk mlx.Chunk) ([][]byte, error) {
 	in0 := j.Inputs[0]
 	switch j.Action {
 	case ActTransform:
@@ -510,7 +527,9 @@ func (e *executor) transform(j *Job, ins [][]byte, rows int64, whole bool) ([][]
 			dt = j.DType
 		}
 		last := in0.Shape[len(in0.Shape)-1]
-		q, err := e.backend.Quantize(w, dt, []int{int(rows), last}, j.Quant)
+		p := j.Quant
+		p.Chunk = chunk
+		q, err := e.backend.Quantize(w, dt, []int{int(rows), last}, p)
 		if err != nil {
 			return nil, err
 		}

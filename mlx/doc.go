@@ -75,15 +75,26 @@
 //     outputs) and FP8 bytes (±448); bfloat16 values (MLX writes 0x7FC0 for
 //     every NaN), FP4 codes and packed affine quants do not depend on it. The x86 goldens are checked on every platform with the
 //     X86 rule pinned; the ARM rule is checked against the CPU under
-//     qemu-aarch64 (fparith.TestHostMatchesCPU) and agrees with the arm64
-//     MLX oracle's NaN signs (arm64 goldens are still to be committed).
+//     qemu-aarch64 (fparith.TestHostMatchesCPU) and by the arm64 MLX
+//     oracle (arm64 goldens are still to be committed).
 //   - Float to integer conversions of NaN, ±Inf and out-of-range values
-//     (MX scale exponents of groups whose amax is NaN, Inf or tiny; see
-//     x86F32ToI32): x86's rule (CVTTSS2SI: MinInt32, low byte kept) on every
-//     platform. C++ leaves these conversions undefined and ARM's saturate:
-//     the arm64 oracle shows MLX on arm64 writing other MX scale bytes and
-//     codes for such groups (its README), a known difference not yet
-//     followed here: mlxconv keeps x86's bytes on every platform.
+//     (MX scale exponents and bytes of groups whose amax is NaN, Inf or
+//     tiny; see mxScale): C++ leaves them undefined and MLX's CPU inherits
+//     the hardware's answer, so RoundingCPU follows the host's rule
+//     (internal/fparith's F32ToI32 and F32ToU32). On x86 (CVTTSS2SI) NaN,
+//     ±Inf and out-of-range exponents are MinInt32 and the scale byte is
+//     the low byte of the int32 conversion. On ARM the exponent saturates
+//     (+Inf → MaxInt32, NaN → 0: divisors Inf and 1 where x86 has 0), and
+//     the scale byte depends on MLX's compiled loop: float32 and bfloat16
+//     scales are converted in vectors through a saturating int32 (−7 → f9,
+//     2^31 → ff), except the last n mod 8 (float32) or n mod 16 (bfloat16)
+//     of a tensor's n scales and every float16 scale, converted one at a
+//     time through a saturating uint32 (negative and NaN → 00, Inf → ff).
+//     The index is the whole tensor's: callers quantizing a tensor in row
+//     chunks say where each chunk lies (QuantParams.Chunk; package convert
+//     does). Checked against MLX's aarch64 wheel under qemu (scripts/oracle/
+//     arm64: every case passes) and, with the X86 rule pinned, against the
+//     x86 goldens on every platform.
 //   - RoundingMetal: the kernel sources' rules (above); its created NaNs use
 //     the ARM rule on every platform (metalNaN; Apple's GPU rule is not
 //     documented).

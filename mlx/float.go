@@ -3,6 +3,8 @@ package mlx
 import (
 	"math"
 	"sync"
+
+	"github.com/mlxconv/mlxconv/internal/fparith"
 )
 
 // Scalar float conversions with MLX's exact rounding and NaN rules (the x86
@@ -155,15 +157,9 @@ var f16Table = sync.OnceValue(func() *[1 << 16]float32 {
 })
 
 // x86F32ToI32 converts like x86's CVTTSS2SI: truncation toward zero, with
-// NaN and out-of-range values becoming math.MinInt32. MLX's astype to
-// integer types behaves so on x86, and the fp scale bytes depend on it.
-func x86F32ToI32(f float32) int32 {
-	if d := float64(f); d > -2147483649 && d < 2147483648 {
-		return int32(f)
-	}
-	return math.MinInt32
-}
+// NaN and out-of-range values becoming math.MinInt32 (fparith.X86).
+func x86F32ToI32(f float32) int32 { return fparith.X86.F32ToI32(f) }
 
 // x86F32ToU8 converts a float32 to uint8 as MLX's astype(uint8) does on x86:
-// through int32 (x86F32ToI32), keeping the low byte.
+// through int32 (x86F32ToI32), keeping the low byte (mxScaleByte).
 func x86F32ToU8(f float32) uint8 { return uint8(x86F32ToI32(f)) }

@@ -181,6 +181,11 @@ type fpQuantKernel struct {
 	enc        float32 // NVFP4: 448*6/global scale, or 1
 	mx         *mxBF16 // bfloat16 MX fast path tables (CPU rounding)
 	nan        fparith.Rule
+	// The groups are groups first.. of a tensor of total groups (Chunk):
+	// MX scale bytes from group tail on (of the whole tensor) take MLX's
+	// scalar loop's conversion (mxScaleByte).
+	first, total int
+	tail         int
 }
 
 func (k *fpQuantKernel) prepare() {
@@ -200,6 +205,21 @@ func (k *fpQuantKernel) prepare() {
 		k.enc = float32(448*6) / *k.p.GlobalScale
 	}
 	k.nan = nanRule(k.p.Rounding)
+	k.tail = mxScalarTail(k.dt, k.total)
+}
+
+// mxScalarTail returns the index of the first of a tensor's total MX scales
+// (dtype t) that MLX's CPU build converts to uint8 in the scalar tail of
+// its vectorized loop: the last total mod 8 (float32) or mod 16 (bfloat16);
+// float16's conversion is scalar everywhere (0).
+func mxScalarTail(t DType, total int) int {
+	switch t {
+	case F32:
+		return total - total%8
+	case BF16:
+		return total - total%16
+	}
+	return 0
 }
 
 // run quantizes groups [lo, hi).
@@ -213,6 +233,7 @@ func (k fpQuantKernel) run(lo, hi int) {
 	for g := lo; g < hi; g++ {
 		src := k.w[g*gs*es : (g+1)*gs*es]
 		out := k.wq[g*k.groupBytes : (g+1)*k.groupBytes]
+		scalar := k.first+g >= k.tail
 		if fastBF16 {
 			h := viewU16(src)
 			if h == nil {
@@ -231,7 +252,7 @@ func (k fpQuantKernel) run(lo, hi int) {
 		if k.p.Rounding == RoundingMetal {
 			sb = k.groupMetal(x, q)
 		} else {
-			sb = k.groupCPU(x, q)
+			sb = k.groupCPU(x, q, scalar)
 		}
 		if k.p.Mode == MXFP8 {
 			copy(out, q)
@@ -243,25 +264,41 @@ func (k fpQuantKernel) run(lo, hi int) {
 }
 
 // mxScale computes an MX group's scale as MLX's CPU fallback does in dtype
-// t: s = t(amax/maxval), the exponent e = t(int32(ceil(log2(s)))) (0 when
-// s is 0), the divisor p = t(2^e) and the scale byte uint8(t(e+127)).
-func mxScale(amax float32, t DType, maxval float32) (e, p float32, sb uint8) {
+// t on a CPU with rule r: s = t(amax/maxval), the exponent
+// e = t(int32(ceil(log2(s)))) (0 when s is 0), the divisor p = t(2^e) and
+// the scale byte uint8(t(e+127)) (mxScaleByte; scalar: the group's scale
+// lies in the scalar tail of MLX's conversion loop).
+func mxScale(amax float32, t DType, maxval float32, r fparith.Rule, scalar bool) (e, p float32, sb uint8) {
 	s := roundTo(t, amax/maxval)
 	if s != 0 {
-		// ceil(log2(s)), exact; NaN and Inf become MinInt32 in the int32
-		// conversion, as on x86.
-		e = roundTo(t, float32(x86F32ToI32(ceilLog2(s))))
+		// ceil(log2(s)), exact; NaN and ±Inf convert by r: MinInt32 on
+		// x86; on ARM NaN gives 0 and +Inf MaxInt32.
+		e = roundTo(t, float32(r.F32ToI32(ceilLog2(s))))
 	}
 	switch {
 	case e < -200: // includes -Inf (float16's MinInt32)
 		p = 0
-	case e > 200:
+	case e > 200: // includes +Inf (float16's MaxInt32)
 		p = float32(math.Inf(1))
 	default:
 		p = roundTo(t, float32(math.Ldexp(1, int(e))))
 	}
-	sb = x86F32ToU8(roundTo(t, e+127))
+	sb = mxScaleByte(roundTo(t, e+127), t, r, scalar)
 	return e, p, sb
+}
+
+// mxScaleByte converts the MX scale v = e+127 (dtype t) to its byte as
+// MLX's astype(uint8) does on a CPU with rule r. On x86 it keeps the low
+// byte of the int32 conversion (x86F32ToU8). On ARM MLX's compiled loop
+// converts float32 and bfloat16 in vectors (FCVTZS to int32, then the low
+// byte) and the scalar tail (the last n mod 8 or 16 of a tensor's n
+// scales, see mxScalarTail) and all of float16 one at a time through
+// uint32 (FCVTZU: negatives and NaN give 0, +Inf 0xff).
+func mxScaleByte(v float32, t DType, r fparith.Rule, scalar bool) uint8 {
+	if r.SaturatingConv && (scalar || t == F16) {
+		return uint8(r.F32ToU32(v))
+	}
+	return uint8(r.F32ToI32(v))
 }
 
 // groupBF16MX is the CPU MXFP4/MXFP8 kernel for a 32-element bfloat16
@@ -363,11 +400,20 @@ func newMXBF16(mode QuantMode) *mxBF16 {
 		maxval = 448
 	}
 	for a := range m.exp {
-		e, p, sb := mxScale(BF16ToF32(uint16(a)), BF16, maxval)
+		e, p, sb := mxScale(BF16ToF32(uint16(a)), BF16, maxval, fparith.X86, false)
 		m.exp[a] = mxExpIrregular
 		if a < 0x7f80 && p != 0 && math.Float32bits(p)&0x7fffff == 0 &&
 			e >= mxFastMinExp && e <= mxFastMaxExp && sb == uint8(int32(e)+127) {
 			m.exp[a] = int8(e)
+		}
+		// The tables are shared by every rule: an amax whose scale any rule
+		// (or loop) converts otherwise takes the general path.
+		for _, r := range [...]fparith.Rule{fparith.ARM} {
+			for _, scalar := range [...]bool{false, true} {
+				if e2, p2, sb2 := mxScale(BF16ToF32(uint16(a)), BF16, maxval, r, scalar); e2 != e || p2 != p || sb2 != sb {
+					m.exp[a] = mxExpIrregular
+				}
+			}
 		}
 	}
 	return m
@@ -398,8 +444,9 @@ var (
 )
 
 // groupCPU computes one group's element codes (FP4 codes or FP8 bytes) into
-// q and returns the scale byte, following MLX's CPU fallback in dtype T.
-func (k fpQuantKernel) groupCPU(x []float32, q []uint8) uint8 {
+// q and returns the scale byte, following MLX's CPU fallback in dtype T
+// (scalar: the group's MX scale lies in the scalar tail, mxScaleByte).
+func (k fpQuantKernel) groupCPU(x []float32, q []uint8, scalar bool) uint8 {
 	t := k.dt
 	amax := absMaxNaN(x)
 	q = q[:len(x)]
@@ -432,7 +479,7 @@ func (k fpQuantKernel) groupCPU(x []float32, q []uint8) uint8 {
 	if k.p.Mode == MXFP8 {
 		maxval = 448
 	}
-	_, p, sb := mxScale(amax, t, maxval)
+	_, p, sb := mxScale(amax, t, maxval, k.nan, scalar)
 	fp8 := k.p.Mode == MXFP8
 	if pow2Exact(p) {
 		// x/p is x*inv exactly, and rounding it to T cannot change the

@@ -63,7 +63,7 @@ func TestMXFastExhaustive(t *testing.T) {
 					for j := range x {
 						x[j] = BF16ToF32(h[j])
 					}
-					require.Equal(t, k.groupCPU(x, q), sb, "e=%d", e)
+					require.Equal(t, k.groupCPU(x, q, false), sb, "e=%d", e)
 					require.Equal(t, uint8(e+127), sb, "e=%d", e)
 					for j := range q {
 						got := out[j]

@@ -125,6 +125,8 @@ func quantizeInto(workers int, w []byte, dt DType, shape []int, p QuantParams, w
 		return fmt.Errorf("%w: biases buffer: have %d bytes, want %d", ErrQuant, len(biases), l.groups*sd.Size())
 	case !p.Mode.HasBias() && len(biases) != 0:
 		return fmt.Errorf("%w: %s has no biases, got a %d-byte buffer", ErrQuant, p.Mode, len(biases))
+	case p.Chunk != (Chunk{}) && (p.Chunk.Group < 0 || p.Chunk.Group > p.Chunk.Groups-l.groups):
+		return fmt.Errorf("%w: chunk of %d groups at group %d of %d", ErrQuant, l.groups, p.Chunk.Group, p.Chunk.Groups)
 	}
 	if p.Mode == Affine {
 		k := affineQuantKernel{dt: dt, p: p, groupBytes: l.groupBytes, w: w, wq: wq, scales: scales, biases: biases}
@@ -137,6 +139,10 @@ func quantizeInto(workers int, w []byte, dt DType, shape []int, p QuantParams, w
 		return nil
 	}
 	k := fpQuantKernel{dt: dt, p: p, groupBytes: l.groupBytes, w: w, wq: wq, scales: scales}
+	k.first, k.total = 0, l.groups
+	if p.Chunk != (Chunk{}) {
+		k.first, k.total = p.Chunk.Group, p.Chunk.Groups
+	}
 	k.prepare()
 	if g := grainFor(p.GroupSize); workers <= 1 || l.groups <= g {
 		k.run(0, l.groups)

@@ -107,13 +107,30 @@ func (r Rounding) String() string {
 var ErrQuant = errors.New("mlx: invalid quantization")
 
 // QuantParams describes one quantization: mode, bits, group size and the
-// rounding rules. GlobalScale applies to NVFP4 only (nil: none).
+// rounding rules. GlobalScale applies to NVFP4 only (nil: none). Chunk
+// places the quantized rows in a larger tensor (zero: they are the whole
+// tensor).
 type QuantParams struct {
 	Mode        QuantMode
 	Bits        int
 	GroupSize   int
 	Rounding    Rounding
 	GlobalScale *float32
+	Chunk       Chunk
+}
+
+// Chunk says that a Quantize call's rows are a chunk of a larger tensor:
+// their first group is group Group of the Groups groups (scales) of the
+// whole tensor. The zero Chunk means the rows are the whole tensor.
+//
+// Only the MX scale bytes of RoundingCPU on arm64 depend on it: MLX's CPU
+// there converts a tensor's last Groups mod 8 (float32) or mod 16
+// (bfloat16) scale bytes by another rule than the others (see Reference per
+// operation and platform), so a tensor quantized in row chunks gives the
+// whole tensor's bytes only if each chunk says where it lies. Backends
+// over libmlxc ignore it (MLX quantizes each chunk as a tensor of its own).
+type Chunk struct {
+	Group, Groups int
 }
 
 // Validate checks the parameters against what MLX accepts for the mode.

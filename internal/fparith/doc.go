@@ -19,6 +19,10 @@
 // winning NaN operand quieted or, if neither operand is a NaN, the rule's
 // default NaN. The rules agree on every other result.
 //
+// Rule.F32ToI32 and F32ToU32 convert float32 to integers as the rule's CPU
+// does where C leaves it undefined (NaN, ±Inf, out of range): x86 returns
+// the integer indefinite value, ARM saturates and converts NaN to 0.
+//
 // Callers use these functions only where a NaN can arise from non-NaN
 // operands and its sign or payload reaches the output; elsewhere the
 // hardware's propagation of a single NaN operand, identical on x86 and ARM,

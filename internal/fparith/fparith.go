@@ -5,7 +5,10 @@ import (
 	"sync/atomic"
 )
 
-// Rule is a NaN rule.
+// Rule is a CPU family's rule for what IEEE 754 and C leave to the
+// hardware: the NaN an operation returns and the integer a float-to-integer
+// conversion of NaN, ±Inf or an out-of-range value gives (F32ToI32,
+// F32ToU32).
 type Rule struct {
 	// DefaultNaN holds the bits of the NaN an invalid operation on non-NaN
 	// operands returns.
@@ -13,15 +16,21 @@ type Rule struct {
 	// SignalingFirst: with two NaN operands, a signaling one wins over a
 	// quiet one (ARM); otherwise the first operand wins (x86).
 	SignalingFirst bool
+	// SaturatingConv: float-to-integer conversions saturate and convert
+	// NaN to 0 (ARM); otherwise they return the integer indefinite value
+	// (x86).
+	SaturatingConv bool
 }
 
 var (
 	// X86 is the rule of x86-64 (and 386 with SSE2): a negative default
-	// NaN; the first NaN operand wins.
+	// NaN; the first NaN operand wins; out-of-range conversions give the
+	// integer indefinite value.
 	X86 = Rule{DefaultNaN: 0xffc00000}
 	// ARM is the rule of AArch64 with FPCR.DN clear: a positive default
-	// NaN; a signaling NaN operand wins over a quiet one, then the first.
-	ARM = Rule{DefaultNaN: 0x7fc00000, SignalingFirst: true}
+	// NaN; a signaling NaN operand wins over a quiet one, then the first;
+	// conversions saturate.
+	ARM = Rule{DefaultNaN: 0x7fc00000, SignalingFirst: true, SaturatingConv: true}
 )
 
 // host holds the rule Host returns.

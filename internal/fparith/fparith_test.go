@@ -89,3 +89,64 @@ func TestNoFusion(t *testing.T) {
 	assert.Equal(t, float32(0), r.Add(r.Mul(a, a), -c))
 	assert.NotEqual(t, float32(0), float32(math.FMA(float64(a), float64(a), float64(-c))))
 }
+
+//go:noinline
+func hwI32(f float32) int32 { return int32(f) }
+
+var convValues = []float32{
+	0, negZero(), 0.75, -0.75, 1e-45, -1e-45, 1.5, -1.5, -7, 127.9, 255, 256, -129,
+	2147483520, 2147483648, -2147483648, -2147483904, 4294967040, 4294967296,
+	-4294967296, 1e19, -1e19, 1e38, -1e38, inf, -inf, qNaN, -qNaN, sNaN,
+}
+
+func negZero() float32 { return math.Float32frombits(0x80000000) }
+
+// TestConvMatchesCPU checks the host rule's int32 conversion against this
+// CPU's (Go compiles int32(f) to CVTTSS2SL on amd64, FCVTZS on arm64). Go
+// converts to uint32 through int64 on both, so F32ToU32's ARM rule
+// (FCVTZU, as compiled C uses) is checked by TestConvRules only.
+func TestConvMatchesCPU(t *testing.T) {
+	r := fparith.Host()
+	for _, f := range convValues {
+		assert.Equal(t, hwI32(f), r.F32ToI32(f), "F32ToI32(%08x)", math.Float32bits(f))
+	}
+}
+
+func TestConvRules(t *testing.T) {
+	const minI, maxI = math.MinInt32, math.MaxInt32
+	for _, c := range []struct {
+		f          float32
+		x86I, armI int32
+		x86U, armU uint32
+	}{
+		{0, 0, 0, 0, 0},
+		{1e-45, 0, 0, 0, 0}, // subnormal
+		{-1e-45, 0, 0, 0, 0},
+		{1.9, 1, 1, 1, 1},
+		{-7.5, -7, -7, 0xfffffff9, 0},
+		{2147483520, 2147483520, 2147483520, 2147483520, 2147483520},
+		{2147483648, minI, maxI, 0x80000000, 0x80000000},
+		{-2147483648, minI, minI, 0x80000000, 0},
+		{-2147483904, minI, minI, 0x7fffff00, 0},
+		{4294967296, minI, maxI, 0, 0xffffffff},
+		{1e19, minI, maxI, 0, 0xffffffff},
+		{-1e19, minI, minI, 0, 0},
+		{inf, minI, maxI, 0, 0xffffffff},
+		{-inf, minI, minI, 0, 0},
+		{qNaN, minI, 0, 0, 0},
+		{-qNaN, minI, 0, 0, 0},
+		{sNaN, minI, 0, 0, 0},
+	} {
+		bits := math.Float32bits(c.f)
+		assert.Equal(t, c.x86I, fparith.X86.F32ToI32(c.f), "X86.F32ToI32(%08x)", bits)
+		assert.Equal(t, c.armI, fparith.ARM.F32ToI32(c.f), "ARM.F32ToI32(%08x)", bits)
+		assert.Equal(t, c.x86U, fparith.X86.F32ToU32(c.f), "X86.F32ToU32(%08x)", bits)
+		assert.Equal(t, c.armU, fparith.ARM.F32ToU32(c.f), "ARM.F32ToU32(%08x)", bits)
+	}
+	// Pinned with SetHost, Host converts by the pinned rule on every CPU.
+	restore := fparith.SetHost(fparith.ARM)
+	assert.Equal(t, int32(maxI), fparith.Host().F32ToI32(inf))
+	fparith.SetHost(fparith.X86)
+	assert.Equal(t, int32(minI), fparith.Host().F32ToI32(inf))
+	restore()
+}

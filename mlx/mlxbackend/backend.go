@@ -31,7 +31,10 @@ type MLXOptions struct {
 // calls run on one OS thread, so the backend is safe for concurrent use but
 // does not run calls in parallel. Its rounding rules follow the device:
 // mlx.RoundingMetal on the GPU, mlx.RoundingCPU on the CPU;
-// mlx.QuantParams.Rounding is ignored, as for mlx.Native.
+// mlx.QuantParams.Rounding is ignored, as for mlx.Native, and so is
+// mlx.QuantParams.Chunk: MLX quantizes each call's rows as a tensor of their
+// own (on arm64 the MX scale bytes of non-finite groups near a chunk's end
+// may then differ from the whole tensor's).
 type MLX struct {
 	lib     *bridge.Lib
 	skipped []string
