@@ -167,15 +167,17 @@ run_tests() {
   "$lpy" scripts/oracle/llama/check.py self --work "$MLXCONV_LLAMA_WORK"
 
   echo "== go test -race ./..."
+  # Oracle tests that run once, below (tokenizer_check.sh, check.py candidate).
+  local oracle_once='^(TestTokenizerOracle|TestPreTokenizerHashOracle|TestSpecialVocabOracle|TestVocabConverterOracle|TestExportLlamaOracle)$'
   # The tokenizer and llama.cpp export oracle tests run once, below, through
   # tokenizer_check.sh and check.py candidate (same checks, without -race).
   CGO_ENABLED=1 go test -race -count=1 \
-    -skip '^(TestTokenizerOracle|TestPreTokenizerHashOracle|TestSpecialVocabOracle|TestVocabConverterOracle|TestExportLlamaOracle)$' \
+    -skip "$oracle_once" \
     $(go list ./... | grep -v -e /scripts/oracle -e /scripts/reliability)
   echo "== bridge without cgo (purego's fakecgo path, as shipped)"
   CGO_ENABLED=0 go test -count=1 ./bridge/...
   echo "== scalar kernels (-tags purego: no vector code, the definitions the simd kernels are checked against)"
-  CGO_ENABLED=0 go test -count=1 -tags purego ./internal/... ./mlx/... ./gguf/ ./ggufexport/ ./convert/
+  CGO_ENABLED=0 go test -count=1 -tags purego -skip "$oracle_once" ./internal/... ./mlx/... ./gguf/ ./ggufexport/ ./convert/
 
   echo "== linux/arm64 under qemu-user: the whole Go suite again (the pure-Go kernels as Apple silicon runs them) and no unasked-for FMA"
   arm64_tests
