@@ -35,6 +35,17 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// selfCommand runs this test binary again with args. Under emulation
+// (./build.sh's arm64 run sets MLXCONV_TEST_EXEC to qemu-aarch64-static,
+// since the kernel cannot run an arm64 binary by itself there) it runs it
+// through the emulator, which passes signals on to it.
+func selfCommand(args ...string) *exec.Cmd {
+	if w := os.Getenv("MLXCONV_TEST_EXEC"); w != "" {
+		return exec.Command(w, append([]string{os.Args[0]}, args...)...)
+	}
+	return exec.Command(os.Args[0], args...)
+}
+
 // tinyLlama writes a small llama checkpoint (2 layers, hidden 64) with
 // deterministic weights.
 func tinyLlama(t testing.TB, dir string) {
@@ -285,7 +296,7 @@ func TestConvertSIGINT(t *testing.T) {
 
 	outParent := filepath.Join(work, "outs")
 	require.NoError(t, os.MkdirAll(outParent, 0o755))
-	cmd := exec.Command(os.Args[0], "convert", "--hf-path", in, "--mlx-path", filepath.Join(outParent, "out"), "-q",
+	cmd := selfCommand("convert", "--hf-path", in, "--mlx-path", filepath.Join(outParent, "out"), "-q",
 		"--backend", "native", "--workers", "1")
 	cmd.Env = append(os.Environ(), "MLXCONV_TEST_AS_MAIN=1")
 	stderr, err := cmd.StderrPipe()

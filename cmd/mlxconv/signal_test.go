@@ -40,7 +40,7 @@ func TestSignalContextHelper(t *testing.T) {
 func TestSignalContext(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
 		t.Run(signalName(sig), func(t *testing.T) {
-			cmd := exec.Command(os.Args[0], "-test.run=^TestSignalContextHelper$", "-test.count=1")
+			cmd := selfCommand("-test.run=^TestSignalContextHelper$", "-test.count=1")
 			cmd.Env = append(os.Environ(), "MLXCONV_TEST_SIGNAL_CHILD=1")
 			out, err := cmd.StdoutPipe()
 			require.NoError(t, err)

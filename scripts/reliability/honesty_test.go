@@ -36,7 +36,7 @@ func byteLevelModel(t testing.TB) string {
 	t.Helper()
 	src := tinyModel(t)
 	for _, name := range []string{"tokenizer.json", "tokenizer_config.json"} {
-		b, err := os.ReadFile(filepath.Join(repoRoot, "gguf", "testdata", "tokenizer", "tiny-bpe", name))
+		b, err := os.ReadFile(filepath.Join(repoRoot, "ggufexport", "testdata", "tokenizer", "tiny-bpe", name))
 		require.NoError(t, err)
 		require.NoError(t, os.WriteFile(filepath.Join(src, name), b, 0o644))
 	}

@@ -6,6 +6,7 @@ package mlxc
 // universal file.
 
 import (
+	"bytes"
 	"debug/macho"
 	"encoding/binary"
 	"os"
@@ -54,7 +55,7 @@ func fat(thin []byte, size uint32, cpus ...macho.Cpu) []byte {
 
 func TestCheckMachO(t *testing.T) {
 	data := darwinDylib(t)
-	f, err := macho.NewFile(bytesReader(data))
+	f, err := macho.NewFile(bytes.NewReader(data))
 	require.NoError(t, err)
 	var seg *macho.Segment
 	for _, l := range f.Loads {
