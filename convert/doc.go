@@ -22,8 +22,9 @@
 //     each output tensor's dtype, quantization, shard and offset with
 //     mlx-lm's rules. The Plan is plain data (Plan.WriteText prints it for
 //     --dry-run).
-//   - The executor runs the plan's jobs on a bounded pool of workers. Each
-//     job is split into row ranges of a few MiB; a unit reads only its rows
+//   - Execution lowers the plan's jobs to byte-range jobs of the one
+//     executor, package pipeline, which runs them on a bounded pool of
+//     workers into the MLX sink (pipeline.Run). Each job is split into row ranges of a few MiB; a unit reads only its rows
 //     from the input shards (positioned reads, no memory map, so input
 //     pages stay in the page cache rather than in our resident set),
 //     transforms them with the mlx.Backend, and writes the result at its
@@ -56,10 +57,11 @@
 // need custom Python code are refused; ModelArgs validations that only
 // matter at inference time (e.g. rope_scaling contents) are not repeated.
 //
-// Shared stages: LoadModel (the matched checkpoint), Execute (the executor
-// with caller-laid-out destinations) and ActTransform jobs (a Transformer
-// defined elsewhere) let the GGUF exporter (package ggufexport) reuse the
-// pipeline with its own planning rules and sink.
+// Shared stages: LoadModel (the matched checkpoint), StreamJob (a job over
+// its inputs lowered to a pipeline.Job, derived inputs materialized) and
+// the Inventory as a pipeline.Source let the GGUF exporter (package
+// ggufexport) plan its own jobs for the pipeline executor, with its own
+// planning rules and sink.
 //
 // Non-goals: GGUF bytes (package gguf), Hub download and upload (hooks in
 // Options), running models.

@@ -32,10 +32,6 @@ func (p *Plan) Describe(i int) string {
 		}
 	case ActDequantize:
 		fmt.Fprintf(&b, "dequantize %s %d-bit g%d", j.Quant.Mode, j.Quant.Bits, j.Quant.GroupSize)
-	case ActTransform:
-		if j.Transform != nil {
-			b.WriteString(j.Transform.String())
-		}
 	}
 	if j.Action == ActQuantize && t.Name != in.Name {
 		// scales/biases of a quantized weight: name the weight

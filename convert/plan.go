@@ -25,36 +25,9 @@ const (
 	// ActDequantize casts float scales/biases to Job.DType (if set) and
 	// dequantizes: one output, the float weight.
 	ActDequantize
-	// ActTransform runs Job.Transform, an action defined outside this
-	// package (the GGUF exporter's conversions), on rows of the inputs.
-	ActTransform
 )
 
-var actionNames = [...]string{ActCopy: "copy", ActCast: "cast", ActQuantize: "quantize", ActDequantize: "dequantize",
-	ActTransform: "transform"}
-
-// Transformer is the action of an ActTransform job. The executor reads rows
-// of the job's inputs (each converted to its Input dtype; a row is the last
-// dimension) and calls Transform with them; the results are written to the
-// job's outputs at the rows' offsets. Output bytes per row are each output
-// tensor's size divided by the input's row count. A Transformer is called
-// from several goroutines at once.
-type Transformer interface {
-	// Transform converts rows rows of the inputs into the bytes of each
-	// output. whole is set when ins hold the complete tensors.
-	Transform(ins [][]byte, rows int64, whole bool) ([][]byte, error)
-	// RowGroup is the number of rows every work unit holds a multiple of
-	// (at least 1), for transforms that move rows within a group.
-	RowGroup() int64
-	// String describes the transform for plan listings.
-	String() string
-}
-
-// Releaser is implemented by Transformers that pool their output buffers:
-// the executor hands each output back once it is written.
-type Releaser interface {
-	Release(buf []byte)
-}
+var actionNames = [...]string{ActCopy: "copy", ActCast: "cast", ActQuantize: "quantize", ActDequantize: "dequantize"}
 
 func (a Action) String() string {
 	if int(a) < len(actionNames) {
@@ -83,8 +56,6 @@ type Job struct {
 	Outputs []int
 	// Note says why a module is (not) quantized the way it is.
 	Note string
-	// Transform is the action of an ActTransform job.
-	Transform Transformer
 }
 
 // Tensor is one output tensor.

@@ -4,13 +4,13 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/mlxconv/mlxconv/mlx"
+	"github.com/mlxconv/mlxconv/pipeline"
 )
 
 // Options configure Run. The zero value of each field means what
@@ -85,27 +85,21 @@ type Options struct {
 	unitBytes  int64      // test hook: work-unit size
 }
 
-// Stage is the phase a Progress event belongs to.
-type Stage uint8
+// Stage is the phase a Progress event belongs to (pipeline.Stage).
+type Stage = pipeline.Stage
 
+// The stages of a run.
 const (
 	// StagePlan: the plan is ready (TensorsTotal and BytesTotal known).
-	StagePlan Stage = iota
+	StagePlan = pipeline.StagePlan
 	// StageWrite: tensors are being written.
-	StageWrite
+	StageWrite = pipeline.StageWrite
 	// StageDone: everything is written and renamed into place.
-	StageDone
+	StageDone = pipeline.StageDone
 )
 
-// Progress reports how far a conversion is.
-type Progress struct {
-	Stage        Stage
-	TensorsDone  int
-	TensorsTotal int
-	BytesDone    int64 // output bytes written
-	BytesTotal   int64
-	Tensor       string // the last tensor completed
-}
+// Progress reports how far a conversion is (pipeline.Progress).
+type Progress = pipeline.Progress
 
 // Summary describes a finished (or planned) conversion.
 type Summary struct {
@@ -290,59 +284,22 @@ func resolveInput(ctx context.Context, opts *Options) (dir, repo string, err err
 	return dir, opts.HFPath, nil
 }
 
-// write executes the plan into a temporary directory and renames it to out.
-func write(ctx context.Context, opts *Options, inv *Inventory, plan *Plan, backend mlx.Backend, workers int, out, hubRepo string) (err error) {
+// write executes the plan into a temporary directory and renames it to out
+// (pipeline.Run with the MLX sink).
+func write(ctx context.Context, opts *Options, inv *Inventory, plan *Plan, backend mlx.Backend, workers int, out, hubRepo string) error {
+	dataOff, err := dataOffsets(plan)
+	if err != nil {
+		return err
+	}
+	pjobs, err := jobs(plan, backend, dataOff)
+	if err != nil {
+		return err
+	}
 	sink, err := newSink(out, inv.Dir, opts.Force, opts.Notice, opts.createFile)
 	if err != nil {
 		return err
 	}
-	committed := false
-	defer func() {
-		if !committed {
-			sink.abort()
-		}
-	}()
-	if err := sink.openShards(plan); err != nil {
-		return err
-	}
-	ex := &executor{plan: plan, inv: inv, backend: backend, shards: sink.shards, workers: workers,
-		progress: opts.Progress, unitLimit: opts.unitBytes}
-	if err := ex.run(ctx); err != nil {
-		return err
-	}
-	if err := sink.closeShards(); err != nil {
-		return err
-	}
-	files := []struct {
-		name string
-		data []byte
-	}{
-		{"config.json", plan.Config},
-		{"model.safetensors.index.json", plan.Index},
-	}
-	for _, f := range files {
-		if err := sink.writeFile(f.name, f.data); err != nil {
-			return err
-		}
-	}
-	for _, a := range plan.Aux {
-		if err := sink.copyFile(filepath.Join(inv.Dir, a), a); err != nil {
-			return err
-		}
-	}
-	if err := sink.writeFile("README.md", modelCard(hubRepo)); err != nil {
-		return err
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if err := sink.commit(); err != nil {
-		return err
-	}
-	committed = true
-	if opts.Progress != nil {
-		ex.prog.Stage = StageDone
-		opts.Progress(ex.prog)
-	}
-	return nil
+	sink.plan, sink.hubRepo = plan, hubRepo
+	return pipeline.Run(ctx, inv, sink, pjobs, pipeline.Options{Workers: workers, UnitBytes: opts.unitBytes,
+		Progress: opts.Progress, Prefix: "convert"})
 }

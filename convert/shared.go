@@ -1,10 +1,7 @@
 package convert
 
 import (
-	"context"
 	"fmt"
-	"io"
-	"runtime"
 
 	"github.com/mlxconv/mlxconv/internal/pyjson"
 	"github.com/mlxconv/mlxconv/mlx"
@@ -12,7 +9,8 @@ import (
 
 // This file exposes the stages convert shares with other sinks (the GGUF
 // exporter in package ggufexport): the checkpoint matched against its
-// architecture, and the streaming executor.
+// architecture, and reads of its tensors (StreamJob, in execute.go, lowers
+// a job over its inputs to the pipeline executor).
 
 // ModuleKind is the kind of MLX leaf module that holds a parameter.
 type ModuleKind uint8
@@ -88,56 +86,6 @@ func LoadModel(inv *Inventory) (*Model, error) {
 		m.Modules[i] = mod
 	}
 	return m, nil
-}
-
-// Dest is where Execute writes the tensors of one plan shard: tensor t at
-// byte DataOffset + t.Offset of W.
-type Dest struct {
-	W          io.WriterAt
-	DataOffset int64
-}
-
-// ExecOptions tune Execute.
-type ExecOptions struct {
-	// Backend does casts and (de)quantization (nil: the native backend with
-	// MLX's CPU rounding).
-	Backend mlx.Backend
-	// Workers is the number of units run in parallel (0: GOMAXPROCS).
-	Workers int
-	// Progress, if set, is called as jobs complete, from one goroutine at a
-	// time.
-	Progress func(Progress)
-	// UnitBytes bounds the input bytes of one work unit (0: 8 MiB).
-	UnitBytes int64
-}
-
-// Execute runs every job of plan with the streaming executor Run uses:
-// bounded workers, positioned reads of row ranges from the inventory's
-// shards, each result written at its planned offset in dsts[t.Shard]. The
-// caller lays out and finishes the destination files. It stops at the
-// first error or when ctx is done.
-func Execute(ctx context.Context, inv *Inventory, plan *Plan, dsts []Dest, opts ExecOptions) error {
-	for _, t := range plan.Tensors {
-		if t.Shard < 0 || t.Shard >= len(dsts) {
-			return fmt.Errorf("convert: tensor %q: shard %d has no destination (%d given)", t.Name, t.Shard, len(dsts))
-		}
-	}
-	backend := opts.Backend
-	if backend == nil {
-		backend = mlx.NewNative(1, mlx.RoundingCPU)
-		defer backend.Close()
-	}
-	workers := opts.Workers
-	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
-	}
-	shards := make([]shardWriter, len(dsts))
-	for i, d := range dsts {
-		shards[i] = shardWriter{w: d.W, dataOff: d.DataOffset}
-	}
-	ex := &executor{plan: plan, inv: inv, backend: backend, shards: shards, workers: workers,
-		progress: opts.Progress, unitLimit: opts.UnitBytes}
-	return ex.run(ctx)
 }
 
 // ReadSource reads len(p) bytes of source tensor src's data at offset off

@@ -30,13 +30,20 @@ func osCreate(path string) (outFile, error) { return os.Create(path) }
 // output is checked against the inputs and locked, everything goes into a
 // temporary sibling of the final path, renamed into place by commit; abort
 // removes it (and the parent directories the run created).
+//
+// It implements pipeline.Sink: Open writes the shard headers, the executor
+// streams the tensors, Commit writes the small files and renames.
 type mlxSink struct {
 	final  string
 	tmp    string
 	target *outsafe.Target
 	create createFunc
 	files  []outFile
-	shards []shardWriter
+
+	plan    *Plan
+	dir     string // the input model directory (copied files)
+	hubRepo string // for the model card
+	dataOff []int64
 }
 
 // newSink reserves final for a conversion of the model directory dir.
@@ -55,7 +62,7 @@ func newSink(final, dir string, force bool, notice func(string), create createFu
 	if err != nil {
 		return nil, outputError(err)
 	}
-	return &mlxSink{final: final, tmp: t.Temp(), target: t, create: create}, nil
+	return &mlxSink{final: final, tmp: t.Temp(), target: t, create: create, dir: dir}, nil
 }
 
 // outputError maps an outsafe refusal onto this package's sentinels.
@@ -114,8 +121,23 @@ func earlierOutput(p string) error {
 	return nil
 }
 
-// openShards creates the shard files and writes their headers.
-func (s *mlxSink) openShards(p *Plan) error {
+// dataOffsets returns each shard's data section offset (8 + header).
+func dataOffsets(p *Plan) ([]int64, error) {
+	offs := make([]int64, len(p.Shards))
+	for i := range p.Shards {
+		hdr, err := shardHeader(p, &p.Shards[i])
+		if err != nil {
+			return nil, err
+		}
+		offs[i] = 8 + int64(len(hdr))
+	}
+	return offs, nil
+}
+
+// Open implements pipeline.Sink: it creates the shard files and writes
+// their headers.
+func (s *mlxSink) Open() error {
+	p := s.plan
 	for i := range p.Shards {
 		sh := &p.Shards[i]
 		hdr, err := shardHeader(p, sh)
@@ -140,10 +162,18 @@ func (s *mlxSink) openShards(p *Plan) error {
 		if _, err := f.WriteAt(buf, 0); err != nil {
 			return fmt.Errorf("convert: write %s header: %w", sh.Name, err)
 		}
-		s.shards = append(s.shards, shardWriter{w: f, dataOff: int64(len(buf))})
 	}
 	return nil
 }
+
+// WriteAt implements pipeline.Sink.
+func (s *mlxSink) WriteAt(file int, p []byte, off int64) error {
+	_, err := s.files[file].WriteAt(p, off)
+	return err
+}
+
+// FileName implements pipeline.Sink.
+func (s *mlxSink) FileName(file int) string { return s.plan.Shards[file].Name }
 
 // closeShards closes the shard files.
 func (s *mlxSink) closeShards() error {
@@ -209,14 +239,40 @@ func (s *mlxSink) copyFile(src, name string) error {
 	return nil
 }
 
-// commit renames the temporary directory to the final path (see
-// outsafe.Target.Commit for what it refuses to replace).
-func (s *mlxSink) commit() error {
+// Commit implements pipeline.Sink: it closes the shards, writes
+// config.json, the index, the copied files and the model card, and renames
+// the temporary directory to the final path (see outsafe.Target.Commit for
+// what it refuses to replace).
+func (s *mlxSink) Commit() error {
+	if err := s.closeShards(); err != nil {
+		return err
+	}
+	files := []struct {
+		name string
+		data []byte
+	}{
+		{"config.json", s.plan.Config},
+		{"model.safetensors.index.json", s.plan.Index},
+	}
+	for _, f := range files {
+		if err := s.writeFile(f.name, f.data); err != nil {
+			return err
+		}
+	}
+	for _, a := range s.plan.Aux {
+		if err := s.copyFile(filepath.Join(s.dir, a), a); err != nil {
+			return err
+		}
+	}
+	if err := s.writeFile("README.md", modelCard(s.hubRepo)); err != nil {
+		return err
+	}
 	return outputError(s.target.Commit())
 }
 
-// abort removes the temporary directory and what the reservation created.
-func (s *mlxSink) abort() {
+// Abort implements pipeline.Sink: it removes the temporary directory and
+// what the reservation created.
+func (s *mlxSink) Abort() {
 	_ = s.closeShards()
 	s.target.Abort()
 }

@@ -13,10 +13,13 @@
 // auto = bf16 or f16 as the checkpoint's first matrix), generated rope_freqs
 // and Phi-3 rope factors. It shares package convert's inventory,
 // architecture registry (LoadModel: sanitize, expert stacks, strict shape
-// check) and streaming executor (convert.Execute with ActTransform jobs);
-// the GGUF layout is planned first (PlanExport, a value --dry-run prints),
-// written through package gguf's Plan into temporary files next to the
-// output and renamed at the end; nothing is left on error. MLX-quantized
+// check); the GGUF layout is planned first (PlanExport, a value --dry-run
+// prints: an inspect step reads the MLX scales and biases the repack
+// decisions depend on, then planning reads no tensor data), then each
+// tensor becomes a job of the one executor (package pipeline, through
+// convert.StreamJob) streaming into the GGUF sink, which writes package
+// gguf's Plan into temporary files next to the output and renames them at
+// the end; nothing is left on error. MLX-quantized
 // weights are repacked without dequantizing where a GGUF type holds them
 // (affine <= 4-bit -> Q4_1, 4-bit with bias = -8*scale -> Q4_0, 5-bit ->
 // Q5_1, mxfp4 -> MXFP4; exact when the scales and biases fit float16,

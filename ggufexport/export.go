@@ -22,11 +22,12 @@ import (
 	"github.com/mlxconv/mlxconv/internal/prealloc"
 	"github.com/mlxconv/mlxconv/internal/safe"
 	"github.com/mlxconv/mlxconv/mlx"
+	"github.com/mlxconv/mlxconv/pipeline"
 )
 
 // Export: Hugging Face or MLX model directory → GGUF, as llama.cpp's
-// convert_hf_to_gguf.py writes it, through convert's inventory,
-// architecture tables and streaming executor.
+// convert_hf_to_gguf.py writes it, through convert's inventory and
+// architecture tables and the pipeline executor.
 
 // ErrExport reports a model, config or option the exporter cannot handle.
 // It is returned before any tensor data is written.
@@ -130,8 +131,9 @@ type ExportTensor struct {
 	ins   []*convert.Input
 }
 
-// ExportPlan is a complete, I/O-free description of an export (apart from
-// the reads the planner makes of MLX scales and biases to decide repacks).
+// ExportPlan is a complete description of an export, a value: no I/O, no
+// counters (what the MLX scales and biases say is read before planning by
+// the inspect step; what writing measures comes back separately).
 type ExportPlan struct {
 	Input     string `json:"input"`
 	ModelType string `json:"model_type"`
@@ -171,7 +173,7 @@ type ExportSummary struct {
 
 // Export converts the model at opts.Model into a GGUF file (or split
 // shards): plan from the config, tokenizer files and safetensors headers,
-// then stream every tensor through convert's executor into a temporary
+// then stream every tensor through the pipeline executor into a temporary
 // file next to the output, renamed into place at the end. On any error or
 // cancellation nothing is left behind. Unlike convert_hf_to_gguf.py, an
 // existing output file is refused unless Force, and Force replaces only a
@@ -218,10 +220,11 @@ func Export(ctx context.Context, opts ExportOptions) (*ExportSummary, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		if err := writeExport(ctx, inv, plan, opts); err != nil {
+		stats, err := writeExport(ctx, inv, plan, opts)
+		if err != nil {
 			return nil, err
 		}
-		plan.finishExactness()
+		plan.finishExactness(stats)
 	}
 	for _, t := range plan.Tensors {
 		if t.Exact {
@@ -235,15 +238,15 @@ func Export(ctx context.Context, opts ExportOptions) (*ExportSummary, error) {
 	return sum, nil
 }
 
-// finishExactness folds the repack statistics measured while writing into
-// the tensors' Exact and Note.
-func (p *ExportPlan) finishExactness() {
+// finishExactness folds the repack statistics measured while writing
+// (stats[i] for tensor i) into the tensors' Exact and Note.
+func (p *ExportPlan) finishExactness(stats []repackStats) {
 	for i := range p.Tensors {
 		t := &p.Tensors[i]
 		if t.op == nil || t.op.mode != opRepack {
 			continue
 		}
-		n, bad := t.op.blocks.Load(), t.op.inexact.Load()
+		n, bad := stats[i].blocks.Load(), stats[i].inexact.Load()
 		if bad == 0 {
 			t.Exact, t.Note = true, ""
 		} else {
@@ -317,6 +320,9 @@ func PlanExport(inv *convert.Inventory, opts ExportOptions) (*ExportPlan, error)
 	plan := &ExportPlan{Input: inv.Dir, ModelType: model.ModelType, Arch: arch.gguf, OutType: string(outType), vocab: vocab,
 		Warnings: slices.Clone(vocab.Warnings)}
 	pl.autoFloat = pl.resolveAuto(outType)
+	if pl.facts, err = pl.inspectQuant(cands); err != nil {
+		return nil, err
+	}
 
 	extras, extraKVs, err := arch.extraTensors(h, rope)
 	if err != nil {
@@ -437,6 +443,7 @@ type exportPlanner struct {
 	outType   OutType
 	autoFloat gguf.Type // OutAuto's float type
 	vocab     *Vocab
+	facts     map[string]quantFacts // the inspect step's findings
 }
 
 // sourcePositions numbers the checkpoint tensors in the order
@@ -609,9 +616,10 @@ func forcedF32(name string, ndims int) bool {
 	return false
 }
 
-// planTensor decides one tensor's type and transform.
-func (pl *exportPlanner) planTensor(c *candidate) (ExportTensor, error) {
-	t := ExportTensor{Name: c.name, Source: c.src}
+// tensorInputs returns a candidate's inputs (weight, scales, biases for a
+// quantized one), its logical shape and notes: Gemma 3's token_embd loses
+// the rows beyond the tokenizer.
+func (pl *exportPlanner) tensorInputs(c *candidate) ([]*convert.Input, []int, []string, error) {
 	shape := slices.Clone(c.shape)
 	var ins []*convert.Input
 	if c.quant != nil {
@@ -633,13 +641,23 @@ func (pl *exportPlanner) planTensor(c *candidate) (ExportTensor, error) {
 			cp.Shape = slices.Clone(in.Shape)
 			cp.Shape[0] = n
 			if in.Op != convert.OpDirect {
-				return t, fmt.Errorf("%w: %q: cannot trim a derived tensor", ErrExport, c.src)
+				return nil, nil, nil, fmt.Errorf("%w: %q: cannot trim a derived tensor", ErrExport, c.src)
 			}
 			trimmed[i] = &cp
 		}
 		ins = trimmed
 		notes = append(notes, fmt.Sprintf("rows %d -> %d (tokenizer size)", shape[0], n))
 		shape[0] = n
+	}
+	return ins, shape, notes, nil
+}
+
+// planTensor decides one tensor's type and transform.
+func (pl *exportPlanner) planTensor(c *candidate) (ExportTensor, error) {
+	t := ExportTensor{Name: c.name, Source: c.src}
+	ins, shape, notes, err := pl.tensorInputs(c)
+	if err != nil {
+		return t, err
 	}
 
 	op := &tensorOp{ne0: shape[len(shape)-1], oneD: len(shape) == 1}
@@ -765,12 +783,8 @@ func (pl *exportPlanner) planQuant(t *ExportTensor, op *tensorOp, c *candidate, 
 		case q.Mode == mlx.MXFP4 && want == OutAuto:
 			repack = gguf.MXFP4
 		case affine && q.Bits == 4 && (want == OutAuto || want == OutQ4_0):
-			sym, err := pl.symmetric(ins)
-			if err != nil {
-				return err
-			}
 			switch {
-			case sym:
+			case pl.facts[c.src].symmetric:
 				repack = gguf.Q4_0
 			case want == OutAuto:
 				repack = gguf.Q4_1
@@ -784,11 +798,7 @@ func (pl *exportPlanner) planQuant(t *ExportTensor, op *tensorOp, c *candidate, 
 	if repack != gguf.TypeCount {
 		op.mode, op.out = opRepack, repack
 		t.Op = "repack"
-		exact, note, err := pl.probeExact(ins, op)
-		if err != nil {
-			return err
-		}
-		t.Exact, t.Note = exact, note
+		t.Exact, t.Note = probeExact(pl.facts[c.src], op)
 		return nil
 	}
 	// Dequantize, then encode.
@@ -824,6 +834,87 @@ func (pl *exportPlanner) planQuant(t *ExportTensor, op *tensorOp, c *candidate, 
 	return nil
 }
 
+// quantFacts is what the inspect step learned from an MLX-quantized
+// tensor's scales and biases: the data the planner's repack decisions
+// depend on, as a plain value.
+type quantFacts struct {
+	probed    bool // the scales were read (not derived: an AWQ import)
+	groups    int
+	symmetric bool // every group: scale float16-exact, bias == -8·scale
+	badScale  int  // groups whose scale float16 cannot hold
+	badParams int  // groups whose scale or (read) bias float16 cannot hold
+}
+
+// inspectQuant is the export's inspect step, run before planning: it reads
+// the scales and biases of the MLX-quantized candidates whose repack
+// decision depends on them (Q4_0 needs bias == -8·scale; a repack is exact
+// where float16 holds the parameters), and returns the facts by source
+// name. Planning itself reads no tensor data.
+func (pl *exportPlanner) inspectQuant(cands []candidate) (map[string]quantFacts, error) {
+	facts := map[string]quantFacts{}
+	for i := range cands {
+		c := &cands[i]
+		if c.quant == nil || c.quant.Quant.Mode != mlx.Affine || c.quant.Quant.Bits > 5 || forcedF32(c.name, len(c.shape)) {
+			continue
+		}
+		want := pl.outType
+		if want != OutAuto && want != OutQ4_0 && want != OutQ4_1 && want != OutQ5_1 {
+			continue
+		}
+		q40 := c.quant.Quant.Bits == 4 && (want == OutAuto || want == OutQ4_0)
+		if c.quant.Scales.DType == mlx.F16 && !q40 {
+			continue // exact without looking
+		}
+		ins, _, _, err := pl.tensorInputs(c)
+		if err != nil {
+			return nil, err
+		}
+		f, err := pl.quantFacts(ins)
+		if err != nil {
+			return nil, err
+		}
+		facts[c.src] = f
+	}
+	return facts, nil
+}
+
+// quantFacts reads one quantized tensor's scales and biases.
+func (pl *exportPlanner) quantFacts(ins []*convert.Input) (quantFacts, error) {
+	var f quantFacts
+	s, err := pl.readInput(ins[1])
+	if err != nil || s == nil {
+		return f, err
+	}
+	var b []byte
+	if len(ins) > 2 {
+		if b, err = pl.readInput(ins[2]); err != nil {
+			return f, err
+		}
+	}
+	dt := ins[1].DType
+	f.probed, f.groups = true, len(s)/dt.Size()
+	f.symmetric = b != nil && f.groups > 0
+	for i := 0; i < f.groups; i++ {
+		sc := loadParam(s, dt, i)
+		_, sOK := f16Exact(sc)
+		bOK := true
+		if b != nil {
+			bias := loadParam(b, dt, i)
+			_, bOK = f16Exact(bias)
+			if !sOK || bias != -8*sc {
+				f.symmetric = false
+			}
+		}
+		if !sOK {
+			f.badScale++
+		}
+		if !sOK || !bOK {
+			f.badParams++
+		}
+	}
+	return f, nil
+}
+
 // readInput reads a whole (small) input tensor: scales or biases.
 func (pl *exportPlanner) readInput(in *convert.Input) ([]byte, error) {
 	if in.Op != convert.OpDirect && in.Op != convert.OpStack {
@@ -852,71 +943,27 @@ func (pl *exportPlanner) readInput(in *convert.Input) ([]byte, error) {
 	return out, nil
 }
 
-// symmetric reports whether every group of an affine 4-bit tensor has
-// bias == -8·scale (a lossless Q4_0).
-func (pl *exportPlanner) symmetric(ins []*convert.Input) (bool, error) {
-	if len(ins) < 3 {
-		return false, nil
-	}
-	s, err := pl.readInput(ins[1])
-	if err != nil || s == nil {
-		return false, err
-	}
-	b, err := pl.readInput(ins[2])
-	if err != nil || b == nil {
-		return false, err
-	}
-	dt := ins[1].DType
-	n := len(s) / dt.Size()
-	for i := 0; i < n; i++ {
-		sc := loadParam(s, dt, i)
-		if _, ok := f16Exact(sc); !ok || loadParam(b, dt, i) != -8*sc {
-			return false, nil
-		}
-	}
-	return n > 0, nil
-}
-
-// probeExact predicts whether a repack is exact from the scales and
-// biases alone; writing measures it (codes of zero make an inexact scale
-// harmless).
-func (pl *exportPlanner) probeExact(ins []*convert.Input, op *tensorOp) (bool, string, error) {
+// probeExact predicts whether a repack is exact from the inspected scales
+// and biases alone; writing measures it (codes of zero make an inexact
+// scale harmless).
+func probeExact(f quantFacts, op *tensorOp) (bool, string) {
 	if op.q.Mode == mlx.MXFP4 {
-		return true, "", nil
+		return true, ""
 	}
 	if op.scaleDType == mlx.F16 && op.out != gguf.Q4_0 {
-		return true, "", nil
+		return true, ""
 	}
-	s, err := pl.readInput(ins[1])
-	if err != nil {
-		return false, "", err
+	if !f.probed {
+		return false, "exactness measured while writing"
 	}
-	var b []byte
-	if len(ins) > 2 {
-		if b, err = pl.readInput(ins[2]); err != nil {
-			return false, "", err
-		}
-	}
-	if s == nil {
-		return false, "exactness measured while writing", nil
-	}
-	dt := ins[1].DType
-	n := len(s) / dt.Size()
-	bad := 0
-	for i := 0; i < n; i++ {
-		_, sOK := f16Exact(loadParam(s, dt, i))
-		bOK := true
-		if b != nil && op.out != gguf.Q4_0 {
-			_, bOK = f16Exact(loadParam(b, dt, i))
-		}
-		if !sOK || !bOK {
-			bad++
-		}
+	bad := f.badParams
+	if op.out == gguf.Q4_0 {
+		bad = f.badScale
 	}
 	if bad == 0 {
-		return true, "", nil
+		return true, ""
 	}
-	return false, fmt.Sprintf("%d of %d groups have a scale or bias float16 cannot hold (exact only where their codes are 0; measured while writing)", bad, n), nil
+	return false, fmt.Sprintf("%d of %d groups have a scale or bias float16 cannot hold (exact only where their codes are 0; measured while writing)", bad, f.groups)
 }
 
 // fileType is general.file_type: the output type's, or for auto the type
@@ -1004,70 +1051,39 @@ func (p *ExportPlan) WriteText(w io.Writer) error {
 	return err
 }
 
-// writeExport writes the planned files.
-func writeExport(ctx context.Context, inv *convert.Inventory, plan *ExportPlan, opts ExportOptions) (err error) {
-	// Every shard is reserved before anything is written: the inputs are
-	// the model directory's entries (the directory itself may hold the
-	// output, as the default --outfile does), *.gguf files aside.
-	var inputs []string
-	if entries, err := os.ReadDir(inv.Dir); err == nil {
-		for _, e := range entries {
-			if !strings.HasSuffix(e.Name(), ".gguf") {
-				inputs = append(inputs, filepath.Join(inv.Dir, e.Name()))
-			}
-		}
-	}
-	var targets []*outsafe.Target
-	defer func() {
-		for i := len(targets) - 1; i >= 0; i-- {
-			targets[i].Abort() // no-op once committed
-		}
-	}()
-	for _, sh := range plan.Shards {
-		t, err := outsafe.Reserve(sh.Path, outsafe.Options{Inputs: inputs, Hosts: []string{inv.Dir}, Force: opts.Force,
-			Replaceable: earlierGGUF, Notice: opts.Notice})
-		if err != nil {
-			return outputError(err)
-		}
-		targets = append(targets, t)
-	}
-	cp := &convert.Plan{ModelType: plan.ModelType, Arch: plan.Arch}
-	var dests []convert.Dest
+// writeExport writes the planned files: the plan's tensors lowered to
+// pipeline jobs, run into the GGUF sink.
+func writeExport(ctx context.Context, inv *convert.Inventory, plan *ExportPlan, opts ExportOptions) ([]repackStats, error) {
+	backend := mlx.NewNative(1, mlx.RoundingCPU) // casts of derived inputs
+	defer backend.Close()
+	stats := make([]repackStats, len(plan.Tensors))
 	byName := make(map[string]int, len(plan.Tensors))
 	for i, t := range plan.Tensors {
 		byName[t.Name] = i
 	}
+	var jobs []pipeline.Job
 	for si, sh := range plan.Shards {
-		f := targets[si].File()
-		// Reserve the whole file: a full disk fails here, before any tensor
-		// is converted, and the writes get cheaper.
-		if err := prealloc.File(f, sh.Plan.FileSize); err != nil {
-			return fmt.Errorf("gguf: %s: %w", sh.Path, err)
-		}
-		if _, err := f.WriteAt(sh.Plan.AppendHeader(nil), 0); err != nil {
-			return fmt.Errorf("gguf: %s: write header: %w", sh.Path, err)
-		}
-		dests = append(dests, convert.Dest{W: f, DataOffset: sh.Plan.DataOffset})
-		cp.Shards = append(cp.Shards, convert.Shard{Name: sh.Path})
 		for _, ti := range sh.Plan.Tensors {
-			t := &plan.Tensors[byName[ti.Name]]
+			i := byName[ti.Name]
+			t := &plan.Tensors[i]
 			if t.extra != nil {
-				data, err := gguf.AppendQuantize(nil, gguf.F32, t.extra)
-				if err != nil {
-					return err
-				}
-				if _, err := f.WriteAt(data, sh.Plan.DataOffset+int64(ti.Offset)); err != nil {
-					return fmt.Errorf("gguf: %s: %w", sh.Path, err)
-				}
-				continue
+				continue // written with the header
 			}
-			if ti.Size > math.MaxInt {
-				return fmt.Errorf("%w: tensor %q too large", ErrExport, ti.Name)
+			op, st, name := t.op, &stats[i], t.Name
+			out := pipeline.Output{Name: ti.Name, File: si, Offset: sh.Plan.DataOffset + int64(ti.Offset), Size: int64(ti.Size)}
+			j, err := convert.StreamJob(t.Source, t.ins, false, []pipeline.Output{out}, backend,
+				func(_ pipeline.Unit, ins [][]byte, rows int64) ([][]byte, error) {
+					res, err := op.transform(ins, rows, st)
+					if err != nil {
+						return nil, fmt.Errorf("gguf: tensor %q: %w", name, err)
+					}
+					return res, nil
+				})
+			if err != nil {
+				return nil, err
 			}
-			cp.Tensors = append(cp.Tensors, convert.Tensor{Name: ti.Name, DType: mlx.U8, Shape: []int{int(ti.Size)},
-				Shard: si, Offset: int64(ti.Offset), Job: len(cp.Jobs)})
-			cp.Jobs = append(cp.Jobs, convert.Job{Module: t.Source, Action: convert.ActTransform, Inputs: t.ins,
-				Outputs: []int{len(cp.Tensors) - 1}, Transform: t.op})
+			j.RowGroup, j.Release = op.rowGroup(), release
+			jobs = append(jobs, j)
 		}
 	}
 	unit := opts.unitBytes
@@ -1076,31 +1092,111 @@ func writeExport(ctx context.Context, inv *convert.Inventory, plan *ExportPlan, 
 		// the output: 4 MiB units keep a worker near 20 MiB.
 		unit = 4 << 20
 	}
-	if err := convert.Execute(ctx, inv, cp, dests, convert.ExecOptions{Workers: opts.Workers, Progress: opts.Progress, UnitBytes: unit}); err != nil {
-		return err
+	sink := &ggufSink{plan: plan, dir: inv.Dir, force: opts.Force, notice: opts.Notice}
+	err := pipeline.Run(ctx, inv, sink, jobs, pipeline.Options{Workers: opts.Workers, UnitBytes: unit,
+		Progress: opts.Progress, Prefix: "gguf"})
+	if err != nil {
+		return nil, err
 	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	for i, t := range targets {
-		if err := t.File().Close(); err != nil {
-			return fmt.Errorf("gguf: close %s: %w", plan.Shards[i].Path, err)
+	return stats, nil
+}
+
+// ggufSink writes the GGUF file(s) of a plan (one, or the shards of a
+// split), each reserved through outsafe: a temporary sibling of the final
+// path, renamed into place by Commit. It implements pipeline.Sink.
+type ggufSink struct {
+	plan    *ExportPlan
+	dir     string // the model directory
+	force   bool
+	notice  func(string)
+	targets []*outsafe.Target
+}
+
+// Open implements pipeline.Sink: it reserves every shard before anything
+// is written, preallocates each file and writes its header and generated
+// tensors.
+func (s *ggufSink) Open() error {
+	// The inputs are the model directory's entries (the directory itself
+	// may hold the output, as the default --outfile does), *.gguf files
+	// aside.
+	var inputs []string
+	if entries, err := os.ReadDir(s.dir); err == nil {
+		for _, e := range entries {
+			if !strings.HasSuffix(e.Name(), ".gguf") {
+				inputs = append(inputs, filepath.Join(s.dir, e.Name()))
+			}
 		}
 	}
-	for _, t := range targets {
+	for _, sh := range s.plan.Shards {
+		t, err := outsafe.Reserve(sh.Path, outsafe.Options{Inputs: inputs, Hosts: []string{s.dir}, Force: s.force,
+			Replaceable: earlierGGUF, Notice: s.notice})
+		if err != nil {
+			return outputError(err)
+		}
+		s.targets = append(s.targets, t)
+	}
+	byName := make(map[string]int, len(s.plan.Tensors))
+	for i, t := range s.plan.Tensors {
+		byName[t.Name] = i
+	}
+	for si, sh := range s.plan.Shards {
+		f := s.targets[si].File()
+		// Reserve the whole file: a full disk fails here, before any tensor
+		// is converted, and the writes get cheaper.
+		if err := prealloc.File(f, sh.Plan.FileSize); err != nil {
+			return fmt.Errorf("gguf: %s: %w", sh.Path, err)
+		}
+		if _, err := f.WriteAt(sh.Plan.AppendHeader(nil), 0); err != nil {
+			return fmt.Errorf("gguf: %s: write header: %w", sh.Path, err)
+		}
+		for _, ti := range sh.Plan.Tensors {
+			t := &s.plan.Tensors[byName[ti.Name]]
+			if t.extra == nil {
+				continue
+			}
+			data, err := gguf.AppendQuantize(nil, gguf.F32, t.extra)
+			if err != nil {
+				return err
+			}
+			if _, err := f.WriteAt(data, sh.Plan.DataOffset+int64(ti.Offset)); err != nil {
+				return fmt.Errorf("gguf: %s: %w", sh.Path, err)
+			}
+		}
+	}
+	return nil
+}
+
+// WriteAt implements pipeline.Sink.
+func (s *ggufSink) WriteAt(file int, p []byte, off int64) error {
+	_, err := s.targets[file].File().WriteAt(p, off)
+	return err
+}
+
+// FileName implements pipeline.Sink.
+func (s *ggufSink) FileName(file int) string { return s.plan.Shards[file].Path }
+
+// Commit implements pipeline.Sink: it closes every file, then renames
+// each into place.
+func (s *ggufSink) Commit() error {
+	for i, t := range s.targets {
+		if err := t.File().Close(); err != nil {
+			return fmt.Errorf("gguf: close %s: %w", s.plan.Shards[i].Path, err)
+		}
+	}
+	for _, t := range s.targets {
 		if err := t.Commit(); err != nil {
 			return outputError(err)
 		}
 	}
-	if opts.Progress != nil {
-		var n int64
-		for _, t := range cp.Tensors {
-			n += t.Size()
-		}
-		opts.Progress(convert.Progress{Stage: convert.StageDone, TensorsDone: len(cp.Tensors), TensorsTotal: len(cp.Tensors),
-			BytesDone: n, BytesTotal: n})
-	}
 	return nil
+}
+
+// Abort implements pipeline.Sink: it removes what was reserved and not
+// committed.
+func (s *ggufSink) Abort() {
+	for i := len(s.targets) - 1; i >= 0; i-- {
+		s.targets[i].Abort() // no-op once committed
+	}
 }
 
 func sortStrings(s []string) { sort.Strings(s) }

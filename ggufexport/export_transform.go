@@ -15,8 +15,8 @@ import (
 )
 
 // The tensor transforms of the GGUF exporter. A tensorOp turns rows of a
-// checkpoint tensor into rows of a GGUF tensor; convert's executor streams
-// the rows (convert.Transformer).
+// checkpoint tensor into rows of a GGUF tensor; the pipeline executor
+// streams the rows.
 
 // opMode is how a tensor's data is produced.
 type opMode uint8
@@ -34,7 +34,7 @@ const (
 	opDequant
 )
 
-// tensorOp is the convert.Transformer of one exported tensor.
+// tensorOp is the planned conversion of one exported tensor (a value).
 type tensorOp struct {
 	mode opMode
 	out  gguf.Type
@@ -54,26 +54,31 @@ type tensorOp struct {
 	permGroup int64
 
 	desc string
+}
 
-	// Execution statistics (repack exactness).
+// repackStats are what writing a repacked tensor measured (the plan holds
+// none: it is a value).
+type repackStats struct {
 	blocks  atomic.Int64 // blocks written
 	inexact atomic.Int64 // blocks whose parameters did not survive
 }
 
-// RowGroup implements convert.Transformer.
-func (op *tensorOp) RowGroup() int64 {
+// rowGroup is the number of rows every work unit holds a multiple of.
+func (op *tensorOp) rowGroup() int64 {
 	if op.permGroup > 0 && !op.oneD {
 		return op.permGroup
 	}
 	return 1
 }
 
-// String implements convert.Transformer.
+// String describes the op.
 func (op *tensorOp) String() string { return op.desc }
 
-// Transform implements convert.Transformer. Output buffers come from a
-// pool; the executor hands them back through Release once written.
-func (op *tensorOp) Transform(ins [][]byte, rows int64, whole bool) ([][]byte, error) {
+// transform converts rows rows of the inputs (each in its Input dtype)
+// into the GGUF tensor's bytes for those rows; repacks count their blocks
+// in st. Output buffers come from a pool; the executor hands them back
+// through release once written.
+func (op *tensorOp) transform(ins [][]byte, rows int64, st *repackStats) ([][]byte, error) {
 	n := int(rows) * op.ne0
 	var out []byte
 	var err error
@@ -83,7 +88,7 @@ func (op *tensorOp) Transform(ins [][]byte, rows int64, whole bool) ([][]byte, e
 			return nil, err
 		}
 	case opRepack:
-		if out, err = op.repack(ins, int(rows)); err != nil {
+		if out, err = op.repack(ins, int(rows), st); err != nil {
 			return nil, err
 		}
 	case opDequant:
@@ -101,9 +106,8 @@ func (op *tensorOp) Transform(ins [][]byte, rows int64, whole bool) ([][]byte, e
 	return [][]byte{out}, nil
 }
 
-// Release implements convert.Releaser: it returns an output buffer to the
-// pool.
-func (op *tensorOp) Release(b []byte) { putBuf(b) }
+// release returns an output buffer to the pool.
+func release(b []byte) { putBuf(b) }
 
 // Buffer pools: work units have similar sizes, so a buffer taken from the
 // pool usually fits the next one.
@@ -397,7 +401,7 @@ func f16Exact(v float32) (uint16, bool) {
 }
 
 // repack copies MLX codes and group parameters into GGUF blocks.
-func (op *tensorOp) repack(ins [][]byte, rows int) ([]byte, error) {
+func (op *tensorOp) repack(ins [][]byte, rows int, st *repackStats) ([]byte, error) {
 	bits, gs := op.q.Bits, op.q.GroupSize
 	rowW := op.ne0 * bits / 8
 	groups := op.ne0 / gs
@@ -464,8 +468,8 @@ func (op *tensorOp) repack(ins [][]byte, rows int) ([]byte, error) {
 			}
 		}
 	}
-	op.blocks.Add(int64(rows * nb))
-	op.inexact.Add(inexact)
+	st.blocks.Add(int64(rows * nb))
+	st.inexact.Add(inexact)
 	return out, nil
 }
 
