@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/mlxconv/mlxconv/internal/testfamilies"
 	"github.com/mlxconv/mlxconv/mlx"
 	"github.com/mlxconv/mlxconv/mlx/safetensors"
 )
@@ -167,134 +168,173 @@ func llamaLayers(ts []genTensor, prefix string, layers, hidden, inter, heads, kv
 	return ts
 }
 
+// The test models are the go_convert sections of testdata/families/*.json
+// (config.json byte for byte, files, shards, layout); famModel builds the
+// tensors from the layout, its options and the config's dimensions.
+
 // modelLlama: tied embeddings, 4 layers (so the recipes differ per
 // layer), bf16 torch_dtype over f32 storage, inv_freq buffers, an eos list
 // in generation_config.json, a non-ASCII config string.
-func modelLlama() genModel {
-	ts := []genTensor{f32("model.embed_tokens.weight", 96, 64), f32("model.norm.weight", 64)}
-	ts = llamaLayers(ts, "model.", 4, 64, 128, 4, 2, 16, f32, true)
-	return genModel{name: "llama", tensors: ts, config: `{
-  "_name_or_path": "tiny/llama",
-  "architectures": ["LlamaForCausalLM"],
-  "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 4,
-  "num_attention_heads": 4, "num_key_value_heads": 2, "rms_norm_eps": 0.00001,
-  "vocab_size": 96, "rope_theta": 500000.0, "tie_word_embeddings": true,
-  "max_position_embeddings": 1024, "model_type": "llama", "torch_dtype": "bfloat16",
-  "note": "caf\u00e9 \ud83d\ude00", "initializer_range": 0.02, "eos_token_id": 1
-}`, files: map[string]string{"generation_config.json": `{"bos_token_id": 2, "eos_token_id": [1, 3]}`,
-		"chat_template.jinja": "{{ messages }}"}}
-}
+func modelLlama() genModel { return famModel("llama") }
 
 // modelPhi3: hidden 96 (not a multiple of 64), fused projections, float32.
-func modelPhi3() genModel {
-	ts := []genTensor{f32("model.embed_tokens.weight", 64, 96), f32("model.norm.weight", 96), f32("lm_head.weight", 64, 96)}
-	for l := 0; l < 2; l++ {
-		p := "model.layers." + strconv.Itoa(l) + "."
-		ts = append(ts, f32(p+"self_attn.qkv_proj.weight", 3*96, 96), f32(p+"self_attn.o_proj.weight", 96, 96),
-			f32(p+"mlp.gate_up_proj.weight", 2*128, 96), f32(p+"mlp.down_proj.weight", 96, 128),
-			f32(p+"input_layernorm.weight", 96), f32(p+"post_attention_layernorm.weight", 96))
-	}
-	return genModel{name: "phi3", tensors: ts, config: `{"model_type": "phi3", "hidden_size": 96, "intermediate_size": 128,
-"num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 4, "rms_norm_eps": 1e-05, "vocab_size": 64,
-"tie_word_embeddings": false, "torch_dtype": "float32", "rope_theta": 10000.0}`}
-}
+func modelPhi3() genModel { return famModel("phi3") }
 
 // modelMixtral: 2 layers of 4 experts (w1/w2/w3 per expert), sharded input.
-func modelMixtral() genModel {
-	ts := []genTensor{bf16("model.embed_tokens.weight", 64, 64), bf16("model.norm.weight", 64), bf16("lm_head.weight", 64, 64)}
-	for l := 0; l < 2; l++ {
-		p := "model.layers." + strconv.Itoa(l) + "."
-		ts = append(ts, bf16(p+"self_attn.q_proj.weight", 64, 64), bf16(p+"self_attn.k_proj.weight", 32, 64),
-			bf16(p+"self_attn.v_proj.weight", 32, 64), bf16(p+"self_attn.o_proj.weight", 64, 64),
-			bf16(p+"block_sparse_moe.gate.weight", 4, 64),
-			bf16(p+"input_layernorm.weight", 64), bf16(p+"post_attention_layernorm.weight", 64))
-		for e := 0; e < 4; e++ {
-			q := p + "block_sparse_moe.experts." + strconv.Itoa(e) + "."
-			ts = append(ts, bf16(q+"w1.weight", 32, 64), bf16(q+"w2.weight", 64, 32), bf16(q+"w3.weight", 32, 64))
-		}
-	}
-	return genModel{name: "mixtral", tensors: ts, shards: 2, config: `{"model_type": "mixtral", "hidden_size": 64,
-"intermediate_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
-"num_local_experts": 4, "num_experts_per_tok": 2, "rms_norm_eps": 1e-05, "vocab_size": 64, "torch_dtype": "bfloat16"}`}
-}
+func modelMixtral() genModel { return famModel("mixtral") }
 
 // modelQwen3MoE: one MoE layer and one dense layer (mlp_only_layers), the
 // 8-bit router override.
-func modelQwen3MoE() genModel {
-	ts := []genTensor{bf16("model.embed_tokens.weight", 64, 64), bf16("model.norm.weight", 64), bf16("lm_head.weight", 64, 64)}
-	for l := 0; l < 2; l++ {
-		p := "model.layers." + strconv.Itoa(l) + "."
-		ts = append(ts, bf16(p+"self_attn.q_proj.weight", 64, 64), bf16(p+"self_attn.k_proj.weight", 32, 64),
-			bf16(p+"self_attn.v_proj.weight", 32, 64), bf16(p+"self_attn.o_proj.weight", 64, 64),
-			bf16(p+"self_attn.q_norm.weight", 16), bf16(p+"self_attn.k_norm.weight", 16),
-			bf16(p+"input_layernorm.weight", 64), bf16(p+"post_attention_layernorm.weight", 64))
-		if l == 1 {
-			ts = append(ts, bf16(p+"mlp.gate_proj.weight", 128, 64), bf16(p+"mlp.up_proj.weight", 128, 64), bf16(p+"mlp.down_proj.weight", 64, 128))
-			continue
-		}
-		ts = append(ts, bf16(p+"mlp.gate.weight", 4, 64))
-		for e := 0; e < 4; e++ {
-			q := p + "mlp.experts." + strconv.Itoa(e) + "."
-			ts = append(ts, bf16(q+"gate_proj.weight", 32, 64), bf16(q+"up_proj.weight", 32, 64), bf16(q+"down_proj.weight", 64, 32))
-		}
-	}
-	return genModel{name: "qwen3_moe", tensors: ts, config: `{"model_type": "qwen3_moe", "hidden_size": 64,
-"intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16,
-"num_experts": 4, "num_experts_per_tok": 2, "decoder_sparse_step": 1, "mlp_only_layers": [1],
-"moe_intermediate_size": 32, "rms_norm_eps": 1e-06, "vocab_size": 64, "rope_theta": 1000000.0,
-"tie_word_embeddings": false, "max_position_embeddings": 512, "norm_topk_prob": true, "torch_dtype": "bfloat16"}`}
-}
+func modelQwen3MoE() genModel { return famModel("qwen3_moe") }
 
 // modelGemma3: the multimodal wrapper with a vision tower to drop, no
 // lm_head (tied).
-func modelGemma3() genModel {
-	ts := []genTensor{bf16("language_model.model.embed_tokens.weight", 64, 64), bf16("language_model.model.norm.weight", 64),
-		bf16("vision_tower.vision_model.embeddings.patch_embedding.weight", 8, 3, 4, 4),
-		bf16("multi_modal_projector.mm_input_projection_weight", 8, 64)}
-	for l := 0; l < 2; l++ {
-		p := "language_model.model.layers." + strconv.Itoa(l) + "."
-		ts = append(ts, bf16(p+"self_attn.q_proj.weight", 64, 64), bf16(p+"self_attn.k_proj.weight", 32, 64),
-			bf16(p+"self_attn.v_proj.weight", 32, 64), bf16(p+"self_attn.o_proj.weight", 64, 64),
-			bf16(p+"self_attn.q_norm.weight", 16), bf16(p+"self_attn.k_norm.weight", 16),
-			bf16(p+"mlp.gate_proj.weight", 128, 64), bf16(p+"mlp.up_proj.weight", 128, 64), bf16(p+"mlp.down_proj.weight", 64, 128),
-			bf16(p+"input_layernorm.weight", 64), bf16(p+"post_attention_layernorm.weight", 64),
-			bf16(p+"pre_feedforward_layernorm.weight", 64), bf16(p+"post_feedforward_layernorm.weight", 64))
-	}
-	return genModel{name: "gemma3", tensors: ts, config: `{"model_type": "gemma3", "architectures": ["Gemma3ForConditionalGeneration"],
-"text_config": {"model_type": "gemma3_text", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
-"num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16, "rms_norm_eps": 1e-06, "sliding_window": 32},
-"vision_config": {"hidden_size": 8, "model_type": "siglip_vision_model"}, "vocab_size": 64, "torch_dtype": "bfloat16"}`}
-}
+func modelGemma3() genModel { return famModel("gemma3") }
 
 // modelAWQ: a llama with AutoAWQ 4-bit layers (qweight/qzeros/scales),
-// group size 32, float16 scales.
-func modelAWQ() genModel {
-	ts := []genTensor{{"model.embed_tokens.weight", mlx.F16, []int{64, 64}}, {"model.norm.weight", mlx.F16, []int{64}},
-		{"lm_head.weight", mlx.F16, []int{64, 64}}}
-	awq := func(p string, in, out int) []genTensor {
-		return []genTensor{{p + ".qweight", mlx.I32, []int{in, out / 8}}, {p + ".qzeros", mlx.I32, []int{in / 32, out / 8}},
-			{p + ".scales", mlx.F16, []int{in / 32, out}}}
-	}
-	for l := 0; l < 2; l++ {
-		p := "model.layers." + strconv.Itoa(l) + "."
-		ts = append(ts, awq(p+"self_attn.q_proj", 64, 64)...)
-		ts = append(ts, awq(p+"self_attn.k_proj", 64, 32)...)
-		ts = append(ts, awq(p+"self_attn.v_proj", 64, 32)...)
-		ts = append(ts, awq(p+"self_attn.o_proj", 64, 64)...)
-		ts = append(ts, awq(p+"mlp.gate_proj", 64, 128)...)
-		ts = append(ts, awq(p+"mlp.up_proj", 64, 128)...)
-		ts = append(ts, awq(p+"mlp.down_proj", 128, 64)...)
-		ts = append(ts, genTensor{p + "input_layernorm.weight", mlx.F16, []int{64}}, genTensor{p + "post_attention_layernorm.weight", mlx.F16, []int{64}})
-	}
-	return genModel{name: "awq", tensors: ts, config: `{"model_type": "llama", "hidden_size": 64, "intermediate_size": 128,
-"num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "rms_norm_eps": 1e-05, "vocab_size": 64,
-"tie_word_embeddings": false, "torch_dtype": "float16",
-"quantization_config": {"quant_method": "awq", "bits": 4, "group_size": 32, "zero_point": true, "version": "gemm"}}`}
-}
+// group size 32, float16 scales (testdata/families/llama_awq.json).
+func modelAWQ() genModel { return famModel("llama_awq") }
 
 var testModels = map[string]func() genModel{
 	"llama": modelLlama, "phi3": modelPhi3, "mixtral": modelMixtral, "qwen3_moe": modelQwen3MoE,
 	"gemma3": modelGemma3, "awq": modelAWQ,
+}
+
+var famDTypes = map[string]mlx.DType{"bfloat16": mlx.BF16, "float16": mlx.F16, "float32": mlx.F32}
+
+// famModel builds the go_convert model of testdata/families/family.json.
+func famModel(family string) genModel {
+	f, err := testfamilies.Load(family)
+	if err == nil && f.GoConvert == nil {
+		err = fmt.Errorf("no go_convert section")
+	}
+	if err != nil {
+		panic(fmt.Sprintf("testdata/families/%s.json: %v", family, err))
+	}
+	s := f.GoConvert
+	cfg, err := s.ConfigMap()
+	if err != nil {
+		panic(fmt.Sprintf("testdata/families/%s.json: go_convert config: %v", family, err))
+	}
+	text, prefix := cfg, "model."
+	if s.Layout == "gemma3" {
+		text, prefix = cfg["text_config"].(map[string]any), "language_model.model."
+	}
+	dim := func(k string) int {
+		v, ok := text[k].(float64)
+		if !ok {
+			v, ok = cfg[k].(float64)
+		}
+		if !ok {
+			panic(fmt.Sprintf("testdata/families/%s.json: go_convert config has no %s", family, k))
+		}
+		return int(v)
+	}
+	dt := famDTypes[s.DType]
+	mk := func(name string, shape ...int) genTensor { return genTensor{name, dt, shape} }
+	o := s.Options
+	hidden, inter, layers, vocab := dim("hidden_size"), dim("intermediate_size"), dim("num_hidden_layers"), dim("vocab_size")
+	heads, kv := dim("num_attention_heads"), dim("num_key_value_heads")
+	headDim := hidden / heads
+	if _, ok := text["head_dim"]; ok {
+		headDim = dim("head_dim")
+	}
+	ts := []genTensor{mk(prefix+"embed_tokens.weight", vocab, hidden), mk(prefix+"norm.weight", hidden)}
+	if o.LMHead {
+		ts = append(ts, mk("lm_head.weight", vocab, hidden))
+	}
+	layer := func(l int) string { return prefix + "layers." + strconv.Itoa(l) + "." }
+	attn := func(p string) {
+		ts = append(ts, mk(p+"self_attn.q_proj.weight", heads*headDim, hidden), mk(p+"self_attn.k_proj.weight", kv*headDim, hidden),
+			mk(p+"self_attn.v_proj.weight", kv*headDim, hidden), mk(p+"self_attn.o_proj.weight", hidden, heads*headDim))
+	}
+	mlp := func(p string, inter int) {
+		ts = append(ts, mk(p+"gate_proj.weight", inter, hidden), mk(p+"up_proj.weight", inter, hidden), mk(p+"down_proj.weight", hidden, inter))
+	}
+	norms := func(p string) {
+		ts = append(ts, mk(p+"input_layernorm.weight", hidden), mk(p+"post_attention_layernorm.weight", hidden))
+	}
+	switch s.Layout {
+	case "llama":
+		ts = llamaLayers(ts, prefix, layers, hidden, inter, heads, kv, headDim, mk, o.InvFreq)
+	case "phi3":
+		for l := 0; l < layers; l++ {
+			p := layer(l)
+			ts = append(ts, mk(p+"self_attn.qkv_proj.weight", 3*hidden, hidden), mk(p+"self_attn.o_proj.weight", hidden, hidden),
+				mk(p+"mlp.gate_up_proj.weight", 2*inter, hidden), mk(p+"mlp.down_proj.weight", hidden, inter))
+			norms(p)
+		}
+	case "mixtral":
+		n := dim("num_local_experts")
+		for l := 0; l < layers; l++ {
+			p := layer(l)
+			attn(p)
+			ts = append(ts, mk(p+"block_sparse_moe.gate.weight", n, hidden))
+			norms(p)
+			for e := 0; e < n; e++ {
+				q := p + "block_sparse_moe.experts." + strconv.Itoa(e) + "."
+				ts = append(ts, mk(q+"w1.weight", inter, hidden), mk(q+"w2.weight", hidden, inter), mk(q+"w3.weight", inter, hidden))
+			}
+		}
+	case "qwen3_moe":
+		n, moe := dim("num_experts"), dim("moe_intermediate_size")
+		var dense []int
+		for _, v := range cfg["mlp_only_layers"].([]any) {
+			dense = append(dense, int(v.(float64)))
+		}
+		for l := 0; l < layers; l++ {
+			p := layer(l)
+			attn(p)
+			ts = append(ts, mk(p+"self_attn.q_norm.weight", headDim), mk(p+"self_attn.k_norm.weight", headDim))
+			norms(p)
+			if slices.Contains(dense, l) {
+				mlp(p+"mlp.", inter)
+				continue
+			}
+			ts = append(ts, mk(p+"mlp.gate.weight", n, hidden))
+			for e := 0; e < n; e++ {
+				mlp(p+"mlp.experts."+strconv.Itoa(e)+".", moe)
+			}
+		}
+	case "gemma3":
+		vh := int(cfg["vision_config"].(map[string]any)["hidden_size"].(float64))
+		ts = append(ts, mk("vision_tower.vision_model.embeddings.patch_embedding.weight", vh, 3, o.PatchSize, o.PatchSize),
+			mk("multi_modal_projector.mm_input_projection_weight", vh, hidden))
+		for l := 0; l < layers; l++ {
+			p := layer(l)
+			attn(p)
+			ts = append(ts, mk(p+"self_attn.q_norm.weight", headDim), mk(p+"self_attn.k_norm.weight", headDim))
+			mlp(p+"mlp.", inter)
+			norms(p)
+			ts = append(ts, mk(p+"pre_feedforward_layernorm.weight", hidden), mk(p+"post_feedforward_layernorm.weight", hidden))
+		}
+	case "awq":
+		// AutoAWQ GEMM layers: qweight int32 [in, out/8], qzeros int32
+		// [in/group, out/8], scales [in/group, out].
+		group := int(cfg["quantization_config"].(map[string]any)["group_size"].(float64))
+		awq := func(p string, in, out int) {
+			ts = append(ts, genTensor{p + ".qweight", mlx.I32, []int{in, out / 8}}, genTensor{p + ".qzeros", mlx.I32, []int{in / group, out / 8}},
+				mk(p+".scales", in/group, out))
+		}
+		for l := 0; l < layers; l++ {
+			p := layer(l)
+			awq(p+"self_attn.q_proj", hidden, heads*headDim)
+			awq(p+"self_attn.k_proj", hidden, kv*headDim)
+			awq(p+"self_attn.v_proj", hidden, kv*headDim)
+			awq(p+"self_attn.o_proj", heads*headDim, hidden)
+			awq(p+"mlp.gate_proj", hidden, inter)
+			awq(p+"mlp.up_proj", hidden, inter)
+			awq(p+"mlp.down_proj", inter, hidden)
+			norms(p)
+		}
+	default:
+		panic(fmt.Sprintf("testdata/families/%s.json: unknown go_convert layout %q", family, s.Layout))
+	}
+	name := s.Name
+	if name == "" {
+		name = family
+	}
+	return genModel{name: name, tensors: ts, config: string(s.Config), files: s.Files, shards: s.Shards}
 }
 
 // inventoryOf builds an in-memory inventory of a generated model (no

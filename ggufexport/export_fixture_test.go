@@ -16,11 +16,13 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/mlxconv/mlxconv/gguf"
+	"github.com/mlxconv/mlxconv/internal/testfamilies"
 	"github.com/mlxconv/mlxconv/mlx"
 	"github.com/mlxconv/mlxconv/mlx/safetensors"
 )
 
-// Tiny deterministic checkpoints of every exported architecture, in the
+// Tiny deterministic checkpoints of every exported architecture (described
+// by the go_export sections of testdata/families/*.json), in the
 // Hugging Face layout of each family (per-expert MoE weights, fused Phi-3
 // projections, Gemma 3's multimodal wrapper with a vision tower), with a
 // small tokenizer: byte-level BPE tokenizer.json for the Llama/Qwen/Mixtral
@@ -109,32 +111,35 @@ func fxT(dt mlx.DType) func(string, ...int) fxTensor {
 	return func(name string, shape ...int) fxTensor { return fxTensor{name, dt, shape} }
 }
 
+// fxDims are the dimensions of a fixture's decoder layers.
+type fxDims struct{ hidden, heads, kv, headDim, inter, layers int }
+
 // fxLlamaLayers appends the attention, norms and (unless mlp is false) the
 // dense MLP of each layer.
-func fxLlamaLayers(ts []fxTensor, prefix string, mk func(string, ...int) fxTensor, bias, qkNorm, mlp bool, norms ...string) []fxTensor {
-	for l := 0; l < fxLayers; l++ {
+func fxLlamaLayers(ts []fxTensor, prefix string, d fxDims, mk func(string, ...int) fxTensor, bias, qkNorm, mlp bool, norms ...string) []fxTensor {
+	for l := 0; l < d.layers; l++ {
 		p := prefix + "layers." + strconv.Itoa(l) + "."
 		ts = append(ts,
-			mk(p+"self_attn.q_proj.weight", fxHeads*fxHeadDim, fxHidden),
-			mk(p+"self_attn.k_proj.weight", fxKV*fxHeadDim, fxHidden),
-			mk(p+"self_attn.v_proj.weight", fxKV*fxHeadDim, fxHidden),
-			mk(p+"self_attn.o_proj.weight", fxHidden, fxHeads*fxHeadDim))
+			mk(p+"self_attn.q_proj.weight", d.heads*d.headDim, d.hidden),
+			mk(p+"self_attn.k_proj.weight", d.kv*d.headDim, d.hidden),
+			mk(p+"self_attn.v_proj.weight", d.kv*d.headDim, d.hidden),
+			mk(p+"self_attn.o_proj.weight", d.hidden, d.heads*d.headDim))
 		if bias {
-			ts = append(ts, mk(p+"self_attn.q_proj.bias", fxHeads*fxHeadDim), mk(p+"self_attn.k_proj.bias", fxKV*fxHeadDim),
-				mk(p+"self_attn.v_proj.bias", fxKV*fxHeadDim))
+			ts = append(ts, mk(p+"self_attn.q_proj.bias", d.heads*d.headDim), mk(p+"self_attn.k_proj.bias", d.kv*d.headDim),
+				mk(p+"self_attn.v_proj.bias", d.kv*d.headDim))
 		}
 		if qkNorm {
-			ts = append(ts, mk(p+"self_attn.q_norm.weight", fxHeadDim), mk(p+"self_attn.k_norm.weight", fxHeadDim))
+			ts = append(ts, mk(p+"self_attn.q_norm.weight", d.headDim), mk(p+"self_attn.k_norm.weight", d.headDim))
 		}
 		if mlp {
-			ts = append(ts, mk(p+"mlp.gate_proj.weight", fxInter, fxHidden), mk(p+"mlp.up_proj.weight", fxInter, fxHidden),
-				mk(p+"mlp.down_proj.weight", fxHidden, fxInter))
+			ts = append(ts, mk(p+"mlp.gate_proj.weight", d.inter, d.hidden), mk(p+"mlp.up_proj.weight", d.inter, d.hidden),
+				mk(p+"mlp.down_proj.weight", d.hidden, d.inter))
 		}
 		if len(norms) == 0 {
 			norms = []string{"input_layernorm", "post_attention_layernorm"}
 		}
 		for _, n := range norms {
-			ts = append(ts, mk(p+n+".weight", fxHidden))
+			ts = append(ts, mk(p+n+".weight", d.hidden))
 		}
 	}
 	return ts
@@ -156,142 +161,139 @@ func fxBase(mt string, extra map[string]any) map[string]any {
 	return c
 }
 
-// fxModels returns every fixture model by architecture name.
+// fxModels returns every fixture model by architecture name: the go_export
+// section of each testdata/families/*.json (config, layout, dtype,
+// tokenizer kind, files, shards).
 func fxModels() map[string]fxModel {
-	bf := fxT(mlx.BF16)
-	f16 := fxT(mlx.F16)
-	f32 := fxT(mlx.F32)
+	fams, err := testfamilies.All()
+	if err != nil {
+		panic(err)
+	}
 	m := map[string]fxModel{}
-
-	// llama: tied (no lm_head), llama3 rope scaling, attention biases.
-	ts := []fxTensor{bf("model.embed_tokens.weight", fxVocab, fxHidden), bf("model.norm.weight", fxHidden)}
-	ts = fxLlamaLayers(ts, "model.", bf, true, false, true)
-	for l := 0; l < fxLayers; l++ {
-		ts = append(ts, bf("model.layers."+strconv.Itoa(l)+".self_attn.o_proj.bias", fxHidden))
-	}
-	m["llama"] = fxModel{arch: "llama", tensors: ts, config: fxBase("llama", map[string]any{
-		"tie_word_embeddings": true, "attention_bias": true, "head_dim": fxHeadDim,
-		"rope_scaling": map[string]any{"factor": 32.0, "high_freq_factor": 4.0, "low_freq_factor": 1.0,
-			"original_max_position_embeddings": 64, "rope_type": "llama3"},
-	}), files: map[string]string{"generation_config.json": `{"bos_token_id": 1, "eos_token_id": 2, "temperature": 0.6, "top_p": 0.9}`}}
-
-	// mistral: sharded, untied, linear rope scaling, no head_dim.
-	ts = []fxTensor{bf("model.embed_tokens.weight", fxVocab, fxHidden), bf("model.norm.weight", fxHidden), bf("lm_head.weight", fxVocab, fxHidden)}
-	ts = fxLlamaLayers(ts, "model.", bf, false, false, true)
-	m["mistral"] = fxModel{arch: "mistral", tensors: ts, shards: 2, config: fxBase("mistral", map[string]any{
-		"rope_scaling": map[string]any{"type": "linear", "factor": 2.0}, "sliding_window": nil})}
-
-	// qwen2: biases, tied with the head present (convert_hf_to_gguf.py
-	// writes it), inv_freq buffers.
-	ts = []fxTensor{bf("model.embed_tokens.weight", fxVocab, fxHidden), bf("model.norm.weight", fxHidden), bf("lm_head.weight", fxVocab, fxHidden)}
-	ts = fxLlamaLayers(ts, "model.", bf, true, false, true)
-	for l := 0; l < fxLayers; l++ {
-		ts = append(ts, f32("model.layers."+strconv.Itoa(l)+".self_attn.rotary_emb.inv_freq", fxHeadDim/2))
-	}
-	m["qwen2"] = fxModel{arch: "qwen2", tensors: ts, config: fxBase("qwen2", map[string]any{"tie_word_embeddings": true,
-		"rope_scaling": map[string]any{"type": "yarn", "factor": 4.0, "original_max_position_embeddings": 1024, "beta_fast": 32.0}})}
-
-	// qwen3: q/k norms, head_dim * heads != hidden.
-	ts = []fxTensor{bf("model.embed_tokens.weight", fxVocab, fxHidden), bf("model.norm.weight", fxHidden)}
-	q3 := func(name string, shape ...int) fxTensor { return bf(name, shape...) }
-	ts = fxLlamaLayers(ts, "model.", q3, false, true, true)
-	m["qwen3"] = fxModel{arch: "qwen3", tensors: ts, config: fxBase("qwen3", map[string]any{"head_dim": fxHeadDim, "tie_word_embeddings": true})}
-
-	// gemma: float16, norms shifted by one, no lm_head.
-	ts = []fxTensor{f16("model.embed_tokens.weight", fxVocab, fxHidden), f16("model.norm.weight", fxHidden)}
-	ts = fxLlamaLayers(ts, "model.", f16, false, false, true)
-	m["gemma"] = fxModel{arch: "gemma", tensors: ts, spm: true, config: fxBase("gemma", map[string]any{"head_dim": fxHeadDim, "torch_dtype": "float16"})}
-
-	// gemma2: four norms per layer, softcapping, sliding window.
-	ts = []fxTensor{bf("model.embed_tokens.weight", fxVocab, fxHidden), f32("model.norm.weight", fxHidden)}
-	ts = fxLlamaLayers(ts, "model.", bf, false, false, true, "input_layernorm", "post_attention_layernorm",
-		"pre_feedforward_layernorm", "post_feedforward_layernorm")
-	m["gemma2"] = fxModel{arch: "gemma2", tensors: ts, spm: true, config: fxBase("gemma2", map[string]any{
-		"head_dim": fxHeadDim, "sliding_window": 128, "attn_logit_softcapping": 50.0, "final_logit_softcapping": 30.0})}
-
-	// gemma3_text: q/k norms, local rope base, sliding window pattern.
-	ts = []fxTensor{bf("model.embed_tokens.weight", fxVocab, fxHidden), bf("model.norm.weight", fxHidden)}
-	ts = fxLlamaLayers(ts, "model.", bf, false, true, true, "input_layernorm", "post_attention_layernorm",
-		"pre_feedforward_layernorm", "post_feedforward_layernorm")
-	m["gemma3_text"] = fxModel{arch: "gemma3_text", tensors: ts, spm: true, config: fxBase("gemma3_text", map[string]any{
-		"head_dim": fxHeadDim, "sliding_window": 64, "sliding_window_pattern": 2, "rope_local_base_freq": 10000.0,
-		"rope_theta": 1000000.0, "query_pre_attn_scalar": fxHeadDim})}
-
-	// gemma3: the multimodal wrapper (language_model.*, a vision tower).
-	ts = []fxTensor{bf("language_model.model.embed_tokens.weight", fxVocab, fxHidden), bf("language_model.model.norm.weight", fxHidden),
-		bf("vision_tower.vision_model.embeddings.patch_embedding.weight", 8, 3, 4, 4), bf("multi_modal_projector.mm_input_projection_weight", 8, fxHidden)}
-	ts = fxLlamaLayers(ts, "language_model.model.", bf, false, true, true, "input_layernorm", "post_attention_layernorm",
-		"pre_feedforward_layernorm", "post_feedforward_layernorm")
-	text := fxBase("gemma3_text", map[string]any{"head_dim": fxHeadDim, "sliding_window": 64, "sliding_window_pattern": 2,
-		"rope_scaling": map[string]any{"factor": 8.0, "rope_type": "linear"}, "tie_word_embeddings": nil, "torch_dtype": nil})
-	m["gemma3"] = fxModel{arch: "gemma3", tensors: ts, spm: true, config: map[string]any{
-		"model_type": "gemma3", "text_config": text, "vocab_size": fxVocab, "torch_dtype": "bfloat16",
-		"vision_config": map[string]any{"model_type": "siglip_vision_model", "hidden_size": 8},
-	}}
-
-	// phi3: fused qkv and gate_up, float32, longrope factors.
-	ts = []fxTensor{f32("model.embed_tokens.weight", fxVocab, fxHidden), f32("model.norm.weight", fxHidden), f32("lm_head.weight", fxVocab, fxHidden)}
-	for l := 0; l < fxLayers; l++ {
-		p := "model.layers." + strconv.Itoa(l) + "."
-		ts = append(ts, f32(p+"self_attn.qkv_proj.weight", 3*fxHidden, fxHidden), f32(p+"self_attn.o_proj.weight", fxHidden, fxHidden),
-			f32(p+"mlp.gate_up_proj.weight", 2*fxInter, fxHidden), f32(p+"mlp.down_proj.weight", fxHidden, fxInter),
-			f32(p+"input_layernorm.weight", fxHidden), f32(p+"post_attention_layernorm.weight", fxHidden))
-	}
-	long, short := make([]float64, 8), make([]float64, 8)
-	for i := range long {
-		long[i], short[i] = 1+float64(i)*0.37, 1+float64(i)*0.01
-	}
-	m["phi3"] = fxModel{arch: "phi3", tensors: ts, spm: true, config: fxBase("phi3", map[string]any{
-		"num_key_value_heads": fxHeads, "torch_dtype": "float32", "max_position_embeddings": 16384,
-		"original_max_position_embeddings": 4096, "sliding_window": 2047,
-		"rope_scaling": map[string]any{"type": "longrope", "long_factor": long, "short_factor": short}}),
-		files: map[string]string{"tokenizer_config.json": `{"tokenizer_class": "LlamaTokenizer", "add_bos_token": true, "bos_token": "<s>", "eos_token": "</s>"}`}}
-
-	// mixtral: per-expert w1/w2/w3 and the router.
-	ts = []fxTensor{bf("model.embed_tokens.weight", fxVocab, fxHidden), bf("model.norm.weight", fxHidden), bf("lm_head.weight", fxVocab, fxHidden)}
-	ts = fxLlamaLayers(ts, "model.", bf, false, false, false)
-	for l := 0; l < fxLayers; l++ {
-		p := "model.layers." + strconv.Itoa(l) + ".block_sparse_moe."
-		ts = append(ts, bf(p+"gate.weight", fxExperts, fxHidden))
-		for e := 0; e < fxExperts; e++ {
-			q := p + "experts." + strconv.Itoa(e) + "."
-			ts = append(ts, bf(q+"w1.weight", fxInter, fxHidden), bf(q+"w2.weight", fxHidden, fxInter), bf(q+"w3.weight", fxInter, fxHidden))
+	for _, name := range testfamilies.Names(fams) {
+		s := fams[name].GoExport
+		if s == nil {
+			continue
 		}
-	}
-	m["mixtral"] = fxModel{arch: "mixtral", tensors: ts, config: fxBase("mixtral", map[string]any{"num_local_experts": fxExperts, "num_experts_per_tok": 2})}
-
-	// qwen2_moe: experts, a shared expert and its gate.
-	ts = []fxTensor{bf("model.embed_tokens.weight", fxVocab, fxHidden), bf("model.norm.weight", fxHidden), bf("lm_head.weight", fxVocab, fxHidden)}
-	ts = fxLlamaLayers(ts, "model.", bf, true, false, false)
-	const moeInter = 32
-	for l := 0; l < fxLayers; l++ {
-		p := "model.layers." + strconv.Itoa(l) + ".mlp."
-		ts = append(ts, bf(p+"gate.weight", fxExperts, fxHidden), bf(p+"shared_expert_gate.weight", 1, fxHidden),
-			bf(p+"shared_expert.gate_proj.weight", fxInter, fxHidden), bf(p+"shared_expert.up_proj.weight", fxInter, fxHidden),
-			bf(p+"shared_expert.down_proj.weight", fxHidden, fxInter))
-		for e := 0; e < fxExperts; e++ {
-			q := p + "experts." + strconv.Itoa(e) + "."
-			ts = append(ts, bf(q+"gate_proj.weight", moeInter, fxHidden), bf(q+"up_proj.weight", moeInter, fxHidden), bf(q+"down_proj.weight", fxHidden, moeInter))
+		fm, err := fxFromFamily(name, s)
+		if err != nil {
+			panic(fmt.Sprintf("testdata/families/%s.json: %v", name, err))
 		}
+		m[name] = fm
 	}
-	m["qwen2_moe"] = fxModel{arch: "qwen2_moe", tensors: ts, config: fxBase("qwen2_moe", map[string]any{"num_experts": fxExperts,
-		"num_experts_per_tok": 2, "moe_intermediate_size": moeInter, "shared_expert_intermediate_size": fxInter})}
-
-	// qwen3_moe: experts on every layer, q/k norms.
-	ts = []fxTensor{bf("model.embed_tokens.weight", fxVocab, fxHidden), bf("model.norm.weight", fxHidden), bf("lm_head.weight", fxVocab, fxHidden)}
-	ts = fxLlamaLayers(ts, "model.", bf, false, true, false)
-	for l := 0; l < fxLayers; l++ {
-		p := "model.layers." + strconv.Itoa(l) + ".mlp."
-		ts = append(ts, bf(p+"gate.weight", fxExperts, fxHidden))
-		for e := 0; e < fxExperts; e++ {
-			q := p + "experts." + strconv.Itoa(e) + "."
-			ts = append(ts, bf(q+"gate_proj.weight", moeInter, fxHidden), bf(q+"up_proj.weight", moeInter, fxHidden), bf(q+"down_proj.weight", fxHidden, moeInter))
-		}
-	}
-	m["qwen3_moe"] = fxModel{arch: "qwen3_moe", tensors: ts, config: fxBase("qwen3_moe", map[string]any{"num_experts": fxExperts,
-		"num_experts_per_tok": 2, "moe_intermediate_size": moeInter, "decoder_sparse_step": 1, "mlp_only_layers": []int{},
-		"head_dim": fxHeadDim, "norm_topk_prob": true})}
 	return m
+}
+
+// fxDTypes are the dtype names a family file may use.
+var fxDTypes = map[string]mlx.DType{"bfloat16": mlx.BF16, "float16": mlx.F16, "float32": mlx.F32}
+
+// fxFromFamily builds the tensors of a go_export section from its layout,
+// options and config dimensions.
+func fxFromFamily(name string, s *testfamilies.Section) (fxModel, error) {
+	cfg, err := s.ConfigMap()
+	if err != nil {
+		return fxModel{}, err
+	}
+	dt, ok := fxDTypes[s.DType]
+	if !ok {
+		return fxModel{}, fmt.Errorf("dtype %q", s.DType)
+	}
+	mk := fxT(dt)
+	o := s.Options
+	text, prefix := cfg, "model."
+	if s.Layout == "gemma3" {
+		text, prefix = cfg["text_config"].(map[string]any), "language_model.model."
+	}
+	dim := func(k string) int {
+		v, ok := text[k].(float64)
+		if !ok {
+			v, ok = cfg[k].(float64)
+		}
+		if !ok {
+			panic(fmt.Sprintf("testdata/families/%s.json: go_export config has no %s", name, k))
+		}
+		return int(v)
+	}
+	d := fxDims{hidden: dim("hidden_size"), heads: dim("num_attention_heads"), kv: dim("num_key_value_heads"),
+		inter: dim("intermediate_size"), layers: dim("num_hidden_layers")}
+	d.headDim = d.hidden / d.heads
+	if _, ok := text["head_dim"]; ok {
+		d.headDim = dim("head_dim")
+	}
+	vocab := dim("vocab_size")
+	normDT := dt
+	if o.FinalNormDType != "" {
+		normDT = fxDTypes[o.FinalNormDType]
+	}
+	ts := []fxTensor{mk(prefix+"embed_tokens.weight", vocab, d.hidden), fxT(normDT)(prefix+"norm.weight", d.hidden)}
+	if o.LMHead {
+		ts = append(ts, mk("lm_head.weight", vocab, d.hidden))
+	}
+	var norms []string
+	if o.GemmaNorms {
+		norms = []string{"input_layernorm", "post_attention_layernorm", "pre_feedforward_layernorm", "post_feedforward_layernorm"}
+	}
+	layer := func(l int) string { return prefix + "layers." + strconv.Itoa(l) + "." }
+	experts := func(p string, n, inter int) {
+		for e := 0; e < n; e++ {
+			q := p + "experts." + strconv.Itoa(e) + "."
+			ts = append(ts, mk(q+"gate_proj.weight", inter, d.hidden), mk(q+"up_proj.weight", inter, d.hidden), mk(q+"down_proj.weight", d.hidden, inter))
+		}
+	}
+	switch s.Layout {
+	case "llama":
+		ts = fxLlamaLayers(ts, prefix, d, mk, o.Bias, o.QKNorm, true, norms...)
+	case "gemma3":
+		vh := int(cfg["vision_config"].(map[string]any)["hidden_size"].(float64))
+		ts = append(ts, mk("vision_tower.vision_model.embeddings.patch_embedding.weight", vh, 3, o.PatchSize, o.PatchSize),
+			mk("multi_modal_projector.mm_input_projection_weight", vh, d.hidden))
+		ts = fxLlamaLayers(ts, prefix, d, mk, o.Bias, o.QKNorm, true, norms...)
+	case "phi3":
+		for l := 0; l < d.layers; l++ {
+			p := layer(l)
+			ts = append(ts, mk(p+"self_attn.qkv_proj.weight", 3*d.hidden, d.hidden), mk(p+"self_attn.o_proj.weight", d.hidden, d.hidden),
+				mk(p+"mlp.gate_up_proj.weight", 2*d.inter, d.hidden), mk(p+"mlp.down_proj.weight", d.hidden, d.inter),
+				mk(p+"input_layernorm.weight", d.hidden), mk(p+"post_attention_layernorm.weight", d.hidden))
+		}
+	case "mixtral":
+		ts = fxLlamaLayers(ts, prefix, d, mk, o.Bias, o.QKNorm, false, norms...)
+		n := dim("num_local_experts")
+		for l := 0; l < d.layers; l++ {
+			p := layer(l) + "block_sparse_moe."
+			ts = append(ts, mk(p+"gate.weight", n, d.hidden))
+			for e := 0; e < n; e++ {
+				q := p + "experts." + strconv.Itoa(e) + "."
+				ts = append(ts, mk(q+"w1.weight", d.inter, d.hidden), mk(q+"w2.weight", d.hidden, d.inter), mk(q+"w3.weight", d.inter, d.hidden))
+			}
+		}
+	case "qwen2_moe":
+		ts = fxLlamaLayers(ts, prefix, d, mk, o.Bias, o.QKNorm, false, norms...)
+		n, moe, shared := dim("num_experts"), dim("moe_intermediate_size"), dim("shared_expert_intermediate_size")
+		for l := 0; l < d.layers; l++ {
+			p := layer(l) + "mlp."
+			ts = append(ts, mk(p+"gate.weight", n, d.hidden), mk(p+"shared_expert_gate.weight", 1, d.hidden),
+				mk(p+"shared_expert.gate_proj.weight", shared, d.hidden), mk(p+"shared_expert.up_proj.weight", shared, d.hidden),
+				mk(p+"shared_expert.down_proj.weight", d.hidden, shared))
+			experts(p, n, moe)
+		}
+	case "qwen3_moe":
+		ts = fxLlamaLayers(ts, prefix, d, mk, o.Bias, o.QKNorm, false, norms...)
+		n, moe := dim("num_experts"), dim("moe_intermediate_size")
+		for l := 0; l < d.layers; l++ {
+			p := layer(l) + "mlp."
+			ts = append(ts, mk(p+"gate.weight", n, d.hidden))
+			experts(p, n, moe)
+		}
+	default:
+		return fxModel{}, fmt.Errorf("unknown layout %q", s.Layout)
+	}
+	for l := 0; o.OBias && l < d.layers; l++ {
+		ts = append(ts, mk(layer(l)+"self_attn.o_proj.bias", d.hidden))
+	}
+	for l := 0; o.InvFreq && l < d.layers; l++ {
+		ts = append(ts, fxT(mlx.F32)(layer(l)+"self_attn.rotary_emb.inv_freq", d.headDim/2))
+	}
+	return fxModel{arch: name, config: cfg, tensors: ts, spm: s.Tokenizer == "spm", files: s.Files, shards: s.Shards}, nil
 }
 
 // fxSPM is a SentencePiece model with control, byte and normal pieces.

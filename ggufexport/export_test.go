@@ -332,8 +332,8 @@ func TestExportPhi3RopeFactors(t *testing.T) {
 	rs := m.config["rope_scaling"].(map[string]any)
 	for name, key := range map[string]string{"rope_factors_long.weight": "long_factor", "rope_factors_short.weight": "short_factor"} {
 		var want []float32
-		for _, x := range rs[key].([]float64) {
-			want = append(want, float32(x))
+		for _, x := range rs[key].([]any) {
+			want = append(want, float32(x.(float64)))
 		}
 		got, err := gguf.AppendDequantize(nil, gguf.F32, readTensor(t, f, name))
 		require.NoError(t, err)

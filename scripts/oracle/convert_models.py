@@ -15,6 +15,12 @@
   convert_models.py --npm DIR bench-llama OUT
       Writes the ~2.2 GB bf16 TinyLlama-1.1B-shaped benchmark input.
 
+What each model is (config.json, generation_config.json, tokenizer, storage
+dtype, seed, sharding, weight layout and its options) is data, in
+testdata/families/ARCH.json (section convert_oracle; schema in
+testdata/families/README.md); this script holds the weight layouts and writes
+the files.
+
 Tensor names and shapes follow the HF checkpoints of each family (per-expert MoE
 weights, Phi-3's fused qkv/gate_up, gemma3's multimodal wrapper with a SigLIP
 vision tower, rotary inv_freq buffers where older checkpoints have them), so
@@ -58,6 +64,9 @@ import sys
 
 import numpy as np
 from safetensors import TensorSpec, serialize_file
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import families  # noqa: E402
 
 # ---------------------------------------------------------------- tensors
 
@@ -293,148 +302,13 @@ def llama_like(g, c, prefix="model", bias=False, qk_norm=False, inv_freq=False, 
         g.linear("lm_head", c["vocab_size"], hidden)
 
 
-def arch_llama(npm, out):
-    vocab = tokenizer_size(npm, "llama3")
-    c = {
-        "architectures": ["LlamaForCausalLM"], "attention_bias": False, "attention_dropout": 0.0,
-        "bos_token_id": 128000, "eos_token_id": 128001, "head_dim": 16, "hidden_act": "silu",
-        "hidden_size": 64, "initializer_range": 0.02, "intermediate_size": 128,
-        "max_position_embeddings": 131072, "mlp_bias": False, "model_type": "llama",
-        "num_attention_heads": 4, "num_hidden_layers": 4, "num_key_value_heads": 2,
-        "pretraining_tp": 1, "rms_norm_eps": 1e-05,
-        "rope_scaling": {"factor": 32.0, "high_freq_factor": 4.0, "low_freq_factor": 1.0,
-                         "original_max_position_embeddings": 8192, "rope_type": "llama3"},
-        "rope_theta": 500000.0, "tie_word_embeddings": True, "torch_dtype": "bfloat16",
-        "transformers_version": "4.45.0.dev0", "use_cache": True, "vocab_size": vocab,
-    }
-    g = Gen("llama", "bfloat16")
-    llama_like(g, c, lm_head=False)
-    gen_cfg = {"_from_model_config": True, "bos_token_id": 128000, "do_sample": True,
-               "eos_token_id": [128001, 128008, 128009], "temperature": 0.6, "top_p": 0.9,
-               "transformers_version": "4.45.0.dev0"}
-    return c, g, "llama3", gen_cfg, 1
-
-
-def arch_mistral(npm, out):
-    vocab = tokenizer_size(npm, "llama2")
-    c = {
-        "architectures": ["MistralForCausalLM"], "bos_token_id": 1, "eos_token_id": 2,
-        "hidden_act": "silu", "hidden_size": 96, "initializer_range": 0.02,
-        "intermediate_size": 192, "max_position_embeddings": 32768, "model_type": "mistral",
-        "num_attention_heads": 4, "num_hidden_layers": 8, "num_key_value_heads": 2,
-        "rms_norm_eps": 1e-05, "rope_theta": 10000.0, "sliding_window": 4096,
-        "tie_word_embeddings": False, "torch_dtype": "bfloat16",
-        "transformers_version": "4.34.0.dev0", "use_cache": True, "vocab_size": vocab,
-    }
-    g = Gen("mistral", "bfloat16")
-    llama_like(g, c, inv_freq=True)
-    gen_cfg = {"_from_model_config": True, "bos_token_id": 1, "eos_token_id": 2,
-               "transformers_version": "4.34.0.dev0"}
-    return c, g, "llama2", gen_cfg, 2
-
-
-def arch_qwen2(npm, out):
-    c = {
-        "architectures": ["Qwen2ForCausalLM"], "attention_dropout": 0.0, "bos_token_id": 151643,
-        "eos_token_id": 151645, "hidden_act": "silu", "hidden_size": 64,
-        "initializer_range": 0.02, "intermediate_size": 128, "max_position_embeddings": 32768,
-        "max_window_layers": 21, "model_type": "qwen2", "num_attention_heads": 4,
-        "num_hidden_layers": 3, "num_key_value_heads": 2, "rms_norm_eps": 1e-06,
-        "rope_scaling": None, "rope_theta": 1000000.0, "sliding_window": 32768,
-        "tie_word_embeddings": True, "torch_dtype": "bfloat16",
-        "transformers_version": "4.43.1", "use_cache": True, "use_sliding_window": False,
-        "vocab_size": 151936,
-    }
-    g = Gen("qwen2", "bfloat16")
-    llama_like(g, c, bias=True, inv_freq=True, lm_head=True)  # lm_head present although tied
-    gen_cfg = {"bos_token_id": 151643, "do_sample": True, "eos_token_id": [151645, 151643],
-               "pad_token_id": 151643, "repetition_penalty": 1.1, "temperature": 0.7,
-               "top_k": 20, "top_p": 0.8, "transformers_version": "4.37.0"}
-    return c, g, "qwen3", gen_cfg, 1
-
-
-def arch_qwen3(npm, out):
-    c = {
-        "architectures": ["Qwen3ForCausalLM"], "attention_bias": False, "attention_dropout": 0.0,
-        "bos_token_id": 151643, "eos_token_id": 151645, "head_dim": 32, "hidden_act": "silu",
-        "hidden_size": 64, "initializer_range": 0.02, "intermediate_size": 192,
-        "max_position_embeddings": 40960, "max_window_layers": 28, "model_type": "qwen3",
-        "num_attention_heads": 4, "num_hidden_layers": 4, "num_key_value_heads": 2,
-        "rms_norm_eps": 1e-06, "rope_scaling": None, "rope_theta": 1000000,
-        "sliding_window": None, "tie_word_embeddings": True, "torch_dtype": "bfloat16",
-        "transformers_version": "4.51.0", "use_cache": True, "use_sliding_window": False,
-        "vocab_size": 151936,
-    }
-    g = Gen("qwen3", "bfloat16")
-    llama_like(g, c, qk_norm=True, lm_head=False)
-    gen_cfg = {"bos_token_id": 151643, "do_sample": True, "eos_token_id": [151645, 151643],
-               "pad_token_id": 151643, "temperature": 0.6, "top_k": 20, "top_p": 0.95,
-               "transformers_version": "4.51.0"}
-    return c, g, "qwen3", gen_cfg, 1
-
-
-def arch_gemma(npm, out):
-    vocab = small_tokenizer(npm, "gemma3", 4096, out, template_file=True)
-    c = {
-        "architectures": ["GemmaForCausalLM"], "attention_bias": False, "attention_dropout": 0.0,
-        "bos_token_id": 2, "eos_token_id": 1, "head_dim": 32, "hidden_act": "gelu",
-        "hidden_activation": "gelu_pytorch_tanh", "hidden_size": 64, "initializer_range": 0.02,
-        "intermediate_size": 256, "max_position_embeddings": 8192, "model_type": "gemma",
-        "num_attention_heads": 4, "num_hidden_layers": 3, "num_key_value_heads": 1,
-        "pad_token_id": 0, "rms_norm_eps": 1e-06, "rope_scaling": None, "rope_theta": 10000.0,
-        "torch_dtype": "float16", "transformers_version": "4.38.0.dev0", "use_cache": True,
-        "vocab_size": vocab,
-    }
-    g = Gen("gemma", "float16")
-    llama_like(g, c, lm_head=False, norm_center=0.0)
-    gen_cfg = {"_from_model_config": True, "bos_token_id": 2, "eos_token_id": 1,
-               "pad_token_id": 0, "transformers_version": "4.38.0.dev0"}
-    return c, g, None, gen_cfg, 1
-
-
-def arch_gemma2(npm, out):
-    vocab = small_tokenizer(npm, "gemma3", 4096, out)
-    c = {
-        "architectures": ["Gemma2ForCausalLM"], "attention_bias": False, "attention_dropout": 0.0,
-        "attn_logit_softcapping": 50.0, "bos_token_id": 2, "cache_implementation": "hybrid",
-        "dtype": "bfloat16", "eos_token_id": [1, 107], "final_logit_softcapping": 30.0,
-        "head_dim": 16, "hidden_act": "gelu_pytorch_tanh", "hidden_activation": "gelu_pytorch_tanh",
-        "hidden_size": 64, "initializer_range": 0.02, "intermediate_size": 128,
-        "layer_types": ["sliding_attention", "full_attention", "sliding_attention", "full_attention"],
-        "max_position_embeddings": 8192, "model_type": "gemma2", "num_attention_heads": 8,
-        "num_hidden_layers": 4, "num_key_value_heads": 4, "pad_token_id": 0,
-        "query_pre_attn_scalar": 256, "rms_norm_eps": 1e-06, "rope_theta": 10000.0,
-        "sliding_window": 4096, "transformers_version": "5.0.0", "use_cache": True,
-        "vocab_size": vocab,
-    }
-    g = Gen("gemma2", "bfloat16")
-    llama_like(g, c, lm_head=False, norm_center=0.0, gemma2_norms=True)
-    # Mixed stored dtypes: the norms are float32 (no cast: this config has no torch_dtype).
-    for k, (v, dt) in list(g.tensors.items()):
-        if "norm" in k:
-            g.tensors[k] = (v, "float32")
-    return c, g, None, None, 1
-
-
-def gemma3_text_config(vocab, for_wrapper=False):
-    c = {
-        "architectures": ["Gemma3ForCausalLM"], "attention_bias": False, "attention_dropout": 0.0,
-        "attn_logit_softcapping": None, "bos_token_id": 2, "cache_implementation": "hybrid",
-        "eos_token_id": [1, 106], "final_logit_softcapping": None, "head_dim": 32,
-        "hidden_activation": "gelu_pytorch_tanh", "hidden_size": 64, "initializer_range": 0.02,
-        "intermediate_size": 128, "max_position_embeddings": 32768, "model_type": "gemma3_text",
-        "num_attention_heads": 4, "num_hidden_layers": 6, "num_key_value_heads": 1,
-        "pad_token_id": 0, "query_pre_attn_scalar": 256, "rms_norm_eps": 1e-06,
-        "rope_local_base_freq": 10000, "rope_scaling": None, "rope_theta": 1000000,
-        "sliding_window": 512, "sliding_window_pattern": 6, "torch_dtype": "bfloat16",
-        "transformers_version": "4.50.0.dev0", "use_cache": True, "vocab_size": vocab,
-    }
-    if for_wrapper:
-        for k in ("architectures", "bos_token_id", "eos_token_id", "pad_token_id", "torch_dtype",
-                  "transformers_version", "vocab_size", "cache_implementation"):
-            c.pop(k, None)
-        c["rope_scaling"] = {"factor": 8.0, "rope_type": "linear"}
-    return c
+def layout_llama(g, c, bias=False, qk_norm=False, inv_freq=False, lm_head=True, norm_center=1.0, gemma2_norms=False, awq=None):
+    """Llama-style decoder (llama, mistral, qwen2/3, gemma, gemma2, and the
+    AWQ/GPTQ imports: awq {group_size, zeros} replaces the layers' Linear
+    weights by AutoAWQ GEMM tensors)."""
+    llama_like(g, c, bias=bias, qk_norm=qk_norm, inv_freq=inv_freq, lm_head=lm_head, norm_center=norm_center, gemma2_norms=gemma2_norms)
+    if awq is not None:
+        to_awq(g, awq["group_size"], zeros=awq["zeros"])
 
 
 def gemma3_text_weights(g, c, prefix):
@@ -449,32 +323,16 @@ def gemma3_text_weights(g, c, prefix):
     g.norm(prefix + ".norm", hidden, 0.0)
 
 
-def arch_gemma3_text(npm, out):
-    c = gemma3_text_config(262144)
-    g = Gen("gemma3_text", "bfloat16")
+def layout_gemma3_text(g, c):
     gemma3_text_weights(g, c, "model")
-    gen_cfg = {"bos_token_id": 2, "cache_implementation": "hybrid", "do_sample": True,
-               "eos_token_id": [1, 106], "pad_token_id": 0, "top_k": 64, "top_p": 0.95,
-               "transformers_version": "4.50.0.dev0"}
-    return c, g, "gemma3", gen_cfg, 1
 
 
-def arch_gemma3(npm, out):
-    tc = gemma3_text_config(262208, for_wrapper=True)
-    # mlx_lm's gemma3 indexes its cache at sliding_window_pattern - 1: at
-    # least 6 layers or generation fails (conversion works either way).
-    vc = {"hidden_size": 32, "image_size": 28, "intermediate_size": 64, "model_type": "siglip_vision_model",
-          "num_attention_heads": 2, "num_hidden_layers": 1, "patch_size": 14, "vision_use_head": False}
-    c = {
-        "architectures": ["Gemma3ForConditionalGeneration"], "boi_token_index": 255999,
-        "eoi_token_index": 256000, "eos_token_id": [1, 106], "image_token_index": 262144,
-        "initializer_range": 0.02, "mm_tokens_per_image": 4, "model_type": "gemma3",
-        "text_config": tc, "torch_dtype": "bfloat16", "transformers_version": "4.50.0.dev0",
-        "vision_config": vc,
-    }
-    g = Gen("gemma3", "bfloat16")
-    tcw = dict(tc, vocab_size=262208)
-    gemma3_text_weights(g, tcw, "language_model.model")
+def layout_gemma3(g, c, text_vocab_size):
+    """Gemma 3's multimodal wrapper: language_model.* (text_config, with
+    text_vocab_size embedding rows), a SigLIP vision tower (vision_config) and
+    the multimodal projector."""
+    tc, vc = c["text_config"], c["vision_config"]
+    gemma3_text_weights(g, dict(tc, vocab_size=text_vocab_size), "language_model.model")
     vh, vp = vc["hidden_size"], "vision_tower.vision_model"
     npatch = (vc["image_size"] // vc["patch_size"]) ** 2
     g.raw(vp + ".embeddings.patch_embedding.weight", (vh, 3, vc["patch_size"], vc["patch_size"]), 0.05)
@@ -491,31 +349,11 @@ def arch_gemma3(npm, out):
     g.norm(vp + ".post_layernorm", vh, bias=True)
     g.raw("multi_modal_projector.mm_input_projection_weight", (vh, tc["hidden_size"]), 0.05)
     g.norm("multi_modal_projector.mm_soft_emb_norm", vh, 0.0)
-    gen_cfg = {"bos_token_id": 2, "cache_implementation": "hybrid", "do_sample": True,
-               "eos_token_id": [1, 106], "pad_token_id": 0, "top_k": 64, "top_p": 0.95,
-               "transformers_version": "4.50.0.dev0"}
-    return c, g, "gemma3", gen_cfg, 1
 
 
-def arch_phi3(npm, out):
-    hidden, heads = 64, 4
-    hd = hidden // heads
-    long_f = [1.0, 1.0299999713897705, 1.0800000429153442, 1.2300000190734863, 1.5, 2.0999999046325684, 3.4000000953674316, 5.349999904632568][: hd // 2]
-    short_f = [1.0, 1.0, 1.0, 1.0099999904632568, 1.0199999809265137, 1.0499999523162842, 1.100000023841858, 1.149999976158142][: hd // 2]
-    c = {
-        "architectures": ["Phi3ForCausalLM"], "attention_bias": False, "attention_dropout": 0.0,
-        "auto_map": {"AutoConfig": "configuration_phi3.Phi3Config", "AutoModelForCausalLM": "modeling_phi3.Phi3ForCausalLM"},
-        "bos_token_id": 1, "embd_pdrop": 0.0, "eos_token_id": 32000, "hidden_act": "silu",
-        "hidden_size": hidden, "initializer_range": 0.02, "intermediate_size": 128,
-        "max_position_embeddings": 131072, "model_type": "phi3", "num_attention_heads": heads,
-        "num_hidden_layers": 3, "num_key_value_heads": heads, "original_max_position_embeddings": 4096,
-        "pad_token_id": 32000, "resid_pdrop": 0.0, "rms_norm_eps": 1e-05,
-        "rope_scaling": {"long_factor": long_f, "short_factor": short_f, "type": "longrope"},
-        "rope_theta": 10000.0, "sliding_window": 262144, "tie_word_embeddings": False,
-        "torch_dtype": "float32", "transformers_version": "4.40.2", "use_cache": True,
-        "vocab_size": 32064,
-    }
-    g = Gen("phi3", "float32")
+def layout_phi3(g, c):
+    """Phi-3: fused qkv_proj and gate_up_proj."""
+    hidden = c["hidden_size"]
     g.embedding("model.embed_tokens", c["vocab_size"], hidden)
     for i in range(c["num_hidden_layers"]):
         p = "model.layers.%d" % i
@@ -527,28 +365,11 @@ def arch_phi3(npm, out):
         g.norm(p + ".post_attention_layernorm", hidden)
     g.norm("model.norm", hidden)
     g.linear("lm_head", c["vocab_size"], hidden)
-    gen_cfg = {"_from_model_config": True, "bos_token_id": 1, "eos_token_id": [32000, 32001, 32007],
-               "pad_token_id": 32000, "transformers_version": "4.40.2"}
-    # Phi-3 repos ship the remote-code files named in auto_map; mlx_lm copies *.py.
-    for fn, cls in (("configuration_phi3.py", "Phi3Config"), ("modeling_phi3.py", "Phi3ForCausalLM")):
-        with open(os.path.join(out, fn), "w") as f:
-            f.write("# Stand-in for the remote-code file of Phi-3 (auto_map: %s); never executed.\n" % cls)
-    return c, g, "llama2", gen_cfg, 1
 
 
-def arch_mixtral(npm, out):
-    vocab = tokenizer_size(npm, "llama2")
-    c = {
-        "architectures": ["MixtralForCausalLM"], "attention_dropout": 0.0, "bos_token_id": 1,
-        "eos_token_id": 2, "hidden_act": "silu", "hidden_size": 64, "initializer_range": 0.02,
-        "intermediate_size": 128, "max_position_embeddings": 32768, "model_type": "mixtral",
-        "num_attention_heads": 4, "num_experts_per_tok": 2, "num_hidden_layers": 4,
-        "num_key_value_heads": 2, "num_local_experts": 4, "output_router_logits": False,
-        "rms_norm_eps": 1e-05, "rope_theta": 1000000.0, "router_aux_loss_coef": 0.02,
-        "sliding_window": None, "tie_word_embeddings": False, "torch_dtype": "bfloat16",
-        "transformers_version": "4.36.0.dev0", "use_cache": True, "vocab_size": vocab,
-    }
-    g = Gen("mixtral", "bfloat16")
+def layout_mixtral(g, c):
+    """Mixtral: block_sparse_moe router and per-expert w1/w2/w3."""
+    vocab = c["vocab_size"]
     hidden, inter = c["hidden_size"], c["intermediate_size"]
     g.embedding("model.embed_tokens", vocab, hidden)
     for i in range(c["num_hidden_layers"]):
@@ -564,26 +385,10 @@ def arch_mixtral(npm, out):
         g.norm(p + ".post_attention_layernorm", hidden)
     g.norm("model.norm", hidden)
     g.linear("lm_head", vocab, hidden)
-    gen_cfg = {"_from_model_config": True, "bos_token_id": 1, "eos_token_id": 2,
-               "transformers_version": "4.36.0.dev0"}
-    return c, g, "llama2", gen_cfg, 1
 
 
-def arch_qwen2_moe(npm, out):
-    c = {
-        "architectures": ["Qwen2MoeForCausalLM"], "attention_dropout": 0.0, "bos_token_id": 151643,
-        "decoder_sparse_step": 1, "eos_token_id": 151643, "hidden_act": "silu", "hidden_size": 64,
-        "initializer_range": 0.02, "intermediate_size": 192, "max_position_embeddings": 8192,
-        "max_window_layers": 21, "mlp_only_layers": [], "model_type": "qwen2_moe",
-        "moe_intermediate_size": 64, "norm_topk_prob": False, "num_attention_heads": 4,
-        "num_experts": 4, "num_experts_per_tok": 2, "num_hidden_layers": 3,
-        "num_key_value_heads": 4, "output_router_logits": False, "rms_norm_eps": 1e-06,
-        "rope_theta": 1000000.0, "router_aux_loss_coef": 0.001,
-        "shared_expert_intermediate_size": 128, "sliding_window": 32768,
-        "tie_word_embeddings": False, "torch_dtype": "bfloat16", "transformers_version": "4.40.0.dev0",
-        "use_cache": True, "use_sliding_window": False, "vocab_size": 151936,
-    }
-    g = Gen("qwen2_moe", "bfloat16")
+def layout_qwen2_moe(g, c):
+    """Qwen2-MoE: attention biases, router, experts, shared expert and its gate."""
     hidden = c["hidden_size"]
     g.embedding("model.embed_tokens", c["vocab_size"], hidden)
     for i in range(c["num_hidden_layers"]):
@@ -598,26 +403,10 @@ def arch_qwen2_moe(npm, out):
         g.norm(p + ".post_attention_layernorm", hidden)
     g.norm("model.norm", hidden)
     g.linear("lm_head", c["vocab_size"], hidden)
-    gen_cfg = {"bos_token_id": 151643, "do_sample": False, "eos_token_id": 151643,
-               "max_new_tokens": 2048, "transformers_version": "4.40.0.dev0"}
-    return c, g, "qwen3", gen_cfg, 1
 
 
-def arch_qwen3_moe(npm, out):
-    c = {
-        "architectures": ["Qwen3MoeForCausalLM"], "attention_bias": False, "attention_dropout": 0.0,
-        "bos_token_id": 151643, "decoder_sparse_step": 1, "eos_token_id": 151645, "head_dim": 16,
-        "hidden_act": "silu", "hidden_size": 64, "initializer_range": 0.02, "intermediate_size": 192,
-        "max_position_embeddings": 40960, "max_window_layers": 48, "mlp_only_layers": [0],
-        "model_type": "qwen3_moe", "moe_intermediate_size": 64, "norm_topk_prob": True,
-        "num_attention_heads": 4, "num_experts": 4, "num_experts_per_tok": 2,
-        "num_hidden_layers": 3, "num_key_value_heads": 2, "output_router_logits": False,
-        "rms_norm_eps": 1e-06, "rope_scaling": None, "rope_theta": 1000000.0,
-        "router_aux_loss_coef": 0.001, "sliding_window": None, "tie_word_embeddings": False,
-        "torch_dtype": "bfloat16", "transformers_version": "4.51.0", "use_cache": True,
-        "use_sliding_window": False, "vocab_size": 151936,
-    }
-    g = Gen("qwen3_moe", "bfloat16")
+def layout_qwen3_moe(g, c):
+    """Qwen3-MoE: q/k norms, router and experts, dense MLP on mlp_only_layers."""
     hidden = c["hidden_size"]
     g.embedding("model.embed_tokens", c["vocab_size"], hidden)
     for i in range(c["num_hidden_layers"]):
@@ -633,10 +422,6 @@ def arch_qwen3_moe(npm, out):
         g.norm(p + ".post_attention_layernorm", hidden)
     g.norm("model.norm", hidden)
     g.linear("lm_head", c["vocab_size"], hidden)
-    gen_cfg = {"bos_token_id": 151643, "do_sample": True, "eos_token_id": [151645, 151643],
-               "pad_token_id": 151643, "temperature": 0.6, "top_k": 20, "top_p": 0.95,
-               "transformers_version": "4.51.0"}
-    return c, g, "qwen3", gen_cfg, 1
 
 
 def to_awq(g, group, zeros):
@@ -655,55 +440,53 @@ def to_awq(g, group, zeros):
         g.tensors[p + ".scales"] = (sc, "float16")
 
 
-def arch_llama_awq(npm, out):
-    """AutoAWQ (GEMM, zero point) 4-bit llama, group 32: mlx_lm repacks it."""
-    c, g, tok, gen_cfg, shards = arch_mistral(npm, out)
-    c = dict(c, architectures=["LlamaForCausalLM"], model_type="llama", hidden_size=64,
-             intermediate_size=128, num_hidden_layers=3, torch_dtype="float16",
-             quantization_config={"bits": 4, "group_size": 32, "modules_to_not_convert": None,
-                                  "quant_method": "awq", "version": "gemm", "zero_point": True})
-    g = Gen("llama_awq", "float16")
-    llama_like(g, c)
-    to_awq(g, 32, zeros=True)
-    return c, g, tok, gen_cfg, 1
-
-
-def arch_qwen3_gptq(npm, out):
-    """GPTQ-labelled 4-bit qwen3 without qzeros (mlx_lm's symmetric path), group 64."""
-    c, _, tok, gen_cfg, shards = arch_qwen3(npm, out)
-    c = dict(c, torch_dtype="float16", num_hidden_layers=2,
-             quantization_config={"bits": 4, "damp_percent": 0.01, "desc_act": False, "group_size": 64,
-                                  "quant_method": "gptq", "static_groups": False, "sym": True,
-                                  "true_sequential": True})
-    g = Gen("qwen3_gptq", "float16")
-    llama_like(g, c, qk_norm=True, lm_head=False)
-    to_awq(g, 64, zeros=False)
-    return c, g, tok, gen_cfg, 1
-
-
-ARCHS = {
-    "llama": arch_llama,
-    "mistral": arch_mistral,
-    "qwen2": arch_qwen2,
-    "qwen3": arch_qwen3,
-    "gemma": arch_gemma,
-    "gemma2": arch_gemma2,
-    "gemma3_text": arch_gemma3_text,
-    "gemma3": arch_gemma3,
-    "phi3": arch_phi3,
-    "mixtral": arch_mixtral,
-    "qwen2_moe": arch_qwen2_moe,
-    "qwen3_moe": arch_qwen3_moe,
-    # Pre-quantized HF checkpoints that mlx_lm imports (not architectures of their own).
-    "llama_awq": arch_llama_awq,
-    "qwen3_gptq": arch_qwen3_gptq,
+# Weight layouts by the name a family's convert_oracle.layout gives.
+LAYOUTS = {
+    "llama": layout_llama,
+    "gemma3_text": layout_gemma3_text,
+    "gemma3": layout_gemma3,
+    "phi3": layout_phi3,
+    "mixtral": layout_mixtral,
+    "qwen2_moe": layout_qwen2_moe,
+    "qwen3_moe": layout_qwen3_moe,
 }
+
+# Every model this script generates: the families of testdata/families/ with
+# a convert_oracle section (the pre-quantized llama_awq and qwen3_gptq
+# checkpoints, which mlx_lm imports, included).
+ARCHS = families.names("convert_oracle")
+
+
+def build(arch, npm, out):
+    """The model of arch from testdata/families/ARCH.json: (config, Gen,
+    tokenizer package to copy or None, generation_config or None, shards).
+    Writes the derived tokenizer and extra files into out."""
+    f = families.load(arch)["convert_oracle"]
+    tok, vocab, copy = f["tokenizer"], None, None
+    if "npm" in tok:
+        copy = tok["npm"]
+        vocab = tokenizer_size(npm, copy)
+    else:
+        s = tok["small"]
+        vocab = small_tokenizer(npm, s["from"], s["size"], out, template_file=s.get("template_file", False))
+    c = families.resolve(f["config"], vocab)
+    g = Gen(f.get("seed", arch), f["dtype"])
+    LAYOUTS[f["layout"]](g, c, **f.get("layout_options", {}))
+    for sub, dt in f.get("stored_dtypes", {}).items():
+        # Mixed stored dtypes: tensors whose name contains sub are stored as dt.
+        for k, (v, _) in list(g.tensors.items()):
+            if sub in k:
+                g.tensors[k] = (v, dt)
+    for fn, body in f.get("files", {}).items():
+        with open(os.path.join(out, fn), "w") as fh:
+            fh.write(body)
+    return c, g, copy, f.get("generation_config"), f.get("shards", 1)
 
 
 def generate(arch, npm, out):
     """Writes the tiny HF model for arch into out (created); returns out."""
     os.makedirs(out, exist_ok=True)
-    config, gen, tok, gen_cfg, shards = ARCHS[arch](npm, out)
+    config, gen, tok, gen_cfg, shards = build(arch, npm, out)
     write_json_hf(os.path.join(out, "config.json"), config)
     if gen_cfg is not None:
         write_json_hf(os.path.join(out, "generation_config.json"), gen_cfg)

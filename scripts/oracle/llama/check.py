@@ -66,6 +66,7 @@ sys.path.insert(0, HERE)
 import compare  # noqa: E402
 import dump  # noqa: E402
 import models  # noqa: E402
+import families  # noqa: E402  (scripts/oracle, on the path models.py sets)
 
 TYPES = ["f32", "f16"]
 # Models whose vocabulary gguf-py's reader and writer handle in well under a
@@ -230,7 +231,8 @@ def cmd_prepare(a):
     types = a.types.split(",")
     os.makedirs(os.path.join(work, "hf"), exist_ok=True)
     t0 = time.monotonic()
-    stamp = tree_sha256([os.path.join(HERE, "models.py"), os.path.join(HERE, "..", "convert_models.py")])
+    stamp = tree_sha256([os.path.join(HERE, "models.py"), os.path.join(HERE, "..", "convert_models.py"),
+                         os.path.join(HERE, "..", "families.py")] + families.files())
     for arch in archs:
         out = os.path.join(work, "hf", arch)
         st = os.path.join(work, "hf", "." + arch + ".stamp")

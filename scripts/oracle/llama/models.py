@@ -28,6 +28,10 @@ is, or because the real checkpoints of the family have it):
                    uses dense layers. Layer 0 gets a router and experts like the
                    others (fresh deterministic weights).
 
+These changes are data, in the llama_oracle section of
+testdata/families/ARCH.json (schema: testdata/families/README.md):
+tokenizer_model (SentencePiece normalizer settings), added_tokens, all_sparse.
+
 Everything else (weights, configs, tokenizer files) is byte-identical to
 convert_models.py's output. Runs with the oracle venv python (numpy,
 safetensors, sentencepiece's protobuf module).
@@ -40,19 +44,11 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import convert_models as cm  # noqa: E402
 
-ARCHS = ["llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "gemma3",
-         "phi3", "mixtral", "qwen2_moe", "qwen3_moe"]
+import families  # noqa: E402
 
-# Architectures that get a tokenizer.model, with the SentencePiece normalizer
-# settings of the family's real one (Gemma: no dummy prefix; Llama/Mistral-style
-# tokenizers as used by Phi-3: dummy prefix).
-SPM = {
-    "gemma": {"add_dummy_prefix": False},
-    "gemma2": {"add_dummy_prefix": False},
-    "gemma3_text": {"add_dummy_prefix": False},
-    "gemma3": {"add_dummy_prefix": False},
-    "phi3": {"add_dummy_prefix": True},
-}
+# The families with a llama_oracle section in testdata/families/ (the changes
+# below are data there: tokenizer_model, added_tokens, all_sparse).
+ARCHS = families.names("llama_oracle")
 
 
 def spm_from_tokenizer_json(path, add_dummy_prefix):
@@ -143,15 +139,14 @@ def qwen3_moe_all_sparse(c, g):
     c["mlp_only_layers"] = []
 
 
-PHI3_ADDED = ["<|endoftext|>", "<|assistant|>", "<|placeholder1|>", "<|placeholder2|>", "<|placeholder3|>",
-              "<|placeholder4|>", "<|system|>", "<|end|>", "<|placeholder5|>", "<|placeholder6|>", "<|user|>"]
-
-
-def phi3_added_tokens(out):
-    """Phi-3's added special tokens 32000..32010 (its tokenizer is Llama 2's
-    32000 pieces plus these), eos/pad <|endoftext|> as in Phi-3-mini's
-    tokenizer_config.json. llama.cpp requires <|endoftext|> when general.name
-    contains "phi3"/"phi-3" (it sets token attributes on it by name)."""
+def add_tokens(out, spec):
+    """Appends spec["tokens"] ({content, rstrip}) to tokenizer.json as special
+    added tokens after the vocabulary (Phi-3: 32000..32010, its tokenizer being
+    Llama 2's 32000 pieces plus these), with tokenizer_config.json's
+    added_tokens_decoder to match and spec["tokenizer_config"] merged in (Phi-3:
+    eos/pad <|endoftext|> as in Phi-3-mini). llama.cpp requires <|endoftext|>
+    when general.name contains "phi3"/"phi-3" (it sets token attributes on it
+    by name)."""
     tj_path = os.path.join(out, "tokenizer.json")
     tc_path = os.path.join(out, "tokenizer_config.json")
     with open(tj_path, encoding="utf-8") as f:
@@ -160,13 +155,12 @@ def phi3_added_tokens(out):
         tc = json.load(f)
     base = max(tj["model"]["vocab"].values()) + 1
     dec = tc.setdefault("added_tokens_decoder", {})
-    for k, content in enumerate(PHI3_ADDED):
-        t = {"id": base + k, "content": content, "single_word": False, "lstrip": False,
-             "rstrip": content != "<|endoftext|>", "normalized": False, "special": True}
+    for k, tok in enumerate(spec["tokens"]):
+        t = {"id": base + k, "content": tok["content"], "single_word": False, "lstrip": False,
+             "rstrip": tok["rstrip"], "normalized": False, "special": True}
         tj["added_tokens"].append(t)
         dec[str(base + k)] = {kk: v for kk, v in t.items() if kk != "id"}
-    tc["eos_token"] = "<|endoftext|>"
-    tc["pad_token"] = "<|endoftext|>"
+    tc.update(spec.get("tokenizer_config", {}))
     with open(tj_path, "w", encoding="utf-8") as f:
         json.dump(tj, f, ensure_ascii=False, indent=2)
     with open(tc_path, "w", encoding="utf-8") as f:
@@ -175,9 +169,10 @@ def phi3_added_tokens(out):
 
 def generate(arch, npm, out):
     """Writes the GGUF-oracle variant of arch into out (created); returns out."""
+    lo = families.load(arch)["llama_oracle"]
     os.makedirs(out, exist_ok=True)
-    config, gen, tok, gen_cfg, shards = cm.ARCHS[arch](npm, out)
-    if arch == "qwen3_moe":
+    config, gen, tok, gen_cfg, shards = cm.build(arch, npm, out)
+    if lo.get("all_sparse"):
         qwen3_moe_all_sparse(config, gen)
     cm.write_json_hf(os.path.join(out, "config.json"), config)
     if gen_cfg is not None:
@@ -185,13 +180,13 @@ def generate(arch, npm, out):
     if tok is not None:
         cm.copy_tokenizer(npm, tok, out)
     cm.save_weights(gen, out, shards)
-    if arch in SPM:
+    if "tokenizer_model" in lo:
         # From the tokenizer.json as shipped (before any added tokens below).
-        data = spm_from_tokenizer_json(os.path.join(out, "tokenizer.json"), **SPM[arch])
+        data = spm_from_tokenizer_json(os.path.join(out, "tokenizer.json"), **lo["tokenizer_model"])
         with open(os.path.join(out, "tokenizer.model"), "wb") as f:
             f.write(data)
-    if arch == "phi3":
-        phi3_added_tokens(out)
+    if "added_tokens" in lo:
+        add_tokens(out, lo["added_tokens"])
     return out
 
 
