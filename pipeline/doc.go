@@ -15,8 +15,9 @@
 //	  - Jobs are the plan lowered for execution. A job reads source slices (a
 //	    named byte range of an input file: one tensor of a safetensors shard,
 //	    or one expert of a stack), split into row units of at most
-//	    Options.UnitBytes input bytes (at least one row, a multiple of
-//	    Job.RowGroup), runs its Transform on each unit and writes the results
+//	    Options.UnitBytes input bytes (at least one row; with a Job.RowGroup,
+//	    rounded up to a whole number of row groups), runs its Transform on
+//	    each unit and writes the results
 //	    at each Output's offset in the sink. Jobs touch disjoint output
 //	    ranges and run in any order; memory stays workers × unit size.
 //	  - A Sink is where outputs go: Open creates and preallocates its files

@@ -208,7 +208,7 @@ func (e *executor) do(u unit) error {
 			for _, s := range in.Slices {
 				b := make([]byte, s.Size)
 				if err := e.src.ReadSlice(s, b, 0); err != nil {
-					return err
+					return e.errorf("job %q: read %q: %w", j.Name, s.Tensor, err)
 				}
 				ins = append(ins, b)
 			}
@@ -224,14 +224,14 @@ func (e *executor) do(u unit) error {
 			b := e.getBuf(int(rows * in.RowBytes))
 			if err := e.src.ReadSlice(in.Slices[u.Part], b, u.R0*in.RowBytes); err != nil {
 				e.putBuf(b)
-				return err
+				return e.errorf("job %q: read %q: %w", j.Name, in.Slices[u.Part].Tensor, err)
 			}
 			ins = append(ins, b)
 		}
 	}
 	outs, err := j.Transform(u.Unit, ins)
 	if err != nil {
-		return err
+		return e.errorf("job %q: %w", j.Name, err)
 	}
 	if len(outs) != len(j.Outputs) {
 		return e.errorf("job %q produced %d outputs, want %d", j.Name, len(outs), len(j.Outputs))

@@ -111,7 +111,9 @@ type Sink interface {
 type Options struct {
 	// Workers is the number of units run in parallel (0: GOMAXPROCS).
 	Workers int
-	// UnitBytes bounds the input bytes of one row unit (0: 8 MiB).
+	// UnitBytes bounds the input bytes of one row unit (0: 8 MiB); a
+	// unit holds at least one row, and a job's units are rounded up to
+	// whole row groups (Job.RowGroup).
 	UnitBytes int64
 	// Progress, if set, is called as jobs complete, from one goroutine at
 	// a time. It must return quickly.
