@@ -1,0 +1,37 @@
+// Package family is the family registry: one file per model family, each
+// one *model.Family value, all listed in All. Adding a family is adding
+// its file and its entry here; the sinks are not touched.
+package family
+
+import (
+	"slices"
+
+	"github.com/mlxconv/mlxconv/model"
+)
+
+// All lists every family. A model_type belongs to exactly one.
+var All = []*model.Family{
+	Llama, Qwen2, Qwen3, Gemma, Gemma2, Phi3,
+	Gemma3, Gemma3Text, Mixtral, Qwen2MoE, Qwen3MoE,
+	Generic,
+}
+
+// Lookup returns the family converting modelType, or nil.
+func Lookup(modelType string) *model.Family {
+	for _, f := range All {
+		if slices.Contains(f.Types, modelType) {
+			return f
+		}
+	}
+	return nil
+}
+
+// ModelTypes returns every model_type of All, sorted.
+func ModelTypes() []string {
+	var out []string
+	for _, f := range All {
+		out = append(out, f.Types...)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}

@@ -1,0 +1,82 @@
+package family
+
+import (
+	"strconv"
+
+	"github.com/mlxconv/mlxconv/model"
+)
+
+// Mixtral is mlx-lm's mixtral.
+var Mixtral = &model.Family{
+	Name:  "mixtral",
+	Types: []string{"mixtral"},
+	MLX:   model.MLX{Build: buildMixtral, Sanitize: sanitizeMixtral},
+}
+
+func buildMixtral(c model.Config, _ model.Tensors) (*model.Tree, error) {
+	var d model.Dims
+	if err := model.IntsOr(c, model.IntDefault{Key: "vocab_size", Dst: &d.Vocab, Def: 32000},
+		model.IntDefault{Key: "hidden_size", Dst: &d.Hidden, Def: 4096},
+		model.IntDefault{Key: "intermediate_size", Dst: &d.Inter, Def: 14336},
+		model.IntDefault{Key: "num_attention_heads", Dst: &d.Heads, Def: 32}); err != nil {
+		return nil, err
+	}
+	if d.Heads == 0 {
+		return nil, c.Errf("num_attention_heads", "is 0")
+	}
+	layers, err := c.IntOr("num_hidden_layers", 32)
+	if err != nil {
+		return nil, err
+	}
+	kv := 8
+	if c.Present("num_key_value_heads") {
+		if kv, err = c.IntOr("num_key_value_heads", d.Heads); err != nil { // null: the head count
+			return nil, err
+		}
+	}
+	experts, err := c.IntOr("num_local_experts", 8)
+	if err != nil {
+		return nil, err
+	}
+	tie, err := c.BoolOr("tie_word_embeddings", false)
+	if err != nil {
+		return nil, err
+	}
+	headDim := d.Hidden / d.Heads
+	var b model.Builder
+	b.Embedding("model.embed_tokens", d.Vocab, d.Hidden)
+	for l := 0; l < layers; l++ {
+		p := "model.layers." + strconv.Itoa(l)
+		b.Attention(p+".self_attn", d.Hidden, d.Heads, kv, headDim, false, false)
+		b.Linear(p+".block_sparse_moe.gate", d.Hidden, experts, false)
+		b.SwitchGLU(p+".block_sparse_moe.switch_mlp", d.Hidden, d.Inter, experts)
+		b.Norm(p+".input_layernorm", d.Hidden)
+		b.Norm(p+".post_attention_layernorm", d.Hidden)
+	}
+	b.Norm("model.norm", d.Hidden)
+	if !tie {
+		b.Linear("lm_head", d.Hidden, d.Vocab, false)
+	}
+	return b.Tree(layers), nil
+}
+
+var mixtralExperts = model.ExpertStack{Experts: "experts", Stacked: "switch_mlp",
+	Names: [][2]string{{"w1", "gate_proj"}, {"w2", "down_proj"}, {"w3", "up_proj"}}, Parts: model.QuantParts, Optional: true}
+
+func sanitizeMixtral(_ *model.Tree, c model.Config, ts model.Tensors) error {
+	model.PopTiedHead(c, ts, false)
+	if !ts.Has("model.layers.0.block_sparse_moe.experts.0.w1.weight") {
+		return nil
+	}
+	layers, _ := c.IntOr("num_hidden_layers", 32)
+	experts, _ := c.IntOr("num_local_experts", 8)
+	if err := model.CheckExperts(experts, layers, ts); err != nil {
+		return err
+	}
+	for l := 0; l < layers; l++ {
+		if err := mixtralExperts.Apply(ts, "model.layers."+strconv.Itoa(l)+".block_sparse_moe", experts); err != nil {
+			return err
+		}
+	}
+	return nil
+}
