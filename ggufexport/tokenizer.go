@@ -3,6 +3,7 @@ package ggufexport
 import (
 	"errors"
 	"fmt"
+	"github.com/mlxconv/mlxconv/model"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -180,39 +181,19 @@ type Vocab struct {
 
 // KVs returns the tokenizer metadata in writing order, typed as llama.cpp
 // reads it, ready to append to the architecture's KVs for NewPlan.
-func (v *Vocab) KVs() []gguf.KV { return append([]gguf.KV(nil), v.kvs.list...) }
+func (v *Vocab) KVs() []gguf.KV { return append([]gguf.KV(nil), v.kvs.List...) }
 
 // Lookup returns the value of a tokenizer key.
 func (v *Vocab) Lookup(key string) (gguf.Value, bool) {
-	i, ok := v.kvs.index[key]
-	if !ok {
-		return gguf.Value{}, false
-	}
-	return v.kvs.list[i].Value, true
+	return v.kvs.Lookup(key)
 }
 
 func (v *Vocab) warnf(format string, args ...any) {
 	v.Warnings = append(v.Warnings, fmt.Sprintf(format, args...))
 }
 
-// kvList is an insertion-ordered map with gguf-py's GGUFWriter semantics:
-// setting an existing key replaces its value in place.
-type kvList struct {
-	list  []gguf.KV
-	index map[string]int
-}
-
-func (l *kvList) set(key string, v gguf.Value) {
-	if l.index == nil {
-		l.index = map[string]int{}
-	}
-	if i, ok := l.index[key]; ok {
-		l.list[i].Value = v
-		return
-	}
-	l.index[key] = len(l.list)
-	l.list = append(l.list, gguf.KV{Key: key, Value: v})
-}
+// kvList is an insertion-ordered map with gguf-py's GGUFWriter semantics.
+type kvList = model.KVList
 
 // modelDir gives access to the files of an HF model directory.
 type modelDir struct {
@@ -318,7 +299,7 @@ func (l *vocabLoader) run() error {
 			if !ok {
 				return fmt.Errorf("%w: tokenizer_config.json add_prefix_space is not a bool", ErrTokenizer)
 			}
-			l.v.kvs.set(KeyAddSpacePrefix, gguf.Bool(b))
+			l.v.kvs.Set(KeyAddSpacePrefix, gguf.Bool(b))
 		}
 		if cls, _ := tc["tokenizer_class"].(string); cls == "HybridDNATokenizer" {
 			return fmt.Errorf("%w: HybridDNATokenizer is not supported", ErrTokenizer)
@@ -342,7 +323,7 @@ func (l *vocabLoader) run() error {
 			}
 		}
 		if vs == 49152 { // granite small models
-			l.v.kvs.set(addSpecialKeys["bos"], gguf.Bool(false))
+			l.v.kvs.Set(addSpecialKeys["bos"], gguf.Bool(false))
 		}
 		return nil
 	case "qwen2", "qwen3":
@@ -360,13 +341,13 @@ func (l *vocabLoader) run() error {
 			map[string]int64{"prefix": 67, "suffix": 69, "middle": 68, "fsep": 70, "eot": 107}, false); err != nil {
 			return err
 		}
-		l.v.kvs.set(KeyAddSpacePrefix, gguf.Bool(false))
+		l.v.kvs.Set(KeyAddSpacePrefix, gguf.Bool(false))
 		return nil
 	case "gemma2":
 		if err := l.spm(false); err != nil {
 			return err
 		}
-		l.v.kvs.set(KeyAddSpacePrefix, gguf.Bool(false))
+		l.v.kvs.Set(KeyAddSpacePrefix, gguf.Bool(false))
 		return nil
 	case "gemma3":
 		if !hasSPM {
@@ -375,7 +356,7 @@ func (l *vocabLoader) run() error {
 		if err := l.spm(false); err != nil {
 			return err
 		}
-		l.v.kvs.set(KeyAddSpacePrefix, gguf.Bool(false))
+		l.v.kvs.Set(KeyAddSpacePrefix, gguf.Bool(false))
 		return nil
 	case "phi3":
 		tc, err := l.tokenizerConfig()
@@ -498,17 +479,17 @@ func looksSpecial(t string) bool {
 // setArrays writes the model, pre and array KVs.
 func (l *vocabLoader) setArrays() {
 	v := l.v
-	v.kvs.set(KeyTokenizerModel, gguf.String(v.Model))
-	v.kvs.set(KeyTokenizerPre, gguf.String(v.Pre))
-	v.kvs.set(KeyTokenList, gguf.Strings(v.Tokens))
+	v.kvs.Set(KeyTokenizerModel, gguf.String(v.Model))
+	v.kvs.Set(KeyTokenizerPre, gguf.String(v.Pre))
+	v.kvs.Set(KeyTokenList, gguf.Strings(v.Tokens))
 	if v.Scores != nil {
-		v.kvs.set(KeyTokenScores, gguf.Float32s(v.Scores))
+		v.kvs.Set(KeyTokenScores, gguf.Float32s(v.Scores))
 	}
 	types := make([]int32, len(v.Types))
 	for i, t := range v.Types {
 		types[i] = int32(t)
 	}
-	v.kvs.set(KeyTokenType, gguf.Int32s(types))
+	v.kvs.Set(KeyTokenType, gguf.Int32s(types))
 }
 
 // checkID validates a token id read from a file.

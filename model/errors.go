@@ -11,3 +11,7 @@ var (
 	// config describes: unknown or missing names, wrong shapes or dtypes.
 	ErrWeights = errors.New("convert: weights do not match the model")
 )
+
+// ErrExport reports a model, config or option the GGUF exporter cannot
+// handle (ggufexport re-exports it).
+var ErrExport = errors.New("gguf: cannot export")

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/mlxconv/mlxconv/gguf"
 	"github.com/mlxconv/mlxconv/internal/pyjson"
 )
 
@@ -19,6 +20,75 @@ type Family struct {
 	Types []string
 	// MLX is how mlx-lm builds, sanitizes and quantizes the model.
 	MLX MLX
+	// GGUF is how llama.cpp's convert_hf_to_gguf.py exports the family;
+	// nil when it is not exported.
+	GGUF *GGUF
+}
+
+// GGUF is the llama.cpp side of a family: the model class of
+// convert_hf_to_gguf.py and the transformers config classes it reads.
+type GGUF struct {
+	// Types are the exported config.json model_types (a subset of
+	// Family.Types).
+	Types []string
+	// Arch is the GGUF architecture name (general.architecture).
+	Arch string
+	// Vocab is the tokenizer rule set (VocabOptions.Arch).
+	Vocab string
+	// PermuteQK undoes HF's rotate-half Q/K layout (LlamaModel.permute).
+	PermuteQK bool
+	// NormShift adds 1 to every *norm.weight (Gemma's RMSNorm scales by
+	// 1 + weight).
+	NormShift bool
+	// DropHead never writes lm_head (Gemma's converters skip it).
+	DropHead bool
+	// TrimEmbd cuts token_embd to the tokenizer's size (Gemma 3).
+	TrimEmbd bool
+	// Layer maps a layer-relative module path (after sanitize) to its
+	// GGUF name.
+	Layer map[string]string
+	// ExpertOrder is the order the converter emits a layer's stacked
+	// experts in (by GGUF base name).
+	ExpertOrder []string
+	// Params writes the {arch}.* keys (set_gguf_parameters).
+	Params func(m *Meta) error
+	// Extra returns the generated tensors (generate_extra_tensors) and
+	// the KVs written while generating them; nil for none.
+	Extra func(h *HParams, rope *Rope) ([]ExtraTensor, []gguf.KV, error)
+	// Configs are the transformers config classes, by model_type
+	// (text_config types included).
+	Configs map[string]*HFConfig
+	// TextType is the text_config model_type a wrapper config implies
+	// when its text_config names none.
+	TextType string
+}
+
+// CommonLayer maps the layer-relative MLX module paths of the llama-like
+// architectures to their GGUF names.
+var CommonLayer = map[string]string{
+	"input_layernorm":          "attn_norm",
+	"post_attention_layernorm": "ffn_norm",
+	"self_attn.q_proj":         "attn_q",
+	"self_attn.k_proj":         "attn_k",
+	"self_attn.v_proj":         "attn_v",
+	"self_attn.o_proj":         "attn_output",
+	"self_attn.q_norm":         "attn_q_norm",
+	"self_attn.k_norm":         "attn_k_norm",
+	"mlp.gate_proj":            "ffn_gate",
+	"mlp.up_proj":              "ffn_up",
+	"mlp.down_proj":            "ffn_down",
+}
+
+// WithLayer is CommonLayer with extra's entries added or replaced.
+func WithLayer(extra map[string]string) map[string]string {
+	m := make(map[string]string, len(CommonLayer)+len(extra))
+	for k, v := range CommonLayer {
+		m[k] = v
+	}
+	for k, v := range extra {
+		m[k] = v
+	}
+	return m
 }
 
 // MLX is the mlx-lm side of a family.

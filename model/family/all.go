@@ -35,3 +35,36 @@ func ModelTypes() []string {
 	slices.Sort(out)
 	return slices.Compact(out)
 }
+
+// LookupGGUF returns the GGUF rules exporting modelType, or nil.
+func LookupGGUF(modelType string) *model.GGUF {
+	for _, f := range All {
+		if f.GGUF != nil && slices.Contains(f.GGUF.Types, modelType) {
+			return f.GGUF
+		}
+	}
+	return nil
+}
+
+// GGUFModelTypes returns every exported model_type, sorted.
+func GGUFModelTypes() []string {
+	var out []string
+	for _, f := range All {
+		if f.GGUF != nil {
+			out = append(out, f.GGUF.Types...)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// HFConfig returns the transformers config class of modelType as the GGUF
+// exporter reads it, or nil.
+func HFConfig(modelType string) *model.HFConfig {
+	for _, f := range All {
+		if f.GGUF != nil && f.GGUF.Configs[modelType] != nil {
+			return f.GGUF.Configs[modelType]
+		}
+	}
+	return nil
+}

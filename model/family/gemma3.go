@@ -22,6 +22,13 @@ var Gemma3Text = &model.Family{
 			return nil
 		},
 	},
+	GGUF: &model.GGUF{
+		Types: []string{"gemma3_text"}, Arch: "gemma3", Vocab: "gemma3", NormShift: true, TrimEmbd: true, Layer: gemma2Layer,
+		Params: gemma3Params,
+		Configs: map[string]*model.HFConfig{"gemma3_text": {Defaults: map[string]any{"max_position_embeddings": 131072, "num_key_value_heads": 4,
+			"rope_theta": 1e6, "rope_local_base_freq": 10000.0, "rms_norm_eps": 1e-6, "head_dim": 256, "sliding_window": 4096,
+			"attn_logit_softcapping": nil, "final_logit_softcapping": nil, "rope_scaling": nil, "vocab_size": 262208}}},
+	},
 }
 
 // Gemma3 is mlx-lm's gemma3, the VLM wrapper: vision tower dropped,
@@ -30,6 +37,11 @@ var Gemma3 = &model.Family{
 	Name:  "gemma3",
 	Types: []string{"gemma3"},
 	MLX:   model.MLX{Build: buildGemma3, Sanitize: sanitizeGemma3},
+	GGUF: &model.GGUF{
+		Types: []string{"gemma3"}, Arch: "gemma3", Vocab: "gemma3", NormShift: true, TrimEmbd: true, Layer: gemma2Layer,
+		Params:   gemma3Params,
+		TextType: "gemma3_text",
+	},
 }
 
 func buildGemma3Text(c model.Config, prefix string) (*model.Tree, error) {
@@ -111,4 +123,74 @@ func sanitizeGemma3(m *model.Tree, _ model.Config, ts model.Tensors) error {
 		m.RemoveModule("language_model.lm_head")
 	}
 	return nil
+}
+
+func gemma3Params(m *model.Meta) error {
+	if err := model.TextParams(m); err != nil {
+		return err
+	}
+	intOr := func(key string, def int64) (int64, error) {
+		n, ok, err := m.H.FindU32(key)
+		if err != nil || ok {
+			return n, err
+		}
+		if m.H.Has(key) { // present but null: HParams.get returns None
+			return 0, fmt.Errorf("%w: config.json %q is null", model.ErrExport, key)
+		}
+		return def, nil
+	}
+	ctx, err := intOr("max_position_embeddings", 131072)
+	if err != nil {
+		return err
+	}
+	if err := m.U32("context_length", ctx); err != nil {
+		return err
+	}
+	heads, err := intOr("num_attention_heads", 8)
+	if err != nil {
+		return err
+	}
+	if err := m.U32("attention.head_count", heads); err != nil {
+		return err
+	}
+	eps := 1e-6
+	if f, ok, err := m.H.FindFloat("rms_norm_eps"); err != nil {
+		return err
+	} else if ok {
+		eps = f
+	}
+	m.F32("attention.layer_norm_rms_epsilon", eps)
+	hd, err := intOr("head_dim", 256)
+	if err != nil {
+		return err
+	}
+	if err := m.U32("attention.key_length", hd); err != nil {
+		return err
+	}
+	if err := m.U32("attention.value_length", hd); err != nil {
+		return err
+	}
+	theta, err := m.Rope.FloatOr("rope_theta", 1e6)
+	if err != nil {
+		return err
+	}
+	m.F32("rope.freq_base", theta)
+	if v, ok := m.H.Get("attn_logit_softcapping"); ok {
+		return fmt.Errorf("%w: gemma3 with attn_logit_softcapping %v (llama.cpp's converter asserts it is unset)", model.ErrExport, v)
+	}
+	if f, ok, err := m.H.FindFloat("final_logit_softcapping"); err != nil {
+		return err
+	} else if ok && f != 0 {
+		m.F32("final_logit_softcapping", f)
+	}
+	if v := m.H.Raw("sliding_window_pattern"); !(v != nil && fmt.Sprint(v) == "1") {
+		if err := m.ReqU32("attention.sliding_window", "sliding_window"); err != nil {
+			return err
+		}
+	}
+	kv, err := intOr("num_key_value_heads", 4)
+	if err != nil {
+		return err
+	}
+	return m.U32("attention.head_count_kv", kv)
 }

@@ -11,6 +11,19 @@ var Mixtral = &model.Family{
 	Name:  "mixtral",
 	Types: []string{"mixtral"},
 	MLX:   model.MLX{Build: buildMixtral, Sanitize: sanitizeMixtral},
+	GGUF: &model.GGUF{
+		Types: []string{"mixtral"}, Arch: "llama", Vocab: "llama", PermuteQK: true,
+		Layer: model.WithLayer(map[string]string{
+			"block_sparse_moe.gate":                 "ffn_gate_inp",
+			"block_sparse_moe.switch_mlp.gate_proj": "ffn_gate_exps",
+			"block_sparse_moe.switch_mlp.up_proj":   "ffn_up_exps",
+			"block_sparse_moe.switch_mlp.down_proj": "ffn_down_exps",
+		}),
+		ExpertOrder: []string{"ffn_gate_exps", "ffn_down_exps", "ffn_up_exps"}, Params: llamaParams, Extra: llamaExtra,
+		Configs: map[string]*model.HFConfig{"mixtral": {Defaults: map[string]any{"max_position_embeddings": 131072, "num_key_value_heads": 8,
+			"rope_theta": 1e6, "rms_norm_eps": 1e-5, "head_dim": nil, "sliding_window": nil, "num_local_experts": 8, "num_experts_per_tok": 2},
+			KVHeads: model.KVHeadsNull}},
+	},
 }
 
 func buildMixtral(c model.Config, _ model.Tensors) (*model.Tree, error) {

@@ -11,6 +11,12 @@ var Qwen2MoE = &model.Family{
 	Name:  "qwen2_moe",
 	Types: []string{"qwen2_moe"},
 	MLX:   model.MLX{Build: buildQwen2MoE, Sanitize: sanitizeQwen2MoE},
+	GGUF: &model.GGUF{
+		Types: []string{"qwen2_moe"}, Arch: "qwen2moe", Vocab: "qwen2moe", Layer: qwenMoELayer, ExpertOrder: qwenMoEOrder, Params: qwenMoEParams,
+		Configs: map[string]*model.HFConfig{"qwen2_moe": {Defaults: map[string]any{"max_position_embeddings": 32768, "num_key_value_heads": 16,
+			"rope_theta": 10000.0, "rms_norm_eps": 1e-6, "rope_scaling": nil, "num_experts": 60, "num_experts_per_tok": 4,
+			"moe_intermediate_size": 1408, "shared_expert_intermediate_size": 5632}, SlidingWindowFlag: true}},
+	},
 }
 
 func buildQwen2MoE(c model.Config, _ model.Tensors) (*model.Tree, error) {
@@ -75,4 +81,30 @@ func sanitizeQwen2MoE(_ *model.Tree, c model.Config, ts model.Tensors) error {
 		}
 	}
 	return nil
+}
+
+// qwenMoELayer and qwenMoEOrder are Qwen2MoeModel's (and Qwen3MoeModel's)
+// tensor names and expert order.
+var (
+	qwenMoELayer = model.WithLayer(map[string]string{
+		"mlp.gate":                    "ffn_gate_inp",
+		"mlp.switch_mlp.gate_proj":    "ffn_gate_exps",
+		"mlp.switch_mlp.up_proj":      "ffn_up_exps",
+		"mlp.switch_mlp.down_proj":    "ffn_down_exps",
+		"mlp.shared_expert.gate_proj": "ffn_gate_shexp",
+		"mlp.shared_expert.up_proj":   "ffn_up_shexp",
+		"mlp.shared_expert.down_proj": "ffn_down_shexp",
+		"mlp.shared_expert_gate":      "ffn_gate_inp_shexp",
+	})
+	qwenMoEOrder = []string{"ffn_down_exps", "ffn_gate_exps", "ffn_up_exps"}
+)
+
+func qwenMoEParams(m *model.Meta) error {
+	if err := model.TextParams(m); err != nil {
+		return err
+	}
+	if err := m.OptU32("expert_feed_forward_length", "moe_intermediate_size"); err != nil {
+		return err
+	}
+	return m.OptU32("expert_shared_feed_forward_length", "shared_expert_intermediate_size")
 }

@@ -12,6 +12,11 @@ var Qwen3 = &model.Family{
 		KvRequired: true, HeadDim: model.HeadDimRequired, QkNorm: true,
 		Norms: model.TwoNorms, Check: checkRopeTheta, Sanitize: []model.SanitizeStep{model.SanitizeTiedHead},
 	}).MLX(),
+	GGUF: &model.GGUF{
+		Types: []string{"qwen3"}, Arch: "qwen3", Vocab: "qwen3", Layer: model.CommonLayer, Params: model.TextParams,
+		Configs: map[string]*model.HFConfig{"qwen3": {Defaults: map[string]any{"max_position_embeddings": 32768, "num_key_value_heads": 32,
+			"rope_theta": 10000.0, "rms_norm_eps": 1e-6, "rope_scaling": nil, "head_dim": 128}, KVHeads: model.KVHeadsNull, SlidingWindowFlag: true}},
+	},
 }
 
 // checkRopeTheta: rope_theta must be set, at the top level or in
