@@ -2,6 +2,7 @@ package ggufexport
 
 import (
 	"fmt"
+	"github.com/mlxconv/mlxconv/model/family"
 	"sort"
 )
 
@@ -71,9 +72,8 @@ func (l *vocabLoader) llamaHFSpecials(tc jsonObj) ([]string, error) {
 	cls, _ := tc["tokenizer_class"].(string)
 	if cls == "" {
 		if mt, _ := l.hp["model_type"].(string); mt != "" {
-			switch mt {
-			case "llama", "mistral", "mixtral":
-				cls = "LlamaTokenizerFast"
+			if g := family.LookupGGUF(mt); g != nil {
+				cls = g.TokenizerClass
 			}
 		}
 	}

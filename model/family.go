@@ -33,8 +33,12 @@ type GGUF struct {
 	Types []string
 	// Arch is the GGUF architecture name (general.architecture).
 	Arch string
-	// Vocab is the tokenizer rule set (VocabOptions.Arch).
-	Vocab string
+	// Vocab names the tokenizer rule set (VocabOptions.Arch); SetVocab is
+	// its set_vocab (nil: DefaultVocab). TokenizerClass is the class
+	// assumed when tokenizer_config.json names none ("" for none).
+	Vocab          string
+	SetVocab       func(l VocabLoader) error
+	TokenizerClass string
 	// PermuteQK undoes HF's rotate-half Q/K layout (LlamaModel.permute).
 	PermuteQK bool
 	// NormShift adds 1 to every *norm.weight (Gemma's RMSNorm scales by

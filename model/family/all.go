@@ -68,3 +68,17 @@ func HFConfig(modelType string) *model.HFConfig {
 	}
 	return nil
 }
+
+// VocabRules returns the set_vocab of the tokenizer rule set named vocab
+// (a GGUF.Vocab), or nil when no family has it.
+func VocabRules(vocab string) func(model.VocabLoader) error {
+	for _, f := range All {
+		if g := f.GGUF; g != nil && g.Vocab == vocab {
+			if g.SetVocab == nil {
+				return model.DefaultVocab
+			}
+			return g.SetVocab
+		}
+	}
+	return nil
+}

@@ -16,7 +16,7 @@ var Gemma = &model.Family{
 		KvRequired: true, HeadDim: model.HeadDimRequired, AlwaysTied: true, Norms: model.TwoNorms,
 	}).MLX(),
 	GGUF: &model.GGUF{
-		Types: []string{"gemma"}, Arch: "gemma", Vocab: "gemma", NormShift: true, DropHead: true, Layer: model.CommonLayer,
+		Types: []string{"gemma"}, Arch: "gemma", Vocab: "gemma", SetVocab: gemmaVocab, NormShift: true, DropHead: true, Layer: model.CommonLayer,
 		Params: gemmaCommon,
 		Configs: map[string]*model.HFConfig{"gemma": {Defaults: map[string]any{"max_position_embeddings": 8192, "num_key_value_heads": 16,
 			"rope_theta": 10000.0, "rms_norm_eps": 1e-6, "head_dim": 256}}},
@@ -67,3 +67,16 @@ func gemmaCommon(m *model.Meta) error {
 }
 
 func gemmaParams(m *model.Meta) error { return gemmaCommon(m) }
+
+// gemmaVocab is GemmaModel.set_vocab.
+func gemmaVocab(l model.VocabLoader) error {
+	if err := l.SPM(false); err != nil {
+		return err
+	}
+	if err := l.ExtraSpecials([]string{"prefix", "suffix", "middle", "fsep", "eot"},
+		map[string]int64{"prefix": 67, "suffix": 69, "middle": 68, "fsep": 70, "eot": 107}, false); err != nil {
+		return err
+	}
+	l.SetAddSpacePrefix(false)
+	return nil
+}

@@ -13,7 +13,7 @@ var Gemma2 = &model.Family{
 		Norms: []string{"input_layernorm", "pre_feedforward_layernorm", "post_feedforward_layernorm", "post_attention_layernorm"},
 	}).MLX(),
 	GGUF: &model.GGUF{
-		Types: []string{"gemma2"}, Arch: "gemma2", Vocab: "gemma2", NormShift: true, DropHead: true, Layer: gemma2Layer,
+		Types: []string{"gemma2"}, Arch: "gemma2", Vocab: "gemma2", SetVocab: model.SPMNoSpacePrefix, NormShift: true, DropHead: true, Layer: gemma2Layer,
 		Params: gemma2Params,
 		Configs: map[string]*model.HFConfig{"gemma2": {Defaults: map[string]any{"max_position_embeddings": 8192, "num_key_value_heads": 4,
 			"rope_theta": 10000.0, "rms_norm_eps": 1e-6, "head_dim": 256, "sliding_window": 4096, "attn_logit_softcapping": 50.0,

@@ -23,7 +23,7 @@ var Gemma3Text = &model.Family{
 		},
 	},
 	GGUF: &model.GGUF{
-		Types: []string{"gemma3_text"}, Arch: "gemma3", Vocab: "gemma3", NormShift: true, TrimEmbd: true, Layer: gemma2Layer,
+		Types: []string{"gemma3_text"}, Arch: "gemma3", Vocab: "gemma3", SetVocab: gemma3Vocab, NormShift: true, TrimEmbd: true, Layer: gemma2Layer,
 		Params: gemma3Params,
 		Configs: map[string]*model.HFConfig{"gemma3_text": {Defaults: map[string]any{"max_position_embeddings": 131072, "num_key_value_heads": 4,
 			"rope_theta": 1e6, "rope_local_base_freq": 10000.0, "rms_norm_eps": 1e-6, "head_dim": 256, "sliding_window": 4096,
@@ -38,7 +38,7 @@ var Gemma3 = &model.Family{
 	Types: []string{"gemma3"},
 	MLX:   model.MLX{Build: buildGemma3, Sanitize: sanitizeGemma3},
 	GGUF: &model.GGUF{
-		Types: []string{"gemma3"}, Arch: "gemma3", Vocab: "gemma3", NormShift: true, TrimEmbd: true, Layer: gemma2Layer,
+		Types: []string{"gemma3"}, Arch: "gemma3", Vocab: "gemma3", SetVocab: gemma3Vocab, NormShift: true, TrimEmbd: true, Layer: gemma2Layer,
 		Params:   gemma3Params,
 		TextType: "gemma3_text",
 	},
@@ -193,4 +193,12 @@ func gemma3Params(m *model.Meta) error {
 		return err
 	}
 	return m.U32("attention.head_count_kv", kv)
+}
+
+// gemma3Vocab is Gemma3Model.set_vocab.
+func gemma3Vocab(l model.VocabLoader) error {
+	if !l.HasSPM() {
+		return l.BPE()
+	}
+	return model.SPMNoSpacePrefix(l)
 }

@@ -21,7 +21,7 @@ var Llama = &model.Family{
 		Norms: model.TwoNorms, Sanitize: []model.SanitizeStep{model.SanitizeInvFreq, model.SanitizeTiedHead},
 	}).MLX(),
 	GGUF: &model.GGUF{
-		Types: []string{"llama", "mistral"}, Arch: "llama", Vocab: "llama", PermuteQK: true, Layer: model.CommonLayer,
+		Types: []string{"llama", "mistral"}, Arch: "llama", Vocab: "llama", SetVocab: llamaVocab, TokenizerClass: "LlamaTokenizerFast", PermuteQK: true, Layer: model.CommonLayer,
 		Params: llamaParams, Extra: llamaExtra,
 		Configs: map[string]*model.HFConfig{
 			"llama": {Defaults: map[string]any{"max_position_embeddings": 2048, "rope_theta": 10000.0, "rms_norm_eps": 1e-6, "rope_scaling": nil},
@@ -109,4 +109,44 @@ func llama3RopeFreqs(h *model.HParams, rope *model.Rope) ([]float32, error) {
 		}
 	}
 	return out, nil
+}
+
+// llamaVocab is LlamaModel.set_vocab.
+func llamaVocab(l model.VocabLoader) error {
+	tc, err := l.TokenizerConfig()
+	if err != nil {
+		return err
+	}
+	if v, ok := tc["add_prefix_space"]; ok && v != nil {
+		b, ok := v.(bool)
+		if !ok {
+			return l.Errorf("tokenizer_config.json add_prefix_space is not a bool")
+		}
+		l.SetAddSpacePrefix(b)
+	}
+	if cls, _ := tc["tokenizer_class"].(string); cls == "HybridDNATokenizer" {
+		return l.Errorf("HybridDNATokenizer is not supported")
+	}
+	switch {
+	case l.HasSPM():
+		err = l.SPM(false)
+	case l.IsLlamaHF():
+		err = l.LlamaHF()
+	default:
+		err = l.BPE()
+	}
+	if err != nil {
+		return err
+	}
+	vs := l.HParamInt("vocab_size", 32000)
+	if vs == 32016 { // CodeLlama
+		if err := l.ExtraSpecials([]string{"prefix", "suffix", "middle", "eot"},
+			map[string]int64{"prefix": 32007, "suffix": 32008, "middle": 32009, "eot": 32010}, true); err != nil {
+			return err
+		}
+	}
+	if vs == 49152 { // granite small models
+		l.SetAddBOS(false)
+	}
+	return nil
 }

@@ -12,7 +12,7 @@ var Mixtral = &model.Family{
 	Types: []string{"mixtral"},
 	MLX:   model.MLX{Build: buildMixtral, Sanitize: sanitizeMixtral},
 	GGUF: &model.GGUF{
-		Types: []string{"mixtral"}, Arch: "llama", Vocab: "llama", PermuteQK: true,
+		Types: []string{"mixtral"}, Arch: "llama", Vocab: "llama", SetVocab: llamaVocab, TokenizerClass: "LlamaTokenizerFast", PermuteQK: true,
 		Layer: model.WithLayer(map[string]string{
 			"block_sparse_moe.gate":                 "ffn_gate_inp",
 			"block_sparse_moe.switch_mlp.gate_proj": "ffn_gate_exps",

@@ -18,7 +18,7 @@ var Phi3 = &model.Family{
 		HeadDim:  model.HeadDimFromHidden, Fused: true, Norms: model.TwoNorms,
 	}).MLX(),
 	GGUF: &model.GGUF{
-		Types: []string{"phi3"}, Arch: "phi3", Vocab: "phi3",
+		Types: []string{"phi3"}, Arch: "phi3", Vocab: "phi3", SetVocab: phi3Vocab,
 		Layer:  model.WithLayer(map[string]string{"self_attn.qkv_proj": "attn_qkv", "mlp.gate_up_proj": "ffn_up"}),
 		Params: phi3Params, Extra: phi3RopeFactors,
 		Configs: map[string]*model.HFConfig{"phi3": {Defaults: map[string]any{"max_position_embeddings": 4096, "original_max_position_embeddings": 4096,
@@ -166,4 +166,22 @@ func phi3RopeFactors(h *model.HParams, rope *model.Rope) ([]model.ExtraTensor, [
 		return nil, nil, fmt.Errorf("%w: phi3 rope factors: long %d, short %d, want %g", model.ErrExport, len(lf), len(sf), float64(ropeDims)/2)
 	}
 	return []model.ExtraTensor{{Name: "rope_factors_long.weight", Values: lf}, {Name: "rope_factors_short.weight", Values: sf}}, kvs, nil
+}
+
+// phi3Vocab is Phi3MiniModel.set_vocab.
+func phi3Vocab(l model.VocabLoader) error {
+	tc, err := l.TokenizerConfig()
+	if err != nil {
+		return err
+	}
+	if tc != nil {
+		cls, ok := tc["tokenizer_class"]
+		if !ok {
+			return l.Errorf("tokenizer_config.json has no tokenizer_class (Phi-3 rules need it)")
+		}
+		if cls == "GPT2Tokenizer" {
+			return l.BPE()
+		}
+	}
+	return l.SPM(true)
 }

@@ -12,7 +12,7 @@ var Qwen2MoE = &model.Family{
 	Types: []string{"qwen2_moe"},
 	MLX:   model.MLX{Build: buildQwen2MoE, Sanitize: sanitizeQwen2MoE},
 	GGUF: &model.GGUF{
-		Types: []string{"qwen2_moe"}, Arch: "qwen2moe", Vocab: "qwen2moe", Layer: qwenMoELayer, ExpertOrder: qwenMoEOrder, Params: qwenMoEParams,
+		Types: []string{"qwen2_moe"}, Arch: "qwen2moe", Vocab: "qwen2moe", SetVocab: model.VocabLoader.BPE, Layer: qwenMoELayer, ExpertOrder: qwenMoEOrder, Params: qwenMoEParams,
 		Configs: map[string]*model.HFConfig{"qwen2_moe": {Defaults: map[string]any{"max_position_embeddings": 32768, "num_key_value_heads": 16,
 			"rope_theta": 10000.0, "rms_norm_eps": 1e-6, "rope_scaling": nil, "num_experts": 60, "num_experts_per_tok": 4,
 			"moe_intermediate_size": 1408, "shared_expert_intermediate_size": 5632}, SlidingWindowFlag: true}},

@@ -16,7 +16,7 @@ var Qwen3MoE = &model.Family{
 	Types: []string{"qwen3_moe"},
 	MLX:   model.MLX{Build: buildQwen3MoE, Sanitize: sanitizeQwen3MoE, Pred: model.RouterPred("mlp.gate")},
 	GGUF: &model.GGUF{
-		Types: []string{"qwen3_moe"}, Arch: "qwen3moe", Vocab: "qwen3moe", Layer: qwenMoELayer, ExpertOrder: qwenMoEOrder, Params: qwenMoEParams,
+		Types: []string{"qwen3_moe"}, Arch: "qwen3moe", Vocab: "qwen3moe", SetVocab: model.VocabLoader.BPE, Layer: qwenMoELayer, ExpertOrder: qwenMoEOrder, Params: qwenMoEParams,
 		Configs: map[string]*model.HFConfig{"qwen3_moe": {Defaults: map[string]any{"max_position_embeddings": 32768, "num_key_value_heads": 4,
 			"rope_theta": 10000.0, "rms_norm_eps": 1e-6, "rope_scaling": nil, "num_experts": 128, "num_experts_per_tok": 8,
 			"moe_intermediate_size": 768}, SlidingWindowFlag: true}},
