@@ -13,7 +13,7 @@ import (
 // all the rules the sinks need for it. A family is one Go value in one
 // file of model/family; nothing about it lives anywhere else.
 type Family struct {
-	// Name is the family's mlx-lm model module (e.g. "llama").
+	// Name is the family's mlx-lm model module (e.g. llama).
 	Name string
 	// Types are the config.json model_types converted by this family
 	// (mlx-lm's own type first, then MODEL_REMAPPING aliases).
