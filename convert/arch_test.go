@@ -2,8 +2,6 @@ package convert
 
 import (
 	"fmt"
-	"github.com/mlxconv/mlxconv/model"
-	"github.com/mlxconv/mlxconv/model/family"
 	"slices"
 	"strings"
 	"testing"
@@ -12,6 +10,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mlxconv/mlxconv/mlx"
+	"github.com/mlxconv/mlxconv/model"
+	"github.com/mlxconv/mlxconv/model/family"
 )
 
 // denseBase is a config every dense decoder accepts.

@@ -2,7 +2,6 @@ package convert
 
 import (
 	"fmt"
-	"github.com/mlxconv/mlxconv/model"
 	"math"
 	"slices"
 	"strconv"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/mlxconv/mlxconv/internal/pyjson"
 	"github.com/mlxconv/mlxconv/mlx"
+	"github.com/mlxconv/mlxconv/model"
 )
 
 // Action is what a job does to its input tensors.

@@ -3,7 +3,6 @@ package convert
 import (
 	"bufio"
 	"fmt"
-	"github.com/mlxconv/mlxconv/model"
 	"io"
 	"regexp"
 	"strconv"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/mlxconv/mlxconv/internal/pyjson"
 	"github.com/mlxconv/mlxconv/mlx"
+	"github.com/mlxconv/mlxconv/model"
 )
 
 // Rule is one per-module quantization rule (--quant-rule PATTERN=SPEC).

@@ -1,13 +1,13 @@
 package ggufexport
 
 import (
-	"github.com/mlxconv/mlxconv/model"
-	"github.com/mlxconv/mlxconv/model/family"
 	"strconv"
 	"strings"
 
 	"github.com/mlxconv/mlxconv/gguf"
 	"github.com/mlxconv/mlxconv/internal/pyjson"
+	"github.com/mlxconv/mlxconv/model"
+	"github.com/mlxconv/mlxconv/model/family"
 )
 
 // Architecture knowledge of the GGUF exporter, as data: for every config

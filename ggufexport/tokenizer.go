@@ -3,8 +3,6 @@ package ggufexport
 import (
 	"errors"
 	"fmt"
-	"github.com/mlxconv/mlxconv/model"
-	"github.com/mlxconv/mlxconv/model/family"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -12,6 +10,8 @@ import (
 
 	"github.com/mlxconv/mlxconv/gguf"
 	"github.com/mlxconv/mlxconv/internal/fsx"
+	"github.com/mlxconv/mlxconv/model"
+	"github.com/mlxconv/mlxconv/model/family"
 )
 
 // Tokenizer export.

@@ -2,8 +2,9 @@ package ggufexport
 
 import (
 	"fmt"
-	"github.com/mlxconv/mlxconv/model/family"
 	"sort"
+
+	"github.com/mlxconv/mlxconv/model/family"
 )
 
 // SentencePiece-style tokenizer.json without tokenizer.model: llama.cpp's

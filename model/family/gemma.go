@@ -2,7 +2,6 @@ package family
 
 import (
 	"github.com/mlxconv/mlxconv/gguf"
-
 	"github.com/mlxconv/mlxconv/model"
 )
 

@@ -2,10 +2,10 @@ package family
 
 import (
 	"fmt"
-	"github.com/mlxconv/mlxconv/gguf"
 	"math"
 	"strings"
 
+	"github.com/mlxconv/mlxconv/gguf"
 	"github.com/mlxconv/mlxconv/model"
 )
 
