@@ -10,6 +10,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mlxconv/mlxconv/mlx"
+	"github.com/mlxconv/mlxconv/model"
+	"github.com/mlxconv/mlxconv/model/family"
 )
 
 // denseBase is a config every dense decoder accepts.
@@ -31,7 +33,7 @@ func TestDenseArchs(t *testing.T) {
 			shapes: map[string]any{"model.layers.1.self_attn.k_proj": "[{weight [32 64]}]"}},
 		{name: "llama layer_types overrides the layer count", arch: "llama", extra: `"layer_types": ["a", "b", "c"]`, layers: 3},
 		{name: "llama layer_types too long", arch: "llama",
-			extra: `"layer_types": [` + strings.Repeat("0,", maxLayers) + `0]`, err: `"layer_types" has 65537 entries, too many`},
+			extra: `"layer_types": [` + strings.Repeat("0,", model.MaxLayers) + `0]`, err: `"layer_types" has 65537 entries, too many`},
 		{name: "llama head_dim error before kv heads", arch: "llama", extra: `"head_dim": "x", "num_key_value_heads": "x"`,
 			err: `"head_dim" is the string "x"`},
 		{name: "qwen3 kv heads error before head_dim", arch: "qwen3", extra: `"head_dim": "x", "num_key_value_heads": "x"`,
@@ -67,22 +69,22 @@ func TestDenseArchs(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c := denseConfig(t, tc.arch, tc.extra)
-			spec, err := archs[tc.arch].build(c, newTensorSet(nil))
+			spec, err := family.Lookup(tc.arch).MLX.Build(c, tensorView{newTensorSet(nil)})
 			if tc.err != "" {
 				require.ErrorIs(t, err, ErrConfig)
 				assert.Contains(t, err.Error(), tc.err)
 				return
 			}
 			require.NoError(t, err)
-			assert.Equal(t, tc.layers, spec.numLayers)
+			assert.Equal(t, tc.layers, spec.NumLayers)
 			for path, want := range tc.shapes {
-				i := slices.IndexFunc(spec.modules, func(m moduleSpec) bool { return m.path == path })
+				i := slices.IndexFunc(spec.Modules, func(m moduleSpec) bool { return m.Path == path })
 				if want == nil {
 					assert.Equal(t, -1, i, "%s must be absent", path)
 					continue
 				}
 				require.NotEqual(t, -1, i, "%s is missing", path)
-				assert.Equal(t, want, fmt.Sprint(spec.modules[i].params), path)
+				assert.Equal(t, want, fmt.Sprint(spec.Modules[i].Params), path)
 			}
 		})
 	}
@@ -106,9 +108,9 @@ func TestDenseSanitize(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.arch+" "+tc.extra, func(t *testing.T) {
-			a := archs[tc.arch]
+			a := family.Lookup(tc.arch)
 			if tc.keep == nil {
-				assert.Nil(t, a.sanitize)
+				assert.Nil(t, a.MLX.Sanitize)
 				return
 			}
 			var src []SourceTensor
@@ -116,7 +118,7 @@ func TestDenseSanitize(t *testing.T) {
 				src = append(src, SourceTensor{Name: n, DType: mlx.F32, Shape: []int{4}})
 			}
 			ts := newTensorSet(src)
-			require.NoError(t, a.sanitize(&modelSpec{}, denseConfig(t, tc.arch, tc.extra), ts))
+			require.NoError(t, a.MLX.Sanitize(&modelSpec{}, denseConfig(t, tc.arch, tc.extra), tensorView{ts}))
 			assert.Equal(t, tc.keep, ts.names())
 		})
 	}

@@ -1,6 +1,10 @@
 package convert
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/mlxconv/mlxconv/model"
+)
 
 // Sentinel errors. Errors returned by this package wrap one of these (or an
 // error of a package it calls, such as safetensors.ErrFormat or
@@ -15,10 +19,10 @@ var (
 	// not convert. It is returned before any weight is read.
 	ErrUnsupported = errors.New("convert: unsupported model")
 	// ErrConfig reports a missing or malformed config.json field.
-	ErrConfig = errors.New("convert: invalid config")
+	ErrConfig = model.ErrConfig
 	// ErrWeights reports checkpoint tensors that do not match the model the
 	// config describes: unknown or missing names, wrong shapes or dtypes.
-	ErrWeights = errors.New("convert: weights do not match the model")
+	ErrWeights = model.ErrWeights
 	// ErrHub reports a --hf-path that is not a local directory when no Hub
 	// resolver is configured.
 	ErrHub = errors.New("convert: Hub download unavailable")

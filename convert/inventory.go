@@ -211,7 +211,7 @@ func shardFiles(dir string, entries []fs.DirEntry) ([]string, error) {
 		o, _ := v.(*pyjson.Object)
 		var wm *pyjson.Object
 		if o != nil {
-			wm = newConfig(o, "").object("weight_map")
+			wm = newConfig(o, "").Object("weight_map")
 		}
 		if wm == nil {
 			return nil, fmt.Errorf("%w: %s: no weight_map object", ErrWeights, idxPath)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/mlxconv/mlxconv/internal/pyjson"
 	"github.com/mlxconv/mlxconv/mlx"
+	"github.com/mlxconv/mlxconv/model"
 )
 
 // Action is what a job does to its input tensors.
@@ -137,7 +138,7 @@ func MakePlan(inv *Inventory, opts Options) (*Plan, error) {
 type planner struct {
 	inv    *Inventory
 	opts   Options
-	arch   *archDef
+	arch   *model.Family
 	cfgObj *pyjson.Object
 	cfg    config
 	spec   *modelSpec
@@ -206,19 +207,19 @@ func (pl *planner) run() (*Plan, error) {
 // of pre-quantized checkpoints, and the strict name/shape match.
 func (pl *planner) prepare() ([]modState, error) {
 	pl.cfg = newConfig(pl.cfgObj, "config.json")
-	mt, _ := pl.cfg.str("model_type")
-	pl.plan = &Plan{ModelType: mt, Arch: pl.arch.name, Recipe: pl.opts.QuantPredicate, Dequantize: pl.opts.Dequantize,
+	mt, _ := pl.cfg.Str("model_type")
+	pl.plan = &Plan{ModelType: mt, Arch: pl.arch.Name, Recipe: pl.opts.QuantPredicate, Dequantize: pl.opts.Dequantize,
 		Aux: slices.Clone(pl.inv.Aux)}
 	pl.loadConfigEdits()
 
 	pl.ts = newTensorSet(pl.inv.Tensors)
-	spec, err := pl.arch.build(pl.cfg, pl.ts)
+	spec, err := pl.arch.MLX.Build(pl.cfg, tensorView{pl.ts})
 	if err != nil {
 		return nil, err
 	}
 	pl.spec = spec
-	if pl.arch.sanitize != nil {
-		if err := pl.arch.sanitize(spec, pl.cfg, pl.ts); err != nil {
+	if pl.arch.MLX.Sanitize != nil {
+		if err := pl.arch.MLX.Sanitize(spec, pl.cfg, tensorView{pl.ts}); err != nil {
 			return nil, err
 		}
 	}
@@ -238,7 +239,7 @@ func (pl *planner) loadConfigEdits() {
 		}
 	}
 	if _, ok := pl.cfgObj.Get("quantization_config"); !ok {
-		if tc := pl.cfg.object("text_config"); tc != nil {
+		if tc := pl.cfg.Object("text_config"); tc != nil {
 			if qc, ok := tc.Get("quantization_config"); ok {
 				pl.cfgObj.Set("quantization_config", cloneValue(qc))
 			}
@@ -253,19 +254,19 @@ func (pl *planner) loadConfigEdits() {
 // MLX "quantization" entry, or a quantization_config whose method mlx-lm
 // loads (AWQ/GPTQ are repacked here).
 func (pl *planner) importQuantization() error {
-	if q := pl.cfg.object("quantization"); q != nil {
+	if q := pl.cfg.Object("quantization"); q != nil {
 		pl.loadQuant = q
 		return nil
 	}
-	qc := pl.cfg.object("quantization_config")
+	qc := pl.cfg.Object("quantization_config")
 	if qc == nil {
-		if v, ok := pl.cfg.value("quantization"); ok {
+		if v, ok := pl.cfg.Value("quantization"); ok {
 			return fmt.Errorf("%w: config.json \"quantization\" is %s, want an object", ErrConfig, describe(v))
 		}
 		return nil
 	}
 	qcc := newConfig(qc, "config.json quantization_config")
-	method, _ := qcc.str("quant_method")
+	method, _ := qcc.Str("quant_method")
 	mk := func(group, bits int, mode string) *pyjson.Object {
 		o := pyjson.NewObject()
 		o.Set("group_size", pyjson.Int(int64(group)))
@@ -284,13 +285,13 @@ func (pl *planner) importQuantization() error {
 	case "mxfp8":
 		q = mk(32, 8, "mxfp8")
 	case "fp8":
-		fmtName, _ := qcc.str("scale_fmt")
-		bs, _ := qcc.intList("weight_block_size")
+		fmtName, _ := qcc.Str("scale_fmt")
+		bs, _ := qcc.IntList("weight_block_size")
 		if fmtName == "ue8m0" && slices.Equal(bs, []int{32, 32}) {
 			q = mk(32, 8, "mxfp8")
 		}
 	case "compressed-tensors":
-		switch f, _ := qcc.str("format"); f {
+		switch f, _ := qcc.Str("format"); f {
 		case "nvfp4-pack-quantized":
 			q = mk(16, 4, "nvfp4")
 		case "mxfp4-pack-quantized":
@@ -302,26 +303,26 @@ func (pl *planner) importQuantization() error {
 		}
 	case "modelopt":
 		settings := qcc
-		if s := qcc.object("quantization"); s != nil {
+		if s := qcc.Object("quantization"); s != nil {
 			settings = newConfig(s, "quantization_config.quantization")
 		}
-		if algo, _ := settings.str("quant_algo"); algo != "NVFP4" {
+		if algo, _ := settings.Str("quant_algo"); algo != "NVFP4" {
 			return fmt.Errorf("%w: unsupported modelopt quant_algo %q", ErrUnsupported, algo)
 		}
-		g, err := settings.intOr("group_size", 16)
+		g, err := settings.IntOr("group_size", 16)
 		if err != nil {
 			return err
 		}
 		q = mk(g, 4, "nvfp4")
 	case "awq", "gptq":
-		bits, err := qcc.intOr("bits", 4)
+		bits, err := qcc.IntOr("bits", 4)
 		if err != nil {
 			return err
 		}
 		if bits != 4 {
 			return fmt.Errorf("%w: only bits=4 is supported for AutoAWQ/GPTQ models (got %d)", ErrUnsupported, bits)
 		}
-		group, err := qcc.intOr("group_size", 128)
+		group, err := qcc.IntOr("group_size", 128)
 		if err != nil {
 			return err
 		}
@@ -473,10 +474,10 @@ func (pl *planner) match() ([]modState, error) {
 	}
 	var topBits int
 	if pl.loadQuant != nil {
-		topBits, _ = newConfig(pl.loadQuant, "config.json quantization").intOr("bits", 4)
+		topBits, _ = newConfig(pl.loadQuant, "config.json quantization").IntOr("bits", 4)
 	}
-	mods := make([]modState, 0, len(pl.spec.modules))
-	for _, m := range pl.spec.modules {
+	mods := make([]modState, 0, len(pl.spec.Modules))
+	for _, m := range pl.spec.Modules {
 		st := modState{spec: m}
 		if pl.loadQuant != nil {
 			var qp *mlx.QuantParams
@@ -484,11 +485,11 @@ func (pl *planner) match() ([]modState, error) {
 			// takes that entry (an object: its parameters; true: the
 			// top-level ones; false or null: not quantized), and load_weights
 			// then refuses a checkpoint that stores it otherwise.
-			entry, named := pl.loadQuant.Get(m.path)
-			field := fmt.Sprintf("config.json: \"quantization\".%q", m.path)
+			entry, named := pl.loadQuant.Get(m.Path)
+			field := fmt.Sprintf("config.json: \"quantization\".%q", m.Path)
 			switch e := entry.(type) {
 			case *pyjson.Object:
-				p, err := paramsFromEntry(e, "config.json quantization."+m.path)
+				p, err := paramsFromEntry(e, "config.json quantization."+m.Path)
 				if err != nil {
 					return nil, err
 				}
@@ -505,12 +506,12 @@ func (pl *planner) match() ([]modState, error) {
 			default:
 				return nil, fmt.Errorf("%w: %s is %s, want an object or a bool", ErrConfig, field, describe(entry))
 			}
-			if named && qp == nil && ts.has(m.path+".scales") {
+			if named && qp == nil && ts.has(m.Path+".scales") {
 				what := "null"
 				if entry != nil {
 					what = "false"
 				}
-				return nil, fmt.Errorf("%w: %s is %s (not quantized), but the checkpoint stores %s packed (%s.scales); mlx-lm refuses it", ErrConfig, field, what, m.path, m.path)
+				return nil, fmt.Errorf("%w: %s is %s (not quantized), but the checkpoint stores %s packed (%s.scales); mlx-lm refuses it", ErrConfig, field, what, m.Path, m.Path)
 			}
 			if named && qp != nil {
 				if err := pl.checkQuantEntry(m, field, *qp); err != nil {
@@ -519,22 +520,22 @@ func (pl *planner) match() ([]modState, error) {
 			}
 			if named {
 				// decided by the entry
-			} else if m.kind.quantizable() && ts.has(m.path+".scales") {
-				w, okw := ts.get(m.path + ".weight")
-				s, _ := ts.get(m.path + ".scales")
+			} else if m.Kind.Quantizable() && ts.has(m.Path+".scales") {
+				w, okw := ts.get(m.Path + ".weight")
+				s, _ := ts.get(m.Path + ".scales")
 				if !okw {
-					missing = append(missing, m.path+".weight")
+					missing = append(missing, m.Path+".weight")
 					continue
 				}
-				ws, _ := m.param("weight")
+				ws, _ := m.Param("weight")
 				inDims := 0
-				if len(ws.shape) > 0 {
-					inDims = ws.shape[len(ws.shape)-1]
+				if len(ws.Shape) > 0 {
+					inDims = ws.Shape[len(ws.Shape)-1]
 				}
-				if pl.spec.generic && topBits > 0 {
+				if pl.spec.Generic && topBits > 0 {
 					inDims = inDims * 32 / topBits // generic specs hold the packed shape
 				}
-				p, err := inferQuant(m.path, inDims, w, s)
+				p, err := inferQuant(m.Path, inDims, w, s)
 				if err != nil {
 					return nil, err
 				}
@@ -542,70 +543,70 @@ func (pl *planner) match() ([]modState, error) {
 			}
 			if qp != nil {
 				if err := qp.Validate(); err != nil {
-					return nil, fmt.Errorf("module %q: %w", m.path, err)
+					return nil, fmt.Errorf("module %q: %w", m.Path, err)
 				}
-				if !m.kind.quantizable() {
-					return nil, fmt.Errorf("%w: module %q is quantized in the checkpoint but is not a Linear/Embedding layer", ErrWeights, m.path)
+				if !m.Kind.Quantizable() {
+					return nil, fmt.Errorf("%w: module %q is quantized in the checkpoint but is not a Linear/Embedding layer", ErrWeights, m.Path)
 				}
-				ws, _ := m.param("weight")
-				fshape := slices.Clone(ws.shape)
-				if pl.spec.generic && len(fshape) > 0 {
+				ws, _ := m.Param("weight")
+				fshape := slices.Clone(ws.Shape)
+				if pl.spec.Generic && len(fshape) > 0 {
 					fshape[len(fshape)-1] = fshape[len(fshape)-1] * 32 / qp.Bits
 				}
-				packed, sshape, err := quantShapes(m.path, fshape, *qp)
+				packed, sshape, err := quantShapes(m.Path, fshape, *qp)
 				if err != nil {
 					return nil, err
 				}
 				st.q = qp
-				st.spec.params = nil
-				for _, p := range m.params {
-					switch p.name {
+				st.spec.Params = nil
+				for _, p := range m.Params {
+					switch p.Name {
 					case "weight":
-						st.spec.params = append(st.spec.params, paramSpec{"weight", fshape})
+						st.spec.Params = append(st.spec.Params, paramSpec{Name: "weight", Shape: fshape})
 					case "scales", "biases": // generic specs list the packed parameters
 					default:
-						st.spec.params = append(st.spec.params, p)
+						st.spec.Params = append(st.spec.Params, p)
 					}
 				}
-				st.qw = take(m.path+".weight", packed)
-				st.qs = take(m.path+".scales", sshape)
+				st.qw = take(m.Path+".weight", packed)
+				st.qs = take(m.Path+".scales", sshape)
 				if qp.Mode.HasBias() {
-					st.qb = take(m.path+".biases", sshape)
+					st.qb = take(m.Path+".biases", sshape)
 				}
-				if bs, ok := m.param("bias"); ok {
-					st.bias = take(m.path+".bias", bs.shape)
+				if bs, ok := m.Param("bias"); ok {
+					st.bias = take(m.Path+".bias", bs.Shape)
 				}
 				if st.qw != nil && st.qw.DType != mlx.U32 {
-					return nil, fmt.Errorf("%w: tensor %q%s is %s, a quantized weight must be uint32", ErrWeights, m.path+".weight", pl.where(st.qw), st.qw.DType)
+					return nil, fmt.Errorf("%w: tensor %q%s is %s, a quantized weight must be uint32", ErrWeights, m.Path+".weight", pl.where(st.qw), st.qw.DType)
 				}
 				if st.qs != nil && qp.Mode != mlx.Affine && st.qs.DType != mlx.U8 {
-					return nil, fmt.Errorf("%w: tensor %q%s is %s, %s scales must be uint8", ErrWeights, m.path+".scales", pl.where(st.qs), st.qs.DType, qp.Mode)
+					return nil, fmt.Errorf("%w: tensor %q%s is %s, %s scales must be uint8", ErrWeights, m.Path+".scales", pl.where(st.qs), st.qs.DType, qp.Mode)
 				}
 				if st.qs != nil && qp.Mode == mlx.Affine && !st.qs.DType.IsFloat() {
-					return nil, fmt.Errorf("%w: tensor %q%s is %s, affine scales must be float", ErrWeights, m.path+".scales", pl.where(st.qs), st.qs.DType)
+					return nil, fmt.Errorf("%w: tensor %q%s is %s, affine scales must be float", ErrWeights, m.Path+".scales", pl.where(st.qs), st.qs.DType)
 				}
-				if ts.has(m.path + ".global_scale") {
-					return nil, fmt.Errorf("%w: module %q has an nvfp4 global_scale, which is not supported", ErrUnsupported, m.path)
+				if ts.has(m.Path + ".global_scale") {
+					return nil, fmt.Errorf("%w: module %q has an nvfp4 global_scale, which is not supported", ErrUnsupported, m.Path)
 				}
 				mods = append(mods, st)
 				continue
 			}
 		}
 		st.params = map[string]*Input{}
-		for _, p := range m.params {
-			shape := p.shape
-			if pl.spec.generic {
+		for _, p := range m.Params {
+			shape := p.Shape
+			if pl.spec.Generic {
 				shape = nil
 			}
-			if in := take(joinName(m.path, p.name), shape); in != nil {
-				st.params[p.name] = in
+			if in := take(joinName(m.Path, p.Name), shape); in != nil {
+				st.params[p.Name] = in
 			}
 		}
 		mods = append(mods, st)
 	}
 	var msgs []string
 	if n := ts.len(); n > 0 {
-		msgs = append(msgs, fmt.Sprintf("%d parameters not in the %s model: %s", n, pl.arch.name, listNames(ts.names())))
+		msgs = append(msgs, fmt.Sprintf("%d parameters not in the %s model: %s", n, pl.arch.Name, listNames(ts.names())))
 	}
 	if len(missing) > 0 {
 		msgs = append(msgs, fmt.Sprintf("missing %d parameters: %s", len(missing), listNames(missing)))
@@ -623,26 +624,26 @@ func (pl *planner) match() ([]modState, error) {
 // missing parameter or a shape mismatch).
 func (pl *planner) checkQuantEntry(m moduleSpec, field string, qp mlx.QuantParams) error {
 	says := fmt.Sprintf("says %d-bit %s with group size %d", qp.Bits, qp.Mode, qp.GroupSize)
-	w, okw := pl.ts.get(m.path + ".weight")
-	s, oks := pl.ts.get(m.path + ".scales")
+	w, okw := pl.ts.get(m.Path + ".weight")
+	s, oks := pl.ts.get(m.Path + ".scales")
 	if !oks {
-		return fmt.Errorf("%w: %s %s, but the checkpoint stores %s unquantized (no %s.scales); mlx-lm refuses it", ErrConfig, field, says, m.path, m.path)
+		return fmt.Errorf("%w: %s %s, but the checkpoint stores %s unquantized (no %s.scales); mlx-lm refuses it", ErrConfig, field, says, m.Path, m.Path)
 	}
-	if !okw || pl.spec.generic || !m.kind.quantizable() {
+	if !okw || pl.spec.Generic || !m.Kind.Quantizable() {
 		return nil // reported by match
 	}
-	ws, _ := m.param("weight")
-	packed, sshape, err := quantShapes(m.path, ws.shape, qp)
+	ws, _ := m.Param("weight")
+	packed, sshape, err := quantShapes(m.Path, ws.Shape, qp)
 	if err != nil || (slices.Equal(w.Shape, packed) && slices.Equal(s.Shape, sshape)) {
 		return nil // an impossible entry is reported by match
 	}
-	stored := fmt.Sprintf("%s.weight %v and %s.scales %v%s", m.path, w.Shape, m.path, s.Shape, pl.where(w))
-	if len(ws.shape) > 0 {
-		if p, err := inferQuant(m.path, ws.shape[len(ws.shape)-1], w, s); err == nil {
+	stored := fmt.Sprintf("%s.weight %v and %s.scales %v%s", m.Path, w.Shape, m.Path, s.Shape, pl.where(w))
+	if len(ws.Shape) > 0 {
+		if p, err := inferQuant(m.Path, ws.Shape[len(ws.Shape)-1], w, s); err == nil {
 			stored = fmt.Sprintf("%d-bit %s with group size %d (%s)", p.Bits, p.Mode, p.GroupSize, stored)
 		}
 	}
-	return fmt.Errorf("%w: %s %s, but the checkpoint stores %s packed as %s; mlx-lm refuses it", ErrConfig, field, says, m.path, stored)
+	return fmt.Errorf("%w: %s %s, but the checkpoint stores %s packed as %s; mlx-lm refuses it", ErrConfig, field, says, m.Path, stored)
 }
 
 func listNames(names []string) string {
@@ -665,7 +666,7 @@ func (pl *planner) castDType() mlx.DType {
 	if name == "" {
 		if v, ok := pl.cfgObj.Get("torch_dtype"); ok && v != nil {
 			name, _ = v.(string)
-		} else if tc := pl.cfg.object("text_config"); tc != nil {
+		} else if tc := pl.cfg.Object("text_config"); tc != nil {
 			if v, ok := tc.Get("dtype"); ok {
 				name, _ = v.(string)
 			}
@@ -713,11 +714,11 @@ func (pl *planner) planModule(st *modState, q *mlx.QuantParams, note string, flo
 	if len(floatDType) > 0 && floatDType[0] != mlx.Invalid {
 		cast = floatDType[0]
 	}
-	path := st.spec.path
+	path := st.spec.Path
 	// get_total_parameters counts a quantized weight at its float size and
 	// skips scales/biases, so the count is the float model's.
-	for _, p := range st.spec.params {
-		pl.plan.TotalParameters += numElements(p.shape)
+	for _, p := range st.spec.Params {
+		pl.plan.TotalParameters += numElements(p.Shape)
 	}
 	if st.q != nil {
 		if pl.opts.Dequantize {
@@ -733,8 +734,8 @@ func (pl *planner) planModule(st *modState, q *mlx.QuantParams, note string, flo
 					j.DType = out
 				}
 			}
-			ws, _ := st.spec.param("weight")
-			j.Outputs = []int{pl.addTensor(joinName(path, "weight"), out, ws.shape)}
+			ws, _ := st.spec.Param("weight")
+			j.Outputs = []int{pl.addTensor(joinName(path, "weight"), out, ws.Shape)}
 			pl.plan.Jobs = append(pl.plan.Jobs, j)
 		} else {
 			pl.addPassthrough(path, joinName(path, "weight"), st.qw, mlx.Invalid, note)
@@ -748,10 +749,10 @@ func (pl *planner) planModule(st *modState, q *mlx.QuantParams, note string, flo
 		}
 		return nil
 	}
-	for _, p := range st.spec.params {
-		in := st.params[p.name]
-		name := joinName(path, p.name)
-		if p.name == "weight" && q != nil {
+	for _, p := range st.spec.Params {
+		in := st.params[p.Name]
+		name := joinName(path, p.Name)
+		if p.Name == "weight" && q != nil {
 			if !in.DType.IsFloat() {
 				return fmt.Errorf("%w: tensor %q%s is %s and cannot be quantized", ErrWeights, name, pl.where(in), in.DType)
 			}
@@ -796,15 +797,15 @@ func (pl *planner) planQuantized(mods []modState, rec *recipe) error {
 
 	var qobj *pyjson.Object
 	fineGrained := false
-	if existing := pl.cfg.object("quantization"); existing != nil {
+	if existing := pl.cfg.Object("quantization"); existing != nil {
 		qobj, fineGrained = existing, true
 	} else {
 		qobj = quantEntry(global)
 	}
-	pred := pl.arch.pred
+	pred := pl.arch.MLX.Pred
 	for i := range mods {
 		st := &mods[i]
-		path := st.spec.path
+		path := st.spec.Path
 		if st.q != nil {
 			if err := pl.planModule(st, nil, "already quantized"); err != nil {
 				return err
@@ -812,7 +813,7 @@ func (pl *planner) planQuantized(mods []modState, rec *recipe) error {
 			continue
 		}
 		w := st.params["weight"]
-		quantizable := st.spec.kind.quantizable() && w != nil && len(w.Shape) > 0
+		quantizable := st.spec.Kind.Quantizable() && w != nil && len(w.Shape) > 0
 		lastDim := 0
 		if w != nil && len(w.Shape) > 0 {
 			lastDim = w.Shape[len(w.Shape)-1]

@@ -10,6 +10,7 @@ import (
 
 	"github.com/mlxconv/mlxconv/internal/pyjson"
 	"github.com/mlxconv/mlxconv/mlx"
+	"github.com/mlxconv/mlxconv/model"
 )
 
 // Rule is one per-module quantization rule (--quant-rule PATTERN=SPEC).
@@ -135,14 +136,14 @@ func buildRecipe(name string, group int, spec *modelSpec) (*recipe, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: unknown quant recipe %q (want one of %s)", ErrOptions, name, strings.Join(Recipes, ", "))
 	}
-	r := &recipe{name: name, low: bits[0], high: bits[1], group: group, loc: -1, layers: spec.numLayers}
+	r := &recipe{name: name, low: bits[0], high: bits[1], group: group, loc: -1, layers: spec.NumLayers}
 	find := func(want func(string) bool) {
-		for _, m := range spec.modules {
-			if !want(m.path) {
+		for _, m := range spec.Modules {
+			if !want(m.Path) {
 				continue
 			}
-			for i, c := range strings.Split(m.path, ".") {
-				if isDigits(c) {
+			for i, c := range strings.Split(m.Path, ".") {
+				if model.IsDigits(c) {
 					r.loc = i
 					return
 				}
@@ -215,18 +216,18 @@ func quantEntry(p mlx.QuantParams) *pyjson.Object {
 func paramsFromEntry(o *pyjson.Object, where string) (mlx.QuantParams, error) {
 	c := newConfig(o, where)
 	mode := mlx.Affine
-	if s, ok := c.str("mode"); ok {
+	if s, ok := c.Str("mode"); ok {
 		m, err := mlx.ParseQuantMode(s)
 		if err != nil {
 			return mlx.QuantParams{}, fmt.Errorf("%w: %s: %v", ErrConfig, where, err)
 		}
 		mode = m
 	}
-	g, err := c.intOr("group_size", mode.DefaultGroupSize())
+	g, err := c.IntOr("group_size", mode.DefaultGroupSize())
 	if err != nil {
 		return mlx.QuantParams{}, err
 	}
-	b, err := c.intOr("bits", mode.DefaultBits())
+	b, err := c.IntOr("bits", mode.DefaultBits())
 	if err != nil {
 		return mlx.QuantParams{}, err
 	}

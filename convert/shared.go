@@ -5,6 +5,7 @@ import (
 
 	"github.com/mlxconv/mlxconv/internal/pyjson"
 	"github.com/mlxconv/mlxconv/mlx"
+	"github.com/mlxconv/mlxconv/model"
 )
 
 // This file exposes the stages convert shares with other sinks (the GGUF
@@ -23,7 +24,7 @@ const (
 	KindSwitchLinear ModuleKind = ModuleKind(kindSwitchLinear)
 )
 
-func (k ModuleKind) String() string { return modKind(k).String() }
+func (k ModuleKind) String() string { return model.Kind(k).String() }
 
 // Param is one float parameter of a module.
 type Param struct {
@@ -69,17 +70,17 @@ func LoadModel(inv *Inventory) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Model{ModelType: pl.plan.ModelType, Arch: arch.name, Modules: make([]Module, len(mods))}
+	m := &Model{ModelType: pl.plan.ModelType, Arch: arch.Name, Modules: make([]Module, len(mods))}
 	for i, st := range mods {
-		mod := Module{Path: st.spec.path, Kind: ModuleKind(st.spec.kind)}
+		mod := Module{Path: st.spec.Path, Kind: ModuleKind(st.spec.Kind)}
 		if st.q != nil {
 			q := *st.q
 			mod.Quant = &q
 			mod.Weight, mod.Scales, mod.Biases, mod.Bias = st.qw, st.qs, st.qb, st.bias
 		} else {
-			for _, p := range st.spec.params {
-				if in := st.params[p.name]; in != nil {
-					mod.Params = append(mod.Params, Param{Name: p.name, Input: in})
+			for _, p := range st.spec.Params {
+				if in := st.params[p.Name]; in != nil {
+					mod.Params = append(mod.Params, Param{Name: p.Name, Input: in})
 				}
 			}
 		}

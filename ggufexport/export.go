@@ -29,10 +29,6 @@ import (
 // convert_hf_to_gguf.py writes it, through convert's inventory and
 // architecture tables and the pipeline executor.
 
-// ErrExport reports a model, config or option the exporter cannot handle.
-// It is returned before any tensor data is written.
-var ErrExport = errors.New("gguf: cannot export")
-
 // OutType is the --outtype of an export.
 type OutType string
 
@@ -285,7 +281,8 @@ func PlanExport(inv *convert.Inventory, opts ExportOptions) (*ExportPlan, error)
 	if err != nil {
 		return nil, err
 	}
-	arch, ok := exportArchs[model.ModelType]
+	arch := lookupArch(model.ModelType)
+	ok := arch != nil
 	if !ok {
 		return nil, fmt.Errorf("%w: model type %q has no GGUF export (supported: %s)", ErrExport, model.ModelType, strings.Join(ExportModelTypes(), ", "))
 	}
@@ -294,17 +291,17 @@ func PlanExport(inv *convert.Inventory, opts ExportOptions) (*ExportPlan, error)
 	if err != nil {
 		return nil, err
 	}
-	blockCount, err := h.reqU32("n_layers", "num_hidden_layers", "n_layer", "num_layers")
+	blockCount, err := h.ReqU32("n_layers", "num_hidden_layers", "n_layer", "num_layers")
 	if err != nil {
 		return nil, err
 	}
 	vocabSize := 0
-	if n, ok, err := h.findInt("vocab_size"); err != nil {
+	if n, ok, err := h.FindInt("vocab_size"); err != nil {
 		return nil, err
 	} else if ok && n > 0 && n <= MaxVocabSize {
 		vocabSize = int(n)
 	}
-	vocab, err := LoadVocab(inv.Dir, VocabOptions{Arch: arch.vocab, VocabSize: vocabSize, Pre: opts.Pre})
+	vocab, err := LoadVocab(inv.Dir, VocabOptions{Arch: arch.Vocab, VocabSize: vocabSize, Pre: opts.Pre})
 	if errors.Is(err, ErrUnknownPre) {
 		return nil, fmt.Errorf("%w (name it with --pre, e.g. --pre llama-bpe)", err)
 	}
@@ -317,20 +314,20 @@ func PlanExport(inv *convert.Inventory, opts ExportOptions) (*ExportPlan, error)
 	if err != nil {
 		return nil, err
 	}
-	plan := &ExportPlan{Input: inv.Dir, ModelType: model.ModelType, Arch: arch.gguf, OutType: string(outType), vocab: vocab,
+	plan := &ExportPlan{Input: inv.Dir, ModelType: model.ModelType, Arch: arch.Arch, OutType: string(outType), vocab: vocab,
 		Warnings: slices.Clone(vocab.Warnings)}
 	pl.autoFloat = pl.resolveAuto(outType)
 	if pl.facts, err = pl.inspectQuant(cands); err != nil {
 		return nil, err
 	}
 
-	extras, extraKVs, err := arch.extraTensors(h, rope)
+	extras, extraKVs, err := extraTensors(arch, h, rope)
 	if err != nil {
 		return nil, err
 	}
 	for _, e := range extras {
-		plan.Tensors = append(plan.Tensors, ExportTensor{Name: e.name, Type: gguf.F32.String(), Shape: []uint64{uint64(len(e.values))},
-			From: "generated", Op: "config", Exact: true, extra: e.values})
+		plan.Tensors = append(plan.Tensors, ExportTensor{Name: e.Name, Type: gguf.F32.String(), Shape: []uint64{uint64(len(e.Values))},
+			From: "generated", Op: "config", Exact: true, extra: e.Values})
 	}
 	for i := range cands {
 		t, err := pl.planTensor(&cands[i])
@@ -362,26 +359,26 @@ func PlanExport(inv *convert.Inventory, opts ExportOptions) (*ExportPlan, error)
 		md.sizeLabel = sizeLabel(counts)
 	}
 	var kvs kvList
-	kvs.set("general.architecture", gguf.String(arch.gguf))
+	kvs.Set("general.architecture", gguf.String(arch.Arch))
 	for _, kv := range extraKVs {
-		kvs.set(kv.Key, kv.Value)
+		kvs.Set(kv.Key, kv.Value)
 	}
-	kvs.set("general.type", gguf.String("model"))
+	kvs.Set("general.type", gguf.String("model"))
 	for _, kv := range md.kvs() {
-		kvs.set(kv.Key, kv.Value)
+		kvs.Set(kv.Key, kv.Value)
 	}
-	mw := &metaWriter{arch: arch.gguf, h: h, ftype: ftype, rope: rope, blockCount: blockCount}
-	if err := arch.params(mw); err != nil {
+	mw := &metaWriter{Arch: arch.Arch, H: h, FileType: ftype, Rope: rope, BlockCount: blockCount}
+	if err := arch.Params(mw); err != nil {
 		return nil, err
 	}
-	for _, kv := range mw.kvs.list {
-		kvs.set(kv.Key, kv.Value)
+	for _, kv := range mw.KVs.List {
+		kvs.Set(kv.Key, kv.Value)
 	}
-	kvs.set("general.quantization_version", gguf.Uint32(2))
+	kvs.Set("general.quantization_version", gguf.Uint32(2))
 	for _, kv := range vocab.KVs() {
-		kvs.set(kv.Key, kv.Value)
+		kvs.Set(kv.Key, kv.Value)
 	}
-	plan.KVs = kvs.list
+	plan.KVs = kvs.List
 
 	// Output file(s).
 	out := opts.OutFile
@@ -478,12 +475,12 @@ func (pl *exportPlanner) candidates(model *convert.Model) ([]candidate, error) {
 	var unmapped []string
 	haveHead := false
 	add := func(src string, c candidate) {
-		name, bid, ok := pl.arch.tensorName(src)
+		name, bid, ok := tensorName(pl.arch, src)
 		if !ok {
 			unmapped = append(unmapped, src)
 			return
 		}
-		if pl.arch.dropHead && strings.HasPrefix(name, "output.") {
+		if pl.arch.DropHead && strings.HasPrefix(name, "output.") {
 			return
 		}
 		if strings.HasPrefix(name, "output.") {
@@ -514,11 +511,11 @@ func (pl *exportPlanner) candidates(model *convert.Model) ([]candidate, error) {
 		for i, n := range unmapped {
 			unmapped[i] = strconv.Quote(n) // names come from the file
 		}
-		return nil, fmt.Errorf("%w: cannot map tensor(s) to GGUF names for %s: %s", ErrExport, pl.arch.gguf, strings.Join(unmapped, ", "))
+		return nil, fmt.Errorf("%w: cannot map tensor(s) to GGUF names for %s: %s", ErrExport, pl.arch.Arch, strings.Join(unmapped, ", "))
 	}
 	// A head the checkpoint has although the config ties it: mlx-lm drops
 	// it, convert_hf_to_gguf.py writes it.
-	if !haveHead && !pl.arch.dropHead {
+	if !haveHead && !pl.arch.DropHead {
 		for _, t := range pl.inv.Tensors {
 			if t.Name == "lm_head.weight" || t.Name == "language_model.lm_head.weight" {
 				in := &convert.Input{Name: t.Name, DType: t.DType, Shape: slices.Clone(t.Shape), Op: convert.OpDirect, Sources: []convert.SourceTensor{t}}
@@ -559,7 +556,7 @@ func (pl *exportPlanner) candidates(model *convert.Model) ([]candidate, error) {
 			}
 			parts := strings.SplitN(c.name, ".", 3) // blk, N, base.param
 			base := strings.TrimSuffix(strings.TrimSuffix(parts[len(parts)-1], ".weight"), ".bias")
-			c.sub = 1 + slices.Index(pl.arch.expertOrder, base)
+			c.sub = 1 + slices.Index(pl.arch.ExpertOrder, base)
 		}
 	}
 	for i := range out {
@@ -633,7 +630,7 @@ func (pl *exportPlanner) tensorInputs(c *candidate) ([]*convert.Input, []int, []
 	var notes []string
 
 	// Gemma 3: token_embd loses the rows beyond the tokenizer.
-	if pl.arch.trimEmbd && c.name == "token_embd.weight" && len(pl.vocab.Tokens) < shape[0] {
+	if pl.arch.TrimEmbd && c.name == "token_embd.weight" && len(pl.vocab.Tokens) < shape[0] {
 		n := len(pl.vocab.Tokens)
 		trimmed := make([]*convert.Input, len(ins))
 		for i, in := range ins {
@@ -667,13 +664,13 @@ func (pl *exportPlanner) planTensor(c *candidate) (ExportTensor, error) {
 	var transforms []string
 
 	// Llama Q/K permutation.
-	if pl.arch.permuteQK {
+	if pl.arch.PermuteQK {
 		heads := int64(0)
-		nHead, _, err := pl.h.findU32("n_heads", "num_attention_heads")
+		nHead, _, err := pl.h.FindU32("n_heads", "num_attention_heads")
 		if err != nil {
 			return t, err
 		}
-		nKV, kvOK, err := pl.h.findU32("n_kv_heads", "num_key_value_heads")
+		nKV, kvOK, err := pl.h.FindU32("n_kv_heads", "num_key_value_heads")
 		if err != nil {
 			return t, err
 		}
@@ -713,7 +710,7 @@ func (pl *exportPlanner) planTensor(c *candidate) (ExportTensor, error) {
 		}
 		op.mode, op.inDType = opFloat, in.DType
 		t.From = strings.ToLower(in.DType.SafetensorsName())
-		if pl.arch.normShift && strings.HasSuffix(c.src, "norm.weight") {
+		if pl.arch.NormShift && strings.HasSuffix(c.src, "norm.weight") {
 			op.normShift = true
 			transforms = append(transforms, "+1")
 		}

@@ -34,10 +34,11 @@ func FuzzExportConfig(f *testing.F) {
 		if err != nil {
 			return
 		}
-		for _, a := range exportArchs {
-			m := &metaWriter{arch: a.gguf, h: h, rope: rope, blockCount: 2}
-			_ = a.params(m)
-			_, _, _ = a.extraTensors(h, rope)
+		for _, mt := range ExportModelTypes() {
+			a := lookupArch(mt)
+			m := &metaWriter{Arch: a.Arch, H: h, Rope: rope, BlockCount: 2}
+			_ = a.Params(m)
+			_, _, _ = extraTensors(a, h, rope)
 		}
 	})
 }

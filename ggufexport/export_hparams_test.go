@@ -19,19 +19,19 @@ func exportMetaErr(t *testing.T, cfgJSON string) error {
 	v, err := pyjson.Parse([]byte(cfgJSON))
 	require.NoError(t, err)
 	cfg := v.(*pyjson.Object)
-	mt, _ := stringOf(cfg, "model_type")
-	a, ok := exportArchs[mt]
-	require.True(t, ok, mt)
+	mt, _ := cfg.Get("model_type")
+	a := lookupArch(mt.(string))
+	require.NotNil(t, a, mt)
 	h := newHParams(cfg)
 	rope, err := newRopeParams(h)
 	if err != nil {
 		return err
 	}
-	m := &metaWriter{arch: a.gguf, h: h, rope: rope, blockCount: 2}
-	if err := a.params(m); err != nil {
+	m := &metaWriter{Arch: a.Arch, H: h, Rope: rope, BlockCount: 2}
+	if err := a.Params(m); err != nil {
 		return err
 	}
-	_, _, err = a.extraTensors(h, rope)
+	_, _, err = extraTensors(a, h, rope)
 	return err
 }
 

@@ -10,6 +10,8 @@ import (
 
 	"github.com/mlxconv/mlxconv/gguf"
 	"github.com/mlxconv/mlxconv/internal/fsx"
+	"github.com/mlxconv/mlxconv/model"
+	"github.com/mlxconv/mlxconv/model/family"
 )
 
 // Tokenizer export.
@@ -180,39 +182,19 @@ type Vocab struct {
 
 // KVs returns the tokenizer metadata in writing order, typed as llama.cpp
 // reads it, ready to append to the architecture's KVs for NewPlan.
-func (v *Vocab) KVs() []gguf.KV { return append([]gguf.KV(nil), v.kvs.list...) }
+func (v *Vocab) KVs() []gguf.KV { return append([]gguf.KV(nil), v.kvs.List...) }
 
 // Lookup returns the value of a tokenizer key.
 func (v *Vocab) Lookup(key string) (gguf.Value, bool) {
-	i, ok := v.kvs.index[key]
-	if !ok {
-		return gguf.Value{}, false
-	}
-	return v.kvs.list[i].Value, true
+	return v.kvs.Lookup(key)
 }
 
 func (v *Vocab) warnf(format string, args ...any) {
 	v.Warnings = append(v.Warnings, fmt.Sprintf(format, args...))
 }
 
-// kvList is an insertion-ordered map with gguf-py's GGUFWriter semantics:
-// setting an existing key replaces its value in place.
-type kvList struct {
-	list  []gguf.KV
-	index map[string]int
-}
-
-func (l *kvList) set(key string, v gguf.Value) {
-	if l.index == nil {
-		l.index = map[string]int{}
-	}
-	if i, ok := l.index[key]; ok {
-		l.list[i].Value = v
-		return
-	}
-	l.index[key] = len(l.list)
-	l.list = append(l.list, gguf.KV{Key: key, Value: v})
-}
+// kvList is an insertion-ordered map with gguf-py's GGUFWriter semantics.
+type kvList = model.KVList
 
 // modelDir gives access to the files of an HF model directory.
 type modelDir struct {
@@ -296,108 +278,35 @@ type vocabLoader struct {
 }
 
 func (l *vocabLoader) run() error {
-	arch := l.opts.Arch
-	switch arch {
-	case "", "llama", "mistral", "mixtral", "qwen2", "qwen3", "qwen2moe", "qwen3moe",
-		"gemma", "gemma2", "gemma3", "phi3":
-	default:
-		return fmt.Errorf("%w: no tokenizer rules for architecture %q", gguf.ErrInvalid, arch)
+	setVocab := model.DefaultVocab // generic
+	if l.opts.Arch != "" {
+		if setVocab = family.VocabRules(l.opts.Arch); setVocab == nil {
+			return fmt.Errorf("%w: no tokenizer rules for architecture %q", gguf.ErrInvalid, l.opts.Arch)
+		}
 	}
-	hasSPM := l.d.exists("tokenizer.model")
-	if !hasSPM && l.d.exists("tekken.json") && !l.d.exists("tokenizer.json") {
+	if !l.d.exists("tokenizer.model") && l.d.exists("tekken.json") && !l.d.exists("tokenizer.json") {
 		return fmt.Errorf("%w: Mistral tekken.json tokenizers are not supported", ErrTokenizer)
 	}
-	switch arch {
-	case "llama", "mistral", "mixtral":
-		tc, err := l.tokenizerConfig()
-		if err != nil {
-			return err
-		}
-		if v, ok := tc["add_prefix_space"]; ok && v != nil {
-			b, ok := v.(bool)
-			if !ok {
-				return fmt.Errorf("%w: tokenizer_config.json add_prefix_space is not a bool", ErrTokenizer)
-			}
-			l.v.kvs.set(KeyAddSpacePrefix, gguf.Bool(b))
-		}
-		if cls, _ := tc["tokenizer_class"].(string); cls == "HybridDNATokenizer" {
-			return fmt.Errorf("%w: HybridDNATokenizer is not supported", ErrTokenizer)
-		}
-		switch {
-		case hasSPM:
-			err = l.spm(false)
-		case l.isLlamaHF():
-			err = l.llamaHF()
-		default:
-			err = l.bpe()
-		}
-		if err != nil {
-			return err
-		}
-		vs := l.hparamInt("vocab_size", 32000)
-		if vs == 32016 { // CodeLlama
-			if err := l.extraSpecials([]string{"prefix", "suffix", "middle", "eot"},
-				map[string]int64{"prefix": 32007, "suffix": 32008, "middle": 32009, "eot": 32010}, true); err != nil {
-				return err
-			}
-		}
-		if vs == 49152 { // granite small models
-			l.v.kvs.set(addSpecialKeys["bos"], gguf.Bool(false))
-		}
-		return nil
-	case "qwen2", "qwen3":
-		if hasSPM {
-			return l.spm(false)
-		}
-		return l.bpe()
-	case "qwen2moe", "qwen3moe":
-		return l.bpe()
-	case "gemma":
-		if err := l.spm(false); err != nil {
-			return err
-		}
-		if err := l.extraSpecials([]string{"prefix", "suffix", "middle", "fsep", "eot"},
-			map[string]int64{"prefix": 67, "suffix": 69, "middle": 68, "fsep": 70, "eot": 107}, false); err != nil {
-			return err
-		}
-		l.v.kvs.set(KeyAddSpacePrefix, gguf.Bool(false))
-		return nil
-	case "gemma2":
-		if err := l.spm(false); err != nil {
-			return err
-		}
-		l.v.kvs.set(KeyAddSpacePrefix, gguf.Bool(false))
-		return nil
-	case "gemma3":
-		if !hasSPM {
-			return l.bpe()
-		}
-		if err := l.spm(false); err != nil {
-			return err
-		}
-		l.v.kvs.set(KeyAddSpacePrefix, gguf.Bool(false))
-		return nil
-	case "phi3":
-		tc, err := l.tokenizerConfig()
-		if err != nil {
-			return err
-		}
-		if tc != nil {
-			cls, ok := tc["tokenizer_class"]
-			if !ok {
-				return fmt.Errorf("%w: tokenizer_config.json has no tokenizer_class (Phi-3 rules need it)", ErrTokenizer)
-			}
-			if cls == "GPT2Tokenizer" {
-				return l.bpe()
-			}
-		}
-		return l.spm(true)
-	}
-	// Generic.
-	if hasSPM {
-		return l.spm(false)
-	}
-	return l.bpe()
+	return setVocab(vocabRules{l})
+}
+
+// vocabRules is a vocabLoader as the families' set_vocab rules drive it.
+type vocabRules struct{ l *vocabLoader }
+
+func (r vocabRules) HasSPM() bool                             { return r.l.d.exists("tokenizer.model") }
+func (r vocabRules) TokenizerConfig() (map[string]any, error) { return r.l.tokenizerConfig() }
+func (r vocabRules) SPM(phi3 bool) error                      { return r.l.spm(phi3) }
+func (r vocabRules) BPE() error                               { return r.l.bpe() }
+func (r vocabRules) IsLlamaHF() bool                          { return r.l.isLlamaHF() }
+func (r vocabRules) LlamaHF() error                           { return r.l.llamaHF() }
+func (r vocabRules) ExtraSpecials(kinds []string, ids map[string]int64, keepTemplate bool) error {
+	return r.l.extraSpecials(kinds, ids, keepTemplate)
+}
+func (r vocabRules) SetAddSpacePrefix(b bool)              { r.l.v.kvs.Set(KeyAddSpacePrefix, gguf.Bool(b)) }
+func (r vocabRules) SetAddBOS(b bool)                      { r.l.v.kvs.Set(addSpecialKeys["bos"], gguf.Bool(b)) }
+func (r vocabRules) HParamInt(key string, def int64) int64 { return r.l.hparamInt(key, def) }
+func (r vocabRules) Errorf(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrTokenizer, fmt.Sprintf(format, args...))
 }
 
 // hparamInt returns an integer hyperparameter, or def when absent.
@@ -498,17 +407,17 @@ func looksSpecial(t string) bool {
 // setArrays writes the model, pre and array KVs.
 func (l *vocabLoader) setArrays() {
 	v := l.v
-	v.kvs.set(KeyTokenizerModel, gguf.String(v.Model))
-	v.kvs.set(KeyTokenizerPre, gguf.String(v.Pre))
-	v.kvs.set(KeyTokenList, gguf.Strings(v.Tokens))
+	v.kvs.Set(KeyTokenizerModel, gguf.String(v.Model))
+	v.kvs.Set(KeyTokenizerPre, gguf.String(v.Pre))
+	v.kvs.Set(KeyTokenList, gguf.Strings(v.Tokens))
 	if v.Scores != nil {
-		v.kvs.set(KeyTokenScores, gguf.Float32s(v.Scores))
+		v.kvs.Set(KeyTokenScores, gguf.Float32s(v.Scores))
 	}
 	types := make([]int32, len(v.Types))
 	for i, t := range v.Types {
 		types[i] = int32(t)
 	}
-	v.kvs.set(KeyTokenType, gguf.Int32s(types))
+	v.kvs.Set(KeyTokenType, gguf.Int32s(types))
 }
 
 // checkID validates a token id read from a file.

@@ -3,6 +3,8 @@ package ggufexport
 import (
 	"fmt"
 	"sort"
+
+	"github.com/mlxconv/mlxconv/model/family"
 )
 
 // SentencePiece-style tokenizer.json without tokenizer.model: llama.cpp's
@@ -71,9 +73,8 @@ func (l *vocabLoader) llamaHFSpecials(tc jsonObj) ([]string, error) {
 	cls, _ := tc["tokenizer_class"].(string)
 	if cls == "" {
 		if mt, _ := l.hp["model_type"].(string); mt != "" {
-			switch mt {
-			case "llama", "mistral", "mixtral":
-				cls = "LlamaTokenizerFast"
+			if g := family.LookupGGUF(mt); g != nil {
+				cls = g.TokenizerClass
 			}
 		}
 	}

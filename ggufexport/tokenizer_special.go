@@ -693,7 +693,7 @@ func (s *specialVocab) apply() {
 	kv := &v.kvs
 	if len(s.merges) > 0 {
 		v.Merges = s.merges
-		kv.set(KeyTokenMerges, gguf.Strings(s.merges))
+		kv.Set(KeyTokenMerges, gguf.Strings(s.merges))
 	} else if s.loadMerges {
 		v.warnf("adding merges requested but no merges found, output may be non-functional")
 	}
@@ -703,7 +703,7 @@ func (s *specialVocab) apply() {
 			v.warnf("no handler for special token type %s with id %d - skipping", x.kind, x.id)
 			continue
 		}
-		kv.set(key, gguf.Uint32(uint32(x.id)))
+		kv.Set(key, gguf.Uint32(uint32(x.id)))
 	}
 	for _, a := range s.add {
 		key, ok := addSpecialKeys[a.kind]
@@ -711,16 +711,16 @@ func (s *specialVocab) apply() {
 			v.warnf("no handler for add_%s_token with value %v - skipping", a.kind, a.on)
 			continue
 		}
-		kv.set(key, gguf.Bool(a.on))
+		kv.Set(key, gguf.Bool(a.on))
 	}
 	if s.chatTemplate != nil {
 		s.applyChatTemplate()
 	}
 	if s.normLowercase != nil {
-		kv.set("tokenizer.ggml.normalizer.lowercase", gguf.Bool(*s.normLowercase))
+		kv.Set("tokenizer.ggml.normalizer.lowercase", gguf.Bool(*s.normLowercase))
 	}
 	if s.normStrip != nil {
-		kv.set("tokenizer.ggml.normalizer.strip_accents", gguf.Bool(*s.normStrip))
+		kv.Set("tokenizer.ggml.normalizer.strip_accents", gguf.Bool(*s.normStrip))
 	}
 }
 
@@ -729,7 +729,7 @@ func (s *specialVocab) applyChatTemplate() {
 	kv := &s.l.v.kvs
 	switch t := s.chatTemplate.(type) {
 	case string:
-		kv.set(KeyChatTemplate, gguf.String(t))
+		kv.Set(KeyChatTemplate, gguf.String(t))
 	case []any:
 		var def *string
 		names := map[string]bool{}
@@ -757,7 +757,7 @@ func (s *specialVocab) applyChatTemplate() {
 				continue
 			}
 			names[name] = true
-			kv.set(fmt.Sprintf(keyChatTemplateFmt, name), gguf.String(tmpl))
+			kv.Set(fmt.Sprintf(keyChatTemplateFmt, name), gguf.String(tmpl))
 		}
 		if len(names) > 0 {
 			list := make([]string, 0, len(names))
@@ -765,10 +765,10 @@ func (s *specialVocab) applyChatTemplate() {
 				list = append(list, n)
 			}
 			sort.Strings(list)
-			kv.set(KeyChatTemplates, gguf.Strings(list))
+			kv.Set(KeyChatTemplates, gguf.Strings(list))
 		}
 		if def != nil {
-			kv.set(KeyChatTemplate, gguf.String(*def))
+			kv.Set(KeyChatTemplate, gguf.String(*def))
 		}
 	}
 }

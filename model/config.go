@@ -1,4 +1,4 @@
-package convert
+package model
 
 import (
 	"fmt"
@@ -7,28 +7,28 @@ import (
 	"github.com/mlxconv/mlxconv/internal/pyjson"
 )
 
-// config gives typed read access to a config.json object with the
+// Config gives typed read access to a config.json object with the
 // semantics of mlx-lm's ModelArgs dataclasses: a missing key takes the
 // field's default, a required field without a default is an error, and
 // JSON null is Python's None.
-type config struct {
+type Config struct {
 	obj   *pyjson.Object
 	where string // "config.json" or "config.json text_config", for errors
 }
 
-func newConfig(o *pyjson.Object, where string) config {
+func NewConfig(o *pyjson.Object, where string) Config {
 	if o == nil {
 		o = pyjson.NewObject()
 	}
-	return config{obj: o, where: where}
+	return Config{obj: o, where: where}
 }
 
-func (c config) errf(key, format string, args ...any) error {
+func (c Config) Errf(key, format string, args ...any) error {
 	return fmt.Errorf("%w: %s: %q %s", ErrConfig, c.where, key, fmt.Sprintf(format, args...))
 }
 
-// value returns the raw value of key and whether it is present and not null.
-func (c config) value(key string) (pyjson.Value, bool) {
+// Value returns the raw value of key and whether it is present and not null.
+func (c Config) Value(key string) (pyjson.Value, bool) {
 	v, ok := c.obj.Get(key)
 	if !ok || v == nil {
 		return nil, false
@@ -36,67 +36,67 @@ func (c config) value(key string) (pyjson.Value, bool) {
 	return v, true
 }
 
-// has reports whether key is present and not null.
-func (c config) has(key string) bool { _, ok := c.value(key); return ok }
+// Has reports whether key is present and not null.
+func (c Config) Has(key string) bool { _, ok := c.Value(key); return ok }
 
 // maxDim bounds every size read from a config so that products of a few of
 // them cannot overflow (2^31 elements per dimension is far beyond any model).
 const maxDim = 1 << 31
 
-// optInt returns the integer at key; ok is false when the key is absent or
+// OptInt returns the integer at key; ok is false when the key is absent or
 // null. A non-integer or out-of-range value is an error.
-func (c config) optInt(key string) (v int, ok bool, err error) {
-	raw, present := c.value(key)
+func (c Config) OptInt(key string) (v int, ok bool, err error) {
+	raw, present := c.Value(key)
 	if !present {
 		return 0, false, nil
 	}
 	n, isNum := raw.(pyjson.Number)
 	if !isNum {
-		return 0, false, c.errf(key, "is %s, want an integer", describe(raw))
+		return 0, false, c.Errf(key, "is %s, want an integer", Describe(raw))
 	}
 	i, isInt := n.Int64()
 	if !isInt {
-		return 0, false, c.errf(key, "is %s, want an integer", string(n))
+		return 0, false, c.Errf(key, "is %s, want an integer", string(n))
 	}
 	if i < 0 || i > maxDim {
-		return 0, false, c.errf(key, "is %d, out of range", i)
+		return 0, false, c.Errf(key, "is %d, out of range", i)
 	}
 	return int(i), true, nil
 }
 
-// reqInt returns the integer at key, which must be present.
-func (c config) reqInt(key string) (int, error) {
-	v, ok, err := c.optInt(key)
+// ReqInt returns the integer at key, which must be present.
+func (c Config) ReqInt(key string) (int, error) {
+	v, ok, err := c.OptInt(key)
 	if err != nil {
 		return 0, err
 	}
 	if !ok {
-		return 0, c.errf(key, "is missing (required)")
+		return 0, c.Errf(key, "is missing (required)")
 	}
 	return v, nil
 }
 
-// posInt returns a required integer that must be positive.
-func (c config) posInt(key string) (int, error) {
-	v, err := c.reqInt(key)
+// PosInt returns a required integer that must be positive.
+func (c Config) PosInt(key string) (int, error) {
+	v, err := c.ReqInt(key)
 	if err == nil && v <= 0 {
-		err = c.errf(key, "is %d, want a positive integer", v)
+		err = c.Errf(key, "is %d, want a positive integer", v)
 	}
 	return v, err
 }
 
-// intOr returns the integer at key, or def when absent or null.
-func (c config) intOr(key string, def int) (int, error) {
-	v, ok, err := c.optInt(key)
+// IntOr returns the integer at key, or def when absent or null.
+func (c Config) IntOr(key string, def int) (int, error) {
+	v, ok, err := c.OptInt(key)
 	if err != nil || !ok {
 		return def, err
 	}
 	return v, nil
 }
 
-// boolOr returns Python's truth value of key: def when absent, false for
+// BoolOr returns Python's truth value of key: def when absent, false for
 // null, the value of a bool, non-zero for a number.
-func (c config) boolOr(key string, def bool) (bool, error) {
+func (c Config) BoolOr(key string, def bool) (bool, error) {
 	raw, present := c.obj.Get(key)
 	if !present {
 		return def, nil
@@ -109,17 +109,17 @@ func (c config) boolOr(key string, def bool) (bool, error) {
 	case pyjson.Number:
 		f, err := x.Float64()
 		if err != nil {
-			return false, c.errf(key, "is %s, want a bool", string(x))
+			return false, c.Errf(key, "is %s, want a bool", string(x))
 		}
 		return f != 0, nil
 	}
-	return false, c.errf(key, "is %s, want a bool", describe(raw))
+	return false, c.Errf(key, "is %s, want a bool", Describe(raw))
 }
 
-// str returns the string at key ("" and false when absent, null or not a
+// Str returns the string at key ("" and false when absent, null or not a
 // string).
-func (c config) str(key string) (string, bool) {
-	raw, ok := c.value(key)
+func (c Config) Str(key string) (string, bool) {
+	raw, ok := c.Value(key)
 	if !ok {
 		return "", false
 	}
@@ -127,9 +127,9 @@ func (c config) str(key string) (string, bool) {
 	return s, ok
 }
 
-// object returns the object at key, or nil.
-func (c config) object(key string) *pyjson.Object {
-	raw, ok := c.value(key)
+// Object returns the object at key, or nil.
+func (c Config) Object(key string) *pyjson.Object {
+	raw, ok := c.Value(key)
 	if !ok {
 		return nil
 	}
@@ -137,44 +137,44 @@ func (c config) object(key string) *pyjson.Object {
 	return o
 }
 
-// intList returns the list of integers at key (nil when absent or null).
-func (c config) intList(key string) ([]int, error) {
-	raw, ok := c.value(key)
+// IntList returns the list of integers at key (nil when absent or null).
+func (c Config) IntList(key string) ([]int, error) {
+	raw, ok := c.Value(key)
 	if !ok {
 		return nil, nil
 	}
 	list, isList := raw.([]pyjson.Value)
 	if !isList {
-		return nil, c.errf(key, "is %s, want a list of integers", describe(raw))
+		return nil, c.Errf(key, "is %s, want a list of integers", Describe(raw))
 	}
 	out := make([]int, 0, len(list))
 	for _, e := range list {
 		n, isNum := e.(pyjson.Number)
 		i, isInt := n.Int64()
 		if !isNum || !isInt || i < math.MinInt32 || i > math.MaxInt32 {
-			return nil, c.errf(key, "holds %s, want integers", describe(e))
+			return nil, c.Errf(key, "holds %s, want integers", Describe(e))
 		}
 		out = append(out, int(i))
 	}
 	return out, nil
 }
 
-// listLen returns the length of the list at key (ok false when absent or
+// ListLen returns the length of the list at key (ok false when absent or
 // null).
-func (c config) listLen(key string) (int, bool, error) {
-	raw, ok := c.value(key)
+func (c Config) ListLen(key string) (int, bool, error) {
+	raw, ok := c.Value(key)
 	if !ok {
 		return 0, false, nil
 	}
 	list, isList := raw.([]pyjson.Value)
 	if !isList {
-		return 0, false, c.errf(key, "is %s, want a list", describe(raw))
+		return 0, false, c.Errf(key, "is %s, want a list", Describe(raw))
 	}
 	return len(list), true, nil
 }
 
-// describe names a JSON value's type for error messages.
-func describe(v pyjson.Value) string {
+// Describe names a JSON value's type for error messages.
+func Describe(v pyjson.Value) string {
 	switch x := v.(type) {
 	case nil:
 		return "null"
@@ -199,28 +199,28 @@ func truncate(s string, n int) string {
 	return s[:n] + "..."
 }
 
-// cloneValue deep-copies a pyjson value.
-func cloneValue(v pyjson.Value) pyjson.Value {
+// CloneValue deep-copies a pyjson value.
+func CloneValue(v pyjson.Value) pyjson.Value {
 	switch x := v.(type) {
 	case *pyjson.Object:
 		o := pyjson.NewObject()
 		for _, k := range x.Keys() {
 			e, _ := x.Get(k)
-			o.Set(k, cloneValue(e))
+			o.Set(k, CloneValue(e))
 		}
 		return o
 	case []pyjson.Value:
 		out := make([]pyjson.Value, len(x))
 		for i, e := range x {
-			out[i] = cloneValue(e)
+			out[i] = CloneValue(e)
 		}
 		return out
 	}
 	return v
 }
 
-// truthy reports Python's truth value of a JSON value.
-func truthy(v pyjson.Value) bool {
+// Truthy reports Python's truth value of a JSON value.
+func Truthy(v pyjson.Value) bool {
 	switch x := v.(type) {
 	case nil:
 		return false
@@ -239,8 +239,8 @@ func truthy(v pyjson.Value) bool {
 	return true
 }
 
-// parseObject parses JSON that must be an object.
-func parseObject(b []byte) (*pyjson.Object, error) {
+// ParseObject parses JSON that must be an object.
+func ParseObject(b []byte) (*pyjson.Object, error) {
 	v, err := pyjson.Parse(b)
 	if err != nil {
 		return nil, err
@@ -251,3 +251,10 @@ func parseObject(b []byte) (*pyjson.Object, error) {
 	}
 	return o, nil
 }
+
+// Present reports whether key is in the object, null included (a
+// dataclass field given as None is present).
+func (c Config) Present(key string) bool { _, ok := c.obj.Get(key); return ok }
+
+// Obj returns the underlying object.
+func (c Config) Obj() *pyjson.Object { return c.obj }

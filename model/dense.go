@@ -1,0 +1,189 @@
+package model
+
+import (
+	"cmp"
+	"strconv"
+)
+
+// ---- dense decoders: llama (and its remaps), qwen2, qwen3, gemma, gemma2
+// and phi3 each describe themselves as one Dense value. They share one
+// builder: embed_tokens; per layer the attention (with q/k norms for
+// qwen3), the MLP and the norms; the final norm; lm_head unless tied.
+
+// MLX returns the mlx-lm part of a dense decoder family.
+func (a *Dense) MLX() MLX {
+	m := MLX{Build: a.build}
+	if a.Sanitize != nil {
+		m.Sanitize = a.sanitizeTensors
+	}
+	return m
+}
+
+// TwoNorms are the per-layer norms of most dense decoders.
+var TwoNorms = []string{"input_layernorm", "post_attention_layernorm"}
+
+// HeadDimRule is how a dense decoder gets its attention head size.
+type HeadDimRule uint8
+
+const (
+	HeadDimFromHidden HeadDimRule = iota // hidden_size / num_attention_heads; head_dim is not read
+	HeadDimRequired                      // head_dim, a positive integer
+	HeadDimOptional                      // head_dim, hidden_size / num_attention_heads when absent, null or 0 (falsy in Python)
+)
+
+// SanitizeStep is one step of a dense decoder's sanitize.
+type SanitizeStep uint8
+
+const (
+	SanitizeInvFreq  SanitizeStep = iota // drop the self_attn.rotary_emb.inv_freq buffers
+	SanitizeTiedHead                     // drop lm_head.weight when tie_word_embeddings holds
+)
+
+// Dense is what differs between the dense decoders. The builder reads
+// the config in field order: required keys, the sizes, the layer count,
+// num_key_value_heads and head_dim, the bias flags, tie_word_embeddings,
+// then check; the first failure is the error.
+type Dense struct {
+	Required []string // ModelArgs fields without a default, in field order
+
+	LayerTypes   bool // a layer_types list overrides num_hidden_layers (one block per type)
+	KvRequired   bool // num_key_value_heads must be a positive integer; else it defaults to the head count
+	HeadDim      HeadDimRule
+	HeadDimFirst bool // head_dim is read before num_key_value_heads (and its error wins)
+
+	AttnBias string // key of the q/k/v/o projections' bias flag (default false); "" for none
+	QkvBias  bool   // q/k/v projections always have a bias
+	MlpBias  string // key of the MLP's bias flag (default false); "" for none
+
+	TieDefault bool // tie_word_embeddings when absent
+	AlwaysTied bool // tie_word_embeddings is not read and there is never an lm_head
+
+	Fused  bool     // self_attn.qkv_proj and mlp.gate_up_proj, without biases (phi3)
+	QkNorm bool     // self_attn.q_norm and k_norm over head_dim
+	Norms  []string // per-layer norms, after the MLP
+
+	Check    func(c Config) error // a last config check; nil for none
+	Sanitize []SanitizeStep       // in order; nil: the model has no sanitize
+}
+
+func (a *Dense) build(c Config, _ Tensors) (*Tree, error) {
+	if err := NeedKeys(c, a.Required...); err != nil {
+		return nil, err
+	}
+	d, err := ReadDims(c)
+	if err != nil {
+		return nil, err
+	}
+	layers, err := a.layerCount(c)
+	if err != nil {
+		return nil, err
+	}
+	kv, kvErr := c.IntOr("num_key_value_heads", d.Heads)
+	if a.KvRequired {
+		kv, kvErr = c.PosInt("num_key_value_heads")
+	}
+	headDim, hdErr := a.readHeadDim(c, d)
+	err = cmp.Or(kvErr, hdErr)
+	if a.HeadDimFirst {
+		err = cmp.Or(hdErr, kvErr)
+	}
+	if err != nil {
+		return nil, err
+	}
+	attnBias, err := biasFlag(c, a.AttnBias)
+	if err != nil {
+		return nil, err
+	}
+	mlpBias, err := biasFlag(c, a.MlpBias)
+	if err != nil {
+		return nil, err
+	}
+	tie := a.AlwaysTied
+	if !a.AlwaysTied {
+		if tie, err = c.BoolOr("tie_word_embeddings", a.TieDefault); err != nil {
+			return nil, err
+		}
+	}
+	if a.Check != nil {
+		if err := a.Check(c); err != nil {
+			return nil, err
+		}
+	}
+	var b Builder
+	b.Embedding("model.embed_tokens", d.Vocab, d.Hidden)
+	for l := 0; l < layers; l++ {
+		p := "model.layers." + strconv.Itoa(l)
+		if a.Fused {
+			b.Linear(p+".self_attn.qkv_proj", d.Hidden, d.Heads*headDim+2*kv*headDim, false)
+			b.Linear(p+".self_attn.o_proj", d.Heads*headDim, d.Hidden, false)
+			b.Linear(p+".mlp.gate_up_proj", d.Hidden, 2*d.Inter, false)
+			b.Linear(p+".mlp.down_proj", d.Inter, d.Hidden, false)
+		} else {
+			b.Attention(p+".self_attn", d.Hidden, d.Heads, kv, headDim, a.QkvBias || attnBias, attnBias)
+			if a.QkNorm {
+				b.Norm(p+".self_attn.q_norm", headDim)
+				b.Norm(p+".self_attn.k_norm", headDim)
+			}
+			b.MLP(p+".mlp", d.Hidden, d.Inter, mlpBias)
+		}
+		for _, n := range a.Norms {
+			b.Norm(p+"."+n, d.Hidden)
+		}
+	}
+	b.Norm("model.norm", d.Hidden)
+	if !tie {
+		b.Linear("lm_head", d.Hidden, d.Vocab, false)
+	}
+	return b.Tree(layers), nil
+}
+
+// layerCount returns num_hidden_layers, or the length of layer_types for
+// a model that builds one block per layer type.
+func (a *Dense) layerCount(c Config) (int, error) {
+	layers, err := LayerCount(c)
+	if err != nil || !a.LayerTypes {
+		return layers, err
+	}
+	n, ok, err := c.ListLen("layer_types")
+	if err != nil || !ok {
+		return layers, err
+	}
+	if n > MaxLayers {
+		return 0, c.Errf("layer_types", "has %d entries, too many", n)
+	}
+	return n, nil
+}
+
+func (a *Dense) readHeadDim(c Config, d Dims) (int, error) {
+	switch a.HeadDim {
+	case HeadDimRequired:
+		return c.PosInt("head_dim")
+	case HeadDimOptional:
+		n, err := c.IntOr("head_dim", d.Hidden/d.Heads)
+		if n == 0 {
+			n = d.Hidden / d.Heads // head_dim=0 is falsy in Python
+		}
+		return n, err
+	}
+	return d.Hidden / d.Heads, nil
+}
+
+// biasFlag reads the bias flag at key (default false); no key is false.
+func biasFlag(c Config, key string) (bool, error) {
+	if key == "" {
+		return false, nil
+	}
+	return c.BoolOr(key, false)
+}
+
+func (a *Dense) sanitizeTensors(_ *Tree, c Config, ts Tensors) error {
+	for _, s := range a.Sanitize {
+		switch s {
+		case SanitizeInvFreq:
+			DropContaining(ts, "self_attn.rotary_emb.inv_freq")
+		case SanitizeTiedHead:
+			PopTiedHead(c, ts, a.TieDefault)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,265 @@
+package model
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/mlxconv/mlxconv/gguf"
+	"github.com/mlxconv/mlxconv/internal/pyjson"
+)
+
+// Family is one model family: every config.json model_type it covers and
+// all the rules the sinks need for it. A family is one Go value in one
+// file of model/family; nothing about it lives anywhere else.
+type Family struct {
+	// Name is the family's mlx-lm model module (e.g. llama).
+	Name string
+	// Types are the config.json model_types converted by this family
+	// (mlx-lm's own type first, then MODEL_REMAPPING aliases).
+	Types []string
+	// MLX is how mlx-lm builds, sanitizes and quantizes the model.
+	MLX MLX
+	// GGUF is how llama.cpp's convert_hf_to_gguf.py exports the family;
+	// nil when it is not exported.
+	GGUF *GGUF
+}
+
+// GGUF is the llama.cpp side of a family: the model class of
+// convert_hf_to_gguf.py and the transformers config classes it reads.
+type GGUF struct {
+	// Types are the exported config.json model_types (a subset of
+	// Family.Types).
+	Types []string
+	// Arch is the GGUF architecture name (general.architecture).
+	Arch string
+	// Vocab names the tokenizer rule set (VocabOptions.Arch); SetVocab is
+	// its set_vocab (nil: DefaultVocab). TokenizerClass is the class
+	// assumed when tokenizer_config.json names none ("" for none).
+	Vocab          string
+	SetVocab       func(l VocabLoader) error
+	TokenizerClass string
+	// PermuteQK undoes HF's rotate-half Q/K layout (LlamaModel.permute).
+	PermuteQK bool
+	// NormShift adds 1 to every *norm.weight (Gemma's RMSNorm scales by
+	// 1 + weight).
+	NormShift bool
+	// DropHead never writes lm_head (Gemma's converters skip it).
+	DropHead bool
+	// TrimEmbd cuts token_embd to the tokenizer's size (Gemma 3).
+	TrimEmbd bool
+	// Layer maps a layer-relative module path (after sanitize) to its
+	// GGUF name.
+	Layer map[string]string
+	// ExpertOrder is the order the converter emits a layer's stacked
+	// experts in (by GGUF base name).
+	ExpertOrder []string
+	// Params writes the {arch}.* keys (set_gguf_parameters).
+	Params func(m *Meta) error
+	// Extra returns the generated tensors (generate_extra_tensors) and
+	// the KVs written while generating them; nil for none.
+	Extra func(h *HParams, rope *Rope) ([]ExtraTensor, []gguf.KV, error)
+	// Configs are the transformers config classes, by model_type
+	// (text_config types included).
+	Configs map[string]*HFConfig
+	// TextType is the text_config model_type a wrapper config implies
+	// when its text_config names none.
+	TextType string
+}
+
+// CommonLayer maps the layer-relative MLX module paths of the llama-like
+// architectures to their GGUF names.
+var CommonLayer = map[string]string{
+	"input_layernorm":          "attn_norm",
+	"post_attention_layernorm": "ffn_norm",
+	"self_attn.q_proj":         "attn_q",
+	"self_attn.k_proj":         "attn_k",
+	"self_attn.v_proj":         "attn_v",
+	"self_attn.o_proj":         "attn_output",
+	"self_attn.q_norm":         "attn_q_norm",
+	"self_attn.k_norm":         "attn_k_norm",
+	"mlp.gate_proj":            "ffn_gate",
+	"mlp.up_proj":              "ffn_up",
+	"mlp.down_proj":            "ffn_down",
+}
+
+// WithLayer is CommonLayer with extra's entries added or replaced.
+func WithLayer(extra map[string]string) map[string]string {
+	m := make(map[string]string, len(CommonLayer)+len(extra))
+	for k, v := range CommonLayer {
+		m[k] = v
+	}
+	for k, v := range extra {
+		m[k] = v
+	}
+	return m
+}
+
+// MLX is the mlx-lm side of a family.
+type MLX struct {
+	// Build returns the parameter tree mlx-lm builds from the config. ts
+	// is read only by families whose tree comes from the checkpoint.
+	Build func(c Config, ts Tensors) (*Tree, error)
+	// Sanitize rewrites the checkpoint names as the model's sanitize does;
+	// nil is the identity.
+	Sanitize func(m *Tree, c Config, ts Tensors) error
+	// Pred is the model's own quant_predicate; nil for none.
+	Pred QuantPred
+}
+
+// QuantPred is a model's own quant_predicate result for a module: nil
+// means "True" (quantize with the global parameters).
+type QuantPred func(path string) *pyjson.Object
+
+// Tensors is the checkpoint working set a sanitize rewrites: names in
+// insertion order (as a Python dict) with their shapes.
+type Tensors interface {
+	Has(name string) bool
+	Shape(name string) ([]int, bool)
+	Names() []string
+	Len() int
+	Pop(name string)
+	// Filter keeps the names for which keep returns true.
+	Filter(keep func(name string) bool)
+	// Stack pops srcs (all present, same dtype and shape) and sets dst to
+	// their stack along a new leading axis.
+	Stack(dst string, srcs []string) error
+	// WithPrefix returns the names starting with prefix, in order.
+	WithPrefix(prefix string) []string
+}
+
+// ---- config helpers shared by the family files
+
+// NeedKeys checks that keys are present (mlx-lm's dataclass fields without
+// a default; a missing one is a TypeError there).
+func NeedKeys(c Config, keys ...string) error {
+	for _, k := range keys {
+		if !c.Present(k) {
+			return c.Errf(k, "is missing (required by the model)")
+		}
+	}
+	return nil
+}
+
+// MaxLayers bounds layer counts read from a config.
+const MaxLayers = 1 << 16
+
+// LayerCount returns num_hidden_layers, checked against a sane bound.
+func LayerCount(c Config) (int, error) {
+	n, err := c.ReqInt("num_hidden_layers")
+	if err == nil && n > MaxLayers {
+		err = c.Errf("num_hidden_layers", "is %d, too many", n)
+	}
+	return n, err
+}
+
+// Dims are the sizes every decoder config has.
+type Dims struct {
+	Hidden, Inter, Heads, Vocab int
+}
+
+// ReadDims reads hidden_size, intermediate_size, num_attention_heads and
+// vocab_size, all required positive integers.
+func ReadDims(c Config) (d Dims, err error) {
+	if d.Hidden, err = c.PosInt("hidden_size"); err != nil {
+		return
+	}
+	if d.Inter, err = c.PosInt("intermediate_size"); err != nil {
+		return
+	}
+	if d.Heads, err = c.PosInt("num_attention_heads"); err != nil {
+		return
+	}
+	d.Vocab, err = c.PosInt("vocab_size")
+	return
+}
+
+// IntDefault is one integer field with its dataclass default.
+type IntDefault struct {
+	Key string
+	Dst *int
+	Def int
+}
+
+// IntsOr reads fields in order; the first failure is the error.
+func IntsOr(c Config, fields ...IntDefault) error {
+	for _, f := range fields {
+		var err error
+		if *f.Dst, err = c.IntOr(f.Key, f.Def); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ---- sanitize helpers, as data where they can be
+
+// DropContaining removes names containing s.
+func DropContaining(ts Tensors, s string) {
+	ts.Filter(func(n string) bool { return !strings.Contains(n, s) })
+}
+
+// PopTiedHead drops lm_head.weight when tie_word_embeddings (default def)
+// holds: the embedding is the output head.
+func PopTiedHead(c Config, ts Tensors, def bool) {
+	if tie, _ := c.BoolOr("tie_word_embeddings", def); tie {
+		ts.Pop("lm_head.weight")
+	}
+}
+
+// QuantParts are the parameters of a (possibly quantized) Linear.
+var QuantParts = []string{"weight", "scales", "biases"}
+
+// CheckExperts bounds the expert and layer counts of a config by the
+// checkpoint: a checkpoint cannot hold more experts than tensors.
+func CheckExperts(experts, layers int, ts Tensors) error {
+	if experts > ts.Len() || layers > MaxLayers {
+		return fmt.Errorf("%w: %d experts in %d layers do not fit a checkpoint of %d tensors", ErrWeights, experts, layers, ts.Len())
+	}
+	return nil
+}
+
+// ExpertStack is the per-expert to stacked rewrite of one MoE block.
+type ExpertStack struct {
+	Experts string      // the per-expert container, e.g. "experts"
+	Stacked string      // the SwitchGLU, e.g. "switch_mlp"
+	Names   [][2]string // per-expert projection → stacked projection, in stacking order
+	Parts   []string    // parameters stacked, in order
+	// Optional skips a (projection, part) whose expert 0 is absent.
+	Optional bool
+}
+
+// Apply stacks the experts of the block at prefix (e.g.
+// "model.layers.3.mlp").
+func (s *ExpertStack) Apply(ts Tensors, prefix string, experts int) error {
+	for _, nm := range s.Names {
+		for _, k := range s.Parts {
+			if s.Optional && !ts.Has(prefix+"."+s.Experts+".0."+nm[0]+"."+k) {
+				continue
+			}
+			srcs := make([]string, experts)
+			for e := range srcs {
+				srcs[e] = prefix + "." + s.Experts + "." + strconv.Itoa(e) + "." + nm[0] + "." + k
+			}
+			if err := ts.Stack(prefix+"."+s.Stacked+"."+nm[1]+"."+k, srcs); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// RouterPred is the 8-bit router override several MoE models define:
+// {"group_size": 64, "bits": 8} (no mode, so affine) for paths ending in
+// suffix.
+func RouterPred(suffix string) QuantPred {
+	return func(path string) *pyjson.Object {
+		if !strings.HasSuffix(path, suffix) {
+			return nil
+		}
+		o := pyjson.NewObject()
+		o.Set("group_size", pyjson.Int(64))
+		o.Set("bits", pyjson.Int(8))
+		return o
+	}
+}

@@ -1,0 +1,84 @@
+// Package family is the family registry: one file per model family, each
+// one *model.Family value, all listed in All. Adding a family is adding
+// its file and its entry here; the sinks are not touched.
+package family
+
+import (
+	"slices"
+
+	"github.com/mlxconv/mlxconv/model"
+)
+
+// All lists every family. A model_type belongs to exactly one.
+var All = []*model.Family{
+	Llama, Qwen2, Qwen3, Gemma, Gemma2, Phi3,
+	Gemma3, Gemma3Text, Mixtral, Qwen2MoE, Qwen3MoE,
+	Generic,
+}
+
+// Lookup returns the family converting modelType, or nil.
+func Lookup(modelType string) *model.Family {
+	for _, f := range All {
+		if slices.Contains(f.Types, modelType) {
+			return f
+		}
+	}
+	return nil
+}
+
+// ModelTypes returns every model_type of All, sorted.
+func ModelTypes() []string {
+	var out []string
+	for _, f := range All {
+		out = append(out, f.Types...)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// LookupGGUF returns the GGUF rules exporting modelType, or nil.
+func LookupGGUF(modelType string) *model.GGUF {
+	for _, f := range All {
+		if f.GGUF != nil && slices.Contains(f.GGUF.Types, modelType) {
+			return f.GGUF
+		}
+	}
+	return nil
+}
+
+// GGUFModelTypes returns every exported model_type, sorted.
+func GGUFModelTypes() []string {
+	var out []string
+	for _, f := range All {
+		if f.GGUF != nil {
+			out = append(out, f.GGUF.Types...)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// HFConfig returns the transformers config class of modelType as the GGUF
+// exporter reads it, or nil.
+func HFConfig(modelType string) *model.HFConfig {
+	for _, f := range All {
+		if f.GGUF != nil && f.GGUF.Configs[modelType] != nil {
+			return f.GGUF.Configs[modelType]
+		}
+	}
+	return nil
+}
+
+// VocabRules returns the set_vocab of the tokenizer rule set named vocab
+// (a GGUF.Vocab), or nil when no family has it.
+func VocabRules(vocab string) func(model.VocabLoader) error {
+	for _, f := range All {
+		if g := f.GGUF; g != nil && g.Vocab == vocab {
+			if g.SetVocab == nil {
+				return model.DefaultVocab
+			}
+			return g.SetVocab
+		}
+	}
+	return nil
+}

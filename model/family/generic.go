@@ -1,0 +1,16 @@
+package family
+
+import "github.com/mlxconv/mlxconv/model"
+
+// Generic covers the mlx-lm model types without a sanitize method, whose
+// checkpoint names are the MLX names: the parameter tree is read off the
+// checkpoint.
+var Generic = &model.Family{
+	Name: "generic",
+	Types: []string{
+		"cohere", "cohere2", "ernie4_5", "exaone", "exaone4", "glm4", "gpt_bigcode", "helium",
+		"iquestloopcoder", "llama4_text", "minicpm3", "nanochat", "nemotron", "olmo", "olmo3",
+		"openelm", "phi", "plamo", "qwen", "stablelm", "starcoder2", "telechat3",
+	},
+	MLX: model.MLX{Build: model.BuildFromCheckpoint},
+}

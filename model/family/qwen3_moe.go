@@ -1,0 +1,111 @@
+package family
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/mlxconv/mlxconv/model"
+)
+
+// Qwen3MoE is mlx-lm's qwen3_moe: sparse layers every decoder_sparse_step
+// (except mlp_only_layers), 8-bit routers.
+var Qwen3MoE = &model.Family{
+	Name:  "qwen3_moe",
+	Types: []string{"qwen3_moe"},
+	MLX:   model.MLX{Build: buildQwen3MoE, Sanitize: sanitizeQwen3MoE, Pred: model.RouterPred("mlp.gate")},
+	GGUF: &model.GGUF{
+		Types: []string{"qwen3_moe"}, Arch: "qwen3moe", Vocab: "qwen3moe", SetVocab: model.VocabLoader.BPE, Layer: qwenMoELayer, ExpertOrder: qwenMoEOrder, Params: qwenMoEParams,
+		Configs: map[string]*model.HFConfig{"qwen3_moe": {Defaults: map[string]any{"max_position_embeddings": 32768, "num_key_value_heads": 4,
+			"rope_theta": 10000.0, "rms_norm_eps": 1e-6, "rope_scaling": nil, "num_experts": 128, "num_experts_per_tok": 8,
+			"moe_intermediate_size": 768}, SlidingWindowFlag: true}},
+	},
+}
+
+func buildQwen3MoE(c model.Config, _ model.Tensors) (*model.Tree, error) {
+	if err := model.NeedKeys(c, "hidden_size", "num_hidden_layers", "intermediate_size", "num_attention_heads", "num_experts",
+		"num_experts_per_tok", "decoder_sparse_step", "mlp_only_layers", "moe_intermediate_size", "rms_norm_eps",
+		"vocab_size", "num_key_value_heads", "head_dim", "rope_theta", "tie_word_embeddings",
+		"max_position_embeddings", "norm_topk_prob"); err != nil {
+		return nil, err
+	}
+	d, err := model.ReadDims(c)
+	if err != nil {
+		return nil, err
+	}
+	layers, err := model.LayerCount(c)
+	if err != nil {
+		return nil, err
+	}
+	var kv, headDim, experts, step, moeInter int
+	var mlpOnly []int
+	var tie bool
+	steps := []func() error{
+		func() (err error) { kv, err = c.PosInt("num_key_value_heads"); return },
+		func() (err error) { headDim, err = c.PosInt("head_dim"); return },
+		func() (err error) { experts, err = c.ReqInt("num_experts"); return },
+		func() (err error) { step, err = c.ReqInt("decoder_sparse_step"); return },
+		func() (err error) { mlpOnly, err = c.IntList("mlp_only_layers"); return },
+		func() (err error) { moeInter, err = c.PosInt("moe_intermediate_size"); return },
+		func() (err error) { tie, err = c.BoolOr("tie_word_embeddings", false); return },
+	}
+	for _, f := range steps {
+		if err := f(); err != nil {
+			return nil, err
+		}
+	}
+	if experts > 0 && step == 0 {
+		return nil, c.Errf("decoder_sparse_step", "is 0")
+	}
+	var b model.Builder
+	b.Embedding("model.embed_tokens", d.Vocab, d.Hidden)
+	for l := 0; l < layers; l++ {
+		p := "model.layers." + strconv.Itoa(l)
+		b.Attention(p+".self_attn", d.Hidden, d.Heads, kv, headDim, false, false)
+		b.Norm(p+".self_attn.q_norm", headDim)
+		b.Norm(p+".self_attn.k_norm", headDim)
+		b.Norm(p+".input_layernorm", d.Hidden)
+		b.Norm(p+".post_attention_layernorm", d.Hidden)
+		if !slices.Contains(mlpOnly, l) && experts > 0 && (l+1)%step == 0 {
+			b.Linear(p+".mlp.gate", d.Hidden, experts, false)
+			b.SwitchGLU(p+".mlp.switch_mlp", d.Hidden, moeInter, experts)
+		} else {
+			b.MLP(p+".mlp", d.Hidden, d.Inter, false)
+		}
+	}
+	b.Norm("model.norm", d.Hidden)
+	if !tie {
+		b.Linear("lm_head", d.Hidden, d.Vocab, false)
+	}
+	return b.Tree(layers), nil
+}
+
+var qwen3MoEExperts = model.ExpertStack{Experts: "experts", Stacked: "switch_mlp",
+	Names: [][2]string{{"up_proj", "up_proj"}, {"down_proj", "down_proj"}, {"gate_proj", "gate_proj"}}, Parts: []string{"weight"}}
+
+func sanitizeQwen3MoE(_ *model.Tree, c model.Config, ts model.Tensors) error {
+	model.PopTiedHead(c, ts, false)
+	var moeLayers []int
+	for _, n := range ts.Names() {
+		if !strings.HasPrefix(n, "model.layers.") || !strings.HasSuffix(n, ".mlp.experts.0.up_proj.weight") {
+			continue
+		}
+		l, err := strconv.Atoi(strings.Split(n, ".")[2])
+		if err != nil {
+			return fmt.Errorf("%w: tensor %q: layer index is not a number", model.ErrWeights, n)
+		}
+		moeLayers = append(moeLayers, l)
+	}
+	slices.Sort(moeLayers)
+	experts, _ := c.IntOr("num_experts", 0)
+	if err := model.CheckExperts(experts, 0, ts); err != nil {
+		return err
+	}
+	for _, l := range moeLayers {
+		if err := qwen3MoEExperts.Apply(ts, "model.layers."+strconv.Itoa(l)+".mlp", experts); err != nil {
+			return err
+		}
+	}
+	return nil
+}

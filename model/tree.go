@@ -1,0 +1,117 @@
+package model
+
+import "slices"
+
+// Kind is what kind of MLX leaf module holds a parameter. Only Linear,
+// Embedding and SwitchLinear have to_quantized, so only they are
+// quantizable.
+type Kind uint8
+
+const (
+	KindOther        Kind = iota // norms, activations, anything not quantizable
+	KindLinear                   // nn.Linear: weight [out, in], bias [out]
+	KindEmbedding                // nn.Embedding: weight [n, dims]
+	KindSwitchLinear             // SwitchLinear: weight [E, out, in], bias [E, out]
+)
+
+var kindNames = [...]string{KindOther: "other", KindLinear: "Linear", KindEmbedding: "Embedding", KindSwitchLinear: "SwitchLinear"}
+
+func (k Kind) String() string { return kindNames[k] }
+
+func (k Kind) Quantizable() bool { return k != KindOther }
+
+type Param struct {
+	Name  string // "weight", "bias"
+	Shape []int
+}
+
+// Module is one leaf module of the MLX model: its path, kind and
+// parameters in attribute order.
+type Module struct {
+	Path   string
+	Kind   Kind
+	Params []Param
+}
+
+func (m *Module) Param(name string) (Param, bool) {
+	for _, p := range m.Params {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return Param{}, false
+}
+
+func JoinName(path, name string) string {
+	if path == "" {
+		return name
+	}
+	return path + "." + name
+}
+
+// Tree is the parameter tree of the MLX model mlx-lm would build from
+// the config: leaf modules in module (construction) order, which is the
+// order of tree_flatten(model.parameters()) and so of shard assignment and
+// of per-layer quantization entries.
+type Tree struct {
+	Modules   []Module
+	NumLayers int  // len(model.layers), for the mixed-precision recipes
+	Generic   bool // built from the checkpoint's names and shapes, not the config
+}
+
+// RemoveModule drops the module at path (gemma3's sanitize pops lm_head).
+func (m *Tree) RemoveModule(path string) {
+	m.Modules = slices.DeleteFunc(m.Modules, func(s Module) bool { return s.Path == path })
+}
+
+// Builder appends leaf modules in construction order.
+type Builder struct{ mods []Module }
+
+// Tree returns the built tree with numLayers blocks.
+func (b *Builder) Tree(numLayers int) *Tree { return &Tree{Modules: b.mods, NumLayers: numLayers} }
+
+func (b *Builder) Linear(path string, in, out int, bias bool) {
+	ps := []Param{{"weight", []int{out, in}}}
+	if bias {
+		ps = append(ps, Param{"bias", []int{out}})
+	}
+	b.mods = append(b.mods, Module{Path: path, Kind: KindLinear, Params: ps})
+}
+
+func (b *Builder) SwitchLinear(path string, in, out, experts int, bias bool) {
+	ps := []Param{{"weight", []int{experts, out, in}}}
+	if bias {
+		ps = append(ps, Param{"bias", []int{experts, out}})
+	}
+	b.mods = append(b.mods, Module{Path: path, Kind: KindSwitchLinear, Params: ps})
+}
+
+func (b *Builder) Embedding(path string, n, dims int) {
+	b.mods = append(b.mods, Module{path, KindEmbedding, []Param{{"weight", []int{n, dims}}}})
+}
+
+func (b *Builder) Norm(path string, dims int) {
+	b.mods = append(b.mods, Module{path, KindOther, []Param{{"weight", []int{dims}}}})
+}
+
+// SwitchGLU adds mlx-lm's SwitchGLU (gate_proj, up_proj, down_proj).
+func (b *Builder) SwitchGLU(path string, dims, hidden, experts int) {
+	b.SwitchLinear(path+".gate_proj", dims, hidden, experts, false)
+	b.SwitchLinear(path+".up_proj", dims, hidden, experts, false)
+	b.SwitchLinear(path+".down_proj", hidden, dims, experts, false)
+}
+
+// MLP adds the usual gate/down/up MLP (in that attribute order).
+func (b *Builder) MLP(path string, dims, hidden int, bias bool) {
+	b.Linear(path+".gate_proj", dims, hidden, bias)
+	b.Linear(path+".down_proj", hidden, dims, bias)
+	b.Linear(path+".up_proj", dims, hidden, bias)
+}
+
+// Attention adds q/k/v/o projections.
+func (b *Builder) Attention(path string, dims, heads, kvHeads, headDim int, qkvBias, oBias bool) {
+	b.Linear(path+".q_proj", dims, heads*headDim, qkvBias)
+	b.Linear(path+".k_proj", dims, kvHeads*headDim, qkvBias)
+	b.Linear(path+".v_proj", dims, kvHeads*headDim, qkvBias)
+	b.Linear(path+".o_proj", heads*headDim, dims, oBias)
+}
