@@ -782,7 +782,7 @@ func TestExportErrors(t *testing.T) {
 	// An unrecognised BPE pre-tokenizer needs --pre.
 	_, err = ggufexport.Export(ctx, ggufexport.ExportOptions{Model: dir, DryRun: true})
 	assert.ErrorIs(t, err, ggufexport.ErrUnknownPre)
-	assert.Contains(t, err.Error(), "--pre")
+	assert.Contains(t, err.Error(), "pass a pre-tokenizer name")
 	// A model type convert knows but GGUF export does not.
 	m := models["llama"]
 	m.config = fxBase("starcoder2", nil)
