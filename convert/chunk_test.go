@@ -49,7 +49,7 @@ func TestQuantizeChunks(t *testing.T) {
 	in := writeTiny(t, modelLlama())
 	b := &chunkBackend{Backend: mlx.NewNative(1, mlx.RoundingCPU), cover: map[int][]int{}}
 	_, err := Run(context.Background(), Options{HFPath: in, MLXPath: filepath.Join(t.TempDir(), "out"),
-		Quantize: true, QMode: "mxfp8", Workers: 2, unitBytes: 512, Backend: b})
+		Quantize: true, QMode: mlx.MXFP8, Workers: 2, unitBytes: 512, Backend: b})
 	require.NoError(t, err)
 	assert.Positive(t, b.split, "some tensors are quantized in chunks (%d calls)", b.calls)
 	for total, cov := range b.cover {

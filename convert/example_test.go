@@ -1,51 +1,61 @@
-package convert
+package convert_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/mlxconv/mlxconv/convert"
+	"github.com/mlxconv/mlxconv/mlx"
 )
 
-// ExampleRun converts a small generated llama checkpoint to a 4-bit MLX
-// model, as `mlxconv convert --hf-path tiny-llama --mlx-path tiny-llama-4bit -q`.
+// ExampleRun converts a small llama checkpoint to a 4-bit MLX model, as
+// `mlxconv convert --hf-path tiny-llama --mlx-path tiny-llama-4bit -q`,
+// reporting progress and cancelling through the context.
 func ExampleRun() {
-	dir, err := os.MkdirTemp("", "mlxconv-example-")
+	out, err := os.MkdirTemp("", "mlxconv-example-")
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	defer os.RemoveAll(dir)
-	in := filepath.Join(dir, "tiny-llama")
-	if err := writeModelErr(in, modelLlama()); err != nil {
-		fmt.Println(err)
-		return
-	}
+	defer os.RemoveAll(out)
 
-	sum, err := Run(context.Background(), Options{
-		HFPath:   in,
-		MLXPath:  filepath.Join(dir, "tiny-llama-4bit"),
-		Quantize: true, // -q: affine, 4 bits, group 64
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel() // cancelling (e.g. on SIGINT) stops Run and leaves nothing behind
+	var written int
+	sum, err := convert.Run(ctx, convert.Options{
+		HFPath:   "../testdata/tiny-llama", // or a Hub repo id, with ResolveHub
+		MLXPath:  filepath.Join(out, "tiny-llama-4bit"),
+		Quantize: true,       // -q: 4 bits, group 64
+		QMode:    mlx.Affine, // the zero value; mlx.ParseQuantMode("mxfp4") for others
+		Progress: func(p convert.Progress) {
+			if p.Stage == convert.StageDone {
+				written = p.TensorsDone
+			}
+		},
 	})
+	if errors.Is(err, convert.ErrUnsupported) {
+		fmt.Println("cannot convert this model:", err)
+		return
+	}
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	fmt.Printf("%s (%s): %d tensors in %d shard, %d bytes\n", sum.ModelType, sum.Quantization, sum.Tensors, sum.Shards, sum.TotalSize)
-	fmt.Printf("%d parameters, %.3f bits per weight\n", sum.TotalParameters, sum.BitsPerWeight)
-	files, _ := os.ReadDir(sum.Output)
-	for _, f := range files {
-		fmt.Println(f.Name())
-	}
+	fmt.Printf("%s (%s): %d tensors written\n", sum.ModelType, sum.Quantization, written)
 	// Output:
-	// llama (affine 4-bit, group 64): 96 tensors in 1 shard, 87552 bytes
-	// 154176 parameters, 4.543 bits per weight
-	// README.md
-	// chat_template.jinja
-	// config.json
-	// generation_config.json
-	// model.safetensors
-	// model.safetensors.index.json
-	// tokenizer.json
-	// tokenizer_config.json
+	// llama (affine 4-bit, group 64): 96 tensors written
+}
+
+// ExampleParseRecipe maps a command-line value to the typed option.
+func ExampleParseRecipe() {
+	r, err := convert.ParseRecipe("mixed_3_6")
+	fmt.Println(r, err)
+	_, err = convert.ParseRecipe("mixed_9_9")
+	fmt.Println(errors.Is(err, convert.ErrOptions))
+	// Output:
+	// mixed_3_6 <nil>
+	// true
 }

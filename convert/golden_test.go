@@ -59,15 +59,15 @@ func optionsFromArgs(t testing.TB, args []string) Options {
 		case "-d":
 			o.Dequantize = true
 		case "--dtype":
-			o.DType = val()
+			o.DType = must(ParseCastDType(val()))
 		case "--q-bits":
 			o.QBits = atoi()
 		case "--q-group-size":
 			o.QGroupSize = atoi()
 		case "--q-mode":
-			o.QMode = val()
+			o.QMode = must(mlx.ParseQuantMode(val()))
 		case "--quant-predicate":
-			o.QuantPredicate = val()
+			o.QuantPredicate = must(ParseRecipe(val()))
 		default:
 			t.Fatalf("unknown flag %s", args[i])
 		}
@@ -203,4 +203,12 @@ func TestGoldenManifestReader(t *testing.T) {
 	m := readManifest(t, dir)
 	assert.Equal(t, "model.safetensors F32 [1] "+sha([]byte{0, 0, 128, 63}), m.Tensors["a"])
 	_ = mlx.F32
+}
+
+// must returns v, panicking on err (test flag parsing of known-good values).
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }

@@ -208,7 +208,7 @@ func (pl *planner) run() (*Plan, error) {
 func (pl *planner) prepare() ([]modState, error) {
 	pl.cfg = newConfig(pl.cfgObj, "config.json")
 	mt, _ := pl.cfg.Str("model_type")
-	pl.plan = &Plan{ModelType: mt, Arch: pl.arch.Name, Recipe: pl.opts.QuantPredicate, Dequantize: pl.opts.Dequantize,
+	pl.plan = &Plan{ModelType: mt, Arch: pl.arch.Name, Recipe: string(pl.opts.QuantPredicate), Dequantize: pl.opts.Dequantize,
 		Aux: slices.Clone(pl.inv.Aux)}
 	pl.loadConfigEdits()
 
@@ -662,7 +662,7 @@ func listNames(names []string) string {
 // config torch_dtype, else text_config.dtype, if one of float16,
 // bfloat16, float32; otherwise Invalid (no cast).
 func (pl *planner) castDType() mlx.DType {
-	name := pl.opts.DType
+	name := pl.opts.dtypeName()
 	if name == "" {
 		if v, ok := pl.cfgObj.Get("torch_dtype"); ok && v != nil {
 			name, _ = v.(string)

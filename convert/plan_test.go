@@ -133,7 +133,7 @@ model.layers.0.post_attention_layernorm.weight BF16 [32] 1: copy
 model.norm.weight BF16 [32] 1: copy
 `},
 		{"qwen3 q/k norms, untied, float16", tinyDense("qwen3", `, "head_dim": 8, "tie_word_embeddings": false, "max_position_embeddings": 64, "rope_theta": 1e6`,
-			bf16, append(denseNames, "qn", "kn", "head")), Options{DType: "float16"}, `
+			bf16, append(denseNames, "qn", "kn", "head")), Options{DType: mlx.F16}, `
 model.embed_tokens.weight F16 [32,32] 1: cast BF16->F16
 model.layers.0.self_attn.q_proj.weight F16 [32,32] 1: cast BF16->F16
 model.layers.0.self_attn.k_proj.weight F16 [16,32] 1: cast BF16->F16
@@ -258,7 +258,7 @@ func TestPlanListings(t *testing.T) {
 
 func dumpCases(t testing.TB) []dumpCase {
 	return []dumpCase{
-		{"gemma f16", tinyDense("gemma", `, "head_dim": 8, "torch_dtype": "float16"`, func(n string, s ...int) genTensor { return genTensor{n, mlx.F16, s} }, denseNames), Options{Quantize: true, QMode: "mxfp4"}},
+		{"gemma f16", tinyDense("gemma", `, "head_dim": 8, "torch_dtype": "float16"`, func(n string, s ...int) genTensor { return genTensor{n, mlx.F16, s} }, denseNames), Options{Quantize: true, QMode: mlx.MXFP4}},
 		{"mixtral", moeModel("mixtral", `, "num_local_experts": 2, "intermediate_size": 16`, 2, "block_sparse_moe.gate.weight", "block_sparse_moe.experts", [3]string{"w1", "w2", "w3"}), Options{Quantize: true, QGroupSize: 32}},
 		{"qwen2_moe", moeModel("qwen2_moe", `, "num_experts": 2, "num_experts_per_tok": 1, "moe_intermediate_size": 16, "shared_expert_intermediate_size": 64`, 2, "mlp.gate.weight", "mlp.experts",
 			[3]string{"gate_proj", "down_proj", "up_proj"}, bf16("model.layers.0.self_attn.q_proj.bias", 32), bf16("model.layers.0.self_attn.k_proj.bias", 16), bf16("model.layers.0.self_attn.v_proj.bias", 16),
@@ -270,7 +270,7 @@ func dumpCases(t testing.TB) []dumpCase {
 		{"phi3 hidden 96", modelPhi3(), Options{Quantize: true}},
 		{"generic starcoder2", genericModel(), Options{Quantize: true, QGroupSize: 32}},
 		{"awq", modelAWQ(), Options{}},
-		{"awq -d", modelAWQ(), Options{Dequantize: true, DType: "bfloat16"}},
+		{"awq -d", modelAWQ(), Options{Dequantize: true, DType: mlx.BF16}},
 	}
 }
 

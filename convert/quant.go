@@ -108,14 +108,53 @@ func ParseRules(r io.Reader, name string) ([]Rule, error) {
 	return out, nil
 }
 
-// Recipes are mlx-lm's mixed-precision recipes (--quant-predicate).
-var Recipes = []string{"mixed_2_6", "mixed_3_4", "mixed_3_6", "mixed_4_6"}
+// Recipe is one of mlx-lm's mixed-precision quantization recipes
+// (mlx_lm.convert's quant predicates). The zero value means none. Every
+// property lives in one trait table (recipeTraits).
+type Recipe string
 
-var recipeBits = map[string][2]int{ // low, high
-	"mixed_2_6": {2, 6},
-	"mixed_3_4": {3, 4},
-	"mixed_3_6": {3, 6},
-	"mixed_4_6": {4, 6},
+// The recipes: the low bit width for most layers, the high one for the
+// sensitive layers (v_proj, down_proj in the first and last eighth of the
+// layers and every third layer, lm_head).
+const (
+	RecipeMixed2_6 Recipe = "mixed_2_6"
+	RecipeMixed3_4 Recipe = "mixed_3_4"
+	RecipeMixed3_6 Recipe = "mixed_3_6"
+	RecipeMixed4_6 Recipe = "mixed_4_6"
+)
+
+// Recipes lists the recipes, in mlx-lm's order.
+var Recipes = []Recipe{RecipeMixed2_6, RecipeMixed3_4, RecipeMixed3_6, RecipeMixed4_6}
+
+var recipeTraits = map[Recipe]struct{ low, high int }{
+	RecipeMixed2_6: {2, 6},
+	RecipeMixed3_4: {3, 4},
+	RecipeMixed3_6: {3, 6},
+	RecipeMixed4_6: {4, 6},
+}
+
+// String returns the recipe's name ("mixed_3_6").
+func (r Recipe) String() string { return string(r) }
+
+// Valid reports whether r is one of Recipes.
+func (r Recipe) Valid() bool { _, ok := recipeTraits[r]; return ok }
+
+// ParseRecipe maps a recipe name ("mixed_3_6") to a Recipe; an unknown name
+// is an error wrapping ErrOptions.
+func ParseRecipe(s string) (Recipe, error) {
+	if r := Recipe(s); r.Valid() {
+		return r, nil
+	}
+	return "", fmt.Errorf("%w: unknown quant recipe %q (want one of %s)", ErrOptions, s, recipeNames())
+}
+
+// recipeNames returns the recipe names, comma-separated.
+func recipeNames() string {
+	names := make([]string, len(Recipes))
+	for i, r := range Recipes {
+		names[i] = string(r)
+	}
+	return strings.Join(names, ", ")
 }
 
 // recipe is a built mixed-precision predicate.
@@ -131,12 +170,12 @@ type recipe struct {
 // is found from the module paths (the first path holding down_proj, as
 // mlx-lm does, else the first path with a numeric component), so any
 // model with numbered layers works.
-func buildRecipe(name string, group int, spec *modelSpec) (*recipe, error) {
-	bits, ok := recipeBits[name]
+func buildRecipe(name Recipe, group int, spec *modelSpec) (*recipe, error) {
+	bits, ok := recipeTraits[name]
 	if !ok {
-		return nil, fmt.Errorf("%w: unknown quant recipe %q (want one of %s)", ErrOptions, name, strings.Join(Recipes, ", "))
+		return nil, fmt.Errorf("%w: unknown quant recipe %q (want one of %s)", ErrOptions, string(name), recipeNames())
 	}
-	r := &recipe{name: name, low: bits[0], high: bits[1], group: group, loc: -1, layers: spec.NumLayers}
+	r := &recipe{name: string(name), low: bits.low, high: bits.high, group: group, loc: -1, layers: spec.NumLayers}
 	find := func(want func(string) bool) {
 		for _, m := range spec.Modules {
 			if !want(m.Path) {

@@ -148,7 +148,7 @@ func TestRuleEntriesOnlyWhenDifferent(t *testing.T) {
 func TestRuleErrors(t *testing.T) {
 	_, err := MakePlan(inventoryOf(t, modelLlama()), Options{Rules: mustRules(t, "x=8")})
 	assert.ErrorIs(t, err, ErrOptions)
-	assert.Contains(t, err.Error(), "need -q")
+	assert.Contains(t, err.Error(), "need Quantize")
 
 	_, err = MakePlan(inventoryOf(t, modelLlama()), Options{Quantize: true, Rules: mustRules(t, "mlp=3/16")})
 	assert.ErrorIs(t, err, ErrOptions)

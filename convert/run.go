@@ -6,7 +6,6 @@ import (
 	"os"
 	"runtime"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/mlxconv/mlxconv/mlx"
@@ -27,18 +26,20 @@ type Options struct {
 	Quantize bool
 	// QBits and QGroupSize default (0) to the mode's defaults.
 	QBits, QGroupSize int
-	// QMode is affine (default), mxfp4, nvfp4 or mxfp8.
-	QMode string
-	// QuantPredicate is a mixed-precision recipe: mixed_2_6, mixed_3_4,
-	// mixed_3_6 or mixed_4_6 (affine only).
-	QuantPredicate string
+	// QMode is the quantization mode (the zero value is mlx.Affine; see
+	// mlx.ParseQuantMode).
+	QMode mlx.QuantMode
+	// QuantPredicate is a mixed-precision recipe (affine only; "" for
+	// none; see ParseRecipe).
+	QuantPredicate Recipe
 	// Rules are per-module overrides, first match wins (see Rule); they
 	// take precedence over recipes and per-model overrides. They need
 	// Quantize.
 	Rules []Rule
-	// DType (float16, bfloat16, float32) is the dtype floats are stored in;
-	// empty means config.json's torch_dtype (or text_config.dtype).
-	DType string
+	// DType (mlx.F16, mlx.BF16 or mlx.F32) is the dtype floats
+	// are stored in; mlx.Invalid (the zero value) means config.json's
+	// torch_dtype (or text_config.dtype).
+	DType mlx.DType
 	// Dequantize (-d) dequantizes a quantized model.
 	Dequantize bool
 
@@ -122,11 +123,26 @@ type Summary struct {
 	Plan *Plan `json:"-"`
 }
 
-func (o *Options) qMode() string {
-	if o.QMode == "" {
-		return "affine"
+func (o *Options) qMode() string { return o.QMode.String() }
+
+// dtypeName is DType's name, "" for none.
+func (o *Options) dtypeName() string {
+	if o.DType == mlx.Invalid {
+		return ""
 	}
-	return o.QMode
+	return o.DType.String()
+}
+
+// CastDTypes are the dtypes Options.DType accepts (besides mlx.Invalid).
+var CastDTypes = []mlx.DType{mlx.F16, mlx.BF16, mlx.F32}
+
+// ParseCastDType maps "float16", "bfloat16" or "float32" to the DType for
+// Options.DType; other names are an error wrapping ErrOptions.
+func ParseCastDType(s string) (mlx.DType, error) {
+	if d, err := mlx.ParseDType(s); err == nil && slices.Contains(CastDTypes, d) {
+		return d, nil
+	}
+	return mlx.Invalid, fmt.Errorf("%w: dtype %q (want float16, bfloat16 or float32)", ErrOptions, s)
 }
 
 func (o *Options) mlxPath() string {
@@ -139,18 +155,16 @@ func (o *Options) mlxPath() string {
 // validate checks the options that need no input.
 func (o *Options) validate() error {
 	if _, err := mlx.ParseQuantMode(o.qMode()); err != nil {
-		return fmt.Errorf("%w: --q-mode: %v", ErrOptions, err)
+		return fmt.Errorf("%w: QMode: %v", ErrOptions, err)
 	}
-	switch o.DType {
-	case "", "float16", "bfloat16", "float32":
-	default:
-		return fmt.Errorf("%w: --dtype %q (want float16, bfloat16 or float32)", ErrOptions, o.DType)
+	if o.DType != mlx.Invalid && !slices.Contains(CastDTypes, o.DType) {
+		return fmt.Errorf("%w: DType %s (want float16, bfloat16 or float32)", ErrOptions, o.DType)
 	}
 	if o.QuantPredicate != "" {
-		if !slices.Contains(Recipes, o.QuantPredicate) {
-			return fmt.Errorf("%w: --quant-predicate %q (want one of %s)", ErrOptions, o.QuantPredicate, strings.Join(Recipes, ", "))
+		if !o.QuantPredicate.Valid() {
+			return fmt.Errorf("%w: QuantPredicate %q (want one of %s)", ErrOptions, string(o.QuantPredicate), recipeNames())
 		}
-		if o.qMode() != "affine" {
+		if o.QMode != mlx.Affine {
 			return fmt.Errorf("%w: quant predicates only support 'affine' quantization", ErrOptions)
 		}
 	}
@@ -161,7 +175,7 @@ func (o *Options) validate() error {
 		return fmt.Errorf("%w: negative bits, group size, shard size or worker count", ErrOptions)
 	}
 	if len(o.Rules) > 0 && !o.Quantize {
-		return fmt.Errorf("%w: quantization rules need -q/--quantize", ErrOptions)
+		return fmt.Errorf("%w: quantization rules need Quantize", ErrOptions)
 	}
 	for _, r := range o.Rules {
 		if r.Pattern == nil {
@@ -190,15 +204,15 @@ func Run(ctx context.Context, opts Options) (Summary, error) {
 	out := opts.mlxPath()
 	sum.Output, sum.Input, sum.DryRun = out, opts.HFPath, opts.DryRun
 	if opts.HFPath == "" {
-		return sum, fmt.Errorf("%w: no input model (--hf-path)", ErrOptions)
+		return sum, fmt.Errorf("%w: no input model (HFPath)", ErrOptions)
 	}
 	if !opts.DryRun && !opts.Force {
 		if _, err := os.Lstat(out); err == nil {
-			return sum, fmt.Errorf("%w: cannot save to the path %s as it already exists; delete it, choose another path or use --force", ErrExists, out)
+			return sum, fmt.Errorf("%w: cannot save to the path %s as it already exists; delete it or choose another path", ErrExists, out)
 		}
 	}
 	if opts.UploadRepo != "" && opts.Upload == nil && !opts.DryRun {
-		return sum, fmt.Errorf("%w: --upload-repo needs the Hub upload, which is not available in this build", ErrHub)
+		return sum, fmt.Errorf("%w: an upload repo needs the Hub upload, which is not available in this build", ErrHub)
 	}
 	dir, hubRepo, err := resolveInput(ctx, &opts)
 	if err != nil {

@@ -178,10 +178,10 @@ func TestPlanErrors(t *testing.T) {
 		{"extra tensor", extra, Options{}, ErrWeights, `1 parameters not in the llama model: "model.layers.0.mlp.extra.weight"`},
 		{"wrong shape", wrongShape, Options{}, ErrWeights, `tensor "model.norm.weight" (model.safetensors) has shape [65], the model expects [64]`},
 		{"q and d", llama, Options{Quantize: true, Dequantize: true}, ErrOptions, "either quantize or dequantize"},
-		{"recipe mode", llama, Options{QuantPredicate: "mixed_2_6", QMode: "mxfp4"}, ErrOptions, "only support 'affine'"},
+		{"recipe mode", llama, Options{QuantPredicate: "mixed_2_6", QMode: mlx.MXFP4}, ErrOptions, "only support 'affine'"},
 		{"bad bits", llama, Options{Quantize: true, QBits: 7}, ErrOptions, "does not support 7 bits"},
-		{"bad group", llama, Options{Quantize: true, QMode: "mxfp4", QGroupSize: 64}, ErrOptions, "mxfp4 does not support group size 64"},
-		{"bad dtype", llama, Options{DType: "float64"}, ErrOptions, "--dtype"},
+		{"bad group", llama, Options{Quantize: true, QMode: mlx.MXFP4, QGroupSize: 64}, ErrOptions, "mxfp4 does not support group size 64"},
+		{"bad dtype", llama, Options{DType: mlx.F64}, ErrOptions, "DType float64"},
 		{"awq bits", func() genModel {
 			m := modelAWQ()
 			m.config = strings.Replace(m.config, `"bits": 4`, `"bits": 8`, 1)

@@ -29,7 +29,8 @@ import (
 // convert_hf_to_gguf.py writes it, through convert's inventory and
 // architecture tables and the pipeline executor.
 
-// OutType is the --outtype of an export.
+// OutType is the tensor type of an export (convert_hf_to_gguf.py's
+// --outtype). The zero value means OutAuto; see ParseOutType.
 type OutType string
 
 // Output types. Auto is convert_hf_to_gguf.py's default: bf16 when the first
@@ -60,11 +61,49 @@ var outTypes = map[OutType]struct {
 // OutTypes lists the accepted output types.
 var OutTypes = []OutType{OutAuto, OutF32, OutF16, OutBF16, OutQ8_0, OutQ4_0, OutQ4_1, OutQ5_0, OutQ5_1}
 
+// ParseOutType maps an output type name ("q8_0", case-insensitive) to an
+// OutType; an unknown name is an error wrapping ErrExport.
+func ParseOutType(s string) (OutType, error) {
+	if t := OutType(strings.ToLower(s)); slices.Contains(OutTypes, t) {
+		return t, nil
+	}
+	return "", fmt.Errorf("%w: output type %q (want one of %s)", ErrExport, s, joinOutTypes())
+}
+
+// ErrUnsupported is convert.ErrUnsupported: a model type (or checkpoint
+// feature) neither command handles, or one convert handles that has no
+// GGUF export. errors.Is(err, convert.ErrUnsupported) holds for both.
+var ErrUnsupported = convert.ErrUnsupported
+
+// unsupportedError is a model the exporter refuses: it is both ErrExport
+// and ErrUnsupported, and reads as ErrExport's message.
+type unsupportedError struct{ msg string }
+
+func (e *unsupportedError) Error() string   { return e.msg }
+func (e *unsupportedError) Unwrap() []error { return []error{ErrExport, ErrUnsupported} }
+
+// noExport is the error for a model type without a GGUF export.
+func noExport(modelType string) error {
+	return &unsupportedError{fmt.Sprintf("%v: model type %q has no GGUF export (supported: %s)", ErrExport, modelType, strings.Join(ExportModelTypes(), ", "))}
+}
+
 // ExportOptions configure Export. The zero value of each field means
 // convert_hf_to_gguf.py's default.
 type ExportOptions struct {
-	// Model is the input directory (Hugging Face or MLX).
+	// Model is the input: a directory (Hugging Face or MLX), or, with
+	// ResolveHub, a Hub repo id.
 	Model string
+	// Revision is the Hub revision for ResolveHub ("" for the default
+	// branch); it is an error for a local Model.
+	Revision string
+	// ResolveHub, if set, maps a Model that does not exist locally (a Hub
+	// repo id) and Revision to a local snapshot directory, downloading as
+	// needed; pass Preflight as its check before the weights (see
+	// hub.Client.Resolve). The repo id then becomes ModelID, and the
+	// default OutFile is <name>-{ftype}.gguf in the current directory
+	// (never in the Hub cache). nil: a Model that does not exist is an
+	// error.
+	ResolveHub func(ctx context.Context, repo, revision string) (dir string, err error)
 	// ModelID, if set, is the Hub repo id ("org/name") Model was downloaded
 	// from: the metadata names (general.name, basename, size label) come
 	// from its last component instead of the directory name, which for a
@@ -182,6 +221,9 @@ func Export(ctx context.Context, opts ExportOptions) (*ExportSummary, error) {
 	if opts.Model == "" {
 		return nil, fmt.Errorf("%w: no input model", ErrExport)
 	}
+	if err := resolveModel(ctx, &opts); err != nil {
+		return nil, err
+	}
 	st, err := os.Stat(opts.Model)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrExport, err)
@@ -272,7 +314,7 @@ func PlanExport(inv *convert.Inventory, opts ExportOptions) (*ExportPlan, error)
 		outType = OutAuto
 	}
 	if !slices.Contains(OutTypes, outType) {
-		return nil, fmt.Errorf("%w: --outtype %q (want one of %s)", ErrExport, opts.OutType, joinOutTypes())
+		return nil, fmt.Errorf("%w: output type %q (want one of %s)", ErrExport, string(opts.OutType), joinOutTypes())
 	}
 	if opts.SplitMaxTensors < 0 || opts.Workers < 0 {
 		return nil, fmt.Errorf("%w: negative split or worker count", ErrExport)
@@ -284,7 +326,7 @@ func PlanExport(inv *convert.Inventory, opts ExportOptions) (*ExportPlan, error)
 	arch := lookupArch(model.ModelType)
 	ok := arch != nil
 	if !ok {
-		return nil, fmt.Errorf("%w: model type %q has no GGUF export (supported: %s)", ErrExport, model.ModelType, strings.Join(ExportModelTypes(), ", "))
+		return nil, noExport(model.ModelType)
 	}
 	h := newHParams(inv.Config)
 	rope, err := newRopeParams(h)
@@ -302,9 +344,6 @@ func PlanExport(inv *convert.Inventory, opts ExportOptions) (*ExportPlan, error)
 		vocabSize = int(n)
 	}
 	vocab, err := LoadVocab(inv.Dir, VocabOptions{Arch: arch.Vocab, VocabSize: vocabSize, Pre: opts.Pre})
-	if errors.Is(err, ErrUnknownPre) {
-		return nil, fmt.Errorf("%w (name it with --pre, e.g. --pre llama-bpe)", err)
-	}
 	if err != nil {
 		return nil, err
 	}

@@ -352,8 +352,10 @@ func TestExportPhi3RopeFactors(t *testing.T) {
 func mlxQuantize(t *testing.T, dir string, bits, group int, mode string) string {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), fmt.Sprintf("%s-%s%d-g%d", filepath.Base(dir), mode, bits, group))
-	_, err := convert.Run(context.Background(), convert.Options{HFPath: dir, MLXPath: out, Quantize: true, QBits: bits,
-		QGroupSize: group, QMode: mode, Workers: 2})
+	qmode, err := mlx.ParseQuantMode(mode)
+	require.NoError(t, err)
+	_, err = convert.Run(context.Background(), convert.Options{HFPath: dir, MLXPath: out, Quantize: true, QBits: bits,
+		QGroupSize: group, QMode: qmode, Workers: 2})
 	require.NoError(t, err)
 	return out
 }
@@ -780,7 +782,7 @@ func TestExportErrors(t *testing.T) {
 	// An unrecognised BPE pre-tokenizer needs --pre.
 	_, err = ggufexport.Export(ctx, ggufexport.ExportOptions{Model: dir, DryRun: true})
 	assert.ErrorIs(t, err, ggufexport.ErrUnknownPre)
-	assert.Contains(t, err.Error(), "--pre")
+	assert.Contains(t, err.Error(), "pass a pre-tokenizer name")
 	// A model type convert knows but GGUF export does not.
 	m := models["llama"]
 	m.config = fxBase("starcoder2", nil)

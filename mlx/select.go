@@ -1,6 +1,7 @@
 package mlx
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -40,12 +41,34 @@ func (i BackendInfo) String() string {
 	return b.String()
 }
 
+// BackendKind names a compute backend for mlxbackend.Select. The zero value
+// means BackendAuto.
+type BackendKind string
+
 // Backend kinds accepted by mlxbackend.Select.
 const (
-	BackendAuto   = "auto"
-	BackendMLX    = "mlx"
-	BackendNative = "native"
+	BackendAuto   BackendKind = "auto"   // MLX when it loads, else Native
+	BackendMLX    BackendKind = "mlx"    // MLX, or an error
+	BackendNative BackendKind = "native" // the pure-Go backend
 )
+
+// BackendKinds lists the backend kinds, in the order help text names them.
+var BackendKinds = []BackendKind{BackendAuto, BackendMLX, BackendNative}
+
+// ErrBackendKind is returned (wrapped) by ParseBackendKind for an unknown
+// name.
+var ErrBackendKind = errors.New("mlx: unknown backend")
+
+// ParseBackendKind maps "auto", "mlx" or "native" to a BackendKind; other
+// names are an error wrapping ErrBackendKind.
+func ParseBackendKind(s string) (BackendKind, error) {
+	for _, k := range BackendKinds {
+		if string(k) == s {
+			return k, nil
+		}
+	}
+	return "", fmt.Errorf("%w %q (want auto, mlx or native)", ErrBackendKind, s)
+}
 
 // OpenNative opens the Native backend on workers goroutines (<= 0:
 // GOMAXPROCS) with RoundingCPU, and describes it; fallback, when not empty,

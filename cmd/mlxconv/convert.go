@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/mlxconv/mlxconv/convert"
+	"github.com/mlxconv/mlxconv/ggufexport"
 	"github.com/mlxconv/mlxconv/internal/fsx"
 	"github.com/mlxconv/mlxconv/internal/safe"
 	"github.com/mlxconv/mlxconv/mlx"
@@ -61,7 +63,7 @@ func runConvert(ctx context.Context, env *environment, args []string) error {
 	fs.IntVar(&f.qGroupSize, "q-group-size", 0, "group size for quantization (default: the mode's, 64 for affine)")
 	fs.IntVar(&f.qBits, "q-bits", 0, "bits per weight for quantization (default: the mode's, 4 for affine)")
 	fs.StringVar(&f.qMode, "q-mode", "affine", "quantization mode: affine, mxfp4, nvfp4 or mxfp8")
-	fs.StringVar(&f.quantPredicate, "quant-predicate", "", "mixed-bit quantization recipe: "+strings.Join(convert.Recipes, ", "))
+	fs.StringVar(&f.quantPredicate, "quant-predicate", "", "mixed-bit quantization recipe: "+joinNames(convert.Recipes))
 	fs.StringVar(&f.dtype, "dtype", "", "type of the non-quantized parameters: float16, bfloat16 or float32 (default: config.json's torch_dtype)")
 	fs.StringVar(&f.uploadRepo, "upload-repo", "", "the Hugging Face repo to upload the model to")
 	fs.BoolVarP(&f.dequantize, "dequantize", "d", false, "dequantize a quantized model")
@@ -82,10 +84,11 @@ func runConvert(ctx context.Context, env *environment, args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
 	}
-	opts, err := f.options()
+	o, err := f.options()
 	if err != nil {
 		return err
 	}
+	opts := o.Options
 	if convertHub != nil {
 		if opts.ResolveHub, opts.Upload, err = convertHub(env, f.quiet); err != nil {
 			return err
@@ -95,7 +98,7 @@ func runConvert(ctx context.Context, env *environment, args []string) error {
 	if !f.dryRun {
 		// One goroutine per backend call: the conversion runs --workers
 		// calls in parallel.
-		b, bi, err := mlxbackend.Select(f.backend, 1)
+		b, bi, err := mlxbackend.Select(o.backend, 1)
 		if err != nil {
 			return err
 		}
@@ -113,7 +116,7 @@ func runConvert(ctx context.Context, env *environment, args []string) error {
 		bar.finish(err == nil)
 	}
 	if err != nil {
-		return err
+		return cliHint(err)
 	}
 	if f.dryRun && !f.json {
 		return sum.Plan.WriteText(env.stdout)
@@ -128,32 +131,45 @@ func runConvert(ctx context.Context, env *environment, args []string) error {
 	return nil
 }
 
-// options maps the flags onto convert.Options.
-func (f *convertFlags) options() (convert.Options, error) {
-	o := convert.Options{
+// convertOptions are the library options and the backend kind the flags
+// select.
+type convertOptions struct {
+	convert.Options
+	backend mlx.BackendKind
+}
+
+// options maps the flags onto convert.Options; the library's Parse
+// functions validate the enumerated values.
+func (f *convertFlags) options() (convertOptions, error) {
+	o := convertOptions{Options: convert.Options{
 		HFPath: f.hfPath, MLXPath: f.mlxPath,
-		Quantize: f.quantize, QBits: f.qBits, QGroupSize: f.qGroupSize, QMode: f.qMode,
-		QuantPredicate: f.quantPredicate, DType: f.dtype, Dequantize: f.dequantize,
+		Quantize: f.quantize, QBits: f.qBits, QGroupSize: f.qGroupSize,
+		Dequantize: f.dequantize,
 		UploadRepo: f.uploadRepo, Revision: f.revision, TrustRemoteCode: f.trustRemoteCode,
 		Force: f.force, DryRun: f.dryRun, Workers: f.workers,
-	}
+	}}
 	if f.hfPath == "" {
 		return o, fmt.Errorf("%w: --hf-path (or --model) is required", errUsage)
 	}
 	if f.qBits < 0 || f.qGroupSize < 0 || f.workers < 0 {
 		return o, fmt.Errorf("%w: --q-bits, --q-group-size and --workers must not be negative", errUsage)
 	}
-	if !oneOf(f.qMode, "affine", "mxfp4", "nvfp4", "mxfp8") {
-		return o, fmt.Errorf("%w: --q-mode %q (want affine, mxfp4, nvfp4 or mxfp8)", errUsage, f.qMode)
+	var err error
+	if o.QMode, err = mlx.ParseQuantMode(f.qMode); err != nil {
+		return o, badFlag("q-mode", f.qMode, err)
 	}
-	if f.quantPredicate != "" && !oneOf(f.quantPredicate, convert.Recipes...) {
-		return o, fmt.Errorf("%w: --quant-predicate %q (want one of %s)", errUsage, f.quantPredicate, strings.Join(convert.Recipes, ", "))
+	if f.quantPredicate != "" {
+		if o.QuantPredicate, err = convert.ParseRecipe(f.quantPredicate); err != nil {
+			return o, badFlag("quant-predicate", f.quantPredicate, err)
+		}
 	}
-	if f.dtype != "" && !oneOf(f.dtype, "float16", "bfloat16", "float32") {
-		return o, fmt.Errorf("%w: --dtype %q (want float16, bfloat16 or float32)", errUsage, f.dtype)
+	if f.dtype != "" {
+		if o.DType, err = convert.ParseCastDType(f.dtype); err != nil {
+			return o, badFlag("dtype", f.dtype, err)
+		}
 	}
-	if !oneOf(f.backend, mlx.BackendAuto, mlx.BackendMLX, mlx.BackendNative) {
-		return o, fmt.Errorf("%w: --backend %q (want auto, mlx or native)", errUsage, f.backend)
+	if o.backend, err = mlx.ParseBackendKind(f.backend); err != nil {
+		return o, badFlag("backend", f.backend, err)
 	}
 	size, err := convert.ParseSize(f.maxShardSize)
 	if err != nil {
@@ -182,13 +198,31 @@ func (f *convertFlags) options() (convert.Options, error) {
 	return o, nil
 }
 
-func oneOf(s string, set ...string) bool {
-	for _, x := range set {
-		if s == x {
-			return true
-		}
+// badFlag is the usage error for a flag value the library's parser refused
+// (its error says what is accepted).
+func badFlag(flag, value string, err error) error {
+	return fmt.Errorf("%w: --%s %q: %v", errUsage, flag, value, err)
+}
+
+// joinNames joins enum values for help text.
+func joinNames[T ~string](values []T) string {
+	s := make([]string, len(values))
+	for i, v := range values {
+		s[i] = string(v)
 	}
-	return false
+	return strings.Join(s, ", ")
+}
+
+// cliHint adds to a library error the flag that gets past it: the
+// libraries name options, not flags.
+func cliHint(err error) error {
+	switch {
+	case errors.Is(err, convert.ErrExists) && !strings.Contains(err.Error(), "--force"):
+		return fmt.Errorf("%w (or use --force)", err)
+	case errors.Is(err, ggufexport.ErrUnknownPre):
+		return fmt.Errorf("%w (name it with --pre, e.g. --pre llama-bpe)", err)
+	}
+	return err
 }
 
 // jsonTensor is one tensor of the --json --dry-run listing.

@@ -67,16 +67,13 @@ func runGGUF(ctx context.Context, env *environment, args []string) error {
 	if f.workers < 0 || f.splitMaxTensors < 0 {
 		return fmt.Errorf("%w: --workers and --split-max-tensors must not be negative", errUsage)
 	}
-	ot := ggufexport.OutType(strings.ToLower(f.outtype))
-	if !validOutType(ot) {
-		return fmt.Errorf("%w: --outtype %q (want auto, f32, f16, bf16, q8_0, q4_0, q4_1, q5_0 or q5_1)", errUsage, f.outtype)
-	}
-	model, outfile, repo, err := resolveGGUFModel(ctx, env, f.model, f.revision, f.outfile, f.quiet || f.json)
+	ot, err := ggufexport.ParseOutType(f.outtype)
 	if err != nil {
-		return err
+		return badFlag("outtype", f.outtype, err)
 	}
-	opts := ggufexport.ExportOptions{Model: model, ModelID: repo, OutFile: outfile, OutType: ot, SplitMaxTensors: f.splitMaxTensors,
+	opts := ggufexport.ExportOptions{Model: f.model, Revision: f.revision, OutFile: f.outfile, OutType: ot, SplitMaxTensors: f.splitMaxTensors,
 		Pre: f.pre, DryRun: f.dryRun, Workers: f.workers, Force: f.force}
+	opts.ResolveHub = ggufHub(env, f.quiet || f.json)
 	if f.splitMaxSize != "" {
 		n, err := parseSplitSize(f.splitMaxSize)
 		if err != nil {
@@ -95,7 +92,7 @@ func runGGUF(ctx context.Context, env *environment, args []string) error {
 		bar.finish(err == nil)
 	}
 	if err != nil {
-		return err
+		return cliHint(err)
 	}
 	if f.json {
 		if !f.dryRun && !f.quiet {
@@ -128,15 +125,6 @@ func printLossy(env *environment, sum *ggufexport.ExportSummary) {
 			fmt.Fprintf(env.stderr, "mlxconv: lossy: %q (%s): %s\n", t.Name, t.Type, safe.Name(note))
 		}
 	}
-}
-
-func validOutType(t ggufexport.OutType) bool {
-	for _, o := range ggufexport.OutTypes {
-		if o == t {
-			return true
-		}
-	}
-	return false
 }
 
 // parseSplitSize is convert_hf_to_gguf.py's split_str_to_n_bytes: a number

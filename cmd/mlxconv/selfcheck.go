@@ -23,7 +23,7 @@ func init() {
 			if err := parseFlags(fs, args); err != nil {
 				return err
 			}
-			b, info, err := mlxbackend.Select(*kind, 0)
+			b, info, err := mlxbackend.Select(mlx.BackendKind(*kind), 0)
 			if err != nil {
 				return err
 			}

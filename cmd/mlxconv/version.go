@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"runtime/debug"
 
+	"github.com/mlxconv/mlxconv/mlx"
 	"github.com/mlxconv/mlxconv/mlx/mlxbackend"
 )
 
@@ -43,7 +44,7 @@ func init() {
 				return err
 			}
 			fmt.Fprintf(env.stdout, "mlxconv %s (%s, %s/%s)\n", versionString(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
-			b, info, err := mlxbackend.Select(*backend, 0)
+			b, info, err := mlxbackend.Select(mlx.BackendKind(*backend), 0)
 			if err != nil {
 				return err
 			}

@@ -21,13 +21,13 @@ import (
 //
 // workers applies to the native backend only; MLX schedules its own
 // threads. Close the returned Backend when done.
-func Select(kind string, workers int) (mlx.Backend, mlx.BackendInfo, error) {
+func Select(kind mlx.BackendKind, workers int) (mlx.Backend, mlx.BackendInfo, error) {
 	switch kind {
 	case mlx.BackendNative:
 		return mlx.OpenNative(workers, "")
 	case mlx.BackendMLX, mlx.BackendAuto, "":
 	default:
-		return nil, mlx.BackendInfo{}, fmt.Errorf("mlx: unknown backend %q (want auto, mlx or native)", kind)
+		return nil, mlx.BackendInfo{}, fmt.Errorf("%w %q (want auto, mlx or native)", mlx.ErrBackendKind, string(kind))
 	}
 	m, err := OpenMLX(MLXOptions{Strict: kind == mlx.BackendMLX})
 	if err == nil {
