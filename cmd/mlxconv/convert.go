@@ -9,6 +9,7 @@ import (
 	"github.com/mlxconv/mlxconv/convert"
 	"github.com/mlxconv/mlxconv/ggufexport"
 	"github.com/mlxconv/mlxconv/internal/fsx"
+	"github.com/mlxconv/mlxconv/internal/outsafe"
 	"github.com/mlxconv/mlxconv/internal/safe"
 	"github.com/mlxconv/mlxconv/mlx"
 	"github.com/mlxconv/mlxconv/mlx/mlxbackend"
@@ -217,7 +218,9 @@ func joinNames[T ~string](values []T) string {
 // libraries name options, not flags.
 func cliHint(err error) error {
 	switch {
-	case errors.Is(err, convert.ErrExists) && !strings.Contains(err.Error(), "--force"):
+	case errors.Is(err, outsafe.ErrNotOutput):
+		return fmt.Errorf("%w (--force replaces only an earlier output)", err)
+	case errors.Is(err, convert.ErrExists), errors.Is(err, outsafe.ErrExists):
 		return fmt.Errorf("%w (or use --force)", err)
 	case errors.Is(err, ggufexport.ErrUnknownPre):
 		return fmt.Errorf("%w (name it with --pre, e.g. --pre llama-bpe)", err)

@@ -99,7 +99,7 @@ func Reserve(final string, opts Options) (t *Target, err error) {
 	if fi, err := os.Lstat(clean); err == nil {
 		t.start = fi
 		if !opts.Force {
-			return t, refuse(ErrExists, fmt.Sprintf("output %q already exists; delete it, choose another path or use --force", final))
+			return t, refuse(ErrExists, fmt.Sprintf("output %q already exists; delete it or choose another path", final))
 		}
 		if err := t.replaceable(); err != nil {
 			return t, err
@@ -238,7 +238,7 @@ func (t *Target) replaceable() error {
 	if why == nil {
 		return nil
 	}
-	return refuse(ErrNotOutput, fmt.Sprintf("--force would replace %q, which is not an earlier output of this command (%v); remove it yourself or choose another path", t.display, why))
+	return refuse(ErrNotOutput, fmt.Sprintf("will not replace %q: it is not an earlier output of this command (%v); remove it yourself or choose another path", t.display, why))
 }
 
 // Commit moves the temporary into place (see the package doc for what it
@@ -283,7 +283,7 @@ func (t *Target) commit() error {
 // existing handles a final path that exists at commit.
 func (t *Target) existing() error {
 	if !t.opts.Force {
-		return refuse(ErrExists, fmt.Sprintf("output %q appeared while this run was writing and was left alone; nothing was written (use --force to replace it)", t.display))
+		return refuse(ErrExists, fmt.Sprintf("output %q appeared while this run was writing and was left alone; nothing was written", t.display))
 	}
 	// Whether or not it is what was there at start, check it (again).
 	if err := t.replaceable(); err != nil {

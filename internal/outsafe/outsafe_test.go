@@ -222,7 +222,7 @@ func TestReserveFile(t *testing.T) {
 	require.NoError(t, os.WriteFile(out, []byte("notes"), 0o644))
 	err := commit("GGUF three", true)
 	require.ErrorIs(t, err, ErrNotOutput)
-	assert.Contains(t, err.Error(), "--force would replace")
+	assert.Contains(t, err.Error(), "will not replace")
 	b, _ = os.ReadFile(out)
 	assert.Equal(t, "notes", string(b))
 	assert.Equal(t, []string{"m.gguf"}, entries(t, parent))

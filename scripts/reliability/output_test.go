@@ -280,11 +280,11 @@ func TestForceOverForeignData(t *testing.T) {
 	before := snapshot(t, root)
 
 	r := run(t, runOpts{}, "convert", "--hf-path", model, "--mlx-path", foreign, "--force", "--quiet")
-	requireOneLineError(t, r, 1, "--force would replace "+strconv.Quote(foreign), `"notes.txt"`)
+	requireOneLineError(t, r, 1, "will not replace "+strconv.Quote(foreign), "--force replaces only", `"notes.txt"`)
 	r = run(t, runOpts{}, "convert", "--hf-path", model, "--mlx-path", hf, "--force", "--quiet")
-	requireOneLineError(t, r, 1, "--force would replace "+strconv.Quote(hf), "model card")
+	requireOneLineError(t, r, 1, "will not replace "+strconv.Quote(hf), "--force replaces only", "model card")
 	r = run(t, runOpts{}, "gguf", "--model", model, "--outfile", notes, "--force", "--quiet")
-	requireOneLineError(t, r, 1, "--force would replace "+strconv.Quote(notes), "not a GGUF file")
+	requireOneLineError(t, r, 1, "will not replace "+strconv.Quote(notes), "--force replaces only", "not a GGUF file")
 	requireUnchanged(t, before, root)
 
 	// An earlier output is replaced, and nothing is left beside it.
