@@ -110,6 +110,39 @@ func New(opts Options) (*Client, error) {
 		userAgent:    opts.UserAgent,
 		progress:     opts.Progress,
 	}
+	c.applyDefaults(getenv)
+
+	u, ep, err := resolveEndpoint(opts.Endpoint, getenv)
+	if err != nil {
+		return nil, err
+	}
+	c.endpoint, c.endpointStr = u, ep
+
+	home := hfHome(getenv)
+	c.cacheDir = resolveCacheDir(opts.CacheDir, home, getenv)
+
+	c.offline = opts.Offline || isTrue(getenv("HF_HUB_OFFLINE")) || isTrue(getenv("TRANSFORMERS_OFFLINE"))
+	c.noImplicit = isTrue(getenv("HF_HUB_DISABLE_IMPLICIT_TOKEN"))
+	c.token = cleanToken(opts.Token)
+	if c.token == "" {
+		c.implicitTok = true
+		c.token = implicitToken(home, getenv)
+	}
+
+	base := opts.HTTPClient
+	if base == nil {
+		base = &http.Client{Transport: defaultTransport()}
+	}
+	hc := *base
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	c.http = &hc
+	return c, nil
+}
+
+// applyDefaults replaces unset (zero or negative) tuning options with their
+// defaults; a negative MaxRetries means no retries. The idle timeout falls
+// back to HF_HUB_DOWNLOAD_TIMEOUT (seconds) before the built-in minute.
+func (c *Client) applyDefaults(getenv func(string) string) {
 	if c.workers <= 0 {
 		c.workers = 8
 	}
@@ -128,73 +161,70 @@ func New(opts Options) (*Client, error) {
 		c.timeout = 30 * time.Second
 	}
 	if c.idleTimeout <= 0 {
-		c.idleTimeout = time.Minute
-		if s := getenv("HF_HUB_DOWNLOAD_TIMEOUT"); s != "" {
-			if v, err := strconv.ParseFloat(s, 64); err == nil && v > 0 && v < 1e6 {
-				c.idleTimeout = time.Duration(v * float64(time.Second))
-			}
-		}
+		c.idleTimeout = envIdleTimeout(getenv)
 	}
 	if c.userAgent == "" {
 		c.userAgent = "mlxconv"
 	}
+}
 
-	ep := opts.Endpoint
-	if ep == "" {
-		ep = getenv("HF_ENDPOINT")
+// envIdleTimeout is HF_HUB_DOWNLOAD_TIMEOUT as a duration when it is a
+// sensible positive number of seconds, else one minute.
+func envIdleTimeout(getenv func(string) string) time.Duration {
+	if s := getenv("HF_HUB_DOWNLOAD_TIMEOUT"); s != "" {
+		if v, err := strconv.ParseFloat(s, 64); err == nil && v > 0 && v < 1e6 {
+			return time.Duration(v * float64(time.Second))
+		}
 	}
-	if ep == "" {
-		ep = DefaultEndpoint
-	}
+	return time.Minute
+}
+
+// resolveEndpoint picks the hub endpoint (option, then HF_ENDPOINT, then
+// DefaultEndpoint), trims trailing slashes and checks it. It returns the
+// parsed URL and the trimmed string.
+func resolveEndpoint(opt string, getenv func(string) string) (*url.URL, string, error) {
+	ep := firstNonEmpty(opt, getenv("HF_ENDPOINT"), DefaultEndpoint)
 	ep = strings.TrimRight(ep, "/")
 	u, err := url.Parse(ep)
 	if err != nil {
-		return nil, fmt.Errorf("%w: endpoint %q: %v", ErrInvalid, ep, err)
+		return nil, "", fmt.Errorf("%w: endpoint %q: %v", ErrInvalid, ep, err)
 	}
 	if err := checkEndpointURL(u); err != nil {
-		return nil, fmt.Errorf("endpoint %s: %w", redactURL(ep), err)
+		return nil, "", fmt.Errorf("endpoint %s: %w", redactURL(ep), err)
 	}
 	if u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("%w: endpoint %s: must not have a query or fragment", ErrInvalid, redactURL(ep))
+		return nil, "", fmt.Errorf("%w: endpoint %s: must not have a query or fragment", ErrInvalid, redactURL(ep))
 	}
-	c.endpoint, c.endpointStr = u, ep
+	return u, ep, nil
+}
 
-	home := hfHome(getenv)
-	c.cacheDir = opts.CacheDir
-	if c.cacheDir == "" {
-		c.cacheDir = firstNonEmpty(getenv("HF_HUB_CACHE"), getenv("HUGGINGFACE_HUB_CACHE"))
-		if c.cacheDir == "" {
-			c.cacheDir = filepath.Join(home, "hub")
-		}
+// resolveCacheDir picks the hub cache directory (option, then HF_HUB_CACHE,
+// then HUGGINGFACE_HUB_CACHE, then <home>/hub), expands ~ and makes it
+// absolute when possible.
+func resolveCacheDir(opt, home string, getenv func(string) string) string {
+	dir := firstNonEmpty(opt, getenv("HF_HUB_CACHE"), getenv("HUGGINGFACE_HUB_CACHE"))
+	if dir == "" {
+		dir = filepath.Join(home, "hub")
 	}
-	c.cacheDir = expandHome(c.cacheDir, getenv)
-	if abs, err := filepath.Abs(c.cacheDir); err == nil {
-		c.cacheDir = abs
+	dir = expandHome(dir, getenv)
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
 	}
+	return dir
+}
 
-	c.offline = opts.Offline || isTrue(getenv("HF_HUB_OFFLINE")) || isTrue(getenv("TRANSFORMERS_OFFLINE"))
-	c.noImplicit = isTrue(getenv("HF_HUB_DISABLE_IMPLICIT_TOKEN"))
-	c.token = cleanToken(opts.Token)
-	if c.token == "" {
-		c.implicitTok = true
-		c.token = cleanToken(firstNonEmpty(getenv("HF_TOKEN"), getenv("HUGGING_FACE_HUB_TOKEN")))
-		if c.token == "" {
-			path := getenv("HF_TOKEN_PATH")
-			if path == "" {
-				path = filepath.Join(home, "token")
-			}
-			c.token = readTokenFile(expandHome(path, getenv))
-		}
+// implicitToken is the token found in the environment (HF_TOKEN, then
+// HUGGING_FACE_HUB_TOKEN) or, failing that, in the token file
+// (HF_TOKEN_PATH, default <home>/token).
+func implicitToken(home string, getenv func(string) string) string {
+	if tok := cleanToken(firstNonEmpty(getenv("HF_TOKEN"), getenv("HUGGING_FACE_HUB_TOKEN"))); tok != "" {
+		return tok
 	}
-
-	base := opts.HTTPClient
-	if base == nil {
-		base = &http.Client{Transport: defaultTransport()}
+	path := getenv("HF_TOKEN_PATH")
+	if path == "" {
+		path = filepath.Join(home, "token")
 	}
-	hc := *base
-	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	c.http = &hc
-	return c, nil
+	return readTokenFile(expandHome(path, getenv))
 }
 
 // CacheDir is the hub cache directory (…/huggingface/hub).
@@ -444,13 +474,7 @@ func (c *Client) shouldRetry(cl call, err error, attempt int) (time.Duration, bo
 	}
 	var he *HTTPError
 	if errors.As(err, &he) {
-		switch {
-		case he.Status == http.StatusTooManyRequests || he.Status == http.StatusServiceUnavailable:
-		case he.Status == http.StatusRequestTimeout || he.Status >= 500 && he.Status != http.StatusNotImplemented:
-			if !cl.idempotent {
-				return 0, false
-			}
-		default:
+		if !retryableStatus(he.Status, cl.idempotent) {
 			return 0, false
 		}
 		var ra *retryAfterError
@@ -459,11 +483,37 @@ func (c *Client) shouldRetry(cl call, err error, attempt int) (time.Duration, bo
 		}
 		return wait, true
 	}
-	if errors.Is(err, ErrInsecureEndpoint) || errors.Is(err, ErrFormat) || errors.Is(err, ErrInvalid) ||
-		errors.Is(err, ErrUnreachable) || errors.Is(err, ErrTLS) {
+	if isPermanent(err) {
 		return 0, false
 	}
 	return wait, cl.idempotent
+}
+
+// retryableStatus reports whether an HTTP error status is worth another
+// attempt: 429 and 503 always (the server did not process the request),
+// 408 and other 5xx (but 501) only for idempotent requests.
+func retryableStatus(status int, idempotent bool) bool {
+	switch {
+	case status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable:
+		return true
+	case status == http.StatusRequestTimeout || status >= 500 && status != http.StatusNotImplemented:
+		return idempotent
+	default:
+		return false
+	}
+}
+
+// permanentErrors are the non-HTTP failures that another attempt cannot fix.
+var permanentErrors = []error{ErrInsecureEndpoint, ErrFormat, ErrInvalid, ErrUnreachable, ErrTLS}
+
+// isPermanent reports whether err is one of permanentErrors.
+func isPermanent(err error) bool {
+	for _, target := range permanentErrors {
+		if errors.Is(err, target) {
+			return true
+		}
+	}
+	return false
 }
 
 // retryBudget is how long a retry loop waits in all when every retry
@@ -491,7 +541,8 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// once is one attempt: the request and its redirect chain.
+// once makes one attempt of cl, following redirects. On success the
+// response holds the request context's cancel; on error it is cancelled.
 func (c *Client) once(ctx context.Context, cl call) (*response, error) {
 	var rctx context.Context
 	var cancel context.CancelFunc
@@ -500,92 +551,145 @@ func (c *Client) once(ctx context.Context, cl call) (*response, error) {
 	} else {
 		rctx, cancel = context.WithTimeout(ctx, c.timeout)
 	}
-	target, err := url.Parse(cl.url)
+	resp, first, err := c.follow(ctx, rctx, cl)
 	if err != nil {
 		cancel()
-		return nil, fmt.Errorf("%w: url %q: %v", ErrInvalid, redactURL(cl.url), err)
+		return nil, err
+	}
+	return &response{Response: resp, first: first, cancel: cancel}, nil
+}
+
+// follow sends cl in rctx and follows redirects until a 2xx response, a
+// foreign redirect the call asked to stop at (returned without body), or an
+// error. first is the first response's header. ctx is the caller's context,
+// to tell its cancellation from the per-request timeout.
+func (c *Client) follow(ctx, rctx context.Context, cl call) (resp *http.Response, first http.Header, err error) {
+	target, err := url.Parse(cl.url)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: url %q: %v", ErrInvalid, redactURL(cl.url), err)
 	}
 	method := cl.method
-	var first http.Header
 	for hop := 0; ; hop++ {
-		if err := checkEndpointURL(target); err != nil {
-			cancel()
-			return nil, fmt.Errorf("request to %s: %w", redactURL(target.String()), err)
-		}
-		var body io.ReadCloser
-		if cl.body != nil && (method != http.MethodGet && method != http.MethodHead) {
-			if body, err = cl.body(); err != nil {
-				cancel()
-				return nil, err
-			}
-		}
-		req, err := http.NewRequestWithContext(rctx, method, target.String(), body)
+		resp, sentToken, err := c.send(ctx, rctx, cl, method, target)
 		if err != nil {
-			cancel()
-			if body != nil {
-				body.Close()
-			}
-			return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
-		}
-		if body != nil && cl.length > 0 {
-			req.ContentLength = cl.length
-		}
-		for k, v := range cl.header {
-			req.Header[k] = v
-		}
-		req.Header.Set("User-Agent", c.userAgent)
-		sentToken := false
-		if c.token != "" && sameOrigin(target, c.endpoint) && (cl.write || (cl.auth && !(c.noImplicit && c.implicitTok))) {
-			req.Header.Set("Authorization", "Bearer "+c.token)
-			sentToken = true
-		}
-		resp, err := c.http.Do(req)
-		if err != nil {
-			cancel()
-			if cerr := ctx.Err(); cerr != nil {
-				// The caller's cancellation or deadline, not the
-				// per-request timeout: report it as such (not ErrTimeout,
-				// which would be retried).
-				return nil, fmt.Errorf("%s %s: %w", method, redactURL(target.String()), cerr)
-			}
-			return nil, c.netError(method, target.String(), err)
+			return nil, nil, err
 		}
 		if first == nil {
 			first = resp.Header
 		}
-		if isRedirect(resp.StatusCode) && resp.Header.Get("Location") != "" {
-			loc, perr := target.Parse(resp.Header.Get("Location"))
-			drain(resp.Body)
-			if perr != nil {
-				cancel()
-				return nil, fmt.Errorf("%w: redirect from %s: bad Location: %v", ErrFormat, redactURL(target.String()), perr)
+		if !isRedirect(resp.StatusCode) || resp.Header.Get("Location") == "" {
+			if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+				return resp, first, nil
 			}
-			if cl.stopAtForeignRedirect && !sameOrigin(loc, target) {
-				resp.Body = http.NoBody
-				return &response{Response: resp, first: first, cancel: cancel}, nil
-			}
-			if hop >= maxRedirects {
-				cancel()
-				return nil, fmt.Errorf("%w: too many redirects from %s", ErrFormat, redactURL(cl.url))
-			}
-			if resp.StatusCode == http.StatusSeeOther {
-				method = http.MethodGet
-			}
-			target = loc
-			continue
+			return nil, nil, c.statusError(method, target, resp, sentToken)
 		}
-		if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-			return &response{Response: resp, first: first, cancel: cancel}, nil
+		loc, err := nextHop(cl, resp, target, hop)
+		if err != nil {
+			return nil, nil, err
 		}
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		resp.Body.Close()
-		cancel()
-		he := newHTTPError(method, target.String(), resp, b, sentToken, c.token)
-		if ra := parseRetryAfter(resp.Header.Get("Retry-After")); ra > 0 {
-			return nil, &retryAfterError{HTTPError: he, after: ra}
+		if loc == nil {
+			resp.Body = http.NoBody
+			return resp, first, nil
 		}
-		return nil, he
+		if resp.StatusCode == http.StatusSeeOther {
+			method = http.MethodGet
+		}
+		target = loc
 	}
+}
+
+// nextHop drains the redirect resp (from target, after hop earlier
+// redirects) and returns where it points, or nil when the call stops at
+// this foreign redirect.
+func nextHop(cl call, resp *http.Response, target *url.URL, hop int) (*url.URL, error) {
+	loc, err := target.Parse(resp.Header.Get("Location"))
+	drain(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("%w: redirect from %s: bad Location: %v", ErrFormat, redactURL(target.String()), err)
+	}
+	if cl.stopAtForeignRedirect && !sameOrigin(loc, target) {
+		return nil, nil
+	}
+	if hop >= maxRedirects {
+		return nil, fmt.Errorf("%w: too many redirects from %s", ErrFormat, redactURL(cl.url))
+	}
+	return loc, nil
+}
+
+// send makes one HTTP request of cl to target and reports whether it
+// carried the token.
+func (c *Client) send(ctx, rctx context.Context, cl call, method string, target *url.URL) (*http.Response, bool, error) {
+	if err := checkEndpointURL(target); err != nil {
+		return nil, false, fmt.Errorf("request to %s: %w", redactURL(target.String()), err)
+	}
+	req, sentToken, err := c.newRequest(rctx, cl, method, target)
+	if err != nil {
+		return nil, false, err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		if cerr := ctx.Err(); cerr != nil {
+			// The caller's cancellation or deadline, not the
+			// per-request timeout: report it as such (not ErrTimeout,
+			// which would be retried).
+			return nil, false, fmt.Errorf("%s %s: %w", method, redactURL(target.String()), cerr)
+		}
+		return nil, false, c.netError(method, target.String(), err)
+	}
+	return resp, sentToken, nil
+}
+
+// newRequest builds the request of cl to target: a fresh body (not for GET
+// or HEAD), the call's headers, User-Agent and, when allowed, the token.
+func (c *Client) newRequest(rctx context.Context, cl call, method string, target *url.URL) (*http.Request, bool, error) {
+	var body io.ReadCloser
+	if cl.body != nil && (method != http.MethodGet && method != http.MethodHead) {
+		var err error
+		if body, err = cl.body(); err != nil {
+			return nil, false, err
+		}
+	}
+	req, err := http.NewRequestWithContext(rctx, method, target.String(), body)
+	if err != nil {
+		if body != nil {
+			body.Close()
+		}
+		return nil, false, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if body != nil && cl.length > 0 {
+		req.ContentLength = cl.length
+	}
+	for k, v := range cl.header {
+		req.Header[k] = v
+	}
+	req.Header.Set("User-Agent", c.userAgent)
+	sentToken := c.sendsToken(cl, target)
+	if sentToken {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	return req, sentToken, nil
+}
+
+// sendsToken reports whether a request of cl to target carries the token:
+// only to the endpoint's origin, always for writes, for other authenticated
+// calls unless the token is implicit and implicit tokens are disabled.
+func (c *Client) sendsToken(cl call, target *url.URL) bool {
+	if c.token == "" || !sameOrigin(target, c.endpoint) {
+		return false
+	}
+	return cl.write || (cl.auth && !(c.noImplicit && c.implicitTok))
+}
+
+// statusError consumes and closes the non-2xx resp and turns it into an
+// *HTTPError, wrapped with the server's Retry-After when it sent one.
+func (c *Client) statusError(method string, target *url.URL, resp *http.Response, sentToken bool) error {
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	resp.Body.Close()
+	he := newHTTPError(method, target.String(), resp, b, sentToken, c.token)
+	if ra := parseRetryAfter(resp.Header.Get("Retry-After")); ra > 0 {
+		return &retryAfterError{HTTPError: he, after: ra}
+	}
+	return he
 }
 
 func isRedirect(s int) bool {

@@ -110,50 +110,10 @@ func canFallBack(ctx context.Context, err error) bool {
 func (c *Client) downloadInfo(ctx context.Context, repo, revision string, info *ModelInfo, opts DownloadOptions) (string, error) {
 	commit := info.SHA
 	rc := c.repoCache(repo)
-	byName := make(map[string]*Sibling, len(info.Siblings))
-	names := make([]string, 0, len(info.Siblings))
-	for i := range info.Siblings {
-		byName[info.Siblings[i].Name] = &info.Siblings[i]
-		names = append(names, info.Siblings[i].Name)
+	jobs, err := planJobs(repo, revision, info, opts, rc)
+	if err != nil {
+		return "", err
 	}
-	var selected []string
-	if opts.Files != nil {
-		for _, f := range opts.Files {
-			if byName[f] == nil {
-				if opts.LocalDir == "" {
-					rc.markNoExist(commit, f)
-				}
-				return "", fmt.Errorf("%s@%s: %q: %w", repo, revision, f, ErrEntryNotFound)
-			}
-		}
-		selected = opts.Files
-	} else {
-		allow := opts.AllowPatterns
-		if allow == nil {
-			allow = DefaultAllowPatterns()
-		} else if len(allow) == 0 {
-			allow = nil
-		}
-		selected = filterNames(names, allow, opts.IgnorePatterns)
-	}
-	jobs := make([]job, 0, len(selected))
-	for _, name := range selected {
-		if err := ValidateFilename(name); err != nil {
-			return "", fmt.Errorf("%s@%s: refusing the listing: %w", repo, revision, err)
-		}
-		s := byName[name]
-		j := job{name: name, size: s.Size}
-		switch {
-		case s.LFS != nil:
-			j.etag, j.sha256, j.size = s.LFS.SHA256, s.LFS.SHA256, s.LFS.Size
-		case s.BlobID != "":
-			j.etag, j.gitOID = s.BlobID, s.BlobID
-		default:
-			j.head = true
-		}
-		jobs = append(jobs, j)
-	}
-
 	dest := rc.snapshotDir(commit)
 	if opts.LocalDir != "" {
 		dest = opts.LocalDir
@@ -161,21 +121,8 @@ func (c *Client) downloadInfo(ctx context.Context, repo, revision string, info *
 			dest = abs
 		}
 	}
-	if err := os.MkdirAll(dest, 0o755); err != nil {
+	if err := c.prepareDest(rc, dest, revision, info, opts.LocalDir != ""); err != nil {
 		return "", err
-	}
-	if tree, ok := treeFromInfo(info); ok {
-		treeRoot := rc
-		if opts.LocalDir != "" {
-			treeRoot = repoCache{root: filepath.Join(dest, ".cache", "huggingface")}
-		}
-		_ = treeRoot.writeTree(commit, tree) // an optimisation for huggingface_hub; never fatal
-	}
-	if opts.LocalDir == "" {
-		tagCacheDir(c.cacheDir)
-		if err := rc.writeRef(revision, commit); err != nil {
-			return "", fmt.Errorf("cache ref %s: %w", revision, err)
-		}
 	}
 
 	t := &transfer{c: c, repo: repo, commit: commit, rc: rc, localDir: "", meter: &meter{c: c, phase: PhaseDownload}}
@@ -183,11 +130,102 @@ func (c *Client) downloadInfo(ctx context.Context, repo, revision string, info *
 		t.localDir = dest
 	}
 	if opts.Preflight == nil {
-		if err := t.run(ctx, jobs); err != nil {
-			return "", err
-		}
-		return dest, nil
+		err = t.run(ctx, jobs)
+	} else {
+		err = t.runWithPreflight(ctx, jobs, dest, revision, opts.Preflight)
 	}
+	if err != nil {
+		return "", err
+	}
+	return dest, nil
+}
+
+// planJobs turns the files of info to download (opts.Files, all of which
+// must exist, or the names the allow and ignore patterns select) into jobs,
+// refusing unsafe names. A missing requested file is remembered in the
+// cache (not for a local dir).
+func planJobs(repo, revision string, info *ModelInfo, opts DownloadOptions, rc repoCache) ([]job, error) {
+	byName := make(map[string]*Sibling, len(info.Siblings))
+	names := make([]string, 0, len(info.Siblings))
+	for i := range info.Siblings {
+		byName[info.Siblings[i].Name] = &info.Siblings[i]
+		names = append(names, info.Siblings[i].Name)
+	}
+	selected := opts.Files
+	if selected == nil {
+		selected = filterNames(names, allowPatterns(opts.AllowPatterns), opts.IgnorePatterns)
+	}
+	for _, f := range opts.Files {
+		if byName[f] == nil {
+			if opts.LocalDir == "" {
+				rc.markNoExist(info.SHA, f)
+			}
+			return nil, fmt.Errorf("%s@%s: %q: %w", repo, revision, f, ErrEntryNotFound)
+		}
+	}
+	jobs := make([]job, 0, len(selected))
+	for _, name := range selected {
+		if err := ValidateFilename(name); err != nil {
+			return nil, fmt.Errorf("%s@%s: refusing the listing: %w", repo, revision, err)
+		}
+		jobs = append(jobs, newJob(name, byName[name]))
+	}
+	return jobs, nil
+}
+
+// allowPatterns is the allow list in effect: the defaults for nil, none
+// (allow everything) for an empty list.
+func allowPatterns(allow []string) []string {
+	switch {
+	case allow == nil:
+		return DefaultAllowPatterns()
+	case len(allow) == 0:
+		return nil
+	default:
+		return allow
+	}
+}
+
+// newJob is the download of the listed file s: verified and cached by its
+// LFS sha256 or git blob id, or, with neither, after a HEAD for its etag.
+func newJob(name string, s *Sibling) job {
+	j := job{name: name, size: s.Size}
+	switch {
+	case s.LFS != nil:
+		j.etag, j.sha256, j.size = s.LFS.SHA256, s.LFS.SHA256, s.LFS.Size
+	case s.BlobID != "":
+		j.etag, j.gitOID = s.BlobID, s.BlobID
+	default:
+		j.head = true
+	}
+	return j
+}
+
+// prepareDest creates dest and records the listing's tree (an optimisation
+// for huggingface_hub, never fatal) and, in the cache, the revision's ref.
+func (c *Client) prepareDest(rc repoCache, dest, revision string, info *ModelInfo, localDir bool) error {
+	if err := os.MkdirAll(dest, 0o755); err != nil {
+		return err
+	}
+	if tree, ok := treeFromInfo(info); ok {
+		treeRoot := rc
+		if localDir {
+			treeRoot = repoCache{root: filepath.Join(dest, ".cache", "huggingface")}
+		}
+		_ = treeRoot.writeTree(info.SHA, tree) // an optimisation for huggingface_hub; never fatal
+	}
+	if !localDir {
+		tagCacheDir(c.cacheDir)
+		if err := rc.writeRef(revision, info.SHA); err != nil {
+			return fmt.Errorf("cache ref %s: %w", revision, err)
+		}
+	}
+	return nil
+}
+
+// runWithPreflight downloads the small files, runs preflight on dest, and
+// only when it passes downloads the weights.
+func (t *transfer) runWithPreflight(ctx context.Context, jobs []job, dest, revision string, preflight func(dir string) error) error {
 	var small, big []job
 	for _, j := range jobs {
 		if isWeightFile(j.name, j.size) {
@@ -197,16 +235,13 @@ func (c *Client) downloadInfo(ctx context.Context, repo, revision string, info *
 		}
 	}
 	if err := t.run(ctx, small); err != nil {
-		return "", err
+		return err
 	}
-	c.emit(Event{Kind: EventPreflight, Phase: PhaseDownload})
-	if err := opts.Preflight(dest); err != nil {
-		return "", fmt.Errorf("pre-flight check of %s@%s (no weights downloaded): %w", repo, revision, err)
+	t.c.emit(Event{Kind: EventPreflight, Phase: PhaseDownload})
+	if err := preflight(dest); err != nil {
+		return fmt.Errorf("pre-flight check of %s@%s (no weights downloaded): %w", t.repo, revision, err)
 	}
-	if err := t.run(ctx, big); err != nil {
-		return "", err
-	}
-	return dest, nil
+	return t.run(ctx, big)
 }
 
 // weightExts are the extensions of tensor files; with a pre-flight check
@@ -362,8 +397,7 @@ var errStall = errors.New("stalled")
 
 // fetchBlob makes final hold the verified content of j, downloading into
 // incomplete (resuming what is there) under the file lock.
-func (t *transfer) fetchBlob(ctx context.Context, j job, url, final, incomplete, lockPath string) (err error) {
-	c := t.c
+func (t *transfer) fetchBlob(ctx context.Context, j job, url, final, incomplete, lockPath string) error {
 	// A blob is named by its content hash, so an existing one is the
 	// content (huggingface_hub trusts it too). A local-dir file is not:
 	// toLocalDir only gets here when its metadata does not match.
@@ -384,6 +418,13 @@ func (t *transfer) fetchBlob(ctx context.Context, j job, url, final, incomplete,
 		t.meter.cached(j.name, j.size)
 		return nil
 	}
+	return t.fetchLocked(ctx, j, url, final, incomplete)
+}
+
+// fetchLocked is fetchBlob once the lock is held: resume or start
+// incomplete, download the rest, verify it and move it to final. A file
+// that fails verification is removed.
+func (t *transfer) fetchLocked(ctx context.Context, j job, url, final, incomplete string) (err error) {
 	if err := os.MkdirAll(filepath.Dir(incomplete), 0o755); err != nil {
 		return err
 	}
@@ -406,46 +447,8 @@ func (t *transfer) fetchBlob(ctx context.Context, j job, url, final, incomplete,
 		return fmt.Errorf("%s: reading partial download: %w", j.name, err)
 	}
 	t.meter.start(j.name, offset, j.size)
-
-	failures, restarts := 0, 0
-	for j.size < 0 || offset < j.size || offset == 0 && j.size == 0 {
-		var n int64
-		var done bool
-		n, done, err = t.attempt(ctx, j, url, f, v, offset)
-		offset += n
-		if err == nil {
-			if done {
-				break
-			}
-			continue
-		}
-		if errors.Is(err, errRestart) {
-			if restarts++; restarts > 3 {
-				return fmt.Errorf("%s: %w: the server keeps answering with the wrong range", j.name, ErrFormat)
-			}
-			if offset, err = v.reset(f); err != nil {
-				return fmt.Errorf("%s: %w", j.name, err)
-			}
-			t.meter.rewind(j.name, j.size)
-			err = nil
-			continue
-		}
-		if ctx.Err() != nil || errors.Is(err, ErrIntegrity) {
-			return fmt.Errorf("%s: %w", j.name, err)
-		}
-		if n > 0 {
-			failures = 0
-		}
-		wait, retry := c.shouldRetry(call{idempotent: true}, err, failures)
-		if !retry {
-			return fmt.Errorf("%s: %w", j.name, err)
-		}
-		failures++
-		c.emit(Event{Kind: EventRetry, Phase: PhaseDownload, File: j.name, FileDone: offset, FileSize: j.size, Err: err,
-			Retry: failures, Retries: c.maxRetries, Budget: c.retryBudget()})
-		if serr := sleepCtx(ctx, wait); serr != nil {
-			return fmt.Errorf("%s: %w", j.name, err)
-		}
+	if offset, err = t.download(ctx, j, url, f, v, offset); err != nil {
+		return fmt.Errorf("%s: %w", j.name, err)
 	}
 	if err = v.check(offset); err != nil {
 		return fmt.Errorf("%s: %w", j.name, err)
@@ -453,11 +456,10 @@ func (t *transfer) fetchBlob(ctx context.Context, j job, url, final, incomplete,
 	if err = f.Sync(); err != nil {
 		return fmt.Errorf("%s: %w", j.name, err)
 	}
-	if err = f.Close(); err != nil {
-		f = nil
+	err, f = f.Close(), nil
+	if err != nil {
 		return fmt.Errorf("%s: %w", j.name, err)
 	}
-	f = nil
 	if err = os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
 		return err
 	}
@@ -466,6 +468,61 @@ func (t *transfer) fetchBlob(ctx context.Context, j job, url, final, incomplete,
 	}
 	ok = true
 	t.meter.finish(j.name, offset)
+	return nil
+}
+
+// download appends to f from offset until j is complete and returns the
+// final size. Transient failures are retried within the retry budget (an
+// attempt that made progress starts the count afresh); a server that
+// mishandles the Range gets the file restarted from zero, at most three
+// times.
+func (t *transfer) download(ctx context.Context, j job, url string, f *os.File, v *verifier, offset int64) (int64, error) {
+	failures, restarts := 0, 0
+	for j.size < 0 || offset < j.size || offset == 0 && j.size == 0 {
+		n, done, err := t.attempt(ctx, j, url, f, v, offset)
+		offset += n
+		switch {
+		case err == nil && done:
+			return offset, nil
+		case err == nil:
+		case errors.Is(err, errRestart):
+			if restarts++; restarts > 3 {
+				return offset, fmt.Errorf("%w: the server keeps answering with the wrong range", ErrFormat)
+			}
+			if offset, err = v.reset(f); err != nil {
+				return offset, err
+			}
+			t.meter.rewind(j.name, j.size)
+		default:
+			if n > 0 {
+				failures = 0
+			}
+			if err := t.backOff(ctx, j, err, failures, offset); err != nil {
+				return offset, err
+			}
+			failures++
+		}
+	}
+	return offset, nil
+}
+
+// backOff decides whether the failed attempt (after failures earlier
+// ones without progress) is retried; if so it reports the retry and sleeps,
+// and returns nil. Otherwise, or when ctx ends meanwhile, it returns err.
+func (t *transfer) backOff(ctx context.Context, j job, err error, failures int, offset int64) error {
+	if ctx.Err() != nil || errors.Is(err, ErrIntegrity) {
+		return err
+	}
+	c := t.c
+	wait, retry := c.shouldRetry(call{idempotent: true}, err, failures)
+	if !retry {
+		return err
+	}
+	c.emit(Event{Kind: EventRetry, Phase: PhaseDownload, File: j.name, FileDone: offset, FileSize: j.size, Err: err,
+		Retry: failures + 1, Retries: c.maxRetries, Budget: c.retryBudget()})
+	if sleepCtx(ctx, wait) != nil {
+		return err
+	}
 	return nil
 }
 
@@ -483,44 +540,80 @@ func (t *transfer) attempt(ctx context.Context, j job, url string, f *os.File, v
 	dog := time.AfterFunc(c.timeout, func() { cancel(errStall) })
 	defer dog.Stop()
 
+	resp, err := t.get(ctx, url, offset)
+	if err != nil {
+		return 0, false, err
+	}
+	defer resp.Close()
+	if err := checkLinkedEtag(j, resp); err != nil {
+		return 0, false, err
+	}
+	if err := checkRange(j, resp, offset); err != nil {
+		return 0, false, err
+	}
+	dog.Reset(c.idleTimeout)
+	return t.appendBody(ctx, j, resp.Body, f, v, offset, dog)
+}
+
+// get requests url from offset. A stall before the response (ctx's cause
+// errStall) is ErrTimeout; a 416 for a resumed download is errRestart.
+func (t *transfer) get(ctx context.Context, url string, offset int64) (*response, error) {
+	c := t.c
 	h := http.Header{"Accept-Encoding": {"identity"}}
 	if offset > 0 {
 		h.Set("Range", "bytes="+strconv.FormatInt(offset, 10)+"-")
 	}
 	resp, err := c.once(ctx, call{method: http.MethodGet, url: url, header: h, auth: true, noTimeout: true, idempotent: true})
-	if err != nil {
-		if context.Cause(ctx) == errStall {
-			return 0, false, fmt.Errorf("%w: no response within %s", ErrTimeout, c.timeout)
-		}
-		var he *HTTPError
-		if errors.As(err, &he) && he.Status == http.StatusRequestedRangeNotSatisfiable && offset > 0 {
-			return 0, false, errRestart
-		}
-		return 0, false, err
+	if err == nil {
+		return resp, nil
 	}
-	defer resp.Close()
-	// For an LFS file the Hub's redirect names the content hash: a
-	// different one fails before any byte is downloaded.
+	if context.Cause(ctx) == errStall {
+		return nil, fmt.Errorf("%w: no response within %s", ErrTimeout, c.timeout)
+	}
+	var he *HTTPError
+	if errors.As(err, &he) && he.Status == http.StatusRequestedRangeNotSatisfiable && offset > 0 {
+		return nil, errRestart
+	}
+	return nil, err
+}
+
+// checkLinkedEtag fails before any byte is downloaded when, for an LFS
+// file, the Hub's redirect names a different content hash than the listing.
+func checkLinkedEtag(j job, resp *response) error {
 	if got := normalizeEtag(resp.first.Get("X-Linked-Etag")); j.sha256 != "" && reSHA256.MatchString(got) && got != j.sha256 {
-		return 0, false, fmt.Errorf("%w: the Hub serves sha256 %s, the listing said %s", ErrIntegrity, got, j.sha256)
+		return fmt.Errorf("%w: the Hub serves sha256 %s, the listing said %s", ErrIntegrity, got, j.sha256)
 	}
+	return nil
+}
+
+// checkRange checks that resp continues the download at offset: a 206
+// with the matching Content-Range, or a 200 of the expected length for a
+// download from the start. A mismatching range is errRestart.
+func checkRange(j job, resp *response, offset int64) error {
 	switch resp.StatusCode {
 	case http.StatusPartialContent:
 		start, total, ok := parseContentRange(resp.Header.Get("Content-Range"))
 		if !ok || start != offset || (j.size >= 0 && total >= 0 && total != j.size) {
-			return 0, false, errRestart
+			return errRestart
 		}
 	case http.StatusOK:
 		if offset > 0 {
-			return 0, false, errRestart // Range ignored: start over
+			return errRestart // Range ignored: start over
 		}
 		if j.size >= 0 && resp.ContentLength >= 0 && resp.ContentLength != j.size {
-			return 0, false, fmt.Errorf("%w: server announces %d bytes, expected %d", ErrIntegrity, resp.ContentLength, j.size)
+			return fmt.Errorf("%w: server announces %d bytes, expected %d", ErrIntegrity, resp.ContentLength, j.size)
 		}
 	default:
-		return 0, false, fmt.Errorf("%w: unexpected status %d", ErrFormat, resp.StatusCode)
+		return fmt.Errorf("%w: unexpected status %d", ErrFormat, resp.StatusCode)
 	}
-	dog.Reset(c.idleTimeout)
+	return nil
+}
+
+// appendBody copies body to f (and v) until EOF, never past j's size,
+// resetting the stall watchdog dog on every chunk. It returns the bytes
+// appended and whether the file is complete.
+func (t *transfer) appendBody(ctx context.Context, j job, body io.Reader, f *os.File, v *verifier, offset int64, dog *time.Timer) (int64, bool, error) {
+	c := t.c
 	limit := maxFileSize - offset
 	if j.size >= 0 {
 		limit = j.size - offset
@@ -528,7 +621,7 @@ func (t *transfer) attempt(ctx context.Context, j job, url string, f *os.File, v
 	buf := make([]byte, 256<<10)
 	var n int64
 	for {
-		k, rerr := resp.Body.Read(buf)
+		k, rerr := body.Read(buf)
 		if k > 0 {
 			if int64(k) > limit-n {
 				return n, false, fmt.Errorf("%w: server sent more than the expected %d bytes", ErrIntegrity, j.size)
@@ -728,40 +821,9 @@ func (c *Client) fromCache(repo, revision string, opts DownloadOptions) (string,
 	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
 		return "", fmt.Errorf("%w: %s@%s: no cached snapshot %s", ErrOffline, repo, revision, commit)
 	}
-	var want []string
-	switch {
-	case opts.Files != nil:
-		want = opts.Files
-	case tree != nil:
-		names := make([]string, 0, len(tree))
-		for n := range tree {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		allow := opts.AllowPatterns
-		if allow == nil {
-			allow = DefaultAllowPatterns()
-		} else if len(allow) == 0 {
-			allow = nil
-		}
-		want = filterNames(names, allow, opts.IgnorePatterns)
-	}
-	var missing []string
-	for _, name := range want {
-		if err := ValidateFilename(name); err != nil {
-			return "", err
-		}
-		fi, err := os.Stat(filepath.Join(dir, filepath.FromSlash(name)))
-		if err != nil {
-			if opts.Files != nil && rc.isNoExist(commit, name) {
-				return "", fmt.Errorf("%s@%s: %q: %w (cached)", repo, revision, name, ErrEntryNotFound)
-			}
-			missing = append(missing, name)
-			continue
-		}
-		if e, ok := tree[name]; ok && e.Size >= 0 && fi.Size() != e.Size {
-			return "", fmt.Errorf("%w: cached %s is %d bytes, the listing says %d", ErrIntegrity, name, fi.Size(), e.Size)
-		}
+	missing, err := missingCached(rc, repo, revision, commit, dir, tree, cachedWant(tree, opts), opts.Files != nil)
+	if err != nil {
+		return "", err
 	}
 	if len(missing) > 0 {
 		sample := strings.Join(missing[:min(3, len(missing))], ", ")
@@ -775,6 +837,49 @@ func (c *Client) fromCache(repo, revision string, opts DownloadOptions) (string,
 	return dir, nil
 }
 
+// cachedWant is the files a cached Download answers for: opts.Files, or
+// the names in the cached listing tree that the patterns select (none
+// without a listing).
+func cachedWant(tree map[string]treeEntry, opts DownloadOptions) []string {
+	if opts.Files != nil {
+		return opts.Files
+	}
+	if tree == nil {
+		return nil
+	}
+	names := make([]string, 0, len(tree))
+	for n := range tree {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return filterNames(names, allowPatterns(opts.AllowPatterns), opts.IgnorePatterns)
+}
+
+// missingCached returns the files of want absent from the snapshot dir of
+// commit. A file asked for explicitly that the cache remembers the repo
+// lacks is ErrEntryNotFound; one whose size differs from the listing tree
+// is ErrIntegrity.
+func missingCached(rc repoCache, repo, revision, commit, dir string, tree map[string]treeEntry, want []string, explicit bool) ([]string, error) {
+	var missing []string
+	for _, name := range want {
+		if err := ValidateFilename(name); err != nil {
+			return nil, err
+		}
+		fi, err := os.Stat(filepath.Join(dir, filepath.FromSlash(name)))
+		if err != nil {
+			if explicit && rc.isNoExist(commit, name) {
+				return nil, fmt.Errorf("%s@%s: %q: %w (cached)", repo, revision, name, ErrEntryNotFound)
+			}
+			missing = append(missing, name)
+			continue
+		}
+		if e, ok := tree[name]; ok && e.Size >= 0 && fi.Size() != e.Size {
+			return nil, fmt.Errorf("%w: cached %s is %d bytes, the listing says %d", ErrIntegrity, name, fi.Size(), e.Size)
+		}
+	}
+	return missing, nil
+}
+
 // Fetch returns the local path of one file of repo at revision ("" =
 // main), downloading it into the cache if needed (huggingface_hub's
 // hf_hub_download): a HEAD request gives the commit, blob id and size,
@@ -782,16 +887,10 @@ func (c *Client) fromCache(repo, revision string, opts DownloadOptions) (string,
 // file the Hub reports missing is ErrEntryNotFound (and remembered under
 // .no_exist, so offline lookups answer the same).
 func (c *Client) Fetch(ctx context.Context, repo, revision, file string) (string, error) {
-	if err := ValidateRepoID(repo); err != nil {
-		return "", err
-	}
 	if revision == "" {
 		revision = "main"
 	}
-	if err := ValidateRevision(revision); err != nil {
-		return "", err
-	}
-	if err := ValidateFilename(file); err != nil {
+	if err := validateFetch(repo, revision, file); err != nil {
 		return "", err
 	}
 	rc := c.repoCache(repo)
@@ -805,17 +904,7 @@ func (c *Client) Fetch(ctx context.Context, repo, revision, file string) (string
 	}
 	m, err := c.headFile(ctx, repo, revision, file)
 	if err != nil {
-		var he *HTTPError
-		if errors.As(err, &he) && errors.Is(err, ErrEntryNotFound) && he.RepoCommit != "" {
-			rc.markNoExist(he.RepoCommit, file)
-			_ = rc.writeRef(revision, he.RepoCommit)
-		}
-		if canFallBack(ctx, err) {
-			if p, cerr := c.fetchCached(repo, revision, file); cerr == nil {
-				return p, nil
-			}
-		}
-		return "", fmt.Errorf("%s@%s: %s: %w", repo, revision, file, err)
+		return c.fetchFallback(ctx, rc, repo, revision, file, err)
 	}
 	tagCacheDir(c.cacheDir)
 	if err := rc.writeRef(revision, m.commit); err != nil {
@@ -825,6 +914,45 @@ func (c *Client) Fetch(ctx context.Context, repo, revision, file string) (string
 	if fileExists(pointer) {
 		return pointer, nil
 	}
+	if err := c.fetchFile(ctx, rc, repo, file, m); err != nil {
+		return "", fmt.Errorf("%s@%s: %w", repo, revision, err)
+	}
+	if err := linkPointer(rc.blobPath(m.etag), pointer); err != nil {
+		return "", fmt.Errorf("%s: snapshot link: %w", file, err)
+	}
+	return pointer, nil
+}
+
+// validateFetch checks Fetch's arguments.
+func validateFetch(repo, revision, file string) error {
+	if err := ValidateRepoID(repo); err != nil {
+		return err
+	}
+	if err := ValidateRevision(revision); err != nil {
+		return err
+	}
+	return ValidateFilename(file)
+}
+
+// fetchFallback handles Fetch's failed HEAD (err): a file the Hub reports
+// missing at a known commit is remembered as such, and an online failure
+// that allows it is answered from the cache.
+func (c *Client) fetchFallback(ctx context.Context, rc repoCache, repo, revision, file string, err error) (string, error) {
+	var he *HTTPError
+	if errors.As(err, &he) && errors.Is(err, ErrEntryNotFound) && he.RepoCommit != "" {
+		rc.markNoExist(he.RepoCommit, file)
+		_ = rc.writeRef(revision, he.RepoCommit)
+	}
+	if canFallBack(ctx, err) {
+		if p, cerr := c.fetchCached(repo, revision, file); cerr == nil {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%s@%s: %s: %w", repo, revision, file, err)
+}
+
+// fetchFile downloads file (described by the HEAD answer m) into its blob.
+func (c *Client) fetchFile(ctx context.Context, rc repoCache, repo, file string, m *fileMeta) error {
 	j := job{name: file, etag: m.etag, size: m.size}
 	if reSHA256.MatchString(m.etag) {
 		j.sha256 = m.etag
@@ -832,13 +960,7 @@ func (c *Client) Fetch(ctx context.Context, repo, revision, file string) (string
 	t := &transfer{c: c, repo: repo, commit: m.commit, rc: rc, meter: &meter{c: c, phase: PhaseDownload}}
 	t.meter.addTotal(j.size)
 	blob := rc.blobPath(j.etag)
-	if err := t.fetchBlob(ctx, j, c.resolveURL(repo, m.commit, file), blob, blob+".incomplete", rc.lockPath(j.etag)); err != nil {
-		return "", fmt.Errorf("%s@%s: %w", repo, revision, err)
-	}
-	if err := linkPointer(blob, pointer); err != nil {
-		return "", fmt.Errorf("%s: snapshot link: %w", file, err)
-	}
-	return pointer, nil
+	return t.fetchBlob(ctx, j, c.resolveURL(repo, m.commit, file), blob, blob+".incomplete", rc.lockPath(j.etag))
 }
 
 func (c *Client) fetchCached(repo, revision, file string) (string, error) {

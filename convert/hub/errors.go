@@ -103,46 +103,36 @@ func newHTTPError(method, rawURL string, resp *http.Response, body []byte, sentT
 		msg = errorFromBody(body)
 	}
 	e.Message = sanitizeText(msg, 300, token)
-	switch e.Code {
-	case "RepoNotFound":
-		e.kinds = append(e.kinds, ErrRepoNotFound)
-	case "RevisionNotFound":
-		e.kinds = append(e.kinds, ErrRevisionNotFound)
-	case "EntryNotFound":
-		e.kinds = append(e.kinds, ErrEntryNotFound)
-	case "GatedRepo":
-		e.kinds = append(e.kinds, ErrGated)
+	if kind, ok := codeKinds[e.Code]; ok {
+		e.kinds = append(e.kinds, kind)
 	}
-	switch s := resp.StatusCode; {
+	e.classifyStatus(msg, sentToken)
+	return e
+}
+
+// codeKinds maps the Hub's X-Error-Code values to error kinds.
+var codeKinds = map[string]error{
+	"RepoNotFound":     ErrRepoNotFound,
+	"RevisionNotFound": ErrRevisionNotFound,
+	"EntryNotFound":    ErrEntryNotFound,
+	"GatedRepo":        ErrGated,
+}
+
+// classifyStatus adds the error kind of e's status and a hint for the
+// user; msg is the server's (unsanitized) error message.
+func (e *HTTPError) classifyStatus(msg string, sentToken bool) {
+	switch s := e.Status; {
 	case s == http.StatusUnauthorized:
 		e.kinds = append(e.kinds, ErrUnauthorized)
-		switch {
-		case msg == "Invalid credentials in Authorization header":
-			e.Hint = "the token was rejected: check HF_TOKEN or run `hf auth login` again"
-		case sentToken:
-			e.Hint = "the repository does not exist, or the token has no access to it"
-		default:
-			e.Hint = "the repository does not exist, or it is private or gated: set HF_TOKEN (or log in with `hf auth login`)"
-		}
+		e.Hint = unauthorizedHint(msg, sentToken)
 	case s == http.StatusForbidden:
 		e.kinds = append(e.kinds, ErrForbidden)
-		if e.Code == "GatedRepo" {
-			e.Hint = "the repository is gated: accept its conditions on the Hub with the account of the token"
-		} else {
-			e.Hint = "the token lacks the permission (a write token is needed to create repos and upload)"
-		}
+		e.Hint = forbiddenHint(e.Code)
 	case s == http.StatusNotFound:
 		if len(e.kinds) == 0 {
 			e.kinds = append(e.kinds, ErrRepoNotFound)
 		}
-		switch e.Code {
-		case "RevisionNotFound":
-			e.Hint = "no such branch, tag or commit"
-		case "EntryNotFound":
-			e.Hint = "no such file at this revision"
-		default:
-			e.Hint = "check the repo id"
-		}
+		e.Hint = notFoundHint(e.Code)
 	case s == http.StatusConflict:
 		e.kinds = append(e.kinds, ErrConflict)
 	case s == http.StatusTooManyRequests:
@@ -152,7 +142,35 @@ func newHTTPError(method, rawURL string, resp *http.Response, body []byte, sentT
 		e.kinds = append(e.kinds, ErrServer)
 		e.Hint = "the Hub had a server error; retries were exhausted, try again later"
 	}
-	return e
+}
+
+func unauthorizedHint(msg string, sentToken bool) string {
+	switch {
+	case msg == "Invalid credentials in Authorization header":
+		return "the token was rejected: check HF_TOKEN or run `hf auth login` again"
+	case sentToken:
+		return "the repository does not exist, or the token has no access to it"
+	default:
+		return "the repository does not exist, or it is private or gated: set HF_TOKEN (or log in with `hf auth login`)"
+	}
+}
+
+func forbiddenHint(code string) string {
+	if code == "GatedRepo" {
+		return "the repository is gated: accept its conditions on the Hub with the account of the token"
+	}
+	return "the token lacks the permission (a write token is needed to create repos and upload)"
+}
+
+func notFoundHint(code string) string {
+	switch code {
+	case "RevisionNotFound":
+		return "no such branch, tag or commit"
+	case "EntryNotFound":
+		return "no such file at this revision"
+	default:
+		return "check the repo id"
+	}
 }
 
 // errorFromBody extracts {"error": "..."} from a JSON body, or returns the

@@ -115,33 +115,44 @@ func (raw *rawModelInfo) validate() (*ModelInfo, error) {
 			return nil, fmt.Errorf("%w: file %q listed twice", ErrFormat, truncate(s.RFilename, 200))
 		}
 		seen[s.RFilename] = true
-		sib := Sibling{Name: s.RFilename, Size: -1, BlobID: s.BlobID}
-		if s.Size != nil {
-			if *s.Size < 0 || *s.Size > maxFileSize {
-				return nil, fmt.Errorf("%w: file %q: size %d", ErrFormat, truncate(s.RFilename, 200), *s.Size)
-			}
-			sib.Size = *s.Size
-		}
-		if s.BlobID != "" && !reCommit.MatchString(s.BlobID) {
-			return nil, fmt.Errorf("%w: file %q: blobId %q is not a git object id", ErrFormat, truncate(s.RFilename, 200), truncate(s.BlobID, 80))
-		}
-		if s.LFS != nil {
-			sum := s.LFS.SHA256
-			if sum == "" {
-				sum = s.LFS.OID
-			}
-			if !reSHA256.MatchString(sum) {
-				return nil, fmt.Errorf("%w: file %q: LFS sha256 %q", ErrFormat, truncate(s.RFilename, 200), truncate(sum, 80))
-			}
-			if s.LFS.Size < 0 || s.LFS.Size > maxFileSize {
-				return nil, fmt.Errorf("%w: file %q: LFS size %d", ErrFormat, truncate(s.RFilename, 200), s.LFS.Size)
-			}
-			sib.LFS = &LFSInfo{SHA256: sum, Size: s.LFS.Size, PointerSize: s.LFS.PointerSize}
-			sib.Size = s.LFS.Size
+		sib, err := s.validate()
+		if err != nil {
+			return nil, err
 		}
 		info.Siblings = append(info.Siblings, sib)
 	}
 	return info, nil
+}
+
+// validate checks one listed file's size, blob id and LFS data and
+// converts it.
+func (s rawSibling) validate() (Sibling, error) {
+	name := truncate(s.RFilename, 200)
+	sib := Sibling{Name: s.RFilename, Size: -1, BlobID: s.BlobID}
+	if s.Size != nil {
+		if *s.Size < 0 || *s.Size > maxFileSize {
+			return sib, fmt.Errorf("%w: file %q: size %d", ErrFormat, name, *s.Size)
+		}
+		sib.Size = *s.Size
+	}
+	if s.BlobID != "" && !reCommit.MatchString(s.BlobID) {
+		return sib, fmt.Errorf("%w: file %q: blobId %q is not a git object id", ErrFormat, name, truncate(s.BlobID, 80))
+	}
+	if s.LFS != nil {
+		sum := s.LFS.SHA256
+		if sum == "" {
+			sum = s.LFS.OID
+		}
+		if !reSHA256.MatchString(sum) {
+			return sib, fmt.Errorf("%w: file %q: LFS sha256 %q", ErrFormat, name, truncate(sum, 80))
+		}
+		if s.LFS.Size < 0 || s.LFS.Size > maxFileSize {
+			return sib, fmt.Errorf("%w: file %q: LFS size %d", ErrFormat, name, s.LFS.Size)
+		}
+		sib.LFS = &LFSInfo{SHA256: sum, Size: s.LFS.Size, PointerSize: s.LFS.PointerSize}
+		sib.Size = s.LFS.Size
+	}
+	return sib, nil
 }
 
 func truncate(s string, n int) string {

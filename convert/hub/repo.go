@@ -20,17 +20,8 @@ func ValidateRepoID(id string) error {
 		return fmt.Errorf("%w: repo id %q: want \"name\" or \"namespace/name\"", ErrInvalid, id)
 	}
 	for _, p := range parts {
-		if len(p) == 0 || len(p) > maxRepoPart {
-			return fmt.Errorf("%w: repo id %q: each part must have 1 to %d characters", ErrInvalid, id, maxRepoPart)
-		}
-		for i := 0; i < len(p); i++ {
-			c := p[i]
-			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.') {
-				return fmt.Errorf("%w: repo id %q: only letters, digits, '-', '_' and '.' are allowed", ErrInvalid, id)
-			}
-		}
-		if strings.ContainsAny(p[:1], "-.") || strings.ContainsAny(p[len(p)-1:], "-.") {
-			return fmt.Errorf("%w: repo id %q: a part cannot start or end with '-' or '.'", ErrInvalid, id)
+		if problem := repoPartProblem(p); problem != "" {
+			return fmt.Errorf("%w: repo id %q: %s", ErrInvalid, id, problem)
 		}
 	}
 	if strings.Contains(id, "--") || strings.Contains(id, "..") {
@@ -40,6 +31,28 @@ func ValidateRepoID(id string) error {
 		return fmt.Errorf("%w: repo id %q: cannot end with \".git\"", ErrInvalid, id)
 	}
 	return nil
+}
+
+// repoPartProblem says what is wrong with one part (namespace or name) of
+// a repo id, or "" if nothing is.
+func repoPartProblem(p string) string {
+	if len(p) == 0 || len(p) > maxRepoPart {
+		return fmt.Sprintf("each part must have 1 to %d characters", maxRepoPart)
+	}
+	for i := 0; i < len(p); i++ {
+		if !isRepoIDChar(p[i]) {
+			return "only letters, digits, '-', '_' and '.' are allowed"
+		}
+	}
+	if strings.ContainsAny(p[:1], "-.") || strings.ContainsAny(p[len(p)-1:], "-.") {
+		return "a part cannot start or end with '-' or '.'"
+	}
+	return ""
+}
+
+// isRepoIDChar reports whether c is allowed in a repo id part.
+func isRepoIDChar(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.'
 }
 
 // ValidateRevision reports whether rev (a branch, tag or commit, e.g.

@@ -119,20 +119,11 @@ type localFile struct {
 // upload resumes where it stopped) and creates the commit. The repo must
 // exist (see CreateRepo).
 func (c *Client) UploadFolder(ctx context.Context, dir, repo string, opts UploadOptions) (*CommitInfo, error) {
-	if err := ValidateRepoID(repo); err != nil {
-		return nil, err
-	}
 	rev := opts.Revision
 	if rev == "" {
 		rev = "main"
 	}
-	if err := ValidateRevision(rev); err != nil {
-		return nil, err
-	}
-	if c.offline {
-		return nil, fmt.Errorf("%w: cannot upload with HF_HUB_OFFLINE set", ErrOffline)
-	}
-	if err := c.needToken("upload"); err != nil {
+	if err := c.checkUpload(repo, rev); err != nil {
 		return nil, err
 	}
 	msg := opts.Message
@@ -153,22 +144,7 @@ func (c *Client) UploadFolder(ctx context.Context, dir, repo string, opts Upload
 		return nil, err
 	}
 	info := &CommitInfo{Files: len(files)}
-	var changed, lfs []*localFile
-	for _, f := range files {
-		local := f.gitOID
-		if f.lfs {
-			local = f.sha256
-		}
-		if f.ignore || (f.remoteOID != "" && f.remoteOID == local) {
-			info.Unchanged++
-			c.emit(Event{Kind: EventCached, Phase: PhaseUpload, File: f.rel, FileDone: f.size, FileSize: f.size})
-			continue
-		}
-		changed = append(changed, f)
-		if f.lfs {
-			lfs = append(lfs, f)
-		}
-	}
+	changed, lfs := c.changedFiles(files, info)
 	if len(changed) == 0 {
 		info.NoChanges = true
 		return info, nil
@@ -185,6 +161,49 @@ func (c *Client) UploadFolder(ctx context.Context, dir, repo string, opts Upload
 	}
 	info.URL, info.OID = url, oid
 	return info, nil
+}
+
+// checkUpload checks UploadFolder's target and that the client may upload
+// (online, with a token).
+func (c *Client) checkUpload(repo, rev string) error {
+	if err := ValidateRepoID(repo); err != nil {
+		return err
+	}
+	if err := ValidateRevision(rev); err != nil {
+		return err
+	}
+	if c.offline {
+		return fmt.Errorf("%w: cannot upload with HF_HUB_OFFLINE set", ErrOffline)
+	}
+	return c.needToken("upload")
+}
+
+// changedFiles returns the files the commit must include and, among them,
+// those to send through LFS. Files the Hub ignores or already has with the
+// same content are counted in info.Unchanged and reported as cached.
+func (c *Client) changedFiles(files []*localFile, info *CommitInfo) (changed, lfs []*localFile) {
+	for _, f := range files {
+		if f.unchanged() {
+			info.Unchanged++
+			c.emit(Event{Kind: EventCached, Phase: PhaseUpload, File: f.rel, FileDone: f.size, FileSize: f.size})
+			continue
+		}
+		changed = append(changed, f)
+		if f.lfs {
+			lfs = append(lfs, f)
+		}
+	}
+	return changed, lfs
+}
+
+// unchanged reports whether f needs no upload: the Hub ignores it, or its
+// remote object id (sha256 for LFS, git blob id otherwise) matches.
+func (f *localFile) unchanged() bool {
+	local := f.gitOID
+	if f.lfs {
+		local = f.sha256
+	}
+	return f.ignore || (f.remoteOID != "" && f.remoteOID == local)
 }
 
 // listFolder lists the regular files under dir (symlinks to files are
@@ -209,42 +228,59 @@ func listFolder(dir string, ignore []string) ([]*localFile, error) {
 		if p == root {
 			return nil
 		}
-		rel, err := filepath.Rel(root, p)
-		if err != nil {
-			return err
+		f, err := folderEntry(root, p, d, ignore)
+		if f != nil {
+			out = append(out, f)
 		}
-		rel = filepath.ToSlash(rel)
-		if d.IsDir() {
-			if d.Name() == ".git" || rel == ".cache/huggingface" || strings.HasSuffix(rel, "/.cache/huggingface") {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if matchAny(ignore, rel) {
-			return nil
-		}
-		st, err := os.Stat(p) // follows symlinks
-		if err != nil {
-			return err
-		}
-		if st.IsDir() {
-			return nil // a symlink to a directory: not followed
-		}
-		if !st.Mode().IsRegular() {
-			// A FIFO would block the hash pass; a device would be read forever.
-			return &fsx.NotRegularError{Path: p, Mode: st.Mode().Type()}
-		}
-		if err := ValidateFilename(rel); err != nil {
-			return err
-		}
-		out = append(out, &localFile{rel: rel, abs: p, size: st.Size()})
-		return nil
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list %s: %w", dir, err)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].rel < out[j].rel })
 	return out, nil
+}
+
+// folderEntry is the file to upload for the walked entry p under root, or
+// nil for an entry left out: a directory (filepath.SkipDir for git and
+// huggingface_hub metadata), an ignored name or a symlink to a directory.
+// Anything but a regular file is refused, as is an unsafe name.
+func folderEntry(root, p string, d fs.DirEntry, ignore []string) (*localFile, error) {
+	rel, err := filepath.Rel(root, p)
+	if err != nil {
+		return nil, err
+	}
+	rel = filepath.ToSlash(rel)
+	if d.IsDir() {
+		if isMetadataDir(d.Name(), rel) {
+			return nil, filepath.SkipDir
+		}
+		return nil, nil
+	}
+	if matchAny(ignore, rel) {
+		return nil, nil
+	}
+	st, err := os.Stat(p) // follows symlinks
+	if err != nil {
+		return nil, err
+	}
+	if st.IsDir() {
+		return nil, nil // a symlink to a directory: not followed
+	}
+	if !st.Mode().IsRegular() {
+		// A FIFO would block the hash pass; a device would be read forever.
+		return nil, &fsx.NotRegularError{Path: p, Mode: st.Mode().Type()}
+	}
+	if err := ValidateFilename(rel); err != nil {
+		return nil, err
+	}
+	return &localFile{rel: rel, abs: p, size: st.Size()}, nil
+}
+
+// isMetadataDir reports whether the directory name at rel holds git or
+// huggingface_hub metadata, never uploaded.
+func isMetadataDir(name, rel string) bool {
+	return name == ".git" || rel == ".cache/huggingface" || strings.HasSuffix(rel, "/.cache/huggingface")
 }
 
 // hashFiles computes sha256, the git blob id and the 512-byte sample of

@@ -17,12 +17,14 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -523,14 +525,16 @@ func (h *Hub) readRepo(w http.ResponseWriter, r *http.Request, id string) *repo 
 	return rp
 }
 
+// serveHub routes a request to the Hub host: API, LFS and resolve URLs.
 func (h *Hub) serveHub(w http.ResponseWriter, r *http.Request) {
 	segs := split(r.URL.EscapedPath())
+	post := r.Method == http.MethodPost
 	switch {
-	case len(segs) >= 2 && segs[0] == "api" && segs[1] == "models":
+	case hasSegs(segs, "api", "models"):
 		h.serveAPIModels(w, r, segs[2:])
-	case len(segs) == 3 && segs[0] == "api" && segs[1] == "repos" && segs[2] == "create" && r.Method == http.MethodPost:
+	case post && len(segs) == 3 && hasSegs(segs, "api", "repos", "create"):
 		h.serveCreate(w, r)
-	case len(segs) == 3 && segs[0] == "lfs" && segs[1] == "complete" && r.Method == http.MethodPost:
+	case post && len(segs) == 3 && hasSegs(segs, "lfs", "complete"):
 		h.serveComplete(w, r, segs[2])
 	case strings.Contains(r.URL.Path, ".git/info/lfs/objects/"):
 		h.serveLFS(w, r)
@@ -542,6 +546,11 @@ func (h *Hub) serveHub(w http.ResponseWriter, r *http.Request) {
 		h.record(r, "hub", EndpointUnknown, "")
 		errorResponse(w, http.StatusNotFound, "", "no such route: "+r.Method+" "+r.URL.Path)
 	}
+}
+
+// hasSegs reports whether the path segments segs start with prefix.
+func hasSegs(segs []string, prefix ...string) bool {
+	return len(segs) >= len(prefix) && slices.Equal(segs[:len(prefix)], prefix)
 }
 
 func (h *Hub) serveAPIModels(w http.ResponseWriter, r *http.Request, segs []string) {
@@ -738,24 +747,31 @@ func serveBytes(w http.ResponseWriter, r *http.Request, data []byte, f *Fault) {
 		return
 	}
 	if f != nil && (f.Drop || f.Stall) {
-		n := min(f.DropAfter, int64(len(body)))
-		w.Write(body[:n])
-		if fl, ok := w.(http.Flusher); ok {
-			fl.Flush()
-		}
-		if f.Stall {
-			var timeout <-chan time.Time
-			if f.Delay > 0 {
-				timeout = time.After(f.Delay)
-			}
-			select {
-			case <-r.Context().Done():
-			case <-timeout:
-			}
-		}
-		panic(http.ErrAbortHandler) // closes the connection mid-body
+		breakBody(w, r, body, f)
 	}
 	w.Write(body)
+}
+
+// breakBody sends the first f.DropAfter bytes of body, stalls if the fault
+// says so (until f.Delay passes, if set, or the client goes away) and
+// closes the connection mid-body. It does not return.
+func breakBody(w http.ResponseWriter, r *http.Request, body []byte, f *Fault) {
+	n := min(f.DropAfter, int64(len(body)))
+	w.Write(body[:n])
+	if fl, ok := w.(http.Flusher); ok {
+		fl.Flush()
+	}
+	if f.Stall {
+		var timeout <-chan time.Time
+		if f.Delay > 0 {
+			timeout = time.After(f.Delay)
+		}
+		select {
+		case <-r.Context().Done():
+		case <-timeout:
+		}
+	}
+	panic(http.ErrAbortHandler) // closes the connection mid-body
 }
 
 func parseRange(v string, size int64) (int64, int64, bool) {
@@ -1068,77 +1084,9 @@ func (h *Hub) serveCommit(w http.ResponseWriter, r *http.Request, id, rev string
 		errorResponse(w, http.StatusBadRequest, "", "want application/x-ndjson")
 		return
 	}
-	var summary, desc string
-	files := map[string][]byte{}
-	lfs := map[string]bool{}
-	sc := bufio.NewScanner(r.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<30)
-	first := true
-	for sc.Scan() {
-		if len(bytes.TrimSpace(sc.Bytes())) == 0 {
-			continue
-		}
-		var line struct {
-			Key   string          `json:"key"`
-			Value json.RawMessage `json:"value"`
-		}
-		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
-			errorResponse(w, http.StatusBadRequest, "", "bad ndjson line")
-			return
-		}
-		if first != (line.Key == "header") {
-			errorResponse(w, http.StatusBadRequest, "", "the header must come first, once")
-			return
-		}
-		first = false
-		var v struct {
-			Summary, Description string
-			Path, Content        string
-			Encoding             string
-			Algo, OID            string
-			Size                 int64
-		}
-		if err := json.Unmarshal(line.Value, &v); err != nil {
-			errorResponse(w, http.StatusBadRequest, "", "bad value")
-			return
-		}
-		if line.Key != "header" && (v.Path == "" || strings.Contains(v.Path, "..") || strings.HasPrefix(v.Path, "/")) {
-			errorResponse(w, http.StatusBadRequest, "", "bad path")
-			return
-		}
-		switch line.Key {
-		case "header":
-			summary, desc = v.Summary, v.Description
-		case "file":
-			if v.Encoding != "base64" {
-				errorResponse(w, http.StatusBadRequest, "", "bad encoding")
-				return
-			}
-			d, err := base64.StdEncoding.DecodeString(v.Content)
-			if err != nil {
-				errorResponse(w, http.StatusBadRequest, "", "bad base64")
-				return
-			}
-			files[v.Path] = d
-		case "lfsFile":
-			h.mu.Lock()
-			d, ok := h.lfs[v.OID]
-			h.mu.Unlock()
-			if v.Algo != "sha256" || !ok || int64(len(d)) != v.Size {
-				errorResponse(w, http.StatusBadRequest, "", "LFS object "+v.OID+" not uploaded")
-				return
-			}
-			files[v.Path] = d
-			lfs[v.Path] = true
-		case "deletedFile":
-			files[v.Path] = nil
-		default:
-			errorResponse(w, http.StatusBadRequest, "", "unknown key "+line.Key)
-			return
-		}
-	}
-	if err := sc.Err(); err != nil || first || summary == "" {
-		errorResponse(w, http.StatusBadRequest, "", "incomplete commit")
+	c, err := h.parseCommit(r.Body)
+	if err != nil {
+		errorResponse(w, http.StatusBadRequest, "", err.Error())
 		return
 	}
 	h.mu.Lock()
@@ -1147,7 +1095,107 @@ func (h *Hub) serveCommit(w http.ResponseWriter, r *http.Request, id, rev string
 		errorResponse(w, http.StatusNotFound, "RevisionNotFound", "Invalid rev id: "+rev)
 		return
 	}
-	oid := h.commitLocked(id, rev, summary, desc, files, lfs)
+	oid := h.commitLocked(id, rev, c.summary, c.desc, c.files, c.lfs)
 	h.mu.Unlock()
 	jsonResponse(w, http.StatusOK, map[string]any{"success": true, "commitOid": oid, "commitUrl": h.URL + "/" + id + "/commit/" + oid})
+}
+
+// pendingCommit is a parsed commit request: its message and the new
+// content of each path (nil: deleted), lfs marking the LFS files.
+type pendingCommit struct {
+	summary, desc string
+	files         map[string][]byte
+	lfs           map[string]bool
+}
+
+// commitValue is the value of one line of a commit's ndjson body.
+type commitValue struct {
+	Summary, Description string
+	Path, Content        string
+	Encoding             string
+	Algo, OID            string
+	Size                 int64
+}
+
+// parseCommit reads a commit's ndjson body: a header line first (once),
+// then file, lfsFile and deletedFile lines. Its errors are the text of
+// the 400 answer.
+func (h *Hub) parseCommit(body io.Reader) (*pendingCommit, error) {
+	c := &pendingCommit{files: map[string][]byte{}, lfs: map[string]bool{}}
+	sc := bufio.NewScanner(body)
+	sc.Buffer(make([]byte, 1<<20), 1<<30)
+	first := true
+	for sc.Scan() {
+		if len(bytes.TrimSpace(sc.Bytes())) == 0 {
+			continue
+		}
+		key, v, err := parseCommitLine(sc.Bytes(), first)
+		if err != nil {
+			return nil, err
+		}
+		first = false
+		if err := h.applyCommitLine(c, key, v); err != nil {
+			return nil, err
+		}
+	}
+	if err := sc.Err(); err != nil || first || c.summary == "" {
+		return nil, errors.New("incomplete commit")
+	}
+	return c, nil
+}
+
+// parseCommitLine decodes one ndjson line into its key and value, checking
+// that the header comes first (first) and only then, and that file paths
+// are relative and clean.
+func parseCommitLine(b []byte, first bool) (string, commitValue, error) {
+	var line struct {
+		Key   string          `json:"key"`
+		Value json.RawMessage `json:"value"`
+	}
+	var v commitValue
+	if err := json.Unmarshal(b, &line); err != nil {
+		return "", v, errors.New("bad ndjson line")
+	}
+	if first != (line.Key == "header") {
+		return "", v, errors.New("the header must come first, once")
+	}
+	if err := json.Unmarshal(line.Value, &v); err != nil {
+		return "", v, errors.New("bad value")
+	}
+	if line.Key != "header" && (v.Path == "" || strings.Contains(v.Path, "..") || strings.HasPrefix(v.Path, "/")) {
+		return "", v, errors.New("bad path")
+	}
+	return line.Key, v, nil
+}
+
+// applyCommitLine adds one decoded line to c. An lfsFile must name an
+// object already uploaded, with its size.
+func (h *Hub) applyCommitLine(c *pendingCommit, key string, v commitValue) error {
+	switch key {
+	case "header":
+		c.summary, c.desc = v.Summary, v.Description
+	case "file":
+		if v.Encoding != "base64" {
+			return errors.New("bad encoding")
+		}
+		d, err := base64.StdEncoding.DecodeString(v.Content)
+		if err != nil {
+			return errors.New("bad base64")
+		}
+		c.files[v.Path] = d
+	case "lfsFile":
+		h.mu.Lock()
+		d, ok := h.lfs[v.OID]
+		h.mu.Unlock()
+		if v.Algo != "sha256" || !ok || int64(len(d)) != v.Size {
+			return errors.New("LFS object " + v.OID + " not uploaded")
+		}
+		c.files[v.Path] = d
+		c.lfs[v.Path] = true
+	case "deletedFile":
+		c.files[v.Path] = nil
+	default:
+		return errors.New("unknown key " + key)
+	}
+	return nil
 }
