@@ -173,17 +173,7 @@ func (l *Lib) FromBytes(data []byte, shape []int, dt DType) (*Array, error) {
 	for i, d := range shape {
 		shape32[i] = int32(d)
 	}
-	var ptr unsafe.Pointer
-	if len(data) > 0 {
-		ptr = unsafe.Pointer(&data[0])
-		if uintptr(ptr)%uintptr(dt.Size()) != 0 {
-			// MLX reads the elements through a typed pointer: hand it an
-			// aligned copy of a misaligned slice.
-			aligned := make([]uint64, (len(data)+7)/8)
-			ptr = unsafe.Pointer(&aligned[0])
-			copy(unsafe.Slice((*byte)(ptr), len(data)), data)
-		}
-	}
+	ptr := alignedData(data, dt.Size())
 	var sp *int32
 	if len(shape32) > 0 {
 		sp = &shape32[0]
@@ -203,14 +193,8 @@ func (l *Lib) FromBytes(data []byte, shape []int, dt DType) (*Array, error) {
 			return err
 		}
 		if create != dt {
-			v := s.ArrayNew()
-			in.clear()
-			rc := s.View(&v, h, int32(dt), l.stream)
-			s.ArrayFree(h)
-			if err := in.result("mlx_view", rc); err != nil {
-				if v != 0 {
-					s.ArrayFree(v)
-				}
+			v, err := l.viewAs(in, s, h, dt)
+			if err != nil {
 				return err
 			}
 			h = v
@@ -220,6 +204,38 @@ func (l *Lib) FromBytes(data []byte, shape []int, dt DType) (*Array, error) {
 		return err
 	})
 	return out, err
+}
+
+// alignedData points at data's first element, or at an aligned copy of
+// data when that element is not aligned to size bytes: MLX reads the
+// elements through a typed pointer. It is nil for empty data.
+func alignedData(data []byte, size int) unsafe.Pointer {
+	if len(data) == 0 {
+		return nil
+	}
+	ptr := unsafe.Pointer(&data[0])
+	if uintptr(ptr)%uintptr(size) != 0 {
+		aligned := make([]uint64, (len(data)+7)/8)
+		ptr = unsafe.Pointer(&aligned[0])
+		copy(unsafe.Slice((*byte)(ptr), len(data)), data)
+	}
+	return ptr
+}
+
+// viewAs reinterprets the array h as dtype dt with mlx_view and frees h,
+// also on failure. Runs on the thread.
+func (l *Lib) viewAs(in *instance, s *mlxc.Symbols, h mlxc.Array, dt DType) (mlxc.Array, error) {
+	v := s.ArrayNew()
+	in.clear()
+	rc := s.View(&v, h, int32(dt), l.stream)
+	s.ArrayFree(h)
+	if err := in.result("mlx_view", rc); err != nil {
+		if v != 0 {
+			s.ArrayFree(v)
+		}
+		return 0, err
+	}
+	return v, nil
 }
 
 // unary runs one op producing one array. Runs on the thread.

@@ -179,49 +179,84 @@ func NewReader(r io.ReaderAt, size int64) (*File, error) {
 }
 
 func (f *File) parse(d *decoder) error {
+	version, err := d.preamble()
+	if err != nil {
+		return err
+	}
+	f.Version = version
+	nTensors, nKV, err := d.counts()
+	if err != nil {
+		return err
+	}
+	if err := f.parseKVs(d, nKV); err != nil {
+		return err
+	}
+	if err := f.setAlignment(); err != nil {
+		return err
+	}
+	if err := f.parseTensorInfos(d, nTensors); err != nil {
+		return err
+	}
+	f.HeaderSize = int64(d.off)
+	f.DataOffset = f.HeaderSize
+	if len(f.Tensors) == 0 {
+		return nil
+	}
+	return f.checkData(d)
+}
+
+// preamble reads the magic and returns the version, which must be 2 or 3.
+func (d *decoder) preamble() (uint32, error) {
 	magic, err := d.bytes(4)
 	if err != nil {
-		return fmt.Errorf("%w: magic: %v", ErrFormat, err)
+		return 0, fmt.Errorf("%w: magic: %v", ErrFormat, err)
 	}
 	if string(magic) != Magic {
-		return fmt.Errorf("%w: bad magic %q, want %q", ErrFormat, magic, Magic)
+		return 0, fmt.Errorf("%w: bad magic %q, want %q", ErrFormat, magic, Magic)
 	}
 	version, err := d.u32()
 	if err != nil {
-		return fmt.Errorf("%w: version: %v", ErrFormat, err)
+		return 0, fmt.Errorf("%w: version: %v", ErrFormat, err)
 	}
 	switch {
 	case version == 2 || version == 3:
+		return version, nil
 	case version == 0:
-		return fmt.Errorf("%w: version 0", ErrFormat)
+		return 0, fmt.Errorf("%w: version 0", ErrFormat)
 	case version&0xFFFF == 0:
-		return fmt.Errorf("%w: version %#x: byte-swapped (big-endian) files are not supported", ErrFormat, version)
+		return 0, fmt.Errorf("%w: version %#x: byte-swapped (big-endian) files are not supported", ErrFormat, version)
 	case version == 1:
-		return fmt.Errorf("%w: version 1 (32-bit counts) is not supported", ErrFormat)
-	default:
-		return fmt.Errorf("%w: version %d not supported (2 and 3 are)", ErrFormat, version)
+		return 0, fmt.Errorf("%w: version 1 (32-bit counts) is not supported", ErrFormat)
 	}
-	f.Version = version
+	return 0, fmt.Errorf("%w: version %d not supported (2 and 3 are)", ErrFormat, version)
+}
 
-	nTensors, err := d.u64()
+// counts reads the tensor and key-value counts, each bounded by what the
+// rest of the file can hold.
+func (d *decoder) counts() (nTensors, nKV uint64, err error) {
+	nTensors, err = d.u64()
 	if err != nil {
-		return fmt.Errorf("%w: tensor count: %v", ErrFormat, err)
+		return 0, 0, fmt.Errorf("%w: tensor count: %v", ErrFormat, err)
 	}
-	nKV, err := d.u64()
+	nKV, err = d.u64()
 	if err != nil {
-		return fmt.Errorf("%w: kv count: %v", ErrFormat, err)
+		return 0, 0, fmt.Errorf("%w: kv count: %v", ErrFormat, err)
 	}
 	if nKV > d.remaining()/minKVSize {
-		return fmt.Errorf("%w: kv count %d exceeds what %d remaining bytes can hold", ErrFormat, nKV, d.remaining())
+		return 0, 0, fmt.Errorf("%w: kv count %d exceeds what %d remaining bytes can hold", ErrFormat, nKV, d.remaining())
 	}
 	if nTensors > d.remaining()/minTensorInfoSize {
-		return fmt.Errorf("%w: tensor count %d exceeds what %d remaining bytes can hold",
+		return 0, 0, fmt.Errorf("%w: tensor count %d exceeds what %d remaining bytes can hold",
 			ErrFormat, nTensors, d.remaining())
 	}
+	return nTensors, nKV, nil
+}
 
-	f.kvs = make([]KV, 0, nKV)
-	f.kvIndex = make(map[string]int, nKV)
-	for i := uint64(0); i < nKV; i++ {
+// parseKVs reads n key-value pairs with distinct keys.
+func (f *File) parseKVs(d *decoder, n uint64) error {
+	f.kvs = make([]KV, 0, n)
+	f.kvIndex = make(map[string]int, n)
+	for i := uint64(0); i < n; i++ {
 		kv, err := d.kv()
 		if err != nil {
 			if kv.Key != "" {
@@ -235,24 +270,35 @@ func (f *File) parse(d *decoder) error {
 		f.kvIndex[kv.Key] = len(f.kvs)
 		f.kvs = append(f.kvs, kv)
 	}
+	return nil
+}
 
+// setAlignment sets f.Alignment from general.alignment, which must be a
+// UINT32 power of two, or to DefaultAlignment without it.
+func (f *File) setAlignment() error {
 	f.Alignment = DefaultAlignment
-	if v, ok := f.Lookup(KeyAlignment); ok {
-		a, ok := v.v.(uint32)
-		if !ok || v.typ != ValueUint32 {
-			return fmt.Errorf("%w: kv %d %q: type %s, must be UINT32", ErrFormat,
-				f.kvIndex[KeyAlignment], KeyAlignment, v.typeName())
-		}
-		if !validReadAlignment(a) {
-			return fmt.Errorf("%w: kv %d %q: alignment %d is not a non-zero power of two",
-				ErrFormat, f.kvIndex[KeyAlignment], KeyAlignment, a)
-		}
-		f.Alignment = uint64(a)
+	v, ok := f.Lookup(KeyAlignment)
+	if !ok {
+		return nil
 	}
+	a, ok := v.v.(uint32)
+	if !ok || v.typ != ValueUint32 {
+		return fmt.Errorf("%w: kv %d %q: type %s, must be UINT32", ErrFormat,
+			f.kvIndex[KeyAlignment], KeyAlignment, v.typeName())
+	}
+	if !validReadAlignment(a) {
+		return fmt.Errorf("%w: kv %d %q: alignment %d is not a non-zero power of two",
+			ErrFormat, f.kvIndex[KeyAlignment], KeyAlignment, a)
+	}
+	f.Alignment = uint64(a)
+	return nil
+}
 
-	f.Tensors = make([]TensorInfo, 0, nTensors)
-	f.tIndex = make(map[string]int, nTensors)
-	for i := uint64(0); i < nTensors; i++ {
+// parseTensorInfos reads n tensor infos with distinct names.
+func (f *File) parseTensorInfos(d *decoder, n uint64) error {
+	f.Tensors = make([]TensorInfo, 0, n)
+	f.tIndex = make(map[string]int, n)
+	for i := uint64(0); i < n; i++ {
 		t, err := d.tensorInfo()
 		if err != nil {
 			if t.Name != "" {
@@ -266,12 +312,12 @@ func (f *File) parse(d *decoder) error {
 		f.tIndex[t.Name] = len(f.Tensors)
 		f.Tensors = append(f.Tensors, t)
 	}
+	return nil
+}
 
-	f.HeaderSize = int64(d.off)
-	f.DataOffset = f.HeaderSize
-	if len(f.Tensors) == 0 {
-		return nil
-	}
+// checkData sets f.DataOffset, the aligned end of the header, and checks
+// that the tensors' data lies inside the file, dense and in info order.
+func (f *File) checkData(d *decoder) error {
 	dataStart, err := alignUp(d.off, f.Alignment)
 	if err != nil || dataStart > d.size {
 		return fmt.Errorf("%w: data section at %d (aligned to %d) is past the end of the file (%d bytes)",

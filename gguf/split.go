@@ -63,6 +63,49 @@ func PlanSplit(path string, kvs []KV, tensors []TensorInfo, opts SplitOptions) (
 	if opts.MaxTensors < 0 {
 		return nil, fmt.Errorf("%w: negative MaxTensors %d", ErrInvalid, opts.MaxTensors)
 	}
+	alignKV, err := splitAlignmentKV(kvs)
+	if err != nil {
+		return nil, err
+	}
+	groups, err := groupTensors(tensors, opts)
+	if err != nil {
+		return nil, err
+	}
+	if len(groups) == 1 {
+		p, err := NewPlan(kvs, tensors)
+		if err != nil {
+			return nil, err
+		}
+		return []Shard{{Path: path, Plan: p}}, nil
+	}
+	if len(groups) > math.MaxUint16 {
+		return nil, fmt.Errorf("%w: %d shards exceed the split.count limit %d", ErrInvalid, len(groups), math.MaxUint16)
+	}
+	if len(tensors) > math.MaxInt32 {
+		return nil, fmt.Errorf("%w: %d tensors exceed the split.tensors.count limit", ErrInvalid, len(tensors))
+	}
+
+	prefix := shardPrefix(path)
+	shards := make([]Shard, len(groups))
+	for i, g := range groups {
+		var skv []KV
+		if i == 0 {
+			skv = kvs
+		} else if alignKV != nil {
+			skv = []KV{*alignKV}
+		}
+		p, err := planShard(skv, g, i, len(groups), len(tensors))
+		if err != nil {
+			return nil, fmt.Errorf("shard %d: %w", i, err)
+		}
+		shards[i] = Shard{Path: ShardPath(prefix, i, len(groups)), Plan: p}
+	}
+	return shards, nil
+}
+
+// splitAlignmentKV returns the general.alignment KV of kvs, or nil, after
+// checking that kvs holds no split keys.
+func splitAlignmentKV(kvs []KV) (*KV, error) {
 	var alignKV *KV
 	for i := range kvs {
 		switch kvs[i].Key {
@@ -72,7 +115,12 @@ func PlanSplit(path string, kvs []KV, tensors []TensorInfo, opts SplitOptions) (
 			alignKV = &kvs[i]
 		}
 	}
+	return alignKV, nil
+}
 
+// groupTensors splits tensors, in order, into the shards' groups as
+// PlanSplit describes; with NoTensorsInFirst the first group is empty.
+func groupTensors(tensors []TensorInfo, opts SplitOptions) ([][]TensorInfo, error) {
 	var groups [][]TensorInfo
 	if opts.NoTensorsInFirst {
 		groups = append(groups, nil)
@@ -89,65 +137,55 @@ func PlanSplit(path string, kvs []KV, tensors []TensorInfo, opts SplitOptions) (
 		if err != nil {
 			return nil, fmt.Errorf("tensor %d %q: %w", i, t.Name, err)
 		}
-		cur := &groups[len(groups)-1]
-		if len(*cur) > 0 &&
-			((opts.MaxTensors > 0 && len(*cur) >= opts.MaxTensors) ||
-				(opts.MaxBytes > 0 && groupBytes+size > opts.MaxBytes)) {
+		if cur := groups[len(groups)-1]; len(cur) > 0 && opts.full(len(cur), groupBytes, size) {
 			groups = append(groups, nil)
-			cur = &groups[len(groups)-1]
 			groupBytes = 0
 		}
-		*cur = append(*cur, t)
+		groups[len(groups)-1] = append(groups[len(groups)-1], t)
 		groupBytes += size // sizes are < 2^63 each; a sum past MaxBytes starts a new shard
 		if groupBytes > math.MaxInt64 {
 			return nil, fmt.Errorf("%w: shard data size overflows", ErrInvalid)
 		}
 	}
+	return groups, nil
+}
 
-	if len(groups) == 1 {
-		p, err := NewPlan(kvs, tensors)
-		if err != nil {
-			return nil, err
-		}
-		return []Shard{{Path: path, Plan: p}}, nil
-	}
-	if len(groups) > math.MaxUint16 {
-		return nil, fmt.Errorf("%w: %d shards exceed the split.count limit %d", ErrInvalid, len(groups), math.MaxUint16)
-	}
-	if len(tensors) > math.MaxInt32 {
-		return nil, fmt.Errorf("%w: %d tensors exceed the split.tensors.count limit", ErrInvalid, len(tensors))
-	}
+// full reports whether a shard holding n tensors of total bytes has no
+// room for another tensor of size bytes.
+func (o SplitOptions) full(n int, total, size uint64) bool {
+	return (o.MaxTensors > 0 && n >= o.MaxTensors) || (o.MaxBytes > 0 && total+size > o.MaxBytes)
+}
 
+// shardPrefix is path without its extension (all of it when it is only an
+// extension), for ShardPath.
+func shardPrefix(path string) string {
 	dir, base := filepath.Split(path)
 	stem := strings.TrimSuffix(base, filepath.Ext(base))
 	if stem == "" {
 		stem = base
 	}
-	prefix := dir + stem // like Python's Path.with_name: the directory part is kept as given
-	shards := make([]Shard, len(groups))
-	for i, g := range groups {
-		var skv []KV
-		if i == 0 {
-			skv = append(skv, kvs...)
-		} else if alignKV != nil {
-			skv = append(skv, *alignKV)
-		}
-		skv = append(skv,
-			KV{KeySplitNo, Uint16(uint16(i))},
-			KV{KeySplitCount, Uint16(uint16(len(groups)))},
-			KV{KeySplitTensorsCount, Int32(int32(len(tensors)))},
-		)
-		p, err := NewPlan(skv, g)
-		if err != nil {
-			return nil, fmt.Errorf("shard %d: %w", i, err)
-		}
-		if len(g) == 0 {
-			// gguf-py pads a tensorless shard's header to the alignment
-			// (NoTensorsInFirst); the reader ignores those bytes.
-			p.DataOffset = p.HeaderSize + int64(padding(uint64(p.HeaderSize), p.Alignment))
-			p.FileSize = p.DataOffset
-		}
-		shards[i] = Shard{Path: ShardPath(prefix, i, len(groups)), Plan: p}
+	return dir + stem // like Python's Path.with_name: the directory part is kept as given
+}
+
+// planShard plans shard no of count: kvs, then the split keys, and the
+// tensors of group g, with total tensors over all shards.
+func planShard(kvs []KV, g []TensorInfo, no, count, total int) (*Plan, error) {
+	skv := make([]KV, 0, len(kvs)+3)
+	skv = append(skv, kvs...)
+	skv = append(skv,
+		KV{KeySplitNo, Uint16(uint16(no))},
+		KV{KeySplitCount, Uint16(uint16(count))},
+		KV{KeySplitTensorsCount, Int32(int32(total))},
+	)
+	p, err := NewPlan(skv, g)
+	if err != nil {
+		return nil, err
 	}
-	return shards, nil
+	if len(g) == 0 {
+		// gguf-py pads a tensorless shard's header to the alignment
+		// (NoTensorsInFirst); the reader ignores those bytes.
+		p.DataOffset = p.HeaderSize + int64(padding(uint64(p.HeaderSize), p.Alignment))
+		p.FileSize = p.DataOffset
+	}
+	return p, nil
 }

@@ -3,6 +3,7 @@ package gguf
 import (
 	"fmt"
 	"math"
+	"reflect"
 	"strconv"
 	"strings"
 )
@@ -314,33 +315,9 @@ func (v Value) Index(i int) Value {
 	if v.typ != ValueArray || i < 0 || i >= v.Len() {
 		return Value{}
 	}
-	switch x := v.v.(type) {
-	case []uint8:
-		return Uint8(x[i])
-	case []int8:
-		return Int8(x[i])
-	case []uint16:
-		return Uint16(x[i])
-	case []int16:
-		return Int16(x[i])
-	case []uint32:
-		return Uint32(x[i])
-	case []int32:
-		return Int32(x[i])
-	case []float32:
-		return Float32(x[i])
-	case []bool:
-		return Bool(x[i])
-	case []string:
-		return String(x[i])
-	case []uint64:
-		return Uint64(x[i])
-	case []int64:
-		return Int64(x[i])
-	case []float64:
-		return Float64(x[i])
-	}
-	return Value{}
+	// Every array holds one of the Data slice types, whose elements are
+	// of the Data scalar type for v.elem.
+	return Value{typ: v.elem, v: reflect.ValueOf(v.v).Index(i).Interface()}
 }
 
 // check reports why v cannot be written, or nil.
@@ -404,80 +381,88 @@ func appendValue(b []byte, v Value, tagged bool) []byte {
 			b = le.AppendUint64(b, uint64(v.Len()))
 		}
 	}
-	switch x := v.v.(type) {
+	return appendPayload(b, v.v)
+}
+
+// appendPayload appends the encoding of x, one of the Data types, without
+// type tags.
+func appendPayload(b []byte, x any) []byte {
+	switch x := x.(type) {
 	case uint8:
-		b = append(b, x)
+		return append(b, x)
 	case int8:
-		b = append(b, byte(x))
+		return appendInt8(b, x)
 	case uint16:
-		b = le.AppendUint16(b, x)
+		return le.AppendUint16(b, x)
 	case int16:
-		b = le.AppendUint16(b, uint16(x))
+		return appendInt16(b, x)
 	case uint32:
-		b = le.AppendUint32(b, x)
+		return le.AppendUint32(b, x)
 	case int32:
-		b = le.AppendUint32(b, uint32(x))
+		return appendInt32(b, x)
 	case float32:
-		b = le.AppendUint32(b, math.Float32bits(x))
+		return appendFloat32(b, x)
 	case bool:
-		b = append(b, boolByte(x))
+		return appendBool(b, x)
 	case string:
-		b = appendString(b, x)
+		return appendString(b, x)
 	case uint64:
-		b = le.AppendUint64(b, x)
+		return le.AppendUint64(b, x)
 	case int64:
-		b = le.AppendUint64(b, uint64(x))
+		return appendInt64(b, x)
 	case float64:
-		b = le.AppendUint64(b, math.Float64bits(x))
+		return appendFloat64(b, x)
+	}
+	return appendArrayPayload(b, x)
+}
+
+// appendArrayPayload appends the elements of x, one of the Data slice
+// types, without type tags or count.
+func appendArrayPayload(b []byte, x any) []byte {
+	switch x := x.(type) {
 	case []uint8:
-		b = append(b, x...)
+		return append(b, x...)
 	case []int8:
-		for _, e := range x {
-			b = append(b, byte(e))
-		}
+		return appendEach(b, x, appendInt8)
 	case []uint16:
-		for _, e := range x {
-			b = le.AppendUint16(b, e)
-		}
+		return appendEach(b, x, le.AppendUint16)
 	case []int16:
-		for _, e := range x {
-			b = le.AppendUint16(b, uint16(e))
-		}
+		return appendEach(b, x, appendInt16)
 	case []uint32:
-		for _, e := range x {
-			b = le.AppendUint32(b, e)
-		}
+		return appendEach(b, x, le.AppendUint32)
 	case []int32:
-		for _, e := range x {
-			b = le.AppendUint32(b, uint32(e))
-		}
+		return appendEach(b, x, appendInt32)
 	case []float32:
-		for _, e := range x {
-			b = le.AppendUint32(b, math.Float32bits(e))
-		}
+		return appendEach(b, x, appendFloat32)
 	case []bool:
-		for _, e := range x {
-			b = append(b, boolByte(e))
-		}
+		return appendEach(b, x, appendBool)
 	case []string:
-		for _, e := range x {
-			b = appendString(b, e)
-		}
+		return appendEach(b, x, appendString)
 	case []uint64:
-		for _, e := range x {
-			b = le.AppendUint64(b, e)
-		}
+		return appendEach(b, x, le.AppendUint64)
 	case []int64:
-		for _, e := range x {
-			b = le.AppendUint64(b, uint64(e))
-		}
+		return appendEach(b, x, appendInt64)
 	case []float64:
-		for _, e := range x {
-			b = le.AppendUint64(b, math.Float64bits(e))
-		}
+		return appendEach(b, x, appendFloat64)
 	}
 	return b
 }
+
+// appendEach appends the encoding of each element of xs.
+func appendEach[T any](b []byte, xs []T, appendElem func([]byte, T) []byte) []byte {
+	for _, x := range xs {
+		b = appendElem(b, x)
+	}
+	return b
+}
+
+func appendInt8(b []byte, x int8) []byte       { return append(b, byte(x)) }
+func appendInt16(b []byte, x int16) []byte     { return le.AppendUint16(b, uint16(x)) }
+func appendInt32(b []byte, x int32) []byte     { return le.AppendUint32(b, uint32(x)) }
+func appendInt64(b []byte, x int64) []byte     { return le.AppendUint64(b, uint64(x)) }
+func appendBool(b []byte, x bool) []byte       { return append(b, boolByte(x)) }
+func appendFloat32(b []byte, x float32) []byte { return le.AppendUint32(b, math.Float32bits(x)) }
+func appendFloat64(b []byte, x float64) []byte { return le.AppendUint64(b, math.Float64bits(x)) }
 
 func appendString(b []byte, s string) []byte {
 	b = le.AppendUint64(b, uint64(len(s)))

@@ -49,60 +49,15 @@ func NewPlan(kvs []KV, tensors []TensorInfo) (*Plan, error) {
 		Tensors:   make([]TensorInfo, len(tensors)),
 		Alignment: DefaultAlignment,
 	}
-	header := uint64(4 + 4 + 8 + 8)
-	seen := make(map[string]int, len(kvs))
-	for i, kv := range kvs {
-		if kv.Key == "" {
-			return nil, fmt.Errorf("%w: kv %d: empty key", ErrInvalid, i)
-		}
-		if len(kv.Key) > MaxStringLen {
-			return nil, fmt.Errorf("%w: kv %d: key of %d bytes exceeds %d", ErrInvalid, i, len(kv.Key), MaxStringLen)
-		}
-		if j, dup := seen[kv.Key]; dup {
-			return nil, fmt.Errorf("%w: kv %d %q: duplicate key (first at kv %d)", ErrInvalid, i, kv.Key, j)
-		}
-		seen[kv.Key] = i
-		if err := kv.Value.check(); err != nil {
-			return nil, fmt.Errorf("kv %d %q: %w", i, kv.Key, err)
-		}
-		if kv.Key == KeyAlignment {
-			a, ok := kv.Value.v.(uint32)
-			if !ok {
-				return nil, fmt.Errorf("%w: kv %d %q: type %s, must be UINT32", ErrInvalid, i, kv.Key, kv.Value.typeName())
-			}
-			if !validWriteAlignment(a) {
-				return nil, fmt.Errorf("%w: kv %d %q: alignment %d is not a power of two >= 8", ErrInvalid, i, kv.Key, a)
-			}
-			p.Alignment = uint64(a)
-		}
-		header += 8 + uint64(len(kv.Key)) + kv.Value.encodedSize(true)
+	kvBytes, err := p.planKVs(kvs)
+	if err != nil {
+		return nil, err
 	}
-
-	names := make(map[string]int, len(tensors))
-	var data uint64
-	for i, t := range tensors {
-		if t.Name == "" {
-			return nil, fmt.Errorf("%w: tensor %d: empty name", ErrInvalid, i)
-		}
-		if len(t.Name) > MaxNameLen {
-			return nil, fmt.Errorf("%w: tensor %d %q: name of %d bytes exceeds %d", ErrInvalid, i, t.Name, len(t.Name), MaxNameLen)
-		}
-		if j, dup := names[t.Name]; dup {
-			return nil, fmt.Errorf("%w: tensor %d %q: duplicate name (first at tensor %d)", ErrInvalid, i, t.Name, j)
-		}
-		names[t.Name] = i
-		size, err := TensorSize(t.Type, t.Shape)
-		if err != nil {
-			return nil, fmt.Errorf("tensor %d %q: %w", i, t.Name, err)
-		}
-		padded, err := alignUp(size, p.Alignment)
-		if err != nil || data > math.MaxInt64-padded {
-			return nil, fmt.Errorf("%w: tensor %d %q: data section size overflows", ErrInvalid, i, t.Name)
-		}
-		p.Tensors[i] = TensorInfo{Name: t.Name, Type: t.Type, Shape: slices.Clone(t.Shape), Offset: data, Size: size}
-		data += padded
-		header += 8 + uint64(len(t.Name)) + 4 + 8*uint64(len(t.Shape)) + 4 + 8
+	infoBytes, data, err := p.planTensors(tensors)
+	if err != nil {
+		return nil, err
 	}
+	header := uint64(4+4+8+8) + kvBytes + infoBytes
 	if header > math.MaxInt64 {
 		return nil, fmt.Errorf("%w: header of %d bytes is too large", ErrInvalid, header)
 	}
@@ -118,6 +73,79 @@ func NewPlan(kvs []KV, tensors []TensorInfo) (*Plan, error) {
 		p.FileSize = int64(start + data)
 	}
 	return p, nil
+}
+
+// planKVs validates kvs, sets p.Alignment from general.alignment, and
+// returns the size of their encoding.
+func (p *Plan) planKVs(kvs []KV) (size uint64, err error) {
+	seen := make(map[string]int, len(kvs))
+	for i, kv := range kvs {
+		if kv.Key == "" {
+			return 0, fmt.Errorf("%w: kv %d: empty key", ErrInvalid, i)
+		}
+		if len(kv.Key) > MaxStringLen {
+			return 0, fmt.Errorf("%w: kv %d: key of %d bytes exceeds %d", ErrInvalid, i, len(kv.Key), MaxStringLen)
+		}
+		if j, dup := seen[kv.Key]; dup {
+			return 0, fmt.Errorf("%w: kv %d %q: duplicate key (first at kv %d)", ErrInvalid, i, kv.Key, j)
+		}
+		seen[kv.Key] = i
+		if err := kv.Value.check(); err != nil {
+			return 0, fmt.Errorf("kv %d %q: %w", i, kv.Key, err)
+		}
+		if kv.Key == KeyAlignment {
+			if err := p.setAlignment(i, kv); err != nil {
+				return 0, err
+			}
+		}
+		size += 8 + uint64(len(kv.Key)) + kv.Value.encodedSize(true)
+	}
+	return size, nil
+}
+
+// setAlignment sets p.Alignment from kv i, general.alignment, which must be
+// a UINT32 power of two >= 8.
+func (p *Plan) setAlignment(i int, kv KV) error {
+	a, ok := kv.Value.v.(uint32)
+	if !ok {
+		return fmt.Errorf("%w: kv %d %q: type %s, must be UINT32", ErrInvalid, i, kv.Key, kv.Value.typeName())
+	}
+	if !validWriteAlignment(a) {
+		return fmt.Errorf("%w: kv %d %q: alignment %d is not a power of two >= 8", ErrInvalid, i, kv.Key, a)
+	}
+	p.Alignment = uint64(a)
+	return nil
+}
+
+// planTensors validates tensors and lays out their data densely at
+// p.Alignment into p.Tensors; it returns the size of the tensor infos'
+// encoding and of the data section.
+func (p *Plan) planTensors(tensors []TensorInfo) (infoSize, data uint64, err error) {
+	names := make(map[string]int, len(tensors))
+	for i, t := range tensors {
+		if t.Name == "" {
+			return 0, 0, fmt.Errorf("%w: tensor %d: empty name", ErrInvalid, i)
+		}
+		if len(t.Name) > MaxNameLen {
+			return 0, 0, fmt.Errorf("%w: tensor %d %q: name of %d bytes exceeds %d", ErrInvalid, i, t.Name, len(t.Name), MaxNameLen)
+		}
+		if j, dup := names[t.Name]; dup {
+			return 0, 0, fmt.Errorf("%w: tensor %d %q: duplicate name (first at tensor %d)", ErrInvalid, i, t.Name, j)
+		}
+		names[t.Name] = i
+		size, err := TensorSize(t.Type, t.Shape)
+		if err != nil {
+			return 0, 0, fmt.Errorf("tensor %d %q: %w", i, t.Name, err)
+		}
+		padded, err := alignUp(size, p.Alignment)
+		if err != nil || data > math.MaxInt64-padded {
+			return 0, 0, fmt.Errorf("%w: tensor %d %q: data section size overflows", ErrInvalid, i, t.Name)
+		}
+		p.Tensors[i] = TensorInfo{Name: t.Name, Type: t.Type, Shape: slices.Clone(t.Shape), Offset: data, Size: size}
+		data += padded
+		infoSize += 8 + uint64(len(t.Name)) + 4 + 8*uint64(len(t.Shape)) + 4 + 8
+	}
+	return infoSize, data, nil
 }
 
 // AppendHeader appends the header bytes to b: magic, version, counts, the

@@ -208,13 +208,8 @@ func deqLayout(q Quantized, p QuantParams) (qlayout, int, error) {
 		return qlayout{}, 0, err
 	}
 	ws, ss := q.WeightShape, q.ScaleShape
-	if len(ws) < 2 || len(ss) != len(ws) {
-		return qlayout{}, 0, fmt.Errorf("%w: weight shape %v, scale shape %v: need the same rank, at least 2", ErrQuant, ws, ss)
-	}
-	for i := range len(ws) - 1 {
-		if ws[i] != ss[i] {
-			return qlayout{}, 0, fmt.Errorf("%w: weight shape %v and scale shape %v differ", ErrQuant, ws, ss)
-		}
+	if err := checkScaleShape(ws, ss); err != nil {
+		return qlayout{}, 0, err
 	}
 	words, err := numElements(ws)
 	if err != nil {
@@ -235,26 +230,49 @@ func deqLayout(q Quantized, p QuantParams) (qlayout, int, error) {
 	}
 	n := words * 32 / p.Bits
 	l := qlayout{p: p, groups: n / p.GroupSize, groupBytes: p.GroupSize * p.Bits / 8}
-	if p.Mode == Affine {
-		if !quantizable(q.ScaleDType) {
-			return qlayout{}, 0, fmt.Errorf("%w: affine scales of dtype %s (want float32, float16 or bfloat16)", ErrQuant, q.ScaleDType)
-		}
-		sz := l.groups * q.ScaleDType.Size()
-		if len(q.Scales) != sz || len(q.Biases) != sz {
-			return qlayout{}, 0, fmt.Errorf("%w: scales/biases: have %d/%d bytes, want %d", ErrQuant, len(q.Scales), len(q.Biases), sz)
-		}
-	} else {
-		if q.ScaleDType != U8 {
-			return qlayout{}, 0, fmt.Errorf("%w: %s scales of dtype %s (want uint8)", ErrQuant, p.Mode, q.ScaleDType)
-		}
-		if len(q.Scales) != l.groups {
-			return qlayout{}, 0, fmt.Errorf("%w: scales: have %d bytes, want %d", ErrQuant, len(q.Scales), l.groups)
-		}
-		if len(q.Biases) != 0 {
-			return qlayout{}, 0, fmt.Errorf("%w: %s has no biases, got %d bytes", ErrQuant, p.Mode, len(q.Biases))
-		}
+	if err := checkScales(q, p.Mode, l.groups); err != nil {
+		return qlayout{}, 0, err
 	}
 	return l, n, nil
+}
+
+// checkScaleShape checks that weight shape ws and scale shape ss have the
+// same rank, at least 2, and agree in all but the last dimension.
+func checkScaleShape(ws, ss []int) error {
+	if len(ws) < 2 || len(ss) != len(ws) {
+		return fmt.Errorf("%w: weight shape %v, scale shape %v: need the same rank, at least 2", ErrQuant, ws, ss)
+	}
+	for i := range len(ws) - 1 {
+		if ws[i] != ss[i] {
+			return fmt.Errorf("%w: weight shape %v and scale shape %v differ", ErrQuant, ws, ss)
+		}
+	}
+	return nil
+}
+
+// checkScales checks q's scales and biases for groups groups of mode:
+// affine has float scales and biases, the other modes uint8 scales only.
+func checkScales(q Quantized, mode QuantMode, groups int) error {
+	if mode == Affine {
+		if !quantizable(q.ScaleDType) {
+			return fmt.Errorf("%w: affine scales of dtype %s (want float32, float16 or bfloat16)", ErrQuant, q.ScaleDType)
+		}
+		sz := groups * q.ScaleDType.Size()
+		if len(q.Scales) != sz || len(q.Biases) != sz {
+			return fmt.Errorf("%w: scales/biases: have %d/%d bytes, want %d", ErrQuant, len(q.Scales), len(q.Biases), sz)
+		}
+		return nil
+	}
+	if q.ScaleDType != U8 {
+		return fmt.Errorf("%w: %s scales of dtype %s (want uint8)", ErrQuant, mode, q.ScaleDType)
+	}
+	if len(q.Scales) != groups {
+		return fmt.Errorf("%w: scales: have %d bytes, want %d", ErrQuant, len(q.Scales), groups)
+	}
+	if len(q.Biases) != 0 {
+		return fmt.Errorf("%w: %s has no biases, got %d bytes", ErrQuant, mode, len(q.Biases))
+	}
+	return nil
 }
 
 // Dequantize reverses a quantization as mx.dequantize does on MLX's CPU

@@ -207,11 +207,6 @@ func (p *parser) entry(name string) (rawEntry, error) {
 	if err := p.expect('{', "a tensor object"); err != nil {
 		return e, err
 	}
-	const (
-		hasDType = 1 << iota
-		hasShape
-		hasOffsets
-	)
 	var have int
 	p.ws()
 	if p.peek() != '}' {
@@ -225,23 +220,7 @@ func (p *parser) entry(name string) (rawEntry, error) {
 				return e, err
 			}
 			p.ws()
-			var bit int
-			switch k {
-			case "dtype":
-				bit = hasDType
-				if p.peek() != '"' {
-					return e, p.fail("dtype is not a string")
-				}
-				e.dtype, err = p.str()
-			case "shape":
-				bit = hasShape
-				e.shape, err = p.uints("shape")
-			case "data_offsets":
-				bit = hasOffsets
-				e.offsets, err = p.uints("data_offsets")
-			default:
-				return e, p.fail("unknown field %s", quoteName(k))
-			}
+			bit, err := p.entryField(k, &e)
 			if err != nil {
 				return e, err
 			}
@@ -273,6 +252,33 @@ func (p *parser) entry(name string) (rawEntry, error) {
 		return e, p.fail("data_offsets has %d values, want 2", len(e.offsets))
 	}
 	return e, nil
+}
+
+// Bits for the fields of a tensor object that entry has seen.
+const (
+	hasDType = 1 << iota
+	hasShape
+	hasOffsets
+)
+
+// entryField parses the value of field k of a tensor object into e and
+// returns the field's bit.
+func (p *parser) entryField(k string, e *rawEntry) (bit int, err error) {
+	switch k {
+	case "dtype":
+		if p.peek() != '"' {
+			return 0, p.fail("dtype is not a string")
+		}
+		e.dtype, err = p.str()
+		return hasDType, err
+	case "shape":
+		e.shape, err = p.uints("shape")
+		return hasShape, err
+	case "data_offsets":
+		e.offsets, err = p.uints("data_offsets")
+		return hasOffsets, err
+	}
+	return 0, p.fail("unknown field %s", quoteName(k))
 }
 
 // uints parses an array of non-negative JSON integers.
@@ -358,7 +364,12 @@ func (p *parser) str() (string, error) {
 		}
 		p.i++
 	}
-	buf := append([]byte(nil), p.b[start:p.i]...)
+	return p.escapedStr(append([]byte(nil), p.b[start:p.i]...))
+}
+
+// escapedStr parses the rest of a JSON string from its first escape (or
+// the end of the input) on, appending to buf the part before it.
+func (p *parser) escapedStr(buf []byte) (string, error) {
 	for p.i < len(p.b) {
 		c := p.b[p.i]
 		switch {
@@ -376,46 +387,59 @@ func (p *parser) str() (string, error) {
 		if p.i >= len(p.b) {
 			break
 		}
-		e := p.b[p.i]
-		p.i++
-		switch e {
-		case '"', '\\', '/':
-			buf = append(buf, e)
-		case 'b':
-			buf = append(buf, '\b')
-		case 'f':
-			buf = append(buf, '\f')
-		case 'n':
-			buf = append(buf, '\n')
-		case 'r':
-			buf = append(buf, '\r')
-		case 't':
-			buf = append(buf, '\t')
-		case 'u':
-			r, err := p.hex4()
-			if err != nil {
-				return "", err
-			}
-			if utf16.IsSurrogate(r) {
-				if r >= 0xDC00 || len(p.b)-p.i < 2 || p.b[p.i] != '\\' || p.b[p.i+1] != 'u' {
-					return "", p.fail("invalid JSON: lone surrogate in \\u escape")
-				}
-				p.i += 2
-				r2, err := p.hex4()
-				if err != nil {
-					return "", err
-				}
-				r = utf16.DecodeRune(r, r2)
-				if r == utf8.RuneError {
-					return "", p.fail("invalid JSON: lone surrogate in \\u escape")
-				}
-			}
-			buf = utf8.AppendRune(buf, r)
-		default:
-			return "", p.fail("invalid JSON: invalid escape \\%c", e)
+		var err error
+		if buf, err = p.escape(buf); err != nil {
+			return "", err
 		}
 	}
 	return "", p.fail("invalid JSON: unterminated string")
+}
+
+// singleEscapes maps the character after a backslash to the one it
+// stands for, for every escape but \u; 0 marks an invalid escape.
+var singleEscapes = [256]byte{
+	'"': '"', '\\': '\\', '/': '/',
+	'b': '\b', 'f': '\f', 'n': '\n', 'r': '\r', 't': '\t',
+}
+
+// escape parses the escape whose backslash is just before p.i and appends
+// the character it stands for to buf.
+func (p *parser) escape(buf []byte) ([]byte, error) {
+	e := p.b[p.i]
+	p.i++
+	if c := singleEscapes[e]; c != 0 {
+		return append(buf, c), nil
+	}
+	if e != 'u' {
+		return nil, p.fail("invalid JSON: invalid escape \\%c", e)
+	}
+	r, err := p.unicodeEscape()
+	if err != nil {
+		return nil, err
+	}
+	return utf8.AppendRune(buf, r), nil
+}
+
+// unicodeEscape parses the four hex digits of a \u escape and, after a
+// high surrogate, the \u escape of the low one that must follow.
+func (p *parser) unicodeEscape() (rune, error) {
+	r, err := p.hex4()
+	if err != nil || !utf16.IsSurrogate(r) {
+		return r, err
+	}
+	if r >= 0xDC00 || len(p.b)-p.i < 2 || p.b[p.i] != '\\' || p.b[p.i+1] != 'u' {
+		return 0, p.fail("invalid JSON: lone surrogate in \\u escape")
+	}
+	p.i += 2
+	r2, err := p.hex4()
+	if err != nil {
+		return 0, err
+	}
+	r = utf16.DecodeRune(r, r2)
+	if r == utf8.RuneError {
+		return 0, p.fail("invalid JSON: lone surrogate in \\u escape")
+	}
+	return r, nil
 }
 
 func (p *parser) hex4() (rune, error) {

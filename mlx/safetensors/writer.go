@@ -187,70 +187,17 @@ func Header(plan []TensorInfo, meta map[string]string, style Style) ([]byte, err
 	if style != MLX && style != HF {
 		return nil, planErr("", "unknown header style %v", style)
 	}
-	keys := make([]string, 0, len(meta))
-	for k, v := range meta {
-		if !utf8.ValidString(k) || !utf8.ValidString(v) {
-			return nil, planErr(MetadataKey, "key or value of %s is not valid UTF-8", quoteName(k))
-		}
-		keys = append(keys, k)
+	keys, err := metaKeys(meta)
+	if err != nil {
+		return nil, err
 	}
-	slices.Sort(keys)
 	var b []byte
 	b = append(b, '{')
 	switch style {
 	case MLX:
-		order := make([]int, len(plan)+1) // indices into plan; len(plan) is the metadata
-		for i := range order {
-			order[i] = i
-		}
-		key := func(i int) string {
-			if i == len(plan) {
-				return MetadataKey
-			}
-			return plan[i].Name
-		}
-		slices.SortFunc(order, func(x, y int) int { return cmp.Compare(key(x), key(y)) })
-		for j, i := range order {
-			if j > 0 {
-				b = append(b, ',')
-			}
-			if i == len(plan) {
-				b = append(b, `"__metadata__":`...)
-				if len(meta) == 0 {
-					b = append(b, "null"...)
-				} else {
-					b = appendMeta(b, meta, keys)
-				}
-				continue
-			}
-			t := plan[i]
-			b = appendJSONString(b, t.Name)
-			b = append(b, `:{"data_offsets":`...)
-			b = appendInts(b, []int64{t.Begin, t.End})
-			b = append(b, `,"dtype":`...)
-			b = appendJSONString(b, t.DType.SafetensorsName())
-			b = append(b, `,"shape":`...)
-			b = appendShape(b, t.Shape)
-			b = append(b, '}')
-		}
+		b = appendMLXEntries(b, plan, meta, keys)
 	case HF:
-		if meta != nil {
-			b = append(b, `"__metadata__":`...)
-			b = appendMeta(b, meta, keys)
-		}
-		for i, t := range plan {
-			if i > 0 || meta != nil {
-				b = append(b, ',')
-			}
-			b = appendJSONString(b, t.Name)
-			b = append(b, `:{"dtype":`...)
-			b = appendJSONString(b, t.DType.SafetensorsName())
-			b = append(b, `,"shape":`...)
-			b = appendShape(b, t.Shape)
-			b = append(b, `,"data_offsets":`...)
-			b = appendInts(b, []int64{t.Begin, t.End})
-			b = append(b, '}')
-		}
+		b = appendHFEntries(b, plan, meta, keys)
 	}
 	b = append(b, '}')
 	if style == HF {
@@ -262,6 +209,83 @@ func Header(plan []TensorInfo, meta map[string]string, style Style) ([]byte, err
 		return nil, planErr("", "header of %d bytes exceeds the limit of %d", len(b), MaxHeaderSize)
 	}
 	return b, nil
+}
+
+// metaKeys returns the metadata keys in order, after checking that keys
+// and values are valid UTF-8.
+func metaKeys(meta map[string]string) ([]string, error) {
+	keys := make([]string, 0, len(meta))
+	for k, v := range meta {
+		if !utf8.ValidString(k) || !utf8.ValidString(v) {
+			return nil, planErr(MetadataKey, "key or value of %s is not valid UTF-8", quoteName(k))
+		}
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys, nil
+}
+
+// appendMLXEntries appends the header's members in the MLX style: sorted
+// bytewise with "__metadata__" (null when empty) among the tensor names.
+func appendMLXEntries(b []byte, plan []TensorInfo, meta map[string]string, keys []string) []byte {
+	order := make([]int, len(plan)+1) // indices into plan; len(plan) is the metadata
+	for i := range order {
+		order[i] = i
+	}
+	key := func(i int) string {
+		if i == len(plan) {
+			return MetadataKey
+		}
+		return plan[i].Name
+	}
+	slices.SortFunc(order, func(x, y int) int { return cmp.Compare(key(x), key(y)) })
+	for j, i := range order {
+		if j > 0 {
+			b = append(b, ',')
+		}
+		if i == len(plan) {
+			b = append(b, `"__metadata__":`...)
+			if len(meta) == 0 {
+				b = append(b, "null"...)
+			} else {
+				b = appendMeta(b, meta, keys)
+			}
+			continue
+		}
+		t := plan[i]
+		b = appendJSONString(b, t.Name)
+		b = append(b, `:{"data_offsets":`...)
+		b = appendInts(b, []int64{t.Begin, t.End})
+		b = append(b, `,"dtype":`...)
+		b = appendJSONString(b, t.DType.SafetensorsName())
+		b = append(b, `,"shape":`...)
+		b = appendShape(b, t.Shape)
+		b = append(b, '}')
+	}
+	return b
+}
+
+// appendHFEntries appends the header's members in the HF style:
+// "__metadata__" first unless nil, then the tensors in plan order.
+func appendHFEntries(b []byte, plan []TensorInfo, meta map[string]string, keys []string) []byte {
+	if meta != nil {
+		b = append(b, `"__metadata__":`...)
+		b = appendMeta(b, meta, keys)
+	}
+	for i, t := range plan {
+		if i > 0 || meta != nil {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, t.Name)
+		b = append(b, `:{"dtype":`...)
+		b = appendJSONString(b, t.DType.SafetensorsName())
+		b = append(b, `,"shape":`...)
+		b = appendShape(b, t.Shape)
+		b = append(b, `,"data_offsets":`...)
+		b = appendInts(b, []int64{t.Begin, t.End})
+		b = append(b, '}')
+	}
+	return b
 }
 
 // countWriter counts the bytes written through it.

@@ -90,9 +90,7 @@ func checkFile(path, goos, goarch string, mlxc bool) (*fileInfo, error) {
 	n, _ := f.ReadAt(magic[:], 0)
 	m := magic[:n]
 	isELF := bytes.Equal(m, []byte(elf.ELFMAG))
-	isMachO := n == 4 && (binary.LittleEndian.Uint32(m) == macho.Magic64 || binary.LittleEndian.Uint32(m) == macho.Magic32 ||
-		binary.BigEndian.Uint32(m) == macho.Magic64 || binary.BigEndian.Uint32(m) == macho.Magic32 ||
-		binary.BigEndian.Uint32(m) == macho.MagicFat || binary.BigEndian.Uint32(m) == macho.MagicFat+1)
+	isMachO := isMachOMagic(m)
 	switch {
 	case goos == "darwin" && isMachO:
 		return checkMachO(f, path, size, goarch, mlxc)
@@ -104,6 +102,23 @@ func checkFile(path, goos, goarch string, mlxc bool) (*fileInfo, error) {
 		return nil, bad(path, "a Mach-O file, but %s loads ELF libraries", goos)
 	}
 	return nil, bad(path, "not a shared library (no ELF or Mach-O header, %d bytes)", size)
+}
+
+// isMachOMagic reports whether m is a whole Mach-O magic (thin, either
+// byte order) or a universal one (fat_header or fat_header_64, big-endian).
+func isMachOMagic(m []byte) bool {
+	if len(m) != 4 {
+		return false
+	}
+	switch binary.BigEndian.Uint32(m) {
+	case macho.Magic64, macho.Magic32, macho.MagicFat, macho.MagicFat + 1:
+		return true
+	}
+	switch binary.LittleEndian.Uint32(m) {
+	case macho.Magic64, macho.Magic32:
+		return true
+	}
+	return false
 }
 
 // unwrapPathErr drops the *PathError's own copy of the path.
@@ -124,60 +139,106 @@ func within(off, n uint64, size int64) bool {
 var elfMachines = map[string]elf.Machine{"amd64": elf.EM_X86_64, "arm64": elf.EM_AARCH64}
 
 func checkELF(f *os.File, path string, size int64, goarch string, mlxc bool) (*fileInfo, error) {
-	if size < elfHeaderSize {
-		return nil, bad(path, "truncated: %d bytes, shorter than an ELF header", size)
+	l, err := readELFHeader(f, path, size, goarch)
+	if err != nil {
+		return nil, err
 	}
-	var h [elfHeaderSize]byte
-	if _, err := f.ReadAt(h[:], 0); err != nil {
-		return nil, bad(path, "read ELF header: %v", err)
-	}
-	want, ok := elfMachines[goarch]
-	if !ok {
-		return nil, bad(path, "no ELF machine known for %s", goarch)
-	}
-	if elf.Class(h[elf.EI_CLASS]) != elf.ELFCLASS64 || elf.Data(h[elf.EI_DATA]) != elf.ELFDATA2LSB {
-		return nil, bad(path, "wrong architecture: %v %v, need 64-bit little-endian %v for %s",
-			elf.Class(h[elf.EI_CLASS]), elf.Data(h[elf.EI_DATA]), want, goarch)
-	}
-	le := binary.LittleEndian
-	typ, mach := elf.Type(le.Uint16(h[0x10:])), elf.Machine(le.Uint16(h[0x12:]))
-	if mach != want {
-		return nil, bad(path, "wrong architecture: %v, need %v for %s", mach, want, goarch)
-	}
-	if typ != elf.ET_DYN {
-		return nil, bad(path, "not a shared library (%v)", typ)
-	}
-	phoff, shoff := le.Uint64(h[0x20:]), le.Uint64(h[0x28:])
-	phentsize, phnum := le.Uint16(h[0x36:]), le.Uint16(h[0x38:])
-	shentsize, shnum := le.Uint16(h[0x3a:]), le.Uint16(h[0x3c:])
-	if phnum == 0 || phentsize != elfPhdrSize {
-		return nil, bad(path, "malformed ELF: %d program headers of %d bytes", phnum, phentsize)
-	}
-	if !within(phoff, uint64(phnum)*elfPhdrSize, size) {
-		return nil, bad(path, "truncated: program headers end at byte %d, the file has %d", phoff+uint64(phnum)*elfPhdrSize, size)
-	}
-	ph := make([]byte, int(phnum)*elfPhdrSize)
-	if _, err := f.ReadAt(ph, int64(phoff)); err != nil {
-		return nil, bad(path, "read program headers: %v", err)
-	}
-	for i := range int(phnum) {
-		p := ph[i*elfPhdrSize:]
-		if elf.ProgType(le.Uint32(p)) != elf.PT_LOAD && elf.ProgType(le.Uint32(p)) != elf.PT_DYNAMIC {
-			continue
-		}
-		off, filesz := le.Uint64(p[8:]), le.Uint64(p[32:])
-		if !within(off, filesz, size) {
-			return nil, bad(path, "truncated: segment %d (%v) ends at byte %d, the file has %d",
-				i, elf.ProgType(le.Uint32(p)), off+filesz, size)
-		}
-	}
-	if shnum > 0 && !within(shoff, uint64(shnum)*uint64(shentsize), size) {
-		return nil, bad(path, "truncated: section headers end at byte %d, the file has %d", shoff+uint64(shnum)*uint64(shentsize), size)
+	if err := l.checkExtents(f, path, size); err != nil {
+		return nil, err
 	}
 	ef, err := elf.NewFile(f)
 	if err != nil {
 		return nil, bad(path, "malformed ELF: %v", err)
 	}
+	info := elfInfo(path, ef)
+	if !mlxc {
+		return info, nil
+	}
+	syms, err := ef.DynamicSymbols()
+	if err != nil {
+		return nil, bad(path, "no dynamic symbol table: %v", err)
+	}
+	defined := elfDefined(syms)
+	if _, err := identify(path, func(name string) bool { return defined[name] }); err != nil {
+		return nil, err
+	}
+	return info, nil
+}
+
+// elfLayout is where an ELF file's program and section header tables lie,
+// as its header says.
+type elfLayout struct {
+	phoff, shoff     uint64
+	phentsize, phnum uint16
+	shentsize, shnum uint16
+}
+
+// readELFHeader reads the ELF header and checks that it describes a 64-bit
+// little-endian shared object for goarch.
+func readELFHeader(f *os.File, path string, size int64, goarch string) (elfLayout, error) {
+	if size < elfHeaderSize {
+		return elfLayout{}, bad(path, "truncated: %d bytes, shorter than an ELF header", size)
+	}
+	var h [elfHeaderSize]byte
+	if _, err := f.ReadAt(h[:], 0); err != nil {
+		return elfLayout{}, bad(path, "read ELF header: %v", err)
+	}
+	want, ok := elfMachines[goarch]
+	if !ok {
+		return elfLayout{}, bad(path, "no ELF machine known for %s", goarch)
+	}
+	if elf.Class(h[elf.EI_CLASS]) != elf.ELFCLASS64 || elf.Data(h[elf.EI_DATA]) != elf.ELFDATA2LSB {
+		return elfLayout{}, bad(path, "wrong architecture: %v %v, need 64-bit little-endian %v for %s",
+			elf.Class(h[elf.EI_CLASS]), elf.Data(h[elf.EI_DATA]), want, goarch)
+	}
+	le := binary.LittleEndian
+	typ, mach := elf.Type(le.Uint16(h[0x10:])), elf.Machine(le.Uint16(h[0x12:]))
+	if mach != want {
+		return elfLayout{}, bad(path, "wrong architecture: %v, need %v for %s", mach, want, goarch)
+	}
+	if typ != elf.ET_DYN {
+		return elfLayout{}, bad(path, "not a shared library (%v)", typ)
+	}
+	return elfLayout{
+		phoff: le.Uint64(h[0x20:]), shoff: le.Uint64(h[0x28:]),
+		phentsize: le.Uint16(h[0x36:]), phnum: le.Uint16(h[0x38:]),
+		shentsize: le.Uint16(h[0x3a:]), shnum: le.Uint16(h[0x3c:]),
+	}, nil
+}
+
+// checkExtents checks that the program headers, the loaded and dynamic
+// segments they describe, and the section headers all lie inside the file.
+func (l elfLayout) checkExtents(f *os.File, path string, size int64) error {
+	if l.phnum == 0 || l.phentsize != elfPhdrSize {
+		return bad(path, "malformed ELF: %d program headers of %d bytes", l.phnum, l.phentsize)
+	}
+	if !within(l.phoff, uint64(l.phnum)*elfPhdrSize, size) {
+		return bad(path, "truncated: program headers end at byte %d, the file has %d", l.phoff+uint64(l.phnum)*elfPhdrSize, size)
+	}
+	ph := make([]byte, int(l.phnum)*elfPhdrSize)
+	if _, err := f.ReadAt(ph, int64(l.phoff)); err != nil {
+		return bad(path, "read program headers: %v", err)
+	}
+	le := binary.LittleEndian
+	for i := range int(l.phnum) {
+		p := ph[i*elfPhdrSize:]
+		typ := elf.ProgType(le.Uint32(p))
+		if typ != elf.PT_LOAD && typ != elf.PT_DYNAMIC {
+			continue
+		}
+		off, filesz := le.Uint64(p[8:]), le.Uint64(p[32:])
+		if !within(off, filesz, size) {
+			return bad(path, "truncated: segment %d (%v) ends at byte %d, the file has %d", i, typ, off+filesz, size)
+		}
+	}
+	if l.shnum > 0 && !within(l.shoff, uint64(l.shnum)*uint64(l.shentsize), size) {
+		return bad(path, "truncated: section headers end at byte %d, the file has %d", l.shoff+uint64(l.shnum)*uint64(l.shentsize), size)
+	}
+	return nil
+}
+
+// elfInfo collects the libraries and search paths an ELF library names.
+func elfInfo(path string, ef *elf.File) *fileInfo {
 	info := &fileInfo{path: path, goos: "linux"}
 	info.needed, _ = ef.DynString(elf.DT_NEEDED)
 	for _, tag := range []elf.DynTag{elf.DT_RPATH, elf.DT_RUNPATH} {
@@ -186,13 +247,11 @@ func checkELF(f *os.File, path string, size int64, goarch string, mlxc bool) (*f
 			info.rpaths = append(info.rpaths, filepath.SplitList(v)...)
 		}
 	}
-	if !mlxc {
-		return info, nil
-	}
-	syms, err := ef.DynamicSymbols()
-	if err != nil {
-		return nil, bad(path, "no dynamic symbol table: %v", err)
-	}
+	return info
+}
+
+// elfDefined is the set of global or weak symbols an ELF library defines.
+func elfDefined(syms []elf.Symbol) map[string]bool {
 	defined := make(map[string]bool, len(syms))
 	for _, s := range syms {
 		b := elf.ST_BIND(s.Info)
@@ -200,10 +259,7 @@ func checkELF(f *os.File, path string, size int64, goarch string, mlxc bool) (*f
 			defined[s.Name] = true
 		}
 	}
-	if _, err := identify(path, func(name string) bool { return defined[name] }); err != nil {
-		return nil, err
-	}
-	return info, nil
+	return defined
 }
 
 var machoCPUs = map[string]macho.Cpu{"amd64": macho.CpuAmd64, "arm64": macho.CpuArm64}
@@ -213,103 +269,152 @@ func checkMachO(f *os.File, path string, size int64, goarch string, mlxc bool) (
 	if !ok {
 		return nil, bad(path, "no Mach-O CPU type known for %s", goarch)
 	}
-	var r io.ReaderAt = f
-	var magic [8]byte
-	if _, err := f.ReadAt(magic[:], 0); err != nil {
-		return nil, bad(path, "truncated: %d bytes, shorter than a Mach-O header", size)
+	r, size, err := machoSlice(f, path, size, want, goarch)
+	if err != nil {
+		return nil, err
 	}
-	if m := binary.BigEndian.Uint32(magic[:]); m == macho.MagicFat || m == macho.MagicFat+1 {
-		// Universal file: find the slice for goarch (fat_arch entries are
-		// big-endian; fat_arch_64 has 64-bit offset and size).
-		wide := m == macho.MagicFat+1
-		entry := 20
-		if wide {
-			entry = 32
-		}
-		nfat := binary.BigEndian.Uint32(magic[4:])
-		if nfat == 0 || nfat > 64 {
-			return nil, bad(path, "malformed universal file: %d architectures", nfat)
-		}
-		if !within(8, uint64(nfat)*uint64(entry), size) {
-			return nil, bad(path, "truncated: universal header ends at byte %d, the file has %d", 8+uint64(nfat)*uint64(entry), size)
-		}
-		tab := make([]byte, int(nfat)*entry)
-		if _, err := f.ReadAt(tab, 8); err != nil {
-			return nil, bad(path, "read universal header: %v", err)
-		}
-		var have []string
-		found := false
-		var off, n uint64
-		for i := range int(nfat) {
-			e := tab[i*entry:]
-			cpu := macho.Cpu(binary.BigEndian.Uint32(e))
-			have = append(have, cpu.String())
-			if cpu != want || found {
-				continue
-			}
-			found = true
-			if wide {
-				off, n = binary.BigEndian.Uint64(e[8:]), binary.BigEndian.Uint64(e[16:])
-			} else {
-				off, n = uint64(binary.BigEndian.Uint32(e[8:])), uint64(binary.BigEndian.Uint32(e[12:]))
-			}
-		}
-		if !found {
-			return nil, bad(path, "wrong architecture: universal file for %s, need %v for %s", strings.Join(have, ", "), want, goarch)
-		}
-		if !within(off, n, size) {
-			return nil, bad(path, "truncated: the %v slice ends at byte %d, the file has %d", want, off+n, size)
-		}
-		r, size = io.NewSectionReader(f, int64(off), int64(n)), int64(n)
+	ncmds, sizeofcmds, err := readMachOHeader(r, path, size, want, goarch)
+	if err != nil {
+		return nil, err
 	}
-
-	if size < machoHeaderLen {
-		return nil, bad(path, "truncated: %d bytes, shorter than a Mach-O header", size)
-	}
-	var h [machoHeaderLen]byte
-	if _, err := r.ReadAt(h[:], 0); err != nil {
-		return nil, bad(path, "read Mach-O header: %v", err)
-	}
-	le := binary.LittleEndian
-	if le.Uint32(h[:]) != macho.Magic64 {
-		return nil, bad(path, "wrong architecture: not a 64-bit little-endian Mach-O, need %v for %s", want, goarch)
-	}
-	cpu, typ := macho.Cpu(le.Uint32(h[4:])), macho.Type(le.Uint32(h[12:]))
-	if cpu != want {
-		return nil, bad(path, "wrong architecture: %v, need %v for %s", cpu, want, goarch)
-	}
-	if typ != macho.TypeDylib && typ != macho.TypeBundle {
-		return nil, bad(path, "not a shared library (%v)", typ)
-	}
-	ncmds, sizeofcmds := le.Uint32(h[16:]), le.Uint32(h[20:])
-	if !within(machoHeaderLen, uint64(sizeofcmds), size) {
-		return nil, bad(path, "truncated: load commands end at byte %d, the file has %d", machoHeaderLen+uint64(sizeofcmds), size)
-	}
-	cmds := make([]byte, sizeofcmds)
-	if _, err := r.ReadAt(cmds, machoHeaderLen); err != nil {
-		return nil, bad(path, "read load commands: %v", err)
-	}
-	for i, rest := 0, cmds; i < int(ncmds); i++ {
-		if len(rest) < 8 {
-			return nil, bad(path, "malformed Mach-O: load command %d past sizeofcmds", i)
-		}
-		cmd, sz := macho.LoadCmd(le.Uint32(rest)), le.Uint32(rest[4:])
-		if sz < 8 || int(sz) > len(rest) {
-			return nil, bad(path, "malformed Mach-O: load command %d has size %d", i, sz)
-		}
-		if cmd == macho.LoadCmdSegment64 && sz >= 56 {
-			name := strings.TrimRight(string(rest[8:24]), "\x00")
-			off, n := le.Uint64(rest[40:]), le.Uint64(rest[48:])
-			if !within(off, n, size) {
-				return nil, bad(path, "truncated: segment %s ends at byte %d, the file has %d", name, off+n, size)
-			}
-		}
-		rest = rest[sz:]
+	if err := checkMachOSegments(r, path, size, ncmds, sizeofcmds); err != nil {
+		return nil, err
 	}
 	mf, err := macho.NewFile(r)
 	if err != nil {
 		return nil, bad(path, "malformed Mach-O: %v", err)
 	}
+	info := machoInfo(path, mf)
+	if !mlxc || mf.Symtab == nil {
+		// Without a symbol table (not seen in practice) dlsym decides.
+		return info, nil
+	}
+	defined := machoDefined(mf.Symtab)
+	if _, err := identify(path, func(name string) bool { return defined[name] }); err != nil {
+		return nil, err
+	}
+	return info, nil
+}
+
+// machoSlice returns the thin Mach-O image in f and its size: f itself, or
+// for a universal file the slice for want.
+func machoSlice(f *os.File, path string, size int64, want macho.Cpu, goarch string) (io.ReaderAt, int64, error) {
+	var magic [8]byte
+	if _, err := f.ReadAt(magic[:], 0); err != nil {
+		return nil, 0, bad(path, "truncated: %d bytes, shorter than a Mach-O header", size)
+	}
+	m := binary.BigEndian.Uint32(magic[:])
+	if m != macho.MagicFat && m != macho.MagicFat+1 {
+		return f, size, nil
+	}
+	// Universal file: find the slice for goarch (fat_arch entries are
+	// big-endian; fat_arch_64 has 64-bit offset and size).
+	wide := m == macho.MagicFat+1
+	entry := 20
+	if wide {
+		entry = 32
+	}
+	nfat := binary.BigEndian.Uint32(magic[4:])
+	if nfat == 0 || nfat > 64 {
+		return nil, 0, bad(path, "malformed universal file: %d architectures", nfat)
+	}
+	if !within(8, uint64(nfat)*uint64(entry), size) {
+		return nil, 0, bad(path, "truncated: universal header ends at byte %d, the file has %d", 8+uint64(nfat)*uint64(entry), size)
+	}
+	tab := make([]byte, int(nfat)*entry)
+	if _, err := f.ReadAt(tab, 8); err != nil {
+		return nil, 0, bad(path, "read universal header: %v", err)
+	}
+	off, n, have, found := findFatArch(tab, entry, wide, want)
+	if !found {
+		return nil, 0, bad(path, "wrong architecture: universal file for %s, need %v for %s", strings.Join(have, ", "), want, goarch)
+	}
+	if !within(off, n, size) {
+		return nil, 0, bad(path, "truncated: the %v slice ends at byte %d, the file has %d", want, off+n, size)
+	}
+	return io.NewSectionReader(f, int64(off), int64(n)), int64(n), nil
+}
+
+// findFatArch looks up want in a universal file's table of entry-byte
+// fat_arch (or, when wide, fat_arch_64) records: the first match's offset
+// and size, and the CPU types of all records.
+func findFatArch(tab []byte, entry int, wide bool, want macho.Cpu) (off, n uint64, have []string, found bool) {
+	be := binary.BigEndian
+	for i := 0; i+entry <= len(tab); i += entry {
+		e := tab[i:]
+		cpu := macho.Cpu(be.Uint32(e))
+		have = append(have, cpu.String())
+		if cpu != want || found {
+			continue
+		}
+		found = true
+		if wide {
+			off, n = be.Uint64(e[8:]), be.Uint64(e[16:])
+		} else {
+			off, n = uint64(be.Uint32(e[8:])), uint64(be.Uint32(e[12:]))
+		}
+	}
+	return off, n, have, found
+}
+
+// readMachOHeader reads a thin Mach-O header and checks that it describes
+// a 64-bit little-endian dylib or bundle for want; it returns the number
+// and total size of the load commands.
+func readMachOHeader(r io.ReaderAt, path string, size int64, want macho.Cpu, goarch string) (ncmds, sizeofcmds uint32, err error) {
+	if size < machoHeaderLen {
+		return 0, 0, bad(path, "truncated: %d bytes, shorter than a Mach-O header", size)
+	}
+	var h [machoHeaderLen]byte
+	if _, err := r.ReadAt(h[:], 0); err != nil {
+		return 0, 0, bad(path, "read Mach-O header: %v", err)
+	}
+	le := binary.LittleEndian
+	if le.Uint32(h[:]) != macho.Magic64 {
+		return 0, 0, bad(path, "wrong architecture: not a 64-bit little-endian Mach-O, need %v for %s", want, goarch)
+	}
+	cpu, typ := macho.Cpu(le.Uint32(h[4:])), macho.Type(le.Uint32(h[12:]))
+	if cpu != want {
+		return 0, 0, bad(path, "wrong architecture: %v, need %v for %s", cpu, want, goarch)
+	}
+	if typ != macho.TypeDylib && typ != macho.TypeBundle {
+		return 0, 0, bad(path, "not a shared library (%v)", typ)
+	}
+	return le.Uint32(h[16:]), le.Uint32(h[20:]), nil
+}
+
+// checkMachOSegments checks that the load commands, and the segments
+// their LC_SEGMENT_64 commands describe, lie inside the image.
+func checkMachOSegments(r io.ReaderAt, path string, size int64, ncmds, sizeofcmds uint32) error {
+	if !within(machoHeaderLen, uint64(sizeofcmds), size) {
+		return bad(path, "truncated: load commands end at byte %d, the file has %d", machoHeaderLen+uint64(sizeofcmds), size)
+	}
+	cmds := make([]byte, sizeofcmds)
+	if _, err := r.ReadAt(cmds, machoHeaderLen); err != nil {
+		return bad(path, "read load commands: %v", err)
+	}
+	le := binary.LittleEndian
+	for i, rest := 0, cmds; i < int(ncmds); i++ {
+		if len(rest) < 8 {
+			return bad(path, "malformed Mach-O: load command %d past sizeofcmds", i)
+		}
+		cmd, sz := macho.LoadCmd(le.Uint32(rest)), le.Uint32(rest[4:])
+		if sz < 8 || int(sz) > len(rest) {
+			return bad(path, "malformed Mach-O: load command %d has size %d", i, sz)
+		}
+		if cmd == macho.LoadCmdSegment64 && sz >= 56 {
+			name := strings.TrimRight(string(rest[8:24]), "\x00")
+			off, n := le.Uint64(rest[40:]), le.Uint64(rest[48:])
+			if !within(off, n, size) {
+				return bad(path, "truncated: segment %s ends at byte %d, the file has %d", name, off+n, size)
+			}
+		}
+		rest = rest[sz:]
+	}
+	return nil
+}
+
+// machoInfo collects the libraries and LC_RPATHs a Mach-O library names.
+func machoInfo(path string, mf *macho.File) *fileInfo {
 	info := &fileInfo{path: path, goos: "darwin"}
 	info.needed, _ = mf.ImportedLibraries()
 	for _, l := range mf.Loads {
@@ -317,20 +422,19 @@ func checkMachO(f *os.File, path string, size int64, goarch string, mlxc bool) (
 			info.rpaths = append(info.rpaths, rp.Path)
 		}
 	}
-	if !mlxc || mf.Symtab == nil {
-		// Without a symbol table (not seen in practice) dlsym decides.
-		return info, nil
-	}
+	return info
+}
+
+// machoDefined is the set of external symbols a Mach-O library defines in
+// a section, without the leading underscore.
+func machoDefined(st *macho.Symtab) map[string]bool {
 	defined := map[string]bool{}
-	for _, s := range mf.Symtab.Syms {
+	for _, s := range st.Syms {
 		if s.Type&0x01 != 0 && s.Type&0x0e == 0x0e { // N_EXT, N_SECT
 			defined[strings.TrimPrefix(s.Name, "_")] = true
 		}
 	}
-	if _, err := identify(path, func(name string) bool { return defined[name] }); err != nil {
-		return nil, err
-	}
-	return info, nil
+	return defined
 }
 
 // identify picks the ABI generation from the symbols a library exports
@@ -397,50 +501,14 @@ var linuxLibDirs = []string{
 // Load on Linux), its RPATH/RUNPATH or LC_RPATHs, the library path
 // variables and the default folders.
 func (i *fileInfo) findCore(name string, getenv func(string) string) string {
-	dir := filepath.Dir(i.path)
 	var cands []string
 	if i.goos == "darwin" {
-		base := filepath.Base(name)
-		switch {
-		case strings.HasPrefix(name, "@loader_path/"):
-			cands = append(cands, filepath.Join(dir, strings.TrimPrefix(name, "@loader_path/")))
-		case strings.HasPrefix(name, "@rpath/"):
-			for _, rp := range i.rpaths {
-				if strings.HasPrefix(rp, "@executable_path") {
-					return rp // unknowable here; let dyld decide
-				}
-				rp = strings.Replace(rp, "@loader_path", dir, 1)
-				cands = append(cands, filepath.Join(rp, strings.TrimPrefix(name, "@rpath/")))
-			}
-		case strings.HasPrefix(name, "@"):
-			return name // @executable_path: unknowable here
-		default:
-			cands = append(cands, name)
+		var unknowable string
+		if cands, unknowable = i.darwinCandidates(name, getenv); unknowable != "" {
+			return unknowable
 		}
-		for _, v := range []string{"DYLD_LIBRARY_PATH", "DYLD_FALLBACK_LIBRARY_PATH"} {
-			for _, d := range filepath.SplitList(getenv(v)) {
-				cands = append(cands, filepath.Join(d, base))
-			}
-		}
-		cands = append(cands, "/usr/local/lib/"+base, "/usr/lib/"+base)
 	} else {
-		if strings.ContainsRune(name, '/') {
-			cands = append(cands, name)
-		} else {
-			if name == CoreLibraryName {
-				cands = append(cands, filepath.Join(dir, name))
-			}
-			for _, rp := range i.rpaths {
-				rp = strings.NewReplacer("${ORIGIN}", dir, "$ORIGIN", dir).Replace(rp)
-				cands = append(cands, filepath.Join(rp, name))
-			}
-			for _, d := range filepath.SplitList(getenv("LD_LIBRARY_PATH")) {
-				cands = append(cands, filepath.Join(d, name))
-			}
-			for _, d := range linuxLibDirs {
-				cands = append(cands, filepath.Join(d, name))
-			}
-		}
+		cands = i.linuxCandidates(name, getenv)
 	}
 	for _, c := range cands {
 		if fi, err := os.Stat(c); err == nil && fi.Mode().IsRegular() {
@@ -448,6 +516,59 @@ func (i *fileInfo) findCore(name string, getenv func(string) string) string {
 		}
 	}
 	return ""
+}
+
+// darwinCandidates lists, in dyld's order, the paths where the needed
+// library name may be. When where it is depends on the executable
+// (@executable_path), it returns that name or LC_RPATH as unknowable.
+func (i *fileInfo) darwinCandidates(name string, getenv func(string) string) (cands []string, unknowable string) {
+	dir, base := filepath.Dir(i.path), filepath.Base(name)
+	switch {
+	case strings.HasPrefix(name, "@loader_path/"):
+		cands = append(cands, filepath.Join(dir, strings.TrimPrefix(name, "@loader_path/")))
+	case strings.HasPrefix(name, "@rpath/"):
+		for _, rp := range i.rpaths {
+			if strings.HasPrefix(rp, "@executable_path") {
+				return nil, rp // unknowable here; let dyld decide
+			}
+			rp = strings.Replace(rp, "@loader_path", dir, 1)
+			cands = append(cands, filepath.Join(rp, strings.TrimPrefix(name, "@rpath/")))
+		}
+	case strings.HasPrefix(name, "@"):
+		return nil, name // @executable_path: unknowable here
+	default:
+		cands = append(cands, name)
+	}
+	for _, v := range []string{"DYLD_LIBRARY_PATH", "DYLD_FALLBACK_LIBRARY_PATH"} {
+		for _, d := range filepath.SplitList(getenv(v)) {
+			cands = append(cands, filepath.Join(d, base))
+		}
+	}
+	return append(cands, "/usr/local/lib/"+base, "/usr/lib/"+base), ""
+}
+
+// linuxCandidates lists, in ld.so's order, the paths where the needed
+// library name may be.
+func (i *fileInfo) linuxCandidates(name string, getenv func(string) string) []string {
+	if strings.ContainsRune(name, '/') {
+		return []string{name}
+	}
+	dir := filepath.Dir(i.path)
+	var cands []string
+	if name == CoreLibraryName {
+		cands = append(cands, filepath.Join(dir, name))
+	}
+	for _, rp := range i.rpaths {
+		rp = strings.NewReplacer("${ORIGIN}", dir, "$ORIGIN", dir).Replace(rp)
+		cands = append(cands, filepath.Join(rp, name))
+	}
+	for _, d := range filepath.SplitList(getenv("LD_LIBRARY_PATH")) {
+		cands = append(cands, filepath.Join(d, name))
+	}
+	for _, d := range linuxLibDirs {
+		cands = append(cands, filepath.Join(d, name))
+	}
+	return cands
 }
 
 // checkCore checks, like Check, each libmlx the library needs where the
