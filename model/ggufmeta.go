@@ -105,57 +105,91 @@ func NewRope(h *HParams) (*Rope, error) {
 	} else if src != nil {
 		return nil, ConfigError(srcField, "an object", src)
 	}
-	if fa, ok := rp.m["full_attention"]; ok && fa != nil {
-		o, isObj := fa.(*pyjson.Object)
-		if !isObj {
-			return nil, ConfigError(rp.field["full_attention"], "an object", fa)
-		}
-		rp.full, rp.fullField = ObjMap(o), map[string]string{}
-		for k := range rp.full {
-			rp.fullField[k] = srcField + ".full_attention." + k
-		}
+	if err := rp.readFullAttention(srcField); err != nil {
+		return nil, err
 	}
-	if sa, ok := rp.m["sliding_attention"]; ok && sa != nil {
-		o, isObj := sa.(*pyjson.Object)
-		if !isObj {
-			return nil, ConfigError(rp.field["sliding_attention"], "an object", sa)
-		}
-		if v, ok := o.Get("rope_theta"); ok && v != nil {
-			f, isNum := PyFloat(v)
-			if !isNum {
-				return nil, ConfigError(srcField+".sliding_attention.rope_theta", "a number", v)
-			}
-			rp.Sliding = &f
-		}
+	if err := rp.readSlidingAttention(srcField); err != nil {
+		return nil, err
 	}
 	_, hasFull := rp.m["full_attention"]
 	_, hasSliding := rp.m["sliding_attention"]
 	if !hasFull && !hasSliding {
-		f, ok, err := h.FindFloat("local_rope_theta", "rope_local_theta", "rope_theta_local", "swa_rope_theta", "rope_local_base_freq")
-		if err != nil {
+		if err := rp.mirrorFlat(h); err != nil {
 			return nil, err
 		}
-		if ok {
-			rp.Sliding = &f
-		}
-		mirror := func(key string, keys ...string) {
-			if _, ok := rp.m[key]; ok {
-				return
-			}
-			if v, k, ok := h.Find(keys...); ok {
-				rp.m[key], rp.field[key] = v, h.Field(k)
-			}
-		}
-		mirror("rope_theta", "global_rope_theta", "rope_global_theta", "rope_theta_global", "rope_theta", "rotary_emb_base")
-		if _, ok := rp.m["rope_type"]; !ok {
-			if t, ok := rp.m["type"]; ok && t != nil {
-				rp.m["rope_type"], rp.field["rope_type"] = t, rp.field["type"]
-			}
-		}
-		mirror("partial_rotary_factor", "partial_rotary_factor", "rope_pct", "rope_percent")
-		mirror("original_max_position_embeddings", "original_max_position_embeddings")
 	}
 	return rp, nil
+}
+
+// readFullAttention reads the full_attention sub-object, if any.
+func (rp *Rope) readFullAttention(srcField string) error {
+	fa, ok := rp.m["full_attention"]
+	if !ok || fa == nil {
+		return nil
+	}
+	o, isObj := fa.(*pyjson.Object)
+	if !isObj {
+		return ConfigError(rp.field["full_attention"], "an object", fa)
+	}
+	rp.full, rp.fullField = ObjMap(o), map[string]string{}
+	for k := range rp.full {
+		rp.fullField[k] = srcField + ".full_attention." + k
+	}
+	return nil
+}
+
+// readSlidingAttention reads sliding_attention.rope_theta, if any.
+func (rp *Rope) readSlidingAttention(srcField string) error {
+	sa, ok := rp.m["sliding_attention"]
+	if !ok || sa == nil {
+		return nil
+	}
+	o, isObj := sa.(*pyjson.Object)
+	if !isObj {
+		return ConfigError(rp.field["sliding_attention"], "an object", sa)
+	}
+	v, ok := o.Get("rope_theta")
+	if !ok || v == nil {
+		return nil
+	}
+	f, isNum := PyFloat(v)
+	if !isNum {
+		return ConfigError(srcField+".sliding_attention.rope_theta", "a number", v)
+	}
+	rp.Sliding = &f
+	return nil
+}
+
+// mirrorFlat fills a rope without per-attention-kind parameters from the
+// flat config keys: the sliding-window theta, rope_theta, rope_type (from
+// "type"), partial_rotary_factor and original_max_position_embeddings.
+func (rp *Rope) mirrorFlat(h *HParams) error {
+	f, ok, err := h.FindFloat("local_rope_theta", "rope_local_theta", "rope_theta_local", "swa_rope_theta", "rope_local_base_freq")
+	if err != nil {
+		return err
+	}
+	if ok {
+		rp.Sliding = &f
+	}
+	rp.mirror(h, "rope_theta", "global_rope_theta", "rope_global_theta", "rope_theta_global", "rope_theta", "rotary_emb_base")
+	if _, ok := rp.m["rope_type"]; !ok {
+		if t, ok := rp.m["type"]; ok && t != nil {
+			rp.m["rope_type"], rp.field["rope_type"] = t, rp.field["type"]
+		}
+	}
+	rp.mirror(h, "partial_rotary_factor", "partial_rotary_factor", "rope_pct", "rope_percent")
+	rp.mirror(h, "original_max_position_embeddings", "original_max_position_embeddings")
+	return nil
+}
+
+// mirror sets key, when absent, from the first present config key of keys.
+func (rp *Rope) mirror(h *HParams, key string, keys ...string) {
+	if _, ok := rp.m[key]; ok {
+		return
+	}
+	if v, k, ok := h.Find(keys...); ok {
+		rp.m[key], rp.field[key] = v, h.Field(k)
+	}
 }
 
 // params returns rope_parameters["full_attention"] or rope_parameters,
