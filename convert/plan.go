@@ -265,84 +265,118 @@ func (pl *planner) importQuantization() error {
 		}
 		return nil
 	}
-	qcc := newConfig(qc, "config.json quantization_config")
-	method, _ := qcc.Str("quant_method")
-	mk := func(group, bits int, mode string) *pyjson.Object {
-		o := pyjson.NewObject()
-		o.Set("group_size", pyjson.Int(int64(group)))
-		o.Set("bits", pyjson.Int(int64(bits)))
-		if mode != "" {
-			o.Set("mode", mode)
-		}
-		return o
-	}
-	var q *pyjson.Object
-	switch method {
-	case "bitnet":
-		return fmt.Errorf("%w: bitnet checkpoints (quant_method \"bitnet\") are not supported", ErrUnsupported)
-	case "mxfp4":
-		q = mk(32, 4, "mxfp4")
-	case "mxfp8":
-		q = mk(32, 8, "mxfp8")
-	case "fp8":
-		fmtName, _ := qcc.Str("scale_fmt")
-		bs, _ := qcc.IntList("weight_block_size")
-		if fmtName == "ue8m0" && slices.Equal(bs, []int{32, 32}) {
-			q = mk(32, 8, "mxfp8")
-		}
-	case "compressed-tensors":
-		switch f, _ := qcc.Str("format"); f {
-		case "nvfp4-pack-quantized":
-			q = mk(16, 4, "nvfp4")
-		case "mxfp4-pack-quantized":
-			q = mk(32, 4, "mxfp4")
-		case "pack-quantized":
-			q = mk(32, 4, "affine")
-		default:
-			return fmt.Errorf("%w: unsupported compressed-tensors format %q; dequantize to bf16 before converting", ErrUnsupported, f)
-		}
-	case "modelopt":
-		settings := qcc
-		if s := qcc.Object("quantization"); s != nil {
-			settings = newConfig(s, "quantization_config.quantization")
-		}
-		if algo, _ := settings.Str("quant_algo"); algo != "NVFP4" {
-			return fmt.Errorf("%w: unsupported modelopt quant_algo %q", ErrUnsupported, algo)
-		}
-		g, err := settings.IntOr("group_size", 16)
-		if err != nil {
-			return err
-		}
-		q = mk(g, 4, "nvfp4")
-	case "awq", "gptq":
-		bits, err := qcc.IntOr("bits", 4)
-		if err != nil {
-			return err
-		}
-		if bits != 4 {
-			return fmt.Errorf("%w: only bits=4 is supported for AutoAWQ/GPTQ models (got %d)", ErrUnsupported, bits)
-		}
-		group, err := qcc.IntOr("group_size", 128)
-		if err != nil {
-			return err
-		}
-		if group <= 0 {
-			return fmt.Errorf("%w: AWQ/GPTQ group_size %d", ErrConfig, group)
-		}
-		if err := pl.importAWQ(); err != nil {
-			return err
-		}
-		q = mk(group, 4, "")
-	default:
-		return nil // left as is (mlx-lm keeps e.g. an fp8 quantization_config)
-	}
-	if q == nil {
-		return nil
+	q, err := pl.mlxQuantization(newConfig(qc, "config.json quantization_config"))
+	if err != nil || q == nil {
+		return err
 	}
 	pl.cfgObj.Set("quantization", q)
 	pl.cfgObj.Set("quantization_config", q)
 	pl.loadQuant = q
 	return nil
+}
+
+// mlxQuantization returns the MLX "quantization" entry a
+// quantization_config stands for; nil leaves the config as is (mlx-lm
+// keeps e.g. an fp8 quantization_config).
+func (pl *planner) mlxQuantization(qcc model.Config) (*pyjson.Object, error) {
+	switch method, _ := qcc.Str("quant_method"); method {
+	case "bitnet":
+		return nil, fmt.Errorf("%w: bitnet checkpoints (quant_method \"bitnet\") are not supported", ErrUnsupported)
+	case "mxfp4":
+		return mlxQuantEntry(32, 4, "mxfp4"), nil
+	case "mxfp8":
+		return mlxQuantEntry(32, 8, "mxfp8"), nil
+	case "fp8":
+		return fp8Quantization(qcc), nil
+	case "compressed-tensors":
+		return compressedTensorsQuantization(qcc)
+	case "modelopt":
+		return modeloptQuantization(qcc)
+	case "awq", "gptq":
+		return pl.awqQuantization(qcc)
+	}
+	return nil, nil
+}
+
+// mlxQuantEntry is an MLX "quantization" object; mode "" is affine.
+func mlxQuantEntry(group, bits int, mode string) *pyjson.Object {
+	o := pyjson.NewObject()
+	o.Set("group_size", pyjson.Int(int64(group)))
+	o.Set("bits", pyjson.Int(int64(bits)))
+	if mode != "" {
+		o.Set("mode", mode)
+	}
+	return o
+}
+
+// fp8Quantization maps fp8 with ue8m0 scales over 32x32 blocks to mxfp8;
+// other fp8 checkpoints are left as is (nil).
+func fp8Quantization(qcc model.Config) *pyjson.Object {
+	fmtName, _ := qcc.Str("scale_fmt")
+	bs, _ := qcc.IntList("weight_block_size")
+	if fmtName == "ue8m0" && slices.Equal(bs, []int{32, 32}) {
+		return mlxQuantEntry(32, 8, "mxfp8")
+	}
+	return nil
+}
+
+// compressedTensorsFormats are the compressed-tensors formats mlx-lm
+// loads, as MLX quantization entries (group size, bits, mode).
+var compressedTensorsFormats = map[string]struct {
+	group, bits int
+	mode        string
+}{
+	"nvfp4-pack-quantized": {16, 4, "nvfp4"},
+	"mxfp4-pack-quantized": {32, 4, "mxfp4"},
+	"pack-quantized":       {32, 4, "affine"},
+}
+
+func compressedTensorsQuantization(qcc model.Config) (*pyjson.Object, error) {
+	f, _ := qcc.Str("format")
+	e, ok := compressedTensorsFormats[f]
+	if !ok {
+		return nil, fmt.Errorf("%w: unsupported compressed-tensors format %q; dequantize to bf16 before converting", ErrUnsupported, f)
+	}
+	return mlxQuantEntry(e.group, e.bits, e.mode), nil
+}
+
+// modeloptQuantization accepts NVFP4 only.
+func modeloptQuantization(qcc model.Config) (*pyjson.Object, error) {
+	settings := qcc
+	if s := qcc.Object("quantization"); s != nil {
+		settings = newConfig(s, "quantization_config.quantization")
+	}
+	if algo, _ := settings.Str("quant_algo"); algo != "NVFP4" {
+		return nil, fmt.Errorf("%w: unsupported modelopt quant_algo %q", ErrUnsupported, algo)
+	}
+	g, err := settings.IntOr("group_size", 16)
+	if err != nil {
+		return nil, err
+	}
+	return mlxQuantEntry(g, 4, "nvfp4"), nil
+}
+
+// awqQuantization checks an AutoAWQ/GPTQ config (4 bits, a positive group
+// size) and repacks the tensors (importAWQ) into affine 4-bit.
+func (pl *planner) awqQuantization(qcc model.Config) (*pyjson.Object, error) {
+	bits, err := qcc.IntOr("bits", 4)
+	if err != nil {
+		return nil, err
+	}
+	if bits != 4 {
+		return nil, fmt.Errorf("%w: only bits=4 is supported for AutoAWQ/GPTQ models (got %d)", ErrUnsupported, bits)
+	}
+	group, err := qcc.IntOr("group_size", 128)
+	if err != nil {
+		return nil, err
+	}
+	if group <= 0 {
+		return nil, fmt.Errorf("%w: AWQ/GPTQ group_size %d", ErrConfig, group)
+	}
+	if err := pl.importAWQ(); err != nil {
+		return nil, err
+	}
+	return mlxQuantEntry(group, 4, ""), nil
 }
 
 // importAWQ rewrites AutoAWQ/GPTQ tensors (X.qweight, X.qzeros, X.scales)
