@@ -388,44 +388,20 @@ func (pl *planner) importAWQ() error {
 	var modelDType mlx.DType
 	for _, n := range ts.names() {
 		in, _ := ts.get(n)
-		if strings.HasSuffix(n, ".g_idx") {
+		switch {
+		case strings.HasSuffix(n, ".g_idx"):
 			return fmt.Errorf("%w: found %q in weights: models with non-contiguous group indices (g_idx) are not supported", ErrUnsupported, n)
+		case strings.HasSuffix(n, ".qweight"):
+			dt, err := repackAWQ(ts, out, n, in)
+			if err != nil {
+				return err
+			}
+			modelDType = dt
+		case strings.HasSuffix(n, ".qzeros") || strings.HasSuffix(n, ".scales"):
+			// read with their qweight
+		default:
+			out.set(n, in)
 		}
-		if strings.HasSuffix(n, ".qweight") {
-			prefix := strings.TrimSuffix(n, ".qweight")
-			scales, ok := ts.get(prefix + ".scales")
-			if !ok {
-				return fmt.Errorf("%w: %q has no %s.scales", ErrWeights, n, prefix)
-			}
-			if len(in.Shape) != 2 || (in.DType != mlx.I32 && in.DType != mlx.U32) {
-				return fmt.Errorf("%w: tensor %q: AWQ qweight must be a 2-D int32, got %s%v", ErrWeights, n, in.DType, in.Shape)
-			}
-			inF, packedOut := in.Shape[0], in.Shape[1]
-			outF := packedOut * 8
-			if inF%8 != 0 {
-				return fmt.Errorf("%w: tensor %q: in_features %d is not a multiple of 8", ErrWeights, n, inF)
-			}
-			if len(scales.Shape) != 2 || scales.Shape[1] != outF || !scales.DType.IsFloat() {
-				return fmt.Errorf("%w: tensor %q: AWQ scales %s%v do not match qweight %v", ErrWeights, prefix+".scales", scales.DType, scales.Shape, in.Shape)
-			}
-			groups := scales.Shape[0]
-			out.set(prefix+".weight", &Input{DType: mlx.U32, Shape: []int{outF, inF / 8}, Op: OpAWQWeight, Sources: slices.Clone(in.Sources)})
-			out.set(prefix+".scales", &Input{DType: scales.DType, Shape: []int{outF, groups}, Op: OpAWQScales, Sources: slices.Clone(scales.Sources)})
-			srcs := slices.Clone(scales.Sources)
-			if z, ok := ts.get(prefix + ".qzeros"); ok {
-				if len(z.Shape) != 2 || z.Shape[0] != groups || z.Shape[1]*8 != outF || (z.DType != mlx.I32 && z.DType != mlx.U32) {
-					return fmt.Errorf("%w: tensor %q: AWQ qzeros %s%v do not match scales %v", ErrWeights, prefix+".qzeros", z.DType, z.Shape, scales.Shape)
-				}
-				srcs = append(srcs, z.Sources...)
-			}
-			out.set(prefix+".biases", &Input{DType: scales.DType, Shape: []int{outF, groups}, Op: OpAWQBiases, Sources: srcs})
-			modelDType = scales.DType
-			continue
-		}
-		if strings.HasSuffix(n, ".qzeros") || strings.HasSuffix(n, ".scales") {
-			continue
-		}
-		out.set(n, in)
 	}
 	if modelDType == mlx.Invalid {
 		return fmt.Errorf("%w: AWQ/GPTQ checkpoint without any qweight tensor", ErrWeights)
@@ -442,6 +418,43 @@ func (pl *planner) importAWQ() error {
 	pl.awqDType = modelDType
 	return nil
 }
+
+// repackAWQ sets in out the MLX weight, scales and biases of the AWQ
+// module whose qweight n (tensor in) is, and returns the scales' dtype.
+func repackAWQ(ts, out *tensorSet, n string, in *Input) (mlx.DType, error) {
+	prefix := strings.TrimSuffix(n, ".qweight")
+	scales, ok := ts.get(prefix + ".scales")
+	if !ok {
+		return mlx.Invalid, fmt.Errorf("%w: %q has no %s.scales", ErrWeights, n, prefix)
+	}
+	if len(in.Shape) != 2 || !isInt32(in.DType) {
+		return mlx.Invalid, fmt.Errorf("%w: tensor %q: AWQ qweight must be a 2-D int32, got %s%v", ErrWeights, n, in.DType, in.Shape)
+	}
+	inF, packedOut := in.Shape[0], in.Shape[1]
+	outF := packedOut * 8
+	if inF%8 != 0 {
+		return mlx.Invalid, fmt.Errorf("%w: tensor %q: in_features %d is not a multiple of 8", ErrWeights, n, inF)
+	}
+	if len(scales.Shape) != 2 || scales.Shape[1] != outF || !scales.DType.IsFloat() {
+		return mlx.Invalid, fmt.Errorf("%w: tensor %q: AWQ scales %s%v do not match qweight %v", ErrWeights, prefix+".scales", scales.DType, scales.Shape, in.Shape)
+	}
+	groups := scales.Shape[0]
+	out.set(prefix+".weight", &Input{DType: mlx.U32, Shape: []int{outF, inF / 8}, Op: OpAWQWeight, Sources: slices.Clone(in.Sources)})
+	out.set(prefix+".scales", &Input{DType: scales.DType, Shape: []int{outF, groups}, Op: OpAWQScales, Sources: slices.Clone(scales.Sources)})
+	srcs := slices.Clone(scales.Sources)
+	if z, ok := ts.get(prefix + ".qzeros"); ok {
+		if len(z.Shape) != 2 || z.Shape[0] != groups || z.Shape[1]*8 != outF || !isInt32(z.DType) {
+			return mlx.Invalid, fmt.Errorf("%w: tensor %q: AWQ qzeros %s%v do not match scales %v", ErrWeights, prefix+".qzeros", z.DType, z.Shape, scales.Shape)
+		}
+		srcs = append(srcs, z.Sources...)
+	}
+	out.set(prefix+".biases", &Input{DType: scales.DType, Shape: []int{outF, groups}, Op: OpAWQBiases, Sources: srcs})
+	return scales.DType, nil
+}
+
+// isInt32 reports whether dt is a 32-bit integer type (AWQ packs into
+// int32, some exporters write uint32).
+func isInt32(dt mlx.DType) bool { return dt == mlx.I32 || dt == mlx.U32 }
 
 func (pl *planner) where(in *Input) string {
 	if len(in.Sources) == 0 || pl.inv == nil || in.Sources[0].File >= len(pl.inv.Files) {
