@@ -505,20 +505,7 @@ func quantShapes(path string, wshape []int, p mlx.QuantParams) (packed, scales [
 // exactly as MLX's load_weights(strict=True) would (names and shapes), and
 // recognises pre-quantized modules.
 func (pl *planner) match() ([]modState, error) {
-	ts := pl.ts
-	var missing []string
-	var shapeErrs []string
-	take := func(name string, shape []int) *Input {
-		in, ok := ts.pop(name)
-		if !ok {
-			missing = append(missing, name)
-			return nil
-		}
-		if shape != nil && !slices.Equal(in.Shape, shape) {
-			shapeErrs = append(shapeErrs, fmt.Sprintf("tensor %q%s has shape %v, the model expects %v", name, pl.where(in), in.Shape, shape))
-		}
-		return in
-	}
+	mt := &matcher{pl: pl}
 	var topBits int
 	if pl.loadQuant != nil {
 		topBits, _ = newConfig(pl.loadQuant, "config.json quantization").IntOr("bits", 4)
@@ -526,143 +513,242 @@ func (pl *planner) match() ([]modState, error) {
 	mods := make([]modState, 0, len(pl.spec.Modules))
 	for _, m := range pl.spec.Modules {
 		st := modState{spec: m}
-		if pl.loadQuant != nil {
-			var qp *mlx.QuantParams
-			// mlx-lm's class_predicate: a module named in "quantization"
-			// takes that entry (an object: its parameters; true: the
-			// top-level ones; false or null: not quantized), and load_weights
-			// then refuses a checkpoint that stores it otherwise.
-			entry, named := pl.loadQuant.Get(m.Path)
-			field := fmt.Sprintf("config.json: \"quantization\".%q", m.Path)
-			switch e := entry.(type) {
-			case *pyjson.Object:
-				p, err := paramsFromEntry(e, "config.json quantization."+m.Path)
-				if err != nil {
-					return nil, err
-				}
-				qp = &p
-			case bool:
-				if e {
-					p, err := paramsFromEntry(pl.loadQuant, "config.json quantization")
-					if err != nil {
-						return nil, err
-					}
-					qp = &p
-				}
-			case nil:
-			default:
-				return nil, fmt.Errorf("%w: %s is %s, want an object or a bool", ErrConfig, field, describe(entry))
-			}
-			if named && qp == nil && ts.has(m.Path+".scales") {
-				what := "null"
-				if entry != nil {
-					what = "false"
-				}
-				return nil, fmt.Errorf("%w: %s is %s (not quantized), but the checkpoint stores %s packed (%s.scales); mlx-lm refuses it", ErrConfig, field, what, m.Path, m.Path)
-			}
-			if named && qp != nil {
-				if err := pl.checkQuantEntry(m, field, *qp); err != nil {
-					return nil, err
-				}
-			}
-			if named {
-				// decided by the entry
-			} else if m.Kind.Quantizable() && ts.has(m.Path+".scales") {
-				w, okw := ts.get(m.Path + ".weight")
-				s, _ := ts.get(m.Path + ".scales")
-				if !okw {
-					missing = append(missing, m.Path+".weight")
-					continue
-				}
-				ws, _ := m.Param("weight")
-				inDims := 0
-				if len(ws.Shape) > 0 {
-					inDims = ws.Shape[len(ws.Shape)-1]
-				}
-				if pl.spec.Generic && topBits > 0 {
-					inDims = inDims * 32 / topBits // generic specs hold the packed shape
-				}
-				p, err := inferQuant(m.Path, inDims, w, s)
-				if err != nil {
-					return nil, err
-				}
-				qp = &p
-			}
-			if qp != nil {
-				if err := qp.Validate(); err != nil {
-					return nil, fmt.Errorf("module %q: %w", m.Path, err)
-				}
-				if !m.Kind.Quantizable() {
-					return nil, fmt.Errorf("%w: module %q is quantized in the checkpoint but is not a Linear/Embedding layer", ErrWeights, m.Path)
-				}
-				ws, _ := m.Param("weight")
-				fshape := slices.Clone(ws.Shape)
-				if pl.spec.Generic && len(fshape) > 0 {
-					fshape[len(fshape)-1] = fshape[len(fshape)-1] * 32 / qp.Bits
-				}
-				packed, sshape, err := quantShapes(m.Path, fshape, *qp)
-				if err != nil {
-					return nil, err
-				}
-				st.q = qp
-				st.spec.Params = nil
-				for _, p := range m.Params {
-					switch p.Name {
-					case "weight":
-						st.spec.Params = append(st.spec.Params, paramSpec{Name: "weight", Shape: fshape})
-					case "scales", "biases": // generic specs list the packed parameters
-					default:
-						st.spec.Params = append(st.spec.Params, p)
-					}
-				}
-				st.qw = take(m.Path+".weight", packed)
-				st.qs = take(m.Path+".scales", sshape)
-				if qp.Mode.HasBias() {
-					st.qb = take(m.Path+".biases", sshape)
-				}
-				if bs, ok := m.Param("bias"); ok {
-					st.bias = take(m.Path+".bias", bs.Shape)
-				}
-				if st.qw != nil && st.qw.DType != mlx.U32 {
-					return nil, fmt.Errorf("%w: tensor %q%s is %s, a quantized weight must be uint32", ErrWeights, m.Path+".weight", pl.where(st.qw), st.qw.DType)
-				}
-				if st.qs != nil && qp.Mode != mlx.Affine && st.qs.DType != mlx.U8 {
-					return nil, fmt.Errorf("%w: tensor %q%s is %s, %s scales must be uint8", ErrWeights, m.Path+".scales", pl.where(st.qs), st.qs.DType, qp.Mode)
-				}
-				if st.qs != nil && qp.Mode == mlx.Affine && !st.qs.DType.IsFloat() {
-					return nil, fmt.Errorf("%w: tensor %q%s is %s, affine scales must be float", ErrWeights, m.Path+".scales", pl.where(st.qs), st.qs.DType)
-				}
-				if ts.has(m.Path + ".global_scale") {
-					return nil, fmt.Errorf("%w: module %q has an nvfp4 global_scale, which is not supported", ErrUnsupported, m.Path)
-				}
-				mods = append(mods, st)
-				continue
-			}
+		qp, skip, err := mt.moduleQuant(m, topBits)
+		if err != nil {
+			return nil, err
 		}
-		st.params = map[string]*Input{}
-		for _, p := range m.Params {
-			shape := p.Shape
-			if pl.spec.Generic {
-				shape = nil
+		if skip {
+			continue
+		}
+		if qp != nil {
+			if err := mt.takeQuantized(&st, qp); err != nil {
+				return nil, err
 			}
-			if in := take(joinName(m.Path, p.Name), shape); in != nil {
-				st.params[p.Name] = in
-			}
+		} else {
+			mt.takeFloat(&st)
 		}
 		mods = append(mods, st)
 	}
-	var msgs []string
-	if n := ts.len(); n > 0 {
-		msgs = append(msgs, fmt.Sprintf("%d parameters not in the %s model: %s", n, pl.arch.Name, listNames(ts.names())))
-	}
-	if len(missing) > 0 {
-		msgs = append(msgs, fmt.Sprintf("missing %d parameters: %s", len(missing), listNames(missing)))
-	}
-	msgs = append(msgs, shapeErrs...)
-	if len(msgs) > 0 {
-		return nil, fmt.Errorf("%w: %s", ErrWeights, strings.Join(msgs, "; "))
+	if err := mt.err(); err != nil {
+		return nil, err
 	}
 	return mods, nil
+}
+
+// matcher takes checkpoint tensors off pl.ts for match, collecting the
+// missing ones and the shape mismatches.
+type matcher struct {
+	pl        *planner
+	missing   []string
+	shapeErrs []string
+}
+
+// take pops tensor name, checking its shape unless shape is nil; nil when
+// it is missing.
+func (mt *matcher) take(name string, shape []int) *Input {
+	in, ok := mt.pl.ts.pop(name)
+	if !ok {
+		mt.missing = append(mt.missing, name)
+		return nil
+	}
+	if shape != nil && !slices.Equal(in.Shape, shape) {
+		mt.shapeErrs = append(mt.shapeErrs, fmt.Sprintf("tensor %q%s has shape %v, the model expects %v", name, mt.pl.where(in), in.Shape, shape))
+	}
+	return in
+}
+
+// err reports the tensors left over, those missing and the shape
+// mismatches, in one error.
+func (mt *matcher) err() error {
+	var msgs []string
+	if n := mt.pl.ts.len(); n > 0 {
+		msgs = append(msgs, fmt.Sprintf("%d parameters not in the %s model: %s", n, mt.pl.arch.Name, listNames(mt.pl.ts.names())))
+	}
+	if len(mt.missing) > 0 {
+		msgs = append(msgs, fmt.Sprintf("missing %d parameters: %s", len(mt.missing), listNames(mt.missing)))
+	}
+	msgs = append(msgs, mt.shapeErrs...)
+	if len(msgs) > 0 {
+		return fmt.Errorf("%w: %s", ErrWeights, strings.Join(msgs, "; "))
+	}
+	return nil
+}
+
+// moduleQuant returns the parameters module m is stored quantized with
+// (nil: float), from its config.json "quantization" entry or, without
+// one, inferred from a stored scales tensor. skip reports a quantized
+// module without a weight (recorded as missing).
+func (mt *matcher) moduleQuant(m moduleSpec, topBits int) (qp *mlx.QuantParams, skip bool, err error) {
+	pl := mt.pl
+	if pl.loadQuant == nil {
+		return nil, false, nil
+	}
+	// mlx-lm's class_predicate: a module named in "quantization" takes
+	// that entry (an object: its parameters; true: the top-level ones;
+	// false or null: not quantized), and load_weights then refuses a
+	// checkpoint that stores it otherwise.
+	if entry, named := pl.loadQuant.Get(m.Path); named {
+		qp, err := pl.namedQuant(m, entry)
+		return qp, false, err
+	}
+	if !m.Kind.Quantizable() || !pl.ts.has(m.Path+".scales") {
+		return nil, false, nil
+	}
+	w, okw := pl.ts.get(m.Path + ".weight")
+	s, _ := pl.ts.get(m.Path + ".scales")
+	if !okw {
+		mt.missing = append(mt.missing, m.Path+".weight")
+		return nil, true, nil
+	}
+	ws, _ := m.Param("weight")
+	inDims := 0
+	if len(ws.Shape) > 0 {
+		inDims = ws.Shape[len(ws.Shape)-1]
+	}
+	if pl.spec.Generic && topBits > 0 {
+		inDims = inDims * 32 / topBits // generic specs hold the packed shape
+	}
+	p, err := inferQuant(m.Path, inDims, w, s)
+	if err != nil {
+		return nil, false, err
+	}
+	return &p, false, nil
+}
+
+// namedQuant reads module m's config.json "quantization" entry and checks
+// that the checkpoint stores m that way.
+func (pl *planner) namedQuant(m moduleSpec, entry pyjson.Value) (*mlx.QuantParams, error) {
+	field := fmt.Sprintf("config.json: \"quantization\".%q", m.Path)
+	qp, err := pl.entryQuant(m.Path, field, entry)
+	if err != nil {
+		return nil, err
+	}
+	if qp == nil && pl.ts.has(m.Path+".scales") {
+		what := "null"
+		if entry != nil {
+			what = "false"
+		}
+		return nil, fmt.Errorf("%w: %s is %s (not quantized), but the checkpoint stores %s packed (%s.scales); mlx-lm refuses it", ErrConfig, field, what, m.Path, m.Path)
+	}
+	if qp != nil {
+		if err := pl.checkQuantEntry(m, field, *qp); err != nil {
+			return nil, err
+		}
+	}
+	return qp, nil
+}
+
+// entryQuant returns the parameters of a "quantization" entry: an object
+// holds them, true means the top-level ones, false or null none.
+func (pl *planner) entryQuant(path, field string, entry pyjson.Value) (*mlx.QuantParams, error) {
+	var p mlx.QuantParams
+	var err error
+	switch e := entry.(type) {
+	case *pyjson.Object:
+		p, err = paramsFromEntry(e, "config.json quantization."+path)
+	case bool:
+		if !e {
+			return nil, nil
+		}
+		p, err = paramsFromEntry(pl.loadQuant, "config.json quantization")
+	case nil:
+		return nil, nil
+	default:
+		return nil, fmt.Errorf("%w: %s is %s, want an object or a bool", ErrConfig, field, describe(entry))
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+// takeQuantized takes the packed weight, scales, biases and bias of a
+// module stored quantized with qp, and checks their dtypes.
+func (mt *matcher) takeQuantized(st *modState, qp *mlx.QuantParams) error {
+	pl, m := mt.pl, st.spec
+	if err := qp.Validate(); err != nil {
+		return fmt.Errorf("module %q: %w", m.Path, err)
+	}
+	if !m.Kind.Quantizable() {
+		return fmt.Errorf("%w: module %q is quantized in the checkpoint but is not a Linear/Embedding layer", ErrWeights, m.Path)
+	}
+	ws, _ := m.Param("weight")
+	fshape := slices.Clone(ws.Shape)
+	if pl.spec.Generic && len(fshape) > 0 {
+		fshape[len(fshape)-1] = fshape[len(fshape)-1] * 32 / qp.Bits
+	}
+	packed, sshape, err := quantShapes(m.Path, fshape, *qp)
+	if err != nil {
+		return err
+	}
+	st.q = qp
+	st.spec.Params = floatParams(m.Params, fshape)
+	st.qw = mt.take(m.Path+".weight", packed)
+	st.qs = mt.take(m.Path+".scales", sshape)
+	if qp.Mode.HasBias() {
+		st.qb = mt.take(m.Path+".biases", sshape)
+	}
+	if bs, ok := m.Param("bias"); ok {
+		st.bias = mt.take(m.Path+".bias", bs.Shape)
+	}
+	if err := pl.checkQuantDTypes(st); err != nil {
+		return err
+	}
+	if pl.ts.has(m.Path + ".global_scale") {
+		return fmt.Errorf("%w: module %q has an nvfp4 global_scale, which is not supported", ErrUnsupported, m.Path)
+	}
+	return nil
+}
+
+// floatParams is a quantized module's parameters as the float model has
+// them: the weight at its float shape, without scales and biases (generic
+// specs list the packed parameters).
+func floatParams(params []paramSpec, fshape []int) []paramSpec {
+	var out []paramSpec
+	for _, p := range params {
+		switch p.Name {
+		case "weight":
+			out = append(out, paramSpec{Name: "weight", Shape: fshape})
+		case "scales", "biases":
+		default:
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// checkQuantDTypes checks a quantized module's stored dtypes: a uint32
+// weight, uint8 scales for the fp modes and float scales for affine.
+func (pl *planner) checkQuantDTypes(st *modState) error {
+	path, mode := st.spec.Path, st.q.Mode
+	if st.qw != nil && st.qw.DType != mlx.U32 {
+		return fmt.Errorf("%w: tensor %q%s is %s, a quantized weight must be uint32", ErrWeights, path+".weight", pl.where(st.qw), st.qw.DType)
+	}
+	if st.qs == nil {
+		return nil
+	}
+	if mode != mlx.Affine && st.qs.DType != mlx.U8 {
+		return fmt.Errorf("%w: tensor %q%s is %s, %s scales must be uint8", ErrWeights, path+".scales", pl.where(st.qs), st.qs.DType, mode)
+	}
+	if mode == mlx.Affine && !st.qs.DType.IsFloat() {
+		return fmt.Errorf("%w: tensor %q%s is %s, affine scales must be float", ErrWeights, path+".scales", pl.where(st.qs), st.qs.DType)
+	}
+	return nil
+}
+
+// takeFloat takes every parameter of a float module (any shape for a
+// generic spec).
+func (mt *matcher) takeFloat(st *modState) {
+	st.params = map[string]*Input{}
+	for _, p := range st.spec.Params {
+		shape := p.Shape
+		if mt.pl.spec.Generic {
+			shape = nil
+		}
+		if in := mt.take(joinName(st.spec.Path, p.Name), shape); in != nil {
+			st.params[p.Name] = in
+		}
+	}
 }
 
 // checkQuantEntry fails when the checkpoint does not store module m the
