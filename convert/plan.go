@@ -847,67 +847,90 @@ func (pl *planner) planModule(st *modState, q *mlx.QuantParams, note string, flo
 	if len(floatDType) > 0 && floatDType[0] != mlx.Invalid {
 		cast = floatDType[0]
 	}
-	path := st.spec.Path
 	// get_total_parameters counts a quantized weight at its float size and
 	// skips scales/biases, so the count is the float model's.
 	for _, p := range st.spec.Params {
 		pl.plan.TotalParameters += numElements(p.Shape)
 	}
 	if st.q != nil {
-		if pl.opts.Dequantize {
-			inputs := []*Input{st.qw, st.qs}
-			if st.qb != nil {
-				inputs = append(inputs, st.qb)
-			}
-			out := mlx.BF16 // mx.dequantize's default for the fp modes
-			j := Job{Module: path, Action: ActDequantize, Inputs: inputs, Quant: *st.q, Note: note}
-			if st.q.Mode == mlx.Affine {
-				out = castFor(st.qs.DType, cast)
-				if out != st.qs.DType {
-					j.DType = out
-				}
-			}
-			ws, _ := st.spec.Param("weight")
-			j.Outputs = []int{pl.addTensor(joinName(path, "weight"), out, ws.Shape)}
-			pl.plan.Jobs = append(pl.plan.Jobs, j)
-		} else {
-			pl.addPassthrough(path, joinName(path, "weight"), st.qw, mlx.Invalid, note)
-			pl.addPassthrough(path, joinName(path, "scales"), st.qs, cast, note)
-			if st.qb != nil {
-				pl.addPassthrough(path, joinName(path, "biases"), st.qb, cast, note)
-			}
-		}
-		if st.bias != nil {
-			pl.addPassthrough(path, joinName(path, "bias"), st.bias, cast, note)
-		}
+		pl.planPrequantized(st, cast, note)
 		return nil
 	}
+	path := st.spec.Path
 	for _, p := range st.spec.Params {
 		in := st.params[p.Name]
 		name := joinName(path, p.Name)
 		if p.Name == "weight" && q != nil {
-			if !in.DType.IsFloat() {
-				return fmt.Errorf("%w: tensor %q%s is %s and cannot be quantized", ErrWeights, name, pl.where(in), in.DType)
-			}
-			wdt := castFor(in.DType, pl.plan.DType)
-			packed, sshape, err := quantShapes(path, in.Shape, *q)
-			if err != nil {
+			if err := pl.planQuantize(path, name, in, *q, note); err != nil {
 				return err
 			}
-			j := Job{Module: path, Action: ActQuantize, Inputs: []*Input{in}, Quant: *q, Note: note}
-			if wdt != in.DType {
-				j.DType = wdt
-			}
-			sdt := q.Mode.ScaleDType(wdt)
-			j.Outputs = []int{pl.addTensor(name, mlx.U32, packed), pl.addTensor(joinName(path, "scales"), sdt, sshape)}
-			if q.Mode.HasBias() {
-				j.Outputs = append(j.Outputs, pl.addTensor(joinName(path, "biases"), sdt, sshape))
-			}
-			pl.plan.Jobs = append(pl.plan.Jobs, j)
 			continue
 		}
 		pl.addPassthrough(path, name, in, cast, note)
 	}
+	return nil
+}
+
+// planPrequantized plans a pre-quantized module: dequantized (--dequantize)
+// or kept packed, its scales, biases and bias cast to cast.
+func (pl *planner) planPrequantized(st *modState, cast mlx.DType, note string) {
+	path := st.spec.Path
+	if pl.opts.Dequantize {
+		pl.planDequantize(st, cast, note)
+	} else {
+		pl.addPassthrough(path, joinName(path, "weight"), st.qw, mlx.Invalid, note)
+		pl.addPassthrough(path, joinName(path, "scales"), st.qs, cast, note)
+		if st.qb != nil {
+			pl.addPassthrough(path, joinName(path, "biases"), st.qb, cast, note)
+		}
+	}
+	if st.bias != nil {
+		pl.addPassthrough(path, joinName(path, "bias"), st.bias, cast, note)
+	}
+}
+
+// planDequantize plans a job dequantizing a pre-quantized weight: to the
+// (cast) scales dtype for affine, to bf16 for the fp modes.
+func (pl *planner) planDequantize(st *modState, cast mlx.DType, note string) {
+	path := st.spec.Path
+	inputs := []*Input{st.qw, st.qs}
+	if st.qb != nil {
+		inputs = append(inputs, st.qb)
+	}
+	out := mlx.BF16 // mx.dequantize's default for the fp modes
+	j := Job{Module: path, Action: ActDequantize, Inputs: inputs, Quant: *st.q, Note: note}
+	if st.q.Mode == mlx.Affine {
+		out = castFor(st.qs.DType, cast)
+		if out != st.qs.DType {
+			j.DType = out
+		}
+	}
+	ws, _ := st.spec.Param("weight")
+	j.Outputs = []int{pl.addTensor(joinName(path, "weight"), out, ws.Shape)}
+	pl.plan.Jobs = append(pl.plan.Jobs, j)
+}
+
+// planQuantize plans a job quantizing the float weight in (tensor name)
+// with q, cast first to the run's dtype.
+func (pl *planner) planQuantize(path, name string, in *Input, q mlx.QuantParams, note string) error {
+	if !in.DType.IsFloat() {
+		return fmt.Errorf("%w: tensor %q%s is %s and cannot be quantized", ErrWeights, name, pl.where(in), in.DType)
+	}
+	wdt := castFor(in.DType, pl.plan.DType)
+	packed, sshape, err := quantShapes(path, in.Shape, q)
+	if err != nil {
+		return err
+	}
+	j := Job{Module: path, Action: ActQuantize, Inputs: []*Input{in}, Quant: q, Note: note}
+	if wdt != in.DType {
+		j.DType = wdt
+	}
+	sdt := q.Mode.ScaleDType(wdt)
+	j.Outputs = []int{pl.addTensor(name, mlx.U32, packed), pl.addTensor(joinName(path, "scales"), sdt, sshape)}
+	if q.Mode.HasBias() {
+		j.Outputs = append(j.Outputs, pl.addTensor(joinName(path, "biases"), sdt, sshape))
+	}
+	pl.plan.Jobs = append(pl.plan.Jobs, j)
 	return nil
 }
 
