@@ -938,6 +938,35 @@ func (pl *planner) planQuantize(path, name string, in *Input, q mlx.QuantParams,
 // quantize_model decision (divisibility by the global group size, recipe
 // or the model's predicate), overridden by the first matching rule.
 func (pl *planner) planQuantized(mods []modState, rec *recipe) error {
+	global, err := pl.globalQuant()
+	if err != nil {
+		return err
+	}
+	pl.plan.Quant = &global
+	qr := &quantRun{global: global, rec: rec, pred: pl.arch.MLX.Pred}
+	if existing := pl.cfg.Object("quantization"); existing != nil {
+		qr.qobj, qr.fineGrained = existing, true
+	} else {
+		qr.qobj = quantEntry(global)
+	}
+	for i := range mods {
+		st := &mods[i]
+		d, err := pl.quantDecision(qr, st)
+		if err != nil {
+			return err
+		}
+		if err := pl.planModule(st, d.q, d.note, d.dtype); err != nil {
+			return err
+		}
+	}
+	pl.cfgObj.Set("quantization", qr.qobj)
+	pl.cfgObj.Set("quantization_config", qr.qobj)
+	return nil
+}
+
+// globalQuant is the run's -q parameters, the mode's defaults filling in
+// bits and group size.
+func (pl *planner) globalQuant() (mlx.QuantParams, error) {
 	mode, _ := mlx.ParseQuantMode(pl.opts.qMode())
 	global := mlx.QuantParams{Mode: mode, Bits: pl.opts.QBits, GroupSize: pl.opts.QGroupSize}
 	if global.Bits == 0 {
@@ -947,115 +976,113 @@ func (pl *planner) planQuantized(mods []modState, rec *recipe) error {
 		global.GroupSize = mode.DefaultGroupSize()
 	}
 	if err := global.Validate(); err != nil {
-		return fmt.Errorf("%w: %v", ErrOptions, err)
+		return global, fmt.Errorf("%w: %v", ErrOptions, err)
 	}
-	pl.plan.Quant = &global
+	return global, nil
+}
 
-	var qobj *pyjson.Object
-	fineGrained := false
-	if existing := pl.cfg.Object("quantization"); existing != nil {
-		qobj, fineGrained = existing, true
-	} else {
-		qobj = quantEntry(global)
+// quantRun is the state of a -q run: the global parameters, the recipe or
+// model predicate, and the "quantization" object being written
+// (fineGrained: it lists every quantized module).
+type quantRun struct {
+	global      mlx.QuantParams
+	rec         *recipe
+	pred        model.QuantPred
+	qobj        *pyjson.Object
+	fineGrained bool
+}
+
+// quantDecision is how one module is planned: quantized with q (nil: not
+// quantized), cast to dtype (Invalid: the run's), with a note.
+type quantDecision struct {
+	q     *mlx.QuantParams
+	note  string
+	dtype mlx.DType
+}
+
+// quantDecision decides a module: pre-quantized modules are kept, a
+// matching rule wins, else mlx-lm's quantize_model decision.
+func (pl *planner) quantDecision(qr *quantRun, st *modState) (quantDecision, error) {
+	if st.q != nil {
+		return quantDecision{note: "already quantized"}, nil
 	}
-	pred := pl.arch.MLX.Pred
-	for i := range mods {
-		st := &mods[i]
-		path := st.spec.Path
-		if st.q != nil {
-			if err := pl.planModule(st, nil, "already quantized"); err != nil {
-				return err
-			}
-			continue
-		}
-		w := st.params["weight"]
-		quantizable := st.spec.Kind.Quantizable() && w != nil && len(w.Shape) > 0
-		lastDim := 0
-		if w != nil && len(w.Shape) > 0 {
-			lastDim = w.Shape[len(w.Shape)-1]
-		}
-		rule := pl.matchRule(path)
-		if rule != nil {
-			switch {
-			case rule.DType != mlx.Invalid:
-				if err := pl.planModule(st, nil, "rule "+rule.Text, rule.DType); err != nil {
-					return err
-				}
-				continue
-			case rule.Skip || !quantizable:
-				if err := pl.planModule(st, nil, ruleNote(rule, quantizable)); err != nil {
-					return err
-				}
-				continue
-			}
-			p := global
-			p.Bits = rule.Bits
-			if rule.Mode != "" {
-				p.Mode, _ = mlx.ParseQuantMode(rule.Mode) // the syntax gives a group with a mode
-			}
-			if rule.Group != 0 {
-				p.GroupSize = rule.Group
-			}
-			if err := p.Validate(); err != nil {
-				return fmt.Errorf("%w: rule %q on %q: %w", ErrOptions, rule.Text, path, err)
-			}
-			if lastDim%p.GroupSize != 0 {
-				if err := pl.planModule(st, nil, fmt.Sprintf("rule %s: last dimension %d is not a multiple of %d", rule.Text, lastDim, p.GroupSize)); err != nil {
-					return err
-				}
-				continue
-			}
-			if fineGrained || rec != nil || p != global {
-				qobj.Set(path, quantEntry(p))
-			}
-			if err := pl.planModule(st, &p, "rule "+rule.Text); err != nil {
-				return err
-			}
-			continue
-		}
-		if !quantizable {
-			if err := pl.planModule(st, nil, ""); err != nil {
-				return err
-			}
-			continue
-		}
-		if lastDim%global.GroupSize != 0 {
-			if err := pl.planModule(st, nil, fmt.Sprintf("last dimension %d is not a multiple of %d", lastDim, global.GroupSize)); err != nil {
-				return err
-			}
-			continue
-		}
-		p, note := global, ""
-		var entry *pyjson.Object
-		switch {
-		case rec != nil:
-			entry = rec.entry(path)
-			note = "recipe " + rec.name
-		case pred != nil:
-			entry = pred(path)
-			if entry != nil {
-				note = "model override"
-			}
-		}
+	w := st.params["weight"]
+	quantizable := st.spec.Kind.Quantizable() && w != nil && len(w.Shape) > 0
+	lastDim := 0
+	if quantizable {
+		lastDim = w.Shape[len(w.Shape)-1]
+	}
+	if rule := pl.matchRule(st.spec.Path); rule != nil {
+		return qr.ruleDecision(rule, st.spec.Path, quantizable, lastDim)
+	}
+	if !quantizable {
+		return quantDecision{}, nil
+	}
+	if lastDim%qr.global.GroupSize != 0 {
+		return quantDecision{note: fmt.Sprintf("last dimension %d is not a multiple of %d", lastDim, qr.global.GroupSize)}, nil
+	}
+	return qr.defaultDecision(st.spec.Path)
+}
+
+// ruleDecision applies a matching --rule: a dtype, a skip, or bits (and
+// mode and group) over the global parameters.
+func (qr *quantRun) ruleDecision(rule *Rule, path string, quantizable bool, lastDim int) (quantDecision, error) {
+	switch {
+	case rule.DType != mlx.Invalid:
+		return quantDecision{note: "rule " + rule.Text, dtype: rule.DType}, nil
+	case rule.Skip || !quantizable:
+		return quantDecision{note: ruleNote(rule, quantizable)}, nil
+	}
+	p := qr.global
+	p.Bits = rule.Bits
+	if rule.Mode != "" {
+		p.Mode, _ = mlx.ParseQuantMode(rule.Mode) // the syntax gives a group with a mode
+	}
+	if rule.Group != 0 {
+		p.GroupSize = rule.Group
+	}
+	if err := p.Validate(); err != nil {
+		return quantDecision{}, fmt.Errorf("%w: rule %q on %q: %w", ErrOptions, rule.Text, path, err)
+	}
+	if lastDim%p.GroupSize != 0 {
+		return quantDecision{note: fmt.Sprintf("rule %s: last dimension %d is not a multiple of %d", rule.Text, lastDim, p.GroupSize)}, nil
+	}
+	if qr.fineGrained || qr.rec != nil || p != qr.global {
+		qr.qobj.Set(path, quantEntry(p))
+	}
+	return quantDecision{q: &p, note: "rule " + rule.Text}, nil
+}
+
+// defaultDecision quantizes with the recipe's or the model predicate's
+// entry for path, else with the global parameters.
+func (qr *quantRun) defaultDecision(path string) (quantDecision, error) {
+	p, note := qr.global, ""
+	var entry *pyjson.Object
+	switch {
+	case qr.rec != nil:
+		entry = qr.rec.entry(path)
+		note = "recipe " + qr.rec.name
+	case qr.pred != nil:
+		entry = qr.pred(path)
 		if entry != nil {
-			var err error
-			if p, err = paramsFromEntry(entry, "quantization."+path); err != nil {
-				return err
-			}
-			if err := p.Validate(); err != nil {
-				return fmt.Errorf("module %q: %w", path, err)
-			}
-			qobj.Set(path, entry)
-		} else if fineGrained {
-			qobj.Set(path, quantEntry(global))
-		}
-		if err := pl.planModule(st, &p, note); err != nil {
-			return err
+			note = "model override"
 		}
 	}
-	pl.cfgObj.Set("quantization", qobj)
-	pl.cfgObj.Set("quantization_config", qobj)
-	return nil
+	if entry == nil {
+		if qr.fineGrained {
+			qr.qobj.Set(path, quantEntry(qr.global))
+		}
+		return quantDecision{q: &p, note: note}, nil
+	}
+	p, err := paramsFromEntry(entry, "quantization."+path)
+	if err != nil {
+		return quantDecision{}, err
+	}
+	if err := p.Validate(); err != nil {
+		return quantDecision{}, fmt.Errorf("module %q: %w", path, err)
+	}
+	qr.qobj.Set(path, entry)
+	return quantDecision{q: &p, note: note}, nil
 }
 
 func ruleNote(r *Rule, quantizable bool) string {
