@@ -28,27 +28,7 @@ type jobGeom struct {
 func geometry(name string, ins []*Input, elementwise bool) (jobGeom, error) {
 	var g jobGeom
 	in0 := ins[0]
-	for _, in := range ins {
-		if in.Op != OpDirect && in.Op != OpStack {
-			g.whole = true
-		}
-	}
-	g.parts = 1
-	if in0.Op == OpStack {
-		g.parts = len(in0.Sources)
-	}
-	for _, in := range ins {
-		n := 1
-		if in.Op == OpStack {
-			n = len(in.Sources)
-		}
-		if n != g.parts {
-			g.whole = true
-		}
-	}
-	if g.whole {
-		g.parts = 1
-	}
+	g.parts, g.whole = jobParts(ins)
 	total := in0.NumElements()
 	g.width = 1
 	if !elementwise && len(in0.Shape) > 0 {
@@ -71,6 +51,25 @@ func geometry(name string, ins []*Input, elementwise bool) (jobGeom, error) {
 		g.inRow = append(g.inRow, b/rows)
 	}
 	return g, nil
+}
+
+// jobParts returns the parts a job splits into: the sources of stacked
+// inputs, one otherwise. A job is whole (one part, one unit) when an input
+// is neither direct nor stacked or the inputs disagree on the parts.
+func jobParts(ins []*Input) (parts int, whole bool) {
+	inputParts := func(in *Input) int {
+		if in.Op == OpStack {
+			return len(in.Sources)
+		}
+		return 1
+	}
+	parts = inputParts(ins[0])
+	for _, in := range ins {
+		if in.Op != OpDirect && in.Op != OpStack || inputParts(in) != parts {
+			return 1, true
+		}
+	}
+	return parts, false
 }
 
 // RowFunc computes a unit's output bytes from its inputs, each in its
@@ -263,67 +262,81 @@ func quantChunk(j *Job, u pipeline.Unit, g *jobGeom) mlx.Chunk {
 // transform applies a job's action to rows of its inputs (chunk: where a
 // quantize unit's rows lie in the whole tensor).
 func transform(backend mlx.Backend, p *Plan, j *Job, ins [][]byte, rows int64, chunk mlx.Chunk) ([][]byte, error) {
-	in0 := j.Inputs[0]
 	switch j.Action {
 	case ActCopy:
 		return [][]byte{ins[0]}, nil
 	case ActCast:
-		b, err := backend.Cast(ins[0], in0.DType, j.DType)
+		b, err := backend.Cast(ins[0], j.Inputs[0].DType, j.DType)
 		return [][]byte{b}, err
 	case ActQuantize:
-		w, dt := ins[0], in0.DType
-		if j.DType != mlx.Invalid && j.DType != dt {
-			var err error
-			if w, err = backend.Cast(w, dt, j.DType); err != nil {
-				return nil, err
-			}
-			dt = j.DType
-		}
-		last := in0.Shape[len(in0.Shape)-1]
-		p := j.Quant
-		p.Chunk = chunk
-		q, err := backend.Quantize(w, dt, []int{int(rows), last}, p)
-		if err != nil {
-			return nil, err
-		}
-		out := [][]byte{q.Weight, q.Scales}
-		if j.Quant.Mode.HasBias() {
-			out = append(out, q.Biases)
-		}
-		return out, nil
+		return quantizeRows(backend, j, ins, rows, chunk)
 	case ActDequantize:
-		w, s := j.Inputs[0], j.Inputs[1]
-		scales := ins[1]
-		sdt := s.DType
-		var biases []byte
-		if len(ins) > 2 {
-			biases = ins[2]
-		}
-		if j.DType != mlx.Invalid && sdt.IsFloat() && j.DType != sdt {
-			var err error
-			if scales, err = backend.Cast(scales, sdt, j.DType); err != nil {
-				return nil, err
-			}
-			if biases != nil {
-				if biases, err = backend.Cast(biases, j.Inputs[2].DType, j.DType); err != nil {
-					return nil, err
-				}
-			}
-			sdt = j.DType
-		}
-		q := mlx.Quantized{
-			Weight:      ins[0],
-			WeightShape: []int{int(rows), w.Shape[len(w.Shape)-1]},
-			Scales:      scales,
-			Biases:      biases,
-			ScaleShape:  []int{int(rows), s.Shape[len(s.Shape)-1]},
-			ScaleDType:  sdt,
-		}
-		out := p.Tensors[j.Outputs[0]].DType
-		b, err := backend.Dequantize(q, j.Quant, out)
-		return [][]byte{b}, err
+		return dequantizeRows(backend, p, j, ins, rows)
 	}
 	return nil, fmt.Errorf("unknown action %v", j.Action)
+}
+
+// quantizeRows quantizes rows of the weight, cast first to the job's
+// dtype when it has one: weight, scales and (when the mode has them)
+// biases.
+func quantizeRows(backend mlx.Backend, j *Job, ins [][]byte, rows int64, chunk mlx.Chunk) ([][]byte, error) {
+	in0 := j.Inputs[0]
+	w, dt := ins[0], in0.DType
+	if j.DType != mlx.Invalid && j.DType != dt {
+		var err error
+		if w, err = backend.Cast(w, dt, j.DType); err != nil {
+			return nil, err
+		}
+		dt = j.DType
+	}
+	last := in0.Shape[len(in0.Shape)-1]
+	p := j.Quant
+	p.Chunk = chunk
+	q, err := backend.Quantize(w, dt, []int{int(rows), last}, p)
+	if err != nil {
+		return nil, err
+	}
+	out := [][]byte{q.Weight, q.Scales}
+	if j.Quant.Mode.HasBias() {
+		out = append(out, q.Biases)
+	}
+	return out, nil
+}
+
+// dequantizeRows dequantizes rows of weight, scales and optional biases
+// to the output's dtype, casting float scales and biases to the job's
+// dtype first when it has one.
+func dequantizeRows(backend mlx.Backend, p *Plan, j *Job, ins [][]byte, rows int64) ([][]byte, error) {
+	w, s := j.Inputs[0], j.Inputs[1]
+	scales := ins[1]
+	sdt := s.DType
+	var biases []byte
+	if len(ins) > 2 {
+		biases = ins[2]
+	}
+	if j.DType != mlx.Invalid && sdt.IsFloat() && j.DType != sdt {
+		var err error
+		if scales, err = backend.Cast(scales, sdt, j.DType); err != nil {
+			return nil, err
+		}
+		if biases != nil {
+			if biases, err = backend.Cast(biases, j.Inputs[2].DType, j.DType); err != nil {
+				return nil, err
+			}
+		}
+		sdt = j.DType
+	}
+	q := mlx.Quantized{
+		Weight:      ins[0],
+		WeightShape: []int{int(rows), w.Shape[len(w.Shape)-1]},
+		Scales:      scales,
+		Biases:      biases,
+		ScaleShape:  []int{int(rows), s.Shape[len(s.Shape)-1]},
+		ScaleDType:  sdt,
+	}
+	out := p.Tensors[j.Outputs[0]].DType
+	b, err := backend.Dequantize(q, j.Quant, out)
+	return [][]byte{b}, err
 }
 
 // shardHeader builds a shard's safetensors header (MLX style, metadata

@@ -124,27 +124,8 @@ func LoadInventory(dir string) (*Inventory, error) {
 		return nil, err
 	}
 	inv := &Inventory{Dir: dir, Config: cfg}
-	b, err := readOptional(filepath.Join(dir, "generation_config.json"))
-	if errors.Is(err, fsx.ErrNotRegular) {
+	if err := inv.readSideConfigs(); err != nil {
 		return nil, err
-	}
-	if err == nil && b != nil {
-		if v, err := pyjson.Parse(b); err == nil {
-			inv.GenerationConfig = v
-		}
-	}
-	b, err = readOptional(filepath.Join(dir, "hf_quant_config.json"))
-	if errors.Is(err, fsx.ErrNotRegular) {
-		return nil, err
-	}
-	if err == nil && b != nil {
-		v, err := pyjson.Parse(b)
-		if err != nil {
-			return nil, fmt.Errorf("%w: hf_quant_config.json: %v", ErrConfig, err)
-		}
-		if o, ok := v.(*pyjson.Object); ok {
-			inv.HFQuantConfig = o
-		}
 	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -158,41 +139,73 @@ func LoadInventory(dir string) (*Inventory, error) {
 	if err != nil {
 		return nil, err
 	}
-	ok := false
-	defer func() {
-		if !ok {
-			inv.Close()
+	if err := inv.openShards(); err != nil {
+		inv.Close()
+		return nil, err
+	}
+	return inv, nil
+}
+
+// readSideConfigs reads the optional generation_config.json (kept when it
+// parses) and hf_quant_config.json (an error when it does not).
+func (inv *Inventory) readSideConfigs() error {
+	b, err := readOptional(filepath.Join(inv.Dir, "generation_config.json"))
+	if errors.Is(err, fsx.ErrNotRegular) {
+		return err
+	}
+	if err == nil && b != nil {
+		if v, err := pyjson.Parse(b); err == nil {
+			inv.GenerationConfig = v
 		}
-	}()
+	}
+	b, err = readOptional(filepath.Join(inv.Dir, "hf_quant_config.json"))
+	if errors.Is(err, fsx.ErrNotRegular) {
+		return err
+	}
+	if err != nil || b == nil {
+		return nil
+	}
+	v, err := pyjson.Parse(b)
+	if err != nil {
+		return fmt.Errorf("%w: hf_quant_config.json: %v", ErrConfig, err)
+	}
+	if o, ok := v.(*pyjson.Object); ok {
+		inv.HFQuantConfig = o
+	}
+	return nil
+}
+
+// openShards opens inv.Files and reads their headers into inv.Tensors,
+// refusing a tensor in two shards. On error the caller closes inv.
+func (inv *Inventory) openShards() error {
 	seen := map[string]string{}
 	for i, name := range inv.Files {
-		p := filepath.Join(dir, name)
+		p := filepath.Join(inv.Dir, name)
 		f, err := fsx.OpenRegular(p) // a FIFO is refused, not waited on
 		if err != nil {
-			return nil, fmt.Errorf("convert: %w", err)
+			return fmt.Errorf("convert: %w", err)
 		}
 		inv.closers = append(inv.closers, f)
 		st, err := f.Stat()
 		if err != nil {
-			return nil, fmt.Errorf("convert: %w", err)
+			return fmt.Errorf("convert: %w", err)
 		}
 		// Plain positioned reads rather than a memory mapping: the pages
 		// then live in the page cache, not in our resident set.
 		rd, err := safetensors.NewReader(f, st.Size(), safetensors.WithName(p))
 		if err != nil {
-			return nil, err
+			return err
 		}
 		inv.readers = append(inv.readers, rd)
 		for _, t := range rd.Tensors() {
 			if other, dup := seen[t.Name]; dup {
-				return nil, fmt.Errorf("%w: tensor %q is in both %q and %q", ErrWeights, t.Name, other, name)
+				return fmt.Errorf("%w: tensor %q is in both %q and %q", ErrWeights, t.Name, other, name)
 			}
 			seen[t.Name] = name
 			inv.Tensors = append(inv.Tensors, SourceTensor{File: i, Name: t.Name, DType: t.DType, Shape: t.Shape})
 		}
 	}
-	ok = true
-	return inv, nil
+	return nil
 }
 
 // shardFiles returns the shards to read: the files the index names, else
@@ -204,38 +217,9 @@ func shardFiles(dir string, entries []fs.DirEntry) ([]string, error) {
 		return nil, fmt.Errorf("convert: %w", err)
 	}
 	if err == nil {
-		v, err := pyjson.Parse(b)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %s: %v", ErrWeights, idxPath, err)
-		}
-		o, _ := v.(*pyjson.Object)
-		var wm *pyjson.Object
-		if o != nil {
-			wm = newConfig(o, "").Object("weight_map")
-		}
-		if wm == nil {
-			return nil, fmt.Errorf("%w: %s: no weight_map object", ErrWeights, idxPath)
-		}
-		set := map[string]bool{}
-		for _, k := range wm.Keys() {
-			fv, _ := wm.Get(k)
-			name, ok := fv.(string)
-			if !ok || name == "" || name != path.Base(name) || strings.ContainsAny(name, `/\`) || name == "." || name == ".." {
-				return nil, fmt.Errorf("%w: %s: tensor %q maps to %s, want a file name in the model directory",
-					ErrWeights, idxPath, k, describe(fv))
-			}
-			set[name] = true
-		}
-		files := make([]string, 0, len(set))
-		for n := range set {
-			if _, err := fsx.StatRegular(filepath.Join(dir, n)); err != nil {
-				return nil, fmt.Errorf("%w: %s names %q: %w", ErrWeights, idxPath, n, err)
-			}
-			files = append(files, n)
-		}
-		slices.Sort(files)
-		if len(files) > 0 {
-			return files, nil
+		files, err := indexedShards(dir, idxPath, b)
+		if err != nil || len(files) > 0 {
+			return files, err
 		}
 	}
 	var files []string
@@ -250,6 +234,48 @@ func shardFiles(dir string, entries []fs.DirEntry) ([]string, error) {
 	}
 	slices.Sort(files)
 	return files, nil
+}
+
+// indexedShards returns the files the weight_map of the index b (read from
+// idxPath) names, sorted; each must be a regular file in dir.
+func indexedShards(dir, idxPath string, b []byte) ([]string, error) {
+	v, err := pyjson.Parse(b)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrWeights, idxPath, err)
+	}
+	o, _ := v.(*pyjson.Object)
+	var wm *pyjson.Object
+	if o != nil {
+		wm = newConfig(o, "").Object("weight_map")
+	}
+	if wm == nil {
+		return nil, fmt.Errorf("%w: %s: no weight_map object", ErrWeights, idxPath)
+	}
+	set := map[string]bool{}
+	for _, k := range wm.Keys() {
+		fv, _ := wm.Get(k)
+		name, ok := fv.(string)
+		if !ok || !isPlainFileName(name) {
+			return nil, fmt.Errorf("%w: %s: tensor %q maps to %s, want a file name in the model directory",
+				ErrWeights, idxPath, k, describe(fv))
+		}
+		set[name] = true
+	}
+	files := make([]string, 0, len(set))
+	for n := range set {
+		if _, err := fsx.StatRegular(filepath.Join(dir, n)); err != nil {
+			return nil, fmt.Errorf("%w: %s names %q: %w", ErrWeights, idxPath, n, err)
+		}
+		files = append(files, n)
+	}
+	slices.Sort(files)
+	return files, nil
+}
+
+// isPlainFileName reports whether name names a file directly in a
+// directory: no separator, not empty, "." or "..".
+func isPlainFileName(name string) bool {
+	return name != "" && name == path.Base(name) && !strings.ContainsAny(name, `/\`) && name != "." && name != ".."
 }
 
 // auxNames are the files copied verbatim besides *.py, *.jinja and

@@ -265,84 +265,118 @@ func (pl *planner) importQuantization() error {
 		}
 		return nil
 	}
-	qcc := newConfig(qc, "config.json quantization_config")
-	method, _ := qcc.Str("quant_method")
-	mk := func(group, bits int, mode string) *pyjson.Object {
-		o := pyjson.NewObject()
-		o.Set("group_size", pyjson.Int(int64(group)))
-		o.Set("bits", pyjson.Int(int64(bits)))
-		if mode != "" {
-			o.Set("mode", mode)
-		}
-		return o
-	}
-	var q *pyjson.Object
-	switch method {
-	case "bitnet":
-		return fmt.Errorf("%w: bitnet checkpoints (quant_method \"bitnet\") are not supported", ErrUnsupported)
-	case "mxfp4":
-		q = mk(32, 4, "mxfp4")
-	case "mxfp8":
-		q = mk(32, 8, "mxfp8")
-	case "fp8":
-		fmtName, _ := qcc.Str("scale_fmt")
-		bs, _ := qcc.IntList("weight_block_size")
-		if fmtName == "ue8m0" && slices.Equal(bs, []int{32, 32}) {
-			q = mk(32, 8, "mxfp8")
-		}
-	case "compressed-tensors":
-		switch f, _ := qcc.Str("format"); f {
-		case "nvfp4-pack-quantized":
-			q = mk(16, 4, "nvfp4")
-		case "mxfp4-pack-quantized":
-			q = mk(32, 4, "mxfp4")
-		case "pack-quantized":
-			q = mk(32, 4, "affine")
-		default:
-			return fmt.Errorf("%w: unsupported compressed-tensors format %q; dequantize to bf16 before converting", ErrUnsupported, f)
-		}
-	case "modelopt":
-		settings := qcc
-		if s := qcc.Object("quantization"); s != nil {
-			settings = newConfig(s, "quantization_config.quantization")
-		}
-		if algo, _ := settings.Str("quant_algo"); algo != "NVFP4" {
-			return fmt.Errorf("%w: unsupported modelopt quant_algo %q", ErrUnsupported, algo)
-		}
-		g, err := settings.IntOr("group_size", 16)
-		if err != nil {
-			return err
-		}
-		q = mk(g, 4, "nvfp4")
-	case "awq", "gptq":
-		bits, err := qcc.IntOr("bits", 4)
-		if err != nil {
-			return err
-		}
-		if bits != 4 {
-			return fmt.Errorf("%w: only bits=4 is supported for AutoAWQ/GPTQ models (got %d)", ErrUnsupported, bits)
-		}
-		group, err := qcc.IntOr("group_size", 128)
-		if err != nil {
-			return err
-		}
-		if group <= 0 {
-			return fmt.Errorf("%w: AWQ/GPTQ group_size %d", ErrConfig, group)
-		}
-		if err := pl.importAWQ(); err != nil {
-			return err
-		}
-		q = mk(group, 4, "")
-	default:
-		return nil // left as is (mlx-lm keeps e.g. an fp8 quantization_config)
-	}
-	if q == nil {
-		return nil
+	q, err := pl.mlxQuantization(newConfig(qc, "config.json quantization_config"))
+	if err != nil || q == nil {
+		return err
 	}
 	pl.cfgObj.Set("quantization", q)
 	pl.cfgObj.Set("quantization_config", q)
 	pl.loadQuant = q
 	return nil
+}
+
+// mlxQuantization returns the MLX "quantization" entry a
+// quantization_config stands for; nil leaves the config as is (mlx-lm
+// keeps e.g. an fp8 quantization_config).
+func (pl *planner) mlxQuantization(qcc model.Config) (*pyjson.Object, error) {
+	switch method, _ := qcc.Str("quant_method"); method {
+	case "bitnet":
+		return nil, fmt.Errorf("%w: bitnet checkpoints (quant_method \"bitnet\") are not supported", ErrUnsupported)
+	case "mxfp4":
+		return mlxQuantEntry(32, 4, "mxfp4"), nil
+	case "mxfp8":
+		return mlxQuantEntry(32, 8, "mxfp8"), nil
+	case "fp8":
+		return fp8Quantization(qcc), nil
+	case "compressed-tensors":
+		return compressedTensorsQuantization(qcc)
+	case "modelopt":
+		return modeloptQuantization(qcc)
+	case "awq", "gptq":
+		return pl.awqQuantization(qcc)
+	}
+	return nil, nil
+}
+
+// mlxQuantEntry is an MLX "quantization" object; mode "" is affine.
+func mlxQuantEntry(group, bits int, mode string) *pyjson.Object {
+	o := pyjson.NewObject()
+	o.Set("group_size", pyjson.Int(int64(group)))
+	o.Set("bits", pyjson.Int(int64(bits)))
+	if mode != "" {
+		o.Set("mode", mode)
+	}
+	return o
+}
+
+// fp8Quantization maps fp8 with ue8m0 scales over 32x32 blocks to mxfp8;
+// other fp8 checkpoints are left as is (nil).
+func fp8Quantization(qcc model.Config) *pyjson.Object {
+	fmtName, _ := qcc.Str("scale_fmt")
+	bs, _ := qcc.IntList("weight_block_size")
+	if fmtName == "ue8m0" && slices.Equal(bs, []int{32, 32}) {
+		return mlxQuantEntry(32, 8, "mxfp8")
+	}
+	return nil
+}
+
+// compressedTensorsFormats are the compressed-tensors formats mlx-lm
+// loads, as MLX quantization entries (group size, bits, mode).
+var compressedTensorsFormats = map[string]struct {
+	group, bits int
+	mode        string
+}{
+	"nvfp4-pack-quantized": {16, 4, "nvfp4"},
+	"mxfp4-pack-quantized": {32, 4, "mxfp4"},
+	"pack-quantized":       {32, 4, "affine"},
+}
+
+func compressedTensorsQuantization(qcc model.Config) (*pyjson.Object, error) {
+	f, _ := qcc.Str("format")
+	e, ok := compressedTensorsFormats[f]
+	if !ok {
+		return nil, fmt.Errorf("%w: unsupported compressed-tensors format %q; dequantize to bf16 before converting", ErrUnsupported, f)
+	}
+	return mlxQuantEntry(e.group, e.bits, e.mode), nil
+}
+
+// modeloptQuantization accepts NVFP4 only.
+func modeloptQuantization(qcc model.Config) (*pyjson.Object, error) {
+	settings := qcc
+	if s := qcc.Object("quantization"); s != nil {
+		settings = newConfig(s, "quantization_config.quantization")
+	}
+	if algo, _ := settings.Str("quant_algo"); algo != "NVFP4" {
+		return nil, fmt.Errorf("%w: unsupported modelopt quant_algo %q", ErrUnsupported, algo)
+	}
+	g, err := settings.IntOr("group_size", 16)
+	if err != nil {
+		return nil, err
+	}
+	return mlxQuantEntry(g, 4, "nvfp4"), nil
+}
+
+// awqQuantization checks an AutoAWQ/GPTQ config (4 bits, a positive group
+// size) and repacks the tensors (importAWQ) into affine 4-bit.
+func (pl *planner) awqQuantization(qcc model.Config) (*pyjson.Object, error) {
+	bits, err := qcc.IntOr("bits", 4)
+	if err != nil {
+		return nil, err
+	}
+	if bits != 4 {
+		return nil, fmt.Errorf("%w: only bits=4 is supported for AutoAWQ/GPTQ models (got %d)", ErrUnsupported, bits)
+	}
+	group, err := qcc.IntOr("group_size", 128)
+	if err != nil {
+		return nil, err
+	}
+	if group <= 0 {
+		return nil, fmt.Errorf("%w: AWQ/GPTQ group_size %d", ErrConfig, group)
+	}
+	if err := pl.importAWQ(); err != nil {
+		return nil, err
+	}
+	return mlxQuantEntry(group, 4, ""), nil
 }
 
 // importAWQ rewrites AutoAWQ/GPTQ tensors (X.qweight, X.qzeros, X.scales)
@@ -354,44 +388,20 @@ func (pl *planner) importAWQ() error {
 	var modelDType mlx.DType
 	for _, n := range ts.names() {
 		in, _ := ts.get(n)
-		if strings.HasSuffix(n, ".g_idx") {
+		switch {
+		case strings.HasSuffix(n, ".g_idx"):
 			return fmt.Errorf("%w: found %q in weights: models with non-contiguous group indices (g_idx) are not supported", ErrUnsupported, n)
+		case strings.HasSuffix(n, ".qweight"):
+			dt, err := repackAWQ(ts, out, n, in)
+			if err != nil {
+				return err
+			}
+			modelDType = dt
+		case strings.HasSuffix(n, ".qzeros") || strings.HasSuffix(n, ".scales"):
+			// read with their qweight
+		default:
+			out.set(n, in)
 		}
-		if strings.HasSuffix(n, ".qweight") {
-			prefix := strings.TrimSuffix(n, ".qweight")
-			scales, ok := ts.get(prefix + ".scales")
-			if !ok {
-				return fmt.Errorf("%w: %q has no %s.scales", ErrWeights, n, prefix)
-			}
-			if len(in.Shape) != 2 || (in.DType != mlx.I32 && in.DType != mlx.U32) {
-				return fmt.Errorf("%w: tensor %q: AWQ qweight must be a 2-D int32, got %s%v", ErrWeights, n, in.DType, in.Shape)
-			}
-			inF, packedOut := in.Shape[0], in.Shape[1]
-			outF := packedOut * 8
-			if inF%8 != 0 {
-				return fmt.Errorf("%w: tensor %q: in_features %d is not a multiple of 8", ErrWeights, n, inF)
-			}
-			if len(scales.Shape) != 2 || scales.Shape[1] != outF || !scales.DType.IsFloat() {
-				return fmt.Errorf("%w: tensor %q: AWQ scales %s%v do not match qweight %v", ErrWeights, prefix+".scales", scales.DType, scales.Shape, in.Shape)
-			}
-			groups := scales.Shape[0]
-			out.set(prefix+".weight", &Input{DType: mlx.U32, Shape: []int{outF, inF / 8}, Op: OpAWQWeight, Sources: slices.Clone(in.Sources)})
-			out.set(prefix+".scales", &Input{DType: scales.DType, Shape: []int{outF, groups}, Op: OpAWQScales, Sources: slices.Clone(scales.Sources)})
-			srcs := slices.Clone(scales.Sources)
-			if z, ok := ts.get(prefix + ".qzeros"); ok {
-				if len(z.Shape) != 2 || z.Shape[0] != groups || z.Shape[1]*8 != outF || (z.DType != mlx.I32 && z.DType != mlx.U32) {
-					return fmt.Errorf("%w: tensor %q: AWQ qzeros %s%v do not match scales %v", ErrWeights, prefix+".qzeros", z.DType, z.Shape, scales.Shape)
-				}
-				srcs = append(srcs, z.Sources...)
-			}
-			out.set(prefix+".biases", &Input{DType: scales.DType, Shape: []int{outF, groups}, Op: OpAWQBiases, Sources: srcs})
-			modelDType = scales.DType
-			continue
-		}
-		if strings.HasSuffix(n, ".qzeros") || strings.HasSuffix(n, ".scales") {
-			continue
-		}
-		out.set(n, in)
 	}
 	if modelDType == mlx.Invalid {
 		return fmt.Errorf("%w: AWQ/GPTQ checkpoint without any qweight tensor", ErrWeights)
@@ -408,6 +418,43 @@ func (pl *planner) importAWQ() error {
 	pl.awqDType = modelDType
 	return nil
 }
+
+// repackAWQ sets in out the MLX weight, scales and biases of the AWQ
+// module whose qweight n (tensor in) is, and returns the scales' dtype.
+func repackAWQ(ts, out *tensorSet, n string, in *Input) (mlx.DType, error) {
+	prefix := strings.TrimSuffix(n, ".qweight")
+	scales, ok := ts.get(prefix + ".scales")
+	if !ok {
+		return mlx.Invalid, fmt.Errorf("%w: %q has no %s.scales", ErrWeights, n, prefix)
+	}
+	if len(in.Shape) != 2 || !isInt32(in.DType) {
+		return mlx.Invalid, fmt.Errorf("%w: tensor %q: AWQ qweight must be a 2-D int32, got %s%v", ErrWeights, n, in.DType, in.Shape)
+	}
+	inF, packedOut := in.Shape[0], in.Shape[1]
+	outF := packedOut * 8
+	if inF%8 != 0 {
+		return mlx.Invalid, fmt.Errorf("%w: tensor %q: in_features %d is not a multiple of 8", ErrWeights, n, inF)
+	}
+	if len(scales.Shape) != 2 || scales.Shape[1] != outF || !scales.DType.IsFloat() {
+		return mlx.Invalid, fmt.Errorf("%w: tensor %q: AWQ scales %s%v do not match qweight %v", ErrWeights, prefix+".scales", scales.DType, scales.Shape, in.Shape)
+	}
+	groups := scales.Shape[0]
+	out.set(prefix+".weight", &Input{DType: mlx.U32, Shape: []int{outF, inF / 8}, Op: OpAWQWeight, Sources: slices.Clone(in.Sources)})
+	out.set(prefix+".scales", &Input{DType: scales.DType, Shape: []int{outF, groups}, Op: OpAWQScales, Sources: slices.Clone(scales.Sources)})
+	srcs := slices.Clone(scales.Sources)
+	if z, ok := ts.get(prefix + ".qzeros"); ok {
+		if len(z.Shape) != 2 || z.Shape[0] != groups || z.Shape[1]*8 != outF || !isInt32(z.DType) {
+			return mlx.Invalid, fmt.Errorf("%w: tensor %q: AWQ qzeros %s%v do not match scales %v", ErrWeights, prefix+".qzeros", z.DType, z.Shape, scales.Shape)
+		}
+		srcs = append(srcs, z.Sources...)
+	}
+	out.set(prefix+".biases", &Input{DType: scales.DType, Shape: []int{outF, groups}, Op: OpAWQBiases, Sources: srcs})
+	return scales.DType, nil
+}
+
+// isInt32 reports whether dt is a 32-bit integer type (AWQ packs into
+// int32, some exporters write uint32).
+func isInt32(dt mlx.DType) bool { return dt == mlx.I32 || dt == mlx.U32 }
 
 func (pl *planner) where(in *Input) string {
 	if len(in.Sources) == 0 || pl.inv == nil || in.Sources[0].File >= len(pl.inv.Files) {
@@ -458,20 +505,7 @@ func quantShapes(path string, wshape []int, p mlx.QuantParams) (packed, scales [
 // exactly as MLX's load_weights(strict=True) would (names and shapes), and
 // recognises pre-quantized modules.
 func (pl *planner) match() ([]modState, error) {
-	ts := pl.ts
-	var missing []string
-	var shapeErrs []string
-	take := func(name string, shape []int) *Input {
-		in, ok := ts.pop(name)
-		if !ok {
-			missing = append(missing, name)
-			return nil
-		}
-		if shape != nil && !slices.Equal(in.Shape, shape) {
-			shapeErrs = append(shapeErrs, fmt.Sprintf("tensor %q%s has shape %v, the model expects %v", name, pl.where(in), in.Shape, shape))
-		}
-		return in
-	}
+	mt := &matcher{pl: pl}
 	var topBits int
 	if pl.loadQuant != nil {
 		topBits, _ = newConfig(pl.loadQuant, "config.json quantization").IntOr("bits", 4)
@@ -479,143 +513,242 @@ func (pl *planner) match() ([]modState, error) {
 	mods := make([]modState, 0, len(pl.spec.Modules))
 	for _, m := range pl.spec.Modules {
 		st := modState{spec: m}
-		if pl.loadQuant != nil {
-			var qp *mlx.QuantParams
-			// mlx-lm's class_predicate: a module named in "quantization"
-			// takes that entry (an object: its parameters; true: the
-			// top-level ones; false or null: not quantized), and load_weights
-			// then refuses a checkpoint that stores it otherwise.
-			entry, named := pl.loadQuant.Get(m.Path)
-			field := fmt.Sprintf("config.json: \"quantization\".%q", m.Path)
-			switch e := entry.(type) {
-			case *pyjson.Object:
-				p, err := paramsFromEntry(e, "config.json quantization."+m.Path)
-				if err != nil {
-					return nil, err
-				}
-				qp = &p
-			case bool:
-				if e {
-					p, err := paramsFromEntry(pl.loadQuant, "config.json quantization")
-					if err != nil {
-						return nil, err
-					}
-					qp = &p
-				}
-			case nil:
-			default:
-				return nil, fmt.Errorf("%w: %s is %s, want an object or a bool", ErrConfig, field, describe(entry))
-			}
-			if named && qp == nil && ts.has(m.Path+".scales") {
-				what := "null"
-				if entry != nil {
-					what = "false"
-				}
-				return nil, fmt.Errorf("%w: %s is %s (not quantized), but the checkpoint stores %s packed (%s.scales); mlx-lm refuses it", ErrConfig, field, what, m.Path, m.Path)
-			}
-			if named && qp != nil {
-				if err := pl.checkQuantEntry(m, field, *qp); err != nil {
-					return nil, err
-				}
-			}
-			if named {
-				// decided by the entry
-			} else if m.Kind.Quantizable() && ts.has(m.Path+".scales") {
-				w, okw := ts.get(m.Path + ".weight")
-				s, _ := ts.get(m.Path + ".scales")
-				if !okw {
-					missing = append(missing, m.Path+".weight")
-					continue
-				}
-				ws, _ := m.Param("weight")
-				inDims := 0
-				if len(ws.Shape) > 0 {
-					inDims = ws.Shape[len(ws.Shape)-1]
-				}
-				if pl.spec.Generic && topBits > 0 {
-					inDims = inDims * 32 / topBits // generic specs hold the packed shape
-				}
-				p, err := inferQuant(m.Path, inDims, w, s)
-				if err != nil {
-					return nil, err
-				}
-				qp = &p
-			}
-			if qp != nil {
-				if err := qp.Validate(); err != nil {
-					return nil, fmt.Errorf("module %q: %w", m.Path, err)
-				}
-				if !m.Kind.Quantizable() {
-					return nil, fmt.Errorf("%w: module %q is quantized in the checkpoint but is not a Linear/Embedding layer", ErrWeights, m.Path)
-				}
-				ws, _ := m.Param("weight")
-				fshape := slices.Clone(ws.Shape)
-				if pl.spec.Generic && len(fshape) > 0 {
-					fshape[len(fshape)-1] = fshape[len(fshape)-1] * 32 / qp.Bits
-				}
-				packed, sshape, err := quantShapes(m.Path, fshape, *qp)
-				if err != nil {
-					return nil, err
-				}
-				st.q = qp
-				st.spec.Params = nil
-				for _, p := range m.Params {
-					switch p.Name {
-					case "weight":
-						st.spec.Params = append(st.spec.Params, paramSpec{Name: "weight", Shape: fshape})
-					case "scales", "biases": // generic specs list the packed parameters
-					default:
-						st.spec.Params = append(st.spec.Params, p)
-					}
-				}
-				st.qw = take(m.Path+".weight", packed)
-				st.qs = take(m.Path+".scales", sshape)
-				if qp.Mode.HasBias() {
-					st.qb = take(m.Path+".biases", sshape)
-				}
-				if bs, ok := m.Param("bias"); ok {
-					st.bias = take(m.Path+".bias", bs.Shape)
-				}
-				if st.qw != nil && st.qw.DType != mlx.U32 {
-					return nil, fmt.Errorf("%w: tensor %q%s is %s, a quantized weight must be uint32", ErrWeights, m.Path+".weight", pl.where(st.qw), st.qw.DType)
-				}
-				if st.qs != nil && qp.Mode != mlx.Affine && st.qs.DType != mlx.U8 {
-					return nil, fmt.Errorf("%w: tensor %q%s is %s, %s scales must be uint8", ErrWeights, m.Path+".scales", pl.where(st.qs), st.qs.DType, qp.Mode)
-				}
-				if st.qs != nil && qp.Mode == mlx.Affine && !st.qs.DType.IsFloat() {
-					return nil, fmt.Errorf("%w: tensor %q%s is %s, affine scales must be float", ErrWeights, m.Path+".scales", pl.where(st.qs), st.qs.DType)
-				}
-				if ts.has(m.Path + ".global_scale") {
-					return nil, fmt.Errorf("%w: module %q has an nvfp4 global_scale, which is not supported", ErrUnsupported, m.Path)
-				}
-				mods = append(mods, st)
-				continue
-			}
+		qp, skip, err := mt.moduleQuant(m, topBits)
+		if err != nil {
+			return nil, err
 		}
-		st.params = map[string]*Input{}
-		for _, p := range m.Params {
-			shape := p.Shape
-			if pl.spec.Generic {
-				shape = nil
+		if skip {
+			continue
+		}
+		if qp != nil {
+			if err := mt.takeQuantized(&st, qp); err != nil {
+				return nil, err
 			}
-			if in := take(joinName(m.Path, p.Name), shape); in != nil {
-				st.params[p.Name] = in
-			}
+		} else {
+			mt.takeFloat(&st)
 		}
 		mods = append(mods, st)
 	}
-	var msgs []string
-	if n := ts.len(); n > 0 {
-		msgs = append(msgs, fmt.Sprintf("%d parameters not in the %s model: %s", n, pl.arch.Name, listNames(ts.names())))
-	}
-	if len(missing) > 0 {
-		msgs = append(msgs, fmt.Sprintf("missing %d parameters: %s", len(missing), listNames(missing)))
-	}
-	msgs = append(msgs, shapeErrs...)
-	if len(msgs) > 0 {
-		return nil, fmt.Errorf("%w: %s", ErrWeights, strings.Join(msgs, "; "))
+	if err := mt.err(); err != nil {
+		return nil, err
 	}
 	return mods, nil
+}
+
+// matcher takes checkpoint tensors off pl.ts for match, collecting the
+// missing ones and the shape mismatches.
+type matcher struct {
+	pl        *planner
+	missing   []string
+	shapeErrs []string
+}
+
+// take pops tensor name, checking its shape unless shape is nil; nil when
+// it is missing.
+func (mt *matcher) take(name string, shape []int) *Input {
+	in, ok := mt.pl.ts.pop(name)
+	if !ok {
+		mt.missing = append(mt.missing, name)
+		return nil
+	}
+	if shape != nil && !slices.Equal(in.Shape, shape) {
+		mt.shapeErrs = append(mt.shapeErrs, fmt.Sprintf("tensor %q%s has shape %v, the model expects %v", name, mt.pl.where(in), in.Shape, shape))
+	}
+	return in
+}
+
+// err reports the tensors left over, those missing and the shape
+// mismatches, in one error.
+func (mt *matcher) err() error {
+	var msgs []string
+	if n := mt.pl.ts.len(); n > 0 {
+		msgs = append(msgs, fmt.Sprintf("%d parameters not in the %s model: %s", n, mt.pl.arch.Name, listNames(mt.pl.ts.names())))
+	}
+	if len(mt.missing) > 0 {
+		msgs = append(msgs, fmt.Sprintf("missing %d parameters: %s", len(mt.missing), listNames(mt.missing)))
+	}
+	msgs = append(msgs, mt.shapeErrs...)
+	if len(msgs) > 0 {
+		return fmt.Errorf("%w: %s", ErrWeights, strings.Join(msgs, "; "))
+	}
+	return nil
+}
+
+// moduleQuant returns the parameters module m is stored quantized with
+// (nil: float), from its config.json "quantization" entry or, without
+// one, inferred from a stored scales tensor. skip reports a quantized
+// module without a weight (recorded as missing).
+func (mt *matcher) moduleQuant(m moduleSpec, topBits int) (qp *mlx.QuantParams, skip bool, err error) {
+	pl := mt.pl
+	if pl.loadQuant == nil {
+		return nil, false, nil
+	}
+	// mlx-lm's class_predicate: a module named in "quantization" takes
+	// that entry (an object: its parameters; true: the top-level ones;
+	// false or null: not quantized), and load_weights then refuses a
+	// checkpoint that stores it otherwise.
+	if entry, named := pl.loadQuant.Get(m.Path); named {
+		qp, err := pl.namedQuant(m, entry)
+		return qp, false, err
+	}
+	if !m.Kind.Quantizable() || !pl.ts.has(m.Path+".scales") {
+		return nil, false, nil
+	}
+	w, okw := pl.ts.get(m.Path + ".weight")
+	s, _ := pl.ts.get(m.Path + ".scales")
+	if !okw {
+		mt.missing = append(mt.missing, m.Path+".weight")
+		return nil, true, nil
+	}
+	ws, _ := m.Param("weight")
+	inDims := 0
+	if len(ws.Shape) > 0 {
+		inDims = ws.Shape[len(ws.Shape)-1]
+	}
+	if pl.spec.Generic && topBits > 0 {
+		inDims = inDims * 32 / topBits // generic specs hold the packed shape
+	}
+	p, err := inferQuant(m.Path, inDims, w, s)
+	if err != nil {
+		return nil, false, err
+	}
+	return &p, false, nil
+}
+
+// namedQuant reads module m's config.json "quantization" entry and checks
+// that the checkpoint stores m that way.
+func (pl *planner) namedQuant(m moduleSpec, entry pyjson.Value) (*mlx.QuantParams, error) {
+	field := fmt.Sprintf("config.json: \"quantization\".%q", m.Path)
+	qp, err := pl.entryQuant(m.Path, field, entry)
+	if err != nil {
+		return nil, err
+	}
+	if qp == nil && pl.ts.has(m.Path+".scales") {
+		what := "null"
+		if entry != nil {
+			what = "false"
+		}
+		return nil, fmt.Errorf("%w: %s is %s (not quantized), but the checkpoint stores %s packed (%s.scales); mlx-lm refuses it", ErrConfig, field, what, m.Path, m.Path)
+	}
+	if qp != nil {
+		if err := pl.checkQuantEntry(m, field, *qp); err != nil {
+			return nil, err
+		}
+	}
+	return qp, nil
+}
+
+// entryQuant returns the parameters of a "quantization" entry: an object
+// holds them, true means the top-level ones, false or null none.
+func (pl *planner) entryQuant(path, field string, entry pyjson.Value) (*mlx.QuantParams, error) {
+	var p mlx.QuantParams
+	var err error
+	switch e := entry.(type) {
+	case *pyjson.Object:
+		p, err = paramsFromEntry(e, "config.json quantization."+path)
+	case bool:
+		if !e {
+			return nil, nil
+		}
+		p, err = paramsFromEntry(pl.loadQuant, "config.json quantization")
+	case nil:
+		return nil, nil
+	default:
+		return nil, fmt.Errorf("%w: %s is %s, want an object or a bool", ErrConfig, field, describe(entry))
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+// takeQuantized takes the packed weight, scales, biases and bias of a
+// module stored quantized with qp, and checks their dtypes.
+func (mt *matcher) takeQuantized(st *modState, qp *mlx.QuantParams) error {
+	pl, m := mt.pl, st.spec
+	if err := qp.Validate(); err != nil {
+		return fmt.Errorf("module %q: %w", m.Path, err)
+	}
+	if !m.Kind.Quantizable() {
+		return fmt.Errorf("%w: module %q is quantized in the checkpoint but is not a Linear/Embedding layer", ErrWeights, m.Path)
+	}
+	ws, _ := m.Param("weight")
+	fshape := slices.Clone(ws.Shape)
+	if pl.spec.Generic && len(fshape) > 0 {
+		fshape[len(fshape)-1] = fshape[len(fshape)-1] * 32 / qp.Bits
+	}
+	packed, sshape, err := quantShapes(m.Path, fshape, *qp)
+	if err != nil {
+		return err
+	}
+	st.q = qp
+	st.spec.Params = floatParams(m.Params, fshape)
+	st.qw = mt.take(m.Path+".weight", packed)
+	st.qs = mt.take(m.Path+".scales", sshape)
+	if qp.Mode.HasBias() {
+		st.qb = mt.take(m.Path+".biases", sshape)
+	}
+	if bs, ok := m.Param("bias"); ok {
+		st.bias = mt.take(m.Path+".bias", bs.Shape)
+	}
+	if err := pl.checkQuantDTypes(st); err != nil {
+		return err
+	}
+	if pl.ts.has(m.Path + ".global_scale") {
+		return fmt.Errorf("%w: module %q has an nvfp4 global_scale, which is not supported", ErrUnsupported, m.Path)
+	}
+	return nil
+}
+
+// floatParams is a quantized module's parameters as the float model has
+// them: the weight at its float shape, without scales and biases (generic
+// specs list the packed parameters).
+func floatParams(params []paramSpec, fshape []int) []paramSpec {
+	var out []paramSpec
+	for _, p := range params {
+		switch p.Name {
+		case "weight":
+			out = append(out, paramSpec{Name: "weight", Shape: fshape})
+		case "scales", "biases":
+		default:
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// checkQuantDTypes checks a quantized module's stored dtypes: a uint32
+// weight, uint8 scales for the fp modes and float scales for affine.
+func (pl *planner) checkQuantDTypes(st *modState) error {
+	path, mode := st.spec.Path, st.q.Mode
+	if st.qw != nil && st.qw.DType != mlx.U32 {
+		return fmt.Errorf("%w: tensor %q%s is %s, a quantized weight must be uint32", ErrWeights, path+".weight", pl.where(st.qw), st.qw.DType)
+	}
+	if st.qs == nil {
+		return nil
+	}
+	if mode != mlx.Affine && st.qs.DType != mlx.U8 {
+		return fmt.Errorf("%w: tensor %q%s is %s, %s scales must be uint8", ErrWeights, path+".scales", pl.where(st.qs), st.qs.DType, mode)
+	}
+	if mode == mlx.Affine && !st.qs.DType.IsFloat() {
+		return fmt.Errorf("%w: tensor %q%s is %s, affine scales must be float", ErrWeights, path+".scales", pl.where(st.qs), st.qs.DType)
+	}
+	return nil
+}
+
+// takeFloat takes every parameter of a float module (any shape for a
+// generic spec).
+func (mt *matcher) takeFloat(st *modState) {
+	st.params = map[string]*Input{}
+	for _, p := range st.spec.Params {
+		shape := p.Shape
+		if mt.pl.spec.Generic {
+			shape = nil
+		}
+		if in := mt.take(joinName(st.spec.Path, p.Name), shape); in != nil {
+			st.params[p.Name] = in
+		}
+	}
 }
 
 // checkQuantEntry fails when the checkpoint does not store module m the
@@ -714,63 +847,23 @@ func (pl *planner) planModule(st *modState, q *mlx.QuantParams, note string, flo
 	if len(floatDType) > 0 && floatDType[0] != mlx.Invalid {
 		cast = floatDType[0]
 	}
-	path := st.spec.Path
 	// get_total_parameters counts a quantized weight at its float size and
 	// skips scales/biases, so the count is the float model's.
 	for _, p := range st.spec.Params {
 		pl.plan.TotalParameters += numElements(p.Shape)
 	}
 	if st.q != nil {
-		if pl.opts.Dequantize {
-			inputs := []*Input{st.qw, st.qs}
-			if st.qb != nil {
-				inputs = append(inputs, st.qb)
-			}
-			out := mlx.BF16 // mx.dequantize's default for the fp modes
-			j := Job{Module: path, Action: ActDequantize, Inputs: inputs, Quant: *st.q, Note: note}
-			if st.q.Mode == mlx.Affine {
-				out = castFor(st.qs.DType, cast)
-				if out != st.qs.DType {
-					j.DType = out
-				}
-			}
-			ws, _ := st.spec.Param("weight")
-			j.Outputs = []int{pl.addTensor(joinName(path, "weight"), out, ws.Shape)}
-			pl.plan.Jobs = append(pl.plan.Jobs, j)
-		} else {
-			pl.addPassthrough(path, joinName(path, "weight"), st.qw, mlx.Invalid, note)
-			pl.addPassthrough(path, joinName(path, "scales"), st.qs, cast, note)
-			if st.qb != nil {
-				pl.addPassthrough(path, joinName(path, "biases"), st.qb, cast, note)
-			}
-		}
-		if st.bias != nil {
-			pl.addPassthrough(path, joinName(path, "bias"), st.bias, cast, note)
-		}
+		pl.planPrequantized(st, cast, note)
 		return nil
 	}
+	path := st.spec.Path
 	for _, p := range st.spec.Params {
 		in := st.params[p.Name]
 		name := joinName(path, p.Name)
 		if p.Name == "weight" && q != nil {
-			if !in.DType.IsFloat() {
-				return fmt.Errorf("%w: tensor %q%s is %s and cannot be quantized", ErrWeights, name, pl.where(in), in.DType)
-			}
-			wdt := castFor(in.DType, pl.plan.DType)
-			packed, sshape, err := quantShapes(path, in.Shape, *q)
-			if err != nil {
+			if err := pl.planQuantize(path, name, in, *q, note); err != nil {
 				return err
 			}
-			j := Job{Module: path, Action: ActQuantize, Inputs: []*Input{in}, Quant: *q, Note: note}
-			if wdt != in.DType {
-				j.DType = wdt
-			}
-			sdt := q.Mode.ScaleDType(wdt)
-			j.Outputs = []int{pl.addTensor(name, mlx.U32, packed), pl.addTensor(joinName(path, "scales"), sdt, sshape)}
-			if q.Mode.HasBias() {
-				j.Outputs = append(j.Outputs, pl.addTensor(joinName(path, "biases"), sdt, sshape))
-			}
-			pl.plan.Jobs = append(pl.plan.Jobs, j)
 			continue
 		}
 		pl.addPassthrough(path, name, in, cast, note)
@@ -778,10 +871,102 @@ func (pl *planner) planModule(st *modState, q *mlx.QuantParams, note string, flo
 	return nil
 }
 
+// planPrequantized plans a pre-quantized module: dequantized (--dequantize)
+// or kept packed, its scales, biases and bias cast to cast.
+func (pl *planner) planPrequantized(st *modState, cast mlx.DType, note string) {
+	path := st.spec.Path
+	if pl.opts.Dequantize {
+		pl.planDequantize(st, cast, note)
+	} else {
+		pl.addPassthrough(path, joinName(path, "weight"), st.qw, mlx.Invalid, note)
+		pl.addPassthrough(path, joinName(path, "scales"), st.qs, cast, note)
+		if st.qb != nil {
+			pl.addPassthrough(path, joinName(path, "biases"), st.qb, cast, note)
+		}
+	}
+	if st.bias != nil {
+		pl.addPassthrough(path, joinName(path, "bias"), st.bias, cast, note)
+	}
+}
+
+// planDequantize plans a job dequantizing a pre-quantized weight: to the
+// (cast) scales dtype for affine, to bf16 for the fp modes.
+func (pl *planner) planDequantize(st *modState, cast mlx.DType, note string) {
+	path := st.spec.Path
+	inputs := []*Input{st.qw, st.qs}
+	if st.qb != nil {
+		inputs = append(inputs, st.qb)
+	}
+	out := mlx.BF16 // mx.dequantize's default for the fp modes
+	j := Job{Module: path, Action: ActDequantize, Inputs: inputs, Quant: *st.q, Note: note}
+	if st.q.Mode == mlx.Affine {
+		out = castFor(st.qs.DType, cast)
+		if out != st.qs.DType {
+			j.DType = out
+		}
+	}
+	ws, _ := st.spec.Param("weight")
+	j.Outputs = []int{pl.addTensor(joinName(path, "weight"), out, ws.Shape)}
+	pl.plan.Jobs = append(pl.plan.Jobs, j)
+}
+
+// planQuantize plans a job quantizing the float weight in (tensor name)
+// with q, cast first to the run's dtype.
+func (pl *planner) planQuantize(path, name string, in *Input, q mlx.QuantParams, note string) error {
+	if !in.DType.IsFloat() {
+		return fmt.Errorf("%w: tensor %q%s is %s and cannot be quantized", ErrWeights, name, pl.where(in), in.DType)
+	}
+	wdt := castFor(in.DType, pl.plan.DType)
+	packed, sshape, err := quantShapes(path, in.Shape, q)
+	if err != nil {
+		return err
+	}
+	j := Job{Module: path, Action: ActQuantize, Inputs: []*Input{in}, Quant: q, Note: note}
+	if wdt != in.DType {
+		j.DType = wdt
+	}
+	sdt := q.Mode.ScaleDType(wdt)
+	j.Outputs = []int{pl.addTensor(name, mlx.U32, packed), pl.addTensor(joinName(path, "scales"), sdt, sshape)}
+	if q.Mode.HasBias() {
+		j.Outputs = append(j.Outputs, pl.addTensor(joinName(path, "biases"), sdt, sshape))
+	}
+	pl.plan.Jobs = append(pl.plan.Jobs, j)
+	return nil
+}
+
 // planQuantized plans a -q run: for every float module, mlx-lm's
 // quantize_model decision (divisibility by the global group size, recipe
 // or the model's predicate), overridden by the first matching rule.
 func (pl *planner) planQuantized(mods []modState, rec *recipe) error {
+	global, err := pl.globalQuant()
+	if err != nil {
+		return err
+	}
+	pl.plan.Quant = &global
+	qr := &quantRun{global: global, rec: rec, pred: pl.arch.MLX.Pred}
+	if existing := pl.cfg.Object("quantization"); existing != nil {
+		qr.qobj, qr.fineGrained = existing, true
+	} else {
+		qr.qobj = quantEntry(global)
+	}
+	for i := range mods {
+		st := &mods[i]
+		d, err := pl.quantDecision(qr, st)
+		if err != nil {
+			return err
+		}
+		if err := pl.planModule(st, d.q, d.note, d.dtype); err != nil {
+			return err
+		}
+	}
+	pl.cfgObj.Set("quantization", qr.qobj)
+	pl.cfgObj.Set("quantization_config", qr.qobj)
+	return nil
+}
+
+// globalQuant is the run's -q parameters, the mode's defaults filling in
+// bits and group size.
+func (pl *planner) globalQuant() (mlx.QuantParams, error) {
 	mode, _ := mlx.ParseQuantMode(pl.opts.qMode())
 	global := mlx.QuantParams{Mode: mode, Bits: pl.opts.QBits, GroupSize: pl.opts.QGroupSize}
 	if global.Bits == 0 {
@@ -791,115 +976,113 @@ func (pl *planner) planQuantized(mods []modState, rec *recipe) error {
 		global.GroupSize = mode.DefaultGroupSize()
 	}
 	if err := global.Validate(); err != nil {
-		return fmt.Errorf("%w: %v", ErrOptions, err)
+		return global, fmt.Errorf("%w: %v", ErrOptions, err)
 	}
-	pl.plan.Quant = &global
+	return global, nil
+}
 
-	var qobj *pyjson.Object
-	fineGrained := false
-	if existing := pl.cfg.Object("quantization"); existing != nil {
-		qobj, fineGrained = existing, true
-	} else {
-		qobj = quantEntry(global)
+// quantRun is the state of a -q run: the global parameters, the recipe or
+// model predicate, and the "quantization" object being written
+// (fineGrained: it lists every quantized module).
+type quantRun struct {
+	global      mlx.QuantParams
+	rec         *recipe
+	pred        model.QuantPred
+	qobj        *pyjson.Object
+	fineGrained bool
+}
+
+// quantDecision is how one module is planned: quantized with q (nil: not
+// quantized), cast to dtype (Invalid: the run's), with a note.
+type quantDecision struct {
+	q     *mlx.QuantParams
+	note  string
+	dtype mlx.DType
+}
+
+// quantDecision decides a module: pre-quantized modules are kept, a
+// matching rule wins, else mlx-lm's quantize_model decision.
+func (pl *planner) quantDecision(qr *quantRun, st *modState) (quantDecision, error) {
+	if st.q != nil {
+		return quantDecision{note: "already quantized"}, nil
 	}
-	pred := pl.arch.MLX.Pred
-	for i := range mods {
-		st := &mods[i]
-		path := st.spec.Path
-		if st.q != nil {
-			if err := pl.planModule(st, nil, "already quantized"); err != nil {
-				return err
-			}
-			continue
-		}
-		w := st.params["weight"]
-		quantizable := st.spec.Kind.Quantizable() && w != nil && len(w.Shape) > 0
-		lastDim := 0
-		if w != nil && len(w.Shape) > 0 {
-			lastDim = w.Shape[len(w.Shape)-1]
-		}
-		rule := pl.matchRule(path)
-		if rule != nil {
-			switch {
-			case rule.DType != mlx.Invalid:
-				if err := pl.planModule(st, nil, "rule "+rule.Text, rule.DType); err != nil {
-					return err
-				}
-				continue
-			case rule.Skip || !quantizable:
-				if err := pl.planModule(st, nil, ruleNote(rule, quantizable)); err != nil {
-					return err
-				}
-				continue
-			}
-			p := global
-			p.Bits = rule.Bits
-			if rule.Mode != "" {
-				p.Mode, _ = mlx.ParseQuantMode(rule.Mode) // the syntax gives a group with a mode
-			}
-			if rule.Group != 0 {
-				p.GroupSize = rule.Group
-			}
-			if err := p.Validate(); err != nil {
-				return fmt.Errorf("%w: rule %q on %q: %w", ErrOptions, rule.Text, path, err)
-			}
-			if lastDim%p.GroupSize != 0 {
-				if err := pl.planModule(st, nil, fmt.Sprintf("rule %s: last dimension %d is not a multiple of %d", rule.Text, lastDim, p.GroupSize)); err != nil {
-					return err
-				}
-				continue
-			}
-			if fineGrained || rec != nil || p != global {
-				qobj.Set(path, quantEntry(p))
-			}
-			if err := pl.planModule(st, &p, "rule "+rule.Text); err != nil {
-				return err
-			}
-			continue
-		}
-		if !quantizable {
-			if err := pl.planModule(st, nil, ""); err != nil {
-				return err
-			}
-			continue
-		}
-		if lastDim%global.GroupSize != 0 {
-			if err := pl.planModule(st, nil, fmt.Sprintf("last dimension %d is not a multiple of %d", lastDim, global.GroupSize)); err != nil {
-				return err
-			}
-			continue
-		}
-		p, note := global, ""
-		var entry *pyjson.Object
-		switch {
-		case rec != nil:
-			entry = rec.entry(path)
-			note = "recipe " + rec.name
-		case pred != nil:
-			entry = pred(path)
-			if entry != nil {
-				note = "model override"
-			}
-		}
+	w := st.params["weight"]
+	quantizable := st.spec.Kind.Quantizable() && w != nil && len(w.Shape) > 0
+	lastDim := 0
+	if quantizable {
+		lastDim = w.Shape[len(w.Shape)-1]
+	}
+	if rule := pl.matchRule(st.spec.Path); rule != nil {
+		return qr.ruleDecision(rule, st.spec.Path, quantizable, lastDim)
+	}
+	if !quantizable {
+		return quantDecision{}, nil
+	}
+	if lastDim%qr.global.GroupSize != 0 {
+		return quantDecision{note: fmt.Sprintf("last dimension %d is not a multiple of %d", lastDim, qr.global.GroupSize)}, nil
+	}
+	return qr.defaultDecision(st.spec.Path)
+}
+
+// ruleDecision applies a matching --rule: a dtype, a skip, or bits (and
+// mode and group) over the global parameters.
+func (qr *quantRun) ruleDecision(rule *Rule, path string, quantizable bool, lastDim int) (quantDecision, error) {
+	switch {
+	case rule.DType != mlx.Invalid:
+		return quantDecision{note: "rule " + rule.Text, dtype: rule.DType}, nil
+	case rule.Skip || !quantizable:
+		return quantDecision{note: ruleNote(rule, quantizable)}, nil
+	}
+	p := qr.global
+	p.Bits = rule.Bits
+	if rule.Mode != "" {
+		p.Mode, _ = mlx.ParseQuantMode(rule.Mode) // the syntax gives a group with a mode
+	}
+	if rule.Group != 0 {
+		p.GroupSize = rule.Group
+	}
+	if err := p.Validate(); err != nil {
+		return quantDecision{}, fmt.Errorf("%w: rule %q on %q: %w", ErrOptions, rule.Text, path, err)
+	}
+	if lastDim%p.GroupSize != 0 {
+		return quantDecision{note: fmt.Sprintf("rule %s: last dimension %d is not a multiple of %d", rule.Text, lastDim, p.GroupSize)}, nil
+	}
+	if qr.fineGrained || qr.rec != nil || p != qr.global {
+		qr.qobj.Set(path, quantEntry(p))
+	}
+	return quantDecision{q: &p, note: "rule " + rule.Text}, nil
+}
+
+// defaultDecision quantizes with the recipe's or the model predicate's
+// entry for path, else with the global parameters.
+func (qr *quantRun) defaultDecision(path string) (quantDecision, error) {
+	p, note := qr.global, ""
+	var entry *pyjson.Object
+	switch {
+	case qr.rec != nil:
+		entry = qr.rec.entry(path)
+		note = "recipe " + qr.rec.name
+	case qr.pred != nil:
+		entry = qr.pred(path)
 		if entry != nil {
-			var err error
-			if p, err = paramsFromEntry(entry, "quantization."+path); err != nil {
-				return err
-			}
-			if err := p.Validate(); err != nil {
-				return fmt.Errorf("module %q: %w", path, err)
-			}
-			qobj.Set(path, entry)
-		} else if fineGrained {
-			qobj.Set(path, quantEntry(global))
-		}
-		if err := pl.planModule(st, &p, note); err != nil {
-			return err
+			note = "model override"
 		}
 	}
-	pl.cfgObj.Set("quantization", qobj)
-	pl.cfgObj.Set("quantization_config", qobj)
-	return nil
+	if entry == nil {
+		if qr.fineGrained {
+			qr.qobj.Set(path, quantEntry(qr.global))
+		}
+		return quantDecision{q: &p, note: note}, nil
+	}
+	p, err := paramsFromEntry(entry, "quantization."+path)
+	if err != nil {
+		return quantDecision{}, err
+	}
+	if err := p.Validate(); err != nil {
+		return quantDecision{}, fmt.Errorf("module %q: %w", path, err)
+	}
+	qr.qobj.Set(path, entry)
+	return quantDecision{q: &p, note: note}, nil
 }
 
 func ruleNote(r *Rule, quantizable bool) string {

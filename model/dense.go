@@ -78,31 +78,13 @@ func (a *Dense) build(c Config, _ Tensors) (*Tree, error) {
 	if err != nil {
 		return nil, err
 	}
-	kv, kvErr := c.IntOr("num_key_value_heads", d.Heads)
-	if a.KvRequired {
-		kv, kvErr = c.PosInt("num_key_value_heads")
-	}
-	headDim, hdErr := a.readHeadDim(c, d)
-	err = cmp.Or(kvErr, hdErr)
-	if a.HeadDimFirst {
-		err = cmp.Or(hdErr, kvErr)
-	}
+	kv, headDim, err := a.readHeads(c, d)
 	if err != nil {
 		return nil, err
 	}
-	attnBias, err := biasFlag(c, a.AttnBias)
+	f, err := a.readFlags(c)
 	if err != nil {
 		return nil, err
-	}
-	mlpBias, err := biasFlag(c, a.MlpBias)
-	if err != nil {
-		return nil, err
-	}
-	tie := a.AlwaysTied
-	if !a.AlwaysTied {
-		if tie, err = c.BoolOr("tie_word_embeddings", a.TieDefault); err != nil {
-			return nil, err
-		}
 	}
 	if a.Check != nil {
 		if err := a.Check(c); err != nil {
@@ -112,29 +94,67 @@ func (a *Dense) build(c Config, _ Tensors) (*Tree, error) {
 	var b Builder
 	b.Embedding("model.embed_tokens", d.Vocab, d.Hidden)
 	for l := 0; l < layers; l++ {
-		p := "model.layers." + strconv.Itoa(l)
-		if a.Fused {
-			b.Linear(p+".self_attn.qkv_proj", d.Hidden, d.Heads*headDim+2*kv*headDim, false)
-			b.Linear(p+".self_attn.o_proj", d.Heads*headDim, d.Hidden, false)
-			b.Linear(p+".mlp.gate_up_proj", d.Hidden, 2*d.Inter, false)
-			b.Linear(p+".mlp.down_proj", d.Inter, d.Hidden, false)
-		} else {
-			b.Attention(p+".self_attn", d.Hidden, d.Heads, kv, headDim, a.QkvBias || attnBias, attnBias)
-			if a.QkNorm {
-				b.Norm(p+".self_attn.q_norm", headDim)
-				b.Norm(p+".self_attn.k_norm", headDim)
-			}
-			b.MLP(p+".mlp", d.Hidden, d.Inter, mlpBias)
-		}
-		for _, n := range a.Norms {
-			b.Norm(p+"."+n, d.Hidden)
-		}
+		a.layer(&b, "model.layers."+strconv.Itoa(l), d, kv, headDim, f)
 	}
 	b.Norm("model.norm", d.Hidden)
-	if !tie {
+	if !f.tie {
 		b.Linear("lm_head", d.Hidden, d.Vocab, false)
 	}
 	return b.Tree(layers), nil
+}
+
+// readHeads returns the key/value head count and the head size; which
+// error comes first when both are wrong follows HeadDimFirst.
+func (a *Dense) readHeads(c Config, d Dims) (kv, headDim int, err error) {
+	kv, kvErr := c.IntOr("num_key_value_heads", d.Heads)
+	if a.KvRequired {
+		kv, kvErr = c.PosInt("num_key_value_heads")
+	}
+	headDim, hdErr := a.readHeadDim(c, d)
+	err = cmp.Or(kvErr, hdErr)
+	if a.HeadDimFirst {
+		err = cmp.Or(hdErr, kvErr)
+	}
+	return kv, headDim, err
+}
+
+// denseFlags are the config switches of a Dense model.
+type denseFlags struct {
+	attnBias, mlpBias, tie bool
+}
+
+func (a *Dense) readFlags(c Config) (f denseFlags, err error) {
+	if f.attnBias, err = biasFlag(c, a.AttnBias); err != nil {
+		return f, err
+	}
+	if f.mlpBias, err = biasFlag(c, a.MlpBias); err != nil {
+		return f, err
+	}
+	f.tie = a.AlwaysTied
+	if !a.AlwaysTied {
+		f.tie, err = c.BoolOr("tie_word_embeddings", a.TieDefault)
+	}
+	return f, err
+}
+
+// layer adds the modules of the decoder layer at p.
+func (a *Dense) layer(b *Builder, p string, d Dims, kv, headDim int, f denseFlags) {
+	if a.Fused {
+		b.Linear(p+".self_attn.qkv_proj", d.Hidden, d.Heads*headDim+2*kv*headDim, false)
+		b.Linear(p+".self_attn.o_proj", d.Heads*headDim, d.Hidden, false)
+		b.Linear(p+".mlp.gate_up_proj", d.Hidden, 2*d.Inter, false)
+		b.Linear(p+".mlp.down_proj", d.Inter, d.Hidden, false)
+	} else {
+		b.Attention(p+".self_attn", d.Hidden, d.Heads, kv, headDim, a.QkvBias || f.attnBias, f.attnBias)
+		if a.QkNorm {
+			b.Norm(p+".self_attn.q_norm", headDim)
+			b.Norm(p+".self_attn.k_norm", headDim)
+		}
+		b.MLP(p+".mlp", d.Hidden, d.Inter, f.mlpBias)
+	}
+	for _, n := range a.Norms {
+		b.Norm(p+"."+n, d.Hidden)
+	}
 }
 
 // layerCount returns num_hidden_layers, or the length of layer_types for

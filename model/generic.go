@@ -13,76 +13,102 @@ import (
 // "weight" is 2-D and whose other parameters are at most a 1-D "bias"
 // counts as a Linear/Embedding and is quantizable.
 func BuildFromCheckpoint(_ Config, ts Tensors) (*Tree, error) {
-	type mod struct {
-		path   string
-		params map[string][]int
-		names  []string
+	mods, order := checkpointModules(ts)
+	sort.Slice(order, func(i, j int) bool { return naturalLess(order[i], order[j]) })
+	spec := &Tree{Generic: true}
+	maxLayer := -1
+	for _, p := range order {
+		m := mods[p]
+		spec.Modules = append(spec.Modules, Module{Path: p, Kind: m.kind(), Params: m.sortedParams()})
+		if v, ok := layerIndex(p); ok {
+			maxLayer = max(maxLayer, v)
+		}
 	}
-	mods := map[string]*mod{}
+	spec.NumLayers = maxLayer + 1
+	return spec, nil
+}
+
+// checkpointModule is one module of a checkpoint: the parameter shapes by
+// name and the names in checkpoint order.
+type checkpointModule struct {
+	params map[string][]int
+	names  []string
+}
+
+// checkpointModules groups the tensors by module path (the name minus its
+// last component), returning the paths in first-seen order.
+func checkpointModules(ts Tensors) (map[string]*checkpointModule, []string) {
+	mods := map[string]*checkpointModule{}
 	var order []string
 	for _, n := range ts.Names() {
 		shape, _ := ts.Shape(n)
-		path, param := n, n
+		path, param := "", n
 		if i := strings.LastIndexByte(n, '.'); i >= 0 {
 			path, param = n[:i], n[i+1:]
-		} else {
-			path = ""
 		}
 		m := mods[path]
 		if m == nil {
-			m = &mod{path: path, params: map[string][]int{}}
+			m = &checkpointModule{params: map[string][]int{}}
 			mods[path] = m
 			order = append(order, path)
 		}
 		m.params[param] = shape
 		m.names = append(m.names, param)
 	}
-	sort.Slice(order, func(i, j int) bool { return naturalLess(order[i], order[j]) })
-	spec := &Tree{Generic: true}
-	maxLayer := -1
-	for _, p := range order {
-		m := mods[p]
-		kind := KindOther
-		if w, ok := m.params["weight"]; ok && len(w) == 2 {
-			kind = KindLinear
-			for _, n := range m.names {
-				if n != "weight" && !(n == "bias" && len(m.params[n]) == 1) {
-					kind = KindOther
-				}
-			}
-		}
-		// Parameters of a quantized checkpoint module: weight, scales,
-		// biases, bias.
-		if _, ok := m.params["scales"]; ok {
-			kind = KindLinear
-		}
-		names := slices.Clone(m.names)
-		rank := map[string]int{"weight": 0, "scales": 1, "biases": 2, "bias": 3}
-		sort.SliceStable(names, func(i, j int) bool {
-			ri, oki := rank[names[i]]
-			rj, okj := rank[names[j]]
-			switch {
-			case oki && okj:
-				return ri < rj
-			case oki != okj:
-				return oki
-			}
-			return names[i] < names[j]
-		})
-		ms := Module{Path: p, Kind: kind}
-		for _, n := range names {
-			ms.Params = append(ms.Params, Param{n, m.params[n]})
-		}
-		spec.Modules = append(spec.Modules, ms)
-		for _, comp := range strings.Split(p, ".") {
-			if v, err := strconv.Atoi(comp); err == nil && IsDigits(comp) {
-				maxLayer = max(maxLayer, v)
-				break
-			}
+	return mods, order
+}
+
+// kind is KindLinear for a 2-D weight with at most a 1-D bias, or for a
+// quantized checkpoint module (weight, scales, biases, bias), else
+// KindOther.
+func (m *checkpointModule) kind() Kind {
+	if _, ok := m.params["scales"]; ok {
+		return KindLinear
+	}
+	if w, ok := m.params["weight"]; !ok || len(w) != 2 {
+		return KindOther
+	}
+	for _, n := range m.names {
+		if n != "weight" && !(n == "bias" && len(m.params[n]) == 1) {
+			return KindOther
 		}
 	}
-	spec.NumLayers = maxLayer + 1
-	return spec, nil
+	return KindLinear
+}
+
+// paramRank orders a module's parameters: weight, scales, biases, bias,
+// then the others by name.
+var paramRank = map[string]int{"weight": 0, "scales": 1, "biases": 2, "bias": 3}
+
+// sortedParams returns the parameters in paramRank order.
+func (m *checkpointModule) sortedParams() []Param {
+	names := slices.Clone(m.names)
+	sort.SliceStable(names, func(i, j int) bool {
+		ri, oki := paramRank[names[i]]
+		rj, okj := paramRank[names[j]]
+		switch {
+		case oki && okj:
+			return ri < rj
+		case oki != okj:
+			return oki
+		}
+		return names[i] < names[j]
+	})
+	var params []Param
+	for _, n := range names {
+		params = append(params, Param{n, m.params[n]})
+	}
+	return params
+}
+
+// layerIndex returns the first all-digit component of a module path.
+func layerIndex(path string) (int, bool) {
+	for _, comp := range strings.Split(path, ".") {
+		if v, err := strconv.Atoi(comp); err == nil && IsDigits(comp) {
+			return v, true
+		}
+	}
+	return 0, false
 }
 
 // IsDigits reports whether s is a non-empty run of ASCII digits.

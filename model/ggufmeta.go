@@ -105,57 +105,91 @@ func NewRope(h *HParams) (*Rope, error) {
 	} else if src != nil {
 		return nil, ConfigError(srcField, "an object", src)
 	}
-	if fa, ok := rp.m["full_attention"]; ok && fa != nil {
-		o, isObj := fa.(*pyjson.Object)
-		if !isObj {
-			return nil, ConfigError(rp.field["full_attention"], "an object", fa)
-		}
-		rp.full, rp.fullField = ObjMap(o), map[string]string{}
-		for k := range rp.full {
-			rp.fullField[k] = srcField + ".full_attention." + k
-		}
+	if err := rp.readFullAttention(srcField); err != nil {
+		return nil, err
 	}
-	if sa, ok := rp.m["sliding_attention"]; ok && sa != nil {
-		o, isObj := sa.(*pyjson.Object)
-		if !isObj {
-			return nil, ConfigError(rp.field["sliding_attention"], "an object", sa)
-		}
-		if v, ok := o.Get("rope_theta"); ok && v != nil {
-			f, isNum := PyFloat(v)
-			if !isNum {
-				return nil, ConfigError(srcField+".sliding_attention.rope_theta", "a number", v)
-			}
-			rp.Sliding = &f
-		}
+	if err := rp.readSlidingAttention(srcField); err != nil {
+		return nil, err
 	}
 	_, hasFull := rp.m["full_attention"]
 	_, hasSliding := rp.m["sliding_attention"]
 	if !hasFull && !hasSliding {
-		f, ok, err := h.FindFloat("local_rope_theta", "rope_local_theta", "rope_theta_local", "swa_rope_theta", "rope_local_base_freq")
-		if err != nil {
+		if err := rp.mirrorFlat(h); err != nil {
 			return nil, err
 		}
-		if ok {
-			rp.Sliding = &f
-		}
-		mirror := func(key string, keys ...string) {
-			if _, ok := rp.m[key]; ok {
-				return
-			}
-			if v, k, ok := h.Find(keys...); ok {
-				rp.m[key], rp.field[key] = v, h.Field(k)
-			}
-		}
-		mirror("rope_theta", "global_rope_theta", "rope_global_theta", "rope_theta_global", "rope_theta", "rotary_emb_base")
-		if _, ok := rp.m["rope_type"]; !ok {
-			if t, ok := rp.m["type"]; ok && t != nil {
-				rp.m["rope_type"], rp.field["rope_type"] = t, rp.field["type"]
-			}
-		}
-		mirror("partial_rotary_factor", "partial_rotary_factor", "rope_pct", "rope_percent")
-		mirror("original_max_position_embeddings", "original_max_position_embeddings")
 	}
 	return rp, nil
+}
+
+// readFullAttention reads the full_attention sub-object, if any.
+func (rp *Rope) readFullAttention(srcField string) error {
+	fa, ok := rp.m["full_attention"]
+	if !ok || fa == nil {
+		return nil
+	}
+	o, isObj := fa.(*pyjson.Object)
+	if !isObj {
+		return ConfigError(rp.field["full_attention"], "an object", fa)
+	}
+	rp.full, rp.fullField = ObjMap(o), map[string]string{}
+	for k := range rp.full {
+		rp.fullField[k] = srcField + ".full_attention." + k
+	}
+	return nil
+}
+
+// readSlidingAttention reads sliding_attention.rope_theta, if any.
+func (rp *Rope) readSlidingAttention(srcField string) error {
+	sa, ok := rp.m["sliding_attention"]
+	if !ok || sa == nil {
+		return nil
+	}
+	o, isObj := sa.(*pyjson.Object)
+	if !isObj {
+		return ConfigError(rp.field["sliding_attention"], "an object", sa)
+	}
+	v, ok := o.Get("rope_theta")
+	if !ok || v == nil {
+		return nil
+	}
+	f, isNum := PyFloat(v)
+	if !isNum {
+		return ConfigError(srcField+".sliding_attention.rope_theta", "a number", v)
+	}
+	rp.Sliding = &f
+	return nil
+}
+
+// mirrorFlat fills a rope without per-attention-kind parameters from the
+// flat config keys: the sliding-window theta, rope_theta, rope_type (from
+// "type"), partial_rotary_factor and original_max_position_embeddings.
+func (rp *Rope) mirrorFlat(h *HParams) error {
+	f, ok, err := h.FindFloat("local_rope_theta", "rope_local_theta", "rope_theta_local", "swa_rope_theta", "rope_local_base_freq")
+	if err != nil {
+		return err
+	}
+	if ok {
+		rp.Sliding = &f
+	}
+	rp.mirror(h, "rope_theta", "global_rope_theta", "rope_global_theta", "rope_theta_global", "rope_theta", "rotary_emb_base")
+	if _, ok := rp.m["rope_type"]; !ok {
+		if t, ok := rp.m["type"]; ok && t != nil {
+			rp.m["rope_type"], rp.field["rope_type"] = t, rp.field["type"]
+		}
+	}
+	rp.mirror(h, "partial_rotary_factor", "partial_rotary_factor", "rope_pct", "rope_percent")
+	rp.mirror(h, "original_max_position_embeddings", "original_max_position_embeddings")
+	return nil
+}
+
+// mirror sets key, when absent, from the first present config key of keys.
+func (rp *Rope) mirror(h *HParams, key string, keys ...string) {
+	if _, ok := rp.m[key]; ok {
+		return
+	}
+	if v, k, ok := h.Find(keys...); ok {
+		rp.m[key], rp.field[key] = v, h.Field(k)
+	}
 }
 
 // params returns rope_parameters["full_attention"] or rope_parameters,
@@ -257,12 +291,21 @@ func (r *Rope) RopeType() (string, error) {
 	return s, err
 }
 
+// Steps runs steps in order and returns the first error, skipping the
+// rest: a list of KV writes that each may fail.
+func Steps(steps ...func() error) error {
+	for _, s := range steps {
+		if err := s(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // textParams is TextModel.set_gguf_parameters.
 func TextParams(m *Meta) error {
-	if err := m.U32("block_count", m.BlockCount); err != nil {
-		return err
-	}
-	steps := []func() error{
+	err := Steps(
+		func() error { return m.U32("block_count", m.BlockCount) },
 		func() error {
 			return m.OptU32("context_length", "max_position_embeddings", "n_ctx", "n_positions", "max_length", "max_sequence_length", "model_max_length")
 		},
@@ -272,112 +315,141 @@ func TextParams(m *Meta) error {
 		},
 		func() error { return m.OptU32("attention.head_count", "num_attention_heads", "n_head", "n_heads") },
 		func() error { return m.OptU32("attention.head_count_kv", "num_key_value_heads", "n_kv_heads") },
-	}
-	for _, s := range steps {
-		if err := s(); err != nil {
-			return err
-		}
-	}
-	if causal, ok, err := m.H.FindBool("is_causal"); err != nil {
-		return err
-	} else if ok && !causal {
-		m.Set(m.ArchKey("attention.causal"), gguf.Bool(false))
-	}
-	t, err := m.Rope.RopeType()
+		m.causalParam,
+		m.ropeScalingParams,
+		m.ropeThetaParams,
+		func() error { return m.OptF32("attention.layer_norm_rms_epsilon", "rms_norm_eps", "norm_eps") },
+		func() error {
+			return m.OptF32("attention.layer_norm_epsilon", "layer_norm_eps", "layer_norm_epsilon", "norm_epsilon")
+		},
+		func() error { return m.OptU32("expert_count", "num_local_experts", "num_experts", "n_routed_experts") },
+		func() error {
+			return m.OptU32("expert_used_count", "num_experts_per_tok", "num_experts_per_token", "top_k_experts")
+		},
+		func() error { return m.OptU32("expert_group_count", "n_group") },
+		func() error { return m.OptU32("expert_group_used_count", "topk_group") },
+		m.expertGatingParam,
+		m.headDimParams,
+	)
 	if err != nil {
 		return err
 	}
-	if t != "" {
-		factor, hasFactor, err := m.Rope.Float("factor")
+	m.Set("general.file_type", gguf.Uint32(uint32(m.FileType)))
+	return nil
+}
+
+// causalParam writes attention.causal false for a non-causal model.
+func (m *Meta) causalParam() error {
+	causal, ok, err := m.H.FindBool("is_causal")
+	if err != nil {
+		return err
+	}
+	if ok && !causal {
+		m.Set(m.ArchKey("attention.causal"), gguf.Bool(false))
+	}
+	return nil
+}
+
+// ropeScalingParams writes the rope.scaling KVs of a linear, yarn or
+// longrope rope type.
+func (m *Meta) ropeScalingParams() error {
+	t, err := m.Rope.RopeType()
+	if err != nil || t == "" {
+		return err
+	}
+	factor, hasFactor, err := m.Rope.Float("factor")
+	if err != nil {
+		return err
+	}
+	switch {
+	case t == "linear" && hasFactor:
+		m.Set(m.ArchKey("rope.scaling.type"), gguf.String("linear"))
+		m.F32("rope.scaling.factor", factor)
+	case t == "yarn" && hasFactor:
+		m.Set(m.ArchKey("rope.scaling.type"), gguf.String("yarn"))
+		m.F32("rope.scaling.factor", factor)
+		return m.yarnParams()
+	case t == "su" || t == "longrope":
+		m.Set(m.ArchKey("rope.scaling.type"), gguf.String("longrope"))
+	}
+	return nil
+}
+
+// yarnParams writes the yarn-only rope.scaling KVs.
+func (m *Meta) yarnParams() error {
+	orig, ok, err := m.Rope.U32("original_max_position_embeddings")
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("%w: yarn rope scaling without an integer original_max_position_embeddings", ErrExport)
+	}
+	if err := m.U32("rope.scaling.original_context_length", orig); err != nil {
+		return err
+	}
+	attnKey := "attention_factor"
+	if _, _, ok := m.Rope.Get(attnKey); !ok {
+		attnKey = "attn_factor"
+	}
+	for _, y := range []struct{ suffix, key string }{
+		{"rope.scaling.yarn_ext_factor", "extrapolation_factor"},
+		{"rope.scaling.yarn_attn_factor", attnKey},
+		{"rope.scaling.yarn_beta_fast", "beta_fast"},
+		{"rope.scaling.yarn_beta_slow", "beta_slow"},
+	} {
+		f, ok, err := m.Rope.Float(y.key)
 		if err != nil {
 			return err
 		}
-		switch {
-		case t == "linear" && hasFactor:
-			m.Set(m.ArchKey("rope.scaling.type"), gguf.String("linear"))
-			m.F32("rope.scaling.factor", factor)
-		case t == "yarn" && hasFactor:
-			m.Set(m.ArchKey("rope.scaling.type"), gguf.String("yarn"))
-			m.F32("rope.scaling.factor", factor)
-			orig, ok, err := m.Rope.U32("original_max_position_embeddings")
-			if err != nil {
-				return err
-			}
-			if !ok {
-				return fmt.Errorf("%w: yarn rope scaling without an integer original_max_position_embeddings", ErrExport)
-			}
-			if err := m.U32("rope.scaling.original_context_length", orig); err != nil {
-				return err
-			}
-			attnKey := "attention_factor"
-			if _, _, ok := m.Rope.Get(attnKey); !ok {
-				attnKey = "attn_factor"
-			}
-			for _, y := range []struct{ suffix, key string }{
-				{"rope.scaling.yarn_ext_factor", "extrapolation_factor"},
-				{"rope.scaling.yarn_attn_factor", attnKey},
-				{"rope.scaling.yarn_beta_fast", "beta_fast"},
-				{"rope.scaling.yarn_beta_slow", "beta_slow"},
-			} {
-				f, ok, err := m.Rope.Float(y.key)
-				if err != nil {
-					return err
-				}
-				if ok {
-					m.F32(y.suffix, f)
-				}
-			}
-		case t == "su" || t == "longrope":
-			m.Set(m.ArchKey("rope.scaling.type"), gguf.String("longrope"))
+		if ok {
+			m.F32(y.suffix, f)
 		}
 	}
-	if f, ok, err := m.Rope.Float("rope_theta"); err != nil {
+	return nil
+}
+
+// ropeThetaParams writes rope.freq_base and rope.freq_base_swa.
+func (m *Meta) ropeThetaParams() error {
+	f, ok, err := m.Rope.Float("rope_theta")
+	if err != nil {
 		return err
-	} else if ok {
+	}
+	if ok {
 		m.F32("rope.freq_base", f)
 	}
 	if m.Rope.Sliding != nil {
 		m.F32("rope.freq_base_swa", *m.Rope.Sliding)
 	}
-	if err := m.OptF32("attention.layer_norm_rms_epsilon", "rms_norm_eps", "norm_eps"); err != nil {
-		return err
-	}
-	if err := m.OptF32("attention.layer_norm_epsilon", "layer_norm_eps", "layer_norm_epsilon", "norm_epsilon"); err != nil {
-		return err
-	}
-	if err := m.OptU32("expert_count", "num_local_experts", "num_experts", "n_routed_experts"); err != nil {
-		return err
-	}
-	if err := m.OptU32("expert_used_count", "num_experts_per_tok", "num_experts_per_token", "top_k_experts"); err != nil {
-		return err
-	}
-	if err := m.OptU32("expert_group_count", "n_group"); err != nil {
-		return err
-	}
-	if err := m.OptU32("expert_group_used_count", "topk_group"); err != nil {
-		return err
-	}
-	if v, ok, err := m.H.FindString("score_function", "scoring_func", "score_func", "moe_router_activation", "moe_router_activation_func", "expert_selection_fn"); err != nil {
-		return err
-	} else if ok {
-		fn := map[string]uint32{"softmax": 1, "sigmoid": 2, "sqrtsoftplus": 4}[v]
-		if fn == 0 {
-			return fmt.Errorf("%w: unsupported expert gating function %q", ErrExport, v)
-		}
-		m.Set(m.ArchKey("expert_gating_func"), gguf.Uint32(fn))
-	}
-	if n, ok, err := m.H.FindU32("head_dim"); err != nil {
-		return err
-	} else if ok {
-		if err := m.U32("attention.key_length", n); err != nil {
-			return err
-		}
-		if err := m.U32("attention.value_length", n); err != nil {
-			return err
-		}
-	}
-	m.Set("general.file_type", gguf.Uint32(uint32(m.FileType)))
 	return nil
+}
+
+// expertGatingFuncs are the GGUF codes of the expert gating functions.
+var expertGatingFuncs = map[string]uint32{"softmax": 1, "sigmoid": 2, "sqrtsoftplus": 4}
+
+// expertGatingParam writes expert_gating_func.
+func (m *Meta) expertGatingParam() error {
+	v, ok, err := m.H.FindString("score_function", "scoring_func", "score_func", "moe_router_activation", "moe_router_activation_func", "expert_selection_fn")
+	if err != nil || !ok {
+		return err
+	}
+	fn := expertGatingFuncs[v]
+	if fn == 0 {
+		return fmt.Errorf("%w: unsupported expert gating function %q", ErrExport, v)
+	}
+	m.Set(m.ArchKey("expert_gating_func"), gguf.Uint32(fn))
+	return nil
+}
+
+// headDimParams writes head_dim as the attention key and value lengths.
+func (m *Meta) headDimParams() error {
+	n, ok, err := m.H.FindU32("head_dim")
+	if err != nil || !ok {
+		return err
+	}
+	if err := m.U32("attention.key_length", n); err != nil {
+		return err
+	}
+	return m.U32("attention.value_length", n)
 }
 
 // ropeDim returns head_dim, or hidden_size / num_attention_heads.

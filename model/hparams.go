@@ -105,21 +105,39 @@ func (c *HFConfig) apply(m map[string]pyjson.Value) {
 		}
 	}
 	heads, headsOK := HPInt(m["num_attention_heads"])
-	kv, present := m["num_key_value_heads"]
-	if (!present || kv == nil) && c.KVHeads != KVHeadsKept && headsOK && (c.KVHeads == KVHeadsNullOrAbsent || present) {
-		m["num_key_value_heads"] = pyjson.Int(heads)
+	if headsOK {
+		c.applyKVHeads(m, heads)
 	}
-	if c.HeadDimFromHidden {
-		if hd, ok := m["head_dim"]; !ok || hd == nil {
-			if hidden, ok := HPInt(m["hidden_size"]); ok && headsOK && heads != 0 {
-				m["head_dim"] = pyjson.Int(hidden / heads)
-			}
-		}
+	if c.HeadDimFromHidden && headsOK && heads != 0 {
+		applyHeadDim(m, heads)
 	}
 	if c.SlidingWindowFlag {
 		if use, _ := m["use_sliding_window"].(bool); !use {
 			m["sliding_window"] = nil
 		}
+	}
+}
+
+// applyKVHeads sets a missing (per c.KVHeads) num_key_value_heads to the
+// attention head count.
+func (c *HFConfig) applyKVHeads(m map[string]pyjson.Value, heads int64) {
+	kv, present := m["num_key_value_heads"]
+	if present && kv != nil {
+		return
+	}
+	switch {
+	case c.KVHeads == KVHeadsNullOrAbsent, c.KVHeads == KVHeadsNull && present:
+		m["num_key_value_heads"] = pyjson.Int(heads)
+	}
+}
+
+// applyHeadDim sets an absent or null head_dim to hidden_size / heads.
+func applyHeadDim(m map[string]pyjson.Value, heads int64) {
+	if hd, ok := m["head_dim"]; ok && hd != nil {
+		return
+	}
+	if hidden, ok := HPInt(m["hidden_size"]); ok {
+		m["head_dim"] = pyjson.Int(hidden / heads)
 	}
 }
 

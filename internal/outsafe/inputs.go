@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 )
 
 // CheckInputs refuses an output path that overlaps an input (see Options:
@@ -18,56 +19,82 @@ func CheckInputs(output string, inputs, hosts []string) error {
 	if err != nil {
 		return err
 	}
-	type input struct {
-		name string
-		real string
-		fi   fs.FileInfo
-		host bool
+	ins := append(resolveInputs(inputs, false), resolveInputs(hosts, true)...)
+	// The most precise finding first: is, then inside, then contains.
+	if in, ok := inputIsOutput(ins, outFI); ok {
+		return refuse(ErrOverlap, fmt.Sprintf("output %q is the input %q", output, in.name))
 	}
-	var ins []input
-	add := func(names []string, host bool) {
-		for _, in := range names {
-			abs, err := filepath.Abs(in)
-			if err != nil {
-				continue
-			}
-			real, err := filepath.EvalSymlinks(abs)
-			if err != nil {
-				continue
-			}
-			if fi, err := os.Stat(real); err == nil {
-				ins = append(ins, input{in, real, fi, host})
-			}
+	if in, ok := inputContainsOutput(ins, ancestors); ok {
+		return refuse(ErrOverlap, fmt.Sprintf("output %q is inside the input directory %q", output, in.name))
+	}
+	if in, ok := outputContainsInput(ins, outFI); ok {
+		return refuse(ErrOverlap, fmt.Sprintf("output %q contains the input %q", output, in.name))
+	}
+	return nil
+}
+
+// resolvedInput is an input of CheckInputs that exists, symlinks followed.
+type resolvedInput struct {
+	name string // as given
+	real string
+	fi   fs.FileInfo
+	host bool // may contain the output
+}
+
+// resolveInputs resolves names, skipping those that cannot be resolved.
+func resolveInputs(names []string, host bool) []resolvedInput {
+	var ins []resolvedInput
+	for _, in := range names {
+		abs, err := filepath.Abs(in)
+		if err != nil {
+			continue
+		}
+		real, err := filepath.EvalSymlinks(abs)
+		if err != nil {
+			continue
+		}
+		if fi, err := os.Stat(real); err == nil {
+			ins = append(ins, resolvedInput{in, real, fi, host})
 		}
 	}
-	add(inputs, false)
-	add(hosts, true)
-	// The most precise finding first: is, then inside, then contains.
+	return ins
+}
+
+// inputIsOutput returns the first input that is the output itself.
+func inputIsOutput(ins []resolvedInput, outFI fs.FileInfo) (resolvedInput, bool) {
 	for _, in := range ins {
 		if outFI != nil && os.SameFile(outFI, in.fi) {
-			return refuse(ErrOverlap, fmt.Sprintf("output %q is the input %q", output, in.name))
+			return in, true
 		}
 	}
+	return resolvedInput{}, false
+}
+
+// inputContainsOutput returns the first input directory (not a host) that
+// is one of the output's ancestors.
+func inputContainsOutput(ins []resolvedInput, ancestors []fs.FileInfo) (resolvedInput, bool) {
 	for _, in := range ins {
 		if in.host || !in.fi.IsDir() {
 			continue
 		}
-		for _, a := range ancestors {
-			if os.SameFile(a, in.fi) {
-				return refuse(ErrOverlap, fmt.Sprintf("output %q is inside the input directory %q", output, in.name))
-			}
+		if slices.ContainsFunc(ancestors, func(a fs.FileInfo) bool { return os.SameFile(a, in.fi) }) {
+			return in, true
 		}
 	}
-	if outFI != nil && outFI.IsDir() {
-		for _, in := range ins {
-			for _, a := range chain(filepath.Dir(in.real)) {
-				if os.SameFile(a, outFI) {
-					return refuse(ErrOverlap, fmt.Sprintf("output %q contains the input %q", output, in.name))
-				}
-			}
+	return resolvedInput{}, false
+}
+
+// outputContainsInput returns the first input inside the output directory.
+func outputContainsInput(ins []resolvedInput, outFI fs.FileInfo) (resolvedInput, bool) {
+	if outFI == nil || !outFI.IsDir() {
+		return resolvedInput{}, false
+	}
+	for _, in := range ins {
+		if slices.ContainsFunc(chain(filepath.Dir(in.real)), func(a fs.FileInfo) bool { return os.SameFile(a, outFI) }) {
+			return in, true
 		}
 	}
-	return nil
+	return resolvedInput{}, false
 }
 
 // resolveOutput returns the output's own FileInfo (nil when it does not

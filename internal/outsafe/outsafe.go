@@ -68,17 +68,9 @@ type Target struct {
 // Commit or Abort (Abort after Commit is a no-op, so a deferred Abort is
 // fine).
 func Reserve(final string, opts Options) (t *Target, err error) {
-	if final == "" {
-		return nil, refuse(ErrPath, "no output path")
-	}
-	clean := filepath.Clean(final)
-	parent, base := filepath.Split(clean)
-	if parent == "" {
-		parent = "."
-	}
-	parent = filepath.Clean(parent)
-	if base == "" || base == "." || base == ".." {
-		return nil, refuse(ErrPath, fmt.Sprintf("output %q does not name a file or directory", final))
+	clean, parent, base, err := splitFinal(final)
+	if err != nil {
+		return nil, err
 	}
 	if err := CheckInputs(final, opts.Inputs, opts.Hosts); err != nil {
 		return nil, err
@@ -96,38 +88,71 @@ func Reserve(final string, opts Options) (t *Target, err error) {
 	if err := t.takeLock(); err != nil {
 		return t, err
 	}
-	if fi, err := os.Lstat(clean); err == nil {
-		t.start = fi
-		if !opts.Force {
-			return t, refuse(ErrExists, fmt.Sprintf("output %q already exists; delete it or choose another path", final))
-		}
-		if err := t.replaceable(); err != nil {
-			return t, err
-		}
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return t, fmt.Errorf("output %q: %w", final, err)
+	if err := t.checkExisting(); err != nil {
+		return t, err
 	}
 	cleanStale(parent, base, opts.Notice)
-	tmp := filepath.Join(parent, leftoverName(base, kindTmp, os.Getpid()))
-	if opts.Dir {
+	return t, t.createTemp()
+}
+
+// splitFinal cleans final and splits it into its parent directory and base
+// name, refusing paths that do not name a file or directory.
+func splitFinal(final string) (clean, parent, base string, err error) {
+	if final == "" {
+		return "", "", "", refuse(ErrPath, "no output path")
+	}
+	clean = filepath.Clean(final)
+	parent, base = filepath.Split(clean)
+	if parent == "" {
+		parent = "."
+	}
+	parent = filepath.Clean(parent)
+	if base == "" || base == "." || base == ".." {
+		return "", "", "", refuse(ErrPath, fmt.Sprintf("output %q does not name a file or directory", final))
+	}
+	return clean, parent, base, nil
+}
+
+// checkExisting records what exists at the final path, refusing it unless
+// Force is set and it may be replaced.
+func (t *Target) checkExisting() error {
+	fi, err := os.Lstat(t.final)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("output %q: %w", t.display, err)
+	}
+	t.start = fi
+	if !t.opts.Force {
+		return refuse(ErrExists, fmt.Sprintf("output %q already exists; delete it or choose another path", t.display))
+	}
+	return t.replaceable()
+}
+
+// createTemp creates the temporary sibling: a directory for a directory
+// output, else a file left open in t.file.
+func (t *Target) createTemp() error {
+	tmp := filepath.Join(t.parent, leftoverName(t.base, kindTmp, os.Getpid()))
+	if t.opts.Dir {
 		if err := os.Mkdir(tmp, 0o755); err != nil {
-			return t, fmt.Errorf("output %q: %w", final, err)
+			return fmt.Errorf("output %q: %w", t.display, err)
 		}
 		t.tmp = tmp
 		if err := os.Chmod(tmp, 0o755); err != nil {
-			return t, fmt.Errorf("output %q: %w", final, err)
+			return fmt.Errorf("output %q: %w", t.display, err)
 		}
-		return t, nil
+		return nil
 	}
 	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
-		return t, fmt.Errorf("output %q: %w", final, err)
+		return fmt.Errorf("output %q: %w", t.display, err)
 	}
 	t.tmp, t.file = tmp, f
 	if err := f.Chmod(0o644); err != nil {
-		return t, fmt.Errorf("output %q: %w", final, err)
+		return fmt.Errorf("output %q: %w", t.display, err)
 	}
-	return t, nil
+	return nil
 }
 
 // Final returns the final path (cleaned).

@@ -59,66 +59,25 @@ func cleanStale(parent, own string, notice func(string)) {
 	if err != nil {
 		return
 	}
-	held := map[string]*os.File{}
-	busy := map[string]bool{}
-	defer func() {
-		for base, f := range held {
-			unlock(f, filepath.Join(parent, lockName(base)))
-		}
-	}()
-	// free reports whether no live run holds base's lock, keeping the lock
-	// while we clean.
-	free := func(base string) bool {
-		if base == own {
-			return true
-		}
-		if busy[base] {
-			return false
-		}
-		if _, ok := held[base]; ok {
-			return true
-		}
-		p := filepath.Join(parent, lockName(base))
-		f, err := os.OpenFile(p, os.O_RDWR, 0)
-		if errors.Is(err, fs.ErrNotExist) {
-			return true
-		}
-		if err != nil {
-			busy[base] = true
-			return false
-		}
-		if b, err := tryLock(f); err != nil || b || !sameFile(f, p) {
-			_ = f.Close()
-			busy[base] = true
-			return false
-		}
-		held[base] = f
-		return true
-	}
+	locks := &staleLocks{parent: parent, own: own, held: map[string]*os.File{}, busy: map[string]bool{}}
+	defer locks.release()
 	var removed, restored []string
 	pids := map[int]bool{}
 	for _, e := range entries {
 		name := e.Name()
-		if strings.HasPrefix(name, ".") && strings.HasSuffix(name, lockSuffix) && len(name) > 1+len(lockSuffix) {
-			free(name[1 : len(name)-len(lockSuffix)]) // removed on unlock
+		if base, ok := lockBase(name); ok {
+			locks.free(base) // removed on unlock
 			continue
 		}
 		base, kind, pid, ok := parseLeftover(name)
-		if !ok || pid == os.Getpid() || !pidGone(pid) || !free(base) {
+		if !ok || pid == os.Getpid() || !pidGone(pid) || !locks.free(base) {
 			continue
 		}
-		p := filepath.Join(parent, name)
-		if kind == kindOld {
-			final := filepath.Join(parent, base)
-			if _, err := os.Lstat(final); errors.Is(err, fs.ErrNotExist) {
-				if os.Rename(p, final) == nil {
-					restored = append(restored, base)
-					pids[pid] = true
-				}
-				continue
-			}
-		}
-		if os.RemoveAll(p) == nil {
+		switch cleanLeftover(parent, name, base, kind) {
+		case leftoverRestored:
+			restored = append(restored, base)
+			pids[pid] = true
+		case leftoverRemoved:
 			removed = append(removed, name)
 			pids[pid] = true
 		}
@@ -126,6 +85,92 @@ func cleanStale(parent, own string, notice func(string)) {
 	if notice == nil || len(removed)+len(restored) == 0 {
 		return
 	}
+	notice(staleNotice(parent, pids, removed, restored))
+}
+
+// lockBase returns the output base name a lock file name (".<base>.lock")
+// belongs to.
+func lockBase(name string) (string, bool) {
+	if strings.HasPrefix(name, ".") && strings.HasSuffix(name, lockSuffix) && len(name) > 1+len(lockSuffix) {
+		return name[1 : len(name)-len(lockSuffix)], true
+	}
+	return "", false
+}
+
+// staleLocks tracks the output locks cleanStale holds in parent while it
+// cleans, and those a live run holds (busy).
+type staleLocks struct {
+	parent, own string
+	held        map[string]*os.File
+	busy        map[string]bool
+}
+
+// free reports whether no live run holds base's lock, keeping the lock
+// while we clean.
+func (l *staleLocks) free(base string) bool {
+	if base == l.own {
+		return true
+	}
+	if l.busy[base] {
+		return false
+	}
+	if _, ok := l.held[base]; ok {
+		return true
+	}
+	p := filepath.Join(l.parent, lockName(base))
+	f, err := os.OpenFile(p, os.O_RDWR, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return true
+	}
+	if err != nil {
+		l.busy[base] = true
+		return false
+	}
+	if b, err := tryLock(f); err != nil || b || !sameFile(f, p) {
+		_ = f.Close()
+		l.busy[base] = true
+		return false
+	}
+	l.held[base] = f
+	return true
+}
+
+// release unlocks (and so removes) every lock free took.
+func (l *staleLocks) release() {
+	for base, f := range l.held {
+		unlock(f, filepath.Join(l.parent, lockName(base)))
+	}
+}
+
+type leftoverOutcome int
+
+const (
+	leftoverKept leftoverOutcome = iota
+	leftoverRestored
+	leftoverRemoved
+)
+
+// cleanLeftover renames a previous output (kindOld) back to base when
+// nothing is there, and otherwise removes the leftover name.
+func cleanLeftover(parent, name, base, kind string) leftoverOutcome {
+	p := filepath.Join(parent, name)
+	if kind == kindOld {
+		final := filepath.Join(parent, base)
+		if _, err := os.Lstat(final); errors.Is(err, fs.ErrNotExist) {
+			if os.Rename(p, final) == nil {
+				return leftoverRestored
+			}
+			return leftoverKept
+		}
+	}
+	if os.RemoveAll(p) == nil {
+		return leftoverRemoved
+	}
+	return leftoverKept
+}
+
+// staleNotice is the one line cleanStale reports.
+func staleNotice(parent string, pids map[int]bool, removed, restored []string) string {
 	var ps []string
 	for p := range pids {
 		ps = append(ps, strconv.Itoa(p))
@@ -138,8 +183,8 @@ func cleanStale(parent, own string, notice func(string)) {
 	if len(restored) > 0 {
 		parts = append(parts, "restored the previous output "+quoteList(restored))
 	}
-	notice(fmt.Sprintf("leftovers of an earlier run that did not finish (pid %s, gone) in %q: %s",
-		strings.Join(ps, ", "), parent, strings.Join(parts, "; ")))
+	return fmt.Sprintf("leftovers of an earlier run that did not finish (pid %s, gone) in %q: %s",
+		strings.Join(ps, ", "), parent, strings.Join(parts, "; "))
 }
 
 func quoteList(names []string) string {

@@ -274,42 +274,42 @@ func (p *parser) array(depth int) (Value, error) {
 
 func (p *parser) number() (Value, error) {
 	start := p.pos
-	if p.data[p.pos] == '-' {
-		p.pos++
-		if bytes.HasPrefix(p.data[p.pos:], []byte("Infinity")) {
-			p.pos += len("Infinity")
-			return Number("-Infinity"), nil
-		}
+	if p.accept("-") && bytes.HasPrefix(p.data[p.pos:], []byte("Infinity")) {
+		p.pos += len("Infinity")
+		return Number("-Infinity"), nil
 	}
-	digits := func() int {
-		n := 0
-		for p.pos < len(p.data) && p.data[p.pos] >= '0' && p.data[p.pos] <= '9' {
-			p.pos++
-			n++
-		}
-		return n
-	}
-	if p.pos < len(p.data) && p.data[p.pos] == '0' {
-		p.pos++
-	} else if digits() == 0 {
+	if !p.accept("0") && p.digits() == 0 { // integer part
 		return nil, p.errf("invalid number")
 	}
-	if p.pos < len(p.data) && p.data[p.pos] == '.' {
-		p.pos++
-		if digits() == 0 {
-			return nil, p.errf("invalid number")
-		}
+	if p.accept(".") && p.digits() == 0 { // fraction
+		return nil, p.errf("invalid number")
 	}
-	if p.pos < len(p.data) && (p.data[p.pos] == 'e' || p.data[p.pos] == 'E') {
-		p.pos++
-		if p.pos < len(p.data) && (p.data[p.pos] == '+' || p.data[p.pos] == '-') {
-			p.pos++
-		}
-		if digits() == 0 {
+	if p.accept("eE") { // exponent
+		p.accept("+-")
+		if p.digits() == 0 {
 			return nil, p.errf("invalid number")
 		}
 	}
 	return Number(p.data[start:p.pos]), nil
+}
+
+// accept consumes the next byte if it is one of chars.
+func (p *parser) accept(chars string) bool {
+	if p.pos < len(p.data) && strings.IndexByte(chars, p.data[p.pos]) >= 0 {
+		p.pos++
+		return true
+	}
+	return false
+}
+
+// digits consumes a run of decimal digits and returns its length.
+func (p *parser) digits() int {
+	n := 0
+	for p.pos < len(p.data) && p.data[p.pos] >= '0' && p.data[p.pos] <= '9' {
+		p.pos++
+		n++
+	}
+	return n
 }
 
 func (p *parser) str() (string, error) {
@@ -325,46 +325,8 @@ func (p *parser) str() (string, error) {
 			p.pos++
 			return sb.String(), nil
 		case c == '\\':
-			if p.pos+1 >= len(p.data) {
-				return "", p.errf("unterminated string")
-			}
-			e := p.data[p.pos+1]
-			p.pos += 2
-			switch e {
-			case '"', '\\', '/':
-				sb.WriteByte(e)
-			case 'b':
-				sb.WriteByte('\b')
-			case 'f':
-				sb.WriteByte('\f')
-			case 'n':
-				sb.WriteByte('\n')
-			case 'r':
-				sb.WriteByte('\r')
-			case 't':
-				sb.WriteByte('\t')
-			case 'u':
-				r, err := p.hex4()
-				if err != nil {
-					return "", err
-				}
-				if utf16.IsSurrogate(r) && bytes.HasPrefix(p.data[p.pos:], []byte(`\u`)) {
-					save := p.pos
-					p.pos += 2
-					r2, err := p.hex4()
-					if err == nil {
-						if d := utf16.DecodeRune(r, r2); d != utf8.RuneError {
-							sb.WriteRune(d)
-							continue
-						}
-					}
-					p.pos = save
-				}
-				// A lone surrogate: Python keeps it; Go strings cannot hold
-				// it as UTF-8, so it becomes U+FFFD.
-				sb.WriteRune(r)
-			default:
-				return "", p.errf("invalid escape \\%c", e)
+			if err := p.escape(&sb); err != nil {
+				return "", err
 			}
 		case c < 0x20:
 			return "", p.errf("control character in string")
@@ -377,6 +339,60 @@ func (p *parser) str() (string, error) {
 			p.pos += size
 		}
 	}
+}
+
+// simpleEscapes maps the byte after a backslash to what it stands for,
+// for every escape but \u.
+var simpleEscapes = map[byte]byte{
+	'"': '"', '\\': '\\', '/': '/',
+	'b': '\b', 'f': '\f', 'n': '\n', 'r': '\r', 't': '\t',
+}
+
+// escape decodes the backslash escape at p.pos into sb.
+func (p *parser) escape(sb *strings.Builder) error {
+	if p.pos+1 >= len(p.data) {
+		return p.errf("unterminated string")
+	}
+	e := p.data[p.pos+1]
+	p.pos += 2
+	if c, ok := simpleEscapes[e]; ok {
+		sb.WriteByte(c)
+		return nil
+	}
+	if e != 'u' {
+		return p.errf("invalid escape \\%c", e)
+	}
+	r, err := p.hex4()
+	if err != nil {
+		return err
+	}
+	if utf16.IsSurrogate(r) {
+		if d, ok := p.lowSurrogate(r); ok {
+			sb.WriteRune(d)
+			return nil
+		}
+	}
+	// A lone surrogate: Python keeps it; Go strings cannot hold
+	// it as UTF-8, so it becomes U+FFFD.
+	sb.WriteRune(r)
+	return nil
+}
+
+// lowSurrogate consumes a \u escape following the surrogate r when the
+// two form a pair, and returns the rune they encode.
+func (p *parser) lowSurrogate(r rune) (rune, bool) {
+	if !bytes.HasPrefix(p.data[p.pos:], []byte(`\u`)) {
+		return 0, false
+	}
+	save := p.pos
+	p.pos += 2
+	if r2, err := p.hex4(); err == nil {
+		if d := utf16.DecodeRune(r, r2); d != utf8.RuneError {
+			return d, true
+		}
+	}
+	p.pos = save
+	return 0, false
 }
 
 func (p *parser) hex4() (rune, error) {
@@ -422,11 +438,7 @@ func write(b *bytes.Buffer, v Value, level int) error {
 	case nil:
 		b.WriteString("null")
 	case bool:
-		if x {
-			b.WriteString("true")
-		} else {
-			b.WriteString("false")
-		}
+		b.WriteString(strconv.FormatBool(x))
 	case string:
 		writeString(b, x)
 	case Number:
@@ -442,44 +454,54 @@ func write(b *bytes.Buffer, v Value, level int) error {
 	case float64:
 		b.WriteString(FormatFloat(x))
 	case []Value:
-		if len(x) == 0 {
-			b.WriteString("[]")
-			return nil
-		}
-		b.WriteByte('[')
-		for i, e := range x {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			indent(b, level+1)
-			if err := write(b, e, level+1); err != nil {
-				return err
-			}
-		}
-		indent(b, level)
-		b.WriteByte(']')
+		return writeArray(b, x, level)
 	case *Object:
-		if x.Len() == 0 {
-			b.WriteString("{}")
-			return nil
-		}
-		b.WriteByte('{')
-		for i, k := range x.keys {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			indent(b, level+1)
-			writeString(b, k)
-			b.WriteString(": ")
-			if err := write(b, x.vals[k], level+1); err != nil {
-				return fmt.Errorf("key %q: %w", k, err)
-			}
-		}
-		indent(b, level)
-		b.WriteByte('}')
+		return writeObject(b, x, level)
 	default:
 		return fmt.Errorf("pyjson: cannot write a %T", v)
 	}
+	return nil
+}
+
+func writeArray(b *bytes.Buffer, x []Value, level int) error {
+	if len(x) == 0 {
+		b.WriteString("[]")
+		return nil
+	}
+	b.WriteByte('[')
+	for i, e := range x {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		indent(b, level+1)
+		if err := write(b, e, level+1); err != nil {
+			return err
+		}
+	}
+	indent(b, level)
+	b.WriteByte(']')
+	return nil
+}
+
+func writeObject(b *bytes.Buffer, x *Object, level int) error {
+	if x.Len() == 0 {
+		b.WriteString("{}")
+		return nil
+	}
+	b.WriteByte('{')
+	for i, k := range x.keys {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		indent(b, level+1)
+		writeString(b, k)
+		b.WriteString(": ")
+		if err := write(b, x.vals[k], level+1); err != nil {
+			return fmt.Errorf("key %q: %w", k, err)
+		}
+	}
+	indent(b, level)
+	b.WriteByte('}')
 	return nil
 }
 

@@ -39,28 +39,31 @@ func Name(s string) string {
 			fmt.Fprintf(&b, `\x%02x`, s[i])
 		case !escaped(r):
 			b.WriteString(s[i : i+n])
-		case r == '\n':
-			b.WriteString(`\n`)
-		case r == '\r':
-			b.WriteString(`\r`)
-		case r == '\t':
-			b.WriteString(`\t`)
-		case r == '\a':
-			b.WriteString(`\a`)
-		case r == '\b':
-			b.WriteString(`\b`)
-		case r == '\f':
-			b.WriteString(`\f`)
-		case r == '\v':
-			b.WriteString(`\v`)
-		case r < 0x80:
-			fmt.Fprintf(&b, `\x%02x`, r)
 		default:
-			fmt.Fprintf(&b, `\u%04x`, r)
+			writeEscape(&b, r)
 		}
 		i += n
 	}
 	return b.String()
+}
+
+// shortEscapes are the C-style escapes Name prefers for control runes.
+var shortEscapes = map[rune]string{
+	'\n': `\n`, '\r': `\r`, '\t': `\t`,
+	'\a': `\a`, '\b': `\b`, '\f': `\f`, '\v': `\v`,
+}
+
+// writeEscape writes the escape Name uses for the rune r: a C-style
+// escape when there is one, else \xXX for ASCII and \uXXXX beyond.
+func writeEscape(b *strings.Builder, r rune) {
+	switch e, ok := shortEscapes[r]; {
+	case ok:
+		b.WriteString(e)
+	case r < 0x80:
+		fmt.Fprintf(b, `\x%02x`, r)
+	default:
+		fmt.Fprintf(b, `\u%04x`, r)
+	}
 }
 
 // JSON returns encoding/json output with the runes it leaves raw and a

@@ -126,33 +126,37 @@ func sanitizeGemma3(m *model.Tree, _ model.Config, ts model.Tensors) error {
 }
 
 func gemma3Params(m *model.Meta) error {
-	if err := model.TextParams(m); err != nil {
+	return model.Steps(
+		func() error { return model.TextParams(m) },
+		func() error { return gemma3U32Or(m, "context_length", "max_position_embeddings", 131072) },
+		func() error { return gemma3U32Or(m, "attention.head_count", "num_attention_heads", 8) },
+		func() error { return gemma3RMSEps(m) },
+		func() error { return gemma3U32Or(m, "attention.key_length", "head_dim", 256) },
+		func() error { return gemma3U32Or(m, "attention.value_length", "head_dim", 256) },
+		func() error { return gemma3Theta(m) },
+		func() error { return gemma3Softcapping(m) },
+		func() error { return gemma3SlidingWindow(m) },
+		func() error { return gemma3U32Or(m, "attention.head_count_kv", "num_key_value_heads", 4) },
+	)
+}
+
+// gemma3U32Or writes config key as suffix, def when the key is absent; a
+// null key is an error (HParams.get returns None).
+func gemma3U32Or(m *model.Meta, suffix, key string, def int64) error {
+	n, ok, err := m.H.FindU32(key)
+	if err != nil {
 		return err
 	}
-	intOr := func(key string, def int64) (int64, error) {
-		n, ok, err := m.H.FindU32(key)
-		if err != nil || ok {
-			return n, err
-		}
+	if !ok {
 		if m.H.Has(key) { // present but null: HParams.get returns None
-			return 0, fmt.Errorf("%w: config.json %q is null", model.ErrExport, key)
+			return fmt.Errorf("%w: config.json %q is null", model.ErrExport, key)
 		}
-		return def, nil
+		n = def
 	}
-	ctx, err := intOr("max_position_embeddings", 131072)
-	if err != nil {
-		return err
-	}
-	if err := m.U32("context_length", ctx); err != nil {
-		return err
-	}
-	heads, err := intOr("num_attention_heads", 8)
-	if err != nil {
-		return err
-	}
-	if err := m.U32("attention.head_count", heads); err != nil {
-		return err
-	}
+	return m.U32(suffix, n)
+}
+
+func gemma3RMSEps(m *model.Meta) error {
 	eps := 1e-6
 	if f, ok, err := m.H.FindFloat("rms_norm_eps"); err != nil {
 		return err
@@ -160,39 +164,41 @@ func gemma3Params(m *model.Meta) error {
 		eps = f
 	}
 	m.F32("attention.layer_norm_rms_epsilon", eps)
-	hd, err := intOr("head_dim", 256)
-	if err != nil {
-		return err
-	}
-	if err := m.U32("attention.key_length", hd); err != nil {
-		return err
-	}
-	if err := m.U32("attention.value_length", hd); err != nil {
-		return err
-	}
+	return nil
+}
+
+func gemma3Theta(m *model.Meta) error {
 	theta, err := m.Rope.FloatOr("rope_theta", 1e6)
 	if err != nil {
 		return err
 	}
 	m.F32("rope.freq_base", theta)
+	return nil
+}
+
+// gemma3Softcapping refuses attn_logit_softcapping and writes a non-zero
+// final_logit_softcapping.
+func gemma3Softcapping(m *model.Meta) error {
 	if v, ok := m.H.Get("attn_logit_softcapping"); ok {
 		return fmt.Errorf("%w: gemma3 with attn_logit_softcapping %v (llama.cpp's converter asserts it is unset)", model.ErrExport, v)
 	}
-	if f, ok, err := m.H.FindFloat("final_logit_softcapping"); err != nil {
-		return err
-	} else if ok && f != 0 {
-		m.F32("final_logit_softcapping", f)
-	}
-	if v := m.H.Raw("sliding_window_pattern"); !(v != nil && fmt.Sprint(v) == "1") {
-		if err := m.ReqU32("attention.sliding_window", "sliding_window"); err != nil {
-			return err
-		}
-	}
-	kv, err := intOr("num_key_value_heads", 4)
+	f, ok, err := m.H.FindFloat("final_logit_softcapping")
 	if err != nil {
 		return err
 	}
-	return m.U32("attention.head_count_kv", kv)
+	if ok && f != 0 {
+		m.F32("final_logit_softcapping", f)
+	}
+	return nil
+}
+
+// gemma3SlidingWindow writes the sliding window unless
+// sliding_window_pattern is 1 (no sliding layers).
+func gemma3SlidingWindow(m *model.Meta) error {
+	if v := m.H.Raw("sliding_window_pattern"); v != nil && fmt.Sprint(v) == "1" {
+		return nil
+	}
+	return m.ReqU32("attention.sliding_window", "sliding_window")
 }
 
 // gemma3Vocab is Gemma3Model.set_vocab.

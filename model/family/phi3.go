@@ -28,57 +28,68 @@ var Phi3 = &model.Family{
 }
 
 func phi3Params(m *model.Meta) error {
-	nEmbd, err := m.H.ReqU32("hidden_size", "n_embd")
+	d, err := phi3ParamDims(m)
 	if err != nil {
 		return err
 	}
-	nHead, err := m.H.ReqU32("num_attention_heads", "n_head")
-	if err != nil {
-		return err
+	return model.Steps(
+		func() error { return m.ReqU32("context_length", "n_positions", "max_position_embeddings") },
+		func() error { return m.U32("rope.scaling.original_context_length", d.orig) },
+		func() error { return m.U32("embedding_length", d.nEmbd) },
+		func() error { return m.ReqU32("feed_forward_length", "intermediate_size") },
+		func() error { return m.U32("block_count", m.BlockCount) },
+		func() error { return m.U32("attention.head_count", d.nHead) },
+		func() error { return m.ReqU32("attention.head_count_kv", "num_key_value_heads", "n_head_kv") },
+		func() error { return m.ReqF32("attention.layer_norm_rms_epsilon", "rms_norm_eps") },
+		func() error { return m.U32("rope.dimension_count", d.ropeDims) },
+		func() error { return phi3Theta(m) },
+		func() error { return phi3SlidingWindow(m) },
+	)
+}
+
+// phi3Dims are the sizes phi3Params and phi3RopeFactors derive.
+type phi3Dims struct {
+	nEmbd, nHead, orig, ropeDims int64
+}
+
+// phi3ParamDims reads the sizes phi3Params needs.
+func phi3ParamDims(m *model.Meta) (phi3Dims, error) {
+	var d phi3Dims
+	var err error
+	if d.nEmbd, err = m.H.ReqU32("hidden_size", "n_embd"); err != nil {
+		return d, err
 	}
-	if nHead <= 0 {
-		return fmt.Errorf("%w: num_attention_heads is %d", model.ErrExport, nHead)
+	if d.nHead, err = m.H.ReqU32("num_attention_heads", "n_head"); err != nil {
+		return d, err
+	}
+	if d.nHead <= 0 {
+		return d, fmt.Errorf("%w: num_attention_heads is %d", model.ErrExport, d.nHead)
 	}
 	rp := m.Rope.Top()
 	orig, ok, err := rp.U32("original_max_position_embeddings")
 	if err != nil {
-		return err
+		return d, err
 	}
 	if !ok {
-		return fmt.Errorf("%w: phi3 needs original_max_position_embeddings", model.ErrExport)
+		return d, fmt.Errorf("%w: phi3 needs original_max_position_embeddings", model.ErrExport)
 	}
+	d.orig = orig
+	d.ropeDims, err = phi3RopeDims(rp, d.nEmbd, d.nHead)
+	return d, err
+}
+
+// phi3RopeDims is the rotary dimension count: partial_rotary_factor of
+// the head size.
+func phi3RopeDims(rp *model.Rope, nEmbd, nHead int64) (int64, error) {
 	rot, err := rp.FloatOr("partial_rotary_factor", 1.0)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	ropeDims := int64(math.Trunc(rot*float64(nEmbd))) / nHead
-	if err := m.ReqU32("context_length", "n_positions", "max_position_embeddings"); err != nil {
-		return err
-	}
-	if err := m.U32("rope.scaling.original_context_length", orig); err != nil {
-		return err
-	}
-	if err := m.U32("embedding_length", nEmbd); err != nil {
-		return err
-	}
-	if err := m.ReqU32("feed_forward_length", "intermediate_size"); err != nil {
-		return err
-	}
-	if err := m.U32("block_count", m.BlockCount); err != nil {
-		return err
-	}
-	if err := m.U32("attention.head_count", nHead); err != nil {
-		return err
-	}
-	if err := m.ReqU32("attention.head_count_kv", "num_key_value_heads", "n_head_kv"); err != nil {
-		return err
-	}
-	if err := m.ReqF32("attention.layer_norm_rms_epsilon", "rms_norm_eps"); err != nil {
-		return err
-	}
-	if err := m.U32("rope.dimension_count", ropeDims); err != nil {
-		return err
-	}
+	return int64(math.Trunc(rot*float64(nEmbd))) / nHead, nil
+}
+
+// phi3Theta writes the required rope_theta and the file type.
+func phi3Theta(m *model.Meta) error {
 	theta, ok, err := m.Rope.Float("rope_theta")
 	if err != nil {
 		return err
@@ -88,11 +99,14 @@ func phi3Params(m *model.Meta) error {
 	}
 	m.F32("rope.freq_base", theta)
 	m.Set("general.file_type", gguf.Uint32(uint32(m.FileType)))
-	sw := int64(0)
-	if n, ok, err := m.H.FindU32("sliding_window"); err != nil {
+	return nil
+}
+
+// phi3SlidingWindow writes sliding_window, 0 when absent.
+func phi3SlidingWindow(m *model.Meta) error {
+	sw, _, err := m.H.FindU32("sliding_window")
+	if err != nil {
 		return err
-	} else if ok {
-		sw = n
 	}
 	return m.U32("attention.sliding_window", sw)
 }
@@ -104,55 +118,13 @@ func phi3RopeFactors(h *model.HParams, rope *model.Rope) ([]model.ExtraTensor, [
 	if err != nil || len(lf) == 0 {
 		return nil, nil, err
 	}
-	nEmbd, err := h.ReqU32("hidden_size", "n_embd")
+	d, scale, err := phi3FactorDims(h, rp)
 	if err != nil {
 		return nil, nil, err
 	}
-	nHead, err := h.ReqU32("num_attention_heads", "n_head")
+	attn, err := phi3AttnFactor(rp, scale, d.orig)
 	if err != nil {
 		return nil, nil, err
-	}
-	if nHead <= 0 {
-		return nil, nil, fmt.Errorf("%w: phi3 needs num_attention_heads", model.ErrExport)
-	}
-	maxPos, err := h.ReqU32("n_positions", "max_position_embeddings")
-	if err != nil {
-		return nil, nil, err
-	}
-	orig, ok, err := rp.U32("original_max_position_embeddings")
-	if err != nil {
-		return nil, nil, err
-	}
-	if !ok || orig <= 0 {
-		return nil, nil, fmt.Errorf("%w: phi3 needs original_max_position_embeddings", model.ErrExport)
-	}
-	rot, err := rp.FloatOr("partial_rotary_factor", 1.0)
-	if err != nil {
-		return nil, nil, err
-	}
-	ropeDims := int64(math.Trunc(rot*float64(nEmbd))) / nHead
-	scale := float64(maxPos) / float64(orig)
-	t, err := rp.RopeType()
-	if err != nil {
-		return nil, nil, err
-	}
-	t = strings.ToLower(t)
-	var attn float64
-	switch t {
-	case "":
-		return nil, nil, fmt.Errorf("%w: phi3 rope_scaling has no type", model.ErrExport)
-	case "su", "longrope":
-		attn = 1
-		if scale > 1 {
-			attn = math.Sqrt(1 + math.Log(scale)/math.Log(float64(orig)))
-		}
-	case "yarn":
-		attn = 1
-		if scale > 1 {
-			attn = float64(0.1*math.Log(scale)) + 1 // Python rounds the product: no FMA
-		}
-	default:
-		return nil, nil, fmt.Errorf("%w: phi3 rope scaling type %q is not supported", model.ErrExport, t)
 	}
 	kvs := []gguf.KV{{Key: "phi3.rope.scaling.attn_factor", Value: gguf.Float32(float32(attn))}}
 	sf, err := rp.Floats("short_factor")
@@ -162,10 +134,63 @@ func phi3RopeFactors(h *model.HParams, rope *model.Rope) ([]model.ExtraTensor, [
 	if sf == nil {
 		return nil, nil, fmt.Errorf("%w: phi3 rope_scaling has no short_factor", model.ErrExport)
 	}
-	if len(lf) != len(sf) || float64(len(lf)) != float64(ropeDims)/2 {
-		return nil, nil, fmt.Errorf("%w: phi3 rope factors: long %d, short %d, want %g", model.ErrExport, len(lf), len(sf), float64(ropeDims)/2)
+	if len(lf) != len(sf) || float64(len(lf)) != float64(d.ropeDims)/2 {
+		return nil, nil, fmt.Errorf("%w: phi3 rope factors: long %d, short %d, want %g", model.ErrExport, len(lf), len(sf), float64(d.ropeDims)/2)
 	}
 	return []model.ExtraTensor{{Name: "rope_factors_long.weight", Values: lf}, {Name: "rope_factors_short.weight", Values: sf}}, kvs, nil
+}
+
+// phi3FactorDims reads the sizes phi3RopeFactors needs, and the context
+// scale: max_position_embeddings over the original.
+func phi3FactorDims(h *model.HParams, rp *model.Rope) (d phi3Dims, scale float64, err error) {
+	if d.nEmbd, err = h.ReqU32("hidden_size", "n_embd"); err != nil {
+		return d, 0, err
+	}
+	if d.nHead, err = h.ReqU32("num_attention_heads", "n_head"); err != nil {
+		return d, 0, err
+	}
+	if d.nHead <= 0 {
+		return d, 0, fmt.Errorf("%w: phi3 needs num_attention_heads", model.ErrExport)
+	}
+	maxPos, err := h.ReqU32("n_positions", "max_position_embeddings")
+	if err != nil {
+		return d, 0, err
+	}
+	orig, ok, err := rp.U32("original_max_position_embeddings")
+	if err != nil {
+		return d, 0, err
+	}
+	if !ok || orig <= 0 {
+		return d, 0, fmt.Errorf("%w: phi3 needs original_max_position_embeddings", model.ErrExport)
+	}
+	d.orig = orig
+	d.ropeDims, err = phi3RopeDims(rp, d.nEmbd, d.nHead)
+	return d, float64(maxPos) / float64(orig), err
+}
+
+// phi3AttnFactor is the attention factor of the rope scaling type.
+func phi3AttnFactor(rp *model.Rope, scale float64, orig int64) (float64, error) {
+	t, err := rp.RopeType()
+	if err != nil {
+		return 0, err
+	}
+	t = strings.ToLower(t)
+	switch t {
+	case "":
+		return 0, fmt.Errorf("%w: phi3 rope_scaling has no type", model.ErrExport)
+	case "su", "longrope":
+		if scale > 1 {
+			return math.Sqrt(1 + math.Log(scale)/math.Log(float64(orig))), nil
+		}
+		return 1, nil
+	case "yarn":
+		if scale > 1 {
+			return float64(0.1*math.Log(scale)) + 1, nil // Python rounds the product: no FMA
+		}
+		return 1, nil
+	default:
+		return 0, fmt.Errorf("%w: phi3 rope scaling type %q is not supported", model.ErrExport, t)
+	}
 }
 
 // phi3Vocab is Phi3MiniModel.set_vocab.
