@@ -664,85 +664,115 @@ func compilePost(v any, vocabID func(string) (int, bool)) (func([]int) []int, er
 	case "ByteLevel":
 		return nil, nil
 	case "Sequence":
-		var fs []func([]int) []int
-		for _, s := range objList(m, "processors") {
-			f, err := compilePost(s, vocabID)
+		return sequencePost(m, vocabID)
+	case "RobertaProcessing", "BertProcessing":
+		return pairPost(m, typ)
+	case "TemplateProcessing":
+		return templatePost(m)
+	}
+	return nil, fmt.Errorf("%w: post_processor %q is not supported", ErrTokenizer, typ)
+}
+
+// sequencePost compiles a Sequence post-processor: its processors in
+// order.
+func sequencePost(m jsonObj, vocabID func(string) (int, bool)) (func([]int) []int, error) {
+	var fs []func([]int) []int
+	for _, s := range objList(m, "processors") {
+		f, err := compilePost(s, vocabID)
+		if err != nil {
+			return nil, err
+		}
+		if f != nil {
+			fs = append(fs, f)
+		}
+	}
+	return func(ids []int) []int {
+		for _, f := range fs {
+			ids = f(ids)
+		}
+		return ids
+	}, nil
+}
+
+// pairPost compiles a RobertaProcessing or BertProcessing (typ)
+// post-processor: cls before, sep after.
+func pairPost(m jsonObj, typ string) (func([]int) []int, error) {
+	tokID := func(key string) (int, error) {
+		l := objList(m, key)
+		if len(l) != 2 {
+			return 0, fmt.Errorf("%w: %s %s is not a [token, id] pair", ErrTokenizer, typ, key)
+		}
+		id, ok := pyInt(l[1])
+		if !ok || id < 0 || id > MaxVocabSize {
+			return 0, fmt.Errorf("%w: %s %s id", ErrTokenizer, typ, key)
+		}
+		return int(id), nil
+	}
+	cls, err := tokID("cls")
+	if err != nil {
+		return nil, err
+	}
+	sep, err := tokID("sep")
+	if err != nil {
+		return nil, err
+	}
+	return func(ids []int) []int {
+		return append(append([]int{cls}, ids...), sep)
+	}, nil
+}
+
+// templatePost compiles a TemplateProcessing post-processor's single
+// template: the special tokens' ids before and after the sequence.
+func templatePost(m jsonObj) (func([]int) []int, error) {
+	specials, _ := m["special_tokens"].(jsonObj)
+	var before, after []int
+	seen := false
+	for _, item := range objList(m, "single") {
+		it, _ := item.(jsonObj)
+		if st, ok := it["SpecialToken"].(jsonObj); ok {
+			ids, err := templateSpecialIDs(specials, st)
 			if err != nil {
 				return nil, err
 			}
-			if f != nil {
-				fs = append(fs, f)
+			if seen {
+				after = append(after, ids...)
+			} else {
+				before = append(before, ids...)
 			}
+			continue
 		}
-		return func(ids []int) []int {
-			for _, f := range fs {
-				ids = f(ids)
+		if _, ok := it["Sequence"]; ok {
+			if seen {
+				return nil, fmt.Errorf("%w: TemplateProcessing single template with two sequences", ErrTokenizer)
 			}
-			return ids
-		}, nil
-	case "RobertaProcessing", "BertProcessing":
-		tokID := func(key string) (int, error) {
-			l := objList(m, key)
-			if len(l) != 2 {
-				return 0, fmt.Errorf("%w: %s %s is not a [token, id] pair", ErrTokenizer, typ, key)
-			}
-			id, ok := pyInt(l[1])
-			if !ok || id < 0 || id > MaxVocabSize {
-				return 0, fmt.Errorf("%w: %s %s id", ErrTokenizer, typ, key)
-			}
-			return int(id), nil
+			seen = true
+			continue
 		}
-		cls, err := tokID("cls")
-		if err != nil {
-			return nil, err
-		}
-		sep, err := tokID("sep")
-		if err != nil {
-			return nil, err
-		}
-		return func(ids []int) []int {
-			return append(append([]int{cls}, ids...), sep)
-		}, nil
-	case "TemplateProcessing":
-		specials, _ := m["special_tokens"].(jsonObj)
-		var before, after []int
-		seen := false
-		for _, item := range objList(m, "single") {
-			it, _ := item.(jsonObj)
-			if st, ok := it["SpecialToken"].(jsonObj); ok {
-				name, _ := objStr(st, "id")
-				sp, ok := specials[name].(jsonObj)
-				if !ok {
-					return nil, fmt.Errorf("%w: TemplateProcessing special token %q undefined", ErrTokenizer, name)
-				}
-				for _, x := range objList(sp, "ids") {
-					id, ok := pyInt(x)
-					if !ok || id < 0 || id > MaxVocabSize {
-						return nil, fmt.Errorf("%w: TemplateProcessing special token %q id", ErrTokenizer, name)
-					}
-					if seen {
-						after = append(after, int(id))
-					} else {
-						before = append(before, int(id))
-					}
-				}
-				continue
-			}
-			if _, ok := it["Sequence"]; ok {
-				if seen {
-					return nil, fmt.Errorf("%w: TemplateProcessing single template with two sequences", ErrTokenizer)
-				}
-				seen = true
-				continue
-			}
-			return nil, fmt.Errorf("%w: TemplateProcessing template item %v", ErrTokenizer, item)
-		}
-		return func(ids []int) []int {
-			out := append(append([]int{}, before...), ids...)
-			return append(out, after...)
-		}, nil
+		return nil, fmt.Errorf("%w: TemplateProcessing template item %v", ErrTokenizer, item)
 	}
-	return nil, fmt.Errorf("%w: post_processor %q is not supported", ErrTokenizer, typ)
+	return func(ids []int) []int {
+		out := append(append([]int{}, before...), ids...)
+		return append(out, after...)
+	}, nil
+}
+
+// templateSpecialIDs are the ids of a template's SpecialToken item st, as
+// special_tokens defines them.
+func templateSpecialIDs(specials, st jsonObj) ([]int, error) {
+	name, _ := objStr(st, "id")
+	sp, ok := specials[name].(jsonObj)
+	if !ok {
+		return nil, fmt.Errorf("%w: TemplateProcessing special token %q undefined", ErrTokenizer, name)
+	}
+	var ids []int
+	for _, x := range objList(sp, "ids") {
+		id, ok := pyInt(x)
+		if !ok || id < 0 || id > MaxVocabSize {
+			return nil, fmt.Errorf("%w: TemplateProcessing special token %q id", ErrTokenizer, name)
+		}
+		ids = append(ids, int(id))
+	}
+	return ids, nil
 }
 
 // newHFPipeline compiles the encode path of a BPE tokenizer.json.
@@ -789,11 +819,42 @@ func splitAdded(s string, toks []hfAddedToken) []addedPiece {
 	if len(toks) == 0 || s == "" {
 		return []addedPiece{{s, -1}}
 	}
-	type match struct {
-		start, end int
-		tok        *hfAddedToken
+	var out []addedPiece
+	prev := 0
+	for _, f := range findAdded(s, toks) {
+		t := f.tok
+		if t.SingleWord && !wordBounded(s, f.start, f.end) {
+			continue
+		}
+		start, end := f.start, f.end
+		if t.Lstrip {
+			start = trimSpaceBefore(s, prev, start)
+		}
+		if t.Rstrip {
+			end = trimSpaceAfter(s, end)
+		}
+		if start > prev {
+			out = append(out, addedPiece{s[prev:start], -1})
+		}
+		out = append(out, addedPiece{s[start:end], int(t.ID)})
+		prev = end
 	}
-	var found []match
+	if prev < len(s) {
+		out = append(out, addedPiece{s[prev:], -1})
+	}
+	return out
+}
+
+// addedMatch is an added token found in a text, at [start, end).
+type addedMatch struct {
+	start, end int
+	tok        *hfAddedToken
+}
+
+// findAdded finds the added tokens in s: leftmost-longest, not
+// overlapping.
+func findAdded(s string, toks []hfAddedToken) []addedMatch {
+	var found []addedMatch
 	for i := 0; i < len(s); {
 		best := -1
 		for k := range toks {
@@ -807,49 +868,43 @@ func splitAdded(s string, toks []hfAddedToken) []addedPiece {
 			i += n
 			continue
 		}
-		found = append(found, match{i, i + len(toks[best].Content), &toks[best]})
+		found = append(found, addedMatch{i, i + len(toks[best].Content), &toks[best]})
 		i += len(toks[best].Content)
 	}
-	var out []addedPiece
-	prev := 0
-	for _, f := range found {
-		t := f.tok
-		if t.SingleWord {
-			before, _ := utf8.DecodeLastRuneInString(s[:f.start])
-			after, _ := utf8.DecodeRuneInString(s[f.end:])
-			if f.start > 0 && isWordRune(before) || f.end < len(s) && isWordRune(after) {
-				continue
-			}
+	return found
+}
+
+// wordBounded reports whether s[start:end] has no word character next to
+// it on either side.
+func wordBounded(s string, start, end int) bool {
+	before, _ := utf8.DecodeLastRuneInString(s[:start])
+	after, _ := utf8.DecodeRuneInString(s[end:])
+	return !(start > 0 && isWordRune(before) || end < len(s) && isWordRune(after))
+}
+
+// trimSpaceBefore moves start back over the whitespace before it, not
+// past floor.
+func trimSpaceBefore(s string, floor, start int) int {
+	for start > floor {
+		r, n := utf8.DecodeLastRuneInString(s[floor:start])
+		if !unicode.IsSpace(r) {
+			break
 		}
-		start, end := f.start, f.end
-		if t.Lstrip {
-			for start > prev {
-				r, n := utf8.DecodeLastRuneInString(s[prev:start])
-				if !unicode.IsSpace(r) {
-					break
-				}
-				start -= n
-			}
-		}
-		if t.Rstrip {
-			for end < len(s) {
-				r, n := utf8.DecodeRuneInString(s[end:])
-				if !unicode.IsSpace(r) {
-					break
-				}
-				end += n
-			}
-		}
-		if start > prev {
-			out = append(out, addedPiece{s[prev:start], -1})
-		}
-		out = append(out, addedPiece{s[start:end], int(t.ID)})
-		prev = end
+		start -= n
 	}
-	if prev < len(s) {
-		out = append(out, addedPiece{s[prev:], -1})
+	return start
+}
+
+// trimSpaceAfter moves end forward over the whitespace after it.
+func trimSpaceAfter(s string, end int) int {
+	for end < len(s) {
+		r, n := utf8.DecodeRuneInString(s[end:])
+		if !unicode.IsSpace(r) {
+			break
+		}
+		end += n
 	}
-	return out
+	return end
 }
 
 // encode tokenizes text with special tokens added, as
@@ -936,6 +991,28 @@ func (m *bpeModel) tokenize(w string) ([]int, error) {
 			return []int{id}, nil
 		}
 	}
+	syms := m.symbols(w)
+	for len(syms) > 1 {
+		best := -1
+		var bm bpeMerge
+		for i := 0; i+1 < len(syms); i++ {
+			if mg, ok := m.merges[pairKey(syms[i], syms[i+1])]; ok && (best < 0 || mg.rank < bm.rank) {
+				best, bm = i, mg
+			}
+		}
+		if best < 0 {
+			break
+		}
+		syms[best] = int(bm.id)
+		syms = append(syms[:best+1], syms[best+2:]...)
+	}
+	return syms, nil
+}
+
+// symbols are w's initial symbols: each character (with the continuing
+// prefix and end-of-word suffix) as a token, else its byte-fallback
+// tokens, else the unknown token (consecutive ones fused if configured).
+func (m *bpeModel) symbols(w string) []int {
 	var syms []int
 	lastUnk := false
 	n := utf8.RuneCountInString(w)
@@ -954,22 +1031,10 @@ func (m *bpeModel) tokenize(w string) ([]int, error) {
 			lastUnk = false
 			continue
 		}
-		if m.byteFallback {
-			var bytes []int
-			okAll := true
-			for _, b := range []byte(string(r)) {
-				id, ok := m.vocab[fmt.Sprintf("<0x%02X>", b)]
-				if !ok {
-					okAll = false
-					break
-				}
-				bytes = append(bytes, id)
-			}
-			if okAll {
-				syms = append(syms, bytes...)
-				lastUnk = false
-				continue
-			}
+		if bytes, ok := m.byteFallbackIDs(r); ok {
+			syms = append(syms, bytes...)
+			lastUnk = false
+			continue
 		}
 		if m.unk >= 0 {
 			if !(m.fuseUnk && lastUnk) {
@@ -978,21 +1043,24 @@ func (m *bpeModel) tokenize(w string) ([]int, error) {
 			lastUnk = true
 		}
 	}
-	for len(syms) > 1 {
-		best := -1
-		var bm bpeMerge
-		for i := 0; i+1 < len(syms); i++ {
-			if mg, ok := m.merges[pairKey(syms[i], syms[i+1])]; ok && (best < 0 || mg.rank < bm.rank) {
-				best, bm = i, mg
-			}
-		}
-		if best < 0 {
-			break
-		}
-		syms[best] = int(bm.id)
-		syms = append(syms[:best+1], syms[best+2:]...)
+	return syms
+}
+
+// byteFallbackIDs are the <0xXX> tokens of r's UTF-8 bytes, if byte
+// fallback is on and the vocabulary has them all.
+func (m *bpeModel) byteFallbackIDs(r rune) ([]int, bool) {
+	if !m.byteFallback {
+		return nil, false
 	}
-	return syms, nil
+	var bytes []int
+	for _, b := range []byte(string(r)) {
+		id, ok := m.vocab[fmt.Sprintf("<0x%02X>", b)]
+		if !ok {
+			return nil, false
+		}
+		bytes = append(bytes, id)
+	}
+	return bytes, true
 }
 
 // bpeMerge is one merge rule: its rank and the id of the merged token.
