@@ -3,7 +3,9 @@ package ggufexport
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -315,34 +317,18 @@ func (s *specialVocab) loadTokenizerJSON() error {
 		return err
 	}
 	var addedTokens []hfAddedToken
-	var tokenizer bool // Python truthiness of the parsed tokenizer.json
 	var post any
 	if tj != nil {
-		tokenizer = true
-		if s.loadMerges {
-			jm, err := l.merges()
-			if err != nil {
-				return err
-			}
-			s.merges = jm.ggufPy
-		}
-		norm, err := decodeJSONValue(tj.Normalizer)
-		if err != nil {
-			return fmt.Errorf("%w: tokenizer.json normalizer: %v", ErrTokenizer, err)
-		}
-		if pyTruthy(norm) {
-			s.parseNormalizer(norm)
+		if post, err = s.readTokenizerJSON(tj); err != nil {
+			return err
 		}
 		addedTokens = tj.AddedTokens
-		if post, err = decodeJSONValue(tj.PostProcessor); err != nil {
-			return fmt.Errorf("%w: tokenizer.json post_processor: %v", ErrTokenizer, err)
-		}
 	}
 	tc, err := l.tokenizerConfig()
 	if err != nil {
 		return err
 	}
-	if tokenizer {
+	if tj != nil { // Python truthiness of the parsed tokenizer.json
 		if err := s.postProcessor(tc, post); err != nil {
 			return err
 		}
@@ -354,39 +340,67 @@ func (s *specialVocab) loadTokenizerJSON() error {
 		return err
 	}
 	for i := 0; i < len(s.types); i++ {
-		typ := s.types[i]
-		if b, ok := tc["add_"+typ+"_token"].(bool); ok {
-			if cur, set := s.getAdd(typ); !set {
-				s.setAdd(typ, b)
-			} else if cur != b {
-				l.v.warnf("mismatch between tokenizer_config add_%s_token(%v) and tokenizer post_processor<%s>(%v) - opting for the latter", typ, b, typ, cur)
-			}
-		}
-		var content string
-		switch e := tc[typ+"_token"].(type) {
-		case string:
-			content = e
-		case jsonObj:
-			c, ok := e["content"].(string)
-			if !ok {
-				continue
-			}
-			content = c
-		default:
-			continue
-		}
-		var id any
-		for _, a := range addedTokens {
-			if a.Content == content {
-				id = json.Number(strconv.FormatInt(a.ID, 10))
-				break
-			}
-		}
-		if err := s.setSpecial(typ, id); err != nil {
+		if err := s.configSpecial(tc, s.types[i], addedTokens); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// readTokenizerJSON takes the merges (if loaded) and the normalizer's
+// settings from tokenizer.json and returns its post_processor.
+func (s *specialVocab) readTokenizerJSON(tj *hfTokenizerJSON) (post any, err error) {
+	if s.loadMerges {
+		jm, err := s.l.merges()
+		if err != nil {
+			return nil, err
+		}
+		s.merges = jm.ggufPy
+	}
+	norm, err := decodeJSONValue(tj.Normalizer)
+	if err != nil {
+		return nil, fmt.Errorf("%w: tokenizer.json normalizer: %v", ErrTokenizer, err)
+	}
+	if pyTruthy(norm) {
+		s.parseNormalizer(norm)
+	}
+	if post, err = decodeJSONValue(tj.PostProcessor); err != nil {
+		return nil, fmt.Errorf("%w: tokenizer.json post_processor: %v", ErrTokenizer, err)
+	}
+	return post, nil
+}
+
+// configSpecial applies tokenizer_config.json's add_<typ>_token flag and
+// <typ>_token (its id from the added tokens, where one has its content).
+func (s *specialVocab) configSpecial(tc jsonObj, typ string, addedTokens []hfAddedToken) error {
+	if b, ok := tc["add_"+typ+"_token"].(bool); ok {
+		if cur, set := s.getAdd(typ); !set {
+			s.setAdd(typ, b)
+		} else if cur != b {
+			s.l.v.warnf("mismatch between tokenizer_config add_%s_token(%v) and tokenizer post_processor<%s>(%v) - opting for the latter", typ, b, typ, cur)
+		}
+	}
+	var content string
+	switch e := tc[typ+"_token"].(type) {
+	case string:
+		content = e
+	case jsonObj:
+		c, ok := e["content"].(string)
+		if !ok {
+			return nil
+		}
+		content = c
+	default:
+		return nil
+	}
+	var id any
+	for _, a := range addedTokens {
+		if a.Content == content {
+			id = json.Number(strconv.FormatInt(a.ID, 10))
+			break
+		}
+	}
+	return s.setSpecial(typ, id)
 }
 
 // postProcessor derives add_* flags (and adjusts the special token
@@ -731,46 +745,54 @@ func (s *specialVocab) applyChatTemplate() {
 	case string:
 		kv.Set(KeyChatTemplate, gguf.String(t))
 	case []any:
-		var def *string
-		names := map[string]bool{}
-		for _, c := range t {
-			m, ok := c.(jsonObj)
-			if !ok {
-				continue
-			}
-			name, _ := m["name"].(string)
-			tmpl, ok := m["template"].(string)
-			var b strings.Builder
-			for _, r := range name {
-				if r < 0x80 && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
-					b.WriteRune(r)
-				} else {
-					b.WriteByte('_')
-				}
-			}
-			name = b.String()
-			if name == "" || !ok {
-				continue
-			}
-			if name == "default" {
-				def = &tmpl
-				continue
-			}
-			names[name] = true
-			kv.Set(fmt.Sprintf(keyChatTemplateFmt, name), gguf.String(tmpl))
+		s.applyChatTemplates(t)
+	}
+}
+
+// applyChatTemplates writes a list of named chat templates: "default" as
+// the chat template, the others under their (sanitized) names, listed.
+func (s *specialVocab) applyChatTemplates(list []any) {
+	kv := &s.l.v.kvs
+	var def *string
+	names := map[string]bool{}
+	for _, c := range list {
+		m, ok := c.(jsonObj)
+		if !ok {
+			continue
 		}
-		if len(names) > 0 {
-			list := make([]string, 0, len(names))
-			for n := range names {
-				list = append(list, n)
-			}
-			sort.Strings(list)
-			kv.Set(KeyChatTemplates, gguf.Strings(list))
+		name, _ := m["name"].(string)
+		tmpl, ok := m["template"].(string)
+		name = chatTemplateName(name)
+		if name == "" || !ok {
+			continue
 		}
-		if def != nil {
-			kv.Set(KeyChatTemplate, gguf.String(*def))
+		if name == "default" {
+			def = &tmpl
+			continue
+		}
+		names[name] = true
+		kv.Set(fmt.Sprintf(keyChatTemplateFmt, name), gguf.String(tmpl))
+	}
+	if len(names) > 0 {
+		kv.Set(KeyChatTemplates, gguf.Strings(slices.Sorted(maps.Keys(names))))
+	}
+	if def != nil {
+		kv.Set(KeyChatTemplate, gguf.String(*def))
+	}
+}
+
+// chatTemplateName is a template name as a GGUF key part: ASCII letters
+// and digits kept, anything else '_'.
+func chatTemplateName(name string) string {
+	var b strings.Builder
+	for _, r := range name {
+		if isASCIIAlnum(r) {
+			b.WriteRune(r)
+		} else {
+			b.WriteByte('_')
 		}
 	}
+	return b.String()
 }
 
 // extraSpecials is the second SpecialVocab some architectures run
