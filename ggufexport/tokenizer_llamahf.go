@@ -70,25 +70,8 @@ func addedTokenContent(v any) (string, bool) {
 // llamaHFSpecials returns the tokenizer's named special tokens, in
 // all_special_tokens order (duplicates removed).
 func (l *vocabLoader) llamaHFSpecials(tc jsonObj) ([]string, error) {
-	cls, _ := tc["tokenizer_class"].(string)
-	if cls == "" {
-		if mt, _ := l.hp["model_type"].(string); mt != "" {
-			if g := family.LookupGGUF(mt); g != nil {
-				cls = g.TokenizerClass
-			}
-		}
-	}
-	vals := map[string]any{}
+	vals := l.defaultSpecialTokens(l.tokenizerClass(tc))
 	var extra []any
-	switch cls {
-	case "LlamaTokenizer", "LlamaTokenizerFast":
-		for k, v := range llamaTokenizerDefaults {
-			vals[k] = v
-		}
-	case "PreTrainedTokenizerFast":
-	default:
-		l.v.warnf("tokenizer class %q: its constructor's default special tokens are not known; only the configured ones are used", cls)
-	}
 	for _, k := range specialTokenAttrs {
 		if v, ok := tc[k]; ok {
 			if err := checkSpecialValue(k, v); err != nil {
@@ -104,23 +87,9 @@ func (l *vocabLoader) llamaHFSpecials(tc jsonObj) ([]string, error) {
 	// (transformers' legacy branch): its entries replace the configured
 	// ones and extend additional_special_tokens.
 	if _, ok := tc["added_tokens_decoder"]; !ok {
-		stm, err := l.d.readJSONObject("special_tokens_map.json")
-		if err != nil {
+		var err error
+		if extra, err = l.legacySpecialTokensMap(vals, extra); err != nil {
 			return nil, err
-		}
-		for _, k := range sortedKeys(stm) {
-			v := stm[k]
-			if k == "additional_special_tokens" {
-				if list, ok := v.([]any); ok {
-					for _, x := range list {
-						extra = append(extra, x)
-					}
-					continue
-				}
-			}
-			if _, isAttr := llamaHFAttr[k]; isAttr {
-				vals[k] = v
-			}
 		}
 	}
 
@@ -142,6 +111,59 @@ func (l *vocabLoader) llamaHFSpecials(tc jsonObj) ([]string, error) {
 		add(v)
 	}
 	return out, nil
+}
+
+// tokenizerClass is tokenizer_config.json's tokenizer_class, else the
+// model family's.
+func (l *vocabLoader) tokenizerClass(tc jsonObj) string {
+	cls, _ := tc["tokenizer_class"].(string)
+	if cls == "" {
+		if mt, _ := l.hp["model_type"].(string); mt != "" {
+			if g := family.LookupGGUF(mt); g != nil {
+				cls = g.TokenizerClass
+			}
+		}
+	}
+	return cls
+}
+
+// defaultSpecialTokens are the special tokens the tokenizer class's
+// constructor sets by default (warning for an unknown class).
+func (l *vocabLoader) defaultSpecialTokens(cls string) map[string]any {
+	vals := map[string]any{}
+	switch cls {
+	case "LlamaTokenizer", "LlamaTokenizerFast":
+		for k, v := range llamaTokenizerDefaults {
+			vals[k] = v
+		}
+	case "PreTrainedTokenizerFast":
+	default:
+		l.v.warnf("tokenizer class %q: its constructor's default special tokens are not known; only the configured ones are used", cls)
+	}
+	return vals
+}
+
+// legacySpecialTokensMap applies special_tokens_map.json: its special
+// token attributes set in vals, its additional_special_tokens appended to
+// extra (returned).
+func (l *vocabLoader) legacySpecialTokensMap(vals map[string]any, extra []any) ([]any, error) {
+	stm, err := l.d.readJSONObject("special_tokens_map.json")
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range sortedKeys(stm) {
+		v := stm[k]
+		if k == "additional_special_tokens" {
+			if list, ok := v.([]any); ok {
+				extra = append(extra, list...)
+				continue
+			}
+		}
+		if _, isAttr := llamaHFAttr[k]; isAttr {
+			vals[k] = v
+		}
+	}
+	return extra, nil
 }
 
 // llamaHF exports a SentencePiece-style BPE tokenizer.json (isLlamaHF).
