@@ -198,12 +198,8 @@ func (l *vocabLoader) llamaHF() error {
 		return err
 	}
 	if hasDec {
-		for _, k := range sortedIDKeys(dec) {
-			if s, ok := addedTokenContent(dec[k]); ok {
-				if err := av.addNew(s); err != nil {
-					return err
-				}
-			}
+		if err := av.addDecoded(dec); err != nil {
+			return err
 		}
 	}
 	for _, s := range specials {
@@ -307,6 +303,18 @@ func (av *addedVocab) addNew(s string) error {
 	}
 	av.add(s, id)
 	av.maxAdded = max(av.maxAdded, id)
+	return nil
+}
+
+// addDecoded adds the decoder's tokens (in id order) that are new.
+func (av *addedVocab) addDecoded(dec jsonObj) error {
+	for _, k := range sortedIDKeys(dec) {
+		if s, ok := addedTokenContent(dec[k]); ok {
+			if err := av.addNew(s); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }
 
