@@ -408,15 +408,45 @@ func (l *vocabLoader) bpeFromVocabJSON() (*bpeSource, error) {
 	if err != nil {
 		return nil, err
 	}
-	var added []hfAddedToken
-	seen := map[string]bool{}
-	addTok := func(content string, id int, special bool) {
-		if seen[content] {
-			return
-		}
-		seen[content] = true
-		added = append(added, hfAddedToken{ID: int64(id), Content: content, Special: special, Normalized: !special})
+	added, err := l.vocabJSONAdded(vocab, tc, stm)
+	if err != nil {
+		return nil, err
 	}
+	// The merges are validated whether or not the pre-tokenizer is named.
+	model, err := l.mergesTxtModel(vocab)
+	if err != nil {
+		return nil, err
+	}
+	src := &bpeSource{vocab: vocab, added: added}
+	src.pipeline = func() (*hfPipeline, error) {
+		return gpt2Pipeline(tc, vocab, model, added)
+	}
+	return src, nil
+}
+
+// addedList collects added tokens, the first of each content.
+type addedList struct {
+	tokens []hfAddedToken
+	seen   map[string]bool
+}
+
+func (al *addedList) add(content string, id int, special bool) {
+	if al.seen[content] {
+		return
+	}
+	al.seen[content] = true
+	al.tokens = append(al.tokens, hfAddedToken{ID: int64(id), Content: content, Special: special, Normalized: !special})
+}
+
+// gpt2SpecialKinds are GPT2Tokenizer's special token attributes.
+var gpt2SpecialKinds = []string{"bos", "eos", "unk", "sep", "pad", "cls", "mask"}
+
+// vocabJSONAdded is a GPT-2 style directory's added vocabulary:
+// added_tokens.json's entries, then the special tokens (from
+// tokenizer_config.json, else special_tokens_map.json; bos, eos and unk
+// default to "<|endoftext|>") that vocab.json has, checked against it.
+func (l *vocabLoader) vocabJSONAdded(vocab map[string]int, tc, stm jsonObj) ([]hfAddedToken, error) {
+	al := &addedList{seen: map[string]bool{}}
 	// added_tokens.json entries beyond the vocabulary.
 	at, err := l.d.readJSONObject("added_tokens.json")
 	if err != nil {
@@ -430,44 +460,44 @@ func (l *vocabLoader) bpeFromVocabJSON() (*bpeSource, error) {
 		if err := checkID("added_tokens.json", id); err != nil {
 			return nil, err
 		}
-		addTok(k, int(id), false)
+		al.add(k, int(id), false)
 	}
-	content := func(v any) (string, bool) {
-		switch x := v.(type) {
-		case string:
-			return x, true
-		case jsonObj:
-			s, ok := x["content"].(string)
-			return s, ok
-		}
-		return "", false
-	}
-	for _, kind := range []string{"bos", "eos", "unk", "sep", "pad", "cls", "mask"} {
-		key := kind + "_token"
-		var c string
-		found := false
-		for _, src := range []jsonObj{tc, stm} {
-			if v, ok := src[key]; ok {
-				c, found = content(v)
-				break
+	for _, kind := range gpt2SpecialKinds {
+		if c, found := gpt2SpecialToken(kind, tc, stm); found {
+			if id, ok := vocab[c]; ok {
+				al.add(c, id, true)
 			}
 		}
-		if !found && (kind == "bos" || kind == "eos" || kind == "unk") {
-			c, found = gpt2DefaultSpecial, true
-		}
-		if !found {
-			continue
-		}
-		if id, ok := vocab[c]; ok {
-			addTok(c, id, true)
-		}
 	}
-	for _, a := range added {
+	for _, a := range al.tokens {
 		if id, ok := vocab[a.Content]; ok && id != int(a.ID) {
 			return nil, fmt.Errorf("%w: added token %q has id %d, vocab.json says %d", ErrTokenizer, a.Content, a.ID, id)
 		}
 	}
-	// The merges are validated whether or not the pre-tokenizer is named.
+	return al.tokens, nil
+}
+
+// gpt2SpecialToken is the content of the kind's special token: the first
+// of tokenizer_config.json and special_tokens_map.json that has the key,
+// else GPT2Tokenizer's default for bos, eos and unk.
+func gpt2SpecialToken(kind string, tc, stm jsonObj) (string, bool) {
+	key := kind + "_token"
+	var c string
+	found := false
+	for _, src := range []jsonObj{tc, stm} {
+		if v, ok := src[key]; ok {
+			c, found = addedTokenContent(v)
+			break
+		}
+	}
+	if !found && (kind == "bos" || kind == "eos" || kind == "unk") {
+		return gpt2DefaultSpecial, true
+	}
+	return c, found
+}
+
+// mergesTxtModel builds the BPE model from vocab.json and merges.txt.
+func (l *vocabLoader) mergesTxtModel(vocab map[string]int) (*bpeModel, error) {
 	mb, err := l.d.read("merges.txt")
 	if err != nil {
 		return nil, err
@@ -484,33 +514,32 @@ func (l *vocabLoader) bpeFromVocabJSON() (*bpeSource, error) {
 		a, b, _ := strings.Cut(m, " ")
 		pairs[i] = [2]string{a, b}
 	}
-	model, err := newBPEModel(vocab, pairs, "merges.txt")
-	if err != nil {
+	return newBPEModel(vocab, pairs, "merges.txt")
+}
+
+// gpt2Pipeline is GPT2Tokenizer's encode path: the ByteLevel
+// pre-tokenizer (add_prefix_space as configured) and, with add_bos_token,
+// the BOS token first.
+func gpt2Pipeline(tc jsonObj, vocab map[string]int, model *bpeModel, added []hfAddedToken) (*hfPipeline, error) {
+	addPrefix := false
+	if b, ok := tc["add_prefix_space"].(bool); ok {
+		addPrefix = b
+	}
+	p := &hfPipeline{model: model, added: added, byteLevel: true}
+	pre := jsonObj{"type": "ByteLevel", "add_prefix_space": addPrefix, "use_regex": true}
+	if err := p.compilePre(pre); err != nil {
 		return nil, err
 	}
-	src := &bpeSource{vocab: vocab, added: added}
-	src.pipeline = func() (*hfPipeline, error) {
-		addPrefix := false
-		if b, ok := tc["add_prefix_space"].(bool); ok {
-			addPrefix = b
+	if b, ok := tc["add_bos_token"].(bool); ok && b {
+		bosTok := gpt2DefaultSpecial
+		if c, ok := addedTokenContent(tc["bos_token"]); ok {
+			bosTok = c
 		}
-		p := &hfPipeline{model: model, added: added, byteLevel: true}
-		pre := jsonObj{"type": "ByteLevel", "add_prefix_space": addPrefix, "use_regex": true}
-		if err := p.compilePre(pre); err != nil {
-			return nil, err
+		id, ok := vocab[bosTok]
+		if !ok {
+			return nil, errors.New("add_bos_token without a BOS token in vocab.json")
 		}
-		if b, ok := tc["add_bos_token"].(bool); ok && b {
-			bosTok := gpt2DefaultSpecial
-			if c, ok := content(tc["bos_token"]); ok {
-				bosTok = c
-			}
-			id, ok := vocab[bosTok]
-			if !ok {
-				return nil, errors.New("add_bos_token without a BOS token in vocab.json")
-			}
-			p.post = func(ids []int) []int { return append([]int{id}, ids...) }
-		}
-		return p, nil
+		p.post = func(ids []int) []int { return append([]int{id}, ids...) }
 	}
-	return src, nil
+	return p, nil
 }
