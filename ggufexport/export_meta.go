@@ -370,29 +370,36 @@ func parseModelCard(content string) map[string]cardValue {
 			continue
 		}
 		key = strings.TrimSpace(key)
-		val = strings.TrimSpace(val)
 		listKey = ""
 		if key == "" {
 			continue
 		}
-		switch {
-		case val == "":
-			card[key] = cardValue{null: true}
-			listKey = key
-		case strings.HasPrefix(val, "[") && strings.HasSuffix(val, "]"):
-			var items []string
-			inner := strings.TrimSpace(val[1 : len(val)-1])
-			if inner != "" {
-				for _, it := range strings.Split(inner, ",") {
-					items = append(items, yamlScalar(strings.TrimSpace(it)))
-				}
-			}
-			card[key] = cardValue{list: items, isList: true}
-		default:
-			card[key] = cardValue{s: yamlScalar(val)}
+		v := cardValueOf(strings.TrimSpace(val))
+		card[key] = v
+		if v.null {
+			listKey = key // a block list may follow
 		}
 	}
 	return card
+}
+
+// cardValueOf is a top-level key's value: none (null), a flow list
+// [a, b] or a scalar.
+func cardValueOf(val string) cardValue {
+	switch {
+	case val == "":
+		return cardValue{null: true}
+	case strings.HasPrefix(val, "[") && strings.HasSuffix(val, "]"):
+		var items []string
+		inner := strings.TrimSpace(val[1 : len(val)-1])
+		if inner != "" {
+			for _, it := range strings.Split(inner, ",") {
+				items = append(items, yamlScalar(strings.TrimSpace(it)))
+			}
+		}
+		return cardValue{list: items, isList: true}
+	}
+	return cardValue{s: yamlScalar(val)}
 }
 
 // yamlScalar unquotes a YAML scalar.
