@@ -510,107 +510,22 @@ func (pl *exportPlanner) sourcePositions() map[[2]any]int64 {
 
 // candidates maps the model's parameters to GGUF names and orders them.
 func (pl *exportPlanner) candidates(model *convert.Model) ([]candidate, error) {
-	var out []candidate
-	var unmapped []string
-	haveHead := false
-	add := func(src string, c candidate) {
-		name, bid, ok := tensorName(pl.arch, src)
-		if !ok {
-			unmapped = append(unmapped, src)
-			return
-		}
-		if pl.arch.DropHead && strings.HasPrefix(name, "output.") {
-			return
-		}
-		if strings.HasPrefix(name, "output.") {
-			haveHead = true
-		}
-		c.src, c.name, c.bid = src, name, bid
-		out = append(out, c)
-	}
+	cl := &candidateList{arch: pl.arch}
 	for i := range model.Modules {
-		m := &model.Modules[i]
-		if m.Quant != nil {
-			shape := slices.Clone(m.Weight.Shape)
-			if len(shape) < 2 {
-				return nil, fmt.Errorf("%w: quantized module %q has a %d-D weight", ErrExport, m.Path, len(shape))
-			}
-			shape[len(shape)-1] = shape[len(shape)-1] * 32 / m.Quant.Bits
-			add(m.Path+".weight", candidate{quant: m, shape: shape})
-			if m.Bias != nil {
-				add(m.Path+".bias", candidate{float: m.Bias, shape: slices.Clone(m.Bias.Shape)})
-			}
-			continue
-		}
-		for _, p := range m.Params {
-			add(m.Path+"."+p.Name, candidate{float: p.Input, shape: slices.Clone(p.Input.Shape)})
+		if err := cl.addModule(&model.Modules[i]); err != nil {
+			return nil, err
 		}
 	}
-	if len(unmapped) > 0 {
-		for i, n := range unmapped {
-			unmapped[i] = strconv.Quote(n) // names come from the file
-		}
-		return nil, fmt.Errorf("%w: cannot map tensor(s) to GGUF names for %s: %s", ErrExport, pl.arch.Arch, strings.Join(unmapped, ", "))
+	if len(cl.unmapped) > 0 {
+		return nil, cl.unmappedError()
 	}
 	// A head the checkpoint has although the config ties it: mlx-lm drops
 	// it, convert_hf_to_gguf.py writes it.
-	if !haveHead && !pl.arch.DropHead {
-		for _, t := range pl.inv.Tensors {
-			if t.Name == "lm_head.weight" || t.Name == "language_model.lm_head.weight" {
-				in := &convert.Input{Name: t.Name, DType: t.DType, Shape: slices.Clone(t.Shape), Op: convert.OpDirect, Sources: []convert.SourceTensor{t}}
-				add(t.Name, candidate{float: in, shape: slices.Clone(t.Shape)})
-				break
-			}
-		}
+	if !cl.haveHead && !pl.arch.DropHead {
+		cl.addCheckpointHead(pl.inv)
 	}
-	// Emission order: the position of the last source tensor; stacked
-	// experts of a block all at the block's last expert tensor, in the
-	// converter's merge order.
-	pos := pl.sourcePositions()
-	maxPos := func(ins ...*convert.Input) int64 {
-		p := int64(-1)
-		for _, in := range ins {
-			if in == nil {
-				continue
-			}
-			for _, s := range in.Sources {
-				if v, ok := pos[[2]any{s.File, s.Name}]; ok && v > p {
-					p = v
-				}
-			}
-		}
-		return p
-	}
-	expBlock := map[int]int64{}
-	for i := range out {
-		c := &out[i]
-		if c.quant != nil {
-			c.pos = maxPos(c.quant.Weight, c.quant.Scales, c.quant.Biases)
-		} else {
-			c.pos = maxPos(c.float)
-		}
-		if strings.Contains(c.name, "_exps.") && c.bid >= 0 {
-			if p, ok := expBlock[c.bid]; !ok || c.pos > p {
-				expBlock[c.bid] = c.pos
-			}
-			parts := strings.SplitN(c.name, ".", 3) // blk, N, base.param
-			base := strings.TrimSuffix(strings.TrimSuffix(parts[len(parts)-1], ".weight"), ".bias")
-			c.sub = 1 + slices.Index(pl.arch.ExpertOrder, base)
-		}
-	}
-	for i := range out {
-		c := &out[i]
-		if strings.Contains(c.name, "_exps.") && c.bid >= 0 {
-			c.pos = expBlock[c.bid]
-		}
-	}
-	sort.SliceStable(out, func(i, j int) bool {
-		if out[i].pos != out[j].pos {
-			return out[i].pos < out[j].pos
-		}
-		return out[i].sub < out[j].sub
-	})
-	return out, nil
+	pl.orderCandidates(cl.out)
+	return cl.out, nil
 }
 
 // resolveAuto returns auto's float type as convert_hf_to_gguf.py guesses
@@ -704,32 +619,11 @@ func (pl *exportPlanner) planTensor(c *candidate) (ExportTensor, error) {
 
 	// Llama Q/K permutation.
 	if pl.arch.PermuteQK {
-		heads := int64(0)
-		nHead, _, err := pl.h.FindU32("n_heads", "num_attention_heads")
+		perm, err := pl.qkPermutation(c, shape, op)
 		if err != nil {
 			return t, err
 		}
-		nKV, kvOK, err := pl.h.FindU32("n_kv_heads", "num_key_value_heads")
-		if err != nil {
-			return t, err
-		}
-		switch {
-		case strings.HasSuffix(c.name, ".attn_q.weight") || strings.HasSuffix(c.name, ".attn_q.bias"):
-			heads = nHead
-		case strings.HasSuffix(c.name, ".attn_k.weight") || strings.HasSuffix(c.name, ".attn_k.bias"):
-			heads = nHead
-			if kvOK && nKV != nHead {
-				heads = nKV
-			}
-		}
-		if heads > 0 {
-			rows := int64(shape[0])
-			if rows%heads != 0 || (rows/heads)%2 != 0 {
-				return t, fmt.Errorf("%w: %q: %d rows do not split into %d heads of an even size", ErrExport, c.src, rows, heads)
-			}
-			op.permGroup = rows / heads
-			transforms = append(transforms, fmt.Sprintf("permute %d heads", heads))
-		}
+		transforms = append(transforms, perm...)
 	}
 	ndims := len(shape)
 
@@ -741,30 +635,12 @@ func (pl *exportPlanner) planTensor(c *candidate) (ExportTensor, error) {
 			return t, err
 		}
 	} else {
-		in := ins[0]
-		switch in.DType {
-		case mlx.F32, mlx.F16, mlx.BF16:
-		default:
-			return t, fmt.Errorf("%w: tensor %q is %s, not a float", ErrExport, c.src, in.DType)
+		more, note, err := pl.planFloat(&t, op, c, ins[0], ndims)
+		if err != nil {
+			return t, err
 		}
-		op.mode, op.inDType = opFloat, in.DType
-		t.From = strings.ToLower(in.DType.SafetensorsName())
-		if pl.arch.NormShift && strings.HasSuffix(c.src, "norm.weight") {
-			op.normShift = true
-			transforms = append(transforms, "+1")
-		}
-		typ := pl.floatType(c.name, ndims, op.ne0)
-		op.out = typ
-		t.Op = "convert"
-		switch {
-		case typ == gguf.F32, typ == gguf.F16 && in.DType == mlx.F16, typ == gguf.BF16 && in.DType == mlx.BF16:
-			t.Exact = true
-		default:
-			notes = append(notes, fmt.Sprintf("%s rounded to %s", t.From, typ))
-		}
-		if in.Op == convert.OpStack {
-			transforms = append(transforms, fmt.Sprintf("stack %d experts", len(in.Sources)))
-		}
+		transforms = append(transforms, more...)
+		notes = append(notes, note...)
 	}
 	t.Type = op.out.String()
 	if len(transforms) > 0 {
@@ -777,13 +653,7 @@ func (pl *exportPlanner) planTensor(c *candidate) (ExportTensor, error) {
 		t.Note = strings.Join(notes, "; ")
 	}
 	// ggml order and the block-size check.
-	t.Shape = make([]uint64, len(shape))
-	for i, d := range shape {
-		t.Shape[len(shape)-1-i] = uint64(d)
-	}
-	if len(t.Shape) == 0 {
-		t.Shape = []uint64{1}
-	}
+	t.Shape = ggmlShape(shape)
 	if bs := op.out.BlockSize(); bs > 1 && t.Shape[0]%bs != 0 {
 		return t, fmt.Errorf("%w: %q: row of %d elements for %s", ErrExport, c.name, t.Shape[0], op.out)
 	}
@@ -806,67 +676,17 @@ func (pl *exportPlanner) floatType(name string, ndims, ne0 int) gguf.Type {
 
 // planQuant decides an MLX-quantized tensor: repack, or dequantize.
 func (pl *exportPlanner) planQuant(t *ExportTensor, op *tensorOp, c *candidate, ins []*convert.Input, ndims int) error {
-	q := op.q
-	affine := q.Mode == mlx.Affine
-	var repack gguf.Type = gguf.TypeCount
 	want := pl.outType
 	if forcedF32(c.name, ndims) {
 		want = OutF32
 	}
-	switch want {
-	case OutAuto, OutQ4_0, OutQ4_1, OutQ5_1:
-		switch {
-		case q.Mode == mlx.MXFP4 && want == OutAuto:
-			repack = gguf.MXFP4
-		case affine && q.Bits == 4 && (want == OutAuto || want == OutQ4_0):
-			switch {
-			case pl.facts[c.src].symmetric:
-				repack = gguf.Q4_0
-			case want == OutAuto:
-				repack = gguf.Q4_1
-			}
-		case affine && q.Bits <= 4 && (want == OutAuto || want == OutQ4_1):
-			repack = gguf.Q4_1
-		case affine && q.Bits <= 5 && (want == OutAuto || want == OutQ5_1):
-			repack = gguf.Q5_1
-		}
-	}
-	if repack != gguf.TypeCount {
+	if repack := pl.repackType(op.q, c, want); repack != gguf.TypeCount {
 		op.mode, op.out = opRepack, repack
 		t.Op = "repack"
 		t.Exact, t.Note = probeExact(pl.facts[c.src], op)
 		return nil
 	}
-	// Dequantize, then encode.
-	op.mode = opDequant
-	var typ gguf.Type
-	switch want {
-	case OutAuto:
-		typ = gguf.Q8_0
-	default:
-		typ = outTypes[want].t
-	}
-	op.out = typ
-	t.Op = "dequantize"
-	switch typ {
-	case gguf.F32:
-		op.deqOut, t.Exact = mlx.F32, true
-	case gguf.F16, gguf.BF16:
-		d := mlx.F16
-		if typ == gguf.BF16 {
-			d = mlx.BF16
-		}
-		op.deqOut = d
-		// mx.dequantize computes in the scales' dtype (bf16 for the fp
-		// modes), so that output is MLX's own.
-		t.Exact = affine && op.scaleDType == d || !affine && d == mlx.BF16
-		if !t.Exact {
-			t.Note = "MLX's dequantized values rounded to " + typ.String()
-		}
-	default:
-		op.deqOut = mlx.F32
-		t.Note = fmt.Sprintf("requantized to %s", typ)
-	}
+	planDequant(t, op, want)
 	return nil
 }
 
@@ -890,16 +710,8 @@ func (pl *exportPlanner) inspectQuant(cands []candidate) (map[string]quantFacts,
 	facts := map[string]quantFacts{}
 	for i := range cands {
 		c := &cands[i]
-		if c.quant == nil || c.quant.Quant.Mode != mlx.Affine || c.quant.Quant.Bits > 5 || forcedF32(c.name, len(c.shape)) {
+		if !pl.needsQuantFacts(c) {
 			continue
-		}
-		want := pl.outType
-		if want != OutAuto && want != OutQ4_0 && want != OutQ4_1 && want != OutQ5_1 {
-			continue
-		}
-		q40 := c.quant.Quant.Bits == 4 && (want == OutAuto || want == OutQ4_0)
-		if c.quant.Scales.DType == mlx.F16 && !q40 {
-			continue // exact without looking
 		}
 		ins, _, _, err := pl.tensorInputs(c)
 		if err != nil {

@@ -186,88 +186,137 @@ func modelIDComponents(id string, totalParams int64) idComponents {
 	if org != nil && len(*org) > 0 && (*org)[0] == '.' {
 		org = nil
 	}
-	var parts []string
+	ip := classifyIDParts(full, totalParams)
+	ip.dropAlphaSizeLabels()
+	ip.markBasename()
+	c := idComponents{full: strp(full), org: org}
+	c.basename = ip.join("basename", "", false)
+	c.sizeLabel = ip.join("size_label", "", true)
+	c.finetune = ip.join("finetune", "", false)
+	c.version = ip.join("version", "basename", false)
+	if c.sizeLabel == nil && c.finetune == nil && c.version == nil {
+		c.basename = nil
+	}
+	return c
+}
+
+// idParts are a model id's dash-separated parts and what each is taken
+// for (version, type, size_label, finetune, basename).
+type idParts struct {
+	parts []string
+	types []map[string]bool
+}
+
+// classifyIDParts splits the model id (without its organization) and
+// classifies each part by its form: version, quantization type, size
+// label (normalized; a finetune when totalParams contradicts it) or
+// finetune word.
+func classifyIDParts(full string, totalParams int64) *idParts {
+	ip := &idParts{}
 	for _, p := range strings.Split(full, "-") {
 		if p != "" {
-			parts = append(parts, p)
+			ip.parts = append(ip.parts, p)
 		}
 	}
-	types := make([]map[string]bool, len(parts))
-	for i := range types {
-		types[i] = map[string]bool{}
+	ip.types = make([]map[string]bool, len(ip.parts))
+	for i := range ip.types {
+		ip.types[i] = map[string]bool{}
 	}
-	for i, part := range parts {
+	for i, part := range ip.parts {
+		t := ip.types[i]
 		switch {
 		case reVersion.MatchString(part):
-			types[i]["version"] = true
+			t["version"] = true
 		case reQuantType.MatchString(part):
-			types[i]["type"] = true
-			parts[i] = strings.ToUpper(part)
+			t["type"] = true
+			ip.parts[i] = strings.ToUpper(part)
 		case i > 0 && reSize.MatchString(part):
-			part = strings.ReplaceAll(part, "_", ".")
-			rs := []rune(part)
-			if unicode.IsDigit(rs[len(rs)-1]) && len(rs) >= 2 {
-				// bloom-7b1 notation: "7b1" -> "7.1b"
-				part = string(rs[:len(rs)-2]) + "." + string(rs[len(rs)-1]) + string(rs[len(rs)-2])
-				rs = []rune(part)
+			part, finetune := sizeLabelPart(part, totalParams)
+			if finetune {
+				t["finetune"] = true
 			}
-			if len(rs) > 1 && unicode.IsDigit(rs[len(rs)-2]) && strings.ContainsRune("kmbt", rs[len(rs)-1]) {
-				part = string(rs[:len(rs)-1]) + strings.ToUpper(string(rs[len(rs)-1]))
-				rs = []rune(part)
+			if len(t) == 0 {
+				t["size_label"] = true
 			}
-			if totalParams != 0 {
-				last := rs[len(rs)-1]
-				if f, err := strconv.ParseFloat(string(rs[:len(rs)-1]), 64); err == nil {
-					// float64(): Python rounds the product before the
-					// subtraction below (arm64 would fuse them).
-					label := float64(f * math.Pow(1000, float64(strings.IndexRune(" KMBT", last))))
-					if (totalParams < 0 && label < float64(abs64(totalParams)/8)) ||
-						(totalParams > 0 && math.Abs(label-float64(totalParams)) > float64(7*totalParams/8)) {
-						types[i]["finetune"] = true
-						part = string(rs[:len(rs)-1]) + strings.ToLower(string(last))
-					}
-				}
-			}
-			if len(types[i]) == 0 {
-				types[i]["size_label"] = true
-			}
-			parts[i] = part
+			ip.parts[i] = part
 		case i > 0 && reFinetuneID.MatchString(part):
 			if totalParams < 0 && strings.ToLower(part) == "lora" {
-				types[i]["type"] = true
+				t["type"] = true
 			} else {
-				types[i]["finetune"] = true
+				t["finetune"] = true
 			}
 		}
 	}
+	return ip
+}
+
+// sizeLabelPart normalizes a size label part ("7b1" -> "7.1B", "7b" ->
+// "7B"); finetune is set (and the unit lowercased) when totalParams
+// contradicts it.
+func sizeLabelPart(part string, totalParams int64) (string, bool) {
+	part = strings.ReplaceAll(part, "_", ".")
+	rs := []rune(part)
+	if unicode.IsDigit(rs[len(rs)-1]) && len(rs) >= 2 {
+		// bloom-7b1 notation: "7b1" -> "7.1b"
+		part = string(rs[:len(rs)-2]) + "." + string(rs[len(rs)-1]) + string(rs[len(rs)-2])
+		rs = []rune(part)
+	}
+	if len(rs) > 1 && unicode.IsDigit(rs[len(rs)-2]) && strings.ContainsRune("kmbt", rs[len(rs)-1]) {
+		part = string(rs[:len(rs)-1]) + strings.ToUpper(string(rs[len(rs)-1]))
+		rs = []rune(part)
+	}
+	if totalParams == 0 {
+		return part, false
+	}
+	last := rs[len(rs)-1]
+	f, err := strconv.ParseFloat(string(rs[:len(rs)-1]), 64)
+	if err != nil {
+		return part, false
+	}
+	// float64(): Python rounds the product before the subtraction in
+	// sizeContradicts (arm64 would fuse them).
+	label := float64(f * math.Pow(1000, float64(strings.IndexRune(" KMBT", last))))
+	if sizeContradicts(label, totalParams) {
+		return string(rs[:len(rs)-1]) + strings.ToLower(string(last)), true
+	}
+	return part, false
+}
+
+// sizeContradicts reports whether a size label's parameter count is far
+// from the model's (negative totalParams: a LoRA adapter's, which is far
+// smaller than the label).
+func sizeContradicts(label float64, totalParams int64) bool {
+	return (totalParams < 0 && label < float64(abs64(totalParams)/8)) ||
+		(totalParams > 0 && math.Abs(label-float64(totalParams)) > float64(7*totalParams/8))
+}
+
+// dropAlphaSizeLabels drops the all-letter size labels ("small", "xl")
+// when some size label is numeric.
+func (ip *idParts) dropAlphaSizeLabels() {
 	numericSize := false
-	for i, t := range types {
-		if t["size_label"] {
-			for _, r := range parts[i] {
-				if unicode.IsDigit(r) {
-					numericSize = true
-				}
-			}
+	for i, t := range ip.types {
+		if t["size_label"] && strings.ContainsFunc(ip.parts[i], unicode.IsDigit) {
+			numericSize = true
 		}
 	}
-	if numericSize {
-		for i, t := range types {
-			if t["size_label"] {
-				alpha := true
-				for _, r := range parts[i] {
-					if !unicode.IsLetter(r) {
-						alpha = false
-					}
-				}
-				if alpha {
-					delete(t, "size_label")
-				}
-			}
+	if !numericSize {
+		return
+	}
+	notLetter := func(r rune) bool { return !unicode.IsLetter(r) }
+	for i, t := range ip.types {
+		if t["size_label"] && !strings.ContainsFunc(ip.parts[i], notLetter) {
+			delete(t, "size_label")
 		}
 	}
+}
+
+// markBasename takes the leading unclassified words and versions for the
+// basename (the others unclassified for finetune), except trailing ones
+// that are also something else.
+func (ip *idParts) markBasename() {
 	atStart := true
-	for i, part := range parts {
-		t := types[i]
+	for i, part := range ip.parts {
+		t := ip.types[i]
 		if atStart && ((len(t) == 0 && unicode.IsLetter([]rune(part)[0])) || t["version"]) {
 			t["basename"] = true
 		} else {
@@ -277,39 +326,33 @@ func modelIDComponents(id string, totalParams int64) idComponents {
 			}
 		}
 	}
-	for i := len(parts) - 1; i >= 0; i-- {
-		if t := types[i]; t["basename"] && len(t) > 1 {
+	for i := len(ip.parts) - 1; i >= 0; i-- {
+		if t := ip.types[i]; t["basename"] && len(t) > 1 {
 			delete(t, "basename")
 		} else {
 			break
 		}
 	}
-	join := func(kind string, exclude string, dedup bool) *string {
-		var out []string
-		seen := map[string]bool{}
-		for i, p := range parts {
-			if types[i][kind] && (exclude == "" || !types[i][exclude]) {
-				if dedup && seen[p] {
-					continue
-				}
-				seen[p] = true
-				out = append(out, p)
+}
+
+// join joins the parts of a kind (not also of exclude) with "-"; nil for
+// none.
+func (ip *idParts) join(kind string, exclude string, dedup bool) *string {
+	var out []string
+	seen := map[string]bool{}
+	for i, p := range ip.parts {
+		if ip.types[i][kind] && (exclude == "" || !ip.types[i][exclude]) {
+			if dedup && seen[p] {
+				continue
 			}
+			seen[p] = true
+			out = append(out, p)
 		}
-		if len(out) == 0 {
-			return nil
-		}
-		return strp(strings.Join(out, "-"))
 	}
-	c := idComponents{full: strp(full), org: org}
-	c.basename = join("basename", "", false)
-	c.sizeLabel = join("size_label", "", true)
-	c.finetune = join("finetune", "", false)
-	c.version = join("version", "basename", false)
-	if c.sizeLabel == nil && c.finetune == nil && c.version == nil {
-		c.basename = nil
+	if len(out) == 0 {
+		return nil
 	}
-	return c
+	return strp(strings.Join(out, "-"))
 }
 
 // cardValue is a model card front matter value: a scalar string or a list.
@@ -370,29 +413,36 @@ func parseModelCard(content string) map[string]cardValue {
 			continue
 		}
 		key = strings.TrimSpace(key)
-		val = strings.TrimSpace(val)
 		listKey = ""
 		if key == "" {
 			continue
 		}
-		switch {
-		case val == "":
-			card[key] = cardValue{null: true}
-			listKey = key
-		case strings.HasPrefix(val, "[") && strings.HasSuffix(val, "]"):
-			var items []string
-			inner := strings.TrimSpace(val[1 : len(val)-1])
-			if inner != "" {
-				for _, it := range strings.Split(inner, ",") {
-					items = append(items, yamlScalar(strings.TrimSpace(it)))
-				}
-			}
-			card[key] = cardValue{list: items, isList: true}
-		default:
-			card[key] = cardValue{s: yamlScalar(val)}
+		v := cardValueOf(strings.TrimSpace(val))
+		card[key] = v
+		if v.null {
+			listKey = key // a block list may follow
 		}
 	}
 	return card
+}
+
+// cardValueOf is a top-level key's value: none (null), a flow list
+// [a, b] or a scalar.
+func cardValueOf(val string) cardValue {
+	switch {
+	case val == "":
+		return cardValue{null: true}
+	case strings.HasPrefix(val, "[") && strings.HasSuffix(val, "]"):
+		var items []string
+		inner := strings.TrimSpace(val[1 : len(val)-1])
+		if inner != "" {
+			for _, it := range strings.Split(inner, ",") {
+				items = append(items, yamlScalar(strings.TrimSpace(it)))
+			}
+		}
+		return cardValue{list: items, isList: true}
+	}
+	return cardValue{s: yamlScalar(val)}
 }
 
 // yamlScalar unquotes a YAML scalar.
@@ -423,96 +473,109 @@ func loadMetadata(dir, nameDir string, cfg *pyjson.Object, genCfg pyjson.Value, 
 	if err != nil {
 		return nil, err
 	}
-	use := func(dst *string, key string) {
-		if v, ok := card[key]; ok && *dst == "" && !v.isList && !v.null {
-			*dst = v.s
-		}
-	}
 	if card != nil {
-		for _, p := range []struct {
-			dst *string
-			key string
-		}{
-			{&md.name, "name"}, {&md.author, "author"}, {&md.version, "version"}, {&md.organization, "organization"},
-			{&md.description, "description"}, {&md.finetune, "finetune"}, {&md.basename, "basename"},
-			{&md.sizeLabel, "size_label"}, {&md.sourceURL, "url"}, {&md.sourceDOI, "doi"}, {&md.sourceUUID, "uuid"},
-			{&md.sourceRepoURL, "repo_url"},
-			{&md.name, "model_name"}, {&md.author, "model_author"}, {&md.version, "model_version"},
-			{&md.organization, "model_organization"}, {&md.description, "model_description"},
-			{&md.finetune, "model_finetune"}, {&md.basename, "model_basename"}, {&md.sizeLabel, "model_size_label"},
-			{&md.sourceURL, "model_url"}, {&md.sourceDOI, "model_doi"}, {&md.sourceUUID, "model_uuid"},
-			{&md.sourceRepoURL, "model_repo_url"},
-			{&md.author, "model_creator"}, {&md.basename, "model_type"},
-		} {
-			use(p.dst, p.key)
-		}
-		if v, key, ok := firstCard(card, "base_model", "base_models", "base_model_sources"); ok {
-			md.hasBaseModels = true
-			for _, id := range cardItems(v) {
-				md.baseModels = append(md.baseModels, sourceEntry(id, totalParams, key))
-			}
-		}
-		if v, key, ok := firstCard(card, "datasets", "dataset", "dataset_sources"); ok {
-			md.hasDatasets = true
-			for _, id := range cardItems(v) {
-				md.datasets = append(md.datasets, sourceEntry(id, totalParams, key))
-			}
-		}
-		if v, ok := card["license"]; ok && !v.null {
-			if v.isList {
-				md.license = strings.Join(v.list, ",")
-			} else {
-				md.license = v.s
-			}
-		}
-		use(&md.licenseName, "license_name")
-		use(&md.licenseLink, "license_link")
-		for _, k := range []string{"tags", "pipeline_tag"} {
-			if v, ok := card[k]; ok {
-				md.tags = append(md.tags, cardItems(v)...)
-			}
-		}
-		for _, k := range []string{"languages", "language"} {
-			if v, ok := card[k]; ok {
-				md.languages = append(md.languages, cardItems(v)...)
-			}
-		}
-	}
-	apply := func(c idComponents) {
-		if md.name == "" && c.full != nil {
-			md.name = idToTitle(*c.full)
-		}
-		if md.organization == "" && c.org != nil {
-			md.organization = idToTitle(*c.org)
-		}
-		if md.basename == "" && c.basename != nil {
-			md.basename = *c.basename
-		}
-		if md.finetune == "" && c.finetune != nil {
-			md.finetune = *c.finetune
-		}
-		if md.version == "" && c.version != nil {
-			md.version = *c.version
-		}
-		if md.sizeLabel == "" && c.sizeLabel != nil {
-			md.sizeLabel = *c.sizeLabel
-		}
+		md.applyCard(card, totalParams)
 	}
 	if cfg != nil {
 		if v, ok := cfg.Get("_name_or_path"); ok {
 			if s, ok := v.(string); ok && strings.Count(s, "/") <= 1 {
-				apply(modelIDComponents(s, totalParams))
+				md.applyIDComponents(modelIDComponents(s, totalParams))
 			}
 		}
 	}
 	abs, err := filepath.Abs(nameDir)
 	if err == nil {
-		apply(modelIDComponents(filepath.Base(abs), totalParams))
+		md.applyIDComponents(modelIDComponents(filepath.Base(abs), totalParams))
 	}
 	if gc, ok := genCfg.(*pyjson.Object); ok {
 		md.sampling = samplingKVs(gc)
 	}
 	return md, nil
+}
+
+// applyCard takes the metadata the model card gives.
+func (md *exportMeta) applyCard(card map[string]cardValue, totalParams int64) {
+	use := func(dst *string, key string) {
+		if v, ok := card[key]; ok && *dst == "" && !v.isList && !v.null {
+			*dst = v.s
+		}
+	}
+	for _, p := range []struct {
+		dst *string
+		key string
+	}{
+		{&md.name, "name"}, {&md.author, "author"}, {&md.version, "version"}, {&md.organization, "organization"},
+		{&md.description, "description"}, {&md.finetune, "finetune"}, {&md.basename, "basename"},
+		{&md.sizeLabel, "size_label"}, {&md.sourceURL, "url"}, {&md.sourceDOI, "doi"}, {&md.sourceUUID, "uuid"},
+		{&md.sourceRepoURL, "repo_url"},
+		{&md.name, "model_name"}, {&md.author, "model_author"}, {&md.version, "model_version"},
+		{&md.organization, "model_organization"}, {&md.description, "model_description"},
+		{&md.finetune, "model_finetune"}, {&md.basename, "model_basename"}, {&md.sizeLabel, "model_size_label"},
+		{&md.sourceURL, "model_url"}, {&md.sourceDOI, "model_doi"}, {&md.sourceUUID, "model_uuid"},
+		{&md.sourceRepoURL, "model_repo_url"},
+		{&md.author, "model_creator"}, {&md.basename, "model_type"},
+	} {
+		use(p.dst, p.key)
+	}
+	md.baseModels, md.hasBaseModels = cardSources(card, totalParams, "base_model", "base_models", "base_model_sources")
+	md.datasets, md.hasDatasets = cardSources(card, totalParams, "datasets", "dataset", "dataset_sources")
+	if v, ok := card["license"]; ok && !v.null {
+		if v.isList {
+			md.license = strings.Join(v.list, ",")
+		} else {
+			md.license = v.s
+		}
+	}
+	use(&md.licenseName, "license_name")
+	use(&md.licenseLink, "license_link")
+	md.tags = append(md.tags, cardLists(card, "tags", "pipeline_tag")...)
+	md.languages = append(md.languages, cardLists(card, "languages", "language")...)
+}
+
+// cardSources are the source entries of the first of keys the card has
+// (ok: one is there).
+func cardSources(card map[string]cardValue, totalParams int64, keys ...string) (entries []map[string]string, ok bool) {
+	v, key, ok := firstCard(card, keys...)
+	if !ok {
+		return nil, false
+	}
+	for _, id := range cardItems(v) {
+		entries = append(entries, sourceEntry(id, totalParams, key))
+	}
+	return entries, true
+}
+
+// cardLists are the items of all of keys the card has, in order.
+func cardLists(card map[string]cardValue, keys ...string) []string {
+	var out []string
+	for _, k := range keys {
+		if v, ok := card[k]; ok {
+			out = append(out, cardItems(v)...)
+		}
+	}
+	return out
+}
+
+// applyIDComponents fills the fields still empty from a model id's
+// components.
+func (md *exportMeta) applyIDComponents(c idComponents) {
+	if md.name == "" && c.full != nil {
+		md.name = idToTitle(*c.full)
+	}
+	if md.organization == "" && c.org != nil {
+		md.organization = idToTitle(*c.org)
+	}
+	setIfEmpty(&md.basename, c.basename)
+	setIfEmpty(&md.finetune, c.finetune)
+	setIfEmpty(&md.version, c.version)
+	setIfEmpty(&md.sizeLabel, c.sizeLabel)
+}
+
+// setIfEmpty sets *dst to *v where dst is empty and v is not None.
+func setIfEmpty(dst *string, v *string) {
+	if *dst == "" && v != nil {
+		*dst = *v
+	}
 }
 
 func firstCard(card map[string]cardValue, keys ...string) (cardValue, string, bool) {

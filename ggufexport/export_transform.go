@@ -218,37 +218,59 @@ func encodeFloats(x []float32, t gguf.Type) ([]byte, error) {
 // convertDirect converts between float encodings without a float32
 // buffer; ok is false for the pairs it does not handle.
 func convertDirect(src []byte, from mlx.DType, to gguf.Type, n int) ([]byte, bool) {
-	var tab *[1 << 16]uint16
-	var out []byte // 16-bit pairs: elements before start are already in out
-	start := 0
 	switch {
-	case from == mlx.F32 && to == gguf.F32:
+	case to == gguf.F32:
+		return widenDirect(src, from, n)
+	case from == mlx.F32 && (to == gguf.F16 || to == gguf.BF16):
+		return narrowDirect(src, to, n), true
+	}
+	return convert16Direct(src, from, to, n)
+}
+
+// widenDirect converts float32, bfloat16 or float16 to float32.
+func widenDirect(src []byte, from mlx.DType, n int) ([]byte, bool) {
+	switch from {
+	case mlx.F32:
 		out := getBuf(4 * n)
 		copy(out, src)
 		return out, true
-	case from == mlx.BF16 && to == gguf.F32:
+	case mlx.BF16:
 		out := getBuf(4 * n)
 		for i := range n {
 			binary.LittleEndian.PutUint32(out[4*i:], uint32(binary.LittleEndian.Uint16(src[2*i:]))<<16)
 		}
 		return out, true
-	case from == mlx.F16 && to == gguf.F32:
+	case mlx.F16:
 		convTables()
 		out := getBuf(4 * n)
 		for i := range n {
 			binary.LittleEndian.PutUint32(out[4*i:], math.Float32bits(f16ToF32Tab[binary.LittleEndian.Uint16(src[2*i:])]))
 		}
 		return out, true
-	case from == mlx.F32 && (to == gguf.F16 || to == gguf.BF16):
-		out := getBuf(2 * n)
-		conv := gguf.F32ToF16
-		if to == gguf.BF16 {
-			conv = gguf.F32ToBF16
-		}
-		for i := range n {
-			binary.LittleEndian.PutUint16(out[2*i:], conv(math.Float32frombits(binary.LittleEndian.Uint32(src[4*i:]))))
-		}
-		return out, true
+	}
+	return nil, false
+}
+
+// narrowDirect converts float32 to float16 or bfloat16 (to).
+func narrowDirect(src []byte, to gguf.Type, n int) []byte {
+	out := getBuf(2 * n)
+	conv := gguf.F32ToF16
+	if to == gguf.BF16 {
+		conv = gguf.F32ToBF16
+	}
+	for i := range n {
+		binary.LittleEndian.PutUint16(out[2*i:], conv(math.Float32frombits(binary.LittleEndian.Uint32(src[4*i:]))))
+	}
+	return out
+}
+
+// convert16Direct converts between the 16-bit float encodings through a
+// lookup table (bfloat16 -> float16 first through the vector kernel).
+func convert16Direct(src []byte, from mlx.DType, to gguf.Type, n int) ([]byte, bool) {
+	var tab *[1 << 16]uint16
+	var out []byte // elements before start are already in out
+	start := 0
+	switch {
 	case from == mlx.BF16 && to == gguf.F16:
 		// The vector kernel, unless the data holds a NaN (gguf-py keeps
 		// NaN payloads, the table has its rule); the table does the rest.
@@ -422,9 +444,7 @@ func (op *tensorOp) repack(ins [][]byte, rows int, st *repackStats) ([]byte, err
 			qb := q[b*32 : b*32+32]
 			if op.q.Mode == mlx.MXFP4 {
 				blk[0] = ins[1][g]
-				for j := range 16 {
-					blk[1+j] = qb[j] | qb[j+16]<<4
-				}
+				packNibbles(blk[1:17], qb)
 				continue
 			}
 			s := loadParam(ins[1], sdt, g)
@@ -438,28 +458,17 @@ func (op *tensorOp) repack(ins [][]byte, rows int, st *repackStats) ([]byte, err
 				if loadParam(ins[2], sdt, g) != -8*s {
 					bad = true
 				}
-				for j := range 16 {
-					blk[2+j] = qb[j] | qb[j+16]<<4
-				}
+				packNibbles(blk[2:18], qb)
 			case gguf.Q4_1:
 				m, mOK := f16Exact(loadParam(ins[2], sdt, g))
 				bad = bad || !mOK
 				binary.LittleEndian.PutUint16(blk[2:], m)
-				for j := range 16 {
-					blk[4+j] = qb[j] | qb[j+16]<<4
-				}
+				packNibbles(blk[4:20], qb)
 			case gguf.Q5_1:
 				m, mOK := f16Exact(loadParam(ins[2], sdt, g))
 				bad = bad || !mOK
 				binary.LittleEndian.PutUint16(blk[2:], m)
-				var qh uint32
-				for j := range 32 {
-					qh |= uint32(qb[j]>>4&1) << j
-				}
-				binary.LittleEndian.PutUint32(blk[4:], qh)
-				for j := range 16 {
-					blk[8+j] = qb[j]&15 | (qb[j+16]&15)<<4
-				}
+				packQ5Codes(blk[4:24], qb)
 			default:
 				return nil, fmt.Errorf("gguf: no repack to %s", op.out)
 			}
@@ -471,6 +480,28 @@ func (op *tensorOp) repack(ins [][]byte, rows int, st *repackStats) ([]byte, err
 	st.blocks.Add(int64(rows * nb))
 	st.inexact.Add(inexact)
 	return out, nil
+}
+
+// packNibbles packs a block's 32 4-bit codes into dst[:16]: code j in
+// the low nibble of byte j, code j+16 in its high nibble.
+func packNibbles(dst []byte, qb []uint8) {
+	for j := range 16 {
+		dst[j] = qb[j] | qb[j+16]<<4
+	}
+}
+
+// packQ5Codes packs a block's 32 5-bit codes into dst[:20] as Q5_1 holds
+// them: the fifth bits as a little-endian uint32, then the low nibbles
+// paired as in packNibbles.
+func packQ5Codes(dst []byte, qb []uint8) {
+	var qh uint32
+	for j := range 32 {
+		qh |= uint32(qb[j]>>4&1) << j
+	}
+	binary.LittleEndian.PutUint32(dst[0:], qh)
+	for j := range 16 {
+		dst[4+j] = qb[j]&15 | (qb[j+16]&15)<<4
+	}
 }
 
 func allZero(q []uint8) bool {

@@ -88,90 +88,125 @@ func (l *vocabLoader) bpe() error {
 		return err
 	}
 
-	// tokenizer.vocab: the model vocabulary with the added tokens over it
-	// (by text; an added token also takes its id).
-	byID := make(map[int]string, len(src.vocab)+len(src.added))
-	added := map[string]bool{}
-	special := map[int]bool{}
-	for _, a := range src.added {
-		added[a.Content] = true
-		special[int(a.ID)] = special[int(a.ID)] || a.Special
-	}
-	maxID, distinct := -1, 0
-	for t, id := range src.vocab {
-		if added[t] {
-			continue
-		}
-		if prev, dup := byID[id]; dup {
-			return fmt.Errorf("%w: tokens %q and %q share id %d", ErrTokenizer, min(prev, t), max(prev, t), id)
-		}
-		byID[id] = t
-		maxID = max(maxID, id)
-		distinct++
-	}
-	seenAdded := map[string]bool{}
-	for _, a := range src.added {
-		id := int(a.ID)
-		if !seenAdded[a.Content] {
-			seenAdded[a.Content] = true
-			distinct++
-		}
-		byID[id] = a.Content
-		maxID = max(maxID, id)
-	}
-	n, err := l.vocabSize(distinct, "vocab_size")
+	toks, err := newBPETokens(src)
 	if err != nil {
 		return err
 	}
-	if maxID >= n {
-		return fmt.Errorf("%w: token id %d is outside the vocabulary size %d", ErrTokenizer, maxID, n)
+	n, err := l.vocabSize(toks.distinct, "vocab_size")
+	if err != nil {
+		return err
+	}
+	if toks.maxID >= n {
+		return fmt.Errorf("%w: token id %d is outside the vocabulary size %d", ErrTokenizer, toks.maxID, n)
 	}
 
-	v := l.v
-	v.Model = "gpt2"
-	if l.opts.Pre != "" {
-		v.Pre = l.opts.Pre
-	} else {
-		p, err := src.pipeline()
-		if err != nil {
-			return fmt.Errorf("%w (pass a pre-tokenizer name to override): %w", ErrUnknownPre, err)
-		}
-		hash, _, err := p.chkHash()
-		if err != nil {
-			return fmt.Errorf("%w (pass a pre-tokenizer name to override): %w", ErrUnknownPre, err)
-		}
-		v.PreHash = hash
-		name, ok := PreTokenizerName(hash)
-		if !ok {
-			return fmt.Errorf("%w: chkhsh %s is not in llama.cpp's table (pass a pre-tokenizer name to override)", ErrUnknownPre, hash)
-		}
-		v.Pre, v.PreConverter = name, name
-		if fix, ok := preIgnoreMergesFix[name]; ok && src.ignoreMerges {
-			v.Pre = fix
-			v.warnf("pre-tokenizer: llama.cpp's converter names this tokenizer %q, which makes llama.cpp apply merges the tokenizer ignores (ignore_merges); writing %q, which has the same pre-tokenizer and ignores them", name, fix)
-		}
+	l.v.Model = "gpt2"
+	if err := l.bpePre(src); err != nil {
+		return err
 	}
-	v.Tokens = make([]string, n)
-	v.Types = make([]TokenType, n)
-	for i := 0; i < n; i++ {
-		t, ok := byID[i]
-		switch {
-		case !ok:
-			v.Tokens[i], v.Types[i] = fmt.Sprintf("[PAD%d]", i), TokenUnused
-		case added[t] && (special[i] || looksSpecial(t)):
-			v.Tokens[i], v.Types[i] = t, TokenControl
-		case added[t]:
-			v.Tokens[i], v.Types[i] = strings.ReplaceAll(t, "▁", " "), TokenUserDefined
-		default:
-			v.Tokens[i], v.Types[i] = t, TokenNormal
-		}
-	}
+	toks.fill(l.v, n)
 	l.setArrays()
 	sv := newSpecialVocab(l, nil, -1, true)
 	if err := sv.load(); err != nil {
 		return err
 	}
 	sv.apply()
+	return nil
+}
+
+// bpeTokens is tokenizer.vocab of a BPE tokenizer: the model vocabulary
+// with the added tokens over it (by text; an added token also takes its
+// id).
+type bpeTokens struct {
+	byID     map[int]string
+	added    map[string]bool // added token texts
+	special  map[int]bool    // ids of added tokens marked special
+	maxID    int
+	distinct int // distinct tokens
+}
+
+func newBPETokens(src *bpeSource) (*bpeTokens, error) {
+	bt := &bpeTokens{
+		byID:    make(map[int]string, len(src.vocab)+len(src.added)),
+		added:   map[string]bool{},
+		special: map[int]bool{},
+		maxID:   -1,
+	}
+	for _, a := range src.added {
+		bt.added[a.Content] = true
+		bt.special[int(a.ID)] = bt.special[int(a.ID)] || a.Special
+	}
+	for t, id := range src.vocab {
+		if bt.added[t] {
+			continue
+		}
+		if prev, dup := bt.byID[id]; dup {
+			return nil, fmt.Errorf("%w: tokens %q and %q share id %d", ErrTokenizer, min(prev, t), max(prev, t), id)
+		}
+		bt.byID[id] = t
+		bt.maxID = max(bt.maxID, id)
+		bt.distinct++
+	}
+	seenAdded := map[string]bool{}
+	for _, a := range src.added {
+		id := int(a.ID)
+		if !seenAdded[a.Content] {
+			seenAdded[a.Content] = true
+			bt.distinct++
+		}
+		bt.byID[id] = a.Content
+		bt.maxID = max(bt.maxID, id)
+	}
+	return bt, nil
+}
+
+// fill sets v's n tokens and their types: [PADi] for the ids without a
+// token, added tokens control (special or special-looking) or
+// user-defined, the rest normal.
+func (bt *bpeTokens) fill(v *Vocab, n int) {
+	v.Tokens = make([]string, n)
+	v.Types = make([]TokenType, n)
+	for i := 0; i < n; i++ {
+		t, ok := bt.byID[i]
+		switch {
+		case !ok:
+			v.Tokens[i], v.Types[i] = fmt.Sprintf("[PAD%d]", i), TokenUnused
+		case bt.added[t] && (bt.special[i] || looksSpecial(t)):
+			v.Tokens[i], v.Types[i] = t, TokenControl
+		case bt.added[t]:
+			v.Tokens[i], v.Types[i] = strings.ReplaceAll(t, "▁", " "), TokenUserDefined
+		default:
+			v.Tokens[i], v.Types[i] = t, TokenNormal
+		}
+	}
+}
+
+// bpePre sets the pre-tokenizer: the one asked for, else the one
+// llama.cpp's table names for the tokenizer's chkhsh.
+func (l *vocabLoader) bpePre(src *bpeSource) error {
+	v := l.v
+	if l.opts.Pre != "" {
+		v.Pre = l.opts.Pre
+		return nil
+	}
+	p, err := src.pipeline()
+	if err != nil {
+		return fmt.Errorf("%w (pass a pre-tokenizer name to override): %w", ErrUnknownPre, err)
+	}
+	hash, _, err := p.chkHash()
+	if err != nil {
+		return fmt.Errorf("%w (pass a pre-tokenizer name to override): %w", ErrUnknownPre, err)
+	}
+	v.PreHash = hash
+	name, ok := PreTokenizerName(hash)
+	if !ok {
+		return fmt.Errorf("%w: chkhsh %s is not in llama.cpp's table (pass a pre-tokenizer name to override)", ErrUnknownPre, hash)
+	}
+	v.Pre, v.PreConverter = name, name
+	if fix, ok := preIgnoreMergesFix[name]; ok && src.ignoreMerges {
+		v.Pre = fix
+		v.warnf("pre-tokenizer: llama.cpp's converter names this tokenizer %q, which makes llama.cpp apply merges the tokenizer ignores (ignore_merges); writing %q, which has the same pre-tokenizer and ignores them", name, fix)
+	}
 	return nil
 }
 
@@ -201,48 +236,9 @@ func (l *vocabLoader) bpeFromTokenizerJSON(tj *hfTokenizerJSON) (*bpeSource, err
 	if err != nil {
 		return nil, err
 	}
-	added := append([]hfAddedToken(nil), tj.AddedTokens...)
-	// Added tokens declared only in tokenizer_config.json.
-	tc, err := l.tokenizerConfig()
+	added, err := l.configAddedTokens(append([]hfAddedToken(nil), tj.AddedTokens...))
 	if err != nil {
 		return nil, err
-	}
-	if dec, ok := tc["added_tokens_decoder"].(jsonObj); ok {
-		have := map[int64]bool{}
-		for _, a := range added {
-			have[a.ID] = true
-		}
-		for _, k := range sortedIDKeys(dec) {
-			id, err := parseIDKey(k)
-			if err != nil {
-				return nil, err
-			}
-			if have[id] {
-				continue
-			}
-			raw, err := json.Marshal(dec[k])
-			if err != nil {
-				return nil, fmt.Errorf("%w: added_tokens_decoder %q: %v", ErrTokenizer, k, err)
-			}
-			var a hfAddedToken
-			if err := json.Unmarshal(raw, &a); err != nil {
-				// The entry has no id field: take it from the key.
-				var b struct {
-					Content    *string `json:"content"`
-					Special    bool    `json:"special"`
-					Normalized *bool   `json:"normalized"`
-				}
-				if json.Unmarshal(raw, &b) != nil || b.Content == nil {
-					return nil, fmt.Errorf("%w: added_tokens_decoder %q: no content", ErrTokenizer, k)
-				}
-				a = hfAddedToken{Content: *b.Content, Special: b.Special, Normalized: !b.Special}
-				if b.Normalized != nil {
-					a.Normalized = *b.Normalized
-				}
-			}
-			a.ID = id
-			added = append(added, a)
-		}
 	}
 	// Validated whether or not the pre-tokenizer is named (--pre).
 	m, err := l.jsonBPEModel(tj, vocab)
@@ -254,24 +250,87 @@ func (l *vocabLoader) bpeFromTokenizerJSON(tj *hfTokenizerJSON) (*bpeSource, err
 		if tj.Model.Dropout != nil && *tj.Model.Dropout != 0 {
 			return nil, fmt.Errorf("%w: BPE dropout", ErrTokenizer)
 		}
-		if tj.Model.UnkToken != nil {
-			id, ok := vocab[*tj.Model.UnkToken]
-			if ok {
-				m.unk = id
-			}
-		}
-		m.fuseUnk, m.byteFallback, m.ignoreMerges = tj.Model.FuseUnk, tj.Model.ByteFallback, tj.Model.IgnoreMerges
-		if tj.Model.ContinuingSubwordPrefix != nil {
-			m.prefix = *tj.Model.ContinuingSubwordPrefix
-		}
-		if tj.Model.EndOfWordSuffix != nil {
-			m.suffix = *tj.Model.EndOfWordSuffix
-		}
+		configureBPEModel(m, tj, vocab)
 		tjc := *tj
 		tjc.AddedTokens = added
 		return newHFPipeline(&tjc, m)
 	}
 	return src, nil
+}
+
+// configureBPEModel sets the model options of tokenizer.json on m.
+func configureBPEModel(m *bpeModel, tj *hfTokenizerJSON, vocab map[string]int) {
+	if tj.Model.UnkToken != nil {
+		id, ok := vocab[*tj.Model.UnkToken]
+		if ok {
+			m.unk = id
+		}
+	}
+	m.fuseUnk, m.byteFallback, m.ignoreMerges = tj.Model.FuseUnk, tj.Model.ByteFallback, tj.Model.IgnoreMerges
+	if tj.Model.ContinuingSubwordPrefix != nil {
+		m.prefix = *tj.Model.ContinuingSubwordPrefix
+	}
+	if tj.Model.EndOfWordSuffix != nil {
+		m.suffix = *tj.Model.EndOfWordSuffix
+	}
+}
+
+// configAddedTokens appends to added the added tokens declared only in
+// tokenizer_config.json's added_tokens_decoder (by id).
+func (l *vocabLoader) configAddedTokens(added []hfAddedToken) ([]hfAddedToken, error) {
+	tc, err := l.tokenizerConfig()
+	if err != nil {
+		return nil, err
+	}
+	dec, ok := tc["added_tokens_decoder"].(jsonObj)
+	if !ok {
+		return added, nil
+	}
+	have := map[int64]bool{}
+	for _, a := range added {
+		have[a.ID] = true
+	}
+	for _, k := range sortedIDKeys(dec) {
+		id, err := parseIDKey(k)
+		if err != nil {
+			return nil, err
+		}
+		if have[id] {
+			continue
+		}
+		a, err := decodeAddedTokenEntry(k, dec[k])
+		if err != nil {
+			return nil, err
+		}
+		a.ID = id
+		added = append(added, a)
+	}
+	return added, nil
+}
+
+// decodeAddedTokenEntry decodes added_tokens_decoder's entry for key k.
+func decodeAddedTokenEntry(k string, entry any) (hfAddedToken, error) {
+	var a hfAddedToken
+	raw, err := json.Marshal(entry)
+	if err != nil {
+		return a, fmt.Errorf("%w: added_tokens_decoder %q: %v", ErrTokenizer, k, err)
+	}
+	if err := json.Unmarshal(raw, &a); err != nil {
+		// The entry has no id field: take it from the key.
+		var b struct {
+			Content    *string `json:"content"`
+			Special    bool    `json:"special"`
+			Normalized *bool   `json:"normalized"`
+		}
+		if json.Unmarshal(raw, &b) != nil || b.Content == nil {
+			return a, fmt.Errorf("%w: added_tokens_decoder %q: no content", ErrTokenizer, k)
+		}
+		a = hfAddedToken{Content: *b.Content, Special: b.Special, Normalized: !b.Special}
+		if b.Normalized != nil {
+			a.Normalized = *b.Normalized
+		}
+	}
+	return a, nil
 }
 
 // mergesField names tokenizer.json's merges in errors.
@@ -349,15 +408,45 @@ func (l *vocabLoader) bpeFromVocabJSON() (*bpeSource, error) {
 	if err != nil {
 		return nil, err
 	}
-	var added []hfAddedToken
-	seen := map[string]bool{}
-	addTok := func(content string, id int, special bool) {
-		if seen[content] {
-			return
-		}
-		seen[content] = true
-		added = append(added, hfAddedToken{ID: int64(id), Content: content, Special: special, Normalized: !special})
+	added, err := l.vocabJSONAdded(vocab, tc, stm)
+	if err != nil {
+		return nil, err
 	}
+	// The merges are validated whether or not the pre-tokenizer is named.
+	model, err := l.mergesTxtModel(vocab)
+	if err != nil {
+		return nil, err
+	}
+	src := &bpeSource{vocab: vocab, added: added}
+	src.pipeline = func() (*hfPipeline, error) {
+		return gpt2Pipeline(tc, vocab, model, added)
+	}
+	return src, nil
+}
+
+// addedList collects added tokens, the first of each content.
+type addedList struct {
+	tokens []hfAddedToken
+	seen   map[string]bool
+}
+
+func (al *addedList) add(content string, id int, special bool) {
+	if al.seen[content] {
+		return
+	}
+	al.seen[content] = true
+	al.tokens = append(al.tokens, hfAddedToken{ID: int64(id), Content: content, Special: special, Normalized: !special})
+}
+
+// gpt2SpecialKinds are GPT2Tokenizer's special token attributes.
+var gpt2SpecialKinds = []string{"bos", "eos", "unk", "sep", "pad", "cls", "mask"}
+
+// vocabJSONAdded is a GPT-2 style directory's added vocabulary:
+// added_tokens.json's entries, then the special tokens (from
+// tokenizer_config.json, else special_tokens_map.json; bos, eos and unk
+// default to "<|endoftext|>") that vocab.json has, checked against it.
+func (l *vocabLoader) vocabJSONAdded(vocab map[string]int, tc, stm jsonObj) ([]hfAddedToken, error) {
+	al := &addedList{seen: map[string]bool{}}
 	// added_tokens.json entries beyond the vocabulary.
 	at, err := l.d.readJSONObject("added_tokens.json")
 	if err != nil {
@@ -371,44 +460,44 @@ func (l *vocabLoader) bpeFromVocabJSON() (*bpeSource, error) {
 		if err := checkID("added_tokens.json", id); err != nil {
 			return nil, err
 		}
-		addTok(k, int(id), false)
+		al.add(k, int(id), false)
 	}
-	content := func(v any) (string, bool) {
-		switch x := v.(type) {
-		case string:
-			return x, true
-		case jsonObj:
-			s, ok := x["content"].(string)
-			return s, ok
-		}
-		return "", false
-	}
-	for _, kind := range []string{"bos", "eos", "unk", "sep", "pad", "cls", "mask"} {
-		key := kind + "_token"
-		var c string
-		found := false
-		for _, src := range []jsonObj{tc, stm} {
-			if v, ok := src[key]; ok {
-				c, found = content(v)
-				break
+	for _, kind := range gpt2SpecialKinds {
+		if c, found := gpt2SpecialToken(kind, tc, stm); found {
+			if id, ok := vocab[c]; ok {
+				al.add(c, id, true)
 			}
 		}
-		if !found && (kind == "bos" || kind == "eos" || kind == "unk") {
-			c, found = gpt2DefaultSpecial, true
-		}
-		if !found {
-			continue
-		}
-		if id, ok := vocab[c]; ok {
-			addTok(c, id, true)
-		}
 	}
-	for _, a := range added {
+	for _, a := range al.tokens {
 		if id, ok := vocab[a.Content]; ok && id != int(a.ID) {
 			return nil, fmt.Errorf("%w: added token %q has id %d, vocab.json says %d", ErrTokenizer, a.Content, a.ID, id)
 		}
 	}
-	// The merges are validated whether or not the pre-tokenizer is named.
+	return al.tokens, nil
+}
+
+// gpt2SpecialToken is the content of the kind's special token: the first
+// of tokenizer_config.json and special_tokens_map.json that has the key,
+// else GPT2Tokenizer's default for bos, eos and unk.
+func gpt2SpecialToken(kind string, tc, stm jsonObj) (string, bool) {
+	key := kind + "_token"
+	var c string
+	found := false
+	for _, src := range []jsonObj{tc, stm} {
+		if v, ok := src[key]; ok {
+			c, found = addedTokenContent(v)
+			break
+		}
+	}
+	if !found && (kind == "bos" || kind == "eos" || kind == "unk") {
+		return gpt2DefaultSpecial, true
+	}
+	return c, found
+}
+
+// mergesTxtModel builds the BPE model from vocab.json and merges.txt.
+func (l *vocabLoader) mergesTxtModel(vocab map[string]int) (*bpeModel, error) {
 	mb, err := l.d.read("merges.txt")
 	if err != nil {
 		return nil, err
@@ -425,33 +514,32 @@ func (l *vocabLoader) bpeFromVocabJSON() (*bpeSource, error) {
 		a, b, _ := strings.Cut(m, " ")
 		pairs[i] = [2]string{a, b}
 	}
-	model, err := newBPEModel(vocab, pairs, "merges.txt")
-	if err != nil {
+	return newBPEModel(vocab, pairs, "merges.txt")
+}
+
+// gpt2Pipeline is GPT2Tokenizer's encode path: the ByteLevel
+// pre-tokenizer (add_prefix_space as configured) and, with add_bos_token,
+// the BOS token first.
+func gpt2Pipeline(tc jsonObj, vocab map[string]int, model *bpeModel, added []hfAddedToken) (*hfPipeline, error) {
+	addPrefix := false
+	if b, ok := tc["add_prefix_space"].(bool); ok {
+		addPrefix = b
+	}
+	p := &hfPipeline{model: model, added: added, byteLevel: true}
+	pre := jsonObj{"type": "ByteLevel", "add_prefix_space": addPrefix, "use_regex": true}
+	if err := p.compilePre(pre); err != nil {
 		return nil, err
 	}
-	src := &bpeSource{vocab: vocab, added: added}
-	src.pipeline = func() (*hfPipeline, error) {
-		addPrefix := false
-		if b, ok := tc["add_prefix_space"].(bool); ok {
-			addPrefix = b
+	if b, ok := tc["add_bos_token"].(bool); ok && b {
+		bosTok := gpt2DefaultSpecial
+		if c, ok := addedTokenContent(tc["bos_token"]); ok {
+			bosTok = c
 		}
-		p := &hfPipeline{model: model, added: added, byteLevel: true}
-		pre := jsonObj{"type": "ByteLevel", "add_prefix_space": addPrefix, "use_regex": true}
-		if err := p.compilePre(pre); err != nil {
-			return nil, err
+		id, ok := vocab[bosTok]
+		if !ok {
+			return nil, errors.New("add_bos_token without a BOS token in vocab.json")
 		}
-		if b, ok := tc["add_bos_token"].(bool); ok && b {
-			bosTok := gpt2DefaultSpecial
-			if c, ok := content(tc["bos_token"]); ok {
-				bosTok = c
-			}
-			id, ok := vocab[bosTok]
-			if !ok {
-				return nil, errors.New("add_bos_token without a BOS token in vocab.json")
-			}
-			p.post = func(ids []int) []int { return append([]int{id}, ids...) }
-		}
-		return p, nil
+		p.post = func(ids []int) []int { return append([]int{id}, ids...) }
 	}
-	return src, nil
+	return p, nil
 }

@@ -3,6 +3,7 @@ package ggufexport
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -238,80 +239,105 @@ func splitPiece(s string, m matcher, behavior splitBehavior, invert bool) ([]str
 	if err != nil {
 		return nil, err
 	}
-	var segs []segment
-	prev := 0
-	for _, f := range found {
-		if f[0] > prev {
-			segs = append(segs, segment{prev, f[0], false})
-		}
-		segs = append(segs, segment{f[0], f[1], true})
-		prev = f[1]
-	}
-	if prev < len(rs) {
-		segs = append(segs, segment{prev, len(rs), false})
-	}
-	if invert {
-		for i := range segs {
-			segs[i].match = !segs[i].match
-		}
-	}
-	type piece struct {
-		start, end int
-		remove     bool
-	}
-	var out []piece
-	switch behavior {
-	case splitIsolated:
-		for _, g := range segs {
-			out = append(out, piece{g.start, g.end, false})
-		}
-	case splitRemoved:
-		for _, g := range segs {
-			out = append(out, piece{g.start, g.end, g.match})
-		}
-	case splitContiguous:
-		prevMatch := false
-		for _, g := range segs {
-			if g.match == prevMatch && len(out) > 0 {
-				out[len(out)-1].end = g.end
-			} else {
-				out = append(out, piece{g.start, g.end, false})
-			}
-			prevMatch = g.match
-		}
-	case splitMergedWithPrevious:
-		prevMatch := false
-		for _, g := range segs {
-			if g.match && !prevMatch && len(out) > 0 {
-				out[len(out)-1].end = g.end
-			} else {
-				out = append(out, piece{g.start, g.end, false})
-			}
-			prevMatch = g.match
-		}
-	case splitMergedWithNext:
-		prevMatch := false
-		for i := len(segs) - 1; i >= 0; i-- {
-			g := segs[i]
-			if g.match && !prevMatch && len(out) > 0 {
-				out[len(out)-1].start = g.start
-			} else {
-				out = append(out, piece{g.start, g.end, false})
-			}
-			prevMatch = g.match
-		}
-		for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
-			out[i], out[j] = out[j], out[i]
-		}
-	}
 	var res []string
-	for _, p := range out {
+	for _, p := range splitParts(splitSegments(found, len(rs), invert), behavior) {
 		if p.remove || p.end <= p.start {
 			continue
 		}
 		res = append(res, string(rs[p.start:p.end]))
 	}
 	return res, nil
+}
+
+// splitSegments cuts n runes into the matches found and the runs between
+// them, with invert flipping which count as matches.
+func splitSegments(found [][2]int, n int, invert bool) []segment {
+	var segs []segment
+	prev := 0
+	for _, f := range found {
+		if f[0] > prev {
+			segs = append(segs, segment{prev, f[0], invert})
+		}
+		segs = append(segs, segment{f[0], f[1], !invert})
+		prev = f[1]
+	}
+	if prev < n {
+		segs = append(segs, segment{prev, n, invert})
+	}
+	return segs
+}
+
+// splitPart is a run of runes splitPiece returns, unless removed.
+type splitPart struct {
+	start, end int
+	remove     bool
+}
+
+// splitParts applies a SplitDelimiterBehavior to the segments.
+func splitParts(segs []segment, behavior splitBehavior) []splitPart {
+	switch behavior {
+	case splitIsolated, splitRemoved:
+		var out []splitPart
+		for _, g := range segs {
+			out = append(out, splitPart{g.start, g.end, behavior == splitRemoved && g.match})
+		}
+		return out
+	case splitContiguous:
+		return mergeContiguous(segs)
+	case splitMergedWithPrevious:
+		return mergeWithPrevious(segs)
+	case splitMergedWithNext:
+		return mergeWithNext(segs)
+	}
+	return nil
+}
+
+// mergeContiguous joins neighbouring segments that both match or both do
+// not.
+func mergeContiguous(segs []segment) []splitPart {
+	var out []splitPart
+	prevMatch := false
+	for _, g := range segs {
+		if g.match == prevMatch && len(out) > 0 {
+			out[len(out)-1].end = g.end
+		} else {
+			out = append(out, splitPart{g.start, g.end, false})
+		}
+		prevMatch = g.match
+	}
+	return out
+}
+
+// mergeWithPrevious joins each match to the segment before it.
+func mergeWithPrevious(segs []segment) []splitPart {
+	var out []splitPart
+	prevMatch := false
+	for _, g := range segs {
+		if g.match && !prevMatch && len(out) > 0 {
+			out[len(out)-1].end = g.end
+		} else {
+			out = append(out, splitPart{g.start, g.end, false})
+		}
+		prevMatch = g.match
+	}
+	return out
+}
+
+// mergeWithNext joins each match to the segment after it.
+func mergeWithNext(segs []segment) []splitPart {
+	var out []splitPart
+	prevMatch := false
+	for i := len(segs) - 1; i >= 0; i-- {
+		g := segs[i]
+		if g.match && !prevMatch && len(out) > 0 {
+			out[len(out)-1].start = g.start
+		} else {
+			out = append(out, splitPart{g.start, g.end, false})
+		}
+		prevMatch = g.match
+	}
+	slices.Reverse(out)
+	return out
 }
 
 // preStep transforms the list of pre-token pieces.
@@ -352,40 +378,13 @@ func compileNormalizer(v any) (func(string) (string, error), error) {
 	typ, _ := objStr(m, "type")
 	switch typ {
 	case "Sequence":
-		var fs []func(string) (string, error)
-		for _, n := range objList(m, "normalizers") {
-			f, err := compileNormalizer(n)
-			if err != nil {
-				return nil, err
-			}
-			if f != nil {
-				fs = append(fs, f)
-			}
-		}
-		return func(s string) (string, error) {
-			var err error
-			for _, f := range fs {
-				if s, err = f(s); err != nil {
-					return "", err
-				}
-			}
-			return s, nil
-		}, nil
+		return sequenceNormalizer(m)
 	case "NFC", "NFD", "NFKC", "NFKD":
 		return func(s string) (string, error) { return unicodeNormalize(typ, s) }, nil
 	case "Lowercase":
 		return func(s string) (string, error) { return strings.ToLower(s), nil }, nil
 	case "Strip":
-		left, right := objBool(m, "strip_left", true), objBool(m, "strip_right", true)
-		return func(s string) (string, error) {
-			if left {
-				s = strings.TrimLeftFunc(s, unicode.IsSpace)
-			}
-			if right {
-				s = strings.TrimRightFunc(s, unicode.IsSpace)
-			}
-			return s, nil
-		}, nil
+		return stripNormalizer(m), nil
 	case "Prepend":
 		pre, _ := objStr(m, "prepend")
 		return func(s string) (string, error) {
@@ -395,31 +394,76 @@ func compileNormalizer(v any) (func(string) (string, error), error) {
 			return pre + s, nil
 		}, nil
 	case "Replace":
-		content, _ := objStr(m, "content")
-		mt, err := compilePattern(m["pattern"])
-		if err != nil {
-			return nil, err
-		}
-		return func(s string) (string, error) {
-			rs := []rune(s)
-			found, err := mt(rs)
-			if err != nil {
-				return "", err
-			}
-			var b strings.Builder
-			prev := 0
-			for _, f := range found {
-				b.WriteString(string(rs[prev:f[0]]))
-				b.WriteString(content)
-				prev = f[1]
-			}
-			b.WriteString(string(rs[prev:]))
-			return b.String(), nil
-		}, nil
+		return replaceNormalizer(m)
 	case "ByteLevel":
 		return func(s string) (string, error) { return byteLevelEncode(s), nil }, nil
 	}
 	return nil, fmt.Errorf("%w: normalizer %q is not supported", ErrTokenizer, typ)
+}
+
+// sequenceNormalizer compiles a Sequence normalizer: its normalizers in
+// order.
+func sequenceNormalizer(m jsonObj) (func(string) (string, error), error) {
+	var fs []func(string) (string, error)
+	for _, n := range objList(m, "normalizers") {
+		f, err := compileNormalizer(n)
+		if err != nil {
+			return nil, err
+		}
+		if f != nil {
+			fs = append(fs, f)
+		}
+	}
+	return func(s string) (string, error) {
+		var err error
+		for _, f := range fs {
+			if s, err = f(s); err != nil {
+				return "", err
+			}
+		}
+		return s, nil
+	}, nil
+}
+
+// stripNormalizer compiles a Strip normalizer: whitespace trimmed on the
+// configured sides.
+func stripNormalizer(m jsonObj) func(string) (string, error) {
+	left, right := objBool(m, "strip_left", true), objBool(m, "strip_right", true)
+	return func(s string) (string, error) {
+		if left {
+			s = strings.TrimLeftFunc(s, unicode.IsSpace)
+		}
+		if right {
+			s = strings.TrimRightFunc(s, unicode.IsSpace)
+		}
+		return s, nil
+	}
+}
+
+// replaceNormalizer compiles a Replace normalizer: every match of the
+// pattern replaced by the content.
+func replaceNormalizer(m jsonObj) (func(string) (string, error), error) {
+	content, _ := objStr(m, "content")
+	mt, err := compilePattern(m["pattern"])
+	if err != nil {
+		return nil, err
+	}
+	return func(s string) (string, error) {
+		rs := []rune(s)
+		found, err := mt(rs)
+		if err != nil {
+			return "", err
+		}
+		var b strings.Builder
+		prev := 0
+		for _, f := range found {
+			b.WriteString(string(rs[prev:f[0]]))
+			b.WriteString(content)
+			prev = f[1]
+		}
+		b.WriteString(string(rs[prev:]))
+		return b.String(), nil
+	}, nil
 }
 
 // compilePattern reads a tokenizers Pattern: {"String": s} or {"Regex": r}.
@@ -450,120 +494,161 @@ func (p *hfPipeline) compilePre(v any) error {
 		return fmt.Errorf("%w: pre_tokenizer is not an object", ErrTokenizer)
 	}
 	typ, _ := objStr(m, "type")
-	switch typ {
-	case "Sequence":
+	if typ == "Sequence" {
 		for _, s := range objList(m, "pretokenizers") {
 			if err := p.compilePre(s); err != nil {
 				return err
 			}
 		}
 		return nil
-	case "ByteLevel":
-		addPrefix := objBool(m, "add_prefix_space", true)
-		useRegex := objBool(m, "use_regex", true)
-		var re *tokRegex
-		if useRegex {
-			var err error
-			if re, err = compileTokRegex(gpt2Pattern); err != nil {
-				return err
-			}
-		}
-		p.byteLevel = true
-		p.pre = append(p.pre, eachPiece(func(s string) ([]string, error) {
-			if addPrefix && !strings.HasPrefix(s, " ") {
-				s = " " + s
-			}
-			parts := []string{s}
-			if re != nil {
-				var err error
-				if parts, err = splitPiece(s, regexMatcher(re), splitIsolated, false); err != nil {
-					return nil, err
-				}
-			}
-			for i := range parts {
-				parts[i] = byteLevelEncode(parts[i])
-			}
-			return parts, nil
-		}))
-		return nil
-	case "Split":
-		mt, err := compilePattern(m["pattern"])
-		if err != nil {
-			return err
-		}
-		bs, _ := objStr(m, "behavior")
-		b, err := parseSplitBehavior(bs)
-		if err != nil {
-			return err
-		}
-		invert := objBool(m, "invert", false)
-		p.pre = append(p.pre, eachPiece(func(s string) ([]string, error) { return splitPiece(s, mt, b, invert) }))
-		return nil
-	case "Digits":
-		b := splitContiguous
-		if objBool(m, "individual_digits", false) {
-			b = splitIsolated
-		}
-		mt := runeMatcher(func(r rune) bool { return unicode.In(r, unicode.Nd, unicode.Nl, unicode.No) })
-		p.pre = append(p.pre, eachPiece(func(s string) ([]string, error) { return splitPiece(s, mt, b, false) }))
-		return nil
-	case "Punctuation":
-		b := splitIsolated
-		if bs, ok := objStr(m, "behavior"); ok {
-			var err error
-			if b, err = parseSplitBehavior(bs); err != nil {
-				return err
-			}
-		}
-		mt := runeMatcher(func(r rune) bool {
-			return r < utf8.RuneSelf && unicode.IsPunct(r) || r < utf8.RuneSelf && unicode.IsSymbol(r) || unicode.In(r, unicode.P)
-		})
-		p.pre = append(p.pre, eachPiece(func(s string) ([]string, error) { return splitPiece(s, mt, b, false) }))
-		return nil
-	case "Whitespace":
-		re, err := compileTokRegex(`\w+|[^\w\s]+`)
-		if err != nil {
-			return err
-		}
-		p.pre = append(p.pre, eachPiece(func(s string) ([]string, error) {
-			return splitPiece(s, regexMatcher(re), splitRemoved, true)
-		}))
-		return nil
-	case "WhitespaceSplit":
-		mt := runeMatcher(unicode.IsSpace)
-		p.pre = append(p.pre, eachPiece(func(s string) ([]string, error) { return splitPiece(s, mt, splitRemoved, false) }))
-		return nil
-	case "Metaspace":
-		repl := "▁"
-		if r, ok := objStr(m, "replacement"); ok {
-			repl = r
-		}
-		scheme := "always"
-		if s, ok := objStr(m, "prepend_scheme"); ok {
-			scheme = s
-		} else if !objBool(m, "add_prefix_space", true) {
-			scheme = "never"
-		}
-		if scheme == "first" {
-			// Depends on the piece's position in the original text,
-			// which this emulation does not track.
-			return fmt.Errorf("%w: Metaspace prepend_scheme \"first\" is not supported", ErrTokenizer)
-		}
-		split := objBool(m, "split", true)
-		lit := literalMatcher(repl)
-		p.pre = append(p.pre, eachPiece(func(s string) ([]string, error) {
-			s = strings.ReplaceAll(s, " ", repl)
-			if scheme == "always" && !strings.HasPrefix(s, repl) {
-				s = repl + s
-			}
-			if !split {
-				return []string{s}, nil
-			}
-			return splitPiece(s, lit, splitMergedWithNext, false)
-		}))
-		return nil
 	}
-	return fmt.Errorf("%w: pre_tokenizer %q is not supported", ErrTokenizer, typ)
+	compile, ok := preTokenizers[typ]
+	if !ok {
+		return fmt.Errorf("%w: pre_tokenizer %q is not supported", ErrTokenizer, typ)
+	}
+	step, err := compile(m)
+	if err != nil {
+		return err
+	}
+	if typ == "ByteLevel" {
+		p.byteLevel = true
+	}
+	p.pre = append(p.pre, step)
+	return nil
+}
+
+// preTokenizers compile the pre-tokenizers other than Sequence, by type.
+var preTokenizers = map[string]func(jsonObj) (preStep, error){
+	"ByteLevel":       byteLevelPre,
+	"Split":           splitPre,
+	"Digits":          digitsPre,
+	"Punctuation":     punctuationPre,
+	"Whitespace":      whitespacePre,
+	"WhitespaceSplit": whitespaceSplitPre,
+	"Metaspace":       metaspacePre,
+}
+
+// digitsPre compiles a Digits pre-tokenizer: runs of digits, or each
+// digit alone.
+func digitsPre(m jsonObj) (preStep, error) {
+	b := splitContiguous
+	if objBool(m, "individual_digits", false) {
+		b = splitIsolated
+	}
+	mt := runeMatcher(func(r rune) bool { return unicode.In(r, unicode.Nd, unicode.Nl, unicode.No) })
+	return eachPiece(func(s string) ([]string, error) { return splitPiece(s, mt, b, false) }), nil
+}
+
+// whitespacePre compiles a Whitespace pre-tokenizer: word runs and
+// punctuation runs, whitespace dropped.
+func whitespacePre(jsonObj) (preStep, error) {
+	re, err := compileTokRegex(`\w+|[^\w\s]+`)
+	if err != nil {
+		return nil, err
+	}
+	return eachPiece(func(s string) ([]string, error) {
+		return splitPiece(s, regexMatcher(re), splitRemoved, true)
+	}), nil
+}
+
+// whitespaceSplitPre compiles a WhitespaceSplit pre-tokenizer: split on
+// whitespace, which is dropped.
+func whitespaceSplitPre(jsonObj) (preStep, error) {
+	mt := runeMatcher(unicode.IsSpace)
+	return eachPiece(func(s string) ([]string, error) { return splitPiece(s, mt, splitRemoved, false) }), nil
+}
+
+// byteLevelPre compiles a ByteLevel pre-tokenizer: an optional prefix
+// space, GPT-2's split, the pieces mapped to the byte alphabet.
+func byteLevelPre(m jsonObj) (preStep, error) {
+	addPrefix := objBool(m, "add_prefix_space", true)
+	useRegex := objBool(m, "use_regex", true)
+	var re *tokRegex
+	if useRegex {
+		var err error
+		if re, err = compileTokRegex(gpt2Pattern); err != nil {
+			return nil, err
+		}
+	}
+	return eachPiece(func(s string) ([]string, error) {
+		if addPrefix && !strings.HasPrefix(s, " ") {
+			s = " " + s
+		}
+		parts := []string{s}
+		if re != nil {
+			var err error
+			if parts, err = splitPiece(s, regexMatcher(re), splitIsolated, false); err != nil {
+				return nil, err
+			}
+		}
+		for i := range parts {
+			parts[i] = byteLevelEncode(parts[i])
+		}
+		return parts, nil
+	}), nil
+}
+
+// splitPre compiles a Split pre-tokenizer.
+func splitPre(m jsonObj) (preStep, error) {
+	mt, err := compilePattern(m["pattern"])
+	if err != nil {
+		return nil, err
+	}
+	bs, _ := objStr(m, "behavior")
+	b, err := parseSplitBehavior(bs)
+	if err != nil {
+		return nil, err
+	}
+	invert := objBool(m, "invert", false)
+	return eachPiece(func(s string) ([]string, error) { return splitPiece(s, mt, b, invert) }), nil
+}
+
+// punctuationPre compiles a Punctuation pre-tokenizer (isolated unless a
+// behavior is given).
+func punctuationPre(m jsonObj) (preStep, error) {
+	b := splitIsolated
+	if bs, ok := objStr(m, "behavior"); ok {
+		var err error
+		if b, err = parseSplitBehavior(bs); err != nil {
+			return nil, err
+		}
+	}
+	mt := runeMatcher(func(r rune) bool {
+		return r < utf8.RuneSelf && unicode.IsPunct(r) || r < utf8.RuneSelf && unicode.IsSymbol(r) || unicode.In(r, unicode.P)
+	})
+	return eachPiece(func(s string) ([]string, error) { return splitPiece(s, mt, b, false) }), nil
+}
+
+// metaspacePre compiles a Metaspace pre-tokenizer: spaces replaced, the
+// replacement prepended as the scheme says, split before each one.
+func metaspacePre(m jsonObj) (preStep, error) {
+	repl := "▁"
+	if r, ok := objStr(m, "replacement"); ok {
+		repl = r
+	}
+	scheme := "always"
+	if s, ok := objStr(m, "prepend_scheme"); ok {
+		scheme = s
+	} else if !objBool(m, "add_prefix_space", true) {
+		scheme = "never"
+	}
+	if scheme == "first" {
+		// Depends on the piece's position in the original text,
+		// which this emulation does not track.
+		return nil, fmt.Errorf("%w: Metaspace prepend_scheme \"first\" is not supported", ErrTokenizer)
+	}
+	split := objBool(m, "split", true)
+	lit := literalMatcher(repl)
+	return eachPiece(func(s string) ([]string, error) {
+		s = strings.ReplaceAll(s, " ", repl)
+		if scheme == "always" && !strings.HasPrefix(s, repl) {
+			s = repl + s
+		}
+		if !split {
+			return []string{s}, nil
+		}
+		return splitPiece(s, lit, splitMergedWithNext, false)
+	}), nil
 }
 
 func compilePost(v any, vocabID func(string) (int, bool)) (func([]int) []int, error) {
@@ -579,85 +664,115 @@ func compilePost(v any, vocabID func(string) (int, bool)) (func([]int) []int, er
 	case "ByteLevel":
 		return nil, nil
 	case "Sequence":
-		var fs []func([]int) []int
-		for _, s := range objList(m, "processors") {
-			f, err := compilePost(s, vocabID)
+		return sequencePost(m, vocabID)
+	case "RobertaProcessing", "BertProcessing":
+		return pairPost(m, typ)
+	case "TemplateProcessing":
+		return templatePost(m)
+	}
+	return nil, fmt.Errorf("%w: post_processor %q is not supported", ErrTokenizer, typ)
+}
+
+// sequencePost compiles a Sequence post-processor: its processors in
+// order.
+func sequencePost(m jsonObj, vocabID func(string) (int, bool)) (func([]int) []int, error) {
+	var fs []func([]int) []int
+	for _, s := range objList(m, "processors") {
+		f, err := compilePost(s, vocabID)
+		if err != nil {
+			return nil, err
+		}
+		if f != nil {
+			fs = append(fs, f)
+		}
+	}
+	return func(ids []int) []int {
+		for _, f := range fs {
+			ids = f(ids)
+		}
+		return ids
+	}, nil
+}
+
+// pairPost compiles a RobertaProcessing or BertProcessing (typ)
+// post-processor: cls before, sep after.
+func pairPost(m jsonObj, typ string) (func([]int) []int, error) {
+	tokID := func(key string) (int, error) {
+		l := objList(m, key)
+		if len(l) != 2 {
+			return 0, fmt.Errorf("%w: %s %s is not a [token, id] pair", ErrTokenizer, typ, key)
+		}
+		id, ok := pyInt(l[1])
+		if !ok || id < 0 || id > MaxVocabSize {
+			return 0, fmt.Errorf("%w: %s %s id", ErrTokenizer, typ, key)
+		}
+		return int(id), nil
+	}
+	cls, err := tokID("cls")
+	if err != nil {
+		return nil, err
+	}
+	sep, err := tokID("sep")
+	if err != nil {
+		return nil, err
+	}
+	return func(ids []int) []int {
+		return append(append([]int{cls}, ids...), sep)
+	}, nil
+}
+
+// templatePost compiles a TemplateProcessing post-processor's single
+// template: the special tokens' ids before and after the sequence.
+func templatePost(m jsonObj) (func([]int) []int, error) {
+	specials, _ := m["special_tokens"].(jsonObj)
+	var before, after []int
+	seen := false
+	for _, item := range objList(m, "single") {
+		it, _ := item.(jsonObj)
+		if st, ok := it["SpecialToken"].(jsonObj); ok {
+			ids, err := templateSpecialIDs(specials, st)
 			if err != nil {
 				return nil, err
 			}
-			if f != nil {
-				fs = append(fs, f)
+			if seen {
+				after = append(after, ids...)
+			} else {
+				before = append(before, ids...)
 			}
+			continue
 		}
-		return func(ids []int) []int {
-			for _, f := range fs {
-				ids = f(ids)
+		if _, ok := it["Sequence"]; ok {
+			if seen {
+				return nil, fmt.Errorf("%w: TemplateProcessing single template with two sequences", ErrTokenizer)
 			}
-			return ids
-		}, nil
-	case "RobertaProcessing", "BertProcessing":
-		tokID := func(key string) (int, error) {
-			l := objList(m, key)
-			if len(l) != 2 {
-				return 0, fmt.Errorf("%w: %s %s is not a [token, id] pair", ErrTokenizer, typ, key)
-			}
-			id, ok := pyInt(l[1])
-			if !ok || id < 0 || id > MaxVocabSize {
-				return 0, fmt.Errorf("%w: %s %s id", ErrTokenizer, typ, key)
-			}
-			return int(id), nil
+			seen = true
+			continue
 		}
-		cls, err := tokID("cls")
-		if err != nil {
-			return nil, err
-		}
-		sep, err := tokID("sep")
-		if err != nil {
-			return nil, err
-		}
-		return func(ids []int) []int {
-			return append(append([]int{cls}, ids...), sep)
-		}, nil
-	case "TemplateProcessing":
-		specials, _ := m["special_tokens"].(jsonObj)
-		var before, after []int
-		seen := false
-		for _, item := range objList(m, "single") {
-			it, _ := item.(jsonObj)
-			if st, ok := it["SpecialToken"].(jsonObj); ok {
-				name, _ := objStr(st, "id")
-				sp, ok := specials[name].(jsonObj)
-				if !ok {
-					return nil, fmt.Errorf("%w: TemplateProcessing special token %q undefined", ErrTokenizer, name)
-				}
-				for _, x := range objList(sp, "ids") {
-					id, ok := pyInt(x)
-					if !ok || id < 0 || id > MaxVocabSize {
-						return nil, fmt.Errorf("%w: TemplateProcessing special token %q id", ErrTokenizer, name)
-					}
-					if seen {
-						after = append(after, int(id))
-					} else {
-						before = append(before, int(id))
-					}
-				}
-				continue
-			}
-			if _, ok := it["Sequence"]; ok {
-				if seen {
-					return nil, fmt.Errorf("%w: TemplateProcessing single template with two sequences", ErrTokenizer)
-				}
-				seen = true
-				continue
-			}
-			return nil, fmt.Errorf("%w: TemplateProcessing template item %v", ErrTokenizer, item)
-		}
-		return func(ids []int) []int {
-			out := append(append([]int{}, before...), ids...)
-			return append(out, after...)
-		}, nil
+		return nil, fmt.Errorf("%w: TemplateProcessing template item %v", ErrTokenizer, item)
 	}
-	return nil, fmt.Errorf("%w: post_processor %q is not supported", ErrTokenizer, typ)
+	return func(ids []int) []int {
+		out := append(append([]int{}, before...), ids...)
+		return append(out, after...)
+	}, nil
+}
+
+// templateSpecialIDs are the ids of a template's SpecialToken item st, as
+// special_tokens defines them.
+func templateSpecialIDs(specials, st jsonObj) ([]int, error) {
+	name, _ := objStr(st, "id")
+	sp, ok := specials[name].(jsonObj)
+	if !ok {
+		return nil, fmt.Errorf("%w: TemplateProcessing special token %q undefined", ErrTokenizer, name)
+	}
+	var ids []int
+	for _, x := range objList(sp, "ids") {
+		id, ok := pyInt(x)
+		if !ok || id < 0 || id > MaxVocabSize {
+			return nil, fmt.Errorf("%w: TemplateProcessing special token %q id", ErrTokenizer, name)
+		}
+		ids = append(ids, int(id))
+	}
+	return ids, nil
 }
 
 // newHFPipeline compiles the encode path of a BPE tokenizer.json.
@@ -704,11 +819,42 @@ func splitAdded(s string, toks []hfAddedToken) []addedPiece {
 	if len(toks) == 0 || s == "" {
 		return []addedPiece{{s, -1}}
 	}
-	type match struct {
-		start, end int
-		tok        *hfAddedToken
+	var out []addedPiece
+	prev := 0
+	for _, f := range findAdded(s, toks) {
+		t := f.tok
+		if t.SingleWord && !wordBounded(s, f.start, f.end) {
+			continue
+		}
+		start, end := f.start, f.end
+		if t.Lstrip {
+			start = trimSpaceBefore(s, prev, start)
+		}
+		if t.Rstrip {
+			end = trimSpaceAfter(s, end)
+		}
+		if start > prev {
+			out = append(out, addedPiece{s[prev:start], -1})
+		}
+		out = append(out, addedPiece{s[start:end], int(t.ID)})
+		prev = end
 	}
-	var found []match
+	if prev < len(s) {
+		out = append(out, addedPiece{s[prev:], -1})
+	}
+	return out
+}
+
+// addedMatch is an added token found in a text, at [start, end).
+type addedMatch struct {
+	start, end int
+	tok        *hfAddedToken
+}
+
+// findAdded finds the added tokens in s: leftmost-longest, not
+// overlapping.
+func findAdded(s string, toks []hfAddedToken) []addedMatch {
+	var found []addedMatch
 	for i := 0; i < len(s); {
 		best := -1
 		for k := range toks {
@@ -722,49 +868,43 @@ func splitAdded(s string, toks []hfAddedToken) []addedPiece {
 			i += n
 			continue
 		}
-		found = append(found, match{i, i + len(toks[best].Content), &toks[best]})
+		found = append(found, addedMatch{i, i + len(toks[best].Content), &toks[best]})
 		i += len(toks[best].Content)
 	}
-	var out []addedPiece
-	prev := 0
-	for _, f := range found {
-		t := f.tok
-		if t.SingleWord {
-			before, _ := utf8.DecodeLastRuneInString(s[:f.start])
-			after, _ := utf8.DecodeRuneInString(s[f.end:])
-			if f.start > 0 && isWordRune(before) || f.end < len(s) && isWordRune(after) {
-				continue
-			}
+	return found
+}
+
+// wordBounded reports whether s[start:end] has no word character next to
+// it on either side.
+func wordBounded(s string, start, end int) bool {
+	before, _ := utf8.DecodeLastRuneInString(s[:start])
+	after, _ := utf8.DecodeRuneInString(s[end:])
+	return !(start > 0 && isWordRune(before) || end < len(s) && isWordRune(after))
+}
+
+// trimSpaceBefore moves start back over the whitespace before it, not
+// past floor.
+func trimSpaceBefore(s string, floor, start int) int {
+	for start > floor {
+		r, n := utf8.DecodeLastRuneInString(s[floor:start])
+		if !unicode.IsSpace(r) {
+			break
 		}
-		start, end := f.start, f.end
-		if t.Lstrip {
-			for start > prev {
-				r, n := utf8.DecodeLastRuneInString(s[prev:start])
-				if !unicode.IsSpace(r) {
-					break
-				}
-				start -= n
-			}
-		}
-		if t.Rstrip {
-			for end < len(s) {
-				r, n := utf8.DecodeRuneInString(s[end:])
-				if !unicode.IsSpace(r) {
-					break
-				}
-				end += n
-			}
-		}
-		if start > prev {
-			out = append(out, addedPiece{s[prev:start], -1})
-		}
-		out = append(out, addedPiece{s[start:end], int(t.ID)})
-		prev = end
+		start -= n
 	}
-	if prev < len(s) {
-		out = append(out, addedPiece{s[prev:], -1})
+	return start
+}
+
+// trimSpaceAfter moves end forward over the whitespace after it.
+func trimSpaceAfter(s string, end int) int {
+	for end < len(s) {
+		r, n := utf8.DecodeRuneInString(s[end:])
+		if !unicode.IsSpace(r) {
+			break
+		}
+		end += n
 	}
-	return out
+	return end
 }
 
 // encode tokenizes text with special tokens added, as
@@ -851,6 +991,28 @@ func (m *bpeModel) tokenize(w string) ([]int, error) {
 			return []int{id}, nil
 		}
 	}
+	syms := m.symbols(w)
+	for len(syms) > 1 {
+		best := -1
+		var bm bpeMerge
+		for i := 0; i+1 < len(syms); i++ {
+			if mg, ok := m.merges[pairKey(syms[i], syms[i+1])]; ok && (best < 0 || mg.rank < bm.rank) {
+				best, bm = i, mg
+			}
+		}
+		if best < 0 {
+			break
+		}
+		syms[best] = int(bm.id)
+		syms = append(syms[:best+1], syms[best+2:]...)
+	}
+	return syms, nil
+}
+
+// symbols are w's initial symbols: each character (with the continuing
+// prefix and end-of-word suffix) as a token, else its byte-fallback
+// tokens, else the unknown token (consecutive ones fused if configured).
+func (m *bpeModel) symbols(w string) []int {
 	var syms []int
 	lastUnk := false
 	n := utf8.RuneCountInString(w)
@@ -869,22 +1031,10 @@ func (m *bpeModel) tokenize(w string) ([]int, error) {
 			lastUnk = false
 			continue
 		}
-		if m.byteFallback {
-			var bytes []int
-			okAll := true
-			for _, b := range []byte(string(r)) {
-				id, ok := m.vocab[fmt.Sprintf("<0x%02X>", b)]
-				if !ok {
-					okAll = false
-					break
-				}
-				bytes = append(bytes, id)
-			}
-			if okAll {
-				syms = append(syms, bytes...)
-				lastUnk = false
-				continue
-			}
+		if bytes, ok := m.byteFallbackIDs(r); ok {
+			syms = append(syms, bytes...)
+			lastUnk = false
+			continue
 		}
 		if m.unk >= 0 {
 			if !(m.fuseUnk && lastUnk) {
@@ -893,21 +1043,24 @@ func (m *bpeModel) tokenize(w string) ([]int, error) {
 			lastUnk = true
 		}
 	}
-	for len(syms) > 1 {
-		best := -1
-		var bm bpeMerge
-		for i := 0; i+1 < len(syms); i++ {
-			if mg, ok := m.merges[pairKey(syms[i], syms[i+1])]; ok && (best < 0 || mg.rank < bm.rank) {
-				best, bm = i, mg
-			}
-		}
-		if best < 0 {
-			break
-		}
-		syms[best] = int(bm.id)
-		syms = append(syms[:best+1], syms[best+2:]...)
+	return syms
+}
+
+// byteFallbackIDs are the <0xXX> tokens of r's UTF-8 bytes, if byte
+// fallback is on and the vocabulary has them all.
+func (m *bpeModel) byteFallbackIDs(r rune) ([]int, bool) {
+	if !m.byteFallback {
+		return nil, false
 	}
-	return syms, nil
+	var bytes []int
+	for _, b := range []byte(string(r)) {
+		id, ok := m.vocab[fmt.Sprintf("<0x%02X>", b)]
+		if !ok {
+			return nil, false
+		}
+		bytes = append(bytes, id)
+	}
+	return bytes, true
 }
 
 // bpeMerge is one merge rule: its rank and the id of the merged token.

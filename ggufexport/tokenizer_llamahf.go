@@ -70,25 +70,8 @@ func addedTokenContent(v any) (string, bool) {
 // llamaHFSpecials returns the tokenizer's named special tokens, in
 // all_special_tokens order (duplicates removed).
 func (l *vocabLoader) llamaHFSpecials(tc jsonObj) ([]string, error) {
-	cls, _ := tc["tokenizer_class"].(string)
-	if cls == "" {
-		if mt, _ := l.hp["model_type"].(string); mt != "" {
-			if g := family.LookupGGUF(mt); g != nil {
-				cls = g.TokenizerClass
-			}
-		}
-	}
-	vals := map[string]any{}
+	vals := l.defaultSpecialTokens(l.tokenizerClass(tc))
 	var extra []any
-	switch cls {
-	case "LlamaTokenizer", "LlamaTokenizerFast":
-		for k, v := range llamaTokenizerDefaults {
-			vals[k] = v
-		}
-	case "PreTrainedTokenizerFast":
-	default:
-		l.v.warnf("tokenizer class %q: its constructor's default special tokens are not known; only the configured ones are used", cls)
-	}
 	for _, k := range specialTokenAttrs {
 		if v, ok := tc[k]; ok {
 			if err := checkSpecialValue(k, v); err != nil {
@@ -104,23 +87,9 @@ func (l *vocabLoader) llamaHFSpecials(tc jsonObj) ([]string, error) {
 	// (transformers' legacy branch): its entries replace the configured
 	// ones and extend additional_special_tokens.
 	if _, ok := tc["added_tokens_decoder"]; !ok {
-		stm, err := l.d.readJSONObject("special_tokens_map.json")
-		if err != nil {
+		var err error
+		if extra, err = l.legacySpecialTokensMap(vals, extra); err != nil {
 			return nil, err
-		}
-		for _, k := range sortedKeys(stm) {
-			v := stm[k]
-			if k == "additional_special_tokens" {
-				if list, ok := v.([]any); ok {
-					for _, x := range list {
-						extra = append(extra, x)
-					}
-					continue
-				}
-			}
-			if _, isAttr := llamaHFAttr[k]; isAttr {
-				vals[k] = v
-			}
 		}
 	}
 
@@ -144,6 +113,59 @@ func (l *vocabLoader) llamaHFSpecials(tc jsonObj) ([]string, error) {
 	return out, nil
 }
 
+// tokenizerClass is tokenizer_config.json's tokenizer_class, else the
+// model family's.
+func (l *vocabLoader) tokenizerClass(tc jsonObj) string {
+	cls, _ := tc["tokenizer_class"].(string)
+	if cls == "" {
+		if mt, _ := l.hp["model_type"].(string); mt != "" {
+			if g := family.LookupGGUF(mt); g != nil {
+				cls = g.TokenizerClass
+			}
+		}
+	}
+	return cls
+}
+
+// defaultSpecialTokens are the special tokens the tokenizer class's
+// constructor sets by default (warning for an unknown class).
+func (l *vocabLoader) defaultSpecialTokens(cls string) map[string]any {
+	vals := map[string]any{}
+	switch cls {
+	case "LlamaTokenizer", "LlamaTokenizerFast":
+		for k, v := range llamaTokenizerDefaults {
+			vals[k] = v
+		}
+	case "PreTrainedTokenizerFast":
+	default:
+		l.v.warnf("tokenizer class %q: its constructor's default special tokens are not known; only the configured ones are used", cls)
+	}
+	return vals
+}
+
+// legacySpecialTokensMap applies special_tokens_map.json: its special
+// token attributes set in vals, its additional_special_tokens appended to
+// extra (returned).
+func (l *vocabLoader) legacySpecialTokensMap(vals map[string]any, extra []any) ([]any, error) {
+	stm, err := l.d.readJSONObject("special_tokens_map.json")
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range sortedKeys(stm) {
+		v := stm[k]
+		if k == "additional_special_tokens" {
+			if list, ok := v.([]any); ok {
+				extra = append(extra, list...)
+				continue
+			}
+		}
+		if _, isAttr := llamaHFAttr[k]; isAttr {
+			vals[k] = v
+		}
+	}
+	return extra, nil
+}
+
 // llamaHF exports a SentencePiece-style BPE tokenizer.json (isLlamaHF).
 func (l *vocabLoader) llamaHF() error {
 	tj, err := l.readTokenizerJSON()
@@ -161,7 +183,6 @@ func (l *vocabLoader) llamaHF() error {
 	if _, err := l.jsonBPEModel(tj, model); err != nil {
 		return err
 	}
-	base := len(model)
 	tc, err := l.tokenizerConfig()
 	if err != nil {
 		return err
@@ -171,118 +192,154 @@ func (l *vocabLoader) llamaHF() error {
 		return err
 	}
 
-	// The added vocabulary as the fast tokenizer holds it after loading.
-	added := map[string]int{}
-	byID := map[int]string{}
-	lookup := func(s string) (int, bool) {
-		if id, ok := added[s]; ok {
-			return id, true
-		}
-		id, ok := model[s]
-		return id, ok
-	}
-	addToken := func(s string, id int) {
-		added[s] = id
-		byID[id] = s
-	}
-	for _, t := range tj.AddedTokens {
-		if _, dup := added[t.Content]; dup {
-			continue
-		}
-		addToken(t.Content, int(t.ID))
-	}
-	maxAdded := -1
-	for _, id := range added {
-		maxAdded = max(maxAdded, id)
-	}
-	addNew := func(s string) error {
-		if _, ok := lookup(s); ok {
-			return nil
-		}
-		id := base
-		if maxAdded >= base || base == 0 {
-			id = maxAdded + 1
-		}
-		if err := checkID("added token "+s, int64(id)); err != nil {
-			return err
-		}
-		addToken(s, id)
-		maxAdded = max(maxAdded, id)
-		return nil
-	}
-	dec, hasDec := tc["added_tokens_decoder"].(jsonObj)
-	if _, present := tc["added_tokens_decoder"]; !present {
-		// Legacy branch: added_tokens.json entries join the decoder.
-		at, err := l.d.readJSONObject("added_tokens.json")
-		if err != nil {
-			return err
-		}
-		dec, hasDec = jsonObj{}, true
-		for k, v := range at {
-			id, ok := pyInt(v)
-			if !ok {
-				return fmt.Errorf("%w: added_tokens.json %q: id is not an integer", ErrTokenizer, k)
-			}
-			if err := checkID("added_tokens.json", id); err != nil {
-				return err
-			}
-			dec[fmt.Sprint(id)] = k
-		}
-		for _, t := range tj.AddedTokens {
-			dec[fmt.Sprint(t.ID)] = t.Content
-		}
+	av := newAddedVocab(model, tj.AddedTokens)
+	dec, hasDec, err := l.llamaHFDecoder(tc, tj.AddedTokens)
+	if err != nil {
+		return err
 	}
 	if hasDec {
-		for _, k := range sortedIDKeys(dec) {
-			if s, ok := addedTokenContent(dec[k]); ok {
-				if err := addNew(s); err != nil {
-					return err
-				}
-			}
+		if err := av.addDecoded(dec); err != nil {
+			return err
 		}
 	}
 	for _, s := range specials {
-		if err := addNew(s); err != nil {
+		if err := av.addNew(s); err != nil {
 			return err
 		}
 	}
+	n, err := av.fill(l.v, specials)
+	if err != nil {
+		return err
+	}
+	l.setArrays()
+	sv := newSpecialVocab(l, nil, n, false)
+	if err := sv.load(); err != nil {
+		return err
+	}
+	sv.apply()
+	return nil
+}
 
+// llamaHFDecoder is tokenizer_config.json's added_tokens_decoder or, in
+// the legacy branch without one, added_tokens.json's entries and the
+// added tokens as a decoder (id -> content); ok is false when there is
+// none.
+func (l *vocabLoader) llamaHFDecoder(tc jsonObj, addedTokens []hfAddedToken) (dec jsonObj, ok bool, err error) {
+	dec, ok = tc["added_tokens_decoder"].(jsonObj)
+	if _, present := tc["added_tokens_decoder"]; present {
+		return dec, ok, nil
+	}
+	at, err := l.d.readJSONObject("added_tokens.json")
+	if err != nil {
+		return nil, false, err
+	}
+	dec = jsonObj{}
+	for k, v := range at {
+		id, ok := pyInt(v)
+		if !ok {
+			return nil, false, fmt.Errorf("%w: added_tokens.json %q: id is not an integer", ErrTokenizer, k)
+		}
+		if err := checkID("added_tokens.json", id); err != nil {
+			return nil, false, err
+		}
+		dec[fmt.Sprint(id)] = k
+	}
+	for _, t := range addedTokens {
+		dec[fmt.Sprint(t.ID)] = t.Content
+	}
+	return dec, true, nil
+}
+
+// addedVocab is the added vocabulary as the fast tokenizer holds it after
+// loading, over the model vocabulary.
+type addedVocab struct {
+	model    map[string]int
+	base     int // model vocabulary size
+	added    map[string]int
+	byID     map[int]string
+	maxAdded int
+}
+
+// newAddedVocab starts from tokenizer.json's added tokens (the first of
+// each content).
+func newAddedVocab(model map[string]int, tokens []hfAddedToken) *addedVocab {
+	av := &addedVocab{model: model, base: len(model), added: map[string]int{}, byID: map[int]string{}, maxAdded: -1}
+	for _, t := range tokens {
+		if _, dup := av.added[t.Content]; dup {
+			continue
+		}
+		av.add(t.Content, int(t.ID))
+	}
+	for _, id := range av.added {
+		av.maxAdded = max(av.maxAdded, id)
+	}
+	return av
+}
+
+func (av *addedVocab) add(s string, id int) {
+	av.added[s] = id
+	av.byID[id] = s
+}
+
+func (av *addedVocab) lookup(s string) (int, bool) {
+	if id, ok := av.added[s]; ok {
+		return id, true
+	}
+	id, ok := av.model[s]
+	return id, ok
+}
+
+// addNew adds s, if it is not a token yet, with the next id.
+func (av *addedVocab) addNew(s string) error {
+	if _, ok := av.lookup(s); ok {
+		return nil
+	}
+	id := av.base
+	if av.maxAdded >= av.base || av.base == 0 {
+		id = av.maxAdded + 1
+	}
+	if err := checkID("added token "+s, int64(id)); err != nil {
+		return err
+	}
+	av.add(s, id)
+	av.maxAdded = max(av.maxAdded, id)
+	return nil
+}
+
+// addDecoded adds the decoder's tokens (in id order) that are new.
+func (av *addedVocab) addDecoded(dec jsonObj) error {
+	for _, k := range sortedIDKeys(dec) {
+		if s, ok := addedTokenContent(dec[k]); ok {
+			if err := av.addNew(s); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// fill sets v's tokens, scores and types: the base ids (added tokens
+// replacing model tokens), then the added ids beyond them in order; the
+// special tokens are control tokens. It returns the vocabulary size.
+func (av *addedVocab) fill(v *Vocab, specials []string) (int, error) {
 	specialIDs := map[int]bool{}
 	specialSet := map[string]bool{}
 	for _, s := range specials {
-		id, _ := lookup(s)
+		id, _ := av.lookup(s)
 		specialIDs[id] = true
 		specialSet[s] = true
 	}
-	reverse := make(map[int]string, base)
-	for s, id := range model {
-		if id < base {
-			reverse[id] = s
-		}
-	}
-	for id, s := range byID {
-		if id < base {
-			reverse[id] = s
-		}
-	}
-	var extraIDs []int
-	for id := range byID {
-		if id >= base {
-			extraIDs = append(extraIDs, id)
-		}
-	}
-	sort.Ints(extraIDs)
-
-	n := base + len(extraIDs)
-	v := l.v
+	reverse := av.baseTokens()
+	extraIDs := av.extraIDs()
+	n := av.base + len(extraIDs)
 	v.Model, v.Pre = "llama", "default"
 	v.Tokens = make([]string, 0, n)
 	v.Scores = make([]float32, 0, n)
 	v.Types = make([]TokenType, 0, n)
-	for id := 0; id < base; id++ {
+	for id := 0; id < av.base; id++ {
 		s, ok := reverse[id]
 		if !ok {
-			return fmt.Errorf("%w: tokenizer.json has no token with id %d (its vocabulary has %d entries)", ErrTokenizer, id, base)
+			return 0, fmt.Errorf("%w: tokenizer.json has no token with id %d (its vocabulary has %d entries)", ErrTokenizer, id, av.base)
 		}
 		typ := TokenNormal
 		switch {
@@ -294,20 +351,43 @@ func (l *vocabLoader) llamaHF() error {
 		v.Tokens, v.Scores, v.Types = append(v.Tokens, s), append(v.Scores, -1000), append(v.Types, typ)
 	}
 	for _, id := range extraIDs {
-		s := byID[id]
+		s := av.byID[id]
 		typ := TokenUserDefined
 		if specialSet[s] {
 			typ = TokenControl
 		}
 		v.Tokens, v.Scores, v.Types = append(v.Tokens, s), append(v.Scores, -1000), append(v.Types, typ)
 	}
-	l.setArrays()
-	sv := newSpecialVocab(l, nil, n, false)
-	if err := sv.load(); err != nil {
-		return err
+	return n, nil
+}
+
+// baseTokens maps the base ids to their tokens, added tokens over model
+// tokens.
+func (av *addedVocab) baseTokens() map[int]string {
+	reverse := make(map[int]string, av.base)
+	for s, id := range av.model {
+		if id < av.base {
+			reverse[id] = s
+		}
 	}
-	sv.apply()
-	return nil
+	for id, s := range av.byID {
+		if id < av.base {
+			reverse[id] = s
+		}
+	}
+	return reverse
+}
+
+// extraIDs are the added ids beyond the base vocabulary, sorted.
+func (av *addedVocab) extraIDs() []int {
+	var ids []int
+	for id := range av.byID {
+		if id >= av.base {
+			ids = append(ids, id)
+		}
+	}
+	sort.Ints(ids)
+	return ids
 }
 
 // isBytePiece matches <0x[0-9A-Fa-f]{2}>.

@@ -301,31 +301,16 @@ func (p *reParser) group() (*reNode, error) {
 			kind = p.src[p.pos]
 			p.pos++
 		case 'i', '-':
-			// (?i) (?-i) (?i:...) (?-i:...)
-			on := true
-			if p.src[p.pos] == '-' {
-				on = false
-				p.pos++
+			on, bare, err := p.caseFlag()
+			if err != nil {
+				return nil, err
 			}
-			if p.eof() || p.src[p.pos] != 'i' {
-				return nil, fmt.Errorf("unsupported group flags at offset %d", p.pos)
-			}
-			p.pos++
-			if p.eof() {
-				return nil, errors.New("truncated group")
-			}
-			switch p.src[p.pos] {
-			case ')':
+			if bare {
 				// A flag for the rest of the enclosing group.
-				p.pos++
 				saved = on
 				return nil, nil
-			case ':':
-				p.pos++
-				p.fold = on
-			default:
-				return nil, fmt.Errorf("unsupported group flags at offset %d", p.pos)
 			}
+			p.fold = on
 		default:
 			return nil, fmt.Errorf("unsupported group (?%c at offset %d", p.src[p.pos], p.pos)
 		}
@@ -347,6 +332,33 @@ func (p *reParser) group() (*reNode, error) {
 		return &reNode{op: reAtomic, subs: []*reNode{inner}}, nil
 	}
 	return inner, nil
+}
+
+// caseFlag parses the case-folding flag of (?i) (?-i) (?i:...) (?-i:...)
+// after "(?": on is the folding it sets, bare whether it stands alone
+// (then it holds for the rest of the enclosing group).
+func (p *reParser) caseFlag() (on, bare bool, err error) {
+	on = true
+	if p.src[p.pos] == '-' {
+		on = false
+		p.pos++
+	}
+	if p.eof() || p.src[p.pos] != 'i' {
+		return false, false, fmt.Errorf("unsupported group flags at offset %d", p.pos)
+	}
+	p.pos++
+	if p.eof() {
+		return false, false, errors.New("truncated group")
+	}
+	switch p.src[p.pos] {
+	case ')':
+		p.pos++
+		return on, true, nil
+	case ':':
+		p.pos++
+		return on, false, nil
+	}
+	return false, false, fmt.Errorf("unsupported group flags at offset %d", p.pos)
 }
 
 // escape parses the escape after a backslash outside brackets.
@@ -379,23 +391,13 @@ func (p *reParser) escape() (*reNode, error) {
 // class (f != nil) or a single rune.
 func (p *reParser) escapeClassOrRune() (func(rune) bool, rune, error) {
 	c := p.next()
+	if f, ok := escapeClasses[c]; ok {
+		return f, 0, nil
+	}
+	if r, ok := escapeRunes[c]; ok {
+		return nil, r, nil
+	}
 	switch c {
-	case 's':
-		return isOnigSpace, 0, nil
-	case 'S':
-		return not(isOnigSpace), 0, nil
-	case 'd':
-		return isOnigDigit, 0, nil
-	case 'D':
-		return not(isOnigDigit), 0, nil
-	case 'w':
-		return isOnigWord, 0, nil
-	case 'W':
-		return not(isOnigWord), 0, nil
-	case 'h':
-		return isHexDigit, 0, nil
-	case 'H':
-		return not(isHexDigit), 0, nil
 	case 'p', 'P':
 		f, err := p.property()
 		if err != nil {
@@ -405,43 +407,50 @@ func (p *reParser) escapeClassOrRune() (func(rune) bool, rune, error) {
 			f = not(f)
 		}
 		return f, 0, nil
-	case 't':
-		return nil, '\t', nil
-	case 'n':
-		return nil, '\n', nil
-	case 'r':
-		return nil, '\r', nil
-	case 'f':
-		return nil, '\f', nil
-	case 'v':
-		return nil, '\v', nil
-	case 'a':
-		return nil, 7, nil
-	case 'e':
-		return nil, 27, nil
-	case '0':
-		return nil, 0, nil
 	case 'x':
 		if !p.eof() && p.peek() == '{' {
-			end := strings.IndexByte(p.src[p.pos:], '}')
-			if end < 0 {
-				return nil, 0, errors.New("bad \\x{...}")
-			}
-			v, err := strconv.ParseUint(p.src[p.pos+1:p.pos+end], 16, 32)
-			if err != nil || v > unicode.MaxRune {
-				return nil, 0, errors.New("bad \\x{...}")
-			}
-			p.pos += end + 1
-			return nil, rune(v), nil
+			return p.hexBraced()
 		}
 		return p.hexRune(2)
 	case 'u':
 		return p.hexRune(4)
 	}
-	if c < utf8.RuneSelf && (c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+	if isASCIIAlnum(c) {
 		return nil, 0, fmt.Errorf("unsupported escape \\%c", c)
 	}
 	return nil, c, nil // escaped punctuation or non-ASCII: literal
+}
+
+// isASCIIAlnum reports whether c is an ASCII letter or digit.
+func isASCIIAlnum(c rune) bool {
+	return c < utf8.RuneSelf && (c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9')
+}
+
+// escapeClasses are the class escapes: \s \d \w \h and their negations.
+var escapeClasses = map[rune]func(rune) bool{
+	's': isOnigSpace, 'S': not(isOnigSpace),
+	'd': isOnigDigit, 'D': not(isOnigDigit),
+	'w': isOnigWord, 'W': not(isOnigWord),
+	'h': isHexDigit, 'H': not(isHexDigit),
+}
+
+// escapeRunes are the escapes of single control characters.
+var escapeRunes = map[rune]rune{
+	't': '\t', 'n': '\n', 'r': '\r', 'f': '\f', 'v': '\v', 'a': 7, 'e': 27, '0': 0,
+}
+
+// hexBraced parses {hex} after \x.
+func (p *reParser) hexBraced() (func(rune) bool, rune, error) {
+	end := strings.IndexByte(p.src[p.pos:], '}')
+	if end < 0 {
+		return nil, 0, errors.New("bad \\x{...}")
+	}
+	v, err := strconv.ParseUint(p.src[p.pos+1:p.pos+end], 16, 32)
+	if err != nil || v > unicode.MaxRune {
+		return nil, 0, errors.New("bad \\x{...}")
+	}
+	p.pos += end + 1
+	return nil, rune(v), nil
 }
 
 func (p *reParser) hexRune(n int) (func(rune) bool, rune, error) {
@@ -488,11 +497,8 @@ func (p *reParser) bracket() (func(rune) bool, error) {
 		neg = true
 		p.pos++
 	}
-	var parts []func(rune) bool
-	type rng struct{ lo, hi rune }
-	var ranges []rng
-	first := true
-	for {
+	set := &runeSet{}
+	for first := true; ; first = false {
 		if p.eof() {
 			return nil, errors.New("missing ]")
 		}
@@ -500,69 +506,95 @@ func (p *reParser) bracket() (func(rune) bool, error) {
 		if c == ']' && !first {
 			break
 		}
-		first = false
-		if c == '[' {
-			return nil, errors.New("nested class")
+		if err := p.bracketItem(c, set); err != nil {
+			return nil, err
 		}
-		if c == '&' && !p.eof() && p.peek() == '&' {
-			return nil, errors.New("class intersection")
-		}
-		lo := c
-		if c == '\\' {
-			if p.eof() {
-				return nil, errors.New("trailing backslash")
-			}
-			f, r, err := p.escapeClassOrRune()
-			if err != nil {
-				return nil, err
-			}
-			if f != nil {
-				parts = append(parts, f)
-				continue
-			}
-			lo = r
-		}
-		// A range lo-hi, unless '-' is last.
-		if strings.HasPrefix(p.src[p.pos:], "-") && !strings.HasPrefix(p.src[p.pos:], "-]") {
-			p.pos++
-			hi := p.next()
-			if hi == '\\' {
-				f, r, err := p.escapeClassOrRune()
-				if err != nil {
-					return nil, err
-				}
-				if f != nil {
-					return nil, errors.New("class escape as range end")
-				}
-				hi = r
-			} else if hi == '[' {
-				return nil, errors.New("nested class")
-			}
-			if hi < lo {
-				return nil, fmt.Errorf("bad range %q-%q", lo, hi)
-			}
-			ranges = append(ranges, rng{lo, hi})
-			continue
-		}
-		ranges = append(ranges, rng{lo, lo})
-	}
-	f := func(r rune) bool {
-		for _, x := range ranges {
-			if r >= x.lo && r <= x.hi {
-				return true
-			}
-		}
-		for _, g := range parts {
-			if g(r) {
-				return true
-			}
-		}
-		return false
 	}
 	if neg {
-		return not(f), nil
+		return not(set.has), nil
 	}
-	return f, nil
+	return set.has, nil
+}
+
+// runeSet is a bracket class: its ranges and class escapes.
+type runeSet struct {
+	ranges []runeRange
+	parts  []func(rune) bool
+}
+
+type runeRange struct{ lo, hi rune }
+
+func (s *runeSet) has(r rune) bool {
+	for _, x := range s.ranges {
+		if r >= x.lo && r <= x.hi {
+			return true
+		}
+	}
+	for _, g := range s.parts {
+		if g(r) {
+			return true
+		}
+	}
+	return false
+}
+
+// bracketItem parses the class body item that starts with c (read): a
+// rune, a range lo-hi or a class escape.
+func (p *reParser) bracketItem(c rune, set *runeSet) error {
+	if c == '[' {
+		return errors.New("nested class")
+	}
+	if c == '&' && !p.eof() && p.peek() == '&' {
+		return errors.New("class intersection")
+	}
+	lo := c
+	if c == '\\' {
+		if p.eof() {
+			return errors.New("trailing backslash")
+		}
+		f, r, err := p.escapeClassOrRune()
+		if err != nil {
+			return err
+		}
+		if f != nil {
+			set.parts = append(set.parts, f)
+			return nil
+		}
+		lo = r
+	}
+	// A range lo-hi, unless '-' is last.
+	hi := lo
+	if strings.HasPrefix(p.src[p.pos:], "-") && !strings.HasPrefix(p.src[p.pos:], "-]") {
+		p.pos++
+		var err error
+		if hi, err = p.rangeEnd(); err != nil {
+			return err
+		}
+		if hi < lo {
+			return fmt.Errorf("bad range %q-%q", lo, hi)
+		}
+	}
+	set.ranges = append(set.ranges, runeRange{lo, hi})
+	return nil
+}
+
+// rangeEnd parses the end of a range after '-': a rune or a rune escape.
+func (p *reParser) rangeEnd() (rune, error) {
+	hi := p.next()
+	switch hi {
+	case '\\':
+		f, r, err := p.escapeClassOrRune()
+		if err != nil {
+			return 0, err
+		}
+		if f != nil {
+			return 0, errors.New("class escape as range end")
+		}
+		return r, nil
+	case '[':
+		return 0, errors.New("nested class")
+	}
+	return hi, nil
 }
 
 func not(f func(rune) bool) func(rune) bool { return func(r rune) bool { return !f(r) } }

@@ -3,7 +3,9 @@ package ggufexport
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -315,34 +317,18 @@ func (s *specialVocab) loadTokenizerJSON() error {
 		return err
 	}
 	var addedTokens []hfAddedToken
-	var tokenizer bool // Python truthiness of the parsed tokenizer.json
 	var post any
 	if tj != nil {
-		tokenizer = true
-		if s.loadMerges {
-			jm, err := l.merges()
-			if err != nil {
-				return err
-			}
-			s.merges = jm.ggufPy
-		}
-		norm, err := decodeJSONValue(tj.Normalizer)
-		if err != nil {
-			return fmt.Errorf("%w: tokenizer.json normalizer: %v", ErrTokenizer, err)
-		}
-		if pyTruthy(norm) {
-			s.parseNormalizer(norm)
+		if post, err = s.readTokenizerJSON(tj); err != nil {
+			return err
 		}
 		addedTokens = tj.AddedTokens
-		if post, err = decodeJSONValue(tj.PostProcessor); err != nil {
-			return fmt.Errorf("%w: tokenizer.json post_processor: %v", ErrTokenizer, err)
-		}
 	}
 	tc, err := l.tokenizerConfig()
 	if err != nil {
 		return err
 	}
-	if tokenizer {
+	if tj != nil { // Python truthiness of the parsed tokenizer.json
 		if err := s.postProcessor(tc, post); err != nil {
 			return err
 		}
@@ -354,73 +340,92 @@ func (s *specialVocab) loadTokenizerJSON() error {
 		return err
 	}
 	for i := 0; i < len(s.types); i++ {
-		typ := s.types[i]
-		if b, ok := tc["add_"+typ+"_token"].(bool); ok {
-			if cur, set := s.getAdd(typ); !set {
-				s.setAdd(typ, b)
-			} else if cur != b {
-				l.v.warnf("mismatch between tokenizer_config add_%s_token(%v) and tokenizer post_processor<%s>(%v) - opting for the latter", typ, b, typ, cur)
-			}
-		}
-		var content string
-		switch e := tc[typ+"_token"].(type) {
-		case string:
-			content = e
-		case jsonObj:
-			c, ok := e["content"].(string)
-			if !ok {
-				continue
-			}
-			content = c
-		default:
-			continue
-		}
-		var id any
-		for _, a := range addedTokens {
-			if a.Content == content {
-				id = json.Number(strconv.FormatInt(a.ID, 10))
-				break
-			}
-		}
-		if err := s.setSpecial(typ, id); err != nil {
+		if err := s.configSpecial(tc, s.types[i], addedTokens); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
+// readTokenizerJSON takes the merges (if loaded) and the normalizer's
+// settings from tokenizer.json and returns its post_processor.
+func (s *specialVocab) readTokenizerJSON(tj *hfTokenizerJSON) (post any, err error) {
+	if s.loadMerges {
+		jm, err := s.l.merges()
+		if err != nil {
+			return nil, err
+		}
+		s.merges = jm.ggufPy
+	}
+	norm, err := decodeJSONValue(tj.Normalizer)
+	if err != nil {
+		return nil, fmt.Errorf("%w: tokenizer.json normalizer: %v", ErrTokenizer, err)
+	}
+	if pyTruthy(norm) {
+		s.parseNormalizer(norm)
+	}
+	if post, err = decodeJSONValue(tj.PostProcessor); err != nil {
+		return nil, fmt.Errorf("%w: tokenizer.json post_processor: %v", ErrTokenizer, err)
+	}
+	return post, nil
+}
+
+// configSpecial applies tokenizer_config.json's add_<typ>_token flag and
+// <typ>_token (its id from the added tokens, where one has its content).
+func (s *specialVocab) configSpecial(tc jsonObj, typ string, addedTokens []hfAddedToken) error {
+	if b, ok := tc["add_"+typ+"_token"].(bool); ok {
+		if cur, set := s.getAdd(typ); !set {
+			s.setAdd(typ, b)
+		} else if cur != b {
+			s.l.v.warnf("mismatch between tokenizer_config add_%s_token(%v) and tokenizer post_processor<%s>(%v) - opting for the latter", typ, b, typ, cur)
+		}
+	}
+	var content string
+	switch e := tc[typ+"_token"].(type) {
+	case string:
+		content = e
+	case jsonObj:
+		c, ok := e["content"].(string)
+		if !ok {
+			return nil
+		}
+		content = c
+	default:
+		return nil
+	}
+	var id any
+	for _, a := range addedTokens {
+		if a.Content == content {
+			id = json.Number(strconv.FormatInt(a.ID, 10))
+			break
+		}
+	}
+	return s.setSpecial(typ, id)
+}
+
 // postProcessor derives add_* flags (and adjusts the special token
 // strings in tc) from tokenizer.json's post_processor.
 func (s *specialVocab) postProcessor(tc jsonObj, post any) error {
-	l := s.l
 	cfg := func(key string) any {
 		if tc == nil {
 			return nil
 		}
 		return tc[key]
 	}
-	hasTC := pyTruthy(tc)
-	bos, cls, eos, sep := cfg("bos_token"), cfg("cls_token"), cfg("eos_token"), cfg("sep_token")
-	if !pyTruthy(bos) && pyTruthy(cls) && hasTC {
-		tc["bos_token"], bos = cls, cls
+	pt := &postTokens{s: s, tc: tc, hasTC: pyTruthy(tc)}
+	pt.bos, pt.cls, pt.eos, pt.sep = cfg("bos_token"), cfg("cls_token"), cfg("eos_token"), cfg("sep_token")
+	if !pyTruthy(pt.bos) && pyTruthy(pt.cls) && pt.hasTC {
+		tc["bos_token"], pt.bos = pt.cls, pt.cls
 	}
-	if !pyTruthy(eos) && pyTruthy(sep) && hasTC {
-		tc["eos_token"], eos = sep, sep
+	if !pyTruthy(pt.eos) && pyTruthy(pt.sep) && pt.hasTC {
+		tc["eos_token"], pt.eos = pt.sep, pt.sep
 	}
 	if !pyTruthy(post) {
 		return nil
 	}
-	pm, ok := post.(jsonObj)
-	if !ok {
-		return fmt.Errorf("%w: tokenizer.json post_processor is not an object", ErrTokenizer)
-	}
-	procs := []any{pm}
-	if p, ok := pm["processors"]; ok {
-		l, ok := p.([]any)
-		if !ok {
-			return fmt.Errorf("%w: tokenizer.json post_processor processors is not a list", ErrTokenizer)
-		}
-		procs = l
+	procs, err := postProcessorList(post)
+	if err != nil {
+		return err
 	}
 	for _, pr := range procs {
 		switch dictGet(pr, "type") {
@@ -428,118 +433,194 @@ func (s *specialVocab) postProcessor(tc jsonObj, post any) error {
 			s.setDefaultAdd("bos", false)
 			s.setDefaultAdd("eos", false)
 		case "RobertaProcessing":
-			s.setAdd("bos", true)
-			s.setAdd("eos", true)
-			s.setAdd("sep", true)
-			if !pyTruthy(cls) && hasTC {
-				cls = firstOr(dictGet(pr, "cls"), bos)
-				tc["cls_token"] = cls
-			}
-			if !pyTruthy(sep) && hasTC {
-				sep = firstOr(dictGet(pr, "sep"), eos)
-				tc["sep_token"] = sep
-			}
+			pt.roberta(pr)
 		case "TemplateProcessing":
-			single, _ := dictGet(pr, "single").([]any)
-			pair, _ := dictGet(pr, "pair").([]any)
-			var first, last any
-			if len(single) > 1 {
-				first = templateSpecialID(single[0])
-				if pyTruthy(first) {
-					if !hasTC {
-						bos = first
-					} else if !pyEq(first, bos) && !pyEq(first, cls) {
-						if !pyTruthy(bos) {
-							tc["bos_token"], bos = first, first
-						}
-						if !pyTruthy(cls) {
-							tc["cls_token"], cls = first, first
-						}
-					}
-					in := pyEq(first, bos) || pyEq(first, cls)
-					s.setAdd("bos", in)
-					if !in {
-						l.v.warnf("unknown leading special token %v in TemplateProcessing<single>", first)
-					}
-				}
-				last = templateSpecialID(single[len(single)-1])
-				if pyTruthy(last) {
-					if !hasTC {
-						eos = last
-					} else if !pyEq(last, eos) {
-						switch {
-						case !s.hasType("eot"):
-							s.types = append(s.types, "eot")
-							tc["eot_token"] = eos
-						case !s.hasType("eom"):
-							s.types = append(s.types, "eom")
-							tc["eom_token"] = eos
-						default:
-							l.v.warnf("overriding EOS token %v with %v without EOT/EOM fallback", eos, last)
-						}
-						tc["eos_token"], eos = last, last
-					}
-					s.setAdd("eos", pyEq(last, eos))
-					if !pyEq(last, eos) {
-						l.v.warnf("unknown trailing special token %v in TemplateProcessing<single>", last)
-					}
-				}
-			}
-			if len(pair) > 0 {
-				start, stop := 0, len(pair)
-				if pyTruthy(first) && pyEq(templateSpecialID(pair[0]), first) {
-					start = 1
-				}
-				if pyTruthy(last) && pyEq(templateSpecialID(pair[len(pair)-1]), last) {
-					stop = len(pair) - 1
-				}
-				if pyTruthy(first) && start == 0 || pyTruthy(last) && stop == len(pair) {
-					l.v.warnf("TemplateProcessing<single> leading/trailing special tokens do not match TemplateProcessing<pair>")
-				}
-				var mid []any
-				if start < stop {
-					mid = pair[start:stop]
-				}
-				if len(mid) > 0 {
-					a := dictGet(dictGet(mid[0], "Sequence"), "id")
-					b := dictGet(dictGet(mid[len(mid)-1], "Sequence"), "id")
-					if !pyEq(a, "A") || !pyEq(b, "B") {
-						l.v.warnf("unknown sequence %v...%v in TemplateProcessing<pair>", a, b)
-					}
-					if pyEq(a, "A") && pyEq(b, "B") && len(mid) > 2 {
-						mid = mid[1 : len(mid)-1]
-						addSep := false
-						if e := templateSpecialID(mid[0]); pyTruthy(e) {
-							if (pyEq(e, sep) || pyEq(e, eos)) && !pyTruthy(last) {
-								addSep = true
-							}
-							if !pyEq(e, sep) && !pyEq(e, eos) {
-								l.v.warnf("unknown separator token %v in TemplateProcessing<pair>", e)
-							}
-						} else {
-							l.v.warnf("unknown middle sequence in TemplateProcessing<pair>")
-						}
-						if len(mid) == 2 {
-							if e := templateSpecialID(mid[1]); pyTruthy(e) {
-								if pyEq(e, sep) || pyEq(e, eos) {
-									addSep = true
-								} else {
-									l.v.warnf("unknown second separator token %v in TemplateProcessing<pair>", e)
-								}
-							} else {
-								l.v.warnf("unknown second middle sequence in TemplateProcessing<pair>")
-							}
-						}
-						s.setAdd("sep", addSep)
-						if addSep && !pyTruthy(sep) && hasTC {
-							tc["sep_token"] = eos
-						}
-					}
-				}
-			}
+			pt.template(pr)
 		}
 	}
 	return nil
+}
+
+// postProcessorList is the post_processor's processors: its list for a
+// Sequence, else itself.
+func postProcessorList(post any) ([]any, error) {
+	pm, ok := post.(jsonObj)
+	if !ok {
+		return nil, fmt.Errorf("%w: tokenizer.json post_processor is not an object", ErrTokenizer)
+	}
+	procs := []any{pm}
+	if p, ok := pm["processors"]; ok {
+		l, ok := p.([]any)
+		if !ok {
+			return nil, fmt.Errorf("%w: tokenizer.json post_processor processors is not a list", ErrTokenizer)
+		}
+		procs = l
+	}
+	return procs, nil
+}
+
+// postTokens is postProcessor's state across the processors:
+// tokenizer_config.json (tc, which it updates where it has one) and the
+// special tokens as known so far.
+type postTokens struct {
+	s                  *specialVocab
+	tc                 jsonObj
+	hasTC              bool
+	bos, cls, eos, sep any
+}
+
+// roberta applies a RobertaProcessing: bos, eos and sep added; its cls
+// and sep tokens where the config names none.
+func (pt *postTokens) roberta(pr any) {
+	pt.s.setAdd("bos", true)
+	pt.s.setAdd("eos", true)
+	pt.s.setAdd("sep", true)
+	if !pyTruthy(pt.cls) && pt.hasTC {
+		pt.cls = firstOr(dictGet(pr, "cls"), pt.bos)
+		pt.tc["cls_token"] = pt.cls
+	}
+	if !pyTruthy(pt.sep) && pt.hasTC {
+		pt.sep = firstOr(dictGet(pr, "sep"), pt.eos)
+		pt.tc["sep_token"] = pt.sep
+	}
+}
+
+// template applies a TemplateProcessing: the single template's leading
+// and trailing special tokens, then the pair template's.
+func (pt *postTokens) template(pr any) {
+	single, _ := dictGet(pr, "single").([]any)
+	pair, _ := dictGet(pr, "pair").([]any)
+	var first, last any
+	if len(single) > 1 {
+		first = templateSpecialID(single[0])
+		if pyTruthy(first) {
+			pt.leading(first)
+		}
+		last = templateSpecialID(single[len(single)-1])
+		if pyTruthy(last) {
+			pt.trailing(last)
+		}
+	}
+	if len(pair) > 0 {
+		pt.pair(pair, first, last)
+	}
+}
+
+// leading handles the single template's leading special token: bos (or
+// cls), added.
+func (pt *postTokens) leading(first any) {
+	if !pt.hasTC {
+		pt.bos = first
+	} else if !pyEq(first, pt.bos) && !pyEq(first, pt.cls) {
+		if !pyTruthy(pt.bos) {
+			pt.tc["bos_token"], pt.bos = first, first
+		}
+		if !pyTruthy(pt.cls) {
+			pt.tc["cls_token"], pt.cls = first, first
+		}
+	}
+	in := pyEq(first, pt.bos) || pyEq(first, pt.cls)
+	pt.s.setAdd("bos", in)
+	if !in {
+		pt.s.l.v.warnf("unknown leading special token %v in TemplateProcessing<single>", first)
+	}
+}
+
+// trailing handles the single template's trailing special token: eos,
+// added; a different configured eos moves to eot (or eom).
+func (pt *postTokens) trailing(last any) {
+	s := pt.s
+	if !pt.hasTC {
+		pt.eos = last
+	} else if !pyEq(last, pt.eos) {
+		switch {
+		case !s.hasType("eot"):
+			s.types = append(s.types, "eot")
+			pt.tc["eot_token"] = pt.eos
+		case !s.hasType("eom"):
+			s.types = append(s.types, "eom")
+			pt.tc["eom_token"] = pt.eos
+		default:
+			s.l.v.warnf("overriding EOS token %v with %v without EOT/EOM fallback", pt.eos, last)
+		}
+		pt.tc["eos_token"], pt.eos = last, last
+	}
+	s.setAdd("eos", pyEq(last, pt.eos))
+	if !pyEq(last, pt.eos) {
+		s.l.v.warnf("unknown trailing special token %v in TemplateProcessing<single>", last)
+	}
+}
+
+// pair checks the pair template against the single one (first, last) and
+// derives add_sep from the tokens between its sequences A and B.
+func (pt *postTokens) pair(pair []any, first, last any) {
+	mid := pt.pairMiddle(pair, first, last)
+	if len(mid) == 0 {
+		return
+	}
+	a := dictGet(dictGet(mid[0], "Sequence"), "id")
+	b := dictGet(dictGet(mid[len(mid)-1], "Sequence"), "id")
+	if !pyEq(a, "A") || !pyEq(b, "B") {
+		pt.s.l.v.warnf("unknown sequence %v...%v in TemplateProcessing<pair>", a, b)
+	}
+	if pyEq(a, "A") && pyEq(b, "B") && len(mid) > 2 {
+		pt.separators(mid[1:len(mid)-1], last)
+	}
+}
+
+// pairMiddle is the pair template without the single template's leading
+// (first) and trailing (last) special tokens, warning where it lacks
+// them.
+func (pt *postTokens) pairMiddle(pair []any, first, last any) []any {
+	start, stop := 0, len(pair)
+	if pyTruthy(first) && pyEq(templateSpecialID(pair[0]), first) {
+		start = 1
+	}
+	if pyTruthy(last) && pyEq(templateSpecialID(pair[len(pair)-1]), last) {
+		stop = len(pair) - 1
+	}
+	if pyTruthy(first) && start == 0 || pyTruthy(last) && stop == len(pair) {
+		pt.s.l.v.warnf("TemplateProcessing<single> leading/trailing special tokens do not match TemplateProcessing<pair>")
+	}
+	if start < stop {
+		return pair[start:stop]
+	}
+	return nil
+}
+
+// isSep reports whether e is the sep or the eos token.
+func (pt *postTokens) isSep(e any) bool { return pyEq(e, pt.sep) || pyEq(e, pt.eos) }
+
+// separators sets add_sep from the special tokens between the pair
+// template's sequences (mid).
+func (pt *postTokens) separators(mid []any, last any) {
+	warnf := pt.s.l.v.warnf
+	addSep := false
+	if e := templateSpecialID(mid[0]); pyTruthy(e) {
+		if pt.isSep(e) && !pyTruthy(last) {
+			addSep = true
+		}
+		if !pt.isSep(e) {
+			warnf("unknown separator token %v in TemplateProcessing<pair>", e)
+		}
+	} else {
+		warnf("unknown middle sequence in TemplateProcessing<pair>")
+	}
+	if len(mid) == 2 {
+		if e := templateSpecialID(mid[1]); pyTruthy(e) {
+			if pt.isSep(e) {
+				addSep = true
+			} else {
+				warnf("unknown second separator token %v in TemplateProcessing<pair>", e)
+			}
+		} else {
+			warnf("unknown second middle sequence in TemplateProcessing<pair>")
+		}
+	}
+	pt.s.setAdd("sep", addSep)
+	if addSep && !pyTruthy(pt.sep) && pt.hasTC {
+		pt.tc["sep_token"] = pt.eos
+	}
 }
 
 // firstOr is Python's processor.get(key, [def])[0].
@@ -731,46 +812,54 @@ func (s *specialVocab) applyChatTemplate() {
 	case string:
 		kv.Set(KeyChatTemplate, gguf.String(t))
 	case []any:
-		var def *string
-		names := map[string]bool{}
-		for _, c := range t {
-			m, ok := c.(jsonObj)
-			if !ok {
-				continue
-			}
-			name, _ := m["name"].(string)
-			tmpl, ok := m["template"].(string)
-			var b strings.Builder
-			for _, r := range name {
-				if r < 0x80 && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
-					b.WriteRune(r)
-				} else {
-					b.WriteByte('_')
-				}
-			}
-			name = b.String()
-			if name == "" || !ok {
-				continue
-			}
-			if name == "default" {
-				def = &tmpl
-				continue
-			}
-			names[name] = true
-			kv.Set(fmt.Sprintf(keyChatTemplateFmt, name), gguf.String(tmpl))
+		s.applyChatTemplates(t)
+	}
+}
+
+// applyChatTemplates writes a list of named chat templates: "default" as
+// the chat template, the others under their (sanitized) names, listed.
+func (s *specialVocab) applyChatTemplates(list []any) {
+	kv := &s.l.v.kvs
+	var def *string
+	names := map[string]bool{}
+	for _, c := range list {
+		m, ok := c.(jsonObj)
+		if !ok {
+			continue
 		}
-		if len(names) > 0 {
-			list := make([]string, 0, len(names))
-			for n := range names {
-				list = append(list, n)
-			}
-			sort.Strings(list)
-			kv.Set(KeyChatTemplates, gguf.Strings(list))
+		name, _ := m["name"].(string)
+		tmpl, ok := m["template"].(string)
+		name = chatTemplateName(name)
+		if name == "" || !ok {
+			continue
 		}
-		if def != nil {
-			kv.Set(KeyChatTemplate, gguf.String(*def))
+		if name == "default" {
+			def = &tmpl
+			continue
+		}
+		names[name] = true
+		kv.Set(fmt.Sprintf(keyChatTemplateFmt, name), gguf.String(tmpl))
+	}
+	if len(names) > 0 {
+		kv.Set(KeyChatTemplates, gguf.Strings(slices.Sorted(maps.Keys(names))))
+	}
+	if def != nil {
+		kv.Set(KeyChatTemplate, gguf.String(*def))
+	}
+}
+
+// chatTemplateName is a template name as a GGUF key part: ASCII letters
+// and digits kept, anything else '_'.
+func chatTemplateName(name string) string {
+	var b strings.Builder
+	for _, r := range name {
+		if isASCIIAlnum(r) {
+			b.WriteRune(r)
+		} else {
+			b.WriteByte('_')
 		}
 	}
+	return b.String()
 }
 
 // extraSpecials is the second SpecialVocab some architectures run

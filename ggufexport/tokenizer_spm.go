@@ -84,46 +84,57 @@ func parseSPMPiece(b []byte) (spmPiece, error) {
 			return p, protowire.ParseError(n)
 		}
 		b = b[n:]
-		switch {
-		case num == 1 && typ == protowire.BytesType:
-			v, n := protowire.ConsumeBytes(b)
-			if n < 0 {
-				return p, protowire.ParseError(n)
-			}
-			if !utf8.Valid(v) {
-				return p, fmt.Errorf("piece is not valid UTF-8")
-			}
-			p.piece, hasPiece = string(v), true
-			b = b[n:]
-		case num == 2 && typ == protowire.Fixed32Type:
-			v, n := protowire.ConsumeFixed32(b)
-			if n < 0 {
-				return p, protowire.ParseError(n)
-			}
-			p.score = math.Float32frombits(v)
-			b = b[n:]
-		case num == 3 && typ == protowire.VarintType:
-			v, n := protowire.ConsumeVarint(b)
-			if n < 0 {
-				return p, protowire.ParseError(n)
-			}
-			if v < spmNormal || v > spmByte {
-				return p, fmt.Errorf("piece type %d", v)
-			}
-			p.typ = int32(v)
-			b = b[n:]
-		default:
-			n := protowire.ConsumeFieldValue(num, typ, b)
-			if n < 0 {
-				return p, protowire.ParseError(n)
-			}
-			b = b[n:]
+		n, err := p.parseField(num, typ, b)
+		if err != nil {
+			return p, err
 		}
+		hasPiece = hasPiece || num == 1 && typ == protowire.BytesType
+		b = b[n:]
 	}
 	if !hasPiece {
 		return p, fmt.Errorf("no piece string")
 	}
 	return p, nil
+}
+
+// parseField reads one field value of a SentencePiece message into p
+// (1: the piece, 2: its score, 3: its type; anything else is skipped)
+// and returns its length.
+func (p *spmPiece) parseField(num protowire.Number, typ protowire.Type, b []byte) (int, error) {
+	switch {
+	case num == 1 && typ == protowire.BytesType:
+		v, n := protowire.ConsumeBytes(b)
+		if n < 0 {
+			return 0, protowire.ParseError(n)
+		}
+		if !utf8.Valid(v) {
+			return 0, fmt.Errorf("piece is not valid UTF-8")
+		}
+		p.piece = string(v)
+		return n, nil
+	case num == 2 && typ == protowire.Fixed32Type:
+		v, n := protowire.ConsumeFixed32(b)
+		if n < 0 {
+			return 0, protowire.ParseError(n)
+		}
+		p.score = math.Float32frombits(v)
+		return n, nil
+	case num == 3 && typ == protowire.VarintType:
+		v, n := protowire.ConsumeVarint(b)
+		if n < 0 {
+			return 0, protowire.ParseError(n)
+		}
+		if v < spmNormal || v > spmByte {
+			return 0, fmt.Errorf("piece type %d", v)
+		}
+		p.typ = int32(v)
+		return n, nil
+	}
+	n := protowire.ConsumeFieldValue(num, typ, b)
+	if n < 0 {
+		return 0, protowire.ParseError(n)
+	}
+	return n, nil
 }
 
 // spmTokenType maps a piece type as convert_hf_to_gguf.py does: the
@@ -165,23 +176,8 @@ func (l *vocabLoader) spm(phi3 bool) error {
 	if err != nil {
 		return err
 	}
-	v := l.v
-	v.Model, v.Pre = "llama", "default"
-	v.Tokens = make([]string, n)
-	v.Scores = make([]float32, n)
-	v.Types = make([]TokenType, n)
-	for i := range v.Tokens {
-		v.Tokens[i] = fmt.Sprintf("[PAD%d]", i)
-		v.Scores[i] = -10000
-		v.Types[i] = TokenUnused
-	}
-	for i, p := range pieces {
-		if i >= n {
-			v.warnf("ignore tokens from %d: id is out of range, max=%d", i, n-1)
-			break
-		}
-		v.Tokens[i], v.Scores[i], v.Types[i] = p.piece, p.score, spmTokenType(p.typ)
-	}
+	l.v.Model, l.v.Pre = "llama", "default"
+	l.v.setSPMPieces(pieces, n)
 
 	if err := l.spmAddedTokensJSON(n, phi3); err != nil {
 		return err
@@ -207,6 +203,26 @@ func (l *vocabLoader) spm(phi3 bool) error {
 	}
 	sv.apply()
 	return nil
+}
+
+// setSPMPieces sets n tokens: the pieces, then [PADi] placeholders (the
+// pieces beyond n are dropped with a warning).
+func (v *Vocab) setSPMPieces(pieces []spmPiece, n int) {
+	v.Tokens = make([]string, n)
+	v.Scores = make([]float32, n)
+	v.Types = make([]TokenType, n)
+	for i := range v.Tokens {
+		v.Tokens[i] = fmt.Sprintf("[PAD%d]", i)
+		v.Scores[i] = -10000
+		v.Types[i] = TokenUnused
+	}
+	for i, p := range pieces {
+		if i >= n {
+			v.warnf("ignore tokens from %d: id is out of range, max=%d", i, n-1)
+			break
+		}
+		v.Tokens[i], v.Scores[i], v.Types[i] = p.piece, p.score, spmTokenType(p.typ)
+	}
 }
 
 // spmAddedTokensJSON applies added_tokens.json ({content: id}).
