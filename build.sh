@@ -3,6 +3,7 @@
 #   ./build.sh          build bin/mlxconv (CGO_ENABLED=0) and run the bundled demo
 #   ./build.sh test     vet, cross-compile for macOS, go test -race ./..., the suite
 #                       again for linux/arm64 under qemu-user, oracle suites
+#   ./build.sh reliability  only the end-to-end fault tests (scripts/reliability)
 #   ./build.sh arm64    only the linux/arm64 run (qemu-user) and the FMA check
 #   ./build.sh bench    benchmarks against the real peers (not part of CI)
 set -euo pipefail
@@ -215,5 +216,5 @@ case "${1:-}" in
   reliability) reliability ;;
   arm64) arm64_tests ;;
   bench) shift; exec scripts/bench/run.sh "$@" ;;
-  *) echo "usage: ./build.sh [test|arm64|bench|build]" >&2; exit 2 ;;
+  *) echo "usage: ./build.sh [test|reliability|arm64|bench|build]" >&2; exit 2 ;;
 esac
