@@ -249,6 +249,26 @@ func (s *ExpertStack) Apply(ts Tensors, prefix string, experts int) error {
 	return nil
 }
 
+// ApplyLayers stacks the experts of block (e.g. "mlp") in each of the given
+// decoder layers, model.layers.<l>.<block>, in order.
+func (s *ExpertStack) ApplyLayers(ts Tensors, block string, layers []int, experts int) error {
+	for _, l := range layers {
+		if err := s.Apply(ts, "model.layers."+strconv.Itoa(l)+"."+block, experts); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// LayerRange returns the layer indices 0..n-1.
+func LayerRange(n int) []int {
+	out := make([]int, max(n, 0))
+	for i := range out {
+		out[i] = i
+	}
+	return out
+}
+
 // RouterPred is the 8-bit router override several MoE models define:
 // {"group_size": 64, "bits": 8} (no mode, so affine) for paths ending in
 // suffix.

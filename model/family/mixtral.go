@@ -86,10 +86,5 @@ func sanitizeMixtral(_ *model.Tree, c model.Config, ts model.Tensors) error {
 	if err := model.CheckExperts(experts, layers, ts); err != nil {
 		return err
 	}
-	for l := 0; l < layers; l++ {
-		if err := mixtralExperts.Apply(ts, "model.layers."+strconv.Itoa(l)+".block_sparse_moe", experts); err != nil {
-			return err
-		}
-	}
-	return nil
+	return mixtralExperts.ApplyLayers(ts, "block_sparse_moe", model.LayerRange(layers), experts)
 }

@@ -75,12 +75,7 @@ func sanitizeQwen2MoE(_ *model.Tree, c model.Config, ts model.Tensors) error {
 	if err := model.CheckExperts(experts, layers, ts); err != nil {
 		return err
 	}
-	for l := 0; l < layers; l++ {
-		if err := qwen2MoEExperts.Apply(ts, "model.layers."+strconv.Itoa(l)+".mlp", experts); err != nil {
-			return err
-		}
-	}
-	return nil
+	return qwen2MoEExperts.ApplyLayers(ts, "mlp", model.LayerRange(layers), experts)
 }
 
 // qwenMoELayer and qwenMoEOrder are Qwen2MoeModel's (and Qwen3MoeModel's)

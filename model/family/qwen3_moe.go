@@ -102,10 +102,5 @@ func sanitizeQwen3MoE(_ *model.Tree, c model.Config, ts model.Tensors) error {
 	if err := model.CheckExperts(experts, 0, ts); err != nil {
 		return err
 	}
-	for _, l := range moeLayers {
-		if err := qwen3MoEExperts.Apply(ts, "model.layers."+strconv.Itoa(l)+".mlp", experts); err != nil {
-			return err
-		}
-	}
-	return nil
+	return qwen3MoEExperts.ApplyLayers(ts, "mlp", moeLayers, experts)
 }
