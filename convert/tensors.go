@@ -126,14 +126,6 @@ func (ts *tensorSet) filter(keep func(name string) bool) {
 	ts.order = out
 }
 
-// rename moves old to new (appended at the end, as a dict pop + set).
-func (ts *tensorSet) rename(oldName, newName string) {
-	in, ok := ts.pop(oldName)
-	if ok {
-		ts.set(newName, in)
-	}
-}
-
 // stack pops srcs (all present, same dtype and shape) and sets dst to
 // their stack along a new leading axis.
 func (ts *tensorSet) stack(dst string, srcs []string) error {

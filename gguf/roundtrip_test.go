@@ -2,8 +2,6 @@ package gguf_test
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"io"
 	"os"
@@ -15,11 +13,6 @@ import (
 
 	"github.com/mlxconv/mlxconv/gguf"
 )
-
-func sha256hex(b []byte) string {
-	s := sha256.Sum256(b)
-	return hex.EncodeToString(s[:])
-}
 
 func TestRoundTrip(t *testing.T) {
 	kvs, tensors := sampleKVs(), sampleTensors()

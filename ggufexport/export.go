@@ -1047,8 +1047,6 @@ func (s *ggufSink) Abort() {
 	}
 }
 
-func sortStrings(s []string) { sort.Strings(s) }
-
 // outputError maps an outsafe refusal to ErrExport.
 func outputError(err error) error {
 	var oe *outsafe.Error

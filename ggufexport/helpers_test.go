@@ -4,8 +4,6 @@ package ggufexport_test
 // with package gguf's tests.
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"path/filepath"
 	"testing"
 
@@ -23,9 +21,4 @@ var (
 
 func checkScript(t testing.TB) string {
 	return filepath.Join(moduleRoot(t), "scripts", "oracle", "gguf_check.py")
-}
-
-func sha256hex(b []byte) string {
-	s := sha256.Sum256(b)
-	return hex.EncodeToString(s[:])
 }

@@ -347,13 +347,6 @@ func U32Value(key string, n int64) (gguf.Value, error) {
 	return gguf.Uint32(uint32(n)), nil
 }
 
-func objString(o *pyjson.Object, key string) (string, bool) {
-	if o == nil {
-		return "", false
-	}
-	return stringOf(o, key)
-}
-
 // Raw returns the value of key as stored (nil when absent or null).
 func (h *HParams) Raw(key string) pyjson.Value { return h.m[key] }
 

@@ -65,8 +65,6 @@ func gemmaCommon(m *model.Meta) error {
 	return nil
 }
 
-func gemmaParams(m *model.Meta) error { return gemmaCommon(m) }
-
 // gemmaVocab is GemmaModel.set_vocab.
 func gemmaVocab(l model.VocabLoader) error {
 	if err := l.SPM(false); err != nil {
