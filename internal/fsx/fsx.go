@@ -79,6 +79,34 @@ func OpenRegular(path string) (*os.File, error) {
 	return openRegular(path)
 }
 
+// openRegular opens path (with O_NONBLOCK on unix: an open that cannot wait
+// for a FIFO's writer), checks the descriptor's type and restores blocking
+// mode.
+func openRegular(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|openFlag, 0)
+	if err != nil {
+		if noDevice(err) {
+			// A socket (or a device without a driver): name its type.
+			if st, serr := os.Stat(path); serr == nil && !st.Mode().IsRegular() {
+				return nil, &NotRegularError{Path: path, Mode: st.Mode().Type()}
+			}
+		}
+		return nil, err
+	}
+	st, err := f.Stat()
+	if err == nil && !st.Mode().IsRegular() {
+		err = &NotRegularError{Path: path, Mode: st.Mode().Type()}
+	}
+	if err == nil {
+		err = setBlocking(f)
+	}
+	if err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
 // ReadFile reads the whole regular file at path, refusing (ErrTooLarge,
 // before reading) one of more than limit bytes; limit < 0 means no limit.
 // A file that grows past limit while being read is refused too.
