@@ -187,15 +187,33 @@ def shard_size(model, shards):
 
 
 def make(name, npm, out):
+    """Makes the fixture under a temporary name, then renames it to out."""
+    tmp = "%s.tmp-%d" % (out, os.getpid())
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    try:
+        save(name, npm, tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    for root, _, fns in os.walk(tmp):
+        for fn in fns:
+            os.chmod(os.path.join(root, fn), 0o644)  # as a Hub download (save_pretrained writes 0600)
+    for old in os.listdir(os.path.dirname(out)):
+        # Earlier versions of this fixture (other keys).
+        if old.startswith(name + "-") and len(old) == len(name) + 17 and os.path.join(os.path.dirname(out), old) != out:
+            shutil.rmtree(os.path.join(os.path.dirname(out), old), ignore_errors=True)
+    os.rename(tmp, out)
+
+
+def save(name, npm, tmp):
+    """The fixture's files, into tmp."""
     import torch
     import transformers
 
     import convert_models as cm
 
     f = spec(name)
-    tmp = "%s.tmp-%d" % (out, os.getpid())
-    shutil.rmtree(tmp, ignore_errors=True)
-    os.makedirs(tmp)
     tok = f["tokenizer"]
     if "npm" in tok:
         vocab = cm.tokenizer_size(npm, tok["npm"])
@@ -240,14 +258,6 @@ def make(name, npm, out):
             fh.write(body)
     for fix in f.get("hub_fixups", []):
         HUB_FIXUPS[fix](tmp, f)
-    for root, _, fns in os.walk(tmp):
-        for fn in fns:
-            os.chmod(os.path.join(root, fn), 0o644)  # as a Hub download (save_pretrained writes 0600)
-    for old in os.listdir(os.path.dirname(out)):
-        # Earlier versions of this fixture (other keys).
-        if old.startswith(name + "-") and len(old) == len(name) + 17 and os.path.join(os.path.dirname(out), old) != out:
-            shutil.rmtree(os.path.join(os.path.dirname(out), old), ignore_errors=True)
-    os.rename(tmp, out)
 
 
 # ---------------------------------------------------------------- hub fixups
@@ -349,8 +359,13 @@ def main():
         for n, p in ensure(a.names or have, os.path.abspath(a.npm)).items():
             print(n, p)
         return
+    # Import transformers' optional-integration probes with scripts/oracle off
+    # the path: its kernels.py would pass for the `kernels` package.
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != HERE]
     import transformers
+    import transformers.activations  # noqa: F401 (runs the hub_kernels probe)
 
+    sys.path.insert(0, HERE)
     transformers.utils.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
     os.makedirs(cache_root(), exist_ok=True)
