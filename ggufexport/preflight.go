@@ -56,7 +56,7 @@ func resolveModel(ctx context.Context, opts *ExportOptions) error {
 	repo := opts.Model
 	dir, err := opts.ResolveHub(ctx, repo, opts.Revision)
 	if err != nil {
-		return err
+		return fmt.Errorf("%q: %w", repo, err)
 	}
 	opts.Model = dir
 	if opts.ModelID == "" {
