@@ -52,8 +52,8 @@ func lookupArch(cfg *pyjson.Object) (*model.Family, error) {
 	if f := family.Lookup(mt); f != nil {
 		return f, nil
 	}
-	return nil, fmt.Errorf("%w: model type %q is not supported; supported types: %s",
-		ErrUnsupported, mt, strings.Join(SupportedModelTypes(), ", "))
+	return nil, fmt.Errorf("%w: model type %q is not supported; supported families: %s",
+		ErrUnsupported, mt, strings.Join(family.Names(false), ", "))
 }
 
 // tensorView is a tensorSet as the families' sanitize sees it.
