@@ -73,3 +73,8 @@ func (v tensorView) Pop(name string)                       { v.ts.pop(name) }
 func (v tensorView) Filter(keep func(name string) bool)    { v.ts.filter(keep) }
 func (v tensorView) Stack(dst string, srcs []string) error { return v.ts.stack(dst, srcs) }
 func (v tensorView) WithPrefix(prefix string) []string     { return v.ts.withPrefix(prefix) }
+func (v tensorView) Rename(name, to string) error          { return v.ts.rename(name, to) }
+func (v tensorView) Split(name string, axis int, dsts []string) error {
+	return v.ts.split(name, axis, dsts)
+}
+func (v tensorView) Transform(name string, op model.ValueOp) error { return v.ts.transform(name, op) }
