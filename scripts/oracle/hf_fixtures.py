@@ -239,8 +239,10 @@ def save(name, npm, tmp):
         model = cls._from_config(cfg, dtype=dtype)
     model.eval()
     if twin:
-        load_twin(model, twin, npm, os.path.join(tmp, ".twin"))
-        shutil.rmtree(os.path.join(tmp, ".twin"))
+        scratch = os.path.join(tmp, ".twin")
+        os.makedirs(scratch)
+        load_twin(model, twin, npm, scratch)
+        shutil.rmtree(scratch)
     else:
         redraw(model, seed)
     model.save_pretrained(tmp, safe_serialization=True, max_shard_size=shard_size(model, f.get("shards", 1)))
