@@ -398,11 +398,11 @@ func PlanExport(inv *convert.Inventory, opts ExportOptions) (*ExportPlan, error)
 		md.sizeLabel = sizeLabel(counts)
 	}
 	var kvs kvList
-	kvs.Set("general.architecture", gguf.String(arch.Arch))
+	kvs.Set("general.architecture", gguf.NewValue(arch.Arch))
 	for _, kv := range extraKVs {
 		kvs.Set(kv.Key, kv.Value)
 	}
-	kvs.Set("general.type", gguf.String("model"))
+	kvs.Set("general.type", gguf.NewValue("model"))
 	for _, kv := range md.kvs() {
 		kvs.Set(kv.Key, kv.Value)
 	}
@@ -413,7 +413,7 @@ func PlanExport(inv *convert.Inventory, opts ExportOptions) (*ExportPlan, error)
 	for _, kv := range mw.KVs.List {
 		kvs.Set(kv.Key, kv.Value)
 	}
-	kvs.Set("general.quantization_version", gguf.Uint32(2))
+	kvs.Set("general.quantization_version", gguf.NewValue[uint32](2))
 	for _, kv := range vocab.KVs() {
 		kvs.Set(kv.Key, kv.Value)
 	}
@@ -680,7 +680,7 @@ func (pl *exportPlanner) planQuant(t *ExportTensor, op *tensorOp, c *candidate, 
 	if forcedF32(c.name, ndims) {
 		want = OutF32
 	}
-	if repack := pl.repackType(op.q, c, want); repack != gguf.TypeCount {
+	if repack, ok := pl.repackType(op.q, c, want); ok {
 		op.mode, op.out = opRepack, repack
 		t.Op = "repack"
 		t.Exact, t.Note = probeExact(pl.facts[c.src], op)

@@ -226,37 +226,37 @@ func repacksTo(want OutType) bool {
 }
 
 // repackType is the GGUF type an MLX-quantized tensor repacks into for
-// the wanted output type, or gguf.TypeCount when it must be dequantized.
-func (pl *exportPlanner) repackType(q mlx.QuantParams, c *candidate, want OutType) gguf.Type {
+// the wanted output type; false when it must be dequantized.
+func (pl *exportPlanner) repackType(q mlx.QuantParams, c *candidate, want OutType) (gguf.Type, bool) {
 	switch {
 	case !repacksTo(want):
-		return gguf.TypeCount
+		return 0, false
 	case q.Mode == mlx.MXFP4 && want == OutAuto:
-		return gguf.MXFP4
+		return gguf.MXFP4, true
 	case q.Mode == mlx.Affine:
 		return affineRepackType(q.Bits, pl.facts[c.src].symmetric, want)
 	}
-	return gguf.TypeCount
+	return 0, false
 }
 
 // affineRepackType is repackType for affine quantization: Q4_0 for
 // symmetric 4-bit groups, Q4_1 up to 4 bits, Q5_1 up to 5 bits, as far as
 // the wanted output type allows.
-func affineRepackType(bits int, symmetric bool, want OutType) gguf.Type {
+func affineRepackType(bits int, symmetric bool, want OutType) (gguf.Type, bool) {
 	switch {
 	case bits == 4 && (want == OutAuto || want == OutQ4_0):
 		switch {
 		case symmetric:
-			return gguf.Q4_0
+			return gguf.Q4_0, true
 		case want == OutAuto:
-			return gguf.Q4_1
+			return gguf.Q4_1, true
 		}
 	case bits <= 4 && (want == OutAuto || want == OutQ4_1):
-		return gguf.Q4_1
+		return gguf.Q4_1, true
 	case bits <= 5 && (want == OutAuto || want == OutQ5_1):
-		return gguf.Q5_1
+		return gguf.Q5_1, true
 	}
-	return gguf.TypeCount
+	return 0, false
 }
 
 // planDequant plans an MLX-quantized tensor that is not repacked:

@@ -24,6 +24,7 @@ import (
 	"github.com/mlxconv/mlxconv/convert"
 	"github.com/mlxconv/mlxconv/gguf"
 	"github.com/mlxconv/mlxconv/ggufexport"
+	"github.com/mlxconv/mlxconv/internal/npfloat"
 	"github.com/mlxconv/mlxconv/internal/oracle"
 	"github.com/mlxconv/mlxconv/mlx"
 	"github.com/mlxconv/mlxconv/mlx/safetensors"
@@ -169,9 +170,9 @@ func TestExportPlanRules(t *testing.T) {
 		t.Fatalf("no %s", key)
 		return gguf.Value{}
 	}
-	assert.Equal(t, gguf.ValueUint32, kv(plans["llama"], "llama.context_length").Type())
-	assert.Equal(t, gguf.ValueFloat32, kv(plans["llama"], "llama.rope.freq_base").Type())
-	assert.Equal(t, gguf.ValueUint32, kv(plans["llama"], "llama.rope.dimension_count").Type())
+	assert.Equal(t, "UINT32", kv(plans["llama"], "llama.context_length").Type())
+	assert.Equal(t, "FLOAT32", kv(plans["llama"], "llama.rope.freq_base").Type())
+	assert.Equal(t, "UINT32", kv(plans["llama"], "llama.rope.dimension_count").Type())
 	assert.Equal(t, "linear", kv(plans["mistral"], "llama.rope.scaling.type").Any())
 	assert.Equal(t, float32(2), kv(plans["mistral"], "llama.rope.scaling.factor").Any())
 	assert.Equal(t, uint32(fxHidden/fxHeads), kv(plans["mistral"], "llama.rope.dimension_count").Any())
@@ -234,7 +235,7 @@ func expectedValues(t *testing.T, m fxModel, tt ggufexport.ExportTensor, vals ma
 		for i := range v {
 			v[i] += 1
 			if dt == mlx.F16 {
-				v[i] = gguf.F16ToF32(gguf.F32ToF16(v[i]))
+				v[i] = npfloat.F16ToF32(npfloat.F32ToF16(v[i]))
 			}
 		}
 	}
@@ -592,8 +593,8 @@ func TestExportSymmetricQ4_0(t *testing.T) {
 			s := scales[p]
 			nb := make([]byte, len(s))
 			for j := 0; j+1 < len(s); j += 2 {
-				v := gguf.BF16ToF32(binary.LittleEndian.Uint16(s[j:]))
-				binary.LittleEndian.PutUint16(nb[j:], gguf.F32ToBF16(-8*v))
+				v := npfloat.BF16ToF32(binary.LittleEndian.Uint16(s[j:]))
+				binary.LittleEndian.PutUint16(nb[j:], npfloat.F32ToBF16(-8*v))
 			}
 			stf[i].Data = nb
 		}
@@ -707,10 +708,10 @@ func TestExportSplit(t *testing.T) {
 			for i, p := range sum.Files {
 				assert.Equal(t, filepath.Join(filepath.Dir(out), fmt.Sprintf("split-%05d-of-%05d.gguf", i+1, len(sum.Files))), p)
 				f := mustOpen(t, p)
-				no, err := gguf.Get[uint16](f, gguf.KeySplitNo)
+				no, err := gguf.Get[uint16](f, "split.no")
 				require.NoError(t, err)
 				assert.Equal(t, uint16(i), no)
-				cnt, err := gguf.Get[int32](f, gguf.KeySplitTensorsCount)
+				cnt, err := gguf.Get[int32](f, "split.tensors.count")
 				require.NoError(t, err)
 				assert.Equal(t, int32(len(whole.Plan.Tensors)), cnt)
 				_, hasArch := f.Lookup("general.architecture")

@@ -302,8 +302,8 @@ func (r vocabRules) LlamaHF() error                           { return r.l.llama
 func (r vocabRules) ExtraSpecials(kinds []string, ids map[string]int64, keepTemplate bool) error {
 	return r.l.extraSpecials(kinds, ids, keepTemplate)
 }
-func (r vocabRules) SetAddSpacePrefix(b bool)              { r.l.v.kvs.Set(KeyAddSpacePrefix, gguf.Bool(b)) }
-func (r vocabRules) SetAddBOS(b bool)                      { r.l.v.kvs.Set(addSpecialKeys["bos"], gguf.Bool(b)) }
+func (r vocabRules) SetAddSpacePrefix(b bool)              { r.l.v.kvs.Set(KeyAddSpacePrefix, gguf.NewValue(b)) }
+func (r vocabRules) SetAddBOS(b bool)                      { r.l.v.kvs.Set(addSpecialKeys["bos"], gguf.NewValue(b)) }
 func (r vocabRules) HParamInt(key string, def int64) int64 { return r.l.hparamInt(key, def) }
 func (r vocabRules) Errorf(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrTokenizer, fmt.Sprintf(format, args...))
@@ -407,17 +407,17 @@ func looksSpecial(t string) bool {
 // setArrays writes the model, pre and array KVs.
 func (l *vocabLoader) setArrays() {
 	v := l.v
-	v.kvs.Set(KeyTokenizerModel, gguf.String(v.Model))
-	v.kvs.Set(KeyTokenizerPre, gguf.String(v.Pre))
-	v.kvs.Set(KeyTokenList, gguf.Strings(v.Tokens))
+	v.kvs.Set(KeyTokenizerModel, gguf.NewValue(v.Model))
+	v.kvs.Set(KeyTokenizerPre, gguf.NewValue(v.Pre))
+	v.kvs.Set(KeyTokenList, gguf.NewValue(v.Tokens))
 	if v.Scores != nil {
-		v.kvs.Set(KeyTokenScores, gguf.Float32s(v.Scores))
+		v.kvs.Set(KeyTokenScores, gguf.NewValue(v.Scores))
 	}
 	types := make([]int32, len(v.Types))
 	for i, t := range v.Types {
 		types[i] = int32(t)
 	}
-	v.kvs.Set(KeyTokenType, gguf.Int32s(types))
+	v.kvs.Set(KeyTokenType, gguf.NewValue(types))
 }
 
 // checkID validates a token id read from a file.

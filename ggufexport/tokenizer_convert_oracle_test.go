@@ -163,7 +163,7 @@ func TestVocabConverterOracle(t *testing.T) {
 			require.Equal(t, keysOf(want), keysOf(got))
 			for i := range want {
 				if want[i].Key == KeyTokenizerPre && v.PreConverter != "" && v.PreConverter != v.Pre {
-					assert.Equal(t, want[i].Value, gguf.String(v.PreConverter), "converter's pre-tokenizer name")
+					assert.Equal(t, want[i].Value, gguf.NewValue(v.PreConverter), "converter's pre-tokenizer name")
 					continue
 				}
 				assert.True(t, got[i].Value.Equal(want[i].Value), "%s: ours %v, converter %v", want[i].Key, got[i].Value, want[i].Value)

@@ -35,7 +35,7 @@ func TestLlamaHFVocab(t *testing.T) {
 		"tokenizer.ggml.add_eos_token", KeyChatTemplate}, keys)
 	id, ok := v.Lookup("tokenizer.ggml.eos_token_id")
 	require.True(t, ok)
-	assert.True(t, id.Equal(gguf.Uint32(2)), "eos %v", id)
+	assert.True(t, id.Equal(gguf.NewValue[uint32](2)), "eos %v", id)
 }
 
 // TestLlamaHFVocabLegacy: without added_tokens_decoder, special_tokens_map.json

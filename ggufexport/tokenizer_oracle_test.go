@@ -200,19 +200,19 @@ func TestTokenizerOracle(t *testing.T) {
 	c.check(vq.Pre == "qwen2", "qwen3: pre %q, want qwen2", vq.Pre)
 	c.check(len(vq.Tokens) == 151936, "qwen3: %d tokens, want 151936 (padded to vocab_size)", len(vq.Tokens))
 	qwenArch := []gguf.KV{
-		{Key: "general.architecture", Value: gguf.String("qwen3")},
-		{Key: "general.name", Value: gguf.String("qwen3")},
-		{Key: "qwen3.block_count", Value: gguf.Uint32(28)},
-		{Key: "qwen3.context_length", Value: gguf.Uint32(40960)},
-		{Key: "qwen3.embedding_length", Value: gguf.Uint32(1024)},
-		{Key: "qwen3.feed_forward_length", Value: gguf.Uint32(3072)},
-		{Key: "qwen3.attention.head_count", Value: gguf.Uint32(16)},
-		{Key: "qwen3.attention.head_count_kv", Value: gguf.Uint32(8)},
-		{Key: "qwen3.rope.freq_base", Value: gguf.Float32(1000000)},
-		{Key: "qwen3.attention.layer_norm_rms_epsilon", Value: gguf.Float32(1e-6)},
-		{Key: "qwen3.attention.key_length", Value: gguf.Uint32(128)},
-		{Key: "qwen3.attention.value_length", Value: gguf.Uint32(128)},
-		{Key: "general.file_type", Value: gguf.Uint32(1)},
+		{Key: "general.architecture", Value: gguf.NewValue("qwen3")},
+		{Key: "general.name", Value: gguf.NewValue("qwen3")},
+		{Key: "qwen3.block_count", Value: gguf.NewValue[uint32](28)},
+		{Key: "qwen3.context_length", Value: gguf.NewValue[uint32](40960)},
+		{Key: "qwen3.embedding_length", Value: gguf.NewValue[uint32](1024)},
+		{Key: "qwen3.feed_forward_length", Value: gguf.NewValue[uint32](3072)},
+		{Key: "qwen3.attention.head_count", Value: gguf.NewValue[uint32](16)},
+		{Key: "qwen3.attention.head_count_kv", Value: gguf.NewValue[uint32](8)},
+		{Key: "qwen3.rope.freq_base", Value: gguf.NewValue[float32](1000000)},
+		{Key: "qwen3.attention.layer_norm_rms_epsilon", Value: gguf.NewValue[float32](1e-6)},
+		{Key: "qwen3.attention.key_length", Value: gguf.NewValue[uint32](128)},
+		{Key: "qwen3.attention.value_length", Value: gguf.NewValue[uint32](128)},
+		{Key: "general.file_type", Value: gguf.NewValue[uint32](1)},
 	}
 	out = filepath.Join(work, "qwen3.gguf")
 	writeVocabGGUF(t, out, append(qwenArch, vq.KVs()...))
