@@ -58,13 +58,13 @@ var outTypes = map[OutType]struct {
 	OutQ5_0: {gguf.Q5_0, gguf.FileTypeMostlyQ5_0}, OutQ5_1: {gguf.Q5_1, gguf.FileTypeMostlyQ5_1},
 }
 
-// OutTypes lists the accepted output types.
-var OutTypes = []OutType{OutAuto, OutF32, OutF16, OutBF16, OutQ8_0, OutQ4_0, OutQ4_1, OutQ5_0, OutQ5_1}
+// outTypeList lists the accepted output types.
+var outTypeList = []OutType{OutAuto, OutF32, OutF16, OutBF16, OutQ8_0, OutQ4_0, OutQ4_1, OutQ5_0, OutQ5_1}
 
 // ParseOutType maps an output type name ("q8_0", case-insensitive) to an
 // OutType; an unknown name is an error wrapping ErrExport.
 func ParseOutType(s string) (OutType, error) {
-	if t := OutType(strings.ToLower(s)); slices.Contains(OutTypes, t) {
+	if t := OutType(strings.ToLower(s)); slices.Contains(outTypeList, t) {
 		return t, nil
 	}
 	return "", fmt.Errorf("%w: output type %q (want one of %s)", ErrExport, s, joinOutTypes())
@@ -84,7 +84,7 @@ func (e *unsupportedError) Unwrap() []error { return []error{ErrExport, ErrUnsup
 
 // noExport is the error for a model type without a GGUF export.
 func noExport(modelType string) error {
-	return &unsupportedError{fmt.Sprintf("%v: model type %q has no GGUF export (supported: %s)", ErrExport, modelType, strings.Join(ExportModelTypes(), ", "))}
+	return &unsupportedError{fmt.Sprintf("%v: model type %q has no GGUF export (supported: %s)", ErrExport, modelType, strings.Join(exportModelTypes(), ", "))}
 }
 
 // ExportOptions configure Export. The zero value of each field means
@@ -122,7 +122,8 @@ type ExportOptions struct {
 	// Pre names tokenizer.ggml.pre for a BPE tokenizer instead of detecting
 	// it (required when the pre-tokenizer is not recognised).
 	Pre string
-	// DryRun plans without writing; Summary.Plan holds the plan.
+	// DryRun plans without writing; ExportSummary.WritePlan prints the
+	// plan.
 	DryRun bool
 	// Force replaces existing output files, if they are GGUF files (an
 	// earlier export); without it an existing output is refused.
@@ -166,10 +167,10 @@ type ExportTensor struct {
 	ins   []*convert.Input
 }
 
-// ExportPlan is a complete description of an export, a value: no I/O, no
+// exportPlan is a complete description of an export, a value: no I/O, no
 // counters (what the MLX scales and biases say is read before planning by
 // the inspect step; what writing measures comes back separately).
-type ExportPlan struct {
+type exportPlan struct {
 	Input     string `json:"input"`
 	ModelType string `json:"model_type"`
 	Arch      string `json:"architecture"`
@@ -186,24 +187,39 @@ type ExportPlan struct {
 	// Warnings are conditions convert_hf_to_gguf.py would log (tokenizer).
 	Warnings []string `json:"warnings,omitempty"`
 
-	vocab *Vocab
+	vocab *ggufVocab
 }
 
 // ExportSummary describes a finished (or planned) export.
 type ExportSummary struct {
-	Input    string         `json:"input"`
-	Files    []string       `json:"files"`
-	Arch     string         `json:"architecture"`
-	OutType  string         `json:"outtype"`
-	FileType string         `json:"file_type"`
-	Tensors  int            `json:"tensors"`
-	Bytes    int64          `json:"bytes"`
-	Exact    int            `json:"exact"`
-	Lossy    int            `json:"lossy"`
-	DryRun   bool           `json:"dry_run,omitempty"`
-	Seconds  float64        `json:"seconds"`
-	Plan     *ExportPlan    `json:"-"`
+	Input    string   `json:"input"`
+	Files    []string `json:"files"`
+	Arch     string   `json:"architecture"`
+	OutType  string   `json:"outtype"`
+	FileType string   `json:"file_type"`
+	Tensors  int      `json:"tensors"`
+	Bytes    int64    `json:"bytes"`
+	Exact    int      `json:"exact"`
+	Lossy    int      `json:"lossy"`
+	DryRun   bool     `json:"dry_run,omitempty"`
+	Seconds  float64  `json:"seconds"`
+	// Warnings are the conditions convert_hf_to_gguf.py would log
+	// (tokenizer).
+	Warnings []string       `json:"-"`
 	Detail   []ExportTensor `json:"tensor_list,omitempty"`
+
+	plan *exportPlan
+}
+
+// WritePlan writes the plan that was (or, for a dry run, would be)
+// executed as the text mlxconv gguf --dry-run prints: the model type and
+// architecture, the output type, each file with its tensors, and the
+// metadata.
+func (s *ExportSummary) WritePlan(w io.Writer) error {
+	if s.plan == nil {
+		return fmt.Errorf("%w: no plan", ErrExport)
+	}
+	return s.plan.WriteText(w)
 }
 
 // Export converts the model at opts.Model into a GGUF file (or split
@@ -236,12 +252,12 @@ func Export(ctx context.Context, opts ExportOptions) (*ExportSummary, error) {
 		return nil, err
 	}
 	defer inv.Close()
-	plan, err := PlanExport(inv, opts)
+	plan, err := planExport(inv, opts)
 	if err != nil {
 		return nil, err
 	}
 	sum := &ExportSummary{Input: opts.Model, Files: plan.Files, Arch: plan.Arch, OutType: plan.OutType,
-		FileType: plan.FileType, Tensors: len(plan.Tensors), Bytes: plan.Bytes, DryRun: opts.DryRun, Plan: plan}
+		FileType: plan.FileType, Tensors: len(plan.Tensors), Bytes: plan.Bytes, DryRun: opts.DryRun, Warnings: plan.Warnings, plan: plan}
 	if opts.Progress != nil {
 		// The generated tensors are written with the header; the progress
 		// counts what the executor streams.
@@ -278,7 +294,7 @@ func Export(ctx context.Context, opts ExportOptions) (*ExportSummary, error) {
 
 // finishExactness folds the repack statistics measured while writing
 // (stats[i] for tensor i) into the tensors' Exact and Note.
-func (p *ExportPlan) finishExactness(stats []repackStats) {
+func (p *exportPlan) finishExactness(stats []repackStats) {
 	for i := range p.Tensors {
 		t := &p.Tensors[i]
 		if t.op == nil || t.op.mode != opRepack {
@@ -306,14 +322,14 @@ type candidate struct {
 	sub   int
 }
 
-// PlanExport plans the export of an inventory (which must come from
+// planExport plans the export of an inventory (which must come from
 // convert.LoadInventory of opts.Model).
-func PlanExport(inv *convert.Inventory, opts ExportOptions) (*ExportPlan, error) {
+func planExport(inv *convert.Inventory, opts ExportOptions) (*exportPlan, error) {
 	outType := opts.OutType
 	if outType == "" {
 		outType = OutAuto
 	}
-	if !slices.Contains(OutTypes, outType) {
+	if !slices.Contains(outTypeList, outType) {
 		return nil, fmt.Errorf("%w: output type %q (want one of %s)", ErrExport, string(opts.OutType), joinOutTypes())
 	}
 	if opts.SplitMaxTensors < 0 || opts.Workers < 0 {
@@ -340,10 +356,10 @@ func PlanExport(inv *convert.Inventory, opts ExportOptions) (*ExportPlan, error)
 	vocabSize := 0
 	if n, ok, err := h.FindInt("vocab_size"); err != nil {
 		return nil, err
-	} else if ok && n > 0 && n <= MaxVocabSize {
+	} else if ok && n > 0 && n <= maxVocabSize {
 		vocabSize = int(n)
 	}
-	vocab, err := LoadVocab(inv.Dir, VocabOptions{Arch: arch.Vocab, VocabSize: vocabSize, Pre: opts.Pre})
+	vocab, err := loadVocab(inv.Dir, vocabOptions{Arch: arch.Vocab, VocabSize: vocabSize, Pre: opts.Pre})
 	if err != nil {
 		return nil, err
 	}
@@ -353,7 +369,7 @@ func PlanExport(inv *convert.Inventory, opts ExportOptions) (*ExportPlan, error)
 	if err != nil {
 		return nil, err
 	}
-	plan := &ExportPlan{Input: inv.Dir, ModelType: model.ModelType, Arch: arch.Arch, OutType: string(outType), vocab: vocab,
+	plan := &exportPlan{Input: inv.Dir, ModelType: model.ModelType, Arch: arch.Arch, OutType: string(outType), vocab: vocab,
 		Warnings: slices.Clone(vocab.Warnings)}
 	pl.autoFloat = pl.resolveAuto(outType)
 	if pl.facts, err = pl.inspectQuant(cands); err != nil {
@@ -464,21 +480,21 @@ func PlanExport(inv *convert.Inventory, opts ExportOptions) (*ExportPlan, error)
 }
 
 func joinOutTypes() string {
-	s := make([]string, len(OutTypes))
-	for i, t := range OutTypes {
+	s := make([]string, len(outTypeList))
+	for i, t := range outTypeList {
 		s[i] = string(t)
 	}
 	return strings.Join(s, ", ")
 }
 
-// exportPlanner carries one PlanExport.
+// exportPlanner carries one planExport.
 type exportPlanner struct {
 	inv       *convert.Inventory
 	arch      *archInfo
 	h         *hparams
 	outType   OutType
 	autoFloat gguf.Type // OutAuto's float type
-	vocab     *Vocab
+	vocab     *ggufVocab
 	facts     map[string]quantFacts // the inspect step's findings
 }
 
@@ -855,7 +871,7 @@ func (pl *exportPlanner) fileType(ts []ExportTensor) gguf.FileType {
 
 // WriteText writes the plan as the --dry-run listing: a header, one line
 // per tensor and the totals.
-func (p *ExportPlan) WriteText(w io.Writer) error {
+func (p *exportPlan) WriteText(w io.Writer) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "model type: %s -> GGUF architecture %s\n", safe.Name(p.ModelType), p.Arch)
 	fmt.Fprintf(&b, "outtype: %s (general.file_type %s)\n", p.OutType, p.FileType)
@@ -901,7 +917,7 @@ func (p *ExportPlan) WriteText(w io.Writer) error {
 
 // writeExport writes the planned files: the plan's tensors lowered to
 // pipeline jobs, run into the GGUF sink.
-func writeExport(ctx context.Context, inv *convert.Inventory, plan *ExportPlan, opts ExportOptions) ([]repackStats, error) {
+func writeExport(ctx context.Context, inv *convert.Inventory, plan *exportPlan, opts ExportOptions) ([]repackStats, error) {
 	backend := mlx.NewNative(1, mlx.RoundingCPU) // casts of derived inputs
 	defer backend.Close()
 	stats := make([]repackStats, len(plan.Tensors))
@@ -953,7 +969,7 @@ func writeExport(ctx context.Context, inv *convert.Inventory, plan *ExportPlan, 
 // split), each reserved through outsafe: a temporary sibling of the final
 // path, renamed into place by Commit. It implements pipeline.Sink.
 type ggufSink struct {
-	plan    *ExportPlan
+	plan    *exportPlan
 	dir     string // the model directory
 	force   bool
 	notice  func(string)

@@ -296,7 +296,7 @@ func TestExportHFRoundTrip(t *testing.T) {
 				require.Equal(t, []string{out}, sum.Files)
 				f := mustOpen(t, out)
 				require.Len(t, f.Tensors, sum.Tensors)
-				for i, tt := range sum.Plan.Tensors {
+				for i, tt := range ggufexport.SummaryPlan(sum).Tensors {
 					ti := f.Tensors[i]
 					require.Equal(t, tt.Name, ti.Name)
 					require.Equal(t, tt.Type, ti.Type.String())
@@ -309,10 +309,10 @@ func TestExportHFRoundTrip(t *testing.T) {
 					require.Equal(t, want, readTensor(t, f, ti.Name), "tensor %s (%s)", ti.Name, ti.Type)
 					checked++
 				}
-				require.Len(t, f.KVs(), len(sum.Plan.KVs))
+				require.Len(t, f.KVs(), len(ggufexport.SummaryPlan(sum).KVs))
 				for i, kv := range f.KVs() {
-					assert.Equal(t, sum.Plan.KVs[i].Key, kv.Key)
-					assert.True(t, sum.Plan.KVs[i].Value.Equal(kv.Value), kv.Key)
+					assert.Equal(t, ggufexport.SummaryPlan(sum).KVs[i].Key, kv.Key)
+					assert.True(t, ggufexport.SummaryPlan(sum).KVs[i].Value.Equal(kv.Value), kv.Key)
 				}
 				if ot == ggufexport.OutF32 || ot == ggufexport.OutQ8_0 || arch == "llama" {
 					checkGGUFPy(t, out)
@@ -499,7 +499,7 @@ func TestExportMLXQuantized(t *testing.T) {
 			require.NoError(t, err)
 			params := mlx.QuantParams{Mode: p, Bits: tc.bits, GroupSize: tc.group}
 			n := 0
-			for _, tt := range sum.Plan.Tensors {
+			for _, tt := range ggufexport.SummaryPlan(sum).Tensors {
 				mt, ok := src[tt.Source]
 				if !ok {
 					continue
@@ -606,7 +606,7 @@ func TestExportSymmetricQ4_0(t *testing.T) {
 	assert.Equal(t, "MOSTLY_Q4_0", sum.FileType)
 	f := mustOpen(t, out)
 	n := 0
-	for _, tt := range sum.Plan.Tensors {
+	for _, tt := range ggufexport.SummaryPlan(sum).Tensors {
 		mt, ok := src[tt.Source]
 		if !ok {
 			continue
@@ -713,7 +713,7 @@ func TestExportSplit(t *testing.T) {
 				assert.Equal(t, uint16(i), no)
 				cnt, err := gguf.Get[int32](f, "split.tensors.count")
 				require.NoError(t, err)
-				assert.Equal(t, int32(len(whole.Plan.Tensors)), cnt)
+				assert.Equal(t, int32(len(ggufexport.SummaryPlan(whole).Tensors)), cnt)
 				_, hasArch := f.Lookup("general.architecture")
 				assert.Equal(t, i == 0, hasArch)
 				for _, ti := range f.Tensors {
@@ -723,7 +723,7 @@ func TestExportSplit(t *testing.T) {
 				}
 				checkGGUFPy(t, p)
 			}
-			assert.Len(t, seen, len(whole.Plan.Tensors))
+			assert.Len(t, seen, len(ggufexport.SummaryPlan(whole).Tensors))
 			_, err := os.Stat(out)
 			assert.True(t, os.IsNotExist(err), "no unsplit file")
 		})

@@ -36,9 +36,9 @@ func Preflight(dir string) error {
 	if err := json.Unmarshal(b, &cfg); err != nil {
 		return fmt.Errorf("%w: config.json: %v", convert.ErrConfig, err)
 	}
-	if !slices.Contains(ExportModelTypes(), cfg.ModelType) {
+	if !slices.Contains(exportModelTypes(), cfg.ModelType) {
 		return fmt.Errorf("%w: model type %q cannot be exported to GGUF (checked before downloading the weights); supported: %s",
-			ErrUnsupported, cfg.ModelType, strings.Join(ExportModelTypes(), ", "))
+			ErrUnsupported, cfg.ModelType, strings.Join(exportModelTypes(), ", "))
 	}
 	return nil
 }

@@ -711,7 +711,7 @@ func (s *specialVocab) loadMergesTxt() error {
 
 // pySplitLines splits text into lines as Python's file iteration does
 // (keeping only \n as the separator; \r stays part of the line).
-func parseMergesTxt(text string, v *Vocab) ([]string, error) {
+func parseMergesTxt(text string, v *ggufVocab) ([]string, error) {
 	lines := strings.SplitAfter(text, "\n")
 	if len(lines) > 0 && lines[len(lines)-1] == "" {
 		lines = lines[:len(lines)-1]
@@ -774,7 +774,7 @@ func (s *specialVocab) apply() {
 	kv := &v.kvs
 	if len(s.merges) > 0 {
 		v.Merges = s.merges
-		kv.Set(KeyTokenMerges, gguf.NewValue(s.merges))
+		kv.Set(keyTokenMerges, gguf.NewValue(s.merges))
 	} else if s.loadMerges {
 		v.warnf("adding merges requested but no merges found, output may be non-functional")
 	}
@@ -810,7 +810,7 @@ func (s *specialVocab) applyChatTemplate() {
 	kv := &s.l.v.kvs
 	switch t := s.chatTemplate.(type) {
 	case string:
-		kv.Set(KeyChatTemplate, gguf.NewValue(t))
+		kv.Set(keyChatTemplate, gguf.NewValue(t))
 	case []any:
 		s.applyChatTemplates(t)
 	}
@@ -841,10 +841,10 @@ func (s *specialVocab) applyChatTemplates(list []any) {
 		kv.Set(fmt.Sprintf(keyChatTemplateFmt, name), gguf.NewValue(tmpl))
 	}
 	if len(names) > 0 {
-		kv.Set(KeyChatTemplates, gguf.NewValue(slices.Sorted(maps.Keys(names))))
+		kv.Set(keyChatTemplates, gguf.NewValue(slices.Sorted(maps.Keys(names))))
 	}
 	if def != nil {
-		kv.Set(KeyChatTemplate, gguf.NewValue(*def))
+		kv.Set(keyChatTemplate, gguf.NewValue(*def))
 	}
 }
 
