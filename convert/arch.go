@@ -34,10 +34,6 @@ var (
 	joinName    = model.JoinName
 )
 
-// SupportedModelTypes returns every config.json model_type Run converts,
-// sorted.
-func SupportedModelTypes() []string { return family.ModelTypes() }
-
 // lookupArch returns the family of a config, or ErrUnsupported.
 func lookupArch(cfg *pyjson.Object) (*model.Family, error) {
 	c := newConfig(cfg, "config.json")
@@ -53,7 +49,7 @@ func lookupArch(cfg *pyjson.Object) (*model.Family, error) {
 		return f, nil
 	}
 	return nil, fmt.Errorf("%w: model type %q is not supported; supported types: %s",
-		ErrUnsupported, mt, strings.Join(SupportedModelTypes(), ", "))
+		ErrUnsupported, mt, strings.Join(family.ModelTypes(), ", "))
 }
 
 // tensorView is a tensorSet as the families' sanitize sees it.

@@ -12,7 +12,7 @@
 //     here, before any shard is opened), generation_config.json and the
 //     safetensors headers of the shards the index names (or
 //     model*.safetensors). No tensor data is read.
-//   - MakePlan is pure: it builds the parameter tree mlx-lm would build for
+//   - makePlan is pure: it builds the parameter tree mlx-lm would build for
 //     the model_type (architecture entries: llama and its remaps mistral,
 //     iquestcoder, xverse; qwen2, qwen3, gemma, gemma2, gemma3_text, gemma3,
 //     phi3, mixtral, qwen2_moe, qwen3_moe; and a generic entry for the
@@ -20,7 +20,7 @@
 //     architecture's sanitize as renames, drops and expert stacks, checks
 //     every name and shape as MLX's strict load_weights does, and decides
 //     each output tensor's dtype, quantization, shard and offset with
-//     mlx-lm's rules. The Plan is plain data (Plan.WriteText prints it for
+//     mlx-lm's rules. The mlxPlan is plain data (mlxPlan.WriteText prints it for
 //     --dry-run).
 //   - Execution lowers the plan's jobs to byte-range jobs of the one
 //     executor, package pipeline, which runs them on a bounded pool of

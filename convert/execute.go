@@ -186,11 +186,11 @@ func toInputDType(backend mlx.Backend, b []byte, from mlx.DType, in *Input) ([]b
 
 // jobs lowers the plan's jobs to pipeline jobs writing into the MLX sink
 // (output file i is shard i; dataOff[i] is its data section's offset).
-func jobs(p *Plan, backend mlx.Backend, dataOff []int64) ([]pipeline.Job, error) {
+func jobs(p *mlxPlan, backend mlx.Backend, dataOff []int64) ([]pipeline.Job, error) {
 	out := make([]pipeline.Job, 0, len(p.Jobs))
 	for ji := range p.Jobs {
 		j := &p.Jobs[ji]
-		g, err := geometry(j.Module, j.Inputs, j.Action == ActCopy || j.Action == ActCast)
+		g, err := geometry(j.Module, j.Inputs, j.Action == actCopy || j.Action == actCast)
 		if err != nil {
 			return nil, err
 		}
@@ -247,9 +247,9 @@ func (inv *Inventory) Advise(s pipeline.Slice, off, n int64) {
 // stack of all parts): MLX's MX scale bytes on arm64 depend on a group's
 // index in the whole tensor (mlx.Chunk). It is zero for whole units and
 // other actions.
-func quantChunk(j *Job, u pipeline.Unit, g *jobGeom) mlx.Chunk {
+func quantChunk(j *planJob, u pipeline.Unit, g *jobGeom) mlx.Chunk {
 	in0 := j.Inputs[0]
-	if u.Whole || j.Action != ActQuantize || j.Quant.GroupSize <= 0 || len(in0.Shape) == 0 {
+	if u.Whole || j.Action != actQuantize || j.Quant.GroupSize <= 0 || len(in0.Shape) == 0 {
 		return mlx.Chunk{}
 	}
 	perRow := int64(in0.Shape[len(in0.Shape)-1]) / int64(j.Quant.GroupSize)
@@ -261,16 +261,16 @@ func quantChunk(j *Job, u pipeline.Unit, g *jobGeom) mlx.Chunk {
 
 // transform applies a job's action to rows of its inputs (chunk: where a
 // quantize unit's rows lie in the whole tensor).
-func transform(backend mlx.Backend, p *Plan, j *Job, ins [][]byte, rows int64, chunk mlx.Chunk) ([][]byte, error) {
+func transform(backend mlx.Backend, p *mlxPlan, j *planJob, ins [][]byte, rows int64, chunk mlx.Chunk) ([][]byte, error) {
 	switch j.Action {
-	case ActCopy:
+	case actCopy:
 		return [][]byte{ins[0]}, nil
-	case ActCast:
+	case actCast:
 		b, err := backend.Cast(ins[0], j.Inputs[0].DType, j.DType)
 		return [][]byte{b}, err
-	case ActQuantize:
+	case actQuantize:
 		return quantizeRows(backend, j, ins, rows, chunk)
-	case ActDequantize:
+	case actDequantize:
 		return dequantizeRows(backend, p, j, ins, rows)
 	}
 	return nil, fmt.Errorf("unknown action %v", j.Action)
@@ -279,7 +279,7 @@ func transform(backend mlx.Backend, p *Plan, j *Job, ins [][]byte, rows int64, c
 // quantizeRows quantizes rows of the weight, cast first to the job's
 // dtype when it has one: weight, scales and (when the mode has them)
 // biases.
-func quantizeRows(backend mlx.Backend, j *Job, ins [][]byte, rows int64, chunk mlx.Chunk) ([][]byte, error) {
+func quantizeRows(backend mlx.Backend, j *planJob, ins [][]byte, rows int64, chunk mlx.Chunk) ([][]byte, error) {
 	in0 := j.Inputs[0]
 	w, dt := ins[0], in0.DType
 	if j.DType != mlx.Invalid && j.DType != dt {
@@ -306,7 +306,7 @@ func quantizeRows(backend mlx.Backend, j *Job, ins [][]byte, rows int64, chunk m
 // dequantizeRows dequantizes rows of weight, scales and optional biases
 // to the output's dtype, casting float scales and biases to the job's
 // dtype first when it has one.
-func dequantizeRows(backend mlx.Backend, p *Plan, j *Job, ins [][]byte, rows int64) ([][]byte, error) {
+func dequantizeRows(backend mlx.Backend, p *mlxPlan, j *planJob, ins [][]byte, rows int64) ([][]byte, error) {
 	w, s := j.Inputs[0], j.Inputs[1]
 	scales := ins[1]
 	sdt := s.DType
@@ -342,7 +342,7 @@ func dequantizeRows(backend mlx.Backend, p *Plan, j *Job, ins [][]byte, rows int
 // shardHeader builds a shard's safetensors header (MLX style, metadata
 // {"format": "mlx"}) and checks that the layout matches the plan's
 // offsets.
-func shardHeader(p *Plan, s *Shard) ([]byte, error) {
+func shardHeader(p *mlxPlan, s *outShard) ([]byte, error) {
 	infos := make([]safetensors.TensorInfo, len(s.Tensors))
 	for i, ti := range s.Tensors {
 		t := &p.Tensors[ti]

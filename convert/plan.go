@@ -12,36 +12,36 @@ import (
 	"github.com/mlxconv/mlxconv/model"
 )
 
-// Action is what a job does to its input tensors.
-type Action uint8
+// jobAction is what a job does to its input tensors.
+type jobAction uint8
 
 const (
-	// ActCopy writes the input bytes unchanged.
-	ActCopy Action = iota
-	// ActCast casts a float input to Job.DType.
-	ActCast
-	// ActQuantize casts the weight to Job.DType (if set and different) and
+	// actCopy writes the input bytes unchanged.
+	actCopy jobAction = iota
+	// actCast casts a float input to planJob.DType.
+	actCast
+	// actQuantize casts the weight to planJob.DType (if set and different) and
 	// quantizes it: outputs weight, scales and (affine) biases.
-	ActQuantize
-	// ActDequantize casts float scales/biases to Job.DType (if set) and
+	actQuantize
+	// actDequantize casts float scales/biases to planJob.DType (if set) and
 	// dequantizes: one output, the float weight.
-	ActDequantize
+	actDequantize
 )
 
-var actionNames = [...]string{ActCopy: "copy", ActCast: "cast", ActQuantize: "quantize", ActDequantize: "dequantize"}
+var actionNames = [...]string{actCopy: "copy", actCast: "cast", actQuantize: "quantize", actDequantize: "dequantize"}
 
-func (a Action) String() string {
+func (a jobAction) String() string {
 	if int(a) < len(actionNames) {
 		return actionNames[a]
 	}
 	return fmt.Sprintf("Action(%d)", uint8(a))
 }
 
-// Job is one unit of planned work: read the inputs, transform, write the
+// planJob is one unit of planned work: read the inputs, transform, write the
 // outputs. Jobs touch disjoint output ranges and can run in any order.
-type Job struct {
+type planJob struct {
 	Module string // the module path, for messages
-	Action Action
+	Action jobAction
 	// Inputs: one for copy, cast and quantize (the weight); weight, scales
 	// and, for affine, biases for dequantize.
 	Inputs []*Input
@@ -52,35 +52,35 @@ type Job struct {
 	// Quant holds the quantization parameters of quantize and dequantize
 	// (Rounding is the backend's, set at execution).
 	Quant mlx.QuantParams
-	// Outputs index Plan.Tensors, in the order the action produces them
+	// Outputs index mlxPlan.Tensors, in the order the action produces them
 	// (weight, scales, biases for quantize).
 	Outputs []int
 	// Note says why a module is (not) quantized the way it is.
 	Note string
 }
 
-// Tensor is one output tensor.
-type Tensor struct {
+// outTensor is one output tensor.
+type outTensor struct {
 	Name   string
 	DType  mlx.DType
 	Shape  []int
-	Shard  int   // index into Plan.Shards
+	Shard  int   // index into mlxPlan.Shards
 	Offset int64 // offset of the body in the shard's data section
-	Job    int   // index into Plan.Jobs
+	Job    int   // index into mlxPlan.Jobs
 }
 
 // Size returns the body's byte size.
-func (t *Tensor) Size() int64 { return numElements(t.Shape) * int64(t.DType.Size()) }
+func (t *outTensor) Size() int64 { return numElements(t.Shape) * int64(t.DType.Size()) }
 
-// Shard is one output safetensors file.
-type Shard struct {
+// outShard is one output safetensors file.
+type outShard struct {
 	Name     string
-	Tensors  []int // indexes into Plan.Tensors, in data order
+	Tensors  []int // indexes into mlxPlan.Tensors, in data order
 	DataSize int64
 }
 
-// Plan is a complete, I/O-free description of a conversion.
-type Plan struct {
+// mlxPlan is a complete, I/O-free description of a conversion.
+type mlxPlan struct {
 	ModelType string
 	Arch      string    // the architecture entry ("generic" for the fallback)
 	DType     mlx.DType // the cast dtype (Invalid: floats keep their dtype)
@@ -91,9 +91,9 @@ type Plan struct {
 	// Dequantize is set for -d.
 	Dequantize bool
 
-	Tensors []Tensor // output tensors in module order
-	Jobs    []Job
-	Shards  []Shard
+	Tensors []outTensor // output tensors in module order
+	Jobs    []planJob
+	Shards  []outShard
 
 	// Config and Index are the bytes of config.json and
 	// model.safetensors.index.json.
@@ -108,22 +108,22 @@ type Plan struct {
 
 // BitsPerWeight returns TotalSize·8 / TotalParameters, the number mlx-lm
 // prints after quantizing.
-func (p *Plan) BitsPerWeight() float64 {
+func (p *mlxPlan) BitsPerWeight() float64 {
 	if p.TotalParameters == 0 {
 		return 0
 	}
 	return float64(p.TotalSize) * 8 / float64(p.TotalParameters)
 }
 
-// DefaultMaxShardSize is mlx-lm's shard limit, 5 GiB.
-const DefaultMaxShardSize int64 = 5 << 30
+// defaultMaxShardSize is mlx-lm's shard limit, 5 GiB.
+const defaultMaxShardSize int64 = 5 << 30
 
-// MakePlan decides every output tensor of a conversion from the inventory
+// makePlan decides every output tensor of a conversion from the inventory
 // and the options, reading nothing. It follows mlx_lm.convert's pipeline:
 // the architecture's sanitize, pre-quantized layers, the dtype cast, then
 // quantization (recipes, per-model overrides, then rules) or
 // dequantization, and mlx-lm's sharding and config edits.
-func MakePlan(inv *Inventory, opts Options) (*Plan, error) {
+func makePlan(inv *Inventory, opts Options) (*mlxPlan, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
@@ -143,7 +143,7 @@ type planner struct {
 	cfg    config
 	spec   *modelSpec
 	ts     *tensorSet
-	plan   *Plan
+	plan   *mlxPlan
 	// loaded quantization (pre-quantized checkpoint): the config's
 	// "quantization" object after the load-time import.
 	loadQuant *pyjson.Object
@@ -161,7 +161,7 @@ type modState struct {
 	bias   *Input
 }
 
-func (pl *planner) run() (*Plan, error) {
+func (pl *planner) run() (*mlxPlan, error) {
 	mods, err := pl.prepare()
 	if err != nil {
 		return nil, err
@@ -208,7 +208,7 @@ func (pl *planner) run() (*Plan, error) {
 func (pl *planner) prepare() ([]modState, error) {
 	pl.cfg = newConfig(pl.cfgObj, "config.json")
 	mt, _ := pl.cfg.Str("model_type")
-	pl.plan = &Plan{ModelType: mt, Arch: pl.arch.Name, Recipe: string(pl.opts.QuantPredicate), Dequantize: pl.opts.Dequantize,
+	pl.plan = &mlxPlan{ModelType: mt, Arch: pl.arch.Name, Recipe: string(pl.opts.QuantPredicate), Dequantize: pl.opts.Dequantize,
 		Aux: slices.Clone(pl.inv.Aux)}
 	pl.loadConfigEdits()
 
@@ -823,7 +823,7 @@ func castFor(dt, to mlx.DType) mlx.DType {
 
 // addTensor appends an output tensor and returns its index.
 func (pl *planner) addTensor(name string, dt mlx.DType, shape []int) int {
-	pl.plan.Tensors = append(pl.plan.Tensors, Tensor{Name: name, DType: dt, Shape: slices.Clone(shape), Job: len(pl.plan.Jobs)})
+	pl.plan.Tensors = append(pl.plan.Tensors, outTensor{Name: name, DType: dt, Shape: slices.Clone(shape), Job: len(pl.plan.Jobs)})
 	return len(pl.plan.Tensors) - 1
 }
 
@@ -831,9 +831,9 @@ func (pl *planner) addTensor(name string, dt mlx.DType, shape []int) int {
 // keep).
 func (pl *planner) addPassthrough(module, name string, in *Input, to mlx.DType, note string) {
 	out := castFor(in.DType, to)
-	j := Job{Module: module, Action: ActCopy, Inputs: []*Input{in}, Note: note}
+	j := planJob{Module: module, Action: actCopy, Inputs: []*Input{in}, Note: note}
 	if out != in.DType {
-		j.Action, j.DType = ActCast, out
+		j.Action, j.DType = actCast, out
 	}
 	j.Outputs = []int{pl.addTensor(name, out, in.Shape)}
 	pl.plan.Jobs = append(pl.plan.Jobs, j)
@@ -898,7 +898,7 @@ func (pl *planner) planDequantize(st *modState, cast mlx.DType, note string) {
 		inputs = append(inputs, st.qb)
 	}
 	out := mlx.BF16 // mx.dequantize's default for the fp modes
-	j := Job{Module: path, Action: ActDequantize, Inputs: inputs, Quant: *st.q, Note: note}
+	j := planJob{Module: path, Action: actDequantize, Inputs: inputs, Quant: *st.q, Note: note}
 	if st.q.Mode == mlx.Affine {
 		out = castFor(st.qs.DType, cast)
 		if out != st.qs.DType {
@@ -921,7 +921,7 @@ func (pl *planner) planQuantize(path, name string, in *Input, q mlx.QuantParams,
 	if err != nil {
 		return err
 	}
-	j := Job{Module: path, Action: ActQuantize, Inputs: []*Input{in}, Quant: q, Note: note}
+	j := planJob{Module: path, Action: actQuantize, Inputs: []*Input{in}, Quant: q, Note: note}
 	if wdt != in.DType {
 		j.DType = wdt
 	}
@@ -1106,7 +1106,7 @@ func (pl *planner) matchRule(path string) *Rule {
 func (pl *planner) shard() error {
 	limit := pl.opts.MaxShardSize
 	if limit <= 0 {
-		limit = DefaultMaxShardSize
+		limit = defaultMaxShardSize
 	}
 	p := pl.plan
 	var cur int64
@@ -1114,7 +1114,7 @@ func (pl *planner) shard() error {
 		t := &p.Tensors[i]
 		sz := t.Size()
 		if len(p.Shards) == 0 || (cur+sz > limit && len(p.Shards[len(p.Shards)-1].Tensors) > 0) {
-			p.Shards = append(p.Shards, Shard{})
+			p.Shards = append(p.Shards, outShard{})
 			cur = 0
 		}
 		s := &p.Shards[len(p.Shards)-1]

@@ -133,16 +133,13 @@ var recipeTraits = map[Recipe]struct{ low, high int }{
 	RecipeMixed4_6: {4, 6},
 }
 
-// String returns the recipe's name ("mixed_3_6").
-func (r Recipe) String() string { return string(r) }
-
 // Valid reports whether r is one of Recipes.
-func (r Recipe) Valid() bool { _, ok := recipeTraits[r]; return ok }
+func (r Recipe) valid() bool { _, ok := recipeTraits[r]; return ok }
 
 // ParseRecipe maps a recipe name ("mixed_3_6") to a Recipe; an unknown name
 // is an error wrapping ErrOptions.
 func ParseRecipe(s string) (Recipe, error) {
-	if r := Recipe(s); r.Valid() {
+	if r := Recipe(s); r.valid() {
 		return r, nil
 	}
 	return "", fmt.Errorf("%w: unknown quant recipe %q (want one of %s)", ErrOptions, s, recipeNames())

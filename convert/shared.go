@@ -59,7 +59,7 @@ type Model struct {
 // the loader's config edits, the parameter tree built from config.json,
 // the architecture's sanitize (renames, drops, expert stacks), the import
 // of pre-quantized checkpoints, and MLX's strict name and shape check. It
-// reads no tensor data. Errors are those of MakePlan.
+// reads no tensor data. Errors are those of makePlan.
 func LoadModel(inv *Inventory) (*Model, error) {
 	arch, err := lookupArch(inv.Config)
 	if err != nil {

@@ -40,7 +40,7 @@ type mlxSink struct {
 	create createFunc
 	files  []outFile
 
-	plan    *Plan
+	plan    *mlxPlan
 	dir     string // the input model directory (copied files)
 	hubRepo string // for the model card
 	dataOff []int64
@@ -122,7 +122,7 @@ func earlierOutput(p string) error {
 }
 
 // dataOffsets returns each shard's data section offset (8 + header).
-func dataOffsets(p *Plan) ([]int64, error) {
+func dataOffsets(p *mlxPlan) ([]int64, error) {
 	offs := make([]int64, len(p.Shards))
 	for i := range p.Shards {
 		hdr, err := shardHeader(p, &p.Shards[i])

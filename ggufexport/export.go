@@ -135,7 +135,7 @@ type ExportOptions struct {
 	Workers int
 	// Progress, if set, is called as tensors complete, from one goroutine at
 	// a time.
-	Progress func(convert.Progress)
+	Progress func(pipeline.Progress)
 
 	unitBytes int64 // test hook: executor work-unit size
 }
@@ -268,7 +268,7 @@ func Export(ctx context.Context, opts ExportOptions) (*ExportSummary, error) {
 				bytes += int64(t.Bytes)
 			}
 		}
-		opts.Progress(convert.Progress{Stage: convert.StagePlan, TensorsTotal: n, BytesTotal: bytes})
+		opts.Progress(pipeline.Progress{Stage: pipeline.StagePlan, TensorsTotal: n, BytesTotal: bytes})
 	}
 	if !opts.DryRun {
 		if err := ctx.Err(); err != nil {

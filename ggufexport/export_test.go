@@ -28,6 +28,7 @@ import (
 	"github.com/mlxconv/mlxconv/internal/oracle"
 	"github.com/mlxconv/mlxconv/mlx"
 	"github.com/mlxconv/mlxconv/mlx/safetensors"
+	"github.com/mlxconv/mlxconv/pipeline"
 )
 
 var updateExport = flag.Bool("update-export", false, "rewrite testdata/export/*.txt from the current planner")
@@ -738,7 +739,7 @@ func TestExportNothingLeftOnError(t *testing.T) {
 	outDir := t.TempDir()
 	out := filepath.Join(outDir, "out.gguf")
 	ctx, cancel := context.WithCancel(context.Background())
-	opts := ggufexport.ExportOptions{Model: dir, OutFile: out, Pre: fxPre, Workers: 1, Progress: func(p convert.Progress) {
+	opts := ggufexport.ExportOptions{Model: dir, OutFile: out, Pre: fxPre, Workers: 1, Progress: func(p pipeline.Progress) {
 		if p.TensorsDone > 0 {
 			cancel()
 		}
