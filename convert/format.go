@@ -9,6 +9,7 @@ import (
 
 	"github.com/mlxconv/mlxconv/internal/safe"
 	"github.com/mlxconv/mlxconv/mlx"
+	"github.com/mlxconv/mlxconv/model/source"
 )
 
 // Describe returns a one-line description of what produces output tensor
@@ -38,9 +39,9 @@ func (p *mlxPlan) Describe(i int) string {
 		fmt.Fprintf(&b, " of %s", in.Name)
 	}
 	switch x := j.Inputs[0]; {
-	case x.Op == OpStack:
+	case x.Op == source.OpStack:
 		fmt.Fprintf(&b, ", stack %d experts", len(x.Sources))
-	case x.Op != OpDirect:
+	case x.Op != source.OpDirect:
 		fmt.Fprintf(&b, ", %s", x.Op)
 	case x.Sources[0].Name != x.Name:
 		fmt.Fprintf(&b, ", from %s", x.Sources[0].Name)

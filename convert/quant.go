@@ -245,33 +245,3 @@ func quantEntry(p mlx.QuantParams) *pyjson.Object {
 	o.Set("mode", p.Mode.String())
 	return o
 }
-
-// paramsFromEntry reads a quantization dict the way to_quantized(**dict)
-// does: missing or null group_size/bits take the mode's defaults, a missing
-// mode is affine.
-func paramsFromEntry(o *pyjson.Object, where string) (mlx.QuantParams, error) {
-	c := newConfig(o, where)
-	mode := mlx.Affine
-	if s, ok := c.Str("mode"); ok {
-		m, err := mlx.ParseQuantMode(s)
-		if err != nil {
-			return mlx.QuantParams{}, fmt.Errorf("%w: %s: %v", ErrConfig, where, err)
-		}
-		mode = m
-	}
-	g, err := c.IntOr("group_size", mode.DefaultGroupSize())
-	if err != nil {
-		return mlx.QuantParams{}, err
-	}
-	b, err := c.IntOr("bits", mode.DefaultBits())
-	if err != nil {
-		return mlx.QuantParams{}, err
-	}
-	if g == 0 {
-		g = mode.DefaultGroupSize()
-	}
-	if b == 0 {
-		b = mode.DefaultBits()
-	}
-	return mlx.QuantParams{Mode: mode, Bits: b, GroupSize: g}, nil
-}

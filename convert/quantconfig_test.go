@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mlxconv/mlxconv/internal/pyjson"
+	"github.com/mlxconv/mlxconv/model/source"
 )
 
 // TestQuantizationConfigContradiction checks a pre-quantized (MLX)
@@ -95,9 +96,9 @@ func TestQuantizationConfigContradiction(t *testing.T) {
 	assert.Contains(t, err.Error(), field+" says 4-bit affine with group size 64, but the checkpoint stores "+mod+" unquantized (no "+mod+".scales)")
 }
 
-func inventoryOfDir(t testing.TB, dir string) *Inventory {
+func inventoryOfDir(t testing.TB, dir string) *source.Inventory {
 	t.Helper()
-	inv, err := LoadInventory(dir)
+	inv, err := source.LoadInventory(dir)
 	require.NoError(t, err)
 	t.Cleanup(func() { inv.Close() })
 	return inv

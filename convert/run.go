@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mlxconv/mlxconv/mlx"
+	"github.com/mlxconv/mlxconv/model/source"
 	"github.com/mlxconv/mlxconv/pipeline"
 )
 
@@ -228,7 +229,7 @@ func Run(ctx context.Context, opts Options) (Summary, error) {
 	if err != nil {
 		return sum, err
 	}
-	inv, err := LoadInventory(dir)
+	inv, err := source.LoadInventory(dir)
 	if err != nil {
 		return sum, err
 	}
@@ -319,7 +320,7 @@ func resolveInput(ctx context.Context, opts *Options) (dir, repo string, err err
 
 // write executes the plan into a temporary directory and renames it to out
 // (pipeline.Run with the MLX sink).
-func write(ctx context.Context, opts *Options, inv *Inventory, plan *mlxPlan, backend mlx.Backend, workers int, out, hubRepo string) error {
+func write(ctx context.Context, opts *Options, inv *source.Inventory, plan *mlxPlan, backend mlx.Backend, workers int, out, hubRepo string) error {
 	dataOff, err := dataOffsets(plan)
 	if err != nil {
 		return err

@@ -12,6 +12,7 @@ import (
 	"github.com/mlxconv/mlxconv/internal/fsx"
 	"github.com/mlxconv/mlxconv/internal/outsafe"
 	"github.com/mlxconv/mlxconv/internal/prealloc"
+	"github.com/mlxconv/mlxconv/model/source"
 )
 
 // outFile is an output file of the sink: positioned writes, then Close.
@@ -106,7 +107,7 @@ func earlierOutput(p string) error {
 			return fmt.Errorf("it holds %q, which is not a regular file", n)
 		}
 		if n != "config.json" && n != "model.safetensors.index.json" && n != "README.md" &&
-			!strings.HasSuffix(n, ".safetensors") && !isAux(n) {
+			!strings.HasSuffix(n, ".safetensors") && !source.IsAux(n) {
 			return fmt.Errorf("it holds %q, which mlxconv convert does not write", n)
 		}
 		names[n] = true
@@ -114,7 +115,7 @@ func earlierOutput(p string) error {
 	if !names["config.json"] {
 		return errors.New("it has no config.json")
 	}
-	card, err := readSmallFile(filepath.Join(p, "README.md"))
+	card, err := fsx.ReadFile(filepath.Join(p, "README.md"), 64<<20)
 	if err != nil || !strings.Contains(string(card), "\nlibrary_name: mlx\n") {
 		return errors.New("it has no MLX model card (README.md with library_name: mlx)")
 	}

@@ -17,7 +17,7 @@
 // prints: an inspect step reads the MLX scales and biases the repack
 // decisions depend on, then planning reads no tensor data), then each
 // tensor becomes a job of the one executor (package pipeline, through
-// convert.StreamJob) streaming into the GGUF sink, which writes package
+// source.StreamJob) streaming into the GGUF sink, which writes package
 // gguf's Plan into temporary files next to the output and renames them at
 // the end; nothing is left on error. MLX-quantized
 // weights are repacked without dequantizing where a GGUF type holds them

@@ -16,12 +16,13 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/mlxconv/mlxconv/convert"
 	"github.com/mlxconv/mlxconv/gguf"
 	"github.com/mlxconv/mlxconv/internal/outsafe"
 	"github.com/mlxconv/mlxconv/internal/prealloc"
 	"github.com/mlxconv/mlxconv/internal/safe"
 	"github.com/mlxconv/mlxconv/mlx"
+	"github.com/mlxconv/mlxconv/model"
+	"github.com/mlxconv/mlxconv/model/source"
 	"github.com/mlxconv/mlxconv/pipeline"
 )
 
@@ -73,7 +74,7 @@ func ParseOutType(s string) (OutType, error) {
 // ErrUnsupported is convert.ErrUnsupported: a model type (or checkpoint
 // feature) neither command handles, or one convert handles that has no
 // GGUF export. errors.Is(err, convert.ErrUnsupported) holds for both.
-var ErrUnsupported = convert.ErrUnsupported
+var ErrUnsupported = model.ErrUnsupported
 
 // unsupportedError is a model the exporter refuses: it is both ErrExport
 // and ErrUnsupported, and reads as ErrExport's message.
@@ -164,7 +165,7 @@ type ExportTensor struct {
 
 	op    *tensorOp
 	extra []float32
-	ins   []*convert.Input
+	ins   []*source.Input
 }
 
 // exportPlan is a complete description of an export, a value: no I/O, no
@@ -247,7 +248,7 @@ func Export(ctx context.Context, opts ExportOptions) (*ExportSummary, error) {
 	if !st.IsDir() {
 		return nil, fmt.Errorf("%w: %q is not a directory", ErrExport, opts.Model)
 	}
-	inv, err := convert.LoadInventory(opts.Model)
+	inv, err := source.LoadInventory(opts.Model)
 	if err != nil {
 		return nil, err
 	}
@@ -315,16 +316,16 @@ type candidate struct {
 	src   string // MLX/HF parameter name
 	name  string // GGUF name
 	bid   int
-	float *convert.Input
-	quant *convert.Module
+	float *source.Input
+	quant *source.Module
 	shape []int // numpy order, logical (dequantized) shape
 	pos   int64 // emission order key
 	sub   int
 }
 
 // planExport plans the export of an inventory (which must come from
-// convert.LoadInventory of opts.Model).
-func planExport(inv *convert.Inventory, opts ExportOptions) (*exportPlan, error) {
+// source.LoadInventory of opts.Model).
+func planExport(inv *source.Inventory, opts ExportOptions) (*exportPlan, error) {
 	outType := opts.OutType
 	if outType == "" {
 		outType = OutAuto
@@ -335,7 +336,7 @@ func planExport(inv *convert.Inventory, opts ExportOptions) (*exportPlan, error)
 	if opts.SplitMaxTensors < 0 || opts.Workers < 0 {
 		return nil, fmt.Errorf("%w: negative split or worker count", ErrExport)
 	}
-	model, err := convert.LoadModel(inv)
+	model, err := source.LoadModel(inv)
 	if err != nil {
 		return nil, err
 	}
@@ -489,7 +490,7 @@ func joinOutTypes() string {
 
 // exportPlanner carries one planExport.
 type exportPlanner struct {
-	inv       *convert.Inventory
+	inv       *source.Inventory
 	arch      *archInfo
 	h         *hparams
 	outType   OutType
@@ -525,7 +526,7 @@ func (pl *exportPlanner) sourcePositions() map[[2]any]int64 {
 }
 
 // candidates maps the model's parameters to GGUF names and orders them.
-func (pl *exportPlanner) candidates(model *convert.Model) ([]candidate, error) {
+func (pl *exportPlanner) candidates(model *source.Model) ([]candidate, error) {
 	cl := &candidateList{arch: pl.arch}
 	for i := range model.Modules {
 		if err := cl.addModule(&model.Modules[i]); err != nil {
@@ -586,28 +587,28 @@ func forcedF32(name string, ndims int) bool {
 // tensorInputs returns a candidate's inputs (weight, scales, biases for a
 // quantized one), its logical shape and notes: Gemma 3's token_embd loses
 // the rows beyond the tokenizer.
-func (pl *exportPlanner) tensorInputs(c *candidate) ([]*convert.Input, []int, []string, error) {
+func (pl *exportPlanner) tensorInputs(c *candidate) ([]*source.Input, []int, []string, error) {
 	shape := slices.Clone(c.shape)
-	var ins []*convert.Input
+	var ins []*source.Input
 	if c.quant != nil {
-		ins = []*convert.Input{c.quant.Weight, c.quant.Scales}
+		ins = []*source.Input{c.quant.Weight, c.quant.Scales}
 		if c.quant.Biases != nil {
 			ins = append(ins, c.quant.Biases)
 		}
 	} else {
-		ins = []*convert.Input{c.float}
+		ins = []*source.Input{c.float}
 	}
 	var notes []string
 
 	// Gemma 3: token_embd loses the rows beyond the tokenizer.
 	if pl.arch.TrimEmbd && c.name == "token_embd.weight" && len(pl.vocab.Tokens) < shape[0] {
 		n := len(pl.vocab.Tokens)
-		trimmed := make([]*convert.Input, len(ins))
+		trimmed := make([]*source.Input, len(ins))
 		for i, in := range ins {
 			cp := *in
 			cp.Shape = slices.Clone(in.Shape)
 			cp.Shape[0] = n
-			if in.Op != convert.OpDirect {
+			if in.Op != source.OpDirect {
 				return nil, nil, nil, fmt.Errorf("%w: %q: cannot trim a derived tensor", ErrExport, c.src)
 			}
 			trimmed[i] = &cp
@@ -691,7 +692,7 @@ func (pl *exportPlanner) floatType(name string, ndims, ne0 int) gguf.Type {
 }
 
 // planQuant decides an MLX-quantized tensor: repack, or dequantize.
-func (pl *exportPlanner) planQuant(t *ExportTensor, op *tensorOp, c *candidate, ins []*convert.Input, ndims int) error {
+func (pl *exportPlanner) planQuant(t *ExportTensor, op *tensorOp, c *candidate, ins []*source.Input, ndims int) error {
 	want := pl.outType
 	if forcedF32(c.name, ndims) {
 		want = OutF32
@@ -743,7 +744,7 @@ func (pl *exportPlanner) inspectQuant(cands []candidate) (map[string]quantFacts,
 }
 
 // quantFacts reads one quantized tensor's scales and biases.
-func (pl *exportPlanner) quantFacts(ins []*convert.Input) (quantFacts, error) {
+func (pl *exportPlanner) quantFacts(ins []*source.Input) (quantFacts, error) {
 	var f quantFacts
 	s, err := pl.readInput(ins[1])
 	if err != nil || s == nil {
@@ -780,8 +781,8 @@ func (pl *exportPlanner) quantFacts(ins []*convert.Input) (quantFacts, error) {
 }
 
 // readInput reads a whole (small) input tensor: scales or biases.
-func (pl *exportPlanner) readInput(in *convert.Input) ([]byte, error) {
-	if in.Op != convert.OpDirect && in.Op != convert.OpStack {
+func (pl *exportPlanner) readInput(in *source.Input) ([]byte, error) {
+	if in.Op != source.OpDirect && in.Op != source.OpStack {
 		return nil, nil // derived (AWQ import): decided while writing
 	}
 	total := in.NumElements() * int64(in.DType.Size())
@@ -917,7 +918,7 @@ func (p *exportPlan) WriteText(w io.Writer) error {
 
 // writeExport writes the planned files: the plan's tensors lowered to
 // pipeline jobs, run into the GGUF sink.
-func writeExport(ctx context.Context, inv *convert.Inventory, plan *exportPlan, opts ExportOptions) ([]repackStats, error) {
+func writeExport(ctx context.Context, inv *source.Inventory, plan *exportPlan, opts ExportOptions) ([]repackStats, error) {
 	backend := mlx.NewNative(1, mlx.RoundingCPU) // casts of derived inputs
 	defer backend.Close()
 	stats := make([]repackStats, len(plan.Tensors))
@@ -935,7 +936,7 @@ func writeExport(ctx context.Context, inv *convert.Inventory, plan *exportPlan, 
 			}
 			op, st, name := t.op, &stats[i], t.Name
 			out := pipeline.Output{Name: ti.Name, File: si, Offset: sh.Plan.DataOffset + int64(ti.Offset), Size: int64(ti.Size)}
-			j, err := convert.StreamJob(t.Source, t.ins, false, []pipeline.Output{out}, backend,
+			j, err := source.StreamJob(t.Source, t.ins, false, []pipeline.Output{out}, backend,
 				func(_ pipeline.Unit, ins [][]byte, rows int64) ([][]byte, error) {
 					res, err := op.transform(ins, rows, st)
 					if err != nil {

@@ -28,6 +28,7 @@ import (
 	"github.com/mlxconv/mlxconv/internal/oracle"
 	"github.com/mlxconv/mlxconv/mlx"
 	"github.com/mlxconv/mlxconv/mlx/safetensors"
+	"github.com/mlxconv/mlxconv/model/source"
 	"github.com/mlxconv/mlxconv/pipeline"
 )
 
@@ -39,7 +40,7 @@ const fxPre = "default"
 
 func planFx(t *testing.T, dir string, opts ggufexport.ExportOptions) *ggufexport.ExportPlan {
 	t.Helper()
-	inv, err := convert.LoadInventory(dir)
+	inv, err := source.LoadInventory(dir)
 	require.NoError(t, err)
 	defer inv.Close()
 	opts.Model = dir
@@ -372,10 +373,10 @@ type mlxTensor struct {
 
 func readMLX(t *testing.T, dir string) map[string]mlxTensor {
 	t.Helper()
-	inv, err := convert.LoadInventory(dir)
+	inv, err := source.LoadInventory(dir)
 	require.NoError(t, err)
 	defer inv.Close()
-	read := func(st convert.SourceTensor) []byte {
+	read := func(st source.SourceTensor) []byte {
 		n := st.DType.Size()
 		for _, d := range st.Shape {
 			n *= d
@@ -385,7 +386,7 @@ func readMLX(t *testing.T, dir string) map[string]mlxTensor {
 		require.NoError(t, err)
 		return b
 	}
-	by := map[string]convert.SourceTensor{}
+	by := map[string]source.SourceTensor{}
 	for _, st := range inv.Tensors {
 		by[st.Name] = st
 	}

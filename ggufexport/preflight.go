@@ -14,6 +14,7 @@ import (
 
 	"github.com/mlxconv/mlxconv/convert"
 	"github.com/mlxconv/mlxconv/internal/fsx"
+	"github.com/mlxconv/mlxconv/model/source"
 )
 
 // Preflight checks a model directory holding at least config.json (for a
@@ -23,7 +24,7 @@ import (
 // export. Errors wrap convert.ErrConfig or ErrUnsupported (which is
 // convert.ErrUnsupported). It has the signature hub.Client.Resolve takes.
 func Preflight(dir string) error {
-	if err := convert.Preflight(dir); err != nil {
+	if err := source.Preflight(dir); err != nil {
 		return err
 	}
 	b, err := fsx.ReadFile(filepath.Join(dir, "config.json"), 64<<20)

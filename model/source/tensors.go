@@ -1,4 +1,4 @@
-package convert
+package source
 
 import (
 	"fmt"
@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/mlxconv/mlxconv/mlx"
+	"github.com/mlxconv/mlxconv/model"
 )
 
 // SourceOp says how a logical (sanitized) tensor is assembled from its
@@ -133,22 +134,22 @@ func (ts *tensorSet) stack(dst string, srcs []string) error {
 	for _, s := range srcs {
 		in, ok := ts.m[s]
 		if !ok {
-			return fmt.Errorf("%w: stacking %q: tensor %q is missing", ErrWeights, dst, s)
+			return fmt.Errorf("%w: stacking %q: tensor %q is missing", model.ErrWeights, dst, s)
 		}
 		if len(parts) > 0 {
 			p := parts[0]
 			if in.DType != p.DType || !slices.Equal(in.Shape, p.Shape) {
-				return fmt.Errorf("%w: stacking %q: tensor %q is %s%v, but %q is %s%v", ErrWeights, dst,
+				return fmt.Errorf("%w: stacking %q: tensor %q is %s%v, but %q is %s%v", model.ErrWeights, dst,
 					s, in.DType, in.Shape, p.Name, p.DType, p.Shape)
 			}
 		}
 		if in.Op != OpDirect {
-			return fmt.Errorf("%w: stacking %q: tensor %q is itself derived (%s)", ErrWeights, dst, s, in.Op)
+			return fmt.Errorf("%w: stacking %q: tensor %q is itself derived (%s)", model.ErrWeights, dst, s, in.Op)
 		}
 		parts = append(parts, in)
 	}
 	if len(parts) == 0 {
-		return fmt.Errorf("%w: stacking %q: no experts", ErrWeights, dst)
+		return fmt.Errorf("%w: stacking %q: no experts", model.ErrWeights, dst)
 	}
 	out := &Input{DType: parts[0].DType, Op: OpStack, Shape: append([]int{len(parts)}, parts[0].Shape...)}
 	for _, p := range parts {
