@@ -246,7 +246,7 @@ const (
 	FileTypeMostlyMXFP4 FileType = 38 // LLAMA_FTYPE_MOSTLY_MXFP4_MOE
 	FileTypeMostlyNVFP4 FileType = 39
 	FileTypeMostlyQ1_0  FileType = 40
-	FileTypeGuessed     FileType = 1024 // "guessed"; never written to a file
+	fileTypeGuessed     FileType = 1024 // "guessed"; never written to a file
 )
 
 var fileTypeNames = map[FileType]string{
@@ -285,7 +285,7 @@ var fileTypeNames = map[FileType]string{
 	FileTypeMostlyMXFP4: "MOSTLY_MXFP4_MOE",
 	FileTypeMostlyNVFP4: "MOSTLY_NVFP4",
 	FileTypeMostlyQ1_0:  "MOSTLY_Q1_0",
-	FileTypeGuessed:     "GUESSED",
+	fileTypeGuessed:     "GUESSED",
 }
 
 // String returns gguf-py's LlamaFileType name ("MOSTLY_Q8_0").

@@ -12,8 +12,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/mlxconv/mlxconv/convert"
 	"github.com/mlxconv/mlxconv/internal/fsx"
+	"github.com/mlxconv/mlxconv/model"
 	"github.com/mlxconv/mlxconv/model/source"
 )
 
@@ -21,7 +21,7 @@ import (
 // Hub source: only the small files fetched before any weight) and reports,
 // before anything large is read or downloaded, whether the model can be
 // exported to GGUF: convert.Preflight's checks, and a model type with a GGUF
-// export. Errors wrap convert.ErrConfig or ErrUnsupported (which is
+// export. Errors wrap model.ErrConfig or ErrUnsupported (which is
 // convert.ErrUnsupported). It has the signature hub.Client.Resolve takes.
 func Preflight(dir string) error {
 	if err := source.Preflight(dir); err != nil {
@@ -29,13 +29,13 @@ func Preflight(dir string) error {
 	}
 	b, err := fsx.ReadFile(filepath.Join(dir, "config.json"), 64<<20)
 	if err != nil {
-		return fmt.Errorf("%w: %w", convert.ErrConfig, err)
+		return fmt.Errorf("%w: %w", model.ErrConfig, err)
 	}
 	var cfg struct {
 		ModelType string `json:"model_type"`
 	}
 	if err := json.Unmarshal(b, &cfg); err != nil {
-		return fmt.Errorf("%w: config.json: %v", convert.ErrConfig, err)
+		return fmt.Errorf("%w: config.json: %v", model.ErrConfig, err)
 	}
 	if !slices.Contains(exportModelTypes(), cfg.ModelType) {
 		return fmt.Errorf("%w: model type %q cannot be exported to GGUF (checked before downloading the weights); supported: %s",
