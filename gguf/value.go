@@ -108,9 +108,9 @@ type KV struct {
 // type written (uint32 is UINT32, []string is an ARRAY of STRING, ...),
 // because llama.cpp checks metadata types exactly: a UINT64 context_length
 // is rejected. Give the type explicitly for a constant
-// (NewValue[uint32](2)); an untyped 2 would be an int. A string is written
-// as its bytes (GGUF expects UTF-8 but the format does not check it). A nil
-// slice is an empty array.
+// (NewValue[uint32](2)): an untyped 2 is an int, which no GGUF type is. A
+// string is written as its bytes (GGUF expects UTF-8 but the format does
+// not check it). A nil slice is an empty array.
 func NewValue[T Data](v T) Value {
 	switch x := any(v).(type) {
 	case uint8, int8, uint16, int16, uint32, int32, float32, bool, string, uint64, int64, float64:

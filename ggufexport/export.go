@@ -71,9 +71,9 @@ func ParseOutType(s string) (OutType, error) {
 	return "", fmt.Errorf("%w: output type %q (want one of %s)", ErrExport, s, joinOutTypes())
 }
 
-// ErrUnsupported is convert.ErrUnsupported: a model type (or checkpoint
-// feature) neither command handles, or one convert handles that has no
-// GGUF export. errors.Is(err, convert.ErrUnsupported) holds for both.
+// ErrUnsupported is convert.ErrUnsupported (model.ErrUnsupported): a
+// model type (or checkpoint feature) neither command handles, or one
+// convert handles that has no GGUF export. errors.Is(err, convert.ErrUnsupported) holds for both.
 var ErrUnsupported = model.ErrUnsupported
 
 // unsupportedError is a model the exporter refuses: it is both ErrExport
