@@ -10,38 +10,33 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
-	"strings"
 
 	"github.com/mlxconv/mlxconv/internal/fsx"
-	"github.com/mlxconv/mlxconv/model"
 	"github.com/mlxconv/mlxconv/model/source"
 )
 
 // Preflight checks a model directory holding at least config.json (for a
 // Hub source: only the small files fetched before any weight) and reports,
 // before anything large is read or downloaded, whether the model can be
-// exported to GGUF: convert.Preflight's checks, and a model type with a GGUF
-// export. Errors wrap model.ErrConfig or ErrUnsupported (which is
+// exported to GGUF: a model type with a GGUF export, and source.Preflight's
+// checks. Errors wrap model.ErrConfig or ErrUnsupported (which is
 // convert.ErrUnsupported). It has the signature hub.Client.Resolve takes.
 func Preflight(dir string) error {
-	if err := source.Preflight(dir); err != nil {
-		return err
+	// The GGUF check comes first, so that a type convert handles but gguf
+	// does not, or neither does, is named with the GGUF families; a
+	// config.json that cannot be read is left to source.Preflight's
+	// precise errors.
+	if b, err := fsx.ReadFile(filepath.Join(dir, "config.json"), 64<<20); err == nil {
+		var cfg struct {
+			ModelType any `json:"model_type"`
+		}
+		if json.Unmarshal(b, &cfg) == nil {
+			if mt, ok := cfg.ModelType.(string); ok && !slices.Contains(exportModelTypes(), mt) {
+				return noExport(mt)
+			}
+		}
 	}
-	b, err := fsx.ReadFile(filepath.Join(dir, "config.json"), 64<<20)
-	if err != nil {
-		return fmt.Errorf("%w: %w", model.ErrConfig, err)
-	}
-	var cfg struct {
-		ModelType string `json:"model_type"`
-	}
-	if err := json.Unmarshal(b, &cfg); err != nil {
-		return fmt.Errorf("%w: config.json: %v", model.ErrConfig, err)
-	}
-	if !slices.Contains(exportModelTypes(), cfg.ModelType) {
-		return fmt.Errorf("%w: model type %q cannot be exported to GGUF (checked before downloading the weights); supported: %s",
-			ErrUnsupported, cfg.ModelType, strings.Join(exportModelTypes(), ", "))
-	}
-	return nil
+	return source.Preflight(dir)
 }
 
 // resolveModel maps a Model that does not exist locally to a Hub snapshot
@@ -57,7 +52,7 @@ func resolveModel(ctx context.Context, opts *ExportOptions) error {
 	repo := opts.Model
 	dir, err := opts.ResolveHub(ctx, repo, opts.Revision)
 	if err != nil {
-		return err
+		return fmt.Errorf("%q: %w", repo, err)
 	}
 	opts.Model = dir
 	if opts.ModelID == "" {
