@@ -1,30 +1,17 @@
 package convert
 
-import (
-	"github.com/mlxconv/mlxconv/model"
-)
+import "github.com/mlxconv/mlxconv/model"
 
 // The MLX parameter tree and config accessor are the model package's;
-// the families live in model/family, one file each.
+// the families live in model/family, one file each, and the checkpoint
+// layer in model/source.
 type (
-	modelSpec  = model.Tree
-	moduleSpec = model.Module
-	paramSpec  = model.Param
-	config     = model.Config
-)
-
-const (
-	kindOther        = model.KindOther
-	kindLinear       = model.KindLinear
-	kindEmbedding    = model.KindEmbedding
-	kindSwitchLinear = model.KindSwitchLinear
+	modelSpec = model.Tree
+	config    = model.Config
 )
 
 var (
 	newConfig   = model.NewConfig
-	describe    = model.Describe
-	cloneValue  = model.CloneValue
-	truthy      = model.Truthy
 	parseObject = model.ParseObject
 	joinName    = model.JoinName
 )
