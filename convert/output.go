@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/mlxconv/mlxconv/internal/pyjson"
+	"github.com/mlxconv/mlxconv/model"
 )
 
 // finishConfig applies save_config's edits (pop _name_or_path and
@@ -52,7 +53,7 @@ func legacyRope(c *pyjson.Object) {
 		return
 	}
 	if _, ok := c.Get("rope_theta"); !ok && hasTheta {
-		c.Set("rope_theta", cloneValue(theta))
+		c.Set("rope_theta", model.CloneValue(theta))
 	}
 	if sc, ok := c.Get("rope_scaling"); (ok && sc != nil) || rtype == "default" || !hasType {
 		return
@@ -61,7 +62,7 @@ func legacyRope(c *pyjson.Object) {
 	for _, k := range rp.Keys() {
 		if k != "rope_theta" {
 			x, _ := rp.Get(k)
-			scaling.Set(k, cloneValue(x))
+			scaling.Set(k, model.CloneValue(x))
 		}
 	}
 	c.Set("rope_scaling", scaling)
