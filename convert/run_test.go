@@ -181,6 +181,7 @@ func TestPlanErrors(t *testing.T) {
 		{"wrong shape", wrongShape, Options{}, ErrWeights, `tensor "model.norm.weight" (model.safetensors) has shape [65], the model expects [64]`},
 		{"q and d", llama, Options{Quantize: true, Dequantize: true}, ErrOptions, "either quantize or dequantize"},
 		{"recipe mode", llama, Options{QuantPredicate: "mixed_2_6", QMode: mlx.MXFP4}, ErrOptions, "only support 'affine'"},
+		{"recipe without down_proj", genericModel(), Options{Quantize: true, QuantPredicate: "mixed_3_6"}, ErrOptions, "does not have expected keys for mixed quant"},
 		{"bad bits", llama, Options{Quantize: true, QBits: 7}, ErrOptions, "does not support 7 bits"},
 		{"bad group", llama, Options{Quantize: true, QMode: mlx.MXFP4, QGroupSize: 64}, ErrOptions, "mxfp4 does not support group size 64"},
 		{"bad dtype", llama, Options{DType: mlx.F64}, ErrOptions, "DType float64"},

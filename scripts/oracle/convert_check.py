@@ -599,8 +599,10 @@ def run_arch(arch, a, tally, pool):
         if rerr is not None and wide and case.name != "none":
             # Breadth families: mlx_lm refusing a case (e.g. a mixed recipe on
             # a model without down_proj) is listed with its error, never
-            # counted as a pass; mlxconv's result is listed beside it.
+            # counted as a pass; mlxconv must refuse it too.
             tally.peer(arch, case.name, rerr, rc)
+            if rc == 0:
+                tally.add(arch, case.name, "refuses", "mlxconv converted what mlx_lm.convert refuses (%s)" % rerr[:200])
         elif rerr is not None:
             # mlx_lm refused a case the matrix expects to work: a harness problem; report it.
             for check in CHECKS:

@@ -107,6 +107,18 @@ def cached_path(name):
     return os.path.join(cache_root(), "%s-%s" % (name, key(name)[:16]))
 
 
+# Cache entries of another key older than this are removed when a fixture is made.
+STALE_SECONDS = 7 * 24 * 3600
+
+
+def touch(path):
+    """Marks a cache entry as used (its mtime)."""
+    try:
+        os.utime(path)
+    except OSError:
+        pass
+
+
 def python_for(v):
     """The python with torch and transformers v (setting up the tf5 venv when needed)."""
     if v == 4:
@@ -129,7 +141,9 @@ def ensure(wanted, npm, log=sys.stderr):
         if f is None:
             continue
         paths[n] = cached_path(n)
-        if not os.path.isdir(paths[n]):
+        if os.path.isdir(paths[n]):
+            touch(paths[n])
+        else:
             missing.setdefault(version(f), []).append(n)
     for v, todo in sorted(missing.items()):
         t = time.time()
@@ -199,11 +213,20 @@ def make(name, npm, out):
     for root, _, fns in os.walk(tmp):
         for fn in fns:
             os.chmod(os.path.join(root, fn), 0o644)  # as a Hub download (save_pretrained writes 0600)
-    for old in os.listdir(os.path.dirname(out)):
-        # Earlier versions of this fixture (other keys).
-        if old.startswith(name + "-") and len(old) == len(name) + 17 and os.path.join(os.path.dirname(out), old) != out:
-            shutil.rmtree(os.path.join(os.path.dirname(out), old), ignore_errors=True)
-    os.rename(tmp, out)
+    parent = os.path.dirname(out)
+    for old in os.listdir(parent):
+        # Other keys of this fixture unused for a week (several work trees
+        # share the cache, each with its own key while their sources differ).
+        p = os.path.join(parent, old)
+        if (old.startswith(name + "-") and len(old) == len(name) + 17 and p != out
+                and time.time() - os.path.getmtime(p) > STALE_SECONDS):
+            shutil.rmtree(p, ignore_errors=True)
+    try:
+        os.rename(tmp, out)
+    except OSError:
+        if not os.path.isdir(out):
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)  # another process made it meanwhile
 
 
 def save(name, npm, tmp):
