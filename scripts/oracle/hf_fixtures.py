@@ -33,7 +33,9 @@ The cache: $MLXCONV_CACHE/fixtures/hf/NAME-KEY (MLXCONV_CACHE defaults to
 ${XDG_CACHE_HOME:-~/.cache}/mlxconv), KEY the sha256 of the fixture file (and
 its twin's), these generator sources and the pinned requirements of that
 transformers version and the npm tokenizer pins. A directory is complete once
-it exists (made under a temporary name and renamed).
+it exists (made under a temporary name and renamed). Several work trees share
+the cache, each with its own keys while their sources differ: an entry of
+another key is removed only once unused for a week.
 """
 import argparse
 import hashlib
