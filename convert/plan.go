@@ -846,9 +846,12 @@ func (pl *planner) planModule(st *modState, q *mlx.QuantParams, note string, flo
 		cast = floatDType[0]
 	}
 	// get_total_parameters counts a quantized weight at its float size and
-	// skips scales/biases, so the count is the float model's.
+	// skips scales/biases, so the count is the float model's; it counts
+	// leaf modules only.
 	for _, p := range st.spec.Params {
-		pl.plan.TotalParameters += numElements(p.Shape)
+		if !st.spec.Inner {
+			pl.plan.TotalParameters += numElements(p.Shape)
+		}
 	}
 	if st.q != nil {
 		pl.planPrequantized(st, cast, note)

@@ -31,6 +31,10 @@ type Module struct {
 	Path   string
 	Kind   Kind
 	Params []Param
+	// Inner: the arrays of a module that also has child modules (mamba's
+	// mixer A_log, D). It is no leaf module, so mlx-lm's
+	// get_total_parameters does not count them.
+	Inner bool
 }
 
 func (m *Module) Param(name string) (Param, bool) {
@@ -87,11 +91,11 @@ func (b *Builder) SwitchLinear(path string, in, out, experts int, bias bool) {
 }
 
 func (b *Builder) Embedding(path string, n, dims int) {
-	b.mods = append(b.mods, Module{path, KindEmbedding, []Param{{"weight", []int{n, dims}}}})
+	b.mods = append(b.mods, Module{Path: path, Kind: KindEmbedding, Params: []Param{{"weight", []int{n, dims}}}})
 }
 
 func (b *Builder) Norm(path string, dims int) {
-	b.mods = append(b.mods, Module{path, KindOther, []Param{{"weight", []int{dims}}}})
+	b.mods = append(b.mods, Module{Path: path, Kind: KindOther, Params: []Param{{"weight", []int{dims}}}})
 }
 
 // SwitchGLU adds mlx-lm's SwitchGLU (gate_proj, up_proj, down_proj).
@@ -114,4 +118,21 @@ func (b *Builder) Attention(path string, dims, heads, kvHeads, headDim int, qkvB
 	b.Linear(path+".k_proj", dims, kvHeads*headDim, qkvBias)
 	b.Linear(path+".v_proj", dims, kvHeads*headDim, qkvBias)
 	b.Linear(path+".o_proj", heads*headDim, dims, oBias)
+}
+
+// Inner adds the plain arrays of a module that also has child modules
+// (mamba's mixer A_log, D; lfm2_moe's expert_bias): not quantizable, not
+// counted as parameters (see Module.Inner).
+func (b *Builder) Inner(path string, ps ...Param) {
+	b.mods = append(b.mods, Module{Path: path, Kind: KindOther, Params: ps, Inner: true})
+}
+
+// DepthwiseConv1d adds a depthwise nn.Conv1d (groups = channels): weight
+// [channels, kernel, 1], bias [channels]. nn.quantize leaves it alone.
+func (b *Builder) DepthwiseConv1d(path string, channels, kernel int, bias bool) {
+	ps := []Param{{"weight", []int{channels, kernel, 1}}}
+	if bias {
+		ps = append(ps, Param{"bias", []int{channels}})
+	}
+	b.mods = append(b.mods, Module{Path: path, Kind: KindOther, Params: ps})
 }
