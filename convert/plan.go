@@ -828,6 +828,9 @@ func (pl *planner) addTensor(name string, dt mlx.DType, shape []int) int {
 // addPassthrough plans a copy or a cast of one input to dtype to (Invalid:
 // keep).
 func (pl *planner) addPassthrough(module, name string, in *Input, to mlx.DType, note string) {
+	if !pl.arch.MLX.Casts(name) {
+		to = mlx.Invalid // the model's cast_predicate
+	}
 	out := castFor(in.DType, to)
 	j := Job{Module: module, Action: ActCopy, Inputs: []*Input{in}, Note: note}
 	if out != in.DType {

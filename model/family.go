@@ -106,6 +106,21 @@ type MLX struct {
 	Sanitize func(m *Tree, c Config, ts Tensors) error
 	// Pred is the model's own quant_predicate; nil for none.
 	Pred QuantPred
+	// NoCast is the model's cast_predicate as data: the parameters
+	// (full names, no {key} templates) a --dtype cast leaves in their
+	// stored dtype (lfm2_moe's expert_bias); nil for none.
+	NoCast []Match
+}
+
+// Casts reports whether the model's cast_predicate lets a dtype cast
+// change the parameter name.
+func (x *MLX) Casts(name string) bool {
+	for _, m := range x.NoCast {
+		if m.matches(name) {
+			return false
+		}
+	}
+	return true
 }
 
 // QuantPred is a model's own quant_predicate result for a module: nil
