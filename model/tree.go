@@ -136,3 +136,9 @@ func (b *Builder) DepthwiseConv1d(path string, channels, kernel int, bias bool) 
 	}
 	b.mods = append(b.mods, Module{Path: path, Kind: KindOther, Params: ps})
 }
+
+// Module adds a leaf module of plain arrays that nn.quantize leaves alone
+// (nemotron_h's MoEGate: weight and e_score_correction_bias).
+func (b *Builder) Module(path string, ps ...Param) {
+	b.mods = append(b.mods, Module{Path: path, Kind: KindOther, Params: ps})
+}
