@@ -31,7 +31,7 @@ func buildMamba(c model.Config, _ model.Tensors) (*model.Tree, error) {
 	if err != nil {
 		return nil, err
 	}
-	rank, err := timeStepRank(c, hidden)
+	rank, err := dtRank(c, "time_step_rank", hidden)
 	if err != nil {
 		return nil, err
 	}
@@ -69,17 +69,6 @@ func mambaFlags(c model.Config, bias, convBias, tie string) (b, cb, t bool, err 
 	}
 	t, err = c.BoolOr(tie, true)
 	return
-}
-
-// timeStepRank is time_step_rank, an integer or "auto" (ceil(hidden/16)).
-func timeStepRank(c model.Config, hidden int) (int, error) {
-	if s, ok := c.Str("time_step_rank"); ok {
-		if s != "auto" {
-			return 0, c.Errf("time_step_rank", "is %q, want an integer or \"auto\"", s)
-		}
-		return (hidden + 15) / 16, nil
-	}
-	return c.PosInt("time_step_rank")
 }
 
 // posInt is a required positive integer field and its destination.
