@@ -50,6 +50,9 @@ var stringExceptions = map[string]map[string]string{
 	"model/family/nemotron_h.go": {
 		"mamba": `legacy layers_block_type name of a Mamba-2 block ("mamba" → "M"), not a model_type`,
 	},
+	"model/family/jamba.go": {
+		"mamba": `layers_block_type name of a Mamba layer, not a model_type`,
+	},
 	"model/family/mixtral.go": {
 		"llama": `GGUF architecture name and tokenizer rule set: mixtral exports as llama.cpp's LlamaModel (Arch, Vocab)`,
 	},
