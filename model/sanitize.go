@@ -14,7 +14,7 @@ import (
 // tensor are produced when the plan is executed.
 
 // SanitizeRule is one step of a family's sanitize: Drop, Rename, TiedHead,
-// OptionalHead, Require, StackExperts, Split or Transform.
+// OptionalHead, Require, StackExperts, Split, Transform or IfConfig.
 type SanitizeRule interface {
 	apply(r *ruleRun) error
 }
@@ -441,6 +441,31 @@ func (x Transform) apply(r *ruleRun) error {
 			continue
 		}
 		if err := r.ts.Transform(n, x.Op); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// IfConfig applies Rules only when the config's key is truthy (Python's
+// bool; absent or null is false), or with Not only when it is not:
+// granitemoehybrid's MoE and dense rewrites hang on bool(num_local_experts).
+type IfConfig struct {
+	Key   string
+	Not   bool
+	Rules []SanitizeRule
+}
+
+func (x IfConfig) apply(r *ruleRun) error {
+	on, err := r.cfg.BoolOr(x.Key, false)
+	if err != nil {
+		return err
+	}
+	if on == x.Not {
+		return nil
+	}
+	for _, rule := range x.Rules {
+		if err := rule.apply(r); err != nil {
 			return err
 		}
 	}
