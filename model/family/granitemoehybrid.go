@@ -64,7 +64,7 @@ func buildGraniteMoEHybrid(c model.Config, _ model.Tensors) (*model.Tree, error)
 	var b model.Builder
 	b.Embedding("model.embed_tokens", vocab, g.hidden)
 	for l, t := range types {
-		g.layer(&b, "model.layers."+strconv.Itoa(l), t == "mamba")
+		g.layer(&b, "model.layers."+strconv.Itoa(l), t == mambaLayer)
 	}
 	b.Norm("model.norm", g.hidden)
 	if !tie {
@@ -93,10 +93,10 @@ func (g *graniteHybrid) read(c model.Config, types []string) error {
 	}
 	hasMamba := false
 	for _, t := range types {
-		if t != "mamba" && t != "attention" {
+		if t != mambaLayer && t != "attention" {
 			return c.Errf("layer_types", "holds %q, not \"mamba\" or \"attention\"", t)
 		}
-		hasMamba = hasMamba || t == "mamba"
+		hasMamba = hasMamba || t == mambaLayer
 	}
 	if !hasMamba {
 		return nil

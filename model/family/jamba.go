@@ -111,7 +111,7 @@ func jambaLayerTypes(c model.Config) ([]string, error) {
 	}
 	types := make([]string, n)
 	for i := range types {
-		types[i] = "mamba"
+		types[i] = mambaLayer
 		if i%period == offset {
 			types[i] = "attention"
 		}
@@ -120,7 +120,7 @@ func jambaLayerTypes(c model.Config) ([]string, error) {
 }
 
 func checkJambaTypes(c model.Config, key string, types []string) error {
-	for _, t := range []string{"attention", "mamba"} {
+	for _, t := range []string{"attention", mambaLayer} {
 		if !slices.Contains(types, t) {
 			return c.Errf(key, "gives no %q layer (mlx-lm needs one)", t)
 		}

@@ -17,6 +17,11 @@ var Mamba = &model.Family{
 	}},
 }
 
+// mambaLayer is the name hybrid configs give a Mamba layer in their layer
+// type lists (jamba, granitemoehybrid, nemotron_h's legacy names): the
+// model_type's spelling, kept in this one file.
+const mambaLayer = "mamba"
+
 func buildMamba(c model.Config, _ model.Tensors) (*model.Tree, error) {
 	if err := model.NeedKeys(c, "vocab_size", "hidden_size", "intermediate_size", "state_size", "num_hidden_layers",
 		"conv_kernel", "use_bias", "use_conv_bias", "time_step_rank"); err != nil {

@@ -28,7 +28,7 @@ var NemotronH = &model.Family{
 // (ModelArgs._block_type_to_char).
 var nemotronBlockChar = map[string]string{
 	"full_attention": "*", "linear_attention": "M", "moe": "E", "mlp": "-",
-	"attention": "*", "mamba": "M", "conv": "M",
+	"attention": "*", mambaLayer: "M", "conv": "M",
 }
 
 // nemotronPattern is the block pattern, one character per layer:

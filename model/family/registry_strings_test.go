@@ -47,12 +47,6 @@ var stringExceptions = map[string]map[string]string{
 	"ggufexport/tokenizer_llamahf.go": {
 		"llama": `GGUF tokenizer model name (tokenizer.ggml.model = "llama", LlamaHfVocab)`,
 	},
-	"model/family/nemotron_h.go": {
-		"mamba": `legacy layers_block_type name of a Mamba-2 block ("mamba" → "M"), not a model_type`,
-	},
-	"model/family/jamba.go": {
-		"mamba": `layers_block_type name of a Mamba layer, not a model_type`,
-	},
 	"model/family/mixtral.go": {
 		"llama": `GGUF architecture name and tokenizer rule set: mixtral exports as llama.cpp's LlamaModel (Arch, Vocab)`,
 	},
