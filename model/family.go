@@ -150,6 +150,8 @@ type Tensors interface {
 	Split(name string, axis int, dsts []string) error
 	// Transform makes name's values op of its values (see ValueOp.Shape).
 	Transform(name string, op ValueOp) error
+	// Scale makes name's values its values times s (a ValueScale).
+	Scale(name string, s Scaling) error
 }
 
 // ---- config helpers shared by the family files
