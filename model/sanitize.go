@@ -483,8 +483,11 @@ func (f ConfigFloat) Read(c Config) (float64, error) {
 	}
 	if f.List {
 		list, isList := raw.([]pyjson.Value)
-		if !isList || f.Elem < 0 || f.Elem >= len(list) {
-			return 0, c.Errf(f.Key, "is %s, want a list of at least %d numbers", Describe(raw), f.Elem+1)
+		if !isList {
+			return 0, c.Errf(f.Key, "is %s, want a list of numbers", Describe(raw))
+		}
+		if f.Elem < 0 || f.Elem >= len(list) {
+			return 0, c.Errf(f.Key, "has %d elements, want at least %d", len(list), f.Elem+1)
 		}
 		raw = list[f.Elem]
 	}
