@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/mlxconv/mlxconv/mlx"
+	"github.com/mlxconv/mlxconv/model"
 )
 
 // SourceOp says how a logical (sanitized) tensor is assembled from its
@@ -26,10 +27,14 @@ const (
 	// OpAWQBiases computes MLX biases [out, groups] = -zeros*scales from the
 	// AWQ scales (source 0) and qzeros (source 1, optional: zero point 8).
 	OpAWQBiases
+	// OpView is a slice of one source tensor (Input.View): reshaped, cut
+	// along an axis, optionally with axes 1 and 2 swapped, reshaped again
+	// (a sanitize's split / swapaxes / flatten).
+	OpView
 )
 
 var sourceOpNames = [...]string{OpDirect: "direct", OpStack: "stack", OpAWQWeight: "awq-weight",
-	OpAWQScales: "awq-scales", OpAWQBiases: "awq-biases"}
+	OpAWQScales: "awq-scales", OpAWQBiases: "awq-biases", OpView: "view"}
 
 func (o SourceOp) String() string {
 	if int(o) < len(sourceOpNames) {
@@ -48,6 +53,7 @@ type Input struct {
 	Shape   []int
 	Op      SourceOp
 	Sources []SourceTensor
+	View    *model.View // OpView: how the one source becomes this tensor
 }
 
 // NumElements returns the product of the shape.
@@ -170,4 +176,22 @@ func (ts *tensorSet) withPrefix(prefix string) []string {
 		}
 	}
 	return out
+}
+
+// view sets dst to a view of src (which stays): see model.View.
+func (ts *tensorSet) view(dst, src string, v model.View) error {
+	in, ok := ts.m[src]
+	if !ok {
+		return fmt.Errorf("%w: deriving %q: tensor %q is missing", ErrWeights, dst, src)
+	}
+	if in.Op != OpDirect {
+		return fmt.Errorf("%w: deriving %q: tensor %q is itself derived (%s)", ErrWeights, dst, src, in.Op)
+	}
+	shape, err := v.OutShape(in.Shape)
+	if err != nil {
+		return fmt.Errorf("%w: deriving %q from %q: %w", ErrWeights, dst, src, err)
+	}
+	vc := v
+	ts.set(dst, &Input{DType: in.DType, Shape: shape, Op: OpView, Sources: slices.Clone(in.Sources), View: &vc})
+	return nil
 }

@@ -94,11 +94,34 @@ func (b *Builder) Norm(path string, dims int) {
 	b.mods = append(b.mods, Module{path, KindOther, []Param{{"weight", []int{dims}}}})
 }
 
+// LayerNorm adds nn.LayerNorm (weight, bias).
+func (b *Builder) LayerNorm(path string, dims int) {
+	b.mods = append(b.mods, Module{path, KindOther, []Param{{"weight", []int{dims}}, {"bias", []int{dims}}}})
+}
+
+// Params adds a module holding plain arrays (not quantizable), e.g. a
+// router whose weight is not an nn.Linear.
+func (b *Builder) Params(path string, params ...Param) {
+	b.mods = append(b.mods, Module{path, KindOther, params})
+}
+
 // SwitchGLU adds mlx-lm's SwitchGLU (gate_proj, up_proj, down_proj).
 func (b *Builder) SwitchGLU(path string, dims, hidden, experts int) {
-	b.SwitchLinear(path+".gate_proj", dims, hidden, experts, false)
-	b.SwitchLinear(path+".up_proj", dims, hidden, experts, false)
-	b.SwitchLinear(path+".down_proj", hidden, dims, experts, false)
+	b.SwitchGLUBias(path, dims, hidden, experts, false)
+}
+
+// SwitchGLUBias is SwitchGLU(..., bias=bias).
+func (b *Builder) SwitchGLUBias(path string, dims, hidden, experts int, bias bool) {
+	b.SwitchLinear(path+".gate_proj", dims, hidden, experts, bias)
+	b.SwitchLinear(path+".up_proj", dims, hidden, experts, bias)
+	b.SwitchLinear(path+".down_proj", hidden, dims, experts, bias)
+}
+
+// MLPGateUpDown adds an MLP whose attributes are gate, up, down.
+func (b *Builder) MLPGateUpDown(path string, dims, hidden int, bias bool) {
+	b.Linear(path+".gate_proj", dims, hidden, bias)
+	b.Linear(path+".up_proj", dims, hidden, bias)
+	b.Linear(path+".down_proj", hidden, dims, bias)
 }
 
 // MLP adds the usual gate/down/up MLP (in that attribute order).
