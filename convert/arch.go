@@ -67,10 +67,10 @@ func (v tensorView) Shape(name string) ([]int, bool) {
 	}
 	return in.Shape, true
 }
-func (v tensorView) Names() []string                       { return v.ts.names() }
-func (v tensorView) Len() int                              { return v.ts.len() }
-func (v tensorView) Pop(name string)                       { v.ts.pop(name) }
-func (v tensorView) Filter(keep func(name string) bool)    { v.ts.filter(keep) }
-func (v tensorView) Stack(dst string, srcs []string) error { return v.ts.stack(dst, srcs) }
-func (v tensorView) WithPrefix(prefix string) []string     { return v.ts.withPrefix(prefix) }
+func (v tensorView) Names() []string                          { return v.ts.names() }
+func (v tensorView) Len() int                                 { return v.ts.len() }
+func (v tensorView) Pop(name string)                          { v.ts.pop(name) }
+func (v tensorView) Filter(keep func(name string) bool)       { v.ts.filter(keep) }
+func (v tensorView) Stack(dst string, srcs []string) error    { return v.ts.stack(dst, srcs) }
+func (v tensorView) WithPrefix(prefix string) []string        { return v.ts.withPrefix(prefix) }
 func (v tensorView) View(dst, src string, w model.View) error { return v.ts.view(dst, src, w) }
