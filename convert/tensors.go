@@ -195,3 +195,13 @@ func (ts *tensorSet) view(dst, src string, v model.View) error {
 	ts.set(dst, &Input{DType: in.DType, Shape: shape, Op: OpView, Sources: slices.Clone(in.Sources), View: &vc})
 	return nil
 }
+
+// rename pops src and sets dst to it.
+func (ts *tensorSet) rename(dst, src string) error {
+	in, ok := ts.pop(src)
+	if !ok {
+		return fmt.Errorf("%w: renaming %q to %q: tensor is missing", ErrWeights, src, dst)
+	}
+	ts.set(dst, in)
+	return nil
+}

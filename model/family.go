@@ -131,6 +131,8 @@ type Tensors interface {
 	WithPrefix(prefix string) []string
 	// View sets dst to a view of src (src stays; a sanitize pops it).
 	View(dst, src string, v View) error
+	// Rename pops src and sets dst to it (weights[dst] = weights.pop(src)).
+	Rename(dst, src string) error
 }
 
 // ---- config helpers shared by the family files
