@@ -52,8 +52,8 @@ func lookupArch(cfg *pyjson.Object) (*model.Family, error) {
 	if f := family.Lookup(mt); f != nil {
 		return f, nil
 	}
-	return nil, fmt.Errorf("%w: model type %q is not supported; supported types: %s",
-		ErrUnsupported, mt, strings.Join(SupportedModelTypes(), ", "))
+	return nil, fmt.Errorf("%w: model type %q is not supported; supported families: %s",
+		ErrUnsupported, mt, strings.Join(family.Names(false), ", "))
 }
 
 // tensorView is a tensorSet as the families' sanitize sees it.
@@ -67,11 +67,15 @@ func (v tensorView) Shape(name string) ([]int, bool) {
 	}
 	return in.Shape, true
 }
-func (v tensorView) Names() []string                          { return v.ts.names() }
-func (v tensorView) Len() int                                 { return v.ts.len() }
-func (v tensorView) Pop(name string)                          { v.ts.pop(name) }
-func (v tensorView) Filter(keep func(name string) bool)       { v.ts.filter(keep) }
-func (v tensorView) Stack(dst string, srcs []string) error    { return v.ts.stack(dst, srcs) }
-func (v tensorView) WithPrefix(prefix string) []string        { return v.ts.withPrefix(prefix) }
-func (v tensorView) Rename(dst, src string) error             { return v.ts.rename(dst, src) }
-func (v tensorView) View(dst, src string, w model.View) error { return v.ts.view(dst, src, w) }
+func (v tensorView) Names() []string                       { return v.ts.names() }
+func (v tensorView) Len() int                              { return v.ts.len() }
+func (v tensorView) Pop(name string)                       { v.ts.pop(name) }
+func (v tensorView) Filter(keep func(name string) bool)    { v.ts.filter(keep) }
+func (v tensorView) Stack(dst string, srcs []string) error { return v.ts.stack(dst, srcs) }
+func (v tensorView) WithPrefix(prefix string) []string     { return v.ts.withPrefix(prefix) }
+func (v tensorView) Rename(name, to string) error          { return v.ts.rename(name, to) }
+func (v tensorView) Split(name string, axis int, dsts []string) error {
+	return v.ts.split(name, axis, dsts)
+}
+func (v tensorView) Transform(name string, op model.ValueOp) error { return v.ts.transform(name, op) }
+func (v tensorView) View(dst, src string, w model.View) error      { return v.ts.view(dst, src, w) }

@@ -18,9 +18,9 @@ type View struct {
 	Out         []int
 }
 
-// Split returns the n equal views of a tensor of shape along axis
+// SplitViews returns the n equal views of a tensor of shape along axis
 // (mx.split(v, n, axis)).
-func Split(shape []int, axis, n int) ([]View, error) {
+func SplitViews(shape []int, axis, n int) ([]View, error) {
 	if axis < 0 {
 		axis += len(shape)
 	}

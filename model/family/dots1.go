@@ -13,7 +13,12 @@ import (
 var Dots1 = &model.Family{
 	Name:  "dots1",
 	Types: []string{"dots1"},
-	MLX:   model.MLX{Build: buildDots1, Sanitize: sanitizeDots1},
+	MLX: model.MLX{Build: buildDots1, Rules: []model.SanitizeRule{
+		model.TiedHead{},
+		model.StackExperts{Stack: sameNameExperts("experts"), Layers: "model.layers.", Block: "mlp", Count: "n_routed_experts",
+			FirstSparse: "first_k_dense_replace"},
+		model.Drop{model.Contains("rotary_emb.inv_freq")},
+	}},
 }
 
 func buildDots1(c model.Config, _ model.Tensors) (*model.Tree, error) {
@@ -72,25 +77,4 @@ func buildDots1(c model.Config, _ model.Tensors) (*model.Tree, error) {
 		b.Linear("lm_head", d.Hidden, d.Vocab, false)
 	}
 	return b.Tree(layers), nil
-}
-
-var dots1Experts = sameNameExperts("experts")
-
-func sanitizeDots1(_ *model.Tree, c model.Config, ts model.Tensors) error {
-	model.PopTiedHead(c, ts, false)
-	layers, _ := c.IntOr("num_hidden_layers", 0)
-	firstDense, _ := c.IntOr("first_k_dense_replace", 0)
-	experts, _ := c.IntOr("n_routed_experts", 0)
-	if err := model.CheckExperts(experts, layers, ts); err != nil {
-		return err
-	}
-	var moe []int
-	for l := firstDense; l < layers; l++ {
-		moe = append(moe, l)
-	}
-	if err := dots1Experts.ApplyLayers(ts, "mlp", moe, experts); err != nil {
-		return err
-	}
-	model.DropContaining(ts, "rotary_emb.inv_freq")
-	return nil
 }

@@ -3,7 +3,6 @@ package family
 import (
 	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/mlxconv/mlxconv/internal/pyjson"
 
@@ -17,7 +16,13 @@ import (
 var Ernie45MoE = &model.Family{
 	Name:  "ernie4_5_moe",
 	Types: []string{"ernie4_5_moe"},
-	MLX:   model.MLX{Build: buildErnie45MoE, Sanitize: sanitizeErnie45MoE},
+	MLX: model.MLX{Build: buildErnie45MoE, Rules: []model.SanitizeRule{
+		model.Drop{model.Contains("mtp_block."), model.Contains("mtp_linear_proj."), model.Contains("mtp_hidden_norm."),
+			model.Contains("mtp_emb_norm."), model.Contains("e_score_correction_bias")},
+		model.StackExperts{Stack: model.ExpertStack{Experts: "experts", Stacked: "switch_mlp",
+			Names: [][2]string{{"gate_proj", "gate_proj"}, {"down_proj", "down_proj"}, {"up_proj", "up_proj"}}, Parts: []string{"weight"}, Optional: true},
+			Layers: "model.layers.", Block: "mlp", Count: "moe_num_experts"},
+	}},
 }
 
 // ernieMoE are the MoE settings of ernie4_5_moe's ModelArgs.
@@ -125,22 +130,4 @@ func buildErnie45MoE(c model.Config, _ model.Tensors) (*model.Tree, error) {
 		b.Linear("lm_head", d.Hidden, d.Vocab, false)
 	}
 	return b.Tree(layers), nil
-}
-
-// ernieDropped are the name parts ernie4_5_moe's sanitize removes.
-var ernieDropped = []string{"mtp_block.", "mtp_linear_proj.", "mtp_hidden_norm.", "mtp_emb_norm.", "e_score_correction_bias"}
-
-var ernieExperts = model.ExpertStack{Experts: "experts", Stacked: "switch_mlp",
-	Names: [][2]string{{"gate_proj", "gate_proj"}, {"down_proj", "down_proj"}, {"up_proj", "up_proj"}}, Parts: []string{"weight"}, Optional: true}
-
-func sanitizeErnie45MoE(_ *model.Tree, c model.Config, ts model.Tensors) error {
-	ts.Filter(func(n string) bool {
-		return !slices.ContainsFunc(ernieDropped, func(s string) bool { return strings.Contains(n, s) })
-	})
-	layers, _ := c.IntOr("num_hidden_layers", 0)
-	experts, _ := c.IntOr("moe_num_experts", 0)
-	if err := model.CheckExperts(experts, layers, ts); err != nil {
-		return err
-	}
-	return ernieExperts.ApplyLayers(ts, "mlp", model.LayerRange(layers), experts)
 }

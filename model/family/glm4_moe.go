@@ -14,7 +14,10 @@ import (
 var Glm4MoE = &model.Family{
 	Name:  "glm4_moe",
 	Types: []string{"glm4_moe"},
-	MLX:   model.MLX{Build: buildGlm4MoE, Sanitize: sanitizeGlm4MoE, Cast: notScoreBias},
+	MLX: model.MLX{Build: buildGlm4MoE, Cast: notScoreBias, Rules: []model.SanitizeRule{
+		model.StackExperts{Stack: sameNameExperts("switch_mlp"), Layers: "model.layers.", Block: "mlp", Count: "n_routed_experts"},
+		model.Drop{model.Prefix("model.layers.{num_hidden_layers}")}, // the next-n (MTP) layer
+	}},
 }
 
 // notScoreBias is the cast_predicate of the models whose router keeps its
@@ -84,27 +87,4 @@ func buildGlm4MoE(c model.Config, _ model.Tensors) (*model.Tree, error) {
 func sameNameExperts(stacked string) model.ExpertStack {
 	return model.ExpertStack{Experts: "experts", Stacked: stacked,
 		Names: [][2]string{{"gate_proj", "gate_proj"}, {"down_proj", "down_proj"}, {"up_proj", "up_proj"}}, Parts: model.QuantParts, Optional: true}
-}
-
-var glm4MoEExperts = sameNameExperts("switch_mlp")
-
-func sanitizeGlm4MoE(_ *model.Tree, c model.Config, ts model.Tensors) error {
-	layers, _ := c.IntOr("num_hidden_layers", 0)
-	experts, _ := c.IntOr("n_routed_experts", 0)
-	if err := model.CheckExperts(experts, layers, ts); err != nil {
-		return err
-	}
-	if err := glm4MoEExperts.ApplyLayers(ts, "mlp", model.LayerRange(layers), experts); err != nil {
-		return err
-	}
-	dropNextN(ts, layers)
-	return nil
-}
-
-// dropNextN drops the multi-token-prediction layer(s) after the last
-// decoder layer: every name starting with model.layers.<layers> (a bare
-// prefix, as mlx-lm's startswith).
-func dropNextN(ts model.Tensors, layers int) {
-	mtp := "model.layers." + strconv.Itoa(layers)
-	ts.Filter(func(n string) bool { return !strings.HasPrefix(n, mtp) })
 }

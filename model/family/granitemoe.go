@@ -1,7 +1,6 @@
 package family
 
 import (
-	"fmt"
 	"strconv"
 	"strings"
 
@@ -77,43 +76,17 @@ func buildGraniteMoE(c model.Config, _ model.Tensors) (*model.Tree, error) {
 	return b.Tree(layers), nil
 }
 
-func sanitizeGraniteMoE(_ *model.Tree, c model.Config, ts model.Tensors) error {
+func sanitizeGraniteMoE(m *model.Tree, c model.Config, ts model.Tensors) error {
 	if !ts.Has("model.layers.0.block_sparse_moe.input_linear.weight") {
 		return nil
 	}
-	layers, _ := c.IntOr("num_hidden_layers", 0)
-	if err := model.CheckExperts(0, layers, ts); err != nil {
-		return err
-	}
-	for l := 0; l < layers; l++ {
-		p := "model.layers." + strconv.Itoa(l) + ".block_sparse_moe."
-		if err := splitInto(ts, p+"input_linear.weight", 1, p+"switch_mlp.gate_proj.weight", p+"switch_mlp.up_proj.weight"); err != nil {
-			return err
-		}
-		if err := ts.Rename(p+"switch_mlp.down_proj.weight", p+"output_linear.weight"); err != nil {
-			return err
-		}
-	}
-	model.PopTiedHead(c, ts, true)
-	return nil
+	return model.ApplyRules(graniteRules, m, c, ts)
 }
 
-// splitInto pops src and sets dsts to its len(dsts) equal parts along
-// axis (mx.split).
-func splitInto(ts model.Tensors, src string, axis int, dsts ...string) error {
-	shape, ok := ts.Shape(src)
-	if !ok {
-		return fmt.Errorf("%w: splitting %q: tensor is missing", model.ErrWeights, src)
-	}
-	views, err := model.Split(shape, axis, len(dsts))
-	if err != nil {
-		return err
-	}
-	for i, v := range views {
-		if err := ts.View(dsts[i], src, v); err != nil {
-			return err
-		}
-	}
-	ts.Pop(src)
-	return nil
+// graniteRules are granitemoe's sanitize once the checkpoint has fused
+// experts.
+var graniteRules = []model.SanitizeRule{
+	model.Split{From: "input_linear", Into: []string{"switch_mlp.gate_proj", "switch_mlp.up_proj"}, Axis: 1},
+	model.Rename{From: "output_linear", To: "switch_mlp.down_proj"},
+	model.TiedHead{Default: true},
 }

@@ -133,26 +133,22 @@ func hunyuanLayer(b *model.Builder, c model.Config, p string, l int, d model.Dim
 	return nil
 }
 
-func sanitizeHunyuan(_ *model.Tree, c model.Config, ts model.Tensors) error {
+func sanitizeHunyuan(m *model.Tree, c model.Config, ts model.Tensors) error {
 	if ts.Has("model.layers.0.mlp.gate_and_up_proj.weight") {
-		if err := hunyuanUnfuse(c, ts); err != nil {
+		if err := hunyuanUnfuse(m, c, ts); err != nil {
 			return err
 		}
 	}
-	if !ts.Has("model.layers.0.mlp.experts.0.up_proj.weight") {
-		return nil
-	}
-	layers, _ := c.IntOr("num_hidden_layers", 0)
-	experts, _ := c.IntOr("num_experts", 0)
-	if err := model.CheckExperts(experts, layers, ts); err != nil {
-		return err
-	}
-	return upDownGateExperts.ApplyLayers(ts, "mlp", model.LayerRange(layers), experts)
+	return model.ApplyRules(hunyuanStack, m, c, ts)
+}
+
+var hunyuanStack = []model.SanitizeRule{
+	model.StackExperts{Stack: qwenMoEExperts(model.QuantParts, true), Layers: "model.layers.", Block: "mlp", Count: "num_experts", Gate: true},
 }
 
 // hunyuanUnfuse splits every qkv_proj ([kv heads, groups+2, head_dim, …]
 // into q, k, v) and gate_and_up_proj (halves along axis 0: up, then gate).
-func hunyuanUnfuse(c model.Config, ts model.Tensors) error {
+func hunyuanUnfuse(m *model.Tree, c model.Config, ts model.Tensors) error {
 	hidden, _ := c.IntOr("hidden_size", 0)
 	heads, _ := c.IntOr("num_attention_heads", 0)
 	kv, _ := c.IntOr("num_key_value_heads", 0)
@@ -161,18 +157,13 @@ func hunyuanUnfuse(c model.Config, ts model.Tensors) error {
 	}
 	groups, headDim := heads/kv, hidden/heads
 	for _, n := range ts.Names() {
-		var err error
-		switch {
-		case strings.Contains(n, "qkv_proj"):
-			err = unfuseQKV(ts, n, kv, groups, headDim)
-		case strings.Contains(n, "gate_and_up_proj"):
-			err = splitInto(ts, n, 0, strings.Replace(n, "gate_and_up_proj", "up_proj", 1), strings.Replace(n, "gate_and_up_proj", "gate_proj", 1))
-		}
-		if err != nil {
-			return err
+		if strings.Contains(n, "qkv_proj") {
+			if err := unfuseQKV(ts, n, kv, groups, headDim); err != nil {
+				return err
+			}
 		}
 	}
-	return nil
+	return model.ApplyRules([]model.SanitizeRule{model.Split{From: "gate_and_up_proj", Into: []string{"up_proj", "gate_proj"}}}, m, c, ts)
 }
 
 func unfuseQKV(ts model.Tensors, n string, kv, groups, headDim int) error {

@@ -3,7 +3,6 @@ package family
 import (
 	"fmt"
 	"strconv"
-	"strings"
 
 	"github.com/mlxconv/mlxconv/model"
 )
@@ -16,7 +15,9 @@ import (
 var Llama4 = &model.Family{
 	Name:  "llama4",
 	Types: []string{"llama4"},
-	MLX:   model.MLX{Build: buildLlama4, Sanitize: sanitizeLlama4},
+	MLX: model.MLX{Build: buildLlama4, Sanitize: sanitizeLlama4, Rules: []model.SanitizeRule{
+		model.Drop{model.Contains("vision_model"), model.Contains("multi_modal_projector")},
+	}},
 }
 
 // llama4Dims are the text model's sizes besides model.Dims.
@@ -96,9 +97,6 @@ func buildLlama4(c model.Config, _ model.Tensors) (*model.Tree, error) {
 }
 
 func sanitizeLlama4(_ *model.Tree, c model.Config, ts model.Tensors) error {
-	ts.Filter(func(n string) bool {
-		return !strings.Contains(n, "vision_model") && !strings.Contains(n, "multi_modal_projector")
-	})
 	tc := c.Object("text_config")
 	layers, _ := model.NewConfig(tc, "").IntOr("num_hidden_layers", 0)
 	if err := model.CheckExperts(0, layers, ts); err != nil {
@@ -118,7 +116,7 @@ func sanitizeLlama4(_ *model.Tree, c model.Config, ts model.Tensors) error {
 // [E, inter, hidden] with axes 1 and 2 swapped.
 func llama4Experts(ts model.Tensors, p string) error {
 	if shape, ok := ts.Shape(p + ".gate_up_proj"); ok {
-		views, err := model.Split(shape, -1, 2)
+		views, err := model.SplitViews(shape, -1, 2)
 		if err != nil {
 			return fmt.Errorf("tensor %q: %w", p+".gate_up_proj", err)
 		}

@@ -11,7 +11,9 @@ import (
 var OLMoE = &model.Family{
 	Name:  "olmoe",
 	Types: []string{"olmoe"},
-	MLX:   model.MLX{Build: buildOLMoE, Sanitize: sanitizeOLMoE},
+	MLX: model.MLX{Build: buildOLMoE, Rules: []model.SanitizeRule{
+		model.StackExperts{Stack: qwenMoEExperts(model.QuantParts, true), Layers: "model.layers.", Block: "mlp", Count: "num_experts", Gate: true},
+	}},
 }
 
 func buildOLMoE(c model.Config, _ model.Tensors) (*model.Tree, error) {
@@ -60,21 +62,4 @@ func buildOLMoE(c model.Config, _ model.Tensors) (*model.Tree, error) {
 		b.Linear("lm_head", d.Hidden, d.Vocab, false)
 	}
 	return b.Tree(layers), nil
-}
-
-// upDownGateExperts stacks experts.<e>.{up,down,gate}_proj (in that order)
-// into switch_mlp, quantized parts included.
-var upDownGateExperts = model.ExpertStack{Experts: "experts", Stacked: "switch_mlp",
-	Names: [][2]string{{"up_proj", "up_proj"}, {"down_proj", "down_proj"}, {"gate_proj", "gate_proj"}}, Parts: model.QuantParts, Optional: true}
-
-func sanitizeOLMoE(_ *model.Tree, c model.Config, ts model.Tensors) error {
-	if !ts.Has("model.layers.0.mlp.experts.0.up_proj.weight") {
-		return nil
-	}
-	layers, _ := c.IntOr("num_hidden_layers", 0)
-	experts, _ := c.IntOr("num_experts", 0)
-	if err := model.CheckExperts(experts, layers, ts); err != nil {
-		return err
-	}
-	return upDownGateExperts.ApplyLayers(ts, "mlp", model.LayerRange(layers), experts)
 }

@@ -11,7 +11,11 @@ import (
 var PhiMoE = &model.Family{
 	Name:  "phimoe",
 	Types: []string{"phimoe"},
-	MLX:   model.MLX{Build: buildPhiMoE, Sanitize: sanitizePhiMoE},
+	MLX: model.MLX{Build: buildPhiMoE, Rules: []model.SanitizeRule{
+		model.StackExperts{Stack: model.ExpertStack{Experts: "experts", Stacked: "switch_mlp",
+			Names: [][2]string{{"w1", "gate_proj"}, {"w2", "down_proj"}, {"w3", "up_proj"}}, Parts: model.QuantParts, Optional: true},
+			Layers: "model.layers.", Block: "block_sparse_moe", Count: "num_local_experts", CountDefault: 16, LayersDefault: 32, Gate: true},
+	}},
 }
 
 // suScaledKeys are the rope_scaling keys SuScaledRoPE reads.
@@ -67,16 +71,4 @@ func buildPhiMoE(c model.Config, _ model.Tensors) (*model.Tree, error) {
 	b.LayerNorm("model.norm", d.Hidden)
 	b.Linear("lm_head", d.Hidden, d.Vocab, true)
 	return b.Tree(layers), nil
-}
-
-func sanitizePhiMoE(_ *model.Tree, c model.Config, ts model.Tensors) error {
-	if !ts.Has("model.layers.0.block_sparse_moe.experts.0.w1.weight") {
-		return nil
-	}
-	layers, _ := c.IntOr("num_hidden_layers", 32)
-	experts, _ := c.IntOr("num_local_experts", 16)
-	if err := model.CheckExperts(experts, layers, ts); err != nil {
-		return err
-	}
-	return mixtralExperts.ApplyLayers(ts, "block_sparse_moe", model.LayerRange(layers), experts)
 }
