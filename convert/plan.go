@@ -842,8 +842,7 @@ func (pl *planner) addPassthrough(module, name string, in *Input, to mlx.DType, 
 // dtype for a float module (a dtype rule).
 func (pl *planner) planModule(st *modState, q *mlx.QuantParams, note string, floatDType ...mlx.DType) error {
 	cast := pl.plan.DType
-	ruled := len(floatDType) > 0 && floatDType[0] != mlx.Invalid
-	if ruled {
+	if len(floatDType) > 0 && floatDType[0] != mlx.Invalid {
 		cast = floatDType[0]
 	}
 	// get_total_parameters counts a quantized weight at its float size and
@@ -865,11 +864,11 @@ func (pl *planner) planModule(st *modState, q *mlx.QuantParams, note string, flo
 			}
 			continue
 		}
-		to := cast
-		if keep := pl.arch.MLX.Cast; keep != nil && !keep(name) && !ruled {
-			to = mlx.Invalid // the model's cast_predicate keeps its dtype
+		c := cast
+		if keep := pl.arch.MLX.KeepDType; keep != nil && keep(name) {
+			c = mlx.Invalid // the model's cast_predicate
 		}
-		pl.addPassthrough(path, name, in, to, note)
+		pl.addPassthrough(path, name, in, c, note)
 	}
 	return nil
 }

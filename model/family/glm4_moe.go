@@ -14,15 +14,15 @@ import (
 var Glm4MoE = &model.Family{
 	Name:  "glm4_moe",
 	Types: []string{"glm4_moe"},
-	MLX: model.MLX{Build: buildGlm4MoE, Cast: notScoreBias, Rules: []model.SanitizeRule{
+	MLX: model.MLX{Build: buildGlm4MoE, KeepDType: scoreBias, Rules: []model.SanitizeRule{
 		model.StackExperts{Stack: sameNameExperts("switch_mlp"), Layers: "model.layers.", Block: "mlp", Count: "n_routed_experts"},
 		model.Drop{model.Prefix("model.layers.{num_hidden_layers}")}, // the next-n (MTP) layer
 	}},
 }
 
-// notScoreBias is the cast_predicate of the models whose router keeps its
-// e_score_correction_bias in its own dtype.
-func notScoreBias(name string) bool { return !strings.Contains(name, "e_score_correction_bias") }
+// scoreBias is the negated cast_predicate of the models whose router
+// keeps its e_score_correction_bias in its own dtype.
+func scoreBias(name string) bool { return strings.Contains(name, "e_score_correction_bias") }
 
 func buildGlm4MoE(c model.Config, _ model.Tensors) (*model.Tree, error) {
 	if err := model.NeedKeysRope(c, "vocab_size", "hidden_size", "intermediate_size", "max_position_embeddings",
