@@ -427,12 +427,37 @@ def fixup_hunyuan_fused(d, f):
     write_shards(d, wm, shards)
 
 
+def fixup_minimax_m2(d, f):
+    """MiniMax-M2's tensors beyond the mixtral layout it shares (transformers
+    4 has no minimax_m2 class): per layer self_attn.q_norm / k_norm over all
+    heads and block_sparse_moe.e_score_correction_bias (float32)."""
+    import numpy as np
+    import torch
+
+    hc = dict(f["config"], **f.get("hub_config", {}))
+    hd = hc.get("head_dim") or hc["hidden_size"] // hc["num_attention_heads"]
+    wm, shards = read_shards(d)
+    for ts in shards.values():
+        if "model.embed_tokens.weight" not in ts:
+            continue
+        dt = ts["model.embed_tokens.weight"].dtype
+        for l in range(hc["num_hidden_layers"]):
+            p = "model.layers.%d." % l
+            rng = np.random.Generator(np.random.PCG64(seed_int(f.get("seed", "") + "/" + p)))
+            for n, width in (("self_attn.q_norm", hc["num_attention_heads"] * hd), ("self_attn.k_norm", hc["num_key_value_heads"] * hd)):
+                ts[p + n + ".weight"] = torch.from_numpy(1 + 0.1 * rng.standard_normal(width, dtype=np.float32)).to(dt)
+            ts[p + "block_sparse_moe.e_score_correction_bias"] = torch.from_numpy(
+                rng.standard_normal(hc["num_local_experts"], dtype=np.float32))
+    write_shards(d, wm, shards)
+
+
 HUB_FIXUPS = {
     "fp8_block": fixup_fp8_block,
     "next_n_layer": fixup_next_n_layer,
     "ernie_mtp": fixup_ernie_mtp,
     "hub_config": fixup_hub_config,
     "hunyuan_fused": fixup_hunyuan_fused,
+    "minimax_m2": fixup_minimax_m2,
 }
 
 
