@@ -103,11 +103,11 @@ func buildFalconH1(c model.Config, _ model.Tensors) (*model.Tree, error) {
 		m := p + ".mamba"
 		b.DepthwiseConv1d(m+".conv1d", convDim, f.kernel, f.convBias)
 		b.Linear(m+".in_proj", f.hidden, f.dSSM+convDim+f.mambaHeads, f.projBias)
-		b.Inner(m, model.Param{Name: "dt_bias", Shape: h}, model.Param{Name: "A_log", Shape: h})
+		b.BlockParams(m, model.Param{Name: "dt_bias", Shape: h}, model.Param{Name: "A_log", Shape: h})
 		if f.rn {
 			b.Norm(m+".norm", f.dSSM)
 		}
-		b.Inner(m, model.Param{Name: "D", Shape: h})
+		b.BlockParams(m, model.Param{Name: "D", Shape: h})
 		b.Linear(m+".out_proj", f.dSSM, f.hidden, f.outBias)
 		b.Attention(p+".self_attn", f.hidden, f.heads, f.kv, f.headDim, f.attnBias, f.attnBias)
 		b.Norm(p+".input_layernorm", f.hidden)

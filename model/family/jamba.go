@@ -140,7 +140,7 @@ func (j *jamba) layer(b *model.Builder, p string, l int, attn bool) {
 		b.DepthwiseConv1d(m+".conv1d", j.inner, j.kernel, j.convBias)
 		b.Linear(m+".x_proj", j.inner, j.rank+2*j.state, false)
 		b.Linear(m+".dt_proj", j.rank, j.inner, true)
-		b.Inner(m, model.Param{Name: "A_log", Shape: []int{j.inner, j.state}}, model.Param{Name: "D", Shape: []int{j.inner}})
+		b.BlockParams(m, model.Param{Name: "A_log", Shape: []int{j.inner, j.state}}, model.Param{Name: "D", Shape: []int{j.inner}})
 		b.Linear(m+".out_proj", j.inner, j.hidden, j.projBias)
 		b.Norm(m+".dt_layernorm", j.rank)
 		b.Norm(m+".b_layernorm", j.state)

@@ -1,6 +1,10 @@
 package family
 
-import "github.com/mlxconv/mlxconv/model"
+import (
+	"strings"
+
+	"github.com/mlxconv/mlxconv/model"
+)
 
 // LFM2MoE is mlx-lm's lfm2_moe: lfm2's layers with dense feed-forwards
 // below num_dense_layers and routed experts (stacked from the per-expert
@@ -10,7 +14,7 @@ var LFM2MoE = &model.Family{
 	Name:  "lfm2_moe",
 	Types: []string{"lfm2_moe"},
 	MLX: model.MLX{Build: buildLFM2MoE, Pred: model.RouterPred("feed_forward.gate"),
-		NoCast: []model.Match{model.Contains("expert_bias")},
+		KeepDType: func(name string) bool { return strings.Contains(name, "expert_bias") },
 		Rules: []model.SanitizeRule{
 			lfm2Conv,
 			model.Rename{From: "w1.weight", To: "gate_proj.weight"},
@@ -56,7 +60,7 @@ func buildLFM2MoE(c model.Config, _ model.Tensors) (*model.Tree, error) {
 		b.Linear(p+".gate", h, experts, false)
 		b.SwitchGLU(p+".switch_mlp", h, moeInter, experts)
 		if bias {
-			b.Inner(p, model.Param{Name: "expert_bias", Shape: []int{experts}})
+			b.BlockParams(p, model.Param{Name: "expert_bias", Shape: []int{experts}})
 		}
 	}), nil
 }

@@ -52,7 +52,7 @@ func buildMamba(c model.Config, _ model.Tensors) (*model.Tree, error) {
 		b.DepthwiseConv1d(p+".mixer.conv1d", inter, kernel, convBias)
 		b.Linear(p+".mixer.x_proj", inter, rank+2*state, false)
 		b.Linear(p+".mixer.dt_proj", rank, inter, true)
-		b.Inner(p+".mixer", model.Param{Name: "A_log", Shape: []int{inter, state}}, model.Param{Name: "D", Shape: []int{inter}})
+		b.BlockParams(p+".mixer", model.Param{Name: "A_log", Shape: []int{inter, state}}, model.Param{Name: "D", Shape: []int{inter}})
 		b.Linear(p+".mixer.out_proj", inter, hidden, bias)
 		b.Norm(p+".norm", hidden)
 	}

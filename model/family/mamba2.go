@@ -71,7 +71,7 @@ func (m mamba2Mixer) add(b *model.Builder, p string) {
 	b.DepthwiseConv1d(p+".conv1d", m.convDim(), m.kernel, m.convBias)
 	b.Linear(p+".in_proj", m.hidden, m.inner+m.convDim()+m.heads, m.bias)
 	h := []int{m.heads}
-	b.Inner(p, model.Param{Name: "dt_bias", Shape: h}, model.Param{Name: "A_log", Shape: h}, model.Param{Name: "D", Shape: h})
+	b.BlockParams(p, model.Param{Name: "dt_bias", Shape: h}, model.Param{Name: "A_log", Shape: h}, model.Param{Name: "D", Shape: h})
 	b.Norm(p+".norm", m.inner)
 	b.Linear(p+".out_proj", m.inner, m.hidden, m.bias)
 }

@@ -2,6 +2,7 @@ package family
 
 import (
 	"strconv"
+	"strings"
 
 	"github.com/mlxconv/mlxconv/model"
 )
@@ -14,7 +15,7 @@ var NemotronH = &model.Family{
 	Name:  "nemotron_h",
 	Types: []string{"nemotron_h"},
 	MLX: model.MLX{Build: buildNemotronH,
-		NoCast: []model.Match{model.Contains("e_score_correction_bias"), model.Contains("A_log")},
+		KeepDType: func(name string) bool { return scoreBias(name) || strings.Contains(name, "A_log") },
 		Rules: []model.SanitizeRule{
 			model.Drop{model.Prefix("mtp.")},
 			model.Transform{Match: []model.Match{model.Contains("conv1d.weight")}, If: model.LastDimNot1, Op: model.ValueSwapLast2},
@@ -159,7 +160,7 @@ func (n *nemotronH) block(b *model.Builder, p, ch string) {
 		}
 		b.SwitchLinear(p+".switch_mlp.fc1", in, n.moeInter, n.experts, false)
 		b.SwitchLinear(p+".switch_mlp.fc2", n.moeInter, in, n.experts, false)
-		b.Module(p+".gate", model.Param{Name: "weight", Shape: []int{n.experts, n.hidden}},
+		b.Params(p+".gate", model.Param{Name: "weight", Shape: []int{n.experts, n.hidden}},
 			model.Param{Name: "e_score_correction_bias", Shape: []int{n.experts}})
 		if n.sharedMult > 0 {
 			n.mlp(b, p+".shared_experts", n.sharedInter)

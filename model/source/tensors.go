@@ -1,4 +1,4 @@
-package convert
+package source
 
 import (
 	"fmt"
@@ -30,10 +30,14 @@ const (
 	// OpValue applies a sanitize value transform (Input.Value, a
 	// model.ValueOp) to one direct source.
 	OpValue
+	// OpView is a slice of one source tensor (Input.View): reshaped, cut
+	// along an axis, optionally with axes 1 and 2 swapped, reshaped again
+	// (a sanitize's split / swapaxes / flatten).
+	OpView
 )
 
 var sourceOpNames = [...]string{OpDirect: "direct", OpStack: "stack", OpAWQWeight: "awq-weight",
-	OpAWQScales: "awq-scales", OpAWQBiases: "awq-biases", OpValue: "value"}
+	OpAWQScales: "awq-scales", OpAWQBiases: "awq-biases", OpValue: "value", OpView: "view"}
 
 func (o SourceOp) String() string {
 	if int(o) < len(sourceOpNames) {
@@ -53,6 +57,7 @@ type Input struct {
 	Op      SourceOp
 	Sources []SourceTensor
 	Value   model.ValueOp  // OpValue's transform
+	View    *model.View    // OpView: how the one source becomes this tensor
 	Scaling *model.Scaling // ValueScale's factor
 }
 
@@ -139,22 +144,22 @@ func (ts *tensorSet) stack(dst string, srcs []string) error {
 	for _, s := range srcs {
 		in, ok := ts.m[s]
 		if !ok {
-			return fmt.Errorf("%w: stacking %q: tensor %q is missing", ErrWeights, dst, s)
+			return fmt.Errorf("%w: stacking %q: tensor %q is missing", model.ErrWeights, dst, s)
 		}
 		if len(parts) > 0 {
 			p := parts[0]
 			if in.DType != p.DType || !slices.Equal(in.Shape, p.Shape) {
-				return fmt.Errorf("%w: stacking %q: tensor %q is %s%v, but %q is %s%v", ErrWeights, dst,
+				return fmt.Errorf("%w: stacking %q: tensor %q is %s%v, but %q is %s%v", model.ErrWeights, dst,
 					s, in.DType, in.Shape, p.Name, p.DType, p.Shape)
 			}
 		}
 		if in.Op != OpDirect {
-			return fmt.Errorf("%w: stacking %q: tensor %q is itself derived (%s)", ErrWeights, dst, s, in.Op)
+			return fmt.Errorf("%w: stacking %q: tensor %q is itself derived (%s)", model.ErrWeights, dst, s, in.Op)
 		}
 		parts = append(parts, in)
 	}
 	if len(parts) == 0 {
-		return fmt.Errorf("%w: stacking %q: no experts", ErrWeights, dst)
+		return fmt.Errorf("%w: stacking %q: no experts", model.ErrWeights, dst)
 	}
 	out := &Input{DType: parts[0].DType, Op: OpStack, Shape: append([]int{len(parts)}, parts[0].Shape...)}
 	for _, p := range parts {
@@ -178,17 +183,35 @@ func (ts *tensorSet) withPrefix(prefix string) []string {
 	return out
 }
 
+// view sets dst to a view of src (which stays): see model.View.
+func (ts *tensorSet) view(dst, src string, v model.View) error {
+	in, ok := ts.m[src]
+	if !ok {
+		return fmt.Errorf("%w: deriving %q: tensor %q is missing", model.ErrWeights, dst, src)
+	}
+	if in.Op != OpDirect {
+		return fmt.Errorf("%w: deriving %q: tensor %q is itself derived (%s)", model.ErrWeights, dst, src, in.Op)
+	}
+	shape, err := v.OutShape(in.Shape)
+	if err != nil {
+		return fmt.Errorf("%w: deriving %q from %q: %w", model.ErrWeights, dst, src, err)
+	}
+	vc := v
+	ts.set(dst, &Input{DType: in.DType, Shape: shape, Op: OpView, Sources: slices.Clone(in.Sources), View: &vc})
+	return nil
+}
+
 // rename gives name the new name to, keeping its position.
 func (ts *tensorSet) rename(name, to string) error {
 	in, ok := ts.m[name]
 	if !ok {
-		return fmt.Errorf("%w: renaming %q: tensor is missing", ErrWeights, name)
+		return fmt.Errorf("%w: renaming %q: tensor is missing", model.ErrWeights, name)
 	}
 	if name == to {
 		return nil
 	}
 	if _, ok := ts.m[to]; ok {
-		return fmt.Errorf("%w: renaming %q: tensor %q exists already", ErrWeights, name, to)
+		return fmt.Errorf("%w: renaming %q: tensor %q exists already", model.ErrWeights, name, to)
 	}
 	ts.order[slices.Index(ts.order, name)] = to
 	delete(ts.m, name)
@@ -203,10 +226,10 @@ func (ts *tensorSet) rename(name, to string) error {
 func (ts *tensorSet) split(name string, axis int, dsts []string) error {
 	in, ok := ts.m[name]
 	if !ok {
-		return fmt.Errorf("%w: splitting %q: tensor is missing", ErrWeights, name)
+		return fmt.Errorf("%w: splitting %q: tensor is missing", model.ErrWeights, name)
 	}
 	if in.Op != OpDirect {
-		return fmt.Errorf("%w: splitting %q: tensor is itself derived (%s)", ErrWeights, name, in.Op)
+		return fmt.Errorf("%w: splitting %q: tensor is itself derived (%s)", model.ErrWeights, name, in.Op)
 	}
 	shape, err := model.SplitShape(name, in.Shape, axis, len(dsts))
 	if err != nil {
@@ -214,7 +237,7 @@ func (ts *tensorSet) split(name string, axis int, dsts []string) error {
 	}
 	for _, d := range dsts {
 		if _, ok := ts.m[d]; ok && d != name {
-			return fmt.Errorf("%w: splitting %q: tensor %q exists already", ErrWeights, name, d)
+			return fmt.Errorf("%w: splitting %q: tensor %q exists already", model.ErrWeights, name, d)
 		}
 	}
 	src := in.Sources[0]
@@ -248,17 +271,17 @@ func (ts *tensorSet) split(name string, axis int, dsts []string) error {
 func (ts *tensorSet) transform(name string, op model.ValueOp) error {
 	in, ok := ts.m[name]
 	if !ok {
-		return fmt.Errorf("%w: transforming %q: tensor is missing", ErrWeights, name)
+		return fmt.Errorf("%w: transforming %q: tensor is missing", model.ErrWeights, name)
 	}
 	if in.Op != OpDirect {
-		return fmt.Errorf("%w: transforming %q: tensor is itself derived (%s)", ErrWeights, name, in.Op)
+		return fmt.Errorf("%w: transforming %q: tensor is itself derived (%s)", model.ErrWeights, name, in.Op)
 	}
 	shape, err := op.Shape(name, in.Shape)
 	if err != nil {
 		return err
 	}
 	if op == model.ValueAddOne && !in.DType.IsFloat() {
-		return fmt.Errorf("%w: transforming %q: %s needs a float tensor, not %s", ErrWeights, name, op, in.DType)
+		return fmt.Errorf("%w: transforming %q: %s needs a float tensor, not %s", model.ErrWeights, name, op, in.DType)
 	}
 	in.Shape, in.Op, in.Value = shape, OpValue, op
 	return nil
@@ -273,9 +296,9 @@ func (ts *tensorSet) scale(name string, sc model.Scaling) error {
 	in := ts.m[name]
 	switch {
 	case !in.DType.IsFloat() || in.DType == mlx.F64:
-		return fmt.Errorf("%w: scaling %q: %s tensors are not supported", ErrWeights, name, in.DType)
+		return fmt.Errorf("%w: scaling %q: %s tensors are not supported", model.ErrWeights, name, in.DType)
 	case sc.Rows != nil && (len(in.Shape) == 0 || in.Shape[0] != len(sc.Rows)):
-		return fmt.Errorf("%w: scaling %q: %d row factors for shape %v", ErrWeights, name, len(sc.Rows), in.Shape)
+		return fmt.Errorf("%w: scaling %q: %d row factors for shape %v", model.ErrWeights, name, len(sc.Rows), in.Shape)
 	}
 	in.Scaling = &sc
 	return nil
