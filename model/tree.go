@@ -159,4 +159,3 @@ func (b *Builder) DepthwiseConv1d(path string, channels, kernel int, bias bool) 
 	}
 	b.mods = append(b.mods, Module{Path: path, Kind: KindOther, Params: ps})
 }
-
