@@ -30,10 +30,14 @@ const (
 	// OpValue applies a sanitize value transform (Input.Value, a
 	// model.ValueOp) to one direct source.
 	OpValue
+	// OpView is a slice of one source tensor (Input.View): reshaped, cut
+	// along an axis, optionally with axes 1 and 2 swapped, reshaped again
+	// (a sanitize's split / swapaxes / flatten).
+	OpView
 )
 
 var sourceOpNames = [...]string{OpDirect: "direct", OpStack: "stack", OpAWQWeight: "awq-weight",
-	OpAWQScales: "awq-scales", OpAWQBiases: "awq-biases", OpValue: "value"}
+	OpAWQScales: "awq-scales", OpAWQBiases: "awq-biases", OpValue: "value", OpView: "view"}
 
 func (o SourceOp) String() string {
 	if int(o) < len(sourceOpNames) {
@@ -52,7 +56,9 @@ type Input struct {
 	Shape   []int
 	Op      SourceOp
 	Sources []SourceTensor
-	Value   model.ValueOp // OpValue's transform
+	Value   model.ValueOp  // OpValue's transform
+	View    *model.View    // OpView: how the one source becomes this tensor
+	Scaling *model.Scaling // ValueScale's factor
 }
 
 // NumElements returns the product of the shape.
@@ -177,6 +183,24 @@ func (ts *tensorSet) withPrefix(prefix string) []string {
 	return out
 }
 
+// view sets dst to a view of src (which stays): see model.View.
+func (ts *tensorSet) view(dst, src string, v model.View) error {
+	in, ok := ts.m[src]
+	if !ok {
+		return fmt.Errorf("%w: deriving %q: tensor %q is missing", model.ErrWeights, dst, src)
+	}
+	if in.Op != OpDirect {
+		return fmt.Errorf("%w: deriving %q: tensor %q is itself derived (%s)", model.ErrWeights, dst, src, in.Op)
+	}
+	shape, err := v.OutShape(in.Shape)
+	if err != nil {
+		return fmt.Errorf("%w: deriving %q from %q: %w", model.ErrWeights, dst, src, err)
+	}
+	vc := v
+	ts.set(dst, &Input{DType: in.DType, Shape: shape, Op: OpView, Sources: slices.Clone(in.Sources), View: &vc})
+	return nil
+}
+
 // rename gives name the new name to, keeping its position.
 func (ts *tensorSet) rename(name, to string) error {
 	in, ok := ts.m[name]
@@ -260,5 +284,22 @@ func (ts *tensorSet) transform(name string, op model.ValueOp) error {
 		return fmt.Errorf("%w: transforming %q: %s needs a float tensor, not %s", model.ErrWeights, name, op, in.DType)
 	}
 	in.Shape, in.Op, in.Value = shape, OpValue, op
+	return nil
+}
+
+// scale makes name's values its values times sc (ValueScale; a direct
+// float source, one whole unit when executed).
+func (ts *tensorSet) scale(name string, sc model.Scaling) error {
+	if err := ts.transform(name, model.ValueScale); err != nil {
+		return err
+	}
+	in := ts.m[name]
+	switch {
+	case !in.DType.IsFloat() || in.DType == mlx.F64:
+		return fmt.Errorf("%w: scaling %q: %s tensors are not supported", model.ErrWeights, name, in.DType)
+	case sc.Rows != nil && (len(in.Shape) == 0 || in.Shape[0] != len(sc.Rows)):
+		return fmt.Errorf("%w: scaling %q: %d row factors for shape %v", model.ErrWeights, name, len(sc.Rows), in.Shape)
+	}
+	in.Scaling = &sc
 	return nil
 }
