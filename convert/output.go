@@ -16,7 +16,9 @@ func (pl *planner) finishConfig() error {
 	c := pl.cfgObj
 	c.Delete("_name_or_path")
 	c.Delete("vision_config")
-	legacyRope(c)
+	if !pl.arch.MLX.RopeParameters {
+		legacyRope(c)
+	}
 	if q, ok := c.Get("quantization"); ok {
 		c.Set("quantization_config", q)
 	}
@@ -36,7 +38,8 @@ func (pl *planner) finishConfig() error {
 // 10000) and rope_scaling but no rope_parameters, so mlx-lm loads such a
 // config without error as another model: the default rope_theta and no
 // scaling (llama with llama3 rope_parameters generates other tokens).
-// mlx_lm.convert writes the config through unchanged; mlxconv adds
+// mlx_lm.convert writes the config through unchanged; for the families
+// whose model does not read rope_parameters (MLX.RopeParameters) mlxconv adds
 // rope_theta from rope_parameters and, when rope_scaling is absent or null
 // and rope_type is not "default", rope_scaling = rope_parameters without
 // rope_theta (the transformers-4 spelling). Per-layer-type

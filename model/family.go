@@ -110,6 +110,12 @@ type MLX struct {
 	// parameter (full name) that keeps its dtype when the floats are cast
 	// (deepseek_v3's e_score_correction_bias); nil casts every float.
 	KeepDType func(name string) bool
+	// RopeParameters: the model's ModelArgs reads transformers 5's
+	// "rope_parameters" itself (qwen3, lfm2, ...), so config.json is
+	// written through as mlx_lm.convert writes it. For the others (most
+	// mlx-lm models read only rope_theta and rope_scaling) mlxconv adds
+	// those keys from a flat rope_parameters (see convert's legacyRope).
+	RopeParameters bool
 }
 
 // QuantPred is a model's own quant_predicate result for a module: nil
