@@ -73,3 +73,9 @@ func (v tensorView) Pop(name string)                       { v.ts.pop(name) }
 func (v tensorView) Filter(keep func(name string) bool)    { v.ts.filter(keep) }
 func (v tensorView) Stack(dst string, srcs []string) error { return v.ts.stack(dst, srcs) }
 func (v tensorView) WithPrefix(prefix string) []string     { return v.ts.withPrefix(prefix) }
+func (v tensorView) DequantFP8(weight, scaleInv string, block int) error {
+	return v.ts.dequantFP8(weight, scaleInv, block)
+}
+func (v tensorView) SliceHeads(dst, src string, op model.HeadSlice) error {
+	return v.ts.sliceHeads(dst, src, op)
+}

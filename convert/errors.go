@@ -17,7 +17,7 @@ var (
 	ErrExists = errors.New("convert: output path exists")
 	// ErrUnsupported reports a model type or checkpoint feature mlxconv does
 	// not convert. It is returned before any weight is read.
-	ErrUnsupported = errors.New("convert: unsupported model")
+	ErrUnsupported = model.ErrUnsupported
 	// ErrConfig reports a missing or malformed config.json field.
 	ErrConfig = model.ErrConfig
 	// ErrWeights reports checkpoint tensors that do not match the model the

@@ -7,6 +7,7 @@ import (
 
 	"github.com/mlxconv/mlxconv/mlx"
 	"github.com/mlxconv/mlxconv/mlx/safetensors"
+	"github.com/mlxconv/mlxconv/model"
 	"github.com/mlxconv/mlxconv/pipeline"
 )
 
@@ -65,7 +66,7 @@ func jobParts(ins []*Input) (parts int, whole bool) {
 	}
 	parts = inputParts(ins[0])
 	for _, in := range ins {
-		if in.Op != OpDirect && in.Op != OpStack || inputParts(in) != parts {
+		if in.Op != OpDirect && in.Op != OpStack || in.Heads != nil || inputParts(in) != parts {
 			return 1, true
 		}
 	}
@@ -93,45 +94,90 @@ func StreamJob(name string, ins []*Input, elementwise bool, outs []pipeline.Outp
 func streamJob(name string, ins []*Input, g *jobGeom, outs []pipeline.Output, backend mlx.Backend, fn RowFunc) pipeline.Job {
 	pj := pipeline.Job{Name: name, Outputs: outs, Parts: g.parts, RowsPerPart: g.rowsPerPart, Whole: g.whole || g.rowsPerPart == 0}
 	for k, in := range ins {
-		pin := pipeline.Input{}
-		for _, s := range in.Sources {
-			pin.Slices = append(pin.Slices, pipeline.Slice{File: s.File, Tensor: s.Name, Size: numElements(s.Shape) * int64(s.DType.Size())})
-		}
+		pin := pipeline.Input{Slices: slicesOf(in.Sources)}
 		if !pj.Whole {
 			pin.RowBytes = g.inRow[k] * int64(in.Sources[0].DType.Size()) / int64(max(in.DType.Size(), 1))
 		}
 		pj.Inputs = append(pj.Inputs, pin)
+		if len(in.Scales) > 0 {
+			pj.Inputs = append(pj.Inputs, pipeline.Input{Slices: slicesOf(in.Scales), Side: true})
+		}
 	}
 	pj.Transform = func(u pipeline.Unit, bufs [][]byte) ([][]byte, error) {
-		vals := make([][]byte, 0, len(ins))
+		var vals [][]byte
 		var rows int64
+		var err error
 		if u.Whole {
-			k := 0
-			for _, in := range ins {
-				n := len(in.Sources)
-				b, err := materialize(backend, in, bufs[k:k+n])
-				if err != nil {
-					return nil, err
-				}
-				k += n
-				vals = append(vals, b)
-			}
+			vals, err = materializeAll(backend, ins, bufs)
 			if g.width > 0 {
 				rows = ins[0].NumElements() / g.width
 			}
 		} else {
 			rows = u.R1 - u.R0
-			for k, in := range ins {
-				b, err := toInputDType(backend, bufs[k], in.Sources[u.Part].DType, in)
-				if err != nil {
-					return nil, err
-				}
-				vals = append(vals, b)
-			}
+			vals, err = rowValues(backend, ins, g, u, bufs)
+		}
+		if err != nil {
+			return nil, err
 		}
 		return fn(u, vals, rows)
 	}
 	return pj
+}
+
+// slicesOf returns the pipeline slices reading srcs.
+func slicesOf(srcs []SourceTensor) []pipeline.Slice {
+	out := make([]pipeline.Slice, 0, len(srcs))
+	for _, s := range srcs {
+		out = append(out, pipeline.Slice{File: s.File, Tensor: s.Name, Size: numElements(s.Shape) * int64(s.DType.Size())})
+	}
+	return out
+}
+
+// materializeAll makes every input whole from a whole unit's buffers (one
+// per slice: each input's sources, then its scales).
+func materializeAll(backend mlx.Backend, ins []*Input, bufs [][]byte) ([][]byte, error) {
+	vals := make([][]byte, 0, len(ins))
+	k := 0
+	for _, in := range ins {
+		n := len(in.Sources) + len(in.Scales)
+		if k+n > len(bufs) {
+			return nil, fmt.Errorf("convert: tensor %q: %d buffers for %d slices", in.Name, len(bufs)-k, n)
+		}
+		b, err := materialize(backend, in, bufs[k:k+n])
+		if err != nil {
+			return nil, err
+		}
+		k += n
+		vals = append(vals, b)
+	}
+	return vals, nil
+}
+
+// rowValues converts a row unit's buffers (one per pipeline input) to the
+// inputs' dtypes; an FP8 input is dequantized by its side input's scales.
+func rowValues(backend mlx.Backend, ins []*Input, g *jobGeom, u pipeline.Unit, bufs [][]byte) ([][]byte, error) {
+	vals := make([][]byte, 0, len(ins))
+	k := 0
+	for i, in := range ins {
+		if len(in.Scales) > 0 {
+			src := in.Sources[u.Part]
+			out := make([]byte, 2*len(bufs[k]))
+			perRow := g.inRow[i] / int64(in.DType.Size())
+			if err := mlx.DequantFP8Block(out, bufs[k], bufs[k+1], src.Shape[len(src.Shape)-1], in.Block, u.R0*perRow); err != nil {
+				return nil, fmt.Errorf("convert: tensor %q: %w", src.Name, err)
+			}
+			vals = append(vals, out)
+			k += 2
+			continue
+		}
+		b, err := toInputDType(backend, bufs[k], in.Sources[u.Part].DType, in)
+		if err != nil {
+			return nil, err
+		}
+		vals = append(vals, b)
+		k++
+	}
+	return vals, nil
 }
 
 // materialize produces the whole logical input from the bytes of its
@@ -142,10 +188,14 @@ func materialize(backend mlx.Backend, in *Input, srcs [][]byte) ([]byte, error) 
 	var err error
 	switch in.Op {
 	case OpDirect, OpStack:
-		for _, b := range srcs {
-			out = append(out, b...)
+		if out, dt, err = assemble(in, srcs); err != nil {
+			return nil, err
 		}
-		dt = in.Sources[0].DType
+		if in.Heads != nil {
+			if out, err = sliceHeads(out, in.Sources[0].Shape, dt.Size(), *in.Heads); err != nil {
+				return nil, fmt.Errorf("convert: tensor %q: %w", in.Name, err)
+			}
+		}
 	case OpAWQWeight:
 		s := in.Sources[0].Shape
 		if out, err = awqWeight(srcs[0], s[0], s[1]); err != nil {
@@ -169,6 +219,51 @@ func materialize(backend mlx.Backend, in *Input, srcs [][]byte) ([]byte, error) 
 		return nil, fmt.Errorf("convert: input %q: unknown op %v", in.Name, in.Op)
 	}
 	return toInputDType(backend, out, dt, in)
+}
+
+// assemble concatenates the sources of a direct or stacked input,
+// dequantizing FP8 block-scaled ones (srcs: the sources, then the scales),
+// and returns the bytes and their dtype.
+func assemble(in *Input, srcs [][]byte) ([]byte, mlx.DType, error) {
+	var out []byte
+	n := len(in.Sources)
+	for i, b := range srcs[:n] {
+		if len(in.Scales) == 0 {
+			out = append(out, b...)
+			continue
+		}
+		s := in.Sources[i]
+		d := make([]byte, 2*len(b))
+		if err := mlx.DequantFP8Block(d, b, srcs[n+i], s.Shape[len(s.Shape)-1], in.Block, 0); err != nil {
+			return nil, mlx.Invalid, fmt.Errorf("convert: tensor %q: %w", s.Name, err)
+		}
+		out = append(out, d...)
+	}
+	if len(in.Scales) > 0 {
+		return out, mlx.BF16, nil
+	}
+	return out, in.Sources[0].DType, nil
+}
+
+// sliceHeads applies op to b, a row-major [rows, cols] tensor of esz-byte
+// elements seen as [op.Heads, rows/op.Heads, cols].
+func sliceHeads(b []byte, shape []int, esz int, op model.HeadSlice) ([]byte, error) {
+	if _, err := op.Shape("", shape); err != nil {
+		return nil, err
+	}
+	per, cols := shape[0]/op.Heads, shape[1]
+	if len(b) != shape[0]*cols*esz {
+		return nil, fmt.Errorf("%d bytes for %v", len(b), shape)
+	}
+	out := make([]byte, 0, op.Heads*(op.Hi-op.Lo)*cols*esz)
+	for h := 0; h < op.Heads; h++ {
+		part := b[(h*per+op.Lo)*cols*esz : (h*per+op.Hi)*cols*esz]
+		if op.Swap {
+			part = transpose2D(part, op.Hi-op.Lo, cols, esz)
+		}
+		out = append(out, part...)
+	}
+	return out, nil
 }
 
 // toInputDType converts source-dtype bytes to the input's dtype (AWQ's

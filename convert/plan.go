@@ -866,7 +866,11 @@ func (pl *planner) planModule(st *modState, q *mlx.QuantParams, note string, flo
 			}
 			continue
 		}
-		pl.addPassthrough(path, name, in, cast, note)
+		c := cast
+		if keep := pl.arch.MLX.KeepDType; keep != nil && keep(name) {
+			c = mlx.Invalid // the model's cast_predicate
+		}
+		pl.addPassthrough(path, name, in, c, note)
 	}
 	return nil
 }
@@ -875,7 +879,7 @@ func (pl *planner) planModule(st *modState, q *mlx.QuantParams, note string, flo
 // or kept packed, its scales, biases and bias cast to cast.
 func (pl *planner) planPrequantized(st *modState, cast mlx.DType, note string) {
 	path := st.spec.Path
-	if pl.opts.Dequantize {
+	if pl.opts.Dequantize && st.spec.Kind.Dequantizable() {
 		pl.planDequantize(st, cast, note)
 	} else {
 		pl.addPassthrough(path, joinName(path, "weight"), st.qw, mlx.Invalid, note)

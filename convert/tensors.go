@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/mlxconv/mlxconv/mlx"
+	"github.com/mlxconv/mlxconv/model"
 )
 
 // SourceOp says how a logical (sanitized) tensor is assembled from its
@@ -48,6 +49,15 @@ type Input struct {
 	Shape   []int
 	Op      SourceOp
 	Sources []SourceTensor
+	// Scales, when set, are the float32 block scales of float8_e4m3fn
+	// Sources (one per source, Block×Block blocks): the input is their
+	// bfloat16 dequantization (mlx-lm's FP8 sanitize), streamed row by
+	// row with the scales read whole.
+	Scales []SourceTensor
+	Block  int
+	// Heads, when set, is a per-head slice of the (2-D) direct input: the
+	// whole tensor is assembled, then sliced (the MLA kv_b_proj split).
+	Heads *model.HeadSlice
 }
 
 // NumElements returns the product of the shape.
@@ -142,17 +152,21 @@ func (ts *tensorSet) stack(dst string, srcs []string) error {
 					s, in.DType, in.Shape, p.Name, p.DType, p.Shape)
 			}
 		}
-		if in.Op != OpDirect {
+		if in.Op != OpDirect || in.Heads != nil {
 			return fmt.Errorf("%w: stacking %q: tensor %q is itself derived (%s)", ErrWeights, dst, s, in.Op)
+		}
+		if len(parts) > 0 && (len(in.Scales) != len(parts[0].Scales) || in.Block != parts[0].Block) {
+			return fmt.Errorf("%w: stacking %q: tensor %q and %q are not both FP8 block-scaled", ErrWeights, dst, s, parts[0].Name)
 		}
 		parts = append(parts, in)
 	}
 	if len(parts) == 0 {
 		return fmt.Errorf("%w: stacking %q: no experts", ErrWeights, dst)
 	}
-	out := &Input{DType: parts[0].DType, Op: OpStack, Shape: append([]int{len(parts)}, parts[0].Shape...)}
+	out := &Input{DType: parts[0].DType, Op: OpStack, Shape: append([]int{len(parts)}, parts[0].Shape...), Block: parts[0].Block}
 	for _, p := range parts {
 		out.Sources = append(out.Sources, p.Sources[0])
+		out.Scales = append(out.Scales, p.Scales...)
 	}
 	for _, s := range srcs {
 		ts.pop(s)
@@ -170,4 +184,50 @@ func (ts *tensorSet) withPrefix(prefix string) []string {
 		}
 	}
 	return out
+}
+
+// dequantFP8 makes weight (a direct float8_e4m3fn [rows, cols] tensor) its
+// bfloat16 dequantization by scaleInv (direct float32
+// [ceil(rows/block), ceil(cols/block)]), which it pops.
+func (ts *tensorSet) dequantFP8(weight, scaleInv string, block int) error {
+	w, okw := ts.m[weight]
+	s, oks := ts.m[scaleInv]
+	switch {
+	case !okw:
+		return fmt.Errorf("%w: tensor %q has no weight %q", ErrWeights, scaleInv, weight)
+	case !oks:
+		return fmt.Errorf("%w: dequantizing %q: tensor %q is missing", ErrWeights, weight, scaleInv)
+	case w.Op != OpDirect || w.Heads != nil || w.Scales != nil || s.Op != OpDirect:
+		return fmt.Errorf("%w: dequantizing %q: tensor is itself derived (%s)", ErrWeights, weight, w.Op)
+	case w.Sources[0].DType != mlx.F8E4M3 || len(w.Shape) != 2:
+		return fmt.Errorf("%w: tensor %q is %s%v; a weight with a weight_scale_inv must be a 2-D float8_e4m3fn", ErrWeights, weight, w.Sources[0].DType, w.Shape)
+	case block <= 0:
+		return fmt.Errorf("%w: dequantizing %q: block size %d", ErrWeights, weight, block)
+	}
+	want := []int{(w.Shape[0] + block - 1) / block, (w.Shape[1] + block - 1) / block}
+	if s.DType != mlx.F32 || !slices.Equal(s.Shape, want) {
+		return fmt.Errorf("%w: tensor %q is %s%v; the FP8 block scales of %q %v must be float32%v", ErrWeights, scaleInv, s.DType, s.Shape, weight, w.Shape, want)
+	}
+	w.DType, w.Scales, w.Block = mlx.BF16, []SourceTensor{s.Sources[0]}, block
+	ts.pop(scaleInv)
+	return nil
+}
+
+// sliceHeads sets dst to op of src (a direct tensor, FP8 block-scaled or
+// not), leaving src in place.
+func (ts *tensorSet) sliceHeads(dst, src string, op model.HeadSlice) error {
+	in, ok := ts.m[src]
+	if !ok {
+		return fmt.Errorf("%w: slicing %q: tensor is missing", ErrWeights, src)
+	}
+	if in.Op != OpDirect || in.Heads != nil {
+		return fmt.Errorf("%w: slicing %q: tensor is itself derived (%s)", ErrWeights, src, in.Op)
+	}
+	shape, err := op.Shape(src, in.Shape)
+	if err != nil {
+		return err
+	}
+	ts.set(dst, &Input{DType: in.DType, Shape: shape, Op: OpDirect, Sources: slices.Clone(in.Sources),
+		Scales: slices.Clone(in.Scales), Block: in.Block, Heads: &op})
+	return nil
 }

@@ -10,6 +10,9 @@ var (
 	// ErrWeights reports checkpoint tensors that do not match the model the
 	// config describes: unknown or missing names, wrong shapes or dtypes.
 	ErrWeights = errors.New("convert: weights do not match the model")
+	// ErrUnsupported reports a model type or checkpoint feature mlxconv
+	// does not convert.
+	ErrUnsupported = errors.New("convert: unsupported model")
 )
 
 // ErrExport reports a model, config or option the GGUF exporter cannot

@@ -105,6 +105,10 @@ type MLX struct {
 	Sanitize func(m *Tree, c Config, ts Tensors) error
 	// Pred is the model's own quant_predicate; nil for none.
 	Pred QuantPred
+	// KeepDType is the model's cast_predicate negated: true for a
+	// parameter (full name) that keeps its dtype when the floats are cast
+	// (deepseek_v3's e_score_correction_bias); nil casts every float.
+	KeepDType func(name string) bool
 }
 
 // QuantPred is a model's own quant_predicate result for a module: nil
@@ -126,6 +130,33 @@ type Tensors interface {
 	Stack(dst string, srcs []string) error
 	// WithPrefix returns the names starting with prefix, in order.
 	WithPrefix(prefix string) []string
+	// DequantFP8 makes weight (float8_e4m3fn) its bfloat16 dequantization
+	// by the float32 block scales scaleInv ([ceil(rows/block),
+	// ceil(cols/block)]), as mlx-lm's FP8 sanitize does, and pops scaleInv.
+	DequantFP8(weight, scaleInv string, block int) error
+	// SliceHeads sets dst to op applied to src (src stays; see HeadSlice).
+	SliceHeads(dst, src string, op HeadSlice) error
+}
+
+// HeadSlice is a per-head slice of a 2-D tensor [heads*rows, cols] seen as
+// [heads, rows, cols]: rows [Lo, Hi) of every head, with the last two
+// axes swapped when Swap (mlx-lm's MLA kv_b_proj split into embed_q and
+// unembed_out).
+type HeadSlice struct {
+	Heads, Lo, Hi int
+	Swap          bool
+}
+
+// Shape returns the shape op makes of a tensor of shape s, or an error
+// naming tensor.
+func (op HeadSlice) Shape(tensor string, s []int) ([]int, error) {
+	if len(s) != 2 || op.Heads <= 0 || s[0]%op.Heads != 0 || op.Lo < 0 || op.Lo > op.Hi || op.Hi > s[0]/op.Heads {
+		return nil, fmt.Errorf("%w: tensor %q: shape %v does not split into %d heads of rows [%d, %d)", ErrWeights, tensor, s, op.Heads, op.Lo, op.Hi)
+	}
+	if op.Swap {
+		return []int{op.Heads, s[1], op.Hi - op.Lo}, nil
+	}
+	return []int{op.Heads, op.Hi - op.Lo, s[1]}, nil
 }
 
 // ---- config helpers shared by the family files
