@@ -79,3 +79,8 @@ func (v tensorView) DequantFP8(weight, scaleInv string, block int) error {
 func (v tensorView) SliceHeads(dst, src string, op model.HeadSlice) error {
 	return v.ts.sliceHeads(dst, src, op)
 }
+func (v tensorView) Rename(name, to string) error { return v.ts.rename(name, to) }
+func (v tensorView) Split(name string, axis int, dsts []string) error {
+	return v.ts.split(name, axis, dsts)
+}
+func (v tensorView) Transform(name string, op model.ValueOp) error { return v.ts.transform(name, op) }

@@ -110,7 +110,7 @@ func TestDenseSanitize(t *testing.T) {
 		t.Run(tc.arch+" "+tc.extra, func(t *testing.T) {
 			a := family.Lookup(tc.arch)
 			if tc.keep == nil {
-				assert.Nil(t, a.MLX.Sanitize)
+				assert.False(t, a.MLX.HasSanitize())
 				return
 			}
 			var src []SourceTensor
@@ -118,7 +118,7 @@ func TestDenseSanitize(t *testing.T) {
 				src = append(src, SourceTensor{Name: n, DType: mlx.F32, Shape: []int{4}})
 			}
 			ts := newTensorSet(src)
-			require.NoError(t, a.MLX.Sanitize(&modelSpec{}, denseConfig(t, tc.arch, tc.extra), tensorView{ts}))
+			require.NoError(t, a.MLX.SanitizeTensors(&modelSpec{}, denseConfig(t, tc.arch, tc.extra), tensorView{ts}))
 			assert.Equal(t, tc.keep, ts.names())
 		})
 	}

@@ -27,10 +27,13 @@ const (
 	// OpAWQBiases computes MLX biases [out, groups] = -zeros*scales from the
 	// AWQ scales (source 0) and qzeros (source 1, optional: zero point 8).
 	OpAWQBiases
+	// OpValue applies a sanitize value transform (Input.Value, a
+	// model.ValueOp) to one direct source.
+	OpValue
 )
 
 var sourceOpNames = [...]string{OpDirect: "direct", OpStack: "stack", OpAWQWeight: "awq-weight",
-	OpAWQScales: "awq-scales", OpAWQBiases: "awq-biases"}
+	OpAWQScales: "awq-scales", OpAWQBiases: "awq-biases", OpValue: "value"}
 
 func (o SourceOp) String() string {
 	if int(o) < len(sourceOpNames) {
@@ -58,6 +61,7 @@ type Input struct {
 	// Heads, when set, is a per-head slice of the (2-D) direct input: the
 	// whole tensor is assembled, then sliced (the MLA kv_b_proj split).
 	Heads *model.HeadSlice
+	Value model.ValueOp // OpValue's transform
 }
 
 // NumElements returns the product of the shape.
@@ -229,5 +233,91 @@ func (ts *tensorSet) sliceHeads(dst, src string, op model.HeadSlice) error {
 	}
 	ts.set(dst, &Input{DType: in.DType, Shape: shape, Op: OpDirect, Sources: slices.Clone(in.Sources),
 		Scales: slices.Clone(in.Scales), Block: in.Block, Heads: &op})
+	return nil
+}
+
+// rename gives name the new name to, keeping its position.
+func (ts *tensorSet) rename(name, to string) error {
+	in, ok := ts.m[name]
+	if !ok {
+		return fmt.Errorf("%w: renaming %q: tensor is missing", ErrWeights, name)
+	}
+	if name == to {
+		return nil
+	}
+	if _, ok := ts.m[to]; ok {
+		return fmt.Errorf("%w: renaming %q: tensor %q exists already", ErrWeights, name, to)
+	}
+	ts.order[slices.Index(ts.order, name)] = to
+	delete(ts.m, name)
+	in.Name = to
+	ts.m[to] = in
+	return nil
+}
+
+// split pops name (a direct source) and sets dsts to its equal parts along
+// axis: byte ranges of the source (axis 0), or one byte range per index of
+// axis 0, stacked (axis 1).
+func (ts *tensorSet) split(name string, axis int, dsts []string) error {
+	in, ok := ts.m[name]
+	if !ok {
+		return fmt.Errorf("%w: splitting %q: tensor is missing", ErrWeights, name)
+	}
+	if in.Op != OpDirect || in.Scales != nil || in.Heads != nil {
+		return fmt.Errorf("%w: splitting %q: tensor is itself derived (%s)", ErrWeights, name, in.Op)
+	}
+	shape, err := model.SplitShape(name, in.Shape, axis, len(dsts))
+	if err != nil {
+		return err
+	}
+	for _, d := range dsts {
+		if _, ok := ts.m[d]; ok && d != name {
+			return fmt.Errorf("%w: splitting %q: tensor %q exists already", ErrWeights, name, d)
+		}
+	}
+	src := in.Sources[0]
+	ts.pop(name)
+	esz := int64(src.DType.Size())
+	if axis == 0 {
+		size := numElements(shape) * esz
+		for i, d := range dsts {
+			s := src
+			s.Shape, s.Offset = slices.Clone(shape), src.Offset+int64(i)*size
+			ts.set(d, &Input{DType: in.DType, Shape: slices.Clone(shape), Op: OpDirect, Sources: []SourceTensor{s}})
+		}
+		return nil
+	}
+	rowBytes := numElements(in.Shape[1:]) * esz
+	part := numElements(shape[1:])
+	for i, d := range dsts {
+		out := &Input{DType: in.DType, Shape: slices.Clone(shape), Op: OpStack}
+		for r := 0; r < in.Shape[0]; r++ {
+			s := src
+			s.Shape, s.Offset = slices.Clone(shape[1:]), src.Offset+int64(r)*rowBytes+int64(i)*part*esz
+			out.Sources = append(out.Sources, s)
+		}
+		ts.set(d, out)
+	}
+	return nil
+}
+
+// transform makes name's values op of its values (a direct source; it
+// becomes one whole unit when executed).
+func (ts *tensorSet) transform(name string, op model.ValueOp) error {
+	in, ok := ts.m[name]
+	if !ok {
+		return fmt.Errorf("%w: transforming %q: tensor is missing", ErrWeights, name)
+	}
+	if in.Op != OpDirect || in.Scales != nil || in.Heads != nil {
+		return fmt.Errorf("%w: transforming %q: tensor is itself derived (%s)", ErrWeights, name, in.Op)
+	}
+	shape, err := op.Shape(name, in.Shape)
+	if err != nil {
+		return err
+	}
+	if op == model.ValueAddOne && !in.DType.IsFloat() {
+		return fmt.Errorf("%w: transforming %q: %s needs a float tensor, not %s", ErrWeights, name, op, in.DType)
+	}
+	in.Shape, in.Op, in.Value = shape, OpValue, op
 	return nil
 }

@@ -18,7 +18,7 @@ var Llama = &model.Family{
 		Required:   []string{"hidden_size", "num_hidden_layers", "intermediate_size", "num_attention_heads", "rms_norm_eps", "vocab_size"},
 		LayerTypes: true, HeadDim: model.HeadDimOptional, HeadDimFirst: true,
 		AttnBias: "attention_bias", MlpBias: "mlp_bias", TieDefault: true,
-		Norms: model.TwoNorms, Sanitize: []model.SanitizeStep{model.SanitizeInvFreq, model.SanitizeTiedHead},
+		Norms: model.TwoNorms, Rules: []model.SanitizeRule{dropInvFreq, model.TiedHead{Default: true}},
 	}).MLX(),
 	GGUF: &model.GGUF{
 		Types: []string{"llama", "mistral"}, Arch: "llama", Vocab: "llama", SetVocab: llamaVocab, TokenizerClass: "LlamaTokenizerFast", PermuteQK: true, Layer: model.CommonLayer,
@@ -31,6 +31,10 @@ var Llama = &model.Family{
 		},
 	},
 }
+
+// dropInvFreq drops the precomputed rotary frequencies some checkpoints
+// carry (llama's and qwen2's sanitize).
+var dropInvFreq = model.Drop{model.Contains("self_attn.rotary_emb.inv_freq")}
 
 func llamaParams(m *model.Meta) error {
 	if err := model.TextParams(m); err != nil {
