@@ -1,0 +1,110 @@
+package convert
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mlxconv/mlxconv/mlx"
+	"github.com/mlxconv/mlxconv/model"
+	"github.com/mlxconv/mlxconv/pipeline"
+)
+
+// TestFP8BlockBytes executes FP8 block-scaled inputs (one weight, two
+// stacked experts, a kv_b_proj split per head) from a real safetensors
+// file, in tiny row units, element units and whole, and checks their bytes
+// against mlx.DequantFP8Block of each whole tensor rearranged by hand.
+func TestFP8BlockBytes(t *testing.T) {
+	dir := t.TempDir()
+	f8 := func(name string, shape ...int) genTensor { return genTensor{name, mlx.F8E4M3, shape} }
+	src := []genTensor{f8("w.weight", 200, 130), f32("w.weight_scale_inv", 2, 2),
+		f8("e.0.weight", 129, 3), f32("e.0.weight_scale_inv", 2, 1), f8("e.1.weight", 129, 3), f32("e.1.weight_scale_inv", 2, 1),
+		f8("kvb.weight", 24, 130), f32("kvb.weight_scale_inv", 1, 2)}
+	require.NoError(t, writeModelErr(dir, genModel{config: `{"model_type": "llama"}`, tensors: src}))
+	inv := inventoryOfDir(t, dir)
+	ts := newTensorSet(inv.Tensors)
+	v := tensorView{ts}
+	for _, w := range []string{"w", "e.0", "e.1", "kvb"} {
+		require.NoError(t, v.DequantFP8(w+".weight", w+".weight_scale_inv", 128))
+	}
+	require.NoError(t, v.Stack("e.weight", []string{"e.0.weight", "e.1.weight"}))
+	require.NoError(t, v.SliceHeads("q.weight", "kvb.weight", model.HeadSlice{Heads: 4, Lo: 0, Hi: 2, Swap: true}))
+	require.NoError(t, v.SliceHeads("o.weight", "kvb.weight", model.HeadSlice{Heads: 4, Lo: 2, Hi: 6}))
+	v.Pop("kvb.weight")
+	assert.Equal(t, []string{"w.weight", "e.weight", "q.weight", "o.weight"}, ts.names())
+
+	deq := map[string][]byte{}
+	for i := 0; i < len(src); i += 2 {
+		w, s := tensorData(src[i]), tensorData(src[i+1])
+		out := make([]byte, 2*len(w))
+		require.NoError(t, mlx.DequantFP8Block(out, w, s, src[i].shape[1], 128, 0))
+		deq[src[i].name] = out
+	}
+	kvb := deq["kvb.weight"] // [4 heads × 6 rows, 130] bf16
+	var q, o []byte
+	for h := 0; h < 4; h++ {
+		for c := 0; c < 130; c++ { // rows 0-1 of head h, transposed
+			for r := 0; r < 2; r++ {
+				q = append(q, kvb[((h*6+r)*130+c)*2:][:2]...)
+			}
+		}
+		o = append(o, kvb[(h*6+2)*130*2:(h*6+6)*130*2]...)
+	}
+	want := map[string][]byte{"w.weight": deq["w.weight"], "e.weight": cat(deq["e.0.weight"], deq["e.1.weight"]), "q.weight": q, "o.weight": o}
+	backend, _, err := mlx.OpenNative(1, "")
+	require.NoError(t, err)
+	for name, w := range want {
+		in, ok := ts.get(name)
+		require.True(t, ok, name)
+		assert.Equal(t, mlx.BF16, in.DType, name)
+		for _, unit := range []struct {
+			elementwise bool
+			bytes       int64
+		}{{true, 4}, {false, 4}, {false, 1 << 20}} {
+			sink := &memSink{b: make([]byte, len(w))}
+			job, err := StreamJob(name, []*Input{in}, unit.elementwise, []pipeline.Output{{Name: name, Size: int64(len(w))}}, backend,
+				func(_ pipeline.Unit, ins [][]byte, _ int64) ([][]byte, error) { return ins, nil })
+			require.NoError(t, err, name)
+			require.NoError(t, pipeline.Run(context.Background(), inv, sink, []pipeline.Job{job}, pipeline.Options{Workers: 2, UnitBytes: unit.bytes}), name)
+			assert.Equal(t, w, sink.b, "%s elementwise=%v units of %d bytes", name, unit.elementwise, unit.bytes)
+		}
+	}
+}
+
+// TestFP8BlockErrors: the checks of DequantFP8 and SliceHeads.
+func TestFP8BlockErrors(t *testing.T) {
+	f8 := func(name string, shape ...int) genTensor { return genTensor{name, mlx.F8E4M3, shape} }
+	tests := []struct {
+		name    string
+		tensors []genTensor
+		run     func(v tensorView) error
+		want    string
+	}{
+		{"no weight", []genTensor{f32("a.weight_scale_inv", 1, 1)},
+			func(v tensorView) error { return v.DequantFP8("a.weight", "a.weight_scale_inv", 128) }, `has no weight "a.weight"`},
+		{"not fp8", []genTensor{bf16("a.weight", 4, 4), f32("a.weight_scale_inv", 1, 1)},
+			func(v tensorView) error { return v.DequantFP8("a.weight", "a.weight_scale_inv", 128) }, "must be a 2-D float8_e4m3fn"},
+		{"scale shape", []genTensor{f8("a.weight", 200, 4), f32("a.weight_scale_inv", 1, 1)},
+			func(v tensorView) error { return v.DequantFP8("a.weight", "a.weight_scale_inv", 128) }, "must be float32[2 1]"},
+		{"scale dtype", []genTensor{f8("a.weight", 4, 4), bf16("a.weight_scale_inv", 1, 1)},
+			func(v tensorView) error { return v.DequantFP8("a.weight", "a.weight_scale_inv", 128) }, "must be float32[1 1]"},
+		{"heads", []genTensor{bf16("a.weight", 10, 4)},
+			func(v tensorView) error { return v.SliceHeads("b.weight", "a.weight", model.HeadSlice{Heads: 4, Hi: 1}) }, "does not split into 4 heads"},
+		{"mixed stack", []genTensor{f8("a.weight", 4, 4), f32("a.weight_scale_inv", 1, 1), bf16("b.weight", 4, 4)},
+			func(v tensorView) error {
+				if err := v.DequantFP8("a.weight", "a.weight_scale_inv", 128); err != nil {
+					return err
+				}
+				return v.Stack("s.weight", []string{"a.weight", "b.weight"})
+			}, "not both FP8 block-scaled"},
+	}
+	for _, tc := range tests {
+		dir := t.TempDir()
+		require.NoError(t, writeModelErr(dir, genModel{config: `{"model_type": "llama"}`, tensors: tc.tensors}))
+		err := tc.run(tensorView{newTensorSet(inventoryOfDir(t, dir).Tensors)})
+		require.ErrorIs(t, err, ErrWeights, tc.name)
+		assert.Contains(t, err.Error(), tc.want, tc.name)
+	}
+}
