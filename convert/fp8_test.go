@@ -91,7 +91,9 @@ func TestFP8BlockErrors(t *testing.T) {
 		{"scale dtype", []genTensor{f8("a.weight", 4, 4), bf16("a.weight_scale_inv", 1, 1)},
 			func(v tensorView) error { return v.DequantFP8("a.weight", "a.weight_scale_inv", 128) }, "must be float32[1 1]"},
 		{"heads", []genTensor{bf16("a.weight", 10, 4)},
-			func(v tensorView) error { return v.SliceHeads("b.weight", "a.weight", model.HeadSlice{Heads: 4, Hi: 1}) }, "does not split into 4 heads"},
+			func(v tensorView) error {
+				return v.SliceHeads("b.weight", "a.weight", model.HeadSlice{Heads: 4, Hi: 1})
+			}, "does not split into 4 heads"},
 		{"mixed stack", []genTensor{f8("a.weight", 4, 4), f32("a.weight_scale_inv", 1, 1), bf16("b.weight", 4, 4)},
 			func(v tensorView) error {
 				if err := v.DequantFP8("a.weight", "a.weight_scale_inv", 128); err != nil {

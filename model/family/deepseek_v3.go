@@ -136,32 +136,14 @@ func sanitizeDeepseekV3(_ *model.Tree, c model.Config, ts model.Tensors) error {
 	if err != nil {
 		return err
 	}
-	for _, n := range ts.Names() {
-		if strings.HasSuffix(n, "weight_shape") {
-			return fmt.Errorf("%w: tensor %q: int4 packed (weight_packed) deepseek_v3 checkpoints are not supported", model.ErrUnsupported, n)
-		}
-	}
-	ts.Filter(func(n string) bool {
-		return !strings.HasSuffix(n, "weight_scale") && !strings.HasSuffix(n, "weight_packed")
-	})
-	for _, n := range ts.Names() {
-		if strings.Contains(n, "weight_scale_inv") {
-			if err := ts.DequantFP8(strings.ReplaceAll(n, "_scale_inv", ""), n, fp8Block); err != nil {
-				return err
-			}
-		}
+	if err := dequantDeepseekV3(ts); err != nil {
+		return err
 	}
 	if err := model.CheckExperts(a.routed, a.layers, ts); err != nil {
 		return err
 	}
 	for l := 0; l < a.layers; l++ {
-		p := "model.layers." + strconv.Itoa(l)
-		if ts.Has(p+".mlp.experts.0.gate_proj.weight") || ts.Has(p+".mlp.experts.0.down_proj.weight") || ts.Has(p+".mlp.experts.0.up_proj.weight") {
-			if err := deepseekExperts.Apply(ts, p+".mlp", a.routed); err != nil {
-				return err
-			}
-		}
-		if err := a.splitKVB(ts, p+".self_attn"); err != nil {
+		if err := a.sanitizeLayer(ts, "model.layers."+strconv.Itoa(l)); err != nil {
 			return err
 		}
 	}
@@ -172,6 +154,35 @@ func sanitizeDeepseekV3(_ *model.Tree, c model.Config, ts model.Tensors) error {
 		return !strings.HasPrefix(n, "model.layers.61") && !strings.Contains(n, "rotary_emb.inv_freq") && !isLayerAtLeast(n, a.layers)
 	})
 	return nil
+}
+
+// dequantDeepseekV3 is the first half of the sanitize: the int4 remap
+// (refused), then every weight with a weight_scale_inv dequantized from
+// FP8.
+func dequantDeepseekV3(ts model.Tensors) error {
+	for _, n := range ts.Names() {
+		if strings.HasSuffix(n, "weight_shape") {
+			return fmt.Errorf("%w: tensor %q: int4 packed (weight_packed) deepseek_v3 checkpoints are not supported", model.ErrUnsupported, n)
+		}
+	}
+	ts.Filter(func(n string) bool { return !strings.HasSuffix(n, "weight_scale") && !strings.HasSuffix(n, "weight_packed") })
+	for _, n := range ts.Names() {
+		if strings.Contains(n, "weight_scale_inv") {
+			if err := ts.DequantFP8(strings.ReplaceAll(n, "_scale_inv", ""), n, fp8Block); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// sanitizeLayer stacks the layer's experts (each projection and part
+// whose expert 0 is present) and splits its kv_b_proj.
+func (a *deepseekV3Args) sanitizeLayer(ts model.Tensors, p string) error {
+	if err := deepseekExperts.Apply(ts, p+".mlp", a.routed); err != nil {
+		return err
+	}
+	return a.splitKVB(ts, p+".self_attn")
 }
 
 // isLayerAtLeast reports whether n is in a decoder layer ≥ layers.
