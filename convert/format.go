@@ -45,6 +45,15 @@ func (p *Plan) Describe(i int) string {
 	case x.Sources[0].Name != x.Name:
 		fmt.Fprintf(&b, ", from %s", x.Sources[0].Name)
 	}
+	if x := j.Inputs[0]; len(x.Scales) > 0 {
+		fmt.Fprintf(&b, ", fp8 %dx%d-block dequant", x.Block, x.Block)
+	}
+	if h := j.Inputs[0].Heads; h != nil {
+		fmt.Fprintf(&b, ", rows [%d, %d) of %d heads", h.Lo, h.Hi, h.Heads)
+		if h.Swap {
+			b.WriteString(" transposed")
+		}
+	}
 	if j.Note != "" {
 		fmt.Fprintf(&b, " [%s]", j.Note)
 	}
