@@ -16,12 +16,14 @@ import (
 // ModuleKind is the kind of MLX leaf module that holds a parameter.
 type ModuleKind uint8
 
-// Module kinds. Only Linear, Embedding and SwitchLinear are quantizable.
+// Module kinds. Only Linear, Embedding, SwitchLinear and MultiLinear are
+// quantizable.
 const (
 	KindOther        ModuleKind = ModuleKind(kindOther)
 	KindLinear       ModuleKind = ModuleKind(kindLinear)
 	KindEmbedding    ModuleKind = ModuleKind(kindEmbedding)
 	KindSwitchLinear ModuleKind = ModuleKind(kindSwitchLinear)
+	KindMultiLinear  ModuleKind = ModuleKind(model.KindMultiLinear)
 )
 
 func (k ModuleKind) String() string { return model.Kind(k).String() }
