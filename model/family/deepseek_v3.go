@@ -165,7 +165,9 @@ func dequantDeepseekV3(ts model.Tensors) error {
 			return fmt.Errorf("%w: tensor %q: int4 packed (weight_packed) deepseek_v3 checkpoints are not supported", model.ErrUnsupported, n)
 		}
 	}
-	ts.Filter(func(n string) bool { return !strings.HasSuffix(n, "weight_scale") && !strings.HasSuffix(n, "weight_packed") })
+	ts.Filter(func(n string) bool {
+		return !strings.HasSuffix(n, "weight_scale") && !strings.HasSuffix(n, "weight_packed")
+	})
 	for _, n := range ts.Names() {
 		if strings.Contains(n, "weight_scale_inv") {
 			if err := ts.DequantFP8(strings.ReplaceAll(n, "_scale_inv", ""), n, fp8Block); err != nil {
