@@ -79,6 +79,10 @@ func (v tensorView) DequantFP8(weight, scaleInv string, block int) error {
 func (v tensorView) SliceHeads(dst, src string, op model.HeadSlice) error {
 	return v.ts.sliceHeads(dst, src, op)
 }
+func (v tensorView) ViewUint32(name string) error { return v.ts.viewUint32(name) }
+func (v tensorView) Scaled(dst, src string, factor float32) error {
+	return v.ts.scaled(dst, src, factor)
+}
 func (v tensorView) Rename(name, to string) error { return v.ts.rename(name, to) }
 func (v tensorView) Split(name string, axis int, dsts []string) error {
 	return v.ts.split(name, axis, dsts)

@@ -174,7 +174,7 @@ func rowValues(backend mlx.Backend, ins []*Input, g *jobGeom, u pipeline.Unit, b
 		if err != nil {
 			return nil, err
 		}
-		vals = append(vals, b)
+		vals = append(vals, mulConst(b, in.DType, in.Mul))
 		k++
 	}
 	return vals, nil
@@ -224,7 +224,23 @@ func materialize(backend mlx.Backend, in *Input, srcs [][]byte) ([]byte, error) 
 	default:
 		return nil, fmt.Errorf("convert: input %q: unknown op %v", in.Name, in.Op)
 	}
-	return toInputDType(backend, out, dt, in)
+	if out, err = toInputDType(backend, out, dt, in); err != nil {
+		return nil, err
+	}
+	return mulConst(out, in.DType, in.Mul), nil
+}
+
+// mulConst returns b (float values of dtype dt) times m, computed in
+// float32 and rounded to dt (MLX's scalar * array); m == 0 returns b.
+func mulConst(b []byte, dt mlx.DType, m float32) []byte {
+	if m == 0 {
+		return b
+	}
+	out := make([]byte, len(b))
+	for i := 0; i < len(b)/dt.Size(); i++ {
+		putFloat(out, i, dt, floatAt(b, i, dt)*m)
+	}
+	return out
 }
 
 // assemble concatenates the sources of a direct or stacked input,

@@ -48,6 +48,9 @@ func (p *Plan) Describe(i int) string {
 	if x := j.Inputs[0]; len(x.Scales) > 0 {
 		fmt.Fprintf(&b, ", fp8 %dx%d-block dequant", x.Block, x.Block)
 	}
+	if m := j.Inputs[0].Mul; m != 0 {
+		fmt.Fprintf(&b, ", times %v", m)
+	}
 	if h := j.Inputs[0].Heads; h != nil {
 		fmt.Fprintf(&b, ", rows [%d, %d) of %d heads", h.Lo, h.Hi, h.Heads)
 		if h.Swap {

@@ -100,7 +100,7 @@ func TestFP8BlockErrors(t *testing.T) {
 					return err
 				}
 				return v.Stack("s.weight", []string{"a.weight", "b.weight"})
-			}, "not both FP8 block-scaled"},
+			}, "not derived alike"},
 	}
 	for _, tc := range tests {
 		dir := t.TempDir()
@@ -108,5 +108,46 @@ func TestFP8BlockErrors(t *testing.T) {
 		err := tc.run(tensorView{newTensorSet(inventoryOfDir(t, dir).Tensors)})
 		require.ErrorIs(t, err, ErrWeights, tc.name)
 		assert.Contains(t, err.Error(), tc.want, tc.name)
+	}
+}
+
+// TestScaledBytes: a Scaled tensor (compressed-tensors biases, -8 *
+// scales) alone and stacked, in element units, and a weight viewed as
+// uint32.
+func TestScaledBytes(t *testing.T) {
+	dir := t.TempDir()
+	src := []genTensor{bf16("a.weight_scale", 5, 3), bf16("e.0.weight_scale", 4, 2), bf16("e.1.weight_scale", 4, 2),
+		{"a.weight_packed", mlx.I32, []int{5, 12}}}
+	require.NoError(t, writeModelErr(dir, genModel{config: `{"model_type": "llama"}`, tensors: src}))
+	inv := inventoryOfDir(t, dir)
+	ts := newTensorSet(inv.Tensors)
+	v := tensorView{ts}
+	for _, p := range []string{"a", "e.0", "e.1"} {
+		require.NoError(t, v.Scaled(p+".biases", p+".weight_scale", -8))
+	}
+	require.NoError(t, v.Stack("e.biases", []string{"e.0.biases", "e.1.biases"}))
+	require.NoError(t, v.ViewUint32("a.weight_packed"))
+	in, _ := ts.get("a.weight_packed")
+	assert.Equal(t, mlx.U32, in.DType)
+	require.ErrorIs(t, v.ViewUint32("a.weight_scale"), ErrWeights)
+	require.ErrorIs(t, v.Scaled("x", "a.weight_packed", 2), ErrWeights)
+
+	times8 := func(g genTensor) []byte { return mulConst(tensorData(g), mlx.BF16, -8) }
+	want := map[string][]byte{"a.biases": times8(src[0]), "e.biases": cat(times8(src[1]), times8(src[2]))}
+	// -8 * s is exact in bfloat16: check one value by hand.
+	s0 := mlx.BF16ToF32(uint16(tensorData(src[0])[0]) | uint16(tensorData(src[0])[1])<<8)
+	got0 := mlx.BF16ToF32(uint16(want["a.biases"][0]) | uint16(want["a.biases"][1])<<8)
+	assert.Equal(t, -8*s0, got0)
+	backend, _, err := mlx.OpenNative(1, "")
+	require.NoError(t, err)
+	for name, w := range want {
+		in, ok := ts.get(name)
+		require.True(t, ok, name)
+		sink := &memSink{b: make([]byte, len(w))}
+		job, err := StreamJob(name, []*Input{in}, true, []pipeline.Output{{Name: name, Size: int64(len(w))}}, backend,
+			func(_ pipeline.Unit, ins [][]byte, _ int64) ([][]byte, error) { return ins, nil })
+		require.NoError(t, err, name)
+		require.NoError(t, pipeline.Run(context.Background(), inv, sink, []pipeline.Job{job}, pipeline.Options{Workers: 2, UnitBytes: 4}), name)
+		assert.Equal(t, w, sink.b, name)
 	}
 }

@@ -62,6 +62,15 @@ type Input struct {
 	// whole tensor is assembled, then sliced (the MLA kv_b_proj split).
 	Heads *model.HeadSlice
 	Value model.ValueOp // OpValue's transform
+	// Mul, when not 0, multiplies the (float) values by it in float32,
+	// rounded back to DType, elementwise (compressed-tensors biases,
+	// -8 * scales).
+	Mul float32
+}
+
+// derived reports whether in is more than its sources' bytes as stored.
+func (in *Input) derived() bool {
+	return in.Op != OpDirect || in.Scales != nil || in.Heads != nil || in.Mul != 0
 }
 
 // NumElements returns the product of the shape.
@@ -159,15 +168,15 @@ func (ts *tensorSet) stack(dst string, srcs []string) error {
 		if in.Op != OpDirect || in.Heads != nil {
 			return fmt.Errorf("%w: stacking %q: tensor %q is itself derived (%s)", ErrWeights, dst, s, in.Op)
 		}
-		if len(parts) > 0 && (len(in.Scales) != len(parts[0].Scales) || in.Block != parts[0].Block) {
-			return fmt.Errorf("%w: stacking %q: tensor %q and %q are not both FP8 block-scaled", ErrWeights, dst, s, parts[0].Name)
+		if len(parts) > 0 && (len(in.Scales) != len(parts[0].Scales) || in.Block != parts[0].Block || in.Mul != parts[0].Mul) {
+			return fmt.Errorf("%w: stacking %q: tensor %q and %q are not derived alike (FP8 block scales, multiplier)", ErrWeights, dst, s, parts[0].Name)
 		}
 		parts = append(parts, in)
 	}
 	if len(parts) == 0 {
 		return fmt.Errorf("%w: stacking %q: no experts", ErrWeights, dst)
 	}
-	out := &Input{DType: parts[0].DType, Op: OpStack, Shape: append([]int{len(parts)}, parts[0].Shape...), Block: parts[0].Block}
+	out := &Input{DType: parts[0].DType, Op: OpStack, Shape: append([]int{len(parts)}, parts[0].Shape...), Block: parts[0].Block, Mul: parts[0].Mul}
 	for _, p := range parts {
 		out.Sources = append(out.Sources, p.Sources[0])
 		out.Scales = append(out.Scales, p.Scales...)
@@ -201,7 +210,7 @@ func (ts *tensorSet) dequantFP8(weight, scaleInv string, block int) error {
 		return fmt.Errorf("%w: tensor %q has no weight %q", ErrWeights, scaleInv, weight)
 	case !oks:
 		return fmt.Errorf("%w: dequantizing %q: tensor %q is missing", ErrWeights, weight, scaleInv)
-	case w.Op != OpDirect || w.Heads != nil || w.Scales != nil || s.Op != OpDirect:
+	case w.derived() || s.derived():
 		return fmt.Errorf("%w: dequantizing %q: tensor is itself derived (%s)", ErrWeights, weight, w.Op)
 	case w.Sources[0].DType != mlx.F8E4M3 || len(w.Shape) != 2:
 		return fmt.Errorf("%w: tensor %q is %s%v; a weight with a weight_scale_inv must be a 2-D float8_e4m3fn", ErrWeights, weight, w.Sources[0].DType, w.Shape)
@@ -224,7 +233,7 @@ func (ts *tensorSet) sliceHeads(dst, src string, op model.HeadSlice) error {
 	if !ok {
 		return fmt.Errorf("%w: slicing %q: tensor is missing", ErrWeights, src)
 	}
-	if in.Op != OpDirect || in.Heads != nil {
+	if in.Op != OpDirect || in.Heads != nil || in.Mul != 0 {
 		return fmt.Errorf("%w: slicing %q: tensor is itself derived (%s)", ErrWeights, src, in.Op)
 	}
 	shape, err := op.Shape(src, in.Shape)
@@ -263,7 +272,7 @@ func (ts *tensorSet) split(name string, axis int, dsts []string) error {
 	if !ok {
 		return fmt.Errorf("%w: splitting %q: tensor is missing", ErrWeights, name)
 	}
-	if in.Op != OpDirect || in.Scales != nil || in.Heads != nil {
+	if in.derived() {
 		return fmt.Errorf("%w: splitting %q: tensor is itself derived (%s)", ErrWeights, name, in.Op)
 	}
 	shape, err := model.SplitShape(name, in.Shape, axis, len(dsts))
@@ -308,7 +317,7 @@ func (ts *tensorSet) transform(name string, op model.ValueOp) error {
 	if !ok {
 		return fmt.Errorf("%w: transforming %q: tensor is missing", ErrWeights, name)
 	}
-	if in.Op != OpDirect || in.Scales != nil || in.Heads != nil {
+	if in.derived() {
 		return fmt.Errorf("%w: transforming %q: tensor is itself derived (%s)", ErrWeights, name, in.Op)
 	}
 	shape, err := op.Shape(name, in.Shape)
@@ -319,5 +328,35 @@ func (ts *tensorSet) transform(name string, op model.ValueOp) error {
 		return fmt.Errorf("%w: transforming %q: %s needs a float tensor, not %s", ErrWeights, name, op, in.DType)
 	}
 	in.Shape, in.Op, in.Value = shape, OpValue, op
+	return nil
+}
+
+// viewUint32 relabels a direct 32-bit integer tensor as uint32.
+func (ts *tensorSet) viewUint32(name string) error {
+	in, ok := ts.m[name]
+	switch {
+	case !ok:
+		return fmt.Errorf("%w: viewing %q as uint32: tensor is missing", ErrWeights, name)
+	case in.derived():
+		return fmt.Errorf("%w: viewing %q as uint32: tensor is itself derived (%s)", ErrWeights, name, in.Op)
+	case in.DType != mlx.I32 && in.DType != mlx.U32:
+		return fmt.Errorf("%w: tensor %q is %s%v; a packed weight must be int32 or uint32", ErrWeights, name, in.DType, in.Shape)
+	}
+	in.DType = mlx.U32
+	return nil
+}
+
+// scaled sets dst to src (a direct float tensor) times factor.
+func (ts *tensorSet) scaled(dst, src string, factor float32) error {
+	in, ok := ts.m[src]
+	switch {
+	case !ok:
+		return fmt.Errorf("%w: scaling %q: tensor is missing", ErrWeights, src)
+	case in.derived():
+		return fmt.Errorf("%w: scaling %q: tensor is itself derived (%s)", ErrWeights, src, in.Op)
+	case !in.DType.IsFloat() || in.DType == mlx.F64 || factor == 0:
+		return fmt.Errorf("%w: scaling %q (%s) by %v: a float tensor and a nonzero factor only", ErrWeights, src, in.DType, factor)
+	}
+	ts.set(dst, &Input{DType: in.DType, Shape: slices.Clone(in.Shape), Op: OpDirect, Sources: slices.Clone(in.Sources), Mul: factor})
 	return nil
 }

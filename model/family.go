@@ -138,6 +138,12 @@ type Tensors interface {
 	DequantFP8(weight, scaleInv string, block int) error
 	// SliceHeads sets dst to op applied to src (src stays; see HeadSlice).
 	SliceHeads(dst, src string, op HeadSlice) error
+	// ViewUint32 relabels a 32-bit integer tensor as uint32
+	// (.view(mx.uint32)).
+	ViewUint32(name string) error
+	// Scaled sets dst to src's values times factor (Python's factor *
+	// array: float32 arithmetic rounded to src's float dtype); src stays.
+	Scaled(dst, src string, factor float32) error
 	// Rename gives name the new name to, in place; to existing already is
 	// an error.
 	Rename(name, to string) error

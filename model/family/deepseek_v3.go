@@ -156,13 +156,18 @@ func sanitizeDeepseekV3(_ *model.Tree, c model.Config, ts model.Tensors) error {
 	return nil
 }
 
-// dequantDeepseekV3 is the first half of the sanitize: the int4 remap
-// (refused), then every weight with a weight_scale_inv dequantized from
-// FP8.
+// dequantDeepseekV3 is the first half of the sanitize: the int4 remap of
+// compressed-tensors pack-quantized weights (X.weight_packed viewed as
+// uint32 becomes X.weight, X.weight_scale X.scales, -8 * it X.biases;
+// Kimi-K2-Thinking), then every weight with a weight_scale_inv
+// dequantized from FP8.
 func dequantDeepseekV3(ts model.Tensors) error {
 	for _, n := range ts.Names() {
 		if strings.HasSuffix(n, "weight_shape") {
-			return fmt.Errorf("%w: tensor %q: int4 packed (weight_packed) deepseek_v3 checkpoints are not supported", model.ErrUnsupported, n)
+			if err := remapInt4(ts, strings.ReplaceAll(n, "weight_shape", "")); err != nil {
+				return err
+			}
+			ts.Pop(n)
 		}
 	}
 	ts.Filter(func(n string) bool {
@@ -176,6 +181,23 @@ func dequantDeepseekV3(ts model.Tensors) error {
 		}
 	}
 	return nil
+}
+
+// remapInt4 is one pack-quantized module (base ends with ".").
+func remapInt4(ts model.Tensors, base string) error {
+	for _, n := range []string{base + "weight", base + "scales", base + "biases"} {
+		ts.Pop(n) // overwritten, as the Python dict entries are
+	}
+	if err := ts.Rename(base+"weight_packed", base+"weight"); err != nil {
+		return err
+	}
+	if err := ts.ViewUint32(base + "weight"); err != nil {
+		return err
+	}
+	if err := ts.Rename(base+"weight_scale", base+"scales"); err != nil {
+		return err
+	}
+	return ts.Scaled(base+"biases", base+"scales", -8)
 }
 
 // sanitizeLayer stacks the layer's experts (each projection and part
