@@ -45,18 +45,7 @@ func (p *Plan) Describe(i int) string {
 	case x.Sources[0].Name != x.Name:
 		fmt.Fprintf(&b, ", from %s", x.Sources[0].Name)
 	}
-	if x := j.Inputs[0]; len(x.Scales) > 0 {
-		fmt.Fprintf(&b, ", fp8 %dx%d-block dequant", x.Block, x.Block)
-	}
-	if m := j.Inputs[0].Mul; m != 0 {
-		fmt.Fprintf(&b, ", times %v", m)
-	}
-	if h := j.Inputs[0].Heads; h != nil {
-		fmt.Fprintf(&b, ", rows [%d, %d) of %d heads", h.Lo, h.Hi, h.Heads)
-		if h.Swap {
-			b.WriteString(" transposed")
-		}
-	}
+	b.WriteString(derivation(j.Inputs[0]))
 	if j.Note != "" {
 		fmt.Fprintf(&b, " [%s]", j.Note)
 	}
@@ -159,4 +148,23 @@ func ParseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("%w: size %q is out of range", ErrOptions, s)
 	}
 	return int64(v), nil
+}
+
+// derivation describes what a source op does to the input's bytes beyond
+// stacking: FP8 block dequantization, a constant factor, a head slice.
+func derivation(x *Input) string {
+	var b strings.Builder
+	if len(x.Scales) > 0 {
+		fmt.Fprintf(&b, ", fp8 %dx%d-block dequant", x.Block, x.Block)
+	}
+	if x.Mul != 0 {
+		fmt.Fprintf(&b, ", times %v", x.Mul)
+	}
+	if h := x.Heads; h != nil {
+		fmt.Fprintf(&b, ", rows [%d, %d) of %d heads", h.Lo, h.Hi, h.Heads)
+		if h.Swap {
+			b.WriteString(" transposed")
+		}
+	}
+	return b.String()
 }
