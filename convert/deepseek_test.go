@@ -54,8 +54,8 @@ model.embed_tokens.weight BF16 [16,32] 1: copy
 model.layers.0.self_attn.q_proj.weight BF16 [96,32] 1: copy
 model.layers.0.self_attn.kv_a_proj_with_mqa.weight BF16 [48,32] 1: copy
 model.layers.0.self_attn.kv_a_layernorm.weight BF16 [32] 1: copy
-model.layers.0.self_attn.embed_q.weight BF16 [2,32,32] 1: copy, from model.layers.0.self_attn.kv_b_proj.weight, rows [0, 32) of 2 heads transposed
-model.layers.0.self_attn.unembed_out.weight BF16 [2,16,32] 1: copy, from model.layers.0.self_attn.kv_b_proj.weight, rows [32, 48) of 2 heads
+model.layers.0.self_attn.embed_q.weight BF16 [2,32,32] 1: copy, view
+model.layers.0.self_attn.unembed_out.weight BF16 [2,16,32] 1: copy, view
 model.layers.0.self_attn.o_proj.weight BF16 [32,32] 1: copy
 model.layers.0.mlp.gate_proj.weight BF16 [64,32] 1: copy
 model.layers.0.mlp.up_proj.weight BF16 [64,32] 1: copy
@@ -65,8 +65,8 @@ model.layers.0.post_attention_layernorm.weight BF16 [32] 1: copy
 model.layers.1.self_attn.q_proj.weight BF16 [96,32] 1: copy
 model.layers.1.self_attn.kv_a_proj_with_mqa.weight BF16 [48,32] 1: copy
 model.layers.1.self_attn.kv_a_layernorm.weight BF16 [32] 1: copy
-model.layers.1.self_attn.embed_q.weight BF16 [2,32,32] 1: copy, from model.layers.1.self_attn.kv_b_proj.weight, fp8 128x128-block dequant, rows [0, 32) of 2 heads transposed
-model.layers.1.self_attn.unembed_out.weight BF16 [2,16,32] 1: copy, from model.layers.1.self_attn.kv_b_proj.weight, fp8 128x128-block dequant, rows [32, 48) of 2 heads
+model.layers.1.self_attn.embed_q.weight BF16 [2,32,32] 1: copy, view, fp8 128x128-block dequant
+model.layers.1.self_attn.unembed_out.weight BF16 [2,16,32] 1: copy, view, fp8 128x128-block dequant
 model.layers.1.self_attn.o_proj.weight BF16 [32,32] 1: copy, fp8 128x128-block dequant
 model.layers.1.mlp.switch_mlp.gate_proj.weight BF16 [2,8,32] 1: copy, stack 2 experts
 model.layers.1.mlp.switch_mlp.up_proj.weight BF16 [2,8,32] 1: copy, stack 2 experts
@@ -88,12 +88,12 @@ model.layers.0.self_attn.kv_a_proj_with_mqa.weight U32 [48,4] 1: quantize affine
 model.layers.0.self_attn.kv_a_proj_with_mqa.scales F16 [48,1] 1: quantize affine 4-bit g32 from BF16->F16 of model.layers.0.self_attn.kv_a_proj_with_mqa.weight
 model.layers.0.self_attn.kv_a_proj_with_mqa.biases F16 [48,1] 1: quantize affine 4-bit g32 from BF16->F16 of model.layers.0.self_attn.kv_a_proj_with_mqa.weight
 model.layers.0.self_attn.kv_a_layernorm.weight F16 [32] 1: cast BF16->F16
-model.layers.0.self_attn.embed_q.weight U32 [2,32,4] 1: quantize affine 4-bit g32 from BF16->F16, from model.layers.0.self_attn.kv_b_proj.weight, rows [0, 32) of 2 heads transposed
-model.layers.0.self_attn.embed_q.scales F16 [2,32,1] 1: quantize affine 4-bit g32 from BF16->F16 of model.layers.0.self_attn.embed_q.weight, from model.layers.0.self_attn.kv_b_proj.weight, rows [0, 32) of 2 heads transposed
-model.layers.0.self_attn.embed_q.biases F16 [2,32,1] 1: quantize affine 4-bit g32 from BF16->F16 of model.layers.0.self_attn.embed_q.weight, from model.layers.0.self_attn.kv_b_proj.weight, rows [0, 32) of 2 heads transposed
-model.layers.0.self_attn.unembed_out.weight U32 [2,16,4] 1: quantize affine 4-bit g32 from BF16->F16, from model.layers.0.self_attn.kv_b_proj.weight, rows [32, 48) of 2 heads
-model.layers.0.self_attn.unembed_out.scales F16 [2,16,1] 1: quantize affine 4-bit g32 from BF16->F16 of model.layers.0.self_attn.unembed_out.weight, from model.layers.0.self_attn.kv_b_proj.weight, rows [32, 48) of 2 heads
-model.layers.0.self_attn.unembed_out.biases F16 [2,16,1] 1: quantize affine 4-bit g32 from BF16->F16 of model.layers.0.self_attn.unembed_out.weight, from model.layers.0.self_attn.kv_b_proj.weight, rows [32, 48) of 2 heads
+model.layers.0.self_attn.embed_q.weight U32 [2,32,4] 1: quantize affine 4-bit g32 from BF16->F16, view
+model.layers.0.self_attn.embed_q.scales F16 [2,32,1] 1: quantize affine 4-bit g32 from BF16->F16 of model.layers.0.self_attn.embed_q.weight, view
+model.layers.0.self_attn.embed_q.biases F16 [2,32,1] 1: quantize affine 4-bit g32 from BF16->F16 of model.layers.0.self_attn.embed_q.weight, view
+model.layers.0.self_attn.unembed_out.weight U32 [2,16,4] 1: quantize affine 4-bit g32 from BF16->F16, view
+model.layers.0.self_attn.unembed_out.scales F16 [2,16,1] 1: quantize affine 4-bit g32 from BF16->F16 of model.layers.0.self_attn.unembed_out.weight, view
+model.layers.0.self_attn.unembed_out.biases F16 [2,16,1] 1: quantize affine 4-bit g32 from BF16->F16 of model.layers.0.self_attn.unembed_out.weight, view
 model.layers.0.self_attn.o_proj.weight U32 [32,4] 1: quantize affine 4-bit g32 from BF16->F16
 model.layers.0.self_attn.o_proj.scales F16 [32,1] 1: quantize affine 4-bit g32 from BF16->F16 of model.layers.0.self_attn.o_proj.weight
 model.layers.0.self_attn.o_proj.biases F16 [32,1] 1: quantize affine 4-bit g32 from BF16->F16 of model.layers.0.self_attn.o_proj.weight
@@ -115,12 +115,12 @@ model.layers.1.self_attn.kv_a_proj_with_mqa.weight U32 [48,4] 1: quantize affine
 model.layers.1.self_attn.kv_a_proj_with_mqa.scales F16 [48,1] 1: quantize affine 4-bit g32 from BF16->F16 of model.layers.1.self_attn.kv_a_proj_with_mqa.weight
 model.layers.1.self_attn.kv_a_proj_with_mqa.biases F16 [48,1] 1: quantize affine 4-bit g32 from BF16->F16 of model.layers.1.self_attn.kv_a_proj_with_mqa.weight
 model.layers.1.self_attn.kv_a_layernorm.weight F16 [32] 1: cast BF16->F16
-model.layers.1.self_attn.embed_q.weight U32 [2,32,4] 1: quantize affine 4-bit g32 from BF16->F16, from model.layers.1.self_attn.kv_b_proj.weight, fp8 128x128-block dequant, rows [0, 32) of 2 heads transposed
-model.layers.1.self_attn.embed_q.scales F16 [2,32,1] 1: quantize affine 4-bit g32 from BF16->F16 of model.layers.1.self_attn.embed_q.weight, from model.layers.1.self_attn.kv_b_proj.weight, fp8 128x128-block dequant, rows [0, 32) of 2 heads transposed
-model.layers.1.self_attn.embed_q.biases F16 [2,32,1] 1: quantize affine 4-bit g32 from BF16->F16 of model.layers.1.self_attn.embed_q.weight, from model.layers.1.self_attn.kv_b_proj.weight, fp8 128x128-block dequant, rows [0, 32) of 2 heads transposed
-model.layers.1.self_attn.unembed_out.weight U32 [2,16,4] 1: quantize affine 4-bit g32 from BF16->F16, from model.layers.1.self_attn.kv_b_proj.weight, fp8 128x128-block dequant, rows [32, 48) of 2 heads
-model.layers.1.self_attn.unembed_out.scales F16 [2,16,1] 1: quantize affine 4-bit g32 from BF16->F16 of model.layers.1.self_attn.unembed_out.weight, from model.layers.1.self_attn.kv_b_proj.weight, fp8 128x128-block dequant, rows [32, 48) of 2 heads
-model.layers.1.self_attn.unembed_out.biases F16 [2,16,1] 1: quantize affine 4-bit g32 from BF16->F16 of model.layers.1.self_attn.unembed_out.weight, from model.layers.1.self_attn.kv_b_proj.weight, fp8 128x128-block dequant, rows [32, 48) of 2 heads
+model.layers.1.self_attn.embed_q.weight U32 [2,32,4] 1: quantize affine 4-bit g32 from BF16->F16, view, fp8 128x128-block dequant
+model.layers.1.self_attn.embed_q.scales F16 [2,32,1] 1: quantize affine 4-bit g32 from BF16->F16 of model.layers.1.self_attn.embed_q.weight, view, fp8 128x128-block dequant
+model.layers.1.self_attn.embed_q.biases F16 [2,32,1] 1: quantize affine 4-bit g32 from BF16->F16 of model.layers.1.self_attn.embed_q.weight, view, fp8 128x128-block dequant
+model.layers.1.self_attn.unembed_out.weight U32 [2,16,4] 1: quantize affine 4-bit g32 from BF16->F16, view, fp8 128x128-block dequant
+model.layers.1.self_attn.unembed_out.scales F16 [2,16,1] 1: quantize affine 4-bit g32 from BF16->F16 of model.layers.1.self_attn.unembed_out.weight, view, fp8 128x128-block dequant
+model.layers.1.self_attn.unembed_out.biases F16 [2,16,1] 1: quantize affine 4-bit g32 from BF16->F16 of model.layers.1.self_attn.unembed_out.weight, view, fp8 128x128-block dequant
 model.layers.1.self_attn.o_proj.weight U32 [32,4] 1: quantize affine 4-bit g32 from BF16->F16, fp8 128x128-block dequant
 model.layers.1.self_attn.o_proj.scales F16 [32,1] 1: quantize affine 4-bit g32 from BF16->F16 of model.layers.1.self_attn.o_proj.weight, fp8 128x128-block dequant
 model.layers.1.self_attn.o_proj.biases F16 [32,1] 1: quantize affine 4-bit g32 from BF16->F16 of model.layers.1.self_attn.o_proj.weight, fp8 128x128-block dequant

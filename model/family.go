@@ -1,7 +1,6 @@
 package model
 
 import (
-	"fmt"
 	"strings"
 
 	"github.com/mlxconv/mlxconv/gguf"
@@ -136,8 +135,6 @@ type Tensors interface {
 	// by the float32 block scales scaleInv ([ceil(rows/block),
 	// ceil(cols/block)]), as mlx-lm's FP8 sanitize does, and pops scaleInv.
 	DequantFP8(weight, scaleInv string, block int) error
-	// SliceHeads sets dst to op applied to src (src stays; see HeadSlice).
-	SliceHeads(dst, src string, op HeadSlice) error
 	// ViewUint32 relabels a 32-bit integer tensor as uint32
 	// (.view(mx.uint32)).
 	ViewUint32(name string) error
@@ -152,27 +149,8 @@ type Tensors interface {
 	Split(name string, axis int, dsts []string) error
 	// Transform makes name's values op of its values (see ValueOp.Shape).
 	Transform(name string, op ValueOp) error
-}
-
-// HeadSlice is a per-head slice of a 2-D tensor [heads*rows, cols] seen as
-// [heads, rows, cols]: rows [Lo, Hi) of every head, with the last two
-// axes swapped when Swap (mlx-lm's MLA kv_b_proj split into embed_q and
-// unembed_out).
-type HeadSlice struct {
-	Heads, Lo, Hi int
-	Swap          bool
-}
-
-// Shape returns the shape op makes of a tensor of shape s, or an error
-// naming tensor.
-func (op HeadSlice) Shape(tensor string, s []int) ([]int, error) {
-	if len(s) != 2 || op.Heads <= 0 || s[0]%op.Heads != 0 || op.Lo < 0 || op.Lo > op.Hi || op.Hi > s[0]/op.Heads {
-		return nil, fmt.Errorf("%w: tensor %q: shape %v does not split into %d heads of rows [%d, %d)", ErrWeights, tensor, s, op.Heads, op.Lo, op.Hi)
-	}
-	if op.Swap {
-		return []int{op.Heads, s[1], op.Hi - op.Lo}, nil
-	}
-	return []int{op.Heads, op.Hi - op.Lo, s[1]}, nil
+	// View sets dst to a view of src (src stays; a sanitize pops it).
+	View(dst, src string, v View) error
 }
 
 // ---- config helpers shared by the family files
@@ -252,4 +230,28 @@ func RouterPred(suffix string) QuantPred {
 		o.Set("bits", pyjson.Int(8))
 		return o
 	}
+}
+
+// RopeKeys are the ModelArgs fields transformers 5 moves into
+// rope_parameters: rope_theta, rope_scaling (rope_parameters itself) and
+// partial_rotary_factor.
+var RopeKeys = map[string]bool{"rope_theta": true, "rope_scaling": true, "partial_rotary_factor": true}
+
+// NeedKeysRope is NeedKeys that also accepts a RopeKeys field from a
+// transformers-5 rope_parameters object: rope_scaling when the object is
+// there, the others when it holds them.
+func NeedKeysRope(c Config, keys ...string) error {
+	rp := c.Object("rope_parameters")
+	for _, k := range keys {
+		if c.Present(k) {
+			continue
+		}
+		if RopeKeys[k] && rp != nil {
+			if _, ok := rp.Get(k); ok || k == "rope_scaling" {
+				continue
+			}
+		}
+		return c.Errf(k, "is missing (required by the model)")
+	}
+	return nil
 }

@@ -85,7 +85,7 @@ func buildDeepseekV3(c model.Config, _ model.Tensors) (*model.Tree, error) {
 		a.attention(&b, p+".self_attn")
 		if a.routed > 0 && l >= a.firstDense && l%a.moeFreq == 0 {
 			b.SwitchGLU(p+".mlp.switch_mlp", a.Hidden, a.moeInter, a.routed)
-			b.Module(p+".mlp.gate", model.Param{Name: "weight", Shape: []int{a.routed, a.Hidden}},
+			b.Params(p+".mlp.gate", model.Param{Name: "weight", Shape: []int{a.routed, a.Hidden}},
 				model.Param{Name: "e_score_correction_bias", Shape: []int{a.routed}})
 			if a.shared > 0 {
 				deepseekMLP(&b, p+".mlp.shared_experts", a.Hidden, a.moeInter*a.shared)
@@ -232,13 +232,17 @@ func (a *deepseekV3Args) splitKVB(ts model.Tensors, p string) error {
 		return fmt.Errorf("%w: tensor %q: an MLX-quantized kv_b_proj is not supported; convert from the unquantized checkpoint", model.ErrUnsupported, w)
 	}
 	head := a.nopeDim + a.vDim
-	if s, _ := ts.Shape(w); len(s) != 2 || s[0] != a.Heads*head {
+	s, _ := ts.Shape(w)
+	if len(s) != 2 || s[0] != a.Heads*head {
 		return fmt.Errorf("%w: tensor %q has shape %v, want [%d, kv_lora_rank]", model.ErrWeights, w, s, a.Heads*head)
 	}
-	if err := ts.SliceHeads(p+".embed_q.weight", w, model.HeadSlice{Heads: a.Heads, Lo: 0, Hi: a.nopeDim, Swap: true}); err != nil {
+	// v.reshape(heads, nope+v, -1): embed_q is its first nope rows per
+	// head, transposed; unembed_out the rest.
+	shape := []int{a.Heads, head, s[1]}
+	if err := ts.View(p+".embed_q.weight", w, model.View{Shape: shape, Axis: 1, Start: 0, Stop: a.nopeDim, Swap12: true}); err != nil {
 		return err
 	}
-	if err := ts.SliceHeads(p+".unembed_out.weight", w, model.HeadSlice{Heads: a.Heads, Lo: a.nopeDim, Hi: head}); err != nil {
+	if err := ts.View(p+".unembed_out.weight", w, model.View{Shape: shape, Axis: 1, Start: a.nopeDim, Stop: head}); err != nil {
 		return err
 	}
 	ts.Pop(w)

@@ -1,4 +1,4 @@
-package convert
+package source
 
 import (
 	"fmt"
@@ -30,10 +30,14 @@ const (
 	// OpValue applies a sanitize value transform (Input.Value, a
 	// model.ValueOp) to one direct source.
 	OpValue
+	// OpView is a slice of one source tensor (Input.View): reshaped, cut
+	// along an axis, optionally with axes 1 and 2 swapped, reshaped again
+	// (a sanitize's split / swapaxes / flatten).
+	OpView
 )
 
 var sourceOpNames = [...]string{OpDirect: "direct", OpStack: "stack", OpAWQWeight: "awq-weight",
-	OpAWQScales: "awq-scales", OpAWQBiases: "awq-biases", OpValue: "value"}
+	OpAWQScales: "awq-scales", OpAWQBiases: "awq-biases", OpValue: "value", OpView: "view"}
 
 func (o SourceOp) String() string {
 	if int(o) < len(sourceOpNames) {
@@ -52,16 +56,15 @@ type Input struct {
 	Shape   []int
 	Op      SourceOp
 	Sources []SourceTensor
+	Value   model.ValueOp // OpValue's transform
+	View    *model.View   // OpView: how the one source becomes this tensor
 	// Scales, when set, are the float32 block scales of float8_e4m3fn
 	// Sources (one per source, Block×Block blocks): the input is their
 	// bfloat16 dequantization (mlx-lm's FP8 sanitize), streamed row by
-	// row with the scales read whole.
+	// row with the scales read whole (a direct or stacked input), or
+	// dequantized whole before an OpView.
 	Scales []SourceTensor
 	Block  int
-	// Heads, when set, is a per-head slice of the (2-D) direct input: the
-	// whole tensor is assembled, then sliced (the MLA kv_b_proj split).
-	Heads *model.HeadSlice
-	Value model.ValueOp // OpValue's transform
 	// Mul, when not 0, multiplies the (float) values by it in float32,
 	// rounded back to DType, elementwise (compressed-tensors biases,
 	// -8 * scales).
@@ -70,7 +73,7 @@ type Input struct {
 
 // derived reports whether in is more than its sources' bytes as stored.
 func (in *Input) derived() bool {
-	return in.Op != OpDirect || in.Scales != nil || in.Heads != nil || in.Mul != 0
+	return in.Op != OpDirect || in.Scales != nil || in.Mul != 0
 }
 
 // NumElements returns the product of the shape.
@@ -156,25 +159,25 @@ func (ts *tensorSet) stack(dst string, srcs []string) error {
 	for _, s := range srcs {
 		in, ok := ts.m[s]
 		if !ok {
-			return fmt.Errorf("%w: stacking %q: tensor %q is missing", ErrWeights, dst, s)
+			return fmt.Errorf("%w: stacking %q: tensor %q is missing", model.ErrWeights, dst, s)
 		}
 		if len(parts) > 0 {
 			p := parts[0]
 			if in.DType != p.DType || !slices.Equal(in.Shape, p.Shape) {
-				return fmt.Errorf("%w: stacking %q: tensor %q is %s%v, but %q is %s%v", ErrWeights, dst,
+				return fmt.Errorf("%w: stacking %q: tensor %q is %s%v, but %q is %s%v", model.ErrWeights, dst,
 					s, in.DType, in.Shape, p.Name, p.DType, p.Shape)
 			}
 		}
-		if in.Op != OpDirect || in.Heads != nil {
-			return fmt.Errorf("%w: stacking %q: tensor %q is itself derived (%s)", ErrWeights, dst, s, in.Op)
+		if in.Op != OpDirect {
+			return fmt.Errorf("%w: stacking %q: tensor %q is itself derived (%s)", model.ErrWeights, dst, s, in.Op)
 		}
 		if len(parts) > 0 && (len(in.Scales) != len(parts[0].Scales) || in.Block != parts[0].Block || in.Mul != parts[0].Mul) {
-			return fmt.Errorf("%w: stacking %q: tensor %q and %q are not derived alike (FP8 block scales, multiplier)", ErrWeights, dst, s, parts[0].Name)
+			return fmt.Errorf("%w: stacking %q: tensor %q and %q are not derived alike (FP8 block scales, multiplier)", model.ErrWeights, dst, s, parts[0].Name)
 		}
 		parts = append(parts, in)
 	}
 	if len(parts) == 0 {
-		return fmt.Errorf("%w: stacking %q: no experts", ErrWeights, dst)
+		return fmt.Errorf("%w: stacking %q: no experts", model.ErrWeights, dst)
 	}
 	out := &Input{DType: parts[0].DType, Op: OpStack, Shape: append([]int{len(parts)}, parts[0].Shape...), Block: parts[0].Block, Mul: parts[0].Mul}
 	for _, p := range parts {
@@ -199,49 +202,22 @@ func (ts *tensorSet) withPrefix(prefix string) []string {
 	return out
 }
 
-// dequantFP8 makes weight (a direct float8_e4m3fn [rows, cols] tensor) its
-// bfloat16 dequantization by scaleInv (direct float32
-// [ceil(rows/block), ceil(cols/block)]), which it pops.
-func (ts *tensorSet) dequantFP8(weight, scaleInv string, block int) error {
-	w, okw := ts.m[weight]
-	s, oks := ts.m[scaleInv]
-	switch {
-	case !okw:
-		return fmt.Errorf("%w: tensor %q has no weight %q", ErrWeights, scaleInv, weight)
-	case !oks:
-		return fmt.Errorf("%w: dequantizing %q: tensor %q is missing", ErrWeights, weight, scaleInv)
-	case w.derived() || s.derived():
-		return fmt.Errorf("%w: dequantizing %q: tensor is itself derived (%s)", ErrWeights, weight, w.Op)
-	case w.Sources[0].DType != mlx.F8E4M3 || len(w.Shape) != 2:
-		return fmt.Errorf("%w: tensor %q is %s%v; a weight with a weight_scale_inv must be a 2-D float8_e4m3fn", ErrWeights, weight, w.Sources[0].DType, w.Shape)
-	case block <= 0:
-		return fmt.Errorf("%w: dequantizing %q: block size %d", ErrWeights, weight, block)
-	}
-	want := []int{(w.Shape[0] + block - 1) / block, (w.Shape[1] + block - 1) / block}
-	if s.DType != mlx.F32 || !slices.Equal(s.Shape, want) {
-		return fmt.Errorf("%w: tensor %q is %s%v; the FP8 block scales of %q %v must be float32%v", ErrWeights, scaleInv, s.DType, s.Shape, weight, w.Shape, want)
-	}
-	w.DType, w.Scales, w.Block = mlx.BF16, []SourceTensor{s.Sources[0]}, block
-	ts.pop(scaleInv)
-	return nil
-}
-
-// sliceHeads sets dst to op of src (a direct tensor, FP8 block-scaled or
-// not), leaving src in place.
-func (ts *tensorSet) sliceHeads(dst, src string, op model.HeadSlice) error {
+// view sets dst to a view of src (which stays): see model.View.
+func (ts *tensorSet) view(dst, src string, v model.View) error {
 	in, ok := ts.m[src]
 	if !ok {
-		return fmt.Errorf("%w: slicing %q: tensor is missing", ErrWeights, src)
+		return fmt.Errorf("%w: deriving %q: tensor %q is missing", model.ErrWeights, dst, src)
 	}
-	if in.Op != OpDirect || in.Heads != nil || in.Mul != 0 {
-		return fmt.Errorf("%w: slicing %q: tensor is itself derived (%s)", ErrWeights, src, in.Op)
+	if in.Op != OpDirect || in.Mul != 0 {
+		return fmt.Errorf("%w: deriving %q: tensor %q is itself derived (%s)", model.ErrWeights, dst, src, in.Op)
 	}
-	shape, err := op.Shape(src, in.Shape)
+	shape, err := v.OutShape(in.Shape)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: deriving %q from %q: %w", model.ErrWeights, dst, src, err)
 	}
-	ts.set(dst, &Input{DType: in.DType, Shape: shape, Op: OpDirect, Sources: slices.Clone(in.Sources),
-		Scales: slices.Clone(in.Scales), Block: in.Block, Heads: &op})
+	vc := v
+	ts.set(dst, &Input{DType: in.DType, Shape: shape, Op: OpView, Sources: slices.Clone(in.Sources), View: &vc,
+		Scales: slices.Clone(in.Scales), Block: in.Block})
 	return nil
 }
 
@@ -249,13 +225,13 @@ func (ts *tensorSet) sliceHeads(dst, src string, op model.HeadSlice) error {
 func (ts *tensorSet) rename(name, to string) error {
 	in, ok := ts.m[name]
 	if !ok {
-		return fmt.Errorf("%w: renaming %q: tensor is missing", ErrWeights, name)
+		return fmt.Errorf("%w: renaming %q: tensor is missing", model.ErrWeights, name)
 	}
 	if name == to {
 		return nil
 	}
 	if _, ok := ts.m[to]; ok {
-		return fmt.Errorf("%w: renaming %q: tensor %q exists already", ErrWeights, name, to)
+		return fmt.Errorf("%w: renaming %q: tensor %q exists already", model.ErrWeights, name, to)
 	}
 	ts.order[slices.Index(ts.order, name)] = to
 	delete(ts.m, name)
@@ -270,10 +246,10 @@ func (ts *tensorSet) rename(name, to string) error {
 func (ts *tensorSet) split(name string, axis int, dsts []string) error {
 	in, ok := ts.m[name]
 	if !ok {
-		return fmt.Errorf("%w: splitting %q: tensor is missing", ErrWeights, name)
+		return fmt.Errorf("%w: splitting %q: tensor is missing", model.ErrWeights, name)
 	}
 	if in.derived() {
-		return fmt.Errorf("%w: splitting %q: tensor is itself derived (%s)", ErrWeights, name, in.Op)
+		return fmt.Errorf("%w: splitting %q: tensor is itself derived (%s)", model.ErrWeights, name, in.Op)
 	}
 	shape, err := model.SplitShape(name, in.Shape, axis, len(dsts))
 	if err != nil {
@@ -281,7 +257,7 @@ func (ts *tensorSet) split(name string, axis int, dsts []string) error {
 	}
 	for _, d := range dsts {
 		if _, ok := ts.m[d]; ok && d != name {
-			return fmt.Errorf("%w: splitting %q: tensor %q exists already", ErrWeights, name, d)
+			return fmt.Errorf("%w: splitting %q: tensor %q exists already", model.ErrWeights, name, d)
 		}
 	}
 	src := in.Sources[0]
@@ -315,19 +291,46 @@ func (ts *tensorSet) split(name string, axis int, dsts []string) error {
 func (ts *tensorSet) transform(name string, op model.ValueOp) error {
 	in, ok := ts.m[name]
 	if !ok {
-		return fmt.Errorf("%w: transforming %q: tensor is missing", ErrWeights, name)
+		return fmt.Errorf("%w: transforming %q: tensor is missing", model.ErrWeights, name)
 	}
 	if in.derived() {
-		return fmt.Errorf("%w: transforming %q: tensor is itself derived (%s)", ErrWeights, name, in.Op)
+		return fmt.Errorf("%w: transforming %q: tensor is itself derived (%s)", model.ErrWeights, name, in.Op)
 	}
 	shape, err := op.Shape(name, in.Shape)
 	if err != nil {
 		return err
 	}
 	if op == model.ValueAddOne && !in.DType.IsFloat() {
-		return fmt.Errorf("%w: transforming %q: %s needs a float tensor, not %s", ErrWeights, name, op, in.DType)
+		return fmt.Errorf("%w: transforming %q: %s needs a float tensor, not %s", model.ErrWeights, name, op, in.DType)
 	}
 	in.Shape, in.Op, in.Value = shape, OpValue, op
+	return nil
+}
+
+// dequantFP8 makes weight (a direct float8_e4m3fn [rows, cols] tensor) its
+// bfloat16 dequantization by scaleInv (direct float32
+// [ceil(rows/block), ceil(cols/block)]), which it pops.
+func (ts *tensorSet) dequantFP8(weight, scaleInv string, block int) error {
+	w, okw := ts.m[weight]
+	s, oks := ts.m[scaleInv]
+	switch {
+	case !okw:
+		return fmt.Errorf("%w: tensor %q has no weight %q", model.ErrWeights, scaleInv, weight)
+	case !oks:
+		return fmt.Errorf("%w: dequantizing %q: tensor %q is missing", model.ErrWeights, weight, scaleInv)
+	case w.derived() || s.derived():
+		return fmt.Errorf("%w: dequantizing %q: tensor is itself derived (%s)", model.ErrWeights, weight, w.Op)
+	case w.Sources[0].DType != mlx.F8E4M3 || len(w.Shape) != 2:
+		return fmt.Errorf("%w: tensor %q is %s%v; a weight with a weight_scale_inv must be a 2-D float8_e4m3fn", model.ErrWeights, weight, w.Sources[0].DType, w.Shape)
+	case block <= 0:
+		return fmt.Errorf("%w: dequantizing %q: block size %d", model.ErrWeights, weight, block)
+	}
+	want := []int{(w.Shape[0] + block - 1) / block, (w.Shape[1] + block - 1) / block}
+	if s.DType != mlx.F32 || !slices.Equal(s.Shape, want) {
+		return fmt.Errorf("%w: tensor %q is %s%v; the FP8 block scales of %q %v must be float32%v", model.ErrWeights, scaleInv, s.DType, s.Shape, weight, w.Shape, want)
+	}
+	w.DType, w.Scales, w.Block = mlx.BF16, []SourceTensor{s.Sources[0]}, block
+	ts.pop(scaleInv)
 	return nil
 }
 
@@ -336,11 +339,11 @@ func (ts *tensorSet) viewUint32(name string) error {
 	in, ok := ts.m[name]
 	switch {
 	case !ok:
-		return fmt.Errorf("%w: viewing %q as uint32: tensor is missing", ErrWeights, name)
+		return fmt.Errorf("%w: viewing %q as uint32: tensor is missing", model.ErrWeights, name)
 	case in.derived():
-		return fmt.Errorf("%w: viewing %q as uint32: tensor is itself derived (%s)", ErrWeights, name, in.Op)
+		return fmt.Errorf("%w: viewing %q as uint32: tensor is itself derived (%s)", model.ErrWeights, name, in.Op)
 	case in.DType != mlx.I32 && in.DType != mlx.U32:
-		return fmt.Errorf("%w: tensor %q is %s%v; a packed weight must be int32 or uint32", ErrWeights, name, in.DType, in.Shape)
+		return fmt.Errorf("%w: tensor %q is %s%v; a packed weight must be int32 or uint32", model.ErrWeights, name, in.DType, in.Shape)
 	}
 	in.DType = mlx.U32
 	return nil
@@ -351,11 +354,11 @@ func (ts *tensorSet) scaled(dst, src string, factor float32) error {
 	in, ok := ts.m[src]
 	switch {
 	case !ok:
-		return fmt.Errorf("%w: scaling %q: tensor is missing", ErrWeights, src)
+		return fmt.Errorf("%w: scaling %q: tensor is missing", model.ErrWeights, src)
 	case in.derived():
-		return fmt.Errorf("%w: scaling %q: tensor is itself derived (%s)", ErrWeights, src, in.Op)
+		return fmt.Errorf("%w: scaling %q: tensor is itself derived (%s)", model.ErrWeights, src, in.Op)
 	case !in.DType.IsFloat() || in.DType == mlx.F64 || factor == 0:
-		return fmt.Errorf("%w: scaling %q (%s) by %v: a float tensor and a nonzero factor only", ErrWeights, src, in.DType, factor)
+		return fmt.Errorf("%w: scaling %q (%s) by %v: a float tensor and a nonzero factor only", model.ErrWeights, src, in.DType, factor)
 	}
 	ts.set(dst, &Input{DType: in.DType, Shape: slices.Clone(in.Shape), Op: OpDirect, Sources: slices.Clone(in.Sources), Mul: factor})
 	return nil

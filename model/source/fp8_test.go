@@ -1,4 +1,4 @@
-package convert
+package source
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 )
 
 // TestFP8BlockBytes executes FP8 block-scaled inputs (one weight, two
-// stacked experts, a kv_b_proj split per head) from a real safetensors
+// stacked experts, a kv_b_proj viewed per head) from a real safetensors
 // file, in tiny row units, element units and whole, and checks their bytes
 // against mlx.DequantFP8Block of each whole tensor rearranged by hand.
 func TestFP8BlockBytes(t *testing.T) {
@@ -22,16 +22,15 @@ func TestFP8BlockBytes(t *testing.T) {
 	src := []genTensor{f8("w.weight", 200, 130), f32("w.weight_scale_inv", 2, 2),
 		f8("e.0.weight", 129, 3), f32("e.0.weight_scale_inv", 2, 1), f8("e.1.weight", 129, 3), f32("e.1.weight_scale_inv", 2, 1),
 		f8("kvb.weight", 24, 130), f32("kvb.weight_scale_inv", 1, 2)}
-	require.NoError(t, writeModelErr(dir, genModel{config: `{"model_type": "llama"}`, tensors: src}))
-	inv := inventoryOfDir(t, dir)
+	inv := testInventory(t, dir, src)
 	ts := newTensorSet(inv.Tensors)
 	v := tensorView{ts}
 	for _, w := range []string{"w", "e.0", "e.1", "kvb"} {
 		require.NoError(t, v.DequantFP8(w+".weight", w+".weight_scale_inv", 128))
 	}
 	require.NoError(t, v.Stack("e.weight", []string{"e.0.weight", "e.1.weight"}))
-	require.NoError(t, v.SliceHeads("q.weight", "kvb.weight", model.HeadSlice{Heads: 4, Lo: 0, Hi: 2, Swap: true}))
-	require.NoError(t, v.SliceHeads("o.weight", "kvb.weight", model.HeadSlice{Heads: 4, Lo: 2, Hi: 6}))
+	require.NoError(t, v.View("q.weight", "kvb.weight", model.View{Shape: []int{4, 6, 130}, Axis: 1, Start: 0, Stop: 2, Swap12: true}))
+	require.NoError(t, v.View("o.weight", "kvb.weight", model.View{Shape: []int{4, 6, 130}, Axis: 1, Start: 2, Stop: 6}))
 	v.Pop("kvb.weight")
 	assert.Equal(t, []string{"w.weight", "e.weight", "q.weight", "o.weight"}, ts.names())
 
@@ -90,10 +89,13 @@ func TestFP8BlockErrors(t *testing.T) {
 			func(v tensorView) error { return v.DequantFP8("a.weight", "a.weight_scale_inv", 128) }, "must be float32[2 1]"},
 		{"scale dtype", []genTensor{f8("a.weight", 4, 4), bf16("a.weight_scale_inv", 1, 1)},
 			func(v tensorView) error { return v.DequantFP8("a.weight", "a.weight_scale_inv", 128) }, "must be float32[1 1]"},
-		{"heads", []genTensor{bf16("a.weight", 10, 4)},
+		{"view of scaled", []genTensor{bf16("a.scale", 4, 4)},
 			func(v tensorView) error {
-				return v.SliceHeads("b.weight", "a.weight", model.HeadSlice{Heads: 4, Hi: 1})
-			}, "does not split into 4 heads"},
+				if err := v.Scaled("a.biases", "a.scale", -8); err != nil {
+					return err
+				}
+				return v.View("b", "a.biases", model.View{Axis: 0, Start: 0, Stop: 1})
+			}, "itself derived"},
 		{"mixed stack", []genTensor{f8("a.weight", 4, 4), f32("a.weight_scale_inv", 1, 1), bf16("b.weight", 4, 4)},
 			func(v tensorView) error {
 				if err := v.DequantFP8("a.weight", "a.weight_scale_inv", 128); err != nil {
@@ -104,9 +106,8 @@ func TestFP8BlockErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		dir := t.TempDir()
-		require.NoError(t, writeModelErr(dir, genModel{config: `{"model_type": "llama"}`, tensors: tc.tensors}))
-		err := tc.run(tensorView{newTensorSet(inventoryOfDir(t, dir).Tensors)})
-		require.ErrorIs(t, err, ErrWeights, tc.name)
+		err := tc.run(tensorView{newTensorSet(testInventory(t, dir, tc.tensors).Tensors)})
+		require.ErrorIs(t, err, model.ErrWeights, tc.name)
 		assert.Contains(t, err.Error(), tc.want, tc.name)
 	}
 }
@@ -118,8 +119,7 @@ func TestScaledBytes(t *testing.T) {
 	dir := t.TempDir()
 	src := []genTensor{bf16("a.weight_scale", 5, 3), bf16("e.0.weight_scale", 4, 2), bf16("e.1.weight_scale", 4, 2),
 		{"a.weight_packed", mlx.I32, []int{5, 12}}}
-	require.NoError(t, writeModelErr(dir, genModel{config: `{"model_type": "llama"}`, tensors: src}))
-	inv := inventoryOfDir(t, dir)
+	inv := testInventory(t, dir, src)
 	ts := newTensorSet(inv.Tensors)
 	v := tensorView{ts}
 	for _, p := range []string{"a", "e.0", "e.1"} {
@@ -129,8 +129,8 @@ func TestScaledBytes(t *testing.T) {
 	require.NoError(t, v.ViewUint32("a.weight_packed"))
 	in, _ := ts.get("a.weight_packed")
 	assert.Equal(t, mlx.U32, in.DType)
-	require.ErrorIs(t, v.ViewUint32("a.weight_scale"), ErrWeights)
-	require.ErrorIs(t, v.Scaled("x", "a.weight_packed", 2), ErrWeights)
+	require.ErrorIs(t, v.ViewUint32("a.weight_scale"), model.ErrWeights)
+	require.ErrorIs(t, v.Scaled("x", "a.weight_packed", 2), model.ErrWeights)
 
 	times8 := func(g genTensor) []byte { return mulConst(tensorData(g), mlx.BF16, -8) }
 	want := map[string][]byte{"a.biases": times8(src[0]), "e.biases": cat(times8(src[1]), times8(src[2]))}
@@ -150,4 +150,14 @@ func TestScaledBytes(t *testing.T) {
 		require.NoError(t, pipeline.Run(context.Background(), inv, sink, []pipeline.Job{job}, pipeline.Options{Workers: 2, UnitBytes: 4}), name)
 		assert.Equal(t, w, sink.b, name)
 	}
+}
+
+// testInventory writes ts as a checkpoint into dir and loads it.
+func testInventory(t *testing.T, dir string, ts []genTensor) *Inventory {
+	t.Helper()
+	writeTestModel(t, dir, ts)
+	inv, err := LoadInventory(dir)
+	require.NoError(t, err)
+	t.Cleanup(func() { inv.Close() })
+	return inv
 }
