@@ -11,12 +11,12 @@ import (
 // DeepseekV3 is mlx-lm's deepseek_v3 (multi-head latent attention, routed
 // plus shared experts), also the model of kimi_k2 and joyai_llm_flash
 // (MODEL_REMAPPING). Its sanitize dequantizes FP8 block-scaled checkpoints
-// (weight_scale_inv) to bfloat16.
+// (weight_scale_inv) to bfloat16 and remaps compressed-tensors int4.
 var DeepseekV3 = &model.Family{
 	Name:  "deepseek_v3",
 	Types: []string{"deepseek_v3", "kimi_k2", "joyai_llm_flash"},
-	MLX: model.MLX{Build: buildDeepseekV3, Sanitize: sanitizeDeepseekV3,
-		KeepDType: func(name string) bool { return strings.Contains(name, "e_score_correction_bias") }},
+	MLX: model.MLX{Build: buildDeepseekV3, Rules: []model.SanitizeRule{model.FP8Dequant{Block: 128}},
+		Sanitize: sanitizeDeepseekV3, KeepDType: func(name string) bool { return strings.Contains(name, "e_score_correction_bias") }},
 }
 
 // deepseekV3Args are the ModelArgs fields the parameter tree depends on.
@@ -128,15 +128,12 @@ func deepseekMLP(b *model.Builder, p string, dims, hidden int) {
 var deepseekExperts = model.ExpertStack{Experts: "experts", Stacked: "switch_mlp", Optional: true, Parts: model.QuantParts,
 	Names: [][2]string{{"gate_proj", "gate_proj"}, {"down_proj", "down_proj"}, {"up_proj", "up_proj"}}}
 
-// fp8Block is the block size of mlx-lm's FP8 dequant.
-const fp8Block = 128
-
 func sanitizeDeepseekV3(_ *model.Tree, c model.Config, ts model.Tensors) error {
 	a, err := readDeepseekV3(c)
 	if err != nil {
 		return err
 	}
-	if err := dequantDeepseekV3(ts); err != nil {
+	if err := remapDeepseekV3Int4(ts); err != nil {
 		return err
 	}
 	if err := model.CheckExperts(a.routed, a.layers, ts); err != nil {
@@ -156,12 +153,12 @@ func sanitizeDeepseekV3(_ *model.Tree, c model.Config, ts model.Tensors) error {
 	return nil
 }
 
-// dequantDeepseekV3 is the first half of the sanitize: the int4 remap of
-// compressed-tensors pack-quantized weights (X.weight_packed viewed as
-// uint32 becomes X.weight, X.weight_scale X.scales, -8 * it X.biases;
-// Kimi-K2-Thinking), then every weight with a weight_scale_inv
-// dequantized from FP8.
-func dequantDeepseekV3(ts model.Tensors) error {
+// remapDeepseekV3Int4 is the int4 remap of compressed-tensors
+// pack-quantized weights (X.weight_packed viewed as uint32 becomes
+// X.weight, X.weight_scale X.scales, -8 * it X.biases; Kimi-K2-Thinking).
+// mlx-lm runs it before the FP8 dequant (Rules here); the two touch
+// different tensors.
+func remapDeepseekV3Int4(ts model.Tensors) error {
 	for _, n := range ts.Names() {
 		if strings.HasSuffix(n, "weight_shape") {
 			if err := remapInt4(ts, strings.ReplaceAll(n, "weight_shape", "")); err != nil {
@@ -173,13 +170,6 @@ func dequantDeepseekV3(ts model.Tensors) error {
 	ts.Filter(func(n string) bool {
 		return !strings.HasSuffix(n, "weight_scale") && !strings.HasSuffix(n, "weight_packed")
 	})
-	for _, n := range ts.Names() {
-		if strings.Contains(n, "weight_scale_inv") {
-			if err := ts.DequantFP8(strings.ReplaceAll(n, "_scale_inv", ""), n, fp8Block); err != nil {
-				return err
-			}
-		}
-	}
 	return nil
 }
 
