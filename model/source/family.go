@@ -72,3 +72,4 @@ func (v tensorView) ViewUint32(name string) error { return v.ts.viewUint32(name)
 func (v tensorView) Scaled(dst, src string, factor float32) error {
 	return v.ts.scaled(dst, src, factor)
 }
+func (v tensorView) Scale(name string, sc model.Scaling) error { return v.ts.scale(name, sc) }

@@ -56,8 +56,9 @@ type Input struct {
 	Shape   []int
 	Op      SourceOp
 	Sources []SourceTensor
-	Value   model.ValueOp // OpValue's transform
-	View    *model.View   // OpView: how the one source becomes this tensor
+	Value   model.ValueOp  // OpValue's transform
+	View    *model.View    // OpView: how the one source becomes this tensor
+	Scaling *model.Scaling // ValueScale's factor
 	// Scales, when set, are the float32 block scales of float8_e4m3fn
 	// Sources (one per source, Block×Block blocks): the input is their
 	// bfloat16 dequantization (mlx-lm's FP8 sanitize), streamed row by
@@ -361,5 +362,22 @@ func (ts *tensorSet) scaled(dst, src string, factor float32) error {
 		return fmt.Errorf("%w: scaling %q (%s) by %v: a float tensor and a nonzero factor only", model.ErrWeights, src, in.DType, factor)
 	}
 	ts.set(dst, &Input{DType: in.DType, Shape: slices.Clone(in.Shape), Op: OpDirect, Sources: slices.Clone(in.Sources), Mul: factor})
+	return nil
+}
+
+// scale makes name's values its values times sc (ValueScale; a direct
+// float source, one whole unit when executed).
+func (ts *tensorSet) scale(name string, sc model.Scaling) error {
+	if err := ts.transform(name, model.ValueScale); err != nil {
+		return err
+	}
+	in := ts.m[name]
+	switch {
+	case !in.DType.IsFloat() || in.DType == mlx.F64:
+		return fmt.Errorf("%w: scaling %q: %s tensors are not supported", model.ErrWeights, name, in.DType)
+	case sc.Rows != nil && (len(in.Shape) == 0 || in.Shape[0] != len(sc.Rows)):
+		return fmt.Errorf("%w: scaling %q: %d row factors for shape %v", model.ErrWeights, name, len(sc.Rows), in.Shape)
+	}
+	in.Scaling = &sc
 	return nil
 }

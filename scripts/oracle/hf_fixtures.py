@@ -520,12 +520,10 @@ def main():
         for n, p in ensure(a.names or have, os.path.abspath(a.npm)).items():
             print(n, p)
         return
-    # This directory's modules, then this directory off sys.path: its
-    # kernels.py would shadow the `kernels` package transformers 5's
-    # modeling files probe for (deepseek_v3 and others).
-    import convert_models  # noqa: F401
-
-    sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != HERE]
+    # This directory is on sys.path and holds kernels.py (MLX kernel
+    # oracles); transformers 5 probes for the hub "kernels" package and would
+    # import that file. None in sys.modules makes find_spec report it absent.
+    sys.modules.setdefault("kernels", None)
     import transformers
 
     transformers.utils.logging.set_verbosity_error()
