@@ -77,4 +77,10 @@ func (v tensorView) Rename(name, to string) error          { return v.ts.rename(
 func (v tensorView) Split(name string, axis int, dsts []string) error {
 	return v.ts.split(name, axis, dsts)
 }
+func (v tensorView) Interleave(name string, axis int, dsts []string) error {
+	return v.ts.interleave(name, axis, dsts)
+}
+func (v tensorView) Bitcast(name, dtype string, flattenLast2 bool) error {
+	return v.ts.bitcast(name, dtype, flattenLast2)
+}
 func (v tensorView) Transform(name string, op model.ValueOp) error { return v.ts.transform(name, op) }

@@ -848,7 +848,9 @@ func (pl *planner) planModule(st *modState, q *mlx.QuantParams, note string, flo
 	// get_total_parameters counts a quantized weight at its float size and
 	// skips scales/biases, so the count is the float model's.
 	for _, p := range st.spec.Params {
-		pl.plan.TotalParameters += numElements(p.Shape)
+		if st.spec.Kind != model.KindArrays {
+			pl.plan.TotalParameters += numElements(p.Shape)
+		}
 	}
 	if st.q != nil {
 		pl.planPrequantized(st, cast, note)

@@ -12,13 +12,18 @@ const (
 	KindLinear                   // nn.Linear: weight [out, in], bias [out]
 	KindEmbedding                // nn.Embedding: weight [n, dims]
 	KindSwitchLinear             // SwitchLinear: weight [E, out, in], bias [E, out]
+	// KindArrays: arrays held by a module that is not a leaf (gpt_oss's
+	// attention sinks): not quantizable, and not counted by mlx-lm's
+	// get_total_parameters, which counts leaf modules only.
+	KindArrays
 )
 
-var kindNames = [...]string{KindOther: "other", KindLinear: "Linear", KindEmbedding: "Embedding", KindSwitchLinear: "SwitchLinear"}
+var kindNames = [...]string{KindOther: "other", KindLinear: "Linear", KindEmbedding: "Embedding", KindSwitchLinear: "SwitchLinear",
+	KindArrays: "arrays"}
 
 func (k Kind) String() string { return kindNames[k] }
 
-func (k Kind) Quantizable() bool { return k != KindOther }
+func (k Kind) Quantizable() bool { return k != KindOther && k != KindArrays }
 
 type Param struct {
 	Name  string // "weight", "bias"
@@ -94,11 +99,27 @@ func (b *Builder) Norm(path string, dims int) {
 	b.mods = append(b.mods, Module{path, KindOther, []Param{{"weight", []int{dims}}}})
 }
 
+// Params adds a module holding plain arrays (not quantizable), e.g. a
+// router whose weight is not an nn.Linear.
+func (b *Builder) Params(path string, params ...Param) {
+	b.mods = append(b.mods, Module{path, KindOther, params})
+}
+
+// Arrays adds arrays held by the non-leaf module at path (KindArrays).
+func (b *Builder) Arrays(path string, params ...Param) {
+	b.mods = append(b.mods, Module{path, KindArrays, params})
+}
+
 // SwitchGLU adds mlx-lm's SwitchGLU (gate_proj, up_proj, down_proj).
 func (b *Builder) SwitchGLU(path string, dims, hidden, experts int) {
-	b.SwitchLinear(path+".gate_proj", dims, hidden, experts, false)
-	b.SwitchLinear(path+".up_proj", dims, hidden, experts, false)
-	b.SwitchLinear(path+".down_proj", hidden, dims, experts, false)
+	b.SwitchGLUBias(path, dims, hidden, experts, false)
+}
+
+// SwitchGLUBias is SwitchGLU(..., bias=bias).
+func (b *Builder) SwitchGLUBias(path string, dims, hidden, experts int, bias bool) {
+	b.SwitchLinear(path+".gate_proj", dims, hidden, experts, bias)
+	b.SwitchLinear(path+".up_proj", dims, hidden, experts, bias)
+	b.SwitchLinear(path+".down_proj", hidden, dims, experts, bias)
 }
 
 // MLP adds the usual gate/down/up MLP (in that attribute order).

@@ -330,8 +330,61 @@ def fixup_fp8_block(d, f):
         fh.write(json.dumps(c, indent=2, sort_keys=True) + "\n")
 
 
+# The e2m1 (FP4) values, by code 0..7 (bit 3 is the sign).
+E2M1 = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0)
+MXFP4_GROUP = 32
+
+
+def mxfp4_pack(w):
+    """MXFP4 as the gpt-oss Hub checkpoints store it: w [..., out, in] (float)
+    -> blocks uint8 [..., out, in/32, 16] (two e2m1 codes per byte, the even
+    element in the low nibble) and scales uint8 [..., out, in/32] (e8m0, bias
+    127): per 32-element group the shared exponent is floor(log2(amax)) - 2
+    (e2m1's largest exponent), each element rounded to the nearest e2m1 value
+    of w / 2**exp (ties to the lower code, 6 at most)."""
+    import torch
+
+    w = w.to(torch.float32)
+    *lead, out_dim, in_dim = w.shape
+    g = w.reshape(*lead, out_dim, in_dim // MXFP4_GROUP, MXFP4_GROUP)
+    amax = g.abs().amax(dim=-1)
+    exp = torch.where(amax > 0, torch.floor(torch.log2(amax.clamp(min=2.0**-126))) - 2, torch.full_like(amax, -127.0))
+    exp = exp.clamp(-127, 127)
+    x = g / torch.pow(2.0, exp)[..., None]
+    vals = torch.tensor(E2M1)
+    idx = (x.abs()[..., None] - vals).abs().argmin(dim=-1)
+    codes = (idx | ((x < 0) & (idx > 0)).to(torch.int64) << 3).to(torch.uint8)
+    codes = codes.reshape(*lead, out_dim, in_dim // MXFP4_GROUP, MXFP4_GROUP // 2, 2)
+    blocks = (codes[..., 0] | (codes[..., 1] << 4)).contiguous()
+    scales = (exp + 127).to(torch.uint8).contiguous()
+    return blocks, scales
+
+
+def fixup_mxfp4_experts(d, f):
+    """gpt-oss as openai ships it: the experts' gate_up_proj [E, H, 2I] and
+    down_proj [E, I, H] (transformers' layout, input axis first) stored
+    transposed ([E, out, in]) as MXFP4 NAME_blocks / NAME_scales (mxfp4_pack),
+    the biases as they are, and config.json's quantization_config
+    {modules_to_not_convert, quant_method mxfp4}."""
+    wm, shards = read_shards(d)
+    for ts in shards.values():
+        for name in [k for k in ts if k.endswith(".experts.gate_up_proj") or k.endswith(".experts.down_proj")]:
+            blocks, scales = mxfp4_pack(ts.pop(name).transpose(-1, -2))
+            ts[name + "_blocks"] = blocks
+            ts[name + "_scales"] = scales
+    write_shards(d, wm, shards)
+    cp = os.path.join(d, "config.json")
+    with open(cp) as fh:
+        c = json.load(fh)
+    c["quantization_config"] = {"modules_to_not_convert": ["model.layers.*.self_attn", "model.layers.*.mlp.router",
+                                                           "model.embed_tokens", "lm_head"], "quant_method": "mxfp4"}
+    with open(cp, "w") as fh:
+        fh.write(json.dumps(c, indent=2, sort_keys=True) + "\n")
+
+
 HUB_FIXUPS = {
     "fp8_block": fixup_fp8_block,
+    "mxfp4_experts": fixup_mxfp4_experts,
 }
 
 
