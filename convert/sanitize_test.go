@@ -159,6 +159,14 @@ func ruleCases() []ruleCase {
 		{name: "bitcast of a split tensor", rules: []model.SanitizeRule{model.Split{From: "gu", Into: []string{"g", "u"}, Axis: 1, Interleave: true},
 			model.Bitcast{Match: []model.Match{model.Prefix("g.")}, DType: "U8"}},
 			in: []string{"gu.w=2x4"}, errIs: ErrWeights, err: `bitcasting "g.w": tensor is itself derived (stack)`},
+		{name: "when: rules run when a name matches every pattern", rules: []model.SanitizeRule{model.When{
+			All: []model.Match{model.Prefix("model.layers."), model.Suffix(".experts.0.up.weight")}, Rules: []model.SanitizeRule{model.Drop{model.Contains("mtp.")}}}},
+			in: []string{"model.layers.0.experts.0.up.weight", "mtp.x"}, want: []string{"model.layers.0.experts.0.up.weight"}},
+		{name: "when: no name matches every pattern", rules: []model.SanitizeRule{model.When{
+			All: []model.Match{model.Prefix("model.layers."), model.Suffix(".experts.0.up.weight")}, Rules: []model.SanitizeRule{model.Drop{model.Contains("mtp.")}}}},
+			in: []string{"x.experts.0.up.weight", "model.layers.0.w", "mtp.x"}, want: []string{"x.experts.0.up.weight", "model.layers.0.w", "mtp.x"}},
+		{name: "when: a template in a pattern", rules: []model.SanitizeRule{model.When{All: []model.Match{model.Prefix("l.{n}")}}},
+			config: `{}`, in: []string{"a"}, errIs: ErrConfig, err: `"n"`},
 		{name: "split rule with one part", rules: []model.SanitizeRule{model.Split{From: "gu", Into: []string{"g"}}},
 			in: []string{"gu"}, errIs: ErrConfig, err: "at least two parts"},
 		{name: "transform conv1d when last dim is not 1", rules: []model.SanitizeRule{model.Transform{Match: []model.Match{model.Contains("conv1d.weight")},

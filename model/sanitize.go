@@ -14,7 +14,7 @@ import (
 // tensor are produced when the plan is executed.
 
 // SanitizeRule is one step of a family's sanitize: Drop, Rename, TiedHead,
-// OptionalHead, Require, StackExperts, Split, Bitcast or Transform.
+// OptionalHead, Require, StackExperts, Split, Bitcast, Transform or When.
 type SanitizeRule interface {
 	apply(r *ruleRun) error
 }
@@ -509,6 +509,41 @@ func (x Transform) apply(r *ruleRun) error {
 			continue
 		}
 		if err := r.ts.Transform(n, x.Op); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// When applies Rules only when some name matches every pattern of All
+// (qwen3_next's sanitize returns early unless a layer has expert 0).
+type When struct {
+	All   []Match
+	Rules []SanitizeRule
+}
+
+func (x When) apply(r *ruleRun) error {
+	tests := make([]func(string) bool, len(x.All))
+	for i, m := range x.All {
+		t, err := matcher(r.cfg, []Match{m})
+		if err != nil {
+			return err
+		}
+		tests[i] = t
+	}
+	hit := slices.ContainsFunc(r.ts.Names(), func(n string) bool {
+		for _, t := range tests {
+			if !t(n) {
+				return false
+			}
+		}
+		return true
+	})
+	if !hit {
+		return nil
+	}
+	for _, rule := range x.Rules {
+		if err := rule.apply(r); err != nil {
 			return err
 		}
 	}
