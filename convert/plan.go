@@ -842,7 +842,8 @@ func (pl *planner) addPassthrough(module, name string, in *Input, to mlx.DType, 
 // dtype for a float module (a dtype rule).
 func (pl *planner) planModule(st *modState, q *mlx.QuantParams, note string, floatDType ...mlx.DType) error {
 	cast := pl.plan.DType
-	if len(floatDType) > 0 && floatDType[0] != mlx.Invalid {
+	ruled := len(floatDType) > 0 && floatDType[0] != mlx.Invalid
+	if ruled {
 		cast = floatDType[0]
 	}
 	// get_total_parameters counts a quantized weight at its float size and
@@ -866,7 +867,11 @@ func (pl *planner) planModule(st *modState, q *mlx.QuantParams, note string, flo
 			}
 			continue
 		}
-		pl.addPassthrough(path, name, in, cast, note)
+		to := cast
+		if keep := pl.arch.MLX.Cast; keep != nil && !keep(name) && !ruled {
+			to = mlx.Invalid // the model's cast_predicate keeps its dtype
+		}
+		pl.addPassthrough(path, name, in, to, note)
 	}
 	return nil
 }

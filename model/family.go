@@ -106,6 +106,9 @@ type MLX struct {
 	Sanitize func(m *Tree, c Config, ts Tensors) error
 	// Pred is the model's own quant_predicate; nil for none.
 	Pred QuantPred
+	// Cast is the model's cast_predicate: false keeps a parameter (by
+	// full name) out of the dtype cast. nil casts every float.
+	Cast func(name string) bool
 }
 
 // QuantPred is a model's own quant_predicate result for a module: nil

@@ -14,7 +14,8 @@ import (
 // tensor are produced when the plan is executed.
 
 // SanitizeRule is one step of a family's sanitize: Drop, Rename, TiedHead,
-// OptionalHead, Require, StackExperts, Split, Bitcast, Transform or When.
+// OptionalHead, Require, StackExperts, Split, Bitcast, Transform, When or
+// Nest.
 type SanitizeRule interface {
 	apply(r *ruleRun) error
 }
@@ -167,6 +168,26 @@ func (x Rename) apply(r *ruleRun) error {
 			continue
 		}
 		if err := r.ts.Rename(n, to); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Nest puts every name not starting with Under under it (a VLM
+// wrapper's "language_model." + key). Names keep their position; two
+// names becoming one is an error.
+type Nest struct{ Under string }
+
+func (x Nest) apply(r *ruleRun) error {
+	if x.Under == "" {
+		return fmt.Errorf("%w: nest rule with an empty Under", ErrConfig)
+	}
+	for _, n := range r.ts.Names() {
+		if strings.HasPrefix(n, x.Under) {
+			continue
+		}
+		if err := r.ts.Rename(n, x.Under+n); err != nil {
 			return err
 		}
 	}
@@ -516,9 +537,12 @@ func (x Transform) apply(r *ruleRun) error {
 }
 
 // When applies Rules only when some name matches every pattern of All
-// (qwen3_next's sanitize returns early unless a layer has expert 0).
+// and its shape satisfies If (qwen3_next's sanitize returns early unless
+// a layer has expert 0; qwen3_5 shifts its norms only when a conv1d
+// weight is still in the checkpoint's layout).
 type When struct {
 	All   []Match
+	If    ShapeCond
 	Rules []SanitizeRule
 }
 
@@ -537,7 +561,8 @@ func (x When) apply(r *ruleRun) error {
 				return false
 			}
 		}
-		return true
+		s, _ := r.ts.Shape(n)
+		return x.If.holds(s)
 	})
 	if !hit {
 		return nil

@@ -13,7 +13,7 @@ import (
 var All = []*model.Family{
 	Llama, Qwen2, Qwen3, Gemma, Gemma2, Phi3,
 	Gemma3, Gemma3Text, Mixtral, Qwen2MoE, Qwen3MoE,
-	GptOss, Qwen3Next,
+	GptOss, Qwen3Next, Qwen35, Qwen35MoE,
 	Generic,
 }
 

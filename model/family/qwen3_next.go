@@ -110,20 +110,12 @@ func buildQwen3Next(c model.Config, _ model.Tensors) (*model.Tree, error) {
 		if (l+1)%x.interval != 0 {
 			x.gatedDeltaNet(&b, p+".linear_attn", d.Hidden)
 		} else {
-			b.Linear(p+".self_attn.q_proj", d.Hidden, d.Heads*x.headDim*2, x.bias) // queries and gate
-			b.Linear(p+".self_attn.k_proj", d.Hidden, x.kv*x.headDim, x.bias)
-			b.Linear(p+".self_attn.v_proj", d.Hidden, x.kv*x.headDim, x.bias)
-			b.Linear(p+".self_attn.o_proj", d.Heads*x.headDim, d.Hidden, x.bias)
-			b.Norm(p+".self_attn.q_norm", x.headDim)
-			b.Norm(p+".self_attn.k_norm", x.headDim)
+			x.attention(&b, p+".self_attn", d)
 		}
 		b.Norm(p+".input_layernorm", d.Hidden)
 		b.Norm(p+".post_attention_layernorm", d.Hidden)
 		if !slices.Contains(x.mlpOnly, l) && x.experts > 0 && (l+1)%x.step == 0 {
-			b.Linear(p+".mlp.gate", d.Hidden, x.experts, false)
-			b.SwitchGLU(p+".mlp.switch_mlp", d.Hidden, x.moeInter, x.experts)
-			b.MLP(p+".mlp.shared_expert", d.Hidden, x.sharedInter, false)
-			b.Linear(p+".mlp.shared_expert_gate", d.Hidden, 1, false)
+			x.sparseMoe(&b, p+".mlp", d.Hidden)
 		} else {
 			b.MLP(p+".mlp", d.Hidden, d.Inter, false)
 		}
@@ -146,4 +138,23 @@ func (x qwen3NextDims) gatedDeltaNet(b *model.Builder, p string, hidden int) {
 	b.Arrays(p, model.Param{Name: "dt_bias", Shape: []int{x.nv}}, model.Param{Name: "A_log", Shape: []int{x.nv}})
 	b.Norm(p+".norm", x.dv)
 	b.Linear(p+".out_proj", valueDim, hidden, false)
+}
+
+// attention adds Qwen3NextAttention: q_proj holds the queries and the
+// output gate.
+func (x qwen3NextDims) attention(b *model.Builder, p string, d model.Dims) {
+	b.Linear(p+".q_proj", d.Hidden, d.Heads*x.headDim*2, x.bias)
+	b.Linear(p+".k_proj", d.Hidden, x.kv*x.headDim, x.bias)
+	b.Linear(p+".v_proj", d.Hidden, x.kv*x.headDim, x.bias)
+	b.Linear(p+".o_proj", d.Heads*x.headDim, d.Hidden, x.bias)
+	b.Norm(p+".q_norm", x.headDim)
+	b.Norm(p+".k_norm", x.headDim)
+}
+
+// sparseMoe adds Qwen3NextSparseMoeBlock.
+func (x qwen3NextDims) sparseMoe(b *model.Builder, p string, hidden int) {
+	b.Linear(p+".gate", hidden, x.experts, false)
+	b.SwitchGLU(p+".switch_mlp", hidden, x.moeInter, x.experts)
+	b.MLP(p+".shared_expert", hidden, x.sharedInter, false)
+	b.Linear(p+".shared_expert_gate", hidden, 1, false)
 }

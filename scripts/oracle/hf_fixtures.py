@@ -382,9 +382,37 @@ def fixup_mxfp4_experts(d, f):
         fh.write(json.dumps(c, indent=2, sort_keys=True) + "\n")
 
 
+def fixup_fused_experts(d, f):
+    """Fused experts as the Qwen3.5-MoE Hub checkpoints store them (and the
+    transformers-5 modules hold them; save_pretrained writes them back per
+    expert): per MoE block P.mlp, P.mlp.experts.gate_up_proj [E, 2I, H]
+    (every expert's gate_proj rows, then its up_proj rows) and
+    P.mlp.experts.down_proj [E, H, I], replacing P.mlp.experts.{e}.*."""
+    import re
+
+    import torch
+
+    wm, shards = read_shards(d)
+    pat = re.compile(r"^(.*\.mlp\.experts)\.(\d+)\.(gate|up|down)_proj\.weight$")
+    for ts in shards.values():
+        blocks = {}
+        for k in list(ts):
+            m = pat.match(k)
+            if m:
+                blocks.setdefault(m.group(1), {}).setdefault(m.group(3), {})[int(m.group(2))] = ts.pop(k)
+        for prefix, parts in blocks.items():
+            n = len(parts["down"])
+            gate = torch.stack([parts["gate"][e] for e in range(n)])
+            up = torch.stack([parts["up"][e] for e in range(n)])
+            ts[prefix + ".gate_up_proj"] = torch.cat([gate, up], dim=1).contiguous()
+            ts[prefix + ".down_proj"] = torch.stack([parts["down"][e] for e in range(n)]).contiguous()
+    write_shards(d, wm, shards)
+
+
 HUB_FIXUPS = {
     "fp8_block": fixup_fp8_block,
     "mxfp4_experts": fixup_mxfp4_experts,
+    "fused_experts": fixup_fused_experts,
 }
 
 
@@ -402,6 +430,12 @@ def main():
         for n, p in ensure(a.names or have, os.path.abspath(a.npm)).items():
             print(n, p)
         return
+    # This directory's kernels.py (the MLX kernel oracle) must not pass for
+    # the Hub "kernels" package transformers 5 probes for: the modules
+    # needed from here are imported first, then the directory leaves sys.path.
+    import convert_models  # noqa: F401
+
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != HERE]
     import transformers
 
     transformers.utils.logging.set_verbosity_error()
