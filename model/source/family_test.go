@@ -1,4 +1,4 @@
-package convert
+package source
 
 import (
 	"fmt"
@@ -71,7 +71,7 @@ func TestDenseArchs(t *testing.T) {
 			c := denseConfig(t, tc.arch, tc.extra)
 			spec, err := family.Lookup(tc.arch).MLX.Build(c, tensorView{newTensorSet(nil)})
 			if tc.err != "" {
-				require.ErrorIs(t, err, ErrConfig)
+				require.ErrorIs(t, err, model.ErrConfig)
 				assert.Contains(t, err.Error(), tc.err)
 				return
 			}
@@ -118,19 +118,19 @@ func TestDenseSanitize(t *testing.T) {
 				src = append(src, SourceTensor{Name: n, DType: mlx.F32, Shape: []int{4}})
 			}
 			ts := newTensorSet(src)
-			require.NoError(t, a.MLX.SanitizeTensors(&modelSpec{}, denseConfig(t, tc.arch, tc.extra), tensorView{ts}))
+			require.NoError(t, a.MLX.SanitizeTensors(&model.Tree{}, denseConfig(t, tc.arch, tc.extra), tensorView{ts}))
 			assert.Equal(t, tc.keep, ts.names())
 		})
 	}
 }
 
 // denseConfig is denseBase with extra's keys set ("MISSING" deletes one).
-func denseConfig(t *testing.T, arch, extra string) config {
+func denseConfig(t *testing.T, arch, extra string) model.Config {
 	t.Helper()
-	base, err := parseObject([]byte("{" + denseBase + ", \"model_type\": \"" + arch + "\"}"))
+	base, err := model.ParseObject([]byte("{" + denseBase + ", \"model_type\": \"" + arch + "\"}"))
 	require.NoError(t, err)
 	if extra != "" {
-		ex, err := parseObject([]byte("{" + extra + "}"))
+		ex, err := model.ParseObject([]byte("{" + extra + "}"))
 		require.NoError(t, err)
 		for _, k := range ex.Keys() {
 			v, _ := ex.Get(k)
