@@ -343,7 +343,8 @@ func (x StackExperts) layersFromNames(ts Tensors) ([]int, error) {
 // one byte range of the source (axis 0) or one byte range per index of
 // axis 0, stacked (axis 1). With Interleave part i is every len(Into)-th
 // index from i (gpt_oss's v[..., ::2, :] and v[..., 1::2, :]), any axis:
-// one byte range per index of the axes before Axis and per kept index.
+// per index of the axes before Axis one strided range (a run of bytes per
+// kept index), stacked.
 // Reshaping splits (hunyuan's qkv_proj) stay in the hook.
 type Split struct {
 	From       string

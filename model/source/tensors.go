@@ -254,14 +254,14 @@ func (ts *tensorSet) checkFree(name string, dsts []string) error {
 }
 
 // interleave pops name (a direct source) and sets dsts[i] to the indices
-// i, i+n, i+2n … (n = len(dsts)) along axis: one byte range per index of
-// the axes before axis and per kept index, stacked.
+// i, i+n, i+2n … (n = len(dsts)) along axis: per index of the axes before
+// axis one strided source (a run per kept index, n runs apart), stacked.
 func (ts *tensorSet) interleave(name string, axis int, dsts []string) error {
 	in, ok := ts.m[name]
 	if !ok {
 		return fmt.Errorf("%w: splitting %q: tensor is missing", model.ErrWeights, name)
 	}
-	if in.Op != OpDirect {
+	if in.Op != OpDirect || in.Sources[0].Run > 0 {
 		return fmt.Errorf("%w: splitting %q: tensor is itself derived (%s)", model.ErrWeights, name, in.Op)
 	}
 	shape, err := model.InterleaveShape(name, in.Shape, axis, len(dsts))
@@ -277,21 +277,16 @@ func (ts *tensorSet) interleave(name string, axis int, dsts []string) error {
 	src := in.Sources[0]
 	ts.pop(name)
 	n := int64(len(dsts))
-	inner := slices.Clone(in.Shape[axis+1:])
-	innerBytes := numElements(inner) * int64(src.DType.Size())
-	if len(inner) == 0 {
-		inner = []int{1}
-	}
-	outer, kept := numElements(in.Shape[:axis]), int64(shape[axis])
+	innerBytes := numElements(in.Shape[axis+1:]) * int64(src.DType.Size())
+	outer := numElements(in.Shape[:axis])
 	for i, d := range dsts {
 		out := &Input{DType: in.DType, Shape: slices.Clone(shape), Op: OpStack}
 		for o := int64(0); o < outer; o++ {
-			for k := int64(0); k < kept; k++ {
-				s := src
-				s.Shape = slices.Clone(inner)
-				s.Offset = src.Offset + ((o*kept+k)*n+int64(i))*innerBytes
-				out.Sources = append(out.Sources, s)
-			}
+			s := src
+			s.Shape = slices.Clone(shape[axis:])
+			s.Offset = src.Offset + (o*int64(in.Shape[axis])+int64(i))*innerBytes
+			s.Run, s.Stride = innerBytes, n*innerBytes
+			out.Sources = append(out.Sources, s)
 		}
 		ts.set(d, out)
 	}
