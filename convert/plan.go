@@ -253,14 +253,13 @@ func (pl *planner) addPassthrough(module, name string, in *source.Input, to mlx.
 // dtype for a float module (a dtype rule).
 func (pl *planner) planModule(st *source.Module, q *mlx.QuantParams, note string, floatDType ...mlx.DType) error {
 	cast := pl.plan.DType
-	ruled := len(floatDType) > 0 && floatDType[0] != mlx.Invalid
-	if ruled {
+	if len(floatDType) > 0 && floatDType[0] != mlx.Invalid {
 		cast = floatDType[0]
 	}
 	// get_total_parameters counts a quantized weight at its float size and
 	// skips scales/biases, so the count is the float model's.
 	for _, p := range st.Spec.Params {
-		if st.Spec.Kind != model.KindArrays {
+		if !st.Spec.NotLeaf { // arrays of a non-leaf module are not counted
 			pl.plan.TotalParameters += numElements(p.Shape)
 		}
 	}
@@ -278,11 +277,11 @@ func (pl *planner) planModule(st *source.Module, q *mlx.QuantParams, note string
 			}
 			continue
 		}
-		to := cast
-		if keep := pl.arch.MLX.Cast; keep != nil && !keep(name) && !ruled {
-			to = mlx.Invalid // the model's cast_predicate keeps its dtype
+		c := cast
+		if keep := pl.arch.MLX.KeepDType; keep != nil && keep(name) {
+			c = mlx.Invalid // the model's cast_predicate
 		}
-		pl.addPassthrough(path, name, in, to, note)
+		pl.addPassthrough(path, name, in, c, note)
 	}
 	return nil
 }

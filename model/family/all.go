@@ -13,6 +13,7 @@ import (
 var All = []*model.Family{
 	Llama, Qwen2, Qwen3, Gemma, Gemma2, Phi3,
 	Gemma3, Gemma3Text, Mixtral, Qwen2MoE, Qwen3MoE,
+	Glm4MoE, OLMoE, GraniteMoE, Llama4, Ernie45MoE, Dots1, PhiMoE, Hunyuan, MiniMax,
 	GptOss, Qwen3Next, Qwen35, Qwen35MoE,
 	Generic,
 }

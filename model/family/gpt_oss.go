@@ -60,7 +60,7 @@ func buildGptOss(c model.Config, _ model.Tensors) (*model.Tree, error) {
 	b.Norm("model.norm", hidden)
 	for l := 0; l < layers; l++ {
 		p := "model.layers." + strconv.Itoa(l)
-		b.Arrays(p+".self_attn", model.Param{Name: "sinks", Shape: []int{heads}})
+		b.BlockParams(p+".self_attn", model.Param{Name: "sinks", Shape: []int{heads}})
 		b.Attention(p+".self_attn", hidden, heads, kv, headDim, true, true)
 		b.SwitchGLUBias(p+".mlp.experts", hidden, inter, experts, true)
 		b.Linear(p+".mlp.router", hidden, experts, true)

@@ -16,7 +16,7 @@ var Qwen35 = &model.Family{
 	Name:  "qwen3_5",
 	Types: []string{"qwen3_5"},
 	MLX: model.MLX{Build: buildQwen35, Rules: qwen35Rules(nil), Pred: qwen3NextPred,
-		Cast: func(name string) bool { return !strings.HasSuffix(name, "A_log") }},
+		KeepDType: func(name string) bool { return strings.HasSuffix(name, "A_log") }},
 }
 
 // qwen35Rules is Model.sanitize (moe: Qwen3_5Moe's fused-expert rewrite),
@@ -156,7 +156,7 @@ func (x qwen3NextDims) gatedDeltaNet35(b *model.Builder, p string, hidden int) {
 	b.Linear(p+".in_proj_z", hidden, valueDim, false)
 	b.Linear(p+".in_proj_b", hidden, x.nv, false)
 	b.Linear(p+".in_proj_a", hidden, x.nv, false)
-	b.Arrays(p, model.Param{Name: "dt_bias", Shape: []int{x.nv}}, model.Param{Name: "A_log", Shape: []int{x.nv}})
+	b.BlockParams(p, model.Param{Name: "dt_bias", Shape: []int{x.nv}}, model.Param{Name: "A_log", Shape: []int{x.nv}})
 	b.Norm(p+".norm", x.dv)
 	b.Linear(p+".out_proj", valueDim, hidden, false)
 }

@@ -14,7 +14,7 @@ var Qwen35MoE = &model.Family{
 	Name:  "qwen3_5_moe",
 	Types: []string{"qwen3_5_moe"},
 	MLX: model.MLX{Build: buildQwen35, Pred: qwen3NextPred,
-		Cast: func(name string) bool { return !strings.HasSuffix(name, "A_log") },
+		KeepDType: func(name string) bool { return strings.HasSuffix(name, "A_log") },
 		Rules: qwen35Rules([]model.SanitizeRule{
 			model.Split{From: ".mlp.experts.gate_up_proj", Into: []string{".mlp.switch_mlp.gate_proj.weight", ".mlp.switch_mlp.up_proj.weight"}, Axis: -2},
 			model.Rename{From: ".mlp.experts.down_proj", To: ".mlp.switch_mlp.down_proj.weight"},

@@ -135,7 +135,7 @@ func (x qwen3NextDims) gatedDeltaNet(b *model.Builder, p string, hidden int) {
 	b.Params(p+".conv1d", model.Param{Name: "weight", Shape: []int{conv, x.kernel, 1}})
 	b.Linear(p+".in_proj_qkvz", hidden, keyDim*2+valueDim*2, false)
 	b.Linear(p+".in_proj_ba", hidden, x.nv*2, false)
-	b.Arrays(p, model.Param{Name: "dt_bias", Shape: []int{x.nv}}, model.Param{Name: "A_log", Shape: []int{x.nv}})
+	b.BlockParams(p, model.Param{Name: "dt_bias", Shape: []int{x.nv}}, model.Param{Name: "A_log", Shape: []int{x.nv}})
 	b.Norm(p+".norm", x.dv)
 	b.Linear(p+".out_proj", valueDim, hidden, false)
 }

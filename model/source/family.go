@@ -70,3 +70,4 @@ func (v tensorView) Bitcast(name, dtype string, flattenLast2 bool) error {
 	return v.ts.bitcast(name, dtype, flattenLast2)
 }
 func (v tensorView) Transform(name string, op model.ValueOp) error { return v.ts.transform(name, op) }
+func (v tensorView) View(dst, src string, w model.View) error      { return v.ts.view(dst, src, w) }
