@@ -52,12 +52,12 @@ model.layers.0.self_attn.v_proj.weight BF16 [16,64] 1: copy
 model.layers.0.self_attn.v_proj.bias BF16 [16] 1: copy
 model.layers.0.self_attn.o_proj.weight BF16 [64,32] 1: copy
 model.layers.0.self_attn.o_proj.bias BF16 [64] 1: copy
-model.layers.0.mlp.experts.gate_proj.weight U32 [2,32,8] 1: copy, stack 2 experts
-model.layers.0.mlp.experts.gate_proj.scales U8 [2,32,2] 1: copy, stack 2 experts
-model.layers.0.mlp.experts.gate_proj.bias BF16 [2,32] 1: copy, stack 2 experts
-model.layers.0.mlp.experts.up_proj.weight U32 [2,32,8] 1: copy, stack 2 experts
-model.layers.0.mlp.experts.up_proj.scales U8 [2,32,2] 1: copy, stack 2 experts
-model.layers.0.mlp.experts.up_proj.bias BF16 [2,32] 1: copy, stack 2 experts
+model.layers.0.mlp.experts.gate_proj.weight U32 [2,32,8] 1: copy, model.layers.0.mlp.experts.gate_up_proj_blocks[0::2] along the split axis
+model.layers.0.mlp.experts.gate_proj.scales U8 [2,32,2] 1: copy, model.layers.0.mlp.experts.gate_up_proj_scales[0::2] along the split axis
+model.layers.0.mlp.experts.gate_proj.bias BF16 [2,32] 1: copy, model.layers.0.mlp.experts.gate_up_proj_bias[0::2] along the split axis
+model.layers.0.mlp.experts.up_proj.weight U32 [2,32,8] 1: copy, model.layers.0.mlp.experts.gate_up_proj_blocks[1::2] along the split axis
+model.layers.0.mlp.experts.up_proj.scales U8 [2,32,2] 1: copy, model.layers.0.mlp.experts.gate_up_proj_scales[1::2] along the split axis
+model.layers.0.mlp.experts.up_proj.bias BF16 [2,32] 1: copy, model.layers.0.mlp.experts.gate_up_proj_bias[1::2] along the split axis
 model.layers.0.mlp.experts.down_proj.weight U32 [2,64,4] 1: copy, from model.layers.0.mlp.experts.down_proj_blocks
 model.layers.0.mlp.experts.down_proj.scales U8 [2,64,1] 1: copy, from model.layers.0.mlp.experts.down_proj_scales
 model.layers.0.mlp.experts.down_proj.bias BF16 [2,64] 1: copy, from model.layers.0.mlp.experts.down_proj_bias
@@ -82,7 +82,7 @@ lm_head.weight BF16 [32,64] 1: copy
 	q := planListing(mustPlan(t, modelGptOssMXFP4(), Options{Quantize: true}))
 	for _, line := range []string{
 		"model.layers.0.self_attn.sinks BF16 [2] 1: copy",
-		"model.layers.0.mlp.experts.gate_proj.weight U32 [2,32,8] 1: copy, stack 2 experts [already quantized]",
+		"model.layers.0.mlp.experts.gate_proj.weight U32 [2,32,8] 1: copy, model.layers.0.mlp.experts.gate_up_proj_blocks[0::2] along the split axis [already quantized]",
 		"model.layers.0.mlp.router.weight U32 [2,16] 1: quantize affine 8-bit g64 from BF16 [model override]",
 	} {
 		assert.Contains(t, q, line+"\n")
