@@ -71,3 +71,4 @@ func (v tensorView) Bitcast(name, dtype string, flattenLast2 bool) error {
 }
 func (v tensorView) Transform(name string, op model.ValueOp) error { return v.ts.transform(name, op) }
 func (v tensorView) View(dst, src string, w model.View) error      { return v.ts.view(dst, src, w) }
+func (v tensorView) Scale(name string, sc model.Scaling) error     { return v.ts.scale(name, sc) }

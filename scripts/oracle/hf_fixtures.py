@@ -556,12 +556,10 @@ def main():
         for n, p in ensure(a.names or have, os.path.abspath(a.npm)).items():
             print(n, p)
         return
-    # This directory's kernels.py (the MLX kernel oracle) must not pass for
-    # the Hub "kernels" package transformers 5 probes for: the modules
-    # needed from here are imported first, then the directory leaves sys.path.
-    import convert_models  # noqa: F401
-
-    sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != HERE]
+    # This directory is on sys.path and holds kernels.py (MLX kernel
+    # oracles); transformers 5 probes for the hub "kernels" package and would
+    # import that file. None in sys.modules makes find_spec report it absent.
+    sys.modules.setdefault("kernels", None)
     import transformers
 
     transformers.utils.logging.set_verbosity_error()
