@@ -16,7 +16,7 @@ func (pl *planner) finishConfig() error {
 	c := pl.cfgObj
 	c.Delete("_name_or_path")
 	c.Delete("vision_config")
-	if !pl.arch.MLX.RopeParameters {
+	if pl.arch.MLX.LegacyRope {
 		legacyRope(c)
 	}
 	if q, ok := c.Get("quantization"); ok {
@@ -39,7 +39,7 @@ func (pl *planner) finishConfig() error {
 // config without error as another model: the default rope_theta and no
 // scaling (llama with llama3 rope_parameters generates other tokens).
 // mlx_lm.convert writes the config through unchanged; for the families
-// whose model does not read rope_parameters (MLX.RopeParameters) mlxconv adds
+// whose model is proven to read it otherwise (MLX.LegacyRope) mlxconv adds
 // rope_theta from rope_parameters and, when rope_scaling is absent or null
 // and rope_type is not "default", rope_scaling = rope_parameters without
 // rope_theta (the transformers-4 spelling). Per-layer-type

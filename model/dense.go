@@ -12,7 +12,7 @@ import (
 
 // MLX returns the mlx-lm part of a dense decoder family.
 func (a *Dense) MLX() MLX {
-	return MLX{Build: a.build, Rules: a.Rules, RopeParameters: a.RopeParameters}
+	return MLX{Build: a.build, Rules: a.Rules, LegacyRope: a.LegacyRope}
 }
 
 // TwoNorms are the per-layer norms of most dense decoders.
@@ -50,9 +50,9 @@ type Dense struct {
 	QkNorm bool     // self_attn.q_norm and k_norm over head_dim
 	Norms  []string // per-layer norms, after the MLP
 
-	Check          func(c Config) error // a last config check; nil for none
-	RopeParameters bool                 // see MLX.RopeParameters
-	Rules          []SanitizeRule       // the model's sanitize; nil: it has none
+	Check      func(c Config) error // a last config check; nil for none
+	LegacyRope bool                 // see MLX.LegacyRope
+	Rules      []SanitizeRule       // the model's sanitize; nil: it has none
 }
 
 func (a *Dense) build(c Config, _ Tensors) (*Tree, error) {

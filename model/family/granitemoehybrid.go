@@ -13,7 +13,7 @@ import (
 var GraniteMoEHybrid = &model.Family{
 	Name:  "granitemoehybrid",
 	Types: []string{"granitemoehybrid"},
-	MLX: model.MLX{Build: buildGraniteMoEHybrid, Pred: model.RouterPred("router.layer"), RopeParameters: true, Rules: []model.SanitizeRule{
+	MLX: model.MLX{Build: buildGraniteMoEHybrid, Pred: model.RouterPred("router.layer"), Rules: []model.SanitizeRule{
 		model.Transform{Match: []model.Match{model.Contains("conv1d.weight")}, If: model.LastDimNot1, Op: model.ValueSwapLast2},
 		model.IfConfig{Key: "num_local_experts", Rules: []model.SanitizeRule{
 			model.Split{From: "block_sparse_moe.input_linear.weight", Axis: 1,

@@ -14,7 +14,7 @@ import (
 var LFM2 = &model.Family{
 	Name:  "lfm2",
 	Types: []string{"lfm2"},
-	MLX:   model.MLX{Build: buildLFM2, Rules: []model.SanitizeRule{lfm2Conv}, RopeParameters: true},
+	MLX:   model.MLX{Build: buildLFM2, Rules: []model.SanitizeRule{lfm2Conv}},
 }
 
 // lfm2Conv is the ShortConv weight's transpose(0, 2, 1) from [H, 1, L].

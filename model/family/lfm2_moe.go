@@ -13,7 +13,7 @@ import (
 var LFM2MoE = &model.Family{
 	Name:  "lfm2_moe",
 	Types: []string{"lfm2_moe"},
-	MLX: model.MLX{Build: buildLFM2MoE, Pred: model.RouterPred("feed_forward.gate"), RopeParameters: true,
+	MLX: model.MLX{Build: buildLFM2MoE, Pred: model.RouterPred("feed_forward.gate"),
 		KeepDType: func(name string) bool { return strings.Contains(name, "expert_bias") },
 		Rules: []model.SanitizeRule{
 			lfm2Conv,

@@ -19,6 +19,7 @@ var Llama = &model.Family{
 		LayerTypes: true, HeadDim: model.HeadDimOptional, HeadDimFirst: true,
 		AttnBias: "attention_bias", MlpBias: "mlp_bias", TieDefault: true,
 		Norms: model.TwoNorms, Rules: []model.SanitizeRule{dropInvFreq, model.TiedHead{Default: true}},
+		LegacyRope: true,
 	}).MLX(),
 	GGUF: &model.GGUF{
 		Types: []string{"llama", "mistral"}, Arch: "llama", Vocab: "llama", SetVocab: llamaVocab, TokenizerClass: "LlamaTokenizerFast", PermuteQK: true, Layer: model.CommonLayer,

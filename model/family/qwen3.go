@@ -11,7 +11,6 @@ var Qwen3 = &model.Family{
 			"num_key_value_heads", "max_position_embeddings", "head_dim", "tie_word_embeddings"},
 		KvRequired: true, HeadDim: model.HeadDimRequired, QkNorm: true,
 		Norms: model.TwoNorms, Check: checkRopeTheta, Rules: []model.SanitizeRule{model.TiedHead{}},
-		RopeParameters: true,
 	}).MLX(),
 	GGUF: &model.GGUF{
 		Types: []string{"qwen3"}, Arch: "qwen3", Vocab: "qwen3", Layer: model.CommonLayer, Params: model.TextParams,
