@@ -19,6 +19,10 @@ const denseBase = `"hidden_size": 64, "num_hidden_layers": 2, "intermediate_size
 	"rms_norm_eps": 1e-5, "vocab_size": 50, "num_key_value_heads": 2, "head_dim": 8, "max_position_embeddings": 128,
 	"tie_word_embeddings": false, "rope_theta": 10000`
 
+// granite is the keys granite requires beyond denseBase.
+const granite = `"logits_scaling": 8, "attention_multiplier": 0.01, "embedding_multiplier": 12, "residual_multiplier": 0.2,
+	"attention_bias": false, "mlp_bias": false`
+
 // TestDenseArchs pins the per-model quirks of the dense decoder table.
 func TestDenseArchs(t *testing.T) {
 	cases := []struct {
@@ -65,6 +69,23 @@ func TestDenseArchs(t *testing.T) {
 			shapes: map[string]any{"lm_head": nil, "model.layers.0.post_attention_layernorm": "[{weight [64]}]"}},
 		{name: "gemma2 four norms", arch: "gemma2", layers: 2,
 			shapes: map[string]any{"model.layers.1.pre_feedforward_layernorm": "[{weight [64]}]"}},
+		{name: "smollm3 is llama with no_rope_layers", arch: "smollm3", extra: `"no_rope_layers": [1, 0]`, layers: 2,
+			shapes: map[string]any{"lm_head": "[{weight [50 64]}]", "model.layers.0.self_attn.q_norm": nil}},
+		{name: "smollm3 no_rope_layers one a layer", arch: "smollm3", extra: `"no_rope_layers": [1]`,
+			err: `"no_rope_layers" has 1 entries for 2 layers`},
+		{name: "smollm3 no_rope_layer_interval 0", arch: "smollm3", extra: `"no_rope_layer_interval": 0`,
+			err: `"no_rope_layer_interval" is 0`},
+		{name: "olmo2 q/k norms over all heads, post norms", arch: "olmo2", layers: 2,
+			shapes: map[string]any{"model.layers.0.self_attn.q_norm": "[{weight [32]}]", "model.layers.0.self_attn.k_norm": "[{weight [16]}]",
+				"model.layers.0.post_feedforward_layernorm": "[{weight [64]}]", "model.layers.0.input_layernorm": nil}},
+		{name: "olmo2 tied by default", arch: "olmo2", extra: `"tie_word_embeddings": "MISSING"`, layers: 2,
+			shapes: map[string]any{"lm_head": nil}},
+		{name: "granite head_dim from hidden, biases", arch: "granite", extra: granite + `, "attention_bias": true`, layers: 2,
+			shapes: map[string]any{"model.layers.0.self_attn.o_proj": "[{weight [64 64]} {bias [64]}]"}},
+		{name: "granite needs its multipliers", arch: "granite", extra: `"attention_bias": false, "mlp_bias": false`,
+			err: `"logits_scaling" is missing (required by the model)`},
+		{name: "granite rope_theta in rope_parameters", arch: "granite", extra: granite + `, "rope_theta": "MISSING", "rope_parameters": {"rope_theta": 5}`,
+			layers: 2},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -103,6 +124,9 @@ func TestDenseSanitize(t *testing.T) {
 		{"qwen2", `"tie_word_embeddings": "MISSING"`, names[:1]},
 		{"qwen3", `"tie_word_embeddings": true`, names[:2]},
 		{"qwen3", "", names},
+		{"smollm3", `"tie_word_embeddings": "MISSING"`, names[:1]},
+		{"olmo2", `"tie_word_embeddings": true`, []string{names[0], names[2]}},
+		{"granite", `"tie_word_embeddings": "MISSING"`, []string{names[0], names[1]}},
 		{"gemma", "", nil},
 		{"phi3", "", nil},
 	}
