@@ -12,7 +12,7 @@ import (
 // All lists every family. A model_type belongs to exactly one.
 var All = []*model.Family{
 	Llama, Qwen2, Qwen3, Gemma, Gemma2, Phi3,
-	SmolLM3, Olmo2, Granite,
+	SmolLM3, Olmo2, Granite, SeedOSS, InternLM3, HunyuanV1Dense,
 	Gemma3, Gemma3Text, Mixtral, Qwen2MoE, Qwen3MoE,
 	Generic,
 }
