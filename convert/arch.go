@@ -73,3 +73,4 @@ func (v tensorView) Pop(name string)                       { v.ts.pop(name) }
 func (v tensorView) Filter(keep func(name string) bool)    { v.ts.filter(keep) }
 func (v tensorView) Stack(dst string, srcs []string) error { return v.ts.stack(dst, srcs) }
 func (v tensorView) WithPrefix(prefix string) []string     { return v.ts.withPrefix(prefix) }
+func (v tensorView) Rename(f func(name string) string)     { v.ts.rename(f) }

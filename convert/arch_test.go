@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mlxconv/mlxconv/internal/pyjson"
 	"github.com/mlxconv/mlxconv/mlx"
 	"github.com/mlxconv/mlxconv/model"
 	"github.com/mlxconv/mlxconv/model/family"
@@ -22,6 +23,9 @@ const denseBase = `"hidden_size": 64, "num_hidden_layers": 2, "intermediate_size
 // granite is the keys granite requires beyond denseBase.
 const granite = `"logits_scaling": 8, "attention_multiplier": 0.01, "embedding_multiplier": 12, "residual_multiplier": 0.2,
 	"attention_bias": false, "mlp_bias": false`
+
+// ministral3Rope is the rope_parameters ministral3 reads.
+const ministral3Rope = `"rope_parameters": {"llama_4_scaling_beta": 0.1, "original_max_position_embeddings": 64, "rope_theta": 1}`
 
 // TestDenseArchs pins the per-model quirks of the dense decoder table.
 func TestDenseArchs(t *testing.T) {
@@ -107,6 +111,14 @@ func TestDenseArchs(t *testing.T) {
 			shapes: map[string]any{"model.layers.0.self_attn.query_layernorm": nil}},
 		{name: "hunyuan rope_scaling keys", arch: "hunyuan_v1_dense", extra: `"rope_scaling": {"alpha": 2, "factor": 1}`,
 			err: `"rope_scaling" has no "type"`},
+		{name: "ministral3 no biases, tied by default", arch: "ministral3", extra: ministral3Rope + `, "tie_word_embeddings": "MISSING", "attention_bias": true`,
+			layers: 2, shapes: map[string]any{"model.layers.0.self_attn.q_proj": "[{weight [32 64]}]", "lm_head": nil}},
+		{name: "ministral3 layer_types count", arch: "ministral3", extra: ministral3Rope + `, "layer_types": ["full_attention", "sliding_attention", "full_attention"]`,
+			layers: 3},
+		{name: "ministral3 needs a full_attention layer", arch: "ministral3", extra: ministral3Rope + `, "layer_types": ["sliding_attention"]`,
+			err: `"layer_types" has no "full_attention" entry`},
+		{name: "ministral3 needs the llama 4 scaling keys", arch: "ministral3", extra: `"rope_parameters": {"rope_theta": 1}`,
+			err: `"rope_parameters" has no "llama_4_scaling_beta"`},
 		{name: "granite rope_theta in rope_parameters", arch: "granite", extra: granite + `, "rope_theta": "MISSING", "rope_parameters": {"rope_theta": 5}`,
 			layers: 2},
 	}
@@ -192,4 +204,78 @@ func denseConfig(t *testing.T, arch, extra string) config {
 		}
 	}
 	return newConfig(base, "config.json")
+}
+
+// TestMistral3 pins the VLM wrapper: the text model (ministral3, else
+// llama) under language_model., vision dropped, either checkpoint layout.
+func TestMistral3(t *testing.T) {
+	names := []string{"vision_tower.patch_conv.weight", "language_model.model.embed_tokens.weight",
+		"model.language_model.norm.weight", "language_model.model.layers.0.self_attn.rotary_emb.inv_freq",
+		"model.multi_modal_projector.linear_1.weight", "lm_head.weight", "language_model.model.layers.0.mlp.weight_scale_inv"}
+	cases := []struct {
+		name, text string
+		err        string
+		head       bool     // language_model.lm_head in the tree
+		keep       []string // after sanitize; nil: sanitize fails
+	}{
+		{name: "llama text, untied by default", text: `"model_type": "mistral", "attention_bias": true`, head: true,
+			keep: []string{"language_model.model.embed_tokens.weight", "language_model.model.norm.weight", "language_model.lm_head.weight",
+				"language_model.model.layers.0.mlp.weight_scale_inv"}},
+		{name: "llama text tied", text: `"model_type": "mistral", "tie_word_embeddings": true`,
+			keep: []string{"language_model.model.embed_tokens.weight", "language_model.model.norm.weight",
+				"language_model.model.layers.0.mlp.weight_scale_inv"}},
+		{name: "ministral3 text refuses FP8 scales", text: `"model_type": "ministral3", ` + ministral3Rope, head: true},
+		{name: "text model_type required", text: `"model_type": "MISSING"`, err: `text_config: "model_type" is missing`},
+		{name: "mistral4 text", text: `"model_type": "mistral4"`, err: `mistral4 text model is not supported`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			text := denseConfig(t, "x", "\"tie_word_embeddings\": \"MISSING\", "+tc.text)
+			top := pyjsonObject(t, `{"model_type": "mistral3"}`)
+			top.Set("text_config", text.Obj())
+			c := newConfig(top, "config.json")
+			spec, err := family.Lookup("mistral3").MLX.Build(c, tensorView{newTensorSet(nil)})
+			if tc.err != "" {
+				require.ErrorIs(t, err, ErrConfig)
+				assert.Contains(t, err.Error(), tc.err)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, "language_model.model.embed_tokens", spec.Modules[0].Path)
+			assert.Equal(t, tc.head, slices.ContainsFunc(spec.Modules, func(m moduleSpec) bool { return m.Path == "language_model.lm_head" }))
+			var src []SourceTensor
+			for _, n := range names {
+				src = append(src, SourceTensor{Name: n, DType: mlx.F32, Shape: []int{4}})
+			}
+			ts := newTensorSet(src)
+			err = family.Lookup("mistral3").MLX.Sanitize(spec, c, tensorView{ts})
+			if tc.keep == nil {
+				require.ErrorIs(t, err, ErrWeights)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.keep, ts.names())
+		})
+	}
+}
+
+func pyjsonObject(t *testing.T, s string) *pyjson.Object {
+	t.Helper()
+	o, err := parseObject([]byte(s))
+	require.NoError(t, err)
+	return o
+}
+
+// TestTensorSetRename: a Python dict rebuilt under new keys.
+func TestTensorSetRename(t *testing.T) {
+	var src []SourceTensor
+	for i, n := range []string{"a.x", "b", "c.x", "x"} {
+		src = append(src, SourceTensor{Name: n, DType: mlx.F32, Shape: []int{i + 1}})
+	}
+	ts := newTensorSet(src)
+	ts.rename(func(n string) string { return strings.TrimSuffix(strings.TrimPrefix(n, "c."), ".x") + "!" })
+	assert.Equal(t, []string{"a!", "b!", "x!"}, ts.names())
+	in, _ := ts.get("x!")
+	assert.Equal(t, []int{4}, in.Shape, "the last tensor mapped to x! wins, at the first one's place")
+	assert.Equal(t, "x!", in.Name)
 }

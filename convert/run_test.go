@@ -206,7 +206,7 @@ func TestPlanErrors(t *testing.T) {
 func TestSupportedModelTypes(t *testing.T) {
 	got := SupportedModelTypes()
 	for _, want := range []string{"llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "gemma3", "phi3", "mixtral", "qwen2_moe", "qwen3_moe", "starcoder2",
-		"smollm3", "olmo2", "granite", "seed_oss", "internlm3", "hunyuan_v1_dense"} {
+		"smollm3", "olmo2", "granite", "seed_oss", "internlm3", "hunyuan_v1_dense", "mistral3", "ministral3"} {
 		assert.Contains(t, got, want)
 	}
 	assert.NotContains(t, got, "generic")

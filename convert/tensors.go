@@ -126,6 +126,17 @@ func (ts *tensorSet) filter(keep func(name string) bool) {
 	ts.order = out
 }
 
+// rename renames every tensor to f(name), keeping the order, as a Python
+// dict rebuilt under new keys: when two names map to one, the first one's
+// position holds the last one's tensor.
+func (ts *tensorSet) rename(f func(name string) string) {
+	old, m := ts.order, ts.m
+	ts.order, ts.m = make([]string, 0, len(old)), make(map[string]*Input, len(old))
+	for _, n := range old {
+		ts.set(f(n), m[n])
+	}
+}
+
 // stack pops srcs (all present, same dtype and shape) and sets dst to
 // their stack along a new leading axis.
 func (ts *tensorSet) stack(dst string, srcs []string) error {

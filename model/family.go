@@ -126,6 +126,10 @@ type Tensors interface {
 	Stack(dst string, srcs []string) error
 	// WithPrefix returns the names starting with prefix, in order.
 	WithPrefix(prefix string) []string
+	// Rename renames every name to f(name) in place, as a Python dict
+	// rebuilt under new keys (a name mapped twice keeps its first
+	// position and its last tensor).
+	Rename(f func(name string) string)
 }
 
 // ---- config helpers shared by the family files
