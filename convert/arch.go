@@ -52,8 +52,8 @@ func lookupArch(cfg *pyjson.Object) (*model.Family, error) {
 	if f := family.Lookup(mt); f != nil {
 		return f, nil
 	}
-	return nil, fmt.Errorf("%w: model type %q is not supported; supported types: %s",
-		ErrUnsupported, mt, strings.Join(SupportedModelTypes(), ", "))
+	return nil, fmt.Errorf("%w: model type %q is not supported; supported families: %s",
+		ErrUnsupported, mt, strings.Join(family.Names(false), ", "))
 }
 
 // tensorView is a tensorSet as the families' sanitize sees it.
@@ -73,4 +73,8 @@ func (v tensorView) Pop(name string)                       { v.ts.pop(name) }
 func (v tensorView) Filter(keep func(name string) bool)    { v.ts.filter(keep) }
 func (v tensorView) Stack(dst string, srcs []string) error { return v.ts.stack(dst, srcs) }
 func (v tensorView) WithPrefix(prefix string) []string     { return v.ts.withPrefix(prefix) }
-func (v tensorView) Rename(f func(name string) string)     { v.ts.rename(f) }
+func (v tensorView) Rename(name, to string) error          { return v.ts.rename(name, to) }
+func (v tensorView) Split(name string, axis int, dsts []string) error {
+	return v.ts.split(name, axis, dsts)
+}
+func (v tensorView) Transform(name string, op model.ValueOp) error { return v.ts.transform(name, op) }

@@ -172,7 +172,7 @@ func TestDenseSanitize(t *testing.T) {
 		t.Run(tc.arch+" "+tc.extra, func(t *testing.T) {
 			a := family.Lookup(tc.arch)
 			if tc.keep == nil {
-				assert.Nil(t, a.MLX.Sanitize)
+				assert.False(t, a.MLX.HasSanitize())
 				return
 			}
 			var src []SourceTensor
@@ -180,7 +180,7 @@ func TestDenseSanitize(t *testing.T) {
 				src = append(src, SourceTensor{Name: n, DType: mlx.F32, Shape: []int{4}})
 			}
 			ts := newTensorSet(src)
-			require.NoError(t, a.MLX.Sanitize(&modelSpec{}, denseConfig(t, tc.arch, tc.extra), tensorView{ts}))
+			require.NoError(t, a.MLX.SanitizeTensors(&modelSpec{}, denseConfig(t, tc.arch, tc.extra), tensorView{ts}))
 			assert.Equal(t, tc.keep, ts.names())
 		})
 	}
@@ -248,7 +248,8 @@ func TestMistral3(t *testing.T) {
 				src = append(src, SourceTensor{Name: n, DType: mlx.F32, Shape: []int{4}})
 			}
 			ts := newTensorSet(src)
-			err = family.Lookup("mistral3").MLX.Sanitize(spec, c, tensorView{ts})
+			m := family.Lookup("mistral3").MLX
+			err = m.SanitizeTensors(spec, c, tensorView{ts})
 			if tc.keep == nil {
 				require.ErrorIs(t, err, ErrWeights)
 				return
@@ -264,18 +265,4 @@ func pyjsonObject(t *testing.T, s string) *pyjson.Object {
 	o, err := parseObject([]byte(s))
 	require.NoError(t, err)
 	return o
-}
-
-// TestTensorSetRename: a Python dict rebuilt under new keys.
-func TestTensorSetRename(t *testing.T) {
-	var src []SourceTensor
-	for i, n := range []string{"a.x", "b", "c.x", "x"} {
-		src = append(src, SourceTensor{Name: n, DType: mlx.F32, Shape: []int{i + 1}})
-	}
-	ts := newTensorSet(src)
-	ts.rename(func(n string) string { return strings.TrimSuffix(strings.TrimPrefix(n, "c."), ".x") + "!" })
-	assert.Equal(t, []string{"a!", "b!", "x!"}, ts.names())
-	in, _ := ts.get("x!")
-	assert.Equal(t, []int{4}, in.Shape, "the last tensor mapped to x! wins, at the first one's place")
-	assert.Equal(t, "x!", in.Name)
 }

@@ -95,7 +95,7 @@ func streamJob(name string, ins []*Input, g *jobGeom, outs []pipeline.Output, ba
 	for k, in := range ins {
 		pin := pipeline.Input{}
 		for _, s := range in.Sources {
-			pin.Slices = append(pin.Slices, pipeline.Slice{File: s.File, Tensor: s.Name, Size: numElements(s.Shape) * int64(s.DType.Size())})
+			pin.Slices = append(pin.Slices, pipeline.Slice{File: s.File, Tensor: s.Name, Size: numElements(s.Shape) * int64(s.DType.Size()), Offset: s.Offset})
 		}
 		if !pj.Whole {
 			pin.RowBytes = g.inRow[k] * int64(in.Sources[0].DType.Size()) / int64(max(in.DType.Size(), 1))
@@ -135,7 +135,8 @@ func streamJob(name string, ins []*Input, g *jobGeom, outs []pipeline.Output, ba
 }
 
 // materialize produces the whole logical input from the bytes of its
-// sources (for AWQ-derived inputs and mismatched stacks).
+// sources (for AWQ-derived inputs, value transforms and mismatched
+// stacks).
 func materialize(backend mlx.Backend, in *Input, srcs [][]byte) ([]byte, error) {
 	var out []byte
 	var dt mlx.DType
@@ -164,6 +165,11 @@ func materialize(backend mlx.Backend, in *Input, srcs [][]byte) ([]byte, error) 
 			if out, err = awqBiases(out, dt, s[1], s[0], qz); err != nil {
 				return nil, fmt.Errorf("convert: tensor %q: %w", in.Name, err)
 			}
+		}
+	case OpValue:
+		dt = in.Sources[0].DType
+		if out, err = valueOp(in.Value, srcs[0], in.Sources[0].Shape, dt); err != nil {
+			return nil, fmt.Errorf("convert: tensor %q: %w", in.Name, err)
 		}
 	default:
 		return nil, fmt.Errorf("convert: input %q: unknown op %v", in.Name, in.Op)
@@ -223,7 +229,7 @@ func (inv *Inventory) ReadSlice(s pipeline.Slice, p []byte, off int64) error {
 	if err != nil {
 		return err
 	}
-	if _, err := sec.ReadAt(p, off); err != nil && !(err == io.EOF && len(p) == 0) {
+	if _, err := sec.ReadAt(p, s.Offset+off); err != nil && !(err == io.EOF && len(p) == 0) {
 		return fmt.Errorf("convert: %s: tensor %q: read: %w", rd.Name(), s.Tensor, err)
 	}
 	return nil
@@ -240,7 +246,7 @@ func (inv *Inventory) Advise(s pipeline.Slice, off, n int64) {
 	if !ok {
 		return
 	}
-	adviseWillNeed(inv.closers[s.File], rd.DataOffset()+info.Begin+off, n)
+	adviseWillNeed(inv.closers[s.File], rd.DataOffset()+info.Begin+s.Offset+off, n)
 }
 
 // quantChunk places a quantize unit's rows in the whole output tensor (the

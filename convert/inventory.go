@@ -46,12 +46,15 @@ type Inventory struct {
 	closers []*os.File
 }
 
-// SourceTensor is one tensor of an input shard, as its header describes it.
+// SourceTensor is one tensor of an input shard, as its header describes
+// it, or a contiguous part of one (a sanitize Split): Shape elements at
+// byte Offset of the stored tensor Name.
 type SourceTensor struct {
-	File  int // index into Inventory.Files
-	Name  string
-	DType mlx.DType
-	Shape []int
+	File   int // index into Inventory.Files
+	Name   string
+	DType  mlx.DType
+	Shape  []int
+	Offset int64 // bytes into the stored tensor; 0 for a whole tensor
 }
 
 // Close closes the shard files LoadInventory opened.

@@ -218,10 +218,8 @@ func (pl *planner) prepare() ([]modState, error) {
 		return nil, err
 	}
 	pl.spec = spec
-	if pl.arch.MLX.Sanitize != nil {
-		if err := pl.arch.MLX.Sanitize(spec, pl.cfg, tensorView{pl.ts}); err != nil {
-			return nil, err
-		}
+	if err := pl.arch.MLX.SanitizeTensors(spec, pl.cfg, tensorView{pl.ts}); err != nil {
+		return nil, err
 	}
 	if err := pl.importQuantization(); err != nil {
 		return nil, err

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/mlxconv/mlxconv/mlx"
+	"github.com/mlxconv/mlxconv/model"
 )
 
 // SourceOp says how a logical (sanitized) tensor is assembled from its
@@ -26,10 +27,13 @@ const (
 	// OpAWQBiases computes MLX biases [out, groups] = -zeros*scales from the
 	// AWQ scales (source 0) and qzeros (source 1, optional: zero point 8).
 	OpAWQBiases
+	// OpValue applies a sanitize value transform (Input.Value, a
+	// model.ValueOp) to one direct source.
+	OpValue
 )
 
 var sourceOpNames = [...]string{OpDirect: "direct", OpStack: "stack", OpAWQWeight: "awq-weight",
-	OpAWQScales: "awq-scales", OpAWQBiases: "awq-biases"}
+	OpAWQScales: "awq-scales", OpAWQBiases: "awq-biases", OpValue: "value"}
 
 func (o SourceOp) String() string {
 	if int(o) < len(sourceOpNames) {
@@ -48,6 +52,7 @@ type Input struct {
 	Shape   []int
 	Op      SourceOp
 	Sources []SourceTensor
+	Value   model.ValueOp // OpValue's transform
 }
 
 // NumElements returns the product of the shape.
@@ -126,17 +131,6 @@ func (ts *tensorSet) filter(keep func(name string) bool) {
 	ts.order = out
 }
 
-// rename renames every tensor to f(name), keeping the order, as a Python
-// dict rebuilt under new keys: when two names map to one, the first one's
-// position holds the last one's tensor.
-func (ts *tensorSet) rename(f func(name string) string) {
-	old, m := ts.order, ts.m
-	ts.order, ts.m = make([]string, 0, len(old)), make(map[string]*Input, len(old))
-	for _, n := range old {
-		ts.set(f(n), m[n])
-	}
-}
-
 // stack pops srcs (all present, same dtype and shape) and sets dst to
 // their stack along a new leading axis.
 func (ts *tensorSet) stack(dst string, srcs []string) error {
@@ -181,4 +175,90 @@ func (ts *tensorSet) withPrefix(prefix string) []string {
 		}
 	}
 	return out
+}
+
+// rename gives name the new name to, keeping its position.
+func (ts *tensorSet) rename(name, to string) error {
+	in, ok := ts.m[name]
+	if !ok {
+		return fmt.Errorf("%w: renaming %q: tensor is missing", ErrWeights, name)
+	}
+	if name == to {
+		return nil
+	}
+	if _, ok := ts.m[to]; ok {
+		return fmt.Errorf("%w: renaming %q: tensor %q exists already", ErrWeights, name, to)
+	}
+	ts.order[slices.Index(ts.order, name)] = to
+	delete(ts.m, name)
+	in.Name = to
+	ts.m[to] = in
+	return nil
+}
+
+// split pops name (a direct source) and sets dsts to its equal parts along
+// axis: byte ranges of the source (axis 0), or one byte range per index of
+// axis 0, stacked (axis 1).
+func (ts *tensorSet) split(name string, axis int, dsts []string) error {
+	in, ok := ts.m[name]
+	if !ok {
+		return fmt.Errorf("%w: splitting %q: tensor is missing", ErrWeights, name)
+	}
+	if in.Op != OpDirect {
+		return fmt.Errorf("%w: splitting %q: tensor is itself derived (%s)", ErrWeights, name, in.Op)
+	}
+	shape, err := model.SplitShape(name, in.Shape, axis, len(dsts))
+	if err != nil {
+		return err
+	}
+	for _, d := range dsts {
+		if _, ok := ts.m[d]; ok && d != name {
+			return fmt.Errorf("%w: splitting %q: tensor %q exists already", ErrWeights, name, d)
+		}
+	}
+	src := in.Sources[0]
+	ts.pop(name)
+	esz := int64(src.DType.Size())
+	if axis == 0 {
+		size := numElements(shape) * esz
+		for i, d := range dsts {
+			s := src
+			s.Shape, s.Offset = slices.Clone(shape), src.Offset+int64(i)*size
+			ts.set(d, &Input{DType: in.DType, Shape: slices.Clone(shape), Op: OpDirect, Sources: []SourceTensor{s}})
+		}
+		return nil
+	}
+	rowBytes := numElements(in.Shape[1:]) * esz
+	part := numElements(shape[1:])
+	for i, d := range dsts {
+		out := &Input{DType: in.DType, Shape: slices.Clone(shape), Op: OpStack}
+		for r := 0; r < in.Shape[0]; r++ {
+			s := src
+			s.Shape, s.Offset = slices.Clone(shape[1:]), src.Offset+int64(r)*rowBytes+int64(i)*part*esz
+			out.Sources = append(out.Sources, s)
+		}
+		ts.set(d, out)
+	}
+	return nil
+}
+
+// transform makes name's values op of its values (a direct source; it
+// becomes one whole unit when executed).
+func (ts *tensorSet) transform(name string, op model.ValueOp) error {
+	in, ok := ts.m[name]
+	if !ok {
+		return fmt.Errorf("%w: transforming %q: tensor is missing", ErrWeights, name)
+	}
+	if in.Op != OpDirect {
+		return fmt.Errorf("%w: transforming %q: tensor is itself derived (%s)", ErrWeights, name, in.Op)
+	}
+	shape, err := op.Shape(name, in.Shape)
+	if err != nil {
+		return err
+	}
+	if op == model.ValueAddOne && !in.DType.IsFloat() {
+		return fmt.Errorf("%w: transforming %q: %s needs a float tensor, not %s", ErrWeights, name, op, in.DType)
+	}
+	in.Shape, in.Op, in.Value = shape, OpValue, op
+	return nil
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/mlxconv/mlxconv/internal/prealloc"
 	"github.com/mlxconv/mlxconv/internal/safe"
 	"github.com/mlxconv/mlxconv/mlx"
+	"github.com/mlxconv/mlxconv/model/family"
 	"github.com/mlxconv/mlxconv/pipeline"
 )
 
@@ -84,7 +85,7 @@ func (e *unsupportedError) Unwrap() []error { return []error{ErrExport, ErrUnsup
 
 // noExport is the error for a model type without a GGUF export.
 func noExport(modelType string) error {
-	return &unsupportedError{fmt.Sprintf("%v: model type %q has no GGUF export (supported: %s)", ErrExport, modelType, strings.Join(ExportModelTypes(), ", "))}
+	return &unsupportedError{fmt.Sprintf("%v: model type %q has no GGUF export (supported families: %s)", ErrExport, modelType, strings.Join(family.Names(true), ", "))}
 }
 
 // ExportOptions configure Export. The zero value of each field means
@@ -230,6 +231,9 @@ func Export(ctx context.Context, opts ExportOptions) (*ExportSummary, error) {
 	}
 	if !st.IsDir() {
 		return nil, fmt.Errorf("%w: %q is not a directory", ErrExport, opts.Model)
+	}
+	if err := Preflight(opts.Model); err != nil {
+		return nil, err
 	}
 	inv, err := convert.LoadInventory(opts.Model)
 	if err != nil {

@@ -10,7 +10,6 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
-	"strings"
 
 	"github.com/mlxconv/mlxconv/convert"
 	"github.com/mlxconv/mlxconv/internal/fsx"
@@ -23,24 +22,21 @@ import (
 // export. Errors wrap convert.ErrConfig or ErrUnsupported (which is
 // convert.ErrUnsupported). It has the signature hub.Client.Resolve takes.
 func Preflight(dir string) error {
-	if err := convert.Preflight(dir); err != nil {
-		return err
+	// The GGUF check comes first, so that a type convert handles but gguf
+	// does not, or neither does, is named with the GGUF families; a
+	// config.json that cannot be read is left to convert.Preflight's
+	// precise errors.
+	if b, err := fsx.ReadFile(filepath.Join(dir, "config.json"), 64<<20); err == nil {
+		var cfg struct {
+			ModelType any `json:"model_type"`
+		}
+		if json.Unmarshal(b, &cfg) == nil {
+			if mt, ok := cfg.ModelType.(string); ok && !slices.Contains(ExportModelTypes(), mt) {
+				return noExport(mt)
+			}
+		}
 	}
-	b, err := fsx.ReadFile(filepath.Join(dir, "config.json"), 64<<20)
-	if err != nil {
-		return fmt.Errorf("%w: %w", convert.ErrConfig, err)
-	}
-	var cfg struct {
-		ModelType string `json:"model_type"`
-	}
-	if err := json.Unmarshal(b, &cfg); err != nil {
-		return fmt.Errorf("%w: config.json: %v", convert.ErrConfig, err)
-	}
-	if !slices.Contains(ExportModelTypes(), cfg.ModelType) {
-		return fmt.Errorf("%w: model type %q cannot be exported to GGUF (checked before downloading the weights); supported: %s",
-			ErrUnsupported, cfg.ModelType, strings.Join(ExportModelTypes(), ", "))
-	}
-	return nil
+	return convert.Preflight(dir)
 }
 
 // resolveModel maps a Model that does not exist locally to a Hub snapshot
@@ -56,7 +52,7 @@ func resolveModel(ctx context.Context, opts *ExportOptions) error {
 	repo := opts.Model
 	dir, err := opts.ResolveHub(ctx, repo, opts.Revision)
 	if err != nil {
-		return err
+		return fmt.Errorf("%q: %w", repo, err)
 	}
 	opts.Model = dir
 	if opts.ModelID == "" {

@@ -12,11 +12,7 @@ import (
 
 // MLX returns the mlx-lm part of a dense decoder family.
 func (a *Dense) MLX() MLX {
-	m := MLX{Build: a.build, Pred: a.Pred}
-	if a.Sanitize != nil {
-		m.Sanitize = a.sanitizeTensors
-	}
-	return m
+	return MLX{Build: a.build, Rules: a.Rules, Pred: a.Pred}
 }
 
 // TwoNorms are the per-layer norms of most dense decoders.
@@ -29,15 +25,6 @@ const (
 	HeadDimFromHidden HeadDimRule = iota // hidden_size / num_attention_heads; head_dim is not read
 	HeadDimRequired                      // head_dim, a positive integer
 	HeadDimOptional                      // head_dim, hidden_size / num_attention_heads when absent, null or 0 (falsy in Python)
-)
-
-// SanitizeStep is one step of a dense decoder's sanitize.
-type SanitizeStep uint8
-
-const (
-	SanitizeInvFreq     SanitizeStep = iota // drop the self_attn.rotary_emb.inv_freq buffers
-	SanitizeTiedHead                        // drop lm_head.weight when tie_word_embeddings holds
-	SanitizeRopeInvFreq                     // drop the attention.rope.inv_freq buffers (internlm3)
 )
 
 // Dense is what differs between the dense decoders. The builder reads
@@ -71,9 +58,9 @@ type Dense struct {
 	QkNormNames [2]string
 	Norms       []string // per-layer norms, after the MLP
 
-	Check    func(c Config) error // a last config check; nil for none
-	Sanitize []SanitizeStep       // in order; nil: the model has no sanitize
-	Pred     QuantPred            // the model's quant_predicate; nil for none
+	Check func(c Config) error // a last config check; nil for none
+	Rules []SanitizeRule       // the model's sanitize; nil: it has none
+	Pred  QuantPred            // the model's quant_predicate; nil for none
 }
 
 func (a *Dense) build(c Config, _ Tensors) (*Tree, error) {
@@ -227,18 +214,4 @@ func biasFlag(c Config, key string) (bool, error) {
 		return false, nil
 	}
 	return c.BoolOr(key, false)
-}
-
-func (a *Dense) sanitizeTensors(_ *Tree, c Config, ts Tensors) error {
-	for _, s := range a.Sanitize {
-		switch s {
-		case SanitizeInvFreq:
-			DropContaining(ts, "self_attn.rotary_emb.inv_freq")
-		case SanitizeTiedHead:
-			PopTiedHead(c, ts, a.TieDefault)
-		case SanitizeRopeInvFreq:
-			DropContaining(ts, "attention.rope.inv_freq")
-		}
-	}
-	return nil
 }

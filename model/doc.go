@@ -11,10 +11,11 @@
 // covers and two parts:
 //
 //   - MLX: Build (the parameter tree mlx-lm builds from the config, which
-//     also says which modules are quantizable), Sanitize (checkpoint
-//     rewrites; data-driven helpers such as ExpertStack, PopTiedHead and
-//     DropContaining, or the Dense table's SanitizeStep list) and Pred
-//     (the model's own quant_predicate).
+//     also says which modules are quantizable), Rules (the model's
+//     sanitize as data: Drop, Rename, TiedHead, OptionalHead, Require,
+//     StackExperts, Split, Transform, applied in order), Sanitize (a hook
+//     for what the rules cannot express) and Pred (the model's own
+//     quant_predicate).
 //   - GGUF: the architecture name, the tensor-name map, expert order, the
 //     tensor transforms as flags (PermuteQK, NormShift, DropHead,
 //     TrimEmbd), Params (set_gguf_parameters over Meta), Extra (generated

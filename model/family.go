@@ -1,8 +1,6 @@
 package model
 
 import (
-	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/mlxconv/mlxconv/gguf"
@@ -100,8 +98,11 @@ type MLX struct {
 	// Build returns the parameter tree mlx-lm builds from the config. ts
 	// is read only by families whose tree comes from the checkpoint.
 	Build func(c Config, ts Tensors) (*Tree, error)
-	// Sanitize rewrites the checkpoint names as the model's sanitize does;
-	// nil is the identity.
+	// Rules are the model's sanitize as data, applied in order (see
+	// SanitizeRule); nil for none.
+	Rules []SanitizeRule
+	// Sanitize is the rest of the model's sanitize, run after Rules: what
+	// the rules cannot express. nil for nothing.
 	Sanitize func(m *Tree, c Config, ts Tensors) error
 	// Pred is the model's own quant_predicate; nil for none.
 	Pred QuantPred
@@ -126,10 +127,14 @@ type Tensors interface {
 	Stack(dst string, srcs []string) error
 	// WithPrefix returns the names starting with prefix, in order.
 	WithPrefix(prefix string) []string
-	// Rename renames every name to f(name) in place, as a Python dict
-	// rebuilt under new keys (a name mapped twice keeps its first
-	// position and its last tensor).
-	Rename(f func(name string) string)
+	// Rename gives name the new name to, in place; to existing already is
+	// an error.
+	Rename(name, to string) error
+	// Split pops name and sets dsts to its equal parts along axis (see
+	// SplitShape).
+	Split(name string, axis int, dsts []string) error
+	// Transform makes name's values op of its values (see ValueOp.Shape).
+	Transform(name string, op ValueOp) error
 }
 
 // ---- config helpers shared by the family files
@@ -194,83 +199,6 @@ func IntsOr(c Config, fields ...IntDefault) error {
 		}
 	}
 	return nil
-}
-
-// ---- sanitize helpers, as data where they can be
-
-// DropContaining removes names containing s.
-func DropContaining(ts Tensors, s string) {
-	ts.Filter(func(n string) bool { return !strings.Contains(n, s) })
-}
-
-// PopTiedHead drops lm_head.weight when tie_word_embeddings (default def)
-// holds: the embedding is the output head.
-func PopTiedHead(c Config, ts Tensors, def bool) {
-	if tie, _ := c.BoolOr("tie_word_embeddings", def); tie {
-		ts.Pop("lm_head.weight")
-	}
-}
-
-// QuantParts are the parameters of a (possibly quantized) Linear.
-var QuantParts = []string{"weight", "scales", "biases"}
-
-// CheckExperts bounds the expert and layer counts of a config by the
-// checkpoint: a checkpoint cannot hold more experts than tensors.
-func CheckExperts(experts, layers int, ts Tensors) error {
-	if experts > ts.Len() || layers > MaxLayers {
-		return fmt.Errorf("%w: %d experts in %d layers do not fit a checkpoint of %d tensors", ErrWeights, experts, layers, ts.Len())
-	}
-	return nil
-}
-
-// ExpertStack is the per-expert to stacked rewrite of one MoE block.
-type ExpertStack struct {
-	Experts string      // the per-expert container, e.g. "experts"
-	Stacked string      // the SwitchGLU, e.g. "switch_mlp"
-	Names   [][2]string // per-expert projection → stacked projection, in stacking order
-	Parts   []string    // parameters stacked, in order
-	// Optional skips a (projection, part) whose expert 0 is absent.
-	Optional bool
-}
-
-// Apply stacks the experts of the block at prefix (e.g.
-// "model.layers.3.mlp").
-func (s *ExpertStack) Apply(ts Tensors, prefix string, experts int) error {
-	for _, nm := range s.Names {
-		for _, k := range s.Parts {
-			if s.Optional && !ts.Has(prefix+"."+s.Experts+".0."+nm[0]+"."+k) {
-				continue
-			}
-			srcs := make([]string, experts)
-			for e := range srcs {
-				srcs[e] = prefix + "." + s.Experts + "." + strconv.Itoa(e) + "." + nm[0] + "." + k
-			}
-			if err := ts.Stack(prefix+"."+s.Stacked+"."+nm[1]+"."+k, srcs); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// ApplyLayers stacks the experts of block (e.g. "mlp") in each of the given
-// decoder layers, model.layers.<l>.<block>, in order.
-func (s *ExpertStack) ApplyLayers(ts Tensors, block string, layers []int, experts int) error {
-	for _, l := range layers {
-		if err := s.Apply(ts, "model.layers."+strconv.Itoa(l)+"."+block, experts); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// LayerRange returns the layer indices 0..n-1.
-func LayerRange(n int) []int {
-	out := make([]int, max(n, 0))
-	for i := range out {
-		out[i] = i
-	}
-	return out
 }
 
 // RouterPred is the 8-bit router override several MoE models define:

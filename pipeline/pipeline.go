@@ -29,16 +29,19 @@ type Progress struct {
 }
 
 // Slice is a source tensor's bytes: a named byte range of input file
-// File, Size bytes long.
+// File, Size bytes long, starting Offset bytes into the tensor (a part of
+// it; 0 for the whole tensor).
 type Slice struct {
 	File   int
 	Tensor string
 	Size   int64
+	Offset int64
 }
 
 // Source reads the inputs.
 type Source interface {
-	// ReadSlice fills p with the bytes of s at offset off within s.
+	// ReadSlice fills p with the bytes of s at offset off within s (so at
+	// s.Offset+off within the tensor).
 	ReadSlice(s Slice, p []byte, off int64) error
 	// Advise hints that [off, off+n) of s will be read soon (may do
 	// nothing).

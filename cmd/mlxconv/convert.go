@@ -52,6 +52,7 @@ type convertFlags struct {
 	force, dryRun, json, quiet bool
 	workers                    int
 	backend                    string
+	listFamilies               bool
 }
 
 func runConvert(ctx context.Context, env *environment, args []string) error {
@@ -79,8 +80,12 @@ func runConvert(ctx context.Context, env *environment, args []string) error {
 	fs.BoolVar(&f.quiet, "quiet", false, "no progress or summary on stderr")
 	fs.IntVar(&f.workers, "workers", 0, "parallel jobs (default: the number of CPUs)")
 	fs.StringVar(&f.backend, "backend", "auto", "compute backend: auto, mlx or native")
+	fs.BoolVar(&f.listFamilies, "list-families", false, "print the supported model families and their config.json model types, and exit")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if f.listFamilies {
+		return writeFamilies(env.stdout)
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
@@ -222,6 +227,8 @@ func cliHint(err error) error {
 		return fmt.Errorf("%w (--force replaces only an earlier output)", err)
 	case errors.Is(err, convert.ErrExists), errors.Is(err, outsafe.ErrExists):
 		return fmt.Errorf("%w (or use --force)", err)
+	case errors.Is(err, convert.ErrUnsupported) && strings.Contains(err.Error(), "supported families"):
+		return fmt.Errorf("%w (--list-families shows their model types)", err)
 	case errors.Is(err, ggufexport.ErrUnknownPre):
 		return fmt.Errorf("%w (name it with --pre, e.g. --pre llama-bpe)", err)
 	}

@@ -35,7 +35,7 @@ type ggufFlags struct {
 	splitMaxSize, pre        string
 	splitMaxTensors, workers int
 	dryRun, json, quiet      bool
-	force                    bool
+	force, listFamilies      bool
 }
 
 func runGGUF(ctx context.Context, env *environment, args []string) error {
@@ -53,8 +53,12 @@ func runGGUF(ctx context.Context, env *environment, args []string) error {
 	fs.BoolVar(&f.json, "json", false, "print a JSON summary on stdout")
 	fs.BoolVar(&f.quiet, "quiet", false, "no progress or summary on stderr")
 	fs.IntVar(&f.workers, "workers", 0, "parallel work units (default: the number of CPUs)")
+	fs.BoolVar(&f.listFamilies, "list-families", false, "print the supported model families (GGUF column: exported by gguf), and exit")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if f.listFamilies {
+		return writeFamilies(env.stdout)
 	}
 	if fs.NArg() == 1 && f.model == "" {
 		f.model = fs.Arg(0) // convert_hf_to_gguf.py takes the model positionally

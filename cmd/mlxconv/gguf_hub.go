@@ -30,11 +30,8 @@ func ggufHub(env *environment, quiet bool) func(ctx context.Context, repo, revis
 		if err != nil {
 			return "", err
 		}
-		dir, err := c.Resolve(ctx, model, revision, ggufexport.Preflight)
+		dir, err := c.Source(ggufexport.Preflight)(ctx, model, revision)
 		hp.finish()
-		if err != nil && unreachable(err) {
-			return "", fmt.Errorf("%q is not a local directory and the Hub could not be reached: %w", model, err)
-		}
 		return dir, err
 	}
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -36,12 +35,8 @@ func hubHooks(c *hub.Client, hp *hubProgress, preflight func(dir string) error) 
 	upload func(ctx context.Context, dir, repo string) error,
 ) {
 	resolve = func(ctx context.Context, repo, revision string) (string, error) {
-		dir, err := c.Resolve(ctx, repo, revision, preflight)
+		dir, err := c.Source(preflight)(ctx, repo, revision)
 		hp.finish()
-		if err != nil && unreachable(err) {
-			// convert names the argument; a typo of a local path lands here.
-			err = fmt.Errorf("not a local directory and the Hub could not be reached: %w", err)
-		}
 		return dir, err
 	}
 	upload = func(ctx context.Context, dir, repo string) error {
@@ -49,14 +44,6 @@ func hubHooks(c *hub.Client, hp *hubProgress, preflight func(dir string) error) 
 		return err
 	}
 	return resolve, upload
-}
-
-// unreachable reports a Hub that cannot be reached at all (no such host,
-// nothing listening on a loopback endpoint, a TLS failure): for a --hf-path
-// or --model that was meant as a local path, the likelier mistake is a
-// typo in the path.
-func unreachable(err error) bool {
-	return errors.Is(err, hub.ErrUnreachable) || errors.Is(err, hub.ErrTLS)
 }
 
 // preflightConfig is the check run before any weight is downloaded:

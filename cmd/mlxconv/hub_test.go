@@ -243,6 +243,6 @@ func TestGGUFCommandFromHub(t *testing.T) {
 	errb.Reset()
 	code = runMain(context.Background(), env, []string{"gguf", "--model", "org/starcoder", "--outfile", filepath.Join(t.TempDir(), "s.gguf")})
 	assert.Equal(t, 1, code)
-	assert.Contains(t, errb.String(), "cannot be exported to GGUF")
+	assert.Contains(t, errb.String(), "has no GGUF export")
 	assert.Zero(t, h.Count(hubtest.EndpointResolve, "model-sc.safetensors"), "no weight requested before the pre-flight refusal")
 }

@@ -983,7 +983,7 @@ func fileExists(p string) bool {
 	return err == nil && fi.Mode().IsRegular()
 }
 
-// Resolve turns a --hf-path argument into a local directory: an existing
+// Resolve turns a model source into a local directory: an existing
 // local directory is used as is (like mlx-lm); anything else must be a
 // repo id, downloaded with DefaultAllowPatterns plus README.md (the
 // source's model card, for the output's card). preflight, if not nil,
@@ -1005,5 +1005,21 @@ func (c *Client) Resolve(ctx context.Context, repoOrPath, revision string, prefl
 		return "", fmt.Errorf("%q is neither a local directory nor a Hub repo id: %w", repoOrPath, err)
 	}
 	allow := append(DefaultAllowPatterns(), "README.md")
-	return c.Download(ctx, repoOrPath, revision, DownloadOptions{AllowPatterns: allow, Preflight: preflight})
+	dir, err := c.Download(ctx, repoOrPath, revision, DownloadOptions{AllowPatterns: allow, Preflight: preflight})
+	if err != nil && (errors.Is(err, ErrUnreachable) || errors.Is(err, ErrTLS)) {
+		// A Hub that cannot be reached at all: for an argument meant as a
+		// local path, the likelier mistake is a typo in the path.
+		return "", fmt.Errorf("not a local directory and the Hub could not be reached: %w", err)
+	}
+	return dir, err
+}
+
+// Source returns Resolve with preflight bound, in the form
+// convert.Options.ResolveHub and ggufexport.ExportOptions.ResolveHub take:
+// pass convert.Preflight or ggufexport.Preflight to check config.json and
+// the index before any weight is downloaded.
+func (c *Client) Source(preflight func(dir string) error) func(ctx context.Context, repo, revision string) (string, error) {
+	return func(ctx context.Context, repo, revision string) (string, error) {
+		return c.Resolve(ctx, repo, revision, preflight)
+	}
 }

@@ -84,3 +84,22 @@ func VocabRules(vocab string) func(model.VocabLoader) error {
 	}
 	return nil
 }
+
+// Names returns the supported families by name, sorted: each family's
+// Name, except that the model types Generic converts as read are listed
+// one by one (each is its own mlx-lm model). withGGUF keeps only families
+// with a GGUF export.
+func Names(withGGUF bool) []string {
+	var out []string
+	for _, f := range All {
+		switch {
+		case withGGUF && f.GGUF == nil:
+		case f == Generic:
+			out = append(out, f.Types...)
+		default:
+			out = append(out, f.Name)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}

@@ -3,7 +3,6 @@ package family
 import (
 	"fmt"
 	"strconv"
-	"strings"
 
 	"github.com/mlxconv/mlxconv/internal/pyjson"
 	"github.com/mlxconv/mlxconv/model"
@@ -15,12 +14,7 @@ var Gemma3Text = &model.Family{
 	Types: []string{"gemma3_text"},
 	MLX: model.MLX{
 		Build: func(c model.Config, _ model.Tensors) (*model.Tree, error) { return buildGemma3Text(c, "") },
-		Sanitize: func(m *model.Tree, _ model.Config, ts model.Tensors) error {
-			if !ts.Has("lm_head.weight") {
-				m.RemoveModule("lm_head") // tied: the embedding is the output head
-			}
-			return nil
-		},
+		Rules: []model.SanitizeRule{model.OptionalHead{Module: "lm_head"}},
 	},
 	GGUF: &model.GGUF{
 		Types: []string{"gemma3_text"}, Arch: "gemma3", Vocab: "gemma3", SetVocab: gemma3Vocab, NormShift: true, TrimEmbd: true, Layer: gemma2Layer,
@@ -36,7 +30,11 @@ var Gemma3Text = &model.Family{
 var Gemma3 = &model.Family{
 	Name:  "gemma3",
 	Types: []string{"gemma3"},
-	MLX:   model.MLX{Build: buildGemma3, Sanitize: sanitizeGemma3},
+	MLX: model.MLX{Build: buildGemma3, Rules: []model.SanitizeRule{
+		model.Drop{model.Top("vision_tower"), model.Top("multi_modal_projector")},
+		model.Require{Match: model.Prefix("language_model."), Why: "mlx-lm reads gemma3's language_model.model.* layout"},
+		model.OptionalHead{Module: "language_model.lm_head"},
+	}},
 	GGUF: &model.GGUF{
 		Types: []string{"gemma3"}, Arch: "gemma3", Vocab: "gemma3", SetVocab: gemma3Vocab, NormShift: true, TrimEmbd: true, Layer: gemma2Layer,
 		Params:   gemma3Params,
@@ -109,20 +107,6 @@ func buildGemma3(c model.Config, _ model.Tensors) (*model.Tree, error) {
 		return nil, err
 	}
 	return buildGemma3Text(tc, "language_model.")
-}
-
-func sanitizeGemma3(m *model.Tree, _ model.Config, ts model.Tensors) error {
-	ts.Filter(func(n string) bool {
-		top, _, _ := strings.Cut(n, ".")
-		return top != "vision_tower" && top != "multi_modal_projector"
-	})
-	if len(ts.WithPrefix("language_model.")) == 0 {
-		return fmt.Errorf("%w: gemma3 checkpoint has no language_model.* tensors (mlx-lm reads the language_model.model.* layout)", model.ErrWeights)
-	}
-	if !ts.Has("language_model.lm_head.weight") {
-		m.RemoveModule("language_model.lm_head")
-	}
-	return nil
 }
 
 func gemma3Params(m *model.Meta) error {

@@ -17,7 +17,7 @@ var Granite = &model.Family{
 			"logits_scaling", "attention_multiplier", "embedding_multiplier", "residual_multiplier", "max_position_embeddings",
 			"num_key_value_heads", "attention_bias", "mlp_bias"},
 		KvRequired: true, HeadDim: model.HeadDimFromHidden, AttnBias: "attention_bias", MlpBias: "mlp_bias", TieDefault: true,
-		Norms: model.TwoNorms, Check: checkRopeTheta, Sanitize: []model.SanitizeStep{model.SanitizeTiedHead}, Pred: granitePred,
+		Norms: model.TwoNorms, Check: checkRopeTheta, Rules: []model.SanitizeRule{model.TiedHead{Default: true}}, Pred: granitePred,
 	}).MLX(),
 }
 

@@ -13,7 +13,7 @@ var HunyuanV1Dense = &model.Family{
 			"num_key_value_heads", "rms_norm_eps"},
 		KvRequired: true, HeadDim: model.HeadDimOptional, AttnBias: "attention_bias",
 		QkNorm: true, QkNormKey: "use_qk_norm", QkNormNames: [2]string{"query_layernorm", "key_layernorm"},
-		Norms: model.TwoNorms, Check: checkHunyuanRope, Sanitize: []model.SanitizeStep{model.SanitizeTiedHead},
+		Norms: model.TwoNorms, Check: checkHunyuanRope, Rules: []model.SanitizeRule{model.TiedHead{}},
 	}).MLX(),
 }
 

@@ -14,7 +14,7 @@ var InternLM3 = &model.Family{
 	MLX: (&model.Dense{
 		Required: []string{"hidden_size", "num_hidden_layers", "intermediate_size", "num_attention_heads", "rms_norm_eps", "vocab_size"},
 		HeadDim:  model.HeadDimFromHidden, AttnBias: "qkv_bias", MlpBias: "bias",
-		Norms: model.TwoNorms, Check: checkInternLM3Rope, Sanitize: []model.SanitizeStep{model.SanitizeRopeInvFreq},
+		Norms: model.TwoNorms, Check: checkInternLM3Rope, Rules: []model.SanitizeRule{model.Drop{model.Contains("attention.rope.inv_freq")}},
 	}).MLX(),
 }
 

@@ -32,8 +32,12 @@ var llamaDense = model.Dense{
 	Required:   []string{"hidden_size", "num_hidden_layers", "intermediate_size", "num_attention_heads", "rms_norm_eps", "vocab_size"},
 	LayerTypes: true, HeadDim: model.HeadDimOptional, HeadDimFirst: true,
 	AttnBias: "attention_bias", MlpBias: "mlp_bias", TieDefault: true,
-	Norms: model.TwoNorms, Sanitize: []model.SanitizeStep{model.SanitizeInvFreq, model.SanitizeTiedHead},
+	Norms: model.TwoNorms, Rules: []model.SanitizeRule{dropInvFreq, model.TiedHead{Default: true}},
 }
+
+// dropInvFreq drops the precomputed rotary frequencies some checkpoints
+// carry (llama's and qwen2's sanitize).
+var dropInvFreq = model.Drop{model.Contains("self_attn.rotary_emb.inv_freq")}
 
 func llamaParams(m *model.Meta) error {
 	if err := model.TextParams(m); err != nil {

@@ -21,18 +21,14 @@ var Ministral3 = &model.Family{
 var ministral3Dense = model.Dense{
 	Required:   []string{"hidden_size", "num_hidden_layers", "intermediate_size", "num_attention_heads", "rms_norm_eps", "vocab_size"},
 	LayerTypes: true, HeadDim: model.HeadDimOptional, HeadDimFirst: true, TieDefault: true,
-	Norms: model.TwoNorms, Check: checkMinistral3, Sanitize: []model.SanitizeStep{model.SanitizeInvFreq, model.SanitizeTiedHead},
+	Norms: model.TwoNorms, Check: checkMinistral3,
+	Rules: []model.SanitizeRule{dropInvFreq, model.TiedHead{Default: true}, model.Drop{model.Contains("activation_scale")}},
 }
 
+// ministral3MLX is the dense model with the FP8 refusal as its hook.
 func ministral3MLX() model.MLX {
 	m := ministral3Dense.MLX()
-	dense := m.Sanitize
-	m.Sanitize = func(t *model.Tree, c model.Config, ts model.Tensors) error {
-		if err := dense(t, c, ts); err != nil {
-			return err
-		}
-		return sanitizeFP8Scales(ts)
-	}
+	m.Sanitize = refuseFP8Scales
 	return m
 }
 
@@ -68,15 +64,14 @@ func checkMinistral3(c model.Config) error {
 	return nil
 }
 
-// sanitizeFP8Scales drops FP8 activation scales and refuses FP8 weight
-// scales (mlx-lm multiplies them into the weights; mlxconv does not
-// dequantize FP8).
-func sanitizeFP8Scales(ts model.Tensors) error {
+// refuseFP8Scales refuses FP8 weight scales: mlx-lm multiplies them into
+// the weights, mlxconv does not dequantize FP8. (The activation scales
+// are dropped by a rule.)
+func refuseFP8Scales(_ *model.Tree, _ model.Config, ts model.Tensors) error {
 	for _, n := range ts.Names() {
 		if strings.Contains(n, "weight_scale_inv") {
 			return fmt.Errorf("%w: %q is an FP8 weight scale; FP8 checkpoints are not supported", model.ErrWeights, n)
 		}
 	}
-	model.DropContaining(ts, "activation_scale")
 	return nil
 }

@@ -2,7 +2,6 @@ package family
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/mlxconv/mlxconv/model"
 )
@@ -13,7 +12,11 @@ import (
 var Mistral3 = &model.Family{
 	Name:  "mistral3",
 	Types: []string{"mistral3"},
-	MLX:   model.MLX{Build: buildMistral3, Sanitize: sanitizeMistral3},
+	MLX: model.MLX{Build: buildMistral3, Sanitize: sanitizeMistral3, Rules: []model.SanitizeRule{
+		model.Drop{model.Contains("vision_tower"), model.Contains("multi_modal_projector")},
+		model.Rename{From: "model.language_model.", To: "model.", Prefix: true},
+		model.Rename{From: "language_model.", Prefix: true},
+	}},
 }
 
 // mistral4Type is the text model_type mlx-lm builds as mistral4 (MoE,
@@ -60,28 +63,23 @@ func buildMistral3(c model.Config, ts model.Tensors) (*model.Tree, error) {
 	return t, nil
 }
 
-// sanitizeMistral3 drops the vision tensors, takes the text model's names
-// out of either layout (language_model.model.* or model.language_model.*),
-// runs the text model's sanitize and puts them under "language_model.".
+// sanitizeMistral3 is the rest of mistral3's sanitize, after its rules
+// dropped the vision tensors and took the text model's names out of
+// either layout (language_model.model.* or model.language_model.*): the
+// text model's sanitize, with the text config, then every name under
+// "language_model.".
 func sanitizeMistral3(_ *model.Tree, c model.Config, ts model.Tensors) error {
 	tc, f, err := mistral3Text(c)
 	if err != nil {
 		return err
 	}
-	ts.Filter(func(n string) bool {
-		return !strings.Contains(n, "vision_tower") && !strings.Contains(n, "multi_modal_projector")
-	})
-	ts.Rename(func(n string) string {
-		if rest, ok := strings.CutPrefix(n, "model.language_model."); ok {
-			return "model." + rest
-		}
-		return strings.TrimPrefix(n, "language_model.")
-	})
-	if f.MLX.Sanitize != nil {
-		if err := f.MLX.Sanitize(nil, tc, ts); err != nil {
-			return fmt.Errorf("mistral3 text model: %w", err)
+	if err := f.MLX.SanitizeTensors(nil, tc, ts); err != nil {
+		return fmt.Errorf("mistral3 text model: %w", err)
+	}
+	for _, n := range ts.Names() {
+		if err := ts.Rename(n, "language_model."+n); err != nil {
+			return err
 		}
 	}
-	ts.Rename(func(n string) string { return "language_model." + n })
 	return nil
 }

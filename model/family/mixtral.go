@@ -10,7 +10,12 @@ import (
 var Mixtral = &model.Family{
 	Name:  "mixtral",
 	Types: []string{"mixtral"},
-	MLX:   model.MLX{Build: buildMixtral, Sanitize: sanitizeMixtral},
+	MLX: model.MLX{Build: buildMixtral, Rules: []model.SanitizeRule{
+		model.TiedHead{},
+		model.StackExperts{Stack: model.ExpertStack{Experts: "experts", Stacked: "switch_mlp",
+			Names: [][2]string{{"w1", "gate_proj"}, {"w2", "down_proj"}, {"w3", "up_proj"}}, Parts: model.QuantParts, Optional: true},
+			Layers: "model.layers.", Block: "block_sparse_moe", Count: "num_local_experts", CountDefault: 8, LayersDefault: 32, Gate: true},
+	}},
 	GGUF: &model.GGUF{
 		Types: []string{"mixtral"}, Arch: "llama", Vocab: "llama", SetVocab: llamaVocab, TokenizerClass: "LlamaTokenizerFast", PermuteQK: true,
 		Layer: model.WithLayer(map[string]string{
@@ -71,20 +76,4 @@ func buildMixtral(c model.Config, _ model.Tensors) (*model.Tree, error) {
 		b.Linear("lm_head", d.Hidden, d.Vocab, false)
 	}
 	return b.Tree(layers), nil
-}
-
-var mixtralExperts = model.ExpertStack{Experts: "experts", Stacked: "switch_mlp",
-	Names: [][2]string{{"w1", "gate_proj"}, {"w2", "down_proj"}, {"w3", "up_proj"}}, Parts: model.QuantParts, Optional: true}
-
-func sanitizeMixtral(_ *model.Tree, c model.Config, ts model.Tensors) error {
-	model.PopTiedHead(c, ts, false)
-	if !ts.Has("model.layers.0.block_sparse_moe.experts.0.w1.weight") {
-		return nil
-	}
-	layers, _ := c.IntOr("num_hidden_layers", 32)
-	experts, _ := c.IntOr("num_local_experts", 8)
-	if err := model.CheckExperts(experts, layers, ts); err != nil {
-		return err
-	}
-	return mixtralExperts.ApplyLayers(ts, "block_sparse_moe", model.LayerRange(layers), experts)
 }

@@ -12,7 +12,7 @@ var Olmo2 = &model.Family{
 		Required: []string{"hidden_size", "num_hidden_layers", "intermediate_size", "num_attention_heads", "rms_norm_eps", "vocab_size"},
 		HeadDim:  model.HeadDimOptional, AttnBias: "attention_bias", MlpBias: "mlp_bias", TieDefault: true,
 		QkNorm: true, QkNormFull: true,
-		Norms:    []string{"post_attention_layernorm", "post_feedforward_layernorm"},
-		Sanitize: []model.SanitizeStep{model.SanitizeInvFreq},
+		Norms: []string{"post_attention_layernorm", "post_feedforward_layernorm"},
+		Rules: []model.SanitizeRule{dropInvFreq},
 	}).MLX(),
 }

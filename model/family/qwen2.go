@@ -10,7 +10,7 @@ var Qwen2 = &model.Family{
 		Required: []string{"hidden_size", "num_hidden_layers", "intermediate_size", "num_attention_heads", "rms_norm_eps", "vocab_size",
 			"num_key_value_heads"},
 		KvRequired: true, HeadDim: model.HeadDimFromHidden, QkvBias: true, TieDefault: true,
-		Norms: model.TwoNorms, Sanitize: []model.SanitizeStep{model.SanitizeTiedHead, model.SanitizeInvFreq},
+		Norms: model.TwoNorms, Rules: []model.SanitizeRule{model.TiedHead{Default: true}, dropInvFreq},
 	}).MLX(),
 	GGUF: &model.GGUF{
 		Types: []string{"qwen2"}, Arch: "qwen2", Vocab: "qwen2", Layer: model.CommonLayer, Params: model.TextParams,

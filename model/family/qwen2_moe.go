@@ -10,7 +10,9 @@ import (
 var Qwen2MoE = &model.Family{
 	Name:  "qwen2_moe",
 	Types: []string{"qwen2_moe"},
-	MLX:   model.MLX{Build: buildQwen2MoE, Sanitize: sanitizeQwen2MoE},
+	MLX: model.MLX{Build: buildQwen2MoE, Rules: []model.SanitizeRule{
+		model.StackExperts{Stack: qwenMoEExperts(model.QuantParts, true), Layers: "model.layers.", Block: "mlp", Count: "num_experts", Gate: true},
+	}},
 	GGUF: &model.GGUF{
 		Types: []string{"qwen2_moe"}, Arch: "qwen2moe", Vocab: "qwen2moe", SetVocab: model.VocabLoader.BPE, Layer: qwenMoELayer, ExpertOrder: qwenMoEOrder, Params: qwenMoEParams,
 		Configs: map[string]*model.HFConfig{"qwen2_moe": {Defaults: map[string]any{"max_position_embeddings": 32768, "num_key_value_heads": 16,
@@ -63,19 +65,10 @@ func buildQwen2MoE(c model.Config, _ model.Tensors) (*model.Tree, error) {
 	return b.Tree(layers), nil
 }
 
-var qwen2MoEExperts = model.ExpertStack{Experts: "experts", Stacked: "switch_mlp",
-	Names: [][2]string{{"up_proj", "up_proj"}, {"down_proj", "down_proj"}, {"gate_proj", "gate_proj"}}, Parts: model.QuantParts, Optional: true}
-
-func sanitizeQwen2MoE(_ *model.Tree, c model.Config, ts model.Tensors) error {
-	if !ts.Has("model.layers.0.mlp.experts.0.up_proj.weight") {
-		return nil
-	}
-	layers, _ := c.IntOr("num_hidden_layers", 0)
-	experts, _ := c.IntOr("num_experts", 0)
-	if err := model.CheckExperts(experts, layers, ts); err != nil {
-		return err
-	}
-	return qwen2MoEExperts.ApplyLayers(ts, "mlp", model.LayerRange(layers), experts)
+// qwenMoEExperts is the Qwen MoE blocks' expert stacking.
+func qwenMoEExperts(parts []string, optional bool) model.ExpertStack {
+	return model.ExpertStack{Experts: "experts", Stacked: "switch_mlp",
+		Names: [][2]string{{"up_proj", "up_proj"}, {"down_proj", "down_proj"}, {"gate_proj", "gate_proj"}}, Parts: parts, Optional: optional}
 }
 
 // qwenMoELayer and qwenMoEOrder are Qwen2MoeModel's (and Qwen3MoeModel's)

@@ -10,7 +10,7 @@ var Qwen3 = &model.Family{
 		Required: []string{"hidden_size", "num_hidden_layers", "intermediate_size", "num_attention_heads", "rms_norm_eps", "vocab_size",
 			"num_key_value_heads", "max_position_embeddings", "head_dim", "tie_word_embeddings"},
 		KvRequired: true, HeadDim: model.HeadDimRequired, QkNorm: true,
-		Norms: model.TwoNorms, Check: checkRopeTheta, Sanitize: []model.SanitizeStep{model.SanitizeTiedHead},
+		Norms: model.TwoNorms, Check: checkRopeTheta, Rules: []model.SanitizeRule{model.TiedHead{}},
 	}).MLX(),
 	GGUF: &model.GGUF{
 		Types: []string{"qwen3"}, Arch: "qwen3", Vocab: "qwen3", Layer: model.CommonLayer, Params: model.TextParams,

@@ -1,10 +1,8 @@
 package family
 
 import (
-	"fmt"
 	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/mlxconv/mlxconv/model"
 )
@@ -14,7 +12,11 @@ import (
 var Qwen3MoE = &model.Family{
 	Name:  "qwen3_moe",
 	Types: []string{"qwen3_moe"},
-	MLX:   model.MLX{Build: buildQwen3MoE, Sanitize: sanitizeQwen3MoE, Pred: model.RouterPred("mlp.gate")},
+	MLX: model.MLX{Build: buildQwen3MoE, Pred: model.RouterPred("mlp.gate"), Rules: []model.SanitizeRule{
+		model.TiedHead{},
+		model.StackExperts{Stack: qwenMoEExperts([]string{"weight"}, false), Layers: "model.layers.", Block: "mlp", Count: "num_experts",
+			From: model.LayersFromNames},
+	}},
 	GGUF: &model.GGUF{
 		Types: []string{"qwen3_moe"}, Arch: "qwen3moe", Vocab: "qwen3moe", SetVocab: model.VocabLoader.BPE, Layer: qwenMoELayer, ExpertOrder: qwenMoEOrder, Params: qwenMoEParams,
 		Configs: map[string]*model.HFConfig{"qwen3_moe": {Defaults: map[string]any{"max_position_embeddings": 32768, "num_key_value_heads": 4,
@@ -79,28 +81,4 @@ func buildQwen3MoE(c model.Config, _ model.Tensors) (*model.Tree, error) {
 		b.Linear("lm_head", d.Hidden, d.Vocab, false)
 	}
 	return b.Tree(layers), nil
-}
-
-var qwen3MoEExperts = model.ExpertStack{Experts: "experts", Stacked: "switch_mlp",
-	Names: [][2]string{{"up_proj", "up_proj"}, {"down_proj", "down_proj"}, {"gate_proj", "gate_proj"}}, Parts: []string{"weight"}}
-
-func sanitizeQwen3MoE(_ *model.Tree, c model.Config, ts model.Tensors) error {
-	model.PopTiedHead(c, ts, false)
-	var moeLayers []int
-	for _, n := range ts.Names() {
-		if !strings.HasPrefix(n, "model.layers.") || !strings.HasSuffix(n, ".mlp.experts.0.up_proj.weight") {
-			continue
-		}
-		l, err := strconv.Atoi(strings.Split(n, ".")[2])
-		if err != nil {
-			return fmt.Errorf("%w: tensor %q: layer index is not a number", model.ErrWeights, n)
-		}
-		moeLayers = append(moeLayers, l)
-	}
-	slices.Sort(moeLayers)
-	experts, _ := c.IntOr("num_experts", 0)
-	if err := model.CheckExperts(experts, 0, ts); err != nil {
-		return err
-	}
-	return qwen3MoEExperts.ApplyLayers(ts, "mlp", moeLayers, experts)
 }

@@ -13,6 +13,6 @@ var SeedOSS = &model.Family{
 			"num_key_value_heads", "head_dim"},
 		KvRequired: true, HeadDim: model.HeadDimRequired,
 		AttnBias: "attention_bias", OBias: "attention_out_bias", MlpBias: "mlp_bias", TieDefault: true,
-		Norms: model.TwoNorms, Sanitize: []model.SanitizeStep{model.SanitizeTiedHead},
+		Norms: model.TwoNorms, Rules: []model.SanitizeRule{model.TiedHead{Default: true}},
 	}).MLX(),
 }

@@ -3,6 +3,7 @@
 #
 #   ./build.sh bench              kernels vs MLX-CPU, safetensors vs cat/dd
 #   ./build.sh bench convert      also the ~2 GB convert benchmark vs mlx_lm.convert
+#   ./build.sh bench moe          also the 2 GB and 20 GB MoE convert benchmark vs the I/O floor
 #
 # Reports throughput and ratios (ours / peer); never asserts on time.
 set -euo pipefail
@@ -35,4 +36,11 @@ if [ "${1:-}" = convert ]; then
   echo
   echo "== convert: ~2 GB bf16 llama, -q 4-bit, mlxconv vs mlx_lm.convert"
   scripts/bench/convert.sh
+fi
+
+if [ "${1:-}" = moe ]; then
+  echo
+  echo "== convert: 2 GB and 20 GB bf16 MoE (64 experts, per-expert tensors), -q 4-bit, vs cat + dd"
+  go build -o bin/mlxconv ./cmd/mlxconv
+  scripts/bench/moe.sh bin/mlxconv
 fi

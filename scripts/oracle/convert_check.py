@@ -77,9 +77,17 @@ RECIPES = ("mixed_2_6", "mixed_3_4", "mixed_3_6", "mixed_4_6")
 MOE = ("mixtral", "qwen2_moe", "qwen3_moe")
 
 
-def gen_cases(arch):
-    """Cases whose outputs are compared by greedy generation. MLX's CPU
-    gather_mm supports only float32, so MoE models use the float32 output."""
+def breadth(arch):
+    """True for a family whose fixture asks for the breadth matrix ("cases": "breadth")."""
+    return convert_models.families.load(arch)["convert_oracle"].get("cases") == "breadth"
+
+
+def gen_cases(arch, cases):
+    """Cases whose outputs are compared by greedy generation: every case of a
+    breadth family; else "none" and "q" (MLX's CPU gather_mm supports only
+    float32, so MoE models use the float32 output instead of "none")."""
+    if breadth(arch):
+        return tuple(c.name for c in cases)
     return ("dtype-float32" if arch in MOE else "none", "q")
 
 
@@ -102,7 +110,35 @@ class Case:
 PREQUANT = ("llama_awq", "qwen3_gptq")  # HF checkpoints that arrive quantized
 
 
+# The breadth matrix (fixture "cases": "breadth"): one case per kind of output
+# (each dtype, affine 4 and 8 bits, mxfp4, a mixed recipe, -d, re-save), for
+# the many families whose quantization code is shared with a full-matrix one;
+# every output is loaded and generated from. --quick keeps the first three
+# and d-of-q.
+BREADTH = (
+    ("none", []),
+    ("dtype-float16", ["--dtype", "float16"]),
+    ("dtype-bfloat16", ["--dtype", "bfloat16"]),
+    ("q", ["-q"]),
+    ("dtype-float32", ["--dtype", "float32"]),
+    ("q-b8", ["-q", "--q-bits", "8"]),
+    ("q-mxfp4", ["-q", "--q-mode", "mxfp4"]),
+    ("mixed_3_6", ["-q", "--quant-predicate", "mixed_3_6"]),
+    ("d-of-q", ["-d"], "q"),
+    ("resave-q", [], "q"),
+)
+
+
+def breadth_matrix(quick=False):
+    c = [Case(x[0], x[1], source=x[2] if len(x) > 2 else None) for x in BREADTH]
+    if quick:
+        c = [x for x in c if x.name in ("none", "dtype-bfloat16", "q", "d-of-q")]
+    return c
+
+
 def matrix(arch, quick=False):
+    if breadth(arch):
+        return breadth_matrix(quick)
     if arch in PREQUANT:
         c = [
             Case("none", []),
@@ -178,7 +214,7 @@ def reference(src, out, flags, stub_tokenizer=True):
         with contextlib.redirect_stdout(buf):
             mc.convert(**args)
         return None
-    except Exception as e:  # noqa: BLE001 - any failure is a result here
+    except (Exception, SystemExit) as e:  # noqa: BLE001 - any failure is a result here (mlx_lm's olmo.py calls sys.exit)
         return "%s: %s" % (type(e).__name__, e)
     finally:
         mu.load_tokenizer = saved
@@ -432,7 +468,16 @@ def greedy(model_dir, tokenizer_dir=None, cache=None, key=None):
         tok = load_tokenizer(Path(tokenizer_dir), eos_token_ids=config.get("eos_token_id"))
     if cache is not None:
         cache[key] = tok
-    toks = [r.token for r in stream_generate(model, tok, GEN_PROMPT, max_tokens=GEN_TOKENS)]
+    try:
+        toks = [r.token for r in stream_generate(model, tok, GEN_PROMPT, max_tokens=GEN_TOKENS)]
+    except ValueError as e:
+        # MLX's CPU gather_mm (MoE experts) takes only float32: generate from
+        # a float16/bfloat16 MoE output with its float weights upcast (the
+        # load itself has succeeded; quantized experts use gather_qmm).
+        if "gather_mm" not in str(e) and "float32" not in str(e):
+            raise
+        model.set_dtype(mx.float32)
+        toks = [r.token for r in stream_generate(model, tok, GEN_PROMPT, max_tokens=GEN_TOKENS)]
     del model
     mx.clear_cache()
     return toks
@@ -446,6 +491,7 @@ class Tally:
         self.verbose = verbose
         self.per_arch = {}
         self.reasons = []
+        self.refused = []  # (arch, case, mlx_lm's error): breadth cases the peer refused
 
     def add(self, arch, case, check, reason):
         p, f = self.per_arch.get(arch, (0, 0))
@@ -457,6 +503,12 @@ class Tally:
             self.per_arch[arch] = (p, f + 1)
             self.reasons.append((arch, case, check, reason))
             print("  FAIL %-12s %-20s %-11s %s" % (arch, case, check, reason[:400]), flush=True)
+
+    def peer(self, arch, case, reason, rc):
+        """A case mlx_lm refused (breadth families): listed, not counted."""
+        ours = "" if rc is None else (" (mlxconv exit %d)" % rc)
+        self.refused.append((arch, case, reason + ours))
+        print("  PEER %-12s %-20s mlx_lm refused: %s%s" % (arch, case, reason[:300], ours), flush=True)
 
     def totals(self):
         return sum(p for p, _ in self.per_arch.values()), sum(f for _, f in self.per_arch.values())
@@ -483,7 +535,8 @@ def run_arch(arch, a, tally, pool):
                     wanted.add(x.source)
         cases = [x for x in cases if x.name in wanted]
     needed_as_source = {x.source for x in cases if x.source}
-    gen = set(gen_cases(arch)) if not a.no_generate else set()
+    gen = set(gen_cases(arch, cases)) if not a.no_generate else set()
+    wide = breadth(arch)
     times = {"mlx_lm": 0.0, "mlxconv": 0.0, "compare": 0.0, "generate": 0.0}
     tokcache = {}
     t0 = time.time()
@@ -500,6 +553,9 @@ def run_arch(arch, a, tally, pool):
         csrc = source_of(case)
         r, o = os.path.join(refdir, case.name), os.path.join(outdir, case.name)
         if case.source is not None and done_ref.get(case.source, "not run") is not None:
+            if wide and case.source != "none":
+                tally.peer(arch, case.name, "source case %s refused by mlx_lm" % case.source, None)
+                continue
             for check in CHECKS:
                 tally.add(arch, case.name, check, "source case %s failed in mlx_lm" % case.source)
             continue
@@ -520,7 +576,12 @@ def run_arch(arch, a, tally, pool):
         rc, oerr, dt = futures.pop(case.name).result()
         times["mlxconv"] += dt
         t = time.time()
-        if rerr is not None:
+        if rerr is not None and wide and case.name != "none":
+            # Breadth families: mlx_lm refusing a case (e.g. a mixed recipe on
+            # a model without down_proj) is listed with its error, never
+            # counted as a pass; mlxconv's result is listed beside it.
+            tally.peer(arch, case.name, rerr, rc)
+        elif rerr is not None:
             # mlx_lm refused a case the matrix expects to work: a harness problem; report it.
             for check in CHECKS:
                 tally.add(arch, case.name, check, "mlx_lm.convert failed: %s" % rerr[:300])
@@ -535,7 +596,7 @@ def run_arch(arch, a, tally, pool):
             for check in CHECKS:
                 tally.add(arch, case.name, check, res[check])
         times["compare"] += time.time() - t
-        if case.name in gen:
+        if case.name in gen and not (wide and rerr is not None and case.name != "none"):
             t = time.time()
             gen_check(arch, case.name, src, r, o, rerr, rc, tally, tokcache)
             times["generate"] += time.time() - t
@@ -572,13 +633,13 @@ def gen_check(arch, name, src, r, o, rerr, rc, tally, tokcache):
     try:
         with contextlib.redirect_stdout(io.StringIO()):
             got = greedy(o, cache=tokcache, key="tok")
-    except Exception as e:  # noqa: BLE001
+    except (Exception, SystemExit) as e:  # noqa: BLE001
         tally.add(arch, name, check, "mlx_lm.load/generate of mlxconv output failed: %s: %s" % (type(e).__name__, str(e)[:300]))
         return
     try:
         with contextlib.redirect_stdout(io.StringIO()):
             want = greedy(r, cache=tokcache, key="tok")
-    except Exception as e:  # noqa: BLE001
+    except (Exception, SystemExit) as e:  # noqa: BLE001
         tally.add(arch, name, check, "mlx_lm cannot generate from its own output: %s" % e)
         return
     if want == got and len(want) > 0:
@@ -642,12 +703,16 @@ def main():
     mx.set_default_device(mx.cpu)
     tally = Tally(a.verbose)
     t0 = time.time()
+    # The transformers-made fixtures, once, before the matrix (one process per
+    # transformers version makes the ones missing from the cache).
+    convert_models.hf_fixtures.ensure(archs, a.npm)
+    print("fixtures ready in %.1fs" % (time.time() - t0), flush=True)
     try:
         with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
             for arch in archs:
                 try:
                     dt, n, times = run_arch(arch, a, tally, pool)
-                except Exception:  # noqa: BLE001 - a crash in one architecture must not hide the others
+                except (Exception, SystemExit):  # noqa: BLE001 - a crash in one architecture must not hide the others
                     tally.add(arch, "-", "harness", "harness error: " + traceback.format_exc().strip().splitlines()[-1])
                     continue
                 p, f = tally.per_arch.get(arch, (0, 0))
@@ -673,6 +738,11 @@ def main():
             print("  [%s %s %s] %s" % (arch, case, check, reason[:300]))
             if len(seen) >= 15:
                 break
+    if tally.refused:
+        print()
+        print("cases mlx_lm refused (not counted):")
+        for arch, case, reason in tally.refused:
+            print("  [%s %s] %s" % (arch, case, reason[:300]))
     passed, failed = tally.totals()
     print("total time %.1fs" % (time.time() - t0))
     print("convert-conformance: %d passed, %d failed" % (passed, failed))

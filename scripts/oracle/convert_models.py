@@ -60,6 +60,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import sys
 
 import numpy as np
@@ -67,6 +68,7 @@ from safetensors import TensorSpec, serialize_file
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import families  # noqa: E402
+import hf_fixtures  # noqa: E402
 
 # ---------------------------------------------------------------- tensors
 
@@ -462,6 +464,8 @@ def build(arch, npm, out):
     tokenizer package to copy or None, generation_config or None, shards).
     Writes the derived tokenizer and extra files into out."""
     f = families.load(arch)["convert_oracle"]
+    if f["layout"] == hf_fixtures.LAYOUT:
+        raise ValueError("%s: a transformers fixture has no convert_models layout (hf_fixtures.py makes it)" % arch)
     tok, vocab, copy = f["tokenizer"], None, None
     if "npm" in tok:
         copy = tok["npm"]
@@ -484,7 +488,13 @@ def build(arch, npm, out):
 
 
 def generate(arch, npm, out):
-    """Writes the tiny HF model for arch into out (created); returns out."""
+    """Writes the tiny HF model for arch into out (created); returns out.
+    A "layout": "transformers" fixture is made by transformers itself
+    (hf_fixtures.py, cached) and copied from its cache directory."""
+    if hf_fixtures.spec(arch) is not None:
+        src = hf_fixtures.ensure([arch], npm)[arch]
+        shutil.copytree(src, out, dirs_exist_ok=True)
+        return out
     os.makedirs(out, exist_ok=True)
     config, gen, tok, gen_cfg, shards = build(arch, npm, out)
     write_json_hf(os.path.join(out, "config.json"), config)

@@ -40,7 +40,7 @@ func TestHubUnreachableTypo(t *testing.T) {
 			require.NoDirExists(t, out)
 
 			r = run(t, runOpts{Env: env, Timeout: 20 * time.Second}, "gguf", "--model", "some/typo-path", "--outfile", filepath.Join(t.TempDir(), "o.gguf"))
-			requireOneLineError(t, r, 1, `"some/typo-path" is not a local directory and the Hub could not be reached`, "hub: cannot reach the Hub")
+			requireOneLineError(t, r, 1, `"some/typo-path": not a local directory and the Hub could not be reached`, "hub: cannot reach the Hub")
 		})
 	}
 	t.Run("offline", func(t *testing.T) {

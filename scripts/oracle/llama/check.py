@@ -232,7 +232,11 @@ def cmd_prepare(a):
     os.makedirs(os.path.join(work, "hf"), exist_ok=True)
     t0 = time.monotonic()
     stamp = tree_sha256([os.path.join(HERE, "models.py"), os.path.join(HERE, "..", "convert_models.py"),
-                         os.path.join(HERE, "..", "families.py")] + families.files())
+                         os.path.join(HERE, "..", "families.py"), os.path.join(HERE, "..", "hf_fixtures.py")]
+                        + families.files())
+    # The transformers-made fixtures among them, made once (one process per
+    # transformers version) into their cache; models.generate copies them.
+    models.cm.hf_fixtures.ensure(archs, a.npm)
     for arch in archs:
         out = os.path.join(work, "hf", arch)
         st = os.path.join(work, "hf", "." + arch + ".stamp")

@@ -171,15 +171,21 @@ def generate(arch, npm, out):
     """Writes the GGUF-oracle variant of arch into out (created); returns out."""
     lo = families.load(arch)["llama_oracle"]
     os.makedirs(out, exist_ok=True)
-    config, gen, tok, gen_cfg, shards = cm.build(arch, npm, out)
-    if lo.get("all_sparse"):
-        qwen3_moe_all_sparse(config, gen)
-    cm.write_json_hf(os.path.join(out, "config.json"), config)
-    if gen_cfg is not None:
-        cm.write_json_hf(os.path.join(out, "generation_config.json"), gen_cfg)
-    if tok is not None:
-        cm.copy_tokenizer(npm, tok, out)
-    cm.save_weights(gen, out, shards)
+    if cm.hf_fixtures.spec(arch) is not None:
+        # Made by transformers (hf_fixtures.py, cached): copied as is.
+        if lo.get("all_sparse"):
+            raise ValueError("%s: all_sparse needs a convert_models layout" % arch)
+        cm.generate(arch, npm, out)
+    else:
+        config, gen, tok, gen_cfg, shards = cm.build(arch, npm, out)
+        if lo.get("all_sparse"):
+            qwen3_moe_all_sparse(config, gen)
+        cm.write_json_hf(os.path.join(out, "config.json"), config)
+        if gen_cfg is not None:
+            cm.write_json_hf(os.path.join(out, "generation_config.json"), gen_cfg)
+        if tok is not None:
+            cm.copy_tokenizer(npm, tok, out)
+        cm.save_weights(gen, out, shards)
     if "tokenizer_model" in lo:
         # From the tokenizer.json as shipped (before any added tokens below).
         data = spm_from_tokenizer_json(os.path.join(out, "tokenizer.json"), **lo["tokenizer_model"])

@@ -1,0 +1,298 @@
+package convert
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mlxconv/mlxconv/mlx"
+	"github.com/mlxconv/mlxconv/model"
+	"github.com/mlxconv/mlxconv/pipeline"
+)
+
+// ruleCase is one sanitize rule table case: the checkpoint's names (each
+// "name" or "name=d0xd1…", default shape [4], float32), the config, and
+// the names (with shapes where given) after the rules, or the error.
+type ruleCase struct {
+	name   string
+	rules  []model.SanitizeRule
+	config string
+	in     []string
+	want   []string // "name" or "name=shape"; checked in order
+	err    string   // substring; errors are one line
+	errIs  error
+}
+
+func parseShape(t *testing.T, s string) []int {
+	t.Helper()
+	var out []int
+	for _, d := range strings.Split(s, "x") {
+		var n int
+		_, err := fmt.Sscan(d, &n)
+		require.NoError(t, err, s)
+		out = append(out, n)
+	}
+	return out
+}
+
+func ruleTensors(t *testing.T, in []string) *tensorSet {
+	t.Helper()
+	var src []SourceTensor
+	for _, s := range in {
+		n, shape, ok := strings.Cut(s, "=")
+		sh := []int{4}
+		if ok {
+			sh = parseShape(t, shape)
+		}
+		src = append(src, SourceTensor{Name: n, DType: mlx.F32, Shape: sh})
+	}
+	return newTensorSet(src)
+}
+
+var (
+	mixtralStack = model.StackExperts{Stack: model.ExpertStack{Experts: "experts", Stacked: "switch_mlp",
+		Names: [][2]string{{"w1", "gate_proj"}, {"w2", "down_proj"}}, Parts: model.QuantParts, Optional: true},
+		Layers: "model.layers.", Block: "moe", Count: "num_local_experts", CountDefault: 2, LayersDefault: 2, Gate: true}
+	namesStack = model.StackExperts{Stack: model.ExpertStack{Experts: "experts", Stacked: "switch_mlp",
+		Names: [][2]string{{"up", "up"}}, Parts: []string{"weight"}}, Layers: "model.layers.", Block: "mlp", Count: "num_experts",
+		From: model.LayersFromNames}
+)
+
+func ruleCases() []ruleCase {
+	return []ruleCase{
+		{name: "drop contains/prefix/suffix/top", rules: []model.SanitizeRule{model.Drop{model.Contains("inv_freq"), model.Prefix("mtp."),
+			model.Suffix(".bias"), model.Top("vision_tower")}},
+			in:   []string{"a.rotary.inv_freq", "mtp.x", "b.bias", "vision_tower.w", "towers.vision_tower.w", "b.bias.x", "amtp.x"},
+			want: []string{"towers.vision_tower.w", "b.bias.x", "amtp.x"}},
+		{name: "drop templated prefix is a string prefix, as glm4_moe's", rules: []model.SanitizeRule{model.Drop{model.Prefix("model.layers.{num_hidden_layers}")}},
+			config: `{"num_hidden_layers": 2}`, in: []string{"model.layers.1.w", "model.layers.2.w", "model.layers.20.w", "model.layers.3.w"},
+			want: []string{"model.layers.1.w", "model.layers.3.w"}},
+		{name: "drop template key missing", rules: []model.SanitizeRule{model.Drop{model.Prefix("model.layers.{num_hidden_layers}")}},
+			config: `{}`, in: []string{"a"}, errIs: ErrConfig, err: `"num_hidden_layers"`},
+		{name: "drop template key not a number", rules: []model.SanitizeRule{model.Drop{model.Prefix("l.{n}")}},
+			config: `{"n": "x"}`, in: []string{"a"}, errIs: ErrConfig, err: `"n"`},
+		{name: "drop template unclosed", rules: []model.SanitizeRule{model.Drop{model.Prefix("l.{n")}},
+			in: []string{"a"}, errIs: ErrConfig, err: `sanitize pattern "l.{n" has an unclosed {`},
+		{name: "rename prefix keeps position", rules: []model.SanitizeRule{model.Rename{From: "language_model.model.", To: "model.", Prefix: true}},
+			in:   []string{"a", "language_model.model.x", "b.language_model.model.y"},
+			want: []string{"a", "model.x", "b.language_model.model.y"}},
+		{name: "rename replaces every occurrence", rules: []model.SanitizeRule{model.Rename{From: "w1", To: "gate"}},
+			in: []string{"l.w1.w1", "w2"}, want: []string{"l.gate.gate", "w2"}},
+		{name: "rename collision", rules: []model.SanitizeRule{model.Rename{From: "a.", To: "b.", Prefix: true}},
+			in: []string{"a.x", "b.x"}, errIs: ErrWeights, err: `renaming "a.x": tensor "b.x" exists already`},
+		{name: "rename without From", rules: []model.SanitizeRule{model.Rename{To: "b"}}, in: []string{"a"}, errIs: ErrConfig, err: "empty From"},
+		{name: "tied head", rules: []model.SanitizeRule{model.TiedHead{}}, config: `{"tie_word_embeddings": true}`,
+			in: []string{"lm_head.weight", "e"}, want: []string{"e"}},
+		{name: "untied head kept", rules: []model.SanitizeRule{model.TiedHead{Default: true}}, config: `{"tie_word_embeddings": false}`,
+			in: []string{"lm_head.weight"}, want: []string{"lm_head.weight"}},
+		{name: "tied by default", rules: []model.SanitizeRule{model.TiedHead{Default: true}}, in: []string{"lm_head.weight"}, want: []string{}},
+		{name: "require present", rules: []model.SanitizeRule{model.Require{Match: model.Prefix("language_model."), Why: "w"}},
+			in: []string{"language_model.a"}, want: []string{"language_model.a"}},
+		{name: "require missing", rules: []model.SanitizeRule{model.Require{Match: model.Prefix("language_model."), Why: "mlx-lm reads x"}},
+			in: []string{"model.a"}, errIs: ErrWeights, err: `no checkpoint tensor matches "language_model." (mlx-lm reads x)`},
+		{name: "stack experts per layer, optional parts", rules: []model.SanitizeRule{mixtralStack}, config: `{"num_hidden_layers": 2}`,
+			in: []string{"model.layers.0.moe.experts.0.w1.weight=2x3", "model.layers.0.moe.experts.1.w1.weight=2x3",
+				"model.layers.0.moe.experts.0.w1.scales=2x1", "model.layers.0.moe.experts.1.w1.scales=2x1",
+				"model.layers.0.moe.experts.0.w2.weight=3x2", "model.layers.0.moe.experts.1.w2.weight=3x2", "other"},
+			want: []string{"other", "model.layers.0.moe.switch_mlp.gate_proj.weight=2x2x3", "model.layers.0.moe.switch_mlp.gate_proj.scales=2x2x1",
+				"model.layers.0.moe.switch_mlp.down_proj.weight=2x3x2"}},
+		{name: "stack experts gate absent: identity", rules: []model.SanitizeRule{mixtralStack},
+			in: []string{"model.layers.1.moe.experts.0.w1.weight"}, want: []string{"model.layers.1.moe.experts.0.w1.weight"}},
+		{name: "stack experts, expert missing", rules: []model.SanitizeRule{mixtralStack},
+			in: []string{"model.layers.0.moe.experts.0.w1.weight", "model.layers.0.moe.experts.0.w2.weight", "x"}, errIs: ErrWeights,
+			err: `stacking "model.layers.0.moe.switch_mlp.gate_proj.weight": tensor "model.layers.0.moe.experts.1.w1.weight" is missing`},
+		{name: "stack experts, wrong shape", rules: []model.SanitizeRule{mixtralStack},
+			in:    []string{"model.layers.0.moe.experts.0.w1.weight=2x3", "model.layers.0.moe.experts.1.w1.weight=3x2"},
+			errIs: ErrWeights, err: `tensor "model.layers.0.moe.experts.1.w1.weight" is float32[3 2], but "model.layers.0.moe.experts.0.w1.weight" is float32[2 3]`},
+		{name: "stack experts, more experts than tensors", rules: []model.SanitizeRule{mixtralStack}, config: `{"num_local_experts": 9}`,
+			in: []string{"model.layers.0.moe.experts.0.w1.weight"}, errIs: ErrWeights, err: "9 experts in 2 layers do not fit a checkpoint of 1 tensors"},
+		{name: "stack experts, negative expert count", rules: []model.SanitizeRule{namesStack}, config: `{"num_experts": -1}`,
+			in: []string{"model.layers.0.mlp.experts.0.up.weight"}, errIs: ErrWeights, err: `stacking "model.layers.0.mlp.switch_mlp.up.weight": no experts`},
+		{name: "stack experts, too many layers", rules: []model.SanitizeRule{mixtralStack}, config: `{"num_hidden_layers": 100000000}`,
+			in: []string{"model.layers.0.moe.experts.0.w1.weight"}, errIs: ErrWeights, err: "in 100000000 layers do not fit"},
+		{name: "stack experts from names, sorted", rules: []model.SanitizeRule{namesStack}, config: `{"num_experts": 2}`,
+			in: []string{"model.layers.3.mlp.experts.0.up.weight", "model.layers.3.mlp.experts.1.up.weight",
+				"model.layers.1.mlp.experts.1.up.weight", "model.layers.1.mlp.experts.0.up.weight"},
+			want: []string{"model.layers.1.mlp.switch_mlp.up.weight=2x4", "model.layers.3.mlp.switch_mlp.up.weight=2x4"}},
+		{name: "stack experts from names, layer index not a number", rules: []model.SanitizeRule{namesStack}, config: `{"num_experts": 1}`,
+			in:    []string{"model.layers.x1.mlp.experts.0.up.weight"},
+			errIs: ErrWeights, err: `tensor "model.layers.x1.mlp.experts.0.up.weight": layer index "x1" is not a number`},
+		{name: "stack experts from names, no experts configured", rules: []model.SanitizeRule{namesStack}, config: `{"num_experts": 0}`,
+			in: []string{"model.layers.0.mlp.experts.0.up.weight"}, errIs: ErrWeights, err: `stacking "model.layers.0.mlp.switch_mlp.up.weight": no experts`},
+		{name: "stack experts from the first sparse layer", rules: []model.SanitizeRule{model.StackExperts{Stack: namesStack.Stack,
+			Layers: "model.layers.", Block: "mlp", Count: "n", FirstSparse: "first_k_dense_replace"}},
+			config: `{"n": 1, "num_hidden_layers": 2, "first_k_dense_replace": 1}`,
+			in:     []string{"model.layers.0.mlp.experts.0.up.weight", "model.layers.1.mlp.experts.0.up.weight"},
+			want:   []string{"model.layers.0.mlp.experts.0.up.weight", "model.layers.1.mlp.switch_mlp.up.weight=1x4"}},
+		{name: "split axis 0", rules: []model.SanitizeRule{model.Split{From: "gate_and_up_proj", Into: []string{"up_proj", "gate_proj"}}},
+			in: []string{"l.gate_and_up_proj.weight=6x2", "o"}, want: []string{"o", "l.up_proj.weight=3x2", "l.gate_proj.weight=3x2"}},
+		{name: "split axis 1", rules: []model.SanitizeRule{model.Split{From: "input_linear", Into: []string{"switch_mlp.gate_proj", "switch_mlp.up_proj"}, Axis: 1}},
+			in: []string{"m.input_linear.weight=3x4x2"}, want: []string{"m.switch_mlp.gate_proj.weight=3x2x2", "m.switch_mlp.up_proj.weight=3x2x2"}},
+		{name: "split axis 2 unsupported", rules: []model.SanitizeRule{model.Split{From: "gu", Into: []string{"g", "u"}, Axis: 2}},
+			in: []string{"gu.weight=2x2x4"}, errIs: ErrWeights, err: `tensor "gu.weight": cannot split [2 2 4] along axis 2 (axes 0 and 1 only)`},
+		{name: "split not divisible", rules: []model.SanitizeRule{model.Split{From: "gu", Into: []string{"g", "u"}}},
+			in: []string{"gu.weight=3x2"}, errIs: ErrWeights, err: `tensor "gu.weight": axis 0 of [3 2] does not split into 2 parts`},
+		{name: "split onto an existing name", rules: []model.SanitizeRule{model.Split{From: "gu", Into: []string{"g", "u"}}},
+			in: []string{"gu.weight=2x2", "u.weight"}, errIs: ErrWeights, err: `splitting "gu.weight": tensor "u.weight" exists already`},
+		{name: "split rule with one part", rules: []model.SanitizeRule{model.Split{From: "gu", Into: []string{"g"}}},
+			in: []string{"gu"}, errIs: ErrConfig, err: "at least two parts"},
+		{name: "transform conv1d when last dim is not 1", rules: []model.SanitizeRule{model.Transform{Match: []model.Match{model.Contains("conv1d.weight")},
+			If: model.LastDimNot1, Op: model.ValueSwapLast2}},
+			in: []string{"a.conv1d.weight=8x1x4", "b.conv1d.weight=8x4x1"}, want: []string{"a.conv1d.weight=8x4x1", "b.conv1d.weight=8x4x1"}},
+		{name: "transform norms of rank 1", rules: []model.SanitizeRule{model.Transform{Match: []model.Match{model.Suffix("norm.weight")},
+			If: model.Rank1, Op: model.ValueAddOne}},
+			in: []string{"a.norm.weight=4", "b.norm.weight=2x2"}, want: []string{"a.norm.weight=4", "b.norm.weight=2x2"}},
+		{name: "transform swap of a 2-D tensor", rules: []model.SanitizeRule{model.Transform{Match: []model.Match{model.Contains("conv")},
+			Op: model.ValueSwapLast2}},
+			in: []string{"conv.weight=2x3"}, errIs: ErrWeights, err: `tensor "conv.weight": swap-last2 needs a 3-D tensor, not [2 3]`},
+		{name: "transform lfm2 conv when last dim exceeds dim 1", rules: []model.SanitizeRule{model.Transform{
+			Match: []model.Match{model.Contains("conv.weight")}, If: model.LastDimOverDim1, Op: model.ValueSwapLast2}},
+			in: []string{"a.conv.weight=8x1x3", "b.conv.weight=8x3x1"}, want: []string{"a.conv.weight=8x3x1", "b.conv.weight=8x3x1"}},
+		{name: "transform of a stacked tensor", rules: []model.SanitizeRule{mixtralStack,
+			model.Transform{Match: []model.Match{model.Contains("switch_mlp")}, Op: model.ValueAddOne}},
+			config: `{"num_hidden_layers": 1, "num_local_experts": 1}`, in: []string{"model.layers.0.moe.experts.0.w1.weight"},
+			errIs: ErrWeights, err: `transforming "model.layers.0.moe.switch_mlp.gate_proj.weight": tensor is itself derived (stack)`},
+	}
+}
+
+// TestSanitizeRules runs every rule kind on convert's tensor set.
+func TestSanitizeRules(t *testing.T) {
+	for _, tc := range ruleCases() {
+		t.Run(tc.name, func(t *testing.T) {
+			cfgText := tc.config
+			if cfgText == "" {
+				cfgText = "{}"
+			}
+			obj, err := parseObject([]byte(cfgText))
+			require.NoError(t, err)
+			ts := ruleTensors(t, tc.in)
+			err = model.ApplyRules(tc.rules, &modelSpec{}, newConfig(obj, "config.json"), tensorView{ts})
+			if tc.err != "" {
+				require.Error(t, err)
+				assert.ErrorIs(t, err, tc.errIs)
+				assert.Contains(t, err.Error(), tc.err)
+				assert.NotContains(t, err.Error(), "\n", "one-line error")
+				return
+			}
+			require.NoError(t, err)
+			got := []string{}
+			for i, n := range ts.names() {
+				if i < len(tc.want) && strings.Contains(tc.want[i], "=") {
+					in, _ := ts.get(n)
+					n += "=" + strings.Trim(strings.ReplaceAll(fmt.Sprint(in.Shape), " ", "x"), "[]")
+				}
+				got = append(got, n)
+			}
+			assert.Equal(t, tc.want, got)
+		})
+	}
+}
+
+// TestOptionalHead: the tree loses lm_head when the checkpoint has none.
+func TestOptionalHead(t *testing.T) {
+	for _, has := range []bool{false, true} {
+		tree := &modelSpec{Modules: []moduleSpec{{Path: "model.norm"}, {Path: "lm_head"}}}
+		in := []string{"model.norm.weight"}
+		if has {
+			in = append(in, "lm_head.weight")
+		}
+		require.NoError(t, model.ApplyRules([]model.SanitizeRule{model.OptionalHead{Module: "lm_head"}}, tree, newConfig(nil, ""), tensorView{ruleTensors(t, in)}))
+		assert.Len(t, tree.Modules, map[bool]int{false: 1, true: 2}[has])
+	}
+}
+
+// memSink is an in-memory pipeline.Sink with one file.
+type memSink struct{ b []byte }
+
+func (s *memSink) Open() error { return nil }
+func (s *memSink) WriteAt(_ int, p []byte, off int64) error {
+	copy(s.b[off:], p)
+	return nil
+}
+func (s *memSink) FileName(int) string { return "mem" }
+func (s *memSink) Commit() error       { return nil }
+func (s *memSink) Abort()              {}
+
+// TestSanitizeRuleBytes executes split and transformed tensors from a
+// real safetensors file, in small row units, and checks their bytes
+// against the source values rearranged by hand.
+func TestSanitizeRuleBytes(t *testing.T) {
+	dir := t.TempDir()
+	src := []genTensor{f32("a.gate_and_up.weight", 4, 3), bf16("m.input_linear.weight", 2, 4, 3),
+		bf16("c.conv1d.weight", 2, 3, 4), bf16("n.norm.weight", 5), f32("f.norm.weight", 3)}
+	require.NoError(t, writeModelErr(dir, genModel{config: `{"model_type": "llama"}`, tensors: src}))
+	inv := inventoryOfDir(t, dir)
+	ts := newTensorSet(inv.Tensors)
+	rules := []model.SanitizeRule{
+		model.Split{From: "gate_and_up", Into: []string{"gate", "up"}},
+		model.Split{From: "input_linear", Into: []string{"g", "u"}, Axis: 1},
+		model.Transform{Match: []model.Match{model.Contains("conv1d")}, If: model.LastDimNot1, Op: model.ValueSwapLast2},
+		model.Transform{Match: []model.Match{model.Suffix("norm.weight")}, If: model.Rank1, Op: model.ValueAddOne},
+	}
+	require.NoError(t, model.ApplyRules(rules, &modelSpec{}, newConfig(nil, ""), tensorView{ts}))
+	data := map[string][]byte{}
+	for _, g := range src {
+		data[g.name] = tensorData(g)
+	}
+	a, m, c := data["a.gate_and_up.weight"], data["m.input_linear.weight"], data["c.conv1d.weight"]
+	want := map[string][]byte{
+		"a.gate.weight": a[:24], "a.up.weight": a[24:],
+		// [2,4,3] bf16 split along axis 1: per expert rows 0-1 / 2-3
+		"m.g.weight": cat(m[0:12], m[24:36]), "m.u.weight": cat(m[12:24], m[36:48]),
+		"c.conv1d.weight": swapLast2(c, 2, 3, 4, 2),
+		"n.norm.weight":   plusOne(data["n.norm.weight"], mlx.BF16),
+		"f.norm.weight":   plusOne(data["f.norm.weight"], mlx.F32),
+	}
+	backend, _, err := mlx.OpenNative(1, "")
+	require.NoError(t, err)
+	for name, w := range want {
+		in, ok := ts.get(name)
+		require.True(t, ok, name)
+		sink := &memSink{b: make([]byte, len(w))}
+		job, err := StreamJob(name, []*Input{in}, true, []pipeline.Output{{Name: name, Size: int64(len(w))}}, backend,
+			func(_ pipeline.Unit, ins [][]byte, _ int64) ([][]byte, error) { return ins, nil })
+		require.NoError(t, err, name)
+		require.NoError(t, pipeline.Run(context.Background(), inv, sink, []pipeline.Job{job}, pipeline.Options{Workers: 1, UnitBytes: 4}), name)
+		assert.Equal(t, w, sink.b, name)
+	}
+}
+
+func cat(bs ...[]byte) []byte {
+	var out []byte
+	for _, b := range bs {
+		out = append(out, b...)
+	}
+	return out
+}
+
+// swapLast2 is moveaxis(2, 1) of a [n, r, c] tensor of esz-byte elements.
+func swapLast2(b []byte, n, r, c, esz int) []byte {
+	out := make([]byte, len(b))
+	for i := 0; i < n; i++ {
+		for y := 0; y < r; y++ {
+			for x := 0; x < c; x++ {
+				copy(out[((i*c+x)*r+y)*esz:][:esz], b[((i*r+y)*c+x)*esz:])
+			}
+		}
+	}
+	return out
+}
+
+// plusOne adds 1 to each element in float32, rounded to dt.
+func plusOne(b []byte, dt mlx.DType) []byte {
+	out := make([]byte, len(b))
+	for i := 0; i < len(b)/dt.Size(); i++ {
+		if dt == mlx.BF16 {
+			binary.LittleEndian.PutUint16(out[2*i:], mlx.F32ToBF16(mlx.BF16ToF32(binary.LittleEndian.Uint16(b[2*i:]))+1))
+		} else {
+			binary.LittleEndian.PutUint32(out[4*i:], math.Float32bits(math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))+1))
+		}
+	}
+	return out
+}

@@ -1,0 +1,54 @@
+package convert
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+
+	"github.com/mlxconv/mlxconv/mlx"
+	"github.com/mlxconv/mlxconv/model"
+)
+
+// valueOp applies a sanitize value transform (OpValue) to b, the bytes of
+// a tensor of the given shape and dtype, as mlx-lm's sanitize computes it
+// in that dtype.
+func valueOp(op model.ValueOp, b []byte, shape []int, dt mlx.DType) ([]byte, error) {
+	if int64(len(b)) != numElements(shape)*int64(dt.Size()) {
+		return nil, fmt.Errorf("%d bytes for %s%v", len(b), dt, shape)
+	}
+	switch op {
+	case model.ValueNone:
+		return b, nil
+	case model.ValueSwapLast2:
+		if len(shape) != 3 {
+			return nil, fmt.Errorf("%s of a %d-D tensor", op, len(shape))
+		}
+		out := make([]byte, 0, len(b))
+		mat := shape[1] * shape[2] * dt.Size()
+		for i := 0; i < shape[0]; i++ {
+			out = append(out, transpose2D(b[i*mat:(i+1)*mat], shape[1], shape[2], dt.Size())...)
+		}
+		return out, nil
+	case model.ValueAddOne:
+		return addOne(b, dt)
+	}
+	return nil, fmt.Errorf("unknown value op %s", op)
+}
+
+// addOne adds 1 to every element: float32 arithmetic rounded to dt (what
+// MLX does for float16 and bfloat16), float64 in float64.
+func addOne(b []byte, dt mlx.DType) ([]byte, error) {
+	if !dt.IsFloat() {
+		return nil, fmt.Errorf("%s values are not float", dt)
+	}
+	out := make([]byte, len(b))
+	n := len(b) / dt.Size()
+	for i := 0; i < n; i++ {
+		if dt == mlx.F64 {
+			binary.LittleEndian.PutUint64(out[8*i:], math.Float64bits(math.Float64frombits(binary.LittleEndian.Uint64(b[8*i:]))+1))
+			continue
+		}
+		putFloat(out, i, dt, floatAt(b, i, dt)+1)
+	}
+	return out, nil
+}

@@ -1,0 +1,368 @@
+#!/usr/bin/env python3
+"""Tiny checkpoints made by transformers itself: the testdata/families/*.json
+fixtures with "layout": "transformers" in their convert_oracle section.
+
+  hf_fixtures.py ensure --npm DIR [NAME ...]   (any python; default: every such fixture)
+      Makes the fixtures missing from the cache and prints NAME PATH per
+      fixture. One python process per transformers version (torch imports
+      once) makes all of that version's missing fixtures.
+  hf_fixtures.py make --npm DIR NAME ...        (the torch python of that version)
+      Makes the named fixtures into the cache (what `ensure` runs).
+
+The model is what transformers builds and saves, so its config.json,
+generation_config.json, tensor names, dtypes and shard layout are the real Hub
+layout of that transformers version:
+
+  cfg   = AutoConfig.for_model(model_type, **config)       (config: the fixture's)
+  model = AUTO_CLASS.from_config(cfg, dtype=DTYPE)         (after torch.manual_seed)
+  every non-constant floating parameter is redrawn from numpy PCG64 seeded by
+  sha256(seed + "/" + parameter name) (normal / sqrt(fan-in); constant ones,
+  e.g. norms initialised to 1 and biases to 0, stay as transformers set them),
+  so a fixture's values do not depend on the transformers version's init code
+  model.save_pretrained(out, safe_serialization=True, max_shard_size=...)
+  then the tokenizer (the fixture's tokenizer section, as convert_models.py),
+  generation_config (null: none; an object: written instead of transformers')
+  and extra files, then the fixture's hub_fixups in order.
+
+Fixture fields (schema: testdata/families/README.md): transformers (4: the
+llama.cpp oracle venv, torch 2.11 + transformers 4.57.6; 5: transformers 5.23.0
+from scripts/oracle/tf5, same torch), auto_class, seed, dtype, config,
+tokenizer, shards, generation_config, files, hub_fixups, twin.
+
+The cache: $MLXCONV_CACHE/fixtures/hf/NAME-KEY (MLXCONV_CACHE defaults to
+${XDG_CACHE_HOME:-~/.cache}/mlxconv), KEY the sha256 of the fixture file (and
+its twin's), these generator sources and the pinned requirements of that
+transformers version and the npm tokenizer pins. A directory is complete once
+it exists (made under a temporary name and renamed).
+"""
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import families  # noqa: E402
+
+LAYOUT = "transformers"
+VERSIONS = (4, 5)
+
+
+def cache_root():
+    c = os.environ.get("MLXCONV_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "mlxconv")
+    return os.path.join(c, "fixtures", "hf")
+
+
+def llama_cache():
+    c = os.environ.get("MLXCONV_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "mlxconv")
+    return os.environ.get("MLXCONV_LLAMA_CACHE") or os.path.join(c, "oracle", "llama")
+
+
+def spec(name):
+    """The convert_oracle section of a transformers fixture, or None."""
+    f = families.load(name).get("convert_oracle")
+    return f if f and f.get("layout") == LAYOUT else None
+
+
+def names():
+    return [n for n in families.names("convert_oracle") if spec(n) is not None]
+
+
+def version(f):
+    v = f.get("transformers", 4)
+    if v not in VERSIONS:
+        raise ValueError("transformers must be one of %s, not %r" % (VERSIONS, v))
+    return v
+
+
+def requirements(v):
+    reqs = [os.path.join(HERE, "llama", "requirements.txt")]
+    if v == 5:
+        reqs.append(os.path.join(HERE, "tf5", "requirements.txt"))
+    return reqs
+
+
+def key(name):
+    """sha256 of everything the fixture's bytes depend on."""
+    f = spec(name)
+    h = hashlib.sha256()
+    paths = [families.path(name)]
+    if f.get("twin"):
+        paths.append(families.path(f["twin"]))
+    paths += [os.path.join(HERE, fn) for fn in ("hf_fixtures.py", "convert_models.py", "families.py", "tokenizers.sh")]
+    paths += requirements(version(f))
+    for p in paths:
+        with open(p, "rb") as fh:
+            h.update(os.path.basename(p).encode() + b"\0" + hashlib.sha256(fh.read()).digest())
+    return h.hexdigest()
+
+
+def cached_path(name):
+    return os.path.join(cache_root(), "%s-%s" % (name, key(name)[:16]))
+
+
+def python_for(v):
+    """The python with torch and transformers v (setting up the tf5 venv when needed)."""
+    if v == 4:
+        py = os.path.join(llama_cache(), "venv", "bin", "python")
+        if not os.access(py, os.X_OK):
+            subprocess.run([os.path.join(HERE, "llama", "setup.sh")], check=True, stdout=subprocess.DEVNULL,
+                           env=dict(os.environ, MLXCONV_LLAMA_CACHE=llama_cache()))
+        return py
+    out = subprocess.run([os.path.join(HERE, "tf5", "setup.sh")], check=True, stdout=subprocess.PIPE,
+                         env=dict(os.environ, MLXCONV_LLAMA_CACHE=llama_cache()))
+    return out.stdout.decode().strip()
+
+
+def ensure(wanted, npm, log=sys.stderr):
+    """{name: cached directory} for the transformers fixtures among wanted,
+    making the missing ones (one process per transformers version)."""
+    paths, missing = {}, {}
+    for n in wanted:
+        f = spec(n)
+        if f is None:
+            continue
+        paths[n] = cached_path(n)
+        if not os.path.isdir(paths[n]):
+            missing.setdefault(version(f), []).append(n)
+    for v, todo in sorted(missing.items()):
+        t = time.time()
+        cmd = [python_for(v), os.path.join(HERE, "hf_fixtures.py"), "make", "--npm", npm] + todo
+        env = dict(os.environ, TOKENIZERS_PARALLELISM="false", TRANSFORMERS_VERBOSITY="error",
+                   HF_HUB_OFFLINE="1", HF_HUB_DISABLE_PROGRESS_BARS="1")
+        subprocess.run(cmd, check=True, env=env, stdout=log)
+        print("hf_fixtures: transformers %d made %d fixture(s) in %.1fs: %s" % (v, len(todo), time.time() - t, " ".join(todo)),
+              file=log, flush=True)
+    return paths
+
+
+# ---------------------------------------------------------------- making (torch python)
+
+
+def seed_int(name):
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "little")
+
+
+def redraw(model, seed):
+    """Non-constant floating parameters <- deterministic draws keyed by name."""
+    import numpy as np
+    import torch
+
+    with torch.no_grad():
+        for pname, p in model.named_parameters():
+            if not p.is_floating_point() or p.numel() == 0 or bool((p == p.reshape(-1)[0]).all()):
+                continue
+            rng = np.random.Generator(np.random.PCG64(seed_int(seed + "/" + pname)))
+            fan_in = int(np.prod(p.shape[1:])) if p.dim() > 1 else 1
+            scale = 1.0 / np.sqrt(fan_in) if p.dim() > 1 else 0.1
+            v = rng.standard_normal(tuple(p.shape), dtype=np.float32) * np.float32(scale)
+            p.copy_(torch.from_numpy(v).to(p.dtype))
+
+
+def load_twin(model, twin, npm, scratch):
+    """The twin family's convert_models.py weights, by name, into model."""
+    import torch
+
+    import convert_models as cm
+
+    _, g, _, _, _ = cm.build(twin, npm, scratch)
+    sd = {}
+    for k, (v, dt) in g.tensors.items():
+        sd[k] = torch.from_numpy(v.copy()).to(getattr(torch, dt))
+    res = model.load_state_dict(sd, strict=False)
+    tied = {"lm_head.weight"} if getattr(model.config, "tie_word_embeddings", False) else set()
+    if res.unexpected_keys or set(res.missing_keys) - tied:
+        raise ValueError("twin %s: unexpected %s, missing %s" % (twin, res.unexpected_keys[:4], res.missing_keys[:4]))
+
+
+def shard_size(model, shards):
+    total = sum(p.numel() * p.element_size() for p in model.state_dict().values())
+    return total + 1 if shards <= 1 else total // shards + 1
+
+
+def make(name, npm, out):
+    import torch
+    import transformers
+
+    import convert_models as cm
+
+    f = spec(name)
+    tmp = "%s.tmp-%d" % (out, os.getpid())
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    tok = f["tokenizer"]
+    if "npm" in tok:
+        vocab = cm.tokenizer_size(npm, tok["npm"])
+    else:
+        s = tok["small"]
+        vocab = cm.small_tokenizer(npm, s["from"], s["size"], tmp, template_file=s.get("template_file", False))
+    twin = f.get("twin")
+    conf = f.get("config")
+    if conf is None and twin:
+        conf = families.load(twin)["convert_oracle"]["config"]
+    conf = dict(families.resolve(conf, vocab))
+    for k in ("transformers_version", "torch_dtype", "dtype"):
+        conf.pop(k, None)
+    model_type = conf.pop("model_type")
+    dtype = getattr(torch, f["dtype"])
+    seed = f.get("seed", name)
+    torch.manual_seed(seed_int(seed) & (2**63 - 1))
+    cfg = transformers.AutoConfig.for_model(model_type, **conf)
+    cls = getattr(transformers, f.get("auto_class", "AutoModelForCausalLM"))
+    if cls.__name__.startswith("Auto"):
+        model = cls.from_config(cfg, dtype=dtype)
+    else:
+        model = cls._from_config(cfg, dtype=dtype)
+    model.eval()
+    if twin:
+        load_twin(model, twin, npm, os.path.join(tmp, ".twin"))
+        shutil.rmtree(os.path.join(tmp, ".twin"))
+    else:
+        redraw(model, seed)
+    model.save_pretrained(tmp, safe_serialization=True, max_shard_size=shard_size(model, f.get("shards", 1)))
+    if "generation_config" in f:
+        gp = os.path.join(tmp, "generation_config.json")
+        if f["generation_config"] is None:
+            if os.path.exists(gp):
+                os.unlink(gp)
+        else:
+            cm.write_json_hf(gp, f["generation_config"])
+    if "npm" in tok:
+        cm.copy_tokenizer(npm, tok["npm"], tmp)
+    for fn, body in f.get("files", {}).items():
+        with open(os.path.join(tmp, fn), "w") as fh:
+            fh.write(body)
+    for fix in f.get("hub_fixups", []):
+        HUB_FIXUPS[fix](tmp, f)
+    for root, _, fns in os.walk(tmp):
+        for fn in fns:
+            os.chmod(os.path.join(root, fn), 0o644)  # as a Hub download (save_pretrained writes 0600)
+    for old in os.listdir(os.path.dirname(out)):
+        # Earlier versions of this fixture (other keys).
+        if old.startswith(name + "-") and len(old) == len(name) + 17 and os.path.join(os.path.dirname(out), old) != out:
+            shutil.rmtree(os.path.join(os.path.dirname(out), old), ignore_errors=True)
+    os.rename(tmp, out)
+
+
+# ---------------------------------------------------------------- hub fixups
+#
+# Post-save corrections for checkpoints whose Hub files differ from what
+# transformers' save_pretrained writes: fn(directory, fixture section) rewrites
+# the saved files in place. Listed by name in a fixture's "hub_fixups".
+
+
+def read_shards(d):
+    """(weight_map or None, {file: {name: tensor}}) of a saved directory."""
+    from safetensors.torch import load_file
+
+    idx = os.path.join(d, "model.safetensors.index.json")
+    if os.path.exists(idx):
+        with open(idx) as fh:
+            wm = json.load(fh)["weight_map"]
+        files = sorted(set(wm.values()))
+    else:
+        wm, files = None, ["model.safetensors"]
+    return wm, {fn: load_file(os.path.join(d, fn)) for fn in files}
+
+
+def write_shards(d, wm, shards):
+    from safetensors.torch import save_file
+
+    total = 0
+    new_wm = {}
+    for fn, ts in shards.items():
+        save_file(ts, os.path.join(d, fn), metadata={"format": "pt"})
+        for k, t in ts.items():
+            new_wm[k] = fn
+            total += t.numel() * t.element_size()
+    if wm is not None:
+        with open(os.path.join(d, "model.safetensors.index.json"), "w") as fh:
+            fh.write(json.dumps({"metadata": {"total_size": total}, "weight_map": dict(sorted(new_wm.items()))}, indent=2) + "\n")
+
+
+FP8_BLOCK = 128
+FP8_MAX = 448.0
+
+
+def fp8_targets(name, t):
+    """The Linear weights DeepSeek-V3 / Qwen3-FP8 store in FP8: 2-D *.weight of
+    the decoder layers, not norms, embeddings, lm_head or MoE routers (*.gate)."""
+    return (t.dim() == 2 and name.endswith(".weight") and ".layers." in name and "norm" not in name
+            and not name.endswith("mlp.gate.weight") and "embed" not in name)
+
+
+def fixup_fp8_block(d, f):
+    """Block-scaled FP8 as DeepSeek-V3 and Qwen3-*-FP8 ship it: each Linear
+    weight float8_e4m3fn, with `NAME.weight_scale_inv` float32
+    [ceil(out/128), ceil(in/128)] (the dequantized weight is w8 * scale_inv per
+    128x128 block), and config.json's quantization_config
+    {activation_scheme dynamic, fmt e4m3, quant_method fp8, weight_block_size
+    [128, 128]}."""
+    import torch
+
+    wm, shards = read_shards(d)
+    for ts in shards.values():
+        for name in [k for k, t in ts.items() if fp8_targets(k, t)]:
+            w = ts[name].to(torch.float32)
+            out_dim, in_dim = w.shape
+            bo, bi = -(-out_dim // FP8_BLOCK), -(-in_dim // FP8_BLOCK)
+            pad = torch.zeros(bo * FP8_BLOCK, bi * FP8_BLOCK)
+            pad[:out_dim, :in_dim] = w
+            blocks = pad.reshape(bo, FP8_BLOCK, bi, FP8_BLOCK)
+            amax = blocks.abs().amax(dim=(1, 3)).clamp(min=1e-12)
+            scale = (amax / FP8_MAX).to(torch.float32)
+            q = (blocks / scale[:, None, :, None]).reshape(bo * FP8_BLOCK, bi * FP8_BLOCK)[:out_dim, :in_dim]
+            ts[name] = q.to(torch.float8_e4m3fn).contiguous()
+            ts[name[: -len("weight")] + "weight_scale_inv"] = scale.contiguous()
+    write_shards(d, wm, shards)
+    cp = os.path.join(d, "config.json")
+    with open(cp) as fh:
+        c = json.load(fh)
+    c["quantization_config"] = {"activation_scheme": "dynamic", "fmt": "e4m3", "quant_method": "fp8",
+                                "weight_block_size": [FP8_BLOCK, FP8_BLOCK]}
+    with open(cp, "w") as fh:
+        fh.write(json.dumps(c, indent=2, sort_keys=True) + "\n")
+
+
+HUB_FIXUPS = {
+    "fp8_block": fixup_fp8_block,
+}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("cmd", choices=("ensure", "make"))
+    ap.add_argument("--npm", required=True, help="directory printed by scripts/oracle/tokenizers.sh")
+    ap.add_argument("names", nargs="*")
+    a = ap.parse_intermixed_args()
+    have = names()
+    for n in a.names:
+        if n not in have:
+            ap.error("%r is no transformers fixture (have: %s)" % (n, ", ".join(have)))
+    if a.cmd == "ensure":
+        for n, p in ensure(a.names or have, os.path.abspath(a.npm)).items():
+            print(n, p)
+        return
+    import transformers
+
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    os.makedirs(cache_root(), exist_ok=True)
+    for n in a.names:
+        if version(spec(n)) != int(transformers.__version__.split(".")[0]):
+            ap.error("%s wants transformers %d, this python has %s" % (n, version(spec(n)), transformers.__version__))
+        t = time.time()
+        out = cached_path(n)
+        if not os.path.isdir(out):
+            make(n, os.path.abspath(a.npm), out)
+        print("  %-16s %5.1fs %s" % (n, time.time() - t, out), flush=True)
+
+
+if __name__ == "__main__":
+    main()
