@@ -27,6 +27,9 @@ const granite = `"logits_scaling": 8, "attention_multiplier": 0.01, "embedding_m
 // ministral3Rope is the rope_parameters ministral3 reads.
 const ministral3Rope = `"rope_parameters": {"llama_4_scaling_beta": 0.1, "original_max_position_embeddings": 64, "rope_theta": 1}`
 
+// apertus is the keys apertus requires beyond denseBase.
+const apertus = `"mlp_bias": false, "attention_bias": true, "post_norm": false, "qk_norm": true`
+
 // TestDenseArchs pins the per-model quirks of the dense decoder table.
 func TestDenseArchs(t *testing.T) {
 	cases := []struct {
@@ -119,6 +122,12 @@ func TestDenseArchs(t *testing.T) {
 			err: `"layer_types" has no "full_attention" entry`},
 		{name: "ministral3 needs the llama 4 scaling keys", arch: "ministral3", extra: `"rope_parameters": {"rope_theta": 1}`,
 			err: `"rope_parameters" has no "llama_4_scaling_beta"`},
+		{name: "apertus up/down MLP with XieLU scalars", arch: "apertus", extra: apertus, layers: 2,
+			shapes: map[string]any{"model.layers.0.mlp.act_fn": "[{alpha_p []} {alpha_n []} {beta []} {eps []}]",
+				"model.layers.0.mlp.gate_proj": nil, "model.layers.0.self_attn.q_norm": "[{weight [16]}]",
+				"model.layers.1.feedforward_layernorm": "[{weight [64]}]", "model.layers.0.self_attn.o_proj": "[{weight [64 64]}]"}},
+		{name: "apertus needs post_norm", arch: "apertus", extra: apertus + `, "post_norm": "MISSING"`,
+			err: `"post_norm" is missing (required by the model)`},
 		{name: "granite rope_theta in rope_parameters", arch: "granite", extra: granite + `, "rope_theta": "MISSING", "rope_parameters": {"rope_theta": 5}`,
 			layers: 2},
 	}
@@ -165,6 +174,7 @@ func TestDenseSanitize(t *testing.T) {
 		{"seed_oss", `"tie_word_embeddings": true`, names[:2]},
 		{"hunyuan_v1_dense", `"tie_word_embeddings": "MISSING"`, names[:3]},
 		{"internlm3", "", names}, // drops attention.rope.inv_freq, not rotary_emb
+		{"apertus", `"tie_word_embeddings": true`, names[:2]},
 		{"gemma", "", nil},
 		{"phi3", "", nil},
 	}

@@ -154,6 +154,10 @@ func ruleCases() []ruleCase {
 		{name: "transform lfm2 conv when last dim exceeds dim 1", rules: []model.SanitizeRule{model.Transform{
 			Match: []model.Match{model.Contains("conv.weight")}, If: model.LastDimOverDim1, Op: model.ValueSwapLast2}},
 			in: []string{"a.conv.weight=8x1x3", "b.conv.weight=8x3x1"}, want: []string{"a.conv.weight=8x3x1", "b.conv.weight=8x3x1"}},
+		{name: "transform squeeze (apertus's XieLU scalars)", rules: []model.SanitizeRule{model.Transform{
+			Match: []model.Match{model.Suffix("alpha_p"), model.Suffix("alpha_n")}, Op: model.ValueSqueeze}},
+			in:   []string{"m.act_fn.alpha_p=1", "m.act_fn.alpha_n=1x3x1", "m.act_fn.beta=2"},
+			want: []string{"m.act_fn.alpha_p=", "m.act_fn.alpha_n=3", "m.act_fn.beta=2"}},
 		{name: "transform of a stacked tensor", rules: []model.SanitizeRule{mixtralStack,
 			model.Transform{Match: []model.Match{model.Contains("switch_mlp")}, Op: model.ValueAddOne}},
 			config: `{"num_hidden_layers": 1, "num_local_experts": 1}`, in: []string{"model.layers.0.moe.experts.0.w1.weight"},
@@ -225,7 +229,7 @@ func (s *memSink) Abort()              {}
 func TestSanitizeRuleBytes(t *testing.T) {
 	dir := t.TempDir()
 	src := []genTensor{f32("a.gate_and_up.weight", 4, 3), bf16("m.input_linear.weight", 2, 4, 3),
-		bf16("c.conv1d.weight", 2, 3, 4), bf16("n.norm.weight", 5), f32("f.norm.weight", 3)}
+		bf16("c.conv1d.weight", 2, 3, 4), bf16("n.norm.weight", 5), f32("f.norm.weight", 3), bf16("s.alpha_p", 1)}
 	require.NoError(t, writeModelErr(dir, genModel{config: `{"model_type": "llama"}`, tensors: src}))
 	inv := inventoryOfDir(t, dir)
 	ts := newTensorSet(inv.Tensors)
@@ -234,6 +238,7 @@ func TestSanitizeRuleBytes(t *testing.T) {
 		model.Split{From: "input_linear", Into: []string{"g", "u"}, Axis: 1},
 		model.Transform{Match: []model.Match{model.Contains("conv1d")}, If: model.LastDimNot1, Op: model.ValueSwapLast2},
 		model.Transform{Match: []model.Match{model.Suffix("norm.weight")}, If: model.Rank1, Op: model.ValueAddOne},
+		model.Transform{Match: []model.Match{model.Suffix("alpha_p")}, Op: model.ValueSqueeze},
 	}
 	require.NoError(t, model.ApplyRules(rules, &modelSpec{}, newConfig(nil, ""), tensorView{ts}))
 	data := map[string][]byte{}
@@ -248,6 +253,7 @@ func TestSanitizeRuleBytes(t *testing.T) {
 		"c.conv1d.weight": swapLast2(c, 2, 3, 4, 2),
 		"n.norm.weight":   plusOne(data["n.norm.weight"], mlx.BF16),
 		"f.norm.weight":   plusOne(data["f.norm.weight"], mlx.F32),
+		"s.alpha_p":       data["s.alpha_p"],
 	}
 	backend, _, err := mlx.OpenNative(1, "")
 	require.NoError(t, err)

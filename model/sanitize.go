@@ -372,9 +372,12 @@ const (
 	// ValueAddOne adds 1 to every element (qwen3_next's norms, stored as
 	// the offset from 1), in the tensor's own dtype.
 	ValueAddOne
+	// ValueSqueeze drops every axis of size 1 (apertus's XieLU alpha_p
+	// and alpha_n, [1] to a scalar); the bytes are unchanged.
+	ValueSqueeze
 )
 
-var valueOpNames = [...]string{ValueNone: "none", ValueSwapLast2: "swap-last2", ValueAddOne: "add-one"}
+var valueOpNames = [...]string{ValueNone: "none", ValueSwapLast2: "swap-last2", ValueAddOne: "add-one", ValueSqueeze: "squeeze"}
 
 func (o ValueOp) String() string {
 	if int(o) < len(valueOpNames) {
@@ -394,6 +397,8 @@ func (o ValueOp) Shape(tensor string, s []int) ([]int, error) {
 			return nil, fmt.Errorf("%w: tensor %q: %s needs a 3-D tensor, not %v", ErrWeights, tensor, o, s)
 		}
 		return []int{s[0], s[2], s[1]}, nil
+	case ValueSqueeze:
+		return slices.DeleteFunc(slices.Clone(s), func(d int) bool { return d == 1 }), nil
 	}
 	return nil, fmt.Errorf("%w: tensor %q: unknown value op %s", ErrWeights, tensor, o)
 }

@@ -94,6 +94,15 @@ func (b *Builder) Norm(path string, dims int) {
 	b.mods = append(b.mods, Module{path, KindOther, []Param{{"weight", []int{dims}}}})
 }
 
+// Scalars adds a module of scalar (0-D) parameters, in order.
+func (b *Builder) Scalars(path string, names ...string) {
+	ps := make([]Param, len(names))
+	for i, n := range names {
+		ps[i] = Param{n, []int{}}
+	}
+	b.mods = append(b.mods, Module{path, KindOther, ps})
+}
+
 // SwitchGLU adds mlx-lm's SwitchGLU (gate_proj, up_proj, down_proj).
 func (b *Builder) SwitchGLU(path string, dims, hidden, experts int) {
 	b.SwitchLinear(path+".gate_proj", dims, hidden, experts, false)

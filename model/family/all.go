@@ -13,7 +13,7 @@ import (
 var All = []*model.Family{
 	Llama, Qwen2, Qwen3, Gemma, Gemma2, Phi3,
 	SmolLM3, Olmo2, Granite, SeedOSS, InternLM3, HunyuanV1Dense,
-	Mistral3, Ministral3,
+	Mistral3, Ministral3, Apertus,
 	Gemma3, Gemma3Text, Mixtral, Qwen2MoE, Qwen3MoE,
 	Generic,
 }
