@@ -8,23 +8,24 @@
 //
 // Run is source → inventory → plan → execute → sink:
 //
-//   - LoadInventory reads config.json (an unsupported model_type fails
-//     here, before any shard is opened), generation_config.json and the
+//   - The source layer, package model/source (shared with the GGUF
+//     exporter), reads config.json (an unsupported model_type fails here,
+//     before any shard is opened), generation_config.json and the
 //     safetensors headers of the shards the index names (or
-//     model*.safetensors). No tensor data is read.
-//   - MakePlan is pure: it builds the parameter tree mlx-lm would build for
-//     the model_type (architecture entries: llama and its remaps mistral,
-//     iquestcoder, xverse; qwen2, qwen3, gemma, gemma2, gemma3_text, gemma3,
-//     phi3, mixtral, qwen2_moe, qwen3_moe; and a generic entry for the
-//     model types whose mlx-lm sanitize is the identity), runs the
-//     architecture's sanitize as renames, drops and expert stacks, checks
-//     every name and shape as MLX's strict load_weights does, and decides
-//     each output tensor's dtype, quantization, shard and offset with
-//     mlx-lm's rules. The Plan is plain data (Plan.WriteText prints it for
-//     --dry-run).
+//     model*.safetensors), reading no tensor data; then it builds the
+//     parameter tree mlx-lm would build for the model_type (one family per
+//     file in model/family), runs the family's sanitize as renames, drops
+//     and expert stacks, imports pre-quantized checkpoints and checks every
+//     name and shape as MLX's strict load_weights does (source.LoadModel).
+//   - Planning is pure: it decides each output tensor's dtype,
+//     quantization, shard and offset with mlx-lm's rules (recipes,
+//     per-model overrides, then Rules) and the output config.json. The
+//     plan is plain data; Summary.WritePlan prints it (--dry-run) and
+//     Summary.TensorPlan lists it.
 //   - Execution lowers the plan's jobs to byte-range jobs of the one
 //     executor, package pipeline, which runs them on a bounded pool of
-//     workers into the MLX sink (pipeline.Run). Each job is split into row ranges of a few MiB; a unit reads only its rows
+//     workers into the MLX sink (pipeline.Run). Each job is split into
+//     row ranges of a few MiB; a unit reads only its rows
 //     from the input shards (positioned reads, no memory map, so input
 //     pages stay in the page cache rather than in our resident set),
 //     transforms them with the mlx.Backend, and writes the result at its
@@ -57,11 +58,8 @@
 // need custom Python code are refused; ModelArgs validations that only
 // matter at inference time (e.g. rope_scaling contents) are not repeated.
 //
-// Shared stages: LoadModel (the matched checkpoint), StreamJob (a job over
-// its inputs lowered to a pipeline.Job, derived inputs materialized) and
-// the Inventory as a pipeline.Source let the GGUF exporter (package
-// ggufexport) plan its own jobs for the pipeline executor, with its own
-// planning rules and sink.
+// Progress events are pipeline.Progress values (stages pipeline.StagePlan,
+// StageWrite, StageDone), the same for GGUF export.
 //
 // Non-goals: GGUF bytes (package gguf), Hub download and upload (hooks in
 // Options), running models.

@@ -16,8 +16,9 @@ var (
 	// ErrExists reports an output path that already exists (without Force).
 	ErrExists = errors.New("convert: output path exists")
 	// ErrUnsupported reports a model type or checkpoint feature mlxconv does
-	// not convert. It is returned before any weight is read.
-	ErrUnsupported = errors.New("convert: unsupported model")
+	// not convert (model.ErrUnsupported, which GGUF export shares). It is
+	// returned before any weight is read.
+	ErrUnsupported = model.ErrUnsupported
 	// ErrConfig reports a missing or malformed config.json field.
 	ErrConfig = model.ErrConfig
 	// ErrWeights reports checkpoint tensors that do not match the model the

@@ -9,6 +9,7 @@ import (
 
 	"github.com/mlxconv/mlxconv/convert"
 	"github.com/mlxconv/mlxconv/mlx"
+	"github.com/mlxconv/mlxconv/pipeline"
 )
 
 // ExampleRun converts a small llama checkpoint to a 4-bit MLX model, as
@@ -30,8 +31,8 @@ func ExampleRun() {
 		MLXPath:  filepath.Join(out, "tiny-llama-4bit"),
 		Quantize: true,       // -q: 4 bits, group 64
 		QMode:    mlx.Affine, // the zero value; mlx.ParseQuantMode("mxfp4") for others
-		Progress: func(p convert.Progress) {
-			if p.Stage == convert.StageDone {
+		Progress: func(p pipeline.Progress) {
+			if p.Stage == pipeline.StageDone {
 				written = p.TensorsDone
 			}
 		},

@@ -9,38 +9,39 @@ import (
 
 	"github.com/mlxconv/mlxconv/internal/safe"
 	"github.com/mlxconv/mlxconv/mlx"
+	"github.com/mlxconv/mlxconv/model/source"
 )
 
 // Describe returns a one-line description of what produces output tensor
 // i: the action with its parameters, how the input is assembled, and why.
-func (p *Plan) Describe(i int) string {
+func (p *mlxPlan) Describe(i int) string {
 	t := &p.Tensors[i]
 	j := &p.Jobs[t.Job]
 	var b strings.Builder
 	in := j.Inputs[0]
 	switch j.Action {
-	case ActCopy:
+	case actCopy:
 		b.WriteString("copy")
-	case ActCast:
+	case actCast:
 		fmt.Fprintf(&b, "cast %s->%s", in.DType.SafetensorsName(), j.DType.SafetensorsName())
-	case ActQuantize:
+	case actQuantize:
 		fmt.Fprintf(&b, "quantize %s %d-bit g%d", j.Quant.Mode, j.Quant.Bits, j.Quant.GroupSize)
 		if j.DType != mlx.Invalid {
 			fmt.Fprintf(&b, " from %s->%s", in.DType.SafetensorsName(), j.DType.SafetensorsName())
 		} else {
 			fmt.Fprintf(&b, " from %s", in.DType.SafetensorsName())
 		}
-	case ActDequantize:
+	case actDequantize:
 		fmt.Fprintf(&b, "dequantize %s %d-bit g%d", j.Quant.Mode, j.Quant.Bits, j.Quant.GroupSize)
 	}
-	if j.Action == ActQuantize && t.Name != in.Name {
+	if j.Action == actQuantize && t.Name != in.Name {
 		// scales/biases of a quantized weight: name the weight
 		fmt.Fprintf(&b, " of %s", in.Name)
 	}
 	switch x := j.Inputs[0]; {
-	case x.Op == OpStack:
+	case x.Op == source.OpStack:
 		fmt.Fprintf(&b, ", stack %d experts", len(x.Sources))
-	case x.Op != OpDirect:
+	case x.Op != source.OpDirect:
 		fmt.Fprintf(&b, ", %s", x.Op)
 	case x.Sources[0].Name != x.Name:
 		fmt.Fprintf(&b, ", from %s", x.Sources[0].Name)
@@ -53,7 +54,7 @@ func (p *Plan) Describe(i int) string {
 
 // WriteText writes the plan as the --dry-run listing: a header, one line
 // per output tensor (name, dtype, shape, action, shard), and the totals.
-func (p *Plan) WriteText(w io.Writer) error {
+func (p *mlxPlan) WriteText(w io.Writer) error {
 	var hdr strings.Builder
 	fmt.Fprintf(&hdr, "model type: %s (architecture %s)\n", safe.Name(p.ModelType), p.Arch)
 	if p.DType != mlx.Invalid {

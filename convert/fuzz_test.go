@@ -60,7 +60,7 @@ func FuzzMakePlan(f *testing.F) {
 		inv := inventoryOf(t, genModel{config: "{}", tensors: m.tensors})
 		inv.Config = o
 		opts := []Options{{}, {Quantize: true}, {Dequantize: true}, {Quantize: true, QuantPredicate: "mixed_2_6"}}[mode%4]
-		p, err := MakePlan(inv, opts)
+		p, err := makePlan(inv, opts)
 		if err == nil {
 			var b bytes.Buffer
 			if err := p.WriteText(&b); err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mlxconv/mlxconv/internal/fsx"
+	"github.com/mlxconv/mlxconv/model/source"
 )
 
 // TestLoadInventorySpecialFiles puts a named pipe where LoadInventory
@@ -41,7 +42,7 @@ func TestLoadInventorySpecialFiles(t *testing.T) {
 			require.NoError(t, syscall.Mkfifo(p, 0o644))
 			done := make(chan error, 1)
 			go func() {
-				inv, err := LoadInventory(dir)
+				inv, err := source.LoadInventory(dir)
 				if err == nil {
 					inv.Close()
 				}

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/fnv"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,6 +16,7 @@ import (
 	"github.com/mlxconv/mlxconv/internal/testfamilies"
 	"github.com/mlxconv/mlxconv/mlx"
 	"github.com/mlxconv/mlxconv/mlx/safetensors"
+	"github.com/mlxconv/mlxconv/model/source"
 )
 
 // Tiny deterministic Hugging Face checkpoints for the tests. Values are a
@@ -339,13 +341,13 @@ func famModel(family string) genModel {
 
 // inventoryOf builds an in-memory inventory of a generated model (no
 // files), for plan tests.
-func inventoryOf(t testing.TB, m genModel) *Inventory {
+func inventoryOf(t testing.TB, m genModel) *source.Inventory {
 	t.Helper()
 	cfg, err := parseObject([]byte(m.config))
 	require.NoError(t, err)
-	inv := &Inventory{Config: cfg, Files: []string{"model.safetensors"}}
+	inv := &source.Inventory{Config: cfg, Files: []string{"model.safetensors"}}
 	for _, gt := range m.tensors {
-		inv.Tensors = append(inv.Tensors, SourceTensor{Name: gt.name, DType: gt.dtype, Shape: gt.shape})
+		inv.Tensors = append(inv.Tensors, source.SourceTensor{Name: gt.name, DType: gt.dtype, Shape: gt.shape})
 	}
 	if gc, ok := m.files["generation_config.json"]; ok {
 		v, err := parseObject([]byte(gc))
@@ -353,4 +355,18 @@ func inventoryOf(t testing.TB, m genModel) *Inventory {
 		inv.GenerationConfig = v
 	}
 	return inv
+}
+
+// putFloat writes element i of a float dtype.
+func putFloat(b []byte, i int, dt mlx.DType, v float32) {
+	switch dt {
+	case mlx.F16:
+		binary.LittleEndian.PutUint16(b[2*i:], mlx.F32ToF16(v))
+	case mlx.BF16:
+		binary.LittleEndian.PutUint16(b[2*i:], mlx.F32ToBF16(v))
+	case mlx.F32:
+		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(v))
+	case mlx.F64:
+		binary.LittleEndian.PutUint64(b[8*i:], math.Float64bits(float64(v)))
+	}
 }

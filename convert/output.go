@@ -29,7 +29,7 @@ func (pl *planner) finishConfig() error {
 }
 
 // indexJSON renders model.safetensors.index.json as mlx-lm's save_model.
-func (p *Plan) indexJSON() ([]byte, error) {
+func (p *mlxPlan) indexJSON() ([]byte, error) {
 	meta := pyjson.NewObject()
 	meta.Set("total_size", pyjson.Int(p.TotalSize))
 	meta.Set("total_parameters", pyjson.Int(p.TotalParameters))

@@ -15,7 +15,7 @@ import (
 )
 
 // planListing renders a plan as one line per output tensor.
-func planListing(p *Plan) string {
+func planListing(p *mlxPlan) string {
 	var b strings.Builder
 	for i, t := range p.Tensors {
 		fmt.Fprintf(&b, "%s %s %s %d: %s\n", t.Name, t.DType.SafetensorsName(), shapeString(t.Shape), t.Shard+1, p.Describe(i))
@@ -23,9 +23,9 @@ func planListing(p *Plan) string {
 	return b.String()
 }
 
-func mustPlan(t *testing.T, m genModel, o Options) *Plan {
+func mustPlan(t *testing.T, m genModel, o Options) *mlxPlan {
 	t.Helper()
-	p, err := MakePlan(inventoryOf(t, m), o)
+	p, err := makePlan(inventoryOf(t, m), o)
 	require.NoError(t, err)
 	return p
 }
@@ -243,7 +243,7 @@ func TestPlanListings(t *testing.T) {
 	for _, c := range dumpCases(t) {
 		t.Run(c.name, func(t *testing.T) {
 			file := filepath.Join("testdata", "plans", strings.ReplaceAll(c.name, " ", "_")+".txt")
-			p, err := MakePlan(inventoryOf(t, c.m), c.o)
+			p, err := makePlan(inventoryOf(t, c.m), c.o)
 			require.NoError(t, err)
 			got := planListing(p)
 			if os.Getenv("MLXCONV_UPDATE_PLANS") != "" {

@@ -133,16 +133,13 @@ var recipeTraits = map[Recipe]struct{ low, high int }{
 	RecipeMixed4_6: {4, 6},
 }
 
-// String returns the recipe's name ("mixed_3_6").
-func (r Recipe) String() string { return string(r) }
-
 // Valid reports whether r is one of Recipes.
-func (r Recipe) Valid() bool { _, ok := recipeTraits[r]; return ok }
+func (r Recipe) valid() bool { _, ok := recipeTraits[r]; return ok }
 
 // ParseRecipe maps a recipe name ("mixed_3_6") to a Recipe; an unknown name
 // is an error wrapping ErrOptions.
 func ParseRecipe(s string) (Recipe, error) {
-	if r := Recipe(s); r.Valid() {
+	if r := Recipe(s); r.valid() {
 		return r, nil
 	}
 	return "", fmt.Errorf("%w: unknown quant recipe %q (want one of %s)", ErrOptions, s, recipeNames())
@@ -247,34 +244,4 @@ func quantEntry(p mlx.QuantParams) *pyjson.Object {
 	o.Set("bits", pyjson.Int(int64(p.Bits)))
 	o.Set("mode", p.Mode.String())
 	return o
-}
-
-// paramsFromEntry reads a quantization dict the way to_quantized(**dict)
-// does: missing or null group_size/bits take the mode's defaults, a missing
-// mode is affine.
-func paramsFromEntry(o *pyjson.Object, where string) (mlx.QuantParams, error) {
-	c := newConfig(o, where)
-	mode := mlx.Affine
-	if s, ok := c.Str("mode"); ok {
-		m, err := mlx.ParseQuantMode(s)
-		if err != nil {
-			return mlx.QuantParams{}, fmt.Errorf("%w: %s: %v", ErrConfig, where, err)
-		}
-		mode = m
-	}
-	g, err := c.IntOr("group_size", mode.DefaultGroupSize())
-	if err != nil {
-		return mlx.QuantParams{}, err
-	}
-	b, err := c.IntOr("bits", mode.DefaultBits())
-	if err != nil {
-		return mlx.QuantParams{}, err
-	}
-	if g == 0 {
-		g = mode.DefaultGroupSize()
-	}
-	if b == 0 {
-		b = mode.DefaultBits()
-	}
-	return mlx.QuantParams{Mode: mode, Bits: b, GroupSize: g}, nil
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mlxconv/mlxconv/internal/pyjson"
+	"github.com/mlxconv/mlxconv/model/source"
 )
 
 // TestQuantizationConfigContradiction checks a pre-quantized (MLX)
@@ -62,7 +63,7 @@ func TestQuantizationConfigContradiction(t *testing.T) {
 		{"wrong type", `"4bit"`, ErrConfig, []string{field, `is the string "4bit", want an object or a bool`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := MakePlan(inventoryOfDir(t, withEntry(t, tc.entry)), Options{})
+			_, err := makePlan(inventoryOfDir(t, withEntry(t, tc.entry)), Options{})
 			require.Error(t, err)
 			assert.ErrorIs(t, err, tc.is)
 			for _, f := range tc.fragments {
@@ -75,7 +76,7 @@ func TestQuantizationConfigContradiction(t *testing.T) {
 	// Entries that agree with the checkpoint convert: the same parameters,
 	// and true (the top-level ones).
 	for _, entry := range []string{`{"group_size": 64, "bits": 4, "mode": "affine"}`, `true`} {
-		_, err := MakePlan(inventoryOfDir(t, withEntry(t, entry)), Options{})
+		_, err := makePlan(inventoryOfDir(t, withEntry(t, entry)), Options{})
 		require.NoError(t, err, entry)
 	}
 
@@ -89,15 +90,15 @@ func TestQuantizationConfigContradiction(t *testing.T) {
 	require.NoError(t, err)
 	m := modelLlama()
 	m.config = string(b)
-	_, err = MakePlan(inventoryOf(t, m), Options{})
+	_, err = makePlan(inventoryOf(t, m), Options{})
 	require.Error(t, err)
 	assert.ErrorIs(t, err, ErrConfig)
 	assert.Contains(t, err.Error(), field+" says 4-bit affine with group size 64, but the checkpoint stores "+mod+" unquantized (no "+mod+".scales)")
 }
 
-func inventoryOfDir(t testing.TB, dir string) *Inventory {
+func inventoryOfDir(t testing.TB, dir string) *source.Inventory {
 	t.Helper()
-	inv, err := LoadInventory(dir)
+	inv, err := source.LoadInventory(dir)
 	require.NoError(t, err)
 	t.Cleanup(func() { inv.Close() })
 	return inv

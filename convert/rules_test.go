@@ -146,15 +146,15 @@ func TestRuleEntriesOnlyWhenDifferent(t *testing.T) {
 }
 
 func TestRuleErrors(t *testing.T) {
-	_, err := MakePlan(inventoryOf(t, modelLlama()), Options{Rules: mustRules(t, "x=8")})
+	_, err := makePlan(inventoryOf(t, modelLlama()), Options{Rules: mustRules(t, "x=8")})
 	assert.ErrorIs(t, err, ErrOptions)
 	assert.Contains(t, err.Error(), "need Quantize")
 
-	_, err = MakePlan(inventoryOf(t, modelLlama()), Options{Quantize: true, Rules: mustRules(t, "mlp=3/16")})
+	_, err = makePlan(inventoryOf(t, modelLlama()), Options{Quantize: true, Rules: mustRules(t, "mlp=3/16")})
 	assert.ErrorIs(t, err, ErrOptions)
 	assert.Contains(t, err.Error(), `rule "mlp=3/16" on "model.layers.0.mlp.gate_proj"`)
 
-	_, err = MakePlan(inventoryOf(t, modelLlama()), Options{Quantize: true, Rules: mustRules(t, "o_proj=4/32/nvfp4")})
+	_, err = makePlan(inventoryOf(t, modelLlama()), Options{Quantize: true, Rules: mustRules(t, "o_proj=4/32/nvfp4")})
 	assert.True(t, errors.Is(err, ErrOptions))
 	assert.True(t, errors.Is(err, mlx.ErrQuant))
 

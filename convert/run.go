@@ -3,12 +3,14 @@ package convert
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"runtime"
 	"slices"
 	"time"
 
 	"github.com/mlxconv/mlxconv/mlx"
+	"github.com/mlxconv/mlxconv/model/source"
 	"github.com/mlxconv/mlxconv/pipeline"
 )
 
@@ -59,7 +61,8 @@ type Options struct {
 	// one holding only files Run writes and an MLX model card); anything
 	// else is refused.
 	Force bool
-	// DryRun plans without writing anything; Summary.Plan holds the plan.
+	// DryRun plans without writing anything; Summary.TensorPlan lists the
+	// planned tensors and Summary.WritePlan prints them.
 	DryRun bool
 	// Workers is the number of jobs run in parallel (0: GOMAXPROCS).
 	Workers int
@@ -68,7 +71,7 @@ type Options struct {
 	Backend mlx.Backend
 	// Progress, if set, is called as the conversion advances, from one
 	// goroutine at a time. It must return quickly.
-	Progress func(Progress)
+	Progress func(pipeline.Progress)
 
 	// Notice, if set, receives one-line notes about the output (leftovers
 	// of earlier runs that were killed, removed).
@@ -85,22 +88,6 @@ type Options struct {
 	createFile createFunc // test hook: creates output files
 	unitBytes  int64      // test hook: work-unit size
 }
-
-// Stage is the phase a Progress event belongs to (pipeline.Stage).
-type Stage = pipeline.Stage
-
-// The stages of a run.
-const (
-	// StagePlan: the plan is ready (TensorsTotal and BytesTotal known).
-	StagePlan = pipeline.StagePlan
-	// StageWrite: tensors are being written.
-	StageWrite = pipeline.StageWrite
-	// StageDone: everything is written and renamed into place.
-	StageDone = pipeline.StageDone
-)
-
-// Progress reports how far a conversion is (pipeline.Progress).
-type Progress = pipeline.Progress
 
 // Summary describes a finished (or planned) conversion.
 type Summary struct {
@@ -119,8 +106,32 @@ type Summary struct {
 	Backend         string  `json:"backend,omitempty"`
 	DryRun          bool    `json:"dry_run,omitempty"`
 	Seconds         float64 `json:"seconds"`
-	// Plan is the plan that was (or, for a dry run, would be) executed.
-	Plan *Plan `json:"-"`
+	// ShardFiles are the names of the output shards.
+	ShardFiles []string `json:"shard_files,omitempty"`
+	// TensorPlan lists every output tensor of a dry run, in module order.
+	TensorPlan []PlannedTensor `json:"tensor_plan,omitempty"`
+
+	plan *mlxPlan
+}
+
+// PlannedTensor is one output tensor of a dry run.
+type PlannedTensor struct {
+	Name   string `json:"name"`
+	DType  string `json:"dtype"` // safetensors name: "BF16", "U32"
+	Shape  []int  `json:"shape"`
+	Shard  string `json:"shard"`
+	Action string `json:"action"` // "cast F32->BF16", "quantize affine 4-bit g64", ...
+}
+
+// WritePlan writes the plan that was (or, for a dry run, would be)
+// executed as the table mlxconv convert --dry-run prints: the model type,
+// dtype and quantization, then every output tensor with its dtype, shape,
+// shard and action.
+func (s *Summary) WritePlan(w io.Writer) error {
+	if s.plan == nil {
+		return fmt.Errorf("%w: no plan", ErrOptions)
+	}
+	return s.plan.WriteText(w)
 }
 
 func (o *Options) qMode() string { return o.QMode.String() }
@@ -133,13 +144,13 @@ func (o *Options) dtypeName() string {
 	return o.DType.String()
 }
 
-// CastDTypes are the dtypes Options.DType accepts (besides mlx.Invalid).
-var CastDTypes = []mlx.DType{mlx.F16, mlx.BF16, mlx.F32}
+// castDTypes are the dtypes Options.DType accepts (besides mlx.Invalid).
+var castDTypes = []mlx.DType{mlx.F16, mlx.BF16, mlx.F32}
 
 // ParseCastDType maps "float16", "bfloat16" or "float32" to the DType for
 // Options.DType; other names are an error wrapping ErrOptions.
 func ParseCastDType(s string) (mlx.DType, error) {
-	if d, err := mlx.ParseDType(s); err == nil && slices.Contains(CastDTypes, d) {
+	if d, err := mlx.ParseDType(s); err == nil && slices.Contains(castDTypes, d) {
 		return d, nil
 	}
 	return mlx.Invalid, fmt.Errorf("%w: dtype %q (want float16, bfloat16 or float32)", ErrOptions, s)
@@ -157,11 +168,11 @@ func (o *Options) validate() error {
 	if _, err := mlx.ParseQuantMode(o.qMode()); err != nil {
 		return fmt.Errorf("%w: QMode: %v", ErrOptions, err)
 	}
-	if o.DType != mlx.Invalid && !slices.Contains(CastDTypes, o.DType) {
+	if o.DType != mlx.Invalid && !slices.Contains(castDTypes, o.DType) {
 		return fmt.Errorf("%w: DType %s (want float16, bfloat16 or float32)", ErrOptions, o.DType)
 	}
 	if o.QuantPredicate != "" {
-		if !o.QuantPredicate.Valid() {
+		if !o.QuantPredicate.valid() {
 			return fmt.Errorf("%w: QuantPredicate %q (want one of %s)", ErrOptions, string(o.QuantPredicate), recipeNames())
 		}
 		if o.QMode != mlx.Affine {
@@ -218,18 +229,18 @@ func Run(ctx context.Context, opts Options) (Summary, error) {
 	if err != nil {
 		return sum, err
 	}
-	inv, err := LoadInventory(dir)
+	inv, err := source.LoadInventory(dir)
 	if err != nil {
 		return sum, err
 	}
 	defer inv.Close()
-	plan, err := MakePlan(inv, opts)
+	plan, err := makePlan(inv, opts)
 	if err != nil {
 		return sum, err
 	}
 	fillSummary(&sum, plan)
 	if opts.Progress != nil {
-		opts.Progress(Progress{Stage: StagePlan, TensorsTotal: len(plan.Tensors), BytesTotal: plan.TotalSize})
+		opts.Progress(pipeline.Progress{Stage: pipeline.StagePlan, TensorsTotal: len(plan.Tensors), BytesTotal: plan.TotalSize})
 	}
 	if opts.DryRun {
 		sum.Seconds = time.Since(start).Seconds()
@@ -261,8 +272,17 @@ func Run(ctx context.Context, opts Options) (Summary, error) {
 	return sum, nil
 }
 
-func fillSummary(sum *Summary, plan *Plan) {
-	sum.Plan = plan
+func fillSummary(sum *Summary, plan *mlxPlan) {
+	sum.plan = plan
+	for _, s := range plan.Shards {
+		sum.ShardFiles = append(sum.ShardFiles, s.Name)
+	}
+	if sum.DryRun {
+		for i, t := range plan.Tensors {
+			sum.TensorPlan = append(sum.TensorPlan, PlannedTensor{Name: t.Name, DType: t.DType.SafetensorsName(),
+				Shape: t.Shape, Shard: plan.Shards[t.Shard].Name, Action: plan.Describe(i)})
+		}
+	}
 	sum.ModelType, sum.Arch = plan.ModelType, plan.Arch
 	if plan.DType != mlx.Invalid {
 		sum.DType = plan.DType.String()
@@ -300,7 +320,7 @@ func resolveInput(ctx context.Context, opts *Options) (dir, repo string, err err
 
 // write executes the plan into a temporary directory and renames it to out
 // (pipeline.Run with the MLX sink).
-func write(ctx context.Context, opts *Options, inv *Inventory, plan *Plan, backend mlx.Backend, workers int, out, hubRepo string) error {
+func write(ctx context.Context, opts *Options, inv *source.Inventory, plan *mlxPlan, backend mlx.Backend, workers int, out, hubRepo string) error {
 	dataOff, err := dataOffsets(plan)
 	if err != nil {
 		return err

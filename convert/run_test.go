@@ -18,6 +18,8 @@ import (
 
 	"github.com/mlxconv/mlxconv/internal/pyjson"
 	"github.com/mlxconv/mlxconv/mlx"
+	"github.com/mlxconv/mlxconv/model/family"
+	"github.com/mlxconv/mlxconv/pipeline"
 )
 
 // dirEntries lists a directory's names.
@@ -85,7 +87,7 @@ func TestConfigAndIndexBytes(t *testing.T) {
 	gc, err := pyjson.Parse([]byte(`{"eos_token_id": [7, 8]}`))
 	require.NoError(t, err)
 	inv.GenerationConfig = gc
-	p, err := MakePlan(inv, Options{Quantize: true, QGroupSize: 32})
+	p, err := makePlan(inv, Options{Quantize: true, QGroupSize: 32})
 	require.NoError(t, err)
 	assert.Equal(t, `{
     "big": 12345678901234567890,
@@ -195,7 +197,7 @@ func TestPlanErrors(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := MakePlan(inventoryOf(t, c.m), c.o)
+			_, err := makePlan(inventoryOf(t, c.m), c.o)
 			require.Error(t, err)
 			assert.ErrorIs(t, err, c.is)
 			assert.Contains(t, err.Error(), c.msg)
@@ -204,7 +206,7 @@ func TestPlanErrors(t *testing.T) {
 }
 
 func TestSupportedModelTypes(t *testing.T) {
-	got := SupportedModelTypes()
+	got := family.ModelTypes()
 	for _, want := range []string{"llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "gemma3", "phi3", "mixtral", "qwen2_moe", "qwen3_moe", "starcoder2",
 		"smollm3", "olmo2", "granite", "seed_oss", "internlm3", "hunyuan_v1_dense", "mistral3", "ministral3", "apertus"} {
 		assert.Contains(t, got, want)
@@ -340,7 +342,7 @@ func TestRunDryRunWritesNothing(t *testing.T) {
 	sum, err := Run(context.Background(), Options{HFPath: in, MLXPath: filepath.Join(parent, "out"), DryRun: true, Quantize: true})
 	require.NoError(t, err)
 	assert.Empty(t, dirEntries(t, parent))
-	require.NotNil(t, sum.Plan)
+	require.NotNil(t, sum.plan)
 	assert.Equal(t, 96, sum.Tensors)
 	assert.Equal(t, "affine 4-bit, group 64", sum.Quantization)
 	assert.InDelta(t, 4.5, sum.BitsPerWeight, 0.5)
@@ -355,8 +357,8 @@ func TestRunCancel(t *testing.T) {
 	defer cancel()
 	var events atomic.Int32
 	_, err := Run(ctx, Options{HFPath: in, MLXPath: filepath.Join(parent, "out"), Quantize: true, Workers: 2, unitBytes: 512,
-		Progress: func(p Progress) {
-			if p.Stage == StageWrite && p.TensorsDone > 0 {
+		Progress: func(p pipeline.Progress) {
+			if p.Stage == pipeline.StageWrite && p.TensorsDone > 0 {
 				events.Add(1)
 				cancel()
 			}

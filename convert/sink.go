@@ -12,6 +12,7 @@ import (
 	"github.com/mlxconv/mlxconv/internal/fsx"
 	"github.com/mlxconv/mlxconv/internal/outsafe"
 	"github.com/mlxconv/mlxconv/internal/prealloc"
+	"github.com/mlxconv/mlxconv/model/source"
 )
 
 // outFile is an output file of the sink: positioned writes, then Close.
@@ -40,7 +41,7 @@ type mlxSink struct {
 	create createFunc
 	files  []outFile
 
-	plan    *Plan
+	plan    *mlxPlan
 	dir     string // the input model directory (copied files)
 	hubRepo string // for the model card
 	dataOff []int64
@@ -106,7 +107,7 @@ func earlierOutput(p string) error {
 			return fmt.Errorf("it holds %q, which is not a regular file", n)
 		}
 		if n != "config.json" && n != "model.safetensors.index.json" && n != "README.md" &&
-			!strings.HasSuffix(n, ".safetensors") && !isAux(n) {
+			!strings.HasSuffix(n, ".safetensors") && !source.IsAux(n) {
 			return fmt.Errorf("it holds %q, which mlxconv convert does not write", n)
 		}
 		names[n] = true
@@ -114,7 +115,7 @@ func earlierOutput(p string) error {
 	if !names["config.json"] {
 		return errors.New("it has no config.json")
 	}
-	card, err := readSmallFile(filepath.Join(p, "README.md"))
+	card, err := fsx.ReadFile(filepath.Join(p, "README.md"), 64<<20)
 	if err != nil || !strings.Contains(string(card), "\nlibrary_name: mlx\n") {
 		return errors.New("it has no MLX model card (README.md with library_name: mlx)")
 	}
@@ -122,7 +123,7 @@ func earlierOutput(p string) error {
 }
 
 // dataOffsets returns each shard's data section offset (8 + header).
-func dataOffsets(p *Plan) ([]int64, error) {
+func dataOffsets(p *mlxPlan) ([]int64, error) {
 	offs := make([]int64, len(p.Shards))
 	for i := range p.Shards {
 		hdr, err := shardHeader(p, &p.Shards[i])

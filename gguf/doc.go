@@ -13,13 +13,13 @@
 // rejects what it rejects:
 //   - magic "GGUF"; version 2 or 3 (little-endian only; a byte-swapped
 //     big-endian file is reported as such; v1 is rejected);
-//   - non-empty, unique keys; strings of at most MaxStringLen bytes; arrays
-//     of at most MaxArrayLen elements; no nested arrays; value types 0-12;
+//   - non-empty, unique keys; strings of at most 2^30 bytes; arrays
+//     of at most MaxArrayLen (2^30) elements; no nested arrays; value types 0-12;
 //     a BOOL byte other than 0 reads as true;
 //   - general.alignment, if present, of type UINT32 and a non-zero power of
 //     two (gguf.cpp's rule; the specification's "multiple of 8" is not
 //     required when reading);
-//   - tensor names of at most MaxNameLen (63) bytes, unique; at most MaxDims
+//   - tensor names of at most 63 bytes, unique; at most 4
 //     dimensions, each below 2^63 (zero is allowed, as in llama.cpp); an
 //     element count and byte size that fit int64; a valid, non-removed type;
 //     ne[0] a multiple of the type's block size;
@@ -39,9 +39,9 @@
 // the same helper the reader uses, the padding after the tensor infos and
 // after every tensor including the last. A file without tensors ends right
 // after its metadata, as convert_hf_to_gguf.py --vocab-only writes it. The
-// caller chooses each value's exact type through the typed constructors
-// (Uint32, Int32, Float32, Strings, ...), because llama.cpp's loader checks
-// types exactly. Then either Writer streams the data sequentially to an
+// caller chooses each value's exact type through the Go type given to
+// NewValue (uint32, int32, float32, []string, ...), because llama.cpp's
+// loader checks types exactly. Then either Writer streams the data sequentially to an
 // io.Writer, or WriteParallel writes tensors concurrently through an
 // io.WriterAt at their planned offsets. Output bytes depend only on the plan
 // and the tensor data. PlanSplit splits a tensor list into shards named and
@@ -52,8 +52,8 @@
 // Q8_0, Q4_0, Q4_1, Q5_0 and Q5_1 bit-identically to gguf-py 0.19.0's numpy
 // reference quantizers (gguf.quants), and AppendDequantize inverts them as
 // gguf-py does. Block quantizers refuse NaN and ±Inf with ErrNonFinite. The
-// float conversions (F32ToF16, F32ToBF16 and back) round to nearest even and
-// equal package mlx's for every non-NaN value; NaNs follow numpy, not MLX.
+// float conversions (internal/npfloat) round to nearest even and equal
+// package mlx's for every non-NaN value; NaNs follow numpy, not MLX.
 // See AppendQuantize and quants.go for the remaining corner cases.
 //
 // # Reference per operation and platform
@@ -73,7 +73,7 @@
 //     TestQuantNoFMA crafts Q4_0/Q5_0 blocks whose quants fusion would
 //     change. (Dequantizing multiplies an fp16 d by a quant of at most 8
 //     bits: the product is exact, so fusion could not change it.)
-//   - Float conversions (F32ToF16, F32ToBF16, ...): integer code, the same
+//   - Float conversions (internal/npfloat): integer code, the same
 //     bits everywhere.
 //   - NaNs created by an invalid operation: AppendDequantize of a block
 //     whose d or m is Inf or NaN (0·Inf, Inf−Inf) gives the CPU's default

@@ -12,9 +12,9 @@ import (
 // to Q8_0, and reads it back.
 func Example() {
 	kvs := []gguf.KV{
-		{Key: "general.architecture", Value: gguf.String("llama")},
-		{Key: "llama.context_length", Value: gguf.Uint32(4096)},
-		{Key: "tokenizer.ggml.tokens", Value: gguf.Strings([]string{"<unk>", "<s>", "</s>"})},
+		{Key: "general.architecture", Value: gguf.NewValue("llama")},
+		{Key: "llama.context_length", Value: gguf.NewValue[uint32](4096)},
+		{Key: "tokenizer.ggml.tokens", Value: gguf.NewValue([]string{"<unk>", "<s>", "</s>"})},
 	}
 	tensors := []gguf.TensorInfo{
 		{Name: "output_norm.weight", Type: gguf.F32, Shape: []uint64{64}},

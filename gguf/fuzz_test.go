@@ -144,29 +144,29 @@ func shrunk(t testing.TB, path string, n int) []byte {
 func truncate(v gguf.Value, n int) gguf.Value {
 	switch x := v.Any().(type) {
 	case []uint8:
-		return gguf.Uint8s(x[:n])
+		return gguf.NewValue(x[:n])
 	case []int8:
-		return gguf.Int8s(x[:n])
+		return gguf.NewValue(x[:n])
 	case []uint16:
-		return gguf.Uint16s(x[:n])
+		return gguf.NewValue(x[:n])
 	case []int16:
-		return gguf.Int16s(x[:n])
+		return gguf.NewValue(x[:n])
 	case []uint32:
-		return gguf.Uint32s(x[:n])
+		return gguf.NewValue(x[:n])
 	case []int32:
-		return gguf.Int32s(x[:n])
+		return gguf.NewValue(x[:n])
 	case []float32:
-		return gguf.Float32s(x[:n])
+		return gguf.NewValue(x[:n])
 	case []bool:
-		return gguf.Bools(x[:n])
+		return gguf.NewValue(x[:n])
 	case []string:
-		return gguf.Strings(x[:n])
+		return gguf.NewValue(x[:n])
 	case []uint64:
-		return gguf.Uint64s(x[:n])
+		return gguf.NewValue(x[:n])
 	case []int64:
-		return gguf.Int64s(x[:n])
+		return gguf.NewValue(x[:n])
 	case []float64:
-		return gguf.Float64s(x[:n])
+		return gguf.NewValue(x[:n])
 	}
 	return v
 }

@@ -28,15 +28,15 @@ var (
 
 // File format constants.
 const (
-	// Magic is the first four bytes of a GGUF file.
-	Magic = "GGUF"
-	// Version is the GGUF version the writer produces. The reader accepts
+	// fileMagic is the first four bytes of a GGUF file.
+	fileMagic = "GGUF"
+	// formatVersion is the GGUF version the writer produces. The reader accepts
 	// versions 2 and 3 (same little-endian layout; v1 had 32-bit counts).
-	Version = 3
-	// DefaultAlignment is the data alignment when general.alignment is absent.
-	DefaultAlignment = 32
-	// KeyAlignment is the metadata key that sets the alignment (UINT32).
-	KeyAlignment = "general.alignment"
+	formatVersion = 3
+	// defaultAlignment is the data alignment when general.alignment is absent.
+	defaultAlignment = 32
+	// keyAlignment is the metadata key that sets the alignment (UINT32).
+	keyAlignment = "general.alignment"
 )
 
 var le = binary.LittleEndian

@@ -57,29 +57,35 @@ func TestX86Byte(t *testing.T) {
 func TestValueCheck(t *testing.T) {
 	for _, v := range []Value{
 		{},
-		{typ: ValueArray, elem: ValueArray, v: []uint8{}},
-		{typ: ValueArray, elem: ValueType(13), v: []uint8{}},
-		{typ: ValueType(20), v: uint8(1)},
+		{typ: vtArray, elem: vtArray, v: []uint8{}},
+		{typ: vtArray, elem: valueType(13), v: []uint8{}},
+		{typ: valueType(20), v: uint8(1)},
 	} {
 		assert.ErrorIs(t, v.check(), ErrInvalid, "%#v", v)
 	}
-	_, err := NewPlan([]KV{{Key: "n", Value: Value{typ: ValueArray, elem: ValueArray, v: []uint8{}}}}, nil)
+	_, err := NewPlan([]KV{{Key: "n", Value: Value{typ: vtArray, elem: vtArray, v: []uint8{}}}}, nil)
 	assert.ErrorContains(t, err, `kv 0 "n": gguf: invalid argument: array element type ARRAY not allowed`)
-	for _, v := range []Value{Uint8(1), Strings(nil), Float64s([]float64{1})} {
+	for _, v := range []Value{NewValue[uint8](1), NewValue[[]string](nil), NewValue([]float64{1})} {
 		assert.NoError(t, v.check())
 	}
 }
 
 func TestEncodedSize(t *testing.T) {
 	for _, v := range []Value{
-		Uint8(1), Int8(1), Uint16(1), Int16(1), Uint32(1), Int32(1), Float32(1), Bool(true),
-		String("héllo"), Uint64(1), Int64(1), Float64(1),
-		Uint8s([]uint8{1, 2}), Int8s([]int8{1}), Uint16s([]uint16{1}), Int16s([]int16{1, 2, 3}),
-		Uint32s(nil), Int32s([]int32{1}), Float32s([]float32{1, 2}), Bools([]bool{true}),
-		Strings([]string{"a", "", "ccc"}), Uint64s([]uint64{1}), Int64s([]int64{1}), Float64s([]float64{1}),
+		NewValue[uint8](1), NewValue[int8](1), NewValue[uint16](1), NewValue[int16](1), NewValue[uint32](1), NewValue[int32](1), NewValue[float32](1), NewValue(true),
+		NewValue("héllo"), NewValue[uint64](1), NewValue[int64](1), NewValue[float64](1),
+		NewValue([]uint8{1, 2}), NewValue([]int8{1}), NewValue([]uint16{1}), NewValue([]int16{1, 2, 3}),
+		NewValue[[]uint32](nil), NewValue([]int32{1}), NewValue([]float32{1, 2}), NewValue([]bool{true}),
+		NewValue([]string{"a", "", "ccc"}), NewValue([]uint64{1}), NewValue([]int64{1}), NewValue([]float64{1}),
 	} {
 		for _, tagged := range []bool{false, true} {
 			assert.EqualValues(t, len(appendValue(nil, v, tagged)), v.encodedSize(tagged), "%v tagged=%v", v, tagged)
 		}
 	}
+}
+
+func TestValueTypeNames(t *testing.T) {
+	assert.Equal(t, "UINT32", vtUint32.String())
+	assert.Equal(t, "ValueType(13)", valueType(13).String())
+	assert.EqualValues(t, 8, vtFloat64.Size())
 }

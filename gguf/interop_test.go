@@ -23,7 +23,7 @@ func checkScript(t testing.TB) string {
 func interopFiles(t testing.TB) map[string]func() ([]gguf.KV, []gguf.TensorInfo) {
 	withAlign := func(a uint32) func() ([]gguf.KV, []gguf.TensorInfo) {
 		return func() ([]gguf.KV, []gguf.TensorInfo) {
-			return append(sampleKVs(), gguf.KV{Key: "general.alignment", Value: gguf.Uint32(a)}), sampleTensors()
+			return append(sampleKVs(), gguf.KV{Key: "general.alignment", Value: gguf.NewValue[uint32](a)}), sampleTensors()
 		}
 	}
 	return map[string]func() ([]gguf.KV, []gguf.TensorInfo){
@@ -35,9 +35,9 @@ func interopFiles(t testing.TB) map[string]func() ([]gguf.KV, []gguf.TensorInfo)
 		},
 		"bad-utf8": func() ([]gguf.KV, []gguf.TensorInfo) {
 			return []gguf.KV{
-				{Key: "general.architecture", Value: gguf.String("x")},
-				{Key: "s", Value: gguf.String("\xff\xfe ok")},
-				{Key: "a", Value: gguf.Strings([]string{"ok", "\xc3"})},
+				{Key: "general.architecture", Value: gguf.NewValue("x")},
+				{Key: "s", Value: gguf.NewValue("\xff\xfe ok")},
+				{Key: "a", Value: gguf.NewValue([]string{"ok", "\xc3"})},
 			}, []gguf.TensorInfo{{Name: "w", Type: gguf.Q8_0, Shape: []uint64{32, 2}}}
 		},
 	}

@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/mlxconv/mlxconv/internal/fparith"
+	"github.com/mlxconv/mlxconv/internal/npfloat"
 )
 
 // Float conversions and block quantizers, bit-identical to gguf-py 0.19.0
@@ -13,85 +14,9 @@ import (
 // added are wrapped in float32() so the Go compiler cannot fuse them into an
 // FMA (it may on arm64).
 
-// The float conversions below are gguf's own rather than package mlx's
-// (mlx/float.go) because they differ for NaN: gguf-py runs numpy's rules,
-// MLX canonicalises NaNs. For every non-NaN input they are equal to
-// mlx.F32ToF16, mlx.F16ToF32, mlx.F32ToBF16 and mlx.BF16ToF32.
-
-// F32ToF16 converts f to IEEE binary16 bits as gguf-py does (numpy
-// astype(float16)): round to nearest even including subnormals, overflow to
-// ±Inf from 65520. A NaN keeps its sign and the top 10 payload bits,
-// 0x7C00|(mantissa>>13), with the lowest bit set when those are all zero
-// (numpy's npy_floatbits_to_halfbits). MLX writes sign|0x7D00 for a NaN and
-// ggml's C code sign|0x7E00.
-func F32ToF16(f float32) uint16 {
-	b := math.Float32bits(f)
-	sign := uint16(b>>16) & 0x8000
-	a := b & 0x7fffffff
-	switch {
-	case a > 0x7f800000: // NaN
-		h := uint16(0x7c00 | (a&0x7fffff)>>13)
-		if h == 0x7c00 {
-			h++
-		}
-		return sign | h
-	case a >= 0x477ff000: // |f| >= 65520 (max half + half an ulp) and Inf
-		return sign | 0x7c00
-	case a >= 0x38800000: // |f| >= 2^-14: a normal half
-		// Rebias the exponent (127 -> 15) and round the 23-bit mantissa to
-		// 10 bits, ties to even; a carry moves into the exponent.
-		a += 0xfff + (a>>13)&1
-		return sign | uint16(a>>13-112<<10)
-	case a < 0x33000000: // |f| <= 2^-25 rounds to zero (2^-25 is a tie to even 0)
-		return sign
-	default: // a subnormal half: round the 24-bit significand to a multiple of 2^-24
-		e := a >> 23               // 102..112
-		m := a&0x7fffff | 0x800000 // value = m * 2^(e-150)
-		shift := 126 - e           // value / 2^-24 = m >> shift, shift 14..24
-		q := m >> shift
-		rem := m & (1<<shift - 1)
-		half := uint32(1) << (shift - 1)
-		if rem > half || rem == half && q&1 == 1 {
-			q++
-		}
-		return sign | uint16(q)
-	}
-}
-
-// F16ToF32 converts binary16 bits to float32 exactly as numpy does: a NaN
-// keeps its sign and payload (shifted left by 13) and is not quieted (MLX
-// quiets it).
-func F16ToF32(h uint16) float32 {
-	sign := uint32(h&0x8000) << 16
-	e := uint32(h>>10) & 0x1f
-	m := uint32(h & 0x3ff)
-	switch e {
-	case 0x1f:
-		return math.Float32frombits(sign | 0x7f800000 | m<<13)
-	case 0: // zero or subnormal: m * 2^-24 is exact in float32
-		return math.Float32frombits(sign | math.Float32bits(float32(m)*(1.0/(1<<24))))
-	}
-	return math.Float32frombits(sign | (e+112)<<23 | m<<13)
-}
-
-// F32ToBF16 converts f to bfloat16 bits as gguf-py's BF16 quantizer and
-// ggml's ggml_compute_fp32_to_bf16 do: round to nearest even, no flush to
-// zero, overflow to ±Inf; a NaN keeps its sign and top payload bits and gets
-// the quiet bit, (bits>>16)|0x40 (MLX writes 0x7FC0 for every NaN).
-func F32ToBF16(f float32) uint16 {
-	b := math.Float32bits(f)
-	if b&0x7fffffff > 0x7f800000 {
-		return uint16(b>>16) | 0x40
-	}
-	return uint16((b + 0x7fff + (b>>16)&1) >> 16)
-}
-
-// BF16ToF32 converts bfloat16 bits to float32 exactly (bits << 16).
-func BF16ToF32(h uint16) float32 { return math.Float32frombits(uint32(h) << 16) }
-
-// CanQuantize reports whether AppendQuantize and AppendDequantize support t:
+// canQuantize reports whether AppendQuantize and AppendDequantize support t:
 // F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0 and Q5_1.
-func CanQuantize(t Type) bool {
+func canQuantize(t Type) bool {
 	switch t {
 	case F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1:
 		return true
@@ -115,7 +40,7 @@ func CanQuantize(t Type) bool {
 // Blocks with float32-subnormal scales, where gguf-py converts NaN or
 // out-of-range floats to integers, follow numpy on x86-64 (see x86Byte).
 func AppendQuantize(dst []byte, t Type, src []float32) ([]byte, error) {
-	if !CanQuantize(t) {
+	if !canQuantize(t) {
 		return dst, fmt.Errorf("%w: quantizing to %s is not supported", ErrInvalid, t)
 	}
 	bs := int(t.BlockSize())
@@ -134,12 +59,12 @@ func AppendQuantize(dst []byte, t Type, src []float32) ([]byte, error) {
 		return dst, nil
 	case F16:
 		for i, x := range src {
-			le.PutUint16(out[2*i:], F32ToF16(x))
+			le.PutUint16(out[2*i:], npfloat.F32ToF16(x))
 		}
 		return dst, nil
 	case BF16:
 		for i, x := range src {
-			le.PutUint16(out[2*i:], F32ToBF16(x))
+			le.PutUint16(out[2*i:], npfloat.F32ToBF16(x))
 		}
 		return dst, nil
 	}
@@ -162,7 +87,7 @@ func AppendQuantize(dst []byte, t Type, src []float32) ([]byte, error) {
 // NaNs (0·Inf, Inf−Inf) that are negative on x86 and positive on ARM, as
 // numpy's are (see the package doc).
 func AppendDequantize(dst []float32, t Type, src []byte) ([]float32, error) {
-	if !CanQuantize(t) {
+	if !canQuantize(t) {
 		return dst, fmt.Errorf("%w: dequantizing %s is not supported", ErrInvalid, t)
 	}
 	ts := int(t.TypeSize())
@@ -181,11 +106,11 @@ func AppendDequantize(dst []float32, t Type, src []byte) ([]float32, error) {
 		case F32:
 			y[0] = math.Float32frombits(le.Uint32(blk))
 		case F16:
-			y[0] = F16ToF32(le.Uint16(blk))
+			y[0] = npfloat.F16ToF32(le.Uint16(blk))
 		case BF16:
-			y[0] = BF16ToF32(le.Uint16(blk))
+			y[0] = npfloat.BF16ToF32(le.Uint16(blk))
 		case Q8_0:
-			d := F16ToF32(le.Uint16(blk))
+			d := npfloat.F16ToF32(le.Uint16(blk))
 			if !finite(d) {
 				for j := range 32 {
 					y[j] = nan.Mul(float32(int8(blk[2+j])), d)
@@ -196,7 +121,7 @@ func AppendDequantize(dst []float32, t Type, src []byte) ([]float32, error) {
 				y[j] = float32(int8(blk[2+j])) * d
 			}
 		case Q4_0, Q5_0:
-			d := F16ToF32(le.Uint16(blk))
+			d := npfloat.F16ToF32(le.Uint16(blk))
 			q := unpack32(t, blk[2:])
 			off := int32(8)
 			if t == Q5_0 {
@@ -213,8 +138,8 @@ func AppendDequantize(dst []float32, t Type, src []byte) ([]float32, error) {
 			}
 		case Q4_1, Q5_1:
 			// numpy: (d * qs) + m, two rounded operations (never fused).
-			d := F16ToF32(le.Uint16(blk))
-			m := F16ToF32(le.Uint16(blk[2:]))
+			d := npfloat.F16ToF32(le.Uint16(blk))
+			m := npfloat.F16ToF32(le.Uint16(blk[2:]))
 			q := unpack32(t, blk[4:])
 			if !finite(d) || !finite(m) {
 				for j := range 32 {
@@ -329,7 +254,7 @@ func quantizeQ8_0(dst []byte, x []float32) error {
 	}
 	d := amax / 127
 	id := inverse(d)
-	le.PutUint16(dst, F32ToF16(d))
+	le.PutUint16(dst, npfloat.F32ToF16(d))
 	for j, v := range x {
 		// np_roundf: |v| rounded half away from zero, with v's sign. The
 		// product is a float32, so rounding its float64 widening is exact.
@@ -361,7 +286,7 @@ func quantizeSymmetric(t Type, dst []byte, x []float32, levels int) error {
 		f := float32(v*id) + (half + 0.5)
 		q[j] = min(uint8(levels-1), x86Byte(f))
 	}
-	le.PutUint16(dst, F32ToF16(d))
+	le.PutUint16(dst, npfloat.F32ToF16(d))
 	pack32(t, dst[2:], &q)
 	return nil
 }
@@ -392,8 +317,8 @@ func quantizeAffine(t Type, dst []byte, x []float32, levels int) error {
 		f := float32((v-vmin)*id) + 0.5
 		q[j] = min(uint8(levels-1), x86Byte(f))
 	}
-	le.PutUint16(dst, F32ToF16(d))
-	le.PutUint16(dst[2:], F32ToF16(vmin))
+	le.PutUint16(dst, npfloat.F32ToF16(d))
+	le.PutUint16(dst[2:], npfloat.F32ToF16(vmin))
 	pack32(t, dst[4:], &q)
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/mlxconv/mlxconv/gguf"
 	"github.com/mlxconv/mlxconv/internal/fparith"
+	"github.com/mlxconv/mlxconv/internal/npfloat"
 	"github.com/mlxconv/mlxconv/internal/oracle"
 )
 
@@ -105,7 +106,7 @@ func randomBlocks(seed uint64, n int) [][]float32 {
 			case 1:
 				b[j] = (float32(r.Float64())*2 - 1) * scale
 			case 2: // bf16-representable values, as from a bf16 checkpoint
-				b[j] = gguf.BF16ToF32(gguf.F32ToBF16(float32(r.NormFloat64()) * scale))
+				b[j] = npfloat.BF16ToF32(npfloat.F32ToBF16(float32(r.NormFloat64()) * scale))
 			default: // positive only, with an outlier
 				b[j] = float32(r.ExpFloat64()) * scale
 				if j == r.IntN(32) {
@@ -258,7 +259,7 @@ func TestQuantOracle(t *testing.T) {
 func TestFloatOracle(t *testing.T) {
 	var x []float32
 	for h := 0; h < 1<<16; h++ {
-		v := gguf.F16ToF32(uint16(h))
+		v := npfloat.F16ToF32(uint16(h))
 		b := math.Float32bits(v)
 		x = append(x, v, f32(b+1), f32(b-1), f32(b+0x1000), f32(b-0x1000), f32(b+0xfff), f32(b+0x1001))
 	}

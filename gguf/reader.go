@@ -12,13 +12,13 @@ import (
 
 // TensorInfo describes one tensor of a GGUF file.
 type TensorInfo struct {
-	// Name is the tensor name, at most MaxNameLen bytes.
+	// Name is the tensor name, at most maxNameLen bytes.
 	Name string
 	// Type is the ggml type of the data.
 	Type Type
 	// Shape is the ggml shape ne[0..n): Shape[0] is the innermost
 	// (contiguous) dimension, the reverse of the numpy/PyTorch shape. At most
-	// MaxDims entries; an empty shape is a scalar.
+	// maxDims entries; an empty shape is a scalar.
 	Shape []uint64
 	// Offset is the start of the data relative to the data section. The
 	// writer's planner fills it in; the reader reports what the file says.
@@ -30,7 +30,7 @@ type TensorInfo struct {
 
 // NumElements returns the number of elements (the product of Shape).
 func (t TensorInfo) NumElements() uint64 {
-	n, err := NumElements(t.Shape)
+	n, err := numElements(t.Shape)
 	if err != nil {
 		return 0
 	}
@@ -44,7 +44,7 @@ func (t TensorInfo) NumElements() uint64 {
 type File struct {
 	// Version is the GGUF version of the file (2 or 3).
 	Version uint32
-	// Alignment is the data alignment: general.alignment or DefaultAlignment.
+	// Alignment is the data alignment: general.alignment or defaultAlignment.
 	Alignment uint64
 	// HeaderSize is the number of bytes of header, metadata and tensor infos,
 	// before the padding that precedes the data section.
@@ -211,8 +211,8 @@ func (d *decoder) preamble() (uint32, error) {
 	if err != nil {
 		return 0, fmt.Errorf("%w: magic: %v", ErrFormat, err)
 	}
-	if string(magic) != Magic {
-		return 0, fmt.Errorf("%w: bad magic %q, want %q", ErrFormat, magic, Magic)
+	if string(magic) != fileMagic {
+		return 0, fmt.Errorf("%w: bad magic %q, want %q", ErrFormat, magic, fileMagic)
 	}
 	version, err := d.u32()
 	if err != nil {
@@ -274,21 +274,21 @@ func (f *File) parseKVs(d *decoder, n uint64) error {
 }
 
 // setAlignment sets f.Alignment from general.alignment, which must be a
-// UINT32 power of two, or to DefaultAlignment without it.
+// UINT32 power of two, or to defaultAlignment without it.
 func (f *File) setAlignment() error {
-	f.Alignment = DefaultAlignment
-	v, ok := f.Lookup(KeyAlignment)
+	f.Alignment = defaultAlignment
+	v, ok := f.Lookup(keyAlignment)
 	if !ok {
 		return nil
 	}
 	a, ok := v.v.(uint32)
-	if !ok || v.typ != ValueUint32 {
+	if !ok || v.typ != vtUint32 {
 		return fmt.Errorf("%w: kv %d %q: type %s, must be UINT32", ErrFormat,
-			f.kvIndex[KeyAlignment], KeyAlignment, v.typeName())
+			f.kvIndex[keyAlignment], keyAlignment, v.typeName())
 	}
 	if !validReadAlignment(a) {
 		return fmt.Errorf("%w: kv %d %q: alignment %d is not a non-zero power of two",
-			ErrFormat, f.kvIndex[KeyAlignment], KeyAlignment, a)
+			ErrFormat, f.kvIndex[keyAlignment], keyAlignment, a)
 	}
 	f.Alignment = uint64(a)
 	return nil
@@ -359,7 +359,7 @@ var errTruncated = errors.New("unexpected end of file")
 func (d *decoder) remaining() uint64 { return d.size - d.off }
 
 // bytes returns the next n bytes in a scratch buffer valid until the next call.
-// n must already be bounded by the caller (at most MaxStringLen).
+// n must already be bounded by the caller (at most maxStringLen).
 func (d *decoder) bytes(n uint64) ([]byte, error) {
 	if n > d.remaining() {
 		return nil, fmt.Errorf("%w: need %d bytes at offset %d, %d left", errTruncated, n, d.off, d.remaining())
@@ -418,7 +418,7 @@ func (d *decoder) str(maxLen uint64) (string, error) {
 }
 
 func (d *decoder) kv() (KV, error) {
-	key, err := d.str(MaxStringLen)
+	key, err := d.str(maxStringLen)
 	if err != nil {
 		return KV{}, fmt.Errorf("key: %w", err)
 	}
@@ -430,11 +430,11 @@ func (d *decoder) kv() (KV, error) {
 	if err != nil {
 		return kv, fmt.Errorf("value type: %w", err)
 	}
-	vt := ValueType(t)
+	vt := valueType(t)
 	if !vt.Valid() {
 		return kv, fmt.Errorf("invalid value type %d", t)
 	}
-	if vt != ValueArray {
+	if vt != vtArray {
 		kv.Value, err = d.scalar(vt)
 		return kv, err
 	}
@@ -442,8 +442,8 @@ func (d *decoder) kv() (KV, error) {
 	if err != nil {
 		return kv, fmt.Errorf("array element type: %w", err)
 	}
-	elem := ValueType(et)
-	if !elem.Valid() || elem == ValueArray {
+	elem := valueType(et)
+	if !elem.Valid() || elem == vtArray {
 		return kv, fmt.Errorf("invalid array element type %s (nested arrays are not supported)", elem)
 	}
 	n, err := d.u64()
@@ -461,13 +461,13 @@ func (d *decoder) kv() (KV, error) {
 	return kv, err
 }
 
-func (d *decoder) scalar(t ValueType) (Value, error) {
-	if t == ValueString {
-		s, err := d.str(MaxStringLen)
+func (d *decoder) scalar(t valueType) (Value, error) {
+	if t == vtString {
+		s, err := d.str(maxStringLen)
 		if err != nil {
 			return Value{}, err
 		}
-		return String(s), nil
+		return NewValue(s), nil
 	}
 	b, err := d.bytes(t.Size())
 	if err != nil {
@@ -476,30 +476,30 @@ func (d *decoder) scalar(t ValueType) (Value, error) {
 	return decodeScalar(t, b), nil
 }
 
-func decodeScalar(t ValueType, b []byte) Value {
+func decodeScalar(t valueType, b []byte) Value {
 	switch t {
-	case ValueUint8:
-		return Uint8(b[0])
-	case ValueInt8:
-		return Int8(int8(b[0]))
-	case ValueUint16:
-		return Uint16(le.Uint16(b))
-	case ValueInt16:
-		return Int16(int16(le.Uint16(b)))
-	case ValueUint32:
-		return Uint32(le.Uint32(b))
-	case ValueInt32:
-		return Int32(int32(le.Uint32(b)))
-	case ValueFloat32:
-		return Float32(math.Float32frombits(le.Uint32(b)))
-	case ValueBool:
-		return Bool(b[0] != 0)
-	case ValueUint64:
-		return Uint64(le.Uint64(b))
-	case ValueInt64:
-		return Int64(int64(le.Uint64(b)))
-	case ValueFloat64:
-		return Float64(math.Float64frombits(le.Uint64(b)))
+	case vtUint8:
+		return NewValue[uint8](b[0])
+	case vtInt8:
+		return NewValue(int8(b[0]))
+	case vtUint16:
+		return NewValue[uint16](le.Uint16(b))
+	case vtInt16:
+		return NewValue(int16(le.Uint16(b)))
+	case vtUint32:
+		return NewValue[uint32](le.Uint32(b))
+	case vtInt32:
+		return NewValue(int32(le.Uint32(b)))
+	case vtFloat32:
+		return NewValue[float32](math.Float32frombits(le.Uint32(b)))
+	case vtBool:
+		return NewValue(b[0] != 0)
+	case vtUint64:
+		return NewValue[uint64](le.Uint64(b))
+	case vtInt64:
+		return NewValue(int64(le.Uint64(b)))
+	case vtFloat64:
+		return NewValue[float64](math.Float64frombits(le.Uint64(b)))
 	}
 	return Value{}
 }
@@ -523,63 +523,63 @@ func fixedArray[T any](d *decoder, n, size int, dec func([]byte) T) ([]T, error)
 	return out, nil
 }
 
-func (d *decoder) array(t ValueType, n int) (Value, error) {
+func (d *decoder) array(t valueType, n int) (Value, error) {
 	switch t {
-	case ValueUint8:
+	case vtUint8:
 		v, err := fixedArray(d, n, 1, func(b []byte) uint8 { return b[0] })
-		return Uint8s(v), err
-	case ValueInt8:
+		return NewValue(v), err
+	case vtInt8:
 		v, err := fixedArray(d, n, 1, func(b []byte) int8 { return int8(b[0]) })
-		return Int8s(v), err
-	case ValueUint16:
+		return NewValue(v), err
+	case vtUint16:
 		v, err := fixedArray(d, n, 2, le.Uint16)
-		return Uint16s(v), err
-	case ValueInt16:
+		return NewValue(v), err
+	case vtInt16:
 		v, err := fixedArray(d, n, 2, func(b []byte) int16 { return int16(le.Uint16(b)) })
-		return Int16s(v), err
-	case ValueUint32:
+		return NewValue(v), err
+	case vtUint32:
 		v, err := fixedArray(d, n, 4, le.Uint32)
-		return Uint32s(v), err
-	case ValueInt32:
+		return NewValue(v), err
+	case vtInt32:
 		v, err := fixedArray(d, n, 4, func(b []byte) int32 { return int32(le.Uint32(b)) })
-		return Int32s(v), err
-	case ValueFloat32:
+		return NewValue(v), err
+	case vtFloat32:
 		v, err := fixedArray(d, n, 4, func(b []byte) float32 { return math.Float32frombits(le.Uint32(b)) })
-		return Float32s(v), err
-	case ValueBool:
+		return NewValue(v), err
+	case vtBool:
 		v, err := fixedArray(d, n, 1, func(b []byte) bool { return b[0] != 0 })
-		return Bools(v), err
-	case ValueUint64:
+		return NewValue(v), err
+	case vtUint64:
 		v, err := fixedArray(d, n, 8, le.Uint64)
-		return Uint64s(v), err
-	case ValueInt64:
+		return NewValue(v), err
+	case vtInt64:
 		v, err := fixedArray(d, n, 8, func(b []byte) int64 { return int64(le.Uint64(b)) })
-		return Int64s(v), err
-	case ValueFloat64:
+		return NewValue(v), err
+	case vtFloat64:
 		v, err := fixedArray(d, n, 8, func(b []byte) float64 { return math.Float64frombits(le.Uint64(b)) })
-		return Float64s(v), err
-	case ValueString:
+		return NewValue(v), err
+	case vtString:
 		v := make([]string, n)
 		for i := range v {
-			s, err := d.str(MaxStringLen)
+			s, err := d.str(maxStringLen)
 			if err != nil {
 				return Value{}, fmt.Errorf("array element %d: %w", i, err)
 			}
 			v[i] = s
 		}
-		return Strings(v), nil
+		return NewValue(v), nil
 	}
 	return Value{}, fmt.Errorf("invalid array element type %s", t)
 }
 
 func (d *decoder) tensorInfo() (TensorInfo, error) {
 	var t TensorInfo
-	n, err := d.stringLen(MaxStringLen)
+	n, err := d.stringLen(maxStringLen)
 	if err != nil {
 		return t, fmt.Errorf("name: %w", err)
 	}
-	if n > MaxNameLen {
-		return t, fmt.Errorf("name of %d bytes exceeds %d", n, MaxNameLen)
+	if n > maxNameLen {
+		return t, fmt.Errorf("name of %d bytes exceeds %d", n, maxNameLen)
 	}
 	b, err := d.bytes(n)
 	if err != nil {
@@ -590,8 +590,8 @@ func (d *decoder) tensorInfo() (TensorInfo, error) {
 	if err != nil {
 		return t, fmt.Errorf("n_dims: %w", err)
 	}
-	if nDims > MaxDims {
-		return t, fmt.Errorf("%d dimensions, at most %d allowed", nDims, MaxDims)
+	if nDims > maxDims {
+		return t, fmt.Errorf("%d dimensions, at most %d allowed", nDims, maxDims)
 	}
 	t.Shape = make([]uint64, nDims)
 	for j := range t.Shape {
@@ -610,7 +610,7 @@ func (d *decoder) tensorInfo() (TensorInfo, error) {
 	if !t.Type.Valid() {
 		return t, fmt.Errorf("invalid ggml type %d", typ)
 	}
-	if t.Size, err = TensorSize(t.Type, t.Shape); err != nil {
+	if t.Size, err = tensorSize(t.Type, t.Shape); err != nil {
 		return t, err
 	}
 	if t.Offset, err = d.u64(); err != nil {

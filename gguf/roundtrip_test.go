@@ -186,7 +186,7 @@ func TestWriterMisuse(t *testing.T) {
 }
 
 func TestNoTensorsNoPadding(t *testing.T) {
-	data, p := writeFile(t, []gguf.KV{{Key: "general.architecture", Value: gguf.String("x")}}, nil)
+	data, p := writeFile(t, []gguf.KV{{Key: "general.architecture", Value: gguf.NewValue("x")}}, nil)
 	assert.Equal(t, p.HeaderSize, p.FileSize)
 	assert.Equal(t, p.HeaderSize, p.DataOffset)
 	assert.EqualValues(t, 24+8+len("general.architecture")+4+8+1, len(data))

@@ -9,9 +9,9 @@ import (
 
 // Split metadata keys, written to every shard of a split model.
 const (
-	KeySplitNo           = "split.no"            // UINT16, 0-based shard index
-	KeySplitCount        = "split.count"         // UINT16, number of shards
-	KeySplitTensorsCount = "split.tensors.count" // INT32, tensors over all shards
+	keySplitNo           = "split.no"            // UINT16, 0-based shard index
+	keySplitCount        = "split.count"         // UINT16, number of shards
+	keySplitTensorsCount = "split.tensors.count" // INT32, tensors over all shards
 )
 
 // SplitOptions limits the shards of a split output. The zero value means no
@@ -34,10 +34,10 @@ type Shard struct {
 	Plan *Plan
 }
 
-// ShardPath returns llama.cpp's name of shard no (0-based) of count:
+// shardPath returns llama.cpp's name of shard no (0-based) of count:
 // "<prefix>-%05d-of-%05d.gguf" with a 1-based number, as llama_split_path
 // and gguf-py's SHARD_NAME_FORMAT spell it.
-func ShardPath(prefix string, no, count int) string {
+func shardPath(prefix string, no, count int) string {
 	return fmt.Sprintf("%s-%05d-of-%05d.gguf", prefix, no+1, count)
 }
 
@@ -48,7 +48,7 @@ func ShardPath(prefix string, no, count int) string {
 //     tensor would exceed MaxBytes;
 //   - if that yields one shard (and NoTensorsInFirst is not set) the result
 //     is the single file path, without split keys;
-//   - otherwise shard i is written to ShardPath(stem, i, n), where stem is
+//   - otherwise shard i is written to shardPath(stem, i, n), where stem is
 //     path without its extension. All of kvs goes into the first shard. Every
 //     shard then gets split.no (UINT16), split.count (UINT16) and
 //     split.tensors.count (INT32), appended after the other KVs, as gguf-py
@@ -98,7 +98,7 @@ func PlanSplit(path string, kvs []KV, tensors []TensorInfo, opts SplitOptions) (
 		if err != nil {
 			return nil, fmt.Errorf("shard %d: %w", i, err)
 		}
-		shards[i] = Shard{Path: ShardPath(prefix, i, len(groups)), Plan: p}
+		shards[i] = Shard{Path: shardPath(prefix, i, len(groups)), Plan: p}
 	}
 	return shards, nil
 }
@@ -109,9 +109,9 @@ func splitAlignmentKV(kvs []KV) (*KV, error) {
 	var alignKV *KV
 	for i := range kvs {
 		switch kvs[i].Key {
-		case KeySplitNo, KeySplitCount, KeySplitTensorsCount:
+		case keySplitNo, keySplitCount, keySplitTensorsCount:
 			return nil, fmt.Errorf("%w: kv %d %q: split keys are added by PlanSplit", ErrInvalid, i, kvs[i].Key)
-		case KeyAlignment:
+		case keyAlignment:
 			alignKV = &kvs[i]
 		}
 	}
@@ -133,7 +133,7 @@ func groupTensors(tensors []TensorInfo, opts SplitOptions) ([][]TensorInfo, erro
 			return nil, fmt.Errorf("%w: tensor %d %q: duplicate name (first at tensor %d)", ErrInvalid, i, t.Name, j)
 		}
 		names[t.Name] = i
-		size, err := TensorSize(t.Type, t.Shape)
+		size, err := tensorSize(t.Type, t.Shape)
 		if err != nil {
 			return nil, fmt.Errorf("tensor %d %q: %w", i, t.Name, err)
 		}
@@ -157,7 +157,7 @@ func (o SplitOptions) full(n int, total, size uint64) bool {
 }
 
 // shardPrefix is path without its extension (all of it when it is only an
-// extension), for ShardPath.
+// extension), for shardPath.
 func shardPrefix(path string) string {
 	dir, base := filepath.Split(path)
 	stem := strings.TrimSuffix(base, filepath.Ext(base))
@@ -173,9 +173,9 @@ func planShard(kvs []KV, g []TensorInfo, no, count, total int) (*Plan, error) {
 	skv := make([]KV, 0, len(kvs)+3)
 	skv = append(skv, kvs...)
 	skv = append(skv,
-		KV{KeySplitNo, Uint16(uint16(no))},
-		KV{KeySplitCount, Uint16(uint16(count))},
-		KV{KeySplitTensorsCount, Int32(int32(total))},
+		KV{keySplitNo, NewValue(uint16(no))},
+		KV{keySplitCount, NewValue(uint16(count))},
+		KV{keySplitTensorsCount, NewValue(int32(total))},
 	)
 	p, err := NewPlan(skv, g)
 	if err != nil {

@@ -40,7 +40,7 @@ func TestShardPath(t *testing.T) {
 }
 
 func TestPlanSplit(t *testing.T) {
-	kvs := []gguf.KV{{Key: "general.architecture", Value: gguf.String("llama")}, {Key: "x", Value: gguf.Uint32(1)}}
+	kvs := []gguf.KV{{Key: "general.architecture", Value: gguf.NewValue("llama")}, {Key: "x", Value: gguf.NewValue[uint32](1)}}
 	for _, tc := range []struct {
 		name  string
 		sizes []uint64
@@ -76,9 +76,9 @@ func TestPlanSplit(t *testing.T) {
 			for i, s := range shards {
 				assert.Equal(t, gguf.ShardPath(filepath.Join("out", "model"), i, n), s.Path)
 				want := []gguf.KV{
-					{Key: "split.no", Value: gguf.Uint16(uint16(i))},
-					{Key: "split.count", Value: gguf.Uint16(uint16(n))},
-					{Key: "split.tensors.count", Value: gguf.Int32(int32(len(tensors)))},
+					{Key: "split.no", Value: gguf.NewValue(uint16(i))},
+					{Key: "split.count", Value: gguf.NewValue(uint16(n))},
+					{Key: "split.tensors.count", Value: gguf.NewValue(int32(len(tensors)))},
 				}
 				if i == 0 {
 					want = append(append([]gguf.KV{}, kvs...), want...)
@@ -91,7 +91,7 @@ func TestPlanSplit(t *testing.T) {
 
 func TestPlanSplitRejects(t *testing.T) {
 	ts := bytesTensors(4, 4)
-	_, err := gguf.PlanSplit("m.gguf", []gguf.KV{{Key: "split.count", Value: gguf.Uint16(1)}}, ts, gguf.SplitOptions{MaxTensors: 1})
+	_, err := gguf.PlanSplit("m.gguf", []gguf.KV{{Key: "split.count", Value: gguf.NewValue[uint16](1)}}, ts, gguf.SplitOptions{MaxTensors: 1})
 	assert.ErrorIs(t, err, gguf.ErrInvalid)
 	dup := append(bytesTensors(4, 4), bytesTensors(4)...)
 	_, err = gguf.PlanSplit("m.gguf", nil, dup, gguf.SplitOptions{MaxTensors: 1})
@@ -127,7 +127,7 @@ func writeShards(t testing.TB, shards []gguf.Shard, data func(i int, ti gguf.Ten
 
 func TestSplitRoundTrip(t *testing.T) {
 	dir := t.TempDir()
-	kvs := append(sampleKVs(), gguf.KV{Key: "general.alignment", Value: gguf.Uint32(64)})
+	kvs := append(sampleKVs(), gguf.KV{Key: "general.alignment", Value: gguf.NewValue[uint32](64)})
 	tensors := sampleTensors()
 	shards, err := gguf.PlanSplit(filepath.Join(dir, "m.gguf"), kvs, tensors, gguf.SplitOptions{MaxTensors: 4, NoTensorsInFirst: true})
 	require.NoError(t, err)

@@ -56,8 +56,8 @@ const (
 	Q1_0    Type = 41
 	Q2_0    Type = 42
 
-	// TypeCount is GGML_TYPE_COUNT: every valid id is below it.
-	TypeCount Type = 43
+	// typeCount is GGML_TYPE_COUNT: every valid id is below it.
+	typeCount Type = 43
 )
 
 type typeTrait struct {
@@ -70,7 +70,7 @@ type typeTrait struct {
 // typeTraits is indexed by Type. Sizes are ggml's (ggml-common.h
 // static_asserts). Note Q8_1: ggml's block is 36 bytes (fp16 d and s);
 // gguf-py 0.19.0's GGML_QUANT_SIZES still says 40, which is stale.
-var typeTraits = [TypeCount]typeTrait{
+var typeTraits = [typeCount]typeTrait{
 	F32:     {"F32", 1, 4, false},
 	F16:     {"F16", 1, 2, false},
 	Q4_0:    {"Q4_0", 32, 18, true},
@@ -109,8 +109,8 @@ var typeTraits = [TypeCount]typeTrait{
 }
 
 // Valid reports whether t is a type a GGUF file may hold: an id below
-// TypeCount that ggml has not removed.
-func (t Type) Valid() bool { return t < TypeCount && typeTraits[t].blockSize != 0 }
+// typeCount that ggml has not removed.
+func (t Type) Valid() bool { return t < typeCount && typeTraits[t].blockSize != 0 }
 
 // String returns the type name as gguf-py spells it ("Q4_0", "BF16"), or
 // "Type(N)" for an invalid id.
@@ -124,7 +124,7 @@ func (t Type) String() string {
 // BlockSize returns the number of elements in one block (1 for plain types,
 // 0 for an invalid id).
 func (t Type) BlockSize() uint64 {
-	if t >= TypeCount {
+	if t >= typeCount {
 		return 0
 	}
 	return typeTraits[t].blockSize
@@ -132,7 +132,7 @@ func (t Type) BlockSize() uint64 {
 
 // TypeSize returns the number of bytes of one block (0 for an invalid id).
 func (t Type) TypeSize() uint64 {
-	if t >= TypeCount {
+	if t >= typeCount {
 		return 0
 	}
 	return typeTraits[t].typeSize
@@ -170,17 +170,17 @@ func (t Type) RowSize(ne0 uint64) (uint64, error) {
 	return lo, nil
 }
 
-// MaxDims is the largest number of dimensions a GGUF tensor may have
+// maxDims is the largest number of dimensions a GGUF tensor may have
 // (GGML_MAX_DIMS).
-const MaxDims = 4
+const maxDims = 4
 
-// MaxNameLen is the longest tensor name llama.cpp accepts, in bytes
+// maxNameLen is the longest tensor name llama.cpp accepts, in bytes
 // (GGML_MAX_NAME is 64 including the terminating NUL).
-const MaxNameLen = 63
+const maxNameLen = 63
 
-// NumElements returns the product of shape, or an error if it does not fit an
+// numElements returns the product of shape, or an error if it does not fit an
 // int64 (llama.cpp's limit). An empty shape has one element.
-func NumElements(shape []uint64) (uint64, error) {
+func numElements(shape []uint64) (uint64, error) {
 	n := uint64(1)
 	for _, d := range shape {
 		if d > math.MaxInt64 {
@@ -195,19 +195,19 @@ func NumElements(shape []uint64) (uint64, error) {
 	return n, nil
 }
 
-// TensorSize returns the number of data bytes (without padding) of a tensor of
+// tensorSize returns the number of data bytes (without padding) of a tensor of
 // type t and ggml shape (shape[0] is the innermost, contiguous dimension). It
-// checks what llama.cpp checks: at most MaxDims dimensions, an element count
+// checks what llama.cpp checks: at most maxDims dimensions, an element count
 // that fits int64, shape[0] a multiple of the block size, and a byte size
 // that fits int64.
-func TensorSize(t Type, shape []uint64) (uint64, error) {
+func tensorSize(t Type, shape []uint64) (uint64, error) {
 	if !t.Valid() {
 		return 0, fmt.Errorf("%w: invalid tensor type %d", ErrInvalid, uint32(t))
 	}
-	if len(shape) > MaxDims {
-		return 0, fmt.Errorf("%w: %d dimensions, at most %d allowed", ErrInvalid, len(shape), MaxDims)
+	if len(shape) > maxDims {
+		return 0, fmt.Errorf("%w: %d dimensions, at most %d allowed", ErrInvalid, len(shape), maxDims)
 	}
-	n, err := NumElements(shape)
+	n, err := numElements(shape)
 	if err != nil {
 		return 0, err
 	}
@@ -246,7 +246,7 @@ const (
 	FileTypeMostlyMXFP4 FileType = 38 // LLAMA_FTYPE_MOSTLY_MXFP4_MOE
 	FileTypeMostlyNVFP4 FileType = 39
 	FileTypeMostlyQ1_0  FileType = 40
-	FileTypeGuessed     FileType = 1024 // "guessed"; never written to a file
+	fileTypeGuessed     FileType = 1024 // "guessed"; never written to a file
 )
 
 var fileTypeNames = map[FileType]string{
@@ -285,7 +285,7 @@ var fileTypeNames = map[FileType]string{
 	FileTypeMostlyMXFP4: "MOSTLY_MXFP4_MOE",
 	FileTypeMostlyNVFP4: "MOSTLY_NVFP4",
 	FileTypeMostlyQ1_0:  "MOSTLY_Q1_0",
-	FileTypeGuessed:     "GUESSED",
+	fileTypeGuessed:     "GUESSED",
 }
 
 // String returns gguf-py's LlamaFileType name ("MOSTLY_Q8_0").

@@ -187,7 +187,7 @@ func TestReaderTruncations(t *testing.T) {
 }
 
 func TestPlanRejects(t *testing.T) {
-	okKV := gguf.KV{Key: "k", Value: gguf.Uint32(1)}
+	okKV := gguf.KV{Key: "k", Value: gguf.NewValue[uint32](1)}
 	f32 := func(name string, shape ...uint64) gguf.TensorInfo {
 		return gguf.TensorInfo{Name: name, Type: gguf.F32, Shape: shape}
 	}
@@ -197,13 +197,13 @@ func TestPlanRejects(t *testing.T) {
 		tensors []gguf.TensorInfo
 		want    string
 	}{
-		{"empty key", []gguf.KV{{Key: "", Value: gguf.Uint8(1)}}, nil, "kv 0: empty key"},
+		{"empty key", []gguf.KV{{Key: "", Value: gguf.NewValue[uint8](1)}}, nil, "kv 0: empty key"},
 		{"duplicate key", []gguf.KV{okKV, okKV}, nil, `kv 1 "k": duplicate key (first at kv 0)`},
 		{"zero value", []gguf.KV{okKV, {Key: "z"}}, nil, `kv 1 "z": gguf: invalid argument: invalid (zero) value`},
-		{"alignment uint64", []gguf.KV{{Key: "general.alignment", Value: gguf.Uint64(32)}}, nil, "must be UINT32"},
-		{"alignment 4", []gguf.KV{{Key: "general.alignment", Value: gguf.Uint32(4)}}, nil, "alignment 4 is not a power of two >= 8"},
-		{"alignment 0", []gguf.KV{{Key: "general.alignment", Value: gguf.Uint32(0)}}, nil, "alignment 0"},
-		{"alignment 24", []gguf.KV{{Key: "general.alignment", Value: gguf.Uint32(24)}}, nil, "alignment 24"},
+		{"alignment uint64", []gguf.KV{{Key: "general.alignment", Value: gguf.NewValue[uint64](32)}}, nil, "must be UINT32"},
+		{"alignment 4", []gguf.KV{{Key: "general.alignment", Value: gguf.NewValue[uint32](4)}}, nil, "alignment 4 is not a power of two >= 8"},
+		{"alignment 0", []gguf.KV{{Key: "general.alignment", Value: gguf.NewValue[uint32](0)}}, nil, "alignment 0"},
+		{"alignment 24", []gguf.KV{{Key: "general.alignment", Value: gguf.NewValue[uint32](24)}}, nil, "alignment 24"},
 		{"empty tensor name", nil, []gguf.TensorInfo{f32("", 1)}, "tensor 0: empty name"},
 		{"long tensor name", nil, []gguf.TensorInfo{f32(strings.Repeat("x", 64), 1)}, "name of 64 bytes exceeds 63"},
 		{"duplicate tensor", nil, []gguf.TensorInfo{f32("a", 1), f32("b", 1), f32("a", 2)}, `tensor 2 "a": duplicate name (first at tensor 0)`},
@@ -228,7 +228,7 @@ func TestPlanRejects(t *testing.T) {
 
 func TestPlanDoesNotModifyInput(t *testing.T) {
 	tensors := []gguf.TensorInfo{{Name: "a", Type: gguf.F32, Shape: []uint64{3}, Offset: 99, Size: 7}}
-	kvs := []gguf.KV{{Key: "k", Value: gguf.Uint32(1)}}
+	kvs := []gguf.KV{{Key: "k", Value: gguf.NewValue[uint32](1)}}
 	p, err := gguf.NewPlan(kvs, tensors)
 	require.NoError(t, err)
 	assert.EqualValues(t, 99, tensors[0].Offset)
@@ -248,8 +248,8 @@ func TestAlignmentSweep(t *testing.T) {
 		residues := map[int64]bool{}
 		for fill := 0; fill < 2*int(align); fill++ {
 			kvs := []gguf.KV{
-				{Key: "general.alignment", Value: gguf.Uint32(align)},
-				{Key: "fill", Value: gguf.String(strings.Repeat("x", fill))},
+				{Key: "general.alignment", Value: gguf.NewValue[uint32](align)},
+				{Key: "fill", Value: gguf.NewValue(strings.Repeat("x", fill))},
 			}
 			tensors := []gguf.TensorInfo{
 				{Name: "a", Type: gguf.F32, Shape: []uint64{3}},   // 12 bytes
@@ -355,33 +355,30 @@ func TestTypeTable(t *testing.T) {
 }
 
 func TestValueAccessors(t *testing.T) {
-	v := gguf.Strings([]string{"a", "b"})
-	assert.Equal(t, gguf.ValueArray, v.Type())
-	assert.Equal(t, gguf.ValueString, v.ElemType())
+	v := gguf.NewValue([]string{"a", "b"})
+	assert.Equal(t, "ARRAY", v.Type())
+	assert.Equal(t, "STRING", v.ElemType())
 	assert.True(t, v.IsArray())
 	assert.Equal(t, 2, v.Len())
 	assert.Equal(t, "b", v.Index(1).Any())
 	assert.False(t, v.Index(2).Valid())
 	assert.Equal(t, `[STRING×2]{"a", "b"}`, v.String())
-	long := gguf.Uint32s(make([]uint32, 20))
+	long := gguf.NewValue(make([]uint32, 20))
 	assert.Equal(t, "[UINT32×20]{0, 0, 0, 0, 0, 0, 0, 0, …}", long.String())
-	assert.Equal(t, "1e-05", gguf.Float32(1e-5).String())
-	assert.Equal(t, "-3", gguf.Int8(-3).String())
-	assert.Equal(t, `"x"`, gguf.String("x").String())
+	assert.Equal(t, "1e-05", gguf.NewValue[float32](1e-5).String())
+	assert.Equal(t, "-3", gguf.NewValue[int8](-3).String())
+	assert.Equal(t, `"x"`, gguf.NewValue("x").String())
 	assert.Equal(t, "<invalid>", gguf.Value{}.String())
-	assert.Equal(t, 1, gguf.Uint64(5).Len())
-	assert.Equal(t, 3, gguf.String("abc").Len())
-	_, err := gguf.As[uint32](gguf.Int32(1))
+	assert.Equal(t, 1, gguf.NewValue[uint64](5).Len())
+	assert.Equal(t, 3, gguf.NewValue("abc").Len())
+	_, err := gguf.As[uint32](gguf.NewValue[int32](1))
 	require.ErrorIs(t, err, gguf.ErrType)
 	assert.Contains(t, err.Error(), "value is INT32, not uint32")
-	_, err = gguf.As[[]int32](gguf.Uint32s(nil))
+	_, err = gguf.As[[]int32](gguf.NewValue[[]uint32](nil))
 	assert.Contains(t, err.Error(), "value is ARRAY[UINT32], not []int32")
-	x, err := gguf.As[[]uint32](gguf.Uint32s(nil))
+	x, err := gguf.As[[]uint32](gguf.NewValue[[]uint32](nil))
 	require.NoError(t, err)
 	assert.NotNil(t, x)
-	assert.True(t, gguf.Float32(float32(math.NaN())).Equal(gguf.Float32(float32(math.NaN()))))
-	assert.False(t, gguf.Uint32(1).Equal(gguf.Int32(1)))
-	assert.Equal(t, "UINT32", gguf.ValueUint32.String())
-	assert.Equal(t, "ValueType(13)", gguf.ValueType(13).String())
-	assert.EqualValues(t, 8, gguf.ValueFloat64.Size())
+	assert.True(t, gguf.NewValue(float32(math.NaN())).Equal(gguf.NewValue(float32(math.NaN()))))
+	assert.False(t, gguf.NewValue[uint32](1).Equal(gguf.NewValue[int32](1)))
 }

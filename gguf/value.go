@@ -8,26 +8,26 @@ import (
 	"strings"
 )
 
-// ValueType is the type of a metadata value (enum gguf_type in gguf.h). The
+// valueType is the type of a metadata value (enum gguf_type in gguf.h). The
 // numeric values are stored in the file.
-type ValueType uint32
+type valueType uint32
 
 // The metadata value types.
 const (
-	ValueUint8    ValueType = 0
-	ValueInt8     ValueType = 1
-	ValueUint16   ValueType = 2
-	ValueInt16    ValueType = 3
-	ValueUint32   ValueType = 4
-	ValueInt32    ValueType = 5
-	ValueFloat32  ValueType = 6
-	ValueBool     ValueType = 7 // one byte; llama.cpp reads any non-zero byte as true
-	ValueString   ValueType = 8 // u64 length + bytes, no NUL
-	ValueArray    ValueType = 9 // u32 element type + u64 count + elements
-	ValueUint64   ValueType = 10
-	ValueInt64    ValueType = 11
-	ValueFloat64  ValueType = 12
-	numValueTypes ValueType = 13
+	vtUint8       valueType = 0
+	vtInt8        valueType = 1
+	vtUint16      valueType = 2
+	vtInt16       valueType = 3
+	vtUint32      valueType = 4
+	vtInt32       valueType = 5
+	vtFloat32     valueType = 6
+	vtBool        valueType = 7 // one byte; llama.cpp reads any non-zero byte as true
+	vtString      valueType = 8 // u64 length + bytes, no NUL
+	vtArray       valueType = 9 // u32 element type + u64 count + elements
+	vtUint64      valueType = 10
+	vtInt64       valueType = 11
+	vtFloat64     valueType = 12
+	numValueTypes valueType = 13
 )
 
 type valueTypeTrait struct {
@@ -37,26 +37,26 @@ type valueTypeTrait struct {
 }
 
 var valueTypeTraits = [numValueTypes]valueTypeTrait{
-	ValueUint8:   {"UINT8", 1, 1},
-	ValueInt8:    {"INT8", 1, 1},
-	ValueUint16:  {"UINT16", 2, 2},
-	ValueInt16:   {"INT16", 2, 2},
-	ValueUint32:  {"UINT32", 4, 4},
-	ValueInt32:   {"INT32", 4, 4},
-	ValueFloat32: {"FLOAT32", 4, 4},
-	ValueBool:    {"BOOL", 1, 1},
-	ValueString:  {"STRING", 0, 8},
-	ValueArray:   {"ARRAY", 0, 12},
-	ValueUint64:  {"UINT64", 8, 8},
-	ValueInt64:   {"INT64", 8, 8},
-	ValueFloat64: {"FLOAT64", 8, 8},
+	vtUint8:   {"UINT8", 1, 1},
+	vtInt8:    {"INT8", 1, 1},
+	vtUint16:  {"UINT16", 2, 2},
+	vtInt16:   {"INT16", 2, 2},
+	vtUint32:  {"UINT32", 4, 4},
+	vtInt32:   {"INT32", 4, 4},
+	vtFloat32: {"FLOAT32", 4, 4},
+	vtBool:    {"BOOL", 1, 1},
+	vtString:  {"STRING", 0, 8},
+	vtArray:   {"ARRAY", 0, 12},
+	vtUint64:  {"UINT64", 8, 8},
+	vtInt64:   {"INT64", 8, 8},
+	vtFloat64: {"FLOAT64", 8, 8},
 }
 
 // Valid reports whether t is a known value type.
-func (t ValueType) Valid() bool { return t < numValueTypes }
+func (t valueType) Valid() bool { return t < numValueTypes }
 
 // String returns the type name as gguf-py spells it ("UINT32").
-func (t ValueType) String() string {
+func (t valueType) String() string {
 	if !t.Valid() {
 		return fmt.Sprintf("ValueType(%d)", uint32(t))
 	}
@@ -65,16 +65,16 @@ func (t ValueType) String() string {
 
 // Size returns the encoded size of one value of type t in bytes, or 0 for
 // string and array, whose size depends on the value.
-func (t ValueType) Size() uint64 {
+func (t valueType) Size() uint64 {
 	if !t.Valid() {
 		return 0
 	}
 	return valueTypeTraits[t].size
 }
 
-// MaxStringLen is the longest string (key, value or tensor name) the reader
+// maxStringLen is the longest string (key, value or tensor name) the reader
 // and writer accept, in bytes (GGUF_MAX_STRING_LENGTH in gguf.cpp).
-const MaxStringLen = 1 << 30
+const maxStringLen = 1 << 30
 
 // MaxArrayLen is the largest number of elements of an array value
 // (GGUF_MAX_ARRAY_ELEMENTS in gguf.cpp).
@@ -89,14 +89,12 @@ type Data interface {
 		[]uint64 | []int64 | []float64
 }
 
-// Value is one typed metadata value. Build it with the typed constructors
-// (Uint32, String, Strings, ...): the Go type chosen is the GGUF type written,
-// because llama.cpp checks metadata types exactly (a u64 context_length is
-// rejected). A Value built from a slice keeps that slice; do not modify it
-// afterwards. The zero Value is invalid.
+// Value is one typed metadata value. Build it with NewValue: the Go type
+// chosen is the GGUF type written. A Value built from a slice keeps that
+// slice; do not modify it afterwards. The zero Value is invalid.
 type Value struct {
-	typ  ValueType
-	elem ValueType // element type when typ == ValueArray
+	typ  valueType
+	elem valueType // element type when typ == vtArray
 	v    any       // one of the Data types
 }
 
@@ -106,100 +104,96 @@ type KV struct {
 	Value Value
 }
 
-// Uint8 returns a UINT8 value.
-func Uint8(v uint8) Value { return Value{typ: ValueUint8, v: v} }
+// NewValue returns a metadata value holding v. The Go type of v is the GGUF
+// type written (uint32 is UINT32, []string is an ARRAY of STRING, ...),
+// because llama.cpp checks metadata types exactly: a UINT64 context_length
+// is rejected. Give the type explicitly for a constant
+// (NewValue[uint32](2)): an untyped 2 is an int, which no GGUF type is. A
+// string is written as its bytes (GGUF expects UTF-8 but the format does
+// not check it). A nil slice is an empty array.
+func NewValue[T Data](v T) Value {
+	switch x := any(v).(type) {
+	case uint8, int8, uint16, int16, uint32, int32, float32, bool, string, uint64, int64, float64:
+		return Value{typ: scalarType(x), v: x}
+	case []uint8:
+		return array(vtUint8, x)
+	case []int8:
+		return array(vtInt8, x)
+	case []uint16:
+		return array(vtUint16, x)
+	case []int16:
+		return array(vtInt16, x)
+	case []uint32:
+		return array(vtUint32, x)
+	case []int32:
+		return array(vtInt32, x)
+	case []float32:
+		return array(vtFloat32, x)
+	case []bool:
+		return array(vtBool, x)
+	case []string:
+		return array(vtString, x)
+	case []uint64:
+		return array(vtUint64, x)
+	case []int64:
+		return array(vtInt64, x)
+	case []float64:
+		return array(vtFloat64, x)
+	}
+	return Value{}
+}
 
-// Int8 returns an INT8 value.
-func Int8(v int8) Value { return Value{typ: ValueInt8, v: v} }
+// scalarType returns the GGUF type of x, one of the Data scalar types.
+func scalarType(x any) valueType {
+	switch x.(type) {
+	case uint8:
+		return vtUint8
+	case int8:
+		return vtInt8
+	case uint16:
+		return vtUint16
+	case int16:
+		return vtInt16
+	case uint32:
+		return vtUint32
+	case int32:
+		return vtInt32
+	case float32:
+		return vtFloat32
+	case bool:
+		return vtBool
+	case string:
+		return vtString
+	case uint64:
+		return vtUint64
+	case int64:
+		return vtInt64
+	}
+	return vtFloat64
+}
 
-// Uint16 returns a UINT16 value.
-func Uint16(v uint16) Value { return Value{typ: ValueUint16, v: v} }
-
-// Int16 returns an INT16 value.
-func Int16(v int16) Value { return Value{typ: ValueInt16, v: v} }
-
-// Uint32 returns a UINT32 value.
-func Uint32(v uint32) Value { return Value{typ: ValueUint32, v: v} }
-
-// Int32 returns an INT32 value.
-func Int32(v int32) Value { return Value{typ: ValueInt32, v: v} }
-
-// Float32 returns a FLOAT32 value.
-func Float32(v float32) Value { return Value{typ: ValueFloat32, v: v} }
-
-// Bool returns a BOOL value.
-func Bool(v bool) Value { return Value{typ: ValueBool, v: v} }
-
-// String returns a STRING value. s is written as its bytes; GGUF expects
-// UTF-8 but the format does not check it.
-func String(s string) Value { return Value{typ: ValueString, v: s} }
-
-// Uint64 returns a UINT64 value.
-func Uint64(v uint64) Value { return Value{typ: ValueUint64, v: v} }
-
-// Int64 returns an INT64 value.
-func Int64(v int64) Value { return Value{typ: ValueInt64, v: v} }
-
-// Float64 returns a FLOAT64 value.
-func Float64(v float64) Value { return Value{typ: ValueFloat64, v: v} }
-
-func array[T any](elem ValueType, v []T) Value {
+func array[T any](elem valueType, v []T) Value {
 	if v == nil {
 		v = []T{}
 	}
-	return Value{typ: ValueArray, elem: elem, v: v}
+	return Value{typ: vtArray, elem: elem, v: v}
 }
 
-// Uint8s returns an ARRAY of UINT8 value.
-func Uint8s(v []uint8) Value { return array(ValueUint8, v) }
+// Type returns the name of the value's GGUF type as gguf-py spells it:
+// "UINT32", "STRING", "ARRAY" for an array.
+func (v Value) Type() string { return v.typ.String() }
 
-// Int8s returns an ARRAY of INT8 value.
-func Int8s(v []int8) Value { return array(ValueInt8, v) }
-
-// Uint16s returns an ARRAY of UINT16 value.
-func Uint16s(v []uint16) Value { return array(ValueUint16, v) }
-
-// Int16s returns an ARRAY of INT16 value.
-func Int16s(v []int16) Value { return array(ValueInt16, v) }
-
-// Uint32s returns an ARRAY of UINT32 value.
-func Uint32s(v []uint32) Value { return array(ValueUint32, v) }
-
-// Int32s returns an ARRAY of INT32 value.
-func Int32s(v []int32) Value { return array(ValueInt32, v) }
-
-// Float32s returns an ARRAY of FLOAT32 value.
-func Float32s(v []float32) Value { return array(ValueFloat32, v) }
-
-// Bools returns an ARRAY of BOOL value.
-func Bools(v []bool) Value { return array(ValueBool, v) }
-
-// Strings returns an ARRAY of STRING value.
-func Strings(v []string) Value { return array(ValueString, v) }
-
-// Uint64s returns an ARRAY of UINT64 value.
-func Uint64s(v []uint64) Value { return array(ValueUint64, v) }
-
-// Int64s returns an ARRAY of INT64 value.
-func Int64s(v []int64) Value { return array(ValueInt64, v) }
-
-// Float64s returns an ARRAY of FLOAT64 value.
-func Float64s(v []float64) Value { return array(ValueFloat64, v) }
-
-// Type returns the value's type (ValueArray for arrays).
-func (v Value) Type() ValueType { return v.typ }
-
-// ElemType returns the element type of an array value; for a scalar it
-// returns the value's own type.
-func (v Value) ElemType() ValueType {
-	if v.typ == ValueArray {
-		return v.elem
+// ElemType returns the type name of an array's elements ("STRING"); for a
+// scalar it returns the value's own type name.
+func (v Value) ElemType() string {
+	if v.typ == vtArray {
+		return v.elem.String()
 	}
-	return v.typ
+	return v.typ.String()
 }
 
 // IsArray reports whether v is an array.
-func (v Value) IsArray() bool { return v.typ == ValueArray }
+func (v Value) IsArray() bool { return v.typ == vtArray }
 
 // Valid reports whether v was built by a constructor or read from a file.
 func (v Value) Valid() bool { return v.v != nil }
@@ -262,7 +256,7 @@ func (v Value) typeName() string {
 	if v.v == nil {
 		return "invalid"
 	}
-	if v.typ == ValueArray {
+	if v.typ == vtArray {
 		return "ARRAY[" + v.elem.String() + "]"
 	}
 	return v.typ.String()
@@ -312,7 +306,7 @@ func (v Value) String() string {
 // Index returns element i of an array value as a scalar Value. It returns the
 // zero (invalid) Value when v is not an array or i is out of range.
 func (v Value) Index(i int) Value {
-	if v.typ != ValueArray || i < 0 || i >= v.Len() {
+	if v.typ != vtArray || i < 0 || i >= v.Len() {
 		return Value{}
 	}
 	// Every array holds one of the Data slice types, whose elements are
@@ -325,8 +319,8 @@ func (v Value) check() error {
 	if v.v == nil || !v.typ.Valid() {
 		return fmt.Errorf("%w: invalid (zero) value", ErrInvalid)
 	}
-	if v.typ == ValueArray {
-		if !v.elem.Valid() || v.elem == ValueArray {
+	if v.typ == vtArray {
+		if !v.elem.Valid() || v.elem == vtArray {
 			return fmt.Errorf("%w: array element type %s not allowed", ErrInvalid, v.elem)
 		}
 		if v.Len() > MaxArrayLen {
@@ -334,28 +328,28 @@ func (v Value) check() error {
 		}
 		if ss, ok := v.v.([]string); ok {
 			for i, s := range ss {
-				if len(s) > MaxStringLen {
+				if len(s) > maxStringLen {
 					return fmt.Errorf("%w: array element %d: string of %d bytes exceeds %d",
-						ErrInvalid, i, len(s), MaxStringLen)
+						ErrInvalid, i, len(s), maxStringLen)
 				}
 			}
 		}
 		return nil
 	}
-	if s, ok := v.v.(string); ok && len(s) > MaxStringLen {
-		return fmt.Errorf("%w: string of %d bytes exceeds %d", ErrInvalid, len(s), MaxStringLen)
+	if s, ok := v.v.(string); ok && len(s) > maxStringLen {
+		return fmt.Errorf("%w: string of %d bytes exceeds %d", ErrInvalid, len(s), maxStringLen)
 	}
 	return nil
 }
 
 // encodedSize returns the number of bytes appendValue writes for v, with the
-// type tag(s) when tagged. Sizes are bounded by MaxArrayLen and MaxStringLen
+// type tag(s) when tagged. Sizes are bounded by MaxArrayLen and maxStringLen
 // (checked by check), so the sum cannot overflow uint64.
 func (v Value) encodedSize(tagged bool) uint64 {
 	var n uint64
 	if tagged {
 		n = 4
-		if v.typ == ValueArray {
+		if v.typ == vtArray {
 			n += 4 + 8
 		}
 	}
@@ -368,7 +362,11 @@ func (v Value) encodedSize(tagged bool) uint64 {
 		}
 		return n
 	}
-	return n + uint64(v.Len())*v.ElemType().Size()
+	elem := v.typ
+	if elem == vtArray {
+		elem = v.elem
+	}
+	return n + uint64(v.Len())*elem.Size()
 }
 
 // appendValue appends the encoding of v to b: the u32 type tag (and for
@@ -376,7 +374,7 @@ func (v Value) encodedSize(tagged bool) uint64 {
 func appendValue(b []byte, v Value, tagged bool) []byte {
 	if tagged {
 		b = le.AppendUint32(b, uint32(v.typ))
-		if v.typ == ValueArray {
+		if v.typ == vtArray {
 			b = le.AppendUint32(b, uint32(v.elem))
 			b = le.AppendUint64(b, uint64(v.Len()))
 		}

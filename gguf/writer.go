@@ -40,14 +40,14 @@ type Plan struct {
 //
 // Validation follows what llama.cpp's loader enforces: non-empty unique keys,
 // no nested arrays, string and array limits; non-empty unique tensor names of
-// at most MaxNameLen bytes, at most MaxDims dimensions, Shape[0] a multiple of
+// at most maxNameLen bytes, at most maxDims dimensions, Shape[0] a multiple of
 // the block size, sizes that fit int64. Errors wrap ErrInvalid and name the KV
 // or tensor.
 func NewPlan(kvs []KV, tensors []TensorInfo) (*Plan, error) {
 	p := &Plan{
 		KVs:       slices.Clone(kvs),
 		Tensors:   make([]TensorInfo, len(tensors)),
-		Alignment: DefaultAlignment,
+		Alignment: defaultAlignment,
 	}
 	kvBytes, err := p.planKVs(kvs)
 	if err != nil {
@@ -83,8 +83,8 @@ func (p *Plan) planKVs(kvs []KV) (size uint64, err error) {
 		if kv.Key == "" {
 			return 0, fmt.Errorf("%w: kv %d: empty key", ErrInvalid, i)
 		}
-		if len(kv.Key) > MaxStringLen {
-			return 0, fmt.Errorf("%w: kv %d: key of %d bytes exceeds %d", ErrInvalid, i, len(kv.Key), MaxStringLen)
+		if len(kv.Key) > maxStringLen {
+			return 0, fmt.Errorf("%w: kv %d: key of %d bytes exceeds %d", ErrInvalid, i, len(kv.Key), maxStringLen)
 		}
 		if j, dup := seen[kv.Key]; dup {
 			return 0, fmt.Errorf("%w: kv %d %q: duplicate key (first at kv %d)", ErrInvalid, i, kv.Key, j)
@@ -93,7 +93,7 @@ func (p *Plan) planKVs(kvs []KV) (size uint64, err error) {
 		if err := kv.Value.check(); err != nil {
 			return 0, fmt.Errorf("kv %d %q: %w", i, kv.Key, err)
 		}
-		if kv.Key == KeyAlignment {
+		if kv.Key == keyAlignment {
 			if err := p.setAlignment(i, kv); err != nil {
 				return 0, err
 			}
@@ -126,14 +126,14 @@ func (p *Plan) planTensors(tensors []TensorInfo) (infoSize, data uint64, err err
 		if t.Name == "" {
 			return 0, 0, fmt.Errorf("%w: tensor %d: empty name", ErrInvalid, i)
 		}
-		if len(t.Name) > MaxNameLen {
-			return 0, 0, fmt.Errorf("%w: tensor %d %q: name of %d bytes exceeds %d", ErrInvalid, i, t.Name, len(t.Name), MaxNameLen)
+		if len(t.Name) > maxNameLen {
+			return 0, 0, fmt.Errorf("%w: tensor %d %q: name of %d bytes exceeds %d", ErrInvalid, i, t.Name, len(t.Name), maxNameLen)
 		}
 		if j, dup := names[t.Name]; dup {
 			return 0, 0, fmt.Errorf("%w: tensor %d %q: duplicate name (first at tensor %d)", ErrInvalid, i, t.Name, j)
 		}
 		names[t.Name] = i
-		size, err := TensorSize(t.Type, t.Shape)
+		size, err := tensorSize(t.Type, t.Shape)
 		if err != nil {
 			return 0, 0, fmt.Errorf("tensor %d %q: %w", i, t.Name, err)
 		}
@@ -151,8 +151,8 @@ func (p *Plan) planTensors(tensors []TensorInfo) (infoSize, data uint64, err err
 // AppendHeader appends the header bytes to b: magic, version, counts, the
 // metadata, the tensor infos and the zero padding up to DataOffset.
 func (p *Plan) AppendHeader(b []byte) []byte {
-	b = append(b, Magic...)
-	b = le.AppendUint32(b, Version)
+	b = append(b, fileMagic...)
+	b = le.AppendUint32(b, formatVersion)
 	b = le.AppendUint64(b, uint64(len(p.Tensors)))
 	b = le.AppendUint64(b, uint64(len(p.KVs)))
 	for _, kv := range p.KVs {

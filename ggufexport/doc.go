@@ -1,32 +1,34 @@
 // Package ggufexport maps models to GGUF: it writes a Hugging Face or MLX
 // model directory as the GGUF file llama.cpp's convert_hf_to_gguf.py writes
-// for it (mlxconv gguf), and exports a Hugging Face tokenizer into GGUF
-// tokenizer.* metadata (LoadVocab).
+// for it (mlxconv gguf), including the Hugging Face tokenizer as GGUF
+// tokenizer.* metadata.
 //
 // # Contract
 //
 // Export writes the same metadata keys, value types, values and order
 // (general.* from the model card, config and directory name; {arch}.* per
-// architecture; tokenizer.* from LoadVocab), the same tensor names, shapes,
+// architecture; tokenizer.* from the tokenizer files), the same tensor names, shapes,
 // types, order and bytes (Q/K permutation for llama/mistral/mixtral, Gemma's
 // norm +1, MoE experts stacked into *_exps, 1-D/norm/router tensors in F32,
 // auto = bf16 or f16 as the checkpoint's first matrix), generated rope_freqs
-// and Phi-3 rope factors. It shares package convert's inventory,
-// architecture registry (LoadModel: sanitize, expert stacks, strict shape
-// check); the GGUF layout is planned first (PlanExport, a value --dry-run
-// prints: an inspect step reads the MLX scales and biases the repack
-// decisions depend on, then planning reads no tensor data), then each
-// tensor becomes a job of the one executor (package pipeline, through
-// convert.StreamJob) streaming into the GGUF sink, which writes package
+// and Phi-3 rope factors. It shares the source layer with package convert
+// (package model/source: inventory, family lookup, sanitize, expert
+// stacks, strict shape check); the GGUF layout is planned first (a plain
+// value ExportSummary.WritePlan prints for --dry-run: an inspect step reads
+// the MLX scales and biases the repack decisions depend on, then planning
+// reads no tensor data), then each tensor becomes a job of the one
+// executor (package pipeline, through source.StreamJob) streaming into the
+// GGUF sink, which writes package
 // gguf's Plan into temporary files next to the output and renames them at
 // the end; nothing is left on error. MLX-quantized
 // weights are repacked without dequantizing where a GGUF type holds them
 // (affine <= 4-bit -> Q4_1, 4-bit with bias = -8*scale -> Q4_0, 5-bit ->
 // Q5_1, mxfp4 -> MXFP4; exact when the scales and biases fit float16,
 // measured per block) and dequantized as MLX does otherwise; every tensor is
-// reported exact or lossy. Supported model types: ExportModelTypes.
+// reported exact or lossy (ExportSummary.Detail). Supported model types:
+// family.GGUFModelTypes.
 // Deviations from the converter are listed in the exporter's files
-// (tokenizer: see LoadVocab). Arithmetic reproduced from the converter
+// (tokenizer: tokenizer*.go). Arithmetic reproduced from the converter
 // (llama3 rope_freqs in torch float32, Phi-3 attention factors and size
 // labels in Python floats) is rounded operation by operation, so the bytes
 // do not depend on the CPU (see package gguf's reference table).
@@ -34,9 +36,11 @@
 // # Layering
 //
 // The exporter is GGUF planning rules + a GGUF sink + tokenizer export, on
-// top of two lower layers it only calls: package gguf (the format: types,
-// values, writer plan, split naming, block quantizers) and package convert
-// (the model pipeline). Neither imports this package; the CLI does.
+// top of lower layers it only calls: package gguf (the format: types,
+// values, writer plan, split naming, block quantizers), model/source and
+// model/family (the checkpoint and its family) and pipeline (the
+// executor). It does not import package convert, and nothing below it
+// imports this package; the CLI does.
 //
 // The package sits at the top level (ggufexport/) rather than under gguf/
 // (gguf/export/): its package name then equals its directory, a call reads

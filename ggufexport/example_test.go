@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/mlxconv/mlxconv/convert"
 	"github.com/mlxconv/mlxconv/ggufexport"
 )
 
@@ -31,9 +30,10 @@ func ExampleExport() {
 		OutFile: filepath.Join(dir, "tiny-llama-q8_0.gguf"),
 		OutType: outType,
 	})
-	// One sentinel for both commands: a model neither converts nor
-	// exports, or one without a GGUF export.
-	if errors.Is(err, convert.ErrUnsupported) {
+	// One sentinel for both commands (ggufexport.ErrUnsupported is
+	// convert.ErrUnsupported): a model neither converts nor exports, or
+	// one without a GGUF export.
+	if errors.Is(err, ggufexport.ErrUnsupported) {
 		fmt.Println("cannot export this model:", err)
 		return
 	}

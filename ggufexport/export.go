@@ -16,13 +16,14 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/mlxconv/mlxconv/convert"
 	"github.com/mlxconv/mlxconv/gguf"
 	"github.com/mlxconv/mlxconv/internal/outsafe"
 	"github.com/mlxconv/mlxconv/internal/prealloc"
 	"github.com/mlxconv/mlxconv/internal/safe"
 	"github.com/mlxconv/mlxconv/mlx"
+	"github.com/mlxconv/mlxconv/model"
 	"github.com/mlxconv/mlxconv/model/family"
+	"github.com/mlxconv/mlxconv/model/source"
 	"github.com/mlxconv/mlxconv/pipeline"
 )
 
@@ -59,22 +60,22 @@ var outTypes = map[OutType]struct {
 	OutQ5_0: {gguf.Q5_0, gguf.FileTypeMostlyQ5_0}, OutQ5_1: {gguf.Q5_1, gguf.FileTypeMostlyQ5_1},
 }
 
-// OutTypes lists the accepted output types.
-var OutTypes = []OutType{OutAuto, OutF32, OutF16, OutBF16, OutQ8_0, OutQ4_0, OutQ4_1, OutQ5_0, OutQ5_1}
+// outTypeList lists the accepted output types.
+var outTypeList = []OutType{OutAuto, OutF32, OutF16, OutBF16, OutQ8_0, OutQ4_0, OutQ4_1, OutQ5_0, OutQ5_1}
 
 // ParseOutType maps an output type name ("q8_0", case-insensitive) to an
 // OutType; an unknown name is an error wrapping ErrExport.
 func ParseOutType(s string) (OutType, error) {
-	if t := OutType(strings.ToLower(s)); slices.Contains(OutTypes, t) {
+	if t := OutType(strings.ToLower(s)); slices.Contains(outTypeList, t) {
 		return t, nil
 	}
 	return "", fmt.Errorf("%w: output type %q (want one of %s)", ErrExport, s, joinOutTypes())
 }
 
-// ErrUnsupported is convert.ErrUnsupported: a model type (or checkpoint
-// feature) neither command handles, or one convert handles that has no
-// GGUF export. errors.Is(err, convert.ErrUnsupported) holds for both.
-var ErrUnsupported = convert.ErrUnsupported
+// ErrUnsupported is convert.ErrUnsupported (model.ErrUnsupported): a
+// model type (or checkpoint feature) neither command handles, or one
+// convert handles that has no GGUF export. errors.Is(err, convert.ErrUnsupported) holds for both.
+var ErrUnsupported = model.ErrUnsupported
 
 // unsupportedError is a model the exporter refuses: it is both ErrExport
 // and ErrUnsupported, and reads as ErrExport's message.
@@ -123,7 +124,8 @@ type ExportOptions struct {
 	// Pre names tokenizer.ggml.pre for a BPE tokenizer instead of detecting
 	// it (required when the pre-tokenizer is not recognised).
 	Pre string
-	// DryRun plans without writing; Summary.Plan holds the plan.
+	// DryRun plans without writing; ExportSummary.WritePlan prints the
+	// plan.
 	DryRun bool
 	// Force replaces existing output files, if they are GGUF files (an
 	// earlier export); without it an existing output is refused.
@@ -135,7 +137,7 @@ type ExportOptions struct {
 	Workers int
 	// Progress, if set, is called as tensors complete, from one goroutine at
 	// a time.
-	Progress func(convert.Progress)
+	Progress func(pipeline.Progress)
 
 	unitBytes int64 // test hook: executor work-unit size
 }
@@ -164,13 +166,13 @@ type ExportTensor struct {
 
 	op    *tensorOp
 	extra []float32
-	ins   []*convert.Input
+	ins   []*source.Input
 }
 
-// ExportPlan is a complete description of an export, a value: no I/O, no
+// exportPlan is a complete description of an export, a value: no I/O, no
 // counters (what the MLX scales and biases say is read before planning by
 // the inspect step; what writing measures comes back separately).
-type ExportPlan struct {
+type exportPlan struct {
 	Input     string `json:"input"`
 	ModelType string `json:"model_type"`
 	Arch      string `json:"architecture"`
@@ -187,24 +189,39 @@ type ExportPlan struct {
 	// Warnings are conditions convert_hf_to_gguf.py would log (tokenizer).
 	Warnings []string `json:"warnings,omitempty"`
 
-	vocab *Vocab
+	vocab *ggufVocab
 }
 
 // ExportSummary describes a finished (or planned) export.
 type ExportSummary struct {
-	Input    string         `json:"input"`
-	Files    []string       `json:"files"`
-	Arch     string         `json:"architecture"`
-	OutType  string         `json:"outtype"`
-	FileType string         `json:"file_type"`
-	Tensors  int            `json:"tensors"`
-	Bytes    int64          `json:"bytes"`
-	Exact    int            `json:"exact"`
-	Lossy    int            `json:"lossy"`
-	DryRun   bool           `json:"dry_run,omitempty"`
-	Seconds  float64        `json:"seconds"`
-	Plan     *ExportPlan    `json:"-"`
+	Input    string   `json:"input"`
+	Files    []string `json:"files"`
+	Arch     string   `json:"architecture"`
+	OutType  string   `json:"outtype"`
+	FileType string   `json:"file_type"`
+	Tensors  int      `json:"tensors"`
+	Bytes    int64    `json:"bytes"`
+	Exact    int      `json:"exact"`
+	Lossy    int      `json:"lossy"`
+	DryRun   bool     `json:"dry_run,omitempty"`
+	Seconds  float64  `json:"seconds"`
+	// Warnings are the conditions convert_hf_to_gguf.py would log
+	// (tokenizer).
+	Warnings []string       `json:"-"`
 	Detail   []ExportTensor `json:"tensor_list,omitempty"`
+
+	plan *exportPlan
+}
+
+// WritePlan writes the plan that was (or, for a dry run, would be)
+// executed as the text mlxconv gguf --dry-run prints: the model type and
+// architecture, the output type, each file with its tensors, and the
+// metadata.
+func (s *ExportSummary) WritePlan(w io.Writer) error {
+	if s.plan == nil {
+		return fmt.Errorf("%w: no plan", ErrExport)
+	}
+	return s.plan.WriteText(w)
 }
 
 // Export converts the model at opts.Model into a GGUF file (or split
@@ -235,17 +252,17 @@ func Export(ctx context.Context, opts ExportOptions) (*ExportSummary, error) {
 	if err := Preflight(opts.Model); err != nil {
 		return nil, err
 	}
-	inv, err := convert.LoadInventory(opts.Model)
+	inv, err := source.LoadInventory(opts.Model)
 	if err != nil {
 		return nil, err
 	}
 	defer inv.Close()
-	plan, err := PlanExport(inv, opts)
+	plan, err := planExport(inv, opts)
 	if err != nil {
 		return nil, err
 	}
 	sum := &ExportSummary{Input: opts.Model, Files: plan.Files, Arch: plan.Arch, OutType: plan.OutType,
-		FileType: plan.FileType, Tensors: len(plan.Tensors), Bytes: plan.Bytes, DryRun: opts.DryRun, Plan: plan}
+		FileType: plan.FileType, Tensors: len(plan.Tensors), Bytes: plan.Bytes, DryRun: opts.DryRun, Warnings: plan.Warnings, plan: plan}
 	if opts.Progress != nil {
 		// The generated tensors are written with the header; the progress
 		// counts what the executor streams.
@@ -256,7 +273,7 @@ func Export(ctx context.Context, opts ExportOptions) (*ExportSummary, error) {
 				bytes += int64(t.Bytes)
 			}
 		}
-		opts.Progress(convert.Progress{Stage: convert.StagePlan, TensorsTotal: n, BytesTotal: bytes})
+		opts.Progress(pipeline.Progress{Stage: pipeline.StagePlan, TensorsTotal: n, BytesTotal: bytes})
 	}
 	if !opts.DryRun {
 		if err := ctx.Err(); err != nil {
@@ -282,7 +299,7 @@ func Export(ctx context.Context, opts ExportOptions) (*ExportSummary, error) {
 
 // finishExactness folds the repack statistics measured while writing
 // (stats[i] for tensor i) into the tensors' Exact and Note.
-func (p *ExportPlan) finishExactness(stats []repackStats) {
+func (p *exportPlan) finishExactness(stats []repackStats) {
 	for i := range p.Tensors {
 		t := &p.Tensors[i]
 		if t.op == nil || t.op.mode != opRepack {
@@ -303,27 +320,27 @@ type candidate struct {
 	src   string // MLX/HF parameter name
 	name  string // GGUF name
 	bid   int
-	float *convert.Input
-	quant *convert.Module
+	float *source.Input
+	quant *source.Module
 	shape []int // numpy order, logical (dequantized) shape
 	pos   int64 // emission order key
 	sub   int
 }
 
-// PlanExport plans the export of an inventory (which must come from
-// convert.LoadInventory of opts.Model).
-func PlanExport(inv *convert.Inventory, opts ExportOptions) (*ExportPlan, error) {
+// planExport plans the export of an inventory (which must come from
+// source.LoadInventory of opts.Model).
+func planExport(inv *source.Inventory, opts ExportOptions) (*exportPlan, error) {
 	outType := opts.OutType
 	if outType == "" {
 		outType = OutAuto
 	}
-	if !slices.Contains(OutTypes, outType) {
+	if !slices.Contains(outTypeList, outType) {
 		return nil, fmt.Errorf("%w: output type %q (want one of %s)", ErrExport, string(opts.OutType), joinOutTypes())
 	}
 	if opts.SplitMaxTensors < 0 || opts.Workers < 0 {
 		return nil, fmt.Errorf("%w: negative split or worker count", ErrExport)
 	}
-	model, err := convert.LoadModel(inv)
+	model, err := source.LoadModel(inv)
 	if err != nil {
 		return nil, err
 	}
@@ -344,10 +361,10 @@ func PlanExport(inv *convert.Inventory, opts ExportOptions) (*ExportPlan, error)
 	vocabSize := 0
 	if n, ok, err := h.FindInt("vocab_size"); err != nil {
 		return nil, err
-	} else if ok && n > 0 && n <= MaxVocabSize {
+	} else if ok && n > 0 && n <= maxVocabSize {
 		vocabSize = int(n)
 	}
-	vocab, err := LoadVocab(inv.Dir, VocabOptions{Arch: arch.Vocab, VocabSize: vocabSize, Pre: opts.Pre})
+	vocab, err := loadVocab(inv.Dir, vocabOptions{Arch: arch.Vocab, VocabSize: vocabSize, Pre: opts.Pre})
 	if err != nil {
 		return nil, err
 	}
@@ -357,7 +374,7 @@ func PlanExport(inv *convert.Inventory, opts ExportOptions) (*ExportPlan, error)
 	if err != nil {
 		return nil, err
 	}
-	plan := &ExportPlan{Input: inv.Dir, ModelType: model.ModelType, Arch: arch.Arch, OutType: string(outType), vocab: vocab,
+	plan := &exportPlan{Input: inv.Dir, ModelType: model.ModelType, Arch: arch.Arch, OutType: string(outType), vocab: vocab,
 		Warnings: slices.Clone(vocab.Warnings)}
 	pl.autoFloat = pl.resolveAuto(outType)
 	if pl.facts, err = pl.inspectQuant(cands); err != nil {
@@ -402,11 +419,11 @@ func PlanExport(inv *convert.Inventory, opts ExportOptions) (*ExportPlan, error)
 		md.sizeLabel = sizeLabel(counts)
 	}
 	var kvs kvList
-	kvs.Set("general.architecture", gguf.String(arch.Arch))
+	kvs.Set("general.architecture", gguf.NewValue(arch.Arch))
 	for _, kv := range extraKVs {
 		kvs.Set(kv.Key, kv.Value)
 	}
-	kvs.Set("general.type", gguf.String("model"))
+	kvs.Set("general.type", gguf.NewValue("model"))
 	for _, kv := range md.kvs() {
 		kvs.Set(kv.Key, kv.Value)
 	}
@@ -417,7 +434,7 @@ func PlanExport(inv *convert.Inventory, opts ExportOptions) (*ExportPlan, error)
 	for _, kv := range mw.KVs.List {
 		kvs.Set(kv.Key, kv.Value)
 	}
-	kvs.Set("general.quantization_version", gguf.Uint32(2))
+	kvs.Set("general.quantization_version", gguf.NewValue[uint32](2))
 	for _, kv := range vocab.KVs() {
 		kvs.Set(kv.Key, kv.Value)
 	}
@@ -468,21 +485,21 @@ func PlanExport(inv *convert.Inventory, opts ExportOptions) (*ExportPlan, error)
 }
 
 func joinOutTypes() string {
-	s := make([]string, len(OutTypes))
-	for i, t := range OutTypes {
+	s := make([]string, len(outTypeList))
+	for i, t := range outTypeList {
 		s[i] = string(t)
 	}
 	return strings.Join(s, ", ")
 }
 
-// exportPlanner carries one PlanExport.
+// exportPlanner carries one planExport.
 type exportPlanner struct {
-	inv       *convert.Inventory
+	inv       *source.Inventory
 	arch      *archInfo
 	h         *hparams
 	outType   OutType
 	autoFloat gguf.Type // OutAuto's float type
-	vocab     *Vocab
+	vocab     *ggufVocab
 	facts     map[string]quantFacts // the inspect step's findings
 }
 
@@ -513,7 +530,7 @@ func (pl *exportPlanner) sourcePositions() map[[2]any]int64 {
 }
 
 // candidates maps the model's parameters to GGUF names and orders them.
-func (pl *exportPlanner) candidates(model *convert.Model) ([]candidate, error) {
+func (pl *exportPlanner) candidates(model *source.Model) ([]candidate, error) {
 	cl := &candidateList{arch: pl.arch}
 	for i := range model.Modules {
 		if err := cl.addModule(&model.Modules[i]); err != nil {
@@ -574,28 +591,28 @@ func forcedF32(name string, ndims int) bool {
 // tensorInputs returns a candidate's inputs (weight, scales, biases for a
 // quantized one), its logical shape and notes: Gemma 3's token_embd loses
 // the rows beyond the tokenizer.
-func (pl *exportPlanner) tensorInputs(c *candidate) ([]*convert.Input, []int, []string, error) {
+func (pl *exportPlanner) tensorInputs(c *candidate) ([]*source.Input, []int, []string, error) {
 	shape := slices.Clone(c.shape)
-	var ins []*convert.Input
+	var ins []*source.Input
 	if c.quant != nil {
-		ins = []*convert.Input{c.quant.Weight, c.quant.Scales}
+		ins = []*source.Input{c.quant.Weight, c.quant.Scales}
 		if c.quant.Biases != nil {
 			ins = append(ins, c.quant.Biases)
 		}
 	} else {
-		ins = []*convert.Input{c.float}
+		ins = []*source.Input{c.float}
 	}
 	var notes []string
 
 	// Gemma 3: token_embd loses the rows beyond the tokenizer.
 	if pl.arch.TrimEmbd && c.name == "token_embd.weight" && len(pl.vocab.Tokens) < shape[0] {
 		n := len(pl.vocab.Tokens)
-		trimmed := make([]*convert.Input, len(ins))
+		trimmed := make([]*source.Input, len(ins))
 		for i, in := range ins {
 			cp := *in
 			cp.Shape = slices.Clone(in.Shape)
 			cp.Shape[0] = n
-			if in.Op != convert.OpDirect {
+			if in.Op != source.OpDirect {
 				return nil, nil, nil, fmt.Errorf("%w: %q: cannot trim a derived tensor", ErrExport, c.src)
 			}
 			trimmed[i] = &cp
@@ -679,12 +696,12 @@ func (pl *exportPlanner) floatType(name string, ndims, ne0 int) gguf.Type {
 }
 
 // planQuant decides an MLX-quantized tensor: repack, or dequantize.
-func (pl *exportPlanner) planQuant(t *ExportTensor, op *tensorOp, c *candidate, ins []*convert.Input, ndims int) error {
+func (pl *exportPlanner) planQuant(t *ExportTensor, op *tensorOp, c *candidate, ins []*source.Input, ndims int) error {
 	want := pl.outType
 	if forcedF32(c.name, ndims) {
 		want = OutF32
 	}
-	if repack := pl.repackType(op.q, c, want); repack != gguf.TypeCount {
+	if repack, ok := pl.repackType(op.q, c, want); ok {
 		op.mode, op.out = opRepack, repack
 		t.Op = "repack"
 		t.Exact, t.Note = probeExact(pl.facts[c.src], op)
@@ -731,7 +748,7 @@ func (pl *exportPlanner) inspectQuant(cands []candidate) (map[string]quantFacts,
 }
 
 // quantFacts reads one quantized tensor's scales and biases.
-func (pl *exportPlanner) quantFacts(ins []*convert.Input) (quantFacts, error) {
+func (pl *exportPlanner) quantFacts(ins []*source.Input) (quantFacts, error) {
 	var f quantFacts
 	s, err := pl.readInput(ins[1])
 	if err != nil || s == nil {
@@ -768,8 +785,8 @@ func (pl *exportPlanner) quantFacts(ins []*convert.Input) (quantFacts, error) {
 }
 
 // readInput reads a whole (small) input tensor: scales or biases.
-func (pl *exportPlanner) readInput(in *convert.Input) ([]byte, error) {
-	if in.Op != convert.OpDirect && in.Op != convert.OpStack {
+func (pl *exportPlanner) readInput(in *source.Input) ([]byte, error) {
+	if in.Op != source.OpDirect && in.Op != source.OpStack {
 		return nil, nil // derived (AWQ import): decided while writing
 	}
 	total := in.NumElements() * int64(in.DType.Size())
@@ -859,7 +876,7 @@ func (pl *exportPlanner) fileType(ts []ExportTensor) gguf.FileType {
 
 // WriteText writes the plan as the --dry-run listing: a header, one line
 // per tensor and the totals.
-func (p *ExportPlan) WriteText(w io.Writer) error {
+func (p *exportPlan) WriteText(w io.Writer) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "model type: %s -> GGUF architecture %s\n", safe.Name(p.ModelType), p.Arch)
 	fmt.Fprintf(&b, "outtype: %s (general.file_type %s)\n", p.OutType, p.FileType)
@@ -905,7 +922,7 @@ func (p *ExportPlan) WriteText(w io.Writer) error {
 
 // writeExport writes the planned files: the plan's tensors lowered to
 // pipeline jobs, run into the GGUF sink.
-func writeExport(ctx context.Context, inv *convert.Inventory, plan *ExportPlan, opts ExportOptions) ([]repackStats, error) {
+func writeExport(ctx context.Context, inv *source.Inventory, plan *exportPlan, opts ExportOptions) ([]repackStats, error) {
 	backend := mlx.NewNative(1, mlx.RoundingCPU) // casts of derived inputs
 	defer backend.Close()
 	stats := make([]repackStats, len(plan.Tensors))
@@ -923,7 +940,7 @@ func writeExport(ctx context.Context, inv *convert.Inventory, plan *ExportPlan, 
 			}
 			op, st, name := t.op, &stats[i], t.Name
 			out := pipeline.Output{Name: ti.Name, File: si, Offset: sh.Plan.DataOffset + int64(ti.Offset), Size: int64(ti.Size)}
-			j, err := convert.StreamJob(t.Source, t.ins, false, []pipeline.Output{out}, backend,
+			j, err := source.StreamJob(t.Source, t.ins, false, []pipeline.Output{out}, backend,
 				func(_ pipeline.Unit, ins [][]byte, rows int64) ([][]byte, error) {
 					res, err := op.transform(ins, rows, st)
 					if err != nil {
@@ -957,7 +974,7 @@ func writeExport(ctx context.Context, inv *convert.Inventory, plan *ExportPlan, 
 // split), each reserved through outsafe: a temporary sibling of the final
 // path, renamed into place by Commit. It implements pipeline.Sink.
 type ggufSink struct {
-	plan    *ExportPlan
+	plan    *exportPlan
 	dir     string // the model directory
 	force   bool
 	notice  func(string)

@@ -25,8 +25,8 @@ type (
 	extraTensor = model.ExtraTensor
 )
 
-// ExportModelTypes returns the config.json model types Export supports.
-func ExportModelTypes() []string { return family.GGUFModelTypes() }
+// exportModelTypes returns the config.json model types Export supports.
+func exportModelTypes() []string { return family.GGUFModelTypes() }
 
 // newHParams builds the hyperparameters from config.json with the
 // families' transformers config classes.

@@ -15,7 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/encoding/protowire"
 
-	"github.com/mlxconv/mlxconv/gguf"
+	"github.com/mlxconv/mlxconv/internal/npfloat"
 	"github.com/mlxconv/mlxconv/internal/testfamilies"
 	"github.com/mlxconv/mlxconv/mlx"
 	"github.com/mlxconv/mlxconv/mlx/safetensors"
@@ -95,13 +95,13 @@ func fxData(t fxTensor) ([]byte, []float32) {
 		case mlx.F32:
 			binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(v))
 		case mlx.F16:
-			h := gguf.F32ToF16(v)
+			h := npfloat.F32ToF16(v)
 			binary.LittleEndian.PutUint16(b[2*i:], h)
-			vals[i] = gguf.F16ToF32(h)
+			vals[i] = npfloat.F16ToF32(h)
 		case mlx.BF16:
-			h := gguf.F32ToBF16(v)
+			h := npfloat.F32ToBF16(v)
 			binary.LittleEndian.PutUint16(b[2*i:], h)
-			vals[i] = gguf.BF16ToF32(h)
+			vals[i] = npfloat.BF16ToF32(h)
 		}
 	}
 	return b, vals

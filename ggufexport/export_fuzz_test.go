@@ -34,7 +34,7 @@ func FuzzExportConfig(f *testing.F) {
 		if err != nil {
 			return
 		}
-		for _, mt := range ExportModelTypes() {
+		for _, mt := range exportModelTypes() {
 			a := lookupArch(mt)
 			m := &metaWriter{Arch: a.Arch, H: h, Rope: rope, BlockCount: 2}
 			_ = a.Params(m)

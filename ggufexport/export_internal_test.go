@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mlxconv/mlxconv/gguf"
+	"github.com/mlxconv/mlxconv/internal/npfloat"
 	"github.com/mlxconv/mlxconv/internal/simd"
 	"github.com/mlxconv/mlxconv/mlx"
 )
@@ -84,7 +85,7 @@ func TestConvertDirectMatchesGeneral(t *testing.T) {
 	for _, from := range []struct {
 		dt  mlx.DType
 		get func(h uint16) float32
-	}{{mlx.BF16, gguf.BF16ToF32}, {mlx.F16, gguf.F16ToF32}} {
+	}{{mlx.BF16, npfloat.BF16ToF32}, {mlx.F16, npfloat.F16ToF32}} {
 		x := make([]float32, 1<<16)
 		for i := range x {
 			x[i] = from.get(uint16(i))
@@ -107,7 +108,7 @@ func TestConvertDirectBF16F16Vector(t *testing.T) {
 	finite := make([]byte, 0, 2<<16)
 	for i := range 1 << 16 {
 		all = binary.LittleEndian.AppendUint16(all, uint16(i))
-		if v := gguf.BF16ToF32(uint16(i)); v == v {
+		if v := npfloat.BF16ToF32(uint16(i)); v == v {
 			finite = binary.LittleEndian.AppendUint16(finite, uint16(i))
 		}
 	}
@@ -120,7 +121,7 @@ func TestConvertDirectBF16F16Vector(t *testing.T) {
 			require.True(t, ok)
 			for i := 0; i < len(src); i += 2 {
 				h := binary.LittleEndian.Uint16(src[i:])
-				require.Equal(t, gguf.F32ToF16(gguf.BF16ToF32(h)), binary.LittleEndian.Uint16(out[i:]), "bf16 %#04x vector %v", h, on)
+				require.Equal(t, npfloat.F32ToF16(npfloat.BF16ToF32(h)), binary.LittleEndian.Uint16(out[i:]), "bf16 %#04x vector %v", h, on)
 			}
 		}
 	}

@@ -646,7 +646,7 @@ func samplingKVs(gc *pyjson.Object) []gguf.KV {
 		}
 		if s, isStr := v.(string); isStr && key == "general.sampling.sequence" {
 			if s != "" {
-				out = append(out, gguf.KV{Key: key, Value: gguf.String(s)})
+				out = append(out, gguf.KV{Key: key, Value: gguf.NewValue(s)})
 			}
 			return
 		}
@@ -655,9 +655,9 @@ func samplingKVs(gc *pyjson.Object) []gguf.KV {
 			return
 		}
 		if isInt {
-			out = append(out, gguf.KV{Key: key, Value: gguf.Int32(int32(f))})
+			out = append(out, gguf.KV{Key: key, Value: gguf.NewValue(int32(f))})
 		} else {
-			out = append(out, gguf.KV{Key: key, Value: gguf.Float32(float32(f))})
+			out = append(out, gguf.KV{Key: key, Value: gguf.NewValue(float32(f))})
 		}
 	}
 	add("general.sampling.sequence", "sequence", false)
@@ -681,7 +681,7 @@ func (md *exportMeta) kvs() []gguf.KV {
 	var out []gguf.KV
 	str := func(key, v string) {
 		if v != "" {
-			out = append(out, gguf.KV{Key: key, Value: gguf.String(v)})
+			out = append(out, gguf.KV{Key: key, Value: gguf.NewValue(v)})
 		}
 	}
 	out = append(out, md.sampling...)
@@ -704,7 +704,7 @@ func (md *exportMeta) kvs() []gguf.KV {
 		if !has {
 			return
 		}
-		out = append(out, gguf.KV{Key: prefix + ".count", Value: gguf.Uint32(uint32(len(list)))})
+		out = append(out, gguf.KV{Key: prefix + ".count", Value: gguf.NewValue(uint32(len(list)))})
 		for i, e := range list {
 			for _, f := range []string{"name", "author", "version", "organization", "description", "url", "doi", "uuid", "repo_url"} {
 				str(fmt.Sprintf("%s.%d.%s", prefix, i, f), e[f])
@@ -714,10 +714,10 @@ func (md *exportMeta) kvs() []gguf.KV {
 	entries("general.base_model", md.hasBaseModels, md.baseModels)
 	entries("general.dataset", md.hasDatasets, md.datasets)
 	if len(md.tags) > 0 {
-		out = append(out, gguf.KV{Key: "general.tags", Value: gguf.Strings(md.tags)})
+		out = append(out, gguf.KV{Key: "general.tags", Value: gguf.NewValue(md.tags)})
 	}
 	if len(md.languages) > 0 {
-		out = append(out, gguf.KV{Key: "general.languages", Value: gguf.Strings(md.languages)})
+		out = append(out, gguf.KV{Key: "general.languages", Value: gguf.NewValue(md.languages)})
 	}
 	return out
 }

@@ -7,9 +7,9 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/mlxconv/mlxconv/convert"
 	"github.com/mlxconv/mlxconv/gguf"
 	"github.com/mlxconv/mlxconv/mlx"
+	"github.com/mlxconv/mlxconv/model/source"
 )
 
 // candidateList collects the candidates of one export: the parameters
@@ -42,7 +42,7 @@ func (cl *candidateList) add(src string, c candidate) {
 
 // addModule adds a module's tensors: for an MLX-quantized module its
 // weight (in the dequantized shape) and bias, otherwise every parameter.
-func (cl *candidateList) addModule(m *convert.Module) error {
+func (cl *candidateList) addModule(m *source.Module) error {
 	if m.Quant == nil {
 		for _, p := range m.Params {
 			cl.add(m.Path+"."+p.Name, candidate{float: p.Input, shape: slices.Clone(p.Input.Shape)})
@@ -72,10 +72,10 @@ func (cl *candidateList) unmappedError() error {
 
 // addCheckpointHead adds the checkpoint's own lm_head tensor, read
 // directly, if it has one.
-func (cl *candidateList) addCheckpointHead(inv *convert.Inventory) {
+func (cl *candidateList) addCheckpointHead(inv *source.Inventory) {
 	for _, t := range inv.Tensors {
 		if t.Name == "lm_head.weight" || t.Name == "language_model.lm_head.weight" {
-			in := &convert.Input{Name: t.Name, DType: t.DType, Shape: slices.Clone(t.Shape), Op: convert.OpDirect, Sources: []convert.SourceTensor{t}}
+			in := &source.Input{Name: t.Name, DType: t.DType, Shape: slices.Clone(t.Shape), Op: source.OpDirect, Sources: []source.SourceTensor{t}}
 			cl.add(t.Name, candidate{float: in, shape: slices.Clone(t.Shape)})
 			return
 		}
@@ -89,7 +89,7 @@ func (c *candidate) isExpertStack() bool {
 
 // lastSourcePos is the largest reading position among the inputs' source
 // tensors (-1 for none).
-func lastSourcePos(pos map[[2]any]int64, ins ...*convert.Input) int64 {
+func lastSourcePos(pos map[[2]any]int64, ins ...*source.Input) int64 {
 	p := int64(-1)
 	for _, in := range ins {
 		if in == nil {
@@ -180,7 +180,7 @@ func (pl *exportPlanner) qkHeads(name string) (int64, error) {
 
 // planFloat decides a float tensor: convert to its output type. It
 // returns the transforms (norm shift, expert stacking) and notes to add.
-func (pl *exportPlanner) planFloat(t *ExportTensor, op *tensorOp, c *candidate, in *convert.Input, ndims int) (transforms, notes []string, err error) {
+func (pl *exportPlanner) planFloat(t *ExportTensor, op *tensorOp, c *candidate, in *source.Input, ndims int) (transforms, notes []string, err error) {
 	switch in.DType {
 	case mlx.F32, mlx.F16, mlx.BF16:
 	default:
@@ -201,7 +201,7 @@ func (pl *exportPlanner) planFloat(t *ExportTensor, op *tensorOp, c *candidate, 
 	default:
 		notes = append(notes, fmt.Sprintf("%s rounded to %s", t.From, typ))
 	}
-	if in.Op == convert.OpStack {
+	if in.Op == source.OpStack {
 		transforms = append(transforms, fmt.Sprintf("stack %d experts", len(in.Sources)))
 	}
 	return transforms, notes, nil
@@ -226,37 +226,37 @@ func repacksTo(want OutType) bool {
 }
 
 // repackType is the GGUF type an MLX-quantized tensor repacks into for
-// the wanted output type, or gguf.TypeCount when it must be dequantized.
-func (pl *exportPlanner) repackType(q mlx.QuantParams, c *candidate, want OutType) gguf.Type {
+// the wanted output type; false when it must be dequantized.
+func (pl *exportPlanner) repackType(q mlx.QuantParams, c *candidate, want OutType) (gguf.Type, bool) {
 	switch {
 	case !repacksTo(want):
-		return gguf.TypeCount
+		return 0, false
 	case q.Mode == mlx.MXFP4 && want == OutAuto:
-		return gguf.MXFP4
+		return gguf.MXFP4, true
 	case q.Mode == mlx.Affine:
 		return affineRepackType(q.Bits, pl.facts[c.src].symmetric, want)
 	}
-	return gguf.TypeCount
+	return 0, false
 }
 
 // affineRepackType is repackType for affine quantization: Q4_0 for
 // symmetric 4-bit groups, Q4_1 up to 4 bits, Q5_1 up to 5 bits, as far as
 // the wanted output type allows.
-func affineRepackType(bits int, symmetric bool, want OutType) gguf.Type {
+func affineRepackType(bits int, symmetric bool, want OutType) (gguf.Type, bool) {
 	switch {
 	case bits == 4 && (want == OutAuto || want == OutQ4_0):
 		switch {
 		case symmetric:
-			return gguf.Q4_0
+			return gguf.Q4_0, true
 		case want == OutAuto:
-			return gguf.Q4_1
+			return gguf.Q4_1, true
 		}
 	case bits <= 4 && (want == OutAuto || want == OutQ4_1):
-		return gguf.Q4_1
+		return gguf.Q4_1, true
 	case bits <= 5 && (want == OutAuto || want == OutQ5_1):
-		return gguf.Q5_1
+		return gguf.Q5_1, true
 	}
-	return gguf.TypeCount
+	return 0, false
 }
 
 // planDequant plans an MLX-quantized tensor that is not repacked:

@@ -24,9 +24,12 @@ import (
 	"github.com/mlxconv/mlxconv/convert"
 	"github.com/mlxconv/mlxconv/gguf"
 	"github.com/mlxconv/mlxconv/ggufexport"
+	"github.com/mlxconv/mlxconv/internal/npfloat"
 	"github.com/mlxconv/mlxconv/internal/oracle"
 	"github.com/mlxconv/mlxconv/mlx"
 	"github.com/mlxconv/mlxconv/mlx/safetensors"
+	"github.com/mlxconv/mlxconv/model/source"
+	"github.com/mlxconv/mlxconv/pipeline"
 )
 
 var updateExport = flag.Bool("update-export", false, "rewrite testdata/export/*.txt from the current planner")
@@ -37,7 +40,7 @@ const fxPre = "default"
 
 func planFx(t *testing.T, dir string, opts ggufexport.ExportOptions) *ggufexport.ExportPlan {
 	t.Helper()
-	inv, err := convert.LoadInventory(dir)
+	inv, err := source.LoadInventory(dir)
 	require.NoError(t, err)
 	defer inv.Close()
 	opts.Model = dir
@@ -169,9 +172,9 @@ func TestExportPlanRules(t *testing.T) {
 		t.Fatalf("no %s", key)
 		return gguf.Value{}
 	}
-	assert.Equal(t, gguf.ValueUint32, kv(plans["llama"], "llama.context_length").Type())
-	assert.Equal(t, gguf.ValueFloat32, kv(plans["llama"], "llama.rope.freq_base").Type())
-	assert.Equal(t, gguf.ValueUint32, kv(plans["llama"], "llama.rope.dimension_count").Type())
+	assert.Equal(t, "UINT32", kv(plans["llama"], "llama.context_length").Type())
+	assert.Equal(t, "FLOAT32", kv(plans["llama"], "llama.rope.freq_base").Type())
+	assert.Equal(t, "UINT32", kv(plans["llama"], "llama.rope.dimension_count").Type())
 	assert.Equal(t, "linear", kv(plans["mistral"], "llama.rope.scaling.type").Any())
 	assert.Equal(t, float32(2), kv(plans["mistral"], "llama.rope.scaling.factor").Any())
 	assert.Equal(t, uint32(fxHidden/fxHeads), kv(plans["mistral"], "llama.rope.dimension_count").Any())
@@ -234,7 +237,7 @@ func expectedValues(t *testing.T, m fxModel, tt ggufexport.ExportTensor, vals ma
 		for i := range v {
 			v[i] += 1
 			if dt == mlx.F16 {
-				v[i] = gguf.F16ToF32(gguf.F32ToF16(v[i]))
+				v[i] = npfloat.F16ToF32(npfloat.F32ToF16(v[i]))
 			}
 		}
 	}
@@ -295,7 +298,7 @@ func TestExportHFRoundTrip(t *testing.T) {
 				require.Equal(t, []string{out}, sum.Files)
 				f := mustOpen(t, out)
 				require.Len(t, f.Tensors, sum.Tensors)
-				for i, tt := range sum.Plan.Tensors {
+				for i, tt := range ggufexport.SummaryPlan(sum).Tensors {
 					ti := f.Tensors[i]
 					require.Equal(t, tt.Name, ti.Name)
 					require.Equal(t, tt.Type, ti.Type.String())
@@ -308,10 +311,10 @@ func TestExportHFRoundTrip(t *testing.T) {
 					require.Equal(t, want, readTensor(t, f, ti.Name), "tensor %s (%s)", ti.Name, ti.Type)
 					checked++
 				}
-				require.Len(t, f.KVs(), len(sum.Plan.KVs))
+				require.Len(t, f.KVs(), len(ggufexport.SummaryPlan(sum).KVs))
 				for i, kv := range f.KVs() {
-					assert.Equal(t, sum.Plan.KVs[i].Key, kv.Key)
-					assert.True(t, sum.Plan.KVs[i].Value.Equal(kv.Value), kv.Key)
+					assert.Equal(t, ggufexport.SummaryPlan(sum).KVs[i].Key, kv.Key)
+					assert.True(t, ggufexport.SummaryPlan(sum).KVs[i].Value.Equal(kv.Value), kv.Key)
 				}
 				if ot == ggufexport.OutF32 || ot == ggufexport.OutQ8_0 || arch == "llama" {
 					checkGGUFPy(t, out)
@@ -370,10 +373,10 @@ type mlxTensor struct {
 
 func readMLX(t *testing.T, dir string) map[string]mlxTensor {
 	t.Helper()
-	inv, err := convert.LoadInventory(dir)
+	inv, err := source.LoadInventory(dir)
 	require.NoError(t, err)
 	defer inv.Close()
-	read := func(st convert.SourceTensor) []byte {
+	read := func(st source.SourceTensor) []byte {
 		n := st.DType.Size()
 		for _, d := range st.Shape {
 			n *= d
@@ -383,7 +386,7 @@ func readMLX(t *testing.T, dir string) map[string]mlxTensor {
 		require.NoError(t, err)
 		return b
 	}
-	by := map[string]convert.SourceTensor{}
+	by := map[string]source.SourceTensor{}
 	for _, st := range inv.Tensors {
 		by[st.Name] = st
 	}
@@ -498,7 +501,7 @@ func TestExportMLXQuantized(t *testing.T) {
 			require.NoError(t, err)
 			params := mlx.QuantParams{Mode: p, Bits: tc.bits, GroupSize: tc.group}
 			n := 0
-			for _, tt := range sum.Plan.Tensors {
+			for _, tt := range ggufexport.SummaryPlan(sum).Tensors {
 				mt, ok := src[tt.Source]
 				if !ok {
 					continue
@@ -592,8 +595,8 @@ func TestExportSymmetricQ4_0(t *testing.T) {
 			s := scales[p]
 			nb := make([]byte, len(s))
 			for j := 0; j+1 < len(s); j += 2 {
-				v := gguf.BF16ToF32(binary.LittleEndian.Uint16(s[j:]))
-				binary.LittleEndian.PutUint16(nb[j:], gguf.F32ToBF16(-8*v))
+				v := npfloat.BF16ToF32(binary.LittleEndian.Uint16(s[j:]))
+				binary.LittleEndian.PutUint16(nb[j:], npfloat.F32ToBF16(-8*v))
 			}
 			stf[i].Data = nb
 		}
@@ -605,7 +608,7 @@ func TestExportSymmetricQ4_0(t *testing.T) {
 	assert.Equal(t, "MOSTLY_Q4_0", sum.FileType)
 	f := mustOpen(t, out)
 	n := 0
-	for _, tt := range sum.Plan.Tensors {
+	for _, tt := range ggufexport.SummaryPlan(sum).Tensors {
 		mt, ok := src[tt.Source]
 		if !ok {
 			continue
@@ -707,12 +710,12 @@ func TestExportSplit(t *testing.T) {
 			for i, p := range sum.Files {
 				assert.Equal(t, filepath.Join(filepath.Dir(out), fmt.Sprintf("split-%05d-of-%05d.gguf", i+1, len(sum.Files))), p)
 				f := mustOpen(t, p)
-				no, err := gguf.Get[uint16](f, gguf.KeySplitNo)
+				no, err := gguf.Get[uint16](f, "split.no")
 				require.NoError(t, err)
 				assert.Equal(t, uint16(i), no)
-				cnt, err := gguf.Get[int32](f, gguf.KeySplitTensorsCount)
+				cnt, err := gguf.Get[int32](f, "split.tensors.count")
 				require.NoError(t, err)
-				assert.Equal(t, int32(len(whole.Plan.Tensors)), cnt)
+				assert.Equal(t, int32(len(ggufexport.SummaryPlan(whole).Tensors)), cnt)
 				_, hasArch := f.Lookup("general.architecture")
 				assert.Equal(t, i == 0, hasArch)
 				for _, ti := range f.Tensors {
@@ -722,7 +725,7 @@ func TestExportSplit(t *testing.T) {
 				}
 				checkGGUFPy(t, p)
 			}
-			assert.Len(t, seen, len(whole.Plan.Tensors))
+			assert.Len(t, seen, len(ggufexport.SummaryPlan(whole).Tensors))
 			_, err := os.Stat(out)
 			assert.True(t, os.IsNotExist(err), "no unsplit file")
 		})
@@ -737,7 +740,7 @@ func TestExportNothingLeftOnError(t *testing.T) {
 	outDir := t.TempDir()
 	out := filepath.Join(outDir, "out.gguf")
 	ctx, cancel := context.WithCancel(context.Background())
-	opts := ggufexport.ExportOptions{Model: dir, OutFile: out, Pre: fxPre, Workers: 1, Progress: func(p convert.Progress) {
+	opts := ggufexport.ExportOptions{Model: dir, OutFile: out, Pre: fxPre, Workers: 1, Progress: func(p pipeline.Progress) {
 		if p.TensorsDone > 0 {
 			cancel()
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/mlxconv/mlxconv/mlx"
 
 	"github.com/mlxconv/mlxconv/gguf"
+	"github.com/mlxconv/mlxconv/internal/npfloat"
 	"github.com/mlxconv/mlxconv/internal/simd"
 )
 
@@ -159,12 +160,12 @@ func convTables() {
 		f16ToF32Tab = new([1 << 16]float32)
 		for i := range 1 << 16 {
 			h := uint16(i)
-			bf16ToF16Tab[i] = gguf.F32ToF16(gguf.BF16ToF32(h))
-			bf16RoundTrip[i] = gguf.F32ToBF16(gguf.BF16ToF32(h))
-			f := gguf.F16ToF32(h)
+			bf16ToF16Tab[i] = npfloat.F32ToF16(npfloat.BF16ToF32(h))
+			bf16RoundTrip[i] = npfloat.F32ToBF16(npfloat.BF16ToF32(h))
+			f := npfloat.F16ToF32(h)
 			f16ToF32Tab[i] = f
-			f16ToBF16Tab[i] = gguf.F32ToBF16(f)
-			f16RoundTrip[i] = gguf.F32ToF16(f)
+			f16ToBF16Tab[i] = npfloat.F32ToBF16(f)
+			f16RoundTrip[i] = npfloat.F32ToF16(f)
 		}
 	})
 }
@@ -254,9 +255,9 @@ func widenDirect(src []byte, from mlx.DType, n int) ([]byte, bool) {
 // narrowDirect converts float32 to float16 or bfloat16 (to).
 func narrowDirect(src []byte, to gguf.Type, n int) []byte {
 	out := getBuf(2 * n)
-	conv := gguf.F32ToF16
+	conv := npfloat.F32ToF16
 	if to == gguf.BF16 {
-		conv = gguf.F32ToBF16
+		conv = npfloat.F32ToBF16
 	}
 	for i := range n {
 		binary.LittleEndian.PutUint16(out[2*i:], conv(math.Float32frombits(binary.LittleEndian.Uint32(src[4*i:]))))
@@ -338,7 +339,7 @@ func decodeInto(x []float32, b []byte, dt mlx.DType) error {
 func shiftNorm(x []float32, dt mlx.DType) {
 	if dt == mlx.F16 {
 		for i, v := range x {
-			x[i] = gguf.F16ToF32(gguf.F32ToF16(v + 1))
+			x[i] = npfloat.F16ToF32(npfloat.F32ToF16(v + 1))
 		}
 		return
 	}
@@ -409,17 +410,17 @@ func loadParam(b []byte, dt mlx.DType, i int) float32 {
 	case mlx.F32:
 		return math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
 	case mlx.F16:
-		return gguf.F16ToF32(binary.LittleEndian.Uint16(b[2*i:]))
+		return npfloat.F16ToF32(binary.LittleEndian.Uint16(b[2*i:]))
 	case mlx.BF16:
-		return gguf.BF16ToF32(binary.LittleEndian.Uint16(b[2*i:]))
+		return npfloat.BF16ToF32(binary.LittleEndian.Uint16(b[2*i:]))
 	}
 	return float32(math.NaN())
 }
 
 // f16Exact reports whether v survives the conversion to float16.
 func f16Exact(v float32) (uint16, bool) {
-	h := gguf.F32ToF16(v)
-	return h, gguf.F16ToF32(h) == v
+	h := npfloat.F32ToF16(v)
+	return h, npfloat.F16ToF32(h) == v
 }
 
 // repack copies MLX codes and group parameters into GGUF blocks.
@@ -580,7 +581,7 @@ func quantizeQ8_0Fast(dst []byte, x []float32) bool {
 		d := amax / 127
 		out := dst[b/32*34 : b/32*34+34]
 		if amax == 0 {
-			binary.LittleEndian.PutUint16(out, gguf.F32ToF16(d))
+			binary.LittleEndian.PutUint16(out, npfloat.F32ToF16(d))
 			clear(out[2:])
 			continue
 		}
@@ -588,7 +589,7 @@ func quantizeQ8_0Fast(dst []byte, x []float32) bool {
 			return false // subnormal scale: 1/d may overflow
 		}
 		id := 1 / d
-		binary.LittleEndian.PutUint16(out, gguf.F32ToF16(d))
+		binary.LittleEndian.PutUint16(out, npfloat.F32ToF16(d))
 		q := out[2:34:34]
 		for j, v := range blk {
 			// Round half away from zero: |r| <= 127.x, so r ± 0.5 is exact

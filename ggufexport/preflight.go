@@ -11,32 +11,32 @@ import (
 	"path/filepath"
 	"slices"
 
-	"github.com/mlxconv/mlxconv/convert"
 	"github.com/mlxconv/mlxconv/internal/fsx"
+	"github.com/mlxconv/mlxconv/model/source"
 )
 
 // Preflight checks a model directory holding at least config.json (for a
 // Hub source: only the small files fetched before any weight) and reports,
 // before anything large is read or downloaded, whether the model can be
-// exported to GGUF: convert.Preflight's checks, and a model type with a GGUF
-// export. Errors wrap convert.ErrConfig or ErrUnsupported (which is
+// exported to GGUF: a model type with a GGUF export, and source.Preflight's
+// checks. Errors wrap model.ErrConfig or ErrUnsupported (which is
 // convert.ErrUnsupported). It has the signature hub.Client.Resolve takes.
 func Preflight(dir string) error {
 	// The GGUF check comes first, so that a type convert handles but gguf
 	// does not, or neither does, is named with the GGUF families; a
-	// config.json that cannot be read is left to convert.Preflight's
+	// config.json that cannot be read is left to source.Preflight's
 	// precise errors.
 	if b, err := fsx.ReadFile(filepath.Join(dir, "config.json"), 64<<20); err == nil {
 		var cfg struct {
 			ModelType any `json:"model_type"`
 		}
 		if json.Unmarshal(b, &cfg) == nil {
-			if mt, ok := cfg.ModelType.(string); ok && !slices.Contains(ExportModelTypes(), mt) {
+			if mt, ok := cfg.ModelType.(string); ok && !slices.Contains(exportModelTypes(), mt) {
 				return noExport(mt)
 			}
 		}
 	}
-	return convert.Preflight(dir)
+	return source.Preflight(dir)
 }
 
 // resolveModel maps a Model that does not exist locally to a Hub snapshot

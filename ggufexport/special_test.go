@@ -1,6 +1,6 @@
 //go:build unix
 
-package ggufexport_test
+package ggufexport
 
 import (
 	"os"
@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-
-	"github.com/mlxconv/mlxconv/ggufexport"
 )
 
 // TestLoadVocabSpecialFiles: a named pipe in place of a tokenizer file is
@@ -31,12 +29,12 @@ func TestLoadVocabSpecialFiles(t *testing.T) {
 			require.NoError(t, syscall.Mkfifo(p, 0o644))
 			done := make(chan error, 1)
 			go func() {
-				_, err := ggufexport.LoadVocab(dir, ggufexport.VocabOptions{Arch: "llama"})
+				_, err := loadVocab(dir, vocabOptions{Arch: "llama"})
 				done <- err
 			}()
 			select {
 			case err := <-done:
-				require.ErrorIs(t, err, ggufexport.ErrTokenizer)
+				require.ErrorIs(t, err, ErrTokenizer)
 				require.Contains(t, err.Error(), `"`+p+`": not a regular file (named pipe)`)
 			case <-time.After(10 * time.Second):
 				t.Fatal("LoadVocab blocked")

@@ -16,7 +16,7 @@ import (
 
 // Tokenizer export.
 //
-// LoadVocab builds, from a Hugging Face model directory, every tokenizer.*
+// loadVocab builds, from a Hugging Face model directory, every tokenizer.*
 // key llama.cpp's convert_hf_to_gguf.py writes for the architectures mlxconv
 // exports, with the same values, value types and order:
 //
@@ -36,14 +36,14 @@ import (
 //     text is encoded by a Go emulation of the tokenizers library and the
 //     SHA-256 of the id list looked up in llama.cpp's table (tokenizer_pre.go).
 //     An unknown digest or an unsupported tokenizer component is an error
-//     wrapping ErrUnknownPre unless VocabOptions.Pre names the pre-tokenizer.
+//     wrapping ErrUnknownPre unless vocabOptions.Pre names the pre-tokenizer.
 //     The merges are checked as HF tokenizers checks them (present, pairs,
 //     tokens in the vocabulary) and must not be empty, whether or not Pre
 //     is given: those errors wrap ErrTokenizer.
 //     One deliberate difference: a tokenizer.json with ignore_merges whose
 //     digest the converter calls smaug-bpe (the original Meta-Llama-3 file)
 //     is written as llama-bpe, whose llama.cpp pre-tokenizer is the same but
-//     ignores merges as the tokenizer does; Vocab.PreConverter keeps the
+//     ignores merges as the tokenizer does; ggufVocab.PreConverter keeps the
 //     converter's name.
 //   - Special token ids, add_bos/add_eos/add_sep, the chat template(s) and
 //     normalizer flags as gguf-py's SpecialVocab derives them from
@@ -71,30 +71,30 @@ var (
 	ErrTokenizer = errors.New("gguf: unsupported or invalid tokenizer")
 	// ErrUnknownPre reports a BPE pre-tokenizer llama.cpp's converter would
 	// not recognise either (or one this package cannot emulate): pass
-	// VocabOptions.Pre to name it.
+	// vocabOptions.Pre to name it.
 	ErrUnknownPre = errors.New("gguf: BPE pre-tokenizer not recognised")
 )
 
-// TokenType is llama.cpp's token type (tokenizer.ggml.token_type, INT32).
-type TokenType int32
+// tokenType is llama.cpp's token type (tokenizer.ggml.token_type, INT32).
+type tokenType int32
 
 // Token types, as llama.cpp numbers them.
 const (
-	TokenNormal      TokenType = 1
-	TokenUnknown     TokenType = 2
-	TokenControl     TokenType = 3
-	TokenUserDefined TokenType = 4
-	TokenUnused      TokenType = 5
-	TokenByte        TokenType = 6
+	tokenNormal      tokenType = 1
+	tokenUnknown     tokenType = 2
+	tokenControl     tokenType = 3
+	tokenUserDefined tokenType = 4
+	tokenUnused      tokenType = 5
+	tokenByte        tokenType = 6
 )
 
-var tokenTypeNames = map[TokenType]string{
-	TokenNormal: "NORMAL", TokenUnknown: "UNKNOWN", TokenControl: "CONTROL",
-	TokenUserDefined: "USER_DEFINED", TokenUnused: "UNUSED", TokenByte: "BYTE",
+var tokenTypeNames = map[tokenType]string{
+	tokenNormal: "NORMAL", tokenUnknown: "UNKNOWN", tokenControl: "CONTROL",
+	tokenUserDefined: "USER_DEFINED", tokenUnused: "UNUSED", tokenByte: "BYTE",
 }
 
 // String returns the llama.cpp name of t.
-func (t TokenType) String() string {
+func (t tokenType) String() string {
 	if s, ok := tokenTypeNames[t]; ok {
 		return s
 	}
@@ -103,15 +103,15 @@ func (t TokenType) String() string {
 
 // Tokenizer metadata keys.
 const (
-	KeyTokenizerModel  = "tokenizer.ggml.model"
-	KeyTokenizerPre    = "tokenizer.ggml.pre"
-	KeyTokenList       = "tokenizer.ggml.tokens"
-	KeyTokenScores     = "tokenizer.ggml.scores"
-	KeyTokenType       = "tokenizer.ggml.token_type"
-	KeyTokenMerges     = "tokenizer.ggml.merges"
-	KeyAddSpacePrefix  = "tokenizer.ggml.add_space_prefix"
-	KeyChatTemplate    = "tokenizer.chat_template"
-	KeyChatTemplates   = "tokenizer.chat_templates"
+	keyTokenizerModel  = "tokenizer.ggml.model"
+	keyTokenizerPre    = "tokenizer.ggml.pre"
+	keyTokenList       = "tokenizer.ggml.tokens"
+	keyTokenScores     = "tokenizer.ggml.scores"
+	keyTokenType       = "tokenizer.ggml.token_type"
+	keyTokenMerges     = "tokenizer.ggml.merges"
+	keyAddSpacePrefix  = "tokenizer.ggml.add_space_prefix"
+	keyChatTemplate    = "tokenizer.chat_template"
+	keyChatTemplates   = "tokenizer.chat_templates"
 	keyChatTemplateFmt = "tokenizer.chat_template.%s"
 )
 
@@ -132,16 +132,16 @@ var addSpecialKeys = map[string]string{
 
 // Size limits for tokenizer input.
 const (
-	// MaxVocabSize caps vocabulary sizes and token ids (real vocabularies
+	// maxVocabSize caps vocabulary sizes and token ids (real vocabularies
 	// stay below 2^20; the cap bounds what a hostile config.json can make
-	// LoadVocab allocate for padding).
-	MaxVocabSize = 1 << 22
+	// loadVocab allocate for padding).
+	maxVocabSize = 1 << 22
 	// maxTokenizerFile caps the size of any tokenizer file read.
 	maxTokenizerFile = 1 << 30
 )
 
-// VocabOptions tune LoadVocab.
-type VocabOptions struct {
+// vocabOptions tune loadVocab.
+type vocabOptions struct {
 	// Arch is the GGUF architecture whose set_vocab rules apply: llama
 	// (also Mistral, Mixtral), qwen2, qwen3, qwen2moe, qwen3moe, gemma,
 	// gemma2, gemma3, phi3. Empty: SentencePiece if tokenizer.model exists,
@@ -157,14 +157,14 @@ type VocabOptions struct {
 	Pre string
 }
 
-// Vocab is an exported tokenizer: the arrays, and every tokenizer.* KV in
+// ggufVocab is an exported tokenizer: the arrays, and every tokenizer.* KV in
 // the order convert_hf_to_gguf.py writes them.
-type Vocab struct {
+type ggufVocab struct {
 	Model  string      // tokenizer.ggml.model: "llama" or "gpt2"
 	Pre    string      // tokenizer.ggml.pre
 	Tokens []string    // tokenizer.ggml.tokens
 	Scores []float32   // tokenizer.ggml.scores (SentencePiece only)
-	Types  []TokenType // tokenizer.ggml.token_type
+	Types  []tokenType // tokenizer.ggml.token_type
 	Merges []string    // tokenizer.ggml.merges (BPE only)
 	// PreHash is the chkhsh digest computed for a BPE vocabulary (empty for
 	// SentencePiece, or when Pre was given and detection was skipped).
@@ -182,14 +182,14 @@ type Vocab struct {
 
 // KVs returns the tokenizer metadata in writing order, typed as llama.cpp
 // reads it, ready to append to the architecture's KVs for NewPlan.
-func (v *Vocab) KVs() []gguf.KV { return append([]gguf.KV(nil), v.kvs.List...) }
+func (v *ggufVocab) KVs() []gguf.KV { return append([]gguf.KV(nil), v.kvs.List...) }
 
 // Lookup returns the value of a tokenizer key.
-func (v *Vocab) Lookup(key string) (gguf.Value, bool) {
+func (v *ggufVocab) Lookup(key string) (gguf.Value, bool) {
 	return v.kvs.Lookup(key)
 }
 
-func (v *Vocab) warnf(format string, args ...any) {
+func (v *ggufVocab) warnf(format string, args ...any) {
 	v.Warnings = append(v.Warnings, fmt.Sprintf(format, args...))
 }
 
@@ -229,12 +229,12 @@ func (d modelDir) read(name string) ([]byte, error) {
 	}
 }
 
-// LoadVocab exports the tokenizer of the Hugging Face model directory dir
+// loadVocab exports the tokenizer of the Hugging Face model directory dir
 // as convert_hf_to_gguf.py does for opts.Arch. See the file comment for the
 // rules. Errors wrap ErrTokenizer, ErrUnknownPre or ErrInvalid.
-func LoadVocab(dir string, opts VocabOptions) (*Vocab, error) {
-	if opts.VocabSize < 0 || opts.VocabSize > MaxVocabSize {
-		return nil, fmt.Errorf("%w: vocabulary size %d out of range [0, %d]", gguf.ErrInvalid, opts.VocabSize, MaxVocabSize)
+func loadVocab(dir string, opts vocabOptions) (*ggufVocab, error) {
+	if opts.VocabSize < 0 || opts.VocabSize > maxVocabSize {
+		return nil, fmt.Errorf("%w: vocabulary size %d out of range [0, %d]", gguf.ErrInvalid, opts.VocabSize, maxVocabSize)
 	}
 	if opts.Pre != "" && !validPreName(opts.Pre) {
 		return nil, fmt.Errorf("%w: pre-tokenizer name %q", gguf.ErrInvalid, opts.Pre)
@@ -244,7 +244,7 @@ func LoadVocab(dir string, opts VocabOptions) (*Vocab, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &vocabLoader{d: d, opts: opts, hp: cfg, v: &Vocab{}}
+	l := &vocabLoader{d: d, opts: opts, hp: cfg, v: &ggufVocab{}}
 	if err := l.run(); err != nil {
 		return nil, err
 	}
@@ -263,12 +263,12 @@ func validPreName(s string) bool {
 	return true
 }
 
-// vocabLoader carries one LoadVocab run.
+// vocabLoader carries one loadVocab run.
 type vocabLoader struct {
 	d    modelDir
-	opts VocabOptions
+	opts vocabOptions
 	hp   jsonObj // config.json with text_config hoisted (nil if absent)
-	v    *Vocab
+	v    *ggufVocab
 
 	tj     *hfTokenizerJSON // tokenizer.json, parsed once
 	tjRead bool
@@ -302,8 +302,8 @@ func (r vocabRules) LlamaHF() error                           { return r.l.llama
 func (r vocabRules) ExtraSpecials(kinds []string, ids map[string]int64, keepTemplate bool) error {
 	return r.l.extraSpecials(kinds, ids, keepTemplate)
 }
-func (r vocabRules) SetAddSpacePrefix(b bool)              { r.l.v.kvs.Set(KeyAddSpacePrefix, gguf.Bool(b)) }
-func (r vocabRules) SetAddBOS(b bool)                      { r.l.v.kvs.Set(addSpecialKeys["bos"], gguf.Bool(b)) }
+func (r vocabRules) SetAddSpacePrefix(b bool)              { r.l.v.kvs.Set(keyAddSpacePrefix, gguf.NewValue(b)) }
+func (r vocabRules) SetAddBOS(b bool)                      { r.l.v.kvs.Set(addSpecialKeys["bos"], gguf.NewValue(b)) }
 func (r vocabRules) HParamInt(key string, def int64) int64 { return r.l.hparamInt(key, def) }
 func (r vocabRules) Errorf(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrTokenizer, fmt.Sprintf(format, args...))
@@ -326,7 +326,7 @@ func (l *vocabLoader) vocabSize(def int, keys ...string) (int, error) {
 	}
 	for _, k := range keys {
 		if n, ok := pyInt(l.hp[k]); ok && n != 0 {
-			if n < 0 || n > MaxVocabSize {
+			if n < 0 || n > maxVocabSize {
 				return 0, fmt.Errorf("%w: config.json %s %d out of range", ErrTokenizer, k, n)
 			}
 			return int(n), nil
@@ -407,22 +407,22 @@ func looksSpecial(t string) bool {
 // setArrays writes the model, pre and array KVs.
 func (l *vocabLoader) setArrays() {
 	v := l.v
-	v.kvs.Set(KeyTokenizerModel, gguf.String(v.Model))
-	v.kvs.Set(KeyTokenizerPre, gguf.String(v.Pre))
-	v.kvs.Set(KeyTokenList, gguf.Strings(v.Tokens))
+	v.kvs.Set(keyTokenizerModel, gguf.NewValue(v.Model))
+	v.kvs.Set(keyTokenizerPre, gguf.NewValue(v.Pre))
+	v.kvs.Set(keyTokenList, gguf.NewValue(v.Tokens))
 	if v.Scores != nil {
-		v.kvs.Set(KeyTokenScores, gguf.Float32s(v.Scores))
+		v.kvs.Set(keyTokenScores, gguf.NewValue(v.Scores))
 	}
 	types := make([]int32, len(v.Types))
 	for i, t := range v.Types {
 		types[i] = int32(t)
 	}
-	v.kvs.Set(KeyTokenType, gguf.Int32s(types))
+	v.kvs.Set(keyTokenType, gguf.NewValue(types))
 }
 
 // checkID validates a token id read from a file.
 func checkID(what string, id int64) error {
-	if id < 0 || id >= MaxVocabSize {
+	if id < 0 || id >= maxVocabSize {
 		return fmt.Errorf("%w: %s: token id %d out of range", ErrTokenizer, what, id)
 	}
 	return nil

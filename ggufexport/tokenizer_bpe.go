@@ -26,7 +26,7 @@ func (l *vocabLoader) readTokenizerJSON() (*hfTokenizerJSON, error) {
 		l.tjErr = fmt.Errorf("%w: tokenizer.json: %v", ErrTokenizer, err)
 		return nil, l.tjErr
 	}
-	if len(tj.AddedTokens) > MaxVocabSize {
+	if len(tj.AddedTokens) > maxVocabSize {
 		l.tjErr = fmt.Errorf("%w: tokenizer.json has %d added tokens", ErrTokenizer, len(tj.AddedTokens))
 		return nil, l.tjErr
 	}
@@ -163,20 +163,20 @@ func newBPETokens(src *bpeSource) (*bpeTokens, error) {
 // fill sets v's n tokens and their types: [PADi] for the ids without a
 // token, added tokens control (special or special-looking) or
 // user-defined, the rest normal.
-func (bt *bpeTokens) fill(v *Vocab, n int) {
+func (bt *bpeTokens) fill(v *ggufVocab, n int) {
 	v.Tokens = make([]string, n)
-	v.Types = make([]TokenType, n)
+	v.Types = make([]tokenType, n)
 	for i := 0; i < n; i++ {
 		t, ok := bt.byID[i]
 		switch {
 		case !ok:
-			v.Tokens[i], v.Types[i] = fmt.Sprintf("[PAD%d]", i), TokenUnused
+			v.Tokens[i], v.Types[i] = fmt.Sprintf("[PAD%d]", i), tokenUnused
 		case bt.added[t] && (bt.special[i] || looksSpecial(t)):
-			v.Tokens[i], v.Types[i] = t, TokenControl
+			v.Tokens[i], v.Types[i] = t, tokenControl
 		case bt.added[t]:
-			v.Tokens[i], v.Types[i] = strings.ReplaceAll(t, "▁", " "), TokenUserDefined
+			v.Tokens[i], v.Types[i] = strings.ReplaceAll(t, "▁", " "), tokenUserDefined
 		default:
-			v.Tokens[i], v.Types[i] = t, TokenNormal
+			v.Tokens[i], v.Types[i] = t, tokenNormal
 		}
 	}
 }
@@ -198,7 +198,7 @@ func (l *vocabLoader) bpePre(src *bpeSource) error {
 		return fmt.Errorf("%w (pass a pre-tokenizer name to override): %w", ErrUnknownPre, err)
 	}
 	v.PreHash = hash
-	name, ok := PreTokenizerName(hash)
+	name, ok := preTokenizerName(hash)
 	if !ok {
 		return fmt.Errorf("%w: chkhsh %s is not in llama.cpp's table (pass a pre-tokenizer name to override)", ErrUnknownPre, hash)
 	}
@@ -215,7 +215,7 @@ func decodeVocabMap(raw json.RawMessage, what string) (map[string]int, error) {
 	if err := json.Unmarshal(raw, &vocab); err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrTokenizer, what, err)
 	}
-	if len(vocab) > MaxVocabSize {
+	if len(vocab) > maxVocabSize {
 		return nil, fmt.Errorf("%w: %s has %d tokens", ErrTokenizer, what, len(vocab))
 	}
 	out := make(map[string]int, len(vocab))

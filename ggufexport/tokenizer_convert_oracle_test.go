@@ -22,7 +22,7 @@ import (
 // --vocab-only (the oracle of scripts/oracle/llama/setup.sh, in
 // MLXCONV_LLAMA_CACHE) on real and synthetic tokenizers and requires every
 // tokenizer.* KV of its output, in order and with its type, to equal
-// LoadVocab's. The one allowed difference is the documented pre-tokenizer
+// loadVocab's. The one allowed difference is the documented pre-tokenizer
 // name of the original Meta-Llama-3 tokenizer.json (llama-bpe for the
 // converter's smaug-bpe; see preIgnoreMergesFix).
 func TestVocabConverterOracle(t *testing.T) {
@@ -157,13 +157,13 @@ func TestVocabConverterOracle(t *testing.T) {
 			require.NoError(t, err)
 			want, _ := tokenizerKVs(f.KVs())
 			require.NoError(t, f.Close())
-			v, err := LoadVocab(c.dir, VocabOptions{Arch: c.arch})
+			v, err := loadVocab(c.dir, vocabOptions{Arch: c.arch})
 			require.NoError(t, err)
 			got := v.KVs()
 			require.Equal(t, keysOf(want), keysOf(got))
 			for i := range want {
-				if want[i].Key == KeyTokenizerPre && v.PreConverter != "" && v.PreConverter != v.Pre {
-					assert.Equal(t, want[i].Value, gguf.String(v.PreConverter), "converter's pre-tokenizer name")
+				if want[i].Key == keyTokenizerPre && v.PreConverter != "" && v.PreConverter != v.Pre {
+					assert.Equal(t, want[i].Value, gguf.NewValue(v.PreConverter), "converter's pre-tokenizer name")
 					continue
 				}
 				assert.True(t, got[i].Value.Equal(want[i].Value), "%s: ours %v, converter %v", want[i].Key, got[i].Value, want[i].Value)

@@ -703,7 +703,7 @@ func pairPost(m jsonObj, typ string) (func([]int) []int, error) {
 			return 0, fmt.Errorf("%w: %s %s is not a [token, id] pair", ErrTokenizer, typ, key)
 		}
 		id, ok := pyInt(l[1])
-		if !ok || id < 0 || id > MaxVocabSize {
+		if !ok || id < 0 || id > maxVocabSize {
 			return 0, fmt.Errorf("%w: %s %s id", ErrTokenizer, typ, key)
 		}
 		return int(id), nil
@@ -767,7 +767,7 @@ func templateSpecialIDs(specials, st jsonObj) ([]int, error) {
 	var ids []int
 	for _, x := range objList(sp, "ids") {
 		id, ok := pyInt(x)
-		if !ok || id < 0 || id > MaxVocabSize {
+		if !ok || id < 0 || id > maxVocabSize {
 			return nil, fmt.Errorf("%w: TemplateProcessing special token %q id", ErrTokenizer, name)
 		}
 		ids = append(ids, int(id))

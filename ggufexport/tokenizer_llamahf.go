@@ -321,7 +321,7 @@ func (av *addedVocab) addDecoded(dec jsonObj) error {
 // fill sets v's tokens, scores and types: the base ids (added tokens
 // replacing model tokens), then the added ids beyond them in order; the
 // special tokens are control tokens. It returns the vocabulary size.
-func (av *addedVocab) fill(v *Vocab, specials []string) (int, error) {
+func (av *addedVocab) fill(v *ggufVocab, specials []string) (int, error) {
 	specialIDs := map[int]bool{}
 	specialSet := map[string]bool{}
 	for _, s := range specials {
@@ -335,26 +335,26 @@ func (av *addedVocab) fill(v *Vocab, specials []string) (int, error) {
 	v.Model, v.Pre = "llama", "default"
 	v.Tokens = make([]string, 0, n)
 	v.Scores = make([]float32, 0, n)
-	v.Types = make([]TokenType, 0, n)
+	v.Types = make([]tokenType, 0, n)
 	for id := 0; id < av.base; id++ {
 		s, ok := reverse[id]
 		if !ok {
 			return 0, fmt.Errorf("%w: tokenizer.json has no token with id %d (its vocabulary has %d entries)", ErrTokenizer, id, av.base)
 		}
-		typ := TokenNormal
+		typ := tokenNormal
 		switch {
 		case isBytePiece(s):
-			typ = TokenByte
+			typ = tokenByte
 		case specialIDs[id]:
-			typ = TokenControl
+			typ = tokenControl
 		}
 		v.Tokens, v.Scores, v.Types = append(v.Tokens, s), append(v.Scores, -1000), append(v.Types, typ)
 	}
 	for _, id := range extraIDs {
 		s := av.byID[id]
-		typ := TokenUserDefined
+		typ := tokenUserDefined
 		if specialSet[s] {
-			typ = TokenControl
+			typ = tokenControl
 		}
 		v.Tokens, v.Scores, v.Types = append(v.Tokens, s), append(v.Scores, -1000), append(v.Types, typ)
 	}

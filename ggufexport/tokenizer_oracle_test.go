@@ -141,7 +141,7 @@ func TestTokenizerOracle(t *testing.T) {
 			map[string]string{"vocab.json": filepath.Join(npm, "gpt2", "vocab.json"), "merges.txt": filepath.Join(npm, "gpt2", "merges.txt")},
 			map[string]string{"config.json": gpt2Config})},
 	} {
-		v, err := LoadVocab(tc.dir, VocabOptions{Arch: tc.arch})
+		v, err := loadVocab(tc.dir, vocabOptions{Arch: tc.arch})
 		require.NoError(t, err, tc.name)
 		gpath := filepath.Join(golden, "ggml-vocab-"+tc.name+".gguf")
 		gf, err := gguf.Open(gpath)
@@ -173,7 +173,7 @@ func TestTokenizerOracle(t *testing.T) {
 		"tokenizer_config.json": filepath.Join(npm, "qwen3", "tokenizer_config.json"),
 	}, map[string]string{"config.json": qwen3Config})
 
-	v3, err := LoadVocab(llama3, VocabOptions{Arch: "llama"})
+	v3, err := loadVocab(llama3, vocabOptions{Arch: "llama"})
 	require.NoError(t, err)
 	// This tokenizer.json is Meta-Llama-3-8B's first release, whose
 	// post-processor adds no BOS; llama.cpp's converter names that hash
@@ -195,24 +195,24 @@ func TestTokenizerOracle(t *testing.T) {
 		Inp: filepath.Join(vectors, "ggml-vocab-llama-bpe.gguf.inp"), Out: filepath.Join(vectors, "ggml-vocab-llama-bpe.gguf.out"),
 		HF: map[string]string{"tokenizer": filepath.Join(llama3, "tokenizer.json"), "config": filepath.Join(llama3, "tokenizer_config.json")}})
 
-	vq, err := LoadVocab(qwen3, VocabOptions{Arch: "qwen3"})
+	vq, err := loadVocab(qwen3, vocabOptions{Arch: "qwen3"})
 	require.NoError(t, err)
 	c.check(vq.Pre == "qwen2", "qwen3: pre %q, want qwen2", vq.Pre)
 	c.check(len(vq.Tokens) == 151936, "qwen3: %d tokens, want 151936 (padded to vocab_size)", len(vq.Tokens))
 	qwenArch := []gguf.KV{
-		{Key: "general.architecture", Value: gguf.String("qwen3")},
-		{Key: "general.name", Value: gguf.String("qwen3")},
-		{Key: "qwen3.block_count", Value: gguf.Uint32(28)},
-		{Key: "qwen3.context_length", Value: gguf.Uint32(40960)},
-		{Key: "qwen3.embedding_length", Value: gguf.Uint32(1024)},
-		{Key: "qwen3.feed_forward_length", Value: gguf.Uint32(3072)},
-		{Key: "qwen3.attention.head_count", Value: gguf.Uint32(16)},
-		{Key: "qwen3.attention.head_count_kv", Value: gguf.Uint32(8)},
-		{Key: "qwen3.rope.freq_base", Value: gguf.Float32(1000000)},
-		{Key: "qwen3.attention.layer_norm_rms_epsilon", Value: gguf.Float32(1e-6)},
-		{Key: "qwen3.attention.key_length", Value: gguf.Uint32(128)},
-		{Key: "qwen3.attention.value_length", Value: gguf.Uint32(128)},
-		{Key: "general.file_type", Value: gguf.Uint32(1)},
+		{Key: "general.architecture", Value: gguf.NewValue("qwen3")},
+		{Key: "general.name", Value: gguf.NewValue("qwen3")},
+		{Key: "qwen3.block_count", Value: gguf.NewValue[uint32](28)},
+		{Key: "qwen3.context_length", Value: gguf.NewValue[uint32](40960)},
+		{Key: "qwen3.embedding_length", Value: gguf.NewValue[uint32](1024)},
+		{Key: "qwen3.feed_forward_length", Value: gguf.NewValue[uint32](3072)},
+		{Key: "qwen3.attention.head_count", Value: gguf.NewValue[uint32](16)},
+		{Key: "qwen3.attention.head_count_kv", Value: gguf.NewValue[uint32](8)},
+		{Key: "qwen3.rope.freq_base", Value: gguf.NewValue[float32](1000000)},
+		{Key: "qwen3.attention.layer_norm_rms_epsilon", Value: gguf.NewValue[float32](1e-6)},
+		{Key: "qwen3.attention.key_length", Value: gguf.NewValue[uint32](128)},
+		{Key: "qwen3.attention.value_length", Value: gguf.NewValue[uint32](128)},
+		{Key: "general.file_type", Value: gguf.NewValue[uint32](1)},
 	}
 	out = filepath.Join(work, "qwen3.gguf")
 	writeVocabGGUF(t, out, append(qwenArch, vq.KVs()...))
@@ -298,19 +298,19 @@ func TestPreTokenizerHashOracle(t *testing.T) {
 		} `json:"dirs"`
 	}
 	require.NoError(t, json.Unmarshal(oracle.Run(t, args...), &ref))
-	require.Equal(t, PreTokenizerCheckText, ref.ChkTxt)
+	require.Equal(t, preTokenizerCheckText, ref.ChkTxt)
 	assert.Empty(t, ref.Unstable["NFC"])
 	assert.Empty(t, ref.Unstable["NFD"])
 	assert.Equal(t, []string{"\uff5e"}, ref.Unstable["NFKC"])
 	assert.Equal(t, []string{"\uff5e"}, ref.Unstable["NFKD"])
 	for form, want := range ref.Normalize {
-		got, err := unicodeNormalize(form, PreTokenizerCheckText)
+		got, err := unicodeNormalize(form, preTokenizerCheckText)
 		require.NoError(t, err)
 		assert.Equal(t, want, got, form)
 	}
 	for _, n := range names {
 		t.Run(n, func(t *testing.T) {
-			l := &vocabLoader{d: modelDir{dir: dirs[n]}, v: &Vocab{}}
+			l := &vocabLoader{d: modelDir{dir: dirs[n]}, v: &ggufVocab{}}
 			var src *bpeSource
 			var err error
 			if n == "gpt2" {

@@ -21,8 +21,8 @@ import (
 // llama-cpp-python 0.3.36: 95 digests). Where a digest appears twice with
 // different names, the later entry wins, as the generated if-chain does.
 
-// PreTokenizerCheckText is llama.cpp's chktxt.
-const PreTokenizerCheckText = "\n \n\n \n\n\n \t \t\t \t\n  \n   \n    \n     \n🚀 (normal) 😶\u200d🌫️ (multiple emojis concatenated) ✅ 🦙🦙 3 33 333 3333 33333 333333 3333333 33333333 3.3 3..3 3...3 កាន់តែពិសេសអាច😁 ?我想在apple工作1314151天～ ------======= нещо на Български ''''''```````\"\"\"\"......!!!!!!?????? I've been 'told he's there, 'RE you sure? 'M not sure I'll make it, 'D you like some tea? We'Ve a'lL"
+// preTokenizerCheckText is llama.cpp's chktxt.
+const preTokenizerCheckText = "\n \n\n \n\n\n \t \t\t \t\n  \n   \n    \n     \n🚀 (normal) 😶\u200d🌫️ (multiple emojis concatenated) ✅ 🦙🦙 3 33 333 3333 33333 333333 3333333 33333333 3.3 3..3 3...3 កាន់តែពិសេសអាច😁 ?我想在apple工作1314151天～ ------======= нещо на Български ''''''```````\"\"\"\"......!!!!!!?????? I've been 'told he's there, 'RE you sure? 'M not sure I'll make it, 'D you like some tea? We'Ve a'lL"
 
 // preTokenizerNames maps chkhsh digests to tokenizer.ggml.pre names.
 var preTokenizerNames = map[string]string{
@@ -125,16 +125,16 @@ var preTokenizerNames = map[string]string{
 
 // preIgnoreMergesFix names, for a converter name whose llama.cpp
 // pre-tokenizer type does not set ignore_merges, the name with the same
-// pre-tokenizer that does. LoadVocab writes it for tokenizer.json files
+// pre-tokenizer that does. loadVocab writes it for tokenizer.json files
 // with model.ignore_merges true: the original Meta-Llama-3 tokenizer.json
 // (no BOS in its post-processor) hashes to smaug-bpe, and with smaug-bpe
 // llama.cpp tokenizes words such as " Việt" differently from the tokenizer
 // (merges instead of the whole-word vocabulary entry).
 var preIgnoreMergesFix = map[string]string{"smaug-bpe": "llama-bpe"}
 
-// PreTokenizerName returns the tokenizer.ggml.pre name llama.cpp's converter
+// preTokenizerName returns the tokenizer.ggml.pre name llama.cpp's converter
 // gives the chkhsh digest hash, if it knows it.
-func PreTokenizerName(hash string) (string, bool) {
+func preTokenizerName(hash string) (string, bool) {
 	n, ok := preTokenizerNames[hash]
 	return n, ok
 }
@@ -155,7 +155,7 @@ func pyIntListRepr(ids []int) string {
 
 // chkHash returns llama.cpp's chkhsh for the pipeline.
 func (p *hfPipeline) chkHash() (string, []int, error) {
-	ids, err := p.encode(PreTokenizerCheckText)
+	ids, err := p.encode(preTokenizerCheckText)
 	if err != nil {
 		return "", nil, fmt.Errorf("encoding the pre-tokenizer check text: %w", err)
 	}
@@ -166,7 +166,7 @@ func (p *hfPipeline) chkHash() (string, []int, error) {
 // chkRunes is the set of runes of the check text.
 var chkRunes = func() map[rune]bool {
 	m := map[rune]bool{}
-	for _, r := range PreTokenizerCheckText {
+	for _, r := range preTokenizerCheckText {
 		m[r] = true
 	}
 	return m

@@ -145,7 +145,7 @@ func TestTokRegexBudget(t *testing.T) {
 
 func FuzzTokRegex(f *testing.F) {
 	f.Add(`\s+(?!\S)|\s+`, "a   b\n")
-	f.Add(gpt2Pattern, PreTokenizerCheckText)
+	f.Add(gpt2Pattern, preTokenizerCheckText)
 	f.Add(`(?i:'s|'t)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}`, "I'S 123456 ab")
 	f.Add(`(?>a+?)b{2,}+|x*?`, "aabbb xx")
 	f.Fuzz(func(t *testing.T, pattern, text string) {

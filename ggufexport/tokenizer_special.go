@@ -711,7 +711,7 @@ func (s *specialVocab) loadMergesTxt() error {
 
 // pySplitLines splits text into lines as Python's file iteration does
 // (keeping only \n as the separator; \r stays part of the line).
-func parseMergesTxt(text string, v *Vocab) ([]string, error) {
+func parseMergesTxt(text string, v *ggufVocab) ([]string, error) {
 	lines := strings.SplitAfter(text, "\n")
 	if len(lines) > 0 && lines[len(lines)-1] == "" {
 		lines = lines[:len(lines)-1]
@@ -774,7 +774,7 @@ func (s *specialVocab) apply() {
 	kv := &v.kvs
 	if len(s.merges) > 0 {
 		v.Merges = s.merges
-		kv.Set(KeyTokenMerges, gguf.Strings(s.merges))
+		kv.Set(keyTokenMerges, gguf.NewValue(s.merges))
 	} else if s.loadMerges {
 		v.warnf("adding merges requested but no merges found, output may be non-functional")
 	}
@@ -784,7 +784,7 @@ func (s *specialVocab) apply() {
 			v.warnf("no handler for special token type %s with id %d - skipping", x.kind, x.id)
 			continue
 		}
-		kv.Set(key, gguf.Uint32(uint32(x.id)))
+		kv.Set(key, gguf.NewValue(uint32(x.id)))
 	}
 	for _, a := range s.add {
 		key, ok := addSpecialKeys[a.kind]
@@ -792,16 +792,16 @@ func (s *specialVocab) apply() {
 			v.warnf("no handler for add_%s_token with value %v - skipping", a.kind, a.on)
 			continue
 		}
-		kv.Set(key, gguf.Bool(a.on))
+		kv.Set(key, gguf.NewValue(a.on))
 	}
 	if s.chatTemplate != nil {
 		s.applyChatTemplate()
 	}
 	if s.normLowercase != nil {
-		kv.Set("tokenizer.ggml.normalizer.lowercase", gguf.Bool(*s.normLowercase))
+		kv.Set("tokenizer.ggml.normalizer.lowercase", gguf.NewValue(*s.normLowercase))
 	}
 	if s.normStrip != nil {
-		kv.Set("tokenizer.ggml.normalizer.strip_accents", gguf.Bool(*s.normStrip))
+		kv.Set("tokenizer.ggml.normalizer.strip_accents", gguf.NewValue(*s.normStrip))
 	}
 }
 
@@ -810,7 +810,7 @@ func (s *specialVocab) applyChatTemplate() {
 	kv := &s.l.v.kvs
 	switch t := s.chatTemplate.(type) {
 	case string:
-		kv.Set(KeyChatTemplate, gguf.String(t))
+		kv.Set(keyChatTemplate, gguf.NewValue(t))
 	case []any:
 		s.applyChatTemplates(t)
 	}
@@ -838,13 +838,13 @@ func (s *specialVocab) applyChatTemplates(list []any) {
 			continue
 		}
 		names[name] = true
-		kv.Set(fmt.Sprintf(keyChatTemplateFmt, name), gguf.String(tmpl))
+		kv.Set(fmt.Sprintf(keyChatTemplateFmt, name), gguf.NewValue(tmpl))
 	}
 	if len(names) > 0 {
-		kv.Set(KeyChatTemplates, gguf.Strings(slices.Sorted(maps.Keys(names))))
+		kv.Set(keyChatTemplates, gguf.NewValue(slices.Sorted(maps.Keys(names))))
 	}
 	if def != nil {
-		kv.Set(KeyChatTemplate, gguf.String(*def))
+		kv.Set(keyChatTemplate, gguf.NewValue(*def))
 	}
 }
 

@@ -178,7 +178,7 @@ func TestSpecialVocabOracle(t *testing.T) {
 	}
 	for i, f := range fixtures {
 		t.Run(f.name, func(t *testing.T) {
-			l := &vocabLoader{d: modelDir{dir: dirs[i]}, v: &Vocab{}}
+			l := &vocabLoader{d: modelDir{dir: dirs[i]}, v: &ggufVocab{}}
 			sv := newSpecialVocab(l, f.types, f.nVocab, f.loadMerges)
 			require.NoError(t, sv.load())
 			want := ref[i]

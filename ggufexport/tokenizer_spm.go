@@ -38,7 +38,7 @@ const (
 
 // parseSentencePiece decodes the pieces of a ModelProto. The input is
 // hostile: every length is checked by protowire against the bytes left,
-// and the piece count is capped by MaxVocabSize.
+// and the piece count is capped by maxVocabSize.
 func parseSentencePiece(b []byte) ([]spmPiece, error) {
 	var pieces []spmPiece
 	for len(b) > 0 {
@@ -53,8 +53,8 @@ func parseSentencePiece(b []byte) ([]spmPiece, error) {
 				return nil, fmt.Errorf("%w: tokenizer.model piece %d: %v", ErrTokenizer, len(pieces), protowire.ParseError(n))
 			}
 			b = b[n:]
-			if len(pieces) >= MaxVocabSize {
-				return nil, fmt.Errorf("%w: tokenizer.model has more than %d pieces", ErrTokenizer, MaxVocabSize)
+			if len(pieces) >= maxVocabSize {
+				return nil, fmt.Errorf("%w: tokenizer.model has more than %d pieces", ErrTokenizer, maxVocabSize)
 			}
 			p, err := parseSPMPiece(msg)
 			if err != nil {
@@ -140,18 +140,18 @@ func (p *spmPiece) parseField(num protowire.Number, typ protowire.Type, b []byte
 // spmTokenType maps a piece type as convert_hf_to_gguf.py does: the
 // IsUnknown / IsControl / IsUnused / IsByte checks in that order, anything
 // else (NORMAL and USER_DEFINED) NORMAL.
-func spmTokenType(t int32) TokenType {
+func spmTokenType(t int32) tokenType {
 	switch t {
 	case spmUnknown:
-		return TokenUnknown
+		return tokenUnknown
 	case spmControl:
-		return TokenControl
+		return tokenControl
 	case spmUnused:
-		return TokenUnused
+		return tokenUnused
 	case spmByte:
-		return TokenByte
+		return tokenByte
 	}
-	return TokenNormal
+	return tokenNormal
 }
 
 // spm exports a SentencePiece vocabulary (_set_vocab_sentencepiece, or
@@ -207,14 +207,14 @@ func (l *vocabLoader) spm(phi3 bool) error {
 
 // setSPMPieces sets n tokens: the pieces, then [PADi] placeholders (the
 // pieces beyond n are dropped with a warning).
-func (v *Vocab) setSPMPieces(pieces []spmPiece, n int) {
+func (v *ggufVocab) setSPMPieces(pieces []spmPiece, n int) {
 	v.Tokens = make([]string, n)
 	v.Scores = make([]float32, n)
-	v.Types = make([]TokenType, n)
+	v.Types = make([]tokenType, n)
 	for i := range v.Tokens {
 		v.Tokens[i] = fmt.Sprintf("[PAD%d]", i)
 		v.Scores[i] = -10000
-		v.Types[i] = TokenUnused
+		v.Types[i] = tokenUnused
 	}
 	for i, p := range pieces {
 		if i >= n {
@@ -243,7 +243,7 @@ func (l *vocabLoader) spmAddedTokensJSON(n int, phi3 bool) error {
 			l.v.warnf("ignore token %d: id is out of range, max=%d", id, n-1)
 			continue
 		}
-		l.v.Tokens[id], l.v.Scores[id], l.v.Types[id] = key, -1000, TokenUserDefined
+		l.v.Tokens[id], l.v.Scores[id], l.v.Types[id] = key, -1000, tokenUserDefined
 	}
 	return nil
 }
@@ -271,20 +271,20 @@ func (l *vocabLoader) spmAddedTokensDecoder(dec jsonObj, n int, phi3 bool) error
 			return fmt.Errorf("%w: added_tokens_decoder id %d is outside the vocabulary of %d", ErrTokenizer, id, n)
 		}
 		v := l.v
-		if v.Types[id] != TokenUnused && v.Tokens[id] != tok {
+		if v.Types[id] != tokenUnused && v.Tokens[id] != tok {
 			v.warnf("replacing token %d: %q -> %q", id, v.Tokens[id], tok)
 		}
 		special := pyTruthy(data["special"])
 		switch {
 		case phi3 && special:
-			v.Types[id] = TokenControl
+			v.Types[id] = tokenControl
 		case phi3:
-			v.Types[id] = TokenUserDefined
+			v.Types[id] = tokenUserDefined
 		case special || looksSpecial(tok):
-			v.Types[id] = TokenControl
+			v.Types[id] = tokenControl
 		default:
 			tok = strings.ReplaceAll(tok, "▁", " ")
-			v.Types[id] = TokenUserDefined
+			v.Types[id] = tokenUserDefined
 		}
 		v.Scores[id], v.Tokens[id] = -1000, tok
 	}
@@ -306,12 +306,12 @@ func (l *vocabLoader) phi3TokenizerJSONAdded(n int) error {
 		if t.ID >= int64(n) {
 			return fmt.Errorf("%w: tokenizer.json added token id %d is outside the vocabulary of %d", ErrTokenizer, t.ID, n)
 		}
-		if v.Types[t.ID] != TokenUnused && v.Tokens[t.ID] != t.Content {
+		if v.Types[t.ID] != tokenUnused && v.Tokens[t.ID] != t.Content {
 			v.warnf("replacing token %d: %q -> %q", t.ID, v.Tokens[t.ID], t.Content)
 		}
-		v.Tokens[t.ID], v.Scores[t.ID], v.Types[t.ID] = t.Content, -1000, TokenUserDefined
+		v.Tokens[t.ID], v.Scores[t.ID], v.Types[t.ID] = t.Content, -1000, tokenUserDefined
 		if t.Special {
-			v.Types[t.ID] = TokenControl
+			v.Types[t.ID] = tokenControl
 		}
 	}
 	return nil

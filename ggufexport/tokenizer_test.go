@@ -68,7 +68,7 @@ func writeFiles(t *testing.T, files map[string]string) string {
 	return dir
 }
 
-func kvKeys(v *Vocab) []string {
+func kvKeys(v *ggufVocab) []string {
 	var keys []string
 	for _, kv := range v.KVs() {
 		keys = append(keys, kv.Key)
@@ -76,7 +76,7 @@ func kvKeys(v *Vocab) []string {
 	return keys
 }
 
-func lookup[T gguf.Data](t *testing.T, v *Vocab, key string) T {
+func lookup[T gguf.Data](t *testing.T, v *ggufVocab, key string) T {
 	t.Helper()
 	val, ok := v.Lookup(key)
 	require.True(t, ok, "missing %s", key)
@@ -134,26 +134,26 @@ func TestLoadVocabSentencePiece(t *testing.T) {
 			"post_processor": {"type": "TemplateProcessing", "single": [{"SpecialToken": {"id": "<s>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
 			"special_tokens": {"<s>": {"id": "<s>", "ids": [1], "tokens": ["<s>"]}}}}`,
 	})
-	v, err := LoadVocab(dir, VocabOptions{Arch: "llama"})
+	v, err := loadVocab(dir, vocabOptions{Arch: "llama"})
 	require.NoError(t, err)
 	assert.Equal(t, "llama", v.Model)
 	assert.Equal(t, "default", v.Pre)
 	assert.Equal(t, []string{"<unk>", "<s>", "</s>", "<nl>", "▁t", "▁the", "<user>", "<unused0>", "e", "<extra>", "<|im_end|>", " hi "}, v.Tokens)
 	assert.Equal(t, []float32{0, 0, 0, -1000, -1, -2.5, 0, 0, -7, -1000, -1000, -1000}, v.Scores)
-	assert.Equal(t, []TokenType{TokenUnknown, TokenControl, TokenControl, TokenControl, TokenNormal, TokenNormal,
-		TokenNormal, TokenUnused, TokenNormal, TokenUserDefined, TokenControl, TokenUserDefined}, v.Types)
+	assert.Equal(t, []tokenType{tokenUnknown, tokenControl, tokenControl, tokenControl, tokenNormal, tokenNormal,
+		tokenNormal, tokenUnused, tokenNormal, tokenUserDefined, tokenControl, tokenUserDefined}, v.Types)
 	assert.Equal(t, []string{
-		KeyAddSpacePrefix, KeyTokenizerModel, KeyTokenizerPre, KeyTokenList, KeyTokenScores, KeyTokenType,
+		keyAddSpacePrefix, keyTokenizerModel, keyTokenizerPre, keyTokenList, keyTokenScores, keyTokenType,
 		"tokenizer.ggml.bos_token_id", "tokenizer.ggml.unknown_token_id", "tokenizer.ggml.eos_token_id",
-		"tokenizer.ggml.add_bos_token", "tokenizer.ggml.add_eos_token", KeyChatTemplate,
+		"tokenizer.ggml.add_bos_token", "tokenizer.ggml.add_eos_token", keyChatTemplate,
 	}, kvKeys(v))
-	assert.Equal(t, false, lookup[bool](t, v, KeyAddSpacePrefix))
+	assert.Equal(t, false, lookup[bool](t, v, keyAddSpacePrefix))
 	assert.Equal(t, uint32(1), lookup[uint32](t, v, "tokenizer.ggml.bos_token_id"))
 	assert.Equal(t, uint32(0), lookup[uint32](t, v, "tokenizer.ggml.unknown_token_id"))
 	assert.Equal(t, uint32(2), lookup[uint32](t, v, "tokenizer.ggml.eos_token_id"))
 	assert.Equal(t, true, lookup[bool](t, v, "tokenizer.ggml.add_bos_token"))
-	assert.Equal(t, "{{ bos_token }}", lookup[string](t, v, KeyChatTemplate))
-	types := lookup[[]int32](t, v, KeyTokenType)
+	assert.Equal(t, "{{ bos_token }}", lookup[string](t, v, keyChatTemplate))
+	types := lookup[[]int32](t, v, keyTokenType)
 	assert.Len(t, types, 12)
 	// Out-of-range ids are warned about: <far> 40, <out> 50, pad 99; <nl> replaced <0x0A>.
 	joined := strings.Join(v.Warnings, "\n")
@@ -165,16 +165,16 @@ func TestLoadVocabSentencePiece(t *testing.T) {
 
 func TestLoadVocabSentencePiecePadding(t *testing.T) {
 	dir := writeFiles(t, map[string]string{"tokenizer.model": string(spmModel(testPieces))})
-	v, err := LoadVocab(dir, VocabOptions{VocabSize: 11})
+	v, err := loadVocab(dir, vocabOptions{VocabSize: 11})
 	require.NoError(t, err)
 	require.Len(t, v.Tokens, 11)
 	assert.Equal(t, []string{"[PAD9]", "[PAD10]"}, v.Tokens[9:])
 	assert.Equal(t, []float32{-10000, -10000}, v.Scores[9:])
-	assert.Equal(t, []TokenType{TokenUnused, TokenUnused}, v.Types[9:])
-	assert.Equal(t, []string{KeyTokenizerModel, KeyTokenizerPre, KeyTokenList, KeyTokenScores, KeyTokenType}, kvKeys(v))
+	assert.Equal(t, []tokenType{tokenUnused, tokenUnused}, v.Types[9:])
+	assert.Equal(t, []string{keyTokenizerModel, keyTokenizerPre, keyTokenList, keyTokenScores, keyTokenType}, kvKeys(v))
 
 	// A smaller vocabulary drops the tail with a warning.
-	v, err = LoadVocab(dir, VocabOptions{VocabSize: 5})
+	v, err = loadVocab(dir, vocabOptions{VocabSize: 5})
 	require.NoError(t, err)
 	assert.Equal(t, []string{"<unk>", "<s>", "</s>", "<0x0A>", "▁t"}, v.Tokens)
 	assert.Contains(t, v.Warnings[0], "ignore tokens from 5")
@@ -182,7 +182,7 @@ func TestLoadVocabSentencePiecePadding(t *testing.T) {
 	// vocab_size_per_layer_input wins over vocab_size (Gemma 3n).
 	dir2 := writeFiles(t, map[string]string{"tokenizer.model": string(spmModel(testPieces)),
 		"config.json": `{"text_config": {"vocab_size_per_layer_input": 10, "vocab_size": 20}}`})
-	v, err = LoadVocab(dir2, VocabOptions{})
+	v, err = loadVocab(dir2, vocabOptions{})
 	require.NoError(t, err)
 	assert.Len(t, v.Tokens, 10)
 }
@@ -194,16 +194,16 @@ func TestLoadVocabPhi3(t *testing.T) {
 		"tokenizer_config.json": `{"tokenizer_class": "LlamaTokenizer", "added_tokens_decoder": {"9": {"content": "<|end|>", "special": false}, "10": {"content": "▁x", "special": true}}}`,
 		"tokenizer.json":        `{"added_tokens": [{"id": 9, "content": "<|endoftext|>", "special": true}]}`,
 	})
-	v, err := LoadVocab(dir, VocabOptions{Arch: "phi3"})
+	v, err := loadVocab(dir, vocabOptions{Arch: "phi3"})
 	require.NoError(t, err)
 	// No looks-special rule and no "▁" replacement; tokenizer.json overrides.
 	assert.Equal(t, []string{"<|endoftext|>", "▁x"}, v.Tokens[9:])
-	assert.Equal(t, []TokenType{TokenControl, TokenControl}, v.Types[9:])
+	assert.Equal(t, []tokenType{tokenControl, tokenControl}, v.Types[9:])
 	assert.Equal(t, []float32{-1000, -1000}, v.Scores[9:])
 
 	// Phi-3 needs tokenizer_class, and its GPT2Tokenizer variant is BPE.
 	dir = writeFiles(t, map[string]string{"tokenizer.model": string(spmModel(testPieces)), "tokenizer_config.json": `{}`})
-	_, err = LoadVocab(dir, VocabOptions{Arch: "phi3"})
+	_, err = loadVocab(dir, vocabOptions{Arch: "phi3"})
 	assert.ErrorIs(t, err, ErrTokenizer)
 }
 
@@ -213,18 +213,18 @@ func TestLoadVocabGemma(t *testing.T) {
 		"tokenizer_config.json": `{"bos_token": "<s>", "chat_template": "x"}`,
 		"tokenizer.json":        `{"added_tokens": [{"id": 1, "content": "<s>", "special": true}]}`,
 	})
-	v, err := LoadVocab(dir, VocabOptions{Arch: "gemma"})
+	v, err := loadVocab(dir, vocabOptions{Arch: "gemma"})
 	require.NoError(t, err)
-	assert.Equal(t, []string{KeyTokenizerModel, KeyTokenizerPre, KeyTokenList, KeyTokenScores, KeyTokenType,
-		"tokenizer.ggml.bos_token_id", KeyChatTemplate, "tokenizer.ggml.eot_token_id", KeyAddSpacePrefix}, kvKeys(v))
+	assert.Equal(t, []string{keyTokenizerModel, keyTokenizerPre, keyTokenList, keyTokenScores, keyTokenType,
+		"tokenizer.ggml.bos_token_id", keyChatTemplate, "tokenizer.ggml.eot_token_id", keyAddSpacePrefix}, kvKeys(v))
 	assert.Equal(t, uint32(107), lookup[uint32](t, v, "tokenizer.ggml.eot_token_id"))
-	assert.Equal(t, false, lookup[bool](t, v, KeyAddSpacePrefix))
+	assert.Equal(t, false, lookup[bool](t, v, keyAddSpacePrefix))
 
 	for _, arch := range []string{"gemma2", "gemma3"} {
-		v, err := LoadVocab(dir, VocabOptions{Arch: arch})
+		v, err := loadVocab(dir, vocabOptions{Arch: arch})
 		require.NoError(t, err)
 		keys := kvKeys(v)
-		assert.Equal(t, KeyAddSpacePrefix, keys[len(keys)-1], arch)
+		assert.Equal(t, keyAddSpacePrefix, keys[len(keys)-1], arch)
 		_, hasEOT := v.Lookup("tokenizer.ggml.eot_token_id")
 		assert.False(t, hasEOT, arch)
 	}
@@ -232,7 +232,7 @@ func TestLoadVocabGemma(t *testing.T) {
 
 func TestLoadVocabCodeLlama(t *testing.T) {
 	dir := writeFiles(t, map[string]string{"tokenizer.model": string(spmModel(testPieces)), "config.json": `{"vocab_size": 32016}`})
-	v, err := LoadVocab(dir, VocabOptions{Arch: "llama"})
+	v, err := loadVocab(dir, vocabOptions{Arch: "llama"})
 	require.NoError(t, err)
 	assert.Len(t, v.Tokens, 32016)
 	assert.Equal(t, uint32(32010), lookup[uint32](t, v, "tokenizer.ggml.eot_token_id"))
@@ -302,33 +302,33 @@ func TestLoadVocabBPE(t *testing.T) {
 			"add_bos_token": true, "chat_template": [{"name": "default", "template": "D"}, {"name": "tool use", "template": "T"}, {"name": "rag", "template": "R"}]}`,
 		"config.json": `{"vocab_size": ` + itoa(n+7) + `, "bos_token_id": ` + itoa(n) + `}`,
 	})
-	_, err := LoadVocab(dir, VocabOptions{})
+	_, err := loadVocab(dir, vocabOptions{})
 	require.ErrorIs(t, err, ErrUnknownPre)
-	v, err := LoadVocab(dir, VocabOptions{Pre: "qwen2"})
+	v, err := loadVocab(dir, vocabOptions{Pre: "qwen2"})
 	require.NoError(t, err)
 	assert.Equal(t, "gpt2", v.Model)
 	assert.Equal(t, "qwen2", v.Pre)
 	assert.Empty(t, v.PreHash)
 	require.Len(t, v.Tokens, n+7)
 	assert.Equal(t, []string{"<|endoftext|>", "<think>", "<|tool|>", "[PAD" + itoa(n+3) + "]", " user ", "[PAD" + itoa(n+5) + "]", "[PAD" + itoa(n+6) + "]"}, v.Tokens[n:])
-	assert.Equal(t, []TokenType{TokenControl, TokenUserDefined, TokenControl, TokenUnused, TokenUserDefined, TokenUnused, TokenUnused}, v.Types[n:])
-	assert.Equal(t, TokenNormal, v.Types[0])
+	assert.Equal(t, []tokenType{tokenControl, tokenUserDefined, tokenControl, tokenUnused, tokenUserDefined, tokenUnused, tokenUnused}, v.Types[n:])
+	assert.Equal(t, tokenNormal, v.Types[0])
 	assert.Nil(t, v.Scores)
 	assert.Equal(t, merges, v.Merges)
-	assert.Equal(t, []string{KeyTokenizerModel, KeyTokenizerPre, KeyTokenList, KeyTokenType, KeyTokenMerges,
+	assert.Equal(t, []string{keyTokenizerModel, keyTokenizerPre, keyTokenList, keyTokenType, keyTokenMerges,
 		"tokenizer.ggml.eos_token_id", "tokenizer.ggml.padding_token_id", "tokenizer.ggml.bos_token_id",
 		"tokenizer.ggml.add_bos_token", "tokenizer.ggml.add_eos_token",
-		"tokenizer.chat_template.tool_use", "tokenizer.chat_template.rag", KeyChatTemplates, KeyChatTemplate}, kvKeys(v))
+		"tokenizer.chat_template.tool_use", "tokenizer.chat_template.rag", keyChatTemplates, keyChatTemplate}, kvKeys(v))
 	// The ByteLevel post-processor's add_bos=False wins over tokenizer_config.
 	assert.Equal(t, false, lookup[bool](t, v, "tokenizer.ggml.add_bos_token"))
 	assert.Contains(t, strings.Join(v.Warnings, "\n"), "mismatch between tokenizer_config add_bos_token(true)")
-	assert.Equal(t, []string{"rag", "tool_use"}, lookup[[]string](t, v, KeyChatTemplates))
-	assert.Equal(t, "D", lookup[string](t, v, KeyChatTemplate))
+	assert.Equal(t, []string{"rag", "tool_use"}, lookup[[]string](t, v, keyChatTemplates))
+	assert.Equal(t, "D", lookup[string](t, v, keyChatTemplate))
 	assert.Equal(t, uint32(n), lookup[uint32](t, v, "tokenizer.ggml.eos_token_id"))
 	assert.Equal(t, uint32(n), lookup[uint32](t, v, "tokenizer.ggml.bos_token_id"))
 
 	// A token id beyond the vocabulary size is an error.
-	_, err = LoadVocab(dir, VocabOptions{Pre: "qwen2", VocabSize: n + 2})
+	_, err = loadVocab(dir, vocabOptions{Pre: "qwen2", VocabSize: n + 2})
 	assert.ErrorIs(t, err, ErrTokenizer)
 }
 
@@ -338,7 +338,7 @@ func TestLoadVocabBPEMergeFormats(t *testing.T) {
 	vocab, _ := tinyBPE(map[string]int{"a b": 99, "a bc": 100})
 	pairs := [][]string{{"Ġ", "t"}, {"h", "e"}, {"Ġt", "he"}, {"Ġ", "a"}, {"a b", "c"}}
 	dir := writeFiles(t, map[string]string{"tokenizer.json": tokenizerJSON(t, vocab, pairs, nil, "")})
-	v, err := LoadVocab(dir, VocabOptions{Pre: "llama-bpe"})
+	v, err := loadVocab(dir, vocabOptions{Pre: "llama-bpe"})
 	require.NoError(t, err)
 	assert.Equal(t, []string{"Ġ t", "h e", "Ġt he", "Ġ a", "aĠb c"}, v.Merges)
 
@@ -370,14 +370,14 @@ func TestLoadVocabGPT2Dir(t *testing.T) {
 		"merges.txt":  "#version: 0.2\n" + strings.Join(merges, "\n") + "\n",
 		"config.json": `{"bos_token_id": 99, "eos_token_id": 99}`,
 	})
-	v, err := LoadVocab(dir, VocabOptions{Pre: "gpt-2"})
+	v, err := loadVocab(dir, vocabOptions{Pre: "gpt-2"})
 	require.NoError(t, err)
 	require.Len(t, v.Tokens, 100)
 	assert.Equal(t, "<|endoftext|>", v.Tokens[99])
-	assert.Equal(t, TokenControl, v.Types[99])
+	assert.Equal(t, tokenControl, v.Types[99])
 	assert.Equal(t, "Ġa", v.Tokens[98])
 	assert.Equal(t, merges, v.Merges)
-	assert.Equal(t, []string{KeyTokenizerModel, KeyTokenizerPre, KeyTokenList, KeyTokenType, KeyTokenMerges,
+	assert.Equal(t, []string{keyTokenizerModel, keyTokenizerPre, keyTokenList, keyTokenType, keyTokenMerges,
 		"tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id"}, kvKeys(v))
 }
 
@@ -399,7 +399,7 @@ func TestPreTokenizerHashTiny(t *testing.T) {
 		}
 	}
 	require.NoError(t, json.Unmarshal(b, &want))
-	l := &vocabLoader{d: modelDir{dir: dir}, v: &Vocab{}}
+	l := &vocabLoader{d: modelDir{dir: dir}, v: &ggufVocab{}}
 	tj, err := l.readTokenizerJSON()
 	require.NoError(t, err)
 	src, err := l.bpeFromTokenizerJSON(tj)
@@ -429,10 +429,10 @@ func TestPreTokenizerHashTiny(t *testing.T) {
 	assert.GreaterOrEqual(t, compared, 14)
 
 	// The digest is not in llama.cpp's table.
-	_, err = LoadVocab(dir, VocabOptions{})
+	_, err = loadVocab(dir, vocabOptions{})
 	require.ErrorIs(t, err, ErrUnknownPre)
 	assert.Contains(t, err.Error(), want.ChkHsh)
-	v, err := LoadVocab(dir, VocabOptions{Pre: "llama-bpe"})
+	v, err := loadVocab(dir, vocabOptions{Pre: "llama-bpe"})
 	require.NoError(t, err)
 	assert.Equal(t, "llama-bpe", v.Pre)
 	assert.Equal(t, true, lookup[bool](t, v, "tokenizer.ggml.add_bos_token"))
@@ -450,15 +450,15 @@ func TestPreTokenizerName(t *testing.T) {
 		"b6dc8df998e1cfbdc4eac8243701a65afe638679230920b50d6f17d81c098166": "olmo",
 		"0876d13b50744004aa9aeae05e7b0647eac9d801b5ba4668afc01e709c15e19f": "jina-v2-en",
 	} {
-		got, ok := PreTokenizerName(hash)
+		got, ok := preTokenizerName(hash)
 		assert.True(t, ok)
 		assert.Equal(t, want, got)
 	}
-	_, ok := PreTokenizerName("00")
+	_, ok := preTokenizerName("00")
 	assert.False(t, ok)
 	assert.Equal(t, "[]", pyIntListRepr(nil))
 	assert.Equal(t, "[1, 22, 333]", pyIntListRepr([]int{1, 22, 333}))
-	assert.Len(t, PreTokenizerCheckText, 431)
+	assert.Len(t, preTokenizerCheckText, 431)
 }
 
 func TestSplitPieceBehaviors(t *testing.T) {
@@ -535,7 +535,7 @@ func TestSpecialVocabPostProcessors(t *testing.T) {
 			if tc.config != "" {
 				files["tokenizer_config.json"] = tc.config
 			}
-			v, err := LoadVocab(writeFiles(t, files), VocabOptions{})
+			v, err := loadVocab(writeFiles(t, files), vocabOptions{})
 			require.NoError(t, err)
 			var keys []string
 			for _, k := range kvKeys(v)[5:] {
@@ -563,12 +563,12 @@ func TestSpecialVocabSources(t *testing.T) {
 		}
 		return m
 	}
-	v, err := LoadVocab(writeFiles(t, with(`{"bos_token_id": 1.0, "eos_token_id": true, "text_config": {"pad_token_id": 3, "unk_token_id": [0]}}`)), VocabOptions{})
+	v, err := loadVocab(writeFiles(t, with(`{"bos_token_id": 1.0, "eos_token_id": true, "text_config": {"pad_token_id": 3, "unk_token_id": [0]}}`)), vocabOptions{})
 	require.NoError(t, err)
 	assert.Equal(t, []string{"tokenizer.ggml.eos_token_id", "tokenizer.ggml.padding_token_id"}, kvKeys(v)[5:])
 	assert.Equal(t, uint32(1), lookup[uint32](t, v, "tokenizer.ggml.eos_token_id"))
 
-	_, err = LoadVocab(writeFiles(t, with(`{"bos_token_id": -1}`)), VocabOptions{})
+	_, err = loadVocab(writeFiles(t, with(`{"bos_token_id": -1}`)), vocabOptions{})
 	assert.ErrorIs(t, err, ErrTokenizer)
 }
 
@@ -587,14 +587,14 @@ func TestChatTemplateSources(t *testing.T) {
 		names []string
 	}{
 		{"config string", map[string]string{"tokenizer_config.json": `{"chat_template": "C"}`, "chat_template.jinja": "J"},
-			map[string]string{KeyChatTemplate: "C"}, nil},
+			map[string]string{keyChatTemplate: "C"}, nil},
 		{"jinja", map[string]string{"tokenizer_config.json": `{"x": 1}`, "chat_template.jinja": "J"},
-			map[string]string{KeyChatTemplate: "J"}, nil},
+			map[string]string{keyChatTemplate: "J"}, nil},
 		{"jinja and additional", map[string]string{"tokenizer_config.json": `{"x": 1}`, "chat_template.jinja": "J",
 			"additional_chat_templates/tool-use.jinja": "T", "additional_chat_templates/a.jinja": "A"},
-			map[string]string{KeyChatTemplate: "J", "tokenizer.chat_template.tool_use": "T", "tokenizer.chat_template.a": "A"}, []string{"a", "tool_use"}},
+			map[string]string{keyChatTemplate: "J", "tokenizer.chat_template.tool_use": "T", "tokenizer.chat_template.a": "A"}, []string{"a", "tool_use"}},
 		{"json", map[string]string{"tokenizer_config.json": `{"x": 1}`, "chat_template.json": `{"chat_template": "JS"}`},
-			map[string]string{KeyChatTemplate: "JS"}, nil},
+			map[string]string{keyChatTemplate: "JS"}, nil},
 		{"list without default", map[string]string{"tokenizer_config.json": `{"chat_template": [{"name": "rag", "template": "R"}, {"name": "", "template": "E"}, {"name": "x"}]}`},
 			map[string]string{"tokenizer.chat_template.rag": "R"}, []string{"rag"}},
 		// gguf-py reads templates only when tokenizer_config.json has content.
@@ -604,11 +604,11 @@ func TestChatTemplateSources(t *testing.T) {
 		{"bad type", map[string]string{"tokenizer_config.json": `{"chat_template": 3}`}, nil, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			v, err := LoadVocab(base(tc.files), VocabOptions{})
+			v, err := loadVocab(base(tc.files), vocabOptions{})
 			require.NoError(t, err)
 			got := map[string]string{}
 			for _, kv := range v.KVs() {
-				if strings.HasPrefix(kv.Key, KeyChatTemplate) && kv.Key != KeyChatTemplates {
+				if strings.HasPrefix(kv.Key, keyChatTemplate) && kv.Key != keyChatTemplates {
 					s, err := gguf.As[string](kv.Value)
 					require.NoError(t, err)
 					got[kv.Key] = s
@@ -619,7 +619,7 @@ func TestChatTemplateSources(t *testing.T) {
 			}
 			assert.Equal(t, tc.want, got)
 			if tc.names != nil {
-				assert.Equal(t, tc.names, lookup[[]string](t, v, KeyChatTemplates))
+				assert.Equal(t, tc.names, lookup[[]string](t, v, keyChatTemplates))
 			}
 		})
 	}
@@ -631,30 +631,30 @@ func TestLoadVocabErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		files map[string]string
-		opts  VocabOptions
+		opts  vocabOptions
 		err   error
 	}{
-		{"empty dir", nil, VocabOptions{}, ErrTokenizer},
-		{"unknown arch", map[string]string{"tokenizer.model": spm}, VocabOptions{Arch: "bert"}, gguf.ErrInvalid},
-		{"negative size", map[string]string{"tokenizer.model": spm}, VocabOptions{VocabSize: -1}, gguf.ErrInvalid},
-		{"huge size", map[string]string{"tokenizer.model": spm}, VocabOptions{VocabSize: MaxVocabSize + 1}, gguf.ErrInvalid},
-		{"bad pre name", map[string]string{"tokenizer.model": spm}, VocabOptions{Pre: "a b"}, gguf.ErrInvalid},
-		{"gemma without model", map[string]string{"tokenizer.json": "{}"}, VocabOptions{Arch: "gemma"}, ErrTokenizer},
-		{"wordpiece", map[string]string{"tokenizer.json": `{"model": {"type": "WordPiece", "vocab": {}}}`}, VocabOptions{Pre: "x"}, ErrTokenizer},
-		{"bad json", map[string]string{"tokenizer.json": `{"model": `}, VocabOptions{Pre: "x"}, ErrTokenizer},
-		{"negative id", map[string]string{"tokenizer.json": `{"model": {"type": "BPE", "vocab": {"a": -1}}}`}, VocabOptions{Pre: "x"}, ErrTokenizer},
-		{"shared id", map[string]string{"tokenizer.json": `{"model": {"type": "BPE", "vocab": {"a": 0, "b": 0}}}`}, VocabOptions{Pre: "x"}, ErrTokenizer},
-		{"bad added id", map[string]string{"tokenizer.json": `{"added_tokens": [{"id": 99999999999, "content": "x"}], "model": {"type": "BPE", "vocab": {}}}`}, VocabOptions{Pre: "x"}, ErrTokenizer},
-		{"config size", map[string]string{"tokenizer.model": spm, "config.json": `{"vocab_size": 99999999999}`}, VocabOptions{}, ErrTokenizer},
-		{"config not object", map[string]string{"tokenizer.model": spm, "config.json": `[]`}, VocabOptions{}, ErrTokenizer},
-		{"tekken", map[string]string{"tekken.json": "{}"}, VocabOptions{Arch: "llama"}, ErrTokenizer},
-		{"llama hf id gap", map[string]string{"tokenizer.json": `{"model": {"type": "BPE", "byte_fallback": true, "vocab": {"a": 1}}, "decoder": {"type": "Sequence"}}`}, VocabOptions{Arch: "llama"}, ErrTokenizer},
-		{"merge not in vocab", map[string]string{"tokenizer.json": tokenizerJSON(t, vocab, append([]string{"x y"}, merges...), nil, "")}, VocabOptions{}, ErrTokenizer},
-		{"unsupported pre-tokenizer", map[string]string{"tokenizer.json": `{"pre_tokenizer": {"type": "BertPreTokenizer"}, "model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2}, "merges": ["a b"]}}`}, VocabOptions{}, ErrUnknownPre},
-		{"unsupported normalizer", map[string]string{"tokenizer.json": `{"normalizer": {"type": "Precompiled"}, "model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2}, "merges": ["a b"]}}`}, VocabOptions{}, ErrUnknownPre},
+		{"empty dir", nil, vocabOptions{}, ErrTokenizer},
+		{"unknown arch", map[string]string{"tokenizer.model": spm}, vocabOptions{Arch: "bert"}, gguf.ErrInvalid},
+		{"negative size", map[string]string{"tokenizer.model": spm}, vocabOptions{VocabSize: -1}, gguf.ErrInvalid},
+		{"huge size", map[string]string{"tokenizer.model": spm}, vocabOptions{VocabSize: maxVocabSize + 1}, gguf.ErrInvalid},
+		{"bad pre name", map[string]string{"tokenizer.model": spm}, vocabOptions{Pre: "a b"}, gguf.ErrInvalid},
+		{"gemma without model", map[string]string{"tokenizer.json": "{}"}, vocabOptions{Arch: "gemma"}, ErrTokenizer},
+		{"wordpiece", map[string]string{"tokenizer.json": `{"model": {"type": "WordPiece", "vocab": {}}}`}, vocabOptions{Pre: "x"}, ErrTokenizer},
+		{"bad json", map[string]string{"tokenizer.json": `{"model": `}, vocabOptions{Pre: "x"}, ErrTokenizer},
+		{"negative id", map[string]string{"tokenizer.json": `{"model": {"type": "BPE", "vocab": {"a": -1}}}`}, vocabOptions{Pre: "x"}, ErrTokenizer},
+		{"shared id", map[string]string{"tokenizer.json": `{"model": {"type": "BPE", "vocab": {"a": 0, "b": 0}}}`}, vocabOptions{Pre: "x"}, ErrTokenizer},
+		{"bad added id", map[string]string{"tokenizer.json": `{"added_tokens": [{"id": 99999999999, "content": "x"}], "model": {"type": "BPE", "vocab": {}}}`}, vocabOptions{Pre: "x"}, ErrTokenizer},
+		{"config size", map[string]string{"tokenizer.model": spm, "config.json": `{"vocab_size": 99999999999}`}, vocabOptions{}, ErrTokenizer},
+		{"config not object", map[string]string{"tokenizer.model": spm, "config.json": `[]`}, vocabOptions{}, ErrTokenizer},
+		{"tekken", map[string]string{"tekken.json": "{}"}, vocabOptions{Arch: "llama"}, ErrTokenizer},
+		{"llama hf id gap", map[string]string{"tokenizer.json": `{"model": {"type": "BPE", "byte_fallback": true, "vocab": {"a": 1}}, "decoder": {"type": "Sequence"}}`}, vocabOptions{Arch: "llama"}, ErrTokenizer},
+		{"merge not in vocab", map[string]string{"tokenizer.json": tokenizerJSON(t, vocab, append([]string{"x y"}, merges...), nil, "")}, vocabOptions{}, ErrTokenizer},
+		{"unsupported pre-tokenizer", map[string]string{"tokenizer.json": `{"pre_tokenizer": {"type": "BertPreTokenizer"}, "model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2}, "merges": ["a b"]}}`}, vocabOptions{}, ErrUnknownPre},
+		{"unsupported normalizer", map[string]string{"tokenizer.json": `{"normalizer": {"type": "Precompiled"}, "model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2}, "merges": ["a b"]}}`}, vocabOptions{}, ErrUnknownPre},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := LoadVocab(writeFiles(t, tc.files), tc.opts)
+			_, err := loadVocab(writeFiles(t, tc.files), tc.opts)
 			assert.ErrorIs(t, err, tc.err)
 		})
 	}
@@ -713,7 +713,7 @@ func TestLoadVocabMergesValidated(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := writeFiles(t, tc.files)
 			for _, pre := range []string{"", "llama-bpe"} {
-				_, err := LoadVocab(dir, VocabOptions{Arch: tc.arch, Pre: pre})
+				_, err := loadVocab(dir, vocabOptions{Arch: tc.arch, Pre: pre})
 				require.Error(t, err, "pre %q", pre)
 				assert.ErrorIs(t, err, ErrTokenizer, "pre %q", pre)
 				assert.NotErrorIs(t, err, ErrUnknownPre, "pre %q", pre)
@@ -727,7 +727,7 @@ func TestLoadVocabMergesValidated(t *testing.T) {
 
 	// An empty list is a valid tokenizer.json for a SentencePiece-style
 	// BPE (its GGUF has no merges).
-	_, err = LoadVocab(writeFiles(t, map[string]string{"tokenizer.json": llamaHF([]string{})}), VocabOptions{Arch: "llama"})
+	_, err = loadVocab(writeFiles(t, map[string]string{"tokenizer.json": llamaHF([]string{})}), vocabOptions{Arch: "llama"})
 	require.NoError(t, err)
 }
 
@@ -741,8 +741,8 @@ func TestLooksSpecial(t *testing.T) {
 }
 
 func TestTokenTypeString(t *testing.T) {
-	assert.Equal(t, "USER_DEFINED", TokenUserDefined.String())
-	assert.Equal(t, "TokenType(9)", TokenType(9).String())
+	assert.Equal(t, "USER_DEFINED", tokenUserDefined.String())
+	assert.Equal(t, "TokenType(9)", tokenType(9).String())
 }
 
 // FuzzLoadVocabTokenizerJSON feeds arbitrary tokenizer.json bytes to the
@@ -760,7 +760,7 @@ func FuzzLoadVocabTokenizerJSON(f *testing.F) {
 		dir := t.TempDir()
 		require.NoError(t, os.WriteFile(filepath.Join(dir, "tokenizer.json"), data, 0o644))
 		for _, pre := range []string{"", "gpt-2"} {
-			v, err := LoadVocab(dir, VocabOptions{Pre: pre})
+			v, err := loadVocab(dir, vocabOptions{Pre: pre})
 			if err == nil && len(v.Tokens) != len(v.Types) {
 				t.Fatalf("%d tokens, %d types", len(v.Tokens), len(v.Types))
 			}

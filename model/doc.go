@@ -26,10 +26,13 @@
 // The dense decoders (llama, qwen2, qwen3, gemma, gemma2, phi3) share one
 // builder: each describes itself as a Dense value. Helpers that several
 // families use (TextParams, CommonLayer, RouterPred, DefaultVocab) live
-// here, never a family's name: convert and ggufexport look families up
-// (family.Lookup, family.LookupGGUF, family.VocabRules) and name none.
+// here, never a family's name: model/source (the checkpoint layer both
+// sinks share), convert and ggufexport look families up (family.Lookup,
+// family.LookupGGUF, family.VocabRules) and name none.
 //
 // Sentinel errors keep the texts of the packages that re-export them
-// (convert.ErrConfig == ErrConfig, ggufexport.ErrExport == ErrExport), so
+// (convert.ErrConfig == ErrConfig, convert.ErrUnsupported ==
+// ggufexport.ErrUnsupported == ErrUnsupported, ggufexport.ErrExport ==
+// ErrExport), so
 // messages and errors.Is checks are unchanged.
 package model

@@ -34,7 +34,7 @@ func (m *Meta) U32(suffix string, n int64) error {
 }
 
 func (m *Meta) F32(suffix string, f float64) {
-	m.Set(m.ArchKey(suffix), gguf.Float32(float32(f)))
+	m.Set(m.ArchKey(suffix), gguf.NewValue(float32(f)))
 }
 
 // optU32 writes the first present, non-null key of keys as UINT32.
@@ -334,7 +334,7 @@ func TextParams(m *Meta) error {
 	if err != nil {
 		return err
 	}
-	m.Set("general.file_type", gguf.Uint32(uint32(m.FileType)))
+	m.Set("general.file_type", gguf.NewValue(uint32(m.FileType)))
 	return nil
 }
 
@@ -345,7 +345,7 @@ func (m *Meta) causalParam() error {
 		return err
 	}
 	if ok && !causal {
-		m.Set(m.ArchKey("attention.causal"), gguf.Bool(false))
+		m.Set(m.ArchKey("attention.causal"), gguf.NewValue(false))
 	}
 	return nil
 }
@@ -363,14 +363,14 @@ func (m *Meta) ropeScalingParams() error {
 	}
 	switch {
 	case t == "linear" && hasFactor:
-		m.Set(m.ArchKey("rope.scaling.type"), gguf.String("linear"))
+		m.Set(m.ArchKey("rope.scaling.type"), gguf.NewValue("linear"))
 		m.F32("rope.scaling.factor", factor)
 	case t == "yarn" && hasFactor:
-		m.Set(m.ArchKey("rope.scaling.type"), gguf.String("yarn"))
+		m.Set(m.ArchKey("rope.scaling.type"), gguf.NewValue("yarn"))
 		m.F32("rope.scaling.factor", factor)
 		return m.yarnParams()
 	case t == "su" || t == "longrope":
-		m.Set(m.ArchKey("rope.scaling.type"), gguf.String("longrope"))
+		m.Set(m.ArchKey("rope.scaling.type"), gguf.NewValue("longrope"))
 	}
 	return nil
 }
@@ -436,7 +436,7 @@ func (m *Meta) expertGatingParam() error {
 	if fn == 0 {
 		return fmt.Errorf("%w: unsupported expert gating function %q", ErrExport, v)
 	}
-	m.Set(m.ArchKey("expert_gating_func"), gguf.Uint32(fn))
+	m.Set(m.ArchKey("expert_gating_func"), gguf.NewValue[uint32](fn))
 	return nil
 }
 

@@ -344,7 +344,7 @@ func U32Value(key string, n int64) (gguf.Value, error) {
 	if n < 0 || n > math.MaxUint32 {
 		return gguf.Value{}, fmt.Errorf("%w: %s = %d does not fit UINT32", ErrExport, key, n)
 	}
-	return gguf.Uint32(uint32(n)), nil
+	return gguf.NewValue(uint32(n)), nil
 }
 
 // Raw returns the value of key as stored (nil when absent or null).

@@ -125,7 +125,7 @@ func runConvert(ctx context.Context, env *environment, args []string) error {
 		return cliHint(err)
 	}
 	if f.dryRun && !f.json {
-		return sum.Plan.WriteText(env.stdout)
+		return sum.WritePlan(env.stdout)
 	}
 	if f.json {
 		return writeSummaryJSON(env, sum)
@@ -235,31 +235,6 @@ func cliHint(err error) error {
 	return err
 }
 
-// jsonTensor is one tensor of the --json --dry-run listing.
-type jsonTensor struct {
-	Name   string `json:"name"`
-	DType  string `json:"dtype"`
-	Shape  []int  `json:"shape"`
-	Shard  string `json:"shard"`
-	Action string `json:"action"`
-}
-
 func writeSummaryJSON(env *environment, sum convert.Summary) error {
-	out := struct {
-		convert.Summary
-		Shards  []string     `json:"shard_files,omitempty"`
-		Tensors []jsonTensor `json:"tensor_plan,omitempty"`
-	}{Summary: sum}
-	if p := sum.Plan; p != nil {
-		for _, s := range p.Shards {
-			out.Shards = append(out.Shards, s.Name)
-		}
-		if sum.DryRun {
-			for i, t := range p.Tensors {
-				out.Tensors = append(out.Tensors, jsonTensor{Name: t.Name, DType: t.DType.SafetensorsName(),
-					Shape: t.Shape, Shard: p.Shards[t.Shard].Name, Action: p.Describe(i)})
-			}
-		}
-	}
-	return writeJSON(env.stdout, out)
+	return writeJSON(env.stdout, sum)
 }

@@ -20,9 +20,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/mlxconv/mlxconv/convert"
 	"github.com/mlxconv/mlxconv/mlx"
 	"github.com/mlxconv/mlxconv/mlx/safetensors"
+	"github.com/mlxconv/mlxconv/pipeline"
 )
 
 // TestMain lets the test binary run as mlxconv itself (for the signal
@@ -242,13 +242,13 @@ func TestProgressBar(t *testing.T) {
 	now := time.Unix(0, 0)
 	p := newProgressBar(&b, true)
 	p.now = func() time.Time { return now }
-	p.update(convert.Progress{Stage: convert.StagePlan, TensorsTotal: 4, BytesTotal: 4000})
+	p.update(pipeline.Progress{Stage: pipeline.StagePlan, TensorsTotal: 4, BytesTotal: 4000})
 	now = now.Add(time.Second)
-	p.update(convert.Progress{Stage: convert.StageWrite, TensorsDone: 1, TensorsTotal: 4, BytesDone: 1000, BytesTotal: 4000})
+	p.update(pipeline.Progress{Stage: pipeline.StageWrite, TensorsDone: 1, TensorsTotal: 4, BytesDone: 1000, BytesTotal: 4000})
 	now = now.Add(50 * time.Millisecond) // throttled
-	p.update(convert.Progress{Stage: convert.StageWrite, TensorsDone: 2, TensorsTotal: 4, BytesDone: 2000, BytesTotal: 4000})
+	p.update(pipeline.Progress{Stage: pipeline.StageWrite, TensorsDone: 2, TensorsTotal: 4, BytesDone: 2000, BytesTotal: 4000})
 	now = now.Add(time.Second)
-	p.update(convert.Progress{Stage: convert.StageWrite, TensorsDone: 4, TensorsTotal: 4, BytesDone: 4000, BytesTotal: 4000})
+	p.update(pipeline.Progress{Stage: pipeline.StageWrite, TensorsDone: 4, TensorsTotal: 4, BytesDone: 4000, BytesTotal: 4000})
 	p.finish(true)
 	assert.Equal(t, "mlxconv: converting 4 tensors (4.0 kB)\n"+
 		"\r\x1b[K[=======                       ]  25%  1/4 tensors  1.0 kB/4.0 kB  ETA 0:03"+
@@ -257,9 +257,9 @@ func TestProgressBar(t *testing.T) {
 	b.Reset()
 	p = newProgressBar(&b, false)
 	p.now = func() time.Time { return now }
-	p.update(convert.Progress{Stage: convert.StagePlan, TensorsTotal: 10, BytesTotal: 1e9})
+	p.update(pipeline.Progress{Stage: pipeline.StagePlan, TensorsTotal: 10, BytesTotal: 1e9})
 	for i := 0; i <= 10; i++ {
-		p.update(convert.Progress{Stage: convert.StageWrite, TensorsDone: i, TensorsTotal: 10, BytesDone: int64(i) * 1e8, BytesTotal: 1e9})
+		p.update(pipeline.Progress{Stage: pipeline.StageWrite, TensorsDone: i, TensorsTotal: 10, BytesDone: int64(i) * 1e8, BytesTotal: 1e9})
 	}
 	p.finish(true)
 	lines := strings.Split(strings.TrimSpace(b.String()), "\n")

@@ -105,10 +105,10 @@ func runGGUF(ctx context.Context, env *environment, args []string) error {
 		return writeJSON(env.stdout, sum)
 	}
 	if f.dryRun {
-		return sum.Plan.WriteText(env.stdout)
+		return sum.WritePlan(env.stdout)
 	}
 	if !f.quiet {
-		for _, w := range sum.Plan.Warnings {
+		for _, w := range sum.Warnings {
 			fmt.Fprintf(env.stderr, "mlxconv: warning: %s\n", safe.Name(w))
 		}
 		printLossy(env, sum)

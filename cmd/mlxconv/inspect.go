@@ -137,9 +137,9 @@ func inspectFile(path string, full bool) (inspectReport, error) {
 	defer f.Close()
 	r := inspectReport{File: path, Size: f.Size(), Version: f.Version, Alignment: f.Alignment, DataOffset: f.DataOffset}
 	for _, kv := range f.KVs() {
-		k := inspectKV{Key: kv.Key, Type: kv.Value.Type().String(), v: kv.Value}
+		k := inspectKV{Key: kv.Key, Type: kv.Value.Type(), v: kv.Value}
 		if kv.Value.IsArray() {
-			k.Elem = kv.Value.ElemType().String()
+			k.Elem = kv.Value.ElemType()
 			n := kv.Value.Len()
 			k.Len = &n
 			if full {

@@ -6,10 +6,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mlxconv/mlxconv/convert"
+	"github.com/mlxconv/mlxconv/pipeline"
 )
 
-// progressBar renders convert.Progress events on stderr: a redrawn bar on
+// progressBar renders pipeline.Progress events on stderr: a redrawn bar on
 // a terminal (tensors done/total, bytes, ETA), otherwise a plain line at
 // the start, at every 10% and at the end.
 type progressBar struct {
@@ -20,22 +20,22 @@ type progressBar struct {
 	lastPct int
 	drawn   bool
 	now     func() time.Time
-	prog    convert.Progress
+	prog    pipeline.Progress
 }
 
 func newProgressBar(w io.Writer, tty bool) *progressBar {
 	return &progressBar{w: w, tty: tty, now: time.Now, lastPct: -1}
 }
 
-func (p *progressBar) update(ev convert.Progress) {
+func (p *progressBar) update(ev pipeline.Progress) {
 	now := p.now()
 	p.prog = ev
 	switch ev.Stage {
-	case convert.StagePlan:
+	case pipeline.StagePlan:
 		p.start = now
 		fmt.Fprintf(p.w, "mlxconv: converting %d tensors (%s)\n", ev.TensorsTotal, humanBytes(ev.BytesTotal))
 		return
-	case convert.StageDone:
+	case pipeline.StageDone:
 		return
 	}
 	if p.start.IsZero() {

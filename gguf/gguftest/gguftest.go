@@ -50,9 +50,9 @@ func DumpJSON(t testing.TB, f *gguf.File) []byte {
 		out.DataOffset = f.HeaderSize + int64((f.Alignment-uint64(f.HeaderSize)%f.Alignment)%f.Alignment)
 	}
 	for _, kv := range f.KVs() {
-		o := kvOut{Key: kv.Key, Type: kv.Value.Type().String()}
+		o := kvOut{Key: kv.Key, Type: kv.Value.Type()}
 		if kv.Value.IsArray() {
-			o.Elem = kv.Value.ElemType().String()
+			o.Elem = kv.Value.ElemType()
 			vals := make([]any, kv.Value.Len())
 			for i := range vals {
 				vals[i] = encScalar(kv.Value.Index(i))

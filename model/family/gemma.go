@@ -61,7 +61,7 @@ func gemmaCommon(m *model.Meta) error {
 	if err := m.ReqU32("attention.value_length", "head_dim"); err != nil {
 		return err
 	}
-	m.Set("general.file_type", gguf.Uint32(uint32(m.FileType)))
+	m.Set("general.file_type", gguf.NewValue(uint32(m.FileType)))
 	return nil
 }
 

@@ -98,7 +98,7 @@ func phi3Theta(m *model.Meta) error {
 		return fmt.Errorf("%w: phi3 needs rope_theta", model.ErrExport)
 	}
 	m.F32("rope.freq_base", theta)
-	m.Set("general.file_type", gguf.Uint32(uint32(m.FileType)))
+	m.Set("general.file_type", gguf.NewValue(uint32(m.FileType)))
 	return nil
 }
 
@@ -126,7 +126,7 @@ func phi3RopeFactors(h *model.HParams, rope *model.Rope) ([]model.ExtraTensor, [
 	if err != nil {
 		return nil, nil, err
 	}
-	kvs := []gguf.KV{{Key: "phi3.rope.scaling.attn_factor", Value: gguf.Float32(float32(attn))}}
+	kvs := []gguf.KV{{Key: "phi3.rope.scaling.attn_factor", Value: gguf.NewValue(float32(attn))}}
 	sf, err := rp.Floats("short_factor")
 	if err != nil {
 		return nil, nil, err

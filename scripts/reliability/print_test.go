@@ -69,10 +69,10 @@ func hostileModel(t testing.TB) string {
 func hostileGGUF(t testing.TB) string {
 	t.Helper()
 	kvs := []gguf.KV{
-		{Key: "general.architecture", Value: gguf.String("llama\x1b[2J")},
-		{Key: "general.name\x1b]0;pwned\x07", Value: gguf.String("title\x1b]0;pwned\x07\u202etxt.exe\nforged")},
-		{Key: "tokenizer.ggml.tokens", Value: gguf.Strings([]string{"<unk>", "\x1b[2J", "\u202e\x7f\u009b"})},
-		{Key: "bidi\u2066key\n", Value: gguf.Uint32(1)},
+		{Key: "general.architecture", Value: gguf.NewValue("llama\x1b[2J")},
+		{Key: "general.name\x1b]0;pwned\x07", Value: gguf.NewValue("title\x1b]0;pwned\x07\u202etxt.exe\nforged")},
+		{Key: "tokenizer.ggml.tokens", Value: gguf.NewValue([]string{"<unk>", "\x1b[2J", "\u202e\x7f\u009b"})},
+		{Key: "bidi\u2066key\n", Value: gguf.NewValue[uint32](1)},
 	}
 	names := []string{hostileName, "blk.0.\u202e\x1b[31m"}
 	var infos []gguf.TensorInfo

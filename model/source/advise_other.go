@@ -1,6 +1,6 @@
 //go:build !(linux && (amd64 || arm64 || loong64 || riscv64 || ppc64le || s390x))
 
-package convert
+package source
 
 import "os"
 

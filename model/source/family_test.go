@@ -1,4 +1,4 @@
-package convert
+package source
 
 import (
 	"fmt"
@@ -136,7 +136,7 @@ func TestDenseArchs(t *testing.T) {
 			c := denseConfig(t, tc.arch, tc.extra)
 			spec, err := family.Lookup(tc.arch).MLX.Build(c, tensorView{newTensorSet(nil)})
 			if tc.err != "" {
-				require.ErrorIs(t, err, ErrConfig)
+				require.ErrorIs(t, err, model.ErrConfig)
 				assert.Contains(t, err.Error(), tc.err)
 				return
 			}
@@ -190,19 +190,19 @@ func TestDenseSanitize(t *testing.T) {
 				src = append(src, SourceTensor{Name: n, DType: mlx.F32, Shape: []int{4}})
 			}
 			ts := newTensorSet(src)
-			require.NoError(t, a.MLX.SanitizeTensors(&modelSpec{}, denseConfig(t, tc.arch, tc.extra), tensorView{ts}))
+			require.NoError(t, a.MLX.SanitizeTensors(&model.Tree{}, denseConfig(t, tc.arch, tc.extra), tensorView{ts}))
 			assert.Equal(t, tc.keep, ts.names())
 		})
 	}
 }
 
 // denseConfig is denseBase with extra's keys set ("MISSING" deletes one).
-func denseConfig(t *testing.T, arch, extra string) config {
+func denseConfig(t *testing.T, arch, extra string) model.Config {
 	t.Helper()
-	base, err := parseObject([]byte("{" + denseBase + ", \"model_type\": \"" + arch + "\"}"))
+	base, err := model.ParseObject([]byte("{" + denseBase + ", \"model_type\": \"" + arch + "\"}"))
 	require.NoError(t, err)
 	if extra != "" {
-		ex, err := parseObject([]byte("{" + extra + "}"))
+		ex, err := model.ParseObject([]byte("{" + extra + "}"))
 		require.NoError(t, err)
 		for _, k := range ex.Keys() {
 			v, _ := ex.Get(k)
@@ -246,7 +246,7 @@ func TestMistral3(t *testing.T) {
 			c := newConfig(top, "config.json")
 			spec, err := family.Lookup("mistral3").MLX.Build(c, tensorView{newTensorSet(nil)})
 			if tc.err != "" {
-				require.ErrorIs(t, err, ErrConfig)
+				require.ErrorIs(t, err, model.ErrConfig)
 				assert.Contains(t, err.Error(), tc.err)
 				return
 			}
@@ -261,7 +261,7 @@ func TestMistral3(t *testing.T) {
 			m := family.Lookup("mistral3").MLX
 			err = m.SanitizeTensors(spec, c, tensorView{ts})
 			if tc.keep == nil {
-				require.ErrorIs(t, err, ErrWeights)
+				require.ErrorIs(t, err, model.ErrWeights)
 				return
 			}
 			require.NoError(t, err)
@@ -272,7 +272,7 @@ func TestMistral3(t *testing.T) {
 
 func pyjsonObject(t *testing.T, s string) *pyjson.Object {
 	t.Helper()
-	o, err := parseObject([]byte(s))
+	o, err := model.ParseObject([]byte(s))
 	require.NoError(t, err)
 	return o
 }

@@ -1,4 +1,4 @@
-package convert
+package source
 
 import (
 	"fmt"
@@ -138,22 +138,22 @@ func (ts *tensorSet) stack(dst string, srcs []string) error {
 	for _, s := range srcs {
 		in, ok := ts.m[s]
 		if !ok {
-			return fmt.Errorf("%w: stacking %q: tensor %q is missing", ErrWeights, dst, s)
+			return fmt.Errorf("%w: stacking %q: tensor %q is missing", model.ErrWeights, dst, s)
 		}
 		if len(parts) > 0 {
 			p := parts[0]
 			if in.DType != p.DType || !slices.Equal(in.Shape, p.Shape) {
-				return fmt.Errorf("%w: stacking %q: tensor %q is %s%v, but %q is %s%v", ErrWeights, dst,
+				return fmt.Errorf("%w: stacking %q: tensor %q is %s%v, but %q is %s%v", model.ErrWeights, dst,
 					s, in.DType, in.Shape, p.Name, p.DType, p.Shape)
 			}
 		}
 		if in.Op != OpDirect {
-			return fmt.Errorf("%w: stacking %q: tensor %q is itself derived (%s)", ErrWeights, dst, s, in.Op)
+			return fmt.Errorf("%w: stacking %q: tensor %q is itself derived (%s)", model.ErrWeights, dst, s, in.Op)
 		}
 		parts = append(parts, in)
 	}
 	if len(parts) == 0 {
-		return fmt.Errorf("%w: stacking %q: no experts", ErrWeights, dst)
+		return fmt.Errorf("%w: stacking %q: no experts", model.ErrWeights, dst)
 	}
 	out := &Input{DType: parts[0].DType, Op: OpStack, Shape: append([]int{len(parts)}, parts[0].Shape...)}
 	for _, p := range parts {
@@ -181,13 +181,13 @@ func (ts *tensorSet) withPrefix(prefix string) []string {
 func (ts *tensorSet) rename(name, to string) error {
 	in, ok := ts.m[name]
 	if !ok {
-		return fmt.Errorf("%w: renaming %q: tensor is missing", ErrWeights, name)
+		return fmt.Errorf("%w: renaming %q: tensor is missing", model.ErrWeights, name)
 	}
 	if name == to {
 		return nil
 	}
 	if _, ok := ts.m[to]; ok {
-		return fmt.Errorf("%w: renaming %q: tensor %q exists already", ErrWeights, name, to)
+		return fmt.Errorf("%w: renaming %q: tensor %q exists already", model.ErrWeights, name, to)
 	}
 	ts.order[slices.Index(ts.order, name)] = to
 	delete(ts.m, name)
@@ -202,10 +202,10 @@ func (ts *tensorSet) rename(name, to string) error {
 func (ts *tensorSet) split(name string, axis int, dsts []string) error {
 	in, ok := ts.m[name]
 	if !ok {
-		return fmt.Errorf("%w: splitting %q: tensor is missing", ErrWeights, name)
+		return fmt.Errorf("%w: splitting %q: tensor is missing", model.ErrWeights, name)
 	}
 	if in.Op != OpDirect {
-		return fmt.Errorf("%w: splitting %q: tensor is itself derived (%s)", ErrWeights, name, in.Op)
+		return fmt.Errorf("%w: splitting %q: tensor is itself derived (%s)", model.ErrWeights, name, in.Op)
 	}
 	shape, err := model.SplitShape(name, in.Shape, axis, len(dsts))
 	if err != nil {
@@ -213,7 +213,7 @@ func (ts *tensorSet) split(name string, axis int, dsts []string) error {
 	}
 	for _, d := range dsts {
 		if _, ok := ts.m[d]; ok && d != name {
-			return fmt.Errorf("%w: splitting %q: tensor %q exists already", ErrWeights, name, d)
+			return fmt.Errorf("%w: splitting %q: tensor %q exists already", model.ErrWeights, name, d)
 		}
 	}
 	src := in.Sources[0]
@@ -247,17 +247,17 @@ func (ts *tensorSet) split(name string, axis int, dsts []string) error {
 func (ts *tensorSet) transform(name string, op model.ValueOp) error {
 	in, ok := ts.m[name]
 	if !ok {
-		return fmt.Errorf("%w: transforming %q: tensor is missing", ErrWeights, name)
+		return fmt.Errorf("%w: transforming %q: tensor is missing", model.ErrWeights, name)
 	}
 	if in.Op != OpDirect {
-		return fmt.Errorf("%w: transforming %q: tensor is itself derived (%s)", ErrWeights, name, in.Op)
+		return fmt.Errorf("%w: transforming %q: tensor is itself derived (%s)", model.ErrWeights, name, in.Op)
 	}
 	shape, err := op.Shape(name, in.Shape)
 	if err != nil {
 		return err
 	}
 	if op == model.ValueAddOne && !in.DType.IsFloat() {
-		return fmt.Errorf("%w: transforming %q: %s needs a float tensor, not %s", ErrWeights, name, op, in.DType)
+		return fmt.Errorf("%w: transforming %q: %s needs a float tensor, not %s", model.ErrWeights, name, op, in.DType)
 	}
 	in.Shape, in.Op, in.Value = shape, OpValue, op
 	return nil

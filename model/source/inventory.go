@@ -1,4 +1,4 @@
-package convert
+package source
 
 import (
 	"errors"
@@ -14,6 +14,7 @@ import (
 	"github.com/mlxconv/mlxconv/internal/pyjson"
 	"github.com/mlxconv/mlxconv/mlx"
 	"github.com/mlxconv/mlxconv/mlx/safetensors"
+	"github.com/mlxconv/mlxconv/model"
 )
 
 // Inventory is everything the planner needs to know about an input model,
@@ -100,15 +101,15 @@ func readConfig(dir string) (*pyjson.Object, error) {
 	p := filepath.Join(dir, "config.json")
 	b, err := readSmallFile(p)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+		return nil, fmt.Errorf("%w: %w", model.ErrConfig, err)
 	}
 	v, err := pyjson.Parse(b)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrConfig, p, err)
+		return nil, fmt.Errorf("%w: %s: %v", model.ErrConfig, p, err)
 	}
 	o, ok := v.(*pyjson.Object)
 	if !ok {
-		return nil, fmt.Errorf("%w: %s: not a JSON object", ErrConfig, p)
+		return nil, fmt.Errorf("%w: %s: not a JSON object", model.ErrConfig, p)
 	}
 	return o, nil
 }
@@ -123,7 +124,7 @@ func LoadInventory(dir string) (*Inventory, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := lookupArch(cfg); err != nil {
+	if _, err := lookup(cfg); err != nil {
 		return nil, err
 	}
 	inv := &Inventory{Dir: dir, Config: cfg}
@@ -170,7 +171,7 @@ func (inv *Inventory) readSideConfigs() error {
 	}
 	v, err := pyjson.Parse(b)
 	if err != nil {
-		return fmt.Errorf("%w: hf_quant_config.json: %v", ErrConfig, err)
+		return fmt.Errorf("%w: hf_quant_config.json: %v", model.ErrConfig, err)
 	}
 	if o, ok := v.(*pyjson.Object); ok {
 		inv.HFQuantConfig = o
@@ -202,7 +203,7 @@ func (inv *Inventory) openShards() error {
 		inv.readers = append(inv.readers, rd)
 		for _, t := range rd.Tensors() {
 			if other, dup := seen[t.Name]; dup {
-				return fmt.Errorf("%w: tensor %q is in both %q and %q", ErrWeights, t.Name, other, name)
+				return fmt.Errorf("%w: tensor %q is in both %q and %q", model.ErrWeights, t.Name, other, name)
 			}
 			seen[t.Name] = name
 			inv.Tensors = append(inv.Tensors, SourceTensor{File: i, Name: t.Name, DType: t.DType, Shape: t.Shape})
@@ -233,7 +234,7 @@ func shardFiles(dir string, entries []fs.DirEntry) ([]string, error) {
 		}
 	}
 	if len(files) == 0 {
-		return nil, fmt.Errorf("%w: no safetensors found in %s (want model*.safetensors)", ErrWeights, dir)
+		return nil, fmt.Errorf("%w: no safetensors found in %s (want model*.safetensors)", model.ErrWeights, dir)
 	}
 	slices.Sort(files)
 	return files, nil
@@ -244,7 +245,7 @@ func shardFiles(dir string, entries []fs.DirEntry) ([]string, error) {
 func indexedShards(dir, idxPath string, b []byte) ([]string, error) {
 	v, err := pyjson.Parse(b)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrWeights, idxPath, err)
+		return nil, fmt.Errorf("%w: %s: %v", model.ErrWeights, idxPath, err)
 	}
 	o, _ := v.(*pyjson.Object)
 	var wm *pyjson.Object
@@ -252,7 +253,7 @@ func indexedShards(dir, idxPath string, b []byte) ([]string, error) {
 		wm = newConfig(o, "").Object("weight_map")
 	}
 	if wm == nil {
-		return nil, fmt.Errorf("%w: %s: no weight_map object", ErrWeights, idxPath)
+		return nil, fmt.Errorf("%w: %s: no weight_map object", model.ErrWeights, idxPath)
 	}
 	set := map[string]bool{}
 	for _, k := range wm.Keys() {
@@ -260,14 +261,14 @@ func indexedShards(dir, idxPath string, b []byte) ([]string, error) {
 		name, ok := fv.(string)
 		if !ok || !isPlainFileName(name) {
 			return nil, fmt.Errorf("%w: %s: tensor %q maps to %s, want a file name in the model directory",
-				ErrWeights, idxPath, k, describe(fv))
+				model.ErrWeights, idxPath, k, describe(fv))
 		}
 		set[name] = true
 	}
 	files := make([]string, 0, len(set))
 	for n := range set {
 		if _, err := fsx.StatRegular(filepath.Join(dir, n)); err != nil {
-			return nil, fmt.Errorf("%w: %s names %q: %w", ErrWeights, idxPath, n, err)
+			return nil, fmt.Errorf("%w: %s names %q: %w", model.ErrWeights, idxPath, n, err)
 		}
 		files = append(files, n)
 	}
@@ -298,7 +299,10 @@ var auxNames = map[string]bool{
 	"chat_template.json":      true,
 }
 
-func isAux(name string) bool {
+// IsAux reports whether name, a file of a model directory, is copied
+// verbatim to a converted model (Inventory.Aux): tokenizer files, chat
+// templates, generation_config.json, *.py, *.jinja and *.tiktoken files.
+func IsAux(name string) bool {
 	if auxNames[name] {
 		return true
 	}
@@ -310,14 +314,14 @@ func isAux(name string) bool {
 	return false
 }
 
-// auxFiles returns the entries of dir to copy verbatim (see isAux), sorted.
+// auxFiles returns the entries of dir to copy verbatim (see IsAux), sorted.
 // Symlinks are followed (the HF cache is made of them); a dangling one or
 // a directory is skipped, while a named pipe, socket or device under an
 // aux name is an error naming it (copying it would block or read forever).
 func auxFiles(dir string, entries []fs.DirEntry) ([]string, error) {
 	var out []string
 	for _, e := range entries {
-		if !isAux(e.Name()) {
+		if !IsAux(e.Name()) {
 			continue
 		}
 		p := filepath.Join(dir, e.Name())

@@ -1,4 +1,4 @@
-package gguf_test
+package npfloat_test
 
 import (
 	"math"
@@ -7,7 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/mlxconv/mlxconv/gguf"
+	"github.com/mlxconv/mlxconv/internal/npfloat"
 	"github.com/mlxconv/mlxconv/mlx"
 )
 
@@ -23,18 +23,18 @@ func TestFloatsMatchMLX(t *testing.T) {
 		if isNaN32(b) {
 			return
 		}
-		if g, m := gguf.F32ToF16(f), mlx.F32ToF16(f); g != m {
-			t.Fatalf("F32ToF16(%#08x): gguf %#04x, mlx %#04x", b, g, m)
+		if g, m := npfloat.F32ToF16(f), mlx.F32ToF16(f); g != m {
+			t.Fatalf("F32ToF16(%#08x): npfloat %#04x, mlx %#04x", b, g, m)
 		}
-		if g, m := gguf.F32ToBF16(f), mlx.F32ToBF16(f); g != m {
-			t.Fatalf("F32ToBF16(%#08x): gguf %#04x, mlx %#04x", b, g, m)
+		if g, m := npfloat.F32ToBF16(f), mlx.F32ToBF16(f); g != m {
+			t.Fatalf("F32ToBF16(%#08x): npfloat %#04x, mlx %#04x", b, g, m)
 		}
 	}
 	for b := uint64(0); b < 1<<32; b += 997 {
 		check(uint32(b))
 	}
 	for h := 0; h < 1<<16; h++ {
-		b := math.Float32bits(gguf.F16ToF32(uint16(h)))
+		b := math.Float32bits(npfloat.F16ToF32(uint16(h)))
 		for _, d := range []uint32{0, 1, 0xfff, 0x1000, 0x1001} {
 			check(b + d)
 			check(b - d)
@@ -45,13 +45,13 @@ func TestFloatsMatchMLX(t *testing.T) {
 			check(c - d)
 		}
 		hb := uint16(h)
-		g, m := gguf.F16ToF32(hb), mlx.F16ToF32(hb)
+		g, m := npfloat.F16ToF32(hb), mlx.F16ToF32(hb)
 		if hb&0x7c00 == 0x7c00 && hb&0x3ff != 0 {
 			require.True(t, math.IsNaN(float64(g)) && math.IsNaN(float64(m)))
 		} else {
 			require.Equal(t, math.Float32bits(m), math.Float32bits(g), "F16ToF32(%#04x)", h)
 		}
-		require.Equal(t, math.Float32bits(mlx.BF16ToF32(hb)), math.Float32bits(gguf.BF16ToF32(hb)))
+		require.Equal(t, math.Float32bits(mlx.BF16ToF32(hb)), math.Float32bits(npfloat.BF16ToF32(hb)))
 	}
 }
 
@@ -68,16 +68,16 @@ func TestFloatNaN(t *testing.T) {
 		{0xff812345, 0xfc09, 0xffc1},
 	} {
 		f := math.Float32frombits(tc.in)
-		assert.Equal(t, tc.f16, gguf.F32ToF16(f), "F32ToF16(%#08x)", tc.in)
-		assert.Equal(t, tc.bf16, gguf.F32ToBF16(f), "F32ToBF16(%#08x)", tc.in)
+		assert.Equal(t, tc.f16, npfloat.F32ToF16(f), "F32ToF16(%#08x)", tc.in)
+		assert.Equal(t, tc.bf16, npfloat.F32ToBF16(f), "F32ToBF16(%#08x)", tc.in)
 	}
 	// Halves widen without quieting (numpy), unlike MLX.
-	assert.Equal(t, uint32(0x7f802000), math.Float32bits(gguf.F16ToF32(0x7c01)))
-	assert.Equal(t, uint32(0xffa00000), math.Float32bits(gguf.F16ToF32(0xfd00)))
+	assert.Equal(t, uint32(0x7f802000), math.Float32bits(npfloat.F16ToF32(0x7c01)))
+	assert.Equal(t, uint32(0xffa00000), math.Float32bits(npfloat.F16ToF32(0xfd00)))
 	// Overflow and the largest values that still round down.
-	assert.Equal(t, uint16(0x7bff), gguf.F32ToF16(65519.996))
-	assert.Equal(t, uint16(0x7c00), gguf.F32ToF16(65520))
-	assert.Equal(t, uint16(0x7f80), gguf.F32ToBF16(math.MaxFloat32))
-	assert.Equal(t, uint16(0x0001), gguf.F32ToF16(math.Float32frombits(0x33000001)))
-	assert.Equal(t, uint16(0x8000), gguf.F32ToF16(math.Float32frombits(0xb3000000)))
+	assert.Equal(t, uint16(0x7bff), npfloat.F32ToF16(65519.996))
+	assert.Equal(t, uint16(0x7c00), npfloat.F32ToF16(65520))
+	assert.Equal(t, uint16(0x7f80), npfloat.F32ToBF16(math.MaxFloat32))
+	assert.Equal(t, uint16(0x0001), npfloat.F32ToF16(math.Float32frombits(0x33000001)))
+	assert.Equal(t, uint16(0x8000), npfloat.F32ToF16(math.Float32frombits(0xb3000000)))
 }

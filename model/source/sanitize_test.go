@@ -1,10 +1,13 @@
-package convert
+package source
 
 import (
 	"context"
 	"encoding/binary"
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -12,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mlxconv/mlxconv/mlx"
+	"github.com/mlxconv/mlxconv/mlx/safetensors"
 	"github.com/mlxconv/mlxconv/model"
 	"github.com/mlxconv/mlxconv/pipeline"
 )
@@ -74,19 +78,19 @@ func ruleCases() []ruleCase {
 			config: `{"num_hidden_layers": 2}`, in: []string{"model.layers.1.w", "model.layers.2.w", "model.layers.20.w", "model.layers.3.w"},
 			want: []string{"model.layers.1.w", "model.layers.3.w"}},
 		{name: "drop template key missing", rules: []model.SanitizeRule{model.Drop{model.Prefix("model.layers.{num_hidden_layers}")}},
-			config: `{}`, in: []string{"a"}, errIs: ErrConfig, err: `"num_hidden_layers"`},
+			config: `{}`, in: []string{"a"}, errIs: model.ErrConfig, err: `"num_hidden_layers"`},
 		{name: "drop template key not a number", rules: []model.SanitizeRule{model.Drop{model.Prefix("l.{n}")}},
-			config: `{"n": "x"}`, in: []string{"a"}, errIs: ErrConfig, err: `"n"`},
+			config: `{"n": "x"}`, in: []string{"a"}, errIs: model.ErrConfig, err: `"n"`},
 		{name: "drop template unclosed", rules: []model.SanitizeRule{model.Drop{model.Prefix("l.{n")}},
-			in: []string{"a"}, errIs: ErrConfig, err: `sanitize pattern "l.{n" has an unclosed {`},
+			in: []string{"a"}, errIs: model.ErrConfig, err: `sanitize pattern "l.{n" has an unclosed {`},
 		{name: "rename prefix keeps position", rules: []model.SanitizeRule{model.Rename{From: "language_model.model.", To: "model.", Prefix: true}},
 			in:   []string{"a", "language_model.model.x", "b.language_model.model.y"},
 			want: []string{"a", "model.x", "b.language_model.model.y"}},
 		{name: "rename replaces every occurrence", rules: []model.SanitizeRule{model.Rename{From: "w1", To: "gate"}},
 			in: []string{"l.w1.w1", "w2"}, want: []string{"l.gate.gate", "w2"}},
 		{name: "rename collision", rules: []model.SanitizeRule{model.Rename{From: "a.", To: "b.", Prefix: true}},
-			in: []string{"a.x", "b.x"}, errIs: ErrWeights, err: `renaming "a.x": tensor "b.x" exists already`},
-		{name: "rename without From", rules: []model.SanitizeRule{model.Rename{To: "b"}}, in: []string{"a"}, errIs: ErrConfig, err: "empty From"},
+			in: []string{"a.x", "b.x"}, errIs: model.ErrWeights, err: `renaming "a.x": tensor "b.x" exists already`},
+		{name: "rename without From", rules: []model.SanitizeRule{model.Rename{To: "b"}}, in: []string{"a"}, errIs: model.ErrConfig, err: "empty From"},
 		{name: "tied head", rules: []model.SanitizeRule{model.TiedHead{}}, config: `{"tie_word_embeddings": true}`,
 			in: []string{"lm_head.weight", "e"}, want: []string{"e"}},
 		{name: "untied head kept", rules: []model.SanitizeRule{model.TiedHead{Default: true}}, config: `{"tie_word_embeddings": false}`,
@@ -95,7 +99,7 @@ func ruleCases() []ruleCase {
 		{name: "require present", rules: []model.SanitizeRule{model.Require{Match: model.Prefix("language_model."), Why: "w"}},
 			in: []string{"language_model.a"}, want: []string{"language_model.a"}},
 		{name: "require missing", rules: []model.SanitizeRule{model.Require{Match: model.Prefix("language_model."), Why: "mlx-lm reads x"}},
-			in: []string{"model.a"}, errIs: ErrWeights, err: `no checkpoint tensor matches "language_model." (mlx-lm reads x)`},
+			in: []string{"model.a"}, errIs: model.ErrWeights, err: `no checkpoint tensor matches "language_model." (mlx-lm reads x)`},
 		{name: "stack experts per layer, optional parts", rules: []model.SanitizeRule{mixtralStack}, config: `{"num_hidden_layers": 2}`,
 			in: []string{"model.layers.0.moe.experts.0.w1.weight=2x3", "model.layers.0.moe.experts.1.w1.weight=2x3",
 				"model.layers.0.moe.experts.0.w1.scales=2x1", "model.layers.0.moe.experts.1.w1.scales=2x1",
@@ -105,26 +109,26 @@ func ruleCases() []ruleCase {
 		{name: "stack experts gate absent: identity", rules: []model.SanitizeRule{mixtralStack},
 			in: []string{"model.layers.1.moe.experts.0.w1.weight"}, want: []string{"model.layers.1.moe.experts.0.w1.weight"}},
 		{name: "stack experts, expert missing", rules: []model.SanitizeRule{mixtralStack},
-			in: []string{"model.layers.0.moe.experts.0.w1.weight", "model.layers.0.moe.experts.0.w2.weight", "x"}, errIs: ErrWeights,
+			in: []string{"model.layers.0.moe.experts.0.w1.weight", "model.layers.0.moe.experts.0.w2.weight", "x"}, errIs: model.ErrWeights,
 			err: `stacking "model.layers.0.moe.switch_mlp.gate_proj.weight": tensor "model.layers.0.moe.experts.1.w1.weight" is missing`},
 		{name: "stack experts, wrong shape", rules: []model.SanitizeRule{mixtralStack},
 			in:    []string{"model.layers.0.moe.experts.0.w1.weight=2x3", "model.layers.0.moe.experts.1.w1.weight=3x2"},
-			errIs: ErrWeights, err: `tensor "model.layers.0.moe.experts.1.w1.weight" is float32[3 2], but "model.layers.0.moe.experts.0.w1.weight" is float32[2 3]`},
+			errIs: model.ErrWeights, err: `tensor "model.layers.0.moe.experts.1.w1.weight" is float32[3 2], but "model.layers.0.moe.experts.0.w1.weight" is float32[2 3]`},
 		{name: "stack experts, more experts than tensors", rules: []model.SanitizeRule{mixtralStack}, config: `{"num_local_experts": 9}`,
-			in: []string{"model.layers.0.moe.experts.0.w1.weight"}, errIs: ErrWeights, err: "9 experts in 2 layers do not fit a checkpoint of 1 tensors"},
+			in: []string{"model.layers.0.moe.experts.0.w1.weight"}, errIs: model.ErrWeights, err: "9 experts in 2 layers do not fit a checkpoint of 1 tensors"},
 		{name: "stack experts, negative expert count", rules: []model.SanitizeRule{namesStack}, config: `{"num_experts": -1}`,
-			in: []string{"model.layers.0.mlp.experts.0.up.weight"}, errIs: ErrWeights, err: `stacking "model.layers.0.mlp.switch_mlp.up.weight": no experts`},
+			in: []string{"model.layers.0.mlp.experts.0.up.weight"}, errIs: model.ErrWeights, err: `stacking "model.layers.0.mlp.switch_mlp.up.weight": no experts`},
 		{name: "stack experts, too many layers", rules: []model.SanitizeRule{mixtralStack}, config: `{"num_hidden_layers": 100000000}`,
-			in: []string{"model.layers.0.moe.experts.0.w1.weight"}, errIs: ErrWeights, err: "in 100000000 layers do not fit"},
+			in: []string{"model.layers.0.moe.experts.0.w1.weight"}, errIs: model.ErrWeights, err: "in 100000000 layers do not fit"},
 		{name: "stack experts from names, sorted", rules: []model.SanitizeRule{namesStack}, config: `{"num_experts": 2}`,
 			in: []string{"model.layers.3.mlp.experts.0.up.weight", "model.layers.3.mlp.experts.1.up.weight",
 				"model.layers.1.mlp.experts.1.up.weight", "model.layers.1.mlp.experts.0.up.weight"},
 			want: []string{"model.layers.1.mlp.switch_mlp.up.weight=2x4", "model.layers.3.mlp.switch_mlp.up.weight=2x4"}},
 		{name: "stack experts from names, layer index not a number", rules: []model.SanitizeRule{namesStack}, config: `{"num_experts": 1}`,
 			in:    []string{"model.layers.x1.mlp.experts.0.up.weight"},
-			errIs: ErrWeights, err: `tensor "model.layers.x1.mlp.experts.0.up.weight": layer index "x1" is not a number`},
+			errIs: model.ErrWeights, err: `tensor "model.layers.x1.mlp.experts.0.up.weight": layer index "x1" is not a number`},
 		{name: "stack experts from names, no experts configured", rules: []model.SanitizeRule{namesStack}, config: `{"num_experts": 0}`,
-			in: []string{"model.layers.0.mlp.experts.0.up.weight"}, errIs: ErrWeights, err: `stacking "model.layers.0.mlp.switch_mlp.up.weight": no experts`},
+			in: []string{"model.layers.0.mlp.experts.0.up.weight"}, errIs: model.ErrWeights, err: `stacking "model.layers.0.mlp.switch_mlp.up.weight": no experts`},
 		{name: "stack experts from the first sparse layer", rules: []model.SanitizeRule{model.StackExperts{Stack: namesStack.Stack,
 			Layers: "model.layers.", Block: "mlp", Count: "n", FirstSparse: "first_k_dense_replace"}},
 			config: `{"n": 1, "num_hidden_layers": 2, "first_k_dense_replace": 1}`,
@@ -135,13 +139,13 @@ func ruleCases() []ruleCase {
 		{name: "split axis 1", rules: []model.SanitizeRule{model.Split{From: "input_linear", Into: []string{"switch_mlp.gate_proj", "switch_mlp.up_proj"}, Axis: 1}},
 			in: []string{"m.input_linear.weight=3x4x2"}, want: []string{"m.switch_mlp.gate_proj.weight=3x2x2", "m.switch_mlp.up_proj.weight=3x2x2"}},
 		{name: "split axis 2 unsupported", rules: []model.SanitizeRule{model.Split{From: "gu", Into: []string{"g", "u"}, Axis: 2}},
-			in: []string{"gu.weight=2x2x4"}, errIs: ErrWeights, err: `tensor "gu.weight": cannot split [2 2 4] along axis 2 (axes 0 and 1 only)`},
+			in: []string{"gu.weight=2x2x4"}, errIs: model.ErrWeights, err: `tensor "gu.weight": cannot split [2 2 4] along axis 2 (axes 0 and 1 only)`},
 		{name: "split not divisible", rules: []model.SanitizeRule{model.Split{From: "gu", Into: []string{"g", "u"}}},
-			in: []string{"gu.weight=3x2"}, errIs: ErrWeights, err: `tensor "gu.weight": axis 0 of [3 2] does not split into 2 parts`},
+			in: []string{"gu.weight=3x2"}, errIs: model.ErrWeights, err: `tensor "gu.weight": axis 0 of [3 2] does not split into 2 parts`},
 		{name: "split onto an existing name", rules: []model.SanitizeRule{model.Split{From: "gu", Into: []string{"g", "u"}}},
-			in: []string{"gu.weight=2x2", "u.weight"}, errIs: ErrWeights, err: `splitting "gu.weight": tensor "u.weight" exists already`},
+			in: []string{"gu.weight=2x2", "u.weight"}, errIs: model.ErrWeights, err: `splitting "gu.weight": tensor "u.weight" exists already`},
 		{name: "split rule with one part", rules: []model.SanitizeRule{model.Split{From: "gu", Into: []string{"g"}}},
-			in: []string{"gu"}, errIs: ErrConfig, err: "at least two parts"},
+			in: []string{"gu"}, errIs: model.ErrConfig, err: "at least two parts"},
 		{name: "transform conv1d when last dim is not 1", rules: []model.SanitizeRule{model.Transform{Match: []model.Match{model.Contains("conv1d.weight")},
 			If: model.LastDimNot1, Op: model.ValueSwapLast2}},
 			in: []string{"a.conv1d.weight=8x1x4", "b.conv1d.weight=8x4x1"}, want: []string{"a.conv1d.weight=8x4x1", "b.conv1d.weight=8x4x1"}},
@@ -150,7 +154,7 @@ func ruleCases() []ruleCase {
 			in: []string{"a.norm.weight=4", "b.norm.weight=2x2"}, want: []string{"a.norm.weight=4", "b.norm.weight=2x2"}},
 		{name: "transform swap of a 2-D tensor", rules: []model.SanitizeRule{model.Transform{Match: []model.Match{model.Contains("conv")},
 			Op: model.ValueSwapLast2}},
-			in: []string{"conv.weight=2x3"}, errIs: ErrWeights, err: `tensor "conv.weight": swap-last2 needs a 3-D tensor, not [2 3]`},
+			in: []string{"conv.weight=2x3"}, errIs: model.ErrWeights, err: `tensor "conv.weight": swap-last2 needs a 3-D tensor, not [2 3]`},
 		{name: "transform lfm2 conv when last dim exceeds dim 1", rules: []model.SanitizeRule{model.Transform{
 			Match: []model.Match{model.Contains("conv.weight")}, If: model.LastDimOverDim1, Op: model.ValueSwapLast2}},
 			in: []string{"a.conv.weight=8x1x3", "b.conv.weight=8x3x1"}, want: []string{"a.conv.weight=8x3x1", "b.conv.weight=8x3x1"}},
@@ -161,7 +165,7 @@ func ruleCases() []ruleCase {
 		{name: "transform of a stacked tensor", rules: []model.SanitizeRule{mixtralStack,
 			model.Transform{Match: []model.Match{model.Contains("switch_mlp")}, Op: model.ValueAddOne}},
 			config: `{"num_hidden_layers": 1, "num_local_experts": 1}`, in: []string{"model.layers.0.moe.experts.0.w1.weight"},
-			errIs: ErrWeights, err: `transforming "model.layers.0.moe.switch_mlp.gate_proj.weight": tensor is itself derived (stack)`},
+			errIs: model.ErrWeights, err: `transforming "model.layers.0.moe.switch_mlp.gate_proj.weight": tensor is itself derived (stack)`},
 	}
 }
 
@@ -173,10 +177,10 @@ func TestSanitizeRules(t *testing.T) {
 			if cfgText == "" {
 				cfgText = "{}"
 			}
-			obj, err := parseObject([]byte(cfgText))
+			obj, err := model.ParseObject([]byte(cfgText))
 			require.NoError(t, err)
 			ts := ruleTensors(t, tc.in)
-			err = model.ApplyRules(tc.rules, &modelSpec{}, newConfig(obj, "config.json"), tensorView{ts})
+			err = model.ApplyRules(tc.rules, &model.Tree{}, newConfig(obj, "config.json"), tensorView{ts})
 			if tc.err != "" {
 				require.Error(t, err)
 				assert.ErrorIs(t, err, tc.errIs)
@@ -201,7 +205,7 @@ func TestSanitizeRules(t *testing.T) {
 // TestOptionalHead: the tree loses lm_head when the checkpoint has none.
 func TestOptionalHead(t *testing.T) {
 	for _, has := range []bool{false, true} {
-		tree := &modelSpec{Modules: []moduleSpec{{Path: "model.norm"}, {Path: "lm_head"}}}
+		tree := &model.Tree{Modules: []model.Module{{Path: "model.norm"}, {Path: "lm_head"}}}
 		in := []string{"model.norm.weight"}
 		if has {
 			in = append(in, "lm_head.weight")
@@ -230,8 +234,10 @@ func TestSanitizeRuleBytes(t *testing.T) {
 	dir := t.TempDir()
 	src := []genTensor{f32("a.gate_and_up.weight", 4, 3), bf16("m.input_linear.weight", 2, 4, 3),
 		bf16("c.conv1d.weight", 2, 3, 4), bf16("n.norm.weight", 5), f32("f.norm.weight", 3), bf16("s.alpha_p", 1)}
-	require.NoError(t, writeModelErr(dir, genModel{config: `{"model_type": "llama"}`, tensors: src}))
-	inv := inventoryOfDir(t, dir)
+	writeTestModel(t, dir, src)
+	inv, err := LoadInventory(dir)
+	require.NoError(t, err)
+	defer inv.Close()
 	ts := newTensorSet(inv.Tensors)
 	rules := []model.SanitizeRule{
 		model.Split{From: "gate_and_up", Into: []string{"gate", "up"}},
@@ -240,7 +246,7 @@ func TestSanitizeRuleBytes(t *testing.T) {
 		model.Transform{Match: []model.Match{model.Suffix("norm.weight")}, If: model.Rank1, Op: model.ValueAddOne},
 		model.Transform{Match: []model.Match{model.Suffix("alpha_p")}, Op: model.ValueSqueeze},
 	}
-	require.NoError(t, model.ApplyRules(rules, &modelSpec{}, newConfig(nil, ""), tensorView{ts}))
+	require.NoError(t, model.ApplyRules(rules, &model.Tree{}, newConfig(nil, ""), tensorView{ts}))
 	data := map[string][]byte{}
 	for _, g := range src {
 		data[g.name] = tensorData(g)
@@ -301,4 +307,42 @@ func plusOne(b []byte, dt mlx.DType) []byte {
 		}
 	}
 	return out
+}
+
+// genTensor is a float tensor of the test checkpoint.
+type genTensor struct {
+	name  string
+	dtype mlx.DType
+	shape []int
+}
+
+func f32(name string, shape ...int) genTensor  { return genTensor{name, mlx.F32, shape} }
+func bf16(name string, shape ...int) genTensor { return genTensor{name, mlx.BF16, shape} }
+
+// tensorData is t's bytes: multiples of 1/8 in [-1, 1), exact in bf16.
+func tensorData(t genTensor) []byte {
+	n := int(numElements(t.shape))
+	out := make([]byte, n*t.dtype.Size())
+	for i := 0; i < n; i++ {
+		v := float32((i*7+len(t.name))%16)/8 - 1
+		if t.dtype == mlx.BF16 {
+			binary.LittleEndian.PutUint16(out[2*i:], mlx.F32ToBF16(v))
+		} else {
+			binary.LittleEndian.PutUint32(out[4*i:], math.Float32bits(v))
+		}
+	}
+	return out
+}
+
+// writeTestModel writes a llama config.json and one safetensors shard
+// holding ts.
+func writeTestModel(t *testing.T, dir string, ts []genTensor) {
+	t.Helper()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"model_type": "llama"}`), 0o644))
+	var sts []safetensors.Tensor
+	for _, g := range ts {
+		sts = append(sts, safetensors.Tensor{TensorInfo: safetensors.TensorInfo{Name: g.name, DType: g.dtype, Shape: g.shape}, Data: tensorData(g)})
+	}
+	slices.SortFunc(sts, func(a, b safetensors.Tensor) int { return safetensors.CompareHF(a.TensorInfo, b.TensorInfo) })
+	require.NoError(t, safetensors.WriteFile(filepath.Join(dir, "model.safetensors"), sts, map[string]string{"format": "pt"}, safetensors.HF))
 }

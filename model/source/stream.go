@@ -1,0 +1,221 @@
+package source
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/mlxconv/mlxconv/mlx"
+	"github.com/mlxconv/mlxconv/pipeline"
+)
+
+// Streaming: a job over a checkpoint's logical inputs lowered to a job of
+// the pipeline executor over byte ranges of the source shards, and the
+// Inventory as the executor's pipeline.Source.
+
+// jobGeom describes how a job's inputs and outputs split into rows.
+type jobGeom struct {
+	parts       int
+	rowsPerPart int64
+	inRow       []int64 // bytes per row of each input, per part (input dtype)
+	width       int64   // elements per row of the first input
+	whole       bool
+}
+
+// geometry splits a job over ins into rows: a row is one element when
+// elementwise, else the last dimension of ins[0].
+func geometry(name string, ins []*Input, elementwise bool) (jobGeom, error) {
+	var g jobGeom
+	in0 := ins[0]
+	g.parts, g.whole = jobParts(ins)
+	total := in0.NumElements()
+	g.width = 1
+	if !elementwise && len(in0.Shape) > 0 {
+		g.width = int64(in0.Shape[len(in0.Shape)-1])
+	}
+	if g.width == 0 || total == 0 {
+		g.rowsPerPart = 0
+		return g, nil
+	}
+	rows := total / g.width
+	if rows%int64(g.parts) != 0 {
+		return g, fmt.Errorf("job %q: %d rows do not split into %d parts", name, rows, g.parts)
+	}
+	g.rowsPerPart = rows / int64(g.parts)
+	for _, in := range ins {
+		b := in.NumElements() * int64(in.DType.Size())
+		if b%rows != 0 {
+			return g, fmt.Errorf("job %q: input %q (%d bytes) does not split into %d rows", name, in.Name, b, rows)
+		}
+		g.inRow = append(g.inRow, b/rows)
+	}
+	return g, nil
+}
+
+// jobParts returns the parts a job splits into: the sources of stacked
+// inputs, one otherwise. A job is whole (one part, one unit) when an input
+// is neither direct nor stacked or the inputs disagree on the parts.
+func jobParts(ins []*Input) (parts int, whole bool) {
+	inputParts := func(in *Input) int {
+		if in.Op == OpStack {
+			return len(in.Sources)
+		}
+		return 1
+	}
+	parts = inputParts(ins[0])
+	for _, in := range ins {
+		if in.Op != OpDirect && in.Op != OpStack || inputParts(in) != parts {
+			return 1, true
+		}
+	}
+	return parts, false
+}
+
+// RowFunc computes a unit's output bytes from its inputs, each in its
+// Input dtype: rows rows (all of them for a whole unit).
+type RowFunc func(u pipeline.Unit, ins [][]byte, rows int64) ([][]byte, error)
+
+// StreamJob lowers a job over checkpoint inputs (as LoadModel yields them)
+// to a pipeline job writing outs. Rows are single elements when
+// elementwise, else the last dimension of ins[0]; stacked inputs split
+// into parts (one expert each); derived inputs (AWQ imports) and
+// mismatched stacks make one whole unit, materialized here. fn gets each
+// input converted to its Input dtype (backend casts).
+func StreamJob(name string, ins []*Input, elementwise bool, outs []pipeline.Output, backend mlx.Backend, fn RowFunc) (pipeline.Job, error) {
+	g, err := geometry(name, ins, elementwise)
+	if err != nil {
+		return pipeline.Job{}, err
+	}
+	return streamJob(name, ins, &g, outs, backend, fn), nil
+}
+
+func streamJob(name string, ins []*Input, g *jobGeom, outs []pipeline.Output, backend mlx.Backend, fn RowFunc) pipeline.Job {
+	pj := pipeline.Job{Name: name, Outputs: outs, Parts: g.parts, RowsPerPart: g.rowsPerPart, Whole: g.whole || g.rowsPerPart == 0}
+	for k, in := range ins {
+		pin := pipeline.Input{}
+		for _, s := range in.Sources {
+			pin.Slices = append(pin.Slices, pipeline.Slice{File: s.File, Tensor: s.Name, Size: numElements(s.Shape) * int64(s.DType.Size()), Offset: s.Offset})
+		}
+		if !pj.Whole {
+			pin.RowBytes = g.inRow[k] * int64(in.Sources[0].DType.Size()) / int64(max(in.DType.Size(), 1))
+		}
+		pj.Inputs = append(pj.Inputs, pin)
+	}
+	pj.Transform = func(u pipeline.Unit, bufs [][]byte) ([][]byte, error) {
+		vals := make([][]byte, 0, len(ins))
+		var rows int64
+		if u.Whole {
+			k := 0
+			for _, in := range ins {
+				n := len(in.Sources)
+				b, err := materialize(backend, in, bufs[k:k+n])
+				if err != nil {
+					return nil, err
+				}
+				k += n
+				vals = append(vals, b)
+			}
+			if g.width > 0 {
+				rows = ins[0].NumElements() / g.width
+			}
+		} else {
+			rows = u.R1 - u.R0
+			for k, in := range ins {
+				b, err := toInputDType(backend, bufs[k], in.Sources[u.Part].DType, in)
+				if err != nil {
+					return nil, err
+				}
+				vals = append(vals, b)
+			}
+		}
+		return fn(u, vals, rows)
+	}
+	return pj
+}
+
+// materialize produces the whole logical input from the bytes of its
+// sources (for AWQ-derived inputs, value transforms and mismatched
+// stacks).
+func materialize(backend mlx.Backend, in *Input, srcs [][]byte) ([]byte, error) {
+	var out []byte
+	var dt mlx.DType
+	var err error
+	switch in.Op {
+	case OpDirect, OpStack:
+		for _, b := range srcs {
+			out = append(out, b...)
+		}
+		dt = in.Sources[0].DType
+	case OpAWQWeight:
+		s := in.Sources[0].Shape
+		if out, err = awqWeight(srcs[0], s[0], s[1]); err != nil {
+			return nil, fmt.Errorf("convert: tensor %q: %w", in.Sources[0].Name, err)
+		}
+		dt = mlx.U32
+	case OpAWQScales, OpAWQBiases:
+		s := in.Sources[0].Shape
+		dt = in.Sources[0].DType
+		out = transpose2D(srcs[0], s[0], s[1], dt.Size())
+		if in.Op == OpAWQBiases {
+			var qz []byte
+			if len(srcs) > 1 {
+				qz = srcs[1]
+			}
+			if out, err = awqBiases(out, dt, s[1], s[0], qz); err != nil {
+				return nil, fmt.Errorf("convert: tensor %q: %w", in.Name, err)
+			}
+		}
+	case OpValue:
+		dt = in.Sources[0].DType
+		if out, err = valueOp(in.Value, srcs[0], in.Sources[0].Shape, dt); err != nil {
+			return nil, fmt.Errorf("convert: tensor %q: %w", in.Name, err)
+		}
+	default:
+		return nil, fmt.Errorf("convert: input %q: unknown op %v", in.Name, in.Op)
+	}
+	return toInputDType(backend, out, dt, in)
+}
+
+// toInputDType converts source-dtype bytes to the input's dtype (AWQ's
+// cast to the model dtype; FP8 is only relabelled).
+func toInputDType(backend mlx.Backend, b []byte, from mlx.DType, in *Input) ([]byte, error) {
+	if from == in.DType || !from.IsFloat() || !in.DType.IsFloat() {
+		return b, nil
+	}
+	out, err := backend.Cast(b, from, in.DType)
+	if err != nil {
+		return nil, fmt.Errorf("convert: tensor %q: cast %s to %s: %w", in.Name, from, in.DType, err)
+	}
+	return out, nil
+}
+
+// ReadSlice implements pipeline.Source: it reads len(p) bytes of source
+// slice s at offset off. The inventory must have been loaded from a
+// directory.
+func (inv *Inventory) ReadSlice(s pipeline.Slice, p []byte, off int64) error {
+	if s.File < 0 || s.File >= len(inv.readers) || inv.readers[s.File] == nil {
+		return fmt.Errorf("convert: input file %d is not open", s.File)
+	}
+	rd := inv.readers[s.File]
+	sec, err := rd.Section(s.Tensor)
+	if err != nil {
+		return err
+	}
+	if _, err := sec.ReadAt(p, s.Offset+off); err != nil && !(err == io.EOF && len(p) == 0) {
+		return fmt.Errorf("convert: %s: tensor %q: read: %w", rd.Name(), s.Tensor, err)
+	}
+	return nil
+}
+
+// Advise implements pipeline.Source: a read-ahead hint for [off, off+n)
+// of slice s.
+func (inv *Inventory) Advise(s pipeline.Slice, off, n int64) {
+	if s.File < 0 || s.File >= len(inv.closers) || s.File >= len(inv.readers) {
+		return
+	}
+	rd := inv.readers[s.File]
+	info, ok := rd.Tensor(s.Tensor)
+	if !ok {
+		return
+	}
+	adviseWillNeed(inv.closers[s.File], rd.DataOffset()+info.Begin+s.Offset+off, n)
+}
