@@ -259,7 +259,9 @@ func (pl *planner) planModule(st *source.Module, q *mlx.QuantParams, note string
 	// get_total_parameters counts a quantized weight at its float size and
 	// skips scales/biases, so the count is the float model's.
 	for _, p := range st.Spec.Params {
-		pl.plan.TotalParameters += numElements(p.Shape)
+		if !st.Spec.NotLeaf { // arrays of a non-leaf module are not counted
+			pl.plan.TotalParameters += numElements(p.Shape)
+		}
 	}
 	if st.Quant != nil {
 		pl.planPrequantized(st, cast, note)
@@ -275,7 +277,11 @@ func (pl *planner) planModule(st *source.Module, q *mlx.QuantParams, note string
 			}
 			continue
 		}
-		pl.addPassthrough(path, name, in, cast, note)
+		c := cast
+		if keep := pl.arch.MLX.KeepDType; keep != nil && keep(name) {
+			c = mlx.Invalid // the model's cast_predicate
+		}
+		pl.addPassthrough(path, name, in, c, note)
 	}
 	return nil
 }

@@ -106,6 +106,10 @@ type MLX struct {
 	Sanitize func(m *Tree, c Config, ts Tensors) error
 	// Pred is the model's own quant_predicate; nil for none.
 	Pred QuantPred
+	// KeepDType is the model's cast_predicate negated: true for a
+	// parameter (full name) that keeps its dtype when the floats are cast
+	// (deepseek_v3's e_score_correction_bias); nil casts every float.
+	KeepDType func(name string) bool
 }
 
 // QuantPred is a model's own quant_predicate result for a module: nil
@@ -135,6 +139,8 @@ type Tensors interface {
 	Split(name string, axis int, dsts []string) error
 	// Transform makes name's values op of its values (see ValueOp.Shape).
 	Transform(name string, op ValueOp) error
+	// View sets dst to a view of src (src stays; a sanitize pops it).
+	View(dst, src string, v View) error
 }
 
 // ---- config helpers shared by the family files
@@ -214,4 +220,28 @@ func RouterPred(suffix string) QuantPred {
 		o.Set("bits", pyjson.Int(8))
 		return o
 	}
+}
+
+// RopeKeys are the ModelArgs fields transformers 5 moves into
+// rope_parameters: rope_theta, rope_scaling (rope_parameters itself) and
+// partial_rotary_factor.
+var RopeKeys = map[string]bool{"rope_theta": true, "rope_scaling": true, "partial_rotary_factor": true}
+
+// NeedKeysRope is NeedKeys that also accepts a RopeKeys field from a
+// transformers-5 rope_parameters object: rope_scaling when the object is
+// there, the others when it holds them.
+func NeedKeysRope(c Config, keys ...string) error {
+	rp := c.Object("rope_parameters")
+	for _, k := range keys {
+		if c.Present(k) {
+			continue
+		}
+		if RopeKeys[k] && rp != nil {
+			if _, ok := rp.Get(k); ok || k == "rope_scaling" {
+				continue
+			}
+		}
+		return c.Errf(k, "is missing (required by the model)")
+	}
+	return nil
 }

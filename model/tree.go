@@ -31,6 +31,10 @@ type Module struct {
 	Path   string
 	Kind   Kind
 	Params []Param
+	// NotLeaf marks arrays of a module that also has submodules: they are
+	// parameters, but mlx-lm's get_total_parameters (leaf modules only)
+	// does not count them.
+	NotLeaf bool
 }
 
 func (m *Module) Param(name string) (Param, bool) {
@@ -87,11 +91,29 @@ func (b *Builder) SwitchLinear(path string, in, out, experts int, bias bool) {
 }
 
 func (b *Builder) Embedding(path string, n, dims int) {
-	b.mods = append(b.mods, Module{path, KindEmbedding, []Param{{"weight", []int{n, dims}}}})
+	b.mods = append(b.mods, Module{Path: path, Kind: KindEmbedding, Params: []Param{{"weight", []int{n, dims}}}})
 }
 
 func (b *Builder) Norm(path string, dims int) {
-	b.mods = append(b.mods, Module{path, KindOther, []Param{{"weight", []int{dims}}}})
+	b.mods = append(b.mods, Module{Path: path, Kind: KindOther, Params: []Param{{"weight", []int{dims}}}})
+}
+
+// LayerNorm adds nn.LayerNorm (weight, bias).
+func (b *Builder) LayerNorm(path string, dims int) {
+	b.mods = append(b.mods, Module{Path: path, Kind: KindOther, Params: []Param{{"weight", []int{dims}}, {"bias", []int{dims}}}})
+}
+
+// Params adds a module holding plain arrays (not quantizable), e.g. a
+// router whose weight is not an nn.Linear.
+func (b *Builder) Params(path string, params ...Param) {
+	b.mods = append(b.mods, Module{Path: path, Kind: KindOther, Params: params})
+}
+
+// BlockParams adds arrays held by a module that also has submodules
+// (MiniMax's block_sparse_moe.e_score_correction_bias): not a leaf
+// module, so mlx-lm's parameter count skips them.
+func (b *Builder) BlockParams(path string, params ...Param) {
+	b.mods = append(b.mods, Module{Path: path, Kind: KindOther, Params: params, NotLeaf: true})
 }
 
 // Scalars adds a module of scalar (0-D) parameters, in order.
@@ -100,14 +122,26 @@ func (b *Builder) Scalars(path string, names ...string) {
 	for i, n := range names {
 		ps[i] = Param{n, []int{}}
 	}
-	b.mods = append(b.mods, Module{path, KindOther, ps})
+	b.mods = append(b.mods, Module{Path: path, Kind: KindOther, Params: ps})
 }
 
 // SwitchGLU adds mlx-lm's SwitchGLU (gate_proj, up_proj, down_proj).
 func (b *Builder) SwitchGLU(path string, dims, hidden, experts int) {
-	b.SwitchLinear(path+".gate_proj", dims, hidden, experts, false)
-	b.SwitchLinear(path+".up_proj", dims, hidden, experts, false)
-	b.SwitchLinear(path+".down_proj", hidden, dims, experts, false)
+	b.SwitchGLUBias(path, dims, hidden, experts, false)
+}
+
+// SwitchGLUBias is SwitchGLU(..., bias=bias).
+func (b *Builder) SwitchGLUBias(path string, dims, hidden, experts int, bias bool) {
+	b.SwitchLinear(path+".gate_proj", dims, hidden, experts, bias)
+	b.SwitchLinear(path+".up_proj", dims, hidden, experts, bias)
+	b.SwitchLinear(path+".down_proj", hidden, dims, experts, bias)
+}
+
+// MLPGateUpDown adds an MLP whose attributes are gate, up, down.
+func (b *Builder) MLPGateUpDown(path string, dims, hidden int, bias bool) {
+	b.Linear(path+".gate_proj", dims, hidden, bias)
+	b.Linear(path+".up_proj", dims, hidden, bias)
+	b.Linear(path+".down_proj", hidden, dims, bias)
 }
 
 // MLP adds the usual gate/down/up MLP (in that attribute order).

@@ -15,6 +15,7 @@ var All = []*model.Family{
 	SmolLM3, Olmo2, Granite, SeedOSS, InternLM3, HunyuanV1Dense,
 	Mistral3, Ministral3, Apertus,
 	Gemma3, Gemma3Text, Mixtral, Qwen2MoE, Qwen3MoE,
+	Glm4MoE, OLMoE, GraniteMoE, Llama4, Ernie45MoE, Dots1, PhiMoE, Hunyuan, MiniMax,
 	Generic,
 }
 

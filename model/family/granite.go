@@ -17,18 +17,15 @@ var Granite = &model.Family{
 			"logits_scaling", "attention_multiplier", "embedding_multiplier", "residual_multiplier", "max_position_embeddings",
 			"num_key_value_heads", "attention_bias", "mlp_bias"},
 		KvRequired: true, HeadDim: model.HeadDimFromHidden, AttnBias: "attention_bias", MlpBias: "mlp_bias", TieDefault: true,
-		Norms: model.TwoNorms, Check: checkRopeTheta, Rules: []model.SanitizeRule{model.TiedHead{Default: true}}, Pred: granitePred,
+		Norms: model.TwoNorms, Check: checkRopeTheta, Rules: []model.SanitizeRule{model.TiedHead{Default: true}}, Pred: graniteDensePred,
 	}).MLX(),
 }
 
-// granitePred keeps o_proj, down_proj and lm_head at 8 bits (group 64):
-// low-bit float modes underflow their scales.
-func granitePred(path string) *pyjson.Object {
+// graniteDensePred keeps o_proj, down_proj and lm_head at 8 bits (group
+// 64): low-bit float modes underflow their scales.
+func graniteDensePred(path string) *pyjson.Object {
 	if !strings.HasSuffix(path, "self_attn.o_proj") && !strings.HasSuffix(path, "mlp.down_proj") && path != "lm_head" {
 		return nil
 	}
-	o := pyjson.NewObject()
-	o.Set("group_size", pyjson.Int(64))
-	o.Set("bits", pyjson.Int(8))
-	return o
+	return eightBit(path)
 }

@@ -64,3 +64,4 @@ func (v tensorView) Split(name string, axis int, dsts []string) error {
 	return v.ts.split(name, axis, dsts)
 }
 func (v tensorView) Transform(name string, op model.ValueOp) error { return v.ts.transform(name, op) }
+func (v tensorView) View(dst, src string, w model.View) error      { return v.ts.view(dst, src, w) }

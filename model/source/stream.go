@@ -164,6 +164,11 @@ func materialize(backend mlx.Backend, in *Input, srcs [][]byte) ([]byte, error) 
 				return nil, fmt.Errorf("convert: tensor %q: %w", in.Name, err)
 			}
 		}
+	case OpView:
+		dt = in.Sources[0].DType
+		if out, err = in.View.Apply(srcs[0], in.Sources[0].Shape, dt.Size()); err != nil {
+			return nil, fmt.Errorf("convert: tensor %q: %w", in.Name, err)
+		}
 	case OpValue:
 		dt = in.Sources[0].DType
 		if out, err = valueOp(in.Value, srcs[0], in.Sources[0].Shape, dt); err != nil {

@@ -30,10 +30,14 @@ const (
 	// OpValue applies a sanitize value transform (Input.Value, a
 	// model.ValueOp) to one direct source.
 	OpValue
+	// OpView is a slice of one source tensor (Input.View): reshaped, cut
+	// along an axis, optionally with axes 1 and 2 swapped, reshaped again
+	// (a sanitize's split / swapaxes / flatten).
+	OpView
 )
 
 var sourceOpNames = [...]string{OpDirect: "direct", OpStack: "stack", OpAWQWeight: "awq-weight",
-	OpAWQScales: "awq-scales", OpAWQBiases: "awq-biases", OpValue: "value"}
+	OpAWQScales: "awq-scales", OpAWQBiases: "awq-biases", OpValue: "value", OpView: "view"}
 
 func (o SourceOp) String() string {
 	if int(o) < len(sourceOpNames) {
@@ -53,6 +57,7 @@ type Input struct {
 	Op      SourceOp
 	Sources []SourceTensor
 	Value   model.ValueOp // OpValue's transform
+	View    *model.View   // OpView: how the one source becomes this tensor
 }
 
 // NumElements returns the product of the shape.
@@ -175,6 +180,24 @@ func (ts *tensorSet) withPrefix(prefix string) []string {
 		}
 	}
 	return out
+}
+
+// view sets dst to a view of src (which stays): see model.View.
+func (ts *tensorSet) view(dst, src string, v model.View) error {
+	in, ok := ts.m[src]
+	if !ok {
+		return fmt.Errorf("%w: deriving %q: tensor %q is missing", model.ErrWeights, dst, src)
+	}
+	if in.Op != OpDirect {
+		return fmt.Errorf("%w: deriving %q: tensor %q is itself derived (%s)", model.ErrWeights, dst, src, in.Op)
+	}
+	shape, err := v.OutShape(in.Shape)
+	if err != nil {
+		return fmt.Errorf("%w: deriving %q from %q: %w", model.ErrWeights, dst, src, err)
+	}
+	vc := v
+	ts.set(dst, &Input{DType: in.DType, Shape: shape, Op: OpView, Sources: slices.Clone(in.Sources), View: &vc})
+	return nil
 }
 
 // rename gives name the new name to, keeping its position.

@@ -470,8 +470,9 @@ def greedy(model_dir, tokenizer_dir=None, cache=None, key=None):
         cache[key] = tok
     try:
         toks = [r.token for r in stream_generate(model, tok, GEN_PROMPT, max_tokens=GEN_TOKENS)]
-    except ValueError as e:
-        # MLX's CPU gather_mm (MoE experts) takes only float32: generate from
+    except (ValueError, RuntimeError) as e:
+        # MLX's CPU gather_mm (MoE experts) takes only float32 (a ValueError
+        # or, from GatherMM::eval, a RuntimeError): generate from
         # a float16/bfloat16 MoE output with its float weights upcast (the
         # load itself has succeeded; quantized experts use gather_qmm).
         if "gather_mm" not in str(e) and "float32" not in str(e):

@@ -330,8 +330,134 @@ def fixup_fp8_block(d, f):
         fh.write(json.dumps(c, indent=2, sort_keys=True) + "\n")
 
 
+def fixup_next_n_layer(d, f):
+    """A next-n (MTP) layer after the last decoder layer, as GLM-4.5 ships it
+    (transformers does not build it): model.layers.<N>.* copied from layer
+    N-1 plus eh_proj, enorm, hnorm and shared_head.norm."""
+    import torch
+
+    wm, shards = read_shards(d)
+    n = f["config"]["num_hidden_layers"]
+    src, dst = "model.layers.%d." % (n - 1), "model.layers.%d." % n
+    for fn, ts in shards.items():
+        for k in [k for k in ts if k.startswith(src)]:
+            ts[dst + k[len(src):]] = ts[k].clone()
+        if "model.embed_tokens.weight" in ts:
+            e = ts["model.embed_tokens.weight"]
+            h = e.shape[1]
+            ts[dst + "eh_proj.weight"] = torch.zeros((h, 2 * h), dtype=e.dtype)
+            for x in ("enorm", "hnorm", "shared_head.norm"):
+                ts[dst + x + ".weight"] = torch.ones((h,), dtype=e.dtype)
+            if wm is not None:
+                for k in ts:
+                    wm.setdefault(k, fn)
+    write_shards(d, wm, shards)
+
+
+def fixup_ernie_mtp(d, f):
+    """ERNIE 4.5's multi-token-prediction tensors (transformers does not build
+    them): model.mtp_block.0.* copied from layer 0, mtp_linear_proj,
+    mtp_hidden_norm and mtp_emb_norm."""
+    import torch
+
+    wm, shards = read_shards(d)
+    for ts in shards.values():
+        if "model.embed_tokens.weight" not in ts:
+            continue
+        e = ts["model.embed_tokens.weight"]
+        h = e.shape[1]
+        for k in [k for k in ts if k.startswith("model.layers.0.")]:
+            ts["model.mtp_block.0." + k[len("model.layers.0."):]] = ts[k].clone()
+        ts["model.mtp_linear_proj.0.weight"] = torch.zeros((h, 2 * h), dtype=e.dtype)
+        for x in ("mtp_hidden_norm", "mtp_emb_norm"):
+            ts["model.%s.0.weight" % x] = torch.ones((h,), dtype=e.dtype)
+    write_shards(d, wm, shards)
+
+
+def fixup_hub_config(d, f):
+    """config.json with the fixture's hub_config keys set (a null removes a
+    key): a remote-code Hub config over the transformers class whose
+    checkpoint layout it shares (Hunyuan-A13B's "hunyuan" over
+    hunyuan_v1_moe)."""
+    cp = os.path.join(d, "config.json")
+    with open(cp) as fh:
+        c = json.load(fh)
+    for k, v in f["hub_config"].items():
+        if v is None:
+            c.pop(k, None)
+        else:
+            c[k] = v
+    with open(cp, "w") as fh:
+        fh.write(json.dumps(c, indent=2, sort_keys=True) + "\n")
+
+
+def fixup_hunyuan_fused(d, f):
+    """The fused dense Hunyuan layout mlx-lm's hunyuan sanitize splits: per
+    layer the MLP of expert 0 as mlp.gate_and_up_proj (up rows, then gate)
+    and mlp.down_proj, router and shared MLP dropped; q/k/v fused into
+    qkv_proj as [kv heads, groups + 2, head_dim, hidden]; with use_cla the
+    layers that reuse the previous k/v keep only q_proj."""
+    import torch
+
+    hc = dict(f["config"], **f.get("hub_config", {}))
+    kv, heads, hidden = hc["num_key_value_heads"], hc["num_attention_heads"], hc["hidden_size"]
+    g, hd = heads // kv, hidden // heads
+    cla, factor = hc.get("use_cla", False), hc.get("cla_share_factor", 2)
+    wm, shards = read_shards(d)
+    for fn, ts in shards.items():
+        for k in list(ts):
+            if ".mlp." in k and ".mlp.experts.0." not in k:
+                del ts[k]
+            elif ".mlp.experts.0." in k:
+                ts[k.replace(".mlp.experts.0.", ".mlp.")] = ts.pop(k)
+        for l in range(hc["num_hidden_layers"]):
+            p = "model.layers.%d." % l
+            if p + "mlp.up_proj.weight" not in ts:
+                continue
+            up, gate = ts.pop(p + "mlp.up_proj.weight"), ts.pop(p + "mlp.gate_proj.weight")
+            ts[p + "mlp.gate_and_up_proj.weight"] = torch.cat([up, gate], dim=0).contiguous()
+            q, k_, v = (ts.pop(p + "self_attn.%s_proj.weight" % x) for x in "qkv")
+            if cla and l % factor != 0:
+                ts[p + "self_attn.q_proj.weight"] = q
+                continue
+            fused = torch.cat([q.reshape(kv, g, hd, -1), k_.reshape(kv, 1, hd, -1), v.reshape(kv, 1, hd, -1)], dim=1)
+            ts[p + "self_attn.qkv_proj.weight"] = fused.reshape(-1, q.shape[-1]).contiguous()
+        if wm is not None:
+            wm.update({k: fn for k in ts})
+    write_shards(d, wm, shards)
+
+
+def fixup_minimax_m2(d, f):
+    """MiniMax-M2's tensors beyond the mixtral layout it shares (transformers
+    4 has no minimax_m2 class): per layer self_attn.q_norm / k_norm over all
+    heads and block_sparse_moe.e_score_correction_bias (float32)."""
+    import numpy as np
+    import torch
+
+    hc = dict(f["config"], **f.get("hub_config", {}))
+    hd = hc.get("head_dim") or hc["hidden_size"] // hc["num_attention_heads"]
+    wm, shards = read_shards(d)
+    for ts in shards.values():
+        if "model.embed_tokens.weight" not in ts:
+            continue
+        dt = ts["model.embed_tokens.weight"].dtype
+        for l in range(hc["num_hidden_layers"]):
+            p = "model.layers.%d." % l
+            rng = np.random.Generator(np.random.PCG64(seed_int(f.get("seed", "") + "/" + p)))
+            for n, width in (("self_attn.q_norm", hc["num_attention_heads"] * hd), ("self_attn.k_norm", hc["num_key_value_heads"] * hd)):
+                ts[p + n + ".weight"] = torch.from_numpy(1 + 0.1 * rng.standard_normal(width, dtype=np.float32)).to(dt)
+            ts[p + "block_sparse_moe.e_score_correction_bias"] = torch.from_numpy(
+                rng.standard_normal(hc["num_local_experts"], dtype=np.float32))
+    write_shards(d, wm, shards)
+
+
 HUB_FIXUPS = {
     "fp8_block": fixup_fp8_block,
+    "next_n_layer": fixup_next_n_layer,
+    "ernie_mtp": fixup_ernie_mtp,
+    "hub_config": fixup_hub_config,
+    "hunyuan_fused": fixup_hunyuan_fused,
+    "minimax_m2": fixup_minimax_m2,
 }
 
 
