@@ -151,10 +151,18 @@ func (pl *loader) prepare() ([]modState, error) {
 	if err := pl.arch.MLX.SanitizeTensors(spec, pl.cfg, tensorView{pl.ts}); err != nil {
 		return nil, err
 	}
+	srcFormat := sourceQuantFormat(pl.cfg, pl.inv.HFQuantConfig != nil)
 	if err := pl.importQuantization(); err != nil {
 		return nil, err
 	}
-	return pl.match()
+	mods, err := pl.match()
+	if err != nil {
+		if qerr := pl.refuseSourceQuant(srcFormat); qerr != nil {
+			return nil, qerr
+		}
+		return nil, err
+	}
+	return mods, nil
 }
 
 // loadConfigEdits applies what mlx-lm's loader changes in the config:
