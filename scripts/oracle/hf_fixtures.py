@@ -527,6 +527,47 @@ def fixup_modelopt_nvfp4(d, f):
         fh.write(json.dumps(hq, indent=4) + "\n")
 
 
+def fixup_mlx_layout(d, f):
+    """The quantized Linear tensors of the fixups above renamed into MLX's
+    quantized layout, config.json's quantization_config kept: the form in
+    which mlx-lm 0.32.2's load_model takes a compressed-tensors, ModelOpt or
+    ue8m0-FP8 config for a dense model (it maps the config to an MLX
+    quantization entry and infers each layer's mode from its scales, but
+    renames no tensor). weight_packed (or ModelOpt's packed weight) viewed
+    as uint32 -> weight; weight_scale -> scales (uint8 bits of fp8 / e8m0,
+    or the affine scales with biases -8 * scales as deepseek_v3's sanitize
+    derives them); FP8 ue8m0 32x32: the fp8 bytes as uint32 and each block's
+    exponent + 127 repeated over its 32 rows (deepseek_v41's _repack); the
+    global / activation scales and weight_shape dropped."""
+    import torch
+
+    wm, shards = read_shards(d)
+    for ts in shards.values():
+        for k in list(ts):
+            base, _, leaf = k.rpartition(".")
+            if leaf in ("weight_shape", "weight_global_scale", "input_global_scale", "weight_scale_2", "input_scale"):
+                del ts[k]
+            elif leaf == "weight_packed":
+                ts[base + ".weight"] = ts.pop(k).contiguous().view(torch.uint32)
+            elif leaf == "weight" and ts[k].dtype == torch.uint8:  # ModelOpt's packed weight
+                ts[k] = ts[k].contiguous().view(torch.uint32)
+            elif leaf == "weight_scale_inv":
+                si = ts.pop(k)
+                w = ts[base + ".weight"]
+                e = (torch.log2(si) + 127).to(torch.uint8)
+                ts[base + ".scales"] = e.repeat_interleave(32, dim=0)[: w.shape[0]].contiguous()
+                ts[base + ".weight"] = w.view(torch.uint8).contiguous().view(torch.uint32)
+        for k in [k for k in ts if k.endswith(".weight_scale")]:
+            sc = ts.pop(k)
+            base = k[: -len(".weight_scale")]
+            if sc.is_floating_point() and sc.dtype != torch.float8_e4m3fn:
+                ts[base + ".scales"] = sc
+                ts[base + ".biases"] = (-8 * sc.to(torch.float32)).to(sc.dtype)
+            else:
+                ts[base + ".scales"] = sc.view(torch.uint8).contiguous()
+    write_shards(d, wm, shards)
+
+
 def fixup_next_n_layer(d, f):
     """A next-n (MTP) layer after the last decoder layer, as GLM-4.5 ships it
     (transformers does not build it): model.layers.<N>.* copied from layer
@@ -655,6 +696,7 @@ HUB_FIXUPS = {
     "ct_nvfp4": fixup_ct_nvfp4,
     "ct_mxfp4": fixup_ct_mxfp4,
     "modelopt_nvfp4": fixup_modelopt_nvfp4,
+    "mlx_layout": fixup_mlx_layout,
     "next_n_layer": fixup_next_n_layer,
     "ernie_mtp": fixup_ernie_mtp,
     "hub_config": fixup_hub_config,
