@@ -538,7 +538,10 @@ def fixup_mlx_layout(d, f):
     or the affine scales with biases -8 * scales as deepseek_v3's sanitize
     derives them); FP8 ue8m0 32x32: the fp8 bytes as uint32 and each block's
     exponent + 127 repeated over its 32 rows (deepseek_v41's _repack); the
-    global / activation scales and weight_shape dropped."""
+    global / activation scales and weight_shape dropped. For NVFP4 that
+    changes the values (MLX's nvfp4 Linear has no tensor scale, so the
+    weights lose their 1/global_scale factor): these fixtures test the
+    loader's config mapping and layer inference, not a faithful model."""
     import torch
 
     wm, shards = read_shards(d)
