@@ -141,6 +141,8 @@ type Tensors interface {
 	Transform(name string, op ValueOp) error
 	// View sets dst to a view of src (src stays; a sanitize pops it).
 	View(dst, src string, v View) error
+	// Scale makes name's values its values times s (a ValueScale).
+	Scale(name string, s Scaling) error
 }
 
 // ---- config helpers shared by the family files

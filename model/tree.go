@@ -149,3 +149,13 @@ func (b *Builder) Attention(path string, dims, heads, kvHeads, headDim int, qkvB
 	b.Linear(path+".v_proj", dims, kvHeads*headDim, qkvBias)
 	b.Linear(path+".o_proj", heads*headDim, dims, oBias)
 }
+
+// DepthwiseConv1d adds a depthwise nn.Conv1d (groups = channels): weight
+// [channels, kernel, 1], bias [channels]. nn.quantize leaves it alone.
+func (b *Builder) DepthwiseConv1d(path string, channels, kernel int, bias bool) {
+	ps := []Param{{"weight", []int{channels, kernel, 1}}}
+	if bias {
+		ps = append(ps, Param{"bias", []int{channels}})
+	}
+	b.mods = append(b.mods, Module{Path: path, Kind: KindOther, Params: ps})
+}

@@ -65,3 +65,4 @@ func (v tensorView) Split(name string, axis int, dsts []string) error {
 }
 func (v tensorView) Transform(name string, op model.ValueOp) error { return v.ts.transform(name, op) }
 func (v tensorView) View(dst, src string, w model.View) error      { return v.ts.view(dst, src, w) }
+func (v tensorView) Scale(name string, sc model.Scaling) error     { return v.ts.scale(name, sc) }

@@ -171,7 +171,7 @@ func materialize(backend mlx.Backend, in *Input, srcs [][]byte) ([]byte, error) 
 		}
 	case OpValue:
 		dt = in.Sources[0].DType
-		if out, err = valueOp(in.Value, srcs[0], in.Sources[0].Shape, dt); err != nil {
+		if out, err = valueOp(in.Value, in.Scaling, srcs[0], in.Sources[0].Shape, dt); err != nil {
 			return nil, fmt.Errorf("convert: tensor %q: %w", in.Name, err)
 		}
 	default:

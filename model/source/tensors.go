@@ -56,8 +56,9 @@ type Input struct {
 	Shape   []int
 	Op      SourceOp
 	Sources []SourceTensor
-	Value   model.ValueOp // OpValue's transform
-	View    *model.View   // OpView: how the one source becomes this tensor
+	Value   model.ValueOp  // OpValue's transform
+	View    *model.View    // OpView: how the one source becomes this tensor
+	Scaling *model.Scaling // ValueScale's factor
 }
 
 // NumElements returns the product of the shape.
@@ -283,5 +284,22 @@ func (ts *tensorSet) transform(name string, op model.ValueOp) error {
 		return fmt.Errorf("%w: transforming %q: %s needs a float tensor, not %s", model.ErrWeights, name, op, in.DType)
 	}
 	in.Shape, in.Op, in.Value = shape, OpValue, op
+	return nil
+}
+
+// scale makes name's values its values times sc (ValueScale; a direct
+// float source, one whole unit when executed).
+func (ts *tensorSet) scale(name string, sc model.Scaling) error {
+	if err := ts.transform(name, model.ValueScale); err != nil {
+		return err
+	}
+	in := ts.m[name]
+	switch {
+	case !in.DType.IsFloat() || in.DType == mlx.F64:
+		return fmt.Errorf("%w: scaling %q: %s tensors are not supported", model.ErrWeights, name, in.DType)
+	case sc.Rows != nil && (len(in.Shape) == 0 || in.Shape[0] != len(sc.Rows)):
+		return fmt.Errorf("%w: scaling %q: %d row factors for shape %v", model.ErrWeights, name, len(sc.Rows), in.Shape)
+	}
+	in.Scaling = &sc
 	return nil
 }

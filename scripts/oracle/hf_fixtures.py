@@ -722,6 +722,10 @@ def main():
         for n, p in ensure(a.names or have, os.path.abspath(a.npm)).items():
             print(n, p)
         return
+    # This directory is on sys.path and holds kernels.py (MLX kernel
+    # oracles); transformers 5 probes for the hub "kernels" package and would
+    # import that file. None in sys.modules makes find_spec report it absent.
+    sys.modules.setdefault("kernels", None)
     import transformers
 
     transformers.utils.logging.set_verbosity_error()
