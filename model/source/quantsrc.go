@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/mlxconv/mlxconv/internal/pyjson"
 	"github.com/mlxconv/mlxconv/model"
 )
 
@@ -96,4 +97,23 @@ func (pl *loader) refuseSourceQuant(format string) error {
 	}
 	return fmt.Errorf("%w: %s checkpoint: the %s model does not load its packed tensors (%s), as mlx-lm 0.32.2's does not; dequantize to bf16 before converting",
 		model.ErrUnsupported, format, pl.arch.Name, listNames(found))
+}
+
+// checkQuantMethod refuses a non-empty quantization_config without
+// quant_method, which mlx-lm 0.32.2's load_model reads unconditionally
+// (a KeyError; an output keeping that config would not load either).
+// ModelOpt's hf_quant_config.json is such a config: mlx-lm copies it into
+// the config when config.json has none.
+func (pl *loader) checkQuantMethod(qc *pyjson.Object) error {
+	if qc.Len() == 0 {
+		return nil
+	}
+	if _, ok := qc.Get("quant_method"); ok {
+		return nil
+	}
+	if pl.qcFromHF {
+		return fmt.Errorf("%w: %s checkpoint: hf_quant_config.json has no \"quant_method\" (mlx-lm 0.32.2 fails on it with KeyError 'quant_method'); dequantize to bf16 before converting",
+			model.ErrUnsupported, sourceQuantFormat(pl.cfg, true))
+	}
+	return fmt.Errorf("%w: config.json \"quantization_config\" has no \"quant_method\" (mlx-lm 0.32.2 fails on it with KeyError 'quant_method')", model.ErrConfig)
 }

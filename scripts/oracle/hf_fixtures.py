@@ -571,6 +571,14 @@ def fixup_mlx_layout(d, f):
     write_shards(d, wm, shards)
 
 
+def fixup_hf_quant_config(d, f):
+    """hf_quant_config.json <- the fixture's hf_quant_config (ModelOpt's
+    side file, e.g. a checkpoint whose only quantized part is the KV cache:
+    float weights, quant_algo null, kv_cache_quant_algo FP8)."""
+    with open(os.path.join(d, "hf_quant_config.json"), "w") as fh:
+        fh.write(json.dumps(f["hf_quant_config"], indent=4) + "\n")
+
+
 def fixup_next_n_layer(d, f):
     """A next-n (MTP) layer after the last decoder layer, as GLM-4.5 ships it
     (transformers does not build it): model.layers.<N>.* copied from layer
@@ -700,6 +708,7 @@ HUB_FIXUPS = {
     "ct_mxfp4": fixup_ct_mxfp4,
     "modelopt_nvfp4": fixup_modelopt_nvfp4,
     "mlx_layout": fixup_mlx_layout,
+    "hf_quant_config": fixup_hf_quant_config,
     "next_n_layer": fixup_next_n_layer,
     "ernie_mtp": fixup_ernie_mtp,
     "hub_config": fixup_hub_config,
