@@ -430,14 +430,17 @@ def ct_weights(num_bits, typ, strategy, group, symmetric):
 
 
 def fixup_ct_pack_quantized(d, f):
-    """compressed-tensors pack-quantized W4A16 as RedHatAI/*-quantized.w4a16
-    and llm-compressor ship it: per Linear `weight_packed` int32 [out, in/8]
-    (8 signed 4-bit values offset by 8, element 8i+k in bits 4k..4k+3),
-    `weight_scale` (model dtype) [out, in/group] and `weight_shape` int64
-    [out, in]; symmetric, group size 32 (mlx-lm's fixed mapping)."""
+    """compressed-tensors pack-quantized W4A16 / W8A16 as
+    RedHatAI/*-quantized.w4a16 (.w8a16) and llm-compressor ship it: per
+    Linear `weight_packed` int32 [out, in*bits/32] (signed values offset by
+    2^(bits-1), element (32/bits)i+k in bits k*bits..), `weight_scale`
+    (model dtype) [out, in/group] and `weight_shape` int64 [out, in];
+    symmetric. bits and group: the fixture's ct_bits (4) and ct_group (32,
+    mlx-lm's fixed mapping for the format)."""
     import torch
 
-    group = 32
+    bits, group = f.get("ct_bits", 4), f.get("ct_group", 32)
+    half, per = 2 ** (bits - 1), 32 // bits
     wm, shards = read_shards(d)
     for ts in shards.values():
         for name in [k for k, t in ts.items() if fp8_targets(k, t)]:
@@ -445,18 +448,18 @@ def fixup_ct_pack_quantized(d, f):
             dt = w.dtype
             out_dim, in_dim = w.shape
             g = w.to(torch.float32).reshape(out_dim, in_dim // group, group)
-            s = (g.abs().amax(dim=-1) / 7.5).clamp(min=1e-8).to(dt)
-            q = torch.round(g / s.to(torch.float32)[..., None]).clamp(-8, 7).to(torch.int64).reshape(out_dim, in_dim) + 8
-            q = q.reshape(out_dim, in_dim // 8, 8)
-            packed = torch.zeros(out_dim, in_dim // 8, dtype=torch.int64)
-            for k in range(8):
-                packed |= q[..., k] << (4 * k)
+            s = (g.abs().amax(dim=-1) / (half - 0.5)).clamp(min=1e-8).to(dt)
+            q = torch.round(g / s.to(torch.float32)[..., None]).clamp(-half, half - 1).to(torch.int64) + half
+            q = q.reshape(out_dim, in_dim // per, per)
+            packed = torch.zeros(out_dim, in_dim // per, dtype=torch.int64)
+            for k in range(per):
+                packed |= q[..., k] << (bits * k)
             base = name[: -len("weight")]
             ts[base + "weight_packed"] = torch.where(packed >= 2**31, packed - 2**32, packed).to(torch.int32)
             ts[base + "weight_scale"] = s.contiguous()
             ts[base + "weight_shape"] = torch.tensor([out_dim, in_dim], dtype=torch.int64)
     write_shards(d, wm, shards)
-    set_quant_config(d, ct_config("pack-quantized", ct_weights(4, "int", "group", group, True)))
+    set_quant_config(d, ct_config("pack-quantized", ct_weights(bits, "int", "group", group, True)))
 
 
 def fixup_ct_nvfp4(d, f):
@@ -535,8 +538,8 @@ def fixup_mlx_layout(d, f):
     quantization entry and infers each layer's mode from its scales, but
     renames no tensor). weight_packed (or ModelOpt's packed weight) viewed
     as uint32 -> weight; weight_scale -> scales (uint8 bits of fp8 / e8m0,
-    or the affine scales with biases -8 * scales as deepseek_v3's sanitize
-    derives them); FP8 ue8m0 32x32: the fp8 bytes as uint32 and each block's
+    or the affine scales with biases -2^(bits-1) * scales, as deepseek_v3's
+    sanitize derives them for 4 bits); FP8 ue8m0 32x32: the fp8 bytes as uint32 and each block's
     exponent + 127 repeated over its 32 rows (deepseek_v41's _repack); the
     global / activation scales and weight_shape dropped. For NVFP4 that
     changes the values (MLX's nvfp4 Linear has no tensor scale, so the
@@ -546,6 +549,9 @@ def fixup_mlx_layout(d, f):
 
     wm, shards = read_shards(d)
     for ts in shards.values():
+        # pack-quantized bits per layer, for the affine biases.
+        bits = {k[: -len(".weight_shape")]: 32 * ts[k[: -len("shape")] + "packed"].shape[-1] // int(ts[k][-1])
+                for k in ts if k.endswith(".weight_shape")}
         for k in list(ts):
             base, _, leaf = k.rpartition(".")
             if leaf in ("weight_shape", "weight_global_scale", "input_global_scale", "weight_scale_2", "input_scale"):
@@ -565,7 +571,7 @@ def fixup_mlx_layout(d, f):
             base = k[: -len(".weight_scale")]
             if sc.is_floating_point() and sc.dtype != torch.float8_e4m3fn:
                 ts[base + ".scales"] = sc
-                ts[base + ".biases"] = (-8 * sc.to(torch.float32)).to(sc.dtype)
+                ts[base + ".biases"] = (-(2 ** (bits[base] - 1)) * sc.to(torch.float32)).to(sc.dtype)
             else:
                 ts[base + ".scales"] = sc.view(torch.uint8).contiguous()
     write_shards(d, wm, shards)
