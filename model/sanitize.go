@@ -147,6 +147,24 @@ func (d Drop) apply(r *ruleRun) error {
 	return nil
 }
 
+// FP8Dequant dequantizes block-scaled FP8 weights as the dequant of
+// mlx-lm's deepseek_v3 and minimax sanitize: for each name containing
+// "weight_scale_inv" (in order), the weight named by removing
+// "_scale_inv" becomes bfloat16 (Tensors.DequantFP8 with Block×Block
+// blocks) and the scales are popped.
+type FP8Dequant struct{ Block int }
+
+func (x FP8Dequant) apply(r *ruleRun) error {
+	for _, n := range r.ts.Names() {
+		if strings.Contains(n, "weight_scale_inv") {
+			if err := r.ts.DequantFP8(strings.ReplaceAll(n, "_scale_inv", ""), n, x.Block); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // Rename rewrites names: every occurrence of From becomes To (Python's
 // str.replace), or with Prefix only a leading From. A name keeps its
 // position; two names becoming one is an error.

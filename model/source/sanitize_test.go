@@ -353,6 +353,12 @@ func bf16(name string, shape ...int) genTensor { return genTensor{name, mlx.BF16
 func tensorData(t genTensor) []byte {
 	n := int(numElements(t.shape))
 	out := make([]byte, n*t.dtype.Size())
+	if !t.dtype.IsFloat() { // FP8 codes, packed integers: every byte value
+		for i := range out {
+			out[i] = byte(i*37 + i/7 + 11*len(t.name))
+		}
+		return out
+	}
 	for i := 0; i < n; i++ {
 		v := float32((i*7+len(t.name))%16)/8 - 1
 		if t.dtype == mlx.BF16 {
