@@ -14,7 +14,7 @@ var All = []*model.Family{
 	Llama, Qwen2, Qwen3, Gemma, Gemma2, Phi3,
 	Gemma3, Gemma3Text, Mixtral, Qwen2MoE, Qwen3MoE,
 	Glm4MoE, OLMoE, GraniteMoE, Llama4, Ernie45MoE, Dots1, PhiMoE, Hunyuan, MiniMax,
-	Gemma3n,
+	Gemma3n, Gemma4, Gemma4Text,
 	Generic,
 }
 

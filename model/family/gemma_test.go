@@ -2,6 +2,7 @@ package family
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -66,5 +67,54 @@ func TestGemma3nConfigs(t *testing.T) {
 				t.Fatalf("%d modules, %d layers", len(tree.Modules), tree.NumLayers)
 			}
 		})
+	}
+}
+
+// TestGemma4Configs: a transformers >= 5.23 text config (per_layer_config
+// instead of global_head_dim / num_global_key_value_heads) builds the tree
+// of its Hub spelling and gets the keys back for mlx-lm; a null
+// hidden_size_per_layer_input is None (no per-layer inputs); KV-shared
+// layers need an earlier layer of their type.
+func TestGemma4Configs(t *testing.T) {
+	base := `"model_type": "gemma4_text", "hidden_size": 64, "num_hidden_layers": 3, "intermediate_size": 128,
+"num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16, "vocab_size": 128, "attention_k_eq_v": true,
+"layer_types": ["sliding_attention", "full_attention", "full_attention"], "num_kv_shared_layers": 0, `
+	hub := `{` + base + `"global_head_dim": 32, "num_global_key_value_heads": 1, "hidden_size_per_layer_input": null}`
+	tf523 := `{` + base + `"per_layer_config": {"1": {"head_dim": 32, "num_key_value_heads": 1}, "2": {"head_dim": 32,
+"num_key_value_heads": 1}}, "hidden_size_per_layer_input": null}`
+	want, err := buildFrom(t, Gemma4Text, hub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := model.ParseObject([]byte(tf523))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Gemma4Text.MLX.Build(model.NewConfig(o, "config.json"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Modules) != len(want.Modules) {
+		t.Fatalf("%d modules, want %d", len(got.Modules), len(want.Modules))
+	}
+	for i, m := range got.Modules {
+		if m.Path != want.Modules[i].Path || fmt.Sprint(m.Params) != fmt.Sprint(want.Modules[i].Params) {
+			t.Fatalf("module %d: %s %v, want %s %v", i, m.Path, m.Params, want.Modules[i].Path, want.Modules[i].Params)
+		}
+	}
+	for k, v := range map[string]string{"global_head_dim": "32", "num_global_key_value_heads": "1"} {
+		if x, ok := o.Get(k); !ok || fmt.Sprint(x) != v {
+			t.Errorf("config %q = %v, want %s", k, x, v)
+		}
+	}
+	for _, m := range got.Modules {
+		if strings.Contains(m.Path, "per_layer") || strings.HasSuffix(m.Path, "layers.1.self_attn.v_proj") {
+			t.Errorf("unexpected module %s", m.Path)
+		}
+	}
+	shared := `{` + base + `"num_kv_shared_layers": 2}`
+	if _, err := buildFrom(t, Gemma4Text, strings.Replace(shared, `"num_kv_shared_layers": 0, `, "", 1)); err == nil ||
+		!strings.Contains(err.Error(), "no earlier \"full_attention\" layer") {
+		t.Errorf("err = %v", err)
 	}
 }

@@ -414,17 +414,23 @@ def fixup_ernie_mtp(d, f):
 
 def fixup_hub_config(d, f):
     """config.json with the fixture's hub_config keys set (a null removes a
-    key): a remote-code Hub config over the transformers class whose
-    checkpoint layout it shares (Hunyuan-A13B's "hunyuan" over
-    hunyuan_v1_moe)."""
+    key; "a.b" is key b of the object at a): a remote-code Hub config over
+    the transformers class whose checkpoint layout it shares (Hunyuan-A13B's
+    "hunyuan" over hunyuan_v1_moe), or the Hub spelling of keys a newer
+    transformers writes differently (Gemma 4's text_config.global_head_dim,
+    which transformers 5.23 saves as per_layer_config)."""
     cp = os.path.join(d, "config.json")
     with open(cp) as fh:
         c = json.load(fh)
     for k, v in f["hub_config"].items():
+        obj = c
+        *path, k = k.split(".")
+        for p in path:
+            obj = obj[p]
         if v is None:
-            c.pop(k, None)
+            obj.pop(k, None)
         else:
-            c[k] = v
+            obj[k] = v
     with open(cp, "w") as fh:
         fh.write(json.dumps(c, indent=2, sort_keys=True) + "\n")
 
@@ -513,6 +519,12 @@ def main():
         for n, p in ensure(a.names or have, os.path.abspath(a.npm)).items():
             print(n, p)
         return
+    # This directory's modules, then this directory off sys.path: its
+    # kernels.py would shadow the `kernels` package transformers 5's
+    # modeling files probe for (deepseek_v3 and others).
+    import convert_models  # noqa: F401
+
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != HERE]
     import transformers
 
     transformers.utils.logging.set_verbosity_error()
