@@ -131,6 +131,16 @@ type Tensors interface {
 	Stack(dst string, srcs []string) error
 	// WithPrefix returns the names starting with prefix, in order.
 	WithPrefix(prefix string) []string
+	// DequantFP8 makes weight (float8_e4m3fn) its bfloat16 dequantization
+	// by the float32 block scales scaleInv ([ceil(rows/block),
+	// ceil(cols/block)]), as mlx-lm's FP8 sanitize does, and pops scaleInv.
+	DequantFP8(weight, scaleInv string, block int) error
+	// ViewUint32 relabels a 32-bit integer tensor as uint32
+	// (.view(mx.uint32)).
+	ViewUint32(name string) error
+	// Scaled sets dst to src's values times factor (Python's factor *
+	// array: float32 arithmetic rounded to src's float dtype); src stays.
+	Scaled(dst, src string, factor float32) error
 	// Rename gives name the new name to, in place; to existing already is
 	// an error.
 	Rename(name, to string) error
@@ -141,6 +151,8 @@ type Tensors interface {
 	Transform(name string, op ValueOp) error
 	// View sets dst to a view of src (src stays; a sanitize pops it).
 	View(dst, src string, v View) error
+	// Scale makes name's values its values times s (a ValueScale).
+	Scale(name string, s Scaling) error
 }
 
 // ---- config helpers shared by the family files

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/mlxconv/mlxconv/internal/pyjson"
 )
 
 // Sanitize rules: a family's sanitize as data (MLX.Rules), applied in
@@ -14,7 +16,8 @@ import (
 // tensor are produced when the plan is executed.
 
 // SanitizeRule is one step of a family's sanitize: Drop, Rename, TiedHead,
-// OptionalHead, Require, StackExperts, Split or Transform.
+// OptionalHead, Require, StackExperts, Split, Transform, Scale, IfConfig
+// or IfShape.
 type SanitizeRule interface {
 	apply(r *ruleRun) error
 }
@@ -141,6 +144,24 @@ func (d Drop) apply(r *ruleRun) error {
 		return err
 	}
 	r.ts.Filter(func(n string) bool { return !match(n) })
+	return nil
+}
+
+// FP8Dequant dequantizes block-scaled FP8 weights as the dequant of
+// mlx-lm's deepseek_v3 and minimax sanitize: for each name containing
+// "weight_scale_inv" (in order), the weight named by removing
+// "_scale_inv" becomes bfloat16 (Tensors.DequantFP8 with Block×Block
+// blocks) and the scales are popped.
+type FP8Dequant struct{ Block int }
+
+func (x FP8Dequant) apply(r *ruleRun) error {
+	for _, n := range r.ts.Names() {
+		if strings.Contains(n, "weight_scale_inv") {
+			if err := r.ts.DequantFP8(strings.ReplaceAll(n, "_scale_inv", ""), n, x.Block); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }
 
@@ -372,9 +393,12 @@ const (
 	// ValueAddOne adds 1 to every element (qwen3_next's norms, stored as
 	// the offset from 1), in the tensor's own dtype.
 	ValueAddOne
+	// ValueScale multiplies by a Scaling (falcon_h1's folded-in
+	// multipliers), in the tensor's own dtype; set by Tensors.Scale.
+	ValueScale
 )
 
-var valueOpNames = [...]string{ValueNone: "none", ValueSwapLast2: "swap-last2", ValueAddOne: "add-one"}
+var valueOpNames = [...]string{ValueNone: "none", ValueSwapLast2: "swap-last2", ValueAddOne: "add-one", ValueScale: "scale"}
 
 func (o ValueOp) String() string {
 	if int(o) < len(valueOpNames) {
@@ -387,7 +411,7 @@ func (o ValueOp) String() string {
 // error naming tensor.
 func (o ValueOp) Shape(tensor string, s []int) ([]int, error) {
 	switch o {
-	case ValueNone, ValueAddOne:
+	case ValueNone, ValueAddOne, ValueScale:
 		return slices.Clone(s), nil
 	case ValueSwapLast2:
 		if len(s) != 3 {
@@ -441,6 +465,145 @@ func (x Transform) apply(r *ruleRun) error {
 			continue
 		}
 		if err := r.ts.Transform(n, x.Op); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Scaling is a ValueScale's factor, as mlx-lm's sanitize multiplies an
+// array x by a Python float: By is rounded to x's dtype (a weakly typed
+// scalar), and each product is computed in float32 and rounded to the
+// dtype. With Rows, row i (first axis) is multiplied instead by
+// By·Rows[i], that factor itself computed in the dtype from Rows[i]
+// rounded to float32 then to the dtype (falcon_h1's
+// ssm_in_multiplier * mup_vector.astype(dtype)).
+type Scaling struct {
+	By   float64
+	Rows []float64
+}
+
+// ConfigFloat is a float config field with its dataclass default; with
+// List, element Elem of a list field (falcon_h1's mlp_multipliers[1]).
+type ConfigFloat struct {
+	Key     string
+	List    bool
+	Elem    int
+	Default float64
+}
+
+// Read returns the field's value: Default when the key is absent, an
+// error when it is not a number (or the list is too short).
+func (f ConfigFloat) Read(c Config) (float64, error) {
+	raw, ok := c.obj.Get(f.Key)
+	if !ok {
+		return f.Default, nil
+	}
+	if f.List {
+		list, isList := raw.([]pyjson.Value)
+		if !isList {
+			return 0, c.Errf(f.Key, "is %s, want a list of numbers", Describe(raw))
+		}
+		if f.Elem < 0 || f.Elem >= len(list) {
+			return 0, c.Errf(f.Key, "has %d elements, want at least %d", len(list), f.Elem+1)
+		}
+		raw = list[f.Elem]
+	}
+	n, isNum := raw.(pyjson.Number)
+	v, err := n.Float64()
+	if !isNum || err != nil {
+		return 0, c.Errf(f.Key, "holds %s, want a number", Describe(raw))
+	}
+	return v, nil
+}
+
+// Scale multiplies each tensor matching any of Match by the product of
+// the config floats By (Python float arithmetic, left to right), a
+// ValueScale; Rows, when set, gives per-row factors (see Scaling) from the
+// config, the hook for what a list of keys cannot say.
+type Scale struct {
+	Match []Match
+	By    []ConfigFloat
+	Rows  func(c Config) ([]float64, error)
+}
+
+func (x Scale) apply(r *ruleRun) error {
+	match, err := matcher(r.cfg, x.Match)
+	if err != nil {
+		return err
+	}
+	sc := Scaling{By: 1}
+	for i, f := range x.By {
+		v, err := f.Read(r.cfg)
+		if err != nil {
+			return err
+		}
+		if i == 0 {
+			sc.By = v
+		} else {
+			sc.By *= v
+		}
+	}
+	if x.Rows != nil {
+		if sc.Rows, err = x.Rows(r.cfg); err != nil {
+			return err
+		}
+	}
+	for _, n := range r.ts.Names() {
+		if !match(n) {
+			continue
+		}
+		if err := r.ts.Scale(n, sc); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// IfShape applies Rules only when tensor Name's shape satisfies If
+// (falcon_h1 sanitizes only a checkpoint whose layer-0 conv1d is not yet in
+// MLX's layout); a missing Name is an error, as mlx-lm's lookup is.
+type IfShape struct {
+	Name  string
+	If    ShapeCond
+	Rules []SanitizeRule
+}
+
+func (x IfShape) apply(r *ruleRun) error {
+	s, ok := r.ts.Shape(x.Name)
+	if !ok {
+		return fmt.Errorf("%w: the model's sanitize needs tensor %q, which the checkpoint lacks", ErrWeights, x.Name)
+	}
+	if !x.If.holds(s) {
+		return nil
+	}
+	for _, rule := range x.Rules {
+		if err := rule.apply(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// IfConfig applies Rules only when the config's key is truthy (Python's
+// bool; absent or null is false), or with Not only when it is not:
+// granitemoehybrid's MoE and dense rewrites hang on bool(num_local_experts).
+type IfConfig struct {
+	Key   string
+	Not   bool
+	Rules []SanitizeRule
+}
+
+func (x IfConfig) apply(r *ruleRun) error {
+	on, err := r.cfg.BoolOr(x.Key, false)
+	if err != nil {
+		return err
+	}
+	if on == x.Not {
+		return nil
+	}
+	for _, rule := range x.Rules {
+		if err := rule.apply(r); err != nil {
 			return err
 		}
 	}

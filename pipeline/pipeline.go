@@ -49,10 +49,13 @@ type Source interface {
 }
 
 // Input is one input of a job: row units of part p read rows of
-// Slices[p] (RowBytes bytes per row); whole units read every slice.
+// Slices[p] (RowBytes bytes per row); whole units read every slice. A Side
+// input is read whole by every row unit of part p (all of Slices[p]): a
+// small tensor a row transform needs entire, such as FP8 block scales.
 type Input struct {
 	Slices   []Slice
 	RowBytes int64
+	Side     bool
 }
 
 // Output is one output range of a job: Size bytes at Offset of sink file

@@ -75,7 +75,7 @@ func readGemma3nText(c model.Config) (g gemma3nText, err error) {
 		func() (err error) { g.laurel, err = t.PosInt("laurel_rank"); return },
 		func() (err error) { g.kvShared, err = t.ReqInt("num_kv_shared_layers"); return },
 		func() (err error) { g.inter, err = perLayerInts(t, "intermediate_size", g.layers); return },
-		func() (err error) { g.layerTypes, err = strList(t, "layer_types", g.layers); return },
+		func() (err error) { g.layerTypes, err = layerStrings(t, "layer_types", g.layers); return },
 	)
 	if err == nil {
 		err = checkGemma3nLayers(t, g)
@@ -160,23 +160,11 @@ func perLayerInts(c model.Config, key string, n int) ([]int, error) {
 	return slices.Repeat([]int{one}, n), err
 }
 
-// strList reads key as a list of at least n strings.
-func strList(c model.Config, key string, n int) ([]string, error) {
-	v, _ := c.Value(key)
-	list, ok := v.([]pyjson.Value)
-	if !ok {
-		return nil, c.Errf(key, "is %s, want a list of strings", model.Describe(v))
+// layerStrings reads key as a list of at least n strings (one per layer).
+func layerStrings(c model.Config, key string, n int) ([]string, error) {
+	out, err := strList(c, key)
+	if err == nil && len(out) < n {
+		err = c.Errf(key, "has %d entries for %d layers", len(out), n)
 	}
-	out := make([]string, 0, len(list))
-	for _, e := range list {
-		s, isStr := e.(string)
-		if !isStr {
-			return nil, c.Errf(key, "holds %s, want strings", model.Describe(e))
-		}
-		out = append(out, s)
-	}
-	if len(out) < n {
-		return nil, c.Errf(key, "has %d entries for %d layers", len(out), n)
-	}
-	return out, nil
+	return out, err
 }

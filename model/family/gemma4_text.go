@@ -88,7 +88,7 @@ func readGemma4Text(c model.Config) (a gemma4Args, err error) {
 // sliding_window_pattern - 1 sliding layers and one full layer.
 func gemma4LayerTypes(c model.Config, layers int) ([]string, error) {
 	if c.Has("layer_types") {
-		return strList(c, "layer_types", layers)
+		return layerStrings(c, "layer_types", layers)
 	}
 	p, err := c.IntOr("sliding_window_pattern", 5)
 	if err != nil {

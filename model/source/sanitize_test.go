@@ -162,6 +162,36 @@ func ruleCases() []ruleCase {
 			model.Transform{Match: []model.Match{model.Contains("switch_mlp")}, Op: model.ValueAddOne}},
 			config: `{"num_hidden_layers": 1, "num_local_experts": 1}`, in: []string{"model.layers.0.moe.experts.0.w1.weight"},
 			errIs: model.ErrWeights, err: `transforming "model.layers.0.moe.switch_mlp.gate_proj.weight": tensor is itself derived (stack)`},
+		{name: "if config truthy / not", rules: []model.SanitizeRule{
+			model.IfConfig{Key: "n", Rules: []model.SanitizeRule{model.Rename{From: "a", To: "moe"}}},
+			model.IfConfig{Key: "n", Not: true, Rules: []model.SanitizeRule{model.Rename{From: "b", To: "dense"}}}},
+			config: `{"n": 4}`, in: []string{"a", "b"}, want: []string{"moe", "b"}},
+		{name: "if config zero, null or absent is false", rules: []model.SanitizeRule{
+			model.IfConfig{Key: "n", Rules: []model.SanitizeRule{model.Rename{From: "a", To: "moe"}}},
+			model.IfConfig{Key: "n", Not: true, Rules: []model.SanitizeRule{model.Rename{From: "b", To: "dense"}}}},
+			config: `{"n": 0}`, in: []string{"a", "b"}, want: []string{"a", "dense"}},
+		{name: "if config not a bool", rules: []model.SanitizeRule{model.IfConfig{Key: "n"}},
+			config: `{"n": "x"}`, in: []string{"a"}, errIs: model.ErrConfig, err: `"n"`},
+		{name: "if shape holds", rules: []model.SanitizeRule{model.IfShape{Name: "c.conv1d.weight", If: model.LastDimOverDim1,
+			Rules: []model.SanitizeRule{model.Transform{Match: []model.Match{model.Contains("conv1d")}, Op: model.ValueSwapLast2}}}},
+			in: []string{"c.conv1d.weight=8x1x4", "d.conv1d.weight=8x1x4"}, want: []string{"c.conv1d.weight=8x4x1", "d.conv1d.weight=8x4x1"}},
+		{name: "if shape does not hold (MLX layout already)", rules: []model.SanitizeRule{model.IfShape{Name: "c.conv1d.weight", If: model.LastDimOverDim1,
+			Rules: []model.SanitizeRule{model.Transform{Match: []model.Match{model.Contains("conv1d")}, Op: model.ValueSwapLast2}}}},
+			in: []string{"c.conv1d.weight=8x4x1", "d.conv1d.weight=8x1x4"}, want: []string{"c.conv1d.weight=8x4x1", "d.conv1d.weight=8x1x4"}},
+		{name: "if shape of a missing tensor", rules: []model.SanitizeRule{model.IfShape{Name: "c.conv1d.weight"}},
+			in: []string{"a"}, errIs: model.ErrWeights, err: `needs tensor "c.conv1d.weight"`},
+		{name: "scale keeps names and shapes", rules: []model.SanitizeRule{model.Scale{Match: []model.Match{model.Suffix("q.weight")},
+			By: []model.ConfigFloat{{Key: "m", Default: 2}, {Key: "l", List: true, Elem: 1}}}},
+			config: `{"l": [1, 0.5]}`, in: []string{"a.q.weight=2x2", "b"}, want: []string{"a.q.weight=2x2", "b"}},
+		{name: "scale list too short", rules: []model.SanitizeRule{model.Scale{Match: []model.Match{model.Suffix("q.weight")},
+			By: []model.ConfigFloat{{Key: "l", List: true, Elem: 2}}}},
+			config: `{"l": [1, 0.5]}`, in: []string{"a.q.weight"}, errIs: model.ErrConfig, err: `"l" has 2 elements, want at least 3`},
+		{name: "scale rows of the wrong count", rules: []model.SanitizeRule{model.Scale{Match: []model.Match{model.Suffix("in_proj.weight")},
+			Rows: func(model.Config) ([]float64, error) { return []float64{1, 2}, nil }}},
+			in: []string{"in_proj.weight=3x2"}, errIs: model.ErrWeights, err: `scaling "in_proj.weight": 2 row factors for shape [3 2]`},
+		{name: "scale twice", rules: []model.SanitizeRule{model.Scale{Match: []model.Match{model.Suffix("w")}},
+			model.Scale{Match: []model.Match{model.Suffix("w")}}},
+			in: []string{"w"}, errIs: model.ErrWeights, err: `transforming "w": tensor is itself derived (value)`},
 	}
 }
 
@@ -229,7 +259,8 @@ func (s *memSink) Abort()              {}
 func TestSanitizeRuleBytes(t *testing.T) {
 	dir := t.TempDir()
 	src := []genTensor{f32("a.gate_and_up.weight", 4, 3), bf16("m.input_linear.weight", 2, 4, 3),
-		bf16("c.conv1d.weight", 2, 3, 4), bf16("n.norm.weight", 5), f32("f.norm.weight", 3)}
+		bf16("c.conv1d.weight", 2, 3, 4), bf16("n.norm.weight", 5), f32("f.norm.weight", 3),
+		bf16("s.in_proj.weight", 3, 2), f32("e.embed.weight", 2, 2)}
 	writeTestModel(t, dir, src)
 	inv, err := LoadInventory(dir)
 	require.NoError(t, err)
@@ -240,6 +271,9 @@ func TestSanitizeRuleBytes(t *testing.T) {
 		model.Split{From: "input_linear", Into: []string{"g", "u"}, Axis: 1},
 		model.Transform{Match: []model.Match{model.Contains("conv1d")}, If: model.LastDimNot1, Op: model.ValueSwapLast2},
 		model.Transform{Match: []model.Match{model.Suffix("norm.weight")}, If: model.Rank1, Op: model.ValueAddOne},
+		model.Scale{Match: []model.Match{model.Suffix("in_proj.weight")}, By: []model.ConfigFloat{{Key: "k", Default: 1.25}},
+			Rows: func(model.Config) ([]float64, error) { return []float64{0.3535533905932738, 0.25, 3.3}, nil }},
+		model.Scale{Match: []model.Match{model.Suffix("embed.weight")}, By: []model.ConfigFloat{{Key: "k", Default: 0.1}}},
 	}
 	require.NoError(t, model.ApplyRules(rules, &model.Tree{}, newConfig(nil, ""), tensorView{ts}))
 	data := map[string][]byte{}
@@ -251,9 +285,11 @@ func TestSanitizeRuleBytes(t *testing.T) {
 		"a.gate.weight": a[:24], "a.up.weight": a[24:],
 		// [2,4,3] bf16 split along axis 1: per expert rows 0-1 / 2-3
 		"m.g.weight": cat(m[0:12], m[24:36]), "m.u.weight": cat(m[12:24], m[36:48]),
-		"c.conv1d.weight": swapLast2(c, 2, 3, 4, 2),
-		"n.norm.weight":   plusOne(data["n.norm.weight"], mlx.BF16),
-		"f.norm.weight":   plusOne(data["f.norm.weight"], mlx.F32),
+		"c.conv1d.weight":  swapLast2(c, 2, 3, 4, 2),
+		"n.norm.weight":    plusOne(data["n.norm.weight"], mlx.BF16),
+		"f.norm.weight":    plusOne(data["f.norm.weight"], mlx.F32),
+		"s.in_proj.weight": scaledBF16(data["s.in_proj.weight"], 1.25, []float64{0.3535533905932738, 0.25, 3.3}),
+		"e.embed.weight":   scaledF32(data["e.embed.weight"], 0.1),
 	}
 	backend, _, err := mlx.OpenNative(1, "")
 	require.NoError(t, err)
@@ -317,6 +353,12 @@ func bf16(name string, shape ...int) genTensor { return genTensor{name, mlx.BF16
 func tensorData(t genTensor) []byte {
 	n := int(numElements(t.shape))
 	out := make([]byte, n*t.dtype.Size())
+	if !t.dtype.IsFloat() { // FP8 codes, packed integers: every byte value
+		for i := range out {
+			out[i] = byte(i*37 + i/7 + 11*len(t.name))
+		}
+		return out
+	}
 	for i := 0; i < n; i++ {
 		v := float32((i*7+len(t.name))%16)/8 - 1
 		if t.dtype == mlx.BF16 {
@@ -339,4 +381,29 @@ func writeTestModel(t *testing.T, dir string, ts []genTensor) {
 	}
 	slices.SortFunc(sts, func(a, b safetensors.Tensor) int { return safetensors.CompareHF(a.TensorInfo, b.TensorInfo) })
 	require.NoError(t, safetensors.WriteFile(filepath.Join(dir, "model.safetensors"), sts, map[string]string{"format": "pt"}, safetensors.HF))
+}
+
+// bf16r rounds v to bfloat16.
+func bf16r(v float32) float32 { return mlx.BF16ToF32(mlx.F32ToBF16(v)) }
+
+// scaledBF16 is x * (by * rows[i].astype(bf16)) per row of a bf16 tensor,
+// as MLX computes it: every operand and product rounded to bfloat16.
+func scaledBF16(b []byte, by float64, rows []float64) []byte {
+	out := make([]byte, len(b))
+	per := len(b) / 2 / len(rows)
+	for i := 0; i < len(b)/2; i++ {
+		f := bf16r(bf16r(float32(by)) * bf16r(float32(rows[i/per])))
+		x := mlx.BF16ToF32(binary.LittleEndian.Uint16(b[2*i:]))
+		binary.LittleEndian.PutUint16(out[2*i:], mlx.F32ToBF16(x*f))
+	}
+	return out
+}
+
+// scaledF32 is x * by in float32.
+func scaledF32(b []byte, by float64) []byte {
+	out := make([]byte, len(b))
+	for i := 0; i < len(b)/4; i++ {
+		binary.LittleEndian.PutUint32(out[4*i:], math.Float32bits(math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))*float32(by)))
+	}
+	return out
 }

@@ -495,6 +495,50 @@ def fixup_minimax_m2(d, f):
     write_shards(d, wm, shards)
 
 
+INT4_GROUP = 32
+
+
+def fixup_int4_pack(d, f):
+    """Routed experts in compressed-tensors pack-quantized int4 as
+    Kimi-K2-Thinking ships them: `NAME.weight_packed` int32 [out, in/8] (the
+    codes q+8 of q = round(w/s) in [-8, 7], 8 per int32, lowest nibble first),
+    `NAME.weight_scale` bfloat16 [out, in/32] (s = amax/7 per group) and
+    `NAME.weight_shape` int32 [out, in]; config.json's quantization_config
+    names format pack-quantized (what mlx-lm reads)."""
+    import torch
+
+    wm, shards = read_shards(d)
+    for ts in shards.values():
+        for name in [k for k, t in ts.items() if ".mlp.experts." in k and k.endswith(".weight") and t.dim() == 2]:
+            w = ts.pop(name).to(torch.float32)
+            out_dim, in_dim = w.shape
+            g = w.reshape(out_dim, in_dim // INT4_GROUP, INT4_GROUP)
+            scale = (g.abs().amax(dim=2) / 7.0).clamp(min=1e-8).to(torch.bfloat16)
+            q = torch.round(g / scale.to(torch.float32)[:, :, None]).clamp(-8, 7).to(torch.int64) + 8
+            q = q.reshape(out_dim, in_dim // 8, 8)
+            packed = torch.zeros(out_dim, in_dim // 8, dtype=torch.int64)
+            for i in range(8):
+                packed |= q[:, :, i] << (4 * i)
+            base = name[: -len("weight")]
+            ts[base + "weight_packed"] = packed.to(torch.uint32).view(torch.int32).contiguous()
+            ts[base + "weight_scale"] = scale.contiguous()
+            ts[base + "weight_shape"] = torch.tensor([out_dim, in_dim], dtype=torch.int32)
+    write_shards(d, wm, shards)
+    cp = os.path.join(d, "config.json")
+    with open(cp) as fh:
+        c = json.load(fh)
+    c["quantization_config"] = {
+        "config_groups": {"group_0": {"input_activations": None, "output_activations": None, "targets": ["Linear"],
+                                      "weights": {"actorder": None, "block_structure": None, "dynamic": False,
+                                                  "group_size": INT4_GROUP, "num_bits": 4, "observer": "minmax",
+                                                  "observer_kwargs": {}, "strategy": "group", "symmetric": True,
+                                                  "type": "int"}}},
+        "format": "pack-quantized", "ignore": ["lm_head", "re:.*self_attn.*", "re:.*shared_experts.*", "re:.*mlp\\.(gate|up|gate_up|down)_proj.*"],
+        "kv_cache_scheme": None, "quant_method": "compressed-tensors", "quantization_status": "compressed"}
+    with open(cp, "w") as fh:
+        fh.write(json.dumps(c, indent=2, sort_keys=True) + "\n")
+
+
 HUB_FIXUPS = {
     "fp8_block": fixup_fp8_block,
     "next_n_layer": fixup_next_n_layer,
@@ -502,6 +546,7 @@ HUB_FIXUPS = {
     "hub_config": fixup_hub_config,
     "hunyuan_fused": fixup_hunyuan_fused,
     "minimax_m2": fixup_minimax_m2,
+    "int4_pack": fixup_int4_pack,
 }
 
 
@@ -519,12 +564,10 @@ def main():
         for n, p in ensure(a.names or have, os.path.abspath(a.npm)).items():
             print(n, p)
         return
-    # This directory's modules, then this directory off sys.path: its
-    # kernels.py would shadow the `kernels` package transformers 5's
-    # modeling files probe for (deepseek_v3 and others).
-    import convert_models  # noqa: F401
-
-    sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != HERE]
+    # This directory is on sys.path and holds kernels.py (MLX kernel
+    # oracles); transformers 5 probes for the hub "kernels" package and would
+    # import that file. None in sys.modules makes find_spec report it absent.
+    sys.modules.setdefault("kernels", None)
     import transformers
 
     transformers.utils.logging.set_verbosity_error()
