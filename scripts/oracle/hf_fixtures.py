@@ -368,6 +368,58 @@ def fixup_fp8_block(d, f):
         fh.write(json.dumps(c, indent=2, sort_keys=True) + "\n")
 
 
+# The e2m1 (FP4) values, by code 0..7 (bit 3 is the sign).
+E2M1 = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0)
+MXFP4_GROUP = 32
+
+
+def mxfp4_pack(w):
+    """MXFP4 as the gpt-oss Hub checkpoints store it: w [..., out, in] (float)
+    -> blocks uint8 [..., out, in/32, 16] (two e2m1 codes per byte, the even
+    element in the low nibble) and scales uint8 [..., out, in/32] (e8m0, bias
+    127): per 32-element group the shared exponent is floor(log2(amax)) - 2
+    (e2m1's largest exponent), each element rounded to the nearest e2m1 value
+    of w / 2**exp (ties to the lower code, 6 at most)."""
+    import torch
+
+    w = w.to(torch.float32)
+    *lead, out_dim, in_dim = w.shape
+    g = w.reshape(*lead, out_dim, in_dim // MXFP4_GROUP, MXFP4_GROUP)
+    amax = g.abs().amax(dim=-1)
+    exp = torch.where(amax > 0, torch.floor(torch.log2(amax.clamp(min=2.0**-126))) - 2, torch.full_like(amax, -127.0))
+    exp = exp.clamp(-127, 127)
+    x = g / torch.pow(2.0, exp)[..., None]
+    vals = torch.tensor(E2M1)
+    idx = (x.abs()[..., None] - vals).abs().argmin(dim=-1)
+    codes = (idx | ((x < 0) & (idx > 0)).to(torch.int64) << 3).to(torch.uint8)
+    codes = codes.reshape(*lead, out_dim, in_dim // MXFP4_GROUP, MXFP4_GROUP // 2, 2)
+    blocks = (codes[..., 0] | (codes[..., 1] << 4)).contiguous()
+    scales = (exp + 127).to(torch.uint8).contiguous()
+    return blocks, scales
+
+
+def fixup_mxfp4_experts(d, f):
+    """gpt-oss as openai ships it: the experts' gate_up_proj [E, H, 2I] and
+    down_proj [E, I, H] (transformers' layout, input axis first) stored
+    transposed ([E, out, in]) as MXFP4 NAME_blocks / NAME_scales (mxfp4_pack),
+    the biases as they are, and config.json's quantization_config
+    {modules_to_not_convert, quant_method mxfp4}."""
+    wm, shards = read_shards(d)
+    for ts in shards.values():
+        for name in [k for k in ts if k.endswith(".experts.gate_up_proj") or k.endswith(".experts.down_proj")]:
+            blocks, scales = mxfp4_pack(ts.pop(name).transpose(-1, -2))
+            ts[name + "_blocks"] = blocks
+            ts[name + "_scales"] = scales
+    write_shards(d, wm, shards)
+    cp = os.path.join(d, "config.json")
+    with open(cp) as fh:
+        c = json.load(fh)
+    c["quantization_config"] = {"modules_to_not_convert": ["model.layers.*.self_attn", "model.layers.*.mlp.router",
+                                                           "model.embed_tokens", "lm_head"], "quant_method": "mxfp4"}
+    with open(cp, "w") as fh:
+        fh.write(json.dumps(c, indent=2, sort_keys=True) + "\n")
+
+
 def fixup_next_n_layer(d, f):
     """A next-n (MTP) layer after the last decoder layer, as GLM-4.5 ships it
     (transformers does not build it): model.layers.<N>.* copied from layer
@@ -433,6 +485,33 @@ def fixup_hub_config(d, f):
             obj[k] = v
     with open(cp, "w") as fh:
         fh.write(json.dumps(c, indent=2, sort_keys=True) + "\n")
+
+
+def fixup_fused_experts(d, f):
+    """Fused experts as the Qwen3.5-MoE Hub checkpoints store them (and the
+    transformers-5 modules hold them; save_pretrained writes them back per
+    expert): per MoE block P.mlp, P.mlp.experts.gate_up_proj [E, 2I, H]
+    (every expert's gate_proj rows, then its up_proj rows) and
+    P.mlp.experts.down_proj [E, H, I], replacing P.mlp.experts.{e}.*."""
+    import re
+
+    import torch
+
+    wm, shards = read_shards(d)
+    pat = re.compile(r"^(.*\.mlp\.experts)\.(\d+)\.(gate|up|down)_proj\.weight$")
+    for ts in shards.values():
+        blocks = {}
+        for k in list(ts):
+            m = pat.match(k)
+            if m:
+                blocks.setdefault(m.group(1), {}).setdefault(m.group(3), {})[int(m.group(2))] = ts.pop(k)
+        for prefix, parts in blocks.items():
+            n = len(parts["down"])
+            gate = torch.stack([parts["gate"][e] for e in range(n)])
+            up = torch.stack([parts["up"][e] for e in range(n)])
+            ts[prefix + ".gate_up_proj"] = torch.cat([gate, up], dim=1).contiguous()
+            ts[prefix + ".down_proj"] = torch.stack([parts["down"][e] for e in range(n)]).contiguous()
+    write_shards(d, wm, shards)
 
 
 def fixup_hunyuan_fused(d, f):
@@ -547,6 +626,8 @@ HUB_FIXUPS = {
     "hunyuan_fused": fixup_hunyuan_fused,
     "minimax_m2": fixup_minimax_m2,
     "int4_pack": fixup_int4_pack,
+    "mxfp4_experts": fixup_mxfp4_experts,
+    "fused_experts": fixup_fused_experts,
 }
 
 
