@@ -27,7 +27,7 @@ layout of that transformers version:
 Fixture fields (schema: testdata/families/README.md): transformers (4: the
 llama.cpp oracle venv, torch 2.11 + transformers 4.57.6; 5: transformers 5.23.0
 from scripts/oracle/tf5, same torch), auto_class, seed, dtype, config,
-tokenizer, shards, generation_config, files, hub_fixups, twin.
+tokenizer, shards, generation_config, files, build_patches, hub_fixups, twin.
 
 The cache: $MLXCONV_CACHE/fixtures/hf/NAME-KEY (MLXCONV_CACHE defaults to
 ${XDG_CACHE_HOME:-~/.cache}/mlxconv), KEY the sha256 of the fixture file (and
@@ -213,6 +213,8 @@ def make(name, npm, out):
     dtype = getattr(torch, f["dtype"])
     seed = f.get("seed", name)
     torch.manual_seed(seed_int(seed) & (2**63 - 1))
+    for patch in f.get("build_patches", []):
+        BUILD_PATCHES[patch](f)
     cfg = transformers.AutoConfig.for_model(model_type, **conf)
     cls = getattr(transformers, f.get("auto_class", "AutoModelForCausalLM"))
     if cls.__name__.startswith("Auto"):
@@ -248,6 +250,42 @@ def make(name, npm, out):
         if old.startswith(name + "-") and len(old) == len(name) + 17 and os.path.join(os.path.dirname(out), old) != out:
             shutil.rmtree(os.path.join(os.path.dirname(out), old), ignore_errors=True)
     os.rename(tmp, out)
+
+
+# ---------------------------------------------------------------- build patches
+#
+# Stand-ins for parts of a model transformers cannot build here: fn(fixture
+# section) runs before the model is made. Listed by name in a fixture's
+# "build_patches".
+
+
+def patch_timm_vision_stub(f):
+    """Gemma 3n's vision tower is a timm MobileNetV5 (TimmWrapperModel) and
+    timm is not installed: a stub module with a few tensors under the Hub's
+    names (model.vision_tower.timm_model.conv_stem.*) stands in for it.
+    mlx-lm drops the whole tower, so only its names matter."""
+    import torch
+    import transformers
+
+    class TimmStub(transformers.PreTrainedModel):
+        config_class = transformers.Gemma3nVisionConfig
+
+        def __init__(self, config):
+            super().__init__(config)
+            m = torch.nn.Module()
+            m.conv_stem = torch.nn.Module()
+            m.conv_stem.conv = torch.nn.Conv2d(3, 8, 3, bias=True)
+            m.conv_stem.bn = torch.nn.Module()
+            m.conv_stem.bn.weight = torch.nn.Parameter(torch.ones(8))
+            self.timm_model = m
+            self.post_init()
+
+    transformers.AutoModel.register(transformers.Gemma3nVisionConfig, TimmStub, exist_ok=True)
+
+
+BUILD_PATCHES = {
+    "timm_vision_stub": patch_timm_vision_stub,
+}
 
 
 # ---------------------------------------------------------------- hub fixups
@@ -679,17 +717,23 @@ def fixup_ernie_mtp(d, f):
 
 def fixup_hub_config(d, f):
     """config.json with the fixture's hub_config keys set (a null removes a
-    key): a remote-code Hub config over the transformers class whose
-    checkpoint layout it shares (Hunyuan-A13B's "hunyuan" over
-    hunyuan_v1_moe)."""
+    key; "a.b" is key b of the object at a): a remote-code Hub config over
+    the transformers class whose checkpoint layout it shares (Hunyuan-A13B's
+    "hunyuan" over hunyuan_v1_moe), or the Hub spelling of keys a newer
+    transformers writes differently (Gemma 4's text_config.global_head_dim,
+    which transformers 5.23 saves as per_layer_config)."""
     cp = os.path.join(d, "config.json")
     with open(cp) as fh:
         c = json.load(fh)
     for k, v in f["hub_config"].items():
+        obj = c
+        *path, k = k.split(".")
+        for p in path:
+            obj = obj[p]
         if v is None:
-            c.pop(k, None)
+            obj.pop(k, None)
         else:
-            c[k] = v
+            obj[k] = v
     with open(cp, "w") as fh:
         fh.write(json.dumps(c, indent=2, sort_keys=True) + "\n")
 
