@@ -39,6 +39,9 @@ func (p *mlxPlan) Describe(i int) string {
 		fmt.Fprintf(&b, " of %s", in.Name)
 	}
 	switch x := j.Inputs[0]; {
+	case x.Op == source.OpStack && x.Sources[0].Run > 0:
+		s := x.Sources[0]
+		fmt.Fprintf(&b, ", %s[%d::%d] along the split axis", s.Name, s.Offset%s.Stride/s.Run, s.Stride/s.Run)
 	case x.Op == source.OpStack:
 		fmt.Fprintf(&b, ", stack %d experts", len(x.Sources))
 	case x.Op != source.OpDirect:

@@ -147,6 +147,11 @@ type Tensors interface {
 	// Split pops name and sets dsts to its equal parts along axis (see
 	// SplitShape).
 	Split(name string, axis int, dsts []string) error
+	// Interleave pops name and sets dsts[i] to every len(dsts)-th index
+	// from i along axis (see InterleaveShape).
+	Interleave(name string, axis int, dsts []string) error
+	// Bitcast reads name's bytes as dtype (see BitcastShape).
+	Bitcast(name, dtype string, flattenLast2 bool) error
 	// Transform makes name's values op of its values (see ValueOp.Shape).
 	Transform(name string, op ValueOp) error
 	// View sets dst to a view of src (src stays; a sanitize pops it).

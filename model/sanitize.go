@@ -16,8 +16,8 @@ import (
 // tensor are produced when the plan is executed.
 
 // SanitizeRule is one step of a family's sanitize: Drop, Rename, TiedHead,
-// OptionalHead, Require, StackExperts, Split, Transform, Scale, IfConfig
-// or IfShape.
+// OptionalHead, Require, StackExperts, Split, Bitcast, Transform, Scale,
+// IfConfig, IfShape, When or Nest.
 type SanitizeRule interface {
 	apply(r *ruleRun) error
 }
@@ -194,6 +194,26 @@ func (x Rename) apply(r *ruleRun) error {
 	return nil
 }
 
+// Nest puts every name not starting with Under under it (a VLM
+// wrapper's "language_model." + key). Names keep their position; two
+// names becoming one is an error.
+type Nest struct{ Under string }
+
+func (x Nest) apply(r *ruleRun) error {
+	if x.Under == "" {
+		return fmt.Errorf("%w: nest rule with an empty Under", ErrConfig)
+	}
+	for _, n := range r.ts.Names() {
+		if strings.HasPrefix(n, x.Under) {
+			continue
+		}
+		if err := r.ts.Rename(n, x.Under+n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // TiedHead drops lm_head.weight when tie_word_embeddings (Default when
 // absent) holds: the embedding is the output head.
 type TiedHead struct{ Default bool }
@@ -338,14 +358,19 @@ func (x StackExperts) layersFromNames(ts Tensors) ([]int, error) {
 // Split cuts each tensor whose name contains From into len(Into) equal
 // parts along Axis, naming part i by replacing From with Into[i]
 // (granitemoe's input_linear along axis 1, hunyuan's gate_and_up_proj
-// along axis 0). Only axes 0 and 1 of a stored tensor are supported: each
-// part is then one byte range of the source (axis 0) or one byte range per
-// index of axis 0, stacked (axis 1). Interleaved (gpt_oss's ::2) and
-// reshaping splits (hunyuan's qkv_proj) stay in the hook.
+// along axis 0). A negative Axis counts from the end. Without Interleave
+// only axes 0 and 1 of a stored tensor are supported: each part is then
+// one byte range of the source (axis 0) or one byte range per index of
+// axis 0, stacked (axis 1). With Interleave part i is every len(Into)-th
+// index from i (gpt_oss's v[..., ::2, :] and v[..., 1::2, :]), any axis:
+// per index of the axes before Axis one strided range (a run of bytes per
+// kept index), stacked.
+// Reshaping splits (hunyuan's qkv_proj) stay in the hook.
 type Split struct {
-	From string
-	Into []string
-	Axis int
+	From       string
+	Into       []string
+	Axis       int
+	Interleave bool
 }
 
 func (x Split) apply(r *ruleRun) error {
@@ -360,7 +385,11 @@ func (x Split) apply(r *ruleRun) error {
 		for i, p := range x.Into {
 			dsts[i] = strings.ReplaceAll(n, x.From, p)
 		}
-		if err := r.ts.Split(n, x.Axis, dsts); err != nil {
+		split := r.ts.Split
+		if x.Interleave {
+			split = r.ts.Interleave
+		}
+		if err := split(n, x.Axis, dsts); err != nil {
 			return err
 		}
 	}
@@ -368,16 +397,76 @@ func (x Split) apply(r *ruleRun) error {
 }
 
 // SplitShape returns the shape of each of parts equal parts of shape
-// along axis (0 or 1), or an error naming tensor.
+// along axis (0 or 1, or that axis counted from the end), or an error
+// naming tensor.
 func SplitShape(tensor string, shape []int, axis, parts int) ([]int, error) {
+	if axis < 0 {
+		axis += len(shape)
+	}
 	if axis < 0 || axis > 1 || axis >= len(shape) {
 		return nil, fmt.Errorf("%w: tensor %q: cannot split %v along axis %d (axes 0 and 1 only)", ErrWeights, tensor, shape, axis)
+	}
+	return InterleaveShape(tensor, shape, axis, parts)
+}
+
+// InterleaveShape returns the shape of each of parts interleaved parts of
+// shape along axis (negative: from the end), or an error naming tensor.
+func InterleaveShape(tensor string, shape []int, axis, parts int) ([]int, error) {
+	if axis < -len(shape) || axis >= len(shape) {
+		return nil, fmt.Errorf("%w: tensor %q: %v has no axis %d", ErrWeights, tensor, shape, axis)
+	}
+	if axis < 0 {
+		axis += len(shape)
 	}
 	if parts < 1 || shape[axis]%parts != 0 {
 		return nil, fmt.Errorf("%w: tensor %q: axis %d of %v does not split into %d parts", ErrWeights, tensor, axis, shape, parts)
 	}
 	out := slices.Clone(shape)
 	out[axis] /= parts
+	return out, nil
+}
+
+// Bitcast reinterprets the bytes of every tensor matching any of Match as
+// DType (a safetensors dtype name: "U32"), the last axis scaled by the
+// ratio of the element sizes (mx.view); with FlattenLast2 the last two
+// axes are then merged (.flatten(-2)): gpt_oss's MXFP4 *_blocks, uint8
+// [..., in/32, 16] read as uint32 [..., in/8]. Only names and shapes
+// change; the bytes are the source's.
+type Bitcast struct {
+	Match        []Match
+	DType        string
+	FlattenLast2 bool
+}
+
+func (x Bitcast) apply(r *ruleRun) error {
+	match, err := matcher(r.cfg, x.Match)
+	if err != nil {
+		return err
+	}
+	for _, n := range r.ts.Names() {
+		if !match(n) {
+			continue
+		}
+		if err := r.ts.Bitcast(n, x.DType, x.FlattenLast2); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// BitcastShape returns the shape of a tensor of shape s with elements of
+// from bytes read as elements of to bytes (then with the last two axes
+// merged when flatten), or an error naming tensor.
+func BitcastShape(tensor string, s []int, from, to int, flatten bool) ([]int, error) {
+	if len(s) == 0 || from <= 0 || to <= 0 || s[len(s)-1]*from%to != 0 || (flatten && len(s) < 2) {
+		return nil, fmt.Errorf("%w: tensor %q: cannot read %v of %d-byte elements as %d-byte elements", ErrWeights, tensor, s, from, to)
+	}
+	out := slices.Clone(s)
+	out[len(out)-1] = s[len(s)-1] * from / to
+	if flatten {
+		n := len(out)
+		out = append(out[:n-2], out[n-2]*out[n-1])
+	}
 	return out, nil
 }
 
@@ -606,6 +695,46 @@ func (x IfConfig) apply(r *ruleRun) error {
 		return err
 	}
 	if on == x.Not {
+		return nil
+	}
+	for _, rule := range x.Rules {
+		if err := rule.apply(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// When applies Rules only when some name matches every pattern of All
+// and its shape satisfies If (qwen3_next's sanitize returns early unless
+// a layer has expert 0; qwen3_5 shifts its norms only when some conv1d
+// weight is still in the checkpoint's layout). IfShape tests one named
+// tensor; When any tensor.
+type When struct {
+	All   []Match
+	If    ShapeCond
+	Rules []SanitizeRule
+}
+
+func (x When) apply(r *ruleRun) error {
+	tests := make([]func(string) bool, len(x.All))
+	for i, m := range x.All {
+		t, err := matcher(r.cfg, []Match{m})
+		if err != nil {
+			return err
+		}
+		tests[i] = t
+	}
+	hit := slices.ContainsFunc(r.ts.Names(), func(n string) bool {
+		for _, t := range tests {
+			if !t(n) {
+				return false
+			}
+		}
+		s, _ := r.ts.Shape(n)
+		return x.If.holds(s)
+	})
+	if !hit {
 		return nil
 	}
 	for _, rule := range x.Rules {

@@ -30,12 +30,17 @@ type Progress struct {
 
 // Slice is a source tensor's bytes: a named byte range of input file
 // File, Size bytes long, starting Offset bytes into the tensor (a part of
-// it; 0 for the whole tensor).
+// it; 0 for the whole tensor). With Run > 0 the range is strided: runs of
+// Run bytes, run k at Offset + k*Stride, Size/Run of them back to back
+// (an interleaved split's part); the Source maps offsets within the slice
+// to the runs.
 type Slice struct {
 	File   int
 	Tensor string
 	Size   int64
 	Offset int64
+	Run    int64
+	Stride int64
 }
 
 // Source reads the inputs.

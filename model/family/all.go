@@ -17,6 +17,8 @@ var All = []*model.Family{
 	Mamba, Mamba2, LFM2, LFM2MoE, NemotronH, Jamba, GraniteMoEHybrid, FalconH1,
 	Gemma3, Gemma3Text, Mixtral, Qwen2MoE, Qwen3MoE,
 	Glm4MoE, OLMoE, GraniteMoE, Llama4, Ernie45MoE, Dots1, PhiMoE, Hunyuan, MiniMax, DeepseekV3,
+	GptOss, Qwen3Next, Qwen35, Qwen35MoE,
+	Gemma3n, Gemma4, Gemma4Text, Glm4MoELite,
 	Generic,
 }
 

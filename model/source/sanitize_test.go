@@ -144,6 +144,46 @@ func ruleCases() []ruleCase {
 			in: []string{"gu.weight=3x2"}, errIs: model.ErrWeights, err: `tensor "gu.weight": axis 0 of [3 2] does not split into 2 parts`},
 		{name: "split onto an existing name", rules: []model.SanitizeRule{model.Split{From: "gu", Into: []string{"g", "u"}}},
 			in: []string{"gu.weight=2x2", "u.weight"}, errIs: model.ErrWeights, err: `splitting "gu.weight": tensor "u.weight" exists already`},
+		{name: "split interleaved, axis from the end", rules: []model.SanitizeRule{model.Split{From: "gate_up_proj", Into: []string{"gate_proj", "up_proj"},
+			Axis: -2, Interleave: true}},
+			in:   []string{"e.gate_up_proj.weight=2x6x3", "e.gate_up_proj_bias=2x6"},
+			want: []string{"e.gate_proj.weight=2x3x3", "e.up_proj.weight=2x3x3", "e.gate_proj_bias=1x6", "e.up_proj_bias=1x6"}},
+		{name: "split interleaved, any axis", rules: []model.SanitizeRule{model.Split{From: "gu", Into: []string{"g", "u", "v"}, Axis: 2, Interleave: true}},
+			in: []string{"gu.weight=2x2x6"}, want: []string{"g.weight=2x2x2", "u.weight=2x2x2", "v.weight=2x2x2"}},
+		{name: "split interleaved, no such axis", rules: []model.SanitizeRule{model.Split{From: "gu", Into: []string{"g", "u"}, Axis: -3, Interleave: true}},
+			in: []string{"gu.weight=2x2"}, errIs: model.ErrWeights, err: `tensor "gu.weight": [2 2] has no axis -3`},
+		{name: "split interleaved, not divisible", rules: []model.SanitizeRule{model.Split{From: "gu", Into: []string{"g", "u"}, Axis: -1, Interleave: true}},
+			in: []string{"gu.weight=2x3"}, errIs: model.ErrWeights, err: `tensor "gu.weight": axis 1 of [2 3] does not split into 2 parts`},
+		{name: "bitcast and flatten MXFP4 blocks", rules: []model.SanitizeRule{model.Bitcast{Match: []model.Match{model.Suffix("_blocks")}, DType: "U32", FlattenLast2: true}},
+			in: []string{"e.down_proj_blocks=2x4x2x16", "e.down_proj_scales=2x4x2"}, want: []string{"e.down_proj_blocks=2x4x32", "e.down_proj_scales=2x4x2"}},
+		{name: "bitcast to a wider type that does not divide", rules: []model.SanitizeRule{model.Bitcast{Match: []model.Match{model.Suffix("_blocks")}, DType: "F64"}},
+			in: []string{"e_blocks=2x3"}, errIs: model.ErrWeights, err: `tensor "e_blocks": cannot read [2 3] of 4-byte elements as 8-byte elements`},
+		{name: "bitcast to an unknown dtype", rules: []model.SanitizeRule{model.Bitcast{Match: []model.Match{model.Suffix("_blocks")}, DType: "U3"}},
+			in: []string{"e_blocks=2x3"}, errIs: model.ErrConfig, err: `bitcasting "e_blocks"`},
+		{name: "bitcast of a split tensor", rules: []model.SanitizeRule{model.Split{From: "gu", Into: []string{"g", "u"}, Axis: 1, Interleave: true},
+			model.Bitcast{Match: []model.Match{model.Prefix("g.")}, DType: "U8"}},
+			in: []string{"gu.w=2x4"}, errIs: model.ErrWeights, err: `bitcasting "g.w": tensor is itself derived (stack)`},
+		{name: "when: rules run when a name matches every pattern", rules: []model.SanitizeRule{model.When{
+			All: []model.Match{model.Prefix("model.layers."), model.Suffix(".experts.0.up.weight")}, Rules: []model.SanitizeRule{model.Drop{model.Contains("mtp.")}}}},
+			in: []string{"model.layers.0.experts.0.up.weight", "mtp.x"}, want: []string{"model.layers.0.experts.0.up.weight"}},
+		{name: "when: no name matches every pattern", rules: []model.SanitizeRule{model.When{
+			All: []model.Match{model.Prefix("model.layers."), model.Suffix(".experts.0.up.weight")}, Rules: []model.SanitizeRule{model.Drop{model.Contains("mtp.")}}}},
+			in: []string{"x.experts.0.up.weight", "model.layers.0.w", "mtp.x"}, want: []string{"x.experts.0.up.weight", "model.layers.0.w", "mtp.x"}},
+		{name: "when: a template in a pattern", rules: []model.SanitizeRule{model.When{All: []model.Match{model.Prefix("l.{n}")}}},
+			config: `{}`, in: []string{"a"}, errIs: model.ErrConfig, err: `"n"`},
+		{name: "when: the matching name's shape must satisfy If", rules: []model.SanitizeRule{model.When{All: []model.Match{model.Contains("conv1d")},
+			If: model.LastDimNot1, Rules: []model.SanitizeRule{model.Drop{model.Contains("norm")}}}},
+			in: []string{"a.conv1d.weight=8x4x1", "a.norm.weight"}, want: []string{"a.conv1d.weight=8x4x1", "a.norm.weight"}},
+		{name: "when: shape holds", rules: []model.SanitizeRule{model.When{All: []model.Match{model.Contains("conv1d")},
+			If: model.LastDimNot1, Rules: []model.SanitizeRule{model.Drop{model.Contains("norm")}}}},
+			in: []string{"a.conv1d.weight=8x1x4", "a.norm.weight"}, want: []string{"a.conv1d.weight=8x1x4"}},
+		{name: "nest names not under the prefix, in place", rules: []model.SanitizeRule{
+			model.Rename{From: "model.language_model", To: "language_model.model", Prefix: true}, model.Nest{Under: "language_model."}},
+			in:   []string{"model.language_model.layers.0.w", "lm_head.weight", "language_model.x", "mtp.y"},
+			want: []string{"language_model.model.layers.0.w", "language_model.lm_head.weight", "language_model.x", "language_model.mtp.y"}},
+		{name: "nest onto an existing name", rules: []model.SanitizeRule{model.Nest{Under: "lm."}},
+			in: []string{"a", "lm.a"}, errIs: model.ErrWeights, err: `tensor "lm.a" exists already`},
+		{name: "nest rule without a prefix", rules: []model.SanitizeRule{model.Nest{}}, in: []string{"a"}, errIs: model.ErrConfig, err: "empty Under"},
 		{name: "split rule with one part", rules: []model.SanitizeRule{model.Split{From: "gu", Into: []string{"g"}}},
 			in: []string{"gu"}, errIs: model.ErrConfig, err: "at least two parts"},
 		{name: "transform conv1d when last dim is not 1", rules: []model.SanitizeRule{model.Transform{Match: []model.Match{model.Contains("conv1d.weight")},
@@ -264,7 +304,8 @@ func TestSanitizeRuleBytes(t *testing.T) {
 	dir := t.TempDir()
 	src := []genTensor{f32("a.gate_and_up.weight", 4, 3), bf16("m.input_linear.weight", 2, 4, 3),
 		bf16("c.conv1d.weight", 2, 3, 4), bf16("n.norm.weight", 5), f32("f.norm.weight", 3),
-		bf16("s.in_proj.weight", 3, 2), f32("e.embed.weight", 2, 2), bf16("s.alpha_p", 1)}
+		bf16("s.in_proj.weight", 3, 2), f32("e.embed.weight", 2, 2),
+		{"x.gate_up_proj_blocks", mlx.U8, []int{2, 4, 1, 4}}, bf16("x.gate_up_proj_bias", 2, 4), bf16("s.alpha_p", 1)}
 	writeTestModel(t, dir, src)
 	inv, err := LoadInventory(dir)
 	require.NoError(t, err)
@@ -275,6 +316,10 @@ func TestSanitizeRuleBytes(t *testing.T) {
 		model.Split{From: "input_linear", Into: []string{"g", "u"}, Axis: 1},
 		model.Transform{Match: []model.Match{model.Contains("conv1d")}, If: model.LastDimNot1, Op: model.ValueSwapLast2},
 		model.Transform{Match: []model.Match{model.Suffix("norm.weight")}, If: model.Rank1, Op: model.ValueAddOne},
+		model.Split{From: "gate_up_proj_bias", Into: []string{"gate_proj.bias", "up_proj.bias"}, Axis: -1, Interleave: true},
+		model.Bitcast{Match: []model.Match{model.Suffix("_blocks")}, DType: "U32", FlattenLast2: true},
+		model.Rename{From: "gate_up_proj_blocks", To: "gate_up_proj.weight"},
+		model.Split{From: "gate_up_proj", Into: []string{"gate_proj", "up_proj"}, Axis: -2, Interleave: true},
 		model.Scale{Match: []model.Match{model.Suffix("in_proj.weight")}, By: []model.ConfigFloat{{Key: "k", Default: 1.25}},
 			Rows: func(model.Config) ([]float64, error) { return []float64{0.3535533905932738, 0.25, 3.3}, nil }},
 		model.Scale{Match: []model.Match{model.Suffix("embed.weight")}, By: []model.ConfigFloat{{Key: "k", Default: 0.1}}},
@@ -286,6 +331,14 @@ func TestSanitizeRuleBytes(t *testing.T) {
 		data[g.name] = tensorData(g)
 	}
 	a, m, c := data["a.gate_and_up.weight"], data["m.input_linear.weight"], data["c.conv1d.weight"]
+	x, xb := data["x.gate_up_proj_blocks"], data["x.gate_up_proj_bias"]
+	row := func(b []byte, size int, rows ...int) []byte { // the concatenated rows of size bytes
+		var out []byte
+		for _, r := range rows {
+			out = append(out, b[r*size:(r+1)*size]...)
+		}
+		return out
+	}
 	want := map[string][]byte{
 		"a.gate.weight": a[:24], "a.up.weight": a[24:],
 		// [2,4,3] bf16 split along axis 1: per expert rows 0-1 / 2-3
@@ -296,6 +349,10 @@ func TestSanitizeRuleBytes(t *testing.T) {
 		"s.in_proj.weight": scaledBF16(data["s.in_proj.weight"], 1.25, []float64{0.3535533905932738, 0.25, 3.3}),
 		"e.embed.weight":   scaledF32(data["e.embed.weight"], 0.1),
 		"s.alpha_p":        data["s.alpha_p"],
+		// [2,4] bf16, every other element of each expert's row
+		"x.gate_proj.bias": row(xb, 2, 0, 2, 4, 6), "x.up_proj.bias": row(xb, 2, 1, 3, 5, 7),
+		// [2,4,1,4] uint8 read as [2,4,1] uint32: rows 0, 2 / 1, 3 of each expert
+		"x.gate_proj.weight": row(x, 4, 0, 2, 4, 6), "x.up_proj.weight": row(x, 4, 1, 3, 5, 7),
 	}
 	backend, _, err := mlx.OpenNative(1, "")
 	require.NoError(t, err)
@@ -345,7 +402,7 @@ func plusOne(b []byte, dt mlx.DType) []byte {
 	return out
 }
 
-// genTensor is a float tensor of the test checkpoint.
+// genTensor is a tensor of the test checkpoint.
 type genTensor struct {
 	name  string
 	dtype mlx.DType
@@ -355,7 +412,8 @@ type genTensor struct {
 func f32(name string, shape ...int) genTensor  { return genTensor{name, mlx.F32, shape} }
 func bf16(name string, shape ...int) genTensor { return genTensor{name, mlx.BF16, shape} }
 
-// tensorData is t's bytes: multiples of 1/8 in [-1, 1), exact in bf16.
+// tensorData is t's bytes: multiples of 1/8 in [-1, 1), exact in bf16;
+// for an integer dtype, distinct bytes.
 func tensorData(t genTensor) []byte {
 	n := int(numElements(t.shape))
 	out := make([]byte, n*t.dtype.Size())

@@ -125,7 +125,8 @@ func streamJob(name string, ins []*Input, g *jobGeom, outs []pipeline.Output, ba
 func slicesOf(srcs []SourceTensor) []pipeline.Slice {
 	out := make([]pipeline.Slice, 0, len(srcs))
 	for _, s := range srcs {
-		out = append(out, pipeline.Slice{File: s.File, Tensor: s.Name, Size: numElements(s.Shape) * int64(s.DType.Size()), Offset: s.Offset})
+		out = append(out, pipeline.Slice{File: s.File, Tensor: s.Name, Size: numElements(s.Shape) * int64(s.DType.Size()), Offset: s.Offset,
+			Run: s.Run, Stride: s.Stride})
 	}
 	return out
 }
@@ -291,8 +292,46 @@ func (inv *Inventory) ReadSlice(s pipeline.Slice, p []byte, off int64) error {
 	if err != nil {
 		return err
 	}
-	if _, err := sec.ReadAt(p, s.Offset+off); err != nil && !(err == io.EOF && len(p) == 0) {
+	if s.Run > 0 {
+		err = readStrided(sec, s, p, off)
+	} else if _, err = sec.ReadAt(p, s.Offset+off); err == io.EOF && len(p) == 0 {
+		err = nil
+	}
+	if err != nil {
 		return fmt.Errorf("convert: %s: tensor %q: read: %w", rd.Name(), s.Tensor, err)
+	}
+	return nil
+}
+
+// directRun is the run length from which a strided slice is read run by
+// run; shorter runs are read as one span and gathered.
+const directRun = 64 << 10
+
+// readStrided fills p with the bytes at offset off of the strided slice s
+// (s.Run > 0).
+func readStrided(r io.ReaderAt, s pipeline.Slice, p []byte, off int64) error {
+	if len(p) == 0 {
+		return nil
+	}
+	first, last := off/s.Run, (off+int64(len(p))-1)/s.Run
+	if s.Run >= directRun {
+		for k := first; k <= last; k++ {
+			lo, hi := max(off, k*s.Run), min(off+int64(len(p)), (k+1)*s.Run)
+			if _, err := r.ReadAt(p[lo-off:hi-off], s.Offset+k*s.Stride+lo-k*s.Run); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	base := s.Offset + first*s.Stride
+	span := make([]byte, (last-first)*s.Stride+s.Run)
+	if _, err := r.ReadAt(span, base); err != nil {
+		return err
+	}
+	for k := first; k <= last; k++ {
+		lo, hi := max(off, k*s.Run), min(off+int64(len(p)), (k+1)*s.Run)
+		at := (k-first)*s.Stride + lo - k*s.Run
+		copy(p[lo-off:hi-off], span[at:at+hi-lo])
 	}
 	return nil
 }
@@ -308,5 +347,10 @@ func (inv *Inventory) Advise(s pipeline.Slice, off, n int64) {
 	if !ok {
 		return
 	}
-	adviseWillNeed(inv.closers[s.File], rd.DataOffset()+info.Begin+s.Offset+off, n)
+	start, size := s.Offset+off, n
+	if s.Run > 0 && n > 0 { // the physical span of the runs
+		first, last := off/s.Run, (off+n-1)/s.Run
+		start, size = s.Offset+first*s.Stride, (last-first)*s.Stride+s.Run
+	}
+	adviseWillNeed(inv.closers[s.File], rd.DataOffset()+info.Begin+start, size)
 }

@@ -256,10 +256,11 @@ func (ts *tensorSet) split(name string, axis int, dsts []string) error {
 	if err != nil {
 		return err
 	}
-	for _, d := range dsts {
-		if _, ok := ts.m[d]; ok && d != name {
-			return fmt.Errorf("%w: splitting %q: tensor %q exists already", model.ErrWeights, name, d)
-		}
+	if axis < 0 {
+		axis += len(in.Shape)
+	}
+	if err := ts.checkFree(name, dsts); err != nil {
+		return err
 	}
 	src := in.Sources[0]
 	ts.pop(name)
@@ -284,6 +285,83 @@ func (ts *tensorSet) split(name string, axis int, dsts []string) error {
 		}
 		ts.set(d, out)
 	}
+	return nil
+}
+
+// checkFree fails when a part name other than name exists already.
+func (ts *tensorSet) checkFree(name string, dsts []string) error {
+	for _, d := range dsts {
+		if _, ok := ts.m[d]; ok && d != name {
+			return fmt.Errorf("%w: splitting %q: tensor %q exists already", model.ErrWeights, name, d)
+		}
+	}
+	return nil
+}
+
+// interleave pops name (a direct source) and sets dsts[i] to the indices
+// i, i+n, i+2n … (n = len(dsts)) along axis: per index of the axes before
+// axis one strided source (a run per kept index, n runs apart), stacked.
+func (ts *tensorSet) interleave(name string, axis int, dsts []string) error {
+	in, ok := ts.m[name]
+	if !ok {
+		return fmt.Errorf("%w: splitting %q: tensor is missing", model.ErrWeights, name)
+	}
+	if in.Op != OpDirect || in.Sources[0].Run > 0 {
+		return fmt.Errorf("%w: splitting %q: tensor is itself derived (%s)", model.ErrWeights, name, in.Op)
+	}
+	shape, err := model.InterleaveShape(name, in.Shape, axis, len(dsts))
+	if err != nil {
+		return err
+	}
+	if axis < 0 {
+		axis += len(in.Shape)
+	}
+	if err := ts.checkFree(name, dsts); err != nil {
+		return err
+	}
+	src := in.Sources[0]
+	ts.pop(name)
+	n := int64(len(dsts))
+	innerBytes := numElements(in.Shape[axis+1:]) * int64(src.DType.Size())
+	outer := numElements(in.Shape[:axis])
+	for i, d := range dsts {
+		out := &Input{DType: in.DType, Shape: slices.Clone(shape), Op: OpStack}
+		for o := int64(0); o < outer; o++ {
+			s := src
+			s.Shape = slices.Clone(shape[axis:])
+			s.Offset = src.Offset + (o*int64(in.Shape[axis])+int64(i))*innerBytes
+			s.Run, s.Stride = innerBytes, n*innerBytes
+			out.Sources = append(out.Sources, s)
+		}
+		ts.set(d, out)
+	}
+	return nil
+}
+
+// bitcast reads name's bytes (a direct source) as dtype, the last axis
+// scaled by the element sizes' ratio, then the last two axes merged when
+// flatten (mx.view(dtype), .flatten(-2)).
+func (ts *tensorSet) bitcast(name, dtype string, flatten bool) error {
+	in, ok := ts.m[name]
+	if !ok {
+		return fmt.Errorf("%w: bitcasting %q: tensor is missing", model.ErrWeights, name)
+	}
+	if in.Op != OpDirect || len(in.Sources) != 1 {
+		return fmt.Errorf("%w: bitcasting %q: tensor is itself derived (%s)", model.ErrWeights, name, in.Op)
+	}
+	dt, err := mlx.ParseSafetensorsDType(dtype)
+	if err != nil {
+		return fmt.Errorf("%w: bitcasting %q: %w", model.ErrConfig, name, err)
+	}
+	if in.DType != in.Sources[0].DType {
+		return fmt.Errorf("%w: bitcasting %q: tensor is cast (%s to %s)", model.ErrWeights, name, in.Sources[0].DType, in.DType)
+	}
+	shape, err := model.BitcastShape(name, in.Shape, in.DType.Size(), dt.Size(), flatten)
+	if err != nil {
+		return err
+	}
+	in.DType, in.Shape = dt, shape
+	in.Sources[0].DType, in.Sources[0].Shape = dt, slices.Clone(shape)
 	return nil
 }
 

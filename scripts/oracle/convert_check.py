@@ -129,6 +129,12 @@ BREADTH = (
 )
 
 
+def prequant(arch):
+    """True for a checkpoint that arrives quantized: PREQUANT, or a fixture
+    with "cases": "prequant"."""
+    return arch in PREQUANT or convert_models.families.load(arch)["convert_oracle"].get("cases") == "prequant"
+
+
 def breadth_matrix(quick=False):
     c = [Case(x[0], x[1], source=x[2] if len(x) > 2 else None) for x in BREADTH]
     if quick:
@@ -139,7 +145,7 @@ def breadth_matrix(quick=False):
 def matrix(arch, quick=False):
     if breadth(arch):
         return breadth_matrix(quick)
-    if arch in PREQUANT:
+    if prequant(arch):
         c = [
             Case("none", []),
             Case("dtype-bfloat16", ["--dtype", "bfloat16"]),
@@ -526,6 +532,13 @@ def run_arch(arch, a, tally, pool):
     refdir, outdir = os.path.join(work, "ref"), os.path.join(work, "ours")
     os.makedirs(refdir)
     os.makedirs(outdir)
+    why = convert_models.families.load(arch)["convert_oracle"].get("refused")
+    if why:
+        t = time.time()
+        refused_check(arch, why, src, refdir, outdir, a, tally)
+        if not a.keep:
+            shutil.rmtree(work, ignore_errors=True)
+        return time.time() - t, 1, {"mlx_lm": 0.0, "mlxconv": 0.0, "compare": 0.0, "generate": 0.0}
     cases = matrix(arch, a.quick)
     if a.case:
         wanted = set()
@@ -658,6 +671,27 @@ def gen_check(arch, name, src, r, o, rerr, rc, tally, tokcache):
         tally.add(arch, name, check, None)
     else:
         tally.add(arch, name, check, "greedy tokens differ: mlx_lm %s, mlxconv %s" % (want, got))
+
+
+def refused_check(arch, why, src, refdir, outdir, a, tally):
+    """A fixture mlx_lm cannot convert at all ("refused": why, e.g. gpt_oss
+    as transformers saves it, bf16 experts mlx_lm's sanitize does not
+    rename): one check, passed when mlx_lm.convert and mlxconv both fail
+    and mlxconv leaves no output."""
+    r, o = os.path.join(refdir, "none"), os.path.join(outdir, "none")
+    rerr = reference(src, r, [])
+    rc, oerr = ours(a.mlxconv, src, o, [])
+    if rerr is None:
+        reason = "mlx_lm.convert accepted the fixture (expected to refuse: %s)" % why
+    elif rc == 0:
+        reason = "mlxconv accepted the fixture (mlx_lm: %s)" % rerr[:160]
+    elif os.path.exists(o):
+        reason = "mlxconv failed but left %s" % o
+    else:
+        reason = None
+        if a.verbose:
+            print("  refused by both: mlx_lm %s; mlxconv %s" % (rerr[:160], oerr.strip()[:160]), flush=True)
+    tally.add(arch, "none", "refused", reason)
 
 
 def error_check(arch, case, src, work, a, tally):
