@@ -42,13 +42,26 @@ func (pl *planner) finishConfig() error {
 // whose model is proven to read it otherwise (MLX.LegacyRope) mlxconv adds
 // rope_theta from rope_parameters and, when rope_scaling is absent or null
 // and rope_type is not "default", rope_scaling = rope_parameters without
-// rope_theta (the transformers-4 spelling). Per-layer-type
-// rope_parameters (objects of objects) are left as they are.
+// rope_theta (the transformers-4 spelling), or else rope_scaling null
+// when absent (as transformers 4 writes it); a partial_rotary_factor in
+// rope_parameters (transformers 5 moves it there: glm4, phi, stablelm,
+// qwen3_next) becomes the top-level key again. A "text_config" object
+// (mistral3, llama4) gets the same. Per-layer-type rope_parameters
+// (objects of objects) count when all are equal (olmo3) and are left as
+// they are otherwise.
 func legacyRope(c *pyjson.Object) {
+	if tc, ok := c.Get("text_config"); ok {
+		if tco, ok := tc.(*pyjson.Object); ok {
+			legacyRope(tco)
+		}
+	}
 	v, _ := c.Get("rope_parameters")
 	rp, ok := v.(*pyjson.Object)
 	if !ok {
 		return
+	}
+	if one, ok := samePerLayerRope(rp); ok {
+		rp = one
 	}
 	theta, hasTheta := rp.Get("rope_theta")
 	rtype, hasType := rp.Get("rope_type")
@@ -58,17 +71,52 @@ func legacyRope(c *pyjson.Object) {
 	if _, ok := c.Get("rope_theta"); !ok && hasTheta {
 		c.Set("rope_theta", model.CloneValue(theta))
 	}
-	if sc, ok := c.Get("rope_scaling"); (ok && sc != nil) || rtype == "default" || !hasType {
+	if prf, ok := rp.Get("partial_rotary_factor"); ok {
+		if _, ok := c.Get("partial_rotary_factor"); !ok {
+			c.Set("partial_rotary_factor", model.CloneValue(prf))
+		}
+	}
+	sc, hasScaling := c.Get("rope_scaling")
+	if hasScaling && sc != nil {
+		return
+	}
+	if rtype == "default" || !hasType {
+		if !hasScaling {
+			c.Set("rope_scaling", nil) // required by some ModelArgs (exaone4, glm4_moe)
+		}
 		return
 	}
 	scaling := pyjson.NewObject()
 	for _, k := range rp.Keys() {
-		if k != "rope_theta" {
+		if k != "rope_theta" && k != "partial_rotary_factor" {
 			x, _ := rp.Get(k)
 			scaling.Set(k, model.CloneValue(x))
 		}
 	}
 	c.Set("rope_scaling", scaling)
+}
+
+// samePerLayerRope is the one rope of a per-layer-type rope_parameters
+// ({"full_attention": {...}, "sliding_attention": {...}}, olmo3) whose
+// entries are all equal; false otherwise.
+func samePerLayerRope(rp *pyjson.Object) (*pyjson.Object, bool) {
+	var one *pyjson.Object
+	var first []byte
+	for _, k := range rp.Keys() {
+		v, _ := rp.Get(k)
+		o, ok := v.(*pyjson.Object)
+		if !ok {
+			return nil, false
+		}
+		b, err := pyjson.Marshal(o)
+		if err != nil || (one != nil && string(b) != string(first)) {
+			return nil, false
+		}
+		if one == nil {
+			one, first = o, b
+		}
+	}
+	return one, one != nil
 }
 
 // indexJSON renders model.safetensors.index.json as mlx-lm's save_model.

@@ -21,7 +21,7 @@ var Generic = &model.Family{
 	Types: []string{
 		"exaone4", "glm4", "gpt_bigcode", "nemotron", "olmo3", "phi", "stablelm", "starcoder2",
 	},
-	MLX: model.MLX{Build: model.BuildFromCheckpoint},
+	MLX: model.MLX{Build: model.BuildFromCheckpoint, LegacyRope: true},
 }
 
 // GenericGateUpDown is Generic for the mlx-lm model files whose MLP
@@ -30,5 +30,5 @@ var Generic = &model.Family{
 var GenericGateUpDown = &model.Family{
 	Name:  "generic_gate_up_down",
 	Types: []string{"cohere", "cohere2", "helium"},
-	MLX:   model.MLX{Build: model.BuildFromCheckpointRanked(map[string]int{"up_proj": 1, "down_proj": 2})},
+	MLX:   model.MLX{Build: model.BuildFromCheckpointRanked(map[string]int{"up_proj": 1, "down_proj": 2}), LegacyRope: true},
 }

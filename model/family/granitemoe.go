@@ -14,7 +14,7 @@ import (
 var GraniteMoE = &model.Family{
 	Name:  "granitemoe",
 	Types: []string{"granitemoe"},
-	MLX:   model.MLX{Build: buildGraniteMoE, Sanitize: sanitizeGraniteMoE, Pred: granitePred},
+	MLX:   model.MLX{LegacyRope: true, Build: buildGraniteMoE, Sanitize: sanitizeGraniteMoE, Pred: granitePred},
 }
 
 var eightBit = model.RouterPred("")

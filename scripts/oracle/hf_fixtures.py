@@ -138,6 +138,10 @@ def ensure(wanted, npm, log=sys.stderr):
     """{name: cached directory} for the transformers fixtures among wanted,
     making the missing ones (one process per transformers version)."""
     paths, missing = {}, {}
+    # A transformers-made twin first (versions run in order, 4 before 5):
+    # the fixture copies its files (save_config_twin).
+    twins = [spec(n).get("twin") for n in wanted if spec(n) is not None]
+    wanted = [t for t in twins if t and spec(t) is not None and t not in wanted] + list(wanted)
     for n in wanted:
         f = spec(n)
         if f is None:
@@ -246,6 +250,9 @@ def save(name, npm, tmp):
         s = tok["small"]
         vocab = cm.small_tokenizer(npm, s["from"], s["size"], tmp, template_file=s.get("template_file", False))
     twin = f.get("twin")
+    if twin and spec(twin) is not None:
+        save_config_twin(f, twin, npm, tmp)
+        return
     conf = f.get("config")
     if conf is None and twin:
         conf = families.load(twin)["convert_oracle"]["config"]
@@ -285,6 +292,32 @@ def save(name, npm, tmp):
     for fn, body in f.get("files", {}).items():
         with open(os.path.join(tmp, fn), "w") as fh:
             fh.write(body)
+    for fix in f.get("hub_fixups", []):
+        HUB_FIXUPS[fix](tmp, f)
+
+
+def save_config_twin(f, twin, npm, tmp):
+    """A transformers-made twin in this transformers version's config style:
+    the twin fixture's files (same tensors, tokenizer, generation config)
+    with the config.json this version writes for the twin's config (or the
+    fixture's own), e.g. transformers 5's rope_parameters for a fixture made
+    with transformers 4. The fixture's hub_fixups run after, as in save."""
+    import torch
+    import transformers
+
+    src = ensure([twin], npm)[twin]
+    for fn in os.listdir(src):
+        if fn != "config.json" and os.path.isfile(os.path.join(src, fn)):
+            shutil.copyfile(os.path.join(src, fn), os.path.join(tmp, fn))
+    conf = f.get("config") or spec(twin)["config"]
+    with open(os.path.join(src, "config.json")) as fh:
+        vocab = json.load(fh).get("vocab_size")
+    conf = dict(families.resolve(conf, vocab))
+    for k in ("transformers_version", "torch_dtype", "dtype"):
+        conf.pop(k, None)
+    cfg = transformers.AutoConfig.for_model(conf.pop("model_type"), **conf)
+    cfg.dtype = getattr(torch, f["dtype"])
+    cfg.save_pretrained(tmp)
     for fix in f.get("hub_fixups", []):
         HUB_FIXUPS[fix](tmp, f)
 
