@@ -55,32 +55,22 @@ func legacyRope(c *pyjson.Object) {
 			legacyRope(tco)
 		}
 	}
-	v, _ := c.Get("rope_parameters")
-	rp, ok := v.(*pyjson.Object)
-	if !ok {
+	rp := flatRope(c)
+	if rp == nil {
 		return
 	}
-	if one, ok := samePerLayerRope(rp); ok {
-		rp = one
-	}
-	theta, hasTheta := rp.Get("rope_theta")
-	rtype, hasType := rp.Get("rope_type")
-	if !hasTheta && !hasType {
-		return
-	}
-	if _, ok := c.Get("rope_theta"); !ok && hasTheta {
-		c.Set("rope_theta", model.CloneValue(theta))
-	}
-	if prf, ok := rp.Get("partial_rotary_factor"); ok {
-		if _, ok := c.Get("partial_rotary_factor"); !ok {
-			c.Set("partial_rotary_factor", model.CloneValue(prf))
+	for _, k := range []string{"rope_theta", "partial_rotary_factor"} {
+		if v, ok := rp.Get(k); ok {
+			if _, ok := c.Get(k); !ok {
+				c.Set(k, model.CloneValue(v))
+			}
 		}
 	}
 	sc, hasScaling := c.Get("rope_scaling")
 	if hasScaling && sc != nil {
 		return
 	}
-	if rtype == "default" || !hasType {
+	if rtype, ok := rp.Get("rope_type"); rtype == "default" || !ok {
 		if !hasScaling {
 			c.Set("rope_scaling", nil) // required by some ModelArgs (exaone4, glm4_moe)
 		}
@@ -94,6 +84,25 @@ func legacyRope(c *pyjson.Object) {
 		}
 	}
 	c.Set("rope_scaling", scaling)
+}
+
+// flatRope is c's rope_parameters as one rope (with rope_theta or
+// rope_type), or nil.
+func flatRope(c *pyjson.Object) *pyjson.Object {
+	v, _ := c.Get("rope_parameters")
+	rp, ok := v.(*pyjson.Object)
+	if !ok {
+		return nil
+	}
+	if one, ok := samePerLayerRope(rp); ok {
+		rp = one
+	}
+	_, hasTheta := rp.Get("rope_theta")
+	_, hasType := rp.Get("rope_type")
+	if !hasTheta && !hasType {
+		return nil
+	}
+	return rp
 }
 
 // samePerLayerRope is the one rope of a per-layer-type rope_parameters
