@@ -243,6 +243,9 @@ def save(name, npm, tmp):
     import convert_models as cm
 
     f = spec(name)
+    if f.get("twin") and spec(f["twin"]) is not None:
+        save_config_twin(f, f["twin"], npm, tmp)
+        return
     tok = f["tokenizer"]
     if "npm" in tok:
         vocab = cm.tokenizer_size(npm, tok["npm"])
@@ -250,9 +253,6 @@ def save(name, npm, tmp):
         s = tok["small"]
         vocab = cm.small_tokenizer(npm, s["from"], s["size"], tmp, template_file=s.get("template_file", False))
     twin = f.get("twin")
-    if twin and spec(twin) is not None:
-        save_config_twin(f, twin, npm, tmp)
-        return
     conf = f.get("config")
     if conf is None and twin:
         conf = families.load(twin)["convert_oracle"]["config"]
@@ -311,13 +311,19 @@ def save_config_twin(f, twin, npm, tmp):
             shutil.copyfile(os.path.join(src, fn), os.path.join(tmp, fn))
     conf = f.get("config") or spec(twin)["config"]
     with open(os.path.join(src, "config.json")) as fh:
-        vocab = json.load(fh).get("vocab_size")
+        twin_conf = json.load(fh)
+    vocab = twin_conf.get("vocab_size")
     conf = dict(families.resolve(conf, vocab))
     for k in ("transformers_version", "torch_dtype", "dtype"):
         conf.pop(k, None)
     cfg = transformers.AutoConfig.for_model(conf.pop("model_type"), **conf)
     cfg.dtype = getattr(torch, f["dtype"])
+    if "architectures" not in conf:  # what the model's save_pretrained sets
+        cfg.architectures = twin_conf.get("architectures")
     cfg.save_pretrained(tmp)
+    qc = twin_conf.get("quantization_config")
+    if qc is not None:  # the twin's hub_fixups' (mxfp4_experts, fp8_block): its tensors are copied
+        set_quant_config(tmp, qc)
     for fix in f.get("hub_fixups", []):
         HUB_FIXUPS[fix](tmp, f)
 
