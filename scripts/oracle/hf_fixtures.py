@@ -312,7 +312,7 @@ def save_config_twin(f, twin, npm, tmp):
     conf = f.get("config") or spec(twin)["config"]
     with open(os.path.join(src, "config.json")) as fh:
         twin_conf = json.load(fh)
-    vocab = twin_conf.get("vocab_size")
+    vocab = twin_conf.get("vocab_size") or twin_conf.get("text_config", {}).get("vocab_size")
     conf = dict(families.resolve(conf, vocab))
     for k in ("transformers_version", "torch_dtype", "dtype"):
         conf.pop(k, None)
