@@ -6,7 +6,6 @@ import (
 	"slices"
 
 	"github.com/mlxconv/mlxconv/internal/pyjson"
-	"github.com/mlxconv/mlxconv/model"
 )
 
 // finishConfig applies save_config's edits (pop _name_or_path and
@@ -16,9 +15,6 @@ func (pl *planner) finishConfig() error {
 	c := pl.cfgObj
 	c.Delete("_name_or_path")
 	c.Delete("vision_config")
-	if pl.arch.MLX.LegacyRope {
-		legacyRope(c)
-	}
 	if q, ok := c.Get("quantization"); ok {
 		c.Set("quantization_config", q)
 	}
@@ -30,102 +26,6 @@ func (pl *planner) finishConfig() error {
 	pl.plan.Config = out
 	pl.plan.Index, err = pl.plan.indexJSON()
 	return err
-}
-
-// legacyRope gives a transformers-5 config (a flat "rope_parameters"
-// object, no top-level "rope_theta") the keys mlx-lm 0.32.2's model files
-// read. Most of their ModelArgs have rope_theta (with a default, often
-// 10000) and rope_scaling but no rope_parameters, so mlx-lm loads such a
-// config without error as another model: the default rope_theta and no
-// scaling (llama with llama3 rope_parameters generates other tokens).
-// mlx_lm.convert writes the config through unchanged; for the families
-// whose model is proven to read it otherwise (MLX.LegacyRope) mlxconv adds
-// rope_theta from rope_parameters and, when rope_scaling is absent or null
-// and rope_type is not "default", rope_scaling = rope_parameters without
-// rope_theta (the transformers-4 spelling), or else rope_scaling null
-// when absent (as transformers 4 writes it); a partial_rotary_factor in
-// rope_parameters (transformers 5 moves it there: glm4, phi, stablelm,
-// qwen3_next) becomes the top-level key again. A "text_config" object
-// (mistral3, llama4) gets the same. Per-layer-type rope_parameters
-// (objects of objects) count when all are equal (olmo3) and are left as
-// they are otherwise.
-func legacyRope(c *pyjson.Object) {
-	if tc, ok := c.Get("text_config"); ok {
-		if tco, ok := tc.(*pyjson.Object); ok {
-			legacyRope(tco)
-		}
-	}
-	rp := flatRope(c)
-	if rp == nil {
-		return
-	}
-	for _, k := range []string{"rope_theta", "partial_rotary_factor"} {
-		if v, ok := rp.Get(k); ok {
-			if _, ok := c.Get(k); !ok {
-				c.Set(k, model.CloneValue(v))
-			}
-		}
-	}
-	sc, hasScaling := c.Get("rope_scaling")
-	if hasScaling && sc != nil {
-		return
-	}
-	if rtype, ok := rp.Get("rope_type"); rtype == "default" || !ok {
-		if !hasScaling {
-			c.Set("rope_scaling", nil) // required by some ModelArgs (exaone4, glm4_moe)
-		}
-		return
-	}
-	scaling := pyjson.NewObject()
-	for _, k := range rp.Keys() {
-		if k != "rope_theta" && k != "partial_rotary_factor" {
-			x, _ := rp.Get(k)
-			scaling.Set(k, model.CloneValue(x))
-		}
-	}
-	c.Set("rope_scaling", scaling)
-}
-
-// flatRope is c's rope_parameters as one rope (with rope_theta or
-// rope_type), or nil.
-func flatRope(c *pyjson.Object) *pyjson.Object {
-	v, _ := c.Get("rope_parameters")
-	rp, ok := v.(*pyjson.Object)
-	if !ok {
-		return nil
-	}
-	if one, ok := samePerLayerRope(rp); ok {
-		rp = one
-	}
-	_, hasTheta := rp.Get("rope_theta")
-	_, hasType := rp.Get("rope_type")
-	if !hasTheta && !hasType {
-		return nil
-	}
-	return rp
-}
-
-// samePerLayerRope is the one rope of a per-layer-type rope_parameters
-// ({"full_attention": {...}, "sliding_attention": {...}}, olmo3) whose
-// entries are all equal; false otherwise.
-func samePerLayerRope(rp *pyjson.Object) (*pyjson.Object, bool) {
-	var one *pyjson.Object
-	var first []byte
-	for _, k := range rp.Keys() {
-		v, _ := rp.Get(k)
-		o, ok := v.(*pyjson.Object)
-		if !ok {
-			return nil, false
-		}
-		b, err := pyjson.Marshal(o)
-		if err != nil || (one != nil && string(b) != string(first)) {
-			return nil, false
-		}
-		if one == nil {
-			one, first = o, b
-		}
-	}
-	return one, one != nil
 }
 
 // indexJSON renders model.safetensors.index.json as mlx-lm's save_model.

@@ -672,8 +672,22 @@ def same_model_args(ref, out):
     except (Exception, SystemExit) as e:  # noqa: BLE001
         return "mlx_lm cannot build ModelArgs: %s: %s" % (type(e).__name__, str(e)[:200])
     bad = ["%s: mlx_lm (twin) %s, mlxconv %s" % (k, json.dumps(a.get(k))[:80], json.dumps(b.get(k))[:80])
-           for k in sorted(a) if k != "rope_parameters" and a[k] is not None and a[k] != b.get(k)]
+           for k in sorted(a) if k != "rope_parameters" and a[k] is not None and not same_arg(k, a[k], b.get(k))]
     return ("ModelArgs differ: " + "; ".join(bad[:3])) if bad else None
+
+
+def same_arg(k, a, b):
+    """A twin's ModelArgs value a and mlxconv's b give mlx_lm the same
+    model: equal; for a dict (a raw sub-config such as mistral3's
+    text_config), every key the twin's has (recursively, as ModelArgs
+    compares them: the sub-model's from_dict ignores the rest); a
+    rope_scaling of {"rope_type": "default"} is mlx_lm's None
+    (rope_utils.initialize_rope builds the same nn.RoPE)."""
+    if k == "rope_scaling" and a == {"rope_type": "default"} and b is None:
+        return True
+    if isinstance(a, dict) and isinstance(b, dict):
+        return all(v is None or same_arg(kk, v, b.get(kk)) for kk, v in a.items())
+    return a == b
 
 
 def timed_ours(*args):

@@ -299,9 +299,10 @@ def save(name, npm, tmp):
 def save_config_twin(f, twin, npm, tmp):
     """A transformers-made twin in this transformers version's config style:
     the twin fixture's files (same tensors, tokenizer, generation config)
-    with the config.json this version writes for the twin's config (or the
-    fixture's own), e.g. transformers 5's rope_parameters for a fixture made
-    with transformers 4. The fixture's hub_fixups run after, as in save."""
+    with the config.json this version writes for the twin's config.json (or
+    the fixture's own config), e.g. transformers 5's rope_parameters for a
+    fixture made with transformers 4. The fixture's hub_fixups run after,
+    as in save."""
     import torch
     import transformers
 
@@ -309,9 +310,12 @@ def save_config_twin(f, twin, npm, tmp):
     for fn in os.listdir(src):
         if fn != "config.json" and os.path.isfile(os.path.join(src, fn)):
             shutil.copyfile(os.path.join(src, fn), os.path.join(tmp, fn))
-    conf = f.get("config") or spec(twin)["config"]
     with open(os.path.join(src, "config.json")) as fh:
         twin_conf = json.load(fh)
+    # The twin's config.json as it stands (explicit values, as the Hub
+    # ships them; the versions' defaults differ, e.g. cohere's rope_theta),
+    # loaded and saved again by this transformers version.
+    conf = f.get("config") or {k: v for k, v in twin_conf.items() if k != "quantization_config"}
     vocab = twin_conf.get("vocab_size") or twin_conf.get("text_config", {}).get("vocab_size")
     conf = dict(families.resolve(conf, vocab))
     for k in ("transformers_version", "torch_dtype", "dtype"):

@@ -1,4 +1,4 @@
-package convert
+package model
 
 import (
 	"testing"
@@ -9,10 +9,10 @@ import (
 	"github.com/mlxconv/mlxconv/internal/pyjson"
 )
 
-// TestLegacyRope checks the rope keys mlxconv adds to a transformers-5
+// TestAddLegacyRope checks the rope keys mlxconv adds to a transformers-5
 // config.json for mlx-lm's model files (which read rope_theta and
 // rope_scaling, not rope_parameters).
-func TestLegacyRope(t *testing.T) {
+func TestAddLegacyRope(t *testing.T) {
 	cases := []struct {
 		name, in, want string
 	}{
@@ -55,7 +55,7 @@ func TestLegacyRope(t *testing.T) {
 			v, err := pyjson.Parse([]byte(tc.in))
 			require.NoError(t, err)
 			c := v.(*pyjson.Object)
-			legacyRope(c)
+			AddLegacyRope(c)
 			want, err := pyjson.Parse([]byte(tc.want))
 			require.NoError(t, err)
 			w := want.(*pyjson.Object)
