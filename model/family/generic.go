@@ -7,9 +7,10 @@ import "github.com/mlxconv/mlxconv/model"
 // checkpoint. Each type is proven by a transformers-made fixture
 // (testdata/families/TYPE.json, breadth matrix): mlxconv's output is
 // byte-identical to mlx_lm.convert's and mlx_lm loads and generates from
-// it. Types whose fixture failed are not listed (refused as unsupported):
-// ernie4_5 (transformers omits tie_word_embeddings=true from config.json,
-// mlx-lm requires it), llama4_text (fused experts.gate_up_proj, router and
+// it (ernie4_5's with the tie_word_embeddings=true its Hub repositories
+// ship: transformers omits it, a default, from config.json, and mlx-lm
+// requires it). Types whose fixture failed are not listed (refused as
+// unsupported): llama4_text (fused experts.gate_up_proj, router and
 // shared expert that mlx-lm's llama4_text does not load), olmo (mlx-lm's
 // olmo is the ai2-olmo format and exits without the hf_olmo package),
 // minicpm3 and nanochat (transformers 5 only; rope_parameters instead of
@@ -19,7 +20,7 @@ import "github.com/mlxconv/mlxconv/model"
 var Generic = &model.Family{
 	Name: "generic",
 	Types: []string{
-		"exaone4", "glm4", "gpt_bigcode", "nemotron", "olmo3", "phi", "stablelm", "starcoder2",
+		"ernie4_5", "exaone4", "glm4", "gpt_bigcode", "nemotron", "olmo3", "phi", "stablelm", "starcoder2",
 	},
 	MLX: model.MLX{Build: model.BuildFromCheckpoint, LegacyRope: true},
 }
