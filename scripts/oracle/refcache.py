@@ -1,0 +1,173 @@
+"""A cache of mlx_lm reference results for convert_check.py.
+
+convert_check.py runs mlx_lm.convert for every case of every fixture and
+loads + generates from its output; on a warm run those results are the same
+as last time, so they are kept here, keyed by everything they depend on:
+
+  - the case's input: for a case converted from the HF fixture, the sha256 of
+    every file of the generated HF directory (path and bytes); for a derived
+    case (-d of q, re-save), the key of the source case (which covers the
+    source's input and flags: its mlx_lm output is a function of those);
+  - the case's flags (the command line both tools get);
+  - the pinned oracle requirements (scripts/oracle/requirements.txt: mlx,
+    mlx-lm, transformers versions) and the machine architecture;
+  - the harness code that produces a result (the source text of
+    convert_check.py's reference, greedy and _StubTokenizer, passed in as
+    `harness`) and the generation prompt and token count.
+
+An entry ($MLXCONV_REF_CACHE, default $MLXCONV_CACHE/refs/convert, default
+~/.cache/mlxconv/refs/convert; one directory per key) holds convert.json
+({"error": null or mlx_lm.convert's error text}), ref/ (mlx_lm.convert's
+output directory, when it succeeded) and, once the case has been generated
+from, gen.json ({"tokens": [...], "error": null or the generate error}).
+
+Concurrency: an entry is built in a temporary directory beside the others
+and renamed into place (a run that loses the race discards its copy);
+gen.json is written to a temporary file and renamed. A reader copies ref/
+out, so a concurrent prune can only turn a hit into a miss.
+Size: entries are tiny models; an entry's mtime is refreshed on every hit and
+entries unused for PRUNE_DAYS days are removed at the start of a run.
+"""
+import hashlib
+import json
+import os
+import platform
+import shutil
+import time
+import uuid
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+VERSION = 1  # bump when an entry's layout or meaning changes
+PRUNE_DAYS = 7
+
+
+def default_root():
+    c = os.environ.get("MLXCONV_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "mlxconv")
+    return os.environ.get("MLXCONV_REF_CACHE") or os.path.join(c, "refs", "convert")
+
+
+def _sha_file(p):
+    h = hashlib.sha256()
+    with open(p, "rb") as f:
+        for b in iter(lambda: f.read(1 << 20), b""):
+            h.update(b)
+    return h.hexdigest()
+
+
+def dir_key(d):
+    """sha256 of every file under d (relative path and bytes)."""
+    h = hashlib.sha256()
+    for base, dirs, files in os.walk(d):
+        dirs.sort()
+        for fn in sorted(files):
+            p = os.path.join(base, fn)
+            h.update(os.path.relpath(p, d).encode() + b"\0" + _sha_file(p).encode() + b"\n")
+    return h.hexdigest()
+
+
+class Cache:
+    """Reference results by key; disabled (every lookup a miss, nothing
+    written) when root is None."""
+
+    def __init__(self, root, harness):
+        self.root = root
+        self.hits = self.misses = 0
+        self.base = hashlib.sha256(json.dumps({
+            "v": VERSION,
+            "requirements": _sha_file(os.path.join(HERE, "requirements.txt")),
+            "machine": platform.machine(),
+            "harness": harness,
+        }, sort_keys=True).encode()).hexdigest()
+        if root is not None:
+            os.makedirs(root, exist_ok=True)
+            self.prune()
+
+    def key(self, input_key, flags):
+        """The key of a case converted from input_key (dir_key of the HF
+        fixture, or the key of the source case) with flags."""
+        return hashlib.sha256(json.dumps([self.base, input_key, list(flags)]).encode()).hexdigest()
+
+    def _entry(self, key):
+        return os.path.join(self.root, key)
+
+    def get_convert(self, key, out):
+        """On a hit: copies the cached mlx_lm output to out (when it
+        succeeded) and returns (True, error text or None); else (False, None)."""
+        if self.root is None:
+            return False, None
+        e = self._entry(key)
+        try:
+            with open(os.path.join(e, "convert.json")) as f:
+                err = json.load(f)["error"]
+            if err is None:
+                shutil.copytree(os.path.join(e, "ref"), out, dirs_exist_ok=True)
+            os.utime(e)
+        except (OSError, ValueError, KeyError):
+            shutil.rmtree(out, ignore_errors=True)
+            self.misses += 1
+            return False, None
+        self.hits += 1
+        return True, err
+
+    def put_convert(self, key, out, err):
+        """Stores mlx_lm.convert's result: its output directory out (err None)
+        or its error text."""
+        if self.root is None:
+            return
+        tmp = os.path.join(self.root, ".tmp-%s-%s" % (key[:16], uuid.uuid4().hex))
+        try:
+            os.makedirs(tmp)
+            if err is None:
+                shutil.copytree(out, os.path.join(tmp, "ref"))
+            with open(os.path.join(tmp, "convert.json"), "w") as f:
+                json.dump({"error": err}, f)
+            os.rename(tmp, self._entry(key))
+        except OSError:
+            pass  # another run stored it first (rename onto a non-empty directory), or the disk is full: no cache
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def get_gen(self, key):
+        """(tokens, error) from the reference's greedy generation, or None."""
+        if self.root is None:
+            return None
+        try:
+            with open(os.path.join(self._entry(key), "gen.json")) as f:
+                g = json.load(f)
+            return g["tokens"], g["error"]
+        except (OSError, ValueError, KeyError):
+            return None
+
+    def put_gen(self, key, tokens, err):
+        if self.root is None or not os.path.isdir(self._entry(key)):
+            return
+        p = os.path.join(self._entry(key), "gen.json")
+        tmp = "%s.tmp-%s" % (p, uuid.uuid4().hex)
+        try:
+            with open(tmp, "w") as f:
+                json.dump({"tokens": tokens, "error": err}, f)
+            os.replace(tmp, p)
+        except OSError:
+            with_ignored(os.remove, tmp)
+
+    def prune(self, now=None):
+        """Removes entries (and leftover temporary directories) unused for PRUNE_DAYS days."""
+        limit = (now or time.time()) - PRUNE_DAYS * 86400
+        for n in os.listdir(self.root):
+            p = os.path.join(self.root, n)
+            try:
+                if os.stat(p).st_mtime >= limit:
+                    continue
+                dead = os.path.join(self.root, ".dead-%s" % uuid.uuid4().hex)
+                os.rename(p, dead)  # atomic: a reader sees the entry or nothing
+                shutil.rmtree(dead, ignore_errors=True)
+            except OSError:
+                continue
+
+
+def with_ignored(fn, *args):
+    try:
+        fn(*args)
+    except OSError:
+        pass
