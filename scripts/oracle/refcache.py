@@ -171,3 +171,38 @@ def with_ignored(fn, *args):
         fn(*args)
     except OSError:
         pass
+
+
+def selftest():
+    """`python3 refcache.py`: hit/miss, error entries, the rename race, pruning."""
+    import tempfile
+    with tempfile.TemporaryDirectory() as t:
+        root, src = os.path.join(t, "cache"), os.path.join(t, "src")
+        os.makedirs(os.path.join(src, "sub"))
+        with open(os.path.join(src, "sub", "a.bin"), "wb") as f:
+            f.write(b"\x00\x01")
+        k0 = dir_key(src)
+        c = Cache(root, "h1")
+        k = c.key(k0, ["-q"])
+        assert k != c.key(k0, ["-q", "--q-bits", "8"]) and k != Cache(root, "h2").key(k0, ["-q"])
+        assert c.get_convert(k, os.path.join(t, "o1")) == (False, None) and c.get_gen(k) is None
+        c.put_convert(k, src, None)
+        c.put_convert(k, src, "lost the race")  # a second writer: discarded, no error
+        assert c.get_convert(k, os.path.join(t, "o1")) == (True, None)
+        assert dir_key(os.path.join(t, "o1")) == k0
+        c.put_gen(k, [1, 2], None)
+        assert c.get_gen(k) == ([1, 2], None)
+        ke = c.key(k0, ["-q", "--q-bits", "7"])
+        c.put_convert(ke, None, "ValueError: bits")
+        assert c.get_convert(ke, os.path.join(t, "o2")) == (True, "ValueError: bits")
+        assert not os.path.exists(os.path.join(t, "o2"))
+        old = time.time() - (PRUNE_DAYS + 1) * 86400
+        os.utime(os.path.join(root, ke), (old, old))
+        c.prune()
+        assert sorted(os.listdir(root)) == [k], os.listdir(root)
+        assert Cache(None, "h1").get_convert(k, os.path.join(t, "o3")) == (False, None)
+    print("refcache selftest: ok")
+
+
+if __name__ == "__main__":
+    selftest()
