@@ -44,6 +44,17 @@ The pre-quantized checkpoints (llama_awq: AutoAWQ with zeros; qwen3_gptq: no
 qzeros) get {no flags, --dtype bfloat16|float32, -q, -d, -d --dtype float32}.
 --quick keeps 6 cases per architecture (3 for the pre-quantized ones).
 
+Reference cache (refcache.py): mlx_lm.convert's result (output directory or
+error text) and the greedy tokens from it are kept under
+$MLXCONV_CACHE/refs/convert ($MLXCONV_REF_CACHE overrides), keyed by the HF
+fixture's bytes (or the source case's key), the case's flags, the pinned
+requirements and this harness's reference/greedy code; a warm run converts
+and generates only with mlxconv. When every compare check of a case passed,
+mlxconv's output is mlx_lm's as mlx_lm.load reads it and its generate check is
+counted from the reference's tokens without generating from it.
+--no-ref-cache runs mlx_lm for every case (and stores nothing). Counts are the
+same with and without the cache.
+
 The mlx-lm tokenizer load/save is replaced by a stub for the matrix (tokenizer
 files are not compared and loading a 262k-token tokenizer hundreds of times
 would dominate the run); the generation checks load real tokenizers.
