@@ -242,14 +242,14 @@ def harness_key():
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def cached_reference(cache, key, src, out, flags):
+def cached_reference(cache, key, src, out, flags, label):
     """reference(), or its result from the cache (refcache.py) when the same
     input was converted with the same flags by the same pinned mlx_lm."""
     hit, err = cache.get_convert(key, out)
     if hit:
         return err
     err = reference(src, out, flags)
-    cache.put_convert(key, out, err)
+    cache.put_convert(key, out, err, label)
     return err
 
 
@@ -603,7 +603,7 @@ def run_arch(arch, a, tally, pool):
                 tally.add(arch, case.name, check, "source case %s failed in mlx_lm" % case.source)
             continue
         t = time.time()
-        rerr = cached_reference(a.refcache, key, csrc, r, case.flags)
+        rerr = cached_reference(a.refcache, key, csrc, r, case.flags, "%s %s" % (arch, case.name))
         times["mlx_lm"] += time.time() - t
         done_ref[case.name] = rerr
         if rerr is None and case.name in needed_as_source:
@@ -738,7 +738,7 @@ def refused_check(arch, why, src, hf_key, refdir, outdir, a, tally):
     rename): one check, passed when mlx_lm.convert and mlxconv both fail
     and mlxconv leaves no output."""
     r, o = os.path.join(refdir, "none"), os.path.join(outdir, "none")
-    rerr = cached_reference(a.refcache, a.refcache.key(hf_key, []), src, r, [])
+    rerr = cached_reference(a.refcache, a.refcache.key(hf_key, []), src, r, [], arch + " refused")
     rc, oerr = ours(a.mlxconv, src, o, [])
     if rerr is None:
         reason = "mlx_lm.convert accepted the fixture (expected to refuse: %s)" % why
@@ -764,7 +764,7 @@ def error_check(arch, case, src, hf_key, work, a, tally):
                 f.write("existing\n")
         sentinel = os.path.join(o, "keep.txt")
     if sentinel is None:
-        rerr = cached_reference(a.refcache, a.refcache.key(hf_key, case.flags), src, r, case.flags)
+        rerr = cached_reference(a.refcache, a.refcache.key(hf_key, case.flags), src, r, case.flags, "%s %s" % (arch, case.name))
     else:
         rerr = reference(src, r, case.flags)  # depends on the existing directory: not cached
     rc, oerr = ours(a.mlxconv, src, o, case.flags)

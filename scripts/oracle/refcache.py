@@ -25,8 +25,13 @@ Concurrency: an entry is built in a temporary directory beside the others
 and renamed into place (a run that loses the race discards its copy);
 gen.json is written to a temporary file and renamed. A reader copies ref/
 out, so a concurrent prune can only turn a hit into a miss.
-Size: entries are tiny models; an entry's mtime is refreshed on every hit and
-entries unused for PRUNE_DAYS days are removed at the start of a run.
+Size: entries are tiny models (KBs to ~80 MB; the whole matrix of the 48
+fixtures of December 2026 is 641 entries, 4.0 GB). An entry's mtime is
+refreshed on every hit; at the start of a run, entries unused for PRUNE_DAYS
+days are removed, then the least recently used ones until the cache is under
+$MLXCONV_REF_CACHE_MAX_GB (default MAX_GB) - a change of the pinned
+requirements or of the harness code starts a new set of keys, and the old
+set is evicted first.
 """
 import hashlib
 import json
@@ -39,6 +44,7 @@ import uuid
 HERE = os.path.dirname(os.path.abspath(__file__))
 VERSION = 1  # bump when an entry's layout or meaning changes
 PRUNE_DAYS = 7
+MAX_GB = 8
 
 
 def default_root():
@@ -110,9 +116,9 @@ class Cache:
         self.hits += 1
         return True, err
 
-    def put_convert(self, key, out, err):
+    def put_convert(self, key, out, err, label=None):
         """Stores mlx_lm.convert's result: its output directory out (err None)
-        or its error text."""
+        or its error text. label: what the entry is (for people reading the cache)."""
         if self.root is None:
             return
         tmp = os.path.join(self.root, ".tmp-%s-%s" % (key[:16], uuid.uuid4().hex))
@@ -121,7 +127,7 @@ class Cache:
             if err is None:
                 shutil.copytree(out, os.path.join(tmp, "ref"))
             with open(os.path.join(tmp, "convert.json"), "w") as f:
-                json.dump({"error": err}, f)
+                json.dump({"error": err, "label": label}, f)
             os.rename(tmp, self._entry(key))
         except OSError:
             pass  # another run stored it first (rename onto a non-empty directory), or the disk is full: no cache
@@ -151,19 +157,52 @@ class Cache:
         except OSError:
             with_ignored(os.remove, tmp)
 
-    def prune(self, now=None):
-        """Removes entries (and leftover temporary directories) unused for PRUNE_DAYS days."""
+    def prune(self, now=None, max_bytes=None):
+        """Removes entries (and leftover temporary directories) unused for
+        PRUNE_DAYS days, then the least recently used entries while the
+        cache holds more than max_bytes (default $MLXCONV_REF_CACHE_MAX_GB)."""
+        if max_bytes is None:
+            max_bytes = float(os.environ.get("MLXCONV_REF_CACHE_MAX_GB") or MAX_GB) * (1 << 30)
         limit = (now or time.time()) - PRUNE_DAYS * 86400
+        live = []
         for n in os.listdir(self.root):
             p = os.path.join(self.root, n)
             try:
-                if os.stat(p).st_mtime >= limit:
-                    continue
-                dead = os.path.join(self.root, ".dead-%s" % uuid.uuid4().hex)
-                os.rename(p, dead)  # atomic: a reader sees the entry or nothing
-                shutil.rmtree(dead, ignore_errors=True)
+                m = os.stat(p).st_mtime
             except OSError:
                 continue
+            if m < limit:
+                _remove(self.root, p)
+            elif not n.startswith("."):
+                live.append((m, p))
+        total = [(m, p, _size(p)) for m, p in sorted(live)]
+        used = sum(x[2] for x in total)
+        for m, p, size in total:
+            if used <= max_bytes:
+                break
+            _remove(self.root, p)
+            used -= size
+
+
+def _size(d):
+    n = 0
+    for base, _, files in os.walk(d):
+        for fn in files:
+            try:
+                n += os.lstat(os.path.join(base, fn)).st_size
+            except OSError:
+                pass
+    return n
+
+
+def _remove(root, p):
+    """Removes p: renamed first (atomic: a reader sees the entry or nothing)."""
+    dead = os.path.join(root, ".dead-%s" % uuid.uuid4().hex)
+    try:
+        os.rename(p, dead)
+    except OSError:
+        return
+    shutil.rmtree(dead, ignore_errors=True)
 
 
 def with_ignored(fn, *args):
@@ -200,6 +239,11 @@ def selftest():
         os.utime(os.path.join(root, ke), (old, old))
         c.prune()
         assert sorted(os.listdir(root)) == [k], os.listdir(root)
+        k2 = c.key(k0, ["--dtype", "float32"])
+        c.put_convert(k2, src, None)
+        os.utime(os.path.join(root, k), (old + 86400 * 2, old + 86400 * 2))  # older than k2, younger than a week
+        c.prune(max_bytes=_size(os.path.join(root, k2)))  # room for one entry: the least recently used goes
+        assert sorted(os.listdir(root)) == [k2], os.listdir(root)
         assert Cache(None, "h1").get_convert(k, os.path.join(t, "o3")) == (False, None)
     print("refcache selftest: ok")
 
