@@ -41,6 +41,7 @@ var stringExceptions = map[string]map[string]string{
 		"exaone4": "llama.cpp pre-tokenizer name (tokenizer.ggml.pre) in get_vocab_base_pre's hash table",
 		"hunyuan": "llama.cpp pre-tokenizer name (tokenizer.ggml.pre) in get_vocab_base_pre's hash table",
 		"llama4":  "llama.cpp pre-tokenizer name (tokenizer.ggml.pre) in get_vocab_base_pre's hash table",
+		"gemma4":  "llama.cpp pre-tokenizer name (tokenizer.ggml.pre) in get_vocab_base_pre's hash table",
 		"lfm2":    "llama.cpp pre-tokenizer name (tokenizer.ggml.pre) in get_vocab_base_pre's hash table",
 	},
 	"ggufexport/tokenizer_spm.go": {

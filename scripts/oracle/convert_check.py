@@ -143,6 +143,12 @@ BREADTH = (
 )
 
 
+def prequant(arch):
+    """True for a checkpoint that arrives quantized: PREQUANT, or a fixture
+    with "cases": "prequant"."""
+    return arch in PREQUANT or convert_models.families.load(arch)["convert_oracle"].get("cases") == "prequant"
+
+
 def breadth_matrix(quick=False):
     c = [Case(x[0], x[1], source=x[2] if len(x) > 2 else None) for x in BREADTH]
     if quick:
@@ -153,7 +159,7 @@ def breadth_matrix(quick=False):
 def matrix(arch, quick=False):
     if breadth(arch):
         return breadth_matrix(quick)
-    if arch in PREQUANT:
+    if prequant(arch):
         c = [
             Case("none", []),
             Case("dtype-bfloat16", ["--dtype", "bfloat16"]),

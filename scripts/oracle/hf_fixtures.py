@@ -27,7 +27,7 @@ layout of that transformers version:
 Fixture fields (schema: testdata/families/README.md): transformers (4: the
 llama.cpp oracle venv, torch 2.11 + transformers 4.57.6; 5: transformers 5.23.0
 from scripts/oracle/tf5, same torch), auto_class, seed, dtype, config,
-tokenizer, shards, generation_config, files, hub_fixups, twin.
+tokenizer, shards, generation_config, files, build_patches, hub_fixups, twin.
 
 The cache: $MLXCONV_CACHE/fixtures/hf/NAME-KEY (MLXCONV_CACHE defaults to
 ${XDG_CACHE_HOME:-~/.cache}/mlxconv), KEY the sha256 of the fixture file (and
@@ -213,6 +213,8 @@ def make(name, npm, out):
     dtype = getattr(torch, f["dtype"])
     seed = f.get("seed", name)
     torch.manual_seed(seed_int(seed) & (2**63 - 1))
+    for patch in f.get("build_patches", []):
+        BUILD_PATCHES[patch](f)
     cfg = transformers.AutoConfig.for_model(model_type, **conf)
     cls = getattr(transformers, f.get("auto_class", "AutoModelForCausalLM"))
     if cls.__name__.startswith("Auto"):
@@ -248,6 +250,42 @@ def make(name, npm, out):
         if old.startswith(name + "-") and len(old) == len(name) + 17 and os.path.join(os.path.dirname(out), old) != out:
             shutil.rmtree(os.path.join(os.path.dirname(out), old), ignore_errors=True)
     os.rename(tmp, out)
+
+
+# ---------------------------------------------------------------- build patches
+#
+# Stand-ins for parts of a model transformers cannot build here: fn(fixture
+# section) runs before the model is made. Listed by name in a fixture's
+# "build_patches".
+
+
+def patch_timm_vision_stub(f):
+    """Gemma 3n's vision tower is a timm MobileNetV5 (TimmWrapperModel) and
+    timm is not installed: a stub module with a few tensors under the Hub's
+    names (model.vision_tower.timm_model.conv_stem.*) stands in for it.
+    mlx-lm drops the whole tower, so only its names matter."""
+    import torch
+    import transformers
+
+    class TimmStub(transformers.PreTrainedModel):
+        config_class = transformers.Gemma3nVisionConfig
+
+        def __init__(self, config):
+            super().__init__(config)
+            m = torch.nn.Module()
+            m.conv_stem = torch.nn.Module()
+            m.conv_stem.conv = torch.nn.Conv2d(3, 8, 3, bias=True)
+            m.conv_stem.bn = torch.nn.Module()
+            m.conv_stem.bn.weight = torch.nn.Parameter(torch.ones(8))
+            self.timm_model = m
+            self.post_init()
+
+    transformers.AutoModel.register(transformers.Gemma3nVisionConfig, TimmStub, exist_ok=True)
+
+
+BUILD_PATCHES = {
+    "timm_vision_stub": patch_timm_vision_stub,
+}
 
 
 # ---------------------------------------------------------------- hub fixups
@@ -378,8 +416,259 @@ def fixup_mxfp4_experts(d, f):
         c = json.load(fh)
     c["quantization_config"] = {"modules_to_not_convert": ["model.layers.*.self_attn", "model.layers.*.mlp.router",
                                                            "model.embed_tokens", "lm_head"], "quant_method": "mxfp4"}
+def fixup_fp8_ue8m0(d, f):
+    """FP8 with power-of-two (ue8m0) scales over 32x32 blocks, the variant
+    mlx-lm 0.32.2 keeps as mxfp8 instead of dequantizing: each Linear weight
+    float8_e4m3fn, `NAME.weight_scale_inv` float32 [ceil(out/32), ceil(in/32)]
+    holding 2^ceil(log2(amax/448)), and quantization_config {activation_scheme
+    dynamic, fmt e4m3, quant_method fp8, scale_fmt ue8m0, weight_block_size
+    [32, 32]} (DeepSeek-V3.1's scale_fmt, on 32x32 blocks)."""
+    import torch
+
+    bs = 32
+    wm, shards = read_shards(d)
+    for ts in shards.values():
+        for name in [k for k, t in ts.items() if fp8_targets(k, t)]:
+            w = ts[name].to(torch.float32)
+            out_dim, in_dim = w.shape
+            bo, bi = -(-out_dim // bs), -(-in_dim // bs)
+            pad = torch.zeros(bo * bs, bi * bs)
+            pad[:out_dim, :in_dim] = w
+            blocks = pad.reshape(bo, bs, bi, bs)
+            amax = blocks.abs().amax(dim=(1, 3)).clamp(min=1e-12)
+            scale = torch.exp2(torch.ceil(torch.log2(amax / FP8_MAX))).to(torch.float32)
+            q = (blocks / scale[:, None, :, None]).reshape(bo * bs, bi * bs)[:out_dim, :in_dim]
+            ts[name] = q.to(torch.float8_e4m3fn).contiguous()
+            ts[name[: -len("weight")] + "weight_scale_inv"] = scale.contiguous()
+    write_shards(d, wm, shards)
+    set_quant_config(d, {"activation_scheme": "dynamic", "fmt": "e4m3", "quant_method": "fp8",
+                         "scale_fmt": "ue8m0", "weight_block_size": [bs, bs]})
+
+
+def set_quant_config(d, qc):
+    """config.json's quantization_config <- qc (None: removed)."""
+    cp = os.path.join(d, "config.json")
+    with open(cp) as fh:
+        c = json.load(fh)
+    if qc is None:
+        c.pop("quantization_config", None)
+    else:
+        c["quantization_config"] = qc
     with open(cp, "w") as fh:
         fh.write(json.dumps(c, indent=2, sort_keys=True) + "\n")
+
+
+E2M1 = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0)
+
+
+def fp4_codes(x):
+    """E2M1 codes (sign bit 3) of x, rounded to the nearest representable value."""
+    import torch
+
+    grid = torch.tensor(E2M1)
+    idx = (x.abs()[..., None] - grid).abs().argmin(dim=-1)
+    return (idx | ((x < 0).to(torch.int64) << 3)).to(torch.uint8)
+
+
+def pack_nibbles(codes):
+    """[..., n] 4-bit codes -> [..., n/2] uint8, element 2i in the low nibble."""
+    return (codes[..., 0::2] | (codes[..., 1::2] << 4)).contiguous()
+
+
+def nvfp4(w, group=16):
+    """(packed uint8 [out, in/2], block scales float8_e4m3fn [out, in/group],
+    global scale float32) of w, as NVIDIA's NVFP4 stores it: dequantized
+    w = e2m1 * scale_fp8 / global_scale (compressed-tensors' weight_global_scale;
+    ModelOpt's weight_scale_2 is 1/global_scale)."""
+    import torch
+
+    out_dim, in_dim = w.shape
+    g = w.reshape(out_dim, in_dim // group, group)
+    gs = torch.tensor(FP8_MAX * 6.0, dtype=torch.float32) / w.abs().amax().clamp(min=1e-12)
+    s = (g.abs().amax(dim=-1) / 6.0 * gs).clamp(min=2.0**-9, max=FP8_MAX).to(torch.float8_e4m3fn)
+    q = fp4_codes(g / (s.to(torch.float32) / gs)[..., None]).reshape(out_dim, in_dim)
+    return pack_nibbles(q), s.contiguous(), gs.reshape(1)
+
+
+def mxfp4(w, group=32):
+    """(packed uint8 [out, in/2], e8m0 scales uint8 [out, in/group]) of w."""
+    import torch
+
+    out_dim, in_dim = w.shape
+    g = w.reshape(out_dim, in_dim // group, group)
+    e = torch.ceil(torch.log2(g.abs().amax(dim=-1).clamp(min=2.0**-120) / 6.0)).clamp(-127, 127)
+    q = fp4_codes(g / torch.exp2(e)[..., None]).reshape(out_dim, in_dim)
+    return pack_nibbles(q), (e + 127).to(torch.uint8).contiguous()
+
+
+def ct_config(fmt, weights, input_activations=None):
+    return {
+        "config_groups": {"group_0": {"format": fmt, "input_activations": input_activations, "output_activations": None,
+                                      "targets": ["Linear"], "weights": weights}},
+        "format": fmt, "global_compression_ratio": None, "ignore": ["lm_head"], "kv_cache_scheme": None,
+        "quant_method": "compressed-tensors", "quantization_status": "compressed", "sparsity_config": {},
+        "transform_config": {}, "version": "0.12.2"}
+
+
+def ct_weights(num_bits, typ, strategy, group, symmetric):
+    return {"actorder": None, "block_structure": None, "dynamic": False, "group_size": group, "num_bits": num_bits,
+            "observer": "minmax", "observer_kwargs": {}, "strategy": strategy, "symmetric": symmetric, "type": typ}
+
+
+def fixup_ct_pack_quantized(d, f):
+    """compressed-tensors pack-quantized W4A16 / W8A16 as
+    RedHatAI/*-quantized.w4a16 (.w8a16) and llm-compressor ship it: per
+    Linear `weight_packed` int32 [out, in*bits/32] (signed values offset by
+    2^(bits-1), element (32/bits)i+k in bits k*bits..), `weight_scale`
+    (model dtype) [out, in/group] and `weight_shape` int64 [out, in];
+    symmetric. bits and group: the fixture's ct_bits (4) and ct_group (32,
+    mlx-lm's fixed mapping for the format)."""
+    import torch
+
+    bits, group = f.get("ct_bits", 4), f.get("ct_group", 32)
+    half, per = 2 ** (bits - 1), 32 // bits
+    wm, shards = read_shards(d)
+    for ts in shards.values():
+        for name in [k for k, t in ts.items() if fp8_targets(k, t)]:
+            w = ts.pop(name)
+            dt = w.dtype
+            out_dim, in_dim = w.shape
+            g = w.to(torch.float32).reshape(out_dim, in_dim // group, group)
+            s = (g.abs().amax(dim=-1) / (half - 0.5)).clamp(min=1e-8).to(dt)
+            q = torch.round(g / s.to(torch.float32)[..., None]).clamp(-half, half - 1).to(torch.int64) + half
+            q = q.reshape(out_dim, in_dim // per, per)
+            packed = torch.zeros(out_dim, in_dim // per, dtype=torch.int64)
+            for k in range(per):
+                packed |= q[..., k] << (bits * k)
+            base = name[: -len("weight")]
+            ts[base + "weight_packed"] = torch.where(packed >= 2**31, packed - 2**32, packed).to(torch.int32)
+            ts[base + "weight_scale"] = s.contiguous()
+            ts[base + "weight_shape"] = torch.tensor([out_dim, in_dim], dtype=torch.int64)
+    write_shards(d, wm, shards)
+    set_quant_config(d, ct_config("pack-quantized", ct_weights(bits, "int", "group", group, True)))
+
+
+def fixup_ct_nvfp4(d, f):
+    """compressed-tensors nvfp4-pack-quantized as RedHatAI/*-NVFP4 ships it:
+    per Linear `weight_packed` uint8 [out, in/2], `weight_scale`
+    float8_e4m3fn [out, in/16], `weight_global_scale` and
+    `input_global_scale` float32 [1]."""
+    import torch
+
+    wm, shards = read_shards(d)
+    for ts in shards.values():
+        for name in [k for k, t in ts.items() if fp8_targets(k, t)]:
+            packed, s, gs = nvfp4(ts.pop(name).to(torch.float32))
+            base = name[: -len("weight")]
+            ts[base + "weight_packed"] = packed
+            ts[base + "weight_scale"] = s
+            ts[base + "weight_global_scale"] = gs
+            ts[base + "input_global_scale"] = torch.tensor([1.0], dtype=torch.float32)
+    write_shards(d, wm, shards)
+    w = ct_weights(4, "float", "tensor_group", 16, True)
+    a = dict(w, dynamic="local", observer=None)
+    set_quant_config(d, ct_config("nvfp4-pack-quantized", w, a))
+
+
+def fixup_ct_mxfp4(d, f):
+    """compressed-tensors mxfp4-pack-quantized: per Linear `weight_packed`
+    uint8 [out, in/2] and `weight_scale` uint8 (e8m0) [out, in/32]."""
+    import torch
+
+    wm, shards = read_shards(d)
+    for ts in shards.values():
+        for name in [k for k, t in ts.items() if fp8_targets(k, t)]:
+            packed, s = mxfp4(ts.pop(name).to(torch.float32))
+            base = name[: -len("weight")]
+            ts[base + "weight_packed"] = packed
+            ts[base + "weight_scale"] = s
+    write_shards(d, wm, shards)
+    set_quant_config(d, ct_config("mxfp4-pack-quantized", ct_weights(4, "float", "group", 32, True)))
+
+
+def fixup_modelopt_nvfp4(d, f):
+    """NVIDIA ModelOpt NVFP4 as nvidia/*-FP4 ships it: per Linear `weight`
+    uint8 [out, in/2], `weight_scale` float8_e4m3fn [out, in/16],
+    `weight_scale_2` and `input_scale` float32 scalars, no
+    quantization_config in config.json and hf_quant_config.json
+    {producer, quantization {quant_algo NVFP4, group_size 16,
+    exclude_modules [lm_head]}}; with the fixture's "modelopt_config":
+    "config", also config.json's flat quantization_config {quant_method
+    modelopt, quant_algo NVFP4, ...} as newer exports write it."""
+    import torch
+
+    wm, shards = read_shards(d)
+    for ts in shards.values():
+        for name in [k for k, t in ts.items() if fp8_targets(k, t)]:
+            packed, s, gs = nvfp4(ts[name].to(torch.float32))
+            base = name[: -len("weight")]
+            ts[name] = packed
+            ts[base + "weight_scale"] = s
+            ts[base + "weight_scale_2"] = (1.0 / gs).reshape(())
+            ts[base + "input_scale"] = torch.tensor(1.0, dtype=torch.float32)
+    write_shards(d, wm, shards)
+    settings = {"exclude_modules": ["lm_head"], "group_size": 16, "kv_cache_quant_algo": None, "quant_algo": "NVFP4"}
+    # Newer ModelOpt exports (fixture "modelopt_config": "config") also
+    # write the settings flat into config.json, with quant_method.
+    set_quant_config(d, dict(settings, quant_method="modelopt") if f.get("modelopt_config") == "config" else None)
+    hq = {"producer": {"name": "modelopt", "version": "0.29.0"}, "quantization": settings}
+    with open(os.path.join(d, "hf_quant_config.json"), "w") as fh:
+        fh.write(json.dumps(hq, indent=4) + "\n")
+
+
+def fixup_mlx_layout(d, f):
+    """The quantized Linear tensors of the fixups above renamed into MLX's
+    quantized layout, config.json's quantization_config kept: the form in
+    which mlx-lm 0.32.2's load_model takes a compressed-tensors, ModelOpt or
+    ue8m0-FP8 config for a dense model (it maps the config to an MLX
+    quantization entry and infers each layer's mode from its scales, but
+    renames no tensor). weight_packed (or ModelOpt's packed weight) viewed
+    as uint32 -> weight; weight_scale -> scales (uint8 bits of fp8 / e8m0,
+    or the affine scales with biases -2^(bits-1) * scales, as deepseek_v3's
+    sanitize derives them for 4 bits); FP8 ue8m0 32x32: the fp8 bytes as uint32 and each block's
+    exponent + 127 repeated over its 32 rows (deepseek_v41's _repack); the
+    global / activation scales and weight_shape dropped. For NVFP4 that
+    changes the values (MLX's nvfp4 Linear has no tensor scale, so the
+    weights lose their 1/global_scale factor): these fixtures test the
+    loader's config mapping and layer inference, not a faithful model."""
+    import torch
+
+    wm, shards = read_shards(d)
+    for ts in shards.values():
+        # pack-quantized bits per layer, for the affine biases.
+        bits = {k[: -len(".weight_shape")]: 32 * ts[k[: -len("shape")] + "packed"].shape[-1] // int(ts[k][-1])
+                for k in ts if k.endswith(".weight_shape")}
+        for k in list(ts):
+            base, _, leaf = k.rpartition(".")
+            if leaf in ("weight_shape", "weight_global_scale", "input_global_scale", "weight_scale_2", "input_scale"):
+                del ts[k]
+            elif leaf == "weight_packed":
+                ts[base + ".weight"] = ts.pop(k).contiguous().view(torch.uint32)
+            elif leaf == "weight" and ts[k].dtype == torch.uint8:  # ModelOpt's packed weight
+                ts[k] = ts[k].contiguous().view(torch.uint32)
+            elif leaf == "weight_scale_inv":
+                si = ts.pop(k)
+                w = ts[base + ".weight"]
+                e = (torch.log2(si) + 127).to(torch.uint8)
+                ts[base + ".scales"] = e.repeat_interleave(32, dim=0)[: w.shape[0]].contiguous()
+                ts[base + ".weight"] = w.view(torch.uint8).contiguous().view(torch.uint32)
+        for k in [k for k in ts if k.endswith(".weight_scale")]:
+            sc = ts.pop(k)
+            base = k[: -len(".weight_scale")]
+            if sc.is_floating_point() and sc.dtype != torch.float8_e4m3fn:
+                ts[base + ".scales"] = sc
+                ts[base + ".biases"] = (-(2 ** (bits[base] - 1)) * sc.to(torch.float32)).to(sc.dtype)
+            else:
+                ts[base + ".scales"] = sc.view(torch.uint8).contiguous()
+    write_shards(d, wm, shards)
+
+
+def fixup_hf_quant_config(d, f):
+    """hf_quant_config.json <- the fixture's hf_quant_config (ModelOpt's
+    side file, e.g. a checkpoint whose only quantized part is the KV cache:
+    float weights, quant_algo null, kv_cache_quant_algo FP8)."""
+    with open(os.path.join(d, "hf_quant_config.json"), "w") as fh:
+        fh.write(json.dumps(f["hf_quant_config"], indent=4) + "\n")
 
 
 def fixup_next_n_layer(d, f):
@@ -428,17 +717,23 @@ def fixup_ernie_mtp(d, f):
 
 def fixup_hub_config(d, f):
     """config.json with the fixture's hub_config keys set (a null removes a
-    key): a remote-code Hub config over the transformers class whose
-    checkpoint layout it shares (Hunyuan-A13B's "hunyuan" over
-    hunyuan_v1_moe)."""
+    key; "a.b" is key b of the object at a): a remote-code Hub config over
+    the transformers class whose checkpoint layout it shares (Hunyuan-A13B's
+    "hunyuan" over hunyuan_v1_moe), or the Hub spelling of keys a newer
+    transformers writes differently (Gemma 4's text_config.global_head_dim,
+    which transformers 5.23 saves as per_layer_config)."""
     cp = os.path.join(d, "config.json")
     with open(cp) as fh:
         c = json.load(fh)
     for k, v in f["hub_config"].items():
+        obj = c
+        *path, k = k.split(".")
+        for p in path:
+            obj = obj[p]
         if v is None:
-            c.pop(k, None)
+            obj.pop(k, None)
         else:
-            c[k] = v
+            obj[k] = v
     with open(cp, "w") as fh:
         fh.write(json.dumps(c, indent=2, sort_keys=True) + "\n")
 
@@ -576,6 +871,13 @@ def fixup_int4_pack(d, f):
 
 HUB_FIXUPS = {
     "fp8_block": fixup_fp8_block,
+    "fp8_ue8m0": fixup_fp8_ue8m0,
+    "ct_pack_quantized": fixup_ct_pack_quantized,
+    "ct_nvfp4": fixup_ct_nvfp4,
+    "ct_mxfp4": fixup_ct_mxfp4,
+    "modelopt_nvfp4": fixup_modelopt_nvfp4,
+    "mlx_layout": fixup_mlx_layout,
+    "hf_quant_config": fixup_hf_quant_config,
     "next_n_layer": fixup_next_n_layer,
     "ernie_mtp": fixup_ernie_mtp,
     "hub_config": fixup_hub_config,
