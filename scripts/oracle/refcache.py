@@ -23,8 +23,10 @@ from, gen.json ({"tokens": [...], "error": null or the generate error}).
 
 Concurrency: an entry is built in a temporary directory beside the others
 and renamed into place (a run that loses the race discards its copy);
-gen.json is written to a temporary file and renamed. A reader copies ref/
-out, so a concurrent prune can only turn a hit into a miss.
+gen.json is written to a temporary file and renamed. Files go in and out as
+hard links (copies across file systems): the harness only reads a reference
+directory, and a prune only unlinks, so a concurrent prune can only turn a hit
+into a miss.
 Size: entries are tiny models (KBs to ~80 MB; the whole matrix of the 48
 fixtures of December 2026 is 641 entries, 4.0 GB). An entry's mtime is
 refreshed on every hit; at the start of a run, entries unused for PRUNE_DAYS
@@ -107,7 +109,7 @@ class Cache:
             with open(os.path.join(e, "convert.json")) as f:
                 err = json.load(f)["error"]
             if err is None:
-                shutil.copytree(os.path.join(e, "ref"), out, dirs_exist_ok=True)
+                shutil.copytree(os.path.join(e, "ref"), out, dirs_exist_ok=True, copy_function=_link)
             os.utime(e)
         except (OSError, ValueError, KeyError):
             shutil.rmtree(out, ignore_errors=True)
@@ -125,7 +127,7 @@ class Cache:
         try:
             os.makedirs(tmp)
             if err is None:
-                shutil.copytree(out, os.path.join(tmp, "ref"))
+                shutil.copytree(out, os.path.join(tmp, "ref"), copy_function=_link)
             with open(os.path.join(tmp, "convert.json"), "w") as f:
                 json.dump({"error": err, "label": label}, f)
             os.rename(tmp, self._entry(key))
@@ -182,6 +184,14 @@ class Cache:
                 break
             _remove(self.root, p)
             used -= size
+
+
+def _link(src, dst):
+    """A hard link to src at dst, or a copy when src is on another file system."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
 
 
 def _size(d):
