@@ -491,11 +491,10 @@ def fixup_mxfp4_experts(d, f):
             ts[name + "_blocks"] = blocks
             ts[name + "_scales"] = scales
     write_shards(d, wm, shards)
-    cp = os.path.join(d, "config.json")
-    with open(cp) as fh:
-        c = json.load(fh)
-    c["quantization_config"] = {"modules_to_not_convert": ["model.layers.*.self_attn", "model.layers.*.mlp.router",
-                                                           "model.embed_tokens", "lm_head"], "quant_method": "mxfp4"}
+    set_quant_config(d, {"modules_to_not_convert": ["model.layers.*.self_attn", "model.layers.*.mlp.router",
+                                                    "model.embed_tokens", "lm_head"], "quant_method": "mxfp4"})
+
+
 def fixup_fp8_ue8m0(d, f):
     """FP8 with power-of-two (ue8m0) scales over 32x32 blocks, the variant
     mlx-lm 0.32.2 keeps as mxfp8 instead of dequantizing: each Linear weight
