@@ -118,6 +118,11 @@ type MLX struct {
 	// transformers-5 twin fixture proving it (llama_t5.json); without it
 	// config.json is written through as mlx_lm.convert writes it.
 	LegacyRope bool
+	// ConfigEdit rewrites other transformers-5 spellings the model's
+	// ModelArgs does not read into the transformers-4 ones, in the config
+	// the loader reads (and so in the output config.json), after
+	// LegacyRope; nil for none. Proven like LegacyRope, by a twin fixture.
+	ConfigEdit func(c *pyjson.Object)
 }
 
 // QuantPred is a model's own quant_predicate result for a module: nil

@@ -146,6 +146,9 @@ func (pl *loader) prepare() ([]modState, error) {
 	if pl.arch.MLX.LegacyRope {
 		model.AddLegacyRope(pl.cfgObj)
 	}
+	if pl.arch.MLX.ConfigEdit != nil {
+		pl.arch.MLX.ConfigEdit(pl.cfgObj)
+	}
 
 	pl.ts = newTensorSet(pl.inv.Tensors)
 	spec, err := pl.arch.MLX.Build(pl.cfg, tensorView{pl.ts})
