@@ -79,23 +79,58 @@ func flatRope(c *pyjson.Object) *pyjson.Object {
 
 // samePerLayerRope is the one rope of a per-layer-type rope_parameters
 // ({"full_attention": {...}, "sliding_attention": {...}}, olmo3) whose
-// entries are all equal; false otherwise.
+// entries are all equal (numbers by value: transformers 5 writes 500000
+// for one and 500000.0 for the other); false otherwise.
 func samePerLayerRope(rp *pyjson.Object) (*pyjson.Object, bool) {
 	var one *pyjson.Object
-	var first []byte
 	for _, k := range rp.Keys() {
 		v, _ := rp.Get(k)
 		o, ok := v.(*pyjson.Object)
-		if !ok {
-			return nil, false
-		}
-		b, err := pyjson.Marshal(o)
-		if err != nil || (one != nil && string(b) != string(first)) {
+		if !ok || (one != nil && !sameJSON(one, o)) {
 			return nil, false
 		}
 		if one == nil {
-			one, first = o, b
+			one = o
 		}
 	}
 	return one, one != nil
+}
+
+// sameJSON: a and b are equal JSON values, numbers compared by value.
+func sameJSON(a, b pyjson.Value) bool {
+	switch x := a.(type) {
+	case pyjson.Number:
+		y, ok := b.(pyjson.Number)
+		if !ok {
+			return false
+		}
+		fx, ex := x.Float64()
+		fy, ey := y.Float64()
+		return ex == nil && ey == nil && fx == fy
+	case *pyjson.Object:
+		y, ok := b.(*pyjson.Object)
+		if !ok || len(x.Keys()) != len(y.Keys()) {
+			return false
+		}
+		for _, k := range x.Keys() {
+			xv, _ := x.Get(k)
+			yv, ok := y.Get(k)
+			if !ok || !sameJSON(xv, yv) {
+				return false
+			}
+		}
+		return true
+	case []pyjson.Value:
+		y, ok := b.([]pyjson.Value)
+		if !ok || len(x) != len(y) {
+			return false
+		}
+		for i := range x {
+			if !sameJSON(x[i], y[i]) {
+				return false
+			}
+		}
+		return true
+	}
+	return a == b
 }
