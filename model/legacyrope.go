@@ -122,15 +122,19 @@ func sameJSON(a, b pyjson.Value) bool {
 		return true
 	case []pyjson.Value:
 		y, ok := b.([]pyjson.Value)
-		if !ok || len(x) != len(y) {
-			return false
-		}
-		for i := range x {
-			if !sameJSON(x[i], y[i]) {
-				return false
-			}
-		}
-		return true
+		return ok && sameArray(x, y)
 	}
 	return a == b
+}
+
+func sameArray(x, y []pyjson.Value) bool {
+	if len(x) != len(y) {
+		return false
+	}
+	for i := range x {
+		if !sameJSON(x[i], y[i]) {
+			return false
+		}
+	}
+	return true
 }
