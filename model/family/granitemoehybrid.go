@@ -148,7 +148,7 @@ func granitemoehybridTF4(c *pyjson.Object) {
 			for i, t := range l {
 				switch t {
 				case "linear_attention":
-					l[i] = "mamba"
+					l[i] = mambaLayer
 				case "full_attention":
 					l[i] = "attention"
 				}
