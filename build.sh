@@ -211,6 +211,9 @@ run_tests() {
   echo "== oracle: mlxconv gguf vs convert_hf_to_gguf.py (metadata, tensors) and llama.cpp (logits, tokens)"
   "$lpy" scripts/oracle/llama/check.py candidate --work "$MLXCONV_LLAMA_WORK" --tensor-bytes \
     --cmd 'bin/mlxconv gguf --quiet --model {model} --outfile {outfile} --outtype {outtype}'
+
+  echo "== oracle: mlxconv gguf of mlx-lm's own MLX outputs (plain, 4-bit) vs mlx-lm's logits, in llama.cpp (mlx_lm refs cached)"
+  "$lpy" scripts/oracle/llama/mlx_check.py --work "$MLXCONV_LLAMA_WORK" --mlx-python "$py"
 }
 
 case "${1:-}" in
