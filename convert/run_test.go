@@ -171,7 +171,7 @@ func TestPlanErrors(t *testing.T) {
 		is   error
 		msg  string
 	}{
-		{"unknown type", genModel{config: `{"model_type": "minicpmv"}`}, Options{}, ErrUnsupported, `model type "minicpmv" is not supported; supported families: cohere, cohere2, deepseek_v3, dots1, ernie4_5`},
+		{"unknown type", genModel{config: `{"model_type": "minicpmv"}`}, Options{}, ErrUnsupported, `model type "minicpmv" is not supported; supported families: apertus, cohere, cohere2, deepseek_v3, dots1, ernie4_5`},
 		{"custom code", genModel{config: `{"model_type": "llama", "model_file": "x.py"}`}, Options{}, ErrUnsupported, "custom model file"},
 		{"no model_type", genModel{config: `{}`}, Options{}, ErrConfig, "no model_type"},
 		{"missing field", genModel{config: `{"model_type": "qwen2", "hidden_size": 32}`}, Options{}, ErrConfig, `"num_hidden_layers" is missing`},
@@ -207,7 +207,8 @@ func TestPlanErrors(t *testing.T) {
 
 func TestSupportedModelTypes(t *testing.T) {
 	got := family.ModelTypes()
-	for _, want := range []string{"llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "gemma3", "phi3", "mixtral", "qwen2_moe", "qwen3_moe", "starcoder2"} {
+	for _, want := range []string{"llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "gemma3", "phi3", "mixtral", "qwen2_moe", "qwen3_moe", "starcoder2",
+		"smollm3", "olmo2", "granite", "seed_oss", "internlm3", "hunyuan_v1_dense", "mistral3", "ministral3", "apertus"} {
 		assert.Contains(t, got, want)
 	}
 	assert.NotContains(t, got, "generic")

@@ -12,6 +12,8 @@ import (
 // All lists every family. A model_type belongs to exactly one.
 var All = []*model.Family{
 	Llama, Qwen2, Qwen3, Gemma, Gemma2, Phi3,
+	SmolLM3, Olmo2, Granite, SeedOSS, InternLM3, HunyuanV1Dense,
+	Mistral3, Ministral3, Apertus,
 	Mamba, Mamba2, LFM2, LFM2MoE, NemotronH, Jamba, GraniteMoEHybrid, FalconH1,
 	Gemma3, Gemma3Text, Mixtral, Qwen2MoE, Qwen3MoE,
 	Glm4MoE, OLMoE, GraniteMoE, Llama4, Ernie45MoE, Dots1, PhiMoE, Hunyuan, MiniMax, DeepseekV3,
