@@ -158,8 +158,9 @@ def check_case(c, a, arch, case, ref_dir, info, res, out_text, hf_ref):
           "gguf-source %.3g <= own %.3g + gap %.3g + floor" % (fid, own, gap))
     top = int(np.argmax(g)) == int(np.argmax(mlx))
     c.add(arch, case + " top1", top, "gguf %d, mlx-lm %d" % (int(np.argmax(g)), int(np.argmax(mlx))))
-    return "%-18s err %.2e  own %.2e  gap %.2e  gguf-src %.2e  top1 %s  %s" % (
-        name, err, own, gap, fid, "=" if top else "!=", m.group(0) if m else "")
+    return "%-18s err %.2e  own %.2e  gap %.2e  gguf-src %.2e  top1 %s  %s%s" % (
+        name, err, own, gap, fid, "=" if top else "!=", m.group(0) if m else "",
+        "  (mlx-lm in float32: CPU GatherMM)" if case in info.get("f32_compute", []) else "")
 
 
 def main():
@@ -202,7 +203,7 @@ def main():
             info = json.load(f)
         for case in CASES:
             outfile = os.path.join(out_dir, "%s-%s.gguf" % (arch, case))
-            rc, text = export(a, os.path.join(ref_dir, case), outfile, outtype(info, case))
+            rc, text = export(a, os.path.join(ref_dir, case, info["name"]), outfile, outtype(info, case))
             c.add(arch, case + " export", rc == 0, "" if rc == 0 else text.strip().splitlines()[-1][-300:] if text.strip() else "exit %d" % rc)
             if rc != 0:
                 continue
