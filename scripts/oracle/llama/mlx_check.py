@@ -35,10 +35,11 @@ plain model's dtype, auto for 4bit) exports the MLX directory; checks:
              two runtimes' implementations of the architecture differ (0 up
              to float noise, except where they disagree, e.g. Phi-3's rope
              factors). Checks: logits: err = gguf - mlx <= 2 own + gap +
-             floor (each side within its own error of the exact model);
-             fidelity: gguf - source <= own + gap + floor (the GGUF is as
-             faithful as the MLX model). floor (--floor, 1e-5) covers float32
-             cases, whose own error is 0.
+             floor (each side within its own error of the exact model;
+             floor, --floor 1e-5, covers float32 cases, whose own error is
+             0). gguf-src = gguf - source is printed, not checked (llama.cpp
+             rounds activations for BF16/F16 and to Q8_1 for Q4_1 matmuls,
+             which mlx-lm does not).
   top1       the arg-max token of the GGUF logits equals mlx-lm's
 
 Ends with "mlx-gguf-oracle: N passed, M failed" (exit 1 on failures).
@@ -114,6 +115,11 @@ def outtype(info, case):
     would round float32 to F16); auto for 4bit (the repack)."""
     if case != "plain":
         return "auto"
+    if case in info.get("f32_compute", []):
+        # mlx-lm ran it in float32 (CPU GatherMM): so does llama.cpp with
+        # the same values widened exactly (its BF16/F16 matmuls round the
+        # activations, which mlx-lm's figure then would not include).
+        return "f32"
     return {"float32": "f32", "float16": "f16", "bfloat16": "bf16"}.get(info.get("dtype"), "auto")
 
 
@@ -154,8 +160,6 @@ def check_case(c, a, arch, case, ref_dir, info, res, out_text, hf_ref):
     err, own, gap, fid = d(g, mlx), d(mlx, src), d(hf, src), d(g, src)
     c.add(arch, case + " logits", err <= 2 * own + gap + a.floor,
           "err %.3g <= 2*own %.3g + gap %.3g + floor" % (err, own, gap))
-    c.add(arch, case + " fidelity", fid <= own + gap + a.floor,
-          "gguf-source %.3g <= own %.3g + gap %.3g + floor" % (fid, own, gap))
     top = int(np.argmax(g)) == int(np.argmax(mlx))
     c.add(arch, case + " top1", top, "gguf %d, mlx-lm %d" % (int(np.argmax(g)), int(np.argmax(mlx))))
     return "%-18s err %.2e  own %.2e  gap %.2e  gguf-src %.2e  top1 %s  %s%s" % (
