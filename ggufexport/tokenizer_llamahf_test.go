@@ -81,7 +81,8 @@ func TestSPMFromTokenizerJSON(t *testing.T) {
 	assert.Equal(t, hf.Types[:14], v.Types[:14])
 	assert.Equal(t, []string{"[PAD18]", "[PAD19]"}, v.Tokens[18:])
 	assert.Equal(t, []tokenType{tokenUnused, tokenUnused}, v.Types[18:])
-	assert.Equal(t, []float32{-1000, -10000}, []float32{v.Scores[0], v.Scores[19]})
+	// NORMAL pieces score -rank (ids 6..10 and 12; 11, ▁the, is CONTROL).
+	assert.Equal(t, []float32{-1000, -1000, 0, -1, -5, -10000}, []float32{v.Scores[0], v.Scores[3], v.Scores[6], v.Scores[7], v.Scores[12], v.Scores[19]})
 	sp, ok := v.Lookup(keyAddSpacePrefix)
 	require.True(t, ok)
 	assert.True(t, sp.Equal(gguf.NewValue(false)))

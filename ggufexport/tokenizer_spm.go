@@ -163,11 +163,16 @@ func spmTokenType(t int32) tokenType {
 //
 // Without tokenizer.model, a SentencePiece-style tokenizer.json (what
 // gguf-py's LlamaHfVocab accepts; mlx-lm 0.32.2 writes no tokenizer.model)
-// stands in for it: its LlamaHfVocab tokens (score -1000, BYTE, CONTROL,
-// USER_DEFINED, NORMAL) take the place of the pieces, and the rest of the
+// stands in for it: its LlamaHfVocab tokens (BYTE, CONTROL, USER_DEFINED,
+// NORMAL; score -1000) take the place of the pieces, and the rest of the
 // rules (vocabulary size, [PADi] filling, ids past it dropped, added
 // tokens) apply unchanged. convert_hf_to_gguf.py fails there instead
-// ("Missing tokenizer.model"); this is a deliberate extension.
+// ("Missing tokenizer.model"); this is a deliberate extension, with one
+// difference from LlamaHfVocab: NORMAL pieces score -rank (their order
+// among the NORMAL pieces by id, as in the SentencePiece BPE models these
+// files were converted from) instead of -1000, since llama.cpp's
+// SentencePiece tokenizer merges by score and equal scores make it
+// tokenize otherwise than the tokenizer does.
 func (l *vocabLoader) spm(phi3 bool) error {
 	pieces, err := l.spmPieces()
 	if err != nil {
@@ -228,8 +233,13 @@ func (l *vocabLoader) spmPieces() ([]spmPiece, error) {
 	}
 	v := l.v
 	pieces := make([]spmPiece, len(v.Tokens))
+	rank := 0
 	for i, t := range v.Tokens {
 		pieces[i] = spmPiece{piece: t, score: v.Scores[i], typ: -int32(v.Types[i])}
+		if v.Types[i] == tokenNormal {
+			pieces[i].score = -float32(rank)
+			rank++
+		}
 	}
 	v.Tokens, v.Scores, v.Types = nil, nil, nil
 	return pieces, nil

@@ -40,6 +40,9 @@ plain model's dtype, auto for 4bit) exports the MLX directory; checks:
              0). gguf-src = gguf - source is printed, not checked (llama.cpp
              rounds activations for BF16/F16 and to Q8_1 for Q4_1 matmuls,
              which mlx-lm does not).
+  tokenize   the prompt as llama.cpp tokenizes it with the exported file
+             equals the reference converter's tokenization (tokenizer.model
+             there for the SentencePiece families: the HF tokenizer's ids)
   top1       the arg-max token of the GGUF logits equals mlx-lm's
 
 Ends with "mlx-gguf-oracle: N passed, M failed" (exit 1 on failures).
@@ -160,6 +163,9 @@ def check_case(c, a, arch, case, ref_dir, info, res, out_text, hf_ref):
     err, own, gap, fid = d(g, mlx), d(mlx, src), d(hf, src), d(g, src)
     c.add(arch, case + " logits", err <= 2 * own + gap + a.floor,
           "err %.3g <= 2*own %.3g + gap %.3g + floor" % (err, own, gap))
+    same = res["prompt_tokens"] == hf_ref["prompt_tokens"]
+    c.add(arch, case + " tokenize", same, "the prompt as the GGUF tokenizes it%s the converter's reference (from the HF model)"
+          % (" equals" if same else " differs from"))
     top = int(np.argmax(g)) == int(np.argmax(mlx))
     c.add(arch, case + " top1", top, "gguf %d, mlx-lm %d" % (int(np.argmax(g)), int(np.argmax(mlx))))
     return "%-18s err %.2e  own %.2e  gap %.2e  gguf-src %.2e  top1 %s  %s%s" % (
@@ -212,7 +218,7 @@ def main():
             if rc != 0:
                 continue
             out = outfile[:-5] + ".logits.json"
-            jobs.append({"file": outfile, "out": out, "tokens": tokens, "n": 1})
+            jobs.append({"file": outfile, "out": out, "tokens": tokens, "prompt": check.PROMPT, "n": 1})
             pending.append((arch, case, ref_dir, info, out, text, refs[arch]["logits"]))
     results = check.node_logits(jobs) if jobs else {}
     lines = []
