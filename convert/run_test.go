@@ -171,7 +171,7 @@ func TestPlanErrors(t *testing.T) {
 		is   error
 		msg  string
 	}{
-		{"unknown type", genModel{config: `{"model_type": "minicpmv"}`}, Options{}, ErrUnsupported, `model type "minicpmv" is not supported; supported families: apertus, cohere, cohere2, deepseek_v3, dots1, ernie4_5`},
+		{"unknown type", genModel{config: `{"model_type": "minicpmv"}`}, Options{}, ErrUnsupported, `model type "minicpmv" is not supported; supported families: apertus, cohere, cohere2, deepseek_v3, dots1, ernie4_5_moe`},
 		{"custom code", genModel{config: `{"model_type": "llama", "model_file": "x.py"}`}, Options{}, ErrUnsupported, "custom model file"},
 		{"no model_type", genModel{config: `{}`}, Options{}, ErrConfig, "no model_type"},
 		{"missing field", genModel{config: `{"model_type": "qwen2", "hidden_size": 32}`}, Options{}, ErrConfig, `"num_hidden_layers" is missing`},
@@ -181,6 +181,7 @@ func TestPlanErrors(t *testing.T) {
 		{"wrong shape", wrongShape, Options{}, ErrWeights, `tensor "model.norm.weight" (model.safetensors) has shape [65], the model expects [64]`},
 		{"q and d", llama, Options{Quantize: true, Dequantize: true}, ErrOptions, "either quantize or dequantize"},
 		{"recipe mode", llama, Options{QuantPredicate: "mixed_2_6", QMode: mlx.MXFP4}, ErrOptions, "only support 'affine'"},
+		{"recipe without down_proj", genericModel(), Options{Quantize: true, QuantPredicate: "mixed_3_6"}, ErrOptions, "does not have expected keys for mixed quant"},
 		{"bad bits", llama, Options{Quantize: true, QBits: 7}, ErrOptions, "does not support 7 bits"},
 		{"bad group", llama, Options{Quantize: true, QMode: mlx.MXFP4, QGroupSize: 64}, ErrOptions, "mxfp4 does not support group size 64"},
 		{"bad dtype", llama, Options{DType: mlx.F64}, ErrOptions, "DType float64"},

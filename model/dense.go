@@ -12,7 +12,7 @@ import (
 
 // MLX returns the mlx-lm part of a dense decoder family.
 func (a *Dense) MLX() MLX {
-	return MLX{Build: a.build, Rules: a.Rules, Pred: a.Pred}
+	return MLX{Build: a.build, Rules: a.Rules, Pred: a.Pred, LegacyRope: a.LegacyRope}
 }
 
 // TwoNorms are the per-layer norms of most dense decoders.
@@ -58,9 +58,10 @@ type Dense struct {
 	QkNormNames [2]string
 	Norms       []string // per-layer norms, after the MLP
 
-	Check func(c Config) error // a last config check; nil for none
-	Rules []SanitizeRule       // the model's sanitize; nil: it has none
-	Pred  QuantPred            // the model's quant_predicate; nil for none
+	Check      func(c Config) error // a last config check; nil for none
+	Rules      []SanitizeRule       // the model's sanitize; nil: it has none
+	Pred       QuantPred            // the model's quant_predicate; nil for none
+	LegacyRope bool                 // see MLX.LegacyRope
 }
 
 func (a *Dense) build(c Config, _ Tensors) (*Tree, error) {

@@ -19,7 +19,7 @@ var All = []*model.Family{
 	Glm4MoE, OLMoE, GraniteMoE, Llama4, Ernie45MoE, Dots1, PhiMoE, Hunyuan, MiniMax, DeepseekV3,
 	GptOss, Qwen3Next, Qwen35, Qwen35MoE,
 	Gemma3n, Gemma4, Gemma4Text, Glm4MoELite,
-	Generic,
+	Generic, GenericGateUpDown,
 }
 
 // Lookup returns the family converting modelType, or nil.
@@ -89,16 +89,21 @@ func VocabRules(vocab string) func(model.VocabLoader) error {
 	return nil
 }
 
+// PerType reports whether f is one of the generic families, whose model
+// types are each its own mlx-lm model, converted as read off the
+// checkpoint: they are listed one by one.
+func PerType(f *model.Family) bool { return f == Generic || f == GenericGateUpDown }
+
 // Names returns the supported families by name, sorted: each family's
-// Name, except that the model types Generic converts as read are listed
-// one by one (each is its own mlx-lm model). withGGUF keeps only families
-// with a GGUF export.
+// Name, except that the model types Generic and GenericGateUpDown convert
+// as read are listed one by one (each is its own mlx-lm model). withGGUF
+// keeps only families with a GGUF export.
 func Names(withGGUF bool) []string {
 	var out []string
 	for _, f := range All {
 		switch {
 		case withGGUF && f.GGUF == nil:
-		case f == Generic:
+		case PerType(f):
 			out = append(out, f.Types...)
 		default:
 			out = append(out, f.Name)

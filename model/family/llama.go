@@ -14,7 +14,7 @@ import (
 var Llama = &model.Family{
 	Name:  "llama",
 	Types: []string{"llama", "mistral", "iquestcoder", "xverse"},
-	MLX:   llamaDense.MLX(),
+	MLX:   llamaMLX(),
 	GGUF: &model.GGUF{
 		Types: []string{"llama", "mistral"}, Arch: "llama", Vocab: "llama", SetVocab: llamaVocab, TokenizerClass: "LlamaTokenizerFast", PermuteQK: true, Layer: model.CommonLayer,
 		Params: llamaParams, Extra: llamaExtra,
@@ -33,6 +33,15 @@ var llamaDense = model.Dense{
 	LayerTypes: true, HeadDim: model.HeadDimOptional, HeadDimFirst: true,
 	AttnBias: "attention_bias", MlpBias: "mlp_bias", TieDefault: true,
 	Norms: model.TwoNorms, Rules: []model.SanitizeRule{dropInvFreq, model.TiedHead{Default: true}},
+}
+
+// llamaMLX is llamaDense with LegacyRope: mlx-lm's llama reads only
+// rope_theta and rope_scaling (llama_t5.json proves the rewrite). smollm3
+// and mistral3 share llamaDense without it.
+func llamaMLX() model.MLX {
+	d := llamaDense
+	d.LegacyRope = true
+	return d.MLX()
 }
 
 // dropInvFreq drops the precomputed rotary frequencies some checkpoints
