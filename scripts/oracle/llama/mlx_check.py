@@ -13,7 +13,7 @@ $MLXCONV_ORACLE_PYTHON, else ~/.cache/mlxconv/oracle/venv/bin/python): it
 writes the MLX model and the last-position logits mlx-lm computes for the
 input ids of the reference f32 conversion (the prompt as llama.cpp
 tokenized it), for the converted model and for the HF source. Those are
-cached in CACHE/KEY/ARCH (default $MLXCONV_LLAMA_CACHE/mlxref; KEY hashes
+cached in CACHE/KEY/ARCH (default $MLXCONV_CACHE/refs/mlx-gguf; KEY hashes
 the HF model files, the token ids, mlx_ref.py and the mlx / mlx-lm
 versions), so a warm run only exports and runs llama.cpp.
 
@@ -65,6 +65,13 @@ import check  # noqa: E402  (the llama oracle: node_logits, Checks, hashes)
 
 CASES = ("plain", "4bit")
 SUMMARY = re.compile(r"(\d+) tensors \((\d+) exact, (\d+) lossy\)")
+
+
+def default_cache():
+    """$MLXCONV_CACHE/refs/mlx-gguf, beside refcache.py's refs/convert."""
+    c = os.environ.get("MLXCONV_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "mlxconv")
+    return os.path.join(c, "refs", "mlx-gguf")
 
 
 def mlx_python(a):
@@ -179,7 +186,7 @@ def main():
     ap.add_argument("--arch")
     ap.add_argument("--mlx-python")
     ap.add_argument("--cmd", default="bin/mlxconv gguf --force --model {model} --outfile {outfile} --outtype {outtype}")
-    ap.add_argument("--cache", default=os.path.join(check.CACHE, "mlxref"))
+    ap.add_argument("--cache", default=default_cache())
     ap.add_argument("--no-cache", action="store_true")
     ap.add_argument("--floor", type=float, default=1e-5,
                     help="least bound (float32 cases, whose own error is 0; the f32 HF oracle's rtol)")
