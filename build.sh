@@ -153,7 +153,7 @@ run_tests() {
   # npm peers (node-llama-cpp prebuilt, @huggingface/tokenizers, real tokenizer
   # files) for the tokenizer checks; llama.cpp's convert_hf_to_gguf.py with
   # what it imports, and llama.cpp's CPU tools built with cmake from the same
-  # sdist (once per sdist and flags: ~N min on 2 cores; then a cache hit).
+  # sdist (once per sdist and flags: 8.5 CPU minutes; then a cache hit).
   MLXCONV_ORACLE_NPM=$(scripts/oracle/llama_npm.sh)
   MLXCONV_LLAMA_CACHE=$(scripts/oracle/llama/setup.sh)
   export MLXCONV_ORACLE_NPM MLXCONV_LLAMA_CACHE

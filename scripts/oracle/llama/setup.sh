@@ -83,6 +83,9 @@ cmake_flags="-DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=OFF -DBUILD_SHARED_LIBS=OF
 targets="llama-simple llama-completion llama-tokenize llama-quantize llama-perplexity llama-imatrix"
 key=$(printf '%s\n%s\n%s\n' "$sdist_sha" "$cmake_flags" "$targets" | sha256sum | cut -c1-16)
 rt="$dir/runtime/$key"
+# Several work trees share the cache: one builds, the others wait for it.
+exec 9>"$dir/.runtime.lock"
+flock 9
 if ! [ -f "$rt/.mlxconv-built" ]; then
   for tool in cmake c++; do
     if ! command -v $tool >/dev/null; then
@@ -91,7 +94,7 @@ if ! [ -f "$rt/.mlxconv-built" ]; then
     fi
   done
   sdist
-  log "building llama.cpp ($targets) from the sdist into $rt (once; ~N min on 2 cores)"
+  log "building llama.cpp ($targets) from the sdist into $rt (once: ~8.5 CPU minutes, 5 to 30 min on 2 cores)"
   t0=$(date +%s)
   rm -rf "$rt"
   mkdir -p "$rt"
@@ -126,6 +129,7 @@ if ! [ -x "$tool" ]; then
     -fopenmp -lpthread -ldl -lm
   mv "$tool.tmp" "$tool"
 fi
+flock -u 9
 [ -z "$tgz" ] || { rm -rf "$tmp"; trap - EXIT; }
 
 echo "$dir"
