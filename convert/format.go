@@ -39,6 +39,9 @@ func (p *mlxPlan) Describe(i int) string {
 		fmt.Fprintf(&b, " of %s", in.Name)
 	}
 	switch x := j.Inputs[0]; {
+	case x.Op == source.OpStack && x.Sources[0].Run > 0:
+		s := x.Sources[0]
+		fmt.Fprintf(&b, ", %s[%d::%d] along the split axis", s.Name, s.Offset%s.Stride/s.Run, s.Stride/s.Run)
 	case x.Op == source.OpStack:
 		fmt.Fprintf(&b, ", stack %d experts", len(x.Sources))
 	case x.Op != source.OpDirect:
@@ -46,6 +49,7 @@ func (p *mlxPlan) Describe(i int) string {
 	case x.Sources[0].Name != x.Name:
 		fmt.Fprintf(&b, ", from %s", x.Sources[0].Name)
 	}
+	b.WriteString(derivation(j.Inputs[0]))
 	if j.Note != "" {
 		fmt.Fprintf(&b, " [%s]", j.Note)
 	}
@@ -148,4 +152,17 @@ func ParseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("%w: size %q is out of range", ErrOptions, s)
 	}
 	return int64(v), nil
+}
+
+// derivation describes what a source op does to the input's bytes beyond
+// stacking or viewing: FP8 block dequantization, a constant factor.
+func derivation(x *source.Input) string {
+	var b strings.Builder
+	if len(x.Scales) > 0 {
+		fmt.Fprintf(&b, ", fp8 %dx%d-block dequant", x.Block, x.Block)
+	}
+	if x.Mul != 0 {
+		fmt.Fprintf(&b, ", times %v", x.Mul)
+	}
+	return b.String()
 }

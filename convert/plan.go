@@ -290,7 +290,7 @@ func (pl *planner) planModule(st *source.Module, q *mlx.QuantParams, note string
 // or kept packed, its scales, biases and bias cast to cast.
 func (pl *planner) planPrequantized(st *source.Module, cast mlx.DType, note string) {
 	path := st.Spec.Path
-	if pl.opts.Dequantize {
+	if pl.opts.Dequantize && st.Spec.Kind.Dequantizable() {
 		pl.planDequantize(st, cast, note)
 	} else {
 		pl.addPassthrough(path, joinName(path, "weight"), st.Weight, mlx.Invalid, note)

@@ -110,6 +110,14 @@ type MLX struct {
 	// parameter (full name) that keeps its dtype when the floats are cast
 	// (deepseek_v3's e_score_correction_bias); nil casts every float.
 	KeepDType func(name string) bool
+	// LegacyRope: the model's ModelArgs reads only rope_theta and
+	// rope_scaling, not transformers 5's "rope_parameters", so mlx-lm
+	// would load a transformers-5 config as another model (its default
+	// rope); mlxconv then adds those keys to config.json from a flat
+	// rope_parameters (convert's legacyRope). Set it with a
+	// transformers-5 twin fixture proving it (llama_t5.json); without it
+	// config.json is written through as mlx_lm.convert writes it.
+	LegacyRope bool
 }
 
 // QuantPred is a model's own quant_predicate result for a module: nil
@@ -131,16 +139,33 @@ type Tensors interface {
 	Stack(dst string, srcs []string) error
 	// WithPrefix returns the names starting with prefix, in order.
 	WithPrefix(prefix string) []string
+	// DequantFP8 makes weight (float8_e4m3fn) its bfloat16 dequantization
+	// by the float32 block scales scaleInv ([ceil(rows/block),
+	// ceil(cols/block)]), as mlx-lm's FP8 sanitize does, and pops scaleInv.
+	DequantFP8(weight, scaleInv string, block int) error
+	// ViewUint32 relabels a 32-bit integer tensor as uint32
+	// (.view(mx.uint32)).
+	ViewUint32(name string) error
+	// Scaled sets dst to src's values times factor (Python's factor *
+	// array: float32 arithmetic rounded to src's float dtype); src stays.
+	Scaled(dst, src string, factor float32) error
 	// Rename gives name the new name to, in place; to existing already is
 	// an error.
 	Rename(name, to string) error
 	// Split pops name and sets dsts to its equal parts along axis (see
 	// SplitShape).
 	Split(name string, axis int, dsts []string) error
+	// Interleave pops name and sets dsts[i] to every len(dsts)-th index
+	// from i along axis (see InterleaveShape).
+	Interleave(name string, axis int, dsts []string) error
+	// Bitcast reads name's bytes as dtype (see BitcastShape).
+	Bitcast(name, dtype string, flattenLast2 bool) error
 	// Transform makes name's values op of its values (see ValueOp.Shape).
 	Transform(name string, op ValueOp) error
 	// View sets dst to a view of src (src stays; a sanitize pops it).
 	View(dst, src string, v View) error
+	// Scale makes name's values its values times s (a ValueScale).
+	Scale(name string, s Scaling) error
 }
 
 // ---- config helpers shared by the family files

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/mlxconv/mlxconv/internal/pyjson"
 )
 
 // Sanitize rules: a family's sanitize as data (MLX.Rules), applied in
@@ -14,7 +16,8 @@ import (
 // tensor are produced when the plan is executed.
 
 // SanitizeRule is one step of a family's sanitize: Drop, Rename, TiedHead,
-// OptionalHead, Require, StackExperts, Split or Transform.
+// OptionalHead, Require, StackExperts, Split, Bitcast, Transform, Scale,
+// IfConfig, IfShape, When or Nest.
 type SanitizeRule interface {
 	apply(r *ruleRun) error
 }
@@ -144,6 +147,24 @@ func (d Drop) apply(r *ruleRun) error {
 	return nil
 }
 
+// FP8Dequant dequantizes block-scaled FP8 weights as the dequant of
+// mlx-lm's deepseek_v3 and minimax sanitize: for each name containing
+// "weight_scale_inv" (in order), the weight named by removing
+// "_scale_inv" becomes bfloat16 (Tensors.DequantFP8 with Block×Block
+// blocks) and the scales are popped.
+type FP8Dequant struct{ Block int }
+
+func (x FP8Dequant) apply(r *ruleRun) error {
+	for _, n := range r.ts.Names() {
+		if strings.Contains(n, "weight_scale_inv") {
+			if err := r.ts.DequantFP8(strings.ReplaceAll(n, "_scale_inv", ""), n, x.Block); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // Rename rewrites names: every occurrence of From becomes To (Python's
 // str.replace), or with Prefix only a leading From. A name keeps its
 // position; two names becoming one is an error.
@@ -167,6 +188,26 @@ func (x Rename) apply(r *ruleRun) error {
 			continue
 		}
 		if err := r.ts.Rename(n, to); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Nest puts every name not starting with Under under it (a VLM
+// wrapper's "language_model." + key). Names keep their position; two
+// names becoming one is an error.
+type Nest struct{ Under string }
+
+func (x Nest) apply(r *ruleRun) error {
+	if x.Under == "" {
+		return fmt.Errorf("%w: nest rule with an empty Under", ErrConfig)
+	}
+	for _, n := range r.ts.Names() {
+		if strings.HasPrefix(n, x.Under) {
+			continue
+		}
+		if err := r.ts.Rename(n, x.Under+n); err != nil {
 			return err
 		}
 	}
@@ -317,14 +358,19 @@ func (x StackExperts) layersFromNames(ts Tensors) ([]int, error) {
 // Split cuts each tensor whose name contains From into len(Into) equal
 // parts along Axis, naming part i by replacing From with Into[i]
 // (granitemoe's input_linear along axis 1, hunyuan's gate_and_up_proj
-// along axis 0). Only axes 0 and 1 of a stored tensor are supported: each
-// part is then one byte range of the source (axis 0) or one byte range per
-// index of axis 0, stacked (axis 1). Interleaved (gpt_oss's ::2) and
-// reshaping splits (hunyuan's qkv_proj) stay in the hook.
+// along axis 0). A negative Axis counts from the end. Without Interleave
+// only axes 0 and 1 of a stored tensor are supported: each part is then
+// one byte range of the source (axis 0) or one byte range per index of
+// axis 0, stacked (axis 1). With Interleave part i is every len(Into)-th
+// index from i (gpt_oss's v[..., ::2, :] and v[..., 1::2, :]), any axis:
+// per index of the axes before Axis one strided range (a run of bytes per
+// kept index), stacked.
+// Reshaping splits (hunyuan's qkv_proj) stay in the hook.
 type Split struct {
-	From string
-	Into []string
-	Axis int
+	From       string
+	Into       []string
+	Axis       int
+	Interleave bool
 }
 
 func (x Split) apply(r *ruleRun) error {
@@ -339,7 +385,11 @@ func (x Split) apply(r *ruleRun) error {
 		for i, p := range x.Into {
 			dsts[i] = strings.ReplaceAll(n, x.From, p)
 		}
-		if err := r.ts.Split(n, x.Axis, dsts); err != nil {
+		split := r.ts.Split
+		if x.Interleave {
+			split = r.ts.Interleave
+		}
+		if err := split(n, x.Axis, dsts); err != nil {
 			return err
 		}
 	}
@@ -347,16 +397,76 @@ func (x Split) apply(r *ruleRun) error {
 }
 
 // SplitShape returns the shape of each of parts equal parts of shape
-// along axis (0 or 1), or an error naming tensor.
+// along axis (0 or 1, or that axis counted from the end), or an error
+// naming tensor.
 func SplitShape(tensor string, shape []int, axis, parts int) ([]int, error) {
+	if axis < 0 {
+		axis += len(shape)
+	}
 	if axis < 0 || axis > 1 || axis >= len(shape) {
 		return nil, fmt.Errorf("%w: tensor %q: cannot split %v along axis %d (axes 0 and 1 only)", ErrWeights, tensor, shape, axis)
+	}
+	return InterleaveShape(tensor, shape, axis, parts)
+}
+
+// InterleaveShape returns the shape of each of parts interleaved parts of
+// shape along axis (negative: from the end), or an error naming tensor.
+func InterleaveShape(tensor string, shape []int, axis, parts int) ([]int, error) {
+	if axis < -len(shape) || axis >= len(shape) {
+		return nil, fmt.Errorf("%w: tensor %q: %v has no axis %d", ErrWeights, tensor, shape, axis)
+	}
+	if axis < 0 {
+		axis += len(shape)
 	}
 	if parts < 1 || shape[axis]%parts != 0 {
 		return nil, fmt.Errorf("%w: tensor %q: axis %d of %v does not split into %d parts", ErrWeights, tensor, axis, shape, parts)
 	}
 	out := slices.Clone(shape)
 	out[axis] /= parts
+	return out, nil
+}
+
+// Bitcast reinterprets the bytes of every tensor matching any of Match as
+// DType (a safetensors dtype name: "U32"), the last axis scaled by the
+// ratio of the element sizes (mx.view); with FlattenLast2 the last two
+// axes are then merged (.flatten(-2)): gpt_oss's MXFP4 *_blocks, uint8
+// [..., in/32, 16] read as uint32 [..., in/8]. Only names and shapes
+// change; the bytes are the source's.
+type Bitcast struct {
+	Match        []Match
+	DType        string
+	FlattenLast2 bool
+}
+
+func (x Bitcast) apply(r *ruleRun) error {
+	match, err := matcher(r.cfg, x.Match)
+	if err != nil {
+		return err
+	}
+	for _, n := range r.ts.Names() {
+		if !match(n) {
+			continue
+		}
+		if err := r.ts.Bitcast(n, x.DType, x.FlattenLast2); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// BitcastShape returns the shape of a tensor of shape s with elements of
+// from bytes read as elements of to bytes (then with the last two axes
+// merged when flatten), or an error naming tensor.
+func BitcastShape(tensor string, s []int, from, to int, flatten bool) ([]int, error) {
+	if len(s) == 0 || from <= 0 || to <= 0 || s[len(s)-1]*from%to != 0 || (flatten && len(s) < 2) {
+		return nil, fmt.Errorf("%w: tensor %q: cannot read %v of %d-byte elements as %d-byte elements", ErrWeights, tensor, s, from, to)
+	}
+	out := slices.Clone(s)
+	out[len(out)-1] = s[len(s)-1] * from / to
+	if flatten {
+		n := len(out)
+		out = append(out[:n-2], out[n-2]*out[n-1])
+	}
 	return out, nil
 }
 
@@ -372,9 +482,16 @@ const (
 	// ValueAddOne adds 1 to every element (qwen3_next's norms, stored as
 	// the offset from 1), in the tensor's own dtype.
 	ValueAddOne
+	// ValueScale multiplies by a Scaling (falcon_h1's folded-in
+	// multipliers), in the tensor's own dtype; set by Tensors.Scale.
+	ValueScale
+	// ValueSqueeze drops every axis of size 1 (apertus's XieLU alpha_p
+	// and alpha_n, [1] to a scalar); the bytes are unchanged.
+	ValueSqueeze
 )
 
-var valueOpNames = [...]string{ValueNone: "none", ValueSwapLast2: "swap-last2", ValueAddOne: "add-one"}
+var valueOpNames = [...]string{ValueNone: "none", ValueSwapLast2: "swap-last2", ValueAddOne: "add-one", ValueScale: "scale",
+	ValueSqueeze: "squeeze"}
 
 func (o ValueOp) String() string {
 	if int(o) < len(valueOpNames) {
@@ -387,13 +504,15 @@ func (o ValueOp) String() string {
 // error naming tensor.
 func (o ValueOp) Shape(tensor string, s []int) ([]int, error) {
 	switch o {
-	case ValueNone, ValueAddOne:
+	case ValueNone, ValueAddOne, ValueScale:
 		return slices.Clone(s), nil
 	case ValueSwapLast2:
 		if len(s) != 3 {
 			return nil, fmt.Errorf("%w: tensor %q: %s needs a 3-D tensor, not %v", ErrWeights, tensor, o, s)
 		}
 		return []int{s[0], s[2], s[1]}, nil
+	case ValueSqueeze:
+		return slices.DeleteFunc(slices.Clone(s), func(d int) bool { return d == 1 }), nil
 	}
 	return nil, fmt.Errorf("%w: tensor %q: unknown value op %s", ErrWeights, tensor, o)
 }
@@ -441,6 +560,185 @@ func (x Transform) apply(r *ruleRun) error {
 			continue
 		}
 		if err := r.ts.Transform(n, x.Op); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Scaling is a ValueScale's factor, as mlx-lm's sanitize multiplies an
+// array x by a Python float: By is rounded to x's dtype (a weakly typed
+// scalar), and each product is computed in float32 and rounded to the
+// dtype. With Rows, row i (first axis) is multiplied instead by
+// By·Rows[i], that factor itself computed in the dtype from Rows[i]
+// rounded to float32 then to the dtype (falcon_h1's
+// ssm_in_multiplier * mup_vector.astype(dtype)).
+type Scaling struct {
+	By   float64
+	Rows []float64
+}
+
+// ConfigFloat is a float config field with its dataclass default; with
+// List, element Elem of a list field (falcon_h1's mlp_multipliers[1]).
+type ConfigFloat struct {
+	Key     string
+	List    bool
+	Elem    int
+	Default float64
+}
+
+// Read returns the field's value: Default when the key is absent, an
+// error when it is not a number (or the list is too short).
+func (f ConfigFloat) Read(c Config) (float64, error) {
+	raw, ok := c.obj.Get(f.Key)
+	if !ok {
+		return f.Default, nil
+	}
+	if f.List {
+		list, isList := raw.([]pyjson.Value)
+		if !isList {
+			return 0, c.Errf(f.Key, "is %s, want a list of numbers", Describe(raw))
+		}
+		if f.Elem < 0 || f.Elem >= len(list) {
+			return 0, c.Errf(f.Key, "has %d elements, want at least %d", len(list), f.Elem+1)
+		}
+		raw = list[f.Elem]
+	}
+	n, isNum := raw.(pyjson.Number)
+	v, err := n.Float64()
+	if !isNum || err != nil {
+		return 0, c.Errf(f.Key, "holds %s, want a number", Describe(raw))
+	}
+	return v, nil
+}
+
+// Scale multiplies each tensor matching any of Match by the product of
+// the config floats By (Python float arithmetic, left to right), a
+// ValueScale; Rows, when set, gives per-row factors (see Scaling) from the
+// config, the hook for what a list of keys cannot say.
+type Scale struct {
+	Match []Match
+	By    []ConfigFloat
+	Rows  func(c Config) ([]float64, error)
+}
+
+func (x Scale) apply(r *ruleRun) error {
+	match, err := matcher(r.cfg, x.Match)
+	if err != nil {
+		return err
+	}
+	sc := Scaling{By: 1}
+	for i, f := range x.By {
+		v, err := f.Read(r.cfg)
+		if err != nil {
+			return err
+		}
+		if i == 0 {
+			sc.By = v
+		} else {
+			sc.By *= v
+		}
+	}
+	if x.Rows != nil {
+		if sc.Rows, err = x.Rows(r.cfg); err != nil {
+			return err
+		}
+	}
+	for _, n := range r.ts.Names() {
+		if !match(n) {
+			continue
+		}
+		if err := r.ts.Scale(n, sc); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// IfShape applies Rules only when tensor Name's shape satisfies If
+// (falcon_h1 sanitizes only a checkpoint whose layer-0 conv1d is not yet in
+// MLX's layout); a missing Name is an error, as mlx-lm's lookup is.
+type IfShape struct {
+	Name  string
+	If    ShapeCond
+	Rules []SanitizeRule
+}
+
+func (x IfShape) apply(r *ruleRun) error {
+	s, ok := r.ts.Shape(x.Name)
+	if !ok {
+		return fmt.Errorf("%w: the model's sanitize needs tensor %q, which the checkpoint lacks", ErrWeights, x.Name)
+	}
+	if !x.If.holds(s) {
+		return nil
+	}
+	for _, rule := range x.Rules {
+		if err := rule.apply(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// IfConfig applies Rules only when the config's key is truthy (Python's
+// bool; absent or null is false), or with Not only when it is not:
+// granitemoehybrid's MoE and dense rewrites hang on bool(num_local_experts).
+type IfConfig struct {
+	Key   string
+	Not   bool
+	Rules []SanitizeRule
+}
+
+func (x IfConfig) apply(r *ruleRun) error {
+	on, err := r.cfg.BoolOr(x.Key, false)
+	if err != nil {
+		return err
+	}
+	if on == x.Not {
+		return nil
+	}
+	for _, rule := range x.Rules {
+		if err := rule.apply(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// When applies Rules only when some name matches every pattern of All
+// and its shape satisfies If (qwen3_next's sanitize returns early unless
+// a layer has expert 0; qwen3_5 shifts its norms only when some conv1d
+// weight is still in the checkpoint's layout). IfShape tests one named
+// tensor; When any tensor.
+type When struct {
+	All   []Match
+	If    ShapeCond
+	Rules []SanitizeRule
+}
+
+func (x When) apply(r *ruleRun) error {
+	tests := make([]func(string) bool, len(x.All))
+	for i, m := range x.All {
+		t, err := matcher(r.cfg, []Match{m})
+		if err != nil {
+			return err
+		}
+		tests[i] = t
+	}
+	hit := slices.ContainsFunc(r.ts.Names(), func(n string) bool {
+		for _, t := range tests {
+			if !t(n) {
+				return false
+			}
+		}
+		s, _ := r.ts.Shape(n)
+		return x.If.holds(s)
+	})
+	if !hit {
+		return nil
+	}
+	for _, rule := range x.Rules {
+		if err := rule.apply(r); err != nil {
 			return err
 		}
 	}

@@ -3,8 +3,8 @@ package model
 import "slices"
 
 // Kind is what kind of MLX leaf module holds a parameter. Only Linear,
-// Embedding and SwitchLinear have to_quantized, so only they are
-// quantizable.
+// Embedding, SwitchLinear and MultiLinear have to_quantized, so only they
+// are quantizable.
 type Kind uint8
 
 const (
@@ -12,13 +12,19 @@ const (
 	KindLinear                   // nn.Linear: weight [out, in], bias [out]
 	KindEmbedding                // nn.Embedding: weight [n, dims]
 	KindSwitchLinear             // SwitchLinear: weight [E, out, in], bias [E, out]
+	KindMultiLinear              // mlx-lm's MultiLinear (MLA): weight [heads, out, in], no bias
 )
 
-var kindNames = [...]string{KindOther: "other", KindLinear: "Linear", KindEmbedding: "Embedding", KindSwitchLinear: "SwitchLinear"}
+var kindNames = [...]string{KindOther: "other", KindLinear: "Linear", KindEmbedding: "Embedding", KindSwitchLinear: "SwitchLinear", KindMultiLinear: "MultiLinear"}
 
 func (k Kind) String() string { return kindNames[k] }
 
 func (k Kind) Quantizable() bool { return k != KindOther }
+
+// Dequantizable reports whether mlx-lm's dequantize_model turns the
+// quantized module back into a float one: every quantizable kind but
+// MultiLinear, which -d leaves packed.
+func (k Kind) Dequantizable() bool { return k.Quantizable() && k != KindMultiLinear }
 
 type Param struct {
 	Name  string // "weight", "bias"
@@ -90,6 +96,12 @@ func (b *Builder) SwitchLinear(path string, in, out, experts int, bias bool) {
 	b.mods = append(b.mods, Module{Path: path, Kind: KindSwitchLinear, Params: ps})
 }
 
+// MultiLinear adds mlx-lm's MultiLinear(in, out, heads): one [out, in]
+// matrix per head, quantizable like a SwitchLinear.
+func (b *Builder) MultiLinear(path string, in, out, heads int) {
+	b.mods = append(b.mods, Module{Path: path, Kind: KindMultiLinear, Params: []Param{{"weight", []int{heads, out, in}}}})
+}
+
 func (b *Builder) Embedding(path string, n, dims int) {
 	b.mods = append(b.mods, Module{Path: path, Kind: KindEmbedding, Params: []Param{{"weight", []int{n, dims}}}})
 }
@@ -114,6 +126,15 @@ func (b *Builder) Params(path string, params ...Param) {
 // module, so mlx-lm's parameter count skips them.
 func (b *Builder) BlockParams(path string, params ...Param) {
 	b.mods = append(b.mods, Module{Path: path, Kind: KindOther, Params: params, NotLeaf: true})
+}
+
+// Scalars adds a module of scalar (0-D) parameters, in order.
+func (b *Builder) Scalars(path string, names ...string) {
+	ps := make([]Param, len(names))
+	for i, n := range names {
+		ps[i] = Param{n, []int{}}
+	}
+	b.mods = append(b.mods, Module{Path: path, Kind: KindOther, Params: ps})
 }
 
 // SwitchGLU adds mlx-lm's SwitchGLU (gate_proj, up_proj, down_proj).
@@ -148,4 +169,14 @@ func (b *Builder) Attention(path string, dims, heads, kvHeads, headDim int, qkvB
 	b.Linear(path+".k_proj", dims, kvHeads*headDim, qkvBias)
 	b.Linear(path+".v_proj", dims, kvHeads*headDim, qkvBias)
 	b.Linear(path+".o_proj", heads*headDim, dims, oBias)
+}
+
+// DepthwiseConv1d adds a depthwise nn.Conv1d (groups = channels): weight
+// [channels, kernel, 1], bias [channels]. nn.quantize leaves it alone.
+func (b *Builder) DepthwiseConv1d(path string, channels, kernel int, bias bool) {
+	ps := []Param{{"weight", []int{channels, kernel, 1}}}
+	if bias {
+		ps = append(ps, Param{"bias", []int{channels}})
+	}
+	b.mods = append(b.mods, Module{Path: path, Kind: KindOther, Params: ps})
 }

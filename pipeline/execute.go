@@ -84,7 +84,9 @@ func (e *executor) planJob(ji int) ([]unit, error) {
 	}
 	var rowB int64
 	for _, in := range j.Inputs {
-		rowB += in.RowBytes
+		if !in.Side {
+			rowB += in.RowBytes
+		}
 	}
 	step := max(e.unitLimit/max(rowB, 1), 1)
 	if grp := max(j.RowGroup, 1); grp > 1 {
@@ -276,8 +278,12 @@ func (e *executor) readRows(j *Job, u unit) ([][]byte, error) {
 	var ins [][]byte
 	rows := u.R1 - u.R0
 	for _, in := range j.Inputs {
-		b := e.getBuf(int(rows * in.RowBytes))
-		if err := e.src.ReadSlice(in.Slices[u.Part], b, u.R0*in.RowBytes); err != nil {
+		n, off := rows*in.RowBytes, u.R0*in.RowBytes
+		if in.Side {
+			n, off = in.Slices[u.Part].Size, 0
+		}
+		b := e.getBuf(int(n))
+		if err := e.src.ReadSlice(in.Slices[u.Part], b, off); err != nil {
 			e.putBuf(b)
 			return ins, e.errorf("job %q: read %q: %w", j.Name, in.Slices[u.Part].Tensor, err)
 		}

@@ -30,12 +30,17 @@ type Progress struct {
 
 // Slice is a source tensor's bytes: a named byte range of input file
 // File, Size bytes long, starting Offset bytes into the tensor (a part of
-// it; 0 for the whole tensor).
+// it; 0 for the whole tensor). With Run > 0 the range is strided: runs of
+// Run bytes, run k at Offset + k*Stride, Size/Run of them back to back
+// (an interleaved split's part); the Source maps offsets within the slice
+// to the runs.
 type Slice struct {
 	File   int
 	Tensor string
 	Size   int64
 	Offset int64
+	Run    int64
+	Stride int64
 }
 
 // Source reads the inputs.
@@ -49,10 +54,13 @@ type Source interface {
 }
 
 // Input is one input of a job: row units of part p read rows of
-// Slices[p] (RowBytes bytes per row); whole units read every slice.
+// Slices[p] (RowBytes bytes per row); whole units read every slice. A Side
+// input is read whole by every row unit of part p (all of Slices[p]): a
+// small tensor a row transform needs entire, such as FP8 block scales.
 type Input struct {
 	Slices   []Slice
 	RowBytes int64
+	Side     bool
 }
 
 // Output is one output range of a job: Size bytes at Offset of sink file

@@ -27,7 +27,11 @@ func TestListFamilies(t *testing.T) {
 		}
 		assert.Regexp(t, `(?m)^qwen3_moe\s+qwen3_moe\s+yes\s+yes$`, stdout)
 		assert.Regexp(t, `(?m)^starcoder2\s+starcoder2\s+yes\s+-$`, stdout)
-		assert.Regexp(t, `(?m)^minimax\s+minimax, minimax_m2\s+yes\s+-$`, stdout) // an MLX-only MoE family with a remapped type
+		assert.Regexp(t, `(?m)^minimax\s+minimax, minimax_m2\s+yes\s+-$`, stdout)   // an MLX-only MoE family with a remapped type
+		assert.Regexp(t, `(?m)^mamba\s+mamba, falcon_mamba\s+yes\s+-$`, stdout)     // a state-space family and its alias
+		assert.Regexp(t, `(?m)^gemma3n\s+gemma3n\s+yes\s+-$`, stdout)               // a multimodal checkpoint, text model only
+		assert.Regexp(t, `(?m)^gemma4\s+gemma4, gemma4_unified\s+yes\s+-$`, stdout) // a MODEL_REMAPPING alias
+		assert.Regexp(t, `(?m)^glm4_moe_lite\s+glm4_moe_lite\s+yes\s+-$`, stdout)
 		assert.Len(t, lines, 1+len(family.Names(false)))
 	}
 
@@ -36,7 +40,7 @@ func TestListFamilies(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"model_type": "not_a_model"}`), 0o644))
 	code, _, stderr := runCLI(t, "convert", "--hf-path", dir, "--mlx-path", filepath.Join(t.TempDir(), "o"))
 	assert.Equal(t, 1, code)
-	assert.Contains(t, stderr, `model type "not_a_model" is not supported; supported families: cohere, `)
+	assert.Contains(t, stderr, `model type "not_a_model" is not supported; supported families: apertus, cohere, `)
 	assert.Contains(t, stderr, "(--list-families shows their model types)")
 	assert.Equal(t, 1, strings.Count(strings.TrimSpace(stderr), "\n")+1, stderr)
 

@@ -1,9 +1,7 @@
 package family
 
 import (
-	"fmt"
 	"strconv"
-	"strings"
 
 	"github.com/mlxconv/mlxconv/model"
 )
@@ -11,28 +9,17 @@ import (
 // MiniMax is mlx-lm's minimax (MiniMax-M2; minimax_m2 is remapped to it):
 // q/k norms over all heads, experts in every layer, a sigmoid router whose
 // e_score_correction_bias sits on the MoE block and keeps its dtype, 8-bit
-// routers. Its sanitize also dequantizes block-scaled FP8 weights, which
-// is not supported here yet: such a checkpoint is refused.
+// routers. Its sanitize first dequantizes block-scaled FP8 weights.
 var MiniMax = &model.Family{
 	Name:  "minimax",
 	Types: []string{"minimax", "minimax_m2"},
-	MLX: model.MLX{Build: buildMiniMax, Sanitize: refuseFP8, KeepDType: scoreBias, Pred: model.RouterPred("block_sparse_moe.gate"),
+	MLX: model.MLX{Build: buildMiniMax, KeepDType: scoreBias, Pred: model.RouterPred("block_sparse_moe.gate"),
 		Rules: []model.SanitizeRule{
+			model.FP8Dequant{Block: 128},
 			model.StackExperts{Stack: model.ExpertStack{Experts: "experts", Stacked: "switch_mlp",
 				Names: [][2]string{{"w1", "gate_proj"}, {"w2", "down_proj"}, {"w3", "up_proj"}}, Parts: []string{"weight"}, Optional: true},
 				Layers: "model.layers.", Block: "block_sparse_moe", Count: "num_local_experts", Gate: true},
 		}},
-}
-
-// refuseFP8 fails on a block-scaled FP8 checkpoint (weight_scale_inv
-// tensors), which mlx-lm's minimax sanitize dequantizes first.
-func refuseFP8(_ *model.Tree, _ model.Config, ts model.Tensors) error {
-	for _, n := range ts.Names() {
-		if strings.Contains(n, "weight_scale_inv") {
-			return fmt.Errorf("%w: tensor %q: block-scaled FP8 minimax checkpoints are not supported yet", model.ErrUnsupported, n)
-		}
-	}
-	return nil
 }
 
 func buildMiniMax(c model.Config, _ model.Tensors) (*model.Tree, error) {

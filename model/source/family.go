@@ -63,5 +63,19 @@ func (v tensorView) Rename(name, to string) error          { return v.ts.rename(
 func (v tensorView) Split(name string, axis int, dsts []string) error {
 	return v.ts.split(name, axis, dsts)
 }
+func (v tensorView) Interleave(name string, axis int, dsts []string) error {
+	return v.ts.interleave(name, axis, dsts)
+}
+func (v tensorView) Bitcast(name, dtype string, flattenLast2 bool) error {
+	return v.ts.bitcast(name, dtype, flattenLast2)
+}
 func (v tensorView) Transform(name string, op model.ValueOp) error { return v.ts.transform(name, op) }
 func (v tensorView) View(dst, src string, w model.View) error      { return v.ts.view(dst, src, w) }
+func (v tensorView) DequantFP8(weight, scaleInv string, block int) error {
+	return v.ts.dequantFP8(weight, scaleInv, block)
+}
+func (v tensorView) ViewUint32(name string) error { return v.ts.viewUint32(name) }
+func (v tensorView) Scaled(dst, src string, factor float32) error {
+	return v.ts.scaled(dst, src, factor)
+}
+func (v tensorView) Scale(name string, sc model.Scaling) error { return v.ts.scale(name, sc) }

@@ -56,6 +56,9 @@ type SourceTensor struct {
 	DType  mlx.DType
 	Shape  []int
 	Offset int64 // bytes into the stored tensor; 0 for a whole tensor
+	// Run > 0: the bytes are runs of Run bytes, run k at Offset + k*Stride
+	// (a part of an interleaved split; pipeline.Slice's strided form).
+	Run, Stride int64
 }
 
 // Close closes the shard files LoadInventory opened.

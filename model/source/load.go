@@ -87,6 +87,8 @@ type loader struct {
 	// loaded quantization (pre-quantized checkpoint): the config's
 	// "quantization" object after the load-time import.
 	loadQuant *pyjson.Object
+	// qcFromHF: quantization_config is hf_quant_config.json's.
+	qcFromHF bool
 }
 
 // modState is one module after matching the checkpoint against the spec.
@@ -151,10 +153,18 @@ func (pl *loader) prepare() ([]modState, error) {
 	if err := pl.arch.MLX.SanitizeTensors(spec, pl.cfg, tensorView{pl.ts}); err != nil {
 		return nil, err
 	}
+	srcFormat := sourceQuantFormat(pl.cfg, pl.qcFromHF)
 	if err := pl.importQuantization(); err != nil {
 		return nil, err
 	}
-	return pl.match()
+	mods, err := pl.match()
+	if err != nil {
+		if qerr := pl.refuseSourceQuant(srcFormat); qerr != nil {
+			return nil, qerr
+		}
+		return nil, err
+	}
+	return mods, nil
 }
 
 // loadConfigEdits applies what mlx-lm's loader changes in the config:
@@ -175,6 +185,7 @@ func (pl *loader) loadConfigEdits() {
 	}
 	if _, ok := pl.cfgObj.Get("quantization_config"); !ok && pl.inv.HFQuantConfig != nil {
 		pl.cfgObj.Set("quantization_config", cloneValue(pl.inv.HFQuantConfig))
+		pl.qcFromHF = true
 	}
 }
 
@@ -192,6 +203,9 @@ func (pl *loader) importQuantization() error {
 			return fmt.Errorf("%w: config.json \"quantization\" is %s, want an object", model.ErrConfig, describe(v))
 		}
 		return nil
+	}
+	if err := pl.checkQuantMethod(qc); err != nil {
+		return err
 	}
 	q, err := pl.mlxQuantization(newConfig(qc, "config.json quantization_config"))
 	if err != nil || q == nil {

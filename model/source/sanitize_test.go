@@ -144,6 +144,46 @@ func ruleCases() []ruleCase {
 			in: []string{"gu.weight=3x2"}, errIs: model.ErrWeights, err: `tensor "gu.weight": axis 0 of [3 2] does not split into 2 parts`},
 		{name: "split onto an existing name", rules: []model.SanitizeRule{model.Split{From: "gu", Into: []string{"g", "u"}}},
 			in: []string{"gu.weight=2x2", "u.weight"}, errIs: model.ErrWeights, err: `splitting "gu.weight": tensor "u.weight" exists already`},
+		{name: "split interleaved, axis from the end", rules: []model.SanitizeRule{model.Split{From: "gate_up_proj", Into: []string{"gate_proj", "up_proj"},
+			Axis: -2, Interleave: true}},
+			in:   []string{"e.gate_up_proj.weight=2x6x3", "e.gate_up_proj_bias=2x6"},
+			want: []string{"e.gate_proj.weight=2x3x3", "e.up_proj.weight=2x3x3", "e.gate_proj_bias=1x6", "e.up_proj_bias=1x6"}},
+		{name: "split interleaved, any axis", rules: []model.SanitizeRule{model.Split{From: "gu", Into: []string{"g", "u", "v"}, Axis: 2, Interleave: true}},
+			in: []string{"gu.weight=2x2x6"}, want: []string{"g.weight=2x2x2", "u.weight=2x2x2", "v.weight=2x2x2"}},
+		{name: "split interleaved, no such axis", rules: []model.SanitizeRule{model.Split{From: "gu", Into: []string{"g", "u"}, Axis: -3, Interleave: true}},
+			in: []string{"gu.weight=2x2"}, errIs: model.ErrWeights, err: `tensor "gu.weight": [2 2] has no axis -3`},
+		{name: "split interleaved, not divisible", rules: []model.SanitizeRule{model.Split{From: "gu", Into: []string{"g", "u"}, Axis: -1, Interleave: true}},
+			in: []string{"gu.weight=2x3"}, errIs: model.ErrWeights, err: `tensor "gu.weight": axis 1 of [2 3] does not split into 2 parts`},
+		{name: "bitcast and flatten MXFP4 blocks", rules: []model.SanitizeRule{model.Bitcast{Match: []model.Match{model.Suffix("_blocks")}, DType: "U32", FlattenLast2: true}},
+			in: []string{"e.down_proj_blocks=2x4x2x16", "e.down_proj_scales=2x4x2"}, want: []string{"e.down_proj_blocks=2x4x32", "e.down_proj_scales=2x4x2"}},
+		{name: "bitcast to a wider type that does not divide", rules: []model.SanitizeRule{model.Bitcast{Match: []model.Match{model.Suffix("_blocks")}, DType: "F64"}},
+			in: []string{"e_blocks=2x3"}, errIs: model.ErrWeights, err: `tensor "e_blocks": cannot read [2 3] of 4-byte elements as 8-byte elements`},
+		{name: "bitcast to an unknown dtype", rules: []model.SanitizeRule{model.Bitcast{Match: []model.Match{model.Suffix("_blocks")}, DType: "U3"}},
+			in: []string{"e_blocks=2x3"}, errIs: model.ErrConfig, err: `bitcasting "e_blocks"`},
+		{name: "bitcast of a split tensor", rules: []model.SanitizeRule{model.Split{From: "gu", Into: []string{"g", "u"}, Axis: 1, Interleave: true},
+			model.Bitcast{Match: []model.Match{model.Prefix("g.")}, DType: "U8"}},
+			in: []string{"gu.w=2x4"}, errIs: model.ErrWeights, err: `bitcasting "g.w": tensor is itself derived (stack)`},
+		{name: "when: rules run when a name matches every pattern", rules: []model.SanitizeRule{model.When{
+			All: []model.Match{model.Prefix("model.layers."), model.Suffix(".experts.0.up.weight")}, Rules: []model.SanitizeRule{model.Drop{model.Contains("mtp.")}}}},
+			in: []string{"model.layers.0.experts.0.up.weight", "mtp.x"}, want: []string{"model.layers.0.experts.0.up.weight"}},
+		{name: "when: no name matches every pattern", rules: []model.SanitizeRule{model.When{
+			All: []model.Match{model.Prefix("model.layers."), model.Suffix(".experts.0.up.weight")}, Rules: []model.SanitizeRule{model.Drop{model.Contains("mtp.")}}}},
+			in: []string{"x.experts.0.up.weight", "model.layers.0.w", "mtp.x"}, want: []string{"x.experts.0.up.weight", "model.layers.0.w", "mtp.x"}},
+		{name: "when: a template in a pattern", rules: []model.SanitizeRule{model.When{All: []model.Match{model.Prefix("l.{n}")}}},
+			config: `{}`, in: []string{"a"}, errIs: model.ErrConfig, err: `"n"`},
+		{name: "when: the matching name's shape must satisfy If", rules: []model.SanitizeRule{model.When{All: []model.Match{model.Contains("conv1d")},
+			If: model.LastDimNot1, Rules: []model.SanitizeRule{model.Drop{model.Contains("norm")}}}},
+			in: []string{"a.conv1d.weight=8x4x1", "a.norm.weight"}, want: []string{"a.conv1d.weight=8x4x1", "a.norm.weight"}},
+		{name: "when: shape holds", rules: []model.SanitizeRule{model.When{All: []model.Match{model.Contains("conv1d")},
+			If: model.LastDimNot1, Rules: []model.SanitizeRule{model.Drop{model.Contains("norm")}}}},
+			in: []string{"a.conv1d.weight=8x1x4", "a.norm.weight"}, want: []string{"a.conv1d.weight=8x1x4"}},
+		{name: "nest names not under the prefix, in place", rules: []model.SanitizeRule{
+			model.Rename{From: "model.language_model", To: "language_model.model", Prefix: true}, model.Nest{Under: "language_model."}},
+			in:   []string{"model.language_model.layers.0.w", "lm_head.weight", "language_model.x", "mtp.y"},
+			want: []string{"language_model.model.layers.0.w", "language_model.lm_head.weight", "language_model.x", "language_model.mtp.y"}},
+		{name: "nest onto an existing name", rules: []model.SanitizeRule{model.Nest{Under: "lm."}},
+			in: []string{"a", "lm.a"}, errIs: model.ErrWeights, err: `tensor "lm.a" exists already`},
+		{name: "nest rule without a prefix", rules: []model.SanitizeRule{model.Nest{}}, in: []string{"a"}, errIs: model.ErrConfig, err: "empty Under"},
 		{name: "split rule with one part", rules: []model.SanitizeRule{model.Split{From: "gu", Into: []string{"g"}}},
 			in: []string{"gu"}, errIs: model.ErrConfig, err: "at least two parts"},
 		{name: "transform conv1d when last dim is not 1", rules: []model.SanitizeRule{model.Transform{Match: []model.Match{model.Contains("conv1d.weight")},
@@ -158,10 +198,44 @@ func ruleCases() []ruleCase {
 		{name: "transform lfm2 conv when last dim exceeds dim 1", rules: []model.SanitizeRule{model.Transform{
 			Match: []model.Match{model.Contains("conv.weight")}, If: model.LastDimOverDim1, Op: model.ValueSwapLast2}},
 			in: []string{"a.conv.weight=8x1x3", "b.conv.weight=8x3x1"}, want: []string{"a.conv.weight=8x3x1", "b.conv.weight=8x3x1"}},
+		{name: "transform squeeze (apertus's XieLU scalars)", rules: []model.SanitizeRule{model.Transform{
+			Match: []model.Match{model.Suffix("alpha_p"), model.Suffix("alpha_n")}, Op: model.ValueSqueeze}},
+			in:   []string{"m.act_fn.alpha_p=1", "m.act_fn.alpha_n=1x3x1", "m.act_fn.beta=2"},
+			want: []string{"m.act_fn.alpha_p=", "m.act_fn.alpha_n=3", "m.act_fn.beta=2"}},
 		{name: "transform of a stacked tensor", rules: []model.SanitizeRule{mixtralStack,
 			model.Transform{Match: []model.Match{model.Contains("switch_mlp")}, Op: model.ValueAddOne}},
 			config: `{"num_hidden_layers": 1, "num_local_experts": 1}`, in: []string{"model.layers.0.moe.experts.0.w1.weight"},
 			errIs: model.ErrWeights, err: `transforming "model.layers.0.moe.switch_mlp.gate_proj.weight": tensor is itself derived (stack)`},
+		{name: "if config truthy / not", rules: []model.SanitizeRule{
+			model.IfConfig{Key: "n", Rules: []model.SanitizeRule{model.Rename{From: "a", To: "moe"}}},
+			model.IfConfig{Key: "n", Not: true, Rules: []model.SanitizeRule{model.Rename{From: "b", To: "dense"}}}},
+			config: `{"n": 4}`, in: []string{"a", "b"}, want: []string{"moe", "b"}},
+		{name: "if config zero, null or absent is false", rules: []model.SanitizeRule{
+			model.IfConfig{Key: "n", Rules: []model.SanitizeRule{model.Rename{From: "a", To: "moe"}}},
+			model.IfConfig{Key: "n", Not: true, Rules: []model.SanitizeRule{model.Rename{From: "b", To: "dense"}}}},
+			config: `{"n": 0}`, in: []string{"a", "b"}, want: []string{"a", "dense"}},
+		{name: "if config not a bool", rules: []model.SanitizeRule{model.IfConfig{Key: "n"}},
+			config: `{"n": "x"}`, in: []string{"a"}, errIs: model.ErrConfig, err: `"n"`},
+		{name: "if shape holds", rules: []model.SanitizeRule{model.IfShape{Name: "c.conv1d.weight", If: model.LastDimOverDim1,
+			Rules: []model.SanitizeRule{model.Transform{Match: []model.Match{model.Contains("conv1d")}, Op: model.ValueSwapLast2}}}},
+			in: []string{"c.conv1d.weight=8x1x4", "d.conv1d.weight=8x1x4"}, want: []string{"c.conv1d.weight=8x4x1", "d.conv1d.weight=8x4x1"}},
+		{name: "if shape does not hold (MLX layout already)", rules: []model.SanitizeRule{model.IfShape{Name: "c.conv1d.weight", If: model.LastDimOverDim1,
+			Rules: []model.SanitizeRule{model.Transform{Match: []model.Match{model.Contains("conv1d")}, Op: model.ValueSwapLast2}}}},
+			in: []string{"c.conv1d.weight=8x4x1", "d.conv1d.weight=8x1x4"}, want: []string{"c.conv1d.weight=8x4x1", "d.conv1d.weight=8x1x4"}},
+		{name: "if shape of a missing tensor", rules: []model.SanitizeRule{model.IfShape{Name: "c.conv1d.weight"}},
+			in: []string{"a"}, errIs: model.ErrWeights, err: `needs tensor "c.conv1d.weight"`},
+		{name: "scale keeps names and shapes", rules: []model.SanitizeRule{model.Scale{Match: []model.Match{model.Suffix("q.weight")},
+			By: []model.ConfigFloat{{Key: "m", Default: 2}, {Key: "l", List: true, Elem: 1}}}},
+			config: `{"l": [1, 0.5]}`, in: []string{"a.q.weight=2x2", "b"}, want: []string{"a.q.weight=2x2", "b"}},
+		{name: "scale list too short", rules: []model.SanitizeRule{model.Scale{Match: []model.Match{model.Suffix("q.weight")},
+			By: []model.ConfigFloat{{Key: "l", List: true, Elem: 2}}}},
+			config: `{"l": [1, 0.5]}`, in: []string{"a.q.weight"}, errIs: model.ErrConfig, err: `"l" has 2 elements, want at least 3`},
+		{name: "scale rows of the wrong count", rules: []model.SanitizeRule{model.Scale{Match: []model.Match{model.Suffix("in_proj.weight")},
+			Rows: func(model.Config) ([]float64, error) { return []float64{1, 2}, nil }}},
+			in: []string{"in_proj.weight=3x2"}, errIs: model.ErrWeights, err: `scaling "in_proj.weight": 2 row factors for shape [3 2]`},
+		{name: "scale twice", rules: []model.SanitizeRule{model.Scale{Match: []model.Match{model.Suffix("w")}},
+			model.Scale{Match: []model.Match{model.Suffix("w")}}},
+			in: []string{"w"}, errIs: model.ErrWeights, err: `transforming "w": tensor is itself derived (value)`},
 	}
 }
 
@@ -229,7 +303,9 @@ func (s *memSink) Abort()              {}
 func TestSanitizeRuleBytes(t *testing.T) {
 	dir := t.TempDir()
 	src := []genTensor{f32("a.gate_and_up.weight", 4, 3), bf16("m.input_linear.weight", 2, 4, 3),
-		bf16("c.conv1d.weight", 2, 3, 4), bf16("n.norm.weight", 5), f32("f.norm.weight", 3)}
+		bf16("c.conv1d.weight", 2, 3, 4), bf16("n.norm.weight", 5), f32("f.norm.weight", 3),
+		bf16("s.in_proj.weight", 3, 2), f32("e.embed.weight", 2, 2),
+		{"x.gate_up_proj_blocks", mlx.U8, []int{2, 4, 1, 4}}, bf16("x.gate_up_proj_bias", 2, 4), bf16("s.alpha_p", 1)}
 	writeTestModel(t, dir, src)
 	inv, err := LoadInventory(dir)
 	require.NoError(t, err)
@@ -240,6 +316,14 @@ func TestSanitizeRuleBytes(t *testing.T) {
 		model.Split{From: "input_linear", Into: []string{"g", "u"}, Axis: 1},
 		model.Transform{Match: []model.Match{model.Contains("conv1d")}, If: model.LastDimNot1, Op: model.ValueSwapLast2},
 		model.Transform{Match: []model.Match{model.Suffix("norm.weight")}, If: model.Rank1, Op: model.ValueAddOne},
+		model.Split{From: "gate_up_proj_bias", Into: []string{"gate_proj.bias", "up_proj.bias"}, Axis: -1, Interleave: true},
+		model.Bitcast{Match: []model.Match{model.Suffix("_blocks")}, DType: "U32", FlattenLast2: true},
+		model.Rename{From: "gate_up_proj_blocks", To: "gate_up_proj.weight"},
+		model.Split{From: "gate_up_proj", Into: []string{"gate_proj", "up_proj"}, Axis: -2, Interleave: true},
+		model.Scale{Match: []model.Match{model.Suffix("in_proj.weight")}, By: []model.ConfigFloat{{Key: "k", Default: 1.25}},
+			Rows: func(model.Config) ([]float64, error) { return []float64{0.3535533905932738, 0.25, 3.3}, nil }},
+		model.Scale{Match: []model.Match{model.Suffix("embed.weight")}, By: []model.ConfigFloat{{Key: "k", Default: 0.1}}},
+		model.Transform{Match: []model.Match{model.Suffix("alpha_p")}, Op: model.ValueSqueeze},
 	}
 	require.NoError(t, model.ApplyRules(rules, &model.Tree{}, newConfig(nil, ""), tensorView{ts}))
 	data := map[string][]byte{}
@@ -247,13 +331,28 @@ func TestSanitizeRuleBytes(t *testing.T) {
 		data[g.name] = tensorData(g)
 	}
 	a, m, c := data["a.gate_and_up.weight"], data["m.input_linear.weight"], data["c.conv1d.weight"]
+	x, xb := data["x.gate_up_proj_blocks"], data["x.gate_up_proj_bias"]
+	row := func(b []byte, size int, rows ...int) []byte { // the concatenated rows of size bytes
+		var out []byte
+		for _, r := range rows {
+			out = append(out, b[r*size:(r+1)*size]...)
+		}
+		return out
+	}
 	want := map[string][]byte{
 		"a.gate.weight": a[:24], "a.up.weight": a[24:],
 		// [2,4,3] bf16 split along axis 1: per expert rows 0-1 / 2-3
 		"m.g.weight": cat(m[0:12], m[24:36]), "m.u.weight": cat(m[12:24], m[36:48]),
-		"c.conv1d.weight": swapLast2(c, 2, 3, 4, 2),
-		"n.norm.weight":   plusOne(data["n.norm.weight"], mlx.BF16),
-		"f.norm.weight":   plusOne(data["f.norm.weight"], mlx.F32),
+		"c.conv1d.weight":  swapLast2(c, 2, 3, 4, 2),
+		"n.norm.weight":    plusOne(data["n.norm.weight"], mlx.BF16),
+		"f.norm.weight":    plusOne(data["f.norm.weight"], mlx.F32),
+		"s.in_proj.weight": scaledBF16(data["s.in_proj.weight"], 1.25, []float64{0.3535533905932738, 0.25, 3.3}),
+		"e.embed.weight":   scaledF32(data["e.embed.weight"], 0.1),
+		"s.alpha_p":        data["s.alpha_p"],
+		// [2,4] bf16, every other element of each expert's row
+		"x.gate_proj.bias": row(xb, 2, 0, 2, 4, 6), "x.up_proj.bias": row(xb, 2, 1, 3, 5, 7),
+		// [2,4,1,4] uint8 read as [2,4,1] uint32: rows 0, 2 / 1, 3 of each expert
+		"x.gate_proj.weight": row(x, 4, 0, 2, 4, 6), "x.up_proj.weight": row(x, 4, 1, 3, 5, 7),
 	}
 	backend, _, err := mlx.OpenNative(1, "")
 	require.NoError(t, err)
@@ -303,7 +402,7 @@ func plusOne(b []byte, dt mlx.DType) []byte {
 	return out
 }
 
-// genTensor is a float tensor of the test checkpoint.
+// genTensor is a tensor of the test checkpoint.
 type genTensor struct {
 	name  string
 	dtype mlx.DType
@@ -313,10 +412,17 @@ type genTensor struct {
 func f32(name string, shape ...int) genTensor  { return genTensor{name, mlx.F32, shape} }
 func bf16(name string, shape ...int) genTensor { return genTensor{name, mlx.BF16, shape} }
 
-// tensorData is t's bytes: multiples of 1/8 in [-1, 1), exact in bf16.
+// tensorData is t's bytes: multiples of 1/8 in [-1, 1), exact in bf16;
+// for an integer dtype, distinct bytes.
 func tensorData(t genTensor) []byte {
 	n := int(numElements(t.shape))
 	out := make([]byte, n*t.dtype.Size())
+	if !t.dtype.IsFloat() { // FP8 codes, packed integers: every byte value
+		for i := range out {
+			out[i] = byte(i*37 + i/7 + 11*len(t.name))
+		}
+		return out
+	}
 	for i := 0; i < n; i++ {
 		v := float32((i*7+len(t.name))%16)/8 - 1
 		if t.dtype == mlx.BF16 {
@@ -339,4 +445,29 @@ func writeTestModel(t *testing.T, dir string, ts []genTensor) {
 	}
 	slices.SortFunc(sts, func(a, b safetensors.Tensor) int { return safetensors.CompareHF(a.TensorInfo, b.TensorInfo) })
 	require.NoError(t, safetensors.WriteFile(filepath.Join(dir, "model.safetensors"), sts, map[string]string{"format": "pt"}, safetensors.HF))
+}
+
+// bf16r rounds v to bfloat16.
+func bf16r(v float32) float32 { return mlx.BF16ToF32(mlx.F32ToBF16(v)) }
+
+// scaledBF16 is x * (by * rows[i].astype(bf16)) per row of a bf16 tensor,
+// as MLX computes it: every operand and product rounded to bfloat16.
+func scaledBF16(b []byte, by float64, rows []float64) []byte {
+	out := make([]byte, len(b))
+	per := len(b) / 2 / len(rows)
+	for i := 0; i < len(b)/2; i++ {
+		f := bf16r(bf16r(float32(by)) * bf16r(float32(rows[i/per])))
+		x := mlx.BF16ToF32(binary.LittleEndian.Uint16(b[2*i:]))
+		binary.LittleEndian.PutUint16(out[2*i:], mlx.F32ToBF16(x*f))
+	}
+	return out
+}
+
+// scaledF32 is x * by in float32.
+func scaledF32(b []byte, by float64) []byte {
+	out := make([]byte, len(b))
+	for i := 0; i < len(b)/4; i++ {
+		binary.LittleEndian.PutUint32(out[4*i:], math.Float32bits(math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))*float32(by)))
+	}
+	return out
 }

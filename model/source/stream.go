@@ -91,45 +91,91 @@ func StreamJob(name string, ins []*Input, elementwise bool, outs []pipeline.Outp
 func streamJob(name string, ins []*Input, g *jobGeom, outs []pipeline.Output, backend mlx.Backend, fn RowFunc) pipeline.Job {
 	pj := pipeline.Job{Name: name, Outputs: outs, Parts: g.parts, RowsPerPart: g.rowsPerPart, Whole: g.whole || g.rowsPerPart == 0}
 	for k, in := range ins {
-		pin := pipeline.Input{}
-		for _, s := range in.Sources {
-			pin.Slices = append(pin.Slices, pipeline.Slice{File: s.File, Tensor: s.Name, Size: numElements(s.Shape) * int64(s.DType.Size()), Offset: s.Offset})
-		}
+		pin := pipeline.Input{Slices: slicesOf(in.Sources)}
 		if !pj.Whole {
 			pin.RowBytes = g.inRow[k] * int64(in.Sources[0].DType.Size()) / int64(max(in.DType.Size(), 1))
 		}
 		pj.Inputs = append(pj.Inputs, pin)
+		if len(in.Scales) > 0 {
+			pj.Inputs = append(pj.Inputs, pipeline.Input{Slices: slicesOf(in.Scales), Side: true})
+		}
 	}
 	pj.Transform = func(u pipeline.Unit, bufs [][]byte) ([][]byte, error) {
-		vals := make([][]byte, 0, len(ins))
+		var vals [][]byte
 		var rows int64
+		var err error
 		if u.Whole {
-			k := 0
-			for _, in := range ins {
-				n := len(in.Sources)
-				b, err := materialize(backend, in, bufs[k:k+n])
-				if err != nil {
-					return nil, err
-				}
-				k += n
-				vals = append(vals, b)
-			}
+			vals, err = materializeAll(backend, ins, bufs)
 			if g.width > 0 {
 				rows = ins[0].NumElements() / g.width
 			}
 		} else {
 			rows = u.R1 - u.R0
-			for k, in := range ins {
-				b, err := toInputDType(backend, bufs[k], in.Sources[u.Part].DType, in)
-				if err != nil {
-					return nil, err
-				}
-				vals = append(vals, b)
-			}
+			vals, err = rowValues(backend, ins, g, u, bufs)
+		}
+		if err != nil {
+			return nil, err
 		}
 		return fn(u, vals, rows)
 	}
 	return pj
+}
+
+// slicesOf returns the pipeline slices reading srcs.
+func slicesOf(srcs []SourceTensor) []pipeline.Slice {
+	out := make([]pipeline.Slice, 0, len(srcs))
+	for _, s := range srcs {
+		out = append(out, pipeline.Slice{File: s.File, Tensor: s.Name, Size: numElements(s.Shape) * int64(s.DType.Size()), Offset: s.Offset,
+			Run: s.Run, Stride: s.Stride})
+	}
+	return out
+}
+
+// materializeAll makes every input whole from a whole unit's buffers (one
+// per slice: each input's sources, then its scales).
+func materializeAll(backend mlx.Backend, ins []*Input, bufs [][]byte) ([][]byte, error) {
+	vals := make([][]byte, 0, len(ins))
+	k := 0
+	for _, in := range ins {
+		n := len(in.Sources) + len(in.Scales)
+		if k+n > len(bufs) {
+			return nil, fmt.Errorf("convert: tensor %q: %d buffers for %d slices", in.Name, len(bufs)-k, n)
+		}
+		b, err := materialize(backend, in, bufs[k:k+n])
+		if err != nil {
+			return nil, err
+		}
+		k += n
+		vals = append(vals, b)
+	}
+	return vals, nil
+}
+
+// rowValues converts a row unit's buffers (one per pipeline input) to the
+// inputs' dtypes; an FP8 input is dequantized by its side input's scales.
+func rowValues(backend mlx.Backend, ins []*Input, g *jobGeom, u pipeline.Unit, bufs [][]byte) ([][]byte, error) {
+	vals := make([][]byte, 0, len(ins))
+	k := 0
+	for i, in := range ins {
+		if len(in.Scales) > 0 {
+			src := in.Sources[u.Part]
+			out := make([]byte, 2*len(bufs[k]))
+			perRow := g.inRow[i] / int64(in.DType.Size())
+			if err := mlx.DequantFP8Block(out, bufs[k], bufs[k+1], src.Shape[len(src.Shape)-1], in.Block, u.R0*perRow); err != nil {
+				return nil, fmt.Errorf("convert: tensor %q: %w", src.Name, err)
+			}
+			vals = append(vals, out)
+			k += 2
+			continue
+		}
+		b, err := toInputDType(backend, bufs[k], in.Sources[u.Part].DType, in)
+		if err != nil {
+			return nil, err
+		}
+		vals = append(vals, mulConst(b, in.DType, in.Mul))
+		k++
+	}
+	return vals, nil
 }
 
 // materialize produces the whole logical input from the bytes of its
@@ -141,10 +187,9 @@ func materialize(backend mlx.Backend, in *Input, srcs [][]byte) ([]byte, error) 
 	var err error
 	switch in.Op {
 	case OpDirect, OpStack:
-		for _, b := range srcs {
-			out = append(out, b...)
+		if out, dt, err = assemble(in, srcs); err != nil {
+			return nil, err
 		}
-		dt = in.Sources[0].DType
 	case OpAWQWeight:
 		s := in.Sources[0].Shape
 		if out, err = awqWeight(srcs[0], s[0], s[1]); err != nil {
@@ -165,19 +210,61 @@ func materialize(backend mlx.Backend, in *Input, srcs [][]byte) ([]byte, error) 
 			}
 		}
 	case OpView:
-		dt = in.Sources[0].DType
-		if out, err = in.View.Apply(srcs[0], in.Sources[0].Shape, dt.Size()); err != nil {
+		if out, dt, err = assemble(in, srcs); err != nil {
+			return nil, err
+		}
+		if out, err = in.View.Apply(out, in.Sources[0].Shape, dt.Size()); err != nil {
 			return nil, fmt.Errorf("convert: tensor %q: %w", in.Name, err)
 		}
 	case OpValue:
 		dt = in.Sources[0].DType
-		if out, err = valueOp(in.Value, srcs[0], in.Sources[0].Shape, dt); err != nil {
+		if out, err = valueOp(in.Value, in.Scaling, srcs[0], in.Sources[0].Shape, dt); err != nil {
 			return nil, fmt.Errorf("convert: tensor %q: %w", in.Name, err)
 		}
 	default:
 		return nil, fmt.Errorf("convert: input %q: unknown op %v", in.Name, in.Op)
 	}
-	return toInputDType(backend, out, dt, in)
+	if out, err = toInputDType(backend, out, dt, in); err != nil {
+		return nil, err
+	}
+	return mulConst(out, in.DType, in.Mul), nil
+}
+
+// assemble concatenates the sources of a direct, stacked or viewed input,
+// dequantizing FP8 block-scaled ones (srcs: the sources, then the
+// scales), and returns the bytes and their dtype.
+func assemble(in *Input, srcs [][]byte) ([]byte, mlx.DType, error) {
+	n := len(in.Sources)
+	if len(in.Scales) == 0 {
+		var out []byte
+		for _, b := range srcs[:n] {
+			out = append(out, b...)
+		}
+		return out, in.Sources[0].DType, nil
+	}
+	var out []byte
+	for i, b := range srcs[:n] {
+		s := in.Sources[i]
+		d := make([]byte, 2*len(b))
+		if err := mlx.DequantFP8Block(d, b, srcs[n+i], s.Shape[len(s.Shape)-1], in.Block, 0); err != nil {
+			return nil, mlx.Invalid, fmt.Errorf("convert: tensor %q: %w", s.Name, err)
+		}
+		out = append(out, d...)
+	}
+	return out, mlx.BF16, nil
+}
+
+// mulConst returns b (float values of dtype dt) times m, computed in
+// float32 and rounded to dt (MLX's scalar * array); m == 0 returns b.
+func mulConst(b []byte, dt mlx.DType, m float32) []byte {
+	if m == 0 {
+		return b
+	}
+	out := make([]byte, len(b))
+	for i := 0; i < len(b)/dt.Size(); i++ {
+		putFloat(out, i, dt, floatAt(b, i, dt)*m)
+	}
+	return out
 }
 
 // toInputDType converts source-dtype bytes to the input's dtype (AWQ's
@@ -205,8 +292,46 @@ func (inv *Inventory) ReadSlice(s pipeline.Slice, p []byte, off int64) error {
 	if err != nil {
 		return err
 	}
-	if _, err := sec.ReadAt(p, s.Offset+off); err != nil && !(err == io.EOF && len(p) == 0) {
+	if s.Run > 0 {
+		err = readStrided(sec, s, p, off)
+	} else if _, err = sec.ReadAt(p, s.Offset+off); err == io.EOF && len(p) == 0 {
+		err = nil
+	}
+	if err != nil {
 		return fmt.Errorf("convert: %s: tensor %q: read: %w", rd.Name(), s.Tensor, err)
+	}
+	return nil
+}
+
+// directRun is the run length from which a strided slice is read run by
+// run; shorter runs are read as one span and gathered.
+const directRun = 64 << 10
+
+// readStrided fills p with the bytes at offset off of the strided slice s
+// (s.Run > 0).
+func readStrided(r io.ReaderAt, s pipeline.Slice, p []byte, off int64) error {
+	if len(p) == 0 {
+		return nil
+	}
+	first, last := off/s.Run, (off+int64(len(p))-1)/s.Run
+	if s.Run >= directRun {
+		for k := first; k <= last; k++ {
+			lo, hi := max(off, k*s.Run), min(off+int64(len(p)), (k+1)*s.Run)
+			if _, err := r.ReadAt(p[lo-off:hi-off], s.Offset+k*s.Stride+lo-k*s.Run); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	base := s.Offset + first*s.Stride
+	span := make([]byte, (last-first)*s.Stride+s.Run)
+	if _, err := r.ReadAt(span, base); err != nil {
+		return err
+	}
+	for k := first; k <= last; k++ {
+		lo, hi := max(off, k*s.Run), min(off+int64(len(p)), (k+1)*s.Run)
+		at := (k-first)*s.Stride + lo - k*s.Run
+		copy(p[lo-off:hi-off], span[at:at+hi-lo])
 	}
 	return nil
 }
@@ -222,5 +347,10 @@ func (inv *Inventory) Advise(s pipeline.Slice, off, n int64) {
 	if !ok {
 		return
 	}
-	adviseWillNeed(inv.closers[s.File], rd.DataOffset()+info.Begin+s.Offset+off, n)
+	start, size := s.Offset+off, n
+	if s.Run > 0 && n > 0 { // the physical span of the runs
+		first, last := off/s.Run, (off+n-1)/s.Run
+		start, size = s.Offset+first*s.Stride, (last-first)*s.Stride+s.Run
+	}
+	adviseWillNeed(inv.closers[s.File], rd.DataOffset()+info.Begin+start, size)
 }

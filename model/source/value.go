@@ -12,12 +12,12 @@ import (
 // valueOp applies a sanitize value transform (OpValue) to b, the bytes of
 // a tensor of the given shape and dtype, as mlx-lm's sanitize computes it
 // in that dtype.
-func valueOp(op model.ValueOp, b []byte, shape []int, dt mlx.DType) ([]byte, error) {
+func valueOp(op model.ValueOp, sc *model.Scaling, b []byte, shape []int, dt mlx.DType) ([]byte, error) {
 	if int64(len(b)) != numElements(shape)*int64(dt.Size()) {
 		return nil, fmt.Errorf("%d bytes for %s%v", len(b), dt, shape)
 	}
 	switch op {
-	case model.ValueNone:
+	case model.ValueNone, model.ValueSqueeze:
 		return b, nil
 	case model.ValueSwapLast2:
 		if len(shape) != 3 {
@@ -31,6 +31,8 @@ func valueOp(op model.ValueOp, b []byte, shape []int, dt mlx.DType) ([]byte, err
 		return out, nil
 	case model.ValueAddOne:
 		return addOne(b, dt)
+	case model.ValueScale:
+		return scaleValues(b, shape, dt, sc)
 	}
 	return nil, fmt.Errorf("unknown value op %s", op)
 }
@@ -49,6 +51,41 @@ func addOne(b []byte, dt mlx.DType) ([]byte, error) {
 			continue
 		}
 		putFloat(out, i, dt, floatAt(b, i, dt)+1)
+	}
+	return out, nil
+}
+
+// scaleValues multiplies b by sc (see model.Scaling): factors rounded to
+// dt, products in float32 rounded to dt, as MLX multiplies a float16,
+// bfloat16 or float32 array by a weakly typed Python scalar.
+func scaleValues(b []byte, shape []int, dt mlx.DType, sc *model.Scaling) ([]byte, error) {
+	if sc == nil || !dt.IsFloat() || dt == mlx.F64 {
+		return nil, fmt.Errorf("cannot scale %s values", dt)
+	}
+	rnd := func(v float32) float32 {
+		var t [8]byte
+		putFloat(t[:], 0, dt, v)
+		return floatAt(t[:], 0, dt)
+	}
+	by := rnd(float32(sc.By))
+	n := int(numElements(shape))
+	rows := 1
+	if sc.Rows != nil {
+		if len(shape) == 0 || shape[0] != len(sc.Rows) {
+			return nil, fmt.Errorf("%d row factors for shape %v", len(sc.Rows), shape)
+		}
+		rows = shape[0]
+	}
+	per := n / max(rows, 1)
+	out := make([]byte, len(b))
+	for r := 0; r < rows; r++ {
+		f := by
+		if sc.Rows != nil {
+			f = rnd(by * rnd(float32(sc.Rows[r])))
+		}
+		for i := r * per; i < (r+1)*per; i++ {
+			putFloat(out, i, dt, floatAt(b, i, dt)*f)
+		}
 	}
 	return out, nil
 }

@@ -27,13 +27,15 @@ layout of that transformers version:
 Fixture fields (schema: testdata/families/README.md): transformers (4: the
 llama.cpp oracle venv, torch 2.11 + transformers 4.57.6; 5: transformers 5.23.0
 from scripts/oracle/tf5, same torch), auto_class, seed, dtype, config,
-tokenizer, shards, generation_config, files, hub_fixups, twin.
+tokenizer, shards, generation_config, files, build_patches, hub_fixups, twin.
 
 The cache: $MLXCONV_CACHE/fixtures/hf/NAME-KEY (MLXCONV_CACHE defaults to
 ${XDG_CACHE_HOME:-~/.cache}/mlxconv), KEY the sha256 of the fixture file (and
 its twin's), these generator sources and the pinned requirements of that
 transformers version and the npm tokenizer pins. A directory is complete once
-it exists (made under a temporary name and renamed).
+it exists (made under a temporary name and renamed). Several work trees share
+the cache, each with its own keys while their sources differ: an entry of
+another key is removed only once unused for a week.
 """
 import argparse
 import hashlib
@@ -107,6 +109,18 @@ def cached_path(name):
     return os.path.join(cache_root(), "%s-%s" % (name, key(name)[:16]))
 
 
+# Cache entries of another key older than this are removed when a fixture is made.
+STALE_SECONDS = 7 * 24 * 3600
+
+
+def touch(path):
+    """Marks a cache entry as used (its mtime)."""
+    try:
+        os.utime(path)
+    except OSError:
+        pass
+
+
 def python_for(v):
     """The python with torch and transformers v (setting up the tf5 venv when needed)."""
     if v == 4:
@@ -129,7 +143,9 @@ def ensure(wanted, npm, log=sys.stderr):
         if f is None:
             continue
         paths[n] = cached_path(n)
-        if not os.path.isdir(paths[n]):
+        if os.path.isdir(paths[n]):
+            touch(paths[n])
+        else:
             missing.setdefault(version(f), []).append(n)
     for v, todo in sorted(missing.items()):
         t = time.time()
@@ -187,15 +203,42 @@ def shard_size(model, shards):
 
 
 def make(name, npm, out):
+    """Makes the fixture under a temporary name, then renames it to out."""
+    tmp = "%s.tmp-%d" % (out, os.getpid())
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    try:
+        save(name, npm, tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    for root, _, fns in os.walk(tmp):
+        for fn in fns:
+            os.chmod(os.path.join(root, fn), 0o644)  # as a Hub download (save_pretrained writes 0600)
+    parent = os.path.dirname(out)
+    for old in os.listdir(parent):
+        # Other keys of this fixture unused for a week (several work trees
+        # share the cache, each with its own key while their sources differ).
+        p = os.path.join(parent, old)
+        if (old.startswith(name + "-") and len(old) == len(name) + 17 and p != out
+                and time.time() - os.path.getmtime(p) > STALE_SECONDS):
+            shutil.rmtree(p, ignore_errors=True)
+    try:
+        os.rename(tmp, out)
+    except OSError:
+        if not os.path.isdir(out):
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)  # another process made it meanwhile
+
+
+def save(name, npm, tmp):
+    """The fixture's files, into tmp."""
     import torch
     import transformers
 
     import convert_models as cm
 
     f = spec(name)
-    tmp = "%s.tmp-%d" % (out, os.getpid())
-    shutil.rmtree(tmp, ignore_errors=True)
-    os.makedirs(tmp)
     tok = f["tokenizer"]
     if "npm" in tok:
         vocab = cm.tokenizer_size(npm, tok["npm"])
@@ -213,6 +256,8 @@ def make(name, npm, out):
     dtype = getattr(torch, f["dtype"])
     seed = f.get("seed", name)
     torch.manual_seed(seed_int(seed) & (2**63 - 1))
+    for patch in f.get("build_patches", []):
+        BUILD_PATCHES[patch](f)
     cfg = transformers.AutoConfig.for_model(model_type, **conf)
     cls = getattr(transformers, f.get("auto_class", "AutoModelForCausalLM"))
     if cls.__name__.startswith("Auto"):
@@ -221,8 +266,10 @@ def make(name, npm, out):
         model = cls._from_config(cfg, dtype=dtype)
     model.eval()
     if twin:
-        load_twin(model, twin, npm, os.path.join(tmp, ".twin"))
-        shutil.rmtree(os.path.join(tmp, ".twin"))
+        scratch = os.path.join(tmp, ".twin")
+        os.makedirs(scratch)
+        load_twin(model, twin, npm, scratch)
+        shutil.rmtree(scratch)
     else:
         redraw(model, seed)
     model.save_pretrained(tmp, safe_serialization=True, max_shard_size=shard_size(model, f.get("shards", 1)))
@@ -240,14 +287,42 @@ def make(name, npm, out):
             fh.write(body)
     for fix in f.get("hub_fixups", []):
         HUB_FIXUPS[fix](tmp, f)
-    for root, _, fns in os.walk(tmp):
-        for fn in fns:
-            os.chmod(os.path.join(root, fn), 0o644)  # as a Hub download (save_pretrained writes 0600)
-    for old in os.listdir(os.path.dirname(out)):
-        # Earlier versions of this fixture (other keys).
-        if old.startswith(name + "-") and len(old) == len(name) + 17 and os.path.join(os.path.dirname(out), old) != out:
-            shutil.rmtree(os.path.join(os.path.dirname(out), old), ignore_errors=True)
-    os.rename(tmp, out)
+
+
+# ---------------------------------------------------------------- build patches
+#
+# Stand-ins for parts of a model transformers cannot build here: fn(fixture
+# section) runs before the model is made. Listed by name in a fixture's
+# "build_patches".
+
+
+def patch_timm_vision_stub(f):
+    """Gemma 3n's vision tower is a timm MobileNetV5 (TimmWrapperModel) and
+    timm is not installed: a stub module with a few tensors under the Hub's
+    names (model.vision_tower.timm_model.conv_stem.*) stands in for it.
+    mlx-lm drops the whole tower, so only its names matter."""
+    import torch
+    import transformers
+
+    class TimmStub(transformers.PreTrainedModel):
+        config_class = transformers.Gemma3nVisionConfig
+
+        def __init__(self, config):
+            super().__init__(config)
+            m = torch.nn.Module()
+            m.conv_stem = torch.nn.Module()
+            m.conv_stem.conv = torch.nn.Conv2d(3, 8, 3, bias=True)
+            m.conv_stem.bn = torch.nn.Module()
+            m.conv_stem.bn.weight = torch.nn.Parameter(torch.ones(8))
+            self.timm_model = m
+            self.post_init()
+
+    transformers.AutoModel.register(transformers.Gemma3nVisionConfig, TimmStub, exist_ok=True)
+
+
+BUILD_PATCHES = {
+    "timm_vision_stub": patch_timm_vision_stub,
+}
 
 
 # ---------------------------------------------------------------- hub fixups
@@ -330,6 +405,309 @@ def fixup_fp8_block(d, f):
         fh.write(json.dumps(c, indent=2, sort_keys=True) + "\n")
 
 
+# The e2m1 (FP4) values, by code 0..7 (bit 3 is the sign).
+E2M1 = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0)
+MXFP4_GROUP = 32
+
+
+def mxfp4_pack(w):
+    """MXFP4 as the gpt-oss Hub checkpoints store it: w [..., out, in] (float)
+    -> blocks uint8 [..., out, in/32, 16] (two e2m1 codes per byte, the even
+    element in the low nibble) and scales uint8 [..., out, in/32] (e8m0, bias
+    127): per 32-element group the shared exponent is floor(log2(amax)) - 2
+    (e2m1's largest exponent), each element rounded to the nearest e2m1 value
+    of w / 2**exp (ties to the lower code, 6 at most)."""
+    import torch
+
+    w = w.to(torch.float32)
+    *lead, out_dim, in_dim = w.shape
+    g = w.reshape(*lead, out_dim, in_dim // MXFP4_GROUP, MXFP4_GROUP)
+    amax = g.abs().amax(dim=-1)
+    exp = torch.where(amax > 0, torch.floor(torch.log2(amax.clamp(min=2.0**-126))) - 2, torch.full_like(amax, -127.0))
+    exp = exp.clamp(-127, 127)
+    x = g / torch.pow(2.0, exp)[..., None]
+    vals = torch.tensor(E2M1)
+    idx = (x.abs()[..., None] - vals).abs().argmin(dim=-1)
+    codes = (idx | ((x < 0) & (idx > 0)).to(torch.int64) << 3).to(torch.uint8)
+    codes = codes.reshape(*lead, out_dim, in_dim // MXFP4_GROUP, MXFP4_GROUP // 2, 2)
+    blocks = (codes[..., 0] | (codes[..., 1] << 4)).contiguous()
+    scales = (exp + 127).to(torch.uint8).contiguous()
+    return blocks, scales
+
+
+def fixup_mxfp4_experts(d, f):
+    """gpt-oss as openai ships it: the experts' gate_up_proj [E, H, 2I] and
+    down_proj [E, I, H] (transformers' layout, input axis first) stored
+    transposed ([E, out, in]) as MXFP4 NAME_blocks / NAME_scales (mxfp4_pack),
+    the biases as they are, and config.json's quantization_config
+    {modules_to_not_convert, quant_method mxfp4}."""
+    wm, shards = read_shards(d)
+    for ts in shards.values():
+        for name in [k for k in ts if k.endswith(".experts.gate_up_proj") or k.endswith(".experts.down_proj")]:
+            blocks, scales = mxfp4_pack(ts.pop(name).transpose(-1, -2))
+            ts[name + "_blocks"] = blocks
+            ts[name + "_scales"] = scales
+    write_shards(d, wm, shards)
+    cp = os.path.join(d, "config.json")
+    with open(cp) as fh:
+        c = json.load(fh)
+    c["quantization_config"] = {"modules_to_not_convert": ["model.layers.*.self_attn", "model.layers.*.mlp.router",
+                                                           "model.embed_tokens", "lm_head"], "quant_method": "mxfp4"}
+def fixup_fp8_ue8m0(d, f):
+    """FP8 with power-of-two (ue8m0) scales over 32x32 blocks, the variant
+    mlx-lm 0.32.2 keeps as mxfp8 instead of dequantizing: each Linear weight
+    float8_e4m3fn, `NAME.weight_scale_inv` float32 [ceil(out/32), ceil(in/32)]
+    holding 2^ceil(log2(amax/448)), and quantization_config {activation_scheme
+    dynamic, fmt e4m3, quant_method fp8, scale_fmt ue8m0, weight_block_size
+    [32, 32]} (DeepSeek-V3.1's scale_fmt, on 32x32 blocks)."""
+    import torch
+
+    bs = 32
+    wm, shards = read_shards(d)
+    for ts in shards.values():
+        for name in [k for k, t in ts.items() if fp8_targets(k, t)]:
+            w = ts[name].to(torch.float32)
+            out_dim, in_dim = w.shape
+            bo, bi = -(-out_dim // bs), -(-in_dim // bs)
+            pad = torch.zeros(bo * bs, bi * bs)
+            pad[:out_dim, :in_dim] = w
+            blocks = pad.reshape(bo, bs, bi, bs)
+            amax = blocks.abs().amax(dim=(1, 3)).clamp(min=1e-12)
+            scale = torch.exp2(torch.ceil(torch.log2(amax / FP8_MAX))).to(torch.float32)
+            q = (blocks / scale[:, None, :, None]).reshape(bo * bs, bi * bs)[:out_dim, :in_dim]
+            ts[name] = q.to(torch.float8_e4m3fn).contiguous()
+            ts[name[: -len("weight")] + "weight_scale_inv"] = scale.contiguous()
+    write_shards(d, wm, shards)
+    set_quant_config(d, {"activation_scheme": "dynamic", "fmt": "e4m3", "quant_method": "fp8",
+                         "scale_fmt": "ue8m0", "weight_block_size": [bs, bs]})
+
+
+def set_quant_config(d, qc):
+    """config.json's quantization_config <- qc (None: removed)."""
+    cp = os.path.join(d, "config.json")
+    with open(cp) as fh:
+        c = json.load(fh)
+    if qc is None:
+        c.pop("quantization_config", None)
+    else:
+        c["quantization_config"] = qc
+    with open(cp, "w") as fh:
+        fh.write(json.dumps(c, indent=2, sort_keys=True) + "\n")
+
+
+E2M1 = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0)
+
+
+def fp4_codes(x):
+    """E2M1 codes (sign bit 3) of x, rounded to the nearest representable value."""
+    import torch
+
+    grid = torch.tensor(E2M1)
+    idx = (x.abs()[..., None] - grid).abs().argmin(dim=-1)
+    return (idx | ((x < 0).to(torch.int64) << 3)).to(torch.uint8)
+
+
+def pack_nibbles(codes):
+    """[..., n] 4-bit codes -> [..., n/2] uint8, element 2i in the low nibble."""
+    return (codes[..., 0::2] | (codes[..., 1::2] << 4)).contiguous()
+
+
+def nvfp4(w, group=16):
+    """(packed uint8 [out, in/2], block scales float8_e4m3fn [out, in/group],
+    global scale float32) of w, as NVIDIA's NVFP4 stores it: dequantized
+    w = e2m1 * scale_fp8 / global_scale (compressed-tensors' weight_global_scale;
+    ModelOpt's weight_scale_2 is 1/global_scale)."""
+    import torch
+
+    out_dim, in_dim = w.shape
+    g = w.reshape(out_dim, in_dim // group, group)
+    gs = torch.tensor(FP8_MAX * 6.0, dtype=torch.float32) / w.abs().amax().clamp(min=1e-12)
+    s = (g.abs().amax(dim=-1) / 6.0 * gs).clamp(min=2.0**-9, max=FP8_MAX).to(torch.float8_e4m3fn)
+    q = fp4_codes(g / (s.to(torch.float32) / gs)[..., None]).reshape(out_dim, in_dim)
+    return pack_nibbles(q), s.contiguous(), gs.reshape(1)
+
+
+def mxfp4(w, group=32):
+    """(packed uint8 [out, in/2], e8m0 scales uint8 [out, in/group]) of w."""
+    import torch
+
+    out_dim, in_dim = w.shape
+    g = w.reshape(out_dim, in_dim // group, group)
+    e = torch.ceil(torch.log2(g.abs().amax(dim=-1).clamp(min=2.0**-120) / 6.0)).clamp(-127, 127)
+    q = fp4_codes(g / torch.exp2(e)[..., None]).reshape(out_dim, in_dim)
+    return pack_nibbles(q), (e + 127).to(torch.uint8).contiguous()
+
+
+def ct_config(fmt, weights, input_activations=None):
+    return {
+        "config_groups": {"group_0": {"format": fmt, "input_activations": input_activations, "output_activations": None,
+                                      "targets": ["Linear"], "weights": weights}},
+        "format": fmt, "global_compression_ratio": None, "ignore": ["lm_head"], "kv_cache_scheme": None,
+        "quant_method": "compressed-tensors", "quantization_status": "compressed", "sparsity_config": {},
+        "transform_config": {}, "version": "0.12.2"}
+
+
+def ct_weights(num_bits, typ, strategy, group, symmetric):
+    return {"actorder": None, "block_structure": None, "dynamic": False, "group_size": group, "num_bits": num_bits,
+            "observer": "minmax", "observer_kwargs": {}, "strategy": strategy, "symmetric": symmetric, "type": typ}
+
+
+def fixup_ct_pack_quantized(d, f):
+    """compressed-tensors pack-quantized W4A16 / W8A16 as
+    RedHatAI/*-quantized.w4a16 (.w8a16) and llm-compressor ship it: per
+    Linear `weight_packed` int32 [out, in*bits/32] (signed values offset by
+    2^(bits-1), element (32/bits)i+k in bits k*bits..), `weight_scale`
+    (model dtype) [out, in/group] and `weight_shape` int64 [out, in];
+    symmetric. bits and group: the fixture's ct_bits (4) and ct_group (32,
+    mlx-lm's fixed mapping for the format)."""
+    import torch
+
+    bits, group = f.get("ct_bits", 4), f.get("ct_group", 32)
+    half, per = 2 ** (bits - 1), 32 // bits
+    wm, shards = read_shards(d)
+    for ts in shards.values():
+        for name in [k for k, t in ts.items() if fp8_targets(k, t)]:
+            w = ts.pop(name)
+            dt = w.dtype
+            out_dim, in_dim = w.shape
+            g = w.to(torch.float32).reshape(out_dim, in_dim // group, group)
+            s = (g.abs().amax(dim=-1) / (half - 0.5)).clamp(min=1e-8).to(dt)
+            q = torch.round(g / s.to(torch.float32)[..., None]).clamp(-half, half - 1).to(torch.int64) + half
+            q = q.reshape(out_dim, in_dim // per, per)
+            packed = torch.zeros(out_dim, in_dim // per, dtype=torch.int64)
+            for k in range(per):
+                packed |= q[..., k] << (bits * k)
+            base = name[: -len("weight")]
+            ts[base + "weight_packed"] = torch.where(packed >= 2**31, packed - 2**32, packed).to(torch.int32)
+            ts[base + "weight_scale"] = s.contiguous()
+            ts[base + "weight_shape"] = torch.tensor([out_dim, in_dim], dtype=torch.int64)
+    write_shards(d, wm, shards)
+    set_quant_config(d, ct_config("pack-quantized", ct_weights(bits, "int", "group", group, True)))
+
+
+def fixup_ct_nvfp4(d, f):
+    """compressed-tensors nvfp4-pack-quantized as RedHatAI/*-NVFP4 ships it:
+    per Linear `weight_packed` uint8 [out, in/2], `weight_scale`
+    float8_e4m3fn [out, in/16], `weight_global_scale` and
+    `input_global_scale` float32 [1]."""
+    import torch
+
+    wm, shards = read_shards(d)
+    for ts in shards.values():
+        for name in [k for k, t in ts.items() if fp8_targets(k, t)]:
+            packed, s, gs = nvfp4(ts.pop(name).to(torch.float32))
+            base = name[: -len("weight")]
+            ts[base + "weight_packed"] = packed
+            ts[base + "weight_scale"] = s
+            ts[base + "weight_global_scale"] = gs
+            ts[base + "input_global_scale"] = torch.tensor([1.0], dtype=torch.float32)
+    write_shards(d, wm, shards)
+    w = ct_weights(4, "float", "tensor_group", 16, True)
+    a = dict(w, dynamic="local", observer=None)
+    set_quant_config(d, ct_config("nvfp4-pack-quantized", w, a))
+
+
+def fixup_ct_mxfp4(d, f):
+    """compressed-tensors mxfp4-pack-quantized: per Linear `weight_packed`
+    uint8 [out, in/2] and `weight_scale` uint8 (e8m0) [out, in/32]."""
+    import torch
+
+    wm, shards = read_shards(d)
+    for ts in shards.values():
+        for name in [k for k, t in ts.items() if fp8_targets(k, t)]:
+            packed, s = mxfp4(ts.pop(name).to(torch.float32))
+            base = name[: -len("weight")]
+            ts[base + "weight_packed"] = packed
+            ts[base + "weight_scale"] = s
+    write_shards(d, wm, shards)
+    set_quant_config(d, ct_config("mxfp4-pack-quantized", ct_weights(4, "float", "group", 32, True)))
+
+
+def fixup_modelopt_nvfp4(d, f):
+    """NVIDIA ModelOpt NVFP4 as nvidia/*-FP4 ships it: per Linear `weight`
+    uint8 [out, in/2], `weight_scale` float8_e4m3fn [out, in/16],
+    `weight_scale_2` and `input_scale` float32 scalars, no
+    quantization_config in config.json and hf_quant_config.json
+    {producer, quantization {quant_algo NVFP4, group_size 16,
+    exclude_modules [lm_head]}}; with the fixture's "modelopt_config":
+    "config", also config.json's flat quantization_config {quant_method
+    modelopt, quant_algo NVFP4, ...} as newer exports write it."""
+    import torch
+
+    wm, shards = read_shards(d)
+    for ts in shards.values():
+        for name in [k for k, t in ts.items() if fp8_targets(k, t)]:
+            packed, s, gs = nvfp4(ts[name].to(torch.float32))
+            base = name[: -len("weight")]
+            ts[name] = packed
+            ts[base + "weight_scale"] = s
+            ts[base + "weight_scale_2"] = (1.0 / gs).reshape(())
+            ts[base + "input_scale"] = torch.tensor(1.0, dtype=torch.float32)
+    write_shards(d, wm, shards)
+    settings = {"exclude_modules": ["lm_head"], "group_size": 16, "kv_cache_quant_algo": None, "quant_algo": "NVFP4"}
+    # Newer ModelOpt exports (fixture "modelopt_config": "config") also
+    # write the settings flat into config.json, with quant_method.
+    set_quant_config(d, dict(settings, quant_method="modelopt") if f.get("modelopt_config") == "config" else None)
+    hq = {"producer": {"name": "modelopt", "version": "0.29.0"}, "quantization": settings}
+    with open(os.path.join(d, "hf_quant_config.json"), "w") as fh:
+        fh.write(json.dumps(hq, indent=4) + "\n")
+
+
+def fixup_mlx_layout(d, f):
+    """The quantized Linear tensors of the fixups above renamed into MLX's
+    quantized layout, config.json's quantization_config kept: the form in
+    which mlx-lm 0.32.2's load_model takes a compressed-tensors, ModelOpt or
+    ue8m0-FP8 config for a dense model (it maps the config to an MLX
+    quantization entry and infers each layer's mode from its scales, but
+    renames no tensor). weight_packed (or ModelOpt's packed weight) viewed
+    as uint32 -> weight; weight_scale -> scales (uint8 bits of fp8 / e8m0,
+    or the affine scales with biases -2^(bits-1) * scales, as deepseek_v3's
+    sanitize derives them for 4 bits); FP8 ue8m0 32x32: the fp8 bytes as uint32 and each block's
+    exponent + 127 repeated over its 32 rows (deepseek_v41's _repack); the
+    global / activation scales and weight_shape dropped. For NVFP4 that
+    changes the values (MLX's nvfp4 Linear has no tensor scale, so the
+    weights lose their 1/global_scale factor): these fixtures test the
+    loader's config mapping and layer inference, not a faithful model."""
+    import torch
+
+    wm, shards = read_shards(d)
+    for ts in shards.values():
+        # pack-quantized bits per layer, for the affine biases.
+        bits = {k[: -len(".weight_shape")]: 32 * ts[k[: -len("shape")] + "packed"].shape[-1] // int(ts[k][-1])
+                for k in ts if k.endswith(".weight_shape")}
+        for k in list(ts):
+            base, _, leaf = k.rpartition(".")
+            if leaf in ("weight_shape", "weight_global_scale", "input_global_scale", "weight_scale_2", "input_scale"):
+                del ts[k]
+            elif leaf == "weight_packed":
+                ts[base + ".weight"] = ts.pop(k).contiguous().view(torch.uint32)
+            elif leaf == "weight" and ts[k].dtype == torch.uint8:  # ModelOpt's packed weight
+                ts[k] = ts[k].contiguous().view(torch.uint32)
+            elif leaf == "weight_scale_inv":
+                si = ts.pop(k)
+                w = ts[base + ".weight"]
+                e = (torch.log2(si) + 127).to(torch.uint8)
+                ts[base + ".scales"] = e.repeat_interleave(32, dim=0)[: w.shape[0]].contiguous()
+                ts[base + ".weight"] = w.view(torch.uint8).contiguous().view(torch.uint32)
+        for k in [k for k in ts if k.endswith(".weight_scale")]:
+            sc = ts.pop(k)
+            base = k[: -len(".weight_scale")]
+            if sc.is_floating_point() and sc.dtype != torch.float8_e4m3fn:
+                ts[base + ".scales"] = sc
+                ts[base + ".biases"] = (-(2 ** (bits[base] - 1)) * sc.to(torch.float32)).to(sc.dtype)
+            else:
+                ts[base + ".scales"] = sc.view(torch.uint8).contiguous()
+    write_shards(d, wm, shards)
+
+
+def fixup_hf_quant_config(d, f):
+    """hf_quant_config.json <- the fixture's hf_quant_config (ModelOpt's
+    side file, e.g. a checkpoint whose only quantized part is the KV cache:
+    float weights, quant_algo null, kv_cache_quant_algo FP8)."""
+    with open(os.path.join(d, "hf_quant_config.json"), "w") as fh:
+        fh.write(json.dumps(f["hf_quant_config"], indent=4) + "\n")
+
+
 def fixup_next_n_layer(d, f):
     """A next-n (MTP) layer after the last decoder layer, as GLM-4.5 ships it
     (transformers does not build it): model.layers.<N>.* copied from layer
@@ -376,19 +754,52 @@ def fixup_ernie_mtp(d, f):
 
 def fixup_hub_config(d, f):
     """config.json with the fixture's hub_config keys set (a null removes a
-    key): a remote-code Hub config over the transformers class whose
-    checkpoint layout it shares (Hunyuan-A13B's "hunyuan" over
-    hunyuan_v1_moe)."""
+    key; "a.b" is key b of the object at a): a remote-code Hub config over
+    the transformers class whose checkpoint layout it shares (Hunyuan-A13B's
+    "hunyuan" over hunyuan_v1_moe), or the Hub spelling of keys a newer
+    transformers writes differently (Gemma 4's text_config.global_head_dim,
+    which transformers 5.23 saves as per_layer_config)."""
     cp = os.path.join(d, "config.json")
     with open(cp) as fh:
         c = json.load(fh)
     for k, v in f["hub_config"].items():
+        obj = c
+        *path, k = k.split(".")
+        for p in path:
+            obj = obj[p]
         if v is None:
-            c.pop(k, None)
+            obj.pop(k, None)
         else:
-            c[k] = v
+            obj[k] = v
     with open(cp, "w") as fh:
         fh.write(json.dumps(c, indent=2, sort_keys=True) + "\n")
+
+
+def fixup_fused_experts(d, f):
+    """Fused experts as the Qwen3.5-MoE Hub checkpoints store them (and the
+    transformers-5 modules hold them; save_pretrained writes them back per
+    expert): per MoE block P.mlp, P.mlp.experts.gate_up_proj [E, 2I, H]
+    (every expert's gate_proj rows, then its up_proj rows) and
+    P.mlp.experts.down_proj [E, H, I], replacing P.mlp.experts.{e}.*."""
+    import re
+
+    import torch
+
+    wm, shards = read_shards(d)
+    pat = re.compile(r"^(.*\.mlp\.experts)\.(\d+)\.(gate|up|down)_proj\.weight$")
+    for ts in shards.values():
+        blocks = {}
+        for k in list(ts):
+            m = pat.match(k)
+            if m:
+                blocks.setdefault(m.group(1), {}).setdefault(m.group(3), {})[int(m.group(2))] = ts.pop(k)
+        for prefix, parts in blocks.items():
+            n = len(parts["down"])
+            gate = torch.stack([parts["gate"][e] for e in range(n)])
+            up = torch.stack([parts["up"][e] for e in range(n)])
+            ts[prefix + ".gate_up_proj"] = torch.cat([gate, up], dim=1).contiguous()
+            ts[prefix + ".down_proj"] = torch.stack([parts["down"][e] for e in range(n)]).contiguous()
+    write_shards(d, wm, shards)
 
 
 def fixup_hunyuan_fused(d, f):
@@ -451,13 +862,67 @@ def fixup_minimax_m2(d, f):
     write_shards(d, wm, shards)
 
 
+INT4_GROUP = 32
+
+
+def fixup_int4_pack(d, f):
+    """Routed experts in compressed-tensors pack-quantized int4 as
+    Kimi-K2-Thinking ships them: `NAME.weight_packed` int32 [out, in/8] (the
+    codes q+8 of q = round(w/s) in [-8, 7], 8 per int32, lowest nibble first),
+    `NAME.weight_scale` bfloat16 [out, in/32] (s = amax/7 per group) and
+    `NAME.weight_shape` int32 [out, in]; config.json's quantization_config
+    names format pack-quantized (what mlx-lm reads)."""
+    import torch
+
+    wm, shards = read_shards(d)
+    for ts in shards.values():
+        for name in [k for k, t in ts.items() if ".mlp.experts." in k and k.endswith(".weight") and t.dim() == 2]:
+            w = ts.pop(name).to(torch.float32)
+            out_dim, in_dim = w.shape
+            g = w.reshape(out_dim, in_dim // INT4_GROUP, INT4_GROUP)
+            scale = (g.abs().amax(dim=2) / 7.0).clamp(min=1e-8).to(torch.bfloat16)
+            q = torch.round(g / scale.to(torch.float32)[:, :, None]).clamp(-8, 7).to(torch.int64) + 8
+            q = q.reshape(out_dim, in_dim // 8, 8)
+            packed = torch.zeros(out_dim, in_dim // 8, dtype=torch.int64)
+            for i in range(8):
+                packed |= q[:, :, i] << (4 * i)
+            base = name[: -len("weight")]
+            ts[base + "weight_packed"] = packed.to(torch.uint32).view(torch.int32).contiguous()
+            ts[base + "weight_scale"] = scale.contiguous()
+            ts[base + "weight_shape"] = torch.tensor([out_dim, in_dim], dtype=torch.int32)
+    write_shards(d, wm, shards)
+    cp = os.path.join(d, "config.json")
+    with open(cp) as fh:
+        c = json.load(fh)
+    c["quantization_config"] = {
+        "config_groups": {"group_0": {"input_activations": None, "output_activations": None, "targets": ["Linear"],
+                                      "weights": {"actorder": None, "block_structure": None, "dynamic": False,
+                                                  "group_size": INT4_GROUP, "num_bits": 4, "observer": "minmax",
+                                                  "observer_kwargs": {}, "strategy": "group", "symmetric": True,
+                                                  "type": "int"}}},
+        "format": "pack-quantized", "ignore": ["lm_head", "re:.*self_attn.*", "re:.*shared_experts.*", "re:.*mlp\\.(gate|up|gate_up|down)_proj.*"],
+        "kv_cache_scheme": None, "quant_method": "compressed-tensors", "quantization_status": "compressed"}
+    with open(cp, "w") as fh:
+        fh.write(json.dumps(c, indent=2, sort_keys=True) + "\n")
+
+
 HUB_FIXUPS = {
     "fp8_block": fixup_fp8_block,
+    "fp8_ue8m0": fixup_fp8_ue8m0,
+    "ct_pack_quantized": fixup_ct_pack_quantized,
+    "ct_nvfp4": fixup_ct_nvfp4,
+    "ct_mxfp4": fixup_ct_mxfp4,
+    "modelopt_nvfp4": fixup_modelopt_nvfp4,
+    "mlx_layout": fixup_mlx_layout,
+    "hf_quant_config": fixup_hf_quant_config,
     "next_n_layer": fixup_next_n_layer,
     "ernie_mtp": fixup_ernie_mtp,
     "hub_config": fixup_hub_config,
     "hunyuan_fused": fixup_hunyuan_fused,
     "minimax_m2": fixup_minimax_m2,
+    "int4_pack": fixup_int4_pack,
+    "mxfp4_experts": fixup_mxfp4_experts,
+    "fused_experts": fixup_fused_experts,
 }
 
 
@@ -475,6 +940,10 @@ def main():
         for n, p in ensure(a.names or have, os.path.abspath(a.npm)).items():
             print(n, p)
         return
+    # This directory is on sys.path and holds kernels.py (MLX kernel
+    # oracles); transformers 5 probes for the hub "kernels" package and would
+    # import that file. None in sys.modules makes find_spec report it absent.
+    sys.modules.setdefault("kernels", None)
     import transformers
 
     transformers.utils.logging.set_verbosity_error()

@@ -162,7 +162,54 @@ def gen(out, seed, reps):
                                 metadata={"kind": "cast", "from": src, "to": dst, "reps": str(reps)})
             files += 1
             arrays += reps
+    n, a = gen_fp8block(out, rng, reps)
+    files += n
+    arrays += a
     print(f"oracle: seed {seed}: wrote {files} case files with {arrays} MLX outputs to {out}")
+
+
+FP8_BLOCK = 128
+
+
+def fp8_dequant_ref(w, scale_inv):
+    """mlx-lm's own FP8 block dequant: deepseek_v3's Model.sanitize on one
+    weight and its weight_scale_inv (a tiny model, so the real code runs)."""
+    from mlx_lm.models import deepseek_v3
+
+    args = deepseek_v3.ModelArgs(vocab_size=8, hidden_size=8, intermediate_size=8, moe_intermediate_size=8,
+                                 num_hidden_layers=0, num_attention_heads=1, num_key_value_heads=1,
+                                 kv_lora_rank=8, q_lora_rank=None, qk_rope_head_dim=8, v_head_dim=8,
+                                 qk_nope_head_dim=8)
+    out = deepseek_v3.Model(args).sanitize({"x.weight": w, "x.weight_scale_inv": scale_inv})
+    return out["x.weight"]
+
+
+def gen_fp8block(out, rng, reps):
+    """FP8 block-scaled weights (DeepSeek-V3 checkpoints): every e4m3 code
+    (from_fp8 to bfloat16, "cK.from") and the whole dequant of random
+    blocks with odd shapes ("cK.out"); "cK.w" holds the fp8 bytes as uint8,
+    "cK.scale" the float32 block scales."""
+    tensors = {}
+    for c in range(reps):
+        if c == 0:
+            m, n = 2, 128  # the 256 codes, one block
+            codes = np.arange(256, dtype=np.uint8)
+        else:
+            m = int(rng.choice([1, 5, 127, 128, 129, 200, 256, 300]))
+            n = int(rng.choice([1, 3, 64, 128, 130, 255, 256, 385]))
+            codes = rng.integers(0, 256, m * n, dtype=np.uint64).astype(np.uint8)
+        w = mx.array(codes.reshape(m, n))
+        sm, sn = -(-m // FP8_BLOCK), -(-n // FP8_BLOCK)
+        mag = rng.choice([1e-4, 1.0, 3e3], (sm, sn))
+        scale = mx.array((rng.random((sm, sn)) * mag).astype(np.float32))
+        tensors[f"c{c}.w"] = w
+        tensors[f"c{c}.scale"] = scale
+        tensors[f"c{c}.from"] = mx.from_fp8(w, dtype=mx.bfloat16)
+        tensors[f"c{c}.out"] = fp8_dequant_ref(w, scale)
+    mx.eval(tensors)
+    mx.save_safetensors(os.path.join(out, "fp8block.safetensors"), tensors,
+                        metadata={"kind": "fp8block", "block": str(FP8_BLOCK), "reps": str(reps)})
+    return 1, 2 * reps
 
 
 def same_bits(a, b):

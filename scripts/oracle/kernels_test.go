@@ -171,6 +171,12 @@ func TestKernelOracle(t *testing.T) {
 				got := array{to, w.shape, res}
 				c.compare(base, pre+"out", want, got)
 				emit(pre+"out", got)
+			case "fp8block":
+				for _, got := range fp8Block(t, f, pre, w, meta) {
+					want, _ := load(t, f, got.name)
+					c.compare(base, got.name, want, got.array)
+					emit(got.name, got.array)
+				}
 			default:
 				t.Fatalf("%s: unknown case kind %q", base, meta["kind"])
 			}
@@ -199,4 +205,29 @@ func params(t *testing.T, meta map[string]string) mlx.QuantParams {
 	gs, err := strconv.Atoi(meta["group_size"])
 	require.NoError(t, err)
 	return mlx.QuantParams{Mode: mode, Bits: bits, GroupSize: gs, Rounding: mlx.RoundingCPU}
+}
+
+// namedArray is one output of a case.
+type namedArray struct {
+	name string
+	array
+}
+
+// fp8Block recomputes an fp8block case: every code of w decoded to
+// bfloat16 (pre+"from") and the block dequant by pre+"scale" (pre+"out").
+func fp8Block(t *testing.T, f *safetensors.File, pre string, w array, meta map[string]string) []namedArray {
+	t.Helper()
+	block, err := strconv.Atoi(meta["block"])
+	require.NoError(t, err)
+	require.Equal(t, mlx.U8, w.dt)
+	require.Len(t, w.shape, 2)
+	scale, ok := load(t, f, pre+"scale")
+	require.True(t, ok, "missing %sscale", pre)
+	from := make([]byte, 2*len(w.data))
+	for i, b := range w.data {
+		binary.LittleEndian.PutUint16(from[2*i:], mlx.F32ToBF16(mlx.FP8E4M3ToF32(b)))
+	}
+	out := make([]byte, 2*len(w.data))
+	require.NoError(t, mlx.DequantFP8Block(out, w.data, scale.data, w.shape[1], block, 0))
+	return []namedArray{{pre + "from", array{mlx.BF16, w.shape, from}}, {pre + "out", array{mlx.BF16, w.shape, out}}}
 }

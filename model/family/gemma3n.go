@@ -1,0 +1,170 @@
+package family
+
+import (
+	"slices"
+	"strconv"
+
+	"github.com/mlxconv/mlxconv/internal/pyjson"
+	"github.com/mlxconv/mlxconv/model"
+)
+
+// Gemma3n is mlx-lm's gemma3n, the text model of the multimodal checkpoint:
+// vision and audio towers and their embedders dropped, the language model
+// under "model.language_model." with AltUp, Laurel and per-layer inputs.
+// The head is tied (embed_tokens.as_linear); no quant_predicate.
+var Gemma3n = &model.Family{
+	Name:  "gemma3n",
+	Types: []string{"gemma3n"},
+	MLX: model.MLX{Build: buildGemma3n, Rules: []model.SanitizeRule{
+		model.Require{Match: model.Top("model"), Why: `mlx-lm's gemma3n sanitize reads weights["model"]`},
+		model.Drop{model.Prefix("model.vision_tower."), model.Prefix("model.audio_tower."),
+			model.Prefix("model.embed_audio."), model.Prefix("model.embed_vision.")},
+	}},
+}
+
+const (
+	slidingAttention = "sliding_attention"
+	fullAttention    = "full_attention"
+)
+
+// gemma3nText is what the tree needs from TextConfig.
+type gemma3nText struct {
+	d                       model.Dims
+	layers, kv, headDim     int
+	perLayer, vocabPerLayer int
+	altup, laurel, kvShared int
+	inter                   []int
+	layerTypes              []string
+}
+
+// gemma3nTextKeys are TextConfig's fields without a default; transformers
+// 5 configs carry rope_theta and rope_local_base_freq in rope_parameters.
+var gemma3nTextKeys = []string{"model_type", "hidden_size", "num_hidden_layers", "intermediate_size",
+	"num_attention_heads", "head_dim", "rms_norm_eps", "vocab_size", "num_key_value_heads", "num_kv_shared_layers",
+	"vocab_size_per_layer_input", "sliding_window", "max_position_embeddings", "final_logit_softcapping",
+	"layer_types", "activation_sparsity_pattern", "hidden_size_per_layer_input", "altup_num_inputs",
+	"altup_coef_clip", "altup_correct_scale", "altup_active_idx", "laurel_rank"}
+
+func readGemma3nText(c model.Config) (g gemma3nText, err error) {
+	if err = model.NeedKeys(c, "model_type", "text_config"); err != nil {
+		return g, err
+	}
+	tc := c.Object("text_config")
+	if tc == nil {
+		return g, c.Errf("text_config", "is not an object")
+	}
+	t := model.NewConfig(tc, "config.json text_config")
+	if err = model.NeedKeys(t, gemma3nTextKeys...); err != nil {
+		return g, err
+	}
+	if t.Object("rope_parameters") == nil {
+		if err = model.NeedKeys(t, "rope_local_base_freq", "rope_theta"); err != nil {
+			return g, err
+		}
+	}
+	err = model.Steps(
+		func() (err error) { g.d.Hidden, err = t.PosInt("hidden_size"); return },
+		func() (err error) { g.d.Heads, err = t.PosInt("num_attention_heads"); return },
+		func() (err error) { g.d.Vocab, err = t.PosInt("vocab_size"); return },
+		func() (err error) { g.layers, err = model.LayerCount(t); return },
+		func() (err error) { g.kv, err = t.PosInt("num_key_value_heads"); return },
+		func() (err error) { g.headDim, err = t.PosInt("head_dim"); return },
+		func() (err error) { g.perLayer, err = t.PosInt("hidden_size_per_layer_input"); return },
+		func() (err error) { g.vocabPerLayer, err = t.PosInt("vocab_size_per_layer_input"); return },
+		func() (err error) { g.altup, err = t.PosInt("altup_num_inputs"); return },
+		func() (err error) { g.laurel, err = t.PosInt("laurel_rank"); return },
+		func() (err error) { g.kvShared, err = t.ReqInt("num_kv_shared_layers"); return },
+		func() (err error) { g.inter, err = perLayerInts(t, "intermediate_size", g.layers); return },
+		func() (err error) { g.layerTypes, err = layerStrings(t, "layer_types", g.layers); return },
+	)
+	if err == nil {
+		err = checkGemma3nLayers(t, g)
+	}
+	return g, err
+}
+
+// checkGemma3nLayers mirrors LanguageModel's layer_types lookups: both
+// kinds among the layers that own a KV cache, nothing else after them.
+func checkGemma3nLayers(t model.Config, g gemma3nText) error {
+	own := g.layerTypes[:max(0, min(g.layers, g.layers-g.kvShared))]
+	if !slices.Contains(own, slidingAttention) || !slices.Contains(own, fullAttention) {
+		return t.Errf("layer_types", "needs %q and %q among the first %d layers (num_kv_shared_layers %d)",
+			slidingAttention, fullAttention, len(own), g.kvShared)
+	}
+	for _, lt := range g.layerTypes[len(own):] {
+		if lt != slidingAttention && lt != fullAttention {
+			return t.Errf("layer_types", "holds %q (mlx-lm: unknown layer type)", lt)
+		}
+	}
+	return nil
+}
+
+func buildGemma3n(c model.Config, _ model.Tensors) (*model.Tree, error) {
+	g, err := readGemma3nText(c)
+	if err != nil {
+		return nil, err
+	}
+	h := g.d.Hidden
+	var b model.Builder
+	lm := "model.language_model."
+	b.Embedding(lm+"embed_tokens", g.d.Vocab, h)
+	for l := 0; l < g.layers; l++ {
+		p := lm + "layers." + strconv.Itoa(l)
+		b.Attention(p+".self_attn", h, g.d.Heads, g.kv, g.headDim, false, false)
+		b.Norm(p+".self_attn.q_norm", g.headDim)
+		b.Norm(p+".self_attn.k_norm", g.headDim)
+		b.MLPGateUpDown(p+".mlp", h, g.inter[l], false)
+		for _, n := range []string{"input_layernorm", "post_attention_layernorm", "pre_feedforward_layernorm", "post_feedforward_layernorm"} {
+			b.Norm(p+"."+n, h)
+		}
+		b.BlockParams(p+".altup", model.Param{Name: "correct_output_scale", Shape: []int{h}})
+		b.Linear(p+".altup.correction_coefs", g.altup, g.altup, false)
+		b.Linear(p+".altup.prediction_coefs", g.altup, g.altup*g.altup, false)
+		b.Linear(p+".altup.modality_router", h, g.altup, false)
+		b.Norm(p+".altup.router_norm", h)
+		b.Linear(p+".laurel.linear_left", h, g.laurel, false)
+		b.Linear(p+".laurel.linear_right", g.laurel, h, false)
+		b.Norm(p+".laurel.post_laurel_norm", h)
+		b.Linear(p+".per_layer_input_gate", h, g.perLayer, false)
+		b.Linear(p+".per_layer_projection", g.perLayer, h, false)
+		b.Norm(p+".post_per_layer_input_norm", h)
+	}
+	b.Embedding(lm+"embed_tokens_per_layer", g.vocabPerLayer, g.layers*g.perLayer)
+	b.Linear(lm+"per_layer_model_projection", h, g.layers*g.perLayer, false)
+	b.Norm(lm+"per_layer_projection_norm", g.perLayer)
+	for _, n := range []string{"altup_projections.", "altup_unembed_projections."} {
+		for i := 1; i < g.altup; i++ {
+			b.Linear(lm+n+strconv.Itoa(i-1), h, h, false)
+		}
+	}
+	b.Norm(lm+"norm", h)
+	return b.Tree(g.layers), nil
+}
+
+// perLayerInts reads key as one positive integer for every layer or a list
+// of at least n (mlx-lm indexes the list by layer).
+func perLayerInts(c model.Config, key string, n int) ([]int, error) {
+	if v, ok := c.Value(key); ok {
+		if _, isList := v.([]pyjson.Value); isList {
+			list, err := c.IntList(key)
+			if err == nil && len(list) < n {
+				err = c.Errf(key, "has %d entries for %d layers", len(list), n)
+			}
+			if err == nil && slices.ContainsFunc(list, func(x int) bool { return x <= 0 }) {
+				err = c.Errf(key, "holds a size that is not positive")
+			}
+			return list, err
+		}
+	}
+	one, err := c.PosInt(key)
+	return slices.Repeat([]int{one}, n), err
+}
+
+// layerStrings reads key as a list of at least n strings (one per layer).
+func layerStrings(c model.Config, key string, n int) ([]string, error) {
+	out, err := strList(c, key)
+	if err == nil && len(out) < n {
+		err = c.Errf(key, "has %d entries for %d layers", len(out), n)
+	}
+	return out, err
+}

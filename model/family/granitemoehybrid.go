@@ -1,0 +1,135 @@
+package family
+
+import (
+	"strconv"
+
+	"github.com/mlxconv/mlxconv/model"
+)
+
+// GraniteMoEHybrid is mlx-lm's granitemoehybrid (Granite 4.0 H): Mamba-2
+// and attention layers by layer_types; with experts (num_local_experts) a
+// shared MLP and routed experts split from input_linear, without them a
+// dense MLP split from the shared MLP; 8-bit routers.
+var GraniteMoEHybrid = &model.Family{
+	Name:  "granitemoehybrid",
+	Types: []string{"granitemoehybrid"},
+	MLX: model.MLX{Build: buildGraniteMoEHybrid, Pred: model.RouterPred("router.layer"), Rules: []model.SanitizeRule{
+		model.Transform{Match: []model.Match{model.Contains("conv1d.weight")}, If: model.LastDimNot1, Op: model.ValueSwapLast2},
+		model.IfConfig{Key: "num_local_experts", Rules: []model.SanitizeRule{
+			model.Split{From: "block_sparse_moe.input_linear.weight", Axis: 1,
+				Into: []string{"block_sparse_moe.switch_mlp.gate_proj.weight", "block_sparse_moe.switch_mlp.up_proj.weight"}},
+			model.Rename{From: "block_sparse_moe.output_linear.weight", To: "block_sparse_moe.switch_mlp.down_proj.weight"},
+		}},
+		model.IfConfig{Key: "num_local_experts", Not: true, Rules: []model.SanitizeRule{
+			model.Split{From: "shared_mlp.input_linear.weight", Axis: 0, Into: []string{"mlp.gate_proj.weight", "mlp.up_proj.weight"}},
+			model.Rename{From: "shared_mlp.output_linear.weight", To: "mlp.down_proj.weight"},
+		}},
+		model.TiedHead{Default: true},
+	}},
+}
+
+// graniteHybrid is the shape of a granitemoehybrid model.
+type graniteHybrid struct {
+	hidden, inter, heads, kv, experts, shared int
+	attnBias, mlpBias                         bool
+	mamba                                     mamba2Mixer
+}
+
+func buildGraniteMoEHybrid(c model.Config, _ model.Tensors) (*model.Tree, error) {
+	if err := model.NeedKeys(c, "vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
+		"max_position_embeddings", "num_attention_heads", "num_key_value_heads", "attention_bias", "embedding_multiplier",
+		"attention_multiplier", "logits_scaling", "residual_multiplier", "layer_types", "rms_norm_eps"); err != nil {
+		return nil, err
+	}
+	var g graniteHybrid
+	var vocab int
+	if err := posInts(c, posInt{"vocab_size", &vocab}, posInt{"hidden_size", &g.hidden}, posInt{"intermediate_size", &g.inter},
+		posInt{"num_attention_heads", &g.heads}, posInt{"num_key_value_heads", &g.kv}); err != nil {
+		return nil, err
+	}
+	types, err := strList(c, "layer_types")
+	if err != nil {
+		return nil, err
+	}
+	if len(types) > model.MaxLayers {
+		return nil, c.Errf("layer_types", "has %d layers, too many", len(types))
+	}
+	if err := g.read(c, types); err != nil {
+		return nil, err
+	}
+	tie, err := c.BoolOr("tie_word_embeddings", true)
+	if err != nil {
+		return nil, err
+	}
+	var b model.Builder
+	b.Embedding("model.embed_tokens", vocab, g.hidden)
+	for l, t := range types {
+		g.layer(&b, "model.layers."+strconv.Itoa(l), t == mambaLayer)
+	}
+	b.Norm("model.norm", g.hidden)
+	if !tie {
+		b.Linear("lm_head", g.hidden, vocab, false)
+	}
+	return b.Tree(len(types)), nil
+}
+
+// read reads the flags, the MoE sizes and, when a layer is "mamba", the
+// Mamba-2 sizes (optional fields mlx-lm needs then).
+func (g *graniteHybrid) read(c model.Config, types []string) error {
+	var err error
+	if g.attnBias, err = c.BoolOr("attention_bias", false); err != nil {
+		return err
+	}
+	if g.mlpBias, err = c.BoolOr("mlp_bias", false); err != nil {
+		return err
+	}
+	if g.experts, err = c.IntOr("num_local_experts", 0); err != nil {
+		return err
+	}
+	if g.experts > 0 {
+		if g.shared, err = c.PosInt("shared_intermediate_size"); err != nil {
+			return err
+		}
+	}
+	hasMamba := false
+	for _, t := range types {
+		if t != mambaLayer && t != "attention" {
+			return c.Errf("layer_types", "holds %q, not \"mamba\" or \"attention\"", t)
+		}
+		hasMamba = hasMamba || t == mambaLayer
+	}
+	if !hasMamba {
+		return nil
+	}
+	m := &g.mamba
+	var headDim int
+	if err := posInts(c, posInt{"mamba_n_heads", &m.heads}, posInt{"mamba_d_head", &headDim}, posInt{"mamba_d_state", &m.state},
+		posInt{"mamba_d_conv", &m.kernel}, posInt{"mamba_n_groups", &m.groups}); err != nil {
+		return err
+	}
+	m.hidden, m.inner = g.hidden, m.heads*headDim
+	if m.bias, err = c.BoolOr("mamba_proj_bias", false); err != nil {
+		return err
+	}
+	m.convBias, err = c.BoolOr("mamba_conv_bias", false)
+	return err
+}
+
+// layer adds one decoder layer at p, a Mamba-2 or an attention layer.
+func (g *graniteHybrid) layer(b *model.Builder, p string, mamba bool) {
+	b.Norm(p+".input_layernorm", g.hidden)
+	if mamba {
+		g.mamba.add(b, p+".mamba")
+	} else {
+		b.Attention(p+".self_attn", g.hidden, g.heads, g.kv, g.hidden/g.heads, g.attnBias, g.attnBias)
+	}
+	if g.experts > 0 {
+		b.Linear(p+".shared_mlp.input_linear", g.hidden, 2*g.shared, false)
+		b.Linear(p+".shared_mlp.output_linear", g.shared, g.hidden, false)
+		b.SwitchGLU(p+".block_sparse_moe.switch_mlp", g.hidden, g.inter, g.experts)
+		b.Linear(p+".block_sparse_moe.router.layer", g.hidden, g.experts, false)
+	} else {
+		b.MLP(p+".mlp", g.hidden, g.inter, g.mlpBias)
+	}
+	b.Norm(p+".post_attention_layernorm", g.hidden)
+}

@@ -1,0 +1,183 @@
+package family
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/mlxconv/mlxconv/model"
+)
+
+// NemotronH is mlx-lm's nemotron_h: a block pattern (hybrid_override_pattern,
+// or layers_block_type / layer_types) of Mamba-2 mixers (M), attention (*),
+// relu² MLPs (-) and routed experts (E) under backbone; MTP layers dropped,
+// A_log and the router's correction bias kept out of dtype casts.
+var NemotronH = &model.Family{
+	Name:  "nemotron_h",
+	Types: []string{"nemotron_h"},
+	MLX: model.MLX{Build: buildNemotronH,
+		KeepDType: func(name string) bool { return scoreBias(name) || strings.Contains(name, "A_log") },
+		Rules: []model.SanitizeRule{
+			model.Drop{model.Prefix("mtp.")},
+			model.Transform{Match: []model.Match{model.Contains("conv1d.weight")}, If: model.LastDimNot1, Op: model.ValueSwapLast2},
+			model.StackExperts{Stack: model.ExpertStack{Experts: "experts", Stacked: "switch_mlp",
+				Names: [][2]string{{"down_proj", "fc2"}, {"up_proj", "fc1"}}, Parts: []string{"weight"}, Optional: true},
+				Layers: "backbone.layers.", Block: "mixer", Count: "n_routed_experts", From: model.LayersFromNames},
+		}},
+}
+
+// nemotronBlockChar maps layers_block_type names to pattern characters
+// (ModelArgs._block_type_to_char).
+var nemotronBlockChar = map[string]string{
+	"full_attention": "*", "linear_attention": "M", "moe": "E", "mlp": "-",
+	"attention": "*", mambaLayer: "M", "conv": "M",
+}
+
+// nemotronPattern is the block pattern, one character per layer:
+// hybrid_override_pattern (a string or a list), else layers_block_type or
+// layer_types mapped to characters.
+func nemotronPattern(c model.Config) ([]string, error) {
+	if raw, ok := c.Value("hybrid_override_pattern"); ok {
+		if s, isStr := raw.(string); isStr {
+			out := make([]string, 0, len(s))
+			for _, r := range s {
+				out = append(out, string(r))
+			}
+			return out, nil
+		}
+		return strList(c, "hybrid_override_pattern")
+	}
+	key := "layers_block_type"
+	if !c.Has(key) {
+		key = "layer_types"
+	}
+	if !c.Has(key) {
+		return nil, c.Errf("layers_block_type", "is missing, and so are layer_types and hybrid_override_pattern")
+	}
+	types, err := strList(c, key)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(types))
+	for i, t := range types {
+		ch, ok := nemotronBlockChar[t]
+		if !ok {
+			return nil, c.Errf(key, "holds %q, not a supported block type", t)
+		}
+		out[i] = ch
+	}
+	return out, nil
+}
+
+// nemotronH is the shape of a NemotronH model.
+type nemotronH struct {
+	hidden, inter, heads, kv, headDim                  int
+	attnBias, mlpBias                                  bool
+	mamba                                              mamba2Mixer
+	experts, moeInter, sharedInter, latent, sharedMult int
+}
+
+func buildNemotronH(c model.Config, _ model.Tensors) (*model.Tree, error) {
+	if err := model.NeedKeys(c, "vocab_size", "hidden_size", "intermediate_size", "max_position_embeddings",
+		"num_attention_heads", "num_key_value_heads", "attention_bias", "mamba_num_heads", "mamba_head_dim",
+		"mamba_proj_bias", "ssm_state_size", "conv_kernel", "n_groups", "mlp_bias", "layer_norm_epsilon", "use_bias",
+		"use_conv_bias"); err != nil {
+		return nil, err
+	}
+	pattern, err := nemotronPattern(c)
+	if err != nil {
+		return nil, err
+	}
+	if len(pattern) > model.MaxLayers {
+		return nil, c.Errf("hybrid_override_pattern", "has %d layers, too many", len(pattern))
+	}
+	var vocab int
+	n := nemotronH{}
+	if err := posInts(c, posInt{"vocab_size", &vocab}, posInt{"hidden_size", &n.hidden}, posInt{"num_attention_heads", &n.heads},
+		posInt{"num_key_value_heads", &n.kv}); err != nil {
+		return nil, err
+	}
+	if err := n.read(c); err != nil {
+		return nil, err
+	}
+	var b model.Builder
+	b.Embedding("backbone.embeddings", vocab, n.hidden)
+	for l, ch := range pattern {
+		p := "backbone.layers." + strconv.Itoa(l)
+		b.Norm(p+".norm", n.hidden)
+		n.block(&b, p+".mixer", ch)
+	}
+	b.Norm("backbone.norm_f", n.hidden)
+	b.Linear("lm_head", n.hidden, vocab, false)
+	return b.Tree(len(pattern)), nil
+}
+
+// read reads the block sizes and flags.
+func (n *nemotronH) read(c model.Config) error {
+	m := &n.mamba
+	var mambaHeads, mambaHeadDim int
+	if err := posInts(c, posInt{"mamba_num_heads", &mambaHeads}, posInt{"mamba_head_dim", &mambaHeadDim},
+		posInt{"ssm_state_size", &m.state}, posInt{"conv_kernel", &m.kernel}, posInt{"n_groups", &m.groups}); err != nil {
+		return err
+	}
+	m.hidden, m.heads, m.inner = n.hidden, mambaHeads, mambaHeads*mambaHeadDim
+	flags := []struct {
+		key string
+		dst *bool
+	}{{"attention_bias", &n.attnBias}, {"mlp_bias", &n.mlpBias}, {"mamba_proj_bias", &m.bias}, {"use_conv_bias", &m.convBias}}
+	for _, f := range flags {
+		v, err := c.BoolOr(f.key, false)
+		if err != nil {
+			return err
+		}
+		*f.dst = v
+	}
+	ints := []model.IntDefault{{Key: "intermediate_size", Dst: &n.inter}, {Key: "head_dim", Dst: &n.headDim, Def: n.hidden / n.heads},
+		{Key: "n_routed_experts", Dst: &n.experts}, {Key: "moe_intermediate_size", Dst: &n.moeInter},
+		{Key: "moe_shared_expert_intermediate_size", Dst: &n.sharedInter}, {Key: "moe_latent_size", Dst: &n.latent}}
+	if err := model.IntsOr(c, ints...); err != nil {
+		return err
+	}
+	if c.Has("n_shared_experts") {
+		n.sharedMult = 1
+	}
+	return nil
+}
+
+// block adds the mixer of one block kind at p; an unknown character adds
+// none (NemotronHBlock's if/elif chain).
+func (n *nemotronH) block(b *model.Builder, p, ch string) {
+	switch ch {
+	case "M":
+		n.mamba.add(b, p)
+	case "*":
+		b.Attention(p, n.hidden, n.heads, n.kv, n.headDim, n.attnBias, n.attnBias)
+	case "-":
+		n.mlp(b, p, n.inter)
+	case "E":
+		in := n.hidden
+		if n.latent > 0 {
+			in = n.latent
+		}
+		b.SwitchLinear(p+".switch_mlp.fc1", in, n.moeInter, n.experts, false)
+		b.SwitchLinear(p+".switch_mlp.fc2", n.moeInter, in, n.experts, false)
+		b.Params(p+".gate", model.Param{Name: "weight", Shape: []int{n.experts, n.hidden}},
+			model.Param{Name: "e_score_correction_bias", Shape: []int{n.experts}})
+		if n.sharedMult > 0 {
+			n.mlp(b, p+".shared_experts", n.sharedInter)
+		}
+		if n.latent > 0 {
+			b.Linear(p+".fc1_latent_proj", n.hidden, n.latent, n.mlpBias)
+			b.Linear(p+".fc2_latent_proj", n.latent, n.hidden, n.mlpBias)
+		}
+	}
+}
+
+// mlp adds NemotronHMLP (up_proj, down_proj); a zero size is
+// intermediate_size (its `intermediate_size or args.intermediate_size`).
+func (n *nemotronH) mlp(b *model.Builder, p string, inter int) {
+	if inter == 0 {
+		inter = n.inter
+	}
+	b.Linear(p+".up_proj", n.hidden, inter, n.mlpBias)
+	b.Linear(p+".down_proj", inter, n.hidden, n.mlpBias)
+}
