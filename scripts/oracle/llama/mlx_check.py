@@ -25,7 +25,7 @@ plain model's dtype, auto for 4bit) exports the MLX directory; checks:
              holds the MLX values (4bit: repacked to Q4_1); a float32 4bit
              model's float32 scales, which Q4_1 cannot hold, are lossy and
              reported, not failed
-  load       llama.cpp (logits.mjs) evaluates the ids; n_vocab equals
+  load       llama.cpp (runtime.py, built from the sdist) evaluates the ids; n_vocab equals
              mlx-lm's logits length
   logits     every figure is max|x - y| / max|source|, source being the HF
              model run in float32 by mlx-lm. own = mlx - source: the case's
@@ -61,7 +61,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-import check  # noqa: E402  (the llama oracle: node_logits, Checks, hashes)
+import check  # noqa: E402  (the llama oracle: llama_logits, Checks, hashes)
 
 CASES = ("plain", "4bit")
 SUMMARY = re.compile(r"(\d+) tensors \((\d+) exact, (\d+) lossy\)")
@@ -227,7 +227,7 @@ def main():
             out = outfile[:-5] + ".logits.json"
             jobs.append({"file": outfile, "out": out, "tokens": tokens, "prompt": check.PROMPT, "n": 1})
             pending.append((arch, case, ref_dir, info, out, text, refs[arch]["logits"]))
-    results = check.node_logits(jobs) if jobs else {}
+    results = check.llama_logits(jobs) if jobs else {}
     lines = []
     for arch, case, ref_dir, info, out, text, hf_logits in pending:
         with open(hf_logits, encoding="utf-8") as f:
