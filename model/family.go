@@ -63,6 +63,10 @@ type GGUF struct {
 	// TextType is the text_config model_type a wrapper config implies
 	// when its text_config names none.
 	TextType string
+	// Aliases are config keys the parameter tree reads that the
+	// converter finds under other names too: key -> names in
+	// find_hparam order (ConverterView).
+	Aliases map[string][]string
 }
 
 // CommonLayer maps the layer-relative MLX module paths of the llama-like

@@ -619,9 +619,11 @@ def run_arch(arch, a, tally, pool):
     keys = {}  # case name: its reference cache key
     for case in cases:
         csrc = source_of(case)
-        # The input's key: the HF fixture's (its transformers-4 twin's when
-        # the reference is converted from the twin), or the source case's.
-        base = (twin_key or hf_key) if case.source is None else keys[case.source]
+        # The input's key: the HF fixture's (with its transformers-4 twin's
+        # when the reference is converted from the twin: the twin's bytes
+        # make the output, the fixture's tokenizer generates from it), or
+        # the source case's.
+        base = (hf_key + "+twin:" + twin_key if twin_key else hf_key) if case.source is None else keys[case.source]
         key = keys[case.name] = a.refcache.key(base, case.flags)
         r, o = os.path.join(refdir, case.name), os.path.join(outdir, case.name)
         if case.source is not None and done_ref.get(case.source, "not run") is not None:

@@ -28,12 +28,14 @@ hard links (copies across file systems): the harness only reads a reference
 directory, and a prune only unlinks, so a concurrent prune can only turn a hit
 into a miss.
 Size: entries are tiny models (KBs to ~80 MB; the whole matrix of the 48
-fixtures of December 2026 is 641 entries, 4.0 GB). An entry's mtime is
+fixtures of December 2026 is 641 entries, 4.0 GB; 87 of the 91 fixtures
+after them took 5.3 GB). An entry's mtime is
 refreshed on every hit; at the start of a run, entries unused for PRUNE_DAYS
 days are removed, then the least recently used ones until the cache is under
 $MLXCONV_REF_CACHE_MAX_GB (default MAX_GB) - a change of the pinned
 requirements or of the harness code starts a new set of keys, and the old
-set is evicted first.
+set is evicted first. Nothing is stored while the file system has less than
+$MLXCONV_REF_CACHE_MIN_FREE_GB (default MIN_FREE_GB) free.
 """
 import hashlib
 import json
@@ -47,6 +49,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 VERSION = 1  # bump when an entry's layout or meaning changes
 PRUNE_DAYS = 7
 MAX_GB = 8
+MIN_FREE_GB = 4  # nothing is stored while the file system has less free space
 
 
 def default_root():
@@ -121,7 +124,7 @@ class Cache:
     def put_convert(self, key, out, err, label=None):
         """Stores mlx_lm.convert's result: its output directory out (err None)
         or its error text. label: what the entry is (for people reading the cache)."""
-        if self.root is None:
+        if self.root is None or not self._room():
             return
         tmp = os.path.join(self.root, ".tmp-%s-%s" % (key[:16], uuid.uuid4().hex))
         try:
@@ -135,6 +138,16 @@ class Cache:
             pass  # another run stored it first (rename onto a non-empty directory), or the disk is full: no cache
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+
+    def _room(self):
+        """False while the cache's file system has less than
+        $MLXCONV_REF_CACHE_MIN_FREE_GB (default MIN_FREE_GB) free: a shared
+        machine's disk is not filled by references (they are then not cached)."""
+        need = float(os.environ.get("MLXCONV_REF_CACHE_MIN_FREE_GB") or MIN_FREE_GB) * (1 << 30)
+        try:
+            return shutil.disk_usage(self.root).free >= need
+        except OSError:
+            return False
 
     def get_gen(self, key):
         """(tokens, error) from the reference's greedy generation, or None."""
@@ -235,6 +248,10 @@ def selftest():
         k = c.key(k0, ["-q"])
         assert k != c.key(k0, ["-q", "--q-bits", "8"]) and k != Cache(root, "h2").key(k0, ["-q"])
         assert c.get_convert(k, os.path.join(t, "o1")) == (False, None) and c.get_gen(k) is None
+        os.environ["MLXCONV_REF_CACHE_MIN_FREE_GB"] = "1e9"  # no file system has that much free
+        c.put_convert(k, src, None)
+        assert c.get_convert(k, os.path.join(t, "o0")) == (False, None)
+        os.environ["MLXCONV_REF_CACHE_MIN_FREE_GB"] = "0"
         c.put_convert(k, src, None)
         c.put_convert(k, src, "lost the race")  # a second writer: discarded, no error
         assert c.get_convert(k, os.path.join(t, "o1")) == (True, None)
