@@ -77,6 +77,16 @@ def dir_key(d):
     return h.hexdigest()
 
 
+# Errors of the machine, not of the model (a full disk, too many open files,
+# memory): never cached, so a rerun on a healthy machine runs the peer again.
+TRANSIENT = ("No space left", "Errno 28", "Unable to write", "Too many open files", "MemoryError",
+             "Cannot allocate memory", "Disk quota")
+
+
+def transient(err):
+    return bool(err) and any(t in err for t in TRANSIENT)
+
+
 class Cache:
     """Reference results by key; disabled (every lookup a miss, nothing
     written) when root is None."""
@@ -124,7 +134,7 @@ class Cache:
     def put_convert(self, key, out, err, label=None):
         """Stores mlx_lm.convert's result: its output directory out (err None)
         or its error text. label: what the entry is (for people reading the cache)."""
-        if self.root is None or not self._room():
+        if self.root is None or not self._room() or transient(err):
             return
         tmp = os.path.join(self.root, ".tmp-%s-%s" % (key[:16], uuid.uuid4().hex))
         try:
@@ -161,7 +171,7 @@ class Cache:
             return None
 
     def put_gen(self, key, tokens, err):
-        if self.root is None or not os.path.isdir(self._entry(key)):
+        if self.root is None or not os.path.isdir(self._entry(key)) or transient(err):
             return
         p = os.path.join(self._entry(key), "gen.json")
         tmp = "%s.tmp-%s" % (p, uuid.uuid4().hex)
