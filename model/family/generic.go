@@ -10,7 +10,7 @@ var Generic = &model.Family{
 	Types: []string{
 		"cohere", "cohere2", "ernie4_5", "exaone", "exaone4", "glm4", "gpt_bigcode", "helium",
 		"iquestloopcoder", "llama4_text", "minicpm3", "nanochat", "nemotron", "olmo", "olmo3",
-		"openelm", "phi", "plamo", "qwen", "stablelm", "starcoder2", "telechat3",
+		"openelm", "phi", "plamo", "qwen", "stablelm", "telechat3",
 	},
 	MLX: model.MLX{Build: model.BuildFromCheckpoint},
 }

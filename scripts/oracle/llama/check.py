@@ -236,7 +236,7 @@ def cmd_prepare(a):
                         + families.files())
     # The transformers-made fixtures among them, made once (one process per
     # transformers version) into their cache; models.generate copies them.
-    models.cm.hf_fixtures.ensure(archs, a.npm)
+    models.cm.hf_fixtures.ensure([models.fixture_name(x) for x in archs], a.npm)
     for arch in archs:
         out = os.path.join(work, "hf", arch)
         st = os.path.join(work, "hf", "." + arch + ".stamp")
