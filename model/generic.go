@@ -172,3 +172,46 @@ func naturalLess(a, b string) bool {
 	}
 	return len(as) < len(bs)
 }
+
+// CheckpointOrder is BuildFromCheckpoint with the modules in mlx-lm's
+// attribute order, the order nn.quantize visits them (and so the order of
+// a mixed recipe's per-module quantization entries), which a checkpoint's
+// sorted names do not give: top lists the paths outside the blocks, with
+// layers standing for every "layers.N" block (its position among them);
+// layer lists the block-relative paths. Paths in neither come after the
+// listed ones of their level, in natural order.
+func CheckpointOrder(top, layer []string, layers string) func(Config, Tensors) (*Tree, error) {
+	return func(c Config, ts Tensors) (*Tree, error) {
+		t, err := BuildFromCheckpoint(c, ts)
+		if err != nil {
+			return nil, err
+		}
+		key := func(p string) (int, int, int) {
+			if rest, ok := strings.CutPrefix(p, layers+"."); ok {
+				num, sub, _ := strings.Cut(rest, ".")
+				n, _ := strconv.Atoi(num)
+				return orderRank(top, layers), n, orderRank(layer, sub)
+			}
+			return orderRank(top, p), 0, 0
+		}
+		slices.SortStableFunc(t.Modules, func(a, b Module) int {
+			a0, a1, a2 := key(a.Path)
+			b0, b1, b2 := key(b.Path)
+			for _, d := range []int{a0 - b0, a1 - b1, a2 - b2} {
+				if d != 0 {
+					return d
+				}
+			}
+			return 0
+		})
+		return t, nil
+	}
+}
+
+// orderRank is p's index in list, len(list) when absent.
+func orderRank(list []string, p string) int {
+	if i := slices.Index(list, p); i >= 0 {
+		return i
+	}
+	return len(list)
+}

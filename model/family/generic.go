@@ -8,7 +8,7 @@ import "github.com/mlxconv/mlxconv/model"
 var Generic = &model.Family{
 	Name: "generic",
 	Types: []string{
-		"cohere", "cohere2", "ernie4_5", "exaone", "exaone4", "glm4", "gpt_bigcode", "helium",
+		"exaone", "glm4", "gpt_bigcode", "helium",
 		"iquestloopcoder", "llama4_text", "minicpm3", "nanochat", "nemotron", "olmo", "olmo3",
 		"openelm", "phi", "plamo", "qwen", "stablelm", "telechat3",
 	},
