@@ -123,6 +123,22 @@ def _node_batch(jobs, threads):
     return p, path
 
 
+def _node_one_by_one(jobs, threads, err):
+    """After a batch process died (llama.cpp aborts on some files it cannot
+    run): each job alone, a job whose own process dies getting an error
+    result (so that it fails, or is pending, as a load error would)."""
+    if len(jobs) == 1:
+        with open(jobs[0]["out"], "w", encoding="utf-8") as f:
+            json.dump({"error": "logits.mjs died: " + err.strip()[-600:]}, f)
+        return
+    for j in jobs:
+        p, path = _node_batch([j], threads)
+        _, e = p.communicate()
+        os.unlink(path)
+        if p.returncode != 0:
+            _node_one_by_one([j], threads, e)
+
+
 def node_logits(jobs, workers=2):
     """Runs logits.mjs --batch in `workers` node processes (model loading is
     single-threaded, so two one-thread processes beat one two-thread one; the
@@ -138,12 +154,12 @@ def node_logits(jobs, workers=2):
         buckets[i].append(j)
         loads[i] += size(j)
     threads = 2 if workers == 1 else 1
-    procs = [_node_batch(b, threads) for b in buckets]
-    for p, path in procs:
+    procs = [(_node_batch(b, threads), b) for b in buckets]
+    for (p, path), b in procs:
         _, err = p.communicate()
         os.unlink(path)
         if p.returncode != 0:
-            raise RuntimeError("logits.mjs failed (%d): %s" % (p.returncode, err[-4000:]))
+            _node_one_by_one(b, threads, err)
     out = {}
     for j in jobs:
         with open(j["out"], encoding="utf-8") as f:
