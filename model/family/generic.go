@@ -8,8 +8,8 @@ import "github.com/mlxconv/mlxconv/model"
 var Generic = &model.Family{
 	Name: "generic",
 	Types: []string{
-		"exaone", "glm4", "gpt_bigcode", "helium",
-		"iquestloopcoder", "llama4_text", "minicpm3", "nanochat", "nemotron", "olmo", "olmo3",
+		"exaone", "gpt_bigcode", "helium",
+		"iquestloopcoder", "llama4_text", "minicpm3", "nanochat", "nemotron", "olmo",
 		"openelm", "phi", "plamo", "qwen", "stablelm", "telechat3",
 	},
 	MLX: model.MLX{Build: model.BuildFromCheckpoint},

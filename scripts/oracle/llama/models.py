@@ -154,7 +154,9 @@ def add_tokens(out, spec):
         tj = json.load(f)
     with open(tc_path, encoding="utf-8") as f:
         tc = json.load(f)
-    base = max(tj["model"]["vocab"].values()) + 1
+    # After every id the tokenizer has (its added tokens may lie beyond the
+    # model vocabulary, as Qwen's do).
+    base = max([*tj["model"]["vocab"].values(), *(t["id"] for t in tj.get("added_tokens", []))]) + 1
     dec = tc.setdefault("added_tokens_decoder", {})
     for k, tok in enumerate(spec["tokens"]):
         t = {"id": base + k, "content": tok["content"], "single_word": False, "lstrip": False,
