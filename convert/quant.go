@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -164,9 +165,10 @@ type recipe struct {
 }
 
 // buildRecipe prepares a recipe for a model. The layer number's position
-// is found from the module paths (the first path holding down_proj, as
-// mlx-lm does, else the first path with a numeric component), so any
-// model with numbered layers works.
+// is found from the first module path holding down_proj, as mlx-lm does;
+// a model without one is refused with mlx-lm's message (its
+// mixed_quant_predicate_builder raises ValueError: gpt_bigcode, phi,
+// starcoder2).
 func buildRecipe(name Recipe, group int, spec *modelSpec) (*recipe, error) {
 	bits, ok := recipeTraits[name]
 	if !ok {
@@ -186,10 +188,10 @@ func buildRecipe(name Recipe, group int, spec *modelSpec) (*recipe, error) {
 			}
 		}
 	}
-	find(func(p string) bool { return strings.Contains(p, "down_proj") })
-	if r.loc < 0 {
-		find(func(string) bool { return true })
+	if !slices.ContainsFunc(spec.Modules, func(m model.Module) bool { return strings.Contains(m.Path, "down_proj") }) {
+		return nil, fmt.Errorf("%w: recipe %s: the model does not have expected keys for mixed quant (no down_proj module, as mlx-lm requires)", ErrOptions, name)
 	}
+	find(func(p string) bool { return strings.Contains(p, "down_proj") })
 	if r.loc < 0 || r.layers <= 0 {
 		return nil, fmt.Errorf("%w: recipe %s needs a model with numbered layers", ErrOptions, name)
 	}

@@ -171,7 +171,7 @@ func TestPlanErrors(t *testing.T) {
 		is   error
 		msg  string
 	}{
-		{"unknown type", genModel{config: `{"model_type": "minicpmv"}`}, Options{}, ErrUnsupported, `model type "minicpmv" is not supported; supported families: cohere, cohere2, deepseek_v3, dots1, ernie4_5`},
+		{"unknown type", genModel{config: `{"model_type": "minicpmv"}`}, Options{}, ErrUnsupported, `model type "minicpmv" is not supported; supported families: apertus, cohere, cohere2, deepseek_v3, dots1, ernie4_5_moe`},
 		{"custom code", genModel{config: `{"model_type": "llama", "model_file": "x.py"}`}, Options{}, ErrUnsupported, "custom model file"},
 		{"no model_type", genModel{config: `{}`}, Options{}, ErrConfig, "no model_type"},
 		{"missing field", genModel{config: `{"model_type": "qwen2", "hidden_size": 32}`}, Options{}, ErrConfig, `"num_hidden_layers" is missing`},
@@ -181,6 +181,7 @@ func TestPlanErrors(t *testing.T) {
 		{"wrong shape", wrongShape, Options{}, ErrWeights, `tensor "model.norm.weight" (model.safetensors) has shape [65], the model expects [64]`},
 		{"q and d", llama, Options{Quantize: true, Dequantize: true}, ErrOptions, "either quantize or dequantize"},
 		{"recipe mode", llama, Options{QuantPredicate: "mixed_2_6", QMode: mlx.MXFP4}, ErrOptions, "only support 'affine'"},
+		{"recipe without down_proj", genericModel(), Options{Quantize: true, QuantPredicate: "mixed_3_6"}, ErrOptions, "does not have expected keys for mixed quant"},
 		{"bad bits", llama, Options{Quantize: true, QBits: 7}, ErrOptions, "does not support 7 bits"},
 		{"bad group", llama, Options{Quantize: true, QMode: mlx.MXFP4, QGroupSize: 64}, ErrOptions, "mxfp4 does not support group size 64"},
 		{"bad dtype", llama, Options{DType: mlx.F64}, ErrOptions, "DType float64"},
@@ -207,7 +208,8 @@ func TestPlanErrors(t *testing.T) {
 
 func TestSupportedModelTypes(t *testing.T) {
 	got := family.ModelTypes()
-	for _, want := range []string{"llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "gemma3", "phi3", "mixtral", "qwen2_moe", "qwen3_moe", "starcoder2"} {
+	for _, want := range []string{"llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "gemma3", "phi3", "mixtral", "qwen2_moe", "qwen3_moe", "starcoder2",
+		"smollm3", "olmo2", "granite", "seed_oss", "internlm3", "hunyuan_v1_dense", "mistral3", "ministral3", "apertus"} {
 		assert.Contains(t, got, want)
 	}
 	assert.NotContains(t, got, "generic")

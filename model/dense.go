@@ -12,7 +12,7 @@ import (
 
 // MLX returns the mlx-lm part of a dense decoder family.
 func (a *Dense) MLX() MLX {
-	return MLX{Build: a.build, Rules: a.Rules}
+	return MLX{Build: a.build, Rules: a.Rules, Pred: a.Pred, LegacyRope: a.LegacyRope}
 }
 
 // TwoNorms are the per-layer norms of most dense decoders.
@@ -41,17 +41,27 @@ type Dense struct {
 
 	AttnBias string // key of the q/k/v/o projections' bias flag (default false); "" for none
 	QkvBias  bool   // q/k/v projections always have a bias
+	OBias    string // key of o_proj's own bias flag (default false); "": o_proj follows AttnBias
 	MlpBias  string // key of the MLP's bias flag (default false); "" for none
 
 	TieDefault bool // tie_word_embeddings when absent
 	AlwaysTied bool // tie_word_embeddings is not read and there is never an lm_head
 
-	Fused  bool     // self_attn.qkv_proj and mlp.gate_up_proj, without biases (phi3)
-	QkNorm bool     // self_attn.q_norm and k_norm over head_dim
-	Norms  []string // per-layer norms, after the MLP
+	Fused  bool // self_attn.qkv_proj and mlp.gate_up_proj, without biases (phi3)
+	QkNorm bool // self_attn.q_norm and k_norm over head_dim
+	// QkNormFull: the q/k norms span every head (heads*head_dim and
+	// kv*head_dim, olmo2), not one head.
+	QkNormFull bool
+	// QkNormKey is the config flag (default true) QkNorm depends on; ""
+	// for none. QkNormNames renames q_norm and k_norm.
+	QkNormKey   string
+	QkNormNames [2]string
+	Norms       []string // per-layer norms, after the MLP
 
-	Check func(c Config) error // a last config check; nil for none
-	Rules []SanitizeRule       // the model's sanitize; nil: it has none
+	Check      func(c Config) error // a last config check; nil for none
+	Rules      []SanitizeRule       // the model's sanitize; nil: it has none
+	Pred       QuantPred            // the model's quant_predicate; nil for none
+	LegacyRope bool                 // see MLX.LegacyRope
 }
 
 func (a *Dense) build(c Config, _ Tensors) (*Tree, error) {
@@ -108,15 +118,27 @@ func (a *Dense) readHeads(c Config, d Dims) (kv, headDim int, err error) {
 
 // denseFlags are the config switches of a Dense model.
 type denseFlags struct {
-	attnBias, mlpBias, tie bool
+	attnBias, oBias, mlpBias, qkNorm, tie bool
 }
 
 func (a *Dense) readFlags(c Config) (f denseFlags, err error) {
 	if f.attnBias, err = biasFlag(c, a.AttnBias); err != nil {
 		return f, err
 	}
+	f.oBias = f.attnBias
+	if a.OBias != "" {
+		if f.oBias, err = biasFlag(c, a.OBias); err != nil {
+			return f, err
+		}
+	}
 	if f.mlpBias, err = biasFlag(c, a.MlpBias); err != nil {
 		return f, err
+	}
+	f.qkNorm = a.QkNorm
+	if a.QkNorm && a.QkNormKey != "" {
+		if f.qkNorm, err = c.BoolOr(a.QkNormKey, true); err != nil {
+			return f, err
+		}
 	}
 	f.tie = a.AlwaysTied
 	if !a.AlwaysTied {
@@ -133,16 +155,27 @@ func (a *Dense) layer(b *Builder, p string, d Dims, kv, headDim int, f denseFlag
 		b.Linear(p+".mlp.gate_up_proj", d.Hidden, 2*d.Inter, false)
 		b.Linear(p+".mlp.down_proj", d.Inter, d.Hidden, false)
 	} else {
-		b.Attention(p+".self_attn", d.Hidden, d.Heads, kv, headDim, a.QkvBias || f.attnBias, f.attnBias)
-		if a.QkNorm {
-			b.Norm(p+".self_attn.q_norm", headDim)
-			b.Norm(p+".self_attn.k_norm", headDim)
+		b.Attention(p+".self_attn", d.Hidden, d.Heads, kv, headDim, a.QkvBias || f.attnBias, f.oBias)
+		if f.qkNorm {
+			a.qkNorms(b, p+".self_attn.", d.Heads, kv, headDim)
 		}
 		b.MLP(p+".mlp", d.Hidden, d.Inter, f.mlpBias)
 	}
 	for _, n := range a.Norms {
 		b.Norm(p+"."+n, d.Hidden)
 	}
+}
+
+// qkNorms adds the q/k norms of the attention at p (ending in a dot).
+func (a *Dense) qkNorms(b *Builder, p string, heads, kv, headDim int) {
+	q, k := cmp.Or(a.QkNormNames[0], "q_norm"), cmp.Or(a.QkNormNames[1], "k_norm")
+	if a.QkNormFull {
+		b.Norm(p+q, heads*headDim)
+		b.Norm(p+k, kv*headDim)
+		return
+	}
+	b.Norm(p+q, headDim)
+	b.Norm(p+k, headDim)
 }
 
 // layerCount returns num_hidden_layers, or the length of layer_types for

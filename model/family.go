@@ -110,6 +110,14 @@ type MLX struct {
 	// parameter (full name) that keeps its dtype when the floats are cast
 	// (deepseek_v3's e_score_correction_bias); nil casts every float.
 	KeepDType func(name string) bool
+	// LegacyRope: the model's ModelArgs reads only rope_theta and
+	// rope_scaling, not transformers 5's "rope_parameters", so mlx-lm
+	// would load a transformers-5 config as another model (its default
+	// rope); mlxconv then adds those keys to config.json from a flat
+	// rope_parameters (convert's legacyRope). Set it with a
+	// transformers-5 twin fixture proving it (llama_t5.json); without it
+	// config.json is written through as mlx_lm.convert writes it.
+	LegacyRope bool
 }
 
 // QuantPred is a model's own quant_predicate result for a module: nil

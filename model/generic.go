@@ -13,8 +13,26 @@ import (
 // "weight" is 2-D and whose other parameters are at most a 1-D "bias"
 // counts as a Linear/Embedding and is quantizable.
 func BuildFromCheckpoint(_ Config, ts Tensors) (*Tree, error) {
+	return buildRanked(ts, rankOf)
+}
+
+// BuildFromCheckpointRanked is BuildFromCheckpoint with some module names
+// ranked otherwise than genericRank: for mlx-lm model files that construct
+// their modules in another order (cohere: gate, up, down). The order is the
+// order of the config.json "quantization" entries a recipe writes.
+func BuildFromCheckpointRanked(ranks map[string]int) func(Config, Tensors) (*Tree, error) {
+	rank := func(c string) int {
+		if r, ok := ranks[c]; ok {
+			return r
+		}
+		return rankOf(c)
+	}
+	return func(_ Config, ts Tensors) (*Tree, error) { return buildRanked(ts, rank) }
+}
+
+func buildRanked(ts Tensors, rank func(string) int) (*Tree, error) {
 	mods, order := checkpointModules(ts)
-	sort.Slice(order, func(i, j int) bool { return naturalLess(order[i], order[j]) })
+	sort.Slice(order, func(i, j int) bool { return naturalLess(order[i], order[j], rank) })
 	spec := &Tree{Generic: true}
 	maxLayer := -1
 	for _, p := range order {
@@ -126,7 +144,8 @@ func IsDigits(s string) bool {
 
 // genericRank orders well-known module names the way mlx-lm's model
 // files construct them (embedding, layers, final norm, head; attention
-// before MLP before the norms; q, k, v, o; gate, down, up). Other names
+// before MLP before the norms; q, k, v, o; gate (or fused gate_up), down,
+// up). Other names
 // rank 4 and sort by name.
 var genericRank = map[string]int{
 	"embed_tokens": 0, "wte": 0, "tok_embeddings": 0, "word_embeddings": 0,
@@ -134,7 +153,7 @@ var genericRank = map[string]int{
 	"self_attn": 0, "attn": 0, "attention": 0,
 	"q_proj": 0, "k_proj": 1, "v_proj": 2, "o_proj": 3,
 	"mlp": 1, "feed_forward": 1,
-	"gate_proj": 0, "down_proj": 1, "up_proj": 2,
+	"gate_proj": 0, "gate_up_proj": 0, "down_proj": 1, "up_proj": 2,
 	"norm": 5, "ln_f": 5, "final_layernorm": 5,
 	"lm_head": 9,
 }
@@ -148,7 +167,7 @@ func rankOf(c string) int {
 
 // naturalLess orders dotted module paths component by component: numeric
 // components numerically (and first), then by genericRank, then by name.
-func naturalLess(a, b string) bool {
+func naturalLess(a, b string, rankOf func(string) int) bool {
 	as, bs := strings.Split(a, "."), strings.Split(b, ".")
 	for i := 0; i < len(as) && i < len(bs); i++ {
 		x, y := as[i], bs[i]
@@ -171,47 +190,4 @@ func naturalLess(a, b string) bool {
 		return x < y
 	}
 	return len(as) < len(bs)
-}
-
-// CheckpointOrder is BuildFromCheckpoint with the modules in mlx-lm's
-// attribute order, the order nn.quantize visits them (and so the order of
-// a mixed recipe's per-module quantization entries), which a checkpoint's
-// sorted names do not give: top lists the paths outside the blocks, with
-// layers standing for every "layers.N" block (its position among them);
-// layer lists the block-relative paths. Paths in neither come after the
-// listed ones of their level, in natural order.
-func CheckpointOrder(top, layer []string, layers string) func(Config, Tensors) (*Tree, error) {
-	return func(c Config, ts Tensors) (*Tree, error) {
-		t, err := BuildFromCheckpoint(c, ts)
-		if err != nil {
-			return nil, err
-		}
-		key := func(p string) (int, int, int) {
-			if rest, ok := strings.CutPrefix(p, layers+"."); ok {
-				num, sub, _ := strings.Cut(rest, ".")
-				n, _ := strconv.Atoi(num)
-				return orderRank(top, layers), n, orderRank(layer, sub)
-			}
-			return orderRank(top, p), 0, 0
-		}
-		slices.SortStableFunc(t.Modules, func(a, b Module) int {
-			a0, a1, a2 := key(a.Path)
-			b0, b1, b2 := key(b.Path)
-			for _, d := range []int{a0 - b0, a1 - b1, a2 - b2} {
-				if d != 0 {
-					return d
-				}
-			}
-			return 0
-		})
-		return t, nil
-	}
-}
-
-// orderRank is p's index in list, len(list) when absent.
-func orderRank(list []string, p string) int {
-	if i := slices.Index(list, p); i >= 0 {
-		return i
-	}
-	return len(list)
 }

@@ -485,9 +485,13 @@ const (
 	// ValueScale multiplies by a Scaling (falcon_h1's folded-in
 	// multipliers), in the tensor's own dtype; set by Tensors.Scale.
 	ValueScale
+	// ValueSqueeze drops every axis of size 1 (apertus's XieLU alpha_p
+	// and alpha_n, [1] to a scalar); the bytes are unchanged.
+	ValueSqueeze
 )
 
-var valueOpNames = [...]string{ValueNone: "none", ValueSwapLast2: "swap-last2", ValueAddOne: "add-one", ValueScale: "scale"}
+var valueOpNames = [...]string{ValueNone: "none", ValueSwapLast2: "swap-last2", ValueAddOne: "add-one", ValueScale: "scale",
+	ValueSqueeze: "squeeze"}
 
 func (o ValueOp) String() string {
 	if int(o) < len(valueOpNames) {
@@ -507,6 +511,8 @@ func (o ValueOp) Shape(tensor string, s []int) ([]int, error) {
 			return nil, fmt.Errorf("%w: tensor %q: %s needs a 3-D tensor, not %v", ErrWeights, tensor, o, s)
 		}
 		return []int{s[0], s[2], s[1]}, nil
+	case ValueSqueeze:
+		return slices.DeleteFunc(slices.Clone(s), func(d int) bool { return d == 1 }), nil
 	}
 	return nil, fmt.Errorf("%w: tensor %q: unknown value op %s", ErrWeights, tensor, o)
 }

@@ -128,6 +128,15 @@ func (b *Builder) BlockParams(path string, params ...Param) {
 	b.mods = append(b.mods, Module{Path: path, Kind: KindOther, Params: params, NotLeaf: true})
 }
 
+// Scalars adds a module of scalar (0-D) parameters, in order.
+func (b *Builder) Scalars(path string, names ...string) {
+	ps := make([]Param, len(names))
+	for i, n := range names {
+		ps[i] = Param{n, []int{}}
+	}
+	b.mods = append(b.mods, Module{Path: path, Kind: KindOther, Params: ps})
+}
+
 // SwitchGLU adds mlx-lm's SwitchGLU (gate_proj, up_proj, down_proj).
 func (b *Builder) SwitchGLU(path string, dims, hidden, experts int) {
 	b.SwitchGLUBias(path, dims, hidden, experts, false)

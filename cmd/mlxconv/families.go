@@ -11,7 +11,7 @@ import (
 )
 
 // writeFamilies prints the --list-families table: one row per family
-// (the model types Generic converts as read, one row each) with its
+// (the model types the generic families convert as read, one row each) with its
 // config.json model types and whether convert (MLX) and gguf export it.
 func writeFamilies(w io.Writer) error {
 	type row struct {
@@ -20,7 +20,7 @@ func writeFamilies(w io.Writer) error {
 	}
 	var rows []row
 	for _, f := range family.All {
-		if f == family.Generic {
+		if family.PerType(f) {
 			for _, t := range f.Types {
 				rows = append(rows, row{name: t, types: t})
 			}

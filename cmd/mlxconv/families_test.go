@@ -41,7 +41,7 @@ func TestListFamilies(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"model_type": "not_a_model"}`), 0o644))
 	code, _, stderr := runCLI(t, "convert", "--hf-path", dir, "--mlx-path", filepath.Join(t.TempDir(), "o"))
 	assert.Equal(t, 1, code)
-	assert.Contains(t, stderr, `model type "not_a_model" is not supported; supported families: cohere, `)
+	assert.Contains(t, stderr, `model type "not_a_model" is not supported; supported families: apertus, cohere, `)
 	assert.Contains(t, stderr, "(--list-families shows their model types)")
 	assert.Equal(t, 1, strings.Count(strings.TrimSpace(stderr), "\n")+1, stderr)
 

@@ -12,13 +12,15 @@ import (
 // All lists every family. A model_type belongs to exactly one.
 var All = []*model.Family{
 	Llama, Qwen2, Qwen3, Gemma, Gemma2, Phi3,
+	SmolLM3, Olmo2, Granite, SeedOSS, InternLM3, HunyuanV1Dense,
+	Mistral3, Ministral3, Apertus,
 	Mamba, Mamba2, LFM2, LFM2MoE, NemotronH, Jamba, GraniteMoEHybrid, FalconH1,
 	Gemma3, Gemma3Text, Mixtral, Qwen2MoE, Qwen3MoE,
 	Glm4MoE, OLMoE, GraniteMoE, Llama4, Ernie45MoE, Dots1, PhiMoE, Hunyuan, MiniMax, DeepseekV3,
 	GptOss, Qwen3Next, Qwen35, Qwen35MoE,
 	StarCoder2, Cohere, Cohere2, Exaone4, Ernie45, Glm4, Olmo3,
 	Gemma3n, Gemma4, Gemma4Text, Glm4MoELite,
-	Generic,
+	Generic, GenericGateUpDown,
 }
 
 // Lookup returns the family converting modelType, or nil.
@@ -88,16 +90,21 @@ func VocabRules(vocab string) func(model.VocabLoader) error {
 	return nil
 }
 
+// PerType reports whether f is one of the generic families, whose model
+// types are each its own mlx-lm model, converted as read off the
+// checkpoint: they are listed one by one.
+func PerType(f *model.Family) bool { return f == Generic || f == GenericGateUpDown }
+
 // Names returns the supported families by name, sorted: each family's
-// Name, except that the model types Generic converts as read are listed
-// one by one (each is its own mlx-lm model). withGGUF keeps only families
-// with a GGUF export.
+// Name, except that the model types Generic and GenericGateUpDown convert
+// as read are listed one by one (each is its own mlx-lm model). withGGUF
+// keeps only families with a GGUF export.
 func Names(withGGUF bool) []string {
 	var out []string
 	for _, f := range All {
 		switch {
 		case withGGUF && f.GGUF == nil:
-		case f == Generic:
+		case PerType(f):
 			out = append(out, f.Types...)
 		default:
 			out = append(out, f.Name)

@@ -35,7 +35,5 @@ func cohereParams(m *model.Meta) error {
 }
 
 // cohereOrder is the checkpoint's tree in cohere.py's (and cohere2.py's)
-// attribute order.
-var cohereOrder = model.CheckpointOrder([]string{"model.embed_tokens", "model.layers", "model.norm", "lm_head"},
-	[]string{"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj", "self_attn.q_norm", "self_attn.k_norm",
-		"mlp.gate_proj", "mlp.up_proj", "mlp.down_proj", "input_layernorm"}, "model.layers")
+// module order: its MLP constructs gate_proj, up_proj, down_proj.
+var cohereOrder = model.BuildFromCheckpointRanked(map[string]int{"up_proj": 1, "down_proj": 2})

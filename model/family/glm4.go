@@ -8,15 +8,13 @@ import (
 )
 
 // Glm4 is mlx-lm's glm4 (no sanitize: its tree is read off the checkpoint,
-// as Generic's, in glm4.py's module order) and llama.cpp's Glm4Model:
+// as Generic's) and llama.cpp's Glm4Model:
 // fused gate_up_proj, post-attention and post-MLP norms, partial rotary
 // embedding, GLM's BPE vocabulary with <|endoftext|>/<|user|> specials.
 var Glm4 = &model.Family{
 	Name:  "glm4",
 	Types: []string{"glm4"},
-	MLX: model.MLX{Build: model.CheckpointOrder([]string{"model.embed_tokens", "model.layers", "model.norm", "lm_head"},
-		[]string{"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj", "mlp.gate_up_proj", "mlp.down_proj",
-			"input_layernorm", "post_attention_layernorm", "post_self_attn_layernorm", "post_mlp_layernorm"}, "model.layers")},
+	MLX:   model.MLX{Build: model.BuildFromCheckpoint},
 	GGUF: &model.GGUF{
 		Types: []string{"glm4"}, Arch: "glm4", Vocab: "glm4", SetVocab: glm4Vocab,
 		Layer: model.WithLayer(map[string]string{

@@ -14,12 +14,7 @@ import (
 var Llama = &model.Family{
 	Name:  "llama",
 	Types: []string{"llama", "mistral", "iquestcoder", "xverse"},
-	MLX: (&model.Dense{
-		Required:   []string{"hidden_size", "num_hidden_layers", "intermediate_size", "num_attention_heads", "rms_norm_eps", "vocab_size"},
-		LayerTypes: true, HeadDim: model.HeadDimOptional, HeadDimFirst: true,
-		AttnBias: "attention_bias", MlpBias: "mlp_bias", TieDefault: true,
-		Norms: model.TwoNorms, Rules: []model.SanitizeRule{dropInvFreq, model.TiedHead{Default: true}},
-	}).MLX(),
+	MLX:   llamaMLX(),
 	GGUF: &model.GGUF{
 		Types: []string{"llama", "mistral"}, Arch: "llama", Vocab: "llama", SetVocab: llamaVocab, TokenizerClass: "LlamaTokenizerFast", PermuteQK: true, Layer: model.CommonLayer,
 		Params: llamaParams, Extra: llamaExtra,
@@ -30,6 +25,23 @@ var Llama = &model.Family{
 				KVHeads: model.KVHeadsNull},
 		},
 	},
+}
+
+// llamaDense is mlx-lm's llama.Model, which smollm3 and mistral3 build too.
+var llamaDense = model.Dense{
+	Required:   []string{"hidden_size", "num_hidden_layers", "intermediate_size", "num_attention_heads", "rms_norm_eps", "vocab_size"},
+	LayerTypes: true, HeadDim: model.HeadDimOptional, HeadDimFirst: true,
+	AttnBias: "attention_bias", MlpBias: "mlp_bias", TieDefault: true,
+	Norms: model.TwoNorms, Rules: []model.SanitizeRule{dropInvFreq, model.TiedHead{Default: true}},
+}
+
+// llamaMLX is llamaDense with LegacyRope: mlx-lm's llama reads only
+// rope_theta and rope_scaling (llama_t5.json proves the rewrite). smollm3
+// and mistral3 share llamaDense without it.
+func llamaMLX() model.MLX {
+	d := llamaDense
+	d.LegacyRope = true
+	return d.MLX()
 }
 
 // dropInvFreq drops the precomputed rotary frequencies some checkpoints

@@ -36,8 +36,6 @@ var stringExceptions = map[string]map[string]string{
 	"ggufexport/tokenizer_pre.go": {
 		"qwen2":   "llama.cpp pre-tokenizer name (tokenizer.ggml.pre) in get_vocab_base_pre's hash table",
 		"glm4":    "llama.cpp pre-tokenizer name (tokenizer.ggml.pre) in get_vocab_base_pre's hash table",
-		"olmo":    "llama.cpp pre-tokenizer name (tokenizer.ggml.pre) in get_vocab_base_pre's hash table",
-		"exaone":  "llama.cpp pre-tokenizer name (tokenizer.ggml.pre) in get_vocab_base_pre's hash table",
 		"exaone4": "llama.cpp pre-tokenizer name (tokenizer.ggml.pre) in get_vocab_base_pre's hash table",
 		"hunyuan": "llama.cpp pre-tokenizer name (tokenizer.ggml.pre) in get_vocab_base_pre's hash table",
 		"llama4":  "llama.cpp pre-tokenizer name (tokenizer.ggml.pre) in get_vocab_base_pre's hash table",

@@ -198,6 +198,10 @@ func ruleCases() []ruleCase {
 		{name: "transform lfm2 conv when last dim exceeds dim 1", rules: []model.SanitizeRule{model.Transform{
 			Match: []model.Match{model.Contains("conv.weight")}, If: model.LastDimOverDim1, Op: model.ValueSwapLast2}},
 			in: []string{"a.conv.weight=8x1x3", "b.conv.weight=8x3x1"}, want: []string{"a.conv.weight=8x3x1", "b.conv.weight=8x3x1"}},
+		{name: "transform squeeze (apertus's XieLU scalars)", rules: []model.SanitizeRule{model.Transform{
+			Match: []model.Match{model.Suffix("alpha_p"), model.Suffix("alpha_n")}, Op: model.ValueSqueeze}},
+			in:   []string{"m.act_fn.alpha_p=1", "m.act_fn.alpha_n=1x3x1", "m.act_fn.beta=2"},
+			want: []string{"m.act_fn.alpha_p=", "m.act_fn.alpha_n=3", "m.act_fn.beta=2"}},
 		{name: "transform of a stacked tensor", rules: []model.SanitizeRule{mixtralStack,
 			model.Transform{Match: []model.Match{model.Contains("switch_mlp")}, Op: model.ValueAddOne}},
 			config: `{"num_hidden_layers": 1, "num_local_experts": 1}`, in: []string{"model.layers.0.moe.experts.0.w1.weight"},
@@ -301,7 +305,7 @@ func TestSanitizeRuleBytes(t *testing.T) {
 	src := []genTensor{f32("a.gate_and_up.weight", 4, 3), bf16("m.input_linear.weight", 2, 4, 3),
 		bf16("c.conv1d.weight", 2, 3, 4), bf16("n.norm.weight", 5), f32("f.norm.weight", 3),
 		bf16("s.in_proj.weight", 3, 2), f32("e.embed.weight", 2, 2),
-		{"x.gate_up_proj_blocks", mlx.U8, []int{2, 4, 1, 4}}, bf16("x.gate_up_proj_bias", 2, 4)}
+		{"x.gate_up_proj_blocks", mlx.U8, []int{2, 4, 1, 4}}, bf16("x.gate_up_proj_bias", 2, 4), bf16("s.alpha_p", 1)}
 	writeTestModel(t, dir, src)
 	inv, err := LoadInventory(dir)
 	require.NoError(t, err)
@@ -319,6 +323,7 @@ func TestSanitizeRuleBytes(t *testing.T) {
 		model.Scale{Match: []model.Match{model.Suffix("in_proj.weight")}, By: []model.ConfigFloat{{Key: "k", Default: 1.25}},
 			Rows: func(model.Config) ([]float64, error) { return []float64{0.3535533905932738, 0.25, 3.3}, nil }},
 		model.Scale{Match: []model.Match{model.Suffix("embed.weight")}, By: []model.ConfigFloat{{Key: "k", Default: 0.1}}},
+		model.Transform{Match: []model.Match{model.Suffix("alpha_p")}, Op: model.ValueSqueeze},
 	}
 	require.NoError(t, model.ApplyRules(rules, &model.Tree{}, newConfig(nil, ""), tensorView{ts}))
 	data := map[string][]byte{}
@@ -343,6 +348,7 @@ func TestSanitizeRuleBytes(t *testing.T) {
 		"f.norm.weight":    plusOne(data["f.norm.weight"], mlx.F32),
 		"s.in_proj.weight": scaledBF16(data["s.in_proj.weight"], 1.25, []float64{0.3535533905932738, 0.25, 3.3}),
 		"e.embed.weight":   scaledF32(data["e.embed.weight"], 0.1),
+		"s.alpha_p":        data["s.alpha_p"],
 		// [2,4] bf16, every other element of each expert's row
 		"x.gate_proj.bias": row(xb, 2, 0, 2, 4, 6), "x.up_proj.bias": row(xb, 2, 1, 3, 5, 7),
 		// [2,4,1,4] uint8 read as [2,4,1] uint32: rows 0, 2 / 1, 3 of each expert

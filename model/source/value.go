@@ -17,7 +17,7 @@ func valueOp(op model.ValueOp, sc *model.Scaling, b []byte, shape []int, dt mlx.
 		return nil, fmt.Errorf("%d bytes for %s%v", len(b), dt, shape)
 	}
 	switch op {
-	case model.ValueNone:
+	case model.ValueNone, model.ValueSqueeze:
 		return b, nil
 	case model.ValueSwapLast2:
 		if len(shape) != 3 {

@@ -324,8 +324,11 @@ def parse_safetensors(path):
 OFFSETS = re.compile(r'"data_offsets"\s*:\s*\[\s*\d+\s*,\s*\d+\s*\]')
 
 
-def compare_dirs(ref, out, src):
-    """Returns {check: None (pass) | reason}."""
+def compare_dirs(ref, out, src, ref_src=None):
+    """Returns {check: None (pass) | reason}. ref_src: ref was converted from
+    this other source (a twin): config.json is compared as the ModelArgs
+    mlx_lm builds from it, README.md with the source path replaced, and the
+    files copied from the source are not compared with ref's."""
     res = {}
     for fn, key in (("config.json", "config.json"), ("model.safetensors.index.json", "index.json"), ("README.md", "README.md")):
         a, b = os.path.join(ref, fn), os.path.join(out, fn)
@@ -333,8 +336,12 @@ def compare_dirs(ref, out, src):
             res[key] = "mlxconv wrote no %s" % fn
         elif not os.path.exists(a):
             res[key] = "mlx_lm wrote no %s (harness problem)" % fn
+        elif ref_src is not None and fn == "config.json":
+            res[key] = same_model_args(a, b)
         else:
             da, db = read(a), read(b)
+            if ref_src is not None and fn == "README.md":
+                da = da.replace(ref_src.encode(), src.encode())
             if da == db:
                 res[key] = None
             elif fn.endswith(".json"):
@@ -358,6 +365,8 @@ def compare_dirs(ref, out, src):
     for f in sorted(a & b):
         if f.endswith(".safetensors") or f in ("config.json", "model.safetensors.index.json", "README.md"):
             continue  # compared by their own checks
+        if ref_src is not None and f in VERBATIM_FILES:
+            continue  # the twin's own files; compared with this source below
         if read(os.path.join(ref, f)) != read(os.path.join(out, f)):
             why.append("%s differs from mlx_lm's" % f)
     for f in sorted(os.listdir(src)):
@@ -563,6 +572,16 @@ def run_arch(arch, a, tally, pool):
 
     futures = {c.name: submit(c) for c in cases if c.source is None}
     done_ref = {}
+    twin = convert_models.families.load(arch)["convert_oracle"].get("twin")
+    twin_src = None
+    if twin:
+        # The same weights with the transformers-4 config (another family's
+        # model): mlx_lm.convert of it is the reference. mlx-lm may refuse
+        # a transformers-5 config, or load it and read it otherwise (e.g.
+        # ignore rope_parameters), so the twin's conversion is the model the
+        # checkpoint is; mlxconv's config.json is compared as the ModelArgs
+        # mlx_lm builds from it, and its greedy tokens with the twin's.
+        twin_src = convert_models.generate(twin, a.npm, os.path.join(work, "twin"))
     for case in cases:
         csrc = source_of(case)
         r, o = os.path.join(refdir, case.name), os.path.join(outdir, case.name)
@@ -574,7 +593,8 @@ def run_arch(arch, a, tally, pool):
                 tally.add(arch, case.name, check, "source case %s failed in mlx_lm" % case.source)
             continue
         t = time.time()
-        rerr = reference(csrc, r, case.flags)
+        via_twin = twin_src if twin_src is not None and case.source is None else None
+        rerr = reference(via_twin or csrc, r, case.flags)
         times["mlx_lm"] += time.time() - t
         done_ref[case.name] = rerr
         if rerr is None and case.name in needed_as_source:
@@ -593,8 +613,10 @@ def run_arch(arch, a, tally, pool):
         if rerr is not None and wide and case.name != "none":
             # Breadth families: mlx_lm refusing a case (e.g. a mixed recipe on
             # a model without down_proj) is listed with its error, never
-            # counted as a pass; mlxconv's result is listed beside it.
+            # counted as a pass; mlxconv must refuse it too.
             tally.peer(arch, case.name, rerr, rc)
+            if rc == 0:
+                tally.add(arch, case.name, "refuses", "mlxconv converted what mlx_lm.convert refuses (%s)" % rerr[:200])
         elif rerr is not None:
             # mlx_lm refused a case the matrix expects to work: a harness problem; report it.
             for check in CHECKS:
@@ -606,7 +628,7 @@ def run_arch(arch, a, tally, pool):
             for check in CHECKS:
                 tally.add(arch, case.name, check, "mlxconv exit 0 but wrote no %s" % o)
         else:
-            res = compare_dirs(r, o, csrc)
+            res = compare_dirs(r, o, csrc, ref_src=via_twin)
             for check in CHECKS:
                 tally.add(arch, case.name, check, res[check])
         times["compare"] += time.time() - t
@@ -625,6 +647,33 @@ def run_arch(arch, a, tally, pool):
     if not a.keep:
         shutil.rmtree(work, ignore_errors=True)
     return time.time() - t0, len(cases), times
+
+
+def model_args(path):
+    """mlx_lm's ModelArgs (as a dict) built from a config.json, with the
+    quantization entries."""
+    from mlx_lm.utils import _get_classes
+
+    with open(path) as f:
+        c = json.load(f)
+    _, args = _get_classes(c)
+    d = dict(vars(args.from_dict(c)))
+    d["quantization"] = c.get("quantization")
+    return d
+
+
+def same_model_args(ref, out):
+    """None when mlxconv's config.json gives mlx_lm every ModelArgs value
+    (and the quantization) that the twin's (ref's) gives: fields the twin
+    leaves None, and rope_parameters (the transformers-5 spelling itself),
+    are not compared."""
+    try:
+        a, b = model_args(ref), model_args(out)
+    except (Exception, SystemExit) as e:  # noqa: BLE001
+        return "mlx_lm cannot build ModelArgs: %s: %s" % (type(e).__name__, str(e)[:200])
+    bad = ["%s: mlx_lm (twin) %s, mlxconv %s" % (k, json.dumps(a.get(k))[:80], json.dumps(b.get(k))[:80])
+           for k in sorted(a) if k != "rope_parameters" and a[k] is not None and a[k] != b.get(k)]
+    return ("ModelArgs differ: " + "; ".join(bad[:3])) if bad else None
 
 
 def timed_ours(*args):

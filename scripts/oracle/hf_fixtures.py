@@ -33,7 +33,9 @@ The cache: $MLXCONV_CACHE/fixtures/hf/NAME-KEY (MLXCONV_CACHE defaults to
 ${XDG_CACHE_HOME:-~/.cache}/mlxconv), KEY the sha256 of the fixture file (and
 its twin's), these generator sources and the pinned requirements of that
 transformers version and the npm tokenizer pins. A directory is complete once
-it exists (made under a temporary name and renamed).
+it exists (made under a temporary name and renamed). Several work trees share
+the cache, each with its own keys while their sources differ: an entry of
+another key is removed only once unused for a week.
 """
 import argparse
 import hashlib
@@ -124,6 +126,18 @@ def cached_path(name):
     return os.path.join(cache_root(), "%s-%s" % (name, key(name)[:16]))
 
 
+# Cache entries of another key older than this are removed when a fixture is made.
+STALE_SECONDS = 7 * 24 * 3600
+
+
+def touch(path):
+    """Marks a cache entry as used (its mtime)."""
+    try:
+        os.utime(path)
+    except OSError:
+        pass
+
+
 def python_for(v):
     """The python with torch and transformers v (setting up the tf5 venv when needed)."""
     if v == 4:
@@ -146,7 +160,9 @@ def ensure(wanted, npm, log=sys.stderr):
         if f is None:
             continue
         paths[n] = cached_path(n)
-        if not os.path.isdir(paths[n]):
+        if os.path.isdir(paths[n]):
+            touch(paths[n])
+        else:
             missing.setdefault(version(f), []).append(n)
     for v, todo in sorted(missing.items()):
         t = time.time()
@@ -204,15 +220,42 @@ def shard_size(model, shards):
 
 
 def make(name, npm, out):
+    """Makes the fixture under a temporary name, then renames it to out."""
+    tmp = "%s.tmp-%d" % (out, os.getpid())
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    try:
+        save(name, npm, tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    for root, _, fns in os.walk(tmp):
+        for fn in fns:
+            os.chmod(os.path.join(root, fn), 0o644)  # as a Hub download (save_pretrained writes 0600)
+    parent = os.path.dirname(out)
+    for old in os.listdir(parent):
+        # Other keys of this fixture unused for a week (several work trees
+        # share the cache, each with its own key while their sources differ).
+        p = os.path.join(parent, old)
+        if (old.startswith(name + "-") and len(old) == len(name) + 17 and p != out
+                and time.time() - os.path.getmtime(p) > STALE_SECONDS):
+            shutil.rmtree(p, ignore_errors=True)
+    try:
+        os.rename(tmp, out)
+    except OSError:
+        if not os.path.isdir(out):
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)  # another process made it meanwhile
+
+
+def save(name, npm, tmp):
+    """The fixture's files, into tmp."""
     import torch
     import transformers
 
     import convert_models as cm
 
     f = spec(name)
-    tmp = "%s.tmp-%d" % (out, os.getpid())
-    shutil.rmtree(tmp, ignore_errors=True)
-    os.makedirs(tmp)
     tok = f["tokenizer"]
     if "npm" in tok:
         vocab = cm.tokenizer_size(npm, tok["npm"])
@@ -240,8 +283,10 @@ def make(name, npm, out):
         model = cls._from_config(cfg, dtype=dtype)
     model.eval()
     if twin:
-        load_twin(model, twin, npm, os.path.join(tmp, ".twin"))
-        shutil.rmtree(os.path.join(tmp, ".twin"))
+        scratch = os.path.join(tmp, ".twin")
+        os.makedirs(scratch)
+        load_twin(model, twin, npm, scratch)
+        shutil.rmtree(scratch)
     else:
         redraw(model, seed)
     model.save_pretrained(tmp, safe_serialization=True, max_shard_size=shard_size(model, f.get("shards", 1)))
@@ -259,14 +304,6 @@ def make(name, npm, out):
             fh.write(body)
     for fix in f.get("hub_fixups", []):
         HUB_FIXUPS[fix](tmp, f)
-    for root, _, fns in os.walk(tmp):
-        for fn in fns:
-            os.chmod(os.path.join(root, fn), 0o644)  # as a Hub download (save_pretrained writes 0600)
-    for old in os.listdir(os.path.dirname(out)):
-        # Earlier versions of this fixture (other keys).
-        if old.startswith(name + "-") and len(old) == len(name) + 17 and os.path.join(os.path.dirname(out), old) != out:
-            shutil.rmtree(os.path.join(os.path.dirname(out), old), ignore_errors=True)
-    os.rename(tmp, out)
 
 
 # ---------------------------------------------------------------- build patches

@@ -1,0 +1,85 @@
+package family
+
+import (
+	"fmt"
+
+	"github.com/mlxconv/mlxconv/model"
+)
+
+// Mistral3 is mlx-lm's mistral3, the VLM wrapper: the text model of
+// text_config (ministral3, else llama) under "language_model.", the
+// vision tower and projector dropped.
+var Mistral3 = &model.Family{
+	Name:  "mistral3",
+	Types: []string{"mistral3"},
+	MLX: model.MLX{Build: buildMistral3, Sanitize: sanitizeMistral3, Rules: []model.SanitizeRule{
+		model.Drop{model.Contains("vision_tower"), model.Contains("multi_modal_projector")},
+		model.Rename{From: "model.language_model.", To: "model.", Prefix: true},
+		model.Rename{From: "language_model.", Prefix: true},
+	}},
+}
+
+// mistral4Type is the text model_type mlx-lm builds as mistral4 (MoE,
+// not converted here).
+const mistral4Type = "mistral4"
+
+// mistral3Text returns text_config as ModelArgs.__post_init__ leaves it
+// (tie_word_embeddings false unless set; in place, as mlx-lm's dict is the
+// config it saves) and the family building it.
+func mistral3Text(c model.Config) (model.Config, *model.Family, error) {
+	if err := model.NeedKeys(c, "text_config"); err != nil {
+		return model.Config{}, nil, err
+	}
+	o := c.Object("text_config")
+	if o == nil {
+		return model.Config{}, nil, c.Errf("text_config", "is not an object")
+	}
+	if _, ok := o.Get("tie_word_embeddings"); !ok {
+		o.Set("tie_word_embeddings", false)
+	}
+	tc := model.NewConfig(o, "config.json text_config")
+	mt, _ := o.Get("model_type")
+	switch mt {
+	case Ministral3.Types[0]:
+		return tc, Ministral3, nil
+	case mistral4Type:
+		return tc, nil, tc.Errf("model_type", "is %q: mistral3 with a mistral4 text model is not supported", mistral4Type)
+	}
+	return tc, Llama, model.NeedKeys(tc, "model_type") // llama.ModelArgs requires it
+}
+
+func buildMistral3(c model.Config, ts model.Tensors) (*model.Tree, error) {
+	tc, f, err := mistral3Text(c)
+	if err != nil {
+		return nil, err
+	}
+	t, err := f.MLX.Build(tc, ts)
+	if err != nil {
+		return nil, err
+	}
+	for i := range t.Modules {
+		t.Modules[i].Path = "language_model." + t.Modules[i].Path
+	}
+	return t, nil
+}
+
+// sanitizeMistral3 is the rest of mistral3's sanitize, after its rules
+// dropped the vision tensors and took the text model's names out of
+// either layout (language_model.model.* or model.language_model.*): the
+// text model's sanitize, with the text config, then every name under
+// "language_model.".
+func sanitizeMistral3(_ *model.Tree, c model.Config, ts model.Tensors) error {
+	tc, f, err := mistral3Text(c)
+	if err != nil {
+		return err
+	}
+	if err := f.MLX.SanitizeTensors(nil, tc, ts); err != nil {
+		return fmt.Errorf("mistral3 text model: %w", err)
+	}
+	for _, n := range ts.Names() {
+		if err := ts.Rename(n, "language_model."+n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
