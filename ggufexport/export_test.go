@@ -1,10 +1,12 @@
 package ggufexport_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"flag"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -905,4 +907,37 @@ func ggufPyDequant(t *testing.T, typ string, data []byte) []float32 {
 		v[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
 	}
 	return v
+}
+
+// TestExportConverterConfig: the parameter tree is built from config.json
+// as llama.cpp's converter reads it, not from mlx-lm's ModelArgs
+// requirements: a transformers-5 MoE config naming num_experts
+// num_local_experts (which mlx-lm refuses) and without the keys its config
+// class defaults (decoder_sparse_step, mlp_only_layers, norm_topk_prob)
+// exports to the same file as the transformers-4 config.
+func TestExportConverterConfig(t *testing.T) {
+	for _, arch := range []string{"qwen3_moe", "qwen2_moe"} {
+		t.Run(arch, func(t *testing.T) {
+			m := fxModels()[arch]
+			want := filepath.Join(t.TempDir(), "want.gguf")
+			hf, _ := writeFx(t, m)
+			exportFx(t, hf, want, ggufexport.ExportOptions{})
+
+			cfg := maps.Clone(m.config)
+			cfg["num_local_experts"] = cfg["num_experts"]
+			delete(cfg, "num_experts")
+			for _, k := range []string{"decoder_sparse_step", "mlp_only_layers", "norm_topk_prob"} {
+				delete(cfg, k)
+			}
+			m.config = cfg
+			tf5, _ := writeFx(t, m)
+			got := filepath.Join(t.TempDir(), "got.gguf")
+			exportFx(t, tf5, got, ggufexport.ExportOptions{})
+			a, err := os.ReadFile(want)
+			require.NoError(t, err)
+			b, err := os.ReadFile(got)
+			require.NoError(t, err)
+			assert.True(t, bytes.Equal(a, b), "GGUF files differ")
+		})
+	}
 }

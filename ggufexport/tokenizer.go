@@ -61,6 +61,14 @@ import (
 // re-templated Llama/Gemma post-processors from add_bos_token).
 //   - SentencePiece-style BPE tokenizer.json without tokenizer.model
 //     (llama: gguf-py's LlamaHfVocab, model "llama"; tokenizer_llamahf.go).
+//     The SentencePiece rules of gemma, gemma2 and phi3 take LlamaHfVocab's
+//     tokens as their pieces there (mlx-lm 0.32.2 writes no
+//     tokenizer.model; the converter fails instead), then fill and drop
+//     to the vocabulary size as with tokenizer.model.
+//   - Byte-level BPE added tokens at or past the vocabulary size (the
+//     embedding rows) are dropped with a warning where the converter
+//     asserts (Gemma 3 text models as mlx-lm writes them:
+//     <image_soft_token> 262144 past 262144 rows).
 //
 // Unsupported: WordPiece/Unigram tokenizer.json, Mistral tekken; these are errors wrapping ErrTokenizer. Files are read whole with
 // size caps; counts and ids from them are validated before use.

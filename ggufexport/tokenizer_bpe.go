@@ -96,8 +96,14 @@ func (l *vocabLoader) bpe() error {
 	if err != nil {
 		return err
 	}
+	if toks.maxModelID >= n {
+		return fmt.Errorf("%w: token id %d is outside the vocabulary size %d", ErrTokenizer, toks.maxModelID, n)
+	}
 	if toks.maxID >= n {
-		return fmt.Errorf("%w: token id %d is outside the vocabulary size %d", ErrTokenizer, toks.maxID, n)
+		// convert_hf_to_gguf.py asserts here; the SentencePiece path drops
+		// such ids, and so does this one (Gemma 3's <image_soft_token>
+		// 262144 past a 262144-row text embedding, as mlx-lm writes it).
+		l.v.warnf("ignore added tokens from id %d: id is out of range, max=%d", n, n-1)
 	}
 
 	l.v.Model = "gpt2"
@@ -118,11 +124,13 @@ func (l *vocabLoader) bpe() error {
 // with the added tokens over it (by text; an added token also takes its
 // id).
 type bpeTokens struct {
-	byID     map[int]string
-	added    map[string]bool // added token texts
-	special  map[int]bool    // ids of added tokens marked special
-	maxID    int
-	distinct int // distinct tokens
+	byID    map[int]string
+	added   map[string]bool // added token texts
+	special map[int]bool    // ids of added tokens marked special
+	maxID   int
+	// maxModelID is the largest id of a model vocabulary token.
+	maxModelID int
+	distinct   int // distinct tokens
 }
 
 func newBPETokens(src *bpeSource) (*bpeTokens, error) {
@@ -130,7 +138,7 @@ func newBPETokens(src *bpeSource) (*bpeTokens, error) {
 		byID:    make(map[int]string, len(src.vocab)+len(src.added)),
 		added:   map[string]bool{},
 		special: map[int]bool{},
-		maxID:   -1,
+		maxID:   -1, maxModelID: -1,
 	}
 	for _, a := range src.added {
 		bt.added[a.Content] = true
@@ -145,6 +153,7 @@ func newBPETokens(src *bpeSource) (*bpeTokens, error) {
 		}
 		bt.byID[id] = t
 		bt.maxID = max(bt.maxID, id)
+		bt.maxModelID = max(bt.maxModelID, id)
 		bt.distinct++
 	}
 	seenAdded := map[string]bool{}

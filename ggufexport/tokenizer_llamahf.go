@@ -168,46 +168,7 @@ func (l *vocabLoader) legacySpecialTokensMap(vals map[string]any, extra []any) (
 
 // llamaHF exports a SentencePiece-style BPE tokenizer.json (isLlamaHF).
 func (l *vocabLoader) llamaHF() error {
-	tj, err := l.readTokenizerJSON()
-	if err != nil {
-		return err
-	}
-	if tj == nil {
-		return fmt.Errorf("%w: tokenizer.json not found in %s", ErrTokenizer, l.d.dir)
-	}
-	model, err := decodeVocabMap(tj.Model.Vocab, "tokenizer.json model.vocab")
-	if err != nil {
-		return err
-	}
-	// The fast tokenizer LlamaHfVocab loads refuses merges it cannot use.
-	if _, err := l.jsonBPEModel(tj, model); err != nil {
-		return err
-	}
-	tc, err := l.tokenizerConfig()
-	if err != nil {
-		return err
-	}
-	specials, err := l.llamaHFSpecials(tc)
-	if err != nil {
-		return err
-	}
-
-	av := newAddedVocab(model, tj.AddedTokens)
-	dec, hasDec, err := l.llamaHFDecoder(tc, tj.AddedTokens)
-	if err != nil {
-		return err
-	}
-	if hasDec {
-		if err := av.addDecoded(dec); err != nil {
-			return err
-		}
-	}
-	for _, s := range specials {
-		if err := av.addNew(s); err != nil {
-			return err
-		}
-	}
-	n, err := av.fill(l.v, specials)
+	n, err := l.llamaHFTokens()
 	if err != nil {
 		return err
 	}
@@ -218,6 +179,51 @@ func (l *vocabLoader) llamaHF() error {
 	}
 	sv.apply()
 	return nil
+}
+
+// llamaHFTokens sets the model, pre and token arrays of l.v as
+// LlamaHfVocab.all_tokens lists them and returns their count.
+func (l *vocabLoader) llamaHFTokens() (int, error) {
+	tj, err := l.readTokenizerJSON()
+	if err != nil {
+		return 0, err
+	}
+	if tj == nil {
+		return 0, fmt.Errorf("%w: tokenizer.json not found in %s", ErrTokenizer, l.d.dir)
+	}
+	model, err := decodeVocabMap(tj.Model.Vocab, "tokenizer.json model.vocab")
+	if err != nil {
+		return 0, err
+	}
+	// The fast tokenizer LlamaHfVocab loads refuses merges it cannot use.
+	if _, err := l.jsonBPEModel(tj, model); err != nil {
+		return 0, err
+	}
+	tc, err := l.tokenizerConfig()
+	if err != nil {
+		return 0, err
+	}
+	specials, err := l.llamaHFSpecials(tc)
+	if err != nil {
+		return 0, err
+	}
+
+	av := newAddedVocab(model, tj.AddedTokens)
+	dec, hasDec, err := l.llamaHFDecoder(tc, tj.AddedTokens)
+	if err != nil {
+		return 0, err
+	}
+	if hasDec {
+		if err := av.addDecoded(dec); err != nil {
+			return 0, err
+		}
+	}
+	for _, s := range specials {
+		if err := av.addNew(s); err != nil {
+			return 0, err
+		}
+	}
+	return av.fill(l.v, specials)
 }
 
 // llamaHFDecoder is tokenizer_config.json's added_tokens_decoder or, in

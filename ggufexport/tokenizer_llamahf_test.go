@@ -63,3 +63,40 @@ func TestLlamaHFVocabLegacy(t *testing.T) {
 	_, err = loadVocab(dir, vocabOptions{Arch: "llama"})
 	require.ErrorIs(t, err, ErrTokenizer)
 }
+
+// TestSPMFromTokenizerJSON: without tokenizer.model, the SentencePiece rules
+// (gemma2 here; also gemma and phi3) take LlamaHfVocab's tokens as the
+// pieces — mlx-lm 0.32.2 writes no tokenizer.model — then fill to the
+// vocabulary size (the embedding rows) with [PADi] and drop ids past it.
+func TestSPMFromTokenizerJSON(t *testing.T) {
+	dir := filepath.Join("testdata", "llamahf")
+	hf, err := loadVocab(dir, vocabOptions{Arch: "llama"})
+	require.NoError(t, err)
+
+	v, err := loadVocab(dir, vocabOptions{Arch: "gemma2", VocabSize: 20})
+	require.NoError(t, err)
+	assert.Equal(t, "llama", v.Model)
+	require.Len(t, v.Tokens, 20)
+	assert.Equal(t, hf.Tokens[:14], v.Tokens[:14])
+	assert.Equal(t, hf.Types[:14], v.Types[:14])
+	assert.Equal(t, []string{"[PAD18]", "[PAD19]"}, v.Tokens[18:])
+	assert.Equal(t, []tokenType{tokenUnused, tokenUnused}, v.Types[18:])
+	// NORMAL pieces score -rank (ids 6..10 and 12; 11, ▁the, is CONTROL).
+	assert.Equal(t, []float32{-1000, -1000, 0, -1, -5, -10000}, []float32{v.Scores[0], v.Scores[3], v.Scores[6], v.Scores[7], v.Scores[12], v.Scores[19]})
+	sp, ok := v.Lookup(keyAddSpacePrefix)
+	require.True(t, ok)
+	assert.True(t, sp.Equal(gguf.NewValue(false)))
+
+	v, err = loadVocab(dir, vocabOptions{Arch: "gemma2", VocabSize: 16})
+	require.NoError(t, err)
+	assert.Equal(t, hf.Tokens[:16], v.Tokens)
+	assert.Contains(t, v.Warnings, "ignore tokens from 16: id is out of range, max=15")
+
+	// Not a SentencePiece-style tokenizer.json: still refused by name.
+	other := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(other, "tokenizer.json"),
+		[]byte(`{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "added_tokens": [], "decoder": {"type": "ByteLevel"}}`), 0o644))
+	_, err = loadVocab(other, vocabOptions{Arch: "gemma"})
+	require.ErrorIs(t, err, ErrTokenizer)
+	assert.Contains(t, err.Error(), "tokenizer.model not found")
+}

@@ -139,8 +139,12 @@ func (p *spmPiece) parseField(num protowire.Number, typ protowire.Type, b []byte
 
 // spmTokenType maps a piece type as convert_hf_to_gguf.py does: the
 // IsUnknown / IsControl / IsUnused / IsByte checks in that order, anything
-// else (NORMAL and USER_DEFINED) NORMAL.
+// else (NORMAL and USER_DEFINED) NORMAL. A negative type is a llama.cpp
+// token type already (-t: pieces taken from tokenizer.json).
 func spmTokenType(t int32) tokenType {
+	if t < 0 {
+		return tokenType(-t)
+	}
 	switch t {
 	case spmUnknown:
 		return tokenUnknown
@@ -156,15 +160,21 @@ func spmTokenType(t int32) tokenType {
 
 // spm exports a SentencePiece vocabulary (_set_vocab_sentencepiece, or
 // Phi-3's set_vocab when phi3 is set).
+//
+// Without tokenizer.model, a SentencePiece-style tokenizer.json (what
+// gguf-py's LlamaHfVocab accepts; mlx-lm 0.32.2 writes no tokenizer.model)
+// stands in for it: its LlamaHfVocab tokens (BYTE, CONTROL, USER_DEFINED,
+// NORMAL; score -1000) take the place of the pieces, and the rest of the
+// rules (vocabulary size, [PADi] filling, ids past it dropped, added
+// tokens) apply unchanged. convert_hf_to_gguf.py fails there instead
+// ("Missing tokenizer.model"); this is a deliberate extension, with one
+// difference from LlamaHfVocab: NORMAL pieces score -rank (their order
+// among the NORMAL pieces by id, as in the SentencePiece BPE models these
+// files were converted from) instead of -1000, since llama.cpp's
+// SentencePiece tokenizer merges by score and equal scores make it
+// tokenize otherwise than the tokenizer does.
 func (l *vocabLoader) spm(phi3 bool) error {
-	b, err := l.d.read("tokenizer.model")
-	if err != nil {
-		return err
-	}
-	if b == nil {
-		return fmt.Errorf("%w: tokenizer.model not found in %s", ErrTokenizer, l.d.dir)
-	}
-	pieces, err := parseSentencePiece(b)
+	pieces, err := l.spmPieces()
 	if err != nil {
 		return err
 	}
@@ -203,6 +213,36 @@ func (l *vocabLoader) spm(phi3 bool) error {
 	}
 	sv.apply()
 	return nil
+}
+
+// spmPieces reads the pieces of tokenizer.model or, without one, of a
+// SentencePiece-style tokenizer.json as LlamaHfVocab lists them.
+func (l *vocabLoader) spmPieces() ([]spmPiece, error) {
+	b, err := l.d.read("tokenizer.model")
+	if err != nil {
+		return nil, err
+	}
+	if b != nil {
+		return parseSentencePiece(b)
+	}
+	if !l.isLlamaHF() {
+		return nil, fmt.Errorf("%w: tokenizer.model not found in %s (and tokenizer.json is not a SentencePiece-style BPE)", ErrTokenizer, l.d.dir)
+	}
+	if _, err := l.llamaHFTokens(); err != nil {
+		return nil, err
+	}
+	v := l.v
+	pieces := make([]spmPiece, len(v.Tokens))
+	rank := 0
+	for i, t := range v.Tokens {
+		pieces[i] = spmPiece{piece: t, score: v.Scores[i], typ: -int32(v.Types[i])}
+		if v.Types[i] == tokenNormal {
+			pieces[i].score = -float32(rank)
+			rank++
+		}
+	}
+	v.Tokens, v.Scores, v.Types = nil, nil, nil
+	return pieces, nil
 }
 
 // setSPMPieces sets n tokens: the pieces, then [PADi] placeholders (the

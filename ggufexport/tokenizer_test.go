@@ -327,8 +327,15 @@ func TestLoadVocabBPE(t *testing.T) {
 	assert.Equal(t, uint32(n), lookup[uint32](t, v, "tokenizer.ggml.eos_token_id"))
 	assert.Equal(t, uint32(n), lookup[uint32](t, v, "tokenizer.ggml.bos_token_id"))
 
-	// A token id beyond the vocabulary size is an error.
-	_, err = loadVocab(dir, vocabOptions{Pre: "qwen2", VocabSize: n + 2})
+	// Added token ids at or past the vocabulary size (the embedding rows)
+	// are dropped with a warning, as the SentencePiece path drops them
+	// (mlx-lm's gemma3_text: <image_soft_token> 262144 past 262144 rows).
+	v, err = loadVocab(dir, vocabOptions{Pre: "qwen2", VocabSize: n + 2})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"<|endoftext|>", "<think>"}, lookup[[]string](t, v, keyTokenList)[n:])
+	assert.Contains(t, strings.Join(v.Warnings, "\n"), "ignore added tokens from id "+itoa(n+2))
+	// A model vocabulary id past it is an error.
+	_, err = loadVocab(dir, vocabOptions{Pre: "qwen2", VocabSize: n - 1})
 	assert.ErrorIs(t, err, ErrTokenizer)
 }
 

@@ -63,6 +63,10 @@ type GGUF struct {
 	// TextType is the text_config model_type a wrapper config implies
 	// when its text_config names none.
 	TextType string
+	// Aliases are config keys the parameter tree reads that the
+	// converter finds under other names too: key -> names in
+	// find_hparam order (ConverterView).
+	Aliases map[string][]string
 }
 
 // CommonLayer maps the layer-relative MLX module paths of the llama-like
@@ -118,6 +122,11 @@ type MLX struct {
 	// transformers-5 twin fixture proving it (llama_t5.json); without it
 	// config.json is written through as mlx_lm.convert writes it.
 	LegacyRope bool
+	// ConfigEdit rewrites other transformers-5 spellings the model's
+	// ModelArgs does not read into the transformers-4 ones, in the config
+	// the loader reads (and so in the output config.json), after
+	// LegacyRope; nil for none. Proven like LegacyRope, by a twin fixture.
+	ConfigEdit func(c *pyjson.Object)
 }
 
 // QuantPred is a model's own quant_predicate result for a module: nil

@@ -3,6 +3,7 @@ package model
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/mlxconv/mlxconv/gguf"
 	"github.com/mlxconv/mlxconv/internal/pyjson"
@@ -27,8 +28,56 @@ func pyValue(v any) pyjson.Value {
 		return pyjson.Int(int64(x))
 	case float64:
 		return pyjson.Float(x)
+	case []any:
+		l := make([]pyjson.Value, len(x))
+		for i, e := range x {
+			l[i] = pyValue(e)
+		}
+		return l
 	}
 	return v
+}
+
+// ConverterView returns a copy of cfg as llama.cpp's converter reads it,
+// for the GGUF export to build the parameter tree from instead of the
+// MLX side's requirements (mlx-lm's ModelArgs): the config class
+// defaults c fills in where config.json has no key (transformers 4.57.6
+// loads the config through its class), then each aliases key set to the
+// first of its names that is present (TextModel.find_hparam order; a
+// transformers-5 config writes qwen3_moe's num_experts as
+// num_local_experts). A wrapper config (text_config) is returned
+// unchanged; so is cfg when c is nil and there are no aliases.
+func ConverterView(cfg *pyjson.Object, c *HFConfig, aliases map[string][]string) *pyjson.Object {
+	if _, ok := cfg.Get("text_config"); ok || c == nil && len(aliases) == 0 {
+		return cfg
+	}
+	m := ObjMap(cfg)
+	raw := ObjMap(cfg)
+	c.apply(m)
+	out := CloneValue(cfg).(*pyjson.Object)
+	for _, k := range sortedKeys(m) {
+		if _, ok := out.Get(k); !ok {
+			out.Set(k, m[k])
+		}
+	}
+	for _, k := range sortedKeys(aliases) {
+		for _, name := range aliases[k] {
+			if v, ok := raw[name]; ok {
+				out.Set(k, CloneValue(v))
+				break
+			}
+		}
+	}
+	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
 }
 
 // HFConfig is one transformers config class as the GGUF exporter sees it:

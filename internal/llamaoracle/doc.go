@@ -2,12 +2,13 @@
 // to the llama.cpp oracle in scripts/oracle/llama: llama.cpp's own
 // convert_hf_to_gguf.py as the reference converter, a GGUF dump (every KV with
 // its GGUF type, tensor infos with the sha256 of their bytes) and llama.cpp
-// inference through node-llama-cpp's prebuilt CPU binaries (raw logits of the
-// last prompt position, greedy tokens).
+// inference through llama.cpp built from the same pinned sdist (setup.sh's
+// CPU build and its mlxconv-logits tool: raw logits of the last prompt
+// position, greedy tokens).
 //
 // Two environment variables, both exported by ./build.sh test, locate it:
 // MLXCONV_LLAMA_CACHE, the directory scripts/oracle/llama/setup.sh prints
-// (venv, converter, node modules), and MLXCONV_LLAMA_WORK, a directory that
+// (venv, converter, llama.cpp build), and MLXCONV_LLAMA_WORK, a directory that
 // `check.py prepare` filled with the tiny HF models of every architecture and
 // their reference GGUFs, dumps and logits (index.json). As with
 // internal/oracle, a test that needs them is skipped when they are unset and

@@ -40,7 +40,7 @@ type Case struct {
 	Model   string `json:"model"`   // the HF model directory
 	GGUF    string `json:"gguf"`    // the reference GGUF (convert_hf_to_gguf.py)
 	Dump    string `json:"dump"`    // its dump.py JSON
-	Logits  string `json:"logits"`  // its logits.mjs JSON
+	Logits  string `json:"logits"`  // its runtime.py JSON
 	OK      bool   `json:"ok"`      // the reference converted and loaded
 	Error   string `json:"error"`   // why not, when !OK
 }
@@ -195,7 +195,7 @@ func (o *Oracle) Dump(t testing.TB, file string, reader ...string) *Dump {
 	return &d
 }
 
-// Logits is logits.mjs's result for one file.
+// Logits is runtime.py's result for one file.
 type Logits struct {
 	PromptTokens []int    `json:"prompt_tokens"` // the file's own tokenization of the prompt (BOS per add_bos)
 	Tokens       []int    `json:"tokens"`        // the evaluated input
@@ -246,7 +246,7 @@ func (o *Oracle) LoadError(t testing.TB, file string) error {
 
 func (o *Oracle) logits(t testing.TB, file, prompt string, tokens []int) (*Logits, error) {
 	t.Helper()
-	args := []string{filepath.Join(o.Scripts, "logits.mjs"), file, "--prompt", prompt}
+	args := []string{filepath.Join(o.Scripts, "runtime.py"), file, "--prompt", prompt}
 	if tokens != nil {
 		s := make([]string, len(tokens))
 		for i, v := range tokens {
@@ -254,8 +254,7 @@ func (o *Oracle) logits(t testing.TB, file, prompt string, tokens []int) (*Logit
 		}
 		args = append(args, "--tokens", strings.Join(s, ","))
 	}
-	out, err := o.run(t, true, []string{"MLXCONV_LLAMA_NPM=" + filepath.Join(o.Cache, "npm"), "NODE_LLAMA_CPP_SKIP_DOWNLOAD=true"},
-		"node", args...)
+	out, err := o.run(t, true, nil, o.Python(), args...)
 	if err != nil {
 		return nil, err
 	}

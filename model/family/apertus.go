@@ -12,7 +12,7 @@ import (
 var Apertus = &model.Family{
 	Name:  "apertus",
 	Types: []string{"apertus"},
-	MLX: model.MLX{Build: buildApertus, Rules: []model.SanitizeRule{
+	MLX: model.MLX{LegacyRope: true, Build: buildApertus, Rules: []model.SanitizeRule{
 		model.Transform{Match: []model.Match{model.Suffix("alpha_p"), model.Suffix("alpha_n")}, Op: model.ValueSqueeze},
 		model.TiedHead{},
 	}},

@@ -12,7 +12,7 @@ import (
 var Cohere = &model.Family{
 	Name:  "cohere",
 	Types: []string{"cohere"},
-	MLX:   model.MLX{Build: cohereOrder},
+	MLX:   model.MLX{Build: cohereOrder, LegacyRope: true},
 	GGUF: &model.GGUF{
 		Types: []string{"cohere"}, Arch: "command-r", Vocab: "command-r", SetVocab: model.VocabLoader.BPE,
 		Layer: model.CommonLayer, Params: cohereParams,

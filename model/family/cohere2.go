@@ -14,7 +14,7 @@ import (
 var Cohere2 = &model.Family{
 	Name:  "cohere2",
 	Types: []string{"cohere2"},
-	MLX:   model.MLX{Build: cohereOrder},
+	MLX:   model.MLX{Build: cohereOrder, LegacyRope: true},
 	GGUF: &model.GGUF{
 		Types: []string{"cohere2"}, Arch: "cohere2", Vocab: "cohere2", SetVocab: model.VocabLoader.BPE,
 		Layer: model.CommonLayer, Params: cohere2Params,

@@ -16,7 +16,7 @@ import (
 var DeepseekV3 = &model.Family{
 	Name:  "deepseek_v3",
 	Types: []string{"deepseek_v3", "kimi_k2", "joyai_llm_flash"},
-	MLX: model.MLX{Build: buildDeepseekV3, Rules: []model.SanitizeRule{model.FP8Dequant{Block: 128}},
+	MLX: model.MLX{LegacyRope: true, Build: buildDeepseekV3, Rules: []model.SanitizeRule{model.FP8Dequant{Block: 128}},
 		Sanitize: sanitizeDeepseekV3, KeepDType: func(name string) bool { return strings.Contains(name, "e_score_correction_bias") }},
 	GGUF: &model.GGUF{
 		Types: []string{"deepseek_v3"}, Arch: "deepseek2", Vocab: "deepseek2", SetVocab: model.VocabLoader.BPE,

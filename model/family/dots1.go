@@ -16,7 +16,7 @@ import (
 var Dots1 = &model.Family{
 	Name:  "dots1",
 	Types: []string{"dots1"},
-	MLX: model.MLX{Build: buildDots1, Rules: []model.SanitizeRule{
+	MLX: model.MLX{LegacyRope: true, Build: buildDots1, Rules: []model.SanitizeRule{
 		model.TiedHead{},
 		model.StackExperts{Stack: sameNameExperts("experts"), Layers: "model.layers.", Block: "mlp", Count: "n_routed_experts",
 			FirstSparse: "first_k_dense_replace"},

@@ -8,7 +8,7 @@ import "github.com/mlxconv/mlxconv/model"
 var Ernie45 = &model.Family{
 	Name:  "ernie4_5",
 	Types: []string{"ernie4_5"},
-	MLX:   model.MLX{Build: model.BuildFromCheckpoint},
+	MLX:   model.MLX{Build: model.BuildFromCheckpoint, LegacyRope: true},
 	GGUF: &model.GGUF{
 		Types: []string{"ernie4_5"}, Arch: "ernie4_5", Vocab: "ernie4_5", SetVocab: ernie45Vocab,
 		Layer: model.CommonLayer, Params: model.TextParams,

@@ -16,7 +16,7 @@ import (
 var Ernie45MoE = &model.Family{
 	Name:  "ernie4_5_moe",
 	Types: []string{"ernie4_5_moe"},
-	MLX: model.MLX{Build: buildErnie45MoE, Rules: []model.SanitizeRule{
+	MLX: model.MLX{LegacyRope: true, Build: buildErnie45MoE, Rules: []model.SanitizeRule{
 		model.Drop{model.Contains("mtp_block."), model.Contains("mtp_linear_proj."), model.Contains("mtp_hidden_norm."),
 			model.Contains("mtp_emb_norm."), model.Contains("e_score_correction_bias")},
 		model.StackExperts{Stack: model.ExpertStack{Experts: "experts", Stacked: "switch_mlp",

@@ -16,7 +16,7 @@ import (
 var Exaone4 = &model.Family{
 	Name:  "exaone4",
 	Types: []string{"exaone4"},
-	MLX:   model.MLX{Build: model.BuildFromCheckpoint},
+	MLX:   model.MLX{Build: model.BuildFromCheckpoint, LegacyRope: true},
 	GGUF: &model.GGUF{
 		Types: []string{"exaone4"}, Arch: "exaone4", Vocab: "exaone4", SetVocab: model.VocabLoader.BPE,
 		Layer: model.WithLayer(map[string]string{

@@ -15,7 +15,7 @@ import (
 var Gemma3n = &model.Family{
 	Name:  "gemma3n",
 	Types: []string{"gemma3n"},
-	MLX: model.MLX{Build: buildGemma3n, Rules: []model.SanitizeRule{
+	MLX: model.MLX{ConfigEdit: gemma3nTF4, Build: buildGemma3n, Rules: []model.SanitizeRule{
 		model.Require{Match: model.Top("model"), Why: `mlx-lm's gemma3n sanitize reads weights["model"]`},
 		model.Drop{model.Prefix("model.vision_tower."), model.Prefix("model.audio_tower."),
 			model.Prefix("model.embed_audio."), model.Prefix("model.embed_vision.")},
@@ -167,4 +167,44 @@ func layerStrings(c model.Config, key string, n int) ([]string, error) {
 		err = c.Errf(key, "has %d entries for %d layers", len(out), n)
 	}
 	return out, err
+}
+
+// gemma3nTF4 gives a transformers-5 text_config the keys mlx-lm's gemma3n
+// TextConfig requires: rope_theta and rope_local_base_freq from the
+// full_attention and sliding_attention entries of rope_parameters (both
+// default ropes; others are left as they are, and mlx-lm refuses them),
+// and rope_scaling null when absent, as transformers 4 writes it
+// (gemma3n_t5.json).
+func gemma3nTF4(c *pyjson.Object) {
+	v, _ := c.Get("text_config")
+	tc, ok := v.(*pyjson.Object)
+	if !ok {
+		return
+	}
+	v, _ = tc.Get("rope_parameters")
+	rp, ok := v.(*pyjson.Object)
+	if !ok {
+		return
+	}
+	for _, kv := range [][2]string{{"full_attention", "rope_theta"}, {"sliding_attention", "rope_local_base_freq"}} {
+		e, _ := rp.Get(kv[0])
+		eo, ok := e.(*pyjson.Object)
+		if !ok {
+			return
+		}
+		if t, _ := eo.Get("rope_type"); t != "default" {
+			return
+		}
+	}
+	for _, kv := range [][2]string{{"full_attention", "rope_theta"}, {"sliding_attention", "rope_local_base_freq"}} {
+		e, _ := rp.Get(kv[0])
+		if theta, ok := e.(*pyjson.Object).Get("rope_theta"); ok {
+			if _, has := tc.Get(kv[1]); !has {
+				tc.Set(kv[1], model.CloneValue(theta))
+			}
+		}
+	}
+	if _, ok := tc.Get("rope_scaling"); !ok {
+		tc.Set("rope_scaling", nil)
+	}
 }

@@ -9,8 +9,10 @@ import "github.com/mlxconv/mlxconv/model"
 // their GGUF rules.) Each type is proven by a transformers-made fixture
 // (testdata/families/TYPE.json, breadth matrix): mlxconv's output is
 // byte-identical to mlx_lm.convert's and mlx_lm loads and generates from
-// it. Types whose fixture failed are not listed (refused as unsupported):
-// llama4_text (fused experts.gate_up_proj, router and
+// it (ernie4_5's with the tie_word_embeddings=true its Hub repositories
+// ship: transformers omits it, a default, from config.json, and mlx-lm
+// requires it). Types whose fixture failed are not listed (refused as
+// unsupported): llama4_text (fused experts.gate_up_proj, router and
 // shared expert that mlx-lm's llama4_text does not load), olmo (mlx-lm's
 // olmo is the ai2-olmo format and exits without the hf_olmo package),
 // minicpm3 and nanochat (transformers 5 only; rope_parameters instead of
@@ -22,7 +24,7 @@ var Generic = &model.Family{
 	Types: []string{
 		"gpt_bigcode", "nemotron", "phi", "stablelm",
 	},
-	MLX: model.MLX{Build: model.BuildFromCheckpoint},
+	MLX: model.MLX{Build: model.BuildFromCheckpoint, LegacyRope: true},
 }
 
 // GenericGateUpDown is Generic for the mlx-lm model files whose MLP
@@ -31,5 +33,5 @@ var Generic = &model.Family{
 var GenericGateUpDown = &model.Family{
 	Name:  "generic_gate_up_down",
 	Types: []string{"helium"},
-	MLX:   model.MLX{Build: model.BuildFromCheckpointRanked(map[string]int{"up_proj": 1, "down_proj": 2})},
+	MLX:   model.MLX{Build: model.BuildFromCheckpointRanked(map[string]int{"up_proj": 1, "down_proj": 2}), LegacyRope: true},
 }

@@ -14,7 +14,7 @@ import (
 var Glm4 = &model.Family{
 	Name:  "glm4",
 	Types: []string{"glm4"},
-	MLX:   model.MLX{Build: model.BuildFromCheckpoint},
+	MLX:   model.MLX{Build: model.BuildFromCheckpoint, LegacyRope: true},
 	GGUF: &model.GGUF{
 		Types: []string{"glm4"}, Arch: "glm4", Vocab: "glm4", SetVocab: glm4Vocab,
 		Layer: model.WithLayer(map[string]string{

@@ -14,7 +14,7 @@ import (
 var Glm4MoE = &model.Family{
 	Name:  "glm4_moe",
 	Types: []string{"glm4_moe"},
-	MLX: model.MLX{Build: buildGlm4MoE, KeepDType: scoreBias, Rules: []model.SanitizeRule{
+	MLX: model.MLX{LegacyRope: true, Build: buildGlm4MoE, KeepDType: scoreBias, Rules: []model.SanitizeRule{
 		model.StackExperts{Stack: sameNameExperts("switch_mlp"), Layers: "model.layers.", Block: "mlp", Count: "n_routed_experts"},
 		model.Drop{model.Prefix("model.layers.{num_hidden_layers}")}, // the next-n (MTP) layer
 	}},

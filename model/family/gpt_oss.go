@@ -17,7 +17,7 @@ import (
 var GptOss = &model.Family{
 	Name:  "gpt_oss",
 	Types: []string{"gpt_oss"},
-	MLX:   model.MLX{Build: buildGptOss, Rules: gptOssRules, Pred: model.RouterPred("router")},
+	MLX:   model.MLX{LegacyRope: true, Build: buildGptOss, Rules: gptOssRules, Pred: model.RouterPred("router")},
 }
 
 // gptOssRules is mlx-lm's sanitize. Its early return (a checkpoint with a

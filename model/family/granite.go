@@ -13,6 +13,7 @@ var Granite = &model.Family{
 	Name:  "granite",
 	Types: []string{"granite"},
 	MLX: (&model.Dense{
+		LegacyRope: true,
 		Required: []string{"hidden_size", "num_hidden_layers", "intermediate_size", "num_attention_heads", "rms_norm_eps", "vocab_size",
 			"logits_scaling", "attention_multiplier", "embedding_multiplier", "residual_multiplier", "max_position_embeddings",
 			"num_key_value_heads", "attention_bias", "mlp_bias"},

@@ -15,7 +15,7 @@ import (
 var GraniteMoE = &model.Family{
 	Name:  "granitemoe",
 	Types: []string{"granitemoe"},
-	MLX:   model.MLX{Build: buildGraniteMoE, Sanitize: sanitizeGraniteMoE, Pred: granitePred},
+	MLX:   model.MLX{LegacyRope: true, Build: buildGraniteMoE, Sanitize: sanitizeGraniteMoE, Pred: granitePred},
 	GGUF: &model.GGUF{
 		Types: []string{"granitemoe"}, Arch: "granitemoe", Vocab: "granitemoe", SetVocab: llamaVocab, TokenizerClass: "LlamaTokenizerFast",
 		PermuteQK: true, Params: graniteMoEParams,

@@ -3,6 +3,7 @@ package family
 import (
 	"strconv"
 
+	"github.com/mlxconv/mlxconv/internal/pyjson"
 	"github.com/mlxconv/mlxconv/model"
 )
 
@@ -13,7 +14,7 @@ import (
 var GraniteMoEHybrid = &model.Family{
 	Name:  "granitemoehybrid",
 	Types: []string{"granitemoehybrid"},
-	MLX: model.MLX{Build: buildGraniteMoEHybrid, Pred: model.RouterPred("router.layer"), Rules: []model.SanitizeRule{
+	MLX: model.MLX{ConfigEdit: granitemoehybridTF4, Build: buildGraniteMoEHybrid, Pred: model.RouterPred("router.layer"), Rules: []model.SanitizeRule{
 		model.Transform{Match: []model.Match{model.Contains("conv1d.weight")}, If: model.LastDimNot1, Op: model.ValueSwapLast2},
 		model.IfConfig{Key: "num_local_experts", Rules: []model.SanitizeRule{
 			model.Split{From: "block_sparse_moe.input_linear.weight", Axis: 1,
@@ -132,4 +133,44 @@ func (g *graniteHybrid) layer(b *model.Builder, p string, mamba bool) {
 		b.MLP(p+".mlp", g.hidden, g.inter, g.mlpBias)
 	}
 	b.Norm(p+".post_attention_layernorm", g.hidden)
+}
+
+// granitemoehybridTF4 gives a transformers-5 config the transformers-4
+// spellings mlx-lm's granitemoehybrid reads: layer_types "linear_attention"
+// and "full_attention" are "mamba" and "attention" again (mlx-lm refuses
+// the others), and the time_step_limit [0, Infinity] transformers 5 writes
+// (absent from transformers-4 configs) is dropped, so mlx-lm uses its
+// default as for the transformers-4 config of the same checkpoint
+// (granitemoehybrid_t5.json).
+func granitemoehybridTF4(c *pyjson.Object) {
+	if v, ok := c.Get("layer_types"); ok {
+		if l, ok := v.([]pyjson.Value); ok {
+			for i, t := range l {
+				switch t {
+				case "linear_attention":
+					l[i] = mambaLayer
+				case "full_attention":
+					l[i] = "attention"
+				}
+			}
+		}
+	}
+	if v, ok := c.Get("time_step_limit"); ok {
+		if l, ok := v.([]pyjson.Value); ok && len(l) == 2 && isInfinity(l[1]) {
+			c.Delete("time_step_limit")
+		}
+	}
+}
+
+// isInfinity: +Infinity as Python's json writes it, or as transformers 5
+// saves it ({"__float__": "Infinity"}).
+func isInfinity(v pyjson.Value) bool {
+	switch x := v.(type) {
+	case pyjson.Number:
+		return x == "Infinity"
+	case *pyjson.Object:
+		f, _ := x.Get("__float__")
+		return f == "Infinity" && len(x.Keys()) == 1
+	}
+	return false
 }

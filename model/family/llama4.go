@@ -15,7 +15,7 @@ import (
 var Llama4 = &model.Family{
 	Name:  "llama4",
 	Types: []string{"llama4"},
-	MLX: model.MLX{Build: buildLlama4, Sanitize: sanitizeLlama4, Rules: []model.SanitizeRule{
+	MLX: model.MLX{LegacyRope: true, Build: buildLlama4, Sanitize: sanitizeLlama4, Rules: []model.SanitizeRule{
 		model.Drop{model.Contains("vision_model"), model.Contains("multi_modal_projector")},
 	}},
 }

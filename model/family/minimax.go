@@ -13,7 +13,7 @@ import (
 var MiniMax = &model.Family{
 	Name:  "minimax",
 	Types: []string{"minimax", "minimax_m2"},
-	MLX: model.MLX{Build: buildMiniMax, KeepDType: scoreBias, Pred: model.RouterPred("block_sparse_moe.gate"),
+	MLX: model.MLX{LegacyRope: true, Build: buildMiniMax, KeepDType: scoreBias, Pred: model.RouterPred("block_sparse_moe.gate"),
 		Rules: []model.SanitizeRule{
 			model.FP8Dequant{Block: 128},
 			model.StackExperts{Stack: model.ExpertStack{Experts: "experts", Stacked: "switch_mlp",

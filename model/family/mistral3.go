@@ -12,7 +12,7 @@ import (
 var Mistral3 = &model.Family{
 	Name:  "mistral3",
 	Types: []string{"mistral3"},
-	MLX: model.MLX{Build: buildMistral3, Sanitize: sanitizeMistral3, Rules: []model.SanitizeRule{
+	MLX: model.MLX{LegacyRope: true, Build: buildMistral3, Sanitize: sanitizeMistral3, Rules: []model.SanitizeRule{
 		model.Drop{model.Contains("vision_tower"), model.Contains("multi_modal_projector")},
 		model.Rename{From: "model.language_model.", To: "model.", Prefix: true},
 		model.Rename{From: "language_model.", Prefix: true},

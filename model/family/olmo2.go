@@ -13,8 +13,9 @@ var Olmo2 = &model.Family{
 	Name:  "olmo2",
 	Types: []string{"olmo2"},
 	MLX: (&model.Dense{
-		Required: []string{"hidden_size", "num_hidden_layers", "intermediate_size", "num_attention_heads", "rms_norm_eps", "vocab_size"},
-		HeadDim:  model.HeadDimOptional, AttnBias: "attention_bias", MlpBias: "mlp_bias", TieDefault: true,
+		LegacyRope: true,
+		Required:   []string{"hidden_size", "num_hidden_layers", "intermediate_size", "num_attention_heads", "rms_norm_eps", "vocab_size"},
+		HeadDim:    model.HeadDimOptional, AttnBias: "attention_bias", MlpBias: "mlp_bias", TieDefault: true,
 		QkNorm: true, QkNormFull: true,
 		Norms: []string{"post_attention_layernorm", "post_feedforward_layernorm"},
 		Rules: []model.SanitizeRule{dropInvFreq},

@@ -11,7 +11,7 @@ import (
 var OLMoE = &model.Family{
 	Name:  "olmoe",
 	Types: []string{"olmoe"},
-	MLX: model.MLX{Build: buildOLMoE, Rules: []model.SanitizeRule{
+	MLX: model.MLX{LegacyRope: true, Build: buildOLMoE, Rules: []model.SanitizeRule{
 		model.StackExperts{Stack: qwenMoEExperts(model.QuantParts, true), Layers: "model.layers.", Block: "mlp", Count: "num_experts", Gate: true},
 	}},
 	GGUF: &model.GGUF{

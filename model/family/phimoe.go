@@ -14,7 +14,7 @@ import (
 var PhiMoE = &model.Family{
 	Name:  "phimoe",
 	Types: []string{"phimoe"},
-	MLX: model.MLX{Build: buildPhiMoE, Rules: []model.SanitizeRule{
+	MLX: model.MLX{LegacyRope: true, Build: buildPhiMoE, Rules: []model.SanitizeRule{
 		model.StackExperts{Stack: model.ExpertStack{Experts: "experts", Stacked: "switch_mlp",
 			Names: [][2]string{{"w1", "gate_proj"}, {"w2", "down_proj"}, {"w3", "up_proj"}}, Parts: model.QuantParts, Optional: true},
 			Layers: "model.layers.", Block: "block_sparse_moe", Count: "num_local_experts", CountDefault: 16, LayersDefault: 32, Gate: true},

@@ -17,7 +17,10 @@ var Qwen2MoE = &model.Family{
 		Types: []string{"qwen2_moe"}, Arch: "qwen2moe", Vocab: "qwen2moe", SetVocab: model.VocabLoader.BPE, Layer: qwenMoELayer, ExpertOrder: qwenMoEOrder, Params: qwenMoEParams,
 		Configs: map[string]*model.HFConfig{"qwen2_moe": {Defaults: map[string]any{"max_position_embeddings": 32768, "num_key_value_heads": 16,
 			"rope_theta": 10000.0, "rms_norm_eps": 1e-6, "rope_scaling": nil, "num_experts": 60, "num_experts_per_tok": 4,
+			"decoder_sparse_step": 1, "mlp_only_layers": []any{}, "norm_topk_prob": false, "tie_word_embeddings": false,
 			"moe_intermediate_size": 1408, "shared_expert_intermediate_size": 5632}, SlidingWindowFlag: true}},
+		// Qwen2MoeModel.modify_tensors: find_hparam(["num_local_experts", "num_experts"]).
+		Aliases: map[string][]string{"num_experts": {"num_local_experts", "num_experts"}},
 	},
 }
 

@@ -18,7 +18,7 @@ import (
 var Qwen3Next = &model.Family{
 	Name:  "qwen3_next",
 	Types: []string{"qwen3_next"},
-	MLX:   model.MLX{Build: buildQwen3Next, Rules: qwen3NextRules, Pred: qwen3NextPred},
+	MLX:   model.MLX{LegacyRope: true, Build: buildQwen3Next, Rules: qwen3NextRules, Pred: qwen3NextPred},
 }
 
 var qwen3NextRules = []model.SanitizeRule{model.When{

@@ -9,6 +9,7 @@ var SeedOSS = &model.Family{
 	Name:  "seed_oss",
 	Types: []string{"seed_oss"},
 	MLX: (&model.Dense{
+		LegacyRope: true,
 		Required: []string{"hidden_size", "num_hidden_layers", "intermediate_size", "num_attention_heads", "rms_norm_eps", "vocab_size",
 			"num_key_value_heads", "head_dim"},
 		KvRequired: true, HeadDim: model.HeadDimRequired,

@@ -21,6 +21,7 @@ var SmolLM3 = &model.Family{
 func smolLM3Dense() *model.Dense {
 	d := llamaDense
 	d.Check = checkNoRopeLayers
+	d.LegacyRope = true
 	return &d
 }
 

@@ -9,7 +9,7 @@ import "github.com/mlxconv/mlxconv/model"
 var StarCoder2 = &model.Family{
 	Name:  "starcoder2",
 	Types: []string{"starcoder2"},
-	MLX:   model.MLX{Build: model.BuildFromCheckpoint},
+	MLX:   model.MLX{Build: model.BuildFromCheckpoint, LegacyRope: true},
 	GGUF: &model.GGUF{
 		Types: []string{"starcoder2"}, Arch: "starcoder2", Vocab: "starcoder2", SetVocab: model.VocabLoader.BPE,
 		Layer:  model.WithLayer(map[string]string{"mlp.c_fc": "ffn_up", "mlp.c_proj": "ffn_down"}),

@@ -143,6 +143,12 @@ func (pl *loader) prepare() ([]modState, error) {
 	pl.cfg = newConfig(pl.cfgObj, "config.json")
 	pl.modelType, _ = pl.cfg.Str("model_type")
 	pl.loadConfigEdits()
+	if pl.arch.MLX.LegacyRope {
+		model.AddLegacyRope(pl.cfgObj)
+	}
+	if pl.arch.MLX.ConfigEdit != nil {
+		pl.arch.MLX.ConfigEdit(pl.cfgObj)
+	}
 
 	pl.ts = newTensorSet(pl.inv.Tensors)
 	spec, err := pl.arch.MLX.Build(pl.cfg, tensorView{pl.ts})

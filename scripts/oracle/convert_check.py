@@ -44,6 +44,17 @@ The pre-quantized checkpoints (llama_awq: AutoAWQ with zeros; qwen3_gptq: no
 qzeros) get {no flags, --dtype bfloat16|float32, -q, -d, -d --dtype float32}.
 --quick keeps 6 cases per architecture (3 for the pre-quantized ones).
 
+Reference cache (refcache.py): mlx_lm.convert's result (output directory or
+error text) and the greedy tokens from it are kept under
+$MLXCONV_CACHE/refs/convert ($MLXCONV_REF_CACHE overrides), keyed by the HF
+fixture's bytes (or the source case's key), the case's flags, the pinned
+requirements and this harness's reference/greedy code; a warm run converts
+and generates only with mlxconv. When every compare check of a case passed,
+mlxconv's output is mlx_lm's as mlx_lm.load reads it and its generate check is
+counted from the reference's tokens without generating from it.
+--no-ref-cache runs mlx_lm for every case (and stores nothing). Counts are the
+same with and without the cache.
+
 The mlx-lm tokenizer load/save is replaced by a stub for the matrix (tokenizer
 files are not compared and loading a 262k-token tokenizer hundreds of times
 would dominate the run); the generation checks load real tokenizers.
@@ -55,6 +66,8 @@ anything failed.
 import argparse
 import concurrent.futures
 import contextlib
+import hashlib
+import inspect
 import io
 import json
 import os
@@ -68,6 +81,7 @@ import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import convert_models  # noqa: E402
+import refcache  # noqa: E402
 
 FULL_GRID = ("mistral", "mixtral")
 AFFINE_BITS = (2, 3, 4, 5, 6, 8)
@@ -225,6 +239,24 @@ def reference(src, out, flags, stub_tokenizer=True):
     finally:
         mu.load_tokenizer = saved
         mx.clear_cache()
+
+
+def harness_key():
+    """What a cached reference result depends on in this file (refcache.py)."""
+    text = "".join(inspect.getsource(f) for f in (reference, greedy, _StubTokenizer))
+    text += json.dumps([GEN_PROMPT, GEN_TOKENS, sorted(TOKENIZER_FILES)])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def cached_reference(cache, key, src, out, flags, label):
+    """reference(), or its result from the cache (refcache.py) when the same
+    input was converted with the same flags by the same pinned mlx_lm."""
+    hit, err = cache.get_convert(key, out)
+    if hit:
+        return err
+    err = reference(src, out, flags)
+    cache.put_convert(key, out, err, label)
+    return err
 
 
 def ours(binary, src, out, flags, timeout=300):
@@ -538,13 +570,14 @@ def run_arch(arch, a, tally, pool):
     src = os.path.join(work, "hf")
     shutil.rmtree(work, ignore_errors=True)
     convert_models.generate(arch, a.npm, src)
+    hf_key = refcache.dir_key(src)
     refdir, outdir = os.path.join(work, "ref"), os.path.join(work, "ours")
     os.makedirs(refdir)
     os.makedirs(outdir)
     why = convert_models.families.load(arch)["convert_oracle"].get("refused")
     if why:
         t = time.time()
-        refused_check(arch, why, src, refdir, outdir, a, tally)
+        refused_check(arch, why, src, hf_key, refdir, outdir, a, tally)
         if not a.keep:
             shutil.rmtree(work, ignore_errors=True)
         return time.time() - t, 1, {"mlx_lm": 0.0, "mlxconv": 0.0, "compare": 0.0, "generate": 0.0}
@@ -573,7 +606,7 @@ def run_arch(arch, a, tally, pool):
     futures = {c.name: submit(c) for c in cases if c.source is None}
     done_ref = {}
     twin = convert_models.families.load(arch)["convert_oracle"].get("twin")
-    twin_src = None
+    twin_src = twin_key = None
     if twin:
         # The same weights with the transformers-4 config (another family's
         # model): mlx_lm.convert of it is the reference. mlx-lm may refuse
@@ -582,8 +615,16 @@ def run_arch(arch, a, tally, pool):
         # checkpoint is; mlxconv's config.json is compared as the ModelArgs
         # mlx_lm builds from it, and its greedy tokens with the twin's.
         twin_src = convert_models.generate(twin, a.npm, os.path.join(work, "twin"))
+        twin_key = refcache.dir_key(twin_src)
+    keys = {}  # case name: its reference cache key
     for case in cases:
         csrc = source_of(case)
+        # The input's key: the HF fixture's (with its transformers-4 twin's
+        # when the reference is converted from the twin: the twin's bytes
+        # make the output, the fixture's tokenizer generates from it), or
+        # the source case's.
+        base = (hf_key + "+twin:" + twin_key if twin_key else hf_key) if case.source is None else keys[case.source]
+        key = keys[case.name] = a.refcache.key(base, case.flags)
         r, o = os.path.join(refdir, case.name), os.path.join(outdir, case.name)
         if case.source is not None and done_ref.get(case.source, "not run") is not None:
             if wide and case.source != "none":
@@ -594,7 +635,7 @@ def run_arch(arch, a, tally, pool):
             continue
         t = time.time()
         via_twin = twin_src if twin_src is not None and case.source is None else None
-        rerr = reference(via_twin or csrc, r, case.flags)
+        rerr = cached_reference(a.refcache, key, via_twin or csrc, r, case.flags, "%s %s" % (arch, case.name))
         times["mlx_lm"] += time.time() - t
         done_ref[case.name] = rerr
         if rerr is None and case.name in needed_as_source:
@@ -610,6 +651,7 @@ def run_arch(arch, a, tally, pool):
         rc, oerr, dt = futures.pop(case.name).result()
         times["mlxconv"] += dt
         t = time.time()
+        res = None
         if rerr is not None and wide and case.name != "none":
             # Breadth families: mlx_lm refusing a case (e.g. a mixed recipe on
             # a model without down_proj) is listed with its error, never
@@ -634,7 +676,9 @@ def run_arch(arch, a, tally, pool):
         times["compare"] += time.time() - t
         if case.name in gen and not (wide and rerr is not None and case.name != "none"):
             t = time.time()
-            gen_check(arch, case.name, src, r, o, rerr, rc, tally, tokcache)
+            # A twin's config.json is compared as ModelArgs, not bytes: generate from ours.
+            same = res is not None and all(res[c] is None for c in CHECKS) and via_twin is None
+            gen_check(arch, case.name, src, r, o, rerr, rc, tally, tokcache, a.refcache, key, same)
             times["generate"] += time.time() - t
         if not a.keep:
             shutil.rmtree(r, ignore_errors=True)
@@ -643,7 +687,7 @@ def run_arch(arch, a, tally, pool):
         f.result()
     if arch == a.error_arch and not a.case:
         for case in error_cases():
-            error_check(arch, case, src, work, a, tally)
+            error_check(arch, case, src, hf_key, work, a, tally)
     if not a.keep:
         shutil.rmtree(work, ignore_errors=True)
     return time.time() - t0, len(cases), times
@@ -672,8 +716,22 @@ def same_model_args(ref, out):
     except (Exception, SystemExit) as e:  # noqa: BLE001
         return "mlx_lm cannot build ModelArgs: %s: %s" % (type(e).__name__, str(e)[:200])
     bad = ["%s: mlx_lm (twin) %s, mlxconv %s" % (k, json.dumps(a.get(k))[:80], json.dumps(b.get(k))[:80])
-           for k in sorted(a) if k != "rope_parameters" and a[k] is not None and a[k] != b.get(k)]
+           for k in sorted(a) if k != "rope_parameters" and a[k] is not None and not same_arg(k, a[k], b.get(k))]
     return ("ModelArgs differ: " + "; ".join(bad[:3])) if bad else None
+
+
+def same_arg(k, a, b):
+    """A twin's ModelArgs value a and mlxconv's b give mlx_lm the same
+    model: equal; for a dict (a raw sub-config such as mistral3's
+    text_config), every key the twin's has (recursively, as ModelArgs
+    compares them: the sub-model's from_dict ignores the rest); a
+    rope_scaling of {"rope_type": "default"} is mlx_lm's None
+    (rope_utils.initialize_rope builds the same nn.RoPE)."""
+    if k == "rope_scaling" and a == {"rope_type": "default"} and b is None:
+        return True
+    if isinstance(a, dict) and isinstance(b, dict):
+        return all(v is None or same_arg(kk, v, b.get(kk)) for kk, v in a.items())
+    return a == b
 
 
 def timed_ours(*args):
@@ -682,53 +740,81 @@ def timed_ours(*args):
     return rc, err, time.time() - t
 
 
-def gen_check(arch, name, src, r, o, rerr, rc, tally, tokcache):
+def gen_check(arch, name, src, r, o, rerr, rc, tally, tokcache, cache, key, same):
     """mlx_lm loads mlxconv's output (model, config and tokenizer, as a user
-    would) and mlx_lm.convert's output, and generates greedily from both. The
-    tokenizer is loaded once per architecture, from the first mlxconv output
-    (Gemma 3's takes seconds), and shared: the prompt tokens are then the same
-    and the comparison is of the models; the files check compares every
-    output's tokenizer copies with the source."""
+    would) and mlx_lm.convert's output, and generates greedily from both.
+    mlxconv's tokenizer is loaded once per architecture, from the first
+    mlxconv output (Gemma 3's takes seconds), and shared; mlx_lm's output
+    (written without tokenizer files) gets the HF source's tokenizer, also
+    loaded once. The files check compares every output's tokenizer copies
+    with the source, so the prompt tokens are the same and the comparison is
+    of the models. The reference's tokens come from the cache (ref_greedy).
+    same: every compare check passed (mlxconv's output is mlx_lm's)."""
     check = "generate"
     if rerr is not None or rc != 0 or not os.path.isdir(o):
         tally.add(arch, name, check, "no output to load (conversion failed)")
         return
+    if same:
+        # Every compare check passed: mlxconv's config.json, safetensors
+        # headers and every tensor (name, dtype, shape, bytes) are mlx_lm's,
+        # and its tokenizer files are the source's. mlx_lm.load and greedy
+        # generation are deterministic functions of those files, so
+        # generating from ours would give exactly the reference's tokens:
+        # the check is counted from them without generating from ours. A
+        # reference that fails to generate takes the full path below.
+        want, werr = ref_greedy(r, src, tokcache, cache, key)
+        if werr is None:
+            tally.add(arch, name, check, None if len(want) > 0 else "greedy tokens differ: mlx_lm %s, mlxconv %s" % (want, want))
+            return
     try:
         with contextlib.redirect_stdout(io.StringIO()):
             got = greedy(o, cache=tokcache, key="tok")
     except (Exception, SystemExit) as e:  # noqa: BLE001
-        mine = "%s: %s" % (type(e).__name__, str(e)[:300])
-        try:
-            with contextlib.redirect_stdout(io.StringIO()):
-                greedy(r, cache=tokcache, key="tok")
-        except (Exception, SystemExit) as e2:  # noqa: BLE001
-            if "%s: %s" % (type(e2).__name__, str(e2)[:300]) == mine:
-                # mlx_lm.convert's own (byte-identical) output fails the same
-                # way (deepseek_v3's -d keeps MultiLinear packed but drops
-                # the quantization entry): a peer failure, listed.
-                tally.peer(arch, name, "mlx_lm cannot load its own output either: " + mine, None)
-                return
+        mine = error_text(e)
+        if ref_greedy(r, src, tokcache, cache, key)[1] == mine:
+            # mlx_lm.convert's own (byte-identical) output fails the same
+            # way (deepseek_v3's -d keeps MultiLinear packed but drops
+            # the quantization entry): a peer failure, listed.
+            tally.peer(arch, name, "mlx_lm cannot load its own output either: " + mine, None)
+            return
         tally.add(arch, name, check, "mlx_lm.load/generate of mlxconv output failed: " + mine)
         return
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            want = greedy(r, cache=tokcache, key="tok")
-    except (Exception, SystemExit) as e:  # noqa: BLE001
-        tally.add(arch, name, check, "mlx_lm cannot generate from its own output: %s" % e)
-        return
-    if want == got and len(want) > 0:
+    want, werr = ref_greedy(r, src, tokcache, cache, key)
+    if werr is not None:
+        tally.add(arch, name, check, "mlx_lm cannot generate from its own output: %s" % werr)
+    elif want == got and len(want) > 0:
         tally.add(arch, name, check, None)
     else:
         tally.add(arch, name, check, "greedy tokens differ: mlx_lm %s, mlxconv %s" % (want, got))
 
 
-def refused_check(arch, why, src, refdir, outdir, a, tally):
+def error_text(e):
+    return "%s: %s" % (type(e).__name__, str(e)[:300])
+
+
+def ref_greedy(r, src, tokcache, cache, key):
+    """(tokens, None) or (None, error text) of greedy generation from
+    mlx_lm.convert's output r with the HF source's tokenizer: from the
+    reference cache, else generated and stored there."""
+    g = cache.get_gen(key)
+    if g is not None:
+        return g
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            g = [int(t) for t in greedy(r, tokenizer_dir=src, cache=tokcache, key="src")], None
+    except (Exception, SystemExit) as e:  # noqa: BLE001
+        g = None, error_text(e)
+    cache.put_gen(key, *g)
+    return g
+
+
+def refused_check(arch, why, src, hf_key, refdir, outdir, a, tally):
     """A fixture mlx_lm cannot convert at all ("refused": why, e.g. gpt_oss
     as transformers saves it, bf16 experts mlx_lm's sanitize does not
     rename): one check, passed when mlx_lm.convert and mlxconv both fail
     and mlxconv leaves no output."""
     r, o = os.path.join(refdir, "none"), os.path.join(outdir, "none")
-    rerr = reference(src, r, [])
+    rerr = cached_reference(a.refcache, a.refcache.key(hf_key, []), src, r, [], arch + " refused")
     rc, oerr = ours(a.mlxconv, src, o, [])
     if rerr is None:
         reason = "mlx_lm.convert accepted the fixture (expected to refuse: %s)" % why
@@ -743,7 +829,7 @@ def refused_check(arch, why, src, refdir, outdir, a, tally):
     tally.add(arch, "none", "refused", reason)
 
 
-def error_check(arch, case, src, work, a, tally):
+def error_check(arch, case, src, hf_key, work, a, tally):
     r = os.path.join(work, "ref", case.name)
     o = os.path.join(work, "ours", case.name)
     sentinel = None
@@ -753,7 +839,10 @@ def error_check(arch, case, src, work, a, tally):
             with open(os.path.join(d, "keep.txt"), "w") as f:
                 f.write("existing\n")
         sentinel = os.path.join(o, "keep.txt")
-    rerr = reference(src, r, case.flags)
+    if sentinel is None:
+        rerr = cached_reference(a.refcache, a.refcache.key(hf_key, case.flags), src, r, case.flags, "%s %s" % (arch, case.name))
+    else:
+        rerr = reference(src, r, case.flags)  # depends on the existing directory: not cached
     rc, oerr = ours(a.mlxconv, src, o, case.flags)
     if rerr is None:
         reason = "mlx_lm.convert accepted %s (harness expectation wrong)" % case.error
@@ -779,8 +868,11 @@ def main():
     ap.add_argument("--quick", action="store_true", help="6 cases per architecture")
     ap.add_argument("--no-generate", action="store_true", help="skip the greedy generation checks")
     ap.add_argument("--keep", action="store_true", help="keep the outputs")
+    ap.add_argument("--no-ref-cache", action="store_true",
+                    help="run mlx_lm.convert and generate for every case (no reference cache, nothing stored)")
     ap.add_argument("-v", "--verbose", action="store_true")
     a = ap.parse_args()
+    a.refcache = refcache.Cache(None if a.no_ref_cache else refcache.default_root(), harness_key())
     a.mlxconv = os.path.abspath(a.mlxconv)
     a.npm = os.path.abspath(a.npm)
     archs = a.arch.split(",") if a.arch else list(convert_models.ARCHS)
@@ -839,6 +931,7 @@ def main():
         for arch, case, reason in tally.refused:
             print("  [%s %s] %s" % (arch, case, reason[:300]))
     passed, failed = tally.totals()
+    print("reference cache (%s): %d hits, %d misses" % (a.refcache.root or "off", a.refcache.hits, a.refcache.misses))
     print("total time %.1fs" % (time.time() - t0))
     print("convert-conformance: %d passed, %d failed" % (passed, failed))
     sys.exit(1 if failed else 0)

@@ -155,6 +155,10 @@ def ensure(wanted, npm, log=sys.stderr):
     """{name: cached directory} for the transformers fixtures among wanted,
     making the missing ones (one process per transformers version)."""
     paths, missing = {}, {}
+    # A transformers-made twin first (versions run in order, 4 before 5):
+    # the fixture copies its files (save_config_twin).
+    twins = [spec(n).get("twin") for n in wanted if spec(n) is not None]
+    wanted = [t for t in twins if t and spec(t) is not None and t not in wanted] + list(wanted)
     for n in wanted:
         f = spec(n)
         if f is None:
@@ -256,6 +260,9 @@ def save(name, npm, tmp):
     import convert_models as cm
 
     f = spec(name)
+    if f.get("twin") and spec(f["twin"]) is not None:
+        save_config_twin(f, f["twin"], npm, tmp)
+        return
     tok = f["tokenizer"]
     if "npm" in tok:
         vocab = cm.tokenizer_size(npm, tok["npm"])
@@ -302,6 +309,42 @@ def save(name, npm, tmp):
     for fn, body in f.get("files", {}).items():
         with open(os.path.join(tmp, fn), "w") as fh:
             fh.write(body)
+    for fix in f.get("hub_fixups", []):
+        HUB_FIXUPS[fix](tmp, f)
+
+
+def save_config_twin(f, twin, npm, tmp):
+    """A transformers-made twin in this transformers version's config style:
+    the twin fixture's files (same tensors, tokenizer, generation config)
+    with the config.json this version writes for the twin's config.json (or
+    the fixture's own config), e.g. transformers 5's rope_parameters for a
+    fixture made with transformers 4. The fixture's hub_fixups run after,
+    as in save."""
+    import torch
+    import transformers
+
+    src = ensure([twin], npm)[twin]
+    for fn in os.listdir(src):
+        if fn != "config.json" and os.path.isfile(os.path.join(src, fn)):
+            shutil.copyfile(os.path.join(src, fn), os.path.join(tmp, fn))
+    with open(os.path.join(src, "config.json")) as fh:
+        twin_conf = json.load(fh)
+    # The twin's config.json as it stands (explicit values, as the Hub
+    # ships them; the versions' defaults differ, e.g. cohere's rope_theta),
+    # loaded and saved again by this transformers version.
+    conf = f.get("config") or {k: v for k, v in twin_conf.items() if k != "quantization_config"}
+    vocab = twin_conf.get("vocab_size") or twin_conf.get("text_config", {}).get("vocab_size")
+    conf = dict(families.resolve(conf, vocab))
+    for k in ("transformers_version", "torch_dtype", "dtype"):
+        conf.pop(k, None)
+    cfg = transformers.AutoConfig.for_model(conf.pop("model_type"), **conf)
+    cfg.dtype = getattr(torch, f["dtype"])
+    if "architectures" not in conf:  # what the model's save_pretrained sets
+        cfg.architectures = twin_conf.get("architectures")
+    cfg.save_pretrained(tmp)
+    qc = twin_conf.get("quantization_config")
+    if qc is not None:  # the twin's hub_fixups' (mxfp4_experts, fp8_block): its tensors are copied
+        set_quant_config(tmp, qc)
     for fix in f.get("hub_fixups", []):
         HUB_FIXUPS[fix](tmp, f)
 
@@ -465,11 +508,10 @@ def fixup_mxfp4_experts(d, f):
             ts[name + "_blocks"] = blocks
             ts[name + "_scales"] = scales
     write_shards(d, wm, shards)
-    cp = os.path.join(d, "config.json")
-    with open(cp) as fh:
-        c = json.load(fh)
-    c["quantization_config"] = {"modules_to_not_convert": ["model.layers.*.self_attn", "model.layers.*.mlp.router",
-                                                           "model.embed_tokens", "lm_head"], "quant_method": "mxfp4"}
+    set_quant_config(d, {"modules_to_not_convert": ["model.layers.*.self_attn", "model.layers.*.mlp.router",
+                                                    "model.embed_tokens", "lm_head"], "quant_method": "mxfp4"})
+
+
 def fixup_fp8_ue8m0(d, f):
     """FP8 with power-of-two (ue8m0) scales over 32x32 blocks, the variant
     mlx-lm 0.32.2 keeps as mxfp8 instead of dequantizing: each Linear weight

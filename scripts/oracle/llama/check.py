@@ -6,7 +6,7 @@ acceptance). Run with the venv python of setup.sh (see README.md).
                    [--cache DIR] [--no-cache]
       Generates the tiny HF models (models.py) into WORK/hf/ARCH, converts
       each with convert_hf_to_gguf.py (in WORKERS processes), dumps the result
-      (dump.py: .dump.json) and runs it in llama.cpp (logits.mjs: .logits.json
+      (dump.py: .dump.json) and runs it in llama.cpp (runtime.py: .logits.json
       with the prompt's tokens, last-position logits, 8 greedy tokens).
       Reference results live in CACHE/KEY/ARCH-TYPE.* (default
       $MLXCONV_LLAMA_CACHE/ref), KEY hashing everything they depend on (model
@@ -58,7 +58,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.normpath(os.path.join(HERE, "..", "..", ".."))
 CACHE = os.environ.get("MLXCONV_LLAMA_CACHE") or os.path.join(ROOT, ".cache", "oracle", "llama")
 CONVERTER = os.path.join(CACHE, "llama.cpp")
-NPM = os.path.join(CACHE, "npm")
 # dump.py and the rewrites read with the gguf-py that the converter writes with.
 sys.path.insert(0, os.path.join(CONVERTER, "gguf-py"))
 sys.path.insert(0, HERE)
@@ -66,6 +65,7 @@ sys.path.insert(0, HERE)
 import compare  # noqa: E402
 import dump  # noqa: E402
 import models  # noqa: E402
+import runtime  # noqa: E402
 import families  # noqa: E402  (scripts/oracle, on the path models.py sets)
 
 TYPES = ["f32", "f16"]
@@ -113,57 +113,15 @@ class Checks:
         return nfail == 0
 
 
-def _node_batch(jobs, threads):
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-        json.dump(jobs, f)
-        path = f.name
-    env = dict(os.environ, MLXCONV_LLAMA_NPM=NPM, NODE_LLAMA_CPP_SKIP_DOWNLOAD="true")
-    p = subprocess.Popen(["node", os.path.join(HERE, "logits.mjs"), "--batch", path, "--threads", str(threads)],
-                         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    return p, path
-
-
-def _node_one_by_one(jobs, threads, err):
-    """After a batch process died (llama.cpp aborts on some files it cannot
-    run): each job alone, a job whose own process dies getting an error
-    result (so that it fails, or is pending, as a load error would)."""
-    if len(jobs) == 1:
-        with open(jobs[0]["out"], "w", encoding="utf-8") as f:
-            json.dump({"error": "logits.mjs died: " + err.strip()[-600:]}, f)
-        return
-    for j in jobs:
-        p, path = _node_batch([j], threads)
-        _, e = p.communicate()
-        os.unlink(path)
-        if p.returncode != 0:
-            _node_one_by_one([j], threads, e)
-
-
-def node_logits(jobs, workers=2):
-    """Runs logits.mjs --batch in `workers` node processes (model loading is
-    single-threaded, so two one-thread processes beat one two-thread one; the
-    logits do not depend on the thread count); returns {out path: result}."""
-    if not jobs:
-        return {}
-    workers = max(1, min(workers, len(jobs)))
-    size = lambda j: os.path.getsize(j["file"]) if os.path.exists(j["file"]) else 0  # noqa: E731
-    buckets = [[] for _ in range(workers)]
-    loads = [0] * workers
-    for j in sorted(jobs, key=size, reverse=True):
-        i = loads.index(min(loads))
-        buckets[i].append(j)
-        loads[i] += size(j)
-    threads = 2 if workers == 1 else 1
-    procs = [(_node_batch(b, threads), b) for b in buckets]
-    for (p, path), b in procs:
-        _, err = p.communicate()
-        os.unlink(path)
-        if p.returncode != 0:
-            _node_one_by_one(b, threads, err)
+def llama_logits(jobs, workers=2):
+    """Runs jobs ({file, out, prompt?, tokens?, ...}) in llama.cpp (runtime.py:
+    the build of the pinned sdist, in `workers` processes), writes each result
+    as JSON to its out path and returns {out path: result}."""
+    res = runtime.logits(jobs, workers)
     out = {}
-    for j in jobs:
-        with open(j["out"], encoding="utf-8") as f:
-            out[j["out"]] = json.load(f)
+    for j, r in zip(jobs, res):
+        write_json(j["out"], r)
+        out[j["out"]] = r
     return out
 
 
@@ -243,8 +201,8 @@ def dir_sha256(d):
 
 def oracle_sha256():
     """Everything besides the model that a reference result depends on."""
-    parts = [open(os.path.join(CONVERTER, ".mlxconv-sdist")).read(), PROMPT]
-    for fn in ("requirements.txt", "../npm/package-lock.json", "logits.mjs", "dump.py", "ref_convert.py"):
+    parts = [open(os.path.join(CONVERTER, ".mlxconv-sdist")).read(), PROMPT, runtime.release()]
+    for fn in ("requirements.txt", "logits.cpp", "runtime.py", "dump.py", "ref_convert.py"):
         parts.append(file_sha256(os.path.join(HERE, fn)))
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
@@ -313,7 +271,7 @@ def cmd_prepare(a):
     t_dump = time.monotonic() - t2
 
     t3 = time.monotonic()
-    res = node_logits([{"file": c["gguf"], "out": c["logits"], "prompt": PROMPT} for c in todo if c["ok"]])
+    res = llama_logits([{"file": c["gguf"], "out": c["logits"], "prompt": PROMPT} for c in todo if c["ok"]])
     t_logits = time.monotonic() - t3
     for c in todo:
         if c["ok"] and "error" in res[c["logits"]]:
@@ -465,7 +423,7 @@ def cmd_self(a):
             if kind in v:
                 jobs.append({"file": v[kind], "out": v[kind] + ".logits.json", "tokens": tokens, "prompt": index["prompt"]})
         variants.append(v)
-    res = node_logits(jobs)
+    res = llama_logits(jobs)
 
     for v in variants:
         arch, c = v["arch"], v["case"]
@@ -546,21 +504,21 @@ def cmd_candidate(a):
         if ok:
             todo.append((c, out))
 
-    res = node_logits([logits_job(index, c, out) for c, out in todo if "logits_pending" not in c])
+    res = llama_logits([logits_job(index, c, out) for c, out in todo if "logits_pending" not in c])
     for c, out in todo:
         compare_case(c, out, res.get(out + ".logits.json"), allow, a.rtol, a.tensor_bytes, checks)
     return checks.summary()
 
 
 def logits_job(index, c, out):
-    """The logits.mjs job for candidate file out of case c: the reference's
+    """The llama.cpp job for candidate file out of case c: the reference's
     input tokens (so that tokenizer differences cannot hide in the logits),
     and the prompt for prompt_tokens."""
     return {"file": out, "out": out + ".logits.json", "tokens": read_json(c["logits"])["tokens"], "prompt": index["prompt"]}
 
 
 def compare_case(c, out, lg, allow, rtol, tensor_bytes, checks):
-    """All comparisons of candidate file out (logits.mjs result lg) with case c."""
+    """All comparisons of candidate file out (llama.cpp result lg) with case c."""
     arch, t = c["arch"], c["outtype"]
     ref_dump = read_json(c["dump"])
     try:
@@ -599,7 +557,7 @@ def cmd_compare(a):
         checks.add(a.arch, "reference-%s" % a.outtype, False, "no reference: " + c.get("error", "")[:200])
     else:
         out = os.path.abspath(a.file)
-        lg = node_logits([logits_job(index, c, out)], workers=1)[out + ".logits.json"]
+        lg = llama_logits([logits_job(index, c, out)], workers=1)[out + ".logits.json"]
         compare_case(c, out, lg, compare.load_allow(a.allow), a.rtol, a.tensor_bytes, checks)
     if a.json:
         rs = [{"arch": r[0], "name": r[1], "ok": r[2], "detail": r[3]} for r in checks.results]

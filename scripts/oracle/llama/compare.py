@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Compare a candidate GGUF with the reference (convert_hf_to_gguf.py's) through
-the JSON that dump.py and logits.mjs write.
+the JSON that dump.py and runtime.py write.
 
   compare.py kv REF.dump.json CAND.dump.json [--allow FILE] [--arch NAME]
       Same KV set, and per key the same GGUF value type (element type and
