@@ -53,7 +53,7 @@ func tensorName(a *archInfo, name string) (string, int, bool) {
 	}
 	path, param := name[:dot], name[dot+1:]
 	if param != "weight" && param != "bias" {
-		return "", -1, false
+		return paramTensorName(a, path, param)
 	}
 	switch path {
 	case "model.embed_tokens":
@@ -80,6 +80,29 @@ func tensorName(a *archInfo, name string) (string, int, bool) {
 		return "", -1, false
 	}
 	return "blk." + num + "." + g + "." + param, bid, true
+}
+
+// paramTensorName maps a block parameter that is neither weight nor bias
+// (e.g. a router's e_score_correction_bias) by its full layer-relative
+// name in a.Layer, whose value is the whole GGUF name after "blk.N.".
+func paramTensorName(a *archInfo, path, param string) (string, int, bool) {
+	rest, ok := strings.CutPrefix(path, "model.layers.")
+	if !ok {
+		return "", -1, false
+	}
+	num, sub, ok := strings.Cut(rest, ".")
+	if !ok {
+		return "", -1, false
+	}
+	bid, err := strconv.Atoi(num)
+	if err != nil || bid < 0 || strconv.Itoa(bid) != num {
+		return "", -1, false
+	}
+	g, ok := a.Layer[sub+"."+param]
+	if !ok {
+		return "", -1, false
+	}
+	return "blk." + num + "." + g, bid, true
 }
 
 var (

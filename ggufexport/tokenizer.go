@@ -313,6 +313,20 @@ func (r vocabRules) ExtraSpecials(kinds []string, ids map[string]int64, keepTemp
 func (r vocabRules) SetAddSpacePrefix(b bool)              { r.l.v.kvs.Set(keyAddSpacePrefix, gguf.NewValue(b)) }
 func (r vocabRules) SetAddBOS(b bool)                      { r.l.v.kvs.Set(addSpecialKeys["bos"], gguf.NewValue(b)) }
 func (r vocabRules) HParamInt(key string, def int64) int64 { return r.l.hparamInt(key, def) }
+func (r vocabRules) AddedTokenID(content string) (int64, error) {
+	tj, err := r.l.readTokenizerJSON()
+	if err != nil {
+		return 0, err
+	}
+	if tj != nil {
+		for _, t := range tj.AddedTokens {
+			if t.Content == content {
+				return t.ID, nil
+			}
+		}
+	}
+	return 0, fmt.Errorf("%w: tokenizer.json has no added token %q", ErrTokenizer, content)
+}
 func (r vocabRules) Errorf(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrTokenizer, fmt.Sprintf(format, args...))
 }

@@ -22,6 +22,9 @@ type VocabLoader interface {
 	// and tokenizer.ggml.add_bos_token.
 	SetAddSpacePrefix(b bool)
 	SetAddBOS(b bool)
+	// AddedTokenID is the id of tokenizer.json's added token content
+	// (tokenizer.get_added_vocab()[content]); an error when absent.
+	AddedTokenID(content string) (int64, error)
 	// HParamInt returns an integer of config.json, or def when absent.
 	HParamInt(key string, def int64) int64
 	// Errorf returns a tokenizer error (ggufexport.ErrTokenizer).

@@ -18,6 +18,7 @@ var All = []*model.Family{
 	Gemma3, Gemma3Text, Mixtral, Qwen2MoE, Qwen3MoE,
 	Glm4MoE, OLMoE, GraniteMoE, Llama4, Ernie45MoE, Dots1, PhiMoE, Hunyuan, MiniMax, DeepseekV3,
 	GptOss, Qwen3Next, Qwen35, Qwen35MoE,
+	StarCoder2, Cohere, Cohere2, Exaone4, Ernie45, Glm4, Olmo3,
 	Gemma3n, Gemma4, Gemma4Text, Glm4MoELite,
 	Generic, GenericGateUpDown,
 }

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/mlxconv/mlxconv/gguf"
 	"github.com/mlxconv/mlxconv/model"
 )
 
@@ -17,6 +18,117 @@ var DeepseekV3 = &model.Family{
 	Types: []string{"deepseek_v3", "kimi_k2", "joyai_llm_flash"},
 	MLX: model.MLX{LegacyRope: true, Build: buildDeepseekV3, Rules: []model.SanitizeRule{model.FP8Dequant{Block: 128}},
 		Sanitize: sanitizeDeepseekV3, KeepDType: func(name string) bool { return strings.Contains(name, "e_score_correction_bias") }},
+	GGUF: &model.GGUF{
+		Types: []string{"deepseek_v3"}, Arch: "deepseek2", Vocab: "deepseek2", SetVocab: model.VocabLoader.BPE,
+		Layer: model.WithLayer(map[string]string{
+			"self_attn.q_proj":                 "attn_q",
+			"self_attn.q_a_proj":               "attn_q_a",
+			"self_attn.q_a_layernorm":          "attn_q_a_norm",
+			"self_attn.q_b_proj":               "attn_q_b",
+			"self_attn.kv_a_proj_with_mqa":     "attn_kv_a_mqa",
+			"self_attn.kv_a_layernorm":         "attn_kv_a_norm",
+			"self_attn.embed_q":                "attn_k_b", // kv_b_proj's k part, transposed
+			"self_attn.unembed_out":            "attn_v_b",
+			"mlp.gate":                         "ffn_gate_inp",
+			"mlp.gate.e_score_correction_bias": "exp_probs_b.bias",
+			"mlp.switch_mlp.gate_proj":         "ffn_gate_exps",
+			"mlp.switch_mlp.up_proj":           "ffn_up_exps",
+			"mlp.switch_mlp.down_proj":         "ffn_down_exps",
+			"mlp.shared_experts.gate_proj":     "ffn_gate_shexp",
+			"mlp.shared_experts.up_proj":       "ffn_up_shexp",
+			"mlp.shared_experts.down_proj":     "ffn_down_shexp",
+		}),
+		ExpertOrder: qwenMoEOrder, Params: deepseekV3Params,
+		Configs: map[string]*model.HFConfig{"deepseek_v3": {Defaults: map[string]any{"vocab_size": 129280, "max_position_embeddings": 4096,
+			"hidden_size": 7168, "intermediate_size": 18432, "moe_intermediate_size": 2048, "num_attention_heads": 128,
+			"n_shared_experts": 1, "n_routed_experts": 256, "routed_scaling_factor": 2.5, "kv_lora_rank": 512, "q_lora_rank": 1536,
+			"qk_rope_head_dim": 64, "v_head_dim": 128, "qk_nope_head_dim": 128, "n_group": 8, "topk_group": 4, "num_experts_per_tok": 8,
+			"first_k_dense_replace": 3, "norm_topk_prob": true, "rms_norm_eps": 1e-6, "rope_theta": 10000.0, "rope_scaling": nil,
+			"tie_word_embeddings": false}, KVHeads: model.KVHeadsNullOrAbsent}},
+	},
+}
+
+// deepseekV3Params is DeepseekV2Model.set_gguf_parameters: TextModel's
+// with one KV head (MLA as MQA), then the MLA and expert sizes.
+func deepseekV3Params(m *model.Meta) error {
+	h := m.H
+	kvLora, _, err := h.FindInt("kv_lora_rank")
+	if err != nil {
+		return err
+	}
+	if !h.Has("kv_lora_rank") {
+		kvLora = 512
+	}
+	var rope, nope int64
+	return model.Steps(
+		func() error { return model.TextParams(m) },
+		func() error { return m.U32("attention.head_count_kv", 1) },
+		func() error { return deepseekDenseLead(m) },
+		func() error { return m.ReqU32("vocab_size", "vocab_size") },
+		func() error { return m.OptU32("attention.q_lora_rank", "q_lora_rank") },
+		func() error { return m.U32("attention.kv_lora_rank", kvLora) },
+		func() (err error) { rope, err = h.ReqU32("qk_rope_head_dim"); return },
+		func() (err error) { nope, err = h.ReqU32("qk_nope_head_dim"); return },
+		func() error { return m.U32("attention.key_length", kvLora+rope) },
+		func() error { return m.U32("attention.value_length", kvLora) },
+		func() error { return m.U32("attention.key_length_mla", nope+rope) },
+		func() error { return m.ReqU32("attention.value_length_mla", "v_head_dim") },
+		func() error {
+			return m.ReqU32("expert_feed_forward_length", "moe_intermediate_size", "intermediate_size")
+		},
+		func() error { return m.OptU32("expert_count", "n_routed_experts") },
+		func() error { return deepseekSharedAndWeights(m) },
+		func() error { return m.U32("rope.dimension_count", rope) },
+		func() error { return deepseekYarnLogMul(m) },
+	)
+}
+
+// deepseekDenseLead writes first_k_dense_replace (absent: every layer
+// without routed experts, none with).
+func deepseekDenseLead(m *model.Meta) error {
+	n, ok, err := m.H.FindInt("first_k_dense_replace")
+	if err != nil {
+		return err
+	}
+	if !ok {
+		if _, moe := m.H.Get("n_routed_experts"); !moe {
+			n, err = m.H.ReqInt("num_hidden_layers")
+		}
+	}
+	if err != nil {
+		return err
+	}
+	return m.U32("leading_dense_block_count", n)
+}
+
+// deepseekSharedAndWeights writes the shared expert count (0 when absent)
+// and the routed weights' scale and normalization.
+func deepseekSharedAndWeights(m *model.Meta) error {
+	shared, _, err := m.H.FindInt("n_shared_experts")
+	if err != nil {
+		return err
+	}
+	if err := m.U32("expert_shared_count", shared); err != nil {
+		return err
+	}
+	if err := m.OptF32("expert_weights_scale", "routed_scaling_factor"); err != nil {
+		return err
+	}
+	if norm, ok, err := m.H.FindBool("norm_topk_prob"); err != nil || !ok || !norm {
+		return err
+	}
+	m.Set(m.ArchKey("expert_weights_norm"), gguf.NewValue(true))
+	return nil
+}
+
+// deepseekYarnLogMul writes 0.1 * mscale_all_dim of the rope parameters.
+func deepseekYarnLogMul(m *model.Meta) error {
+	f, ok, err := m.Rope.Float("mscale_all_dim")
+	if err != nil || !ok {
+		return err
+	}
+	m.F32("rope.scaling.yarn_log_multiplier", 0.1*f)
+	return nil
 }
 
 // deepseekV3Args are the ModelArgs fields the parameter tree depends on.

@@ -1,7 +1,10 @@
 package family
 
 import (
+	"fmt"
 	"strconv"
+
+	"github.com/mlxconv/mlxconv/gguf"
 
 	"github.com/mlxconv/mlxconv/model"
 )
@@ -19,6 +22,50 @@ var Dots1 = &model.Family{
 			FirstSparse: "first_k_dense_replace"},
 		model.Drop{model.Contains("rotary_emb.inv_freq")},
 	}},
+	GGUF: &model.GGUF{
+		Types: []string{"dots1"}, Arch: "dots1", Vocab: "dots1", SetVocab: model.VocabLoader.BPE,
+		Layer: model.WithLayer(map[string]string{
+			"mlp.gate":                         "ffn_gate_inp",
+			"mlp.gate.e_score_correction_bias": "exp_probs_b.bias",
+			"mlp.experts.gate_proj":            "ffn_gate_exps",
+			"mlp.experts.up_proj":              "ffn_up_exps",
+			"mlp.experts.down_proj":            "ffn_down_exps",
+			"mlp.shared_experts.gate_proj":     "ffn_gate_shexp",
+			"mlp.shared_experts.up_proj":       "ffn_up_shexp",
+			"mlp.shared_experts.down_proj":     "ffn_down_shexp",
+		}),
+		ExpertOrder: qwenMoEOrder, Params: dots1Params,
+		Configs: map[string]*model.HFConfig{"dots1": {Defaults: map[string]any{"vocab_size": 152064, "max_position_embeddings": 2048,
+			"hidden_size": 4608, "intermediate_size": 10944, "moe_intermediate_size": 1408, "num_attention_heads": 32,
+			"n_shared_experts": nil, "n_routed_experts": nil, "num_experts_per_tok": nil, "first_k_dense_replace": 0, "norm_topk_prob": false,
+			"n_group": 1, "topk_group": 1, "num_key_value_heads": 32, "rms_norm_eps": 1e-6, "rope_theta": 10000.0, "rope_scaling": nil,
+			"routed_scaling_factor": 1.0, "sliding_window": 4096, "tie_word_embeddings": false}, KVHeads: model.KVHeadsNullOrAbsent}},
+	},
+}
+
+// dots1Params is Dots1Model.set_gguf_parameters: Qwen2MoeModel's, then
+// the leading dense blocks, shared experts and expert weighting.
+func dots1Params(m *model.Meta) error {
+	return model.Steps(
+		func() error { return qwenMoEParams(m) },
+		func() error { return m.ReqU32("leading_dense_block_count", "first_k_dense_replace") },
+		func() error { return m.ReqU32("expert_shared_count", "n_shared_experts") },
+		func() error { return m.ReqF32("expert_weights_scale", "routed_scaling_factor") },
+		func() error { return expertWeightsNorm(m) },
+	)
+}
+
+// expertWeightsNorm writes norm_topk_prob as expert_weights_norm.
+func expertWeightsNorm(m *model.Meta) error {
+	b, ok, err := m.H.FindBool("norm_topk_prob")
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("%w: norm_topk_prob is missing", model.ErrExport)
+	}
+	m.Set(m.ArchKey("expert_weights_norm"), gguf.NewValue(b))
+	return nil
 }
 
 func buildDots1(c model.Config, _ model.Tensors) (*model.Tree, error) {

@@ -4,7 +4,9 @@ import "github.com/mlxconv/mlxconv/model"
 
 // Generic covers the mlx-lm model types without a sanitize method, whose
 // checkpoint names are the MLX names: the parameter tree is read off the
-// checkpoint. Each type is proven by a transformers-made fixture
+// checkpoint. (starcoder2, cohere, cohere2, exaone4, ernie4_5, glm4 and
+// olmo3 are converted the same way by their own family files, which add
+// their GGUF rules.) Each type is proven by a transformers-made fixture
 // (testdata/families/TYPE.json, breadth matrix): mlxconv's output is
 // byte-identical to mlx_lm.convert's and mlx_lm loads and generates from
 // it (ernie4_5's with the tie_word_embeddings=true its Hub repositories
@@ -20,7 +22,7 @@ import "github.com/mlxconv/mlxconv/model"
 var Generic = &model.Family{
 	Name: "generic",
 	Types: []string{
-		"ernie4_5", "exaone4", "glm4", "gpt_bigcode", "nemotron", "olmo3", "phi", "stablelm", "starcoder2",
+		"gpt_bigcode", "nemotron", "phi", "stablelm",
 	},
 	MLX: model.MLX{Build: model.BuildFromCheckpoint, LegacyRope: true},
 }
@@ -30,6 +32,6 @@ var Generic = &model.Family{
 // mixed recipe's "quantization" entries in config.json).
 var GenericGateUpDown = &model.Family{
 	Name:  "generic_gate_up_down",
-	Types: []string{"cohere", "cohere2", "helium"},
+	Types: []string{"helium"},
 	MLX:   model.MLX{Build: model.BuildFromCheckpointRanked(map[string]int{"up_proj": 1, "down_proj": 2}), LegacyRope: true},
 }

@@ -1,6 +1,7 @@
 package family
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -15,6 +16,50 @@ var GraniteMoE = &model.Family{
 	Name:  "granitemoe",
 	Types: []string{"granitemoe"},
 	MLX:   model.MLX{LegacyRope: true, Build: buildGraniteMoE, Sanitize: sanitizeGraniteMoE, Pred: granitePred},
+	GGUF: &model.GGUF{
+		Types: []string{"granitemoe"}, Arch: "granitemoe", Vocab: "granitemoe", SetVocab: llamaVocab, TokenizerClass: "LlamaTokenizerFast",
+		PermuteQK: true, Params: graniteMoEParams,
+		Layer: model.WithLayer(map[string]string{
+			"block_sparse_moe.router.layer":         "ffn_gate_inp",
+			"block_sparse_moe.switch_mlp.gate_proj": "ffn_gate_exps",
+			"block_sparse_moe.switch_mlp.up_proj":   "ffn_up_exps",
+			"block_sparse_moe.switch_mlp.down_proj": "ffn_down_exps",
+		}),
+		ExpertOrder: []string{"ffn_gate_exps", "ffn_up_exps", "ffn_down_exps"},
+		Configs: map[string]*model.HFConfig{"granitemoe": {Defaults: map[string]any{"vocab_size": 32000, "max_position_embeddings": 2048,
+			"hidden_size": 4096, "intermediate_size": 11008, "num_attention_heads": 32, "rms_norm_eps": 1e-6, "rope_theta": 10000.0,
+			"rope_scaling": nil, "embedding_multiplier": 1.0, "logits_scaling": 1.0, "residual_multiplier": 1.0, "attention_multiplier": 1.0,
+			"num_local_experts": 8, "num_experts_per_tok": 2, "tie_word_embeddings": false}, KVHeads: model.KVHeadsNullOrAbsent}},
+	},
+}
+
+// graniteMoEParams is GraniteMoeModel.set_gguf_parameters: LlamaModel's
+// (head_dim ignored), then the nonzero multipliers as scales and the
+// shared expert size.
+func graniteMoEParams(m *model.Meta) error {
+	if m.H.Has("head_dim") {
+		return fmt.Errorf("%w: granitemoe with head_dim is not supported (the converter drops it)", model.ErrExport)
+	}
+	if err := llamaParams(m); err != nil {
+		return err
+	}
+	for _, s := range [][2]string{{"attention.scale", "attention_multiplier"}, {"embedding_scale", "embedding_multiplier"},
+		{"residual_scale", "residual_multiplier"}, {"logit_scale", "logits_scaling"}} {
+		f, ok, err := m.H.FindFloat(s[1])
+		if err != nil {
+			return err
+		}
+		if ok && f != 0 {
+			m.F32(s[0], f)
+		}
+	}
+	if n, ok, err := m.H.FindInt("shared_intermediate_size"); err != nil || (ok && n != 0) {
+		if err != nil {
+			return err
+		}
+		return m.U32("expert_shared_feed_forward_length", n)
+	}
+	return nil
 }
 
 var eightBit = model.RouterPred("")

@@ -14,6 +14,24 @@ var OLMoE = &model.Family{
 	MLX: model.MLX{LegacyRope: true, Build: buildOLMoE, Rules: []model.SanitizeRule{
 		model.StackExperts{Stack: qwenMoEExperts(model.QuantParts, true), Layers: "model.layers.", Block: "mlp", Count: "num_experts", Gate: true},
 	}},
+	GGUF: &model.GGUF{
+		Types: []string{"olmoe"}, Arch: "olmoe", Vocab: "olmoe", SetVocab: model.VocabLoader.BPE, Layer: qwenMoELayer, ExpertOrder: qwenMoEOrder,
+		Params: olmoeParams,
+		Configs: map[string]*model.HFConfig{"olmoe": {Defaults: map[string]any{"vocab_size": 50304, "max_position_embeddings": 4096,
+			"hidden_size": 2048, "intermediate_size": 2048, "num_attention_heads": 16, "num_key_value_heads": 16, "rms_norm_eps": 1e-5,
+			"rope_theta": 10000.0, "rope_scaling": nil, "num_experts_per_tok": 8, "num_experts": 64, "tie_word_embeddings": false},
+			KVHeads: model.KVHeadsNullOrAbsent}},
+	},
+}
+
+// olmoeParams is OlmoeModel.set_gguf_parameters: TextModel's, with the RMS
+// norm epsilon overwritten by 1e-5.
+func olmoeParams(m *model.Meta) error {
+	if err := model.TextParams(m); err != nil {
+		return err
+	}
+	m.F32("attention.layer_norm_rms_epsilon", 1e-5)
+	return nil
 }
 
 func buildOLMoE(c model.Config, _ model.Tensors) (*model.Tree, error) {

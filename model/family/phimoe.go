@@ -2,6 +2,9 @@ package family
 
 import (
 	"strconv"
+	"strings"
+
+	"github.com/mlxconv/mlxconv/gguf"
 
 	"github.com/mlxconv/mlxconv/model"
 )
@@ -16,6 +19,43 @@ var PhiMoE = &model.Family{
 			Names: [][2]string{{"w1", "gate_proj"}, {"w2", "down_proj"}, {"w3", "up_proj"}}, Parts: model.QuantParts, Optional: true},
 			Layers: "model.layers.", Block: "block_sparse_moe", Count: "num_local_experts", CountDefault: 16, LayersDefault: 32, Gate: true},
 	}},
+	GGUF: &model.GGUF{
+		Types: []string{"phimoe"}, Arch: "phimoe", Vocab: "phimoe", SetVocab: phi3Vocab,
+		Layer: model.WithLayer(map[string]string{
+			"block_sparse_moe.gate":                 "ffn_gate_inp",
+			"block_sparse_moe.switch_mlp.gate_proj": "ffn_gate_exps",
+			"block_sparse_moe.switch_mlp.down_proj": "ffn_down_exps",
+			"block_sparse_moe.switch_mlp.up_proj":   "ffn_up_exps",
+		}),
+		ExpertOrder: []string{"ffn_gate_exps", "ffn_down_exps", "ffn_up_exps"},
+		Params:      phiMoEParams, Extra: phiMoERopeFactors,
+		Configs: map[string]*model.HFConfig{"phimoe": {Defaults: map[string]any{"vocab_size": 32064, "max_position_embeddings": 131072,
+			"hidden_size": 4096, "intermediate_size": 6400, "num_attention_heads": 32, "sliding_window": nil, "attention_bias": false,
+			"lm_head_bias": false, "num_key_value_heads": 8, "rms_norm_eps": 1e-5, "rope_theta": 1000000.0, "num_experts_per_tok": 2,
+			"num_local_experts": 16, "rope_scaling": nil, "tie_word_embeddings": false}, KVHeads: model.KVHeadsNullOrAbsent}},
+	},
+}
+
+// phiMoERopeFactors is Phi3MiniModel.generate_extra_tensors under the
+// phimoe architecture's keys.
+func phiMoERopeFactors(h *model.HParams, rope *model.Rope) ([]model.ExtraTensor, []gguf.KV, error) {
+	ts, kvs, err := phi3RopeFactors(h, rope)
+	for i := range kvs {
+		if rest, ok := strings.CutPrefix(kvs[i].Key, "phi3."); ok {
+			kvs[i].Key = "phimoe." + rest
+		}
+	}
+	return ts, kvs, err
+}
+
+// phiMoEParams is PhiMoeModel.set_gguf_parameters: Phi3MiniModel's, then
+// the expert counts.
+func phiMoEParams(m *model.Meta) error {
+	return model.Steps(
+		func() error { return phi3Params(m) },
+		func() error { return m.ReqU32("expert_used_count", "num_experts_per_tok", "num_experts_per_token") },
+		func() error { return m.ReqU32("expert_count", "num_local_experts", "num_experts") },
+	)
 }
 
 // suScaledKeys are the rope_scaling keys SuScaledRoPE reads.

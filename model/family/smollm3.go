@@ -8,6 +8,14 @@ var SmolLM3 = &model.Family{
 	Name:  "smollm3",
 	Types: []string{"smollm3"},
 	MLX:   smolLM3Dense().MLX(),
+	// llama.cpp's SmolLM3Model: LlamaModel under its own architecture.
+	GGUF: &model.GGUF{
+		Types: []string{"smollm3"}, Arch: "smollm3", Vocab: "smollm3", SetVocab: llamaVocab, TokenizerClass: "LlamaTokenizerFast",
+		PermuteQK: true, Layer: model.CommonLayer, Params: llamaParams, Extra: llamaExtra,
+		Configs: map[string]*model.HFConfig{"smollm3": {Defaults: map[string]any{"vocab_size": 128256, "max_position_embeddings": 32768,
+			"hidden_size": 2048, "intermediate_size": 11008, "num_attention_heads": 16, "num_key_value_heads": 4, "rms_norm_eps": 1e-6,
+			"rope_theta": 2000000.0, "rope_scaling": nil, "tie_word_embeddings": true}, KVHeads: model.KVHeadsNullOrAbsent, SlidingWindowFlag: true}},
+	},
 }
 
 func smolLM3Dense() *model.Dense {

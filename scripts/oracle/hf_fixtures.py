@@ -66,9 +66,26 @@ def llama_cache():
     return os.environ.get("MLXCONV_LLAMA_CACHE") or os.path.join(c, "oracle", "llama")
 
 
+# NAME + GGUF_VARIANT names the GGUF oracle's variant of fixture NAME: its
+# convert_oracle section with the keys of llama_oracle.convert_oracle replaced
+# (e.g. a tokenizer llama.cpp's converter recognizes), made and cached apart.
+GGUF_VARIANT = "@gguf"
+
+
+def base_name(name):
+    """The family file a fixture name is read from."""
+    return name[: -len(GGUF_VARIANT)] if name.endswith(GGUF_VARIANT) else name
+
+
 def spec(name):
     """The convert_oracle section of a transformers fixture, or None."""
-    f = families.load(name).get("convert_oracle")
+    doc = families.load(base_name(name))
+    f = doc.get("convert_oracle")
+    if name != base_name(name):
+        over = doc.get("llama_oracle", {}).get("convert_oracle")
+        if not over:
+            return None
+        f = dict(f, **over)
     return f if f and f.get("layout") == LAYOUT else None
 
 
@@ -94,7 +111,7 @@ def key(name):
     """sha256 of everything the fixture's bytes depend on."""
     f = spec(name)
     h = hashlib.sha256()
-    paths = [families.path(name)]
+    paths = [families.path(base_name(name))]
     if f.get("twin"):
         paths.append(families.path(f["twin"]))
     paths += [os.path.join(HERE, fn) for fn in ("hf_fixtures.py", "convert_models.py", "families.py", "tokenizers.sh")]
@@ -261,7 +278,7 @@ def save(name, npm, tmp):
         conf.pop(k, None)
     model_type = conf.pop("model_type")
     dtype = getattr(torch, f["dtype"])
-    seed = f.get("seed", name)
+    seed = f.get("seed", base_name(name))
     torch.manual_seed(seed_int(seed) & (2**63 - 1))
     for patch in f.get("build_patches", []):
         BUILD_PATCHES[patch](f)
@@ -976,7 +993,7 @@ def main():
     a = ap.parse_intermixed_args()
     have = names()
     for n in a.names:
-        if n not in have:
+        if n not in have and spec(n) is None:
             ap.error("%r is no transformers fixture (have: %s)" % (n, ", ".join(have)))
     if a.cmd == "ensure":
         for n, p in ensure(a.names or have, os.path.abspath(a.npm)).items():

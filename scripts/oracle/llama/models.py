@@ -39,6 +39,7 @@ safetensors, sentencepiece's protobuf module).
 import argparse
 import json
 import os
+import shutil
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
@@ -153,7 +154,9 @@ def add_tokens(out, spec):
         tj = json.load(f)
     with open(tc_path, encoding="utf-8") as f:
         tc = json.load(f)
-    base = max(tj["model"]["vocab"].values()) + 1
+    # After every id the tokenizer has (its added tokens may lie beyond the
+    # model vocabulary, as Qwen's do).
+    base = max([*tj["model"]["vocab"].values(), *(t["id"] for t in tj.get("added_tokens", []))]) + 1
     dec = tc.setdefault("added_tokens_decoder", {})
     for k, tok in enumerate(spec["tokens"]):
         t = {"id": base + k, "content": tok["content"], "single_word": False, "lstrip": False,
@@ -167,15 +170,25 @@ def add_tokens(out, spec):
         f.write(json.dumps(tc, indent=2, ensure_ascii=False) + "\n")
 
 
+def fixture_name(arch):
+    """The hf_fixtures name of arch's GGUF-oracle model: its own fixture, or
+    its @gguf variant when llama_oracle.convert_oracle changes the fixture."""
+    if families.load(arch)["llama_oracle"].get("convert_oracle"):
+        return arch + cm.hf_fixtures.GGUF_VARIANT
+    return arch
+
+
 def generate(arch, npm, out):
     """Writes the GGUF-oracle variant of arch into out (created); returns out."""
     lo = families.load(arch)["llama_oracle"]
     os.makedirs(out, exist_ok=True)
-    if cm.hf_fixtures.spec(arch) is not None:
+    fx = fixture_name(arch)
+    if cm.hf_fixtures.spec(fx) is not None:
         # Made by transformers (hf_fixtures.py, cached): copied as is.
         if lo.get("all_sparse"):
             raise ValueError("%s: all_sparse needs a convert_models layout" % arch)
-        cm.generate(arch, npm, out)
+        src = cm.hf_fixtures.ensure([fx], npm)[fx]
+        shutil.copytree(src, out, dirs_exist_ok=True)
     else:
         config, gen, tok, gen_cfg, shards = cm.build(arch, npm, out)
         if lo.get("all_sparse"):
