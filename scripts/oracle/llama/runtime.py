@@ -84,7 +84,9 @@ def _run_bucket(exe, bucket, threads, tmp, out):
     while bucket:
         p = _start(exe, bucket, threads, tmp)
         stdout, stderr = p.communicate()
-        lines = [json.loads(s) for s in stdout.splitlines() if s.strip()]
+        # One JSON object per finished job; anything else on stdout is
+        # llama.cpp's (ggml_abort prints a gdb backtrace there).
+        lines = [json.loads(s) for s in stdout.splitlines() if s.startswith("{")]
         for (i, j), r in zip(bucket, lines):
             out[i] = _result(j, r, os.path.join(tmp, "%d.f32" % i))
         done = len(lines)
