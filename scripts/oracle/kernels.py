@@ -173,8 +173,20 @@ FP8_BLOCK = 128
 
 def fp8_dequant_ref(w, scale_inv):
     """mlx-lm's own FP8 block dequant: deepseek_v3's Model.sanitize on one
-    weight and its weight_scale_inv (a tiny model, so the real code runs)."""
-    from mlx_lm.models import deepseek_v3
+    weight and its weight_scale_inv (a tiny model, so the real code runs).
+    Where mlx_lm is not installed (the arm64 oracle has the mlx wheel only)
+    the same MLX operations in the same order: from_fp8 to bfloat16, pad
+    to the block grid, multiply by the float32 block scale (promoting to
+    float32), crop, astype bfloat16."""
+    try:
+        from mlx_lm.models import deepseek_v3
+    except ImportError:
+        m, n = w.shape
+        pb, ps = (-m) % FP8_BLOCK, (-n) % FP8_BLOCK
+        x = mx.pad(mx.from_fp8(w, dtype=mx.bfloat16), ((0, pb), (0, ps)))
+        x = x.reshape(((m + pb) // FP8_BLOCK, FP8_BLOCK, (n + ps) // FP8_BLOCK, FP8_BLOCK))
+        x = (x * scale_inv[:, None, :, None]).reshape(m + pb, n + ps)
+        return x[:m, :n].astype(mx.bfloat16)
 
     args = deepseek_v3.ModelArgs(vocab_size=8, hidden_size=8, intermediate_size=8, moe_intermediate_size=8,
                                  num_hidden_layers=0, num_attention_heads=1, num_key_value_heads=1,
