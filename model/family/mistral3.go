@@ -3,6 +3,7 @@ package family
 import (
 	"fmt"
 
+	"github.com/mlxconv/mlxconv/internal/pyjson"
 	"github.com/mlxconv/mlxconv/model"
 )
 
@@ -12,7 +13,7 @@ import (
 var Mistral3 = &model.Family{
 	Name:  "mistral3",
 	Types: []string{"mistral3"},
-	MLX: model.MLX{LegacyRope: true, Build: buildMistral3, Sanitize: sanitizeMistral3, Rules: []model.SanitizeRule{
+	MLX: model.MLX{ConfigEdit: mistral3Rope, Build: buildMistral3, Sanitize: sanitizeMistral3, Rules: []model.SanitizeRule{
 		model.Drop{model.Contains("vision_tower"), model.Contains("multi_modal_projector")},
 		model.Rename{From: "model.language_model.", To: "model.", Prefix: true},
 		model.Rename{From: "language_model.", Prefix: true},
@@ -82,4 +83,19 @@ func sanitizeMistral3(_ *model.Tree, c model.Config, ts model.Tensors) error {
 		}
 	}
 	return nil
+}
+
+// mistral3Rope is LegacyRope for a mistral (llama) text model: mlx-lm's
+// llama reads only rope_theta/rope_scaling (proven by mistral3_t5), while
+// its ministral3 reads rope_parameters itself, so a ministral3 text_config
+// is written through unchanged, as mlx_lm.convert does.
+func mistral3Rope(c *pyjson.Object) {
+	if tc, ok := c.Get("text_config"); ok {
+		if o, ok := tc.(*pyjson.Object); ok {
+			if mt, _ := o.Get("model_type"); mt == Ministral3.Types[0] {
+				return
+			}
+		}
+	}
+	model.AddLegacyRope(c)
 }
