@@ -717,7 +717,10 @@ func TestRunErrorStopsWorkers(t *testing.T) {
 	if !errors.Is(err, errBoom) {
 		t.Fatalf("error %v, want %v", err, errBoom)
 	}
-	if c := calls.Load(); c > 10+2*4 {
+	// Workers stop soon after the failure: a few calls each may already be
+	// under way (more under qemu, where the failing call's return is slow
+	// to reach the others), never most of the 2000.
+	if c := calls.Load(); c > 10+8*4 {
 		t.Errorf("%d Transform calls after the 10th failed (4 workers, %d jobs)", c, n)
 	}
 	if sink.commits != 0 || sink.aborts != 1 {
@@ -731,7 +734,7 @@ func TestRunErrorStopsWorkers(t *testing.T) {
 func checkGoroutines(t *testing.T, before int) {
 	t.Helper()
 	const slack = 2
-	deadline := time.Now().Add(time.Second)
+	deadline := time.Now().Add(5 * time.Second) // (qemu-user is slow to reap)
 	for {
 		now := runtime.NumGoroutine()
 		if now <= before+slack {
