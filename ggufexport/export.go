@@ -545,6 +545,7 @@ func (pl *exportPlanner) candidates(model *source.Model) ([]candidate, error) {
 	if !cl.haveHead && !pl.arch.DropHead {
 		cl.addCheckpointHead(pl.inv)
 	}
+	cl.out = fuseCandidates(pl.arch.Fuse, cl.out)
 	pl.orderCandidates(cl.out)
 	return cl.out, nil
 }

@@ -52,6 +52,17 @@ type GGUF struct {
 	// ExpertOrder is the order the converter emits a layer's stacked
 	// experts in (by GGUF base name).
 	ExpertOrder []string
+	// Top maps module paths outside the blocks (after "language_model."
+	// and Prefix) to GGUF base names, beside token_embd, output_norm and
+	// output (Gemma's per-layer embeddings).
+	Top map[string]string
+	// Prefix is a leading path the text model's modules carry that the
+	// converter drops ("model.language_model." -> "model."), "" for none.
+	Prefix string
+	// Fuse writes pairs of a block's stacked expert tensors as one, when
+	// both are slices of one checkpoint tensor (the converter writes that
+	// tensor as is); otherwise they stay two tensors.
+	Fuse []FuseRule
 	// Params writes the {arch}.* keys (set_gguf_parameters).
 	Params func(m *Meta) error
 	// Extra returns the generated tensors (generate_extra_tensors) and
@@ -67,6 +78,14 @@ type GGUF struct {
 	// converter finds under other names too: key -> names in
 	// find_hparam order (ConverterView).
 	Aliases map[string][]string
+}
+
+// FuseRule names a GGUF tensor (base name, e.g. ffn_gate_up_exps) made
+// of two of a block's stacked tensors concatenated along axis 1, in
+// order (ffn_gate_exps, ffn_up_exps).
+type FuseRule struct {
+	Into  string
+	Parts [2]string
 }
 
 // CommonLayer maps the layer-relative MLX module paths of the llama-like
