@@ -167,6 +167,7 @@ type ExportTensor struct {
 	op    *tensorOp
 	extra []float32
 	ins   []*source.Input
+	pad   int // rows read; the rest, to the shape, are zeros (0: none)
 }
 
 // exportPlan is a complete description of an export, a value: no I/O, no
@@ -325,6 +326,7 @@ type candidate struct {
 	shape []int // numpy order, logical (dequantized) shape
 	pos   int64 // emission order key
 	sub   int
+	pad   int // rows before zero-row padding (0: none)
 }
 
 // planExport plans the export of an inventory (which must come from
@@ -540,6 +542,9 @@ func (pl *exportPlanner) candidates(model *source.Model) ([]candidate, error) {
 	if len(cl.unmapped) > 0 {
 		return nil, cl.unmappedError()
 	}
+	if err := cl.finishStacks(); err != nil {
+		return nil, err
+	}
 	// A head the checkpoint has although the config ties it: mlx-lm drops
 	// it, convert_hf_to_gguf.py writes it.
 	if !cl.haveHead && !pl.arch.DropHead {
@@ -576,6 +581,10 @@ func (pl *exportPlanner) resolveAuto(t OutType) gguf.Type {
 	return gguf.F16
 }
 
+// f32Blk are more block tensors the converter keeps in float32 (Gemma 3n's
+// AltUp coefficients).
+var f32Blk = map[string]bool{"altup_correct_coef.weight": true, "altup_predict_coef.weight": true}
+
 // forcedF32 is convert_hf_to_gguf.py's rule for tensors kept in float32.
 func forcedF32(name string, ndims int) bool {
 	if ndims <= 1 || strings.HasSuffix(name, "_norm.weight") || !strings.HasSuffix(name, ".weight") {
@@ -583,7 +592,7 @@ func forcedF32(name string, ndims int) bool {
 	}
 	if rest, ok := strings.CutPrefix(name, "blk."); ok {
 		if _, tail, ok := strings.Cut(rest, "."); ok {
-			return tail == "ffn_gate_inp.weight" || tail == "ffn_gate_inp_shexp.weight"
+			return tail == "ffn_gate_inp.weight" || tail == "ffn_gate_inp_shexp.weight" || f32Blk[tail]
 		}
 	}
 	return false
@@ -621,6 +630,16 @@ func (pl *exportPlanner) tensorInputs(c *candidate) ([]*source.Input, []int, []s
 		ins = trimmed
 		notes = append(notes, fmt.Sprintf("rows %d -> %d (tokenizer size)", shape[0], n))
 		shape[0] = n
+	}
+	if len(shape) > 0 {
+		n, err := pl.padRows(c, shape[0])
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		if n > 0 {
+			notes = append(notes, fmt.Sprintf("rows %d -> %d (zero rows to vocab_size)", shape[0], n))
+			c.pad, shape[0] = shape[0], n
+		}
 	}
 	return ins, shape, notes, nil
 }
@@ -679,8 +698,11 @@ func (pl *exportPlanner) planTensor(c *candidate) (ExportTensor, error) {
 	if bs := op.out.BlockSize(); bs > 1 && t.Shape[0]%bs != 0 {
 		return t, fmt.Errorf("%w: %q: row of %d elements for %s", ErrExport, c.name, t.Shape[0], op.out)
 	}
+	if c.pad > 0 && !zeroRowsType(op.out) {
+		return t, fmt.Errorf("%w: %q: zero-row padding to %s is not supported", ErrExport, c.name, op.out)
+	}
 	op.desc = t.Op + " -> " + op.out.String()
-	t.op, t.ins = op, ins
+	t.op, t.ins, t.pad = op, ins, c.pad
 	return t, nil
 }
 
@@ -940,7 +962,7 @@ func writeExport(ctx context.Context, inv *source.Inventory, plan *exportPlan, o
 				continue // written with the header
 			}
 			op, st, name := t.op, &stats[i], t.Name
-			out := pipeline.Output{Name: ti.Name, File: si, Offset: sh.Plan.DataOffset + int64(ti.Offset), Size: int64(ti.Size)}
+			out := pipeline.Output{Name: ti.Name, File: si, Offset: sh.Plan.DataOffset + int64(ti.Offset), Size: t.dataBytes(ti.Size)}
 			j, err := source.StreamJob(t.Source, t.ins, false, []pipeline.Output{out}, backend,
 				func(_ pipeline.Unit, ins [][]byte, rows int64) ([][]byte, error) {
 					res, err := op.transform(ins, rows, st)
@@ -1021,6 +1043,9 @@ func (s *ggufSink) Open() error {
 		}
 		for _, ti := range sh.Plan.Tensors {
 			t := &s.plan.Tensors[byName[ti.Name]]
+			if err := writePadding(f, t, sh.Plan.DataOffset+int64(ti.Offset), ti.Size); err != nil {
+				return fmt.Errorf("gguf: %s: %w", sh.Path, err)
+			}
 			if t.extra == nil {
 				continue
 			}

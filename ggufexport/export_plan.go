@@ -20,11 +20,15 @@ type candidateList struct {
 	out      []candidate
 	unmapped []string
 	haveHead bool
+	stacks   map[string]map[int]candidate // GGUF base name -> part index -> part
 }
 
 // add maps src to its GGUF name and keeps c under it (the architecture
 // may drop the head).
 func (cl *candidateList) add(src string, c candidate) {
+	if cl.stackPart(src, c) {
+		return
+	}
 	name, bid, ok := tensorName(cl.arch, src)
 	if !ok {
 		cl.unmapped = append(cl.unmapped, src)

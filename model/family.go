@@ -63,6 +63,13 @@ type GGUF struct {
 	// both are slices of one checkpoint tensor (the converter writes that
 	// tensor as is); otherwise they stay two tensors.
 	Fuse []FuseRule
+	// Stack maps a module path prefix outside the blocks to the GGUF base
+	// name of the stack (a new leading axis) of the modules prefix+"0",
+	// prefix+"1", ... (Gemma 3n's altup_projections.N).
+	Stack map[string]string
+	// PadRows are GGUF tensor names padded with zero rows up to config
+	// vocab_size (Gemma 3n's embeddings).
+	PadRows []string
 	// Params writes the {arch}.* keys (set_gguf_parameters).
 	Params func(m *Meta) error
 	// Extra returns the generated tensors (generate_extra_tensors) and
