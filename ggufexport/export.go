@@ -698,8 +698,10 @@ func (pl *exportPlanner) planTensor(c *candidate) (ExportTensor, error) {
 	if bs := op.out.BlockSize(); bs > 1 && t.Shape[0]%bs != 0 {
 		return t, fmt.Errorf("%w: %q: row of %d elements for %s", ErrExport, c.name, t.Shape[0], op.out)
 	}
-	if c.pad > 0 && !zeroRowsType(op.out) {
-		return t, fmt.Errorf("%w: %q: zero-row padding to %s is not supported", ErrExport, c.name, op.out)
+	if c.pad > 0 {
+		if _, err := zeroRow(op.out, t.Shape[0]); err != nil {
+			return t, fmt.Errorf("%w: %q: zero-row padding: %w", ErrExport, c.name, err)
+		}
 	}
 	op.desc = t.Op + " -> " + op.out.String()
 	t.op, t.ins, t.pad = op, ins, c.pad

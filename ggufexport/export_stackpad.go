@@ -140,15 +140,13 @@ func (pl *exportPlanner) padRows(c *candidate, rows int) (int, error) {
 	return int(vocab), nil
 }
 
-// zeroRowsType reports whether t encodes rows of zeros as zero bytes, as
-// the padding rows are written (gguf-py's Q8_0, Q4_1 and Q5_1 of a zero
-// block are zero bytes; Q4_0's are not).
-func zeroRowsType(t gguf.Type) bool {
-	switch t {
-	case gguf.F32, gguf.F16, gguf.BF16, gguf.Q8_0, gguf.Q4_1, gguf.Q5_1:
-		return true
+// zeroRow is one row of ne0 zeros in t, as the converter's quantizers
+// encode it (gguf-py), for the padding rows.
+func zeroRow(t gguf.Type, ne0 uint64) ([]byte, error) {
+	if ne0 > 1<<24 {
+		return nil, fmt.Errorf("%w: a row of %d elements to pad", ErrExport, ne0)
 	}
-	return false
+	return gguf.AppendQuantize(nil, t, make([]float32, ne0))
 }
 
 // dataBytes is the size of the part of t's size bytes its rows read from
@@ -168,11 +166,26 @@ func writePadding(f interface {
 	if t.pad == 0 {
 		return nil
 	}
+	typ, err := gguf.ParseType(t.Type)
+	if err != nil {
+		return err
+	}
+	row, err := zeroRow(typ, t.Shape[0])
+	if err != nil {
+		return err
+	}
 	data := t.dataBytes(size)
-	zeros := make([]byte, min(int64(size)-data, 1<<20))
-	for at := data; at < int64(size); at += int64(len(zeros)) {
-		n := min(int64(len(zeros)), int64(size)-at)
-		if _, err := f.WriteAt(zeros[:n], off+at); err != nil {
+	rows := (int64(size) - data) / int64(len(row))
+	if rows*int64(len(row)) != int64(size)-data {
+		return fmt.Errorf("%w: %q: padding of %d bytes is not whole rows", ErrExport, t.Name, int64(size)-data)
+	}
+	buf := make([]byte, 0, min(rows, max(1, (1<<20)/int64(len(row))))*int64(len(row)))
+	for len(buf) < cap(buf) {
+		buf = append(buf, row...)
+	}
+	for at := data; at < int64(size); at += int64(len(buf)) {
+		n := min(int64(len(buf)), int64(size)-at)
+		if _, err := f.WriteAt(buf[:n], off+at); err != nil {
 			return err
 		}
 	}

@@ -77,7 +77,7 @@ func (w *writeAtBuf) WriteAt(p []byte, off int64) (int, error) { return copy(w.b
 
 func TestPaddingBytes(t *testing.T) {
 	// 10 rows of 4 float32 padded to 16 rows: 160 bytes read, 96 zeros.
-	tt := &ExportTensor{Shape: []uint64{4, 16}, pad: 10}
+	tt := &ExportTensor{Type: "F32", Shape: []uint64{4, 16}, pad: 10}
 	if got := tt.dataBytes(256); got != 160 {
 		t.Fatalf("dataBytes %d, want 160", got)
 	}
@@ -93,6 +93,19 @@ func TestPaddingBytes(t *testing.T) {
 	}
 	if got := (&ExportTensor{Shape: []uint64{4, 16}}).dataBytes(256); got != 256 {
 		t.Errorf("unpadded dataBytes %d, want 256", got)
+	}
+	// Q4_0: 32 elements a row (one block of 18 bytes), 3 rows of 5
+	// padded: a zero block is d = -0.0 (max / -8) and 16 bytes of 0x88,
+	// as gguf-py's quantize_blocks encodes it.
+	tq := &ExportTensor{Type: "Q4_0", Shape: []uint64{32, 5}, pad: 3}
+	w = &writeAtBuf{b: make([]byte, 90)}
+	if err := writePadding(w, tq, 0, 90); err != nil {
+		t.Fatal(err)
+	}
+	want := append(make([]byte, 54), append([]byte{0, 0x80}, bytes.Repeat([]byte{0x88}, 16)...)...)
+	want = append(want, want[54:]...)
+	if !bytes.Equal(w.b, want) {
+		t.Errorf("Q4_0 padding % x", w.b[54:])
 	}
 }
 
