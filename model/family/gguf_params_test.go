@@ -73,3 +73,34 @@ func TestOptLengthsAndSparsity(t *testing.T) {
 		t.Errorf("scalar: %v %s", err, kv(t, m, "feed_forward_length"))
 	}
 }
+
+func TestGemma4PerLayerConfig(t *testing.T) {
+	for _, tc := range []struct{ cfg, headDim, kvHeads string }{
+		{`{"layer_types": ["sliding_attention", "full_attention", "sliding_attention"], "head_dim": 16, "num_key_value_heads": 2,
+			"per_layer_config": {"0": {"head_dim": 8}, "1": {"head_dim": 32, "num_key_value_heads": 1}}}`, "32", "[INT32×3]{2, 1, 2}"},
+		{`{"layer_types": ["sliding_attention", "full_attention"], "head_dim": 16, "num_key_value_heads": 2, "global_head_dim": 64,
+			"num_global_key_value_heads": 4}`, "64", "[INT32×2]{2, 4}"},
+		{`{"layer_types": ["sliding_attention", "full_attention"], "head_dim": 16, "num_key_value_heads": 2, "global_head_dim": 64}`, "64", "absent"},
+	} {
+		m := paramsMeta(t, "gemma4", tc.cfg)
+		types, err := gemma4HPLayerTypes(m.H)
+		if err != nil {
+			t.Fatal(err)
+		}
+		full, err := gemma4FullValue(m.H, types, "global_head_dim", "head_dim", true)
+		if err != nil || fmt.Sprint(full) != tc.headDim {
+			t.Errorf("%s: full head_dim %d (%v), want %s", tc.cfg, full, err, tc.headDim)
+		}
+		swa := []bool{true, false, true}[:len(types)]
+		if err := gemma4KVHeads(m, types, swa); err != nil {
+			t.Fatal(err)
+		}
+		if got := kv(t, m, "attention.head_count_kv"); got != tc.kvHeads {
+			t.Errorf("%s: head_count_kv %s, want %s", tc.cfg, got, tc.kvHeads)
+		}
+	}
+	m := paramsMeta(t, "gemma4", `{"layer_types": ["full_attention"], "head_dim": 16}`)
+	if _, err := gemma4FullValue(m.H, []string{fullAttention}, "global_head_dim", "head_dim", true); err == nil {
+		t.Error("no full-attention head_dim: no error")
+	}
+}
