@@ -303,10 +303,13 @@ type vocabRules struct{ l *vocabLoader }
 
 func (r vocabRules) HasSPM() bool                             { return r.l.d.exists("tokenizer.model") }
 func (r vocabRules) TokenizerConfig() (map[string]any, error) { return r.l.tokenizerConfig() }
-func (r vocabRules) SPM(phi3 bool) error                      { return r.l.spm(phi3) }
-func (r vocabRules) BPE() error                               { return r.l.bpe() }
-func (r vocabRules) IsLlamaHF() bool                          { return r.l.isLlamaHF() }
-func (r vocabRules) LlamaHF() error                           { return r.l.llamaHF() }
+func (r vocabRules) GenerationConfig() (map[string]any, error) {
+	return r.l.d.readJSONObject("generation_config.json")
+}
+func (r vocabRules) SPM(phi3 bool) error { return r.l.spm(phi3) }
+func (r vocabRules) BPE() error          { return r.l.bpe() }
+func (r vocabRules) IsLlamaHF() bool     { return r.l.isLlamaHF() }
+func (r vocabRules) LlamaHF() error      { return r.l.llamaHF() }
 func (r vocabRules) ExtraSpecials(kinds []string, ids map[string]int64, keepTemplate bool) error {
 	return r.l.extraSpecials(kinds, ids, keepTemplate)
 }

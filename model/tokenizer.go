@@ -7,6 +7,8 @@ type VocabLoader interface {
 	HasSPM() bool
 	// TokenizerConfig returns tokenizer_config.json (nil when absent).
 	TokenizerConfig() (map[string]any, error)
+	// GenerationConfig returns generation_config.json (nil when absent).
+	GenerationConfig() (map[string]any, error)
 	// SPM loads a SentencePiece vocabulary (Phi-3's added-token rules
 	// when phi3).
 	SPM(phi3 bool) error
