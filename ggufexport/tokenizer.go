@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -312,6 +313,14 @@ func (r vocabRules) IsLlamaHF() bool     { return r.l.isLlamaHF() }
 func (r vocabRules) LlamaHF() error      { return r.l.llamaHF() }
 func (r vocabRules) ExtraSpecials(kinds []string, ids map[string]int64, keepTemplate bool) error {
 	return r.l.extraSpecials(kinds, ids, keepTemplate)
+}
+func (r vocabRules) SetTokenID(kind string, id int64) error {
+	key, ok := specialKeys[kind]
+	if !ok || id < 0 || id > math.MaxUint32 {
+		return fmt.Errorf("%w: special token %s id %d", ErrTokenizer, kind, id)
+	}
+	r.l.v.kvs.Set(key, gguf.NewValue(uint32(id)))
+	return nil
 }
 func (r vocabRules) SetAddSpacePrefix(b bool)              { r.l.v.kvs.Set(keyAddSpacePrefix, gguf.NewValue(b)) }
 func (r vocabRules) SetAddBOS(b bool)                      { r.l.v.kvs.Set(addSpecialKeys["bos"], gguf.NewValue(b)) }

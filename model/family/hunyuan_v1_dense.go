@@ -119,5 +119,5 @@ func hunyuanDenseVocab(l model.VocabLoader) error {
 	if err != nil {
 		return l.Errorf("generation_config.json: eos_token_id[0] is %v, not an integer", eos[0])
 	}
-	return l.ExtraSpecials([]string{"eot"}, map[string]int64{"eot": id}, true)
+	return l.SetTokenID("eot", id)
 }
