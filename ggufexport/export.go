@@ -542,11 +542,21 @@ func (pl *exportPlanner) candidates(model *source.Model) ([]candidate, error) {
 	}
 	// A head the checkpoint has although the config ties it: mlx-lm drops
 	// it, convert_hf_to_gguf.py writes it.
-	if !cl.haveHead && !pl.arch.DropHead {
+	if !cl.haveHead && !pl.arch.DropHead && !pl.dropTiedHead() {
 		cl.addCheckpointHead(pl.inv)
 	}
 	pl.orderCandidates(cl.out)
 	return cl.out, nil
+}
+
+// dropTiedHead reports whether the architecture skips a checkpoint head
+// that tie_word_embeddings (default false) ties (archInfo.DropTiedHead).
+func (pl *exportPlanner) dropTiedHead() bool {
+	if !pl.arch.DropTiedHead {
+		return false
+	}
+	tied, _, err := pl.h.FindBool("tie_word_embeddings")
+	return err == nil && tied
 }
 
 // resolveAuto returns auto's float type as convert_hf_to_gguf.py guesses

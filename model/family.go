@@ -44,6 +44,10 @@ type GGUF struct {
 	NormShift bool
 	// DropHead never writes lm_head (Gemma's converters skip it).
 	DropHead bool
+	// DropTiedHead skips a checkpoint's lm_head.weight when
+	// tie_word_embeddings is true (HunYuan's modify_tensors); without it
+	// such a head is written, as TextModel does.
+	DropTiedHead bool
 	// TrimEmbd cuts token_embd to the tokenizer's size (Gemma 3).
 	TrimEmbd bool
 	// KeepMXFP4 repacks MXFP4-quantized tensors (a Hub checkpoint's

@@ -26,7 +26,7 @@ var HunyuanV1Dense = &model.Family{
 		Norms: model.TwoNorms, Check: checkHunyuanRope, Rules: []model.SanitizeRule{model.TiedHead{}},
 	}).MLX(),
 	GGUF: &model.GGUF{
-		Types: []string{"hunyuan_v1_dense"}, Arch: "hunyuan-dense", Vocab: "hunyuan-dense", SetVocab: hunyuanDenseVocab,
+		Types: []string{"hunyuan_v1_dense"}, Arch: "hunyuan-dense", Vocab: "hunyuan-dense", SetVocab: hunyuanDenseVocab, DropTiedHead: true,
 		Layer: model.WithLayer(map[string]string{
 			"self_attn.query_layernorm": "attn_q_norm",
 			"self_attn.key_layernorm":   "attn_k_norm",
