@@ -1,8 +1,10 @@
 package family
 
 import (
+	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/mlxconv/mlxconv/internal/pyjson"
 	"github.com/mlxconv/mlxconv/model"
@@ -40,6 +42,7 @@ var GptOss = &model.Family{
 		},
 		ExpertOrder: []string{"ffn_down_exps", "ffn_gate_exps", "ffn_up_exps"},
 		Params:      gptOssParams,
+		MLX:         &model.MLX{LegacyRope: true, Build: buildGptOss, Sanitize: sanitizeGptOssGGUF, Pred: model.RouterPred("router")},
 		Configs: map[string]*model.HFConfig{"gpt_oss": {Defaults: map[string]any{"num_hidden_layers": 36, "num_local_experts": 128,
 			"vocab_size": 201088, "hidden_size": 2880, "intermediate_size": 2880, "head_dim": 64, "num_attention_heads": 64,
 			"num_key_value_heads": 8, "sliding_window": 128, "rope_theta": 150000.0, "tie_word_embeddings": false,
@@ -69,6 +72,49 @@ var gptOssRules = []model.SanitizeRule{
 	model.Rename{From: "down_proj_scales", To: "down_proj.scales"},
 	model.Rename{From: "down_proj_bias", To: "down_proj.bias"},
 	model.Split{From: "gate_up_proj", Into: []string{"gate_proj", "up_proj"}, Axis: -2, Interleave: true},
+}
+
+// sanitizeGptOssGGUF is what GptOssModel.modify_tensors also reads: a
+// checkpoint whose experts are transformers' float layout (gate_up_proj
+// [E, H, 2I] and down_proj [E, I, H], no _blocks; the dequantized
+// gpt-oss re-uploads), which mlx-lm's sanitize does not take. Each is
+// transposed, gate_up_proj's even and odd output rows becoming gate_proj
+// and up_proj; then the model's own sanitize.
+func sanitizeGptOssGGUF(m *model.Tree, c model.Config, ts model.Tensors) error {
+	for _, n := range ts.Names() {
+		base, ok := strings.CutSuffix(n, ".mlp.experts.gate_up_proj")
+		if !ok {
+			if base, ok = strings.CutSuffix(n, ".mlp.experts.down_proj"); ok {
+				if err := gptOssFloatExperts(ts, n, base+".mlp.experts.down_proj.weight", 0, 1); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		for i, part := range []string{"gate_proj", "up_proj"} {
+			if err := gptOssFloatExperts(ts, n, base+".mlp.experts."+part+".weight", i, 2); err != nil {
+				return err
+			}
+		}
+	}
+	return model.ApplyRules(gptOssRules, m, c, ts)
+}
+
+// gptOssFloatExperts sets dst to src ([E, in, out]) transposed to
+// [E, out/step, in], keeping every step-th output from start, and pops src
+// once its last part is made.
+func gptOssFloatExperts(ts model.Tensors, src, dst string, start, step int) error {
+	shape, _ := ts.Shape(src)
+	if len(shape) != 3 {
+		return fmt.Errorf("%w: tensor %q is %v, want [experts, in, out]", model.ErrWeights, src, shape)
+	}
+	if err := ts.View(dst, src, model.View{Axis: 2, Start: start, Stop: shape[2], Step: step, Swap12: true}); err != nil {
+		return err
+	}
+	if start == step-1 {
+		ts.Pop(src)
+	}
+	return nil
 }
 
 func buildGptOss(c model.Config, _ model.Tensors) (*model.Tree, error) {
