@@ -54,6 +54,13 @@ type tensorOp struct {
 	// input j*permGroup/2+i.
 	permGroup int64
 
+	// A family's tensor rule (model.TensorRule): rows gathered along axis
+	// 0 (elements of a 1-D tensor), columns (quantized: groups) permuted,
+	// -exp of the values. The first two make the tensor one whole unit.
+	gather []int
+	cols   []int
+	negExp bool
+
 	desc string
 }
 
@@ -80,6 +87,12 @@ func (op *tensorOp) String() string { return op.desc }
 // in st. Output buffers come from a pool; the executor hands them back
 // through release once written.
 func (op *tensorOp) transform(ins [][]byte, rows int64, st *repackStats) ([][]byte, error) {
+	if op.whole() {
+		var err error
+		if ins, rows, err = op.regather(ins, rows); err != nil {
+			return nil, err
+		}
+	}
 	n := int(rows) * op.ne0
 	var out []byte
 	var err error
@@ -178,7 +191,7 @@ func (op *tensorOp) convertFloats(src []byte, n int) ([]byte, error) {
 	if len(src) != n*op.inDType.Size() {
 		return nil, fmt.Errorf("gguf: %d bytes of %s for %d elements", len(src), op.inDType, n)
 	}
-	if !op.normShift && !(op.permGroup > 0 && op.oneD) {
+	if !op.normShift && !op.negExp && !(op.permGroup > 0 && op.oneD) {
 		if out, ok := convertDirect(src, op.inDType, op.out, n); ok {
 			return out, nil
 		}
@@ -190,6 +203,9 @@ func (op *tensorOp) convertFloats(src []byte, n int) ([]byte, error) {
 	}
 	if op.normShift {
 		shiftNorm(x, op.inDType)
+	}
+	if op.negExp {
+		negExp(x, op.inDType)
 	}
 	if op.permGroup > 0 && op.oneD {
 		x = permuteElems(x, op.permGroup)

@@ -67,6 +67,10 @@ type GGUF struct {
 	// converter finds under other names too: key -> names in
 	// find_hparam order (ConverterView).
 	Aliases map[string][]string
+	// Tensors are modify_tensors steps beyond renaming (squeeze, -exp,
+	// row and column gathers, one tensor into several), by GGUF base
+	// name; nil for none.
+	Tensors []TensorRule
 }
 
 // CommonLayer maps the layer-relative MLX module paths of the llama-like

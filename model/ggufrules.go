@@ -1,0 +1,81 @@
+package model
+
+import "fmt"
+
+// TensorRule is one step of convert_hf_to_gguf.py's modify_tensors beyond
+// renaming, as data: it applies to the block tensors whose GGUF base name
+// (after the Layer map, without "blk.N." and ".weight"/".bias") is Name.
+// The rules of a family are GGUF.Tensors.
+type TensorRule struct {
+	// Name is the GGUF base name ("ssm_a", "ssm_conv1d", "attn_qkv").
+	Name string
+	// Squeeze drops every axis of size 1 (data_torch.squeeze()).
+	Squeeze bool
+	// NegExp makes each value -exp(value) (A_log -> A), computed on the
+	// value the converter holds: float32 for float32 and bfloat16 sources,
+	// float16 for float16 ones.
+	NegExp bool
+	// Rows, when set, gives the GGUF tensors made of this one: each part a
+	// gather along axis 0 (the elements of a 1-D tensor), for a tensor of
+	// n rows. A single part with Name "" keeps the mapped name.
+	Rows func(h *HParams, n int) ([]RowPart, error)
+	// Cols, when set, gathers the last axis of a tensor of n columns:
+	// output column j is input column Cols(h, n)[j].
+	Cols func(h *HParams, n int) ([]int, error)
+}
+
+// RowPart is one GGUF tensor a TensorRule's Rows makes: the source rows
+// Rows, in output order, under the GGUF base name Name ("" keeps it).
+type RowPart struct {
+	Name string
+	Rows []int
+}
+
+// Span returns the indices [start, start+n).
+func Span(start, n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = start + i
+	}
+	return out
+}
+
+// GroupedToTiled is the permutation that reorders heads of dim elements
+// stored grouped ([g0 h0..h(per-1), g1 h0..]: groups groups of per heads)
+// to tiled order ([g0 h0, g1 h0, ..., g0 h1, g1 h1, ...]): output index i
+// holds input index GroupedToTiled(...)[i].
+func GroupedToTiled(groups, per, dim int) []int {
+	out := make([]int, 0, groups*per*dim)
+	for h := 0; h < per; h++ {
+		for g := 0; g < groups; g++ {
+			out = append(out, Span((g*per+h)*dim, dim)...)
+		}
+	}
+	return out
+}
+
+// CheckPerm reports whether p is a permutation of [0, n); what names the
+// tensor in the error.
+func CheckPerm(what string, p []int, n int) error {
+	if len(p) != n {
+		return fmt.Errorf("%w: %s: a permutation of %d indices for %d", ErrExport, what, len(p), n)
+	}
+	seen := make([]bool, n)
+	for _, v := range p {
+		if v < 0 || v >= n || seen[v] {
+			return fmt.Errorf("%w: %s: not a permutation of [0, %d)", ErrExport, what, n)
+		}
+		seen[v] = true
+	}
+	return nil
+}
+
+// CheckRows reports whether every index of rows lies in [0, n).
+func CheckRows(what string, rows []int, n int) error {
+	for _, v := range rows {
+		if v < 0 || v >= n {
+			return fmt.Errorf("%w: %s: row %d outside [0, %d)", ErrExport, what, v, n)
+		}
+	}
+	return nil
+}
