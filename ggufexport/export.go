@@ -672,7 +672,7 @@ func (pl *exportPlanner) planTensor(c *candidate) (ExportTensor, error) {
 		transforms = append(transforms, more...)
 		notes = append(notes, note...)
 	}
-	more, err := pl.planRule(c, op)
+	more, err := pl.planRule(&t, c, op)
 	if err != nil {
 		return t, err
 	}

@@ -60,8 +60,8 @@ func (cl *candidateList) applyRule(c candidate) ([]candidate, error) {
 	}
 	n := c.shape[0]
 	parts, err := r.Rows(cl.h, n)
-	if err != nil {
-		return nil, err
+	if err != nil || parts == nil {
+		return []candidate{c}, err
 	}
 	out := make([]candidate, 0, len(parts))
 	for _, p := range parts {
@@ -82,7 +82,7 @@ func (cl *candidateList) applyRule(c candidate) ([]candidate, error) {
 
 // planRule sets up c's rule in op (after the op's mode is known): the
 // gathers and -exp; it returns the transforms' descriptions.
-func (pl *exportPlanner) planRule(c *candidate, op *tensorOp) ([]string, error) {
+func (pl *exportPlanner) planRule(t *ExportTensor, c *candidate, op *tensorOp) ([]string, error) {
 	r := c.rule
 	if r == nil {
 		return nil, nil
@@ -93,23 +93,18 @@ func (pl *exportPlanner) planRule(c *candidate, op *tensorOp) ([]string, error) 
 	}
 	if c.rows != nil {
 		op.gather = c.rows
-		tr = append(tr, fmt.Sprintf("rows %d of %d", len(c.rows), c.srcRows()))
+		if n := c.srcRows(); len(c.rows) == n {
+			tr = append(tr, "reorder rows")
+		} else {
+			tr = append(tr, fmt.Sprintf("rows %d of %d", len(c.rows), n))
+		}
 	}
 	if r.Cols != nil {
-		cols, err := r.Cols(pl.h, op.ne0)
+		more, err := pl.planCols(t, c, op)
 		if err != nil {
 			return nil, err
 		}
-		if err := model.CheckPerm(strconv.Quote(c.src)+" columns", cols, op.ne0); err != nil {
-			return nil, err
-		}
-		if c.quant != nil {
-			if cols, err = groupPerm(cols, op.q.GroupSize); err != nil {
-				return nil, fmt.Errorf("%w: %q: %v", ErrExport, c.src, err)
-			}
-		}
-		op.cols = cols
-		tr = append(tr, "permute columns")
+		tr = append(tr, more...)
 	}
 	if r.NegExp {
 		if c.quant != nil {
@@ -119,6 +114,37 @@ func (pl *exportPlanner) planRule(c *candidate, op *tensorOp) ([]string, error) 
 		tr = append(tr, "-exp")
 	}
 	return tr, nil
+}
+
+// planCols sets up the rule's column gather: a quantized tensor's moves
+// whole groups, or, where it splits them, is applied to the dequantized
+// values (no repack then).
+func (pl *exportPlanner) planCols(t *ExportTensor, c *candidate, op *tensorOp) ([]string, error) {
+	cols, err := c.rule.Cols(pl.h, op.ne0)
+	if err != nil || cols == nil {
+		return nil, err
+	}
+	if err := model.CheckPerm(strconv.Quote(c.src)+" columns", cols, op.ne0); err != nil {
+		return nil, err
+	}
+	if c.quant != nil {
+		groups, err := groupPerm(cols, op.q.GroupSize)
+		if err != nil {
+			if op.mode == opRepack {
+				want := pl.outType
+				if forcedF32(c.name, len(c.shape)) {
+					want = OutF32
+				}
+				t.Exact, t.Note = false, ""
+				planDequant(t, op, want)
+			}
+			op.cols, op.colsAfter = cols, true
+			return []string{"permute columns after dequantizing"}, nil
+		}
+		cols = groups
+	}
+	op.cols = cols
+	return []string{"permute columns"}, nil
 }
 
 // srcRows is the size of the source's axis 0 (elements of a 1-D one).
@@ -188,7 +214,7 @@ func (op *tensorOp) regather(ins [][]byte, rows int64) ([][]byte, int64, error) 
 	} else {
 		rows = int64(units)
 	}
-	if op.cols != nil {
+	if op.cols != nil && !op.colsAfter {
 		for i, b := range out {
 			// Float: elements; quantized: groups of every input.
 			g, err := permuteCols(b, int(rows), op.cols)

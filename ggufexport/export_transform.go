@@ -57,9 +57,10 @@ type tensorOp struct {
 	// A family's tensor rule (model.TensorRule): rows gathered along axis
 	// 0 (elements of a 1-D tensor), columns (quantized: groups) permuted,
 	// -exp of the values. The first two make the tensor one whole unit.
-	gather []int
-	cols   []int
-	negExp bool
+	gather    []int
+	cols      []int
+	colsAfter bool // cols permutes the dequantized values (it splits groups)
+	negExp    bool
 
 	desc string
 }
@@ -547,6 +548,14 @@ func (op *tensorOp) dequant(ins [][]byte, rows int) ([]byte, error) {
 	if err := mlx.DequantizeInto(buf, qz, op.q, op.deqOut); err != nil {
 		putBuf(buf)
 		return nil, err
+	}
+	if op.colsAfter {
+		p, err := permuteCols(buf, rows, op.cols)
+		putBuf(buf)
+		if err != nil {
+			return nil, err
+		}
+		buf = p
 	}
 	if sameFloat(op.out, op.deqOut) {
 		return buf, nil

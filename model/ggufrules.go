@@ -17,10 +17,11 @@ type TensorRule struct {
 	NegExp bool
 	// Rows, when set, gives the GGUF tensors made of this one: each part a
 	// gather along axis 0 (the elements of a 1-D tensor), for a tensor of
-	// n rows. A single part with Name "" keeps the mapped name.
+	// n rows. A single part with Name "" keeps the mapped name; no parts
+	// (nil) leave the tensor as it is.
 	Rows func(h *HParams, n int) ([]RowPart, error)
 	// Cols, when set, gathers the last axis of a tensor of n columns:
-	// output column j is input column Cols(h, n)[j].
+	// output column j is input column Cols(h, n)[j] (nil: as it is).
 	Cols func(h *HParams, n int) ([]int, error)
 }
 

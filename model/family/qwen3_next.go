@@ -25,7 +25,7 @@ var Qwen3Next = &model.Family{
 	// the MTP layer, and so does the export).
 	GGUF: &model.GGUF{
 		Types: []string{"qwen3_next"}, Arch: "qwen3next", Vocab: "qwen3next", SetVocab: model.VocabLoader.BPE,
-		Layer:       qwenNextLayer(map[string]string{"linear_attn.in_proj_qkvz": "attn_qkv", "linear_attn.in_proj_ba": "ssm_ba"}),
+		Layer:       qwenNextLayer(qwenMoELayer, map[string]string{"linear_attn.in_proj_qkvz": "attn_qkv", "linear_attn.in_proj_ba": "ssm_ba"}),
 		ExpertOrder: qwenMoEOrder, Params: qwen3NextParams,
 		Tensors: append(qwenNextTensors, model.TensorRule{Name: "attn_qkv", Rows: qwen3NextQKVZ}),
 		Configs: map[string]*model.HFConfig{"qwen3_next": {Defaults: map[string]any{"vocab_size": 151936, "hidden_size": 2048,
@@ -40,10 +40,10 @@ var Qwen3Next = &model.Family{
 }
 
 // qwenNextLayer is the tensor-name map of the Qwen3-Next layouts (gated
-// delta-net and gated attention layers, Qwen MoE blocks) with extra's
-// entries added.
-func qwenNextLayer(extra map[string]string) map[string]string {
-	m := model.WithLayer(qwenMoELayer)
+// delta-net and gated attention layers; mlp: the MLP or MoE names) with
+// extra's entries added.
+func qwenNextLayer(mlp, extra map[string]string) map[string]string {
+	m := model.WithLayer(mlp)
 	for k, v := range map[string]string{
 		"post_attention_layernorm": "post_attention_norm",
 		"linear_attn.conv1d":       "ssm_conv1d",
@@ -96,8 +96,13 @@ func qwen3NextQKVZ(h *model.HParams, n int) ([]model.RowPart, error) {
 	return []model.RowPart{{Name: "attn_qkv", Rows: slices.Concat(q, k, v)}, {Name: "attn_gate", Rows: z}}, nil
 }
 
-// qwen3NextParams is Qwen3NextModel.set_gguf_parameters (without MTP).
-func qwen3NextParams(m *model.Meta) error {
+// qwen3NextParams is Qwen3NextModel.set_gguf_parameters (without MTP)
+// over Qwen3NextConfig.
+func qwen3NextParams(m *model.Meta) error { return qwenNextSSMParams(m, true) }
+
+// qwenNextSSMParams is Qwen3NextModel.set_gguf_parameters; derive: the
+// config class fills in layer_types.
+func qwenNextSSMParams(m *model.Meta, derive bool) error {
 	if err := qwenMoEParams(m); err != nil {
 		return err
 	}
@@ -118,7 +123,7 @@ func qwen3NextParams(m *model.Meta) error {
 	if err := m.U32("ssm.inner_size", dv*nv); err != nil {
 		return err
 	}
-	return qwenNextLayerKVs(m, true)
+	return qwenNextLayerKVs(m, derive)
 }
 
 // qwenNextLayerKVs writes attention.recurrent_layers (from layer_types;
