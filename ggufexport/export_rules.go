@@ -18,19 +18,17 @@ import (
 // column gathers. A gathered tensor is one whole unit (its rows come from
 // anywhere in the source); the rest streams as before.
 
-// tensorRule returns the family's rule for the block tensor name, or nil.
-func tensorRule(a *archInfo, name string, bid int) *model.TensorRule {
+// ruleFor returns the family's rule for the block tensor name (GGUF.Tensors
+// is keyed by the name after "blk.N."), or nil.
+func ruleFor(a *archInfo, name string, bid int) *model.TensorRule {
 	if bid < 0 || len(a.Tensors) == 0 {
 		return nil
 	}
-	base := strings.TrimPrefix(name, "blk."+strconv.Itoa(bid)+".")
-	base = strings.TrimSuffix(strings.TrimSuffix(base, ".weight"), ".bias")
-	for i := range a.Tensors {
-		if a.Tensors[i].Name == base {
-			return &a.Tensors[i]
-		}
+	r, ok := a.Tensors[strings.TrimPrefix(name, "blk."+strconv.Itoa(bid)+".")]
+	if !ok {
+		return nil
 	}
-	return nil
+	return &r
 }
 
 // squeezeShape drops the axes of size 1 (torch's squeeze).
@@ -41,7 +39,7 @@ func squeezeShape(s []int) []int {
 // applyRule returns c as its rule makes it: the squeezed shape, and one
 // candidate per row part (renamed, with its rows).
 func (cl *candidateList) applyRule(c candidate) ([]candidate, error) {
-	r := tensorRule(cl.arch, c.name, c.bid)
+	r := ruleFor(cl.arch, c.name, c.bid)
 	if r == nil {
 		return []candidate{c}, nil
 	}
@@ -73,11 +71,21 @@ func (cl *candidateList) applyRule(c candidate) ([]candidate, error) {
 		cp.shape = slices.Clone(c.shape)
 		cp.shape[0] = len(p.Rows)
 		if p.Name != "" {
-			cp.name = "blk." + strconv.Itoa(c.bid) + "." + p.Name + strings.TrimPrefix(c.name, "blk."+strconv.Itoa(c.bid)+"."+r.Name)
+			cp.name = "blk." + strconv.Itoa(c.bid) + "." + p.Name + paramSuffix(c.name)
 		}
 		out = append(out, cp)
 	}
 	return out, nil
+}
+
+// paramSuffix is ".weight" or ".bias" when name ends with it, else "".
+func paramSuffix(name string) string {
+	for _, p := range []string{".weight", ".bias"} {
+		if strings.HasSuffix(name, p) {
+			return p
+		}
+	}
+	return ""
 }
 
 // planRule sets up c's rule in op (after the op's mode is known): the

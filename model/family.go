@@ -68,9 +68,9 @@ type GGUF struct {
 	// find_hparam order (ConverterView).
 	Aliases map[string][]string
 	// Tensors are modify_tensors steps beyond renaming (squeeze, -exp,
-	// row and column gathers, one tensor into several), by GGUF base
-	// name; nil for none.
-	Tensors []TensorRule
+	// row and column gathers, one tensor into several), by GGUF name
+	// after "blk.N." (see TensorRule); nil for none.
+	Tensors map[string]TensorRule
 }
 
 // CommonLayer maps the layer-relative MLX module paths of the llama-like

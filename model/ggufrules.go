@@ -3,12 +3,10 @@ package model
 import "fmt"
 
 // TensorRule is one step of convert_hf_to_gguf.py's modify_tensors beyond
-// renaming, as data: it applies to the block tensors whose GGUF base name
-// (after the Layer map, without "blk.N." and ".weight"/".bias") is Name.
-// The rules of a family are GGUF.Tensors.
+// renaming, as data, for the block tensors keyed by their GGUF name after
+// "blk.N." ("ssm_a", "ssm_conv1d.weight", "attn_qkv.weight") in
+// GGUF.Tensors.
 type TensorRule struct {
-	// Name is the GGUF base name ("ssm_a", "ssm_conv1d", "attn_qkv").
-	Name string
 	// Squeeze drops every axis of size 1 (data_torch.squeeze()).
 	Squeeze bool
 	// NegExp makes each value -exp(value) (A_log -> A), computed on the
@@ -26,7 +24,8 @@ type TensorRule struct {
 }
 
 // RowPart is one GGUF tensor a TensorRule's Rows makes: the source rows
-// Rows, in output order, under the GGUF base name Name ("" keeps it).
+// Rows, in output order, under the GGUF base name Name (without "blk.N."
+// and the ".weight"/".bias" suffix; "" keeps the name).
 type RowPart struct {
 	Name string
 	Rows []int

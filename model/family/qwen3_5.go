@@ -35,11 +35,12 @@ func qwen35GGUF(modelType, arch string, mlp map[string]string) *model.GGUF {
 		Layer: qwenNextLayer(mlp, map[string]string{"linear_attn.in_proj_qkv": "attn_qkv", "linear_attn.in_proj_z": "attn_gate",
 			"linear_attn.in_proj_b": "ssm_beta", "linear_attn.in_proj_a": "ssm_alpha"}),
 		ExpertOrder: qwenMoEOrder, Params: qwen35Params,
-		Tensors: []model.TensorRule{
-			{Name: "ssm_a", NegExp: true, Rows: qwen35VRows(0, 1)}, {Name: "ssm_dt", Rows: qwen35VRows(0, 1)},
-			{Name: "ssm_conv1d", Squeeze: true, Rows: qwen35VRows(2, 0)}, {Name: "attn_qkv", Rows: qwen35VRows(2, 0)},
-			{Name: "attn_gate", Rows: qwen35VRows(0, 0)}, {Name: "ssm_beta", Rows: qwen35VRows(0, 1)},
-			{Name: "ssm_alpha", Rows: qwen35VRows(0, 1)}, {Name: "ssm_out", Cols: qwen35VCols},
+		// Qwen3NextModel's -exp and squeeze, the V heads reordered first.
+		Tensors: map[string]model.TensorRule{
+			"ssm_a": {NegExp: true, Rows: qwen35VRows(0, 1)}, "ssm_dt.bias": {Rows: qwen35VRows(0, 1)},
+			"ssm_conv1d.weight": {Squeeze: true, Rows: qwen35VRows(2, 0)}, "attn_qkv.weight": {Rows: qwen35VRows(2, 0)},
+			"attn_gate.weight": {Rows: qwen35VRows(0, 0)}, "ssm_beta.weight": {Rows: qwen35VRows(0, 1)},
+			"ssm_alpha.weight": {Rows: qwen35VRows(0, 1)}, "ssm_out.weight": {Cols: qwen35VCols},
 		},
 	}
 }

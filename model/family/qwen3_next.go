@@ -27,7 +27,8 @@ var Qwen3Next = &model.Family{
 		Types: []string{"qwen3_next"}, Arch: "qwen3next", Vocab: "qwen3next", SetVocab: model.VocabLoader.BPE,
 		Layer:       qwenNextLayer(qwenMoELayer, map[string]string{"linear_attn.in_proj_qkvz": "attn_qkv", "linear_attn.in_proj_ba": "ssm_ba"}),
 		ExpertOrder: qwenMoEOrder, Params: qwen3NextParams,
-		Tensors: append(qwenNextTensors, model.TensorRule{Name: "attn_qkv", Rows: qwen3NextQKVZ}),
+		Tensors: map[string]model.TensorRule{"ssm_a": {NegExp: true}, "ssm_conv1d.weight": {Squeeze: true},
+			"attn_qkv.weight": {Rows: qwen3NextQKVZ}},
 		Configs: map[string]*model.HFConfig{"qwen3_next": {Defaults: map[string]any{"vocab_size": 151936, "hidden_size": 2048,
 			"intermediate_size": 5632, "num_hidden_layers": 48, "num_attention_heads": 16, "num_key_value_heads": 2,
 			"max_position_embeddings": 32768, "rms_norm_eps": 1e-6, "tie_word_embeddings": false, "rope_theta": 10000.0,
@@ -59,12 +60,6 @@ func qwenNextLayer(mlp, extra map[string]string) map[string]string {
 	}
 	return m
 }
-
-// qwenNextTensors are Qwen3NextModel.modify_tensors' value steps: A_log
-// becomes A = -exp(A_log), the conv1d kernel loses its unit axis. (Its +1
-// of the norms is the MLX sanitize's ValueAddOne, which the export does
-// the converter's way.)
-var qwenNextTensors = []model.TensorRule{{Name: "ssm_a", NegExp: true}, {Name: "ssm_conv1d", Squeeze: true}}
 
 // qwen3NextQKVZ splits in_proj_qkvz, stored per key head as [q, k, v, z],
 // into attn_qkv (every head's q, then k, then v) and attn_gate (z).

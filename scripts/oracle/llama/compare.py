@@ -25,9 +25,10 @@ Allow-list file (allow.txt): one entry per line, '#' starts a comment:
 KEY_GLOB is an fnmatch pattern over the full key (e.g. general.size_label,
 *.rope.scaling.*); the optional @list restricts the entry to those
 architectures (the dump's general.architecture or --arch); the reason is
-required and is printed with every use. "tensor:" + a tensor-name glob
-(tensor:blk.*.ssm_a) is a data tolerance instead: that F32 tensor's bytes
-may differ by one unit in the last place per element (same signs).
+required and is printed with every use. A KEY_GLOB "tensor-data:NAME_GLOB"
+allows the data (never the name, type or shape) of the matching F32 tensors
+to differ by at most 1 ulp per element (check.py candidate --tensor-bytes,
+which reads both files for it).
 """
 import argparse
 import base64
@@ -123,41 +124,30 @@ def kv_diff(ref, cand, allow=(), arch=None):
     return fails, oks
 
 
-def f32_within_ulp(ref_path, cand_path, name, ulps=1):
-    """Whether F32 tensor name holds, in both files, values at most ulps
-    units in the last place apart (same signs); (ok, max ulps)."""
-    import dump  # noqa: E402  (beside this file)
-    import numpy as np
+def f32_ulp_distance(path_a, path_b, name, n_elements):
+    """The largest distance, in float32 steps, between the elements of F32
+    tensor name in GGUF files path_a and path_b."""
+    import dump  # sibling module (check.py puts it on the path)
 
-    data = []
-    for path in (ref_path, cand_path):
+    lines = []
+    for p in (path_a, path_b):
         offs = {}
-        d = dump.dump_fast(path, offsets=offs)
-        t = next(t for t in d["tensors"] if t["name"] == name)
-        with open(path, "rb") as f:
+        dump.dump_fast(p, full=0, offsets=offs)
+        with open(p, "rb") as f:
             f.seek(offs["tensors"][name])
-            data.append(np.frombuffer(f.read(t["n_bytes"]), dtype="<i4").astype("int64"))
-    a, b = data
-    if len(a) != len(b) or np.any((a < 0) != (b < 0)):
-        return False, None
-    worst = int(np.max(np.abs(a - b))) if len(a) else 0
-    return worst <= ulps, worst
+            ints = struct.unpack("<%di" % n_elements, f.read(4 * n_elements))
+        # float32 bits on one integer line: -0.0 and +0.0 both at 0
+        lines.append([i if i >= 0 else -(i & 0x7FFFFFFF) for i in ints])
+    return max((abs(x - y) for x, y in zip(*lines)), default=0)
 
 
-def tensor_diff(ref, cand, check_bytes=False, allow=(), arch=None, files=None):
-    """Tensor names, types and shapes (and with check_bytes the data) of
-    two dumps; the failures. An allow entry "tensor:GLOB" lets an F32
-    tensor's data differ by one unit in the last place per element (files:
-    the reference and candidate GGUF paths, read for that check)."""
-    fails, _ = tensor_diff_allowed(ref, cand, check_bytes, allow, arch, files)
-    return fails
-
-
-def tensor_diff_allowed(ref, cand, check_bytes=False, allow=(), arch=None, files=None):
-    """tensor_diff, also returning the allowed differences."""
+def tensor_diff(ref, cand, check_bytes=False, allow=(), arch=None, paths=None, oks=None):
+    """Failures as strings. With paths (reference and candidate GGUF files),
+    an F32 tensor whose data differs by at most 1 ulp is allowed by a
+    "tensor-data:NAME_GLOB" allow-list entry (appended to oks)."""
     r = {t["name"]: t for t in ref["tensors"]}
     c = {t["name"]: t for t in cand["tensors"]}
-    fails, oks = [], []
+    fails = []
     for n in r:
         if n not in c:
             fails.append("tensor %s: missing (reference %s %s)" % (n, r[n]["type"], r[n]["shape"]))
@@ -166,17 +156,18 @@ def tensor_diff_allowed(ref, cand, check_bytes=False, allow=(), arch=None, files
         if a["type"] != b["type"] or a["shape"] != b["shape"]:
             fails.append("tensor %s: reference %s %s, candidate %s %s" % (n, a["type"], a["shape"], b["type"], b["shape"]))
         elif check_bytes and a["sha256"] != b["sha256"]:
-            reason = allowed(allow, "tensor:" + n, arch or arch_of(ref)) if a["type"] == "F32" and files else None
-            ok, worst = f32_within_ulp(files[0], files[1], n) if reason else (False, None)
-            if ok:
-                oks.append("tensor %s: data differs by at most %d ulp (allowed: %s)" % (n, worst, reason))
-            else:
-                fails.append("tensor %s: data differs (%s %s)%s" % (n, a["type"], a["shape"],
-                                                                   "" if worst is None else ", by up to %d ulp" % worst))
+            reason = allowed(allow, "tensor-data:" + n, arch) if paths and a["type"] == "F32" else None
+            ulps = f32_ulp_distance(paths[0], paths[1], n, a["n_elements"]) if reason else None
+            if ulps is not None and ulps <= 1:
+                if oks is not None:
+                    oks.append("tensor %s: data differs by at most 1 ulp (allowed: %s)" % (n, reason))
+                continue
+            fails.append("tensor %s: data differs (%s %s%s)" % (n, a["type"], a["shape"],
+                                                               "" if ulps is None else ", up to %d ulp" % ulps))
     for n in c:
         if n not in r:
             fails.append("tensor %s: extra (candidate %s %s)" % (n, c[n]["type"], c[n]["shape"]))
-    return fails, oks
+    return fails
 
 
 def logits_vector(res):
