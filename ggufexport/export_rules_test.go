@@ -82,7 +82,8 @@ func TestGroupPerm(t *testing.T) {
 }
 
 // TestNegExp: -exp on the value the converter holds: float32 for float32
-// and bfloat16 sources (correctly rounded), float16-rounded for float16.
+// and bfloat16 sources (correctly rounded but for MKL's bfloat16
+// exceptions), float16-rounded for float16.
 func TestNegExp(t *testing.T) {
 	in := []float32{0, 1, -2.5, 0.0737}
 	for _, tc := range []struct {
@@ -100,6 +101,13 @@ func TestNegExp(t *testing.T) {
 				t.Errorf("%s: -exp(%v) = %v, want %v", tc.dt, v, x[i], w)
 			}
 		}
+	}
+	// The qwen3_next fixture's A_log -0.072753906 (bfloat16 0xbd95): torch
+	// (MKL) gives -0.92982966, the correctly rounded value is -0.9298296.
+	y := []float32{math.Float32frombits(0xbd950000)}
+	negExp(y, mlx.BF16)
+	if math.Float32bits(y[0]) != 0xbf6e0951 {
+		t.Errorf("bfloat16 -exp(-0.072753906) = %v (%#x), want torch's -0.92982966", y[0], math.Float32bits(y[0]))
 	}
 	x := []float32{0.5}
 	negExp(x, mlx.F16)
