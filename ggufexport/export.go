@@ -364,6 +364,9 @@ func planExport(inv *source.Inventory, opts ExportOptions) (*exportPlan, error) 
 	} else if ok && n > 0 && n <= maxVocabSize {
 		vocabSize = int(n)
 	}
+	if vocabSize, err = padVocab(arch, h, vocabSize); err != nil {
+		return nil, err
+	}
 	vocab, err := loadVocab(inv.Dir, vocabOptions{Arch: arch.Vocab, VocabSize: vocabSize, Pre: opts.Pre})
 	if err != nil {
 		return nil, err
@@ -582,7 +585,8 @@ func forcedF32(name string, ndims int) bool {
 	}
 	if rest, ok := strings.CutPrefix(name, "blk."); ok {
 		if _, tail, ok := strings.Cut(rest, "."); ok {
-			return tail == "ffn_gate_inp.weight" || tail == "ffn_gate_inp_shexp.weight"
+			return tail == "ffn_gate_inp.weight" || tail == "ffn_gate_inp_shexp.weight" || tail == "ssm_conv1d.weight" ||
+				tail == "shortconv.conv.weight"
 		}
 	}
 	return false
@@ -636,7 +640,12 @@ func (pl *exportPlanner) planTensor(c *candidate) (ExportTensor, error) {
 	if len(shape) == 0 {
 		op.ne0 = 1
 	}
-	var transforms []string
+	// The family's GGUF reshape and value rule (op.ne0 stays the input's
+	// row: reshapes move no bytes).
+	gshape, transforms, err := pl.tensorRule(c, shape, op)
+	if err != nil {
+		return t, err
+	}
 
 	// Llama Q/K permutation.
 	if pl.arch.PermuteQK {
@@ -646,7 +655,7 @@ func (pl *exportPlanner) planTensor(c *candidate) (ExportTensor, error) {
 		}
 		transforms = append(transforms, perm...)
 	}
-	ndims := len(shape)
+	ndims := len(gshape)
 
 	if c.quant != nil {
 		q := *c.quant.Quant
@@ -656,7 +665,7 @@ func (pl *exportPlanner) planTensor(c *candidate) (ExportTensor, error) {
 			return t, err
 		}
 	} else {
-		more, note, err := pl.planFloat(&t, op, c, ins[0], ndims)
+		more, note, err := pl.planFloat(&t, op, c, ins[0], gshape)
 		if err != nil {
 			return t, err
 		}
@@ -674,7 +683,7 @@ func (pl *exportPlanner) planTensor(c *candidate) (ExportTensor, error) {
 		t.Note = strings.Join(notes, "; ")
 	}
 	// ggml order and the block-size check.
-	t.Shape = ggmlShape(shape)
+	t.Shape = ggmlShape(gshape)
 	if bs := op.out.BlockSize(); bs > 1 && t.Shape[0]%bs != 0 {
 		return t, fmt.Errorf("%w: %q: row of %d elements for %s", ErrExport, c.name, t.Shape[0], op.out)
 	}

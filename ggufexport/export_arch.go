@@ -55,6 +55,9 @@ func tensorName(a *archInfo, name string) (string, int, bool) {
 	if param != "weight" && param != "bias" {
 		return paramTensorName(a, path, param)
 	}
+	if g, ok := a.Global[path]; ok {
+		return g + "." + param, -1, true
+	}
 	switch path {
 	case "model.embed_tokens":
 		return "token_embd." + param, -1, true
@@ -63,7 +66,7 @@ func tensorName(a *archInfo, name string) (string, int, bool) {
 	case "lm_head":
 		return "output." + param, -1, true
 	}
-	rest, ok := strings.CutPrefix(path, "model.layers.")
+	rest, ok := strings.CutPrefix(path, a.BlockPrefix())
 	if !ok {
 		return "", -1, false
 	}
@@ -86,7 +89,7 @@ func tensorName(a *archInfo, name string) (string, int, bool) {
 // (e.g. a router's e_score_correction_bias) by its full layer-relative
 // name in a.Layer, whose value is the whole GGUF name after "blk.N.".
 func paramTensorName(a *archInfo, path, param string) (string, int, bool) {
-	rest, ok := strings.CutPrefix(path, "model.layers.")
+	rest, ok := strings.CutPrefix(path, a.BlockPrefix())
 	if !ok {
 		return "", -1, false
 	}

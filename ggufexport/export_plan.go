@@ -180,7 +180,11 @@ func (pl *exportPlanner) qkHeads(name string) (int64, error) {
 
 // planFloat decides a float tensor: convert to its output type. It
 // returns the transforms (norm shift, expert stacking) and notes to add.
-func (pl *exportPlanner) planFloat(t *ExportTensor, op *tensorOp, c *candidate, in *source.Input, ndims int) (transforms, notes []string, err error) {
+func (pl *exportPlanner) planFloat(t *ExportTensor, op *tensorOp, c *candidate, in *source.Input, gshape []int) (transforms, notes []string, err error) {
+	ndims, ne0 := len(gshape), 1
+	if ndims > 0 {
+		ne0 = gshape[ndims-1]
+	}
 	switch in.DType {
 	case mlx.F32, mlx.F16, mlx.BF16:
 	default:
@@ -192,10 +196,12 @@ func (pl *exportPlanner) planFloat(t *ExportTensor, op *tensorOp, c *candidate, 
 		op.normShift = true
 		transforms = append(transforms, "+1")
 	}
-	typ := pl.floatType(c.name, ndims, op.ne0)
+	typ := pl.floatType(c.name, ndims, ne0)
 	op.out = typ
 	t.Op = "convert"
 	switch {
+	case op.negExp:
+		notes = append(notes, "-exp in float32")
 	case typ == gguf.F32, typ == gguf.F16 && in.DType == mlx.F16, typ == gguf.BF16 && in.DType == mlx.BF16:
 		t.Exact = true
 	default:

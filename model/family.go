@@ -67,6 +67,28 @@ type GGUF struct {
 	// converter finds under other names too: key -> names in
 	// find_hparam order (ConverterView).
 	Aliases map[string][]string
+	// Global maps MLX module paths outside the blocks to GGUF base names
+	// (nemotron_h's backbone.embeddings -> token_embd), before the
+	// model.embed_tokens / model.norm / lm_head defaults.
+	Global map[string]string
+	// Blocks is the MLX module path prefix of the decoder blocks ("":
+	// "model.layers.").
+	Blocks string
+	// Tensors are the GGUF-side reshapes and value transforms of tensors,
+	// by GGUF name after "blk.N." (see TensorRule).
+	Tensors map[string]TensorRule
+	// VocabPad is the multiple the vocabulary (not the embedding) is
+	// padded to with [PADi] tokens (Mamba2Model.set_vocab's rounding of
+	// vocab_size); nil for none. See PadVocab.
+	VocabPad func(h *HParams) (int64, error)
+}
+
+// BlockPrefix is the MLX module path prefix of the decoder blocks.
+func (g *GGUF) BlockPrefix() string {
+	if g.Blocks == "" {
+		return "model.layers."
+	}
+	return g.Blocks
 }
 
 // CommonLayer maps the layer-relative MLX module paths of the llama-like
