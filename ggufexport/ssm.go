@@ -51,13 +51,15 @@ func (pl *exportPlanner) tensorRule(c *candidate, shape []int, op *tensorOp) ([]
 
 // negExp makes x -exp(x) in float32, as torch computes it on the widened
 // float32 values (a float16 source stays float16 in the converter: the
-// result is rounded to float16). exp is correctly rounded here; torch's
-// vectorized exp (Sleef, 1 ulp) can differ in the last bit on tensors
-// longer than one vector, never on the per-head A_log of the models seen.
+// result is rounded to float16). A float32 exp is torch's (torchExp: MKL's
+// for bfloat16 values, else correctly rounded, 1 ulp off in ~1% of
+// float32 inputs); a float16 one (torch's own kernel, not MKL's) is
+// correctly rounded.
 func negExp(x []float32, dt mlx.DType) {
 	for i, v := range x {
-		r := -float32(math.Exp(float64(v)))
+		r := -torchExp(v)
 		if dt == mlx.F16 {
+			r = -float32(math.Exp(float64(v)))
 			r = npfloat.F16ToF32(npfloat.F32ToF16(r))
 		}
 		x[i] = r
