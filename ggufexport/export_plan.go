@@ -200,6 +200,11 @@ func (pl *exportPlanner) planFloat(t *ExportTensor, op *tensorOp, c *candidate, 
 	op.out = typ
 	t.Op = "convert"
 	switch {
+	case op.negExp && typ == gguf.F32:
+		// A = -exp(A_log), which the model computes from the parameter at
+		// run time: the converter's transform, in float32 as it does it.
+		t.Exact = true
+		notes = append(notes, "A = -exp(A_log) in float32")
 	case op.negExp:
 		notes = append(notes, "-exp in float32")
 	case typ == gguf.F32, typ == gguf.F16 && in.DType == mlx.F16, typ == gguf.BF16 && in.DType == mlx.BF16:
