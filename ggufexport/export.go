@@ -354,7 +354,7 @@ func planExport(inv *source.Inventory, opts ExportOptions) (*exportPlan, error) 
 	if err != nil {
 		return nil, err
 	}
-	blockCount, err := h.ReqU32("n_layers", "num_hidden_layers", "n_layer", "num_layers")
+	blockCount, err := blockCountOf(arch, h)
 	if err != nil {
 		return nil, err
 	}

@@ -25,6 +25,10 @@ type candidateList struct {
 // add maps src to its GGUF name and keeps c under it (the architecture
 // may drop the head).
 func (cl *candidateList) add(src string, c candidate) {
+	if parts, ok := cl.splitParts(src, c); ok {
+		cl.out = append(cl.out, parts...)
+		return
+	}
 	name, bid, ok := tensorName(cl.arch, src)
 	if !ok {
 		cl.unmapped = append(cl.unmapped, src)
