@@ -42,7 +42,7 @@ func nemotronHLayer() map[string]string {
 		"norm": "attn_norm", "mixer.q_proj": "attn_q", "mixer.k_proj": "attn_k", "mixer.v_proj": "attn_v", "mixer.o_proj": "attn_output",
 		"mixer.up_proj": "ffn_up", "mixer.down_proj": "ffn_down", "mixer.gate": "ffn_gate_inp",
 		"mixer.gate.e_score_correction_bias": "exp_probs_b.bias",
-		"mixer.switch_mlp.fc1": "ffn_up_exps", "mixer.switch_mlp.fc2": "ffn_down_exps",
+		"mixer.switch_mlp.fc1":               "ffn_up_exps", "mixer.switch_mlp.fc2": "ffn_down_exps",
 		"mixer.shared_experts.up_proj": "ffn_up_shexp", "mixer.shared_experts.down_proj": "ffn_down_shexp",
 		"mixer.fc1_latent_proj": "ffn_latent_down", "mixer.fc2_latent_proj": "ffn_latent_up",
 	} {
@@ -91,10 +91,14 @@ func nemotronHParams(m *model.Meta) error {
 	return model.Steps(
 		func() error { return m.U32("attention.key_length", headDim) },
 		func() error { return m.U32("attention.value_length", headDim) },
-		func() error { return m.LayerArray("feed_forward_length", len(moe), moeFF, func(l int) bool { return moe[l] }) },
+		func() error {
+			return m.LayerArray("feed_forward_length", len(moe), moeFF, func(l int) bool { return moe[l] })
+		},
 		func() error { return m.ReqU32("expert_used_count", "num_experts_per_tok") },
 		func() error { return m.U32("expert_feed_forward_length", moeFF) },
-		func() error { return m.ReqU32("expert_shared_feed_forward_length", "moe_shared_expert_intermediate_size") },
+		func() error {
+			return m.ReqU32("expert_shared_feed_forward_length", "moe_shared_expert_intermediate_size")
+		},
 		func() error { return m.ReqU32("expert_count", "n_routed_experts") },
 		func() error { return m.ReqU32("expert_shared_count", "n_shared_experts") },
 		func() error { return nemotronBool(m, "expert_weights_norm", "norm_topk_prob") },
