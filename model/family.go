@@ -77,6 +77,10 @@ type GGUF struct {
 	// Tensors are the GGUF-side reshapes and value transforms of tensors,
 	// by GGUF name after "blk.N." (see TensorRule).
 	Tensors map[string]TensorRule
+	// Rules, when not nil, replace MLX.Rules for the GGUF export: the
+	// sanitize as the converter computes it (falcon_h1's multipliers in
+	// float32, model.Scale's Widen).
+	Rules []SanitizeRule
 	// LayerList, when set, is a config key whose list, when present, has
 	// one entry per block: its length is the block count (NemotronHModel
 	// sets num_hidden_layers from layers_block_type).

@@ -5,6 +5,7 @@ import (
 	"io"
 
 	"github.com/mlxconv/mlxconv/mlx"
+	"github.com/mlxconv/mlxconv/model"
 	"github.com/mlxconv/mlxconv/pipeline"
 )
 
@@ -220,6 +221,9 @@ func materialize(backend mlx.Backend, in *Input, srcs [][]byte) ([]byte, error) 
 		dt = in.Sources[0].DType
 		if out, err = valueOp(in.Value, in.Scaling, srcs[0], in.Sources[0].Shape, dt); err != nil {
 			return nil, fmt.Errorf("convert: tensor %q: %w", in.Name, err)
+		}
+		if in.Value == model.ValueScale && in.Scaling != nil && in.Scaling.Widen {
+			dt = mlx.F32
 		}
 	default:
 		return nil, fmt.Errorf("convert: input %q: unknown op %v", in.Name, in.Op)
