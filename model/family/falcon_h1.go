@@ -35,7 +35,7 @@ var FalconH1 = &model.Family{
 		Types: []string{"falcon_h1"}, Arch: "falcon-h1", Vocab: "falcon-h1", SetVocab: model.VocabLoader.BPE,
 		Params: falconH1Params, Tensors: model.Mamba2Tensors, Rules: falconGGUFRules,
 		Global: map[string]string{"model.final_layernorm": "output_norm"},
-		Layer: model.WithLayer(falconH1Layer()),
+		Layer:  model.WithLayer(falconH1Layer()),
 	},
 }
 
@@ -99,7 +99,9 @@ func falconH1Params(m *model.Meta) error {
 		func() error { return falconOr(m, "ssm.state_size", 128, mambaKeys("state_size", "d_state")...) },
 		func() error { return m.U32("ssm.time_step_rank", dInner/headDim) },
 		func() error { return falconOr(m, "ssm.group_count", 1, mambaKeys("n_groups")...) },
-		func() error { return m.ReqF32("attention.layer_norm_rms_epsilon", mambaKeys("layer_norm_epsilon", "rms_norm_eps")...) },
+		func() error {
+			return m.ReqF32("attention.layer_norm_rms_epsilon", mambaKeys("layer_norm_epsilon", "rms_norm_eps")...)
+		},
 		func() error { return m.ReqU32("vocab_size", "vocab_size") },
 		func() error { return m.U32("block_count", m.BlockCount) },
 		func() error { return falconOr(m, "context_length", 0, "max_position_embeddings") },
