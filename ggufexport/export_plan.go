@@ -204,8 +204,6 @@ func (pl *exportPlanner) planFloat(t *ExportTensor, op *tensorOp, c *candidate, 
 	op.out = typ
 	t.Op = "convert"
 	switch {
-	case op.negExp:
-		notes = append(notes, "-exp in float32")
 	case typ == gguf.F32, typ == gguf.F16 && in.DType == mlx.F16, typ == gguf.BF16 && in.DType == mlx.BF16:
 		t.Exact = true
 	default:
