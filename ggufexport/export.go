@@ -358,13 +358,8 @@ func planExport(inv *source.Inventory, opts ExportOptions) (*exportPlan, error) 
 	if err != nil {
 		return nil, err
 	}
-	vocabSize := 0
-	if n, ok, err := h.FindInt("vocab_size"); err != nil {
-		return nil, err
-	} else if ok && n > 0 && n <= maxVocabSize {
-		vocabSize = int(n)
-	}
-	if vocabSize, err = padVocab(arch, h, vocabSize); err != nil {
+	vocabSize, err := vocabSizeOf(arch, h)
+	if err != nil {
 		return nil, err
 	}
 	vocab, err := loadVocab(inv.Dir, vocabOptions{Arch: arch.Vocab, VocabSize: vocabSize, Pre: opts.Pre})

@@ -69,6 +69,16 @@ func negExp(x []float32, dt mlx.DType) {
 	}
 }
 
+// vocabSizeOf is the vocabulary size the tokenizer is padded to:
+// vocab_size (0 when absent or out of range), after the family's VocabPad.
+func vocabSizeOf(a *archInfo, h *hparams) (int, error) {
+	n, ok, err := h.FindInt("vocab_size")
+	if err != nil || !ok || n <= 0 || n > maxVocabSize {
+		return 0, err
+	}
+	return padVocab(a, h, int(n))
+}
+
 // padVocab is the vocabulary size after the family's VocabPad (n itself
 // when it has none, or when n is 0: no vocab_size).
 func padVocab(a *archInfo, h *hparams, n int) (int, error) {
