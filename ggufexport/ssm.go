@@ -41,7 +41,7 @@ func (pl *exportPlanner) tensorRule(c *candidate, shape []int, op *tensorOp) ([]
 		return nil, nil, err
 	}
 	var desc []string
-	if fmt.Sprint(gshape) != fmt.Sprint(shape) {
+	if !slices.Equal(gshape, shape) {
 		desc = append(desc, fmt.Sprintf("reshape %v", gshape))
 	}
 	if rule.NegExp {
