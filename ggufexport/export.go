@@ -372,7 +372,8 @@ func planExport(inv *source.Inventory, opts ExportOptions) (*exportPlan, error) 
 	if err != nil {
 		return nil, err
 	}
-	plan := &exportPlan{Input: inv.Dir, ModelType: model.ModelType, Arch: arch.Arch, OutType: string(outType), vocab: vocab,
+	archName := archNameOf(arch, h)
+	plan := &exportPlan{Input: inv.Dir, ModelType: model.ModelType, Arch: archName, OutType: string(outType), vocab: vocab,
 		Warnings: slices.Clone(vocab.Warnings)}
 	pl.autoFloat = pl.resolveAuto(outType)
 	if pl.facts, err = pl.inspectQuant(cands); err != nil {
@@ -417,7 +418,7 @@ func planExport(inv *source.Inventory, opts ExportOptions) (*exportPlan, error) 
 		md.sizeLabel = sizeLabel(counts)
 	}
 	var kvs kvList
-	kvs.Set("general.architecture", gguf.NewValue(arch.Arch))
+	kvs.Set("general.architecture", gguf.NewValue(archName))
 	for _, kv := range extraKVs {
 		kvs.Set(kv.Key, kv.Value)
 	}
@@ -425,7 +426,7 @@ func planExport(inv *source.Inventory, opts ExportOptions) (*exportPlan, error) 
 	for _, kv := range md.kvs() {
 		kvs.Set(kv.Key, kv.Value)
 	}
-	mw := &metaWriter{Arch: arch.Arch, H: h, FileType: ftype, Rope: rope, BlockCount: blockCount}
+	mw := &metaWriter{Arch: archName, H: h, FileType: ftype, Rope: rope, BlockCount: blockCount}
 	if err := arch.Params(mw); err != nil {
 		return nil, err
 	}

@@ -216,3 +216,12 @@ func loadExportModel(inv *source.Inventory) (*source.Model, error) {
 	}
 	return source.LoadModel(inv)
 }
+
+// archNameOf is the GGUF architecture of the export: the family's ArchFor
+// of the config, else its Arch.
+func archNameOf(a *archInfo, h *hparams) string {
+	if a.ArchFor != nil {
+		return a.ArchFor(h)
+	}
+	return a.Arch
+}

@@ -77,6 +77,9 @@ type GGUF struct {
 	// Tensors are the GGUF-side reshapes and value transforms of tensors,
 	// by GGUF name after "blk.N." (see TensorRule).
 	Tensors map[string]TensorRule
+	// ArchFor, when set, is the GGUF architecture for a config, instead of
+	// Arch (NemotronHModel: nemotron_h_moe with experts, else nemotron_h).
+	ArchFor func(h *HParams) string
 	// Rules, when not nil, replace MLX.Rules for the GGUF export: the
 	// sanitize as the converter computes it (falcon_h1's multipliers in
 	// float32, model.Scale's Widen).

@@ -26,7 +26,7 @@ var NemotronH = &model.Family{
 				Layers: "backbone.layers.", Block: "mixer", Count: "n_routed_experts", From: model.LayersFromNames},
 		}},
 	GGUF: &model.GGUF{
-		Types: []string{"nemotron_h"}, Arch: "nemotron_h_moe", Vocab: "nemotron_h", SetVocab: model.VocabLoader.BPE,
+		Types: []string{"nemotron_h"}, Arch: "nemotron_h_moe", ArchFor: nemotronHArch, Vocab: "nemotron_h", SetVocab: model.VocabLoader.BPE,
 		PermuteQK: true, Params: nemotronHParams, Tensors: model.Mamba2Tensors, VocabPad: model.PadVocab(8, false),
 		Blocks: "backbone.layers.", LayerList: "layers_block_type", Global: map[string]string{"backbone.embeddings": "token_embd", "backbone.norm_f": "output_norm"},
 		Layer: nemotronHLayer(), ExpertOrder: []string{"ffn_down_exps", "ffn_up_exps"},
@@ -51,21 +51,26 @@ func nemotronHLayer() map[string]string {
 	return m
 }
 
-// nemotronHParams is NemotronHModel.set_gguf_parameters for the MoE
-// variant (num_experts_per_tok set; the dense one is another GGUF
-// architecture, refused): GraniteHybridModel's with d_inner mamba heads ×
-// mamba_head_dim, then the attention key/value length, feed_forward_length
-// per layer (the expert size on "E" layers) and the MoE sizes.
+// nemotronHArch is the GGUF architecture: nemotron_h_moe when the config
+// has num_experts_per_tok (even null), else nemotron_h.
+func nemotronHArch(h *model.HParams) string {
+	if h.Has("num_experts_per_tok") {
+		return "nemotron_h_moe"
+	}
+	return "nemotron_h"
+}
+
+// nemotronHParams is NemotronHModel.set_gguf_parameters: GraniteHybridModel's
+// with d_inner mamba heads × mamba_head_dim, then the attention key/value
+// length and feed_forward_length per layer: intermediate_size on the MLP
+// ("-") layers, or for the MoE variant the expert size on the expert ("E")
+// layers and the MoE sizes. An MTP head is refused.
 func nemotronHParams(m *model.Meta) error {
-	if !m.H.Has("num_experts_per_tok") {
-		return fmt.Errorf("%w: nemotron_h without experts (GGUF architecture nemotron_h) is not supported", model.ErrExport)
+	moeVariant := m.H.Has("num_experts_per_tok")
+	if n, _, err := m.H.FindInt("num_nextn_predict_layers"); moeVariant && (err != nil || n > 0) {
+		return fmt.Errorf("%w: nemotron_h with an MTP head (num_nextn_predict_layers) is not supported", model.ErrExport)
 	}
-	if m.H.Has("num_nextn_predict_layers") {
-		if n, _, err := m.H.FindInt("num_nextn_predict_layers"); err != nil || n > 0 {
-			return fmt.Errorf("%w: nemotron_h with an MTP head (num_nextn_predict_layers) is not supported", model.ErrExport)
-		}
-	}
-	attn, moe, err := nemotronHLayers(m.H)
+	attn, mlp, err := nemotronHLayers(m.H, moeVariant)
 	if err != nil {
 		return err
 	}
@@ -84,13 +89,30 @@ func nemotronHParams(m *model.Meta) error {
 	if err := graniteHybridParams(m, attn, heads*dModel); err != nil {
 		return err
 	}
+	if err := model.Steps(
+		func() error { return m.U32("attention.key_length", headDim) },
+		func() error { return m.U32("attention.value_length", headDim) },
+	); err != nil {
+		return err
+	}
+	if !moeVariant {
+		ff, err := m.H.ReqInt("intermediate_size", "n_inner", "hidden_dim")
+		if err != nil {
+			return err
+		}
+		return m.LayerArray("feed_forward_length", len(mlp), ff, func(l int) bool { return mlp[l] })
+	}
+	return nemotronHMoEParams(m, mlp)
+}
+
+// nemotronHMoEParams writes the MoE variant's feed_forward_length (the
+// expert size on the expert layers) and MoE sizes.
+func nemotronHMoEParams(m *model.Meta, moe []bool) error {
 	moeFF, err := m.H.ReqInt("moe_intermediate_size")
 	if err != nil {
 		return err
 	}
 	return model.Steps(
-		func() error { return m.U32("attention.key_length", headDim) },
-		func() error { return m.U32("attention.value_length", headDim) },
 		func() error {
 			return m.LayerArray("feed_forward_length", len(moe), moeFF, func(l int) bool { return moe[l] })
 		},
@@ -118,26 +140,35 @@ func nemotronBool(m *model.Meta, suffix, key string) error {
 	return nil
 }
 
-// nemotronHLayers are the attention and expert layers of the converter's
-// pattern: hybrid_override_pattern ("*", "E") or layers_block_type.
-func nemotronHLayers(h *model.HParams) (attn, moe []bool, err error) {
-	var kinds []string
+// nemotronHLayers are the attention and feed-forward layers of the
+// converter's pattern: hybrid_override_pattern ("*"; "E" for the MoE
+// variant, else "-") or layers_block_type (whose feed-forward layers are
+// "moe" ones only, as the converter reads it).
+func nemotronHLayers(h *model.HParams, moeVariant bool) (attn, mlp []bool, err error) {
+	ffChar := '-'
+	if moeVariant {
+		ffChar = 'E'
+	}
 	if v, ok := h.Get("hybrid_override_pattern"); ok {
 		s, isStr := v.(string)
 		if !isStr {
 			return nil, nil, fmt.Errorf("%w: config.json hybrid_override_pattern is not a string", model.ErrExport)
 		}
 		for _, r := range s {
-			kinds = append(kinds, map[rune]string{'*': "attention", 'E': "moe"}[r])
+			attn = append(attn, r == '*')
+			mlp = append(mlp, r == ffChar)
 		}
-	} else if kinds, err = hpStrings(h, "layers_block_type"); err != nil {
+		return attn, mlp, nil
+	}
+	kinds, err := hpStrings(h, "layers_block_type")
+	if err != nil {
 		return nil, nil, err
 	}
 	for _, k := range kinds {
 		attn = append(attn, k == "attention" || k == "full_attention")
-		moe = append(moe, k == "moe")
+		mlp = append(mlp, k == "moe")
 	}
-	return attn, moe, nil
+	return attn, mlp, nil
 }
 
 // nemotronBlockChar maps layers_block_type names to pattern characters
