@@ -340,7 +340,7 @@ func planExport(inv *source.Inventory, opts ExportOptions) (*exportPlan, error) 
 	if opts.SplitMaxTensors < 0 || opts.Workers < 0 {
 		return nil, fmt.Errorf("%w: negative split or worker count", ErrExport)
 	}
-	model, err := source.LoadModel(converterInventory(inv))
+	model, err := loadExportModel(converterInventory(inv))
 	if err != nil {
 		return nil, err
 	}
@@ -354,17 +354,12 @@ func planExport(inv *source.Inventory, opts ExportOptions) (*exportPlan, error) 
 	if err != nil {
 		return nil, err
 	}
-	blockCount, err := h.ReqU32("n_layers", "num_hidden_layers", "n_layer", "num_layers")
+	blockCount, err := blockCountOf(arch, h)
 	if err != nil {
 		return nil, err
 	}
-	vocabSize := 0
-	if n, ok, err := h.FindInt("vocab_size"); err != nil {
-		return nil, err
-	} else if ok && n > 0 && n <= maxVocabSize {
-		vocabSize = int(n)
-	}
-	if vocabSize, err = padVocab(arch, h, vocabSize); err != nil {
+	vocabSize, err := vocabSizeOf(arch, h)
+	if err != nil {
 		return nil, err
 	}
 	vocab, err := loadVocab(inv.Dir, vocabOptions{Arch: arch.Vocab, VocabSize: vocabSize, Pre: opts.Pre})
@@ -377,7 +372,8 @@ func planExport(inv *source.Inventory, opts ExportOptions) (*exportPlan, error) 
 	if err != nil {
 		return nil, err
 	}
-	plan := &exportPlan{Input: inv.Dir, ModelType: model.ModelType, Arch: arch.Arch, OutType: string(outType), vocab: vocab,
+	archName := archNameOf(arch, h)
+	plan := &exportPlan{Input: inv.Dir, ModelType: model.ModelType, Arch: archName, OutType: string(outType), vocab: vocab,
 		Warnings: slices.Clone(vocab.Warnings)}
 	pl.autoFloat = pl.resolveAuto(outType)
 	if pl.facts, err = pl.inspectQuant(cands); err != nil {
@@ -422,7 +418,7 @@ func planExport(inv *source.Inventory, opts ExportOptions) (*exportPlan, error) 
 		md.sizeLabel = sizeLabel(counts)
 	}
 	var kvs kvList
-	kvs.Set("general.architecture", gguf.NewValue(arch.Arch))
+	kvs.Set("general.architecture", gguf.NewValue(archName))
 	for _, kv := range extraKVs {
 		kvs.Set(kv.Key, kv.Value)
 	}
@@ -430,7 +426,7 @@ func planExport(inv *source.Inventory, opts ExportOptions) (*exportPlan, error) 
 	for _, kv := range md.kvs() {
 		kvs.Set(kv.Key, kv.Value)
 	}
-	mw := &metaWriter{Arch: arch.Arch, H: h, FileType: ftype, Rope: rope, BlockCount: blockCount}
+	mw := &metaWriter{Arch: archName, H: h, FileType: ftype, Rope: rope, BlockCount: blockCount}
 	if err := arch.Params(mw); err != nil {
 		return nil, err
 	}

@@ -78,6 +78,9 @@ func tensorName(a *archInfo, name string) (string, int, bool) {
 	if err != nil || bid < 0 || strconv.Itoa(bid) != num {
 		return "", -1, false
 	}
+	if g, ok := a.Layer[sub+"."+param]; ok { // a whole name (falcon_h1's bare ffn_norm)
+		return "blk." + num + "." + g, bid, true
+	}
 	g, ok := a.Layer[sub]
 	if !ok {
 		return "", -1, false

@@ -25,6 +25,10 @@ type candidateList struct {
 // add maps src to its GGUF name and keeps c under it (the architecture
 // may drop the head).
 func (cl *candidateList) add(src string, c candidate) {
+	if parts, ok := cl.splitParts(src, c); ok {
+		cl.out = append(cl.out, parts...)
+		return
+	}
 	name, bid, ok := tensorName(cl.arch, src)
 	if !ok {
 		cl.unmapped = append(cl.unmapped, src)
@@ -200,13 +204,6 @@ func (pl *exportPlanner) planFloat(t *ExportTensor, op *tensorOp, c *candidate, 
 	op.out = typ
 	t.Op = "convert"
 	switch {
-	case op.negExp && typ == gguf.F32:
-		// A = -exp(A_log), which the model computes from the parameter at
-		// run time: the converter's transform, in float32 as it does it.
-		t.Exact = true
-		notes = append(notes, "A = -exp(A_log) in float32")
-	case op.negExp:
-		notes = append(notes, "-exp in float32")
 	case typ == gguf.F32, typ == gguf.F16 && in.DType == mlx.F16, typ == gguf.BF16 && in.DType == mlx.BF16:
 		t.Exact = true
 	default:

@@ -77,6 +77,21 @@ type GGUF struct {
 	// Tensors are the GGUF-side reshapes and value transforms of tensors,
 	// by GGUF name after "blk.N." (see TensorRule).
 	Tensors map[string]TensorRule
+	// ArchFor, when set, is the GGUF architecture for a config, instead of
+	// Arch (NemotronHModel: nemotron_h_moe with experts, else nemotron_h).
+	ArchFor func(h *HParams) string
+	// Rules, when not nil, replace MLX.Rules for the GGUF export: the
+	// sanitize as the converter computes it (falcon_h1's multipliers in
+	// float32, model.Scale's Widen).
+	Rules []SanitizeRule
+	// LayerList, when set, is a config key whose list, when present, has
+	// one entry per block: its length is the block count (NemotronHModel
+	// sets num_hidden_layers from layers_block_type).
+	LayerList string
+	// Splits maps a layer-relative MLX module path to the GGUF base names
+	// of its equal parts along the first axis, in order (GraniteMoeModel
+	// writes shared_mlp.input_linear as gate and up).
+	Splits map[string][]string
 	// VocabPad is the multiple the vocabulary (not the embedding) is
 	// padded to with [PADi] tokens (Mamba2Model.set_vocab's rounding of
 	// vocab_size); nil for none. See PadVocab.

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/mlxconv/mlxconv/gguf"
+	"github.com/mlxconv/mlxconv/internal/pyjson"
 )
 
 // GGUF-side tensor rules of the state-space and hybrid families
@@ -95,4 +96,36 @@ func (m *Meta) LayerArray(suffix string, layers int, n int64, on func(l int) boo
 	}
 	m.Set(m.ArchKey(suffix), gguf.NewValue(v))
 	return nil
+}
+
+// Without returns h without keys, as a converter that pops them from its
+// hparams sees it (GraniteModel drops head_dim).
+func (h *HParams) Without(keys ...string) *HParams {
+	c := &HParams{m: make(map[string]pyjson.Value, len(h.m)), text: h.text}
+	for k, v := range h.m {
+		c.m[k] = v
+	}
+	for _, k := range keys {
+		delete(c.m, k)
+	}
+	return c
+}
+
+// Mamba2Tensors are Mamba2Model.modify_tensors' reshapes: the conv1d
+// weight squeezed, A (-exp(A_log)) and D as columns, the gated norm in
+// n_groups rows.
+var Mamba2Tensors = map[string]TensorRule{
+	"ssm_conv1d.weight": {Squeeze: true},
+	"ssm_a":             {Column: true, NegExp: true},
+	"ssm_d":             {Column: true},
+	"ssm_norm.weight":   {Groups: []string{"n_groups", "num_groups", "mamba_n_groups", "mamba_num_groups"}},
+}
+
+// Mamba2Layer maps a Mamba-2 mixer's MLX names (under the prefix p, e.g.
+// "mixer.") to GGUF names; dt_bias is the converter's dt_proj.bias.
+func Mamba2Layer(p string) map[string]string {
+	return map[string]string{
+		p + "in_proj": "ssm_in", p + "conv1d": "ssm_conv1d", p + "dt_bias": "ssm_dt.bias", p + "A_log": "ssm_a",
+		p + "D": "ssm_d", p + "norm": "ssm_norm", p + "out_proj": "ssm_out",
+	}
 }

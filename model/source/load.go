@@ -108,9 +108,22 @@ type modState struct {
 // of pre-quantized checkpoints, and MLX's strict name and shape check. It
 // reads no tensor data. Errors are those of makePlan.
 func LoadModel(inv *Inventory) (*Model, error) {
+	return LoadModelWith(inv, nil)
+}
+
+// LoadModelWith is LoadModel with the sanitize rules of the family
+// replaced by rules when rules is not nil (the GGUF export's
+// model.GGUF.Rules: value transforms computed as llama.cpp's converter
+// computes them).
+func LoadModelWith(inv *Inventory, rules []model.SanitizeRule) (*Model, error) {
 	arch, err := lookup(inv.Config)
 	if err != nil {
 		return nil, err
+	}
+	if rules != nil {
+		cp := *arch
+		cp.MLX.Rules = rules
+		arch = &cp
 	}
 	pl := &loader{inv: inv, arch: arch, cfgObj: cloneValue(inv.Config).(*pyjson.Object)}
 	mods, err := pl.prepare()
