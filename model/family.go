@@ -96,6 +96,13 @@ type GGUF struct {
 	// padded to with [PADi] tokens (Mamba2Model.set_vocab's rounding of
 	// vocab_size); nil for none. See PadVocab.
 	VocabPad func(h *HParams) (int64, error)
+	// MLX, when set, replaces the family's MLX part for the export: the
+	// parameter tree and sanitize of what the converter writes where it
+	// keeps tensors mlx-lm's sanitize drops (a next-n/MTP layer, a
+	// router's score bias). Its Build sees the checkpoint, so a tensor the
+	// converter keeps is in the tree only where the input has it (an
+	// mlx-lm output has none). nil: the family's MLX.
+	MLX *MLX
 }
 
 // BlockPrefix is the MLX module path prefix of the decoder blocks.
