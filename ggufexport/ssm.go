@@ -11,7 +11,6 @@ import (
 	"github.com/mlxconv/mlxconv/internal/pyjson"
 	"github.com/mlxconv/mlxconv/mlx"
 	"github.com/mlxconv/mlxconv/model"
-	"github.com/mlxconv/mlxconv/model/family"
 	"github.com/mlxconv/mlxconv/model/source"
 )
 
@@ -204,17 +203,6 @@ func blockCountOf(a *archInfo, h *hparams) (int64, error) {
 		}
 	}
 	return h.ReqU32("n_layers", "num_hidden_layers", "n_layer", "num_layers")
-}
-
-// loadExportModel is source.LoadModel with the family's GGUF sanitize
-// rules, when it has its own (model.GGUF.Rules).
-func loadExportModel(inv *source.Inventory) (*source.Model, error) {
-	mt, _ := inv.Config.Get("model_type")
-	s, _ := mt.(string)
-	if g := family.LookupGGUF(s); g != nil && g.Rules != nil {
-		return source.LoadModelWith(inv, g.Rules)
-	}
-	return source.LoadModel(inv)
 }
 
 // archNameOf is the GGUF architecture of the export: the family's ArchFor

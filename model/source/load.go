@@ -111,18 +111,18 @@ func LoadModel(inv *Inventory) (*Model, error) {
 	return LoadModelWith(inv, nil)
 }
 
-// LoadModelWith is LoadModel with the sanitize rules of the family
-// replaced by rules when rules is not nil (the GGUF export's
-// model.GGUF.Rules: value transforms computed as llama.cpp's converter
-// computes them).
-func LoadModelWith(inv *Inventory, rules []model.SanitizeRule) (*Model, error) {
-	arch, err := lookup(inv.Config)
+// LoadModelWith is LoadModel with the family's MLX part replaced by x
+// (the GGUF export's view of a checkpoint, model.GGUF.MLX); a nil x is
+// LoadModel. Model.Family is the family as found, unchanged.
+func LoadModelWith(inv *Inventory, x *model.MLX) (*Model, error) {
+	found, err := lookup(inv.Config)
 	if err != nil {
 		return nil, err
 	}
-	if rules != nil {
-		cp := *arch
-		cp.MLX.Rules = rules
+	arch := found
+	if x != nil {
+		cp := *found
+		cp.MLX = *x
 		arch = &cp
 	}
 	pl := &loader{inv: inv, arch: arch, cfgObj: cloneValue(inv.Config).(*pyjson.Object)}
@@ -130,7 +130,7 @@ func LoadModelWith(inv *Inventory, rules []model.SanitizeRule) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Model{ModelType: pl.modelType, Family: arch, Config: pl.cfgObj, Tree: pl.spec, Modules: make([]Module, len(mods))}
+	m := &Model{ModelType: pl.modelType, Family: found, Config: pl.cfgObj, Tree: pl.spec, Modules: make([]Module, len(mods))}
 	for i, st := range mods {
 		mod := Module{Path: st.spec.Path, Kind: st.spec.Kind, Spec: st.spec}
 		if st.q != nil {
