@@ -340,7 +340,7 @@ func planExport(inv *source.Inventory, opts ExportOptions) (*exportPlan, error) 
 	if opts.SplitMaxTensors < 0 || opts.Workers < 0 {
 		return nil, fmt.Errorf("%w: negative split or worker count", ErrExport)
 	}
-	model, err := loadExportModel(converterInventory(inv))
+	model, err := source.LoadModelWith(converterInventory(inv), converterMLX(inv))
 	if err != nil {
 		return nil, err
 	}

@@ -11,7 +11,6 @@ import (
 	"github.com/mlxconv/mlxconv/internal/pyjson"
 	"github.com/mlxconv/mlxconv/mlx"
 	"github.com/mlxconv/mlxconv/model"
-	"github.com/mlxconv/mlxconv/model/family"
 	"github.com/mlxconv/mlxconv/model/source"
 )
 
@@ -206,26 +205,6 @@ func blockCountOf(a *archInfo, h *hparams) (int64, error) {
 		}
 	}
 	return h.ReqU32("n_layers", "num_hidden_layers", "n_layer", "num_layers")
-}
-
-// loadExportModel is source.LoadModel with the family's GGUF view of the
-// checkpoint: its model.GGUF.MLX, and its own sanitize rules when it has
-// them (model.GGUF.Rules).
-func loadExportModel(inv *source.Inventory) (*source.Model, error) {
-	x := converterMLX(inv)
-	mt, _ := inv.Config.Get("model_type")
-	s, _ := mt.(string)
-	if g := family.LookupGGUF(s); g != nil && g.Rules != nil {
-		var base model.MLX
-		if x != nil {
-			base = *x
-		} else if f := family.Lookup(s); f != nil {
-			base = f.MLX
-		}
-		base.Rules = g.Rules
-		x = &base
-	}
-	return source.LoadModelWith(inv, x)
 }
 
 // archNameOf is the GGUF architecture of the export: the family's ArchFor

@@ -67,6 +67,13 @@ type GGUF struct {
 	// converter finds under other names too: key -> names in
 	// find_hparam order (ConverterView).
 	Aliases map[string][]string
+	// MLX, when set, replaces the family's MLX part for the export: the
+	// parameter tree and sanitize of what the converter writes where it
+	// keeps tensors mlx-lm's sanitize drops (a next-n/MTP layer, a
+	// router's score bias). Its Build sees the checkpoint, so a tensor the
+	// converter keeps is in the tree only where the input has it (an
+	// mlx-lm output has none). nil: the family's MLX.
+	MLX *MLX
 	// Global maps MLX module paths outside the blocks to GGUF base names
 	// (nemotron_h's backbone.embeddings -> token_embd), before the
 	// model.embed_tokens / model.norm / lm_head defaults.
@@ -80,10 +87,6 @@ type GGUF struct {
 	// ArchFor, when set, is the GGUF architecture for a config, instead of
 	// Arch (NemotronHModel: nemotron_h_moe with experts, else nemotron_h).
 	ArchFor func(h *HParams) string
-	// Rules, when not nil, replace MLX.Rules for the GGUF export: the
-	// sanitize as the converter computes it (falcon_h1's multipliers in
-	// float32, model.Scale's Widen).
-	Rules []SanitizeRule
 	// LayerList, when set, is a config key whose list, when present, has
 	// one entry per block: its length is the block count (NemotronHModel
 	// sets num_hidden_layers from layers_block_type).
@@ -96,13 +99,6 @@ type GGUF struct {
 	// padded to with [PADi] tokens (Mamba2Model.set_vocab's rounding of
 	// vocab_size); nil for none. See PadVocab.
 	VocabPad func(h *HParams) (int64, error)
-	// MLX, when set, replaces the family's MLX part for the export: the
-	// parameter tree and sanitize of what the converter writes where it
-	// keeps tensors mlx-lm's sanitize drops (a next-n/MTP layer, a
-	// router's score bias). Its Build sees the checkpoint, so a tensor the
-	// converter keeps is in the tree only where the input has it (an
-	// mlx-lm output has none). nil: the family's MLX.
-	MLX *MLX
 }
 
 // BlockPrefix is the MLX module path prefix of the decoder blocks.

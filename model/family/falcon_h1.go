@@ -33,13 +33,14 @@ var FalconH1 = &model.Family{
 	}},
 	GGUF: &model.GGUF{
 		Types: []string{"falcon_h1"}, Arch: "falcon-h1", Vocab: "falcon-h1", SetVocab: model.VocabLoader.BPE,
-		Params: falconH1Params, Tensors: model.Mamba2Tensors, Rules: falconGGUFRules,
+		Params: falconH1Params, Tensors: model.Mamba2Tensors, MLX: &model.MLX{Build: buildFalconH1, Rules: falconGGUFRules},
 		Global: map[string]string{"model.final_layernorm": "output_norm"},
 		Layer:  model.WithLayer(falconH1Layer()),
 	},
 }
 
-// falconGGUFRules are FalconH1Model.modify_tensors' multipliers, for a
+// falconGGUFRules (the export's sanitize, GGUF.MLX) are
+// FalconH1Model.modify_tensors' multipliers, for a
 // checkpoint not yet in MLX's layout (mlx-lm's output has them folded in):
 // float32 arithmetic on the widened tensor, one factor after the other,
 // and unlike mlx-lm's sanitize v_proj scaled and key_multiplier on k_proj.
