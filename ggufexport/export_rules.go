@@ -2,13 +2,10 @@ package ggufexport
 
 import (
 	"fmt"
-	"math"
 	"slices"
 	"strconv"
 	"strings"
 
-	"github.com/mlxconv/mlxconv/internal/npfloat"
-	"github.com/mlxconv/mlxconv/mlx"
 	"github.com/mlxconv/mlxconv/model"
 	"github.com/mlxconv/mlxconv/model/source"
 )
@@ -96,9 +93,6 @@ func (pl *exportPlanner) planRule(t *ExportTensor, c *candidate, op *tensorOp) (
 		return nil, nil
 	}
 	var tr []string
-	if r.Squeeze {
-		tr = append(tr, "squeeze")
-	}
 	if c.rows != nil {
 		op.gather = c.rows
 		if n := c.srcRows(); len(c.rows) == n {
@@ -113,13 +107,6 @@ func (pl *exportPlanner) planRule(t *ExportTensor, c *candidate, op *tensorOp) (
 			return nil, err
 		}
 		tr = append(tr, more...)
-	}
-	if r.NegExp {
-		if c.quant != nil {
-			return nil, fmt.Errorf("%w: %q: -exp of a quantized tensor", ErrExport, c.src)
-		}
-		op.negExp = true
-		tr = append(tr, "-exp")
 	}
 	return tr, nil
 }
@@ -270,21 +257,4 @@ func permuteCols(b []byte, rows int, perm []int) ([]byte, error) {
 		}
 	}
 	return out, nil
-}
-
-// negExp makes x -exp(x) in float32, as torch computes it on the widened
-// float32 values (a float16 source stays float16 in the converter: the
-// result is rounded to float16). A float32 exp is torch's (torchExp: MKL's
-// for bfloat16 values, else correctly rounded, 1 ulp off in ~1% of
-// float32 inputs); a float16 one (torch's own kernel, not MKL's) is
-// correctly rounded.
-func negExp(x []float32, dt mlx.DType) {
-	for i, v := range x {
-		r := -torchExp(v)
-		if dt == mlx.F16 {
-			r = -float32(math.Exp(float64(v)))
-			r = npfloat.F16ToF32(npfloat.F32ToF16(r))
-		}
-		x[i] = r
-	}
 }

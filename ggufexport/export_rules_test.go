@@ -81,10 +81,10 @@ func TestGroupPerm(t *testing.T) {
 	}
 }
 
-// TestNegExp: -exp on the value the converter holds: float32 for float32
+// TestNegExpSources: -exp on the value the converter holds: float32 for float32
 // and bfloat16 sources (correctly rounded but for MKL's bfloat16
 // exceptions), float16-rounded for float16.
-func TestNegExp(t *testing.T) {
+func TestNegExpSources(t *testing.T) {
 	in := []float32{0, 1, -2.5, 0.0737}
 	for _, tc := range []struct {
 		dt   mlx.DType

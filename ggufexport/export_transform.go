@@ -44,6 +44,7 @@ type tensorOp struct {
 
 	inDType   mlx.DType // opFloat: source dtype
 	normShift bool      // opFloat: add 1 (Gemma norms)
+	negExp    bool      // opFloat: -exp(x) (Mamba-2's A_log)
 
 	q          mlx.QuantParams // opRepack, opDequant
 	scaleDType mlx.DType
@@ -54,13 +55,12 @@ type tensorOp struct {
 	// input j*permGroup/2+i.
 	permGroup int64
 
-	// A family's tensor rule (model.TensorRule): rows gathered along axis
-	// 0 (elements of a 1-D tensor), columns (quantized: groups) permuted,
-	// -exp of the values. The first two make the tensor one whole unit.
+	// A family's tensor rule's gathers (model.TensorRule Rows, Cols): rows
+	// along axis 0 (elements of a 1-D tensor), columns (quantized: whole
+	// groups) permuted; either makes the tensor one whole unit.
 	gather    []int
 	cols      []int
 	colsAfter bool // cols permutes the dequantized values (it splits groups)
-	negExp    bool
 
 	desc string
 }

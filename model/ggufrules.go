@@ -2,26 +2,8 @@ package model
 
 import "fmt"
 
-// TensorRule is one step of convert_hf_to_gguf.py's modify_tensors beyond
-// renaming, as data, for the block tensors keyed by their GGUF name after
-// "blk.N." ("ssm_a", "ssm_conv1d.weight", "attn_qkv.weight") in
-// GGUF.Tensors.
-type TensorRule struct {
-	// Squeeze drops every axis of size 1 (data_torch.squeeze()).
-	Squeeze bool
-	// NegExp makes each value -exp(value) (A_log -> A), computed on the
-	// value the converter holds: float32 for float32 and bfloat16 sources,
-	// float16 for float16 ones.
-	NegExp bool
-	// Rows, when set, gives the GGUF tensors made of this one: each part a
-	// gather along axis 0 (the elements of a 1-D tensor), for a tensor of
-	// n rows. A single part with Name "" keeps the mapped name; no parts
-	// (nil) leave the tensor as it is.
-	Rows func(h *HParams, n int) ([]RowPart, error)
-	// Cols, when set, gathers the last axis of a tensor of n columns:
-	// output column j is input column Cols(h, n)[j] (nil: as it is).
-	Cols func(h *HParams, n int) ([]int, error)
-}
+// The row and column gathers of a TensorRule (its Rows and Cols; the
+// rule type is in ggufssm.go).
 
 // RowPart is one GGUF tensor a TensorRule's Rows makes: the source rows
 // Rows, in output order, under the GGUF base name Name (without "blk.N."
