@@ -97,7 +97,7 @@ func TestFuseCandidates(t *testing.T) {
 }
 
 func TestTensorNameTopPrefixBlockParam(t *testing.T) {
-	a := &archInfo{Prefix: "model.language_model.", Top: map[string]string{"model.per_layer_model_projection": "per_layer_model_proj"},
+	a := &archInfo{Prefix: "model.language_model.", Global: map[string]string{"model.per_layer_model_projection": "per_layer_model_proj"},
 		Layer: map[string]string{"layer_scalar": "layer_output_scale.weight", "router.scale": "ffn_gate_inp.scale", "mlp.up_proj": "ffn_up"}}
 	for _, tc := range []struct{ in, want string }{
 		{"model.language_model.per_layer_model_projection.weight", "per_layer_model_proj.weight"},

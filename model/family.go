@@ -61,10 +61,6 @@ type GGUF struct {
 	// ExpertOrder is the order the converter emits a layer's stacked
 	// experts in (by GGUF base name).
 	ExpertOrder []string
-	// Top maps module paths outside the blocks (after "language_model."
-	// and Prefix) to GGUF base names, beside token_embd, output_norm and
-	// output (Gemma's per-layer embeddings).
-	Top map[string]string
 	// Prefix is a leading path the text model's modules carry that the
 	// converter drops ("model.language_model." -> "model."), "" for none.
 	Prefix string
@@ -101,6 +97,40 @@ type GGUF struct {
 	// converter keeps is in the tree only where the input has it (an
 	// mlx-lm output has none). nil: the family's MLX.
 	MLX *MLX
+	// Global maps MLX module paths outside the blocks to GGUF base names
+	// (nemotron_h's backbone.embeddings -> token_embd), before the
+	// model.embed_tokens / model.norm / lm_head defaults.
+	Global map[string]string
+	// Blocks is the MLX module path prefix of the decoder blocks ("":
+	// "model.layers.").
+	Blocks string
+	// Tensors are the GGUF-side reshapes, value transforms and gathers
+	// (row and column reorders, one tensor into several) of tensors, by
+	// GGUF name after "blk.N." (see TensorRule).
+	Tensors map[string]TensorRule
+	// ArchFor, when set, is the GGUF architecture for a config, instead of
+	// Arch (NemotronHModel: nemotron_h_moe with experts, else nemotron_h).
+	ArchFor func(h *HParams) string
+	// LayerList, when set, is a config key whose list, when present, has
+	// one entry per block: its length is the block count (NemotronHModel
+	// sets num_hidden_layers from layers_block_type).
+	LayerList string
+	// Splits maps a layer-relative MLX module path to the GGUF base names
+	// of its equal parts along the first axis, in order (GraniteMoeModel
+	// writes shared_mlp.input_linear as gate and up).
+	Splits map[string][]string
+	// VocabPad is the multiple the vocabulary (not the embedding) is
+	// padded to with [PADi] tokens (Mamba2Model.set_vocab's rounding of
+	// vocab_size); nil for none. See PadVocab.
+	VocabPad func(h *HParams) (int64, error)
+}
+
+// BlockPrefix is the MLX module path prefix of the decoder blocks.
+func (g *GGUF) BlockPrefix() string {
+	if g.Blocks == "" {
+		return "model.layers."
+	}
+	return g.Blocks
 }
 
 // FuseRule names a GGUF tensor (base name, e.g. ffn_gate_up_exps) made

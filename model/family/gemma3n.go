@@ -42,7 +42,7 @@ var Gemma3n = &model.Family{
 			"per_layer_projection":       "proj",
 			"post_per_layer_input_norm":  "post_norm",
 		}),
-		Top: map[string]string{"model.embed_tokens_per_layer": "per_layer_token_embd",
+		Global: map[string]string{"model.embed_tokens_per_layer": "per_layer_token_embd",
 			"model.per_layer_model_projection": "per_layer_model_proj", "model.per_layer_projection_norm": "per_layer_proj_norm"},
 		Stack:   map[string]string{"model.altup_projections.": "altup_proj", "model.altup_unembed_projections.": "altup_unembd_proj"},
 		PadRows: []string{"token_embd.weight", "per_layer_token_embd.weight"},

@@ -110,7 +110,7 @@ func gemma4GGUF(types ...string) *model.GGUF {
 			"experts.switch_glu.up_proj":   "ffn_up_exps",
 			"experts.switch_glu.down_proj": "ffn_down_exps",
 		}),
-		Top: map[string]string{"model.embed_tokens_per_layer": "per_layer_token_embd",
+		Global: map[string]string{"model.embed_tokens_per_layer": "per_layer_token_embd",
 			"model.per_layer_model_projection": "per_layer_model_proj", "model.per_layer_projection_norm": "per_layer_proj_norm"},
 		Fuse:        []model.FuseRule{{Into: "ffn_gate_up_exps", Parts: [2]string{"ffn_gate_exps", "ffn_up_exps"}}},
 		ExpertOrder: []string{"ffn_down_exps", "ffn_gate_up_exps", "ffn_gate_exps", "ffn_up_exps"},
