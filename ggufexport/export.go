@@ -434,6 +434,13 @@ func planExport(inv *source.Inventory, opts ExportOptions) (*exportPlan, error) 
 	for _, kv := range mw.KVs.List {
 		kvs.Set(kv.Key, kv.Value)
 	}
+	arrayKVs, err := pl.layerArrayKVs(blockCount)
+	if err != nil {
+		return nil, err
+	}
+	for _, kv := range arrayKVs {
+		kvs.Set(kv.Key, kv.Value)
+	}
 	kvs.Set("general.quantization_version", gguf.NewValue[uint32](2))
 	for _, kv := range vocab.KVs() {
 		kvs.Set(kv.Key, kv.Value)
@@ -501,6 +508,7 @@ type exportPlanner struct {
 	autoFloat gguf.Type // OutAuto's float type
 	vocab     *ggufVocab
 	facts     map[string]quantFacts // the inspect step's findings
+	arrays    []layerScalar         // parameters written as KV arrays
 }
 
 // sourcePositions numbers the checkpoint tensors in the order
@@ -546,6 +554,7 @@ func (pl *exportPlanner) candidates(model *source.Model) ([]candidate, error) {
 		cl.addCheckpointHead(pl.inv)
 	}
 	pl.orderCandidates(cl.out)
+	pl.arrays = cl.arrays
 	return cl.out, nil
 }
 

@@ -20,11 +20,16 @@ type candidateList struct {
 	out      []candidate
 	unmapped []string
 	haveHead bool
+	arrays   []layerScalar // LayerArrays parameters
 }
 
 // add maps src to its GGUF name and keeps c under it (the architecture
 // may drop the head).
 func (cl *candidateList) add(src string, c candidate) {
+	if key, bid, ok := layerArrayKey(cl.arch, src); ok {
+		cl.arrays = append(cl.arrays, layerScalar{key: key, bid: bid, src: src, in: c.float})
+		return
+	}
 	name, bid, ok := tensorName(cl.arch, src)
 	if !ok {
 		cl.unmapped = append(cl.unmapped, src)

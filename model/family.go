@@ -49,6 +49,19 @@ type GGUF struct {
 	// Layer maps a layer-relative module path (after sanitize) to its
 	// GGUF name.
 	Layer map[string]string
+	// Blocks is the module path prefix of the layers ("" for
+	// "model.layers.", llama's); Top maps module paths outside the layers
+	// to GGUF names, added to (or replacing) model.embed_tokens ->
+	// token_embd, model.norm -> output_norm and lm_head -> output
+	// (gpt_bigcode's transformer.h. and transformer.wte).
+	Blocks string
+	Top    map[string]string
+	// LayerArrays maps a layer-relative parameter (module path + "." +
+	// name) holding one number per layer to a KV key (as written): the
+	// values, in layer order, become one FLOAT32 array instead of tensors
+	// (ApertusModel's xIELU parameters), written only when every layer
+	// has one.
+	LayerArrays map[string]string
 	// ExpertOrder is the order the converter emits a layer's stacked
 	// experts in (by GGUF base name).
 	ExpertOrder []string
