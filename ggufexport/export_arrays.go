@@ -32,7 +32,10 @@ func layerArrayKey(a *archInfo, name string) (string, int, bool) {
 		return "", -1, false
 	}
 	key, ok := a.LayerArrays[sub+name[dot:]]
-	return key, bid, ok
+	if !ok {
+		return "", -1, false
+	}
+	return key, bid, true
 }
 
 // layerArrayKVs reads the LayerArrays parameters (one float element each)
