@@ -589,6 +589,9 @@ func forcedF32(name string, ndims int) bool {
 	if ndims <= 1 || strings.HasSuffix(name, "_norm.weight") || !strings.HasSuffix(name, ".weight") {
 		return true
 	}
+	if name == "position_embd.weight" { // MODEL_TENSOR.POS_EMBD
+		return true
+	}
 	if rest, ok := strings.CutPrefix(name, "blk."); ok {
 		if _, tail, ok := strings.Cut(rest, "."); ok {
 			return tail == "ffn_gate_inp.weight" || tail == "ffn_gate_inp_shexp.weight"

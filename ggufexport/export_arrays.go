@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/mlxconv/mlxconv/gguf"
+	"github.com/mlxconv/mlxconv/model"
 	"github.com/mlxconv/mlxconv/model/source"
 )
 
@@ -77,7 +78,14 @@ func (pl *exportPlanner) readScalar(s layerScalar) (float32, error) {
 	if s.in == nil || s.in.NumElements() != 1 {
 		return 0, fmt.Errorf("%w: %q: want one float value per layer", ErrExport, s.src)
 	}
-	b, err := pl.readInput(s.in)
+	in := s.in
+	if in.Op == source.OpValue && in.Value == model.ValueSqueeze && in.Scales == nil && in.Mul == 0 {
+		// A squeeze keeps the bytes (apertus's alpha_p, alpha_n).
+		cp := *in
+		cp.Op = source.OpDirect
+		in = &cp
+	}
+	b, err := pl.readInput(in)
 	if err != nil {
 		return 0, err
 	}
@@ -85,7 +93,7 @@ func (pl *exportPlanner) readScalar(s layerScalar) (float32, error) {
 		return 0, fmt.Errorf("%w: %q: a derived tensor", ErrExport, s.src)
 	}
 	x := make([]float32, 1)
-	if err := decodeInto(x, b, s.in.DType); err != nil {
+	if err := decodeInto(x, b, in.DType); err != nil {
 		return 0, fmt.Errorf("%w: %q: %w", ErrExport, s.src, err)
 	}
 	return x[0], nil
