@@ -27,7 +27,7 @@ func TestListFamilies(t *testing.T) {
 		}
 		assert.Regexp(t, `(?m)^qwen3_moe\s+qwen3_moe\s+yes\s+yes$`, stdout)
 		assert.Regexp(t, `(?m)^starcoder2\s+starcoder2\s+yes\s+yes$`, stdout)
-		assert.Regexp(t, `(?m)^stablelm\s+stablelm\s+yes\s+-$`, stdout)
+		assert.Regexp(t, `(?m)^helium\s+helium\s+yes\s+-$`, stdout)
 		assert.Regexp(t, `(?m)^minimax\s+minimax, minimax_m2\s+yes\s+-$`, stdout)   // an MLX-only MoE family with a remapped type
 		assert.Regexp(t, `(?m)^mamba\s+mamba, falcon_mamba\s+yes\s+-$`, stdout)     // a state-space family and its alias
 		assert.Regexp(t, `(?m)^gemma3n\s+gemma3n\s+yes\s+-$`, stdout)               // a multimodal checkpoint, text model only
@@ -47,6 +47,6 @@ func TestListFamilies(t *testing.T) {
 
 	code, _, stderr = runCLI(t, "gguf", "--model", dir, "--outfile", filepath.Join(t.TempDir(), "o.gguf"))
 	assert.Equal(t, 1, code)
-	assert.Contains(t, stderr, `model type "not_a_model" has no GGUF export (supported families: cohere, `)
-	assert.NotContains(t, stderr, "stablelm") // MLX-only families are not offered for GGUF
+	assert.Contains(t, stderr, `model type "not_a_model" has no GGUF export (supported families: apertus, cohere, `)
+	assert.NotContains(t, stderr, "helium") // MLX-only families are not offered for GGUF
 }
