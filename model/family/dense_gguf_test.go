@@ -91,3 +91,15 @@ func TestPartialRopeParams(t *testing.T) {
 		})
 	}
 }
+
+// TestGGUFAliases: mlx-lm's MODEL_REMAPPING aliases of deepseek_v3 export
+// as deepseek_v3 (the converter takes their DeepseekV3ForCausalLM), with
+// config.json read raw (no transformers config class); helium has no
+// converter class and no export.
+func TestGGUFAliases(t *testing.T) {
+	for _, mt := range []string{"kimi_k2", "joyai_llm_flash"} {
+		assert.Same(t, DeepseekV3.GGUF, LookupGGUF(mt), mt)
+		assert.Nil(t, HFConfig(mt), mt)
+	}
+	assert.Nil(t, LookupGGUF("helium"))
+}

@@ -17,8 +17,9 @@ var Phi = &model.Family{
 	MLX:   model.MLX{Build: model.BuildFromCheckpoint, LegacyRope: true},
 	GGUF: &model.GGUF{
 		Types: []string{"phi"}, Arch: "phi2", Vocab: "phi2", SetVocab: model.VocabLoader.BPE,
-		Layer: model.WithLayer(map[string]string{"self_attn.dense": "attn_output", "mlp.fc1": "ffn_up", "mlp.fc2": "ffn_down",
-			"self_attn.q_layernorm": "attn_q_norm", "self_attn.k_layernorm": "attn_k_norm"}),
+		// (No q/k LayerNorms: llama.cpp's phi2 has none, and the converter
+		// cannot map a qk_layernorm model's.)
+		Layer:  model.WithLayer(map[string]string{"self_attn.dense": "attn_output", "mlp.fc1": "ffn_up", "mlp.fc2": "ffn_down"}),
 		Top:    map[string]string{"model.final_layernorm": "output_norm"},
 		Params: phiParams,
 		Configs: map[string]*model.HFConfig{"phi": {Defaults: map[string]any{"vocab_size": 51200, "hidden_size": 2048,
