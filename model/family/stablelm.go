@@ -8,9 +8,11 @@ import (
 // StableLM is mlx-lm's stablelm (no sanitize: its tree is read off the
 // checkpoint, as Generic's) and llama.cpp's StableLMModel: LayerNorms
 // with biases, partial rotary, optional parallel residual and q/k/v
-// biases, GPT-2 BPE vocabulary (tokenizer.json). The per-head q/k
-// LayerNorms of qk_layernorm models (StableLM 2 12B) are not exported
-// (the converter stacks them; their names stay unmapped, an error).
+// biases, GPT-2 BPE vocabulary (tokenizer.json). qk_layernorm models
+// (StableLM 2 12B) are refused, their per-head q/k LayerNorm names
+// unmapped: the pinned converter fails on them too (its modify_tensors
+// returns, rather than yields, the generator stacking them: "Unprocessed
+// norms").
 var StableLM = &model.Family{
 	Name:  "stablelm",
 	Types: []string{"stablelm"},
