@@ -340,7 +340,7 @@ func planExport(inv *source.Inventory, opts ExportOptions) (*exportPlan, error) 
 	if opts.SplitMaxTensors < 0 || opts.Workers < 0 {
 		return nil, fmt.Errorf("%w: negative split or worker count", ErrExport)
 	}
-	model, err := source.LoadModel(converterInventory(inv))
+	model, err := source.LoadModelWith(converterInventory(inv), converterMLX(inv))
 	if err != nil {
 		return nil, err
 	}
@@ -427,7 +427,7 @@ func planExport(inv *source.Inventory, opts ExportOptions) (*exportPlan, error) 
 	for _, kv := range md.kvs() {
 		kvs.Set(kv.Key, kv.Value)
 	}
-	mw := &metaWriter{Arch: arch.Arch, H: h, FileType: ftype, Rope: rope, BlockCount: blockCount}
+	mw := &metaWriter{Arch: arch.Arch, H: h, FileType: ftype, Rope: rope, BlockCount: blockCount, Has: paramSet(model)}
 	if err := arch.Params(mw); err != nil {
 		return nil, err
 	}

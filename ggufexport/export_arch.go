@@ -166,3 +166,33 @@ func converterInventory(inv *source.Inventory) *source.Inventory {
 	cp.Config = view
 	return &cp
 }
+
+// converterMLX is the family's GGUF-side parameter tree and sanitize
+// (model.GGUF.MLX), nil when it has none or no GGUF export.
+func converterMLX(inv *source.Inventory) *model.MLX {
+	mt, _ := inv.Config.Get("model_type")
+	s, _ := mt.(string)
+	if g := family.LookupGGUF(s); g != nil {
+		return g.MLX
+	}
+	return nil
+}
+
+// paramSet reports whether m has the parameter name (module path + "." +
+// parameter; a quantized module's weight, scales, biases and bias).
+func paramSet(m *source.Model) func(name string) bool {
+	set := map[string]bool{}
+	for _, mod := range m.Modules {
+		for _, p := range mod.Params {
+			set[mod.Path+"."+p.Name] = true
+		}
+		if mod.Quant != nil {
+			for n, in := range map[string]*source.Input{"weight": mod.Weight, "scales": mod.Scales, "biases": mod.Biases, "bias": mod.Bias} {
+				if in != nil {
+					set[mod.Path+"."+n] = true
+				}
+			}
+		}
+	}
+	return func(name string) bool { return set[name] }
+}

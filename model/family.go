@@ -80,6 +80,13 @@ type GGUF struct {
 	// converter finds under other names too: key -> names in
 	// find_hparam order (ConverterView).
 	Aliases map[string][]string
+	// MLX, when set, replaces the family's MLX part for the export: the
+	// parameter tree and sanitize of what the converter writes where it
+	// keeps tensors mlx-lm's sanitize drops (a next-n/MTP layer, a
+	// router's score bias). Its Build sees the checkpoint, so a tensor the
+	// converter keeps is in the tree only where the input has it (an
+	// mlx-lm output has none). nil: the family's MLX.
+	MLX *MLX
 }
 
 // CommonLayer maps the layer-relative MLX module paths of the llama-like
