@@ -325,14 +325,6 @@ func (r vocabRules) SetTokenID(kind string, id int64) error {
 func (r vocabRules) SetAddSpacePrefix(b bool)              { r.l.v.kvs.Set(keyAddSpacePrefix, gguf.NewValue(b)) }
 func (r vocabRules) SetAddBOS(b bool)                      { r.l.v.kvs.Set(addSpecialKeys["bos"], gguf.NewValue(b)) }
 func (r vocabRules) HParamInt(key string, def int64) int64 { return r.l.hparamInt(key, def) }
-func (r vocabRules) SetTokenID(kind string, id int64) error {
-	key, ok := specialKeys[kind]
-	if !ok || id < 0 || id > math.MaxUint32 {
-		return fmt.Errorf("%w: special token %q id %d", ErrTokenizer, kind, id)
-	}
-	r.l.v.kvs.Set(key, gguf.NewValue(uint32(id)))
-	return nil
-}
 func (r vocabRules) AddedTokenID(content string) (int64, error) {
 	tj, err := r.l.readTokenizerJSON()
 	if err != nil {

@@ -28,9 +28,6 @@ type VocabLoader interface {
 	// and tokenizer.ggml.add_bos_token.
 	SetAddSpacePrefix(b bool)
 	SetAddBOS(b bool)
-	// SetTokenID writes the id of a special token kind (bos, eos, unk,
-	// pad, ...: gguf-py's add_{kind}_token_id) over any earlier value.
-	SetTokenID(kind string, id int64) error
 	// AddedTokenID is the id of tokenizer.json's added token content
 	// (tokenizer.get_added_vocab()[content]); an error when absent.
 	AddedTokenID(content string) (int64, error)
