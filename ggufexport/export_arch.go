@@ -55,12 +55,31 @@ func tensorName(a *archInfo, name string) (string, int, bool) {
 	if param != "weight" && param != "bias" {
 		return paramTensorName(a, path, param)
 	}
-	if g, ok := topName(a, path); ok {
+	if g, ok := a.Global[path]; ok {
 		return g + "." + param, -1, true
 	}
-	num, sub, bid, ok := blockPath(a, path)
+	switch path {
+	case "model.embed_tokens":
+		return "token_embd." + param, -1, true
+	case "model.norm":
+		return "output_norm." + param, -1, true
+	case "lm_head":
+		return "output." + param, -1, true
+	}
+	rest, ok := strings.CutPrefix(path, a.BlockPrefix())
 	if !ok {
 		return "", -1, false
+	}
+	num, sub, ok := strings.Cut(rest, ".")
+	if !ok {
+		return "", -1, false
+	}
+	bid, err := strconv.Atoi(num)
+	if err != nil || bid < 0 || strconv.Itoa(bid) != num {
+		return "", -1, false
+	}
+	if g, ok := a.Layer[sub+"."+param]; ok { // a whole name (falcon_h1's bare ffn_norm)
+		return "blk." + num + "." + g, bid, true
 	}
 	g, ok := a.Layer[sub]
 	if !ok {
@@ -69,51 +88,20 @@ func tensorName(a *archInfo, name string) (string, int, bool) {
 	return "blk." + num + "." + g + "." + param, bid, true
 }
 
-// topName maps a module path outside the blocks: a.Top, else the
-// llama-like names.
-func topName(a *archInfo, path string) (string, bool) {
-	if g, ok := a.Top[path]; ok {
-		return g, true
-	}
-	switch path {
-	case "model.embed_tokens":
-		return "token_embd", true
-	case "model.norm":
-		return "output_norm", true
-	case "lm_head":
-		return "output", true
-	}
-	return "", false
-}
-
-// blockPath splits a module path under a's block prefix into the block
-// number (as written and as an int) and the layer-relative rest.
-func blockPath(a *archInfo, path string) (num, sub string, bid int, ok bool) {
-	prefix := a.Blocks
-	if prefix == "" {
-		prefix = "model.layers."
-	}
-	rest, ok := strings.CutPrefix(path, prefix)
-	if !ok {
-		return "", "", -1, false
-	}
-	num, sub, ok = strings.Cut(rest, ".")
-	if !ok {
-		return "", "", -1, false
-	}
-	bid, err := strconv.Atoi(num)
-	if err != nil || bid < 0 || strconv.Itoa(bid) != num {
-		return "", "", -1, false
-	}
-	return num, sub, bid, true
-}
-
 // paramTensorName maps a block parameter that is neither weight nor bias
 // (e.g. a router's e_score_correction_bias) by its full layer-relative
 // name in a.Layer, whose value is the whole GGUF name after "blk.N.".
 func paramTensorName(a *archInfo, path, param string) (string, int, bool) {
-	num, sub, bid, ok := blockPath(a, path)
+	rest, ok := strings.CutPrefix(path, a.BlockPrefix())
 	if !ok {
+		return "", -1, false
+	}
+	num, sub, ok := strings.Cut(rest, ".")
+	if !ok {
+		return "", -1, false
+	}
+	bid, err := strconv.Atoi(num)
+	if err != nil || bid < 0 || strconv.Itoa(bid) != num {
 		return "", -1, false
 	}
 	g, ok := a.Layer[sub+"."+param]
@@ -195,4 +183,22 @@ func paramSet(m *source.Model) func(name string) bool {
 		}
 	}
 	return func(name string) bool { return set[name] }
+}
+
+// blockPath splits a module path under a's block prefix into the block
+// number (as written and as an int) and the layer-relative rest.
+func blockPath(a *archInfo, path string) (num, sub string, bid int, ok bool) {
+	rest, ok := strings.CutPrefix(path, a.BlockPrefix())
+	if !ok {
+		return "", "", -1, false
+	}
+	num, sub, ok = strings.Cut(rest, ".")
+	if !ok {
+		return "", "", -1, false
+	}
+	bid, err := strconv.Atoi(num)
+	if err != nil || bid < 0 || strconv.Itoa(bid) != num {
+		return "", "", -1, false
+	}
+	return num, sub, bid, true
 }

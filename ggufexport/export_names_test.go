@@ -8,13 +8,13 @@ import (
 	"github.com/mlxconv/mlxconv/model"
 )
 
-// TestTensorNameBlocksTop: a family's Blocks prefix and Top names map
+// TestTensorNameBlocksTop: a family's Blocks prefix and Global names map
 // GPT-2 style checkpoints; the llama defaults stay for the others, and
 // LayerArrays parameters are recognized under the same prefix.
 func TestTensorNameBlocksTop(t *testing.T) {
 	llama := &archInfo{Layer: model.CommonLayer}
 	gpt2 := &archInfo{Blocks: "transformer.h.", Layer: map[string]string{"ln_1": "attn_norm", "attn.c_attn": "attn_qkv"},
-		Top: map[string]string{"transformer.wte": "token_embd", "transformer.ln_f": "output_norm", "model.norm": "other_norm"}}
+		Global: map[string]string{"transformer.wte": "token_embd", "transformer.ln_f": "output_norm", "model.norm": "other_norm"}}
 	for _, tc := range []struct {
 		a          *archInfo
 		name, want string
@@ -28,7 +28,7 @@ func TestTensorNameBlocksTop(t *testing.T) {
 		{llama, "model.layers.01.input_layernorm.weight", "", -1},
 		{gpt2, "transformer.wte.weight", "token_embd.weight", -1},
 		{gpt2, "transformer.ln_f.bias", "output_norm.bias", -1},
-		{gpt2, "model.norm.weight", "other_norm.weight", -1}, // Top wins
+		{gpt2, "model.norm.weight", "other_norm.weight", -1}, // Global wins
 		{gpt2, "lm_head.weight", "output.weight", -1},
 		{gpt2, "transformer.h.1.attn.c_attn.weight", "blk.1.attn_qkv.weight", 1},
 		{gpt2, "transformer.h.1.ln_1.bias", "blk.1.attn_norm.bias", 1},

@@ -30,6 +30,10 @@ func (cl *candidateList) add(src string, c candidate) {
 		cl.arrays = append(cl.arrays, layerScalar{key: key, bid: bid, src: src, in: c.float})
 		return
 	}
+	if parts, ok := cl.splitParts(src, c); ok {
+		cl.out = append(cl.out, parts...)
+		return
+	}
 	name, bid, ok := tensorName(cl.arch, src)
 	if !ok {
 		cl.unmapped = append(cl.unmapped, src)
@@ -185,7 +189,11 @@ func (pl *exportPlanner) qkHeads(name string) (int64, error) {
 
 // planFloat decides a float tensor: convert to its output type. It
 // returns the transforms (norm shift, expert stacking) and notes to add.
-func (pl *exportPlanner) planFloat(t *ExportTensor, op *tensorOp, c *candidate, in *source.Input, ndims int) (transforms, notes []string, err error) {
+func (pl *exportPlanner) planFloat(t *ExportTensor, op *tensorOp, c *candidate, in *source.Input, gshape []int) (transforms, notes []string, err error) {
+	ndims, ne0 := len(gshape), 1
+	if ndims > 0 {
+		ne0 = gshape[ndims-1]
+	}
 	switch in.DType {
 	case mlx.F32, mlx.F16, mlx.BF16:
 	default:
@@ -197,7 +205,7 @@ func (pl *exportPlanner) planFloat(t *ExportTensor, op *tensorOp, c *candidate, 
 		op.normShift = true
 		transforms = append(transforms, "+1")
 	}
-	typ := pl.floatType(c.name, ndims, op.ne0)
+	typ := pl.floatType(c.name, ndims, ne0)
 	op.out = typ
 	t.Op = "convert"
 	switch {

@@ -58,13 +58,6 @@ type GGUF struct {
 	// Layer maps a layer-relative module path (after sanitize) to its
 	// GGUF name.
 	Layer map[string]string
-	// Blocks is the module path prefix of the layers ("" for
-	// "model.layers.", llama's); Top maps module paths outside the layers
-	// to GGUF names, added to (or replacing) model.embed_tokens ->
-	// token_embd, model.norm -> output_norm and lm_head -> output
-	// (gpt_bigcode's transformer.h. and transformer.wte).
-	Blocks string
-	Top    map[string]string
 	// LayerArrays maps a layer-relative parameter (module path + "." +
 	// name) holding one number per layer to a KV key (as written): the
 	// values, in layer order, become one FLOAT32 array instead of tensors
@@ -96,6 +89,39 @@ type GGUF struct {
 	// converter keeps is in the tree only where the input has it (an
 	// mlx-lm output has none). nil: the family's MLX.
 	MLX *MLX
+	// Global maps MLX module paths outside the blocks to GGUF base names
+	// (nemotron_h's backbone.embeddings -> token_embd), before the
+	// model.embed_tokens / model.norm / lm_head defaults.
+	Global map[string]string
+	// Blocks is the MLX module path prefix of the decoder blocks ("":
+	// "model.layers.").
+	Blocks string
+	// Tensors are the GGUF-side reshapes and value transforms of tensors,
+	// by GGUF name after "blk.N." (see TensorRule).
+	Tensors map[string]TensorRule
+	// ArchFor, when set, is the GGUF architecture for a config, instead of
+	// Arch (NemotronHModel: nemotron_h_moe with experts, else nemotron_h).
+	ArchFor func(h *HParams) string
+	// LayerList, when set, is a config key whose list, when present, has
+	// one entry per block: its length is the block count (NemotronHModel
+	// sets num_hidden_layers from layers_block_type).
+	LayerList string
+	// Splits maps a layer-relative MLX module path to the GGUF base names
+	// of its equal parts along the first axis, in order (GraniteMoeModel
+	// writes shared_mlp.input_linear as gate and up).
+	Splits map[string][]string
+	// VocabPad is the multiple the vocabulary (not the embedding) is
+	// padded to with [PADi] tokens (Mamba2Model.set_vocab's rounding of
+	// vocab_size); nil for none. See PadVocab.
+	VocabPad func(h *HParams) (int64, error)
+}
+
+// BlockPrefix is the MLX module path prefix of the decoder blocks.
+func (g *GGUF) BlockPrefix() string {
+	if g.Blocks == "" {
+		return "model.layers."
+	}
+	return g.Blocks
 }
 
 // CommonLayer maps the layer-relative MLX module paths of the llama-like

@@ -19,7 +19,7 @@ var GPTBigCode = &model.Family{
 		Blocks: "transformer.h.",
 		Layer: map[string]string{"ln_1": "attn_norm", "attn.c_attn": "attn_qkv", "attn.c_proj": "attn_output", "ln_2": "ffn_norm",
 			"mlp.c_fc": "ffn_up", "mlp.c_proj": "ffn_down"},
-		Top:    map[string]string{"transformer.wte": "token_embd", "transformer.wpe": "position_embd", "transformer.ln_f": "output_norm"},
+		Global: map[string]string{"transformer.wte": "token_embd", "transformer.wpe": "position_embd", "transformer.ln_f": "output_norm"},
 		Params: gptBigCodeParams,
 		Configs: map[string]*model.HFConfig{"gpt_bigcode": {Defaults: map[string]any{"vocab_size": 50257, "n_positions": 1024,
 			"n_embd": 768, "n_layer": 12, "n_head": 12, "n_inner": nil, "layer_norm_epsilon": 1e-5, "multi_query": true,

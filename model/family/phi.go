@@ -20,7 +20,7 @@ var Phi = &model.Family{
 		// (No q/k LayerNorms: llama.cpp's phi2 has none, and the converter
 		// cannot map a qk_layernorm model's.)
 		Layer:  model.WithLayer(map[string]string{"self_attn.dense": "attn_output", "mlp.fc1": "ffn_up", "mlp.fc2": "ffn_down"}),
-		Top:    map[string]string{"model.final_layernorm": "output_norm"},
+		Global: map[string]string{"model.final_layernorm": "output_norm"},
 		Params: phiParams,
 		Configs: map[string]*model.HFConfig{"phi": {Defaults: map[string]any{"vocab_size": 51200, "hidden_size": 2048,
 			"intermediate_size": 8192, "num_attention_heads": 32, "max_position_embeddings": 2048, "layer_norm_eps": 1e-5,

@@ -535,8 +535,13 @@ def compare_case(c, out, lg, allow, rtol, tensor_bytes, checks):
         for m in oks:
             print("     %s %s" % (arch, m))
     checks.add(arch, "kv-%s" % t, not kvf, "\n  ".join([""] + kvf) if kvf else "%d allowed differences" % len(oks))
-    tf = compare.tensor_diff(ref_dump, d, check_bytes=tensor_bytes)
-    checks.add(arch, "tensors-%s" % t, not tf, "\n  ".join([""] + tf[:20]))
+    toks = []
+    tf = compare.tensor_diff(ref_dump, d, check_bytes=tensor_bytes, allow=allow, arch=compare.arch_of(ref_dump),
+                             paths=(c["gguf"], out), oks=toks)
+    if checks.verbose:
+        for m in toks:
+            print("     %s %s" % (arch, m))
+    checks.add(arch, "tensors-%s" % t, not tf, "\n  ".join([""] + tf[:20]) if tf else "%d allowed differences" % len(toks))
     if "logits_pending" in c:
         checks.pend(arch, "logits-%s" % t, c["logits_pending"])
         return
