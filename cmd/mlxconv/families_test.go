@@ -29,7 +29,7 @@ func TestListFamilies(t *testing.T) {
 		assert.Regexp(t, `(?m)^starcoder2\s+starcoder2\s+yes\s+yes$`, stdout)
 		assert.Regexp(t, `(?m)^helium\s+helium\s+yes\s+-$`, stdout)
 		assert.Regexp(t, `(?m)^minimax\s+minimax \(MLX only\), minimax_m2\s+yes\s+yes$`, stdout) // a MoE family with a remapped type
-		assert.Regexp(t, `(?m)^mamba\s+mamba, falcon_mamba\s+yes\s+-$`, stdout)                  // a state-space family and its alias
+		assert.Regexp(t, `(?m)^mamba\s+mamba, falcon_mamba\s+yes\s+yes$`, stdout)                // a state-space family and its alias
 		assert.Regexp(t, `(?m)^gemma3n\s+gemma3n\s+yes\s+-$`, stdout)                            // a multimodal checkpoint, text model only
 		assert.Regexp(t, `(?m)^gemma4\s+gemma4, gemma4_unified\s+yes\s+-$`, stdout)              // a MODEL_REMAPPING alias
 		assert.Regexp(t, `(?m)^glm4_moe_lite\s+glm4_moe_lite\s+yes\s+yes$`, stdout)
