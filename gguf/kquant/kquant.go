@@ -1,0 +1,194 @@
+package kquant
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/mlxconv/mlxconv/gguf"
+)
+
+// Errors. Every error of this package wraps one of them.
+var (
+	// ErrUnsupported: the type has no quantizer here.
+	ErrUnsupported = errors.New("kquant: unsupported type")
+	// ErrInvalid: a size, length or shape does not fit the type.
+	ErrInvalid = errors.New("kquant: invalid argument")
+	// ErrNonFinite: the input or the importance matrix holds a NaN or ±Inf.
+	ErrNonFinite = errors.New("kquant: non-finite value")
+)
+
+// rowFunc quantizes one row x (a multiple of the block size) into dst (the
+// row's bytes), with qw nil (no importance matrix) or one weight per column.
+type rowFunc func(dst []byte, x, qw []float32)
+
+// kernel is one type's entry in the trait table.
+type kernel struct {
+	blockSize int                        // elements per block (ggml's blck_size)
+	typeSize  int                        // bytes per block (ggml's type_size)
+	quantize  rowFunc                    // ggml_quantize_chunk for one row
+	dequant   func(y []float32, b []byte) // dequantize_row_* for one block
+}
+
+// kernels is the trait table, indexed by type. Block and byte sizes equal
+// package gguf's (a test checks it).
+var kernels = map[gguf.Type]kernel{
+	gguf.Q4_0:   {32, 18, legacyRow(kindQ4_0), dequantQ4_0},
+	gguf.Q4_1:   {32, 20, legacyRow(kindQ4_1), dequantQ4_1},
+	gguf.Q5_0:   {32, 22, legacyRow(kindQ5_0), dequantQ5_0},
+	gguf.Q5_1:   {32, 24, legacyRow(kindQ5_1), dequantQ5_1},
+	gguf.Q8_0:   {32, 34, legacyRow(kindQ8_0), dequantQ8_0},
+	gguf.Q2_K:   {256, 84, kRow(84, q2KBlock), dequantQ2K},
+	gguf.Q3_K:   {256, 110, kRow(110, q3KBlock), dequantQ3K},
+	gguf.Q4_K:   {256, 144, kRow(144, q4KBlock), dequantQ4K},
+	gguf.Q5_K:   {256, 176, kRow(176, q5KBlock), dequantQ5K},
+	gguf.Q6_K:   {256, 210, kRow(210, q6KBlock), dequantQ6K},
+	gguf.IQ4_NL: {32, 18, kRowN(32, 18, iq4NLBlock), dequantIQ4NL},
+	gguf.IQ4_XS: {256, 136, kRow(136, iq4XSBlock), dequantIQ4XS},
+}
+
+// kRowN is kRow for a block of n elements.
+func kRowN(n, typeSize int, block func(dst []byte, x, qw []float32)) rowFunc {
+	return func(dst []byte, x, qw []float32) {
+		for b := range len(x) / n {
+			var w []float32
+			if qw != nil {
+				w = qw[b*n : (b+1)*n]
+			}
+			block(dst[b*typeSize:(b+1)*typeSize], x[b*n:(b+1)*n], w)
+		}
+	}
+}
+
+// Types returns the types Quantize and Dequantize support, in id order.
+func Types() []gguf.Type {
+	var ts []gguf.Type
+	for t := range gguf.Type(64) {
+		if _, ok := kernels[t]; ok {
+			ts = append(ts, t)
+		}
+	}
+	return ts
+}
+
+// Supported reports whether Quantize and Dequantize support t.
+func Supported(t gguf.Type) bool {
+	_, ok := kernels[t]
+	return ok
+}
+
+// BlockSize returns the number of elements of one block of t, 0 if t is not
+// supported.
+func BlockSize(t gguf.Type) int { return kernels[t].blockSize }
+
+// TypeSize returns the number of bytes of one block of t, 0 if t is not
+// supported.
+func TypeSize(t gguf.Type) int { return kernels[t].typeSize }
+
+// RowSize returns the number of bytes of a row of ncols elements of type t.
+func RowSize(t gguf.Type, ncols int) (int, error) {
+	k, ok := kernels[t]
+	if !ok {
+		return 0, fmt.Errorf("%w: %s", ErrUnsupported, t)
+	}
+	if ncols < 0 || ncols%k.blockSize != 0 {
+		return 0, fmt.Errorf("%w: a %s row of %d elements is not a multiple of the block size %d",
+			ErrInvalid, t, ncols, k.blockSize)
+	}
+	n := ncols / k.blockSize
+	if n > math.MaxInt/k.typeSize {
+		return 0, fmt.Errorf("%w: a %s row of %d elements overflows", ErrInvalid, t, ncols)
+	}
+	return n * k.typeSize, nil
+}
+
+// Quantize encodes nrows rows of ncols float32 values (src, row-major, at
+// least nrows*ncols long) as type t into dst, which must hold at least
+// nrows*RowSize(t, ncols) bytes; the bytes written equal ggml's
+// ggml_quantize_chunk(t, src, dst, 0, nrows, ncols, imatrix). imatrix is nil
+// or holds one importance weight per column (llama-quantize's per-tensor
+// slice, or one expert's): without it the types take ggml's reference
+// paths (quantize_row_*_ref; for IQ4_NL and IQ4_XS the x*x weights), with it
+// the weighted ones (Q8_0 ignores it). Quantize does not retain src, dst or
+// imatrix. Rows are independent, so callers may split a tensor into row
+// ranges and quantize them concurrently.
+//
+// Inputs with a NaN or ±Inf (in src or imatrix) are rejected with
+// ErrNonFinite: llama-quantize accepts them, and what ggml then writes
+// depends on the CPU's NaN rules. Finite inputs whose intermediate results
+// overflow follow ggml's arithmetic as it runs on x86-64.
+func Quantize(t gguf.Type, dst []byte, src []float32, nrows, ncols int, imatrix []float32) error {
+	k, ok := kernels[t]
+	if !ok {
+		return fmt.Errorf("%w: quantizing to %s", ErrUnsupported, t)
+	}
+	rs, err := RowSize(t, ncols)
+	if err != nil {
+		return err
+	}
+	if err := checkShape(t, len(dst), len(src), nrows, ncols, rs); err != nil {
+		return err
+	}
+	if imatrix != nil && len(imatrix) != ncols {
+		return fmt.Errorf("%w: %s: importance matrix of %d values for rows of %d", ErrInvalid, t, len(imatrix), ncols)
+	}
+	if err := checkFinite("importance matrix", imatrix); err != nil {
+		return err
+	}
+	for r := range nrows {
+		x := src[r*ncols : (r+1)*ncols]
+		if err := checkFinite(fmt.Sprintf("row %d", r), x); err != nil {
+			return err
+		}
+		k.quantize(dst[r*rs:(r+1)*rs], x, imatrix)
+	}
+	return nil
+}
+
+func checkShape(t gguf.Type, ndst, nsrc, nrows, ncols, rowSize int) error {
+	if nrows < 0 {
+		return fmt.Errorf("%w: %s: %d rows", ErrInvalid, t, nrows)
+	}
+	if ncols > 0 && nrows > math.MaxInt/ncols || rowSize > 0 && nrows > math.MaxInt/rowSize {
+		return fmt.Errorf("%w: %s: %d rows of %d overflow", ErrInvalid, t, nrows, ncols)
+	}
+	if nsrc < nrows*ncols {
+		return fmt.Errorf("%w: %s: %d values for %d rows of %d", ErrInvalid, t, nsrc, nrows, ncols)
+	}
+	if ndst < nrows*rowSize {
+		return fmt.Errorf("%w: %s: %d bytes for %d rows of %d bytes", ErrInvalid, t, ndst, nrows, rowSize)
+	}
+	return nil
+}
+
+func checkFinite(what string, x []float32) error {
+	for j, v := range x {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return fmt.Errorf("%w: %s, element %d is %v", ErrNonFinite, what, j, v)
+		}
+	}
+	return nil
+}
+
+// Dequantize decodes src, whole blocks of type t, into dst, which must hold
+// at least len(src)/TypeSize(t)*BlockSize(t) values; the values equal
+// ggml's dequantize_row_* (any bytes are accepted: scales that decode to
+// NaN or ±Inf give NaN or ±Inf values). It returns the number of values
+// written.
+func Dequantize(t gguf.Type, dst []float32, src []byte) (int, error) {
+	k, ok := kernels[t]
+	if !ok {
+		return 0, fmt.Errorf("%w: dequantizing %s", ErrUnsupported, t)
+	}
+	if len(src)%k.typeSize != 0 {
+		return 0, fmt.Errorf("%w: %s: %d bytes are not whole blocks of %d", ErrInvalid, t, len(src), k.typeSize)
+	}
+	nb := len(src) / k.typeSize
+	if len(dst) < nb*k.blockSize {
+		return 0, fmt.Errorf("%w: %s: room for %d values, %d needed", ErrInvalid, t, len(dst), nb*k.blockSize)
+	}
+	for b := range nb {
+		k.dequant(dst[b*k.blockSize:(b+1)*k.blockSize], src[b*k.typeSize:(b+1)*k.typeSize])
+	}
+	return nb * k.blockSize, nil
+}
