@@ -28,7 +28,9 @@ var kvaluesIQ4NL = [16]int8{-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25,
 // ggml asserts only in debug builds) it returns what the bits give, as ggml's
 // release build does.
 func nearestInt(f float32) int32 {
-	v := f + 12582912
+	// float32(f): when inlined, f may be a product the compiler would fuse
+	// with this sum.
+	v := float32(f) + 12582912
 	return int32(math.Float32bits(v)&0x007fffff) - 0x00400000
 }
 
@@ -77,7 +79,7 @@ func x86Int32(f float32) int32 {
 }
 
 // bestIndexInt8 is ggml's best_index_int8: the index of the level in the
-// ascending table val nearest to x (the lower one on ties of the bisection).
+// ascending table val nearest to x (the upper one on an exact tie).
 func bestIndexInt8(val *[16]int8, x float32) int {
 	n := len(val)
 	if x <= float32(val[0]) {
@@ -298,7 +300,7 @@ func makeQKXQuants(nmax int32, x, weights []float32, L, Laux []uint8, p qkxParam
 
 // errTerm is |scale*l + min - x| (useMAD) or its square.
 func errTerm(scale, vmin float32, l uint8, x float32, useMAD bool) float32 {
-	diff := float32(scale*float32(l)) + vmin - x
+	diff := float32(scale*float32(l)) + float32(vmin) - x
 	if useMAD {
 		return fabs(diff)
 	}

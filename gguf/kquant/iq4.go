@@ -68,7 +68,7 @@ func iq4Weights(w, xb, qw []float32, sigma2 float32) {
 // of largest magnitude (the first on ties).
 func iq4Super(st *iq4Scales, x, qw []float32) float32 {
 	sigma2 := sumSquares(x)
-	sigma2 *= 2 / float32(len(x))
+	sigma2 = float32(sigma2 * (2 / float32(len(x))))
 	var w [32]float32
 	var maxScale, amaxScale float32
 	for ib := range len(x) / 32 {

@@ -24,9 +24,9 @@ type rowFunc func(dst []byte, x, qw []float32)
 
 // kernel is one type's entry in the trait table.
 type kernel struct {
-	blockSize int                        // elements per block (ggml's blck_size)
-	typeSize  int                        // bytes per block (ggml's type_size)
-	quantize  rowFunc                    // ggml_quantize_chunk for one row
+	blockSize int                         // elements per block (ggml's blck_size)
+	typeSize  int                         // bytes per block (ggml's type_size)
+	quantize  rowFunc                     // ggml_quantize_chunk for one row
 	dequant   func(y []float32, b []byte) // dequantize_row_* for one block
 }
 

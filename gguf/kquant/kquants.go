@@ -250,70 +250,12 @@ func scaleMinK4(j int, q []byte) (d, m uint8) {
 // fits the eight 32-element sub-blocks, writes d, dmin and scales[12] at
 // y[0:16], and returns the final quants in L.
 func q45KBlock(y []byte, x, qw []float32, nmax int32, L *[qkK]uint8) {
-	var Laux [32]uint8
-	var weights [32]float32
-	var scales, mins [8]float32
-	sc := y[4:16]
 	if qw == nil {
-		p := qkxParams{rmin: -1, rdelta: 0.1, nstep: 20}
-		if nmax == 31 {
-			p = qkxParams{rmin: -0.5, rdelta: 0.1, nstep: 15}
-		}
-		var maxScale, maxMin float32
-		for j := range 8 {
-			xj := x[32*j : 32*j+32]
-			avX := sqrtf(sumSquares(xj) / 32)
-			for l, v := range xj {
-				weights[l] = avX + fabs(v)
-			}
-			scales[j], mins[j] = makeQKXQuants(nmax, xj, weights[:], L[32*j:], Laux[:], p)
-			if scales[j] > maxScale {
-				maxScale = scales[j]
-			}
-			if mins[j] > maxMin {
-				maxMin = mins[j]
-			}
-		}
-		var invScale, invMin float32
-		if maxScale > 0 {
-			invScale = 63 / maxScale
-		}
-		if maxMin > 0 {
-			invMin = 63 / maxMin
-		}
-		for j := range 8 {
-			ls := min(63, uint8(nearestInt(invScale*scales[j])))
-			lm := min(63, uint8(nearestInt(invMin*mins[j])))
-			putScaleMinK4(sc, j, ls, lm)
-		}
-		le.PutUint16(y[0:], toF16(maxScale/63))
-		le.PutUint16(y[2:], toF16(maxMin/63))
+		q45KScalesRef(y, x, nmax, L)
 	} else {
-		var sw [8]float32
-		sigma2 := 2 * sumSquares(x) / qkK
-		for j := range 8 {
-			xj := x[32*j : 32*j+32]
-			imatrixWeights(weights[:], xj, qw[32*j:32*j+32], sigma2)
-			sumw := float32(0)
-			for _, w := range weights {
-				sumw += w
-			}
-			sw[j] = sumw
-			scales[j], mins[j] = makeQKXQuants(nmax, xj, weights[:], L[32*j:], Laux[:], qkx3Params)
-		}
-		var Ls, Lm [8]uint8
-		dBlock := makeQPQuants(63, scales[:], Ls[:], sw[:])
-		mBlock := makeQPQuants(63, mins[:], Lm[:], sw[:])
-		for j := range 8 {
-			ls, lm := Ls[j], Lm[j]
-			if nmax == 31 { // only quantize_row_q5_K_impl caps them
-				ls, lm = min(63, ls), min(63, lm)
-			}
-			putScaleMinK4(sc, j, ls, lm)
-		}
-		le.PutUint16(y[0:], toF16(dBlock))
-		le.PutUint16(y[2:], toF16(mBlock))
+		q45KScalesWeighted(y, x, qw, nmax, L)
 	}
+	sc := y[4:16]
 	d, dmin := fromF16(le.Uint16(y[0:])), fromF16(le.Uint16(y[2:]))
 	for j := range 8 {
 		s, m := scaleMinK4(j, sc)
@@ -326,6 +268,77 @@ func q45KBlock(y []byte, x, qw []float32, nmax int32, L *[qkK]uint8) {
 			L[32*j+ii] = uint8(clampI(nearestInt((x[32*j+ii]+dm)/dj), 0, nmax))
 		}
 	}
+}
+
+// q45KScalesRef is the scale and min search of quantize_row_q{4,5}_K_ref.
+func q45KScalesRef(y []byte, x []float32, nmax int32, L *[qkK]uint8) {
+	var Laux [32]uint8
+	var weights [32]float32
+	var scales, mins [8]float32
+	p := qkxParams{rmin: -1, rdelta: 0.1, nstep: 20}
+	if nmax == 31 {
+		p = qkxParams{rmin: -0.5, rdelta: 0.1, nstep: 15}
+	}
+	var maxScale, maxMin float32
+	for j := range 8 {
+		xj := x[32*j : 32*j+32]
+		avX := sqrtf(sumSquares(xj) / 32)
+		for l, v := range xj {
+			weights[l] = avX + fabs(v)
+		}
+		scales[j], mins[j] = makeQKXQuants(nmax, xj, weights[:], L[32*j:], Laux[:], p)
+		if scales[j] > maxScale {
+			maxScale = scales[j]
+		}
+		if mins[j] > maxMin {
+			maxMin = mins[j]
+		}
+	}
+	var invScale, invMin float32
+	if maxScale > 0 {
+		invScale = 63 / maxScale
+	}
+	if maxMin > 0 {
+		invMin = 63 / maxMin
+	}
+	for j := range 8 {
+		ls := min(63, uint8(nearestInt(invScale*scales[j])))
+		lm := min(63, uint8(nearestInt(invMin*mins[j])))
+		putScaleMinK4(y[4:16], j, ls, lm)
+	}
+	le.PutUint16(y[0:], toF16(maxScale/63))
+	le.PutUint16(y[2:], toF16(maxMin/63))
+}
+
+// q45KScalesWeighted is the scale and min search of
+// quantize_row_q{4,5}_K_impl with importance weights qw.
+func q45KScalesWeighted(y []byte, x, qw []float32, nmax int32, L *[qkK]uint8) {
+	var Laux [32]uint8
+	var weights [32]float32
+	var scales, mins, sw [8]float32
+	sigma2 := 2 * sumSquares(x) / qkK
+	for j := range 8 {
+		xj := x[32*j : 32*j+32]
+		imatrixWeights(weights[:], xj, qw[32*j:32*j+32], sigma2)
+		sumw := float32(0)
+		for _, w := range weights {
+			sumw += w
+		}
+		sw[j] = sumw
+		scales[j], mins[j] = makeQKXQuants(nmax, xj, weights[:], L[32*j:], Laux[:], qkx3Params)
+	}
+	var Ls, Lm [8]uint8
+	dBlock := makeQPQuants(63, scales[:], Ls[:], sw[:])
+	mBlock := makeQPQuants(63, mins[:], Lm[:], sw[:])
+	for j := range 8 {
+		ls, lm := Ls[j], Lm[j]
+		if nmax == 31 { // only quantize_row_q5_K_impl caps them
+			ls, lm = min(63, ls), min(63, lm)
+		}
+		putScaleMinK4(y[4:16], j, ls, lm)
+	}
+	le.PutUint16(y[0:], toF16(dBlock))
+	le.PutUint16(y[2:], toF16(mBlock))
 }
 
 // q4KBlock is quantize_row_q4_K_ref / quantize_row_q4_K_impl for one block.

@@ -126,7 +126,7 @@ func rowSigma2(x []float32) float32 {
 // imatrixWeights fills w with qw[j]*sqrt(sigma2 + x[j]*x[j]).
 func imatrixWeights(w, x, qw []float32, sigma2 float32) {
 	for j, v := range x {
-		w[j] = qw[j] * sqrtf(sigma2+float32(v*v))
+		w[j] = qw[j] * sqrtf(float32(sigma2)+float32(v*v)) // sigma2 may be a product: no FMA
 	}
 }
 
