@@ -254,13 +254,24 @@ func makeQKXQuants(nmax int32, x, weights []float32, L, Laux []uint8, p qkxParam
 		clear(L[:len(x)])
 		return 0, -vmin
 	}
+	n := len(x)
+	weights, L, Laux = weights[:n], L[:n], Laux[:n]
+	// xd holds x[i] - vmin for the current vmin (which a better candidate
+	// changes, as ggml's min does).
+	var xdBuf [32]float32
+	xd := xdBuf[:n]
+	shift := func() {
+		for i, v := range x {
+			xd[i] = v - vmin
+		}
+	}
+	shift()
 	iscale := float32(nmax) / (vmax - vmin)
 	scale = 1 / iscale
-	bestErr := float32(0)
-	for i, v := range x {
-		L[i] = uint8(clampI(nearestInt(iscale*(v-vmin)), 0, nmax))
-		bestErr += float32(weights[i] * errTerm(scale, vmin, L[i], v, p.useMAD))
+	for i := range xd {
+		L[i] = uint8(clampI(nearestInt(iscale*xd[i]), 0, nmax))
 	}
+	bestErr := fitError(scale, vmin, x, weights, L, p.useMAD)
 	if p.nstep < 1 {
 		return scale, -vmin
 	}
@@ -268,7 +279,7 @@ func makeQKXQuants(nmax int32, x, weights []float32, L, Laux []uint8, p qkxParam
 		iscale = (p.rmin + float32(p.rdelta*float32(is)) + float32(nmax)) / (vmax - vmin)
 		var sumL, sumL2, sumXL float32
 		for i, v := range x {
-			l := clampI(nearestInt(iscale*(v-vmin)), 0, nmax)
+			l := clampI(nearestInt(iscale*xd[i]), 0, nmax)
 			Laux[i] = uint8(l)
 			w := weights[i]
 			fl := float32(l)
@@ -286,25 +297,35 @@ func makeQKXQuants(nmax int32, x, weights []float32, L, Laux []uint8, p qkxParam
 			thisMin = 0
 			thisScale = sumXL / sumL2
 		}
-		curErr := float32(0)
-		for i, v := range x {
-			curErr += float32(weights[i] * errTerm(thisScale, thisMin, Laux[i], v, p.useMAD))
-		}
-		if curErr < bestErr {
-			copy(L[:len(x)], Laux[:len(x)])
-			bestErr, scale, vmin = curErr, thisScale, thisMin
+		if curErr := fitError(thisScale, thisMin, x, weights, Laux, p.useMAD); curErr < bestErr {
+			copy(L, Laux)
+			bestErr, scale = curErr, thisScale
+			if thisMin != vmin || math.Float32bits(thisMin) != math.Float32bits(vmin) {
+				vmin = thisMin
+				shift()
+			}
 		}
 	}
 	return scale, -vmin
 }
 
-// errTerm is |scale*l + min - x| (useMAD) or its square.
-func errTerm(scale, vmin float32, l uint8, x float32, useMAD bool) float32 {
-	diff := float32(scale*float32(l)) + float32(vmin) - x
+// fitError is the weighted error sum of make_qkx2/qkx3_quants: w times
+// |scale*l + min - x| (useMAD) or its square, summed in order.
+func fitError(scale, vmin float32, x, weights []float32, L []uint8, useMAD bool) float32 {
+	x, L = x[:len(weights)], L[:len(weights)]
+	var e float32
 	if useMAD {
-		return fabs(diff)
+		for i, w := range weights {
+			diff := float32(scale*float32(L[i])) + float32(vmin) - x[i]
+			e += float32(w * fabs(diff))
+		}
+		return e
 	}
-	return diff * diff
+	for i, w := range weights {
+		diff := float32(scale*float32(L[i])) + float32(vmin) - x[i]
+		e += float32(w * float32(diff*diff)) // ggml: diff = diff*diff; e += w*diff
+	}
+	return e
 }
 
 // makeQPQuants is make_qp_quants: non-negative x (super-block scales or mins)

@@ -179,6 +179,13 @@ var kqImatrix = []struct {
 		return w
 	}},
 	{"imatrix-all-zero", func(_ *rand.Rand, n int) []float32 { return make([]float32, n) }},
+	{"imatrix-extreme", func(r *rand.Rand, n int) []float32 {
+		w := make([]float32, n)
+		for i := range w {
+			w[i] = float32(math.Pow(10, float64(r.IntN(61)-30)))
+		}
+		return w
+	}},
 }
 
 // TestKQuantOracle quantizes hostile-ish rows with package kquant and with
@@ -204,6 +211,7 @@ func TestKQuantOracle(t *testing.T) {
 		}
 		kqHostileBytes(t, c, g, r, typ)
 	}
+	kqGGUFPy(t, g, r)
 	fmt.Printf("kquant: %d passed, %d failed\n", c.passed, c.failed)
 }
 
@@ -258,5 +266,30 @@ func kqHostileBytes(t *testing.T, c *tally, g *ggmlQuant, r *rand.Rand, typ gguf
 			}
 		}
 		kqCompareDequant(t, c, g, typ, fmt.Sprintf("%s/random-bytes/%d", typ, k), b)
+	}
+}
+
+// kqGGUFPy logs how often package gguf's AppendQuantize (gguf-py's
+// definition, what convert_hf_to_gguf.py writes) differs from ggml's
+// reference quantizers on the same rows (information only).
+func kqGGUFPy(t *testing.T, g *ggmlQuant, r *rand.Rand) {
+	for _, typ := range []gguf.Type{gguf.Q4_0, gguf.Q4_1, gguf.Q5_0, gguf.Q5_1, gguf.Q8_0} {
+		same, diff := 0, 0
+		for _, d := range kqDists {
+			src := make([]float32, 256)
+			for i := range src {
+				src[i] = d.gen(r, i)
+			}
+			want := g.quantize(t, typ, src, 1, 256, nil)
+			got, err := gguf.AppendQuantize(nil, typ, src)
+			require.NoError(t, err)
+			if firstDiff(want, got) < 0 {
+				same++
+			} else {
+				diff++
+				t.Logf("gguf.AppendQuantize %s %s differs from ggml", typ, d.name)
+			}
+		}
+		t.Logf("gguf.AppendQuantize %s: %d rows equal to ggml's, %d differ", typ, same, diff)
 	}
 }
