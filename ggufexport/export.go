@@ -542,11 +542,21 @@ func (pl *exportPlanner) candidates(model *source.Model) ([]candidate, error) {
 	}
 	// A head the checkpoint has although the config ties it: mlx-lm drops
 	// it, convert_hf_to_gguf.py writes it.
-	if !cl.haveHead && !pl.arch.DropHead {
+	if !cl.haveHead && !pl.arch.DropHead && !pl.dropTiedHead() {
 		cl.addCheckpointHead(pl.inv)
 	}
 	pl.orderCandidates(cl.out)
 	return cl.out, nil
+}
+
+// dropTiedHead reports whether the architecture skips a checkpoint head
+// that tie_word_embeddings (default false) ties (archInfo.DropTiedHead).
+func (pl *exportPlanner) dropTiedHead() bool {
+	if !pl.arch.DropTiedHead {
+		return false
+	}
+	tied, _, err := pl.h.FindBool("tie_word_embeddings")
+	return err == nil && tied
 }
 
 // resolveAuto returns auto's float type as convert_hf_to_gguf.py guesses
@@ -838,6 +848,9 @@ func probeExact(f quantFacts, op *tensorOp) (bool, string) {
 // fileType is general.file_type: the output type's, or for auto the type
 // holding most elements of the tensors with two or more dimensions.
 func (pl *exportPlanner) fileType(ts []ExportTensor) gguf.FileType {
+	if pl.keptMXFP4(ts) {
+		return gguf.FileTypeMostlyMXFP4
+	}
 	if pl.outType != OutAuto {
 		return outTypes[pl.outType].ft
 	}
@@ -872,6 +885,24 @@ func (pl *exportPlanner) fileType(ts []ExportTensor) gguf.FileType {
 		return gguf.FileTypeMostlyBF16
 	}
 	return gguf.FileTypeMostlyF16
+}
+
+// keptMXFP4 reports whether the architecture keeps MXFP4 tensors
+// (archInfo.KeepMXFP4), some tensor is MXFP4 and the output type is a
+// float one (or auto): the converter's file type is then MOSTLY_MXFP4_MOE.
+func (pl *exportPlanner) keptMXFP4(ts []ExportTensor) bool {
+	switch {
+	case !pl.arch.KeepMXFP4:
+		return false
+	case pl.outType != OutAuto && pl.outType != OutF32 && pl.outType != OutF16 && pl.outType != OutBF16:
+		return false
+	}
+	for _, t := range ts {
+		if t.Type == gguf.MXFP4.String() {
+			return true
+		}
+	}
+	return false
 }
 
 // WriteText writes the plan as the --dry-run listing: a header, one line

@@ -229,6 +229,8 @@ func repacksTo(want OutType) bool {
 // the wanted output type; false when it must be dequantized.
 func (pl *exportPlanner) repackType(q mlx.QuantParams, c *candidate, want OutType) (gguf.Type, bool) {
 	switch {
+	case q.Mode == mlx.MXFP4 && pl.arch.KeepMXFP4:
+		return gguf.MXFP4, true
 	case !repacksTo(want):
 		return 0, false
 	case q.Mode == mlx.MXFP4 && want == OutAuto:

@@ -44,8 +44,17 @@ type GGUF struct {
 	NormShift bool
 	// DropHead never writes lm_head (Gemma's converters skip it).
 	DropHead bool
+	// DropTiedHead skips a checkpoint's lm_head.weight when
+	// tie_word_embeddings is true (HunYuan's modify_tensors); without it
+	// such a head is written, as TextModel does.
+	DropTiedHead bool
 	// TrimEmbd cuts token_embd to the tokenizer's size (Gemma 3).
 	TrimEmbd bool
+	// KeepMXFP4 repacks MXFP4-quantized tensors (a Hub checkpoint's
+	// *_blocks/*_scales, MLX mxfp4) into GGML MXFP4 whatever the output
+	// type, and makes general.file_type MOSTLY_MXFP4_MOE for f32, f16 and
+	// bf16 (GptOssModel's repack_mxfp4).
+	KeepMXFP4 bool
 	// Layer maps a layer-relative module path (after sanitize) to its
 	// GGUF name.
 	Layer map[string]string
