@@ -128,18 +128,21 @@ func makeQXQuants(nmax int32, x []float32, L []int8, qw []float32) float32 {
 		clear(L)
 		return 0
 	}
-	weight := func(i int) float32 {
-		if qw != nil {
-			return qw[i]
+	var wBuf [32]float32
+	wt := qw
+	if wt == nil {
+		wt = wBuf[:len(x)]
+		for i, v := range x {
+			wt[i] = v * v
 		}
-		return x[i] * x[i]
 	}
+	wt = wt[:len(x)]
 	iscale := float32(-nmax) / vmax
 	var sumlx, suml2 float32
 	for i, v := range x {
 		l := clampI(nearestInt(iscale*v), -nmax, nmax-1)
 		L[i] = int8(l + nmax)
-		w := weight(i)
+		w := wt[i]
 		sumlx += float32(w * v * float32(l))
 		suml2 += float32(w * float32(l) * float32(l))
 	}
@@ -156,7 +159,7 @@ func makeQXQuants(nmax int32, x []float32, L []int8, qw []float32) float32 {
 		sumlx, suml2 = 0, 0
 		for i, v := range x {
 			l := clampI(nearestInt(iscale*v), -nmax, nmax-1)
-			w := weight(i)
+			w := wt[i]
 			sumlx += float32(w * v * float32(l))
 			suml2 += float32(w * float32(l) * float32(l))
 		}
@@ -233,20 +236,7 @@ type qkxParams struct {
 // with L in 0..nmax, searched over nstep+1 candidate scales. It returns scale
 // and theMin (the negated offset, >= 0 or -0).
 func makeQKXQuants(nmax int32, x, weights []float32, L, Laux []uint8, p qkxParams) (scale, theMin float32) {
-	vmin, vmax := x[0], x[0]
-	sumW := weights[0]
-	sumX := float32(sumW * x[0]) // no FMA with the sums below
-	for i := 1; i < len(x); i++ {
-		if x[i] < vmin {
-			vmin = x[i]
-		}
-		if x[i] > vmax {
-			vmax = x[i]
-		}
-		w := weights[i]
-		sumW += w
-		sumX += float32(w * x[i])
-	}
+	vmin, vmax, sumW, sumX := rangeAndSums(x, weights)
 	if vmin > 0 {
 		vmin = 0
 	}
@@ -307,6 +297,27 @@ func makeQKXQuants(nmax int32, x, weights []float32, L, Laux []uint8, p qkxParam
 		}
 	}
 	return scale, -vmin
+}
+
+// rangeAndSums returns the minimum and maximum of x (the first of equal
+// values, as ggml's strict comparisons keep it), the sum of the weights and
+// the weighted sum of x.
+func rangeAndSums(x, weights []float32) (vmin, vmax, sumW, sumX float32) {
+	vmin, vmax = x[0], x[0]
+	sumW = weights[0]
+	sumX = float32(sumW * x[0]) // no FMA with the sums below
+	for i := 1; i < len(x); i++ {
+		if x[i] < vmin {
+			vmin = x[i]
+		}
+		if x[i] > vmax {
+			vmax = x[i]
+		}
+		w := weights[i]
+		sumW += w
+		sumX += float32(w * x[i])
+	}
+	return vmin, vmax, sumW, sumX
 }
 
 // fitError is the weighted error sum of make_qkx2/qkx3_quants: w times
