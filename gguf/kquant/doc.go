@@ -1,7 +1,7 @@
 // Package kquant quantizes float32 rows to ggml's block types the way
 // llama-quantize does, byte for byte, and dequantizes them: Q2_K, Q3_K,
-// Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS and the 32-element Q4_0, Q4_1, Q5_0,
-// Q5_1 and Q8_0.
+// Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS, the ternary TQ1_0 and TQ2_0, and the
+// 32-element Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0.
 //
 // # Contract
 //
@@ -17,7 +17,7 @@
 // the IQ4_NL level table. The float arithmetic is float32 in the C
 // evaluation order, every operation rounded on its own (no fused
 // multiply-add: ggml's reference build has none either); float-to-integer
-// casts follow x86-64 (cvttss2si). scripts/oracle's TestKQuantOracle
+// casts follow x86-64 (cvttss2si), lroundf glibc's. scripts/oracle's TestKQuantOracle
 // compares Quantize and Dequantize with ggml compiled from the same sdist.
 //
 // Exceptions: NaN and ±Inf inputs are refused (ErrNonFinite); for finite
@@ -30,7 +30,7 @@
 //
 // Choosing a type per tensor (llama-quantize's ftype rules) and reading
 // importance-matrix files belong to the exporter. The kernels are scalar Go;
-// there is no vector code yet. The IQ1/IQ2/IQ3 and TQ types are not here.
+// there is no vector code yet. The IQ1, IQ2 and IQ3 types (grid searches) are not here.
 // Package gguf's own AppendQuantize stays the gguf-py definition (Q8_0 and
 // the other 32-element types as convert_hf_to_gguf.py writes them), which
 // differs from ggml's only in the sign of zero scales of all-zero blocks

@@ -45,6 +45,8 @@ var kernels = map[gguf.Type]kernel{
 	gguf.Q6_K:   {256, 210, kRow(210, q6KBlock), dequantQ6K},
 	gguf.IQ4_NL: {32, 18, kRowN(32, 18, iq4NLBlock), dequantIQ4NL},
 	gguf.IQ4_XS: {256, 136, kRow(136, iq4XSBlock), dequantIQ4XS},
+	gguf.TQ1_0:  {256, 54, kRow(54, tq1Block), dequantTQ1},
+	gguf.TQ2_0:  {256, 66, kRow(66, tq2Block), dequantTQ2},
 }
 
 // kRowN is kRow for a block of n elements.

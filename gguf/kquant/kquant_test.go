@@ -15,7 +15,7 @@ import (
 )
 
 func TestTraitsMatchGGUF(t *testing.T) {
-	require.Len(t, kquant.Types(), 12)
+	require.Len(t, kquant.Types(), 14)
 	for _, typ := range kquant.Types() {
 		assert.Equal(t, int(typ.BlockSize()), kquant.BlockSize(typ), "%s block size", typ)
 		assert.Equal(t, int(typ.TypeSize()), kquant.TypeSize(typ), "%s type size", typ)
@@ -103,6 +103,10 @@ var goldenHashes = map[string]string{
 	"IQ4_NL/imatrix": "f83be0e9d00a1360",
 	"IQ4_XS/plain":   "4b8fa03d4c99ffc5",
 	"IQ4_XS/imatrix": "2e908023b1845be8",
+	"TQ1_0/plain":    "934ec2e72731bd05",
+	"TQ1_0/imatrix":  "934ec2e72731bd05",
+	"TQ2_0/plain":    "30c4e8820529cf6e",
+	"TQ2_0/imatrix":  "30c4e8820529cf6e",
 }
 
 // TestRoundTrip checks that dequantized values stay near the input: the
@@ -112,7 +116,7 @@ func TestRoundTrip(t *testing.T) {
 	bound := map[gguf.Type]float64{
 		gguf.Q2_K: 0.45, gguf.Q3_K: 0.25, gguf.Q4_K: 0.12, gguf.Q5_K: 0.06, gguf.Q6_K: 0.03,
 		gguf.IQ4_NL: 0.12, gguf.IQ4_XS: 0.12, gguf.Q4_0: 0.15, gguf.Q4_1: 0.12, gguf.Q5_0: 0.08,
-		gguf.Q5_1: 0.06, gguf.Q8_0: 0.01,
+		gguf.Q5_1: 0.06, gguf.Q8_0: 0.01, gguf.TQ1_0: 1, gguf.TQ2_0: 1, // ternary: a sanity bound
 	}
 	x := testRows(1, 1024)
 	for _, typ := range kquant.Types() {
