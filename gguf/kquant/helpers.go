@@ -78,29 +78,71 @@ func x86Int32(f float32) int32 {
 	return int32(f)
 }
 
-// bestIndexInt8 is ggml's best_index_int8: the index of the level in the
-// ascending table val nearest to x (the upper one on an exact tie).
-func bestIndexInt8(val *[16]int8, x float32) int {
-	n := len(val)
-	if x <= float32(val[0]) {
-		return 0
+// bestIndexInt8 is ggml's best_index_int8 for the IQ4_NL levels: the index
+// of the level nearest to x, the upper one on an exact tie, 15 for NaN.
+// ggml bisects and then compares x - val[k-1] with val[k] - x in float32;
+// that comparison turns false at one float32 iq4Thresholds[k-1] in each
+// interval (both differences are monotone in x), so the index is the number
+// of thresholds at or below x. TestBestIndexInt8 checks it against the
+// bisection.
+func bestIndexInt8(x float32) int {
+	if x != x {
+		return 15
 	}
-	if x >= float32(val[n-1]) {
-		return n - 1
+	// Count the thresholds at or below x: a 4-step bisection over the 16
+	// padded entries.
+	th := &iq4Thresholds
+	n := 0
+	if x >= th[n+7] {
+		n += 8
 	}
-	ml, mu := 0, n-1
-	for mu-ml > 1 {
-		mav := (ml + mu) / 2
-		if x < float32(val[mav]) {
-			mu = mav
-		} else {
-			ml = mav
+	if x >= th[n+3] {
+		n += 4
+	}
+	if x >= th[n+1] {
+		n += 2
+	}
+	if x >= th[n] {
+		n++
+	}
+	return n
+}
+
+// iq4Thresholds[k-1] is the least float32 x in (val[k-1], val[k]] for which
+// x - val[k-1] < val[k] - x is false; entry 15 is +Inf (padding).
+var iq4Thresholds = func() (th [16]float32) {
+	th[15] = float32(math.Inf(1))
+	for k := 1; k < 16; k++ {
+		a, b := float32(kvaluesIQ4NL[k-1]), float32(kvaluesIQ4NL[k])
+		lo, hi := orderedKey(a), orderedKey(b) // P(lo) true, P(hi) false
+		for hi-lo > 1 {
+			mid := lo + (hi-lo)/2
+			if x := fromOrderedKey(mid); x-a < b-x {
+				lo = mid
+			} else {
+				hi = mid
+			}
 		}
+		th[k-1] = fromOrderedKey(hi)
 	}
-	if x-float32(val[mu-1]) < float32(val[mu])-x {
-		return mu - 1
+	return th
+}()
+
+// orderedKey maps a non-NaN float32 to an int64 that orders as the floats
+// do (-0 and +0 apart, which the bisection above never meets as a tie).
+func orderedKey(f float32) int64 {
+	b := math.Float32bits(f)
+	if b&0x80000000 != 0 {
+		return -int64(b & 0x7fffffff)
 	}
-	return mu
+	return int64(b)
+}
+
+func fromOrderedKey(k int64) float32 {
+	if k < 0 {
+		return math.Float32frombits(uint32(-k) | 0x80000000)
+	}
+	return math.Float32frombits(uint32(k))
 }
 
 // clampI is MAX(lo, MIN(hi, l)) on ints.

@@ -80,13 +80,86 @@ func TestFromF16(t *testing.T) {
 	}
 }
 
+// bisectIndexInt8 is ggml's best_index_int8 as written (bisection), the
+// definition bestIndexInt8 must equal.
+func bisectIndexInt8(val *[16]int8, x float32) int {
+	n := len(val)
+	if x <= float32(val[0]) {
+		return 0
+	}
+	if x >= float32(val[n-1]) {
+		return n - 1
+	}
+	ml, mu := 0, n-1
+	for mu-ml > 1 {
+		mav := (ml + mu) / 2
+		if x < float32(val[mav]) {
+			mu = mav
+		} else {
+			ml = mav
+		}
+	}
+	if x-float32(val[mu-1]) < float32(val[mu])-x {
+		return mu - 1
+	}
+	return mu
+}
+
 func TestBestIndexInt8(t *testing.T) {
 	for _, c := range []struct {
 		x    float32
 		want int
 	}{
 		{-1000, 0}, {-127, 0}, {-115.6, 0}, {-115.5, 1}, {0, 8}, {-4.6, 7}, {-4.5, 8}, {1, 8}, {113, 15}, {1e9, 15},
+		{float32(math.NaN()), 15}, {float32(math.Inf(-1)), 0}, {float32(math.Inf(1)), 15},
 	} {
-		assert.Equal(t, c.want, bestIndexInt8(&kvaluesIQ4NL, c.x), "x %v", c.x)
+		assert.Equal(t, c.want, bestIndexInt8(c.x), "x %v", c.x)
 	}
+	check := func(x float32) {
+		if got, want := bestIndexInt8(x), bisectIndexInt8(&kvaluesIQ4NL, x); got != want {
+			t.Fatalf("bestIndexInt8(%v [%#08x]) = %d, the bisection gives %d", x, math.Float32bits(x), got, want)
+		}
+	}
+	// 4096 float32 neighbours of every level, threshold and zero, then a
+	// stride through every float32 bit pattern.
+	var centers []float32
+	for _, v := range kvaluesIQ4NL {
+		centers = append(centers, float32(v))
+	}
+	centers = append(centers, iq4Thresholds[:15]...)
+	centers = append(centers, 0)
+	for _, c := range centers {
+		k := orderedKey(c)
+		for d := int64(-2048); d <= 2048; d++ {
+			check(fromOrderedKey(k + d))
+		}
+	}
+	for b := uint64(0); b < 1<<32; b += 997 {
+		check(math.Float32frombits(uint32(b)))
+	}
+}
+
+func BenchmarkBestIndexInt8(b *testing.B) {
+	xs := make([]float32, 1024)
+	for i := range xs {
+		xs[i] = float32(math.Sin(float64(i))*120) - 7
+	}
+	b.Run("thresholds", func(b *testing.B) {
+		s := 0
+		for b.Loop() {
+			for _, x := range xs {
+				s += bestIndexInt8(x)
+			}
+		}
+		_ = s
+	})
+	b.Run("bisection", func(b *testing.B) {
+		s := 0
+		for b.Loop() {
+			for _, x := range xs {
+				s += bisectIndexInt8(&kvaluesIQ4NL, x)
+			}
+		}
+		_ = s
+	})
 }

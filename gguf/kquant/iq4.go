@@ -26,7 +26,7 @@ func iq4Fit(xb, w []float32, Lb []uint8) float32 {
 	id := 1 / d
 	var sumqx, sumq2 float32
 	for j, v := range xb {
-		l := bestIndexInt8(&kvaluesIQ4NL, id*v)
+		l := bestIndexInt8(id * v)
 		Lb[j] = uint8(l)
 		q := float32(kvaluesIQ4NL[l])
 		sumqx += float32(w[j] * q * v)
@@ -41,7 +41,7 @@ func iq4Fit(xb, w []float32, Lb []uint8) float32 {
 		id = float32(itry+int(kvaluesIQ4NL[0])) / vmax
 		sumqx, sumq2 = 0, 0
 		for j, v := range xb {
-			q := float32(kvaluesIQ4NL[bestIndexInt8(&kvaluesIQ4NL, id*v)])
+			q := float32(kvaluesIQ4NL[bestIndexInt8(id*v)])
 			sumqx += float32(w[j] * q * v)
 			sumq2 += float32(w[j] * q * q)
 		}
@@ -107,7 +107,7 @@ func iq4NLBlock(y []byte, x, qw []float32) {
 		id = 1 / s
 	}
 	for j, v := range x {
-		st.L[j] = uint8(bestIndexInt8(&kvaluesIQ4NL, id*v))
+		st.L[j] = uint8(bestIndexInt8(id * v))
 	}
 	packIQ4(y[2:18], st.L[:32])
 }
@@ -132,7 +132,7 @@ func iq4XSBlock(y []byte, x, qw []float32) {
 			idl = 1 / dl
 		}
 		for j, v := range x[32*ib : 32*ib+32] {
-			st.L[32*ib+j] = uint8(bestIndexInt8(&kvaluesIQ4NL, idl*v))
+			st.L[32*ib+j] = uint8(bestIndexInt8(idl * v))
 		}
 		l += 32
 		if ib%2 == 0 {
