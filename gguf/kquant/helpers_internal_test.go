@@ -163,3 +163,16 @@ func BenchmarkBestIndexInt8(b *testing.B) {
 		_ = s
 	})
 }
+
+func BenchmarkMakeQKXQuants(b *testing.B) {
+	var x, w [32]float32
+	for i := range x {
+		x[i] = float32(math.Sin(float64(i)*0.9)) * 0.03
+		w[i] = 0.02 + fabs(x[i])
+	}
+	var L, Laux [32]uint8
+	p := qkxParams{rmin: -1, rdelta: 0.1, nstep: 20}
+	for b.Loop() {
+		makeQKXQuants(15, x[:], w[:], L[:], Laux[:], p)
+	}
+}
