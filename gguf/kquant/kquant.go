@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
+	"sync"
 
 	"github.com/mlxconv/mlxconv/gguf"
 )
@@ -145,6 +147,46 @@ func Quantize(t gguf.Type, dst []byte, src []float32, nrows, ncols int, imatrix 
 		k.quantize(dst[r*rs:(r+1)*rs], x, imatrix)
 	}
 	return nil
+}
+
+// QuantizeParallel is Quantize with the rows split into contiguous ranges
+// quantized by up to workers goroutines (GOMAXPROCS when workers <= 0); the
+// bytes are Quantize's. Everything is checked before any row is written, so
+// an error (a NaN anywhere, a short dst) leaves dst untouched.
+func QuantizeParallel(t gguf.Type, dst []byte, src []float32, nrows, ncols int, imatrix []float32, workers int) error {
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	workers = min(workers, nrows)
+	if workers <= 1 {
+		return Quantize(t, dst, src, nrows, ncols, imatrix)
+	}
+	rs, err := RowSize(t, ncols)
+	if err != nil {
+		return err
+	}
+	if err := checkShape(t, len(dst), len(src), nrows, ncols, rs); err != nil {
+		return err
+	}
+	if imatrix != nil && len(imatrix) != ncols {
+		return fmt.Errorf("%w: %s: importance matrix of %d values for rows of %d", ErrInvalid, t, len(imatrix), ncols)
+	}
+	if err := checkFinite("importance matrix", imatrix); err != nil {
+		return err
+	}
+	if err := checkFinite("rows", src[:nrows*ncols]); err != nil {
+		return err
+	}
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		r0, r1 := nrows*w/workers, nrows*(w+1)/workers
+		wg.Go(func() {
+			errs[w] = Quantize(t, dst[r0*rs:r1*rs], src[r0*ncols:r1*ncols], r1-r0, ncols, imatrix)
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 func checkShape(t gguf.Type, ndst, nsrc, nrows, ncols, rowSize int) error {

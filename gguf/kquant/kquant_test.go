@@ -139,6 +139,25 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
+func TestQuantizeParallel(t *testing.T) {
+	x := testRows(7, 512)
+	w := testImatrix(512)
+	for _, typ := range kquant.Types() {
+		rs, _ := kquant.RowSize(typ, 512)
+		want := make([]byte, 7*rs)
+		require.NoError(t, kquant.Quantize(typ, want, x, 7, 512, w))
+		for _, workers := range []int{0, 1, 2, 3, 7, 16} {
+			got := make([]byte, 7*rs)
+			require.NoError(t, kquant.QuantizeParallel(typ, got, x, 7, 512, w, workers))
+			require.Equal(t, want, got, "%s, %d workers", typ, workers)
+		}
+	}
+	bad := append([]float32(nil), x...)
+	bad[6*512+5] = float32(math.NaN())
+	err := kquant.QuantizeParallel(gguf.Q4_K, make([]byte, 7*288), bad, 7, 512, nil, 3)
+	assert.ErrorIs(t, err, kquant.ErrNonFinite)
+}
+
 func TestZeroRows(t *testing.T) {
 	for _, typ := range kquant.Types() {
 		bs := kquant.BlockSize(typ)
@@ -267,6 +286,14 @@ func BenchmarkQuantize(b *testing.B) {
 				b.SetBytes(int64(4 * len(x))) // float32 input bytes
 				for b.Loop() {
 					_ = kquant.Quantize(typ, dst, x, nrows, ncols, w)
+				}
+			})
+			b.Run(name+"/parallel", func(b *testing.B) {
+				rs, _ := kquant.RowSize(typ, ncols)
+				dst := make([]byte, nrows*rs)
+				b.SetBytes(int64(4 * len(x)))
+				for b.Loop() {
+					_ = kquant.QuantizeParallel(typ, dst, x, nrows, ncols, w, 0)
 				}
 			})
 		}
