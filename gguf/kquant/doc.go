@@ -25,6 +25,8 @@
 // x86-64 (on arm64 ggml's float-to-integer casts saturate instead).
 //
 // Dequantize(t, dst, src) equals ggml's dequantize_row_* for any bytes.
+// QuantizeParallel splits the rows among goroutines (rows are independent,
+// as in llama-quantize's threads) and writes the same bytes.
 //
 // # Non-goals
 //
