@@ -17,8 +17,9 @@
 // the IQ4_NL level table. The float arithmetic is float32 in the C
 // evaluation order, every operation rounded on its own (no fused
 // multiply-add: ggml's reference build has none either); float-to-integer
-// casts follow x86-64 (cvttss2si), lroundf glibc's. scripts/oracle's TestKQuantOracle
-// compares Quantize and Dequantize with ggml compiled from the same sdist.
+// casts follow x86-64 (cvttss2si), lroundf glibc's. scripts/oracle's
+// TestKQuantOracle compares Quantize and Dequantize with ggml compiled from
+// the same sdist.
 //
 // Exceptions: NaN and ±Inf inputs are refused (ErrNonFinite); for finite
 // inputs whose intermediate sums overflow, the bytes are those of ggml on
@@ -32,9 +33,10 @@
 //
 // Choosing a type per tensor (llama-quantize's ftype rules) and reading
 // importance-matrix files belong to the exporter. The kernels are scalar Go;
-// there is no vector code yet. The IQ1, IQ2 and IQ3 types (grid searches) are not here.
-// Package gguf's own AppendQuantize stays the gguf-py definition (Q8_0 and
-// the other 32-element types as convert_hf_to_gguf.py writes them), which
-// differs from ggml's only in the sign of zero scales of all-zero blocks
-// whose first element is -0 and for non-finite input.
+// there is no vector code yet. The IQ1, IQ2 and IQ3 types (grid searches)
+// are not here. Package gguf's own AppendQuantize stays the gguf-py
+// definition (Q8_0 and the other 32-element types as convert_hf_to_gguf.py
+// writes them), which differs from ggml's only in the sign of a zero d or m
+// in blocks holding negative zeros (TestKQuantOracle logs the count) and for
+// non-finite input.
 package kquant

@@ -40,19 +40,20 @@ var kernels = map[gguf.Type]kernel{
 	gguf.Q5_0:   {32, 22, legacyRow(kindQ5_0), dequantQ5_0},
 	gguf.Q5_1:   {32, 24, legacyRow(kindQ5_1), dequantQ5_1},
 	gguf.Q8_0:   {32, 34, legacyRow(kindQ8_0), dequantQ8_0},
-	gguf.Q2_K:   {256, 84, kRow(84, q2KBlock), dequantQ2K},
-	gguf.Q3_K:   {256, 110, kRow(110, q3KBlock), dequantQ3K},
-	gguf.Q4_K:   {256, 144, kRow(144, q4KBlock), dequantQ4K},
-	gguf.Q5_K:   {256, 176, kRow(176, q5KBlock), dequantQ5K},
-	gguf.Q6_K:   {256, 210, kRow(210, q6KBlock), dequantQ6K},
-	gguf.IQ4_NL: {32, 18, kRowN(32, 18, iq4NLBlock), dequantIQ4NL},
-	gguf.IQ4_XS: {256, 136, kRow(136, iq4XSBlock), dequantIQ4XS},
-	gguf.TQ1_0:  {256, 54, kRow(54, tq1Block), dequantTQ1},
-	gguf.TQ2_0:  {256, 66, kRow(66, tq2Block), dequantTQ2},
+	gguf.Q2_K:   {256, 84, blockRow(qkK, 84, q2KBlock), dequantQ2K},
+	gguf.Q3_K:   {256, 110, blockRow(qkK, 110, q3KBlock), dequantQ3K},
+	gguf.Q4_K:   {256, 144, blockRow(qkK, 144, q4KBlock), dequantQ4K},
+	gguf.Q5_K:   {256, 176, blockRow(qkK, 176, q5KBlock), dequantQ5K},
+	gguf.Q6_K:   {256, 210, blockRow(qkK, 210, q6KBlock), dequantQ6K},
+	gguf.IQ4_NL: {32, 18, blockRow(32, 18, iq4NLBlock), dequantIQ4NL},
+	gguf.IQ4_XS: {256, 136, blockRow(qkK, 136, iq4XSBlock), dequantIQ4XS},
+	gguf.TQ1_0:  {256, 54, blockRow(qkK, 54, tq1Block), dequantTQ1},
+	gguf.TQ2_0:  {256, 66, blockRow(qkK, 66, tq2Block), dequantTQ2},
 }
 
-// kRowN is kRow for a block of n elements.
-func kRowN(n, typeSize int, block func(dst []byte, x, qw []float32)) rowFunc {
+// blockRow returns a rowFunc that runs block (n values, with qw nil or its
+// n weights) over a row.
+func blockRow(n, typeSize int, block func(dst []byte, x, qw []float32)) rowFunc {
 	return func(dst []byte, x, qw []float32) {
 		for b := range len(x) / n {
 			var w []float32

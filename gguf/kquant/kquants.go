@@ -12,20 +12,6 @@ package kquant
 //
 // d and dmin are fp16.
 
-// kRow returns a rowFunc that runs block (one super-block of 256 values,
-// with qw nil or its 256 weights) over a row.
-func kRow(typeSize int, block func(dst []byte, x, qw []float32)) rowFunc {
-	return func(dst []byte, x, qw []float32) {
-		for b := range len(x) / qkK {
-			var w []float32
-			if qw != nil {
-				w = qw[b*qkK : (b+1)*qkK]
-			}
-			block(dst[b*typeSize:(b+1)*typeSize], x[b*qkK:(b+1)*qkK], w)
-		}
-	}
-}
-
 // pack2bit stores 256 quants below 4 as ggml's qs[64]: for each half of 128,
 // byte l holds elements l, l+32, l+64, l+96 in bits 0-1, 2-3, 4-5, 6-7.
 func pack2bit(qs []byte, L []uint8) {
