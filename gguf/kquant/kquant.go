@@ -142,8 +142,8 @@ func Quantize(t gguf.Type, dst []byte, src []float32, nrows, ncols int, imatrix 
 	}
 	for r := range nrows {
 		x := src[r*ncols : (r+1)*ncols]
-		if err := checkFinite(fmt.Sprintf("row %d", r), x); err != nil {
-			return err
+		if err := checkFinite("", x); err != nil {
+			return fmt.Errorf("row %d: %w", r, err)
 		}
 		k.quantize(dst[r*rs:(r+1)*rs], x, imatrix)
 	}
@@ -175,8 +175,10 @@ func QuantizeParallel(t gguf.Type, dst []byte, src []float32, nrows, ncols int, 
 	if err := checkFinite("importance matrix", imatrix); err != nil {
 		return err
 	}
-	if err := checkFinite("rows", src[:nrows*ncols]); err != nil {
-		return err
+	for r := range nrows {
+		if err := checkFinite("", src[r*ncols:(r+1)*ncols]); err != nil {
+			return fmt.Errorf("row %d: %w", r, err)
+		}
 	}
 	errs := make([]error, workers)
 	var wg sync.WaitGroup
@@ -206,10 +208,15 @@ func checkShape(t gguf.Type, ndst, nsrc, nrows, ncols, rowSize int) error {
 	return nil
 }
 
+// checkFinite reports the first NaN or ±Inf of x, naming what holds it
+// (nothing when what is "").
 func checkFinite(what string, x []float32) error {
 	for j, v := range x {
-		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			return fmt.Errorf("%w: %s, element %d is %v", ErrNonFinite, what, j, v)
+		if v != v || v > math.MaxFloat32 || v < -math.MaxFloat32 {
+			if what != "" {
+				what += ", "
+			}
+			return fmt.Errorf("%w: %selement %d is %v", ErrNonFinite, what, j, v)
 		}
 	}
 	return nil
