@@ -21,6 +21,7 @@ type candidateList struct {
 	out      []candidate
 	unmapped []string
 	haveHead bool
+	arrays   []layerScalar                // LayerArrays parameters
 	err      error                        // the first failed family tensor rule
 	stacks   map[string]map[int]candidate // GGUF base name -> part index -> part
 }
@@ -28,6 +29,10 @@ type candidateList struct {
 // add maps src to its GGUF name and keeps c under it (the architecture
 // may drop the head).
 func (cl *candidateList) add(src string, c candidate) {
+	if key, bid, ok := layerArrayKey(cl.arch, src); ok {
+		cl.arrays = append(cl.arrays, layerScalar{key: key, bid: bid, src: src, in: c.float})
+		return
+	}
 	if cl.stackPart(src, c) {
 		return
 	}
