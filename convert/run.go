@@ -73,6 +73,11 @@ type Options struct {
 	// goroutine at a time. It must return quickly.
 	Progress func(pipeline.Progress)
 
+	// Version is the mlxconv version the model card names ("": the card
+	// says "(development)"); Command, if set, is the command line the card
+	// shows.
+	Version, Command string
+
 	// Notice, if set, receives one-line notes about the output (leftovers
 	// of earlier runs that were killed, removed).
 	Notice func(msg string)
@@ -329,11 +334,15 @@ func write(ctx context.Context, opts *Options, inv *source.Inventory, plan *mlxP
 	if err != nil {
 		return err
 	}
+	card, err := modelCard(plan, opts, inv.Dir, hubRepo)
+	if err != nil {
+		return err
+	}
 	sink, err := newSink(out, inv.Dir, opts.Force, opts.Notice, opts.createFile)
 	if err != nil {
 		return err
 	}
-	sink.plan, sink.hubRepo = plan, hubRepo
+	sink.plan, sink.card = plan, card
 	return pipeline.Run(ctx, inv, sink, pjobs, pipeline.Options{Workers: workers, UnitBytes: opts.unitBytes,
 		Progress: opts.Progress, Prefix: "convert"})
 }

@@ -95,6 +95,7 @@ func runConvert(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	opts := o.Options
+	opts.Version, opts.Command = versionString(), cardCommand("convert", args)
 	if convertHub != nil {
 		if opts.ResolveHub, opts.Upload, err = convertHub(env, f.quiet); err != nil {
 			return err
