@@ -38,6 +38,9 @@ type environment struct {
 	stdin          io.Reader
 	getenv         func(string) string
 	isTTY          bool
+	// flagSink, if set, receives every flag set newFlags makes (the
+	// completion command reads the commands' flags that way).
+	flagSink func(*pflag.FlagSet)
 }
 
 var commands = map[string]command{}
@@ -62,6 +65,10 @@ func runMain(ctx context.Context, env *environment, args []string) int {
 		if len(args) == 0 {
 			return 2
 		}
+		return 0
+	}
+	if args[0] == "--version" || args[0] == "-v" {
+		writeVersionLine(env.stdout)
 		return 0
 	}
 	c, ok := commands[args[0]]
@@ -109,7 +116,7 @@ func usage(w io.Writer) {
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
 	}
-	fmt.Fprintln(w, "\nRun 'mlxconv <command> --help' for a command's flags.")
+	fmt.Fprintln(w, "\nRun 'mlxconv <command> --help' for a command's flags, 'mlxconv --version' (-v) for the version.")
 }
 
 // newFlags returns a pflag set that reports errors instead of exiting.
@@ -117,6 +124,9 @@ func newFlags(env *environment, name, synopsis string) *pflag.FlagSet {
 	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
 	fs.SetOutput(env.stderr)
 	fs.SortFlags = false
+	if env.flagSink != nil {
+		env.flagSink(fs)
+	}
 	fs.Usage = func() {
 		fmt.Fprintf(env.stderr, "Usage: mlxconv %s\n\nFlags:\n%s", synopsis, fs.FlagUsages())
 	}
