@@ -7,6 +7,8 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/mlxconv/mlxconv/mlx"
@@ -318,6 +320,9 @@ func resolveInput(ctx context.Context, opts *Options) (dir, repo string, err err
 	}
 	dir, err = opts.ResolveHub(ctx, opts.HFPath, opts.Revision)
 	if err != nil {
+		if strings.Contains(err.Error(), strconv.Quote(opts.HFPath)) {
+			return "", "", fmt.Errorf("convert: %w", err) // it names the input already
+		}
 		return "", "", fmt.Errorf("convert: %q: %w", opts.HFPath, err)
 	}
 	return dir, opts.HFPath, nil

@@ -85,9 +85,9 @@ import convert_models  # noqa: E402
 import refcache  # noqa: E402
 
 FULL_GRID = ("mistral", "mixtral")
-AFFINE_BITS = (2, 3, 4, 5, 6, 8)
+AFFINE_BITS = (1, 2, 3, 4, 5, 6, 8)
 AFFINE_GROUPS = (32, 64, 128)
-SUBSET_GRID = ((2, 32), (3, 64), (4, 128), (5, 32), (6, 64), (8, 128))
+SUBSET_GRID = ((1, 64), (2, 32), (3, 64), (4, 128), (5, 32), (6, 64), (8, 128))
 RECIPES = ("mixed_2_6", "mixed_3_4", "mixed_3_6", "mixed_4_6")
 MOE = ("mixtral", "qwen2_moe", "qwen3_moe")
 
