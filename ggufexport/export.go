@@ -328,6 +328,8 @@ type candidate struct {
 	shape []int // numpy order, logical (dequantized) shape
 	pos   int64 // emission order key
 	sub   int
+	rule  *model.TensorRule // the family's modify_tensors step, if any
+	rows  []int             // the rule's row gather (nil: every row)
 }
 
 // planExport plans the export of an inventory (which must come from
@@ -436,6 +438,13 @@ func planExport(inv *source.Inventory, opts ExportOptions) (*exportPlan, error) 
 	for _, kv := range mw.KVs.List {
 		kvs.Set(kv.Key, kv.Value)
 	}
+	arrayKVs, err := pl.layerArrayKVs(blockCount)
+	if err != nil {
+		return nil, err
+	}
+	for _, kv := range arrayKVs {
+		kvs.Set(kv.Key, kv.Value)
+	}
 	kvs.Set("general.quantization_version", gguf.NewValue[uint32](2))
 	for _, kv := range vocab.KVs() {
 		kvs.Set(kv.Key, kv.Value)
@@ -503,6 +512,7 @@ type exportPlanner struct {
 	autoFloat gguf.Type // OutAuto's float type
 	vocab     *ggufVocab
 	facts     map[string]quantFacts // the inspect step's findings
+	arrays    []layerScalar         // parameters written as KV arrays
 }
 
 // sourcePositions numbers the checkpoint tensors in the order
@@ -533,11 +543,14 @@ func (pl *exportPlanner) sourcePositions() map[[2]any]int64 {
 
 // candidates maps the model's parameters to GGUF names and orders them.
 func (pl *exportPlanner) candidates(model *source.Model) ([]candidate, error) {
-	cl := &candidateList{arch: pl.arch}
+	cl := &candidateList{arch: pl.arch, h: pl.h}
 	for i := range model.Modules {
 		if err := cl.addModule(&model.Modules[i]); err != nil {
 			return nil, err
 		}
+	}
+	if cl.err != nil {
+		return nil, cl.err
 	}
 	if len(cl.unmapped) > 0 {
 		return nil, cl.unmappedError()
@@ -548,6 +561,7 @@ func (pl *exportPlanner) candidates(model *source.Model) ([]candidate, error) {
 		cl.addCheckpointHead(pl.inv)
 	}
 	pl.orderCandidates(cl.out)
+	pl.arrays = cl.arrays
 	return cl.out, nil
 }
 
@@ -590,6 +604,9 @@ func (pl *exportPlanner) resolveAuto(t OutType) gguf.Type {
 // forcedF32 is convert_hf_to_gguf.py's rule for tensors kept in float32.
 func forcedF32(name string, ndims int) bool {
 	if ndims <= 1 || strings.HasSuffix(name, "_norm.weight") || !strings.HasSuffix(name, ".weight") {
+		return true
+	}
+	if name == "position_embd.weight" { // MODEL_TENSOR.POS_EMBD
 		return true
 	}
 	if rest, ok := strings.CutPrefix(name, "blk."); ok {
@@ -674,6 +691,10 @@ func (pl *exportPlanner) planTensor(c *candidate) (ExportTensor, error) {
 			return t, err
 		}
 	} else {
+		if raw := rawAddOne(ins[0]); raw != nil {
+			ins[0], op.normShift = raw, true
+			transforms = append(transforms, "+1")
+		}
 		more, note, err := pl.planFloat(&t, op, c, ins[0], gshape)
 		if err != nil {
 			return t, err
@@ -681,6 +702,11 @@ func (pl *exportPlanner) planTensor(c *candidate) (ExportTensor, error) {
 		transforms = append(transforms, more...)
 		notes = append(notes, note...)
 	}
+	more, err := pl.planRule(&t, c, op)
+	if err != nil {
+		return t, err
+	}
+	transforms = append(transforms, more...)
 	t.Type = op.out.String()
 	if len(transforms) > 0 {
 		t.Op += " (" + strings.Join(transforms, ", ") + ")"
@@ -991,6 +1017,7 @@ func writeExport(ctx context.Context, inv *source.Inventory, plan *exportPlan, o
 				return nil, err
 			}
 			j.RowGroup, j.Release = op.rowGroup(), release
+			j.Whole = j.Whole || op.whole()
 			jobs = append(jobs, j)
 		}
 	}

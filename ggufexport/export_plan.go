@@ -17,14 +17,21 @@ import (
 // head was among them.
 type candidateList struct {
 	arch     *archInfo
+	h        *hparams
 	out      []candidate
 	unmapped []string
 	haveHead bool
+	arrays   []layerScalar // LayerArrays parameters
+	err      error         // the first failed family tensor rule
 }
 
 // add maps src to its GGUF name and keeps c under it (the architecture
 // may drop the head).
 func (cl *candidateList) add(src string, c candidate) {
+	if key, bid, ok := layerArrayKey(cl.arch, src); ok {
+		cl.arrays = append(cl.arrays, layerScalar{key: key, bid: bid, src: src, in: c.float})
+		return
+	}
 	if parts, ok := cl.splitParts(src, c); ok {
 		cl.out = append(cl.out, parts...)
 		return
@@ -41,7 +48,11 @@ func (cl *candidateList) add(src string, c candidate) {
 		cl.haveHead = true
 	}
 	c.src, c.name, c.bid = src, name, bid
-	cl.out = append(cl.out, c)
+	cs, err := cl.applyRule(c)
+	if err != nil && cl.err == nil {
+		cl.err = err
+	}
+	cl.out = append(cl.out, cs...)
 }
 
 // addModule adds a module's tensors: for an MLX-quantized module its
@@ -196,7 +207,7 @@ func (pl *exportPlanner) planFloat(t *ExportTensor, op *tensorOp, c *candidate, 
 	}
 	op.mode, op.inDType = opFloat, in.DType
 	t.From = strings.ToLower(in.DType.SafetensorsName())
-	if pl.arch.NormShift && strings.HasSuffix(c.src, "norm.weight") {
+	if pl.arch.NormShift && strings.HasSuffix(c.src, "norm.weight") && !op.normShift {
 		op.normShift = true
 		transforms = append(transforms, "+1")
 	}

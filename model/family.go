@@ -58,6 +58,12 @@ type GGUF struct {
 	// Layer maps a layer-relative module path (after sanitize) to its
 	// GGUF name.
 	Layer map[string]string
+	// LayerArrays maps a layer-relative parameter (module path + "." +
+	// name) holding one number per layer to a KV key (as written): the
+	// values, in layer order, become one FLOAT32 array instead of tensors
+	// (ApertusModel's xIELU parameters), written only when every layer
+	// has one.
+	LayerArrays map[string]string
 	// ExpertOrder is the order the converter emits a layer's stacked
 	// experts in (by GGUF base name).
 	ExpertOrder []string
@@ -90,8 +96,9 @@ type GGUF struct {
 	// Blocks is the MLX module path prefix of the decoder blocks ("":
 	// "model.layers.").
 	Blocks string
-	// Tensors are the GGUF-side reshapes and value transforms of tensors,
-	// by GGUF name after "blk.N." (see TensorRule).
+	// Tensors are the GGUF-side reshapes, value transforms and gathers
+	// (row and column reorders, one tensor into several) of tensors, by
+	// GGUF name after "blk.N." (see TensorRule).
 	Tensors map[string]TensorRule
 	// ArchFor, when set, is the GGUF architecture for a config, instead of
 	// Arch (NemotronHModel: nemotron_h_moe with experts, else nemotron_h).

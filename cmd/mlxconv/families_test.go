@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -25,14 +26,21 @@ func TestListFamilies(t *testing.T) {
 		for _, mt := range family.ModelTypes() {
 			assert.Regexp(t, `(^|[ ,])`+regexp.QuoteMeta(mt)+`(,| |$)`, stdout, "model type %q missing", mt)
 		}
+		// The GGUF column follows the registry (a family exports when it has
+		// GGUF rules), and a type the family converts but does not export is
+		// marked "(MLX only)".
+		exported := family.Names(true)
+		for _, name := range family.Names(false) {
+			want := "-"
+			if slices.Contains(exported, name) {
+				want = "yes"
+			}
+			assert.Regexp(t, `(?m)^`+regexp.QuoteMeta(name)+`\s+.*\s+yes\s+`+regexp.QuoteMeta(want)+`$`, stdout, "family %q", name)
+		}
 		assert.Regexp(t, `(?m)^qwen3_moe\s+qwen3_moe\s+yes\s+yes$`, stdout)
-		assert.Regexp(t, `(?m)^starcoder2\s+starcoder2\s+yes\s+yes$`, stdout)
-		assert.Regexp(t, `(?m)^stablelm\s+stablelm\s+yes\s+-$`, stdout)
-		assert.Regexp(t, `(?m)^minimax\s+minimax, minimax_m2\s+yes\s+-$`, stdout)   // an MLX-only MoE family with a remapped type
-		assert.Regexp(t, `(?m)^mamba\s+mamba, falcon_mamba\s+yes\s+-$`, stdout)     // a state-space family and its alias
-		assert.Regexp(t, `(?m)^gemma3n\s+gemma3n\s+yes\s+-$`, stdout)               // a multimodal checkpoint, text model only
-		assert.Regexp(t, `(?m)^gemma4\s+gemma4, gemma4_unified\s+yes\s+-$`, stdout) // a MODEL_REMAPPING alias
-		assert.Regexp(t, `(?m)^glm4_moe_lite\s+glm4_moe_lite\s+yes\s+-$`, stdout)
+		assert.Regexp(t, `(?m)^mamba\s+mamba, falcon_mamba\s+yes\s+yes$`, stdout)                         // a state-space family and its alias
+		assert.Regexp(t, `(?m)^deepseek_v3\s+deepseek_v3, kimi_k2, joyai_llm_flash\s+yes\s+yes$`, stdout) // aliases the converter takes (DeepseekV3ForCausalLM)
+		assert.Regexp(t, `(?m)^helium\s+helium\s+yes\s+-$`, stdout)                                       // no converter class
 		assert.Len(t, lines, 1+len(family.Names(false)))
 	}
 
@@ -47,6 +55,6 @@ func TestListFamilies(t *testing.T) {
 
 	code, _, stderr = runCLI(t, "gguf", "--model", dir, "--outfile", filepath.Join(t.TempDir(), "o.gguf"))
 	assert.Equal(t, 1, code)
-	assert.Contains(t, stderr, `model type "not_a_model" has no GGUF export (supported families: cohere, `)
-	assert.NotContains(t, stderr, "stablelm") // MLX-only families are not offered for GGUF
+	assert.Contains(t, stderr, `model type "not_a_model" has no GGUF export (supported families: apertus, cohere, `)
+	assert.NotContains(t, stderr, "helium") // MLX-only families are not offered for GGUF
 }
