@@ -262,6 +262,9 @@ func Export(ctx context.Context, opts ExportOptions) (*ExportSummary, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := refuseExisting(plan, opts); err != nil {
+		return nil, err
+	}
 	sum := &ExportSummary{Input: opts.Model, Files: plan.Files, Arch: plan.Arch, OutType: plan.OutType,
 		FileType: plan.FileType, Tensors: len(plan.Tensors), Bytes: plan.Bytes, DryRun: opts.DryRun, Warnings: plan.Warnings, plan: plan}
 	if opts.Progress != nil {
