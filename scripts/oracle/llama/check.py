@@ -497,6 +497,10 @@ def cmd_self(a):
                            v["target"], "found" if tf else "MISSED", ("max_rel %.3g" % st["max_rel"]) if st else lf))
         else:
             checks.add(arch, "detect-tensor", False, "no two-row blk.0 weight")
+        if not a.keep:
+            for k in ["same", "tensor"] + ["kv%d" % i for i in range(len(v["kvs"]))]:
+                if k in v:
+                    os.unlink(v[k])
         c16 = by.get((arch, "f16"))
         if c16 and c16["ok"] and "logits_pending" not in c16:
             lg16 = read_json(c16["logits"])
@@ -551,6 +555,8 @@ def cmd_candidate(a):
     res = llama_logits([logits_job(index, c, out) for c, out in todo if "logits_pending" not in c])
     for c, out in todo:
         compare_case(c, out, res.get(out + ".logits.json"), allow, a.rtol, a.tensor_bytes, checks)
+        if not a.keep:
+            os.unlink(out)  # (its dump and logits stay; a 150k-vocabulary f32 file is ~80 MB)
     return checks.summary()
 
 
@@ -630,6 +636,7 @@ def main():
     p = sub.add_parser("self")
     p.add_argument("--work", required=True)
     p.add_argument("--full", action="store_true")
+    p.add_argument("--keep", action="store_true", help="keep the patched GGUF copies (deleted once checked)")
     p.add_argument("-v", "--verbose", action="store_true")
     p = sub.add_parser("candidate")
     p.add_argument("--work", required=True)
@@ -639,6 +646,7 @@ def main():
     p.add_argument("--arch")
     p.add_argument("--types")
     p.add_argument("--tensor-bytes", action="store_true")
+    p.add_argument("--keep", action="store_true", help="keep the candidate GGUFs in WORK/cand (deleted once compared)")
     p.add_argument("-v", "--verbose", action="store_true")
     p = sub.add_parser("compare")
     p.add_argument("--work", required=True)
