@@ -117,6 +117,7 @@ type hubProgress struct {
 	drawn bool
 	phase hub.Phase
 	files int
+	width func() int // terminal columns (nil: asked of w)
 }
 
 func (p *hubProgress) update(e hub.Event) {
@@ -177,8 +178,23 @@ func (p *hubProgress) update(e hub.Event) {
 	if e.Total > 0 {
 		pct = int(e.Done * 100 / e.Total)
 	}
-	fmt.Fprintf(p.w, "\r\033[K%s %3d%%  %s/%s  %d files  %s", verb, pct, humanBytes(e.Done), humanBytes(e.Total), p.files, safe.Name(shortName(e.File)))
+	line := fmt.Sprintf("%s %3d%%  %s/%s  %d files  %s", verb, pct, humanBytes(e.Done), humanBytes(e.Total), p.files, safe.Name(shortName(e.File)))
+	fmt.Fprintf(p.w, "\r%s\033[K", fitColumns(line, p.columns()-1))
 	p.drawn = true
+}
+
+// columns is the terminal's width (defaultColumns when unknown).
+func (p *hubProgress) columns() int {
+	n := 0
+	if p.width != nil {
+		n = p.width()
+	} else {
+		n = terminalWidth(p.w)
+	}
+	if n <= 0 {
+		return defaultColumns
+	}
+	return n
 }
 
 func (p *hubProgress) clear() {

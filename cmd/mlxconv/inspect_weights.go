@@ -13,6 +13,7 @@ import (
 
 	"github.com/mlxconv/mlxconv/internal/fsx"
 	"github.com/mlxconv/mlxconv/internal/modelinfo"
+	"github.com/mlxconv/mlxconv/mlx/safetensors"
 )
 
 // isWeights reports whether inspect's argument is safetensors weights (a
@@ -87,6 +88,9 @@ func inspectWeights(env *environment, arg string, asJSON, full bool) error {
 		r, err = modelinfo.OpenDir(filepath.Clean(arg))
 	} else {
 		r, err = modelinfo.OpenFile(arg)
+		if errors.Is(err, safetensors.ErrFormat) && !strings.HasSuffix(arg, ".safetensors") {
+			err = fmt.Errorf("%q is neither GGUF nor safetensors: %w", arg, err)
+		}
 	}
 	if err != nil {
 		return err
