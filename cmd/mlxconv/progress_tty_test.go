@@ -82,54 +82,66 @@ func shellQuote(args []string) string {
 	return strings.Join(q, " ")
 }
 
+// screen is a VT100-like grid for replay.
+type screen struct {
+	cols     int
+	rows     [][]rune
+	row, col int
+}
+
+func (s *screen) put(r rune) {
+	if s.col == s.cols { // deferred wrap at the right margin
+		s.row, s.col = s.row+1, 0
+	}
+	for len(s.rows) <= s.row {
+		s.rows = append(s.rows, nil)
+	}
+	for len(s.rows[s.row]) <= s.col {
+		s.rows[s.row] = append(s.rows[s.row], ' ')
+	}
+	s.rows[s.row][s.col] = r
+	s.col++
+}
+
+// csi handles the control sequence at the start of seq (after ESC [) and
+// returns its length: K clears to the end of the row, others are ignored.
+func (s *screen) csi(seq string) int {
+	j := 0
+	for j < len(seq) && (seq[j] < 0x40 || seq[j] > 0x7e) {
+		j++
+	}
+	if j < len(seq) && seq[j] == 'K' && s.row < len(s.rows) && s.col < len(s.rows[s.row]) {
+		s.rows[s.row] = s.rows[s.row][:s.col]
+	}
+	return j + 1
+}
+
 // replay plays terminal output on a screen cols wide, as a VT100 does:
 // printable runes advance the cursor and wrap at the right margin (the
 // wrap deferred until the next rune), CR returns to column 0, LF moves
 // down a row, ESC [ K clears to the end of the row; other CSI sequences
 // are ignored. It returns the rows, trailing blanks trimmed.
-func replay(s string, cols int) []string {
-	var rows [][]rune
-	row, col := 0, 0
-	put := func(r rune) {
-		for len(rows) <= row {
-			rows = append(rows, nil)
-		}
-		for len(rows[row]) <= col {
-			rows[row] = append(rows[row], ' ')
-		}
-		rows[row][col] = r
-	}
-	for i := 0; i < len(s); {
-		r, n := utf8.DecodeRuneInString(s[i:])
+func replay(out string, cols int) []string {
+	s := &screen{cols: cols}
+	for i := 0; i < len(out); {
+		r, n := utf8.DecodeRuneInString(out[i:])
 		i += n
 		switch {
 		case r == '\r':
-			col = 0
+			s.col = 0
 		case r == '\n':
-			row++
-		case r == 0x1b && i < len(s) && s[i] == '[':
-			j := i + 1
-			for j < len(s) && (s[j] < 0x40 || s[j] > 0x7e) {
-				j++
-			}
-			if j < len(s) && s[j] == 'K' && row < len(rows) && col < len(rows[row]) {
-				rows[row] = rows[row][:col]
-			}
-			i = j + 1
-		case r < 0x20:
-		default:
-			if col == cols { // deferred wrap
-				row, col = row+1, 0
-			}
-			put(r)
-			col++
+			s.row++
+		case r == 0x1b && strings.HasPrefix(out[i:], "["):
+			i += 1 + s.csi(out[i+1:])
+		case r >= 0x20:
+			s.put(r)
 		}
 	}
-	out := make([]string, len(rows))
-	for i, r := range rows {
-		out[i] = strings.TrimRight(string(r), " ")
+	rows := make([]string, len(s.rows))
+	for i, r := range s.rows {
+		rows[i] = strings.TrimRight(string(r), " ")
 	}
-	return out
+	return rows
 }
 
 // The replay itself: a wrapped over-long line leaves its head behind, a
