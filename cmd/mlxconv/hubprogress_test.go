@@ -46,3 +46,15 @@ func TestHubProgressWidth(t *testing.T) {
 	assert.Equal(t, 39, utf8.RuneCountInString(line), "%q", line)
 	assert.True(t, strings.HasSuffix(line, "…"), "%q", line)
 }
+
+// Bytes/s and ETA count from the phase's first draw.
+func TestHubProgressRate(t *testing.T) {
+	var buf bytes.Buffer
+	now := time.Unix(0, 0)
+	p := &hubProgress{w: &buf, tty: true, now: func() time.Time { return now }, width: func() int { return 200 }}
+	p.update(hub.Event{Kind: hub.EventBytes, Phase: hub.PhaseDownload, File: "a", Done: 1e6, Total: 101e6})
+	now = now.Add(2 * time.Second)
+	p.update(hub.Event{Kind: hub.EventBytes, Phase: hub.PhaseDownload, File: "a", Done: 21e6, Total: 101e6})
+	assert.Equal(t, "\rdownloading   0%  1.0 MB/101.0 MB  0 files  a\x1b[K"+
+		"\rdownloading  20%  21.0 MB/101.0 MB  10.0 MB/s  ETA 0:08  0 files  a\x1b[K", buf.String())
+}
