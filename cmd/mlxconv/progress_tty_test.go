@@ -30,7 +30,7 @@ func TestProgressNarrowTerminal(t *testing.T) {
 	tinyLlama(t, in)
 	out := filepath.Join(work, "out")
 	child := selfCommand("convert", "--hf-path", in, "--mlx-path", out, "-q", "--backend", "native", "--workers", "1")
-	shell := "stty cols 60 rows 24 && exec " + shellQuote(child.Args)
+	shell := "stty cols 60 rows 24 && exec " + shellJoin(child.Args)
 	var cmd *exec.Cmd
 	switch runtime.GOOS {
 	case "linux":
@@ -73,8 +73,8 @@ func TestProgressNarrowTerminal(t *testing.T) {
 	assert.Contains(t, summary, "backend native")
 }
 
-// shellQuote joins args for sh -c, each single-quoted.
-func shellQuote(args []string) string {
+// shellJoin joins args for sh -c, each single-quoted.
+func shellJoin(args []string) string {
 	q := make([]string, len(args))
 	for i, a := range args {
 		q[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
