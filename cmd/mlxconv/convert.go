@@ -118,7 +118,7 @@ func runConvert(ctx context.Context, env *environment, args []string) error {
 	if !f.quiet && !f.dryRun {
 		bar = newProgressBar(env.stderr, env.isTTY)
 		opts.Progress = bar.update
-		opts.Notice = notice(env)
+		opts.Notice = bar.notice(notice(env))
 	}
 	sum, err := convert.Run(ctx, opts)
 	if bar != nil {
@@ -134,8 +134,8 @@ func runConvert(ctx context.Context, env *environment, args []string) error {
 		return writeSummaryJSON(env, sum)
 	}
 	if !f.quiet {
-		fmt.Fprintf(env.stderr, "mlxconv: wrote %s: %d tensors in %d shard(s), %s, %.3f bits per weight, %.1fs (backend %s)\n",
-			safe.Name(sum.Output), sum.Tensors, sum.Shards, humanBytes(sum.TotalSize), sum.BitsPerWeight, sum.Seconds, info)
+		fmt.Fprintf(env.stderr, "mlxconv: wrote %s: %d tensors in %d shard(s), %s, %.3f bits per weight, %.1fs, %s\n",
+			safe.Name(sum.Output), sum.Tensors, sum.Shards, humanBytes(sum.TotalSize), sum.BitsPerWeight, sum.Seconds, backendNote(info))
 	}
 	return nil
 }

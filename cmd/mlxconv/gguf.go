@@ -92,7 +92,7 @@ func runGGUF(ctx context.Context, env *environment, args []string) error {
 	if !f.quiet && !f.dryRun {
 		bar = newProgressBar(env.stderr, env.isTTY)
 		opts.Progress = bar.update
-		opts.Notice = notice(env)
+		opts.Notice = bar.notice(notice(env))
 	}
 	sum, err := ggufexport.Export(ctx, opts)
 	if bar != nil {
