@@ -2,12 +2,10 @@ package family
 
 import (
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
 
 	"github.com/mlxconv/mlxconv/gguf"
-	"github.com/mlxconv/mlxconv/internal/pyjson"
 	"github.com/mlxconv/mlxconv/model"
 )
 
@@ -130,22 +128,11 @@ func qwen35Params(m *model.Meta) error {
 	if err := qwenNextSSMParams(m, false); err != nil {
 		return err
 	}
-	sections := []int32{11, 11, 10, 0}
-	if v, field, ok := m.Rope.Top().Get("mrope_section"); ok {
-		list, isList := v.([]pyjson.Value)
-		if !isList {
-			return model.ConfigError(field, "a list of integers", v)
-		}
-		sections = make([]int32, 4)
-		for i := 0; i < len(list) && i < 4; i++ {
-			n, isInt := model.HPInt(list[i])
-			if !isInt || n < math.MinInt32 || n > math.MaxInt32 {
-				return model.ConfigError(fmt.Sprintf("%s[%d]", field, i), "an integer", list[i])
-			}
-			sections[i] = int32(n)
-		}
+	// TextParams wrote a config's sections (after the rope scaling).
+	if _, ok, err := m.MRopeSections(); err != nil || ok {
+		return err
 	}
-	m.Set(m.ArchKey("rope.dimension_sections"), gguf.NewValue(sections))
+	m.Set(m.ArchKey("rope.dimension_sections"), gguf.NewValue([]int32{11, 11, 10, 0}))
 	return nil
 }
 
