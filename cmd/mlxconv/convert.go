@@ -13,6 +13,7 @@ import (
 	"github.com/mlxconv/mlxconv/internal/safe"
 	"github.com/mlxconv/mlxconv/mlx"
 	"github.com/mlxconv/mlxconv/mlx/mlxbackend"
+	"github.com/spf13/pflag"
 )
 
 func init() {
@@ -94,7 +95,9 @@ func runConvert(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
+	warnQuantFlags(env, fs, &f)
 	opts := o.Options
+	opts.Version, opts.Command = versionString(), cardCommand("convert", args)
 	if convertHub != nil {
 		if opts.ResolveHub, opts.Upload, err = convertHub(env, f.quiet); err != nil {
 			return err
@@ -135,6 +138,26 @@ func runConvert(ctx context.Context, env *environment, args []string) error {
 			safe.Name(sum.Output), sum.Tensors, sum.Shards, humanBytes(sum.TotalSize), sum.BitsPerWeight, sum.Seconds, info)
 	}
 	return nil
+}
+
+// quantFlags only matter with -q (mlx_lm.convert ignores them silently).
+var quantFlags = []string{"q-bits", "q-group-size", "q-mode", "quant-predicate"}
+
+// warnQuantFlags warns (unless --quiet) about quantization flags given
+// without -q.
+func warnQuantFlags(env *environment, fs *pflag.FlagSet, f *convertFlags) {
+	if f.quantize || f.quiet {
+		return
+	}
+	var unused []string
+	for _, n := range quantFlags {
+		if fs.Changed(n) {
+			unused = append(unused, "--"+n)
+		}
+	}
+	if len(unused) > 0 {
+		fmt.Fprintf(env.stderr, "mlxconv: warning: %s given without -q: the model is not quantized (add -q to quantize)\n", strings.Join(unused, ", "))
+	}
 }
 
 // convertOptions are the library options and the backend kind the flags

@@ -136,7 +136,7 @@ func TestGGUFUsageErrors(t *testing.T) {
 		{[]string{"gguf", "--model", filepath.Join(work, "missing"), "--dry-run"}, 1, "missing"},
 		{[]string{"inspect"}, 2, "want one"},
 		{[]string{"inspect", in}, 2, "no .gguf files"},
-		{[]string{"inspect", filepath.Join(in, "config.json")}, 1, "gguf"},
+		{[]string{"inspect", filepath.Join(in, "config.json")}, 1, `invalid format: bad magic`},
 	} {
 		code, _, stderr := runCLI(t, tc.args...)
 		assert.Equal(t, tc.code, code, "%v: %s", tc.args, stderr)

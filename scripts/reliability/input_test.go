@@ -257,7 +257,7 @@ func TestSignalDuringConvert(t *testing.T) {
 				t.Fatalf("still running 30 s after %s (hang):\n%s", tc.name, log.String())
 			}
 			require.Equal(t, tc.code, cmd.ProcessState.ExitCode(), log.String())
-			require.Contains(t, log.String(), "mlxconv "+tc.cmd+": interrupted by "+tc.name+"\n")
+			require.Contains(t, log.String(), "mlxconv: "+tc.cmd+" interrupted by "+tc.name+"\n")
 			requireUnchanged(t, before, src)
 			require.Empty(t, entries(t, outParent), "no output and no temporary directory")
 		})
