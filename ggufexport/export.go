@@ -329,6 +329,7 @@ type candidate struct {
 	shape []int // numpy order, logical (dequantized) shape
 	pos   int64 // emission order key
 	sub   int
+	first bool              // emitted before the others (a Hub checkpoint's MXFP4 experts)
 	rule  *model.TensorRule // the family's modify_tensors step, if any
 	rows  []int             // the rule's row gather (nil: every row)
 	pad   int               // rows before zero-row padding (0: none)

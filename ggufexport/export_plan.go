@@ -124,39 +124,63 @@ func lastSourcePos(pos map[[2]any]int64, ins ...*source.Input) int64 {
 }
 
 // orderCandidates sorts the candidates into emission order: the position
-// of the last source tensor; stacked experts of a block all at the
-// block's last expert tensor, in the converter's merge order.
+// of the last source tensor; experts the converter merges (stacked from
+// per-expert tensors) of a block all at the block's last merged expert
+// tensor, in the converter's merge order. A Hub checkpoint's MXFP4
+// experts come first (GptOssModel.generate_extra_tensors writes them
+// before reading any other tensor), in reading order.
 func (pl *exportPlanner) orderCandidates(out []candidate) {
 	pos := pl.sourcePositions()
 	expBlock := map[int]int64{}
 	for i := range out {
 		c := &out[i]
-		if c.quant != nil {
-			c.pos = lastSourcePos(pos, c.quant.Weight, c.quant.Scales, c.quant.Biases)
-		} else {
-			c.pos = lastSourcePos(pos, c.float)
-		}
+		c.pos = lastSourcePos(pos, c.inputs()...)
+		c.first = pl.arch.KeepMXFP4 && c.quant != nil && c.quant.Quant != nil && c.quant.Quant.Mode == mlx.MXFP4 &&
+			c.quant.Weight != nil && slices.ContainsFunc(c.quant.Weight.Sources, func(s source.SourceTensor) bool {
+			return strings.HasSuffix(s.Name, "_blocks")
+		})
 		if c.isExpertStack() {
-			if p, ok := expBlock[c.bid]; !ok || c.pos > p {
-				expBlock[c.bid] = c.pos
-			}
 			parts := strings.SplitN(c.name, ".", 3) // blk, N, base.param
 			base := strings.TrimSuffix(strings.TrimSuffix(parts[len(parts)-1], ".weight"), ".bias")
 			c.sub = 1 + slices.Index(pl.arch.ExpertOrder, base)
 		}
+		if c.isMergedExperts() {
+			if p, ok := expBlock[c.bid]; !ok || c.pos > p {
+				expBlock[c.bid] = c.pos
+			}
+		}
 	}
 	for i := range out {
 		c := &out[i]
-		if c.isExpertStack() {
+		if c.isMergedExperts() {
 			c.pos = expBlock[c.bid]
 		}
 	}
 	sort.SliceStable(out, func(i, j int) bool {
-		if out[i].pos != out[j].pos {
-			return out[i].pos < out[j].pos
+		a, b := &out[i], &out[j]
+		switch {
+		case a.first != b.first:
+			return a.first
+		case a.pos != b.pos:
+			return a.pos < b.pos
 		}
-		return out[i].sub < out[j].sub
+		return a.sub < b.sub
 	})
+}
+
+// inputs are the candidate's checkpoint inputs.
+func (c *candidate) inputs() []*source.Input {
+	if c.quant != nil {
+		return []*source.Input{c.quant.Weight, c.quant.Scales, c.quant.Biases}
+	}
+	return []*source.Input{c.float}
+}
+
+// isMergedExperts reports whether c is a stack of experts the converter
+// merges from per-expert tensors (some input has several sources), not
+// one stacked checkpoint tensor it writes where it reads it.
+func (c *candidate) isMergedExperts() bool {
+	return c.isExpertStack() && slices.ContainsFunc(c.inputs(), func(in *source.Input) bool { return in != nil && len(in.Sources) > 1 })
 }
 
 // qkPermutation sets up Llama's Q/K permutation for c, if it is a Q or K

@@ -345,6 +345,7 @@ func TextParams(m *Meta) error {
 		func() error { return m.OptU32("attention.head_count_kv", "num_key_value_heads", "n_kv_heads") },
 		m.causalParam,
 		m.ropeScalingParams,
+		m.mropeSectionParams,
 		m.ropeThetaParams,
 		func() error { return m.OptF32("attention.layer_norm_rms_epsilon", "rms_norm_eps", "norm_eps") },
 		func() error {
@@ -380,6 +381,40 @@ func (m *Meta) causalParam() error {
 
 // ropeScalingParams writes the rope.scaling KVs of a linear, yarn or
 // longrope rope type.
+// mropeSectionParams writes rope_parameters' mrope_section, padded with
+// zeros to 4 and cut there, as rope.dimension_sections (TextModel, before
+// the rope theta).
+func (m *Meta) mropeSectionParams() error {
+	sections, ok, err := m.MRopeSections()
+	if err != nil || !ok {
+		return err
+	}
+	m.Set(m.ArchKey("rope.dimension_sections"), gguf.NewValue(sections))
+	return nil
+}
+
+// MRopeSections returns rope_parameters' mrope_section padded with zeros
+// to 4 entries and cut there; false when it has none.
+func (m *Meta) MRopeSections() ([]int32, bool, error) {
+	v, field, ok := m.Rope.Top().Get("mrope_section")
+	if !ok {
+		return nil, false, nil
+	}
+	list, isList := v.([]pyjson.Value)
+	if !isList {
+		return nil, false, ConfigError(field, "a list of integers", v)
+	}
+	sections := make([]int32, 4)
+	for i := 0; i < len(list) && i < 4; i++ {
+		n, isInt := HPInt(list[i])
+		if !isInt || n < math.MinInt32 || n > math.MaxInt32 {
+			return nil, false, ConfigError(fmt.Sprintf("%s[%d]", field, i), "an integer", list[i])
+		}
+		sections[i] = int32(n)
+	}
+	return sections, true, nil
+}
+
 func (m *Meta) ropeScalingParams() error {
 	t, err := m.Rope.RopeType()
 	if err != nil || t == "" {

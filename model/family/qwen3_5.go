@@ -2,12 +2,10 @@ package family
 
 import (
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
 
 	"github.com/mlxconv/mlxconv/gguf"
-	"github.com/mlxconv/mlxconv/internal/pyjson"
 	"github.com/mlxconv/mlxconv/model"
 )
 
@@ -21,20 +19,37 @@ var Qwen35 = &model.Family{
 	Types: []string{"qwen3_5"},
 	MLX: model.MLX{Build: buildQwen35, Rules: qwen35Rules(nil), Pred: qwen3NextPred,
 		KeepDType: func(name string) bool { return strings.HasSuffix(name, "A_log") }},
-	GGUF: qwen35GGUF("qwen3_5", "qwen35", model.CommonLayer),
+	GGUF: qwen35GGUF("qwen3_5", "qwen35", model.CommonLayer, nil),
 }
 
 // qwen35GGUF is Qwen3_5TextModel / Qwen3_5MoeTextModel (the text model of
-// Qwen3_5(Moe)ForConditionalGeneration; convert_hf_to_gguf.py with
-// --no-mtp, as mlx-lm drops the MTP layer): Qwen3NextModel's tensors
-// with in_proj_qkvz/ba stored apart, V heads reordered from grouped to
-// tiled, interleaved M-RoPE sections.
-func qwen35GGUF(modelType, arch string, mlp map[string]string) *model.GGUF {
+// Qwen3_5(Moe)ForConditionalGeneration): Qwen3NextModel's tensors with
+// in_proj_qkvz/ba stored apart, V heads reordered from grouped to tiled,
+// interleaved M-RoPE sections; the MTP layers a checkpoint ships, which
+// mlx-lm drops, kept as Qwen3NextModel keeps them. moe: the family's
+// fused-expert rules.
+func qwen35GGUF(modelType, arch string, mlp map[string]string, moe []model.SanitizeRule) *model.GGUF {
+	rules := qwen35RulesWith(moe, qwenMTPNorms)
 	return &model.GGUF{
 		Types: []string{modelType}, Arch: arch, Vocab: arch, SetVocab: model.VocabLoader.BPE,
-		Layer: qwenNextLayer(mlp, map[string]string{"linear_attn.in_proj_qkv": "attn_qkv", "linear_attn.in_proj_z": "attn_gate",
-			"linear_attn.in_proj_b": "ssm_beta", "linear_attn.in_proj_a": "ssm_alpha"}),
+		Layer: withNextN(qwenNextLayer(mlp, map[string]string{"linear_attn.in_proj_qkv": "attn_qkv", "linear_attn.in_proj_z": "attn_gate",
+			"linear_attn.in_proj_b": "ssm_beta", "linear_attn.in_proj_a": "ssm_alpha"})),
 		ExpertOrder: qwenMoEOrder, Params: qwen35Params,
+		MLX: &model.MLX{Build: buildQwen35GGUF, Pred: qwen3NextPred, KeepDType: func(name string) bool { return strings.HasSuffix(name, "A_log") },
+			Sanitize: func(m *model.Tree, c model.Config, ts model.Tensors) error {
+				tc, err := qwen35Text(c)
+				if err != nil {
+					return err
+				}
+				layers, err := tc.IntOr("num_hidden_layers", 32)
+				if err != nil {
+					return err
+				}
+				if err := renameQwenMTP(ts, "model.language_model.layers.", layers); err != nil {
+					return err
+				}
+				return model.ApplyRules(rules, m, c, ts)
+			}},
 		// Qwen3NextModel's -exp and squeeze, the V heads reordered first.
 		Tensors: map[string]model.TensorRule{
 			"ssm_a": {NegExp: true, Rows: qwen35VRows(0, 1)}, "ssm_dt.bias": {Rows: qwen35VRows(0, 1)},
@@ -113,31 +128,24 @@ func qwen35Params(m *model.Meta) error {
 	if err := qwenNextSSMParams(m, false); err != nil {
 		return err
 	}
-	sections := []int32{11, 11, 10, 0}
-	if v, field, ok := m.Rope.Top().Get("mrope_section"); ok {
-		list, isList := v.([]pyjson.Value)
-		if !isList {
-			return model.ConfigError(field, "a list of integers", v)
-		}
-		sections = make([]int32, 4)
-		for i := 0; i < len(list) && i < 4; i++ {
-			n, isInt := model.HPInt(list[i])
-			if !isInt || n < math.MinInt32 || n > math.MaxInt32 {
-				return model.ConfigError(fmt.Sprintf("%s[%d]", field, i), "an integer", list[i])
-			}
-			sections[i] = int32(n)
-		}
+	// TextParams wrote a config's sections (after the rope scaling).
+	if _, ok, err := m.MRopeSections(); err != nil || ok {
+		return err
 	}
-	m.Set(m.ArchKey("rope.dimension_sections"), gguf.NewValue(sections))
+	m.Set(m.ArchKey("rope.dimension_sections"), gguf.NewValue([]int32{11, 11, 10, 0}))
 	return nil
 }
 
 // qwen35Rules is Model.sanitize (moe: Qwen3_5Moe's fused-expert rewrite),
 // then TextModel.sanitize. Its lm_head.weight pop never matches a nested
 // name, so it has no rule.
-func qwen35Rules(moe []model.SanitizeRule) []model.SanitizeRule {
-	norms := []model.Match{model.Suffix(".input_layernorm.weight"), model.Suffix(".post_attention_layernorm.weight"),
-		model.Suffix("model.norm.weight"), model.Suffix(".q_norm.weight"), model.Suffix(".k_norm.weight")}
+func qwen35Rules(moe []model.SanitizeRule) []model.SanitizeRule { return qwen35RulesWith(moe, nil) }
+
+// qwen35RulesWith is qwen35Rules with extra (the MTP layers' own norms)
+// shifted too.
+func qwen35RulesWith(moe []model.SanitizeRule, extra []model.Match) []model.SanitizeRule {
+	norms := append([]model.Match{model.Suffix(".input_layernorm.weight"), model.Suffix(".post_attention_layernorm.weight"),
+		model.Suffix("model.norm.weight"), model.Suffix(".q_norm.weight"), model.Suffix(".k_norm.weight")}, extra...)
 	conv := []model.Match{model.Contains("conv1d.weight")}
 	rules := []model.SanitizeRule{
 		model.Drop{model.Prefix("vision_tower"), model.Prefix("model.visual")},
@@ -182,7 +190,19 @@ func qwen35RopeType(tc model.Config) {
 	}
 }
 
-func buildQwen35(c model.Config, _ model.Tensors) (*model.Tree, error) {
+func buildQwen35(c model.Config, ts model.Tensors) (*model.Tree, error) {
+	return qwen35Tree(c, ts, 0)
+}
+
+// buildQwen35GGUF is the converter's tree: mlx-lm's with the MTP layers
+// the checkpoint has.
+func buildQwen35GGUF(c model.Config, ts model.Tensors) (*model.Tree, error) {
+	return qwen35Tree(c, ts, qwenMTPCount(ts))
+}
+
+// qwen35Tree is TextModel's parameter tree with mtp MTP layers after the
+// decoder layers.
+func qwen35Tree(c model.Config, ts model.Tensors, mtp int) (*model.Tree, error) {
 	tc, err := qwen35Text(c)
 	if err != nil {
 		return nil, err
@@ -232,11 +252,12 @@ func buildQwen35(c model.Config, _ model.Tensors) (*model.Tree, error) {
 			b.MLP(p+".mlp", d.Hidden, d.Inter, false)
 		}
 	}
+	x.mtpLayers(&b, ts, p0+"model.layers.", layers, mtp, d)
 	b.Norm(p0+"model.norm", d.Hidden)
 	if !x.tie {
 		b.Linear(p0+"lm_head", d.Hidden, d.Vocab, false)
 	}
-	return b.Tree(layers), nil
+	return b.Tree(layers + mtp), nil
 }
 
 // readQwen35Rest reads the flags and checks what TextModel's construction

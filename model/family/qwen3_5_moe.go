@@ -15,9 +15,11 @@ var Qwen35MoE = &model.Family{
 	Types: []string{"qwen3_5_moe"},
 	MLX: model.MLX{Build: buildQwen35, Pred: qwen3NextPred,
 		KeepDType: func(name string) bool { return strings.HasSuffix(name, "A_log") },
-		Rules: qwen35Rules([]model.SanitizeRule{
-			model.Split{From: ".mlp.experts.gate_up_proj", Into: []string{".mlp.switch_mlp.gate_proj.weight", ".mlp.switch_mlp.up_proj.weight"}, Axis: -2},
-			model.Rename{From: ".mlp.experts.down_proj", To: ".mlp.switch_mlp.down_proj.weight"},
-		})},
-	GGUF: qwen35GGUF("qwen3_5_moe", "qwen35moe", qwenMoELayer),
+		Rules:     qwen35Rules(qwen35MoERules)},
+	GGUF: qwen35GGUF("qwen3_5_moe", "qwen35moe", qwenMoELayer, qwen35MoERules),
+}
+
+var qwen35MoERules = []model.SanitizeRule{
+	model.Split{From: ".mlp.experts.gate_up_proj", Into: []string{".mlp.switch_mlp.gate_proj.weight", ".mlp.switch_mlp.up_proj.weight"}, Axis: -2},
+	model.Rename{From: ".mlp.experts.down_proj", To: ".mlp.switch_mlp.down_proj.weight"},
 }

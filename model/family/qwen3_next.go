@@ -21,12 +21,14 @@ var Qwen3Next = &model.Family{
 	Name:  "qwen3_next",
 	Types: []string{"qwen3_next"},
 	MLX:   model.MLX{LegacyRope: true, Build: buildQwen3Next, Rules: qwen3NextRules, Pred: qwen3NextPred},
-	// Qwen3NextModel (convert_hf_to_gguf.py with --no-mtp: mlx-lm drops
-	// the MTP layer, and so does the export).
+	// Qwen3NextModel: the MTP layers a checkpoint ships (mtp.*), which
+	// mlx-lm drops, are kept as layers num_hidden_layers... (blk.N.nextn.*),
+	// as convert_hf_to_gguf.py does by default.
 	GGUF: &model.GGUF{
 		Types: []string{"qwen3_next"}, Arch: "qwen3next", Vocab: "qwen3next", SetVocab: model.VocabLoader.BPE,
-		Layer:       qwenNextLayer(qwenMoELayer, map[string]string{"linear_attn.in_proj_qkvz": "attn_qkv", "linear_attn.in_proj_ba": "ssm_ba"}),
+		Layer:       withNextN(qwenNextLayer(qwenMoELayer, map[string]string{"linear_attn.in_proj_qkvz": "attn_qkv", "linear_attn.in_proj_ba": "ssm_ba"})),
 		ExpertOrder: qwenMoEOrder, Params: qwen3NextParams,
+		MLX: &model.MLX{LegacyRope: true, Build: buildQwen3NextGGUF, Sanitize: sanitizeQwen3NextGGUF, Pred: qwen3NextPred},
 		Tensors: map[string]model.TensorRule{"ssm_a": {NegExp: true}, "ssm_conv1d.weight": {Squeeze: true},
 			"attn_qkv.weight": {Rows: qwen3NextQKVZ}},
 		Configs: map[string]*model.HFConfig{"qwen3_next": {Defaults: map[string]any{"vocab_size": 151936, "hidden_size": 2048,
@@ -91,15 +93,25 @@ func qwen3NextQKVZ(h *model.HParams, n int) ([]model.RowPart, error) {
 	return []model.RowPart{{Name: "attn_qkv", Rows: slices.Concat(q, k, v)}, {Name: "attn_gate", Rows: z}}, nil
 }
 
-// qwen3NextParams is Qwen3NextModel.set_gguf_parameters (without MTP)
-// over Qwen3NextConfig.
+// qwen3NextParams is Qwen3NextModel.set_gguf_parameters over
+// Qwen3NextConfig.
 func qwen3NextParams(m *model.Meta) error { return qwenNextSSMParams(m, true) }
 
 // qwenNextSSMParams is Qwen3NextModel.set_gguf_parameters; derive: the
-// config class fills in layer_types.
+// config class fills in layer_types. The MTP layers the export has count
+// as blocks (_QwenMtpMixin).
 func qwenNextSSMParams(m *model.Meta, derive bool) error {
 	if err := qwenMoEParams(m); err != nil {
 		return err
+	}
+	mtp := qwenMTPLayers(m)
+	if mtp > 0 {
+		if err := m.U32("block_count", m.BlockCount+mtp); err != nil {
+			return err
+		}
+		if err := nextnKV(m, mtp); err != nil {
+			return err
+		}
 	}
 	for _, kv := range []struct{ suffix, key string }{{"ssm.conv_kernel", "linear_conv_kernel_dim"}, {"ssm.state_size", "linear_key_head_dim"},
 		{"ssm.group_count", "linear_num_key_heads"}, {"ssm.time_step_rank", "linear_num_value_heads"}} {
@@ -118,14 +130,15 @@ func qwenNextSSMParams(m *model.Meta, derive bool) error {
 	if err := m.U32("ssm.inner_size", dv*nv); err != nil {
 		return err
 	}
-	return qwenNextLayerKVs(m, derive)
+	return qwenNextLayerKVs(m, derive, mtp)
 }
 
 // qwenNextLayerKVs writes attention.recurrent_layers (from layer_types;
 // with derive, from full_attention_interval when absent, as
 // Qwen3NextConfig fills it in), full_attention_interval and
-// rope.dimension_count.
-func qwenNextLayerKVs(m *model.Meta, derive bool) error {
+// rope.dimension_count. The mtp layers after the decoder are not
+// recurrent.
+func qwenNextLayerKVs(m *model.Meta, derive bool, mtp int64) error {
 	interval, ok, err := m.H.FindInt("full_attention_interval")
 	if err != nil {
 		return err
@@ -138,6 +151,7 @@ func qwenNextLayerKVs(m *model.Meta, derive bool) error {
 		return err
 	}
 	if rec != nil {
+		rec = append(rec, make([]bool, mtp)...)
 		m.Set(m.ArchKey("attention.recurrent_layers"), gguf.NewValue(rec))
 	}
 	if err := m.U32("full_attention_interval", interval); err != nil {
@@ -154,18 +168,24 @@ func qwenNextLayerKVs(m *model.Meta, derive bool) error {
 	return m.U32("rope.dimension_count", int64(float64(dim)*f))
 }
 
-var qwen3NextRules = []model.SanitizeRule{model.When{
-	All: []model.Match{model.Prefix("model.layers."), model.Suffix(".mlp.experts.0.up_proj.weight")},
-	Rules: []model.SanitizeRule{
-		model.Drop{model.Contains("mtp.")},
-		model.TiedHead{},
-		model.StackExperts{Stack: qwenMoEExperts([]string{"weight"}, false), Layers: "model.layers.", Block: "mlp", Count: "num_experts",
-			From: model.LayersFromNames},
-		model.Transform{Match: []model.Match{model.Contains("conv1d.weight")}, If: model.LastDimNot1, Op: model.ValueSwapLast2},
-		model.Transform{Match: []model.Match{model.Suffix(".input_layernorm.weight"), model.Suffix(".post_attention_layernorm.weight"),
-			model.Suffix("model.norm.weight"), model.Suffix(".q_norm.weight"), model.Suffix(".k_norm.weight")}, If: model.Rank1, Op: model.ValueAddOne},
-	},
-}}
+var qwen3NextRules = qwen3NextRulesWith(nil)
+
+// qwen3NextRulesWith is Model.sanitize with norms (the MTP layers' own
+// norms) shifted too.
+func qwen3NextRulesWith(norms []model.Match) []model.SanitizeRule {
+	return []model.SanitizeRule{model.When{
+		All: []model.Match{model.Prefix("model.layers."), model.Suffix(".mlp.experts.0.up_proj.weight")},
+		Rules: []model.SanitizeRule{
+			model.Drop{model.Contains("mtp.")},
+			model.TiedHead{},
+			model.StackExperts{Stack: qwenMoEExperts([]string{"weight"}, false), Layers: "model.layers.", Block: "mlp", Count: "num_experts",
+				From: model.LayersFromNames},
+			model.Transform{Match: []model.Match{model.Contains("conv1d.weight")}, If: model.LastDimNot1, Op: model.ValueSwapLast2},
+			model.Transform{Match: append([]model.Match{model.Suffix(".input_layernorm.weight"), model.Suffix(".post_attention_layernorm.weight"),
+				model.Suffix("model.norm.weight"), model.Suffix(".q_norm.weight"), model.Suffix(".k_norm.weight")}, norms...), If: model.Rank1, Op: model.ValueAddOne},
+		},
+	}}
+}
 
 // qwen3NextPred: 8-bit routers and shared-expert gates.
 func qwen3NextPred(path string) *pyjson.Object {
@@ -216,7 +236,20 @@ func readQwen3Next(c model.Config) (x qwen3NextDims, err error) {
 	return x, err
 }
 
-func buildQwen3Next(c model.Config, _ model.Tensors) (*model.Tree, error) {
+func buildQwen3Next(c model.Config, ts model.Tensors) (*model.Tree, error) {
+	return qwen3NextTree(c, ts, 0)
+}
+
+// buildQwen3NextGGUF is the converter's tree: mlx-lm's with the MTP
+// layers the checkpoint has.
+func buildQwen3NextGGUF(c model.Config, ts model.Tensors) (*model.Tree, error) {
+	return qwen3NextTree(c, ts, qwenMTPCount(ts))
+}
+
+// qwen3NextTree is the parameter tree with mtp MTP layers after the
+// decoder layers (full attention, a MoE block when there are experts,
+// and the next-n modules).
+func qwen3NextTree(c model.Config, ts model.Tensors, mtp int) (*model.Tree, error) {
 	if err := model.NeedKeys(c, "hidden_size", "num_hidden_layers", "intermediate_size", "num_attention_heads",
 		"linear_num_value_heads", "linear_num_key_heads", "linear_key_head_dim", "linear_value_head_dim",
 		"linear_conv_kernel_dim", "num_experts", "num_experts_per_tok", "decoder_sparse_step",
@@ -253,12 +286,115 @@ func buildQwen3Next(c model.Config, _ model.Tensors) (*model.Tree, error) {
 			b.MLP(p+".mlp", d.Hidden, d.Inter, false)
 		}
 	}
+	x.mtpLayers(&b, ts, "model.layers.", layers, mtp, d)
 	b.Norm("model.norm", d.Hidden)
 	if !x.tie {
 		b.Linear("lm_head", d.Hidden, d.Vocab, false)
 	}
-	return b.Tree(layers), nil
+	return b.Tree(layers + mtp), nil
 }
+
+// mtpLayers adds n MTP layers from layer first on under blocks: the
+// next-n modules, full attention, the norms, and a MoE block when there
+// are experts, else an MLP.
+func (x qwen3NextDims) mtpLayers(b *model.Builder, ts model.Tensors, blocks string, first, n int, d model.Dims) {
+	for l := first; l < first+n; l++ {
+		p := blocks + strconv.Itoa(l)
+		nextnModules(b, ts, p, d.Hidden, d.Vocab)
+		x.attention(b, p+".self_attn", d)
+		b.Norm(p+".input_layernorm", d.Hidden)
+		b.Norm(p+".post_attention_layernorm", d.Hidden)
+		if x.experts > 0 {
+			x.sparseMoe(b, p+".mlp", d.Hidden)
+		} else {
+			b.MLP(p+".mlp", d.Hidden, d.Inter, false)
+		}
+	}
+}
+
+// qwenMTPModules are the MTP block's own modules (mtp.<name>) and their
+// names as modules of the first MTP layer (_QwenMtpMixin.filter_tensors).
+var qwenMTPModules = map[string]string{"fc": "eh_proj", "pre_fc_norm_embedding": "enorm", "pre_fc_norm_hidden": "hnorm",
+	"norm": "shared_head.norm"}
+
+// qwenMTPNorms are the MTP layers' own (1 + w) norms.
+var qwenMTPNorms = []model.Match{model.Suffix(".enorm.weight"), model.Suffix(".hnorm.weight"), model.Suffix(".shared_head.norm.weight")}
+
+// qwenMTPLayer returns, for a checkpoint name under mtp. (or model.mtp.),
+// the MTP layer index and the name's rest within that layer
+// (mtp.layers.<i>.<rest>, or mtp.<module>.<param> as layer 0's renamed
+// module); ok is false for any other name.
+func qwenMTPLayer(name string) (i int, rest string, ok bool) {
+	name = strings.TrimPrefix(name, "model.")
+	tail, isMTP := strings.CutPrefix(name, "mtp.")
+	if !isMTP {
+		return 0, "", false
+	}
+	parts := strings.SplitN(tail, ".", 3)
+	if len(parts) == 3 && parts[0] == "layers" {
+		i, err := strconv.Atoi(parts[1])
+		return i, parts[2], err == nil && i >= 0 && i < model.MaxLayers && strconv.Itoa(i) == parts[1]
+	}
+	if to, known := qwenMTPModules[parts[0]]; known && len(parts) == 2 {
+		return 0, to + "." + parts[1], true
+	}
+	return 0, "", false
+}
+
+// qwenMTPCount is the number of MTP layers of a checkpoint (one more than
+// the largest i of its mtp.layers.<i>.* names; 0 for none).
+func qwenMTPCount(ts model.Tensors) int {
+	n := 0
+	for _, name := range ts.Names() {
+		if i, _, ok := qwenMTPLayer(name); ok && strings.Contains(name, "mtp.layers.") {
+			n = max(n, i+1)
+		}
+	}
+	return n
+}
+
+// renameQwenMTP renames the MTP tensors to layers first + i under blocks,
+// as _QwenMtpMixin.filter_tensors does.
+func renameQwenMTP(ts model.Tensors, blocks string, first int) error {
+	for _, name := range ts.Names() {
+		if i, rest, ok := qwenMTPLayer(name); ok {
+			if err := ts.Rename(name, blocks+strconv.Itoa(first+i)+"."+rest); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// qwenMTPLayers is the number of MTP layers of the exported model (those
+// after the decoder layers with an input_layernorm; an mlx-lm output has
+// none).
+func qwenMTPLayers(m *model.Meta) int64 {
+	var n int64
+	for n < model.MaxLayers {
+		l := strconv.FormatInt(m.BlockCount+n, 10)
+		if !m.HasParam("model.layers."+l+".input_layernorm.weight") && !m.HasParam("language_model.model.layers."+l+".input_layernorm.weight") {
+			break
+		}
+		n++
+	}
+	return n
+}
+
+// sanitizeQwen3NextGGUF is the converter's sanitize: the MTP layers
+// renamed, then mlx-lm's with their norms shifted too.
+func sanitizeQwen3NextGGUF(m *model.Tree, c model.Config, ts model.Tensors) error {
+	layers, err := model.LayerCount(c)
+	if err != nil {
+		return err
+	}
+	if err := renameQwenMTP(ts, "model.layers.", layers); err != nil {
+		return err
+	}
+	return model.ApplyRules(qwen3NextGGUFRules, m, c, ts)
+}
+
+var qwen3NextGGUFRules = qwen3NextRulesWith(qwenMTPNorms)
 
 // gatedDeltaNet adds Qwen3NextGatedDeltaNet's parameters in attribute
 // order (dt_bias and A_log belong to the non-leaf module itself).

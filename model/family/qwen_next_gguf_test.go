@@ -6,6 +6,7 @@ import (
 
 	"github.com/mlxconv/mlxconv/internal/pyjson"
 	"github.com/mlxconv/mlxconv/model"
+	"github.com/stretchr/testify/assert"
 )
 
 func qwenNextHParams(t *testing.T, config string) *model.HParams {
@@ -77,5 +78,37 @@ func TestQwenNextRecurrent(t *testing.T) {
 	lt := qwenNextHParams(t, `{"num_hidden_layers": 2, "layer_types": ["full_attention", "linear_attention"]}`)
 	if rec, err := qwenNextRecurrent(lt, 4, true); err != nil || !slices.Equal(rec, []bool{false, true}) {
 		t.Errorf("layer_types: %v, %v", rec, err)
+	}
+}
+
+// TestQwenMTPLayer: _QwenMtpMixin.filter_tensors' renames of the MTP
+// block's names (layer index, rest within the layer).
+func TestQwenMTPLayer(t *testing.T) {
+	cases := []struct {
+		name, rest string
+		i          int
+		ok         bool
+	}{
+		{name: "mtp.layers.0.self_attn.q_proj.weight", rest: "self_attn.q_proj.weight", ok: true},
+		{name: "model.mtp.layers.1.mlp.experts.3.up_proj.weight", i: 1, rest: "mlp.experts.3.up_proj.weight", ok: true},
+		{name: "mtp.fc.weight", rest: "eh_proj.weight", ok: true},
+		{name: "mtp.pre_fc_norm_embedding.weight", rest: "enorm.weight", ok: true},
+		{name: "mtp.pre_fc_norm_hidden.weight", rest: "hnorm.weight", ok: true},
+		{name: "mtp.norm.weight", rest: "shared_head.norm.weight", ok: true},
+		{name: "mtp.layers.01.x.weight"},
+		{name: "mtp.layers.x.y.weight"},
+		{name: "mtp.other.weight"},
+		{name: "model.layers.0.mtp.norm.weight"},
+		{name: "language_model.mtp.fc.weight"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			i, rest, ok := qwenMTPLayer(tc.name)
+			assert.Equal(t, tc.ok, ok)
+			if tc.ok {
+				assert.Equal(t, tc.i, i)
+				assert.Equal(t, tc.rest, rest)
+			}
+		})
 	}
 }

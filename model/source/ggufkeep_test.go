@@ -72,3 +72,61 @@ func TestGGUFKeepsWhatMLXDrops(t *testing.T) {
 		})
 	}
 }
+
+// TestQwenNextGGUFKeepsMTP: Qwen3-Next's GGUF.MLX renames the checkpoint's
+// mtp.* block to layer num_hidden_layers (its experts stacked as the
+// decoder's), where mlx-lm's sanitize drops it; the tree has the layer
+// only where the checkpoint has it.
+func TestQwenNextGGUFKeepsMTP(t *testing.T) {
+	const cfg = `{"model_type": "qwen3_next", "vocab_size": 16, "hidden_size": 8, "intermediate_size": 16, "num_hidden_layers": 1,
+		"num_attention_heads": 2, "num_key_value_heads": 1, "head_dim": 4, "linear_num_value_heads": 2, "linear_num_key_heads": 1,
+		"linear_key_head_dim": 4, "linear_value_head_dim": 4, "linear_conv_kernel_dim": 2, "num_experts": 1, "num_experts_per_tok": 1,
+		"decoder_sparse_step": 1, "shared_expert_intermediate_size": 4, "mlp_only_layers": [], "moe_intermediate_size": 4,
+		"rms_norm_eps": 1e-6, "rope_theta": 1e4, "partial_rotary_factor": 0.25, "max_position_embeddings": 64,
+		"full_attention_interval": 1, "tie_word_embeddings": false}`
+	experts := func(p string) []string {
+		return []string{p + ".mlp.experts.0.down_proj.weight", p + ".mlp.experts.0.gate_proj.weight", p + ".mlp.experts.0.up_proj.weight"}
+	}
+	base := append([]string{"lm_head.weight", "model.embed_tokens.weight", "model.norm.weight"}, experts("model.layers.0")...)
+	mtp := append([]string{"mtp.fc.weight", "mtp.norm.weight", "mtp.pre_fc_norm_hidden.weight", "mtp.layers.0.self_attn.q_proj.weight"},
+		experts("mtp.layers.0")...)
+	stacked := func(l string) []string {
+		p := "model.layers." + l + ".mlp.switch_mlp."
+		return []string{p + "up_proj.weight", p + "down_proj.weight", p + "gate_proj.weight"}
+	}
+	cases := []struct {
+		name    string
+		gguf    bool
+		in      []string
+		names   []string
+		wantMod bool
+	}{
+		{name: "mlx drops the MTP block", in: mtp, names: stacked("0")},
+		{name: "gguf keeps it as layer 1", gguf: true, in: mtp, wantMod: true, names: append([]string{"model.layers.1.eh_proj.weight",
+			"model.layers.1.shared_head.norm.weight", "model.layers.1.hnorm.weight", "model.layers.1.self_attn.q_proj.weight"},
+			append(stacked("0"), stacked("1")...)...)},
+		{name: "gguf without MTP tensors", gguf: true, names: stacked("0")},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			obj, err := model.ParseObject([]byte(cfg))
+			require.NoError(t, err)
+			c := newConfig(obj, "config.json")
+			x := &family.Qwen3Next.MLX
+			if tc.gguf {
+				x = family.Qwen3Next.GGUF.MLX
+			}
+			var src []SourceTensor
+			for _, n := range append(slices.Clone(base), tc.in...) {
+				src = append(src, SourceTensor{Name: n, DType: mlx.F32, Shape: []int{1, 2}})
+			}
+			ts := tensorView{newTensorSet(src)}
+			tree, err := x.Build(c, ts)
+			require.NoError(t, err)
+			require.NoError(t, x.SanitizeTensors(tree, c, ts))
+			assert.ElementsMatch(t, append(base[:3:3], tc.names...), ts.Names())
+			has := slices.ContainsFunc(tree.Modules, func(m model.Module) bool { return m.Path == "model.layers.1.eh_proj" })
+			assert.Equal(t, tc.wantMod, has)
+		})
+	}
+}

@@ -811,6 +811,49 @@ def fixup_ernie_mtp(d, f):
     write_shards(d, wm, shards)
 
 
+def fixup_qwen_mtp(d, f):
+    """The MTP block Qwen3-Next and Qwen3.5 checkpoints ship (transformers
+    does not build it; mlx-lm's sanitize drops it, convert_hf_to_gguf.py keeps
+    it as a next-n layer): mtp.layers.0.* copied from the last full-attention
+    layer (a full-attention decoder layer with the model's MLP or MoE block),
+    plus mtp.fc [H, 2H] and the (1 + w) norms mtp.pre_fc_norm_embedding,
+    mtp.pre_fc_norm_hidden and mtp.norm [H], seeded; a Qwen3.5 config gets the
+    Hub's text_config mtp_num_hidden_layers 1 and mtp_use_dedicated_embeddings
+    false."""
+    import torch
+
+    c = f["config"].get("text_config", f["config"])
+    n = c["num_hidden_layers"]
+    types = c.get("layer_types") or ["full_attention" if (i + 1) % c.get("full_attention_interval", 4) == 0
+                                     else "linear_attention" for i in range(n)]
+    full = max(i for i, t in enumerate(types) if t == "full_attention")
+    g = torch.Generator().manual_seed(1)
+    wm, shards = read_shards(d)
+    for fn, ts in shards.items():
+        embed = [k for k in ts if k.endswith("embed_tokens.weight")]
+        if not embed:
+            continue
+        src = embed[0][: -len("embed_tokens.weight")] + "layers.%d." % full
+        for k in [k for k in ts if k.startswith(src)]:
+            ts["mtp.layers.0." + k[len(src):]] = ts[k].clone()
+        e = ts[embed[0]]
+        h = e.shape[1]
+        ts["mtp.fc.weight"] = (torch.randn((h, 2 * h), generator=g) * 0.05).to(e.dtype)
+        for x in ("pre_fc_norm_embedding", "pre_fc_norm_hidden", "norm"):
+            ts["mtp.%s.weight" % x] = (torch.randn((h,), generator=g) * 0.1).to(e.dtype)
+        if wm is not None:
+            for k in ts:
+                wm.setdefault(k, fn)
+    write_shards(d, wm, shards)
+    if "text_config" in f["config"]:
+        cp = os.path.join(d, "config.json")
+        with open(cp) as fh:
+            conf = json.load(fh)
+        conf["text_config"].update(mtp_num_hidden_layers=1, mtp_use_dedicated_embeddings=False)
+        with open(cp, "w") as fh:
+            fh.write(json.dumps(conf, indent=2, sort_keys=True) + "\n")
+
+
 def fixup_hub_config(d, f):
     """config.json with the fixture's hub_config keys set (a null removes a
     key; "a.b" is key b of the object at a): a remote-code Hub config over
@@ -976,6 +1019,7 @@ HUB_FIXUPS = {
     "hf_quant_config": fixup_hf_quant_config,
     "next_n_layer": fixup_next_n_layer,
     "ernie_mtp": fixup_ernie_mtp,
+    "qwen_mtp": fixup_qwen_mtp,
     "hub_config": fixup_hub_config,
     "hunyuan_fused": fixup_hunyuan_fused,
     "minimax_m2": fixup_minimax_m2,

@@ -7,9 +7,10 @@ the JSON that dump.py and runtime.py write.
       length for arrays) and value (sha256 of the elements for long arrays).
       Keys matched by the allow-list may differ or be missing/extra; they are
       listed as "allowed". Key order is not compared (llama.cpp looks keys up).
-  compare.py tensors REF.dump.json CAND.dump.json [--bytes]
-      Same tensor names, ggml types and shapes (order not compared); with
-      --bytes also identical data (sha256).
+  compare.py tensors REF.dump.json CAND.dump.json [--bytes] [--allow FILE] [--arch NAME]
+      Same tensor names, ggml types and shapes, in the same order (the
+      order of the tensor infos, which is the data's); with --bytes also
+      identical data (sha256).
   compare.py logits REF.logits.json CAND.logits.json [--rtol 1e-5]
       Same input tokens and vocabulary size, same greedy tokens, and
       max_i |cand_i - ref_i| / max_i |ref_i| <= rtol over the full logits
@@ -28,7 +29,9 @@ architectures (the dump's general.architecture or --arch); the reason is
 required and is printed with every use. A KEY_GLOB "tensor-data:NAME_GLOB"
 allows the data (never the name, type or shape) of the matching F32 tensors
 to differ by at most 1 ulp per element (check.py candidate --tensor-bytes,
-which reads both files for it).
+which reads both files for it). The key "tensor-order" (with @ARCH) allows
+the tensors' order to differ from the reference's (names, types, shapes and
+data are still compared).
 """
 import argparse
 import base64
@@ -141,10 +144,12 @@ def f32_ulp_distance(path_a, path_b, name, n_elements):
     return max((abs(x - y) for x, y in zip(*lines)), default=0)
 
 
-def tensor_diff(ref, cand, check_bytes=False, allow=(), arch=None, paths=None, oks=None):
+def tensor_diff(ref, cand, check_bytes=False, allow=(), arch=None, paths=None, oks=None, check_order=True):
     """Failures as strings. With paths (reference and candidate GGUF files),
     an F32 tensor whose data differs by at most 1 ulp is allowed by a
-    "tensor-data:NAME_GLOB" allow-list entry (appended to oks)."""
+    "tensor-data:NAME_GLOB" allow-list entry (appended to oks). With
+    check_order, the tensors must come in the reference's order unless a
+    "tensor-order" entry allows it."""
     r = {t["name"]: t for t in ref["tensors"]}
     c = {t["name"]: t for t in cand["tensors"]}
     fails = []
@@ -167,7 +172,26 @@ def tensor_diff(ref, cand, check_bytes=False, allow=(), arch=None, paths=None, o
     for n in c:
         if n not in r:
             fails.append("tensor %s: extra (candidate %s %s)" % (n, c[n]["type"], c[n]["shape"]))
+    msg = order_diff([t["name"] for t in ref["tensors"]], [t["name"] for t in cand["tensors"]]) if check_order else None
+    if msg:
+        reason = allowed(allow, "tensor-order", arch)
+        if reason is None:
+            fails.append(msg)
+        elif oks is not None:
+            oks.append("%s (allowed: %s)" % (msg, reason))
     return fails
+
+
+def order_diff(ref_names, cand_names):
+    """A message for the first place where the names both lists hold come in
+    another order, or None."""
+    both = set(ref_names) & set(cand_names)
+    r = [n for n in ref_names if n in both]
+    c = [n for n in cand_names if n in both]
+    for i, (a, b) in enumerate(zip(r, c)):
+        if a != b:
+            return "tensor order: tensor %d is %s in the reference, %s in the candidate" % (i, a, b)
+    return None
 
 
 def logits_vector(res):
@@ -231,6 +255,8 @@ def main():
     p.add_argument("ref")
     p.add_argument("cand")
     p.add_argument("--bytes", action="store_true")
+    p.add_argument("--allow")
+    p.add_argument("--arch")
     p = sub.add_parser("logits")
     p.add_argument("ref")
     p.add_argument("cand")
@@ -242,7 +268,10 @@ def main():
         for m in oks:
             print(m)
     elif a.cmd == "tensors":
-        fails = tensor_diff(ref, cand, a.bytes)
+        oks = []
+        fails = tensor_diff(ref, cand, a.bytes, load_allow(a.allow), a.arch or arch_of(ref), oks=oks)
+        for m in oks:
+            print(m)
     else:
         fails, stats = logits_diff(ref, cand, a.rtol)
         if stats:
