@@ -287,23 +287,12 @@ func fxFromFamily(name string, s *testfamilies.Section) (fxModel, error) {
 				mk(p+"shared_expert.down_proj.weight", d.hidden, shared))
 			experts(p, n, moe)
 		}
-	case "qwen3_moe":
-		ts = fxLlamaLayers(ts, prefix, d, mk, o, false, norms...)
-		n, moe := dim("num_experts"), d.inter
-		if _, ok := text["moe_intermediate_size"]; ok { // (OLMoE: intermediate_size)
-			moe = dim("moe_intermediate_size")
-		}
-		for l := 0; l < d.layers; l++ {
-			p := layer(l) + "mlp."
-			ts = append(ts, mk(p+"gate.weight", n, d.hidden))
-			experts(p, n, moe)
-		}
 	default:
 		gen, ok := fxLayouts[s.Layout]
 		if !ok {
 			return fxModel{}, fmt.Errorf("unknown layout %q", s.Layout)
 		}
-		ts = gen(fxGen{d: d, mk: mk, prefix: prefix, dim: dim}, ts)
+		ts = gen(fxGen{d: d, mk: mk, prefix: prefix, dim: dim, o: o, text: text, norms: norms}, ts)
 	}
 	for l := 0; o.OBias && l < d.layers; l++ {
 		ts = append(ts, mk(layer(l)+"self_attn.o_proj.bias", d.hidden))
@@ -320,6 +309,9 @@ type fxGen struct {
 	mk     func(string, ...int) fxTensor
 	prefix string           // "model."
 	dim    func(string) int // a config integer (panics when absent)
+	o      testfamilies.Options
+	text   map[string]any // the (text) config
+	norms  []string       // the per-layer norms (nil: the options')
 }
 
 func (g fxGen) layer(l int) string { return g.prefix + "layers." + strconv.Itoa(l) + "." }
@@ -332,8 +324,28 @@ func (g fxGen) fxMLP(ts []fxTensor, p string, inter int) []fxTensor {
 
 // fxLayouts are the layouts beyond the llama-like ones of fxFromFamily.
 var fxLayouts = map[string]func(fxGen, []fxTensor) []fxTensor{
+	"qwen3_moe":   fxQwen3MoE,
 	"deepseek_v3": fxDeepseekV3,
 	"granitemoe":  fxGraniteMoE,
+}
+
+// fxQwen3MoE is Qwen3-MoE's (and OLMoE's) layout: llama attention, a
+// router and per-expert MLPs of moe_intermediate_size (OLMoE:
+// intermediate_size) in every layer.
+func fxQwen3MoE(g fxGen, ts []fxTensor) []fxTensor {
+	ts = fxLlamaLayers(ts, g.prefix, g.d, g.mk, g.o, false, g.norms...)
+	n, moe := g.dim("num_experts"), g.d.inter
+	if _, ok := g.text["moe_intermediate_size"]; ok {
+		moe = g.dim("moe_intermediate_size")
+	}
+	for l := 0; l < g.d.layers; l++ {
+		p := g.layer(l) + "mlp."
+		ts = append(ts, g.mk(p+"gate.weight", n, g.d.hidden))
+		for e := 0; e < n; e++ {
+			ts = g.fxMLP(ts, p+"experts."+strconv.Itoa(e)+".", moe)
+		}
+	}
+	return ts
 }
 
 // fxDeepseekV3 is DeepSeek-V3's layout: multi-head latent attention
