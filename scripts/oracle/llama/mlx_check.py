@@ -41,12 +41,12 @@ plain model's dtype, auto for 4bit) exports the MLX directory; checks:
              query_pre_attn_scalar = head_dim, as the real models, since
              llama.cpp scales queries by 1/sqrt(head_dim) and ignores it;
              deepseek_v3's and dots1's llama_oracle fixtures say
-             scoring_func sigmoid; smollm3's has NoPE on every 4th layer).
-             Two larger gaps remain, each a fixture llama.cpp reads as
-             another model: exaone4 ~0.12 (llama.cpp enables EXAONE 4's
-             sliding-window/NoPE layers only for 64 layers), qwen2 ~1.05
-             (lm_head.weight shipped with tie_word_embeddings: the converter
-             writes it as output.weight, mlx-lm ties).
+             scoring_func sigmoid; smollm3's has NoPE on every 4th layer;
+             qwen2's ships no lm_head.weight under tie_word_embeddings: the
+             converter wrote it as output.weight, mlx-lm ties: 1.05 -> 5.9e-4).
+             One larger gap remains: exaone4 ~0.12 (llama.cpp enables EXAONE
+             4's sliding-window/NoPE layers only for 64 layers; its fixture
+             is another engineer's this session).
              Checks: logits: err = gguf - mlx <= 2 own + gap +
              floor (each side within its own error of the exact model;
              floor, --floor 1e-5, covers float32 cases, whose own error is
