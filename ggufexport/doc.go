@@ -24,7 +24,10 @@
 // weights are repacked without dequantizing where a GGUF type holds them
 // (affine <= 4-bit -> Q4_1, 4-bit with bias = -8*scale -> Q4_0, 5-bit ->
 // Q5_1, mxfp4 -> MXFP4; exact when the scales and biases fit float16,
-// measured per block) and dequantized as MLX does otherwise; every tensor is
+// measured per block) and dequantized as MLX does otherwise (a family with
+// model.GGUF.KeepMXFP4, gpt_oss, keeps its MXFP4 tensors, a Hub
+// checkpoint's *_blocks/*_scales included, as MXFP4 whatever the output
+// type, as the converter does); every tensor is
 // reported exact or lossy (ExportSummary.Detail). Supported model types:
 // family.GGUFModelTypes.
 // Deviations from the converter are listed in the exporter's files

@@ -340,7 +340,7 @@ func planExport(inv *source.Inventory, opts ExportOptions) (*exportPlan, error) 
 	if opts.SplitMaxTensors < 0 || opts.Workers < 0 {
 		return nil, fmt.Errorf("%w: negative split or worker count", ErrExport)
 	}
-	model, err := source.LoadModel(converterInventory(inv))
+	model, err := source.LoadModelWith(converterInventory(inv), converterMLX(inv))
 	if err != nil {
 		return nil, err
 	}
@@ -354,15 +354,13 @@ func planExport(inv *source.Inventory, opts ExportOptions) (*exportPlan, error) 
 	if err != nil {
 		return nil, err
 	}
-	blockCount, err := h.ReqU32("n_layers", "num_hidden_layers", "n_layer", "num_layers")
+	blockCount, err := blockCountOf(arch, h)
 	if err != nil {
 		return nil, err
 	}
-	vocabSize := 0
-	if n, ok, err := h.FindInt("vocab_size"); err != nil {
+	vocabSize, err := vocabSizeOf(arch, h)
+	if err != nil {
 		return nil, err
-	} else if ok && n > 0 && n <= maxVocabSize {
-		vocabSize = int(n)
 	}
 	vocab, err := loadVocab(inv.Dir, vocabOptions{Arch: arch.Vocab, VocabSize: vocabSize, Pre: opts.Pre})
 	if err != nil {
@@ -374,7 +372,8 @@ func planExport(inv *source.Inventory, opts ExportOptions) (*exportPlan, error) 
 	if err != nil {
 		return nil, err
 	}
-	plan := &exportPlan{Input: inv.Dir, ModelType: model.ModelType, Arch: arch.Arch, OutType: string(outType), vocab: vocab,
+	archName := archNameOf(arch, h)
+	plan := &exportPlan{Input: inv.Dir, ModelType: model.ModelType, Arch: archName, OutType: string(outType), vocab: vocab,
 		Warnings: slices.Clone(vocab.Warnings)}
 	pl.autoFloat = pl.resolveAuto(outType)
 	if pl.facts, err = pl.inspectQuant(cands); err != nil {
@@ -419,7 +418,7 @@ func planExport(inv *source.Inventory, opts ExportOptions) (*exportPlan, error) 
 		md.sizeLabel = sizeLabel(counts)
 	}
 	var kvs kvList
-	kvs.Set("general.architecture", gguf.NewValue(arch.Arch))
+	kvs.Set("general.architecture", gguf.NewValue(archName))
 	for _, kv := range extraKVs {
 		kvs.Set(kv.Key, kv.Value)
 	}
@@ -427,7 +426,7 @@ func planExport(inv *source.Inventory, opts ExportOptions) (*exportPlan, error) 
 	for _, kv := range md.kvs() {
 		kvs.Set(kv.Key, kv.Value)
 	}
-	mw := &metaWriter{Arch: arch.Arch, H: h, FileType: ftype, Rope: rope, BlockCount: blockCount}
+	mw := &metaWriter{Arch: archName, H: h, FileType: ftype, Rope: rope, BlockCount: blockCount, Has: paramSet(model)}
 	if err := arch.Params(mw); err != nil {
 		return nil, err
 	}
@@ -542,11 +541,21 @@ func (pl *exportPlanner) candidates(model *source.Model) ([]candidate, error) {
 	}
 	// A head the checkpoint has although the config ties it: mlx-lm drops
 	// it, convert_hf_to_gguf.py writes it.
-	if !cl.haveHead && !pl.arch.DropHead {
+	if !cl.haveHead && !pl.arch.DropHead && !pl.dropTiedHead() {
 		cl.addCheckpointHead(pl.inv)
 	}
 	pl.orderCandidates(cl.out)
 	return cl.out, nil
+}
+
+// dropTiedHead reports whether the architecture skips a checkpoint head
+// that tie_word_embeddings (default false) ties (archInfo.DropTiedHead).
+func (pl *exportPlanner) dropTiedHead() bool {
+	if !pl.arch.DropTiedHead {
+		return false
+	}
+	tied, _, err := pl.h.FindBool("tie_word_embeddings")
+	return err == nil && tied
 }
 
 // resolveAuto returns auto's float type as convert_hf_to_gguf.py guesses
@@ -582,7 +591,8 @@ func forcedF32(name string, ndims int) bool {
 	}
 	if rest, ok := strings.CutPrefix(name, "blk."); ok {
 		if _, tail, ok := strings.Cut(rest, "."); ok {
-			return tail == "ffn_gate_inp.weight" || tail == "ffn_gate_inp_shexp.weight"
+			return tail == "ffn_gate_inp.weight" || tail == "ffn_gate_inp_shexp.weight" || tail == "ssm_conv1d.weight" ||
+				tail == "shortconv.conv.weight"
 		}
 	}
 	return false
@@ -636,7 +646,12 @@ func (pl *exportPlanner) planTensor(c *candidate) (ExportTensor, error) {
 	if len(shape) == 0 {
 		op.ne0 = 1
 	}
-	var transforms []string
+	// The family's GGUF reshape and value rule (op.ne0 stays the input's
+	// row: reshapes move no bytes).
+	gshape, transforms, err := pl.tensorRule(c, shape, op)
+	if err != nil {
+		return t, err
+	}
 
 	// Llama Q/K permutation.
 	if pl.arch.PermuteQK {
@@ -646,7 +661,7 @@ func (pl *exportPlanner) planTensor(c *candidate) (ExportTensor, error) {
 		}
 		transforms = append(transforms, perm...)
 	}
-	ndims := len(shape)
+	ndims := len(gshape)
 
 	if c.quant != nil {
 		q := *c.quant.Quant
@@ -656,7 +671,7 @@ func (pl *exportPlanner) planTensor(c *candidate) (ExportTensor, error) {
 			return t, err
 		}
 	} else {
-		more, note, err := pl.planFloat(&t, op, c, ins[0], ndims)
+		more, note, err := pl.planFloat(&t, op, c, ins[0], gshape)
 		if err != nil {
 			return t, err
 		}
@@ -674,7 +689,7 @@ func (pl *exportPlanner) planTensor(c *candidate) (ExportTensor, error) {
 		t.Note = strings.Join(notes, "; ")
 	}
 	// ggml order and the block-size check.
-	t.Shape = ggmlShape(shape)
+	t.Shape = ggmlShape(gshape)
 	if bs := op.out.BlockSize(); bs > 1 && t.Shape[0]%bs != 0 {
 		return t, fmt.Errorf("%w: %q: row of %d elements for %s", ErrExport, c.name, t.Shape[0], op.out)
 	}
@@ -838,6 +853,9 @@ func probeExact(f quantFacts, op *tensorOp) (bool, string) {
 // fileType is general.file_type: the output type's, or for auto the type
 // holding most elements of the tensors with two or more dimensions.
 func (pl *exportPlanner) fileType(ts []ExportTensor) gguf.FileType {
+	if pl.keptMXFP4(ts) {
+		return gguf.FileTypeMostlyMXFP4
+	}
 	if pl.outType != OutAuto {
 		return outTypes[pl.outType].ft
 	}
@@ -872,6 +890,24 @@ func (pl *exportPlanner) fileType(ts []ExportTensor) gguf.FileType {
 		return gguf.FileTypeMostlyBF16
 	}
 	return gguf.FileTypeMostlyF16
+}
+
+// keptMXFP4 reports whether the architecture keeps MXFP4 tensors
+// (archInfo.KeepMXFP4), some tensor is MXFP4 and the output type is a
+// float one (or auto): the converter's file type is then MOSTLY_MXFP4_MOE.
+func (pl *exportPlanner) keptMXFP4(ts []ExportTensor) bool {
+	switch {
+	case !pl.arch.KeepMXFP4:
+		return false
+	case pl.outType != OutAuto && pl.outType != OutF32 && pl.outType != OutF16 && pl.outType != OutBF16:
+		return false
+	}
+	for _, t := range ts {
+		if t.Type == gguf.MXFP4.String() {
+			return true
+		}
+	}
+	return false
 }
 
 // WriteText writes the plan as the --dry-run listing: a header, one line

@@ -55,6 +55,9 @@ func tensorName(a *archInfo, name string) (string, int, bool) {
 	if param != "weight" && param != "bias" {
 		return paramTensorName(a, path, param)
 	}
+	if g, ok := a.Global[path]; ok {
+		return g + "." + param, -1, true
+	}
 	switch path {
 	case "model.embed_tokens":
 		return "token_embd." + param, -1, true
@@ -63,7 +66,7 @@ func tensorName(a *archInfo, name string) (string, int, bool) {
 	case "lm_head":
 		return "output." + param, -1, true
 	}
-	rest, ok := strings.CutPrefix(path, "model.layers.")
+	rest, ok := strings.CutPrefix(path, a.BlockPrefix())
 	if !ok {
 		return "", -1, false
 	}
@@ -74,6 +77,9 @@ func tensorName(a *archInfo, name string) (string, int, bool) {
 	bid, err := strconv.Atoi(num)
 	if err != nil || bid < 0 || strconv.Itoa(bid) != num {
 		return "", -1, false
+	}
+	if g, ok := a.Layer[sub+"."+param]; ok { // a whole name (falcon_h1's bare ffn_norm)
+		return "blk." + num + "." + g, bid, true
 	}
 	g, ok := a.Layer[sub]
 	if !ok {
@@ -86,7 +92,7 @@ func tensorName(a *archInfo, name string) (string, int, bool) {
 // (e.g. a router's e_score_correction_bias) by its full layer-relative
 // name in a.Layer, whose value is the whole GGUF name after "blk.N.".
 func paramTensorName(a *archInfo, path, param string) (string, int, bool) {
-	rest, ok := strings.CutPrefix(path, "model.layers.")
+	rest, ok := strings.CutPrefix(path, a.BlockPrefix())
 	if !ok {
 		return "", -1, false
 	}
@@ -147,4 +153,34 @@ func converterInventory(inv *source.Inventory) *source.Inventory {
 	cp := *inv
 	cp.Config = view
 	return &cp
+}
+
+// converterMLX is the family's GGUF-side parameter tree and sanitize
+// (model.GGUF.MLX), nil when it has none or no GGUF export.
+func converterMLX(inv *source.Inventory) *model.MLX {
+	mt, _ := inv.Config.Get("model_type")
+	s, _ := mt.(string)
+	if g := family.LookupGGUF(s); g != nil {
+		return g.MLX
+	}
+	return nil
+}
+
+// paramSet reports whether m has the parameter name (module path + "." +
+// parameter; a quantized module's weight, scales, biases and bias).
+func paramSet(m *source.Model) func(name string) bool {
+	set := map[string]bool{}
+	for _, mod := range m.Modules {
+		for _, p := range mod.Params {
+			set[mod.Path+"."+p.Name] = true
+		}
+		if mod.Quant != nil {
+			for n, in := range map[string]*source.Input{"weight": mod.Weight, "scales": mod.Scales, "biases": mod.Biases, "bias": mod.Bias} {
+				if in != nil {
+					set[mod.Path+"."+n] = true
+				}
+			}
+		}
+	}
+	return func(name string) bool { return set[name] }
 }

@@ -25,6 +25,10 @@ type candidateList struct {
 // add maps src to its GGUF name and keeps c under it (the architecture
 // may drop the head).
 func (cl *candidateList) add(src string, c candidate) {
+	if parts, ok := cl.splitParts(src, c); ok {
+		cl.out = append(cl.out, parts...)
+		return
+	}
 	name, bid, ok := tensorName(cl.arch, src)
 	if !ok {
 		cl.unmapped = append(cl.unmapped, src)
@@ -180,7 +184,11 @@ func (pl *exportPlanner) qkHeads(name string) (int64, error) {
 
 // planFloat decides a float tensor: convert to its output type. It
 // returns the transforms (norm shift, expert stacking) and notes to add.
-func (pl *exportPlanner) planFloat(t *ExportTensor, op *tensorOp, c *candidate, in *source.Input, ndims int) (transforms, notes []string, err error) {
+func (pl *exportPlanner) planFloat(t *ExportTensor, op *tensorOp, c *candidate, in *source.Input, gshape []int) (transforms, notes []string, err error) {
+	ndims, ne0 := len(gshape), 1
+	if ndims > 0 {
+		ne0 = gshape[ndims-1]
+	}
 	switch in.DType {
 	case mlx.F32, mlx.F16, mlx.BF16:
 	default:
@@ -192,7 +200,7 @@ func (pl *exportPlanner) planFloat(t *ExportTensor, op *tensorOp, c *candidate, 
 		op.normShift = true
 		transforms = append(transforms, "+1")
 	}
-	typ := pl.floatType(c.name, ndims, op.ne0)
+	typ := pl.floatType(c.name, ndims, ne0)
 	op.out = typ
 	t.Op = "convert"
 	switch {
@@ -229,6 +237,8 @@ func repacksTo(want OutType) bool {
 // the wanted output type; false when it must be dequantized.
 func (pl *exportPlanner) repackType(q mlx.QuantParams, c *candidate, want OutType) (gguf.Type, bool) {
 	switch {
+	case q.Mode == mlx.MXFP4 && pl.arch.KeepMXFP4:
+		return gguf.MXFP4, true
 	case !repacksTo(want):
 		return 0, false
 	case q.Mode == mlx.MXFP4 && want == OutAuto:

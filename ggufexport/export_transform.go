@@ -44,6 +44,7 @@ type tensorOp struct {
 
 	inDType   mlx.DType // opFloat: source dtype
 	normShift bool      // opFloat: add 1 (Gemma norms)
+	negExp    bool      // opFloat: -exp(x) (Mamba-2's A_log)
 
 	q          mlx.QuantParams // opRepack, opDequant
 	scaleDType mlx.DType
@@ -178,7 +179,7 @@ func (op *tensorOp) convertFloats(src []byte, n int) ([]byte, error) {
 	if len(src) != n*op.inDType.Size() {
 		return nil, fmt.Errorf("gguf: %d bytes of %s for %d elements", len(src), op.inDType, n)
 	}
-	if !op.normShift && !(op.permGroup > 0 && op.oneD) {
+	if !op.normShift && !op.negExp && !(op.permGroup > 0 && op.oneD) {
 		if out, ok := convertDirect(src, op.inDType, op.out, n); ok {
 			return out, nil
 		}
@@ -190,6 +191,9 @@ func (op *tensorOp) convertFloats(src []byte, n int) ([]byte, error) {
 	}
 	if op.normShift {
 		shiftNorm(x, op.inDType)
+	}
+	if op.negExp {
+		negExp(x, op.inDType)
 	}
 	if op.permGroup > 0 && op.oneD {
 		x = permuteElems(x, op.permGroup)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -302,13 +303,25 @@ func (l *vocabLoader) run() error {
 type vocabRules struct{ l *vocabLoader }
 
 func (r vocabRules) HasSPM() bool                             { return r.l.d.exists("tokenizer.model") }
+func (r vocabRules) HasTokenizerJSON() bool                   { return r.l.d.exists("tokenizer.json") }
 func (r vocabRules) TokenizerConfig() (map[string]any, error) { return r.l.tokenizerConfig() }
-func (r vocabRules) SPM(phi3 bool) error                      { return r.l.spm(phi3) }
-func (r vocabRules) BPE() error                               { return r.l.bpe() }
-func (r vocabRules) IsLlamaHF() bool                          { return r.l.isLlamaHF() }
-func (r vocabRules) LlamaHF() error                           { return r.l.llamaHF() }
+func (r vocabRules) GenerationConfig() (map[string]any, error) {
+	return r.l.d.readJSONObject("generation_config.json")
+}
+func (r vocabRules) SPM(phi3 bool) error { return r.l.spm(phi3) }
+func (r vocabRules) BPE() error          { return r.l.bpe() }
+func (r vocabRules) IsLlamaHF() bool     { return r.l.isLlamaHF() }
+func (r vocabRules) LlamaHF() error      { return r.l.llamaHF() }
 func (r vocabRules) ExtraSpecials(kinds []string, ids map[string]int64, keepTemplate bool) error {
 	return r.l.extraSpecials(kinds, ids, keepTemplate)
+}
+func (r vocabRules) SetTokenID(kind string, id int64) error {
+	key, ok := specialKeys[kind]
+	if !ok || id < 0 || id > math.MaxUint32 {
+		return fmt.Errorf("%w: special token %s id %d", ErrTokenizer, kind, id)
+	}
+	r.l.v.kvs.Set(key, gguf.NewValue(uint32(id)))
+	return nil
 }
 func (r vocabRules) SetAddSpacePrefix(b bool)              { r.l.v.kvs.Set(keyAddSpacePrefix, gguf.NewValue(b)) }
 func (r vocabRules) SetAddBOS(b bool)                      { r.l.v.kvs.Set(addSpecialKeys["bos"], gguf.NewValue(b)) }
@@ -365,7 +378,7 @@ func readHParams(d modelDir) (jsonObj, error) {
 	if err != nil || b == nil {
 		return nil, err
 	}
-	v, err := decodeJSONValue(b)
+	v, err := decodePyJSONValue(b)
 	if err != nil {
 		return nil, fmt.Errorf("%w: config.json: %v", ErrTokenizer, err)
 	}
@@ -395,12 +408,17 @@ func readHParams(d modelDir) (jsonObj, error) {
 }
 
 // readJSONObject reads name as a JSON object; a missing file gives nil.
+// config.json is read as Python's json module reads it (NaN, Infinity).
 func (d modelDir) readJSONObject(name string) (jsonObj, error) {
 	b, err := d.read(name)
 	if err != nil || b == nil {
 		return nil, err
 	}
-	v, err := decodeJSONValue(b)
+	decode := decodeJSONValue
+	if name == "config.json" {
+		decode = decodePyJSONValue
+	}
+	v, err := decode(b)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrTokenizer, name, err)
 	}

@@ -44,8 +44,17 @@ type GGUF struct {
 	NormShift bool
 	// DropHead never writes lm_head (Gemma's converters skip it).
 	DropHead bool
+	// DropTiedHead skips a checkpoint's lm_head.weight when
+	// tie_word_embeddings is true (HunYuan's modify_tensors); without it
+	// such a head is written, as TextModel does.
+	DropTiedHead bool
 	// TrimEmbd cuts token_embd to the tokenizer's size (Gemma 3).
 	TrimEmbd bool
+	// KeepMXFP4 repacks MXFP4-quantized tensors (a Hub checkpoint's
+	// *_blocks/*_scales, MLX mxfp4) into GGML MXFP4 whatever the output
+	// type, and makes general.file_type MOSTLY_MXFP4_MOE for f32, f16 and
+	// bf16 (GptOssModel's repack_mxfp4).
+	KeepMXFP4 bool
 	// Layer maps a layer-relative module path (after sanitize) to its
 	// GGUF name.
 	Layer map[string]string
@@ -67,6 +76,46 @@ type GGUF struct {
 	// converter finds under other names too: key -> names in
 	// find_hparam order (ConverterView).
 	Aliases map[string][]string
+	// MLX, when set, replaces the family's MLX part for the export: the
+	// parameter tree and sanitize of what the converter writes where it
+	// keeps tensors mlx-lm's sanitize drops (a next-n/MTP layer, a
+	// router's score bias). Its Build sees the checkpoint, so a tensor the
+	// converter keeps is in the tree only where the input has it (an
+	// mlx-lm output has none). nil: the family's MLX.
+	MLX *MLX
+	// Global maps MLX module paths outside the blocks to GGUF base names
+	// (nemotron_h's backbone.embeddings -> token_embd), before the
+	// model.embed_tokens / model.norm / lm_head defaults.
+	Global map[string]string
+	// Blocks is the MLX module path prefix of the decoder blocks ("":
+	// "model.layers.").
+	Blocks string
+	// Tensors are the GGUF-side reshapes and value transforms of tensors,
+	// by GGUF name after "blk.N." (see TensorRule).
+	Tensors map[string]TensorRule
+	// ArchFor, when set, is the GGUF architecture for a config, instead of
+	// Arch (NemotronHModel: nemotron_h_moe with experts, else nemotron_h).
+	ArchFor func(h *HParams) string
+	// LayerList, when set, is a config key whose list, when present, has
+	// one entry per block: its length is the block count (NemotronHModel
+	// sets num_hidden_layers from layers_block_type).
+	LayerList string
+	// Splits maps a layer-relative MLX module path to the GGUF base names
+	// of its equal parts along the first axis, in order (GraniteMoeModel
+	// writes shared_mlp.input_linear as gate and up).
+	Splits map[string][]string
+	// VocabPad is the multiple the vocabulary (not the embedding) is
+	// padded to with [PADi] tokens (Mamba2Model.set_vocab's rounding of
+	// vocab_size); nil for none. See PadVocab.
+	VocabPad func(h *HParams) (int64, error)
+}
+
+// BlockPrefix is the MLX module path prefix of the decoder blocks.
+func (g *GGUF) BlockPrefix() string {
+	if g.Blocks == "" {
+		return "model.layers."
+	}
+	return g.Blocks
 }
 
 // CommonLayer maps the layer-relative MLX module paths of the llama-like

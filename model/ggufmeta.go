@@ -18,7 +18,15 @@ type Meta struct {
 	Rope     *Rope
 	// blockCount is the text model's layer count.
 	BlockCount int64
+	// Has reports whether the exported model has parameter name (its MLX
+	// name after the sanitize, e.g. "model.layers.3.eh_proj.weight"): for
+	// KVs that follow what the input holds rather than the config. nil
+	// reports false.
+	Has func(name string) bool
 }
+
+// HasParam is m.Has(name), false when m.Has is nil.
+func (m *Meta) HasParam(name string) bool { return m.Has != nil && m.Has(name) }
 
 func (m *Meta) Set(key string, v gguf.Value) { m.KVs.Set(key, v) }
 

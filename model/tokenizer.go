@@ -5,8 +5,12 @@ package model
 type VocabLoader interface {
 	// HasSPM reports whether tokenizer.model exists.
 	HasSPM() bool
+	// HasTokenizerJSON reports whether tokenizer.json exists.
+	HasTokenizerJSON() bool
 	// TokenizerConfig returns tokenizer_config.json (nil when absent).
 	TokenizerConfig() (map[string]any, error)
+	// GenerationConfig returns generation_config.json (nil when absent).
+	GenerationConfig() (map[string]any, error)
 	// SPM loads a SentencePiece vocabulary (Phi-3's added-token rules
 	// when phi3).
 	SPM(phi3 bool) error
@@ -18,6 +22,10 @@ type VocabLoader interface {
 	LlamaHF() error
 	// ExtraSpecials adds special token ids of the given kinds.
 	ExtraSpecials(kinds []string, ids map[string]int64, keepTemplate bool) error
+	// SetTokenID writes the id of a special token kind (bos, eos, eot, ...)
+	// as gguf-py's add_{kind}_token_id does, replacing what the vocabulary
+	// set.
+	SetTokenID(kind string, id int64) error
 	// SetAddSpacePrefix and SetAddBOS write tokenizer.ggml.add_space_prefix
 	// and tokenizer.ggml.add_bos_token.
 	SetAddSpacePrefix(b bool)

@@ -8,15 +8,23 @@ import (
 // View is a sanitize's rewrite of one tensor into part of itself, the
 // mx.split / mx.swapaxes / mx.flatten steps of mlx-lm's sanitize methods:
 // the source is read as Shape (nil: its own shape), cut to [Start, Stop)
-// along Axis, axes 1 and 2 swapped when Swap12 (3-D only), then read as
-// Out (nil: as it is).
+// along Axis (every Step-th index from Start when Step > 1: v[..., ::2]),
+// axes 1 and 2 swapped when Swap12 (3-D only), then read as Out (nil: as
+// it is).
 type View struct {
 	Shape       []int
 	Axis        int
 	Start, Stop int
+	Step        int
 	Swap12      bool
 	Out         []int
 }
+
+// step is the stride along Axis (1 unless Step > 1).
+func (v *View) step() int { return max(v.Step, 1) }
+
+// count is the number of indices the cut keeps along Axis.
+func (v *View) count() int { return (v.Stop - v.Start + v.step() - 1) / v.step() }
 
 // SplitViews returns the n equal views of a tensor of shape along axis
 // (mx.split(v, n, axis)).
@@ -56,7 +64,7 @@ func (v *View) OutShape(src []int) ([]int, error) {
 		return nil, fmt.Errorf("%w: cannot cut [%d, %d) of axis %d of %v", ErrWeights, v.Start, v.Stop, v.Axis, s)
 	}
 	out := slices.Clone(s)
-	out[v.Axis] = v.Stop - v.Start
+	out[v.Axis] = v.count()
 	if v.Swap12 {
 		if len(out) != 3 {
 			return nil, fmt.Errorf("%w: cannot swap axes 1 and 2 of %v", ErrWeights, out)
@@ -87,16 +95,22 @@ func (v *View) Apply(b []byte, src []int, size int) ([]byte, error) {
 	}
 	outer, inner := elements(s[:v.Axis]), elements(s[v.Axis+1:])*size
 	dim := s[v.Axis]
-	out := make([]byte, 0, outer*(v.Stop-v.Start)*inner)
+	out := make([]byte, 0, outer*v.count()*inner)
 	for o := 0; o < outer; o++ {
 		base := o * dim * inner
-		out = append(out, b[base+v.Start*inner:base+v.Stop*inner]...)
+		if v.step() == 1 {
+			out = append(out, b[base+v.Start*inner:base+v.Stop*inner]...)
+			continue
+		}
+		for i := v.Start; i < v.Stop; i += v.step() {
+			out = append(out, b[base+i*inner:base+(i+1)*inner]...)
+		}
 	}
 	if !v.Swap12 {
 		return out, nil
 	}
 	cut := slices.Clone(s)
-	cut[v.Axis] = v.Stop - v.Start
+	cut[v.Axis] = v.count()
 	rows, cols := cut[1], cut[2]
 	swapped := make([]byte, len(out))
 	mat := rows * cols * size

@@ -47,6 +47,29 @@ func TestViewApply(t *testing.T) {
 			}
 			return out
 		}},
+		{"every second index of the last axis from 1, then swap 1 and 2 (gpt_oss bf16 gate_up_proj up)", []int{2, 3, 4},
+			View{Axis: 2, Start: 1, Stop: 4, Step: 2, Swap12: true}, []int{2, 2, 3}, func() []byte {
+				var out []byte
+				for e := 0; e < 2; e++ {
+					for _, c := range []int{1, 3} {
+						for r := 0; r < 3; r++ {
+							out = append(out, at(e, r, c))
+						}
+					}
+				}
+				return out
+			}},
+		{"every second row from 0 (gpt_oss bf16 gate_up_proj gate)", []int{2, 3, 4}, View{Axis: 1, Start: 0, Stop: 3, Step: 2}, []int{2, 2, 4}, func() []byte {
+			var out []byte
+			for e := 0; e < 2; e++ {
+				for _, r := range []int{0, 2} {
+					for c := 0; c < 4; c++ {
+						out = append(out, at(e, r, c))
+					}
+				}
+			}
+			return out
+		}},
 		{"reshape, cut axis 1, flatten (hunyuan qkv_proj k)", []int{8, 3}, View{Shape: []int{2, 2, 2, 3}, Axis: 1, Start: 1, Stop: 2, Out: []int{4, 3}}, []int{4, 3}, func() []byte {
 			// rows 2..3 of each group of 4 rows
 			return []byte{6, 7, 8, 9, 10, 11, 18, 19, 20, 21, 22, 23}

@@ -1,6 +1,7 @@
 package family
 
 import (
+	"fmt"
 	"slices"
 	"strconv"
 
@@ -19,10 +20,79 @@ var Ernie45MoE = &model.Family{
 	MLX: model.MLX{LegacyRope: true, Build: buildErnie45MoE, Rules: []model.SanitizeRule{
 		model.Drop{model.Contains("mtp_block."), model.Contains("mtp_linear_proj."), model.Contains("mtp_hidden_norm."),
 			model.Contains("mtp_emb_norm."), model.Contains("e_score_correction_bias")},
-		model.StackExperts{Stack: model.ExpertStack{Experts: "experts", Stacked: "switch_mlp",
-			Names: [][2]string{{"gate_proj", "gate_proj"}, {"down_proj", "down_proj"}, {"up_proj", "up_proj"}}, Parts: []string{"weight"}, Optional: true},
-			Layers: "model.layers.", Block: "mlp", Count: "moe_num_experts"},
+		ernieStack,
 	}},
+	// Ernie4_5MoeModel: the MTP tensors are skipped, the router's
+	// moe_statics.e_score_correction_bias kept (exp_probs_b).
+	GGUF: &model.GGUF{
+		Types: []string{"ernie4_5_moe"}, Arch: "ernie4_5-moe", Vocab: "ernie4_5-moe", SetVocab: ernie45Vocab,
+		Layer: model.WithLayer(map[string]string{
+			"mlp.gate": "ffn_gate_inp",
+			"mlp.moe_statics.e_score_correction_bias": "exp_probs_b.bias",
+			"mlp.switch_mlp.gate_proj":                "ffn_gate_exps",
+			"mlp.switch_mlp.up_proj":                  "ffn_up_exps",
+			"mlp.switch_mlp.down_proj":                "ffn_down_exps",
+			"mlp.shared_experts.gate_proj":            "ffn_gate_shexp",
+			"mlp.shared_experts.up_proj":              "ffn_up_shexp",
+			"mlp.shared_experts.down_proj":            "ffn_down_shexp",
+		}),
+		ExpertOrder: []string{"ffn_gate_exps", "ffn_up_exps", "ffn_down_exps"}, Params: ernie45MoEParams,
+		MLX: &model.MLX{LegacyRope: true, Build: buildErnie45MoEGGUF, Rules: []model.SanitizeRule{
+			model.Drop{model.Contains("mtp_block."), model.Contains("mtp_linear_proj."), model.Contains("mtp_hidden_norm."),
+				model.Contains("mtp_emb_norm.")},
+			ernieStack,
+		}},
+		Configs: map[string]*model.HFConfig{"ernie4_5_moe": {Defaults: map[string]any{"vocab_size": 103424, "hidden_size": 2560,
+			"intermediate_size": 12288, "num_attention_heads": 20, "num_key_value_heads": 4, "max_position_embeddings": 131072,
+			"rms_norm_eps": 1e-5, "tie_word_embeddings": true, "rope_theta": 500000.0, "rope_scaling": nil, "use_bias": false,
+			"moe_intermediate_size": 1536, "moe_k": 6, "moe_num_experts": 64, "moe_num_shared_experts": 2, "moe_layer_start_index": 1,
+			"moe_layer_interval": 1}}},
+	},
+}
+
+var ernieStack = model.StackExperts{Stack: model.ExpertStack{Experts: "experts", Stacked: "switch_mlp",
+	Names: [][2]string{{"gate_proj", "gate_proj"}, {"down_proj", "down_proj"}, {"up_proj", "up_proj"}}, Parts: []string{"weight"}, Optional: true},
+	Layers: "model.layers.", Block: "mlp", Count: "moe_num_experts"}
+
+// ernie45MoEParams is Ernie4_5MoeModel.set_gguf_parameters: TextModel's,
+// then the expert counts and sizes, the MoE layer step and leading dense
+// layers, and the shared experts' size as intermediate_size //
+// num_key_value_heads (what the converter writes; ERNIE 4.5's configs make
+// it moe_intermediate_size * moe_num_shared_experts).
+func ernie45MoEParams(m *model.Meta) error {
+	return model.Steps(
+		func() error { return model.TextParams(m) },
+		func() error { return m.ReqU32("expert_count", "moe_num_experts") },
+		func() error { return m.ReqU32("expert_used_count", "moe_k") },
+		func() error { return m.ReqU32("interleave_moe_layer_step", "moe_layer_interval") },
+		func() error { return m.ReqU32("leading_dense_block_count", "moe_layer_start_index") },
+		func() error { return m.OptU32("expert_feed_forward_length", "moe_intermediate_size") },
+		func() error { return ernieSharedParams(m) },
+	)
+}
+
+// ernieSharedParams writes the shared expert count and, for a positive
+// one, intermediate_size // num_key_value_heads as their size.
+func ernieSharedParams(m *model.Meta) error {
+	shared, ok, err := m.H.FindInt("moe_num_shared_experts")
+	if err != nil || !ok {
+		return err
+	}
+	if err := m.U32("expert_shared_count", shared); err != nil || shared <= 0 {
+		return err
+	}
+	inter, okI, err := m.H.FindInt("intermediate_size")
+	if err != nil {
+		return err
+	}
+	kv, okKV, err := m.H.FindInt("num_key_value_heads")
+	if err != nil || !okI || !okKV {
+		return err
+	}
+	if kv <= 0 {
+		return fmt.Errorf("%w: num_key_value_heads is %d", model.ErrExport, kv)
+	}
+	return m.U32("expert_shared_feed_forward_length", inter/kv)
 }
 
 // ernieMoE are the MoE settings of ernie4_5_moe's ModelArgs.
@@ -76,7 +146,17 @@ func ernieGateAct(c model.Config) error {
 	return nil
 }
 
-func buildErnie45MoE(c model.Config, _ model.Tensors) (*model.Tree, error) {
+func buildErnie45MoE(c model.Config, ts model.Tensors) (*model.Tree, error) {
+	return ernieMoETree(c, ts, false)
+}
+
+// buildErnie45MoEGGUF is the converter's tree: mlx-lm's with the MoE
+// layers' moe_statics.e_score_correction_bias where the checkpoint has it.
+func buildErnie45MoEGGUF(c model.Config, ts model.Tensors) (*model.Tree, error) {
+	return ernieMoETree(c, ts, true)
+}
+
+func ernieMoETree(c model.Config, ts model.Tensors, statics bool) (*model.Tree, error) {
 	if err := model.NeedKeysRope(c, "hidden_size", "intermediate_size", "model_type", "max_position_embeddings",
 		"num_attention_heads", "num_key_value_heads", "num_hidden_layers", "rms_norm_eps", "vocab_size", "rope_theta",
 		"use_bias", "tie_word_embeddings", "moe_num_experts"); err != nil {
@@ -116,6 +196,9 @@ func buildErnie45MoE(c model.Config, _ model.Tensors) (*model.Tree, error) {
 		if (l+1)%m.interval == 0 && l >= m.start && l <= m.end {
 			b.Linear(p+".mlp.gate", d.Hidden, m.experts, false)
 			b.SwitchGLUBias(p+".mlp.switch_mlp", d.Hidden, m.inter, m.experts, bias)
+			if statics {
+				ernieStatics(&b, ts, p+".mlp.moe_statics")
+			}
 			if m.shared > 0 {
 				b.MLP(p+".mlp.shared_experts", d.Hidden, m.inter*m.shared, bias)
 			}
@@ -130,4 +213,12 @@ func buildErnie45MoE(c model.Config, _ model.Tensors) (*model.Tree, error) {
 		b.Linear("lm_head", d.Hidden, d.Vocab, false)
 	}
 	return b.Tree(layers), nil
+}
+
+// ernieStatics adds the MoE block's moe_statics (its router's
+// e_score_correction_bias, [1, experts]) where the checkpoint has it.
+func ernieStatics(b *model.Builder, ts model.Tensors, p string) {
+	if shape, ok := ts.Shape(p + ".e_score_correction_bias"); ok {
+		b.Params(p, model.Param{Name: "e_score_correction_bias", Shape: shape})
+	}
 }

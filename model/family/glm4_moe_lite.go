@@ -21,6 +21,43 @@ var Glm4MoELite = &model.Family{
 	Types: []string{"glm4_moe_lite"},
 	MLX: model.MLX{Build: buildGlm4MoELite, Sanitize: sanitizeGlm4MoELite,
 		KeepDType: func(name string) bool { return strings.Contains(name, "e_score_correction_bias") }},
+	// Glm4MoeLiteModel: DeepseekV2Model's MLA export (deepseek_v3's rules)
+	// with GLM's vocabulary and the next-n layers kept (blk.N.nextn.*).
+	// transformers 4.57 has no config class for it: the converter reads
+	// config.json as is (rms_norm_eps defaulting to 1e-6).
+	GGUF: &model.GGUF{
+		Types: []string{"glm4_moe_lite"}, Arch: "deepseek2", Vocab: "glm4moelite", SetVocab: glmVocab,
+		Layer: withNextN(DeepseekV3.GGUF.Layer), ExpertOrder: qwenMoEOrder, Params: glm4MoELiteParams,
+		MLX:     &model.MLX{Build: buildGlm4MoELiteGGUF, Sanitize: sanitizeGlm4MoELiteGGUF},
+		Configs: map[string]*model.HFConfig{"glm4_moe_lite": {Defaults: map[string]any{"rms_norm_eps": 1e-6}}},
+	},
+}
+
+// withNextN is layer with the next-n (MTP) layer's own modules added.
+func withNextN(layer map[string]string) map[string]string {
+	out := make(map[string]string, len(layer)+6)
+	for k, v := range layer {
+		out[k] = v
+	}
+	for _, k := range []string{"eh_proj", "embed_tokens", "enorm", "hnorm", "shared_head.head", "shared_head.norm"} {
+		out[k] = glmMoELayer[k]
+	}
+	return out
+}
+
+// glm4MoELiteParams is Glm4MoeLiteModel.set_gguf_parameters:
+// DeepseekV2Model's, the next-n layers counted as blocks where the input
+// has them, and their count.
+func glm4MoELiteParams(m *model.Meta) error {
+	nextn, err := nextnLayers(m)
+	if err != nil {
+		return err
+	}
+	return model.Steps(
+		func() error { return deepseekV3Params(m) },
+		func() error { return m.U32("block_count", m.BlockCount+nextn) },
+		func() error { return nextnKV(m, nextn) },
+	)
 }
 
 // glm4LiteArgs are ModelArgs' tree fields: deepseek_v3's, plus whether the
@@ -107,15 +144,38 @@ func glm4LiteLayerTypes(c model.Config) error {
 	return nil
 }
 
-func buildGlm4MoELite(c model.Config, _ model.Tensors) (*model.Tree, error) {
+func buildGlm4MoELite(c model.Config, ts model.Tensors) (*model.Tree, error) {
 	a, err := readGlm4MoELite(c)
 	if err != nil {
 		return nil, err
 	}
+	return a.tree(ts, 0), nil
+}
+
+// buildGlm4MoELiteGGUF is the converter's tree: mlx-lm's with the next-n
+// layers the checkpoint has.
+func buildGlm4MoELiteGGUF(c model.Config, ts model.Tensors) (*model.Tree, error) {
+	a, err := readGlm4MoELite(c)
+	if err != nil {
+		return nil, err
+	}
+	nextn, err := nextnTreeLayers(c, ts, a.layers)
+	if err != nil {
+		return nil, err
+	}
+	return a.tree(ts, nextn), nil
+}
+
+// tree is the parameter tree with nextn next-n layers after the decoder
+// layers.
+func (a *glm4LiteArgs) tree(ts model.Tensors, nextn int) *model.Tree {
 	var b model.Builder
 	b.Embedding("model.embed_tokens", a.Vocab, a.Hidden)
-	for l := 0; l < a.layers; l++ {
+	for l := 0; l < a.layers+nextn; l++ {
 		p := "model.layers." + strconv.Itoa(l)
+		if l >= a.layers {
+			nextnModules(&b, ts, p, a.Hidden, a.Vocab)
+		}
 		a.attention(&b, p+".self_attn")
 		if a.sparse(l) {
 			b.SwitchGLU(p+".mlp.switch_mlp", a.Hidden, a.moeInter, a.routed)
@@ -132,7 +192,7 @@ func buildGlm4MoELite(c model.Config, _ model.Tensors) (*model.Tree, error) {
 	}
 	b.Norm("model.norm", a.Hidden)
 	b.Linear("lm_head", a.Hidden, a.Vocab, false)
-	return b.Tree(a.layers), nil
+	return b.Tree(a.layers + nextn)
 }
 
 // sanitizeGlm4MoELite drops the MTP layers (any "X.layers.N.…" with N ≥
@@ -143,6 +203,27 @@ func sanitizeGlm4MoELite(_ *model.Tree, c model.Config, ts model.Tensors) error 
 	if err != nil {
 		return err
 	}
+	return a.sanitize(ts)
+}
+
+// sanitizeGlm4MoELiteGGUF is sanitizeGlm4MoELite keeping the next-n
+// layers the checkpoint has (as decoder layers).
+func sanitizeGlm4MoELiteGGUF(_ *model.Tree, c model.Config, ts model.Tensors) error {
+	a, err := readGlm4MoELite(c)
+	if err != nil {
+		return err
+	}
+	nextn, err := nextnTreeLayers(c, ts, a.layers)
+	if err != nil {
+		return err
+	}
+	a.layers += nextn
+	return a.sanitize(ts)
+}
+
+// sanitize drops the layers from a.layers on, stacks the experts and
+// splits kv_b_proj of the others.
+func (a *glm4LiteArgs) sanitize(ts model.Tensors) error {
 	for _, n := range ts.Names() {
 		parts := strings.Split(n, ".")
 		if len(parts) < 3 || parts[1] != "layers" {

@@ -1,9 +1,12 @@
 package family
 
 import (
+	"cmp"
+	"fmt"
 	"strconv"
 	"strings"
 
+	"github.com/mlxconv/mlxconv/internal/pyjson"
 	"github.com/mlxconv/mlxconv/model"
 )
 
@@ -12,10 +15,88 @@ import (
 // layers that reuse them), shared MLP, router gate.wg, no lm_head (the
 // embedding is the head); a fused qkv_proj / gate_and_up_proj checkpoint
 // is split first.
+//
+// On the GGUF side it is llama.cpp's HunYuanMoEModel (hunyuan-moe): the
+// experts stacked, a shared expert, the NTK-alpha rope of
+// hunyuanAlphaRope. The converter reads the vocabulary only from the
+// remote-code tiktoken tokenizer (mergeable_ranks) that Hunyuan-A13B
+// ships; mlxconv reads a tokenizer.json instead (GPT-2 BPE, as the
+// converter then writes it) and refuses a model without one.
 var Hunyuan = &model.Family{
 	Name:  "hunyuan",
 	Types: []string{"hunyuan"},
 	MLX:   model.MLX{Build: buildHunyuan, Sanitize: sanitizeHunyuan},
+	GGUF: &model.GGUF{
+		Types: []string{"hunyuan"}, Arch: "hunyuan-moe", Vocab: "hunyuan-moe", SetVocab: hunyuanVocab,
+		Layer: model.WithLayer(map[string]string{
+			"self_attn.query_layernorm": "attn_q_norm",
+			"self_attn.key_layernorm":   "attn_k_norm",
+			"mlp.gate.wg":               "ffn_gate_inp",
+			"mlp.shared_mlp.gate_proj":  "ffn_gate_shexp",
+			"mlp.shared_mlp.up_proj":    "ffn_up_shexp",
+			"mlp.shared_mlp.down_proj":  "ffn_down_shexp",
+			"mlp.switch_mlp.gate_proj":  "ffn_gate_exps",
+			"mlp.switch_mlp.up_proj":    "ffn_up_exps",
+			"mlp.switch_mlp.down_proj":  "ffn_down_exps",
+		}),
+		ExpertOrder: []string{"ffn_down_exps", "ffn_gate_exps", "ffn_up_exps"},
+		Params:      hunyuanParams,
+	},
+}
+
+// hunyuanParams is HunYuanMoEModel.set_gguf_parameters: TextModel's, the
+// shared and routed expert sizes, top-k and shared count from the
+// per-layer lists (all equal), and for a dynamic rope the NTK-alpha base
+// (alpha 1000, head dim hidden_size / num_attention_heads, which the
+// converter requires to be 128).
+func hunyuanParams(m *model.Meta) error {
+	if err := model.Steps(
+		func() error { return model.TextParams(m) },
+		func() error { return m.ReqU32("expert_shared_feed_forward_length", "intermediate_size") },
+		func() error { return hunyuanListParam(m, "expert_feed_forward_length", "moe_intermediate_size") },
+		func() error { return hunyuanListParam(m, "expert_used_count", "moe_topk") },
+		func() error { return hunyuanListParam(m, "expert_shared_count", "num_shared_expert") },
+	); err != nil {
+		return err
+	}
+	t, err := m.Rope.RopeType()
+	if err != nil || t != "dynamic" {
+		return err
+	}
+	hidden, err := m.H.ReqU32("hidden_size")
+	if err != nil {
+		return err
+	}
+	heads, err := m.H.ReqU32("num_attention_heads")
+	if err != nil || heads == 0 {
+		return cmp.Or(err, fmt.Errorf("%w: num_attention_heads is 0", model.ErrExport))
+	}
+	return hunyuanAlphaRope(m, hidden/heads, 1000, func(alpha, _ float64) bool { return alpha == 1000 && hidden/heads == 128 })
+}
+
+// hunyuanListParam writes the first value of the per-layer list key, whose
+// values must all be equal (the converter asserts it).
+func hunyuanListParam(m *model.Meta, suffix, key string) error {
+	list, ok := m.H.Raw(key).([]pyjson.Value)
+	if !ok || len(list) == 0 {
+		return fmt.Errorf("%w: %s is %s, want a per-layer list", model.ErrExport, key, model.Describe(m.H.Raw(key)))
+	}
+	first, ok := model.HPInt(list[0])
+	for _, v := range list {
+		if n, isInt := model.HPInt(v); !ok || !isInt || n != first {
+			return fmt.Errorf("%w: %s has unequal or non-integer values; the converter writes one", model.ErrExport, key)
+		}
+	}
+	return m.U32(suffix, first)
+}
+
+// hunyuanVocab reads tokenizer.json as GPT-2 BPE, then bos 127959
+// (<|bos|>), as HunYuanMoEModel.set_vocab overwrites it.
+func hunyuanVocab(l model.VocabLoader) error {
+	if err := l.BPE(); err != nil {
+		return l.Errorf("%v (Hunyuan-A13B's own tokenizer is remote code over hy.tiktoken, which mlxconv does not read: a tokenizer.json is needed)", err)
+	}
+	return l.SetTokenID("bos", 127959)
 }
 
 // hunyuanArgs are the fields of hunyuan's ModelArgs the tree depends on.

@@ -20,6 +20,30 @@ var MiniMax = &model.Family{
 				Names: [][2]string{{"w1", "gate_proj"}, {"w2", "down_proj"}, {"w3", "up_proj"}}, Parts: []string{"weight"}, Optional: true},
 				Layers: "model.layers.", Block: "block_sparse_moe", Count: "num_local_experts", Gate: true},
 		}},
+	// MiniMaxM2Model (MiniMaxM2ForCausalLM; transformers 4.57 has no
+	// config class for it: config.json is read as is).
+	GGUF: &model.GGUF{
+		Types: []string{"minimax_m2"}, Arch: "minimax-m2", Vocab: "minimax-m2", SetVocab: model.VocabLoader.BPE,
+		Layer: model.WithLayer(map[string]string{
+			"block_sparse_moe.gate":                    "ffn_gate_inp",
+			"block_sparse_moe.e_score_correction_bias": "exp_probs_b.bias",
+			"block_sparse_moe.switch_mlp.gate_proj":    "ffn_gate_exps",
+			"block_sparse_moe.switch_mlp.down_proj":    "ffn_down_exps",
+			"block_sparse_moe.switch_mlp.up_proj":      "ffn_up_exps",
+		}),
+		ExpertOrder: []string{"ffn_gate_exps", "ffn_down_exps", "ffn_up_exps"}, Params: miniMaxParams,
+	},
+}
+
+// miniMaxParams is MiniMaxM2Model.set_gguf_parameters: TextModel's, then
+// intermediate_size as the expert size and rotary_dim as the rope
+// dimension count.
+func miniMaxParams(m *model.Meta) error {
+	return model.Steps(
+		func() error { return model.TextParams(m) },
+		func() error { return m.ReqU32("expert_feed_forward_length", "intermediate_size") },
+		func() error { return m.ReqU32("rope.dimension_count", "rotary_dim") },
+	)
 }
 
 func buildMiniMax(c model.Config, _ model.Tensors) (*model.Tree, error) {

@@ -108,16 +108,29 @@ type modState struct {
 // of pre-quantized checkpoints, and MLX's strict name and shape check. It
 // reads no tensor data. Errors are those of makePlan.
 func LoadModel(inv *Inventory) (*Model, error) {
-	arch, err := lookup(inv.Config)
+	return LoadModelWith(inv, nil)
+}
+
+// LoadModelWith is LoadModel with the family's MLX part replaced by x
+// (the GGUF export's view of a checkpoint, model.GGUF.MLX); a nil x is
+// LoadModel. Model.Family is the family as found, unchanged.
+func LoadModelWith(inv *Inventory, x *model.MLX) (*Model, error) {
+	found, err := lookup(inv.Config)
 	if err != nil {
 		return nil, err
+	}
+	arch := found
+	if x != nil {
+		cp := *found
+		cp.MLX = *x
+		arch = &cp
 	}
 	pl := &loader{inv: inv, arch: arch, cfgObj: cloneValue(inv.Config).(*pyjson.Object)}
 	mods, err := pl.prepare()
 	if err != nil {
 		return nil, err
 	}
-	m := &Model{ModelType: pl.modelType, Family: arch, Config: pl.cfgObj, Tree: pl.spec, Modules: make([]Module, len(mods))}
+	m := &Model{ModelType: pl.modelType, Family: found, Config: pl.cfgObj, Tree: pl.spec, Modules: make([]Module, len(mods))}
 	for i, st := range mods {
 		mod := Module{Path: st.spec.Path, Kind: st.spec.Kind, Spec: st.spec}
 		if st.q != nil {

@@ -302,9 +302,12 @@ def cmd_prepare(a):
         r = {k: c[k] for k in ("ok", "error", "convert_seconds", "logits_pending") if k in c}
         write_json(os.path.join(os.path.dirname(c["gguf"]), "result.json"), r)
 
+    f32 = {c["arch"]: c for c in cases if c["outtype"] == "f32" and c["ok"]}
     for c in cases:
         if not has_logits(c):
             c["gguf"], c["logits"] = None, None  # KVs and tensors only: the dump
+            if c["arch"] in f32:  # (its F32 tensors' bytes: compare_case's ref_paths)
+                c["f32_gguf"], c["f32_dump"] = f32[c["arch"]]["gguf"], f32[c["arch"]]["dump"]
     index = {"prompt": PROMPT, "converter": open(os.path.join(CONVERTER, ".mlxconv-sdist")).read().strip(),
              "cases": cases,
              "seconds": {"models": round(t_models, 1), "convert": round(t_conv, 1), "dump": round(t_dump, 1),
@@ -539,6 +542,21 @@ def logits_job(index, c, out):
     return {"file": out, "out": out + ".logits.json", "tokens": read_json(c["logits"])["tokens"], "prompt": index["prompt"]}
 
 
+def ref_paths(c, ref_dump, out):
+    """The (reference, candidate) GGUF files for the 1-ulp F32 tensor-data
+    allowance. A bf16/q8_0 reference is not kept (its dump is): its F32
+    tensors are read from the f32 reference, when the dumps show they have
+    the same bytes there (the converter computes them alike for every
+    output type); else None (no allowance)."""
+    if c.get("gguf"):
+        return (c["gguf"], out)
+    if not c.get("f32_gguf") or not os.path.exists(c["f32_gguf"]):
+        return None
+    f32 = {t["name"]: t["sha256"] for t in read_json(c["f32_dump"])["tensors"]}
+    same = all(f32.get(t["name"]) == t["sha256"] for t in ref_dump["tensors"] if t["type"] == "F32")
+    return (c["f32_gguf"], out) if same else None
+
+
 def compare_case(c, out, lg, allow, rtol, tensor_bytes, checks):
     """All comparisons of candidate file out (llama.cpp result lg) with case c."""
     arch, t = c["arch"], c["outtype"]
@@ -554,8 +572,13 @@ def compare_case(c, out, lg, allow, rtol, tensor_bytes, checks):
         for m in oks:
             print("     %s %s" % (arch, m))
     checks.add(arch, "kv-%s" % t, not kvf, "\n  ".join([""] + kvf) if kvf else "%d allowed differences" % len(oks))
-    tf = compare.tensor_diff(ref_dump, d, check_bytes=tensor_bytes)
-    checks.add(arch, "tensors-%s" % t, not tf, "\n  ".join([""] + tf[:20]))
+    toks = []
+    tf = compare.tensor_diff(ref_dump, d, check_bytes=tensor_bytes, allow=allow, arch=compare.arch_of(ref_dump),
+                             paths=ref_paths(c, ref_dump, out), oks=toks)
+    if checks.verbose:
+        for m in toks:
+            print("     %s %s" % (arch, m))
+    checks.add(arch, "tensors-%s" % t, not tf, "\n  ".join([""] + tf[:20]) if tf else "%d allowed differences" % len(toks))
     if not has_logits(c):
         return  # bf16, q8_0: KVs and tensors only
     if "logits_pending" in c:
