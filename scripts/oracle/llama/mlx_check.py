@@ -46,7 +46,9 @@ plain model's dtype, auto for 4bit) exports the MLX directory; checks:
              converter wrote it as output.weight, mlx-lm ties: 1.05 -> 5.9e-4).
              One larger gap remains: exaone4 ~0.12 (llama.cpp enables EXAONE
              4's sliding-window/NoPE layers only for 64 layers; its fixture
-             is another engineer's this session).
+             is another engineer's this session). Every family whose gap
+             exceeds LOOSE_GAP (1e-2) is listed after the table ("loose"):
+             its bound is the runtimes' disagreement, not the export's.
              Checks: logits: err = gguf - mlx <= 2 own + gap +
              floor (each side within its own error of the exact model;
              floor, --floor 1e-5, covers float32 cases, whose own error is
@@ -244,6 +246,21 @@ def check_case(c, a, arch, case, ref_dir, info, res, out_text, hf_ref):
         "  (mlx-lm in float32: float32 norms)" if case == "plain" and f32_promoted(ref_dir) else "")
 
 
+# A gap above this (relative to max|source|): llama.cpp and mlx-lm run
+# different models on the same file, and the logits check cannot see an
+# exporter error smaller than the gap. Listed after the table (not failed).
+LOOSE_GAP = 1e-2
+
+
+def gap_of(ref_dir, hf_ref):
+    """gap: the converter's f32 GGUF in llama.cpp vs mlx-lm's float32 source."""
+    import numpy as np
+
+    src = read_f32(os.path.join(ref_dir, "source.f32"))
+    hf = np.array(check.compare.logits_vector(hf_ref), dtype="float64")
+    return float(np.max(np.abs(hf - src))) / max(float(np.max(np.abs(src))), 1e-30)
+
+
 def long_rope_ctx(ref):
     """The llama.cpp context for arch's runs: None (the reference's, 256)
     unless the reference has LongRoPE factors (rope_factors_long, Phi-3):
@@ -344,7 +361,7 @@ def main():
             jobs.append(job)
             pending.append((arch, case, ref_dir, info, out, text, hf_logits, ctx))
     results = check.llama_logits(jobs) if jobs else {}
-    lines = []
+    lines, loose = [], []
     for arch, case, ref_dir, info, out, text, hf_logits, ctx in pending:
         with open(hf_logits, encoding="utf-8") as f:
             hf_ref = json.load(f)
@@ -353,10 +370,17 @@ def main():
             continue
         lines.append(check_case(c, a, arch, case, ref_dir, info, results[out], text, hf_ref)
                      + ("  (ctx %d: long rope factors)" % ctx if ctx else ""))
+        if case == "plain" and len(hf_ref.get("logits_f32_b64", "")) > 0:
+            g = gap_of(ref_dir, hf_ref)
+            if g > LOOSE_GAP:
+                loose.append("%s %.3g" % (arch, g))
     print("\nper case (max abs differences over max|source|): err gguf-mlx, own mlx-source, "
           "gap llama.cpp(converter f32 GGUF of the HF source)-source, gguf-src")
     for line in lines:
         print("  " + line)
+    if loose:
+        print("loose (gap > %g: llama.cpp and mlx-lm disagree on the converter's own file, so the logits check "
+              "cannot see an export error below the gap): %s" % (LOOSE_GAP, ", ".join(loose)))
     ok = c.summary()
     for arch, why in skipped:
         print("pending %-12s %s" % (arch, why))
