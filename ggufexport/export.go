@@ -325,6 +325,8 @@ type candidate struct {
 	shape []int // numpy order, logical (dequantized) shape
 	pos   int64 // emission order key
 	sub   int
+	rule  *model.TensorRule // the family's modify_tensors step, if any
+	rows  []int             // the rule's row gather (nil: every row)
 }
 
 // planExport plans the export of an inventory (which must come from
@@ -530,11 +532,14 @@ func (pl *exportPlanner) sourcePositions() map[[2]any]int64 {
 
 // candidates maps the model's parameters to GGUF names and orders them.
 func (pl *exportPlanner) candidates(model *source.Model) ([]candidate, error) {
-	cl := &candidateList{arch: pl.arch}
+	cl := &candidateList{arch: pl.arch, h: pl.h}
 	for i := range model.Modules {
 		if err := cl.addModule(&model.Modules[i]); err != nil {
 			return nil, err
 		}
+	}
+	if cl.err != nil {
+		return nil, cl.err
 	}
 	if len(cl.unmapped) > 0 {
 		return nil, cl.unmappedError()
@@ -671,6 +676,10 @@ func (pl *exportPlanner) planTensor(c *candidate) (ExportTensor, error) {
 			return t, err
 		}
 	} else {
+		if raw := rawAddOne(ins[0]); raw != nil {
+			ins[0], op.normShift = raw, true
+			transforms = append(transforms, "+1")
+		}
 		more, note, err := pl.planFloat(&t, op, c, ins[0], gshape)
 		if err != nil {
 			return t, err
@@ -678,6 +687,11 @@ func (pl *exportPlanner) planTensor(c *candidate) (ExportTensor, error) {
 		transforms = append(transforms, more...)
 		notes = append(notes, note...)
 	}
+	more, err := pl.planRule(&t, c, op)
+	if err != nil {
+		return t, err
+	}
+	transforms = append(transforms, more...)
 	t.Type = op.out.String()
 	if len(transforms) > 0 {
 		t.Op += " (" + strings.Join(transforms, ", ") + ")"
@@ -988,6 +1002,7 @@ func writeExport(ctx context.Context, inv *source.Inventory, plan *exportPlan, o
 				return nil, err
 			}
 			j.RowGroup, j.Release = op.rowGroup(), release
+			j.Whole = j.Whole || op.whole()
 			jobs = append(jobs, j)
 		}
 	}

@@ -17,9 +17,11 @@ import (
 // head was among them.
 type candidateList struct {
 	arch     *archInfo
+	h        *hparams
 	out      []candidate
 	unmapped []string
 	haveHead bool
+	err      error // the first failed family tensor rule
 }
 
 // add maps src to its GGUF name and keeps c under it (the architecture
@@ -41,7 +43,11 @@ func (cl *candidateList) add(src string, c candidate) {
 		cl.haveHead = true
 	}
 	c.src, c.name, c.bid = src, name, bid
-	cl.out = append(cl.out, c)
+	cs, err := cl.applyRule(c)
+	if err != nil && cl.err == nil {
+		cl.err = err
+	}
+	cl.out = append(cl.out, cs...)
 }
 
 // addModule adds a module's tensors: for an MLX-quantized module its
@@ -196,7 +202,7 @@ func (pl *exportPlanner) planFloat(t *ExportTensor, op *tensorOp, c *candidate, 
 	}
 	op.mode, op.inDType = opFloat, in.DType
 	t.From = strings.ToLower(in.DType.SafetensorsName())
-	if pl.arch.NormShift && strings.HasSuffix(c.src, "norm.weight") {
+	if pl.arch.NormShift && strings.HasSuffix(c.src, "norm.weight") && !op.normShift {
 		op.normShift = true
 		transforms = append(transforms, "+1")
 	}

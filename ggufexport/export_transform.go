@@ -55,6 +55,13 @@ type tensorOp struct {
 	// input j*permGroup/2+i.
 	permGroup int64
 
+	// A family's tensor rule's gathers (model.TensorRule Rows, Cols): rows
+	// along axis 0 (elements of a 1-D tensor), columns (quantized: whole
+	// groups) permuted; either makes the tensor one whole unit.
+	gather    []int
+	cols      []int
+	colsAfter bool // cols permutes the dequantized values (it splits groups)
+
 	desc string
 }
 
@@ -81,6 +88,12 @@ func (op *tensorOp) String() string { return op.desc }
 // in st. Output buffers come from a pool; the executor hands them back
 // through release once written.
 func (op *tensorOp) transform(ins [][]byte, rows int64, st *repackStats) ([][]byte, error) {
+	if op.whole() {
+		var err error
+		if ins, rows, err = op.regather(ins, rows); err != nil {
+			return nil, err
+		}
+	}
 	n := int(rows) * op.ne0
 	var out []byte
 	var err error
@@ -535,6 +548,14 @@ func (op *tensorOp) dequant(ins [][]byte, rows int) ([]byte, error) {
 	if err := mlx.DequantizeInto(buf, qz, op.q, op.deqOut); err != nil {
 		putBuf(buf)
 		return nil, err
+	}
+	if op.colsAfter {
+		p, err := permuteCols(buf, rows, op.cols)
+		putBuf(buf)
+		if err != nil {
+			return nil, err
+		}
+		buf = p
 	}
 	if sameFloat(op.out, op.deqOut) {
 		return buf, nil

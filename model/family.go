@@ -90,8 +90,9 @@ type GGUF struct {
 	// Blocks is the MLX module path prefix of the decoder blocks ("":
 	// "model.layers.").
 	Blocks string
-	// Tensors are the GGUF-side reshapes and value transforms of tensors,
-	// by GGUF name after "blk.N." (see TensorRule).
+	// Tensors are the GGUF-side reshapes, value transforms and gathers
+	// (row and column reorders, one tensor into several) of tensors, by
+	// GGUF name after "blk.N." (see TensorRule).
 	Tensors map[string]TensorRule
 	// ArchFor, when set, is the GGUF architecture for a config, instead of
 	// Arch (NemotronHModel: nemotron_h_moe with experts, else nemotron_h).

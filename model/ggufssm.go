@@ -27,6 +27,15 @@ type TensorRule struct {
 	Groups []string
 	// NegExp makes x -exp(x), in float32 (A_log to A).
 	NegExp bool
+	// Rows, when set, gives the GGUF tensors made of this one: each part a
+	// gather along axis 0 (the elements of a 1-D tensor), for a tensor of
+	// n rows. A single part with Name "" keeps the mapped name; no parts
+	// (nil) leave the tensor as it is (see RowPart; Qwen3-Next's
+	// in_proj_qkvz split, Qwen3.5's V-head reorder).
+	Rows func(h *HParams, n int) ([]RowPart, error)
+	// Cols, when set, gathers the last axis of a tensor of n columns:
+	// output column j is input column Cols(h, n)[j] (nil: as it is).
+	Cols func(h *HParams, n int) ([]int, error)
 }
 
 // Reshape returns shape (numpy order) after the rule, or an error naming
