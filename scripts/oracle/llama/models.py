@@ -30,6 +30,15 @@ is, or because the real checkpoints of the family have it):
   qwen2            no lm_head.weight (tie_word_embeddings is true, as in the
                    small Qwen2 models): the converter would write the shipped
                    one as output.weight, a model mlx-lm does not run (it ties).
+  gemma3n          (convert_oracle config) the sizes llama.cpp's gemma3n hardcodes:
+                   per-layer input 256, laurel rank 64, activation sparsity 0.95
+                   on layers 0-9, KV sharing from layer 20 (3 layers: all sparse,
+                   none shared); other sizes fail to load ("wrong shape") or
+                   compute another model. tokenizer.model as for gemma3.
+  gemma4_unified   (convert_oracle config) text_config moe_intermediate_size null:
+                   Gemma4Model.set_gguf_parameters requires the key (find_hparam),
+                   which transformers 5.23 writes for gemma4 but not for the
+                   unified text config.
 
 These changes are data, in the llama_oracle section of
 testdata/families/ARCH.json (schema: testdata/families/README.md):
