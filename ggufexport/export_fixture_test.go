@@ -42,6 +42,7 @@ type fxModel struct {
 	spm     bool // tokenizer.model instead of tokenizer.json
 	files   map[string]string
 	shards  int
+	added   []string // special tokens appended to the BPE tokenizer
 }
 
 const (
@@ -115,8 +116,13 @@ func fxT(dt mlx.DType) func(string, ...int) fxTensor {
 type fxDims struct{ hidden, heads, kv, headDim, inter, layers int }
 
 // fxLlamaLayers appends the attention, norms and (unless mlp is false) the
-// dense MLP of each layer.
-func fxLlamaLayers(ts []fxTensor, prefix string, d fxDims, mk func(string, ...int) fxTensor, bias, qkNorm, mlp bool, norms ...string) []fxTensor {
+// dense MLP of each layer, with the options' biases, q/k norms (per head, or
+// over all heads: QKNormFull), norm names (Norms) and fused gate_up_proj.
+func fxLlamaLayers(ts []fxTensor, prefix string, d fxDims, mk func(string, ...int) fxTensor, o testfamilies.Options, mlp bool, norms ...string) []fxTensor {
+	bias, qkNorm := o.Bias, o.QKNorm
+	if len(norms) == 0 {
+		norms = o.Norms
+	}
 	for l := 0; l < d.layers; l++ {
 		p := prefix + "layers." + strconv.Itoa(l) + "."
 		ts = append(ts,
@@ -131,7 +137,12 @@ func fxLlamaLayers(ts []fxTensor, prefix string, d fxDims, mk func(string, ...in
 		if qkNorm {
 			ts = append(ts, mk(p+"self_attn.q_norm.weight", d.headDim), mk(p+"self_attn.k_norm.weight", d.headDim))
 		}
-		if mlp {
+		if o.QKNormFull {
+			ts = append(ts, mk(p+"self_attn.q_norm.weight", d.heads*d.headDim), mk(p+"self_attn.k_norm.weight", d.kv*d.headDim))
+		}
+		if mlp && o.FusedMLP {
+			ts = append(ts, mk(p+"mlp.gate_up_proj.weight", 2*d.inter, d.hidden), mk(p+"mlp.down_proj.weight", d.hidden, d.inter))
+		} else if mlp {
 			ts = append(ts, mk(p+"mlp.gate_proj.weight", d.inter, d.hidden), mk(p+"mlp.up_proj.weight", d.inter, d.hidden),
 				mk(p+"mlp.down_proj.weight", d.hidden, d.inter))
 		}
@@ -242,12 +253,12 @@ func fxFromFamily(name string, s *testfamilies.Section) (fxModel, error) {
 	}
 	switch s.Layout {
 	case "llama":
-		ts = fxLlamaLayers(ts, prefix, d, mk, o.Bias, o.QKNorm, true, norms...)
+		ts = fxLlamaLayers(ts, prefix, d, mk, o, true, norms...)
 	case "gemma3":
 		vh := int(cfg["vision_config"].(map[string]any)["hidden_size"].(float64))
 		ts = append(ts, mk("vision_tower.vision_model.embeddings.patch_embedding.weight", vh, 3, o.PatchSize, o.PatchSize),
 			mk("multi_modal_projector.mm_input_projection_weight", vh, d.hidden))
-		ts = fxLlamaLayers(ts, prefix, d, mk, o.Bias, o.QKNorm, true, norms...)
+		ts = fxLlamaLayers(ts, prefix, d, mk, o, true, norms...)
 	case "phi3":
 		for l := 0; l < d.layers; l++ {
 			p := layer(l)
@@ -256,7 +267,7 @@ func fxFromFamily(name string, s *testfamilies.Section) (fxModel, error) {
 				mk(p+"input_layernorm.weight", d.hidden), mk(p+"post_attention_layernorm.weight", d.hidden))
 		}
 	case "mixtral":
-		ts = fxLlamaLayers(ts, prefix, d, mk, o.Bias, o.QKNorm, false, norms...)
+		ts = fxLlamaLayers(ts, prefix, d, mk, o, false, norms...)
 		n := dim("num_local_experts")
 		for l := 0; l < d.layers; l++ {
 			p := layer(l) + "block_sparse_moe."
@@ -267,7 +278,7 @@ func fxFromFamily(name string, s *testfamilies.Section) (fxModel, error) {
 			}
 		}
 	case "qwen2_moe":
-		ts = fxLlamaLayers(ts, prefix, d, mk, o.Bias, o.QKNorm, false, norms...)
+		ts = fxLlamaLayers(ts, prefix, d, mk, o, false, norms...)
 		n, moe, shared := dim("num_experts"), dim("moe_intermediate_size"), dim("shared_expert_intermediate_size")
 		for l := 0; l < d.layers; l++ {
 			p := layer(l) + "mlp."
@@ -276,16 +287,12 @@ func fxFromFamily(name string, s *testfamilies.Section) (fxModel, error) {
 				mk(p+"shared_expert.down_proj.weight", d.hidden, shared))
 			experts(p, n, moe)
 		}
-	case "qwen3_moe":
-		ts = fxLlamaLayers(ts, prefix, d, mk, o.Bias, o.QKNorm, false, norms...)
-		n, moe := dim("num_experts"), dim("moe_intermediate_size")
-		for l := 0; l < d.layers; l++ {
-			p := layer(l) + "mlp."
-			ts = append(ts, mk(p+"gate.weight", n, d.hidden))
-			experts(p, n, moe)
-		}
 	default:
-		return fxModel{}, fmt.Errorf("unknown layout %q", s.Layout)
+		gen, ok := fxLayouts[s.Layout]
+		if !ok {
+			return fxModel{}, fmt.Errorf("unknown layout %q", s.Layout)
+		}
+		ts = gen(fxGen{d: d, mk: mk, prefix: prefix, dim: dim, o: o, text: text, norms: norms}, ts)
 	}
 	for l := 0; o.OBias && l < d.layers; l++ {
 		ts = append(ts, mk(layer(l)+"self_attn.o_proj.bias", d.hidden))
@@ -293,7 +300,94 @@ func fxFromFamily(name string, s *testfamilies.Section) (fxModel, error) {
 	for l := 0; o.InvFreq && l < d.layers; l++ {
 		ts = append(ts, fxT(mlx.F32)(layer(l)+"self_attn.rotary_emb.inv_freq", d.headDim/2))
 	}
-	return fxModel{arch: name, config: cfg, tensors: ts, spm: s.Tokenizer == "spm", files: s.Files, shards: s.Shards}, nil
+	return fxModel{arch: name, config: cfg, tensors: ts, spm: s.Tokenizer == "spm", files: s.Files, shards: s.Shards, added: s.AddedTokens}, nil
+}
+
+// fxGen is what a layout function of fxLayouts builds the layers from.
+type fxGen struct {
+	d      fxDims
+	mk     func(string, ...int) fxTensor
+	prefix string           // "model."
+	dim    func(string) int // a config integer (panics when absent)
+	o      testfamilies.Options
+	text   map[string]any // the (text) config
+	norms  []string       // the per-layer norms (nil: the options')
+}
+
+func (g fxGen) layer(l int) string { return g.prefix + "layers." + strconv.Itoa(l) + "." }
+
+// fxMLP appends a dense gate/up/down MLP under p (ending in ".").
+func (g fxGen) fxMLP(ts []fxTensor, p string, inter int) []fxTensor {
+	return append(ts, g.mk(p+"gate_proj.weight", inter, g.d.hidden), g.mk(p+"up_proj.weight", inter, g.d.hidden),
+		g.mk(p+"down_proj.weight", g.d.hidden, inter))
+}
+
+// fxLayouts are the layouts beyond the llama-like ones of fxFromFamily.
+var fxLayouts = map[string]func(fxGen, []fxTensor) []fxTensor{
+	"qwen3_moe":   fxQwen3MoE,
+	"deepseek_v3": fxDeepseekV3,
+	"granitemoe":  fxGraniteMoE,
+}
+
+// fxQwen3MoE is Qwen3-MoE's (and OLMoE's) layout: llama attention, a
+// router and per-expert MLPs of moe_intermediate_size (OLMoE:
+// intermediate_size) in every layer.
+func fxQwen3MoE(g fxGen, ts []fxTensor) []fxTensor {
+	ts = fxLlamaLayers(ts, g.prefix, g.d, g.mk, g.o, false, g.norms...)
+	n, moe := g.dim("num_experts"), g.d.inter
+	if _, ok := g.text["moe_intermediate_size"]; ok {
+		moe = g.dim("moe_intermediate_size")
+	}
+	for l := 0; l < g.d.layers; l++ {
+		p := g.layer(l) + "mlp."
+		ts = append(ts, g.mk(p+"gate.weight", n, g.d.hidden))
+		for e := 0; e < n; e++ {
+			ts = g.fxMLP(ts, p+"experts."+strconv.Itoa(e)+".", moe)
+		}
+	}
+	return ts
+}
+
+// fxDeepseekV3 is DeepSeek-V3's layout: multi-head latent attention
+// (q_a/q_b with q_lora_rank, kv_a_proj_with_mqa, kv_b_proj), dense MLPs
+// below first_k_dense_replace, then a router with its score correction
+// bias, per-expert MLPs and shared experts.
+func fxDeepseekV3(g fxGen, ts []fxTensor) []fxTensor {
+	h, heads := g.d.hidden, g.d.heads
+	qLora, kvLora, nope, rope, v := g.dim("q_lora_rank"), g.dim("kv_lora_rank"), g.dim("qk_nope_head_dim"), g.dim("qk_rope_head_dim"), g.dim("v_head_dim")
+	n, moe, dense := g.dim("n_routed_experts"), g.dim("moe_intermediate_size"), g.dim("first_k_dense_replace")
+	for l := 0; l < g.d.layers; l++ {
+		p := g.layer(l)
+		a := p + "self_attn."
+		ts = append(ts, g.mk(p+"input_layernorm.weight", h), g.mk(p+"post_attention_layernorm.weight", h),
+			g.mk(a+"q_a_proj.weight", qLora, h), g.mk(a+"q_a_layernorm.weight", qLora), g.mk(a+"q_b_proj.weight", heads*(nope+rope), qLora),
+			g.mk(a+"kv_a_proj_with_mqa.weight", kvLora+rope, h), g.mk(a+"kv_a_layernorm.weight", kvLora),
+			g.mk(a+"kv_b_proj.weight", heads*(nope+v), kvLora), g.mk(a+"o_proj.weight", h, heads*v))
+		if l < dense {
+			ts = g.fxMLP(ts, p+"mlp.", g.d.inter)
+			continue
+		}
+		ts = append(ts, g.mk(p+"mlp.gate.weight", n, h), fxT(mlx.F32)(p+"mlp.gate.e_score_correction_bias", n))
+		for e := 0; e < n; e++ {
+			ts = g.fxMLP(ts, p+"mlp.experts."+strconv.Itoa(e)+".", moe)
+		}
+		ts = g.fxMLP(ts, p+"mlp.shared_experts.", moe*g.dim("n_shared_experts"))
+	}
+	return ts
+}
+
+// fxGraniteMoE is Granite MoE's layout: llama attention, the experts fused
+// per layer (block_sparse_moe.input_linear [E, 2·I, H] holding gate and up,
+// output_linear [E, H, I]) and the router block_sparse_moe.router.layer.
+func fxGraniteMoE(g fxGen, ts []fxTensor) []fxTensor {
+	ts = fxLlamaLayers(ts, g.prefix, g.d, g.mk, testfamilies.Options{}, false)
+	n := g.dim("num_local_experts")
+	for l := 0; l < g.d.layers; l++ {
+		p := g.layer(l) + "block_sparse_moe."
+		ts = append(ts, g.mk(p+"input_linear.weight", n, 2*g.d.inter, g.d.hidden), g.mk(p+"output_linear.weight", n, g.d.hidden, g.d.inter),
+			g.mk(p+"router.layer.weight", n, g.d.hidden))
+	}
+	return ts
 }
 
 // fxSPM is a SentencePiece model with control, byte and normal pieces.
@@ -334,8 +428,8 @@ func fxSPM() []byte {
 }
 
 // fxBPE is a byte-level BPE tokenizer.json: printable ASCII, "Ġ", a few
-// merges, two special added tokens.
-func fxBPE() (string, string) {
+// merges, two special added tokens and then the extra ones.
+func fxBPE(extra ...string) (string, string) {
 	vocab := map[string]int{}
 	for c := '!'; c <= '~'; c++ {
 		vocab[string(c)] = len(vocab)
@@ -345,13 +439,14 @@ func fxBPE() (string, string) {
 	for _, mg := range merges {
 		vocab[string(slices.DeleteFunc([]rune(mg), func(r rune) bool { return r == ' ' }))] = len(vocab)
 	}
-	bos, eos := len(vocab), len(vocab)+1
+	var added []map[string]any
+	for i, c := range append([]string{"<|begin|>", "<|end|>"}, extra...) {
+		added = append(added, map[string]any{"id": len(vocab) + i, "content": c, "special": true, "normalized": false,
+			"single_word": false, "lstrip": false, "rstrip": false})
+	}
 	doc := map[string]any{
-		"version": "1.0",
-		"added_tokens": []map[string]any{
-			{"id": bos, "content": "<|begin|>", "special": true, "normalized": false, "single_word": false, "lstrip": false, "rstrip": false},
-			{"id": eos, "content": "<|end|>", "special": true, "normalized": false, "single_word": false, "lstrip": false, "rstrip": false},
-		},
+		"version":        "1.0",
+		"added_tokens":   added,
 		"normalizer":     nil,
 		"pre_tokenizer":  map[string]any{"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true},
 		"post_processor": nil,
@@ -376,7 +471,7 @@ func writeFx(t testing.TB, m fxModel) (string, map[string][]float32) {
 		files["tokenizer.model"] = string(fxSPM())
 		files["tokenizer_config.json"] = `{"add_bos_token": true, "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}`
 	} else {
-		files["tokenizer.json"], files["tokenizer_config.json"] = fxBPE()
+		files["tokenizer.json"], files["tokenizer_config.json"] = fxBPE(m.added...)
 	}
 	for k, v := range m.files {
 		files[k] = v

@@ -3,6 +3,7 @@ package ggufexport_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
 	"flag"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -83,11 +85,15 @@ var qkRE = regexp.MustCompile(`\.attn_[qk]\.`)
 
 var archNames = []string{"llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "gemma3", "phi3", "mixtral", "qwen2_moe", "qwen3_moe"}
 
-// TestExportPlanListing pins every architecture's GGUF names, shapes, types,
-// transforms and metadata (f16 output) to reviewed listings.
+// TestExportPlanListing pins the GGUF names, shapes, types, transforms and
+// metadata (f16 output) of every go_export fixture (archNames and the
+// families added since: deepseek_v3's MLA, glm4's fused MLP and post-norms,
+// olmo2, olmoe, granitemoe's fused experts) to reviewed listings.
 func TestExportPlanListing(t *testing.T) {
 	models := fxModels()
-	for _, arch := range archNames {
+	names := slices.Sorted(maps.Keys(models))
+	require.Subset(t, names, archNames)
+	for _, arch := range names {
 		t.Run(arch, func(t *testing.T) {
 			dir, _ := writeFx(t, models[arch])
 			got := listing(planFx(t, dir, ggufexport.ExportOptions{OutType: ggufexport.OutF16}))
@@ -99,6 +105,42 @@ func TestExportPlanListing(t *testing.T) {
 			want, err := os.ReadFile(path)
 			require.NoError(t, err, "run go test -run TestExportPlanListing -update-export")
 			assert.Equal(t, string(want), got)
+		})
+	}
+}
+
+// TestExportTensorDigests pins the bytes the exporter writes for the
+// go_export fixtures beyond archNames (whose bytes TestExportHFRoundTrip
+// computes independently): every tensor's type and sha256, f32 and q8_0, in
+// testdata/export/NAME.sha256 (-update-export rewrites them). The same
+// rules pass check.py candidate --tensor-bytes against convert_hf_to_gguf.py
+// on the oracle fixtures; this catches a Go-side regression of their
+// transforms (MLA's kv_b split, fused and stacked experts, norms) without
+// Python.
+func TestExportTensorDigests(t *testing.T) {
+	models := fxModels()
+	for _, arch := range slices.Sorted(maps.Keys(models)) {
+		if slices.Contains(archNames, arch) {
+			continue
+		}
+		t.Run(arch, func(t *testing.T) {
+			dir, _ := writeFx(t, models[arch])
+			var b strings.Builder
+			for _, ot := range []ggufexport.OutType{ggufexport.OutF32, ggufexport.OutQ8_0} {
+				out := filepath.Join(t.TempDir(), arch+".gguf")
+				exportFx(t, dir, out, ggufexport.ExportOptions{OutType: ot, Workers: 2})
+				f := mustOpen(t, out)
+				for _, ti := range f.Tensors {
+					fmt.Fprintf(&b, "%s %s %s %x\n", ot, ti.Name, ti.Type, sha256.Sum256(readTensor(t, f, ti.Name)))
+				}
+			}
+			path := filepath.Join("testdata", "export", arch+".sha256")
+			if *updateExport {
+				require.NoError(t, os.WriteFile(path, []byte(b.String()), 0o644))
+			}
+			want, err := os.ReadFile(path)
+			require.NoError(t, err, "run go test -run TestExportTensorDigests -update-export")
+			assert.Equal(t, string(want), b.String())
 		})
 	}
 }

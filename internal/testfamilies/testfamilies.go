@@ -36,6 +36,9 @@ type Section struct {
 	Shards    int               `json:"shards"`
 	Files     map[string]string `json:"files"`
 	Config    json.RawMessage   `json:"config"`
+	// AddedTokens are special tokens appended to go_export's BPE tokenizer
+	// (after its own two), for vocabularies the converter looks up by name.
+	AddedTokens []string `json:"added_tokens"`
 }
 
 // Options are the switches of a weight layout (which tensors exist); the
@@ -50,6 +53,10 @@ type Options struct {
 	FinalNormDType string `json:"final_norm_dtype"` // model.norm's dtype when it differs
 	PatchSize      int    `json:"patch_size"`       // vision patch size (multimodal wrappers)
 	DenseLayers    []int  `json:"dense_layers"`     // MoE layouts: layers with a dense MLP instead of experts
+	// go_export only:
+	QKNormFull bool     `json:"qk_norm_full"` // q_norm/k_norm over all heads (heads·head_dim, kv·head_dim), OLMo 2
+	Norms      []string `json:"norms"`        // the per-layer norms, when not input_layernorm and post_attention_layernorm
+	FusedMLP   bool     `json:"fused_mlp"`    // mlp.gate_up_proj [2·intermediate, hidden] instead of gate_proj and up_proj
 }
 
 // Dir is testdata/families in the source tree.

@@ -29,7 +29,7 @@ var GraniteMoE = &model.Family{
 		Configs: map[string]*model.HFConfig{"granitemoe": {Defaults: map[string]any{"vocab_size": 32000, "max_position_embeddings": 2048,
 			"hidden_size": 4096, "intermediate_size": 11008, "num_attention_heads": 32, "rms_norm_eps": 1e-6, "rope_theta": 10000.0,
 			"rope_scaling": nil, "embedding_multiplier": 1.0, "logits_scaling": 1.0, "residual_multiplier": 1.0, "attention_multiplier": 1.0,
-			"num_local_experts": 8, "num_experts_per_tok": 2, "tie_word_embeddings": false}, KVHeads: model.KVHeadsNullOrAbsent}},
+			"num_local_experts": 8, "num_experts_per_tok": 2, "tie_word_embeddings": false, "attention_bias": false}, KVHeads: model.KVHeadsNullOrAbsent}},
 	},
 }
 

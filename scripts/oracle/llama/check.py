@@ -2,12 +2,14 @@
 """The llama.cpp oracle for `mlxconv gguf` (issue 6: inference and metadata
 acceptance). Run with the venv python of setup.sh (see README.md).
 
-  check.py prepare --npm DIR --work WORK [--arch A,B] [--types f32,f16] [--workers 2]
+  check.py prepare --npm DIR --work WORK [--arch A,B] [--types f32,f16,bf16,q8_0] [--workers 2]
                    [--cache DIR] [--no-cache]
       Generates the tiny HF models (models.py) into WORK/hf/ARCH, converts
       each with convert_hf_to_gguf.py (in WORKERS processes), dumps the result
       (dump.py: .dump.json) and runs it in llama.cpp (runtime.py: .logits.json
-      with the prompt's tokens, last-position logits, 8 greedy tokens).
+      with the prompt's tokens, last-position logits, 8 greedy tokens); bf16
+      and q8_0 are dumped only (KVs and tensors are compared, not logits) and
+      their GGUF deleted (index.json: gguf and logits null).
       Reference results live in CACHE/KEY/ARCH-TYPE.* (default
       $MLXCONV_LLAMA_CACHE/ref), KEY hashing everything they depend on (model
       files, converter, pins, prompt, these scripts), and are reused while
@@ -32,8 +34,9 @@ acceptance). Run with the venv python of setup.sh (see README.md).
       Runs the candidate converter on every prepared case and compares with
       the reference: exit status, KV set and values (allow-list: allow.txt
       beside this file by default), tensor names/types/shapes (--tensor-bytes:
-      also data), the prompt's tokenization, and the logits of the reference's
-      input tokens (max relative error <= rtol, same greedy tokens).
+      also data), and for f32/f16 the prompt's tokenization and the logits of
+      the reference's input tokens (max relative error <= rtol, same greedy
+      tokens).
 
   check.py compare --work WORK --arch A --outtype T FILE [--allow FILE] [--rtol 1e-5]
                    [--tensor-bytes] [--json]
@@ -69,7 +72,18 @@ import models  # noqa: E402
 import runtime  # noqa: E402
 import families  # noqa: E402  (scripts/oracle, on the path models.py sets)
 
-TYPES = ["f32", "f16"]
+TYPES = ["f32", "f16", "bf16", "q8_0"]
+# The output types whose references llama.cpp runs (tokenization, logits,
+# greedy tokens). bf16 and q8_0 are compared on KVs and tensors (names, types,
+# shapes, bytes) only: their logits would only repeat f32's check with
+# rounding on top, and their reference GGUF is deleted once dumped (the dump
+# holds every tensor's sha256), which keeps the cache small.
+LOGITS_TYPES = ("f32", "f16")
+
+
+def has_logits(c):
+    """Whether case c's reference is run in llama.cpp (LOGITS_TYPES)."""
+    return c["outtype"] in LOGITS_TYPES
 # Models whose vocabulary gguf-py's reader and writer handle in well under a
 # second (the others take 10-20 s per file): self-test subjects by default.
 SMALL_VOCAB = ("mistral", "gemma", "gemma2", "phi3", "mixtral")
@@ -285,10 +299,12 @@ def cmd_prepare(a):
     t_dump = time.monotonic() - t2
 
     t3 = time.monotonic()
-    res = llama_logits([{"file": c["gguf"], "out": c["logits"], "prompt": PROMPT} for c in todo if c["ok"]])
+    res = llama_logits([{"file": c["gguf"], "out": c["logits"], "prompt": PROMPT} for c in todo if c["ok"] and has_logits(c)])
     t_logits = time.monotonic() - t3
     for c in todo:
-        if c["ok"] and "error" in res[c["logits"]]:
+        if c["ok"] and not has_logits(c) and os.path.exists(c["gguf"]):
+            os.unlink(c["gguf"])  # compared by its dump alone
+        if c["ok"] and has_logits(c) and "error" in res[c["logits"]]:
             why = families.load(c["arch"])["llama_oracle"].get("logits_pending")
             if why:
                 # The runtime cannot load this architecture yet: KVs, tensors
@@ -300,6 +316,12 @@ def cmd_prepare(a):
         r = {k: c[k] for k in ("ok", "error", "convert_seconds", "logits_pending") if k in c}
         write_json(os.path.join(os.path.dirname(c["gguf"]), "result.json"), r)
 
+    f32 = {c["arch"]: c for c in cases if c["outtype"] == "f32" and c["ok"]}
+    for c in cases:
+        if not has_logits(c):
+            c["gguf"], c["logits"] = None, None  # KVs and tensors only: the dump
+            if c["arch"] in f32:  # (its F32 tensors' bytes: compare_case's ref_paths)
+                c["f32_gguf"], c["f32_dump"] = f32[c["arch"]]["gguf"], f32[c["arch"]]["dump"]
     index = {"prompt": PROMPT, "converter": open(os.path.join(CONVERTER, ".mlxconv-sdist")).read().strip(),
              "cases": cases,
              "seconds": {"models": round(t_models, 1), "convert": round(t_conv, 1), "dump": round(t_dump, 1),
@@ -418,7 +440,7 @@ def cmd_self(a):
         checks.add(c["arch"], "ref-%s" % c["outtype"], c["ok"], c.get("error", "").splitlines()[0] if not c["ok"] else "")
         if c["ok"] and "logits_pending" in c:
             checks.pend(c["arch"], "ref-%s-logits" % c["outtype"], c["logits_pending"])
-        elif c["ok"]:
+        elif c["ok"] and has_logits(c):
             lg = read_json(c["logits"])
             finite = all(x == x and abs(x) != float("inf") for x in compare.logits_vector(lg))
             checks.add(c["arch"], "ref-%s-logits" % c["outtype"], lg["missing_logits"] == 0 and finite,
@@ -427,7 +449,7 @@ def cmd_self(a):
     # The fast dump reader against gguf-py's GGUFReader (slow on big
     # vocabularies: the small-vocabulary models only, unless --full).
     for c in index["cases"]:
-        if c["ok"] and (a.full or c["arch"] in SMALL_VOCAB):
+        if c["ok"] and c["gguf"] and (a.full or c["arch"] in SMALL_VOCAB):
             # The file path is not content: a cached dump may name the same
             # file through another path (a symlinked or relocated cache).
             strip = lambda d: {k: v for k, v in d.items() if k != "file"}
@@ -555,7 +577,7 @@ def cmd_candidate(a):
         if ok:
             todo.append((c, out))
 
-    res = llama_logits([logits_job(index, c, out) for c, out in todo if "logits_pending" not in c])
+    res = llama_logits([logits_job(index, c, out) for c, out in todo if "logits_pending" not in c and has_logits(c)])
     for c, out in todo:
         compare_case(c, out, res.get(out + ".logits.json"), allow, a.rtol, a.tensor_bytes, checks)
         if not a.keep:
@@ -568,6 +590,21 @@ def logits_job(index, c, out):
     input tokens (so that tokenizer differences cannot hide in the logits),
     and the prompt for prompt_tokens."""
     return {"file": out, "out": out + ".logits.json", "tokens": read_json(c["logits"])["tokens"], "prompt": index["prompt"]}
+
+
+def ref_paths(c, ref_dump, out):
+    """The (reference, candidate) GGUF files for the 1-ulp F32 tensor-data
+    allowance. A bf16/q8_0 reference is not kept (its dump is): its F32
+    tensors are read from the f32 reference, when the dumps show they have
+    the same bytes there (the converter computes them alike for every
+    output type); else None (no allowance)."""
+    if c.get("gguf"):
+        return (c["gguf"], out)
+    if not c.get("f32_gguf") or not os.path.exists(c["f32_gguf"]):
+        return None
+    f32 = {t["name"]: t["sha256"] for t in read_json(c["f32_dump"])["tensors"]}
+    same = all(f32.get(t["name"]) == t["sha256"] for t in ref_dump["tensors"] if t["type"] == "F32")
+    return (c["f32_gguf"], out) if same else None
 
 
 def compare_case(c, out, lg, allow, rtol, tensor_bytes, checks):
@@ -587,11 +624,13 @@ def compare_case(c, out, lg, allow, rtol, tensor_bytes, checks):
     checks.add(arch, "kv-%s" % t, not kvf, "\n  ".join([""] + kvf) if kvf else "%d allowed differences" % len(oks))
     toks = []
     tf = compare.tensor_diff(ref_dump, d, check_bytes=tensor_bytes, allow=allow, arch=compare.arch_of(ref_dump),
-                             paths=(c["gguf"], out), oks=toks)
+                             paths=ref_paths(c, ref_dump, out), oks=toks)
     if checks.verbose:
         for m in toks:
             print("     %s %s" % (arch, m))
     checks.add(arch, "tensors-%s" % t, not tf, "\n  ".join([""] + tf[:20]) if tf else "%d allowed differences" % len(toks))
+    if not has_logits(c):
+        return  # bf16, q8_0: KVs and tensors only
     if "logits_pending" in c:
         checks.pend(arch, "logits-%s" % t, c["logits_pending"])
         return
@@ -615,7 +654,7 @@ def cmd_compare(a):
         checks.add(a.arch, "reference-%s" % a.outtype, False, "no reference: " + c.get("error", "")[:200])
     else:
         out = os.path.abspath(a.file)
-        lg = llama_logits([logits_job(index, c, out)], workers=1)[out + ".logits.json"]
+        lg = llama_logits([logits_job(index, c, out)], workers=1)[out + ".logits.json"] if has_logits(c) else None
         compare_case(c, out, lg, compare.load_allow(a.allow), a.rtol, a.tensor_bytes, checks)
     if a.json:
         rs = [{"arch": r[0], "name": r[1], "ok": r[2], "detail": r[3]} for r in checks.results]

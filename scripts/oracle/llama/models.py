@@ -27,6 +27,9 @@ is, or because the real checkpoints of the family have it):
                    'model.layers.0.mlp.down_proj.weight'"), and no real Qwen3-MoE
                    uses dense layers. Layer 0 gets a router and experts like the
                    others (fresh deterministic weights).
+  qwen2            no lm_head.weight (tie_word_embeddings is true, as in the
+                   small Qwen2 models): the converter would write the shipped
+                   one as output.weight, a model mlx-lm does not run (it ties).
   gemma3n          (convert_oracle config) the sizes llama.cpp's gemma3n hardcodes:
                    per-layer input 256, laurel rank 64, activation sparsity 0.95
                    on layers 0-9, KV sharing from layer 20 (3 layers: all sparse,
@@ -39,7 +42,8 @@ is, or because the real checkpoints of the family have it):
 
 These changes are data, in the llama_oracle section of
 testdata/families/ARCH.json (schema: testdata/families/README.md):
-tokenizer_model (SentencePiece normalizer settings), added_tokens, all_sparse.
+tokenizer_model (SentencePiece normalizer settings), added_tokens, all_sparse,
+drop_lm_head.
 
 Everything else (weights, configs, tokenizer files) is byte-identical to
 convert_models.py's output. Runs with the oracle venv python (numpy,
@@ -202,6 +206,13 @@ def generate(arch, npm, out):
         config, gen, tok, gen_cfg, shards = cm.build(arch, npm, out)
         if lo.get("all_sparse"):
             qwen3_moe_all_sparse(config, gen)
+        if lo.get("drop_lm_head"):
+            # Tied like the real small Qwen2 (no lm_head.weight): shipped
+            # under tie_word_embeddings, the converter writes it as
+            # output.weight while mlx-lm (and transformers) tie.
+            if not config.get("tie_word_embeddings"):
+                raise ValueError("%s: drop_lm_head needs tie_word_embeddings" % arch)
+            del gen.tensors["lm_head.weight"]
         cm.write_json_hf(os.path.join(out, "config.json"), config)
         if gen_cfg is not None:
             cm.write_json_hf(os.path.join(out, "generation_config.json"), gen_cfg)
