@@ -54,6 +54,10 @@ type tensorOp struct {
 	// input j*permGroup/2+i.
 	permGroup int64
 
+	// kq, if set, quantizes the op's output further (K-quant output
+	// types: llama-quantize's step after the bf16 conversion).
+	kq *kquantOp
+
 	desc string
 }
 
