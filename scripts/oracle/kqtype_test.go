@@ -24,7 +24,8 @@ import (
 // tensor, with the tensors in llama-quantize's order and its KV order.
 //
 // MLXCONV_KQTYPE_REFS lists the bf16 reference files (comma-separated; the
-// build script takes them from check.py prepare --types bf16);
+// build script takes kquant_check.sh's K-quant-sized ones, which are not
+// scaled further; tiny ones from check.py prepare --types bf16 are);
 // MLXCONV_LLAMA_CACHE locates bin/llama-quantize.
 
 // kqVariant is one synthetic model derived from a reference.
@@ -196,16 +197,20 @@ func writeVariant(t *testing.T, ref *gguf.File, v kqVariant, path string) bool {
 	if v.layers > 0 {
 		layers = v.layers
 	}
+	var hidden uint64
+	if te, ok := ref.Tensor("token_embd.weight"); ok {
+		hidden = te.Shape[0]
+	}
 	var infos []gguf.TensorInfo
 	for _, ti := range ref.Tensors {
 		rest, ok := strings.CutPrefix(ti.Name, "blk.0.")
 		switch {
 		case ok:
 			for l := range layers {
-				infos = append(infos, gguf.TensorInfo{Name: fmt.Sprintf("blk.%d.%s", l, rest), Type: ti.Type, Shape: variantShape(ti, v)})
+				infos = append(infos, gguf.TensorInfo{Name: fmt.Sprintf("blk.%d.%s", l, rest), Type: ti.Type, Shape: variantShape(ti, v, hidden)})
 			}
 		case !strings.HasPrefix(ti.Name, "blk."):
-			infos = append(infos, gguf.TensorInfo{Name: ti.Name, Type: ti.Type, Shape: variantShape(ti, v)})
+			infos = append(infos, gguf.TensorInfo{Name: ti.Name, Type: ti.Type, Shape: variantShape(ti, v, hidden)})
 		}
 	}
 	kvs := variantKVs(ref.KVs(), m, v, layers)
@@ -221,8 +226,9 @@ func writeVariant(t *testing.T, ref *gguf.File, v kqVariant, path string) bool {
 }
 
 // variantShape scales a reference tensor's shape for v.
-func variantShape(ti gguf.TensorInfo, v kqVariant) []uint64 {
+func variantShape(ti gguf.TensorInfo, v kqVariant, hidden uint64) []uint64 {
 	s := slices.Clone(ti.Shape)
+	wide := hidden >= 256 // a K-quant-sized reference is not scaled
 	vocab := ti.Name == "token_embd.weight" || ti.Name == "output.weight"
 	for i := range s {
 		switch {
@@ -230,7 +236,7 @@ func variantShape(ti gguf.TensorInfo, v kqVariant) []uint64 {
 			s[i] = 512
 		case i == 2 && v.experts > 0:
 			s[i] = uint64(v.experts)
-		case i < 2 && s[i] > 1:
+		case i < 2 && s[i] > 1 && !wide:
 			s[i] *= v.scale
 		}
 	}
