@@ -80,7 +80,7 @@ reliability() {
 # cmd/mlxconv's own diagnostics, is not checked), excluding *_test.go lines.
 fma_check() {
   local dir=$1 found
-  GOOS=linux GOARCH=arm64 go test -c -tags nomlx -o "$dir/" ./mlx/ ./gguf/ ./ggufexport/ ./convert/ ./internal/simd/ ./internal/fparith/
+  GOOS=linux GOARCH=arm64 go test -c -tags nomlx -o "$dir/" ./mlx/ ./gguf/ ./gguf/kquant/ ./ggufexport/ ./convert/ ./internal/simd/ ./internal/fparith/
   GOOS=linux GOARCH=arm64 go build -tags nomlx -o "$dir/mlxconv" ./cmd/mlxconv
   found=$(for b in "$dir"/*; do go tool objdump "$b"; done | awk '
     /^TEXT/ { fn = $2 }
@@ -182,7 +182,7 @@ run_tests() {
   echo "== bridge without cgo (purego's fakecgo path, as shipped)"
   CGO_ENABLED=0 go test -count=1 ./bridge/...
   echo "== scalar kernels (-tags purego: no vector code, the definitions the simd kernels are checked against)"
-  CGO_ENABLED=0 go test -count=1 -tags purego -skip "$oracle_once" ./internal/... ./mlx/... ./gguf/ ./ggufexport/ ./convert/
+  CGO_ENABLED=0 go test -count=1 -tags purego -skip "$oracle_once" ./internal/... ./mlx/... ./gguf/ ./gguf/kquant/ ./ggufexport/ ./convert/
 
   echo "== linux/arm64 under qemu-user: the whole Go suite again (the pure-Go kernels as Apple silicon runs them) and no unasked-for FMA"
   arm64_tests
@@ -196,6 +196,13 @@ run_tests() {
     exit 1
   fi
   grep -E '^kernels:' "$work/kernels.log"
+
+  echo "== oracle: K-quants (gguf/kquant) vs ggml_quantize_chunk and to_float of the pinned sdist's ggml, byte for byte"
+  if ! go test -count=1 -v -run TestKQuantOracle ./scripts/oracle/ > "$work/kquant.log" 2>&1; then
+    tail -n 60 "$work/kquant.log"
+    exit 1
+  fi
+  grep -E '^kquant:' "$work/kquant.log"
 
   echo "== oracle: our safetensors files loaded by mx.load"
   "$py" scripts/oracle/kernels.py verify "$MLXCONV_ORACLE_DIR"

@@ -331,6 +331,8 @@ type candidate struct {
 	shape []int // numpy order, logical (dequantized) shape
 	pos   int64 // emission order key
 	sub   int
+	rule  *model.TensorRule // the family's modify_tensors step, if any
+	rows  []int             // the rule's row gather (nil: every row)
 }
 
 // planExport plans the export of an inventory (which must come from
@@ -364,15 +366,13 @@ func planExport(inv *source.Inventory, opts ExportOptions) (*exportPlan, error) 
 	if err != nil {
 		return nil, err
 	}
-	blockCount, err := h.ReqU32("n_layers", "num_hidden_layers", "n_layer", "num_layers")
+	blockCount, err := blockCountOf(arch, h)
 	if err != nil {
 		return nil, err
 	}
-	vocabSize := 0
-	if n, ok, err := h.FindInt("vocab_size"); err != nil {
+	vocabSize, err := vocabSizeOf(arch, h)
+	if err != nil {
 		return nil, err
-	} else if ok && n > 0 && n <= maxVocabSize {
-		vocabSize = int(n)
 	}
 	vocab, err := loadVocab(inv.Dir, vocabOptions{Arch: arch.Vocab, VocabSize: vocabSize, Pre: opts.Pre})
 	if err != nil {
@@ -384,7 +384,8 @@ func planExport(inv *source.Inventory, opts ExportOptions) (*exportPlan, error) 
 	if err != nil {
 		return nil, err
 	}
-	plan := &exportPlan{Input: inv.Dir, ModelType: model.ModelType, Arch: arch.Arch, OutType: outTypeName(outType, kq), vocab: vocab,
+	archName := archNameOf(arch, h)
+	plan := &exportPlan{Input: inv.Dir, ModelType: model.ModelType, Arch: archName, OutType: outTypeName(outType, kq), vocab: vocab,
 		Warnings: slices.Clone(vocab.Warnings)}
 	pl.autoFloat = pl.resolveAuto(outType)
 	if pl.facts, err = pl.inspectQuant(cands); err != nil {
@@ -429,7 +430,7 @@ func planExport(inv *source.Inventory, opts ExportOptions) (*exportPlan, error) 
 		md.sizeLabel = sizeLabel(counts)
 	}
 	var kvs kvList
-	kvs.Set("general.architecture", gguf.NewValue(arch.Arch))
+	kvs.Set("general.architecture", gguf.NewValue(archName))
 	for _, kv := range extraKVs {
 		kvs.Set(kv.Key, kv.Value)
 	}
@@ -437,7 +438,7 @@ func planExport(inv *source.Inventory, opts ExportOptions) (*exportPlan, error) 
 	for _, kv := range md.kvs() {
 		kvs.Set(kv.Key, kv.Value)
 	}
-	mw := &metaWriter{Arch: arch.Arch, H: h, FileType: ftype, Rope: rope, BlockCount: blockCount, Has: paramSet(model)}
+	mw := &metaWriter{Arch: archName, H: h, FileType: ftype, Rope: rope, BlockCount: blockCount, Has: paramSet(model)}
 	if err := arch.Params(mw); err != nil {
 		return nil, err
 	}
@@ -547,11 +548,14 @@ func (pl *exportPlanner) sourcePositions() map[[2]any]int64 {
 
 // candidates maps the model's parameters to GGUF names and orders them.
 func (pl *exportPlanner) candidates(model *source.Model) ([]candidate, error) {
-	cl := &candidateList{arch: pl.arch}
+	cl := &candidateList{arch: pl.arch, h: pl.h}
 	for i := range model.Modules {
 		if err := cl.addModule(&model.Modules[i]); err != nil {
 			return nil, err
 		}
+	}
+	if cl.err != nil {
+		return nil, cl.err
 	}
 	if len(cl.unmapped) > 0 {
 		return nil, cl.unmappedError()
@@ -608,7 +612,8 @@ func forcedF32(name string, ndims int) bool {
 	}
 	if rest, ok := strings.CutPrefix(name, "blk."); ok {
 		if _, tail, ok := strings.Cut(rest, "."); ok {
-			return tail == "ffn_gate_inp.weight" || tail == "ffn_gate_inp_shexp.weight"
+			return tail == "ffn_gate_inp.weight" || tail == "ffn_gate_inp_shexp.weight" || tail == "ssm_conv1d.weight" ||
+				tail == "shortconv.conv.weight"
 		}
 	}
 	return false
@@ -662,7 +667,12 @@ func (pl *exportPlanner) planTensor(c *candidate) (ExportTensor, error) {
 	if len(shape) == 0 {
 		op.ne0 = 1
 	}
-	var transforms []string
+	// The family's GGUF reshape and value rule (op.ne0 stays the input's
+	// row: reshapes move no bytes).
+	gshape, transforms, err := pl.tensorRule(c, shape, op)
+	if err != nil {
+		return t, err
+	}
 
 	// Llama Q/K permutation.
 	if pl.arch.PermuteQK {
@@ -672,7 +682,7 @@ func (pl *exportPlanner) planTensor(c *candidate) (ExportTensor, error) {
 		}
 		transforms = append(transforms, perm...)
 	}
-	ndims := len(shape)
+	ndims := len(gshape)
 
 	if c.quant != nil {
 		q := *c.quant.Quant
@@ -682,13 +692,22 @@ func (pl *exportPlanner) planTensor(c *candidate) (ExportTensor, error) {
 			return t, err
 		}
 	} else {
-		more, note, err := pl.planFloat(&t, op, c, ins[0], ndims)
+		if raw := rawAddOne(ins[0]); raw != nil {
+			ins[0], op.normShift = raw, true
+			transforms = append(transforms, "+1")
+		}
+		more, note, err := pl.planFloat(&t, op, c, ins[0], gshape)
 		if err != nil {
 			return t, err
 		}
 		transforms = append(transforms, more...)
 		notes = append(notes, note...)
 	}
+	more, err := pl.planRule(&t, c, op)
+	if err != nil {
+		return t, err
+	}
+	transforms = append(transforms, more...)
 	t.Type = op.out.String()
 	if len(transforms) > 0 {
 		t.Op += " (" + strings.Join(transforms, ", ") + ")"
@@ -700,7 +719,7 @@ func (pl *exportPlanner) planTensor(c *candidate) (ExportTensor, error) {
 		t.Note = strings.Join(notes, "; ")
 	}
 	// ggml order and the block-size check.
-	t.Shape = ggmlShape(shape)
+	t.Shape = ggmlShape(gshape)
 	if bs := op.out.BlockSize(); bs > 1 && t.Shape[0]%bs != 0 {
 		return t, fmt.Errorf("%w: %q: row of %d elements for %s", ErrExport, c.name, t.Shape[0], op.out)
 	}
@@ -1008,6 +1027,7 @@ func writeExport(ctx context.Context, inv *source.Inventory, plan *exportPlan, o
 				return nil, err
 			}
 			j.RowGroup, j.Release = op.rowGroup(), release
+			j.Whole = j.Whole || op.whole()
 			jobs = append(jobs, j)
 		}
 	}

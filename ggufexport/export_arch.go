@@ -55,6 +55,9 @@ func tensorName(a *archInfo, name string) (string, int, bool) {
 	if param != "weight" && param != "bias" {
 		return paramTensorName(a, path, param)
 	}
+	if g, ok := a.Global[path]; ok {
+		return g + "." + param, -1, true
+	}
 	switch path {
 	case "model.embed_tokens":
 		return "token_embd." + param, -1, true
@@ -63,7 +66,7 @@ func tensorName(a *archInfo, name string) (string, int, bool) {
 	case "lm_head":
 		return "output." + param, -1, true
 	}
-	rest, ok := strings.CutPrefix(path, "model.layers.")
+	rest, ok := strings.CutPrefix(path, a.BlockPrefix())
 	if !ok {
 		return "", -1, false
 	}
@@ -74,6 +77,9 @@ func tensorName(a *archInfo, name string) (string, int, bool) {
 	bid, err := strconv.Atoi(num)
 	if err != nil || bid < 0 || strconv.Itoa(bid) != num {
 		return "", -1, false
+	}
+	if g, ok := a.Layer[sub+"."+param]; ok { // a whole name (falcon_h1's bare ffn_norm)
+		return "blk." + num + "." + g, bid, true
 	}
 	g, ok := a.Layer[sub]
 	if !ok {
@@ -86,7 +92,7 @@ func tensorName(a *archInfo, name string) (string, int, bool) {
 // (e.g. a router's e_score_correction_bias) by its full layer-relative
 // name in a.Layer, whose value is the whole GGUF name after "blk.N.".
 func paramTensorName(a *archInfo, path, param string) (string, int, bool) {
-	rest, ok := strings.CutPrefix(path, "model.layers.")
+	rest, ok := strings.CutPrefix(path, a.BlockPrefix())
 	if !ok {
 		return "", -1, false
 	}

@@ -17,14 +17,20 @@ import (
 // head was among them.
 type candidateList struct {
 	arch     *archInfo
+	h        *hparams
 	out      []candidate
 	unmapped []string
 	haveHead bool
+	err      error // the first failed family tensor rule
 }
 
 // add maps src to its GGUF name and keeps c under it (the architecture
 // may drop the head).
 func (cl *candidateList) add(src string, c candidate) {
+	if parts, ok := cl.splitParts(src, c); ok {
+		cl.out = append(cl.out, parts...)
+		return
+	}
 	name, bid, ok := tensorName(cl.arch, src)
 	if !ok {
 		cl.unmapped = append(cl.unmapped, src)
@@ -37,7 +43,11 @@ func (cl *candidateList) add(src string, c candidate) {
 		cl.haveHead = true
 	}
 	c.src, c.name, c.bid = src, name, bid
-	cl.out = append(cl.out, c)
+	cs, err := cl.applyRule(c)
+	if err != nil && cl.err == nil {
+		cl.err = err
+	}
+	cl.out = append(cl.out, cs...)
 }
 
 // addModule adds a module's tensors: for an MLX-quantized module its
@@ -180,7 +190,11 @@ func (pl *exportPlanner) qkHeads(name string) (int64, error) {
 
 // planFloat decides a float tensor: convert to its output type. It
 // returns the transforms (norm shift, expert stacking) and notes to add.
-func (pl *exportPlanner) planFloat(t *ExportTensor, op *tensorOp, c *candidate, in *source.Input, ndims int) (transforms, notes []string, err error) {
+func (pl *exportPlanner) planFloat(t *ExportTensor, op *tensorOp, c *candidate, in *source.Input, gshape []int) (transforms, notes []string, err error) {
+	ndims, ne0 := len(gshape), 1
+	if ndims > 0 {
+		ne0 = gshape[ndims-1]
+	}
 	switch in.DType {
 	case mlx.F32, mlx.F16, mlx.BF16:
 	default:
@@ -188,11 +202,11 @@ func (pl *exportPlanner) planFloat(t *ExportTensor, op *tensorOp, c *candidate, 
 	}
 	op.mode, op.inDType = opFloat, in.DType
 	t.From = strings.ToLower(in.DType.SafetensorsName())
-	if pl.arch.NormShift && strings.HasSuffix(c.src, "norm.weight") {
+	if pl.arch.NormShift && strings.HasSuffix(c.src, "norm.weight") && !op.normShift {
 		op.normShift = true
 		transforms = append(transforms, "+1")
 	}
-	typ := pl.floatType(c.name, ndims, op.ne0)
+	typ := pl.floatType(c.name, ndims, ne0)
 	op.out = typ
 	t.Op = "convert"
 	switch {

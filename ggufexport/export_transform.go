@@ -44,6 +44,7 @@ type tensorOp struct {
 
 	inDType   mlx.DType // opFloat: source dtype
 	normShift bool      // opFloat: add 1 (Gemma norms)
+	negExp    bool      // opFloat: -exp(x) (Mamba-2's A_log)
 
 	q          mlx.QuantParams // opRepack, opDequant
 	scaleDType mlx.DType
@@ -53,6 +54,13 @@ type tensorOp struct {
 	// permGroup as LlamaModel.permute does: output i*2+j of a group is
 	// input j*permGroup/2+i.
 	permGroup int64
+
+	// A family's tensor rule's gathers (model.TensorRule Rows, Cols): rows
+	// along axis 0 (elements of a 1-D tensor), columns (quantized: whole
+	// groups) permuted; either makes the tensor one whole unit.
+	gather    []int
+	cols      []int
+	colsAfter bool // cols permutes the dequantized values (it splits groups)
 
 	// kq, if set, quantizes the op's output further (K-quant output
 	// types: llama-quantize's step after the bf16 conversion).
@@ -84,6 +92,12 @@ func (op *tensorOp) String() string { return op.desc }
 // in st. Output buffers come from a pool; the executor hands them back
 // through release once written.
 func (op *tensorOp) transform(ins [][]byte, rows int64, st *repackStats) ([][]byte, error) {
+	if op.whole() {
+		var err error
+		if ins, rows, err = op.regather(ins, rows); err != nil {
+			return nil, err
+		}
+	}
 	n := int(rows) * op.ne0
 	var out []byte
 	var err error
@@ -182,7 +196,7 @@ func (op *tensorOp) convertFloats(src []byte, n int) ([]byte, error) {
 	if len(src) != n*op.inDType.Size() {
 		return nil, fmt.Errorf("gguf: %d bytes of %s for %d elements", len(src), op.inDType, n)
 	}
-	if !op.normShift && !(op.permGroup > 0 && op.oneD) {
+	if !op.normShift && !op.negExp && !(op.permGroup > 0 && op.oneD) {
 		if out, ok := convertDirect(src, op.inDType, op.out, n); ok {
 			return out, nil
 		}
@@ -194,6 +208,9 @@ func (op *tensorOp) convertFloats(src []byte, n int) ([]byte, error) {
 	}
 	if op.normShift {
 		shiftNorm(x, op.inDType)
+	}
+	if op.negExp {
+		negExp(x, op.inDType)
 	}
 	if op.permGroup > 0 && op.oneD {
 		x = permuteElems(x, op.permGroup)
@@ -535,6 +552,14 @@ func (op *tensorOp) dequant(ins [][]byte, rows int) ([]byte, error) {
 	if err := mlx.DequantizeInto(buf, qz, op.q, op.deqOut); err != nil {
 		putBuf(buf)
 		return nil, err
+	}
+	if op.colsAfter {
+		p, err := permuteCols(buf, rows, op.cols)
+		putBuf(buf)
+		if err != nil {
+			return nil, err
+		}
+		buf = p
 	}
 	if sameFloat(op.out, op.deqOut) {
 		return buf, nil

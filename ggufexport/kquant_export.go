@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/mlxconv/mlxconv/gguf"
+	"github.com/mlxconv/mlxconv/gguf/kquant"
 	"github.com/mlxconv/mlxconv/ggufexport/quantplan"
 	"github.com/mlxconv/mlxconv/internal/npfloat"
 	"github.com/mlxconv/mlxconv/pipeline"
@@ -18,7 +19,8 @@ import (
 // order (general.quantization_version and general.file_type last, then
 // the quantize.imatrix.* keys), and every tensor that changes type is
 // quantized from its bf16 values (the intermediate's, so an f16 or f32
-// checkpoint is rounded to bf16 first, as in the two-step pipeline).
+// checkpoint is rounded to bf16 first, as in the two-step pipeline) by
+// package gguf/kquant, byte for byte as ggml_quantize_chunk.
 
 // QuantOptions are llama-quantize's knobs for the K-quant output types.
 type QuantOptions struct {
@@ -46,20 +48,11 @@ func kquantFileType(t OutType) (quantplan.FileType, bool) {
 	return quantplan.ParseFileType(string(t))
 }
 
-// quantizeRows quantizes float32 rows to a ggml type as ggml_quantize_chunk
-// does (package gguf/kquant's Quantize, wired in kquant_kernels.go when that
-// package is in the build); nil: K-quant output is planned (--dry-run) but
-// not written.
-var quantizeRows func(t gguf.Type, dst []byte, src []float32, nrows, ncols int, imatrix []float32) error
-
-// kernelTypes are the types a K-quant export can write.
+// kernelType reports whether a K-quant export can write t: the float
+// types, and the block types package gguf/kquant quantizes as
+// ggml_quantize_chunk does.
 func kernelType(t gguf.Type) bool {
-	switch t {
-	case gguf.F32, gguf.F16, gguf.BF16, gguf.Q4_0, gguf.Q4_1, gguf.Q5_0, gguf.Q5_1, gguf.Q8_0,
-		gguf.Q2_K, gguf.Q3_K, gguf.Q4_K, gguf.Q5_K, gguf.Q6_K, gguf.IQ4_NL, gguf.IQ4_XS:
-		return true
-	}
-	return false
+	return t == gguf.F32 || t == gguf.F16 || t == gguf.BF16 || kquant.Supported(t)
 }
 
 // quantPlanOptions parses the knobs.
@@ -101,9 +94,6 @@ type kquantOp struct {
 // would quantize its file to ft, and returns the new tensor infos.
 func applyKQuant(plan *exportPlan, ft quantplan.FileType, opts ExportOptions, im *Imatrix) ([]gguf.TensorInfo, error) {
 	if err := retypePlan(plan, ft, opts.Quant, im); err != nil {
-		return nil, err
-	}
-	if err := kquantWritable(plan, opts.DryRun); err != nil {
 		return nil, err
 	}
 	infos := make([]gguf.TensorInfo, len(plan.Tensors))
@@ -237,18 +227,15 @@ func (k *kquantOp) apply(src []byte, from gguf.Type, rows int64, u pipeline.Unit
 	if k.typ == gguf.F16 || k.typ == gguf.F32 {
 		return gguf.AppendQuantize(nil, k.typ, x)
 	}
-	if quantizeRows == nil {
-		return nil, fmt.Errorf("%w: no %s quantizer in this build", ErrExport, k.typ)
-	}
 	rs := int(k.typ.TypeSize()) * k.ne0 / int(k.typ.BlockSize())
 	out := make([]byte, int(rows)*rs)
 	if k.imatrix == nil || len(k.imatrix) == k.ne0 {
-		return out, quantizeRows(k.typ, out, x, int(rows), k.ne0, k.imatrix)
+		return out, kquant.Quantize(k.typ, out, x, int(rows), k.ne0, k.imatrix)
 	}
 	for r := 0; r < int(rows); r++ {
 		e := u.Part + (int(u.R0)+r)/k.ne1
 		w := k.imatrix[e*k.ne0 : (e+1)*k.ne0]
-		if err := quantizeRows(k.typ, out[r*rs:(r+1)*rs], x[r*k.ne0:(r+1)*k.ne0], 1, k.ne0, w); err != nil {
+		if err := kquant.Quantize(k.typ, out[r*rs:(r+1)*rs], x[r*k.ne0:(r+1)*k.ne0], 1, k.ne0, w); err != nil {
 			return nil, err
 		}
 	}
@@ -293,18 +280,4 @@ func outTypeName(t OutType, kq gguf.FileType) string {
 		return strings.ToLower(quantplan.Name(kq))
 	}
 	return string(t)
-}
-
-// kquantWritable refuses to write a K-quant plan the build has no
-// quantizer for (a dry run only plans).
-func kquantWritable(plan *exportPlan, dryRun bool) error {
-	if dryRun || quantizeRows != nil {
-		return nil
-	}
-	for _, t := range plan.Tensors {
-		if t.op != nil && t.op.kq != nil && t.op.kq.typ != gguf.F16 && t.op.kq.typ != gguf.F32 {
-			return fmt.Errorf("%w: writing %s needs the K-quant kernels (package gguf/kquant), which this build lacks; --dry-run shows the plan", ErrExport, t.Type)
-		}
-	}
-	return nil
 }

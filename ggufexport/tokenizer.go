@@ -303,6 +303,7 @@ func (l *vocabLoader) run() error {
 type vocabRules struct{ l *vocabLoader }
 
 func (r vocabRules) HasSPM() bool                             { return r.l.d.exists("tokenizer.model") }
+func (r vocabRules) HasTokenizerJSON() bool                   { return r.l.d.exists("tokenizer.json") }
 func (r vocabRules) TokenizerConfig() (map[string]any, error) { return r.l.tokenizerConfig() }
 func (r vocabRules) GenerationConfig() (map[string]any, error) {
 	return r.l.d.readJSONObject("generation_config.json")
@@ -377,7 +378,7 @@ func readHParams(d modelDir) (jsonObj, error) {
 	if err != nil || b == nil {
 		return nil, err
 	}
-	v, err := decodeJSONValue(b)
+	v, err := decodePyJSONValue(b)
 	if err != nil {
 		return nil, fmt.Errorf("%w: config.json: %v", ErrTokenizer, err)
 	}
@@ -407,12 +408,17 @@ func readHParams(d modelDir) (jsonObj, error) {
 }
 
 // readJSONObject reads name as a JSON object; a missing file gives nil.
+// config.json is read as Python's json module reads it (NaN, Infinity).
 func (d modelDir) readJSONObject(name string) (jsonObj, error) {
 	b, err := d.read(name)
 	if err != nil || b == nil {
 		return nil, err
 	}
-	v, err := decodeJSONValue(b)
+	decode := decodeJSONValue
+	if name == "config.json" {
+		decode = decodePyJSONValue
+	}
+	v, err := decode(b)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrTokenizer, name, err)
 	}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/mlxconv/mlxconv/internal/pyjson"
 )
 
 // This file emulates the encode path of the Hugging Face tokenizers library
@@ -33,6 +35,40 @@ func decodeJSONValue(raw json.RawMessage) (any, error) {
 		return nil, err
 	}
 	return v, nil
+}
+
+// decodePyJSONValue is decodeJSONValue for a file Python's json module
+// reads (config.json): NaN, Infinity and -Infinity are numbers there
+// (Mamba-2's time_step_limit [0.0, Infinity]).
+func decodePyJSONValue(raw json.RawMessage) (any, error) {
+	v, err := pyjson.Parse(raw)
+	if err != nil {
+		return nil, err
+	}
+	return fromPyJSON(v), nil
+}
+
+// fromPyJSON is a pyjson value as decodeJSONValue gives it (numbers as
+// json.Number).
+func fromPyJSON(v pyjson.Value) any {
+	switch x := v.(type) {
+	case *pyjson.Object:
+		m := make(jsonObj, x.Len())
+		for _, k := range x.Keys() {
+			e, _ := x.Get(k)
+			m[k] = fromPyJSON(e)
+		}
+		return m
+	case []pyjson.Value:
+		l := make([]any, len(x))
+		for i, e := range x {
+			l[i] = fromPyJSON(e)
+		}
+		return l
+	case pyjson.Number:
+		return json.Number(x)
+	}
+	return v
 }
 
 func objStr(m jsonObj, key string) (string, bool) {

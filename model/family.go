@@ -83,6 +83,40 @@ type GGUF struct {
 	// converter keeps is in the tree only where the input has it (an
 	// mlx-lm output has none). nil: the family's MLX.
 	MLX *MLX
+	// Global maps MLX module paths outside the blocks to GGUF base names
+	// (nemotron_h's backbone.embeddings -> token_embd), before the
+	// model.embed_tokens / model.norm / lm_head defaults.
+	Global map[string]string
+	// Blocks is the MLX module path prefix of the decoder blocks ("":
+	// "model.layers.").
+	Blocks string
+	// Tensors are the GGUF-side reshapes, value transforms and gathers
+	// (row and column reorders, one tensor into several) of tensors, by
+	// GGUF name after "blk.N." (see TensorRule).
+	Tensors map[string]TensorRule
+	// ArchFor, when set, is the GGUF architecture for a config, instead of
+	// Arch (NemotronHModel: nemotron_h_moe with experts, else nemotron_h).
+	ArchFor func(h *HParams) string
+	// LayerList, when set, is a config key whose list, when present, has
+	// one entry per block: its length is the block count (NemotronHModel
+	// sets num_hidden_layers from layers_block_type).
+	LayerList string
+	// Splits maps a layer-relative MLX module path to the GGUF base names
+	// of its equal parts along the first axis, in order (GraniteMoeModel
+	// writes shared_mlp.input_linear as gate and up).
+	Splits map[string][]string
+	// VocabPad is the multiple the vocabulary (not the embedding) is
+	// padded to with [PADi] tokens (Mamba2Model.set_vocab's rounding of
+	// vocab_size); nil for none. See PadVocab.
+	VocabPad func(h *HParams) (int64, error)
+}
+
+// BlockPrefix is the MLX module path prefix of the decoder blocks.
+func (g *GGUF) BlockPrefix() string {
+	if g.Blocks == "" {
+		return "model.layers."
+	}
+	return g.Blocks
 }
 
 // CommonLayer maps the layer-relative MLX module paths of the llama-like

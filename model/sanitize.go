@@ -576,6 +576,13 @@ func (x Transform) apply(r *ruleRun) error {
 type Scaling struct {
 	By   float64
 	Rows []float64
+	// Widen: the converter's arithmetic instead (convert_hf_to_gguf.py
+	// multiplies the float32 copy of a float16/bfloat16 tensor): the
+	// tensor widened to float32, multiplied by each of Steps in turn, then
+	// by Rows[i], each factor and product rounded to float32; the result
+	// is float32.
+	Widen bool
+	Steps []float64
 }
 
 // ConfigFloat is a float config field with its dataclass default; with
@@ -620,6 +627,8 @@ type Scale struct {
 	Match []Match
 	By    []ConfigFloat
 	Rows  func(c Config) ([]float64, error)
+	// Widen computes as the GGUF converter does (see Scaling.Widen).
+	Widen bool
 }
 
 func (x Scale) apply(r *ruleRun) error {
@@ -627,11 +636,14 @@ func (x Scale) apply(r *ruleRun) error {
 	if err != nil {
 		return err
 	}
-	sc := Scaling{By: 1}
+	sc := Scaling{By: 1, Widen: x.Widen}
 	for i, f := range x.By {
 		v, err := f.Read(r.cfg)
 		if err != nil {
 			return err
+		}
+		if x.Widen {
+			sc.Steps = append(sc.Steps, v)
 		}
 		if i == 0 {
 			sc.By = v

@@ -5,6 +5,8 @@ package model
 type VocabLoader interface {
 	// HasSPM reports whether tokenizer.model exists.
 	HasSPM() bool
+	// HasTokenizerJSON reports whether tokenizer.json exists.
+	HasTokenizerJSON() bool
 	// TokenizerConfig returns tokenizer_config.json (nil when absent).
 	TokenizerConfig() (map[string]any, error)
 	// GenerationConfig returns generation_config.json (nil when absent).

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -25,14 +26,20 @@ func TestListFamilies(t *testing.T) {
 		for _, mt := range family.ModelTypes() {
 			assert.Regexp(t, `(^|[ ,])`+regexp.QuoteMeta(mt)+`(,| |$)`, stdout, "model type %q missing", mt)
 		}
+		// The GGUF column follows the registry (a family exports when it has
+		// GGUF rules), and a type the family converts but does not export is
+		// marked "(MLX only)".
+		exported := family.Names(true)
+		for _, name := range family.Names(false) {
+			want := "-"
+			if slices.Contains(exported, name) {
+				want = "yes"
+			}
+			assert.Regexp(t, `(?m)^`+regexp.QuoteMeta(name)+`\s+.*\s+yes\s+`+regexp.QuoteMeta(want)+`$`, stdout, "family %q", name)
+		}
 		assert.Regexp(t, `(?m)^qwen3_moe\s+qwen3_moe\s+yes\s+yes$`, stdout)
-		assert.Regexp(t, `(?m)^starcoder2\s+starcoder2\s+yes\s+yes$`, stdout)
-		assert.Regexp(t, `(?m)^stablelm\s+stablelm\s+yes\s+-$`, stdout)
-		assert.Regexp(t, `(?m)^minimax\s+minimax, minimax_m2\s+yes\s+-$`, stdout)   // an MLX-only MoE family with a remapped type
-		assert.Regexp(t, `(?m)^mamba\s+mamba, falcon_mamba\s+yes\s+-$`, stdout)     // a state-space family and its alias
-		assert.Regexp(t, `(?m)^gemma3n\s+gemma3n\s+yes\s+-$`, stdout)               // a multimodal checkpoint, text model only
-		assert.Regexp(t, `(?m)^gemma4\s+gemma4, gemma4_unified\s+yes\s+-$`, stdout) // a MODEL_REMAPPING alias
-		assert.Regexp(t, `(?m)^glm4_moe_lite\s+glm4_moe_lite\s+yes\s+-$`, stdout)
+		assert.Regexp(t, `(?m)^mamba\s+mamba, falcon_mamba\s+yes\s+yes$`, stdout)                                                   // a state-space family and its alias
+		assert.Regexp(t, `(?m)^deepseek_v3\s+deepseek_v3, kimi_k2 \(MLX only\), joyai_llm_flash \(MLX only\)\s+yes\s+yes$`, stdout) // aliases the converter does not take
 		assert.Len(t, lines, 1+len(family.Names(false)))
 	}
 

@@ -3,6 +3,7 @@ package family
 import (
 	"strconv"
 
+	"github.com/mlxconv/mlxconv/gguf"
 	"github.com/mlxconv/mlxconv/internal/pyjson"
 	"github.com/mlxconv/mlxconv/model"
 )
@@ -30,6 +31,111 @@ var FalconH1 = &model.Family{
 			model.Transform{Match: []model.Match{model.Contains("conv1d.weight")}, Op: model.ValueSwapLast2},
 		}},
 	}},
+	GGUF: &model.GGUF{
+		Types: []string{"falcon_h1"}, Arch: "falcon-h1", Vocab: "falcon-h1", SetVocab: model.VocabLoader.BPE,
+		Params: falconH1Params, Tensors: model.Mamba2Tensors, MLX: &model.MLX{Build: buildFalconH1, Rules: falconGGUFRules},
+		Global: map[string]string{"model.final_layernorm": "output_norm"},
+		Layer:  model.WithLayer(falconH1Layer()),
+	},
+}
+
+// falconGGUFRules (the export's sanitize, GGUF.MLX) are
+// FalconH1Model.modify_tensors' multipliers, for a
+// checkpoint not yet in MLX's layout (mlx-lm's output has them folded in):
+// float32 arithmetic on the widened tensor, one factor after the other,
+// and unlike mlx-lm's sanitize v_proj scaled and key_multiplier on k_proj.
+var falconGGUFRules = []model.SanitizeRule{
+	model.IfShape{Name: "model.layers.0.mamba.conv1d.weight", If: model.LastDimOverDim1, Rules: []model.SanitizeRule{
+		falconWide("embed_tokens.weight", falconF("embedding_multiplier", 5.656854249492381)),
+		falconWide("lm_head.weight", falconF("lm_head_multiplier", 0.0390625)),
+		falconWide("q_proj.weight", falconF("attention_in_multiplier", 1)),
+		falconWide("k_proj.weight", falconF("key_multiplier", 0.390625), falconF("attention_in_multiplier", 1)),
+		falconWide("v_proj.weight", falconF("attention_in_multiplier", 1)),
+		falconWide("o_proj.weight", falconF("attention_out_multiplier", 0.9375)),
+		falconWide("out_proj.weight", falconF("ssm_out_multiplier", 0.23570226039551587)),
+		falconWide("gate_proj.weight", model.ConfigFloat{Key: "mlp_multipliers", List: true, Elem: 0, Default: falconMLPMultipliers[0]}),
+		falconWide("down_proj.weight", model.ConfigFloat{Key: "mlp_multipliers", List: true, Elem: 1, Default: falconMLPMultipliers[1]}),
+		model.Scale{Match: []model.Match{model.Suffix("in_proj.weight")}, By: []model.ConfigFloat{falconF("ssm_in_multiplier", 1.25)},
+			Rows: falconMup, Widen: true},
+		model.Transform{Match: []model.Match{model.Contains("conv1d.weight")}, Op: model.ValueSwapLast2},
+	}},
+}
+
+func falconWide(suffix string, by ...model.ConfigFloat) model.Scale {
+	return model.Scale{Match: []model.Match{model.Suffix(suffix)}, By: by, Widen: true}
+}
+
+// falconH1Layer is the llama-like map with the MLP under feed_forward, the
+// Mamba-2 mixer, and the pre-MLP norm, which the converter names
+// blk.N.ffn_norm without ".weight".
+func falconH1Layer() map[string]string {
+	m := model.Mamba2Layer("mamba.")
+	for k, v := range map[string]string{
+		"feed_forward.gate_proj": "ffn_gate", "feed_forward.up_proj": "ffn_up", "feed_forward.down_proj": "ffn_down",
+		"pre_ff_layernorm.weight": "ffn_norm",
+	} {
+		m[k] = v
+	}
+	return m
+}
+
+// falconH1Params is FalconH1Model.set_gguf_parameters: Mamba2Model's (its
+// hparams also under the "mamba_" prefix, d_inner mamba_d_ssm), then the
+// vocabulary, context, MLP and attention sizes and rope_theta.
+func falconH1Params(m *model.Meta) error {
+	dInner, err := m.H.ReqInt(mambaKeys("mamba_d_ssm")...)
+	if err != nil {
+		return err
+	}
+	headDim, ok, err := m.H.FindInt(mambaKeys("mamba_d_head", "head_dim")...)
+	if err != nil {
+		return err
+	}
+	if !ok || headDim == 0 {
+		headDim = 64
+	}
+	err = model.Steps(
+		func() error { return falconOr(m, "ssm.conv_kernel", 4, mambaKeys("conv_kernel", "d_conv")...) },
+		func() error { return m.U32("ssm.inner_size", dInner) },
+		func() error { return falconOr(m, "ssm.state_size", 128, mambaKeys("state_size", "d_state")...) },
+		func() error { return m.U32("ssm.time_step_rank", dInner/headDim) },
+		func() error { return falconOr(m, "ssm.group_count", 1, mambaKeys("n_groups")...) },
+		func() error {
+			return m.ReqF32("attention.layer_norm_rms_epsilon", mambaKeys("layer_norm_epsilon", "rms_norm_eps")...)
+		},
+		func() error { return m.ReqU32("vocab_size", "vocab_size") },
+		func() error { return m.U32("block_count", m.BlockCount) },
+		func() error { return falconOr(m, "context_length", 0, "max_position_embeddings") },
+		func() error { return m.ReqU32("embedding_length", mambaKeys("hidden_size", "d_model", "dim")...) },
+		func() error { return m.ReqU32("feed_forward_length", "intermediate_size") },
+		func() error { return m.ReqU32("attention.head_count", "num_attention_heads") },
+		func() error { return m.ReqU32("attention.head_count_kv", "num_key_value_heads") },
+		func() error { return m.ReqU32("attention.key_length", "head_dim") },
+		func() error { return m.ReqU32("attention.value_length", "head_dim") },
+	)
+	if err != nil {
+		return err
+	}
+	m.Set("general.file_type", gguf.NewValue(uint32(m.FileType)))
+	theta, ok, err := m.Rope.Float("rope_theta")
+	if err != nil || !ok {
+		return hpMissing(err, "rope_theta")
+	}
+	m.F32("rope.freq_base", theta)
+	return nil
+}
+
+// falconOr writes the first present key of keys (find_hparam's "or def":
+// absent, null or 0 is def).
+func falconOr(m *model.Meta, suffix string, def int64, keys ...string) error {
+	n, ok, err := m.H.FindInt(keys...)
+	if err != nil {
+		return err
+	}
+	if !ok || n == 0 {
+		n = def
+	}
+	return m.U32(suffix, n)
 }
 
 var (

@@ -1,8 +1,11 @@
 package family
 
 import (
+	"fmt"
+	"slices"
 	"strconv"
 
+	"github.com/mlxconv/mlxconv/gguf"
 	"github.com/mlxconv/mlxconv/internal/pyjson"
 	"github.com/mlxconv/mlxconv/model"
 )
@@ -27,6 +30,55 @@ var GraniteMoEHybrid = &model.Family{
 		}},
 		model.TiedHead{Default: true},
 	}},
+	GGUF: &model.GGUF{
+		Types: []string{"granitemoehybrid"}, Arch: "granitehybrid", Vocab: "granitehybrid", SetVocab: model.DefaultVocab,
+		PermuteQK: true, Params: graniteHybridGGUF, Tensors: model.Mamba2Tensors, VocabPad: model.PadVocab(8, false),
+		Layer:       model.WithLayer(graniteHybridLayer()),
+		Splits:      map[string][]string{"shared_mlp.input_linear": {"ffn_gate_shexp", "ffn_up_shexp"}},
+		ExpertOrder: []string{"ffn_gate_exps", "ffn_up_exps", "ffn_down_exps"},
+	},
+}
+
+// graniteHybridLayer is the llama-like map with the Mamba-2 mixer, the
+// routed experts and the shared expert's output.
+func graniteHybridLayer() map[string]string {
+	m := model.Mamba2Layer("mamba.")
+	for k, v := range map[string]string{
+		"block_sparse_moe.router.layer": "ffn_gate_inp", "block_sparse_moe.switch_mlp.gate_proj": "ffn_gate_exps",
+		"block_sparse_moe.switch_mlp.up_proj": "ffn_up_exps", "block_sparse_moe.switch_mlp.down_proj": "ffn_down_exps",
+		"shared_mlp.output_linear": "ffn_down_shexp",
+	} {
+		m[k] = v
+	}
+	return m
+}
+
+// graniteHybridGGUF is GraniteHybridModel.set_gguf_parameters for
+// layer_types; a model without mamba layers is refused (the converter
+// writes it as granite or granitemoe).
+func graniteHybridGGUF(m *model.Meta) error {
+	types, err := hpStrings(m.H, "layer_types")
+	if err != nil {
+		return err
+	}
+	attn := make([]bool, len(types))
+	hybrid := false
+	for i, t := range types {
+		attn[i] = t == "attention"
+		hybrid = hybrid || !attn[i]
+	}
+	if !hybrid {
+		return fmt.Errorf("%w: granitemoehybrid without mamba layers (the converter exports it as granite) is not supported", model.ErrExport)
+	}
+	dModel, err := m.H.ReqInt(mambaKeys("mamba_head_dim", "hidden_size", "d_model")...)
+	if err != nil {
+		return err
+	}
+	expand, err := m.H.ReqInt(mambaKeys("expand", "num_heads")...)
+	if err != nil {
+		return err
+	}
+	return graniteHybridParams(m, attn, expand*dModel)
 }
 
 // graniteHybrid is the shape of a granitemoehybrid model.
@@ -173,4 +225,57 @@ func isInfinity(v pyjson.Value) bool {
 		return f == "Infinity" && len(x.Keys()) == 1
 	}
 	return false
+}
+
+// graniteHybridParams is GraniteHybridModel.set_gguf_parameters, shared
+// with nemotron_h: GraniteMoeModel's (GraniteModel pops head_dim), the
+// Mamba-2 sizes, head_count_kv per layer (attn), no rope for a hybrid (a
+// 2^20 context), and dInner, the converter's d_inner.
+func graniteHybridParams(m *model.Meta, attn []bool, dInner int64) error {
+	h := m.H
+	m.H = h.Without("head_dim")
+	err := graniteMoEParams(m)
+	m.H = h
+	if err != nil {
+		return err
+	}
+	err = model.Steps(
+		func() error { return m.ReqU32("ssm.conv_kernel", mambaKeys("conv_kernel", "d_conv")...) },
+		func() error {
+			return m.ReqU32("ssm.state_size", mambaKeys("state_size", "d_state", "state_dim", "ssm_state_size")...)
+		},
+		func() error { return m.ReqU32("ssm.group_count", mambaKeys("n_groups", "num_groups")...) },
+		func() error { return m.U32("ssm.inner_size", dInner) },
+		func() error { return m.ReqU32("ssm.time_step_rank", mambaKeys("n_heads", "num_heads")...) },
+	)
+	if err != nil {
+		return err
+	}
+	if dim, ok, err := m.H.FindU32("attn_rotary_emb"); err != nil || ok {
+		if err != nil {
+			return err
+		}
+		if err := m.U32("rope.dimension_count", dim); err != nil {
+			return err
+		}
+	}
+	kv, err := m.H.ReqInt("num_key_value_heads", "n_head_kv")
+	if err != nil {
+		return err
+	}
+	if err := m.LayerArray("attention.head_count_kv", len(attn), kv, func(l int) bool { return attn[l] }); err != nil {
+		return err
+	}
+	m.Set(m.ArchKey("rope.scaling.finetuned"), gguf.NewValue(false))
+	return m.U32("context_length", 1<<20)
+}
+
+// mambaKeys is keys, then each with the "mamba_" prefix (find_hparam of
+// the hybrids' hparam_prefixes).
+func mambaKeys(keys ...string) []string {
+	out := slices.Clone(keys)
+	for _, k := range keys {
+		out = append(out, mambaLayer+"_"+k)
+	}
+	return out
 }

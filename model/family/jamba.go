@@ -1,9 +1,11 @@
 package family
 
 import (
+	"fmt"
 	"slices"
 	"strconv"
 
+	"github.com/mlxconv/mlxconv/gguf"
 	"github.com/mlxconv/mlxconv/model"
 )
 
@@ -22,6 +24,128 @@ var Jamba = &model.Family{
 			Parts: []string{"weight", "bias", "scales", "biases"}, Optional: true},
 			Layers: "model.layers.", Block: "feed_forward", Count: "num_experts"},
 	}},
+	// JambaModel: llama-like attention (not permuted), Mamba mixers with
+	// their dt/B/C norms (A = -exp(A_log), the conv1d weight squeezed),
+	// experts stacked down, gate, up; a per-layer KV head count.
+	GGUF: &model.GGUF{
+		Types: []string{"jamba"}, Arch: "jamba", Vocab: "jamba", SetVocab: jambaVocab, TokenizerClass: "LlamaTokenizerFast",
+		Params: jambaParams,
+		Global: map[string]string{"model.final_layernorm": "output_norm"},
+		Layer: map[string]string{
+			"input_layernorm":                   "attn_norm",
+			"pre_ff_layernorm":                  "ffn_norm",
+			"self_attn.q_proj":                  "attn_q",
+			"self_attn.k_proj":                  "attn_k",
+			"self_attn.v_proj":                  "attn_v",
+			"self_attn.o_proj":                  "attn_output",
+			"mamba.in_proj":                     "ssm_in",
+			"mamba.conv1d":                      "ssm_conv1d",
+			"mamba.x_proj":                      "ssm_x",
+			"mamba.dt_proj":                     "ssm_dt",
+			"mamba.A_log":                       "ssm_a",
+			"mamba.D":                           "ssm_d",
+			"mamba.out_proj":                    "ssm_out",
+			"mamba.dt_layernorm":                "ssm_dt_norm",
+			"mamba.b_layernorm":                 "ssm_b_norm",
+			"mamba.c_layernorm":                 "ssm_c_norm",
+			"feed_forward.gate_proj":            "ffn_gate",
+			"feed_forward.up_proj":              "ffn_up",
+			"feed_forward.down_proj":            "ffn_down",
+			"feed_forward.router":               "ffn_gate_inp",
+			"feed_forward.switch_mlp.gate_proj": "ffn_gate_exps",
+			"feed_forward.switch_mlp.up_proj":   "ffn_up_exps",
+			"feed_forward.switch_mlp.down_proj": "ffn_down_exps",
+		},
+		ExpertOrder: []string{"ffn_down_exps", "ffn_gate_exps", "ffn_up_exps"},
+		Tensors:     map[string]model.TensorRule{"ssm_conv1d.weight": {Squeeze: true}, "ssm_a": {NegExp: true}},
+		Configs: map[string]*model.HFConfig{"jamba": {Defaults: map[string]any{"vocab_size": 65536, "tie_word_embeddings": false,
+			"hidden_size": 4096, "intermediate_size": 14336, "num_hidden_layers": 32, "num_attention_heads": 32,
+			"num_key_value_heads": 8, "rms_norm_eps": 1e-6, "num_experts_per_tok": 2, "num_experts": 16,
+			"expert_layer_period": 2, "expert_layer_offset": 1, "attn_layer_period": 8, "attn_layer_offset": 4,
+			"max_position_embeddings": 262144, "mamba_d_state": 16, "mamba_d_conv": 4, "mamba_expand": 2,
+			"mamba_conv_bias": true, "mamba_proj_bias": false}}},
+	},
+}
+
+// jambaVocab is JambaModel.set_vocab: tokenizer.model, else
+// tokenizer.json as gguf-py's LlamaHfVocab without a space prefix.
+func jambaVocab(l model.VocabLoader) error {
+	if l.HasSPM() {
+		return l.SPM(false)
+	}
+	if err := l.LlamaHF(); err != nil {
+		return err
+	}
+	l.SetAddSpacePrefix(false)
+	return nil
+}
+
+// jambaParams is JambaModel.set_gguf_parameters.
+func jambaParams(m *model.Meta) error {
+	dModel, err := m.H.ReqU32("hidden_size", "mamba_d_model")
+	if err != nil {
+		return err
+	}
+	var conv, expand, state, rank, kv, offset, period int64
+	err = model.Steps(
+		func() (err error) { conv, err = orU32(m.H, 4, "mamba_d_conv"); return },
+		func() (err error) { expand, err = m.H.ReqU32("mamba_expand"); return },
+		func() (err error) { state, err = orU32(m.H, 16, "mamba_d_state"); return },
+		func() (err error) { rank, err = jambaDtRank(m.H, dModel); return },
+		func() (err error) { kv, err = m.H.ReqU32("num_key_value_heads"); return },
+		func() (err error) { offset, err = m.H.ReqU32("attn_layer_offset"); return },
+		func() (err error) { period, err = m.H.ReqU32("attn_layer_period"); return },
+	)
+	if err != nil {
+		return err
+	}
+	eps, ok, err := m.H.FindFloat("layer_norm_epsilon", "rms_norm_eps")
+	if err != nil {
+		return err
+	}
+	if !ok || eps == 0 {
+		eps = 1e-6
+	}
+	if period == 0 {
+		return fmt.Errorf("%w: attn_layer_period is 0", model.ErrExport)
+	}
+	kvs := make([]int32, m.BlockCount)
+	for i := offset; i < m.BlockCount; i++ {
+		if (i-offset)%period == 0 {
+			kvs[i] = int32(kv)
+		}
+	}
+	err = model.Steps(
+		func() error { return m.U32("block_count", m.BlockCount) },
+		func() error { return m.ReqU32("context_length", "max_position_embeddings", "n_ctx") },
+		func() error { return m.U32("embedding_length", dModel) },
+		func() error { return m.ReqU32("feed_forward_length", "intermediate_size") },
+		func() error { return m.ReqU32("attention.head_count", "num_attention_heads") },
+		func() error { m.Set(m.ArchKey("attention.head_count_kv"), gguf.NewValue(kvs)); return nil },
+		func() error { return m.U32("ssm.conv_kernel", conv) },
+		func() error { return m.U32("ssm.inner_size", expand*dModel) },
+		func() error { return m.U32("ssm.state_size", state) },
+		func() error { return m.U32("ssm.time_step_rank", rank) },
+		func() error { m.F32("attention.layer_norm_rms_epsilon", eps); return nil },
+		func() error { return m.ReqU32("expert_count", "num_local_experts", "num_experts") },
+		func() error { return m.ReqU32("expert_used_count", "num_experts_per_tok", "num_experts_per_token") },
+	)
+	if err != nil {
+		return err
+	}
+	m.Set("general.file_type", gguf.NewValue(uint32(m.FileType)))
+	return nil
+}
+
+// jambaDtRank is mamba_dt_rank or ceil(d_model / 16) (JambaConfig turns
+// "auto" into the latter).
+func jambaDtRank(h *model.HParams, dModel int64) (int64, error) {
+	if v, ok := h.Get("mamba_dt_rank"); ok {
+		if s, isStr := v.(string); isStr && s == "auto" {
+			return (dModel + 15) / 16, nil
+		}
+	}
+	return orU32(h, (dModel+15)/16, "mamba_dt_rank")
 }
 
 // jamba is the shape of a Jamba model.

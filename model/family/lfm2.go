@@ -1,6 +1,7 @@
 package family
 
 import (
+	"fmt"
 	"math"
 	"slices"
 	"strconv"
@@ -15,6 +16,120 @@ var LFM2 = &model.Family{
 	Name:  "lfm2",
 	Types: []string{"lfm2"},
 	MLX:   model.MLX{Build: buildLFM2, Rules: []model.SanitizeRule{lfm2Conv}},
+	GGUF: &model.GGUF{
+		Types: []string{"lfm2"}, Arch: "lfm2", Vocab: "lfm2", SetVocab: model.VocabLoader.BPE, Params: lfm2Params,
+		Layer: model.WithLayer(lfm2Layer), Global: lfm2Global, Tensors: lfm2Tensors,
+	},
+}
+
+// lfm2Layer is what LFM2Model maps besides the llama-like names (its MLP is
+// w1/w3/w2, its attention output out_proj, its q/k norms *_layernorm).
+var lfm2Layer = map[string]string{
+	"operator_norm": "attn_norm", "ffn_norm": "ffn_norm",
+	"conv.conv": "shortconv.conv", "conv.in_proj": "shortconv.in_proj", "conv.out_proj": "shortconv.out_proj",
+	"self_attn.out_proj": "attn_output", "self_attn.q_layernorm": "attn_q_norm", "self_attn.k_layernorm": "attn_k_norm",
+	"feed_forward.w1": "ffn_gate", "feed_forward.w3": "ffn_up", "feed_forward.w2": "ffn_down",
+}
+
+var (
+	// lfm2Global: the norm after the embedding is the final norm.
+	lfm2Global = map[string]string{"model.embedding_norm": "token_embd_norm"}
+	// lfm2Tensors: the short convolution's [H, 1, L] squeezed to 2-D.
+	lfm2Tensors = map[string]model.TensorRule{"shortconv.conv.weight": {Squeeze: true}}
+)
+
+// lfm2Params is LFM2Model.set_gguf_parameters: TextModel's with
+// head_count_kv per layer (0 for "conv" layers), then vocab_size, the
+// short-conv cache length, norm_eps and the adjusted feed-forward size.
+func lfm2Params(m *model.Meta) error {
+	if err := lfm2KV(m, func(t string) bool { return t != "conv" }); err != nil {
+		return err
+	}
+	ff, err := lfm2FFHP(m.H)
+	if err != nil {
+		return err
+	}
+	return model.Steps(
+		func() error { return m.ReqU32("vocab_size", "vocab_size") },
+		func() error { return m.ReqU32("shortconv.l_cache", "conv_L_cache") },
+		func() error { return m.ReqF32("attention.layer_norm_rms_epsilon", "norm_eps") },
+		func() error { return m.U32("feed_forward_length", ff) },
+	)
+}
+
+// lfm2KV writes TextModel's parameters with num_key_value_heads as the
+// per-layer list the LFM2 converters make of it from layer_types (attn:
+// which layer types keep the heads).
+func lfm2KV(m *model.Meta, attn func(t string) bool) error {
+	types, err := hpStrings(m.H, "layer_types")
+	if err != nil {
+		return err
+	}
+	kv, err := m.H.ReqInt("num_key_value_heads")
+	if err != nil {
+		return err
+	}
+	if err := model.TextParams(m); err != nil {
+		return err
+	}
+	return m.LayerArray("attention.head_count_kv", len(types), kv, func(l int) bool { return attn(types[l]) })
+}
+
+// lfm2FFHP is LFM2Model._add_feed_forward_length: block_ff_dim (or
+// intermediate_size), with block_auto_adjust_ff_dim 2/3 of it times
+// block_ffn_dim_multiplier (unless null), rounded up to block_multiple_of.
+func lfm2FFHP(h *model.HParams) (int64, error) {
+	ff, err := h.ReqInt("block_ff_dim", "intermediate_size")
+	if err != nil {
+		return 0, err
+	}
+	adjust, ok, err := h.FindBool("block_auto_adjust_ff_dim")
+	if err != nil || !ok {
+		return 0, hpMissing(err, "block_auto_adjust_ff_dim")
+	}
+	if !adjust {
+		return ff, nil
+	}
+	multiple, err := h.ReqInt("block_multiple_of")
+	if err != nil {
+		return 0, err
+	}
+	ff = int64(2 * float64(ff) / 3)
+	if mult, ok, err := h.FindFloat("block_ffn_dim_multiplier"); err != nil {
+		return 0, err
+	} else if ok {
+		ff = int64(math.Trunc(mult * float64(ff)))
+	}
+	if multiple <= 0 {
+		return 0, fmt.Errorf("%w: block_multiple_of is %d", model.ErrExport, multiple)
+	}
+	return multiple * ((ff + multiple - 1) / multiple), nil
+}
+
+// hpMissing is err, or for a missing required key an ErrExport naming it.
+func hpMissing(err error, key string) error {
+	if err != nil {
+		return err
+	}
+	return fmt.Errorf("%w: config.json has no %q", model.ErrExport, key)
+}
+
+// hpStrings is the list of strings at key of the converter's hparams.
+func hpStrings(h *model.HParams, key string) ([]string, error) {
+	raw, ok := h.Get(key)
+	list, isList := raw.([]pyjson.Value)
+	if !ok || !isList {
+		return nil, fmt.Errorf("%w: config.json %q is %s, want a list of strings", model.ErrExport, key, model.Describe(raw))
+	}
+	out := make([]string, len(list))
+	for i, e := range list {
+		s, isStr := e.(string)
+		if !isStr {
+			return nil, fmt.Errorf("%w: config.json %q holds %s, want strings", model.ErrExport, key, model.Describe(e))
+		}
+		out[i] = s
+	}
+	return out, nil
 }
 
 // lfm2Conv is the ShortConv weight's transpose(0, 2, 1) from [H, 1, L].

@@ -1,9 +1,11 @@
 package family
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 
+	"github.com/mlxconv/mlxconv/gguf"
 	"github.com/mlxconv/mlxconv/model"
 )
 
@@ -23,6 +25,150 @@ var NemotronH = &model.Family{
 				Names: [][2]string{{"down_proj", "fc2"}, {"up_proj", "fc1"}}, Parts: []string{"weight"}, Optional: true},
 				Layers: "backbone.layers.", Block: "mixer", Count: "n_routed_experts", From: model.LayersFromNames},
 		}},
+	GGUF: &model.GGUF{
+		Types: []string{"nemotron_h"}, Arch: "nemotron_h_moe", ArchFor: nemotronHArch, Vocab: "nemotron_h", SetVocab: model.VocabLoader.BPE,
+		PermuteQK: true, Params: nemotronHParams, Tensors: model.Mamba2Tensors, VocabPad: model.PadVocab(8, false),
+		Blocks: "backbone.layers.", LayerList: "layers_block_type", Global: map[string]string{"backbone.embeddings": "token_embd", "backbone.norm_f": "output_norm"},
+		Layer: nemotronHLayer(), ExpertOrder: []string{"ffn_down_exps", "ffn_up_exps"},
+	},
+}
+
+// nemotronHLayer maps the block's norm and its one mixer: Mamba-2,
+// attention, MLP, or routed experts with a shared expert and latent
+// projections.
+func nemotronHLayer() map[string]string {
+	m := model.Mamba2Layer("mixer.")
+	for k, v := range map[string]string{
+		"norm": "attn_norm", "mixer.q_proj": "attn_q", "mixer.k_proj": "attn_k", "mixer.v_proj": "attn_v", "mixer.o_proj": "attn_output",
+		"mixer.up_proj": "ffn_up", "mixer.down_proj": "ffn_down", "mixer.gate": "ffn_gate_inp",
+		"mixer.gate.e_score_correction_bias": "exp_probs_b.bias",
+		"mixer.switch_mlp.fc1":               "ffn_up_exps", "mixer.switch_mlp.fc2": "ffn_down_exps",
+		"mixer.shared_experts.up_proj": "ffn_up_shexp", "mixer.shared_experts.down_proj": "ffn_down_shexp",
+		"mixer.fc1_latent_proj": "ffn_latent_down", "mixer.fc2_latent_proj": "ffn_latent_up",
+	} {
+		m[k] = v
+	}
+	return m
+}
+
+// nemotronHArch is the GGUF architecture: nemotron_h_moe when the config
+// has num_experts_per_tok (even null), else nemotron_h.
+func nemotronHArch(h *model.HParams) string {
+	if h.Has("num_experts_per_tok") {
+		return "nemotron_h_moe"
+	}
+	return "nemotron_h"
+}
+
+// nemotronHParams is NemotronHModel.set_gguf_parameters: GraniteHybridModel's
+// with d_inner mamba heads × mamba_head_dim, then the attention key/value
+// length and feed_forward_length per layer: intermediate_size on the MLP
+// ("-") layers, or for the MoE variant the expert size on the expert ("E")
+// layers and the MoE sizes. An MTP head is refused.
+func nemotronHParams(m *model.Meta) error {
+	moeVariant := m.H.Has("num_experts_per_tok")
+	if n, _, err := m.H.FindInt("num_nextn_predict_layers"); moeVariant && (err != nil || n > 0) {
+		return fmt.Errorf("%w: nemotron_h with an MTP head (num_nextn_predict_layers) is not supported", model.ErrExport)
+	}
+	attn, mlp, err := nemotronHLayers(m.H, moeVariant)
+	if err != nil {
+		return err
+	}
+	headDim, err := m.H.ReqInt("head_dim", "attention_head_dim")
+	if err != nil {
+		return err
+	}
+	dModel, err := m.H.ReqInt(mambaKeys("mamba_head_dim", "hidden_size", "d_model")...)
+	if err != nil {
+		return err
+	}
+	heads, err := m.H.ReqInt(mambaKeys("num_heads")...)
+	if err != nil {
+		return err
+	}
+	if err := graniteHybridParams(m, attn, heads*dModel); err != nil {
+		return err
+	}
+	if err := model.Steps(
+		func() error { return m.U32("attention.key_length", headDim) },
+		func() error { return m.U32("attention.value_length", headDim) },
+	); err != nil {
+		return err
+	}
+	if !moeVariant {
+		ff, err := m.H.ReqInt("intermediate_size", "n_inner", "hidden_dim")
+		if err != nil {
+			return err
+		}
+		return m.LayerArray("feed_forward_length", len(mlp), ff, func(l int) bool { return mlp[l] })
+	}
+	return nemotronHMoEParams(m, mlp)
+}
+
+// nemotronHMoEParams writes the MoE variant's feed_forward_length (the
+// expert size on the expert layers) and MoE sizes.
+func nemotronHMoEParams(m *model.Meta, moe []bool) error {
+	moeFF, err := m.H.ReqInt("moe_intermediate_size")
+	if err != nil {
+		return err
+	}
+	return model.Steps(
+		func() error {
+			return m.LayerArray("feed_forward_length", len(moe), moeFF, func(l int) bool { return moe[l] })
+		},
+		func() error { return m.ReqU32("expert_used_count", "num_experts_per_tok") },
+		func() error { return m.U32("expert_feed_forward_length", moeFF) },
+		func() error {
+			return m.ReqU32("expert_shared_feed_forward_length", "moe_shared_expert_intermediate_size")
+		},
+		func() error { return m.ReqU32("expert_count", "n_routed_experts") },
+		func() error { return m.ReqU32("expert_shared_count", "n_shared_experts") },
+		func() error { return nemotronBool(m, "expert_weights_norm", "norm_topk_prob") },
+		func() error { return m.ReqF32("expert_weights_scale", "routed_scaling_factor") },
+		func() error { return m.ReqU32("expert_group_count", "n_group") },
+		func() error { return m.OptU32("moe_latent_size", "moe_latent_size") },
+	)
+}
+
+// nemotronBool writes a required boolean.
+func nemotronBool(m *model.Meta, suffix, key string) error {
+	b, ok, err := m.H.FindBool(key)
+	if err != nil || !ok {
+		return hpMissing(err, key)
+	}
+	m.Set(m.ArchKey(suffix), gguf.NewValue(b))
+	return nil
+}
+
+// nemotronHLayers are the attention and feed-forward layers of the
+// converter's pattern: hybrid_override_pattern ("*"; "E" for the MoE
+// variant, else "-") or layers_block_type (whose feed-forward layers are
+// "moe" ones only, as the converter reads it).
+func nemotronHLayers(h *model.HParams, moeVariant bool) (attn, mlp []bool, err error) {
+	ffChar := '-'
+	if moeVariant {
+		ffChar = 'E'
+	}
+	if v, ok := h.Get("hybrid_override_pattern"); ok {
+		s, isStr := v.(string)
+		if !isStr {
+			return nil, nil, fmt.Errorf("%w: config.json hybrid_override_pattern is not a string", model.ErrExport)
+		}
+		for _, r := range s {
+			attn = append(attn, r == '*')
+			mlp = append(mlp, r == ffChar)
+		}
+		return attn, mlp, nil
+	}
+	kinds, err := hpStrings(h, "layers_block_type")
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, k := range kinds {
+		attn = append(attn, k == "attention" || k == "full_attention")
+		mlp = append(mlp, k == "moe")
+	}
+	return attn, mlp, nil
 }
 
 // nemotronBlockChar maps layers_block_type names to pattern characters

@@ -1,9 +1,13 @@
 package family
 
 import (
+	"fmt"
+	"math"
 	"strconv"
 	"strings"
 
+	"github.com/mlxconv/mlxconv/gguf"
+	"github.com/mlxconv/mlxconv/internal/pyjson"
 	"github.com/mlxconv/mlxconv/model"
 )
 
@@ -17,6 +21,115 @@ var Qwen35 = &model.Family{
 	Types: []string{"qwen3_5"},
 	MLX: model.MLX{Build: buildQwen35, Rules: qwen35Rules(nil), Pred: qwen3NextPred,
 		KeepDType: func(name string) bool { return strings.HasSuffix(name, "A_log") }},
+	GGUF: qwen35GGUF("qwen3_5", "qwen35", model.CommonLayer),
+}
+
+// qwen35GGUF is Qwen3_5TextModel / Qwen3_5MoeTextModel (the text model of
+// Qwen3_5(Moe)ForConditionalGeneration; convert_hf_to_gguf.py with
+// --no-mtp, as mlx-lm drops the MTP layer): Qwen3NextModel's tensors
+// with in_proj_qkvz/ba stored apart, V heads reordered from grouped to
+// tiled, interleaved M-RoPE sections.
+func qwen35GGUF(modelType, arch string, mlp map[string]string) *model.GGUF {
+	return &model.GGUF{
+		Types: []string{modelType}, Arch: arch, Vocab: arch, SetVocab: model.VocabLoader.BPE,
+		Layer: qwenNextLayer(mlp, map[string]string{"linear_attn.in_proj_qkv": "attn_qkv", "linear_attn.in_proj_z": "attn_gate",
+			"linear_attn.in_proj_b": "ssm_beta", "linear_attn.in_proj_a": "ssm_alpha"}),
+		ExpertOrder: qwenMoEOrder, Params: qwen35Params,
+		// Qwen3NextModel's -exp and squeeze, the V heads reordered first.
+		Tensors: map[string]model.TensorRule{
+			"ssm_a": {NegExp: true, Rows: qwen35VRows(0, 1)}, "ssm_dt.bias": {Rows: qwen35VRows(0, 1)},
+			"ssm_conv1d.weight": {Squeeze: true, Rows: qwen35VRows(2, 0)}, "attn_qkv.weight": {Rows: qwen35VRows(2, 0)},
+			"attn_gate.weight": {Rows: qwen35VRows(0, 0)}, "ssm_beta.weight": {Rows: qwen35VRows(0, 1)},
+			"ssm_alpha.weight": {Rows: qwen35VRows(0, 1)}, "ssm_out.weight": {Cols: qwen35VCols},
+		},
+	}
+}
+
+// qwen35VHeads reads the linear-attention head layout; per is 0 when the
+// converter reorders nothing (as many key heads as value heads).
+func qwen35VHeads(h *model.HParams) (nk, per, dk, dv int, err error) {
+	get := func(key string) int {
+		v, ok, e := h.FindInt(key)
+		if e != nil && err == nil {
+			err = e
+		}
+		if !ok {
+			return 0
+		}
+		return int(v)
+	}
+	nk, nv := get("linear_num_key_heads"), get("linear_num_value_heads")
+	if err != nil || nk <= 0 || nv <= 0 || nk == nv {
+		return nk, 0, 0, 0, err
+	}
+	if nv%nk != 0 {
+		return 0, 0, 0, 0, fmt.Errorf("%w: linear_num_value_heads %d is not a multiple of linear_num_key_heads %d", model.ErrExport, nv, nk)
+	}
+	dk, dv = get("linear_key_head_dim"), get("linear_value_head_dim")
+	return nk, nv / nk, dk, dv, err
+}
+
+// qwen35VRows reorders the V heads of a tensor's rows from grouped to
+// tiled (_LinearAttentionVReorderBase): after 2·nk·dk rows of q and k when
+// qk is 2, heads of dim rows (0: linear_value_head_dim).
+func qwen35VRows(qk, dim int) func(h *model.HParams, n int) ([]model.RowPart, error) {
+	return func(h *model.HParams, n int) ([]model.RowPart, error) {
+		nk, per, dk, dv, err := qwen35VHeads(h)
+		if err != nil || per == 0 {
+			return nil, err
+		}
+		if dim == 0 {
+			dim = dv
+		}
+		skip := qk * nk * dk
+		if n != skip+nk*per*dim {
+			return nil, fmt.Errorf("%w: %d rows, not %d + %d V heads of %d", model.ErrExport, n, skip, nk*per, dim)
+		}
+		rows := model.Span(0, skip)
+		for _, i := range model.GroupedToTiled(nk, per, dim) {
+			rows = append(rows, skip+i)
+		}
+		return []model.RowPart{{Rows: rows}}, nil
+	}
+}
+
+// qwen35VCols reorders out_proj's input columns (V heads) to tiled.
+func qwen35VCols(h *model.HParams, n int) ([]int, error) {
+	nk, per, _, dv, err := qwen35VHeads(h)
+	if err != nil || per == 0 {
+		return nil, err
+	}
+	if n != nk*per*dv {
+		return nil, fmt.Errorf("%w: %d columns, not %d V heads of %d", model.ErrExport, n, nk*per, dv)
+	}
+	return model.GroupedToTiled(nk, per, dv), nil
+}
+
+// qwen35Params is Qwen3NextModel.set_gguf_parameters over the raw config
+// (transformers 4.57 has no Qwen3.5 config class: no defaults, no derived
+// layer_types), then the M-RoPE sections, [11, 11, 10, 0] when
+// rope_parameters has no mrope_section.
+func qwen35Params(m *model.Meta) error {
+	if err := qwenNextSSMParams(m, false); err != nil {
+		return err
+	}
+	sections := []int32{11, 11, 10, 0}
+	if v, field, ok := m.Rope.Top().Get("mrope_section"); ok {
+		list, isList := v.([]pyjson.Value)
+		if !isList {
+			return model.ConfigError(field, "a list of integers", v)
+		}
+		sections = make([]int32, 4)
+		for i := 0; i < len(list) && i < 4; i++ {
+			n, isInt := model.HPInt(list[i])
+			if !isInt || n < math.MinInt32 || n > math.MaxInt32 {
+				return model.ConfigError(fmt.Sprintf("%s[%d]", field, i), "an integer", list[i])
+			}
+			sections[i] = int32(n)
+		}
+	}
+	m.Set(m.ArchKey("rope.dimension_sections"), gguf.NewValue(sections))
+	return nil
 }
 
 // qwen35Rules is Model.sanitize (moe: Qwen3_5Moe's fused-expert rewrite),

@@ -19,4 +19,5 @@ var Qwen35MoE = &model.Family{
 			model.Split{From: ".mlp.experts.gate_up_proj", Into: []string{".mlp.switch_mlp.gate_proj.weight", ".mlp.switch_mlp.up_proj.weight"}, Axis: -2},
 			model.Rename{From: ".mlp.experts.down_proj", To: ".mlp.switch_mlp.down_proj.weight"},
 		})},
+	GGUF: qwen35GGUF("qwen3_5_moe", "qwen35moe", qwenMoELayer),
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 
 	"github.com/mlxconv/mlxconv/mlx"
+	"github.com/mlxconv/mlxconv/model"
 	"github.com/mlxconv/mlxconv/pipeline"
 )
 
@@ -221,6 +222,7 @@ func materialize(backend mlx.Backend, in *Input, srcs [][]byte) ([]byte, error) 
 		if out, err = valueOp(in.Value, in.Scaling, srcs[0], in.Sources[0].Shape, dt); err != nil {
 			return nil, fmt.Errorf("convert: tensor %q: %w", in.Name, err)
 		}
+		dt = valueDType(in, dt)
 	default:
 		return nil, fmt.Errorf("convert: input %q: unknown op %v", in.Name, in.Op)
 	}
@@ -353,4 +355,13 @@ func (inv *Inventory) Advise(s pipeline.Slice, off, n int64) {
 		start, size = s.Offset+first*s.Stride, (last-first)*s.Stride+s.Run
 	}
 	adviseWillNeed(inv.closers[s.File], rd.DataOffset()+info.Begin+start, size)
+}
+
+// valueDType is the dtype of an OpValue's result from a dt source: float32
+// for a Widen scaling, else dt.
+func valueDType(in *Input, dt mlx.DType) mlx.DType {
+	if in.Value == model.ValueScale && in.Scaling != nil && in.Scaling.Widen {
+		return mlx.F32
+	}
+	return dt
 }

@@ -457,5 +457,8 @@ func (ts *tensorSet) scale(name string, sc model.Scaling) error {
 		return fmt.Errorf("%w: scaling %q: %d row factors for shape %v", model.ErrWeights, name, len(sc.Rows), in.Shape)
 	}
 	in.Scaling = &sc
+	if sc.Widen {
+		in.DType = mlx.F32
+	}
 	return nil
 }

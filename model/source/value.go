@@ -62,6 +62,9 @@ func scaleValues(b []byte, shape []int, dt mlx.DType, sc *model.Scaling) ([]byte
 	if sc == nil || !dt.IsFloat() || dt == mlx.F64 {
 		return nil, fmt.Errorf("cannot scale %s values", dt)
 	}
+	if sc.Widen {
+		return widenScale(b, shape, dt, sc)
+	}
 	rnd := func(v float32) float32 {
 		var t [8]byte
 		putFloat(t[:], 0, dt, v)
@@ -88,4 +91,45 @@ func scaleValues(b []byte, shape []int, dt mlx.DType, sc *model.Scaling) ([]byte
 		}
 	}
 	return out, nil
+}
+
+// widenScale is scaleValues for a Widen scaling: float32 results of the
+// values widened to float32 times each step in turn, then the row factor
+// (a float16 source stays float16 in the converter: each product rounded
+// to float16).
+func widenScale(b []byte, shape []int, dt mlx.DType, sc *model.Scaling) ([]byte, error) {
+	n := int(numElements(shape))
+	rows := 1
+	if sc.Rows != nil {
+		if len(shape) == 0 || shape[0] != len(sc.Rows) {
+			return nil, fmt.Errorf("%d row factors for shape %v", len(sc.Rows), shape)
+		}
+		rows = shape[0]
+	}
+	per := n / max(rows, 1)
+	out := make([]byte, 4*n)
+	for r := 0; r < rows; r++ {
+		for i := r * per; i < (r+1)*per; i++ {
+			v := floatAt(b, i, dt)
+			for _, f := range sc.Steps {
+				v = keep16(v*float32(f), dt)
+			}
+			if sc.Rows != nil {
+				v = keep16(v*float32(sc.Rows[r]), dt)
+			}
+			binary.LittleEndian.PutUint32(out[4*i:], math.Float32bits(v))
+		}
+	}
+	return out, nil
+}
+
+// keep16 rounds v to float16 when dt is float16 (torch's float16
+// arithmetic), else returns it.
+func keep16(v float32, dt mlx.DType) float32 {
+	if dt != mlx.F16 {
+		return v
+	}
+	var t [2]byte
+	putFloat(t[:], 0, mlx.F16, v)
+	return floatAt(t[:], 0, mlx.F16)
 }

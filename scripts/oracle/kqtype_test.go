@@ -73,11 +73,11 @@ func TestKQTypeOracle(t *testing.T) {
 				continue
 			}
 			for _, ft := range quantplan.FileTypes() {
-				kqCase(t, c, quantize, in, arch+"/"+v.name, ft, nil)
+				typePlanCase(t, c, quantize, in, arch+"/"+v.name, ft, nil)
 			}
 			if v.name == "x4-16L" {
 				for _, o := range kqOptions {
-					kqCase(t, c, quantize, in, arch+"/"+v.name, quantplan.Q4KM, o)
+					typePlanCase(t, c, quantize, in, arch+"/"+v.name, quantplan.Q4KM, o)
 				}
 			}
 		}
@@ -87,9 +87,9 @@ func TestKQTypeOracle(t *testing.T) {
 	fmt.Printf("kqtype: %d passed, %d failed\n", c.passed, c.failed)
 }
 
-// kqCase quantizes in to ft with llama-quantize and compares its types,
+// typePlanCase quantizes in to ft with llama-quantize and compares its types,
 // tensor order and KV order with quantplan's.
-func kqCase(t *testing.T, c *tally, quantize, in, label string, ft quantplan.FileType, opts []string) {
+func typePlanCase(t *testing.T, c *tally, quantize, in, label string, ft quantplan.FileType, opts []string) {
 	t.Helper()
 	out := strings.TrimSuffix(in, ".gguf") + "-" + quantplan.Name(ft) + ".gguf"
 	args := append(slices.Clone(opts), in, out, quantplan.Name(ft), "2")

@@ -207,6 +207,16 @@ def oracle_sha256():
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
+def converter_args(arch):
+    """The extra convert_hf_to_gguf.py arguments of arch's reference
+    (llama_oracle.converter_args, e.g. --no-mtp: the converter refuses a
+    Qwen3-Next checkpoint without MTP tensors unless told to skip them)."""
+    args = families.load(arch)["llama_oracle"].get("converter_args", [])
+    if not isinstance(args, list) or not all(isinstance(x, str) for x in args):
+        raise ValueError("%s: llama_oracle.converter_args must be a list of strings" % arch)
+    return args
+
+
 def cmd_prepare(a):
     work = os.path.abspath(a.work)
     archs = a.arch.split(",") if a.arch else list(models.ARCHS)
@@ -236,11 +246,14 @@ def cmd_prepare(a):
     cases, todo = [], []
     for arch in archs:
         msha = dir_sha256(os.path.join(work, "hf", arch))
+        args = converter_args(arch)
         for t in types:
-            key = hashlib.sha256(("%s %s %s" % (osha, msha, t)).encode()).hexdigest()[:24]
+            # (converter arguments join the key only when there are any, so
+            # the other references keep theirs)
+            key = hashlib.sha256(("%s %s %s" % (osha, msha, t) + "".join(" " + x for x in args)).encode()).hexdigest()[:24]
             d = os.path.join(a.cache, key)
             base = os.path.join(d, "%s-%s" % (arch, t))
-            c = {"arch": arch, "outtype": t, "model": os.path.join(work, "hf", arch), "key": key,
+            c = {"arch": arch, "outtype": t, "model": os.path.join(work, "hf", arch), "key": key, "args": args,
                  "gguf": base + ".gguf", "log": base + ".gguf.log",
                  "dump": base + ".dump.json", "logits": base + ".logits.json"}
             done = os.path.join(d, "result.json")
@@ -254,8 +267,8 @@ def cmd_prepare(a):
                 todo.append(c)
             cases.append(c)
     t1 = time.monotonic()
-    conv = ref_convert_batch([{"model": c["model"], "outfile": c["gguf"], "outtype": c["outtype"], "log": c["log"]}
-                              for c in todo], a.workers)
+    conv = ref_convert_batch([{"model": c["model"], "outfile": c["gguf"], "outtype": c["outtype"], "log": c["log"],
+                               "args": c["args"]} for c in todo], a.workers)
     t_conv = time.monotonic() - t1
     for c in todo:
         r = conv[c["gguf"]]
@@ -468,7 +481,7 @@ def cmd_self(a):
             c = v["case"]
             out = os.path.join(sd, v["arch"] + "-separate.gguf")
             p = subprocess.run([sys.executable, os.path.join(HERE, "ref_convert.py"), "--converter", CONVERTER,
-                                c["model"], out, "f32"], capture_output=True, text=True)
+                                c["model"], out, "f32"] + c.get("args", []), capture_output=True, text=True)
             same = p.returncode == 0 and file_sha256(out) == file_sha256(c["gguf"])
             checks.add(v["arch"], "deterministic", same,
                        "" if same else (p.stderr[-300:] if p.returncode else "separate run differs from the batched one"))
@@ -535,8 +548,13 @@ def compare_case(c, out, lg, allow, rtol, tensor_bytes, checks):
         for m in oks:
             print("     %s %s" % (arch, m))
     checks.add(arch, "kv-%s" % t, not kvf, "\n  ".join([""] + kvf) if kvf else "%d allowed differences" % len(oks))
-    tf = compare.tensor_diff(ref_dump, d, check_bytes=tensor_bytes)
-    checks.add(arch, "tensors-%s" % t, not tf, "\n  ".join([""] + tf[:20]))
+    toks = []
+    tf = compare.tensor_diff(ref_dump, d, check_bytes=tensor_bytes, allow=allow, arch=compare.arch_of(ref_dump),
+                             paths=(c["gguf"], out), oks=toks)
+    if checks.verbose:
+        for m in toks:
+            print("     %s %s" % (arch, m))
+    checks.add(arch, "tensors-%s" % t, not tf, "\n  ".join([""] + tf[:20]) if tf else "%d allowed differences" % len(toks))
     if "logits_pending" in c:
         checks.pend(arch, "logits-%s" % t, c["logits_pending"])
         return

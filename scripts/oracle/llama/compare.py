@@ -25,7 +25,10 @@ Allow-list file (allow.txt): one entry per line, '#' starts a comment:
 KEY_GLOB is an fnmatch pattern over the full key (e.g. general.size_label,
 *.rope.scaling.*); the optional @list restricts the entry to those
 architectures (the dump's general.architecture or --arch); the reason is
-required and is printed with every use.
+required and is printed with every use. A KEY_GLOB "tensor-data:NAME_GLOB"
+allows the data (never the name, type or shape) of the matching F32 tensors
+to differ by at most 1 ulp per element (check.py candidate --tensor-bytes,
+which reads both files for it).
 """
 import argparse
 import base64
@@ -121,7 +124,27 @@ def kv_diff(ref, cand, allow=(), arch=None):
     return fails, oks
 
 
-def tensor_diff(ref, cand, check_bytes=False):
+def f32_ulp_distance(path_a, path_b, name, n_elements):
+    """The largest distance, in float32 steps, between the elements of F32
+    tensor name in GGUF files path_a and path_b."""
+    import dump  # sibling module (check.py puts it on the path)
+
+    lines = []
+    for p in (path_a, path_b):
+        offs = {}
+        dump.dump_fast(p, full=0, offsets=offs)
+        with open(p, "rb") as f:
+            f.seek(offs["tensors"][name])
+            ints = struct.unpack("<%di" % n_elements, f.read(4 * n_elements))
+        # float32 bits on one integer line: -0.0 and +0.0 both at 0
+        lines.append([i if i >= 0 else -(i & 0x7FFFFFFF) for i in ints])
+    return max((abs(x - y) for x, y in zip(*lines)), default=0)
+
+
+def tensor_diff(ref, cand, check_bytes=False, allow=(), arch=None, paths=None, oks=None):
+    """Failures as strings. With paths (reference and candidate GGUF files),
+    an F32 tensor whose data differs by at most 1 ulp is allowed by a
+    "tensor-data:NAME_GLOB" allow-list entry (appended to oks)."""
     r = {t["name"]: t for t in ref["tensors"]}
     c = {t["name"]: t for t in cand["tensors"]}
     fails = []
@@ -133,7 +156,14 @@ def tensor_diff(ref, cand, check_bytes=False):
         if a["type"] != b["type"] or a["shape"] != b["shape"]:
             fails.append("tensor %s: reference %s %s, candidate %s %s" % (n, a["type"], a["shape"], b["type"], b["shape"]))
         elif check_bytes and a["sha256"] != b["sha256"]:
-            fails.append("tensor %s: data differs (%s %s)" % (n, a["type"], a["shape"]))
+            reason = allowed(allow, "tensor-data:" + n, arch) if paths and a["type"] == "F32" else None
+            ulps = f32_ulp_distance(paths[0], paths[1], n, a["n_elements"]) if reason else None
+            if ulps is not None and ulps <= 1:
+                if oks is not None:
+                    oks.append("tensor %s: data differs by at most 1 ulp (allowed: %s)" % (n, reason))
+                continue
+            fails.append("tensor %s: data differs (%s %s%s)" % (n, a["type"], a["shape"],
+                                                               "" if ulps is None else ", up to %d ulp" % ulps))
     for n in c:
         if n not in r:
             fails.append("tensor %s: extra (candidate %s %s)" % (n, c[n]["type"], c[n]["shape"]))
