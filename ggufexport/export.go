@@ -445,6 +445,13 @@ func planExport(inv *source.Inventory, opts ExportOptions) (*exportPlan, error) 
 	for _, kv := range mw.KVs.List {
 		kvs.Set(kv.Key, kv.Value)
 	}
+	arrayKVs, err := pl.layerArrayKVs(blockCount)
+	if err != nil {
+		return nil, err
+	}
+	for _, kv := range arrayKVs {
+		kvs.Set(kv.Key, kv.Value)
+	}
 	kvs.Set("general.quantization_version", gguf.NewValue[uint32](2))
 	for _, kv := range vocab.KVs() {
 		kvs.Set(kv.Key, kv.Value)
@@ -517,6 +524,7 @@ type exportPlanner struct {
 	autoFloat gguf.Type // OutAuto's float type
 	vocab     *ggufVocab
 	facts     map[string]quantFacts // the inspect step's findings
+	arrays    []layerScalar         // parameters written as KV arrays
 	kq        gguf.FileType         // a K-quant file type (0: none); outType is then bf16
 }
 
@@ -566,6 +574,7 @@ func (pl *exportPlanner) candidates(model *source.Model) ([]candidate, error) {
 		cl.addCheckpointHead(pl.inv)
 	}
 	pl.orderCandidates(cl.out)
+	pl.arrays = cl.arrays
 	return cl.out, nil
 }
 
@@ -608,6 +617,9 @@ func (pl *exportPlanner) resolveAuto(t OutType) gguf.Type {
 // forcedF32 is convert_hf_to_gguf.py's rule for tensors kept in float32.
 func forcedF32(name string, ndims int) bool {
 	if ndims <= 1 || strings.HasSuffix(name, "_norm.weight") || !strings.HasSuffix(name, ".weight") {
+		return true
+	}
+	if name == "position_embd.weight" { // MODEL_TENSOR.POS_EMBD
 		return true
 	}
 	if rest, ok := strings.CutPrefix(name, "blk."); ok {

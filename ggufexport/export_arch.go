@@ -184,3 +184,21 @@ func paramSet(m *source.Model) func(name string) bool {
 	}
 	return func(name string) bool { return set[name] }
 }
+
+// blockPath splits a module path under a's block prefix into the block
+// number (as written and as an int) and the layer-relative rest.
+func blockPath(a *archInfo, path string) (num, sub string, bid int, ok bool) {
+	rest, ok := strings.CutPrefix(path, a.BlockPrefix())
+	if !ok {
+		return "", "", -1, false
+	}
+	num, sub, ok = strings.Cut(rest, ".")
+	if !ok {
+		return "", "", -1, false
+	}
+	bid, err := strconv.Atoi(num)
+	if err != nil || bid < 0 || strconv.Itoa(bid) != num {
+		return "", "", -1, false
+	}
+	return num, sub, bid, true
+}

@@ -21,12 +21,17 @@ type candidateList struct {
 	out      []candidate
 	unmapped []string
 	haveHead bool
-	err      error // the first failed family tensor rule
+	arrays   []layerScalar // LayerArrays parameters
+	err      error         // the first failed family tensor rule
 }
 
 // add maps src to its GGUF name and keeps c under it (the architecture
 // may drop the head).
 func (cl *candidateList) add(src string, c candidate) {
+	if key, bid, ok := layerArrayKey(cl.arch, src); ok {
+		cl.arrays = append(cl.arrays, layerScalar{key: key, bid: bid, src: src, in: c.float})
+		return
+	}
 	if parts, ok := cl.splitParts(src, c); ok {
 		cl.out = append(cl.out, parts...)
 		return

@@ -790,12 +790,12 @@ func TestExportErrors(t *testing.T) {
 	assert.Contains(t, err.Error(), "pass a pre-tokenizer name")
 	// A model type convert knows but GGUF export does not.
 	m := models["llama"]
-	m.config = fxBase("stablelm", nil)
-	m.arch = "stablelm"
-	sdir, _ := writeFx(t, fxModel{arch: "stablelm", config: m.config, tensors: []fxTensor{{"model.embed_tokens.weight", mlx.BF16, []int{fxVocab, fxHidden}}}})
+	m.config = fxBase("helium", nil)
+	m.arch = "helium"
+	sdir, _ := writeFx(t, fxModel{arch: "helium", config: m.config, tensors: []fxTensor{{"model.embed_tokens.weight", mlx.BF16, []int{fxVocab, fxHidden}}}})
 	_, err = ggufexport.Export(ctx, ggufexport.ExportOptions{Model: sdir, DryRun: true, Pre: fxPre})
 	assert.ErrorIs(t, err, ggufexport.ErrExport)
-	assert.Contains(t, err.Error(), "stablelm")
+	assert.Contains(t, err.Error(), "helium")
 	// Dry runs write nothing.
 	out := filepath.Join(t.TempDir(), "x.gguf")
 	sum, err := ggufexport.Export(ctx, ggufexport.ExportOptions{Model: dir, OutFile: out, DryRun: true, Pre: fxPre})

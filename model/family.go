@@ -58,6 +58,12 @@ type GGUF struct {
 	// Layer maps a layer-relative module path (after sanitize) to its
 	// GGUF name.
 	Layer map[string]string
+	// LayerArrays maps a layer-relative parameter (module path + "." +
+	// name) holding one number per layer to a KV key (as written): the
+	// values, in layer order, become one FLOAT32 array instead of tensors
+	// (ApertusModel's xIELU parameters), written only when every layer
+	// has one.
+	LayerArrays map[string]string
 	// ExpertOrder is the order the converter emits a layer's stacked
 	// experts in (by GGUF base name).
 	ExpertOrder []string

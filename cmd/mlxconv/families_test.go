@@ -38,8 +38,9 @@ func TestListFamilies(t *testing.T) {
 			assert.Regexp(t, `(?m)^`+regexp.QuoteMeta(name)+`\s+.*\s+yes\s+`+regexp.QuoteMeta(want)+`$`, stdout, "family %q", name)
 		}
 		assert.Regexp(t, `(?m)^qwen3_moe\s+qwen3_moe\s+yes\s+yes$`, stdout)
-		assert.Regexp(t, `(?m)^mamba\s+mamba, falcon_mamba\s+yes\s+yes$`, stdout)                                                   // a state-space family and its alias
-		assert.Regexp(t, `(?m)^deepseek_v3\s+deepseek_v3, kimi_k2 \(MLX only\), joyai_llm_flash \(MLX only\)\s+yes\s+yes$`, stdout) // aliases the converter does not take
+		assert.Regexp(t, `(?m)^mamba\s+mamba, falcon_mamba\s+yes\s+yes$`, stdout)                         // a state-space family and its alias
+		assert.Regexp(t, `(?m)^deepseek_v3\s+deepseek_v3, kimi_k2, joyai_llm_flash\s+yes\s+yes$`, stdout) // aliases the converter takes (DeepseekV3ForCausalLM)
+		assert.Regexp(t, `(?m)^helium\s+helium\s+yes\s+-$`, stdout)                                       // no converter class
 		assert.Len(t, lines, 1+len(family.Names(false)))
 	}
 
@@ -54,6 +55,6 @@ func TestListFamilies(t *testing.T) {
 
 	code, _, stderr = runCLI(t, "gguf", "--model", dir, "--outfile", filepath.Join(t.TempDir(), "o.gguf"))
 	assert.Equal(t, 1, code)
-	assert.Contains(t, stderr, `model type "not_a_model" has no GGUF export (supported families: cohere, `)
-	assert.NotContains(t, stderr, "stablelm") // MLX-only families are not offered for GGUF
+	assert.Contains(t, stderr, `model type "not_a_model" has no GGUF export (supported families: apertus, cohere, `)
+	assert.NotContains(t, stderr, "helium") // MLX-only families are not offered for GGUF
 }

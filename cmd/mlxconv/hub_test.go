@@ -225,7 +225,7 @@ func TestGGUFCommandFromHub(t *testing.T) {
 	files := tinyLlamaFiles(t)
 	h.AddRepo("org/tiny-llama", files)
 	h.AddRepo("org/starcoder", map[string][]byte{
-		"config.json":          []byte(`{"model_type":"gpt_bigcode"}`),
+		"config.json":          []byte(`{"model_type":"helium"}`),
 		"model-sc.safetensors": bytes.Repeat([]byte{9}, 4096),
 	})
 	out := filepath.Join(t.TempDir(), "tiny.gguf")

@@ -19,6 +19,7 @@ var All = []*model.Family{
 	Glm4MoE, OLMoE, GraniteMoE, Llama4, Ernie45MoE, Dots1, PhiMoE, Hunyuan, MiniMax, DeepseekV3,
 	GptOss, Qwen3Next, Qwen35, Qwen35MoE,
 	StarCoder2, Cohere, Cohere2, Exaone4, Ernie45, Glm4, Olmo3,
+	Phi, GPTBigCode, StableLM, Nemotron,
 	Gemma3n, Gemma4, Gemma4Text, Glm4MoELite,
 	Generic, GenericGateUpDown,
 }

@@ -8,7 +8,9 @@ import (
 
 // Apertus is mlx-lm's apertus: q/k norms, an up/down MLP with a XieLU
 // activation holding four scalars, attention_layernorm and
-// feedforward_layernorm; every ModelArgs size and flag required.
+// feedforward_layernorm; every ModelArgs size and flag required. GGUF:
+// llama.cpp's ApertusModel, LlamaModel without the Q/K permutation, the
+// xIELU scalars as per-layer KV arrays.
 var Apertus = &model.Family{
 	Name:  "apertus",
 	Types: []string{"apertus"},
@@ -16,6 +18,16 @@ var Apertus = &model.Family{
 		model.Transform{Match: []model.Match{model.Suffix("alpha_p"), model.Suffix("alpha_n")}, Op: model.ValueSqueeze},
 		model.TiedHead{},
 	}},
+	GGUF: &model.GGUF{
+		Types: []string{"apertus"}, Arch: "apertus", Vocab: "apertus", SetVocab: llamaVocab, TokenizerClass: "LlamaTokenizerFast",
+		Layer:  model.WithLayer(map[string]string{"attention_layernorm": "attn_norm", "feedforward_layernorm": "ffn_norm"}),
+		Params: llamaParams, Extra: llamaExtra,
+		LayerArrays: map[string]string{"mlp.act_fn.alpha_p": "xielu.alpha_p", "mlp.act_fn.alpha_n": "xielu.alpha_n",
+			"mlp.act_fn.beta": "xielu.beta", "mlp.act_fn.eps": "xielu.eps"},
+		Configs: map[string]*model.HFConfig{"apertus": {Defaults: map[string]any{"vocab_size": 131072, "max_position_embeddings": 65536,
+			"hidden_size": 4096, "intermediate_size": 14336, "num_attention_heads": 32, "rms_norm_eps": 1e-5, "rope_theta": 12000000.0,
+			"attention_bias": false, "tie_word_embeddings": false}, KVHeads: model.KVHeadsNullOrAbsent}},
+	},
 }
 
 func buildApertus(c model.Config, _ model.Tensors) (*model.Tree, error) {

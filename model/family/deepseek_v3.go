@@ -19,7 +19,7 @@ var DeepseekV3 = &model.Family{
 	MLX: model.MLX{LegacyRope: true, Build: buildDeepseekV3, Rules: []model.SanitizeRule{model.FP8Dequant{Block: 128}},
 		Sanitize: sanitizeDeepseekV3, KeepDType: func(name string) bool { return strings.Contains(name, "e_score_correction_bias") }},
 	GGUF: &model.GGUF{
-		Types: []string{"deepseek_v3"}, Arch: "deepseek2", Vocab: "deepseek2", SetVocab: model.VocabLoader.BPE,
+		Types: []string{"deepseek_v3", "kimi_k2", "joyai_llm_flash"}, Arch: "deepseek2", Vocab: "deepseek2", SetVocab: model.VocabLoader.BPE,
 		Layer: model.WithLayer(map[string]string{
 			"self_attn.q_proj":                 "attn_q",
 			"self_attn.q_a_proj":               "attn_q_a",

@@ -95,11 +95,16 @@ func exaone4Pattern(h *model.HParams) ([]bool, error) {
 	return out, nil
 }
 
-// exaone4Extra is Exaone4Model.generate_extra_tensors: llama3 rope_freqs.
+// exaone4Extra is Exaone4Model.generate_extra_tensors: llama3 rope_freqs
+// as LlamaModel's, with a default factor of 16.
 func exaone4Extra(h *model.HParams, rope *model.Rope) ([]model.ExtraTensor, []gguf.KV, error) {
 	t, err := rope.RopeType()
 	if err != nil || strings.ToLower(t) != "llama3" {
 		return nil, nil, err
 	}
-	return nil, nil, fmt.Errorf("%w: exaone4 with llama3 rope scaling is not supported", model.ErrExport)
+	f, err := llama3RopeFreqs(h, rope, 16.0)
+	if err != nil {
+		return nil, nil, err
+	}
+	return []model.ExtraTensor{{Name: "rope_freqs.weight", Values: f}}, nil, nil
 }

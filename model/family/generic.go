@@ -4,8 +4,8 @@ import "github.com/mlxconv/mlxconv/model"
 
 // Generic covers the mlx-lm model types without a sanitize method, whose
 // checkpoint names are the MLX names: the parameter tree is read off the
-// checkpoint. (starcoder2, cohere, cohere2, exaone4, ernie4_5, glm4 and
-// olmo3 are converted the same way by their own family files, which add
+// checkpoint. (starcoder2, cohere, cohere2, exaone4, ernie4_5, glm4,
+// olmo3, gpt_bigcode, nemotron, phi and stablelm are converted the same way by their own family files, which add
 // their GGUF rules.) Each type is proven by a transformers-made fixture
 // (testdata/families/TYPE.json, breadth matrix): mlxconv's output is
 // byte-identical to mlx_lm.convert's and mlx_lm loads and generates from
@@ -20,11 +20,9 @@ import "github.com/mlxconv/mlxconv/model"
 // transformers cannot build (exaone, iquestloopcoder, openelm, plamo,
 // qwen, telechat3: remote code, no Hub-layout fixture).
 var Generic = &model.Family{
-	Name: "generic",
-	Types: []string{
-		"gpt_bigcode", "nemotron", "phi", "stablelm",
-	},
-	MLX: model.MLX{Build: model.BuildFromCheckpoint, LegacyRope: true},
+	Name:  "generic",
+	Types: []string{},
+	MLX:   model.MLX{Build: model.BuildFromCheckpoint, LegacyRope: true},
 }
 
 // GenericGateUpDown is Generic for the mlx-lm model files whose MLP

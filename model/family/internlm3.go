@@ -1,6 +1,8 @@
 package family
 
 import (
+	"strconv"
+
 	"github.com/mlxconv/mlxconv/internal/pyjson"
 	"github.com/mlxconv/mlxconv/model"
 )
@@ -16,6 +18,46 @@ var InternLM3 = &model.Family{
 		HeadDim:  model.HeadDimFromHidden, AttnBias: "qkv_bias", MlpBias: "bias",
 		Norms: model.TwoNorms, Check: checkInternLM3Rope, Rules: []model.SanitizeRule{model.Drop{model.Contains("attention.rope.inv_freq")}},
 	}).MLX(),
+	// llama.cpp's InternLM3Model: a llama GGUF (Q/K and their biases
+	// permuted, no rope_freqs) with a SentencePiece vocabulary. config.json
+	// is read raw (transformers has no internlm3 config class).
+	GGUF: &model.GGUF{
+		Types: []string{"internlm3"}, Arch: "llama", Vocab: "internlm3", SetVocab: internLM3Vocab, PermuteQK: true,
+		Layer: model.CommonLayer, Params: llamaParams,
+	},
+}
+
+// internLM3Vocab is InternLM3Model.set_vocab: SentencePiece, the
+// tokenizer_config.json add_prefix_space, and a special <|im_end|> added
+// token as eos when the tokenizer has an eos.
+func internLM3Vocab(l model.VocabLoader) error {
+	if err := l.SPM(false); err != nil {
+		return err
+	}
+	tc, err := l.TokenizerConfig()
+	if err != nil {
+		return err
+	}
+	if v, ok := tc["add_prefix_space"]; ok {
+		b, ok := v.(bool)
+		if !ok {
+			return l.Errorf("tokenizer_config.json add_prefix_space is not a bool")
+		}
+		l.SetAddSpacePrefix(b)
+	}
+	dec, _ := tc["added_tokens_decoder"].(map[string]any)
+	for id, v := range dec {
+		tok, _ := v.(map[string]any)
+		if special, _ := tok["special"].(bool); !special || tok["content"] != "<|im_end|>" || tc["eos_token"] == nil {
+			continue
+		}
+		n, err := strconv.ParseInt(id, 10, 64)
+		if err != nil {
+			return l.Errorf("added_tokens_decoder id %q is not a number", id)
+		}
+		return l.SetTokenID("eos", n)
+	}
+	return nil
 }
 
 // checkInternLM3Rope is ModelArgs.__post_init__: a rope_scaling has

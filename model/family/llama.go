@@ -72,7 +72,7 @@ func llamaExtra(h *model.HParams, rope *model.Rope) ([]model.ExtraTensor, []gguf
 	if strings.ToLower(t) != "llama3" {
 		return nil, nil, nil
 	}
-	f, err := llama3RopeFreqs(h, rope)
+	f, err := llama3RopeFreqs(h, rope, 8.0)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -81,13 +81,14 @@ func llamaExtra(h *model.HParams, rope *model.Rope) ([]model.ExtraTensor, []gguf
 
 // llama3RopeFreqs computes LlamaModel's rope_freqs with torch float32
 // arithmetic (x/y on a tensor by a Python number is a float32 operation;
-// number/tensor is tensor.reciprocal() * number).
-func llama3RopeFreqs(h *model.HParams, rope *model.Rope) ([]float32, error) {
+// number/tensor is tensor.reciprocal() * number). defFactor is the factor
+// of a rope_scaling without one (8 for LlamaModel, 16 for Exaone4Model).
+func llama3RopeFreqs(h *model.HParams, rope *model.Rope, defFactor float64) ([]float32, error) {
 	var vals [5]float64
 	for i, k := range []struct {
 		key string
 		def float64
-	}{{"rope_theta", 10000.0}, {"factor", 8.0}, {"low_freq_factor", 1.0}, {"high_freq_factor", 4.0}, {"original_max_position_embeddings", 8192}} {
+	}{{"rope_theta", 10000.0}, {"factor", defFactor}, {"low_freq_factor", 1.0}, {"high_freq_factor", 4.0}, {"original_max_position_embeddings", 8192}} {
 		f, err := rope.FloatOr(k.key, k.def)
 		if err != nil {
 			return nil, err

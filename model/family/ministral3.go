@@ -13,10 +13,14 @@ import (
 // Ministral 3): llama's tree without biases, rope settings read from
 // rope_parameters; sanitize as llama's, then FP8 scales.
 var Ministral3 = &model.Family{
-	Name:  "ministral3",
-	Types: []string{"ministral3"},
+	Name:  ministral3Type,
+	Types: []string{ministral3Type},
 	MLX:   ministral3MLX(),
+	GGUF:  mistral3GGUF(ministral3Type),
 }
+
+// ministral3Type is the family's model_type.
+const ministral3Type = "ministral3"
 
 var ministral3Dense = model.Dense{
 	Required:   []string{"hidden_size", "num_hidden_layers", "intermediate_size", "num_attention_heads", "rms_norm_eps", "vocab_size"},

@@ -18,6 +18,54 @@ var Mistral3 = &model.Family{
 		model.Rename{From: "model.language_model.", To: "model.", Prefix: true},
 		model.Rename{From: "language_model.", Prefix: true},
 	}},
+	// llama.cpp's Mistral3Model: the text model as Ministral3Model, a
+	// LlamaModel (Q/K permuted, llama3 rope_freqs) named mistral3, with the
+	// yarn log multiplier and attention temperature of a ministral3 text
+	// model; the vision tower is not exported.
+	GGUF: mistral3GGUF("mistral3"),
+}
+
+// mistral3GGUF is Mistral3Model's rules for the model types (the
+// Ministral3ForCausalLM text model, ministral3, too).
+func mistral3GGUF(types ...string) *model.GGUF {
+	return &model.GGUF{
+		Types: types, Arch: "mistral3", Vocab: "mistral3", SetVocab: llamaVocab, TokenizerClass: "LlamaTokenizerFast",
+		PermuteQK: true, Layer: model.CommonLayer, Params: mistral3Params, Extra: llamaExtra,
+		TextType: Llama.Types[1], // mistral: Mistral3Config's default text_config
+	}
+}
+
+// mistral3Params is Ministral3Model.set_gguf_parameters: LlamaModel's,
+// and for a ministral3 text model (yarn rope_parameters required) the
+// yarn log multiplier (mscale_all_dim) and attention temperature scale
+// (llama_4_scaling_beta).
+func mistral3Params(m *model.Meta) error {
+	if err := llamaParams(m); err != nil {
+		return err
+	}
+	if mt, _, _ := m.H.FindString("model_type"); mt != ministral3Type {
+		return nil
+	}
+	t, err := m.Rope.Top().RopeType()
+	if err != nil {
+		return err
+	}
+	if t != "yarn" {
+		return fmt.Errorf("%w: ministral3 rope_parameters.rope_type must be yarn, not %q", model.ErrExport, t)
+	}
+	for _, kv := range []struct{ suffix, key string }{
+		{"rope.scaling.yarn_log_multiplier", "mscale_all_dim"}, {"attention.temperature_scale", "llama_4_scaling_beta"},
+	} {
+		f, ok, err := m.Rope.Top().Float(kv.key)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("%w: ministral3 rope_parameters has no %s", model.ErrExport, kv.key)
+		}
+		m.F32(kv.suffix, f)
+	}
+	return nil
 }
 
 // mistral4Type is the text model_type mlx-lm builds as mistral4 (MoE,

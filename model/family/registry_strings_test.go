@@ -48,6 +48,9 @@ var stringExceptions = map[string]map[string]string{
 	"ggufexport/tokenizer_llamahf.go": {
 		"llama": `GGUF tokenizer model name (tokenizer.ggml.model = "llama", LlamaHfVocab)`,
 	},
+	"model/family/internlm3.go": {
+		"llama": `GGUF architecture name: internlm3 exports as llama.cpp's InternLM3Model, architecture llama (Arch)`,
+	},
 	"model/family/mixtral.go": {
 		"llama": `GGUF architecture name and tokenizer rule set: mixtral exports as llama.cpp's LlamaModel (Arch, Vocab)`,
 	},
