@@ -12,7 +12,8 @@
 # multiple of 256, so ffn_down takes the fallback types). The converter's bf16
 # files are cached in $MLXCONV_LLAMA_CACHE/kqref/KEY (KEY: the model's files,
 # the converter, kquant_models.py). Every case prints on failure; the last line is
-# "kquant-bytes: N passed, M failed" (exit status 1 if any failed). The
+# "kquant-bytes: N passed, M failed" (exit status 1 if any failed); for
+# Q4_K_M llama-perplexity's estimate on the text must also be equal. The
 # bf16 files used are listed in WORK/kq/refs.txt (for TestKQTypeOracle). For the
 # imatrix cases the imatrix path is passed to both tools as the same string
 # (llama-quantize writes it to quantize.imatrix.file).
@@ -88,6 +89,13 @@ for m in ${models//,/ }; do
         check "$m $t $mode" 0 "mlxconv failed: $(tail -1 "$kq/$m-$t-$mode.mlxconv.log")"
       elif cmp -s "$want" "$got"; then
         check "$m $t $mode" 1 ""
+        if [ "$t" = Q4_K_M ] && [ "$mode" = plain ]; then
+          # llama.cpp loads the file; its perplexity on the text equals the
+          # reference file's (it must, bytes being equal: this proves the load).
+          pw=$("$lbin/llama-perplexity" -m "$want" -f "$text" -c 128 -t 2 2>&1 | grep -o 'Final estimate: PPL = [0-9.]*' || true)
+          pg=$("$lbin/llama-perplexity" -m "$got" -f "$text" -c 128 -t 2 2>&1 | grep -o 'Final estimate: PPL = [0-9.]*' || true)
+          if [ -n "$pw" ] && [ "$pw" = "$pg" ]; then check "$m $t perplexity" 1 ""; else check "$m $t perplexity" 0 "reference '$pw', mlxconv '$pg'"; fi
+        fi
       else
         check "$m $t $mode" 0 "bytes differ: $(cmp "$want" "$got" | head -1) ($(cmp -l "$want" "$got" | wc -l) bytes)"
       fi
