@@ -6,6 +6,8 @@
 #   ./build.sh reliability  only the end-to-end fault tests (scripts/reliability)
 #   ./build.sh arm64    only the linux/arm64 run (qemu-user) and the FMA check
 #   ./build.sh bench    benchmarks against the real peers (not part of CI)
+#   ./build.sh dist     release binaries for darwin/linux x arm64/amd64 in dist/
+#                       with SHA256SUMS
 set -euo pipefail
 cd "$(dirname "$0")"
 root=$(pwd)
@@ -18,9 +20,46 @@ export MLXCONV_ORACLE_VENV="${MLXCONV_ORACLE_VENV:-$cache/oracle/venv}"
 export MLXCONV_ORACLE_NPM="${MLXCONV_ORACLE_NPM:-$cache/oracle/npm}"
 export MLXCONV_LLAMA_CACHE="${MLXCONV_LLAMA_CACHE:-$cache/oracle/llama}"
 
+# git_version is the version for -X main.version: the tag at HEAD, else
+# devel-<12 hex digits of HEAD>, "-dirty" with uncommitted changes to
+# tracked files (the form mlxconv's build-info fallback prints); empty
+# outside a git checkout, where the binary reads its build info. (The Go
+# command stamps no VCS information in a git worktree or with
+# -buildvcs=false; this gives every build from a checkout its revision.)
+git_version() {
+  git rev-parse --git-dir > /dev/null 2>&1 || return 0
+  local v dirty=""
+  [ -z "$(git status --porcelain --untracked-files=no 2>/dev/null)" ] || dirty="-dirty"
+  if v=$(git describe --tags --exact-match HEAD 2>/dev/null); then
+    echo "$v$dirty"
+  else
+    echo "devel-$(git rev-parse --short=12 HEAD)$dirty"
+  fi
+}
+
 build() {
   mkdir -p bin
-  go build -trimpath -o bin/mlxconv ./cmd/mlxconv
+  echo "== go build -> bin/mlxconv" >&2
+  go build -trimpath -ldflags "-X main.version=$(git_version)" -o bin/mlxconv ./cmd/mlxconv
+}
+
+# dist builds the release binaries: mlxconv for darwin/arm64, darwin/amd64,
+# linux/amd64 and linux/arm64 (CGO_ENABLED=0, -trimpath, no VCS stamp,
+# version from git_version), reproducible (the same commit and Go version
+# give the same bytes wherever the checkout is), into dist/ with SHA256SUMS.
+dist() {
+  local v t out sums
+  v=$(git_version)
+  rm -rf dist
+  mkdir -p dist
+  for t in darwin/arm64 darwin/amd64 linux/amd64 linux/arm64; do
+    out="dist/mlxconv-${t%/*}-${t#*/}"
+    echo "== $out ($v)" >&2
+    GOOS=${t%/*} GOARCH=${t#*/} go build -trimpath -buildvcs=false -ldflags "-s -w -X main.version=$v" -o "$out" ./cmd/mlxconv
+  done
+  if command -v sha256sum > /dev/null; then sums="sha256sum"; else sums="shasum -a 256"; fi
+  (cd dist && $sums mlxconv-* > SHA256SUMS)
+  cat dist/SHA256SUMS
 }
 
 demo() {
@@ -239,9 +278,10 @@ run_tests() {
 case "${1:-}" in
   "") demo ;;
   build) build ;;
+  dist) dist ;;
   test) run_tests ;;
   reliability) reliability ;;
   arm64) arm64_tests ;;
   bench) shift; exec scripts/bench/run.sh "$@" ;;
-  *) echo "usage: ./build.sh [test|reliability|arm64|bench|build]" >&2; exit 2 ;;
+  *) echo "usage: ./build.sh [test|reliability|arm64|bench|build|dist]" >&2; exit 2 ;;
 esac

@@ -48,8 +48,11 @@
 // mlx_lm.convert on a machine without a GPU), the same shard membership
 // (module order, greedy up to MaxShardSize), the same safetensors header
 // modulo data_offsets (MLX's writer lays tensors out in hash order; we lay
-// them out in module order), and byte-identical config.json,
-// model.safetensors.index.json and README.md (for a local source).
+// them out in module order), byte-identical config.json and
+// model.safetensors.index.json, and for a local source without a card the
+// same README.md front matter; README.md's body (empty in mlx-lm's) holds
+// the provenance and the recipe (package internal/modelcard), and a source
+// card's front matter is kept for local sources as well.
 //
 // Differences by design: tokenizer files, chat_template.jinja/.json,
 // generation_config.json and top-level *.py are copied verbatim (mlx-lm

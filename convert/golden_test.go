@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mlxconv/mlxconv/internal/modelcard"
 	"github.com/mlxconv/mlxconv/mlx"
 	"github.com/mlxconv/mlxconv/mlx/safetensors"
 )
@@ -97,8 +98,13 @@ func readManifest(t testing.TB, dir string) manifest {
 		b, err := os.ReadFile(filepath.Join(dir, name))
 		require.NoError(t, err)
 		switch {
-		case name == "config.json" || name == "model.safetensors.index.json" || name == "README.md":
+		case name == "config.json" || name == "model.safetensors.index.json":
 			m.Files[name] = sha(b)
+		case name == "README.md":
+			// mlx-lm's card is front matter only; mlxconv's body (the
+			// recipe) is checked by the card tests.
+			meta, _ := modelcard.SplitFrontMatter(string(b))
+			m.Files[name] = sha([]byte("---\n" + meta + "\n---\n"))
 		case strings.HasSuffix(name, ".safetensors"):
 			rd, err := safetensors.NewReader(bytesReaderAt(b), int64(len(b)), safetensors.WithName(name))
 			require.NoError(t, err)

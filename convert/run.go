@@ -7,6 +7,8 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/mlxconv/mlxconv/mlx"
@@ -72,6 +74,11 @@ type Options struct {
 	// Progress, if set, is called as the conversion advances, from one
 	// goroutine at a time. It must return quickly.
 	Progress func(pipeline.Progress)
+
+	// Version is the mlxconv version the model card names ("": the card
+	// says "(development)"); Command, if set, is the command line the card
+	// shows.
+	Version, Command string
 
 	// Notice, if set, receives one-line notes about the output (leftovers
 	// of earlier runs that were killed, removed).
@@ -313,6 +320,9 @@ func resolveInput(ctx context.Context, opts *Options) (dir, repo string, err err
 	}
 	dir, err = opts.ResolveHub(ctx, opts.HFPath, opts.Revision)
 	if err != nil {
+		if strings.Contains(err.Error(), strconv.Quote(opts.HFPath)) {
+			return "", "", fmt.Errorf("convert: %w", err) // it names the input already
+		}
 		return "", "", fmt.Errorf("convert: %q: %w", opts.HFPath, err)
 	}
 	return dir, opts.HFPath, nil
@@ -329,11 +339,15 @@ func write(ctx context.Context, opts *Options, inv *source.Inventory, plan *mlxP
 	if err != nil {
 		return err
 	}
+	card, err := modelCard(plan, opts, inv.Dir, hubRepo)
+	if err != nil {
+		return err
+	}
 	sink, err := newSink(out, inv.Dir, opts.Force, opts.Notice, opts.createFile)
 	if err != nil {
 		return err
 	}
-	sink.plan, sink.hubRepo = plan, hubRepo
+	sink.plan, sink.card = plan, card
 	return pipeline.Run(ctx, inv, sink, pjobs, pipeline.Options{Workers: workers, UnitBytes: opts.unitBytes,
 		Progress: opts.Progress, Prefix: "convert"})
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mlxconv/mlxconv/internal/modelcard"
 	"github.com/mlxconv/mlxconv/internal/pyjson"
 	"github.com/mlxconv/mlxconv/mlx"
 	"github.com/mlxconv/mlxconv/model/family"
@@ -331,7 +332,8 @@ func TestRunHubPath(t *testing.T) {
 	assert.Equal(t, "v1", gotRev)
 	card, err := os.ReadFile(filepath.Join(out, "README.md"))
 	require.NoError(t, err)
-	assert.Equal(t, "---\nlanguage: en\nbase_model: org/model\nlibrary_name: mlx\npipeline_tag: text-generation\ntags:\n- mlx\n---\n", string(card))
+	meta, _ := modelcard.SplitFrontMatter(string(card))
+	assert.Equal(t, "base_model: org/model\nlibrary_name: mlx\npipeline_tag: text-generation\ntags:\n- mlx", meta)
 
 	_, err = Run(context.Background(), Options{HFPath: in, MLXPath: filepath.Join(t.TempDir(), "o"), UploadRepo: "me/x"})
 	assert.ErrorIs(t, err, ErrHub)

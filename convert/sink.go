@@ -43,7 +43,7 @@ type mlxSink struct {
 
 	plan    *mlxPlan
 	dir     string // the input model directory (copied files)
-	hubRepo string // for the model card
+	card    []byte // README.md
 	dataOff []int64
 }
 
@@ -265,7 +265,7 @@ func (s *mlxSink) Commit() error {
 			return err
 		}
 	}
-	if err := s.writeFile("README.md", modelCard(s.hubRepo)); err != nil {
+	if err := s.writeFile("README.md", s.card); err != nil {
 		return err
 	}
 	return outputError(s.target.Commit())
@@ -276,30 +276,4 @@ func (s *mlxSink) Commit() error {
 func (s *mlxSink) Abort() {
 	_ = s.closeShards()
 	s.target.Abort()
-}
-
-// modelCard returns README.md as mlx-lm's create_model_card writes it for
-// a local source (hubRepo ""), or with base_model for a Hub source.
-func modelCard(hubRepo string) []byte {
-	var b strings.Builder
-	b.WriteString("---\nlanguage: en\n")
-	if hubRepo != "" {
-		b.WriteString("base_model: " + yamlScalar(hubRepo) + "\n")
-	}
-	b.WriteString("library_name: mlx\npipeline_tag: text-generation\ntags:\n- mlx\n---\n")
-	return []byte(b.String())
-}
-
-// yamlScalar quotes s when YAML would not read it back as a plain string.
-func yamlScalar(s string) string {
-	plain := s != ""
-	for _, r := range s {
-		if !(r == '-' || r == '_' || r == '.' || r == '/' || (r >= '0' && r <= '9') || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z')) {
-			plain = false
-		}
-	}
-	if plain && !strings.HasPrefix(s, "-") {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
 }

@@ -173,6 +173,7 @@ type ExportTensor struct {
 	op    *tensorOp
 	extra []float32
 	ins   []*source.Input
+	pad   int // rows read; the rest, to the shape, are zeros (0: none)
 }
 
 // exportPlan is a complete description of an export, a value: no I/O, no
@@ -267,6 +268,9 @@ func Export(ctx context.Context, opts ExportOptions) (*ExportSummary, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := refuseExisting(plan, opts); err != nil {
+		return nil, err
+	}
 	sum := &ExportSummary{Input: opts.Model, Files: plan.Files, Arch: plan.Arch, OutType: plan.OutType,
 		FileType: plan.FileType, Tensors: len(plan.Tensors), Bytes: plan.Bytes, DryRun: opts.DryRun, Warnings: plan.Warnings, plan: plan}
 	if opts.Progress != nil {
@@ -333,6 +337,7 @@ type candidate struct {
 	sub   int
 	rule  *model.TensorRule // the family's modify_tensors step, if any
 	rows  []int             // the rule's row gather (nil: every row)
+	pad   int               // rows before zero-row padding (0: none)
 }
 
 // planExport plans the export of an inventory (which must come from
@@ -568,11 +573,15 @@ func (pl *exportPlanner) candidates(model *source.Model) ([]candidate, error) {
 	if len(cl.unmapped) > 0 {
 		return nil, cl.unmappedError()
 	}
+	if err := cl.finishStacks(); err != nil {
+		return nil, err
+	}
 	// A head the checkpoint has although the config ties it: mlx-lm drops
 	// it, convert_hf_to_gguf.py writes it.
 	if !cl.haveHead && !pl.arch.DropHead && !pl.dropTiedHead() {
 		cl.addCheckpointHead(pl.inv)
 	}
+	cl.out = fuseCandidates(pl.arch.Fuse, cl.out)
 	pl.orderCandidates(cl.out)
 	pl.arrays = cl.arrays
 	return cl.out, nil
@@ -614,6 +623,10 @@ func (pl *exportPlanner) resolveAuto(t OutType) gguf.Type {
 	return gguf.F16
 }
 
+// f32Blk are more block tensors the converter keeps in float32 (Gemma 3n's
+// AltUp coefficients).
+var f32Blk = map[string]bool{"altup_correct_coef.weight": true, "altup_predict_coef.weight": true}
+
 // forcedF32 is convert_hf_to_gguf.py's rule for tensors kept in float32.
 func forcedF32(name string, ndims int) bool {
 	if ndims <= 1 || strings.HasSuffix(name, "_norm.weight") || !strings.HasSuffix(name, ".weight") {
@@ -625,7 +638,7 @@ func forcedF32(name string, ndims int) bool {
 	if rest, ok := strings.CutPrefix(name, "blk."); ok {
 		if _, tail, ok := strings.Cut(rest, "."); ok {
 			return tail == "ffn_gate_inp.weight" || tail == "ffn_gate_inp_shexp.weight" || tail == "ssm_conv1d.weight" ||
-				tail == "shortconv.conv.weight"
+				tail == "shortconv.conv.weight" || f32Blk[tail]
 		}
 	}
 	return false
@@ -663,6 +676,16 @@ func (pl *exportPlanner) tensorInputs(c *candidate) ([]*source.Input, []int, []s
 		ins = trimmed
 		notes = append(notes, fmt.Sprintf("rows %d -> %d (tokenizer size)", shape[0], n))
 		shape[0] = n
+	}
+	if len(shape) > 0 {
+		n, err := pl.padRows(c, shape[0])
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		if n > 0 {
+			notes = append(notes, fmt.Sprintf("rows %d -> %d (zero rows to vocab_size)", shape[0], n))
+			c.pad, shape[0] = shape[0], n
+		}
 	}
 	return ins, shape, notes, nil
 }
@@ -732,12 +755,26 @@ func (pl *exportPlanner) planTensor(c *candidate) (ExportTensor, error) {
 	}
 	// ggml order and the block-size check.
 	t.Shape = ggmlShape(gshape)
-	if bs := op.out.BlockSize(); bs > 1 && t.Shape[0]%bs != 0 {
-		return t, fmt.Errorf("%w: %q: row of %d elements for %s", ErrExport, c.name, t.Shape[0], op.out)
+	if err := checkRows(c, t.Shape, op.out); err != nil {
+		return t, err
 	}
 	op.desc = t.Op + " -> " + op.out.String()
-	t.op, t.ins = op, ins
+	t.op, t.ins, t.pad = op, ins, c.pad
 	return t, nil
+}
+
+// checkRows checks that a row of the ggml shape fills whole blocks of the
+// output type, and that a padded tensor's zero rows can be encoded in it.
+func checkRows(c *candidate, shape []uint64, out gguf.Type) error {
+	if bs := out.BlockSize(); bs > 1 && shape[0]%bs != 0 {
+		return fmt.Errorf("%w: %q: row of %d elements for %s", ErrExport, c.name, shape[0], out)
+	}
+	if c.pad > 0 {
+		if _, err := zeroRow(out, shape[0]); err != nil {
+			return fmt.Errorf("%w: %q: zero-row padding: %w", ErrExport, c.name, err)
+		}
+	}
+	return nil
 }
 
 // floatType is the output type of a float tensor.
@@ -1020,7 +1057,7 @@ func writeExport(ctx context.Context, inv *source.Inventory, plan *exportPlan, o
 				continue // written with the header
 			}
 			op, st, name := t.op, &stats[i], t.Name
-			out := pipeline.Output{Name: ti.Name, File: si, Offset: sh.Plan.DataOffset + int64(ti.Offset), Size: int64(ti.Size)}
+			out := pipeline.Output{Name: ti.Name, File: si, Offset: sh.Plan.DataOffset + int64(ti.Offset), Size: t.dataBytes(ti.Size)}
 			j, err := source.StreamJob(t.Source, t.ins, false, []pipeline.Output{out}, backend,
 				func(u pipeline.Unit, ins [][]byte, rows int64) ([][]byte, error) {
 					res, err := op.transform(ins, rows, st)
@@ -1108,6 +1145,9 @@ func (s *ggufSink) Open() error {
 		}
 		for _, ti := range sh.Plan.Tensors {
 			t := &s.plan.Tensors[byName[ti.Name]]
+			if err := writePadding(f, t, sh.Plan.DataOffset+int64(ti.Offset), ti.Size); err != nil {
+				return fmt.Errorf("gguf: %s: %w", sh.Path, err)
+			}
 			if t.extra == nil {
 				continue
 			}

@@ -46,7 +46,7 @@ func newHParams(cfg *pyjson.Object) *hparams {
 // tensorName maps an MLX parameter name (module path + "." + param, after
 // sanitize) to its GGUF name and block id (-1 outside blocks).
 func tensorName(a *archInfo, name string) (string, int, bool) {
-	name = strings.TrimPrefix(name, "language_model.")
+	name = textModelName(a, name)
 	dot := strings.LastIndexByte(name, '.')
 	if dot < 0 {
 		return "", -1, false
@@ -88,23 +88,35 @@ func tensorName(a *archInfo, name string) (string, int, bool) {
 	return "blk." + num + "." + g + "." + param, bid, true
 }
 
+// textModelName is name without the text model's wrapper prefix:
+// "language_model.", or a.Prefix for "model.".
+func textModelName(a *archInfo, name string) string {
+	name = strings.TrimPrefix(name, "language_model.")
+	if rest, ok := strings.CutPrefix(name, a.Prefix); ok && a.Prefix != "" {
+		name = "model." + rest
+	}
+	return name
+}
+
 // paramTensorName maps a block parameter that is neither weight nor bias
 // (e.g. a router's e_score_correction_bias) by its full layer-relative
-// name in a.Layer, whose value is the whole GGUF name after "blk.N.".
+// name in a.Layer, whose value is the whole GGUF name after "blk.N."; a
+// parameter of the block itself (Gemma 4's layer_scalar) by its name.
 func paramTensorName(a *archInfo, path, param string) (string, int, bool) {
 	rest, ok := strings.CutPrefix(path, a.BlockPrefix())
 	if !ok {
 		return "", -1, false
 	}
-	num, sub, ok := strings.Cut(rest, ".")
-	if !ok {
-		return "", -1, false
-	}
+	num, sub, hasSub := strings.Cut(rest, ".")
 	bid, err := strconv.Atoi(num)
 	if err != nil || bid < 0 || strconv.Itoa(bid) != num {
 		return "", -1, false
 	}
-	g, ok := a.Layer[sub+"."+param]
+	key := param
+	if hasSub {
+		key = sub + "." + param
+	}
+	g, ok := a.Layer[key]
 	if !ok {
 		return "", -1, false
 	}

@@ -21,8 +21,9 @@ type candidateList struct {
 	out      []candidate
 	unmapped []string
 	haveHead bool
-	arrays   []layerScalar // LayerArrays parameters
-	err      error         // the first failed family tensor rule
+	arrays   []layerScalar                // LayerArrays parameters
+	err      error                        // the first failed family tensor rule
+	stacks   map[string]map[int]candidate // GGUF base name -> part index -> part
 }
 
 // add maps src to its GGUF name and keeps c under it (the architecture
@@ -30,6 +31,9 @@ type candidateList struct {
 func (cl *candidateList) add(src string, c candidate) {
 	if key, bid, ok := layerArrayKey(cl.arch, src); ok {
 		cl.arrays = append(cl.arrays, layerScalar{key: key, bid: bid, src: src, in: c.float})
+		return
+	}
+	if cl.stackPart(src, c) {
 		return
 	}
 	if parts, ok := cl.splitParts(src, c); ok {

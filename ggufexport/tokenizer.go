@@ -312,6 +312,9 @@ func (r vocabRules) SPM(phi3 bool) error { return r.l.spm(phi3) }
 func (r vocabRules) BPE() error          { return r.l.bpe() }
 func (r vocabRules) IsLlamaHF() bool     { return r.l.isLlamaHF() }
 func (r vocabRules) LlamaHF() error      { return r.l.llamaHF() }
+func (r vocabRules) LlamaHFAs(name string, userDefined []string) error {
+	return r.l.llamaHFAs(name, userDefined)
+}
 func (r vocabRules) ExtraSpecials(kinds []string, ids map[string]int64, keepTemplate bool) error {
 	return r.l.extraSpecials(kinds, ids, keepTemplate)
 }
@@ -448,7 +451,9 @@ func looksSpecial(t string) bool {
 func (l *vocabLoader) setArrays() {
 	v := l.v
 	v.kvs.Set(keyTokenizerModel, gguf.NewValue(v.Model))
-	v.kvs.Set(keyTokenizerPre, gguf.NewValue(v.Pre))
+	if v.Pre != "" {
+		v.kvs.Set(keyTokenizerPre, gguf.NewValue(v.Pre))
+	}
 	v.kvs.Set(keyTokenList, gguf.NewValue(v.Tokens))
 	if v.Scores != nil {
 		v.kvs.Set(keyTokenScores, gguf.NewValue(v.Scores))

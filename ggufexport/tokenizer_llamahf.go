@@ -2,6 +2,7 @@ package ggufexport
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/mlxconv/mlxconv/model/family"
@@ -174,6 +175,29 @@ func (l *vocabLoader) llamaHF() error {
 	}
 	l.setArrays()
 	sv := newSpecialVocab(l, nil, n, false)
+	if err := sv.load(); err != nil {
+		return err
+	}
+	sv.apply()
+	return nil
+}
+
+// llamaHFAs is llamaHF under the tokenizer model name, without a
+// pre-tokenizer name, with merges, and with the tokens of userDefined
+// typed USER_DEFINED.
+func (l *vocabLoader) llamaHFAs(name string, userDefined []string) error {
+	n, err := l.llamaHFTokens()
+	if err != nil {
+		return err
+	}
+	l.v.Model, l.v.Pre = name, ""
+	for i, t := range l.v.Tokens {
+		if slices.Contains(userDefined, t) {
+			l.v.Types[i] = tokenUserDefined
+		}
+	}
+	l.setArrays()
+	sv := newSpecialVocab(l, nil, n, true)
 	if err := sv.load(); err != nil {
 		return err
 	}

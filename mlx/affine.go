@@ -55,6 +55,15 @@ func affineScaleBias(x []float32, nbins float32, metal bool, minStart float32, n
 // non-finite range can make a NaN here (all +Inf or all −Inf elements:
 // Inf−Inf; one infinite edge: Inf/Inf); nan decides its sign.
 func affineFromRange(wmin, wmax, nbins float32, metal bool, nan fparith.Rule) (scale, bias float32) {
+	if nbins == 1 {
+		// MLX's 1-bit rule: bit 0 is the group's minimum, bit 1 its
+		// maximum (no zero-point adjustment).
+		scale = nan.Sub(wmax, wmin)
+		if scale < affineEps { // std::max(scale, eps)
+			scale = affineEps
+		}
+		return scale, wmin
+	}
 	mask := abs32(wmin) > abs32(wmax)
 	scale = nan.Div(nan.Sub(wmax, wmin), nbins)
 	if scale < affineEps { // std::max(scale, eps)
@@ -241,9 +250,10 @@ func (k affineQuantKernel) run(lo, hi int) {
 }
 
 // vectorOK reports whether runVector can take the kernel: CPU rounding, a
-// group size the vector kernels take and a float input simd can widen.
+// group size the vector kernels take, more than one bit (simd's scale and
+// bias follow the n-bit rule) and a float input simd can widen.
 func (k affineQuantKernel) vectorOK() bool {
-	return simd.Enabled && k.p.Rounding != RoundingMetal && k.p.GroupSize%32 == 0 &&
+	return simd.Enabled && k.p.Rounding != RoundingMetal && k.p.GroupSize%32 == 0 && k.p.Bits != 1 &&
 		(k.dt == BF16 || k.dt == F16 || k.dt == F32)
 }
 

@@ -189,3 +189,27 @@ func TestAffineDequantize(t *testing.T) {
 		}
 	}
 }
+
+// TestAffineOneBit: MLX's 1-bit rule (scale max−min, bias min, no
+// zero-point adjustment; the kernel oracle checks it against mx.quantize).
+func TestAffineOneBit(t *testing.T) {
+	nan := nanRule(RoundingCPU)
+	for _, tc := range []struct {
+		lo, hi, scale, bias float32
+	}{
+		{-2.5, 2, 4.5, -2.5},
+		{1, 3, 2, 1}, // all positive: bias the minimum, not 0
+		{-3, -1, 2, -3},
+		{0.5, 0.5, affineEps, 0.5}, // constant group: eps
+	} {
+		for _, metal := range []bool{false, true} {
+			s, b := affineFromRange(tc.lo, tc.hi, 1, metal, nan)
+			assert.Equal(t, tc.scale, s, "%v metal=%v", tc, metal)
+			assert.Equal(t, tc.bias, b, "%v metal=%v", tc, metal)
+		}
+	}
+	w := f32Bytes(group32(-1, 2, 0.6, 0.4, -1)...) // threshold (max+min)/2 = 0.5
+	q, err := Quantize(w, F32, []int{1, 32}, QuantParams{Mode: Affine, Bits: 1, GroupSize: 32})
+	require.NoError(t, err)
+	assert.Equal(t, []uint32{0b011}, words(q.Weight))
+}

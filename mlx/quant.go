@@ -31,7 +31,7 @@ type quantModeTrait struct {
 }
 
 var quantModeTraits = [numQuantModes]quantModeTrait{
-	Affine: {"affine", 4, 64, []int{2, 3, 4, 5, 6, 8}, []int{32, 64, 128}, Invalid, true},
+	Affine: {"affine", 4, 64, []int{1, 2, 3, 4, 5, 6, 8}, []int{32, 64, 128}, Invalid, true},
 	MXFP4:  {"mxfp4", 4, 32, []int{4}, []int{32}, U8, false},
 	NVFP4:  {"nvfp4", 4, 16, []int{4}, []int{16}, U8, false},
 	MXFP8:  {"mxfp8", 8, 32, []int{8}, []int{32}, U8, false},

@@ -17,6 +17,9 @@ type BackendInfo struct {
 	Rounding   Rounding // the rounding rules the backend reproduces
 	// Fallback is set when "auto" could not use MLX: one line saying why.
 	Fallback string
+	// FallbackErr is the error behind Fallback (nil otherwise), for
+	// errors.Is against the bridge's sentinels.
+	FallbackErr error `json:"-"`
 	// Skipped lists, one line each, the libmlxc candidates the search
 	// passed over before the loaded one (mlx only), and why.
 	Skipped []string

@@ -67,6 +67,20 @@ type GGUF struct {
 	// ExpertOrder is the order the converter emits a layer's stacked
 	// experts in (by GGUF base name).
 	ExpertOrder []string
+	// Prefix is a leading path the text model's modules carry that the
+	// converter drops ("model.language_model." -> "model."), "" for none.
+	Prefix string
+	// Fuse writes pairs of a block's stacked expert tensors as one, when
+	// both are slices of one checkpoint tensor (the converter writes that
+	// tensor as is); otherwise they stay two tensors.
+	Fuse []FuseRule
+	// Stack maps a module path prefix outside the blocks to the GGUF base
+	// name of the stack (a new leading axis) of the modules prefix+"0",
+	// prefix+"1", ... (Gemma 3n's altup_projections.N).
+	Stack map[string]string
+	// PadRows are GGUF tensor names padded with zero rows up to config
+	// vocab_size (Gemma 3n's embeddings).
+	PadRows []string
 	// Params writes the {arch}.* keys (set_gguf_parameters).
 	Params func(m *Meta) error
 	// Extra returns the generated tensors (generate_extra_tensors) and
@@ -123,6 +137,14 @@ func (g *GGUF) BlockPrefix() string {
 		return "model.layers."
 	}
 	return g.Blocks
+}
+
+// FuseRule names a GGUF tensor (base name, e.g. ffn_gate_up_exps) made
+// of two of a block's stacked tensors concatenated along axis 1, in
+// order (ffn_gate_exps, ffn_up_exps).
+type FuseRule struct {
+	Into  string
+	Parts [2]string
 }
 
 // CommonLayer maps the layer-relative MLX module paths of the llama-like

@@ -54,6 +54,26 @@ func (m *Meta) OptU32(suffix string, keys ...string) error {
 	return m.U32(suffix, n)
 }
 
+// OptLengths is OptU32 that writes a list of integers (one per layer) as
+// an INT32 array, as gguf-py's add_feed_forward_length does.
+func (m *Meta) OptLengths(suffix string, keys ...string) error {
+	v, k, ok := m.H.Find(keys...)
+	list, isList := v.([]pyjson.Value)
+	if !ok || !isList {
+		return m.OptU32(suffix, keys...)
+	}
+	arr := make([]int32, len(list))
+	for i, e := range list {
+		n, isInt := HPInt(e)
+		if !isInt || n < math.MinInt32 || n > math.MaxInt32 {
+			return ConfigError(m.H.Field(k), "a list of 32-bit integers", v)
+		}
+		arr[i] = int32(n)
+	}
+	m.Set(m.ArchKey(suffix), gguf.NewValue(arr))
+	return nil
+}
+
 func (m *Meta) OptF32(suffix string, keys ...string) error {
 	f, ok, err := m.H.FindFloat(keys...)
 	if err != nil || !ok {
@@ -319,7 +339,7 @@ func TextParams(m *Meta) error {
 		},
 		func() error { return m.OptU32("embedding_length", "hidden_size", "n_embd", "dim") },
 		func() error {
-			return m.OptU32("feed_forward_length", "prefix_dense_intermediate_size", "dense_intermediate_size", "intermediate_size", "n_inner", "hidden_dim")
+			return m.OptLengths("feed_forward_length", "prefix_dense_intermediate_size", "dense_intermediate_size", "intermediate_size", "n_inner", "hidden_dim")
 		},
 		func() error { return m.OptU32("attention.head_count", "num_attention_heads", "n_head", "n_heads") },
 		func() error { return m.OptU32("attention.head_count_kv", "num_key_value_heads", "n_kv_heads") },

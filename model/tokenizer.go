@@ -20,6 +20,11 @@ type VocabLoader interface {
 	// LlamaHfVocab accepts; LlamaHF loads it.
 	IsLlamaHF() bool
 	LlamaHF() error
+	// LlamaHFAs loads tokenizer.json as LlamaHfVocab lists it under the
+	// tokenizer model name, without a pre-tokenizer name, with the merges,
+	// and with the tokens of userDefined typed USER_DEFINED (Gemma 4's
+	// set_vocab).
+	LlamaHFAs(name string, userDefined []string) error
 	// ExtraSpecials adds special token ids of the given kinds.
 	ExtraSpecials(kinds []string, ids map[string]int64, keepTemplate bool) error
 	// SetTokenID writes the id of a special token kind (bos, eos, eot, ...)

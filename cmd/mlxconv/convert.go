@@ -13,6 +13,7 @@ import (
 	"github.com/mlxconv/mlxconv/internal/safe"
 	"github.com/mlxconv/mlxconv/mlx"
 	"github.com/mlxconv/mlxconv/mlx/mlxbackend"
+	"github.com/spf13/pflag"
 )
 
 func init() {
@@ -94,7 +95,9 @@ func runConvert(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
+	warnQuantFlags(env, fs, &f)
 	opts := o.Options
+	opts.Version, opts.Command = versionString(), cardCommand("convert", args)
 	if convertHub != nil {
 		if opts.ResolveHub, opts.Upload, err = convertHub(env, f.quiet); err != nil {
 			return err
@@ -115,7 +118,7 @@ func runConvert(ctx context.Context, env *environment, args []string) error {
 	if !f.quiet && !f.dryRun {
 		bar = newProgressBar(env.stderr, env.isTTY)
 		opts.Progress = bar.update
-		opts.Notice = notice(env)
+		opts.Notice = bar.notice(notice(env))
 	}
 	sum, err := convert.Run(ctx, opts)
 	if bar != nil {
@@ -131,10 +134,30 @@ func runConvert(ctx context.Context, env *environment, args []string) error {
 		return writeSummaryJSON(env, sum)
 	}
 	if !f.quiet {
-		fmt.Fprintf(env.stderr, "mlxconv: wrote %s: %d tensors in %d shard(s), %s, %.3f bits per weight, %.1fs (backend %s)\n",
-			safe.Name(sum.Output), sum.Tensors, sum.Shards, humanBytes(sum.TotalSize), sum.BitsPerWeight, sum.Seconds, info)
+		fmt.Fprintf(env.stderr, "mlxconv: wrote %s: %d tensors in %d shard(s), %s, %.3f bits per weight, %.1fs, %s\n",
+			safe.Name(sum.Output), sum.Tensors, sum.Shards, humanBytes(sum.TotalSize), sum.BitsPerWeight, sum.Seconds, backendNote(info))
 	}
 	return nil
+}
+
+// quantFlags only matter with -q (mlx_lm.convert ignores them silently).
+var quantFlags = []string{"q-bits", "q-group-size", "q-mode", "quant-predicate"}
+
+// warnQuantFlags warns (unless --quiet) about quantization flags given
+// without -q.
+func warnQuantFlags(env *environment, fs *pflag.FlagSet, f *convertFlags) {
+	if f.quantize || f.quiet {
+		return
+	}
+	var unused []string
+	for _, n := range quantFlags {
+		if fs.Changed(n) {
+			unused = append(unused, "--"+n)
+		}
+	}
+	if len(unused) > 0 {
+		fmt.Fprintf(env.stderr, "mlxconv: warning: %s given without -q: the model is not quantized (add -q to quantize)\n", strings.Join(unused, ", "))
+	}
 }
 
 // convertOptions are the library options and the backend kind the flags

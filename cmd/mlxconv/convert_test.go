@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -109,8 +110,8 @@ func TestConvertCLI(t *testing.T) {
 	code, stdout, stderr := runCLI(t, "convert", "--hf-path", in, "--mlx-path", out, "-q", "--backend", "native", "--workers", "2")
 	require.Equal(t, 0, code, stderr)
 	assert.Empty(t, stdout)
-	assert.Contains(t, stderr, "mlxconv: converting 50 tensors (44.4 kB)")
-	assert.Contains(t, stderr, "mlxconv: 100%  50/50 tensors  44.4 kB/44.4 kB\n")
+	// Not a terminal: the summary line is the whole output.
+	assert.Equal(t, 1, strings.Count(stderr, "\n"), stderr)
 	assert.Contains(t, stderr, "mlxconv: wrote "+out+": 50 tensors in 1 shard(s), 44.4 kB, 4.547 bits per weight")
 	cfg, err := os.ReadFile(filepath.Join(out, "config.json"))
 	require.NoError(t, err)
@@ -242,29 +243,64 @@ func TestProgressBar(t *testing.T) {
 	now := time.Unix(0, 0)
 	p := newProgressBar(&b, true)
 	p.now = func() time.Time { return now }
+	p.width = func() int { return 100 }
 	p.update(pipeline.Progress{Stage: pipeline.StagePlan, TensorsTotal: 4, BytesTotal: 4000})
 	now = now.Add(time.Second)
 	p.update(pipeline.Progress{Stage: pipeline.StageWrite, TensorsDone: 1, TensorsTotal: 4, BytesDone: 1000, BytesTotal: 4000})
 	now = now.Add(50 * time.Millisecond) // throttled
 	p.update(pipeline.Progress{Stage: pipeline.StageWrite, TensorsDone: 2, TensorsTotal: 4, BytesDone: 2000, BytesTotal: 4000})
+	note := p.notice(func(msg string) { fmt.Fprintf(&b, "mlxconv: note: %s\n", msg) })
+	note("hello") // erases the line; the next update redraws it
 	now = now.Add(time.Second)
 	p.update(pipeline.Progress{Stage: pipeline.StageWrite, TensorsDone: 4, TensorsTotal: 4, BytesDone: 4000, BytesTotal: 4000})
 	p.finish(true)
-	assert.Equal(t, "mlxconv: converting 4 tensors (4.0 kB)\n"+
-		"\r\x1b[K[=======                       ]  25%  1/4 tensors  1.0 kB/4.0 kB  ETA 0:03"+
-		"\r\x1b[K[==============================] 100%  4/4 tensors  4.0 kB/4.0 kB\n", b.String())
+	assert.Equal(t, "\r[                              ]   0%  0/4 tensors  0 B/4.0 kB\x1b[K"+
+		"\r[=======                       ]  25%  1/4 tensors  1.0 kB/4.0 kB  1.0 kB/s  ETA 0:03\x1b[K"+
+		"\r\x1b[Kmlxconv: note: hello\n"+
+		"\r[==============================] 100%  4/4 tensors  4.0 kB/4.0 kB  2.0 kB/s\x1b[K"+
+		"\r\x1b[K", b.String())
 
+	// A failed run keeps the last state on its own line.
+	b.Reset()
+	p = newProgressBar(&b, true)
+	p.width = func() int { return 0 } // unknown: 80 columns
+	p.update(pipeline.Progress{Stage: pipeline.StagePlan, TensorsTotal: 4, BytesTotal: 4000})
+	p.finish(false)
+	assert.Equal(t, "\r[                              ]   0%  0/4 tensors  0 B/4.0 kB\x1b[K\n", b.String())
+
+	// Not a terminal: nothing at all.
 	b.Reset()
 	p = newProgressBar(&b, false)
-	p.now = func() time.Time { return now }
 	p.update(pipeline.Progress{Stage: pipeline.StagePlan, TensorsTotal: 10, BytesTotal: 1e9})
 	for i := 0; i <= 10; i++ {
 		p.update(pipeline.Progress{Stage: pipeline.StageWrite, TensorsDone: i, TensorsTotal: 10, BytesDone: int64(i) * 1e8, BytesTotal: 1e9})
 	}
+	p.notice(func(msg string) { fmt.Fprintln(&b, msg) })("a note")
 	p.finish(true)
-	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
-	assert.Len(t, lines, 12) // start, 0%, 10% ... 100%
-	assert.Equal(t, "mlxconv: 100%  10/10 tensors  1.00 GB/1.00 GB", lines[11])
+	assert.Equal(t, "a note\n", b.String())
+}
+
+// The line fits the width: the bar shrinks, then goes, then the text is
+// cut with "…".
+func TestProgressLineWidth(t *testing.T) {
+	start := time.Unix(0, 0)
+	p := &progressBar{start: start, prog: pipeline.Progress{Stage: pipeline.StageWrite, TensorsDone: 123, TensorsTotal: 291,
+		BytesDone: 6_710_000_000, BytesTotal: 16_060_000_000}}
+	now := start.Add(16 * time.Second)
+	text := " 41%  123/291 tensors  6.71 GB/16.06 GB  419.4 MB/s  ETA 0:22"
+	for _, tc := range []struct {
+		max  int
+		want string
+	}{
+		{119, "[============                  ] " + text},
+		{79, "[======         ] " + text},
+		{59, text[:58] + "…"},
+		{20, text[:19] + "…"},
+	} {
+		got := p.line(now, tc.max)
+		assert.Equal(t, tc.want, got, "max %d", tc.max)
+		assert.LessOrEqual(t, utf8.RuneCountInString(got), tc.max)
+	}
 }
 
 // TestConvertSIGINT runs the CLI as a separate process on a large sparse
@@ -304,15 +340,9 @@ func TestConvertSIGINT(t *testing.T) {
 	require.NoError(t, cmd.Start())
 	sc := bufio.NewScanner(stderr)
 	var log strings.Builder
-	started := false
-	for sc.Scan() {
-		log.WriteString(sc.Text() + "\n")
-		if strings.HasPrefix(sc.Text(), "mlxconv: converting") {
-			started = true
-			break
-		}
-	}
-	require.True(t, started, log.String())
+	// Not a terminal, so no progress is printed: the temporary output
+	// directory says that the run has started writing.
+	require.True(t, waitForEntry(outParent, 60*time.Second), "the run never started writing")
 	time.Sleep(300 * time.Millisecond)
 	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
 	for sc.Scan() {
@@ -326,4 +356,14 @@ func TestConvertSIGINT(t *testing.T) {
 	es, err := os.ReadDir(outParent)
 	require.NoError(t, err)
 	assert.Empty(t, es, "no output and no temporary directory")
+}
+
+// waitForEntry polls dir until it has an entry (true) or timeout passes.
+func waitForEntry(dir string, timeout time.Duration) bool {
+	for end := time.Now().Add(timeout); time.Now().Before(end); time.Sleep(time.Millisecond) {
+		if es, err := os.ReadDir(dir); err == nil && len(es) > 0 {
+			return true
+		}
+	}
+	return false
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -24,7 +25,7 @@ const ggufSynopsis = `gguf --model DIR [--outfile F.gguf] [--outtype TYPE] [--fo
 Exports a Hugging Face or MLX model directory (float, or MLX-quantized) to a
 GGUF file llama.cpp loads, with the metadata, tensor names and tokenizer
 llama.cpp's convert_hf_to_gguf.py writes. MLX-quantized weights are repacked
-without loss where a GGUF type holds them (affine 2/3/4-bit -> Q4_1, 4-bit
+without loss where a GGUF type holds them (affine 1/2/3/4-bit -> Q4_1, 4-bit
 symmetric -> Q4_0, 5-bit -> Q5_1, mxfp4 -> MXFP4) and dequantized otherwise;
 --dry-run lists every tensor as exact or lossy. An existing output file is
 refused unless --force (which replaces only earlier GGUF files).`
@@ -36,6 +37,7 @@ type ggufFlags struct {
 	splitMaxTensors, workers int
 	dryRun, json, quiet      bool
 	force, listFamilies      bool
+	verbose                  bool
 	quant                    ggufexport.QuantOptions
 }
 
@@ -59,6 +61,7 @@ func runGGUF(ctx context.Context, env *environment, args []string) error {
 	fs.BoolVar(&f.dryRun, "dry-run", false, "print the plan (every tensor, type, exact or lossy) and write nothing")
 	fs.BoolVar(&f.json, "json", false, "print a JSON summary on stdout")
 	fs.BoolVar(&f.quiet, "quiet", false, "no progress or summary on stderr")
+	fs.BoolVar(&f.verbose, "verbose", false, "list every lossy tensor (largest first) after the summary")
 	fs.IntVar(&f.workers, "workers", 0, "parallel work units (default: the number of CPUs)")
 	fs.BoolVar(&f.listFamilies, "list-families", false, "print the supported model families (GGUF column: exported by gguf), and exit")
 	if err := parseFlags(fs, args); err != nil {
@@ -96,7 +99,7 @@ func runGGUF(ctx context.Context, env *environment, args []string) error {
 	if !f.quiet && !f.dryRun {
 		bar = newProgressBar(env.stderr, env.isTTY)
 		opts.Progress = bar.update
-		opts.Notice = notice(env)
+		opts.Notice = bar.notice(notice(env))
 	}
 	sum, err := ggufexport.Export(ctx, opts)
 	if bar != nil {
@@ -107,7 +110,7 @@ func runGGUF(ctx context.Context, env *environment, args []string) error {
 	}
 	if f.json {
 		if !f.dryRun && !f.quiet {
-			printLossy(env, sum)
+			printLossy(env, sum, f.verbose)
 		}
 		return writeJSON(env.stdout, sum)
 	}
@@ -118,24 +121,76 @@ func runGGUF(ctx context.Context, env *environment, args []string) error {
 		for _, w := range sum.Warnings {
 			fmt.Fprintf(env.stderr, "mlxconv: warning: %s\n", safe.Name(w))
 		}
-		printLossy(env, sum)
+		printLossy(env, sum, f.verbose)
 		fmt.Fprintf(env.stderr, "mlxconv: wrote %s: %d tensors (%d exact, %d lossy), %s, %s, %.1fs\n",
 			safe.Name(strings.Join(sum.Files, ", ")), sum.Tensors, sum.Exact, sum.Lossy, sum.FileType, humanBytes(sum.Bytes), sum.Seconds)
 	}
 	return nil
 }
 
-// printLossy lists the lossy tensors of a run on stderr.
-func printLossy(env *environment, sum *ggufexport.ExportSummary) {
-	for _, t := range sum.Detail {
-		if !t.Exact {
-			note := t.Note
-			if note == "" {
-				note = "converted from " + t.From
-			}
-			fmt.Fprintf(env.stderr, "mlxconv: lossy: %q (%s): %s\n", t.Name, t.Type, safe.Name(note))
+// printLossy sums the lossy tensors of a run up in one line: their count
+// per reason (the note, or type and source), most tensors first; with verbose
+// every lossy tensor follows, largest first (the export measures no
+// per-tensor error: the largest are the ones the loss touches most).
+func printLossy(env *environment, sum *ggufexport.ExportSummary, verbose bool) {
+	groups, lossy := lossyGroups(sum.Detail)
+	if len(lossy) == 0 {
+		return
+	}
+	parts := make([]string, len(groups))
+	for i, g := range groups {
+		parts[i] = fmt.Sprintf("%d %s", g.n, g.why)
+	}
+	more := ""
+	if !verbose {
+		more = "; --verbose lists them"
+	}
+	fmt.Fprintf(env.stderr, "mlxconv: lossy: %d of %d tensors (%s)%s\n", len(lossy), len(sum.Detail), safe.Name(strings.Join(parts, ", ")), more)
+	if verbose {
+		for _, t := range lossy {
+			fmt.Fprintf(env.stderr, "mlxconv: lossy: %q (%s): %s\n", t.Name, humanBytes(int64(t.Bytes)), safe.Name(lossyReason(t)))
 		}
 	}
+}
+
+// lossyGroup is one reason for loss and how many tensors it touches.
+type lossyGroup struct {
+	why string
+	n   int
+}
+
+// lossyGroups groups the lossy tensors by reason (most tensors first) and
+// returns them largest first.
+func lossyGroups(detail []ggufexport.ExportTensor) ([]lossyGroup, []ggufexport.ExportTensor) {
+	var lossy []ggufexport.ExportTensor
+	idx := map[string]int{}
+	var groups []lossyGroup
+	for _, t := range detail {
+		if t.Exact {
+			continue
+		}
+		lossy = append(lossy, t)
+		why := lossyReason(t)
+		i, ok := idx[why]
+		if !ok {
+			i = len(groups)
+			idx[why] = i
+			groups = append(groups, lossyGroup{why: why})
+		}
+		groups[i].n++
+	}
+	sort.SliceStable(groups, func(a, b int) bool { return groups[a].n > groups[b].n })
+	sort.SliceStable(lossy, func(a, b int) bool { return lossy[a].Bytes > lossy[b].Bytes })
+	return groups, lossy
+}
+
+// lossyReason is the tensor's note, or its type and where it was
+// converted from.
+func lossyReason(t ggufexport.ExportTensor) string {
+	if t.Note != "" {
+		return t.Note
+	}
+	return t.Type + " converted from " + t.From
 }
 
 // parseSplitSize is convert_hf_to_gguf.py's split_str_to_n_bytes: a number

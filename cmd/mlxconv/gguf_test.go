@@ -135,8 +135,8 @@ func TestGGUFUsageErrors(t *testing.T) {
 		{[]string{"gguf", "--model", in, "--dry-run"}, 1, "--pre"},
 		{[]string{"gguf", "--model", filepath.Join(work, "missing"), "--dry-run"}, 1, "missing"},
 		{[]string{"inspect"}, 2, "want one"},
-		{[]string{"inspect", in}, 2, "no .gguf files"},
-		{[]string{"inspect", filepath.Join(in, "config.json")}, 1, "gguf"},
+		{[]string{"inspect", work}, 2, "no .gguf files"}, // no model either
+		{[]string{"inspect", filepath.Join(in, "config.json")}, 1, "neither GGUF nor safetensors"},
 	} {
 		code, _, stderr := runCLI(t, tc.args...)
 		assert.Equal(t, tc.code, code, "%v: %s", tc.args, stderr)

@@ -117,6 +117,9 @@ type hubProgress struct {
 	drawn bool
 	phase hub.Phase
 	files int
+	width func() int // terminal columns (nil: asked of w)
+	start time.Time  // when the current phase's first line was drawn
+	base  int64      // bytes done then
 }
 
 func (p *hubProgress) update(e hub.Event) {
@@ -177,8 +180,43 @@ func (p *hubProgress) update(e hub.Event) {
 	if e.Total > 0 {
 		pct = int(e.Done * 100 / e.Total)
 	}
-	fmt.Fprintf(p.w, "\r\033[K%s %3d%%  %s/%s  %d files  %s", verb, pct, humanBytes(e.Done), humanBytes(e.Total), p.files, safe.Name(shortName(e.File)))
+	line := fmt.Sprintf("%s %3d%%  %s/%s%s  %d files  %s", verb, pct, humanBytes(e.Done), humanBytes(e.Total), p.rate(e, now),
+		p.files, safe.Name(shortName(e.File)))
+	fmt.Fprintf(p.w, "\r%s\033[K", fitColumns(line, p.columns()-1))
 	p.drawn = true
+}
+
+// rate returns "  12.3 MB/s  ETA 1:05" for the bytes moved since the
+// phase began (bytes already there when it began, e.g. a resumed file,
+// do not count), or "" in its first second.
+func (p *hubProgress) rate(e hub.Event, now time.Time) string {
+	if p.start.IsZero() || e.Phase != p.phase {
+		p.start, p.phase, p.base = now, e.Phase, e.Done
+	}
+	elapsed := now.Sub(p.start)
+	if elapsed < time.Second || e.Done <= p.base {
+		return ""
+	}
+	r := float64(e.Done-p.base) / elapsed.Seconds()
+	s := fmt.Sprintf("  %s/s", humanBytes(int64(r)))
+	if e.Total > e.Done {
+		s += "  ETA " + clock(time.Duration(float64(e.Total-e.Done)/r*float64(time.Second)))
+	}
+	return s
+}
+
+// columns is the terminal's width (defaultColumns when unknown).
+func (p *hubProgress) columns() int {
+	n := 0
+	if p.width != nil {
+		n = p.width()
+	} else {
+		n = terminalWidth(p.w)
+	}
+	if n <= 0 {
+		return defaultColumns
+	}
+	return n
 }
 
 func (p *hubProgress) clear() {
@@ -200,6 +238,7 @@ func (p *hubProgress) finish() {
 		p.drawn = false
 	}
 	p.files = 0
+	p.start = time.Time{}
 }
 
 func shortName(s string) string {

@@ -20,17 +20,26 @@ import (
 func init() {
 	register(command{
 		name:    "inspect",
-		summary: "print the header, metadata and tensor table of GGUF files",
+		summary: "print the tensors, dtypes and quantization of a GGUF or safetensors file or a model folder",
 		run:     runInspect,
 	})
 }
 
-const inspectSynopsis = `inspect FILE.gguf|DIR [--json] [--full]
+const inspectSynopsis = `inspect FILE.gguf|FILE.safetensors|DIR [--json] [--full]
 
-Prints each GGUF file's header (version, alignment, data offset, counts),
-its metadata (arrays and long strings summarised unless --full) and its
-tensor table (name, type, shape, offset, bytes). A directory means every
-*.gguf file in it, in name order.`
+A GGUF file: its header (version, alignment, data offset, counts), its
+metadata (arrays and long strings summarised unless --full) and its tensor
+table (name, type, shape, offset, bytes).
+
+A safetensors file, or a model folder (MLX or Hugging Face, sharded with
+model.safetensors.index.json or not): the files, config.json's model_type,
+the quantization (config.json's, its per-module entries, and the quantized
+modules found by their .scales/.biases), the dtypes, the parameter count
+and bits per weight as mlx-lm counts them, and the tensor table (name,
+dtype, shape, bytes, shard). Only headers are read.
+
+A directory with config.json or *.safetensors is a model folder; any other
+directory means every *.gguf file in it, in name order.`
 
 func runInspect(ctx context.Context, env *environment, args []string) error {
 	var asJSON, full bool
@@ -42,6 +51,12 @@ func runInspect(ctx context.Context, env *environment, args []string) error {
 	}
 	if fs.NArg() != 1 {
 		return fmt.Errorf("%w: want one FILE.gguf or DIR", errUsage)
+	}
+	if weights, err := isWeights(fs.Arg(0)); err != nil || weights {
+		if err != nil {
+			return err
+		}
+		return inspectWeights(env, fs.Arg(0), asJSON, full)
 	}
 	paths, err := ggufPaths(fs.Arg(0))
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/signal"
 	"sort"
+	"strings"
 	"syscall"
 
 	"github.com/mlxconv/mlxconv/internal/safe"
@@ -38,6 +39,9 @@ type environment struct {
 	stdin          io.Reader
 	getenv         func(string) string
 	isTTY          bool
+	// flagSink, if set, receives every flag set newFlags makes (the
+	// completion command reads the commands' flags that way).
+	flagSink func(*pflag.FlagSet)
 }
 
 var commands = map[string]command{}
@@ -64,6 +68,10 @@ func runMain(ctx context.Context, env *environment, args []string) int {
 		}
 		return 0
 	}
+	if args[0] == "--version" || args[0] == "-v" {
+		writeVersionLine(env.stdout)
+		return 0
+	}
 	c, ok := commands[args[0]]
 	if !ok {
 		fmt.Fprintf(env.stderr, "mlxconv: unknown command %q\n\n", args[0])
@@ -77,7 +85,7 @@ func runMain(ctx context.Context, env *environment, args []string) int {
 	case errors.Is(err, pflag.ErrHelp):
 		return 0
 	case errors.Is(err, errUsage):
-		fmt.Fprintf(env.stderr, "mlxconv %s: %s\n", c.name, safe.Name(err.Error()))
+		fmt.Fprintf(env.stderr, "mlxconv: %s (see 'mlxconv %s --help')\n", safe.Name(errorText(err)), c.name)
 		return 2
 	case errors.Is(err, context.Canceled) || ctx.Err() != nil:
 		// After a signal, whatever error the unwinding produced is the
@@ -87,15 +95,58 @@ func runMain(ctx context.Context, env *environment, args []string) int {
 		if errors.As(context.Cause(ctx), &se) {
 			sig = se.sig
 		}
-		fmt.Fprintf(env.stderr, "mlxconv %s: interrupted by %s\n", c.name, signalName(sig))
+		fmt.Fprintf(env.stderr, "mlxconv: %s interrupted by %s\n", c.name, signalName(sig))
 		return 128 + int(sig)
 	default:
 		// Names in errors are quoted where they are made; escaping the
 		// whole message as well keeps one a wrapper forgot from reaching
 		// the terminal raw (or splitting the one-line error).
-		fmt.Fprintf(env.stderr, "mlxconv %s: %s\n", c.name, safe.Name(err.Error()))
+		fmt.Fprintf(env.stderr, "mlxconv: %s\n", safe.Name(errorText(err)))
 		return 1
 	}
+}
+
+// packageTags are the package names the libraries' sentinels start with
+// ("convert: invalid options"), and the usage marker: the one-line error
+// leaves them out, so a message reads "mlxconv: invalid options: …", not
+// "mlxconv convert: convert: invalid options: …".
+var packageTags = map[string]bool{"convert": true, "gguf": true, "ggufexport": true, "hub": true,
+	"mlx": true, "outsafe": true, "bridge": true, "usage error": true}
+
+// errorText is err's message without the package tags: whole
+// ": "-separated segments outside double-quoted names (which %q makes).
+func errorText(err error) string {
+	msg := err.Error()
+	var out []string
+	for _, seg := range splitOutsideQuotes(msg, ": ") {
+		if !packageTags[seg] {
+			out = append(out, seg)
+		}
+	}
+	if len(out) == 0 {
+		return msg
+	}
+	return strings.Join(out, ": ")
+}
+
+// splitOutsideQuotes splits s at sep where sep is not inside a
+// double-quoted, backslash-escaped string.
+func splitOutsideQuotes(s, sep string) []string {
+	var out []string
+	start, quoted := 0, false
+	for i := 0; i < len(s); i++ {
+		switch {
+		case quoted && s[i] == '\\':
+			i++
+		case s[i] == '"':
+			quoted = !quoted
+		case !quoted && strings.HasPrefix(s[i:], sep):
+			out = append(out, s[start:i])
+			start = i + len(sep)
+			i += len(sep) - 1
+		}
+	}
+	return append(out, s[start:])
 }
 
 func usage(w io.Writer) {
@@ -109,7 +160,7 @@ func usage(w io.Writer) {
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
 	}
-	fmt.Fprintln(w, "\nRun 'mlxconv <command> --help' for a command's flags.")
+	fmt.Fprintln(w, "\nRun 'mlxconv <command> --help' for a command's flags, 'mlxconv --version' (-v) for the version.")
 }
 
 // newFlags returns a pflag set that reports errors instead of exiting.
@@ -117,6 +168,9 @@ func newFlags(env *environment, name, synopsis string) *pflag.FlagSet {
 	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
 	fs.SetOutput(env.stderr)
 	fs.SortFlags = false
+	if env.flagSink != nil {
+		env.flagSink(fs)
+	}
 	fs.Usage = func() {
 		fmt.Fprintf(env.stderr, "Usage: mlxconv %s\n\nFlags:\n%s", synopsis, fs.FlagUsages())
 	}

@@ -106,7 +106,7 @@ func TestRunMainInterrupted(t *testing.T) {
 			env := &environment{stdout: &stdout, stderr: &stderr, stdin: strings.NewReader(""), getenv: func(string) string { return "" }}
 			code := runMain(ctx, env, []string{"convert", "--hf-path", t.TempDir(), "--mlx-path", t.TempDir() + "/out"})
 			require.Equal(t, tc.code, code, stderr.String())
-			require.Equal(t, "mlxconv convert: "+tc.msg+"\n", stderr.String())
+			require.Equal(t, "mlxconv: convert "+tc.msg+"\n", stderr.String())
 		})
 	}
 }

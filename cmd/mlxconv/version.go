@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"runtime"
 	"runtime/debug"
 
@@ -10,27 +11,55 @@ import (
 	"github.com/mlxconv/mlxconv/mlx/mlxbackend"
 )
 
-// version is set at link time (-ldflags "-X main.version=v1.2.3"); otherwise
-// the module version or VCS revision from the build info is shown.
+// version may be set at link time (-ldflags "-X main.version=v1.2.3"; what
+// ./build.sh does where the Go command cannot stamp the VCS revision, e.g.
+// in a git worktree); otherwise the build info gives it.
 var version = ""
 
+// versionString is the version every output names (version, --version,
+// model cards, the Hub user agent).
 func versionString() string {
-	if version != "" {
-		return version
-	}
 	bi, ok := debug.ReadBuildInfo()
-	if !ok {
+	return versionFrom(version, bi, ok)
+}
+
+// versionFrom picks the version: the link-time one; else the main
+// module's version (a release tag for "go install …@v1.2.3", a
+// pseudo-version with "+dirty" for a go build of a modified checkout);
+// else the VCS revision ("devel-<12 hex digits>", "-dirty" when modified);
+// else "devel".
+func versionFrom(linked string, bi *debug.BuildInfo, ok bool) string {
+	if linked != "" {
+		return linked
+	}
+	if !ok || bi == nil {
 		return "devel"
 	}
 	if v := bi.Main.Version; v != "" && v != "(devel)" {
 		return v
 	}
+	rev, dirty := "", false
 	for _, s := range bi.Settings {
-		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-			return "devel-" + s.Value[:12]
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			dirty = s.Value == "true"
 		}
 	}
-	return "devel"
+	if len(rev) < 12 {
+		return "devel"
+	}
+	v := "devel-" + rev[:12]
+	if dirty {
+		v += "-dirty"
+	}
+	return v
+}
+
+// writeVersionLine prints "mlxconv VERSION (GO, OS/ARCH)".
+func writeVersionLine(w io.Writer) {
+	fmt.Fprintf(w, "mlxconv %s (%s, %s/%s)\n", versionString(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }
 
 func init() {
@@ -43,7 +72,7 @@ func init() {
 			if err := parseFlags(fs, args); err != nil {
 				return err
 			}
-			fmt.Fprintf(env.stdout, "mlxconv %s (%s, %s/%s)\n", versionString(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			writeVersionLine(env.stdout)
 			b, info, err := mlxbackend.Select(mlx.BackendKind(*backend), 0)
 			if err != nil {
 				return err

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mlxconv/mlxconv/internal/modelcard"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -16,8 +17,9 @@ func TestModelCardFromHubSource(t *testing.T) {
 	card, err := ModelCard(CardInfo{BaseModel: "org/tiny", Source: []byte(src), Repo: "me/tiny-4bit", Version: "0.1.0",
 		Command: "mlxconv convert --hf-path org/tiny -q"})
 	require.NoError(t, err)
-	meta, body := splitFrontMatter(string(card))
-	assert.Equal(t, "license: apache-2.0\nlanguage:\n- en\n- fr\ndatasets:\n  - wiki\nbase_model: org/tiny\nlibrary_name: mlx\npipeline_tag: text-generation\ntags:\n- text\n- chat\n- mlx\n", meta+"\n")
+	meta, body := modelcard.SplitFrontMatter(string(card))
+	// In place, as huggingface_hub's ModelCard (mlx-lm) writes them.
+	assert.Equal(t, "license: apache-2.0\nlanguage:\n- en\n- fr\ntags:\n- text\n- chat\n- mlx\nlibrary_name: mlx\npipeline_tag: text-generation\nbase_model: org/tiny\ndatasets:\n  - wiki\n", meta+"\n")
 	assert.True(t, strings.HasPrefix(body, "\n# me/tiny-4bit\n"))
 	assert.Contains(t, body, "[me/tiny-4bit](https://huggingface.co/me/tiny-4bit) was converted to MLX format from [org/tiny](https://huggingface.co/org/tiny) using mlxconv version **0.1.0**.")
 	assert.Contains(t, body, "Converted with `mlxconv convert --hf-path org/tiny -q`.")
@@ -39,7 +41,7 @@ func TestModelCardTagsAlreadyMLX(t *testing.T) {
 	src := "---\ntags:\n- mlx\n- 2024\n- \"a: b\"\n---\n"
 	card, err := ModelCard(CardInfo{BaseModel: "org/x", Source: []byte(src)})
 	require.NoError(t, err)
-	meta, _ := splitFrontMatter(string(card))
+	meta, _ := modelcard.SplitFrontMatter(string(card))
 	assert.Equal(t, 1, strings.Count(meta, "- mlx"))
 	assert.Contains(t, meta, "- \"2024\"")
 	assert.Contains(t, meta, "- \"a: b\"")
@@ -89,71 +91,41 @@ func TestPrepareUploadCard(t *testing.T) {
 	assert.FileExists(t, filepath.Join(none, "README.md"))
 }
 
-func TestSplitFrontMatter(t *testing.T) {
-	cases := []struct{ in, meta, body string }{
-		{"---\na: 1\n---\nbody", "a: 1", "body"},
-		{"\ufeff---\r\na: 1\r\n---\r\nbody", "a: 1", "body"},
-		{"no front matter", "", "no front matter"},
-		{"---\na: 1\n", "", "---\na: 1\n"},
-		{"---\n---\nx", "", "x"},
-		{"---\na: 1\n---", "a: 1", ""},
-	}
-	for _, tc := range cases {
-		t.Run(fmt.Sprintf("%q", tc.in), func(t *testing.T) {
-			m, b := splitFrontMatter(tc.in)
-			assert.Equal(t, tc.meta, m)
-			assert.Equal(t, tc.body, b)
-		})
-	}
-}
-
-func FuzzModelCard(f *testing.F) {
-	f.Add([]byte("---\nlicense: mit\ntags: [a, b]\n---\n# x\n"))
-	f.Add([]byte("---\ntags:\n- x\n  - y\n---"))
-	f.Add([]byte("---\n: \n- \n#\n---\n"))
-	f.Fuzz(func(t *testing.T, src []byte) {
-		card, err := ModelCard(CardInfo{BaseModel: "org/x", Source: src})
-		if err != nil {
-			return
-		}
-		meta, _ := splitFrontMatter(string(card))
-		entries := frontMatterEntries(meta)
-		var lib, tags int
-		for _, e := range entries {
-			switch e.key {
-			case "library_name":
-				lib++
-			case "tags":
-				tags++
-				if !contains(parseTags(e), "mlx") {
-					t.Fatalf("tags without mlx: %q", meta)
-				}
-			}
-		}
-		if lib != 1 || tags != 1 {
-			t.Fatalf("library_name x%d, tags x%d in %q", lib, tags, meta)
-		}
-	})
-}
-
-func contains(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
-}
-
 func ExampleModelCard() {
 	card, _ := ModelCard(CardInfo{BaseModel: "org/tiny", Repo: "me/tiny-4bit", Version: "0.1.0"})
-	meta, _ := splitFrontMatter(string(card))
+	meta, _ := modelcard.SplitFrontMatter(string(card))
 	fmt.Println(meta)
 	// Output:
-	// language: en
 	// base_model: org/tiny
 	// library_name: mlx
 	// pipeline_tag: text-generation
 	// tags:
 	// - mlx
+}
+
+// A folder of GGUF files gets a GGUF card (gguf tag, llama.cpp usage).
+func TestPrepareUploadCardGGUF(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "m-Q8_0.gguf"), []byte("GGUF"), 0o644))
+	changed, err := PrepareUploadCard(dir, "me/m-gguf", "0.1.0")
+	require.NoError(t, err)
+	assert.True(t, changed)
+	b, err := os.ReadFile(filepath.Join(dir, "README.md"))
+	require.NoError(t, err)
+	meta, body := modelcard.SplitFrontMatter(string(b))
+	assert.Equal(t, "language: en\npipeline_tag: text-generation\ntags:\n- gguf", meta)
+	assert.Contains(t, body, "llama-cli -hf me/m-gguf")
+}
+
+// An upload keeps the recipe section of the card convert wrote.
+func TestPrepareUploadCardKeepsRecipe(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, WriteModelCard(dir, CardInfo{BaseModel: "org/tiny", Version: "0.1.0",
+		Recipe: []modelcard.Field{{Name: "Quantization", Value: "affine, 4 bits, group size 64"}}}))
+	_, err := PrepareUploadCard(dir, "me/tiny-4bit", "0.1.0")
+	require.NoError(t, err)
+	b, err := os.ReadFile(filepath.Join(dir, "README.md"))
+	require.NoError(t, err)
+	assert.Contains(t, string(b), "# me/tiny-4bit\n")
+	assert.Contains(t, string(b), "\n## Recipe\n\n- **Quantization:** affine, 4 bits, group size 64\n\n## Use with mlx\n")
 }

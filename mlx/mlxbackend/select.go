@@ -44,7 +44,9 @@ func Select(kind mlx.BackendKind, workers int) (mlx.Backend, mlx.BackendInfo, er
 	if kind == mlx.BackendMLX {
 		return nil, mlx.BackendInfo{}, fmt.Errorf("mlx: backend mlx: %w", err)
 	}
-	return mlx.OpenNative(workers, oneLine(err.Error()))
+	b, info, nerr := mlx.OpenNative(workers, oneLine(err.Error()))
+	info.FallbackErr = err
+	return b, info, nerr
 }
 
 // oneLine joins the non-empty lines of a (possibly joined) error message

@@ -1,9 +1,12 @@
 package family
 
 import (
+	"fmt"
+	"math"
 	"slices"
 	"strconv"
 
+	"github.com/mlxconv/mlxconv/gguf"
 	"github.com/mlxconv/mlxconv/internal/pyjson"
 	"github.com/mlxconv/mlxconv/model"
 )
@@ -20,6 +23,102 @@ var Gemma3n = &model.Family{
 		model.Drop{model.Prefix("model.vision_tower."), model.Prefix("model.audio_tower."),
 			model.Prefix("model.embed_audio."), model.Prefix("model.embed_vision.")},
 	}},
+	GGUF: &model.GGUF{
+		Types: []string{"gemma3n"}, Arch: "gemma3n", Vocab: "gemma3n", SetVocab: gemma3nVocab, Params: gemma3nParams,
+		Prefix: "model.language_model.",
+		Layer: model.WithLayer(map[string]string{
+			"post_attention_layernorm":   "post_attention_norm",
+			"pre_feedforward_layernorm":  "ffn_norm",
+			"post_feedforward_layernorm": "post_ffw_norm",
+			"altup.correct_output_scale": "altup_correct_scale.weight",
+			"altup.correction_coefs":     "altup_correct_coef",
+			"altup.prediction_coefs":     "altup_predict_coef",
+			"altup.modality_router":      "altup_router",
+			"altup.router_norm":          "altup_router_norm",
+			"laurel.linear_left":         "laurel_l",
+			"laurel.linear_right":        "laurel_r",
+			"laurel.post_laurel_norm":    "laurel_post_norm",
+			"per_layer_input_gate":       "inp_gate",
+			"per_layer_projection":       "proj",
+			"post_per_layer_input_norm":  "post_norm",
+		}),
+		Global: map[string]string{"model.embed_tokens_per_layer": "per_layer_token_embd",
+			"model.per_layer_model_projection": "per_layer_model_proj", "model.per_layer_projection_norm": "per_layer_proj_norm"},
+		Stack:   map[string]string{"model.altup_projections.": "altup_proj", "model.altup_unembed_projections.": "altup_unembd_proj"},
+		PadRows: []string{"token_embd.weight", "per_layer_token_embd.weight"},
+		Configs: map[string]*model.HFConfig{"gemma3n_text": {Defaults: map[string]any{"vocab_size": 262400,
+			"vocab_size_per_layer_input": 262144, "hidden_size": 2048, "hidden_size_per_layer_input": 256, "intermediate_size": 16384,
+			"num_hidden_layers": 35, "num_attention_heads": 8, "num_key_value_heads": 2, "head_dim": 256, "max_position_embeddings": 32768,
+			"rms_norm_eps": 1e-6, "rope_theta": 1e6, "rope_scaling": nil, "rope_local_base_freq": 10000.0, "sliding_window": 512,
+			"final_logit_softcapping": 30.0, "altup_active_idx": 0, "altup_num_inputs": 4, "num_kv_shared_layers": 15, "laurel_rank": 64}}},
+	},
+}
+
+// gemma3nVocab is Gemma3Model.set_vocab (SentencePiece from
+// tokenizer.model, else GPT-2 BPE), extended: without tokenizer.model
+// (mlx-lm's outputs have none) a SentencePiece-style tokenizer.json whose
+// BPE pre-tokenizer llama.cpp's converter does not know (where the
+// converter fails) is exported as the SentencePiece vocabulary it
+// describes, as the Hub's tokenizer.model would be.
+func gemma3nVocab(l model.VocabLoader) error {
+	if l.HasSPM() || !l.IsLlamaHF() {
+		return gemma3Vocab(l)
+	}
+	if err := l.BPE(); err == nil {
+		return nil
+	}
+	return model.SPMNoSpacePrefix(l)
+}
+
+// gemma3nParams is Gemma3NModel.set_gguf_parameters: Gemma3Model's, then
+// AltUp, the per-layer input size, the shared KV layers, the activation
+// sparsity as standard-normal quantiles and the sliding-window pattern.
+func gemma3nParams(m *model.Meta) error {
+	if n, _, err := m.H.FindInt("altup_num_inputs"); err != nil || n != 4 {
+		if err == nil {
+			err = fmt.Errorf("%w: gemma3n with altup_num_inputs %d (llama.cpp's converter supports 4)", model.ErrExport, n)
+		}
+		return err
+	}
+	return model.Steps(
+		func() error { return gemma3Params(m) },
+		func() error { return m.ReqU32("altup.active_idx", "altup_active_idx") },
+		func() error { return m.ReqU32("altup.num_inputs", "altup_num_inputs") },
+		func() error { return m.ReqU32("embedding_length_per_layer_input", "hidden_size_per_layer_input") },
+		func() error { return m.ReqU32("attention.shared_kv_layers", "num_kv_shared_layers") },
+		func() error { return gemma3nSparsity(m) },
+		func() error {
+			types, err := gemma4HPLayerTypes(m.H)
+			swa := make([]bool, len(types))
+			for i, t := range types {
+				swa[i] = t == slidingAttention
+			}
+			m.Set(m.ArchKey("attention.sliding_window_pattern"), gguf.NewValue(swa))
+			return err
+		},
+	)
+}
+
+// gemma3nSparsity writes activation_sparsity_scale: per layer the
+// standard normal quantile of the sparsity, in float32 as torch's
+// Normal(0, 1).icdf computes it (erfinv(2p - 1) * sqrt(2)).
+func gemma3nSparsity(m *model.Meta) error {
+	v := m.H.Raw("activation_sparsity_pattern")
+	list, ok := v.([]pyjson.Value)
+	if !ok {
+		return model.ConfigError(m.H.Field("activation_sparsity_pattern"), "a list of numbers", v)
+	}
+	out := make([]float32, len(list))
+	for i, e := range list {
+		p, isNum := model.PyFloat(e)
+		if !isNum {
+			return model.ConfigError(m.H.Field("activation_sparsity_pattern"), "a list of numbers", v)
+		}
+		x := float32(2)*float32(p) - float32(1)
+		out[i] = float32(math.Erfinv(float64(x))) * float32(math.Sqrt2)
+	}
+	m.Set(m.ArchKey("activation_sparsity_scale"), gguf.NewValue(out))
+	return nil
 }
 
 const (

@@ -24,6 +24,7 @@ var Gemma4Text = &model.Family{
 		Sanitize: func(_ *model.Tree, c model.Config, ts model.Tensors) error { return sanitizeGemma4Text(c, ts) },
 		Pred:     model.RouterPred("router.proj"),
 	},
+	GGUF: gemma4GGUF("gemma4_text"),
 }
 
 var gemma4TextRules = []model.SanitizeRule{model.Drop{model.Contains("self_attn.rotary_emb"), model.Contains("input_max"),

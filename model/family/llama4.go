@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/mlxconv/mlxconv/internal/pyjson"
 	"github.com/mlxconv/mlxconv/model"
 )
 
@@ -18,6 +19,113 @@ var Llama4 = &model.Family{
 	MLX: model.MLX{LegacyRope: true, Build: buildLlama4, Sanitize: sanitizeLlama4, Rules: []model.SanitizeRule{
 		model.Drop{model.Contains("vision_model"), model.Contains("multi_modal_projector")},
 	}},
+	GGUF: &model.GGUF{
+		Types: []string{"llama4"}, Arch: "llama4", Vocab: "llama4", SetVocab: model.VocabLoader.BPE, Params: llama4Params, Extra: llamaExtra,
+		Layer: model.WithLayer(map[string]string{
+			"feed_forward.gate_proj":               "ffn_gate",
+			"feed_forward.up_proj":                 "ffn_up",
+			"feed_forward.down_proj":               "ffn_down",
+			"feed_forward.router":                  "ffn_gate_inp",
+			"feed_forward.experts.gate_proj":       "ffn_gate_exps",
+			"feed_forward.experts.up_proj":         "ffn_up_exps",
+			"feed_forward.experts.down_proj":       "ffn_down_exps",
+			"feed_forward.shared_expert.gate_proj": "ffn_gate_shexp",
+			"feed_forward.shared_expert.up_proj":   "ffn_up_shexp",
+			"feed_forward.shared_expert.down_proj": "ffn_down_shexp",
+		}),
+		ExpertOrder: qwenMoEOrder,
+		Configs: map[string]*model.HFConfig{"llama4_text": {Defaults: map[string]any{"vocab_size": 202048, "hidden_size": 5120,
+			"intermediate_size": 8192, "intermediate_size_mlp": 16384, "num_hidden_layers": 48, "num_attention_heads": 40,
+			"num_key_value_heads": 8, "head_dim": 128, "max_position_embeddings": 131072, "rms_norm_eps": 1e-5, "rope_theta": 500000,
+			"num_experts_per_tok": 1, "num_local_experts": 16, "interleave_moe_layer_step": 1, "rope_scaling": nil,
+			"no_rope_layer_interval": 4, "tie_word_embeddings": false}, KVHeads: model.KVHeadsNull, HeadDimFromHidden: true}},
+		TextType: "llama4_text",
+	},
+}
+
+// llama4Params is Llama4Model.set_gguf_parameters: LlamaModel's with
+// intermediate_size_mlp as the feed-forward length (the converter swaps
+// the two sizes), the MoE interleave step and expert size, and a zero
+// sliding window when every layer is full attention.
+func llama4Params(m *model.Meta) error {
+	return model.Steps(
+		func() error { return llamaParams(m) },
+		func() error {
+			if m.H.Has("prefix_dense_intermediate_size") || m.H.Has("dense_intermediate_size") {
+				return nil
+			}
+			return m.ReqU32("feed_forward_length", "intermediate_size_mlp")
+		},
+		func() error { return m.ReqU32("interleave_moe_layer_step", "interleave_moe_layer_step") },
+		func() error { return m.ReqU32("expert_feed_forward_length", "intermediate_size") },
+		func() error { return llama4SlidingWindow(m) },
+	)
+}
+
+// llama4SlidingWindow writes attention.sliding_window 0 when every entry
+// of layer_types (Llama4TextConfig's, derived from no_rope_layers when
+// absent: a no-rope layer is chunked_attention) is full_attention.
+func llama4SlidingWindow(m *model.Meta) error {
+	types, err := llama4LayerTypes(m.H)
+	if err != nil {
+		return err
+	}
+	for _, t := range types {
+		if t != fullAttention {
+			return nil
+		}
+	}
+	return m.U32("attention.sliding_window", 0)
+}
+
+// llama4LayerTypes is Llama4TextConfig.layer_types.
+func llama4LayerTypes(h *model.HParams) ([]string, error) {
+	if v := h.Raw("layer_types"); v != nil {
+		list, ok := v.([]pyjson.Value)
+		if !ok {
+			return nil, model.ConfigError(h.Field("layer_types"), "a list of strings", v)
+		}
+		out := make([]string, len(list))
+		for i, e := range list {
+			if out[i], ok = e.(string); !ok {
+				return nil, model.ConfigError(h.Field("layer_types"), "a list of strings", v)
+			}
+		}
+		return out, nil
+	}
+	layers, err := h.ReqInt("num_hidden_layers")
+	if err != nil {
+		return nil, err
+	}
+	noRope := make([]int64, 0, layers)
+	if list, ok := h.Raw("no_rope_layers").([]pyjson.Value); ok && len(list) > 0 {
+		for _, e := range list {
+			n, isInt := model.HPInt(e)
+			if !isInt {
+				return nil, model.ConfigError(h.Field("no_rope_layers"), "a list of integers", h.Raw("no_rope_layers"))
+			}
+			noRope = append(noRope, n)
+		}
+	} else {
+		interval, _, err := h.FindInt("no_rope_layer_interval")
+		if err != nil {
+			return nil, err
+		}
+		if interval == 0 {
+			return nil, fmt.Errorf("%w: no_rope_layer_interval is 0", model.ErrExport)
+		}
+		for l := int64(0); l < min(layers, model.MaxLayers); l++ {
+			noRope = append(noRope, min(1, (l+1)%interval))
+		}
+	}
+	out := make([]string, len(noRope))
+	for i, n := range noRope {
+		out[i] = fullAttention
+		if n != 0 {
+			out[i] = "chunked_attention"
+		}
+	}
+	return out, nil
 }
 
 // llama4Dims are the text model's sizes besides model.Dims.

@@ -108,11 +108,11 @@ func readConfig(dir string) (*pyjson.Object, error) {
 	}
 	v, err := pyjson.Parse(b)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", model.ErrConfig, p, err)
+		return nil, fmt.Errorf("%w: %q: %v", model.ErrConfig, p, err)
 	}
 	o, ok := v.(*pyjson.Object)
 	if !ok {
-		return nil, fmt.Errorf("%w: %s: not a JSON object", model.ErrConfig, p)
+		return nil, fmt.Errorf("%w: %q: not a JSON object", model.ErrConfig, p)
 	}
 	return o, nil
 }
@@ -146,7 +146,7 @@ func LoadInventory(dir string) (*Inventory, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := inv.openShards(); err != nil {
+	if err := inv.openShards(identity); err != nil {
 		inv.Close()
 		return nil, err
 	}
@@ -182,9 +182,13 @@ func (inv *Inventory) readSideConfigs() error {
 	return nil
 }
 
+// identity is openShards' naming for LoadInventory: paths as they are.
+func identity(p string) string { return p }
+
 // openShards opens inv.Files and reads their headers into inv.Tensors,
-// refusing a tensor in two shards. On error the caller closes inv.
-func (inv *Inventory) openShards() error {
+// refusing a tensor in two shards; fileName(path) is what the readers' errors
+// call a shard. On error the caller closes inv.
+func (inv *Inventory) openShards(fileName func(string) string) error {
 	seen := map[string]string{}
 	for i, name := range inv.Files {
 		p := filepath.Join(inv.Dir, name)
@@ -199,7 +203,7 @@ func (inv *Inventory) openShards() error {
 		}
 		// Plain positioned reads rather than a memory mapping: the pages
 		// then live in the page cache, not in our resident set.
-		rd, err := safetensors.NewReader(f, st.Size(), safetensors.WithName(p))
+		rd, err := safetensors.NewReader(f, st.Size(), safetensors.WithName(fileName(p)))
 		if err != nil {
 			return err
 		}
@@ -237,7 +241,7 @@ func shardFiles(dir string, entries []fs.DirEntry) ([]string, error) {
 		}
 	}
 	if len(files) == 0 {
-		return nil, fmt.Errorf("%w: no safetensors found in %s (want model*.safetensors)", model.ErrWeights, dir)
+		return nil, fmt.Errorf("%w: no safetensors found in %q (want model*.safetensors)", model.ErrWeights, dir)
 	}
 	slices.Sort(files)
 	return files, nil
@@ -248,7 +252,7 @@ func shardFiles(dir string, entries []fs.DirEntry) ([]string, error) {
 func indexedShards(dir, idxPath string, b []byte) ([]string, error) {
 	v, err := pyjson.Parse(b)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", model.ErrWeights, idxPath, err)
+		return nil, fmt.Errorf("%w: %q: %v", model.ErrWeights, idxPath, err)
 	}
 	o, _ := v.(*pyjson.Object)
 	var wm *pyjson.Object
@@ -256,14 +260,14 @@ func indexedShards(dir, idxPath string, b []byte) ([]string, error) {
 		wm = newConfig(o, "").Object("weight_map")
 	}
 	if wm == nil {
-		return nil, fmt.Errorf("%w: %s: no weight_map object", model.ErrWeights, idxPath)
+		return nil, fmt.Errorf("%w: %q: no weight_map object", model.ErrWeights, idxPath)
 	}
 	set := map[string]bool{}
 	for _, k := range wm.Keys() {
 		fv, _ := wm.Get(k)
 		name, ok := fv.(string)
 		if !ok || !isPlainFileName(name) {
-			return nil, fmt.Errorf("%w: %s: tensor %q maps to %s, want a file name in the model directory",
+			return nil, fmt.Errorf("%w: %q: tensor %q maps to %s, want a file name in the model directory",
 				model.ErrWeights, idxPath, k, describe(fv))
 		}
 		set[name] = true
@@ -271,7 +275,7 @@ func indexedShards(dir, idxPath string, b []byte) ([]string, error) {
 	files := make([]string, 0, len(set))
 	for n := range set {
 		if _, err := fsx.StatRegular(filepath.Join(dir, n)); err != nil {
-			return nil, fmt.Errorf("%w: %s names %q: %w", model.ErrWeights, idxPath, n, err)
+			return nil, fmt.Errorf("%w: %q names %q: %w", model.ErrWeights, idxPath, n, err)
 		}
 		files = append(files, n)
 	}

@@ -25,7 +25,7 @@ import mlx.core as mx
 import numpy as np
 
 DTYPES = {"float32": mx.float32, "float16": mx.float16, "bfloat16": mx.bfloat16}
-AFFINE_BITS = [2, 3, 4, 5, 6, 8]
+AFFINE_BITS = [1, 2, 3, 4, 5, 6, 8]
 AFFINE_GROUPS = [32, 64, 128]
 FP_MODES = [("mxfp4", 4, 32, False), ("nvfp4", 4, 16, False), ("nvfp4", 4, 16, True), ("mxfp8", 8, 32, False)]
 

@@ -35,12 +35,12 @@ func TestHubUnreachableTypo(t *testing.T) {
 			env := []string{"HF_HUB_OFFLINE=", "HF_ENDPOINT=" + ep}
 			out := filepath.Join(t.TempDir(), "out")
 			r := run(t, runOpts{Env: env, Timeout: 20 * time.Second}, "convert", "--hf-path", "some/typo-path", "--mlx-path", out)
-			requireOneLineError(t, r, 1, `"some/typo-path"`, "not a local directory and the Hub could not be reached", "hub: cannot reach the Hub")
+			requireOneLineError(t, r, 1, `"some/typo-path"`, "not a local directory and the Hub could not be reached", "cannot reach the Hub")
 			require.NotContains(t, r.Stderr, "retrying")
 			require.NoDirExists(t, out)
 
 			r = run(t, runOpts{Env: env, Timeout: 20 * time.Second}, "gguf", "--model", "some/typo-path", "--outfile", filepath.Join(t.TempDir(), "o.gguf"))
-			requireOneLineError(t, r, 1, `"some/typo-path": not a local directory and the Hub could not be reached`, "hub: cannot reach the Hub")
+			requireOneLineError(t, r, 1, `"some/typo-path": not a local directory and the Hub could not be reached`, "cannot reach the Hub")
 		})
 	}
 	t.Run("offline", func(t *testing.T) {

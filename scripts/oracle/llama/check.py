@@ -378,6 +378,34 @@ def row_swap_patch(path, d, offs, name):
     return [(a, r01[row:] + r01[:row])]
 
 
+# The self-check's targets, chosen from the file alone (no architecture
+# names): the first layer's input projection, by preference the attention
+# query (a missed q/k permute swaps its rows), else the state-space or
+# short-conv input projection, else any weight of layer 0 with two rows.
+SELF_TARGETS = ("blk.0.attn_q.weight", "blk.0.attn_qkv.weight", "blk.0.attn_q_b.weight",
+                "blk.0.attn_q_a.weight", "blk.0.ssm_in.weight", "blk.0.shortconv.in_proj.weight")
+
+
+def self_target(d):
+    two_rows = [t["name"] for t in d["tensors"] if t["name"].startswith("blk.0.") and
+                len(t["shape"]) == 2 and t["shape"][1] >= 2 and "norm" not in t["name"]]
+    return next((n for n in SELF_TARGETS if n in two_rows), two_rows[0] if two_rows else None)
+
+
+def self_kvs(keys):
+    """KVs to patch: the norm epsilon x10000 (RMS, else LayerNorm) and the
+    rope base x2, those the file has."""
+    out = []
+    eps = next((k for k in keys if k.endswith(".attention.layer_norm_rms_epsilon")), None) or \
+        next((k for k in keys if k.endswith(".attention.layer_norm_epsilon")), None)
+    if eps:
+        out.append((eps, 10000.0))
+    rope = next((k for k in keys if k.endswith(".rope.freq_base")), None)
+    if rope:
+        out.append((rope, 2.0))
+    return out
+
+
 def cmd_self(a):
     work = os.path.abspath(a.work)
     index = read_json(os.path.join(work, "index.json"))
@@ -417,25 +445,20 @@ def cmd_self(a):
         d = dump.dump_fast(c["gguf"], offsets=offs)
         names = [x["name"] for x in d["tensors"]]
         keys = [e["key"] for e in d["kv"]]
-        target = next((n for n in ("blk.0.attn_q.weight", "blk.0.attn_qkv.weight", "blk.0.attn_q_b.weight",
-                                   "blk.0.attn_q_a.weight") if n in names), None)  # (q_a/q_b: MLA)
-        # rope.freq_base doubled where the file has it, else the RMS norm epsilon x10000.
-        kvk = next((k for k in keys if k.endswith(".rope.freq_base")), None)
-        factor = 2.0
-        if kvk is None:
-            kvk, factor = next((k for k in keys if k.endswith(".attention.layer_norm_rms_epsilon")), None), 10000.0
+        target = self_target(d)
+        kvs = self_kvs(keys)
         tokens = read_json(c["logits"])["tokens"]
-        v = {"arch": arch, "case": c, "target": target, "kvk": kvk, "factor": factor}
+        v = {"arch": arch, "case": c, "target": target, "kvs": kvs}
         if a.full or arch in SMALL_VOCAB:
             v["same"] = os.path.join(sd, arch + "-rewrite.gguf")
             rewrite(c["gguf"], v["same"])
-        if kvk:
-            v["kv"] = os.path.join(sd, arch + "-kv.gguf")
-            patched_copy(c["gguf"], v["kv"], kv_patch(d, offs, kvk, factor))
+        for i, (kvk, factor) in enumerate(kvs):
+            v["kv%d" % i] = os.path.join(sd, "%s-kv%d.gguf" % (arch, i))
+            patched_copy(c["gguf"], v["kv%d" % i], kv_patch(d, offs, kvk, factor))
         if target:
             v["tensor"] = os.path.join(sd, arch + "-tensor.gguf")
             patched_copy(c["gguf"], v["tensor"], row_swap_patch(c["gguf"], d, offs, target))
-        for kind in ("same", "kv", "tensor"):
+        for kind in ["same", "tensor"] + ["kv%d" % i for i in range(len(kvs))]:
             if kind in v:
                 jobs.append({"file": v[kind], "out": v[kind] + ".logits.json", "tokens": tokens, "prompt": index["prompt"]})
         variants.append(v)
@@ -453,14 +476,19 @@ def cmd_self(a):
             differ = file_sha256(v["same"]) != file_sha256(c["gguf"])
             checks.add(arch, "rewrite-not-bytewise", differ,
                        "" if differ else "the gguf-py rewrite has the same bytes: the equality above proves less")
-        if "kv" in v:
-            kvf, _ = compare.kv_diff(ref_dump, dump.dump(v["kv"]))
-            lf, st = compare.logits_diff(ref_lg, res[v["kv"] + ".logits.json"])
-            checks.add(arch, "detect-kv", bool(kvf) and bool(lf),
-                       "%s x%g: kv diff %s, logits %s" % (v["kvk"], v["factor"], "found" if kvf else "MISSED",
-                                                         ("max_rel %.3g" % st["max_rel"]) if st else lf))
-        else:
-            checks.add(arch, "detect-kv", False, "no rope.freq_base or rms epsilon key")
+        # Every patched KV must show in the KV diff, and at least one of them
+        # in the logits (a rope base changes nothing in a model whose layer
+        # 0..n use no rope, e.g. granitehybrid's NoPE attention).
+        notes, kv_found, lg_found = [], bool(v["kvs"]), False
+        for i, (kvk, factor) in enumerate(v["kvs"]):
+            f = v["kv%d" % i]
+            kvf, _ = compare.kv_diff(ref_dump, dump.dump(f))
+            lf, st = compare.logits_diff(ref_lg, res[f + ".logits.json"])
+            kv_found, lg_found = kv_found and bool(kvf), lg_found or bool(lf)
+            notes.append("%s x%g: kv diff %s, logits %s" % (kvk, factor, "found" if kvf else "MISSED",
+                                                           ("max_rel %.3g" % st["max_rel"]) if st else lf))
+        checks.add(arch, "detect-kv", kv_found and lg_found,
+                   "; ".join(notes) if notes else "no rope.freq_base or norm epsilon key")
         if "tensor" in v:
             tf = compare.tensor_diff(ref_dump, dump.dump(v["tensor"]), check_bytes=True)
             lf, st = compare.logits_diff(ref_lg, res[v["tensor"] + ".logits.json"])
@@ -468,7 +496,11 @@ def cmd_self(a):
                        "%s rows 0/1 swapped: tensor diff %s, logits %s" % (
                            v["target"], "found" if tf else "MISSED", ("max_rel %.3g" % st["max_rel"]) if st else lf))
         else:
-            checks.add(arch, "detect-tensor", False, "no blk.0 attention weight")
+            checks.add(arch, "detect-tensor", False, "no two-row blk.0 weight")
+        if not a.keep:
+            for k in ["same", "tensor"] + ["kv%d" % i for i in range(len(v["kvs"]))]:
+                if k in v:
+                    os.unlink(v[k])
         c16 = by.get((arch, "f16"))
         if c16 and c16["ok"] and "logits_pending" not in c16:
             lg16 = read_json(c16["logits"])
@@ -523,6 +555,8 @@ def cmd_candidate(a):
     res = llama_logits([logits_job(index, c, out) for c, out in todo if "logits_pending" not in c])
     for c, out in todo:
         compare_case(c, out, res.get(out + ".logits.json"), allow, a.rtol, a.tensor_bytes, checks)
+        if not a.keep:
+            os.unlink(out)  # (its dump and logits stay; a 150k-vocabulary f32 file is ~80 MB)
     return checks.summary()
 
 
@@ -602,6 +636,7 @@ def main():
     p = sub.add_parser("self")
     p.add_argument("--work", required=True)
     p.add_argument("--full", action="store_true")
+    p.add_argument("--keep", action="store_true", help="keep the patched GGUF copies (deleted once checked)")
     p.add_argument("-v", "--verbose", action="store_true")
     p = sub.add_parser("candidate")
     p.add_argument("--work", required=True)
@@ -611,6 +646,7 @@ def main():
     p.add_argument("--arch")
     p.add_argument("--types")
     p.add_argument("--tensor-bytes", action="store_true")
+    p.add_argument("--keep", action="store_true", help="keep the candidate GGUFs in WORK/cand (deleted once compared)")
     p.add_argument("-v", "--verbose", action="store_true")
     p = sub.add_parser("compare")
     p.add_argument("--work", required=True)

@@ -27,6 +27,15 @@ is, or because the real checkpoints of the family have it):
                    'model.layers.0.mlp.down_proj.weight'"), and no real Qwen3-MoE
                    uses dense layers. Layer 0 gets a router and experts like the
                    others (fresh deterministic weights).
+  gemma3n          (convert_oracle config) the sizes llama.cpp's gemma3n hardcodes:
+                   per-layer input 256, laurel rank 64, activation sparsity 0.95
+                   on layers 0-9, KV sharing from layer 20 (3 layers: all sparse,
+                   none shared); other sizes fail to load ("wrong shape") or
+                   compute another model. tokenizer.model as for gemma3.
+  gemma4_unified   (convert_oracle config) text_config moe_intermediate_size null:
+                   Gemma4Model.set_gguf_parameters requires the key (find_hparam),
+                   which transformers 5.23 writes for gemma4 but not for the
+                   unified text config.
 
 These changes are data, in the llama_oracle section of
 testdata/families/ARCH.json (schema: testdata/families/README.md):
