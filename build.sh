@@ -260,6 +260,17 @@ run_tests() {
   "$lpy" scripts/oracle/llama/check.py candidate --work "$MLXCONV_LLAMA_WORK" --tensor-bytes \
     --cmd 'bin/mlxconv gguf --quiet --model {model} --outfile {outfile} --outtype {outtype}'
 
+  echo "== oracle: mlxconv gguf --outtype K-quant vs convert_hf_to_gguf.py --outtype bf16 + llama-quantize (bytes, with and without llama-imatrix's matrix; bf16 refs cached)"
+  scripts/oracle/llama/kquant_check.sh "$MLXCONV_LLAMA_WORK" bin/mlxconv --models llama_ffn640,qwen3_moe \
+    --imatrix-types Q2_K,Q4_K_M,IQ4_XS
+  echo "== oracle: K-quant type plan vs llama-quantize (synthetic variants: layers, GQA, experts, widths, knobs)"
+  if ! MLXCONV_KQTYPE_REFS=$(paste -sd, "$MLXCONV_LLAMA_WORK/kq/refs.txt") \
+      go test -count=1 -timeout 30m -v -run TestKQTypeOracle ./scripts/oracle/ > "$work/kqtype.log" 2>&1; then
+    grep -v 'tensors map\[' "$work/kqtype.log" | tail -n 40
+    exit 1
+  fi
+  grep -E '^kqtype:' "$work/kqtype.log"
+
   echo "== oracle: mlxconv gguf of mlx-lm's own MLX outputs (plain, 4-bit) vs mlx-lm's logits, in llama.cpp (mlx_lm refs cached)"
   "$lpy" scripts/oracle/llama/mlx_check.py --work "$MLXCONV_LLAMA_WORK" --mlx-python "$py"
 }

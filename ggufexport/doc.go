@@ -54,5 +54,14 @@
 // # Non-goals
 //
 // Reading or writing GGUF bytes itself (package gguf), converting to MLX
-// (package convert), K-quant and IQ output types, running models.
+// (package convert), the IQ1/IQ2/IQ3/TQ output types, running models.
+//
+// # K-quant output types
+//
+// --outtype q2_k … q6_k, iq4_nl, iq4_xs write the file
+// convert_hf_to_gguf.py --outtype bf16 followed by llama-quantize writes:
+// the bf16 plan, then package quantplan's per-tensor types (llama-quantize's
+// rules and knobs), its tensor and KV order, and package gguf/kquant's
+// arithmetic on the bf16 values, with an importance matrix (LoadImatrix)
+// when given (kquant_export.go).
 package ggufexport

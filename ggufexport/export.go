@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/mlxconv/mlxconv/gguf"
+	"github.com/mlxconv/mlxconv/ggufexport/quantplan"
 	"github.com/mlxconv/mlxconv/internal/outsafe"
 	"github.com/mlxconv/mlxconv/internal/prealloc"
 	"github.com/mlxconv/mlxconv/internal/safe"
@@ -68,6 +69,9 @@ var outTypeList = []OutType{OutAuto, OutF32, OutF16, OutBF16, OutQ8_0, OutQ4_0, 
 func ParseOutType(s string) (OutType, error) {
 	if t := OutType(strings.ToLower(s)); slices.Contains(outTypeList, t) {
 		return t, nil
+	}
+	if ft, ok := quantplan.ParseFileType(s); ok {
+		return OutType(strings.ToLower(quantplan.Name(ft))), nil
 	}
 	return "", fmt.Errorf("%w: output type %q (want one of %s)", ErrExport, s, joinOutTypes())
 }
@@ -138,6 +142,8 @@ type ExportOptions struct {
 	// Progress, if set, is called as tensors complete, from one goroutine at
 	// a time.
 	Progress func(pipeline.Progress)
+	// Quant are llama-quantize's knobs, for the K-quant output types only.
+	Quant QuantOptions
 
 	unitBytes int64 // test hook: executor work-unit size
 }
@@ -342,6 +348,10 @@ func planExport(inv *source.Inventory, opts ExportOptions) (*exportPlan, error) 
 	if outType == "" {
 		outType = OutAuto
 	}
+	kq, im, err := kquantSetup(&outType, opts)
+	if err != nil {
+		return nil, err
+	}
 	if !slices.Contains(outTypeList, outType) {
 		return nil, fmt.Errorf("%w: output type %q (want one of %s)", ErrExport, string(opts.OutType), joinOutTypes())
 	}
@@ -375,13 +385,13 @@ func planExport(inv *source.Inventory, opts ExportOptions) (*exportPlan, error) 
 		return nil, err
 	}
 
-	pl := &exportPlanner{inv: inv, arch: arch, h: h, outType: outType, vocab: vocab}
+	pl := &exportPlanner{inv: inv, arch: arch, h: h, outType: outType, vocab: vocab, kq: kq}
 	cands, err := pl.candidates(model)
 	if err != nil {
 		return nil, err
 	}
 	archName := archNameOf(arch, h)
-	plan := &exportPlan{Input: inv.Dir, ModelType: model.ModelType, Arch: archName, OutType: string(outType), vocab: vocab,
+	plan := &exportPlan{Input: inv.Dir, ModelType: model.ModelType, Arch: archName, OutType: outTypeName(outType, kq), vocab: vocab,
 		Warnings: slices.Clone(vocab.Warnings)}
 	pl.autoFloat = pl.resolveAuto(outType)
 	if pl.facts, err = pl.inspectQuant(cands); err != nil {
@@ -453,6 +463,11 @@ func planExport(inv *source.Inventory, opts ExportOptions) (*exportPlan, error) 
 		kvs.Set(kv.Key, kv.Value)
 	}
 	plan.KVs = kvs.List
+	if kq != 0 {
+		if infos, err = applyKQuant(plan, kq, opts, im); err != nil {
+			return nil, err
+		}
+	}
 
 	// Output file(s).
 	out := opts.OutFile
@@ -503,7 +518,7 @@ func joinOutTypes() string {
 	for i, t := range outTypeList {
 		s[i] = string(t)
 	}
-	return strings.Join(s, ", ")
+	return strings.Join(s, ", ") + ", " + kquantOutTypes()
 }
 
 // exportPlanner carries one planExport.
@@ -516,6 +531,7 @@ type exportPlanner struct {
 	vocab     *ggufVocab
 	facts     map[string]quantFacts // the inspect step's findings
 	arrays    []layerScalar         // parameters written as KV arrays
+	kq        gguf.FileType         // a K-quant file type (0: none); outType is then bf16
 }
 
 // sourcePositions numbers the checkpoint tensors in the order
@@ -917,6 +933,9 @@ func probeExact(f quantFacts, op *tensorOp) (bool, string) {
 // fileType is general.file_type: the output type's, or for auto the type
 // holding most elements of the tensors with two or more dimensions.
 func (pl *exportPlanner) fileType(ts []ExportTensor) gguf.FileType {
+	if pl.kq != 0 {
+		return pl.kq
+	}
 	if pl.keptMXFP4(ts) {
 		return gguf.FileTypeMostlyMXFP4
 	}
@@ -1041,8 +1060,14 @@ func writeExport(ctx context.Context, inv *source.Inventory, plan *exportPlan, o
 			op, st, name := t.op, &stats[i], t.Name
 			out := pipeline.Output{Name: ti.Name, File: si, Offset: sh.Plan.DataOffset + int64(ti.Offset), Size: t.dataBytes(ti.Size)}
 			j, err := source.StreamJob(t.Source, t.ins, false, []pipeline.Output{out}, backend,
-				func(_ pipeline.Unit, ins [][]byte, rows int64) ([][]byte, error) {
+				func(u pipeline.Unit, ins [][]byte, rows int64) ([][]byte, error) {
 					res, err := op.transform(ins, rows, st)
+					if err == nil && op.kq != nil {
+						var q []byte
+						q, err = op.kq.apply(res[0], op.out, rows, u)
+						putBuf(res[0])
+						res[0] = q
+					}
 					if err != nil {
 						return nil, fmt.Errorf("gguf: tensor %q: %w", name, err)
 					}

@@ -820,7 +820,7 @@ func TestExportErrors(t *testing.T) {
 	models := fxModels()
 	dir, _ := writeFx(t, models["qwen3"])
 	ctx := context.Background()
-	_, err := ggufexport.Export(ctx, ggufexport.ExportOptions{Model: dir, OutType: "q6_k", Pre: fxPre})
+	_, err := ggufexport.Export(ctx, ggufexport.ExportOptions{Model: dir, OutType: "q7_k", Pre: fxPre})
 	assert.ErrorIs(t, err, ggufexport.ErrExport)
 	_, err = ggufexport.Export(ctx, ggufexport.ExportOptions{})
 	assert.ErrorIs(t, err, ggufexport.ErrExport)

@@ -62,6 +62,10 @@ type tensorOp struct {
 	cols      []int
 	colsAfter bool // cols permutes the dequantized values (it splits groups)
 
+	// kq, if set, quantizes the op's output further (K-quant output
+	// types: llama-quantize's step after the bf16 conversion).
+	kq *kquantOp
+
 	desc string
 }
 

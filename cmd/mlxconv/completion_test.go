@@ -82,7 +82,7 @@ func TestBashCompletionRuns(t *testing.T) {
 	}
 	assert.Equal(t, "completion convert", run("mlxconv", "co"))
 	assert.Equal(t, "--q-bits --q-group-size --q-mode", strings.Join(sortedFields(run("mlxconv", "convert", "--q-")), " "))
-	assert.Equal(t, "--outfile --outtype", strings.Join(sortedFields(run("mlxconv", "gguf", "--out")), " "))
+	assert.Equal(t, "--outfile --output-tensor-type --outtype", strings.Join(sortedFields(run("mlxconv", "gguf", "--out")), " "))
 }
 
 func sortedFields(s string) []string {

@@ -49,7 +49,7 @@ func TestOneErrorPrefix(t *testing.T) {
 		{[]string{"convert", "--hf-path", in, "--mlx-path", filepath.Join(work, "o"), "-q", "-d"}, 1,
 			"mlxconv: invalid options: choose either quantize or dequantize, not both\n"},
 		{[]string{"convert", "--mlx-path", "x"}, 2, "mlxconv: --hf-path (or --model) is required (see 'mlxconv convert --help')\n"},
-		{[]string{"gguf", "--model", in, "--outtype", "q4_k"}, 2, "mlxconv: --outtype \"q4_k\": cannot export: output type \"q4_k\""},
+		{[]string{"gguf", "--model", in, "--outtype", "q7_k"}, 2, "mlxconv: --outtype \"q7_k\": cannot export: output type \"q7_k\""},
 	}
 	for _, tc := range cases {
 		code, _, stderr := runCLI(t, tc.args...)

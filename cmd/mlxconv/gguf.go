@@ -38,6 +38,7 @@ type ggufFlags struct {
 	dryRun, json, quiet      bool
 	force, listFamilies      bool
 	verbose                  bool
+	quant                    ggufexport.QuantOptions
 }
 
 func runGGUF(ctx context.Context, env *environment, args []string) error {
@@ -46,7 +47,13 @@ func runGGUF(ctx context.Context, env *environment, args []string) error {
 	fs.StringVar(&f.model, "model", "", "the model: a local directory (Hugging Face or MLX) or a Hugging Face Hub repo id")
 	fs.StringVar(&f.revision, "revision", "", "Hub revision (branch, tag or commit) of --model")
 	fs.StringVar(&f.outfile, "outfile", "", "output file (default: <model>/<Name>-<Size>-<TYPE>.gguf; {ftype} is replaced by the type)")
-	fs.StringVar(&f.outtype, "outtype", "auto", "tensor type: auto, f32, f16, bf16, q8_0, q4_0, q4_1, q5_0 or q5_1")
+	fs.StringVar(&f.outtype, "outtype", "auto", "tensor type: auto, f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, or a llama-quantize file type (q2_k, q3_k_s, q3_k_m, q3_k_l, q4_k_s, q4_k_m, q5_k_s, q5_k_m, q6_k, iq4_nl, iq4_xs: the file convert_hf_to_gguf.py --outtype bf16 then llama-quantize make)")
+	fs.StringVar(&f.quant.Imatrix, "imatrix", "", "K-quant types: importance matrix file of llama-imatrix (GGUF or legacy .dat)")
+	fs.StringArrayVar(&f.quant.TensorTypes, "tensor-type", nil, "K-quant types: PATTERN=TYPE, tensors whose name matches the regexp get the ggml TYPE (repeatable, first match wins)")
+	fs.StringVar(&f.quant.OutputTensorType, "output-tensor-type", "", "K-quant types: ggml type of output.weight")
+	fs.StringVar(&f.quant.TokenEmbeddingType, "token-embedding-type", "", "K-quant types: ggml type of token_embd.weight")
+	fs.BoolVar(&f.quant.LeaveOutputTensor, "leave-output-tensor", false, "K-quant types: keep output.weight in bf16")
+	fs.BoolVar(&f.quant.Pure, "pure", false, "K-quant types: no type mixture, every quantized tensor gets the file type's type")
 	fs.StringVar(&f.splitMaxSize, "split-max-size", "", "largest shard, N[K|M|G] (decimal units, as convert_hf_to_gguf.py)")
 	fs.IntVar(&f.splitMaxTensors, "split-max-tensors", 0, "most tensors per shard")
 	fs.StringVar(&f.pre, "pre", "", "name tokenizer.ggml.pre instead of detecting it (for BPE tokenizers llama.cpp does not recognise)")
@@ -79,7 +86,7 @@ func runGGUF(ctx context.Context, env *environment, args []string) error {
 		return badFlag("outtype", f.outtype, err)
 	}
 	opts := ggufexport.ExportOptions{Model: f.model, Revision: f.revision, OutFile: f.outfile, OutType: ot, SplitMaxTensors: f.splitMaxTensors,
-		Pre: f.pre, DryRun: f.dryRun, Workers: f.workers, Force: f.force}
+		Pre: f.pre, DryRun: f.dryRun, Workers: f.workers, Force: f.force, Quant: f.quant}
 	opts.ResolveHub = ggufHub(env, f.quiet || f.json)
 	if f.splitMaxSize != "" {
 		n, err := parseSplitSize(f.splitMaxSize)

@@ -128,7 +128,7 @@ func TestGGUFUsageErrors(t *testing.T) {
 		msg  string
 	}{
 		{[]string{"gguf"}, 2, "--model is required"},
-		{[]string{"gguf", "--model", in, "--outtype", "q6_k"}, 2, "--outtype"},
+		{[]string{"gguf", "--model", in, "--outtype", "q7_k"}, 2, "--outtype"},
 		{[]string{"gguf", "--model", in, "--split-max-size", "5X"}, 2, "--split-max-size"},
 		{[]string{"gguf", "--model", in, "--split-max-tensors", "-1"}, 2, "must not be negative"},
 		{[]string{"gguf", "--model", in, "extra"}, 2, "unexpected argument"},
