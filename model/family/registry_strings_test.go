@@ -48,6 +48,10 @@ var stringExceptions = map[string]map[string]string{
 	"ggufexport/tokenizer_llamahf.go": {
 		"llama": `GGUF tokenizer model name (tokenizer.ggml.model = "llama", LlamaHfVocab)`,
 	},
+	"ggufexport/quantplan/rules.go": {
+		"llama": "GGUF architecture name (general.architecture) in llama-quantize's 70B size-class table and its attn_v rule",
+		"qwen2": "GGUF architecture name (general.architecture) in llama-quantize's 70B size-class table",
+	},
 	"model/family/internlm3.go": {
 		"llama": `GGUF architecture name: internlm3 exports as llama.cpp's InternLM3Model, architecture llama (Arch)`,
 	},
