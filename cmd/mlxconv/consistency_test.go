@@ -109,8 +109,8 @@ func TestGGUFLossySummary(t *testing.T) {
 		}
 	}
 	require.GreaterOrEqual(t, first, 0)
-	assert.Contains(t, lines[first], `ffn_down.weight" (8.7 kB)`, "largest first")
-	assert.Contains(t, lines[first+14], `attn_v.weight" (2.2 kB)`, "smallest last")
+	assert.Contains(t, lines[first], `ffn_down.weight" (Q8_0, 8.7 kB)`, "largest first")
+	assert.Contains(t, lines[first+14], `attn_v.weight" (Q8_0, 2.2 kB)`, "smallest last")
 }
 
 // Quantization flags without -q are warned about; -q --q-bits 1 works.

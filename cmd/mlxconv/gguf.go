@@ -130,7 +130,8 @@ func runGGUF(ctx context.Context, env *environment, args []string) error {
 
 // printLossy sums the lossy tensors of a run up in one line: their count
 // per reason (the note, or type and source), most tensors first; with verbose
-// every lossy tensor follows, largest first (the export measures no
+// every lossy tensor follows (name, GGUF type, size: what
+// scripts/oracle/llama/mlx_check.py reads), largest first (the export measures no
 // per-tensor error: the largest are the ones the loss touches most).
 func printLossy(env *environment, sum *ggufexport.ExportSummary, verbose bool) {
 	groups, lossy := lossyGroups(sum.Detail)
@@ -148,7 +149,7 @@ func printLossy(env *environment, sum *ggufexport.ExportSummary, verbose bool) {
 	fmt.Fprintf(env.stderr, "mlxconv: lossy: %d of %d tensors (%s)%s\n", len(lossy), len(sum.Detail), safe.Name(strings.Join(parts, ", ")), more)
 	if verbose {
 		for _, t := range lossy {
-			fmt.Fprintf(env.stderr, "mlxconv: lossy: %q (%s): %s\n", t.Name, humanBytes(int64(t.Bytes)), safe.Name(lossyReason(t)))
+			fmt.Fprintf(env.stderr, "mlxconv: lossy: %q (%s, %s): %s\n", t.Name, t.Type, humanBytes(int64(t.Bytes)), safe.Name(lossyReason(t)))
 		}
 	}
 }

@@ -91,7 +91,8 @@ import check  # noqa: E402  (the llama oracle: llama_logits, Checks, hashes)
 
 CASES = ("plain", "4bit")
 SUMMARY = re.compile(r"(\d+) tensors \((\d+) exact, (\d+) lossy\)")
-LOSSY = re.compile(r'lossy: "([^"]+)" \(([A-Z0-9_]+)\): (.*)')
+# mlxconv gguf --verbose's per-tensor line: name, GGUF type, size, reason.
+LOSSY = re.compile(r'lossy: "([^"]+)" \(([A-Z0-9_]+), [^)]*\): (.*)')
 
 
 def wide_layers(model_dir):
@@ -308,7 +309,7 @@ def main():
     ap.add_argument("--work", required=True)
     ap.add_argument("--arch")
     ap.add_argument("--mlx-python")
-    ap.add_argument("--cmd", default="bin/mlxconv gguf --force --model {model} --outfile {outfile} --outtype {outtype}")
+    ap.add_argument("--cmd", default="bin/mlxconv gguf --force --verbose --model {model} --outfile {outfile} --outtype {outtype}")
     ap.add_argument("--cache", default=default_cache())
     ap.add_argument("--no-cache", action="store_true")
     ap.add_argument("--floor", type=float, default=1e-5,
