@@ -399,6 +399,27 @@ func U32Value(key string, n int64) (gguf.Value, error) {
 // Raw returns the value of key as stored (nil when absent or null).
 func (h *HParams) Raw(key string) pyjson.Value { return h.m[key] }
 
+// StringList returns the list of strings at key (ok false when absent or
+// null; an error naming the field when it is anything but a list of
+// strings).
+func (h *HParams) StringList(key string) ([]string, bool, error) {
+	v := h.Raw(key)
+	if v == nil {
+		return nil, false, nil
+	}
+	list, ok := v.([]pyjson.Value)
+	if !ok {
+		return nil, false, ConfigError(h.Field(key), "a list of strings", v)
+	}
+	out := make([]string, len(list))
+	for i, e := range list {
+		if out[i], ok = e.(string); !ok {
+			return nil, false, ConfigError(h.Field(key), "a list of strings", v)
+		}
+	}
+	return out, true, nil
+}
+
 // KVList is an insertion-ordered map with gguf-py's GGUFWriter semantics:
 // setting an existing key replaces its value in place.
 type KVList struct {

@@ -123,21 +123,8 @@ func RowSize(t gguf.Type, ncols int) (int, error) {
 // depends on the CPU's NaN rules. Finite inputs whose intermediate results
 // overflow follow ggml's arithmetic as it runs on x86-64.
 func Quantize(t gguf.Type, dst []byte, src []float32, nrows, ncols int, imatrix []float32) error {
-	k, ok := kernels[t]
-	if !ok {
-		return fmt.Errorf("%w: quantizing to %s", ErrUnsupported, t)
-	}
-	rs, err := RowSize(t, ncols)
+	k, rs, err := checkArgs(t, dst, src, nrows, ncols, imatrix)
 	if err != nil {
-		return err
-	}
-	if err := checkShape(t, len(dst), len(src), nrows, ncols, rs); err != nil {
-		return err
-	}
-	if imatrix != nil && len(imatrix) != ncols {
-		return fmt.Errorf("%w: %s: importance matrix of %d values for rows of %d", ErrInvalid, t, len(imatrix), ncols)
-	}
-	if err := checkFinite("importance matrix", imatrix); err != nil {
 		return err
 	}
 	for r := range nrows {
@@ -162,17 +149,8 @@ func QuantizeParallel(t gguf.Type, dst []byte, src []float32, nrows, ncols int, 
 	if workers <= 1 {
 		return Quantize(t, dst, src, nrows, ncols, imatrix)
 	}
-	rs, err := RowSize(t, ncols)
+	k, rs, err := checkArgs(t, dst, src, nrows, ncols, imatrix)
 	if err != nil {
-		return err
-	}
-	if err := checkShape(t, len(dst), len(src), nrows, ncols, rs); err != nil {
-		return err
-	}
-	if imatrix != nil && len(imatrix) != ncols {
-		return fmt.Errorf("%w: %s: importance matrix of %d values for rows of %d", ErrInvalid, t, len(imatrix), ncols)
-	}
-	if err := checkFinite("importance matrix", imatrix); err != nil {
 		return err
 	}
 	for r := range nrows {
@@ -180,16 +158,42 @@ func QuantizeParallel(t gguf.Type, dst []byte, src []float32, nrows, ncols int, 
 			return fmt.Errorf("row %d: %w", r, err)
 		}
 	}
-	errs := make([]error, workers)
+	// Every row is checked: the workers only quantize.
 	var wg sync.WaitGroup
 	for w := range workers {
 		r0, r1 := nrows*w/workers, nrows*(w+1)/workers
 		wg.Go(func() {
-			errs[w] = Quantize(t, dst[r0*rs:r1*rs], src[r0*ncols:r1*ncols], r1-r0, ncols, imatrix)
+			for r := r0; r < r1; r++ {
+				k.quantize(dst[r*rs:(r+1)*rs], src[r*ncols:(r+1)*ncols], imatrix)
+			}
 		})
 	}
 	wg.Wait()
-	return errors.Join(errs...)
+	return nil
+}
+
+// checkArgs is what Quantize and QuantizeParallel check before any row:
+// the type has a kernel, the shapes fit, the importance matrix has one
+// finite value per column. It returns the kernel and the row size.
+func checkArgs(t gguf.Type, dst []byte, src []float32, nrows, ncols int, imatrix []float32) (kernel, int, error) {
+	k, ok := kernels[t]
+	if !ok {
+		return kernel{}, 0, fmt.Errorf("%w: quantizing to %s", ErrUnsupported, t)
+	}
+	rs, err := RowSize(t, ncols)
+	if err != nil {
+		return kernel{}, 0, err
+	}
+	if err := checkShape(t, len(dst), len(src), nrows, ncols, rs); err != nil {
+		return kernel{}, 0, err
+	}
+	if imatrix != nil && len(imatrix) != ncols {
+		return kernel{}, 0, fmt.Errorf("%w: %s: importance matrix of %d values for rows of %d", ErrInvalid, t, len(imatrix), ncols)
+	}
+	if err := checkFinite("importance matrix", imatrix); err != nil {
+		return kernel{}, 0, err
+	}
+	return k, rs, nil
 }
 
 func checkShape(t gguf.Type, ndst, nsrc, nrows, ncols, rowSize int) error {

@@ -21,19 +21,27 @@ var Ernie45 = &model.Family{
 // ernie45Vocab is Ernie4_5Model.set_vocab: SentencePiece, then
 // tokenizer_config.json's add_prefix_space.
 func ernie45Vocab(l model.VocabLoader) error {
+	_, err := spmPrefixSpaceVocab(l)
+	return err
+}
+
+// spmPrefixSpaceVocab loads the SentencePiece vocabulary and applies
+// tokenizer_config.json's add_prefix_space where it is set (a bool), as
+// Ernie4_5Model and InternLM3Model do; it returns tokenizer_config.json.
+func spmPrefixSpaceVocab(l model.VocabLoader) (map[string]any, error) {
 	if err := l.SPM(false); err != nil {
-		return err
+		return nil, err
 	}
 	tc, err := l.TokenizerConfig()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if v, ok := tc["add_prefix_space"]; ok {
 		b, ok := v.(bool)
 		if !ok {
-			return l.Errorf("tokenizer_config.json add_prefix_space is not a bool")
+			return nil, l.Errorf("tokenizer_config.json add_prefix_space is not a bool")
 		}
 		l.SetAddSpacePrefix(b)
 	}
-	return nil
+	return tc, nil
 }

@@ -170,18 +170,11 @@ func gemma4Params(m *model.Meta) error {
 
 // gemma4HPLayerTypes is hparams["layer_types"], required.
 func gemma4HPLayerTypes(h *model.HParams) ([]string, error) {
-	v := h.Raw("layer_types")
-	list, ok := v.([]pyjson.Value)
-	if !ok {
-		return nil, model.ConfigError(h.Field("layer_types"), "a list of strings", v)
+	out, ok, err := h.StringList("layer_types")
+	if err == nil && !ok {
+		err = model.ConfigError(h.Field("layer_types"), "a list of strings", nil)
 	}
-	out := make([]string, len(list))
-	for i, e := range list {
-		if out[i], ok = e.(string); !ok {
-			return nil, model.ConfigError(h.Field("layer_types"), "a list of strings", v)
-		}
-	}
-	return out, nil
+	return out, err
 }
 
 // gemma4FullValue is the full-attention layers' value of a per-layer

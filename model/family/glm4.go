@@ -2,7 +2,6 @@ package family
 
 import (
 	"fmt"
-	"math"
 
 	"github.com/mlxconv/mlxconv/model"
 )
@@ -38,15 +37,7 @@ func glm4Params(m *model.Meta) error {
 	if err := model.TextParams(m); err != nil {
 		return err
 	}
-	dim, err := model.RopeDim(m.H)
-	if err != nil {
-		return err
-	}
-	f, err := m.Rope.FloatOr("partial_rotary_factor", 0.5)
-	if err != nil {
-		return err
-	}
-	return m.U32("rope.dimension_count", int64(math.Trunc(float64(dim)*f)))
+	return glmRopeDim(m)
 }
 
 // glm4Vocab is Glm4Model.set_vocab: BPE, with eos, unk and bos falling

@@ -31,19 +31,9 @@ var InternLM3 = &model.Family{
 // tokenizer_config.json add_prefix_space, and a special <|im_end|> added
 // token as eos when the tokenizer has an eos.
 func internLM3Vocab(l model.VocabLoader) error {
-	if err := l.SPM(false); err != nil {
-		return err
-	}
-	tc, err := l.TokenizerConfig()
+	tc, err := spmPrefixSpaceVocab(l)
 	if err != nil {
 		return err
-	}
-	if v, ok := tc["add_prefix_space"]; ok {
-		b, ok := v.(bool)
-		if !ok {
-			return l.Errorf("tokenizer_config.json add_prefix_space is not a bool")
-		}
-		l.SetAddSpacePrefix(b)
 	}
 	dec, _ := tc["added_tokens_decoder"].(map[string]any)
 	for id, v := range dec {

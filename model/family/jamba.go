@@ -99,12 +99,9 @@ func jambaParams(m *model.Meta) error {
 	if err != nil {
 		return err
 	}
-	eps, ok, err := m.H.FindFloat("layer_norm_epsilon", "rms_norm_eps")
+	eps, err := orF64(m.H, 1e-6, "layer_norm_epsilon", "rms_norm_eps")
 	if err != nil {
 		return err
-	}
-	if !ok || eps == 0 {
-		eps = 1e-6
 	}
 	if period == 0 {
 		return fmt.Errorf("%w: attn_layer_period is 0", model.ErrExport)

@@ -80,18 +80,8 @@ func llama4SlidingWindow(m *model.Meta) error {
 
 // llama4LayerTypes is Llama4TextConfig.layer_types.
 func llama4LayerTypes(h *model.HParams) ([]string, error) {
-	if v := h.Raw("layer_types"); v != nil {
-		list, ok := v.([]pyjson.Value)
-		if !ok {
-			return nil, model.ConfigError(h.Field("layer_types"), "a list of strings", v)
-		}
-		out := make([]string, len(list))
-		for i, e := range list {
-			if out[i], ok = e.(string); !ok {
-				return nil, model.ConfigError(h.Field("layer_types"), "a list of strings", v)
-			}
-		}
-		return out, nil
+	if out, ok, err := h.StringList("layer_types"); err != nil || ok {
+		return out, err
 	}
 	layers, err := h.ReqInt("num_hidden_layers")
 	if err != nil {

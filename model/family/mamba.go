@@ -63,6 +63,16 @@ func orU32(h *model.HParams, def int64, keys ...string) (int64, error) {
 	return n, nil
 }
 
+// orF64 is orU32 for a float hparam: the first of keys the config has,
+// else def (also for an explicit 0, as the converter's `or` does).
+func orF64(h *model.HParams, def float64, keys ...string) (float64, error) {
+	x, ok, err := h.FindFloat(keys...)
+	if err != nil || !ok || x == 0 {
+		return def, err
+	}
+	return x, nil
+}
+
 // mambaParams is MambaModel.set_gguf_parameters.
 func mambaParams(m *model.Meta) error {
 	dModel, err := m.H.ReqU32("hidden_size", "d_model")
@@ -79,12 +89,9 @@ func mambaParams(m *model.Meta) error {
 	if err != nil {
 		return err
 	}
-	eps, ok, err := m.H.FindFloat("layer_norm_epsilon", "rms_norm_eps")
+	eps, err := orF64(m.H, 1e-5, "layer_norm_epsilon", "rms_norm_eps")
 	if err != nil {
 		return err
-	}
-	if !ok || eps == 0 {
-		eps = 1e-5
 	}
 	mt, _, err := m.H.FindString("model_type")
 	if err != nil {

@@ -74,12 +74,9 @@ func mamba2Params(m *model.Meta) error {
 	if err != nil {
 		return err
 	}
-	eps, ok, err := m.H.FindFloat("layer_norm_epsilon", "rms_norm_eps")
+	eps, err := orF64(m.H, 1e-5, "layer_norm_epsilon", "rms_norm_eps")
 	if err != nil {
 		return err
-	}
-	if !ok || eps == 0 {
-		eps = 1e-5
 	}
 	if inner != expand*dModel || inner%headDim != 0 {
 		return fmt.Errorf("%w: mamba2 with d_inner %d (expand %d, d_model %d, head_dim %d) is not supported (the converter asserts d_inner = expand * d_model, a multiple of head_dim)",

@@ -65,21 +65,12 @@ func scaleValues(b []byte, shape []int, dt mlx.DType, sc *model.Scaling) ([]byte
 	if sc.Widen {
 		return widenScale(b, shape, dt, sc)
 	}
-	rnd := func(v float32) float32 {
-		var t [8]byte
-		putFloat(t[:], 0, dt, v)
-		return floatAt(t[:], 0, dt)
-	}
+	rnd := func(v float32) float32 { return roundTo(v, dt) }
 	by := rnd(float32(sc.By))
-	n := int(numElements(shape))
-	rows := 1
-	if sc.Rows != nil {
-		if len(shape) == 0 || shape[0] != len(sc.Rows) {
-			return nil, fmt.Errorf("%d row factors for shape %v", len(sc.Rows), shape)
-		}
-		rows = shape[0]
+	rows, per, err := scaleRows(shape, sc)
+	if err != nil {
+		return nil, err
 	}
-	per := n / max(rows, 1)
 	out := make([]byte, len(b))
 	for r := 0; r < rows; r++ {
 		f := by
@@ -98,16 +89,11 @@ func scaleValues(b []byte, shape []int, dt mlx.DType, sc *model.Scaling) ([]byte
 // (a float16 source stays float16 in the converter: each product rounded
 // to float16).
 func widenScale(b []byte, shape []int, dt mlx.DType, sc *model.Scaling) ([]byte, error) {
-	n := int(numElements(shape))
-	rows := 1
-	if sc.Rows != nil {
-		if len(shape) == 0 || shape[0] != len(sc.Rows) {
-			return nil, fmt.Errorf("%d row factors for shape %v", len(sc.Rows), shape)
-		}
-		rows = shape[0]
+	rows, per, err := scaleRows(shape, sc)
+	if err != nil {
+		return nil, err
 	}
-	per := n / max(rows, 1)
-	out := make([]byte, 4*n)
+	out := make([]byte, 4*int(numElements(shape)))
 	for r := 0; r < rows; r++ {
 		for i := r * per; i < (r+1)*per; i++ {
 			v := floatAt(b, i, dt)
@@ -129,7 +115,25 @@ func keep16(v float32, dt mlx.DType) float32 {
 	if dt != mlx.F16 {
 		return v
 	}
-	var t [2]byte
-	putFloat(t[:], 0, mlx.F16, v)
-	return floatAt(t[:], 0, mlx.F16)
+	return roundTo(v, mlx.F16)
+}
+
+// roundTo rounds v to the float dtype dt and back.
+func roundTo(v float32, dt mlx.DType) float32 {
+	var t [8]byte
+	putFloat(t[:], 0, dt, v)
+	return floatAt(t[:], 0, dt)
+}
+
+// scaleRows splits shape into the rows a Scaling's per-row factors apply
+// to (one row without them) and the elements per row.
+func scaleRows(shape []int, sc *model.Scaling) (rows, per int, err error) {
+	rows = 1
+	if sc.Rows != nil {
+		if len(shape) == 0 || shape[0] != len(sc.Rows) {
+			return 0, 0, fmt.Errorf("%d row factors for shape %v", len(sc.Rows), shape)
+		}
+		rows = shape[0]
+	}
+	return rows, int(numElements(shape)) / max(rows, 1), nil
 }
