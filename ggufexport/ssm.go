@@ -179,17 +179,9 @@ func inputRows(in *source.Input, i, n int) (*source.Input, error) {
 	cp.Shape[0] /= n
 	s := in.Sources[0]
 	s.Shape = slices.Clone(cp.Shape)
-	s.Offset += int64(i) * numel(cp.Shape) * int64(in.DType.Size())
+	s.Offset += int64(i) * source.NumElements(cp.Shape) * int64(in.DType.Size())
 	cp.Sources = []source.SourceTensor{s}
 	return &cp, nil
-}
-
-func numel(shape []int) int64 {
-	n := int64(1)
-	for _, d := range shape {
-		n *= int64(d)
-	}
-	return n
 }
 
 // blockCountOf is the block count: the length of the family's LayerList

@@ -128,7 +128,7 @@ func Describe(path string, kind Kind, files []File, tensors []Tensor, cfg *pyjso
 	}
 	for _, t := range tensors {
 		r.Bytes += t.Bytes
-		n := numElements(t.Shape)
+		n := source.NumElements(t.Shape)
 		switch role, qt := mods.role(t.Name); role {
 		case roleQuantAux:
 		case roleQuantWeight:
@@ -147,14 +147,6 @@ func Describe(path string, kind Kind, files []File, tensors []Tensor, cfg *pyjso
 	return r
 }
 
-func numElements(shape []int) int64 {
-	n := int64(1)
-	for _, d := range shape {
-		n *= int64(d)
-	}
-	return n
-}
-
 // dtypeStats sums the tensors per dtype, in dtype order.
 func dtypeStats(tensors []Tensor) []DTypeStat {
 	by := map[string]*DTypeStat{}
@@ -167,7 +159,7 @@ func dtypeStats(tensors []Tensor) []DTypeStat {
 			order = append(order, t.DType)
 		}
 		s.Tensors++
-		s.Elements += numElements(t.Shape)
+		s.Elements += source.NumElements(t.Shape)
 		s.Bytes += t.Bytes
 	}
 	slices.Sort(order)

@@ -9,10 +9,11 @@ import (
 
 	"github.com/mlxconv/mlxconv/internal/pyjson"
 	"github.com/mlxconv/mlxconv/mlx"
+	"github.com/mlxconv/mlxconv/model/source"
 )
 
 func tensor(name string, dt mlx.DType, shape ...int) Tensor {
-	return Tensor{Name: name, DType: dt, Type: dt.SafetensorsName(), Shape: shape, Bytes: numElements(shape) * int64(dt.Size())}
+	return Tensor{Name: name, DType: dt, Type: dt.SafetensorsName(), Shape: shape, Bytes: source.NumElements(shape) * int64(dt.Size())}
 }
 
 // quantized returns the packed weight, scales and (affine) biases of a

@@ -55,7 +55,7 @@ func OpenDir(dir string) (Report, error) {
 	for i, t := range inv.Tensors {
 		files[t.File].Tensors++
 		tensors[i] = Tensor{Name: t.Name, DType: t.DType, Type: t.DType.SafetensorsName(), Shape: t.Shape,
-			Bytes: numElements(t.Shape) * int64(t.DType.Size()), File: inv.Files[t.File]}
+			Bytes: source.NumElements(t.Shape) * int64(t.DType.Size()), File: inv.Files[t.File]}
 	}
 	return Describe(dir, KindModel, files, tensors, inv.Config), nil
 }

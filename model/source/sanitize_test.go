@@ -415,7 +415,7 @@ func bf16(name string, shape ...int) genTensor { return genTensor{name, mlx.BF16
 // tensorData is t's bytes: multiples of 1/8 in [-1, 1), exact in bf16;
 // for an integer dtype, distinct bytes.
 func tensorData(t genTensor) []byte {
-	n := int(numElements(t.shape))
+	n := int(NumElements(t.shape))
 	out := make([]byte, n*t.dtype.Size())
 	if !t.dtype.IsFloat() { // FP8 codes, packed integers: every byte value
 		for i := range out {

@@ -126,7 +126,7 @@ func streamJob(name string, ins []*Input, g *jobGeom, outs []pipeline.Output, ba
 func slicesOf(srcs []SourceTensor) []pipeline.Slice {
 	out := make([]pipeline.Slice, 0, len(srcs))
 	for _, s := range srcs {
-		out = append(out, pipeline.Slice{File: s.File, Tensor: s.Name, Size: numElements(s.Shape) * int64(s.DType.Size()), Offset: s.Offset,
+		out = append(out, pipeline.Slice{File: s.File, Tensor: s.Name, Size: NumElements(s.Shape) * int64(s.DType.Size()), Offset: s.Offset,
 			Run: s.Run, Stride: s.Stride})
 	}
 	return out

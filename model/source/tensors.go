@@ -78,9 +78,10 @@ func (in *Input) derived() bool {
 }
 
 // NumElements returns the product of the shape.
-func (in *Input) NumElements() int64 { return numElements(in.Shape) }
+func (in *Input) NumElements() int64 { return NumElements(in.Shape) }
 
-func numElements(shape []int) int64 {
+// NumElements returns the product of shape (1 for a scalar).
+func NumElements(shape []int) int64 {
 	n := int64(1)
 	for _, d := range shape {
 		n *= int64(d)
@@ -266,7 +267,7 @@ func (ts *tensorSet) split(name string, axis int, dsts []string) error {
 	ts.pop(name)
 	esz := int64(src.DType.Size())
 	if axis == 0 {
-		size := numElements(shape) * esz
+		size := NumElements(shape) * esz
 		for i, d := range dsts {
 			s := src
 			s.Shape, s.Offset = slices.Clone(shape), src.Offset+int64(i)*size
@@ -274,8 +275,8 @@ func (ts *tensorSet) split(name string, axis int, dsts []string) error {
 		}
 		return nil
 	}
-	rowBytes := numElements(in.Shape[1:]) * esz
-	part := numElements(shape[1:])
+	rowBytes := NumElements(in.Shape[1:]) * esz
+	part := NumElements(shape[1:])
 	for i, d := range dsts {
 		out := &Input{DType: in.DType, Shape: slices.Clone(shape), Op: OpStack}
 		for r := 0; r < in.Shape[0]; r++ {
@@ -322,8 +323,8 @@ func (ts *tensorSet) interleave(name string, axis int, dsts []string) error {
 	src := in.Sources[0]
 	ts.pop(name)
 	n := int64(len(dsts))
-	innerBytes := numElements(in.Shape[axis+1:]) * int64(src.DType.Size())
-	outer := numElements(in.Shape[:axis])
+	innerBytes := NumElements(in.Shape[axis+1:]) * int64(src.DType.Size())
+	outer := NumElements(in.Shape[:axis])
 	for i, d := range dsts {
 		out := &Input{DType: in.DType, Shape: slices.Clone(shape), Op: OpStack}
 		for o := int64(0); o < outer; o++ {

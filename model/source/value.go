@@ -13,7 +13,7 @@ import (
 // a tensor of the given shape and dtype, as mlx-lm's sanitize computes it
 // in that dtype.
 func valueOp(op model.ValueOp, sc *model.Scaling, b []byte, shape []int, dt mlx.DType) ([]byte, error) {
-	if int64(len(b)) != numElements(shape)*int64(dt.Size()) {
+	if int64(len(b)) != NumElements(shape)*int64(dt.Size()) {
 		return nil, fmt.Errorf("%d bytes for %s%v", len(b), dt, shape)
 	}
 	switch op {
@@ -93,7 +93,7 @@ func widenScale(b []byte, shape []int, dt mlx.DType, sc *model.Scaling) ([]byte,
 	if err != nil {
 		return nil, err
 	}
-	out := make([]byte, 4*int(numElements(shape)))
+	out := make([]byte, 4*int(NumElements(shape)))
 	for r := 0; r < rows; r++ {
 		for i := r * per; i < (r+1)*per; i++ {
 			v := floatAt(b, i, dt)
@@ -135,5 +135,5 @@ func scaleRows(shape []int, sc *model.Scaling) (rows, per int, err error) {
 		}
 		rows = shape[0]
 	}
-	return rows, int(numElements(shape)) / max(rows, 1), nil
+	return rows, int(NumElements(shape)) / max(rows, 1), nil
 }
