@@ -180,6 +180,14 @@ arm64_tests() {
 }
 
 run_tests() {
+  # Keyed caches: entries unused for days or beyond the size cap go first,
+  # and the run stops here when the disk is too full for it; a green run
+  # removes the entries it did not use (scripts/oracle/cachegc.py).
+  local t0
+  t0=$(date +%s)
+  echo "== caches and disk"
+  python3 scripts/oracle/cachegc.py start
+
   echo "== gofmt + go vet"
   bad=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.cache/*'))
   if [ -n "$bad" ]; then echo "gofmt needed:"; echo "$bad"; exit 1; fi
@@ -276,6 +284,8 @@ run_tests() {
 
   echo "== oracle: mlxconv gguf of mlx-lm's own MLX outputs (plain, 4-bit) vs mlx-lm's logits, in llama.cpp (mlx_lm refs cached)"
   "$lpy" scripts/oracle/llama/mlx_check.py --work "$MLXCONV_LLAMA_WORK" --mlx-python "$py"
+
+  python3 scripts/oracle/cachegc.py sweep --before "$t0"
 }
 
 case "${1:-}" in

@@ -275,6 +275,7 @@ def cmd_prepare(a):
             if os.path.exists(done) and not a.no_cache:
                 c.update(read_json(done))
                 c["cached"] = True
+                os.utime(d)  # last use, for cachegc.py
             else:
                 os.makedirs(d, exist_ok=True)
                 if os.path.exists(done):

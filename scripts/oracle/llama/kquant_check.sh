@@ -62,6 +62,7 @@ for m in ${models//,/ }; do
       { check "$m" 0 "convert_hf_to_gguf.py failed: $kq/$m.convert.log"; continue; }
     mv "$ref.tmp" "$ref"
   fi
+  touch "$cache/kqref/$key"  # last use, for cachegc.py
   echo "$ref" >> "$kq/refs.txt"
   im="$kq/$m.imatrix.gguf"
   "$lbin/llama-imatrix" -m "$ref" -f "$text" -o "$im" -c 128 -t 1 --no-ppl > "$kq/$m.imatrix.log" 2>&1 ||

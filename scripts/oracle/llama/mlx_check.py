@@ -150,6 +150,7 @@ def ensure_ref(a, py, vers, arch, hf, tokens):
     when missing; (dir, cached, seconds)."""
     d = os.path.join(a.cache, ref_key(hf, tokens, vers), arch)
     if os.path.isfile(os.path.join(d, "info.json")) and not a.no_cache:
+        os.utime(os.path.dirname(d))  # last use, for cachegc.py
         return d, True, 0.0
     shutil.rmtree(d, ignore_errors=True)
     shutil.rmtree(d + ".tmp", ignore_errors=True)
