@@ -25,14 +25,18 @@ import (
 //	    trees/<commit>.json           the file listing of the commit (huggingface_hub >= 2.x)
 //	    .no_exist/<commit>/<path>     empty markers for files known to be absent
 //	<cache>/.locks/models--org--name/<etag>.lock
+//
+// Dataset and space repos live beside them as datasets--org--name and
+// spaces--org--name.
 type repoCache struct {
 	cacheDir string
-	repo     string
+	folder   string // models--org--name
 	root     string
 }
 
-func (c *Client) repoCache(repo string) repoCache {
-	return repoCache{cacheDir: c.cacheDir, repo: repo, root: filepath.Join(c.cacheDir, repoFolderName(repo))}
+func (c *Client) repoCache(typ RepoType, repo string) repoCache {
+	folder := typ.folderName(repo)
+	return repoCache{cacheDir: c.cacheDir, folder: folder, root: filepath.Join(c.cacheDir, folder)}
 }
 
 func (rc repoCache) snapshotDir(commit string) string {
@@ -47,7 +51,7 @@ func (rc repoCache) pointerPath(commit, name string) string {
 func (rc repoCache) blobPath(etag string) string { return filepath.Join(rc.root, "blobs", etag) }
 
 func (rc repoCache) lockPath(etag string) string {
-	return filepath.Join(rc.cacheDir, ".locks", repoFolderName(rc.repo), etag+".lock")
+	return filepath.Join(rc.cacheDir, ".locks", rc.folder, etag+".lock")
 }
 
 // readRef returns the commit a cached ref points to ("" if none).

@@ -21,6 +21,8 @@ import (
 
 // DownloadOptions selects what Download fetches and where it puts it.
 type DownloadOptions struct {
+	// RepoType is the kind of repo (default a model).
+	RepoType RepoType
 	// Files are exact repo paths; a missing one is ErrEntryNotFound. When
 	// set, the patterns are ignored.
 	Files []string
@@ -52,7 +54,8 @@ type job struct {
 
 // Download fetches the selected files of repo at revision ("" = main) and
 // returns the directory holding them: the cache snapshot
-// <cache>/models--org--name/snapshots/<commit>, or opts.LocalDir.
+// <cache>/models--org--name/snapshots/<commit> (datasets--… and spaces--…
+// for opts.RepoType), or opts.LocalDir.
 //
 // Files already cached are not fetched again. New files are downloaded in
 // parallel into blobs/<etag>.incomplete, resumed with HTTP Range after a
@@ -71,6 +74,9 @@ func (c *Client) Download(ctx context.Context, repo, revision string, opts Downl
 	if err := ValidateRevision(revision); err != nil {
 		return "", err
 	}
+	if err := opts.RepoType.check(); err != nil {
+		return "", err
+	}
 	for _, f := range opts.Files {
 		if err := ValidateFilename(f); err != nil {
 			return "", err
@@ -79,7 +85,7 @@ func (c *Client) Download(ctx context.Context, repo, revision string, opts Downl
 	if c.offline {
 		return c.fromCache(repo, revision, opts)
 	}
-	info, err := c.ModelInfo(ctx, repo, revision)
+	info, err := c.RepoInfo(ctx, opts.RepoType, repo, revision)
 	if err != nil {
 		if canFallBack(ctx, err) {
 			if dir, cerr := c.fromCache(repo, revision, opts); cerr == nil {
@@ -109,7 +115,7 @@ func canFallBack(ctx context.Context, err error) bool {
 
 func (c *Client) downloadInfo(ctx context.Context, repo, revision string, info *ModelInfo, opts DownloadOptions) (string, error) {
 	commit := info.SHA
-	rc := c.repoCache(repo)
+	rc := c.repoCache(opts.RepoType, repo)
 	jobs, err := planJobs(repo, revision, info, opts, rc)
 	if err != nil {
 		return "", err
@@ -125,7 +131,7 @@ func (c *Client) downloadInfo(ctx context.Context, repo, revision string, info *
 		return "", err
 	}
 
-	t := &transfer{c: c, repo: repo, commit: commit, rc: rc, localDir: "", meter: &meter{c: c, phase: PhaseDownload}}
+	t := &transfer{c: c, typ: opts.RepoType, repo: repo, commit: commit, rc: rc, localDir: "", meter: &meter{c: c, phase: PhaseDownload}}
 	if opts.LocalDir != "" {
 		t.localDir = dest
 	}
@@ -264,6 +270,7 @@ func isWeightFile(name string, size int64) bool {
 // transfer runs the jobs of one Download.
 type transfer struct {
 	c        *Client
+	typ      RepoType
 	repo     string
 	commit   string
 	rc       repoCache
@@ -340,7 +347,7 @@ feed:
 func (t *transfer) materialize(ctx context.Context, group []job) error {
 	j := group[0]
 	if j.head {
-		m, err := t.c.headFile(ctx, t.repo, t.commit, j.name)
+		m, err := t.c.headFile(ctx, t.typ, t.repo, t.commit, j.name)
 		if err != nil {
 			return fmt.Errorf("%s: %w", j.name, err)
 		}
@@ -350,7 +357,7 @@ func (t *transfer) materialize(ctx context.Context, group []job) error {
 		}
 		t.meter.addTotal(j.size)
 	}
-	url := t.c.resolveURL(t.repo, t.commit, j.name)
+	url := t.c.resolveURL(t.typ, t.repo, t.commit, j.name)
 	if t.localDir != "" {
 		return t.toLocalDir(ctx, j, url)
 	}
@@ -807,7 +814,7 @@ func (m *meter) cached(file string, size int64) { m.send(EventCached, file, size
 
 // fromCache answers a Download from the cache alone.
 func (c *Client) fromCache(repo, revision string, opts DownloadOptions) (string, error) {
-	rc := c.repoCache(repo)
+	rc := c.repoCache(opts.RepoType, repo)
 	commit := rc.readRef(revision)
 	if commit == "" {
 		return "", fmt.Errorf("%w: %s@%s: no cached revision", ErrOffline, repo, revision)
@@ -893,7 +900,7 @@ func (c *Client) Fetch(ctx context.Context, repo, revision, file string) (string
 	if err := validateFetch(repo, revision, file); err != nil {
 		return "", err
 	}
-	rc := c.repoCache(repo)
+	rc := c.repoCache(RepoModel, repo)
 	if IsCommitHash(revision) {
 		if p := rc.pointerPath(revision, file); fileExists(p) {
 			return p, nil
@@ -902,7 +909,7 @@ func (c *Client) Fetch(ctx context.Context, repo, revision, file string) (string
 	if c.offline {
 		return c.fetchCached(repo, revision, file)
 	}
-	m, err := c.headFile(ctx, repo, revision, file)
+	m, err := c.headFile(ctx, RepoModel, repo, revision, file)
 	if err != nil {
 		return c.fetchFallback(ctx, rc, repo, revision, file, err)
 	}
@@ -960,11 +967,11 @@ func (c *Client) fetchFile(ctx context.Context, rc repoCache, repo, file string,
 	t := &transfer{c: c, repo: repo, commit: m.commit, rc: rc, meter: &meter{c: c, phase: PhaseDownload}}
 	t.meter.addTotal(j.size)
 	blob := rc.blobPath(j.etag)
-	return t.fetchBlob(ctx, j, c.resolveURL(repo, m.commit, file), blob, blob+".incomplete", rc.lockPath(j.etag))
+	return t.fetchBlob(ctx, j, c.resolveURL(RepoModel, repo, m.commit, file), blob, blob+".incomplete", rc.lockPath(j.etag))
 }
 
 func (c *Client) fetchCached(repo, revision, file string) (string, error) {
-	rc := c.repoCache(repo)
+	rc := c.repoCache(RepoModel, repo)
 	commit := rc.readRef(revision)
 	if commit == "" {
 		return "", fmt.Errorf("%w: %s@%s: no cached revision", ErrOffline, repo, revision)

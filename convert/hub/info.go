@@ -68,10 +68,17 @@ type rawModelInfo struct {
 	Siblings    []rawSibling    `json:"siblings"`
 }
 
-// ModelInfo fetches repo metadata at revision ("" means main) with file
-// sizes, blob ids and LFS hashes. File names are not validated here (see
-// ValidateFilename); sizes, hashes and the commit are.
+// ModelInfo fetches model repo metadata at revision ("" means main) with
+// file sizes, blob ids and LFS hashes. File names are not validated here
+// (see ValidateFilename); sizes, hashes and the commit are.
 func (c *Client) ModelInfo(ctx context.Context, repo, revision string) (*ModelInfo, error) {
+	return c.RepoInfo(ctx, RepoModel, repo, revision)
+}
+
+// RepoInfo is ModelInfo for a repo of any type (GET
+// /api/{models,datasets,spaces}/{repo}/revision/{rev}?blobs=true): the
+// fields a dataset or space lacks are left empty.
+func (c *Client) RepoInfo(ctx context.Context, typ RepoType, repo, revision string) (*ModelInfo, error) {
 	if err := ValidateRepoID(repo); err != nil {
 		return nil, err
 	}
@@ -81,14 +88,14 @@ func (c *Client) ModelInfo(ctx context.Context, repo, revision string) (*ModelIn
 	if err := ValidateRevision(revision); err != nil {
 		return nil, err
 	}
-	u := c.apiURL("/api/models/" + repo + "/revision/" + quoteAll(revision) + "?blobs=true")
+	u := c.apiURL(typ.apiPath(repo) + "/revision/" + quoteAll(revision) + "?blobs=true")
 	var raw rawModelInfo
 	if _, err := c.getJSON(ctx, u, &raw, 256<<20); err != nil {
-		return nil, fmt.Errorf("model info %s@%s: %w", repo, revision, err)
+		return nil, fmt.Errorf("%s info %s@%s: %w", typ, repo, revision, err)
 	}
 	info, err := raw.validate()
 	if err != nil {
-		return nil, fmt.Errorf("model info %s@%s: %w", repo, revision, err)
+		return nil, fmt.Errorf("%s info %s@%s: %w", typ, repo, revision, err)
 	}
 	return info, nil
 }
@@ -172,8 +179,8 @@ type fileMeta struct {
 
 // headFile asks the Hub for one file's metadata, following redirects on
 // the Hub only (a redirect to the CDN carries the metadata itself).
-func (c *Client) headFile(ctx context.Context, repo, revision, name string) (*fileMeta, error) {
-	u := c.resolveURL(repo, revision, name)
+func (c *Client) headFile(ctx context.Context, typ RepoType, repo, revision, name string) (*fileMeta, error) {
+	u := c.resolveURL(typ, repo, revision, name)
 	resp, err := c.do(ctx, call{
 		method: http.MethodHead, url: u, idempotent: true, auth: true, stopAtForeignRedirect: true,
 		header: http.Header{"Accept-Encoding": {"identity"}},
@@ -211,6 +218,6 @@ func normalizeEtag(e string) string {
 	return strings.Trim(e, `"`)
 }
 
-func (c *Client) resolveURL(repo, revision, name string) string {
-	return c.apiURL("/" + repo + "/resolve/" + quoteAll(revision) + "/" + quotePath(name))
+func (c *Client) resolveURL(typ RepoType, repo, revision, name string) string {
+	return c.apiURL(typ.webPath(repo) + "/resolve/" + quoteAll(revision) + "/" + quotePath(name))
 }

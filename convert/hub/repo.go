@@ -120,11 +120,6 @@ var (
 // IsCommitHash reports whether rev is a full 40-hex commit id.
 func IsCommitHash(rev string) bool { return reCommit.MatchString(rev) }
 
-// repoFolderName is the cache folder of a model repo: "models--org--name".
-func repoFolderName(repo string) string {
-	return "models--" + strings.ReplaceAll(repo, "/", "--")
-}
-
 // quoteAll percent-encodes everything except ASCII letters, digits and
 // "_.-~" (Python's urllib.parse.quote with safe="").
 func quoteAll(s string) string { return quote(s, "") }

@@ -28,27 +28,49 @@ import (
 // URL. An existing repo is not an error (huggingface_hub's exist_ok=True);
 // its visibility is left unchanged.
 func (c *Client) CreateRepo(ctx context.Context, repo string, private bool) (string, error) {
+	return c.CreateRepoWith(ctx, repo, CreateRepoOptions{Private: private})
+}
+
+// CreateRepoOptions configures CreateRepoWith.
+type CreateRepoOptions struct {
+	// Type is the kind of repo (default a model).
+	Type RepoType
+	// Private creates the repo private (an existing repo keeps its
+	// visibility).
+	Private bool
+	// SpaceSDK is a new Space's SDK (default "gradio", as hf upload).
+	SpaceSDK string
+}
+
+// CreateRepoWith is CreateRepo for any repo type.
+func (c *Client) CreateRepoWith(ctx context.Context, repo string, opts CreateRepoOptions) (string, error) {
 	if err := ValidateRepoID(repo); err != nil {
+		return "", err
+	}
+	if err := opts.Type.check(); err != nil {
 		return "", err
 	}
 	if err := c.needToken("create a repo"); err != nil {
 		return "", err
 	}
-	payload := map[string]any{"type": "model"}
+	payload := map[string]any{"type": opts.Type.String()}
 	ns, name, found := strings.Cut(repo, "/")
 	if found {
 		payload["organization"], payload["name"] = ns, name
 	} else {
 		payload["name"] = repo
 	}
-	if private {
+	if opts.Private {
 		payload["visibility"] = "private"
+	}
+	if opts.Type == RepoSpace {
+		payload["sdk"] = firstNonEmpty(opts.SpaceSDK, "gradio")
 	}
 	var out struct {
 		URL string `json:"url"`
 	}
 	err := c.postJSON(ctx, c.apiURL("/api/repos/create"), nil, payload, &out, false)
-	repoURL := c.endpointStr + "/" + repo
+	repoURL := c.endpointStr + opts.Type.webPath(repo)
 	if err == nil {
 		return repoURL, nil
 	}
@@ -60,7 +82,7 @@ func (c *Client) CreateRepo(ctx context.Context, repo string, private bool) (str
 		case http.StatusUnauthorized, http.StatusPaymentRequired, http.StatusForbidden:
 			// A token without the create scope may still write to an
 			// existing repo.
-			if _, ierr := c.ModelInfo(ctx, repo, ""); ierr == nil {
+			if _, ierr := c.RepoInfo(ctx, opts.Type, repo, ""); ierr == nil {
 				return repoURL, nil
 			}
 		}
@@ -77,14 +99,25 @@ func (c *Client) needToken(what string) error {
 
 // UploadOptions configures UploadFolder.
 type UploadOptions struct {
+	// RepoType is the kind of repo (default a model).
+	RepoType RepoType
 	// Revision is the branch to commit to (default main).
 	Revision string
-	// Message is the commit summary (default "Upload folder using mlxconv").
+	// Message is the commit summary (default "Upload folder using mlxconv",
+	// "Upload <path> using mlxconv" for UploadFile).
 	Message string
 	// Description is the commit description.
 	Description string
-	// IgnorePatterns drops local files (fnmatch rules, see MatchPattern).
-	// ".git/" and ".cache/huggingface/" are always ignored.
+	// PathInRepo is where the files go in the repo: the folder UploadFolder
+	// puts the folder's files under ("" or "." for the root), the path of
+	// UploadFile's file (default its base name).
+	PathInRepo string
+	// AllowPatterns, if not empty, keeps only the local files matching one
+	// of them; IgnorePatterns drops those matching one of them. Both are
+	// fnmatch rules (see MatchPattern) on the path relative to the folder,
+	// as huggingface_hub's upload_folder. ".git/" and ".cache/huggingface/"
+	// are always left out. UploadFile ignores them.
+	AllowPatterns  []string
 	IgnorePatterns []string
 }
 
@@ -119,28 +152,55 @@ type localFile struct {
 // upload resumes where it stopped) and creates the commit. The repo must
 // exist (see CreateRepo).
 func (c *Client) UploadFolder(ctx context.Context, dir, repo string, opts UploadOptions) (*CommitInfo, error) {
-	rev := opts.Revision
-	if rev == "" {
-		rev = "main"
-	}
-	if err := c.checkUpload(repo, rev); err != nil {
+	if err := c.checkUpload(repo, opts); err != nil {
 		return nil, err
 	}
-	msg := opts.Message
-	if msg == "" {
-		msg = "Upload folder using mlxconv"
-	}
-	files, err := listFolder(dir, opts.IgnorePatterns)
+	files, err := selectFolder(dir, opts)
 	if err != nil {
 		return nil, err
 	}
 	if len(files) == 0 {
+		if len(opts.AllowPatterns)+len(opts.IgnorePatterns) > 0 {
+			return nil, fmt.Errorf("%w: %s has no files to upload that the patterns select", ErrInvalid, dir)
+		}
 		return nil, fmt.Errorf("%w: %s has no files to upload", ErrInvalid, dir)
 	}
+	return c.uploadFiles(ctx, repo, opts, firstNonEmpty(opts.Message, "Upload folder using mlxconv"), files)
+}
+
+// UploadFile uploads one local file to repo in one commit, at
+// opts.PathInRepo (default the file's base name), like UploadFolder
+// otherwise. The repo must exist (see CreateRepo).
+func (c *Client) UploadFile(ctx context.Context, file, repo string, opts UploadOptions) (*CommitInfo, error) {
+	if err := c.checkUpload(repo, opts); err != nil {
+		return nil, err
+	}
+	rel := strings.Trim(opts.PathInRepo, "/")
+	if rel == "" || rel == "." {
+		rel = filepath.Base(file)
+	}
+	if err := ValidateFilename(rel); err != nil {
+		return nil, err
+	}
+	st, err := os.Stat(file) // follows symlinks
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, &fsx.NotRegularError{Path: file, Mode: st.Mode().Type()}
+	}
+	f := &localFile{rel: rel, abs: file, size: st.Size()}
+	return c.uploadFiles(ctx, repo, opts, firstNonEmpty(opts.Message, "Upload "+rel+" using mlxconv"), []*localFile{f})
+}
+
+// uploadFiles hashes files, leaves out those the Hub has, sends the LFS
+// objects and commits the rest with msg.
+func (c *Client) uploadFiles(ctx context.Context, repo string, opts UploadOptions, msg string, files []*localFile) (*CommitInfo, error) {
+	typ, rev := opts.RepoType, firstNonEmpty(opts.Revision, "main")
 	if err := c.hashFiles(ctx, files); err != nil {
 		return nil, err
 	}
-	if err := c.preupload(ctx, repo, rev, files); err != nil {
+	if err := c.preupload(ctx, typ, repo, rev, files); err != nil {
 		return nil, err
 	}
 	info := &CommitInfo{Files: len(files)}
@@ -149,13 +209,13 @@ func (c *Client) UploadFolder(ctx context.Context, dir, repo string, opts Upload
 		info.NoChanges = true
 		return info, nil
 	}
-	n, err := c.uploadLFS(ctx, repo, rev, lfs)
+	n, err := c.uploadLFS(ctx, typ, repo, rev, lfs)
 	info.Uploaded = n
 	if err != nil {
 		return info, err
 	}
 	c.emit(Event{Kind: EventCommit, Phase: PhaseUpload})
-	url, oid, err := c.commit(ctx, repo, rev, msg, opts.Description, changed)
+	url, oid, err := c.commit(ctx, typ, repo, rev, msg, opts.Description, changed)
 	if err != nil {
 		return info, err
 	}
@@ -163,13 +223,16 @@ func (c *Client) UploadFolder(ctx context.Context, dir, repo string, opts Upload
 	return info, nil
 }
 
-// checkUpload checks UploadFolder's target and that the client may upload
+// checkUpload checks an upload's target and that the client may upload
 // (online, with a token).
-func (c *Client) checkUpload(repo, rev string) error {
+func (c *Client) checkUpload(repo string, opts UploadOptions) error {
 	if err := ValidateRepoID(repo); err != nil {
 		return err
 	}
-	if err := ValidateRevision(rev); err != nil {
+	if err := opts.RepoType.check(); err != nil {
+		return err
+	}
+	if err := ValidateRevision(firstNonEmpty(opts.Revision, "main")); err != nil {
 		return err
 	}
 	if c.offline {
@@ -204,6 +267,49 @@ func (f *localFile) unchanged() bool {
 		local = f.sha256
 	}
 	return f.ignore || (f.remoteOID != "" && f.remoteOID == local)
+}
+
+// FolderFiles returns the repo paths UploadFolder(dir, …, opts) would
+// commit (before leaving out those the Hub already has), sorted.
+func FolderFiles(dir string, opts UploadOptions) ([]string, error) {
+	files, err := selectFolder(dir, opts)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(files))
+	for i, f := range files {
+		out[i] = f.rel
+	}
+	return out, nil
+}
+
+// selectFolder lists the files of dir that opts' patterns select, named
+// by their repo path (under opts.PathInRepo).
+func selectFolder(dir string, opts UploadOptions) ([]*localFile, error) {
+	prefix := strings.Trim(opts.PathInRepo, "/")
+	if prefix == "." {
+		prefix = ""
+	}
+	if prefix != "" {
+		if err := ValidateFilename(prefix); err != nil {
+			return nil, fmt.Errorf("path in repo: %w", err)
+		}
+	}
+	files, err := listFolder(dir, opts.IgnorePatterns)
+	if err != nil {
+		return nil, err
+	}
+	out := files[:0]
+	for _, f := range files {
+		if len(opts.AllowPatterns) > 0 && !matchAny(opts.AllowPatterns, f.rel) {
+			continue
+		}
+		if prefix != "" {
+			f.rel = prefix + "/" + f.rel
+		}
+		out = append(out, f)
+	}
+	return out, nil
 }
 
 // listFolder lists the regular files under dir (symlinks to files are
@@ -333,8 +439,8 @@ func (c *Client) hashFiles(ctx context.Context, files []*localFile) error {
 }
 
 // preupload asks the Hub how to store each file and what it already has.
-func (c *Client) preupload(ctx context.Context, repo, rev string, files []*localFile) error {
-	u := c.apiURL("/api/models/" + repo + "/preupload/" + quoteAll(rev))
+func (c *Client) preupload(ctx context.Context, typ RepoType, repo, rev string, files []*localFile) error {
+	u := c.apiURL(typ.apiPath(repo) + "/preupload/" + quoteAll(rev))
 	byPath := make(map[string]*localFile, len(files))
 	for _, f := range files {
 		byPath[f.rel] = f
@@ -410,7 +516,7 @@ type lfsObject struct {
 
 // uploadLFS sends the LFS objects the Hub does not have yet and returns
 // how many were sent.
-func (c *Client) uploadLFS(ctx context.Context, repo, rev string, files []*localFile) (int, error) {
+func (c *Client) uploadLFS(ctx context.Context, typ RepoType, repo, rev string, files []*localFile) (int, error) {
 	if len(files) == 0 {
 		return 0, nil
 	}
@@ -443,7 +549,7 @@ func (c *Client) uploadLFS(ctx context.Context, repo, rev string, files []*local
 			Objects []lfsObject `json:"objects"`
 		}
 		hdr := http.Header{"Accept": {"application/vnd.git-lfs+json"}, "Content-Type": {"application/vnd.git-lfs+json"}}
-		u := c.apiURL("/" + repo + ".git/info/lfs/objects/batch")
+		u := c.apiURL(typ.webPath(repo) + ".git/info/lfs/objects/batch")
 		if err := c.postJSON(ctx, u, hdr, payload, &resp, true); err != nil {
 			return 0, fmt.Errorf("LFS batch for %s: %w", repo, err)
 		}
@@ -589,8 +695,8 @@ func (r *countingReader) Close() error { return r.c.Close() }
 
 // commit posts the NDJSON commit (header, then one line per file; regular
 // files inline in base64, LFS files by oid). The body is streamed.
-func (c *Client) commit(ctx context.Context, repo, rev, msg, desc string, files []*localFile) (string, string, error) {
-	u := c.apiURL("/api/models/" + repo + "/commit/" + quoteAll(rev))
+func (c *Client) commit(ctx context.Context, typ RepoType, repo, rev, msg, desc string, files []*localFile) (string, string, error) {
+	u := c.apiURL(typ.apiPath(repo) + "/commit/" + quoteAll(rev))
 	body := func() (io.ReadCloser, error) {
 		pr, pw := io.Pipe()
 		go func() { pw.CloseWithError(writeCommit(pw, msg, desc, files)) }()

@@ -5,6 +5,11 @@
 // huggingface_hub's snapshot_download use, closely enough that Python
 // pointed at it through HF_ENDPOINT works too.
 //
+// Dataset and Space repos are served too (/api/datasets/…,
+// /datasets/{repo}/resolve/…, …): the fake keys them by their path on the
+// site, "datasets/org/name" and "spaces/org/name", in every method taking
+// a repo id.
+//
 // It is test support: no limits on what is stored, nothing persistent.
 package hubtest
 
@@ -37,9 +42,9 @@ import (
 type Endpoint string
 
 const (
-	EndpointInfo        Endpoint = "info"         // GET /api/models/{repo}[/revision/{rev}]
+	EndpointInfo        Endpoint = "info"         // GET /api/models/{repo}[/revision/{rev}] (or /api/datasets/…, /api/spaces/…)
 	EndpointTree        Endpoint = "tree"         // GET /api/models/{repo}/tree/{rev}
-	EndpointResolve     Endpoint = "resolve"      // HEAD|GET /{repo}/resolve/{rev}/{path}
+	EndpointResolve     Endpoint = "resolve"      // HEAD|GET [/datasets|/spaces]/{repo}/resolve/{rev}/{path}
 	EndpointCDN         Endpoint = "cdn"          // GET (CDN) /blobs/{sha256}
 	EndpointCreate      Endpoint = "create"       // POST /api/repos/create
 	EndpointPreupload   Endpoint = "preupload"    // POST /api/models/{repo}/preupload/{rev}
@@ -191,7 +196,8 @@ func (h *Hub) IsLFS(name string, size int64) bool {
 }
 
 // AddRepo creates repo id with one commit holding files on main and
-// returns the commit id. File names are stored as given (even hostile
+// returns the commit id. An id "datasets/org/name" or "spaces/org/name"
+// is a dataset or a Space. File names are stored as given (even hostile
 // ones, to test clients).
 func (h *Hub) AddRepo(id string, files map[string][]byte) string {
 	h.mu.Lock()
@@ -531,7 +537,9 @@ func (h *Hub) serveHub(w http.ResponseWriter, r *http.Request) {
 	post := r.Method == http.MethodPost
 	switch {
 	case hasSegs(segs, "api", "models"):
-		h.serveAPIModels(w, r, segs[2:])
+		h.serveAPIModels(w, r, "", segs[2:])
+	case hasSegs(segs, "api", "datasets") || hasSegs(segs, "api", "spaces"):
+		h.serveAPIModels(w, r, segs[1]+"/", segs[2:])
 	case post && len(segs) == 3 && hasSegs(segs, "api", "repos", "create"):
 		h.serveCreate(w, r)
 	case post && len(segs) == 3 && hasSegs(segs, "lfs", "complete"):
@@ -539,8 +547,12 @@ func (h *Hub) serveHub(w http.ResponseWriter, r *http.Request) {
 	case strings.Contains(r.URL.Path, ".git/info/lfs/objects/"):
 		h.serveLFS(w, r)
 	default:
-		if id, rest, ok := h.findRepo(segs, "resolve"); ok && len(rest) >= 2 {
-			h.serveResolve(w, r, id, rest[0], strings.Join(rest[1:], "/"))
+		prefix, repoSegs := "", segs
+		if len(segs) > 0 && (segs[0] == "datasets" || segs[0] == "spaces") {
+			prefix, repoSegs = segs[0]+"/", segs[1:]
+		}
+		if id, rest, ok := h.findRepo(repoSegs, "resolve"); ok && len(rest) >= 2 {
+			h.serveResolve(w, r, prefix+id, rest[0], strings.Join(rest[1:], "/"))
 			return
 		}
 		h.record(r, "hub", EndpointUnknown, "")
@@ -553,12 +565,15 @@ func hasSegs(segs []string, prefix ...string) bool {
 	return len(segs) >= len(prefix) && slices.Equal(segs[:len(prefix)], prefix)
 }
 
-func (h *Hub) serveAPIModels(w http.ResponseWriter, r *http.Request, segs []string) {
+// serveAPIModels serves /api/models/…, and with prefix "datasets/" or
+// "spaces/" the same routes under /api/datasets/ and /api/spaces/.
+func (h *Hub) serveAPIModels(w http.ResponseWriter, r *http.Request, prefix string, segs []string) {
 	for _, kw := range []string{"revision", "tree", "preupload", "commit"} {
 		id, rest, ok := h.findRepo(segs, kw)
 		if !ok || len(rest) < 1 {
 			continue
 		}
+		id = prefix + id
 		switch kw {
 		case "revision":
 			h.serveInfo(w, r, id, rest[0])
@@ -572,7 +587,7 @@ func (h *Hub) serveAPIModels(w http.ResponseWriter, r *http.Request, segs []stri
 		return
 	}
 	if r.Method == http.MethodGet && (len(segs) == 1 || len(segs) == 2) {
-		h.serveInfo(w, r, strings.Join(segs, "/"), "main")
+		h.serveInfo(w, r, prefix+strings.Join(segs, "/"), "main")
 		return
 	}
 	h.record(r, "hub", EndpointUnknown, "")
@@ -818,6 +833,7 @@ func (h *Hub) serveCreate(w http.ResponseWriter, r *http.Request) {
 		Type         string  `json:"type"`
 		Visibility   string  `json:"visibility"`
 		Private      *bool   `json:"private"`
+		SDK          string  `json:"sdk"`
 	}
 	if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.Name == "" {
 		errorResponse(w, http.StatusBadRequest, "", "bad request")
@@ -826,6 +842,18 @@ func (h *Hub) serveCreate(w http.ResponseWriter, r *http.Request) {
 	id := req.Name
 	if req.Organization != nil && *req.Organization != "" {
 		id = *req.Organization + "/" + req.Name
+	}
+	switch req.Type {
+	case "", "model":
+	case "dataset", "space":
+		if req.Type == "space" && req.SDK == "" {
+			errorResponse(w, http.StatusBadRequest, "", "sdk is required for a Space")
+			return
+		}
+		id = req.Type + "s/" + id
+	default:
+		errorResponse(w, http.StatusBadRequest, "", "bad repo type "+req.Type)
+		return
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
