@@ -73,7 +73,11 @@ func commandTable(ctx context.Context) []cmdFlags {
 			flagSink: func(fs *pflag.FlagSet) { sets = append(sets, fs) }}
 		_ = commands[n].run(ctx, env, []string{"--help"})
 		for _, fs := range sets {
-			fs.VisitAll(func(f *pflag.Flag) { c.flags = append(c.flags, f) })
+			fs.VisitAll(func(f *pflag.Flag) {
+				if !f.Hidden { // deprecated names keep working but are not offered
+					c.flags = append(c.flags, f)
+				}
+			})
 		}
 		out = append(out, c)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
@@ -16,8 +17,15 @@ import (
 // (HF_ENDPOINT, HF_TOKEN, HF_HUB_CACHE, HF_HUB_OFFLINE, …); progress goes
 // to stderr unless quiet.
 func newHubClient(env *environment, quiet bool) (*hub.Client, *hubProgress, error) {
+	return newHubClientToken(env, quiet, "")
+}
+
+// newHubClientToken is newHubClient with a --token: when set, it replaces
+// HF_TOKEN and the stored login (and is sent even with
+// HF_HUB_DISABLE_IMPLICIT_TOKEN, as an explicit token is by hf).
+func newHubClientToken(env *environment, quiet bool, token string) (*hub.Client, *hubProgress, error) {
 	var hp *hubProgress
-	opts := hub.Options{Getenv: env.getenv, UserAgent: "mlxconv/" + versionString()}
+	opts := hub.Options{Getenv: env.getenv, UserAgent: "mlxconv/" + versionString(), Token: token}
 	if !quiet {
 		hp = &hubProgress{w: env.stderr, tty: env.isTTY, now: time.Now}
 		opts.Progress = hp.update
@@ -40,7 +48,7 @@ func hubHooks(c *hub.Client, hp *hubProgress, preflight func(dir string) error) 
 		return dir, err
 	}
 	upload = func(ctx context.Context, dir, repo string) error {
-		_, err := uploadFolder(ctx, c, hp, dir, repo, false, "", "")
+		_, _, err := uploadFolder(ctx, c, hp, uploadRequest{local: dir, repo: repo})
 		return err
 	}
 	return resolve, upload
@@ -88,21 +96,46 @@ func init() {
 	}
 }
 
-// uploadFolder creates repo (if needed), readies the model card like
-// mlx_lm.upload and uploads dir in one commit.
-func uploadFolder(ctx context.Context, c *hub.Client, hp *hubProgress, dir, repo string, private bool, message, revision string) (*hub.CommitInfo, error) {
-	if _, err := c.CreateRepo(ctx, repo, private); err != nil {
-		return nil, err
+// uploadFolder creates the repo (if needed) and uploads req's folder in
+// one commit, or its file. A folder uploaded to the root of a model repo,
+// README.md included, first gets its model card readied like
+// mlx_lm.upload does. It returns
+// the repo's URL with the commit.
+func uploadFolder(ctx context.Context, c *hub.Client, hp *hubProgress, req uploadRequest) (*hub.CommitInfo, string, error) {
+	o := req.opts
+	url, err := c.CreateRepoWith(ctx, req.repo, hub.CreateRepoOptions{Type: o.RepoType, Private: req.private})
+	if err != nil {
+		return nil, "", err
 	}
-	if _, err := hub.PrepareUploadCard(dir, repo, versionString()); err != nil {
-		return nil, fmt.Errorf("model card: %w", err)
+	if req.file {
+		info, err := c.UploadFile(ctx, req.local, req.repo, o)
+		hp.finish()
+		return info, url, err
 	}
-	if message == "" {
-		message = "Upload MLX model converted with mlxconv"
+	if p := strings.Trim(o.PathInRepo, "/"); o.RepoType.String() == string(hub.RepoModel) && (p == "" || p == ".") && selects(o, "README.md") {
+		if _, err := hub.PrepareUploadCard(req.local, req.repo, versionString()); err != nil {
+			return nil, "", fmt.Errorf("model card: %w", err)
+		}
+		if o.Message == "" {
+			o.Message = "Upload MLX model converted with mlxconv"
+		}
 	}
-	info, err := c.UploadFolder(ctx, dir, repo, hub.UploadOptions{Message: message, Revision: revision})
+	info, err := c.UploadFolder(ctx, req.local, req.repo, o)
 	hp.finish()
-	return info, err
+	return info, url, err
+}
+
+// selects reports whether o's patterns keep the folder's file name.
+func selects(o hub.UploadOptions, name string) bool {
+	match := func(patterns []string) bool {
+		for _, p := range patterns {
+			if hub.MatchPattern(p, name) {
+				return true
+			}
+		}
+		return false
+	}
+	return (len(o.AllowPatterns) == 0 || match(o.AllowPatterns)) && !match(o.IgnorePatterns)
 }
 
 // hubProgress renders hub events on stderr: on a terminal one redrawn

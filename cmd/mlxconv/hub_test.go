@@ -95,7 +95,7 @@ func TestUploadCommand(t *testing.T) {
 	for n, d := range files {
 		require.NoError(t, os.WriteFile(filepath.Join(dir, n), []byte(d), 0o644))
 	}
-	code := runMain(context.Background(), env, []string{"upload", dir, "me/tiny-4bit", "--private", "--message", "first"})
+	code := runMain(context.Background(), env, []string{"upload", "me/tiny-4bit", dir, "--private", "--commit-message", "first"})
 	require.Equal(t, 0, code, errb.String())
 	assert.Contains(t, out.String(), "/me/tiny-4bit/commit/")
 	exists, private := h.Exists("me/tiny-4bit")
@@ -111,7 +111,7 @@ func TestUploadCommand(t *testing.T) {
 	assert.Equal(t, "first", commits[len(commits)-1].Message)
 
 	errb.Reset()
-	code = runMain(context.Background(), env, []string{"upload", dir, "me/tiny-4bit"})
+	code = runMain(context.Background(), env, []string{"upload", "me/tiny-4bit", dir})
 	require.Equal(t, 0, code, errb.String())
 	assert.Contains(t, errb.String(), "nothing to commit")
 	assert.NotContains(t, errb.String(), hubTestToken)

@@ -547,17 +547,22 @@ func (h *Hub) serveHub(w http.ResponseWriter, r *http.Request) {
 	case strings.Contains(r.URL.Path, ".git/info/lfs/objects/"):
 		h.serveLFS(w, r)
 	default:
-		prefix, repoSegs := "", segs
-		if len(segs) > 0 && (segs[0] == "datasets" || segs[0] == "spaces") {
-			prefix, repoSegs = segs[0]+"/", segs[1:]
-		}
-		if id, rest, ok := h.findRepo(repoSegs, "resolve"); ok && len(rest) >= 2 {
-			h.serveResolve(w, r, prefix+id, rest[0], strings.Join(rest[1:], "/"))
-			return
-		}
-		h.record(r, "hub", EndpointUnknown, "")
-		errorResponse(w, http.StatusNotFound, "", "no such route: "+r.Method+" "+r.URL.Path)
+		h.serveRepoPath(w, r, segs)
 	}
+}
+
+// serveRepoPath serves [/datasets|/spaces]/{repo}/resolve/{rev}/{path}.
+func (h *Hub) serveRepoPath(w http.ResponseWriter, r *http.Request, segs []string) {
+	prefix := ""
+	if len(segs) > 0 && (segs[0] == "datasets" || segs[0] == "spaces") {
+		prefix, segs = segs[0]+"/", segs[1:]
+	}
+	if id, rest, ok := h.findRepo(segs, "resolve"); ok && len(rest) >= 2 {
+		h.serveResolve(w, r, prefix+id, rest[0], strings.Join(rest[1:], "/"))
+		return
+	}
+	h.record(r, "hub", EndpointUnknown, "")
+	errorResponse(w, http.StatusNotFound, "", "no such route: "+r.Method+" "+r.URL.Path)
 }
 
 // hasSegs reports whether the path segments segs start with prefix.
