@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 
 	"github.com/mlxconv/mlxconv/convert/hub"
 )
@@ -23,7 +24,9 @@ Downloads files of a Hub repo into the huggingface_hub cache (HF_HUB_CACHE
 or HF_HOME/hub), shared with Python, or into --local-dir, and prints the
 snapshot directory (or the local dir), as hf download does; given one
 FILE, it prints that file's path. FILES are exact paths in the repo (with
-FILES, --include, --exclude and --all are ignored). Without FILES a model
+FILES, --include, --exclude and --all are ignored); a FOLDER/ among them
+(a name ending in '/') takes the files under it, and what exists of the
+other names. Without FILES a model
 repo gets what a conversion needs (mlx-lm's patterns: *.json,
 model*.safetensors, tokenizer files, chat templates, …) unless --include
 or --all says otherwise; a dataset or Space gets every file. --include and
@@ -82,6 +85,14 @@ func runDownload(ctx context.Context, env *environment, args []string) error {
 func selectDownload(env *environment, opts *hub.DownloadOptions, files []string, all bool) error {
 	switch {
 	case len(files) > 0:
+		if allow, ok := folderPatterns(files); ok {
+			// FOLDER/ arguments (hf download's): patterns for all of them.
+			if len(opts.AllowPatterns)+len(opts.IgnorePatterns) > 0 {
+				return fmt.Errorf("%w: a FOLDER/ argument cannot be combined with --include or --exclude (use --include 'FOLDER/*')", errUsage)
+			}
+			opts.AllowPatterns = allow
+			return nil
+		}
 		if len(opts.AllowPatterns)+len(opts.IgnorePatterns) > 0 || all {
 			fmt.Fprintln(env.stderr, "mlxconv: FILES name what to download; --include, --exclude and --all are ignored")
 		}
@@ -93,6 +104,25 @@ func selectDownload(env *environment, opts *hub.DownloadOptions, files []string,
 	}
 	return nil
 }
+
+// folderPatterns turns FILES holding a FOLDER/ (a name ending in '/')
+// into allow patterns as hf download does: FOLDER/* for each folder, the
+// other names escaped to match only themselves. ok is false without a
+// folder.
+func folderPatterns(files []string) (allow []string, ok bool) {
+	for _, f := range dedupe(files) {
+		if strings.HasSuffix(f, "/") {
+			ok = true
+			allow = append(allow, strings.TrimRight(f, "/")+"/*")
+			continue
+		}
+		allow = append(allow, globEscaper.Replace(f))
+	}
+	return allow, ok
+}
+
+// globEscaper makes a name an fnmatch pattern matching only itself.
+var globEscaper = strings.NewReplacer("*", "[*]", "?", "[?]", "[", "[[]")
 
 // dedupe drops repeated names, keeping the first of each.
 func dedupe(names []string) []string {

@@ -84,6 +84,7 @@ func TestUploadForms(t *testing.T) {
 		{"REPO uploads the current folder", "dir", []string{"me/x"}, "me/x", mlxNames, true, true},
 		{"REPO uploads the folder named like it", "parent", []string{"me/m"}, "me/m", mlxNames, true, true},
 		{"REPO DIR", "", []string{"me/x", "DIR"}, "me/x", mlxNames, true, true},
+		{"REPO GLOB", "dir", []string{"me/x", "*.json"}, "me/x", []string{"config.json", "tokenizer.json"}, false, false},
 		{"REPO DIR PATH_IN_REPO", "", []string{"me/x", "DIR", "v2"}, "me/x", prefixed("v2/", mlxNames), true, false},
 		{"REPO FILE", "", []string{"me/x", "DIR/tiny-F16.gguf"}, "me/x", []string{"tiny-F16.gguf"}, false, false},
 		{"REPO FILE PATH_IN_REPO", "", []string{"me/x", "DIR/config.json", "cfg/c.json"}, "me/x", []string{"cfg/c.json"}, false, false},
@@ -177,7 +178,8 @@ func TestUploadOldOrderHint(t *testing.T) {
 	assert.Equal(t, mlxNames, storedNames(t, h, "m"))
 
 	for _, args := range [][]string{{"upload"}, {"upload", "me/x", "nope"}, {"upload", "me/x", ".", "a", "b"},
-		{"upload", "me/x", ".", "--repo-type", "models"}, {"upload", "a/b/c", "."}} {
+		{"upload", "me/x", ".", "--repo-type", "models"}, {"upload", "a/b/c", "."},
+		{"upload", "me/x", "*.json", "--include", "*.md"}, {"upload", "me/x", "*.json", "sub"}} {
 		assert.Equal(t, 2, runMain(context.Background(), env, args), args)
 	}
 }
@@ -236,6 +238,7 @@ func TestDownloadForms(t *testing.T) {
 		{"REPO FILE", []string{"me/m", "sub/a.txt"}, []string{"sub/a.txt"}, "sub/a.txt", false, ""},
 		{"REPO FILES", []string{"me/m", "README.md", "x.gguf", "README.md"}, []string{"README.md", "x.gguf"}, "snapshot", false, ""},
 		{"FILES win over patterns", []string{"me/m", "x.gguf", "--include", "*.json", "--exclude", "*.gguf"}, []string{"x.gguf"}, "x.gguf", true, ""},
+		{"REPO FOLDER/ FILES", []string{"me/m", "sub/", "README.md", "nope.txt"}, []string{"README.md", "sub/a.txt"}, "snapshot", false, ""},
 		{"--include", []string{"me/m", "--include", "*.md", "--include", "sub/*"}, []string{"README.md", "sub/a.txt"}, "snapshot", false, ""},
 		{"--exclude", []string{"me/m", "--exclude", "*.safetensors", "--exclude", "sub/"}, []string{"config.json", "tokenizer.json"}, "snapshot", false, ""},
 		{"--all --exclude", []string{"me/m", "--all", "--exclude", "*.gguf", "--exclude", "sub/*"},
@@ -311,7 +314,8 @@ func TestDownloadErrors(t *testing.T) {
 	code := runMain(context.Background(), env, []string{"download", "me/m", "nope.json"})
 	assert.Equal(t, 1, code)
 	assert.Contains(t, errb.String(), `"nope.json"`)
-	for _, args := range [][]string{{"download"}, {"download", "me/m", "--repo-type", "spaces"}, {"download", "me/m", "--all", "--include", "*"}} {
+	for _, args := range [][]string{{"download"}, {"download", "me/m", "--repo-type", "spaces"}, {"download", "me/m", "--all", "--include", "*"},
+		{"download", "me/m", "sub/", "--exclude", "*.txt"}} {
 		assert.Equal(t, 2, runMain(context.Background(), env, args), args)
 	}
 }

@@ -27,7 +27,8 @@ const uploadSynopsis = `upload REPO [DIR|FILE] [PATH_IN_REPO] [--include GLOB]..
 Uploads DIR to the Hub repo REPO in one commit, with hf upload's arguments:
 DIR defaults to the folder named like REPO's name if there is one, else ".";
 PATH_IN_REPO puts the files under that folder of the repo; a FILE instead
-of DIR is uploaded to PATH_IN_REPO (default its base name). REPO is created
+of DIR is uploaded to PATH_IN_REPO (default its base name); a glob instead
+of DIR uploads the files of "." it matches. REPO is created
 if needed. --include and --exclude are globs (fnmatch: '*' also matches
 '/') on the path relative to DIR. Like mlx_lm.upload, large files go
 through LFS, files already on the Hub with the same content are skipped
@@ -40,7 +41,8 @@ selects them. Needs a write token (--token, HF_TOKEN or 'hf auth login').`
 // how to commit.
 type uploadRequest struct {
 	local   string
-	file    bool // local is one file
+	glob    string // hf's wildcard LOCAL_PATH: upload "." with --include glob
+	file    bool   // local is one file
 	repo    string
 	private bool
 	opts    hub.UploadOptions
@@ -53,7 +55,7 @@ func runUpload(ctx context.Context, env *environment, args []string) error {
 	repoType := fs.String("repo-type", "model", "model, dataset or space")
 	private := fs.Bool("private", false, "create the repo private (an existing repo keeps its visibility)")
 	var message string
-	fs.StringVar(&message, "commit-message", "", "commit message (default \"Upload MLX model converted with mlxconv\")")
+	fs.StringVar(&message, "commit-message", "", "commit message (default \"Upload MLX model converted with mlxconv\" for a model folder)")
 	fs.StringVar(&message, "message", "", "old name of --commit-message")
 	_ = fs.MarkDeprecated("message", "use --commit-message")
 	description := fs.String("commit-description", "", "commit description")
@@ -70,6 +72,12 @@ func runUpload(ctx context.Context, env *environment, args []string) error {
 	req, err := uploadTarget(fs, args)
 	if err != nil {
 		return err
+	}
+	if req.glob != "" {
+		if len(*include) > 0 {
+			return fmt.Errorf("%w: a glob %q as DIR is an --include; give one or the other", errUsage, req.glob)
+		}
+		*include = []string{req.glob}
 	}
 	req.private = *private
 	req.opts = hub.UploadOptions{RepoType: typ, Revision: *revision, Message: message, Description: *description,
@@ -112,17 +120,12 @@ func uploadTarget(flags *pflag.FlagSet, args []string) (uploadRequest, error) {
 		return uploadRequest{}, fmt.Errorf("%w: upload takes REPO first, as hf upload does: %s",
 			errUsage, swappedUpload(flags, args))
 	}
-	req := uploadRequest{repo: flags.Arg(0), local: flags.Arg(1)}
+	req := uploadRequest{repo: flags.Arg(0)}
 	if err := hub.ValidateRepoID(req.repo); err != nil {
 		return req, fmt.Errorf("%w: %v", errUsage, err)
 	}
-	if n == 1 {
-		// hf upload REPO uploads the file or folder named like the repo;
-		// without one, the current folder.
-		req.local = "."
-		if name := req.repo[strings.LastIndex(req.repo, "/")+1:]; exists(name) {
-			req.local = name
-		}
+	if err := req.setLocal(flags.Arg(1), flags.Arg(2)); err != nil {
+		return req, err
 	}
 	st, err := os.Stat(req.local)
 	if err != nil {
@@ -132,8 +135,31 @@ func uploadTarget(flags *pflag.FlagSet, args []string) (uploadRequest, error) {
 		return req, err
 	}
 	req.file = !st.IsDir()
-	req.opts.PathInRepo = flags.Arg(2)
 	return req, nil
+}
+
+// setLocal sets what to upload from the arguments after REPO, as hf
+// upload: no DIR is the file or folder named like the repo, else the
+// current folder; a DIR that does not exist and holds glob characters is
+// an --include over the current folder.
+func (req *uploadRequest) setLocal(local, pathInRepo string) error {
+	switch {
+	case local == "":
+		req.local = "."
+		if name := req.repo[strings.LastIndex(req.repo, "/")+1:]; exists(name) {
+			req.local = name
+		}
+	case !exists(local) && strings.ContainsAny(local, "*?["):
+		if pathInRepo != "" && pathInRepo != "." {
+			return fmt.Errorf("%w: a glob %q as DIR uploads to the repo's root; PATH_IN_REPO cannot be given", errUsage, local)
+		}
+		req.local, req.glob = ".", local
+		return nil
+	default:
+		req.local = local
+	}
+	req.opts.PathInRepo = pathInRepo
+	return nil
 }
 
 func isDir(p string) bool {

@@ -16,6 +16,11 @@
 //     <cache>/.locks/models--org--name/<etag>.lock (flock, shared with
 //     Python). The etag is the sha256 for LFS files and the git blob id
 //     for others.
+//   - Repo types: models by default; DownloadOptions, UploadOptions and
+//     CreateRepoOptions take a RepoType (dataset, space) for the
+//     /api/datasets/…, /datasets/{repo}/resolve/… and
+//     /datasets/{repo}.git/… paths and the datasets--org--name cache
+//     folder (spaces alike).
 //   - Downloads: only the selected files (DefaultAllowPatterns: mlx-lm's
 //     plus chat templates), in parallel (Options.Workers), resumable (a
 //     partial blobs/<etag>.incomplete is continued with HTTP Range), and
