@@ -206,3 +206,60 @@ print(json.dumps(d))
 	assert.Equal(t, []any{"a", "b"}, got["datasets"])
 	assert.Equal(t, true, got["_text_has_usage"])
 }
+
+// Datasets and Spaces: huggingface_hub uploads to the fake Hub through its
+// real dataset and Space routes (create, preupload, LFS batch, commit), and
+// reads, offline, the dataset snapshot we downloaded into the shared cache.
+func TestInteropRepoTypes(t *testing.T) {
+	oracle.Python(t)
+	e := newEnv(t)
+	src := t.TempDir()
+	mlxFolder(t, src, 64<<10)
+	env := e.hub.Env(e.cache)
+	var up struct {
+		Dataset string `json:"dataset"`
+		Space   string `json:"space"`
+	}
+	pyHub(t, env, `
+import json, os
+from huggingface_hub import HfApi
+api = HfApi()
+api.create_repo("org/set", repo_type="dataset")
+d = api.upload_folder(repo_id="org/set", repo_type="dataset", folder_path=`+pyQuote(src)+`, path_in_repo="data")
+api.create_repo("org/app", repo_type="space", space_sdk="gradio")
+s = api.upload_file(repo_id="org/app", repo_type="space", path_or_fileobj=`+pyQuote(filepath.Join(src, "config.json"))+`, path_in_repo="app/config.json")
+print(json.dumps({"dataset": str(d), "space": str(s)}))
+`, &up)
+	assert.Contains(t, up.Dataset, "/datasets/org/set/")
+	assert.Contains(t, up.Space, "/spaces/org/app/")
+	stored, ok := e.hub.Files("datasets/org/set", "main")
+	require.True(t, ok)
+	assert.Contains(t, stored, "data/model.safetensors")
+	assert.True(t, e.hub.IsStoredAsLFS("datasets/org/set", "main", "data/model.safetensors"))
+	stored, ok = e.hub.Files("spaces/org/app", "main")
+	require.True(t, ok)
+	assert.Contains(t, stored, "app/config.json")
+
+	c := e.client(t)
+	dir, err := c.Download(context.Background(), "org/set", "", DownloadOptions{RepoType: RepoDataset, AllowPatterns: []string{}})
+	require.NoError(t, err)
+	env["HF_HUB_OFFLINE"] = "1"
+	var got struct {
+		Path  string            `json:"path"`
+		Files map[string]string `json:"files"`
+	}
+	pyHub(t, env, pyListing+`
+from huggingface_hub import snapshot_download
+p = snapshot_download("org/set", repo_type="dataset", local_files_only=True, cache_dir=os.environ["HF_HUB_CACHE"])
+print(json.dumps({"path": p, "files": listing(p)}))
+`, &got)
+	assert.Equal(t, dir, got.Path)
+	stored, _ = e.hub.Files("datasets/org/set", "main")
+	assert.Equal(t, digests(stored), got.Files)
+}
+
+// pyQuote is s as a Python string literal.
+func pyQuote(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
