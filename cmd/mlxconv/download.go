@@ -99,7 +99,7 @@ func selectDownload(env *environment, opts *hub.DownloadOptions, files []string,
 		opts.Files, opts.AllowPatterns, opts.IgnorePatterns = dedupe(files), nil, nil
 	case all && len(opts.AllowPatterns) > 0:
 		return fmt.Errorf("%w: --all and --include exclude each other", errUsage)
-	case all || opts.RepoType.String() != string(hub.RepoModel) && opts.AllowPatterns == nil:
+	case all || !isModelRepo(opts.RepoType) && opts.AllowPatterns == nil:
 		opts.AllowPatterns = []string{} // every file
 	}
 	return nil

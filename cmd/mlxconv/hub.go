@@ -97,10 +97,9 @@ func init() {
 }
 
 // uploadFolder creates the repo (if needed) and uploads req's folder in
-// one commit, or its file. A folder uploaded to the root of a model repo,
-// README.md included, first gets its model card readied like
-// mlx_lm.upload does. It returns
-// the repo's URL with the commit.
+// one commit, or its file, and returns the repo's URL with the commit. A
+// folder uploaded to the root of a model repo, README.md included, first
+// gets its model card readied like mlx_lm.upload does.
 func uploadFolder(ctx context.Context, c *hub.Client, hp *hubProgress, req uploadRequest) (*hub.CommitInfo, string, error) {
 	o := req.opts
 	url, err := c.CreateRepoWith(ctx, req.repo, hub.CreateRepoOptions{Type: o.RepoType, Private: req.private})
@@ -112,7 +111,7 @@ func uploadFolder(ctx context.Context, c *hub.Client, hp *hubProgress, req uploa
 		hp.finish()
 		return info, url, err
 	}
-	if p := strings.Trim(o.PathInRepo, "/"); o.RepoType.String() == string(hub.RepoModel) && (p == "" || p == ".") && selects(o, "README.md") {
+	if p := strings.Trim(o.PathInRepo, "/"); isModelRepo(o.RepoType) && (p == "" || p == ".") && selects(o, "README.md") {
 		if _, err := hub.PrepareUploadCard(req.local, req.repo, versionString()); err != nil {
 			return nil, "", fmt.Errorf("model card: %w", err)
 		}
@@ -124,6 +123,9 @@ func uploadFolder(ctx context.Context, c *hub.Client, hp *hubProgress, req uploa
 	hp.finish()
 	return info, url, err
 }
+
+// isModelRepo reports whether t is a model repo (the zero value is one).
+func isModelRepo(t hub.RepoType) bool { return t == "" || t == hub.RepoModel }
 
 // selects reports whether o's patterns keep the folder's file name.
 func selects(o hub.UploadOptions, name string) bool {

@@ -88,6 +88,7 @@ func TestUploadForms(t *testing.T) {
 		{"REPO DIR PATH_IN_REPO", "", []string{"me/x", "DIR", "v2"}, "me/x", prefixed("v2/", mlxNames), true, false},
 		{"REPO FILE", "", []string{"me/x", "DIR/tiny-F16.gguf"}, "me/x", []string{"tiny-F16.gguf"}, false, false},
 		{"REPO FILE PATH_IN_REPO", "", []string{"me/x", "DIR/config.json", "cfg/c.json"}, "me/x", []string{"cfg/c.json"}, false, false},
+		{"REPO FILE FOLDER/", "", []string{"me/x", "DIR/config.json", "cfg/"}, "me/x", []string{"cfg/config.json"}, false, false},
 		{"--include", "", []string{"me/x", "DIR", "--include", "*.json", "--include", "sub/*"}, "me/x",
 			[]string{"config.json", "sub/extra.txt", "tokenizer.json"}, false, false},
 		{"--exclude", "", []string{"me/x", "DIR", "--exclude", "sub/*", "--exclude", "*.md"}, "me/x",

@@ -27,9 +27,9 @@ const uploadSynopsis = `upload REPO [DIR|FILE] [PATH_IN_REPO] [--include GLOB]..
 Uploads DIR to the Hub repo REPO in one commit, with hf upload's arguments:
 DIR defaults to the folder named like REPO's name if there is one, else ".";
 PATH_IN_REPO puts the files under that folder of the repo; a FILE instead
-of DIR is uploaded to PATH_IN_REPO (default its base name); a glob instead
-of DIR uploads the files of "." it matches. REPO is created
-if needed. --include and --exclude are globs (fnmatch: '*' also matches
+of DIR is uploaded to PATH_IN_REPO (default its base name; under it when
+it ends with '/'); a glob instead of DIR uploads the files of "." it
+matches. REPO is created if needed. --include and --exclude are globs (fnmatch: '*' also matches
 '/') on the path relative to DIR. Like mlx_lm.upload, large files go
 through LFS, files already on the Hub with the same content are skipped
 (so an interrupted upload resumes), and a model card written by mlxconv
@@ -216,7 +216,7 @@ const ggufHint = "--include '*.gguf' uploads them"
 // says so on stderr.
 func skipGGUF(env *environment, req *uploadRequest) error {
 	o := &req.opts
-	if req.file || len(o.AllowPatterns) > 0 || o.RepoType.String() != string(hub.RepoModel) {
+	if req.file || len(o.AllowPatterns) > 0 || !isModelRepo(o.RepoType) {
 		return nil
 	}
 	if _, err := os.Stat(filepath.Join(req.local, "config.json")); err != nil {

@@ -110,7 +110,8 @@ type UploadOptions struct {
 	Description string
 	// PathInRepo is where the files go in the repo: the folder UploadFolder
 	// puts the folder's files under ("" or "." for the root), the path of
-	// UploadFile's file (default its base name).
+	// UploadFile's file (default its base name; under that folder when
+	// PathInRepo ends with '/').
 	PathInRepo string
 	// AllowPatterns, if not empty, keeps only the local files matching one
 	// of them; IgnorePatterns drops those matching one of them. Both are
@@ -176,8 +177,11 @@ func (c *Client) UploadFile(ctx context.Context, file, repo string, opts UploadO
 		return nil, err
 	}
 	rel := strings.Trim(opts.PathInRepo, "/")
-	if rel == "" || rel == "." {
+	switch {
+	case rel == "" || rel == ".":
 		rel = filepath.Base(file)
+	case strings.HasSuffix(opts.PathInRepo, "/"):
+		rel += "/" + filepath.Base(file) // a folder of the repo
 	}
 	if err := ValidateFilename(rel); err != nil {
 		return nil, err
