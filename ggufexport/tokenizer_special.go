@@ -601,7 +601,10 @@ func (pt *postTokens) separators(mid []any, last any) {
 			addSep = true
 		}
 		if !pt.isSep(e) {
-			warnf("unknown separator token %v in TemplateProcessing<pair>", e)
+			// (Llama 2's own tokenizer.json joins pairs with "<s>":
+			// worth a line that says what it means, not a puzzle.)
+			warnf("tokenizer.json post_processor: the pair template joins its two sequences with %s, "+
+				"neither the sep nor the eos token; the GGUF gets no separator (as convert_hf_to_gguf.py)", quoteToken(e))
 		}
 	} else {
 		warnf("unknown middle sequence in TemplateProcessing<pair>")
@@ -611,7 +614,8 @@ func (pt *postTokens) separators(mid []any, last any) {
 			if pt.isSep(e) {
 				addSep = true
 			} else {
-				warnf("unknown second separator token %v in TemplateProcessing<pair>", e)
+				warnf("tokenizer.json post_processor: the pair template's second separator %s is "+
+					"neither the sep nor the eos token; the GGUF gets no separator for it (as convert_hf_to_gguf.py)", quoteToken(e))
 			}
 		} else {
 			warnf("unknown second middle sequence in TemplateProcessing<pair>")
@@ -881,4 +885,13 @@ func (l *vocabLoader) extraSpecials(kinds []string, ids map[string]int64, keepTe
 	}
 	sv.apply()
 	return nil
+}
+
+// quoteToken prints a template's special token as a quoted name (a
+// string id) or as it is (a number).
+func quoteToken(e any) string {
+	if s, ok := e.(string); ok {
+		return strconv.Quote(s)
+	}
+	return fmt.Sprint(e)
 }

@@ -832,3 +832,14 @@ func TestHFComponents(t *testing.T) {
 		}
 	}
 }
+
+// The bundled demo model's tokenizer (Llama 2's post-processor, pairs
+// joined with "<s>") gets one warning that says what it means.
+func TestLoadVocabPairSeparatorWarning(t *testing.T) {
+	v, err := loadVocab(filepath.Join("..", "testdata", "tiny-llama"), vocabOptions{Arch: "llama"})
+	require.NoError(t, err)
+	require.Len(t, v.Warnings, 1)
+	assert.Equal(t, `tokenizer.json post_processor: the pair template joins its two sequences with "<s>", `+
+		`neither the sep nor the eos token; the GGUF gets no separator (as convert_hf_to_gguf.py)`, v.Warnings[0])
+	assert.Equal(t, false, lookup[bool](t, v, "tokenizer.ggml.add_sep_token"))
+}

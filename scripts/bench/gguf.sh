@@ -14,7 +14,14 @@
 # output is deleted right before that tool runs (deleting both at once before
 # the first tool would hand it all the warm memory).
 #
-#   scripts/bench/gguf.sh [MLXCONV]
+# K-quant types (BENCH_TYPES, e.g. "q4_k_m q6_k iq4_xs") are measured against
+# llama.cpp's two-step pipeline: convert_hf_to_gguf.py --outtype bf16, then
+# llama-quantize IN OUT TYPE on the machine's cores (issue 15 targets: wall
+# <= 0.15x the two steps together, peak RSS <= 0.1x of the larger step, extra
+# disk 0 where the pipeline needs the whole bf16 file); the two files must be
+# byte-identical.
+#
+#   scripts/bench/gguf.sh [MLXCONV]         BENCH_TYPES="f16 q8_0" by default
 # MLXCONV defaults to bin/mlxconv. Needs the llama.cpp oracle
 # (scripts/oracle/llama/setup.sh) and the convert benchmark's model (made here
 # when missing, as scripts/bench/convert.sh does).
@@ -82,7 +89,32 @@ printf '%-8s %-22s %10s %14s\n' type tool "wall s" "peak RSS MB"
 best() { # prev_wall prev_rss wall rss -> min wall, max rss
   awk -v a="$1" -v b="$2" -v c="$3" -v d="$4" 'BEGIN { w = (a == "" || c < a) ? c : a; r = (b == "" || d > b) ? d : b; print w, r }'
 }
-for t in f16 q8_0; do
+kquant() { case "$1" in q[2-6]_k*|Q[2-6]_K*|iq4_*|IQ4_*|tq[12]_0|TQ[12]_0) return 0 ;; esac; return 1; }
+qbin="$llama/bin/llama-quantize"
+for t in ${BENCH_TYPES:-f16 q8_0}; do
+  if kquant "$t"; then
+    [ -x "$qbin" ] || { echo "no llama-quantize at $qbin (scripts/oracle/llama/setup.sh)" >&2; exit 2; }
+    w_ref="" r_ref="" w_our="" r_our=""
+    for i in $(seq "${BENCH_REPEAT:-3}"); do
+      rm -f "$work/ref-bf16.gguf" "$work/ref-$t.gguf"
+      read -r w1 r1 < <(measure "ref-bf16" "$lpy" "$llama/llama.cpp/convert_hf_to_gguf.py" "$model_in" --outfile "$work/ref-bf16.gguf" --outtype bf16)
+      read -r w2 r2 < <(measure "ref-$t" "$qbin" "$work/ref-bf16.gguf" "$work/ref-$t.gguf" "$t" "$(nproc)")
+      extra=$(stat -c %s "$work/ref-bf16.gguf")
+      rm -f "$work/ref-bf16.gguf"
+      read -r w_ref r_ref < <(best "$w_ref" "$r_ref" "$(awk -v a="$w1" -v b="$w2" 'BEGIN { print a + b }')" "$((r1 > r2 ? r1 : r2))")
+      rm -f "$work/our-$t.gguf"
+      read -r w r < <(measure "our-$t" "$bin" gguf --model "$model_in" --outfile "$work/our-$t.gguf" --outtype "$t" --quiet)
+      read -r w_our r_our < <(best "$w_our" "$r_our" "$w" "$r")
+    done
+    awk -v t="$t" -v wr="$w_ref" -v rr="$r_ref" -v wo="$w_our" -v ro="$r_our" -v x="$extra" 'BEGIN {
+      printf "%-8s %-22s %10.2f %14.1f   (+%.0f MB bf16 intermediate on disk)\n", t, "converter+llama-quantize", wr, rr / 1024, x / 1e6
+      printf "%-8s %-22s %10.2f %14.1f   (no intermediate)\n", t, "mlxconv gguf", wo, ro / 1024
+      printf "%-8s %-22s %9.3fx %13.3fx   (targets <= 0.15x wall, <= 0.1x RSS)\n", t, "ratio", wo / wr, ro / rr
+    }'
+    if cmp -s "$work/ref-$t.gguf" "$work/our-$t.gguf"; then echo "  bytes: identical"; else echo "  bytes: DIFFER ($(cmp "$work/ref-$t.gguf" "$work/our-$t.gguf" | head -1))"; fi
+    rm -f "$work/ref-$t.gguf" "$work/our-$t.gguf"
+    continue
+  fi
   w_ref="" r_ref="" w_our="" r_our=""
   for i in $(seq "${BENCH_REPEAT:-3}"); do
     # Each tool's previous output is removed just before it runs, so both

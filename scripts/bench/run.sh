@@ -4,6 +4,8 @@
 #   ./build.sh bench              kernels vs MLX-CPU, safetensors vs cat/dd
 #   ./build.sh bench convert      also the ~2 GB convert benchmark vs mlx_lm.convert
 #   ./build.sh bench moe          also the 2 GB and 20 GB MoE convert benchmark vs the I/O floor
+#   ./build.sh bench gguf         also the ~2 GB GGUF export (f16, q8_0) vs convert_hf_to_gguf.py
+#   ./build.sh bench kquant       also ~2 GB -> Q4_K_M, Q6_K, IQ4_XS vs convert_hf_to_gguf.py bf16 + llama-quantize
 #
 # Reports throughput and ratios (ours / peer); never asserts on time.
 set -euo pipefail
@@ -43,4 +45,16 @@ if [ "${1:-}" = moe ]; then
   echo "== convert: 2 GB and 20 GB bf16 MoE (64 experts, per-expert tensors), -q 4-bit, vs cat + dd"
   go build -o bin/mlxconv ./cmd/mlxconv
   scripts/bench/moe.sh bin/mlxconv
+fi
+
+if [ "${1:-}" = gguf ] || [ "${1:-}" = kquant ]; then
+  echo
+  go build -o bin/mlxconv ./cmd/mlxconv
+  if [ "$1" = gguf ]; then
+    echo "== gguf: ~2 GB bf16 llama -> f16, q8_0, vs convert_hf_to_gguf.py"
+    scripts/bench/gguf.sh bin/mlxconv
+  else
+    echo "== gguf K-quants: ~2 GB bf16 llama -> Q4_K_M, Q6_K, IQ4_XS, one step vs convert_hf_to_gguf.py bf16 + llama-quantize"
+    BENCH_TYPES="${BENCH_TYPES:-q4_k_m q6_k iq4_xs}" scripts/bench/gguf.sh bin/mlxconv
+  fi
 fi
