@@ -106,14 +106,14 @@ func selectDownload(env *environment, opts *hub.DownloadOptions, files []string,
 }
 
 // folderPatterns turns FILES holding a FOLDER/ (a name ending in '/')
-// into allow patterns as hf download does: FOLDER/* for each folder, the
+// into allow patterns as hf download does: each folder's files, the
 // other names escaped to match only themselves. ok is false without a
 // folder.
 func folderPatterns(files []string) (allow []string, ok bool) {
 	for _, f := range dedupe(files) {
 		if strings.HasSuffix(f, "/") {
 			ok = true
-			allow = append(allow, strings.TrimRight(f, "/")+"/*")
+			allow = append(allow, f) // hub.MatchPattern: FOLDER/ is FOLDER/*
 			continue
 		}
 		allow = append(allow, globEscaper.Replace(f))

@@ -337,3 +337,13 @@ func TestHubCompletionFlags(t *testing.T) {
 		}
 	}
 }
+
+// Beside a FOLDER/, the other FILES stay exact names, glob characters
+// included.
+func TestDownloadFolderAndExactNames(t *testing.T) {
+	h, env, out, errb := hubTestEnv(t)
+	h.AddRepo("me/m", map[string][]byte{"w[1].txt": []byte("a"), "w1.txt": []byte("b"), "w*.txt": []byte("c"), "sub/x": []byte("x")})
+	code := runMain(context.Background(), env, []string{"download", "me/m", "sub/", "w[1].txt", "w*.txt", "--quiet"})
+	require.Equal(t, 0, code, errb.String())
+	assert.Equal(t, []string{"sub/x", "w*.txt", "w[1].txt"}, filesUnder(t, strings.TrimSpace(out.String())))
+}
