@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -106,6 +107,9 @@ func uploadFolder(ctx context.Context, c *hub.Client, hp *hubProgress, req uploa
 	if err != nil {
 		return nil, "", err
 	}
+	if err := ensureBranch(ctx, c, req.repo, o); err != nil {
+		return nil, "", err
+	}
 	if req.file {
 		info, err := c.UploadFile(ctx, req.local, req.repo, o)
 		hp.finish()
@@ -122,6 +126,18 @@ func uploadFolder(ctx context.Context, c *hub.Client, hp *hubProgress, req uploa
 	info, err := c.UploadFolder(ctx, req.local, req.repo, o)
 	hp.finish()
 	return info, url, err
+}
+
+// ensureBranch creates the --revision branch when the repo lacks it, as
+// hf upload does (other lookup failures are left to the upload to report).
+func ensureBranch(ctx context.Context, c *hub.Client, repo string, o hub.UploadOptions) error {
+	if o.Revision == "" {
+		return nil
+	}
+	if _, err := c.RepoInfo(ctx, o.RepoType, repo, o.Revision); !errors.Is(err, hub.ErrRevisionNotFound) {
+		return nil
+	}
+	return c.CreateBranch(ctx, o.RepoType, repo, o.Revision)
 }
 
 // isModelRepo reports whether t is a model repo (the zero value is one).

@@ -45,8 +45,12 @@ func uploadFixture(t *testing.T) (parent, dir string) {
 // new repo starts with.
 func storedNames(t *testing.T, h *hubtest.Hub, id string) []string {
 	t.Helper()
-	files, ok := h.Files(id, "main")
-	require.True(t, ok, "no repo %s", id)
+	rev := "main"
+	if i := strings.Index(id, "@"); i >= 0 {
+		id, rev = id[:i], id[i+1:]
+	}
+	files, ok := h.Files(id, rev)
+	require.True(t, ok, "no repo %s at %s", id, rev)
 	var out []string
 	for n := range files {
 		if n != ".gitattributes" {
@@ -99,6 +103,8 @@ func TestUploadForms(t *testing.T) {
 		{"dataset", "", []string{"me/d", "DIR", "data", "--repo-type", "dataset", "--exclude", "*.safetensors"}, "datasets/me/d",
 			[]string{"data/README.md", "data/config.json", "data/sub/extra.txt", "data/tiny-F16.gguf", "data/tokenizer.json"}, false, false},
 		{"space", "", []string{"me/s", "DIR", "--repo-type", "space", "--include", "*.md"}, "spaces/me/s", []string{"README.md"}, false, false},
+		{"--revision creates the branch", "", []string{"me/x", "DIR", "--revision", "dev", "--include", "*.json"}, "me/x@dev",
+			[]string{"config.json", "tokenizer.json"}, false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h, env, out, errb := hubTestEnv(t)
@@ -120,10 +126,11 @@ func TestUploadForms(t *testing.T) {
 			readme, err := os.ReadFile(filepath.Join(dir, "README.md"))
 			require.NoError(t, err)
 			assert.Equal(t, tc.card, string(readme) != mlxCard, "README.md readied for the repo")
-			assert.Contains(t, out.String(), "/"+tc.id+"/commit/")
+			id, _, _ := strings.Cut(tc.id, "@")
+			assert.Contains(t, out.String(), "/"+id+"/commit/")
 			for _, r := range h.Requests() {
 				if r.Server == "hub" && r.Endpoint != hubtest.EndpointCreate {
-					assert.True(t, strings.Contains(r.Path, "/"+tc.id+"/") || strings.Contains(r.Path, "/"+tc.id+".git/"), "%s %s", r.Method, r.Path)
+					assert.True(t, strings.Contains(r.Path, "/"+id+"/") || strings.Contains(r.Path, "/"+id+".git/"), "%s %s", r.Method, r.Path)
 				}
 			}
 		})

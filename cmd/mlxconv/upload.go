@@ -59,7 +59,7 @@ func runUpload(ctx context.Context, env *environment, args []string) error {
 	fs.StringVar(&message, "message", "", "old name of --commit-message")
 	_ = fs.MarkDeprecated("message", "use --commit-message")
 	description := fs.String("commit-description", "", "commit description")
-	revision := fs.String("revision", "", "branch to commit to (default main)")
+	revision := fs.String("revision", "", "branch to commit to, created from main if missing (default main)")
 	token := fs.String("token", "", "Hub token for this command (default HF_TOKEN or the stored login)")
 	quiet := fs.Bool("quiet", false, "no progress on stderr")
 	if err := parseFlags(fs, args); err != nil {

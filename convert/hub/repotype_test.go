@@ -100,6 +100,19 @@ func TestUploadTypedAndPlaced(t *testing.T) {
 	commits := e.hub.Commits("org/m")
 	assert.Equal(t, "Upload tokenizer.json using mlxconv", commits[len(commits)-1].Message)
 
+	// A branch is created once (exist ok) and takes commits.
+	require.NoError(t, c.CreateBranch(ctx, RepoModel, "org/m", "dev"))
+	require.NoError(t, c.CreateBranch(ctx, RepoModel, "org/m", "dev"))
+	_, err = c.UploadFile(ctx, filepath.Join(dir, "empty.txt"), "org/m", UploadOptions{Revision: "dev"})
+	require.NoError(t, err)
+	dev, ok := e.hub.Files("org/m", "dev")
+	require.True(t, ok)
+	assert.Contains(t, dev, "empty.txt")
+	assert.Contains(t, dev, "cfg/a.json", "dev starts at main")
+	main, _ := e.hub.Files("org/m", "main")
+	assert.NotContains(t, main, "empty.txt")
+	require.ErrorIs(t, c.CreateBranch(ctx, RepoModel, "org/none", "dev"), ErrRepoNotFound)
+
 	got, err := FolderFiles(dir, UploadOptions{AllowPatterns: []string{"sub/"}})
 	require.NoError(t, err)
 	assert.Equal(t, []string{"sub/chat_template.json"}, got)

@@ -90,6 +90,30 @@ func (c *Client) CreateRepoWith(ctx context.Context, repo string, opts CreateRep
 	return "", fmt.Errorf("create repo %s: %w", repo, err)
 }
 
+// CreateBranch creates branch in repo from the head of main, as
+// huggingface_hub's create_branch with exist_ok=True: a branch that
+// exists is not an error.
+func (c *Client) CreateBranch(ctx context.Context, typ RepoType, repo, branch string) error {
+	if err := ValidateRepoID(repo); err != nil {
+		return err
+	}
+	if err := typ.check(); err != nil {
+		return err
+	}
+	if err := ValidateRevision(branch); err != nil {
+		return err
+	}
+	if err := c.needToken("create a branch"); err != nil {
+		return err
+	}
+	err := c.postJSON(ctx, c.apiURL(typ.apiPath(repo)+"/branch/"+quoteAll(branch)), nil, map[string]any{}, nil, false)
+	var he *HTTPError
+	if err == nil || errors.As(err, &he) && he.Status == http.StatusConflict {
+		return nil
+	}
+	return fmt.Errorf("create branch %s of %s: %w", branch, repo, err)
+}
+
 func (c *Client) needToken(what string) error {
 	if c.token == "" {
 		return fmt.Errorf("%w: a token is needed to %s: set HF_TOKEN or log in with `hf auth login`", ErrUnauthorized, what)

@@ -53,6 +53,7 @@ const (
 	EndpointLFSComplete Endpoint = "lfs-complete" // POST /lfs/complete/{oid}
 	EndpointLFSVerify   Endpoint = "lfs-verify"   // POST /{repo}.git/info/lfs/objects/verify
 	EndpointCommit      Endpoint = "commit"       // POST /api/models/{repo}/commit/{rev}
+	EndpointBranch      Endpoint = "branch"       // POST /api/models/{repo}/branch/{branch}
 	EndpointUnknown     Endpoint = "unknown"
 )
 
@@ -573,7 +574,7 @@ func hasSegs(segs []string, prefix ...string) bool {
 // serveAPIModels serves /api/models/…, and with prefix "datasets/" or
 // "spaces/" the same routes under /api/datasets/ and /api/spaces/.
 func (h *Hub) serveAPIModels(w http.ResponseWriter, r *http.Request, prefix string, segs []string) {
-	for _, kw := range []string{"revision", "tree", "preupload", "commit"} {
+	for _, kw := range []string{"revision", "tree", "preupload", "commit", "branch"} {
 		id, rest, ok := h.findRepo(segs, kw)
 		if !ok || len(rest) < 1 {
 			continue
@@ -588,6 +589,8 @@ func (h *Hub) serveAPIModels(w http.ResponseWriter, r *http.Request, prefix stri
 			h.servePreupload(w, r, id, rest[0])
 		case "commit":
 			h.serveCommit(w, r, id, rest[0])
+		case "branch":
+			h.serveBranch(w, r, id, rest[0])
 		}
 		return
 	}
@@ -1103,6 +1106,25 @@ func (h *Hub) serveComplete(w http.ResponseWriter, r *http.Request, oid string) 
 	h.lfs[oid] = all
 	delete(h.parts, oid)
 	jsonResponse(w, http.StatusOK, map[string]bool{"success": true})
+}
+
+// serveBranch creates a branch at main's head (409 if it exists).
+func (h *Hub) serveBranch(w http.ResponseWriter, r *http.Request, id, branch string) {
+	if applyFault(w, r, h.record(r, "hub", EndpointBranch, "")) {
+		return
+	}
+	rp := h.writeRepo(w, r, id)
+	if rp == nil {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, ok := rp.refs[branch]; ok {
+		errorResponse(w, http.StatusConflict, "", "Reference already exists")
+		return
+	}
+	rp.refs[branch] = rp.refs["main"]
+	jsonResponse(w, http.StatusOK, map[string]any{})
 }
 
 func (h *Hub) serveCommit(w http.ResponseWriter, r *http.Request, id, rev string) {
