@@ -4,16 +4,16 @@
 The suite caches results keyed by everything they depend on (fixtures made
 by transformers, mlx_lm references, llama.cpp converter references, bf16
 references of the K-quant check, mlx-lm outputs exported to GGUF). Every
-change to a fixture, a pin or a harness starts new keys, and nothing else
-ever removes the old ones: one day of commits left 35 GB of dead entries
-beside a 5 GB live set, and a CI run on that disk died of ENOSPC. Each user
+change to a fixture, a pin or a harness starts new keys, and little else
+ever removes the old ones: a day of commits left 21 GB of dead entries
+beside an 18 GB live set, and a CI run on that disk died of ENOSPC. Each user
 of an entry refreshes its mtime on a hit, so an entry's mtime is its last
 use, and:
 
   cachegc.py start   (at the start of ./build.sh test)
       removes entries unused for --unused-days (default 3), then the least
       recently used ones while the caches hold more than --max-gb (default
-      $MLXCONV_CACHE_MAX_GB or 16) or the file system has less than
+      $MLXCONV_CACHE_MAX_GB or 32; one live set is 18 GB in December 2026) or the file system has less than
       --min-free-gb free (default $MLXCONV_MIN_FREE_GB or 12); prints the
       sizes; exits 1 with a one-line message if the file systems of the
       cache and of TMPDIR still have less than --min-free-gb free.
@@ -150,7 +150,7 @@ def main():
     sub = ap.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("start")
     s.add_argument("--unused-days", type=float, default=3)
-    s.add_argument("--max-gb", type=float, default=float(os.environ.get("MLXCONV_CACHE_MAX_GB") or 16))
+    s.add_argument("--max-gb", type=float, default=float(os.environ.get("MLXCONV_CACHE_MAX_GB") or 32))
     s.add_argument("--min-free-gb", type=float, default=float(os.environ.get("MLXCONV_MIN_FREE_GB") or 12))
     w = sub.add_parser("sweep")
     w.add_argument("--before", type=float, required=True)
