@@ -74,6 +74,7 @@ Ends with "mlx-gguf-oracle: N passed, M failed, K pending" (exit 1 on
 failures; pending fixtures are not counted).
 """
 import argparse
+import concurrent.futures
 import hashlib
 import json
 import os
@@ -305,6 +306,46 @@ def select(a, refs):
     return run, pending
 
 
+def prepare_arch(a, py, vers, arch, refs, out_dir):
+    """One architecture's part before llama.cpp runs: mlx_lm's reference
+    and our exports of its outputs. Returns (checks to add, the line to
+    print, logits jobs, pending cases); safe to run beside another."""
+    adds, jobs, pending = [], [], []
+    if arch not in refs:
+        return [(arch, "prepared", False, "no f32 reference in index.json")], "", jobs, pending
+    try:
+        with open(refs[arch]["logits"], encoding="utf-8") as f:
+            tokens = json.load(f)["tokens"]
+    except OSError as e:  # (a shared reference cache rewritten meanwhile)
+        return [(arch, "reference", False, "%s: rerun check.py prepare" % e)], "", jobs, pending
+    try:
+        ref_dir, cached, secs = ensure_ref(a, py, vers, arch, refs[arch]["model"], tokens)
+    except RuntimeError as e:
+        return [(arch, "mlx_lm", False, str(e)[-500:])], "", jobs, pending
+    line = "mlx_lm %-12s %s" % (arch, "cached" if cached else "%.1fs" % secs)
+    with open(os.path.join(ref_dir, "info.json"), encoding="utf-8") as f:
+        info = json.load(f)
+    ctx, hf_logits = long_rope_ctx(refs[arch]), refs[arch]["logits"]
+    if ctx:
+        # The gap under the same context: the converter's f32 GGUF again.
+        hf_logits = os.path.join(out_dir, "%s-ref-ctx%d.logits.json" % (arch, ctx))
+        jobs.append({"file": refs[arch]["gguf"], "out": hf_logits, "tokens": tokens, "prompt": check.PROMPT, "n": 1, "ctx": ctx})
+    for case in CASES:
+        outfile = os.path.join(out_dir, "%s-%s.gguf" % (arch, case))
+        rc, text = export(a, os.path.join(ref_dir, case, info["name"]), outfile, outtype(info, case, ref_dir))
+        adds.append((arch, case + " export", rc == 0,
+                     "" if rc == 0 else text.strip().splitlines()[-1][-300:] if text.strip() else "exit %d" % rc))
+        if rc != 0:
+            continue
+        out = outfile[:-5] + ".logits.json"
+        job = {"file": outfile, "out": out, "tokens": tokens, "prompt": check.PROMPT, "n": 1}
+        if ctx:
+            job["ctx"] = ctx
+        jobs.append(job)
+        pending.append((arch, case, ref_dir, info, out, text, hf_logits, ctx))
+    return adds, line, jobs, pending
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", required=True)
@@ -333,41 +374,17 @@ def main():
     os.makedirs(out_dir, exist_ok=True)
     t0 = time.monotonic()
     jobs, pending = [], []
-    for arch in archs:
-        if arch not in refs:
-            c.add(arch, "prepared", False, "no f32 reference in index.json")
-            continue
-        try:
-            with open(refs[arch]["logits"], encoding="utf-8") as f:
-                tokens = json.load(f)["tokens"]
-        except OSError as e:  # (a shared reference cache rewritten meanwhile)
-            c.add(arch, "reference", False, "%s: rerun check.py prepare" % e)
-            continue
-        try:
-            ref_dir, cached, secs = ensure_ref(a, py, vers, arch, refs[arch]["model"], tokens)
-        except RuntimeError as e:
-            c.add(arch, "mlx_lm", False, str(e)[-500:])
-            continue
-        print("mlx_lm %-12s %s" % (arch, "cached" if cached else "%.1fs" % secs), flush=True)
-        with open(os.path.join(ref_dir, "info.json"), encoding="utf-8") as f:
-            info = json.load(f)
-        ctx, hf_logits = long_rope_ctx(refs[arch]), refs[arch]["logits"]
-        if ctx:
-            # The gap under the same context: the converter's f32 GGUF again.
-            hf_logits = os.path.join(out_dir, "%s-ref-ctx%d.logits.json" % (arch, ctx))
-            jobs.append({"file": refs[arch]["gguf"], "out": hf_logits, "tokens": tokens, "prompt": check.PROMPT, "n": 1, "ctx": ctx})
-        for case in CASES:
-            outfile = os.path.join(out_dir, "%s-%s.gguf" % (arch, case))
-            rc, text = export(a, os.path.join(ref_dir, case, info["name"]), outfile, outtype(info, case, ref_dir))
-            c.add(arch, case + " export", rc == 0, "" if rc == 0 else text.strip().splitlines()[-1][-300:] if text.strip() else "exit %d" % rc)
-            if rc != 0:
-                continue
-            out = outfile[:-5] + ".logits.json"
-            job = {"file": outfile, "out": out, "tokens": tokens, "prompt": check.PROMPT, "n": 1}
-            if ctx:
-                job["ctx"] = ctx
-            jobs.append(job)
-            pending.append((arch, case, ref_dir, info, out, text, hf_logits, ctx))
+    # Per architecture, mlx_lm's reference (a miss runs mlx_ref.py) and the
+    # exports are subprocesses, one lane each: two architectures at a time,
+    # their results applied in order (the output stays the same).
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        for adds, line, js, ps in pool.map(lambda arch: prepare_arch(a, py, vers, arch, refs, out_dir), archs):
+            for args in adds:
+                c.add(*args)
+            if line:
+                print(line, flush=True)
+            jobs += js
+            pending += ps
     results = check.llama_logits(jobs) if jobs else {}
     lines, loose = [], []
     for arch, case, ref_dir, info, out, text, hf_logits, ctx in pending:
