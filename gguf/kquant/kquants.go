@@ -31,6 +31,15 @@ func sumSquares(x []float32) float32 {
 	return s
 }
 
+// sum is the sum of x, in order.
+func sum(x []float32) float32 {
+	var s float32
+	for _, v := range x {
+		s += v
+	}
+	return s
+}
+
 // q2KBlock is quantize_row_q2_K_ref / quantize_row_q2_K_impl for one block.
 func q2KBlock(y []byte, x, qw []float32) {
 	var L [qkK]uint8
@@ -61,9 +70,7 @@ func q2KBlock(y []byte, x, qw []float32) {
 		for j := range 16 {
 			xj := x[16*j : 16*j+16]
 			imatrixWeights(weights[:], xj, qw[16*j:16*j+16], sigma2)
-			for _, w := range weights {
-				sw[j] += w
-			}
+			sw[j] = sum(weights[:])
 			scales[j], mins[j] = makeQKXQuants(3, xj, weights[:], L[16*j:], Laux[:], qkx3Params)
 		}
 		var Ls, Lm [16]uint8
@@ -145,11 +152,7 @@ func q3KBlock(y []byte, x, qw []float32) {
 		for j := range 16 {
 			xj := x[16*j : 16*j+16]
 			imatrixWeights(weight[:], xj, qw[16*j:16*j+16], sigma2)
-			sumw := float32(0)
-			for _, w := range weight {
-				sumw += w
-			}
-			sw[j] = sumw
+			sw[j] = sum(weight[:])
 			scales[j] = makeQXQuants(4, xj, L[16*j:], weight[:])
 		}
 		var Ls [16]int8
@@ -306,11 +309,7 @@ func q45KScalesWeighted(y []byte, x, qw []float32, nmax int32, L *[qkK]uint8) {
 	for j := range 8 {
 		xj := x[32*j : 32*j+32]
 		imatrixWeights(weights[:], xj, qw[32*j:32*j+32], sigma2)
-		sumw := float32(0)
-		for _, w := range weights {
-			sumw += w
-		}
-		sw[j] = sumw
+		sw[j] = sum(weights[:])
 		scales[j], mins[j] = makeQKXQuants(nmax, xj, weights[:], L[32*j:], Laux[:], qkx3Params)
 	}
 	var Ls, Lm [8]uint8
