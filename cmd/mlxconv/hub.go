@@ -115,7 +115,7 @@ func uploadFolder(ctx context.Context, c *hub.Client, hp *hubProgress, req uploa
 		hp.finish()
 		return info, url, err
 	}
-	if p := strings.Trim(o.PathInRepo, "/"); isModelRepo(o.RepoType) && (p == "" || p == ".") && selects(o, "README.md") {
+	if p := strings.Trim(o.PathInRepo, "/"); isModelRepo(o.RepoType) && (p == "" || p == ".") && o.Selects("README.md") {
 		if _, err := hub.PrepareUploadCard(req.local, req.repo, versionString()); err != nil {
 			return nil, "", fmt.Errorf("model card: %w", err)
 		}
@@ -142,19 +142,6 @@ func ensureBranch(ctx context.Context, c *hub.Client, repo string, o hub.UploadO
 
 // isModelRepo reports whether t is a model repo (the zero value is one).
 func isModelRepo(t hub.RepoType) bool { return t == "" || t == hub.RepoModel }
-
-// selects reports whether o's patterns keep the folder's file name.
-func selects(o hub.UploadOptions, name string) bool {
-	match := func(patterns []string) bool {
-		for _, p := range patterns {
-			if hub.MatchPattern(p, name) {
-				return true
-			}
-		}
-		return false
-	}
-	return (len(o.AllowPatterns) == 0 || match(o.AllowPatterns)) && !match(o.IgnorePatterns)
-}
 
 // hubProgress renders hub events on stderr: on a terminal one redrawn
 // line (files done, bytes, current file); otherwise a line per finished

@@ -329,7 +329,7 @@ func selectFolder(dir string, opts UploadOptions) ([]*localFile, error) {
 	}
 	out := files[:0]
 	for _, f := range files {
-		if len(opts.AllowPatterns) > 0 && !matchAny(opts.AllowPatterns, f.rel) {
+		if !opts.Selects(f.rel) {
 			continue
 		}
 		if prefix != "" {
@@ -338,6 +338,13 @@ func selectFolder(dir string, opts UploadOptions) ([]*localFile, error) {
 		out = append(out, f)
 	}
 	return out, nil
+}
+
+// Selects reports whether o's patterns keep the file at rel (its path
+// relative to the folder): an allow pattern matches it, or there is none,
+// and no ignore pattern does.
+func (o UploadOptions) Selects(rel string) bool {
+	return (len(o.AllowPatterns) == 0 || matchAny(o.AllowPatterns, rel)) && !matchAny(o.IgnorePatterns, rel)
 }
 
 // listFolder lists the regular files under dir (symlinks to files are
