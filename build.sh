@@ -186,6 +186,7 @@ run_tests() {
   local t0
   t0=$(date +%s)
   echo "== caches and disk"
+  python3 scripts/oracle/cachegc.py selftest
   python3 scripts/oracle/cachegc.py start
 
   echo "== gofmt + go vet"
