@@ -85,55 +85,56 @@ measure() { # name cmd... ; prints "wall_s rss_kb"
 }
 
 echo "== input: $model ($((size / 1000000)) MB bf16), $(nproc) cores"
-printf '%-8s %-22s %10s %14s\n' type tool "wall s" "peak RSS MB"
+printf '%-8s %-24s %10s %14s\n' type tool "wall s" "peak RSS MB"
 best() { # prev_wall prev_rss wall rss -> min wall, max rss
   awk -v a="$1" -v b="$2" -v c="$3" -v d="$4" 'BEGIN { w = (a == "" || c < a) ? c : a; r = (b == "" || d > b) ? d : b; print w, r }'
 }
 kquant() { case "$1" in q[2-6]_k*|Q[2-6]_K*|iq4_*|IQ4_*|tq[12]_0|TQ[12]_0) return 0 ;; esac; return 1; }
 qbin="$llama/bin/llama-quantize"
+ref() { # TYPE -> "wall rss extra_disk_bytes" of the peer's run writing $work/ref-TYPE.gguf
+  local t=$1
+  if ! kquant "$t"; then
+    read -r w r < <(measure "ref-$t" "$lpy" "$llama/llama.cpp/convert_hf_to_gguf.py" "$model_in" --outfile "$work/ref-$t.gguf" --outtype "$t")
+    echo "$w $r 0"
+    return
+  fi
+  # the two-step pipeline: its wall times add up, its peak is the larger
+  rm -f "$work/ref-bf16.gguf"
+  read -r w1 r1 < <(measure "ref-bf16" "$lpy" "$llama/llama.cpp/convert_hf_to_gguf.py" "$model_in" --outfile "$work/ref-bf16.gguf" --outtype bf16)
+  read -r w2 r2 < <(measure "ref-$t" "$qbin" "$work/ref-bf16.gguf" "$work/ref-$t.gguf" "$t" "$(nproc)")
+  echo "$(awk -v a="$w1" -v b="$w2" 'BEGIN { print a + b }') $((r1 > r2 ? r1 : r2)) $(stat -c %s "$work/ref-bf16.gguf")"
+  rm -f "$work/ref-bf16.gguf"
+}
 for t in ${BENCH_TYPES:-f16 q8_0}; do
+  peer="convert_hf_to_gguf.py" target=0.25
   if kquant "$t"; then
     [ -x "$qbin" ] || { echo "no llama-quantize at $qbin (scripts/oracle/llama/setup.sh)" >&2; exit 2; }
-    w_ref="" r_ref="" w_our="" r_our=""
-    for i in $(seq "${BENCH_REPEAT:-3}"); do
-      rm -f "$work/ref-bf16.gguf" "$work/ref-$t.gguf"
-      read -r w1 r1 < <(measure "ref-bf16" "$lpy" "$llama/llama.cpp/convert_hf_to_gguf.py" "$model_in" --outfile "$work/ref-bf16.gguf" --outtype bf16)
-      read -r w2 r2 < <(measure "ref-$t" "$qbin" "$work/ref-bf16.gguf" "$work/ref-$t.gguf" "$t" "$(nproc)")
-      extra=$(stat -c %s "$work/ref-bf16.gguf")
-      rm -f "$work/ref-bf16.gguf"
-      read -r w_ref r_ref < <(best "$w_ref" "$r_ref" "$(awk -v a="$w1" -v b="$w2" 'BEGIN { print a + b }')" "$((r1 > r2 ? r1 : r2))")
-      rm -f "$work/our-$t.gguf"
-      read -r w r < <(measure "our-$t" "$bin" gguf --model "$model_in" --outfile "$work/our-$t.gguf" --outtype "$t" --quiet)
-      read -r w_our r_our < <(best "$w_our" "$r_our" "$w" "$r")
-    done
-    awk -v t="$t" -v wr="$w_ref" -v rr="$r_ref" -v wo="$w_our" -v ro="$r_our" -v x="$extra" 'BEGIN {
-      printf "%-8s %-22s %10.2f %14.1f   (+%.0f MB bf16 intermediate on disk)\n", t, "converter+llama-quantize", wr, rr / 1024, x / 1e6
-      printf "%-8s %-22s %10.2f %14.1f   (no intermediate)\n", t, "mlxconv gguf", wo, ro / 1024
-      printf "%-8s %-22s %9.3fx %13.3fx   (targets <= 0.15x wall, <= 0.1x RSS)\n", t, "ratio", wo / wr, ro / rr
-    }'
-    if cmp -s "$work/ref-$t.gguf" "$work/our-$t.gguf"; then echo "  bytes: identical"; else echo "  bytes: DIFFER ($(cmp "$work/ref-$t.gguf" "$work/our-$t.gguf" | head -1))"; fi
-    rm -f "$work/ref-$t.gguf" "$work/our-$t.gguf"
-    continue
+    peer="converter+llama-quantize" target=0.15
   fi
   w_ref="" r_ref="" w_our="" r_our=""
   for i in $(seq "${BENCH_REPEAT:-3}"); do
     # Each tool's previous output is removed just before it runs, so both
     # start with the same amount of just-freed memory (see above).
     rm -f "$work/ref-$t.gguf"
-    read -r w r < <(measure "ref-$t" "$lpy" "$llama/llama.cpp/convert_hf_to_gguf.py" "$model_in" --outfile "$work/ref-$t.gguf" --outtype "$t")
+    read -r w r extra < <(ref "$t")
     read -r w_ref r_ref < <(best "$w_ref" "$r_ref" "$w" "$r")
     rm -f "$work/our-$t.gguf"
     read -r w r < <(measure "our-$t" "$bin" gguf --model "$model_in" --outfile "$work/our-$t.gguf" --outtype "$t" --quiet)
     read -r w_our r_our < <(best "$w_our" "$r_our" "$w" "$r")
   done
-  awk -v t="$t" -v wr="$w_ref" -v rr="$r_ref" -v wo="$w_our" -v ro="$r_our" 'BEGIN {
-    printf "%-8s %-22s %10.2f %14.1f\n", t, "convert_hf_to_gguf.py", wr, rr / 1024
-    printf "%-8s %-22s %10.2f %14.1f\n", t, "mlxconv gguf", wo, ro / 1024
-    printf "%-8s %-22s %9.3fx %13.3fx   (targets <= 0.25x wall, <= 0.1x RSS)\n", t, "ratio", wo / wr, ro / rr
+  awk -v t="$t" -v p="$peer" -v g="$target" -v wr="$w_ref" -v rr="$r_ref" -v wo="$w_our" -v ro="$r_our" -v x="$extra" 'BEGIN {
+    printf "%-8s %-24s %10.2f %14.1f%s\n", t, p, wr, rr / 1024, (x > 0 ? sprintf("   (+%.0f MB bf16 intermediate on disk)", x / 1e6) : "")
+    printf "%-8s %-24s %10.2f %14.1f\n", t, "mlxconv gguf", wo, ro / 1024
+    printf "%-8s %-24s %9.3fx %13.3fx   (targets <= %sx wall, <= 0.1x RSS)\n", t, "ratio", wo / wr, ro / rr, g
   }'
-  PYTHONPATH="$llama/llama.cpp/gguf-py" "$lpy" "$root/scripts/oracle/llama/dump.py" "$work/ref-$t.gguf" -o "$work/ref-$t.json"
-  PYTHONPATH="$llama/llama.cpp/gguf-py" "$lpy" "$root/scripts/oracle/llama/dump.py" "$work/our-$t.gguf" -o "$work/our-$t.json"
-  "$lpy" "$root/scripts/oracle/llama/compare.py" tensors "$work/ref-$t.json" "$work/our-$t.json" --bytes | sed 's/^/  tensors: /' | tail -3
-  "$lpy" "$root/scripts/oracle/llama/compare.py" kv "$work/ref-$t.json" "$work/our-$t.json" | sed 's/^/  kv: /' | tail -6 || true
+  if kquant "$t"; then
+    # llama-quantize's file: the same bytes or nothing
+    if cmp -s "$work/ref-$t.gguf" "$work/our-$t.gguf"; then echo "  bytes: identical"; else echo "  bytes: DIFFER ($(cmp "$work/ref-$t.gguf" "$work/our-$t.gguf" | head -1))"; fi
+  else
+    PYTHONPATH="$llama/llama.cpp/gguf-py" "$lpy" "$root/scripts/oracle/llama/dump.py" "$work/ref-$t.gguf" -o "$work/ref-$t.json"
+    PYTHONPATH="$llama/llama.cpp/gguf-py" "$lpy" "$root/scripts/oracle/llama/dump.py" "$work/our-$t.gguf" -o "$work/our-$t.json"
+    "$lpy" "$root/scripts/oracle/llama/compare.py" tensors "$work/ref-$t.json" "$work/our-$t.json" --bytes | sed 's/^/  tensors: /' | tail -3
+    "$lpy" "$root/scripts/oracle/llama/compare.py" kv "$work/ref-$t.json" "$work/our-$t.json" | sed 's/^/  kv: /' | tail -6 || true
+  fi
   rm -f "$work/ref-$t.gguf" "$work/our-$t.gguf"
 done
