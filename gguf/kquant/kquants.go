@@ -43,19 +43,18 @@ func sum(x []float32) float32 {
 // q2KBlock is quantize_row_q2_K_ref / quantize_row_q2_K_impl for one block.
 func q2KBlock(y []byte, x, qw []float32) {
 	var L [qkK]uint8
-	var Laux [16]uint8
-	var weights [16]float32
+	var weights [qkK]float32
 	var scales, mins [16]float32
 	sc := y[0:16]
 	if qw == nil {
+		for l, v := range x[:qkK] {
+			weights[l] = fabs(v)
+		}
+		p := qkxParams{rmin: -0.5, rdelta: 0.1, nstep: 15, useMAD: true}
+		makeQKXQuants8(3, 16, x[:128], weights[:128], L[:128], p, scales[:8], mins[:8])
+		makeQKXQuants8(3, 16, x[128:qkK], weights[128:], L[128:], p, scales[8:], mins[8:])
 		var maxScale, maxMin float32
 		for j := range 16 {
-			xj := x[16*j : 16*j+16]
-			for l, v := range xj {
-				weights[l] = fabs(v)
-			}
-			scales[j], mins[j] = makeQKXQuants(3, xj, weights[:], L[16*j:], Laux[:],
-				qkxParams{rmin: -0.5, rdelta: 0.1, nstep: 15, useMAD: true})
 			if scales[j] > maxScale {
 				maxScale = scales[j]
 			}
@@ -68,11 +67,12 @@ func q2KBlock(y []byte, x, qw []float32) {
 		var sw [16]float32
 		sigma2 := sumSquares(x) / qkK
 		for j := range 16 {
-			xj := x[16*j : 16*j+16]
-			imatrixWeights(weights[:], xj, qw[16*j:16*j+16], sigma2)
-			sw[j] = sum(weights[:])
-			scales[j], mins[j] = makeQKXQuants(3, xj, weights[:], L[16*j:], Laux[:], qkx3Params)
+			wj := weights[16*j : 16*j+16]
+			imatrixWeights(wj, x[16*j:16*j+16], qw[16*j:16*j+16], sigma2)
+			sw[j] = sum(wj)
 		}
+		makeQKXQuants8(3, 16, x[:128], weights[:128], L[:128], qkx3Params, scales[:8], mins[:8])
+		makeQKXQuants8(3, 16, x[128:qkK], weights[128:], L[128:], qkx3Params, scales[8:], mins[8:])
 		var Ls, Lm [16]uint8
 		dm := makeQPQuants(15, scales[:], Ls[:], sw[:])
 		mm := makeQPQuants(15, mins[:], Lm[:], sw[:])
@@ -261,21 +261,22 @@ func q45KBlock(y []byte, x, qw []float32, nmax int32, L *[qkK]uint8) {
 
 // q45KScalesRef is the scale and min search of quantize_row_q{4,5}_K_ref.
 func q45KScalesRef(y []byte, x []float32, nmax int32, L *[qkK]uint8) {
-	var Laux [32]uint8
-	var weights [32]float32
+	var weights [qkK]float32
 	var scales, mins [8]float32
 	p := qkxParams{rmin: -1, rdelta: 0.1, nstep: 20}
 	if nmax == 31 {
 		p = qkxParams{rmin: -0.5, rdelta: 0.1, nstep: 15}
 	}
-	var maxScale, maxMin float32
 	for j := range 8 {
 		xj := x[32*j : 32*j+32]
 		avX := sqrtf(sumSquares(xj) / 32)
 		for l, v := range xj {
-			weights[l] = avX + fabs(v)
+			weights[32*j+l] = avX + fabs(v)
 		}
-		scales[j], mins[j] = makeQKXQuants(nmax, xj, weights[:], L[32*j:], Laux[:], p)
+	}
+	makeQKXQuants8(nmax, 32, x[:qkK], weights[:], L[:], p, scales[:], mins[:])
+	var maxScale, maxMin float32
+	for j := range 8 {
 		if scales[j] > maxScale {
 			maxScale = scales[j]
 		}
@@ -302,16 +303,15 @@ func q45KScalesRef(y []byte, x []float32, nmax int32, L *[qkK]uint8) {
 // q45KScalesWeighted is the scale and min search of
 // quantize_row_q{4,5}_K_impl with importance weights qw.
 func q45KScalesWeighted(y []byte, x, qw []float32, nmax int32, L *[qkK]uint8) {
-	var Laux [32]uint8
-	var weights [32]float32
+	var weights [qkK]float32
 	var scales, mins, sw [8]float32
 	sigma2 := 2 * sumSquares(x) / qkK
 	for j := range 8 {
-		xj := x[32*j : 32*j+32]
-		imatrixWeights(weights[:], xj, qw[32*j:32*j+32], sigma2)
-		sw[j] = sum(weights[:])
-		scales[j], mins[j] = makeQKXQuants(nmax, xj, weights[:], L[32*j:], Laux[:], qkx3Params)
+		wj := weights[32*j : 32*j+32]
+		imatrixWeights(wj, x[32*j:32*j+32], qw[32*j:32*j+32], sigma2)
+		sw[j] = sum(wj)
 	}
+	makeQKXQuants8(nmax, 32, x[:qkK], weights[:], L[:], qkx3Params, scales[:], mins[:])
 	var Ls, Lm [8]uint8
 	dBlock := makeQPQuants(63, scales[:], Ls[:], sw[:])
 	mBlock := makeQPQuants(63, mins[:], Lm[:], sw[:])

@@ -1,0 +1,123 @@
+package kquant
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/mlxconv/mlxconv/internal/simd"
+)
+
+// vectorGroup fills x (one group) from input class c: the cases that take
+// the searches' rarer branches (all zero, constant, all positive, a single
+// outlier, ties, tiny and huge magnitudes) and plain random data.
+func vectorGroup(r *rand.Rand, c int, x []float32) {
+	switch c % 9 {
+	case 0:
+		clear(x)
+	case 1:
+		v := float32(r.NormFloat64())
+		for i := range x {
+			x[i] = v
+		}
+	case 2:
+		for i := range x {
+			x[i] = float32(math.Abs(r.NormFloat64())) + 0.5
+		}
+	case 3:
+		clear(x)
+		x[r.IntN(len(x))] = float32(r.NormFloat64())
+	case 4:
+		for i := range x {
+			x[i] = float32(r.IntN(5)-2) * 0.25
+		}
+	case 5:
+		for i := range x {
+			x[i] = float32(r.NormFloat64() * 1e-20)
+		}
+	case 6:
+		for i := range x {
+			x[i] = float32(r.NormFloat64() * 1e15)
+		}
+	case 7:
+		for i := range x {
+			x[i] = -float32(math.Abs(r.NormFloat64()))
+		}
+	default:
+		for i := range x {
+			x[i] = float32(r.NormFloat64() * 0.02)
+		}
+	}
+}
+
+// TestQKX8MatchesScalar: the eight-lane makeQKXQuants8 gives each group the
+// scalar makeQKXQuants' quants, scale and min bit for bit, for every caller's
+// parameters, with x-derived and imatrix-like weights.
+func TestQKX8MatchesScalar(t *testing.T) {
+	if !simd.Enabled {
+		t.Skip("no vector kernels on this CPU or build (purego): makeQKXQuants8 is the scalar loop")
+	}
+	cases := []struct {
+		nmax int32
+		n    int
+		p    qkxParams
+	}{
+		{15, 32, qkxParams{rmin: -1, rdelta: 0.1, nstep: 20}},
+		{31, 32, qkxParams{rmin: -0.5, rdelta: 0.1, nstep: 15}},
+		{3, 16, qkxParams{rmin: -0.5, rdelta: 0.1, nstep: 15, useMAD: true}},
+		{3, 16, qkx3Params},
+		{15, 32, qkx3Params},
+		{31, 32, qkx3Params},
+		{15, 32, qkxParams{rmin: -1, rdelta: 0.1, nstep: 0}},
+		{7, 5, qkxParams{rmin: -0.9, rdelta: 0.3, nstep: 3, useMAD: true}},
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, tc := range cases {
+		n := tc.n
+		for round := range 400 {
+			x := make([]float32, 8*n)
+			w := make([]float32, 8*n)
+			for g := range 8 {
+				xg := x[g*n : (g+1)*n]
+				vectorGroup(r, round+g, xg)
+				for i, v := range xg {
+					if round%2 == 0 {
+						w[g*n+i] = fabs(v) + float32(r.Float64())*0.01
+					} else {
+						w[g*n+i] = float32(r.ExpFloat64())
+					}
+				}
+			}
+			L := make([]uint8, 8*n)
+			var scales, mins [8]float32
+			makeQKXQuants8(tc.nmax, n, x, w, L, tc.p, scales[:], mins[:])
+			var Laux [32]uint8
+			for g := range 8 {
+				want := make([]uint8, n)
+				s, m := makeQKXQuants(tc.nmax, x[g*n:(g+1)*n], w[g*n:(g+1)*n], want, Laux[:n], tc.p)
+				if math.Float32bits(s) != math.Float32bits(scales[g]) || math.Float32bits(m) != math.Float32bits(mins[g]) {
+					t.Fatalf("nmax %d n %d %+v round %d group %d: scale, min %v %v, want %v %v", tc.nmax, n, tc.p, round, g, scales[g], mins[g], s, m)
+				}
+				for i := range want {
+					if L[g*n+i] != want[i] {
+						t.Fatalf("nmax %d n %d %+v round %d group %d: L[%d] = %d, want %d", tc.nmax, n, tc.p, round, g, i, L[g*n+i], want[i])
+					}
+				}
+			}
+		}
+	}
+}
+
+func BenchmarkMakeQKXQuants8(b *testing.B) {
+	var x, w [256]float32
+	for i := range x {
+		x[i] = float32(math.Sin(float64(i)*0.9)) * 0.03
+		w[i] = 0.02 + fabs(x[i])
+	}
+	var L [256]uint8
+	var scales, mins [8]float32
+	p := qkxParams{rmin: -1, rdelta: 0.1, nstep: 20}
+	for b.Loop() {
+		makeQKXQuants8(15, 32, x[:], w[:], L[:], p, scales[:], mins[:])
+	}
+}

@@ -1,0 +1,42 @@
+package simd
+
+// Lanes is the number of groups the K-quant searches take at once.
+const Lanes = 8
+
+// maxQKXGroup is the largest group QKX8 takes (the K-quants' 32).
+const maxQKXGroup = 32
+
+// QKXParams are make_qkx2_quants' search parameters: quants 0..Nmax, Nstep+1
+// candidate scales (rmin + rdelta*k + nmax)/(max - min), and absolute
+// instead of squared errors when MAD.
+type QKXParams struct {
+	Nmax         int32
+	Rmin, Rdelta float32
+	Nstep        int
+	MAD          bool
+}
+
+// QKX8 is gguf/kquant's makeQKXQuants (ggml's make_qkx2_quants and
+// make_qkx3_quants) on Lanes groups of n elements at once, bit for bit.
+// Element i of group g is x[i*Lanes+g] (weights w likewise); L[i*Lanes+g]
+// receives its quant, scale[g] the group's scale and vmin[g] its final
+// minimum (make_qkx2_quants returns -vmin). It needs 1 <= n <= 32,
+// 1 <= Nmax <= 255 and slices of n*Lanes elements, and reports false
+// (writing nothing) when it cannot run.
+func QKX8(x, w []float32, n int, p QKXParams, L []int32, scale, vmin *[Lanes]float32) bool {
+	if !Enabled || n < 1 || n > maxQKXGroup || p.Nmax < 1 || p.Nmax > 255 ||
+		len(x) != n*Lanes || len(w) != n*Lanes || len(L) != n*Lanes {
+		return false
+	}
+	iters := p.Nstep + 1
+	if p.Nstep < 1 {
+		iters = 0
+	}
+	mad := 0
+	if p.MAD {
+		mad = 1
+	}
+	var aux [maxQKXGroup * Lanes]int32
+	qkx8(&x[0], &w[0], &L[0], &aux[0], n, iters, int(p.Nmax), p.Rmin, p.Rdelta, mad, &scale[0], &vmin[0])
+	return true
+}

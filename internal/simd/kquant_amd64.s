@@ -1,0 +1,269 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// The K-quant scale searches of gguf/kquant, eight groups at a time: lane g
+// of every vector belongs to group g, and element i of all eight groups is
+// the vector at byte offset 32*i (the callers transpose). Each lane performs
+// the scalar code's float32 operations in the scalar code's order, so each
+// lane's result is the scalar result bit for bit. No fused multiply-adds.
+
+// ROUNDCLAMP is nearest_int(R) clamped to [0, Y15] on int32 lanes, with
+// Y14 = 12582912.0f, Y13 = 0x007fffff, Y12 = 0x00400000, Y11 = 0.
+#define ROUNDCLAMP(R) \
+	VADDPS  Y14, R, R \
+	VPAND   Y13, R, R \
+	VPSUBD  Y12, R, R \
+	VPMAXSD Y11, R, R \
+	VPMINSD Y15, R, R
+
+// func qkx8(x, w *float32, l, aux *int32, n, iters, nmax int, rmin, rdelta float32, mad int, scale, vmin *float32)
+//
+// make_qkx2_quants / make_qkx3_quants (kquant.makeQKXQuants) on eight groups
+// of n >= 1 elements: x and w are n vectors each; l receives the best quants
+// (n vectors of int32), aux is n vectors of scratch; scale and vmin receive
+// each group's scale and its final min (the caller negates it). iters is the
+// number of candidate scales (nstep+1, or 0 when nstep < 1), candidate k
+// being (rmin + rdelta*k + nmax) / (max - min). mad != 0 sums weighted
+// absolute errors instead of squared ones.
+//
+// Stack: 0 min after the clamp to <= 0, 32 max, 64 sum of w, 96 sum of w*x,
+// 128 best error, 160 the candidate's "D > 0" mask, 192 nmax as float.
+TEXT ·qkx8(SB), NOSPLIT, $224-88
+	MOVQ x+0(FP), SI
+	MOVQ w+8(FP), DX
+	MOVQ l+16(FP), DI
+	MOVQ aux+24(FP), R8
+	MOVQ n+32(FP), R13
+	SHLQ $5, R13                   // end offset
+	MOVQ iters+40(FP), R9
+	MOVQ mad+64(FP), R10
+	MOVQ scale+72(FP), R11
+	MOVQ vmin+80(FP), R12
+
+	MOVQ         nmax+48(FP), AX
+	MOVQ         AX, X15
+	VPBROADCASTD X15, Y15          // nmax (int32)
+	MOVL         $0x4b400000, AX   // 12582912.0f
+	MOVQ         AX, X14
+	VPBROADCASTD X14, Y14
+	MOVL         $0x007fffff, AX
+	MOVQ         AX, X13
+	VPBROADCASTD X13, Y13
+	MOVL         $0x00400000, AX
+	MOVQ         AX, X12
+	VPBROADCASTD X12, Y12
+	VXORPS       Y11, Y11, Y11     // 0
+	MOVL         $0x7fffffff, AX
+	MOVQ         AX, X10
+	VPBROADCASTD X10, Y10          // |.| mask
+	VCVTDQ2PS    Y15, Y9
+	VMOVUPS      Y9, 192(SP)       // nmax as float
+
+	// min, max (strict comparisons keep the first of equal values), the sum
+	// of w and of w*x, starting from element 0 as the scalar code does.
+	VMOVUPS (SI), Y1
+	VMOVUPS Y1, Y2
+	VMOVUPS (DX), Y3
+	VMULPS  (SI), Y3, Y4
+	MOVQ    $32, BX
+
+qkxrange:
+	CMPQ      BX, R13
+	JGE       qkxranged
+	VMOVUPS   (SI)(BX*1), Y5
+	VMOVUPS   (DX)(BX*1), Y6
+	VCMPPS    $1, Y1, Y5, Y7       // x < min
+	VBLENDVPS Y7, Y5, Y1, Y1
+	VCMPPS    $1, Y5, Y2, Y7       // max < x
+	VBLENDVPS Y7, Y5, Y2, Y2
+	VADDPS    Y6, Y3, Y3
+	VMULPS    Y5, Y6, Y7
+	VADDPS    Y7, Y4, Y4
+	ADDQ      $32, BX
+	JMP       qkxrange
+
+qkxranged:
+	VCMPPS    $1, Y1, Y11, Y7      // 0 < min: min = 0
+	VBLENDVPS Y7, Y11, Y1, Y1
+	VMOVUPS   Y1, 0(SP)
+	VMOVUPS   Y2, 32(SP)
+	VMOVUPS   Y3, 64(SP)
+	VMOVUPS   Y4, 96(SP)
+
+	// The first fit: iscale = nmax/(max-min), scale = 1/iscale.
+	VSUBPS       Y1, Y2, Y5
+	VDIVPS       Y5, Y9, Y0        // iscale
+	MOVL         $0x3f800000, AX   // 1.0f
+	MOVQ         AX, X6
+	VBROADCASTSS X6, Y6
+	VDIVPS       Y0, Y6, Y6        // scale
+	VMOVUPS      Y6, (R11)
+	VMOVUPS      Y1, (R12)
+	XORQ         BX, BX
+
+qkxfirst:
+	VMOVUPS (SI)(BX*1), Y5
+	VSUBPS  Y1, Y5, Y5
+	VMULPS  Y5, Y0, Y5
+	ROUNDCLAMP(Y5)
+	VMOVDQU Y5, (DI)(BX*1)
+	ADDQ    $32, BX
+	CMPQ    BX, R13
+	JLT     qkxfirst
+
+	// Its error: Y0 = scale, Y1 = min, quants at DI.
+	VMOVUPS Y6, Y0
+	MOVQ    DI, CX
+	CALL    qkxerr<>(SB)
+	VMOVUPS Y2, 128(SP)
+
+	XORQ CX, CX                    // candidate index
+
+qkxstep:
+	CMPQ         CX, R9
+	JGE          qkxdone
+	VCVTSI2SSQ   CX, X5, X5
+	VMULSS       rdelta+60(FP), X5, X5
+	VADDSS       rmin+56(FP), X5, X5
+	VADDSS       192(SP), X5, X5
+	VBROADCASTSS X5, Y5
+	VMOVUPS      (R12), Y1         // min
+	VMOVUPS      32(SP), Y6
+	VSUBPS       Y1, Y6, Y6
+	VDIVPS       Y6, Y5, Y0        // iscale = (rmin + rdelta*k + nmax) / (max - min)
+	VXORPS       Y2, Y2, Y2        // sum of w*l
+	VXORPS       Y3, Y3, Y3        // sum of w*l*l
+	VXORPS       Y4, Y4, Y4        // sum of w*l*x
+	XORQ         BX, BX
+
+qkxcand:
+	VMOVUPS   (SI)(BX*1), Y5       // x
+	VSUBPS    Y1, Y5, Y6
+	VMULPS    Y6, Y0, Y6
+	ROUNDCLAMP(Y6)
+	VMOVDQU   Y6, (R8)(BX*1)
+	VCVTDQ2PS Y6, Y6               // l
+	VMULPS    (DX)(BX*1), Y6, Y7   // w*l
+	VADDPS    Y7, Y2, Y2
+	VMULPS    Y6, Y7, Y8           // w*l*l
+	VADDPS    Y8, Y3, Y3
+	VMULPS    Y5, Y7, Y8           // w*l*x
+	VADDPS    Y8, Y4, Y4
+	ADDQ      $32, BX
+	CMPQ      BX, R13
+	JLT       qkxcand
+
+	VMOVUPS   64(SP), Y5           // sum of w
+	VMOVUPS   96(SP), Y6           // sum of w*x
+	VMULPS    Y3, Y5, Y7
+	VMULPS    Y2, Y2, Y8
+	VSUBPS    Y8, Y7, Y7           // D = sumW*sumL2 - sumL*sumL
+	VCMPPS    $1, Y7, Y11, Y9      // 0 < D
+	VMOVUPS   Y9, 160(SP)
+	VMULPS    Y4, Y5, Y8
+	VMULPS    Y2, Y6, Y9
+	VSUBPS    Y9, Y8, Y8
+	VDIVPS    Y7, Y8, Y0           // this scale = (sumW*sumXL - sumX*sumL) / D
+	VMULPS    Y6, Y3, Y8
+	VMULPS    Y4, Y2, Y9
+	VSUBPS    Y9, Y8, Y8
+	VDIVPS    Y7, Y8, Y1           // this min = (sumL2*sumX - sumL*sumXL) / D
+	VCMPPS    $1, Y1, Y11, Y9      // 0 < this min: min = 0, scale = sumXL/sumL2
+	VBLENDVPS Y9, Y11, Y1, Y1
+	VDIVPS    Y3, Y4, Y8
+	VBLENDVPS Y9, Y8, Y0, Y0
+
+	MOVQ    CX, AX
+	MOVQ    R8, CX
+	CALL    qkxerr<>(SB)
+	MOVQ    AX, CX
+	VMOVUPS 128(SP), Y3
+	VCMPPS  $1, Y3, Y2, Y4         // error < best
+	VANDPS  160(SP), Y4, Y4
+	VMOVMSKPS Y4, AX
+	TESTL   AX, AX
+	JZ      qkxnext
+	VBLENDVPS Y4, Y2, Y3, Y3
+	VMOVUPS Y3, 128(SP)
+	VMOVUPS (R11), Y5
+	VBLENDVPS Y4, Y0, Y5, Y5
+	VMOVUPS Y5, (R11)
+	VMOVUPS (R12), Y5
+	VBLENDVPS Y4, Y1, Y5, Y5
+	VMOVUPS Y5, (R12)
+	XORQ    BX, BX
+
+qkxtake:
+	VMOVDQU   (DI)(BX*1), Y5
+	VBLENDVPS Y4, (R8)(BX*1), Y5, Y5
+	VMOVDQU   Y5, (DI)(BX*1)
+	ADDQ      $32, BX
+	CMPQ      BX, R13
+	JLT       qkxtake
+
+qkxnext:
+	INCQ CX
+	JMP  qkxstep
+
+qkxdone:
+	// Groups with max == min: no quants, scale 0, the clamped min.
+	VMOVUPS   0(SP), Y1
+	VCMPPS    $0, 32(SP), Y1, Y3
+	VMOVMSKPS Y3, AX
+	TESTL     AX, AX
+	JZ        qkxret
+	VMOVUPS   (R11), Y5
+	VBLENDVPS Y3, Y11, Y5, Y5
+	VMOVUPS   Y5, (R11)
+	VMOVUPS   (R12), Y5
+	VBLENDVPS Y3, Y1, Y5, Y5
+	VMOVUPS   Y5, (R12)
+	XORQ      BX, BX
+
+qkxflat:
+	VMOVDQU   (DI)(BX*1), Y5
+	VBLENDVPS Y3, Y11, Y5, Y5
+	VMOVDQU   Y5, (DI)(BX*1)
+	ADDQ      $32, BX
+	CMPQ      BX, R13
+	JLT       qkxflat
+
+qkxret:
+	VZEROUPPER
+	RET
+
+// qkxerr: Y2 = the weighted error of quants at CX (int32 vectors) for scale
+// Y0 and min Y1 over x at SI, weights at DX, R13 bytes; squared differences,
+// or absolute ones when R10 != 0. Clobbers BX, Y5, Y6.
+TEXT qkxerr<>(SB), NOSPLIT|NOFRAME, $0-0
+	VXORPS Y2, Y2, Y2
+	XORQ   BX, BX
+	TESTQ  R10, R10
+	JNZ    qkxerrmad
+
+qkxerrsq:
+	VCVTDQ2PS (CX)(BX*1), Y5
+	VMULPS    Y5, Y0, Y5           // scale*l
+	VADDPS    Y1, Y5, Y5           // + min
+	VSUBPS    (SI)(BX*1), Y5, Y5   // - x
+	VMULPS    Y5, Y5, Y5
+	VMULPS    (DX)(BX*1), Y5, Y5
+	VADDPS    Y5, Y2, Y2
+	ADDQ      $32, BX
+	CMPQ      BX, R13
+	JLT       qkxerrsq
+	RET
+
+qkxerrmad:
+	VCVTDQ2PS (CX)(BX*1), Y5
+	VMULPS    Y5, Y0, Y5
+	VADDPS    Y1, Y5, Y5
+	VSUBPS    (SI)(BX*1), Y5, Y5
+	VANDPS    Y10, Y5, Y5
+	VMULPS    (DX)(BX*1), Y5, Y5
+	VADDPS    Y5, Y2, Y2
+	ADDQ      $32, BX
+	CMPQ      BX, R13
+	JLT       qkxerrmad
+	RET
