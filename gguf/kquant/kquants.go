@@ -146,15 +146,16 @@ func q3KBlock(y []byte, x, qw []float32) {
 			le.PutUint16(y[108:], toF16(0))
 		}
 	} else {
-		var weight [16]float32
+		var weight [qkK]float32
 		var sw [16]float32
 		sigma2 := 2 * sumSquares(x) / qkK
 		for j := range 16 {
-			xj := x[16*j : 16*j+16]
-			imatrixWeights(weight[:], xj, qw[16*j:16*j+16], sigma2)
-			sw[j] = sum(weight[:])
-			scales[j] = makeQXQuants(4, xj, L[16*j:], weight[:])
+			wj := weight[16*j : 16*j+16]
+			imatrixWeights(wj, x[16*j:16*j+16], qw[16*j:16*j+16], sigma2)
+			sw[j] = sum(wj)
 		}
+		makeQXQuants8(4, 16, x[:128], L[:128], weight[:128], scales[:8])
+		makeQXQuants8(4, 16, x[128:qkK], L[128:], weight[128:], scales[8:])
 		var Ls [16]int8
 		dBlock := makeQXQuants(32, scales[:], Ls[:], sw[:])
 		for j := range 16 {
@@ -369,12 +370,13 @@ func q6KBlock(y []byte, x, qw []float32) {
 	var L [qkK]int8
 	var scales [16]float32
 	var maxScale, maxAbs float32
+	var qw0, qw1 []float32
+	if qw != nil {
+		qw0, qw1 = qw[:128], qw[128:qkK]
+	}
+	makeQXQuants8(32, 16, x[:128], L[:128], qw0, scales[:8])
+	makeQXQuants8(32, 16, x[128:qkK], L[128:], qw1, scales[8:])
 	for ib := range 16 {
-		var w []float32
-		if qw != nil {
-			w = qw[16*ib : 16*ib+16]
-		}
-		scales[ib] = makeQXQuants(32, x[16*ib:16*ib+16], L[16*ib:], w)
 		if a := fabs(scales[ib]); a > maxAbs {
 			maxAbs, maxScale = a, scales[ib]
 		}

@@ -43,3 +43,42 @@ func makeQKXQuants8(nmax int32, n int, x, w []float32, L []uint8, p qkxParams, s
 		scales[g], mins[g] = makeQKXQuants(nmax, x[g*n:(g+1)*n], w[g*n:(g+1)*n], L[g*n:], Laux[:n], p)
 	}
 }
+
+// makeQXQuants8 runs makeQXQuants on eight consecutive groups of n elements
+// of x (weights qw, or nil for x*x): group g's quants go to L[g*n:], its
+// scale to scales[g].
+func makeQXQuants8(nmax int32, n int, x []float32, L []int8, qw []float32, scales []float32) {
+	if simd.Enabled && n <= 32 {
+		var xt, wt [32 * simd.Lanes]float32
+		var lt [32 * simd.Lanes]int32
+		for g := range simd.Lanes {
+			for i, v := range x[g*n : (g+1)*n] {
+				xt[i*simd.Lanes+g] = v
+				if qw == nil {
+					wt[i*simd.Lanes+g] = v * v
+				} else {
+					wt[i*simd.Lanes+g] = qw[g*n+i]
+				}
+			}
+		}
+		var sc [simd.Lanes]float32
+		m := n * simd.Lanes
+		if simd.QX8(xt[:m], wt[:m], n, nmax, lt[:m], &sc) {
+			for g := range simd.Lanes {
+				scales[g] = sc[g]
+				Lg := L[g*n : (g+1)*n]
+				for i := range Lg {
+					Lg[i] = int8(lt[i*simd.Lanes+g])
+				}
+			}
+			return
+		}
+	}
+	for g := range simd.Lanes {
+		var w []float32
+		if qw != nil {
+			w = qw[g*n : (g+1)*n]
+		}
+		scales[g] = makeQXQuants(nmax, x[g*n:(g+1)*n], L[g*n:], w)
+	}
+}

@@ -121,3 +121,52 @@ func BenchmarkMakeQKXQuants8(b *testing.B) {
 		makeQKXQuants8(15, 32, x[:], w[:], L[:], p, scales[:], mins[:])
 	}
 }
+
+// TestQX8MatchesScalar: makeQXQuants8 gives each group makeQXQuants' quants
+// and scale bit for bit, with x*x weights and with given ones.
+func TestQX8MatchesScalar(t *testing.T) {
+	if !simd.Enabled {
+		t.Skip("no vector kernels on this CPU or build (purego): makeQXQuants8 is the scalar loop")
+	}
+	cases := []struct {
+		nmax int32
+		n    int
+		qw   bool
+	}{{32, 16, false}, {32, 16, true}, {4, 16, true}, {8, 32, true}, {16, 32, false}, {1, 7, true}}
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, tc := range cases {
+		n := tc.n
+		for round := range 400 {
+			x := make([]float32, 8*n)
+			var qw []float32
+			if tc.qw {
+				qw = make([]float32, 8*n)
+			}
+			for g := range 8 {
+				vectorGroup(r, round+g, x[g*n:(g+1)*n])
+			}
+			for i := range qw {
+				qw[i] = float32(r.ExpFloat64())
+			}
+			L := make([]int8, 8*n)
+			var scales [8]float32
+			makeQXQuants8(tc.nmax, n, x, L, qw, scales[:])
+			for g := range 8 {
+				want := make([]int8, n)
+				var w []float32
+				if qw != nil {
+					w = qw[g*n : (g+1)*n]
+				}
+				s := makeQXQuants(tc.nmax, x[g*n:(g+1)*n], want, w)
+				if math.Float32bits(s) != math.Float32bits(scales[g]) {
+					t.Fatalf("nmax %d n %d qw %v round %d group %d: scale %v, want %v", tc.nmax, n, tc.qw, round, g, scales[g], s)
+				}
+				for i := range want {
+					if L[g*n+i] != want[i] {
+						t.Fatalf("nmax %d n %d qw %v round %d group %d: L[%d] = %d, want %d", tc.nmax, n, tc.qw, round, g, i, L[g*n+i], want[i])
+					}
+				}
+			}
+		}
+	}
+}

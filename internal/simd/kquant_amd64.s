@@ -267,3 +267,178 @@ qkxerrmad:
 	CMPQ      BX, R13
 	JLT       qkxerrmad
 	RET
+
+// func qx8(x, w *float32, l, aux *int32, n, nmax int, scale *float32)
+//
+// make_qx_quants with rmse_type 1 (kquant.makeQXQuants) on eight groups of
+// n >= 1 elements laid out as for qkx8, weights w given: l receives
+// nmax + the best quants (0 for a group whose largest |x| is below
+// GROUP_MAX_EPS), scale each group's scale (0 for those). The candidates are
+// -nmax/vmax, then -(nmax + 0.1*is)/vmax for is = -9..9 without 0, where
+// vmax is the group's first element of largest magnitude.
+//
+// Stack: 0 vmax, 32 its magnitude, 64 best, 96 nmax as float.
+TEXT ·qx8(SB), NOSPLIT, $128-56
+	MOVQ x+0(FP), SI
+	MOVQ w+8(FP), DX
+	MOVQ l+16(FP), DI
+	MOVQ aux+24(FP), R8
+	MOVQ n+32(FP), R13
+	SHLQ $5, R13
+	MOVQ scale+48(FP), R11
+
+	MOVQ         nmax+40(FP), AX
+	MOVQ         AX, X10
+	VPBROADCASTD X10, Y10          // nmax
+	VCVTDQ2PS    Y10, Y9
+	VMOVUPS      Y9, 96(SP)
+	VPCMPEQD     Y15, Y15, Y15     // -1
+	VPADDD       Y15, Y10, Y15     // nmax - 1
+	VPXOR        Y9, Y9, Y9
+	VPSUBD       Y10, Y9, Y10      // -nmax
+	MOVL         $0x4b400000, AX
+	MOVQ         AX, X14
+	VPBROADCASTD X14, Y14
+	MOVL         $0x007fffff, AX
+	MOVQ         AX, X13
+	VPBROADCASTD X13, Y13
+	MOVL         $0x00400000, AX
+	MOVQ         AX, X12
+	VPBROADCASTD X12, Y12
+	VXORPS       Y11, Y11, Y11
+	MOVL         $0x7fffffff, AX
+	MOVQ         AX, X8
+	VPBROADCASTD X8, Y8            // |.| mask
+
+	// vmax: the first element of largest magnitude ("if (ax > amax)").
+	VXORPS Y1, Y1, Y1              // vmax
+	VXORPS Y2, Y2, Y2              // amax
+	XORQ   BX, BX
+
+qxmax:
+	VMOVUPS   (SI)(BX*1), Y5
+	VANDPS    Y8, Y5, Y6
+	VCMPPS    $1, Y6, Y2, Y7       // amax < ax
+	VBLENDVPS Y7, Y6, Y2, Y2
+	VBLENDVPS Y7, Y5, Y1, Y1
+	ADDQ      $32, BX
+	CMPQ      BX, R13
+	JLT       qxmax
+	VMOVUPS   Y1, 0(SP)
+	VMOVUPS   Y2, 32(SP)
+
+	// The first candidate, -nmax/vmax, is taken as it is.
+	VXORPS    Y0, Y0, Y0
+	VSUBPS    96(SP), Y0, Y0
+	VDIVPS    Y1, Y0, Y0
+	MOVQ      DI, CX
+	CALL      qxsums<>(SB)
+	VDIVPS    Y3, Y2, Y4           // sumlx/suml2
+	VCMPPS    $4, Y11, Y3, Y5      // suml2 != 0
+	VANDPS    Y5, Y4, Y4
+	VMOVUPS   Y4, (R11)
+	VMULPS    Y2, Y4, Y4           // best = scale*sumlx
+	VMOVUPS   Y4, 64(SP)
+
+	MOVQ $-9, R9
+
+qxstep:
+	CMPQ         R9, $10
+	JGE          qxdone
+	TESTQ        R9, R9
+	JZ           qxnext
+	VCVTSI2SSQ   R9, X5, X5
+	MOVL         $0x3dcccccd, AX   // 0.1f
+	MOVQ         AX, X6
+	VMULSS       X6, X5, X5        // 0.1*is
+	VMOVSS       96(SP), X6
+	VADDSS       X5, X6, X5        // nmax + 0.1*is
+	VBROADCASTSS X5, Y5
+	VXORPS       Y0, Y0, Y0
+	VSUBPS       Y5, Y0, Y0        // -(nmax + 0.1*is)
+	VDIVPS       0(SP), Y0, Y0     // / vmax
+	MOVQ         R8, CX
+	CALL         qxsums<>(SB)
+	VCMPPS       $1, Y3, Y11, Y5   // 0 < suml2
+	VMULPS       Y2, Y2, Y6        // sumlx*sumlx
+	VMOVUPS      64(SP), Y4
+	VMULPS       Y3, Y4, Y7        // best*suml2
+	VCMPPS       $1, Y6, Y7, Y6    // best*suml2 < sumlx*sumlx
+	VANDPS       Y6, Y5, Y5
+	VMOVMSKPS    Y5, AX
+	TESTL        AX, AX
+	JZ           qxnext
+	VDIVPS       Y3, Y2, Y6        // scale = sumlx/suml2
+	VMOVUPS      (R11), Y7
+	VBLENDVPS    Y5, Y6, Y7, Y7
+	VMOVUPS      Y7, (R11)
+	VMULPS       Y2, Y6, Y6        // best = scale*sumlx
+	VBLENDVPS    Y5, Y6, Y4, Y4
+	VMOVUPS      Y4, 64(SP)
+	XORQ         BX, BX
+
+qxtake:
+	VMOVDQU   (DI)(BX*1), Y6
+	VBLENDVPS Y5, (R8)(BX*1), Y6, Y6
+	VMOVDQU   Y6, (DI)(BX*1)
+	ADDQ      $32, BX
+	CMPQ      BX, R13
+	JLT       qxtake
+
+qxnext:
+	INCQ R9
+	JMP  qxstep
+
+qxdone:
+	// l += nmax; groups below GROUP_MAX_EPS: l = 0, scale = 0.
+	MOVL         $0x26901d7d, AX   // 1e-15f
+	MOVQ         AX, X6
+	VBROADCASTSS X6, Y6
+	VCMPPS       $14, 32(SP), Y6, Y5 // eps > amax
+	VMOVUPS      (R11), Y7
+	VBLENDVPS    Y5, Y11, Y7, Y7
+	VMOVUPS      Y7, (R11)
+	VPXOR        Y9, Y9, Y9
+	VPSUBD       Y10, Y9, Y9       // nmax
+	XORQ         BX, BX
+
+qxoffset:
+	VMOVDQU   (DI)(BX*1), Y6
+	VPADDD    Y9, Y6, Y6
+	VBLENDVPS Y5, Y11, Y6, Y6
+	VMOVDQU   Y6, (DI)(BX*1)
+	ADDQ      $32, BX
+	CMPQ      BX, R13
+	JLT       qxoffset
+	VZEROUPPER
+	RET
+
+// qxsums: for iscale Y0, the quants clamp(nearest_int(iscale*x), Y10, Y15)
+// stored at CX, Y2 = sum of w*x*l and Y3 = sum of w*l*l (in that order of
+// operations), over x at SI, w at DX, R13 bytes. Clobbers BX, Y5-Y7.
+TEXT qxsums<>(SB), NOSPLIT|NOFRAME, $0-0
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	XORQ   BX, BX
+
+qxsumsloop:
+	VMOVUPS   (SI)(BX*1), Y5
+	VMULPS    Y5, Y0, Y6
+	VADDPS    Y14, Y6, Y6
+	VPAND     Y13, Y6, Y6
+	VPSUBD    Y12, Y6, Y6
+	VPMAXSD   Y10, Y6, Y6
+	VPMINSD   Y15, Y6, Y6
+	VMOVDQU   Y6, (CX)(BX*1)
+	VCVTDQ2PS Y6, Y6
+	VMOVUPS   (DX)(BX*1), Y7
+	VMULPS    Y5, Y7, Y5           // w*x
+	VMULPS    Y6, Y5, Y5           // *l
+	VADDPS    Y5, Y2, Y2
+	VMULPS    Y6, Y7, Y7           // w*l
+	VMULPS    Y6, Y7, Y7           // *l
+	VADDPS    Y7, Y3, Y3
+	ADDQ      $32, BX
+	CMPQ      BX, R13
+	JLT       qxsumsloop
+	RET
