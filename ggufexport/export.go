@@ -1061,6 +1061,13 @@ func writeExport(ctx context.Context, inv *source.Inventory, plan *exportPlan, o
 			out := pipeline.Output{Name: ti.Name, File: si, Offset: sh.Plan.DataOffset + int64(ti.Offset), Size: t.dataBytes(ti.Size)}
 			j, err := source.StreamJob(t.Source, t.ins, false, []pipeline.Output{out}, backend,
 				func(u pipeline.Unit, ins [][]byte, rows int64) ([][]byte, error) {
+					if op.kquantDirect() {
+						q, err := op.kq.apply(ins[0], gguf.BF16, rows, u)
+						if err != nil {
+							return nil, fmt.Errorf("gguf: tensor %q: %w", name, err)
+						}
+						return [][]byte{q}, nil
+					}
 					res, err := op.transform(ins, rows, st)
 					if err == nil && op.kq != nil {
 						var q []byte

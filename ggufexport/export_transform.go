@@ -84,6 +84,15 @@ func (op *tensorOp) rowGroup() int64 {
 	return 1
 }
 
+// kquantDirect reports whether the K-quant step can read the source rows
+// themselves: a bf16 source whose bf16 intermediate transform would copy
+// every finite value unchanged (a NaN, which the table would canonicalize,
+// is refused by the K-quant step either way).
+func (op *tensorOp) kquantDirect() bool {
+	return op.kq != nil && op.mode == opFloat && op.inDType == mlx.BF16 && op.out == gguf.BF16 &&
+		!op.normShift && !op.negExp && op.permGroup == 0 && !op.whole()
+}
+
 // String describes the op.
 func (op *tensorOp) String() string { return op.desc }
 

@@ -1,6 +1,7 @@
 package ggufexport
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"github.com/mlxconv/mlxconv/gguf/kquant"
 	"github.com/mlxconv/mlxconv/ggufexport/quantplan"
 	"github.com/mlxconv/mlxconv/internal/npfloat"
+	"github.com/mlxconv/mlxconv/internal/simd"
 	"github.com/mlxconv/mlxconv/pipeline"
 )
 
@@ -202,15 +204,85 @@ func (k *kquantOp) setImatrix(t *ExportTensor, im *Imatrix) error {
 	return nil
 }
 
+// kquantChunk is how many values apply widens to float32 at a time (whole
+// rows, at least one): a unit's rows are quantized chunk by chunk, so the
+// float32 copy stays small whatever the unit size.
+const kquantChunk = 1 << 16
+
 // apply turns a unit's rows of bf16 (or f16/f32) bytes into rows of
 // k.typ; u locates the rows (expert u.Part, rows u.R0..) for the
 // importance matrix.
 func (k *kquantOp) apply(src []byte, from gguf.Type, rows int64, u pipeline.Unit) ([]byte, error) {
-	n := int(rows) * k.ne0
-	x := make([]float32, n)
+	var es int
+	switch from {
+	case gguf.BF16, gguf.F16:
+		es = 2
+	case gguf.F32:
+		es = 4
+	default:
+		return nil, fmt.Errorf("gguf: cannot quantize from %s", from)
+	}
+	nr, ne0 := int(rows), k.ne0
+	if len(src) != nr*ne0*es {
+		return nil, fmt.Errorf("gguf: %d bytes of %s for %d rows of %d", len(src), from, nr, ne0)
+	}
+	if k.typ == gguf.F16 || k.typ == gguf.F32 {
+		x := getF32(nr * ne0)
+		defer putF32(x)
+		widenInto(x, src, from)
+		return gguf.AppendQuantize(nil, k.typ, x)
+	}
+	rs := int(k.typ.TypeSize()) * ne0 / int(k.typ.BlockSize())
+	out := getBuf(nr * rs)
+	chunk := max(1, kquantChunk/max(ne0, 1))
+	xb := getF32(min(chunk, nr) * ne0)
+	defer putF32(xb)
+	for r0 := 0; r0 < nr; r0 += chunk {
+		r1 := min(nr, r0+chunk)
+		x := xb[:(r1-r0)*ne0]
+		widenInto(x, src[r0*ne0*es:r1*ne0*es], from)
+		var err error
+		if k.imatrix == nil || len(k.imatrix) == ne0 {
+			err = kquant.Quantize(k.typ, out[r0*rs:r1*rs], x, r1-r0, ne0, k.imatrix)
+		} else {
+			for r := r0; r < r1 && err == nil; r++ {
+				e := u.Part + (int(u.R0)+r)/k.ne1
+				w := k.imatrix[e*ne0 : (e+1)*ne0]
+				err = kquant.Quantize(k.typ, out[r*rs:(r+1)*rs], x[(r-r0)*ne0:(r-r0+1)*ne0], 1, ne0, w)
+			}
+		}
+		if err != nil {
+			putBuf(out)
+			return nil, k.rowError(err, x, u.R0+int64(r0))
+		}
+	}
+	return out, nil
+}
+
+// rowError restates a kquant error about a non-finite value with the
+// tensor's row (the chunk x starts at row r0 of the unit's part).
+func (k *kquantOp) rowError(err error, x []float32, r0 int64) error {
+	if !errors.Is(err, kquant.ErrNonFinite) {
+		return err
+	}
+	for i, v := range x {
+		if v != v || v > math.MaxFloat32 || v < -math.MaxFloat32 {
+			return fmt.Errorf("%w: row %d, element %d is %v", kquant.ErrNonFinite, r0+int64(i/k.ne0), i%k.ne0, v)
+		}
+	}
+	return err
+}
+
+// widenInto decodes len(x) values of type from (bf16, f16 or f32, little
+// endian) into x, through the vector kernels where they run.
+func widenInto(x []float32, src []byte, from gguf.Type) {
 	switch from {
 	case gguf.BF16:
-		for i := range x {
+		m := len(x) &^ 15
+		if !simd.WidenBF16(x[:m], src[:2*m]) {
+			m = 0
+		}
+		for i := m; i < len(x); i++ {
 			x[i] = npfloat.BF16ToF32(uint16(src[2*i]) | uint16(src[2*i+1])<<8)
 		}
 	case gguf.F16:
@@ -221,25 +293,7 @@ func (k *kquantOp) apply(src []byte, from gguf.Type, rows int64, u pipeline.Unit
 		for i := range x {
 			x[i] = math.Float32frombits(uint32(src[4*i]) | uint32(src[4*i+1])<<8 | uint32(src[4*i+2])<<16 | uint32(src[4*i+3])<<24)
 		}
-	default:
-		return nil, fmt.Errorf("gguf: cannot quantize from %s", from)
 	}
-	if k.typ == gguf.F16 || k.typ == gguf.F32 {
-		return gguf.AppendQuantize(nil, k.typ, x)
-	}
-	rs := int(k.typ.TypeSize()) * k.ne0 / int(k.typ.BlockSize())
-	out := make([]byte, int(rows)*rs)
-	if k.imatrix == nil || len(k.imatrix) == k.ne0 {
-		return out, kquant.Quantize(k.typ, out, x, int(rows), k.ne0, k.imatrix)
-	}
-	for r := 0; r < int(rows); r++ {
-		e := u.Part + (int(u.R0)+r)/k.ne1
-		w := k.imatrix[e*k.ne0 : (e+1)*k.ne0]
-		if err := kquant.Quantize(k.typ, out[r*rs:(r+1)*rs], x[r*k.ne0:(r+1)*k.ne0], 1, k.ne0, w); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
 }
 
 // kquantOutType lists the K-quant output type names for messages.
