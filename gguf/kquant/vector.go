@@ -15,25 +15,19 @@ import "github.com/mlxconv/mlxconv/internal/simd"
 func makeQKXQuants8(nmax int32, n int, x, w []float32, L []uint8, p qkxParams, scales, mins []float32) {
 	if simd.Enabled && n <= 32 {
 		var xt, wt [32 * simd.Lanes]float32
-		var lt [32 * simd.Lanes]int32
-		for g := range simd.Lanes {
-			for i, v := range x[g*n : (g+1)*n] {
-				xt[i*simd.Lanes+g] = v
-			}
-			for i, v := range w[g*n : (g+1)*n] {
-				wt[i*simd.Lanes+g] = v
-			}
-		}
-		var sc, vm [simd.Lanes]float32
+		var lt, lg [32 * simd.Lanes]int32
 		m := n * simd.Lanes
+		interleave(xt[:m], x[:m], n)
+		interleave(wt[:m], w[:m], n)
+		var sc, vm [simd.Lanes]float32
 		sp := simd.QKXParams{Nmax: nmax, Rmin: p.rmin, Rdelta: p.rdelta, Nstep: p.nstep, MAD: p.useMAD}
 		if simd.QKX8(xt[:m], wt[:m], n, sp, lt[:m], &sc, &vm) {
 			for g := range simd.Lanes {
 				scales[g], mins[g] = sc[g], -vm[g]
-				Lg := L[g*n : (g+1)*n]
-				for i := range Lg {
-					Lg[i] = uint8(lt[i*simd.Lanes+g])
-				}
+			}
+			deinterleave(lg[:m], lt[:m], n)
+			for i, l := range lg[:m] {
+				L[i] = uint8(l)
 			}
 			return
 		}
@@ -50,26 +44,23 @@ func makeQKXQuants8(nmax int32, n int, x, w []float32, L []uint8, p qkxParams, s
 func makeQXQuants8(nmax int32, n int, x []float32, L []int8, qw []float32, scales []float32) {
 	if simd.Enabled && n <= 32 {
 		var xt, wt [32 * simd.Lanes]float32
-		var lt [32 * simd.Lanes]int32
-		for g := range simd.Lanes {
-			for i, v := range x[g*n : (g+1)*n] {
-				xt[i*simd.Lanes+g] = v
-				if qw == nil {
-					wt[i*simd.Lanes+g] = v * v
-				} else {
-					wt[i*simd.Lanes+g] = qw[g*n+i]
-				}
+		var lt, lg [32 * simd.Lanes]int32
+		m := n * simd.Lanes
+		interleave(xt[:m], x[:m], n)
+		if qw == nil {
+			for i, v := range xt[:m] {
+				wt[i] = v * v
 			}
+		} else {
+			interleave(wt[:m], qw[:m], n)
 		}
 		var sc [simd.Lanes]float32
-		m := n * simd.Lanes
 		if simd.QX8(xt[:m], wt[:m], n, nmax, lt[:m], &sc) {
-			for g := range simd.Lanes {
-				scales[g] = sc[g]
-				Lg := L[g*n : (g+1)*n]
-				for i := range Lg {
-					Lg[i] = int8(lt[i*simd.Lanes+g])
-				}
+			scales = scales[:simd.Lanes]
+			copy(scales, sc[:])
+			deinterleave(lg[:m], lt[:m], n)
+			for i, l := range lg[:m] {
+				L[i] = int8(l)
 			}
 			return
 		}
@@ -80,5 +71,30 @@ func makeQXQuants8(nmax int32, n int, x []float32, L []int8, qw []float32, scale
 			w = qw[g*n : (g+1)*n]
 		}
 		scales[g] = makeQXQuants(nmax, x[g*n:(g+1)*n], L[g*n:], w)
+	}
+}
+
+// interleave sets dst[i*simd.Lanes+g] = src[g*n+i]: the eight groups of
+// src as the vector kernels take them.
+func interleave[T int32 | float32](dst, src []T, n int) {
+	if simd.Interleave(dst, src, n) {
+		return
+	}
+	for g := range simd.Lanes {
+		for i, v := range src[g*n : (g+1)*n] {
+			dst[i*simd.Lanes+g] = v
+		}
+	}
+}
+
+// deinterleave undoes interleave.
+func deinterleave[T int32 | float32](dst, src []T, n int) {
+	if simd.Deinterleave(dst, src, n) {
+		return
+	}
+	for g := range simd.Lanes {
+		for i := range n {
+			dst[g*n+i] = src[i*simd.Lanes+g]
+		}
 	}
 }

@@ -1,5 +1,7 @@
 package simd
 
+import "unsafe"
+
 // Lanes is the number of groups the K-quant searches take at once.
 const Lanes = 8
 
@@ -56,3 +58,30 @@ func QX8(x, w []float32, n int, nmax int32, L []int32, scale *[Lanes]float32) bo
 	qx8(&x[0], &w[0], &L[0], &aux[0], n, int(nmax), &scale[0])
 	return true
 }
+
+// Interleave sets dst[i*Lanes+g] = src[g*n+i] for the Lanes groups of n
+// values in src (the layout QKX8 and QX8 take), and Deinterleave undoes
+// it. Both need n a positive multiple of 8 and slices of n*Lanes values,
+// and report false (writing nothing) when they cannot run.
+func Interleave[T word](dst, src []T, n int) bool {
+	if !Enabled || n < 8 || n%8 != 0 || len(src) != n*Lanes || len(dst) != n*Lanes {
+		return false
+	}
+	transpose8(wordPtr(dst), wordPtr(src), n/8, 4*n, 32, 32, 256)
+	return true
+}
+
+// Deinterleave sets dst[g*n+i] = src[i*Lanes+g]; see Interleave.
+func Deinterleave[T word](dst, src []T, n int) bool {
+	if !Enabled || n < 8 || n%8 != 0 || len(src) != n*Lanes || len(dst) != n*Lanes {
+		return false
+	}
+	transpose8(wordPtr(dst), wordPtr(src), n/8, 32, 256, 4*n, 32)
+	return true
+}
+
+// word is a 32-bit element type.
+type word interface{ ~int32 | ~uint32 | ~float32 }
+
+// wordPtr is the address of s[0] as *uint32 (len(s) > 0).
+func wordPtr[T word](s []T) *uint32 { return (*uint32)(unsafe.Pointer(&s[0])) }

@@ -442,3 +442,69 @@ qxsumsloop:
 	CMPQ      BX, R13
 	JLT       qxsumsloop
 	RET
+
+// func transpose8(dst, src *uint32, blocks, srcRow, srcBlock, dstRow, dstBlock int)
+//
+// Transposes blocks 8x8 blocks of 32-bit values: block b's row r is the 8
+// values at src + b*srcBlock + r*srcRow, and its column r goes to
+// dst + b*dstBlock + r*dstRow.
+TEXT ·transpose8(SB), NOSPLIT, $0-56
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ blocks+16(FP), CX
+	MOVQ srcRow+24(FP), AX
+	MOVQ dstRow+40(FP), DX
+	LEAQ (AX)(AX*2), R8            // 3*srcRow
+	LEAQ (DX)(DX*2), R9            // 3*dstRow
+
+tr8block:
+	MOVQ       SI, R10
+	VMOVUPS    (R10), Y0
+	VMOVUPS    (R10)(AX*1), Y1
+	VMOVUPS    (R10)(AX*2), Y2
+	VMOVUPS    (R10)(R8*1), Y3
+	LEAQ       (R10)(AX*4), R10
+	VMOVUPS    (R10), Y4
+	VMOVUPS    (R10)(AX*1), Y5
+	VMOVUPS    (R10)(AX*2), Y6
+	VMOVUPS    (R10)(R8*1), Y7
+	VUNPCKLPS  Y1, Y0, Y8          // r0[0] r1[0] r0[1] r1[1] (per 128-bit half)
+	VUNPCKHPS  Y1, Y0, Y9
+	VUNPCKLPS  Y3, Y2, Y10
+	VUNPCKHPS  Y3, Y2, Y11
+	VUNPCKLPS  Y5, Y4, Y12
+	VUNPCKHPS  Y5, Y4, Y13
+	VUNPCKLPS  Y7, Y6, Y14
+	VUNPCKHPS  Y7, Y6, Y15
+	VSHUFPS    $0x44, Y10, Y8, Y0  // column 0 (and 4) of rows 0-3
+	VSHUFPS    $0xee, Y10, Y8, Y1  // column 1
+	VSHUFPS    $0x44, Y11, Y9, Y2  // column 2
+	VSHUFPS    $0xee, Y11, Y9, Y3  // column 3
+	VSHUFPS    $0x44, Y14, Y12, Y4 // rows 4-7
+	VSHUFPS    $0xee, Y14, Y12, Y5
+	VSHUFPS    $0x44, Y15, Y13, Y6
+	VSHUFPS    $0xee, Y15, Y13, Y7
+	VPERM2F128 $0x20, Y4, Y0, Y8
+	VPERM2F128 $0x20, Y5, Y1, Y9
+	VPERM2F128 $0x20, Y6, Y2, Y10
+	VPERM2F128 $0x20, Y7, Y3, Y11
+	VPERM2F128 $0x31, Y4, Y0, Y12
+	VPERM2F128 $0x31, Y5, Y1, Y13
+	VPERM2F128 $0x31, Y6, Y2, Y14
+	VPERM2F128 $0x31, Y7, Y3, Y15
+	MOVQ       DI, R10
+	VMOVUPS    Y8, (R10)
+	VMOVUPS    Y9, (R10)(DX*1)
+	VMOVUPS    Y10, (R10)(DX*2)
+	VMOVUPS    Y11, (R10)(R9*1)
+	LEAQ       (R10)(DX*4), R10
+	VMOVUPS    Y12, (R10)
+	VMOVUPS    Y13, (R10)(DX*1)
+	VMOVUPS    Y14, (R10)(DX*2)
+	VMOVUPS    Y15, (R10)(R9*1)
+	ADDQ       srcBlock+32(FP), SI
+	ADDQ       dstBlock+48(FP), DI
+	DECQ       CX
+	JNZ        tr8block
+	VZEROUPPER
+	RET

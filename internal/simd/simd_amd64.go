@@ -60,3 +60,6 @@ func qkx8(x, w *float32, l, aux *int32, n, iters, nmax int, rmin, rdelta float32
 
 //go:noescape
 func qx8(x, w *float32, l, aux *int32, n, nmax int, scale *float32)
+
+//go:noescape
+func transpose8(dst, src *uint32, blocks, srcRow, srcBlock, dstRow, dstBlock int)

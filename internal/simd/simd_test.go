@@ -344,3 +344,27 @@ func TestAffineScaleBias(t *testing.T) {
 		}
 	}
 }
+
+// TestInterleave: Interleave and Deinterleave move every value to its
+// place for each group size they take, and refuse the others.
+func TestInterleave(t *testing.T) {
+	needVector(t)
+	for _, n := range []int{8, 16, 24, 32, 64} {
+		src := make([]uint32, n*simd.Lanes)
+		for i := range src {
+			src[i] = uint32(i)*2654435761 + 1
+		}
+		dst := make([]uint32, n*simd.Lanes)
+		require.True(t, simd.Interleave(dst, src, n))
+		for g := range simd.Lanes {
+			for i := range n {
+				require.Equal(t, src[g*n+i], dst[i*simd.Lanes+g], "n %d group %d element %d", n, g, i)
+			}
+		}
+		back := make([]uint32, n*simd.Lanes)
+		require.True(t, simd.Deinterleave(back, dst, n))
+		require.Equal(t, src, back, "n %d", n)
+	}
+	require.False(t, simd.Interleave(make([]float32, 40), make([]float32, 40), 5))
+	require.False(t, simd.Interleave(make([]float32, 64), make([]float32, 128), 8))
+}
