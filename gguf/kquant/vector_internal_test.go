@@ -69,7 +69,8 @@ func TestQKX8MatchesScalar(t *testing.T) {
 		{15, 32, qkx3Params},
 		{31, 32, qkx3Params},
 		{15, 32, qkxParams{rmin: -1, rdelta: 0.1, nstep: 0}},
-		{7, 5, qkxParams{rmin: -0.9, rdelta: 0.3, nstep: 3, useMAD: true}},
+		{7, 6, qkxParams{rmin: -0.9, rdelta: 0.3, nstep: 3, useMAD: true}},
+		{7, 5, qkxParams{rmin: -0.9, rdelta: 0.3, nstep: 3}}, // odd: the scalar loop
 	}
 	r := rand.New(rand.NewPCG(1, 2))
 	for _, tc := range cases {

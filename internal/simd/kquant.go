@@ -22,11 +22,11 @@ type QKXParams struct {
 // make_qkx3_quants) on Lanes groups of n elements at once, bit for bit.
 // Element i of group g is x[i*Lanes+g] (weights w likewise); L[i*Lanes+g]
 // receives its quant, scale[g] the group's scale and vmin[g] its final
-// minimum (make_qkx2_quants returns -vmin). It needs 1 <= n <= 32,
+// minimum (make_qkx2_quants returns -vmin). It needs n even, 2 <= n <= 32,
 // 1 <= Nmax <= 255 and slices of n*Lanes elements, and reports false
 // (writing nothing) when it cannot run.
 func QKX8(x, w []float32, n int, p QKXParams, L []int32, scale, vmin *[Lanes]float32) bool {
-	if !Enabled || n < 1 || n > maxQKXGroup || p.Nmax < 1 || p.Nmax > 255 ||
+	if !Enabled || n < 2 || n%2 != 0 || n > maxQKXGroup || p.Nmax < 1 || p.Nmax > 255 ||
 		len(x) != n*Lanes || len(w) != n*Lanes || len(L) != n*Lanes {
 		return false
 	}

@@ -20,8 +20,9 @@
 // func qkx8(x, w *float32, l, aux *int32, n, iters, nmax int, rmin, rdelta float32, mad int, scale, vmin *float32)
 //
 // make_qkx2_quants / make_qkx3_quants (kquant.makeQKXQuants) on eight groups
-// of n >= 1 elements: x and w are n vectors each; l receives the best quants
-// (n vectors of int32), aux is n vectors of scratch; scale and vmin receive
+// of n elements, n even: x and w are n vectors each; l receives the best
+// quants (n vectors of int32; float while searching), aux is n vectors of
+// scratch; scale and vmin receive
 // each group's scale and its final min (the caller negates it). iters is the
 // number of candidate scales (nstep+1, or 0 when nstep < 1), candidate k
 // being (rmin + rdelta*k + nmax) / (max - min). mad != 0 sums weighted
@@ -103,14 +104,15 @@ qkxranged:
 	XORQ         BX, BX
 
 qkxfirst:
-	VMOVUPS (SI)(BX*1), Y5
-	VSUBPS  Y1, Y5, Y5
-	VMULPS  Y5, Y0, Y5
+	VMOVUPS   (SI)(BX*1), Y5
+	VSUBPS    Y1, Y5, Y5
+	VMULPS    Y5, Y0, Y5
 	ROUNDCLAMP(Y5)
-	VMOVDQU Y5, (DI)(BX*1)
-	ADDQ    $32, BX
-	CMPQ    BX, R13
-	JLT     qkxfirst
+	VCVTDQ2PS Y5, Y5
+	VMOVUPS   Y5, (DI)(BX*1)
+	ADDQ      $32, BX
+	CMPQ      BX, R13
+	JLT       qkxfirst
 
 	// Its error: Y0 = scale, Y1 = min, quants at DI.
 	VMOVUPS Y6, Y0
@@ -137,20 +139,32 @@ qkxstep:
 	VXORPS       Y4, Y4, Y4        // sum of w*l*x
 	XORQ         BX, BX
 
-qkxcand:
-	VMOVUPS   (SI)(BX*1), Y5       // x
+qkxcand: // two elements a turn (n is even)
+	VMOVUPS   (SI)(BX*1), Y5    // x
 	VSUBPS    Y1, Y5, Y6
 	VMULPS    Y6, Y0, Y6
 	ROUNDCLAMP(Y6)
-	VMOVDQU   Y6, (R8)(BX*1)
 	VCVTDQ2PS Y6, Y6               // l
-	VMULPS    (DX)(BX*1), Y6, Y7   // w*l
+	VMOVUPS   Y6, (R8)(BX*1)
+	VMULPS    (DX)(BX*1), Y6, Y7 // w*l
 	VADDPS    Y7, Y2, Y2
 	VMULPS    Y6, Y7, Y8           // w*l*l
 	VADDPS    Y8, Y3, Y3
 	VMULPS    Y5, Y7, Y8           // w*l*x
 	VADDPS    Y8, Y4, Y4
-	ADDQ      $32, BX
+	VMOVUPS   32(SI)(BX*1), Y5    // x
+	VSUBPS    Y1, Y5, Y6
+	VMULPS    Y6, Y0, Y6
+	ROUNDCLAMP(Y6)
+	VCVTDQ2PS Y6, Y6               // l
+	VMOVUPS   Y6, 32(R8)(BX*1)
+	VMULPS    32(DX)(BX*1), Y6, Y7 // w*l
+	VADDPS    Y7, Y2, Y2
+	VMULPS    Y6, Y7, Y8           // w*l*l
+	VADDPS    Y8, Y3, Y3
+	VMULPS    Y5, Y7, Y8           // w*l*x
+	VADDPS    Y8, Y4, Y4
+	ADDQ      $64, BX
 	CMPQ      BX, R13
 	JLT       qkxcand
 
@@ -230,10 +244,19 @@ qkxflat:
 	JLT       qkxflat
 
 qkxret:
+	XORQ BX, BX
+
+qkxint:
+	VCVTTPS2DQ (DI)(BX*1), Y5      // the quants as int32
+	VMOVDQU    Y5, (DI)(BX*1)
+	ADDQ       $32, BX
+	CMPQ       BX, R13
+	JLT        qkxint
 	VZEROUPPER
 	RET
 
-// qkxerr: Y2 = the weighted error of quants at CX (int32 vectors) for scale
+// qkxerr: Y2 = the weighted error of quants at CX (float vectors, an even
+// number of them) for scale
 // Y0 and min Y1 over x at SI, weights at DX, R13 bytes; squared differences,
 // or absolute ones when R10 != 0. Clobbers BX, Y5, Y6.
 TEXT qkxerr<>(SB), NOSPLIT|NOFRAME, $0-0
@@ -243,27 +266,37 @@ TEXT qkxerr<>(SB), NOSPLIT|NOFRAME, $0-0
 	JNZ    qkxerrmad
 
 qkxerrsq:
-	VCVTDQ2PS (CX)(BX*1), Y5
-	VMULPS    Y5, Y0, Y5           // scale*l
+	VMULPS    (CX)(BX*1), Y0, Y5 // scale*l
 	VADDPS    Y1, Y5, Y5           // + min
-	VSUBPS    (SI)(BX*1), Y5, Y5   // - x
+	VSUBPS    (SI)(BX*1), Y5, Y5 // - x
 	VMULPS    Y5, Y5, Y5
 	VMULPS    (DX)(BX*1), Y5, Y5
 	VADDPS    Y5, Y2, Y2
-	ADDQ      $32, BX
+	VMULPS    32(CX)(BX*1), Y0, Y5 // scale*l
+	VADDPS    Y1, Y5, Y5           // + min
+	VSUBPS    32(SI)(BX*1), Y5, Y5 // - x
+	VMULPS    Y5, Y5, Y5
+	VMULPS    32(DX)(BX*1), Y5, Y5
+	VADDPS    Y5, Y2, Y2
+	ADDQ      $64, BX
 	CMPQ      BX, R13
 	JLT       qkxerrsq
 	RET
 
 qkxerrmad:
-	VCVTDQ2PS (CX)(BX*1), Y5
-	VMULPS    Y5, Y0, Y5
-	VADDPS    Y1, Y5, Y5
-	VSUBPS    (SI)(BX*1), Y5, Y5
+	VMULPS    (CX)(BX*1), Y0, Y5 // scale*l
+	VADDPS    Y1, Y5, Y5           // + min
+	VSUBPS    (SI)(BX*1), Y5, Y5 // - x
 	VANDPS    Y10, Y5, Y5
 	VMULPS    (DX)(BX*1), Y5, Y5
 	VADDPS    Y5, Y2, Y2
-	ADDQ      $32, BX
+	VMULPS    32(CX)(BX*1), Y0, Y5 // scale*l
+	VADDPS    Y1, Y5, Y5           // + min
+	VSUBPS    32(SI)(BX*1), Y5, Y5 // - x
+	VANDPS    Y10, Y5, Y5
+	VMULPS    32(DX)(BX*1), Y5, Y5
+	VADDPS    Y5, Y2, Y2
+	ADDQ      $64, BX
 	CMPQ      BX, R13
 	JLT       qkxerrmad
 	RET
