@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/mlxconv/mlxconv/gguf"
+	"github.com/mlxconv/mlxconv/internal/simd"
 )
 
 // Errors. Every error of this package wraps one of them.
@@ -215,6 +216,9 @@ func checkShape(t gguf.Type, ndst, nsrc, nrows, ncols, rowSize int) error {
 // checkFinite reports the first NaN or ±Inf of x, naming what holds it
 // (nothing when what is "").
 func checkFinite(what string, x []float32) error {
+	if ok, finite := simd.AllFinite(x); ok && finite {
+		return nil
+	}
 	for j, v := range x {
 		if v != v || v > math.MaxFloat32 || v < -math.MaxFloat32 {
 			if what != "" {

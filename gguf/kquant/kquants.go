@@ -89,9 +89,7 @@ func q2KBlock(y []byte, x, qw []float32) {
 			continue
 		}
 		dm := float32(dmin * float32(sc[j]>>4)) // no FMA with the sum below
-		for ii := range 16 {
-			L[16*j+ii] = uint8(clampI(nearestInt((x[16*j+ii]+dm)/dj), 0, 3))
-		}
+		roundGroup(L[16*j:16*j+16], x[16*j:16*j+16], dm, dj, 0, 3, 0)
 	}
 	pack2bit(y[16:80], L[:])
 }
@@ -197,9 +195,7 @@ func q3KFinish(y []byte, x []float32, L *[qkK]int8) {
 		if dj == 0 {
 			continue
 		}
-		for ii := range 16 {
-			L[16*j+ii] = int8(clampI(nearestInt(x[16*j+ii]/dj), -4, 3) + 4)
-		}
+		roundGroup(L[16*j:16*j+16], x[16*j:16*j+16], 0, dj, -4, 3, 4)
 	}
 	hmask := y[0:32]
 	clear(hmask)
@@ -254,9 +250,7 @@ func q45KBlock(y []byte, x, qw []float32, nmax int32, L *[qkK]uint8) {
 			continue
 		}
 		dm := float32(dmin * float32(m)) // no FMA with the sum below
-		for ii := range 32 {
-			L[32*j+ii] = uint8(clampI(nearestInt((x[32*j+ii]+dm)/dj), 0, nmax))
-		}
+		roundGroup(L[32*j:32*j+32], x[32*j:32*j+32], dm, dj, 0, nmax, 0)
 	}
 }
 
@@ -398,9 +392,7 @@ func q6KBlock(y []byte, x, qw []float32) {
 		if dj == 0 {
 			continue
 		}
-		for ii := range 16 {
-			L[16*j+ii] = int8(clampI(nearestInt(x[16*j+ii]/dj), -32, 31) + 32)
-		}
+		roundGroup(L[16*j:16*j+16], x[16*j:16*j+16], 0, dj, -32, 31, 32)
 	}
 	ql, qh := y[0:128], y[128:192]
 	for j := 0; j < qkK; j += 128 {

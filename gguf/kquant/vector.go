@@ -98,3 +98,16 @@ func deinterleave[T int32 | float32](dst, src []T, n int) {
 		}
 	}
 }
+
+// roundGroup sets L[i] = clamp(nearestInt((x[i]+dm)/d), lo, hi) + off, the
+// final rounding of a group with its block's stored scale d and min dm
+// (dm 0 for x/d: x+0 differs from x only for -0, which rounds to 0 either
+// way).
+func roundGroup[T int8 | uint8](L []T, x []float32, dm, d float32, lo, hi, off int32) {
+	if simd.QuantRound(L, x, dm, d, lo, hi, off) {
+		return
+	}
+	for i, v := range x {
+		L[i] = T(clampI(nearestInt((v+dm)/d), lo, hi) + off)
+	}
+}

@@ -171,3 +171,44 @@ func TestQX8MatchesScalar(t *testing.T) {
 		}
 	}
 }
+
+// TestRoundGroupMatchesScalar: the vector final rounding equals the scalar
+// clamp(nearestInt((x+dm)/d)) + off on ties, signed zeros, values far
+// outside the clamp range (beyond nearestInt's exact range too) and every
+// caller's bounds.
+func TestRoundGroupMatchesScalar(t *testing.T) {
+	if !simd.Enabled {
+		t.Skip("no vector kernels on this CPU or build (purego): roundGroup is the scalar loop")
+	}
+	r := rand.New(rand.NewPCG(7, 8))
+	bounds := [][3]int32{{0, 3, 0}, {-4, 3, 4}, {0, 15, 0}, {0, 31, 0}, {-32, 31, 32}}
+	for round := range 3000 {
+		x := make([]float32, 32)
+		d := float32(r.ExpFloat64() * 0.01)
+		dm := float32(0)
+		if round%2 == 0 {
+			dm = float32(r.NormFloat64() * 0.05)
+		}
+		for i := range x {
+			switch r.IntN(6) {
+			case 0: // an exact tie of (x+dm)/d
+				x[i] = (float32(r.IntN(80)-40)+0.5)*d - dm
+			case 1:
+				x[i] = float32(math.Copysign(0, -1))
+			case 2:
+				x[i] = float32(r.NormFloat64() * 1e9)
+			default:
+				x[i] = float32(r.NormFloat64() * 0.3)
+			}
+		}
+		b := bounds[round%len(bounds)]
+		got := make([]uint8, 32)
+		roundGroup(got, x, dm, d, b[0], b[1], b[2])
+		for i, v := range x {
+			want := uint8(clampI(nearestInt((v+dm)/d), b[0], b[1]) + b[2])
+			if got[i] != want {
+				t.Fatalf("round %d: x %v dm %v d %v bounds %v: %d, want %d", round, v, dm, d, b, got[i], want)
+			}
+		}
+	}
+}

@@ -85,3 +85,32 @@ type word interface{ ~int32 | ~uint32 | ~float32 }
 
 // wordPtr is the address of s[0] as *uint32 (len(s) > 0).
 func wordPtr[T word](s []T) *uint32 { return (*uint32)(unsafe.Pointer(&s[0])) }
+
+// AllFinite reports whether it ran (len(x) a multiple of 8) and whether x
+// holds no NaN and no infinity.
+func AllFinite(x []float32) (ok, finite bool) {
+	if !Enabled || len(x)%8 != 0 {
+		return false, false
+	}
+	if len(x) == 0 {
+		return true, true
+	}
+	return true, allFinite(&x[0], len(x))
+}
+
+// QuantRound sets L[i] = clamp(nearest_int((x[i]+dm)/d), lo, hi) + off,
+// the K-quants' final rounding with a block's stored scale d and min dm
+// (dm = 0 for the symmetric types, where (x+0)/d and x/d round alike),
+// nearest_int being ggml's (round half to even through the float32 sum
+// with 1.5*2^23). It needs len(x) == len(L) a multiple of 16, lo <= hi and
+// lo+off >= 0, hi+off <= 255, and reports false (writing nothing) when it
+// cannot run.
+func QuantRound[T ~int8 | ~uint8](L []T, x []float32, dm, d float32, lo, hi, off int32) bool {
+	if !Enabled || len(x)%16 != 0 || len(L) != len(x) || lo > hi || lo+off < 0 || hi+off > 255 {
+		return false
+	}
+	if len(x) > 0 {
+		quantRound((*byte)(unsafe.Pointer(&L[0])), &x[0], len(x), dm, d, int(lo), int(hi), int(off))
+	}
+	return true
+}

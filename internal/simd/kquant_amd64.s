@@ -541,3 +541,85 @@ tr8block:
 	JNZ        tr8block
 	VZEROUPPER
 	RET
+
+// func allFinite(x *float32, n int) bool
+// n is a positive multiple of 8: whether no value is a NaN or an infinity
+// (exponent bits all ones).
+TEXT ·allFinite(SB), NOSPLIT, $0-17
+	MOVQ         x+0(FP), SI
+	MOVQ         n+8(FP), CX
+	SHRQ         $3, CX
+	MOVL         $0x7f800000, AX
+	MOVQ         AX, X15
+	VPBROADCASTD X15, Y15
+	VPXOR        Y0, Y0, Y0
+
+finiteloop:
+	VPAND    (SI), Y15, Y1
+	VPCMPEQD Y15, Y1, Y1
+	VPOR     Y1, Y0, Y0
+	ADDQ     $32, SI
+	DECQ     CX
+	JNZ      finiteloop
+	VPTEST   Y0, Y0
+	SETEQ    ret+16(FP)
+	VZEROUPPER
+	RET
+
+// func quantRound(l *byte, x *float32, n int, dm, d float32, lo, hi, off int)
+// n is a positive multiple of 16: l[i] = clamp(nearest_int((x[i]+dm)/d),
+// lo, hi) + off, the result between 0 and 255.
+TEXT ·quantRound(SB), NOSPLIT, $0-56
+	MOVQ         l+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         n+16(FP), CX
+	SHRQ         $4, CX
+	VBROADCASTSS dm+24(FP), Y8
+	VBROADCASTSS d+28(FP), Y9
+	MOVQ         lo+32(FP), AX
+	MOVQ         AX, X10
+	VPBROADCASTD X10, Y10
+	MOVQ         hi+40(FP), AX
+	MOVQ         AX, X11
+	VPBROADCASTD X11, Y11
+	MOVQ         off+48(FP), AX
+	MOVQ         AX, X12
+	VPBROADCASTD X12, Y12
+	MOVL         $0x4b400000, AX
+	MOVQ         AX, X13
+	VPBROADCASTD X13, Y13
+	MOVL         $0x007fffff, AX
+	MOVQ         AX, X14
+	VPBROADCASTD X14, Y14
+	MOVL         $0x00400000, AX
+	MOVQ         AX, X15
+	VPBROADCASTD X15, Y15
+
+qrloop:
+	VADDPS       (SI), Y8, Y0
+	VADDPS       32(SI), Y8, Y1
+	VDIVPS       Y9, Y0, Y0
+	VDIVPS       Y9, Y1, Y1
+	VADDPS       Y13, Y0, Y0
+	VADDPS       Y13, Y1, Y1
+	VPAND        Y14, Y0, Y0
+	VPAND        Y14, Y1, Y1
+	VPSUBD       Y15, Y0, Y0
+	VPSUBD       Y15, Y1, Y1
+	VPMAXSD      Y10, Y0, Y0
+	VPMAXSD      Y10, Y1, Y1
+	VPMINSD      Y11, Y0, Y0
+	VPMINSD      Y11, Y1, Y1
+	VPADDD       Y12, Y0, Y0
+	VPADDD       Y12, Y1, Y1
+	VPACKSSDW    Y1, Y0, Y0        // a0-3 b0-3 | a4-7 b4-7
+	VPERMQ       $0xd8, Y0, Y0     // a0-7 b0-7
+	VEXTRACTI128 $1, Y0, X1
+	VPACKUSWB    X1, X0, X0
+	VMOVDQU      X0, (DI)
+	ADDQ         $64, SI
+	ADDQ         $16, DI
+	DECQ         CX
+	JNZ          qrloop
+	VZEROUPPER
+	RET

@@ -63,3 +63,9 @@ func qx8(x, w *float32, l, aux *int32, n, nmax int, scale *float32)
 
 //go:noescape
 func transpose8(dst, src *uint32, blocks, srcRow, srcBlock, dstRow, dstBlock int)
+
+//go:noescape
+func allFinite(x *float32, n int) bool
+
+//go:noescape
+func quantRound(l *byte, x *float32, n int, dm, d float32, lo, hi, off int)

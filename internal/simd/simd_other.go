@@ -25,3 +25,7 @@ func qkx8(x, w *float32, l, aux *int32, n, iters, nmax int, rmin, rdelta float32
 func qx8(x, w *float32, l, aux *int32, n, nmax int, scale *float32) {}
 
 func transpose8(dst, src *uint32, blocks, srcRow, srcBlock, dstRow, dstBlock int) {}
+
+func allFinite(x *float32, n int) bool { return false }
+
+func quantRound(l *byte, x *float32, n int, dm, d float32, lo, hi, off int) {}

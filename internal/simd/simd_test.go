@@ -368,3 +368,27 @@ func TestInterleave(t *testing.T) {
 	require.False(t, simd.Interleave(make([]float32, 40), make([]float32, 40), 5))
 	require.False(t, simd.Interleave(make([]float32, 64), make([]float32, 128), 8))
 }
+
+// TestAllFinite: AllFinite finds a NaN or an infinity at every position,
+// and passes the largest finite values and subnormals.
+func TestAllFinite(t *testing.T) {
+	needVector(t)
+	x := make([]float32, 64)
+	for i := range x {
+		x[i] = float32(i) - 30
+	}
+	x[3], x[4], x[5] = math.MaxFloat32, -math.MaxFloat32, math.SmallestNonzeroFloat32
+	ok, finite := simd.AllFinite(x)
+	require.True(t, ok && finite)
+	for _, bad := range []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), math.Float32frombits(0xffc00001)} {
+		for i := range x {
+			y := append([]float32(nil), x...)
+			y[i] = bad
+			ok, finite := simd.AllFinite(y)
+			require.True(t, ok)
+			require.False(t, finite, "%v at %d", bad, i)
+		}
+	}
+	ok, _ = simd.AllFinite(x[:7])
+	require.False(t, ok)
+}
