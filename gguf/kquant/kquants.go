@@ -47,12 +47,9 @@ func q2KBlock(y []byte, x, qw []float32) {
 	var scales, mins [16]float32
 	sc := y[0:16]
 	if qw == nil {
-		for l, v := range x[:qkK] {
-			weights[l] = fabs(v)
-		}
-		p := qkxParams{rmin: -0.5, rdelta: 0.1, nstep: 15, useMAD: true}
-		makeQKXQuants8(3, 16, x[:128], weights[:128], L[:128], p, scales[:8], mins[:8])
-		makeQKXQuants8(3, 16, x[128:qkK], weights[128:], L[128:], p, scales[8:], mins[8:])
+		p := qkxParams{rmin: -0.5, rdelta: 0.1, nstep: 15, useMAD: true} // weights |x|
+		makeQKXQuants8(3, 16, x[:128], nil, wAbs, L[:128], p, scales[:8], mins[:8])
+		makeQKXQuants8(3, 16, x[128:qkK], nil, wAbs, L[128:], p, scales[8:], mins[8:])
 		var maxScale, maxMin float32
 		for j := range 16 {
 			if scales[j] > maxScale {
@@ -71,8 +68,8 @@ func q2KBlock(y []byte, x, qw []float32) {
 			imatrixWeights(wj, x[16*j:16*j+16], qw[16*j:16*j+16], sigma2)
 			sw[j] = sum(wj)
 		}
-		makeQKXQuants8(3, 16, x[:128], weights[:128], L[:128], qkx3Params, scales[:8], mins[:8])
-		makeQKXQuants8(3, 16, x[128:qkK], weights[128:], L[128:], qkx3Params, scales[8:], mins[8:])
+		makeQKXQuants8(3, 16, x[:128], weights[:128], wGiven, L[:128], qkx3Params, scales[:8], mins[:8])
+		makeQKXQuants8(3, 16, x[128:qkK], weights[128:], wGiven, L[128:], qkx3Params, scales[8:], mins[8:])
 		var Ls, Lm [16]uint8
 		dm := makeQPQuants(15, scales[:], Ls[:], sw[:])
 		mm := makeQPQuants(15, mins[:], Lm[:], sw[:])
@@ -256,20 +253,13 @@ func q45KBlock(y []byte, x, qw []float32, nmax int32, L *[qkK]uint8) {
 
 // q45KScalesRef is the scale and min search of quantize_row_q{4,5}_K_ref.
 func q45KScalesRef(y []byte, x []float32, nmax int32, L *[qkK]uint8) {
-	var weights [qkK]float32
 	var scales, mins [8]float32
 	p := qkxParams{rmin: -1, rdelta: 0.1, nstep: 20}
 	if nmax == 31 {
 		p = qkxParams{rmin: -0.5, rdelta: 0.1, nstep: 15}
 	}
-	for j := range 8 {
-		xj := x[32*j : 32*j+32]
-		avX := sqrtf(sumSquares(xj) / 32)
-		for l, v := range xj {
-			weights[32*j+l] = avX + fabs(v)
-		}
-	}
-	makeQKXQuants8(nmax, 32, x[:qkK], weights[:], L[:], p, scales[:], mins[:])
+	// weights sqrtf(sum of x*x / 32) + |x| per sub-block
+	makeQKXQuants8(nmax, 32, x[:qkK], nil, wRMSAbs, L[:], p, scales[:], mins[:])
 	var maxScale, maxMin float32
 	for j := range 8 {
 		if scales[j] > maxScale {
@@ -306,7 +296,7 @@ func q45KScalesWeighted(y []byte, x, qw []float32, nmax int32, L *[qkK]uint8) {
 		imatrixWeights(wj, x[32*j:32*j+32], qw[32*j:32*j+32], sigma2)
 		sw[j] = sum(wj)
 	}
-	makeQKXQuants8(nmax, 32, x[:qkK], weights[:], L[:], qkx3Params, scales[:], mins[:])
+	makeQKXQuants8(nmax, 32, x[:qkK], weights[:], wGiven, L[:], qkx3Params, scales[:], mins[:])
 	var Ls, Lm [8]uint8
 	dBlock := makeQPQuants(63, scales[:], Ls[:], sw[:])
 	mBlock := makeQPQuants(63, mins[:], Lm[:], sw[:])

@@ -10,17 +10,21 @@ import "github.com/mlxconv/mlxconv/internal/simd"
 // elsewhere (and under -tags purego).
 
 // makeQKXQuants8 runs makeQKXQuants on eight consecutive groups of n
-// elements of x (weights w): group g is x[g*n:(g+1)*n], its quants go to
-// L[g*n:], its scale and min to scales[g] and mins[g].
-func makeQKXQuants8(nmax int32, n int, x, w []float32, L []uint8, p qkxParams, scales, mins []float32) {
+// elements of x: group g is x[g*n:(g+1)*n], its quants go to L[g*n:], its
+// scale and min to scales[g] and mins[g]. The weights are w's (w nil
+// when wr derives them from x: wRMSAbs sqrtf(sum of x*x / n) + |x|, the
+// reference Q4_K and Q5_K's, or wAbs |x|, the reference Q2_K's).
+func makeQKXQuants8(nmax int32, n int, x, w []float32, wr weightRule, L []uint8, p qkxParams, scales, mins []float32) {
+	m := n * simd.Lanes
 	if simd.Enabled && n <= 32 {
 		var xt, wt [32 * simd.Lanes]float32
 		var lt, lg [32 * simd.Lanes]int32
-		m := n * simd.Lanes
 		interleave(xt[:m], x[:m], n)
-		interleave(wt[:m], w[:m], n)
+		if wr == wGiven {
+			interleave(wt[:m], w[:m], n)
+		}
 		var sc, vm [simd.Lanes]float32
-		sp := simd.QKXParams{Nmax: nmax, Rmin: p.rmin, Rdelta: p.rdelta, Nstep: p.nstep, MAD: p.useMAD}
+		sp := simd.QKXParams{Nmax: nmax, Rmin: p.rmin, Rdelta: p.rdelta, Nstep: p.nstep, MAD: p.useMAD, Weights: simd.WeightRule(wr)}
 		if simd.QKX8(xt[:m], wt[:m], n, sp, lt[:m], &sc, &vm) {
 			for g := range simd.Lanes {
 				scales[g], mins[g] = sc[g], -vm[g]
@@ -33,10 +37,38 @@ func makeQKXQuants8(nmax int32, n int, x, w []float32, L []uint8, p qkxParams, s
 		}
 	}
 	var Laux [32]uint8
+	var wb [32]float32
 	for g := range simd.Lanes {
-		scales[g], mins[g] = makeQKXQuants(nmax, x[g*n:(g+1)*n], w[g*n:(g+1)*n], L[g*n:], Laux[:n], p)
+		xg := x[g*n : (g+1)*n]
+		var wg []float32
+		switch wr {
+		case wGiven:
+			wg = w[g*n : (g+1)*n]
+		case wRMSAbs:
+			wg = wb[:n]
+			avX := sqrtf(sumSquares(xg) / float32(n))
+			for l, v := range xg {
+				wg[l] = avX + fabs(v)
+			}
+		case wAbs:
+			wg = wb[:n]
+			for l, v := range xg {
+				wg[l] = fabs(v)
+			}
+		}
+		scales[g], mins[g] = makeQKXQuants(nmax, xg, wg, L[g*n:], Laux[:n], p)
 	}
 }
+
+// weightRule says where makeQKXQuants8's weights come from (the values are
+// internal/simd's WeightRule).
+type weightRule int
+
+const (
+	wGiven  = weightRule(simd.WeightsGiven)
+	wRMSAbs = weightRule(simd.WeightsRMSAbs)
+	wAbs    = weightRule(simd.WeightsAbs)
+)
 
 // makeQXQuants8 runs makeQXQuants on eight consecutive groups of n elements
 // of x (weights qw, or nil for x*x): group g's quants go to L[g*n:], its

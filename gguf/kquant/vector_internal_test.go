@@ -61,16 +61,19 @@ func TestQKX8MatchesScalar(t *testing.T) {
 		nmax int32
 		n    int
 		p    qkxParams
+		wr   weightRule
 	}{
-		{15, 32, qkxParams{rmin: -1, rdelta: 0.1, nstep: 20}},
-		{31, 32, qkxParams{rmin: -0.5, rdelta: 0.1, nstep: 15}},
-		{3, 16, qkxParams{rmin: -0.5, rdelta: 0.1, nstep: 15, useMAD: true}},
-		{3, 16, qkx3Params},
-		{15, 32, qkx3Params},
-		{31, 32, qkx3Params},
-		{15, 32, qkxParams{rmin: -1, rdelta: 0.1, nstep: 0}},
-		{7, 6, qkxParams{rmin: -0.9, rdelta: 0.3, nstep: 3, useMAD: true}},
-		{7, 5, qkxParams{rmin: -0.9, rdelta: 0.3, nstep: 3}}, // odd: the scalar loop
+		{15, 32, qkxParams{rmin: -1, rdelta: 0.1, nstep: 20}, wGiven},
+		{15, 32, qkxParams{rmin: -1, rdelta: 0.1, nstep: 20}, wRMSAbs},
+		{31, 32, qkxParams{rmin: -0.5, rdelta: 0.1, nstep: 15}, wRMSAbs},
+		{3, 16, qkxParams{rmin: -0.5, rdelta: 0.1, nstep: 15, useMAD: true}, wAbs},
+		{3, 16, qkxParams{rmin: -0.5, rdelta: 0.1, nstep: 15, useMAD: true}, wGiven},
+		{3, 16, qkx3Params, wGiven},
+		{15, 32, qkx3Params, wGiven},
+		{31, 32, qkx3Params, wGiven},
+		{15, 32, qkxParams{rmin: -1, rdelta: 0.1, nstep: 0}, wRMSAbs},
+		{7, 6, qkxParams{rmin: -0.9, rdelta: 0.3, nstep: 3, useMAD: true}, wRMSAbs},
+		{7, 5, qkxParams{rmin: -0.9, rdelta: 0.3, nstep: 3}, wGiven}, // odd: the scalar loop
 	}
 	r := rand.New(rand.NewPCG(1, 2))
 	for _, tc := range cases {
@@ -91,13 +94,30 @@ func TestQKX8MatchesScalar(t *testing.T) {
 			}
 			L := make([]uint8, 8*n)
 			var scales, mins [8]float32
-			makeQKXQuants8(tc.nmax, n, x, w, L, tc.p, scales[:], mins[:])
+			wIn := w
+			switch tc.wr {
+			case wRMSAbs: // the weights quantize_row_q4_K_ref computes
+				wIn = nil
+				for g := range 8 {
+					xg := x[g*n : (g+1)*n]
+					avX := sqrtf(sumSquares(xg) / float32(n))
+					for i, v := range xg {
+						w[g*n+i] = avX + fabs(v)
+					}
+				}
+			case wAbs:
+				wIn = nil
+				for i, v := range x {
+					w[i] = fabs(v)
+				}
+			}
+			makeQKXQuants8(tc.nmax, n, x, wIn, tc.wr, L, tc.p, scales[:], mins[:])
 			var Laux [32]uint8
 			for g := range 8 {
 				want := make([]uint8, n)
 				s, m := makeQKXQuants(tc.nmax, x[g*n:(g+1)*n], w[g*n:(g+1)*n], want, Laux[:n], tc.p)
 				if math.Float32bits(s) != math.Float32bits(scales[g]) || math.Float32bits(m) != math.Float32bits(mins[g]) {
-					t.Fatalf("nmax %d n %d %+v round %d group %d: scale, min %v %v, want %v %v", tc.nmax, n, tc.p, round, g, scales[g], mins[g], s, m)
+					t.Fatalf("nmax %d n %d %+v weights %d round %d group %d: scale, min %v %v, want %v %v", tc.nmax, n, tc.p, tc.wr, round, g, scales[g], mins[g], s, m)
 				}
 				for i := range want {
 					if L[g*n+i] != want[i] {
@@ -119,7 +139,7 @@ func BenchmarkMakeQKXQuants8(b *testing.B) {
 	var scales, mins [8]float32
 	p := qkxParams{rmin: -1, rdelta: 0.1, nstep: 20}
 	for b.Loop() {
-		makeQKXQuants8(15, 32, x[:], w[:], L[:], p, scales[:], mins[:])
+		makeQKXQuants8(15, 32, x[:], w[:], wGiven, L[:], p, scales[:], mins[:])
 	}
 }
 

@@ -16,7 +16,18 @@ type QKXParams struct {
 	Rmin, Rdelta float32
 	Nstep        int
 	MAD          bool
+	// Weights, if not WeightsGiven, makes QKX8 set w from x first.
+	Weights WeightRule
 }
+
+// WeightRule says where QKX8's weights come from.
+type WeightRule int
+
+const (
+	WeightsGiven WeightRule = iota // w as the caller set it
+	WeightsRMSAbs                  // sqrtf(sum of x*x / n) + |x| (Q4_K, Q5_K)
+	WeightsAbs                     // |x| (Q2_K)
+)
 
 // QKX8 is gguf/kquant's makeQKXQuants (ggml's make_qkx2_quants and
 // make_qkx3_quants) on Lanes groups of n elements at once, bit for bit.
@@ -24,9 +35,10 @@ type QKXParams struct {
 // receives its quant, scale[g] the group's scale and vmin[g] its final
 // minimum (make_qkx2_quants returns -vmin). It needs n even, 2 <= n <= 32,
 // 1 <= Nmax <= 255 and slices of n*Lanes elements, and reports false
-// (writing nothing) when it cannot run.
+// (writing nothing) when it cannot run. With p.Weights set, it first
+// writes the weights it derives into w.
 func QKX8(x, w []float32, n int, p QKXParams, L []int32, scale, vmin *[Lanes]float32) bool {
-	if !Enabled || n < 2 || n%2 != 0 || n > maxQKXGroup || p.Nmax < 1 || p.Nmax > 255 ||
+	if !Enabled || n < 2 || n%2 != 0 || n > maxQKXGroup || p.Nmax < 1 || p.Nmax > 255 || p.Weights < WeightsGiven || p.Weights > WeightsAbs ||
 		len(x) != n*Lanes || len(w) != n*Lanes || len(L) != n*Lanes {
 		return false
 	}
@@ -39,7 +51,7 @@ func QKX8(x, w []float32, n int, p QKXParams, L []int32, scale, vmin *[Lanes]flo
 		mad = 1
 	}
 	var aux [maxQKXGroup * Lanes]int32
-	qkx8(&x[0], &w[0], &L[0], &aux[0], n, iters, int(p.Nmax), p.Rmin, p.Rdelta, mad, &scale[0], &vmin[0])
+	qkx8(&x[0], &w[0], &L[0], &aux[0], n, iters, int(p.Nmax), p.Rmin, p.Rdelta, mad, &scale[0], &vmin[0], int(p.Weights))
 	return true
 }
 

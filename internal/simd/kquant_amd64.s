@@ -17,7 +17,7 @@
 	VPMAXSD Y11, R, R \
 	VPMINSD Y15, R, R
 
-// func qkx8(x, w *float32, l, aux *int32, n, iters, nmax int, rmin, rdelta float32, mad int, scale, vmin *float32)
+// func qkx8(x, w *float32, l, aux *int32, n, iters, nmax int, rmin, rdelta float32, mad int, scale, vmin *float32, wrule int)
 //
 // make_qkx2_quants / make_qkx3_quants (kquant.makeQKXQuants) on eight groups
 // of n elements, n even: x and w are n vectors each; l receives the best
@@ -26,11 +26,13 @@
 // each group's scale and its final min (the caller negates it). iters is the
 // number of candidate scales (nstep+1, or 0 when nstep < 1), candidate k
 // being (rmin + rdelta*k + nmax) / (max - min). mad != 0 sums weighted
-// absolute errors instead of squared ones.
+// absolute errors instead of squared ones. wrule 1 first sets the weights
+// w to sqrtf(sum of x*x / n) + |x| (Q4_K and Q5_K without an importance
+// matrix), wrule 2 to |x| (Q2_K); 0 takes them as given.
 //
 // Stack: 0 min after the clamp to <= 0, 32 max, 64 sum of w, 96 sum of w*x,
 // 128 best error, 160 the candidate's "D > 0" mask, 192 nmax as float.
-TEXT ·qkx8(SB), NOSPLIT, $224-88
+TEXT ·qkx8(SB), NOSPLIT, $224-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ l+16(FP), DI
@@ -61,6 +63,51 @@ TEXT ·qkx8(SB), NOSPLIT, $224-88
 	VCVTDQ2PS    Y15, Y9
 	VMOVUPS      Y9, 192(SP)       // nmax as float
 
+	MOVQ wrule+88(FP), AX
+	CMPQ AX, $1
+	JEQ  qkxwrms
+	CMPQ AX, $2
+	JEQ  qkxwabs
+	JMP  qkxweighted
+
+qkxwrms:
+	VXORPS Y0, Y0, Y0              // sum of x*x, in order
+	XORQ   BX, BX
+
+qkxwsum:
+	VMOVUPS (SI)(BX*1), Y5
+	VMULPS  Y5, Y5, Y5
+	VADDPS  Y5, Y0, Y0
+	ADDQ    $32, BX
+	CMPQ    BX, R13
+	JLT     qkxwsum
+	MOVQ    n+32(FP), AX
+	VCVTSI2SSQ AX, X5, X5
+	VBROADCASTSS X5, Y5
+	VDIVPS  Y5, Y0, Y0
+	VSQRTPS Y0, Y0                 // av_x
+	XORQ    BX, BX
+
+qkxwset:
+	VANDPS  (SI)(BX*1), Y10, Y5
+	VADDPS  Y5, Y0, Y5             // av_x + |x|
+	VMOVUPS Y5, (DX)(BX*1)
+	ADDQ    $32, BX
+	CMPQ    BX, R13
+	JLT     qkxwset
+	JMP     qkxweighted
+
+qkxwabs:
+	XORQ BX, BX
+
+qkxwabsloop:
+	VANDPS  (SI)(BX*1), Y10, Y5
+	VMOVUPS Y5, (DX)(BX*1)
+	ADDQ    $32, BX
+	CMPQ    BX, R13
+	JLT     qkxwabsloop
+
+qkxweighted:
 	// min, max (strict comparisons keep the first of equal values), the sum
 	// of w and of w*x, starting from element 0 as the scalar code does.
 	VMOVUPS (SI), Y1

@@ -19,7 +19,7 @@ func narrowBF16(dst *uint16, src *float32, n int)                        {}
 
 func q8_0(dst *byte, x *float32, blocks int) int { return 0 }
 
-func qkx8(x, w *float32, l, aux *int32, n, iters, nmax int, rmin, rdelta float32, mad int, scale, vmin *float32) {
+func qkx8(x, w *float32, l, aux *int32, n, iters, nmax int, rmin, rdelta float32, mad int, scale, vmin *float32, wrule int) {
 }
 
 func qx8(x, w *float32, l, aux *int32, n, nmax int, scale *float32) {}
