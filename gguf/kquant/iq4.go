@@ -1,5 +1,7 @@
 package kquant
 
+import "github.com/mlxconv/mlxconv/internal/simd"
+
 // IQ4_NL (blocks of 32: d, qs[16]; 18 bytes) and IQ4_XS (super-blocks of
 // 256: d, scales_h (uint16), scales_l[4], qs[128]; 136 bytes), as
 // quantize_iq4_nl and quantize_iq4_xs make them (both through
@@ -69,16 +71,22 @@ func iq4Weights(w, xb, qw []float32, sigma2 float32) {
 func iq4Super(st *iq4Scales, x, qw []float32) float32 {
 	sigma2 := sumSquares(x)
 	sigma2 = float32(sigma2 * (2 / float32(len(x))))
-	var w [32]float32
-	var maxScale, amaxScale float32
-	for ib := range len(x) / 32 {
-		xb := x[32*ib : 32*ib+32]
+	var w [qkK]float32
+	nb := len(x) / 32
+	for ib := range nb {
 		var qb []float32
 		if qw != nil {
 			qb = qw[32*ib : 32*ib+32]
 		}
-		iq4Weights(w[:], xb, qb, sigma2)
-		st.scales[ib] = iq4Fit(xb, w[:], st.L[32*ib:32*ib+32])
+		iq4Weights(w[32*ib:32*ib+32], x[32*ib:32*ib+32], qb, sigma2)
+	}
+	if nb != 8 || !iq4Fit8(x, w[:], st.scales[:]) {
+		for ib := range nb {
+			st.scales[ib] = iq4Fit(x[32*ib:32*ib+32], w[32*ib:32*ib+32], st.L[32*ib:32*ib+32])
+		}
+	}
+	var maxScale, amaxScale float32
+	for ib := range nb {
 		if a := fabs(st.scales[ib]); a > amaxScale {
 			amaxScale, maxScale = a, st.scales[ib]
 		}
@@ -106,9 +114,7 @@ func iq4NLBlock(y []byte, x, qw []float32) {
 	if s != 0 {
 		id = 1 / s
 	}
-	for j, v := range x {
-		st.L[j] = uint8(bestIndexInt8(id * v))
-	}
+	iq4Levels(st.L[:32], x, id)
 	packIQ4(y[2:18], st.L[:32])
 }
 
@@ -131,9 +137,7 @@ func iq4XSBlock(y []byte, x, qw []float32) {
 		if dl != 0 {
 			idl = 1 / dl
 		}
-		for j, v := range x[32*ib : 32*ib+32] {
-			st.L[32*ib+j] = uint8(bestIndexInt8(idl * v))
-		}
+		iq4Levels(st.L[32*ib:32*ib+32], x[32*ib:32*ib+32], idl)
 		l += 32
 		if ib%2 == 0 {
 			scalesL[ib/2] = uint8(l & 0xf)
@@ -144,4 +148,14 @@ func iq4XSBlock(y []byte, x, qw []float32) {
 	}
 	le.PutUint16(y[2:], scalesH)
 	packIQ4(y[8:136], st.L[:])
+}
+
+// iq4Levels sets L[j] to the IQ4_NL level index of id*x[j].
+func iq4Levels(L []uint8, x []float32, id float32) {
+	if simd.IQ4Index(L, x, id, iq4Table) {
+		return
+	}
+	for j, v := range x {
+		L[j] = uint8(bestIndexInt8(id * v))
+	}
 }

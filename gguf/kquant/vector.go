@@ -143,3 +143,32 @@ func roundGroup[T int8 | uint8](L []T, x []float32, dm, d float32, lo, hi, off i
 		L[i] = T(clampI(nearestInt((v+dm)/d), lo, hi) + off)
 	}
 }
+
+// iq4Table is IQ4_NL's grid for simd.IQ4Fit8.
+var iq4Table = func() *simd.IQ4Table {
+	var levels [16]float32
+	var th [15]float32
+	for i, v := range kvaluesIQ4NL {
+		levels[i] = float32(v)
+	}
+	copy(th[:], iq4Thresholds[:15])
+	return simd.NewIQ4Table(&levels, &th)
+}()
+
+// iq4Fit8 runs iq4Fit on the eight 32-element blocks of x (weights w) and
+// sets their scales; it reports false when the vector kernel cannot run.
+// (iq4Fit's levels are not needed: its callers recompute them all.)
+func iq4Fit8(x, w []float32, scales []float32) bool {
+	if !simd.Enabled {
+		return false
+	}
+	var xt, wt [qkK]float32
+	interleave(xt[:], x[:qkK], 32)
+	interleave(wt[:], w[:qkK], 32)
+	var sc [simd.Lanes]float32
+	if !simd.IQ4Fit8(xt[:], wt[:], 32, iq4Table, &sc) {
+		return false
+	}
+	copy(scales[:8], sc[:])
+	return true
+}

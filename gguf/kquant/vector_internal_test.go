@@ -232,3 +232,67 @@ func TestRoundGroupMatchesScalar(t *testing.T) {
 		}
 	}
 }
+
+// TestIQ4Fit8MatchesScalar: iq4Fit8 gives each block iq4Fit's scale bit for
+// bit, with x*x weights and imatrix-like ones.
+func TestIQ4Fit8MatchesScalar(t *testing.T) {
+	if !simd.Enabled {
+		t.Skip("no vector kernels on this CPU or build (purego): iq4Super takes iq4Fit")
+	}
+	r := rand.New(rand.NewPCG(9, 10))
+	for round := range 3000 {
+		x := make([]float32, qkK)
+		w := make([]float32, qkK)
+		for g := range 8 {
+			vectorGroup(r, round+g, x[32*g:32*g+32])
+		}
+		for i, v := range x {
+			if round%2 == 0 {
+				w[i] = v * v
+			} else {
+				w[i] = float32(r.ExpFloat64()) * (v*v + 0.01)
+			}
+		}
+		var got [8]float32
+		if !iq4Fit8(x, w, got[:]) {
+			t.Fatal("iq4Fit8 did not run")
+		}
+		var L [32]uint8
+		for g := range 8 {
+			want := iq4Fit(x[32*g:32*g+32], w[32*g:32*g+32], L[:])
+			if math.Float32bits(got[g]) != math.Float32bits(want) {
+				t.Fatalf("round %d block %d: scale %v, want %v", round, g, got[g], want)
+			}
+		}
+	}
+}
+
+// TestIQ4LevelsMatchesScalar: the vector level search equals
+// bestIndexInt8 on every threshold and its float neighbours, the levels,
+// NaN, ±Inf and random values.
+func TestIQ4LevelsMatchesScalar(t *testing.T) {
+	if !simd.Enabled {
+		t.Skip("no vector kernels on this CPU or build (purego): iq4Levels is the scalar loop")
+	}
+	var vals []float32
+	for _, th := range iq4Thresholds[:15] {
+		vals = append(vals, th, math.Nextafter32(th, -200), math.Nextafter32(th, 200))
+	}
+	for _, v := range kvaluesIQ4NL {
+		vals = append(vals, float32(v), -float32(v))
+	}
+	vals = append(vals, float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), 0, float32(math.Copysign(0, -1)), 1e30, -1e30)
+	r := rand.New(rand.NewPCG(11, 12))
+	for len(vals)%32 != 0 || len(vals) < 4096 {
+		vals = append(vals, float32(r.NormFloat64()*60))
+	}
+	for _, id := range []float32{1, 0.37, -2.5, 0} {
+		got := make([]uint8, len(vals))
+		iq4Levels(got, vals, id)
+		for i, v := range vals {
+			if want := uint8(bestIndexInt8(id * v)); got[i] != want {
+				t.Fatalf("id %v x %v: level %d, want %d", id, v, got[i], want)
+			}
+		}
+	}
+}

@@ -1,6 +1,9 @@
 package simd
 
-import "unsafe"
+import (
+	"math"
+	"unsafe"
+)
 
 // Lanes is the number of groups the K-quant searches take at once.
 const Lanes = 8
@@ -123,6 +126,64 @@ func QuantRound[T ~int8 | ~uint8](L []T, x []float32, dm, d float32, lo, hi, off
 	}
 	if len(x) > 0 {
 		quantRound((*byte)(unsafe.Pointer(&L[0])), &x[0], len(x), dm, d, int(lo), int(hi), int(off))
+	}
+	return true
+}
+
+// IQ4Table is a non-linear 4-bit grid (IQ4_NL's) laid out for IQ4Fit8:
+// thresholds for a four-step bisection, the levels, constants.
+type IQ4Table struct {
+	rows [15][8]uint32
+}
+
+// NewIQ4Table lays out the 16 levels (ascending) and the 15 thresholds:
+// th[k] is the least value whose level index is above k (ggml's
+// best_index_int8 as kquant.bestIndexInt8 counts them).
+func NewIQ4Table(levels *[16]float32, th *[15]float32) *IQ4Table {
+	t := new(IQ4Table)
+	bits := math.Float32bits
+	for i := range 8 {
+		t.rows[0][i] = bits(th[7])
+		t.rows[1][i] = bits(th[3])
+		t.rows[2][i] = bits(th[11])
+		if i < 4 {
+			t.rows[3][i] = bits(th[4*i+1])
+		}
+		t.rows[4][i] = bits(th[2*i])
+		t.rows[5][i] = bits(levels[i])
+		t.rows[6][i] = bits(levels[8+i])
+		t.rows[7][i] = bits(levels[0])
+		t.rows[8][i], t.rows[9][i], t.rows[10][i], t.rows[11][i] = 8, 4, 2, 1
+		t.rows[12][i] = bits(1e-15)
+		t.rows[13][i] = 0x7fffffff
+		t.rows[14][i] = 15
+	}
+	return t
+}
+
+// IQ4Fit8 is gguf/kquant's iq4Fit (quantize_row_iq4_nl_impl's scale
+// search, 7 tries each side) on Lanes groups of n elements at once, laid
+// out as for QKX8, with weights w: scale[g] receives group g's scale (0
+// when its largest magnitude is below 1e-15), bit for bit. It needs
+// 1 <= n <= 32, and reports false (writing nothing) when it cannot run.
+func IQ4Fit8(x, w []float32, n int, t *IQ4Table, scale *[Lanes]float32) bool {
+	if !Enabled || n < 1 || n > maxQKXGroup || len(x) != n*Lanes || len(w) != n*Lanes || t == nil {
+		return false
+	}
+	iq4fit8(&x[0], &w[0], n, &t.rows[0][0], &scale[0])
+	return true
+}
+
+// IQ4Index sets L[i] to the level index of id*x[i] in t's grid, as ggml's
+// best_index_int8 picks it (the nearer level, the upper one on a tie, 15
+// for a NaN). It needs len(x) == len(L) a multiple of 16 and reports false
+// (writing nothing) when it cannot run.
+func IQ4Index(L []uint8, x []float32, id float32, t *IQ4Table) bool {
+	if !Enabled || len(x)%16 != 0 || len(L) != len(x) || t == nil {
+		return false
+	}
+	if len(x) > 0 {
+		iq4index(&L[0], &x[0], len(x), id, &t.rows[0][0])
 	}
 	return true
 }

@@ -670,3 +670,207 @@ qrloop:
 	JNZ          qrloop
 	VZEROUPPER
 	RET
+
+// Row offsets of IQ4Table (32 bytes each).
+#define IQ_TH7 0
+#define IQ_TH3 32
+#define IQ_TH11 64
+#define IQ_T3 96
+#define IQ_T4 128
+#define IQ_KVLO 160
+#define IQ_KVHI 192
+#define IQ_V0 224
+#define IQ_I8 256
+#define IQ_I4 288
+#define IQ_I2 320
+#define IQ_I1 352
+#define IQ_EPS 384
+#define IQ_ABS 416
+
+// func iq4fit8(x, w *float32, n int, tab *uint32, scale *float32)
+//
+// quantize_row_iq4_nl_impl's scale search (kquant.iq4Fit) on eight groups
+// of n elements (n even), laid out as for qkx8: scale receives each
+// group's d (0 when its largest |x| is below GROUP_MAX_EPS). tab is an
+// IQ4Table: the level of a value is found by ggml's best_index_int8 as a
+// four-step bisection over the thresholds, then looked up.
+//
+// Stack: 0 vmax, 32 amax, 64 best.
+TEXT ·iq4fit8(SB), NOSPLIT, $96-40
+	MOVQ x+0(FP), SI
+	MOVQ w+8(FP), DX
+	MOVQ n+16(FP), R13
+	SHLQ $5, R13
+	MOVQ tab+24(FP), R8
+	MOVQ scale+32(FP), R11
+
+	// vmax: the first element of largest magnitude.
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	XORQ   BX, BX
+
+iqmax:
+	VMOVUPS   (SI)(BX*1), Y5
+	VANDPS    IQ_ABS(R8), Y5, Y6
+	VCMPPS    $1, Y6, Y2, Y7       // amax < ax
+	VBLENDVPS Y7, Y6, Y2, Y2
+	VBLENDVPS Y7, Y5, Y1, Y1
+	ADDQ      $32, BX
+	CMPQ      BX, R13
+	JLT       iqmax
+	VMOVUPS   Y1, 0(SP)
+	VMOVUPS   Y2, 32(SP)
+
+	// d = -vmax/v0, id = 1/d
+	VXORPS       Y0, Y0, Y0
+	VSUBPS       Y1, Y0, Y0        // -vmax
+	VDIVPS       IQ_V0(R8), Y0, Y0
+	MOVL         $0x3f800000, AX
+	MOVQ         AX, X6
+	VBROADCASTSS X6, Y6
+	VDIVPS       Y0, Y6, Y0        // id
+	CALL         iqsums<>(SB)
+	VXORPS       Y4, Y4, Y4
+	VCMPPS       $1, Y3, Y4, Y5    // 0 < sumq2
+	VDIVPS       Y3, Y2, Y6
+	VANDPS       Y5, Y6, Y6        // d
+	VMOVUPS      Y6, (R11)
+	VMULPS       Y2, Y6, Y6        // best = d*sumqx
+	VMOVUPS      Y6, 64(SP)
+
+	MOVQ $-7, R9
+
+iqstep:
+	CMPQ         R9, $8
+	JGE          iqdone
+	VCVTSI2SSQ   R9, X5, X5
+	VADDSS       IQ_V0(R8), X5, X5 // itry + v0
+	VBROADCASTSS X5, Y5
+	VDIVPS       0(SP), Y5, Y0     // id = (itry + v0)/vmax
+	CALL         iqsums<>(SB)
+	VXORPS       Y4, Y4, Y4
+	VCMPPS       $1, Y3, Y4, Y5    // 0 < sumq2
+	VMULPS       Y2, Y2, Y6        // sumqx*sumqx
+	VMOVUPS      64(SP), Y4
+	VMULPS       Y3, Y4, Y7        // best*sumq2
+	VCMPPS       $1, Y6, Y7, Y6    // best*sumq2 < sumqx*sumqx
+	VANDPS       Y6, Y5, Y5
+	VMOVMSKPS    Y5, AX
+	TESTL        AX, AX
+	JZ           iqnext
+	VDIVPS       Y3, Y2, Y6        // d = sumqx/sumq2
+	VMOVUPS      (R11), Y7
+	VBLENDVPS    Y5, Y6, Y7, Y7
+	VMOVUPS      Y7, (R11)
+	VMULPS       Y2, Y6, Y6
+	VBLENDVPS    Y5, Y6, Y4, Y4
+	VMOVUPS      Y4, 64(SP)
+
+iqnext:
+	INCQ R9
+	JMP  iqstep
+
+iqdone:
+	VMOVUPS   IQ_EPS(R8), Y6
+	VCMPPS    $14, 32(SP), Y6, Y5  // eps > amax
+	VMOVUPS   (R11), Y7
+	VXORPS    Y4, Y4, Y4
+	VBLENDVPS Y5, Y4, Y7, Y7
+	VMOVUPS   Y7, (R11)
+	VZEROUPPER
+	RET
+
+// iqsums: for id Y0, Y2 = sum of w*q*x and Y3 = sum of w*q*q with q the
+// level of id*x, over x at SI, w at DX, R13 bytes, table at R8. Clobbers
+// BX, Y5-Y11.
+TEXT iqsums<>(SB), NOSPLIT|NOFRAME, $0-0
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	XORQ   BX, BX
+
+iqsumsloop:
+	VMOVUPS   (SI)(BX*1), Y5
+	VMULPS    Y5, Y0, Y6           // v = id*x
+	VCMPPS    $13, IQ_TH7(R8), Y6, Y7 // v >= th[7]
+	VPAND     IQ_I8(R8), Y7, Y8    // n
+	VMOVUPS   IQ_TH3(R8), Y9
+	VBLENDVPS Y7, IQ_TH11(R8), Y9, Y9 // th[n+3]
+	VCMPPS    $13, Y9, Y6, Y9
+	VPAND     IQ_I4(R8), Y9, Y9
+	VPADDD    Y9, Y8, Y8
+	VPSRLD    $2, Y8, Y9
+	VPERMPS   IQ_T3(R8), Y9, Y9    // th[n+1]
+	VCMPPS    $13, Y9, Y6, Y9
+	VPAND     IQ_I2(R8), Y9, Y9
+	VPADDD    Y9, Y8, Y8
+	VPSRLD    $1, Y8, Y9
+	VPERMPS   IQ_T4(R8), Y9, Y9    // th[n]
+	VCMPPS    $13, Y9, Y6, Y9
+	VPAND     IQ_I1(R8), Y9, Y9
+	VPADDD    Y9, Y8, Y8           // the level's index
+	VPERMPS   IQ_KVLO(R8), Y8, Y9
+	VPERMPS   IQ_KVHI(R8), Y8, Y10
+	VPSLLD    $28, Y8, Y8
+	VBLENDVPS Y8, Y10, Y9, Y9      // q
+	VMULPS    (DX)(BX*1), Y9, Y10  // w*q
+	VMULPS    Y5, Y10, Y11         // *x
+	VADDPS    Y11, Y2, Y2
+	VMULPS    Y9, Y10, Y10         // *q
+	VADDPS    Y10, Y3, Y3
+	ADDQ      $32, BX
+	CMPQ      BX, R13
+	JLT       iqsumsloop
+	RET
+
+#define IQ_I15 448
+
+// IQINDEX(V, R, T1) sets R to the level index of the values in V
+// (bisection over the IQ4Table at R8; a NaN gives 15). Clobbers T1, Y12.
+#define IQINDEX(V, R, T1) \
+	VCMPPS    $13, IQ_TH7(R8), V, Y12 \
+	VPAND     IQ_I8(R8), Y12, R \
+	VMOVUPS   IQ_TH3(R8), T1 \
+	VBLENDVPS Y12, IQ_TH11(R8), T1, T1 \
+	VCMPPS    $13, T1, V, T1 \
+	VPAND     IQ_I4(R8), T1, T1 \
+	VPADDD    T1, R, R \
+	VPSRLD    $2, R, T1 \
+	VPERMPS   IQ_T3(R8), T1, T1 \
+	VCMPPS    $13, T1, V, T1 \
+	VPAND     IQ_I2(R8), T1, T1 \
+	VPADDD    T1, R, R \
+	VPSRLD    $1, R, T1 \
+	VPERMPS   IQ_T4(R8), T1, T1 \
+	VCMPPS    $13, T1, V, T1 \
+	VPAND     IQ_I1(R8), T1, T1 \
+	VPADDD    T1, R, R \
+	VCMPPS    $3, V, V, T1 \
+	VBLENDVPS T1, IQ_I15(R8), R, R
+
+// func iq4index(l *byte, x *float32, n int, id float32, tab *uint32)
+// n is a positive multiple of 16: l[i] = the level index of id*x[i]
+// (ggml's best_index_int8 on the IQ4Table's levels).
+TEXT ·iq4index(SB), NOSPLIT, $0-40
+	MOVQ         l+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         n+16(FP), CX
+	SHRQ         $4, CX
+	VBROADCASTSS id+24(FP), Y0
+	MOVQ         tab+32(FP), R8
+
+iqidxloop:
+	VMULPS       (SI), Y0, Y1
+	VMULPS       32(SI), Y0, Y2
+	IQINDEX(Y1, Y3, Y5)
+	IQINDEX(Y2, Y4, Y5)
+	VPACKSSDW    Y4, Y3, Y3
+	VPERMQ       $0xd8, Y3, Y3
+	VEXTRACTI128 $1, Y3, X4
+	VPACKUSWB    X4, X3, X3
+	VMOVDQU      X3, (DI)
+	ADDQ         $64, SI
+	ADDQ         $16, DI
+	DECQ         CX
+	JNZ          iqidxloop
+	VZEROUPPER
+	RET

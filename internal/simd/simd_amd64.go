@@ -69,3 +69,9 @@ func allFinite(x *float32, n int) bool
 
 //go:noescape
 func quantRound(l *byte, x *float32, n int, dm, d float32, lo, hi, off int)
+
+//go:noescape
+func iq4fit8(x, w *float32, n int, tab *uint32, scale *float32)
+
+//go:noescape
+func iq4index(l *byte, x *float32, n int, id float32, tab *uint32)

@@ -29,3 +29,7 @@ func transpose8(dst, src *uint32, blocks, srcRow, srcBlock, dstRow, dstBlock int
 func allFinite(x *float32, n int) bool { return false }
 
 func quantRound(l *byte, x *float32, n int, dm, d float32, lo, hi, off int) {}
+
+func iq4fit8(x, w *float32, n int, tab *uint32, scale *float32) {}
+
+func iq4index(l *byte, x *float32, n int, id float32, tab *uint32) {}
