@@ -12,7 +12,20 @@ import (
 // the searches' rarer branches (all zero, constant, all positive, a single
 // outlier, ties, tiny and huge magnitudes) and plain random data.
 func vectorGroup(r *rand.Rand, c int, x []float32) {
-	switch c % 9 {
+	switch c % 12 {
+	case 9: // subnormal: iscale overflows
+		for i := range x {
+			x[i] = float32(r.NormFloat64() * 1e-42)
+		}
+	case 10: // nearly constant and negative
+		v := -float32(math.Abs(r.NormFloat64())) - 1
+		for i := range x {
+			x[i] = math.Nextafter32(v, float32(r.IntN(3)-1)*10)
+		}
+	case 11: // a few distinct values near the float32 limit
+		for i := range x {
+			x[i] = float32(r.IntN(3)-1) * 3e38
+		}
 	case 0:
 		clear(x)
 	case 1:

@@ -31,8 +31,14 @@
 // matrix), wrule 2 to |x| (Q2_K); 0 takes them as given.
 //
 // Stack: 0 min after the clamp to <= 0, 32 max, 64 sum of w, 96 sum of w*x,
-// 128 best error, 160 the candidate's "D > 0" mask, 192 nmax as float.
-TEXT ·qkx8(SB), NOSPLIT, $224-96
+// 128 best error, 160 the candidate's "D > 0" mask, 192 nmax as float,
+// 224 the min before the clamp, 256 2^22.
+//
+// A candidate whose |iscale*(x-min)| is below 2^22 for every element of
+// every group (bounded through the range of x: correctly rounded operations
+// are monotone) rounds with VROUNDPS and clamps as floats, which there is
+// nearest_int's result; any other runs nearest_int's bit trick.
+TEXT ·qkx8(SB), NOSPLIT, $288-96
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ l+16(FP), DI
@@ -132,6 +138,11 @@ qkxrange:
 	JMP       qkxrange
 
 qkxranged:
+	VMOVUPS      Y1, 224(SP)
+	MOVL         $0x4a800000, AX   // 2^22
+	MOVQ         AX, X7
+	VBROADCASTSS X7, Y7
+	VMOVUPS      Y7, 256(SP)
 	VCMPPS    $1, Y1, Y11, Y7      // 0 < min: min = 0
 	VBLENDVPS Y7, Y11, Y1, Y1
 	VMOVUPS   Y1, 0(SP)
@@ -186,6 +197,55 @@ qkxstep:
 	VXORPS       Y4, Y4, Y4        // sum of w*l*x
 	XORQ         BX, BX
 
+	// |iscale| * |max - min| and |iscale| * |xmin - min| below 2^22?
+	VANDPS       Y10, Y0, Y7
+	VANDPS       Y10, Y6, Y6
+	VMULPS       Y6, Y7, Y6
+	VMOVUPS      224(SP), Y5
+	VSUBPS       Y1, Y5, Y5
+	VANDPS       Y10, Y5, Y5
+	VMULPS       Y5, Y7, Y5
+	VMOVUPS      256(SP), Y7
+	VCMPPS       $1, Y7, Y6, Y6
+	VCMPPS       $1, Y7, Y5, Y5
+	VANDPS       Y5, Y6, Y6
+	VMOVMSKPS    Y6, AX
+	CMPL         AX, $0xff
+	JNE          qkxcand
+	VMOVUPS      192(SP), Y9       // nmax as float
+
+qkxcandfast: // as qkxcand, rounding with VROUNDPS
+	VMOVUPS   (SI)(BX*1), Y5
+	VSUBPS    Y1, Y5, Y6
+	VMULPS    Y6, Y0, Y6
+	VROUNDPS  $0, Y6, Y6           // nearest, ties to even
+	VMAXPS    Y11, Y6, Y6          // l > 0 ? l : +0
+	VMINPS    Y9, Y6, Y6           // l < nmax ? l : nmax
+	VMOVUPS   Y6, (R8)(BX*1)
+	VMULPS    (DX)(BX*1), Y6, Y7
+	VADDPS    Y7, Y2, Y2
+	VMULPS    Y6, Y7, Y8
+	VADDPS    Y8, Y3, Y3
+	VMULPS    Y5, Y7, Y8
+	VADDPS    Y8, Y4, Y4
+	VMOVUPS   32(SI)(BX*1), Y5
+	VSUBPS    Y1, Y5, Y6
+	VMULPS    Y6, Y0, Y6
+	VROUNDPS  $0, Y6, Y6           // nearest, ties to even
+	VMAXPS    Y11, Y6, Y6          // l > 0 ? l : +0
+	VMINPS    Y9, Y6, Y6           // l < nmax ? l : nmax
+	VMOVUPS   Y6, 32(R8)(BX*1)
+	VMULPS    32(DX)(BX*1), Y6, Y7
+	VADDPS    Y7, Y2, Y2
+	VMULPS    Y6, Y7, Y8
+	VADDPS    Y8, Y3, Y3
+	VMULPS    Y5, Y7, Y8
+	VADDPS    Y8, Y4, Y4
+	ADDQ      $64, BX
+	CMPQ      BX, R13
+	JLT       qkxcandfast
+	JMP       qkxsums
+
 qkxcand: // two elements a turn (n is even)
 	VMOVUPS   (SI)(BX*1), Y5    // x
 	VSUBPS    Y1, Y5, Y6
@@ -215,6 +275,7 @@ qkxcand: // two elements a turn (n is even)
 	CMPQ      BX, R13
 	JLT       qkxcand
 
+qkxsums:
 	VMOVUPS   64(SP), Y5           // sum of w
 	VMOVUPS   96(SP), Y6           // sum of w*x
 	VMULPS    Y3, Y5, Y7
