@@ -168,14 +168,63 @@ func converterInventory(inv *source.Inventory) *source.Inventory {
 }
 
 // converterMLX is the family's GGUF-side parameter tree and sanitize
-// (model.GGUF.MLX), nil when it has none or no GGUF export.
+// (model.GGUF.MLX), nil when it has none or no GGUF export. A block-scaled
+// FP8 checkpoint (quant_method "fp8" with square weight blocks, as
+// DeepSeek-V3 and Qwen3-*-FP8 ship) is dequantized first whatever the
+// family, as convert_hf_to_gguf.py's dequant_model does for every model:
+// each weight with a weight_scale_inv becomes its float32 products
+// (model.FP8Dequant with F32), which the output type then rounds.
 func converterMLX(inv *source.Inventory) *model.MLX {
 	mt, _ := inv.Config.Get("model_type")
 	s, _ := mt.(string)
-	if g := family.LookupGGUF(s); g != nil {
-		return g.MLX
+	g := family.LookupGGUF(s)
+	var x *model.MLX
+	if g != nil {
+		x = g.MLX
 	}
-	return nil
+	block, ok := fp8Block(inv.Config)
+	if !ok || g == nil {
+		return x
+	}
+	var cp model.MLX
+	switch {
+	case x != nil:
+		cp = *x
+	case family.Lookup(s) != nil:
+		cp = family.Lookup(s).MLX
+	default:
+		return x
+	}
+	cp.Rules = append([]model.SanitizeRule{model.FP8Dequant{Block: block, F32: true}}, cp.Rules...)
+	return &cp
+}
+
+// fp8Block returns the block size of a block-scaled FP8 checkpoint's
+// quantization_config (top level or text_config): quant_method "fp8" with
+// weight_block_size [B, B]. ue8m0 scales over 32x32 blocks are mxfp8,
+// which the loader imports as MLX quantization instead.
+func fp8Block(cfg *pyjson.Object) (int, bool) {
+	qc, _ := cfg.Get("quantization_config")
+	q, _ := qc.(*pyjson.Object)
+	if q == nil {
+		if tc, _ := cfg.Get("text_config"); tc != nil {
+			if t, ok := tc.(*pyjson.Object); ok {
+				qc, _ = t.Get("quantization_config")
+				q, _ = qc.(*pyjson.Object)
+			}
+		}
+	}
+	if q == nil {
+		return 0, false
+	}
+	c := model.NewConfig(q, "quantization_config")
+	method, _ := c.Str("quant_method")
+	bs, _ := c.IntList("weight_block_size")
+	sf, _ := c.Str("scale_fmt")
+	if method != "fp8" || len(bs) != 2 || bs[0] != bs[1] || bs[0] <= 0 || sf == "ue8m0" && bs[0] == 32 {
+		return 0, false
+	}
+	return bs[0], true
 }
 
 // paramSet reports whether m has the parameter name (module path + "." +

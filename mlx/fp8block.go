@@ -16,11 +16,21 @@ import (
 // per block row (the padding mlx-lm adds is cropped again, so it never
 // shows). dst receives len(w) bfloat16 values (2 bytes each).
 func DequantFP8Block(dst, w, scales []byte, cols, block int, e0 int64) error {
+	return DequantFP8BlockTo(dst, BF16, w, scales, cols, block, e0)
+}
+
+// DequantFP8BlockTo is DequantFP8Block writing dtype to: BF16 (mlx-lm's
+// rounding), or F32, the float32 products themselves (4 bytes each), as
+// convert_hf_to_gguf.py's dequant_model keeps them.
+func DequantFP8BlockTo(dst []byte, to DType, w, scales []byte, cols, block int, e0 int64) error {
 	if cols <= 0 || block <= 0 || e0 < 0 {
 		return fmt.Errorf("mlx: fp8 block dequant: %d columns, block %d, offset %d", cols, block, e0)
 	}
-	if len(dst) != 2*len(w) {
-		return fmt.Errorf("mlx: fp8 block dequant: %d output bytes for %d elements", len(dst), len(w))
+	if to != BF16 && to != F32 {
+		return fmt.Errorf("mlx: fp8 block dequant to %s", to)
+	}
+	if len(dst) != to.Size()*len(w) {
+		return fmt.Errorf("mlx: fp8 block dequant: %d output bytes for %d elements of %s", len(dst), len(w), to)
 	}
 	sc := (cols + block - 1) / block
 	if len(w) > 0 {
@@ -36,8 +46,12 @@ func DequantFP8Block(dst, w, scales []byte, cols, block int, e0 int64) error {
 		for j := 0; j < n; j++ {
 			c := col + j
 			s := math.Float32frombits(binary.LittleEndian.Uint32(srow[(c/block)*4:]))
-			v := F32ToBF16(FP8E4M3ToF32(w[i+j]) * s)
-			binary.LittleEndian.PutUint16(dst[2*(i+j):], v)
+			v := FP8E4M3ToF32(w[i+j]) * s
+			if to == F32 {
+				binary.LittleEndian.PutUint32(dst[4*(i+j):], math.Float32bits(v))
+			} else {
+				binary.LittleEndian.PutUint16(dst[2*(i+j):], F32ToBF16(v))
+			}
 		}
 		i += n
 		row, col = row+1, 0

@@ -54,3 +54,38 @@ func TestDequantFP8BlockChunks(t *testing.T) {
 		t.Error("missing scales: no error")
 	}
 }
+
+// TestDequantFP8BlockF32: the float32 output is every e4m3 code times its
+// block's scale, unrounded, and the bfloat16 output is that rounded.
+func TestDequantFP8BlockF32(t *testing.T) {
+	w := make([]byte, 256*3)
+	for i := range w {
+		w[i] = byte(i)
+	}
+	scales := []float32{0.37, 1e-3, 3e5}
+	s := make([]byte, 0, 12)
+	for _, v := range scales {
+		s = binary.LittleEndian.AppendUint32(s, math.Float32bits(v))
+	}
+	f32 := make([]byte, 4*len(w))
+	bf := make([]byte, 2*len(w))
+	if err := DequantFP8BlockTo(f32, F32, w, s, len(w), 256, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := DequantFP8BlockTo(bf, BF16, w, s, len(w), 256, 0); err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range w {
+		want := FP8E4M3ToF32(c) * scales[i/256]
+		got := math.Float32frombits(binary.LittleEndian.Uint32(f32[4*i:]))
+		if math.Float32bits(got) != math.Float32bits(want) && !(got != got && want != want) {
+			t.Fatalf("code %#x block %d: %v, want %v", c, i/256, got, want)
+		}
+		if b := binary.LittleEndian.Uint16(bf[2*i:]); b != F32ToBF16(want) {
+			t.Fatalf("code %#x block %d: bf16 %#04x, want %#04x", c, i/256, b, F32ToBF16(want))
+		}
+	}
+	if err := DequantFP8BlockTo(f32, F16, w, s, len(w), 256, 0); err == nil {
+		t.Error("float16 output: no error")
+	}
+}

@@ -226,10 +226,11 @@ type Tensors interface {
 	Stack(dst string, srcs []string) error
 	// WithPrefix returns the names starting with prefix, in order.
 	WithPrefix(prefix string) []string
-	// DequantFP8 makes weight (float8_e4m3fn) its bfloat16 dequantization
-	// by the float32 block scales scaleInv ([ceil(rows/block),
-	// ceil(cols/block)]), as mlx-lm's FP8 sanitize does, and pops scaleInv.
-	DequantFP8(weight, scaleInv string, block int) error
+	// DequantFP8 makes weight (float8_e4m3fn) its dequantization by the
+	// float32 block scales scaleInv ([ceil(rows/block), ceil(cols/block)])
+	// and pops scaleInv: rounded to bfloat16 as mlx-lm's FP8 sanitize does,
+	// or with f32 the float32 products convert_hf_to_gguf.py keeps.
+	DequantFP8(weight, scaleInv string, block int, f32 bool) error
 	// ViewUint32 relabels a 32-bit integer tensor as uint32
 	// (.view(mx.uint32)).
 	ViewUint32(name string) error

@@ -151,13 +151,17 @@ func (d Drop) apply(r *ruleRun) error {
 // mlx-lm's deepseek_v3 and minimax sanitize: for each name containing
 // "weight_scale_inv" (in order), the weight named by removing
 // "_scale_inv" becomes bfloat16 (Tensors.DequantFP8 with Block×Block
-// blocks) and the scales are popped.
-type FP8Dequant struct{ Block int }
+// blocks) and the scales are popped. F32 keeps the float32 products
+// (convert_hf_to_gguf.py's dequant_model) instead.
+type FP8Dequant struct {
+	Block int
+	F32   bool
+}
 
 func (x FP8Dequant) apply(r *ruleRun) error {
 	for _, n := range r.ts.Names() {
 		if strings.Contains(n, "weight_scale_inv") {
-			if err := r.ts.DequantFP8(strings.ReplaceAll(n, "_scale_inv", ""), n, x.Block); err != nil {
+			if err := r.ts.DequantFP8(strings.ReplaceAll(n, "_scale_inv", ""), n, x.Block, x.F32); err != nil {
 				return err
 			}
 		}

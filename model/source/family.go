@@ -71,8 +71,8 @@ func (v tensorView) Bitcast(name, dtype string, flattenLast2 bool) error {
 }
 func (v tensorView) Transform(name string, op model.ValueOp) error { return v.ts.transform(name, op) }
 func (v tensorView) View(dst, src string, w model.View) error      { return v.ts.view(dst, src, w) }
-func (v tensorView) DequantFP8(weight, scaleInv string, block int) error {
-	return v.ts.dequantFP8(weight, scaleInv, block)
+func (v tensorView) DequantFP8(weight, scaleInv string, block int, f32 bool) error {
+	return v.ts.dequantFP8(weight, scaleInv, block, f32)
 }
 func (v tensorView) ViewUint32(name string) error { return v.ts.viewUint32(name) }
 func (v tensorView) Scaled(dst, src string, factor float32) error {

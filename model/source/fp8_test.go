@@ -17,6 +17,12 @@ import (
 // file, in tiny row units, element units and whole, and checks their bytes
 // against mlx.DequantFP8Block of each whole tensor rearranged by hand.
 func TestFP8BlockBytes(t *testing.T) {
+	for _, to := range []mlx.DType{mlx.BF16, mlx.F32} {
+		t.Run(to.String(), func(t *testing.T) { testFP8BlockBytes(t, to) })
+	}
+}
+
+func testFP8BlockBytes(t *testing.T, to mlx.DType) {
 	dir := t.TempDir()
 	f8 := func(name string, shape ...int) genTensor { return genTensor{name, mlx.F8E4M3, shape} }
 	src := []genTensor{f8("w.weight", 200, 130), f32("w.weight_scale_inv", 2, 2),
@@ -26,7 +32,7 @@ func TestFP8BlockBytes(t *testing.T) {
 	ts := newTensorSet(inv.Tensors)
 	v := tensorView{ts}
 	for _, w := range []string{"w", "e.0", "e.1", "kvb"} {
-		require.NoError(t, v.DequantFP8(w+".weight", w+".weight_scale_inv", 128))
+		require.NoError(t, v.DequantFP8(w+".weight", w+".weight_scale_inv", 128, to == mlx.F32))
 	}
 	require.NoError(t, v.Stack("e.weight", []string{"e.0.weight", "e.1.weight"}))
 	require.NoError(t, v.View("q.weight", "kvb.weight", model.View{Shape: []int{4, 6, 130}, Axis: 1, Start: 0, Stop: 2, Swap12: true}))
@@ -37,19 +43,20 @@ func TestFP8BlockBytes(t *testing.T) {
 	deq := map[string][]byte{}
 	for i := 0; i < len(src); i += 2 {
 		w, s := tensorData(src[i]), tensorData(src[i+1])
-		out := make([]byte, 2*len(w))
-		require.NoError(t, mlx.DequantFP8Block(out, w, s, src[i].shape[1], 128, 0))
+		out := make([]byte, to.Size()*len(w))
+		require.NoError(t, mlx.DequantFP8BlockTo(out, to, w, s, src[i].shape[1], 128, 0))
 		deq[src[i].name] = out
 	}
-	kvb := deq["kvb.weight"] // [4 heads × 6 rows, 130] bf16
+	kvb := deq["kvb.weight"] // [4 heads × 6 rows, 130] of dtype to
+	es := to.Size()
 	var q, o []byte
 	for h := 0; h < 4; h++ {
 		for c := 0; c < 130; c++ { // rows 0-1 of head h, transposed
 			for r := 0; r < 2; r++ {
-				q = append(q, kvb[((h*6+r)*130+c)*2:][:2]...)
+				q = append(q, kvb[((h*6+r)*130+c)*es:][:es]...)
 			}
 		}
-		o = append(o, kvb[(h*6+2)*130*2:(h*6+6)*130*2]...)
+		o = append(o, kvb[(h*6+2)*130*es:(h*6+6)*130*es]...)
 	}
 	want := map[string][]byte{"w.weight": deq["w.weight"], "e.weight": cat(deq["e.0.weight"], deq["e.1.weight"]), "q.weight": q, "o.weight": o}
 	backend, _, err := mlx.OpenNative(1, "")
@@ -57,7 +64,7 @@ func TestFP8BlockBytes(t *testing.T) {
 	for name, w := range want {
 		in, ok := ts.get(name)
 		require.True(t, ok, name)
-		assert.Equal(t, mlx.BF16, in.DType, name)
+		assert.Equal(t, to, in.DType, name)
 		for _, unit := range []struct {
 			elementwise bool
 			bytes       int64
@@ -82,13 +89,13 @@ func TestFP8BlockErrors(t *testing.T) {
 		want    string
 	}{
 		{"no weight", []genTensor{f32("a.weight_scale_inv", 1, 1)},
-			func(v tensorView) error { return v.DequantFP8("a.weight", "a.weight_scale_inv", 128) }, `has no weight "a.weight"`},
+			func(v tensorView) error { return v.DequantFP8("a.weight", "a.weight_scale_inv", 128, false) }, `has no weight "a.weight"`},
 		{"not fp8", []genTensor{bf16("a.weight", 4, 4), f32("a.weight_scale_inv", 1, 1)},
-			func(v tensorView) error { return v.DequantFP8("a.weight", "a.weight_scale_inv", 128) }, "must be a 2-D float8_e4m3fn"},
+			func(v tensorView) error { return v.DequantFP8("a.weight", "a.weight_scale_inv", 128, false) }, "must be a 2-D float8_e4m3fn"},
 		{"scale shape", []genTensor{f8("a.weight", 200, 4), f32("a.weight_scale_inv", 1, 1)},
-			func(v tensorView) error { return v.DequantFP8("a.weight", "a.weight_scale_inv", 128) }, "must be float32[2 1]"},
+			func(v tensorView) error { return v.DequantFP8("a.weight", "a.weight_scale_inv", 128, false) }, "must be float32[2 1]"},
 		{"scale dtype", []genTensor{f8("a.weight", 4, 4), bf16("a.weight_scale_inv", 1, 1)},
-			func(v tensorView) error { return v.DequantFP8("a.weight", "a.weight_scale_inv", 128) }, "must be float32[1 1]"},
+			func(v tensorView) error { return v.DequantFP8("a.weight", "a.weight_scale_inv", 128, false) }, "must be float32[1 1]"},
 		{"view of scaled", []genTensor{bf16("a.scale", 4, 4)},
 			func(v tensorView) error {
 				if err := v.Scaled("a.biases", "a.scale", -8); err != nil {
@@ -98,7 +105,7 @@ func TestFP8BlockErrors(t *testing.T) {
 			}, "itself derived"},
 		{"mixed stack", []genTensor{f8("a.weight", 4, 4), f32("a.weight_scale_inv", 1, 1), bf16("b.weight", 4, 4)},
 			func(v tensorView) error {
-				if err := v.DequantFP8("a.weight", "a.weight_scale_inv", 128); err != nil {
+				if err := v.DequantFP8("a.weight", "a.weight_scale_inv", 128, false); err != nil {
 					return err
 				}
 				return v.Stack("s.weight", []string{"a.weight", "b.weight"})

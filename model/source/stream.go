@@ -160,9 +160,9 @@ func rowValues(backend mlx.Backend, ins []*Input, g *jobGeom, u pipeline.Unit, b
 	for i, in := range ins {
 		if len(in.Scales) > 0 {
 			src := in.Sources[u.Part]
-			out := make([]byte, 2*len(bufs[k]))
+			out := make([]byte, in.DType.Size()*len(bufs[k]))
 			perRow := g.inRow[i] / int64(in.DType.Size())
-			if err := mlx.DequantFP8Block(out, bufs[k], bufs[k+1], src.Shape[len(src.Shape)-1], in.Block, u.R0*perRow); err != nil {
+			if err := mlx.DequantFP8BlockTo(out, in.DType, bufs[k], bufs[k+1], src.Shape[len(src.Shape)-1], in.Block, u.R0*perRow); err != nil {
 				return nil, fmt.Errorf("convert: tensor %q: %w", src.Name, err)
 			}
 			vals = append(vals, out)
@@ -247,13 +247,13 @@ func assemble(in *Input, srcs [][]byte) ([]byte, mlx.DType, error) {
 	var out []byte
 	for i, b := range srcs[:n] {
 		s := in.Sources[i]
-		d := make([]byte, 2*len(b))
-		if err := mlx.DequantFP8Block(d, b, srcs[n+i], s.Shape[len(s.Shape)-1], in.Block, 0); err != nil {
+		d := make([]byte, in.DType.Size()*len(b))
+		if err := mlx.DequantFP8BlockTo(d, in.DType, b, srcs[n+i], s.Shape[len(s.Shape)-1], in.Block, 0); err != nil {
 			return nil, mlx.Invalid, fmt.Errorf("convert: tensor %q: %w", s.Name, err)
 		}
 		out = append(out, d...)
 	}
-	return out, mlx.BF16, nil
+	return out, in.DType, nil
 }
 
 // mulConst returns b (float values of dtype dt) times m, computed in

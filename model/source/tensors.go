@@ -388,9 +388,9 @@ func (ts *tensorSet) transform(name string, op model.ValueOp) error {
 }
 
 // dequantFP8 makes weight (a direct float8_e4m3fn [rows, cols] tensor) its
-// bfloat16 dequantization by scaleInv (direct float32
+// bfloat16 (f32: float32) dequantization by scaleInv (direct float32
 // [ceil(rows/block), ceil(cols/block)]), which it pops.
-func (ts *tensorSet) dequantFP8(weight, scaleInv string, block int) error {
+func (ts *tensorSet) dequantFP8(weight, scaleInv string, block int, f32 bool) error {
 	w, okw := ts.m[weight]
 	s, oks := ts.m[scaleInv]
 	switch {
@@ -410,6 +410,9 @@ func (ts *tensorSet) dequantFP8(weight, scaleInv string, block int) error {
 		return fmt.Errorf("%w: tensor %q is %s%v; the FP8 block scales of %q %v must be float32%v", model.ErrWeights, scaleInv, s.DType, s.Shape, weight, w.Shape, want)
 	}
 	w.DType, w.Scales, w.Block = mlx.BF16, []SourceTensor{s.Sources[0]}, block
+	if f32 {
+		w.DType = mlx.F32
+	}
 	ts.pop(scaleInv)
 	return nil
 }
