@@ -79,15 +79,11 @@ func makeQXQuants8(nmax int32, n int, x []float32, L []int8, qw []float32, scale
 		var lt, lg [32 * simd.Lanes]int32
 		m := n * simd.Lanes
 		interleave(xt[:m], x[:m], n)
-		if qw == nil {
-			for i, v := range xt[:m] {
-				wt[i] = v * v
-			}
-		} else {
+		if qw != nil {
 			interleave(wt[:m], qw[:m], n)
 		}
 		var sc [simd.Lanes]float32
-		if simd.QX8(xt[:m], wt[:m], n, nmax, lt[:m], &sc) {
+		if simd.QX8(xt[:m], wt[:m], n, nmax, qw == nil, lt[:m], &sc) {
 			scales = scales[:simd.Lanes]
 			copy(scales, sc[:])
 			deinterleave(lg[:m], lt[:m], n)

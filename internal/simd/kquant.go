@@ -59,18 +59,23 @@ func QKX8(x, w []float32, n int, p QKXParams, L []int32, scale, vmin *[Lanes]flo
 }
 
 // QX8 is gguf/kquant's makeQXQuants (ggml's make_qx_quants, rmse_type 1)
-// with weights w on Lanes groups of n elements at once, bit for bit, laid
-// out as for QKX8: L[i*Lanes+g] receives nmax plus the quant (0 in a group
+// with weights w (with squares, first set to x*x: make_qx_quants' own
+// weights) on Lanes groups of n elements at once, bit for bit, laid out as
+// for QKX8: L[i*Lanes+g] receives nmax plus the quant (0 in a group
 // whose largest magnitude is below 1e-15), scale[g] the group's scale. It
 // needs 1 <= n <= 32, 1 <= nmax <= 127 and slices of n*Lanes elements, and
 // reports false (writing nothing) when it cannot run.
-func QX8(x, w []float32, n int, nmax int32, L []int32, scale *[Lanes]float32) bool {
+func QX8(x, w []float32, n int, nmax int32, squares bool, L []int32, scale *[Lanes]float32) bool {
 	if !Enabled || n < 1 || n > maxQKXGroup || nmax < 1 || nmax > 127 ||
 		len(x) != n*Lanes || len(w) != n*Lanes || len(L) != n*Lanes {
 		return false
 	}
+	sq := 0
+	if squares {
+		sq = 1
+	}
 	var aux [maxQKXGroup * Lanes]int32
-	qx8(&x[0], &w[0], &L[0], &aux[0], n, int(nmax), &scale[0])
+	qx8(&x[0], &w[0], &L[0], &aux[0], n, int(nmax), &scale[0], sq)
 	return true
 }
 

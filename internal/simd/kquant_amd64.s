@@ -409,17 +409,19 @@ qkxerrmad:
 	JLT       qkxerrmad
 	RET
 
-// func qx8(x, w *float32, l, aux *int32, n, nmax int, scale *float32)
+// func qx8(x, w *float32, l, aux *int32, n, nmax int, scale *float32, sqw int)
 //
 // make_qx_quants with rmse_type 1 (kquant.makeQXQuants) on eight groups of
-// n >= 1 elements laid out as for qkx8, weights w given: l receives
-// nmax + the best quants (0 for a group whose largest |x| is below
-// GROUP_MAX_EPS), scale each group's scale (0 for those). The candidates are
-// -nmax/vmax, then -(nmax + 0.1*is)/vmax for is = -9..9 without 0, where
-// vmax is the group's first element of largest magnitude.
+// n >= 1 elements laid out as for qkx8, weights w (sqw != 0: first set to
+// x*x): l receives nmax + the best quants (0 for a group whose largest |x|
+// is below GROUP_MAX_EPS), scale each group's scale (0 for those). The
+// candidates are -nmax/vmax, then -(nmax + 0.1*is)/vmax for is = -9..9
+// without 0, where vmax is the group's first element of largest magnitude.
+// The quants are floats while searching; a candidate with |iscale|*amax
+// below 2^22 in every group rounds with VROUNDPS (see qkx8).
 //
-// Stack: 0 vmax, 32 its magnitude, 64 best, 96 nmax as float.
-TEXT ·qx8(SB), NOSPLIT, $128-56
+// Stack: 0 vmax, 32 its magnitude, 64 best, 96 nmax as float, 128 2^22.
+TEXT ·qx8(SB), NOSPLIT, $160-64
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DX
 	MOVQ l+16(FP), DI
@@ -450,7 +452,25 @@ TEXT ·qx8(SB), NOSPLIT, $128-56
 	MOVL         $0x7fffffff, AX
 	MOVQ         AX, X8
 	VPBROADCASTD X8, Y8            // |.| mask
+	MOVL         $0x4a800000, AX   // 2^22
+	MOVQ         AX, X5
+	VBROADCASTSS X5, Y5
+	VMOVUPS      Y5, 128(SP)
 
+	MOVQ  sqw+56(FP), AX
+	TESTQ AX, AX
+	JZ    qxweighted
+	XORQ  BX, BX
+
+qxsq:
+	VMOVUPS (SI)(BX*1), Y5
+	VMULPS  Y5, Y5, Y5
+	VMOVUPS Y5, (DX)(BX*1)
+	ADDQ    $32, BX
+	CMPQ    BX, R13
+	JLT     qxsq
+
+qxweighted:
 	// vmax: the first element of largest magnitude ("if (ax > amax)").
 	VXORPS Y1, Y1, Y1              // vmax
 	VXORPS Y2, Y2, Y2              // amax
@@ -472,6 +492,8 @@ qxmax:
 	VXORPS    Y0, Y0, Y0
 	VSUBPS    96(SP), Y0, Y0
 	VDIVPS    Y1, Y0, Y0
+	VCVTDQ2PS Y10, Y9              // -nmax as float (kept in Y9 and Y1)
+	VCVTDQ2PS Y15, Y1              // nmax - 1 as float
 	MOVQ      DI, CX
 	CALL      qxsums<>(SB)
 	VDIVPS    Y3, Y2, Y4           // sumlx/suml2
@@ -519,9 +541,9 @@ qxstep:
 	XORQ         BX, BX
 
 qxtake:
-	VMOVDQU   (DI)(BX*1), Y6
+	VMOVUPS   (DI)(BX*1), Y6
 	VBLENDVPS Y5, (R8)(BX*1), Y6, Y6
-	VMOVDQU   Y6, (DI)(BX*1)
+	VMOVUPS   Y6, (DI)(BX*1)
 	ADDQ      $32, BX
 	CMPQ      BX, R13
 	JLT       qxtake
@@ -531,7 +553,7 @@ qxnext:
 	JMP  qxstep
 
 qxdone:
-	// l += nmax; groups below GROUP_MAX_EPS: l = 0, scale = 0.
+	// l = int(l) + nmax; groups below GROUP_MAX_EPS: l = 0, scale = 0.
 	MOVL         $0x26901d7d, AX   // 1e-15f
 	MOVQ         AX, X6
 	VBROADCASTSS X6, Y6
@@ -544,23 +566,34 @@ qxdone:
 	XORQ         BX, BX
 
 qxoffset:
-	VMOVDQU   (DI)(BX*1), Y6
-	VPADDD    Y9, Y6, Y6
-	VBLENDVPS Y5, Y11, Y6, Y6
-	VMOVDQU   Y6, (DI)(BX*1)
-	ADDQ      $32, BX
-	CMPQ      BX, R13
-	JLT       qxoffset
+	VCVTTPS2DQ (DI)(BX*1), Y6
+	VPADDD     Y9, Y6, Y6
+	VBLENDVPS  Y5, Y11, Y6, Y6
+	VMOVDQU    Y6, (DI)(BX*1)
+	ADDQ       $32, BX
+	CMPQ       BX, R13
+	JLT        qxoffset
 	VZEROUPPER
 	RET
 
-// qxsums: for iscale Y0, the quants clamp(nearest_int(iscale*x), Y10, Y15)
-// stored at CX, Y2 = sum of w*x*l and Y3 = sum of w*l*l (in that order of
-// operations), over x at SI, w at DX, R13 bytes. Clobbers BX, Y5-Y7.
+// qxsums: for iscale Y0, the quants clamp(nearest_int(iscale*x), -nmax,
+// nmax-1) stored as floats at CX, Y2 = sum of w*x*l and Y3 = sum of w*l*l
+// (in that order of operations), over x at SI, w at DX, R13 bytes. With
+// |iscale|*amax (amax at 40(SP) here, the caller's 32(SP)) below 2^22 in
+// every group it rounds with VROUNDPS and clamps to Y9, Y1 (floats);
+// otherwise nearest_int's bit trick and Y10, Y15 (int32). Clobbers AX, BX,
+// Y5-Y7.
 TEXT qxsums<>(SB), NOSPLIT|NOFRAME, $0-0
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	XORQ   BX, BX
+	VXORPS    Y2, Y2, Y2
+	VXORPS    Y3, Y3, Y3
+	XORQ      BX, BX
+	VANDPS    Y8, Y0, Y5
+	VMULPS    40(SP), Y5, Y5
+	VMOVUPS   136(SP), Y6          // 2^22
+	VCMPPS    $1, Y6, Y5, Y5
+	VMOVMSKPS Y5, AX
+	CMPL      AX, $0xff
+	JEQ       qxsumsfast
 
 qxsumsloop:
 	VMOVUPS   (SI)(BX*1), Y5
@@ -570,8 +603,8 @@ qxsumsloop:
 	VPSUBD    Y12, Y6, Y6
 	VPMAXSD   Y10, Y6, Y6
 	VPMINSD   Y15, Y6, Y6
-	VMOVDQU   Y6, (CX)(BX*1)
 	VCVTDQ2PS Y6, Y6
+	VMOVUPS   Y6, (CX)(BX*1)
 	VMOVUPS   (DX)(BX*1), Y7
 	VMULPS    Y5, Y7, Y5           // w*x
 	VMULPS    Y6, Y5, Y5           // *l
@@ -582,6 +615,25 @@ qxsumsloop:
 	ADDQ      $32, BX
 	CMPQ      BX, R13
 	JLT       qxsumsloop
+	RET
+
+qxsumsfast:
+	VMOVUPS  (SI)(BX*1), Y5
+	VMULPS   Y5, Y0, Y6
+	VROUNDPS $0, Y6, Y6
+	VMAXPS   Y9, Y6, Y6            // l > -nmax ? l : -nmax
+	VMINPS   Y1, Y6, Y6            // l < nmax-1 ? l : nmax-1
+	VMOVUPS  Y6, (CX)(BX*1)
+	VMOVUPS  (DX)(BX*1), Y7
+	VMULPS   Y5, Y7, Y5
+	VMULPS   Y6, Y5, Y5
+	VADDPS   Y5, Y2, Y2
+	VMULPS   Y6, Y7, Y7
+	VMULPS   Y6, Y7, Y7
+	VADDPS   Y7, Y3, Y3
+	ADDQ     $32, BX
+	CMPQ     BX, R13
+	JLT      qxsumsfast
 	RET
 
 // func transpose8(dst, src *uint32, blocks, srcRow, srcBlock, dstRow, dstBlock int)

@@ -59,7 +59,7 @@ func q8_0(dst *byte, x *float32, blocks int) int
 func qkx8(x, w *float32, l, aux *int32, n, iters, nmax int, rmin, rdelta float32, mad int, scale, vmin *float32, wrule int)
 
 //go:noescape
-func qx8(x, w *float32, l, aux *int32, n, nmax int, scale *float32)
+func qx8(x, w *float32, l, aux *int32, n, nmax int, scale *float32, sqw int)
 
 //go:noescape
 func transpose8(dst, src *uint32, blocks, srcRow, srcBlock, dstRow, dstBlock int)
