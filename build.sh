@@ -269,14 +269,11 @@ run_tests() {
   "$lpy" scripts/oracle/llama/check.py candidate --work "$MLXCONV_LLAMA_WORK" --tensor-bytes \
     --cmd 'bin/mlxconv gguf --quiet --model {model} --outfile {outfile} --outtype {outtype}'
 
-  echo "== oracle: mlxconv gguf --outtype K-quant vs convert_hf_to_gguf.py --outtype bf16 + llama-quantize (bytes, with and without llama-imatrix's matrix; bf16 refs cached)"
-  # (CI budget: one K-sized model with a 640-wide FFN (fallback types) and
-  # four file types, Q4_K_M also with an imatrix; the full matrix is
-  # kquant_check.sh without --models/--types.)
-  scripts/oracle/llama/kquant_check.sh "$MLXCONV_LLAMA_WORK" bin/mlxconv --models llama_ffn640 \
-    --types Q2_K,Q4_K_M,Q6_K,IQ4_XS --imatrix-types Q4_K_M
+  echo "== oracle: mlxconv gguf --outtype K-quant vs convert_hf_to_gguf.py --outtype bf16 + llama-quantize (bytes; every type, with and without llama-imatrix's matrix, on llama, qwen3, qwen3_moe, gemma3, a 640-wide FFN, FP8 and MLX sources; llama.cpp loads every file; references cached)"
+  scripts/oracle/llama/kquant_check.sh "$MLXCONV_LLAMA_WORK" bin/mlxconv
   echo "== oracle: K-quant type plan vs llama-quantize (synthetic variants: layers, GQA, experts, widths, knobs)"
-  if ! MLXCONV_KQTYPE_REFS=$(paste -sd, "$MLXCONV_LLAMA_WORK/kq/refs.txt") \
+  # (CI budget: the variants of the dense 640-wide-FFN model and of the MoE.)
+  if ! MLXCONV_KQTYPE_REFS=$(grep -E '/(llama_ffn640|qwen3_moe)-bf16[.]gguf$' "$MLXCONV_LLAMA_WORK/kq/refs.txt" | paste -sd,) \
       go test -count=1 -timeout 30m -v -run TestKQTypeOracle ./scripts/oracle/ > "$work/kqtype.log" 2>&1; then
     grep -v 'tensors map\[' "$work/kqtype.log" | tail -n 40
     exit 1
