@@ -17,6 +17,30 @@
 	VPMAXSD Y11, R, R \
 	VPMINSD Y15, R, R
 
+// The candidate loop of qkx8: QKXSCALED(OFF) sets Y5 = x and Y6 =
+// iscale*(x-min) for the vector at byte offset OFF; QKXFASTROUND rounds Y6
+// (VROUNDPS, nearest even) and clamps it to [0, nmax] as floats (Y11 = 0,
+// Y9 = nmax; -0 becomes +0); QKXSUMS(OFF) stores the quants Y6 to aux and
+// adds w*l, w*l*l and w*l*x to Y2, Y3, Y4.
+#define QKXSCALED(OFF) \
+	VMOVUPS OFF(SI)(BX*1), Y5 \
+	VSUBPS  Y1, Y5, Y6 \
+	VMULPS  Y6, Y0, Y6
+
+#define QKXFASTROUND \
+	VROUNDPS $0, Y6, Y6 \
+	VMAXPS   Y11, Y6, Y6 \
+	VMINPS   Y9, Y6, Y6
+
+#define QKXSUMS(OFF) \
+	VMOVUPS Y6, OFF(R8)(BX*1) \
+	VMULPS  OFF(DX)(BX*1), Y6, Y7 \
+	VADDPS  Y7, Y2, Y2 \
+	VMULPS  Y6, Y7, Y8 \
+	VADDPS  Y8, Y3, Y3 \
+	VMULPS  Y5, Y7, Y8 \
+	VADDPS  Y8, Y4, Y4
+
 // func qkx8(x, w *float32, l, aux *int32, n, iters, nmax int, rmin, rdelta float32, mad int, scale, vmin *float32, wrule int)
 //
 // make_qkx2_quants / make_qkx3_quants (kquant.makeQKXQuants) on eight groups
@@ -215,62 +239,26 @@ qkxstep:
 	VMOVUPS      192(SP), Y9       // nmax as float
 
 qkxcandfast: // as qkxcand, rounding with VROUNDPS
-	VMOVUPS   (SI)(BX*1), Y5
-	VSUBPS    Y1, Y5, Y6
-	VMULPS    Y6, Y0, Y6
-	VROUNDPS  $0, Y6, Y6           // nearest, ties to even
-	VMAXPS    Y11, Y6, Y6          // l > 0 ? l : +0
-	VMINPS    Y9, Y6, Y6           // l < nmax ? l : nmax
-	VMOVUPS   Y6, (R8)(BX*1)
-	VMULPS    (DX)(BX*1), Y6, Y7
-	VADDPS    Y7, Y2, Y2
-	VMULPS    Y6, Y7, Y8
-	VADDPS    Y8, Y3, Y3
-	VMULPS    Y5, Y7, Y8
-	VADDPS    Y8, Y4, Y4
-	VMOVUPS   32(SI)(BX*1), Y5
-	VSUBPS    Y1, Y5, Y6
-	VMULPS    Y6, Y0, Y6
-	VROUNDPS  $0, Y6, Y6           // nearest, ties to even
-	VMAXPS    Y11, Y6, Y6          // l > 0 ? l : +0
-	VMINPS    Y9, Y6, Y6           // l < nmax ? l : nmax
-	VMOVUPS   Y6, 32(R8)(BX*1)
-	VMULPS    32(DX)(BX*1), Y6, Y7
-	VADDPS    Y7, Y2, Y2
-	VMULPS    Y6, Y7, Y8
-	VADDPS    Y8, Y3, Y3
-	VMULPS    Y5, Y7, Y8
-	VADDPS    Y8, Y4, Y4
-	ADDQ      $64, BX
-	CMPQ      BX, R13
-	JLT       qkxcandfast
-	JMP       qkxsums
+	QKXSCALED(0)
+	QKXFASTROUND
+	QKXSUMS(0)
+	QKXSCALED(32)
+	QKXFASTROUND
+	QKXSUMS(32)
+	ADDQ $64, BX
+	CMPQ BX, R13
+	JLT  qkxcandfast
+	JMP  qkxsums
 
 qkxcand: // two elements a turn (n is even)
-	VMOVUPS   (SI)(BX*1), Y5    // x
-	VSUBPS    Y1, Y5, Y6
-	VMULPS    Y6, Y0, Y6
+	QKXSCALED(0)
 	ROUNDCLAMP(Y6)
-	VCVTDQ2PS Y6, Y6               // l
-	VMOVUPS   Y6, (R8)(BX*1)
-	VMULPS    (DX)(BX*1), Y6, Y7 // w*l
-	VADDPS    Y7, Y2, Y2
-	VMULPS    Y6, Y7, Y8           // w*l*l
-	VADDPS    Y8, Y3, Y3
-	VMULPS    Y5, Y7, Y8           // w*l*x
-	VADDPS    Y8, Y4, Y4
-	VMOVUPS   32(SI)(BX*1), Y5    // x
-	VSUBPS    Y1, Y5, Y6
-	VMULPS    Y6, Y0, Y6
+	VCVTDQ2PS Y6, Y6
+	QKXSUMS(0)
+	QKXSCALED(32)
 	ROUNDCLAMP(Y6)
-	VCVTDQ2PS Y6, Y6               // l
-	VMOVUPS   Y6, 32(R8)(BX*1)
-	VMULPS    32(DX)(BX*1), Y6, Y7 // w*l
-	VADDPS    Y7, Y2, Y2
-	VMULPS    Y6, Y7, Y8           // w*l*l
-	VADDPS    Y8, Y3, Y3
-	VMULPS    Y5, Y7, Y8           // w*l*x
-	VADDPS    Y8, Y4, Y4
+	VCVTDQ2PS Y6, Y6
+	QKXSUMS(32)
 	ADDQ      $64, BX
 	CMPQ      BX, R13
 	JLT       qkxcand
@@ -363,10 +351,21 @@ qkxint:
 	VZEROUPPER
 	RET
 
+// QKXDIFF(OFF): Y5 = scale*l + min - x for the vector at byte offset OFF;
+// QKXACC(OFF): Y2 += w*Y5 (Y5 the squared or absolute difference).
+#define QKXDIFF(OFF) \
+	VMULPS OFF(CX)(BX*1), Y0, Y5 \
+	VADDPS Y1, Y5, Y5 \
+	VSUBPS OFF(SI)(BX*1), Y5, Y5
+
+#define QKXACC(OFF) \
+	VMULPS OFF(DX)(BX*1), Y5, Y5 \
+	VADDPS Y5, Y2, Y2
+
 // qkxerr: Y2 = the weighted error of quants at CX (float vectors, an even
-// number of them) for scale
-// Y0 and min Y1 over x at SI, weights at DX, R13 bytes; squared differences,
-// or absolute ones when R10 != 0. Clobbers BX, Y5, Y6.
+// number of them) for scale Y0 and min Y1 over x at SI, weights at DX, R13
+// bytes; squared differences, or absolute ones when R10 != 0. Clobbers BX,
+// Y5.
 TEXT qkxerr<>(SB), NOSPLIT|NOFRAME, $0-0
 	VXORPS Y2, Y2, Y2
 	XORQ   BX, BX
@@ -374,39 +373,27 @@ TEXT qkxerr<>(SB), NOSPLIT|NOFRAME, $0-0
 	JNZ    qkxerrmad
 
 qkxerrsq:
-	VMULPS    (CX)(BX*1), Y0, Y5 // scale*l
-	VADDPS    Y1, Y5, Y5           // + min
-	VSUBPS    (SI)(BX*1), Y5, Y5 // - x
-	VMULPS    Y5, Y5, Y5
-	VMULPS    (DX)(BX*1), Y5, Y5
-	VADDPS    Y5, Y2, Y2
-	VMULPS    32(CX)(BX*1), Y0, Y5 // scale*l
-	VADDPS    Y1, Y5, Y5           // + min
-	VSUBPS    32(SI)(BX*1), Y5, Y5 // - x
-	VMULPS    Y5, Y5, Y5
-	VMULPS    32(DX)(BX*1), Y5, Y5
-	VADDPS    Y5, Y2, Y2
-	ADDQ      $64, BX
-	CMPQ      BX, R13
-	JLT       qkxerrsq
+	QKXDIFF(0)
+	VMULPS Y5, Y5, Y5
+	QKXACC(0)
+	QKXDIFF(32)
+	VMULPS Y5, Y5, Y5
+	QKXACC(32)
+	ADDQ   $64, BX
+	CMPQ   BX, R13
+	JLT    qkxerrsq
 	RET
 
 qkxerrmad:
-	VMULPS    (CX)(BX*1), Y0, Y5 // scale*l
-	VADDPS    Y1, Y5, Y5           // + min
-	VSUBPS    (SI)(BX*1), Y5, Y5 // - x
-	VANDPS    Y10, Y5, Y5
-	VMULPS    (DX)(BX*1), Y5, Y5
-	VADDPS    Y5, Y2, Y2
-	VMULPS    32(CX)(BX*1), Y0, Y5 // scale*l
-	VADDPS    Y1, Y5, Y5           // + min
-	VSUBPS    32(SI)(BX*1), Y5, Y5 // - x
-	VANDPS    Y10, Y5, Y5
-	VMULPS    32(DX)(BX*1), Y5, Y5
-	VADDPS    Y5, Y2, Y2
-	ADDQ      $64, BX
-	CMPQ      BX, R13
-	JLT       qkxerrmad
+	QKXDIFF(0)
+	VANDPS Y10, Y5, Y5
+	QKXACC(0)
+	QKXDIFF(32)
+	VANDPS Y10, Y5, Y5
+	QKXACC(32)
+	ADDQ   $64, BX
+	CMPQ   BX, R13
+	JLT    qkxerrmad
 	RET
 
 // func qx8(x, w *float32, l, aux *int32, n, nmax int, scale *float32, sqw int)
