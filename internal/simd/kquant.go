@@ -27,9 +27,9 @@ type QKXParams struct {
 type WeightRule int
 
 const (
-	WeightsGiven WeightRule = iota // w as the caller set it
-	WeightsRMSAbs                  // sqrtf(sum of x*x / n) + |x| (Q4_K, Q5_K)
-	WeightsAbs                     // |x| (Q2_K)
+	WeightsGiven  WeightRule = iota // w as the caller set it
+	WeightsRMSAbs                   // sqrtf(sum of x*x / n) + |x| (Q4_K, Q5_K)
+	WeightsAbs                      // |x| (Q2_K)
 )
 
 // QKX8 is gguf/kquant's makeQKXQuants (ggml's make_qkx2_quants and
