@@ -25,6 +25,16 @@
 // inputs whose intermediate sums overflow, the bytes are those of ggml on
 // x86-64 (on arm64 ggml's float-to-integer casts saturate instead).
 //
+// # Vector kernels
+//
+// The scalar Go code is the definition and the only path on CPUs without
+// internal/simd's kernels (and under -tags purego). On amd64 with AVX2 the
+// searches that dominate (make_qkx2/qkx3_quants, make_qx_quants, IQ4's
+// scale and level search, the final rounding of each group) run eight
+// groups at once, one per vector lane, each lane doing the scalar code's
+// float32 operations in its order (vector.go); the tests in
+// vector_internal_test.go compare both paths on every input class.
+//
 // Dequantize(t, dst, src) equals ggml's dequantize_row_* for any bytes.
 // QuantizeParallel splits the rows among goroutines (rows are independent,
 // as in llama-quantize's threads) and writes the same bytes.
@@ -32,8 +42,7 @@
 // # Non-goals
 //
 // Choosing a type per tensor (llama-quantize's ftype rules) and reading
-// importance-matrix files belong to the exporter. The kernels are scalar Go;
-// there is no vector code yet. The IQ1, IQ2 and IQ3 types (grid searches)
+// importance-matrix files belong to the exporter. The IQ1, IQ2 and IQ3 types (grid searches)
 // are not here. Package gguf's own AppendQuantize stays the gguf-py
 // definition (Q8_0 and the other 32-element types as convert_hf_to_gguf.py
 // writes them), which differs from ggml's only in the sign of a zero d or m

@@ -1,7 +1,9 @@
 // Package simd holds the few vector kernels that the float and quantization
 // hot paths of packages mlx and gguf hand to the CPU's vector unit: widening
 // 16-bit floats, per-group minimum and maximum, MLX's affine quantization of
-// whole groups and the bfloat16 → float16 cast.
+// whole groups, the bfloat16 → float16 cast, and the scale searches of
+// ggml's K-quants for gguf/kquant (kquant.go: eight groups at once, one per
+// lane).
 //
 // Every function computes exactly what the scalar Go code it stands in for
 // computes, bit for bit; the scalar code stays the definition (and the only
