@@ -47,7 +47,7 @@ func runGGUF(ctx context.Context, env *environment, args []string) error {
 	fs.StringVar(&f.model, "model", "", "the model: a local directory (Hugging Face or MLX) or a Hugging Face Hub repo id")
 	fs.StringVar(&f.revision, "revision", "", "Hub revision (branch, tag or commit) of --model")
 	fs.StringVar(&f.outfile, "outfile", "", "output file (default: <model>/<Name>-<Size>-<TYPE>.gguf; {ftype} is replaced by the type)")
-	fs.StringVar(&f.outtype, "outtype", "auto", "tensor type: auto, f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, or a llama-quantize file type (q2_k, q3_k_s, q3_k_m, q3_k_l, q4_k_s, q4_k_m, q5_k_s, q5_k_m, q6_k, iq4_nl, iq4_xs: the file convert_hf_to_gguf.py --outtype bf16 then llama-quantize make)")
+	fs.StringVar(&f.outtype, "outtype", "auto", "tensor type: auto, f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, or a llama-quantize file type (q2_k, q3_k_s, q3_k_m, q3_k_l, q4_k_s, q4_k_m, q5_k_s, q5_k_m, q6_k, iq4_nl, iq4_xs, tq1_0, tq2_0: the file convert_hf_to_gguf.py --outtype bf16 then llama-quantize make)")
 	fs.StringVar(&f.quant.Imatrix, "imatrix", "", "K-quant types: importance matrix file of llama-imatrix (GGUF or legacy .dat)")
 	fs.StringArrayVar(&f.quant.TensorTypes, "tensor-type", nil, "K-quant types: PATTERN=TYPE, tensors whose name matches the regexp get the ggml TYPE (repeatable, first match wins)")
 	fs.StringVar(&f.quant.OutputTensorType, "output-tensor-type", "", "K-quant types: ggml type of output.weight")

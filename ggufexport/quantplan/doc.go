@@ -1,6 +1,6 @@
 // Package quantplan chooses, per tensor, the type llama-quantize gives it
-// for a K-quant or IQ4 file type (Q2_K, Q3_K_S/M/L, Q4_K_S/M, Q5_K_S/M,
-// Q6_K, IQ4_NL, IQ4_XS): the rules of llama.cpp's src/llama-quant.cpp
+// for a K-quant, IQ4 or ternary file type (Q2_K, Q3_K_S/M/L, Q4_K_S/M,
+// Q5_K_S/M, Q6_K, IQ4_NL, IQ4_XS, TQ1_0, TQ2_0): the rules of llama.cpp's src/llama-quant.cpp
 // (llama_tensor_get_type and friends, as vendored by the pinned
 // llama-cpp-python 0.3.36 sdist), by tensor role (output, token_embd,
 // attn_v/attn_qkv/attn_kv_b, attn_k, attn_output, ffn_down, …), layer index

@@ -30,6 +30,8 @@ const (
 	Q6K   FileType = 18
 	IQ4NL FileType = 25
 	IQ4XS FileType = 30
+	TQ10  FileType = 36
+	TQ20  FileType = 37
 )
 
 // fileTypeInfo is one file type's row: llama-quantize's name, its default
@@ -54,6 +56,8 @@ var fileTypes = map[FileType]fileTypeInfo{
 	Q6K:   {"Q6_K", gguf.Q6_K, nil},
 	IQ4NL: {"IQ4_NL", gguf.IQ4_NL, nil},
 	IQ4XS: {"IQ4_XS", gguf.IQ4_XS, nil},
+	TQ10:  {"TQ1_0", gguf.TQ1_0, nil},
+	TQ20:  {"TQ2_0", gguf.TQ2_0, nil},
 }
 
 // FileTypes lists the supported file types in llama_ftype order.

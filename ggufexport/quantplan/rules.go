@@ -223,6 +223,9 @@ func (st *state) mixType(typ gguf.Type, t *Tensor, cat category) (gguf.Type, err
 	case cat == catOutput || st.tied && cat == catTokenEmbd:
 		return st.outputType(typ, t), nil
 	case cat == catTokenEmbd:
+		if st.ft == TQ10 || st.ft == TQ20 {
+			return gguf.Q4_K, nil
+		}
 		return typ, nil // the K-quant file types keep the default
 	case cat.attnVLike():
 		typ = st.attnVType(typ)

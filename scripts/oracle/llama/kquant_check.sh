@@ -38,7 +38,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 work=$(cd "$1" && pwd)
 bin=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
 shift 2
-all_types="Q2_K,Q3_K_S,Q3_K_M,Q3_K_L,Q4_K_S,Q4_K_M,Q5_K_S,Q5_K_M,Q6_K,IQ4_NL,IQ4_XS"
+all_types="Q2_K,Q3_K_S,Q3_K_M,Q3_K_L,Q4_K_S,Q4_K_M,Q5_K_S,Q5_K_M,Q6_K,IQ4_NL,IQ4_XS,TQ1_0,TQ2_0"
 models="llama,qwen3,qwen3_moe,gemma3,llama_ffn640,qwen3_fp8,mlx_llama,mlx_llama_q4"
 types="$all_types"
 itypes="$all_types"
