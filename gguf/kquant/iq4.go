@@ -108,14 +108,53 @@ func packIQ4(qs []byte, L []uint8) {
 func iq4NLBlock(y []byte, x, qw []float32) {
 	var st iq4Scales
 	iq4Super(&st, x, qw)
-	s := st.scales[0]
+	iq4NLFinish(y, x, st.scales[0])
+}
+
+// iq4NLFinish writes block x of 32 with scale s: d, then the levels of x/s.
+func iq4NLFinish(y []byte, x []float32, s float32) {
 	le.PutUint16(y, toF16(s))
 	id := float32(0)
 	if s != 0 {
 		id = 1 / s
 	}
-	iq4Levels(st.L[:32], x, id)
-	packIQ4(y[2:18], st.L[:32])
+	var L [32]uint8
+	iq4Levels(L[:], x, id)
+	packIQ4(y[2:18], L[:])
+}
+
+// iq4NLRow is quantize_iq4_nl over a row: eight blocks at a time through
+// the vector scale search where it runs (each block with its own sigma2,
+// as iq4Super computes it for 32 values), the rest one by one.
+func iq4NLRow(dst []byte, x, qw []float32) {
+	nb := len(x) / 32
+	b := 0
+	for ; b+8 <= nb; b += 8 {
+		xs := x[32*b : 32*(b+8)]
+		var w [qkK]float32
+		for i := range 8 {
+			xb := xs[32*i : 32*i+32]
+			var qb []float32
+			if qw != nil {
+				qb = qw[32*(b+i) : 32*(b+i)+32]
+			}
+			iq4Weights(w[32*i:32*i+32], xb, qb, float32(sumSquares(xb)*(2/float32(32))))
+		}
+		var scales [8]float32
+		if !iq4Fit8(xs, w[:], scales[:]) {
+			break
+		}
+		for i := range 8 {
+			iq4NLFinish(dst[18*(b+i):18*(b+i)+18], xs[32*i:32*i+32], scales[i])
+		}
+	}
+	for ; b < nb; b++ {
+		var qb []float32
+		if qw != nil {
+			qb = qw[32*b : 32*b+32]
+		}
+		iq4NLBlock(dst[18*b:18*b+18], x[32*b:32*b+32], qb)
+	}
 }
 
 // iq4XSBlock is quantize_iq4_xs for one super-block of 256.

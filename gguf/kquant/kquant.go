@@ -46,7 +46,7 @@ var kernels = map[gguf.Type]kernel{
 	gguf.Q4_K:   {256, 144, blockRow(qkK, 144, q4KBlock), dequantQ4K},
 	gguf.Q5_K:   {256, 176, blockRow(qkK, 176, q5KBlock), dequantQ5K},
 	gguf.Q6_K:   {256, 210, blockRow(qkK, 210, q6KBlock), dequantQ6K},
-	gguf.IQ4_NL: {32, 18, blockRow(32, 18, iq4NLBlock), dequantIQ4NL},
+	gguf.IQ4_NL: {32, 18, iq4NLRow, dequantIQ4NL},
 	gguf.IQ4_XS: {256, 136, blockRow(qkK, 136, iq4XSBlock), dequantIQ4XS},
 	gguf.TQ1_0:  {256, 54, blockRow(qkK, 54, tq1Block), dequantTQ1},
 	gguf.TQ2_0:  {256, 66, blockRow(qkK, 66, tq2Block), dequantTQ2},

@@ -309,3 +309,31 @@ func TestIQ4LevelsMatchesScalar(t *testing.T) {
 		}
 	}
 }
+
+// TestIQ4NLRowMatchesBlocks: IQ4_NL rows quantized eight blocks at a time
+// equal the block-by-block path, with and without weights, for rows whose
+// block count leaves a remainder.
+func TestIQ4NLRowMatchesBlocks(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	one := blockRow(32, 18, iq4NLBlock)
+	for round := range 200 {
+		nb := 1 + r.IntN(20)
+		x := make([]float32, 32*nb)
+		for b := range nb {
+			vectorGroup(r, round+b, x[32*b:32*b+32])
+		}
+		var qw []float32
+		if round%2 == 1 {
+			qw = make([]float32, len(x))
+			for i := range qw {
+				qw[i] = float32(r.ExpFloat64())
+			}
+		}
+		got, want := make([]byte, 18*nb), make([]byte, 18*nb)
+		iq4NLRow(got, x, qw)
+		one(want, x, qw)
+		if string(got) != string(want) {
+			t.Fatalf("round %d: %d blocks, weights %v: rows differ", round, nb, qw != nil)
+		}
+	}
+}
