@@ -396,6 +396,28 @@ qkxerrmad:
 	JLT    qkxerrmad
 	RET
 
+// BETTERFIT(SKIP) is make_qx_quants' "if (suml2 > 0 && sumlx*sumlx >
+// best*suml2) { scale = sumlx/suml2; best = scale*sumlx; }" on lanes, with
+// Y2 = sumlx, Y3 = suml2, Y11 = 0, best at 64(SP) and the scales at (R11):
+// it jumps to SKIP when no lane improves, else leaves the improving lanes'
+// mask in Y5 and the new best in Y4 (not yet stored). Clobbers AX, Y6, Y7.
+#define BETTERFIT(SKIP) \
+	VCMPPS    $1, Y3, Y11, Y5 \
+	VMULPS    Y2, Y2, Y6 \
+	VMOVUPS   64(SP), Y4 \
+	VMULPS    Y3, Y4, Y7 \
+	VCMPPS    $1, Y6, Y7, Y6 \
+	VANDPS    Y6, Y5, Y5 \
+	VMOVMSKPS Y5, AX \
+	TESTL     AX, AX \
+	JZ        SKIP \
+	VDIVPS    Y3, Y2, Y6 \
+	VMOVUPS   (R11), Y7 \
+	VBLENDVPS Y5, Y6, Y7, Y7 \
+	VMOVUPS   Y7, (R11) \
+	VMULPS    Y2, Y6, Y6 \
+	VBLENDVPS Y5, Y6, Y4, Y4
+
 // func qx8(x, w *float32, l, aux *int32, n, nmax int, scale *float32, sqw int)
 //
 // make_qx_quants with rmse_type 1 (kquant.makeQXQuants) on eight groups of
@@ -509,21 +531,7 @@ qxstep:
 	VDIVPS       0(SP), Y0, Y0     // / vmax
 	MOVQ         R8, CX
 	CALL         qxsums<>(SB)
-	VCMPPS       $1, Y3, Y11, Y5   // 0 < suml2
-	VMULPS       Y2, Y2, Y6        // sumlx*sumlx
-	VMOVUPS      64(SP), Y4
-	VMULPS       Y3, Y4, Y7        // best*suml2
-	VCMPPS       $1, Y6, Y7, Y6    // best*suml2 < sumlx*sumlx
-	VANDPS       Y6, Y5, Y5
-	VMOVMSKPS    Y5, AX
-	TESTL        AX, AX
-	JZ           qxnext
-	VDIVPS       Y3, Y2, Y6        // scale = sumlx/suml2
-	VMOVUPS      (R11), Y7
-	VBLENDVPS    Y5, Y6, Y7, Y7
-	VMOVUPS      Y7, (R11)
-	VMULPS       Y2, Y6, Y6        // best = scale*sumlx
-	VBLENDVPS    Y5, Y6, Y4, Y4
+	BETTERFIT(qxnext)
 	VMOVUPS      Y4, 64(SP)
 	XORQ         BX, BX
 
@@ -848,22 +856,8 @@ iqstep:
 	VBROADCASTSS X5, Y5
 	VDIVPS       0(SP), Y5, Y0     // id = (itry + v0)/vmax
 	CALL         iqsums<>(SB)
-	VXORPS       Y4, Y4, Y4
-	VCMPPS       $1, Y3, Y4, Y5    // 0 < sumq2
-	VMULPS       Y2, Y2, Y6        // sumqx*sumqx
-	VMOVUPS      64(SP), Y4
-	VMULPS       Y3, Y4, Y7        // best*sumq2
-	VCMPPS       $1, Y6, Y7, Y6    // best*sumq2 < sumqx*sumqx
-	VANDPS       Y6, Y5, Y5
-	VMOVMSKPS    Y5, AX
-	TESTL        AX, AX
-	JZ           iqnext
-	VDIVPS       Y3, Y2, Y6        // d = sumqx/sumq2
-	VMOVUPS      (R11), Y7
-	VBLENDVPS    Y5, Y6, Y7, Y7
-	VMOVUPS      Y7, (R11)
-	VMULPS       Y2, Y6, Y6
-	VBLENDVPS    Y5, Y6, Y4, Y4
+	VXORPS       Y11, Y11, Y11
+	BETTERFIT(iqnext)
 	VMOVUPS      Y4, 64(SP)
 
 iqnext:
